@@ -1,0 +1,54 @@
+# Set-up and everyday commands. `make build` and `make test` work on a fresh machine.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PUBLISH := $(VENV)/bin/publish
+VNU_JAR := node_modules/vnu-jar/build/dist/vnu.jar
+
+.PHONY: build test check serve bench bench-compare clean lint
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+$(VNU_JAR):
+	-command -v npm >/dev/null && npm install --ignore-scripts --no-save --silent vnu-jar
+
+## build: build the example site into build/
+build: $(VENV)/.installed
+	$(PUBLISH) build
+
+## test: lint, then run the whole test suite
+test: $(VENV)/.installed-test $(VNU_JAR)
+	$(VENV)/bin/ruff check publish tests bench
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check publish tests bench
+
+## check: report every problem in the example site
+check: $(VENV)/.installed
+	$(PUBLISH) check
+
+## serve: preview the example site on http://127.0.0.1:8000, rebuilding on change
+serve: $(VENV)/.installed
+	$(PUBLISH) serve
+
+## bench: time cold and warm builds of generated sites
+bench: $(VENV)/.installed
+	$(PY) -m bench.run
+
+## bench-compare: the same corpus built by publish, Pelican and Hugo
+bench-compare: $(VENV)/.installed
+	$(PY) -m bench.compare
+
+clean:
+	rm -rf build state/outbox bench/work .pytest_cache test-results

@@ -1,0 +1,5 @@
+"""Entry point for `python -m publish`."""
+
+from publish.cli import main
+
+main()

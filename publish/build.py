@@ -1,0 +1,79 @@
+"""The whole build, in order: load every file, select what is published, render, then write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from publish import web
+from publish.errors import Problem
+from publish.essays import ESSAYS_DIR
+from publish.model import Site
+from publish.rendering import template_environment
+from publish.site import load_site, select_published
+from publish.writer import merge_outputs, write_tree
+
+BUILD_DIR = "build"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What to build: `today` decides what is published; drafts and future essays on request."""
+
+    today: date | datetime
+    drafts: bool = False
+    future: bool = False
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build wrote and what it warned about."""
+
+    site_dir: Path
+    email_dir: Path
+    published: tuple[str, ...]
+    warnings: list[Problem] = field(default_factory=list)
+    files: int = 0
+
+
+def build(root: Path, options: BuildOptions, site: Site | None = None,
+          warnings: list[Problem] | None = None) -> BuildReport:
+    """Build the web site into `build/site/` (and later outputs beside it), atomically."""
+    if site is None:
+        site, warnings = load_site(root)
+    published = select_published(site, options.today, options.drafts, options.future)
+    outputs = render_outputs(published)
+    site_dir = root / BUILD_DIR / "site"
+    email_dir = root / BUILD_DIR / "email"
+    write_tree(outputs.site_files, site_dir)
+    return BuildReport(site_dir=site_dir, email_dir=email_dir,
+                       published=tuple(e.slug for e in published.essays),
+                       warnings=list(warnings or []), files=len(outputs.site_files))
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Every file of a build, in memory: the web site (with feeds) and the emails."""
+
+    site_files: dict[str, str | bytes]
+    email_files: dict[str, str | bytes]
+
+
+def render_outputs(published: Site) -> Outputs:
+    """Render every output of the published site, writing nothing."""
+    templates = template_environment(published.templates_dir)
+    site_files = merge_outputs(web.render_site(published, templates),
+                               site_assets(published.root))
+    return Outputs(site_files=site_files, email_files={})
+
+
+def site_assets(root: Path) -> dict[str, str | bytes]:
+    """Files beside the essays that are not Markdown (images and such), at the site's root."""
+    folder = root / ESSAYS_DIR
+    assets: dict[str, str | bytes] = {}
+    for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+        relative = path.relative_to(folder)
+        if path.is_file() and path.suffix != ".md" and not relative.parts[0].startswith("."):
+            assets[relative.as_posix()] = path.read_bytes()
+    return assets

@@ -1,0 +1,61 @@
+"""Problems found in a site, carried as values up to the command line, which prints them."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One error or warning, located in a file by line and column (both 1-based)."""
+
+    path: str
+    line: int
+    col: int
+    message: str
+    severity: str = "error"
+
+    def format(self) -> str:
+        """Return the problem as `path:line:col: severity: message`."""
+        return f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.message}"
+
+    @property
+    def is_error(self) -> bool:
+        """True for an error, False for a warning."""
+        return self.severity == "error"
+
+
+def error(path: str, line: int, col: int, message: str) -> Problem:
+    """Build an error problem."""
+    return Problem(path, line, col, message, "error")
+
+
+def warning(path: str, line: int, col: int, message: str) -> Problem:
+    """Build a warning problem."""
+    return Problem(path, line, col, message, "warning")
+
+
+class PublishError(Exception):
+    """Raised with every problem found; the CLI shows them and exits non-zero."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = sorted(problems, key=lambda p: (p.path, p.line, p.col))
+        super().__init__("\n".join(p.format() for p in self.problems))
+
+    @classmethod
+    def single(cls, path: str, line: int, col: int, message: str) -> PublishError:
+        """Raise-ready error holding one problem."""
+        return cls([error(path, line, col, message)])
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ` (did you mean 'x'?)` for the closest choice, or an empty string."""
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def only_errors(problems: Iterable[Problem]) -> list[Problem]:
+    """The errors among problems, warnings left out."""
+    return [p for p in problems if p.is_error]

@@ -1,0 +1,156 @@
+"""The shared footnote glossary: loads `footnotes/`, and the markdown-it plugin that cites it.
+
+An essay cites a term as `[^key]`. A definition inside the essay wins; otherwise the
+glossary entry `key` (or an entry listing `key` among its aliases) becomes the note.
+The plugin keeps all its state under `env["publish"]`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
+
+from publish.errors import Problem, did_you_mean, error
+from publish.documents import FrontMatterDocument, read_document
+from publish.model import Glossary, GlossaryEntry
+
+GLOSSARY_DIR = "footnotes"
+KEY_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+ENTRY_KEYS = ("term", "source", "aliases")
+
+
+def load_glossary(root: Path, md: MarkdownIt) -> tuple[Glossary, list[Problem]]:
+    """Read every `footnotes/*.md`; return the glossary and the problems found."""
+    folder = root / GLOSSARY_DIR
+    problems: list[Problem] = []
+    entries: dict[str, GlossaryEntry] = {}
+    paths = sorted(folder.glob("*.md")) if folder.is_dir() else []
+    for path in paths:
+        document, found = read_document(path, root)
+        problems += found
+        if document is not None:
+            entry = _entry_from_document(path.stem, document, md, problems)
+            if entry is not None:
+                entries[entry.key] = entry
+    aliases = _alias_map(entries, problems)
+    return Glossary(entries=entries, aliases=aliases), problems
+
+
+def _entry_from_document(
+    key: str, document: FrontMatterDocument, md: MarkdownIt, problems: list[Problem]
+) -> GlossaryEntry | None:
+    """Validate one glossary file and build its entry, or None when it is unusable."""
+    path = document.path
+    if not KEY_PATTERN.match(key):
+        problems.append(error(path, 1, 1, f"glossary key '{key}' must be lowercase letters, "
+                                          "digits and single hyphens (rename the file)"))
+        return None
+    meta = document.metadata
+    for name in meta:
+        if name not in ENTRY_KEYS:
+            line = document.key_line(name)
+            problems.append(error(path, line, 1, f"unknown glossary key '{name}'"
+                                                 f"{did_you_mean(name, ENTRY_KEYS)}"))
+    term = meta.get("term")
+    if not isinstance(term, str) or not term.strip():
+        problems.append(error(path, 1, 1, "glossary entry has no 'term'"))
+        return None
+    source = meta.get("source") or ""
+    aliases = meta.get("aliases") or []
+    if isinstance(aliases, str):
+        aliases = [aliases]
+    if not isinstance(source, str) or not isinstance(aliases, list):
+        problems.append(error(path, document.key_line("source"), 1,
+                              "'source' must be a string and 'aliases' a list of keys"))
+        return None
+    definition = document.body.strip()
+    if not definition:
+        problems.append(error(path, document.body_line + 1, 1, "glossary entry has no definition"))
+    tokens = tuple(md.parse(definition, {}))
+    return GlossaryEntry(key=key, term=term.strip(), source=source.strip(),
+                         aliases=tuple(str(a) for a in aliases), definition=definition,
+                         path=path, tokens=tokens)
+
+
+def _alias_map(entries: dict[str, GlossaryEntry], problems: list[Problem]) -> dict[str, str]:
+    """Map each alias to its entry's key, refusing aliases that clash with keys or each other."""
+    aliases: dict[str, str] = {}
+    for entry in entries.values():
+        for alias in entry.aliases:
+            if alias in entries or alias in aliases:
+                problems.append(error(entry.path, 1, 1, f"alias '{alias}' is already used"))
+            elif not KEY_PATTERN.match(alias):
+                problems.append(error(entry.path, 1, 1, f"alias '{alias}' is not a valid key"))
+            else:
+                aliases[alias] = entry.key
+    return aliases
+
+
+def glossary_plugin(md: MarkdownIt) -> None:
+    """Register the rules that turn `[^key]` citations into glossary notes.
+
+    Needs the footnote plugin (with `always_match_refs=True`) and
+    `env["publish"] = {"glossary": Glossary}` at parse time.
+    """
+    md.core.ruler.before("footnote_tail", "glossary_local_labels", _collect_local_labels)
+    md.core.ruler.after("footnote_tail", "glossary_notes", _attach_glossary_notes)
+
+
+def _publish_env(env: dict[str, Any]) -> dict[str, Any]:
+    """The plugin's own part of the parse environment."""
+    return env.setdefault("publish", {})
+
+
+def _collect_local_labels(state: StateCore) -> None:
+    """Remember which labels the essay defines itself, before the footnote tail hides them."""
+    labels = {t.meta["label"] for t in state.tokens if t.type == "footnote_reference_open"}
+    _publish_env(state.env)["local_labels"] = labels
+
+
+def _attach_glossary_notes(state: StateCore) -> None:
+    """Fill each note the essay does not define with its glossary entry; record unknown labels."""
+    env = _publish_env(state.env)
+    glossary: Glossary | None = env.get("glossary")
+    local = env.get("local_labels", set())
+    unknown: list[str] = []
+    out: list[Token] = []
+    tokens = state.tokens
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        out.append(token)
+        index += 1
+        label = token.meta.get("label") if token.type == "footnote_open" else None
+        if label is None or label in local:
+            continue
+        entry = glossary.lookup(label) if glossary else None
+        if entry is None:
+            unknown.append(label)
+            continue
+        anchors = []
+        while tokens[index].type == "footnote_anchor":
+            anchors.append(tokens[index])
+            index += 1
+        out += _glossary_note_tokens(entry, anchors)
+    state.tokens = out
+    env["unknown_labels"] = unknown
+
+
+def _glossary_note_tokens(entry: GlossaryEntry, anchors: list[Token]) -> list[Token]:
+    """The term marker, the definition's blocks and the back-links, in reading order."""
+    term = Token("glossary_term", "", 0)
+    term.meta = {"key": entry.key, "term": entry.term, "source": entry.source}
+    body = list(entry.tokens)
+    if len(body) > 1 and body[0].type == "paragraph_open" and body[1].type == "inline":
+        inline = body[1].copy(children=[term, *(body[1].children or [])])
+        body = [body[0], inline, *body[2:]]
+    else:
+        body = [term, *body]
+    if body[-1].type == "paragraph_close":
+        return [*body[:-1], *anchors, body[-1]]
+    return [*body, *anchors]

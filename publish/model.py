@@ -1,0 +1,155 @@
+"""The plain data model every output reads: settings, glossary, essays and the site."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """The `[site]` table of publish.toml."""
+
+    title: str
+    url: str
+    author: str
+    language: str = "en"
+    timezone: str = "UTC"
+    description: str = ""
+    per_page: int = 10
+    feed_items: int = 20
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """The `[schedule]` table: an RFC 5545 rule and the time of day of each slot."""
+
+    rule: str = "FREQ=MONTHLY;BYDAY=+1TU"
+    time: time = time(9, 0)
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """The `[email]` table: sender, reply address, subscription service and sending pace."""
+
+    from_address: str = ""
+    reply_to: str = ""
+    signup_url: str = ""
+    service_url: str = ""
+    postal_address: str = ""
+    rate: float = 0.0
+    max_retries: int = 5
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    """The `[state]` table: where the SQLite state lives, relative to the site root."""
+
+    database: str = "state/publish.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of a site, validated."""
+
+    site: SiteSettings
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
+    state: StateSettings = field(default_factory=StateSettings)
+
+
+@dataclass(frozen=True)
+class GlossaryEntry:
+    """One shared footnote: `footnotes/<key>.md`."""
+
+    key: str
+    term: str
+    source: str
+    aliases: tuple[str, ...]
+    definition: str
+    path: str
+    tokens: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class Glossary:
+    """Every glossary entry by key, with aliases resolving to their entry."""
+
+    entries: dict[str, GlossaryEntry]
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    def lookup(self, label: str) -> GlossaryEntry | None:
+        """The entry a footnote label names, by key or alias, or None."""
+        key = label if label in self.entries else self.aliases.get(label)
+        return self.entries.get(key) if key else None
+
+    def keys(self) -> list[str]:
+        """Every key and alias, for "did you mean"."""
+        return [*self.entries, *self.aliases]
+
+
+@dataclass(frozen=True)
+class Note:
+    """One numbered footnote of an essay: from the glossary (key set) or the essay itself."""
+
+    number: int
+    label: str
+    glossary_key: str | None
+    references: int
+
+
+@dataclass(frozen=True)
+class Essay:
+    """One essay, parsed once; every output renders from `tokens`."""
+
+    path: str
+    slug: str
+    title: str
+    subtitle: str
+    date: datetime | None
+    author: str
+    tags: tuple[str, ...]
+    category: str
+    summary: str
+    image: str
+    image_alt: str
+    image_credit: str
+    draft: bool
+    order: int | None
+    body: str
+    body_line: int
+    tokens: tuple[Any, ...]
+    notes: tuple[Note, ...]
+    word_count: int
+    content_hash: str
+
+    @property
+    def reading_minutes(self) -> int:
+        """Minutes to read at about 230 words a minute, at least one."""
+        return max(1, round(self.word_count / 230))
+
+    @property
+    def day(self) -> date | None:
+        """The calendar date of the essay in the site's time zone, if dated."""
+        return self.date.date() if self.date else None
+
+
+@dataclass(frozen=True)
+class Site:
+    """A whole site, loaded: root folder, settings, glossary and every essay (drafts too)."""
+
+    root: Path
+    settings: Settings
+    glossary: Glossary
+    essays: tuple[Essay, ...]
+
+    @property
+    def templates_dir(self) -> Path:
+        """The site's own template overrides."""
+        return self.root / "templates"
+
+    def essay(self, slug: str) -> Essay | None:
+        """The essay with this slug, or None."""
+        return next((e for e in self.essays if e.slug == slug), None)

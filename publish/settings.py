@@ -1,0 +1,191 @@
+"""Reads and validates `publish.toml` into `Settings`, reporting every problem with its line."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import zoneinfo
+from datetime import time
+from pathlib import Path
+from typing import Any
+
+from dateutil.rrule import rrulestr
+
+from publish.errors import Problem, PublishError, did_you_mean, error
+from publish.model import EmailSettings, ScheduleSettings, Settings, SiteSettings, StateSettings
+
+SETTINGS_FILE = "publish.toml"
+
+# Each table: toml key -> (dataclass field, expected python type, required).
+TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
+    "site": {
+        "title": ("title", str, True),
+        "url": ("url", str, True),
+        "author": ("author", str, True),
+        "language": ("language", str, False),
+        "timezone": ("timezone", str, False),
+        "description": ("description", str, False),
+        "per_page": ("per_page", int, False),
+        "feed_items": ("feed_items", int, False),
+    },
+    "schedule": {
+        "rule": ("rule", str, False),
+        "time": ("time", (str, time), False),
+    },
+    "email": {
+        "from": ("from_address", str, False),
+        "reply_to": ("reply_to", str, False),
+        "signup_url": ("signup_url", str, False),
+        "service_url": ("service_url", str, False),
+        "postal_address": ("postal_address", str, False),
+        "rate": ("rate", (int, float), False),
+        "max_retries": ("max_retries", int, False),
+    },
+    "state": {
+        "database": ("database", str, False),
+    },
+}
+TABLE_CLASSES = {
+    "site": SiteSettings,
+    "schedule": ScheduleSettings,
+    "email": EmailSettings,
+    "state": StateSettings,
+}
+
+
+def load_settings(root: Path) -> Settings:
+    """Read `publish.toml` under root; raise PublishError listing every problem."""
+    path = root / SETTINGS_FILE
+    if not path.is_file():
+        raise PublishError.single(SETTINGS_FILE, 1, 1, "settings file not found")
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line, col = _toml_error_position(str(exc))
+        raise PublishError.single(SETTINGS_FILE, line, col, f"invalid TOML: {exc}") from None
+    problems: list[Problem] = []
+    tables = {name: _read_table(name, data, text, problems) for name in TABLES}
+    for name in data:
+        if name not in TABLES:
+            line = _line_of_table(text, name)
+            hint = did_you_mean(name, TABLES)
+            problems.append(error(SETTINGS_FILE, line, 1, f"unknown table [{name}]{hint}"))
+    if problems:
+        raise PublishError(problems)
+    site = SiteSettings(**tables["site"])
+    schedule = ScheduleSettings(**tables["schedule"])
+    problems += _check_values(site, schedule, text)
+    if problems:
+        raise PublishError(problems)
+    return Settings(
+        site=site,
+        schedule=schedule,
+        email=EmailSettings(**tables["email"]),
+        state=StateSettings(**tables["state"]),
+    )
+
+
+def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> dict[str, Any]:
+    """Check one table's keys and types; return its dataclass keyword arguments."""
+    raw = data.get(name, {})
+    spec = TABLES[name]
+    values: dict[str, Any] = {}
+    if not isinstance(raw, dict):
+        problems.append(error(SETTINGS_FILE, _line_of_key(text, None, name), 1,
+                              f"'{name}' must be a table"))
+        return values
+    for key, value in raw.items():
+        line = _line_of_key(text, name, key)
+        if key not in spec:
+            hint = did_you_mean(key, spec)
+            problems.append(error(SETTINGS_FILE, line, 1, f"unknown key '{name}.{key}'{hint}"))
+            continue
+        field_name, expected, _ = spec[key]
+        if isinstance(value, bool) or not isinstance(value, expected):
+            problems.append(error(SETTINGS_FILE, line, 1,
+                                  f"'{name}.{key}' must be {_type_name(expected)}"))
+            continue
+        values[field_name] = _convert(name, key, value, line, problems)
+    for key, (_, _, required) in spec.items():
+        if required and key not in raw:
+            line = _line_of_table(text, name)
+            problems.append(error(SETTINGS_FILE, line, 1, f"missing required key '{name}.{key}'"))
+    return values
+
+
+def _convert(table: str, key: str, value: Any, line: int, problems: list[Problem]) -> Any:
+    """Turn a raw TOML value into the setting's type (times, URLs)."""
+    if table == "schedule" and key == "time":
+        if isinstance(value, time):
+            return value
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
+        if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            problems.append(error(SETTINGS_FILE, line, 1,
+                                  f"'schedule.time' must be HH:MM, got '{value}'"))
+            return time(9, 0)
+        return time(int(match[1]), int(match[2]))
+    if table == "site" and key == "url":
+        return value if value.endswith("/") else value + "/"
+    if table == "email" and key == "rate":
+        return float(value)
+    return value
+
+
+def _check_values(site: SiteSettings, schedule: ScheduleSettings, text: str) -> list[Problem]:
+    """Check values whose type is right but whose meaning may not be."""
+    problems = []
+    if not re.match(r"^https?://[^/\s]+", site.url):
+        line = _line_of_key(text, "site", "url")
+        problems.append(error(SETTINGS_FILE, line, 1,
+                              f"'site.url' must be an absolute http(s) URL, got '{site.url}'"))
+    try:
+        zoneinfo.ZoneInfo(site.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        line = _line_of_key(text, "site", "timezone")
+        hint = did_you_mean(site.timezone, zoneinfo.available_timezones())
+        problems.append(error(SETTINGS_FILE, line, 1,
+                              f"unknown time zone '{site.timezone}'{hint}"))
+    try:
+        rrulestr(schedule.rule)
+    except (ValueError, TypeError) as exc:
+        line = _line_of_key(text, "schedule", "rule")
+        problems.append(error(SETTINGS_FILE, line, 1, f"invalid RRULE '{schedule.rule}': {exc}"))
+    for key in ("per_page", "feed_items"):
+        if getattr(site, key) < 1:
+            line = _line_of_key(text, "site", key)
+            problems.append(error(SETTINGS_FILE, line, 1, f"'site.{key}' must be at least 1"))
+    return problems
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    """A readable name for the expected type of a setting."""
+    names = {str: "a string", int: "an integer", float: "a number", time: "a time (HH:MM)"}
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(dict.fromkeys(names[k] for k in kinds))
+
+
+def _toml_error_position(message: str) -> tuple[int, int]:
+    """Line and column from tomllib's '(at line X, column Y)'."""
+    match = re.search(r"line (\d+), column (\d+)", message)
+    return (int(match[1]), int(match[2])) if match else (1, 1)
+
+
+def _line_of_table(text: str, table: str) -> int:
+    """The line of a `[table]` header, or 1."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if re.match(rf"^\s*\[\s*{re.escape(table)}\s*\]", line):
+            return number
+    return 1
+
+
+def _line_of_key(text: str, table: str | None, key: str) -> int:
+    """The line where `key =` is set inside `[table]`, or the table's line."""
+    current = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = re.match(r"^\s*\[\s*([^\]]+?)\s*\]", line)
+        if header:
+            current = header[1]
+        elif current == table and re.match(rf"^\s*\"?{re.escape(key)}\"?\s*=", line):
+            return number
+    return _line_of_table(text, table) if table else 1

@@ -1,0 +1,122 @@
+"""The SQLite state of a site: subscribers, the send ledger and releases, with migrations.
+
+One file (`state/publish.db` by default) holds everything that must survive crashes and
+reruns. Connections use WAL and a busy timeout so that a send, the subscription service
+and `publish run` can share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import sqlite3
+from pathlib import Path
+
+from publish.model import Settings
+
+SECRET_ENV = "PUBLISH_SECRET"
+SECRET_FILE = "secret.key"
+
+# Each migration runs once, in order; PRAGMA user_version counts how many have run.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'unsubscribed')),
+        created_at TEXT NOT NULL,
+        confirmed_at TEXT,
+        unsubscribed_at TEXT,
+        source TEXT NOT NULL DEFAULT 'cli'
+    );
+    CREATE TABLE sends (
+        slug TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE TABLE deliveries (
+        slug TEXT NOT NULL REFERENCES sends(slug),
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers(id),
+        email TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'skipped')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        updated_at TEXT,
+        PRIMARY KEY (slug, subscriber_id)
+    );
+    CREATE INDEX deliveries_pending ON deliveries (slug, status);
+    CREATE TABLE releases (
+        slug TEXT PRIMARY KEY,
+        slot TEXT NOT NULL,
+        released_at TEXT NOT NULL,
+        content_hash TEXT NOT NULL
+    );
+    """,
+]
+
+
+def database_path(root: Path, settings: Settings) -> Path:
+    """Where the state database of a site lives."""
+    return root / settings.state.database
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating and migrating if needed) the state database at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    connection.row_factory = sqlite3.Row
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    migrate(connection)
+    return connection
+
+
+def migrate(connection: sqlite3.Connection) -> None:
+    """Run the migrations this database has not run yet, each in its own transaction."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            current = connection.execute("PRAGMA user_version").fetchone()[0]
+            if current < number:
+                for statement in _statements(script):
+                    connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {number}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (no semicolons inside our statements)."""
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def load_secret(state_dir: Path) -> bytes:
+    """The signing secret: $PUBLISH_SECRET, else a random one kept in the state folder."""
+    from_env = os.environ.get(SECRET_ENV)
+    if from_env:
+        return from_env.encode("utf-8")
+    path = state_dir / SECRET_FILE
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode("utf-8")
+
+
+def sign(secret: bytes, purpose: str, value: str) -> str:
+    """An HMAC-SHA256 signature of `value` for one purpose (hex, 32 characters)."""
+    message = f"{purpose}:{value}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
+
+
+def verify(secret: bytes, purpose: str, value: str, signature: str) -> bool:
+    """Whether `signature` was made by `sign` for this purpose and value."""
+    return hmac.compare_digest(sign(secret, purpose, value), signature)

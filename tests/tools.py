@@ -1,0 +1,229 @@
+"""Helpers that let the tests drive real tools: vnu, Chromium, an SMTP server, newsboat.
+
+Every helper that needs an external program calls :func:`need_tool` first, so a
+missing tool skips the test locally and fails it in CI (``PUBLISH_REQUIRE_TOOLS=1``).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import threading
+from contextlib import closing
+from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REQUIRE_TOOLS = os.environ.get("PUBLISH_REQUIRE_TOOLS") == "1"
+
+VNU_JAR = REPO_ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+TOOL_TIMEOUT = 120  # seconds; generous for a cold JVM or a slow CI machine
+
+Recorded = tuple[str, list[str], EmailMessage]
+
+
+def need_tool(available: bool, reason: str) -> None:
+    """Skip the current test when a tool is missing, or fail it when CI requires tools."""
+    __tracebackhide__ = True  # report the caller's line, not this one
+    if available:
+        return
+    if REQUIRE_TOOLS:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+# --- Nu Html Checker ------------------------------------------------------
+
+
+def validate_html(folder: Path) -> list[dict[str, Any]]:
+    """Check every HTML file under ``folder`` with one vnu run; return its error messages.
+
+    Each message is vnu's JSON dict (``url``, ``lastLine``, ``message``, ...);
+    an empty list means every page is valid.
+    """
+    need_tool(shutil.which("java") is not None, "java is not installed")
+    need_tool(VNU_JAR.is_file(), f"vnu.jar missing: npm install --no-save vnu-jar ({VNU_JAR})")
+    command = [
+        "java", "-jar", str(VNU_JAR),
+        "--errors-only", "--format", "json", "--stdout", "--skip-non-html",
+        str(folder),
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False
+    )
+    if result.returncode not in (0, 1):
+        raise RuntimeError(f"vnu exited {result.returncode}: {result.stderr.strip()}")
+    return json.loads(result.stdout)["messages"]
+
+
+# --- Network ----------------------------------------------------------------
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- SMTP ---------------------------------------------------------------------
+
+
+class RecordingSMTPServer:
+    """A real aiosmtpd server on 127.0.0.1 that records what it receives.
+
+    Use it as a context manager. It is its own aiosmtpd handler: the
+    ``handle_*`` coroutines run in the controller's thread, so shared state is
+    guarded by ``lock``. Faults are injected per recipient address:
+
+    * ``fail_first_rcpt[address] = n``: answer the first ``n`` RCPT attempts
+      with ``451 4.3.0 try again``, then accept;
+    * ``reject_rcpt``: answer every RCPT for these addresses with
+      ``550 5.1.1 no such user``.
+    """
+
+    TEMPFAIL = "451 4.3.0 try again"
+    REJECT = "550 5.1.1 no such user"
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        """Prepare the server on a free port; it listens once started."""
+        self.host = host
+        self.port = free_port()
+        self.lock = threading.Lock()
+        self.messages: list[Recorded] = []
+        self.fail_first_rcpt: dict[str, int] = {}
+        self.reject_rcpt: set[str] = set()
+        self.rcpt_attempts: dict[str, int] = {}
+        self._controller = Controller(self, hostname=host, port=self.port)
+
+    def start(self) -> RecordingSMTPServer:
+        """Start listening; return self."""
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and join the server thread."""
+        self._controller.stop()
+
+    def __enter__(self) -> RecordingSMTPServer:
+        """Start the server."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop the server."""
+        self.stop()
+
+    def messages_to(self, address: str) -> list[Recorded]:
+        """Return the recorded messages whose envelope includes ``address``."""
+        wanted = address.lower()
+        with self.lock:
+            return [m for m in self.messages if wanted in (r.lower() for r in m[1])]
+
+    def _rcpt_verdict(self, address: str) -> str | None:
+        """Count an RCPT attempt; return the fault to answer with, or None to accept."""
+        key = address.lower()
+        with self.lock:
+            attempt = self.rcpt_attempts.get(key, 0) + 1
+            self.rcpt_attempts[key] = attempt
+            if key in {a.lower() for a in self.reject_rcpt}:
+                return self.REJECT
+            failures = {a.lower(): n for a, n in self.fail_first_rcpt.items()}
+            if attempt <= failures.get(key, 0):
+                return self.TEMPFAIL
+        return None
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        """Accept the recipient unless a fault is configured for it."""
+        verdict = self._rcpt_verdict(address)
+        if verdict is not None:
+            return verdict
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Parse and record the message, with CRLF line ends turned into LF as on delivery."""
+        content = envelope.content
+        data = content if isinstance(content, bytes) else str(content).encode()
+        data = data.replace(b"\r\n", b"\n")
+        message = email.message_from_bytes(data, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        with self.lock:
+            self.messages.append((envelope.mail_from or "", list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+
+# --- newsboat -----------------------------------------------------------------
+
+
+def newsboat_items(feed_url: str, workdir: Path) -> list[tuple[str, str, int]]:
+    """Let newsboat fetch ``feed_url`` and return its ``(title, url, pubDate)`` items.
+
+    ``feed_url`` is a ``file://`` or ``http://127.0.0.1`` URL. Each call uses its
+    own cache under ``workdir``; pubDate is newsboat's Unix timestamp. newsboat
+    always exits 0 and parses leniently, so callers assert on these items.
+    """
+    need_tool(shutil.which("newsboat") is not None, "newsboat is not installed")
+    run_dir = Path(tempfile.mkdtemp(prefix="newsboat-", dir=workdir))
+    urls, cache = run_dir / "urls", run_dir / "cache.db"
+    urls.write_text(feed_url + "\n", encoding="utf-8")
+    command = [
+        "newsboat", "-u", str(urls), "-c", str(cache), "-C", "/dev/null",
+        "-x", "reload", "print-unread",
+    ]  # fmt: skip
+    subprocess.run(
+        command,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=TOOL_TIMEOUT,
+        check=False,
+        env={**os.environ, "HOME": str(run_dir)},
+    )
+    return _read_cache(cache)
+
+
+def _read_cache(cache: Path) -> list[tuple[str, str, int]]:
+    """Read the items newsboat stored in its sqlite cache, in insertion order."""
+    if not cache.exists():
+        return []
+    with closing(sqlite3.connect(cache)) as db:
+        rows = db.execute("select title, url, pubDate from rss_item order by id").fetchall()
+    return [(title, url, pub_date) for title, url, pub_date in rows]
