@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from publish import web
+from publish import feeds, mail, web
 from publish.errors import Problem
 from publish.essays import ESSAYS_DIR
 from publish.model import Site
+from publish.releases import recorded_releases
 from publish.rendering import template_environment
+from publish.schedule import apply_release_dates
 from publish.site import load_site, select_published
 from publish.writer import merge_outputs, write_tree
 
@@ -42,14 +44,21 @@ def build(root: Path, options: BuildOptions, site: Site | None = None,
     """Build the web site into `build/site/` (and later outputs beside it), atomically."""
     if site is None:
         site, warnings = load_site(root)
+        site = with_release_dates(site)
     published = select_published(site, options.today, options.drafts, options.future)
     outputs = render_outputs(published)
     site_dir = root / BUILD_DIR / "site"
     email_dir = root / BUILD_DIR / "email"
     write_tree(outputs.site_files, site_dir)
+    write_tree(outputs.email_files, email_dir)
     return BuildReport(site_dir=site_dir, email_dir=email_dir,
                        published=tuple(e.slug for e in published.essays),
                        warnings=list(warnings or []), files=len(outputs.site_files))
+
+
+def with_release_dates(site: Site) -> Site:
+    """The site with each released undated essay dated by its release recorded in the state DB."""
+    return apply_release_dates(site, recorded_releases(site.root, site.settings))
 
 
 @dataclass(frozen=True)
@@ -64,8 +73,9 @@ def render_outputs(published: Site) -> Outputs:
     """Render every output of the published site, writing nothing."""
     templates = template_environment(published.templates_dir)
     site_files = merge_outputs(web.render_site(published, templates),
+                               feeds.render_feeds(published),
                                site_assets(published.root))
-    return Outputs(site_files=site_files, email_files={})
+    return Outputs(site_files=site_files, email_files=mail.render_emails(published, templates))
 
 
 def site_assets(root: Path) -> dict[str, str | bytes]:

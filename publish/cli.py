@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 import shutil
+import sqlite3
 import sys
+import time
+from contextlib import closing
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
 
 from publish import __version__
 from publish.build import BuildOptions, build, render_outputs
+from publish.cadence import describe_rule
+from publish.delivery import ProgressEvent, send_essay
 from publish.errors import Problem, PublishError
 from publish.essays import ESSAYS_DIR, slugify
+from publish.mail import oversize_problems
+from publish.releases import recorded_releases
+from publish.runner import cron_instructions, run_publish
+from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
+from publish.serve import BuildResult, Preview
 from publish.settings import load_settings
 from publish.site import load_site, select_published
+from publish.state import connect, database_path
+from publish.subscribers import (
+    add_subscriber,
+    export_csv,
+    import_csv,
+    list_subscribers,
+    remove_subscriber,
+)
 
 SCAFFOLD = Path(__file__).parent / "scaffold"
 
@@ -88,7 +109,9 @@ def init(directory: Path, title: str, author: str) -> None:
     """Create a new working site in DIRECTORY."""
     if directory.exists() and any(directory.iterdir()):
         raise click.ClickException(f"'{directory}' is not empty; choose a new folder")
-    values = {"title": title, "author": author, "today": date.today().isoformat()}
+    # Title and author land inside TOML strings; JSON string escapes are valid TOML escapes.
+    values = {"title": json.dumps(title)[1:-1], "author": json.dumps(author)[1:-1],
+              "today": site_today(SCAFFOLD).isoformat()}
     for source in sorted(SCAFFOLD.rglob("*")):
         if source.is_dir() or "__pycache__" in source.parts:
             continue
@@ -139,7 +162,9 @@ def check(root: Path, today_text: str | None) -> None:
     """Report every problem in the site; exit 1 if there is any error."""
     site, problems = load_site(root)
     today = parse_today(today_text) or site_today(root)
-    render_outputs(select_published(site, today, drafts=True, future=True))
+    published = select_published(site, today, drafts=True, future=True)
+    outputs = render_outputs(published)
+    problems = [*problems, *oversize_problems(published, outputs.email_files)]
     show_problems(problems)
     click.echo(f"{len(site.essays)} essay(s), {len(site.glossary.entries)} glossary term(s): OK")
 
@@ -159,11 +184,250 @@ def build_command(root: Path, today_text: str | None, drafts: bool, future: bool
 
 
 @cli.command()
+@TODAY_OPTION
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="The port on 127.0.0.1.")
+@click.option("--drafts", is_flag=True, help="Include drafts.")
+@click.option("--future", is_flag=True, help="Include essays dated after today.")
+@click.pass_obj
+def serve(root: Path, today_text: str | None, port: int, drafts: bool, future: bool) -> None:
+    """Preview the site on 127.0.0.1, rebuilding and reloading on every change."""
+    today = parse_today(today_text) or site_today(root)
+    preview = Preview(root, BuildOptions(today=today, drafts=drafts, future=future), port,
+                      report=_show_build_result)
+    preview.start()
+    click.echo(f"Serving {preview.site_dir} at {preview.url} (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("Stopping.")
+    finally:
+        preview.stop()
+
+
+def _show_build_result(result: BuildResult) -> None:
+    """Print one preview build's outcome: a count, or its problems."""
+    stamp = datetime.now().strftime("%H:%M:%S")
+    if result.ok:
+        click.echo(f"[{stamp}] build {result.version}: {result.essays} essay(s), OK")
+    else:
+        click.echo(f"[{stamp}] build {result.version} failed:", err=True)
+    for line in result.problems:
+        click.echo(f"  {line}", err=True)
+
+
+@cli.group()
+def subscriptions() -> None:
+    """The subscription service: signup, confirmation and one-click unsubscribe."""
+
+
+@subscriptions.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True,
+              help="The port to listen on.")
+@click.option("--behind-proxy", "proxies", type=click.IntRange(0, 5), default=0,
+              show_default=True, metavar="N",
+              help="Trust X-Forwarded-For from N reverse proxies in front of the service.")
+@click.pass_obj
+def subscriptions_serve(root: Path, host: str, port: int, proxies: int) -> None:
+    """Run the subscription service with waitress until Ctrl-C."""
+    from publish.service import ServiceOptions, create_app, serve
+
+    app = create_app(root, ServiceOptions(trusted_proxies=proxies))
+    click.echo(f"Subscription service for {root} on http://{host}:{port}/ (Ctrl-C to stop)")
+    serve(app, host, port)
+
+
+@cli.group("subscribers")
+def subscribers_group() -> None:
+    """Manage the subscriber list kept in the state database."""
+
+
+def _state_connection(root: Path) -> closing[sqlite3.Connection]:
+    """Open the site's state database (creating it on first use), closed after the block."""
+    return closing(connect(database_path(root, load_settings(root))))
+
+
+@subscribers_group.command("add")
+@click.argument("email")
+@click.option("--name", default="", help="The subscriber's name, used in the greeting.")
+@click.pass_obj
+def subscribers_add(root: Path, email: str, name: str) -> None:
+    """Add EMAIL as an active subscriber (or update the existing one)."""
+    with _state_connection(root) as conn:
+        subscriber = add_subscriber(conn, email, name=name, source="cli")
+    click.echo(f"{subscriber.email}: {subscriber.status}")
+
+
+@subscribers_group.command("remove")
+@click.argument("email")
+@click.pass_obj
+def subscribers_remove(root: Path, email: str) -> None:
+    """Unsubscribe EMAIL (kept on file so that imports never bring it back)."""
+    with _state_connection(root) as conn:
+        subscriber = remove_subscriber(conn, email)
+    if subscriber is None:
+        raise click.ClickException(f"no subscriber with the address {email!r}")
+    click.echo(f"{subscriber.email}: unsubscribed")
+
+
+@subscribers_group.command("list")
+@click.pass_obj
+def subscribers_list(root: Path) -> None:
+    """List every subscriber with status and name."""
+    with _state_connection(root) as conn:
+        everyone = list_subscribers(conn)
+    for subscriber in everyone:
+        click.echo(f"{subscriber.email}\t{subscriber.status}\t{subscriber.name}")
+    active = sum(s.status == "active" for s in everyone)
+    click.echo(f"{len(everyone)} subscriber(s), {active} active", err=True)
+
+
+@subscribers_group.command("import")
+@click.argument("csv_file", metavar="FILE.csv",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def subscribers_import(root: Path, csv_file: Path) -> None:
+    """Import subscribers from a CSV file with an `email,name` header."""
+    with _state_connection(root) as conn:
+        report = import_csv(conn, csv_file)
+    click.echo(f"Imported {csv_file}: {report.message}")
+
+
+@subscribers_group.command("export")
+@click.pass_obj
+def subscribers_export(root: Path) -> None:
+    """Print every subscriber as CSV."""
+    with _state_connection(root) as conn:
+        click.echo(export_csv(conn), nl=False)
+
+
+@cli.command()
+@click.argument("slug")
+@click.option("--dry-run", is_flag=True, help="Say what would be sent; send nothing.")
+@click.option("--to", "to", metavar="ADDRESS",
+              help="Send one test copy to ADDRESS; the ledger is left alone.")
+@click.pass_obj
+def send(root: Path, slug: str, dry_run: bool, to: str | None) -> None:
+    """Send the built email of SLUG to every active subscriber, once each."""
+    settings = load_settings(root)
+    with _SendProgress() as progress:
+        summary = send_essay(root, settings, slug, dry_run=dry_run, to=to,
+                             on_progress=progress.update)
+    for address, reason in summary.failed:
+        click.echo(f"failed: {address}: {reason}", err=True)
+    click.echo(summary.message)
+
+
+class _SendProgress:
+    """A progress bar on a terminal, plain lines otherwise."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.tty = sys.stdout.isatty()
+
+    def __enter__(self) -> _SendProgress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+    def update(self, event: ProgressEvent) -> None:
+        """Show one progress event."""
+        if event.kind == "start":
+            if self.tty:
+                self.bar = click.progressbar(length=event.total, label="Sending")
+                self.bar.__enter__()
+            else:
+                click.echo(f"Sending to {event.total} subscriber(s)")
+            return
+        if self.bar is not None:
+            if event.kind in ("sent", "failed", "deferred", "skipped"):
+                self.bar.update(1)
+            return
+        if event.kind in ("retry", "reconnect"):
+            click.echo(f"{event.kind}: {event.email}: {event.detail}")
+        else:
+            detail = f" ({event.detail})" if event.detail else ""
+            click.echo(f"[{event.done}/{event.total}] {event.kind} {event.email}{detail}")
+
+
+@cli.command()
 @click.pass_obj
 def clean(root: Path) -> None:
     """Remove the build folder."""
     shutil.rmtree(root / "build", ignore_errors=True)
     click.echo(f"Removed {root / 'build'}")
+
+
+def site_moment(value: date | datetime | None, timetable: Timetable,
+                end_of_day: bool) -> datetime:
+    """A `--today` value as a moment in the site's zone; a bare date is its start or its end."""
+    if value is None:
+        return datetime.now(timetable.zone)
+    if isinstance(value, datetime):
+        return timetable.local(value)
+    moment = datetime.combine(value, datetime.max.time() if end_of_day else datetime.min.time())
+    return timetable.local(moment)
+
+
+@cli.command("schedule")
+@click.option("--months", type=click.IntRange(1, 240), default=12, show_default=True,
+              help="How many months ahead to show.")
+@TODAY_OPTION
+@click.pass_obj
+def schedule_command(root: Path, months: int, today_text: str | None) -> None:
+    """Show the coming slots and the essay in each; warn about gaps and clashes."""
+    site, problems = load_site(root)
+    timetable = Timetable.from_settings(site.settings)
+    now = site_moment(parse_today(today_text), timetable, end_of_day=False)
+    plan = plan_schedule(timetable, site.essays, recorded_releases(root, site.settings), now)
+    view = schedule_view(timetable, plan, months)
+    show_problems(problems)
+    click.echo(f"{describe_rule(timetable.rule)} ({timetable.rule} at "
+               f"{timetable.at:%H:%M} {timetable.timezone})")
+    for row in view.rows:
+        cadence = "" if row.on_cadence else "  (off-cadence)"
+        click.echo(f"{format_slot(row.slot)}  {row.status:<9}  "
+                   f"{', '.join(row.slugs) or 'empty'}{cadence}")
+    for line in view.warnings:
+        click.echo(f"warning: {line}", err=True)
+
+
+@cli.command("run")
+@click.option("--today", "today_text", metavar="DATETIME",
+              help="Run as if it were this moment (a date alone means the end of that day).")
+@click.option("--dry-run", is_flag=True,
+              help="Explain what is due; build, record and send nothing.")
+@click.pass_context
+def run_command(ctx: click.Context, today_text: str | None, dry_run: bool) -> None:
+    """Release and mail the essays that are due, if any: safe to run from cron every hour."""
+    root = ctx.obj
+    timetable = Timetable.from_settings(load_settings(root))
+    now = site_moment(parse_today(today_text), timetable, end_of_day=True)
+    report = run_publish(root, now, dry_run=dry_run)
+    show_problems(list(report.warnings))
+    for line in report.log:
+        click.echo(f"{now:%Y-%m-%d %H:%M%z} {line}")
+    if not report.ok:
+        ctx.exit(1)
+
+
+@cli.command()
+@click.pass_obj
+def cron(root: Path) -> None:
+    """Print a crontab line and a systemd timer that run `publish run` every hour."""
+    click.echo(cron_instructions(root, load_settings(root), publish_command()), nl=False)
+
+
+def publish_command() -> str:
+    """How cron should call this publish: the installed script, else `python -m publish`."""
+    script = Path(sys.executable).parent / "publish"
+    if script.is_file():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m publish"
 
 
 def main() -> None:

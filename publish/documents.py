@@ -15,6 +15,21 @@ from publish.errors import Problem, error
 YAML_HANDLER = YAMLHandler()
 
 
+class FrontMatterLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that an impossible date stays text for the caller to report."""
+
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        """A date or datetime, or the raw text when it names no real day (2026-13-01)."""
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+FrontMatterLoader.add_constructor("tag:yaml.org,2002:timestamp",
+                                  FrontMatterLoader.construct_yaml_timestamp)
+
+
 @dataclass(frozen=True)
 class FrontMatterDocument:
     """A file split into its front matter (parsed) and its Markdown body."""
@@ -53,7 +68,7 @@ def read_document(path: Path, root: Path) -> tuple[FrontMatterDocument | None, l
     except ValueError:
         return None, [error(shown, 1, 1, "front matter is not closed with a '---' line")]
     try:
-        metadata = YAML_HANDLER.load(front_matter) or {}
+        metadata = YAML_HANDLER.load(front_matter, Loader=FrontMatterLoader) or {}
     except yaml.YAMLError as exc:
         return None, [_yaml_problem(shown, exc)]
     if not isinstance(metadata, dict):

@@ -22,7 +22,9 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 FRONT_MATTER_KEYS = ("title", "subtitle", "date", "slug", "author", "tags", "category",
                      "summary", "image", "image_alt", "image_credit", "draft", "order")
 SUMMARY_LENGTH = 160
-UNSAFE_LINK = re.compile(r"\]\(\s*<?\s*((?:javascript|vbscript|file|data):)", re.IGNORECASE)
+# The schemes markdown-it refuses to link (it keeps data: images of these types).
+UNSAFE_LINK = re.compile(r"\]\(\s*<?\s*((?:javascript|vbscript|file|"
+                         r"data(?!:image/(?:gif|png|jpeg|webp);)):)", re.IGNORECASE)
 
 
 def slugify(title: str) -> str:
@@ -78,7 +80,7 @@ def parse_body(document: FrontMatterDocument, slug: str,
     tokens = build_parser().parse(document.body, env)
     problems = _unsafe_links(document)
     for label in env["publish"].get("unknown_labels", []):
-        line, col = _citation_position(document, label)
+        line, col = _citation_position(document, tokens, label)
         hint = did_you_mean(label, glossary.keys())
         problems.append(error(document.path, line, col, f"unknown footnote '{label}'{hint}"))
     return tokens, _notes(env, glossary), problems
@@ -97,14 +99,29 @@ def _notes(env: dict[str, Any], glossary: Glossary) -> list[Note]:
     return notes
 
 
-def _citation_position(document: FrontMatterDocument, label: str) -> tuple[int, int]:
-    """File line and column of the first `[^label]` citation in the body."""
+def _citation_position(document: FrontMatterDocument, tokens: list[Token],
+                       label: str) -> tuple[int, int]:
+    """File line and column of the first `[^label]` citation in the body (not in code)."""
     needle = f"[^{label}]"
-    for number, line in enumerate(document.body.split("\n")):
-        col = line.find(needle)
-        if col >= 0 and not line[col + len(needle):].startswith(":"):
-            return document.body_line + number + 1, col + 1
+    lines = document.body.split("\n")
+    first, last = _citing_block(tokens, label) or (0, len(lines))
+    for number in range(first, min(last, len(lines))):
+        line = lines[number]
+        for match in re.finditer(re.escape(needle), line):
+            in_code_span = line[: match.start()].count("`") % 2 == 1
+            if not in_code_span and not line[match.end():].startswith(":"):
+                return document.body_line + number + 1, match.start() + 1
     return document.body_line + 1, 1
+
+
+def _citing_block(tokens: list[Token], label: str) -> tuple[int, int] | None:
+    """The body line range of the first block that cites `label`, if the parser kept it."""
+    for token in tokens:
+        if token.type == "inline" and token.map and any(
+                child.type == "footnote_ref" and child.meta.get("label") == label
+                for child in token.children or []):
+            return token.map[0], token.map[1]
+    return None
 
 
 def _unsafe_links(document: FrontMatterDocument) -> list[Problem]:

@@ -8,10 +8,11 @@ Renderers never change a token: where a token needs different attributes they re
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from html import escape
+from html import escape, unescape
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -182,3 +183,259 @@ def word_count(tokens: Sequence[Token]) -> int:
         if token.type == "inline":
             count += len(inline_text(token.children or []).split())
     return count
+
+
+class EmailRenderer(WebRenderer):
+    """HTML for email: absolute URLs and endnotes that read well where anchors do not jump.
+
+    Each note starts with its number in brackets (a glossary note then names its term and
+    source), so a reader can match it to the superscript by eye; there are no back-links.
+    """
+
+    def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """An image with an absolute source, no lazy loading (mail clients ignore it)."""
+        token = tokens[idx].copy()
+        src = resolve_url(str(token.attrs.get("src", "")), self._context(env).base)
+        token.attrs = {**token.attrs, "src": src}
+        copied = [*tokens[:idx], token, *tokens[idx + 1:]]
+        return RendererHTML.image(self, copied, idx, options, env)
+
+    def footnote_block_open(self, tokens: Sequence[Token], idx: int, options: Any,
+                            env: Any) -> str:
+        """The notes section: a heading, then one block per note."""
+        return '<div class="footnotes">\n<h2 class="notes-heading">Notes</h2>\n'
+
+    def footnote_block_close(self, tokens: Sequence[Token], idx: int, options: Any,
+                             env: Any) -> str:
+        """Close the notes section."""
+        return "</div>\n"
+
+    def footnote_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """One note; its number is written at the start of its first paragraph."""
+        number, note_id, _ = note_ids(self._context(env).slug, tokens[idx])
+        env["email_note_number"] = number
+        return f'<div id="{note_id}" class="footnote-item">\n'
+
+    def footnote_close(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """Close one note (writing its number if no paragraph did)."""
+        number = env.pop("email_note_number", None)
+        return f"{_note_number_html(number)}</div>\n" if number else "</div>\n"
+
+    def paragraph_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """A paragraph; the first one of a note begins with the note's number."""
+        number = env.pop("email_note_number", None)
+        opening = self.renderToken(tokens, idx, options, env)
+        return f"{opening}{_note_number_html(number)}" if number else opening
+
+    def footnote_anchor(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """No back-link: in many mail clients it could not jump anywhere."""
+        return ""
+
+
+def _note_number_html(number: int) -> str:
+    """The bracketed number that starts a note in an email."""
+    return f'<span class="note-number">[{number}]</span> '
+
+
+EMAIL_RENDERER = EmailRenderer()
+
+
+def render_email(tokens: Sequence[Token], context: RenderContext) -> str:
+    """Render an essay's tokens as HTML for an email (`context.base` is the absolute site URL)."""
+    return EMAIL_RENDERER.render(tokens, build_parser().options, {"render": context})
+
+
+@dataclass
+class _Block:
+    """A block of the token tree the text renderer walks: an open/close pair or a leaf."""
+
+    token: Token
+    children: list[_Block]
+
+
+class TextRenderer:
+    """Plain text for people who read plain text: wrapped paragraphs, `-` and `1.` lists,
+    `> ` quotes, underlined headings, `text <url>` links and `[1]` notes listed at the end.
+    """
+
+    width = 72
+
+    def render(self, tokens: Sequence[Token], options: Any, env: dict[str, Any]) -> str:
+        """The plain text of an essay's tokens; `env["render"]` gives the URL base."""
+        context: RenderContext = env["render"]
+        lines = self._blocks(_block_tree(tokens), context, self.width)
+        return "\n".join(lines).strip("\n") + "\n"
+
+    def _blocks(self, blocks: list[_Block], context: RenderContext, width: int) -> list[str]:
+        """Render sibling blocks, separated by blank lines unless they sit in a tight list."""
+        lines: list[str] = []
+        previous_tight = False
+        for block in blocks:
+            rendered = self._block(block, context, width)
+            if not rendered:
+                continue
+            tight = block.token.hidden and block.token.type == "paragraph_open"
+            if lines and not (tight or previous_tight):
+                lines.append("")
+            lines += rendered
+            previous_tight = tight
+        return lines
+
+    def _block(self, block: _Block, context: RenderContext, width: int) -> list[str]:
+        """Render one block as lines."""
+        token = block.token
+        kind = token.type.removesuffix("_open")
+        if kind == "paragraph":
+            return _wrap(self._inline_of(block, context), width)
+        if kind == "heading":
+            return _heading(self._inline_of(block, context), int(token.tag[1:]))
+        if kind in ("bullet_list", "ordered_list"):
+            return self._list(block, context, width)
+        if kind == "blockquote":
+            inner = self._blocks(block.children, context, width - 2)
+            return [f"> {line}".rstrip() for line in inner]
+        if kind in ("fence", "code_block"):
+            return ["    " + line for line in token.content.rstrip("\n").split("\n")]
+        if kind == "hr":
+            return ["* * *"]
+        if kind == "html_block":
+            return _wrap(_strip_tags(token.content), width)
+        if kind == "table":
+            return self._table(block, context)
+        if kind == "footnote_block":
+            return ["Notes", "-----", "", *self._notes(block, context, width)]
+        return self._blocks(block.children, context, width)
+
+    def _inline_of(self, block: _Block, context: RenderContext) -> str:
+        """The text of the inline token inside a paragraph or heading."""
+        inline = next((b.token for b in block.children if b.token.type == "inline"), None)
+        return _inline(inline.children or [], context) if inline else ""
+
+    def _list(self, block: _Block, context: RenderContext, width: int) -> list[str]:
+        """A list: `-` bullets or numbers, continuation lines indented under the text."""
+        ordered = block.token.type == "ordered_list_open"
+        number = int(block.token.attrs.get("start", 1) or 1)
+        tight = any(b.token.hidden for item in block.children for b in item.children)
+        lines: list[str] = []
+        for item in block.children:
+            marker = f"{number}. " if ordered else "- "
+            number += 1
+            inner = self._blocks(item.children, context, width - len(marker)) or [""]
+            if lines and not tight:
+                lines.append("")
+            lines.append(marker + inner[0])
+            lines += [(" " * len(marker) + line) if line else "" for line in inner[1:]]
+        return lines
+
+    def _table(self, block: _Block, context: RenderContext) -> list[str]:
+        """A table as ` | `-separated rows, the header row underlined."""
+        rows: list[str] = []
+        for section in block.children:
+            for row in section.children:
+                cells = [self._inline_of(cell, context) for cell in row.children]
+                rows.append(" | ".join(cells))
+                if section.token.type == "thead_open":
+                    rows.append("-" * min(len(rows[-1]), self.width))
+        return rows
+
+    def _notes(self, block: _Block, context: RenderContext, width: int) -> list[str]:
+        """Each note as `[n] text`, later lines indented under the text."""
+        lines: list[str] = []
+        for note in block.children:
+            marker = f"[{note.token.meta['id'] + 1}] "
+            inner = self._blocks(note.children, context, width - len(marker)) or [""]
+            if lines:
+                lines.append("")
+            lines.append(marker + inner[0])
+            lines += [(" " * len(marker) + line) if line else "" for line in inner[1:]]
+        return lines
+
+
+def _block_tree(tokens: Sequence[Token]) -> list[_Block]:
+    """Nest the flat block tokens by their open/close pairs."""
+    root: list[_Block] = []
+    stack: list[list[_Block]] = [root]
+    for token in tokens:
+        if token.nesting == -1:
+            stack.pop()
+            continue
+        block = _Block(token, [])
+        stack[-1].append(block)
+        if token.nesting == 1:
+            stack.append(block.children)
+    return root
+
+
+def _inline(children: Sequence[Token], context: RenderContext) -> str:
+    """The plain text of inline tokens: links as `text <url>`, notes as `[n]`, no tags."""
+    parts: list[str] = []
+    links: list[str] = []
+    for token in children:
+        kind = token.type
+        if kind in ("text", "code_inline"):
+            parts.append(token.content)
+        elif kind == "softbreak":
+            parts.append(" ")
+        elif kind == "hardbreak":
+            parts.append("\n")
+        elif kind in ("em_open", "em_close", "strong_open", "strong_close"):
+            parts.append("*")
+        elif kind == "link_open":
+            links.append(resolve_url(str(token.attrs.get("href", "")), context.base))
+            parts.append("\x00")
+        elif kind == "link_close":
+            parts.append(_link_tail(parts, links.pop() if links else ""))
+        elif kind == "image":
+            src = resolve_url(str(token.attrs.get("src", "")), context.base)
+            parts.append(f"[Image: {inline_text(token.children or []) or token.content}] <{src}>")
+        elif kind == "footnote_ref":
+            parts.append(f"[{token.meta['id'] + 1}]")
+        elif kind == "glossary_term":
+            source = f" ({token.meta['source']})" if token.meta["source"] else ""
+            parts.append(f"{token.meta['term']}{source}: ")
+        elif kind == "html_inline":
+            parts.append(_strip_tags(token.content))
+    return "".join(parts).replace("\x00", "")
+
+
+def _link_tail(parts: list[str], url: str) -> str:
+    """What follows a link's text: ` <url>`, unless the text already is the URL or it is local."""
+    start = max(i for i, part in enumerate(parts) if part == "\x00")
+    text = "".join(parts[start + 1:])
+    parts[start] = ""
+    if not url or url.startswith("#") or text.strip() in (url, url.removeprefix("mailto:")):
+        return ""
+    return f" <{url}>"
+
+
+def _strip_tags(html_text: str) -> str:
+    """Raw HTML as text: tags dropped, their text kept, entities unescaped."""
+    return unescape(re.sub(r"<[^>]*>", "", html_text))
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Wrap a paragraph to `width` columns, keeping hard line breaks and whole URLs."""
+    lines: list[str] = []
+    for piece in text.split("\n"):
+        words = " ".join(piece.split())
+        lines += textwrap.wrap(words, max(width, 30), break_long_words=False,
+                               break_on_hyphens=False) or ([""] if lines else [])
+    return lines
+
+
+def _heading(text: str, level: int) -> list[str]:
+    """A heading: underlined with `=` or `-` at levels 1 and 2, in capitals below."""
+    text = " ".join(text.split())
+    if level == 1:
+        return [text, "=" * len(text)]
+    if level == 2:
+        return [text, "-" * len(text)]
+    return [text.upper()]
+
+
+TEXT_RENDERER = TextRenderer()
+
+
+def render_text(tokens: Sequence[Token], context: RenderContext) -> str:
+    """Render an essay's tokens as plain text for the text part of an email."""
+    return TEXT_RENDERER.render(tokens, build_parser().options, {"render": context})

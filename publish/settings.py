@@ -58,11 +58,18 @@ def load_settings(root: Path) -> Settings:
     path = root / SETTINGS_FILE
     if not path.is_file():
         raise PublishError.single(SETTINGS_FILE, 1, 1, "settings file not found")
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - raw.rfind(b"\n", 0, exc.start)
+        raise PublishError.single(SETTINGS_FILE, line, col, "file is not UTF-8 (byte "
+                                  f"0x{raw[exc.start]:02x}); save it as UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line, col = _toml_error_position(str(exc))
+        line, col = _toml_error_position(str(exc), text)
         raise PublishError.single(SETTINGS_FILE, line, col, f"invalid TOML: {exc}") from None
     problems: list[Problem] = []
     tables = {name: _read_table(name, data, text, problems) for name in TABLES}
@@ -71,13 +78,11 @@ def load_settings(root: Path) -> Settings:
             line = _line_of_table(text, name)
             hint = did_you_mean(name, TABLES)
             problems.append(error(SETTINGS_FILE, line, 1, f"unknown table [{name}]{hint}"))
+    problems += _check_values(tables["site"], tables["schedule"], text)
     if problems:
         raise PublishError(problems)
     site = SiteSettings(**tables["site"])
     schedule = ScheduleSettings(**tables["schedule"])
-    problems += _check_values(site, schedule, text)
-    if problems:
-        raise PublishError(problems)
     return Settings(
         site=site,
         schedule=schedule,
@@ -132,27 +137,30 @@ def _convert(table: str, key: str, value: Any, line: int, problems: list[Problem
     return value
 
 
-def _check_values(site: SiteSettings, schedule: ScheduleSettings, text: str) -> list[Problem]:
-    """Check values whose type is right but whose meaning may not be."""
+def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> list[Problem]:
+    """Check the well-typed values whose meaning may still be wrong (absent ones are skipped)."""
     problems = []
-    if not re.match(r"^https?://[^/\s]+", site.url):
+    url = site.get("url")
+    if url is not None and not re.match(r"^https?://[^/\s]+", url):
         line = _line_of_key(text, "site", "url")
         problems.append(error(SETTINGS_FILE, line, 1,
-                              f"'site.url' must be an absolute http(s) URL, got '{site.url}'"))
+                              f"'site.url' must be an absolute http(s) URL, got '{url}'"))
+    timezone = site.get("timezone", SiteSettings.timezone)
     try:
-        zoneinfo.ZoneInfo(site.timezone)
+        zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         line = _line_of_key(text, "site", "timezone")
-        hint = did_you_mean(site.timezone, zoneinfo.available_timezones())
+        hint = did_you_mean(timezone, zoneinfo.available_timezones())
         problems.append(error(SETTINGS_FILE, line, 1,
-                              f"unknown time zone '{site.timezone}'{hint}"))
+                              f"unknown time zone '{timezone}'{hint}"))
+    rule = schedule.get("rule", ScheduleSettings.rule)
     try:
-        rrulestr(schedule.rule)
+        rrulestr(rule)
     except (ValueError, TypeError) as exc:
         line = _line_of_key(text, "schedule", "rule")
-        problems.append(error(SETTINGS_FILE, line, 1, f"invalid RRULE '{schedule.rule}': {exc}"))
+        problems.append(error(SETTINGS_FILE, line, 1, f"invalid RRULE '{rule}': {exc}"))
     for key in ("per_page", "feed_items"):
-        if getattr(site, key) < 1:
+        if site.get(key, 1) < 1:
             line = _line_of_key(text, "site", key)
             problems.append(error(SETTINGS_FILE, line, 1, f"'site.{key}' must be at least 1"))
     return problems
@@ -165,10 +173,14 @@ def _type_name(expected: type | tuple[type, ...]) -> str:
     return " or ".join(dict.fromkeys(names[k] for k in kinds))
 
 
-def _toml_error_position(message: str) -> tuple[int, int]:
-    """Line and column from tomllib's '(at line X, column Y)'."""
+def _toml_error_position(message: str, text: str) -> tuple[int, int]:
+    """Line and column from tomllib's '(at line X, column Y)' or '(at end of document)'."""
     match = re.search(r"line (\d+), column (\d+)", message)
-    return (int(match[1]), int(match[2])) if match else (1, 1)
+    if match:
+        return int(match[1]), int(match[2])
+    if "end of document" in message:
+        return text.count("\n") + 1, len(text.rsplit("\n", 1)[-1]) + 1
+    return 1, 1
 
 
 def _line_of_table(text: str, table: str) -> int:

@@ -6,8 +6,9 @@ import dataclasses
 from datetime import date, datetime
 from pathlib import Path
 
+from publish.cache import read_essays
 from publish.errors import Problem, PublishError, error
-from publish.essays import ESSAYS_DIR, read_essay
+from publish.essays import ESSAYS_DIR
 from publish.glossary import load_glossary
 from publish.markdown import build_parser
 from publish.model import Essay, Site
@@ -26,8 +27,7 @@ def load_site(root: Path) -> tuple[Site, list[Problem]]:
     if not paths:
         problems.append(error(f"{ESSAYS_DIR}/", 1, 1, "no essays found (add essays/*.md, "
                                                       "or run 'publish new \"Title\"')"))
-    for path in paths:
-        essay, found = read_essay(path, root, settings, glossary)
+    for essay, found in read_essays(paths, root, settings, glossary):
         problems += found
         if essay is not None:
             essays.append(essay)

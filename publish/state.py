@@ -55,6 +55,22 @@ MIGRATIONS: list[str] = [
         content_hash TEXT NOT NULL
     );
     """,
+    # The subscription service: one row per confirmation link sent (the token's nonce),
+    # and the recent signup attempts per client and per address, for rate limits.
+    """
+    CREATE TABLE confirmations (
+        nonce TEXT PRIMARY KEY,
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers(id),
+        created_at TEXT NOT NULL,
+        used_at TEXT
+    );
+    CREATE INDEX confirmations_subscriber ON confirmations (subscriber_id, used_at);
+    CREATE TABLE rate_events (
+        bucket TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX rate_events_bucket ON rate_events (bucket, at);
+    """,
 ]
 
 

@@ -1,17 +1,91 @@
-"""The web site: every page as `{relative path: HTML}`, rendered from the loaded site."""
+"""The web site: every page as `{relative path: HTML}`, rendered from the loaded site.
+
+Pages link to each other with relative URLs (each page gets `root`, such as "../"), so the
+site works under any sub-path and port; canonical, Open Graph, feed and sitemap URLs are
+absolute, built from `site.url`.
+"""
 
 from __future__ import annotations
 
-from jinja2 import Environment
+import json
+import traceback
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from xml.sax.saxutils import escape as xml_escape
 
-from publish.markdown import RenderContext, render_web
-from publish.model import Essay, Site
+from jinja2 import Environment, TemplateError, TemplateSyntaxError
+from markupsafe import Markup
+
+from publish.cadence import describe_rule
+from publish.errors import Problem, PublishError, error
+from publish.essays import slugify
+from publish.markdown import RenderContext, render_web, resolve_url
+from publish.model import Essay, GlossaryEntry, Site
 from publish.rendering import PACKAGE_STATIC
+
+Files = dict[str, str | bytes]
+
+
+@dataclass(frozen=True)
+class Head:
+    """What a page's `<head>` says about it: title, description, canonical URL, social cards."""
+
+    title: str
+    description: str
+    canonical: str
+    kind: str = "website"
+    image: str = ""
+    image_alt: str = ""
+    json_ld: str = ""
+
+
+@dataclass(frozen=True)
+class TagGroup:
+    """One tag, the slug of its page and its published essays, newest first."""
+
+    name: str
+    slug: str
+    essays: tuple[Essay, ...]
+
+
+@dataclass(frozen=True)
+class GlossaryItem:
+    """One glossary entry as the glossary page shows it."""
+
+    entry: GlossaryEntry
+    definition: Markup
+    cited_in: tuple[Essay, ...]
+    letter: str
+
+
+@dataclass(frozen=True)
+class Pagination:
+    """Where one page of the essay index sits among the others."""
+
+    number: int
+    total: int
+    newer_url: str
+    older_url: str
 
 
 def essay_page_path(essay: Essay) -> str:
     """Where an essay's page goes in the site."""
     return f"{essay.slug}/index.html"
+
+
+def page_url(path: str) -> str:
+    """The site-relative URL of an output path: 'a/index.html' -> 'a/', 'index.html' -> ''."""
+    return path.removesuffix("index.html")
+
+
+def root_for(path: str) -> str:
+    """The relative prefix from an output path back to the site's root ('./', '../', ...)."""
+    depth = path.count("/")
+    return "../" * depth if depth else "./"
 
 
 def render_essay_body(essay: Essay, base: str) -> str:
@@ -20,13 +94,322 @@ def render_essay_body(essay: Essay, base: str) -> str:
     return render_web(essay.tokens, context)
 
 
-def render_site(site: Site, templates: Environment) -> dict[str, str | bytes]:
-    """Every file of the web site: essay pages and the stylesheet."""
-    pages: dict[str, str | bytes] = {}
-    template = templates.get_template("essay.html")
+def json_for_script(data: Any) -> str:
+    """JSON safe inside a `<script>` element: `<`, `>` and `&` become \\u escapes."""
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def tag_groups(site: Site) -> list[TagGroup]:
+    """Every tag of the published essays, by name; a PublishError when two tags share a slug."""
+    names: dict[str, list[Essay]] = {}
     for essay in site.essays:
-        body = render_essay_body(essay, "../")
-        pages[essay_page_path(essay)] = template.render(
-            site=site.settings.site, essay=essay, body=body, root="../")
+        for tag in essay.tags:
+            names.setdefault(tag, []).append(essay)
+    groups = [
+        TagGroup(name, slugify(name), tuple(essays))
+        for name, essays in sorted(names.items(), key=lambda item: item[0].lower())
+    ]
+    _refuse_tag_clashes(site, groups)
+    return groups
+
+
+def _refuse_tag_clashes(site: Site, groups: list[TagGroup]) -> None:
+    """Raise when two different tags would write the same `tags/<slug>/` page."""
+    by_slug: dict[str, TagGroup] = {}
+    problems = []
+    for group in groups:
+        first = by_slug.setdefault(group.slug, group)
+        if first is not group:
+            essay = group.essays[0]
+            problems.append(
+                error(
+                    essay.path,
+                    1,
+                    1,
+                    f"tags '{first.name}' and '{group.name}' "
+                    f"both make the page tags/{group.slug}/; use one spelling",
+                )
+            )
+    if problems:
+        raise PublishError(problems)
+
+
+def render_site(site: Site, templates: Environment) -> Files:
+    """Every file of the web site: pages, stylesheet, 404, robots.txt and sitemap.xml."""
+    renderer = PageRenderer(site, templates)
+    pages: Files = {}
+    pages.update(renderer.index_pages())
+    pages.update(renderer.essay_pages())
+    pages.update(renderer.archive_page())
+    pages.update(renderer.tag_pages())
+    pages.update(renderer.glossary_page())
+    pages["404.html"] = renderer.not_found_page()
     pages["style.css"] = (PACKAGE_STATIC / "style.css").read_bytes()
+    pages["robots.txt"] = robots_txt(site)
+    pages["sitemap.xml"] = sitemap(site, renderer.lastmods)
     return pages
+
+
+class PageRenderer:
+    """Renders the site's pages with the values every template shares."""
+
+    def __init__(self, site: Site, templates: Environment) -> None:
+        self.site = site
+        self.settings = site.settings
+        self.url = site.settings.site.url
+        self.templates = templates
+        self.lastmods: dict[str, datetime | None] = {}
+        self.newest = site.essays[0].date if site.essays else None
+
+    def render(
+        self,
+        name: str,
+        path: str,
+        head: Head,
+        lastmod: datetime | None = None,
+        root: str | None = None,
+        **values: Any,
+    ) -> str:
+        """Render one template for the page at `path`, recording it for the sitemap."""
+        if root is None:
+            self.lastmods[path] = lastmod or self.newest
+        settings = self.settings
+        try:
+            return self.templates.get_template(name).render(
+                site=settings.site,
+                settings=settings,
+                head=head,
+                root=root if root is not None else root_for(path),
+                feeds=self.feed_links(),
+                cadence=describe_rule(settings.schedule.rule),
+                signup_url=settings.email.signup_url,
+                **values,
+            )
+        except TemplateError as exc:
+            raise PublishError([template_problem(exc, name, self.site.root)]) from None
+
+    def feed_links(self) -> dict[str, str]:
+        """Absolute URLs of the site's feeds."""
+        return {
+            "rss": f"{self.url}feed.xml",
+            "atom": f"{self.url}atom.xml",
+            "json": f"{self.url}feed.json",
+        }
+
+    def head(self, path: str, title: str, description: str = "", **more: str) -> Head:
+        """A page's head values; the description falls back to the site's."""
+        return Head(
+            title=title,
+            description=description or self.settings.site.description,
+            canonical=self.url + page_url(path),
+            **more,
+        )
+
+    def index_pages(self) -> Files:
+        """The home page and `/page/N/`, newest essays first."""
+        per_page = max(1, self.settings.site.per_page)
+        essays = self.site.essays
+        chunks = [essays[i : i + per_page] for i in range(0, len(essays), per_page)] or [()]
+        paths = ["index.html"] + [f"page/{n}/index.html" for n in range(2, len(chunks) + 1)]
+        pages: Files = {}
+        for number, (path, chunk) in enumerate(zip(paths, chunks, strict=True), start=1):
+            root = root_for(path)
+            newer = root + page_url(paths[number - 2]) if number > 1 else ""
+            older = root + page_url(paths[number]) if number < len(chunks) else ""
+            title = self.settings.site.title + (f" · page {number}" if number > 1 else "")
+            pages[path] = self.render(
+                "index.html",
+                path,
+                self.head(path, title),
+                essays=chunk,
+                pagination=Pagination(number, len(chunks), newer, older),
+            )
+        return pages
+
+    def essay_pages(self) -> Files:
+        """One page per essay, with its neighbours for previous/next links."""
+        essays = self.site.essays
+        pages: Files = {}
+        for index, essay in enumerate(essays):
+            path = essay_page_path(essay)
+            root = root_for(path)
+            older = essays[index + 1] if index + 1 < len(essays) else None
+            newer = essays[index - 1] if index > 0 else None
+            pages[path] = self.render(
+                "essay.html",
+                path,
+                self.essay_head(essay, path),
+                lastmod=essay.date,
+                essay=essay,
+                body=Markup(render_essay_body(essay, root)),
+                image_src=resolve_url(essay.image, root),
+                tags=[(tag, slugify(tag)) for tag in essay.tags],
+                older=older,
+                newer=newer,
+            )
+        return pages
+
+    def essay_head(self, essay: Essay, path: str) -> Head:
+        """An essay's head: article cards and a JSON-LD BlogPosting."""
+        canonical = self.url + page_url(path)
+        image = resolve_url(essay.image, self.url)
+        data: dict[str, Any] = {
+            "@context": "https://schema.org",
+            "@type": "BlogPosting",
+            "headline": essay.title,
+            "description": essay.summary,
+            "url": canonical,
+            "mainEntityOfPage": canonical,
+            "inLanguage": self.settings.site.language,
+            "author": {"@type": "Person", "name": essay.author},
+            "publisher": {
+                "@type": "Organization",
+                "name": self.settings.site.title,
+                "url": self.url,
+            },
+            "datePublished": essay.date.isoformat() if essay.date else "",
+            "wordCount": essay.word_count,
+            "keywords": list(essay.tags),
+        }
+        if image:
+            data["image"] = image
+        return Head(
+            title=f"{essay.title} · {self.settings.site.title}",
+            description=essay.summary or self.settings.site.description,
+            canonical=canonical,
+            kind="article",
+            image=image,
+            image_alt=essay.image_alt,
+            json_ld=json_for_script(data),
+        )
+
+    def archive_page(self) -> Files:
+        """Every essay, grouped by year, newest first."""
+        path = "archive/index.html"
+        years = [
+            (year, tuple(group))
+            for year, group in groupby(self.site.essays, key=lambda e: e.date.year if e.date else 0)
+        ]
+        title = f"Archive · {self.settings.site.title}"
+        return {path: self.render("archive.html", path, self.head(path, title), years=years)}
+
+    def tag_pages(self) -> Files:
+        """`/tags/` listing every tag, and `/tags/<slug>/` for each."""
+        groups = tag_groups(self.site)
+        pages: Files = {}
+        path = "tags/index.html"
+        pages[path] = self.render(
+            "tags.html", path, self.head(path, f"Tags · {self.settings.site.title}"), tags=groups
+        )
+        for group in groups:
+            path = f"tags/{group.slug}/index.html"
+            head = self.head(
+                path,
+                f"{group.name} · {self.settings.site.title}",
+                f"Essays tagged {group.name} in {self.settings.site.title}.",
+            )
+            pages[path] = self.render(
+                "tag.html",
+                path,
+                head,
+                lastmod=group.essays[0].date,
+                tag=group,
+                tag_feed=f"{self.url}tags/{group.slug}/feed.xml",
+            )
+        return pages
+
+    def glossary_page(self) -> Files:
+        """`/glossary/`: every term, alphabetical, with where it is cited."""
+        path = "glossary/index.html"
+        items = glossary_items(self.site, root_for(path))
+        letters = sorted({item.letter for item in items})
+        head = self.head(
+            path,
+            f"Glossary · {self.settings.site.title}",
+            f"Every term cited in the notes of {self.settings.site.title}, "
+            "with its source and the essays that cite it.",
+        )
+        return {path: self.render("glossary.html", path, head, items=items, letters=letters)}
+
+    def not_found_page(self) -> str:
+        """`404.html`, linking by absolute path so it works at any depth."""
+        base_path = urlsplit(self.url).path or "/"
+        head = Head(
+            title=f"Page not found · {self.settings.site.title}",
+            description=self.settings.site.description,
+            canonical="",
+        )
+        return self.render(
+            "404.html", "404.html", head, root=base_path, recent=self.site.essays[:5]
+        )
+
+
+def template_problem(exc: TemplateError, name: str, root: Path) -> Problem:
+    """A template error located in its file: the syntax error's line, or the failing line."""
+    if isinstance(exc, TemplateSyntaxError):
+        return error(
+            _shown_path(exc.filename or name, root),
+            exc.lineno or 1,
+            1,
+            f"template error: {exc.message}",
+        )
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".html")]
+    where = frames[-1] if frames else None
+    return error(
+        _shown_path(where.filename if where else name, root),
+        (where.lineno or 1) if where else 1,
+        1,
+        f"template error: {exc}",
+    )
+
+
+def _shown_path(filename: str, root: Path) -> str:
+    """A template's path relative to the site when it is the site's own, else as given."""
+    path = Path(filename)
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else filename
+
+
+def glossary_items(site: Site, root: str) -> list[GlossaryItem]:
+    """The glossary's entries sorted by term, each with its rendered definition and citers."""
+    items = []
+    for entry in sorted(site.glossary.entries.values(), key=lambda e: (e.term.lower(), e.key)):
+        context = RenderContext(slug=f"glossary-{entry.key}", base=root, glossary_url="")
+        cited_in = tuple(
+            essay
+            for essay in site.essays
+            if any(note.glossary_key == entry.key for note in essay.notes)
+        )
+        first = entry.term.strip()[:1].upper()
+        letter = first if first.isalpha() and first.isascii() else "#"
+        items.append(
+            GlossaryItem(entry, Markup(render_web(entry.tokens, context)), cited_in, letter)
+        )
+    return items
+
+
+def robots_txt(site: Site) -> str:
+    """`robots.txt`: everything may be crawled; the sitemap's absolute URL."""
+    return f"User-agent: *\nAllow: /\n\nSitemap: {site.settings.site.url}sitemap.xml\n"
+
+
+def sitemap(site: Site, lastmods: dict[str, datetime | None]) -> str:
+    """`sitemap.xml`: every page's absolute URL with the date it last changed."""
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+    ]
+    for path in sorted(lastmods, key=_sitemap_order):
+        moment = lastmods[path]
+        lines.append("  <url>")
+        lines.append(f"    <loc>{xml_escape(site.settings.site.url + page_url(path))}</loc>")
+        if moment is not None:
+            lines.append(f"    <lastmod>{moment.date().isoformat()}</lastmod>")
+        lines.append("  </url>")
+    lines.append("</urlset>")
+    return "\n".join(lines) + "\n"
+
+
+def _sitemap_order(path: str) -> tuple[int, str]:
+    """The home page first, then every other page by path."""
+    return (0 if path == "index.html" else 1, path)

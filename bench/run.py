@@ -1,0 +1,156 @@
+"""`make bench`: time cold and warm builds of generated sites, and a send to many subscribers.
+
+Every measured build runs `python -m publish --root SITE build --today 2030-01-01` in its own
+process; wall time is taken around it and peak memory (max RSS) from that process's own
+resource usage, so the figures are those of the whole command a writer would run.
+
+    python -m bench.run                    # 100, 1,000 and 10,000 essays, and sending
+    python -m bench.run --sizes 100,1000   # chosen sizes
+    python -m bench.run --quick            # 100 and 1,000 essays, 1,000 subscribers
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.generate import generate
+
+WORK_DIR = Path(__file__).parent / "work"
+TODAY = "2030-01-01"
+DEFAULT_SIZES = (100, 1000, 10000)
+QUICK_SIZES = (100, 1000)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measured process: wall seconds, peak resident memory in MB and its exit status."""
+
+    seconds: float
+    peak_mb: float
+    status: int
+    output: str
+
+
+@dataclass(frozen=True)
+class BuildRow:
+    """One site size: its cold build, a rebuild with nothing changed and one after an edit."""
+
+    essays: int
+    files: int
+    cold: Measure
+    unchanged: Measure
+    warm: Measure
+
+
+def measure(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
+            stdin: int | None = None) -> Measure:
+    """Run a command in its own process; wall time and that process's peak RSS."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdin=stdin,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = process.stdout.read().decode("utf-8", "replace") if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return Measure(seconds, usage.ru_maxrss / 1024, process.returncode, output)
+
+
+def publish_command(root: Path, *args: str) -> list[str]:
+    """The `publish` command line for a site, run by this interpreter."""
+    return [sys.executable, "-m", "publish", "--root", str(root), *args]
+
+
+def build_once(root: Path) -> Measure:
+    """One measured `publish build`; stops the benchmark if the build fails."""
+    result = measure(publish_command(root, "build", "--today", TODAY))
+    if result.status != 0:
+        sys.exit(f"build of {root} failed:\n{result.output[-3000:]}")
+    return result
+
+
+def edit_one_essay(root: Path) -> None:
+    """Change one essay in the middle of the site, as a writer fixing a sentence would."""
+    paths = sorted((root / "essays").glob("*.md"))
+    path = paths[len(paths) // 2]
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + "\nOne more sentence, added while revising.\n", encoding="utf-8")
+
+
+def count_files(folder: Path) -> int:
+    """How many files a build wrote."""
+    return sum(1 for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+
+
+def bench_size(count: int) -> BuildRow:
+    """Generate a site of `count` essays, then build it cold, unchanged and after one edit."""
+    root = generate(count, WORK_DIR / f"site-{count}")
+    cold = build_once(root)
+    unchanged = build_once(root)
+    edit_one_essay(root)
+    warm = build_once(root)
+    files = count_files(root / "build" / "site") + count_files(root / "build" / "email")
+    return BuildRow(count, files, cold, unchanged, warm)
+
+
+def format_builds(rows: list[BuildRow]) -> str:
+    """The build results as a Markdown table."""
+    lines = ["| essays | files | cold wall | cold ms/essay | cold peak RSS "
+             "| unchanged rebuild | rebuild after 1 edit | warm peak RSS |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        lines.append(
+            f"| {row.essays:,} | {row.files:,} | {row.cold.seconds:.2f} s "
+            f"| {1000 * row.cold.seconds / row.essays:.2f} | {row.cold.peak_mb:.0f} MB "
+            f"| {row.unchanged.seconds:.2f} s | {row.warm.seconds:.2f} s "
+            f"| {row.warm.peak_mb:.0f} MB |")
+    return "\n".join(lines)
+
+
+def has_send_command() -> bool:
+    """Whether this publish has a `send` command yet."""
+    result = subprocess.run([sys.executable, "-m", "publish", "send", "--help"],
+                            capture_output=True, text=True)
+    return result.returncode == 0
+
+
+def bench_send(subscribers: int) -> str:
+    """Send the newest essay of a small site to many subscribers on a local SMTP server."""
+    if not has_send_command():
+        return "sending: skipped (`publish send` does not exist yet)"
+    from bench.sending import run_send_benchmark
+
+    return run_send_benchmark(WORK_DIR / "send-site", subscribers, measure, publish_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: run the benchmark and print its tables."""
+    parser = argparse.ArgumentParser(description="Time publish builds of generated sites.")
+    parser.add_argument("--sizes", help="comma-separated essay counts (default 100,1000,10000)")
+    parser.add_argument("--quick", action="store_true",
+                        help="100 and 1,000 essays and 1,000 subscribers")
+    parser.add_argument("--subscribers", type=int, help="how many subscribers to send to")
+    parser.add_argument("--no-send", action="store_true", help="skip the sending benchmark")
+    args = parser.parse_args(argv)
+    sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes
+             else QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    subscribers = args.subscribers or (1000 if args.quick else 10000)
+    WORK_DIR.mkdir(exist_ok=True)
+    rows = []
+    for count in sizes:
+        print(f"building {count:,} essays...", file=sys.stderr, flush=True)
+        rows.append(bench_size(count))
+    print(f"\npublish build on {os.cpu_count()} cores, Python {sys.version.split()[0]}\n")
+    print(format_builds(rows))
+    if not args.no_send:
+        print()
+        print(bench_send(subscribers))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,307 @@
+"""The build cache: each essay's one parse, kept under `build/.cache/` by content hash.
+
+A record's key hashes everything its parse depends on except the glossary: the essay's
+bytes and path, the settings, publish's parsing code and the versions of the libraries it
+uses. The glossary entries an essay cites are checked on every load instead, so editing a
+term re-parses exactly the essays that cite it. Every record carries its format version, its
+key and a checksum of its bytes; a record that fails any check is deleted and the essay is
+parsed again, never served.
+
+Cached essays keep their tokens on disk (`StoredTokens`) and decode them on each use, so a
+build's memory does not grow with the number of essays. Cache misses are parsed in parallel
+across the machine's cores when there are enough of them to pay for the worker processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import marshal
+import multiprocessing
+import os
+import pickle
+import struct
+import zlib
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, overload
+
+from markdown_it.token import Token
+
+from publish.errors import Problem, PublishError
+from publish.essays import read_essay
+from publish.model import Essay, Glossary, GlossaryEntry, Settings
+
+CACHE_DIR = Path("build") / ".cache"
+FORMAT_VERSION = 1
+MAGIC = b"PUBCACHE"
+HEADER = struct.Struct("<8sHI32sIII")  # magic, format, header crc, key, meta len, tokens len, crc
+PARALLEL_THRESHOLD = 48
+NO_CACHE_ENV = "PUBLISH_NO_CACHE"  # set to 1 to parse every essay afresh and store nothing
+# The modules whose code decides what a parse produces; any change to them empties the cache.
+PARSING_MODULES = ("cache", "documents", "errors", "essays", "glossary", "markdown", "model",
+                   "settings")
+
+Dependency = tuple[str, str, str]  # label cited, glossary key it resolved to, entry fingerprint
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> bytes:
+    """A hash of publish's parsing code and the versions of the libraries it parses with."""
+    import markdown_it
+    import mdit_py_plugins
+    import yaml
+
+    from publish import __version__
+
+    digest = hashlib.sha256(f"{FORMAT_VERSION}|{__version__}|{markdown_it.__version__}|"
+                            f"{mdit_py_plugins.__version__}|{yaml.__version__}".encode())
+    package = Path(__file__).parent
+    for name in PARSING_MODULES:
+        digest.update((package / f"{name}.py").read_bytes())
+    return digest.digest()
+
+
+def essay_key(relative_path: str, raw: bytes, settings: Settings) -> bytes:
+    """The cache key of one essay file: its bytes and path, the settings and the code."""
+    digest = hashlib.sha256(code_fingerprint())
+    digest.update(repr(settings).encode())
+    digest.update(relative_path.encode() + b"\0")
+    digest.update(raw)
+    return digest.digest()
+
+
+def entry_fingerprint(entry: GlossaryEntry) -> str:
+    """A hash of everything a glossary entry puts into the essays that cite it."""
+    text = repr((entry.key, entry.term, entry.source, entry.aliases, entry.definition))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def glossary_dependencies(essay: Essay, glossary: Glossary) -> tuple[Dependency, ...]:
+    """The glossary entries an essay's parse took in, by the label that cited each."""
+    dependencies = []
+    for note in essay.notes:
+        entry = glossary.entries.get(note.glossary_key) if note.glossary_key else None
+        if entry is not None:
+            dependencies.append((note.label, entry.key, entry_fingerprint(entry)))
+    return tuple(dependencies)
+
+
+def dependencies_hold(dependencies: Sequence[Dependency], glossary: Glossary) -> bool:
+    """Whether every cited label still resolves to the same, unchanged glossary entry."""
+    for label, key, fingerprint in dependencies:
+        entry = glossary.lookup(label)
+        if entry is None or entry.key != key or entry_fingerprint(entry) != fingerprint:
+            return False
+    return True
+
+
+def encode_tokens(tokens: Sequence[Token]) -> tuple[Any, ...]:
+    """Tokens as plain tuples that `marshal` can store."""
+    return tuple((t.type, t.tag, t.nesting, t.attrs, t.map, t.level,
+                  encode_tokens(t.children) if t.children is not None else None,
+                  t.content, t.markup, t.info, t.meta, t.block, t.hidden) for t in tokens)
+
+
+def decode_tokens(rows: Sequence[Any]) -> list[Token]:
+    """Rebuild tokens from `encode_tokens` rows."""
+    tokens = []
+    for (kind, tag, nesting, attrs, line_map, level, children, content, markup, info, meta,
+         block, hidden) in rows:
+        tokens.append(Token(kind, tag, nesting, attrs, line_map, level,
+                            decode_tokens(children) if children is not None else None,
+                            content, markup, info, meta, block, hidden))
+    return tokens
+
+
+class StoredTokens(Sequence[Token]):
+    """An essay's tokens, kept in its cache record and decoded afresh on each use."""
+
+    __slots__ = ("path", "offset", "length", "checksum", "count")
+
+    def __init__(self, path: Path, offset: int, length: int, checksum: int, count: int):
+        self.path, self.offset, self.length = path, offset, length
+        self.checksum, self.count = checksum, count
+
+    def load(self) -> list[Token]:
+        """Read, check and decode the tokens; a PublishError if the record changed under us."""
+        try:
+            with open(self.path, "rb") as stored:
+                stored.seek(self.offset)
+                data = stored.read(self.length)
+        except OSError:
+            data = b""
+        if len(data) != self.length or zlib.crc32(data) != self.checksum:
+            self.path.unlink(missing_ok=True)
+            raise PublishError.single(str(self.path), 1, 1, "build cache record changed during "
+                                      "the build; it was removed, run the build again")
+        return decode_tokens(marshal.loads(data))
+
+    def __iter__(self) -> Iterator[Token]:
+        return iter(self.load())
+
+    def __len__(self) -> int:
+        return self.count
+
+    @overload
+    def __getitem__(self, index: int) -> Token: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Token]: ...
+
+    def __getitem__(self, index: int | slice) -> Token | list[Token]:
+        return self.load()[index]
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.offset, self.checksum))
+
+    def __repr__(self) -> str:
+        return f"StoredTokens({self.path.name}, {self.count} tokens)"
+
+
+class EssayCache:
+    """The folder of cached essay parses of one site."""
+
+    def __init__(self, root: Path, settings: Settings, glossary: Glossary):
+        self.folder = root / CACHE_DIR / "essays"
+        self.settings = settings
+        self.glossary = glossary
+
+    def record_path(self, key: bytes) -> Path:
+        """Where the record of a key lives."""
+        return self.folder / f"{key.hex()}.rec"
+
+    def load(self, key: bytes) -> tuple[Essay, list[Problem]] | None:
+        """The cached essay and its warnings, or None when absent, damaged or out of date."""
+        path = self.record_path(key)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        record = self._decode(path, key, data)
+        if record is None:
+            path.unlink(missing_ok=True)
+            return None
+        essay, problems, dependencies = record
+        return (essay, problems) if dependencies_hold(dependencies, self.glossary) else None
+
+    def _decode(self, path: Path, key: bytes,
+                data: bytes) -> tuple[Essay, list[Problem], tuple[Dependency, ...]] | None:
+        """Check a record's header and checksum, then unpickle its essay (tokens stay stored)."""
+        if len(data) < HEADER.size:
+            return None
+        magic, version, _, stored_key, meta_length, tokens_length, checksum = (
+            HEADER.unpack_from(data))
+        body = data[HEADER.size:]
+        if (magic != MAGIC or version != FORMAT_VERSION or stored_key != key
+                or len(body) != meta_length + tokens_length or zlib.crc32(body) != checksum):
+            return None
+        try:
+            essay, problems, dependencies, count = pickle.loads(body[:meta_length])
+        except Exception:  # a record that passed its checksum but will not unpickle is stale
+            return None
+        tokens_bytes = body[meta_length:]
+        tokens = StoredTokens(path, HEADER.size + meta_length, tokens_length,
+                              zlib.crc32(tokens_bytes), count)
+        return dataclasses.replace(essay, tokens=tokens), problems, dependencies
+
+    def store(self, key: bytes, essay: Essay, problems: list[Problem]) -> Essay:
+        """Write an essay's record atomically; return the essay with its tokens stored."""
+        try:
+            tokens_bytes = marshal.dumps(encode_tokens(essay.tokens))
+        except ValueError:  # a token holds something marshal cannot store: keep it in memory
+            return essay
+        meta = pickle.dumps((dataclasses.replace(essay, tokens=()), problems,
+                             glossary_dependencies(essay, self.glossary), len(essay.tokens)),
+                            protocol=pickle.HIGHEST_PROTOCOL)
+        body = meta + tokens_bytes
+        header = HEADER.pack(MAGIC, FORMAT_VERSION, 0, key, len(meta), len(tokens_bytes),
+                             zlib.crc32(body))
+        path = self.record_path(key)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_bytes(header + body)
+        os.replace(temporary, path)
+        tokens = StoredTokens(path, HEADER.size + len(meta), len(tokens_bytes),
+                              zlib.crc32(tokens_bytes), len(essay.tokens))
+        return dataclasses.replace(essay, tokens=tokens)
+
+    def read(self, path: Path, root: Path) -> tuple[Essay | None, list[Problem]]:
+        """One essay from the cache if its record holds, else parsed and stored."""
+        raw = path.read_bytes()
+        key = essay_key(path.relative_to(root).as_posix(), raw, self.settings)
+        cached = self.load(key)
+        if cached is not None:
+            return cached
+        essay, problems = read_essay(path, root, self.settings, self.glossary)
+        if essay is None or any(p.is_error for p in problems):
+            return essay, problems
+        return self.store(key, essay, problems), problems
+
+    def prune(self, keep: set[str]) -> None:
+        """Remove records no essay of this build uses (old versions, deleted essays)."""
+        for path in self.folder.glob("*.rec") if self.folder.is_dir() else []:
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+
+
+_WORKER_CACHE: EssayCache | None = None
+_WORKER_ROOT: Path | None = None
+
+
+def _start_worker(cache: EssayCache, root: Path) -> None:
+    """Give a forked worker the cache it parses into."""
+    global _WORKER_CACHE, _WORKER_ROOT
+    _WORKER_CACHE, _WORKER_ROOT = cache, root
+
+
+def _read_in_worker(path: Path) -> tuple[Essay | None, list[Problem]]:
+    """Parse one essay in a worker process (its tokens go back stored, not pickled whole)."""
+    assert _WORKER_CACHE is not None and _WORKER_ROOT is not None
+    return _WORKER_CACHE.read(path, _WORKER_ROOT)
+
+
+def read_essays(paths: Sequence[Path], root: Path, settings: Settings,
+                glossary: Glossary) -> list[tuple[Essay | None, list[Problem]]]:
+    """Every essay, in order: cached where the cache holds, the rest parsed across cores."""
+    if os.environ.get(NO_CACHE_ENV):
+        return [read_essay(path, root, settings, glossary) for path in paths]
+    cache = EssayCache(root, settings, glossary)
+    results: list[tuple[Essay | None, list[Problem]] | None] = []
+    missing: list[int] = []
+    keys: set[str] = set()
+    for index, path in enumerate(paths):
+        raw = path.read_bytes()
+        key = essay_key(path.relative_to(root).as_posix(), raw, settings)
+        keys.add(cache.record_path(key).name)
+        cached = cache.load(key)
+        results.append(cached)
+        if cached is None:
+            missing.append(index)
+    for index, result in zip(missing, _parse_missing([paths[i] for i in missing], cache, root)):
+        results[index] = result
+    cache.prune(keys)
+    return [r for r in results if r is not None]
+
+
+def _parse_missing(paths: list[Path], cache: EssayCache,
+                   root: Path) -> list[tuple[Essay | None, list[Problem]]]:
+    """Parse the essays the cache did not hold, in worker processes when there are many."""
+    workers = min(os.cpu_count() or 1, 8)
+    if len(paths) < PARALLEL_THRESHOLD or workers < 2 or not _can_fork():
+        return [cache.read(path, root) for path in paths]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(cache, root)) as pool:
+        chunk = max(1, len(paths) // (workers * 8))
+        return list(pool.map(_read_in_worker, paths, chunksize=chunk))
+
+
+def _can_fork() -> bool:
+    """Whether worker processes can be forked here (not on Windows or macOS defaults)."""
+    return "fork" in multiprocessing.get_all_start_methods() and os.name == "posix"

@@ -1,0 +1,160 @@
+"""The feeds: RSS 2.0, Atom 1.0 and JSON Feed 1.1 with full content, plus an RSS feed per tag.
+
+Every link in a feed is absolute (bodies render against `site.url`), each entry's id is the
+essay's canonical URL, and the feed's own dates come from its newest essay, never the clock,
+so two builds of the same input are byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from html import escape
+
+from feedgen.feed import FeedGenerator
+
+from publish.markdown import RenderContext, render_web, resolve_url
+from publish.model import Essay, Site
+from publish.web import page_url, tag_groups
+
+Files = dict[str, str | bytes]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+GENERATOR = "publish"
+
+
+def essay_url(site: Site, essay: Essay) -> str:
+    """An essay's canonical, absolute URL."""
+    return f"{site.settings.site.url}{essay.slug}/"
+
+
+def feed_content(site: Site, essay: Essay) -> str:
+    """An essay's full HTML for feeds: image, body and notes, every URL absolute."""
+    url = site.settings.site.url
+    context = RenderContext(slug=essay.slug, base=url, glossary_url=f"{url}glossary/")
+    body = render_web(essay.tokens, context).replace('href="#', f'href="{essay_url(site, essay)}#')
+    return _image_html(site, essay) + body
+
+
+def _image_html(site: Site, essay: Essay) -> str:
+    """The essay's lead image as a figure, or nothing."""
+    if not essay.image:
+        return ""
+    src = escape(resolve_url(essay.image, site.settings.site.url))
+    credit = f"<figcaption>{escape(essay.image_credit)}</figcaption>" if essay.image_credit else ""
+    return f'<figure><img src="{src}" alt="{escape(essay.image_alt)}">{credit}</figure>\n'
+
+
+def render_feeds(site: Site) -> Files:
+    """`feed.xml`, `atom.xml`, `feed.json` and `tags/<slug>/feed.xml` for the published site."""
+    settings = site.settings.site
+    newest = list(site.essays[: settings.feed_items])
+    contents = {essay.slug: feed_content(site, essay) for essay in newest}
+    files: Files = {
+        "feed.xml": _generator(site, newest, contents, "feed.xml", "", settings.title).rss_str(
+            pretty=True
+        ),
+        "atom.xml": _generator(site, newest, contents, "atom.xml", "", settings.title).atom_str(
+            pretty=True
+        ),
+        "feed.json": json_feed(site, newest, contents),
+    }
+    for group in tag_groups(site):
+        essays = list(group.essays[: settings.feed_items])
+        for essay in essays:
+            contents.setdefault(essay.slug, feed_content(site, essay))
+        folder = f"tags/{group.slug}/"
+        title = f"{settings.title}: {group.name}"
+        files[f"{folder}feed.xml"] = _generator(
+            site, essays, contents, f"{folder}feed.xml", folder, title
+        ).rss_str(pretty=True)
+    return files
+
+
+def _generator(
+    site: Site,
+    essays: Sequence[Essay],
+    contents: dict[str, str],
+    feed_path: str,
+    page_path: str,
+    title: str,
+) -> FeedGenerator:
+    """A FeedGenerator for `essays`, its self link at `feed_path`, its page at `page_path`."""
+    settings = site.settings.site
+    updated = _updated(essays)
+    fg = FeedGenerator()
+    fg.load_extension("dc")
+    fg.id(settings.url + page_url(page_path))
+    fg.title(title)
+    fg.subtitle(settings.description or title)
+    fg.description(settings.description or title)
+    fg.author({"name": settings.author})
+    fg.language(settings.language)
+    fg.generator(GENERATOR)
+    fg.link(href=settings.url + feed_path, rel="self")
+    fg.link(href=settings.url + page_path, rel="alternate")
+    fg.updated(updated)
+    fg.lastBuildDate(updated)
+    for essay in reversed(essays):
+        _add_entry(fg, site, essay, contents[essay.slug])
+    return fg
+
+
+def _add_entry(fg: FeedGenerator, site: Site, essay: Essay, content: str) -> None:
+    """One essay as a feed entry: canonical id, summary, full content, author and tags."""
+    url = essay_url(site, essay)
+    published = essay.date or EPOCH
+    entry = fg.add_entry()
+    entry.id(url)
+    entry.guid(url, permalink=True)
+    entry.title(essay.title)
+    entry.link(href=url, rel="alternate")
+    entry.published(published)
+    entry.updated(published)
+    entry.author({"name": essay.author})
+    entry.dc.dc_creator(essay.author)
+    entry.summary(escape(essay.summary or essay.title), type="html")
+    entry.content(content, type="html")
+    for tag in essay.tags:
+        entry.category(term=tag, label=tag)
+
+
+def _updated(essays: Sequence[Essay]) -> datetime:
+    """The feed's date: its newest essay's, so rebuilding never changes it."""
+    dates = [essay.date for essay in essays if essay.date]
+    return max(dates) if dates else EPOCH
+
+
+def json_feed(site: Site, essays: Sequence[Essay], contents: dict[str, str]) -> str:
+    """A JSON Feed 1.1 document of `essays`."""
+    settings = site.settings.site
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": settings.title,
+        "home_page_url": settings.url,
+        "feed_url": f"{settings.url}feed.json",
+        "description": settings.description,
+        "language": settings.language,
+        "authors": [{"name": settings.author}],
+        "items": [_json_item(site, essay, contents[essay.slug]) for essay in essays],
+    }
+    return json.dumps(feed, ensure_ascii=False, indent=2) + "\n"
+
+
+def _json_item(site: Site, essay: Essay, content: str) -> dict[str, object]:
+    """One essay as a JSON Feed item."""
+    url = essay_url(site, essay)
+    item: dict[str, object] = {
+        "id": url,
+        "url": url,
+        "title": essay.title,
+        "summary": essay.summary,
+        "content_html": content,
+        "date_published": (essay.date or EPOCH).isoformat(),
+        "authors": [{"name": essay.author}],
+        "tags": list(essay.tags),
+    }
+    if essay.image:
+        item["image"] = resolve_url(essay.image, site.settings.site.url)
+    return item

@@ -1,0 +1,255 @@
+"""The newsletter email: each published essay as `<slug>.html`, `<slug>.txt` and `<slug>.eml`.
+
+The built files are the preview copy. Two parts of them are personalised when sending:
+the greeting (`Hello,` becomes `Hello Ada,`; in the HTML it sits between
+`<!--greeting-->` markers) and the unsubscribe link, which in the preview points at
+`<service>/unsubscribe/preview` (a token the subscription service rejects harmlessly).
+Delivery swaps both per subscriber with `personalise_html` and `personalise_text`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, getaddresses, parseaddr
+from html import escape
+from urllib.parse import urlsplit
+
+import css_inline
+from jinja2 import Environment
+from markupsafe import Markup
+
+from publish.cadence import describe_rule
+from publish.errors import Problem, warning
+from publish.essays import slugify
+from publish.markdown import RenderContext, render_email, render_text, resolve_url
+from publish.model import Essay, Settings, Site
+from publish.subscribers import fold_controls, unsubscribe_url
+
+Files = dict[str, str | bytes]
+
+PREVIEW_TOKEN = "preview"
+GREETING_PREVIEW = "Hello,"
+GREETING_START, GREETING_END = "<!--greeting-->", "<!--/greeting-->"
+SIZE_LIMIT = 90 * 1024  # Gmail clips messages above about 102 KB; warn well before.
+_GREETING_HTML = re.compile(re.escape(GREETING_START) + ".*?" + re.escape(GREETING_END), re.S)
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+@dataclass(frozen=True)
+class MessageHeaders:
+    """Everything a newsletter message says in its headers."""
+
+    subject: str
+    from_address: str
+    reply_to: str
+    date: str
+    message_id: str
+    list_id: str
+    unsubscribe_url: str
+    unsubscribe_mailto: str
+    to: str = ""
+
+
+def render_emails(site: Site, templates: Environment) -> Files:
+    """Every published essay's email as `{<slug>.html, <slug>.txt, <slug>.eml}`."""
+    files: Files = {}
+    for essay in site.essays:
+        html = email_html(site, essay, templates)
+        text = email_text(site, essay, templates)
+        headers = preview_headers(site.settings, essay)
+        files[f"{essay.slug}.html"] = html
+        files[f"{essay.slug}.txt"] = text
+        files[f"{essay.slug}.eml"] = compose_message(headers, text, html).as_bytes()
+    return files
+
+
+def email_html(site: Site, essay: Essay, templates: Environment) -> str:
+    """The email's HTML, every style inlined, only `@media` rules left in a `<style>`."""
+    context = _template_values(site, essay)
+    greeting = Markup(f"{GREETING_START}{GREETING_PREVIEW}{GREETING_END}")
+    page = templates.get_template("email.html").render(
+        **context, body=Markup(render_email(essay.tokens, _render_context(site, essay))),
+        greeting=greeting, preheader=essay.summary,
+    )
+    return _INLINER.inline(page)
+
+
+def email_text(site: Site, essay: Essay, templates: Environment) -> str:
+    """The plain-text part: title, greeting, the essay, notes and the footer."""
+    plain = templates.overlay(autoescape=False)
+    body = render_text(essay.tokens, _render_context(site, essay))
+    text = plain.get_template("email.txt").render(
+        **_template_values(site, essay), body=body, greeting=GREETING_PREVIEW
+    )
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def _render_context(site: Site, essay: Essay) -> RenderContext:
+    """Absolute URLs for everything the email links to."""
+    base = site.settings.site.url
+    return RenderContext(slug=essay.slug, base=base, glossary_url=f"{base}glossary/")
+
+
+def _template_values(site: Site, essay: Essay) -> dict[str, object]:
+    """What both email templates show besides the body."""
+    settings = site.settings
+    return {
+        "site": site,
+        "essay": essay,
+        "web_url": essay_url(settings, essay.slug),
+        "image_src": resolve_url(essay.image, settings.site.url),
+        "cadence": describe_rule(settings.schedule.rule),
+        "reason": subscription_reason(settings),
+        "unsubscribe_url": preview_unsubscribe_url(settings),
+        "postal_address": settings.email.postal_address,
+    }
+
+
+def essay_url(settings: Settings, slug: str) -> str:
+    """The absolute URL of an essay's web page."""
+    return f"{settings.site.url}{slug}/"
+
+
+def subscription_reason(settings: Settings) -> str:
+    """Why the reader gets this email."""
+    where = settings.email.signup_url or settings.site.url
+    return (f"You are receiving this because you subscribed to {settings.site.title} "
+            f"at {where}.")
+
+
+def preview_unsubscribe_url(settings: Settings) -> str:
+    """The unsubscribe link of the built preview copy (replaced per subscriber when sending)."""
+    return unsubscribe_url(settings, PREVIEW_TOKEN)
+
+
+def greeting_for(name: str) -> str:
+    """The greeting line for a subscriber: `Hello Ada,` or `Hello,` without a name."""
+    name = fold_controls(name)
+    return f"Hello {name}," if name else GREETING_PREVIEW
+
+
+def personalise_html(html: str, settings: Settings, name: str, unsubscribe: str) -> str:
+    """The built HTML with one subscriber's greeting and unsubscribe link."""
+    greeting = f"{GREETING_START}{escape(greeting_for(name))}{GREETING_END}"
+    html = _GREETING_HTML.sub(lambda _: greeting, html, count=1)
+    return html.replace(escape(preview_unsubscribe_url(settings)), escape(unsubscribe))
+
+
+def personalise_text(text: str, settings: Settings, name: str, unsubscribe: str) -> str:
+    """The built text with one subscriber's greeting and unsubscribe link."""
+    preview_line = f"\n{GREETING_PREVIEW}\n"
+    text = text.replace(preview_line, f"\n{greeting_for(name)}\n", 1)
+    return text.replace(preview_unsubscribe_url(settings), unsubscribe)
+
+
+# --- The message ------------------------------------------------------------------
+
+
+def header_text(value: str) -> str:
+    """A value safe for a header: no control characters, and no encoded-word that decodes
+    to one (CVE-2024-6923: the email package could otherwise emit a raw newline)."""
+    folded = fold_controls(value)
+    decoded = str(SMTP.header_factory("subject", folded))
+    if fold_controls(decoded) != decoded:
+        folded = folded.replace("=?", "= ?")
+    return folded
+
+
+def site_domain(settings: Settings) -> str:
+    """The host name of the site's URL, for Message-ID and List-Id."""
+    return urlsplit(settings.site.url).hostname or "localhost"
+
+
+def preview_headers(settings: Settings, essay: Essay) -> MessageHeaders:
+    """The headers of the built copy: deterministic, with the preview unsubscribe link."""
+    domain = site_domain(settings)
+    return MessageHeaders(
+        subject=header_text(essay.title),
+        from_address=settings.email.from_address,
+        reply_to=settings.email.reply_to,
+        date=format_datetime(essay.date) if essay.date else "",
+        message_id=f"<{essay.slug}@{domain}>",
+        list_id=list_id(settings),
+        unsubscribe_url=preview_unsubscribe_url(settings),
+        unsubscribe_mailto=unsubscribe_mailto(settings),
+    )
+
+
+def list_id(settings: Settings) -> str:
+    """The List-Id header: the site title and `<site-slug.domain>`."""
+    title = header_text(settings.site.title).replace('"', "'")
+    return f'"{title}" <{slugify(settings.site.title) or "list"}.{site_domain(settings)}>'
+
+
+def unsubscribe_mailto(settings: Settings) -> str:
+    """A mailto: unsubscribe address (the reply address, else the sender)."""
+    _, address = parseaddr(settings.email.reply_to or settings.email.from_address)
+    return f"mailto:{address}?subject=unsubscribe" if address else ""
+
+
+def compose_message(headers: MessageHeaders, text: str, html: str) -> EmailMessage:
+    """A complete multipart/alternative message: the text part first, then the HTML."""
+    message = EmailMessage(policy=SMTP)
+    message["Subject"] = header_text(headers.subject)
+    if headers.from_address:
+        message["From"] = _address_header(headers.from_address)
+    if headers.to:
+        message["To"] = _address_header(headers.to)
+    if headers.reply_to:
+        message["Reply-To"] = _address_header(headers.reply_to)
+    if headers.date:
+        message["Date"] = headers.date
+    message["Message-ID"] = headers.message_id
+    message["List-Id"] = headers.list_id
+    targets = [f"<{u}>" for u in (headers.unsubscribe_url, headers.unsubscribe_mailto) if u]
+    message["List-Unsubscribe"] = ", ".join(targets)
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    digest = hashlib.sha256(headers.message_id.encode()).hexdigest()[:24]
+    message.set_boundary(f"=_publish_{digest}")
+    return message
+
+
+def _address_header(value: str) -> Address | tuple[Address, ...]:
+    """Addresses from `Name <a@b>` text, display names stripped of control characters."""
+    parsed = getaddresses([fold_controls(value)])
+    addresses = tuple(_address(name, addr) for name, addr in parsed if addr)
+    return addresses[0] if len(addresses) == 1 else addresses
+
+
+def _address(name: str, address: str) -> Address:
+    """One address with a safe display name."""
+    return Address(display_name=header_text(name), addr_spec=address)
+
+
+def recipient_address(email: str, name: str) -> str:
+    """`Name <address>` (or just the address), for the To header."""
+    name = header_text(name)
+    return str(Address(display_name=name, addr_spec=email)) if name else email
+
+
+# --- Checks ---------------------------------------------------------------------
+
+
+def oversize_problems(site: Site, email_files: Files) -> list[Problem]:
+    """A warning for each essay whose email HTML passes 90 KB, saying by how much."""
+    problems: list[Problem] = []
+    for essay in site.essays:
+        html = email_files.get(f"{essay.slug}.html")
+        if html is None:
+            continue
+        size = len(html.encode("utf-8") if isinstance(html, str) else html)
+        if size > SIZE_LIMIT:
+            over = (size - SIZE_LIMIT) / 1024
+            problems.append(warning(
+                essay.path, 1, 1,
+                f"the email HTML is {size / 1024:.1f} KB, {over:.1f} KB over the 90 KB limit; "
+                "Gmail clips long messages and hides the unsubscribe link with them",
+            ))
+    return problems

@@ -1,0 +1,281 @@
+"""`publish run`: release and mail whatever the schedule says is due, once, safe to rerun.
+
+The order of a run, chosen so that a crash at any point is finished by the next run:
+
+1. load and check the site: an error stops the run before anything is written or sent;
+2. decide: essays due (slot at or before now, not released) and releases whose send in the
+   ledger has not finished;
+3. build web site, feeds and emails (atomic) with the due essays dated by their slots;
+4. record the releases, all in one transaction: from here on their dates never move;
+5. send each recorded, unfinished release through the send ledger.
+
+A crash before 4 leaves nothing recorded and nothing sent: the next run finds the same essays
+due (the plan depends only on files and recorded releases) and does it all again. A crash
+after 4 leaves a release whose ledger send has not finished: the next run rebuilds and drives
+the send, and the ledger skips every subscriber already mailed. Nothing is mailed twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shlex
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from publish.build import BUILD_DIR, BuildOptions, build
+from publish.delivery import send_essay
+from publish.errors import Problem, PublishError
+from publish.model import Settings, Site
+from publish.releases import (
+    open_read_only,
+    read_releases,
+    record_releases,
+    unfinished_sends,
+)
+from publish.schedule import (
+    Placement,
+    Release,
+    Timetable,
+    apply_release_dates,
+    days_late,
+    due_placements,
+    format_slot,
+    next_slot,
+    plan_schedule,
+)
+from publish.site import load_site
+from publish.state import connect, database_path
+
+# Test hook: PUBLISH_TEST_CRASH_AFTER=build (or =record) kills the process right after that
+# step, as a power cut would, so the tests can check that the next run finishes the job.
+CRASH_AFTER_ENV = "PUBLISH_TEST_CRASH_AFTER"
+CRASH_EXIT_CODE = 75
+LOCK_FILE = "run.lock"
+
+@dataclass(frozen=True)
+class Decision:
+    """What a run will do, and why, as lines of a log."""
+
+    releases: tuple[Release, ...]
+    resume: tuple[str, ...]
+    log: tuple[str, ...]
+
+    @property
+    def idle(self) -> bool:
+        """Whether there is nothing to build or send."""
+        return not self.releases and not self.resume
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What a run decided and did: the log lines, releases, sends and failures."""
+
+    log: tuple[str, ...]
+    released: tuple[str, ...] = ()
+    sent: tuple[str, ...] = ()
+    built: bool = False
+    failures: int = 0
+    warnings: tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True unless a send failed."""
+        return self.failures == 0
+
+
+def run_publish(root: Path, now: datetime, *, dry_run: bool = False) -> RunReport:
+    """Do one run at `now`: build, record and send what is due; see the module's docstring."""
+    site, warnings = load_site(root)
+    timetable = Timetable.from_settings(site.settings)
+    now = timetable.local(now)
+    if dry_run:
+        return _dry_run(site, timetable, now, warnings)
+    with _run_lock(root, site.settings), \
+            closing(connect(database_path(root, site.settings))) as connection:
+        releases = read_releases(connection, site.settings.site.timezone)
+        decision = decide(site, timetable, releases,
+                          unfinished_sends(connection, releases), now)
+        if decision.idle:
+            return RunReport(log=decision.log, warnings=tuple(warnings))
+        return _carry_out(root, site, decision, releases, connection, now, warnings)
+
+
+def decide(site: Site, timetable: Timetable, releases: dict[str, Release],
+           unfinished: list[str], now: datetime) -> Decision:
+    """What to release and what to resume at `now`, with the reasons as log lines."""
+    plan = plan_schedule(timetable, site.essays, releases, now)
+    log = _edited_notes(site, releases)
+    new_releases = []
+    for placement in due_placements(plan):
+        essay = site.essay(placement.slug)
+        new_releases.append(Release(placement.slug, placement.slot, now, essay.content_hash))
+        log.append(f"releasing {placement.slug} (slot {format_slot(placement.slot)}, "
+                   f"{_lateness(timetable, placement, now)})")
+    resume = []
+    for slug in unfinished:
+        essay = site.essay(slug)
+        if essay is None or essay.draft:
+            log.append(f"not resuming the send of {slug}: the essay is gone or a draft again")
+            continue
+        resume.append(slug)
+        log.append(f"resuming {slug}: released {format_slot(releases[slug].released_at)}, "
+                   "its send has not finished")
+    if not new_releases and not resume:
+        log.append(_nothing_due(timetable, plan.placements, now))
+    return Decision(tuple(new_releases), tuple(resume), tuple(log))
+
+
+def _lateness(timetable: Timetable, placement: Placement, now: datetime) -> str:
+    """'on time', or how many days late a release is."""
+    late = days_late(timetable, placement.slot, now)
+    if late <= 0:
+        return "on time"
+    return f"{late} day{'s' if late != 1 else ''} late"
+
+
+def _nothing_due(timetable: Timetable, placements: tuple[Placement, ...], now: datetime) -> str:
+    """The idle log line: when the next slot is, and what is in it."""
+    coming = next_slot(timetable, now)
+    if coming is None:
+        return "nothing due: the schedule's rule has no more slots"
+    waiting = [p.slug for p in placements if p.slot.date() == coming.date() and not p.released]
+    return f"nothing due: next slot {format_slot(coming)} ({', '.join(waiting) or 'empty'})"
+
+
+def _edited_notes(site: Site, releases: dict[str, Release]) -> list[str]:
+    """A note for each released essay edited since its release (web only, never re-sent)."""
+    return [f"{slug} was edited after its release: the web site and feeds show the new text "
+            "from the next build; it is not mailed again"
+            for slug, release in releases.items()
+            if (essay := site.essay(slug)) is not None
+            and essay.content_hash != release.content_hash]
+
+
+def _carry_out(root: Path, site: Site, decision: Decision, releases: dict[str, Release],
+               connection: sqlite3.Connection, now: datetime,
+               warnings: list[Problem]) -> RunReport:
+    """Build, record, then send, in the crash-safe order."""
+    log = list(decision.log)
+    built = bool(decision.releases) or any(
+        not _email_built(root, slug) for slug in decision.resume)
+    if built:
+        every_release = {**releases, **{r.slug: r for r in decision.releases}}
+        report = build(root, BuildOptions(today=now),
+                       site=apply_release_dates(site, every_release), warnings=warnings)
+        log.append(f"built {len(report.published)} essay(s) into {report.site_dir.parent}")
+        warnings = report.warnings
+    _crash_point("build")
+    record_releases(connection, decision.releases)
+    log += [f"recorded the release of {r.slug}" for r in decision.releases]
+    _crash_point("record")
+    failures, sent = 0, []
+    for slug in (*decision.resume, *(r.slug for r in decision.releases)):
+        line, failed = _send_one(root, site.settings, slug)
+        log.append(line)
+        failures += failed
+        sent.append(slug)
+    return RunReport(log=tuple(log), released=tuple(r.slug for r in decision.releases),
+                     sent=tuple(sent), built=built, failures=failures, warnings=tuple(warnings))
+
+
+def _email_built(root: Path, slug: str) -> bool:
+    """Whether the build folder holds this essay's email (a resumed send needs no rebuild)."""
+    return any((root / BUILD_DIR / "email").glob(f"{slug}.*"))
+
+
+def _send_one(root: Path, settings: Settings, slug: str) -> tuple[str, int]:
+    """Send one essay through the ledger; a log line and 1 if some delivery failed."""
+    try:
+        summary = send_essay(root, settings, slug)
+    except PublishError as exc:
+        reasons = "; ".join(p.format() for p in exc.problems)
+        return f"sending {slug} stopped, the next run resumes it: {reasons}", 1
+    if summary.pending:
+        return f"{summary.message} The next `publish run` resumes it.", 0
+    return summary.message, 1 if summary.failed else 0
+
+
+def _dry_run(site: Site, timetable: Timetable, now: datetime,
+             warnings: list[Problem]) -> RunReport:
+    """Decide as a run would, reading the state database only; build, record and send nothing."""
+    connection = open_read_only(database_path(site.root, site.settings))
+    if connection is None:
+        releases, unfinished = {}, []
+    else:
+        with closing(connection):
+            releases = read_releases(connection, site.settings.site.timezone)
+            unfinished = unfinished_sends(connection, releases)
+    decision = decide(site, timetable, releases, unfinished, now)
+    lines = [f"dry run: {line}" for line in decision.log]
+    if not decision.idle:
+        lines.append("dry run: nothing was built, recorded or sent")
+    return RunReport(log=tuple(lines), warnings=tuple(warnings))
+
+
+def _crash_point(step: str) -> None:
+    """The test hook: die at once, without cleanup, after `step` when asked to."""
+    if os.environ.get(CRASH_AFTER_ENV) == step:
+        os._exit(CRASH_EXIT_CODE)
+
+
+@contextmanager
+def _run_lock(root: Path, settings: Settings) -> Iterator[None]:
+    """Hold the site's run lock, so two runs (cron and a hand-run) never overlap."""
+    path = database_path(root, settings).parent / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PublishError.single(str(path), 1, 1, "another `publish run` is in progress; "
+                                                       "try again when it has finished") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- `publish cron` --------------------------------------------------------------------
+
+
+def cron_instructions(root: Path, settings: Settings, command: str) -> str:
+    """A crontab line and a systemd timer/service pair that run `publish run` hourly."""
+    log_file = (Path(settings.state.database).parent / "run.log").as_posix()
+    folder = shlex.quote(str(root))
+    return f"""\
+# `publish run` decides by itself whether an essay is due, so run it every hour: it does
+# nothing until a slot has come, and a run missed while the machine was off is caught up.
+# Do not try to express "first Tuesday" in cron: when both day-of-month and day-of-week are
+# set, cron fires when EITHER matches (`0 9 1-7 * 2` runs on every Tuesday and on days 1-7).
+
+# Option 1: cron. Add this line with `crontab -e`:
+17 * * * * cd {folder} && {command} run >> {shlex.quote(log_file)} 2>&1
+
+# Option 2: systemd (user units). Save as ~/.config/systemd/user/publish-run.service:
+[Unit]
+Description=Release and mail the essay that is due, if any (publish run)
+
+[Service]
+Type=oneshot
+WorkingDirectory={folder}
+ExecStart={command} run
+
+# and as ~/.config/systemd/user/publish-run.timer:
+[Unit]
+Description=Run publish run every hour
+
+[Timer]
+OnCalendar=*-*-* *:17:00
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+
+# then: systemctl --user daemon-reload && systemctl --user enable --now publish-run.timer
+# (journalctl --user -u publish-run shows each run's log)
+"""

@@ -1,0 +1,402 @@
+"""The subscription service: double opt-in signup, confirmation and RFC 8058 one-click unsubscribe.
+
+A small Flask application that shares the site's SQLite state with `publish send`.
+Signups are stored as pending (an address already known keeps its status until its owner
+confirms), confirmation links are signed and expire, and every answer to a signup is the
+same whatever the address's prior state, so the service never reveals who subscribes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import waitress
+from flask import Flask, Response, abort, current_app, redirect, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from publish import delivery, state, subscribers
+from publish.errors import PublishError
+from publish.mail import header_text, site_domain
+from publish.model import Glossary, Settings, Site
+from publish.rendering import template_environment
+from publish.settings import SETTINGS_FILE, load_settings
+from publish.web import Head, PageRenderer
+
+CONFIRM_PURPOSE = "confirm"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+MAX_ADDRESS = 320  # RFC 3696's longest address; email-validator is stricter still
+MAX_NAME = 200
+MAX_BODY = 16 * 1024
+OUTBOX_FOLDER = "confirmations"  # state/outbox/confirmations/ when there is no SMTP URL
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    """How the service behaves: link lifetime, rate limits, proxies and the clock."""
+
+    confirm_seconds: int = 48 * 3600
+    client_limit: int = 20  # signups per client address per window
+    address_limit: int = 3  # signups per email address per window
+    window_seconds: int = 3600
+    trusted_proxies: int = 0  # proxies in front whose X-Forwarded-For is believed
+    clock: Callable[[], float] = time.time
+
+
+@dataclass(frozen=True)
+class Service:
+    """What every request needs: the site root, its settings, secret, database and pages."""
+
+    root: Path
+    settings: Settings
+    secret: bytes
+    database: Path
+    pages: PageRenderer
+    options: ServiceOptions
+
+
+def create_app(root: Path, options: ServiceOptions | None = None) -> Flask:
+    """The subscription service of the site at `root`, as a WSGI application."""
+    settings = load_settings(root)
+    if not settings.email.from_address:
+        raise PublishError.single(SETTINGS_FILE, 1, 1, "[email] from is not set; the "
+                                  "subscription service sends confirmation emails from it")
+    database = state.database_path(root, settings)
+    state.connect(database).close()  # create and migrate before the first request
+    site = Site(root=root, settings=settings, glossary=Glossary({}), essays=())
+    pages = PageRenderer(site, template_environment(site.templates_dir))
+    service = Service(root=root, settings=settings, secret=state.load_secret(database.parent),
+                      database=database, pages=pages, options=options or ServiceOptions())
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.extensions["publish"] = service
+    proxies = service.options.trusted_proxies
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
+    app.add_url_rule("/", view_func=home, methods=["GET"])
+    app.add_url_rule("/subscribe", view_func=subscribe, methods=["POST"])
+    app.add_url_rule("/confirm/<token>", view_func=confirm, methods=["GET"])
+    app.add_url_rule("/unsubscribe/<token>", view_func=unsubscribe_page, methods=["GET"])
+    app.add_url_rule("/unsubscribe/<token>", view_func=unsubscribe, methods=["POST"])
+    app.register_error_handler(HTTPException, error_page)
+    app.after_request(security_headers)
+    return app
+
+
+def serve(app: Flask, host: str, port: int) -> None:
+    """Run the service with waitress until interrupted."""
+    waitress.serve(app, host=host, port=port, ident="publish")
+
+
+# --- Requests -------------------------------------------------------------------
+
+
+def home() -> WerkzeugResponse:
+    """The service has no front page of its own: send visitors to the site."""
+    return redirect(current().settings.site.url)
+
+
+def subscribe() -> Response:
+    """Take a signup: validate, rate-limit, store as pending and mail a confirmation link."""
+    service = current()
+    form = form_fields()
+    address, name = checked_signup(form)
+    with database(service) as conn:
+        if not allow(conn, service, "client", client_address(), service.options.client_limit):
+            abort(429)
+        if form.get("website", ""):
+            return page("service_subscribed.html", "Check your inbox")  # a bot: pretend
+        if not allow(conn, service, "address", address.lower(), service.options.address_limit):
+            abort(429)
+        subscriber, nonce = record_signup(conn, address, name)
+    send_confirmation(service, subscriber, confirm_token(service, nonce))
+    return page("service_subscribed.html", "Check your inbox")
+
+
+def confirm(token: str) -> Response:
+    """Activate the subscriber a valid, unexpired and unused confirmation link names."""
+    service = current()
+    nonce = read_confirm_token(service, token)
+    with database(service) as conn, transaction(conn):
+        row = conn.execute("SELECT * FROM confirmations WHERE nonce = ?", (nonce,)).fetchone()
+        if row is None:
+            abort(404)
+        if row["used_at"] is not None:
+            abort(410, "used")
+        subscriber = subscribers.get_subscriber(conn, row["subscriber_id"])
+        if subscriber is None:
+            abort(404)
+        if subscriber.status != subscribers.ACTIVE:
+            subscribers.set_status(conn, subscriber.id, subscribers.ACTIVE)
+        close_confirmations(conn, subscriber.id)
+    return page("service_confirmed.html", "You are subscribed", token_page=True)
+
+
+def unsubscribe_page(token: str) -> Response:
+    """The one-button page an unsubscribe link opens; a GET never changes anything."""
+    read_unsubscribe(token)
+    return page("service_unsubscribe.html", "Unsubscribe", token_page=True, token=token)
+
+
+def unsubscribe(token: str) -> Response:
+    """Unsubscribe at once: RFC 8058 one-click from a mail client, or the page's button."""
+    service = current()
+    subscriber_id = read_unsubscribe(token)
+    form = form_fields()
+    one_click = form.get("List-Unsubscribe") == "One-Click"
+    if not one_click and form.get("unsubscribe") != "yes":
+        abort(400, "The request did not say List-Unsubscribe=One-Click.")
+    with database(service) as conn, transaction(conn):
+        subscriber = subscribers.get_subscriber(conn, subscriber_id)
+        if subscriber is not None and subscriber.status != subscribers.UNSUBSCRIBED:
+            subscribers.set_status(conn, subscriber.id, subscribers.UNSUBSCRIBED)
+        if subscriber is not None:
+            close_confirmations(conn, subscriber.id)
+    if one_click:
+        return plain_response("You are unsubscribed.\n")
+    return page("service_unsubscribed.html", "You are unsubscribed", token_page=True)
+
+
+# --- Checking what arrives ------------------------------------------------------------
+
+
+def form_fields() -> Any:
+    """The request's form fields; 415 for a body that is not a form (JSON, say)."""
+    if request.mimetype not in FORM_TYPES:
+        abort(415)
+    return request.form
+
+
+def checked_signup(form: Any) -> tuple[str, str]:
+    """The normalised address and the name of a signup; 400 when either is unacceptable."""
+    raw = form.get("email", "")
+    name = form.get("name", "")
+    if not raw.strip():
+        abort(400, "Please give an email address.")
+    if len(raw) > MAX_ADDRESS or len(name) > MAX_NAME:
+        abort(400, "That is longer than any email address or name we can take.")
+    if has_controls(raw) or has_controls(name):
+        abort(400, "An address or name cannot contain line breaks or control characters.")
+    try:
+        return subscribers.normalise_address(raw), name.strip()
+    except subscribers.AddressError:
+        abort(400, "That does not look like an email address; please check it.")
+
+
+def has_controls(text: str) -> bool:
+    """Whether text holds CR, LF, another control character or a Unicode line separator."""
+    return CONTROL_CHARACTERS.search(text) is not None
+
+
+def client_address() -> str:
+    """Who is asking: the peer address, or X-Forwarded-For's when behind trusted proxies."""
+    return request.remote_addr or "unknown"
+
+
+# --- State -----------------------------------------------------------------------------
+
+
+@contextmanager
+def database(service: Service) -> Iterator[sqlite3.Connection]:
+    """A connection to the state database for one request, closed afterwards."""
+    conn = state.connect(service.database)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once so concurrent requests and sends queue up."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def allow(conn: sqlite3.Connection, service: Service, kind: str, key: str, limit: int) -> bool:
+    """Count one attempt in a sliding window; False once `limit` attempts were counted.
+
+    The key is stored only as an HMAC, so the table never holds client or email addresses.
+    """
+    now = service.options.clock()
+    window_start = now - service.options.window_seconds
+    bucket = f"{kind}:{state.sign(service.secret, 'rate-' + kind, key)}"
+    with transaction(conn):
+        conn.execute("DELETE FROM rate_events WHERE at < ?", (window_start,))
+        count = conn.execute("SELECT COUNT(*) FROM rate_events WHERE bucket = ? AND at >= ?",
+                             (bucket, window_start)).fetchone()[0]
+        if count >= limit:
+            return False
+        conn.execute("INSERT INTO rate_events (bucket, at) VALUES (?, ?)", (bucket, now))
+    return True
+
+
+def record_signup(conn: sqlite3.Connection, address: str,
+                  name: str) -> tuple[subscribers.Subscriber, str]:
+    """The subscriber for a signup (a new one is pending; a known one keeps its status and
+    name until confirmed) and the nonce of a fresh confirmation link."""
+    nonce = secrets.token_urlsafe(16)
+    with transaction(conn):
+        subscriber = subscribers.find_subscriber(conn, address) or subscribers.add_subscriber(
+            conn, address, name, status=subscribers.PENDING, source="web")
+        conn.execute("INSERT INTO confirmations (nonce, subscriber_id, created_at) "
+                     "VALUES (?, ?, ?)", (nonce, subscriber.id, subscribers.now_text()))
+    return subscriber, nonce
+
+
+def close_confirmations(conn: sqlite3.Connection, subscriber_id: int) -> None:
+    """Mark every open confirmation link of a subscriber used, so none can act again."""
+    conn.execute("UPDATE confirmations SET used_at = ? WHERE subscriber_id = ? "
+                 "AND used_at IS NULL", (subscribers.now_text(), subscriber_id))
+
+
+# --- Tokens ----------------------------------------------------------------------------
+
+
+def confirm_token(service: Service, nonce: str) -> str:
+    """A signed confirmation token: `<nonce>.<expiry as Unix time>.<hmac>`."""
+    expires = int(service.options.clock()) + service.options.confirm_seconds
+    value = f"{nonce}.{expires}"
+    return f"{value}.{state.sign(service.secret, CONFIRM_PURPOSE, value)}"
+
+
+def read_confirm_token(service: Service, token: str) -> str:
+    """The nonce of a genuine, unexpired token; 404 for a forged or cut one, 410 if expired."""
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[1].isdigit():
+        abort(404)
+    nonce, expires, signature = parts
+    if not state.verify(service.secret, CONFIRM_PURPOSE, f"{nonce}.{expires}", signature):
+        abort(404)
+    if service.options.clock() >= int(expires):
+        abort(410, "expired")
+    return nonce
+
+
+def read_unsubscribe(token: str) -> int:
+    """The subscriber id of a genuine unsubscribe token; 404 otherwise."""
+    subscriber_id = subscribers.read_unsubscribe_token(current().secret, token)
+    if subscriber_id is None:
+        abort(404)
+    return subscriber_id
+
+
+# --- The confirmation email ---------------------------------------------------------------
+
+
+def send_confirmation(service: Service, subscriber: subscribers.Subscriber, token: str) -> None:
+    """Mail the confirmation link by the site's transport (SMTP, or the outbox); 503 when
+    the mail server cannot take it now. One quick retry only: a reader is waiting."""
+    message = confirmation_message(service, subscriber.email, token)
+    settings = dataclasses.replace(
+        service.settings, email=dataclasses.replace(service.settings.email, max_retries=1))
+    try:
+        transport = delivery.open_transport(service.root, settings, OUTBOX_FOLDER)
+        try:
+            transport.send(delivery.envelope_sender(settings), subscriber.email,
+                           message.as_bytes(), f"{subscriber.id:06d}-{secrets.token_hex(4)}")
+        finally:
+            transport.close()
+    except (delivery.DeliveryFailure, delivery.ServerUnavailable, PublishError, OSError) as exc:
+        current_app.logger.warning("a confirmation email was not sent: %s", type(exc).__name__)
+        abort(503)
+
+
+def confirmation_message(service: Service, address: str, token: str) -> EmailMessage:
+    """The confirmation email: plain text with the signed link, from the site's sender."""
+    settings = service.settings
+    base = settings.email.service_url or request.url_root
+    link = f"{base.rstrip('/')}/confirm/{token}"
+    hours = max(1, service.options.confirm_seconds // 3600)
+    text = service.pages.templates.get_template("service_confirm_email.txt").render(
+        site=settings.site, link=link, hours=hours)
+    message = EmailMessage(policy=SMTP)
+    message["Subject"] = header_text(f"Confirm your subscription to {settings.site.title}")
+    message["From"] = header_text(settings.email.from_address)
+    message["To"] = address
+    message["Date"] = formatdate(service.options.clock(), usegmt=True)
+    message["Message-ID"] = make_msgid(domain=site_domain(settings))
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text)
+    return message
+
+
+# --- Responses --------------------------------------------------------------------------
+
+
+def current() -> Service:
+    """The service of the running application."""
+    return current_app.extensions["publish"]
+
+
+def page(template: str, title: str, status: int = 200, token_page: bool = False,
+         **values: Any) -> Response:
+    """A page of the service in the site's look, linking back to the static site."""
+    service = current()
+    site = service.settings.site
+    head = Head(title=f"{title} · {site.title}", description="", canonical="")
+    html = service.pages.render(template, template, head, root=site.url, **values)
+    response = Response(html, status=status, mimetype="text/html")
+    if token_page:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def plain_response(text: str) -> Response:
+    """A short plain-text answer, for mail clients that post one-click unsubscribes."""
+    return Response(text, status=200, mimetype="text/plain")
+
+
+ERROR_TITLES = {
+    400: "That did not work", 404: "This link is not valid", 405: "Not here",
+    410: "This link has run out", 413: "Too much", 415: "Please use the form",
+    429: "Too many tries", 503: "Please try again later",
+}
+
+
+def error_page(exc: HTTPException) -> Response:
+    """Every error as a short page of the service, with its status code."""
+    status = exc.code or 500
+    detail = exc.description if isinstance(exc.description, str) else ""
+    title = ERROR_TITLES.get(status, "Something went wrong")
+    return page("service_error.html", title, status=status, token_page=True,
+                status_code=status, detail=detail if status in (400, 410) else "")
+
+
+def security_headers(response: Response) -> Response:
+    """Headers on every answer: a strict CSP (the site's stylesheet only), no sniffing, no
+    referrer (token pages would leak their token), no framing."""
+    site_origin = origin(current().settings.site.url)
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'self' {site_origin}; img-src 'self' {site_origin}; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
+
+
+def origin(url: str) -> str:
+    """The scheme, host and port of a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

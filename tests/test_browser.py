@@ -1,0 +1,104 @@
+"""Tests in a real browser: headless Chromium opens the built example site over http."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from tests.tools import REPO_ROOT, free_port
+from tests.websites import build_site, example_site
+
+RESULTS = REPO_ROOT / "test-results"
+ESSAY = "the-case-for-reading-slowly"
+NARROW, WIDE = 375, 1280
+
+OVERFLOWING = """(width) => {
+  const inScroller = (element) => {
+    for (let node = element.parentElement; node; node = node.parentElement) {
+      const style = getComputedStyle(node);
+      if (["auto", "scroll", "hidden"].includes(style.overflowX)) return true;
+    }
+    return false;
+  };
+  return [...document.querySelectorAll("body *")].filter((element) => {
+    const box = element.getBoundingClientRect();
+    const style = getComputedStyle(element);
+    if (box.width === 0 || style.visibility === "hidden" || style.position === "absolute") {
+      return false;
+    }
+    return (box.right > width + 0.5 || box.left < -0.5) && !inScroller(element);
+  }).map((element) => element.tagName + "." + element.className);
+}"""
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    """Serves files without logging each request."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Say nothing."""
+
+
+@pytest.fixture(scope="module")
+def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The built example site, served on a free port of 127.0.0.1 for this module."""
+    root = example_site(tmp_path_factory.mktemp("browser") / "site")
+    build_site(root)
+    handler = functools.partial(QuietHandler, directory=str(root / "build" / "site"))
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_footnote_reference_three_and_its_back_link(page: Page, site_url: str) -> None:
+    page.goto(f"{site_url}{ESSAY}/")
+    reference = page.locator(f"#fnref-{ESSAY}-3")
+    reference.click()
+    assert page.evaluate("location.hash") == f"#fn-{ESSAY}-3"
+    assert page.evaluate("document.querySelector(':target').id") == f"fn-{ESSAY}-3"
+    assert page.locator(f"#fn-{ESSAY}-3").is_visible()
+    page.locator(f"#fn-{ESSAY}-3 a.footnote-backref").first.click()
+    assert page.evaluate("location.hash") == f"#fnref-{ESSAY}-3"
+    assert page.evaluate("document.querySelector(':target').id") == f"fnref-{ESSAY}-3"
+    assert reference.is_visible()
+
+
+@pytest.mark.parametrize("path", [f"{ESSAY}/", "", "glossary/", "archive/"])
+def test_nothing_overflows_a_narrow_phone_screen(page: Page, site_url: str, path: str) -> None:
+    page.set_viewport_size({"width": NARROW, "height": 800})
+    page.goto(site_url + path)
+    assert page.evaluate("document.documentElement.scrollWidth") <= NARROW
+    assert page.evaluate(OVERFLOWING, NARROW) == []
+
+
+def test_screenshots_at_phone_and_desktop_widths(page: Page, site_url: str) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    for width in (NARROW, WIDE):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{site_url}{ESSAY}/")
+        target = RESULTS / f"essay-{width}.png"
+        page.screenshot(path=str(target), full_page=True)
+        assert target.stat().st_size > 0
+    page.goto(f"{site_url}glossary/")
+    page.screenshot(path=str(RESULTS / f"glossary-{WIDE}.png"))
+
+
+def test_pages_read_without_javascript(browser: Browser, site_url: str) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{site_url}{ESSAY}/")
+        assert page.locator("h1").inner_text() == "The Case for Reading Slowly"
+        assert page.locator(".footnotes li").count() >= 3
+    finally:
+        context.close()

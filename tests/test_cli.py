@@ -1,0 +1,197 @@
+"""Tests for the command line: init, new, check, build and --version, in-process and for real."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import lxml.html
+import pytest
+from click.testing import CliRunner, Result
+
+from publish import __version__
+from publish.cli import cli
+from publish.site import load_site
+from tests.sitebuilder import essay_text, make_site
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str | Path) -> Result:
+    """Run the publish command line in-process."""
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def no_traceback(result: Result | subprocess.CompletedProcess) -> bool:
+    """True when nothing in the output looks like a Python traceback."""
+    output = result.stdout + result.stderr
+    return "Traceback" not in output and not re.search(r"\bFile \".*\", line \d+", output)
+
+
+def built_slugs(root: Path) -> set[str]:
+    """The essay folders a build wrote (those holding an article)."""
+    site = root / "build" / "site"
+    return {p.parent.name for p in site.glob("*/index.html")
+            if lxml.html.parse(str(p)).getroot().xpath("//article")}
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.exit_code == 0
+    assert __version__ in result.stdout
+
+
+def test_python_dash_m_for_real(tmp_path: Path) -> None:
+    version = subprocess.run([sys.executable, "-m", "publish", "--version"],
+                             capture_output=True, text=True, check=True)
+    assert __version__ in version.stdout
+    root = make_site(tmp_path, essays={"x": essay_text(body="Intro.\n\nOops[^bad-objct].\n")})
+    result = subprocess.run([sys.executable, "-m", "publish", "--root", str(root), "check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert ("essays/x.md:6:5: error: unknown footnote 'bad-objct' "
+            "(did you mean 'bad-object'?)") in result.stderr.splitlines()
+    assert no_traceback(result)
+
+
+def test_init_then_build_gives_a_working_site(tmp_path: Path) -> None:
+    site = tmp_path / "letters"
+    assert run("init", site).exit_code == 0
+    assert set((site / ".gitignore").read_text().split()) >= {"build/", "state/"}
+    result = run("--root", site, "build")
+    assert result.exit_code == 0, result.output
+    assert str(site / "build" / "site") in result.stdout
+    [slug] = built_slugs(site)
+    html = lxml.html.parse(str(site / "build" / "site" / slug / "index.html")).getroot()
+    assert html.xpath("string(//h1)").strip()
+    notes = html.xpath("//li[contains(@class, 'footnote-item')]")
+    assert len(notes) == 2
+    assert all(note.xpath(".//strong") for note in notes), "both are glossary notes"
+    assert run("--root", site, "check").exit_code == 0
+
+
+def test_init_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("mine")
+    result = run("init", tmp_path)
+    assert result.exit_code != 0
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+    assert not (tmp_path / "publish.toml").exists()
+
+
+def test_new_writes_the_essay_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    root = make_site(tmp_path, essays={"other": essay_text("Other")})
+    assert run("--root", root, "new", "Title").exit_code == 0
+    path = root / "essays" / "title.md"
+    site, _ = load_site(root)
+    essay = site.essay("title")
+    assert essay is not None and essay.title == "Title" and essay.draft
+    path.write_text(path.read_text() + "\nMy own words.\n")
+    before = path.read_text()
+    result = run("--root", root, "new", "Title")
+    assert result.exit_code != 0
+    assert "already exists" in result.output
+    assert path.read_text() == before
+
+
+def test_new_slugifies_and_quotes_the_title(tmp_path: Path) -> None:
+    root = make_site(tmp_path)
+    assert run("--root", root, "new", 'A "Quoted": Title').exit_code == 0
+    site, _ = load_site(root)
+    [essay] = site.essays
+    assert (essay.slug, essay.title) == ("a-quoted-title", 'A "Quoted": Title')
+
+
+def test_check_reports_every_problem(tmp_path: Path) -> None:
+    root = make_site(tmp_path, essays={
+        "a": "---\ntitle: [unclosed\n---\nBody.\n",
+        "b": essay_text(date="2026-02-30"),
+        "c": essay_text("C", body="Cites[^flw].\n"),
+    })
+    result = run("--root", root, "check")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert [e.split(":")[0] for e in errors] == ["essays/a.md", "essays/b.md", "essays/c.md"]
+    assert errors[2] == "essays/c.md:4:6: error: unknown footnote 'flw' (did you mean 'flow'?)"
+    assert no_traceback(result)
+
+
+def test_check_shows_warnings_and_passes(tmp_path: Path) -> None:
+    root = make_site(tmp_path, essays={"a": essay_text(titel="x")})
+    result = run("--root", root, "check")
+    assert result.exit_code == 0
+    assert "essays/a.md:3:1: warning: unknown front matter key 'titel'" in result.stderr
+
+
+def test_bad_settings_exit_1_without_traceback(tmp_path: Path) -> None:
+    root = make_site(tmp_path, essays={"a": essay_text()}, settings="[site]\ntitle = 'x'\nurl = \n")
+    for command in ("check", "build"):
+        result = run("--root", root, command)
+        assert result.exit_code == 1
+        assert result.stderr.startswith("publish.toml:3:7: error: invalid TOML")
+        assert no_traceback(result)
+
+
+def test_build_publishes_only_what_today_allows(tmp_path: Path) -> None:
+    root = make_site(tmp_path, essays={
+        "past": essay_text("Past", date="2026-01-06"),
+        "today": essay_text("Today", date="2026-02-03"),
+        "future": essay_text("Future", date="2026-03-03"),
+        "draft": essay_text("Draft", date="2026-01-06", draft="true"),
+        "undated": essay_text("Undated"),
+    })
+    result = run("--root", root, "build", "--today", "2026-02-03")
+    assert result.exit_code == 0, result.output
+    assert built_slugs(root) == {"past", "today"}
+    assert run("--root", root, "build", "--today", "2026-03-03").exit_code == 0
+    assert built_slugs(root) == {"past", "today", "future"}
+
+
+def test_build_rejects_a_bad_today(tmp_path: Path) -> None:
+    root = make_site(tmp_path, essays={"a": essay_text(date="2026-01-06")})
+    result = run("--root", root, "build", "--today", "soon")
+    assert result.exit_code == 2
+    assert "'soon' is not a date" in result.stderr
+
+
+def test_failed_build_leaves_the_previous_site(tmp_path: Path) -> None:
+    root = make_site(tmp_path, essays={"a": essay_text("A", date="2026-01-06")})
+    assert run("--root", root, "build", "--today", "2026-02-01").exit_code == 0
+    site_dir = root / "build" / "site"
+    before = {p: p.read_bytes() for p in site_dir.rglob("*") if p.is_file()}
+    (root / "essays" / "b.md").write_text(essay_text("B", date="2026-01-20",
+                                                     body="Bad[^no-such-note].\n"))
+    result = run("--root", root, "build", "--today", "2026-02-01")
+    assert result.exit_code == 1 and no_traceback(result)
+    assert {p: p.read_bytes() for p in site_dir.rglob("*") if p.is_file()} == before
+    assert not list((root / "build").glob(".site-*")), "no staging folder left behind"
+
+
+def test_clean_removes_the_build(tmp_path: Path) -> None:
+    root = make_site(tmp_path, essays={"a": essay_text("A", date="2026-01-06")})
+    run("--root", root, "build", "--today", "2026-02-01")
+    assert run("--root", root, "clean").exit_code == 0
+    assert not (root / "build").exists()
+
+
+def test_the_example_site_passes_check() -> None:
+    result = run("--root", REPO_ROOT, "check")
+    assert result.exit_code == 0, result.output
+    assert ": error: " not in result.stderr
+
+
+def test_example_essay_01_numbers_its_eight_notes_by_first_use() -> None:
+    site, _ = load_site(REPO_ROOT)
+    [essay] = [e for e in site.essays if e.path.startswith("essays/01-")]
+    cited = re.findall(r"\[\^([a-z0-9-]+)\](?!:)", essay.body)
+    first_use = list(dict.fromkeys(cited))
+    assert len(first_use) == 8
+    assert [(n.number, n.label) for n in essay.notes] == list(enumerate(first_use, start=1))
+    assert all(n.glossary_key for n in essay.notes), "every note comes from the glossary"
+
+
+@pytest.mark.parametrize("command", [["new"], ["build", "--no-such-flag"]])
+def test_usage_errors_exit_2(tmp_path: Path, command: list[str]) -> None:
+    result = run("--root", make_site(tmp_path), *command)
+    assert result.exit_code == 2 and no_traceback(result)

@@ -1,0 +1,150 @@
+"""Tests for the essay model: every front matter key, its default, and every bad essay."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from publish.errors import PublishError
+from publish.model import Essay
+from publish.site import load_site
+from tests.sitebuilder import essay_text, make_site
+
+LONG_PARAGRAPH = ("The first paragraph opens the essay[^flow] and runs on for a while, "
+                  "with *emphasis*, a [link](https://example.org/) and `code`, "
+                  "long enough that the summary has to be cut somewhere near the limit "
+                  "of one hundred and sixty characters, at a word.\n\nSecond paragraph.\n")
+
+
+def load_one(tmp_path: Path, text: str) -> Essay:
+    """Load a site holding one essay and return that essay."""
+    site, _ = load_site(make_site(tmp_path, essays={"one": text}))
+    [essay] = site.essays
+    return essay
+
+
+def problems_of(root: Path) -> list[str]:
+    """Every problem, formatted, that loading the site raises."""
+    with pytest.raises(PublishError) as caught:
+        load_site(root)
+    return [p.format() for p in caught.value.problems]
+
+
+def test_defaults(tmp_path: Path) -> None:
+    essay = load_one(tmp_path, essay_text("Café au lait: Ünïcode & “Quotes”!", LONG_PARAGRAPH))
+    assert essay.slug == "cafe-au-lait-unicode-quotes"
+    assert essay.author == "Test Author"
+    assert essay.date is None
+    assert essay.draft is False
+    assert essay.tags == ()
+    assert (essay.subtitle, essay.category, essay.image) == ("", "", "")
+
+
+def test_summary_is_the_first_paragraph_cut_at_a_word(tmp_path: Path) -> None:
+    summary = load_one(tmp_path, essay_text(body=LONG_PARAGRAPH)).summary
+    assert summary.startswith("The first paragraph opens the essay and runs on")
+    assert "[^" not in summary and "*" not in summary and "`" not in summary
+    assert summary.endswith("…")
+    assert 120 <= len(summary) <= 161
+    plain = ("The first paragraph opens the essay and runs on for a while, with emphasis, "
+             "a link and code, long enough that the summary has to be cut somewhere near the "
+             "limit of one hundred")
+    assert plain.startswith(summary.removesuffix("…"))
+    assert plain[len(summary) - 1] == " "  # cut between words
+
+
+def test_short_first_paragraph_is_the_whole_summary(tmp_path: Path) -> None:
+    essay = load_one(tmp_path, essay_text(body="Short and sweet[^flow].\n\nMore.\n"))
+    assert essay.summary == "Short and sweet."
+
+
+def test_every_front_matter_key(tmp_path: Path) -> None:
+    text = essay_text(
+        "Given", "Body.\n", subtitle="A subtitle", date="2026-07-07", slug="my-slug",
+        author="Someone Else", tags="[one, two]", category="Notes", summary="Said here.",
+        image="images/a.png", image_alt="An a", image_credit="Me", draft="true",
+    )
+    essay = load_one(tmp_path, text)
+    assert (essay.title, essay.subtitle, essay.slug) == ("Given", "A subtitle", "my-slug")
+    assert (essay.author, essay.category, essay.summary) == ("Someone Else", "Notes", "Said here.")
+    assert essay.tags == ("one", "two")
+    assert (essay.image, essay.image_alt, essay.image_credit) == ("images/a.png", "An a", "Me")
+    assert essay.draft is True
+
+
+def test_date_takes_the_schedule_time_in_the_site_time_zone(tmp_path: Path) -> None:
+    essay = load_one(tmp_path, essay_text(date="2026-07-07"))
+    assert essay.date is not None
+    assert (essay.date.hour, essay.date.minute) == (9, 0)
+    assert str(essay.date.tzinfo) == "Europe/London"
+    assert essay.date.utcoffset() == timedelta(hours=1)  # British Summer Time
+
+
+def test_datetime_is_kept(tmp_path: Path) -> None:
+    essay = load_one(tmp_path, essay_text(date="2026-01-05T18:30:00"))
+    assert essay.date == datetime.fromisoformat("2026-01-05T18:30:00+00:00")
+    utc = load_one(tmp_path / "b", essay_text(date="2026-07-05 18:30:00+00:00"))
+    assert utc.date is not None
+    assert (utc.date.hour, utc.date.utcoffset()) == (19, timedelta(hours=1))
+
+
+def test_unknown_key_is_a_warning_with_a_suggestion(tmp_path: Path) -> None:
+    site, warnings = load_site(make_site(tmp_path, essays={"x": essay_text(subtitel="Oops")}))
+    assert len(site.essays) == 1
+    assert [w.format() for w in warnings] == [
+        "essays/x.md:3:1: warning: unknown front matter key 'subtitel' (did you mean 'subtitle'?)"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("---\ntitle: A\ntags: [a, b\ndate: 2026-01-01\n---\nBody.\n",
+     "essays/x.md:4:5: error: invalid YAML front matter"),
+    ("---\ntitle: A\nsubtitle: x: y\n---\nBody.\n",
+     "essays/x.md:3:12: error: invalid YAML front matter"),
+    ("---\nsubtitle: No title\n---\nBody.\n",
+     "essays/x.md:1:1: error: missing required front matter 'title'"),
+    ("---\ntitle: A\ndate: 2026-13-01\n---\nBody.\n",
+     "essays/x.md:3:1: error: bad date '2026-13-01'"),
+    ("---\ntitle: A\ndate: next tuesday\n---\nBody.\n",
+     "essays/x.md:3:1: error: bad date 'next tuesday'"),
+    ("---\ntitle: A\nslug: Bad Slug\n---\nBody.\n",
+     "essays/x.md:3:1: error: bad slug 'Bad Slug': use lowercase letters, digits and single "
+     "hyphens, e.g. 'bad-slug'"),
+    ("---\ntitle: A\ndraft: maybe\n---\nBody.\n",
+     "essays/x.md:3:1: error: 'draft' must be true or false"),
+    ("---\ntitle: A\nsummary: x\n---\nBody.\n\nSee[^nothing-like-it].\n",
+     "essays/x.md:7:4: error: unknown footnote 'nothing-like-it'"),
+    ("---\ntitle: A\n\nBody without a closing line.\n",
+     "essays/x.md:1:1: error: front matter is not closed"),
+])
+def test_bad_essay(tmp_path: Path, text: str, expected: str) -> None:
+    [problem] = problems_of(make_site(tmp_path, essays={"x": text}))
+    assert problem.startswith(expected)
+
+
+def test_not_utf8_gives_line_and_column(tmp_path: Path) -> None:
+    root = make_site(tmp_path)
+    (root / "essays" / "latin.md").write_bytes(b"---\ntitle: A\n---\nCaf\xe9 au lait.\n")
+    assert problems_of(root) == [
+        "essays/latin.md:4:4: error: file is not UTF-8 (byte 0xe9); save it as UTF-8"]
+
+
+def test_duplicate_slug_names_both_files(tmp_path: Path) -> None:
+    root = make_site(tmp_path, essays={"a": essay_text("Same"), "b": essay_text("Same!")})
+    [problem] = problems_of(root)
+    assert problem.startswith("essays/b.md:1:1: error: duplicate slug 'same'")
+    assert "essays/a.md" in problem
+
+
+def test_empty_essays_folder(tmp_path: Path) -> None:
+    [problem] = problems_of(make_site(tmp_path))
+    assert problem.startswith("essays/:1:1: error: no essays found")
+
+
+def test_every_bad_essay_is_reported(tmp_path: Path) -> None:
+    root = make_site(tmp_path, essays={
+        "a": "---\ntitle: [unclosed\n---\n", "b": "---\nsubtitle: x\n---\n",
+        "c": essay_text(body="Cites[^bad-objct].\n")})
+    files = [p.split(":")[0] for p in problems_of(root)]
+    assert files == ["essays/a.md", "essays/b.md", "essays/c.md"]

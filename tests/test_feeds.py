@@ -1,0 +1,133 @@
+"""Tests for the feeds: RSS, Atom and JSON Feed, read by feedparser and by newsboat."""
+
+from __future__ import annotations
+
+import json
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pytest
+from lxml import etree, html
+
+from tests.tools import newsboat_items
+from tests.websites import build_site, essay_file, fixture_site
+
+URL = "https://example.org/essays/"
+FEEDS = ("feed.xml", "atom.xml")
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture site with a feed limit of five, built."""
+    site = fixture_site(tmp_path_factory.mktemp("feeds") / "site", url=URL, extra="feed_items = 5")
+    build_site(site)
+    return site
+
+
+def read_feed(root: Path, name: str) -> Any:
+    """Parse a built feed with feedparser, from bytes."""
+    return feedparser.parse((root / "build" / "site" / name).read_bytes())
+
+
+def entry_for(feed: Any, slug: str) -> Any:
+    """The feed entry of one essay."""
+    return next(e for e in feed.entries if e.link == f"{URL}{slug}/")
+
+
+def absolute_links(content: str) -> list[str]:
+    """Every href and src in an HTML fragment."""
+    fragment = html.fragment_fromstring(content, create_parent="div")
+    return [link for _element, _attribute, link, _pos in fragment.iterlinks()]
+
+
+@pytest.mark.parametrize("name", FEEDS)
+def test_feed_parses_cleanly_with_the_newest_essays(root: Path, name: str) -> None:
+    feed = read_feed(root, name)
+    assert feed.bozo == 0, feed.get("bozo_exception")
+    assert [e.title for e in feed.entries] == [f"Essay {n}" for n in range(12, 7, -1)]
+    assert feed.feed.title == "Fixture Letters"
+    self_links = [link.href for link in feed.feed.links if link.rel == "self"]
+    assert self_links == [URL + name]
+    assert feed.feed.link == URL
+
+
+@pytest.mark.parametrize("name", FEEDS)
+def test_entries_carry_full_content_with_notes_and_absolute_links(
+    tmp_path: Path, name: str
+) -> None:
+    site = fixture_site(tmp_path / "site", url=URL, essays=2)
+    build_site(site)
+    entry = entry_for(read_feed(site, name), "essay-1")
+    content = entry.content[0].value
+    fragment = html.fragment_fromstring(content, create_parent="div")
+    notes = fragment.cssselect("section.footnotes li")
+    assert len(notes) == 4
+    assert "This note is written in the essay itself." in notes[2].text_content()
+    assert "A third paragraph" in fragment.text_content()
+    links = absolute_links(content)
+    assert f"{URL}glossary/#flow" in links
+    assert f"{URL}essay-2/" in links
+    assert f"{URL}images/square.svg" in links
+    assert f"{URL}essay-1/#fn-essay-1-3" in links
+    assert all(link.startswith(("https://", "http://")) for link in links), links
+
+
+@pytest.mark.parametrize("name", FEEDS)
+def test_entries_have_summary_author_tags_and_a_permalink_id(root: Path, name: str) -> None:
+    entry = entry_for(read_feed(root, name), "essay-11")
+    assert entry.id == f"{URL}essay-11/"
+    assert entry.summary == "A plain paragraph of text for this essay."
+    assert entry.author == "Fay Fixture"
+    assert sorted(tag.term for tag in entry.tags) == ["notes", "reading"]
+    assert entry.published_parsed[:3] == (2026, 9, 5)
+
+
+def test_rss_guid_is_a_permalink_and_dates_are_rfc_822(root: Path) -> None:
+    tree = etree.fromstring((root / "build" / "site" / "feed.xml").read_bytes())
+    item = tree.find("channel/item")
+    guid = item.find("guid")
+    assert guid.get("isPermaLink") == "true"
+    assert guid.text == item.findtext("link")
+    assert parsedate_to_datetime(item.findtext("pubDate")).year == 2026
+    last_build = parsedate_to_datetime(tree.findtext("channel/lastBuildDate"))
+    assert last_build == parsedate_to_datetime(item.findtext("pubDate"))
+
+
+def test_ids_stay_the_same_when_an_essay_is_edited(tmp_path: Path) -> None:
+    site = fixture_site(tmp_path / "site", url=URL, essays=2)
+    build_site(site)
+    before = {name: entry_for(read_feed(site, name), "essay-2").id for name in FEEDS}
+    (site / "essays" / "02-essay.md").write_text(
+        essay_file("Essay 2, revised", "2025-03-03", "A rewritten body.\n", slug="essay-2")
+    )
+    build_site(site)
+    after = {name: entry_for(read_feed(site, name), "essay-2") for name in FEEDS}
+    assert {name: entry.id for name, entry in after.items()} == before
+    assert after["feed.xml"].title == "Essay 2, revised"
+
+
+def test_each_tag_has_its_own_rss_feed(root: Path) -> None:
+    feed = read_feed(root, "tags/notes/feed.xml")
+    assert feed.bozo == 0
+    assert [e.title for e in feed.entries] == [f"Essay {n}" for n in (11, 9, 7, 5, 3)]
+    assert feed.feed.link == f"{URL}tags/notes/"
+
+
+def test_json_feed_follows_version_1_1(root: Path) -> None:
+    feed = json.loads((root / "build" / "site" / "feed.json").read_text(encoding="utf-8"))
+    assert feed["version"] == "https://jsonfeed.org/version/1.1"
+    assert feed["feed_url"] == f"{URL}feed.json"
+    assert [item["id"] for item in feed["items"]] == [f"{URL}essay-{n}/" for n in range(12, 7, -1)]
+    assert all(item["content_html"].startswith("<p>") for item in feed["items"])
+
+
+@pytest.mark.parametrize("name", FEEDS)
+def test_newsboat_reads_the_feed(root: Path, tmp_path: Path, name: str) -> None:
+    feed_url = (root / "build" / "site" / name).as_uri()
+    items = newsboat_items(feed_url, tmp_path)
+    assert sorted((title, url) for title, url, _ in items) == sorted(
+        (f"Essay {n}", f"{URL}essay-{n}/") for n in range(12, 7, -1)
+    )
+    assert all(pub_date > 0 for _, _, pub_date in items)

@@ -1,0 +1,236 @@
+"""Tests for publish.schedule: slots from the RRULE, the queue, time zones and the schedule view."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+
+from publish.cli import cli
+from publish.schedule import (
+    DATED,
+    DUE,
+    MISSED,
+    OPEN,
+    QUEUED,
+    RELEASED,
+    SCHEDULED,
+    Release,
+    Timetable,
+    apply_release_dates,
+    days_late,
+    due_placements,
+    plan_schedule,
+    schedule_view,
+)
+from publish.site import load_site
+from tests.sitebuilder import essay_text, make_site
+
+FIRST_TUESDAY = "FREQ=MONTHLY;BYDAY=+1TU"
+UTC = ZoneInfo("UTC")
+NEW_YORK = ZoneInfo("America/New_York")
+LONDON = ZoneInfo("Europe/London")
+
+
+def settings_text(timezone: str = "Europe/London", rule: str = FIRST_TUESDAY) -> str:
+    """publish.toml for a small site in `timezone` with `rule` at 09:00."""
+    return (f'[site]\ntitle = "T"\nurl = "https://example.org/"\nauthor = "A"\n'
+            f'timezone = "{timezone}"\n\n[schedule]\nrule = "{rule}"\ntime = "09:00"\n')
+
+
+def load(tmp_path: Path, essays: dict[str, str], timezone: str = "Europe/London"):
+    """Write and load a site; return (site, timetable)."""
+    root = make_site(tmp_path, essays, settings=settings_text(timezone))
+    site, _ = load_site(root)
+    return site, Timetable.from_settings(site.settings)
+
+
+def first_tuesday(year: int, month: int) -> date:
+    """The first Tuesday of a month by calendar arithmetic alone (no dateutil)."""
+    first_weekday = calendar.weekday(year, month, 1)
+    return date(year, month, 1 + (calendar.TUESDAY - first_weekday) % 7)
+
+
+def test_first_tuesdays_2024_to_2030_match_calendar_arithmetic() -> None:
+    timetable = Timetable(FIRST_TUESDAY, "UTC", time(9, 0))
+    slots = timetable.slots_between(datetime(2024, 1, 1, tzinfo=UTC),
+                                    datetime(2030, 12, 31, 23, 59, tzinfo=UTC))
+    expected = [first_tuesday(y, m) for y in range(2024, 2031) for m in range(1, 13)]
+    assert [s.date() for s in slots] == expected
+    assert len(slots) == 84
+    assert all(s.time() == time(9, 0) and s.weekday() == calendar.TUESDAY for s in slots)
+
+
+def test_leap_year_february() -> None:
+    timetable = Timetable(FIRST_TUESDAY, "Europe/London", time(9, 0))
+    start = datetime(2024, 1, 1, tzinfo=LONDON)
+    days = [s.date() for s in timetable.slots_between(start, start.replace(year=2029))]
+    assert calendar.isleap(2024) and calendar.isleap(2028)
+    assert date(2024, 2, 6) in days and date(2028, 2, 1) in days
+    month_ends = Timetable("FREQ=MONTHLY;BYMONTHDAY=-1", "Europe/London", time(9, 0))
+    februaries = [s.date() for s in month_ends.slots_between(start, start.replace(year=2029))
+                  if s.month == 2]
+    assert februaries == [date(2024, 2, 29), date(2025, 2, 28), date(2026, 2, 28),
+                          date(2027, 2, 28), date(2028, 2, 29)]
+
+
+def test_slots_stay_at_nine_local_across_new_york_dst_changes() -> None:
+    timetable = Timetable(FIRST_TUESDAY, "America/New_York", time(9, 0))
+    slots = timetable.slots_between(datetime(2026, 3, 1, tzinfo=NEW_YORK),
+                                    datetime(2026, 11, 30, tzinfo=NEW_YORK))
+    by_month = {s.month: s for s in slots}
+    # DST starts on 2026-03-08 and ends on 2026-11-01.
+    assert by_month[3].utcoffset() == timedelta(hours=-5)
+    assert by_month[4].utcoffset() == timedelta(hours=-4)
+    assert by_month[10].utcoffset() == timedelta(hours=-4)
+    assert by_month[11].utcoffset() == timedelta(hours=-5)
+    assert {s.time() for s in slots} == {time(9, 0)}
+    assert by_month[3].astimezone(UTC).hour == 14 and by_month[4].astimezone(UTC).hour == 13
+    weekly = Timetable("FREQ=WEEKLY;BYDAY=TU", "America/New_York", time(9, 0))
+    around_march = weekly.slots_between(datetime(2026, 3, 2, tzinfo=NEW_YORK),
+                                        datetime(2026, 3, 12, tzinfo=NEW_YORK))
+    assert [s.astimezone(UTC).hour for s in around_march] == [14, 13]
+
+
+@pytest.mark.parametrize(
+    ("utc_moment", "is_due"),
+    [
+        (datetime(2026, 3, 3, 13, 59, tzinfo=UTC), False),  # 08:59 EST
+        (datetime(2026, 3, 3, 14, 1, tzinfo=UTC), True),  # 09:01 EST
+        (datetime(2026, 11, 3, 13, 59, tzinfo=UTC), False),  # 08:59 EST, after DST ended
+        (datetime(2026, 11, 3, 14, 0, tzinfo=UTC), True),  # 09:00 EST exactly
+        (datetime(2026, 4, 7, 12, 59, tzinfo=UTC), False),  # 08:59 EDT
+        (datetime(2026, 4, 7, 13, 0, tzinfo=UTC), True),  # 09:00 EDT
+    ],
+)
+def test_slot_is_due_only_from_nine_local(tmp_path: Path, utc_moment: datetime,
+                                          is_due: bool) -> None:
+    site, timetable = load(tmp_path, {"a": essay_text("A")}, "America/New_York")
+    plan = plan_schedule(timetable, site.essays, {}, utc_moment)
+    assert plan.placements[0].slot.date() == utc_moment.date()
+    assert bool(due_placements(plan)) is is_due
+
+
+@pytest.mark.parametrize(("moment", "status"),
+                         [("2026-11-03T08:59", SCHEDULED), ("2026-11-03T09:01", DUE)])
+def test_schedule_command_just_before_and_after_a_slot(tmp_path: Path, moment: str,
+                                                       status: str) -> None:
+    root = make_site(tmp_path, {"a": essay_text("A", slug="a")},
+                     settings=settings_text("America/New_York"))
+    result = CliRunner().invoke(cli, ["--root", str(root), "schedule", "--months", "2",
+                                      "--today", moment])
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[1].split()
+    assert first[:5] == ["2026-11-03", "09:00", "America/New_York", status, "a"]
+    assert ("passed without a release" in result.stderr) is (status == DUE)
+
+
+def test_queue_fills_free_slots_in_file_order_around_dated_essays(tmp_path: Path) -> None:
+    site, timetable = load(tmp_path, {
+        "01-b": essay_text("B", slug="b"),
+        "02-a": essay_text("A", slug="a"),
+        "03-dated": essay_text("Dated", slug="dated", date="2027-02-02"),
+        "04-c": essay_text("C", slug="c"),
+        "05-draft": essay_text("Draft", slug="draft", draft="true"),
+    })
+    plan = plan_schedule(timetable, site.essays, {}, datetime(2027, 1, 1, 12, tzinfo=LONDON))
+    slots = {p.slug: (p.slot.date(), p.source) for p in plan.placements}
+    assert slots == {"b": (date(2027, 1, 5), QUEUED), "dated": (date(2027, 2, 2), DATED),
+                     "a": (date(2027, 3, 2), QUEUED), "c": (date(2027, 4, 6), QUEUED)}
+
+
+def test_order_key_comes_before_file_order(tmp_path: Path) -> None:
+    site, timetable = load(tmp_path, {
+        "01-x": essay_text("X", slug="x"),
+        "02-y": essay_text("Y", slug="y", order=2),
+        "03-z": essay_text("Z", slug="z", order=1),
+    })
+    plan = plan_schedule(timetable, site.essays, {}, datetime(2027, 1, 1, tzinfo=LONDON))
+    assert [p.slug for p in plan.placements] == ["z", "y", "x"]
+
+
+def test_released_essay_keeps_its_slot_when_the_queue_changes(tmp_path: Path) -> None:
+    site, timetable = load(tmp_path, {"02-a": essay_text("A", slug="a"),
+                                      "03-b": essay_text("B", slug="b")})
+    jan = datetime(2027, 1, 5, 9, tzinfo=LONDON)
+    releases = {"a": Release("a", jan, jan, "hash")}
+    # A new essay jumps the queue: "a" stays in January, the newcomer takes February.
+    site2, _ = load(tmp_path, {"01-new": essay_text("New", slug="new")})
+    plan = plan_schedule(timetable, site2.essays, releases, datetime(2027, 1, 20, tzinfo=LONDON))
+    slots = {p.slug: p.slot.date() for p in plan.placements}
+    assert slots == {"a": date(2027, 1, 5), "new": date(2027, 2, 2), "b": date(2027, 3, 2)}
+    assert plan.placement("a").source == RELEASED
+    dated = apply_release_dates(site2, releases)
+    assert dated.essay("a").date == jan and dated.essay("b").date is None
+
+
+def test_missed_slot_is_caught_up_late(tmp_path: Path) -> None:
+    site, timetable = load(tmp_path, {"a": essay_text("A", slug="a"),
+                                      "b": essay_text("B", slug="b")})
+    jan = datetime(2027, 1, 5, 9, tzinfo=LONDON)
+    releases = {"a": Release("a", jan, jan, "hash")}
+    now = datetime(2027, 2, 5, 10, tzinfo=LONDON)  # the machine was off on 2 February
+    due = due_placements(plan_schedule(timetable, site.essays, releases, now))
+    assert [(p.slug, p.slot.date()) for p in due] == [("b", date(2027, 2, 2))]
+    assert days_late(timetable, due[0].slot, now) == 3
+
+
+def test_old_dated_essays_are_not_due_before_the_first_release(tmp_path: Path) -> None:
+    site, timetable = load(tmp_path, {"old": essay_text("Old", slug="old", date="2026-01-06")})
+    plan = plan_schedule(timetable, site.essays, {}, datetime(2026, 6, 1, tzinfo=LONDON))
+    assert due_placements(plan) == []
+
+
+def test_view_warns_about_shared_slot_off_cadence_and_empty_next_slot(tmp_path: Path) -> None:
+    site, timetable = load(tmp_path, {
+        "a": essay_text("A", slug="a", date="2027-01-05"),
+        "b": essay_text("B", slug="b", date="2027-01-05"),
+        "c": essay_text("C", slug="c", date="2027-03-10"),
+    })
+    plan = plan_schedule(timetable, site.essays, {}, datetime(2027, 1, 10, tzinfo=LONDON))
+    view = schedule_view(timetable, plan, months=3)
+    rows = {row.slot.date(): row for row in view.rows}
+    assert rows[date(2027, 2, 2)].status == OPEN and rows[date(2027, 2, 2)].slugs == ()
+    assert not rows[date(2027, 3, 10)].on_cadence and rows[date(2027, 3, 10)].slugs == ("c",)
+    text = "\n".join(view.warnings)
+    assert "share this slot (a, b)" not in text  # before today: outside the view
+    assert "c: dated 2027-03-10 09:00 Europe/London" in text and "off-cadence" in text
+    assert "the next slot, 2027-02-02 09:00 Europe/London, is empty" in text
+    earlier = plan_schedule(timetable, site.essays, {}, datetime(2027, 1, 1, tzinfo=LONDON))
+    assert any("2 essays share this slot (a, b)" in w
+               for w in schedule_view(timetable, earlier, months=3).warnings)
+
+
+def test_view_warns_when_a_slot_passed_without_a_release(tmp_path: Path) -> None:
+    site, timetable = load(tmp_path, {"a": essay_text("A", slug="a")})
+    nov = datetime(2026, 11, 3, 9, tzinfo=LONDON)
+    releases = {"old": Release("old", nov, nov, "hash")}
+    plan = plan_schedule(timetable, site.essays, releases, datetime(2027, 1, 10, tzinfo=LONDON))
+    view = schedule_view(timetable, plan, months=1)
+    statuses = {row.slot.date(): row.status for row in view.rows}
+    assert statuses[date(2026, 12, 1)] == DUE  # "a" waits in the missed December slot
+    assert statuses[date(2027, 1, 5)] == MISSED
+    assert sum("passed without a release" in w for w in view.warnings) == 2
+
+
+def test_rule_with_dtstart_counts_from_it_at_the_settings_time() -> None:
+    timetable = Timetable("DTSTART:20260105T000000\nRRULE:FREQ=WEEKLY;INTERVAL=2",
+                          "Europe/London", time(9, 30))
+    slots = timetable.slots_between(datetime(2026, 1, 1, tzinfo=LONDON),
+                                    datetime(2026, 2, 1, tzinfo=LONDON))
+    assert [(s.day, s.hour, s.minute) for s in slots] == [(5, 9, 30), (19, 9, 30)]
+
+
+def test_example_site_schedule_lists_first_tuesdays_with_the_queued_essay() -> None:
+    root = Path(__file__).resolve().parent.parent
+    result = CliRunner().invoke(cli, ["--root", str(root), "schedule", "--today", "2026-11-23"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert len(rows) == 12
+    assert [date.fromisoformat(r[0]) for r in rows] == [
+        first_tuesday(y, m) for y, m in [(2026, 12)] + [(2027, m) for m in range(1, 12)]]
+    assert rows[0][3:5] == ["scheduled", "the-long-now-of-a-notebook"]

@@ -1,0 +1,580 @@
+"""Tests for the subscription service: the whole loop over real HTTP and SMTP, and bad input."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import waitress
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+from lxml import html
+from waitress import wasyncore
+
+from publish import state, subscribers
+from publish.cli import cli
+from publish.service import ServiceOptions, create_app
+from tests.sitebuilder import essay_text, make_site
+from tests.tools import RecordingSMTPServer, free_port, validate_html
+
+START = 1_800_000_000.0  # the fake clock's first reading (January 2027)
+CONFIRM_LINK = re.compile(r"https?://\S+/confirm/\S+")
+
+
+def service_settings(port: int) -> str:
+    """The publish.toml of a site whose subscription service listens on `port`."""
+    service = f"http://127.0.0.1:{port}/"
+    return f"""\
+[site]
+title = "Test Letters"
+url = "https://example.org/letters/"
+author = "Test Author"
+timezone = "Europe/London"
+
+[email]
+from = "Test Letters <letters@example.org>"
+reply_to = "author@example.org"
+signup_url = "{service}subscribe"
+service_url = "{service}"
+postal_address = "1 Test Street, Testtown"
+"""
+
+
+def service_site(folder: Path, port: int) -> Path:
+    """A small site with two published essays, its service on 127.0.0.1:`port`."""
+    essays = {
+        "01-first": essay_text("The First Letter", "A first paragraph about reading.\n",
+                               date="2026-01-06", slug="first-letter"),
+        "02-second": essay_text("The Second Letter", "A second paragraph about writing.\n",
+                                date="2026-02-03", slug="second-letter"),
+    }
+    return make_site(folder, essays=essays, settings=service_settings(port))
+
+
+@dataclass
+class Clock:
+    """A clock the test moves by hand, so expiry and rate windows need no waiting."""
+
+    now: float = START
+
+    def __call__(self) -> float:
+        """The current fake time."""
+        return self.now
+
+
+@dataclass
+class Harness:
+    """A site, its service (in process), the fake clock and the SMTP server it mails to."""
+
+    root: Path
+    base: str
+    app: Flask
+    client: FlaskClient
+    clock: Clock
+    smtp: RecordingSMTPServer
+
+    def signup(self, address: str, remote: str = "192.0.2.1", **fields: str):
+        """POST the signup form as a browser would."""
+        return self.client.post("/subscribe", data={"email": address, "website": "", **fields},
+                                environ_base={"REMOTE_ADDR": remote})
+
+    def confirm_link(self, address: str, index: int = -1) -> str:
+        """The confirmation link in the latest (or `index`th) message to `address`."""
+        return confirm_link(self.smtp.messages_to(address)[index][2])
+
+    def subscriber(self, address: str) -> subscribers.Subscriber | None:
+        """The subscriber row of an address, read fresh."""
+        with closing(open_state(self.root)) as conn:
+            return subscribers.find_subscriber(conn, address)
+
+
+@pytest.fixture
+def harness(tmp_path: Path, smtp_server: RecordingSMTPServer,
+            monkeypatch: pytest.MonkeyPatch) -> Harness:
+    """The service of a fresh site, mailing through a real SMTP server."""
+    monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://{smtp_server.host}:{smtp_server.port}")
+    monkeypatch.delenv("PUBLISH_SECRET", raising=False)
+    port = free_port()
+    root = service_site(tmp_path / "site", port)
+    clock = Clock()
+    app = create_app(root, ServiceOptions(clock=clock))
+    return Harness(root, f"http://127.0.0.1:{port}/", app, app.test_client(), clock, smtp_server)
+
+
+def open_state(root: Path) -> sqlite3.Connection:
+    """The site's state database."""
+    return state.connect(root / "state" / "publish.db")
+
+
+def snapshot(root: Path) -> list[str]:
+    """Every row of the state database, as SQL, to show that nothing changed."""
+    with closing(open_state(root)) as conn:
+        return list(conn.iterdump())
+
+
+def people(root: Path) -> dict[str, str]:
+    """Every subscriber's address and status."""
+    with closing(open_state(root)) as conn:
+        return {s.email: s.status for s in subscribers.list_subscribers(conn)}
+
+
+def confirm_link(message: EmailMessage) -> str:
+    """The one confirmation link in a confirmation email's text."""
+    body = message.get_body(("plain",))
+    assert body is not None
+    links = CONFIRM_LINK.findall(body.get_content())
+    assert len(links) == 1, links
+    return links[0]
+
+
+def path_of(url: str) -> str:
+    """The path of a link on the service, for the in-process client."""
+    return "/" + url.split("/", 3)[3]
+
+
+def add_active(root: Path, address: str) -> int:
+    """Add an active subscriber directly; return its id."""
+    with closing(open_state(root)) as conn:
+        return subscribers.add_subscriber(conn, address).id
+
+
+def unsubscribe_path(root: Path, subscriber_id: int) -> str:
+    """The path of a subscriber's unsubscribe link."""
+    secret = state.load_secret(root / "state")
+    return f"/unsubscribe/{subscribers.unsubscribe_token(secret, subscriber_id)}"
+
+
+# --- Signup and confirmation ------------------------------------------------------------
+
+
+def test_signup_mails_a_link_that_confirms_once(harness: Harness) -> None:
+    """A signup is pending until its link is followed; the link then works no more."""
+    response = harness.signup("reader@example.com", name="A Reader")
+    assert response.status_code == 200
+    assert people(harness.root) == {"reader@example.com": "pending"}
+    [(_, recipients, message)] = harness.smtp.messages
+    assert recipients == ["reader@example.com"]
+    assert message["To"] == "reader@example.com"
+    assert message["From"].addresses[0].addr_spec == "letters@example.org"
+    assert "Test Letters" in message["Subject"]
+    link = confirm_link(message)
+    assert link.startswith(harness.base + "confirm/")
+
+    assert harness.client.get(path_of(link)).status_code == 200
+    subscriber = harness.subscriber("reader@example.com")
+    assert subscriber is not None and subscriber.status == "active"
+    assert subscriber.name == "A Reader" and subscriber.confirmed_at
+
+    before = snapshot(harness.root)
+    replay = harness.client.get(path_of(link))
+    assert replay.status_code == 410
+    assert snapshot(harness.root) == before
+
+
+def test_a_used_link_cannot_bring_back_someone_who_left(harness: Harness) -> None:
+    """Replaying a confirmation link after unsubscribing changes nothing."""
+    harness.signup("leaver@example.com")
+    link = harness.confirm_link("leaver@example.com")
+    harness.client.get(path_of(link))
+    subscriber = harness.subscriber("leaver@example.com")
+    assert subscriber is not None
+    one_click = harness.client.post(unsubscribe_path(harness.root, subscriber.id),
+                                    data={"List-Unsubscribe": "One-Click"})
+    assert one_click.status_code == 200
+    assert harness.client.get(path_of(link)).status_code == 410
+    assert people(harness.root) == {"leaver@example.com": "unsubscribed"}
+
+
+def test_signup_answers_alike_whatever_the_address_was(harness: Harness) -> None:
+    """New, pending, active and unsubscribed addresses get the same answer; nothing is
+    duplicated, and no known address changes status before its owner confirms."""
+    add_active(harness.root, "active@example.com")
+    gone = add_active(harness.root, "gone@example.com")
+    with closing(open_state(harness.root)) as conn:
+        subscribers.set_status(conn, gone, "unsubscribed")
+    harness.signup("pending@example.com")
+    statuses = people(harness.root)
+
+    answers = {address: harness.signup(address.upper() if "pending" in address else address)
+               for address in ("new@example.com", "pending@example.com",
+                               "active@example.com", "gone@example.com")}
+    bodies = {(r.status_code, r.get_data()) for r in answers.values()}
+    assert len(bodies) == 1, "the answer differs with the address's prior state"
+    for address in answers:
+        assert address.encode() not in next(iter(bodies))[1]
+    assert people(harness.root) == {**statuses, "new@example.com": "pending"}
+    for address in answers:
+        assert harness.smtp.messages_to(address), f"no confirmation mailed to {address}"
+
+
+def test_an_unsubscribed_reader_returns_only_by_confirming(harness: Harness) -> None:
+    """Double opt-in brings a former subscriber back; the signup alone does not."""
+    gone = add_active(harness.root, "back@example.com")
+    with closing(open_state(harness.root)) as conn:
+        subscribers.set_status(conn, gone, "unsubscribed")
+    harness.signup("back@example.com")
+    assert people(harness.root) == {"back@example.com": "unsubscribed"}
+    harness.client.get(path_of(harness.confirm_link("back@example.com")))
+    assert people(harness.root) == {"back@example.com": "active"}
+
+
+def test_the_honeypot_stores_and_sends_nothing(harness: Harness) -> None:
+    """A filled hidden field gets the usual answer, but nothing is kept or mailed."""
+    before = snapshot(harness.root)
+    genuine = harness.signup("someone@example.com", remote="192.0.2.9")
+    bot = harness.client.post("/subscribe", data={"email": "bot@example.com",
+                                                  "website": "http://spam.example"})
+    assert bot.status_code == 200 and bot.get_data() == genuine.get_data()
+    assert "bot@example.com" not in people(harness.root)
+    assert not harness.smtp.messages_to("bot@example.com")
+    assert before != snapshot(harness.root)  # the genuine signup was stored
+
+
+# --- Bad input ----------------------------------------------------------------------------
+
+
+BAD_SIGNUPS = {
+    "json body": ({"json": {"email": "json@example.com"}}, 415),
+    "plain text body": ({"data": "email=text@example.com", "content_type": "text/plain"}, 415),
+    "CR LF in the address": ({"data": {"email": "a@example.com\r\nBcc: b@example.com"}}, 400),
+    "LF in the address": ({"data": {"email": "a@example.com\nb@example.com"}}, 400),
+    "U+2028 in the address": ({"data": {"email": "a@example.com\u2028"}}, 400),
+    "LF in the name": ({"data": {"email": "a@example.com", "name": "A\nBcc: b@example.com"}},
+                       400),
+    "2,000 characters": ({"data": {"email": "a" * 1988 + "@example.com"}}, 400),
+    "not an address": ({"data": {"email": "not an address"}}, 400),
+    "no address": ({"data": {"name": "Nobody"}}, 400),
+    "GET": ({"method": "GET"}, 405),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SIGNUPS)
+def test_bad_signups_are_refused_and_change_nothing(harness: Harness, case: str) -> None:
+    """Each bad signup gets a clear 4xx page; the database and the mail server see nothing."""
+    arguments, status = BAD_SIGNUPS[case]
+    arguments = {"method": "POST", **arguments}
+    before = snapshot(harness.root)
+    response = harness.client.open("/subscribe", **arguments)
+    assert response.status_code == status
+    assert response.mimetype == "text/html"
+    assert html.fromstring(response.get_data()).findtext(".//h1")
+    assert snapshot(harness.root) == before
+    assert harness.smtp.messages == []
+
+
+def test_a_thousand_signups_from_one_client_hit_the_limit(harness: Harness) -> None:
+    """One client's signups in one window: the first ones pass, the rest get 429."""
+    limit = ServiceOptions().client_limit
+    statuses = [harness.signup(f"bulk{n}@example.com").status_code for n in range(1000)]
+    assert statuses == [200] * limit + [429] * (1000 - limit)
+    assert len(people(harness.root)) == limit
+    assert len(harness.smtp.messages) == limit
+
+    harness.clock.now += ServiceOptions().window_seconds + 1
+    assert harness.signup("later@example.com").status_code == 200
+
+
+def test_one_address_is_limited_whoever_asks(harness: Harness) -> None:
+    """Signups of one address from many clients stop after the per-address limit."""
+    limit = ServiceOptions().address_limit
+    statuses = [harness.signup("target@example.com", remote=f"198.51.100.{n}").status_code
+                for n in range(limit + 2)]
+    assert statuses == [200] * limit + [429, 429]
+    assert len(harness.smtp.messages_to("target@example.com")) == limit
+
+
+def test_x_forwarded_for_counts_only_behind_a_trusted_proxy(harness: Harness) -> None:
+    """A client cannot dodge the limit with made-up X-Forwarded-For headers, unless the
+    service was told that a proxy in front of it sets them."""
+    limit = ServiceOptions().client_limit
+
+    def signups(client: FlaskClient) -> list[int]:
+        return [client.post("/subscribe", data={"email": f"fwd{n}@example.com"},
+                            headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
+                for n in range(limit + 1)]
+
+    assert signups(harness.client)[-1] == 429
+    proxied = create_app(harness.root, ServiceOptions(clock=harness.clock, trusted_proxies=1))
+    harness.clock.now += ServiceOptions().window_seconds + 1
+    assert signups(proxied.test_client()) == [200] * (limit + 1)
+
+
+def test_forged_cut_expired_and_replayed_links_change_nothing(harness: Harness) -> None:
+    """Bad confirmation links get 404 or 410 pages and leave the database as it was."""
+    harness.signup("careful@example.com")
+    link = path_of(harness.confirm_link("careful@example.com"))
+    nonce, expires, signature = link.rsplit("/", 1)[1].split(".")
+    forged_signature = ("0" if signature[0] != "0" else "1") + signature[1:]
+    bad_links = {
+        f"/confirm/{nonce}.{expires}.{forged_signature}": 404,
+        f"/confirm/{nonce}.{int(expires) + 86400}.{signature}": 404,  # a longer life, forged
+        link[:-5]: 404,
+        f"/confirm/{nonce}.{expires}": 404,
+        "/confirm/": 404,
+        "/confirm/..": 404,
+    }
+    before = snapshot(harness.root)
+    for bad, status in bad_links.items():
+        assert harness.client.get(bad).status_code == status, bad
+    harness.clock.now += ServiceOptions().confirm_seconds
+    expired = harness.client.get(link)
+    assert expired.status_code == 410
+    assert "sign up again" in html.fromstring(expired.get_data()).text_content()
+    assert snapshot(harness.root) == before
+    assert people(harness.root) == {"careful@example.com": "pending"}
+
+
+def test_unsubscribe_page_needs_the_button(harness: Harness) -> None:
+    """GET shows one button and changes nothing; the button's POST unsubscribes."""
+    path = unsubscribe_path(harness.root, add_active(harness.root, "reader@example.com"))
+    page = harness.client.get(path)
+    assert page.status_code == 200
+    assert people(harness.root) == {"reader@example.com": "active"}
+    form = html.fromstring(page.get_data()).find(".//main//form")
+    assert form is not None and form.get("method") == "post"
+    fields = {field.get("name"): field.get("value") for field in form.iter("input")}
+    action = path.rsplit("/", 1)[0] + "/" + form.get("action")
+    assert action == path
+    done = harness.client.post(action, data=fields)
+    assert done.status_code == 200 and done.mimetype == "text/html"
+    assert people(harness.root) == {"reader@example.com": "unsubscribed"}
+    assert b"reader@example.com" not in page.get_data() + done.get_data()
+
+
+def test_one_click_unsubscribe_answers_plainly_and_repeats_harmlessly(harness: Harness) -> None:
+    """RFC 8058: the one-click POST unsubscribes at once with a short plain answer."""
+    path = unsubscribe_path(harness.root, add_active(harness.root, "reader@example.com"))
+    for _ in range(2):
+        response = harness.client.post(path, data="List-Unsubscribe=One-Click",
+                                       content_type="application/x-www-form-urlencoded")
+        assert response.status_code == 200
+        assert response.mimetype == "text/plain"
+        assert len(response.get_data()) < 100
+    assert people(harness.root) == {"reader@example.com": "unsubscribed"}
+
+
+BAD_UNSUBSCRIBES = {
+    "forged token": ("/unsubscribe/1-00000000000000000000000000000000", "form", 404),
+    "cut token": ("CUT", "form", 404),
+    "preview token": ("/unsubscribe/preview", "form", 404),
+    "json body": ("GOOD", "json", 415),
+    "another form": ("GOOD", "other", 400),
+    "no body": ("GOOD", "empty", 415),
+}
+
+
+@pytest.mark.parametrize("case", BAD_UNSUBSCRIBES)
+def test_bad_unsubscribes_change_nothing(harness: Harness, case: str) -> None:
+    """Forged or cut tokens and bodies that are not the one-click form are refused."""
+    good = unsubscribe_path(harness.root, add_active(harness.root, "stays@example.com"))
+    path, body, status = BAD_UNSUBSCRIBES[case]
+    path = {"GOOD": good, "CUT": good[:-4]}.get(path, path)
+    arguments = {"form": {"data": {"List-Unsubscribe": "One-Click"}},
+                 "json": {"json": {"List-Unsubscribe": "One-Click"}},
+                 "other": {"data": {"List-Unsubscribe": "Yes"}},
+                 "empty": {}}[body]
+    before = snapshot(harness.root)
+    assert harness.client.post(path, **arguments).status_code == status
+    if body == "form":
+        assert harness.client.get(path).status_code == status
+    assert snapshot(harness.root) == before
+
+
+def test_pages_carry_security_headers_and_no_scripts(harness: Harness) -> None:
+    """Every page forbids scripts and framing, and token pages send no referrer."""
+    path = unsubscribe_path(harness.root, add_active(harness.root, "reader@example.com"))
+    for response in (harness.signup("new@example.com"), harness.client.get(path),
+                     harness.client.get("/confirm/nonsense")):
+        policy = dict(part.strip().split(" ", 1)
+                      for part in response.headers["Content-Security-Policy"].split(";"))
+        assert policy["default-src"] == "'none'" and "script-src" not in policy
+        assert policy["frame-ancestors"] == "'none'"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert html.fromstring(response.get_data()).findall(".//script") == []
+
+
+def test_service_pages_are_valid_html(harness: Harness, tmp_path: Path) -> None:
+    """Every kind of page the service shows passes the Nu Html Checker."""
+    subscriber_id = add_active(harness.root, "reader@example.com")
+    path = unsubscribe_path(harness.root, subscriber_id)
+    harness.signup("valid@example.com")
+    confirm = path_of(harness.confirm_link("valid@example.com"))
+    pages = {
+        "subscribed": harness.signup("valid2@example.com"),
+        "confirmed": harness.client.get(confirm),
+        "used": harness.client.get(confirm),
+        "unsubscribe": harness.client.get(path),
+        "unsubscribed": harness.client.post(path, data={"unsubscribe": "yes"}),
+        "not-found": harness.client.get("/confirm/forged"),
+        "bad-address": harness.signup("not an address"),
+        "wrong-type": harness.client.post("/subscribe", json={}),
+    }
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    for name, response in pages.items():
+        (folder / f"{name}.html").write_bytes(response.get_data())
+    assert validate_html(folder) == []
+
+
+# --- The real server, end to end ------------------------------------------------------------
+
+
+@contextmanager
+def running_service(app: Flask, port: int) -> Iterator[str]:
+    """Serve `app` with waitress on 127.0.0.1:`port` in a thread; stop it afterwards."""
+    server = waitress.create_server(app, host="127.0.0.1", port=port, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        thread.join(timeout=30)
+        server.task_dispatcher.shutdown()
+
+
+def http(url: str, body: bytes | None = None,
+         content_type: str = "application/x-www-form-urlencoded") -> tuple[int, str, bytes]:
+    """GET (or POST `body` to) a URL; return the status, the content type and the body."""
+    headers = {"Content-Type": content_type} if body is not None else {}
+    request = urllib.request.Request(url, data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers.get_content_type(), response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.headers.get_content_type(), error.read()
+
+
+def send(root: Path, slug: str) -> None:
+    """Run `publish send SLUG` and check that it succeeded."""
+    result = CliRunner().invoke(cli, ["--root", str(root), "send", slug],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def build(root: Path) -> None:
+    """Run `publish build` and check that it succeeded."""
+    result = CliRunner().invoke(cli, ["--root", str(root), "build", "--today", "2026-03-01"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def one_click_url(message: EmailMessage) -> str:
+    """The https/http URL of a message's List-Unsubscribe header."""
+    targets = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]))
+    [url] = [t for t in targets if t.startswith("http")]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    return url
+
+
+def test_the_whole_loop_over_http_and_smtp(tmp_path: Path, smtp_server: RecordingSMTPServer,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Subscribe, confirm by the mailed link, receive a send, leave by the one-click header,
+    and be left out of the next send: the real server, driven over HTTP."""
+    monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://{smtp_server.host}:{smtp_server.port}")
+    monkeypatch.delenv("PUBLISH_SECRET", raising=False)
+    port = free_port()
+    root = service_site(tmp_path / "site", port)
+    add_active(root, "regular@example.com")
+    build(root)
+    with running_service(create_app(root), port) as base:
+        status, kind, page = http(base + "subscribe",
+                                  b"email=Reader%40Example.com&name=A+Reader&website=")
+        assert (status, kind) == (200, "text/html")
+        assert b"Reader@" not in page
+        [(_, _, confirmation)] = smtp_server.messages_to("reader@example.com")
+        status, _, _ = http(confirm_link(confirmation))
+        assert status == 200
+        assert people(root)["Reader@example.com"] == "active"
+
+        send(root, "first-letter")
+        [(_, _, letter)] = [m for m in smtp_server.messages_to("reader@example.com")
+                            if m[2]["Subject"] == "The First Letter"]
+        assert smtp_server.messages_to("regular@example.com")
+
+        status, kind, body = http(one_click_url(letter), b"List-Unsubscribe=One-Click")
+        assert (status, kind) == (200, "text/plain") and len(body) < 100
+        assert people(root)["Reader@example.com"] == "unsubscribed"
+
+        send(root, "second-letter")
+        second = [m for m in smtp_server.messages if m[2]["Subject"] == "The Second Letter"]
+        assert [m[1] for m in second] == [["regular@example.com"]]
+
+
+def test_subscriptions_serve_runs_the_service(tmp_path: Path) -> None:
+    """`publish subscriptions serve` answers on the port it was given until stopped."""
+    port = free_port()
+    root = service_site(tmp_path / "site", port)
+    command = [sys.executable, "-m", "publish", "--root", str(root), "subscriptions", "serve",
+               "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        status = wait_for_answer(f"http://127.0.0.1:{port}/unsubscribe/forged", process)
+        assert status == 404
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def wait_for_answer(url: str, process: subprocess.Popen) -> int:
+    """The status of the first answer from a server that is starting up."""
+    while process.poll() is None:
+        try:
+            return http(url)[0]
+        except urllib.error.URLError:
+            threading.Event().wait(0.1)
+    raise AssertionError(f"the server exited: {process.stderr.read().decode()}")
+
+
+class UnsubscribingSMTPServer(RecordingSMTPServer):
+    """An SMTP server that, while taking the first message, has one reader leave by the
+    one-click link of the service: an unsubscribe that lands in the middle of a send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.leave_url = ""
+        self.leave_status = 0
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001
+        """Record the message; on the first one, post the one-click unsubscribe."""
+        reply = await super().handle_DATA(server, session, envelope)
+        if self.leave_url and not self.leave_status:
+            self.leave_status = http(self.leave_url, b"List-Unsubscribe=One-Click")[0]
+        return reply
+
+
+def test_a_reader_who_leaves_during_a_send_is_skipped(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unsubscribe that arrives while a send runs keeps the database consistent, and the
+    send skips the address when its turn comes."""
+    port = free_port()
+    root = service_site(tmp_path / "site", port)
+    ids = [add_active(root, f"reader{n}@example.com") for n in range(1, 5)]
+    build(root)
+    with UnsubscribingSMTPServer() as smtp, running_service(create_app(root), port) as base:
+        monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://{smtp.host}:{smtp.port}")
+        smtp.leave_url = base + unsubscribe_path(root, ids[2]).lstrip("/")
+        send(root, "first-letter")
+        assert smtp.leave_status == 200
+        received = sorted(r for m in smtp.messages for r in m[1])
+    assert received == ["reader1@example.com", "reader2@example.com", "reader4@example.com"]
+    assert people(root)["reader3@example.com"] == "unsubscribed"
+    with closing(open_state(root)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        ledger = dict(conn.execute("SELECT email, status FROM deliveries"))
+    assert ledger == {"reader1@example.com": "sent", "reader2@example.com": "sent",
+                      "reader3@example.com": "skipped", "reader4@example.com": "sent"}
