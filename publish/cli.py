@@ -386,7 +386,7 @@ def schedule_command(root: Path, months: int, today_text: str | None) -> None:
     plan = plan_schedule(timetable, site.essays, recorded_releases(root, site.settings), now)
     view = schedule_view(timetable, plan, months)
     show_problems(problems)
-    click.echo(f"{describe_rule(timetable.rule)} ({timetable.rule} at "
+    click.echo(f"{describe_rule(timetable.rule)} ({' '.join(timetable.rule.split())} at "
                f"{timetable.at:%H:%M} {timetable.timezone})")
     for row in view.rows:
         cadence = "" if row.on_cadence else "  (off-cadence)"

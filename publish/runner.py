@@ -196,8 +196,10 @@ def _send_one(root: Path, settings: Settings, slug: str) -> tuple[str, int]:
         reasons = "; ".join(p.format() for p in exc.problems)
         return f"sending {slug} stopped, the next run resumes it: {reasons}", 1
     if summary.pending:
-        return f"{summary.message} The next `publish run` resumes it.", 0
-    return summary.message, 1 if summary.failed else 0
+        return f"mail: {summary.message} The next `publish run` resumes it.", 0
+    if not (summary.sent or summary.already_sent or summary.failed or summary.skipped):
+        return f"mail: no active subscribers, so nobody was mailed '{slug}'", 0
+    return f"mail: {summary.message}", 1 if summary.failed else 0
 
 
 def _dry_run(site: Site, timetable: Timetable, now: datetime,

@@ -83,6 +83,8 @@ class Preview:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._observer: Any = None
+        self._handler: _SourceChangeHandler | None = None
+        self._watched: set[str] = set()
         self.site_path = "/"
 
     @property
@@ -132,6 +134,7 @@ class Preview:
                 result = BuildResult(version, False, (f"build failed: {exc}",))
             self.result = result
             self.site_path = self.base_path()
+        self.watch_new_folders()
         self.report(result)
         return result
 
@@ -145,17 +148,25 @@ class Preview:
             self._timer.start()
 
     def _watch(self) -> Any:
-        """Start watchdog on the site's sources."""
+        """Start watchdog on the site's root (for publish.toml) and its source folders."""
         observer = Observer()
-        handler = _SourceChangeHandler(self)
-        observer.schedule(handler, str(self.root), recursive=False)
-        for name in WATCHED_DIRS:
-            folder = self.root / name
-            if folder.is_dir():
-                observer.schedule(handler, str(folder), recursive=True)
+        self._handler = _SourceChangeHandler(self)
+        observer.schedule(self._handler, str(self.root), recursive=False)
         observer.daemon = True
         observer.start()
+        self._observer = observer
+        self.watch_new_folders()
         return observer
+
+    def watch_new_folders(self) -> None:
+        """Watch every source folder that exists now, such as a `templates/` made after start."""
+        if self._observer is None:
+            return
+        for name in WATCHED_DIRS:
+            folder = self.root / name
+            if folder.is_dir() and name not in self._watched:
+                self._observer.schedule(self._handler, str(folder), recursive=True)
+                self._watched.add(name)
 
     def is_source(self, path: str) -> bool:
         """Whether a changed path is one the build reads."""

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import waitress
 from flask import Flask, Response, abort, current_app, redirect, request
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -163,9 +164,9 @@ def unsubscribe(token: str) -> Response:
         abort(400, "The request did not say List-Unsubscribe=One-Click.")
     with database(service) as conn, transaction(conn):
         subscriber = subscribers.get_subscriber(conn, subscriber_id)
-        if subscriber is not None and subscriber.status != subscribers.UNSUBSCRIBED:
-            subscribers.set_status(conn, subscriber.id, subscribers.UNSUBSCRIBED)
-        if subscriber is not None:
+        if subscriber is not None:  # a removed row: answer alike, reveal nothing
+            if subscriber.status != subscribers.UNSUBSCRIBED:
+                subscribers.set_status(conn, subscriber.id, subscribers.UNSUBSCRIBED)
             close_confirmations(conn, subscriber.id)
     if one_click:
         return plain_response("You are unsubscribed.\n")
@@ -175,14 +176,14 @@ def unsubscribe(token: str) -> Response:
 # --- Checking what arrives ------------------------------------------------------------
 
 
-def form_fields() -> Any:
+def form_fields() -> ImmutableMultiDict[str, str]:
     """The request's form fields; 415 for a body that is not a form (JSON, say)."""
     if request.mimetype not in FORM_TYPES:
         abort(415)
     return request.form
 
 
-def checked_signup(form: Any) -> tuple[str, str]:
+def checked_signup(form: ImmutableMultiDict[str, str]) -> tuple[str, str]:
     """The normalised address and the name of a signup; 400 when either is unacceptable."""
     raw = form.get("email", "")
     name = form.get("name", "")

@@ -249,14 +249,15 @@ def _read_csv_rows(path: Path) -> list[tuple[str, str]]:
     email_index, name_index = _columns(label, header)
     rows: list[tuple[str, str]] = []
     problems: list[Problem] = []
+    line = reader.line_num + 1
     for cells in reader:
-        line = reader.line_num
+        line, start = reader.line_num + 1, line
         if not any(cell.strip() for cell in cells):
             continue
         address = cells[email_index] if email_index < len(cells) else ""
         name = cells[name_index] if name_index is not None and name_index < len(cells) else ""
         try:
-            rows.append((normalise_address(address, label, line), fold_controls(name)))
+            rows.append((normalise_address(address, label, start), fold_controls(name)))
         except AddressError as exc:
             problems.extend(exc.problems)
     if problems:

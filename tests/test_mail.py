@@ -168,7 +168,7 @@ def test_footer_has_cadence_reason_unsubscribe_and_address(
 
 def test_plain_text_has_no_markup_and_lists_notes_at_the_end(email_dir: Path) -> None:
     text = (email_dir / f"{SLUG}.txt").read_text(encoding="utf-8")
-    assert not re.search(r"</?[a-zA-Z][^>]*>", text)
+    assert not re.search(r"</?[a-zA-Z][a-zA-Z0-9]*(\s[^>]*)?/?>", text)
     assert not re.search(r"&(#\d+|#x[0-9a-f]+|[a-z]+);", text, re.I)
     assert "short & sharp" in text and "in a notebook than" in text
     body, notes = text.split("\nNotes\n-----\n")
@@ -215,8 +215,8 @@ def test_eml_is_a_complete_multipart_message(email_dir: Path) -> None:
     assert targets[0].startswith("https://subs.example.org/unsubscribe/")
     assert targets[1].startswith("mailto:editor@example.org")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    html_part = message.get_body(("html",)).get_content()
-    assert html_part == (email_dir / f"{SLUG}.html").read_text(encoding="utf-8")
+    html_part = message.get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert html_part.rstrip("\n") == (email_dir / f"{SLUG}.html").read_text(encoding="utf-8")
 
 
 def test_emails_are_byte_identical_between_builds(tmp_path: Path, email_dir: Path) -> None:

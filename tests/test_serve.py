@@ -156,3 +156,13 @@ def test_the_serve_command_runs_until_interrupted(tmp_path: Path) -> None:
         output, _ = process.communicate(timeout=WAIT_LIMIT)
     assert process.returncode == 0
     assert "Stopping." in output
+
+
+def test_a_templates_folder_made_while_serving_is_watched(preview: Preview) -> None:
+    folder = preview.root / "templates"
+    folder.mkdir()
+    wait_for_version(preview, 2)
+    (folder / "footer.html").write_text('<footer class="site-footer">Made here.</footer>\n')
+    wait_for_version(preview, 3)
+    footer = html.fromstring(fetch(preview.url)[1]).cssselect(".site-footer")[0]
+    assert footer.text_content() == "Made here."

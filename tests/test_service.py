@@ -256,6 +256,7 @@ BAD_SIGNUPS = {
     "2,000 characters": ({"data": {"email": "a" * 1988 + "@example.com"}}, 400),
     "not an address": ({"data": {"email": "not an address"}}, 400),
     "no address": ({"data": {"name": "Nobody"}}, 400),
+    "a 20 KB body": ({"data": {"email": "big@example.com", "name": "x" * 20_000}}, 413),
     "GET": ({"method": "GET"}, 405),
 }
 
