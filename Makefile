@@ -43,7 +43,7 @@ serve: $(VENV)/.installed
 	$(PUBLISH) serve
 
 ## bench: time cold and warm builds of generated sites
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-test
 	$(PY) -m bench.run
 
 ## bench-compare: the same corpus built by publish, Pelican and Hugo

@@ -60,11 +60,13 @@ footnote = true
 HUGO_SINGLE = """\
 <!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ .Title }} · {{ site.Title }}</title>
-{{ with .OutputFormats.Get "rss" }}<link rel="alternate" type="application/rss+xml" href="{{ .Permalink }}">{{ end }}
+{{ with .OutputFormats.Get "rss" }}
+<link rel="alternate" type="application/rss+xml" href="{{ .Permalink }}">{{ end }}
 </head><body><main><article><h1>{{ .Title }}</h1>
 <time datetime="{{ .Date.Format "2006-01-02" }}">{{ .Date.Format "2 January 2006" }}</time>
 {{ .Content }}
-<p>{{ range .Params.tags }}<a href="{{ "tags/" | relURL }}{{ . | urlize }}/">{{ . }}</a> {{ end }}</p>
+<p>{{ range .Params.tags }}
+<a href="{{ "tags/" | relURL }}{{ . | urlize }}/">{{ . }}</a> {{ end }}</p>
 </article></main></body></html>
 """
 
@@ -74,7 +76,8 @@ HUGO_LIST = """\
 </head><body><main><h1>{{ .Title }}</h1>
 {{ $pages := .Pages }}{{ if .IsHome }}{{ $pages = site.RegularPages }}{{ end }}
 {{ $paginator := .Paginate $pages }}
-<ul>{{ range $paginator.Pages }}<li><a href="{{ .RelPermalink }}">{{ .Title }}</a> {{ .Summary }}</li>{{ end }}</ul>
+<ul>{{ range $paginator.Pages }}
+<li><a href="{{ .RelPermalink }}">{{ .Title }}</a> {{ .Summary }}</li>{{ end }}</ul>
 {{ with $paginator.Next }}<a href="{{ .URL }}">Older</a>{{ end }}
 </main></body></html>
 """

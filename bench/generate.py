@@ -22,7 +22,7 @@ FIRST_DAY = date(2000, 1, 4)
 LAST_DAY = date(2029, 6, 30)
 SEED = 20261123
 
-VOCABULARY = (
+VOCABULARY_TEXT = (
     "attention reading margin page pencil notebook morning evening habit craft sentence "
     "paragraph chapter draft letter winter summer garden window river harbour lamp desk "
     "quiet slow patient careful small long short bright dim old new whole broken open "
@@ -35,13 +35,15 @@ VOCABULARY = (
     "reader writer friend teacher student neighbour stranger editor printer librarian "
     "memory question answer reason doubt idea thought mistake lesson story argument "
     "book shelf library archive index list card thread needle ink paper map clock bell"
-).split()
+)
+VOCABULARY = tuple(VOCABULARY_TEXT.split())
 
-TERM_WORDS = (
+TERM_WORDS_TEXT = (
     "residue flow margin commonplace zettel pomodoro palimpsest scriptorium marginalia "
     "vellum folio quire rubric gloss colophon incunable codex lectern sabbath ledger "
     "almanac epigraph footnote errata octavo"
-).split()
+)
+TERM_WORDS = tuple(TERM_WORDS_TEXT.split())
 
 TAGS = ("attention", "reading", "writing", "craft", "habits", "notebooks", "memory",
         "seasons", "libraries", "letters", "walking", "tools", "teaching", "editing",

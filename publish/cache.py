@@ -20,9 +20,10 @@ import marshal
 import multiprocessing
 import os
 import pickle
+import sqlite3
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -31,7 +32,6 @@ from typing import Any, overload
 from markdown_it.token import Token
 
 from publish.errors import Problem, PublishError
-from publish.essays import read_essay
 from publish.model import Essay, Glossary, GlossaryEntry, Settings
 
 CACHE_DIR = Path("build") / ".cache"
@@ -39,10 +39,14 @@ FORMAT_VERSION = 1
 MAGIC = b"PUBCACHE"
 HEADER = struct.Struct("<8sHI32sIII")  # magic, format, header crc, key, meta len, tokens len, crc
 PARALLEL_THRESHOLD = 48
+RENDERS_FILE = "renders.sqlite"
 NO_CACHE_ENV = "PUBLISH_NO_CACHE"  # set to 1 to parse every essay afresh and store nothing
 # The modules whose code decides what a parse produces; any change to them empties the cache.
 PARSING_MODULES = ("cache", "documents", "errors", "essays", "glossary", "markdown", "model",
                    "settings")
+
+RECENT_DECODES = 16  # decoded essays kept, so indexing tokens one by one decodes once
+_RECENT_DECODES: dict[tuple[Path, int, int], list[Token]] = {}  # oldest first
 
 Dependency = tuple[str, str, str]  # label cited, glossary key it resolved to, entry fingerprint
 
@@ -119,13 +123,23 @@ def decode_tokens(rows: Sequence[Any]) -> list[Token]:
 class StoredTokens(Sequence[Token]):
     """An essay's tokens, kept in its cache record and decoded afresh on each use."""
 
-    __slots__ = ("path", "offset", "length", "checksum", "count")
+    __slots__ = ("path", "offset", "length", "checksum", "count", "ident")
 
     def __init__(self, path: Path, offset: int, length: int, checksum: int, count: int):
         self.path, self.offset, self.length = path, offset, length
         self.checksum, self.count = checksum, count
+        self.ident = (path, offset, checksum)
 
     def load(self) -> list[Token]:
+        """The decoded tokens, from the small table of recent decodes or from the record."""
+        tokens = _RECENT_DECODES.get(self.ident)
+        if tokens is None:
+            tokens = _RECENT_DECODES[self.ident] = self._read()
+            while len(_RECENT_DECODES) > RECENT_DECODES:
+                del _RECENT_DECODES[next(iter(_RECENT_DECODES))]
+        return tokens
+
+    def _read(self) -> list[Token]:
         """Read, check and decode the tokens; a PublishError if the record changed under us."""
         try:
             with open(self.path, "rb") as stored:
@@ -238,16 +252,125 @@ class EssayCache:
         cached = self.load(key)
         if cached is not None:
             return cached
+        from publish.essays import read_essay  # essays -> markdown -> cache: import at use
+
         essay, problems = read_essay(path, root, self.settings, self.glossary)
         if essay is None or any(p.is_error for p in problems):
             return essay, problems
         return self.store(key, essay, problems), problems
 
     def prune(self, keep: set[str]) -> None:
-        """Remove records no essay of this build uses (old versions, deleted essays)."""
+        """Remove records and renderings no essay of this build uses (old versions, deleted)."""
         for path in self.folder.glob("*.rec") if self.folder.is_dir() else []:
             if path.name not in keep:
                 path.unlink(missing_ok=True)
+        RenderStore.at(self.folder.parent).prune({name.removesuffix(".rec") for name in keep})
+
+
+Renderer = Callable[[Sequence[Token], Any], str]
+
+
+class RenderStore:
+    """Renderings of cached essays, one SQLite file per site, each row with its checksum.
+
+    The store is disposable: a damaged row is deleted and rendered again, and a damaged file
+    is removed and started afresh, so nothing it holds is ever served unchecked.
+    """
+
+    _open: dict[Path, RenderStore] = {}
+    SCHEMA = ("CREATE TABLE IF NOT EXISTS renders (key TEXT PRIMARY KEY, record TEXT NOT NULL, "
+              "checksum INTEGER NOT NULL, text BLOB NOT NULL)")
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.connection: sqlite3.Connection | None = None
+
+    @classmethod
+    def at(cls, cache_dir: Path) -> RenderStore:
+        """The store of the cache folder `cache_dir`, opened once per process."""
+        path = cache_dir / RENDERS_FILE
+        if path not in cls._open:
+            cls._open[path] = cls(path)
+        return cls._open[path]
+
+    def _connect(self) -> sqlite3.Connection:
+        """The open connection, creating the file and table when needed."""
+        if self.connection is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=OFF")
+            connection.execute(self.SCHEMA)
+            self.connection = connection
+        return self.connection
+
+    def _reset(self) -> None:
+        """Drop a damaged store; the next use starts a new one."""
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+    def get(self, key: str) -> str | None:
+        """The rendering stored under `key` if its checksum holds, else None."""
+        try:
+            row = self._connect().execute("SELECT checksum, text FROM renders WHERE key = ?",
+                                          (key,)).fetchone()
+            if row is None:
+                return None
+            if zlib.crc32(row[1]) != row[0]:
+                self._connect().execute("DELETE FROM renders WHERE key = ?", (key,))
+                return None
+            return bytes(row[1]).decode("utf-8")
+        except (sqlite3.Error, UnicodeDecodeError):
+            self._reset()
+            return None
+
+    def put(self, key: str, record: str, text: str) -> None:
+        """Store a rendering (a store that fails is dropped; the build goes on)."""
+        data = text.encode("utf-8")
+        try:
+            self._connect().execute("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?)",
+                                    (key, record, zlib.crc32(data), data))
+        except sqlite3.Error:
+            self._reset()
+
+    def prune(self, records: set[str]) -> None:
+        """Delete the renderings of records no longer in use."""
+        if not self.path.exists():
+            return
+        try:
+            connection = self._connect()
+            stale = {r for (r,) in connection.execute("SELECT DISTINCT record FROM renders")}
+            connection.executemany("DELETE FROM renders WHERE record = ?",
+                                   [(r,) for r in stale - records])
+        except sqlite3.Error:
+            self._reset()
+
+
+def memoized_render(render: Renderer) -> Renderer:
+    """Keep what `render(tokens, context)` returns for stored tokens in the build cache.
+
+    A rendering is filed under its essay's record, and its key hashes the tokens' checksum,
+    the renderer and the context's repr, so a change to any of them misses.
+    """
+    def cached(tokens: Sequence[Token], context: Any) -> str:
+        if not isinstance(tokens, StoredTokens):
+            return render(tokens, context)
+        digest = hashlib.sha256(f"{render.__qualname__}|{tokens.checksum}|{context!r}".encode())
+        record = tokens.path.stem
+        key = f"{record}-{digest.hexdigest()}"
+        store = RenderStore.at(tokens.path.parent.parent)
+        text = store.get(key)
+        if text is None:
+            text = render(tokens, context)
+            store.put(key, record, text)
+        return text
+
+    cached.__doc__ = render.__doc__
+    cached.__wrapped__ = render  # type: ignore[attr-defined]
+    return cached
 
 
 _WORKER_CACHE: EssayCache | None = None
@@ -269,6 +392,8 @@ def _read_in_worker(path: Path) -> tuple[Essay | None, list[Problem]]:
 def read_essays(paths: Sequence[Path], root: Path, settings: Settings,
                 glossary: Glossary) -> list[tuple[Essay | None, list[Problem]]]:
     """Every essay, in order: cached where the cache holds, the rest parsed across cores."""
+    from publish.essays import read_essay
+
     if os.environ.get(NO_CACHE_ENV):
         return [read_essay(path, root, settings, glossary) for path in paths]
     cache = EssayCache(root, settings, glossary)
@@ -283,7 +408,8 @@ def read_essays(paths: Sequence[Path], root: Path, settings: Settings,
         results.append(cached)
         if cached is None:
             missing.append(index)
-    for index, result in zip(missing, _parse_missing([paths[i] for i in missing], cache, root)):
+    parsed = _parse_missing([paths[i] for i in missing], cache, root)
+    for index, result in zip(missing, parsed, strict=True):
         results[index] = result
     cache.prune(keys)
     return [r for r in results if r is not None]

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
 from pathlib import Path
 from typing import Protocol
@@ -46,6 +45,7 @@ LOCK_FILE = "send.lock"
 OUTBOX_DIR = "outbox"
 EMAIL_DIR = Path("build") / "email"
 SMTP_TIMEOUT = 60
+BUILT_HEADERS = ("Subject", "From", "Reply-To", "Date", "List-Id")
 
 
 @dataclass(frozen=True)
@@ -74,12 +74,12 @@ class SendSummary:
 
 @dataclass(frozen=True)
 class BuiltEmail:
-    """The three built files of one essay's email."""
+    """The three built files of one essay's email: HTML, text, and the headers of the `.eml`."""
 
     slug: str
     html: str
     text: str
-    message: EmailMessage
+    headers: dict[str, str]
 
 
 class DeliveryFailure(Exception):
@@ -119,29 +119,29 @@ def load_built_email(root: Path, slug: str) -> BuiltEmail:
             raise PublishError.single(str(path.relative_to(root)), 1, 1,
                                       f"no built email for '{slug}'{hint}")
     message = email.message_from_bytes(paths["eml"].read_bytes(), policy=email.policy.SMTP)
-    assert isinstance(message, EmailMessage)
+    headers = {name: str(message.get(name, "")) for name in BUILT_HEADERS}
     return BuiltEmail(slug=slug, html=paths["html"].read_text(encoding="utf-8"),
-                      text=paths["txt"].read_text(encoding="utf-8"), message=message)
+                      text=paths["txt"].read_text(encoding="utf-8"), headers=headers)
 
 
 def personal_message(built: BuiltEmail, settings: Settings, *, to: str, name: str,
                      unsubscribe: str, message_id: str) -> bytes:
     """One recipient's copy: their greeting, their unsubscribe link, their Message-ID."""
-    source = built.message
+    source = built.headers
     headers = mail.MessageHeaders(
-        subject=str(source.get("Subject", "")),
-        from_address=str(source.get("From", "")),
-        reply_to=str(source.get("Reply-To", "")),
-        date=str(source.get("Date", "")),
+        subject=source["Subject"],
+        from_address=source["From"],
+        reply_to=source["Reply-To"],
+        date=source["Date"],
         message_id=message_id,
-        list_id=str(source.get("List-Id", "")),
+        list_id=source["List-Id"],
         unsubscribe_url=unsubscribe,
         unsubscribe_mailto=mail.unsubscribe_mailto(settings),
         to=mail.recipient_address(to, name),
     )
     html = mail.personalise_html(built.html, settings, name, unsubscribe)
     text = mail.personalise_text(built.text, settings, name, unsubscribe)
-    return mail.compose_message(headers, text, html).as_bytes()
+    return mail.compose_message(headers, text, html)
 
 
 def envelope_sender(settings: Settings) -> str:
@@ -218,12 +218,16 @@ class SMTPTransport:
     def _deliver(self, sender: str, recipient: str, message: bytes) -> None:
         """One attempt over the current (or a new) connection."""
         connection = self._connection()
+        options = [] if recipient.isascii() else ["SMTPUTF8"]
         try:
-            refused = connection.sendmail(sender, [recipient], message)
+            refused = connection.sendmail(sender, [recipient], message, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients
-        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+        except smtplib.SMTPResponseException as exc:
             raise _failure(exc.smtp_code, exc.smtp_error) from None
+        except (smtplib.SMTPNotSupportedError, UnicodeEncodeError):
+            reason = "the server cannot deliver to an address with non-ASCII characters"
+            raise DeliveryFailure(reason, permanent=True) from None
         if refused:
             code, reply = next(iter(refused.values()))
             raise _failure(code, reply)
@@ -250,6 +254,10 @@ class SMTPTransport:
             connection.close()
             raise ServerUnavailable(f"{endpoint.label} refused the login: "
                                     f"{exc.smtp_code} {_reply_text(exc.smtp_error)}") from None
+        except smtplib.SMTPNotSupportedError:
+            connection.close()
+            raise ServerUnavailable(f"{endpoint.label} does not offer a login (AUTH), but "
+                                    f"{SMTP_URL_ENV} has a user name") from None
         except BaseException:
             connection.close()
             raise

@@ -13,9 +13,10 @@ import hashlib
 import re
 from dataclasses import dataclass
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import MIMEPart
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, parseaddr
+from functools import lru_cache
 from html import escape
 from urllib.parse import urlsplit
 
@@ -37,6 +38,7 @@ GREETING_PREVIEW = "Hello,"
 GREETING_START, GREETING_END = "<!--greeting-->", "<!--/greeting-->"
 SIZE_LIMIT = 90 * 1024  # Gmail clips messages above about 102 KB; warn well before.
 _GREETING_HTML = re.compile(re.escape(GREETING_START) + ".*?" + re.escape(GREETING_END), re.S)
+_BARE_BREAK = re.compile("[\r\n]")
 _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
@@ -64,7 +66,7 @@ def render_emails(site: Site, templates: Environment) -> Files:
         headers = preview_headers(site.settings, essay)
         files[f"{essay.slug}.html"] = html
         files[f"{essay.slug}.txt"] = text
-        files[f"{essay.slug}.eml"] = compose_message(headers, text, html).as_bytes()
+        files[f"{essay.slug}.eml"] = compose_message(headers, text, html)
     return files
 
 
@@ -81,12 +83,18 @@ def email_html(site: Site, essay: Essay, templates: Environment) -> str:
 
 def email_text(site: Site, essay: Essay, templates: Environment) -> str:
     """The plain-text part: title, greeting, the essay, notes and the footer."""
-    plain = templates.overlay(autoescape=False)
+    plain = plain_templates(templates)
     body = render_text(essay.tokens, _render_context(site, essay))
     text = plain.get_template("email.txt").render(
         **_template_values(site, essay), body=body, greeting=GREETING_PREVIEW
     )
     return re.sub(r"\n{3,}", "\n\n", text)
+
+
+@lru_cache(maxsize=4)
+def plain_templates(templates: Environment) -> Environment:
+    """The templates without HTML escaping, made once: each overlay compiles templates anew."""
+    return templates.overlay(autoescape=False)
 
 
 def _render_context(site: Site, essay: Essay) -> RenderContext:
@@ -150,6 +158,7 @@ def personalise_text(text: str, settings: Settings, name: str, unsubscribe: str)
 # --- The message ------------------------------------------------------------------
 
 
+@lru_cache(maxsize=256)
 def header_text(value: str) -> str:
     """A value safe for a header: no control characters, and no encoded-word that decodes
     to one (CVE-2024-6923: the email package could otherwise emit a raw newline)."""
@@ -192,35 +201,57 @@ def unsubscribe_mailto(settings: Settings) -> str:
     return f"mailto:{address}?subject=unsubscribe" if address else ""
 
 
-def compose_message(headers: MessageHeaders, text: str, html: str) -> EmailMessage:
-    """A complete multipart/alternative message: the text part first, then the HTML."""
-    message = EmailMessage(policy=SMTP)
-    message["Subject"] = header_text(headers.subject)
-    if headers.from_address:
-        message["From"] = _address_header(headers.from_address)
-    if headers.to:
-        message["To"] = _address_header(headers.to)
-    if headers.reply_to:
-        message["Reply-To"] = _address_header(headers.reply_to)
-    if headers.date:
-        message["Date"] = headers.date
-    message["Message-ID"] = headers.message_id
-    message["List-Id"] = headers.list_id
+def compose_message(headers: MessageHeaders, text: str, html: str) -> bytes:
+    """A complete multipart/alternative message (text part, then HTML) as SMTP-ready bytes.
+
+    Assembled from parts so that a send can reuse the folded constant headers (cached) and
+    only fold what differs per recipient; every header goes through the SMTP policy.
+    """
+    boundary = "=_publish_" + hashlib.sha256(headers.message_id.encode()).hexdigest()[:24]
     targets = [f"<{u}>" for u in (headers.unsubscribe_url, headers.unsubscribe_mailto) if u]
-    message["List-Unsubscribe"] = ", ".join(targets)
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
-    digest = hashlib.sha256(headers.message_id.encode()).hexdigest()[:24]
-    message.set_boundary(f"=_publish_{digest}")
-    return message
+    fields = [
+        ("Subject", header_text(headers.subject)),
+        ("From", _addresses_text(headers.from_address)),
+        ("To", _addresses_text(headers.to)),
+        ("Reply-To", _addresses_text(headers.reply_to)),
+        ("Date", headers.date),
+        ("Message-ID", headers.message_id),
+        ("List-Id", headers.list_id),
+        ("List-Unsubscribe", ", ".join(targets)),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+    ]
+    head = "".join(_folded(name, value) for name, value in fields if value)
+    marker = f"--{boundary}\r\n".encode()
+    body = marker + _part(text, "plain") + b"\r\n" + marker + _part(html, "html")
+    return head.encode("ascii") + b"\r\n" + body + f"\r\n--{boundary}--\r\n".encode()
 
 
-def _address_header(value: str) -> Address | tuple[Address, ...]:
-    """Addresses from `Name <a@b>` text, display names stripped of control characters."""
+@lru_cache(maxsize=256)
+def _folded(name: str, value: str) -> str:
+    """One header folded by the SMTP policy; refuses anything but CRLF + space continuations."""
+    folded = SMTP.fold(name, value)
+    lines = folded.split("\r\n")
+    if lines[-1] != "" or any(not line[:1].isspace() for line in lines[1:-1]) or \
+            _BARE_BREAK.search("".join(lines)):
+        raise ValueError(f"refusing to write an unsafe {name} header")
+    return folded
+
+
+def _part(content: str, subtype: str) -> bytes:
+    """One text part (its own Content-Type and transfer encoding), SMTP line ends."""
+    part = MIMEPart(policy=SMTP)
+    part.set_content(content, subtype=subtype)
+    return part.as_bytes()
+
+
+def _addresses_text(value: str) -> str:
+    """`Name <a@b>` text with safe display names, or empty."""
+    if not value:
+        return ""
     parsed = getaddresses([fold_controls(value)])
-    addresses = tuple(_address(name, addr) for name, addr in parsed if addr)
-    return addresses[0] if len(addresses) == 1 else addresses
+    return ", ".join(str(_address(name, addr)) for name, addr in parsed if addr)
 
 
 def _address(name: str, address: str) -> Address:

@@ -21,6 +21,7 @@ from markdown_it.token import Token
 from mdit_py_plugins.anchors import anchors_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 
+from publish.cache import memoized_render
 from publish.glossary import glossary_plugin
 
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
@@ -149,6 +150,7 @@ def _has_many_refs(tokens: Sequence[Token], idx: int) -> bool:
 WEB_RENDERER = WebRenderer()
 
 
+@memoized_render
 def render_web(tokens: Sequence[Token], context: RenderContext) -> str:
     """Render an essay's tokens as HTML for a web page or a feed."""
     return WEB_RENDERER.render(tokens, build_parser().options, {"render": context})
@@ -240,6 +242,7 @@ def _note_number_html(number: int) -> str:
 EMAIL_RENDERER = EmailRenderer()
 
 
+@memoized_render
 def render_email(tokens: Sequence[Token], context: RenderContext) -> str:
     """Render an essay's tokens as HTML for an email (`context.base` is the absolute site URL)."""
     return EMAIL_RENDERER.render(tokens, build_parser().options, {"render": context})
@@ -436,6 +439,7 @@ def _heading(text: str, level: int) -> list[str]:
 TEXT_RENDERER = TextRenderer()
 
 
+@memoized_render
 def render_text(tokens: Sequence[Token], context: RenderContext) -> str:
     """Render an essay's tokens as plain text for the text part of an email."""
     return TEXT_RENDERER.render(tokens, build_parser().options, {"render": context})

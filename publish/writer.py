@@ -45,18 +45,32 @@ def write_tree(files: Mapping[str, Content], target: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
     try:
         for relative, content in checked.items():
-            _write_file(staging / relative, content)
+            _write_file(staging / relative, content, target / relative)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _swap(staging, target)
 
 
-def _write_file(path: Path, content: Content) -> None:
-    """Write one file, creating its folders."""
+def _write_file(path: Path, content: Content, previous: Path) -> None:
+    """Write one file, creating its folders; an unchanged file is hard-linked, not rewritten."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode("utf-8") if isinstance(content, str) else content
+    if _unchanged(previous, data):
+        try:
+            os.link(previous, path)
+            return
+        except OSError:  # no hard links here: write it
+            pass
     path.write_bytes(data)
+
+
+def _unchanged(previous: Path, data: bytes) -> bool:
+    """Whether the previous build's file at this path holds exactly `data`."""
+    try:
+        return previous.stat().st_size == len(data) and previous.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _old_path(target: Path) -> Path:

@@ -48,13 +48,14 @@ class Server(RecordingSMTPServer):
         if authenticate:
             self._controller = Controller(self, hostname=self.host, port=self.port,
                                           authenticator=self._authenticate,
-                                          auth_require_tls=False)
+                                          auth_require_tls=False,
+                                          auth_exclude_mechanism=["LOGIN"])
 
     @staticmethod
     def _authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
                       auth_data: Any) -> AuthResult:
         ok = isinstance(auth_data, LoginPassword) and auth_data.password == PASSWORD.encode()
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         while not self.gate.is_set():

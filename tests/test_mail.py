@@ -235,7 +235,7 @@ def test_header_text_never_carries_control_characters(title: str) -> None:
         unsubscribe_url="https://example.org/u/1", unsubscribe_mailto="",
         to=mail.recipient_address("r@example.org", title),
     )
-    data = mail.compose_message(headers, "text", "<p>html</p>").as_bytes()
+    data = mail.compose_message(headers, "text", "<p>html</p>")
     head = data.split(b"\r\n\r\n", 1)[0]
     names = [line.split(b":")[0] for line in head.split(b"\r\n") if not line.startswith(b" ")]
     assert b"Bcc" not in names

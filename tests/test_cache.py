@@ -1,0 +1,248 @@
+"""The build cache: never wrong, and it skips exactly the work that did not change."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import re
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from lxml import html
+
+import publish.essays
+from bench.generate import generate
+from publish import cache
+from publish.build import BuildOptions, build
+from publish.errors import PublishError
+from publish.site import load_site
+
+REPO = Path(__file__).parent.parent
+TODAY = date(2030, 1, 1)
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The essay files actually parsed (not served from the cache), in order."""
+    seen: list[str] = []
+    real = publish.essays.read_essay
+
+    def spy(path, root, settings, glossary):
+        seen.append(path.name)
+        return real(path, root, settings, glossary)
+
+    monkeypatch.setattr(publish.essays, "read_essay", spy)
+    yield seen
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A generated site of 12 essays citing a shared glossary."""
+    return generate(12, tmp_path / "site")
+
+
+def example_site(target: Path) -> Path:
+    """A copy of the example site that ships in the repository."""
+    for name in ("essays", "footnotes", "templates"):
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, target / name)
+    shutil.copy(REPO / "publish.toml", target / "publish.toml")
+    return target
+
+
+def same_tree(left: Path, right: Path) -> bool:
+    """Whether two folders hold the same files with the same bytes."""
+    comparison = filecmp.dircmp(left, right)
+    if comparison.left_only or comparison.right_only or comparison.funny_files:
+        return False
+    _, mismatch, errors = filecmp.cmpfiles(left, right, comparison.common_files, shallow=False)
+    return not mismatch and not errors and all(
+        same_tree(left / sub, right / sub) for sub in comparison.common_dirs)
+
+
+def citing(root: Path, key: str) -> set[str]:
+    """The essay files whose notes cite a glossary key."""
+    site, _ = load_site(root)
+    return {Path(e.path).name for e in site.essays if any(n.glossary_key == key
+                                                          for n in e.notes)}
+
+
+def records(root: Path) -> list[Path]:
+    """The essay records in a site's cache."""
+    return sorted((root / cache.CACHE_DIR / "essays").glob("*.rec"))
+
+
+def test_cached_build_is_byte_identical_to_an_uncached_one(tmp_path, monkeypatch, parsed):
+    cached = example_site(tmp_path / "cached")
+    build(cached, BuildOptions(today=TODAY))
+    first_parses = len(parsed)
+    build(cached, BuildOptions(today=TODAY))
+    assert len(parsed) == first_parses, "the warm build parsed again"
+    fresh = example_site(tmp_path / "fresh")
+    monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
+    build(fresh, BuildOptions(today=TODAY))
+    assert not (fresh / cache.CACHE_DIR).exists()
+    for output in ("site", "email"):
+        assert same_tree(cached / "build" / output, fresh / "build" / output), output
+
+
+def test_parallel_parse_matches_a_sequential_one(tmp_path, monkeypatch):
+    sequential = generate(12, tmp_path / "one")
+    build(sequential, BuildOptions(today=TODAY))
+    monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 2)
+    parallel = generate(12, tmp_path / "two")
+    build(parallel, BuildOptions(today=TODAY))
+    for output in ("site", "email"):
+        assert same_tree(sequential / "build" / output, parallel / "build" / output), output
+
+
+def test_unchanged_site_is_not_parsed_again(corpus, parsed):
+    load_site(corpus)
+    assert len(parsed) == 12
+    load_site(corpus)
+    assert len(parsed) == 12
+
+
+def test_editing_one_essay_parses_only_that_essay(corpus, parsed):
+    load_site(corpus)
+    parsed.clear()
+    path = corpus / "essays" / "00005.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n",
+                    encoding="utf-8")
+    site, _ = load_site(corpus)
+    assert parsed == ["00005.md"]
+    assert "A new closing line." in site.essay("essay-00005").body
+    assert len(records(corpus)) == 12, "the old record of the edited essay was not pruned"
+
+
+def test_glossary_change_reparses_exactly_the_citing_essays(corpus, parsed):
+    build(corpus, BuildOptions(today=TODAY))
+    key = "codex-1"
+    readers = citing(corpus, key)
+    assert readers and len(readers) < 12
+    parsed.clear()
+    entry = corpus / "footnotes" / f"{key}.md"
+    entry.write_text(entry.read_text(encoding="utf-8").rstrip() + " Freshly revised.\n",
+                     encoding="utf-8")
+    build(corpus, BuildOptions(today=TODAY))
+    assert set(parsed) == readers and len(parsed) == len(readers)
+    site, _ = load_site(corpus)
+    for essay in site.essays:
+        page = html.parse(str(corpus / "build" / "site" / essay.slug / "index.html"))
+        notes = " ".join(page.xpath("//section[contains(@class, 'footnotes')]//text()"))
+        assert ("Freshly revised." in notes) == (Path(essay.path).name in readers), essay.slug
+
+
+def test_template_change_rerenders_the_pages_that_use_it(corpus):
+    build(corpus, BuildOptions(today=TODAY))
+    override = corpus / "templates" / "essay.html"
+    override.parent.mkdir(exist_ok=True)
+    packaged = Path(publish.essays.__file__).parent / "templates" / "essay.html"
+    marked = re.sub(r"(\{% block \w+ %\})", r'\1<p id="cache-marker">marked</p>',
+                    packaged.read_text(encoding="utf-8"), count=1)
+    assert "cache-marker" in marked, "essay.html has no block to mark"
+    override.write_text(marked, encoding="utf-8")
+    build(corpus, BuildOptions(today=TODAY))
+    site_dir = corpus / "build" / "site"
+    essay_page = html.parse(str(site_dir / "essay-00001" / "index.html"))
+    assert essay_page.xpath("//p[@id='cache-marker']")
+    archive = html.parse(str(site_dir / "archive" / "index.html"))
+    assert not archive.xpath("//p[@id='cache-marker']")
+
+
+def test_settings_change_reparses_every_essay(corpus, parsed):
+    load_site(corpus)
+    parsed.clear()
+    toml = corpus / "publish.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('"UTC"', '"Europe/Paris"'),
+                    encoding="utf-8")
+    site, _ = load_site(corpus)
+    assert len(parsed) == 12
+    assert all(str(e.date.tzinfo) == "Europe/Paris" for e in site.essays)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "empty", "version"])
+def test_damaged_record_is_detected_and_rebuilt(corpus, parsed, damage):
+    build(corpus, BuildOptions(today=TODAY))
+    before = corpus / "before"
+    shutil.copytree(corpus / "build" / "site", before)
+    record = records(corpus)[3]
+    data = bytearray(record.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+    elif damage == "truncate":
+        data = data[: len(data) - 40]
+    elif damage == "empty":
+        data = bytearray()
+    else:
+        data[8:10] = (cache.FORMAT_VERSION + 1).to_bytes(2, "little")
+    record.write_bytes(bytes(data))
+    parsed.clear()
+    build(corpus, BuildOptions(today=TODAY))
+    assert len(parsed) == 1
+    assert same_tree(before, corpus / "build" / "site")
+    assert len(records(corpus)) == 12
+
+
+@pytest.mark.parametrize("damage", ["row", "file"])
+def test_damaged_rendering_is_rebuilt_not_served(corpus, damage):
+    build(corpus, BuildOptions(today=TODAY))
+    before = corpus / "before"
+    shutil.copytree(corpus / "build", before)
+    store = corpus / cache.CACHE_DIR / cache.RENDERS_FILE
+    cache.RenderStore._open.clear()  # as a new process would
+    if damage == "row":
+        with sqlite3.connect(store) as connection:
+            changed = connection.execute("UPDATE renders SET text = CAST('<p>stale</p>' AS BLOB)")
+            assert changed.rowcount > 0
+    else:
+        for suffix in ("-wal", "-shm"):
+            Path(f"{store}{suffix}").unlink(missing_ok=True)
+        store.write_bytes(b"this is not a database" * 100)
+    build(corpus, BuildOptions(today=TODAY))
+    for output in ("site", "email"):
+        assert same_tree(before / output, corpus / "build" / output), output
+    cache.RenderStore._open.clear()
+
+
+def test_record_changed_during_a_build_fails_cleanly(corpus):
+    site, _ = load_site(corpus)
+    essay = site.essays[0]
+    assert isinstance(essay.tokens, cache.StoredTokens)
+    cache._RECENT_DECODES.clear()
+    record = essay.tokens.path
+    data = bytearray(record.read_bytes())
+    data[-1] ^= 0xFF
+    record.write_bytes(bytes(data))
+    with pytest.raises(PublishError, match="run the build again"):
+        list(essay.tokens)
+    assert not record.exists()
+
+
+def test_stored_tokens_decode_to_the_parsed_tokens(corpus, monkeypatch):
+    cached, _ = load_site(corpus)
+    monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
+    fresh, _ = load_site(corpus)
+    for stored, parsed_essay in zip(cached.essays, fresh.essays, strict=True):
+        assert list(stored.tokens) == list(parsed_essay.tokens)
+        assert len(stored.tokens) == len(parsed_essay.tokens)
+        assert stored.tokens[5] == parsed_essay.tokens[5]
+
+
+def test_unchanged_output_files_are_not_rewritten(corpus):
+    build(corpus, BuildOptions(today=TODAY))
+    site_dir = corpus / "build" / "site"
+    untouched = site_dir / "essay-00002" / "index.html"
+    edited = site_dir / "essay-00006" / "index.html"
+    inodes = {path: os.stat(path).st_ino for path in (untouched, edited)}
+    path = corpus / "essays" / "00006.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n",
+                    encoding="utf-8")
+    build(corpus, BuildOptions(today=TODAY))
+    assert os.stat(untouched).st_ino == inodes[untouched]
+    assert os.stat(edited).st_ino != inodes[edited]
+    assert "A new closing line." in edited.read_text(encoding="utf-8")
