@@ -116,16 +116,22 @@ def load_built_email(root: Path, slug: str) -> BuiltEmail:
         if not path.is_file():
             built = sorted({p.stem for p in folder.glob("*.eml")}) if folder.is_dir() else []
             hint = did_you_mean(slug, built) or " (run 'publish build' first)"
-            raise PublishError.single(str(path.relative_to(root)), 1, 1,
-                                      f"no built email for '{slug}'{hint}")
+            raise PublishError.single(
+                str(path.relative_to(root)), 1, 1, f"no built email for '{slug}'{hint}"
+            )
     message = email.message_from_bytes(paths["eml"].read_bytes(), policy=email.policy.SMTP)
     headers = {name: str(message.get(name, "")) for name in BUILT_HEADERS}
-    return BuiltEmail(slug=slug, html=paths["html"].read_text(encoding="utf-8"),
-                      text=paths["txt"].read_text(encoding="utf-8"), headers=headers)
+    return BuiltEmail(
+        slug=slug,
+        html=paths["html"].read_text(encoding="utf-8"),
+        text=paths["txt"].read_text(encoding="utf-8"),
+        headers=headers,
+    )
 
 
-def personal_message(built: BuiltEmail, settings: Settings, *, to: str, name: str,
-                     unsubscribe: str, message_id: str) -> bytes:
+def personal_message(
+    built: BuiltEmail, settings: Settings, *, to: str, name: str, unsubscribe: str, message_id: str
+) -> bytes:
     """One recipient's copy: their greeting, their unsubscribe link, their Message-ID."""
     source = built.headers
     headers = mail.MessageHeaders(
@@ -172,8 +178,12 @@ def parse_smtp_url(url: str) -> SMTPEndpoint:
     """Parse `smtp://user:pass@host:port` or `smtps://…`; errors never repeat the URL."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise PublishError.single(SMTP_URL_ENV, 1, 1, "must look like smtp://user:password@host"
-                                  ":587 or smtps://user:password@host:465")
+        raise PublishError.single(
+            SMTP_URL_ENV,
+            1,
+            1,
+            "must look like smtp://user:password@host:587 or smtps://user:password@host:465",
+        )
     try:
         port = parts.port
     except ValueError:
@@ -181,15 +191,25 @@ def parse_smtp_url(url: str) -> SMTPEndpoint:
     implicit = parts.scheme == "smtps"
     username = unquote(parts.username or "")
     default_port = 465 if implicit else (587 if username else 25)
-    return SMTPEndpoint(host=parts.hostname, port=port or default_port, implicit_tls=implicit,
-                        username=username, password=unquote(parts.password or ""))
+    return SMTPEndpoint(
+        host=parts.hostname,
+        port=port or default_port,
+        implicit_tls=implicit,
+        username=username,
+        password=unquote(parts.password or ""),
+    )
 
 
 class SMTPTransport:
     """One SMTP connection reused for every message, reconnecting when it drops."""
 
-    def __init__(self, endpoint: SMTPEndpoint, max_retries: int, backoff: float,
-                 on_event: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: SMTPEndpoint,
+        max_retries: int,
+        backoff: float,
+        on_event: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.max_retries = max_retries
         self.backoff = backoff
@@ -239,8 +259,9 @@ class SMTPTransport:
         endpoint = self.endpoint
         context = ssl.create_default_context()
         if endpoint.implicit_tls:
-            connection: smtplib.SMTP = smtplib.SMTP_SSL(endpoint.host, endpoint.port,
-                                                        timeout=SMTP_TIMEOUT, context=context)
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(
+                endpoint.host, endpoint.port, timeout=SMTP_TIMEOUT, context=context
+            )
         else:
             connection = smtplib.SMTP(endpoint.host, endpoint.port, timeout=SMTP_TIMEOUT)
         try:
@@ -252,12 +273,15 @@ class SMTPTransport:
                 connection.login(endpoint.username, endpoint.password)
         except smtplib.SMTPAuthenticationError as exc:
             connection.close()
-            raise ServerUnavailable(f"{endpoint.label} refused the login: "
-                                    f"{exc.smtp_code} {_reply_text(exc.smtp_error)}") from None
+            raise ServerUnavailable(
+                f"{endpoint.label} refused the login: {exc.smtp_code} {_reply_text(exc.smtp_error)}"
+            ) from None
         except smtplib.SMTPNotSupportedError:
             connection.close()
-            raise ServerUnavailable(f"{endpoint.label} does not offer a login (AUTH), but "
-                                    f"{SMTP_URL_ENV} has a user name") from None
+            raise ServerUnavailable(
+                f"{endpoint.label} does not offer a login (AUTH), but "
+                f"{SMTP_URL_ENV} has a user name"
+            ) from None
         except BaseException:
             connection.close()
             raise
@@ -267,8 +291,10 @@ class SMTPTransport:
     def _down_reason(self, exc: BaseException) -> str:
         """Why the server counts as down, naming it without credentials."""
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        return (f"cannot reach the SMTP server at {self.endpoint.label} after "
-                f"{self.max_retries + 1} attempts ({detail})")
+        return (
+            f"cannot reach the SMTP server at {self.endpoint.label} after "
+            f"{self.max_retries + 1} attempts ({detail})"
+        )
 
     def close(self) -> None:
         """Say QUIT if the connection still works; close it either way."""
@@ -315,14 +341,14 @@ class OutboxTransport:
         """Nothing to release."""
 
 
-def open_transport(root: Path, settings: Settings, slug: str,
-                   on_event: Callable[[str, str], None] | None = None) -> Transport:
+def open_transport(
+    root: Path, settings: Settings, slug: str, on_event: Callable[[str, str], None] | None = None
+) -> Transport:
     """SMTP when PUBLISH_SMTP_URL is set, else the outbox in the state folder."""
     url = os.environ.get(SMTP_URL_ENV, "").strip()
     if not url:
         return OutboxTransport(state_dir(root, settings) / OUTBOX_DIR / slug)
-    return SMTPTransport(parse_smtp_url(url), settings.email.max_retries, retry_backoff(),
-                         on_event)
+    return SMTPTransport(parse_smtp_url(url), settings.email.max_retries, retry_backoff(), on_event)
 
 
 def retry_backoff() -> float:
@@ -383,15 +409,27 @@ def pending_deliveries(conn: sqlite3.Connection, slug: str) -> list[Delivery]:
     return [Delivery(r[0], r[1], r[2], r[3]) for r in rows]
 
 
+def current_subscriber(conn: sqlite3.Connection, delivery: Delivery) -> Delivery:
+    """The row with the subscriber's name and status as they are now (they may have left)."""
+    row = conn.execute(
+        "SELECT name, status FROM subscribers WHERE id = ?", (delivery.subscriber_id,)
+    ).fetchone()
+    if row is None:
+        return Delivery(delivery.subscriber_id, delivery.email, "", "unsubscribed")
+    return Delivery(delivery.subscriber_id, delivery.email, row[0], row[1])
+
+
 def ledger_counts(conn: sqlite3.Connection, slug: str) -> dict[str, int]:
     """How many rows of a send have each status."""
-    rows = conn.execute("SELECT status, COUNT(*) FROM deliveries WHERE slug = ? GROUP BY status",
-                        (slug,))
+    rows = conn.execute(
+        "SELECT status, COUNT(*) FROM deliveries WHERE slug = ? GROUP BY status", (slug,)
+    )
     return {status: count for status, count in rows}
 
 
-def mark(conn: sqlite3.Connection, slug: str, subscriber_id: int, status: str,
-         error_text: str = "") -> None:
+def mark(
+    conn: sqlite3.Connection, slug: str, subscriber_id: int, status: str, error_text: str = ""
+) -> None:
     """Record the outcome of one delivery in its own committed transaction."""
     conn.execute(
         "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_error = ?,"
@@ -403,8 +441,10 @@ def mark(conn: sqlite3.Connection, slug: str, subscriber_id: int, status: str,
 def finish_send(conn: sqlite3.Connection, slug: str) -> None:
     """Stamp the send finished once no row is pending."""
     if not ledger_counts(conn, slug).get("pending"):
-        conn.execute("UPDATE sends SET finished_at = COALESCE(finished_at, ?) WHERE slug = ?",
-                     (now_text(), slug))
+        conn.execute(
+            "UPDATE sends SET finished_at = COALESCE(finished_at, ?) WHERE slug = ?",
+            (now_text(), slug),
+        )
 
 
 @contextmanager
@@ -427,12 +467,22 @@ def send_lock(folder: Path) -> Iterator[None]:
 # --- Sending ------------------------------------------------------------------------------
 
 
-def send_essay(root: Path, settings: Settings, slug: str, *, dry_run: bool = False,
-               to: str | None = None,
-               on_progress: Callable[[ProgressEvent], None] | None = None) -> SendSummary:
+def send_essay(
+    root: Path,
+    settings: Settings,
+    slug: str,
+    *,
+    dry_run: bool = False,
+    to: str | None = None,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+) -> SendSummary:
     """Deliver an essay's built email to every active subscriber, exactly once each."""
     built = load_built_email(root, slug)
     report = on_progress or (lambda event: None)
+    if to is not None and dry_run:
+        address = normalise_address(to, "--to")
+        message = f"Dry run: a test copy of '{slug}' would go to {address}; nothing was sent."
+        return SendSummary(slug=slug, message=message)
     if to is not None:
         return send_test_copy(root, settings, built, to)
     conn = state.connect(state.database_path(root, settings))
@@ -450,8 +500,9 @@ def send_test_copy(root: Path, settings: Settings, built: BuiltEmail, to: str) -
     address = normalise_address(to, "--to")
     unsubscribe = mail.preview_unsubscribe_url(settings)
     message_id = make_msgid(domain=mail.site_domain(settings))
-    data = personal_message(built, settings, to=address, name="", unsubscribe=unsubscribe,
-                            message_id=message_id)
+    data = personal_message(
+        built, settings, to=address, name="", unsubscribe=unsubscribe, message_id=message_id
+    )
     transport = open_transport(root, settings, built.slug)
     try:
         transport.send(envelope_sender(settings), address, data, "test")
@@ -459,9 +510,11 @@ def send_test_copy(root: Path, settings: Settings, built: BuiltEmail, to: str) -
         raise PublishError.single("--to", 1, 1, f"the test copy was not sent: {exc}") from None
     finally:
         transport.close()
-    return SendSummary(slug=built.slug, sent=1,
-                       message=f"Sent a test copy of '{built.slug}' to {address}; "
-                               "the ledger is unchanged.")
+    return SendSummary(
+        slug=built.slug,
+        sent=1,
+        message=f"Sent a test copy of '{built.slug}' to {address}; the ledger is unchanged.",
+    )
 
 
 def dry_run_summary(conn: sqlite3.Connection, slug: str) -> SendSummary:
@@ -470,19 +523,31 @@ def dry_run_summary(conn: sqlite3.Connection, slug: str) -> SendSummary:
     started = conn.execute("SELECT 1 FROM sends WHERE slug = ?", (slug,)).fetchone()
     if started:
         pending = counts.get("pending", 0)
-        message = (f"Dry run: '{slug}' was started before; {counts.get('sent', 0)} already sent, "
-                   f"{pending} would be sent now, {counts.get('failed', 0)} failed earlier.")
-        return SendSummary(slug=slug, already_sent=counts.get("sent", 0), pending=pending,
-                           message=message)
-    active = conn.execute("SELECT COUNT(*) FROM subscribers WHERE status = ?",
-                          (ACTIVE,)).fetchone()[0]
-    return SendSummary(slug=slug, pending=active,
-                       message=f"Dry run: '{slug}' would be sent to {active} active "
-                               "subscriber(s); nothing was sent.")
+        message = (
+            f"Dry run: '{slug}' was started before; {counts.get('sent', 0)} already sent, "
+            f"{pending} would be sent now, {counts.get('failed', 0)} failed earlier."
+        )
+        return SendSummary(
+            slug=slug, already_sent=counts.get("sent", 0), pending=pending, message=message
+        )
+    active = conn.execute(
+        "SELECT COUNT(*) FROM subscribers WHERE status = ?", (ACTIVE,)
+    ).fetchone()[0]
+    return SendSummary(
+        slug=slug,
+        pending=active,
+        message=f"Dry run: '{slug}' would be sent to {active} active "
+        "subscriber(s); nothing was sent.",
+    )
 
 
-def _run_send(root: Path, settings: Settings, built: BuiltEmail, conn: sqlite3.Connection,
-              report: Callable[[ProgressEvent], None]) -> SendSummary:
+def _run_send(
+    root: Path,
+    settings: Settings,
+    built: BuiltEmail,
+    conn: sqlite3.Connection,
+    report: Callable[[ProgressEvent], None],
+) -> SendSummary:
     """Start (or resume) the ledger and deliver every pending row."""
     slug = built.slug
     start_send(conn, slug)
@@ -490,17 +555,23 @@ def _run_send(root: Path, settings: Settings, built: BuiltEmail, conn: sqlite3.C
     pending = pending_deliveries(conn, slug)
     if not pending:
         finish_send(conn, slug)
-        return SendSummary(slug=slug, already_sent=already_sent,
-                           message=f"Nothing to send: '{slug}' was already sent to "
-                                   f"{already_sent} subscriber(s).")
+        return SendSummary(
+            slug=slug,
+            already_sent=already_sent,
+            message=f"Nothing to send: '{slug}' was already sent to {already_sent} subscriber(s).",
+        )
     run = _SendRun(root, settings, built, conn, report, len(pending))
     try:
         run.deliver_all(pending)
     except ServerUnavailable as exc:
         left = ledger_counts(conn, slug).get("pending", 0)
-        raise PublishError.single(SMTP_URL_ENV, 1, 1,
-                                  f"{exc}; {run.sent} sent in this run, {left} still to send. "
-                                  f"Run 'publish send {slug}' again to resume.") from None
+        raise PublishError.single(
+            SMTP_URL_ENV,
+            1,
+            1,
+            f"{exc}; {run.sent} sent in this run, {left} still to send. "
+            f"Run 'publish send {slug}' again to resume.",
+        ) from None
     finally:
         run.transport.close()
     finish_send(conn, slug)
@@ -510,9 +581,15 @@ def _run_send(root: Path, settings: Settings, built: BuiltEmail, conn: sqlite3.C
 class _SendRun:
     """The state of one run through the pending rows of a send."""
 
-    def __init__(self, root: Path, settings: Settings, built: BuiltEmail,
-                 conn: sqlite3.Connection, report: Callable[[ProgressEvent], None],
-                 total: int) -> None:
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings,
+        built: BuiltEmail,
+        conn: sqlite3.Connection,
+        report: Callable[[ProgressEvent], None],
+        total: int,
+    ) -> None:
         self.settings, self.built, self.conn, self.report = settings, built, conn, report
         self.total = total
         self.secret = state.load_secret(state_dir(root, settings))
@@ -536,14 +613,19 @@ class _SendRun:
     def _deliver(self, delivery: Delivery) -> tuple[str, str]:
         """Deliver one row; return the progress kind and detail."""
         slug = self.built.slug
+        delivery = current_subscriber(self.conn, delivery)
         if delivery.status != ACTIVE:
             mark(self.conn, slug, delivery.subscriber_id, "skipped", "no longer subscribed")
             self.skipped += 1
             return "skipped", "no longer subscribed"
         data = personal_message(
-            self.built, self.settings, to=delivery.email, name=delivery.name,
-            unsubscribe=unsubscribe_url(self.settings,
-                                        unsubscribe_token(self.secret, delivery.subscriber_id)),
+            self.built,
+            self.settings,
+            to=delivery.email,
+            name=delivery.name,
+            unsubscribe=unsubscribe_url(
+                self.settings, unsubscribe_token(self.secret, delivery.subscriber_id)
+            ),
             message_id=self._message_id(delivery.subscriber_id),
         )
         self.pace.wait()
@@ -572,15 +654,27 @@ class _SendRun:
     def summary(self, already_sent: int, pending: int) -> SendSummary:
         """The summary of this run."""
         slug = self.built.slug
-        parts = [f"{self.sent} sent", f"{len(self.failed)} failed",
-                 f"{already_sent} already sent", f"{self.skipped} skipped"]
+        parts = [
+            f"{self.sent} sent",
+            f"{len(self.failed)} failed",
+            f"{already_sent} already sent",
+            f"{self.skipped} skipped",
+        ]
         message = f"Sent '{slug}': " + ", ".join(parts) + "."
         if pending:
-            message += (f" {pending} deferred after temporary errors: run "
-                        f"'publish send {slug}' again later.")
-        return SendSummary(slug=slug, sent=self.sent, failed=list(self.failed),
-                           already_sent=already_sent, skipped=self.skipped, pending=pending,
-                           message=message)
+            message += (
+                f" {pending} deferred after temporary errors: run "
+                f"'publish send {slug}' again later."
+            )
+        return SendSummary(
+            slug=slug,
+            sent=self.sent,
+            failed=list(self.failed),
+            already_sent=already_sent,
+            skipped=self.skipped,
+            pending=pending,
+            message=message,
+        )
 
 
 class _Pace:
@@ -598,4 +692,3 @@ class _Pace:
         if now < self.next_at:
             time.sleep(self.next_at - now)
         self.next_at = max(now, self.next_at) + self.interval
-

@@ -75,8 +75,10 @@ def email_html(site: Site, essay: Essay, templates: Environment) -> str:
     context = _template_values(site, essay)
     greeting = Markup(f"{GREETING_START}{GREETING_PREVIEW}{GREETING_END}")
     page = templates.get_template("email.html").render(
-        **context, body=Markup(render_email(essay.tokens, _render_context(site, essay))),
-        greeting=greeting, preheader=essay.summary,
+        **context,
+        body=Markup(render_email(essay.tokens, _render_context(site, essay))),
+        greeting=greeting,
+        preheader=essay.summary,
     )
     return _INLINER.inline(page)
 
@@ -126,8 +128,7 @@ def essay_url(settings: Settings, slug: str) -> str:
 def subscription_reason(settings: Settings) -> str:
     """Why the reader gets this email."""
     where = settings.email.signup_url or settings.site.url
-    return (f"You are receiving this because you subscribed to {settings.site.title} "
-            f"at {where}.")
+    return f"You are receiving this because you subscribed to {settings.site.title} at {where}."
 
 
 def preview_unsubscribe_url(settings: Settings) -> str:
@@ -233,8 +234,11 @@ def _folded(name: str, value: str) -> str:
     """One header folded by the SMTP policy; refuses anything but CRLF + space continuations."""
     folded = SMTP.fold(name, value)
     lines = folded.split("\r\n")
-    if lines[-1] != "" or any(not line[:1].isspace() for line in lines[1:-1]) or \
-            _BARE_BREAK.search("".join(lines)):
+    if (
+        lines[-1] != ""
+        or any(not line[:1].isspace() for line in lines[1:-1])
+        or _BARE_BREAK.search("".join(lines))
+    ):
         raise ValueError(f"refusing to write an unsafe {name} header")
     return folded
 
@@ -278,9 +282,13 @@ def oversize_problems(site: Site, email_files: Files) -> list[Problem]:
         size = len(html.encode("utf-8") if isinstance(html, str) else html)
         if size > SIZE_LIMIT:
             over = (size - SIZE_LIMIT) / 1024
-            problems.append(warning(
-                essay.path, 1, 1,
-                f"the email HTML is {size / 1024:.1f} KB, {over:.1f} KB over the 90 KB limit; "
-                "Gmail clips long messages and hides the unsubscribe link with them",
-            ))
+            problems.append(
+                warning(
+                    essay.path,
+                    1,
+                    1,
+                    f"the email HTML is {size / 1024:.1f} KB, {over:.1f} KB over the 90 KB limit; "
+                    "Gmail clips long messages and hides the unsubscribe link with them",
+                )
+            )
     return problems

@@ -60,17 +60,24 @@ and it is easier to keep in a <em>notebook</em> than on a screen. See the
 
 ESSAYS = {
     "01-on-margins": essay_text(
-        "On Margins", BODY, subtitle='"Notes on notes"', date="2026-11-03", slug=SLUG,
-        summary='"Why the edge of the page matters."', image="images/pencil.png",
+        "On Margins",
+        BODY,
+        subtitle='"Notes on notes"',
+        date="2026-11-03",
+        slug=SLUG,
+        summary='"Why the edge of the page matters."',
+        image="images/pencil.png",
         image_alt='"A pencil resting on an open book"',
     ),
-    "02-second": essay_text("A Second Letter", "Just one paragraph.\n", date="2026-12-01",
-                            slug="a-second-letter"),
+    "02-second": essay_text(
+        "A Second Letter", "Just one paragraph.\n", date="2026-12-01", slug="a-second-letter"
+    ),
 }
 
 
-def make_mail_site(root: Path, essays: dict[str, str] | None = None,
-                   settings: str = SETTINGS) -> Path:
+def make_mail_site(
+    root: Path, essays: dict[str, str] | None = None, settings: str = SETTINGS
+) -> Path:
     """Write and build the email fixture site under `root`; return `root`."""
     make_site(root, ESSAYS if essays is None else essays, settings=settings)
     images = root / "essays" / "images"

@@ -37,7 +37,7 @@ PASSWORD = "s3cret-Pa55word-xyz"
 
 class Server(RecordingSMTPServer):
     """The recording server, also noting each client connection, able to hold every DATA
-    until `gate` is set, and to drop the connection after the `drop_after`-th message."""
+    until `gate` is set, and to hang up during the message after the `drop_after`-th."""
 
     def __init__(self, drop_after: int = 0, authenticate: bool = False) -> None:
         super().__init__()
@@ -45,15 +45,21 @@ class Server(RecordingSMTPServer):
         self.gate = threading.Event()
         self.gate.set()
         self.drop_after = drop_after
+        self.drop_next = False
         if authenticate:
-            self._controller = Controller(self, hostname=self.host, port=self.port,
-                                          authenticator=self._authenticate,
-                                          auth_require_tls=False,
-                                          auth_exclude_mechanism=["LOGIN"])
+            self._controller = Controller(
+                self,
+                hostname=self.host,
+                port=self.port,
+                authenticator=self._authenticate,
+                auth_require_tls=False,
+                auth_exclude_mechanism=["LOGIN"],
+            )
 
     @staticmethod
-    def _authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                      auth_data: Any) -> AuthResult:
+    def _authenticate(
+        server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         ok = isinstance(auth_data, LoginPassword) and auth_data.password == PASSWORD.encode()
         return AuthResult(success=ok, handled=False)
 
@@ -65,9 +71,22 @@ class Server(RecordingSMTPServer):
             self.peers.add(session.peer)
             count = len(self.messages)
         if self.drop_after and count == self.drop_after:
-            transport = server.transport
-            asyncio.get_running_loop().call_later(0.05, transport.close)
+            self.drop_next = True
         return reply
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if self.drop_next:  # hang up on the message after the `drop_after`-th
+            self.drop_next = False
+            server.transport.close()
+            return "421 4.4.2 closing"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
 
     def count(self) -> int:
         """How many messages arrived so far."""
@@ -141,8 +160,12 @@ def run_cli(root: Path, *args: str) -> Any:
 
 def publish_process(root: Path, *args: str) -> subprocess.Popen[bytes]:
     """Start `python -m publish --root ROOT ARGS…` as a separate process."""
-    return subprocess.Popen([sys.executable, "-m", "publish", "--root", str(root), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    return subprocess.Popen(
+        [sys.executable, "-m", "publish", "--root", str(root), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
 
 
 def test_a_thousand_messages_arrive_personalised_over_one_connection(
@@ -158,8 +181,9 @@ def test_a_thousand_messages_arrive_personalised_over_one_connection(
     assert events[0].kind == "start" and events[-1].done == 1000
     ids = [subscriber_ids(site)[address(n)] for n in range(1, 1001)]
     message_ids = set()
-    for (sender, rcpts, message), number, sid in zip(server.messages, range(1, 1001), ids,
-                                                     strict=True):
+    for (sender, rcpts, message), number, sid in zip(
+        server.messages, range(1, 1001), ids, strict=True
+    ):
         assert sender == "letters@example.org" and rcpts == [address(number)]
         assert message["To"].addresses[0].addr_spec == address(number)
         assert message["Subject"] == "On Margins"
@@ -172,7 +196,9 @@ def test_a_thousand_messages_arrive_personalised_over_one_connection(
         html_text, plain_text = html.get_content(), plain.get_content()
         assert f'href="{link}"' in html_text and link in plain_text
         assert "unsubscribe/preview" not in html_text + plain_text
-        assert f"Hello Reader {number}," in html_text and f"\nHello Reader {number},\n" in plain_text.replace("\r\n", "\n")
+        greeting = f"Hello Reader {number},"
+        assert greeting in html_text
+        assert f"\n{greeting}\n" in plain_text.replace("\r\n", "\n")
         message_ids.add(message["Message-ID"])
     assert len(message_ids) == 1000
     again = send_essay(site, settings, SLUG)
@@ -288,8 +314,9 @@ def test_two_sends_at_once_the_second_exits_having_sent_nothing(
     everyone = subscribe(site, 6)
     server.gate.clear()  # the first send stalls inside its first DATA, holding the lock
     results: list[Any] = []
-    first = threading.Thread(target=lambda: results.append(
-        send_essay(site, load_settings(site), SLUG)))
+    first = threading.Thread(
+        target=lambda: results.append(send_essay(site, load_settings(site), SLUG))
+    )
     first.start()
     try:
         deadline = time.monotonic() + 30
@@ -321,13 +348,14 @@ def test_to_sends_one_test_copy_and_leaves_the_ledger_alone(
         assert conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 0
 
 
-def test_dry_run_sends_nothing(site: Path, server: Server,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dry_run_sends_nothing(site: Path, server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     use_server(monkeypatch, server)
     subscribe(site, 3)
     result = run_cli(site, "send", SLUG, "--dry-run")
     assert result.exit_code == 0, result.output
     assert "would be sent to 3 active subscriber(s)" in result.output
+    both = run_cli(site, "send", SLUG, "--dry-run", "--to", "editor@example.org")
+    assert both.exit_code == 0 and "nothing was sent" in both.output
     assert server.count() == 0
     with closing(connect(site)) as conn:
         assert conn.execute("SELECT COUNT(*) FROM sends").fetchone()[0] == 0
@@ -384,8 +412,9 @@ def test_secrets_never_reach_output_or_state(site: Path, monkeypatch: pytest.Mon
         good = run_cli(site, "send", SLUG)
         assert good.exit_code == 0, good.output
         assert server.count() == 3
-        monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://editor:wrong-{PASSWORD}@127.0.0.1:"
-                                               f"{server.port}")
+        monkeypatch.setenv(
+            "PUBLISH_SMTP_URL", f"smtp://editor:wrong-{PASSWORD}@127.0.0.1:{server.port}"
+        )
         bad = run_cli(site, "send", SLUG, "--to", "x@example.org")
         assert bad.exit_code == 1 and "refused the login" in bad.output
     for output in (good.output, bad.output):
@@ -397,8 +426,7 @@ def test_secrets_never_reach_output_or_state(site: Path, monkeypatch: pytest.Mon
             assert SECRET.encode() not in path.read_bytes()
 
 
-@pytest.mark.parametrize("title", ["x\\r\\nBcc: a@b", "=?UTF-8?Q?=0A?=Bcc:a@b",
-                                   "y\\u2028Bcc: c@d"])
+@pytest.mark.parametrize("title", ["x\\r\\nBcc: a@b", "=?UTF-8?Q?=0A?=Bcc:a@b", "y\\u2028Bcc: c@d"])
 def test_titles_cannot_inject_headers_or_recipients(
     title: str, tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -415,8 +443,18 @@ def test_titles_cannot_inject_headers_or_recipients(
     assert rcpts == [address(1)]
     assert message["Bcc"] is None
     assert set(message.keys()) <= {
-        "Subject", "From", "To", "Reply-To", "Date", "Message-ID", "List-Id",
-        "List-Unsubscribe", "List-Unsubscribe-Post", "MIME-Version", "Content-Type"}
+        "Subject",
+        "From",
+        "To",
+        "Reply-To",
+        "Date",
+        "Message-ID",
+        "List-Id",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "MIME-Version",
+        "Content-Type",
+    }
     assert "\n" not in str(message["Subject"]) and "\r" not in str(message["Subject"])
     assert "Bcc" in str(message["Subject"])  # the text stays, harmlessly, in the subject
     assert len(message["To"].addresses) == 1

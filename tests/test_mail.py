@@ -21,8 +21,11 @@ from tests.mailsite import ESSAYS, SLUG, make_mail_site
 from tests.sitebuilder import essay_text
 from tests.tools import validate_html
 
-CONTEXT = RenderContext(slug="t", base="https://example.org/letters/",
-                        glossary_url="https://example.org/letters/glossary/")
+CONTEXT = RenderContext(
+    slug="t",
+    base="https://example.org/letters/",
+    glossary_url="https://example.org/letters/glossary/",
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +55,31 @@ def parse_eml(path: Path) -> EmailMessage:
 
 def test_each_published_essay_has_three_files(email_dir: Path) -> None:
     names = sorted(p.name for p in email_dir.iterdir())
-    expected = sorted(f"{slug}.{ext}" for slug in (SLUG, "a-second-letter")
-                      for ext in ("html", "txt", "eml"))
+    expected = sorted(
+        f"{slug}.{ext}" for slug in (SLUG, "a-second-letter") for ext in ("html", "txt", "eml")
+    )
     assert names == expected
 
 
 def test_html_has_no_script_link_or_unstyled_elements(document: lxml_html.HtmlElement) -> None:
     assert document.xpath("//script") == []
     assert document.xpath("//link") == []
-    styled_tags = {"p", "a", "h1", "h2", "td", "th", "table", "li", "ol", "ul", "blockquote",
-                   "img", "sup", "body"}
+    styled_tags = {
+        "p",
+        "a",
+        "h1",
+        "h2",
+        "td",
+        "th",
+        "table",
+        "li",
+        "ol",
+        "ul",
+        "blockquote",
+        "img",
+        "sup",
+        "body",
+    }
     body = document.xpath("//body")[0]
     for element in body.iter():
         if not isinstance(element.tag, str):
@@ -156,8 +174,7 @@ def test_footer_has_cadence_reason_unsubscribe_and_address(
     document: lxml_html.HtmlElement, site_root: Path
 ) -> None:
     settings = load_settings(site_root)
-    footer = " ".join(document.xpath("//td[contains(@class, 'footer')]")[0]
-                      .text_content().split())
+    footer = " ".join(document.xpath("//td[contains(@class, 'footer')]")[0].text_content().split())
     assert describe_rule(settings.schedule.rule) in footer
     assert "first Tuesday of each month" in footer
     assert "you subscribed to Test Letters" in footer
@@ -175,17 +192,22 @@ def test_plain_text_has_no_markup_and_lists_notes_at_the_end(email_dir: Path) ->
     assert "writing[1]." in body and "cross-reference[2]." in body
     assert "[1] Flow (Mihaly Csikszentmihalyi): The state" in notes
     assert "[2] A note the essay defines itself" in notes
-    assert "the wider\nweb <https://example.com/a?b=1&c=2>" in body or \
-        "the wider web <https://example.com/a?b=1&c=2>" in " ".join(body.split("\n"))
+    assert (
+        "the wider\nweb <https://example.com/a?b=1&c=2>" in body
+        or "the wider web <https://example.com/a?b=1&c=2>" in " ".join(body.split("\n"))
+    )
     assert "[Image: A pencil on a page]" in body
     assert text.startswith("On Margins\n==========\nNotes on notes\n")
 
 
 def test_text_renderer_lists_quotes_headings_and_html() -> None:
-    source = ("# Top\n\n### Small part\n\nOne &amp; <b>two</b> &copy;\n\n- a\n- b\n  1. x\n  2. y\n"
-              "\n> quoted\n\n<div class=\"x\">kept &lt;text&gt;</div>\n")
+    source = (
+        "# Top\n\n### Small part\n\nOne &amp; <b>two</b> &copy;\n\n- a\n- b\n  1. x\n  2. y\n"
+        '\n> quoted\n\n<div class="x">kept &lt;text&gt;</div>\n'
+    )
     text = render_text(build_parser().parse(source, {}), CONTEXT)
-    assert text.startswith("Top\n===\n\nSMALL PART\n\nOne & two \u00a9\n\n- a\n- b\n  1. x\n  2. y\n")
+    expected = "Top\n===\n\nSMALL PART\n\nOne & two \u00a9\n\n- a\n- b\n  1. x\n  2. y\n"
+    assert text.startswith(expected)
     assert "> quoted" in text
     assert "kept <text>" in text
     assert "<div" not in text and "<b>" not in text
@@ -225,14 +247,21 @@ def test_emails_are_byte_identical_between_builds(tmp_path: Path, email_dir: Pat
         assert (again / path.name).read_bytes() == path.read_bytes(), path.name
 
 
-@pytest.mark.parametrize("title", ["x\r\nBcc: a@b", "=?UTF-8?Q?=0A?=Bcc:a@b", "a\u2028Bcc: c@d",
-                                   "tab\there\x0bvt\x1bEsc"])
+@pytest.mark.parametrize(
+    "title",
+    ["x\r\nBcc: a@b", "=?UTF-8?Q?=0A?=Bcc:a@b", "a\u2028Bcc: c@d", "tab\there\x0bvt\x1bEsc"],
+)
 def test_header_text_never_carries_control_characters(title: str) -> None:
     safe = mail.header_text(title)
     headers = mail.MessageHeaders(
-        subject=safe, from_address="A <a@example.org>", reply_to="", date="",
-        message_id="<m@example.org>", list_id="<l.example.org>",
-        unsubscribe_url="https://example.org/u/1", unsubscribe_mailto="",
+        subject=safe,
+        from_address="A <a@example.org>",
+        reply_to="",
+        date="",
+        message_id="<m@example.org>",
+        list_id="<l.example.org>",
+        unsubscribe_url="https://example.org/u/1",
+        unsubscribe_mailto="",
         to=mail.recipient_address("r@example.org", title),
     )
     data = mail.compose_message(headers, "text", "<p>html</p>")
@@ -251,8 +280,10 @@ def test_html_passes_the_nu_checker(email_dir: Path) -> None:
 def test_check_warns_when_email_html_passes_90_kb(tmp_path: Path) -> None:
     paragraph = "A sentence that repeats to make a very long essay indeed. " * 20
     long_body = "\n\n".join([paragraph] * 90) + "\n"
-    essays = {**ESSAYS, "03-long": essay_text("A Long One", long_body, date="2026-12-15",
-                                               slug="a-long-one")}
+    essays = {
+        **ESSAYS,
+        "03-long": essay_text("A Long One", long_body, date="2026-12-15", slug="a-long-one"),
+    }
     root = make_mail_site(tmp_path / "site", essays=essays)
     result = CliRunner().invoke(cli, ["--root", str(root), "check", "--today", "2027-01-01"])
     assert result.exit_code == 0, result.output

@@ -101,23 +101,29 @@ def test_reimport_never_resubscribes(conn: sqlite3.Connection, tmp_path: Path) -
     assert [s.email for s in active_subscribers(conn)] == ["bo@example.org"]
 
 
-def test_import_tolerates_column_names_and_blank_lines(conn: sqlite3.Connection,
-                                                       tmp_path: Path) -> None:
+def test_import_tolerates_column_names_and_blank_lines(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
     text = "\ufeffFull Name,E-Mail Address\nAnn,ann@example.org\n\n,bo@example.org\n"
     report = import_csv(conn, write_csv(tmp_path / "l.csv", text))
     assert report.added == 2
     assert find_subscriber(conn, "ann@example.org").name == "Ann"
 
 
-def test_import_reports_every_bad_row_and_writes_nothing(conn: sqlite3.Connection,
-                                                         tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "bad.csv",
-                     "email,name\nok@example.org,Ok\nnot-an-address,X\n\"a\nb\",Y\nz@,Z\n")
+def test_import_reports_every_bad_row_and_writes_nothing(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "bad.csv", 'email,name\nok@example.org,Ok\nnot-an-address,X\n"a\nb",Y\nz@,Z\n'
+    )
     with pytest.raises(PublishError) as caught:
         import_csv(conn, path)
     lines = [p.format() for p in caught.value.problems]
-    assert [line.split(": error:")[0] for line in lines] == [f"{path}:3:1", f"{path}:4:1",
-                                                             f"{path}:6:1"]
+    assert [line.split(": error:")[0] for line in lines] == [
+        f"{path}:3:1",
+        f"{path}:4:1",
+        f"{path}:6:1",
+    ]
     assert "'not-an-address' is not a valid email address" in lines[0]
     assert list_subscribers(conn) == []
 
@@ -133,7 +139,9 @@ def test_export_lists_everyone(conn: sqlite3.Connection) -> None:
     remove_subscriber(conn, add_subscriber(conn, "b@example.org").email)
     rows = list(csv.DictReader(io.StringIO(export_csv(conn))))
     assert [(r["email"], r["name"], r["status"]) for r in rows] == [
-        ("a@example.org", "A, with comma", "active"), ("b@example.org", "", "unsubscribed")]
+        ("a@example.org", "A, with comma", "active"),
+        ("b@example.org", "", "unsubscribed"),
+    ]
 
 
 def test_unsubscribe_tokens_are_signed(tmp_path: Path) -> None:
@@ -163,8 +171,10 @@ def test_cli_subscriber_commands(tmp_path: Path) -> None:
     assert code == 0
     assert "Ann@example.org\tactive\tA" in output and "bo@example.org\tunsubscribed" in output
     code, output = run("export")
-    assert [r["email"] for r in csv.DictReader(io.StringIO(output))] == ["Ann@example.org",
-                                                                        "bo@example.org"]
+    assert [r["email"] for r in csv.DictReader(io.StringIO(output))] == [
+        "Ann@example.org",
+        "bo@example.org",
+    ]
     code, output = run("add", "not an address")
     assert code == 1 and "error: 'not an address' is not a valid email address" in output
     assert "Traceback" not in output
