@@ -50,7 +50,11 @@ class BuildRow:
 
 def measure(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
             stdin: int | None = None) -> Measure:
-    """Run a command in its own process; wall time and that process's peak RSS."""
+    """Run a command in its own process; wall time and that process's peak RSS.
+
+    Dirty pages of earlier runs are flushed first, so their write-back is not charged here.
+    """
+    os.sync()
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, env=env, stdin=stdin,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -7,13 +7,15 @@ term re-parses exactly the essays that cite it. Every record carries its format 
 key and a checksum of its bytes; a record that fails any check is deleted and the essay is
 parsed again, never served.
 
-Cached essays keep their tokens on disk (`StoredTokens`) and decode them on each use, so a
-build's memory does not grow with the number of essays. Cache misses are parsed in parallel
+Cached essays keep their tokens on disk (`StoredTokens`) and decode them when used, so the
+parsed tokens in memory do not grow with the number of essays; the Markdown renderings of
+cached tokens are kept too (`memoized_render`). Cache misses are parsed in parallel
 across the machine's cores when there are enough of them to pay for the worker processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import marshal
@@ -22,6 +24,7 @@ import os
 import pickle
 import sqlite3
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -37,7 +40,7 @@ from publish.model import Essay, Glossary, GlossaryEntry, Settings
 CACHE_DIR = Path("build") / ".cache"
 FORMAT_VERSION = 1
 MAGIC = b"PUBCACHE"
-HEADER = struct.Struct("<8sHI32sIII")  # magic, format, header crc, key, meta len, tokens len, crc
+HEADER = struct.Struct("<8sHI32sIII")  # magic, format, reserved, key, meta len, tokens len, crc
 PARALLEL_THRESHOLD = 48
 RENDERS_FILE = "renders.sqlite"
 NO_CACHE_ENV = "PUBLISH_NO_CACHE"  # set to 1 to parse every essay afresh and store nothing
@@ -121,7 +124,11 @@ def decode_tokens(rows: Sequence[Any]) -> list[Token]:
 
 
 class StoredTokens(Sequence[Token]):
-    """An essay's tokens, kept in its cache record and decoded afresh on each use."""
+    """An essay's tokens, kept in its cache record and decoded when used.
+
+    The last few decodes are kept (renderers index tokens one at a time), so memory holds a
+    handful of essays' tokens, never the whole site's.
+    """
 
     __slots__ = ("path", "offset", "length", "checksum", "count", "ident")
 
@@ -280,10 +287,12 @@ class RenderStore:
     _open: dict[Path, RenderStore] = {}
     SCHEMA = ("CREATE TABLE IF NOT EXISTS renders (key TEXT PRIMARY KEY, record TEXT NOT NULL, "
               "checksum INTEGER NOT NULL, text BLOB NOT NULL)")
+    INDEX = "CREATE INDEX IF NOT EXISTS renders_by_record ON renders (record)"
 
     def __init__(self, path: Path):
         self.path = path
         self.connection: sqlite3.Connection | None = None
+        self.lock = threading.RLock()  # `publish serve` rebuilds from timer threads
 
     @classmethod
     def at(cls, cache_dir: Path) -> RenderStore:
@@ -297,23 +306,31 @@ class RenderStore:
         """The open connection, creating the file and table when needed."""
         if self.connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+            connection = sqlite3.connect(self.path, isolation_level=None, timeout=10,
+                                         check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=OFF")
             connection.execute(self.SCHEMA)
+            connection.execute(self.INDEX)
             self.connection = connection
         return self.connection
 
     def _reset(self) -> None:
         """Drop a damaged store; the next use starts a new one."""
         if self.connection is not None:
-            self.connection.close()
+            with contextlib.suppress(sqlite3.Error):
+                self.connection.close()
             self.connection = None
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
     def get(self, key: str) -> str | None:
         """The rendering stored under `key` if its checksum holds, else None."""
+        with self.lock:
+            return self._get(key)
+
+    def _get(self, key: str) -> str | None:
+        """`get`, with the lock held."""
         try:
             row = self._connect().execute("SELECT checksum, text FROM renders WHERE key = ?",
                                           (key,)).fetchone()
@@ -330,6 +347,11 @@ class RenderStore:
     def put(self, key: str, record: str, text: str) -> None:
         """Store a rendering (a store that fails is dropped; the build goes on)."""
         data = text.encode("utf-8")
+        with self.lock:
+            self._put(key, record, data)
+
+    def _put(self, key: str, record: str, data: bytes) -> None:
+        """`put`, with the lock held."""
         try:
             self._connect().execute("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?)",
                                     (key, record, zlib.crc32(data), data))
@@ -340,6 +362,11 @@ class RenderStore:
         """Delete the renderings of records no longer in use."""
         if not self.path.exists():
             return
+        with self.lock:
+            self._prune(records)
+
+    def _prune(self, records: set[str]) -> None:
+        """`prune`, with the lock held."""
         try:
             connection = self._connect()
             stale = {r for (r,) in connection.execute("SELECT DISTINCT record FROM renders")}
@@ -429,5 +456,7 @@ def _parse_missing(paths: list[Path], cache: EssayCache,
 
 
 def _can_fork() -> bool:
-    """Whether worker processes can be forked here (not on Windows or macOS defaults)."""
-    return "fork" in multiprocessing.get_all_start_methods() and os.name == "posix"
+    """Whether worker processes can be forked safely: a POSIX system and no other threads
+    (a thread holding a lock at the fork would leave it held forever in the worker)."""
+    return ("fork" in multiprocessing.get_all_start_methods() and os.name == "posix"
+            and threading.active_count() == 1)

@@ -15,8 +15,8 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
-from publish.errors import Problem, did_you_mean, error
 from publish.documents import FrontMatterDocument, read_document
+from publish.errors import Problem, did_you_mean, error
 from publish.model import Glossary, GlossaryEntry
 
 GLOSSARY_DIR = "footnotes"

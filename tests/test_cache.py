@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -231,6 +232,26 @@ def test_stored_tokens_decode_to_the_parsed_tokens(corpus, monkeypatch):
         assert list(stored.tokens) == list(parsed_essay.tokens)
         assert len(stored.tokens) == len(parsed_essay.tokens)
         assert stored.tokens[5] == parsed_essay.tokens[5]
+
+
+def test_rebuilds_from_another_thread_share_the_cache(corpus):
+    build(corpus, BuildOptions(today=TODAY))
+    before = corpus / "before"
+    shutil.copytree(corpus / "build", before)
+    failures: list[BaseException] = []
+
+    def rebuild() -> None:
+        try:
+            build(corpus, BuildOptions(today=TODAY))
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    worker = threading.Thread(target=rebuild)
+    worker.start()
+    worker.join()
+    assert not failures
+    for output in ("site", "email"):
+        assert same_tree(before / output, corpus / "build" / output), output
 
 
 def test_unchanged_output_files_are_not_rewritten(corpus):
