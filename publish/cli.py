@@ -274,14 +274,26 @@ def subscribers_remove(root: Path, email: str) -> None:
 
 @subscribers_group.command("list")
 @click.pass_obj
-def subscribers_list(root: Path) -> None:
-    """List every subscriber with status and name."""
+@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed"]),
+              help="Only subscribers with this status.")
+def subscribers_list(root: Path, status: str | None) -> None:
+    """List subscribers: address, status, name and the dates they joined, confirmed, left."""
     with _state_connection(root) as conn:
-        everyone = list_subscribers(conn)
+        everyone = [s for s in list_subscribers(conn) if status in (None, s.status)]
+    click.echo("email\tstatus\tname\tsubscribed\tconfirmed\tunsubscribed")
     for subscriber in everyone:
-        click.echo(f"{subscriber.email}\t{subscriber.status}\t{subscriber.name}")
-    active = sum(s.status == "active" for s in everyone)
-    click.echo(f"{len(everyone)} subscriber(s), {active} active", err=True)
+        dates = (subscriber.created_at, subscriber.confirmed_at, subscriber.unsubscribed_at)
+        shown = "\t".join(_day(moment) for moment in dates)
+        click.echo(f"{subscriber.email}\t{subscriber.status}\t{subscriber.name}\t{shown}")
+    counts = {kind: sum(s.status == kind for s in everyone)
+              for kind in ("pending", "active", "unsubscribed")}
+    summary = ", ".join(f"{count} {kind}" for kind, count in counts.items())
+    click.echo(f"{len(everyone)} subscriber(s): {summary}", err=True)
+
+
+def _day(moment: str | None) -> str:
+    """A stored ISO timestamp shown as its date and minute, or '-' when unset."""
+    return moment[:16].replace("T", " ") if moment else "-"
 
 
 @subscribers_group.command("import")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,6 +171,12 @@ def test_cli_subscriber_commands(tmp_path: Path) -> None:
     code, output = run("list")
     assert code == 0
     assert "Ann@example.org\tactive\tA" in output and "bo@example.org\tunsubscribed" in output
+    rows = {line.split("\t")[0]: line.split("\t") for line in output.splitlines() if "\t" in line}
+    assert rows["email"][3:] == ["subscribed", "confirmed", "unsubscribed"]
+    assert rows["Ann@example.org"][5] == "-" and rows["Ann@example.org"][3] != "-"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", rows["bo@example.org"][5])
+    code, output = run("list", "--status", "unsubscribed")
+    assert "bo@example.org" in output and "Ann@example.org" not in output
     code, output = run("export")
     assert [r["email"] for r in csv.DictReader(io.StringIO(output))] == [
         "Ann@example.org",
