@@ -2,7 +2,8 @@
 
 Every measured build runs `python -m publish --root SITE build --today 2030-01-01` in its own
 process; wall time is taken around it and peak memory (max RSS) from that process's own
-resource usage, so the figures are those of the whole command a writer would run.
+resource usage, so the figures are those of the whole command a writer would run. The last
+column times a rebuild inside one long-lived process, as `publish serve` does (bench/warm.py).
 
     python -m bench.run                    # 100, 1,000 and 10,000 essays, and sending
     python -m bench.run --sizes 100,1000   # chosen sizes
@@ -39,13 +40,15 @@ class Measure:
 
 @dataclass(frozen=True)
 class BuildRow:
-    """One site size: its cold build, a rebuild with nothing changed and one after an edit."""
+    """One site size: its cold build, a rebuild with nothing changed, one after an edit, and
+    the seconds of an edit's rebuild inside a long-lived process (as `publish serve` does)."""
 
     essays: int
     files: int
     cold: Measure
     unchanged: Measure
     warm: Measure
+    in_process: float
 
 
 def measure(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
@@ -99,20 +102,30 @@ def bench_size(count: int) -> BuildRow:
     edit_one_essay(root)
     warm = build_once(root)
     files = count_files(root / "build" / "site") + count_files(root / "build" / "email")
-    return BuildRow(count, files, cold, unchanged, warm)
+    return BuildRow(count, files, cold, unchanged, warm, in_process_rebuild(root))
+
+
+def in_process_rebuild(root: Path) -> float:
+    """Seconds of a rebuild after one edit inside one process (`bench/warm.py`)."""
+    result = measure([sys.executable, "-m", "bench.warm", str(root)],
+                     cwd=Path(__file__).parent.parent)
+    if result.status != 0:
+        sys.exit(f"in-process rebuild of {root} failed:\n{result.output[-3000:]}")
+    return float(result.output.split()[-1])
 
 
 def format_builds(rows: list[BuildRow]) -> str:
     """The build results as a Markdown table."""
     lines = ["| essays | files | cold wall | cold ms/essay | cold peak RSS "
-             "| unchanged rebuild | rebuild after 1 edit | warm peak RSS |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| unchanged rebuild | rebuild after 1 edit | warm peak RSS "
+             "| in-process rebuild after 1 edit |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         lines.append(
             f"| {row.essays:,} | {row.files:,} | {row.cold.seconds:.2f} s "
             f"| {1000 * row.cold.seconds / row.essays:.2f} | {row.cold.peak_mb:.0f} MB "
             f"| {row.unchanged.seconds:.2f} s | {row.warm.seconds:.2f} s "
-            f"| {row.warm.peak_mb:.0f} MB |")
+            f"| {row.warm.peak_mb:.0f} MB | {row.in_process:.2f} s |")
     return "\n".join(lines)
 
 

@@ -7,11 +7,13 @@ from datetime import date, datetime
 from pathlib import Path
 
 from publish import feeds, mail, web
+from publish.cache import cache_enabled
 from publish.errors import Problem
 from publish.essays import ESSAYS_DIR
+from publish.memo import Deferred, OutputKeys, OutputMemo, resolve_all
 from publish.model import Site
 from publish.releases import recorded_releases
-from publish.rendering import template_environment
+from publish.rendering import shared_template_environment
 from publish.schedule import apply_release_dates
 from publish.site import load_site, select_published
 from publish.writer import merge_outputs, write_tree
@@ -46,11 +48,15 @@ def build(root: Path, options: BuildOptions, site: Site | None = None,
         site, warnings = load_site(root)
         site = with_release_dates(site)
     published = select_published(site, options.today, options.drafts, options.future)
-    outputs = render_outputs(published)
+    caching = cache_enabled()
+    outputs = render_outputs(published, deferred=caching)
     site_dir = root / BUILD_DIR / "site"
     email_dir = root / BUILD_DIR / "email"
-    write_tree(outputs.site_files, site_dir)
-    write_tree(outputs.email_files, email_dir)
+    for files, folder in ((outputs.site_files, site_dir), (outputs.email_files, email_dir)):
+        memo = OutputMemo.for_folder(root, folder.name) if caching else None
+        write_tree(files, folder, memo)
+        if memo is not None:
+            memo.save()
     return BuildReport(site_dir=site_dir, email_dir=email_dir,
                        published=tuple(e.slug for e in published.essays),
                        warnings=list(warnings or []), files=len(outputs.site_files))
@@ -63,19 +69,28 @@ def with_release_dates(site: Site) -> Site:
 
 @dataclass(frozen=True)
 class Outputs:
-    """Every file of a build, in memory: the web site (with feeds) and the emails."""
+    """Every file of a build: the web site (with feeds) and the emails, some maybe deferred."""
 
-    site_files: dict[str, str | bytes]
-    email_files: dict[str, str | bytes]
+    site_files: dict[str, str | bytes | Deferred]
+    email_files: dict[str, str | bytes | Deferred]
 
 
-def render_outputs(published: Site) -> Outputs:
-    """Render every output of the published site, writing nothing."""
-    templates = template_environment(published.templates_dir)
-    site_files = merge_outputs(web.render_site(published, templates),
-                               feeds.render_feeds(published),
+def render_outputs(published: Site, deferred: bool = False) -> Outputs:
+    """Render every output of the published site, writing nothing.
+
+    With `deferred`, essay pages and emails stay `Deferred` (keyed for the output memo) for
+    the writer to make only when their previous file cannot be kept.
+    """
+    templates = shared_template_environment(published.templates_dir)
+    keys = (OutputKeys(published.settings, published.templates_dir, published.glossary)
+            if deferred else None)
+    site_files = merge_outputs(web.render_site(published, templates, keys),
+                               feeds.render_feeds(published, keys),
                                site_assets(published.root))
-    return Outputs(site_files=site_files, email_files=mail.render_emails(published, templates))
+    email_files = mail.render_emails(published, templates, keys)
+    if not deferred:
+        site_files, email_files = resolve_all(site_files), resolve_all(email_files)
+    return Outputs(site_files=site_files, email_files=email_files)
 
 
 def site_assets(root: Path) -> dict[str, str | bytes]:

@@ -48,6 +48,8 @@ NO_CACHE_ENV = "PUBLISH_NO_CACHE"  # set to 1 to parse every essay afresh and st
 PARSING_MODULES = ("cache", "documents", "errors", "essays", "glossary", "markdown", "model",
                    "settings")
 
+_READ_ONLY = False  # set by `read_only()`: use what the cache holds, write and delete nothing
+_LOADED_RECORDS: dict[Path, tuple[tuple[int, int, int], Any]] = {}  # see `_read_record`
 RECENT_DECODES = 16  # decoded essays kept, so indexing tokens one by one decodes once
 _RECENT_DECODES: dict[tuple[Path, int, int], list[Token]] = {}  # oldest first
 
@@ -80,10 +82,21 @@ def essay_key(relative_path: str, raw: bytes, settings: Settings) -> bytes:
     return digest.digest()
 
 
+_ENTRY_FINGERPRINTS: dict[int, tuple[GlossaryEntry, str]] = {}  # by id, entry kept alive
+
+
 def entry_fingerprint(entry: GlossaryEntry) -> str:
-    """A hash of everything a glossary entry puts into the essays that cite it."""
+    """A hash of everything a glossary entry puts into the essays that cite it (entries are
+    immutable, so each one's is computed once)."""
+    found = _ENTRY_FINGERPRINTS.get(id(entry))
+    if found is not None and found[0] is entry:
+        return found[1]
     text = repr((entry.key, entry.term, entry.source, entry.aliases, entry.definition))
-    return hashlib.sha256(text.encode()).hexdigest()
+    fingerprint = hashlib.sha256(text.encode()).hexdigest()
+    if len(_ENTRY_FINGERPRINTS) > 4096:
+        _ENTRY_FINGERPRINTS.clear()
+    _ENTRY_FINGERPRINTS[id(entry)] = (entry, fingerprint)
+    return fingerprint
 
 
 def glossary_dependencies(essay: Essay, glossary: Glossary) -> tuple[Dependency, ...]:
@@ -155,7 +168,8 @@ class StoredTokens(Sequence[Token]):
         except OSError:
             data = b""
         if len(data) != self.length or zlib.crc32(data) != self.checksum:
-            self.path.unlink(missing_ok=True)
+            if not _READ_ONLY:
+                self.path.unlink(missing_ok=True)
             raise PublishError.single(str(self.path), 1, 1, "build cache record changed during "
                                       "the build; it was removed, run the build again")
         return decode_tokens(marshal.loads(data))
@@ -200,16 +214,37 @@ class EssayCache:
     def load(self, key: bytes) -> tuple[Essay, list[Problem]] | None:
         """The cached essay and its warnings, or None when absent, damaged or out of date."""
         path = self.record_path(key)
+        record = self._read_record(path, key)
+        if record is None:
+            return None
+        essay, problems, dependencies = record
+        return (essay, problems) if dependencies_hold(dependencies, self.glossary) else None
+
+    def _read_record(self, path: Path,
+                     key: bytes) -> tuple[Essay, list[Problem], tuple[Dependency, ...]] | None:
+        """A record decoded, or None (a damaged one is deleted).
+
+        A record decoded earlier in this process is reused while its file keeps the same
+        inode, size and modification time (records are only ever replaced whole), so a
+        long-lived process (`publish serve`) does not decode every essay on every rebuild.
+        """
         try:
+            status = os.stat(path)
+            stamp = (status.st_ino, status.st_size, status.st_mtime_ns)
+            known = _LOADED_RECORDS.get(path)
+            if known is not None and known[0] == stamp:
+                return known[1]
             data = path.read_bytes()
         except OSError:
             return None
         record = self._decode(path, key, data)
         if record is None:
-            path.unlink(missing_ok=True)
+            _LOADED_RECORDS.pop(path, None)
+            if not _READ_ONLY:
+                path.unlink(missing_ok=True)
             return None
-        essay, problems, dependencies = record
-        return (essay, problems) if dependencies_hold(dependencies, self.glossary) else None
+        _LOADED_RECORDS[path] = (stamp, record)
+        return record
 
     def _decode(self, path: Path, key: bytes,
                 data: bytes) -> tuple[Essay, list[Problem], tuple[Dependency, ...]] | None:
@@ -266,6 +301,15 @@ class EssayCache:
             return essay, problems
         return self.store(key, essay, problems), problems
 
+    def peek(self, path: Path, root: Path) -> tuple[Essay | None, list[Problem]]:
+        """One essay from the cache if its record holds, else parsed; nothing is stored."""
+        from publish.essays import read_essay
+
+        key = essay_key(path.relative_to(root).as_posix(), path.read_bytes(), self.settings)
+        cached = self.load(key)
+        return cached if cached is not None else read_essay(path, root, self.settings,
+                                                            self.glossary)
+
     def prune(self, keep: set[str]) -> None:
         """Remove records and renderings no essay of this build uses (old versions, deleted)."""
         for path in self.folder.glob("*.rec") if self.folder.is_dir() else []:
@@ -285,6 +329,7 @@ class RenderStore:
     """
 
     _open: dict[Path, RenderStore] = {}
+    _inherited: list[sqlite3.Connection] = []
     SCHEMA = ("CREATE TABLE IF NOT EXISTS renders (key TEXT PRIMARY KEY, record TEXT NOT NULL, "
               "checksum INTEGER NOT NULL, text BLOB NOT NULL)")
     INDEX = "CREATE INDEX IF NOT EXISTS renders_by_record ON renders (record)"
@@ -301,6 +346,16 @@ class RenderStore:
         if path not in cls._open:
             cls._open[path] = cls(path)
         return cls._open[path]
+
+    @classmethod
+    def forget_connections(cls) -> None:
+        """In a forked worker: open new connections; the inherited ones stay the parent's
+        (kept referenced, never closed or used here)."""
+        for store in cls._open.values():
+            if store.connection is not None:
+                cls._inherited.append(store.connection)
+                store.connection = None
+            store.lock = threading.RLock()
 
     def _connect(self) -> sqlite3.Connection:
         """The open connection, creating the file and table when needed."""
@@ -383,7 +438,7 @@ def memoized_render(render: Renderer) -> Renderer:
     the renderer and the context's repr, so a change to any of them misses.
     """
     def cached(tokens: Sequence[Token], context: Any) -> str:
-        if not isinstance(tokens, StoredTokens):
+        if _READ_ONLY or not isinstance(tokens, StoredTokens):
             return render(tokens, context)
         digest = hashlib.sha256(f"{render.__qualname__}|{tokens.checksum}|{context!r}".encode())
         record = tokens.path.stem
@@ -391,7 +446,7 @@ def memoized_render(render: Renderer) -> Renderer:
         store = RenderStore.at(tokens.path.parent.parent)
         text = store.get(key)
         if text is None:
-            text = render(tokens, context)
+            text = render(tokens.load(), context)  # decoded once, not token by token
             store.put(key, record, text)
         return text
 
@@ -416,6 +471,23 @@ def _read_in_worker(path: Path) -> tuple[Essay | None, list[Problem]]:
     return _WORKER_CACHE.read(path, _WORKER_ROOT)
 
 
+@contextlib.contextmanager
+def read_only() -> Iterator[None]:
+    """Within this block the cache is read but never written, pruned or repaired
+    (`publish check` must leave the site's folder as it found it)."""
+    global _READ_ONLY
+    previous, _READ_ONLY = _READ_ONLY, True
+    try:
+        yield
+    finally:
+        _READ_ONLY = previous
+
+
+def cache_enabled() -> bool:
+    """Whether the build cache is on (`PUBLISH_NO_CACHE=1` turns it off)."""
+    return not os.environ.get(NO_CACHE_ENV)
+
+
 def read_essays(paths: Sequence[Path], root: Path, settings: Settings,
                 glossary: Glossary) -> list[tuple[Essay | None, list[Problem]]]:
     """Every essay, in order: cached where the cache holds, the rest parsed across cores."""
@@ -424,6 +496,8 @@ def read_essays(paths: Sequence[Path], root: Path, settings: Settings,
     if os.environ.get(NO_CACHE_ENV):
         return [read_essay(path, root, settings, glossary) for path in paths]
     cache = EssayCache(root, settings, glossary)
+    if _READ_ONLY:
+        return [cache.peek(path, root) for path in paths]
     results: list[tuple[Essay | None, list[Problem]] | None] = []
     missing: list[int] = []
     keys: set[str] = set()
@@ -436,6 +510,8 @@ def read_essays(paths: Sequence[Path], root: Path, settings: Settings,
         if cached is None:
             missing.append(index)
     parsed = _parse_missing([paths[i] for i in missing], cache, root)
+    for stale in [p for p in _LOADED_RECORDS if p.parent == cache.folder and p.name not in keys]:
+        del _LOADED_RECORDS[stale]
     for index, result in zip(missing, parsed, strict=True):
         results[index] = result
     cache.prune(keys)
@@ -451,7 +527,7 @@ def _parse_missing(paths: list[Path], cache: EssayCache,
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(cache, root)) as pool:
-        chunk = max(1, len(paths) // (workers * 8))
+        chunk = max(1, min(32, len(paths) // (workers * 8)))  # small results: flat memory
         return list(pool.map(_read_in_worker, paths, chunksize=chunk))
 
 

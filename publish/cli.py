@@ -18,6 +18,7 @@ import click
 
 from publish import __version__
 from publish.build import BuildOptions, build, render_outputs
+from publish.cache import read_only as read_only_cache
 from publish.cadence import describe_rule
 from publish.delivery import ProgressEvent, send_essay
 from publish.errors import Problem, PublishError
@@ -160,11 +161,12 @@ def new(root: Path, title: str) -> None:
 @click.pass_obj
 def check(root: Path, today_text: str | None) -> None:
     """Report every problem in the site; exit 1 if there is any error."""
-    site, problems = load_site(root)
-    today = parse_today(today_text) or site_today(root)
-    published = select_published(site, today, drafts=True, future=True)
-    outputs = render_outputs(published)
-    problems = [*problems, *oversize_problems(published, outputs.email_files)]
+    with read_only_cache():  # check reads the build cache but writes nothing
+        site, problems = load_site(root)
+        today = parse_today(today_text) or site_today(root)
+        published = select_published(site, today, drafts=True, future=True)
+        outputs = render_outputs(published)
+        problems = [*problems, *oversize_problems(published, outputs.email_files)]
     show_problems(problems)
     click.echo(f"{len(site.essays)} essay(s), {len(site.glossary.entries)} glossary term(s): OK")
 
@@ -181,6 +183,7 @@ def build_command(root: Path, today_text: str | None, drafts: bool, future: bool
     show_problems(report.warnings)
     click.echo(f"Built {len(report.published)} essay(s), {report.files} file(s) "
                f"into {report.site_dir}")
+    click.echo(f"Emails (HTML, text, .eml) are in {report.email_dir}")
 
 
 @cli.command()

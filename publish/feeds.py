@@ -8,17 +8,17 @@ so two builds of the same input are byte-identical.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from html import escape
 
 from feedgen.feed import FeedGenerator
 
 from publish.markdown import RenderContext, render_web, resolve_url
+from publish.memo import Deferred, OutputKeys
 from publish.model import Essay, Site
 from publish.web import page_url, tag_groups
-
-Files = dict[str, str | bytes]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR = "publish"
@@ -46,30 +46,60 @@ def _image_html(site: Site, essay: Essay) -> str:
     return f'<figure><img src="{src}" alt="{escape(essay.image_alt)}">{credit}</figure>\n'
 
 
-def render_feeds(site: Site) -> Files:
-    """`feed.xml`, `atom.xml`, `feed.json` and `tags/<slug>/feed.xml` for the published site."""
+def render_feeds(site: Site, keys: OutputKeys | None = None) -> dict[str, Deferred]:
+    """`feed.xml`, `atom.xml`, `feed.json` and `tags/<slug>/feed.xml` for the published site.
+
+    Each feed is made on demand, keyed by `keys` (see publish.memo) when given.
+    """
     settings = site.settings.site
     newest = list(site.essays[: settings.feed_items])
-    contents = {essay.slug: feed_content(site, essay) for essay in newest}
-    files: Files = {
-        "feed.xml": _generator(site, newest, contents, "feed.xml", "", settings.title).rss_str(
-            pretty=True
-        ),
-        "atom.xml": _generator(site, newest, contents, "atom.xml", "", settings.title).atom_str(
-            pretty=True
-        ),
-        "feed.json": json_feed(site, newest, contents),
+    contents = FeedContents(site)
+
+    def feed(path: str, essays: list[Essay], title: str, make: Callable[[], str]) -> Deferred:
+        key = None
+        if keys is not None:
+            key = keys.key(path, None, title, *[keys.essay(essay) for essay in essays])
+        return Deferred(key, make)
+
+    files = {
+        "feed.xml": feed("feed.xml", newest, settings.title, lambda: _generator(
+            site, newest, contents.of(newest), "feed.xml", "", settings.title
+        ).rss_str(pretty=True)),
+        "atom.xml": feed("atom.xml", newest, settings.title, lambda: _generator(
+            site, newest, contents.of(newest), "atom.xml", "", settings.title
+        ).atom_str(pretty=True)),
+        "feed.json": feed("feed.json", newest, settings.title,
+                          lambda: json_feed(site, newest, contents.of(newest))),
     }
     for group in tag_groups(site):
         essays = list(group.essays[: settings.feed_items])
-        for essay in essays:
-            contents.setdefault(essay.slug, feed_content(site, essay))
         folder = f"tags/{group.slug}/"
         title = f"{settings.title}: {group.name}"
-        files[f"{folder}feed.xml"] = _generator(
-            site, essays, contents, f"{folder}feed.xml", folder, title
-        ).rss_str(pretty=True)
+        files[f"{folder}feed.xml"] = feed(f"{folder}feed.xml", essays, title, partial(
+            _tag_feed, site, essays, contents, folder, title))
     return files
+
+
+def _tag_feed(site: Site, essays: list[Essay], contents: FeedContents, folder: str,
+              title: str) -> bytes:
+    """One tag's RSS feed."""
+    return _generator(site, essays, contents.of(essays), f"{folder}feed.xml", folder,
+                      title).rss_str(pretty=True)
+
+
+class FeedContents:
+    """Each essay's feed content, rendered once when a feed first needs it."""
+
+    def __init__(self, site: Site):
+        self.site = site
+        self.contents: dict[str, str] = {}
+
+    def of(self, essays: Sequence[Essay]) -> dict[str, str]:
+        """The contents of `essays` (and of any rendered before), by slug."""
+        for essay in essays:
+            if essay.slug not in self.contents:
+                self.contents[essay.slug] = feed_content(self.site, essay)
+        return self.contents
 
 
 def _generator(

@@ -9,14 +9,15 @@ Delivery swaps both per subscriber with `personalise_html` and `personalise_text
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
-from email.message import MIMEPart
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, parseaddr
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from html import escape
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ from publish.cadence import describe_rule
 from publish.errors import Problem, warning
 from publish.essays import slugify
 from publish.markdown import RenderContext, render_email, render_text, resolve_url
+from publish.memo import Deferred, OutputKeys, resolved
 from publish.model import Essay, Settings, Site
 from publish.subscribers import fold_controls, unsubscribe_url
 
@@ -36,6 +38,7 @@ Files = dict[str, str | bytes]
 PREVIEW_TOKEN = "preview"
 GREETING_PREVIEW = "Hello,"
 GREETING_START, GREETING_END = "<!--greeting-->", "<!--/greeting-->"
+LINE_LIMIT = 78  # RFC 5322's recommended line length, the SMTP policy's max_line_length
 SIZE_LIMIT = 90 * 1024  # Gmail clips messages above about 102 KB; warn well before.
 _GREETING_HTML = re.compile(re.escape(GREETING_START) + ".*?" + re.escape(GREETING_END), re.S)
 _BARE_BREAK = re.compile("[\r\n]")
@@ -57,17 +60,47 @@ class MessageHeaders:
     to: str = ""
 
 
-def render_emails(site: Site, templates: Environment) -> Files:
-    """Every published essay's email as `{<slug>.html, <slug>.txt, <slug>.eml}`."""
-    files: Files = {}
+def render_emails(site: Site, templates: Environment,
+                  keys: OutputKeys | None = None) -> dict[str, Deferred]:
+    """Every published essay's email as `{<slug>.html, <slug>.txt, <slug>.eml}`, made on demand.
+
+    The three files of an essay share one key (see publish.memo), from `keys` if given.
+    """
+    files: dict[str, Deferred] = {}
     for essay in site.essays:
-        html = email_html(site, essay, templates)
-        text = email_text(site, essay, templates)
-        headers = preview_headers(site.settings, essay)
-        files[f"{essay.slug}.html"] = html
-        files[f"{essay.slug}.txt"] = text
-        files[f"{essay.slug}.eml"] = compose_message(headers, text, html)
+        key = keys.key("email", essay) if keys is not None else None
+        email = EssayEmail(site, essay, templates)
+        files[f"{essay.slug}.html"] = Deferred(key, lambda email=email: email.html)
+        files[f"{essay.slug}.txt"] = Deferred(key, lambda email=email: email.text)
+        files[f"{essay.slug}.eml"] = Deferred(key, lambda email=email: email.message)
     return files
+
+
+class EssayEmail:
+    """One essay's email, each file made when first asked for (the message, asked for last,
+    lets the other two go so that a build does not hold every email in memory)."""
+
+    def __init__(self, site: Site, essay: Essay, templates: Environment):
+        self.site, self.essay, self.templates = site, essay, templates
+
+    @cached_property
+    def html(self) -> str:
+        """The HTML file."""
+        return email_html(self.site, self.essay, self.templates)
+
+    @cached_property
+    def text(self) -> str:
+        """The plain-text file."""
+        return email_text(self.site, self.essay, self.templates)
+
+    @cached_property
+    def message(self) -> bytes:
+        """The `.eml` preview message: text part, then HTML."""
+        headers = preview_headers(self.site.settings, self.essay)
+        message = compose_message(headers, self.text, self.html)
+        for name in ("html", "text"):  # written before the message: let them go
+            self.__dict__.pop(name, None)
+        return message
 
 
 def email_html(site: Site, essay: Essay, templates: Environment) -> str:
@@ -244,10 +277,41 @@ def _folded(name: str, value: str) -> str:
 
 
 def _part(content: str, subtype: str) -> bytes:
-    """One text part (its own Content-Type and transfer encoding), SMTP line ends."""
-    part = MIMEPart(policy=SMTP)
-    part.set_content(content, subtype=subtype)
-    return part.as_bytes()
+    """One text part (its own Content-Type and transfer encoding), SMTP line ends.
+
+    Chooses the encoding as `MIMEPart.set_content` does (7bit when every line is ASCII and
+    short, else the shorter of quoted-printable and base64 on the first lines), but encodes
+    with `binascii`, which is C: the stdlib's pure-Python encoder was most of a build.
+    """
+    lines = content.encode("utf-8").splitlines()
+    encoding, body = _encoded_body(lines)
+    head = (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            f"Content-Transfer-Encoding: {encoding}\r\n\r\n")
+    return head.encode("ascii") + body
+
+
+def _encoded_body(lines: list[bytes]) -> tuple[str, bytes]:
+    """A text body's transfer encoding and its encoded bytes, CRLF line ends."""
+    joined = b"\n".join(lines) + b"\n"
+    if max(map(len, lines), default=0) <= LINE_LIMIT and joined.isascii():
+        return "7bit", joined.replace(b"\n", b"\r\n")
+    sniff = b"\r\n".join(lines[:10]) + b"\r\n"
+    if len(_quoted_printable(sniff)) > len(binascii.b2a_base64(sniff)):
+        return "base64", _base64_lines(joined.replace(b"\n", b"\r\n"))
+    return "quoted-printable", _quoted_printable(joined)
+
+
+def _quoted_printable(data: bytes) -> bytes:
+    """Quoted-printable text, lines of at most 76 characters, CRLF line ends."""
+    encoded = binascii.b2a_qp(data.replace(b"\r\n", b"\n"), istext=True)
+    return encoded.replace(b"\n", b"\r\n")
+
+
+def _base64_lines(data: bytes) -> bytes:
+    """Base64 in lines of 76 characters, CRLF line ends."""
+    step = LINE_LIMIT // 4 * 3
+    return b"".join(binascii.b2a_base64(data[i:i + step], newline=False) + b"\r\n"
+                    for i in range(0, len(data), step))
 
 
 def _addresses_text(value: str) -> str:
@@ -272,13 +336,15 @@ def recipient_address(email: str, name: str) -> str:
 # --- Checks ---------------------------------------------------------------------
 
 
-def oversize_problems(site: Site, email_files: Files) -> list[Problem]:
+def oversize_problems(site: Site, email_files: Mapping[str, str | bytes | Deferred]
+                      ) -> list[Problem]:
     """A warning for each essay whose email HTML passes 90 KB, saying by how much."""
     problems: list[Problem] = []
     for essay in site.essays:
-        html = email_files.get(f"{essay.slug}.html")
-        if html is None:
+        found = email_files.get(f"{essay.slug}.html")
+        if found is None:
             continue
+        html = resolved(found)
         size = len(html.encode("utf-8") if isinstance(html, str) else html)
         if size > SIZE_LIMIT:
             over = (size - SIZE_LIMIT) / 1024

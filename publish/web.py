@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -20,14 +22,16 @@ from xml.sax.saxutils import escape as xml_escape
 from jinja2 import Environment, TemplateError, TemplateSyntaxError
 from markupsafe import Markup
 
+from publish.cache import entry_fingerprint
 from publish.cadence import describe_rule
 from publish.errors import Problem, PublishError, error
 from publish.essays import slugify
 from publish.markdown import RenderContext, render_web, resolve_url
+from publish.memo import Deferred, OutputKeys
 from publish.model import Essay, GlossaryEntry, Site
 from publish.rendering import PACKAGE_STATIC
 
-Files = dict[str, str | bytes]
+Files = dict[str, str | bytes | Deferred]
 
 
 @dataclass(frozen=True)
@@ -135,9 +139,12 @@ def _refuse_tag_clashes(site: Site, groups: list[TagGroup]) -> None:
         raise PublishError(problems)
 
 
-def render_site(site: Site, templates: Environment) -> Files:
-    """Every file of the web site: pages, stylesheet, 404, robots.txt and sitemap.xml."""
-    renderer = PageRenderer(site, templates)
+def render_site(site: Site, templates: Environment, keys: OutputKeys | None = None) -> Files:
+    """Every file of the web site: pages, stylesheet, 404, robots.txt and sitemap.xml.
+
+    Essay pages and the glossary are deferred, keyed by `keys` (see publish.memo) if given.
+    """
+    renderer = PageRenderer(site, templates, keys)
     pages: Files = {}
     pages.update(renderer.index_pages())
     pages.update(renderer.essay_pages())
@@ -154,8 +161,10 @@ def render_site(site: Site, templates: Environment) -> Files:
 class PageRenderer:
     """Renders the site's pages with the values every template shares."""
 
-    def __init__(self, site: Site, templates: Environment) -> None:
+    def __init__(self, site: Site, templates: Environment,
+                 keys: OutputKeys | None = None) -> None:
         self.site = site
+        self.keys = keys
         self.settings = site.settings
         self.url = site.settings.site.url
         self.templates = templates
@@ -218,37 +227,60 @@ class PageRenderer:
             newer = root + page_url(paths[number - 2]) if number > 1 else ""
             older = root + page_url(paths[number]) if number < len(chunks) else ""
             title = self.settings.site.title + (f" · page {number}" if number > 1 else "")
-            pages[path] = self.render(
-                "index.html",
-                path,
-                self.head(path, title),
-                essays=chunk,
-                pagination=Pagination(number, len(chunks), newer, older),
-            )
+            pagination = Pagination(number, len(chunks), newer, older)
+            pages[path] = self.deferred(path, None, chunk, (title, pagination), partial(
+                self.render, "index.html", path, self.head(path, title), essays=chunk,
+                pagination=pagination))
         return pages
 
-    def essay_pages(self) -> Files:
-        """One page per essay, with its neighbours for previous/next links."""
+    def deferred(self, path: str, lastmod: datetime | None, essays: Sequence[Essay],
+                 values: object, make: Callable[[], str]) -> Deferred:
+        """A page made on demand, keyed by the essays it lists and the other values it shows
+        (their repr); noted for the sitemap now."""
+        self.lastmods[path] = lastmod or self.newest
+        key = None
+        if self.keys is not None:
+            fingerprints = [self.keys.essay(essay) for essay in essays]
+            key = self.keys.key(path, None, repr((values, lastmod)), *fingerprints)
+        return Deferred(key, make)
+
+    def essay_pages(self) -> dict[str, Deferred]:
+        """One page per essay, with its neighbours for previous/next links, made on demand."""
         essays = self.site.essays
-        pages: Files = {}
+        pages: dict[str, Deferred] = {}
         for index, essay in enumerate(essays):
             path = essay_page_path(essay)
-            root = root_for(path)
             older = essays[index + 1] if index + 1 < len(essays) else None
             newer = essays[index - 1] if index > 0 else None
-            pages[path] = self.render(
-                "essay.html",
-                path,
-                self.essay_head(essay, path),
-                lastmod=essay.date,
-                essay=essay,
-                body=Markup(render_essay_body(essay, root)),
-                image_src=resolve_url(essay.image, root),
-                tags=[(tag, slugify(tag)) for tag in essay.tags],
-                older=older,
-                newer=newer,
-            )
+            self.lastmods[path] = essay.date or self.newest
+            pages[path] = Deferred(self.essay_page_key(essay, older, newer),
+                                   partial(self.essay_page, essay, path, older, newer))
         return pages
+
+    def essay_page_key(self, essay: Essay, older: Essay | None,
+                       newer: Essay | None) -> str | None:
+        """What an essay page reads: the essay, its neighbours' slugs and titles, the rest."""
+        if self.keys is None:
+            return None
+        neighbours = repr([(e.slug, e.title) if e else None for e in (older, newer)])
+        return self.keys.key("essay.html", essay, neighbours)
+
+    def essay_page(self, essay: Essay, path: str, older: Essay | None,
+                   newer: Essay | None) -> str:
+        """One essay's page."""
+        root = root_for(path)
+        return self.render(
+            "essay.html",
+            path,
+            self.essay_head(essay, path),
+            lastmod=essay.date,
+            essay=essay,
+            body=Markup(render_essay_body(essay, root)),
+            image_src=resolve_url(essay.image, root),
+            tags=[(tag, slugify(tag)) for tag in essay.tags],
+            older=older,
+            newer=newer,
+        )
 
     def essay_head(self, essay: Essay, path: str) -> Head:
         """An essay's head: article cards and a JSON-LD BlogPosting."""
@@ -292,16 +324,18 @@ class PageRenderer:
             for year, group in groupby(self.site.essays, key=lambda e: e.date.year if e.date else 0)
         ]
         title = f"Archive · {self.settings.site.title}"
-        return {path: self.render("archive.html", path, self.head(path, title), years=years)}
+        make = partial(self.render, "archive.html", path, self.head(path, title), years=years)
+        return {path: self.deferred(path, None, self.site.essays, title, make)}
 
     def tag_pages(self) -> Files:
         """`/tags/` listing every tag, and `/tags/<slug>/` for each."""
         groups = tag_groups(self.site)
         pages: Files = {}
         path = "tags/index.html"
-        pages[path] = self.render(
-            "tags.html", path, self.head(path, f"Tags · {self.settings.site.title}"), tags=groups
-        )
+        listing = [(group.name, group.slug, [e.slug for e in group.essays]) for group in groups]
+        pages[path] = self.deferred(path, None, self.site.essays, listing, partial(
+            self.render, "tags.html", path, self.head(path, f"Tags · {self.settings.site.title}"),
+            tags=groups))
         for group in groups:
             path = f"tags/{group.slug}/index.html"
             head = self.head(
@@ -309,19 +343,28 @@ class PageRenderer:
                 f"{group.name} · {self.settings.site.title}",
                 f"Essays tagged {group.name} in {self.settings.site.title}.",
             )
-            pages[path] = self.render(
-                "tag.html",
-                path,
-                head,
-                lastmod=group.essays[0].date,
-                tag=group,
-                tag_feed=f"{self.url}tags/{group.slug}/feed.xml",
-            )
+            tag_feed = f"{self.url}tags/{group.slug}/feed.xml"
+            pages[path] = self.deferred(
+                path, group.essays[0].date, group.essays, (group.name, group.slug, head, tag_feed),
+                partial(self.render, "tag.html", path, head, lastmod=group.essays[0].date,
+                        tag=group, tag_feed=tag_feed))
         return pages
 
-    def glossary_page(self) -> Files:
-        """`/glossary/`: every term, alphabetical, with where it is cited."""
+    def glossary_page(self) -> dict[str, Deferred]:
+        """`/glossary/`, made on demand: it reads the glossary and who cites what."""
         path = "glossary/index.html"
+        self.lastmods[path] = self.newest
+        key = None
+        if self.keys is not None:
+            glossary = sorted(self.site.glossary.entries.items())
+            entries = [entry_fingerprint(entry) for _, entry in glossary]
+            citers = [(e.slug, e.title, e.date, [n.glossary_key for n in e.notes])
+                      for e in self.site.essays]
+            key = self.keys.key("glossary.html", None, repr((entries, citers, self.newest)))
+        return {path: Deferred(key, partial(self.glossary_html, path))}
+
+    def glossary_html(self, path: str) -> str:
+        """`/glossary/`: every term, alphabetical, with where it is cited."""
         items = glossary_items(self.site, root_for(path))
         letters = sorted({item.letter for item in items})
         head = self.head(
@@ -330,9 +373,9 @@ class PageRenderer:
             f"Every term cited in the notes of {self.settings.site.title}, "
             "with its source and the essays that cite it.",
         )
-        return {path: self.render("glossary.html", path, head, items=items, letters=letters)}
+        return self.render("glossary.html", path, head, items=items, letters=letters)
 
-    def not_found_page(self) -> str:
+    def not_found_page(self) -> Deferred:
         """`404.html`, linking by absolute path so it works at any depth."""
         base_path = urlsplit(self.url).path or "/"
         head = Head(
@@ -340,9 +383,13 @@ class PageRenderer:
             description=self.settings.site.description,
             canonical="",
         )
-        return self.render(
-            "404.html", "404.html", head, root=base_path, recent=self.site.essays[:5]
-        )
+        recent = self.site.essays[:5]
+        key = None
+        if self.keys is not None:
+            key = self.keys.key("404.html", None, repr((head, base_path)),
+                                *[self.keys.essay(essay) for essay in recent])
+        return Deferred(key, partial(self.render, "404.html", "404.html", head, root=base_path,
+                                     recent=recent))
 
 
 def template_problem(exc: TemplateError, name: str, root: Path) -> Problem:
@@ -373,13 +420,13 @@ def _shown_path(filename: str, root: Path) -> str:
 def glossary_items(site: Site, root: str) -> list[GlossaryItem]:
     """The glossary's entries sorted by term, each with its rendered definition and citers."""
     items = []
+    citers: dict[str, list[Essay]] = {}
+    for essay in site.essays:
+        for key in dict.fromkeys(n.glossary_key for n in essay.notes if n.glossary_key):
+            citers.setdefault(key, []).append(essay)
     for entry in sorted(site.glossary.entries.values(), key=lambda e: (e.term.lower(), e.key)):
         context = RenderContext(slug=f"glossary-{entry.key}", base=root, glossary_url="")
-        cited_in = tuple(
-            essay
-            for essay in site.essays
-            if any(note.glossary_key == entry.key for note in essay.notes)
-        )
+        cited_in = tuple(citers.get(entry.key, ()))
         first = entry.term.strip()[:1].upper()
         letter = first if first.isalpha() and first.isascii() else "#"
         items.append(

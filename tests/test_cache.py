@@ -13,12 +13,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from lxml import html
 
 import publish.essays
 from bench.generate import generate
-from publish import cache
+from publish import cache, mail, memo, web
 from publish.build import BuildOptions, build
+from publish.cli import cli
 from publish.errors import PublishError
 from publish.site import load_site
 
@@ -267,3 +269,177 @@ def test_unchanged_output_files_are_not_rewritten(corpus):
     assert os.stat(untouched).st_ino == inodes[untouched]
     assert os.stat(edited).st_ino != inodes[edited]
     assert "A new closing line." in edited.read_text(encoding="utf-8")
+
+
+# --- The output memo: an unchanged page or email is neither made nor rewritten ----------
+
+
+@pytest.fixture
+def made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The essay pages and emails actually rendered (not kept from the last build)."""
+    seen: list[str] = []
+    real_page, real_html = web.PageRenderer.essay_page, mail.email_html
+
+    def page_spy(self, essay, *args):
+        seen.append(f"page:{essay.slug}")
+        return real_page(self, essay, *args)
+
+    def email_spy(site, essay, templates):
+        seen.append(f"email:{essay.slug}")
+        return real_html(site, essay, templates)
+
+    monkeypatch.setattr(web.PageRenderer, "essay_page", page_spy)
+    monkeypatch.setattr(mail, "email_html", email_spy)
+    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 10**9)  # spies see only this process
+    yield seen
+
+
+def slugs_made(made: list[str], kind: str) -> set[str]:
+    """The slugs of the essays whose page or email was rendered."""
+    return {entry.split(":", 1)[1] for entry in made if entry.startswith(f"{kind}:")}
+
+
+def neighbours(root: Path, slug: str) -> set[str]:
+    """The slugs of the essays published just before and after one."""
+    site, _ = load_site(root)
+    order = [e.slug for e in sorted(site.essays, key=lambda e: (e.date, e.slug), reverse=True)]
+    index = order.index(slug)
+    return {order[i] for i in (index - 1, index + 1) if 0 <= i < len(order)}
+
+
+def test_unchanged_rebuild_renders_no_page_or_email(corpus, made):
+    build(corpus, BuildOptions(today=TODAY))
+    assert len(slugs_made(made, "page")) == 12 and len(slugs_made(made, "email")) == 12
+    made.clear()
+    build(corpus, BuildOptions(today=TODAY))
+    assert made == []
+
+
+def test_body_edit_renders_only_that_essay(corpus, made):
+    build(corpus, BuildOptions(today=TODAY))
+    made.clear()
+    path = corpus / "essays" / "00005.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n",
+                    encoding="utf-8")
+    build(corpus, BuildOptions(today=TODAY))
+    assert slugs_made(made, "page") == {"essay-00005"}
+    assert slugs_made(made, "email") == {"essay-00005"}
+    email = (corpus / "build" / "email" / "essay-00005.txt").read_text(encoding="utf-8")
+    assert "A new closing line." in email
+
+
+def test_title_change_rerenders_the_neighbours_pages(corpus, made):
+    build(corpus, BuildOptions(today=TODAY))
+    around = neighbours(corpus, "essay-00005")
+    assert len(around) == 2
+    made.clear()
+    path = corpus / "essays" / "00005.md"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r"(?m)^title: .*$", "title: A Renamed Essay", text, count=1),
+                    encoding="utf-8")
+    build(corpus, BuildOptions(today=TODAY))
+    assert slugs_made(made, "page") == {"essay-00005", *around}
+    assert slugs_made(made, "email") == {"essay-00005"}
+    for slug in around:
+        page = html.parse(str(corpus / "build" / "site" / slug / "index.html"))
+        links = page.xpath("//nav[contains(@class, 'essay-nav')]//a[contains(@href, "
+                           "'essay-00005')]")
+        assert links and "A Renamed Essay" in links[0].text_content(), slug
+
+
+def test_email_template_change_rerenders_every_email(corpus, made):
+    build(corpus, BuildOptions(today=TODAY))
+    made.clear()
+    override = corpus / "templates" / "email.txt"
+    override.parent.mkdir(exist_ok=True)
+    packaged = Path(publish.essays.__file__).parent / "templates" / "email.txt"
+    override.write_text(packaged.read_text(encoding="utf-8") + "Template marker.\n",
+                        encoding="utf-8")
+    build(corpus, BuildOptions(today=TODAY))
+    assert len(slugs_made(made, "email")) == 12
+    for text in (corpus / "build" / "email").glob("*.txt"):
+        assert "Template marker." in text.read_text(encoding="utf-8"), text.name
+    override.unlink()
+    build(corpus, BuildOptions(today=TODAY))
+    for text in (corpus / "build" / "email").glob("*.txt"):
+        assert "Template marker." not in text.read_text(encoding="utf-8"), text.name
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "version"])
+def test_damaged_output_memo_is_ignored(corpus, made, damage):
+    build(corpus, BuildOptions(today=TODAY))
+    before = corpus / "before"
+    shutil.copytree(corpus / "build", before)
+    manifest = corpus / memo.OUTPUTS_DIR / "site.manifest"
+    data = bytearray(manifest.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+    elif damage == "truncate":
+        data = data[: len(data) - 10]
+    else:
+        data[8:10] = (memo.MEMO_VERSION + 1).to_bytes(2, "little")
+    manifest.write_bytes(bytes(data))
+    made.clear()
+    build(corpus, BuildOptions(today=TODAY))
+    assert len(slugs_made(made, "page")) == 12
+    assert slugs_made(made, "email") == set(), "the email memo was not damaged"
+    for output in ("site", "email"):
+        assert same_tree(before / output, corpus / "build" / output), output
+
+
+def test_hand_edited_output_is_made_again(corpus, made):
+    build(corpus, BuildOptions(today=TODAY))
+    page = corpus / "build" / "site" / "essay-00002" / "index.html"
+    original = page.read_bytes()
+    with page.open("ab") as edited:
+        edited.write(b"<!-- edited by hand -->")
+    made.clear()
+    build(corpus, BuildOptions(today=TODAY))
+    assert slugs_made(made, "page") == {"essay-00002"}
+    assert page.read_bytes() == original
+
+
+def test_parallel_rendering_matches_a_sequential_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 10**9)
+    sequential = generate(12, tmp_path / "one")
+    build(sequential, BuildOptions(today=TODAY))
+    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
+    parallel = generate(12, tmp_path / "two")
+    build(parallel, BuildOptions(today=TODAY))
+    for output in ("site", "email"):
+        assert same_tree(sequential / "build" / output, parallel / "build" / output), output
+
+
+def test_template_error_in_a_worker_is_reported(tmp_path, monkeypatch):
+    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 2)
+    corpus = generate(12, tmp_path / "site")
+    (corpus / "templates").mkdir(exist_ok=True)
+    (corpus / "templates" / "essay.html").write_text("{{ essay.no_such_field }}\n",
+                                                     encoding="utf-8")
+    with pytest.raises(PublishError) as raised:
+        build(corpus, BuildOptions(today=TODAY))
+    assert any("template error" in p.message for p in raised.value.problems)
+    assert not (corpus / "build" / "site").exists()
+
+
+def folder_state(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under a folder with its size and modification time."""
+    return {p.relative_to(folder).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file()}
+
+
+def test_check_writes_nothing(corpus):
+    result = CliRunner().invoke(cli, ["--root", str(corpus), "check"])
+    assert result.exit_code == 0, result.output
+    assert not (corpus / "build").exists()
+    build(corpus, BuildOptions(today=TODAY))
+    path = corpus / "essays" / "00005.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n",
+                    encoding="utf-8")
+    cache.RenderStore._open.clear()  # as a new process would
+    before = folder_state(corpus / "build")
+    result = CliRunner().invoke(cli, ["--root", str(corpus), "check"])
+    assert result.exit_code == 0, result.output
+    assert folder_state(corpus / "build") == before
+    cache.RenderStore._open.clear()

@@ -1,0 +1,45 @@
+"""A warm rebuild inside one process, as `publish serve` does it: build, edit one essay, build.
+
+    python -m bench.warm SITE        # prints the seconds of the second build
+
+The first build is not timed (it fills the cache and warms the process); the second runs
+after one essay in the middle of the site gains a sentence, the way the preview server
+rebuilds when a file is saved.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from publish.build import BuildOptions, build
+
+TODAY = date(2030, 1, 1)
+
+
+def edit_one_essay(root: Path, words: str) -> None:
+    """Append a sentence to the essay in the middle of the site."""
+    paths = sorted((root / "essays").glob("*.md"))
+    path = paths[len(paths) // 2]
+    path.write_text(path.read_text(encoding="utf-8") + f"\n{words}\n", encoding="utf-8")
+
+
+def warm_rebuild_seconds(root: Path) -> float:
+    """Build once, edit one essay, and time the next build in this same process."""
+    options = BuildOptions(today=TODAY)
+    build(root, options)
+    edit_one_essay(root, "Another sentence, added while the preview server runs.")
+    started = time.perf_counter()
+    build(root, options)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    """Command line: print the warm rebuild's seconds for the site given."""
+    print(f"{warm_rebuild_seconds(Path(sys.argv[1])):.4f}")
+
+
+if __name__ == "__main__":
+    main()

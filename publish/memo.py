@@ -1,0 +1,272 @@
+"""Outputs made only when what they read changed: deferred contents and the output memo.
+
+An output module may give a file as a `Deferred`: a key that hashes everything the file's
+content reads (the essay, the glossary entries it cites, its neighbours' titles, the
+settings, the templates and publish's own code) and a function that makes the content. The
+writer asks the `OutputMemo` of its folder whether the previous build wrote that path from
+the same key into a file that is still exactly as it was written (same inode, size and
+modification time); if so it hard-links that file and the content is never made.
+
+The memo is a manifest under `build/.cache/outputs/`, one per output folder, with a magic
+number, a format version and a checksum; a damaged one is ignored (everything is made again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import multiprocessing
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from itertools import repeat
+from pathlib import Path
+
+from publish.errors import Problem, PublishError
+from publish.model import Essay, Glossary, Settings
+
+Content = str | bytes
+MEMO_VERSION = 1
+MAGIC = b"PUBMEMO1"
+HEADER = struct.Struct("<8sHII")  # magic, version, body length, crc of the body
+OUTPUTS_DIR = Path("build") / ".cache" / "outputs"
+PARALLEL_THRESHOLD = 96  # deferred contents below which forking workers costs more than it saves
+ESSAY_FIELDS = tuple(f.name for f in fields(Essay) if f.name not in ("tokens", "body"))
+MAX_RUN = 48  # values a worker makes per task: small results keep the parent's memory flat
+Stamp = tuple[str, int, int, int, int]  # key, device, inode, size, mtime in ns
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A file's content, made only when needed; `key` is None when it cannot be keyed."""
+
+    key: str | None
+    make: Callable[[], Content]
+
+
+def resolved(value: Content | Deferred) -> Content:
+    """The content itself, made now if it was deferred."""
+    return value.make() if isinstance(value, Deferred) else value
+
+
+def resolve_all(files: dict[str, Content | Deferred]) -> dict[str, Content]:
+    """Every deferred content of a `{path: content}` map, made."""
+    return {path: resolved(value) for path, value in files.items()}
+
+
+def made_contents(values: Sequence[Content | Deferred]) -> Iterator[Content]:
+    """Each value's content, in order; many deferred ones are made across the cores.
+
+    Worker processes are forked (they share the loaded site) only when there are enough
+    deferred contents to pay for them; each makes a run of neighbouring values (an essay's
+    email files sit together) and sends back the contents, in order.
+    """
+    deferred = sum(isinstance(value, Deferred) for value in values)
+    workers = min(os.cpu_count() or 1, 8)
+    if deferred < PARALLEL_THRESHOLD or workers < 2 or not can_fork():
+        yield from map(resolved, values)
+        return
+    step = max(1, min(MAX_RUN, -(-len(values) // (workers * 8))))
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_maker,
+                             initargs=(values,)) as pool:
+        for contents in pool.map(_make_run, range(0, len(values), step), repeat(step)):
+            if isinstance(contents, PublishError):
+                raise PublishError(contents.problems)
+            yield from contents
+
+
+_MAKER_VALUES: Sequence[Content | Deferred] = ()
+
+
+def _start_maker(values: Sequence[Content | Deferred]) -> None:
+    """Give a forked worker the values it makes (inherited, not pickled) and fresh
+    connections to the render store (a connection must not cross a fork)."""
+    global _MAKER_VALUES
+    from publish.cache import RenderStore
+
+    _MAKER_VALUES = values
+    RenderStore.forget_connections()
+
+
+def _make_run(start: int, length: int) -> list[Content] | PublishError:
+    """Make the values `start` to `start + length` in a worker; a PublishError comes back
+    as a value, since its problems would not survive pickling as an exception."""
+    try:
+        return [resolved(value) for value in _MAKER_VALUES[start:start + length]]
+    except PublishError as exc:
+        return _ProblemsCarrier(exc.problems)
+
+
+class _ProblemsCarrier(PublishError):
+    """A PublishError that pickles (it is rebuilt from its problems)."""
+
+    def __reduce__(self) -> tuple[type, tuple[list[Problem]]]:
+        return (_ProblemsCarrier, (self.problems,))
+
+
+def can_fork() -> bool:
+    """Whether worker processes can be forked safely: a POSIX system and no other threads
+    (a thread holding a lock at the fork would leave it held forever in the worker)."""
+    return ("fork" in multiprocessing.get_all_start_methods() and os.name == "posix"
+            and threading.active_count() == 1)
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> bytes:
+    """A hash of publish's code, packaged templates and stylesheet, and its libraries."""
+    import css_inline
+    import feedgen
+    import jinja2
+    import markdown_it
+
+    from publish import __version__
+
+    package = Path(__file__).parent
+    digest = hashlib.sha256(f"{MEMO_VERSION}|{__version__}|{jinja2.__version__}|"
+                            f"{markdown_it.__version__}|{getattr(css_inline, '__version__', '')}|"
+                            f"{getattr(feedgen, '__version__', '')}".encode())
+    for folder in ("", "templates", "static"):
+        _hash_folder(digest, package / folder, "*.py" if not folder else "*")
+    return digest.digest()
+
+
+def _hash_folder(digest: hashlib._Hash, folder: Path, pattern: str) -> None:
+    """Feed every file of a folder (names and bytes, in name order) into a digest."""
+    for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+
+
+def render_fingerprint(settings: Settings, templates_dir: Path) -> bytes:
+    """What every output reads besides its own data: code, settings and the site's templates."""
+    digest = hashlib.sha256(code_fingerprint())
+    digest.update(repr(settings).encode())
+    _hash_folder(digest, templates_dir, "*")
+    return digest.digest()
+
+
+def essay_fingerprint(essay: Essay, glossary: Glossary) -> bytes | None:
+    """A hash of an essay as its outputs see it, or None when its tokens are not stored.
+
+    Covers every field (the date may come from the state database), the stored parse (whose
+    record name hashes the essay's bytes, path, settings and parsing code) and each cited
+    glossary entry.
+    """
+    from publish.cache import StoredTokens, entry_fingerprint
+
+    tokens = essay.tokens
+    if not isinstance(tokens, StoredTokens):
+        return None
+    shown = [getattr(essay, name) for name in ESSAY_FIELDS]  # the body is in content_hash
+    digest = hashlib.sha256(repr(shown).encode())
+    digest.update(f"|{tokens.path.name}|{tokens.checksum}|{tokens.count}".encode())
+    for note in essay.notes:
+        entry = glossary.entries.get(note.glossary_key) if note.glossary_key else None
+        digest.update(f"|{note.label}={entry_fingerprint(entry) if entry else ''}".encode())
+    return digest.digest()
+
+
+class OutputKeys:
+    """The keys of one build's deferred outputs: each essay fingerprinted once."""
+
+    def __init__(self, settings: Settings, templates_dir: Path, glossary: Glossary):
+        self.base = render_fingerprint(settings, templates_dir)
+        self.glossary = glossary
+        self.essays: dict[int, bytes | None] = {}
+
+    def essay(self, essay: Essay) -> bytes | None:
+        """The fingerprint of one essay of this build (see `essay_fingerprint`)."""
+        found = self.essays.get(id(essay), b"")
+        if found == b"":
+            found = self.essays[id(essay)] = essay_fingerprint(essay, self.glossary)
+        return found
+
+    def key(self, kind: str, essay: Essay | None, *more: bytes | str | None) -> str | None:
+        """The key of an output of `kind` that reads `essay` (if any) and `more`."""
+        parts = (self.essay(essay), *more) if essay is not None else more
+        return output_key(self.base, kind, parts)
+
+
+def output_key(base: bytes, kind: str, parts: Sequence[bytes | str | None]) -> str | None:
+    """The key of one output: its kind, the render fingerprint and its own inputs."""
+    if any(part is None for part in parts):
+        return None
+    digest = hashlib.sha256(base + kind.encode() + b"\0")
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)  # type: ignore[union-attr]
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+class OutputMemo:
+    """Which key each file of an output folder was made from, and its stamp on disk."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.previous = self._load()
+        self.current: dict[str, Stamp] = {}
+
+    @classmethod
+    def for_folder(cls, root: Path, name: str) -> OutputMemo:
+        """The memo of the output folder `build/<name>/` of a site."""
+        return cls(root / OUTPUTS_DIR / f"{name}.manifest")
+
+    def _load(self) -> dict[str, Stamp]:
+        """The previous build's manifest, or nothing when absent, damaged or of another version."""
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            return {}
+        if len(data) < HEADER.size:
+            return {}
+        magic, version, length, checksum = HEADER.unpack_from(data)
+        body = data[HEADER.size:]
+        if (magic != MAGIC or version != MEMO_VERSION or len(body) != length
+                or zlib.crc32(body) != checksum):
+            return {}
+        try:
+            manifest = marshal.loads(body)
+        except (EOFError, ValueError, TypeError):
+            return {}
+        return manifest if isinstance(manifest, dict) else {}
+
+    def holds(self, relative: str, key: str, previous: Path | str) -> bool:
+        """Whether the previous build made `relative` from `key` and the file is untouched."""
+        stamp = self.previous.get(relative)
+        if stamp is None or stamp[0] != key:
+            return False
+        try:
+            found = os.stat(previous)
+        except OSError:
+            return False
+        return stamp[1:] == (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
+
+    def keep_vouched(self, paths: Iterable[str]) -> None:
+        """Carry over the stamps of files left in place because `holds` vouched for them."""
+        for relative in paths:
+            self.current[relative] = self.previous[relative]
+
+    def record(self, relative: str, key: str, written: Path | str) -> None:
+        """Note the key and stamp of a file this build wrote or linked."""
+        found = os.stat(written)
+        self.current[relative] = (key, found.st_dev, found.st_ino, found.st_size,
+                                  found.st_mtime_ns)
+
+    def save(self) -> None:
+        """Store this build's manifest atomically (a failure only costs the next build time)."""
+        body = marshal.dumps(self.current)
+        header = HEADER.pack(MAGIC, MEMO_VERSION, len(body), zlib.crc32(body))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            temporary.write_bytes(header + body)
+            os.replace(temporary, self.path)
+        except OSError:
+            self.path.unlink(missing_ok=True)
+        self.previous, self.current = self.current, {}
