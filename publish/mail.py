@@ -93,9 +93,10 @@ class EssayEmail:
         """The plain-text file."""
         return email_text(self.site, self.essay, self.templates)
 
-    @cached_property
+    @property
     def message(self) -> bytes:
-        """The `.eml` preview message: text part, then HTML."""
+        """The `.eml` preview message: text part, then HTML (made anew each time: not kept,
+        as a forked worker holds every email it makes for the rest of the build)."""
         headers = preview_headers(self.site.settings, self.essay)
         message = compose_message(headers, self.text, self.html)
         for name in ("html", "text"):  # written before the message: let them go

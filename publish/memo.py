@@ -36,7 +36,7 @@ MAGIC = b"PUBMEMO1"
 HEADER = struct.Struct("<8sHII")  # magic, version, body length, crc of the body
 OUTPUTS_DIR = Path("build") / ".cache" / "outputs"
 PARALLEL_THRESHOLD = 96  # deferred contents below which forking workers costs more than it saves
-ESSAY_FIELDS = tuple(f.name for f in fields(Essay) if f.name not in ("tokens", "body"))
+ESSAY_FIELDS = tuple(f.name for f in fields(Essay) if f.name != "tokens")
 MAX_RUN = 48  # values a worker makes per task: small results keep the parent's memory flat
 Stamp = tuple[str, int, int, int, int]  # key, device, inode, size, mtime in ns
 
@@ -97,10 +97,15 @@ def _start_maker(values: Sequence[Content | Deferred]) -> None:
 def _make_run(start: int, length: int) -> list[Content] | PublishError:
     """Make the values `start` to `start + length` in a worker; a PublishError comes back
     as a value, since its problems would not survive pickling as an exception."""
-    try:
-        return [resolved(value) for value in _MAKER_VALUES[start:start + length]]
+    try:  # sent back as bytes: a long page's text may take 2-4 bytes a character
+        return [_as_bytes(resolved(value)) for value in _MAKER_VALUES[start:start + length]]
     except PublishError as exc:
         return _ProblemsCarrier(exc.problems)
+
+
+def _as_bytes(content: Content) -> bytes:
+    """A content as the bytes of its file."""
+    return content.encode("utf-8") if isinstance(content, str) else content
 
 
 class _ProblemsCarrier(PublishError):

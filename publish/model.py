@@ -118,7 +118,6 @@ class Essay:
     image_credit: str
     draft: bool
     order: int | None
-    body: str
     body_line: int
     tokens: tuple[Any, ...]
     notes: tuple[Note, ...]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -54,3 +55,17 @@ def _folder_stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
 def long_date(moment: datetime | None) -> str:
     """A date as readers write it: '3 November 2026'."""
     return f"{moment.day} {moment:%B %Y}" if moment else ""
+
+
+def joined(pieces: Iterable[str], batch: int = 8192) -> str:
+    """Rendered pieces as one string, joined a batch at a time (a page listing every essay
+    is hundreds of thousands of pieces: never hold them all at once)."""
+    chunks: list[str] = []
+    pending: list[str] = []
+    for piece in pieces:
+        pending.append(piece)
+        if len(pending) >= batch:
+            chunks.append("".join(pending))
+            pending.clear()
+    chunks.append("".join(pending))
+    return "".join(chunks)

@@ -29,7 +29,7 @@ from publish.essays import slugify
 from publish.markdown import RenderContext, render_web, resolve_url
 from publish.memo import Deferred, OutputKeys
 from publish.model import Essay, GlossaryEntry, Site
-from publish.rendering import PACKAGE_STATIC
+from publish.rendering import PACKAGE_STATIC, joined
 
 Files = dict[str, str | bytes | Deferred]
 
@@ -185,7 +185,7 @@ class PageRenderer:
             self.lastmods[path] = lastmod or self.newest
         settings = self.settings
         try:
-            return self.templates.get_template(name).render(
+            return joined(self.templates.get_template(name).generate(
                 site=settings.site,
                 settings=settings,
                 head=head,
@@ -194,7 +194,7 @@ class PageRenderer:
                 cadence=describe_rule(settings.schedule.rule),
                 signup_url=settings.email.signup_url,
                 **values,
-            )
+            ))
         except TemplateError as exc:
             raise PublishError([template_problem(exc, name, self.site.root)]) from None
 

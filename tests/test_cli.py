@@ -184,7 +184,8 @@ def test_the_example_site_passes_check() -> None:
 def test_example_essay_01_numbers_its_eight_notes_by_first_use() -> None:
     site, _ = load_site(REPO_ROOT)
     [essay] = [e for e in site.essays if e.path.startswith("essays/01-")]
-    cited = re.findall(r"\[\^([a-z0-9-]+)\](?!:)", essay.body)
+    body = (REPO_ROOT / essay.path).read_text(encoding="utf-8").split("\n---\n", 1)[1]
+    cited = re.findall(r"\[\^([a-z0-9-]+)\](?!:)", body)
     first_use = list(dict.fromkeys(cited))
     assert len(first_use) == 8
     assert [(n.number, n.label) for n in essay.notes] == list(enumerate(first_use, start=1))
