@@ -57,7 +57,9 @@ def load_settings(root: Path) -> Settings:
     """Read `publish.toml` under root; raise PublishError listing every problem."""
     path = root / SETTINGS_FILE
     if not path.is_file():
-        raise PublishError.single(SETTINGS_FILE, 1, 1, "settings file not found")
+        raise PublishError.single(SETTINGS_FILE, 1, 1, f"settings file not found in {root} "
+                                                       "(is --root right? 'publish init DIR' "
+                                                       "creates a new site)")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8").removeprefix("\ufeff")

@@ -48,7 +48,9 @@ def test_every_documented_key_is_read(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    assert problems_of(tmp_path, None) == ["publish.toml:1:1: error: settings file not found"]
+    [problem] = problems_of(tmp_path, None)
+    assert problem.startswith(f"publish.toml:1:1: error: settings file not found in {tmp_path}")
+    assert "publish init DIR" in problem
 
 
 def test_bad_toml_gives_line_and_column(tmp_path: Path) -> None:
