@@ -7,19 +7,12 @@ from datetime import date
 from pathlib import Path
 
 from publish.build import BuildOptions, build
-from tests.sitebuilder import essay_text, make_site
+from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site
 
 SLUG = "on-margins"
 BUILD_DAY = date(2027, 1, 1)
 
-SETTINGS = """\
-[site]
-title = "Test Letters"
-url = "https://example.org/letters/"
-author = "Test Author"
-language = "en"
-timezone = "Europe/London"
-
+SETTINGS = DEFAULT_SETTINGS + """
 [schedule]
 rule = "FREQ=MONTHLY;BYDAY=+1TU"
 
