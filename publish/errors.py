@@ -54,8 +54,3 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ` (did you mean 'x'?)` for the closest choice, or an empty string."""
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{matches[0]}'?)" if matches else ""
-
-
-def only_errors(problems: Iterable[Problem]) -> list[Problem]:
-    """The errors among problems, warnings left out."""
-    return [p for p in problems if p.is_error]

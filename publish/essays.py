@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from datetime import date, datetime, time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,33 +39,34 @@ def read_essay(path: Path, root: Path, settings: Settings,
     document, problems = read_document(path, root)
     if document is None:
         return None, problems
-    meta = document.metadata
     problems += _unknown_keys(document)
     title = _text(document, "title", problems, required=True)
     slug = _slug(document, title, problems)
-    essay_date = _date(document, settings, problems)
-    tokens, notes, parse_problems = parse_body(document, slug, glossary)
+    fields = {
+        "subtitle": _text(document, "subtitle", problems),
+        "date": _date(document, settings, problems),
+        "author": _text(document, "author", problems) or settings.site.author,
+        "tags": _tags(document, problems),
+        "category": _text(document, "category", problems),
+        "image": _text(document, "image", problems),
+        "image_alt": _text(document, "image_alt", problems),
+        "image_credit": _text(document, "image_credit", problems),
+        "draft": _flag(document, "draft", problems),
+        "order": _order(document.metadata.get("order"), document, problems),
+    }
+    summary = _text(document, "summary", problems)
+    tokens, notes, parse_problems = parse_body(document, glossary)
     problems += parse_problems
     if any(p.is_error for p in problems):
         return None, problems
-    summary = _text(document, "summary", problems) or shorten(first_paragraph_text(tokens))
     essay = Essay(
         path=document.path, slug=slug, title=title,
-        subtitle=_text(document, "subtitle", problems),
-        date=essay_date,
-        author=_text(document, "author", problems) or settings.site.author,
-        tags=_tags(document, problems),
-        category=_text(document, "category", problems),
-        summary=summary,
-        image=_text(document, "image", problems),
-        image_alt=_text(document, "image_alt", problems),
-        image_credit=_text(document, "image_credit", problems),
-        draft=_flag(document, "draft", problems),
-        order=_order(meta.get("order"), document, problems),
+        summary=summary or shorten(first_paragraph_text(tokens)),
         body_line=document.body_line,
         tokens=tuple(tokens), notes=tuple(notes),
         word_count=word_count(tokens),
         content_hash=hashlib.sha256(document.raw).hexdigest(),
+        **fields,
     )
     if essay.image and not essay.image_alt:
         problems.append(warning(document.path, document.key_line("image"), 1,
@@ -73,7 +74,7 @@ def read_essay(path: Path, root: Path, settings: Settings,
     return essay, problems
 
 
-def parse_body(document: FrontMatterDocument, slug: str,
+def parse_body(document: FrontMatterDocument,
                glossary: Glossary) -> tuple[list[Token], list[Note], list[Problem]]:
     """Parse the body once; check every footnote citation against the essay and the glossary."""
     env: dict[str, Any] = {"publish": {"glossary": glossary}}
@@ -234,7 +235,3 @@ def shorten(text: str, limit: int = SUMMARY_LENGTH) -> str:
     cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:.-–—")
     return cut + "…"
 
-
-def combine_time(day: date, at: time, zone: str) -> datetime:
-    """An aware datetime for a day at a time in a zone."""
-    return datetime.combine(day, at, tzinfo=ZoneInfo(zone))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -128,11 +128,6 @@ class Essay:
     def reading_minutes(self) -> int:
         """Minutes to read at about 230 words a minute, at least one."""
         return max(1, round(self.word_count / 230))
-
-    @property
-    def day(self) -> date | None:
-        """The calendar date of the essay in the site's time zone, if dated."""
-        return self.date.date() if self.date else None
 
 
 @dataclass(frozen=True)

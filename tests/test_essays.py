@@ -148,3 +148,11 @@ def test_every_bad_essay_is_reported(tmp_path: Path) -> None:
         "c": essay_text(body="Cites[^bad-objct].\n")})
     files = [p.split(":")[0] for p in problems_of(root)]
     assert files == ["essays/a.md", "essays/b.md", "essays/c.md"]
+
+
+def test_every_bad_key_of_one_essay_is_reported(tmp_path: Path) -> None:
+    text = "---\nsubtitle: [a, b]\ndraft: maybe\norder: first\n---\nBody cites [^nope].\n"
+    problems = problems_of(make_site(tmp_path, essays={"one": text}))
+    assert [p.split(": error: ")[1].split(" ")[0] for p in problems] == [
+        "missing", "'subtitle'", "'draft'", "'order'", "unknown"]
+    assert problems[3].startswith("essays/one.md:4:1:")
