@@ -54,6 +54,18 @@ class PublishGroup(click.Group):
         except OSError as exc:
             click.echo(f"{exc.filename or 'publish'}: error: {exc.strerror or exc}", err=True)
             ctx.exit(1)
+        except sqlite3.DatabaseError as exc:
+            click.echo(f"{_state_file(ctx.obj)}: error: cannot read the state database ({exc}); "
+                       "restore it from a backup", err=True)
+            ctx.exit(1)
+
+
+def _state_file(root: Path | None) -> str:
+    """The state database's path, for messages, as far as the settings can tell."""
+    try:
+        return str(database_path(root, load_settings(root))) if root else "state"
+    except PublishError:
+        return str(root / "state")
 
 
 def show_problems(problems: list[Problem]) -> None:

@@ -196,3 +196,15 @@ def test_example_essay_01_numbers_its_eight_notes_by_first_use() -> None:
 def test_usage_errors_exit_2(tmp_path: Path, command: list[str]) -> None:
     result = run("--root", make_site(tmp_path), *command)
     assert result.exit_code == 2 and no_traceback(result)
+
+
+def test_a_damaged_state_database_is_a_clear_error(tmp_path: Path) -> None:
+    root = make_site(tmp_path, essays={"one": essay_text("One", "Body.\n", date="2026-01-06")})
+    (root / "state").mkdir()
+    (root / "state" / "publish.db").write_bytes(b"not a database at all" * 100)
+    for command in (["build", "--today", "2026-02-01"], ["schedule"], ["subscribers", "list"]):
+        result = CliRunner().invoke(cli, ["--root", str(root), *command])
+        assert result.exit_code == 1, command
+        assert f"{root / 'state' / 'publish.db'}" in result.output
+        assert "Traceback" not in result.output
+        assert isinstance(result.exception, SystemExit), command
