@@ -81,12 +81,11 @@ def build_once(root: Path) -> Measure:
     return result
 
 
-def edit_one_essay(root: Path) -> None:
-    """Change one essay in the middle of the site, as a writer fixing a sentence would."""
+def edit_one_essay(root: Path, words: str = "One more sentence, added while revising.") -> None:
+    """Append `words` to the essay in the middle of the site, as a writer revising would."""
     paths = sorted((root / "essays").glob("*.md"))
     path = paths[len(paths) // 2]
-    text = path.read_text(encoding="utf-8")
-    path.write_text(text + "\nOne more sentence, added while revising.\n", encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8") + f"\n{words}\n", encoding="utf-8")
 
 
 def count_files(folder: Path) -> int:

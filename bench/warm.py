@@ -14,21 +14,13 @@ import time
 from datetime import date
 from pathlib import Path
 
+from bench.run import TODAY, edit_one_essay
 from publish.build import BuildOptions, build
-
-TODAY = date(2030, 1, 1)
-
-
-def edit_one_essay(root: Path, words: str) -> None:
-    """Append a sentence to the essay in the middle of the site."""
-    paths = sorted((root / "essays").glob("*.md"))
-    path = paths[len(paths) // 2]
-    path.write_text(path.read_text(encoding="utf-8") + f"\n{words}\n", encoding="utf-8")
 
 
 def warm_rebuild_seconds(root: Path) -> float:
     """Build once, edit one essay, and time the next build in this same process."""
-    options = BuildOptions(today=TODAY)
+    options = BuildOptions(today=date.fromisoformat(TODAY))
     build(root, options)
     edit_one_essay(root, "Another sentence, added while the preview server runs.")
     started = time.perf_counter()

@@ -43,7 +43,8 @@ class BuildReport:
 
 def build(root: Path, options: BuildOptions, site: Site | None = None,
           warnings: list[Problem] | None = None) -> BuildReport:
-    """Build the web site into `build/site/` (and later outputs beside it), atomically."""
+    """Build the web site and feeds into `build/site/` and the emails into `build/email/`,
+    each folder replaced atomically."""
     if site is None:
         site, warnings = load_site(root)
         site = with_release_dates(site)

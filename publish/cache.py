@@ -42,6 +42,7 @@ FORMAT_VERSION = 1
 MAGIC = b"PUBCACHE"
 HEADER = struct.Struct("<8sHI32sIII")  # magic, format, reserved, key, meta len, tokens len, crc
 PARALLEL_THRESHOLD = 48
+MAX_WORKERS = 8  # forked workers at most, however many cores
 RENDERS_FILE = "renders.sqlite"
 NO_CACHE_ENV = "PUBLISH_NO_CACHE"  # set to 1 to parse every essay afresh and store nothing
 # The modules whose code decides what a parse produces; any change to them empties the cache.
@@ -193,7 +194,7 @@ class StoredTokens(Sequence[Token]):
         return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self.path, self.offset, self.checksum))
+        return hash(self.ident)
 
     def __repr__(self) -> str:
         return f"StoredTokens({self.path.name}, {self.count} tokens)"
@@ -279,21 +280,18 @@ class EssayCache:
         header = HEADER.pack(MAGIC, FORMAT_VERSION, 0, key, len(meta), len(tokens_bytes),
                              zlib.crc32(body))
         path = self.record_path(key)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_bytes(header + body)
-        os.replace(temporary, path)
+        if not write_cache_file(path, header + body):
+            return essay
         tokens = StoredTokens(path, HEADER.size + len(meta), len(tokens_bytes),
                               zlib.crc32(tokens_bytes), len(essay.tokens))
         return dataclasses.replace(essay, tokens=tokens)
 
-    def read(self, path: Path, root: Path) -> tuple[Essay | None, list[Problem]]:
-        """One essay from the cache if its record holds, else parsed and stored."""
-        raw = path.read_bytes()
-        key = essay_key(path.relative_to(root).as_posix(), raw, self.settings)
-        cached = self.load(key)
-        if cached is not None:
-            return cached
+    def key_of(self, path: Path, root: Path) -> bytes:
+        """The cache key of the essay file at `path` as it is now (see `essay_key`)."""
+        return essay_key(path.relative_to(root).as_posix(), path.read_bytes(), self.settings)
+
+    def parse(self, path: Path, root: Path, key: bytes) -> tuple[Essay | None, list[Problem]]:
+        """Parse one essay the cache does not hold and store it under `key` (if it parsed)."""
         from publish.essays import read_essay  # essays -> markdown -> cache: import at use
 
         essay, problems = read_essay(path, root, self.settings, self.glossary)
@@ -305,8 +303,7 @@ class EssayCache:
         """One essay from the cache if its record holds, else parsed; nothing is stored."""
         from publish.essays import read_essay
 
-        key = essay_key(path.relative_to(root).as_posix(), path.read_bytes(), self.settings)
-        cached = self.load(key)
+        cached = self.load(self.key_of(path, root))
         return cached if cached is not None else read_essay(path, root, self.settings,
                                                             self.glossary)
 
@@ -316,6 +313,21 @@ class EssayCache:
             if path.name not in keep:
                 path.unlink(missing_ok=True)
         RenderStore.at(self.folder.parent).prune({name.removesuffix(".rec") for name in keep})
+
+
+def write_cache_file(path: Path, data: bytes) -> bool:
+    """Write a file of the build cache atomically; False, leaving nothing half-written, when
+    the disk refuses (the cache is disposable: a full or read-only disk only costs time)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        return False
+    return True
 
 
 Renderer = Callable[[Sequence[Token], Any], str]
@@ -465,10 +477,10 @@ def _start_worker(cache: EssayCache, root: Path) -> None:
     _WORKER_CACHE, _WORKER_ROOT = cache, root
 
 
-def _read_in_worker(path: Path) -> tuple[Essay | None, list[Problem]]:
+def _parse_in_worker(path: Path, key: bytes) -> tuple[Essay | None, list[Problem]]:
     """Parse one essay in a worker process (its tokens go back stored, not pickled whole)."""
     assert _WORKER_CACHE is not None and _WORKER_ROOT is not None
-    return _WORKER_CACHE.read(path, _WORKER_ROOT)
+    return _WORKER_CACHE.parse(path, _WORKER_ROOT, key)
 
 
 @contextlib.contextmanager
@@ -493,46 +505,59 @@ def read_essays(paths: Sequence[Path], root: Path, settings: Settings,
     """Every essay, in order: cached where the cache holds, the rest parsed across cores."""
     from publish.essays import read_essay
 
-    if os.environ.get(NO_CACHE_ENV):
+    if not cache_enabled():
         return [read_essay(path, root, settings, glossary) for path in paths]
     cache = EssayCache(root, settings, glossary)
     if _READ_ONLY:
         return [cache.peek(path, root) for path in paths]
     results: list[tuple[Essay | None, list[Problem]] | None] = []
-    missing: list[int] = []
+    missing: list[tuple[int, bytes]] = []  # index and key of each essay the cache lacks
     keys: set[str] = set()
     for index, path in enumerate(paths):
-        raw = path.read_bytes()
-        key = essay_key(path.relative_to(root).as_posix(), raw, settings)
+        key = cache.key_of(path, root)
         keys.add(cache.record_path(key).name)
         cached = cache.load(key)
         results.append(cached)
         if cached is None:
-            missing.append(index)
-    parsed = _parse_missing([paths[i] for i in missing], cache, root)
+            missing.append((index, key))
+    parsed = _parse_missing([paths[i] for i, _ in missing], [k for _, k in missing], cache,
+                            root)
     for stale in [p for p in _LOADED_RECORDS if p.parent == cache.folder and p.name not in keys]:
         del _LOADED_RECORDS[stale]
-    for index, result in zip(missing, parsed, strict=True):
+    for (index, _), result in zip(missing, parsed, strict=True):
         results[index] = result
     cache.prune(keys)
     return [r for r in results if r is not None]
 
 
-def _parse_missing(paths: list[Path], cache: EssayCache,
+def _parse_missing(paths: list[Path], keys: list[bytes], cache: EssayCache,
                    root: Path) -> list[tuple[Essay | None, list[Problem]]]:
-    """Parse the essays the cache did not hold, in worker processes when there are many."""
-    workers = min(os.cpu_count() or 1, 8)
-    if len(paths) < PARALLEL_THRESHOLD or workers < 2 or not _can_fork():
-        return [cache.read(path, root) for path in paths]
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(cache, root)) as pool:
+    """Parse the essays the cache did not hold (under their keys), in worker processes when
+    there are many."""
+    workers = fork_workers(len(paths), PARALLEL_THRESHOLD)
+    if not workers:
+        return [cache.parse(path, root, key) for path, key in zip(paths, keys, strict=True)]
+    with forked_pool(workers, _start_worker, (cache, root)) as pool:
         chunk = max(1, min(32, len(paths) // (workers * 8)))  # small results: flat memory
-        return list(pool.map(_read_in_worker, paths, chunksize=chunk))
+        return list(pool.map(_parse_in_worker, paths, keys, chunksize=chunk))
 
 
-def _can_fork() -> bool:
+def can_fork() -> bool:
     """Whether worker processes can be forked safely: a POSIX system and no other threads
     (a thread holding a lock at the fork would leave it held forever in the worker)."""
     return ("fork" in multiprocessing.get_all_start_methods() and os.name == "posix"
             and threading.active_count() == 1)
+
+
+def fork_workers(tasks: int, threshold: int) -> int:
+    """How many forked workers to share `tasks` among: 0 (work in this process) below
+    `threshold`, on a single core, or when forking is not safe."""
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    return workers if tasks >= threshold and workers >= 2 and can_fork() else 0
+
+
+def forked_pool(workers: int, initializer: Callable[..., None],
+                initargs: tuple[Any, ...]) -> ProcessPoolExecutor:
+    """A pool of `workers` forked processes (they inherit the loaded site, not a pickle)."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=initializer, initargs=initargs)

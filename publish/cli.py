@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import shlex
 import shutil
@@ -210,7 +211,14 @@ def serve(root: Path, today_text: str | None, port: int, drafts: bool, future: b
     today = parse_today(today_text) or site_today(root)
     preview = Preview(root, BuildOptions(today=today, drafts=drafts, future=future), port,
                       report=_show_build_result)
-    preview.start()
+    try:
+        preview.start()
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+            raise
+        raise click.BadParameter(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); "
+                                 "choose another port, or 0 for any free one",
+                                 param_hint="'--port'") from None
     click.echo(f"Serving {preview.site_dir} at {preview.url} (Ctrl-C to stop)")
     try:
         while True:

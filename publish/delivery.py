@@ -379,10 +379,8 @@ class Delivery:
 
 def start_send(conn: sqlite3.Connection, slug: str) -> bool:
     """Fix the recipient list of a send, once; True if this call started it."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with state.transaction(conn):
         if conn.execute("SELECT 1 FROM sends WHERE slug = ?", (slug,)).fetchone():
-            conn.execute("COMMIT")
             return False
         stamp = now_text()
         conn.execute("INSERT INTO sends (slug, started_at) VALUES (?, ?)", (slug, stamp))
@@ -391,11 +389,7 @@ def start_send(conn: sqlite3.Connection, slug: str) -> bool:
             " SELECT ?, id, email, 'pending', ? FROM subscribers WHERE status = ? ORDER BY id",
             (slug, stamp, ACTIVE),
         )
-        conn.execute("COMMIT")
         return True
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def pending_deliveries(conn: sqlite3.Connection, slug: str) -> list[Delivery]:

@@ -15,10 +15,10 @@ from html import escape
 
 from feedgen.feed import FeedGenerator
 
-from publish.markdown import RenderContext, render_web, resolve_url
+from publish.markdown import resolve_url
 from publish.memo import Deferred, OutputKeys
 from publish.model import Essay, Site
-from publish.web import page_url, tag_groups
+from publish.web import page_url, render_essay_body, tag_groups
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR = "publish"
@@ -31,9 +31,8 @@ def essay_url(site: Site, essay: Essay) -> str:
 
 def feed_content(site: Site, essay: Essay) -> str:
     """An essay's full HTML for feeds: image, body and notes, every URL absolute."""
-    url = site.settings.site.url
-    context = RenderContext(slug=essay.slug, base=url, glossary_url=f"{url}glossary/")
-    body = render_web(essay.tokens, context).replace('href="#', f'href="{essay_url(site, essay)}#')
+    body = render_essay_body(essay, site.settings.site.url)
+    body = body.replace('href="#', f'href="{essay_url(site, essay)}#')
     return _image_html(site, essay) + body
 
 

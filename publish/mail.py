@@ -28,6 +28,7 @@ from markupsafe import Markup
 from publish.cadence import describe_rule
 from publish.errors import Problem, warning
 from publish.essays import slugify
+from publish.feeds import essay_url
 from publish.markdown import RenderContext, render_email, render_text, resolve_url
 from publish.memo import Deferred, OutputKeys, resolved
 from publish.model import Essay, Settings, Site
@@ -145,18 +146,13 @@ def _template_values(site: Site, essay: Essay) -> dict[str, object]:
     return {
         "site": site,
         "essay": essay,
-        "web_url": essay_url(settings, essay.slug),
+        "web_url": essay_url(site, essay),
         "image_src": resolve_url(essay.image, settings.site.url),
         "cadence": describe_rule(settings.schedule.rule),
         "reason": subscription_reason(settings),
         "unsubscribe_url": preview_unsubscribe_url(settings),
         "postal_address": settings.email.postal_address,
     }
-
-
-def essay_url(settings: Settings, slug: str) -> str:
-    """The absolute URL of an essay's web page."""
-    return f"{settings.site.url}{slug}/"
 
 
 def subscription_reason(settings: Settings) -> str:

@@ -13,20 +13,26 @@ number, a format version and a checksum; a damaged one is ignored (everything is
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import marshal
-import multiprocessing
 import os
 import struct
-import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from itertools import repeat
 from pathlib import Path
 
+from publish.cache import (
+    RenderStore,
+    StoredTokens,
+    fork_workers,
+    forked_pool,
+    glossary_dependencies,
+    write_cache_file,
+)
 from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, Settings
 
@@ -67,14 +73,12 @@ def made_contents(values: Sequence[Content | Deferred]) -> Iterator[Content]:
     email files sit together) and sends back the contents, in order.
     """
     deferred = sum(isinstance(value, Deferred) for value in values)
-    workers = min(os.cpu_count() or 1, 8)
-    if deferred < PARALLEL_THRESHOLD or workers < 2 or not can_fork():
+    workers = fork_workers(deferred, PARALLEL_THRESHOLD)
+    if not workers:
         yield from map(resolved, values)
         return
     step = max(1, min(MAX_RUN, -(-len(values) // (workers * 8))))
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_maker,
-                             initargs=(values,)) as pool:
+    with forked_pool(workers, _start_maker, (values,)) as pool:
         for contents in pool.map(_make_run, range(0, len(values), step), repeat(step)):
             if isinstance(contents, PublishError):
                 raise PublishError(contents.problems)
@@ -88,8 +92,6 @@ def _start_maker(values: Sequence[Content | Deferred]) -> None:
     """Give a forked worker the values it makes (inherited, not pickled) and fresh
     connections to the render store (a connection must not cross a fork)."""
     global _MAKER_VALUES
-    from publish.cache import RenderStore
-
     _MAKER_VALUES = values
     RenderStore.forget_connections()
 
@@ -98,12 +100,12 @@ def _make_run(start: int, length: int) -> list[Content] | PublishError:
     """Make the values `start` to `start + length` in a worker; a PublishError comes back
     as a value, since its problems would not survive pickling as an exception."""
     try:  # sent back as bytes: a long page's text may take 2-4 bytes a character
-        return [_as_bytes(resolved(value)) for value in _MAKER_VALUES[start:start + length]]
+        return [as_bytes(resolved(value)) for value in _MAKER_VALUES[start:start + length]]
     except PublishError as exc:
         return _ProblemsCarrier(exc.problems)
 
 
-def _as_bytes(content: Content) -> bytes:
+def as_bytes(content: Content) -> bytes:
     """A content as the bytes of its file."""
     return content.encode("utf-8") if isinstance(content, str) else content
 
@@ -115,13 +117,6 @@ class _ProblemsCarrier(PublishError):
         return (_ProblemsCarrier, (self.problems,))
 
 
-def can_fork() -> bool:
-    """Whether worker processes can be forked safely: a POSIX system and no other threads
-    (a thread holding a lock at the fork would leave it held forever in the worker)."""
-    return ("fork" in multiprocessing.get_all_start_methods() and os.name == "posix"
-            and threading.active_count() == 1)
-
-
 @lru_cache(maxsize=1)
 def code_fingerprint() -> bytes:
     """A hash of publish's code, packaged templates and stylesheet, and its libraries."""
@@ -131,13 +126,14 @@ def code_fingerprint() -> bytes:
     import markdown_it
 
     from publish import __version__
+    from publish.rendering import PACKAGE_STATIC, PACKAGE_TEMPLATES
 
-    package = Path(__file__).parent
     digest = hashlib.sha256(f"{MEMO_VERSION}|{__version__}|{jinja2.__version__}|"
                             f"{markdown_it.__version__}|{getattr(css_inline, '__version__', '')}|"
                             f"{getattr(feedgen, '__version__', '')}".encode())
-    for folder in ("", "templates", "static"):
-        _hash_folder(digest, package / folder, "*.py" if not folder else "*")
+    _hash_folder(digest, Path(__file__).parent, "*.py")
+    for folder in (PACKAGE_TEMPLATES, PACKAGE_STATIC):
+        _hash_folder(digest, folder, "*")
     return digest.digest()
 
 
@@ -163,17 +159,13 @@ def essay_fingerprint(essay: Essay, glossary: Glossary) -> bytes | None:
     record name hashes the essay's bytes, path, settings and parsing code) and each cited
     glossary entry.
     """
-    from publish.cache import StoredTokens, entry_fingerprint
-
     tokens = essay.tokens
     if not isinstance(tokens, StoredTokens):
         return None
     shown = [getattr(essay, name) for name in ESSAY_FIELDS]  # the body is in content_hash
     digest = hashlib.sha256(repr(shown).encode())
     digest.update(f"|{tokens.path.name}|{tokens.checksum}|{tokens.count}".encode())
-    for note in essay.notes:
-        entry = glossary.entries.get(note.glossary_key) if note.glossary_key else None
-        digest.update(f"|{note.label}={entry_fingerprint(entry) if entry else ''}".encode())
+    digest.update(repr(glossary_dependencies(essay, glossary)).encode())
     return digest.digest()
 
 
@@ -267,11 +259,7 @@ class OutputMemo:
         """Store this build's manifest atomically (a failure only costs the next build time)."""
         body = marshal.dumps(self.current)
         header = HEADER.pack(MAGIC, MEMO_VERSION, len(body), zlib.crc32(body))
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            temporary.write_bytes(header + body)
-            os.replace(temporary, self.path)
-        except OSError:
-            self.path.unlink(missing_ok=True)
+        if not write_cache_file(self.path, header + body):  # never trust the previous one
+            with contextlib.suppress(OSError):
+                self.path.unlink(missing_ok=True)
         self.previous, self.current = self.current, {}

@@ -12,23 +12,19 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from publish.errors import PublishError
 from publish.model import Settings
 from publish.schedule import Release
-from publish.state import database_path
+from publish.state import database_path, transaction
 
 
 def record_releases(connection: sqlite3.Connection, releases: Iterable[Release]) -> None:
     """Record releases in one transaction; a slug already recorded keeps its first record."""
     rows = [(r.slug, r.slot.isoformat(), r.released_at.isoformat(), r.content_hash)
             for r in releases]
-    connection.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(connection):
         connection.executemany("INSERT OR IGNORE INTO releases (slug, slot, released_at, "
                                "content_hash) VALUES (?, ?, ?, ?)", rows)
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
 
 
 def read_releases(connection: sqlite3.Connection, timezone: str) -> dict[str, Release]:
@@ -57,9 +53,13 @@ def open_read_only(path: Path) -> sqlite3.Connection | None:
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
         connection.execute("SELECT 1 FROM releases LIMIT 1")
-    except sqlite3.OperationalError:  # a database from before the releases table
+    except sqlite3.DatabaseError as exc:
         connection.close()
-        return None
+        if "no such table" in str(exc):  # a database from before the releases table
+            return None
+        message = (f"cannot read the state database ({exc}); if another publish command "
+                   "holds it, wait and retry, else restore it from a backup")
+        raise PublishError.single(str(path), 1, 1, message) from None
     return connection
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from publish.build import BUILD_DIR, BuildOptions, build
 from publish.delivery import send_essay
 from publish.errors import Problem, PublishError
-from publish.model import Settings, Site
+from publish.model import Essay, Settings, Site
 from publish.releases import (
     open_read_only,
     read_releases,
@@ -56,6 +56,7 @@ from publish.state import connect, database_path
 CRASH_AFTER_ENV = "PUBLISH_TEST_CRASH_AFTER"
 CRASH_EXIT_CODE = 75
 LOCK_FILE = "run.lock"
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -109,16 +110,17 @@ def decide(site: Site, timetable: Timetable, releases: dict[str, Release],
            unfinished: list[str], now: datetime) -> Decision:
     """What to release and what to resume at `now`, with the reasons as log lines."""
     plan = plan_schedule(timetable, site.essays, releases, now)
-    log = _edited_notes(site, releases)
+    by_slug = {essay.slug: essay for essay in site.essays}
+    log = _edited_notes(by_slug, releases)
     new_releases = []
     for placement in due_placements(plan):
-        essay = site.essay(placement.slug)
+        essay = by_slug[placement.slug]
         new_releases.append(Release(placement.slug, placement.slot, now, essay.content_hash))
         log.append(f"releasing {placement.slug} (slot {format_slot(placement.slot)}, "
                    f"{_lateness(timetable, placement, now)})")
     resume = []
     for slug in unfinished:
-        essay = site.essay(slug)
+        essay = by_slug.get(slug)
         if essay is None or essay.draft:
             log.append(f"not resuming the send of {slug}: the essay is gone or a draft again")
             continue
@@ -147,12 +149,12 @@ def _nothing_due(timetable: Timetable, placements: tuple[Placement, ...], now: d
     return f"nothing due: next slot {format_slot(coming)} ({', '.join(waiting) or 'empty'})"
 
 
-def _edited_notes(site: Site, releases: dict[str, Release]) -> list[str]:
+def _edited_notes(by_slug: dict[str, Essay], releases: dict[str, Release]) -> list[str]:
     """A note for each released essay edited since its release (web only, never re-sent)."""
     return [f"{slug} was edited after its release: the web site and feeds show the new text "
             "from the next build; it is not mailed again"
             for slug, release in releases.items()
-            if (essay := site.essay(slug)) is not None
+            if (essay := by_slug.get(slug)) is not None
             and essay.content_hash != release.content_hash]
 
 

@@ -93,11 +93,14 @@ class Preview:
         return f"http://{HOST}:{self.port}/"
 
     def start(self) -> BuildResult:
-        """Build once, then start serving and watching; return the first build's result."""
-        result = self.rebuild()
+        """Take the port, build once, then serve and watch; return the first build's result.
+
+        The port is taken first, so a busy one fails (OSError) before any build.
+        """
         self._server = ThreadingHTTPServer((HOST, self.port), _handler_for(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
+        result = self.rebuild()
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="publish-serve", daemon=True
         )
@@ -132,10 +135,10 @@ class Preview:
                 result = BuildResult(version, False, tuple(p.format() for p in exc.problems))
             except Exception as exc:  # noqa: BLE001 - a preview must survive any failed build
                 result = BuildResult(version, False, (f"build failed: {exc}",))
-            self.result = result
+            self.report(result)  # before the version endpoint shows the new build
             self.site_path = self.base_path()
+            self.result = result
         self.watch_new_folders()
-        self.report(result)
         return result
 
     def schedule_rebuild(self) -> None:

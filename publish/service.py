@@ -9,7 +9,7 @@ same whatever the address's prior state, so the service never reveals who subscr
 from __future__ import annotations
 
 import dataclasses
-import re
+import errno
 import secrets
 import sqlite3
 import time
@@ -44,7 +44,6 @@ MAX_ADDRESS = 320  # RFC 3696's longest address; email-validator is stricter sti
 MAX_NAME = 200
 MAX_BODY = 16 * 1024
 OUTBOX_FOLDER = "confirmations"  # state/outbox/confirmations/ when there is no SMTP URL
-CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -100,8 +99,14 @@ def create_app(root: Path, options: ServiceOptions | None = None) -> Flask:
 
 
 def serve(app: Flask, host: str, port: int) -> None:
-    """Run the service with waitress until interrupted."""
-    waitress.serve(app, host=host, port=port, ident="publish")
+    """Run the service with waitress until interrupted; PublishError if it cannot listen."""
+    try:
+        waitress.serve(app, host=host, port=port, ident="publish")
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        message = f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port"
+        raise PublishError.single("--port", 1, 1, message) from None
 
 
 # --- Requests -------------------------------------------------------------------
@@ -133,7 +138,7 @@ def confirm(token: str) -> Response:
     """Activate the subscriber a valid, unexpired and unused confirmation link names."""
     service = current()
     nonce = read_confirm_token(service, token)
-    with database(service) as conn, transaction(conn):
+    with database(service) as conn, state.transaction(conn):
         row = conn.execute("SELECT * FROM confirmations WHERE nonce = ?", (nonce,)).fetchone()
         if row is None:
             abort(404)
@@ -162,7 +167,7 @@ def unsubscribe(token: str) -> Response:
     one_click = form.get("List-Unsubscribe") == "One-Click"
     if not one_click and form.get("unsubscribe") != "yes":
         abort(400, "The request did not say List-Unsubscribe=One-Click.")
-    with database(service) as conn, transaction(conn):
+    with database(service) as conn, state.transaction(conn):
         subscriber = subscribers.get_subscriber(conn, subscriber_id)
         if subscriber is not None:  # a removed row: answer alike, reveal nothing
             if subscriber.status != subscribers.UNSUBSCRIBED:
@@ -191,17 +196,12 @@ def checked_signup(form: ImmutableMultiDict[str, str]) -> tuple[str, str]:
         abort(400, "Please give an email address.")
     if len(raw) > MAX_ADDRESS or len(name) > MAX_NAME:
         abort(400, "That is longer than any email address or name we can take.")
-    if has_controls(raw) or has_controls(name):
+    if subscribers.has_controls(raw) or subscribers.has_controls(name):
         abort(400, "An address or name cannot contain line breaks or control characters.")
     try:
         return subscribers.normalise_address(raw), name.strip()
     except subscribers.AddressError:
         abort(400, "That does not look like an email address; please check it.")
-
-
-def has_controls(text: str) -> bool:
-    """Whether text holds CR, LF, another control character or a Unicode line separator."""
-    return CONTROL_CHARACTERS.search(text) is not None
 
 
 def client_address() -> str:
@@ -222,18 +222,6 @@ def database(service: Service) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction, taken at once so concurrent requests and sends queue up."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 def allow(conn: sqlite3.Connection, service: Service, kind: str, key: str, limit: int) -> bool:
     """Count one attempt in a sliding window; False once `limit` attempts were counted.
 
@@ -242,7 +230,7 @@ def allow(conn: sqlite3.Connection, service: Service, kind: str, key: str, limit
     now = service.options.clock()
     window_start = now - service.options.window_seconds
     bucket = f"{kind}:{state.sign(service.secret, 'rate-' + kind, key)}"
-    with transaction(conn):
+    with state.transaction(conn):
         conn.execute("DELETE FROM rate_events WHERE at < ?", (window_start,))
         count = conn.execute("SELECT COUNT(*) FROM rate_events WHERE bucket = ? AND at >= ?",
                              (bucket, window_start)).fetchone()[0]
@@ -257,7 +245,7 @@ def record_signup(conn: sqlite3.Connection, address: str,
     """The subscriber for a signup (a new one is pending; a known one keeps its status and
     name until confirmed) and the nonce of a fresh confirmation link."""
     nonce = secrets.token_urlsafe(16)
-    with transaction(conn):
+    with state.transaction(conn):
         subscriber = subscribers.find_subscriber(conn, address) or subscribers.add_subscriber(
             conn, address, name, status=subscribers.PENDING, source="web")
         conn.execute("INSERT INTO confirmations (nonce, subscriber_id, created_at) "
@@ -326,8 +314,7 @@ def send_confirmation(service: Service, subscriber: subscribers.Subscriber, toke
 def confirmation_message(service: Service, address: str, token: str) -> EmailMessage:
     """The confirmation email: plain text with the signed link, from the site's sender."""
     settings = service.settings
-    base = settings.email.service_url or request.url_root
-    link = f"{base.rstrip('/')}/confirm/{token}"
+    link = subscribers.service_link(settings, f"confirm/{token}", request.url_root)
     hours = max(1, service.options.confirm_seconds // 3600)
     text = service.pages.templates.get_template("service_confirm_email.txt").render(
         site=settings.site, link=link, hours=hours)

@@ -132,7 +132,7 @@ def _convert(table: str, key: str, value: Any, line: int, problems: list[Problem
                                   f"'schedule.time' must be HH:MM, got '{value}'"))
             return time(9, 0)
         return time(int(match[1]), int(match[2]))
-    if table == "site" and key == "url":
+    if (table, key) in (("site", "url"), ("email", "service_url")) and value:
         return value if value.endswith("/") else value + "/"
     if table == "email" and key == "rate":
         return float(value)

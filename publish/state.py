@@ -12,8 +12,11 @@ import hmac
 import os
 import secrets
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from publish.errors import PublishError
 from publish.model import Settings
 
 SECRET_ENV = "PUBLISH_SECRET"
@@ -83,29 +86,42 @@ def connect(path: Path) -> sqlite3.Connection:
     """Open (creating and migrating if needed) the state database at `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(path, timeout=30, isolation_level=None)
-    connection.row_factory = sqlite3.Row
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=FULL")
-    connection.execute("PRAGMA foreign_keys=ON")
-    migrate(connection)
+    try:
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        migrate(connection)
+    except sqlite3.DatabaseError as exc:
+        connection.close()
+        message = (f"cannot use the state database ({exc}); if another publish command holds "
+                   "it, wait and retry, else restore it from a backup")
+        raise PublishError.single(str(path), 1, 1, message) from None
     return connection
+
+
+@contextmanager
+def transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once (BEGIN IMMEDIATE) so concurrent writers queue up."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def migrate(connection: sqlite3.Connection) -> None:
     """Run the migrations this database has not run yet, each in its own transaction."""
     version = connection.execute("PRAGMA user_version").fetchone()[0]
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(connection):
             current = connection.execute("PRAGMA user_version").fetchone()[0]
             if current < number:
                 for statement in _statements(script):
                     connection.execute(statement)
                 connection.execute(f"PRAGMA user_version = {number}")
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
 
 
 def _statements(script: str) -> list[str]:
@@ -124,7 +140,12 @@ def load_secret(state_dir: Path) -> bytes:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode("utf-8")
+    secret = path.read_text(encoding="utf-8").strip()
+    if not secret:
+        message = (f"the signing secret is empty; delete the file to make a new one (links "
+                   f"already mailed then stop working) or set {SECRET_ENV}")
+        raise PublishError.single(str(path), 1, 1, message)
+    return secret.encode("utf-8")
 
 
 def sign(secret: bytes, purpose: str, value: str) -> str:

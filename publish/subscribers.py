@@ -76,6 +76,11 @@ def fold_controls(text: str) -> str:
     return _CONTROL.sub(" ", text).strip()
 
 
+def has_controls(text: str) -> bool:
+    """Whether text holds CR, LF, another control character or a Unicode line separator."""
+    return _CONTROL.search(text) is not None
+
+
 def now_text() -> str:
     """The current UTC time as ISO 8601 text, the format of every timestamp in the state."""
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -222,15 +227,10 @@ def import_csv(conn: sqlite3.Connection, path: Path) -> ImportReport:
     """Import `email,name` rows; every row is checked first and nothing is written on error."""
     rows = _read_csv_rows(path)
     counts = {"added": 0, "updated": 0, "unchanged": 0, "kept_unsubscribed": 0}
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with state.transaction(conn):
         for email, name in rows:
             _, outcome = _upsert(conn, email, name, ACTIVE, "import")
             counts[outcome] += 1
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return ImportReport(**counts)
 
 
@@ -310,7 +310,11 @@ def read_unsubscribe_token(secret: bytes, token: str) -> int | None:
 
 def unsubscribe_url(settings: Settings, token: str) -> str:
     """The link that unsubscribes the holder of `token`, on the subscription service."""
-    base = settings.email.service_url or settings.site.url
-    if not base.endswith("/"):
-        base += "/"
-    return f"{base}unsubscribe/{token}"
+    return service_link(settings, f"unsubscribe/{token}")
+
+
+def service_link(settings: Settings, path: str, fallback: str = "") -> str:
+    """`path` on the subscription service: `[email] service_url`, else `fallback`, else the
+    site's URL."""
+    base = settings.email.service_url or fallback or settings.site.url
+    return f"{base.rstrip('/')}/{path}"

@@ -176,13 +176,14 @@ class PageRenderer:
         name: str,
         path: str,
         head: Head,
-        lastmod: datetime | None = None,
         root: str | None = None,
         **values: Any,
     ) -> str:
-        """Render one template for the page at `path`, recording it for the sitemap."""
-        if root is None:
-            self.lastmods[path] = lastmod or self.newest
+        """Render one template for the page at `path` (its `root` found from it unless given).
+
+        The sitemap's dates are not noted here but when a page is planned: a page the build
+        cache already holds is never rendered.
+        """
         settings = self.settings
         try:
             return joined(self.templates.get_template(name).generate(
@@ -273,7 +274,6 @@ class PageRenderer:
             "essay.html",
             path,
             self.essay_head(essay, path),
-            lastmod=essay.date,
             essay=essay,
             body=Markup(render_essay_body(essay, root)),
             image_src=resolve_url(essay.image, root),
@@ -306,15 +306,9 @@ class PageRenderer:
         }
         if image:
             data["image"] = image
-        return Head(
-            title=f"{essay.title} · {self.settings.site.title}",
-            description=essay.summary or self.settings.site.description,
-            canonical=canonical,
-            kind="article",
-            image=image,
-            image_alt=essay.image_alt,
-            json_ld=json_for_script(data),
-        )
+        return self.head(path, f"{essay.title} · {self.settings.site.title}", essay.summary,
+                         kind="article", image=image, image_alt=essay.image_alt,
+                         json_ld=json_for_script(data))
 
     def archive_page(self) -> Files:
         """Every essay, grouped by year, newest first."""
@@ -346,8 +340,7 @@ class PageRenderer:
             tag_feed = f"{self.url}tags/{group.slug}/feed.xml"
             pages[path] = self.deferred(
                 path, group.essays[0].date, group.essays, (group.name, group.slug, head, tag_feed),
-                partial(self.render, "tag.html", path, head, lastmod=group.essays[0].date,
-                        tag=group, tag_feed=tag_feed))
+                partial(self.render, "tag.html", path, head, tag=group, tag_feed=tag_feed))
         return pages
 
     def glossary_page(self) -> dict[str, Deferred]:

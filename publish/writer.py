@@ -19,9 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from publish.errors import PublishError
-from publish.memo import Deferred, OutputMemo, made_contents
-
-Content = str | bytes
+from publish.memo import Content, Deferred, OutputMemo, as_bytes, made_contents
 
 
 def merge_outputs(*parts: Mapping[str, Content | Deferred]) -> dict[str, Content | Deferred]:
@@ -118,7 +116,7 @@ def _linked(previous: Path, path: Path) -> bool:
 
 def _write_file(path: Path, content: Content, previous: Path) -> None:
     """Write one file (its folder exists); an unchanged file is hard-linked, not rewritten."""
-    data = content.encode("utf-8") if isinstance(content, str) else content
+    data = as_bytes(content)
     if _unchanged(previous, data):
         try:
             os.link(previous, path)
@@ -167,7 +165,7 @@ class UpdatePlan:
     """What turns the previous tree into the new one: files to write, kept, and removed."""
 
     writes: list[tuple[str, Content | Deferred]]
-    kept: list[tuple[str, str]]  # path and key of each file the memo vouched for
+    kept: list[str]  # each file the memo vouched for
     removes: list[str]
 
 
@@ -184,8 +182,9 @@ def _update_plan(new_files: Mapping[str, Content | Deferred], target: Path,
     for relative, content in new_files.items():
         key = content.key if isinstance(content, Deferred) else None
         if key is not None and memo.holds(relative, key, f"{base}/{relative}"):
-            kept.append((relative, key))
-        elif isinstance(content, Deferred) or not _unchanged(target / relative, _bytes(content)):
+            kept.append(relative)
+        elif isinstance(content, Deferred) or not _unchanged(target / relative,
+                                                             as_bytes(content)):
             writes.append((relative, content))
     return UpdatePlan(writes, kept, sorted(old_files - new_files.keys()))
 
@@ -224,7 +223,7 @@ def update_in_place(plan: UpdatePlan, target: Path, memo: OutputMemo) -> None:
     try:
         made = made_contents([content for _, content in plan.writes])
         for number, data in enumerate(made):
-            (staging / str(number)).write_bytes(_bytes(data))
+            (staging / str(number)).write_bytes(as_bytes(data))
         journal = {"staging": staging.name,
                    "moves": [relative for relative, _ in plan.writes],
                    "removes": plan.removes}
@@ -233,15 +232,10 @@ def update_in_place(plan: UpdatePlan, target: Path, memo: OutputMemo) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _commit(target, journal)
-    memo.keep_vouched(relative for relative, _ in plan.kept)
+    memo.keep_vouched(plan.kept)
     for relative, content in plan.writes:
         if isinstance(content, Deferred) and content.key is not None:
             memo.record(relative, content.key, target / relative)
-
-
-def _bytes(content: Content) -> bytes:
-    """A content as the bytes of its file."""
-    return content.encode("utf-8") if isinstance(content, str) else content
 
 
 def _journal_path(target: Path) -> Path:
@@ -295,6 +289,20 @@ def recover_interrupted_commit(target: Path) -> None:
     try:
         journal = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        journal = None
+    if not _journal_holds(journal, target):  # damaged: nothing of it can be trusted
         path.unlink(missing_ok=True)
         return
     _commit(target, journal)
+
+
+def _journal_holds(journal: Any, target: Path) -> bool:
+    """Whether a journal read back has the shape `update_in_place` writes, its staging
+    folder one of this target's (so a damaged journal never moves or removes elsewhere)."""
+    if not isinstance(journal, dict):
+        return False
+    staging, moves, removes = (journal.get(k) for k in ("staging", "moves", "removes"))
+    return (isinstance(staging, str) and "/" not in staging and "\\" not in staging
+            and staging.startswith(f".{target.name}-new-")
+            and isinstance(moves, list) and isinstance(removes, list)
+            and all(isinstance(p, str) for p in moves + removes))

@@ -74,6 +74,16 @@ def citing(root: Path, key: str) -> set[str]:
                                                           for n in e.notes)}
 
 
+def forget_render_stores() -> None:
+    """Close and forget every open render store, as the end of a process would (a sqlite3
+    connection sits in a reference cycle: dropped unclosed, it closes at some later garbage
+    collection, and its checkpoint then rewrites the store in the middle of another step)."""
+    for store in cache.RenderStore._open.values():
+        if store.connection is not None:
+            store.connection.close()
+    cache.RenderStore._open.clear()
+
+
 def records(root: Path) -> list[Path]:
     """The essay records in a site's cache."""
     return sorted((root / cache.CACHE_DIR / "essays").glob("*.rec"))
@@ -197,7 +207,7 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, damage):
     before = corpus / "before"
     shutil.copytree(corpus / "build", before)
     store = corpus / cache.CACHE_DIR / cache.RENDERS_FILE
-    cache.RenderStore._open.clear()  # as a new process would
+    forget_render_stores()  # as a new process would
     if damage == "row":
         with sqlite3.connect(store) as connection:
             changed = connection.execute("UPDATE renders SET text = CAST('<p>stale</p>' AS BLOB)")
@@ -209,7 +219,7 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, damage):
     build(corpus, BuildOptions(today=TODAY))
     for output in ("site", "email"):
         assert same_tree(before / output, corpus / "build" / output), output
-    cache.RenderStore._open.clear()
+    forget_render_stores()
 
 
 def test_record_changed_during_a_build_fails_cleanly(corpus):
@@ -234,6 +244,21 @@ def test_stored_tokens_decode_to_the_parsed_tokens(corpus, monkeypatch):
         assert list(stored.tokens) == list(parsed_essay.tokens)
         assert len(stored.tokens) == len(parsed_essay.tokens)
         assert stored.tokens[5] == parsed_essay.tokens[5]
+
+
+def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path, monkeypatch):
+    blocked = generate(12, tmp_path / "blocked")
+    (blocked / cache.CACHE_DIR).mkdir(parents=True)
+    for name in ("essays", "outputs"):  # the parse records and the output manifests
+        (blocked / cache.CACHE_DIR / name).write_text("not a folder", encoding="utf-8")
+    build(blocked, BuildOptions(today=TODAY))
+    build(blocked, BuildOptions(today=TODAY))
+    assert not records(blocked)
+    fresh = generate(12, tmp_path / "fresh")
+    monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
+    build(fresh, BuildOptions(today=TODAY))
+    for output in ("site", "email"):
+        assert same_tree(blocked / "build" / output, fresh / "build" / output), output
 
 
 def test_rebuilds_from_another_thread_share_the_cache(corpus):
@@ -437,9 +462,9 @@ def test_check_writes_nothing(corpus):
     path = corpus / "essays" / "00005.md"
     path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n",
                     encoding="utf-8")
-    cache.RenderStore._open.clear()  # as a new process would
+    forget_render_stores()  # as a new process would
     before = folder_state(corpus / "build")
     result = CliRunner().invoke(cli, ["--root", str(corpus), "check"])
     assert result.exit_code == 0, result.output
     assert folder_state(corpus / "build") == before
-    cache.RenderStore._open.clear()
+    forget_render_stores()

@@ -82,6 +82,7 @@ class Server(RecordingSMTPServer):
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        """Hang up when a drop is due; otherwise answer as the recording server does."""
         if self.drop_next:  # hang up on the message after the `drop_after`-th
             self.drop_next = False
             server.transport.close()

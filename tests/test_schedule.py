@@ -11,6 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from publish.cli import cli
+from publish.errors import PublishError
+from publish.releases import recorded_releases
 from publish.schedule import (
     DATED,
     DUE,
@@ -28,6 +30,7 @@ from publish.schedule import (
     schedule_view,
 )
 from publish.site import load_site
+from publish.state import database_path
 from tests.sitebuilder import essay_text, make_site
 
 FIRST_TUESDAY = "FREQ=MONTHLY;BYDAY=+1TU"
@@ -127,6 +130,20 @@ def test_schedule_command_just_before_and_after_a_slot(tmp_path: Path, moment: s
     first = result.stdout.splitlines()[1].split()
     assert first[:5] == ["2026-11-03", "09:00", "America/New_York", status, "a"]
     assert ("passed without a release" in result.stderr) is (status == DUE)
+
+
+def test_an_unreadable_state_database_is_named_in_the_error(tmp_path: Path) -> None:
+    root = make_site(tmp_path, {"a": essay_text("A", slug="a")})
+    settings = load_site(root)[0].settings
+    database = database_path(root, settings)
+    database.parent.mkdir(parents=True)
+    database.write_text("not a database, only some text long enough for a header\n")
+    with pytest.raises(PublishError) as caught:
+        recorded_releases(root, settings)
+    assert [p.path for p in caught.value.problems] == [str(database)]
+    result = CliRunner().invoke(cli, ["--root", str(root), "schedule"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{database}:1:1: error: cannot read the state database")
 
 
 def test_queue_fills_free_slots_in_file_order_around_dated_essays(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,9 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from lxml import html
 
 from publish.build import BuildOptions
+from publish.cli import cli
 from publish.serve import VERSION_PATH, BuildResult, Preview
 from tests.tools import free_port
 from tests.websites import TODAY, essay_file, fixture_site
@@ -156,6 +159,19 @@ def test_the_serve_command_runs_until_interrupted(tmp_path: Path) -> None:
         output, _ = process.communicate(timeout=WAIT_LIMIT)
     assert process.returncode == 0
     assert "Stopping." in output
+
+
+def test_a_busy_port_is_refused_with_a_message_before_any_build(tmp_path: Path) -> None:
+    root = fixture_site(tmp_path / "site", essays=1)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["--root", str(root), "serve", "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"127.0.0.1:{port}" in result.output and "another port" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (root / "build").exists()
 
 
 def test_a_templates_folder_made_while_serving_is_watched(preview: Preview) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -529,6 +530,20 @@ def test_subscriptions_serve_runs_the_service(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_subscriptions_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
+    """A port another program holds gives one error line naming it, not a traceback."""
+    port = free_port()
+    root = service_site(tmp_path / "site", port)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        result = CliRunner().invoke(
+            cli, ["--root", str(root), "subscriptions", "serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"--port:1:1: error: cannot listen on 127.0.0.1:{port}" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def wait_for_answer(url: str, process: subprocess.Popen) -> int:

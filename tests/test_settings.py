@@ -106,3 +106,11 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     problems = problems_of(tmp_path, text)
     lines = sorted(int(p.split(":")[1]) for p in problems)
     assert lines == [1, 2, 3, 4, 6, 7]  # missing author (table line), then one per bad key
+
+
+def test_service_url_gets_a_trailing_slash_like_the_site_url(tmp_path: Path) -> None:
+    text = SITE + '[email]\nservice_url = "https://subs.example.org/letters"\n'
+    (tmp_path / "publish.toml").write_text(text, encoding="utf-8")
+    assert load_settings(tmp_path).email.service_url == "https://subs.example.org/letters/"
+    (tmp_path / "publish.toml").write_text(SITE, encoding="utf-8")
+    assert load_settings(tmp_path).email.service_url == ""

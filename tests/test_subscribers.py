@@ -189,3 +189,29 @@ def test_cli_subscriber_commands(tmp_path: Path) -> None:
     code, output = run("import", str(bad))
     assert code == 1 and f"{bad}:3:1: error:" in output
     assert run("remove", "ghost@example.org")[0] != 0
+
+
+def test_cli_names_a_state_database_it_cannot_use(tmp_path: Path) -> None:
+    """A state file that is not SQLite gives one error line naming it, not a traceback."""
+    root = make_site(tmp_path / "site", settings=SETTINGS)
+    database = state.database_path(root, load_settings(root))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    database.write_bytes(b"these bytes are not an SQLite database, only some text\n" * 20)
+    result = CliRunner().invoke(cli, ["--root", str(root), "subscribers", "list"])
+    assert result.exit_code == 1
+    assert f"{database}:1:1: error: cannot use the state database" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_an_empty_secret_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty secret.key (a crash while making it) never signs links with an empty key."""
+    monkeypatch.delenv(state.SECRET_ENV, raising=False)
+    folder = tmp_path / "state"
+    made = state.load_secret(folder)
+    assert len(made) == 64 and state.load_secret(folder) == made
+    (folder / state.SECRET_FILE).write_text("\n", encoding="utf-8")
+    with pytest.raises(PublishError) as caught:
+        state.load_secret(folder)
+    [problem] = caught.value.problems
+    assert problem.path == str(folder / state.SECRET_FILE)
+    assert "secret is empty" in problem.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,18 @@ def test_interrupted_commit_is_finished(tmp_path: Path) -> None:
     writer.recover_interrupted_commit(target)  # as the next build does first
     assert tree(target) == {"index.html": b"old", "a/index.html": b"new"}
     assert not staging.exists() and not writer._journal_path(target).exists()
+
+
+@pytest.mark.parametrize("journal", [{"staging": "..", "moves": [], "removes": []},
+                                     {"staging": ".site-new-x", "removes": ["index.html"]},
+                                     ["not", "a", "journal"]])
+def test_damaged_commit_journal_is_dropped_untouched(tmp_path: Path, journal: object) -> None:
+    target = tmp_path / "site"
+    write_with_memo({"index.html": "old"}, target, tmp_path)
+    writer._journal_path(target).write_text(json.dumps(journal))
+    writer.recover_interrupted_commit(target)
+    assert tree(target) == {"index.html": b"old"}
+    assert tmp_path.exists() and not writer._journal_path(target).exists()
 
 
 def test_file_becoming_a_folder_swaps_a_new_tree(tmp_path: Path) -> None:
