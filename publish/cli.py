@@ -324,10 +324,13 @@ def _day(moment: str | None) -> str:
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_obj
 def subscribers_import(root: Path, csv_file: Path) -> None:
-    """Import subscribers from a CSV file with an `email,name` header."""
+    """Import subscribers from a CSV file: `email,name`, publish's own export, or an export
+    from Substack, Ghost, Buttondown or Mailchimp (recognised by its columns)."""
     with _state_connection(root) as conn:
         report = import_csv(conn, csv_file)
-    click.echo(f"Imported {csv_file}: {report.message}")
+    click.echo(f"Imported {csv_file} ({report.format}): {report.message}")
+    for line in report.skip_lines():
+        click.echo(f"{csv_file}: {line}")
 
 
 @subscribers_group.command("export")

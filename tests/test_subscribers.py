@@ -6,11 +6,16 @@ import csv
 import io
 import re
 import sqlite3
+import tempfile
 from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from publish import state
 from publish.cli import cli
@@ -166,7 +171,7 @@ def test_cli_subscriber_commands(tmp_path: Path) -> None:
     assert run("add", "Ann@Example.org", "--name", "Ann")[0] == 0
     csv_path = write_csv(tmp_path / "in.csv", "email,name\nann@example.org,A\nbo@example.org,B\n")
     code, output = run("import", str(csv_path))
-    assert code == 0 and "1 added, 1 updated" in output
+    assert code == 0 and "1 added (1 active), 1 updated" in output
     assert run("remove", "BO@example.org")[0] == 0
     code, output = run("list")
     assert code == 0
@@ -215,3 +220,178 @@ def test_an_empty_secret_file_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
     [problem] = caught.value.problems
     assert problem.path == str(folder / state.SECRET_FILE)
     assert "secret is empty" in problem.message
+
+
+# --- Export, import and the formats writers bring ---------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "imports"
+NAMES = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+MOMENTS = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1),
+                       timezones=st.just(UTC)).map(lambda m: m.replace(microsecond=0))
+MAYBE = st.one_of(st.none(), MOMENTS)
+# What the state can hold: an active reader has confirmed, an unsubscribed one has left.
+READER = st.one_of(
+    st.tuples(NAMES, st.just("active"), MOMENTS, MOMENTS, MAYBE),
+    st.tuples(NAMES, st.just("pending"), MOMENTS, MAYBE, MAYBE),
+    st.tuples(NAMES, st.just("unsubscribed"), MOMENTS, MAYBE, MOMENTS),
+)
+READERS = st.lists(READER, max_size=8)
+
+
+def everyone(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+    """Every subscriber without the row id, which a fresh state numbers anew."""
+    return [(s.email, s.name, s.status, s.created_at, s.confirmed_at, s.unsubscribed_at)
+            for s in list_subscribers(conn)]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(readers=READERS)
+def test_export_then_import_keeps_every_status_date_and_name(readers: list[tuple]) -> None:
+    """Pending and unsubscribed readers stay so, with every date and name, in any script."""
+    with tempfile.TemporaryDirectory() as folder:
+        source = state.connect(Path(folder) / "a" / "publish.db")
+        target = state.connect(Path(folder) / "b" / "publish.db")
+        try:
+            for number, (name, status, created, confirmed, left) in enumerate(readers):
+                subscriber = add_subscriber(source, f"reader{number}@example.net", name, status)
+                source.execute(
+                    "UPDATE subscribers SET created_at = ?, confirmed_at = ?, unsubscribed_at = ?"
+                    " WHERE id = ?",
+                    (created.isoformat(), confirmed and confirmed.isoformat(),
+                     left and left.isoformat(), subscriber.id))
+            exported = Path(folder) / "export.csv"
+            exported.write_text(export_csv(source), encoding="utf-8")
+            report = import_csv(target, exported)
+            assert report.format == "publish export" and report.added == len(readers)
+            assert everyone(target) == everyone(source)
+        finally:
+            source.close()
+            target.close()
+
+
+def test_cli_export_then_import_keeps_pending_and_unsubscribed(tmp_path: Path) -> None:
+    """The round trip through the commands a writer types, into a fresh site."""
+    old, new = (make_site(tmp_path / name, settings=SETTINGS) for name in ("old", "new"))
+    with closing(state.connect(state.database_path(old, load_settings(old)))) as conn:
+        add_subscriber(conn, "pending@example.net", "Pía", status="pending", source="web")
+        remove_subscriber(conn, add_subscriber(conn, "left@example.net", "Łukasz").email)
+        add_subscriber(conn, "here@example.net", "陳大文")
+        before = everyone(conn)
+    runner = CliRunner()
+    exported = runner.invoke(cli, ["--root", str(old), "subscribers", "export"])
+    path = write_csv(tmp_path / "export.csv", exported.output)
+    result = runner.invoke(cli, ["--root", str(new), "subscribers", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "(publish export)" in result.output
+    with closing(state.connect(state.database_path(new, load_settings(new)))) as conn:
+        assert everyone(conn) == before
+        assert [s.email for s in active_subscribers(conn)] == ["here@example.net"]
+
+
+EXPECTED_IMPORTS = {
+    "substack_email_list.csv": ("Substack email list", [
+        ("zoë.brandt@mailbox.ink", "Zoë Brandt", "active", "2018-08-27T15:06:27+00:00"),
+        ("kirsty@mailbox.ink", "", "active", "2018-12-19T08:03:04+00:00"),
+        ("quiet@mailbox.ink", "Quiet Reader", "unsubscribed", "2019-02-01T10:00:00+00:00"),
+    ], {"deletion request": [5, 6], "deleted-user placeholder": [7],
+        "placeholder address (an example domain)": [8]}),
+    "ghost_members.csv": ("Ghost members export", [
+        ("dana@mailbox.ink", "Dana Ó Súilleabháin", "active", "2021-03-04T05:06:07+00:00"),
+        ("paying@mailbox.ink", "Paying Reader", "active", "2022-01-01T00:00:00+00:00"),
+        ("muted@mailbox.ink", "Muted Member", "unsubscribed", "2022-05-05T12:00:00+00:00"),
+    ], {"deleted member": [5],
+        "placeholder address (a domain that cannot receive mail)": [6]}),
+    "buttondown_subscribers.csv": ("Buttondown subscribers export", [
+        ("regular@mailbox.ink", "Wiremu Tāne", "active", "2020-04-05T06:07:08+00:00"),
+        ("premium@mailbox.ink", "", "active", "2021-04-05T06:07:08+00:00"),
+        ("unconfirmed@mailbox.ink", "", "pending", "2022-04-05T06:07:08+00:00"),
+        ("left@mailbox.ink", "", "unsubscribed", "2019-04-05T06:07:08+00:00"),
+        ("bounced@mailbox.ink", "", "unsubscribed", "2019-05-05T06:07:08+00:00"),
+        ("angry@mailbox.ink", "", "unsubscribed", "2019-06-05T06:07:08+00:00"),
+        ("removed@mailbox.ink", "", "unsubscribed", "2019-07-05T06:07:08+00:00"),
+    ], {}),
+    "mailchimp_subscribed.csv": ("Mailchimp audience export", [
+        ("s1@mailbox.ink", "Ana García López", "active", "2018-02-05T19:28:23+00:00"),
+        ("s2@mailbox.ink", "Björk", "active", "2019-03-05T10:00:00+00:00"),
+    ], {}),
+    "mailchimp_unsubscribed.csv": ("Mailchimp audience export", [
+        ("u1@mailbox.ink", "Dolor", "unsubscribed", "2018-02-12T10:54:27+00:00"),
+        ("u2@mailbox.ink", "Simet", "unsubscribed", "2018-02-12T10:54:26+00:00"),
+    ], {}),
+    "mailchimp_cleaned.csv": ("Mailchimp audience export", [
+        ("c1@mailbox.ink", "Lorem Ipsum", "unsubscribed", "2020-06-04T15:28:08+00:00"),
+    ], {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_IMPORTS))
+def test_import_recognises_platform_exports(conn: sqlite3.Connection, name: str) -> None:
+    """Each platform's export: opt-outs kept unsubscribed, signup dates and full names kept,
+    placeholders, deletion requests and deleted members skipped with their lines."""
+    kind, expected, skipped = EXPECTED_IMPORTS[name]
+    report = import_csv(conn, FIXTURES / name)
+    assert report.format == kind
+    assert [(s.email, s.name, s.status, s.created_at) for s in list_subscribers(conn)] == expected
+    assert report.skipped == skipped
+    for subscriber in list_subscribers(conn):
+        assert (subscriber.unsubscribed_at is not None) == (subscriber.status == "unsubscribed")
+        assert subscriber.confirmed_at is not None or subscriber.status != "active"
+
+
+def test_mailchimp_keeps_confirmation_and_unsubscribe_times(conn: sqlite3.Connection) -> None:
+    import_csv(conn, FIXTURES / "mailchimp_subscribed.csv")
+    import_csv(conn, FIXTURES / "mailchimp_unsubscribed.csv")
+    assert find_subscriber(conn, "s1@mailbox.ink").confirmed_at == "2018-02-05T19:30:00+00:00"
+    left = find_subscriber(conn, "u2@mailbox.ink")
+    assert left.unsubscribed_at == "2023-06-06T12:56:15+00:00"
+
+
+def test_an_opt_out_in_a_later_export_unsubscribes_a_known_reader(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    add_subscriber(conn, "u1@mailbox.ink", "U")
+    report = import_csv(conn, FIXTURES / "mailchimp_unsubscribed.csv")
+    assert report.updated == 1
+    assert find_subscriber(conn, "u1@mailbox.ink").status == "unsubscribed"
+
+
+def test_generic_csv_joins_first_and_last_names(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "l.csv", "First Name,Last Name,Email\nMarie,Curie,m@example.net\n")
+    assert import_csv(conn, path).format == "CSV"
+    assert find_subscriber(conn, "m@example.net").name == "Marie Curie"
+
+
+def test_cli_import_says_what_it_skipped_and_why(tmp_path: Path) -> None:
+    root = make_site(tmp_path / "site", settings=SETTINGS)
+    path = FIXTURES / "substack_email_list.csv"
+    result = CliRunner().invoke(cli, ["--root", str(root), "subscribers", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == (f"Imported {path} (Substack email list): 3 added (2 active, "
+                        "1 unsubscribed), 0 updated, 0 unchanged, 0 kept unsubscribed, "
+                        "4 skipped")
+    assert f"{path}: skipped 2: deletion request (lines 5, 6)" in lines
+    assert f"{path}: skipped 1: deleted-user placeholder (line 7)" in lines
+
+
+def test_a_bad_date_or_status_names_its_cell(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "x.csv", "email,name,status,created_at,confirmed_at\n"
+                                         "a@example.net,A,active,yesterday-ish,\n"
+                                         "b@example.net,B,gone,2020-01-01T00:00:00+00:00,\n")
+    with pytest.raises(PublishError) as caught:
+        import_csv(conn, path)
+    assert [(p.line, p.col) for p in caught.value.problems] == [(2, 4), (3, 3)]
+    assert list_subscribers(conn) == []
+
+
+def test_a_field_over_the_csv_limit_is_a_clear_error(tmp_path: Path) -> None:
+    """Python's csv refuses a field over 128 KB; the import says where, and imports nothing."""
+    root = make_site(tmp_path / "site", settings=SETTINGS)
+    path = write_csv(tmp_path / "big.csv",
+                     "email,name\nok@example.net,Ok\nbig@example.net,\"" + "x" * 140_000 + "\"\n")
+    result = CliRunner().invoke(cli, ["--root", str(root), "subscribers", "import", str(path)])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"{path}:3:17: error: a field is longer than 128 KB")
+    assert "Traceback" not in result.output and not isinstance(result.exception, csv.Error)
+    with closing(state.connect(state.database_path(root, load_settings(root)))) as conn:
+        assert list_subscribers(conn) == []
