@@ -25,6 +25,12 @@ from publish.delivery import ProgressEvent, send_essay
 from publish.errors import Problem, PublishError
 from publish.essays import ESSAYS_DIR, slugify
 from publish.mail import oversize_problems
+from publish.mailsetup import (
+    NEW_ESSAY_PLACEHOLDER,
+    mailing_readiness,
+    placeholder_essays,
+    refuse_unsafe_setup,
+)
 from publish.releases import recorded_releases
 from publish.runner import cron_instructions, run_publish
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
@@ -163,7 +169,7 @@ def new(root: Path, title: str) -> None:
         "# date: 2026-01-06   (leave out: the schedule gives it the next free slot)\n"
         "draft: true\n"
         "---\n"
-        "Write the first paragraph here; it becomes the summary unless you set one.\n",
+        f"{NEW_ESSAY_PLACEHOLDER}\n",
         encoding="utf-8",
     )
     click.echo(f"Wrote {path.relative_to(root)} (a draft: set draft: false when it is ready)")
@@ -179,7 +185,10 @@ def check(root: Path, today_text: str | None) -> None:
         today = parse_today(today_text) or site_today(root)
         published = select_published(site, today, drafts=True, future=True)
         outputs = render_outputs(published)
-        problems = [*problems, *oversize_problems(published, outputs.email_files)]
+        problems = [*problems, *oversize_problems(published, outputs.email_files),
+                    *mailing_readiness(root, site.settings), *placeholder_essays(site)]
+    if any(problem.is_error for problem in problems):
+        raise PublishError(problems)
     show_problems(problems)
     click.echo(f"{len(site.essays)} essay(s), {len(site.glossary.entries)} glossary term(s): OK")
 
@@ -350,6 +359,7 @@ def subscribers_export(root: Path) -> None:
 def send(root: Path, slug: str, dry_run: bool, to: str | None) -> None:
     """Send the built email of SLUG to every active subscriber, once each."""
     settings = load_settings(root)
+    show_problems(refuse_unsafe_setup(root, settings, test_copy=to is not None))
     with _SendProgress() as progress:
         summary = send_essay(root, settings, slug, dry_run=dry_run, to=to,
                              on_progress=progress.update)

@@ -30,6 +30,7 @@ from pathlib import Path
 from publish.build import BUILD_DIR, BuildOptions, build
 from publish.delivery import send_essay
 from publish.errors import Problem, PublishError
+from publish.mailsetup import refuse_unsafe_setup
 from publish.model import Essay, Settings, Site
 from publish.releases import (
     open_read_only,
@@ -92,6 +93,7 @@ class RunReport:
 def run_publish(root: Path, now: datetime, *, dry_run: bool = False) -> RunReport:
     """Do one run at `now`: build, record and send what is due; see the module's docstring."""
     site, warnings = load_site(root)
+    warnings += refuse_unsafe_setup(root, site.settings)  # before anything is built or sent
     timetable = Timetable.from_settings(site.settings)
     now = timetable.local(now)
     if dry_run:

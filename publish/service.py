@@ -4,14 +4,23 @@ A small Flask application that shares the site's SQLite state with `publish send
 Signups are stored as pending (an address already known keeps its status until its owner
 confirms), confirmation links are signed and expire, and every answer to a signup is the
 same whatever the address's prior state, so the service never reveals who subscribes.
+
+Opening a confirmation link (GET or HEAD, as mail scanners do) only shows a button; the
+button's POST confirms. Confirmation mail goes through a bounded queue to one worker
+thread, so no request ever waits for the mail server: a hung server cannot hold up an
+unsubscribe, and a full queue answers a signup with "try again later". Every link the
+service writes starts with `[email] service_url`, never with the request's Host header.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import errno
+import logging
+import queue
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,7 +44,7 @@ from publish.errors import PublishError
 from publish.mail import header_text, site_domain
 from publish.model import Glossary, Settings, Site
 from publish.rendering import template_environment
-from publish.settings import SETTINGS_FILE, load_settings
+from publish.settings import SETTINGS_FILE, _line_of_table, load_settings
 from publish.web import Head, PageRenderer
 
 CONFIRM_PURPOSE = "confirm"
@@ -44,6 +53,7 @@ MAX_ADDRESS = 320  # RFC 3696's longest address; email-validator is stricter sti
 MAX_NAME = 200
 MAX_BODY = 16 * 1024
 OUTBOX_FOLDER = "confirmations"  # state/outbox/confirmations/ when there is no SMTP URL
+LOG = logging.getLogger("publish.service")
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,90 @@ class ServiceOptions:
     address_limit: int = 3  # signups per email address per window
     window_seconds: int = 3600
     trusted_proxies: int = 0  # proxies in front whose X-Forwarded-For is believed
+    mail_queue: int = 100  # confirmation emails waiting for the mail server, at most
     clock: Callable[[], float] = time.time
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One email for the worker to hand to the mail server."""
+
+    sender: str
+    recipient: str
+    message: bytes
+    name: str
+
+
+class Mailer:
+    """Sends the service's mail from one worker thread, fed by a bounded queue.
+
+    `submit` never blocks: it returns False when the queue is full. The worker starts with
+    the first letter and survives any failure of one letter (it is logged, by kind only).
+    """
+
+    def __init__(self, root: Path, settings: Settings, size: int):
+        self.root = root
+        self.settings = dataclasses.replace(
+            settings, email=dataclasses.replace(settings.email, max_retries=1))
+        self.letters: queue.Queue[Letter | None] = queue.Queue(maxsize=max(1, size))
+        self.idle = threading.Condition()
+        self.unfinished = 0
+        self.thread: threading.Thread | None = None
+        self.start_lock = threading.Lock()
+
+    def submit(self, letter: Letter) -> bool:
+        """Queue a letter; False (and nothing queued) when the queue is full."""
+        self._start()
+        with self.idle:
+            try:
+                self.letters.put_nowait(letter)
+            except queue.Full:
+                return False
+            self.unfinished += 1
+        return True
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until every queued letter has been handled; False if `timeout` ran out."""
+        with self.idle:
+            return self.idle.wait_for(lambda: self.unfinished == 0, timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the worker once it has handled what is queued (waiting at most `timeout`)."""
+        if self.thread is None:
+            return
+        try:
+            self.letters.put(None, timeout=timeout)
+        except queue.Full:
+            return  # the worker is stuck on a mail server; it is a daemon thread
+        self.thread.join(timeout)
+
+    def _start(self) -> None:
+        """Start the worker thread if it is not running."""
+        with self.start_lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._work, name="publish-mailer",
+                                               daemon=True)
+                self.thread.start()
+
+    def _work(self) -> None:
+        """Hand each queued letter to the mail server, one at a time, until told to stop."""
+        while (letter := self.letters.get()) is not None:
+            try:
+                self._deliver(letter)
+            except Exception as exc:  # noqa: BLE001 - one bad letter must not stop the worker
+                LOG.warning("a confirmation email was not sent: %s", type(exc).__name__)
+            finally:
+                with self.idle:
+                    self.unfinished -= 1
+                    self.idle.notify_all()
+
+    def _deliver(self, letter: Letter) -> None:
+        """Send one letter by the site's transport (SMTP, or the outbox), one quick retry."""
+        transport = delivery.open_transport(self.root, self.settings, OUTBOX_FOLDER)
+        try:
+            transport.send(letter.sender, letter.recipient, letter.message, letter.name)
+        finally:
+            transport.close()
 
 
 @dataclass(frozen=True)
@@ -68,6 +161,7 @@ class Service:
     database: Path
     pages: PageRenderer
     options: ServiceOptions
+    mailer: Mailer
 
 
 def create_app(root: Path, options: ServiceOptions | None = None) -> Flask:
@@ -76,12 +170,19 @@ def create_app(root: Path, options: ServiceOptions | None = None) -> Flask:
     if not settings.email.from_address:
         raise PublishError.single(SETTINGS_FILE, 1, 1, "[email] from is not set; the "
                                   "subscription service sends confirmation emails from it")
+    if not settings.email.service_url:
+        line = _line_of_table((root / SETTINGS_FILE).read_text(encoding="utf-8"), "email")
+        raise PublishError.single(SETTINGS_FILE, line, 1, (
+            "[email] service_url is not set; set it to the public address this service "
+            "answers on: its links are built from it, never from a request's Host header"))
     database = state.database_path(root, settings)
     state.connect(database).close()  # create and migrate before the first request
     site = Site(root=root, settings=settings, glossary=Glossary({}), essays=())
     pages = PageRenderer(site, template_environment(site.templates_dir))
+    options = options or ServiceOptions()
     service = Service(root=root, settings=settings, secret=state.load_secret(database.parent),
-                      database=database, pages=pages, options=options or ServiceOptions())
+                      database=database, pages=pages, options=options,
+                      mailer=Mailer(root, settings, options.mail_queue))
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["publish"] = service
@@ -90,7 +191,8 @@ def create_app(root: Path, options: ServiceOptions | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
     app.add_url_rule("/", view_func=home, methods=["GET"])
     app.add_url_rule("/subscribe", view_func=subscribe, methods=["POST"])
-    app.add_url_rule("/confirm/<token>", view_func=confirm, methods=["GET"])
+    app.add_url_rule("/confirm/<token>", view_func=confirm_page, methods=["GET"])
+    app.add_url_rule("/confirm/<token>", view_func=confirm, methods=["POST"])
     app.add_url_rule("/unsubscribe/<token>", view_func=unsubscribe_page, methods=["GET"])
     app.add_url_rule("/unsubscribe/<token>", view_func=unsubscribe, methods=["POST"])
     app.register_error_handler(HTTPException, error_page)
@@ -107,6 +209,13 @@ def serve(app: Flask, host: str, port: int) -> None:
             raise
         message = f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port"
         raise PublishError.single("--port", 1, 1, message) from None
+    finally:
+        mailer_of(app).close()
+
+
+def mailer_of(app: Flask) -> Mailer:
+    """The mail queue of a service application."""
+    return app.extensions["publish"].mailer
 
 
 # --- Requests -------------------------------------------------------------------
@@ -134,16 +243,25 @@ def subscribe() -> Response:
     return page("service_subscribed.html", "Check your inbox")
 
 
+def confirm_page(token: str) -> Response:
+    """The page a confirmation link opens: one button that confirms. A GET or HEAD (a mail
+    scanner following every link) changes nothing."""
+    service = current()
+    nonce = read_confirm_token(service, token)
+    with database(service) as conn:
+        open_confirmation(conn, nonce)
+    return page("service_confirm.html", "Confirm your subscription", token_page=True,
+                token=token)
+
+
 def confirm(token: str) -> Response:
     """Activate the subscriber a valid, unexpired and unused confirmation link names."""
     service = current()
     nonce = read_confirm_token(service, token)
+    if form_fields().get("confirm") != "yes":
+        abort(400, "The request did not come from the confirmation button.")
     with database(service) as conn, state.transaction(conn):
-        row = conn.execute("SELECT * FROM confirmations WHERE nonce = ?", (nonce,)).fetchone()
-        if row is None:
-            abort(404)
-        if row["used_at"] is not None:
-            abort(410, "used")
+        row = open_confirmation(conn, nonce)
         subscriber = subscribers.get_subscriber(conn, row["subscriber_id"])
         if subscriber is None:
             abort(404)
@@ -253,6 +371,16 @@ def record_signup(conn: sqlite3.Connection, address: str,
     return subscriber, nonce
 
 
+def open_confirmation(conn: sqlite3.Connection, nonce: str) -> sqlite3.Row:
+    """The confirmation row of a nonce; 404 if there is none, 410 if it was used."""
+    row = conn.execute("SELECT * FROM confirmations WHERE nonce = ?", (nonce,)).fetchone()
+    if row is None:
+        abort(404)
+    if row["used_at"] is not None:
+        abort(410, "used")
+    return row
+
+
 def close_confirmations(conn: sqlite3.Connection, subscriber_id: int) -> None:
     """Mark every open confirmation link of a subscriber used, so none can act again."""
     conn.execute("UPDATE confirmations SET used_at = ? WHERE subscriber_id = ? "
@@ -294,27 +422,20 @@ def read_unsubscribe(token: str) -> int:
 
 
 def send_confirmation(service: Service, subscriber: subscribers.Subscriber, token: str) -> None:
-    """Mail the confirmation link by the site's transport (SMTP, or the outbox); 503 when
-    the mail server cannot take it now. One quick retry only: a reader is waiting."""
+    """Queue the confirmation email for the mail worker; 503 when the queue is full (the
+    mail server is slow or down), so the reader knows to try again later."""
     message = confirmation_message(service, subscriber.email, token)
-    settings = dataclasses.replace(
-        service.settings, email=dataclasses.replace(service.settings.email, max_retries=1))
-    try:
-        transport = delivery.open_transport(service.root, settings, OUTBOX_FOLDER)
-        try:
-            transport.send(delivery.envelope_sender(settings), subscriber.email,
-                           message.as_bytes(), f"{subscriber.id:06d}-{secrets.token_hex(4)}")
-        finally:
-            transport.close()
-    except (delivery.DeliveryFailure, delivery.ServerUnavailable, PublishError, OSError) as exc:
-        current_app.logger.warning("a confirmation email was not sent: %s", type(exc).__name__)
-        abort(503)
+    letter = Letter(delivery.envelope_sender(service.settings), subscriber.email,
+                    message.as_bytes(), f"{subscriber.id:06d}-{secrets.token_hex(4)}")
+    if not service.mailer.submit(letter):
+        current_app.logger.warning("the confirmation queue is full; a signup was turned away")
+        abort(503, "Too many confirmation emails are waiting to be sent just now.")
 
 
 def confirmation_message(service: Service, address: str, token: str) -> EmailMessage:
     """The confirmation email: plain text with the signed link, from the site's sender."""
     settings = service.settings
-    link = subscribers.service_link(settings, f"confirm/{token}", request.url_root)
+    link = subscribers.service_link(settings, f"confirm/{token}")
     hours = max(1, service.options.confirm_seconds // 3600)
     text = service.pages.templates.get_template("service_confirm_email.txt").render(
         site=settings.site, link=link, hours=hours)

@@ -60,7 +60,9 @@ def test_init_then_build_gives_a_working_site(tmp_path: Path) -> None:
     site = tmp_path / "letters"
     assert run("init", site).exit_code == 0
     assert set((site / ".gitignore").read_text().split()) >= {"build/", "state/"}
-    result = run("--root", site, "build")
+    assert run("--root", site, "build").exit_code == 0
+    assert built_slugs(site) == set(), "the sample essay is a draft: no run mails it"
+    result = run("--root", site, "build", "--drafts")
     assert result.exit_code == 0, result.output
     assert str(site / "build" / "site") in result.stdout
     [slug] = built_slugs(site)

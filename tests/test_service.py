@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -26,7 +28,8 @@ from waitress import wasyncore
 
 from publish import state, subscribers
 from publish.cli import cli
-from publish.service import ServiceOptions, create_app
+from publish.errors import PublishError
+from publish.service import ServiceOptions, create_app, mailer_of
 from tests.sitebuilder import essay_text, make_site
 from tests.tools import RecordingSMTPServer, free_port, validate_html
 
@@ -87,9 +90,16 @@ class Harness:
     smtp: RecordingSMTPServer
 
     def signup(self, address: str, remote: str = "192.0.2.1", **fields: str):
-        """POST the signup form as a browser would."""
-        return self.client.post("/subscribe", data={"email": address, "website": "", **fields},
-                                environ_base={"REMOTE_ADDR": remote})
+        """POST the signup form as a browser would; wait until its mail has gone out."""
+        response = self.client.post("/subscribe",
+                                    data={"email": address, "website": "", **fields},
+                                    environ_base={"REMOTE_ADDR": remote})
+        assert mailer_of(self.app).drain(30)
+        return response
+
+    def confirm(self, link: str):
+        """Press the button of a confirmation link's page (a POST, as the page's form)."""
+        return self.client.post(path_of(link), data={"confirm": "yes"})
 
     def confirm_link(self, address: str, index: int = -1) -> str:
         """The confirmation link in the latest (or `index`th) message to `address`."""
@@ -103,7 +113,7 @@ class Harness:
 
 @pytest.fixture
 def harness(tmp_path: Path, smtp_server: RecordingSMTPServer,
-            monkeypatch: pytest.MonkeyPatch) -> Harness:
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     """The service of a fresh site, mailing through a real SMTP server."""
     monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://{smtp_server.host}:{smtp_server.port}")
     monkeypatch.delenv("PUBLISH_SECRET", raising=False)
@@ -111,7 +121,8 @@ def harness(tmp_path: Path, smtp_server: RecordingSMTPServer,
     root = service_site(tmp_path / "site", port)
     clock = Clock()
     app = create_app(root, ServiceOptions(clock=clock))
-    return Harness(root, f"http://127.0.0.1:{port}/", app, app.test_client(), clock, smtp_server)
+    yield Harness(root, f"http://127.0.0.1:{port}/", app, app.test_client(), clock, smtp_server)
+    mailer_of(app).close()
 
 
 def open_state(root: Path) -> sqlite3.Connection:
@@ -173,13 +184,13 @@ def test_signup_mails_a_link_that_confirms_once(harness: Harness) -> None:
     link = confirm_link(message)
     assert link.startswith(harness.base + "confirm/")
 
-    assert harness.client.get(path_of(link)).status_code == 200
+    assert harness.confirm(link).status_code == 200
     subscriber = harness.subscriber("reader@example.com")
     assert subscriber is not None and subscriber.status == "active"
     assert subscriber.name == "A Reader" and subscriber.confirmed_at
 
     before = snapshot(harness.root)
-    replay = harness.client.get(path_of(link))
+    replay = harness.confirm(link)
     assert replay.status_code == 410
     assert snapshot(harness.root) == before
 
@@ -188,13 +199,13 @@ def test_a_used_link_cannot_bring_back_someone_who_left(harness: Harness) -> Non
     """Replaying a confirmation link after unsubscribing changes nothing."""
     harness.signup("leaver@example.com")
     link = harness.confirm_link("leaver@example.com")
-    harness.client.get(path_of(link))
+    harness.confirm(link)
     subscriber = harness.subscriber("leaver@example.com")
     assert subscriber is not None
     one_click = harness.client.post(unsubscribe_path(harness.root, subscriber.id),
                                     data={"List-Unsubscribe": "One-Click"})
     assert one_click.status_code == 200
-    assert harness.client.get(path_of(link)).status_code == 410
+    assert harness.confirm(link).status_code == 410
     assert people(harness.root) == {"leaver@example.com": "unsubscribed"}
 
 
@@ -227,7 +238,7 @@ def test_an_unsubscribed_reader_returns_only_by_confirming(harness: Harness) -> 
         subscribers.set_status(conn, gone, "unsubscribed")
     harness.signup("back@example.com")
     assert people(harness.root) == {"back@example.com": "unsubscribed"}
-    harness.client.get(path_of(harness.confirm_link("back@example.com")))
+    harness.confirm(harness.confirm_link("back@example.com"))
     assert people(harness.root) == {"back@example.com": "active"}
 
 
@@ -330,9 +341,12 @@ def test_forged_cut_expired_and_replayed_links_change_nothing(harness: Harness) 
     before = snapshot(harness.root)
     for bad, status in bad_links.items():
         assert harness.client.get(bad).status_code == status, bad
+        if bad != "/confirm/":
+            assert harness.client.post(bad, data={"confirm": "yes"}).status_code == status
     harness.clock.now += ServiceOptions().confirm_seconds
     expired = harness.client.get(link)
     assert expired.status_code == 410
+    assert harness.client.post(link, data={"confirm": "yes"}).status_code == 410
     assert "sign up again" in html.fromstring(expired.get_data()).text_content()
     assert snapshot(harness.root) == before
     assert people(harness.root) == {"careful@example.com": "pending"}
@@ -416,7 +430,8 @@ def test_service_pages_are_valid_html(harness: Harness, tmp_path: Path) -> None:
     confirm = path_of(harness.confirm_link("valid@example.com"))
     pages = {
         "subscribed": harness.signup("valid2@example.com"),
-        "confirmed": harness.client.get(confirm),
+        "confirm": harness.client.get(confirm),
+        "confirmed": harness.client.post(confirm, data={"confirm": "yes"}),
         "used": harness.client.get(confirm),
         "unsubscribe": harness.client.get(path),
         "unsubscribed": harness.client.post(path, data={"unsubscribe": "yes"}),
@@ -446,15 +461,17 @@ def running_service(app: Flask, port: int) -> Iterator[str]:
         server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
         thread.join(timeout=30)
         server.task_dispatcher.shutdown()
+        mailer_of(app).close()
 
 
 def http(url: str, body: bytes | None = None,
-         content_type: str = "application/x-www-form-urlencoded") -> tuple[int, str, bytes]:
+         content_type: str = "application/x-www-form-urlencoded", method: str | None = None,
+         timeout: float = 30) -> tuple[int, str, bytes]:
     """GET (or POST `body` to) a URL; return the status, the content type and the body."""
     headers = {"Content-Type": content_type} if body is not None else {}
-    request = urllib.request.Request(url, data=body, headers=headers)
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.headers.get_content_type(), response.read()
     except urllib.error.HTTPError as error:
         with error:
@@ -493,13 +510,15 @@ def test_the_whole_loop_over_http_and_smtp(tmp_path: Path, smtp_server: Recordin
     root = service_site(tmp_path / "site", port)
     add_active(root, "regular@example.com")
     build(root)
-    with running_service(create_app(root), port) as base:
+    app = create_app(root)
+    with running_service(app, port) as base:
         status, kind, page = http(base + "subscribe",
                                   b"email=Reader%40Example.com&name=A+Reader&website=")
         assert (status, kind) == (200, "text/html")
         assert b"Reader@" not in page
+        assert mailer_of(app).drain(30)
         [(_, _, confirmation)] = smtp_server.messages_to("reader@example.com")
-        status, _, _ = http(confirm_link(confirmation))
+        status, _, _ = http(confirm_link(confirmation), b"confirm=yes")
         assert status == 200
         assert people(root)["Reader@example.com"] == "active"
 
@@ -594,3 +613,150 @@ def test_a_reader_who_leaves_during_a_send_is_skipped(tmp_path: Path,
         ledger = dict(conn.execute("SELECT email, status FROM deliveries"))
     assert ledger == {"reader1@example.com": "sent", "reader2@example.com": "sent",
                       "reader3@example.com": "skipped", "reader4@example.com": "sent"}
+
+
+# --- Link scanners and a hung mail server ------------------------------------------------
+
+
+def test_opening_a_confirmation_link_never_confirms(
+        tmp_path: Path, smtp_server: RecordingSMTPServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mail scanner's GET or HEAD of the link changes nothing; the page's button (a POST)
+    confirms. Over real HTTP."""
+    monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://{smtp_server.host}:{smtp_server.port}")
+    monkeypatch.delenv("PUBLISH_SECRET", raising=False)
+    port = free_port()
+    root = service_site(tmp_path / "site", port)
+    app = create_app(root)
+    with running_service(app, port) as base:
+        assert http(base + "subscribe", b"email=scanned%40example.com&website=")[0] == 200
+        assert mailer_of(app).drain(30)
+        [(_, _, message)] = smtp_server.messages_to("scanned@example.com")
+        link = confirm_link(message)
+        before = snapshot(root)
+        status, kind, body = http(link)
+        assert (status, kind) == (200, "text/html")
+        assert http(link, method="HEAD")[0] == 200
+        assert snapshot(root) == before
+        assert people(root) == {"scanned@example.com": "pending"}
+
+        [form] = html.fromstring(body).xpath("//main//form")
+        assert form.get("method") == "post"
+        target = link.rsplit("/", 1)[0] + "/" + form.get("action")
+        fields = {field.get("name"): field.get("value") for field in form.iter("input")}
+        assert target == link and fields == {"confirm": "yes"}
+        assert http(target, b"confirm=yes")[0] == 200
+        assert people(root) == {"scanned@example.com": "active"}
+
+
+class HangingSMTPServer:
+    """A mail server on 127.0.0.1 that accepts connections and never says a word."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self.arrived = threading.Semaphore(0)
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> HangingSMTPServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop listening and drop every connection (the client then sees the server gone)."""
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread on Linux
+        self.listener.close()
+        for connection in self.accepted:
+            connection.close()
+        self.thread.join(timeout=30)
+
+    def _accept(self) -> None:
+        """Take every connection and keep it open, silent."""
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted.append(connection)
+            self.arrived.release()
+
+    def still_hanging(self) -> bool:
+        """Whether every accepted connection is still open at the client's end, unanswered."""
+        for connection in self.accepted:
+            try:
+                if connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                    return False  # the client gave up and closed it
+            except BlockingIOError:
+                continue
+        return bool(self.accepted)
+
+
+@pytest.fixture
+def hung_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                 ) -> Iterator[tuple[Path, str, HangingSMTPServer, Flask]]:
+    """A running service whose mail server hangs, with a one-letter queue."""
+    with HangingSMTPServer() as smtp:
+        monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{smtp.port}")
+        monkeypatch.setenv("PUBLISH_RETRY_BACKOFF", "0")
+        monkeypatch.delenv("PUBLISH_SECRET", raising=False)
+        port = free_port()
+        root = service_site(tmp_path / "site", port)
+        app = create_app(root, ServiceOptions(mail_queue=1))
+        with running_service(app, port) as base:
+            yield root, base, smtp, app
+            smtp.close()  # first, so that the worker's wait ends and the service stops quickly
+
+
+def test_a_hung_mail_server_never_holds_up_an_unsubscribe(
+        hung_service: tuple[Path, str, HangingSMTPServer, Flask]) -> None:
+    """Signups answer at once while the worker waits on a silent server; the queue full, a
+    signup gets a clear 503; and a one-click unsubscribe answers while the server still
+    hangs. (Bounds are generous: the mail server's timeout is a minute.)"""
+    root, base, smtp, _ = hung_service
+    reader = add_active(root, "leaving@example.com")
+
+    started = time.monotonic()
+    assert http(base + "subscribe", b"email=one%40example.com&website=", timeout=10)[0] == 200
+    assert smtp.arrived.acquire(timeout=10), "the worker never reached the mail server"
+    assert http(base + "subscribe", b"email=two%40example.com&website=", timeout=10)[0] == 200
+    status, _, page = http(base + "subscribe", b"email=three%40example.com&website=",
+                           timeout=10)
+    assert status == 503
+    assert html.fromstring(page).findtext(".//h1") == "Please try again later"
+
+    one_click = base + unsubscribe_path(root, reader).lstrip("/")
+    status, kind, _ = http(one_click, b"List-Unsubscribe=One-Click", timeout=10)
+    assert (status, kind) == (200, "text/plain")
+    assert smtp.still_hanging(), "the mail server's connection was given up before the answer"
+    assert time.monotonic() - started < 20
+    assert people(root)["leaving@example.com"] == "unsubscribed"
+    assert {"one@example.com", "two@example.com"} <= set(people(root))
+
+
+def test_the_service_will_not_start_without_its_own_url(tmp_path: Path) -> None:
+    """With no service_url, links could only come from the request's Host header: refused."""
+    root = service_site(tmp_path / "site", free_port())
+    settings = root / "publish.toml"
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(re.sub(r"(?m)^service_url = .*\n", "", text), encoding="utf-8")
+    with pytest.raises(PublishError) as caught:
+        create_app(root)
+    [problem] = caught.value.problems
+    lines = settings.read_text(encoding="utf-8").splitlines()
+    assert (problem.path, problem.line) == ("publish.toml", lines.index("[email]") + 1)
+    assert "service_url is not set" in problem.message
+    result = CliRunner().invoke(cli, ["--root", str(root), "subscriptions", "serve"])
+    assert result.exit_code == 1 and "service_url is not set" in result.output
+
+
+def test_links_never_come_from_the_host_header(harness: Harness) -> None:
+    """A forged Host (or X-Forwarded-Host) changes nothing in the mailed link."""
+    harness.client.post("/subscribe", data={"email": "host@example.com", "website": ""},
+                        headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"})
+    assert mailer_of(harness.app).drain(30)
+    assert harness.confirm_link("host@example.com").startswith(harness.base + "confirm/")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, Route
 
-from publish.service import create_app
+from publish.service import create_app, mailer_of
 from tests.test_service import build, confirm_link, people, running_service, service_site
 from tests.tools import RecordingSMTPServer, free_port
 
@@ -54,7 +54,8 @@ def test_signup_form_on_the_essay_page_works_in_chromium(
     page.on("console", lambda message: blocked.append(message.text)
             if "Content Security Policy" in message.text else None)
 
-    with running_service(create_app(root), port):
+    app = create_app(root)
+    with running_service(app, port):
         page.goto((root / "build" / "site" / "first-letter" / "index.html").as_uri())
         site_look = page.evaluate(LOOK)
         page.fill("form.subscribe-form input[name=email]", "browser@example.com")
@@ -64,9 +65,14 @@ def test_signup_form_on_the_essay_page_works_in_chromium(
         assert page.text_content("main h1") == "Check your inbox"
         assert page.evaluate(LOOK) == site_look  # the site's stylesheet, through the CSP
 
+        assert mailer_of(app).drain(30)
         [(_, recipients, message)] = smtp_server.messages
         assert recipients == ["browser@example.com"]
         page.goto(confirm_link(message))
+        assert page.text_content("main h1").startswith("Confirm your subscription")
+        assert people(root) == {"browser@example.com": "pending"}, "opening it is not enough"
+        with page.expect_navigation():
+            page.click("main form button[type=submit]")
         assert page.text_content("main h1") == "You are subscribed"
 
     assert people(root) == {"browser@example.com": "active"}

@@ -1,0 +1,137 @@
+"""Whether a site is fit to mail a real list: a subscription service and no placeholders.
+
+A fresh site from `publish init` has no `[email] service_url`, so every unsubscribe link and
+`List-Unsubscribe` header would point at the static site, where nothing answers; and its
+sender, postal address and site URL are the scaffold's examples. `send` and `run` refuse to
+mail such a site while it has subscribers, and `check` says the same as an error; with
+nobody on the list they are warnings. An essay still holding the words `publish new` writes
+is a warning too.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from contextlib import closing
+from email.utils import parseaddr
+from pathlib import Path
+
+from publish.errors import Problem, PublishError, error, warning
+from publish.model import Settings, Site
+from publish.settings import SETTINGS_FILE, _line_of_key
+
+# The scaffold's example values (publish/scaffold/publish.toml): never a real setup.
+PLACEHOLDER_URL = "https://example.org/"
+PLACEHOLDER_FROM_ADDRESS = "you@example.org"
+PLACEHOLDER_POSTAL_ADDRESS = "1 Example Street, Exampletown"
+# The first paragraph `publish new` writes into a new essay.
+NEW_ESSAY_PLACEHOLDER = ("Write the first paragraph here; it becomes the summary unless you "
+                         "set one.")
+TEST_COPY_NOTE = ("a test copy goes out anyway; its unsubscribe link will not work until "
+                  "this is fixed")
+
+
+def mailing_setup_problems(settings: Settings, root: Path | None = None) -> list[Problem]:
+    """Every reason this setup must not mail a list, as errors located in publish.toml."""
+    text = _settings_text(root)
+    email = settings.email
+    problems = []
+    if not email.service_url:
+        problems.append(_problem(text, "email", None, (
+            "[email] service_url is not set, so every unsubscribe link and List-Unsubscribe "
+            "header would point at the static site, where nothing can unsubscribe anyone; run "
+            "`publish subscriptions serve` and set service_url to its public address")))
+    address = parseaddr(email.from_address)[1].lower()
+    if not address:
+        problems.append(_problem(text, "email", "from",
+                                 "[email] from is not set; it is the sender of every email"))
+    elif address == PLACEHOLDER_FROM_ADDRESS:
+        problems.append(_problem(text, "email", "from", (
+            f"[email] from still holds the example address {PLACEHOLDER_FROM_ADDRESS}; "
+            "set your own sender")))
+    if email.postal_address.strip() == PLACEHOLDER_POSTAL_ADDRESS:
+        problems.append(_problem(text, "email", "postal_address", (
+            "[email] postal_address still holds the example address; every email must carry "
+            "your real postal address")))
+    if settings.site.url.rstrip("/") == PLACEHOLDER_URL.rstrip("/"):
+        problems.append(_problem(text, "site", "url", (
+            f"[site] url is still the example {PLACEHOLDER_URL}; every link in the emails "
+            "would point there")))
+    return problems
+
+
+def mailing_readiness(root: Path, settings: Settings) -> list[Problem]:
+    """The setup problems: errors when the state holds subscribers (active or pending),
+    warnings when there is nobody to mail yet."""
+    problems = mailing_setup_problems(settings, root)
+    if not problems or has_subscribers(root, settings):
+        return problems
+    return [warning(p.path, p.line, p.col, p.message + " (no subscribers yet, so nothing is "
+                    "mailed)") for p in problems]
+
+
+def refuse_unsafe_setup(root: Path, settings: Settings, *, test_copy: bool = False
+                        ) -> list[Problem]:
+    """Raise PublishError if this setup must not mail its list; otherwise return warnings.
+
+    A test copy (`send --to`) is never refused: its problems come back as warnings.
+    """
+    problems = mailing_readiness(root, settings)
+    if not test_copy and any(p.is_error for p in problems):
+        raise PublishError(problems)
+    if test_copy:
+        return [warning(p.path, p.line, p.col, f"{p.message}; {TEST_COPY_NOTE}")
+                for p in problems]
+    return problems
+
+
+def has_subscribers(root: Path, settings: Settings) -> bool:
+    """Whether the state database holds any active or pending subscriber (read only)."""
+    path = root / settings.state.database
+    if not path.is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as conn:
+            row = conn.execute("SELECT COUNT(*) FROM subscribers WHERE status IN "
+                               "('active', 'pending')").fetchone()
+    except sqlite3.Error:
+        return True  # cannot tell: assume a list, the careful answer
+    return bool(row[0])
+
+
+def placeholder_essays(site: Site) -> list[Problem]:
+    """A warning at each essay line that still holds the paragraph `publish new` wrote."""
+    problems = []
+    for essay in site.essays:
+        try:
+            lines = (site.root / essay.path).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for number, line in enumerate(lines, start=1):
+            col = line.find(NEW_ESSAY_PLACEHOLDER)
+            if col >= 0:
+                problems.append(warning(essay.path, number, col + 1, (
+                    "this is still the placeholder paragraph `publish new` wrote; replace it "
+                    "before the essay is released")))
+    return problems
+
+
+def _settings_text(root: Path | None) -> str:
+    """publish.toml's text, for locating keys ('' when unknown or unreadable)."""
+    if root is None:
+        return ""
+    try:
+        return (root / SETTINGS_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _problem(text: str, table: str, key: str | None, message: str) -> Problem:
+    """An error at `key` in `[table]` of publish.toml (the table's line, or 1:1, if absent)."""
+    if not text:
+        return error(SETTINGS_FILE, 1, 1, message)
+    line = _line_of_key(text, table, key or "\0")
+    source = text.splitlines()[line - 1] if line <= len(text.splitlines()) else ""
+    match = re.match(r"^\s*[^=]*=\s*", source) if key else None
+    col = match.end() + 1 if match else 1
+    return error(SETTINGS_FILE, line, col, message)
