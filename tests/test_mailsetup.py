@@ -62,8 +62,8 @@ def fix_settings(root: Path) -> None:
     text = text.replace("https://example.org/", "https://letters.example.net/")
     text = text.replace("you@example.org", "ada@letters.example.net")
     text = text.replace("1 Example Street, Exampletown", "2 Quay Lane, Harbourtown")
-    text = text.replace('# service_url = "https://letters.example.org/"',
-                        'service_url = "https://subs.letters.example.net/"')
+    text = re.sub(r"(?m)^# service_url = .*\n", "", text)
+    text = text.replace("[email]\n", '[email]\nservice_url = "https://subs.letters.example.net/"\n')
     path.write_text(text, encoding="utf-8")
 
 
@@ -135,7 +135,8 @@ def test_run_refuses_before_building_or_recording(
     essay.write_text(essay.read_text(encoding="utf-8").replace("draft: true", "draft: false"),
                      encoding="utf-8")
     before = built_files(fresh)
-    result = invoke(fresh, "run", "--today", "2100-01-01")
+    day = re.search(r"(?m)^date: (\S+)$", essay.read_text(encoding="utf-8"))[1]
+    result = invoke(fresh, "run", "--today", f"{day}T23:00")
     assert result.exit_code == 1
     assert "[email] service_url is not set" in result.output
     assert built_files(fresh) == before
@@ -162,9 +163,13 @@ def test_the_sample_essay_is_a_draft(fresh: Path) -> None:
     """The first cron run on a fresh site with an imported list mails nothing."""
     subscribe(fresh)
     fix_settings(fresh)
-    result = invoke(fresh, "run", "--today", "2100-01-01")
+    text = (fresh / "essays" / "welcome.md").read_text(encoding="utf-8")
+    day = re.search(r"(?m)^date: (\S+)$", text)[1]
+    result = invoke(fresh, "run", "--today", f"{day}T23:00")
     assert result.exit_code == 0, result.output
     assert "releasing" not in result.output
+    with closing(sqlite3.connect(fresh / "state" / "publish.db")) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM releases").fetchone()[0] == 0
 
 
 def test_check_warns_about_the_placeholder_paragraph(fresh: Path) -> None:
