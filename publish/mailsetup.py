@@ -18,7 +18,8 @@ from pathlib import Path
 
 from publish.errors import Problem, PublishError, error, warning
 from publish.model import Settings, Site
-from publish.settings import SETTINGS_FILE, _line_of_key
+from publish.settings import SETTINGS_FILE
+from publish.state import database_path
 
 # The scaffold's example values (publish/scaffold/publish.toml): never a real setup.
 PLACEHOLDER_URL = "https://example.org/"
@@ -87,7 +88,7 @@ def refuse_unsafe_setup(root: Path, settings: Settings, *, test_copy: bool = Fal
 
 def has_subscribers(root: Path, settings: Settings) -> bool:
     """Whether the state database holds any active or pending subscriber (read only)."""
-    path = root / settings.state.database
+    path = database_path(root, settings)
     if not path.is_file():
         return False
     try:
@@ -127,11 +128,23 @@ def _settings_text(root: Path | None) -> str:
 
 
 def _problem(text: str, table: str, key: str | None, message: str) -> Problem:
-    """An error at `key` in `[table]` of publish.toml (the table's line, or 1:1, if absent)."""
-    if not text:
-        return error(SETTINGS_FILE, 1, 1, message)
-    line = _line_of_key(text, table, key or "\0")
-    source = text.splitlines()[line - 1] if line <= len(text.splitlines()) else ""
-    match = re.match(r"^\s*[^=]*=\s*", source) if key else None
-    col = match.end() + 1 if match else 1
+    """An error at `key`'s value in `[table]` of publish.toml (else the table's line)."""
+    line, col = locate_setting(text, table, key)
     return error(SETTINGS_FILE, line, col, message)
+
+
+def locate_setting(text: str, table: str, key: str | None) -> tuple[int, int]:
+    """Line and column of `key`'s value inside `[table]` of a TOML text; the table's header
+    when the key is absent (or None); 1:1 when the table is absent too."""
+    current, table_line = None, 1
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = re.match(r"^\s*\[\s*([^\]]+?)\s*\]", line)
+        if header:
+            current = header[1]
+            if current == table:
+                table_line = number
+            continue
+        value = re.match(rf"^\s*\"?{re.escape(key)}\"?\s*=\s*", line) if key else None
+        if current == table and value:
+            return number, value.end() + 1
+    return table_line, 1

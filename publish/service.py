@@ -42,9 +42,10 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from publish import delivery, state, subscribers
 from publish.errors import PublishError
 from publish.mail import header_text, site_domain
+from publish.mailsetup import locate_setting
 from publish.model import Glossary, Settings, Site
 from publish.rendering import template_environment
-from publish.settings import SETTINGS_FILE, _line_of_table, load_settings
+from publish.settings import SETTINGS_FILE, load_settings
 from publish.web import Head, PageRenderer
 
 CONFIRM_PURPOSE = "confirm"
@@ -171,7 +172,8 @@ def create_app(root: Path, options: ServiceOptions | None = None) -> Flask:
         raise PublishError.single(SETTINGS_FILE, 1, 1, "[email] from is not set; the "
                                   "subscription service sends confirmation emails from it")
     if not settings.email.service_url:
-        line = _line_of_table((root / SETTINGS_FILE).read_text(encoding="utf-8"), "email")
+        line, _ = locate_setting((root / SETTINGS_FILE).read_text(encoding="utf-8"), "email",
+                                 None)
         raise PublishError.single(SETTINGS_FILE, line, 1, (
             "[email] service_url is not set; set it to the public address this service "
             "answers on: its links are built from it, never from a request's Host header"))

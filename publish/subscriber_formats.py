@@ -233,11 +233,29 @@ def _read_mailchimp(row: Row, columns: frozenset[str]) -> Record:
 
 
 def _read_generic(row: Row, columns: frozenset[str]) -> Record:
-    """Any other CSV: an email column and, if present, a name (or first and last names)."""
+    """Any other CSV: an email column and, if present, a name (or first and last names) and
+    a status column, which is honoured (an unsubscribed reader must not come back active)."""
     email = _cell(row, email_column(columns) or "email")
     named = next((_cell(row, key) for key in NAME_COLUMNS if key in columns), "")
     name = named or full_name(_cell(row, "first_name"), _cell(row, "last_name"))
-    return Record(email=email, name=name)
+    return Record(email=email, name=name, status=_generic_status(row))
+
+
+GENERIC_STATUSES = {
+    "": ACTIVE, "active": ACTIVE, "subscribed": ACTIVE, "confirmed": ACTIVE,
+    "pending": PENDING, "unconfirmed": PENDING,
+    "unsubscribed": UNSUBSCRIBED, "inactive": UNSUBSCRIBED, "cleaned": UNSUBSCRIBED,
+    "bounced": UNSUBSCRIBED, "opted_out": UNSUBSCRIBED, "complained": UNSUBSCRIBED,
+}
+
+
+def _generic_status(row: Row) -> str:
+    """The status a plain CSV's optional `status` column gives (active when it has none)."""
+    text = column_key(_cell(row, "status"))
+    if text not in GENERIC_STATUSES:
+        known = ", ".join(sorted(k for k in GENERIC_STATUSES if k))
+        raise BadValue("status", f"unknown status '{text[:40]}' (expected one of {known})")
+    return GENERIC_STATUSES[text]
 
 
 MAILCHIMP_MARKS = frozenset({"optin_time", "confirm_time", "member_rating", "leid", "euid",

@@ -361,6 +361,20 @@ def test_generic_csv_joins_first_and_last_names(conn: sqlite3.Connection, tmp_pa
     assert find_subscriber(conn, "m@example.net").name == "Marie Curie"
 
 
+def test_generic_csv_honours_a_status_column(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    """A hand-made list that marks who left never brings them back active."""
+    path = write_csv(tmp_path / "l.csv", "email,status\na@example.net,Unsubscribed\n"
+                                         "b@example.net,pending\nc@example.net,\n")
+    import_csv(conn, path)
+    assert [(s.email, s.status) for s in list_subscribers(conn)] == [
+        ("a@example.net", "unsubscribed"), ("b@example.net", "pending"),
+        ("c@example.net", "active")]
+    bad = write_csv(tmp_path / "bad.csv", "email,status\nd@example.net,maybe\n")
+    with pytest.raises(PublishError) as caught:
+        import_csv(conn, bad)
+    assert [(p.line, p.col) for p in caught.value.problems] == [(2, 2)]
+
+
 def test_cli_import_says_what_it_skipped_and_why(tmp_path: Path) -> None:
     root = make_site(tmp_path / "site", settings=SETTINGS)
     path = FIXTURES / "substack_email_list.csv"
