@@ -645,6 +645,8 @@ def test_opening_a_confirmation_link_never_confirms(
         target = link.rsplit("/", 1)[0] + "/" + form.get("action")
         fields = {field.get("name"): field.get("value") for field in form.iter("input")}
         assert target == link and fields == {"confirm": "yes"}
+        assert http(target, b"other=field")[0] == 400
+        assert snapshot(root) == before
         assert http(target, b"confirm=yes")[0] == 200
         assert people(root) == {"scanned@example.com": "active"}
 
