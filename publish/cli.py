@@ -25,7 +25,7 @@ from publish.delivery import ProgressEvent, send_essay
 from publish.errors import Problem, PublishError
 from publish.essays import ESSAYS_DIR, slugify
 from publish.mail import oversize_problems
-from publish.releases import recorded_releases
+from publish.releases import site_with_releases
 from publish.runner import cron_instructions, run_publish
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
 from publish.serve import BuildResult, Preview
@@ -418,7 +418,8 @@ def schedule_command(root: Path, months: int, today_text: str | None) -> None:
     site, problems = load_site(root)
     timetable = Timetable.from_settings(site.settings)
     now = site_moment(parse_today(today_text), timetable, end_of_day=False)
-    plan = plan_schedule(timetable, site.essays, recorded_releases(root, site.settings), now)
+    binding, known = site_with_releases(site)
+    plan = plan_schedule(timetable, binding.site.essays, binding.releases, now, known.first_run)
     view = schedule_view(timetable, plan, months)
     show_problems(problems)
     click.echo(f"{describe_rule(timetable.rule)} ({' '.join(timetable.rule.split())} at "
@@ -436,13 +437,16 @@ def schedule_command(root: Path, months: int, today_text: str | None) -> None:
               help="Run as if it were this moment (a date alone means the end of that day).")
 @click.option("--dry-run", is_flag=True,
               help="Explain what is due; build, record and send nothing.")
+@click.option("--mail-back-issues", is_flag=True,
+              help="Also release and mail the essays dated before the site's first run.")
 @click.pass_context
-def run_command(ctx: click.Context, today_text: str | None, dry_run: bool) -> None:
+def run_command(ctx: click.Context, today_text: str | None, dry_run: bool,
+                mail_back_issues: bool) -> None:
     """Release and mail the essays that are due, if any: safe to run from cron every hour."""
     root = ctx.obj
     timetable = Timetable.from_settings(load_settings(root))
     now = site_moment(parse_today(today_text), timetable, end_of_day=True)
-    report = run_publish(root, now, dry_run=dry_run)
+    report = run_publish(root, now, dry_run=dry_run, back_issues=mail_back_issues)
     show_problems(list(report.warnings))
     for line in report.log:
         click.echo(f"{now:%Y-%m-%d %H:%M%z} {line}")
