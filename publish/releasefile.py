@@ -33,7 +33,7 @@ HEADER = """\
 # essays: on a new machine, or after state/ is lost, it is how `publish run` knows what was
 # already mailed, so nobody is mailed twice. Edit it only to correct a record.
 """
-TABLE_HEADER = re.compile(r"^\s*\[\[\s*release\s*\]\]", re.MULTILINE)
+TABLE_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*release[ \t]*\]\]", re.MULTILINE)
 TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
@@ -69,7 +69,7 @@ def read_releases_file(root: Path, timezone: str) -> ReleasesFile:
 def _parse(data: dict[str, Any], text: str, zone: ZoneInfo) -> ReleasesFile:
     """Check and convert the parsed file; every problem is reported at once."""
     problems = []
-    lines = [text[:match.start()].count("\n") + 1 for match in TABLE_HEADER.finditer(text)]
+    tables = [match.start() for match in TABLE_HEADER.finditer(text)]
     first_run = data.get("first_run")
     if first_run is not None and not isinstance(first_run, datetime):
         problems.append(error(RELEASES_FILE, _key_line(text, "first_run"), 1,
@@ -82,11 +82,11 @@ def _parse(data: dict[str, Any], text: str, zone: ZoneInfo) -> ReleasesFile:
         entries = []
     releases: dict[str, Release] = {}
     for index, entry in enumerate(entries):
-        line = lines[index] if index < len(lines) else 1
-        release, message = _release(entry, zone)
+        release, key, message = _release(entry, zone)
         if release is not None and release.slug in releases:
-            message = f"'{release.slug}' is recorded twice"
+            key, message = "slug", f"'{release.slug}' is recorded twice"
         if message:
+            line = _entry_line(text, tables, index, key)
             problems.append(error(RELEASES_FILE, line, 1, f"release {index + 1}: {message}"))
         elif release is not None:
             releases[release.slug] = release
@@ -95,25 +95,35 @@ def _parse(data: dict[str, Any], text: str, zone: ZoneInfo) -> ReleasesFile:
     return ReleasesFile(releases, _aware(first_run, zone) if first_run else None)
 
 
-def _release(entry: Any, zone: ZoneInfo) -> tuple[Release | None, str]:
-    """One [[release]] table as a Release, or an error message."""
+def _release(entry: Any, zone: ZoneInfo) -> tuple[Release | None, str, str]:
+    """One [[release]] table as a Release, or the key at fault and an error message."""
     if not isinstance(entry, dict):
-        return None, "must be a table"
+        return None, "", "must be a table"
     slug, source = entry.get("slug"), entry.get("source", "")
     if not isinstance(slug, str) or not SLUG_PATTERN.match(slug):
-        return None, "'slug' must be a slug such as \"on-margins\""
+        return None, "slug", "'slug' must be a slug such as \"on-margins\""
     if not isinstance(source, str):
-        return None, "'source' must be the essay's file, such as \"essays/on-margins.md\""
+        return None, "source", "'source' must be the essay's file, such as \"essays/a.md\""
     times = {}
     for key in ("slot", "released_at"):
         value = entry.get(key)
         if not isinstance(value, datetime):
-            return None, f"'{key}' must be a date and time, such as 2027-01-05T09:00:00Z"
+            return None, key, f"'{key}' must be a date and time, such as 2027-01-05T09:00:00Z"
         times[key] = _aware(value, zone)
     content_hash = entry.get("content_hash", "")
     if not isinstance(content_hash, str):
-        return None, "'content_hash' must be text"
-    return Release(slug, times["slot"], times["released_at"], content_hash, source), ""
+        return None, "content_hash", "'content_hash' must be text"
+    return Release(slug, times["slot"], times["released_at"], content_hash, source), "", ""
+
+
+def _entry_line(text: str, tables: list[int], index: int, key: str) -> int:
+    """The line of `key` in the index-th [[release]] table, else of the table's header."""
+    if index >= len(tables):
+        return 1
+    end = tables[index + 1] if index + 1 < len(tables) else len(text)
+    match = re.compile(rf"^[ \t]*{re.escape(key)}[ \t]*=", re.MULTILINE).search(
+        text, tables[index], end) if key else None
+    return text[:match.start() if match else tables[index]].count("\n") + 1
 
 
 def _aware(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -123,7 +133,7 @@ def _aware(moment: datetime, zone: ZoneInfo) -> datetime:
 
 def _key_line(text: str, key: str) -> int:
     """The line where a top-level key is set, or 1."""
-    match = re.search(rf"^\s*{re.escape(key)}\s*=", text, re.MULTILINE)
+    match = re.search(rf"^[ \t]*{re.escape(key)}[ \t]*=", text, re.MULTILINE)
     return text[:match.start()].count("\n") + 1 if match else 1
 
 

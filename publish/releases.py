@@ -85,10 +85,17 @@ def open_read_only(path: Path) -> sqlite3.Connection | None:
         connection.close()
         if "no such table" in str(exc):  # a database from before the releases table
             return None
-        message = (f"cannot read the state database ({exc}); if another publish command "
-                   "holds it, wait and retry, else restore it from a backup")
-        raise PublishError.single(str(path), 1, 1, message) from None
+        raise PublishError.single(str(path), 1, 1, _unreadable(exc)) from None
     return connection
+
+
+def _unreadable(exc: sqlite3.DatabaseError) -> str:
+    """Why the state database cannot be read: busy (try again), or damaged."""
+    if "locked" in str(exc) or "busy" in str(exc):
+        return ("cannot read the state database: it is busy (another publish command is "
+                "writing it); try again in a moment")
+    return (f"cannot read the state database ({exc}): it is damaged or not a publish "
+            "database; restore it from a backup")
 
 
 def recorded_releases(root: Path, settings: Settings) -> Known:

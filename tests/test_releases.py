@@ -11,16 +11,24 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Callable
 from contextlib import closing
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import feedparser
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import html as lxml_html
 
+from publish.essays import SLUG_PATTERN
+from publish.releasefile import ReleasesFile, read_releases_file, write_releases_file
 from publish.runner import CRASH_AFTER_ENV, CRASH_EXIT_CODE
+from publish.schedule import Release
 from publish.state import connect
 from publish.subscribers import add_subscriber
 from tests.sitebuilder import essay_text, make_site
@@ -155,6 +163,30 @@ def test_an_explicit_slug_change_moves_the_page_and_the_old_address_redirects(
     assert validate_html(checked) == []
     sitemap = (root / "build" / "site" / "sitemap.xml").read_text()
     assert "/letters/alder/" not in sitemap and "/letters/the-alder/" in sitemap
+    feed = feedparser.parse((root / "build" / "site" / "feed.xml").read_bytes())
+    assert {(e.id, e.link) for e in feed.entries if e.title == "On the Alder"} == {
+        ("https://example.org/letters/alder/", "https://example.org/letters/the-alder/")}
+
+
+def test_a_slug_change_waits_while_the_release_is_still_being_sent(
+        new_site: Callable[[dict[str, str]], Path], smtp_server: RecordingSMTPServer) -> None:
+    root = new_site({"00-alder": tree_essay("Alder", slug="alder")})
+    command = [sys.executable, "-m", "publish", "--root", str(root), "run", "--today"]
+    crashed = subprocess.run([*command, "2027-01-05T10:00"],
+                             env={**os.environ, CRASH_AFTER_ENV: "record"},
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    (root / "essays" / "00-alder.md").write_text(tree_essay("Alder", slug="the-alder"))
+    resumed = run(root, "2027-01-05T11:00")
+    assert "the new slug 'the-alder' waits until the send of 'alder' has finished" in resumed
+    assert "resuming alder" in resumed
+    assert subjects_by_recipient(smtp_server) == {a: ["On the Alder"] for a in SUBSCRIBERS}
+    assert "its page moved from alder/ to the-alder/" in run(root, "2027-01-05T12:00")
+    assert invoke(root, "build", "--today", "2027-01-06").exit_code == 0
+    assert page(root, "the-alder").findtext(".//h1") == "On the Alder"
+    assert page(root, "alder").xpath("//meta[@http-equiv='refresh']/@content") == [
+        "0; url=../the-alder/"]
+    assert len(smtp_server.messages) == len(SUBSCRIBERS)
 
 
 def test_a_new_essay_cannot_take_a_released_slug(new_site: Callable[[dict[str, str]], Path],
@@ -209,14 +241,18 @@ def test_a_first_run_mails_no_back_issue_until_told_to(
     assert len(smtp_server.messages) == 3 * len(SUBSCRIBERS)
 
 
+@pytest.mark.parametrize(("damage", "message"), [
+    ('slug = "On The Alder"', "releases.toml:8:1: error: release 1: 'slug' must be"),
+    ('slug = "on-the-alder', "releases.toml:8:21: error: not valid TOML: Illegal character"),
+])
 def test_a_damaged_releases_file_stops_the_run_with_its_position(
-        trees: Path, smtp_server: RecordingSMTPServer) -> None:
+        trees: Path, smtp_server: RecordingSMTPServer, damage: str, message: str) -> None:
     run(trees, "2027-01-05T10:00")
     path = trees / "releases.toml"
-    path.write_text(path.read_text().replace('slug = "on-the-alder"', 'slug = "On The Alder"'))
+    path.write_text(path.read_text().replace('slug = "on-the-alder"', damage))
     result = invoke(trees, "run", "--today", "2027-02-02T10:00")
     assert result.exit_code == 1
-    assert result.stderr.startswith("releases.toml:6:1: error: release 1: 'slug' must be")
+    assert result.stderr.startswith(message), result.stderr
     assert "Traceback" not in result.output
     assert len(smtp_server.messages) == len(SUBSCRIBERS)
 
@@ -247,3 +283,27 @@ def test_a_crash_after_the_first_build_is_mailed_by_the_next_run_on_a_later_day(
         in reruns[0].stdout
     assert "nothing due" in reruns[1].stdout
     assert subjects_by_recipient(smtp_server) == {a: ["On the Alder"] for a in SUBSCRIBERS}
+
+
+# --- releases.toml keeps whatever it is given -------------------------------------------------
+
+LONDON_ZONE = ZoneInfo("Europe/London")
+moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2999, 12, 31),
+                       timezones=st.just(UTC)).map(
+    lambda moment: moment.replace(microsecond=0).astimezone(LONDON_ZONE))
+releases_strategy = st.lists(
+    st.builds(Release, slug=st.from_regex(SLUG_PATTERN, fullmatch=True), slot=moments,
+              released_at=moments, content_hash=st.text(max_size=64),
+              source=st.text(max_size=80)),
+    max_size=6, unique_by=lambda r: r.slug)
+
+
+@settings(max_examples=40, deadline=None)
+@given(releases=releases_strategy, first_run=st.none() | moments)
+def test_the_releases_file_reads_back_what_was_written(releases: list[Release],
+                                                       first_run: datetime | None) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        record = ReleasesFile({r.slug: r for r in releases}, first_run)
+        write_releases_file(Path(folder), record)
+        assert read_releases_file(Path(folder), "Europe/London") == record
+        assert [p.name for p in Path(folder).iterdir()] == ["releases.toml"]
