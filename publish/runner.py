@@ -3,16 +3,20 @@
 The order of a run, chosen so that a crash at any point is finished by the next run:
 
 1. load and check the site: an error stops the run before anything is written or sent;
-2. decide: essays due (slot at or before now, not released) and releases whose send in the
+2. match the recorded releases (state database merged with releases.toml) to their essays,
+   bring releases.toml up to date, and on a site's very first run note that run in it;
+3. decide: essays due (slot at or before now, not released) and releases whose send in the
    ledger has not finished;
-3. build web site, feeds and emails (atomic) with the due essays dated by their slots;
-4. record the releases, all in one transaction: from here on their dates never move;
-5. send each recorded, unfinished release through the send ledger.
+4. build web site, feeds and emails (atomic) with the due essays dated by their slots;
+5. record the releases, in one transaction, then in releases.toml: from here on their dates
+   never move;
+6. send each recorded, unfinished release through the send ledger.
 
-A crash before 4 leaves nothing recorded and nothing sent: the next run finds the same essays
-due (the plan depends only on files and recorded releases) and does it all again. A crash
-after 4 leaves a release whose ledger send has not finished: the next run rebuilds and drives
-the send, and the ledger skips every subscriber already mailed. Nothing is mailed twice.
+A crash before 5 leaves nothing recorded and nothing sent: the next run finds the same essays
+due (the plan depends only on files, recorded releases and the noted first run, never on the
+day of the rerun) and does it all again. A crash after 5 leaves a release whose ledger send
+has not finished: the next run rebuilds and drives the send, and the ledger skips every
+subscriber already mailed. Nothing is mailed twice.
 """
 
 from __future__ import annotations
@@ -156,7 +160,8 @@ def _keep_records(root: Path, connection: sqlite3.Connection, known: Known,
     if binding.records != known.file or first_run != known.first_run:
         write_releases_file(root, ReleasesFile(binding.records, first_run))
         if binding.records != known.file:
-            notes.append(f"brought {RELEASES_FILE} up to date with the state database")
+            notes.append(f"updated {RELEASES_FILE}: it records every release on file, "
+                         "under each essay's current file name")
     moved = [r for slug, r in binding.records.items()
              if slug in known.database and known.database[slug].source != r.source]
     if moved:

@@ -11,7 +11,8 @@ Who gets which slot:
 - an essay with a `date` keeps it (off-cadence when no slot falls on that day);
 - a released essay without a `date` keeps the slot recorded when it was released;
 - the other undated, non-draft essays fill, in queue order, the free slots from the horizon
-  on: the slot of the last release, or the start of today when nothing was released yet.
+  on: the slot of the last release or, when nothing was released yet, the start of the day
+  of the site's first run (today, if it has had none).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -220,6 +221,24 @@ def test_losing_the_state_folder_never_mails_a_released_essay_again(
     assert [(r["slug"], r["source"], r["slot"]) for r in record["release"]] == [
         ("on-the-alder", "essays/00-alder.md", datetime.fromisoformat("2027-01-05T09:00Z")),
         ("on-the-birch", "essays/01-birch.md", datetime.fromisoformat("2027-02-02T09:00Z"))]
+
+
+def test_a_site_released_before_releases_toml_gets_the_file_from_its_database(
+        trees: Path, smtp_server: RecordingSMTPServer) -> None:
+    run(trees, "2027-01-05T10:00")
+    (trees / "releases.toml").unlink()
+    with closing(sqlite3.connect(trees / "state" / "publish.db")) as connection, connection:
+        connection.execute("UPDATE releases SET source = ''")  # as the migration leaves it
+    assert "updated releases.toml" in run(trees, "2027-01-06T10:00")
+    (trees / "essays" / "00-alder.md").write_text(tree_essay("Alder", title="Alder Again"))
+    assert [(r["slug"], r["source"]) for r in releases_file(trees)["release"]] == [
+        ("on-the-alder", "essays/00-alder.md")]
+    with closing(sqlite3.connect(trees / "state" / "publish.db")) as connection:
+        assert connection.execute("SELECT source FROM releases").fetchall() == [
+            ("essays/00-alder.md",)]
+    run(trees, "2027-02-02T10:00")
+    assert subjects_by_recipient(smtp_server) == {
+        address: ["On the Alder", "On the Birch"] for address in SUBSCRIBERS}
 
 
 def test_a_first_run_mails_no_back_issue_until_told_to(
