@@ -173,7 +173,7 @@ def bind_releases(site: Site, records: Mapping[str, Release],
         essays[essay.path] = current
         releases[current.slug] = dataclasses.replace(record, slug=current.slug,
                                                      source=essay.path)
-    _refuse_reused_slugs(essays.values(), matched)
+    _refuse_reused_slugs(essays.values(), matched, records)
     site = dataclasses.replace(site, essays=tuple(essays[e.path] for e in site.essays),
                                redirects=tuple(redirects))
     return Binding(site, releases, bound, tuple(notes))
@@ -199,7 +199,7 @@ def _address(root: Path, essay: Essay, released: str, unfinished: bool) -> tuple
     if not _has_explicit_slug(root, essay):
         return (dataclasses.replace(essay, slug=released),
                 f"{essay.path}: its title changed after its release; it keeps its released "
-                f"address {released}/ (slug '{released}')")
+                f"address {released}/ (add `slug: {released}` to its front matter to say so)")
     if unfinished:
         return (dataclasses.replace(essay, slug=released),
                 f"{essay.path}: the new slug '{essay.slug}' waits until the send of "
@@ -215,15 +215,16 @@ def _has_explicit_slug(root: Path, essay: Essay) -> bool:
     return document is not None and "slug" in document.metadata
 
 
-def _refuse_reused_slugs(essays: Iterable[Essay], matched: Mapping[str, Essay]) -> None:
-    """An error for an essay that takes a slug released for another essay."""
-    owners = {slug: essay.path for slug, essay in matched.items()}
+def _refuse_reused_slugs(essays: Iterable[Essay], matched: Mapping[str, Essay],
+                         records: Mapping[str, Release]) -> None:
+    """An error for an essay whose address is a slug released for another essay."""
     problems = []
     for essay in essays:
-        owner = owners.get(essay.slug)
-        if owner is not None and owner != essay.path:
+        owner = matched.get(essay.slug)
+        if essay.slug in records and (owner is None or owner.path != essay.path):
+            released = owner.path if owner else records[essay.slug].source or "another essay"
             problems.append(error(essay.path, 1, 1, f"slug '{essay.slug}' was released for "
-                                                    f"{owner} ({RELEASES_FILE} records it); "
+                                                    f"{released} ({RELEASES_FILE} records it); "
                                                     "give this essay another slug"))
     if problems:
         raise PublishError(problems)
