@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from publish import __version__
-from publish.build import BuildOptions, build, render_outputs
+from publish.build import BuildOptions, build, render_outputs, with_release_dates
 from publish.cache import read_only as read_only_cache
 from publish.cadence import describe_rule
 from publish.delivery import ProgressEvent, send_essay
@@ -176,6 +176,7 @@ def check(root: Path, today_text: str | None) -> None:
     """Report every problem in the site; exit 1 if there is any error."""
     with read_only_cache():  # check reads the build cache but writes nothing
         site, problems = load_site(root)
+        site = with_release_dates(site)  # released essays at their released addresses
         today = parse_today(today_text) or site_today(root)
         published = select_published(site, today, drafts=True, future=True)
         outputs = render_outputs(published)

@@ -200,6 +200,8 @@ def test_a_new_essay_cannot_take_a_released_slug(new_site: Callable[[dict[str, s
     assert result.exit_code == 1
     assert "essays/01-impostor.md:1:1: error: slug 'alder' was released for " \
            "essays/00-alder.md" in result.stderr
+    checked = invoke(root, "check")
+    assert checked.exit_code == 1 and checked.stderr == result.stderr
     assert len(smtp_server.messages) == len(SUBSCRIBERS)
 
 
