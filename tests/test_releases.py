@@ -7,6 +7,7 @@ aiosmtpd server on 127.0.0.1, with its state in a real SQLite file under tmp_pat
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -28,8 +29,10 @@ from lxml import html as lxml_html
 
 from publish.essays import SLUG_PATTERN
 from publish.releasefile import ReleasesFile, read_releases_file, write_releases_file
+from publish.releases import bind_releases
 from publish.runner import CRASH_AFTER_ENV, CRASH_EXIT_CODE
-from publish.schedule import Release
+from publish.schedule import Release, Timetable, due_placements, plan_schedule
+from publish.site import load_site
 from publish.state import connect
 from publish.subscribers import add_subscriber
 from tests.sitebuilder import essay_text, make_site
@@ -328,3 +331,29 @@ def test_the_releases_file_reads_back_what_was_written(releases: list[Release],
         write_releases_file(Path(folder), record)
         assert read_releases_file(Path(folder), "Europe/London") == record
         assert [p.name for p in Path(folder).iterdir()] == ["releases.toml"]
+
+
+titles = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")),
+                 min_size=1, max_size=60).filter(lambda title: title.strip())
+
+
+@settings(max_examples=25, deadline=None)
+@given(title=titles)
+def test_any_new_title_keeps_a_released_essay_at_its_released_slug(title: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        root = make_site(Path(folder), {"00-alder": tree_essay("Alder"),
+                                        "01-birch": tree_essay("Birch")}, settings=SETTINGS)
+        slot = datetime(2027, 1, 5, 9, tzinfo=LONDON_ZONE)
+        released = Release("on-the-alder", slot, slot, "", "essays/00-alder.md")
+        (root / "essays" / "00-alder.md").write_text(
+            tree_essay("Alder", title=json.dumps(title, ensure_ascii=False)[1:-1]),
+            encoding="utf-8")
+        site, _ = load_site(root)
+        binding = bind_releases(site, {"on-the-alder": released})
+        essay = binding.site.essay("on-the-alder")
+        assert essay is not None and essay.path == "essays/00-alder.md"
+        assert essay.title == title.strip()
+        assert binding.site.redirects == ()
+        plan = plan_schedule(Timetable.from_settings(site.settings), binding.site.essays,
+                             binding.releases, datetime(2027, 2, 2, 10, tzinfo=LONDON_ZONE))
+        assert [p.slug for p in due_placements(plan)] == ["on-the-birch"]
