@@ -12,7 +12,7 @@ from publish.errors import Problem
 from publish.essays import ESSAYS_DIR
 from publish.memo import Deferred, OutputKeys, OutputMemo, resolve_all
 from publish.model import Site
-from publish.releases import recorded_releases
+from publish.releases import site_with_releases
 from publish.rendering import shared_template_environment
 from publish.schedule import apply_release_dates
 from publish.site import load_site, select_published
@@ -64,8 +64,10 @@ def build(root: Path, options: BuildOptions, site: Site | None = None,
 
 
 def with_release_dates(site: Site) -> Site:
-    """The site with each released undated essay dated by its release recorded in the state DB."""
-    return apply_release_dates(site, recorded_releases(site.root, site.settings))
+    """The site with each released essay at its released address and, if undated, dated by
+    its release (the state DB merged with releases.toml)."""
+    binding, _ = site_with_releases(site)
+    return apply_release_dates(binding.site, binding.releases)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from publish import __version__
-from publish.build import BuildOptions, build, render_outputs
+from publish.build import BuildOptions, build, render_outputs, with_release_dates
 from publish.cache import read_only as read_only_cache
 from publish.cadence import describe_rule
 from publish.delivery import ProgressEvent, send_essay
@@ -31,7 +31,7 @@ from publish.mailsetup import (
     placeholder_essays,
     refuse_unsafe_setup,
 )
-from publish.releases import recorded_releases
+from publish.releases import site_with_releases
 from publish.runner import cron_instructions, run_publish
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
 from publish.serve import BuildResult, Preview
@@ -182,6 +182,7 @@ def check(root: Path, today_text: str | None) -> None:
     """Report every problem in the site; exit 1 if there is any error."""
     with read_only_cache():  # check reads the build cache but writes nothing
         site, problems = load_site(root)
+        site = with_release_dates(site)  # released essays at their released addresses
         today = parse_today(today_text) or site_today(root)
         published = select_published(site, today, drafts=True, future=True)
         outputs = render_outputs(published)
@@ -431,7 +432,8 @@ def schedule_command(root: Path, months: int, today_text: str | None) -> None:
     site, problems = load_site(root)
     timetable = Timetable.from_settings(site.settings)
     now = site_moment(parse_today(today_text), timetable, end_of_day=False)
-    plan = plan_schedule(timetable, site.essays, recorded_releases(root, site.settings), now)
+    binding, known = site_with_releases(site)
+    plan = plan_schedule(timetable, binding.site.essays, binding.releases, now, known.first_run)
     view = schedule_view(timetable, plan, months)
     show_problems(problems)
     click.echo(f"{describe_rule(timetable.rule)} ({' '.join(timetable.rule.split())} at "
@@ -449,13 +451,16 @@ def schedule_command(root: Path, months: int, today_text: str | None) -> None:
               help="Run as if it were this moment (a date alone means the end of that day).")
 @click.option("--dry-run", is_flag=True,
               help="Explain what is due; build, record and send nothing.")
+@click.option("--mail-back-issues", is_flag=True,
+              help="Also release and mail the essays dated before the site's first run.")
 @click.pass_context
-def run_command(ctx: click.Context, today_text: str | None, dry_run: bool) -> None:
+def run_command(ctx: click.Context, today_text: str | None, dry_run: bool,
+                mail_back_issues: bool) -> None:
     """Release and mail the essays that are due, if any: safe to run from cron every hour."""
     root = ctx.obj
     timetable = Timetable.from_settings(load_settings(root))
     now = site_moment(parse_today(today_text), timetable, end_of_day=True)
-    report = run_publish(root, now, dry_run=dry_run)
+    report = run_publish(root, now, dry_run=dry_run, back_issues=mail_back_issues)
     show_problems(list(report.warnings))
     for line in report.log:
         click.echo(f"{now:%Y-%m-%d %H:%M%z} {line}")

@@ -29,6 +29,12 @@ def essay_url(site: Site, essay: Essay) -> str:
     return f"{site.settings.site.url}{essay.slug}/"
 
 
+def entry_id(site: Site, essay: Essay) -> str:
+    """An essay's feed id: the URL it was released at, even after its page moved."""
+    released = next((old for old, new in site.redirects if new == essay.slug), essay.slug)
+    return f"{site.settings.site.url}{released}/"
+
+
 def feed_content(site: Site, essay: Essay) -> str:
     """An essay's full HTML for feeds: image, body and notes, every URL absolute."""
     body = render_essay_body(essay, site.settings.site.url)
@@ -135,8 +141,8 @@ def _add_entry(fg: FeedGenerator, site: Site, essay: Essay, content: str) -> Non
     url = essay_url(site, essay)
     published = essay.date or EPOCH
     entry = fg.add_entry()
-    entry.id(url)
-    entry.guid(url, permalink=True)
+    entry.id(entry_id(site, essay))
+    entry.guid(entry_id(site, essay), permalink=entry_id(site, essay) == url)
     entry.title(essay.title)
     entry.link(href=url, rel="alternate")
     entry.published(published)
@@ -175,7 +181,7 @@ def _json_item(site: Site, essay: Essay, content: str) -> dict[str, object]:
     """One essay as a JSON Feed item."""
     url = essay_url(site, essay)
     item: dict[str, object] = {
-        "id": url,
+        "id": entry_id(site, essay),
         "url": url,
         "title": essay.title,
         "summary": essay.summary,

@@ -138,6 +138,8 @@ class Site:
     settings: Settings
     glossary: Glossary
     essays: tuple[Essay, ...]
+    # (old slug, new slug) of each released essay whose page moved: old/ redirects to new/
+    redirects: tuple[tuple[str, str], ...] = ()
 
     @property
     def templates_dir(self) -> Path:

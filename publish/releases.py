@@ -1,42 +1,70 @@
-"""The `releases` table of the state database: which essay went out in which slot, and when.
+"""Which essay went out in which slot, and when: the `releases` table and `releases.toml`.
 
-A release row is written once and never changed: it is what fixes an undated essay's date.
+A release is written once and never changed, except for the essay's source file, which
+follows a renamed file: it is what fixes an undated essay's date and, with the released
+slug, what the essay is across edits.
+
+An essay's identity is its source file (relative to the site); a renamed file whose slug is
+unchanged is found by its slug. Once released, its slug is frozen: a changed title (the
+slug comes from the title when front matter has no `slug`) keeps the released slug and URL.
+An explicit `slug:` change moves the page, and the old address gets a redirect page; the
+released slug stays the release's name in the send ledger, so nobody is mailed again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from publish.errors import PublishError
-from publish.model import Settings
+from publish.documents import read_document
+from publish.errors import PublishError, error
+from publish.model import Essay, Settings, Site
+from publish.releasefile import RELEASES_FILE, read_releases_file
 from publish.schedule import Release
 from publish.state import database_path, transaction
 
 
 def record_releases(connection: sqlite3.Connection, releases: Iterable[Release]) -> None:
     """Record releases in one transaction; a slug already recorded keeps its first record."""
-    rows = [(r.slug, r.slot.isoformat(), r.released_at.isoformat(), r.content_hash)
+    rows = [(r.slug, r.slot.isoformat(), r.released_at.isoformat(), r.content_hash, r.source)
             for r in releases]
     with transaction(connection):
         connection.executemany("INSERT OR IGNORE INTO releases (slug, slot, released_at, "
-                               "content_hash) VALUES (?, ?, ?, ?)", rows)
+                               "content_hash, source) VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def update_sources(connection: sqlite3.Connection, releases: Iterable[Release]) -> None:
+    """Bring the recorded source file of each release up to date (a renamed essay file)."""
+    rows = [(r.source, r.slug, r.source) for r in releases]
+    with transaction(connection):
+        connection.executemany("UPDATE releases SET source = ? WHERE slug = ? AND source != ?",
+                               rows)
 
 
 def read_releases(connection: sqlite3.Connection, timezone: str) -> dict[str, Release]:
     """Every recorded release by slug, its times in the site's time zone."""
     zone = ZoneInfo(timezone)
-    rows = connection.execute("SELECT slug, slot, released_at, content_hash FROM releases "
-                              "ORDER BY slot, slug").fetchall()
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(releases)")}
+    source = "source" if "source" in columns else "''"  # a database not yet migrated
+    rows = connection.execute(f"SELECT slug, slot, released_at, content_hash, {source} "
+                              "FROM releases ORDER BY slot, slug").fetchall()
     return {row[0]: Release(slug=row[0],
                             slot=datetime.fromisoformat(row[1]).astimezone(zone),
                             released_at=datetime.fromisoformat(row[2]).astimezone(zone),
-                            content_hash=row[3])
+                            content_hash=row[3], source=row[4])
             for row in rows}
+
+
+def merge_releases(database: Mapping[str, Release],
+                   file: Mapping[str, Release]) -> dict[str, Release]:
+    """Every release either source knows; for a release both know, the file's record wins."""
+    return {**database, **file}
 
 
 def unfinished_sends(connection: sqlite3.Connection, slugs: Iterable[str]) -> list[str]:
@@ -57,16 +85,152 @@ def open_read_only(path: Path) -> sqlite3.Connection | None:
         connection.close()
         if "no such table" in str(exc):  # a database from before the releases table
             return None
-        message = (f"cannot read the state database ({exc}); if another publish command "
-                   "holds it, wait and retry, else restore it from a backup")
-        raise PublishError.single(str(path), 1, 1, message) from None
+        raise PublishError.single(str(path), 1, 1, _unreadable(exc)) from None
     return connection
 
 
-def recorded_releases(root: Path, settings: Settings) -> dict[str, Release]:
-    """The releases recorded for a site, read without creating or changing the database."""
+def _unreadable(exc: sqlite3.DatabaseError) -> str:
+    """Why the state database cannot be read: busy (try again), or damaged."""
+    if "locked" in str(exc) or "busy" in str(exc):
+        return ("cannot read the state database: it is busy (another publish command is "
+                "writing it); try again in a moment")
+    return (f"cannot read the state database ({exc}): it is damaged or not a publish "
+            "database; restore it from a backup")
+
+
+def recorded_releases(root: Path, settings: Settings) -> Known:
+    """What a site released (the database merged with releases.toml), read without creating
+    or changing anything; the database's unfinished sends come with it."""
+    on_file = read_releases_file(root, settings.site.timezone)
     connection = open_read_only(database_path(root, settings))
-    if connection is None:
-        return {}
-    with closing(connection):
-        return read_releases(connection, settings.site.timezone)
+    database: dict[str, Release] = {}
+    unfinished: list[str] = []
+    if connection is not None:
+        with closing(connection):
+            database = read_releases(connection, settings.site.timezone)
+            unfinished = unfinished_sends(connection, database)
+    return Known(database, on_file.releases, frozenset(unfinished), on_file.first_run)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the state database and the releases file say was released."""
+
+    database: dict[str, Release]
+    file: dict[str, Release]
+    unfinished: frozenset[str]  # database releases whose ledger send has not finished
+    first_run: datetime | None
+
+    @property
+    def releases(self) -> dict[str, Release]:
+        """Every release, by released slug; the file wins where both hold one."""
+        return merge_releases(self.database, self.file)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Releases matched to the essays they released.
+
+    `site` has each released essay at its address (its frozen slug, or its new explicit
+    slug with a redirect from the released one); `releases` is keyed by that address, for
+    planning and dating; `records` is keyed by released slug (the ledger's name), with each
+    source file brought up to date; `notes` say what changed since the release.
+    """
+
+    site: Site
+    releases: dict[str, Release]
+    records: dict[str, Release]
+    notes: tuple[str, ...]
+
+
+def bind_releases(site: Site, records: Mapping[str, Release],
+                  unfinished: frozenset[str] = frozenset()) -> Binding:
+    """Match every release to its essay and give each released essay its address.
+
+    A move to a new explicit slug waits while the release's send is `unfinished`, so the
+    send resumes under the name its ledger knows.
+    """
+    matched = _match(site.essays, records)
+    essays = {essay.path: essay for essay in site.essays}
+    releases: dict[str, Release] = {}
+    bound: dict[str, Release] = {}
+    redirects: list[tuple[str, str]] = []
+    notes: list[str] = []
+    for slug, record in records.items():
+        essay = matched.get(slug)
+        if essay is None:  # deleted, or both renamed and retitled: it keeps its slot
+            releases[slug] = bound[slug] = record
+            continue
+        if record.source and record.source != essay.path:
+            notes.append(f"{record.source} was renamed to {essay.path}: it is still the "
+                         f"released essay '{slug}'")
+        bound[slug] = dataclasses.replace(record, source=essay.path)
+        current, note = _address(site.root, essay, slug, slug in unfinished)
+        if note:
+            notes.append(note)
+        if current.slug != slug:
+            redirects.append((slug, current.slug))
+        essays[essay.path] = current
+        releases[current.slug] = dataclasses.replace(record, slug=current.slug,
+                                                     source=essay.path)
+    _refuse_reused_slugs(essays.values(), matched, records)
+    site = dataclasses.replace(site, essays=tuple(essays[e.path] for e in site.essays),
+                               redirects=tuple(redirects))
+    return Binding(site, releases, bound, tuple(notes))
+
+
+def _match(essays: Iterable[Essay], records: Mapping[str, Release]) -> dict[str, Essay]:
+    """The essay of each release: by source file, else (a renamed file) by the same slug."""
+    essays = list(essays)
+    by_path = {essay.path: essay for essay in essays}
+    matched = {slug: by_path[r.source] for slug, r in records.items() if r.source in by_path}
+    taken = {essay.path for essay in matched.values()}
+    for essay in essays:
+        if essay.slug in records and essay.slug not in matched and essay.path not in taken:
+            matched[essay.slug] = essay
+            taken.add(essay.path)
+    return matched
+
+
+def _address(root: Path, essay: Essay, released: str, unfinished: bool) -> tuple[Essay, str]:
+    """The released essay at its address, and a note when that is not its slug of today."""
+    if essay.slug == released:
+        return essay, ""
+    if not _has_explicit_slug(root, essay):
+        return (dataclasses.replace(essay, slug=released),
+                f"{essay.path}: its title changed after its release; it keeps its released "
+                f"address {released}/ (add `slug: {released}` to its front matter to say so)")
+    if unfinished:
+        return (dataclasses.replace(essay, slug=released),
+                f"{essay.path}: the new slug '{essay.slug}' waits until the send of "
+                f"'{released}' has finished; until then the page stays at {released}/")
+    return essay, (f"{essay.path}: its slug changed after its release, so its page moved "
+                   f"from {released}/ to {essay.slug}/; the old address redirects there and "
+                   "it is not mailed again")
+
+
+def _has_explicit_slug(root: Path, essay: Essay) -> bool:
+    """Whether the essay's front matter sets `slug` (else it came from the title)."""
+    document, _ = read_document(root / essay.path, root)
+    return document is not None and "slug" in document.metadata
+
+
+def _refuse_reused_slugs(essays: Iterable[Essay], matched: Mapping[str, Essay],
+                         records: Mapping[str, Release]) -> None:
+    """An error for an essay whose address is a slug released for another essay."""
+    problems = []
+    for essay in essays:
+        owner = matched.get(essay.slug)
+        if essay.slug in records and (owner is None or owner.path != essay.path):
+            released = owner.path if owner else records[essay.slug].source or "another essay"
+            problems.append(error(essay.path, 1, 1, f"slug '{essay.slug}' was released for "
+                                                    f"{released} ({RELEASES_FILE} records it); "
+                                                    "give this essay another slug"))
+    if problems:
+        raise PublishError(problems)
+
+
+def site_with_releases(site: Site) -> tuple[Binding, Known]:
+    """A site's releases matched to its essays, read-only: for `build` and `schedule`."""
+    known = recorded_releases(site.root, site.settings)
+    return bind_releases(site, known.releases, known.unfinished), known

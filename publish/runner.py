@@ -3,20 +3,25 @@
 The order of a run, chosen so that a crash at any point is finished by the next run:
 
 1. load and check the site: an error stops the run before anything is written or sent;
-2. decide: essays due (slot at or before now, not released) and releases whose send in the
+2. match the recorded releases (state database merged with releases.toml) to their essays,
+   bring releases.toml up to date, and on a site's very first run note that run in it;
+3. decide: essays due (slot at or before now, not released) and releases whose send in the
    ledger has not finished;
-3. build web site, feeds and emails (atomic) with the due essays dated by their slots;
-4. record the releases, all in one transaction: from here on their dates never move;
-5. send each recorded, unfinished release through the send ledger.
+4. build web site, feeds and emails (atomic) with the due essays dated by their slots;
+5. record the releases, in one transaction, then in releases.toml: from here on their dates
+   never move;
+6. send each recorded, unfinished release through the send ledger.
 
-A crash before 4 leaves nothing recorded and nothing sent: the next run finds the same essays
-due (the plan depends only on files and recorded releases) and does it all again. A crash
-after 4 leaves a release whose ledger send has not finished: the next run rebuilds and drives
-the send, and the ledger skips every subscriber already mailed. Nothing is mailed twice.
+A crash before 5 leaves nothing recorded and nothing sent: the next run finds the same essays
+due (the plan depends only on files, recorded releases and the noted first run, never on the
+day of the rerun) and does it all again. A crash after 5 leaves a release whose ledger send
+has not finished: the next run rebuilds and drives the send, and the ledger skips every
+subscriber already mailed. Nothing is mailed twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import shlex
@@ -32,14 +37,25 @@ from publish.delivery import send_essay
 from publish.errors import Problem, PublishError
 from publish.mailsetup import refuse_unsafe_setup
 from publish.model import Essay, Settings, Site
+from publish.releasefile import (
+    RELEASES_FILE,
+    ReleasesFile,
+    read_releases_file,
+    write_releases_file,
+)
 from publish.releases import (
-    open_read_only,
+    Binding,
+    Known,
+    bind_releases,
     read_releases,
     record_releases,
+    site_with_releases,
     unfinished_sends,
+    update_sources,
 )
 from publish.schedule import (
     Placement,
+    Plan,
     Release,
     Timetable,
     apply_release_dates,
@@ -48,6 +64,7 @@ from publish.schedule import (
     format_slot,
     next_slot,
     plan_schedule,
+    unmailed_back_issues,
 )
 from publish.site import load_site
 from publish.state import connect, database_path
@@ -90,34 +107,83 @@ class RunReport:
         return self.failures == 0
 
 
-def run_publish(root: Path, now: datetime, *, dry_run: bool = False) -> RunReport:
-    """Do one run at `now`: build, record and send what is due; see the module's docstring."""
+def run_publish(root: Path, now: datetime, *, dry_run: bool = False,
+                back_issues: bool = False) -> RunReport:
+    """Do one run at `now`: build, record and send what is due; see the module's docstring.
+
+    With `back_issues`, essays dated before the site's first run are released and mailed
+    too; without it they stay on the web only.
+    """
     site, warnings = load_site(root)
     warnings += refuse_unsafe_setup(root, site.settings)  # before anything is built or sent
     timetable = Timetable.from_settings(site.settings)
     now = timetable.local(now)
     if dry_run:
-        return _dry_run(site, timetable, now, warnings)
+        return _dry_run(site, timetable, now, warnings, back_issues)
     with _run_lock(root, site.settings), \
             closing(connect(database_path(root, site.settings))) as connection:
-        releases = read_releases(connection, site.settings.site.timezone)
-        decision = decide(site, timetable, releases,
-                          unfinished_sends(connection, releases), now)
+        known = _known(root, site.settings, connection)
+        binding = bind_releases(site, known.releases, known.unfinished)
+        first_run, notes = _keep_records(root, connection, known, binding, now)
+        decision = decide(binding, timetable, _in_order(known), now, first_run, back_issues)
+        decision = dataclasses.replace(decision, log=(*notes, *decision.log))
         if decision.idle:
             return RunReport(log=decision.log, warnings=tuple(warnings))
-        return _carry_out(root, site, decision, releases, connection, now, warnings)
+        return _carry_out(root, binding, decision, connection, now, warnings, first_run)
 
 
-def decide(site: Site, timetable: Timetable, releases: dict[str, Release],
-           unfinished: list[str], now: datetime) -> Decision:
+def _known(root: Path, settings: Settings, connection: sqlite3.Connection) -> Known:
+    """The releases the database and releases.toml know, and the database's unfinished sends."""
+    on_file = read_releases_file(root, settings.site.timezone)
+    database = read_releases(connection, settings.site.timezone)
+    return Known(database, on_file.releases, frozenset(unfinished_sends(connection, database)),
+                 on_file.first_run)
+
+
+def _in_order(known: Known) -> list[str]:
+    """The unfinished sends in the order of their releases."""
+    return [slug for slug in known.database if slug in known.unfinished]
+
+
+def _keep_records(root: Path, connection: sqlite3.Connection, known: Known,
+                  binding: Binding, now: datetime) -> tuple[datetime | None, list[str]]:
+    """Bring releases.toml and the database up to date; the site's first run, if known, and
+    a log line for what was written.
+
+    The file gets every release the database holds (the releases of an older publish, or a
+    crash between the two writes) and renamed source files; a site with no release anywhere
+    gets its first run noted, so that a later run (after a crash, say) keeps the same horizon.
+    """
+    first_run, notes = known.first_run, []
+    if not binding.records and first_run is None:
+        first_run = now
+        notes.append(f"first run of this site: noted in {RELEASES_FILE}; essays dated before "
+                     f"{now.date()} are back issues, on the web but not mailed")
+    if binding.records != known.file or first_run != known.first_run:
+        write_releases_file(root, ReleasesFile(binding.records, first_run))
+        if binding.records != known.file:
+            notes.append(f"updated {RELEASES_FILE}: it records every release on file, "
+                         "under each essay's current file name")
+    moved = [r for slug, r in binding.records.items()
+             if slug in known.database and known.database[slug].source != r.source]
+    if moved:
+        update_sources(connection, moved)
+    return first_run, notes
+
+
+def decide(binding: Binding, timetable: Timetable, unfinished: list[str], now: datetime,
+           first_run: datetime | None = None, back_issues: bool = False) -> Decision:
     """What to release and what to resume at `now`, with the reasons as log lines."""
-    plan = plan_schedule(timetable, site.essays, releases, now)
-    by_slug = {essay.slug: essay for essay in site.essays}
-    log = _edited_notes(by_slug, releases)
+    plan = plan_schedule(timetable, binding.site.essays, binding.releases, now, first_run)
+    by_slug = {essay.slug: essay for essay in binding.site.essays}
+    log = [*binding.notes, *_edited_notes(by_slug, binding.releases)]
+    if not binding.releases and not back_issues:
+        log += _back_issue_note(plan, timetable)
     new_releases = []
-    for placement in due_placements(plan):
+    for placement in due_placements(plan, back_issues):
         essay = by_slug[placement.slug]
-        new_releases.append(Release(placement.slug, placement.slot, now, essay.content_hash))
+        new_releases.append(Release(placement.slug, placement.slot, now, essay.content_hash,
+                                    essay.path))
         log.append(f"releasing {placement.slug} (slot {format_slot(placement.slot)}, "
                    f"{_lateness(timetable, placement, now)})")
     resume = []
@@ -127,11 +193,23 @@ def decide(site: Site, timetable: Timetable, releases: dict[str, Release],
             log.append(f"not resuming the send of {slug}: the essay is gone or a draft again")
             continue
         resume.append(slug)
-        log.append(f"resuming {slug}: released {format_slot(releases[slug].released_at)}, "
-                   "its send has not finished")
+        log.append(f"resuming {slug}: released {format_slot(binding.releases[slug].released_at)}"
+                   ", its send has not finished")
     if not new_releases and not resume:
         log.append(_nothing_due(timetable, plan.placements, now))
     return Decision(tuple(new_releases), tuple(resume), tuple(log))
+
+
+def _back_issue_note(plan: Plan, timetable: Timetable) -> list[str]:
+    """Before the first release: the back issues this run leaves unmailed, and the flag."""
+    skipped = [p.slug for p in unmailed_back_issues(plan) if p.slot <= plan.now]
+    if not skipped:
+        return []
+    first_day = timetable.local(plan.horizon).date()
+    return [f"not mailing {len(skipped)} back issue(s) dated before this site's first run "
+            f"({first_day}): {', '.join(skipped)}; they are on the web site only. "
+            "`publish run --mail-back-issues` releases them and mails each one to every "
+            "subscriber"]
 
 
 def _lateness(timetable: Timetable, placement: Placement, now: datetime) -> str:
@@ -160,26 +238,30 @@ def _edited_notes(by_slug: dict[str, Essay], releases: dict[str, Release]) -> li
             and essay.content_hash != release.content_hash]
 
 
-def _carry_out(root: Path, site: Site, decision: Decision, releases: dict[str, Release],
-               connection: sqlite3.Connection, now: datetime,
-               warnings: list[Problem]) -> RunReport:
+def _carry_out(root: Path, binding: Binding, decision: Decision,
+               connection: sqlite3.Connection, now: datetime, warnings: list[Problem],
+               first_run: datetime | None) -> RunReport:
     """Build, record, then send, in the crash-safe order."""
     log = list(decision.log)
     built = bool(decision.releases) or any(
         not _email_built(root, slug) for slug in decision.resume)
     if built:
-        every_release = {**releases, **{r.slug: r for r in decision.releases}}
+        every_release = {**binding.releases, **{r.slug: r for r in decision.releases}}
         report = build(root, BuildOptions(today=now),
-                       site=apply_release_dates(site, every_release), warnings=warnings)
+                       site=apply_release_dates(binding.site, every_release), warnings=warnings)
         log.append(f"built {len(report.published)} essay(s) into {report.site_dir.parent}")
         warnings = report.warnings
     _crash_point("build")
-    record_releases(connection, decision.releases)
-    log += [f"recorded the release of {r.slug}" for r in decision.releases]
+    if decision.releases:
+        record_releases(connection, decision.releases)
+        records = {**binding.records, **{r.slug: r for r in decision.releases}}
+        write_releases_file(root, ReleasesFile(records, first_run))
+        log += [f"recorded the release of {r.slug} (state database and {RELEASES_FILE})"
+                for r in decision.releases]
     _crash_point("record")
     failures, sent = 0, []
     for slug in (*decision.resume, *(r.slug for r in decision.releases)):
-        line, failed = _send_one(root, site.settings, slug)
+        line, failed = _send_one(root, binding.site.settings, slug)
         log.append(line)
         failures += failed
         sent.append(slug)
@@ -206,17 +288,11 @@ def _send_one(root: Path, settings: Settings, slug: str) -> tuple[str, int]:
     return f"mail: {summary.message}", 1 if summary.failed else 0
 
 
-def _dry_run(site: Site, timetable: Timetable, now: datetime,
-             warnings: list[Problem]) -> RunReport:
+def _dry_run(site: Site, timetable: Timetable, now: datetime, warnings: list[Problem],
+             back_issues: bool) -> RunReport:
     """Decide as a run would, reading the state database only; build, record and send nothing."""
-    connection = open_read_only(database_path(site.root, site.settings))
-    if connection is None:
-        releases, unfinished = {}, []
-    else:
-        with closing(connection):
-            releases = read_releases(connection, site.settings.site.timezone)
-            unfinished = unfinished_sends(connection, releases)
-    decision = decide(site, timetable, releases, unfinished, now)
+    binding, known = site_with_releases(site)
+    decision = decide(binding, timetable, _in_order(known), now, known.first_run, back_issues)
     lines = [f"dry run: {line}" for line in decision.log]
     if not decision.idle:
         lines.append("dry run: nothing was built, recorded or sent")

@@ -11,7 +11,8 @@ Who gets which slot:
 - an essay with a `date` keeps it (off-cadence when no slot falls on that day);
 - a released essay without a `date` keeps the slot recorded when it was released;
 - the other undated, non-draft essays fill, in queue order, the free slots from the horizon
-  on: the slot of the last release, or the start of today when nothing was released yet.
+  on: the slot of the last release or, when nothing was released yet, the start of the day
+  of the site's first run (today, if it has had none).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Release:
     slot: datetime
     released_at: datetime
     content_hash: str
+    source: str = ""  # the essay's file, relative to the site root ("" in old records)
 
 
 @dataclass(frozen=True)
@@ -145,18 +147,21 @@ def queue_order(essays: Iterable[Essay]) -> list[Essay]:
     return [essay for _, essay in indexed]
 
 
-def horizon_of(timetable: Timetable, releases: Mapping[str, Release], now: datetime) -> datetime:
-    """Where the queue starts: the last release's slot, or the start of today if none."""
+def horizon_of(timetable: Timetable, releases: Mapping[str, Release], now: datetime,
+               first_run: datetime | None = None) -> datetime:
+    """Where the queue starts: the last release's slot, or if none the start of the day of the
+    site's first run (`first_run`, else today)."""
     if releases:
         return max(timetable.local(r.slot) for r in releases.values())
-    return timetable.start_of_day(now)
+    return timetable.start_of_day(first_run or now)
 
 
 def plan_schedule(timetable: Timetable, essays: Iterable[Essay],
-                  releases: Mapping[str, Release], now: datetime) -> Plan:
+                  releases: Mapping[str, Release], now: datetime,
+                  first_run: datetime | None = None) -> Plan:
     """Place every non-draft essay: dated ones on their date, the queue in free slots."""
     now = timetable.local(now)
-    horizon = horizon_of(timetable, releases, now)
+    horizon = horizon_of(timetable, releases, now, first_run)
     placed: list[Placement] = []
     queue: list[Essay] = []
     for essay in essays:
@@ -200,14 +205,22 @@ def _fill_slots(timetable: Timetable, queue: list[Essay], horizon: datetime,
     return filled
 
 
-def due_placements(plan: Plan) -> list[Placement]:
+def due_placements(plan: Plan, back_issues: bool = False) -> list[Placement]:
     """Essays to release now: not released, slot from the horizon up to now, in slot order.
 
-    Dated essays older than the horizon (before the first release, or behind the last one)
-    belong to the archive: they are on the web by their date but are never mailed.
+    Dated essays older than the horizon (before the first run, or behind the last release)
+    are back issues: they are on the web by their date but are mailed only with
+    `back_issues` (`publish run --mail-back-issues`).
     """
     return [p for p in plan.placements
-            if not p.released and plan.horizon <= p.slot <= plan.now]
+            if not p.released and p.slot <= plan.now
+            and (back_issues or plan.horizon <= p.slot)]
+
+
+def unmailed_back_issues(plan: Plan) -> list[Placement]:
+    """Dated essays before the horizon that were never released (nor mailed)."""
+    return [p for p in plan.placements
+            if not p.released and p.source == DATED and p.slot < plan.horizon]
 
 
 def days_late(timetable: Timetable, slot: datetime, moment: datetime) -> int:

@@ -74,6 +74,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX rate_events_bucket ON rate_events (bucket, at);
     """,
+    # Releases: the essay's source file (relative to the site), its identity across edits.
+    """
+    ALTER TABLE releases ADD COLUMN source TEXT NOT NULL DEFAULT ''
+    """,
 ]
 
 

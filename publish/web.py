@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
 from jinja2 import Environment, TemplateError, TemplateSyntaxError
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from publish.cache import entry_fingerprint
 from publish.cadence import describe_rule
@@ -155,7 +155,39 @@ def render_site(site: Site, templates: Environment, keys: OutputKeys | None = No
     pages["style.css"] = (PACKAGE_STATIC / "style.css").read_bytes()
     pages["robots.txt"] = robots_txt(site)
     pages["sitemap.xml"] = sitemap(site, renderer.lastmods)
+    pages.update(redirect_pages(site, pages))
     return pages
+
+
+def redirect_pages(site: Site, pages: Files) -> dict[str, str]:
+    """A page at the old address of each released essay that moved, sending readers on."""
+    published = {essay.slug: essay for essay in site.essays}
+    redirects = {}
+    for old, new in site.redirects:
+        path = f"{old}/index.html"
+        if new in published and path not in pages:
+            redirects[path] = redirect_html(site, published[new], f"../{new}/")
+    return redirects
+
+
+def redirect_html(site: Site, essay: Essay, relative: str) -> str:
+    """A small valid HTML page: a refresh, a canonical link and a plain link to `relative`."""
+    canonical = escape(site.settings.site.url + page_url(essay_page_path(essay)))
+    title, target = escape(essay.title), escape(relative)
+    return f"""<!DOCTYPE html>
+<html lang="{escape(site.settings.site.language)}">
+<head>
+<meta charset="utf-8">
+<title>{title} has moved</title>
+<link rel="canonical" href="{canonical}">
+<meta http-equiv="refresh" content="0; url={target}">
+<meta name="robots" content="noindex">
+</head>
+<body>
+<p>This essay has moved: <a href="{target}">{title}</a>.</p>
+</body>
+</html>
+"""
 
 
 class PageRenderer:

@@ -222,6 +222,7 @@ def test_dry_run_writes_and_sends_nothing(site: Path, smtp_server: RecordingSMTP
         in result.stdout
     assert not built(site) and smtp_server.messages == []
     assert (site / "state" / "publish.db").stat().st_mtime_ns == before
+    assert not (site / "releases.toml").exists()
 
 
 def test_a_broken_site_aborts_before_anything_is_written_or_sent(

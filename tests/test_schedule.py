@@ -251,3 +251,18 @@ def test_example_site_schedule_lists_first_tuesdays_with_the_queued_essay() -> N
     assert [date.fromisoformat(r[0]) for r in rows] == [
         first_tuesday(y, m) for y, m in [(2026, 12)] + [(2027, m) for m in range(1, 12)]]
     assert rows[0][3:5] == ["scheduled", "the-long-now-of-a-notebook"]
+
+
+def test_before_the_first_release_the_queue_starts_on_the_day_of_the_first_run(
+        tmp_path: Path) -> None:
+    site, timetable = load(tmp_path, {"01-a": essay_text("A", slug="a"),
+                                      "02-old": essay_text("Old", slug="old",
+                                                           date="2026-12-01")})
+    later = datetime(2027, 1, 6, 0, 30, tzinfo=LONDON)
+    first_run = datetime(2027, 1, 5, 23, 30, tzinfo=LONDON)
+    noted = plan_schedule(timetable, site.essays, {}, later, first_run)
+    assert [p.slug for p in due_placements(noted)] == ["a"]
+    assert noted.placement("a").slot == datetime(2027, 1, 5, 9, tzinfo=LONDON)
+    forgotten = plan_schedule(timetable, site.essays, {}, later)
+    assert due_placements(forgotten) == []
+    assert [p.slug for p in due_placements(noted, back_issues=True)] == ["old", "a"]
