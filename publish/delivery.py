@@ -137,12 +137,12 @@ class OutcomeUnknown(DeliveryFailure):
         super().__init__(reason, permanent=False)
 
 
-class SetupFailure(Exception):
-    """A refusal no recipient gets past: the sender, the login or the relay is wrong."""
-
-
 class ServerUnavailable(Exception):
     """The server could not be reached, even after reconnecting several times."""
+
+
+class SetupFailure(ServerUnavailable):
+    """A refusal no recipient gets past: the sender, the login or the relay is wrong."""
 
 
 class Transport(Protocol):
@@ -860,7 +860,7 @@ def send_test_copy(settings: Settings, built: BuiltEmail, to: str,
         data = _compose(built, settings, to=header_address(address), name="",
                         unsubscribe=unsubscribe, message_id=message_id)
         transport.send(envelope_sender(settings), address, data, "test")
-    except (DeliveryFailure, ServerUnavailable, SetupFailure) as exc:
+    except (DeliveryFailure, ServerUnavailable) as exc:
         raise PublishError.single("--to", 1, 1, f"the test copy for {address} was not sent: "
                                                 f"{exc}") from None
     finally:
@@ -934,12 +934,6 @@ def _run_send(
     run = _SendRun(root, settings, built, conn, destination, report, len(pending))
     try:
         run.deliver_all(pending)
-    except ServerUnavailable as exc:
-        raise PublishError.single(
-            SMTP_URL_ENV, 1, 1,
-            f"{exc}; {run.sent} sent in this run, {run.left()} still to send. "
-            f"Run 'publish send {slug}' again to resume.",
-        ) from None
     except SetupFailure as exc:
         raise PublishError.single(
             SMTP_URL_ENV, 1, 1,
@@ -947,6 +941,12 @@ def _run_send(
             f"not the addresses: the send stopped and nobody was marked failed; {run.sent} "
             f"sent in this run, {run.left()} still to send. Fix the setup, then run "
             f"'publish send {slug}' again.",
+        ) from None
+    except ServerUnavailable as exc:
+        raise PublishError.single(
+            SMTP_URL_ENV, 1, 1,
+            f"{exc}; {run.sent} sent in this run, {run.left()} still to send. "
+            f"Run 'publish send {slug}' again to resume.",
         ) from None
     finally:
         run.transport.close()

@@ -592,6 +592,22 @@ def test_a_refused_sender_stops_at_once_and_a_rerun_after_the_fix_delivers(
         assert server.recipients() == Counter({a: 1 for a in everyone})
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_a_server_that_wants_a_login_stops_the_send_with_its_words(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subscribe(site, 10)
+    server = Server()
+    server._controller = Controller(server, hostname=server.host, port=server.port,
+                                    auth_required=True, auth_require_tls=False)
+    with server:
+        use_server(monkeypatch, server)  # no user name in the URL, so no login
+        result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 1)
+    assert "the server wants a login first: 530 5.7.0 Authentication required" in result.stderr
+    assert ledger(site) == Counter(pending=10) and server.count() == 0
+
+
 def test_a_few_policy_refusals_among_good_addresses_are_failures_of_those_addresses(
     site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -672,6 +688,21 @@ def test_a_relay_that_limits_each_connection_gets_everyone_without_per_address_w
     assert server.connections == 8
     assert elapsed < 8  # seven reconnects of 0.2 s; a wait per address would take minutes
     assert "40 sent, 0 failed, 0 deferred" in result.stdout
+
+
+def test_temporary_refusals_of_many_readers_cost_one_wait_not_one_each(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_server(monkeypatch, server)
+    monkeypatch.setenv("PUBLISH_RETRY_BACKOFF", "0.3")
+    everyone = subscribe(site, 30)
+    server.fail_first_rcpt.update({a: 1 for a in everyone})  # a relay that says "later" once
+    started = time.monotonic()
+    result = run_cli(site, "send", SLUG)
+    elapsed = time.monotonic() - started
+    assert_clean_exit(result, 0)
+    assert server.recipients() == Counter({a: 1 for a in everyone})
+    assert elapsed < 4  # one wait of 0.3 s for the round; one per reader would be 9 s
 
 
 def test_deferred_is_counted_apart_from_failed_and_both_fail_the_exit_status(
