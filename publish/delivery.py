@@ -1141,7 +1141,9 @@ class _SendRun:
             counts = (f"{self.sent} sent, {len(self.failed)} failed, {len(self.deferred)} "
                       f"deferred, {len(self.unknown)} unknown, {already_sent} already sent, "
                       f"{self.skipped} skipped")
-            message = f"Sent '{slug}' through {self.destination.label}: {counts}."
+            undone = self.failed or self.deferred or self.unknown
+            opening = "Did not reach everyone with" if undone else "Sent"
+            message = f"{opening} '{slug}' through {self.destination.label}: {counts}."
         if self.deferred:
             message += (f" {len(self.deferred)} deferred after temporary errors: run "
                         f"'publish send {slug}' again later.")
