@@ -22,6 +22,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from publish import state
 from publish.cli import cli
@@ -820,3 +822,24 @@ def test_a_malformed_smtp_url_is_a_clear_error_without_the_password(
         assert PASSWORD not in result.stdout and PASSWORD not in result.stderr
         assert "editor" not in result.stderr
     assert count_rows(site, "deliveries") == 0 and count_rows(site, "releases") == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    scheme=st.sampled_from(["smtp", "smtps", "smtq", "SMTP", "", "smtp:"]),
+    password=st.from_regex(r"Zq[0-9]{6}[A-Za-z0-9]{0,8}", fullmatch=True),
+    host=st.one_of(st.text(max_size=20), st.sampled_from(["mail.example.org", "[::1", "a]b"])),
+    port=st.sampled_from(["", ":587", ":", ":99999", ":5x7", ":-1", ":0"]),
+    tail=st.text(max_size=10),
+)
+def test_any_smtp_url_either_parses_or_fails_clearly_without_its_password(
+    scheme: str, password: str, host: str, port: str, tail: str
+) -> None:
+    url = f"{scheme}://editor:{password}@{host}{port}{tail}"
+    try:
+        endpoint = parse_smtp_url(url)
+    except PublishError as exc:
+        assert password not in str(exc) and str(exc).startswith("PUBLISH_SMTP_URL:1:1: error:")
+        return
+    assert endpoint.host and 0 < endpoint.port < 65536
+    assert password not in endpoint.label
