@@ -43,7 +43,7 @@ def shown_path(root: Path, path: Path) -> str:
 def load_environment(
     root: Path, settings: Settings, environ: MutableMapping[str, str] | None = None
 ) -> list[Problem]:
-    """Add the file's variables to `environ` (os.environ) where unset; return its warnings.
+    """Add the file's variables to `environ` (os.environ) where unset or empty; return warnings.
 
     A missing file is fine (everything may come from the real environment). A file others
     can read, or one that is not `KEY=VALUE` lines, is a PublishError naming the file.
@@ -55,7 +55,8 @@ def load_environment(
     name = shown_path(root, path)
     values, problems = _read(path, name)
     for key, value in values.items():
-        target.setdefault(key, value)
+        if not target.get(key):  # a variable set, and not empty, in the real environment wins
+            target[key] = value
     return problems
 
 

@@ -610,6 +610,26 @@ def test_a_server_that_wants_a_login_stops_the_send_with_its_words(
     assert ledger(site) == Counter(pending=10) and server.count() == 0
 
 
+class ContentRefusingServer(Server):
+    """A server that refuses every message after DATA, as a filter does with the content."""
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Refuse the message itself."""
+        return "554 5.7.1 Message rejected: content policy"
+
+
+def test_a_message_refused_after_data_for_everyone_stops_the_send(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subscribe(site, 12)
+    with ContentRefusingServer() as server:
+        use_server(monkeypatch, server)
+        result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 1)
+    assert "5 recipients in a row with the same reply: 554 5.7.1 Message rejected" in result.stderr
+    assert ledger(site) == Counter(pending=12) and len(server.rcpt_attempts) == 5
+
+
 def test_a_few_policy_refusals_among_good_addresses_are_failures_of_those_addresses(
     site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
