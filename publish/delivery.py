@@ -825,7 +825,8 @@ def send_essay(
         address = normalise_address(to, "--to")
         message = f"Dry run: a test copy of '{slug}' would go to {address}; nothing was sent."
         return SendSummary(slug=slug, message=message)
-    if dry_run:
+    if dry_run:  # a fresh outbox ledger would say what the real one says: do not create it
+        outbox = outbox and (outbox_folder(root, settings) / OUTBOX_LEDGER).exists()
         with _ledger(root, settings, outbox) as conn:
             return dry_run_summary(conn, slug)
     destination = choose_destination(root, settings, slug, outbox=outbox)
