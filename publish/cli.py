@@ -21,7 +21,8 @@ from publish import __version__
 from publish.build import BuildOptions, build, render_outputs, with_release_dates
 from publish.cache import read_only as read_only_cache
 from publish.cadence import describe_rule
-from publish.delivery import ProgressEvent, send_essay
+from publish.delivery import ProgressEvent, SendSummary, require_destination, send_essay
+from publish.environment import load_environment
 from publish.errors import Problem, PublishError
 from publish.essays import ESSAYS_DIR, slugify
 from publish.mail import oversize_problems
@@ -31,6 +32,7 @@ from publish.mailsetup import (
     placeholder_essays,
     refuse_unsafe_setup,
 )
+from publish.model import Settings
 from publish.releases import site_with_releases
 from publish.runner import cron_instructions, run_publish
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
@@ -109,6 +111,10 @@ def parse_today(value: str | None) -> date | datetime | None:
 
 TODAY_OPTION = click.option("--today", "today_text", metavar="DATE",
                             help="Treat this date (or ISO date-time) as now.")
+OUTBOX_OPTION = click.option(
+    "--outbox", is_flag=True,
+    help="Write the messages to state/outbox/ instead of mailing them (no SMTP server "
+         "needed); the real send ledger is left alone.")
 
 
 @click.group(cls=PublishGroup)
@@ -267,6 +273,7 @@ def subscriptions_serve(root: Path, host: str, port: int, proxies: int) -> None:
     """Run the subscription service with waitress until Ctrl-C."""
     from publish.service import ServiceOptions, create_app, serve
 
+    _load_environment(root)
     app = create_app(root, ServiceOptions(trusted_proxies=proxies))
     click.echo(f"Subscription service for {root} on http://{host}:{port}/ (Ctrl-C to stop)")
     serve(app, host, port)
@@ -356,16 +363,35 @@ def subscribers_export(root: Path) -> None:
 @click.option("--dry-run", is_flag=True, help="Say what would be sent; send nothing.")
 @click.option("--to", "to", metavar="ADDRESS",
               help="Send one test copy to ADDRESS; the ledger is left alone.")
-@click.pass_obj
-def send(root: Path, slug: str, dry_run: bool, to: str | None) -> None:
+@OUTBOX_OPTION
+@click.pass_context
+def send(ctx: click.Context, slug: str, dry_run: bool, to: str | None, outbox: bool) -> None:
     """Send the built email of SLUG to every active subscriber, once each."""
-    settings = load_settings(root)
+    root = ctx.obj
+    settings = _load_environment(root)
     show_problems(refuse_unsafe_setup(root, settings, test_copy=to is not None))
     with _SendProgress() as progress:
-        summary = send_essay(root, settings, slug, dry_run=dry_run, to=to,
+        summary = send_essay(root, settings, slug, dry_run=dry_run, to=to, outbox=outbox,
                              on_progress=progress.update)
-    for address, reason in summary.failed:
-        click.echo(f"failed: {address}: {reason}", err=True)
+    _show_summary(summary)
+    if not summary.ok:
+        ctx.exit(1)
+
+
+def _load_environment(root: Path) -> Settings:
+    """The site's settings, after loading its environment file (real variables win)."""
+    settings = load_settings(root)
+    show_problems(load_environment(root, settings))
+    return settings
+
+
+def _show_summary(summary: SendSummary) -> None:
+    """Every address that did not get its message, with the reason, then the summary."""
+    where = f" (outbox {summary.outbox}/)" if summary.outbox else ""
+    for label, rows in (("failed", summary.failed), ("deferred", summary.deferred),
+                        ("unknown", summary.unknown)):
+        for address, reason in rows:
+            click.echo(f"{label}: {address}: {reason}{where}", err=True)
     click.echo(summary.message)
 
 
@@ -384,23 +410,30 @@ class _SendProgress:
             self.bar.__exit__(None, None, None)
 
     def update(self, event: ProgressEvent) -> None:
-        """Show one progress event."""
+        """Show one progress event; with the outbox, every line names its folder."""
         if event.kind == "start":
+            if event.outbox:
+                start = f"Writing {event.total} message(s) to {event.detail}; nothing is mailed"
+            else:
+                start = f"Sending to {event.total} subscriber(s) through {event.detail}"
             if self.tty:
-                self.bar = click.progressbar(length=event.total, label="Sending")
+                self.bar = click.progressbar(length=event.total, label=start)
                 self.bar.__enter__()
             else:
-                click.echo(f"Sending to {event.total} subscriber(s)")
+                click.echo(start)
             return
         if self.bar is not None:
-            if event.kind in ("sent", "failed", "deferred", "skipped"):
+            if event.kind in ("sent", "failed", "deferred", "unknown", "skipped"):
                 self.bar.update(1)
             return
+        where = f" (outbox {event.outbox}/)" if event.outbox else ""
         if event.kind in ("retry", "reconnect"):
-            click.echo(f"{event.kind}: {event.email}: {event.detail}")
+            click.echo(f"{event.kind}: {event.email}: {event.detail}{where}")
+        elif event.outbox and event.kind == "sent":
+            click.echo(f"[{event.done}/{event.total}] wrote {event.email} to {event.outbox}/")
         else:
             detail = f" ({event.detail})" if event.detail else ""
-            click.echo(f"[{event.done}/{event.total}] {event.kind} {event.email}{detail}")
+            click.echo(f"[{event.done}/{event.total}] {event.kind} {event.email}{detail}{where}")
 
 
 @cli.command()
@@ -453,14 +486,19 @@ def schedule_command(root: Path, months: int, today_text: str | None) -> None:
               help="Explain what is due; build, record and send nothing.")
 @click.option("--mail-back-issues", is_flag=True,
               help="Also release and mail the essays dated before the site's first run.")
+@OUTBOX_OPTION
 @click.pass_context
 def run_command(ctx: click.Context, today_text: str | None, dry_run: bool,
-                mail_back_issues: bool) -> None:
+                mail_back_issues: bool, outbox: bool) -> None:
     """Release and mail the essays that are due, if any: safe to run from cron every hour."""
     root = ctx.obj
-    timetable = Timetable.from_settings(load_settings(root))
+    settings = _load_environment(root)
+    if not dry_run:
+        require_destination(root, settings, outbox=outbox)
+    timetable = Timetable.from_settings(settings)
     now = site_moment(parse_today(today_text), timetable, end_of_day=True)
-    report = run_publish(root, now, dry_run=dry_run, back_issues=mail_back_issues)
+    report = run_publish(root, now, dry_run=dry_run, back_issues=mail_back_issues,
+                         outbox=outbox)
     show_problems(list(report.warnings))
     for line in report.log:
         click.echo(f"{now:%Y-%m-%d %H:%M%z} {line}")

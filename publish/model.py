@@ -45,9 +45,13 @@ class EmailSettings:
 
 @dataclass(frozen=True)
 class StateSettings:
-    """The `[state]` table: where the SQLite state lives, relative to the site root."""
+    """The `[state]` table: where the SQLite state and the environment file live (site-relative).
+
+    An empty `environment_file` means `publish.env` beside the database.
+    """
 
     database: str = "state/publish.db"
+    environment_file: str = ""
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from publish.build import BUILD_DIR, BuildOptions, build
 from publish.delivery import send_essay
+from publish.environment import environment_file
 from publish.errors import Problem, PublishError
 from publish.mailsetup import refuse_unsafe_setup
 from publish.model import Essay, Settings, Site
@@ -108,7 +109,7 @@ class RunReport:
 
 
 def run_publish(root: Path, now: datetime, *, dry_run: bool = False,
-                back_issues: bool = False) -> RunReport:
+                back_issues: bool = False, outbox: bool = False) -> RunReport:
     """Do one run at `now`: build, record and send what is due; see the module's docstring.
 
     With `back_issues`, essays dated before the site's first run are released and mailed
@@ -129,7 +130,8 @@ def run_publish(root: Path, now: datetime, *, dry_run: bool = False,
         decision = dataclasses.replace(decision, log=(*notes, *decision.log))
         if decision.idle:
             return RunReport(log=decision.log, warnings=tuple(warnings))
-        return _carry_out(root, binding, decision, connection, now, warnings, first_run)
+        return _carry_out(root, binding, decision, connection, now, warnings, first_run,
+                          outbox)
 
 
 def _known(root: Path, settings: Settings, connection: sqlite3.Connection) -> Known:
@@ -240,7 +242,7 @@ def _edited_notes(by_slug: dict[str, Essay], releases: dict[str, Release]) -> li
 
 def _carry_out(root: Path, binding: Binding, decision: Decision,
                connection: sqlite3.Connection, now: datetime, warnings: list[Problem],
-               first_run: datetime | None) -> RunReport:
+               first_run: datetime | None, outbox: bool = False) -> RunReport:
     """Build, record, then send, in the crash-safe order."""
     log = list(decision.log)
     built = bool(decision.releases) or any(
@@ -261,7 +263,7 @@ def _carry_out(root: Path, binding: Binding, decision: Decision,
     _crash_point("record")
     failures, sent = 0, []
     for slug in (*decision.resume, *(r.slug for r in decision.releases)):
-        line, failed = _send_one(root, binding.site.settings, slug)
+        line, failed = _send_one(root, binding.site.settings, slug, outbox)
         log.append(line)
         failures += failed
         sent.append(slug)
@@ -274,18 +276,19 @@ def _email_built(root: Path, slug: str) -> bool:
     return any((root / BUILD_DIR / "email").glob(f"{slug}.*"))
 
 
-def _send_one(root: Path, settings: Settings, slug: str) -> tuple[str, int]:
-    """Send one essay through the ledger; a log line and 1 if some delivery failed."""
+def _send_one(root: Path, settings: Settings, slug: str, outbox: bool = False
+              ) -> tuple[str, int]:
+    """Send one essay through the ledger; a log line and 1 if some delivery failed or waits."""
     try:
-        summary = send_essay(root, settings, slug)
+        summary = send_essay(root, settings, slug, outbox=outbox)
     except PublishError as exc:
         reasons = "; ".join(p.format() for p in exc.problems)
         return f"sending {slug} stopped, the next run resumes it: {reasons}", 1
     if summary.pending:
-        return f"mail: {summary.message} The next `publish run` resumes it.", 0
+        return f"mail: {summary.message} The next `publish run` resumes it.", 1
     if not (summary.sent or summary.already_sent or summary.failed or summary.skipped):
         return f"mail: no active subscribers, so nobody was mailed '{slug}'", 0
-    return f"mail: {summary.message}", 1 if summary.failed else 0
+    return f"mail: {summary.message}", 0 if summary.ok else 1
 
 
 def _dry_run(site: Site, timetable: Timetable, now: datetime, warnings: list[Problem],
@@ -326,16 +329,27 @@ def _run_lock(root: Path, settings: Settings) -> Iterator[None]:
 
 
 def cron_instructions(root: Path, settings: Settings, command: str) -> str:
-    """A crontab line and a systemd timer/service pair that run `publish run` hourly."""
+    """A crontab line and a systemd timer/service pair that run `publish run` hourly.
+
+    Both load the environment file (SMTP settings, PUBLISH_SECRET): `publish run` reads it
+    itself, which is what the crontab line relies on, and the systemd unit names it in
+    `EnvironmentFile=` too. No secret is printed.
+    """
     log_file = (Path(settings.state.database).parent / "run.log").as_posix()
     folder = shlex.quote(str(root))
+    env_file = environment_file(root, settings).absolute()
     return f"""\
 # `publish run` decides by itself whether an essay is due, so run it every hour: it does
 # nothing until a slot has come, and a run missed while the machine was off is caught up.
 # Do not try to express "first Tuesday" in cron: when both day-of-month and day-of-week are
 # set, cron fires when EITHER matches (`0 9 1-7 * 2` runs on every Tuesday and on days 1-7).
+#
+# Keep PUBLISH_SMTP_URL and PUBLISH_SECRET as KEY=VALUE lines in the environment file
+# {env_file}
+# (chmod 600 it), not in the crontab: every `publish run` loads that file itself, and
+# variables set in the real environment win over it.
 
-# Option 1: cron. Add this line with `crontab -e`:
+# Option 1: cron. Add this line with `crontab -e` (it loads the environment file above):
 17 * * * * cd {folder} && {command} run >> {shlex.quote(log_file)} 2>&1
 
 # Option 2: systemd (user units). Save as ~/.config/systemd/user/publish-run.service:
@@ -345,6 +359,7 @@ Description=Release and mail the essay that is due, if any (publish run)
 [Service]
 Type=oneshot
 WorkingDirectory={folder}
+EnvironmentFile=-{env_file}
 ExecStart={command} run
 
 # and as ~/.config/systemd/user/publish-run.timer:

@@ -43,6 +43,7 @@ TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
     },
     "state": {
         "database": ("database", str, False),
+        "environment_file": ("environment_file", str, False),
     },
 }
 TABLE_CLASSES = {

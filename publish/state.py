@@ -78,6 +78,30 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE releases ADD COLUMN source TEXT NOT NULL DEFAULT ''
     """,
+    # The send ledger learns 'unknown' (the server took the message and hung up before
+    # answering) and counts such outcomes, to cap the copies one reader can get. SQLite
+    # cannot change a CHECK constraint, so the table is rebuilt.
+    """
+    CREATE TABLE deliveries_rebuilt (
+        slug TEXT NOT NULL REFERENCES sends(slug),
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers(id),
+        email TEXT NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('pending', 'sent', 'failed', 'skipped', 'unknown')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        unknown_attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        updated_at TEXT,
+        PRIMARY KEY (slug, subscriber_id)
+    );
+    INSERT INTO deliveries_rebuilt
+        (slug, subscriber_id, email, status, attempts, last_error, updated_at)
+        SELECT slug, subscriber_id, email, status, attempts, last_error, updated_at
+        FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_rebuilt RENAME TO deliveries;
+    CREATE INDEX deliveries_pending ON deliveries (slug, status);
+    """,
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import os
 import signal
 import sqlite3
@@ -13,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +22,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from publish import state
 from publish.cli import cli
-from publish.delivery import ProgressEvent, send_essay
+from publish.delivery import ProgressEvent, SMTPTransport, parse_smtp_url, send_essay
 from publish.errors import PublishError
 from publish.settings import load_settings
-from publish.subscribers import import_csv, unsubscribe_token, unsubscribe_url
+from publish.subscribers import add_subscriber, import_csv, unsubscribe_token, unsubscribe_url
 from tests.mailsite import ESSAYS, SLUG, copy_site, make_mail_site
 from tests.sitebuilder import essay_text
 from tests.tools import RecordingSMTPServer
@@ -269,8 +273,9 @@ def test_a_lasting_temporary_error_leaves_the_address_for_a_rerun(
     everyone = subscribe(site, 4)
     server.fail_first_rcpt[everyone[1]] = 4  # max_retries = 3: four attempts, all refused
     summary = send_essay(site, load_settings(site), SLUG)
-    assert summary.sent == 3 and summary.pending == 1
-    assert summary.failed[0][0] == everyone[1] and summary.failed[0][1].startswith("451")
+    assert summary.sent == 3 and summary.pending == 1 and summary.failed == []
+    assert summary.deferred[0][0] == everyone[1] and summary.deferred[0][1].startswith("451")
+    assert not summary.ok
     assert "again later" in summary.message
     assert ledger(site) == Counter(sent=3, pending=1)
     again = send_essay(site, load_settings(site), SLUG)
@@ -370,7 +375,7 @@ def test_plain_progress_lines_and_summary_off_a_terminal(
     result = run_cli(site, "send", SLUG)
     assert result.exit_code == 0, result.output
     assert "[1/3] sent reader0001@example.net" in result.output
-    assert "3 sent, 0 failed, 0 already sent, 0 skipped" in result.output
+    assert "3 sent, 0 failed, 0 deferred, 0 unknown, 0 already sent, 0 skipped" in result.output
     again = run_cli(site, "send", SLUG)
     assert "Nothing to send" in again.output and server.count() == 3
 
@@ -389,13 +394,13 @@ def test_subscribers_added_during_a_send_are_not_included(
     assert ledger(site) == Counter(sent=3)
 
 
-def test_without_smtp_url_messages_go_to_the_outbox(site: Path) -> None:
+def test_outbox_writes_files_and_leaves_the_real_ledger_alone(site: Path) -> None:
     subscribe(site, 2)
-    result = run_cli(site, "send", SLUG)
+    result = run_cli(site, "send", SLUG, "--outbox")
     assert result.exit_code == 0, result.output
     files = sorted((site / "state" / "outbox" / SLUG).glob("*.eml"))
     assert [f.name.split("-", 1)[1] for f in files] == [f"{address(1)}.eml", f"{address(2)}.eml"]
-    assert ledger(site) == Counter(sent=2)
+    assert ledger(site) == Counter()
 
 
 def test_a_missing_build_is_a_clear_error(site: Path) -> None:
@@ -459,3 +464,402 @@ def test_titles_cannot_inject_headers_or_recipients(
     assert "\n" not in str(message["Subject"]) and "\r" not in str(message["Subject"])
     assert "Bcc" in str(message["Subject"])  # the text stays, harmlessly, in the subject
     assert len(message["To"].addresses) == 1
+
+
+# --- Issue 10: a send says what it did ---------------------------------------------------
+
+
+def assert_clean_exit(result: Any, code: int) -> None:
+    """The command exited with `code` by itself, not through an uncaught exception."""
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+
+
+def count_rows(root: Path, table: str) -> int:
+    """How many rows a table of the real state database holds."""
+    with closing(connect(root)) as conn:
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def queue_essay(root: Path) -> str:
+    """Add an undated essay, due at the first slot of 2027 (5 January, 09:00 London)."""
+    (root / "essays" / "03-queued.md").write_text(
+        essay_text("A Queued Letter", "Due in January.\n", slug="queued"), encoding="utf-8")
+    return "queued"
+
+
+def test_without_smtp_url_send_and_run_stop_naming_the_variable(site: Path) -> None:
+    subscribe(site, 3)
+    queue_essay(site)
+    for args in (("send", SLUG), ("send", SLUG, "--to", "editor@example.org"),
+                 ("run", "--today", "2027-01-05T10:00")):
+        result = run_cli(site, *args)
+        assert_clean_exit(result, 1)
+        assert result.stderr.startswith("PUBLISH_SMTP_URL:1:1: error: is not set")
+        assert "--outbox" in result.stderr and "Sent" not in result.output
+    assert count_rows(site, "sends") == 0 and count_rows(site, "deliveries") == 0
+    assert count_rows(site, "releases") == 0
+    assert not (site / "state" / "outbox").exists()
+
+
+def test_an_outbox_send_names_its_folder_and_a_real_send_still_reaches_everyone(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    everyone = subscribe(site, 3)
+    folder = f"state/outbox/{SLUG}/"
+    first = run_cli(site, "send", SLUG, "--outbox")
+    assert_clean_exit(first, 0)
+    lines = first.stdout.splitlines()
+    assert len(lines) == 5 and all(folder in line for line in lines), lines
+    assert not any(line.startswith("Sent") for line in lines)
+    assert "nothing was mailed" in lines[-1]
+    again = run_cli(site, "send", SLUG, "--outbox")
+    assert_clean_exit(again, 0)
+    assert again.stdout.startswith("Nothing to write") and folder in again.stdout
+    assert count_rows(site, "sends") == 0 and count_rows(site, "deliveries") == 0
+    use_server(monkeypatch, server)
+    real = run_cli(site, "send", SLUG)
+    assert_clean_exit(real, 0)
+    assert server.recipients() == Counter({a: 1 for a in everyone})
+    assert ledger(site) == Counter(sent=3)
+
+
+def test_run_with_the_outbox_writes_files_and_a_real_run_then_mails(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    everyone = subscribe(site, 2)
+    queue_essay(site)
+    result = run_cli(site, "run", "--outbox", "--today", "2027-01-05T10:00")
+    assert_clean_exit(result, 0)
+    mail_lines = [line for line in result.stdout.splitlines() if "mail:" in line]
+    assert mail_lines and all("state/outbox/" in line for line in mail_lines)
+    assert list((site / "state" / "outbox").glob("*/*.eml"))
+    assert count_rows(site, "deliveries") == 0 and server.count() == 0
+    use_server(monkeypatch, server)
+    real = run_cli(site, "run", "--today", "2027-01-05T11:00")
+    assert_clean_exit(real, 0)
+    assert set(server.recipients()) == set(everyone)
+
+
+def test_a_relay_that_denies_everyone_stops_the_send_and_leaves_it_pending(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_server(monkeypatch, server)
+    everyone = subscribe(site, 50)
+    server.refuse_every_rcpt = "550 5.7.1 Relaying denied"
+    started = time.monotonic()
+    result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 1)
+    assert time.monotonic() - started < 10
+    assert "550 5.7.1 Relaying denied" in result.stderr
+    assert "nobody was marked failed" in result.stderr
+    assert sum(server.rcpt_attempts.values()) <= 5
+    assert ledger(site) == Counter(pending=50)
+    server.refuse_every_rcpt = None  # the operator fixes the relay
+    rerun = run_cli(site, "send", SLUG)
+    assert_clean_exit(rerun, 0)
+    assert server.recipients() == Counter({a: 1 for a in everyone})
+    assert ledger(site) == Counter(sent=50)
+
+
+class SenderRefusingServer(Server):
+    """A server that refuses the envelope sender (a relay that does not know this From)."""
+
+    refuse_sender = True
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        """Refuse MAIL FROM while `refuse_sender` is set."""
+        if self.refuse_sender:
+            return "553 5.7.1 Sender address rejected: not owned by user"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+
+def test_a_refused_sender_stops_at_once_and_a_rerun_after_the_fix_delivers(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    everyone = subscribe(site, 20)
+    with SenderRefusingServer() as server:
+        use_server(monkeypatch, server)
+        result = run_cli(site, "send", SLUG)
+        assert_clean_exit(result, 1)
+        assert "553 5.7.1 Sender address rejected" in result.stderr
+        assert "letters@example.org" in result.stderr
+        assert ledger(site) == Counter(pending=20) and server.rcpt_attempts == {}
+        server.refuse_sender = False
+        assert_clean_exit(run_cli(site, "send", SLUG), 0)
+        assert server.recipients() == Counter({a: 1 for a in everyone})
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_a_server_that_wants_a_login_stops_the_send_with_its_words(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subscribe(site, 10)
+    server = Server()
+    server._controller = Controller(server, hostname=server.host, port=server.port,
+                                    auth_required=True, auth_require_tls=False)
+    with server:
+        use_server(monkeypatch, server)  # no user name in the URL, so no login
+        result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 1)
+    assert "the server wants a login first: 530 5.7.0 Authentication required" in result.stderr
+    assert ledger(site) == Counter(pending=10) and server.count() == 0
+
+
+class ContentRefusingServer(Server):
+    """A server that refuses every message after DATA, as a filter does with the content."""
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Refuse the message itself."""
+        return "554 5.7.1 Message rejected: content policy"
+
+
+def test_a_message_refused_after_data_for_everyone_stops_the_send(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subscribe(site, 12)
+    with ContentRefusingServer() as server:
+        use_server(monkeypatch, server)
+        result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 1)
+    assert "5 recipients in a row with the same reply: 554 5.7.1 Message rejected" in result.stderr
+    assert ledger(site) == Counter(pending=12) and len(server.rcpt_attempts) == 5
+
+
+def test_a_few_policy_refusals_among_good_addresses_are_failures_of_those_addresses(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_server(monkeypatch, server)
+    everyone = subscribe(site, 10)
+    blocked = everyone[2:5]  # three in a row, fewer than a broken setup's streak
+    server.reject_rcpt.update(blocked)
+    server.REJECT = "550 5.7.1 recipient blocked by policy"
+    result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 1)
+    assert ledger(site) == Counter(sent=7, failed=3)
+    assert sorted(line.split(": ")[1] for line in result.stderr.splitlines()
+                  if line.startswith("failed:")) == blocked
+
+
+def test_an_unknown_outcome_is_retried_once_per_send_and_twice_in_all(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_server(monkeypatch, server)
+    everyone = subscribe(site, 8)
+    silent = everyone[2]
+    server.hang_up_after_data.add(silent)
+    first = run_cli(site, "send", SLUG)
+    assert_clean_exit(first, 1)
+    assert f"unknown: {silent}:" in first.stderr
+    received = server.recipients()
+    assert received[silent] == 2
+    assert all(received[a] == 1 for a in everyone if a != silent)
+    assert ledger(site) == Counter(sent=7, unknown=1)
+    second = run_cli(site, "send", SLUG)
+    assert_clean_exit(second, 1)
+    assert server.recipients()[silent] == 3
+    third = run_cli(site, "send", SLUG)
+    assert_clean_exit(third, 0)
+    assert third.stdout.startswith("Nothing to send")
+    assert server.recipients()[silent] == 3 and server.count() == 7 + 3
+    with closing(connect(site)) as conn:
+        row = conn.execute("SELECT status, unknown_attempts FROM deliveries WHERE email = ?",
+                           (silent,)).fetchone()
+        finished = conn.execute("SELECT finished_at FROM sends").fetchone()[0]
+    assert tuple(row) == ("unknown", 3) and finished
+
+
+def test_the_ledger_migration_keeps_old_deliveries(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as old:
+        for number, script in enumerate(state.MIGRATIONS[:2], start=1):
+            old.executescript(script)
+            old.execute(f"PRAGMA user_version = {number}")
+        old.execute("INSERT INTO subscribers (email, status, created_at) "
+                    "VALUES ('a@example.org', 'active', 'x')")
+        old.execute("INSERT INTO sends (slug, started_at) VALUES ('s', 'x')")
+        old.execute("INSERT INTO deliveries (slug, subscriber_id, email, status, attempts) "
+                    "VALUES ('s', 1, 'a@example.org', 'sent', 2)")
+    with closing(state.connect(path)) as conn:
+        rows = conn.execute("SELECT status, attempts, unknown_attempts FROM deliveries").fetchall()
+        assert [tuple(r) for r in rows] == [("sent", 2, 0)]
+        conn.execute("UPDATE deliveries SET status = 'unknown'")
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE deliveries SET status = 'lost'")
+
+
+@pytest.mark.parametrize("limit_reply", ["452 4.5.3 too many messages in this connection",
+                                         "421 4.7.0 too many messages, closing"])
+def test_a_relay_that_limits_each_connection_gets_everyone_without_per_address_waits(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch, limit_reply: str
+) -> None:
+    use_server(monkeypatch, server)
+    monkeypatch.setenv("PUBLISH_RETRY_BACKOFF", "0.2")
+    everyone = subscribe(site, 40)
+    server.per_connection_limit = 5
+    server.limit_reply = limit_reply
+    started = time.monotonic()
+    result = run_cli(site, "send", SLUG)
+    elapsed = time.monotonic() - started
+    assert_clean_exit(result, 0)
+    assert server.recipients() == Counter({a: 1 for a in everyone})
+    assert server.connections == 8
+    assert elapsed < 8  # seven reconnects of 0.2 s; a wait per address would take minutes
+    assert "40 sent, 0 failed, 0 deferred" in result.stdout
+
+
+def test_temporary_refusals_of_many_readers_cost_one_wait_not_one_each(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_server(monkeypatch, server)
+    monkeypatch.setenv("PUBLISH_RETRY_BACKOFF", "0.3")
+    everyone = subscribe(site, 30)
+    server.fail_first_rcpt.update({a: 1 for a in everyone})  # a relay that says "later" once
+    started = time.monotonic()
+    result = run_cli(site, "send", SLUG)
+    elapsed = time.monotonic() - started
+    assert_clean_exit(result, 0)
+    assert server.recipients() == Counter({a: 1 for a in everyone})
+    assert elapsed < 4  # one wait of 0.3 s for the round; one per reader would be 9 s
+
+
+def test_deferred_is_counted_apart_from_failed_and_both_fail_the_exit_status(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_server(monkeypatch, server)
+    everyone = subscribe(site, 4)
+    server.fail_first_rcpt[everyone[0]] = 100
+    result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 1)
+    assert "3 sent, 0 failed, 1 deferred" in result.stdout
+    assert f"deferred: {everyone[0]}: 451 4.3.0 try again" in result.stderr
+    assert ledger(site) == Counter(sent=3, pending=1)
+    queue_essay(site)
+    run = run_cli(site, "run", "--today", "2027-01-05T10:00")
+    assert_clean_exit(run, 1)  # the reader is deferred again, in the run's send as well
+    assert ledger(site, "queued") == Counter(sent=3, pending=1)
+    server.fail_first_rcpt.clear()
+    server.reject_rcpt.add(everyone[0])
+    failed = run_cli(site, "send", SLUG)
+    assert_clean_exit(failed, 1)
+    assert "0 sent, 1 failed, 0 deferred" in failed.stdout
+    assert ledger(site) == Counter(sent=3, failed=1)
+
+
+IDN_READER = "anna@bücher.example"
+UTF8_READER = "jörg@example.org"
+
+
+def test_an_idn_domain_goes_as_punycode_without_smtputf8(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_server(monkeypatch, server)
+    subscribe(site, 2)
+    with closing(connect(site)) as conn:
+        add_subscriber(conn, IDN_READER, name="Anna")
+    result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 0)
+    test_copy = run_cli(site, "send", SLUG, "--to", IDN_READER)
+    assert_clean_exit(test_copy, 0)
+    idn = [(rcpts, options) for (_, rcpts, _), options
+           in zip(server.messages, server.mail_options, strict=True)
+           if "xn--bcher-kva.example" in rcpts[0]]
+    assert idn == [(["anna@xn--bcher-kva.example"], [])] * 2
+    assert ledger(site) == Counter(sent=3)
+
+
+def test_a_non_ascii_local_part_fails_alone_where_smtputf8_is_not_offered(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_server(monkeypatch, server)
+    everyone = subscribe(site, 3)
+    with closing(connect(site)) as conn:
+        add_subscriber(conn, UTF8_READER)
+    result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 1)
+    assert f"failed: {UTF8_READER}: " in result.stderr and "SMTPUTF8" in result.stderr
+    assert server.recipients() == Counter({a: 1 for a in everyone})
+    test_copy = run_cli(site, "send", SLUG, "--to", UTF8_READER)
+    assert_clean_exit(test_copy, 1)
+    assert test_copy.stderr.startswith(f"--to:1:1: error: the test copy for {UTF8_READER}")
+    assert "does not offer it" in test_copy.stderr
+
+
+def test_a_non_ascii_local_part_uses_smtputf8_where_offered(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RecordingSMTPServer(smtputf8=True) as server:
+        use_server(monkeypatch, server)
+        result = run_cli(site, "send", SLUG, "--to", UTF8_READER)
+        assert "Traceback" not in result.output and result.exception is None or isinstance(
+            result.exception, SystemExit)
+        assert server.rcpt_attempts in ({UTF8_READER: 1}, {})
+        if result.exit_code == 0:  # the message itself can carry the address
+            [(_, rcpts, message)] = server.messages
+            assert rcpts == [UTF8_READER] and server.mail_options == [["SMTPUTF8"]]
+            assert message["To"].addresses[0].addr_spec == UTF8_READER
+        else:  # the server could take it; only building the message for it failed
+            assert "could not be built" in result.stderr and server.messages == []
+        transport = SMTPTransport(parse_smtp_url(f"smtp://127.0.0.1:{server.port}"), 0, 0)
+        message = EmailMessage(policy=email.policy.SMTPUTF8)
+        message["From"], message["To"], message["Subject"] = "a@example.org", UTF8_READER, "Hi"
+        message.set_content("Grüße\n")
+        try:
+            transport.check(UTF8_READER)
+            transport.send("a@example.org", UTF8_READER, message.as_bytes(), "x")
+        finally:
+            transport.close()
+        assert server.messages[-1][1] == [UTF8_READER]
+        assert server.mail_options[-1] == ["SMTPUTF8"]
+
+
+@pytest.mark.parametrize("url", [
+    f"smtq://editor:{PASSWORD}@mail.example.org:587",
+    f"smtp://editor:{PASSWORD}@:587",
+    f"smtp://editor:{PASSWORD}@mail.example.org:99999",
+    f"smtp://editor:{PASSWORD}@mail.example.org:5x7",
+    f"smtp://editor:{PASSWORD}@[::1:587",
+    f"smtp://editor:{PASSWORD}@mail.example.org:587/extra",
+    f"smtp://editor:{PASSWORD}@mail example.org:587",
+    f"smtp://editor:{PASSWORD}@mail.exam!ple.org:587",
+    f"smtp://editor:{PASSWORD}@mail.example.org:587?x=1",
+    f"smtp://editor:{PASSWORD}@mail.example.org:587\x07",
+])
+def test_a_malformed_smtp_url_is_a_clear_error_without_the_password(
+    site: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    subscribe(site, 2)
+    queue_essay(site)
+    monkeypatch.setenv("PUBLISH_SMTP_URL", url)
+    for args in (("send", SLUG), ("run", "--today", "2027-01-05T10:00")):
+        result = run_cli(site, *args)
+        assert_clean_exit(result, 1)
+        assert result.stderr.startswith("PUBLISH_SMTP_URL:1:1: error: ")
+        assert PASSWORD not in result.stdout and PASSWORD not in result.stderr
+        assert "editor" not in result.stderr
+    assert count_rows(site, "deliveries") == 0 and count_rows(site, "releases") == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    scheme=st.sampled_from(["smtp", "smtps", "smtq", "SMTP", "", "smtp:"]),
+    password=st.from_regex(r"Zq[0-9]{6}[A-Za-z0-9]{0,8}", fullmatch=True),
+    host=st.one_of(st.text(max_size=20), st.sampled_from(["mail.example.org", "[::1", "a]b"])),
+    port=st.sampled_from(["", ":587", ":", ":99999", ":5x7", ":-1", ":0"]),
+    tail=st.text(max_size=10),
+)
+def test_any_smtp_url_either_parses_or_fails_clearly_without_its_password(
+    scheme: str, password: str, host: str, port: str, tail: str
+) -> None:
+    url = f"{scheme}://editor:{password}@{host}{port}{tail}"
+    try:
+        endpoint = parse_smtp_url(url)
+    except PublishError as exc:
+        assert password not in str(exc) and str(exc).startswith("PUBLISH_SMTP_URL:1:1: error:")
+        return
+    assert endpoint.host and 0 < endpoint.port < 65536
+    assert password not in endpoint.label

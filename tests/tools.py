@@ -105,22 +105,38 @@ class RecordingSMTPServer:
     * ``fail_first_rcpt[address] = n``: answer the first ``n`` RCPT attempts
       with ``451 4.3.0 try again``, then accept;
     * ``reject_rcpt``: answer every RCPT for these addresses with
-      ``550 5.1.1 no such user``.
+      ``550 5.1.1 no such user``;
+    * ``refuse_every_rcpt``: answer every RCPT with this reply (a relay that denies);
+    * ``hang_up_after_data``: for these addresses take and record the whole message, then
+      close the connection without answering;
+    * ``per_connection_limit = n``: after ``n`` messages on one connection, answer RCPT with
+      ``limit_reply`` (``452 4.5.3 too many messages``, or a ``421`` that also hangs up).
+
+    ``smtputf8=True`` makes the server offer SMTPUTF8; ``mail_options`` lists, for each
+    recorded message, the options its MAIL FROM carried, and ``connections`` counts sessions.
     """
 
     TEMPFAIL = "451 4.3.0 try again"
     REJECT = "550 5.1.1 no such user"
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", *, smtputf8: bool = False) -> None:
         """Prepare the server on a free port; it listens once started."""
         self.host = host
         self.port = free_port()
         self.lock = threading.Lock()
         self.messages: list[Recorded] = []
+        self.mail_options: list[list[str]] = []
         self.fail_first_rcpt: dict[str, int] = {}
         self.reject_rcpt: set[str] = set()
+        self.refuse_every_rcpt: str | None = None
+        self.hang_up_after_data: set[str] = set()
+        self.per_connection_limit = 0
+        self.limit_reply = "452 4.5.3 too many messages in this connection"
         self.rcpt_attempts: dict[str, int] = {}
-        self._controller = Controller(self, hostname=host, port=self.port)
+        self.connections = 0
+        self._controller = Controller(
+            self, hostname=host, port=self.port, enable_SMTPUTF8=smtputf8
+        )
 
     def start(self) -> RecordingSMTPServer:
         """Start listening; return self."""
@@ -150,12 +166,17 @@ class RecordingSMTPServer:
         with self.lock:
             return [m for m in self.messages if wanted in (r.lower() for r in m[1])]
 
-    def _rcpt_verdict(self, address: str) -> str | None:
+    def _rcpt_verdict(self, address: str, session: Session | None = None) -> str | None:
         """Count an RCPT attempt; return the fault to answer with, or None to accept."""
         key = address.lower()
         with self.lock:
             attempt = self.rcpt_attempts.get(key, 0) + 1
             self.rcpt_attempts[key] = attempt
+            if self.refuse_every_rcpt is not None:
+                return self.refuse_every_rcpt
+            taken = getattr(session, "messages_taken", 0)
+            if self.per_connection_limit and taken >= self.per_connection_limit:
+                return self.limit_reply
             if key in {a.lower() for a in self.reject_rcpt}:
                 return self.REJECT
             failures = {a.lower(): n for a, n in self.fail_first_rcpt.items()}
@@ -172,8 +193,10 @@ class RecordingSMTPServer:
         rcpt_options: list[str],
     ) -> str:
         """Accept the recipient unless a fault is configured for it."""
-        verdict = self._rcpt_verdict(address)
+        verdict = self._rcpt_verdict(address, session)
         if verdict is not None:
+            if verdict.startswith("421"):
+                server.transport.close()
             return verdict
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
@@ -188,7 +211,26 @@ class RecordingSMTPServer:
         assert isinstance(message, EmailMessage)
         with self.lock:
             self.messages.append((envelope.mail_from or "", list(envelope.rcpt_tos), message))
+            self.mail_options.append(list(envelope.mail_options))
+            session.messages_taken = getattr(session, "messages_taken", 0) + 1
+            hang_up = {a.lower() for a in self.hang_up_after_data}
+        if hang_up & {r.lower() for r in envelope.rcpt_tos}:
+            server.transport.close()  # the reply below is never written
         return "250 Message accepted for delivery"
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """Count the connection (each client greets once per connection) and answer as usual."""
+        with self.lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
 
 
 # --- newsboat -----------------------------------------------------------------
