@@ -16,29 +16,33 @@ across the machine's cores when there are enough of them to pay for the worker p
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import hashlib
-import marshal
+import json
 import multiprocessing
 import os
-import pickle
+import signal
 import sqlite3
 import struct
 import threading
+import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, overload
+from zoneinfo import ZoneInfo
 
 from markdown_it.token import Token
 
 from publish.errors import Problem, PublishError
-from publish.model import Essay, Glossary, GlossaryEntry, Settings
+from publish.model import Essay, Glossary, GlossaryEntry, Note, Settings
 
 CACHE_DIR = Path("build") / ".cache"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: JSON records (1 held a pickle)
 MAGIC = b"PUBCACHE"
 HEADER = struct.Struct("<8sHI32sIII")  # magic, format, reserved, key, meta len, tokens len, crc
 PARALLEL_THRESHOLD = 48
@@ -119,15 +123,20 @@ def dependencies_hold(dependencies: Sequence[Dependency], glossary: Glossary) ->
     return True
 
 
-def encode_tokens(tokens: Sequence[Token]) -> tuple[Any, ...]:
-    """Tokens as plain tuples that `marshal` can store."""
-    return tuple((t.type, t.tag, t.nesting, t.attrs, t.map, t.level,
-                  encode_tokens(t.children) if t.children is not None else None,
-                  t.content, t.markup, t.info, t.meta, t.block, t.hidden) for t in tokens)
+def encode_tokens(tokens: Sequence[Token]) -> list[Any]:
+    """Tokens as plain JSON rows; a ValueError for a token JSON cannot store exactly."""
+    rows = []
+    for t in tokens:
+        if not all(isinstance(k, str) for k in (*t.attrs, *t.meta)):
+            raise ValueError("a token's attribute or meta key is not text")
+        rows.append([t.type, t.tag, t.nesting, t.attrs, t.map, t.level,
+                     encode_tokens(t.children) if t.children is not None else None,
+                     t.content, t.markup, t.info, t.meta, t.block, t.hidden])
+    return rows
 
 
 def decode_tokens(rows: Sequence[Any]) -> list[Token]:
-    """Rebuild tokens from `encode_tokens` rows."""
+    """Rebuild tokens from `encode_tokens` rows (a TypeError or ValueError if malformed)."""
     tokens = []
     for (kind, tag, nesting, attrs, line_map, level, children, content, markup, info, meta,
          block, hidden) in rows:
@@ -135,6 +144,120 @@ def decode_tokens(rows: Sequence[Any]) -> list[Token]:
                             decode_tokens(children) if children is not None else None,
                             content, markup, info, meta, block, hidden))
     return tokens
+
+
+def to_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON; a ValueError for anything JSON cannot hold (NaN included)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False).encode("utf-8")
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# --- The record of one essay: plain JSON, checked field by field when read -------------
+
+TEXT_FIELDS = ("path", "slug", "title", "subtitle", "author", "category", "summary", "image",
+               "image_alt", "image_credit", "content_hash")
+NUMBER_FIELDS = ("body_line", "word_count")
+
+
+def essay_to_json(essay: Essay, problems: Sequence[Problem],
+                  dependencies: Sequence[Dependency], count: int) -> bytes:
+    """The record's metadata: the essay without its tokens, its warnings and what it cited."""
+    values = {name: getattr(essay, name) for name in (*TEXT_FIELDS, *NUMBER_FIELDS)}
+    values.update(date=_date_to_json(essay.date), tags=list(essay.tags), draft=essay.draft,
+                  order=essay.order,
+                  notes=[[n.number, n.label, n.glossary_key, n.references] for n in essay.notes])
+    return to_json({"essay": values, "count": count,
+                    "problems": [[p.path, p.line, p.col, p.message, p.severity]
+                                 for p in problems],
+                    "dependencies": [list(d) for d in dependencies]})
+
+
+def essay_from_json(data: bytes) -> tuple[Essay, list[Problem], tuple[Dependency, ...], int]:
+    """Read `essay_to_json`'s metadata back; a ValueError or TypeError for anything else."""
+    record = json.loads(data)
+    values = record["essay"]
+    if not (_all(str, (values[n] for n in TEXT_FIELDS))
+            and _all(int, (values[n] for n in NUMBER_FIELDS)) and _all(str, values["tags"])
+            and isinstance(values["draft"], bool) and _optional_int(values["order"])
+            and isinstance(record["count"], int)):
+        raise ValueError("a field of the essay record has the wrong type")
+    notes = tuple(_note(*row) for row in values["notes"])
+    essay = Essay(**{n: values[n] for n in (*TEXT_FIELDS, *NUMBER_FIELDS)},
+                  date=_date_from_json(values["date"]), tags=tuple(values["tags"]),
+                  draft=values["draft"], order=values["order"], tokens=(), notes=notes)
+    problems = [_problem(*row) for row in record["problems"]]
+    dependencies = tuple(_dependency(*row) for row in record["dependencies"])
+    return essay, problems, dependencies, record["count"]
+
+
+def _all(kind: type, values: Iterable[Any]) -> bool:
+    """Whether every value is of `kind` (and not a bool posing as an int)."""
+    return all(isinstance(v, kind) and not (kind is int and isinstance(v, bool)) for v in values)
+
+
+def _optional_int(value: Any) -> bool:
+    """Whether a value is None or an int."""
+    return value is None or _all(int, [value])
+
+
+def _note(number: Any, label: Any, key: Any, references: Any) -> Note:
+    """A footnote of a record, its types checked."""
+    if not (_all(int, [number, references]) and isinstance(label, str)
+            and (key is None or isinstance(key, str))):
+        raise ValueError("a note of the essay record has the wrong type")
+    return Note(number, label, key, references)
+
+
+def _problem(path: Any, line: Any, col: Any, message: Any, severity: Any) -> Problem:
+    """A warning of a record, its types checked."""
+    if not (_all(str, [path, message]) and _all(int, [line, col])
+            and severity in ("error", "warning")):
+        raise ValueError("a problem of the essay record has the wrong type")
+    return Problem(path, line, col, message, severity)
+
+
+def _dependency(label: Any, key: Any, fingerprint: Any) -> Dependency:
+    """A glossary citation of a record, its types checked."""
+    if not _all(str, [label, key, fingerprint]):
+        raise ValueError("a dependency of the essay record has the wrong type")
+    return (label, key, fingerprint)
+
+
+def _date_to_json(moment: datetime | None) -> list[Any] | None:
+    """A date as [wall-clock ISO text, fold, zone name or UTC offset in seconds or None]."""
+    if moment is None:
+        return None
+    zone = moment.tzinfo
+    if isinstance(zone, ZoneInfo):
+        where: str | float | None = zone.key
+    elif zone is None:
+        where = None
+    elif isinstance(zone, timezone):
+        offset = zone.utcoffset(None)
+        where = offset.total_seconds()
+    else:
+        raise ValueError(f"a date in the time zone {zone!r} cannot be stored")
+    return [moment.replace(tzinfo=None).isoformat(), moment.fold, where]
+
+
+def _date_from_json(value: Any) -> datetime | None:
+    """Read `_date_to_json` back."""
+    if value is None:
+        return None
+    text, fold, where = value
+    if not isinstance(text, str) or fold not in (0, 1):
+        raise ValueError("a date of the essay record has the wrong type")
+    moment = datetime.fromisoformat(text).replace(fold=fold)
+    if isinstance(where, str):
+        return moment.replace(tzinfo=ZoneInfo(where))
+    if isinstance(where, (int, float)) and not isinstance(where, bool):
+        return moment.replace(tzinfo=timezone(timedelta(seconds=where)))
+    if where is None:
+        return moment
+    raise ValueError("a date of the essay record has the wrong type")
 
 
 class StoredTokens(Sequence[Token]):
@@ -168,12 +291,16 @@ class StoredTokens(Sequence[Token]):
                 data = stored.read(self.length)
         except OSError:
             data = b""
-        if len(data) != self.length or zlib.crc32(data) != self.checksum:
+        tokens = None
+        if len(data) == self.length and zlib.crc32(data) == self.checksum:
+            with contextlib.suppress(ValueError, TypeError, RecursionError):
+                tokens = decode_tokens(json.loads(data))
+        if tokens is None:
             if not _READ_ONLY:
                 self.path.unlink(missing_ok=True)
             raise PublishError.single(str(self.path), 1, 1, "build cache record changed during "
                                       "the build; it was removed, run the build again")
-        return decode_tokens(marshal.loads(data))
+        return tokens
 
     def __iter__(self) -> Iterator[Token]:
         return iter(self.load())
@@ -249,7 +376,10 @@ class EssayCache:
 
     def _decode(self, path: Path, key: bytes,
                 data: bytes) -> tuple[Essay, list[Problem], tuple[Dependency, ...]] | None:
-        """Check a record's header and checksum, then unpickle its essay (tokens stay stored)."""
+        """Check a record's header and checksum, then read its essay (tokens stay stored).
+
+        A record is plain JSON read field by field: nothing in the cache folder can run code.
+        """
         if len(data) < HEADER.size:
             return None
         magic, version, _, stored_key, meta_length, tokens_length, checksum = (
@@ -259,8 +389,8 @@ class EssayCache:
                 or len(body) != meta_length + tokens_length or zlib.crc32(body) != checksum):
             return None
         try:
-            essay, problems, dependencies, count = pickle.loads(body[:meta_length])
-        except Exception:  # a record that passed its checksum but will not unpickle is stale
+            essay, problems, dependencies, count = essay_from_json(body[:meta_length])
+        except (ValueError, TypeError, KeyError, RecursionError):  # a foreign or stale record
             return None
         tokens_bytes = body[meta_length:]
         tokens = StoredTokens(path, HEADER.size + meta_length, tokens_length,
@@ -270,12 +400,11 @@ class EssayCache:
     def store(self, key: bytes, essay: Essay, problems: list[Problem]) -> Essay:
         """Write an essay's record atomically; return the essay with its tokens stored."""
         try:
-            tokens_bytes = marshal.dumps(encode_tokens(essay.tokens))
-        except ValueError:  # a token holds something marshal cannot store: keep it in memory
+            tokens_bytes = to_json(encode_tokens(essay.tokens))
+            meta = essay_to_json(essay, problems, glossary_dependencies(essay, self.glossary),
+                                 len(essay.tokens))
+        except ValueError:  # something JSON cannot store exactly: keep the essay in memory
             return essay
-        meta = pickle.dumps((dataclasses.replace(essay, tokens=()), problems,
-                             glossary_dependencies(essay, self.glossary), len(essay.tokens)),
-                            protocol=pickle.HIGHEST_PROTOCOL)
         body = meta + tokens_bytes
         header = HEADER.pack(MAGIC, FORMAT_VERSION, 0, key, len(meta), len(tokens_bytes),
                              zlib.crc32(body))
@@ -558,6 +687,39 @@ def fork_workers(tasks: int, threshold: int) -> int:
 
 def forked_pool(workers: int, initializer: Callable[..., None],
                 initargs: tuple[Any, ...]) -> ProcessPoolExecutor:
-    """A pool of `workers` forked processes (they inherit the loaded site, not a pickle)."""
+    """A pool of `workers` forked processes (they inherit the loaded site, not a pickle);
+    each worker dies with the process that forked it, however that process ends."""
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                               initializer=initializer, initargs=initargs)
+                               initializer=_start_forked_worker,
+                               initargs=(os.getpid(), initializer, initargs))
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _start_forked_worker(parent: int, initializer: Callable[..., None],
+                         initargs: tuple[Any, ...]) -> None:
+    """In a new worker: ask the kernel to kill it when its parent dies, leave at once if the
+    parent already died (before the request was made), then run the pool's initializer."""
+    die_with_parent()
+    if os.getppid() != parent:
+        os._exit(1)
+    hold_for_test("worker")
+    initializer(*initargs)
+
+
+def die_with_parent() -> None:
+    """Have the kernel send SIGKILL to this process when its parent ends (Linux only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+HOLD_ENV = "PUBLISH_TEST_HOLD_AT"  # test hook: a step name (see `hold_for_test`)
+
+
+def hold_for_test(step: str) -> None:
+    """Test hook: with PUBLISH_TEST_HOLD_AT=`step`, say so on stderr and wait there, so a
+    test can kill the build at exactly that moment. Does nothing otherwise."""
+    if os.environ.get(HOLD_ENV) == step:
+        os.write(2, f"holding at {step} in process {os.getpid()}\n".encode())
+        time.sleep(60)

@@ -7,15 +7,16 @@ writer asks the `OutputMemo` of its folder whether the previous build wrote that
 the same key into a file that is still exactly as it was written (same inode, size and
 modification time); if so it hard-links that file and the content is never made.
 
-The memo is a manifest under `build/.cache/outputs/`, one per output folder, with a magic
-number, a format version and a checksum; a damaged one is ignored (everything is made again).
+The memo is a manifest under `build/.cache/outputs/`, one per output folder: plain JSON
+behind a magic number, a format version and a checksum; a damaged one is ignored (everything
+is made again).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import marshal
+import json
 import os
 import struct
 import zlib
@@ -37,7 +38,7 @@ from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, Settings
 
 Content = str | bytes
-MEMO_VERSION = 1
+MEMO_VERSION = 2  # 2: a JSON manifest (1 was marshal)
 MAGIC = b"PUBMEMO1"
 HEADER = struct.Struct("<8sHII")  # magic, version, body length, crc of the body
 OUTPUTS_DIR = Path("build") / ".cache" / "outputs"
@@ -201,6 +202,20 @@ def output_key(base: bytes, kind: str, parts: Sequence[bytes | str | None]) -> s
     return digest.hexdigest()
 
 
+def _manifest_from_json(manifest: object) -> dict[str, Stamp]:
+    """A manifest read back from plain JSON, every stamp's types checked (a ValueError if
+    one is wrong): nothing in the cache folder can run code."""
+    if not isinstance(manifest, dict):
+        raise ValueError("the manifest is not a table")
+    stamps: dict[str, Stamp] = {}
+    for relative, stamp in manifest.items():
+        if not (isinstance(stamp, list) and len(stamp) == 5 and isinstance(stamp[0], str)
+                and all(type(n) is int for n in stamp[1:])):
+            raise ValueError(f"bad stamp for {relative}")
+        stamps[relative] = (stamp[0], stamp[1], stamp[2], stamp[3], stamp[4])
+    return stamps
+
+
 class OutputMemo:
     """Which key each file of an output folder was made from, and its stamp on disk."""
 
@@ -228,10 +243,9 @@ class OutputMemo:
                 or zlib.crc32(body) != checksum):
             return {}
         try:
-            manifest = marshal.loads(body)
-        except (EOFError, ValueError, TypeError):
+            return _manifest_from_json(json.loads(body))
+        except (ValueError, TypeError, RecursionError):
             return {}
-        return manifest if isinstance(manifest, dict) else {}
 
     def holds(self, relative: str, key: str, previous: Path | str) -> bool:
         """Whether the previous build made `relative` from `key` and the file is untouched."""
@@ -257,7 +271,7 @@ class OutputMemo:
 
     def save(self) -> None:
         """Store this build's manifest atomically (a failure only costs the next build time)."""
-        body = marshal.dumps(self.current)
+        body = json.dumps(self.current, separators=(",", ":")).encode("utf-8")
         header = HEADER.pack(MAGIC, MEMO_VERSION, len(body), zlib.crc32(body))
         if not write_cache_file(self.path, header + body):  # never trust the previous one
             with contextlib.suppress(OSError):

@@ -31,7 +31,7 @@ def test_duplicate_paths_are_refused() -> None:
     with pytest.raises(PublishError) as caught:
         merge_outputs({"a/index.html": "1", "b.html": "2"}, {"a/index.html": "3"})
     [problem] = caught.value.problems
-    assert problem.path == "a/index.html" and "two outputs write this path" in problem.message
+    assert problem.path == "a/index.html" and "written twice" in problem.message
 
 
 @pytest.mark.parametrize("path", ["../outside.html", "/etc/passwd", "a/../../x", "a\\..\\x", ""])
@@ -144,23 +144,27 @@ def test_interrupted_commit_is_finished(tmp_path: Path) -> None:
     staging = tmp_path / ".site-new-test"
     staging.mkdir()
     (staging / "0").write_text("new")
-    writer._write_journal(target, {"staging": staging.name, "moves": ["a/index.html"],
-                                   "removes": ["gone.html"]})
-    writer.recover_interrupted_commit(target)  # as the next build does first
+    writer._write_journal(tmp_path, {"changes": [
+        {"kind": "update", "folder": "site", "staging": staging.name,
+         "moves": ["a/index.html"], "removes": ["gone.html"]}]})
+    writer.recover_interrupted_commit(tmp_path)  # as the next build does first
     assert tree(target) == {"index.html": b"old", "a/index.html": b"new"}
-    assert not staging.exists() and not writer._journal_path(target).exists()
+    assert not staging.exists() and not writer._journal_path(tmp_path).exists()
 
 
-@pytest.mark.parametrize("journal", [{"staging": "..", "moves": [], "removes": []},
-                                     {"staging": ".site-new-x", "removes": ["index.html"]},
-                                     ["not", "a", "journal"]])
-def test_damaged_commit_journal_is_dropped_untouched(tmp_path: Path, journal: object) -> None:
+@pytest.mark.parametrize("change", [{"kind": "update", "folder": "site", "staging": "..",
+                                     "moves": [], "removes": []},
+                                    {"kind": "update", "folder": "site",
+                                     "staging": ".site-new-x", "removes": ["index.html"]},
+                                    {"kind": "swap", "folder": "..", "staging": ".site-new-x"},
+                                    ["not", "a", "change"]])
+def test_damaged_commit_journal_is_dropped_untouched(tmp_path: Path, change: object) -> None:
     target = tmp_path / "site"
     write_with_memo({"index.html": "old"}, target, tmp_path)
-    writer._journal_path(target).write_text(json.dumps(journal))
-    writer.recover_interrupted_commit(target)
+    writer._journal_path(tmp_path).write_text(json.dumps({"changes": [change]}))
+    writer.recover_interrupted_commit(tmp_path)
     assert tree(target) == {"index.html": b"old"}
-    assert tmp_path.exists() and not writer._journal_path(target).exists()
+    assert tmp_path.exists() and not writer._journal_path(tmp_path).exists()
 
 
 def test_file_becoming_a_folder_swaps_a_new_tree(tmp_path: Path) -> None:
