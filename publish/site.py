@@ -76,22 +76,24 @@ def essay_folder(root: Path) -> EssayFolder:
     found = EssayFolder()
     folder = root / ESSAYS_DIR
     if folder.is_dir():
-        _walk(folder, "", folder.resolve(), found, set())
+        _walk(folder, "", folder.resolve(), found, frozenset())
     found.essays.sort()
     return found
 
 
-def _walk(folder: Path, prefix: str, top: Path, found: EssayFolder, seen: set[Path]) -> None:
-    """Gather one folder of `essays/` into `found` (`prefix` is its relative path + "/")."""
-    seen.add(folder.resolve())
+def _walk(folder: Path, prefix: str, top: Path, found: EssayFolder,
+          above: frozenset[Path]) -> None:
+    """Gather one folder of `essays/` into `found` (`prefix` is its relative path + "/";
+    `above` the real paths of the folders holding it, so a link to one of them is no loop)."""
+    above = above | {folder.resolve()}
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         relative, path = prefix + entry.name, Path(entry.path)
         if is_private_name(entry.name) or (entry.is_symlink() and not _link_holds(
                 path, relative, top, found)):
             continue
         if entry.is_dir():
-            if path.resolve() not in seen:
-                _walk(path, f"{relative}/", top, found, seen)
+            if path.resolve() not in above:
+                _walk(path, f"{relative}/", top, found, above)
         elif entry.is_file() and not prefix and entry.name.endswith(".md"):
             found.essays.append(path)
         elif entry.is_file() and not entry.name.endswith(".md"):

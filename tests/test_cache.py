@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import os
+import pickle
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
+import zlib
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -468,3 +473,62 @@ def test_check_writes_nothing(corpus):
     assert result.exit_code == 0, result.output
     assert folder_state(corpus / "build") == before
     forget_render_stores()
+
+
+# --- Nothing read from the cache folder can run code ----------------------------------
+
+
+class _CreatesFile:
+    """What a crafted cache record could carry: unpickling it creates a file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (self.path, "w"))
+
+
+def plant_pickles(root: Path, marker: Path) -> None:
+    """Replace every essay record and output manifest with a well-formed one (right magic,
+    version, key, lengths and checksum) whose body is a pickle that would create `marker`."""
+    payload = pickle.dumps(_CreatesFile(marker))
+    for record in records(root):
+        key = cache.HEADER.unpack_from(record.read_bytes())[3]
+        record.write_bytes(cache.HEADER.pack(cache.MAGIC, cache.FORMAT_VERSION, 0, key,
+                                             len(payload), 0, zlib.crc32(payload)) + payload)
+    manifests = sorted((root / memo.OUTPUTS_DIR).glob("*.manifest"))
+    assert [m.name for m in manifests] == ["email.manifest", "site.manifest"]
+    for manifest in manifests:
+        manifest.write_bytes(memo.HEADER.pack(memo.MAGIC, memo.MEMO_VERSION, len(payload),
+                                              zlib.crc32(payload)) + payload)
+
+
+@pytest.mark.parametrize("command", ["check", "build"])
+def test_a_crafted_pickle_in_the_cache_never_runs(corpus, tmp_path, command):
+    build(corpus, BuildOptions(today=TODAY))
+    expected = tmp_path / "expected"
+    shutil.copytree(corpus / "build", expected, ignore=shutil.ignore_patterns(".*"))
+    marker = tmp_path / "code-ran"
+    plant_pickles(corpus, marker)
+    result = subprocess.run([sys.executable, "-m", "publish", "--root", str(corpus), command,
+                             "--today", TODAY.isoformat()], capture_output=True, text=True,
+                            timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not marker.exists(), "reading the cache ran code"
+    if command == "build":
+        for output in ("site", "email"):
+            assert same_tree(expected / output, corpus / "build" / output), output
+        assert len(records(corpus)) == 12
+        assert all(cache.HEADER.unpack_from(r.read_bytes())[1] == cache.FORMAT_VERSION
+                   for r in records(corpus))
+
+
+def test_records_are_plain_json(corpus):
+    build(corpus, BuildOptions(today=TODAY))
+    for record in records(corpus):
+        data = record.read_bytes()
+        _, _, _, _, meta_length, tokens_length, _ = cache.HEADER.unpack_from(data)
+        body = data[cache.HEADER.size:]
+        meta = json.loads(body[:meta_length])
+        assert set(meta) == {"essay", "problems", "dependencies", "count"}
+        assert isinstance(json.loads(body[meta_length:meta_length + tokens_length]), list)
