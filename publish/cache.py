@@ -19,7 +19,6 @@ import contextlib
 import ctypes
 import dataclasses
 import hashlib
-import json
 import multiprocessing
 import os
 import signal
@@ -28,21 +27,22 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, overload
-from zoneinfo import ZoneInfo
+from typing import Any, Literal, overload
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
 from markdown_it.token import Token
 
 from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, GlossaryEntry, Note, Settings
 
 CACHE_DIR = Path("build") / ".cache"
-FORMAT_VERSION = 2  # 2: JSON records (1 held a pickle)
+FORMAT_VERSION = 2  # 2: MessagePack records (1 held a pickle)
 MAGIC = b"PUBCACHE"
 HEADER = struct.Struct("<8sHI32sIII")  # magic, format, reserved, key, meta len, tokens len, crc
 PARALLEL_THRESHOLD = 48
@@ -71,7 +71,8 @@ def code_fingerprint() -> bytes:
     from publish import __version__
 
     digest = hashlib.sha256(f"{FORMAT_VERSION}|{__version__}|{markdown_it.__version__}|"
-                            f"{mdit_py_plugins.__version__}|{yaml.__version__}".encode())
+                            f"{mdit_py_plugins.__version__}|{yaml.__version__}|"
+                            f"{msgspec.__version__}".encode())
     package = Path(__file__).parent
     for name in PARSING_MODULES:
         digest.update((package / f"{name}.py").read_bytes())
@@ -123,16 +124,11 @@ def dependencies_hold(dependencies: Sequence[Dependency], glossary: Glossary) ->
     return True
 
 
-def encode_tokens(tokens: Sequence[Token]) -> list[Any]:
-    """Tokens as plain JSON rows; a ValueError for a token JSON cannot store exactly."""
-    rows = []
-    for t in tokens:
-        if not all(isinstance(k, str) for k in (*t.attrs, *t.meta)):
-            raise ValueError("a token's attribute or meta key is not text")
-        rows.append([t.type, t.tag, t.nesting, t.attrs, t.map, t.level,
-                     encode_tokens(t.children) if t.children is not None else None,
-                     t.content, t.markup, t.info, t.meta, t.block, t.hidden])
-    return rows
+def encode_tokens(tokens: Sequence[Token]) -> tuple[Any, ...]:
+    """Tokens as plain rows of text, numbers, lists and tables, for MessagePack."""
+    return tuple((t.type, t.tag, t.nesting, t.attrs, t.map, t.level,
+                  encode_tokens(t.children) if t.children is not None else None,
+                  t.content, t.markup, t.info, t.meta, t.block, t.hidden) for t in tokens)
 
 
 def decode_tokens(rows: Sequence[Any]) -> list[Token]:
@@ -146,118 +142,118 @@ def decode_tokens(rows: Sequence[Any]) -> list[Token]:
     return tokens
 
 
-def to_json(value: Any) -> bytes:
-    """Compact UTF-8 JSON; a ValueError for anything JSON cannot hold (NaN included)."""
+# --- The record of one essay: MessagePack, its shape and types checked when read --------
+# MessagePack holds only data (text, numbers, lists, tables): unlike pickle, reading it can
+# never run code, and msgspec checks every field's type as it decodes, in C.
+
+
+class EssayRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """An essay without its tokens; its date as [wall-clock ISO text, fold, zone name or
+    UTC offset in seconds or None], so a zone read back is the zone stored."""
+
+    path: str
+    slug: str
+    title: str
+    subtitle: str
+    date: tuple[str, int, str | float | None] | None
+    author: str
+    tags: tuple[str, ...]
+    category: str
+    summary: str
+    image: str
+    image_alt: str
+    image_credit: str
+    draft: bool
+    order: int | None
+    body_line: int
+    notes: tuple[tuple[int, str, str | None, int], ...]
+    word_count: int
+    content_hash: str
+
+
+class CacheRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """A record's metadata: the essay, its warnings, what it cited and its token count."""
+
+    essay: EssayRecord
+    problems: tuple[tuple[str, int, int, str, Literal["error", "warning"]], ...]
+    dependencies: tuple[tuple[str, str, str], ...]
+    count: int
+
+
+_RECORD_DECODER = msgspec.msgpack.Decoder(CacheRecord)
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder()
+
+
+def pack(value: Any) -> bytes:
+    """MessagePack bytes; a ValueError for anything MessagePack cannot hold exactly."""
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"),
-                          allow_nan=False).encode("utf-8")
-    except TypeError as exc:
+        return _ENCODER.encode(value)
+    except (TypeError, OverflowError) as exc:
         raise ValueError(str(exc)) from None
 
 
-# --- The record of one essay: plain JSON, checked field by field when read -------------
-
-TEXT_FIELDS = ("path", "slug", "title", "subtitle", "author", "category", "summary", "image",
-               "image_alt", "image_credit", "content_hash")
-NUMBER_FIELDS = ("body_line", "word_count")
+def unpack(data: bytes) -> Any:
+    """Plain data (text, numbers, lists, tables) from MessagePack bytes."""
+    return _DECODER.decode(data)
 
 
-def essay_to_json(essay: Essay, problems: Sequence[Problem],
-                  dependencies: Sequence[Dependency], count: int) -> bytes:
+def essay_to_record(essay: Essay, problems: Sequence[Problem],
+                    dependencies: Sequence[Dependency], count: int) -> bytes:
     """The record's metadata: the essay without its tokens, its warnings and what it cited."""
-    values = {name: getattr(essay, name) for name in (*TEXT_FIELDS, *NUMBER_FIELDS)}
-    values.update(date=_date_to_json(essay.date), tags=list(essay.tags), draft=essay.draft,
-                  order=essay.order,
-                  notes=[[n.number, n.label, n.glossary_key, n.references] for n in essay.notes])
-    return to_json({"essay": values, "count": count,
-                    "problems": [[p.path, p.line, p.col, p.message, p.severity]
-                                 for p in problems],
-                    "dependencies": [list(d) for d in dependencies]})
+    fields = {name: getattr(essay, name) for name in EssayRecord.__struct_fields__}
+    fields["date"] = _date_to_record(essay.date)
+    fields["notes"] = tuple((n.number, n.label, n.glossary_key, n.references)
+                            for n in essay.notes)
+    return pack(CacheRecord(
+        essay=EssayRecord(**fields),
+        problems=tuple((p.path, p.line, p.col, p.message, p.severity) for p in problems),
+        dependencies=tuple(dependencies), count=count))
 
 
-def essay_from_json(data: bytes) -> tuple[Essay, list[Problem], tuple[Dependency, ...], int]:
-    """Read `essay_to_json`'s metadata back; a ValueError or TypeError for anything else."""
-    record = json.loads(data)
-    values = record["essay"]
-    if not (_all(str, (values[n] for n in TEXT_FIELDS))
-            and _all(int, (values[n] for n in NUMBER_FIELDS)) and _all(str, values["tags"])
-            and isinstance(values["draft"], bool) and _optional_int(values["order"])
-            and isinstance(record["count"], int)):
-        raise ValueError("a field of the essay record has the wrong type")
-    notes = tuple(_note(*row) for row in values["notes"])
-    essay = Essay(**{n: values[n] for n in (*TEXT_FIELDS, *NUMBER_FIELDS)},
-                  date=_date_from_json(values["date"]), tags=tuple(values["tags"]),
-                  draft=values["draft"], order=values["order"], tokens=(), notes=notes)
-    problems = [_problem(*row) for row in record["problems"]]
-    dependencies = tuple(_dependency(*row) for row in record["dependencies"])
-    return essay, problems, dependencies, record["count"]
+def essay_from_record(data: bytes) -> tuple[Essay, list[Problem], tuple[Dependency, ...], int]:
+    """Read `essay_to_record`'s metadata back; a ValueError for anything else."""
+    try:
+        record = _RECORD_DECODER.decode(data)
+    except msgspec.DecodeError as exc:
+        raise ValueError(str(exc)) from None
+    fields = msgspec.structs.asdict(record.essay)
+    fields["date"] = _date_from_record(record.essay.date)
+    fields["notes"] = tuple(Note(*note) for note in record.essay.notes)
+    essay = Essay(**fields, tokens=())
+    return essay, [Problem(*p) for p in record.problems], record.dependencies, record.count
 
 
-def _all(kind: type, values: Iterable[Any]) -> bool:
-    """Whether every value is of `kind` (and not a bool posing as an int)."""
-    return all(isinstance(v, kind) and not (kind is int and isinstance(v, bool)) for v in values)
-
-
-def _optional_int(value: Any) -> bool:
-    """Whether a value is None or an int."""
-    return value is None or _all(int, [value])
-
-
-def _note(number: Any, label: Any, key: Any, references: Any) -> Note:
-    """A footnote of a record, its types checked."""
-    if not (_all(int, [number, references]) and isinstance(label, str)
-            and (key is None or isinstance(key, str))):
-        raise ValueError("a note of the essay record has the wrong type")
-    return Note(number, label, key, references)
-
-
-def _problem(path: Any, line: Any, col: Any, message: Any, severity: Any) -> Problem:
-    """A warning of a record, its types checked."""
-    if not (_all(str, [path, message]) and _all(int, [line, col])
-            and severity in ("error", "warning")):
-        raise ValueError("a problem of the essay record has the wrong type")
-    return Problem(path, line, col, message, severity)
-
-
-def _dependency(label: Any, key: Any, fingerprint: Any) -> Dependency:
-    """A glossary citation of a record, its types checked."""
-    if not _all(str, [label, key, fingerprint]):
-        raise ValueError("a dependency of the essay record has the wrong type")
-    return (label, key, fingerprint)
-
-
-def _date_to_json(moment: datetime | None) -> list[Any] | None:
+def _date_to_record(moment: datetime | None) -> tuple[str, int, str | float | None] | None:
     """A date as [wall-clock ISO text, fold, zone name or UTC offset in seconds or None]."""
     if moment is None:
         return None
     zone = moment.tzinfo
     if isinstance(zone, ZoneInfo):
         where: str | float | None = zone.key
+    elif isinstance(zone, timezone):
+        where = zone.utcoffset(None).total_seconds()
     elif zone is None:
         where = None
-    elif isinstance(zone, timezone):
-        offset = zone.utcoffset(None)
-        where = offset.total_seconds()
     else:
         raise ValueError(f"a date in the time zone {zone!r} cannot be stored")
-    return [moment.replace(tzinfo=None).isoformat(), moment.fold, where]
+    return (moment.replace(tzinfo=None).isoformat(), moment.fold, where)
 
 
-def _date_from_json(value: Any) -> datetime | None:
-    """Read `_date_to_json` back."""
+def _date_from_record(value: tuple[str, int, str | float | None] | None) -> datetime | None:
+    """Read `_date_to_record` back (a ValueError if it names no date or zone)."""
     if value is None:
         return None
     text, fold, where = value
-    if not isinstance(text, str) or fold not in (0, 1):
-        raise ValueError("a date of the essay record has the wrong type")
     moment = datetime.fromisoformat(text).replace(fold=fold)
     if isinstance(where, str):
-        return moment.replace(tzinfo=ZoneInfo(where))
-    if isinstance(where, (int, float)) and not isinstance(where, bool):
-        return moment.replace(tzinfo=timezone(timedelta(seconds=where)))
+        try:
+            return moment.replace(tzinfo=ZoneInfo(where))
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(str(exc)) from None
     if where is None:
         return moment
-    raise ValueError("a date of the essay record has the wrong type")
+    return moment.replace(tzinfo=timezone(timedelta(seconds=where)))
 
 
 class StoredTokens(Sequence[Token]):
@@ -293,8 +289,8 @@ class StoredTokens(Sequence[Token]):
             data = b""
         tokens = None
         if len(data) == self.length and zlib.crc32(data) == self.checksum:
-            with contextlib.suppress(ValueError, TypeError, RecursionError):
-                tokens = decode_tokens(json.loads(data))
+            with contextlib.suppress(ValueError, TypeError, RecursionError, msgspec.DecodeError):
+                tokens = decode_tokens(unpack(data))
         if tokens is None:
             if not _READ_ONLY:
                 self.path.unlink(missing_ok=True)
@@ -378,7 +374,7 @@ class EssayCache:
                 data: bytes) -> tuple[Essay, list[Problem], tuple[Dependency, ...]] | None:
         """Check a record's header and checksum, then read its essay (tokens stay stored).
 
-        A record is plain JSON read field by field: nothing in the cache folder can run code.
+        A record is MessagePack checked field by field: nothing in the cache can run code.
         """
         if len(data) < HEADER.size:
             return None
@@ -389,7 +385,7 @@ class EssayCache:
                 or len(body) != meta_length + tokens_length or zlib.crc32(body) != checksum):
             return None
         try:
-            essay, problems, dependencies, count = essay_from_json(body[:meta_length])
+            essay, problems, dependencies, count = essay_from_record(body[:meta_length])
         except (ValueError, TypeError, KeyError, RecursionError):  # a foreign or stale record
             return None
         tokens_bytes = body[meta_length:]
@@ -400,10 +396,10 @@ class EssayCache:
     def store(self, key: bytes, essay: Essay, problems: list[Problem]) -> Essay:
         """Write an essay's record atomically; return the essay with its tokens stored."""
         try:
-            tokens_bytes = to_json(encode_tokens(essay.tokens))
-            meta = essay_to_json(essay, problems, glossary_dependencies(essay, self.glossary),
-                                 len(essay.tokens))
-        except ValueError:  # something JSON cannot store exactly: keep the essay in memory
+            tokens_bytes = pack(encode_tokens(essay.tokens))
+            meta = essay_to_record(essay, problems, glossary_dependencies(essay, self.glossary),
+                                   len(essay.tokens))
+        except ValueError:  # something MessagePack cannot store: keep the essay in memory
             return essay
         body = meta + tokens_bytes
         header = HEADER.pack(MAGIC, FORMAT_VERSION, 0, key, len(meta), len(tokens_bytes),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import struct
 import zlib
@@ -25,6 +24,8 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from itertools import repeat
 from pathlib import Path
+
+import msgspec
 
 from publish.cache import (
     RenderStore,
@@ -202,18 +203,7 @@ def output_key(base: bytes, kind: str, parts: Sequence[bytes | str | None]) -> s
     return digest.hexdigest()
 
 
-def _manifest_from_json(manifest: object) -> dict[str, Stamp]:
-    """A manifest read back from plain JSON, every stamp's types checked (a ValueError if
-    one is wrong): nothing in the cache folder can run code."""
-    if not isinstance(manifest, dict):
-        raise ValueError("the manifest is not a table")
-    stamps: dict[str, Stamp] = {}
-    for relative, stamp in manifest.items():
-        if not (isinstance(stamp, list) and len(stamp) == 5 and isinstance(stamp[0], str)
-                and all(type(n) is int for n in stamp[1:])):
-            raise ValueError(f"bad stamp for {relative}")
-        stamps[relative] = (stamp[0], stamp[1], stamp[2], stamp[3], stamp[4])
-    return stamps
+_MANIFEST_DECODER = msgspec.json.Decoder(dict[str, Stamp])
 
 
 class OutputMemo:
@@ -242,9 +232,9 @@ class OutputMemo:
         if (magic != MAGIC or version != MEMO_VERSION or len(body) != length
                 or zlib.crc32(body) != checksum):
             return {}
-        try:
-            return _manifest_from_json(json.loads(body))
-        except (ValueError, TypeError, RecursionError):
+        try:  # plain JSON, each stamp's types checked as it is read: it can never run code
+            return _MANIFEST_DECODER.decode(body)
+        except msgspec.DecodeError:
             return {}
 
     def holds(self, relative: str, key: str, previous: Path | str) -> bool:
@@ -271,7 +261,7 @@ class OutputMemo:
 
     def save(self) -> None:
         """Store this build's manifest atomically (a failure only costs the next build time)."""
-        body = json.dumps(self.current, separators=(",", ":")).encode("utf-8")
+        body = msgspec.json.encode(self.current)
         header = HEADER.pack(MAGIC, MEMO_VERSION, len(body), zlib.crc32(body))
         if not write_cache_file(self.path, header + body):  # never trust the previous one
             with contextlib.suppress(OSError):
