@@ -131,10 +131,9 @@ def build_lock(build_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise PublishError.single(str(path), 1, 1, "another build is running in this "
-                                                       "site (it holds this lock file); wait "
-                                                       "for it to finish, then build again"
-                                      ) from None
+            message = ("another build is running in this site (it holds this lock file); "
+                       "wait for it to finish, then build again")
+            raise PublishError.single(f"{build_dir.name}/{LOCK_NAME}", 1, 1, message) from None
         try:
             yield
         finally:
