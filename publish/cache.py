@@ -710,12 +710,14 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-HOLD_ENV = "PUBLISH_TEST_HOLD_AT"  # test hook: a step name (see `hold_for_test`)
+HOLD_ENV = "PUBLISH_TEST_HOLD_AT"  # test hook: "step" or "step:seconds" (see `hold_for_test`)
 
 
 def hold_for_test(step: str) -> None:
-    """Test hook: with PUBLISH_TEST_HOLD_AT=`step`, say so on stderr and wait there, so a
-    test can kill the build at exactly that moment. Does nothing otherwise."""
-    if os.environ.get(HOLD_ENV) == step:
+    """Test hook: with PUBLISH_TEST_HOLD_AT=`step` (or `step:seconds`), say so on stderr
+    and wait there 60 seconds (or as many as given), so a test can kill the build at
+    exactly that moment or see which processes reached it. Does nothing otherwise."""
+    name, _, seconds = os.environ.get(HOLD_ENV, "").partition(":")
+    if name == step:
         os.write(2, f"holding at {step} in process {os.getpid()}\n".encode())
-        time.sleep(60)
+        time.sleep(float(seconds or 60))

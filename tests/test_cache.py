@@ -119,6 +119,28 @@ def test_parallel_parse_matches_a_sequential_one(tmp_path, monkeypatch):
         assert same_tree(sequential / "build" / output, parallel / "build" / output), output
 
 
+def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch):
+    forked = generate(60, tmp_path / "forked")  # past both thresholds: 60 essays, 240 files
+    process = subprocess.Popen([sys.executable, "-m", "publish", "--root", str(forked), "build",
+                                "--today", TODAY.isoformat()], cwd=REPO, text=True,
+                               env={**os.environ, "PUBLISH_TEST_HOLD_AT": "worker:0"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, out + err
+    pids = [int(line.split()[-1]) for line in err.splitlines()
+            if line.startswith("holding at worker in process ")]
+    workers = min(os.cpu_count() or 1, cache.MAX_WORKERS)
+    assert workers >= 2, "this test needs two cores to fork workers"
+    assert len(set(pids)) == 3 * workers, "one pool parsed, one rendered each folder"
+    assert process.pid not in pids
+    monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 10**9)
+    sequential = generate(60, tmp_path / "sequential")
+    build(sequential, BuildOptions(today=TODAY))
+    for output in ("site", "email"):
+        assert same_tree(sequential / "build" / output, forked / "build" / output), output
+
+
 def test_unchanged_site_is_not_parsed_again(corpus, parsed):
     load_site(corpus)
     assert len(parsed) == 12
