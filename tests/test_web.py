@@ -530,3 +530,21 @@ def test_a_file_beside_the_essays_clashing_with_a_page_names_both(tmp_path: Path
     [problem] = caught.value.problems
     assert problem.path == "robots.txt"
     assert "essays/robots.txt" in problem.message and "robots.txt" in problem.message
+
+
+def test_two_emails_at_one_path_name_both_essays(tmp_path: Path) -> None:
+    import dataclasses
+
+    from publish import mail
+    from publish.rendering import shared_template_environment
+    from publish.site import load_site
+
+    root = fixture_site(tmp_path / "site", essays=2)
+    site, _ = load_site(root)
+    first, second = site.essays[:2]
+    site = dataclasses.replace(site, essays=(first, dataclasses.replace(second, slug=first.slug)))
+    with pytest.raises(PublishError) as caught:
+        mail.render_emails(site, shared_template_environment(site.templates_dir))
+    [problem] = caught.value.problems
+    assert problem.path == f"{first.slug}.html"
+    assert first.path in problem.message and second.path in problem.message
