@@ -437,6 +437,8 @@ class EssayCache:
         for path in self.folder.glob("*.rec") if self.folder.is_dir() else []:
             if path.name not in keep:
                 path.unlink(missing_ok=True)
+        for path in self.folder.glob(".*.tmp") if self.folder.is_dir() else []:
+            path.unlink(missing_ok=True)  # half-written by a killed build (one runs at a time)
         RenderStore.at(self.folder.parent).prune({name.removesuffix(".rec") for name in keep})
 
 

@@ -309,11 +309,27 @@ def remove_leftovers(parent: Path, names: Iterable[str]) -> None:
     """Remove what killed builds left beside the folders `names`: staging folders, set-aside
     old trees (put back if their folder is missing) and a half-written journal."""
     for name in names:
+        _finish_legacy_commit(parent, name)
         recover_interrupted_swap(parent / name)
         shutil.rmtree(_old_path(parent / name), ignore_errors=True)
         for staging in parent.glob(f".{name}-new-*"):
             shutil.rmtree(staging, ignore_errors=True)
     (parent / f"{JOURNAL_NAME}.tmp").unlink(missing_ok=True)
+
+
+def _finish_legacy_commit(parent: Path, name: str) -> None:
+    """Finish an in-place update that an older publish left with its own per-folder journal
+    (`.<name>-commit.json`), then drop that journal."""
+    path = parent / f".{name}-commit.json"
+    if not path.exists():
+        return
+    with contextlib.suppress(OSError, ValueError):
+        change = {"kind": "update", "folder": name,
+                  **json.loads(path.read_text(encoding="utf-8"))}
+        if _change_holds(change):
+            _commit_update(parent / name, parent / change["staging"], change["moves"],
+                           change["removes"])
+    path.unlink(missing_ok=True)
 
 
 # --- Updating a tree in place ----------------------------------------------------------

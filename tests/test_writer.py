@@ -174,6 +174,19 @@ def test_interrupted_commit_is_finished(tmp_path: Path) -> None:
     assert not staging.exists() and not writer._journal_path(tmp_path).exists()
 
 
+def test_a_per_folder_journal_left_by_an_older_version_is_finished(tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    write_with_memo({"index.html": "old", "gone.html": "old"}, target, tmp_path)
+    staging = tmp_path / ".site-new-legacy"
+    staging.mkdir()
+    (staging / "0").write_text("new")
+    (tmp_path / ".site-commit.json").write_text(json.dumps(
+        {"staging": staging.name, "moves": ["index.html"], "removes": ["gone.html"]}))
+    write_with_memo({"index.html": "new", "more.html": "more"}, target, tmp_path)
+    assert tree(target) == {"index.html": b"new", "more.html": b"more"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["memo", "site"]
+
+
 @pytest.mark.parametrize("change", [{"kind": "update", "folder": "site", "staging": "..",
                                      "moves": [], "removes": []},
                                     {"kind": "update", "folder": "site",
