@@ -5,12 +5,14 @@ bytes and path, the settings, publish's parsing code and the versions of the lib
 uses. The glossary entries an essay cites are checked on every load instead, so editing a
 term re-parses exactly the essays that cite it. Every record carries its format version, its
 key and a checksum of its bytes; a record that fails any check is deleted and the essay is
-parsed again, never served.
+parsed again, never served. A record is plain data (MessagePack, decoded by msgspec into
+checked types), so nothing placed in the cache folder can run code when it is read.
 
 Cached essays keep their tokens on disk (`StoredTokens`) and decode them when used, so the
 parsed tokens in memory do not grow with the number of essays; the Markdown renderings of
 cached tokens are kept too (`memoized_render`). Cache misses are parsed in parallel
-across the machine's cores when there are enough of them to pay for the worker processes.
+across the machine's cores when there are enough of them to pay for the worker processes,
+which die with the process that forked them.
 """
 
 from __future__ import annotations
