@@ -15,8 +15,8 @@ from publish.model import Site
 from publish.releases import site_with_releases
 from publish.rendering import shared_template_environment
 from publish.schedule import apply_release_dates
-from publish.site import load_site, select_published
-from publish.writer import merge_outputs, write_tree
+from publish.site import essay_folder, load_site, select_published
+from publish.writer import OutputFiles, OutputFolder, build_lock, write_trees
 
 BUILD_DIR = "build"
 
@@ -44,20 +44,24 @@ class BuildReport:
 def build(root: Path, options: BuildOptions, site: Site | None = None,
           warnings: list[Problem] | None = None) -> BuildReport:
     """Build the web site and feeds into `build/site/` and the emails into `build/email/`,
-    each folder replaced atomically."""
-    if site is None:
-        site, warnings = load_site(root)
-        site = with_release_dates(site)
-    published = select_published(site, options.today, options.drafts, options.future)
-    caching = cache_enabled()
-    outputs = render_outputs(published, deferred=caching)
-    site_dir = root / BUILD_DIR / "site"
-    email_dir = root / BUILD_DIR / "email"
-    for files, folder in ((outputs.site_files, site_dir), (outputs.email_files, email_dir)):
-        memo = OutputMemo.for_folder(root, folder.name) if caching else None
-        write_tree(files, folder, memo)
-        if memo is not None:
-            memo.save()
+    both folders replaced in one atomic commit, under the site's build lock."""
+    with build_lock(root / BUILD_DIR):
+        if site is None:
+            site, warnings = load_site(root)
+            site = with_release_dates(site)
+        published = select_published(site, options.today, options.drafts, options.future)
+        caching = cache_enabled()
+        outputs = render_outputs(published, deferred=caching)
+        site_dir = root / BUILD_DIR / "site"
+        email_dir = root / BUILD_DIR / "email"
+        folders = [OutputFolder(files, folder, OutputMemo.for_folder(root, folder.name)
+                                if caching else None)
+                   for files, folder in ((outputs.site_files, site_dir),
+                                         (outputs.email_files, email_dir))]
+        write_trees(folders)
+        for folder in folders:
+            if folder.memo is not None:
+                folder.memo.save()
     return BuildReport(site_dir=site_dir, email_dir=email_dir,
                        published=tuple(e.slug for e in published.essays),
                        warnings=list(warnings or []), files=len(outputs.site_files))
@@ -87,21 +91,20 @@ def render_outputs(published: Site, deferred: bool = False) -> Outputs:
     templates = shared_template_environment(published.templates_dir)
     keys = (OutputKeys(published.settings, published.templates_dir, published.glossary)
             if deferred else None)
-    site_files = merge_outputs(web.render_site(published, templates, keys),
-                               feeds.render_feeds(published, keys),
-                               site_assets(published.root))
+    site_files = OutputFiles()
+    site_files.add_all(web.render_site(published, templates, keys), "the web pages")
+    site_files.add_all(feeds.render_feeds(published, keys), "the feeds")
+    site_files.add_all(site_assets(published.root), "the files beside the essays")
     email_files = mail.render_emails(published, templates, keys)
     if not deferred:
         site_files, email_files = resolve_all(site_files), resolve_all(email_files)
     return Outputs(site_files=site_files, email_files=email_files)
 
 
-def site_assets(root: Path) -> dict[str, str | bytes]:
-    """Files beside the essays that are not Markdown (images and such), at the site's root."""
-    folder = root / ESSAYS_DIR
-    assets: dict[str, str | bytes] = {}
-    for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
-        relative = path.relative_to(folder)
-        if path.is_file() and path.suffix != ".md" and not relative.parts[0].startswith("."):
-            assets[relative.as_posix()] = path.read_bytes()
+def site_assets(root: Path) -> OutputFiles:
+    """Files beside the essays that are not Markdown (images and such), at the site's root;
+    hidden and editor files and links out of `essays/` are left out (see `essay_folder`)."""
+    assets = OutputFiles()
+    for relative, path in essay_folder(root).assets:
+        assets.add(relative, path.read_bytes(), f"{ESSAYS_DIR}/{relative}")
     return assets

@@ -5,40 +5,46 @@ bytes and path, the settings, publish's parsing code and the versions of the lib
 uses. The glossary entries an essay cites are checked on every load instead, so editing a
 term re-parses exactly the essays that cite it. Every record carries its format version, its
 key and a checksum of its bytes; a record that fails any check is deleted and the essay is
-parsed again, never served.
+parsed again, never served. A record is plain data (MessagePack, decoded by msgspec into
+checked types), so nothing placed in the cache folder can run code when it is read.
 
 Cached essays keep their tokens on disk (`StoredTokens`) and decode them when used, so the
 parsed tokens in memory do not grow with the number of essays; the Markdown renderings of
 cached tokens are kept too (`memoized_render`). Cache misses are parsed in parallel
-across the machine's cores when there are enough of them to pay for the worker processes.
+across the machine's cores when there are enough of them to pay for the worker processes,
+which die with the process that forked them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import hashlib
-import marshal
 import multiprocessing
 import os
-import pickle
+import signal
 import sqlite3
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Literal, overload
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
 from markdown_it.token import Token
 
 from publish.errors import Problem, PublishError
-from publish.model import Essay, Glossary, GlossaryEntry, Settings
+from publish.model import Essay, Glossary, GlossaryEntry, Note, Settings
 
 CACHE_DIR = Path("build") / ".cache"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: MessagePack records (1 held a pickle)
 MAGIC = b"PUBCACHE"
 HEADER = struct.Struct("<8sHI32sIII")  # magic, format, reserved, key, meta len, tokens len, crc
 PARALLEL_THRESHOLD = 48
@@ -67,7 +73,8 @@ def code_fingerprint() -> bytes:
     from publish import __version__
 
     digest = hashlib.sha256(f"{FORMAT_VERSION}|{__version__}|{markdown_it.__version__}|"
-                            f"{mdit_py_plugins.__version__}|{yaml.__version__}".encode())
+                            f"{mdit_py_plugins.__version__}|{yaml.__version__}|"
+                            f"{msgspec.__version__}".encode())
     package = Path(__file__).parent
     for name in PARSING_MODULES:
         digest.update((package / f"{name}.py").read_bytes())
@@ -120,14 +127,14 @@ def dependencies_hold(dependencies: Sequence[Dependency], glossary: Glossary) ->
 
 
 def encode_tokens(tokens: Sequence[Token]) -> tuple[Any, ...]:
-    """Tokens as plain tuples that `marshal` can store."""
+    """Tokens as plain rows of text, numbers, lists and tables, for MessagePack."""
     return tuple((t.type, t.tag, t.nesting, t.attrs, t.map, t.level,
                   encode_tokens(t.children) if t.children is not None else None,
                   t.content, t.markup, t.info, t.meta, t.block, t.hidden) for t in tokens)
 
 
 def decode_tokens(rows: Sequence[Any]) -> list[Token]:
-    """Rebuild tokens from `encode_tokens` rows."""
+    """Rebuild tokens from `encode_tokens` rows (a TypeError or ValueError if malformed)."""
     tokens = []
     for (kind, tag, nesting, attrs, line_map, level, children, content, markup, info, meta,
          block, hidden) in rows:
@@ -135,6 +142,120 @@ def decode_tokens(rows: Sequence[Any]) -> list[Token]:
                             decode_tokens(children) if children is not None else None,
                             content, markup, info, meta, block, hidden))
     return tokens
+
+
+# --- The record of one essay: MessagePack, its shape and types checked when read --------
+# MessagePack holds only data (text, numbers, lists, tables): unlike pickle, reading it can
+# never run code, and msgspec checks every field's type as it decodes, in C.
+
+
+class EssayRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """An essay without its tokens; its date as [wall-clock ISO text, fold, zone name or
+    UTC offset in seconds or None], so a zone read back is the zone stored."""
+
+    path: str
+    slug: str
+    title: str
+    subtitle: str
+    date: tuple[str, int, str | float | None] | None
+    author: str
+    tags: tuple[str, ...]
+    category: str
+    summary: str
+    image: str
+    image_alt: str
+    image_credit: str
+    draft: bool
+    order: int | None
+    body_line: int
+    notes: tuple[tuple[int, str, str | None, int], ...]
+    word_count: int
+    content_hash: str
+
+
+class CacheRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """A record's metadata: the essay, its warnings, what it cited and its token count."""
+
+    essay: EssayRecord
+    problems: tuple[tuple[str, int, int, str, Literal["error", "warning"]], ...]
+    dependencies: tuple[tuple[str, str, str], ...]
+    count: int
+
+
+_RECORD_DECODER = msgspec.msgpack.Decoder(CacheRecord)
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder()
+
+
+def pack(value: Any) -> bytes:
+    """MessagePack bytes; a ValueError for anything MessagePack cannot hold exactly."""
+    try:
+        return _ENCODER.encode(value)
+    except (TypeError, OverflowError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def unpack(data: bytes) -> Any:
+    """Plain data (text, numbers, lists, tables) from MessagePack bytes."""
+    return _DECODER.decode(data)
+
+
+def essay_to_record(essay: Essay, problems: Sequence[Problem],
+                    dependencies: Sequence[Dependency], count: int) -> bytes:
+    """The record's metadata: the essay without its tokens, its warnings and what it cited."""
+    fields = {name: getattr(essay, name) for name in EssayRecord.__struct_fields__}
+    fields["date"] = _date_to_record(essay.date)
+    fields["notes"] = tuple((n.number, n.label, n.glossary_key, n.references)
+                            for n in essay.notes)
+    return pack(CacheRecord(
+        essay=EssayRecord(**fields),
+        problems=tuple((p.path, p.line, p.col, p.message, p.severity) for p in problems),
+        dependencies=tuple(dependencies), count=count))
+
+
+def essay_from_record(data: bytes) -> tuple[Essay, list[Problem], tuple[Dependency, ...], int]:
+    """Read `essay_to_record`'s metadata back; a ValueError for anything else."""
+    try:
+        record = _RECORD_DECODER.decode(data)
+    except msgspec.DecodeError as exc:
+        raise ValueError(str(exc)) from None
+    fields = msgspec.structs.asdict(record.essay)
+    fields["date"] = _date_from_record(record.essay.date)
+    fields["notes"] = tuple(Note(*note) for note in record.essay.notes)
+    essay = Essay(**fields, tokens=())
+    return essay, [Problem(*p) for p in record.problems], record.dependencies, record.count
+
+
+def _date_to_record(moment: datetime | None) -> tuple[str, int, str | float | None] | None:
+    """A date as [wall-clock ISO text, fold, zone name or UTC offset in seconds or None]."""
+    if moment is None:
+        return None
+    zone = moment.tzinfo
+    if isinstance(zone, ZoneInfo):
+        where: str | float | None = zone.key
+    elif isinstance(zone, timezone):
+        where = zone.utcoffset(None).total_seconds()
+    elif zone is None:
+        where = None
+    else:
+        raise ValueError(f"a date in the time zone {zone!r} cannot be stored")
+    return (moment.replace(tzinfo=None).isoformat(), moment.fold, where)
+
+
+def _date_from_record(value: tuple[str, int, str | float | None] | None) -> datetime | None:
+    """Read `_date_to_record` back (a ValueError if it names no date or zone)."""
+    if value is None:
+        return None
+    text, fold, where = value
+    moment = datetime.fromisoformat(text).replace(fold=fold)
+    if isinstance(where, str):
+        try:
+            return moment.replace(tzinfo=ZoneInfo(where))
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(str(exc)) from None
+    if where is None:
+        return moment
+    return moment.replace(tzinfo=timezone(timedelta(seconds=where)))
 
 
 class StoredTokens(Sequence[Token]):
@@ -168,12 +289,16 @@ class StoredTokens(Sequence[Token]):
                 data = stored.read(self.length)
         except OSError:
             data = b""
-        if len(data) != self.length or zlib.crc32(data) != self.checksum:
+        tokens = None
+        if len(data) == self.length and zlib.crc32(data) == self.checksum:
+            with contextlib.suppress(ValueError, TypeError, RecursionError, msgspec.DecodeError):
+                tokens = decode_tokens(unpack(data))
+        if tokens is None:
             if not _READ_ONLY:
                 self.path.unlink(missing_ok=True)
             raise PublishError.single(str(self.path), 1, 1, "build cache record changed during "
                                       "the build; it was removed, run the build again")
-        return decode_tokens(marshal.loads(data))
+        return tokens
 
     def __iter__(self) -> Iterator[Token]:
         return iter(self.load())
@@ -249,7 +374,10 @@ class EssayCache:
 
     def _decode(self, path: Path, key: bytes,
                 data: bytes) -> tuple[Essay, list[Problem], tuple[Dependency, ...]] | None:
-        """Check a record's header and checksum, then unpickle its essay (tokens stay stored)."""
+        """Check a record's header and checksum, then read its essay (tokens stay stored).
+
+        A record is MessagePack checked field by field: nothing in the cache can run code.
+        """
         if len(data) < HEADER.size:
             return None
         magic, version, _, stored_key, meta_length, tokens_length, checksum = (
@@ -259,8 +387,8 @@ class EssayCache:
                 or len(body) != meta_length + tokens_length or zlib.crc32(body) != checksum):
             return None
         try:
-            essay, problems, dependencies, count = pickle.loads(body[:meta_length])
-        except Exception:  # a record that passed its checksum but will not unpickle is stale
+            essay, problems, dependencies, count = essay_from_record(body[:meta_length])
+        except (ValueError, TypeError, KeyError, RecursionError):  # a foreign or stale record
             return None
         tokens_bytes = body[meta_length:]
         tokens = StoredTokens(path, HEADER.size + meta_length, tokens_length,
@@ -270,12 +398,11 @@ class EssayCache:
     def store(self, key: bytes, essay: Essay, problems: list[Problem]) -> Essay:
         """Write an essay's record atomically; return the essay with its tokens stored."""
         try:
-            tokens_bytes = marshal.dumps(encode_tokens(essay.tokens))
-        except ValueError:  # a token holds something marshal cannot store: keep it in memory
+            tokens_bytes = pack(encode_tokens(essay.tokens))
+            meta = essay_to_record(essay, problems, glossary_dependencies(essay, self.glossary),
+                                   len(essay.tokens))
+        except ValueError:  # something MessagePack cannot store: keep the essay in memory
             return essay
-        meta = pickle.dumps((dataclasses.replace(essay, tokens=()), problems,
-                             glossary_dependencies(essay, self.glossary), len(essay.tokens)),
-                            protocol=pickle.HIGHEST_PROTOCOL)
         body = meta + tokens_bytes
         header = HEADER.pack(MAGIC, FORMAT_VERSION, 0, key, len(meta), len(tokens_bytes),
                              zlib.crc32(body))
@@ -312,6 +439,8 @@ class EssayCache:
         for path in self.folder.glob("*.rec") if self.folder.is_dir() else []:
             if path.name not in keep:
                 path.unlink(missing_ok=True)
+        for path in self.folder.glob(".*.tmp") if self.folder.is_dir() else []:
+            path.unlink(missing_ok=True)  # half-written by a killed build (one runs at a time)
         RenderStore.at(self.folder.parent).prune({name.removesuffix(".rec") for name in keep})
 
 
@@ -558,6 +687,41 @@ def fork_workers(tasks: int, threshold: int) -> int:
 
 def forked_pool(workers: int, initializer: Callable[..., None],
                 initargs: tuple[Any, ...]) -> ProcessPoolExecutor:
-    """A pool of `workers` forked processes (they inherit the loaded site, not a pickle)."""
+    """A pool of `workers` forked processes (they inherit the loaded site, not a pickle);
+    each worker dies with the process that forked it, however that process ends."""
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                               initializer=initializer, initargs=initargs)
+                               initializer=_start_forked_worker,
+                               initargs=(os.getpid(), initializer, initargs))
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _start_forked_worker(parent: int, initializer: Callable[..., None],
+                         initargs: tuple[Any, ...]) -> None:
+    """In a new worker: ask the kernel to kill it when its parent dies, leave at once if the
+    parent already died (before the request was made), then run the pool's initializer."""
+    die_with_parent()
+    if os.getppid() != parent:
+        os._exit(1)
+    hold_for_test("worker")
+    initializer(*initargs)
+
+
+def die_with_parent() -> None:
+    """Have the kernel send SIGKILL to this process when its parent ends (Linux only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+HOLD_ENV = "PUBLISH_TEST_HOLD_AT"  # test hook: "step" or "step:seconds" (see `hold_for_test`)
+
+
+def hold_for_test(step: str) -> None:
+    """Test hook: with PUBLISH_TEST_HOLD_AT=`step` (or `step:seconds`), say so on stderr
+    and wait there 60 seconds (or as many as given), so a test can kill the build at
+    exactly that moment or see which processes reached it. Does nothing otherwise."""
+    name, _, seconds = os.environ.get(HOLD_ENV, "").partition(":")
+    if name == step:
+        os.write(2, f"holding at {step} in process {os.getpid()}\n".encode())
+        time.sleep(float(seconds or 60))

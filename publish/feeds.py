@@ -19,6 +19,7 @@ from publish.markdown import resolve_url
 from publish.memo import Deferred, OutputKeys
 from publish.model import Essay, Site
 from publish.web import page_url, render_essay_body, tag_groups
+from publish.writer import OutputFiles
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR = "publish"
@@ -51,7 +52,7 @@ def _image_html(site: Site, essay: Essay) -> str:
     return f'<figure><img src="{src}" alt="{escape(essay.image_alt)}">{credit}</figure>\n'
 
 
-def render_feeds(site: Site, keys: OutputKeys | None = None) -> dict[str, Deferred]:
+def render_feeds(site: Site, keys: OutputKeys | None = None) -> OutputFiles:
     """`feed.xml`, `atom.xml`, `feed.json` and `tags/<slug>/feed.xml` for the published site.
 
     Each feed is made on demand, keyed by `keys` (see publish.memo) when given.
@@ -66,7 +67,7 @@ def render_feeds(site: Site, keys: OutputKeys | None = None) -> dict[str, Deferr
             key = keys.key(path, None, title, *[keys.essay(essay) for essay in essays])
         return Deferred(key, make)
 
-    files = {
+    site_feeds = {
         "feed.xml": feed("feed.xml", newest, settings.title, lambda: _generator(
             site, newest, contents.of(newest), "feed.xml", "", settings.title
         ).rss_str(pretty=True)),
@@ -76,12 +77,14 @@ def render_feeds(site: Site, keys: OutputKeys | None = None) -> dict[str, Deferr
         "feed.json": feed("feed.json", newest, settings.title,
                           lambda: json_feed(site, newest, contents.of(newest))),
     }
+    files = OutputFiles()  # refuses a path twice, naming both of its writers
+    files.add_all(site_feeds, "the site's feeds")
     for group in tag_groups(site):
         essays = list(group.essays[: settings.feed_items])
         folder = f"tags/{group.slug}/"
         title = f"{settings.title}: {group.name}"
-        files[f"{folder}feed.xml"] = feed(f"{folder}feed.xml", essays, title, partial(
-            _tag_feed, site, essays, contents, folder, title))
+        files.add(f"{folder}feed.xml", feed(f"{folder}feed.xml", essays, title, partial(
+            _tag_feed, site, essays, contents, folder, title)), f"the feed of tag {group.name}")
     return files
 
 

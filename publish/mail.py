@@ -33,6 +33,7 @@ from publish.markdown import RenderContext, render_email, render_text, resolve_u
 from publish.memo import Deferred, OutputKeys, resolved
 from publish.model import Essay, Settings, Site
 from publish.subscribers import fold_controls, unsubscribe_url
+from publish.writer import OutputFiles
 
 Files = dict[str, str | bytes]
 
@@ -62,18 +63,19 @@ class MessageHeaders:
 
 
 def render_emails(site: Site, templates: Environment,
-                  keys: OutputKeys | None = None) -> dict[str, Deferred]:
+                  keys: OutputKeys | None = None) -> OutputFiles:
     """Every published essay's email as `{<slug>.html, <slug>.txt, <slug>.eml}`, made on demand.
 
     The three files of an essay share one key (see publish.memo), from `keys` if given.
     """
-    files: dict[str, Deferred] = {}
+    files = OutputFiles()  # refuses a path twice, naming both of its writers
     for essay in site.essays:
         key = keys.key("email", essay) if keys is not None else None
         email = EssayEmail(site, essay, templates)
-        files[f"{essay.slug}.html"] = Deferred(key, lambda email=email: email.html)
-        files[f"{essay.slug}.txt"] = Deferred(key, lambda email=email: email.text)
-        files[f"{essay.slug}.eml"] = Deferred(key, lambda email=email: email.message)
+        files.add(f"{essay.slug}.html", Deferred(key, lambda email=email: email.html), essay.path)
+        files.add(f"{essay.slug}.txt", Deferred(key, lambda email=email: email.text), essay.path)
+        files.add(f"{essay.slug}.eml", Deferred(key, lambda email=email: email.message),
+                  essay.path)
     return files
 
 

@@ -7,15 +7,15 @@ writer asks the `OutputMemo` of its folder whether the previous build wrote that
 the same key into a file that is still exactly as it was written (same inode, size and
 modification time); if so it hard-links that file and the content is never made.
 
-The memo is a manifest under `build/.cache/outputs/`, one per output folder, with a magic
-number, a format version and a checksum; a damaged one is ignored (everything is made again).
+The memo is a manifest under `build/.cache/outputs/`, one per output folder: plain JSON
+behind a magic number, a format version and a checksum; a damaged one is ignored (everything
+is made again).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import marshal
 import os
 import struct
 import zlib
@@ -24,6 +24,8 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from itertools import repeat
 from pathlib import Path
+
+import msgspec
 
 from publish.cache import (
     RenderStore,
@@ -37,7 +39,7 @@ from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, Settings
 
 Content = str | bytes
-MEMO_VERSION = 1
+MEMO_VERSION = 2  # 2: a JSON manifest (1 was marshal)
 MAGIC = b"PUBMEMO1"
 HEADER = struct.Struct("<8sHII")  # magic, version, body length, crc of the body
 OUTPUTS_DIR = Path("build") / ".cache" / "outputs"
@@ -201,6 +203,9 @@ def output_key(base: bytes, kind: str, parts: Sequence[bytes | str | None]) -> s
     return digest.hexdigest()
 
 
+_MANIFEST_DECODER = msgspec.json.Decoder(dict[str, Stamp])
+
+
 class OutputMemo:
     """Which key each file of an output folder was made from, and its stamp on disk."""
 
@@ -227,11 +232,10 @@ class OutputMemo:
         if (magic != MAGIC or version != MEMO_VERSION or len(body) != length
                 or zlib.crc32(body) != checksum):
             return {}
-        try:
-            manifest = marshal.loads(body)
-        except (EOFError, ValueError, TypeError):
+        try:  # plain JSON, each stamp's types checked as it is read: it can never run code
+            return _MANIFEST_DECODER.decode(body)
+        except msgspec.DecodeError:
             return {}
-        return manifest if isinstance(manifest, dict) else {}
 
     def holds(self, relative: str, key: str, previous: Path | str) -> bool:
         """Whether the previous build made `relative` from `key` and the file is untouched."""
@@ -257,7 +261,7 @@ class OutputMemo:
 
     def save(self) -> None:
         """Store this build's manifest atomically (a failure only costs the next build time)."""
-        body = marshal.dumps(self.current)
+        body = msgspec.json.encode(self.current)
         header = HEADER.pack(MAGIC, MEMO_VERSION, len(body), zlib.crc32(body))
         if not write_cache_file(self.path, header + body):  # never trust the previous one
             with contextlib.suppress(OSError):

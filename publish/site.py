@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 from publish.cache import read_essays
+from publish.documents import read_document
 from publish.errors import Problem, PublishError, error
 from publish.essays import ESSAYS_DIR
 from publish.glossary import load_glossary
 from publish.markdown import build_parser
 from publish.model import Essay, Site
 from publish.settings import load_settings
+
+# The first part of every path the build writes besides essay pages (see web.py, feeds.py):
+# an essay with one of these slugs would share its address with a built-in page.
+BUILT_IN_ROUTES = frozenset({"index", "page", "archive", "tags", "glossary", "404", "style",
+                             "robots", "sitemap", "feed", "atom", "static"})
+# Editors' swap files; names starting with "." or "#" or ending with "~" are skipped too.
+EDITOR_SUFFIXES = (".swp", ".swo", ".swx")
 
 
 def load_site(root: Path) -> tuple[Site, list[Problem]]:
@@ -23,7 +34,9 @@ def load_site(root: Path) -> tuple[Site, list[Problem]]:
     settings = load_settings(root)
     glossary, problems = load_glossary(root, build_parser())
     essays: list[Essay] = []
-    paths = essay_paths(root)
+    files = essay_folder(root)
+    problems += files.problems
+    paths = files.essays
     if not paths:
         problems.append(error(f"{ESSAYS_DIR}/", 1, 1, "no essays found (add essays/*.md, "
                                                       "or run 'publish new \"Title\"')"))
@@ -32,16 +45,101 @@ def load_site(root: Path) -> tuple[Site, list[Problem]]:
         if essay is not None:
             essays.append(essay)
     problems += _duplicate_slugs(essays)
+    problems += _built_in_slugs(essays, root, files.folders)
     if any(p.is_error for p in problems):
         raise PublishError(problems)
     site = Site(root=root, settings=settings, glossary=glossary, essays=tuple(essays))
     return site, problems
 
 
-def essay_paths(root: Path) -> list[Path]:
-    """Every essay file, in queue (file name) order."""
+def is_private_name(name: str) -> bool:
+    """Whether a file or folder name is hidden or an editor's lock, backup or swap file
+    (`.env`, `.#a.md`, `#a.md#`, `a.md~`, `.a.md.swp`): never an essay, never published."""
+    return name.startswith((".", "#")) or name.endswith("~") or name.endswith(EDITOR_SUFFIXES)
+
+
+@dataclass
+class EssayFolder:
+    """What `essays/` holds that may be read or published, and the links refused in it."""
+
+    essays: list[Path] = field(default_factory=list)  # top-level *.md files, by name
+    assets: list[tuple[str, Path]] = field(default_factory=list)  # other files, by path
+    folders: set[str] = field(default_factory=set)  # top-level folders holding assets
+    problems: list[Problem] = field(default_factory=list)
+
+
+def essay_folder(root: Path) -> EssayFolder:
+    """Walk `essays/`: hidden and editor files at any depth are skipped; a symbolic link is
+    followed only when it stays inside `essays/` (and out of its hidden parts), and one that
+    points elsewhere is an error naming it, so nothing outside the folder is ever published.
+    A folder named like an essay (`x.md/`) is a folder."""
+    found = EssayFolder()
     folder = root / ESSAYS_DIR
-    return sorted(folder.glob("*.md")) if folder.is_dir() else []
+    if folder.is_dir():
+        _walk(folder, "", folder.resolve(), found, frozenset())
+    found.essays.sort()
+    return found
+
+
+def _walk(folder: Path, prefix: str, top: Path, found: EssayFolder,
+          above: frozenset[Path]) -> None:
+    """Gather one folder of `essays/` into `found` (`prefix` is its relative path + "/";
+    `above` the real paths of the folders holding it, so a link to one of them is no loop)."""
+    above = above | {folder.resolve()}
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        relative, path = prefix + entry.name, Path(entry.path)
+        if is_private_name(entry.name) or (entry.is_symlink() and not _link_holds(
+                path, relative, top, found)):
+            continue
+        if entry.is_dir():
+            if path.resolve() not in above:
+                _walk(path, f"{relative}/", top, found, above)
+        elif entry.is_file() and not prefix and entry.name.endswith(".md"):
+            found.essays.append(path)
+        elif entry.is_file() and not entry.name.endswith(".md"):
+            found.assets.append((relative, path))
+            if prefix:
+                found.folders.add(relative.split("/", 1)[0])
+
+
+def _link_holds(path: Path, relative: str, top: Path, found: EssayFolder) -> bool:
+    """Whether a symbolic link points inside `essays/` (outside its hidden parts); if not,
+    an error naming the link is added to `found`."""
+    target = path.resolve()
+    inside = target.is_relative_to(top) and not any(
+        is_private_name(part) for part in target.relative_to(top).parts)
+    if not inside:
+        found.problems.append(error(f"{ESSAYS_DIR}/{relative}", 1, 1,
+                                    f"symbolic link to {target} points outside {ESSAYS_DIR}/; "
+                                    "links are not followed out of it (nothing outside may "
+                                    "be published): copy the file in instead"))
+    return inside
+
+
+def _built_in_slugs(essays: Iterable[Essay], root: Path, folders: set[str]) -> list[Problem]:
+    """An error for each essay whose page would share its address with a built-in page or
+    a folder of files beside the essays, at its slug line (or its title line)."""
+    problems = []
+    for essay in essays:
+        if essay.slug in BUILT_IN_ROUTES:
+            clash = f"the built-in page {essay.slug}"
+        elif essay.slug in folders:
+            clash = f"the folder {ESSAYS_DIR}/{essay.slug}/ of files beside the essays"
+        else:
+            continue
+        problems.append(error(essay.path, _slug_line(root / essay.path, root), 1,
+                              f"slug '{essay.slug}' would take the address of {clash}; "
+                              "set another 'slug:' (or change the title)"))
+    return problems
+
+
+def _slug_line(path: Path, root: Path) -> int:
+    """The line of an essay's `slug:` key, or of its `title:` key when it has none."""
+    document, _ = read_document(path, root)
+    if document is None:
+        return 1
+    line = document.key_line("slug")
+    return line if line != 1 or "slug" in document.metadata else document.key_line("title")
 
 
 def _duplicate_slugs(essays: list[Essay]) -> list[Problem]:

@@ -30,6 +30,7 @@ from publish.markdown import RenderContext, render_web, resolve_url
 from publish.memo import Deferred, OutputKeys
 from publish.model import Essay, GlossaryEntry, Site
 from publish.rendering import PACKAGE_STATIC, joined
+from publish.writer import OutputFiles
 
 Files = dict[str, str | bytes | Deferred]
 
@@ -145,17 +146,17 @@ def render_site(site: Site, templates: Environment, keys: OutputKeys | None = No
     Essay pages and the glossary are deferred, keyed by `keys` (see publish.memo) if given.
     """
     renderer = PageRenderer(site, templates, keys)
-    pages: Files = {}
-    pages.update(renderer.index_pages())
-    pages.update(renderer.essay_pages())
-    pages.update(renderer.archive_page())
-    pages.update(renderer.tag_pages())
-    pages.update(renderer.glossary_page())
-    pages["404.html"] = renderer.not_found_page()
-    pages["style.css"] = (PACKAGE_STATIC / "style.css").read_bytes()
-    pages["robots.txt"] = robots_txt(site)
-    pages["sitemap.xml"] = sitemap(site, renderer.lastmods)
-    pages.update(redirect_pages(site, pages))
+    pages = OutputFiles()  # refuses a path twice, naming both of its writers
+    pages.add_all(renderer.index_pages(), "the index pages")
+    pages.add_all(renderer.essay_pages(), {essay_page_path(e): e.path for e in site.essays})
+    pages.add_all(renderer.archive_page(), "the archive page")
+    pages.add_all(renderer.tag_pages(), "the tag pages")
+    pages.add_all(renderer.glossary_page(), "the glossary page")
+    pages.add("404.html", renderer.not_found_page(), "the 404 page")
+    pages.add("style.css", (PACKAGE_STATIC / "style.css").read_bytes(), "the stylesheet")
+    pages.add("robots.txt", robots_txt(site), "robots.txt")
+    pages.add("sitemap.xml", sitemap(site, renderer.lastmods), "the sitemap")
+    pages.add_all(redirect_pages(site, pages), "the redirect pages of moved essays")
     return pages
 
 

@@ -1,36 +1,70 @@
-"""The only place that touches an output folder: checked paths, then an atomic change.
+"""The only place that touches an output folder: checked paths, then one atomic commit.
 
-A first tree is written into a temporary folder beside its target and swapped in only when
-every file was written, so a failed build leaves the previous output exactly as it was. A
-rebuild with the output memo stages only the files that changed, writes a commit journal,
-then moves them into the tree and removes the files no longer built; a failure before the
-journal leaves the tree untouched, and a crash after it is finished by the next build.
+Every folder of a build is first prepared beside its target, which stays untouched: a new
+tree is staged whole (to be swapped in) or, with the output memo and a previous tree, only
+the changed files are staged (to be moved into place). Then one commit journal is written
+that lists what every folder's change does, and it is replayed. A crash before the journal
+exists leaves every folder as it was (the next build removes the staging folders); a crash
+after it is finished by the next build; so the folders always hold all of one build.
+Folders are made `0o777` and files `0o666`, less the umask, so a web server can read them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from publish.cache import hold_for_test
 from publish.errors import PublishError
 from publish.memo import Content, Deferred, OutputMemo, as_bytes, made_contents
 
+JOURNAL_NAME = ".commit.json"
+LOCK_NAME = ".lock"
 
-def merge_outputs(*parts: Mapping[str, Content | Deferred]) -> dict[str, Content | Deferred]:
+
+class OutputFiles(dict[str, Content | Deferred]):
+    """One output's `{path: content}`, gathered so that no path is written twice.
+
+    Each path remembers what wrote it, so a clash names both writers instead of letting the
+    later one silently replace the earlier.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: dict[str, str] = {}
+
+    def add(self, path: str, content: Content | Deferred, source: str) -> None:
+        """Add one file written by `source`; a PublishError if another source wrote it."""
+        if path in self:
+            first = self.sources.get(path, "another output")
+            raise PublishError.single(path, 1, 1, f"written twice: by {first} and by {source} "
+                                                  "(a slug, tag or file name clash?)")
+        self[path] = content
+        self.sources[path] = source
+
+    def add_all(self, files: Mapping[str, Content | Deferred],
+                source: str | Mapping[str, str]) -> None:
+        """Add every file of `files`, written by `source` (one for all, or one per path)."""
+        known: Mapping[str, str] = getattr(files, "sources", {})
+        default = source if isinstance(source, str) else "another output"
+        for path, content in files.items():
+            named = None if isinstance(source, str) else source.get(path)
+            self.add(path, content, named or known.get(path) or default)
+
+
+def merge_outputs(*parts: Mapping[str, Content | Deferred]) -> OutputFiles:
     """Join several `{path: content}` maps, refusing a path that two of them write."""
-    merged: dict[str, Content | Deferred] = {}
-    for part in parts:
-        for path, content in part.items():
-            if path in merged:
-                raise PublishError.single(path, 1, 1, "two outputs write this path "
-                                                      "(a slug or tag clash?)")
-            merged[path] = content
+    merged = OutputFiles()
+    for number, part in enumerate(parts, start=1):
+        merged.add_all(part, f"output {number}")
     return merged
 
 
@@ -50,27 +84,150 @@ def check_path(path: str) -> PurePosixPath:
     return relative
 
 
+# --- Permissions ---------------------------------------------------------------------
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux shows it."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def output_modes() -> tuple[int, int]:
+    """The modes of output folders and files: 0o777 and 0o666 less the umask."""
+    mask = current_umask()
+    return 0o777 & ~mask, 0o666 & ~mask
+
+
+def set_modes(tree: Path) -> None:
+    """Give every folder and file under `tree` (itself included) the output modes."""
+    folder_mode, file_mode = output_modes()
+    for folder, _, names in os.walk(tree):
+        _chmod(folder, folder_mode)
+        for name in names:
+            _chmod(os.path.join(folder, name), file_mode)
+
+
+def _chmod(path: str, mode: int) -> None:
+    """Set a mode when it differs (a stat costs less than a needless chmod)."""
+    if os.lstat(path).st_mode & 0o7777 != mode:
+        os.chmod(path, mode)
+
+
+# --- The build lock ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def build_lock(build_dir: Path) -> Iterator[None]:
+    """Hold the site's build lock (`build/.lock`), or fail at once if a build holds it."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    path = build_dir / LOCK_NAME
+    with open(path, "a+b") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            message = ("another build is running in this site (it holds this lock file); "
+                       "wait for it to finish, then build again")
+            raise PublishError.single(f"{build_dir.name}/{LOCK_NAME}", 1, 1, message) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# --- Writing folders -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputFolder:
+    """One folder a build replaces: its files, where it goes, and its output memo if any."""
+
+    files: Mapping[str, Content | Deferred]
+    target: Path
+    memo: OutputMemo | None = None
+
+
+@dataclass
+class Prepared:
+    """A folder's change, staged and not yet visible: its journal entry, and what to note in
+    the memo once it is committed."""
+
+    entry: dict[str, Any]
+    staging: Path
+    finish: Callable[[], None]
+
+
 def write_tree(files: Mapping[str, Content | Deferred], target: Path,
                memo: OutputMemo | None = None) -> None:
-    """Replace the folder `target` with exactly `files`, atomically.
+    """Replace the folder `target` with exactly `files`, atomically (see `write_trees`)."""
+    write_trees([OutputFolder(files, target, memo)])
 
-    A deferred content is made only when `memo` cannot vouch for the previous build's file.
-    With a memo and a previous tree, only the changed files are staged and then moved into
-    place under a commit journal (`update_in_place`); otherwise a new tree is swapped in.
+
+def write_trees(folders: Sequence[OutputFolder]) -> None:
+    """Replace each folder with exactly its files, all of them in one atomic commit.
+
+    The folders share one parent, which holds the journal. A deferred content is made only
+    when its folder's memo cannot vouch for the previous build's file.
     """
-    recover_interrupted_swap(target)
-    recover_interrupted_commit(target)
-    checked = {_checked(p): content for p, content in files.items()}
+    parent = _shared_parent(folders)
+    recover_interrupted_commit(parent)
+    remove_leftovers(parent, [folder.target.name for folder in folders])
+    prepared: list[Prepared] = []
+    try:
+        for folder in folders:
+            checked = {_checked(p): content for p, content in folder.files.items()}
+            prepared.append(_prepare(checked, folder.target, folder.memo))
+        hold_for_test("staged")
+        journal = {"changes": [p.entry for p in prepared]}
+        _write_journal(parent, journal)
+    except BaseException:
+        for done in prepared:
+            shutil.rmtree(done.staging, ignore_errors=True)
+        raise
+    hold_for_test("journal")
+    _replay(parent, journal)
+    for done in prepared:
+        done.finish()
+
+
+def _shared_parent(folders: Sequence[OutputFolder]) -> Path:
+    """The one folder holding every target (created if missing)."""
+    parents = {folder.target.parent for folder in folders}
+    names = [folder.target.name for folder in folders]
+    if len(parents) != 1 or len(set(names)) != len(names):
+        raise ValueError("the output folders of one commit must be distinct siblings")
+    parent = parents.pop()
+    parent.mkdir(parents=True, exist_ok=True)
+    return parent
+
+
+def _prepare(files: Mapping[str, Content | Deferred], target: Path,
+             memo: OutputMemo | None) -> Prepared:
+    """Stage one folder's change: in place when the memo and a previous tree allow it."""
     if memo is not None and target.is_dir():
-        plan = _update_plan(checked, target, memo)
+        plan = _update_plan(files, target, memo)
         if plan is not None:
-            update_in_place(plan, target, memo)
-            return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
+            return _stage_update(plan, target, memo)
+    return _stage_tree(files, target, memo)
+
+
+def _new_staging(target: Path) -> Path:
+    """A new, empty staging folder beside `target`."""
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
+
+
+def _stage_tree(files: Mapping[str, Content | Deferred], target: Path,
+                memo: OutputMemo | None) -> Prepared:
+    """Write a whole new tree beside `target`, to be swapped in."""
+    staging = _new_staging(target)
     try:
         folders: set[Path] = set()
-        todo = [(relative, content) for relative, content in checked.items()
+        todo = [(relative, content) for relative, content in files.items()
                 if not _kept(staging, relative, content, target, memo, folders)]
         made = made_contents([content for _, content in todo])
         for (relative, content), data in zip(todo, made, strict=True):
@@ -78,10 +235,12 @@ def write_tree(files: Mapping[str, Content | Deferred], target: Path,
             _write_file(path, data, target / relative)
             if memo is not None and isinstance(content, Deferred) and content.key is not None:
                 memo.record(relative, content.key, path)
+        set_modes(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _swap(staging, target)
+    entry = {"kind": "swap", "folder": target.name, "staging": staging.name}
+    return Prepared(entry, staging, lambda: None)
 
 
 def _kept(staging: Path, relative: str, content: Content | Deferred, target: Path,
@@ -139,22 +298,38 @@ def _old_path(target: Path) -> Path:
     return target.parent / f".{target.name}-old"
 
 
-def _swap(staging: Path, target: Path) -> None:
-    """Move the new tree into place, keeping the old one until the new one is there."""
-    old = _old_path(target)
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        os.rename(target, old)
-    os.rename(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def recover_interrupted_swap(target: Path) -> None:
     """If a crash left the old tree set aside and no new one, put the old one back."""
     old = _old_path(target)
     if old.exists() and not target.exists():
         os.rename(old, target)
+
+
+def remove_leftovers(parent: Path, names: Iterable[str]) -> None:
+    """Remove what killed builds left beside the folders `names`: staging folders, set-aside
+    old trees (put back if their folder is missing) and a half-written journal."""
+    for name in names:
+        _finish_legacy_commit(parent, name)
+        recover_interrupted_swap(parent / name)
+        shutil.rmtree(_old_path(parent / name), ignore_errors=True)
+        for staging in parent.glob(f".{name}-new-*"):
+            shutil.rmtree(staging, ignore_errors=True)
+    (parent / f"{JOURNAL_NAME}.tmp").unlink(missing_ok=True)
+
+
+def _finish_legacy_commit(parent: Path, name: str) -> None:
+    """Finish an in-place update that an older publish left with its own per-folder journal
+    (`.<name>-commit.json`), then drop that journal."""
+    path = parent / f".{name}-commit.json"
+    if not path.exists():
+        return
+    with contextlib.suppress(OSError, ValueError):
+        change = {"kind": "update", "folder": name,
+                  **json.loads(path.read_text(encoding="utf-8"))}
+        if _change_holds(change):
+            _commit_update(parent / name, parent / change["staging"], change["moves"],
+                           change["removes"])
+    path.unlink(missing_ok=True)
 
 
 # --- Updating a tree in place ----------------------------------------------------------
@@ -213,62 +388,91 @@ def _tree_listing(target: Path) -> tuple[set[str], set[str]]:
     return files, folders
 
 
-def update_in_place(plan: UpdatePlan, target: Path, memo: OutputMemo) -> None:
-    """Stage the changed files beside the tree, then move them in under a commit journal.
-
-    Until the journal exists nothing in `target` has changed, so a failed build leaves it as
-    it was; once it exists, an interrupted commit is finished by the next write.
-    """
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
+def _stage_update(plan: UpdatePlan, target: Path, memo: OutputMemo) -> Prepared:
+    """Stage the changed files beside the tree, to be moved in when the journal commits."""
+    staging = _new_staging(target)
     try:
         made = made_contents([content for _, content in plan.writes])
         for number, data in enumerate(made):
             (staging / str(number)).write_bytes(as_bytes(data))
-        journal = {"staging": staging.name,
-                   "moves": [relative for relative, _ in plan.writes],
-                   "removes": plan.removes}
-        _write_journal(target, journal)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _commit(target, journal)
-    memo.keep_vouched(plan.kept)
-    for relative, content in plan.writes:
-        if isinstance(content, Deferred) and content.key is not None:
-            memo.record(relative, content.key, target / relative)
+    entry = {"kind": "update", "folder": target.name, "staging": staging.name,
+             "moves": [relative for relative, _ in plan.writes], "removes": plan.removes}
+
+    def finish() -> None:
+        memo.keep_vouched(plan.kept)
+        for relative, content in plan.writes:
+            if isinstance(content, Deferred) and content.key is not None:
+                memo.record(relative, content.key, target / relative)
+
+    return Prepared(entry, staging, finish)
 
 
-def _journal_path(target: Path) -> Path:
-    """Where the commit journal of an in-place update waits."""
-    return target.parent / f".{target.name}-commit.json"
+# --- The commit journal ----------------------------------------------------------------
 
 
-def _write_journal(target: Path, journal: dict[str, object]) -> None:
-    """Write the journal atomically: it exists whole or not at all."""
-    path = _journal_path(target)
+def _journal_path(parent: Path) -> Path:
+    """Where the commit journal of the folders under `parent` waits."""
+    return parent / JOURNAL_NAME
+
+
+def _write_journal(parent: Path, journal: dict[str, Any]) -> None:
+    """Write the journal atomically and durably: it exists whole or not at all."""
+    path = _journal_path(parent)
     temporary = path.with_name(f"{path.name}.tmp")
-    temporary.write_text(json.dumps(journal), encoding="utf-8")
+    with open(temporary, "w", encoding="utf-8") as stream:
+        json.dump(journal, stream)
+        stream.flush()
+        os.fsync(stream.fileno())
     os.replace(temporary, path)
 
 
-def _commit(target: Path, journal: dict[str, Any]) -> None:
-    """Move each staged file into place and remove the files no longer built (repeatable)."""
-    staging = target.parent / journal["staging"]
-    for number, relative in enumerate(journal["moves"]):
+def _replay(parent: Path, journal: dict[str, Any]) -> None:
+    """Carry out every change of a journal (repeatable: a replay after a crash finishes it),
+    then remove the journal."""
+    for number, change in enumerate(journal["changes"]):
+        if number == 1:
+            hold_for_test("half-committed")
+        if change["kind"] == "swap":
+            _commit_swap(parent / change["folder"], parent / change["staging"])
+        else:
+            _commit_update(parent / change["folder"], parent / change["staging"],
+                           change["moves"], change["removes"])
+    hold_for_test("committed")
+    _journal_path(parent).unlink(missing_ok=True)
+
+
+def _commit_swap(target: Path, staging: Path) -> None:
+    """Move a staged tree into place, the old tree set aside until the new one is there."""
+    old = _old_path(target)
+    if staging.is_dir():
+        if target.exists():
+            if old.exists():  # a leftover: the journal's own old tree is never beside its target
+                shutil.rmtree(old)
+            os.rename(target, old)
+        os.rename(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _commit_update(target: Path, staging: Path, moves: list[str], removes: list[str]) -> None:
+    """Move each staged file into place and remove the files no longer built."""
+    for number, relative in enumerate(moves):
         staged = staging / str(number)
         if staged.exists():
             destination = target / check_path(relative)
             destination.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staged, destination)
     emptied: set[Path] = set()
-    for relative in journal["removes"]:
+    for relative in removes:
         path = target / check_path(relative)
         path.unlink(missing_ok=True)
         emptied.add(path.parent)
     for folder in sorted(emptied, key=lambda p: len(p.parts), reverse=True):
         _remove_empty_folders(folder, target)
+    set_modes(target)
     shutil.rmtree(staging, ignore_errors=True)
-    _journal_path(target).unlink(missing_ok=True)
 
 
 def _remove_empty_folders(folder: Path, target: Path) -> None:
@@ -281,28 +485,44 @@ def _remove_empty_folders(folder: Path, target: Path) -> None:
         folder = folder.parent
 
 
-def recover_interrupted_commit(target: Path) -> None:
-    """Finish an in-place update that a crash interrupted after its journal was written."""
-    path = _journal_path(target)
+def recover_interrupted_commit(parent: Path) -> None:
+    """Finish the commit that a crash interrupted after its journal was written."""
+    path = _journal_path(parent)
     if not path.exists():
         return
     try:
         journal = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         journal = None
-    if not _journal_holds(journal, target):  # damaged: nothing of it can be trusted
+    if not _journal_holds(journal):  # damaged: nothing of it can be trusted
         path.unlink(missing_ok=True)
         return
-    _commit(target, journal)
+    _replay(parent, journal)
 
 
-def _journal_holds(journal: Any, target: Path) -> bool:
-    """Whether a journal read back has the shape `update_in_place` writes, its staging
-    folder one of this target's (so a damaged journal never moves or removes elsewhere)."""
-    if not isinstance(journal, dict):
+def _plain_name(name: Any) -> bool:
+    """Whether `name` is one file name (no separator, not "." or "..")."""
+    return (isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name
+            and name not in {".", ".."})
+
+
+def _journal_holds(journal: Any) -> bool:
+    """Whether a journal read back has the shape `write_trees` writes, each staging folder
+    one of its own folder's (so a damaged journal never moves or removes elsewhere)."""
+    changes = journal.get("changes") if isinstance(journal, dict) else None
+    return isinstance(changes, list) and all(_change_holds(c) for c in changes)
+
+
+def _change_holds(change: Any) -> bool:
+    """Whether one change of a journal has a shape `_replay` can carry out safely."""
+    if not isinstance(change, dict):
         return False
-    staging, moves, removes = (journal.get(k) for k in ("staging", "moves", "removes"))
-    return (isinstance(staging, str) and "/" not in staging and "\\" not in staging
-            and staging.startswith(f".{target.name}-new-")
-            and isinstance(moves, list) and isinstance(removes, list)
+    folder, staging, kind = (change.get(k) for k in ("folder", "staging", "kind"))
+    if not (_plain_name(folder) and not folder.startswith(".") and _plain_name(staging)
+            and staging.startswith(f".{folder}-new-")):
+        return False
+    if kind == "swap":
+        return True
+    moves, removes = change.get("moves"), change.get("removes")
+    return (kind == "update" and isinstance(moves, list) and isinstance(removes, list)
             and all(isinstance(p, str) for p in moves + removes))

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import os
+import pickle
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
+import zlib
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 from lxml import html
@@ -111,6 +117,28 @@ def test_parallel_parse_matches_a_sequential_one(tmp_path, monkeypatch):
     build(parallel, BuildOptions(today=TODAY))
     for output in ("site", "email"):
         assert same_tree(sequential / "build" / output, parallel / "build" / output), output
+
+
+def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch):
+    forked = generate(60, tmp_path / "forked")  # past both thresholds: 60 essays, 240 files
+    process = subprocess.Popen([sys.executable, "-m", "publish", "--root", str(forked), "build",
+                                "--today", TODAY.isoformat()], cwd=REPO, text=True,
+                               env={**os.environ, "PUBLISH_TEST_HOLD_AT": "worker:0"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, out + err
+    pids = [int(line.split()[-1]) for line in err.splitlines()
+            if line.startswith("holding at worker in process ")]
+    workers = min(os.cpu_count() or 1, cache.MAX_WORKERS)
+    assert workers >= 2, "this test needs two cores to fork workers"
+    assert len(set(pids)) == 3 * workers, "one pool parsed, one rendered each folder"
+    assert process.pid not in pids
+    monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 10**9)
+    sequential = generate(60, tmp_path / "sequential")
+    build(sequential, BuildOptions(today=TODAY))
+    for output in ("site", "email"):
+        assert same_tree(sequential / "build" / output, forked / "build" / output), output
 
 
 def test_unchanged_site_is_not_parsed_again(corpus, parsed):
@@ -468,3 +496,66 @@ def test_check_writes_nothing(corpus):
     assert result.exit_code == 0, result.output
     assert folder_state(corpus / "build") == before
     forget_render_stores()
+
+
+# --- Nothing read from the cache folder can run code ----------------------------------
+
+
+class _CreatesFile:
+    """What a crafted cache record could carry: unpickling it creates a file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (self.path, "w"))
+
+
+def plant_pickles(root: Path, marker: Path) -> None:
+    """Replace every essay record and output manifest with a well-formed one (right magic,
+    version, key, lengths and checksum) whose body is a pickle that would create `marker`."""
+    payload = pickle.dumps(_CreatesFile(marker))
+    for record in records(root):
+        key = cache.HEADER.unpack_from(record.read_bytes())[3]
+        record.write_bytes(cache.HEADER.pack(cache.MAGIC, cache.FORMAT_VERSION, 0, key,
+                                             len(payload), 0, zlib.crc32(payload)) + payload)
+    manifests = sorted((root / memo.OUTPUTS_DIR).glob("*.manifest"))
+    assert [m.name for m in manifests] == ["email.manifest", "site.manifest"]
+    for manifest in manifests:
+        manifest.write_bytes(memo.HEADER.pack(memo.MAGIC, memo.MEMO_VERSION, len(payload),
+                                              zlib.crc32(payload)) + payload)
+
+
+@pytest.mark.parametrize("command", ["check", "build"])
+def test_a_crafted_pickle_in_the_cache_never_runs(corpus, tmp_path, command):
+    build(corpus, BuildOptions(today=TODAY))
+    expected = tmp_path / "expected"
+    shutil.copytree(corpus / "build", expected, ignore=shutil.ignore_patterns(".*"))
+    marker = tmp_path / "code-ran"
+    plant_pickles(corpus, marker)
+    result = subprocess.run([sys.executable, "-m", "publish", "--root", str(corpus), command,
+                             "--today", TODAY.isoformat()], capture_output=True, text=True,
+                            timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not marker.exists(), "reading the cache ran code"
+    if command == "build":
+        for output in ("site", "email"):
+            assert same_tree(expected / output, corpus / "build" / output), output
+        assert len(records(corpus)) == 12
+        assert all(cache.HEADER.unpack_from(r.read_bytes())[1] == cache.FORMAT_VERSION
+                   for r in records(corpus))
+
+
+def test_records_are_plain_data(corpus):
+    build(corpus, BuildOptions(today=TODAY))
+    for record in records(corpus):
+        data = record.read_bytes()
+        _, _, _, _, meta_length, tokens_length, _ = cache.HEADER.unpack_from(data)
+        body = data[cache.HEADER.size:]
+        meta = msgspec.msgpack.decode(body[:meta_length])  # no types given: plain data only
+        assert isinstance(meta, list) and len(meta) == 4
+        assert isinstance(msgspec.msgpack.decode(body[meta_length:meta_length + tokens_length]),
+                          list)
+    for manifest in (corpus / memo.OUTPUTS_DIR).glob("*.manifest"):
+        stamps = json.loads(manifest.read_bytes()[memo.HEADER.size:])
+        assert stamps and all(isinstance(s, list) for s in stamps.values())

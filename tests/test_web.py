@@ -12,7 +12,7 @@ from lxml import etree, html
 
 from publish.errors import PublishError
 from tests.tools import validate_html
-from tests.websites import build_site, essay_file, example_site, fixture_site, snapshot
+from tests.websites import SVG, build_site, essay_file, example_site, fixture_site, snapshot
 
 SUB_PATH_URL = "https://example.org/essays/"
 XSS = "<script>alert(1)</script>"
@@ -382,3 +382,169 @@ def test_bad_input_leaves_the_previous_site_untouched(tmp_path: Path) -> None:
         build_site(root)
     assert snapshot(site_dir(root)) == before
     assert not list((root / "build").glob(".site-*"))
+
+
+# --- What is published from essays/, and which addresses an essay may take ------------
+
+
+def test_hidden_and_editor_files_are_never_published(tmp_path: Path) -> None:
+    root = fixture_site(tmp_path / "site", essays=2)
+    folder = root / "essays"
+    private = {
+        "images/.env": "SECRET=1",
+        "images/.hidden/pic.svg": SVG,
+        ".git/config": "[core]",
+        "#02-essay.md#": "an Emacs autosave",
+        "02-essay.md~": "an editor backup",
+        "images/square.svg~": "a backup of an image",
+        ".02-essay.md.swp": "a Vim swap file",
+        "02-essay.md.swp": "a Vim swap file kept beside the file",
+    }
+    for relative, text in private.items():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text(text, encoding="utf-8")
+    (folder / ".#02-essay.md").symlink_to("writer@host.4242:1700000000")  # an Emacs lock
+    report = build_site(root)
+    built = snapshot(site_dir(root))
+    assert "images/square.svg" in built, "ordinary files beside the essays are published"
+    leaked = [path for path in built if any(part.startswith((".", "#")) or part.endswith(
+        ("~", ".swp")) for part in path.split("/"))]
+    assert leaked == []
+    assert sorted(report.published) == ["essay-1", "essay-2"], "no editor file read as an essay"
+
+
+def test_links_out_of_essays_are_refused_naming_the_link(tmp_path: Path) -> None:
+    root = fixture_site(tmp_path / "site", essays=2)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not for the web", encoding="utf-8")
+    (outside / "essay.md").write_text(essay_file("Smuggled", "2025-05-05"), encoding="utf-8")
+    folder = root / "essays"
+    (folder / "leak.txt").symlink_to(outside / "secret.txt")
+    (folder / "images" / "more").symlink_to(outside)
+    (folder / "03-smuggled.md").symlink_to(outside / "essay.md")
+    (folder / "config.toml").symlink_to(root / "publish.toml")  # in the site, not in essays/
+    with pytest.raises(PublishError) as caught:
+        build_site(root)
+    named = {problem.path for problem in caught.value.problems}
+    assert named == {"essays/leak.txt", "essays/images/more", "essays/03-smuggled.md",
+                     "essays/config.toml"}
+    assert all("outside essays/" in p.message for p in caught.value.problems)
+    assert not (root / "build" / "site").exists()
+
+
+def test_links_inside_essays_are_followed(tmp_path: Path) -> None:
+    root = fixture_site(tmp_path / "site", essays=2)
+    (root / "essays" / "square-again.svg").symlink_to("images/square.svg")
+    (root / "essays" / "pictures").symlink_to("images", target_is_directory=True)
+    build_site(root)
+    built = snapshot(site_dir(root))
+    assert built["square-again.svg"] == built["pictures/square.svg"] == SVG.encode()
+
+
+def test_a_folder_named_like_an_essay_is_a_folder(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from publish.cli import cli
+
+    root = fixture_site(tmp_path / "site", essays=2)
+    (root / "essays" / "notes.md").mkdir()
+    (root / "essays" / "notes.md" / "figure.svg").write_text(SVG, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--root", str(root), "build", "--today", "2026-11-23"])
+    assert result.exit_code == 0, result.output
+    assert result.exception is None
+    assert (site_dir(root) / "notes.md" / "figure.svg").read_text(encoding="utf-8") == SVG
+    result = CliRunner().invoke(cli, ["--root", str(root), "check", "--today", "2026-11-23"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("slug", ["archive", "tags", "glossary", "page", "index", "404",
+                                  "feed", "atom", "sitemap", "robots", "style"])
+def test_an_essay_slug_taking_a_built_in_address_is_refused(tmp_path: Path, slug: str) -> None:
+    root = fixture_site(tmp_path / "site", essays=2)
+    (root / "essays" / "05-clash.md").write_text(
+        essay_file("Clashing", "2025-06-06", subtitle='"x"', slug=json.dumps(slug)),
+        encoding="utf-8")
+    with pytest.raises(PublishError) as caught:
+        build_site(root)
+    [problem] = caught.value.problems
+    assert (problem.path, problem.line) == ("essays/05-clash.md", 5)  # the slug: line
+    assert f"slug '{slug}'" in problem.message and "built-in" in problem.message
+
+
+def test_a_title_making_a_built_in_slug_is_refused_at_its_title_line(tmp_path: Path) -> None:
+    root = fixture_site(tmp_path / "site", essays=2)
+    (root / "essays" / "05-archive.md").write_text(essay_file("Archive", "2025-06-06"),
+                                                   encoding="utf-8")
+    with pytest.raises(PublishError) as caught:
+        build_site(root)
+    [problem] = caught.value.problems
+    assert (problem.path, problem.line) == ("essays/05-archive.md", 2)
+
+
+def test_an_essay_slug_naming_a_folder_of_files_is_refused(tmp_path: Path) -> None:
+    root = fixture_site(tmp_path / "site", essays=2)
+    (root / "essays" / "05-images.md").write_text(
+        essay_file("Pictures", "2025-06-06", slug="images"), encoding="utf-8")
+    with pytest.raises(PublishError) as caught:
+        build_site(root)
+    [problem] = caught.value.problems
+    assert problem.path == "essays/05-images.md" and "essays/images/" in problem.message
+
+
+def test_the_built_in_routes_cover_every_address_the_build_writes(fixture_root: Path) -> None:
+    from publish.site import BUILT_IN_ROUTES
+
+    essays = {path.parent.name for path in site_dir(fixture_root).glob("*/index.html")
+              if (site_dir(fixture_root) / path.parent.name / "index.html").exists()}
+    slugs = {f"essay-{n}" for n in range(1, 13)}
+    assert slugs <= essays
+    built_in = {entry.name.split(".")[0] for entry in site_dir(fixture_root).iterdir()
+                if entry.name not in slugs and entry.name != "images"}
+    assert built_in <= BUILT_IN_ROUTES
+
+
+def test_a_path_written_twice_inside_the_web_output_names_both_writers(tmp_path: Path) -> None:
+    import dataclasses
+
+    from publish import web
+    from publish.rendering import shared_template_environment
+    from publish.site import load_site
+
+    root = fixture_site(tmp_path / "site", essays=2)
+    site, _ = load_site(root)
+    clash = dataclasses.replace(site.essays[0], slug="archive")  # past the loader's check
+    site = dataclasses.replace(site, essays=(clash, *site.essays[1:]))
+    with pytest.raises(PublishError) as caught:
+        web.render_site(site, shared_template_environment(site.templates_dir))
+    [problem] = caught.value.problems
+    assert problem.path == "archive/index.html"
+    assert clash.path in problem.message and "the archive page" in problem.message
+
+
+def test_a_file_beside_the_essays_clashing_with_a_page_names_both(tmp_path: Path) -> None:
+    root = fixture_site(tmp_path / "site", essays=2)
+    (root / "essays" / "robots.txt").write_text("User-agent: *\n", encoding="utf-8")
+    with pytest.raises(PublishError) as caught:
+        build_site(root)
+    [problem] = caught.value.problems
+    assert problem.path == "robots.txt"
+    assert "essays/robots.txt" in problem.message and "robots.txt" in problem.message
+
+
+def test_two_emails_at_one_path_name_both_essays(tmp_path: Path) -> None:
+    import dataclasses
+
+    from publish import mail
+    from publish.rendering import shared_template_environment
+    from publish.site import load_site
+
+    root = fixture_site(tmp_path / "site", essays=2)
+    site, _ = load_site(root)
+    first, second = site.essays[:2]
+    site = dataclasses.replace(site, essays=(first, dataclasses.replace(second, slug=first.slug)))
+    with pytest.raises(PublishError) as caught:
+        mail.render_emails(site, shared_template_environment(site.templates_dir))
+    [problem] = caught.value.problems
+    assert problem.path == f"{first.slug}.html"
+    assert first.path in problem.message and second.path in problem.message

@@ -1,16 +1,38 @@
-"""Tests for the writer: checked paths, refused duplicates, and the atomic swap."""
+"""Tests for the writer: checked paths, refused duplicates, readable modes, the build lock,
+and one atomic commit of both folders that survives a kill at any moment."""
 
 from __future__ import annotations
 
 import json
+import os
+import random
+import select
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from publish import writer
+from bench.generate import generate
+from publish import cache, writer
+from publish.build import BuildOptions, build
 from publish.errors import PublishError
 from publish.memo import Deferred, OutputMemo
 from publish.writer import merge_outputs, write_tree
+from tests.tools import free_port
+
+REPO = Path(__file__).parent.parent
+TODAY = date(2030, 1, 1)
+HOLD_ENV = "PUBLISH_TEST_HOLD_AT"  # publish.cache.HOLD_ENV: a build waits at the step named
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -31,7 +53,7 @@ def test_duplicate_paths_are_refused() -> None:
     with pytest.raises(PublishError) as caught:
         merge_outputs({"a/index.html": "1", "b.html": "2"}, {"a/index.html": "3"})
     [problem] = caught.value.problems
-    assert problem.path == "a/index.html" and "two outputs write this path" in problem.message
+    assert problem.path == "a/index.html" and "written twice" in problem.message
 
 
 @pytest.mark.parametrize("path", ["../outside.html", "/etc/passwd", "a/../../x", "a\\..\\x", ""])
@@ -144,23 +166,40 @@ def test_interrupted_commit_is_finished(tmp_path: Path) -> None:
     staging = tmp_path / ".site-new-test"
     staging.mkdir()
     (staging / "0").write_text("new")
-    writer._write_journal(target, {"staging": staging.name, "moves": ["a/index.html"],
-                                   "removes": ["gone.html"]})
-    writer.recover_interrupted_commit(target)  # as the next build does first
+    writer._write_journal(tmp_path, {"changes": [
+        {"kind": "update", "folder": "site", "staging": staging.name,
+         "moves": ["a/index.html"], "removes": ["gone.html"]}]})
+    writer.recover_interrupted_commit(tmp_path)  # as the next build does first
     assert tree(target) == {"index.html": b"old", "a/index.html": b"new"}
-    assert not staging.exists() and not writer._journal_path(target).exists()
+    assert not staging.exists() and not writer._journal_path(tmp_path).exists()
 
 
-@pytest.mark.parametrize("journal", [{"staging": "..", "moves": [], "removes": []},
-                                     {"staging": ".site-new-x", "removes": ["index.html"]},
-                                     ["not", "a", "journal"]])
-def test_damaged_commit_journal_is_dropped_untouched(tmp_path: Path, journal: object) -> None:
+def test_a_per_folder_journal_left_by_an_older_version_is_finished(tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    write_with_memo({"index.html": "old", "gone.html": "old"}, target, tmp_path)
+    staging = tmp_path / ".site-new-legacy"
+    staging.mkdir()
+    (staging / "0").write_text("new")
+    (tmp_path / ".site-commit.json").write_text(json.dumps(
+        {"staging": staging.name, "moves": ["index.html"], "removes": ["gone.html"]}))
+    write_with_memo({"index.html": "new", "more.html": "more"}, target, tmp_path)
+    assert tree(target) == {"index.html": b"new", "more.html": b"more"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["memo", "site"]
+
+
+@pytest.mark.parametrize("change", [{"kind": "update", "folder": "site", "staging": "..",
+                                     "moves": [], "removes": []},
+                                    {"kind": "update", "folder": "site",
+                                     "staging": ".site-new-x", "removes": ["index.html"]},
+                                    {"kind": "swap", "folder": "..", "staging": ".site-new-x"},
+                                    ["not", "a", "change"]])
+def test_damaged_commit_journal_is_dropped_untouched(tmp_path: Path, change: object) -> None:
     target = tmp_path / "site"
     write_with_memo({"index.html": "old"}, target, tmp_path)
-    writer._journal_path(target).write_text(json.dumps(journal))
-    writer.recover_interrupted_commit(target)
+    writer._journal_path(tmp_path).write_text(json.dumps({"changes": [change]}))
+    writer.recover_interrupted_commit(tmp_path)
     assert tree(target) == {"index.html": b"old"}
-    assert tmp_path.exists() and not writer._journal_path(target).exists()
+    assert tmp_path.exists() and not writer._journal_path(tmp_path).exists()
 
 
 def test_file_becoming_a_folder_swaps_a_new_tree(tmp_path: Path) -> None:
@@ -169,3 +208,289 @@ def test_file_becoming_a_folder_swaps_a_new_tree(tmp_path: Path) -> None:
     write_with_memo({"tags/index.html": keyed("a folder now"), "index.html": "x"}, target,
                     tmp_path)
     assert tree(target) == {"tags/index.html": b"a folder now", "index.html": b"x"}
+
+
+# --- Modes a web server can read ------------------------------------------------------
+
+
+def assert_modes(folder: Path, umask: int) -> None:
+    """Every folder under `folder` (itself included) is 0o777 and every file 0o666, less
+    the umask."""
+    checked = 0
+    for path in [folder, *folder.rglob("*")]:
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        wanted = (0o777 if path.is_dir() else 0o666) & ~umask
+        assert mode == wanted, f"{path.relative_to(folder)}: {oct(mode)}, not {oct(wanted)}"
+        checked += 1
+    assert checked > 10
+
+
+def edit_essay(root: Path, number: int, text: str) -> None:
+    """Append a paragraph to one generated essay."""
+    path = root / "essays" / f"{number:05d}.md"
+    path.write_text(path.read_text(encoding="utf-8") + f"\n{text}\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_output_modes_follow_the_umask_on_every_kind_of_write(tmp_path, monkeypatch, umask):
+    root = generate(4, tmp_path / "site")
+    previous = os.umask(umask)
+    try:
+        build(root, BuildOptions(today=TODAY))  # a first build: a new tree swapped in
+        for output in ("site", "email"):
+            assert_modes(root / "build" / output, umask)
+        (root / "build" / "site").chmod(0o700)  # as builds before this fix left it
+        edit_essay(root, 2, "A paragraph for the in-place update.")
+        build(root, BuildOptions(today=TODAY))  # the memo allows an update in place
+        for output in ("site", "email"):
+            assert_modes(root / "build" / output, umask)
+        monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
+        edit_essay(root, 3, "A paragraph for the swap.")
+        build(root, BuildOptions(today=TODAY))  # no memo: a whole new tree swapped in
+        for output in ("site", "email"):
+            assert_modes(root / "build" / output, umask)
+    finally:
+        os.umask(previous)
+
+
+@pytest.fixture
+def public_folder() -> Iterator[Path]:
+    """A folder under /tmp that any user may enter (pytest's own tmp_path is 0700)."""
+    folder = Path(tempfile.mkdtemp(prefix="publish-public-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_a_web_server_running_as_nobody_serves_the_built_site(public_folder):
+    root = generate(3, public_folder / "site")
+    previous = os.umask(0o022)
+    try:
+        build(root, BuildOptions(today=TODAY))
+    finally:
+        os.umask(previous)
+    port = free_port()
+    server = subprocess.Popen(
+        ["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory",
+         str(root / "build" / "site"), str(port)],
+        user="nobody", group="nogroup", cwd="/", stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        for path in ("/", "/essay-00001/", "/style.css", "/feed.xml", "/archive/"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as reply:
+                assert reply.status == 200, path
+                assert reply.read()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def wait_for_port(port: int, seconds: float = 15) -> None:
+    """Wait until something accepts connections on 127.0.0.1:`port`."""
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+# --- Killed builds: one commit for both folders, no workers or staging left behind ------
+
+
+@dataclass(frozen=True)
+class Builds:
+    """A generated site built once (old), and what the edited site builds to (new)."""
+
+    base: Path
+    edit: Path
+    old: tuple[dict[str, bytes], dict[str, bytes]]
+    new: tuple[dict[str, bytes], dict[str, bytes]]
+
+
+def outputs(root: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """The built site and emails of a root."""
+    return tree(root / "build" / "site"), tree(root / "build" / "email")
+
+
+def apply_edit(root: Path) -> None:
+    """Change a title, add a paragraph, remove one essay and add another."""
+    path = root / "essays" / "00010.md"
+    path.write_text(path.read_text(encoding="utf-8").replace('title: "', 'title: "Retitled ', 1),
+                    encoding="utf-8")
+    edit_essay(root, 30, "A new closing paragraph.")
+    (root / "essays" / "00020.md").unlink()
+    (root / "essays" / "00099.md").write_text(
+        '---\ntitle: "A late addition"\ndate: 2029-06-01\n---\nA short new essay.\n',
+        encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
+    """Sixty generated essays (enough for the forked workers), built; and the edited site's
+    build, made apart."""
+    folder = tmp_path_factory.mktemp("builds")
+    base = generate(60, folder / "base")
+    build(base, BuildOptions(today=TODAY))
+    edited = folder / "edited"
+    shutil.copytree(base, edited, symlinks=True)
+    apply_edit(edited)
+    build(edited, BuildOptions(today=TODAY))
+    assert outputs(base) != outputs(edited)
+    return Builds(base, edited, outputs(base), outputs(edited))
+
+
+def copy_for_test(builds: Builds, target: Path, variant: str) -> tuple[Path, dict[str, str]]:
+    """A copy of the old site with the edit applied, and the environment of its build.
+
+    "update": the caches are warm (an update in place); "cold": no cache (every essay
+    parsed by forked workers, every file rendered by them); "swap": caching off (new trees
+    swapped in).
+    """
+    root = target / "site"
+    outputs_of = {builds.base / "build" / name for name in ("site", "email")}
+    shutil.copytree(builds.base, root, symlinks=True,
+                    ignore=lambda folder, names: names if Path(folder) in outputs_of else [])
+    for name in ("site", "email"):  # linked, as the writer never writes into a file in place:
+        shutil.copytree(builds.base / "build" / name, root / "build" / name,  # the memo holds
+                        copy_function=os.link, dirs_exist_ok=True)
+    apply_edit(root)
+    env = {k: v for k, v in os.environ.items() if k not in (HOLD_ENV, cache.NO_CACHE_ENV)}
+    if variant == "cold":
+        shutil.rmtree(root / cache.CACHE_DIR)
+    elif variant == "swap":
+        env[cache.NO_CACHE_ENV] = "1"
+    return root, env
+
+
+def start_build(root: Path, env: dict[str, str], hold: str | None = None) -> subprocess.Popen:
+    """A real `publish build` in its own process group, optionally held at a step."""
+    if hold is not None:
+        env = {**env, HOLD_ENV: hold}
+    return subprocess.Popen([sys.executable, "-m", "publish", "--root", str(root), "build",
+                             "--today", TODAY.isoformat()], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def wait_for_hold(process: subprocess.Popen, step: str, count: int = 1) -> list[int]:
+    """Read the build's stderr until `count` processes say they hold at `step`; their pids."""
+    assert process.stderr is not None
+    pids: list[int] = []
+    seen = b""
+    deadline = time.monotonic() + 90
+    while len(pids) < count:
+        ready, _, _ = select.select([process.stderr], [], [], max(0, deadline - time.monotonic()))
+        line = process.stderr.readline() if ready else b""
+        seen += line
+        if not line:
+            raise AssertionError(f"the build never held at {step}: {seen.decode()}")
+        if line.startswith(f"holding at {step} in process ".encode()):
+            pids.append(int(line.split()[-1]))
+    return pids
+
+
+def group_members(group: int) -> list[int]:
+    """The live (not zombie) processes of a process group, from /proc."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == group and fields[0] != "Z":
+                members.append(int(entry))
+    return members
+
+
+def kill_build(process: subprocess.Popen) -> None:
+    """kill -9 the build's own process (not its group), reap it, and check that nothing of
+    its process group outlives it; whatever does is killed, and the test fails."""
+    process.kill()
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while (left := group_members(process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if left:
+        os.killpg(process.pid, signal.SIGKILL)
+    assert left == [], f"processes outlived the killed build: {left}"
+
+
+def assert_recovers(root: Path, builds: Builds, expected: str | None) -> None:
+    """After the kill, recovery shows all of the old build or all of the new one (the one
+    `expected` names, if given); the next build then leaves nothing else in build/."""
+    writer.recover_interrupted_commit(root / "build")
+    found = outputs(root)
+    assert found in (builds.old, builds.new), "a mix of the old and the new build"
+    if expected is not None:
+        assert found == (builds.old if expected == "old" else builds.new)
+    build(root, BuildOptions(today=TODAY))
+    assert outputs(root) == builds.new
+    left = {p.name for p in (root / "build").iterdir()} - {".lock"}
+    assert left == {".cache", "email", "site"}, "staging folders or a journal were left"
+
+
+@pytest.mark.parametrize(("variant", "step", "expected"), [
+    ("update", "staged", "old"), ("update", "journal", "new"),
+    ("update", "half-committed", "new"), ("update", "committed", "new"),
+    ("swap", "staged", "old"), ("swap", "half-committed", "new"),
+])
+def test_a_build_killed_at_each_step_leaves_one_whole_build(builds, tmp_path, variant, step,
+                                                            expected):
+    root, env = copy_for_test(builds, tmp_path, variant)
+    process = start_build(root, env, hold=step)
+    try:
+        wait_for_hold(process, step)
+    finally:
+        kill_build(process)
+    assert_recovers(root, builds, expected)
+
+
+def test_forked_workers_die_with_a_killed_build(builds, tmp_path):
+    root, env = copy_for_test(builds, tmp_path, "cold")
+    process = start_build(root, env, hold="worker")
+    workers = min(os.cpu_count() or 1, cache.MAX_WORKERS)
+    assert workers >= 2, "this test needs two cores to fork workers"
+    try:
+        pids = wait_for_hold(process, "worker", count=workers)
+        assert process.pid not in pids and len(set(pids)) == workers, "workers were forked"
+        assert set(pids) <= set(group_members(process.pid))
+    finally:
+        kill_build(process)
+    assert_recovers(root, builds, "old")
+
+
+@pytest.mark.parametrize("variant", ["update", "cold", "swap"])
+def test_a_build_killed_at_a_random_moment_leaves_one_whole_build(builds, tmp_path, variant):
+    chance = random.Random(f"{variant}-{os.getpid()}")
+    root, env = copy_for_test(builds, tmp_path, variant)
+    started = time.monotonic()
+    timing = start_build(root, env)  # one whole run, to learn how long this build takes
+    assert timing.wait(timeout=120) == 0
+    took = time.monotonic() - started
+    root, env = copy_for_test(builds, tmp_path / "killed", variant)
+    process = start_build(root, env)
+    time.sleep(chance.uniform(0.3, 1.0) * took)  # start-up takes the first third or so
+    kill_build(process)
+    assert_recovers(root, builds, None)
+
+
+def test_a_second_build_while_one_runs_fails_clearly(builds, tmp_path):
+    root, env = copy_for_test(builds, tmp_path, "update")
+    first = start_build(root, env, hold="staged")
+    try:
+        wait_for_hold(first, "staged")
+        second = subprocess.run([sys.executable, "-m", "publish", "--root", str(root), "build",
+                                 "--today", TODAY.isoformat()], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        kill_build(first)
+    assert second.returncode == 1
+    assert "another build is running" in second.stderr
+    assert "Traceback" not in second.stderr + second.stdout
+    assert_recovers(root, builds, "old")
