@@ -374,11 +374,13 @@ def start_build(root: Path, env: dict[str, str], hold: str | None = None) -> sub
     return subprocess.Popen([sys.executable, "-m", "publish", "--root", str(root), "build",
                              "--today", TODAY.isoformat()], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True, bufsize=0)  # unbuffered: see wait_for_hold
 
 
 def wait_for_hold(process: subprocess.Popen, step: str, count: int = 1) -> list[int]:
-    """Read the build's stderr until `count` processes say they hold at `step`; their pids."""
+    """Read the build's stderr until `count` processes say they hold at `step`; their pids.
+
+    The pipe is unbuffered, so a line `select` has not seen never waits in a buffer."""
     assert process.stderr is not None
     pids: list[int] = []
     seen = b""
