@@ -8,7 +8,7 @@ from pathlib import Path
 
 from publish.cache import read_essays
 from publish.errors import Problem, PublishError, error
-from publish.essays import ESSAYS_DIR
+from publish.essays import ESSAYS_DIR, image_problems
 from publish.glossary import load_glossary
 from publish.markdown import build_parser
 from publish.model import Essay, Site
@@ -30,6 +30,7 @@ def load_site(root: Path) -> tuple[Site, list[Problem]]:
     for essay, found in read_essays(paths, root, settings, glossary):
         problems += found
         if essay is not None:
+            problems += image_problems(essay, root)
             essays.append(essay)
     problems += _duplicate_slugs(essays)
     if any(p.is_error for p in problems):
