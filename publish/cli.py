@@ -31,7 +31,7 @@ from publish.schedule import Timetable, format_slot, plan_schedule, schedule_vie
 from publish.serve import BuildResult, Preview
 from publish.settings import load_settings
 from publish.site import load_site, select_published
-from publish.state import connect, database_path
+from publish.state import connect, database_error, database_path
 from publish.subscribers import (
     add_subscriber,
     export_csv,
@@ -56,8 +56,7 @@ class PublishGroup(click.Group):
             click.echo(f"{exc.filename or 'publish'}: error: {exc.strerror or exc}", err=True)
             ctx.exit(1)
         except sqlite3.DatabaseError as exc:
-            click.echo(f"{_state_file(ctx.obj)}: error: cannot read the state database ({exc}); "
-                       "restore it from a backup", err=True)
+            show_problems(database_error(_state_file(ctx.obj), exc).problems)
             ctx.exit(1)
 
 

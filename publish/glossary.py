@@ -72,9 +72,37 @@ def _entry_from_document(
     if not definition:
         problems.append(error(path, document.body_line + 1, 1, "glossary entry has no definition"))
     tokens = tuple(md.parse(definition, {}))
+    first_line = document.body_line + document.body[: document.body.find(definition)].count("\n")
+    problems += _citations(path, tokens, definition, first_line)
     return GlossaryEntry(key=key, term=term.strip(), source=source.strip(),
                          aliases=tuple(str(a) for a in aliases), definition=definition,
                          path=path, tokens=tokens)
+
+
+def _citations(path: str, tokens: tuple[Token, ...], definition: str,
+               first_line: int) -> list[Problem]:
+    """An error for each note a definition cites: a glossary note cannot have notes itself."""
+    lines = definition.split("\n")
+    problems = []
+    for token in tokens:
+        for child in (token.children or []) if token.type == "inline" else []:
+            if child.type != "footnote_ref":
+                continue
+            label = child.meta.get("label", "")
+            line, col = _label_position(lines, token.map or [0, len(lines)], label)
+            problems.append(error(path, first_line + line + 1, col,
+                                  f"a glossary definition cannot cite a note ('[^{label}]'); "
+                                  "write the other term out, or link to it"))
+    return problems
+
+
+def _label_position(lines: list[str], block: list[int], label: str) -> tuple[int, int]:
+    """0-based line and 1-based column of `[^label]` within a block of a definition."""
+    for number in range(block[0], min(block[1], len(lines))):
+        column = lines[number].find(f"[^{label}]")
+        if column >= 0:
+            return number, column + 1
+    return block[0], 1
 
 
 def _alias_map(entries: dict[str, GlossaryEntry], problems: list[Problem]) -> dict[str, str]:

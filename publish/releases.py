@@ -12,10 +12,10 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from publish.errors import PublishError
+from publish import state
 from publish.model import Settings
 from publish.schedule import Release
-from publish.state import database_path, transaction
+from publish.state import database_error, database_path, transaction
 
 
 def record_releases(connection: sqlite3.Connection, releases: Iterable[Release]) -> None:
@@ -50,16 +50,15 @@ def open_read_only(path: Path) -> sqlite3.Connection | None:
     """A read-only connection to an existing state database, or None when there is none yet."""
     if not path.is_file():
         return None
-    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                 timeout=state.BUSY_TIMEOUT)
     try:
         connection.execute("SELECT 1 FROM releases LIMIT 1")
     except sqlite3.DatabaseError as exc:
         connection.close()
         if "no such table" in str(exc):  # a database from before the releases table
             return None
-        message = (f"cannot read the state database ({exc}); if another publish command "
-                   "holds it, wait and retry, else restore it from a backup")
-        raise PublishError.single(str(path), 1, 1, message) from None
+        raise database_error(path, exc, "read") from None
     return connection
 
 
