@@ -23,7 +23,7 @@ from publish.cache import read_only as read_only_cache
 from publish.cadence import describe_rule
 from publish.delivery import ProgressEvent, send_essay
 from publish.errors import Problem, PublishError
-from publish.essays import ESSAYS_DIR, slugify
+from publish.essays import ESSAYS_DIR, cap_slug, slugify
 from publish.mail import oversize_problems
 from publish.releases import recorded_releases
 from publish.runner import cron_instructions, run_publish
@@ -148,7 +148,7 @@ def _fill(text: str, values: dict[str, str]) -> str:
 @click.pass_obj
 def new(root: Path, title: str) -> None:
     """Start a new essay called TITLE in essays/<slug>.md."""
-    slug = slugify(title)
+    slug = cap_slug(slugify(title))
     path = root / ESSAYS_DIR / f"{slug}.md"
     if path.exists():
         raise click.ClickException(f"{path.relative_to(root)} already exists; not overwriting it")

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from markdown_it.token import Token
 
-from publish.documents import FrontMatterDocument, read_document, shown
+from publish.documents import CONTROL_CHARACTERS, FrontMatterDocument, read_document, shown
 from publish.errors import Problem, did_you_mean, error, warning
 from publish.markdown import SCHEME, build_parser, first_paragraph_text, word_count
 from publish.model import Essay, Glossary, Note, Settings
@@ -99,7 +99,8 @@ def parse_body(document: FrontMatterDocument,
     """Parse the body once; check every footnote citation against the essay and the glossary."""
     env: dict[str, Any] = {"publish": {"glossary": glossary}}
     tokens = build_parser().parse(document.body, env)
-    problems = [*_unsafe_links(document), *_too_deep(document, tokens)]
+    problems = [*_unsafe_links(document), *_too_deep(document, tokens),
+                *_decoded_controls(document, tokens)]
     for label in env["publish"].get("unknown_labels", []):
         line, col = _citation_position(document, tokens, label)
         hint = did_you_mean(label, glossary.keys())
@@ -154,6 +155,28 @@ def _too_deep(document: FrontMatterDocument, tokens: list[Token]) -> list[Proble
     return [error(document.path, document.body_line + deep.map[0] + 1, 1,
                   f"quotes or lists nest more than {MAX_BLOCK_LEVEL // 2} levels deep here; "
                   "flatten them")]
+
+
+def _decoded_controls(document: FrontMatterDocument, tokens: list[Token]) -> list[Problem]:
+    """An error at each block whose text holds a control character written as an entity
+    (`&#12;`): the file itself has none (see documents), but no page, feed or email may."""
+    lines = document.body.split("\n")
+    problems = []
+    for token in tokens:
+        texts = [token.content, *(child.content for child in token.children or []),
+                 *(str(v) for child in token.children or [] for v in child.attrs.values())]
+        if not token.map or token.type in ("fence", "code_block") or not any(
+                CONTROL_CHARACTERS.search(text) for text in texts):
+            continue
+        line = token.map[0]
+        col = next((lines[n].find("&#") for n in range(*token.map)
+                    if n < len(lines) and "&#" in lines[n]), -1)
+        if col >= 0:
+            line = next(n for n in range(*token.map) if "&#" in lines[n])
+        problems.append(error(document.path, document.body_line + line + 1, col + 1 or 1,
+                              "a character reference here names a control character, "
+                              "which is not allowed; delete it"))
+    return problems
 
 
 def _unsafe_links(document: FrontMatterDocument) -> list[Problem]:

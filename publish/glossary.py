@@ -22,6 +22,7 @@ from publish.model import Glossary, GlossaryEntry
 GLOSSARY_DIR = "footnotes"
 KEY_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ENTRY_KEYS = ("term", "source", "aliases")
+MAX_BLOCK_LEVEL = 16  # as for essays: deeper, the parser would drop what is inside
 
 
 def load_glossary(root: Path, md: MarkdownIt) -> tuple[Glossary, list[Problem]]:
@@ -74,6 +75,10 @@ def _entry_from_document(
     tokens = tuple(md.parse(definition, {}))
     first_line = document.body_line + document.body[: document.body.find(definition)].count("\n")
     problems += _citations(path, tokens, definition, first_line)
+    deep = next((t for t in tokens if t.level >= MAX_BLOCK_LEVEL and t.map), None)
+    if deep is not None:
+        problems.append(error(path, first_line + deep.map[0] + 1, 1,
+                              "quotes or lists nest too deep here; flatten them"))
     return GlossaryEntry(key=key, term=term.strip(), source=source.strip(),
                          aliases=tuple(str(a) for a in aliases), definition=definition,
                          path=path, tokens=tokens)
