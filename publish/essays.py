@@ -240,30 +240,44 @@ def image_fault(src: str, folder: Path) -> str | None:
 
 def _images(essay: Essay, lines: list[str]) -> list[tuple[str, int, int]]:
     """Each image source of an essay with its file line and column."""
-    found = []
-    if essay.image:
-        line = next((n for n, text in enumerate(lines, 1) if re.match(r"image\s*:", text)), 1)
-        col = len(re.match(r"image\s*:\s*[\"']?", lines[line - 1]).group(0)) + 1 \
-            if re.match(r"image\s*:", lines[line - 1]) else 1
-        found.append((essay.image, line, col))
+    return [*_front_matter_image(essay, lines), *_parsed_images(essay, lines),
+            *_refused_images(essay, lines)]
+
+
+def _front_matter_image(essay: Essay, lines: list[str]) -> list[tuple[str, int, int]]:
+    """The `image:` of the front matter, at its value."""
+    if not essay.image:
+        return []
+    for number, text in enumerate(lines[: essay.body_line], start=1):
+        match = re.match(r"image\s*:\s*[\"']?", text)
+        if match:
+            return [(essay.image, number, match.end() + 1)]
+    return [(essay.image, 1, 1)]
+
+
+def _parsed_images(essay: Essay, lines: list[str]) -> list[tuple[str, int, int]]:
+    """Every `![alt](src)` the parser made an image of."""
+    return [(src, *_image_position(essay, lines, token.map, src))
+            for token in essay.tokens if token.type == "inline" and token.map
+            for child in token.children or [] if child.type == "image"
+            for src in [str(child.attrs.get("src", ""))]]
+
+
+def _refused_images(essay: Essay, lines: list[str]) -> list[tuple[str, int, int]]:
+    """Every `![alt](scheme:…)` outside code the parser refused to make an image of, as
+    written (the scheme is what is wrong with it)."""
     code = {n for t in essay.tokens if t.type in ("fence", "code_block") and t.map
             for n in range(*t.map)}
-    for token in essay.tokens:
-        if token.type != "inline" or not token.map:
-            continue
-        for child in token.children or []:
-            if child.type == "image":
-                src = str(child.attrs.get("src", ""))
-                found.append((src, *_image_position(essay, lines, token.map, src)))
+    found = []
     for number in range(essay.body_line, len(lines)):
+        line = lines[number]
         if number - essay.body_line in code:
             continue
-        for match in UNSAFE_LINK.finditer(lines[number]):
-            if _is_image(lines[number], match.start()):
-                destination = IMAGE_DESTINATION.match(lines[number], lines[number].rfind(
-                    "![", 0, match.start()))
-                src = destination[1] if destination else match[1]
-                found.append((src, number + 1, match.start(1) + 1))
+        for match in UNSAFE_LINK.finditer(line):
+            if _is_image(line, match.start()):
+                written = IMAGE_DESTINATION.match(line, line.rfind("![", 0, match.start()))
+                found.append((written[1] if written else match[1], number + 1,
+                              match.start(1) + 1))
     return found
 
 

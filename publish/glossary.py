@@ -15,7 +15,7 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
-from publish.documents import FrontMatterDocument, read_document
+from publish.documents import FrontMatterDocument, read_document, shown
 from publish.errors import Problem, did_you_mean, error
 from publish.model import Glossary, GlossaryEntry
 
@@ -55,7 +55,7 @@ def _entry_from_document(
     for name in meta:
         if name not in ENTRY_KEYS:
             line = document.key_line(name)
-            problems.append(error(path, line, 1, f"unknown glossary key '{name}'"
+            problems.append(error(path, line, 1, f"unknown glossary key '{shown(name)}'"
                                                  f"{did_you_mean(name, ENTRY_KEYS)}"))
     term = meta.get("term")
     if not isinstance(term, str) or not term.strip():
@@ -116,9 +116,11 @@ def _alias_map(entries: dict[str, GlossaryEntry], problems: list[Problem]) -> di
     for entry in entries.values():
         for alias in entry.aliases:
             if alias in entries or alias in aliases:
-                problems.append(error(entry.path, 1, 1, f"alias '{alias}' is already used"))
+                problems.append(error(entry.path, 1, 1,
+                                      f"alias '{shown(str(alias))}' is already used"))
             elif not KEY_PATTERN.match(alias):
-                problems.append(error(entry.path, 1, 1, f"alias '{alias}' is not a valid key"))
+                problems.append(error(entry.path, 1, 1,
+                                      f"alias '{shown(str(alias))}' is not a valid key"))
             else:
                 aliases[alias] = entry.key
     return aliases

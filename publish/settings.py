@@ -142,7 +142,7 @@ def _convert(table: str, key: str, value: Any, line: int, problems: list[Problem
         match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
         if not match or int(match[1]) > 23 or int(match[2]) > 59:
             problems.append(error(SETTINGS_FILE, line, 1,
-                                  f"'schedule.time' must be HH:MM, got '{value}'"))
+                                  f"'schedule.time' must be HH:MM, got '{_shown(value)}'"))
             return time(9, 0)
         return time(int(match[1]), int(match[2]))
     if (table, key) in (("site", "url"), ("email", "service_url")) and value:
@@ -159,7 +159,7 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
     if url is not None and not re.match(r"^https?://[^/\s]+", url):
         line = _line_of_key(text, "site", "url")
         problems.append(error(SETTINGS_FILE, line, 1,
-                              f"'site.url' must be an absolute http(s) URL, got '{url}'"))
+                              f"'site.url' must be an absolute http(s) URL, got '{_shown(url)}'"))
     timezone = site.get("timezone", SiteSettings.timezone)
     try:
         zoneinfo.ZoneInfo(timezone)
@@ -167,13 +167,13 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
         line = _line_of_key(text, "site", "timezone")
         hint = did_you_mean(timezone, zoneinfo.available_timezones())
         problems.append(error(SETTINGS_FILE, line, 1,
-                              f"unknown time zone '{timezone}'{hint}"))
+                              f"unknown time zone '{_shown(timezone)}'{hint}"))
     rule = schedule.get("rule", ScheduleSettings.rule)
     try:
         rrulestr(rule)
     except (ValueError, TypeError) as exc:
         line = _line_of_key(text, "schedule", "rule")
-        problems.append(error(SETTINGS_FILE, line, 1, f"invalid RRULE '{rule}': {exc}"))
+        problems.append(error(SETTINGS_FILE, line, 1, f"invalid RRULE '{_shown(rule)}': {exc}"))
     for key in ("per_page", "feed_items"):
         if site.get(key, 1) < 1:
             line = _line_of_key(text, "site", key)

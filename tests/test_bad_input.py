@@ -358,3 +358,12 @@ def test_check_and_build_agree_on_any_title_and_body(title: str, body: str, esca
             if path.is_file() and path.suffix in (".html", ".xml", ".txt", ".eml", ".json"):
                 text = path.read_bytes().decode("utf-8")
                 assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", text), path
+
+
+def test_publish_new_with_a_long_title_writes_a_file_that_fits(tmp_path: Path) -> None:
+    root = make_site(tmp_path, essays={"good": GOOD})
+    result = run(root, "new", "Words " * 100)
+    assert result.exit_code == 0 and no_traceback(result), result.output
+    [written] = [p for p in (root / "essays").glob("*.md") if p.name != "good.md"]
+    assert len(written.stem) <= 80 and written.stem.startswith("words-words")
+    assert [r.exit_code for r in check_and_build(root)] == [0, 0]
