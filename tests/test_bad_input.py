@@ -104,6 +104,9 @@ BAD_ESSAYS = {
     "YAML escape in the title": ('---\ntitle: "Esc \\e[31m"\n---\nBody.\n',
                                  "essays/bad.md:2:1: error: 'title' holds control character "
                                  "U+001B"),
+    "CR LF escape in the title": ('---\ntitle: "x\\r\\nBcc: a@b"\n---\nBody.\n',
+                                  "essays/bad.md:2:1: error: 'title' holds control character "
+                                  "U+000D"),
     "YAML escape in the author": ('---\ntitle: T\nauthor: "\\a"\n---\nBody.\n',
                                   "essays/bad.md:3:1: error: 'author' holds control character "
                                   "U+0007"),
