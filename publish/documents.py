@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,29 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for item in value for s in _strings(item)]
     return []
+
+
+def referenced_controls(shown_path: str, tokens: Sequence[Any], body: str,
+                        body_line: int) -> list[Problem]:
+    """An error at each parsed block whose text holds a control character written as a
+    character reference (`&#12;`): the file itself has none (`read_document` sees to that),
+    and no page, feed or email may either. `tokens` are markdown-it tokens of `body`,
+    whose first line is file line `body_line` + 1."""
+    lines = body.split("\n")
+    problems = []
+    for token in tokens:
+        children = token.children or []
+        texts = [token.content, *(child.content for child in children),
+                 *(str(value) for child in children for value in child.attrs.values())]
+        if not token.map or token.type in ("fence", "code_block") or not any(
+                CONTROL_CHARACTERS.search(text) for text in texts):
+            continue
+        line, col = next(((n, lines[n].find("&#") + 1) for n in range(*token.map)
+                          if n < len(lines) and "&#" in lines[n]), (token.map[0], 1))
+        problems.append(error(shown_path, body_line + line + 1, col,
+                              "a character reference here names a control character, "
+                              "which is not allowed; delete it"))
+    return problems
 
 
 def _codepoint(character: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from markdown_it.token import Token
 
-from publish.documents import CONTROL_CHARACTERS, FrontMatterDocument, read_document, shown
+from publish.documents import FrontMatterDocument, read_document, referenced_controls, shown
 from publish.errors import Problem, did_you_mean, error, warning
 from publish.markdown import SCHEME, build_parser, first_paragraph_text, word_count
 from publish.model import Essay, Glossary, Note, Settings
@@ -99,13 +100,15 @@ def parse_body(document: FrontMatterDocument,
     """Parse the body once; check every footnote citation against the essay and the glossary."""
     env: dict[str, Any] = {"publish": {"glossary": glossary}}
     tokens = build_parser().parse(document.body, env)
-    problems = [*_unsafe_links(document), *_too_deep(document, tokens),
-                *_decoded_controls(document, tokens)]
+    notes = _notes(env, glossary)
+    own = _own_tokens(tokens, notes)
+    problems = [*_unsafe_links(document), *_too_deep(document, own),
+                *referenced_controls(document.path, own, document.body, document.body_line)]
     for label in env["publish"].get("unknown_labels", []):
         line, col = _citation_position(document, tokens, label)
         hint = did_you_mean(label, glossary.keys())
         problems.append(error(document.path, line, col, f"unknown footnote '{label}'{hint}"))
-    return tokens, _notes(env, glossary), problems
+    return tokens, notes, problems
 
 
 def _notes(env: dict[str, Any], glossary: Glossary) -> list[Note]:
@@ -157,28 +160,6 @@ def _too_deep(document: FrontMatterDocument, tokens: list[Token]) -> list[Proble
                   "flatten them")]
 
 
-def _decoded_controls(document: FrontMatterDocument, tokens: list[Token]) -> list[Problem]:
-    """An error at each block whose text holds a control character written as an entity
-    (`&#12;`): the file itself has none (see documents), but no page, feed or email may."""
-    lines = document.body.split("\n")
-    problems = []
-    for token in tokens:
-        texts = [token.content, *(child.content for child in token.children or []),
-                 *(str(v) for child in token.children or [] for v in child.attrs.values())]
-        if not token.map or token.type in ("fence", "code_block") or not any(
-                CONTROL_CHARACTERS.search(text) for text in texts):
-            continue
-        line = token.map[0]
-        col = next((lines[n].find("&#") for n in range(*token.map)
-                    if n < len(lines) and "&#" in lines[n]), -1)
-        if col >= 0:
-            line = next(n for n in range(*token.map) if "&#" in lines[n])
-        problems.append(error(document.path, document.body_line + line + 1, col + 1 or 1,
-                              "a character reference here names a control character, "
-                              "which is not allowed; delete it"))
-    return problems
-
-
 def _unsafe_links(document: FrontMatterDocument) -> list[Problem]:
     """Warn about links with a scheme the renderer refuses (they stay plain text); images
     are checked by `image_problems`."""
@@ -203,12 +184,38 @@ def image_problems(essay: Essay, root: Path) -> list[Problem]:
     """An error for each image of an essay (front matter `image:` and every `![alt](src)`)
     that is unsafe or missing: every output (web, feeds, email) shows the same images, so
     this one check refuses them everywhere. Run at each load (files come and go)."""
-    lines = (root / essay.path).read_text(encoding="utf-8").replace("\r\n", "\n").split("\n")
+    lines = _file_lines(root / essay.path)
+    found = [*_front_matter_image(essay, lines),
+             *_body_images(_own_tokens(essay.tokens, essay.notes), lines, essay.body_line)]
+    return _image_faults(essay.path, found, root)
+
+
+def glossary_image_problems(glossary: Glossary, root: Path) -> list[Problem]:
+    """The same check for the images of each glossary definition, which essays show too."""
     problems = []
-    for src, line, col in _images(essay, lines):
+    for entry in glossary.entries.values():
+        lines = _file_lines(root / entry.path)
+        text = "\n".join(lines)
+        start = text[: max(text.find(entry.definition), 0)].count("\n")
+        problems += _image_faults(entry.path, _body_images(list(entry.tokens), lines, start),
+                                  root)
+    return problems
+
+
+def _file_lines(path: Path) -> list[str]:
+    """A Markdown file's lines, as documents.read_document numbers them."""
+    text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _image_faults(shown_path: str, found: list[tuple[str, int, int]],
+                  root: Path) -> list[Problem]:
+    """An error for each located image source that `image_fault` finds wrong."""
+    problems = []
+    for src, line, col in found:
         fault = image_fault(src, root / ESSAYS_DIR)
         if fault:
-            problems.append(error(essay.path, line, col, f"image '{shown(src)}' {fault}"))
+            problems.append(error(shown_path, line, col, f"image '{shown(src)}' {fault}"))
     return problems
 
 
@@ -238,12 +245,6 @@ def image_fault(src: str, folder: Path) -> str | None:
     return None
 
 
-def _images(essay: Essay, lines: list[str]) -> list[tuple[str, int, int]]:
-    """Each image source of an essay with its file line and column."""
-    return [*_front_matter_image(essay, lines), *_parsed_images(essay, lines),
-            *_refused_images(essay, lines)]
-
-
 def _front_matter_image(essay: Essay, lines: list[str]) -> list[tuple[str, int, int]]:
     """The `image:` of the front matter, at its value."""
     if not essay.image:
@@ -255,23 +256,33 @@ def _front_matter_image(essay: Essay, lines: list[str]) -> list[tuple[str, int, 
     return [(essay.image, 1, 1)]
 
 
-def _parsed_images(essay: Essay, lines: list[str]) -> list[tuple[str, int, int]]:
-    """Every `![alt](src)` the parser made an image of."""
-    return [(src, *_image_position(essay, lines, token.map, src))
-            for token in essay.tokens if token.type == "inline" and token.map
-            for child in token.children or [] if child.type == "image"
-            for src in [str(child.attrs.get("src", ""))]]
+def _own_tokens(all_tokens: Sequence[Token], notes: Sequence[Note]) -> list[Token]:
+    """An essay's tokens without its glossary notes' (checked with their own files)."""
+    glossary_ids = {note.number - 1 for note in notes if note.glossary_key}
+    tokens, skipping = [], False
+    for token in all_tokens:
+        if token.type == "footnote_open":
+            skipping = token.meta.get("id") in glossary_ids
+        if not skipping:
+            tokens.append(token)
+        if token.type == "footnote_close":
+            skipping = False
+    return tokens
 
 
-def _refused_images(essay: Essay, lines: list[str]) -> list[tuple[str, int, int]]:
-    """Every `![alt](scheme:…)` outside code the parser refused to make an image of, as
-    written (the scheme is what is wrong with it)."""
-    code = {n for t in essay.tokens if t.type in ("fence", "code_block") and t.map
+def _body_images(tokens: list[Token], lines: list[str],
+                 start: int) -> list[tuple[str, int, int]]:
+    """Each image of a parsed body (whose first line is file line `start` + 1) with its
+    file line and column: those the parser made, and those it refused for their scheme."""
+    found = [(src, *_image_position(lines, start, token.map, src))
+             for token in tokens if token.type == "inline" and token.map
+             for child in token.children or [] if child.type == "image"
+             for src in [str(child.attrs.get("src", ""))]]
+    code = {n for t in tokens if t.type in ("fence", "code_block") and t.map
             for n in range(*t.map)}
-    found = []
-    for number in range(essay.body_line, len(lines)):
+    for number in range(start, len(lines)):
         line = lines[number]
-        if number - essay.body_line in code:
+        if number - start in code:
             continue
         for match in UNSAFE_LINK.finditer(line):
             if _is_image(line, match.start()):
@@ -281,14 +292,14 @@ def _refused_images(essay: Essay, lines: list[str]) -> list[tuple[str, int, int]
     return found
 
 
-def _image_position(essay: Essay, lines: list[str], block: list[int],
+def _image_position(lines: list[str], start: int, block: list[int],
                     src: str) -> tuple[int, int]:
     """File line and column of an inline image's source within its block."""
-    for number in range(essay.body_line + block[0], min(essay.body_line + block[1], len(lines))):
+    for number in range(start + block[0], min(start + block[1], len(lines))):
         for match in IMAGE_DESTINATION.finditer(lines[number]):
             if unquote(match[1]) == unquote(src):
                 return number + 1, match.start(1) + 1
-    return essay.body_line + block[0] + 1, 1
+    return start + block[0] + 1, 1
 
 
 def _unknown_keys(document: FrontMatterDocument) -> list[Problem]:

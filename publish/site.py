@@ -8,7 +8,7 @@ from pathlib import Path
 
 from publish.cache import read_essays
 from publish.errors import Problem, PublishError, error
-from publish.essays import ESSAYS_DIR, image_problems
+from publish.essays import ESSAYS_DIR, glossary_image_problems, image_problems
 from publish.glossary import load_glossary
 from publish.markdown import build_parser
 from publish.model import Essay, Site
@@ -22,6 +22,7 @@ def load_site(root: Path) -> tuple[Site, list[Problem]]:
     """
     settings = load_settings(root)
     glossary, problems = load_glossary(root, build_parser())
+    problems += glossary_image_problems(glossary, root)
     essays: list[Essay] = []
     paths = essay_paths(root)
     if not paths:

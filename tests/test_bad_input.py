@@ -298,6 +298,26 @@ def test_a_glossary_definition_citing_a_note_is_an_error(tmp_path: Path) -> None
         "('[^bad-object]'); write the other term out, or link to it"]
 
 
+@pytest.mark.parametrize("definition, expected", [
+    ("Absorption.\n\n![a](../../etc/passwd)\n",
+     "footnotes/flow.md:7:6: error: image '../../etc/passwd' must not climb out"),
+    ("Absorption.\n\n![a](javascript:x)\n",
+     "footnotes/flow.md:7:6: error: image 'javascript:x' uses the scheme 'javascript:'"),
+    ("Absorption.\n\nA &#12; B\n",
+     "footnotes/flow.md:7:3: error: a character reference here names a control character"),
+    ("Absorption.\n" + "> " * 40 + "deep\n",
+     "footnotes/flow.md:6:1: error: quotes or lists nest too deep here"),
+])
+def test_a_bad_glossary_definition_is_an_error_at_its_place(tmp_path: Path, definition: str,
+                                                            expected: str) -> None:
+    root, before = good_site(tmp_path)
+    write(root, "footnotes/flow.md", f"---\nterm: Flow\n---\n\n{definition}")
+    write(root, "essays/cites.md", essay_text("Cites", "Flow[^flow].\n", date="2026-01-07"))
+    lines = refused(root, before)
+    assert starts(lines, expected), lines
+    assert not any(line.startswith("essays/") for line in lines), lines
+
+
 def hold_state_database(root: Path) -> sqlite3.Connection:
     """Create the site's state database, then hold it the way a long write would."""
     assert run(root, "subscribers", "add", "ada@example.org").exit_code == 0
