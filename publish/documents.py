@@ -23,7 +23,7 @@ CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe
 MAX_CONTROL_PROBLEMS = 10
 STR_TAG = "tag:yaml.org,2002:str"
 KIND_NAMES = {"bool": "a boolean", "int": "a number", "float": "a number", "null": "null",
-              "timestamp": "a date"}
+              "timestamp": "a date", "merge": "a merge of another mapping"}
 
 
 class FrontMatterLoader(yaml.SafeLoader):
