@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ SHOWN_LIMIT = 60  # the most characters of a value a message repeats
 # noncharacters XML refuses: none of them may reach a page, a feed or a header.
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 MAX_CONTROL_PROBLEMS = 10
+MAX_HTML_DEPTH = 100  # raw HTML in an essay never nests this deep; browsers stop at 512
 STR_TAG = "tag:yaml.org,2002:str"
 KIND_NAMES = {"bool": "a boolean", "int": "a number", "float": "a number", "null": "null",
               "timestamp": "a date", "merge": "a merge of another mapping"}
@@ -202,6 +204,49 @@ def referenced_controls(shown_path: str, tokens: Sequence[Any], body: str,
                               "a character reference here names a control character, "
                               "which is not allowed; delete it"))
     return problems
+
+
+class _DepthCounter(HTMLParser):
+    """Follows how deep raw HTML nests its elements. Void elements do not nest, and neither
+    do those whose end tag may be left out (a new `<p>` or `<li>` closes the last one)."""
+
+    UNNESTED = frozenset({
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot",
+        "option", "optgroup", "rb", "rt", "rp", "colgroup", "caption", "html", "head", "body",
+    })
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.depth = 0
+        self.deepest = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """An element opens."""
+        if tag not in self.UNNESTED:
+            self.depth += 1
+            self.deepest = max(self.deepest, self.depth)
+
+    def handle_endtag(self, tag: str) -> None:
+        """An element closes."""
+        if tag not in self.UNNESTED:
+            self.depth = max(self.depth - 1, 0)
+
+
+def deep_html(shown_path: str, tokens: Sequence[Any], body_line: int) -> list[Problem]:
+    """An error where the raw HTML of a parsed body nests more than MAX_HTML_DEPTH elements
+    deep: the email's CSS inliner (native code) would crash on thousands of levels."""
+    counter = _DepthCounter()
+    for token in tokens:
+        pieces = [token] if token.type == "html_block" else [
+            child for child in token.children or [] if child.type == "html_inline"]
+        for piece in pieces:
+            counter.feed(piece.content)
+            if counter.deepest > MAX_HTML_DEPTH:
+                line = body_line + (token.map[0] if token.map else 0) + 1
+                return [error(shown_path, line, 1, f"raw HTML nests more than {MAX_HTML_DEPTH} "
+                                                   "elements deep here; close its tags")]
+    return []
 
 
 def _codepoint(character: str) -> str:

@@ -14,7 +14,13 @@ from zoneinfo import ZoneInfo
 
 from markdown_it.token import Token
 
-from publish.documents import FrontMatterDocument, read_document, referenced_controls, shown
+from publish.documents import (
+    FrontMatterDocument,
+    deep_html,
+    read_document,
+    referenced_controls,
+    shown,
+)
 from publish.errors import Problem, did_you_mean, error, warning
 from publish.markdown import SCHEME, build_parser, first_paragraph_text, word_count
 from publish.model import Essay, Glossary, Note, Settings
@@ -103,7 +109,8 @@ def parse_body(document: FrontMatterDocument,
     notes = _notes(env, glossary)
     own = _own_tokens(tokens, notes)
     problems = [*_unsafe_links(document), *_too_deep(document, own),
-                *referenced_controls(document.path, own, document.body, document.body_line)]
+                *referenced_controls(document.path, own, document.body, document.body_line),
+                *deep_html(document.path, own, document.body_line)]
     for label in env["publish"].get("unknown_labels", []):
         line, col = _citation_position(document, tokens, label)
         hint = did_you_mean(label, glossary.keys())

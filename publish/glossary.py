@@ -15,7 +15,13 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
-from publish.documents import FrontMatterDocument, read_document, referenced_controls, shown
+from publish.documents import (
+    FrontMatterDocument,
+    deep_html,
+    read_document,
+    referenced_controls,
+    shown,
+)
 from publish.errors import Problem, did_you_mean, error
 from publish.model import Glossary, GlossaryEntry
 
@@ -76,6 +82,7 @@ def _entry_from_document(
     first_line = document.body_line + document.body[: document.body.find(definition)].count("\n")
     problems += _citations(path, tokens, definition, first_line)
     problems += referenced_controls(path, tokens, definition, first_line)
+    problems += deep_html(path, tokens, first_line)
     deep = next((t for t in tokens if t.level >= MAX_BLOCK_LEVEL and t.map), None)
     if deep is not None:
         problems.append(error(path, first_line + deep.map[0] + 1, 1,

@@ -133,6 +133,10 @@ BAD_ESSAYS = {
                     "essays/bad.md:4:1: error: quotes or lists nest more than 8 levels deep"),
     "deep lists": ("---\ntitle: T\n---\n" + "".join("  " * i + "- a\n" for i in range(2000)),
                    "essays/bad.md:11:1: error: quotes or lists nest more than 8 levels deep"),
+    "deep raw HTML": ("---\ntitle: T\n---\nIntro.\n\n" + "<div>" * 20000 + "x\n",
+                      "essays/bad.md:6:1: error: raw HTML nests more than 100 elements deep"),
+    "deep inline HTML": ("---\ntitle: T\n---\n" + "Text <span>" * 20000 + "\n",
+                         "essays/bad.md:4:1: error: raw HTML nests more than 100 elements deep"),
     # 5. dates out of range
     "year zero": ("---\ntitle: T\ndate: 0000-01-01\n---\nBody.\n",
                   "essays/bad.md:3:7: error: bad date '0000-01-01'"),
@@ -305,6 +309,8 @@ def test_a_glossary_definition_citing_a_note_is_an_error(tmp_path: Path) -> None
      "footnotes/flow.md:7:6: error: image 'javascript:x' uses the scheme 'javascript:'"),
     ("Absorption.\n\nA &#12; B\n",
      "footnotes/flow.md:7:3: error: a character reference here names a control character"),
+    ("Absorption.\n\n" + "<div>" * 5000 + "\n",
+     "footnotes/flow.md:7:1: error: raw HTML nests more than 100 elements deep"),
     ("Absorption.\n" + "> " * 40 + "deep\n",
      "footnotes/flow.md:6:1: error: quotes or lists nest too deep here"),
 ])
