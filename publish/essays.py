@@ -420,11 +420,13 @@ def _tags(document: FrontMatterDocument, problems: list[Problem]) -> tuple[str, 
 
 
 def _long_tags(document: FrontMatterDocument, tags: tuple[str, ...]) -> list[Problem]:
-    """An error for each tag too long to name its page's folder."""
+    """An error for each tag too long to name its page's folder (by its own length, or by
+    its slug's, which transliteration can make longer)."""
     return [error(document.path, document.key_line("tags"), 1,
-                  f"tag '{shown(tag)}' is {len(tag)} characters long; at most "
+                  f"tag '{shown(tag)}' is {length} characters long; at most "
                   f"{MAX_SLUG_LENGTH} fit in a file name")
-            for tag in tags if len(tag) > MAX_SLUG_LENGTH]
+            for tag in tags for length in [max(len(tag), len(slugify(tag)))]
+            if length > MAX_SLUG_LENGTH]
 
 
 def _flag(document: FrontMatterDocument, key: str, problems: list[Problem]) -> bool:
