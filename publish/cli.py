@@ -24,7 +24,7 @@ from publish.cadence import describe_rule
 from publish.delivery import ProgressEvent, SendSummary, require_destination, send_essay
 from publish.environment import load_environment
 from publish.errors import Problem, PublishError
-from publish.essays import ESSAYS_DIR, slugify
+from publish.essays import ESSAYS_DIR, cap_slug, slugify
 from publish.mail import oversize_problems
 from publish.mailsetup import (
     NEW_ESSAY_PLACEHOLDER,
@@ -39,7 +39,7 @@ from publish.schedule import Timetable, format_slot, plan_schedule, schedule_vie
 from publish.serve import BuildResult, Preview
 from publish.settings import load_settings
 from publish.site import load_site, select_published
-from publish.state import connect, database_path
+from publish.state import connect, database_error, database_path
 from publish.subscribers import (
     add_subscriber,
     export_csv,
@@ -64,8 +64,7 @@ class PublishGroup(click.Group):
             click.echo(f"{exc.filename or 'publish'}: error: {exc.strerror or exc}", err=True)
             ctx.exit(1)
         except sqlite3.DatabaseError as exc:
-            click.echo(f"{_state_file(ctx.obj)}: error: cannot read the state database ({exc}); "
-                       "restore it from a backup", err=True)
+            show_problems(database_error(_state_file(ctx.obj), exc).problems)
             ctx.exit(1)
 
 
@@ -161,7 +160,7 @@ def _fill(text: str, values: dict[str, str]) -> str:
 @click.pass_obj
 def new(root: Path, title: str) -> None:
     """Start a new essay called TITLE in essays/<slug>.md."""
-    slug = slugify(title)
+    slug = cap_slug(slugify(title))
     path = root / ESSAYS_DIR / f"{slug}.md"
     if path.exists():
         raise click.ClickException(f"{path.relative_to(root)} already exists; not overwriting it")

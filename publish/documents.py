@@ -3,20 +3,67 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import yaml
+import yaml.composer
 from frontmatter.default_handlers import YAMLHandler
 
 from publish.errors import Problem, error
 
 YAML_HANDLER = YAMLHandler()
+MAX_DEPTH = 50  # front matter is a flat mapping; no real one nests lists this deep
+SHOWN_LIMIT = 60  # the most characters of a value a message repeats
+# C0 and C1 control characters (tab and newline excepted), surrogates and the two
+# noncharacters XML refuses: none of them may reach a page, a feed or a header.
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+MAX_CONTROL_PROBLEMS = 10
+MAX_HTML_DEPTH = 100  # raw HTML in an essay never nests this deep; browsers stop at 512
+STR_TAG = "tag:yaml.org,2002:str"
+KIND_NAMES = {"bool": "a boolean", "int": "a number", "float": "a number", "null": "null",
+              "timestamp": "a date", "merge": "a merge of another mapping"}
 
 
 class FrontMatterLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that an impossible date stays text for the caller to report."""
+    """YAML's safe loader, made strict for front matter: no aliases (so no alias bomb can
+    expand), no nesting deeper than MAX_DEPTH (so no recursion error), keys that are text,
+    and an impossible date kept as text for the caller to report."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.depth = 0
+        self.key_problems: list[tuple[yaml.Mark, str, str]] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """Compose one node, refusing aliases and deep nesting before they cost anything."""
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases such as '*{shown(event.anchor)}' are not allowed in "
+                "front matter; write the value out", event.start_mark)
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"front matter nests more than {MAX_DEPTH} levels deep",
+                    self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A mapping whose keys YAML would read as anything but text (`yes:`, `1:`, `null:`)
+        keep their written text as key, and are recorded for the caller to report."""
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != STR_TAG:
+                self.key_problems.append((key_node.start_mark, key_node.value,
+                                          key_node.tag.rsplit(":", 1)[-1]))
+                key_node.tag = STR_TAG
+        return super().construct_mapping(node, deep)
 
     def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
         """A date or datetime, or the raw text when it names no real day (2026-13-01)."""
@@ -43,11 +90,7 @@ class FrontMatterDocument:
 
     def key_line(self, key: str) -> int:
         """The 1-based file line where front matter `key:` is set, or 1."""
-        pattern = re.compile(rf"^{re.escape(key)}\s*:")
-        for number, line in enumerate(self.front_matter.split("\n")):
-            if pattern.match(line):
-                return number + 1
-        return 1
+        return _line_of_key(self.front_matter, key)
 
 
 def read_document(path: Path, root: Path) -> tuple[FrontMatterDocument | None, list[Problem]]:
@@ -60,21 +103,173 @@ def read_document(path: Path, root: Path) -> tuple[FrontMatterDocument | None, l
         line, col = _position_of_byte(raw, exc.start)
         return None, [error(shown, line, col, "file is not UTF-8 "
                                               f"(byte 0x{raw[exc.start]:02x}); save it as UTF-8")]
-    text = text.replace("\r\n", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    controls = _control_problems(shown, text)
+    if controls:
+        return None, controls
     if not YAML_HANDLER.detect(text):
         return FrontMatterDocument(shown, {}, "", text, 0, raw), []
     try:
         front_matter, body = YAML_HANDLER.split(text)
     except ValueError:
         return None, [error(shown, 1, 1, "front matter is not closed with a '---' line")]
-    try:
-        metadata = YAML_HANDLER.load(front_matter, Loader=FrontMatterLoader) or {}
-    except yaml.YAMLError as exc:
-        return None, [_yaml_problem(shown, exc)]
-    if not isinstance(metadata, dict):
-        return None, [error(shown, 2, 1, "front matter must be a mapping of keys to values")]
+    metadata, problems = _load_front_matter(shown, front_matter)
+    if metadata is None:
+        return None, problems
     body_line = text[: len(text) - len(body)].count("\n")
     return FrontMatterDocument(shown, metadata, front_matter, body, body_line, raw), []
+
+
+def _load_front_matter(shown_path: str, front_matter: str) -> tuple[dict[str, Any] | None,
+                                                             list[Problem]]:
+    """Parse the front matter strictly; the mapping, or None and the problems that stop it."""
+    loader = FrontMatterLoader(front_matter)
+    try:
+        metadata = loader.get_single_data() or {}
+    except yaml.YAMLError as exc:
+        return None, [_yaml_problem(shown_path, exc)]
+    finally:
+        loader.dispose()
+    if not isinstance(metadata, dict):
+        return None, [error(shown_path, 2, 1, "front matter must be a mapping of keys to values")]
+    problems = [error(shown_path, mark.line + 1, mark.column + 1,
+                      f"front matter key '{shown(written)}' is not text: YAML reads it as "
+                      f"{KIND_NAMES.get(kind, kind)}; quote it, as in '\"{shown(written)}\":', "
+                      "if you mean the word")
+                for mark, written, kind in loader.key_problems]
+    problems += _control_value_problems(shown_path, front_matter, metadata)
+    return (None if problems else metadata), problems
+
+
+def _control_problems(shown_path: str, text: str) -> list[Problem]:
+    """An error at each control character in the file (the first few): they are refused
+    wherever they stand, since none may reach a page, a feed or an email."""
+    problems = []
+    for match in CONTROL_CHARACTERS.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
+        col = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+        problems.append(error(shown_path, line, col,
+                              f"control character {_codepoint(match[0])} is not allowed; "
+                              "delete it"))
+        if len(problems) == MAX_CONTROL_PROBLEMS:
+            break
+    return problems
+
+
+def _control_value_problems(shown_path: str, front_matter: str,
+                            metadata: dict[str, Any]) -> list[Problem]:
+    """An error for each front matter key whose value holds a control character written as
+    a YAML escape (`"\\a"`, `"\\x07"`, `"\\e"`)."""
+    problems = []
+    for key, value in metadata.items():
+        found = next((m for text in _strings(value) for m in [CONTROL_CHARACTERS.search(text)]
+                      if m), None) or CONTROL_CHARACTERS.search(key)
+        if found:
+            line = _line_of_key(front_matter, key)
+            problems.append(error(shown_path, line, 1,
+                                  f"'{shown(key)}' holds control character "
+                                  f"{_codepoint(found[0])}, which is not allowed; delete it"))
+    return problems
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a front matter value (lists and mappings walked, depth-bounded)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def referenced_controls(shown_path: str, tokens: Sequence[Any], body: str,
+                        body_line: int) -> list[Problem]:
+    """An error at each parsed block whose text holds a control character written as a
+    character reference (`&#12;`): the file itself has none (`read_document` sees to that),
+    and no page, feed or email may either. `tokens` are markdown-it tokens of `body`,
+    whose first line is file line `body_line` + 1."""
+    lines = body.split("\n")
+    problems = []
+    for token in tokens:
+        children = token.children or []
+        texts = [token.content, *(child.content for child in children),
+                 *(str(value) for child in children for value in child.attrs.values())]
+        if not token.map or token.type in ("fence", "code_block") or not any(
+                CONTROL_CHARACTERS.search(text) for text in texts):
+            continue
+        line, col = next(((n, lines[n].find("&#") + 1) for n in range(*token.map)
+                          if n < len(lines) and "&#" in lines[n]), (token.map[0], 1))
+        problems.append(error(shown_path, body_line + line + 1, col,
+                              "a character reference here names a control character, "
+                              "which is not allowed; delete it"))
+    return problems
+
+
+class _DepthCounter(HTMLParser):
+    """Follows how deep raw HTML nests its elements. Void elements do not nest, and neither
+    do those whose end tag may be left out (a new `<p>` or `<li>` closes the last one)."""
+
+    UNNESTED = frozenset({
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot",
+        "option", "optgroup", "rb", "rt", "rp", "colgroup", "caption", "html", "head", "body",
+    })
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.depth = 0
+        self.deepest = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """An element opens."""
+        if tag not in self.UNNESTED:
+            self.depth += 1
+            self.deepest = max(self.deepest, self.depth)
+
+    def handle_endtag(self, tag: str) -> None:
+        """An element closes."""
+        if tag not in self.UNNESTED:
+            self.depth = max(self.depth - 1, 0)
+
+
+def deep_html(shown_path: str, tokens: Sequence[Any], body_line: int) -> list[Problem]:
+    """An error where the raw HTML of a parsed body nests more than MAX_HTML_DEPTH elements
+    deep: the email's CSS inliner (native code) would crash on thousands of levels."""
+    counter = _DepthCounter()
+    for token in tokens:
+        pieces = [token] if token.type == "html_block" else [
+            child for child in token.children or [] if child.type == "html_inline"]
+        for piece in pieces:
+            counter.feed(piece.content)
+            if counter.deepest > MAX_HTML_DEPTH:
+                line = body_line + (token.map[0] if token.map else 0) + 1
+                return [error(shown_path, line, 1, f"raw HTML nests more than {MAX_HTML_DEPTH} "
+                                                   "elements deep here; close its tags")]
+    return []
+
+
+def _codepoint(character: str) -> str:
+    """A character as U+XXXX."""
+    return f"U+{ord(character):04X}"
+
+
+def shown(value: Any, limit: int = SHOWN_LIMIT) -> str:
+    """A value as a message may repeat it: its text cut to `limit` characters with '…'."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return text.encode("unicode_escape").decode("ascii") if CONTROL_CHARACTERS.search(text) \
+        else text
+
+
+def _line_of_key(front_matter: str, key: str) -> int:
+    """The 1-based file line of a top-level front matter key, or 1."""
+    pattern = re.compile(rf"^[\"']?{re.escape(key)}[\"']?\s*:")
+    for number, line in enumerate(front_matter.split("\n")):
+        if pattern.match(line):
+            return number + 1
+    return 1
 
 
 def _yaml_problem(shown: str, exc: yaml.YAMLError) -> Problem:

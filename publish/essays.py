@@ -5,16 +5,24 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from markdown_it.token import Token
 
-from publish.documents import FrontMatterDocument, read_document
+from publish.documents import (
+    FrontMatterDocument,
+    deep_html,
+    read_document,
+    referenced_controls,
+    shown,
+)
 from publish.errors import Problem, did_you_mean, error, warning
-from publish.markdown import build_parser, first_paragraph_text, word_count
+from publish.markdown import SCHEME, build_parser, first_paragraph_text, word_count
 from publish.model import Essay, Glossary, Note, Settings
 
 ESSAYS_DIR = "essays"
@@ -22,6 +30,15 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 FRONT_MATTER_KEYS = ("title", "subtitle", "date", "slug", "author", "tags", "category",
                      "summary", "image", "image_alt", "image_credit", "draft", "order")
 SUMMARY_LENGTH = 160
+# A slug names a folder: keep it well inside the 255 bytes a file name may take.
+MAX_SLUG_LENGTH = 80
+# Years a date may name: the outputs do arithmetic on dates, which must not overflow.
+MIN_YEAR, MAX_YEAR = 1000, 9000
+# Markdown nested deeper than this (quotes, lists) is refused: the parser would drop it.
+MAX_BLOCK_LEVEL = 16
+IMAGE_SCHEMES = ("http", "https")
+SAFE_DATA_IMAGE = re.compile(r"^data:image/(?:gif|png|jpeg|webp);", re.IGNORECASE)
+IMAGE_DESTINATION = re.compile(r"!\[[^\]]*\]\(\s*<?([^\s)>]*)")
 # The schemes markdown-it refuses to link (it keeps data: images of these types).
 UNSAFE_LINK = re.compile(r"\]\(\s*<?\s*((?:javascript|vbscript|file|"
                          r"data(?!:image/(?:gif|png|jpeg|webp);)):)", re.IGNORECASE)
@@ -31,6 +48,15 @@ def slugify(title: str) -> str:
     """A URL slug from a title: ASCII lowercase words joined by single hyphens."""
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     return "-".join(re.findall(r"[a-z0-9]+", ascii_title.lower())) or "essay"
+
+
+def cap_slug(slug: str, limit: int = MAX_SLUG_LENGTH) -> str:
+    """A derived slug cut to at most `limit` characters, at a hyphen where there is one."""
+    if len(slug) <= limit:
+        return slug
+    cut = slug[: limit + 1]
+    head = cut.rsplit("-", 1)[0] if "-" in cut else cut[:limit]
+    return head[:limit].strip("-") or slug[:limit]
 
 
 def read_essay(path: Path, root: Path, settings: Settings,
@@ -55,6 +81,7 @@ def read_essay(path: Path, root: Path, settings: Settings,
         "order": _order(document.metadata.get("order"), document, problems),
     }
     summary = _text(document, "summary", problems)
+    problems += _long_tags(document, fields["tags"])
     tokens, notes, parse_problems = parse_body(document, glossary)
     problems += parse_problems
     if any(p.is_error for p in problems):
@@ -79,12 +106,16 @@ def parse_body(document: FrontMatterDocument,
     """Parse the body once; check every footnote citation against the essay and the glossary."""
     env: dict[str, Any] = {"publish": {"glossary": glossary}}
     tokens = build_parser().parse(document.body, env)
-    problems = _unsafe_links(document)
+    notes = _notes(env, glossary)
+    own = _own_tokens(tokens, notes)
+    problems = [*_unsafe_links(document), *_too_deep(document, own),
+                *referenced_controls(document.path, own, document.body, document.body_line),
+                *deep_html(document.path, own, document.body_line)]
     for label in env["publish"].get("unknown_labels", []):
         line, col = _citation_position(document, tokens, label)
         hint = did_you_mean(label, glossary.keys())
         problems.append(error(document.path, line, col, f"unknown footnote '{label}'{hint}"))
-    return tokens, _notes(env, glossary), problems
+    return tokens, notes, problems
 
 
 def _notes(env: dict[str, Any], glossary: Glossary) -> list[Note]:
@@ -125,11 +156,25 @@ def _citing_block(tokens: list[Token], label: str) -> tuple[int, int] | None:
     return None
 
 
+def _too_deep(document: FrontMatterDocument, tokens: list[Token]) -> list[Problem]:
+    """An error where quotes or lists nest deeper than MAX_BLOCK_LEVEL (the parser stops
+    nesting soon after, and would silently drop what is inside)."""
+    deep = next((t for t in tokens if t.level >= MAX_BLOCK_LEVEL and t.map), None)
+    if deep is None:
+        return []
+    return [error(document.path, document.body_line + deep.map[0] + 1, 1,
+                  f"quotes or lists nest more than {MAX_BLOCK_LEVEL // 2} levels deep here; "
+                  "flatten them")]
+
+
 def _unsafe_links(document: FrontMatterDocument) -> list[Problem]:
-    """Warn about links with a scheme the renderer refuses (they stay plain text)."""
+    """Warn about links with a scheme the renderer refuses (they stay plain text); images
+    are checked by `image_problems`."""
     problems = []
     for number, line in enumerate(document.body.split("\n")):
         for match in UNSAFE_LINK.finditer(line):
+            if _is_image(line, match.start()):
+                continue
             problems.append(warning(document.path, document.body_line + number + 1,
                                     match.start(1) + 1,
                                     f"unsafe link scheme '{match[1].lower()}' refused; "
@@ -137,10 +182,138 @@ def _unsafe_links(document: FrontMatterDocument) -> list[Problem]:
     return problems
 
 
+def _is_image(line: str, bracket: int) -> bool:
+    """Whether the `](` at `bracket` closes an image's alt text (`![alt](`)."""
+    return re.search(r"!\[[^\[\]]*\Z", line[:bracket]) is not None
+
+
+def image_problems(essay: Essay, root: Path) -> list[Problem]:
+    """An error for each image of an essay (front matter `image:` and every `![alt](src)`)
+    that is unsafe or missing: every output (web, feeds, email) shows the same images, so
+    this one check refuses them everywhere. Run at each load (files come and go)."""
+    lines = _file_lines(root / essay.path)
+    found = [*_front_matter_image(essay, lines),
+             *_body_images(_own_tokens(essay.tokens, essay.notes), lines, essay.body_line)]
+    return _image_faults(essay.path, found, root)
+
+
+def glossary_image_problems(glossary: Glossary, root: Path) -> list[Problem]:
+    """The same check for the images of each glossary definition, which essays show too."""
+    problems = []
+    for entry in glossary.entries.values():
+        lines = _file_lines(root / entry.path)
+        text = "\n".join(lines)
+        start = text[: max(text.find(entry.definition), 0)].count("\n")
+        problems += _image_faults(entry.path, _body_images(list(entry.tokens), lines, start),
+                                  root)
+    return problems
+
+
+def _file_lines(path: Path) -> list[str]:
+    """A Markdown file's lines, as documents.read_document numbers them."""
+    text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _image_faults(shown_path: str, found: list[tuple[str, int, int]],
+                  root: Path) -> list[Problem]:
+    """An error for each located image source that `image_fault` finds wrong."""
+    problems = []
+    for src, line, col in found:
+        fault = image_fault(src, root / ESSAYS_DIR)
+        if fault:
+            problems.append(error(shown_path, line, col, f"image '{shown(src)}' {fault}"))
+    return problems
+
+
+def image_fault(src: str, folder: Path) -> str | None:
+    """What is wrong with an image source, or None: remote http(s) images and files under
+    `folder` (essays/, the site's root) are fine."""
+    scheme = SCHEME.match(src)
+    if scheme:
+        name = scheme[0][:-1].lower()
+        if name in IMAGE_SCHEMES or SAFE_DATA_IMAGE.match(src):
+            return None
+        return f"uses the scheme '{name}:'; use an http(s) URL or a file under essays/"
+    if src.startswith("//"):
+        return None
+    path = unquote(urlsplit(src).path)
+    parts = [part for part in path.split("/") if part]
+    if ".." in parts or "\\" in path:
+        return "must not climb out of essays/ ('..'); name a file under essays/"
+    if any(part.startswith(".") for part in parts):
+        return "is in a hidden file or folder, which is never published"
+    target = folder.joinpath(*parts) if parts else folder
+    inside = target.resolve().is_relative_to(folder.resolve())
+    if not parts or not inside or not target.is_file() or target.suffix == ".md":
+        where = ("essays/ (a path starting with '/' means essays/, not the disk)"
+                 if path.startswith("/") else "essays/")
+        return f"is not a file under {where}"
+    return None
+
+
+def _front_matter_image(essay: Essay, lines: list[str]) -> list[tuple[str, int, int]]:
+    """The `image:` of the front matter, at its value."""
+    if not essay.image:
+        return []
+    for number, text in enumerate(lines[: essay.body_line], start=1):
+        match = re.match(r"image\s*:\s*[\"']?", text)
+        if match:
+            return [(essay.image, number, match.end() + 1)]
+    return [(essay.image, 1, 1)]
+
+
+def _own_tokens(all_tokens: Sequence[Token], notes: Sequence[Note]) -> list[Token]:
+    """An essay's tokens without its glossary notes' (checked with their own files)."""
+    glossary_ids = {note.number - 1 for note in notes if note.glossary_key}
+    tokens, skipping = [], False
+    for token in all_tokens:
+        if token.type == "footnote_open":
+            skipping = token.meta.get("id") in glossary_ids
+        if not skipping:
+            tokens.append(token)
+        if token.type == "footnote_close":
+            skipping = False
+    return tokens
+
+
+def _body_images(tokens: list[Token], lines: list[str],
+                 start: int) -> list[tuple[str, int, int]]:
+    """Each image of a parsed body (whose first line is file line `start` + 1) with its
+    file line and column: those the parser made, and those it refused for their scheme."""
+    found = [(src, *_image_position(lines, start, token.map, src))
+             for token in tokens if token.type == "inline" and token.map
+             for child in token.children or [] if child.type == "image"
+             for src in [str(child.attrs.get("src", ""))]]
+    code = {n for t in tokens if t.type in ("fence", "code_block") and t.map
+            for n in range(*t.map)}
+    for number in range(start, len(lines)):
+        line = lines[number]
+        if number - start in code:
+            continue
+        for match in UNSAFE_LINK.finditer(line):
+            if _is_image(line, match.start()):
+                written = IMAGE_DESTINATION.match(line, line.rfind("![", 0, match.start()))
+                found.append((written[1] if written else match[1], number + 1,
+                              match.start(1) + 1))
+    return found
+
+
+def _image_position(lines: list[str], start: int, block: list[int],
+                    src: str) -> tuple[int, int]:
+    """File line and column of an inline image's source within its block."""
+    for number in range(start + block[0], min(start + block[1], len(lines))):
+        for match in IMAGE_DESTINATION.finditer(lines[number]):
+            if unquote(match[1]) == unquote(src):
+                return number + 1, match.start(1) + 1
+    return start + block[0] + 1, 1
+
+
 def _unknown_keys(document: FrontMatterDocument) -> list[Problem]:
     """A warning for each front matter key publish does not know."""
     return [warning(document.path, document.key_line(key), 1,
-                    f"unknown front matter key '{key}'{did_you_mean(key, FRONT_MATTER_KEYS)}")
+                    f"unknown front matter key '{shown(key)}'"
+                    f"{did_you_mean(key, FRONT_MATTER_KEYS)}")
             for key in document.metadata if key not in FRONT_MATTER_KEYS]
 
 
@@ -162,16 +335,39 @@ def _text(document: FrontMatterDocument, key: str, problems: list[Problem],
 
 
 def _slug(document: FrontMatterDocument, title: str, problems: list[Problem]) -> str:
-    """The explicit slug, checked, or one made from the title."""
+    """The explicit slug, checked, or one made from the title (capped in length)."""
     if "slug" not in document.metadata:
-        return slugify(title) if title else ""
+        return cap_slug(slugify(title)) if title else ""
     slug = document.metadata["slug"]
+    line = document.key_line("slug")
     if not isinstance(slug, str) or not SLUG_PATTERN.match(slug):
-        problems.append(error(document.path, document.key_line("slug"), 1,
-                              f"bad slug '{slug}': use lowercase letters, digits and "
-                              f"single hyphens, e.g. '{slugify(str(slug))}'"))
+        problems.append(error(document.path, line, _value_col(document, line),
+                              f"bad slug '{shown(slug)}': use lowercase letters, digits and "
+                              f"single hyphens, e.g. '{cap_slug(slugify(str(slug)))}'"))
+        return ""
+    if len(slug) > MAX_SLUG_LENGTH:
+        problems.append(error(document.path, line, _value_col(document, line),
+                              f"slug is {len(slug)} characters long; at most "
+                              f"{MAX_SLUG_LENGTH} fit in a file name, e.g. '{cap_slug(slug)}'"))
         return ""
     return slug
+
+
+def _value_col(document: FrontMatterDocument, line: int) -> int:
+    """The 1-based column where the value of the key on a front matter line starts."""
+    match = re.match(r"[^:]*:\s*", _line_text(document, line))
+    return len(match.group(0)) + 1 if match else 1
+
+
+def _value_text(document: FrontMatterDocument, line: int) -> str:
+    """The value of the key on a front matter line, as written."""
+    return _line_text(document, line)[_value_col(document, line) - 1:].strip()
+
+
+def _line_text(document: FrontMatterDocument, line: int) -> str:
+    """One line of the front matter by its file line number ('' when out of range)."""
+    lines = document.front_matter.split("\n")
+    return lines[line - 1] if 0 < line <= len(lines) else ""
 
 
 def _date(document: FrontMatterDocument, settings: Settings,
@@ -180,20 +376,34 @@ def _date(document: FrontMatterDocument, settings: Settings,
     value = document.metadata.get("date")
     if value is None:
         return None
+    line = document.key_line("date")
+    written = value if isinstance(value, str) else _value_text(document, line)
+    bad = error(document.path, line, _value_col(document, line),
+                f"bad date '{shown(written)}': use YYYY-MM-DD or YYYY-MM-DD HH:MM, "
+                f"a year from {MIN_YEAR} to {MAX_YEAR}")
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
         except ValueError:
-            problems.append(error(document.path, document.key_line("date"), 1,
-                                  f"bad date '{value}': use YYYY-MM-DD or YYYY-MM-DD HH:MM"))
+            problems.append(bad)
             return None
+    try:
+        moment = _in_zone(value, settings)
+    except (OverflowError, ValueError):
+        moment = None
+    if moment is None or not MIN_YEAR <= moment.year <= MAX_YEAR:
+        problems.append(bad)
+        return None
+    return moment
+
+
+def _in_zone(value: Any, settings: Settings) -> datetime | None:
+    """A date or datetime in the site's time zone (None for anything else)."""
     zone = ZoneInfo(settings.site.timezone)
     if isinstance(value, datetime):
         return value.astimezone(zone) if value.tzinfo else value.replace(tzinfo=zone)
     if isinstance(value, date):
         return datetime.combine(value, settings.schedule.time, tzinfo=zone)
-    problems.append(error(document.path, document.key_line("date"), 1,
-                          f"bad date '{value}': use YYYY-MM-DD or YYYY-MM-DD HH:MM"))
     return None
 
 
@@ -207,6 +417,16 @@ def _tags(document: FrontMatterDocument, problems: list[Problem]) -> tuple[str, 
                               "'tags' must be a list of words"))
         return ()
     return tuple(dict.fromkeys(str(t).strip() for t in value if str(t).strip()))
+
+
+def _long_tags(document: FrontMatterDocument, tags: tuple[str, ...]) -> list[Problem]:
+    """An error for each tag too long to name its page's folder (by its own length, or by
+    its slug's, which transliteration can make longer)."""
+    return [error(document.path, document.key_line("tags"), 1,
+                  f"tag '{shown(tag)}' is {length} characters long; at most "
+                  f"{MAX_SLUG_LENGTH} fit in a file name")
+            for tag in tags for length in [max(len(tag), len(slugify(tag)))]
+            if length > MAX_SLUG_LENGTH]
 
 
 def _flag(document: FrontMatterDocument, key: str, problems: list[Problem]) -> bool:

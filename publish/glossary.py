@@ -15,13 +15,20 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
-from publish.documents import FrontMatterDocument, read_document
+from publish.documents import (
+    FrontMatterDocument,
+    deep_html,
+    read_document,
+    referenced_controls,
+    shown,
+)
 from publish.errors import Problem, did_you_mean, error
 from publish.model import Glossary, GlossaryEntry
 
 GLOSSARY_DIR = "footnotes"
 KEY_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ENTRY_KEYS = ("term", "source", "aliases")
+MAX_BLOCK_LEVEL = 16  # as for essays: deeper, the parser would drop what is inside
 
 
 def load_glossary(root: Path, md: MarkdownIt) -> tuple[Glossary, list[Problem]]:
@@ -54,7 +61,7 @@ def _entry_from_document(
     for name in meta:
         if name not in ENTRY_KEYS:
             line = document.key_line(name)
-            problems.append(error(path, line, 1, f"unknown glossary key '{name}'"
+            problems.append(error(path, line, 1, f"unknown glossary key '{shown(name)}'"
                                                  f"{did_you_mean(name, ENTRY_KEYS)}"))
     term = meta.get("term")
     if not isinstance(term, str) or not term.strip():
@@ -72,9 +79,43 @@ def _entry_from_document(
     if not definition:
         problems.append(error(path, document.body_line + 1, 1, "glossary entry has no definition"))
     tokens = tuple(md.parse(definition, {}))
+    first_line = document.body_line + document.body[: document.body.find(definition)].count("\n")
+    problems += _citations(path, tokens, definition, first_line)
+    problems += referenced_controls(path, tokens, definition, first_line)
+    problems += deep_html(path, tokens, first_line)
+    deep = next((t for t in tokens if t.level >= MAX_BLOCK_LEVEL and t.map), None)
+    if deep is not None:
+        problems.append(error(path, first_line + deep.map[0] + 1, 1,
+                              "quotes or lists nest too deep here; flatten them"))
     return GlossaryEntry(key=key, term=term.strip(), source=source.strip(),
                          aliases=tuple(str(a) for a in aliases), definition=definition,
                          path=path, tokens=tokens)
+
+
+def _citations(path: str, tokens: tuple[Token, ...], definition: str,
+               first_line: int) -> list[Problem]:
+    """An error for each note a definition cites: a glossary note cannot have notes itself."""
+    lines = definition.split("\n")
+    problems = []
+    for token in tokens:
+        for child in (token.children or []) if token.type == "inline" else []:
+            if child.type != "footnote_ref":
+                continue
+            label = child.meta.get("label", "")
+            line, col = _label_position(lines, token.map or [0, len(lines)], label)
+            problems.append(error(path, first_line + line + 1, col,
+                                  f"a glossary definition cannot cite a note ('[^{label}]'); "
+                                  "write the other term out, or link to it"))
+    return problems
+
+
+def _label_position(lines: list[str], block: list[int], label: str) -> tuple[int, int]:
+    """0-based line and 1-based column of `[^label]` within a block of a definition."""
+    for number in range(block[0], min(block[1], len(lines))):
+        column = lines[number].find(f"[^{label}]")
+        if column >= 0:
+            return number, column + 1
+    return block[0], 1
 
 
 def _alias_map(entries: dict[str, GlossaryEntry], problems: list[Problem]) -> dict[str, str]:
@@ -83,9 +124,11 @@ def _alias_map(entries: dict[str, GlossaryEntry], problems: list[Problem]) -> di
     for entry in entries.values():
         for alias in entry.aliases:
             if alias in entries or alias in aliases:
-                problems.append(error(entry.path, 1, 1, f"alias '{alias}' is already used"))
+                problems.append(error(entry.path, 1, 1,
+                                      f"alias '{shown(str(alias))}' is already used"))
             elif not KEY_PATTERN.match(alias):
-                problems.append(error(entry.path, 1, 1, f"alias '{alias}' is not a valid key"))
+                problems.append(error(entry.path, 1, 1,
+                                      f"alias '{shown(str(alias))}' is not a valid key"))
             else:
                 aliases[alias] = entry.key
     return aliases

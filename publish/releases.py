@@ -22,12 +22,13 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from publish import state
 from publish.documents import read_document
 from publish.errors import PublishError, error
 from publish.model import Essay, Settings, Site
 from publish.releasefile import RELEASES_FILE, read_releases_file
 from publish.schedule import Release
-from publish.state import database_path, transaction
+from publish.state import database_error, database_path, transaction
 
 
 def record_releases(connection: sqlite3.Connection, releases: Iterable[Release]) -> None:
@@ -78,24 +79,16 @@ def open_read_only(path: Path) -> sqlite3.Connection | None:
     """A read-only connection to an existing state database, or None when there is none yet."""
     if not path.is_file():
         return None
-    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                 timeout=state.BUSY_TIMEOUT)
     try:
         connection.execute("SELECT 1 FROM releases LIMIT 1")
     except sqlite3.DatabaseError as exc:
         connection.close()
         if "no such table" in str(exc):  # a database from before the releases table
             return None
-        raise PublishError.single(str(path), 1, 1, _unreadable(exc)) from None
+        raise database_error(path, exc, "read") from None
     return connection
-
-
-def _unreadable(exc: sqlite3.DatabaseError) -> str:
-    """Why the state database cannot be read: busy (try again), or damaged."""
-    if "locked" in str(exc) or "busy" in str(exc):
-        return ("cannot read the state database: it is busy (another publish command is "
-                "writing it); try again in a moment")
-    return (f"cannot read the state database ({exc}): it is damaged or not a publish "
-            "database; restore it from a backup")
 
 
 def recorded_releases(root: Path, settings: Settings) -> Known:

@@ -2,19 +2,78 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import traceback
+from collections.abc import Iterable, MutableMapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateSyntaxError,
+)
+
+from publish.errors import Problem, PublishError, error
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 PACKAGE_STATIC = Path(__file__).parent / "static"
 
 
+class SiteTemplate(Template):
+    """A template whose rendering errors (an undefined name, a missing include) come out as
+    a PublishError located in the template file, never as a traceback."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        """Render, or raise PublishError at the template line that failed."""
+        try:
+            return super().render(*args, **kwargs)
+        except TemplateError as exc:
+            root = getattr(self.environment, "site_root", Path("."))
+            raise PublishError([template_problem(exc, self.name or "", root)]) from None
+
+
+class SiteEnvironment(Environment):
+    """The Jinja2 environment of a site: a template that does not compile (a syntax error,
+    an unknown filter) is a PublishError at its file and line."""
+
+    template_class = SiteTemplate
+    site_root = Path(".")
+
+    def _load_template(self, name: str, globals: MutableMapping[str, Any] | None) -> Template:
+        try:
+            return super()._load_template(name, globals)
+        except TemplateSyntaxError as exc:
+            raise PublishError([template_problem(exc, name, self.site_root)]) from None
+
+
+def template_problem(exc: TemplateError, name: str, root: Path) -> Problem:
+    """A template error located in its file: the syntax error's line, or the failing line."""
+    if isinstance(exc, TemplateSyntaxError):
+        return error(_shown_path(exc.filename or name, root), exc.lineno or 1, 1,
+                     f"template error: {exc.message}")
+    folders = {(root / "templates").resolve(), PACKAGE_TEMPLATES.resolve()}
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if any(Path(f.filename).resolve().is_relative_to(d) for d in folders)]
+    where = frames[-1] if frames else None
+    return error(_shown_path(where.filename if where else name, root),
+                 (where.lineno or 1) if where else 1, 1, f"template error: {exc}")
+
+
+def _shown_path(filename: str, root: Path) -> str:
+    """A template's path relative to the site when it is the site's own, else as given."""
+    path = Path(filename)
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else filename
+
+
 def template_environment(site_templates: Path) -> Environment:
     """A Jinja2 environment with autoescape on, looking in the site's folder first."""
-    env = Environment(
+    env = SiteEnvironment(
         loader=ChoiceLoader([FileSystemLoader(str(site_templates)),
                              PackageLoader("publish", "templates")]),
         autoescape=True,
@@ -23,6 +82,7 @@ def template_environment(site_templates: Path) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.site_root = site_templates.parent
     env.filters["long_date"] = long_date
     env.filters["iso"] = lambda moment: moment.isoformat() if moment else ""
     return env

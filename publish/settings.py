@@ -6,15 +6,21 @@ import re
 import tomllib
 import zoneinfo
 from datetime import time
+from email.errors import HeaderParseError, ObsoleteHeaderDefect
+from email.policy import SMTP
 from pathlib import Path
 from typing import Any
 
 from dateutil.rrule import rrulestr
+from email_validator import EmailNotValidError, validate_email
 
 from publish.errors import Problem, PublishError, did_you_mean, error
 from publish.model import EmailSettings, ScheduleSettings, Settings, SiteSettings, StateSettings
 
 SETTINGS_FILE = "publish.toml"
+# C0 and C1 control characters (tab and newline excepted): TOML escapes can write them.
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+SHOWN_LIMIT = 60
 
 # Each table: toml key -> (dataclass field, expected python type, required).
 TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
@@ -82,6 +88,7 @@ def load_settings(root: Path) -> Settings:
             hint = did_you_mean(name, TABLES)
             problems.append(error(SETTINGS_FILE, line, 1, f"unknown table [{name}]{hint}"))
     problems += _check_values(tables["site"], tables["schedule"], text)
+    problems += _check_email(tables["email"], text)
     if problems:
         raise PublishError(problems)
     site = SiteSettings(**tables["site"])
@@ -114,6 +121,12 @@ def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> di
             problems.append(error(SETTINGS_FILE, line, 1,
                                   f"'{name}.{key}' must be {_type_name(expected)}"))
             continue
+        if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
+            character = CONTROL_CHARACTERS.search(value)[0]
+            problems.append(error(SETTINGS_FILE, line, _value_col(text, line),
+                                  f"'{name}.{key}' holds control character "
+                                  f"U+{ord(character):04X}, which is not allowed; delete it"))
+            continue
         values[field_name] = _convert(name, key, value, line, problems)
     for key, (_, _, required) in spec.items():
         if required and key not in raw:
@@ -130,7 +143,7 @@ def _convert(table: str, key: str, value: Any, line: int, problems: list[Problem
         match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
         if not match or int(match[1]) > 23 or int(match[2]) > 59:
             problems.append(error(SETTINGS_FILE, line, 1,
-                                  f"'schedule.time' must be HH:MM, got '{value}'"))
+                                  f"'schedule.time' must be HH:MM, got '{_shown(value)}'"))
             return time(9, 0)
         return time(int(match[1]), int(match[2]))
     if (table, key) in (("site", "url"), ("email", "service_url")) and value:
@@ -147,7 +160,7 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
     if url is not None and not re.match(r"^https?://[^/\s]+", url):
         line = _line_of_key(text, "site", "url")
         problems.append(error(SETTINGS_FILE, line, 1,
-                              f"'site.url' must be an absolute http(s) URL, got '{url}'"))
+                              f"'site.url' must be an absolute http(s) URL, got '{_shown(url)}'"))
     timezone = site.get("timezone", SiteSettings.timezone)
     try:
         zoneinfo.ZoneInfo(timezone)
@@ -155,18 +168,73 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
         line = _line_of_key(text, "site", "timezone")
         hint = did_you_mean(timezone, zoneinfo.available_timezones())
         problems.append(error(SETTINGS_FILE, line, 1,
-                              f"unknown time zone '{timezone}'{hint}"))
+                              f"unknown time zone '{_shown(timezone)}'{hint}"))
     rule = schedule.get("rule", ScheduleSettings.rule)
     try:
         rrulestr(rule)
     except (ValueError, TypeError) as exc:
         line = _line_of_key(text, "schedule", "rule")
-        problems.append(error(SETTINGS_FILE, line, 1, f"invalid RRULE '{rule}': {exc}"))
+        problems.append(error(SETTINGS_FILE, line, 1, f"invalid RRULE '{_shown(rule)}': {exc}"))
     for key in ("per_page", "feed_items"):
         if site.get(key, 1) < 1:
             line = _line_of_key(text, "site", key)
             problems.append(error(SETTINGS_FILE, line, 1, f"'site.{key}' must be at least 1"))
     return problems
+
+
+def _check_email(email: dict[str, Any], text: str) -> list[Problem]:
+    """Check the `[email]` values: real addresses, and a pace that is not negative."""
+    problems = []
+    for key, field_name in (("from", "from_address"), ("reply_to", "reply_to")):
+        value = email.get(field_name)
+        fault = address_fault(value) if value else None
+        if fault:
+            line = _line_of_key(text, "email", key)
+            problems.append(error(SETTINGS_FILE, line, _value_col(text, line),
+                                  f"'email.{key}' is not an email address ({fault}): write "
+                                  "'Name <you@example.org>' or 'you@example.org', "
+                                  f"got '{_shown(value)}'"))
+    for key, field_name in (("max_retries", "max_retries"), ("rate", "rate")):
+        if email.get(field_name, 0) < 0:
+            line = _line_of_key(text, "email", key)
+            problems.append(error(SETTINGS_FILE, line, _value_col(text, line),
+                                  f"'email.{key}' must not be negative"))
+    return problems
+
+
+def address_fault(value: str) -> str | None:
+    """What is wrong with a `Name <address>` or bare address setting, or None."""
+    try:
+        header = SMTP.header_factory("from", value)
+    except (HeaderParseError, IndexError, ValueError) as exc:
+        return str(exc) or "it cannot be read"
+    addresses = header.addresses
+    broken = [d for d in header.defects if not isinstance(d, ObsoleteHeaderDefect)]
+    if len(addresses) != 1:
+        return "it must hold exactly one address"
+    address = addresses[0]
+    if not address.username or not address.domain:
+        return "there is no address in it, only a name"
+    if broken:
+        return str(broken[0]).rstrip(".")
+    try:
+        validate_email(address.addr_spec, check_deliverability=False,
+                       globally_deliverable=False)
+    except EmailNotValidError as exc:
+        return str(exc).rstrip(".")
+    return None
+
+
+def _shown(value: str) -> str:
+    """A setting's value as a message repeats it, cut to SHOWN_LIMIT characters."""
+    return value if len(value) <= SHOWN_LIMIT else value[:SHOWN_LIMIT] + "…"
+
+
+def _value_col(text: str, line: int) -> int:
+    """The 1-based column where the value of `key = value` on a line starts."""
+    lines = text.splitlines()
+    match = re.match(r"[^=]*=\s*", lines[line - 1]) if 0 < line <= len(lines) else None
+    return len(match.group(0)) + 1 if match else 1
 
 
 def _type_name(expected: type | tuple[type, ...]) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from publish.cache import read_essays
 from publish.documents import read_document
 from publish.errors import Problem, PublishError, error
-from publish.essays import ESSAYS_DIR
+from publish.essays import ESSAYS_DIR, glossary_image_problems, image_problems
 from publish.glossary import load_glossary
 from publish.markdown import build_parser
 from publish.model import Essay, Site
@@ -33,6 +33,7 @@ def load_site(root: Path) -> tuple[Site, list[Problem]]:
     """
     settings = load_settings(root)
     glossary, problems = load_glossary(root, build_parser())
+    problems += glossary_image_problems(glossary, root)
     essays: list[Essay] = []
     files = essay_folder(root)
     problems += files.problems
@@ -43,6 +44,7 @@ def load_site(root: Path) -> tuple[Site, list[Problem]]:
     for essay, found in read_essays(paths, root, settings, glossary):
         problems += found
         if essay is not None:
+            problems += image_problems(essay, root)
             essays.append(essay)
     problems += _duplicate_slugs(essays)
     problems += _built_in_slugs(essays, root, files.folders)

@@ -21,6 +21,9 @@ from publish.model import Settings
 
 SECRET_ENV = "PUBLISH_SECRET"
 SECRET_FILE = "secret.key"
+BUSY_TIMEOUT = 30.0  # seconds a command waits for another one holding the database
+_BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+_DAMAGED_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 # Each migration runs once, in order; PRAGMA user_version counts how many have run.
 MIGRATIONS: list[str] = [
@@ -113,7 +116,7 @@ def database_path(root: Path, settings: Settings) -> Path:
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating and migrating if needed) the state database at `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
     try:
         connection.row_factory = sqlite3.Row
         connection.execute("PRAGMA journal_mode=WAL")
@@ -122,10 +125,23 @@ def connect(path: Path) -> sqlite3.Connection:
         migrate(connection)
     except sqlite3.DatabaseError as exc:
         connection.close()
-        message = (f"cannot use the state database ({exc}); if another publish command holds "
-                   "it, wait and retry, else restore it from a backup")
-        raise PublishError.single(str(path), 1, 1, message) from None
+        raise database_error(path, exc) from None
     return connection
+
+
+def database_error(path: Path | str, exc: sqlite3.Error, verb: str = "use") -> PublishError:
+    """The error to show for a state database SQLite refused: busy (another command holds
+    it: try again), damaged (restore it), or another reason given in SQLite's words."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    text = str(exc)
+    if code in _BUSY_CODES or "locked" in text or "busy" in text:
+        reason = ("it is busy: another publish command is using it; try again when that "
+                  f"has finished ({text})")
+    elif code in _DAMAGED_CODES or "not a database" in text or "malformed" in text:
+        reason = f"it is damaged ({text}); restore it from a backup"
+    else:
+        reason = text
+    return PublishError.single(str(path), 1, 1, f"cannot {verb} the state database: {reason}")
 
 
 @contextmanager

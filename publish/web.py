@@ -8,28 +8,26 @@ absolute, built from `site.url`.
 from __future__ import annotations
 
 import json
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from itertools import groupby
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
-from jinja2 import Environment, TemplateError, TemplateSyntaxError
+from jinja2 import Environment, TemplateError
 from markupsafe import Markup, escape
 
 from publish.cache import entry_fingerprint
 from publish.cadence import describe_rule
-from publish.errors import Problem, PublishError, error
+from publish.errors import PublishError, error
 from publish.essays import slugify
 from publish.markdown import RenderContext, render_web, resolve_url
 from publish.memo import Deferred, OutputKeys
 from publish.model import Essay, GlossaryEntry, Site
-from publish.rendering import PACKAGE_STATIC, joined
+from publish.rendering import PACKAGE_STATIC, joined, template_problem
 from publish.writer import OutputFiles
 
 Files = dict[str, str | bytes | Deferred]
@@ -416,31 +414,6 @@ class PageRenderer:
                                 *[self.keys.essay(essay) for essay in recent])
         return Deferred(key, partial(self.render, "404.html", "404.html", head, root=base_path,
                                      recent=recent))
-
-
-def template_problem(exc: TemplateError, name: str, root: Path) -> Problem:
-    """A template error located in its file: the syntax error's line, or the failing line."""
-    if isinstance(exc, TemplateSyntaxError):
-        return error(
-            _shown_path(exc.filename or name, root),
-            exc.lineno or 1,
-            1,
-            f"template error: {exc.message}",
-        )
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".html")]
-    where = frames[-1] if frames else None
-    return error(
-        _shown_path(where.filename if where else name, root),
-        (where.lineno or 1) if where else 1,
-        1,
-        f"template error: {exc}",
-    )
-
-
-def _shown_path(filename: str, root: Path) -> str:
-    """A template's path relative to the site when it is the site's own, else as given."""
-    path = Path(filename)
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else filename
 
 
 def glossary_items(site: Site, root: str) -> list[GlossaryItem]:

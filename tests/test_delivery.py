@@ -432,7 +432,7 @@ def test_secrets_never_reach_output_or_state(site: Path, monkeypatch: pytest.Mon
             assert SECRET.encode() not in path.read_bytes()
 
 
-@pytest.mark.parametrize("title", ["x\\r\\nBcc: a@b", "=?UTF-8?Q?=0A?=Bcc:a@b", "y\\u2028Bcc: c@d"])
+@pytest.mark.parametrize("title", ["x\\nBcc: a@b", "=?UTF-8?Q?=0A?=Bcc:a@b", "y\\u2028Bcc: c@d"])
 def test_titles_cannot_inject_headers_or_recipients(
     title: str, tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:

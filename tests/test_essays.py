@@ -66,6 +66,8 @@ def test_every_front_matter_key(tmp_path: Path) -> None:
         author="Someone Else", tags="[one, two]", category="Notes", summary="Said here.",
         image="images/a.png", image_alt="An a", image_credit="Me", draft="true",
     )
+    (tmp_path / "essays" / "images").mkdir(parents=True)
+    (tmp_path / "essays" / "images" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     essay = load_one(tmp_path, text)
     assert (essay.title, essay.subtitle, essay.slug) == ("Given", "A subtitle", "my-slug")
     assert (essay.author, essay.category, essay.summary) == ("Someone Else", "Notes", "Said here.")
@@ -105,11 +107,11 @@ def test_unknown_key_is_a_warning_with_a_suggestion(tmp_path: Path) -> None:
     ("---\nsubtitle: No title\n---\nBody.\n",
      "essays/x.md:1:1: error: missing required front matter 'title'"),
     ("---\ntitle: A\ndate: 2026-13-01\n---\nBody.\n",
-     "essays/x.md:3:1: error: bad date '2026-13-01'"),
+     "essays/x.md:3:7: error: bad date '2026-13-01'"),
     ("---\ntitle: A\ndate: next tuesday\n---\nBody.\n",
-     "essays/x.md:3:1: error: bad date 'next tuesday'"),
+     "essays/x.md:3:7: error: bad date 'next tuesday'"),
     ("---\ntitle: A\nslug: Bad Slug\n---\nBody.\n",
-     "essays/x.md:3:1: error: bad slug 'Bad Slug': use lowercase letters, digits and single "
+     "essays/x.md:3:7: error: bad slug 'Bad Slug': use lowercase letters, digits and single "
      "hyphens, e.g. 'bad-slug'"),
     ("---\ntitle: A\ndraft: maybe\n---\nBody.\n",
      "essays/x.md:3:1: error: 'draft' must be true or false"),
