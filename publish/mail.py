@@ -22,11 +22,10 @@ from html import escape
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import css_inline
-import idna
-from email_validator import EmailNotValidError, validate_email
 from jinja2 import Environment
 from markupsafe import Markup
 
+from publish.addresses import address_parts, ascii_domain
 from publish.cadence import describe_rule
 from publish.errors import Problem, warning
 from publish.essays import slugify
@@ -281,17 +280,6 @@ def site_domain(settings: Settings) -> str:
     return ascii_domain(urlsplit(settings.site.url).hostname or "") or "localhost"
 
 
-@lru_cache(maxsize=1024)
-def ascii_domain(domain: str) -> str:
-    """A domain name in ASCII: an internationalised one in punycode (IDNA 2008, UTS 46)."""
-    if domain.isascii():
-        return domain.lower()
-    try:
-        return idna.encode(domain, uts46=True).decode("ascii")
-    except idna.IDNAError:
-        return domain
-
-
 def ascii_url(url: str) -> str:
     """A URL in plain ASCII: an IDN host in punycode, anything else percent-encoded."""
     if url.isascii() and not _URL_UNSAFE.search(url):
@@ -333,7 +321,7 @@ def unsubscribe_mailto(settings: Settings) -> str:
     _, address = parseaddr(fold_controls(settings.email.reply_to or settings.email.from_address))
     if "@" not in address:
         return ""
-    local, domain = _address_parts(address)
+    local, domain = address_parts(address)
     return f"mailto:{quote(local, safe=_URL_SAFE)}@{domain}?subject=unsubscribe"
 
 
@@ -403,19 +391,8 @@ def _addresses(value: str) -> tuple[Address, ...]:
 
 def _address(name: str, address: str) -> Address:
     """One address with a safe display name and its domain in punycode."""
-    local, domain = _address_parts(address)
+    local, domain = address_parts(address)
     return Address(display_name=header_text(name), username=local, domain=domain)
-
-
-@lru_cache(maxsize=4096)
-def _address_parts(address: str) -> tuple[str, str]:
-    """The local part (as written) and the ASCII domain of an address."""
-    try:
-        checked = validate_email(address, check_deliverability=False)
-    except EmailNotValidError:  # settings and subscribers are checked before they get here
-        local, _, domain = address.rpartition("@")
-        return local, ascii_domain(domain)
-    return checked.local_part, checked.ascii_domain
 
 
 def recipient_address(email: str, name: str) -> str:
