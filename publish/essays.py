@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from markdown_it.token import Token
+from slugify import slugify as make_slug
 
 from publish.documents import FrontMatterDocument, read_document
 from publish.errors import Problem, did_you_mean, error, warning
@@ -27,10 +27,18 @@ UNSAFE_LINK = re.compile(r"\]\(\s*<?\s*((?:javascript|vbscript|file|"
                          r"data(?!:image/(?:gif|png|jpeg|webp);)):)", re.IGNORECASE)
 
 
-def slugify(title: str) -> str:
-    """A URL slug from a title: ASCII lowercase words joined by single hyphens."""
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    return "-".join(re.findall(r"[a-z0-9]+", ascii_title.lower())) or "essay"
+def slugify(title: str, fallback: str = "essay") -> str:
+    """A URL slug from a title: ASCII lowercase words joined by single hyphens, any script
+    transliterated (python-slugify with text-unidecode: `Поэзия` gives `poeziia`).
+
+    Text with nothing to transliterate (emoji only, say) gives `fallback` and a short hash
+    of the text, so that two such titles still get two slugs.
+    """
+    slug = make_slug(title)
+    if slug or not title.strip():
+        return slug or fallback
+    digest = hashlib.sha256(title.strip().encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{fallback}-{digest[:8]}"
 
 
 def read_essay(path: Path, root: Path, settings: Settings,
