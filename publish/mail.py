@@ -40,6 +40,7 @@ Files = dict[str, str | bytes]
 PREVIEW_TOKEN = "preview"
 GREETING_PREVIEW = "Hello,"
 GREETING_START, GREETING_END = "<!--greeting-->", "<!--/greeting-->"
+LINE_LENGTH = 78  # RFC 5322: lines should be no longer (the SMTP policy folds there)
 HARD_LINE_LIMIT = 998  # RFC 5322: no line of a message may be longer (in bytes, without CRLF)
 ADDRESS_FIELDS = frozenset({"from", "to", "cc", "reply-to", "sender"})
 LIST_ID_SLUG = 40  # at most this much of the site title's slug goes into the List-Id
@@ -216,10 +217,10 @@ class ListUnsubscribeHeader:
         """The header as `<a>,` items, at most `policy.max_line_length` a line where possible."""
         name = self.name  # type: ignore[attr-defined]
         items = _unsubscribe_items(str(self))
-        lines, line = [], f"{name}:"
+        lines, line, limit = [], f"{name}:", policy.max_line_length or LINE_LENGTH
         for index, item in enumerate(items):
             piece = item + ("," if index < len(items) - 1 else "")
-            if line != f"{name}:" and len(line) + 1 + len(piece) > (policy.max_line_length or 78):
+            if line != f"{name}:" and len(line) + 1 + len(piece) > limit:
                 lines.append(line)
                 line = ""
             line = f"{line} {piece}"
@@ -281,16 +282,20 @@ def site_domain(settings: Settings) -> str:
 
 
 def ascii_url(url: str) -> str:
-    """A URL in plain ASCII: an IDN host in punycode, anything else percent-encoded."""
+    """A URL in plain ASCII: an IDN host (or a mailto: domain) in punycode, anything else
+    percent-encoded as UTF-8."""
     if url.isascii() and not _URL_UNSAFE.search(url):
         return url
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = parts.netloc
-    if host and not host.isascii():
-        netloc = netloc.replace(host, ascii_domain(host)) if host in netloc else netloc
-    return urlunsplit((parts.scheme, quote(netloc, safe=_URL_SAFE),
-                       *(quote(part, safe=_URL_SAFE) for part in parts[2:])))
+    path = parts.path
+    if parts.scheme.lower() == "mailto" and "@" in path:
+        local, _, domain = path.rpartition("@")
+        path = f"{local}@{ascii_domain(domain)}"
+    netloc, host = parts.netloc, parts.hostname or ""
+    if host and not host.isascii() and host in netloc:
+        netloc = netloc.replace(host, ascii_domain(host))
+    return urlunsplit((parts.scheme, quote(netloc, safe=_URL_SAFE), quote(path, safe=_URL_SAFE),
+                       quote(parts.query, safe=_URL_SAFE), quote(parts.fragment, safe=_URL_SAFE)))
 
 
 def preview_headers(settings: Settings, essay: Essay) -> MessageHeaders:
