@@ -24,7 +24,9 @@ settings.register_profile(
 settings.register_profile(
     "dev", max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
+settings.register_profile("many", max_examples=500, deadline=None)  # a deeper search, by hand
+default_profile = "ci" if os.environ.get("CI", "").lower() == "true" else "dev"
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", default_profile))
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +48,3 @@ def smtp_server() -> Iterator[RecordingSMTPServer]:
     """Yield a started RecordingSMTPServer on 127.0.0.1; stop it afterwards."""
     with RecordingSMTPServer() as server:
         yield server
-settings.register_profile("many", max_examples=600, deadline=None)
-if os.environ.get("MIME_MANY"):
-    settings.load_profile("many")
