@@ -400,6 +400,18 @@ def _address(name: str, address: str) -> Address:
     return Address(display_name=header_text(name), username=local, domain=domain)
 
 
+def addressed_message(from_address: str, to: str) -> EmailMessage:
+    """A new message from `from_address` to `to` (`Name <a@b>` text), addressed as every
+    publish message is: safe display names, punycode domains, SMTPUTF8 when a local part
+    needs it. For mail other than the newsletter, such as the service's confirmations."""
+    sender, recipients = _addresses(from_address), _addresses(to)
+    utf8 = any(not a.username.isascii() for a in (*sender, *recipients))
+    message = EmailMessage(policy=_POLICIES[utf8])
+    message["From"] = sender
+    message["To"] = recipients
+    return message
+
+
 def recipient_address(email: str, name: str) -> str:
     """`Name <address>` (or just the address), for the To header."""
     address = _address(name, email)

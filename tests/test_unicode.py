@@ -380,3 +380,16 @@ def test_init_with_an_emoji_title_writes_settings_that_parse(tmp_path: Path) -> 
     [sender] = getaddresses([settings.email.from_address])
     assert sender == (author, "letters@example.org")
     assert run(tmp_path / "site", "build").exit_code == 0
+
+
+def test_the_services_confirmation_is_addressed_the_same_way() -> None:
+    message = mail.addressed_message("Éditions Zoë <letters@bücher.de>", "zoë@bücher.de")
+    message["Subject"] = "Confirm your subscription to Lettres d’été"
+    message.set_content("Confirm: https://subs.example.org/confirm/x\n")
+    data = message.as_bytes()
+    parsed = parse(data)
+    assert parsed["From"].addresses[0].display_name == "Éditions Zoë"
+    assert parsed["From"].addresses[0].domain == "xn--bcher-kva.de"
+    assert parsed["To"].addresses[0].addr_spec == "zoë@xn--bcher-kva.de"
+    assert str(parsed["Subject"]) == "Confirm your subscription to Lettres d’été"
+    assert all(len(line) <= mail.LINE_LENGTH for line in header_lines(data))
