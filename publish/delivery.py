@@ -134,9 +134,9 @@ def personal_message(
 ) -> bytes:
     """One recipient's copy: their greeting, their unsubscribe link, their Message-ID.
 
-    Subject and Date come from the built `.eml`; the addresses and List-Id from the settings
-    they were built from (read back, a display name split over two encoded words would gain
-    a space in Python 3.11's address parser).
+    Subject and Date come from the built `.eml`; the addresses and List-Id from the settings,
+    as in the build (read back from the `.eml`, a display name split over two encoded words
+    would gain a space in Python 3.11's address parser).
     """
     source = built.headers
     headers = mail.MessageHeaders(

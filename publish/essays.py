@@ -34,7 +34,7 @@ def slugify(title: str, fallback: str = "essay") -> str:
     Text with nothing to transliterate (emoji only, say) gives `fallback` and a short hash
     of the text, so that two such titles still get two slugs.
     """
-    slug = make_slug(title)
+    slug = make_slug(title.replace(",", " "))  # as before: `1,000` gives `1-000`, not `1000`
     if slug or not title.strip():
         return slug or fallback
     digest = hashlib.sha256(title.strip().encode("utf-8", "surrogatepass")).hexdigest()

@@ -393,3 +393,10 @@ def test_the_services_confirmation_is_addressed_the_same_way() -> None:
     assert parsed["To"].addresses[0].addr_spec == "zoë@xn--bcher-kva.de"
     assert str(parsed["Subject"]) == "Confirm your subscription to Lettres d’été"
     assert all(len(line) <= mail.LINE_LENGTH for line in header_lines(data))
+
+
+@given(st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=40))
+def test_ascii_titles_keep_the_slugs_they_had(title: str) -> None:
+    words = re.findall(r"[a-z0-9]+", title.lower())
+    assume(words)
+    assert slugify(title) == "-".join(words)  # published addresses do not move
