@@ -43,6 +43,7 @@ GREETING_START, GREETING_END = "<!--greeting-->", "<!--/greeting-->"
 LINE_LENGTH = 78  # RFC 5322: lines should be no longer (the SMTP policy folds there)
 HARD_LINE_LIMIT = 998  # RFC 5322: no line of a message may be longer (in bytes, without CRLF)
 ADDRESS_FIELDS = frozenset({"from", "to", "cc", "reply-to", "sender"})
+UTF8_NAME_LIMIT = 600  # bytes of a display name an SMTPUTF8 message keeps
 LIST_ID_SLUG = 40  # at most this much of the site title's slug goes into the List-Id
 SIZE_LIMIT = 90 * 1024  # Gmail clips messages above about 102 KB; warn well before.
 _GREETING_HTML = re.compile(re.escape(GREETING_START) + ".*?" + re.escape(GREETING_END), re.S)
@@ -342,6 +343,8 @@ def compose_message(headers: MessageHeaders, text: str, html: str, *, utf8: bool
                  (("From", headers.from_address), ("To", headers.to),
                   ("Reply-To", headers.reply_to))}
     utf8 = utf8 or any(not a.username.isascii() for group in addresses.values() for a in group)
+    if utf8:
+        addresses = {name: tuple(map(_utf8_safe, group)) for name, group in addresses.items()}
     message = EmailMessage(policy=_POLICIES[utf8])
     message["Subject"] = header_text(headers.subject)
     for name, group in addresses.items():
@@ -392,6 +395,14 @@ def _addresses(value: str) -> tuple[Address, ...]:
         return ()
     parsed = getaddresses([fold_controls(value)])
     return tuple(_address(name, addr) for name, addr in parsed if "@" in addr)
+
+
+def _utf8_safe(address: Address) -> Address:
+    """The address without its display name if that is too long to be sure of fitting in a
+    998-byte line: UTF-8 headers have no encoded words to fold a long word into."""
+    if len(address.display_name.encode("utf-8", "surrogatepass")) <= UTF8_NAME_LIMIT:
+        return address
+    return Address(username=address.username, domain=address.domain)
 
 
 def _address(name: str, address: str) -> Address:

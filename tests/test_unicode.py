@@ -400,3 +400,17 @@ def test_ascii_titles_keep_the_slugs_they_had(title: str) -> None:
     words = re.findall(r"[a-z0-9]+", title.lower())
     assume(words)
     assert slugify(title) == "-".join(words)  # published addresses do not move
+
+
+@pytest.mark.parametrize("local", ["zoe", "zoë"])
+def test_a_very_long_name_never_makes_a_line_over_998_bytes(local: str) -> None:
+    name = "東" * 400
+    headers = headers_for("x", "Letters <letters@example.org>",
+                          mail.recipient_address(f"{local}@example.org", name),
+                          "https://subs.example.org/unsubscribe/1-x")
+    data = mail.compose_message(headers, "t\n", "<p>h</p>")
+    assert all(len(line) <= mail.HARD_LINE_LIMIT for line in header_lines(data))
+    [recipient] = parse(data)["To"].addresses
+    assert recipient.username == local
+    if local.isascii():  # encoded words fold anywhere; UTF-8 headers cannot, so it goes
+        assert letters(recipient.display_name) == name
