@@ -252,9 +252,30 @@ class UTF8AddressPolicy(EmailPolicy):
         return _POLICIES[False].fold_binary(name, value)
 
 
+class HeaderClasses(HeaderRegistry):
+    """The email package's header registry, making each header class once: the stock one
+    makes a new class at every lookup, which was a tenth of the time a message took."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.made: dict[str, type] = {}
+
+    def map_to_type(self, name: str, cls: type) -> None:
+        """Use `cls` for the header `name` (forgetting any class made before)."""
+        super().map_to_type(name, cls)
+        self.made.clear()
+
+    def __getitem__(self, name: str) -> type:
+        """The class for the header `name`, made on first use."""
+        key = name.lower()
+        if key not in self.made:
+            self.made[key] = super().__getitem__(name)
+        return self.made[key]
+
+
 def _message_policy(utf8: bool) -> EmailPolicy:
     """The SMTP policy (UTF-8 addresses if `utf8`), 7-bit bodies, our List-Unsubscribe."""
-    registry = HeaderRegistry()
+    registry = HeaderClasses()
     registry.map_to_type("list-unsubscribe", ListUnsubscribeHeader)
     if utf8:
         return UTF8AddressPolicy(**{**SMTPUTF8.__dict__, "header_factory": registry,

@@ -14,6 +14,7 @@ import sqlite3
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import closing
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
@@ -416,3 +417,17 @@ def test_a_very_long_name_never_makes_a_line_over_998_bytes(local: str) -> None:
     assert recipient.username == local
     if local.isascii():  # encoded words fold anywhere; UTF-8 headers cannot, so it goes
         assert letters(recipient.display_name) == name
+
+
+@given(subject=words(), reader=words(), reader_address=addresses())
+def test_header_classes_made_once_change_no_byte(subject: str, reader: str,
+                                                 reader_address: str) -> None:
+    headers = headers_for(subject, "Éditions <letters@bücher.de>",
+                          mail.recipient_address(reader_address, reader),
+                          "https://subs.example.org/unsubscribe/1-x")
+    made_once = mail.compose_message(headers, "Hello,\ntext é\n", "<p>html</p>")
+    with pytest.MonkeyPatch.context() as patch:  # the email package's own registry
+        patch.setattr(mail, "HeaderClasses", HeaderRegistry)
+        patch.setattr(mail, "_POLICIES", {})
+        mail._POLICIES.update({utf8: mail._message_policy(utf8) for utf8 in (False, True)})
+        assert mail.compose_message(headers, "Hello,\ntext é\n", "<p>html</p>") == made_once
