@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import errno
-import json
 import shlex
 import shutil
 import sqlite3
 import sys
 import time
+import tomllib
 from contextlib import closing
 from datetime import date, datetime
+from email.headerregistry import Address
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
+import tomli_w
 
 from publish import __version__
 from publish.build import BuildOptions, build, render_outputs, with_release_dates
@@ -28,6 +31,7 @@ from publish.essays import ESSAYS_DIR, cap_slug, slugify
 from publish.mail import oversize_problems
 from publish.mailsetup import (
     NEW_ESSAY_PLACEHOLDER,
+    PLACEHOLDER_FROM_ADDRESS,
     mailing_readiness,
     placeholder_essays,
     refuse_unsafe_setup,
@@ -37,12 +41,13 @@ from publish.releases import site_with_releases
 from publish.runner import cron_instructions, run_publish
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
 from publish.serve import BuildResult, Preview
-from publish.settings import load_settings
+from publish.settings import SETTINGS_FILE, load_settings
 from publish.site import load_site, select_published
 from publish.state import connect, database_error, database_path
 from publish.subscribers import (
     add_subscriber,
     export_csv,
+    fold_controls,
     import_csv,
     list_subscribers,
     remove_subscriber,
@@ -134,18 +139,33 @@ def init(directory: Path, title: str, author: str) -> None:
     """Create a new working site in DIRECTORY."""
     if directory.exists() and any(directory.iterdir()):
         raise click.ClickException(f"'{directory}' is not empty; choose a new folder")
-    # Title and author land inside TOML strings; JSON string escapes are valid TOML escapes.
-    values = {"title": json.dumps(title)[1:-1], "author": json.dumps(author)[1:-1],
-              "today": site_today(SCAFFOLD).isoformat()}
+    values = {"today": site_today(SCAFFOLD).isoformat()}
     for source in sorted(SCAFFOLD.rglob("*")):
         if source.is_dir() or "__pycache__" in source.parts:
             continue
         relative = source.relative_to(SCAFFOLD).as_posix().replace("gitignore", ".gitignore")
         target = directory / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(_fill(source.read_text(encoding="utf-8"), values), encoding="utf-8")
+        text = source.read_text(encoding="utf-8")
+        if relative == SETTINGS_FILE:
+            target.write_text(scaffold_settings(text, title, author), encoding="utf-8")
+        else:
+            target.write_text(_fill(text, values), encoding="utf-8")
     (directory / "templates").mkdir(exist_ok=True)
     click.echo(f"Created a new site in {directory}. Next: publish --root {directory} build")
+
+
+def scaffold_settings(text: str, title: str, author: str) -> str:
+    """The scaffold's publish.toml with this title and author, written by a TOML writer
+    (any text, emoji included, stays a valid TOML string); its leading comments are kept."""
+    settings = tomllib.loads(text)
+    settings["site"]["title"] = title
+    settings["site"]["author"] = author
+    sender = Address(display_name=fold_controls(author), addr_spec=PLACEHOLDER_FROM_ADDRESS)
+    settings["email"]["from"] = str(sender)
+    comments = "".join(f"{line}\n" for line in takewhile(lambda x: x.startswith("#"),
+                                                          text.splitlines()))
+    return f"{comments}\n{tomli_w.dumps(settings)}"
 
 
 def _fill(text: str, values: dict[str, str]) -> str:

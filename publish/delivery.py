@@ -185,15 +185,20 @@ def load_built_email(root: Path, slug: str) -> BuiltEmail:
 def personal_message(
     built: BuiltEmail, settings: Settings, *, to: str, name: str, unsubscribe: str, message_id: str
 ) -> bytes:
-    """One recipient's copy: their greeting, their unsubscribe link, their Message-ID."""
+    """One recipient's copy: their greeting, their unsubscribe link, their Message-ID.
+
+    Subject and Date come from the built `.eml`; the addresses and List-Id from the settings,
+    as in the build (read back from the `.eml`, a display name split over two encoded words
+    would gain a space in Python 3.11's address parser).
+    """
     source = built.headers
     headers = mail.MessageHeaders(
         subject=source["Subject"],
-        from_address=source["From"],
-        reply_to=source["Reply-To"],
+        from_address=settings.email.from_address,
+        reply_to=settings.email.reply_to,
         date=source["Date"],
         message_id=message_id,
-        list_id=source["List-Id"],
+        list_id=mail.list_id(settings),
         unsubscribe_url=unsubscribe,
         unsubscribe_mailto=mail.unsubscribe_mailto(settings),
         to=mail.recipient_address(to, name),

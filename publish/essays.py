@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from markdown_it.token import Token
+from slugify import slugify as make_slug
 
 from publish.documents import (
     FrontMatterDocument,
@@ -44,10 +44,18 @@ UNSAFE_LINK = re.compile(r"\]\(\s*<?\s*((?:javascript|vbscript|file|"
                          r"data(?!:image/(?:gif|png|jpeg|webp);)):)", re.IGNORECASE)
 
 
-def slugify(title: str) -> str:
-    """A URL slug from a title: ASCII lowercase words joined by single hyphens."""
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    return "-".join(re.findall(r"[a-z0-9]+", ascii_title.lower())) or "essay"
+def slugify(title: str, fallback: str = "essay") -> str:
+    """A URL slug from a title: ASCII lowercase words joined by single hyphens, any script
+    transliterated (python-slugify with text-unidecode: `Поэзия` gives `poeziia`).
+
+    Text with nothing to transliterate (emoji only, say) gives `fallback` and a short hash
+    of the text, so that two such titles still get two slugs.
+    """
+    slug = make_slug(title.replace(",", " "))  # as before: `1,000` gives `1-000`, not `1000`
+    if slug or not title.strip():
+        return slug or fallback
+    digest = hashlib.sha256(title.strip().encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{fallback}-{digest[:8]}"
 
 
 def cap_slug(slug: str, limit: int = MAX_SLUG_LENGTH) -> str:

@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from publish import delivery, state, subscribers
 from publish.errors import PublishError
-from publish.mail import header_text, site_domain
+from publish.mail import addressed_message, header_text, site_domain
 from publish.mailsetup import locate_setting
 from publish.model import Glossary, Settings, Site
 from publish.rendering import template_environment
@@ -441,10 +440,8 @@ def confirmation_message(service: Service, address: str, token: str) -> EmailMes
     hours = max(1, service.options.confirm_seconds // 3600)
     text = service.pages.templates.get_template("service_confirm_email.txt").render(
         site=settings.site, link=link, hours=hours)
-    message = EmailMessage(policy=SMTP)
+    message = addressed_message(settings.email.from_address, address)
     message["Subject"] = header_text(f"Confirm your subscription to {settings.site.title}")
-    message["From"] = header_text(settings.email.from_address)
-    message["To"] = address
     message["Date"] = formatdate(service.options.clock(), usegmt=True)
     message["Message-ID"] = make_msgid(domain=site_domain(settings))
     message["Auto-Submitted"] = "auto-generated"

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from publish.addresses import address_key
 from publish.errors import PublishError
 from publish.model import Settings
 
@@ -105,6 +106,22 @@ MIGRATIONS: list[str] = [
     ALTER TABLE deliveries_rebuilt RENAME TO deliveries;
     CREATE INDEX deliveries_pending ON deliveries (slug, status);
     """,
+    # Addresses that differ only by case, in any script, are one subscriber: each row keeps
+    # the key it merges by (publish.addresses.address_key), set by triggers on every write.
+    # Rows that already share a key keep theirs only on the oldest one.
+    """
+    ALTER TABLE subscribers ADD COLUMN email_key TEXT;
+    UPDATE subscribers SET email_key = publish_address_key(email);
+    UPDATE subscribers SET email_key = NULL
+        WHERE id NOT IN (SELECT MIN(id) FROM subscribers GROUP BY email_key);
+    CREATE UNIQUE INDEX subscribers_email_key ON subscribers (email_key);
+    CREATE TRIGGER subscribers_key_on_insert AFTER INSERT ON subscribers BEGIN
+        UPDATE subscribers SET email_key = publish_address_key(NEW.email) WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER subscribers_key_on_update AFTER UPDATE OF email ON subscribers BEGIN
+        UPDATE subscribers SET email_key = publish_address_key(NEW.email) WHERE id = NEW.id;
+    END
+    """,
 ]
 
 
@@ -122,6 +139,7 @@ def connect(path: Path) -> sqlite3.Connection:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA foreign_keys=ON")
+        connection.create_function("publish_address_key", 1, address_key, deterministic=True)
         migrate(connection)
     except sqlite3.DatabaseError as exc:
         connection.close()
@@ -169,8 +187,15 @@ def migrate(connection: sqlite3.Connection) -> None:
 
 
 def _statements(script: str) -> list[str]:
-    """Split a migration script into statements (no semicolons inside our statements)."""
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a migration script into statements (a trigger's body keeps its semicolons)."""
+    statements, current = [], ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                statements.append(current.strip())
+            current = ""
+    return statements
 
 
 def load_secret(state_dir: Path) -> bytes:

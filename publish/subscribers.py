@@ -1,9 +1,9 @@
 """Subscribers kept in the SQLite state: add, merge, unsubscribe, import, export, tokens.
 
-Addresses are checked with email-validator (no DNS) and merged case-insensitively
-(the `email` column is `COLLATE NOCASE`). An unsubscribed address keeps its row, so a
-later import never subscribes it again. Every function takes an open connection from
-`publish.state.connect`.
+Addresses are checked with email-validator (no DNS) and merged when they differ only by
+case, in any script (the `email_key` column, see publish.addresses). An unsubscribed
+address keeps its row, so a later import never subscribes it again. Every function takes an
+open connection from `publish.state.connect`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from publish import state
 from publish import subscriber_formats as formats
+from publish.addresses import address_key
 from publish.errors import Problem, PublishError, error
 from publish.model import Settings
 from publish.subscriber_formats import Record
@@ -160,9 +161,10 @@ def _merged_status(current: str, requested: str) -> str:
 
 
 def find_subscriber(conn: sqlite3.Connection, email: str) -> Subscriber | None:
-    """The subscriber with this address (any case), or None."""
+    """The subscriber with this address (any case, any script), or None."""
     row = conn.execute(
-        "SELECT * FROM subscribers WHERE email = ? COLLATE NOCASE", (email.strip(),)
+        "SELECT * FROM subscribers WHERE email_key = ? OR email = ? COLLATE NOCASE"
+        " ORDER BY id LIMIT 1", (address_key(email), email.strip())
     ).fetchone()
     return _subscriber(row) if row else None
 

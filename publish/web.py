@@ -103,6 +103,11 @@ def json_for_script(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def tag_slug(tag: str) -> str:
+    """The slug of a tag's page `tags/<slug>/`, transliterated from any script."""
+    return slugify(tag, fallback="tag")
+
+
 def tag_groups(site: Site) -> list[TagGroup]:
     """Every tag of the published essays, by name; a PublishError when two tags share a slug."""
     names: dict[str, list[Essay]] = {}
@@ -110,7 +115,7 @@ def tag_groups(site: Site) -> list[TagGroup]:
         for tag in essay.tags:
             names.setdefault(tag, []).append(essay)
     groups = [
-        TagGroup(name, slugify(name), tuple(essays))
+        TagGroup(name, tag_slug(name), tuple(essays))
         for name, essays in sorted(names.items(), key=lambda item: item[0].lower())
     ]
     _refuse_tag_clashes(site, groups)
@@ -308,7 +313,7 @@ class PageRenderer:
             essay=essay,
             body=Markup(render_essay_body(essay, root)),
             image_src=resolve_url(essay.image, root),
-            tags=[(tag, slugify(tag)) for tag in essay.tags],
+            tags=[(tag, tag_slug(tag)) for tag in essay.tags],
             older=older,
             newer=newer,
         )

@@ -1,4 +1,5 @@
-"""Shared fixtures: Debian's Chromium for pytest-playwright, and a recording SMTP server."""
+"""Shared fixtures: Debian's Chromium for pytest-playwright, a recording SMTP server, and the
+Hypothesis profiles (in CI, `CI=true`: a fixed seed; everywhere: few examples, no deadline)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,25 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.tools import CHROMIUM, CHROMIUM_ARGS, RecordingSMTPServer, need_tool
+
+settings.register_profile(
+    "ci",
+    derandomize=True,  # the same examples on every run: a red build is never a fluke
+    max_examples=25,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "dev", max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("many", max_examples=500, deadline=None)  # a deeper search, by hand
+default_profile = "ci" if os.environ.get("CI", "").lower() == "true" else "dev"
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", default_profile))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,43 @@
+"""Email addresses in any script: their ASCII (punycode) domain and the key they merge by.
+
+Two addresses are one subscriber when their local parts are equal after Unicode case folding
+(`ÉLODIE@` and `élodie@`, `Straße@` and `STRASSE@`) and their domains are the same name
+(`bücher.de`, `BÜCHER.DE` and `xn--bcher-kva.de`). The address is still sent to as first given.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+
+import idna
+from email_validator import EmailNotValidError, validate_email
+
+
+@lru_cache(maxsize=1024)
+def ascii_domain(domain: str) -> str:
+    """A domain name in ASCII, lowercase: an internationalised one in punycode (UTS 46)."""
+    if domain.isascii():
+        return domain.lower()
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return domain.lower()
+
+
+@lru_cache(maxsize=4096)
+def address_parts(address: str) -> tuple[str, str]:
+    """The local part (as written, NFC) and the ASCII domain of an address."""
+    try:
+        checked = validate_email(address.strip(), check_deliverability=False)
+    except EmailNotValidError:  # settings and subscribers are checked before they get here
+        local, _, domain = address.strip().rpartition("@")
+        return unicodedata.normalize("NFC", local), ascii_domain(domain)
+    return checked.local_part, checked.ascii_domain
+
+
+def address_key(address: str) -> str:
+    """The form two addresses share when they differ only by case: the case-folded local part
+    and the ASCII domain (`élodie@example.org` for `ÉLODIE@Example.org`)."""
+    local, domain = address_parts(address)
+    return f"{local.casefold()}@{domain}"
