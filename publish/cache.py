@@ -469,7 +469,8 @@ class RenderStore:
     is removed and started afresh, so nothing it holds is ever served unchecked.
     """
 
-    _open: dict[Path, RenderStore] = {}
+    _open: dict[Path, RenderStore] = {}  # the stores this process uses, oldest first
+    MAX_OPEN = 4  # stores kept open at once; the oldest is closed to make room
     _inherited: list[sqlite3.Connection] = []
     SCHEMA = ("CREATE TABLE IF NOT EXISTS renders (key TEXT PRIMARY KEY, record TEXT NOT NULL, "
               "checksum INTEGER NOT NULL, text BLOB NOT NULL)")
@@ -485,8 +486,18 @@ class RenderStore:
         """The store of the cache folder `cache_dir`, opened once per process."""
         path = cache_dir / RENDERS_FILE
         if path not in cls._open:
+            while len(cls._open) >= cls.MAX_OPEN:  # a process that builds many sites (tests)
+                cls._open.pop(next(iter(cls._open))).close()
             cls._open[path] = cls(path)
         return cls._open[path]
+
+    def close(self) -> None:
+        """Close the connection, if open; a later use opens it again."""
+        with self.lock:
+            if self.connection is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self.connection.close()
+                self.connection = None
 
     @classmethod
     def forget_connections(cls) -> None:

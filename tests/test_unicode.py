@@ -28,6 +28,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from publish import mail, state
+from publish.addresses import address_parts, ascii_domain
 from publish.cli import cli
 from publish.essays import SLUG_PATTERN, slugify
 from publish.settings import load_settings
@@ -253,11 +254,9 @@ def test_check_build_and_send_any_unicode_site(
                       sender_name=sender_name, title=title, subtitle=subtitle, author=author,
                       tags=tags)
     result, _ = build_and_send(root, smtp, reader, reader_name)
-    if not reader.rpartition("@")[2].isascii() and result.exit_code != 0:
-        assert "failed:" in result.output or "error:" in result.output  # the transport's part
-        return
     assert result.exit_code == 0, result.output
-    [(_, _, message)] = smtp.messages_to(reader)
+    local, domain = address_parts(reader)
+    [(_, _, message)] = smtp.messages_to(f"{local}@{ascii_domain(domain)}")  # IDN as punycode
     assert_arrived_intact(message, title, reader_name, sender_name)
     smtp.messages.clear()
 
@@ -381,7 +380,7 @@ def test_init_with_an_emoji_title_writes_settings_that_parse(tmp_path: Path) -> 
     settings = load_settings(tmp_path / "site")
     assert (settings.site.title, settings.site.author) == (title, author)
     [sender] = getaddresses([settings.email.from_address])
-    assert sender == (author, "letters@example.org")
+    assert sender == (author, "you@example.org")
     assert run(tmp_path / "site", "build").exit_code == 0
 
 

@@ -380,13 +380,15 @@ def start_build(root: Path, env: dict[str, str], hold: str | None = None) -> sub
 def wait_for_hold(process: subprocess.Popen, step: str, count: int = 1) -> list[int]:
     """Read the build's stderr until `count` processes say they hold at `step`; their pids.
 
-    The pipe is unbuffered, so a line `select` has not seen never waits in a buffer."""
+    The pipe is unbuffered, so a line `poll` has not seen never waits in a buffer."""
     assert process.stderr is not None
     pids: list[int] = []
     seen = b""
     deadline = time.monotonic() + 90
+    poller = select.poll()  # not select.select: the suite may hold descriptors past 1024
+    poller.register(process.stderr, select.POLLIN)
     while len(pids) < count:
-        ready, _, _ = select.select([process.stderr], [], [], max(0, deadline - time.monotonic()))
+        ready = poller.poll(max(0, deadline - time.monotonic()) * 1000)
         line = process.stderr.readline() if ready else b""
         seen += line
         if not line:

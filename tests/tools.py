@@ -207,7 +207,10 @@ class RecordingSMTPServer:
         content = envelope.content
         data = content if isinstance(content, bytes) else str(content).encode()
         data = data.replace(b"\r\n", b"\n")
-        message = email.message_from_bytes(data, policy=email.policy.default)
+        if "SMTPUTF8" in envelope.mail_options:  # UTF-8 headers: read as text, as an MDA would
+            message = email.message_from_string(data.decode("utf-8"), policy=email.policy.default)
+        else:
+            message = email.message_from_bytes(data, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         with self.lock:
             self.messages.append((envelope.mail_from or "", list(envelope.rcpt_tos), message))
