@@ -184,14 +184,14 @@ def test_clean_removes_the_build(tmp_path: Path) -> None:
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == sources, "sources kept"
 
 
-def test_the_example_site_passes_check() -> None:
-    result = run("--root", REPO_ROOT, "check")
+def test_the_example_site_passes_check(example_copy: Path) -> None:
+    result = run("--root", example_copy, "check")
     assert result.exit_code == 0, result.output
     assert ": error: " not in result.stderr
 
 
-def test_example_essay_01_numbers_its_eight_notes_by_first_use() -> None:
-    site, _ = load_site(REPO_ROOT)
+def test_example_essay_01_numbers_its_eight_notes_by_first_use(example_copy: Path) -> None:
+    site, _ = load_site(example_copy)
     [essay] = [e for e in site.essays if e.path.startswith("essays/01-")]
     body = (REPO_ROOT / essay.path).read_text(encoding="utf-8").split("\n---\n", 1)[1]
     cited = re.findall(r"\[\^([a-z0-9-]+)\](?!:)", body)
