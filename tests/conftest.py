@@ -1,10 +1,12 @@
-"""Shared fixtures: Debian's Chromium for pytest-playwright, a recording SMTP server, and the
-Hypothesis profiles (in CI, `CI=true`: a fixed seed; everywhere: few examples, no deadline)."""
+"""Shared fixtures: Debian's Chromium for pytest-playwright, a recording SMTP server, a copy
+of the example site, the Hypothesis profiles (in CI, `CI=true`: a fixed seed; everywhere: few
+examples, no deadline), and a guard that fails the run if a test wrote into the checkout."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,3 +50,48 @@ def smtp_server() -> Iterator[RecordingSMTPServer]:
     """Yield a started RecordingSMTPServer on 127.0.0.1; stop it afterwards."""
     with RecordingSMTPServer() as server:
         yield server
+
+
+@pytest.fixture
+def example_copy(tmp_path: Path) -> Path:
+    """A copy of the repository's example site in tmp_path (a test that loads or builds the
+    site in place leaves its cache in the checkout)."""
+    from tests.websites import example_site
+
+    return example_site(tmp_path / "example")
+
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+UNWATCHED = {".venv", "node_modules", "test-results", ".hypothesis", "__pycache__", ".git",
+             ".pytest_cache", ".ruff_cache"}  # tools' own folders, and the screenshots
+_checkout_before: set[str] = set()
+
+
+def checkout_listing() -> set[str]:
+    """Every file and folder in the checkout, outside the folders tools keep for themselves."""
+    found: set[str] = set()
+    for folder, subfolders, files in os.walk(CHECKOUT):
+        subfolders[:] = [name for name in subfolders if name not in UNWATCHED]
+        base = Path(folder).relative_to(CHECKOUT)
+        found.update((base / name).as_posix() for name in subfolders + files)
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Note what the checkout holds before any test runs."""
+    _checkout_before.update(checkout_listing())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if the tests left anything new in the checkout, or removed anything."""
+    after = checkout_listing()
+    added, removed = sorted(after - _checkout_before), sorted(_checkout_before - after)
+    if not added and not removed:
+        return
+    lines = [f"the tests wrote into the checkout {CHECKOUT} (use tmp_path):"]
+    lines += [f"  new: {path}" for path in added[:20]] + [f"  gone: {path}" for path in removed]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for line in lines:
+        if reporter is not None:
+            reporter.write_line(line, red=True, bold=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

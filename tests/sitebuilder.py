@@ -4,44 +4,47 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DEFAULT_SETTINGS = """\
-[site]
-title = "Test Letters"
-url = "https://example.org/letters/"
-author = "Test Author"
-language = "en"
-timezone = "Europe/London"
-"""
+SITES = Path(__file__).resolve().parent / "sites"  # the fixture sites, one folder each
 
-DEFAULT_FOOTNOTES = {
-    "bad-object": "---\nterm: Bad object\nsource: Melanie Klein\n---\n"
-                  "A figure the infant splits off and fears.\n",
-    "flow": "---\nterm: Flow\nsource: Mihaly Csikszentmihalyi\naliases: [optimal-experience]\n"
-            "---\nThe state of complete absorption in a task that is hard but not too hard.\n",
-}
+
+def site_settings(name: str = "default") -> str:
+    """The publish.toml text of the fixture site tests/sites/<name>/."""
+    return (SITES / name / "publish.toml").read_text(encoding="utf-8")
+
+
+def site_files(name: str, folder: str) -> dict[str, str]:
+    """The Markdown files in a fixture site's `folder` ("essays" or "footnotes"), each by
+    its name without ".md", in name order (none when the site has no such folder)."""
+    return {path.stem: path.read_text(encoding="utf-8")
+            for path in sorted((SITES / name / folder).glob("*.md"))}
+
+
+DEFAULT_SETTINGS = site_settings("default")
+DEFAULT_FOOTNOTES = site_files("default", "footnotes")  # 'bad-object' and 'flow'
 
 
 def make_site(tmp_path: Path, essays: dict[str, str] | None = None,
               footnotes: dict[str, str] | None = None,
-              settings: str | None = None) -> Path:
+              settings: str | None = None, site: str = "default") -> Path:
     """Write publish.toml, essays/<name> and footnotes/<key>.md under tmp_path; return it.
 
-    `essays` maps a file name (".md" added when missing) to its full text; `footnotes`
-    maps a glossary key to its file's text (defaults: 'bad-object' and 'flow');
-    `settings` is the TOML text (a valid default when None).
+    `site` names the fixture site under tests/sites/ that gives what is not passed:
+    `settings` is the TOML text, `essays` maps a file name (".md" added when missing) to
+    its full text, `footnotes` maps a glossary key to its file's text. The default site
+    has no essays and two glossary entries, 'bad-object' and 'flow'.
     """
     root = Path(tmp_path)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "publish.toml").write_text(DEFAULT_SETTINGS if settings is None else settings,
+    (root / "publish.toml").write_text(site_settings(site) if settings is None else settings,
                                        encoding="utf-8")
     essays_dir = root / "essays"
     essays_dir.mkdir(exist_ok=True)
-    for name, text in (essays or {}).items():
+    for name, text in (site_files(site, "essays") if essays is None else essays).items():
         file_name = name if name.endswith(".md") else f"{name}.md"
         (essays_dir / file_name).write_text(text, encoding="utf-8")
     footnotes_dir = root / "footnotes"
     footnotes_dir.mkdir(exist_ok=True)
-    for key, text in (DEFAULT_FOOTNOTES if footnotes is None else footnotes).items():
+    for key, text in (site_files(site, "footnotes") if footnotes is None else footnotes).items():
         (footnotes_dir / f"{key}.md").write_text(text, encoding="utf-8")
     return root
 

@@ -81,24 +81,66 @@ def test_nothing_overflows_a_narrow_phone_screen(page: Page, site_url: str, path
     assert page.evaluate(OVERFLOWING, NARROW) == []
 
 
-def test_screenshots_at_phone_and_desktop_widths(page: Page, site_url: str) -> None:
+TITLE = "The Case for Reading Slowly"
+
+IN_VIEW = """(element) => {
+  const box = element.getBoundingClientRect();
+  const x = box.left + box.width / 2, y = box.top + box.height / 2;
+  return {width: box.width, height: box.height, left: box.left, top: box.top,
+          right: box.right, bottom: box.bottom, viewWidth: innerWidth, viewHeight: innerHeight,
+          onTop: element.contains(document.elementFromPoint(x, y))};
+}"""
+
+
+@pytest.mark.parametrize("width", [NARROW, WIDE])
+def test_screenshots_at_phone_and_desktop_widths(page: Page, site_url: str, width: int) -> None:
     RESULTS.mkdir(exist_ok=True)
-    for width in (NARROW, WIDE):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.goto(f"{site_url}{ESSAY}/")
-        target = RESULTS / f"essay-{width}.png"
-        page.screenshot(path=str(target), full_page=True)
-        assert target.stat().st_size > 0
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{site_url}{ESSAY}/")
+    target = RESULTS / f"essay-{width}.png"
+    page.screenshot(path=str(target), full_page=True)
+    assert target.stat().st_size > 0
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.evaluate("innerWidth")
+    title = page.locator("h1")
+    assert title.inner_text() == TITLE
+    assert title.is_visible()
+    box = title.evaluate(IN_VIEW)
+    assert box["width"] > 0 and box["height"] > 0, box
+    assert box["left"] >= 0 and box["top"] >= 0, box
+    assert box["right"] <= box["viewWidth"] and box["bottom"] <= box["viewHeight"], box
+    assert box["onTop"], "something covers the title"
     page.goto(f"{site_url}glossary/")
-    page.screenshot(path=str(RESULTS / f"glossary-{WIDE}.png"))
+    page.screenshot(path=str(RESULTS / f"glossary-{width}.png"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.evaluate("innerWidth")
+
+
+SCRIPTED = "<p id='said'>as written</p><script>said.textContent = 'script ran'</script>"
 
 
 def test_pages_read_without_javascript(browser: Browser, site_url: str) -> None:
     context = browser.new_context(java_script_enabled=False)
     try:
         page = context.new_page()
-        page.goto(f"{site_url}{ESSAY}/")
-        assert page.locator("h1").inner_text() == "The Case for Reading Slowly"
-        assert page.locator(".footnotes li").count() >= 3
+        page.set_content(SCRIPTED)
+        assert page.locator("#said").inner_text() == "as written", "JavaScript is not off"
+        page.goto(site_url)
+        page.locator("nav.site-nav a", has_text="Archive").click()
+        assert page.url == f"{site_url}archive/"
+        page.locator(f"main a[href*='{ESSAY}']").first.click()
+        assert page.url == f"{site_url}{ESSAY}/"
+        assert page.locator("h1").inner_text() == TITLE
+        last = page.locator(".essay-body > p").filter(has_text="start with a pencil")
+        assert last.is_visible()
+        references = page.locator("sup.footnote-ref a")
+        notes = page.locator(".footnotes li")
+        assert notes.count() == 8 and references.count() >= 8
+        assert all(note.is_visible() and note.inner_text().strip() for note in notes.all())
+        references.nth(2).click()
+        assert page.url.endswith(f"#fn-{ESSAY}-3")
+        assert page.locator(f"#fn-{ESSAY}-3").is_visible()
+        page.locator(f"#fn-{ESSAY}-3 .note-term a").click()
+        assert page.url == f"{site_url}glossary/#flow"
+        assert page.locator("#flow").is_visible()
+        assert "challenging but within reach" in page.locator("main").inner_text()
     finally:
         context.close()

@@ -109,12 +109,56 @@ def test_cached_build_is_byte_identical_to_an_uncached_one(tmp_path, monkeypatch
         assert same_tree(cached / "build" / output, fresh / "build" / output), output
 
 
+WORKER_LINE = "holding at worker in process "  # what `cache.hold_for_test("worker")` says
+
+
+def build_with_thresholds(root: str, parse_threshold: str, render_threshold: str) -> None:
+    """Build a site with the given parallel thresholds (essays to parse, contents to make)
+    below which this process works alone; run by `build_in_a_fresh_process`."""
+    cache.PARALLEL_THRESHOLD = int(parse_threshold)
+    memo.PARALLEL_THRESHOLD = int(render_threshold)
+    build(Path(root), BuildOptions(today=TODAY))
+
+
+def build_in_a_fresh_process(root: Path, parse_threshold: int, render_threshold: int) -> set[int]:
+    """Build `root` in a new Python process (it has no other thread, so it may fork, which
+    this one cannot once a browser test has started a thread); return the process ids of
+    the workers it forked, as each one says on stderr when it starts."""
+    script = ("import sys; from tests.test_cache import build_with_thresholds; "
+              "build_with_thresholds(*sys.argv[1:])")
+    process = subprocess.Popen([sys.executable, "-c", script, str(root), str(parse_threshold),
+                                str(render_threshold)], cwd=REPO, text=True,
+                               env={**os.environ, cache.HOLD_ENV: "worker:0"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, out + err
+    pids = {int(line.rsplit(" ", 1)[1]) for line in err.splitlines()
+            if line.startswith(WORKER_LINE)}
+    assert process.pid not in pids, "the build's own process is no worker"
+    return pids
+
+
+def fork_width() -> int:
+    """How many workers a pool forks on this machine (at least two, or nothing forks)."""
+    workers = min(os.cpu_count() or 1, cache.MAX_WORKERS)
+    assert workers >= 2, "this test needs two cores to fork workers"
+    return workers
+
+
+def build_alone(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Build `root` in this process, parsing and rendering without any worker."""
+    monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 10**9)
+    build(root, BuildOptions(today=TODAY))
+
+
 def test_parallel_parse_matches_a_sequential_one(tmp_path, monkeypatch):
-    sequential = generate(12, tmp_path / "one")
-    build(sequential, BuildOptions(today=TODAY))
-    monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 2)
     parallel = generate(12, tmp_path / "two")
-    build(parallel, BuildOptions(today=TODAY))
+    workers = build_in_a_fresh_process(parallel, parse_threshold=2, render_threshold=10**9)
+    assert len(workers) == fork_width(), "one pool of workers parsed the essays"
+    assert len(records(parallel)) == 12, "the workers stored every parse"
+    sequential = generate(12, tmp_path / "one")
+    build_alone(sequential, monkeypatch)
     for output in ("site", "email"):
         assert same_tree(sequential / "build" / output, parallel / "build" / output), output
 
@@ -289,13 +333,17 @@ def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path, monkeyp
         assert same_tree(blocked / "build" / output, fresh / "build" / output), output
 
 
-def test_rebuilds_from_another_thread_share_the_cache(corpus):
+def test_rebuilds_from_another_thread_share_the_cache(corpus, tmp_path, monkeypatch):
     build(corpus, BuildOptions(today=TODAY))
-    before = corpus / "before"
-    shutil.copytree(corpus / "build", before)
+    path = corpus / "essays" / "00005.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n",
+                    encoding="utf-8")
+    rendered = spy_renderers(monkeypatch)
     failures: list[BaseException] = []
+    builders: list[int] = []
 
     def rebuild() -> None:
+        builders.append(threading.get_ident())
         try:
             build(corpus, BuildOptions(today=TODAY))
         except BaseException as exc:  # reported below, in the test's thread
@@ -305,8 +353,16 @@ def test_rebuilds_from_another_thread_share_the_cache(corpus):
     worker.start()
     worker.join()
     assert not failures
+    assert builders and builders[0] != threading.get_ident()
+    assert {made for made, _ in rendered} == {"page:essay-00005", "email:essay-00005"}, \
+        "the thread made the edited essay again, and took the others from the cache"
+    assert {thread for _, thread in rendered} == set(builders), "rendered in the thread"
+    fresh = tmp_path / "fresh"
+    shutil.copytree(corpus, fresh, ignore=shutil.ignore_patterns("build"))
+    monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
+    build(fresh, BuildOptions(today=TODAY))
     for output in ("site", "email"):
-        assert same_tree(before / output, corpus / "build" / output), output
+        assert same_tree(fresh / "build" / output, corpus / "build" / output), output
 
 
 def test_unchanged_output_files_are_not_rewritten(corpus):
@@ -325,6 +381,26 @@ def test_unchanged_output_files_are_not_rewritten(corpus):
 
 
 # --- The output memo: an unchanged page or email is neither made nor rewritten ----------
+
+
+def spy_renderers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Watch the real renderers: each essay page and email made in this process, as
+    ("page:<slug>" or "email:<slug>", the id of the thread that made it), in order."""
+    seen: list[tuple[str, int]] = []
+    real_page, real_html = web.PageRenderer.essay_page, mail.email_html
+
+    def page_spy(self, essay, *args):
+        seen.append((f"page:{essay.slug}", threading.get_ident()))
+        return real_page(self, essay, *args)
+
+    def email_spy(site, essay, templates):
+        seen.append((f"email:{essay.slug}", threading.get_ident()))
+        return real_html(site, essay, templates)
+
+    monkeypatch.setattr(web.PageRenderer, "essay_page", page_spy)
+    monkeypatch.setattr(mail, "email_html", email_spy)
+    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 10**9)  # spies see only this process
+    return seen
 
 
 @pytest.fixture
@@ -453,13 +529,11 @@ def test_hand_edited_output_is_made_again(corpus, made):
 
 
 def test_parallel_rendering_matches_a_sequential_one(tmp_path, monkeypatch):
-    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 10**9)
-    sequential = generate(12, tmp_path / "one")
-    build(sequential, BuildOptions(today=TODAY))
-    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 2)
-    monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
     parallel = generate(12, tmp_path / "two")
-    build(parallel, BuildOptions(today=TODAY))
+    workers = build_in_a_fresh_process(parallel, parse_threshold=10**9, render_threshold=2)
+    assert len(workers) == 2 * fork_width(), "one pool of workers made each output folder"
+    sequential = generate(12, tmp_path / "one")
+    build_alone(sequential, monkeypatch)
     for output in ("site", "email"):
         assert same_tree(sequential / "build" / output, parallel / "build" / output), output
 

@@ -172,19 +172,26 @@ def test_failed_build_leaves_the_previous_site(tmp_path: Path) -> None:
 
 def test_clean_removes_the_build(tmp_path: Path) -> None:
     root = make_site(tmp_path, essays={"a": essay_text("A", date="2026-01-06")})
-    run("--root", root, "build", "--today", "2026-02-01")
-    assert run("--root", root, "clean").exit_code == 0
+    built = run("--root", root, "build", "--today", "2026-02-01")
+    assert built.exit_code == 0, built.output
+    assert built_slugs(root) == {"a"}
+    assert (root / "build" / "email" / "a.eml").is_file()
+    sources = sorted(p.relative_to(root) for p in root.rglob("*") if "build" not in p.parts)
+    cleaned = run("--root", root, "clean")
+    assert cleaned.exit_code == 0
     assert not (root / "build").exists()
+    assert f"Removed {root / 'build'}" in cleaned.stdout
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == sources, "sources kept"
 
 
-def test_the_example_site_passes_check() -> None:
-    result = run("--root", REPO_ROOT, "check")
+def test_the_example_site_passes_check(example_copy: Path) -> None:
+    result = run("--root", example_copy, "check")
     assert result.exit_code == 0, result.output
     assert ": error: " not in result.stderr
 
 
-def test_example_essay_01_numbers_its_eight_notes_by_first_use() -> None:
-    site, _ = load_site(REPO_ROOT)
+def test_example_essay_01_numbers_its_eight_notes_by_first_use(example_copy: Path) -> None:
+    site, _ = load_site(example_copy)
     [essay] = [e for e in site.essays if e.path.startswith("essays/01-")]
     body = (REPO_ROOT / essay.path).read_text(encoding="utf-8").split("\n---\n", 1)[1]
     cited = re.findall(r"\[\^([a-z0-9-]+)\](?!:)", body)

@@ -186,9 +186,9 @@ def test_the_crontab_line_loads_the_file_and_the_unit_names_it(
                          text=True, timeout=120, check=False)
     assert ran.returncode == 0, (ran.stdout, ran.stderr)
     log = (site / "state" / "run.log").read_text(encoding="utf-8")
-    # `run` checks for an SMTP URL before it decides anything, so whether an essay happens
-    # to be due on the real today or not, no complaint about it means the file was loaded.
-    assert "PUBLISH_SMTP_URL" not in log and "error" not in log, log
+    # on the wall clock the run may find the fixture's essay of 2026-12-01 09:00 due: either
+    # way it must have reached the mail server named in the file, or had nothing to send
+    assert re.search(r"nothing due|: \d+ sent, 0 failed", log) and "PUBLISH_SMTP_URL" not in log
     env_file.unlink()  # without the file, the same line stops and says what is missing
     subprocess.run(["/bin/sh", "-c", command], env=cron_env, timeout=120, check=False)
     log = (site / "state" / "run.log").read_text(encoding="utf-8")

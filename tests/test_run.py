@@ -31,22 +31,7 @@ from tests.test_schedule import first_tuesday
 from tests.tools import RecordingSMTPServer
 
 LONDON = ZoneInfo("Europe/London")
-SETTINGS = """\
-[site]
-title = "Test Letters"
-url = "https://example.org/letters/"
-author = "Test Author"
-timezone = "Europe/London"
-
-[schedule]
-rule = "FREQ=MONTHLY;BYDAY=+1TU"
-time = "09:00"
-
-[email]
-from = "Test Author <letters@example.org>"
-service_url = "http://127.0.0.1:8001/"
-postal_address = "1 Test Street, Testville"
-"""
+SETTINGS = (Path(__file__).parent / "sites" / "run" / "publish.toml").read_text(encoding="utf-8")
 SUBSCRIBERS = ["ann@example.org", "bob@example.net", "cy@example.com"]
 NAMES = ["Alder", "Birch", "Cedar", "Damson", "Elm", "Fir", "Gorse", "Hazel", "Ivy",
          "Juniper", "Kauri", "Larch", "Maple"]

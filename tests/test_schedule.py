@@ -40,9 +40,12 @@ LONDON = ZoneInfo("Europe/London")
 
 
 def settings_text(timezone: str = "Europe/London", rule: str = FIRST_TUESDAY) -> str:
-    """publish.toml for a small site in `timezone` with `rule` at 09:00."""
-    return (f'[site]\ntitle = "T"\nurl = "https://example.org/"\nauthor = "A"\n'
-            f'timezone = "{timezone}"\n\n[schedule]\nrule = "{rule}"\ntime = "09:00"\n')
+    """publish.toml for a small site in `timezone` with `rule` at 09:00 (the fixture site
+    tests/sites/schedule/ is in Europe/London on the first Tuesday)."""
+    text = (Path(__file__).parent / "sites" / "schedule" / "publish.toml").read_text(
+        encoding="utf-8")
+    return (text.replace('timezone = "Europe/London"', f'timezone = "{timezone}"')
+            .replace(f'rule = "{FIRST_TUESDAY}"', f'rule = "{rule}"'))
 
 
 def load(tmp_path: Path, essays: dict[str, str], timezone: str = "Europe/London"):
@@ -242,9 +245,10 @@ def test_rule_with_dtstart_counts_from_it_at_the_settings_time() -> None:
     assert [(s.day, s.hour, s.minute) for s in slots] == [(5, 9, 30), (19, 9, 30)]
 
 
-def test_example_site_schedule_lists_first_tuesdays_with_the_queued_essay() -> None:
-    root = Path(__file__).resolve().parent.parent
-    result = CliRunner().invoke(cli, ["--root", str(root), "schedule", "--today", "2026-11-23"])
+def test_example_site_schedule_lists_first_tuesdays_with_the_queued_essay(
+        example_copy: Path) -> None:
+    result = CliRunner().invoke(cli, ["--root", str(example_copy), "schedule", "--today",
+                                      "2026-11-23"])
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
     assert len(rows) == 12

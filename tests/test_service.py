@@ -38,22 +38,11 @@ CONFIRM_LINK = re.compile(r"https?://\S+/confirm/\S+")
 
 
 def service_settings(port: int) -> str:
-    """The publish.toml of a site whose subscription service listens on `port`."""
-    service = f"http://127.0.0.1:{port}/"
-    return f"""\
-[site]
-title = "Test Letters"
-url = "https://example.org/letters/"
-author = "Test Author"
-timezone = "Europe/London"
-
-[email]
-from = "Test Letters <letters@example.org>"
-reply_to = "author@example.org"
-signup_url = "{service}subscribe"
-service_url = "{service}"
-postal_address = "1 Test Street, Testtown"
-"""
+    """The publish.toml of a site whose subscription service listens on `port` (the fixture
+    site tests/sites/service/ has it on port 8001)."""
+    text = (Path(__file__).parent / "sites" / "service" / "publish.toml").read_text(
+        encoding="utf-8")
+    return text.replace("http://127.0.0.1:8001/", f"http://127.0.0.1:{port}/")
 
 
 def service_site(folder: Path, port: int) -> Path:

@@ -10,7 +10,7 @@ import pytest
 from publish.errors import PublishError
 from publish.settings import load_settings
 
-SITE = '[site]\ntitle = "T"\nurl = "https://example.org/x"\nauthor = "A"\n'
+SITE = (Path(__file__).parent / "sites" / "minimal" / "publish.toml").read_text(encoding="utf-8")
 
 
 def problems_of(tmp_path: Path, text: str | None) -> list[str]:
