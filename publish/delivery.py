@@ -48,11 +48,10 @@ from publish import mail, state
 from publish.environment import environment_file, shown_path
 from publish.errors import PublishError, did_you_mean
 from publish.model import Settings
+from publish.safetext import fold_controls, now_text
 from publish.subscribers import (
     ACTIVE,
-    fold_controls,
     normalise_address,
-    now_text,
     unsubscribe_token,
     unsubscribe_url,
 )

@@ -44,6 +44,7 @@ from publish.mail import addressed_message, header_text, site_domain
 from publish.mailsetup import locate_setting
 from publish.model import Glossary, Settings, Site
 from publish.rendering import template_environment
+from publish.safetext import has_controls, now_text
 from publish.settings import SETTINGS_FILE, load_settings
 from publish.web import Head, PageRenderer
 
@@ -315,7 +316,7 @@ def checked_signup(form: ImmutableMultiDict[str, str]) -> tuple[str, str]:
         abort(400, "Please give an email address.")
     if len(raw) > MAX_ADDRESS or len(name) > MAX_NAME:
         abort(400, "That is longer than any email address or name we can take.")
-    if subscribers.has_controls(raw) or subscribers.has_controls(name):
+    if has_controls(raw) or has_controls(name):
         abort(400, "An address or name cannot contain line breaks or control characters.")
     try:
         return subscribers.normalise_address(raw), name.strip()
@@ -368,7 +369,7 @@ def record_signup(conn: sqlite3.Connection, address: str,
         subscriber = subscribers.find_subscriber(conn, address) or subscribers.add_subscriber(
             conn, address, name, status=subscribers.PENDING, source="web")
         conn.execute("INSERT INTO confirmations (nonce, subscriber_id, created_at) "
-                     "VALUES (?, ?, ?)", (nonce, subscriber.id, subscribers.now_text()))
+                     "VALUES (?, ?, ?)", (nonce, subscriber.id, now_text()))
     return subscriber, nonce
 
 
@@ -385,7 +386,7 @@ def open_confirmation(conn: sqlite3.Connection, nonce: str) -> sqlite3.Row:
 def close_confirmations(conn: sqlite3.Connection, subscriber_id: int) -> None:
     """Mark every open confirmation link of a subscriber used, so none can act again."""
     conn.execute("UPDATE confirmations SET used_at = ? WHERE subscriber_id = ? "
-                 "AND used_at IS NULL", (subscribers.now_text(), subscriber_id))
+                 "AND used_at IS NULL", (now_text(), subscriber_id))
 
 
 # --- Tokens ----------------------------------------------------------------------------

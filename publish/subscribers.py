@@ -11,10 +11,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import re
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
@@ -24,14 +22,13 @@ from publish import subscriber_formats as formats
 from publish.addresses import address_key
 from publish.errors import Problem, PublishError, error
 from publish.model import Settings
+from publish.safetext import fold_controls, now_text
 from publish.subscriber_formats import Record
 
 PENDING, ACTIVE, UNSUBSCRIBED = "pending", "active", "unsubscribed"
 STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED)
 
 TOKEN_PURPOSE = "unsubscribe"
-# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085]+")
 
 
 @dataclass(frozen=True)
@@ -86,21 +83,6 @@ class AddressError(PublishError, ValueError):
     def __init__(self, problem: Problem):
         super().__init__([problem])
         self.reason = problem.message
-
-
-def fold_controls(text: str) -> str:
-    """Replace CR, LF, other control characters and U+2028/U+2029 with single spaces."""
-    return _CONTROL.sub(" ", text).strip()
-
-
-def has_controls(text: str) -> bool:
-    """Whether text holds CR, LF, another control character or a Unicode line separator."""
-    return _CONTROL.search(text) is not None
-
-
-def now_text() -> str:
-    """The current UTC time as ISO 8601 text, the format of every timestamp in the state."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def normalise_address(address: str, path: str = "<address>", line: int = 1) -> str:
