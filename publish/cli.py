@@ -24,12 +24,13 @@ from publish import __version__
 from publish.build import BuildOptions, build, render_outputs, with_release_dates
 from publish.cache import read_only as read_only_cache
 from publish.cadence import describe_rule
-from publish.delivery import ProgressEvent, SendSummary, require_destination, send_essay
-from publish.environment import load_environment
 from publish.errors import Problem, PublishError
 from publish.essays import ESSAYS_DIR, cap_slug, slugify
 from publish.mail import oversize_problems
-from publish.mailsetup import (
+from publish.mailing.environment import load_environment
+from publish.mailing.rounds import ProgressEvent, SendSummary
+from publish.mailing.send import require_destination, send_essay
+from publish.mailing.setup import (
     NEW_ESSAY_PLACEHOLDER,
     PLACEHOLDER_FROM_ADDRESS,
     mailing_readiness,
@@ -37,15 +38,15 @@ from publish.mailsetup import (
     refuse_unsafe_setup,
 )
 from publish.model import Settings
-from publish.releases import site_with_releases
 from publish.runner import cron_instructions, run_publish
 from publish.safetext import fold_controls
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
 from publish.serve import BuildResult, Preview
 from publish.settings import SETTINGS_FILE, load_settings
 from publish.site import load_site, select_published
-from publish.state import connect, database_error, database_path
-from publish.subscribers import (
+from publish.state.db import connect, database_error, database_path
+from publish.state.releases import site_with_releases
+from publish.state.subscribers import (
     add_subscriber,
     export_csv,
     import_csv,
@@ -290,7 +291,7 @@ def subscriptions() -> None:
 @click.pass_obj
 def subscriptions_serve(root: Path, host: str, port: int, proxies: int) -> None:
     """Run the subscription service with waitress until Ctrl-C."""
-    from publish.service import ServiceOptions, create_app, serve
+    from publish.mailing.service import ServiceOptions, create_app, serve
 
     _load_environment(root)
     app = create_app(root, ServiceOptions(trusted_proxies=proxies))

@@ -34,7 +34,7 @@ from publish.markdown import RenderContext, render_email, render_text, resolve_u
 from publish.memo import Deferred, OutputKeys, resolved
 from publish.model import Essay, Settings, Site
 from publish.safetext import fold_controls
-from publish.subscribers import unsubscribe_url
+from publish.state.subscribers import unsubscribe_url
 from publish.writer import OutputFiles
 
 Files = dict[str, str | bytes]

@@ -33,26 +33,16 @@ from datetime import datetime
 from pathlib import Path
 
 from publish.build import BUILD_DIR, BuildOptions, build
-from publish.delivery import send_essay
-from publish.environment import environment_file
 from publish.errors import Problem, PublishError
-from publish.mailsetup import refuse_unsafe_setup
+from publish.mailing.environment import environment_file
+from publish.mailing.send import send_essay
+from publish.mailing.setup import refuse_unsafe_setup
 from publish.model import Essay, Settings, Site
 from publish.releasefile import (
     RELEASES_FILE,
     ReleasesFile,
     read_releases_file,
     write_releases_file,
-)
-from publish.releases import (
-    Binding,
-    Known,
-    bind_releases,
-    read_releases,
-    record_releases,
-    site_with_releases,
-    unfinished_sends,
-    update_sources,
 )
 from publish.schedule import (
     Placement,
@@ -68,7 +58,17 @@ from publish.schedule import (
     unmailed_back_issues,
 )
 from publish.site import load_site
-from publish.state import connect, database_path
+from publish.state.db import connect, database_path
+from publish.state.releases import (
+    Binding,
+    Known,
+    bind_releases,
+    read_releases,
+    record_releases,
+    site_with_releases,
+    unfinished_sends,
+    update_sources,
+)
 
 # Test hook: PUBLISH_TEST_CRASH_AFTER=build (or =record) kills the process right after that
 # step, as a power cut would, so the tests can check that the next run finishes the job.

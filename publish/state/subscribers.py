@@ -3,7 +3,7 @@
 Addresses are checked with email-validator (no DNS) and merged when they differ only by
 case, in any script (the `email_key` column, see publish.addresses). An unsubscribed
 address keeps its row, so a later import never subscribes it again. Every function takes an
-open connection from `publish.state.connect`.
+open connection from `publish.state.db.connect`.
 """
 
 from __future__ import annotations
@@ -12,18 +12,19 @@ import csv
 import dataclasses
 import io
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
 
-from publish import state
-from publish import subscriber_formats as formats
+from publish.state import db
+from publish.state import formats
 from publish.addresses import address_key
 from publish.errors import Problem, PublishError, error
 from publish.model import Settings
 from publish.safetext import fold_controls, now_text
-from publish.subscriber_formats import Record
+from publish.state.formats import Record
 
 PENDING, ACTIVE, UNSUBSCRIBED = "pending", "active", "unsubscribed"
 STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED)
@@ -202,6 +203,25 @@ def active_subscribers(conn: sqlite3.Connection) -> list[Subscriber]:
     return [_subscriber(row) for row in rows]
 
 
+def count_active(conn: sqlite3.Connection) -> int:
+    """How many subscribers are active."""
+    return conn.execute("SELECT COUNT(*) FROM subscribers WHERE status = ?", (ACTIVE,)
+                        ).fetchone()[0]
+
+
+def has_subscribers(path: Path) -> bool:
+    """Whether the database at `path` holds an active or pending subscriber (read only)."""
+    if not path.is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as conn:
+            row = conn.execute("SELECT COUNT(*) FROM subscribers WHERE status IN "
+                               "('active', 'pending')").fetchone()
+    except sqlite3.Error:
+        return True  # cannot tell: assume a list, the careful answer
+    return bool(row[0])
+
+
 def list_subscribers(conn: sqlite3.Connection) -> list[Subscriber]:
     """Every subscriber whatever the status, oldest first."""
     return [_subscriber(row) for row in conn.execute("SELECT * FROM subscribers ORDER BY id")]
@@ -232,7 +252,7 @@ class ImportRow:
 
 
 def import_csv(conn: sqlite3.Connection, path: Path) -> ImportReport:
-    """Import a subscriber CSV in any format `publish.subscriber_formats` knows.
+    """Import a subscriber CSV in any format `publish.state.formats` knows.
 
     Every row is checked first; on any error nothing is written. Statuses, dates and names
     are kept; opted-out readers are kept as unsubscribed, placeholders are skipped.
@@ -240,7 +260,7 @@ def import_csv(conn: sqlite3.Connection, path: Path) -> ImportReport:
     plan = read_import(path)
     counts = {"added": 0, "updated": 0, "unchanged": 0, "kept_unsubscribed": 0}
     added: dict[str, int] = {}
-    with state.transaction(conn):
+    with db.transaction(conn):
         for row in plan.rows:
             outcome, status = _merge_record(conn, row.record)
             counts[outcome] += 1
@@ -425,7 +445,7 @@ def export_csv(conn: sqlite3.Connection) -> str:
 
 def unsubscribe_token(secret: bytes, subscriber_id: int) -> str:
     """The secret token of a subscriber's unsubscribe link: `<id>-<hmac>`."""
-    return f"{subscriber_id}-{state.sign(secret, TOKEN_PURPOSE, str(subscriber_id))}"
+    return f"{subscriber_id}-{db.sign(secret, TOKEN_PURPOSE, str(subscriber_id))}"
 
 
 def read_unsubscribe_token(secret: bytes, token: str) -> int | None:
@@ -433,7 +453,7 @@ def read_unsubscribe_token(secret: bytes, token: str) -> int | None:
     number, _, signature = token.strip().partition("-")
     if not number.isdigit() or not signature:
         return None
-    if not state.verify(secret, TOKEN_PURPOSE, number, signature):
+    if not db.verify(secret, TOKEN_PURPOSE, number, signature):
         return None
     return int(number)
 
