@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publish.cli import cli
+from publish.cli.main import cli
 from publish.state import db
 from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site
 

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publish.cli import cli
+from publish.cli.main import cli
 from publish.errors import PublishError
 from publish.mailing.destination import parse_smtp_url
 from publish.mailing.rounds import ProgressEvent
@@ -33,7 +33,8 @@ from publish.mailing.send import send_essay
 from publish.mailing.transport import SMTPTransport
 from publish.settings import load_settings
 from publish.state import db
-from publish.state.subscribers import add_subscriber, import_csv, unsubscribe_token, unsubscribe_url
+from publish.state.imports import import_csv
+from publish.state.subscribers import add_subscriber, unsubscribe_token, unsubscribe_url
 from tests.mailsite import ESSAYS, SLUG, copy_site, make_mail_site
 from tests.sitebuilder import essay_text
 from tests.tools import RecordingSMTPServer

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from publish.cli import cli
+from publish.cli.main import cli
 from publish.mailing.setup import NEW_ESSAY_PLACEHOLDER
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber

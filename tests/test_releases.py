@@ -29,7 +29,7 @@ from lxml import html as lxml_html
 
 from publish.essays import SLUG_PATTERN
 from publish.releasefile import ReleasesFile, read_releases_file, write_releases_file
-from publish.runner import CRASH_AFTER_ENV, CRASH_EXIT_CODE
+from publish.run import CRASH_AFTER_ENV, CRASH_EXIT_CODE
 from publish.schedule import Release, Timetable, due_placements, plan_schedule
 from publish.site import load_site
 from publish.state.db import connect

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from publish.cli import cli
+from publish.cli.main import cli
 from publish.errors import PublishError
 from publish.schedule import (
     DATED,

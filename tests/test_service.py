@@ -26,7 +26,7 @@ from flask.testing import FlaskClient
 from lxml import html
 from waitress import wasyncore
 
-from publish.cli import cli
+from publish.cli.main import cli
 from publish.errors import PublishError
 from publish.mailing.service import ServiceOptions, create_app, mailer_of
 from publish.state import db, subscribers

@@ -17,18 +17,17 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publish.cli import cli
+from publish.cli.main import cli
 from publish.errors import PublishError
 from publish.settings import load_settings
 from publish.state import db
+from publish.state.imports import export_csv, import_csv
 from publish.state.subscribers import (
     AddressError,
     active_subscribers,
     add_subscriber,
-    export_csv,
     find_subscriber,
     get_subscriber,
-    import_csv,
     list_subscribers,
     read_unsubscribe_token,
     remove_subscriber,

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from publish import mail
 from publish.addresses import address_parts, ascii_domain
-from publish.cli import cli
+from publish.cli.main import cli
 from publish.essays import SLUG_PATTERN, slugify
 from publish.settings import load_settings
 from publish.state import db

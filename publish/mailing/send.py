@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from email.utils import make_msgid
 from pathlib import Path
 
@@ -83,7 +83,7 @@ def send_essay(
         return _run_send(root, settings, built, conn, destination, report)
 
 
-def _send_lock(root: Path, settings: Settings):
+def _send_lock(root: Path, settings: Settings) -> AbstractContextManager[None]:
     """Hold the exclusive send lock, or PublishError if another send holds it."""
     return exclusive_lock(state_dir(root, settings) / LOCK_FILE,
                           "another send is running (it holds this lock); nothing was sent")

@@ -22,18 +22,17 @@ subscriber already mailed. Nothing is mailed twice.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import os
 import shlex
 import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from publish.build import BUILD_DIR, BuildOptions, build
 from publish.errors import Problem, PublishError
+from publish.locks import exclusive_lock
 from publish.mailing.environment import environment_file
 from publish.mailing.send import send_essay
 from publish.mailing.setup import refuse_unsafe_setup
@@ -308,21 +307,10 @@ def _crash_point(step: str) -> None:
         os._exit(CRASH_EXIT_CODE)
 
 
-@contextmanager
-def _run_lock(root: Path, settings: Settings) -> Iterator[None]:
+def _run_lock(root: Path, settings: Settings) -> AbstractContextManager[None]:
     """Hold the site's run lock, so two runs (cron and a hand-run) never overlap."""
-    path = database_path(root, settings).parent / LOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PublishError.single(str(path), 1, 1, "another `publish run` is in progress; "
-                                                       "try again when it has finished") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return exclusive_lock(database_path(root, settings).parent / LOCK_FILE,
+                          "another `publish run` is in progress; try again when it has finished")
 
 
 # --- `publish cron` --------------------------------------------------------------------
