@@ -229,3 +229,21 @@ def test_a_busy_port_exits_1_in_every_server(tmp_path: Path, command: list[str])
     [line] = [x for x in result.stderr.splitlines() if ": error: " in x]
     assert line.startswith(f"--port:1:1: error: cannot listen on 127.0.0.1:{port} (")
     assert result.exit_code == 1 and no_traceback(result)
+
+
+def test_refusals_speak_the_one_error_dialect(tmp_path: Path) -> None:
+    """`init` into a full folder, `new` over an existing essay and removing an address nobody
+    has: each is one `path:line:col: error:` line naming the file, and status 1."""
+    root = make_site(tmp_path / "site", essays={"title": essay_text("Title")},
+                     settings=MAIL_SETTINGS)
+    refusals = {
+        ("init", str(root)): f"{root}:1:1: error: is not empty",
+        ("--root", str(root), "new", "Title"): "essays/title.md:1:1: error: already exists",
+        ("--root", str(root), "subscribers", "remove", "ghost@example.org"):
+            f"{root / 'state' / 'publish.db'}:1:1: error: no subscriber with the address",
+    }
+    for command, start in refusals.items():
+        result = run(*command)
+        [line] = [x for x in result.stderr.splitlines() if ": error: " in x]
+        assert line.startswith(start), (command, result.stderr)
+        assert result.exit_code == 1 and no_traceback(result)

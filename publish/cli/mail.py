@@ -18,6 +18,7 @@ from publish.cli.common import (
     show_problems,
     site_moment,
 )
+from publish.errors import PublishError
 from publish.mailing.rounds import ProgressEvent, SendSummary
 from publish.mailing.send import require_destination, send_essay
 from publish.mailing.setup import (
@@ -87,7 +88,8 @@ def subscribers_remove(root: Path, email: str) -> None:
     with _state_connection(root) as conn:
         subscriber = remove_subscriber(conn, email)
     if subscriber is None:
-        raise click.ClickException(f"no subscriber with the address {email!r}")
+        raise PublishError.single(str(database_path(root, load_settings(root))), 1, 1,
+                                  f"no subscriber with the address {email!r}")
     click.echo(f"{subscriber.email}: unsubscribed")
 
 

@@ -54,7 +54,8 @@ def new(root: Path, title: str) -> None:
     slug = cap_slug(slugify(title))
     path = root / ESSAYS_DIR / f"{slug}.md"
     if path.exists():
-        raise click.ClickException(f"{path.relative_to(root)} already exists; not overwriting it")
+        raise PublishError.single(str(path.relative_to(root)), 1, 1,
+                                  "already exists; not overwriting it")
     path.parent.mkdir(parents=True, exist_ok=True)
     quoted = title.replace("\\", "\\\\").replace('"', '\\"')
     path.write_text(
