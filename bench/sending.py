@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from bench.generate import generate
+from publish.state import db, ledger
 
 SEND_ESSAYS = 10
 
@@ -52,11 +53,8 @@ def subscriber_csv(path: Path, count: int) -> Path:
 
 def ledger_counts(root: Path, slug: str) -> dict[str, int]:
     """How many deliveries of `slug` the state database holds, by status."""
-    database = root / "state" / "publish.db"
-    with sqlite3.connect(database) as conn:
-        rows = conn.execute("SELECT status, COUNT(*) FROM deliveries WHERE slug = ? "
-                            "GROUP BY status", (slug,)).fetchall()
-    return dict(rows)
+    with closing(db.connect(root / "state" / "publish.db")) as conn:
+        return ledger.ledger_counts(conn, slug)
 
 
 def run_send_benchmark(root: Path, subscribers: int, measure: Callable[..., Any],

@@ -1,5 +1,5 @@
 """Entry point for `python -m publish`."""
 
-from publish.cli import main
+from publish.cli.main import main
 
 main()

@@ -12,10 +12,10 @@ from publish.errors import Problem
 from publish.essays import ESSAYS_DIR
 from publish.memo import Deferred, OutputKeys, OutputMemo, resolve_all
 from publish.model import Site
-from publish.releases import site_with_releases
 from publish.rendering import shared_template_environment
 from publish.schedule import apply_release_dates
 from publish.site import essay_folder, load_site, select_published
+from publish.state.releases import site_with_releases
 from publish.writer import OutputFiles, OutputFolder, build_lock, write_trees
 
 BUILD_DIR = "build"

@@ -20,8 +20,8 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publish import state
-from publish.cli import cli
+from publish.cli.main import cli
+from publish.state import db
 from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site
 
 TODAY = "2026-06-01"
@@ -46,7 +46,7 @@ def problems(result: Result) -> list[str]:
 
 def shared_problems(result: Result) -> list[str]:
     """The problems both `check` and `build` report: all but the mailing set-up warnings,
-    which only `check` gives (see publish.mailsetup)."""
+    which only `check` gives (see publish.mailing.setup)."""
     return [line for line in problems(result)
             if not (line.startswith("publish.toml:") and ": warning: " in line)]
 
@@ -343,7 +343,7 @@ def hold_state_database(root: Path) -> sqlite3.Connection:
 @pytest.mark.parametrize("args", [("subscribers", "list"), ("build", "--today", TODAY)])
 def test_a_busy_state_database_says_try_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               args: tuple[str, ...]) -> None:
-    monkeypatch.setattr(state, "BUSY_TIMEOUT", 0.2)  # not the 30 s a real command waits
+    monkeypatch.setattr(db, "BUSY_TIMEOUT", 0.2)  # not the 30 s a real command waits
     root, before = good_site(tmp_path)
     holder = hold_state_database(root)
     try:

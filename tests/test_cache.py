@@ -26,7 +26,7 @@ import publish.essays
 from bench.generate import generate
 from publish import cache, mail, memo, web
 from publish.build import BuildOptions, build
-from publish.cli import cli
+from publish.cli.main import cli
 from publish.errors import PublishError
 from publish.site import load_site
 

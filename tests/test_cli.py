@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from publish import __version__
-from publish.cli import cli
+from publish.cli.main import cli
 from publish.site import load_site
+from tests.mailsite import SETTINGS as MAIL_SETTINGS
 from tests.sitebuilder import essay_text, make_site
+from tests.tools import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -217,3 +220,37 @@ def test_a_damaged_state_database_is_a_clear_error(tmp_path: Path) -> None:
         assert f"{root / 'state' / 'publish.db'}" in result.output
         assert "Traceback" not in result.output
         assert isinstance(result.exception, SystemExit), command
+
+
+@pytest.mark.parametrize("command", [["serve"], ["subscriptions", "serve"]])
+def test_a_busy_port_exits_1_in_every_server(tmp_path: Path, command: list[str]) -> None:
+    """A port another program holds is the same failure, with the same exit code, for the
+    preview and for the subscription service: one `--port` error line, status 1."""
+    port = free_port()
+    root = make_site(tmp_path, essays={"a": essay_text("A", date="2026-01-06")},
+                     settings=MAIL_SETTINGS)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        result = run("--root", root, *command, "--port", str(port))
+    [line] = [x for x in result.stderr.splitlines() if ": error: " in x]
+    assert line.startswith(f"--port:1:1: error: cannot listen on 127.0.0.1:{port} (")
+    assert result.exit_code == 1 and no_traceback(result)
+
+
+def test_refusals_speak_the_one_error_dialect(tmp_path: Path) -> None:
+    """`init` into a full folder, `new` over an existing essay and removing an address nobody
+    has: each is one `path:line:col: error:` line naming the file, and status 1."""
+    root = make_site(tmp_path / "site", essays={"title": essay_text("Title")},
+                     settings=MAIL_SETTINGS)
+    refusals = {
+        ("init", str(root)): f"{root}:1:1: error: is not empty",
+        ("--root", str(root), "new", "Title"): "essays/title.md:1:1: error: already exists",
+        ("--root", str(root), "subscribers", "remove", "ghost@example.org"):
+            f"{root / 'state' / 'publish.db'}:1:1: error: no subscriber with the address",
+    }
+    for command, start in refusals.items():
+        result = run(*command)
+        [line] = [x for x in result.stderr.splitlines() if ": error: " in x]
+        assert line.startswith(start), (command, result.stderr)
+        assert result.exit_code == 1 and no_traceback(result)

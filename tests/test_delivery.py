@@ -25,12 +25,16 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publish import state
-from publish.cli import cli
-from publish.delivery import ProgressEvent, SMTPTransport, parse_smtp_url, send_essay
+from publish.cli.main import cli
 from publish.errors import PublishError
+from publish.mailing.destination import parse_smtp_url
+from publish.mailing.rounds import ProgressEvent
+from publish.mailing.send import send_essay
+from publish.mailing.transport import SMTPTransport
 from publish.settings import load_settings
-from publish.subscribers import add_subscriber, import_csv, unsubscribe_token, unsubscribe_url
+from publish.state import db
+from publish.state.imports import import_csv
+from publish.state.subscribers import add_subscriber, unsubscribe_token, unsubscribe_url
 from tests.mailsite import ESSAYS, SLUG, copy_site, make_mail_site
 from tests.sitebuilder import essay_text
 from tests.tools import RecordingSMTPServer
@@ -143,7 +147,7 @@ def subscribe(root: Path, count: int, first: int = 1) -> list[str]:
 
 def connect(root: Path) -> sqlite3.Connection:
     """The site's state database."""
-    return state.connect(state.database_path(root, load_settings(root)))
+    return db.connect(db.database_path(root, load_settings(root)))
 
 
 def ledger(root: Path, slug: str = SLUG) -> Counter[str]:
@@ -676,7 +680,7 @@ def test_an_unknown_outcome_is_retried_once_per_send_and_twice_in_all(
 def test_the_ledger_migration_keeps_old_deliveries(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with closing(sqlite3.connect(path, isolation_level=None)) as old:
-        for number, script in enumerate(state.MIGRATIONS[:2], start=1):
+        for number, script in enumerate(db.MIGRATIONS[:2], start=1):
             old.executescript(script)
             old.execute(f"PRAGMA user_version = {number}")
         old.execute("INSERT INTO subscribers (email, status, created_at) "
@@ -684,7 +688,7 @@ def test_the_ledger_migration_keeps_old_deliveries(tmp_path: Path) -> None:
         old.execute("INSERT INTO sends (slug, started_at) VALUES ('s', 'x')")
         old.execute("INSERT INTO deliveries (slug, subscriber_id, email, status, attempts) "
                     "VALUES ('s', 1, 'a@example.org', 'sent', 2)")
-    with closing(state.connect(path)) as conn:
+    with closing(db.connect(path)) as conn:
         rows = conn.execute("SELECT status, attempts, unknown_attempts FROM deliveries").fetchall()
         assert [tuple(r) for r in rows] == [("sent", 2, 0)]
         conn.execute("UPDATE deliveries SET status = 'unknown'")

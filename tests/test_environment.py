@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from publish import state
 from publish.settings import load_settings
-from publish.subscribers import add_subscriber, find_subscriber, unsubscribe_token
-from publish.subscribers import unsubscribe_url as unsubscribe_link
+from publish.state import db
+from publish.state.subscribers import add_subscriber, find_subscriber, unsubscribe_token
+from publish.state.subscribers import unsubscribe_url as unsubscribe_link
 from tests.mailsite import SETTINGS, SLUG, copy_site, make_mail_site
 from tests.test_service import service_site
 from tests.tools import RecordingSMTPServer, free_port
@@ -64,7 +64,7 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def site(built_site: Path, tmp_path: Path) -> Path:
     """A fresh copy of the built site with two subscribers."""
     root = copy_site(built_site, tmp_path / "site")
-    with closing(state.connect(root / "state" / "publish.db")) as conn:
+    with closing(db.connect(root / "state" / "publish.db")) as conn:
         for address in ("ann@example.org", "bob@example.net"):
             add_subscriber(conn, address, name=address.split("@")[0].title())
     return root
@@ -92,7 +92,7 @@ def test_send_takes_smtp_settings_and_secret_from_the_environment_file(
     assert sorted(r for _, rcpts, _ in server.messages for r in rcpts) == [
         "ann@example.org", "bob@example.net"]
     settings = load_settings(site)
-    with closing(state.connect(site / "state" / "publish.db")) as conn:
+    with closing(db.connect(site / "state" / "publish.db")) as conn:
         ann = find_subscriber(conn, "ann@example.org")
     assert ann is not None
     link = unsubscribe_link(settings, unsubscribe_token(FILE_SECRET.encode(), ann.id))
@@ -129,7 +129,7 @@ def test_an_environment_file_others_can_read_is_refused(
         assert FILE_SECRET not in result.stdout + result.stderr
         assert PASSWORD not in result.stdout + result.stderr
     assert server.messages == []
-    with closing(state.connect(site / "state" / "publish.db")) as conn:
+    with closing(db.connect(site / "state" / "publish.db")) as conn:
         assert conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 0
 
 
@@ -161,7 +161,7 @@ def test_the_settings_can_name_another_environment_file(
     root = copy_site(built_site, tmp_path / "elsewhere")
     (root / "publish.toml").write_text(
         SETTINGS + '\n[state]\nenvironment_file = "private/mail.env"\n', encoding="utf-8")
-    with closing(state.connect(root / "state" / "publish.db")) as conn:
+    with closing(db.connect(root / "state" / "publish.db")) as conn:
         add_subscriber(conn, "cy@example.com")
     write_env_file(root / "state" / "publish.env", "PUBLISH_SMTP_URL=smtp://127.0.0.1:1\n")
     write_env_file(root / "private" / "mail.env", env_text(server))

@@ -14,7 +14,7 @@ from lxml import html as lxml_html
 
 from publish import mail
 from publish.cadence import describe_rule
-from publish.cli import cli
+from publish.cli.main import cli
 from publish.markdown import RenderContext, build_parser, render_email, render_text
 from publish.settings import load_settings
 from tests.mailsite import ESSAYS, SLUG, make_mail_site

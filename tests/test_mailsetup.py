@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from publish.cli import cli
-from publish.mailsetup import NEW_ESSAY_PLACEHOLDER
-from publish.state import connect
-from publish.subscribers import add_subscriber
+from publish.cli.main import cli
+from publish.mailing.setup import NEW_ESSAY_PLACEHOLDER
+from publish.state.db import connect
+from publish.state.subscribers import add_subscriber
 from tests.tools import RecordingSMTPServer
 
 SLUG = "why-i-am-writing-this"

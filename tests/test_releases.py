@@ -29,12 +29,12 @@ from lxml import html as lxml_html
 
 from publish.essays import SLUG_PATTERN
 from publish.releasefile import ReleasesFile, read_releases_file, write_releases_file
-from publish.releases import bind_releases
-from publish.runner import CRASH_AFTER_ENV, CRASH_EXIT_CODE
+from publish.run import CRASH_AFTER_ENV, CRASH_EXIT_CODE
 from publish.schedule import Release, Timetable, due_placements, plan_schedule
 from publish.site import load_site
-from publish.state import connect
-from publish.subscribers import add_subscriber
+from publish.state.db import connect
+from publish.state.releases import bind_releases
+from publish.state.subscribers import add_subscriber
 from tests.sitebuilder import essay_text, make_site
 from tests.test_run import SETTINGS, SUBSCRIBERS, invoke, subjects_by_recipient
 from tests.tools import RecordingSMTPServer, validate_html

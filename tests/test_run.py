@@ -22,10 +22,10 @@ import pytest
 from click.testing import CliRunner
 from lxml import html as lxml_html
 
-from publish.cli import cli
-from publish.runner import CRASH_AFTER_ENV, CRASH_EXIT_CODE, run_publish
-from publish.state import connect
-from publish.subscribers import add_subscriber
+from publish.cli.main import cli
+from publish.run import CRASH_AFTER_ENV, CRASH_EXIT_CODE, run_publish
+from publish.state.db import connect
+from publish.state.subscribers import add_subscriber
 from tests.sitebuilder import essay_text, make_site
 from tests.test_schedule import first_tuesday
 from tests.tools import RecordingSMTPServer

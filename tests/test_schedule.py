@@ -10,9 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from publish.cli import cli
+from publish.cli.main import cli
 from publish.errors import PublishError
-from publish.releases import recorded_releases
 from publish.schedule import (
     DATED,
     DUE,
@@ -30,7 +29,8 @@ from publish.schedule import (
     schedule_view,
 )
 from publish.site import load_site
-from publish.state import database_path
+from publish.state.db import database_path
+from publish.state.releases import recorded_releases
 from tests.sitebuilder import essay_text, make_site
 
 FIRST_TUESDAY = "FREQ=MONTHLY;BYDAY=+1TU"

@@ -26,10 +26,10 @@ from flask.testing import FlaskClient
 from lxml import html
 from waitress import wasyncore
 
-from publish import state, subscribers
-from publish.cli import cli
+from publish.cli.main import cli
 from publish.errors import PublishError
-from publish.service import ServiceOptions, create_app, mailer_of
+from publish.mailing.service import ServiceOptions, create_app, mailer_of
+from publish.state import db, subscribers
 from tests.sitebuilder import essay_text, make_site
 from tests.tools import RecordingSMTPServer, free_port, validate_html
 
@@ -116,7 +116,7 @@ def harness(tmp_path: Path, smtp_server: RecordingSMTPServer,
 
 def open_state(root: Path) -> sqlite3.Connection:
     """The site's state database."""
-    return state.connect(root / "state" / "publish.db")
+    return db.connect(root / "state" / "publish.db")
 
 
 def snapshot(root: Path) -> list[str]:
@@ -153,7 +153,7 @@ def add_active(root: Path, address: str) -> int:
 
 def unsubscribe_path(root: Path, subscriber_id: int) -> str:
     """The path of a subscriber's unsubscribe link."""
-    secret = state.load_secret(root / "state")
+    secret = db.load_secret(root / "state")
     return f"/unsubscribe/{subscribers.unsubscribe_token(secret, subscriber_id)}"
 
 

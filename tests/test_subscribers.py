@@ -17,18 +17,17 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publish import state
-from publish.cli import cli
+from publish.cli.main import cli
 from publish.errors import PublishError
 from publish.settings import load_settings
-from publish.subscribers import (
+from publish.state import db
+from publish.state.imports import export_csv, import_csv
+from publish.state.subscribers import (
     AddressError,
     active_subscribers,
     add_subscriber,
-    export_csv,
     find_subscriber,
     get_subscriber,
-    import_csv,
     list_subscribers,
     read_unsubscribe_token,
     remove_subscriber,
@@ -43,7 +42,7 @@ from tests.sitebuilder import make_site
 @pytest.fixture
 def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     """A fresh state database."""
-    connection = state.connect(tmp_path / "state" / "publish.db")
+    connection = db.connect(tmp_path / "state" / "publish.db")
     yield connection
     connection.close()
 
@@ -199,7 +198,7 @@ def test_cli_subscriber_commands(tmp_path: Path) -> None:
 def test_cli_names_a_state_database_it_cannot_use(tmp_path: Path) -> None:
     """A state file that is not SQLite gives one error line naming it, not a traceback."""
     root = make_site(tmp_path / "site", settings=SETTINGS)
-    database = state.database_path(root, load_settings(root))
+    database = db.database_path(root, load_settings(root))
     database.parent.mkdir(parents=True, exist_ok=True)
     database.write_bytes(b"these bytes are not an SQLite database, only some text\n" * 20)
     result = CliRunner().invoke(cli, ["--root", str(root), "subscribers", "list"])
@@ -210,15 +209,15 @@ def test_cli_names_a_state_database_it_cannot_use(tmp_path: Path) -> None:
 
 def test_an_empty_secret_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An empty secret.key (a crash while making it) never signs links with an empty key."""
-    monkeypatch.delenv(state.SECRET_ENV, raising=False)
+    monkeypatch.delenv(db.SECRET_ENV, raising=False)
     folder = tmp_path / "state"
-    made = state.load_secret(folder)
-    assert len(made) == 64 and state.load_secret(folder) == made
-    (folder / state.SECRET_FILE).write_text("\n", encoding="utf-8")
+    made = db.load_secret(folder)
+    assert len(made) == 64 and db.load_secret(folder) == made
+    (folder / db.SECRET_FILE).write_text("\n", encoding="utf-8")
     with pytest.raises(PublishError) as caught:
-        state.load_secret(folder)
+        db.load_secret(folder)
     [problem] = caught.value.problems
-    assert problem.path == str(folder / state.SECRET_FILE)
+    assert problem.path == str(folder / db.SECRET_FILE)
     assert "secret is empty" in problem.message
 
 
@@ -249,8 +248,8 @@ def everyone(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
 def test_export_then_import_keeps_every_status_date_and_name(readers: list[tuple]) -> None:
     """Pending and unsubscribed readers stay so, with every date and name, in any script."""
     with tempfile.TemporaryDirectory() as folder:
-        source = state.connect(Path(folder) / "a" / "publish.db")
-        target = state.connect(Path(folder) / "b" / "publish.db")
+        source = db.connect(Path(folder) / "a" / "publish.db")
+        target = db.connect(Path(folder) / "b" / "publish.db")
         try:
             for number, (name, status, created, confirmed, left) in enumerate(readers):
                 subscriber = add_subscriber(source, f"reader{number}@example.net", name, status)
@@ -272,7 +271,7 @@ def test_export_then_import_keeps_every_status_date_and_name(readers: list[tuple
 def test_cli_export_then_import_keeps_pending_and_unsubscribed(tmp_path: Path) -> None:
     """The round trip through the commands a writer types, into a fresh site."""
     old, new = (make_site(tmp_path / name, settings=SETTINGS) for name in ("old", "new"))
-    with closing(state.connect(state.database_path(old, load_settings(old)))) as conn:
+    with closing(db.connect(db.database_path(old, load_settings(old)))) as conn:
         add_subscriber(conn, "pending@example.net", "Pía", status="pending", source="web")
         remove_subscriber(conn, add_subscriber(conn, "left@example.net", "Łukasz").email)
         add_subscriber(conn, "here@example.net", "陳大文")
@@ -283,7 +282,7 @@ def test_cli_export_then_import_keeps_pending_and_unsubscribed(tmp_path: Path) -
     result = runner.invoke(cli, ["--root", str(new), "subscribers", "import", str(path)])
     assert result.exit_code == 0, result.output
     assert "(publish export)" in result.output
-    with closing(state.connect(state.database_path(new, load_settings(new)))) as conn:
+    with closing(db.connect(db.database_path(new, load_settings(new)))) as conn:
         assert everyone(conn) == before
         assert [s.email for s in active_subscribers(conn)] == ["here@example.net"]
 
@@ -407,5 +406,5 @@ def test_a_field_over_the_csv_limit_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.startswith(f"{path}:3:17: error: a field is longer than 128 KB")
     assert "Traceback" not in result.output and not isinstance(result.exception, csv.Error)
-    with closing(state.connect(state.database_path(root, load_settings(root)))) as conn:
+    with closing(db.connect(db.database_path(root, load_settings(root)))) as conn:
         assert list_subscribers(conn) == []

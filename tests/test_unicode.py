@@ -27,12 +27,13 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from publish import mail, state
+from publish import mail
 from publish.addresses import address_parts, ascii_domain
-from publish.cli import cli
+from publish.cli.main import cli
 from publish.essays import SLUG_PATTERN, slugify
 from publish.settings import load_settings
-from publish.subscribers import add_subscriber, find_subscriber, list_subscribers
+from publish.state import db
+from publish.state.subscribers import add_subscriber, find_subscriber, list_subscribers
 from publish.web import tag_slug
 from tests.sitebuilder import make_site
 from tests.tools import RecordingSMTPServer
@@ -218,7 +219,7 @@ def build_and_send(root: Path, smtp: RecordingSMTPServer, reader: str, name: str
     assert built.exit_code == 0, built.output
     [eml] = (root / "build" / "email").glob("*.eml")
     assert all(len(line) <= mail.HARD_LINE_LIMIT for line in header_lines(eml.read_bytes()))
-    with closing(state.connect(state.database_path(root, load_settings(root)))) as conn:
+    with closing(db.connect(db.database_path(root, load_settings(root)))) as conn:
         add_subscriber(conn, reader, name)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{smtp.port}")
@@ -327,7 +328,7 @@ def test_idn_domains_are_punycode_and_a_unicode_local_part_makes_utf8_headers() 
 
 
 def test_addresses_that_differ_only_by_case_merge_in_any_script(tmp_path: Path) -> None:
-    with closing(state.connect(tmp_path / "state.db")) as conn:
+    with closing(db.connect(tmp_path / "state.db")) as conn:
         first = add_subscriber(conn, "élodie@example.org", "Élodie")
         assert add_subscriber(conn, "ÉLODIE@Example.org").id == first.id
         assert add_subscriber(conn, "Straße@bücher.de").id == add_subscriber(
@@ -340,15 +341,15 @@ def test_addresses_that_differ_only_by_case_merge_in_any_script(tmp_path: Path) 
 def test_the_migration_backfills_keys_and_keeps_older_duplicates(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with closing(sqlite3.connect(path)) as old:  # a database as the code before made it
-        for script in state.MIGRATIONS[:2]:
-            for statement in state._statements(script):
+        for script in db.MIGRATIONS[:2]:
+            for statement in db._statements(script):
                 old.execute(statement)
         old.execute("PRAGMA user_version = 2")
         for address in ("élodie@example.org", "ÉLODIE@example.org", "bob@example.org"):
             old.execute("INSERT INTO subscribers (email, status, created_at)"
                         " VALUES (?, 'active', '2026-01-01')", (address,))
         old.commit()
-    with closing(state.connect(path)) as conn:
+    with closing(db.connect(path)) as conn:
         assert find_subscriber(conn, "Élodie@example.org").id == 1  # the oldest row
         assert add_subscriber(conn, "BOB@example.org").id == 3
         assert len(list_subscribers(conn)) == 3  # nothing merged behind the writer's back

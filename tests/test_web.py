@@ -445,7 +445,7 @@ def test_links_inside_essays_are_followed(tmp_path: Path) -> None:
 def test_a_folder_named_like_an_essay_is_a_folder(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from publish.cli import cli
+    from publish.cli.main import cli
 
     root = fixture_site(tmp_path / "site", essays=2)
     (root / "essays" / "notes.md").mkdir()

@@ -22,37 +22,26 @@ subscriber already mailed. Nothing is mailed twice.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import os
 import shlex
 import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from publish.build import BUILD_DIR, BuildOptions, build
-from publish.delivery import send_essay
-from publish.environment import environment_file
 from publish.errors import Problem, PublishError
-from publish.mailsetup import refuse_unsafe_setup
+from publish.locks import exclusive_lock
+from publish.mailing.environment import environment_file
+from publish.mailing.send import send_essay
+from publish.mailing.setup import refuse_unsafe_setup
 from publish.model import Essay, Settings, Site
 from publish.releasefile import (
     RELEASES_FILE,
     ReleasesFile,
     read_releases_file,
     write_releases_file,
-)
-from publish.releases import (
-    Binding,
-    Known,
-    bind_releases,
-    read_releases,
-    record_releases,
-    site_with_releases,
-    unfinished_sends,
-    update_sources,
 )
 from publish.schedule import (
     Placement,
@@ -68,7 +57,17 @@ from publish.schedule import (
     unmailed_back_issues,
 )
 from publish.site import load_site
-from publish.state import connect, database_path
+from publish.state.db import connect, database_path
+from publish.state.releases import (
+    Binding,
+    Known,
+    bind_releases,
+    read_releases,
+    record_releases,
+    site_with_releases,
+    unfinished_sends,
+    update_sources,
+)
 
 # Test hook: PUBLISH_TEST_CRASH_AFTER=build (or =record) kills the process right after that
 # step, as a power cut would, so the tests can check that the next run finishes the job.
@@ -308,21 +307,10 @@ def _crash_point(step: str) -> None:
         os._exit(CRASH_EXIT_CODE)
 
 
-@contextmanager
-def _run_lock(root: Path, settings: Settings) -> Iterator[None]:
+def _run_lock(root: Path, settings: Settings) -> AbstractContextManager[None]:
     """Hold the site's run lock, so two runs (cron and a hand-run) never overlap."""
-    path = database_path(root, settings).parent / LOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PublishError.single(str(path), 1, 1, "another `publish run` is in progress; "
-                                                       "try again when it has finished") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return exclusive_lock(database_path(root, settings).parent / LOCK_FILE,
+                          "another `publish run` is in progress; try again when it has finished")
 
 
 # --- `publish cron` --------------------------------------------------------------------

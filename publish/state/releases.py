@@ -22,13 +22,13 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from publish import state
 from publish.documents import read_document
 from publish.errors import PublishError, error
 from publish.model import Essay, Settings, Site
 from publish.releasefile import RELEASES_FILE, read_releases_file
 from publish.schedule import Release
-from publish.state import database_error, database_path, transaction
+from publish.state import db
+from publish.state.db import database_error, database_path, transaction
 
 
 def record_releases(connection: sqlite3.Connection, releases: Iterable[Release]) -> None:
@@ -80,7 +80,7 @@ def open_read_only(path: Path) -> sqlite3.Connection | None:
     if not path.is_file():
         return None
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
-                                 timeout=state.BUSY_TIMEOUT)
+                                 timeout=db.BUSY_TIMEOUT)
     try:
         connection.execute("SELECT 1 FROM releases LIMIT 1")
     except sqlite3.DatabaseError as exc:

@@ -11,15 +11,14 @@ is a warning too.
 from __future__ import annotations
 
 import re
-import sqlite3
-from contextlib import closing
 from email.utils import parseaddr
 from pathlib import Path
 
 from publish.errors import Problem, PublishError, error, warning
 from publish.model import Settings, Site
 from publish.settings import SETTINGS_FILE
-from publish.state import database_path
+from publish.state import subscribers
+from publish.state.db import database_path
 
 # The scaffold's example values (publish/scaffold/publish.toml): never a real setup.
 PLACEHOLDER_URL = "https://example.org/"
@@ -88,16 +87,7 @@ def refuse_unsafe_setup(root: Path, settings: Settings, *, test_copy: bool = Fal
 
 def has_subscribers(root: Path, settings: Settings) -> bool:
     """Whether the state database holds any active or pending subscriber (read only)."""
-    path = database_path(root, settings)
-    if not path.is_file():
-        return False
-    try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as conn:
-            row = conn.execute("SELECT COUNT(*) FROM subscribers WHERE status IN "
-                               "('active', 'pending')").fetchone()
-    except sqlite3.Error:
-        return True  # cannot tell: assume a list, the careful answer
-    return bool(row[0])
+    return subscribers.has_subscribers(database_path(root, settings))
 
 
 def placeholder_essays(site: Site) -> list[Problem]:

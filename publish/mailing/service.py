@@ -6,21 +6,17 @@ confirms), confirmation links are signed and expire, and every answer to a signu
 same whatever the address's prior state, so the service never reveals who subscribes.
 
 Opening a confirmation link (GET or HEAD, as mail scanners do) only shows a button; the
-button's POST confirms. Confirmation mail goes through a bounded queue to one worker
-thread, so no request ever waits for the mail server: a hung server cannot hold up an
-unsubscribe, and a full queue answers a signup with "try again later". Every link the
-service writes starts with `[email] service_url`, never with the request's Host header.
+button's POST confirms. Confirmation mail goes through the queue of `publish.mailing.mailer`,
+so no request ever waits for the mail server; a full queue answers a signup with "try
+again later". Every link the service writes starts with `[email] service_url`, never with
+the request's Host header.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import errno
-import logging
-import queue
 import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,13 +34,16 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from publish import delivery, state, subscribers
 from publish.errors import PublishError
 from publish.mail import addressed_message, header_text, site_domain
-from publish.mailsetup import locate_setting
+from publish.mailing.built import envelope_sender
+from publish.mailing.mailer import Letter, Mailer
+from publish.mailing.setup import locate_setting
 from publish.model import Glossary, Settings, Site
 from publish.rendering import template_environment
+from publish.safetext import has_controls
 from publish.settings import SETTINGS_FILE, load_settings
+from publish.state import confirmations, db, subscribers
 from publish.web import Head, PageRenderer
 
 CONFIRM_PURPOSE = "confirm"
@@ -52,8 +51,6 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_ADDRESS = 320  # RFC 3696's longest address; email-validator is stricter still
 MAX_NAME = 200
 MAX_BODY = 16 * 1024
-OUTBOX_FOLDER = "confirmations"  # state/outbox/confirmations/ when there is no SMTP URL
-LOG = logging.getLogger("publish.service")
 
 
 @dataclass(frozen=True)
@@ -67,88 +64,6 @@ class ServiceOptions:
     trusted_proxies: int = 0  # proxies in front whose X-Forwarded-For is believed
     mail_queue: int = 100  # confirmation emails waiting for the mail server, at most
     clock: Callable[[], float] = time.time
-
-
-@dataclass(frozen=True)
-class Letter:
-    """One email for the worker to hand to the mail server."""
-
-    sender: str
-    recipient: str
-    message: bytes
-    name: str
-
-
-class Mailer:
-    """Sends the service's mail from one worker thread, fed by a bounded queue.
-
-    `submit` never blocks: it returns False when the queue is full. The worker starts with
-    the first letter and survives any failure of one letter (it is logged, by kind only).
-    """
-
-    def __init__(self, root: Path, settings: Settings, size: int):
-        self.root = root
-        self.settings = dataclasses.replace(
-            settings, email=dataclasses.replace(settings.email, max_retries=1))
-        self.letters: queue.Queue[Letter | None] = queue.Queue(maxsize=max(1, size))
-        self.idle = threading.Condition()
-        self.unfinished = 0
-        self.thread: threading.Thread | None = None
-        self.start_lock = threading.Lock()
-
-    def submit(self, letter: Letter) -> bool:
-        """Queue a letter; False (and nothing queued) when the queue is full."""
-        self._start()
-        with self.idle:
-            try:
-                self.letters.put_nowait(letter)
-            except queue.Full:
-                return False
-            self.unfinished += 1
-        return True
-
-    def drain(self, timeout: float) -> bool:
-        """Wait until every queued letter has been handled; False if `timeout` ran out."""
-        with self.idle:
-            return self.idle.wait_for(lambda: self.unfinished == 0, timeout)
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop the worker once it has handled what is queued (waiting at most `timeout`)."""
-        if self.thread is None:
-            return
-        try:
-            self.letters.put(None, timeout=timeout)
-        except queue.Full:
-            return  # the worker is stuck on a mail server; it is a daemon thread
-        self.thread.join(timeout)
-
-    def _start(self) -> None:
-        """Start the worker thread if it is not running."""
-        with self.start_lock:
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._work, name="publish-mailer",
-                                               daemon=True)
-                self.thread.start()
-
-    def _work(self) -> None:
-        """Hand each queued letter to the mail server, one at a time, until told to stop."""
-        while (letter := self.letters.get()) is not None:
-            try:
-                self._deliver(letter)
-            except Exception as exc:  # noqa: BLE001 - one bad letter must not stop the worker
-                LOG.warning("a confirmation email was not sent: %s", type(exc).__name__)
-            finally:
-                with self.idle:
-                    self.unfinished -= 1
-                    self.idle.notify_all()
-
-    def _deliver(self, letter: Letter) -> None:
-        """Send one letter by the site's transport (SMTP, or the outbox), one quick retry."""
-        transport = delivery.open_transport(self.root, self.settings, OUTBOX_FOLDER)
-        try:
-            transport.send(letter.sender, letter.recipient, letter.message, letter.name)
-        finally:
-            transport.close()
 
 
 @dataclass(frozen=True)
@@ -176,12 +91,12 @@ def create_app(root: Path, options: ServiceOptions | None = None) -> Flask:
         raise PublishError.single(SETTINGS_FILE, line, 1, (
             "[email] service_url is not set; set it to the public address this service "
             "answers on: its links are built from it, never from a request's Host header"))
-    database = state.database_path(root, settings)
-    state.connect(database).close()  # create and migrate before the first request
+    database = db.database_path(root, settings)
+    db.connect(database).close()  # create and migrate before the first request
     site = Site(root=root, settings=settings, glossary=Glossary({}), essays=())
     pages = PageRenderer(site, template_environment(site.templates_dir))
     options = options or ServiceOptions()
-    service = Service(root=root, settings=settings, secret=state.load_secret(database.parent),
+    service = Service(root=root, settings=settings, secret=db.load_secret(database.parent),
                       database=database, pages=pages, options=options,
                       mailer=Mailer(root, settings, options.mail_queue))
     app = Flask(__name__)
@@ -239,7 +154,7 @@ def subscribe() -> Response:
             return page("service_subscribed.html", "Check your inbox")  # a bot: pretend
         if not allow(conn, service, "address", address.lower(), service.options.address_limit):
             abort(429)
-        subscriber, nonce = record_signup(conn, address, name)
+        subscriber, nonce = confirmations.record_signup(conn, address, name)
     send_confirmation(service, subscriber, confirm_token(service, nonce))
     return page("service_subscribed.html", "Check your inbox")
 
@@ -261,14 +176,14 @@ def confirm(token: str) -> Response:
     nonce = read_confirm_token(service, token)
     if form_fields().get("confirm") != "yes":
         abort(400, "The request did not come from the confirmation button.")
-    with database(service) as conn, state.transaction(conn):
-        row = open_confirmation(conn, nonce)
-        subscriber = subscribers.get_subscriber(conn, row["subscriber_id"])
+    with database(service) as conn, db.transaction(conn):
+        found = open_confirmation(conn, nonce)
+        subscriber = subscribers.get_subscriber(conn, found.subscriber_id)
         if subscriber is None:
             abort(404)
         if subscriber.status != subscribers.ACTIVE:
             subscribers.set_status(conn, subscriber.id, subscribers.ACTIVE)
-        close_confirmations(conn, subscriber.id)
+        confirmations.close_confirmations(conn, subscriber.id)
     return page("service_confirmed.html", "You are subscribed", token_page=True)
 
 
@@ -286,12 +201,12 @@ def unsubscribe(token: str) -> Response:
     one_click = form.get("List-Unsubscribe") == "One-Click"
     if not one_click and form.get("unsubscribe") != "yes":
         abort(400, "The request did not say List-Unsubscribe=One-Click.")
-    with database(service) as conn, state.transaction(conn):
+    with database(service) as conn, db.transaction(conn):
         subscriber = subscribers.get_subscriber(conn, subscriber_id)
         if subscriber is not None:  # a removed row: answer alike, reveal nothing
             if subscriber.status != subscribers.UNSUBSCRIBED:
                 subscribers.set_status(conn, subscriber.id, subscribers.UNSUBSCRIBED)
-            close_confirmations(conn, subscriber.id)
+            confirmations.close_confirmations(conn, subscriber.id)
     if one_click:
         return plain_response("You are unsubscribed.\n")
     return page("service_unsubscribed.html", "You are unsubscribed", token_page=True)
@@ -315,7 +230,7 @@ def checked_signup(form: ImmutableMultiDict[str, str]) -> tuple[str, str]:
         abort(400, "Please give an email address.")
     if len(raw) > MAX_ADDRESS or len(name) > MAX_NAME:
         abort(400, "That is longer than any email address or name we can take.")
-    if subscribers.has_controls(raw) or subscribers.has_controls(name):
+    if has_controls(raw) or has_controls(name):
         abort(400, "An address or name cannot contain line breaks or control characters.")
     try:
         return subscribers.normalise_address(raw), name.strip()
@@ -334,7 +249,7 @@ def client_address() -> str:
 @contextmanager
 def database(service: Service) -> Iterator[sqlite3.Connection]:
     """A connection to the state database for one request, closed afterwards."""
-    conn = state.connect(service.database)
+    conn = db.connect(service.database)
     try:
         yield conn
     finally:
@@ -347,45 +262,19 @@ def allow(conn: sqlite3.Connection, service: Service, kind: str, key: str, limit
     The key is stored only as an HMAC, so the table never holds client or email addresses.
     """
     now = service.options.clock()
-    window_start = now - service.options.window_seconds
-    bucket = f"{kind}:{state.sign(service.secret, 'rate-' + kind, key)}"
-    with state.transaction(conn):
-        conn.execute("DELETE FROM rate_events WHERE at < ?", (window_start,))
-        count = conn.execute("SELECT COUNT(*) FROM rate_events WHERE bucket = ? AND at >= ?",
-                             (bucket, window_start)).fetchone()[0]
-        if count >= limit:
-            return False
-        conn.execute("INSERT INTO rate_events (bucket, at) VALUES (?, ?)", (bucket, now))
-    return True
+    bucket = f"{kind}:{db.sign(service.secret, 'rate-' + kind, key)}"
+    return confirmations.count_attempt(conn, bucket, now, now - service.options.window_seconds,
+                                       limit)
 
 
-def record_signup(conn: sqlite3.Connection, address: str,
-                  name: str) -> tuple[subscribers.Subscriber, str]:
-    """The subscriber for a signup (a new one is pending; a known one keeps its status and
-    name until confirmed) and the nonce of a fresh confirmation link."""
-    nonce = secrets.token_urlsafe(16)
-    with state.transaction(conn):
-        subscriber = subscribers.find_subscriber(conn, address) or subscribers.add_subscriber(
-            conn, address, name, status=subscribers.PENDING, source="web")
-        conn.execute("INSERT INTO confirmations (nonce, subscriber_id, created_at) "
-                     "VALUES (?, ?, ?)", (nonce, subscriber.id, subscribers.now_text()))
-    return subscriber, nonce
-
-
-def open_confirmation(conn: sqlite3.Connection, nonce: str) -> sqlite3.Row:
-    """The confirmation row of a nonce; 404 if there is none, 410 if it was used."""
-    row = conn.execute("SELECT * FROM confirmations WHERE nonce = ?", (nonce,)).fetchone()
-    if row is None:
+def open_confirmation(conn: sqlite3.Connection, nonce: str) -> confirmations.Confirmation:
+    """The confirmation link of a nonce; 404 if there is none, 410 if it was used."""
+    found = confirmations.find_confirmation(conn, nonce)
+    if found is None:
         abort(404)
-    if row["used_at"] is not None:
+    if found.used:
         abort(410, "used")
-    return row
-
-
-def close_confirmations(conn: sqlite3.Connection, subscriber_id: int) -> None:
-    """Mark every open confirmation link of a subscriber used, so none can act again."""
-    conn.execute("UPDATE confirmations SET used_at = ? WHERE subscriber_id = ? "
-                 "AND used_at IS NULL", (subscribers.now_text(), subscriber_id))
+    return found
 
 
 # --- Tokens ----------------------------------------------------------------------------
@@ -395,7 +284,7 @@ def confirm_token(service: Service, nonce: str) -> str:
     """A signed confirmation token: `<nonce>.<expiry as Unix time>.<hmac>`."""
     expires = int(service.options.clock()) + service.options.confirm_seconds
     value = f"{nonce}.{expires}"
-    return f"{value}.{state.sign(service.secret, CONFIRM_PURPOSE, value)}"
+    return f"{value}.{db.sign(service.secret, CONFIRM_PURPOSE, value)}"
 
 
 def read_confirm_token(service: Service, token: str) -> str:
@@ -404,7 +293,7 @@ def read_confirm_token(service: Service, token: str) -> str:
     if len(parts) != 3 or not parts[1].isdigit():
         abort(404)
     nonce, expires, signature = parts
-    if not state.verify(service.secret, CONFIRM_PURPOSE, f"{nonce}.{expires}", signature):
+    if not db.verify(service.secret, CONFIRM_PURPOSE, f"{nonce}.{expires}", signature):
         abort(404)
     if service.options.clock() >= int(expires):
         abort(410, "expired")
@@ -426,7 +315,7 @@ def send_confirmation(service: Service, subscriber: subscribers.Subscriber, toke
     """Queue the confirmation email for the mail worker; 503 when the queue is full (the
     mail server is slow or down), so the reader knows to try again later."""
     message = confirmation_message(service, subscriber.email, token)
-    letter = Letter(delivery.envelope_sender(service.settings), subscriber.email,
+    letter = Letter(envelope_sender(service.settings), subscriber.email,
                     message.as_bytes(), f"{subscriber.id:06d}-{secrets.token_hex(4)}")
     if not service.mailer.submit(letter):
         current_app.logger.warning("the confirmation queue is full; a signup was turned away")

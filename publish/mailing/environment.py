@@ -18,7 +18,7 @@ from dotenv.parser import parse_stream
 
 from publish.errors import Problem, PublishError, did_you_mean, error, warning
 from publish.model import Settings
-from publish.state import database_path
+from publish.state.db import database_path
 
 FILE_NAME = "publish.env"
 KNOWN_KEYS = ("PUBLISH_SMTP_URL", "PUBLISH_SECRET", "PUBLISH_RETRY_BACKOFF")

@@ -1,0 +1,1 @@
+"""The `publish` command line, one module per command group; the only code that prints."""

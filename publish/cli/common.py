@@ -1,0 +1,76 @@
+"""What every command shares: showing problems, the `--today` and `--outbox` options, the
+site's today and its environment file."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+
+from publish.errors import Problem, PublishError
+from publish.mailing.environment import load_environment
+from publish.model import Settings
+from publish.schedule import Timetable
+from publish.settings import load_settings
+
+
+def show_problems(problems: list[Problem]) -> None:
+    """Print each problem on its own line to stderr, then a count."""
+    for problem in problems:
+        click.echo(problem.format(), err=True)
+    errors = sum(p.is_error for p in problems)
+    warnings = len(problems) - errors
+    if problems:
+        click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
+
+
+def site_today(root: Path) -> date:
+    """Today's date in the site's time zone (UTC if the settings cannot be read)."""
+    try:
+        zone = ZoneInfo(load_settings(root).site.timezone)
+    except PublishError:
+        zone = ZoneInfo("UTC")
+    return datetime.now(zone).date()
+
+
+def parse_today(value: str | None) -> date | datetime | None:
+    """A `--today` value: YYYY-MM-DD, or an ISO date and time."""
+    if value is None:
+        return None
+    try:
+        if len(value) <= 10:
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a date (YYYY-MM-DD) or "
+                                 "date and time (YYYY-MM-DDTHH:MM)") from None
+
+
+def site_moment(value: date | datetime | None, timetable: Timetable,
+                end_of_day: bool) -> datetime:
+    """A `--today` value as a moment in the site's zone; a bare date is its start or its end."""
+    if value is None:
+        return datetime.now(timetable.zone)
+    if isinstance(value, datetime):
+        return timetable.local(value)
+    moment = datetime.combine(value, datetime.max.time() if end_of_day else datetime.min.time())
+    return timetable.local(moment)
+
+
+def load_environment_settings(root: Path) -> Settings:
+    """The site's settings, after loading its environment file (real variables win)."""
+    settings = load_settings(root)
+    show_problems(load_environment(root, settings))
+    return settings
+
+
+TODAY_OPTION = click.option("--today", "today_text", metavar="DATE",
+                            help="Treat this date (or ISO date-time) as now.")
+
+
+OUTBOX_OPTION = click.option(
+    "--outbox", is_flag=True,
+    help="Write the messages to state/outbox/ instead of mailing them (no SMTP server "
+         "needed); the real send ledger is left alone.")

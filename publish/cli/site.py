@@ -1,0 +1,179 @@
+"""The site's commands: init, new, check, build, serve (the preview), clean, schedule."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from publish.build import BuildOptions, build, render_outputs, with_release_dates
+from publish.cache import read_only as read_only_cache
+from publish.cadence import describe_rule
+from publish.cli.common import (
+    TODAY_OPTION,
+    parse_today,
+    show_problems,
+    site_moment,
+    site_today,
+)
+from publish.errors import PublishError
+from publish.essays import ESSAYS_DIR, cap_slug, slugify
+from publish.mail import oversize_problems
+from publish.mailing.setup import (
+    NEW_ESSAY_PLACEHOLDER,
+    mailing_readiness,
+    placeholder_essays,
+)
+from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
+from publish.serve import BuildResult, Preview
+from publish.site import load_site, select_published
+from publish.state.releases import site_with_releases
+
+
+@click.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--title", default="My Monthly Letter", help="The site's title.")
+@click.option("--author", default="A. Writer", help="The author's name.")
+def init(directory: Path, title: str, author: str) -> None:
+    """Create a new working site in DIRECTORY."""
+    from publish.scaffold import create_site
+
+    create_site(directory, title, author)
+    click.echo(f"Created a new site in {directory}. Next: publish --root {directory} build")
+
+
+@click.command()
+@click.argument("title")
+@click.pass_obj
+def new(root: Path, title: str) -> None:
+    """Start a new essay called TITLE in essays/<slug>.md."""
+    slug = cap_slug(slugify(title))
+    path = root / ESSAYS_DIR / f"{slug}.md"
+    if path.exists():
+        raise PublishError.single(str(path.relative_to(root)), 1, 1,
+                                  "already exists; not overwriting it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    quoted = title.replace("\\", "\\\\").replace('"', '\\"')
+    path.write_text(
+        "---\n"
+        f'title: "{quoted}"\n'
+        'subtitle: ""\n'
+        "tags: []\n"
+        "# date: 2026-01-06   (leave out: the schedule gives it the next free slot)\n"
+        "draft: true\n"
+        "---\n"
+        f"{NEW_ESSAY_PLACEHOLDER}\n",
+        encoding="utf-8",
+    )
+    click.echo(f"Wrote {path.relative_to(root)} (a draft: set draft: false when it is ready)")
+
+
+@click.command()
+@TODAY_OPTION
+@click.pass_obj
+def check(root: Path, today_text: str | None) -> None:
+    """Report every problem in the site; exit 1 if there is any error."""
+    with read_only_cache():  # check reads the build cache but writes nothing
+        site, problems = load_site(root)
+        site = with_release_dates(site)  # released essays at their released addresses
+        today = parse_today(today_text) or site_today(root)
+        published = select_published(site, today, drafts=True, future=True)
+        outputs = render_outputs(published)
+        problems = [*problems, *oversize_problems(published, outputs.email_files),
+                    *mailing_readiness(root, site.settings), *placeholder_essays(site)]
+    if any(problem.is_error for problem in problems):
+        raise PublishError(problems)
+    show_problems(problems)
+    click.echo(f"{len(site.essays)} essay(s), {len(site.glossary.entries)} glossary term(s): OK")
+
+
+@click.command("build")
+@TODAY_OPTION
+@click.option("--drafts", is_flag=True, help="Include drafts.")
+@click.option("--future", is_flag=True, help="Include essays dated after today.")
+@click.pass_obj
+def build_command(root: Path, today_text: str | None, drafts: bool, future: bool) -> None:
+    """Build the web site, feeds and emails into build/."""
+    today = parse_today(today_text) or site_today(root)
+    report = build(root, BuildOptions(today=today, drafts=drafts, future=future))
+    show_problems(report.warnings)
+    click.echo(f"Built {len(report.published)} essay(s), {report.files} file(s) "
+               f"into {report.site_dir}")
+    click.echo(f"Emails (HTML, text, .eml) are in {report.email_dir}")
+
+
+@click.command()
+@TODAY_OPTION
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="The port on 127.0.0.1.")
+@click.option("--drafts", is_flag=True, help="Include drafts.")
+@click.option("--future", is_flag=True, help="Include essays dated after today.")
+@click.pass_obj
+def serve(root: Path, today_text: str | None, port: int, drafts: bool, future: bool) -> None:
+    """Preview the site on 127.0.0.1, rebuilding and reloading on every change."""
+    today = parse_today(today_text) or site_today(root)
+    preview = Preview(root, BuildOptions(today=today, drafts=drafts, future=future), port,
+                      report=_show_build_result)
+    try:
+        preview.start()
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+            raise
+        raise PublishError.single("--port", 1, 1,
+                                  f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); "
+                                  "choose another port, or 0 for any free one") from None
+    click.echo(f"Serving {preview.site_dir} at {preview.url} (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("Stopping.")
+    finally:
+        preview.stop()
+
+
+def _show_build_result(result: BuildResult) -> None:
+    """Print one preview build's outcome: a count, or its problems."""
+    stamp = datetime.now().strftime("%H:%M:%S")
+    if result.ok:
+        click.echo(f"[{stamp}] build {result.version}: {result.essays} essay(s), OK")
+    else:
+        click.echo(f"[{stamp}] build {result.version} failed:", err=True)
+    for line in result.problems:
+        click.echo(f"  {line}", err=True)
+
+
+@click.command()
+@click.pass_obj
+def clean(root: Path) -> None:
+    """Remove the build folder."""
+    shutil.rmtree(root / "build", ignore_errors=True)
+    click.echo(f"Removed {root / 'build'}")
+
+
+@click.command("schedule")
+@click.option("--months", type=click.IntRange(1, 240), default=12, show_default=True,
+              help="How many months ahead to show.")
+@TODAY_OPTION
+@click.pass_obj
+def schedule_command(root: Path, months: int, today_text: str | None) -> None:
+    """Show the coming slots and the essay in each; warn about gaps and clashes."""
+    site, problems = load_site(root)
+    timetable = Timetable.from_settings(site.settings)
+    now = site_moment(parse_today(today_text), timetable, end_of_day=False)
+    binding, known = site_with_releases(site)
+    plan = plan_schedule(timetable, binding.site.essays, binding.releases, now, known.first_run)
+    view = schedule_view(timetable, plan, months)
+    show_problems(problems)
+    click.echo(f"{describe_rule(timetable.rule)} ({' '.join(timetable.rule.split())} at "
+               f"{timetable.at:%H:%M} {timetable.timezone})")
+    for row in view.rows:
+        cadence = "" if row.on_cadence else "  (off-cadence)"
+        click.echo(f"{format_slot(row.slot)}  {row.status:<9}  "
+                   f"{', '.join(row.slugs) or 'empty'}{cadence}")
+    for line in view.warnings:
+        click.echo(f"warning: {line}", err=True)

@@ -1,0 +1,78 @@
+"""The built email of an essay (`build/email/<slug>.*`) and one recipient's copy of it."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+
+from publish import mail
+from publish.errors import PublishError, did_you_mean
+from publish.model import Settings
+
+EMAIL_DIR = Path("build") / "email"
+BUILT_HEADERS = ("Subject", "From", "Reply-To", "Date", "List-Id")
+
+
+@dataclass(frozen=True)
+class BuiltEmail:
+    """The three built files of one essay's email: HTML, text, and the headers of the `.eml`."""
+
+    slug: str
+    html: str
+    text: str
+    headers: dict[str, str]
+
+
+def load_built_email(root: Path, slug: str) -> BuiltEmail:
+    """The built `.html`, `.txt` and `.eml` of an essay, or PublishError naming what is missing."""
+    folder = root / EMAIL_DIR
+    paths = {suffix: folder / f"{slug}.{suffix}" for suffix in ("html", "txt", "eml")}
+    for path in paths.values():
+        if not path.is_file():
+            built = sorted({p.stem for p in folder.glob("*.eml")}) if folder.is_dir() else []
+            hint = did_you_mean(slug, built) or " (run 'publish build' first)"
+            raise PublishError.single(
+                str(path.relative_to(root)), 1, 1, f"no built email for '{slug}'{hint}"
+            )
+    message = email.message_from_bytes(paths["eml"].read_bytes(), policy=email.policy.SMTP)
+    headers = {name: str(message.get(name, "")) for name in BUILT_HEADERS}
+    return BuiltEmail(
+        slug=slug,
+        html=paths["html"].read_text(encoding="utf-8"),
+        text=paths["txt"].read_text(encoding="utf-8"),
+        headers=headers,
+    )
+
+
+def personal_message(
+    built: BuiltEmail, settings: Settings, *, to: str, name: str, unsubscribe: str, message_id: str
+) -> bytes:
+    """One recipient's copy: their greeting, their unsubscribe link, their Message-ID.
+
+    Subject and Date come from the built `.eml`; the addresses and List-Id from the settings,
+    as in the build (read back from the `.eml`, a display name split over two encoded words
+    would gain a space in Python 3.11's address parser).
+    """
+    source = built.headers
+    headers = mail.MessageHeaders(
+        subject=source["Subject"],
+        from_address=settings.email.from_address,
+        reply_to=settings.email.reply_to,
+        date=source["Date"],
+        message_id=message_id,
+        list_id=mail.list_id(settings),
+        unsubscribe_url=unsubscribe,
+        unsubscribe_mailto=mail.unsubscribe_mailto(settings),
+        to=mail.recipient_address(to, name),
+    )
+    html = mail.personalise_html(built.html, settings, name, unsubscribe)
+    text = mail.personalise_text(built.text, settings, name, unsubscribe)
+    return mail.compose_message(headers, text, html)
+
+
+def envelope_sender(settings: Settings) -> str:
+    """The MAIL FROM address: the bare address of the From setting."""
+    return parseaddr(settings.email.from_address)[1]

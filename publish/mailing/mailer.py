@@ -1,0 +1,103 @@
+"""The service's mail queue: one worker thread, fed by a bounded queue, sends every letter.
+
+No request ever waits for the mail server: a hung server cannot hold up an unsubscribe,
+and a full queue is told to the caller at once. Without PUBLISH_SMTP_URL the letters go
+to the outbox (`state/outbox/confirmations/`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from publish.mailing.destination import open_transport
+from publish.model import Settings
+
+OUTBOX_FOLDER = "confirmations"  # state/outbox/confirmations/ when there is no SMTP URL
+LOG = logging.getLogger("publish.mailing.mailer")
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One email for the worker to hand to the mail server."""
+
+    sender: str
+    recipient: str
+    message: bytes
+    name: str
+
+
+class Mailer:
+    """Sends the service's mail from one worker thread, fed by a bounded queue.
+
+    `submit` never blocks: it returns False when the queue is full. The worker starts with
+    the first letter and survives any failure of one letter (it is logged, by kind only).
+    """
+
+    def __init__(self, root: Path, settings: Settings, size: int):
+        self.root = root
+        self.settings = dataclasses.replace(
+            settings, email=dataclasses.replace(settings.email, max_retries=1))
+        self.letters: queue.Queue[Letter | None] = queue.Queue(maxsize=max(1, size))
+        self.idle = threading.Condition()
+        self.unfinished = 0
+        self.thread: threading.Thread | None = None
+        self.start_lock = threading.Lock()
+
+    def submit(self, letter: Letter) -> bool:
+        """Queue a letter; False (and nothing queued) when the queue is full."""
+        self._start()
+        with self.idle:
+            try:
+                self.letters.put_nowait(letter)
+            except queue.Full:
+                return False
+            self.unfinished += 1
+        return True
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until every queued letter has been handled; False if `timeout` ran out."""
+        with self.idle:
+            return self.idle.wait_for(lambda: self.unfinished == 0, timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the worker once it has handled what is queued (waiting at most `timeout`)."""
+        if self.thread is None:
+            return
+        try:
+            self.letters.put(None, timeout=timeout)
+        except queue.Full:
+            return  # the worker is stuck on a mail server; it is a daemon thread
+        self.thread.join(timeout)
+
+    def _start(self) -> None:
+        """Start the worker thread if it is not running."""
+        with self.start_lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._work, name="publish-mailer",
+                                               daemon=True)
+                self.thread.start()
+
+    def _work(self) -> None:
+        """Hand each queued letter to the mail server, one at a time, until told to stop."""
+        while (letter := self.letters.get()) is not None:
+            try:
+                self._deliver(letter)
+            except Exception as exc:  # noqa: BLE001 - one bad letter must not stop the worker
+                LOG.warning("a confirmation email was not sent: %s", type(exc).__name__)
+            finally:
+                with self.idle:
+                    self.unfinished -= 1
+                    self.idle.notify_all()
+
+    def _deliver(self, letter: Letter) -> None:
+        """Send one letter by the site's transport (SMTP, or the outbox), one quick retry."""
+        transport = open_transport(self.root, self.settings, OUTBOX_FOLDER)
+        try:
+            transport.send(letter.sender, letter.recipient, letter.message, letter.name)
+        finally:
+            transport.close()

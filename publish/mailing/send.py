@@ -1,0 +1,195 @@
+"""Sending a built email to the list, driven by the send ledger (`publish.state.ledger`).
+
+The recipient list is fixed in one transaction when a send starts, and each delivery is
+marked sent in its own committed transaction right after the server accepts the message.
+A rerun after a crash sends only to rows still pending, so at most the one message in
+flight at the moment of the crash can arrive twice, and nobody is skipped.
+
+The rounds of one run are `publish.mailing.rounds`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from email.utils import make_msgid
+from pathlib import Path
+
+from publish import mail
+from publish.errors import PublishError
+from publish.locks import exclusive_lock
+from publish.mailing.built import BuiltEmail, envelope_sender, load_built_email
+from publish.mailing.destination import (
+    OUTBOX_LEDGER,
+    SMTP_URL_ENV,
+    Destination,
+    choose_destination,
+    outbox_folder,
+    state_dir,
+)
+from publish.mailing.rounds import ProgressEvent, SendRun, SendSummary, compose
+from publish.mailing.transport import (
+    DeliveryFailure,
+    ServerUnavailable,
+    SetupFailure,
+    header_address,
+)
+from publish.model import Settings
+from publish.state import db, ledger
+from publish.state.subscribers import (
+    count_active,
+    normalise_address,
+)
+
+LOCK_FILE = "send.lock"
+SETUP_STREAK = 5  # this many recipients in a row refused alike means the setup is broken
+
+
+def require_destination(root: Path, settings: Settings, *, outbox: bool) -> None:
+    """PublishError unless mail can go somewhere: a valid PUBLISH_SMTP_URL, or `--outbox`."""
+    choose_destination(root, settings, "", outbox=outbox)
+
+
+def send_essay(
+    root: Path,
+    settings: Settings,
+    slug: str,
+    *,
+    dry_run: bool = False,
+    to: str | None = None,
+    outbox: bool = False,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+) -> SendSummary:
+    """Deliver an essay's built email to every active subscriber, exactly once each.
+
+    Without `outbox`, PUBLISH_SMTP_URL must be set; with it, the messages go to the outbox
+    folder and its own ledger, and the real ledger is left alone.
+    """
+    built = load_built_email(root, slug)
+    report = on_progress or (lambda event: None)
+    if to is not None and dry_run:
+        address = normalise_address(to, "--to")
+        message = f"Dry run: a test copy of '{slug}' would go to {address}; nothing was sent."
+        return SendSummary(slug=slug, message=message)
+    if dry_run:  # a fresh outbox ledger would say what the real one says: do not create it
+        outbox = outbox and (outbox_folder(root, settings) / OUTBOX_LEDGER).exists()
+        with _ledger(root, settings, outbox) as conn:
+            return dry_run_summary(conn, slug)
+    destination = choose_destination(root, settings, slug, outbox=outbox)
+    if to is not None:
+        return send_test_copy(settings, built, to, destination)
+    with _ledger(root, settings, outbox) as conn, _send_lock(root, settings):
+        return _run_send(root, settings, built, conn, destination, report)
+
+
+def _send_lock(root: Path, settings: Settings) -> AbstractContextManager[None]:
+    """Hold the exclusive send lock, or PublishError if another send holds it."""
+    return exclusive_lock(state_dir(root, settings) / LOCK_FILE,
+                          "another send is running (it holds this lock); nothing was sent")
+
+
+@contextmanager
+def _ledger(root: Path, settings: Settings, outbox: bool) -> Iterator[sqlite3.Connection]:
+    """The real ledger, or the outbox's own one; closed after the block."""
+    if outbox:
+        conn = ledger.connect_outbox_ledger(outbox_folder(root, settings) / OUTBOX_LEDGER,
+                                            db.database_path(root, settings))
+    else:
+        conn = db.connect(db.database_path(root, settings))
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def send_test_copy(settings: Settings, built: BuiltEmail, to: str,
+                   destination: Destination) -> SendSummary:
+    """Send one copy to `to`, leaving the ledger alone."""
+    address = normalise_address(to, "--to")
+    unsubscribe = mail.preview_unsubscribe_url(settings)
+    message_id = make_msgid(domain=mail.site_domain(settings))
+    transport = destination.open(settings)
+    try:
+        transport.check(address)
+        data = compose(built, settings, to=header_address(address), name="",
+                        unsubscribe=unsubscribe, message_id=message_id)
+        transport.send(envelope_sender(settings), address, data, "test")
+    except (DeliveryFailure, ServerUnavailable) as exc:
+        raise PublishError.single("--to", 1, 1, f"the test copy for {address} was not sent: "
+                                                f"{exc}") from None
+    finally:
+        transport.close()
+    if destination.outbox is not None:
+        message = (f"Wrote a test copy of '{built.slug}' for {address} to {destination.label}; "
+                   "nothing was mailed and the ledger is unchanged.")
+    else:
+        message = (f"Sent a test copy of '{built.slug}' to {address} through "
+                   f"{destination.label}; the ledger is unchanged.")
+    return SendSummary(slug=built.slug, sent=1, message=message, outbox=destination.shown)
+
+
+def dry_run_summary(conn: sqlite3.Connection, slug: str) -> SendSummary:
+    """Say what a send would do, changing nothing."""
+    counts = ledger.ledger_counts(conn, slug)
+    if ledger.send_started(conn, slug):
+        pending = len(ledger.pending_deliveries(conn, slug))
+        message = (
+            f"Dry run: '{slug}' was started before; {counts.get('sent', 0)} already sent, "
+            f"{pending} would be sent now, {counts.get('failed', 0)} failed earlier."
+        )
+        return SendSummary(
+            slug=slug, already_sent=counts.get("sent", 0), pending=pending, message=message
+        )
+    active = count_active(conn)
+    return SendSummary(
+        slug=slug,
+        pending=active,
+        message=f"Dry run: '{slug}' would be sent to {active} active "
+        "subscriber(s); nothing was sent.",
+    )
+
+
+def _run_send(
+    root: Path,
+    settings: Settings,
+    built: BuiltEmail,
+    conn: sqlite3.Connection,
+    destination: Destination,
+    report: Callable[[ProgressEvent], None],
+) -> SendSummary:
+    """Start (or resume) the ledger and deliver every pending row."""
+    slug = built.slug
+    ledger.start_send(conn, slug)
+    already_sent = ledger.ledger_counts(conn, slug).get("sent", 0)
+    pending = ledger.pending_deliveries(conn, slug)
+    if not pending:
+        ledger.finish_send(conn, slug)
+        if destination.outbox is not None:
+            message = (f"Nothing to write: '{slug}' was already written to {destination.label} "
+                       f"for {already_sent} subscriber(s); nothing was mailed.")
+        else:
+            message = f"Nothing to send: '{slug}' was already sent to {already_sent} subscriber(s)."
+        return SendSummary(slug=slug, already_sent=already_sent, message=message,
+                           outbox=destination.shown)
+    run = SendRun(root, settings, built, conn, destination, report, len(pending))
+    try:
+        run.deliver_all(pending)
+    except SetupFailure as exc:
+        raise PublishError.single(
+            SMTP_URL_ENV, 1, 1,
+            f"{exc}. That is the sending setup (relay permission, login or sender address), "
+            f"not the addresses: the send stopped and nobody was marked failed; {run.sent} "
+            f"sent in this run, {run.left()} still to send. Fix the setup, then run "
+            f"'publish send {slug}' again.",
+        ) from None
+    except ServerUnavailable as exc:
+        raise PublishError.single(
+            SMTP_URL_ENV, 1, 1,
+            f"{exc}; {run.sent} sent in this run, {run.left()} still to send. "
+            f"Run 'publish send {slug}' again to resume.",
+        ) from None
+    finally:
+        run.transport.close()
+    ledger.finish_send(conn, slug)
+    return run.summary(already_sent, ledger.ledger_counts(conn, slug).get("pending", 0))

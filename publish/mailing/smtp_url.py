@@ -1,0 +1,84 @@
+"""PUBLISH_SMTP_URL, read into an SMTPEndpoint: scheme, host, port and the login."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from publish.errors import PublishError
+
+SMTP_URL_ENV = "PUBLISH_SMTP_URL"
+URL_SHAPE = "smtp://user:password@host:587 or smtps://user:password@host:465"
+
+
+@dataclass(frozen=True)
+class SMTPEndpoint:
+    """Where and how to connect, parsed from PUBLISH_SMTP_URL (never printed whole)."""
+
+    host: str
+    port: int
+    implicit_tls: bool
+    username: str
+    password: str
+
+    @property
+    def label(self) -> str:
+        """The endpoint without credentials, safe to show."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'smtps' if self.implicit_tls else 'smtp'}://{host}:{self.port}"
+
+
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"{_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?")
+
+
+def _url_error(message: str) -> PublishError:
+    """A PUBLISH_SMTP_URL error; it never repeats any part of the URL (it may hold a password)."""
+    return PublishError.single(SMTP_URL_ENV, 1, 1, f"{message}; it must look like {URL_SHAPE}")
+
+
+def parse_smtp_url(url: str) -> SMTPEndpoint:
+    """Parse `smtp://user:pass@host:port` or `smtps://…`; errors never repeat the URL."""
+    text = url.strip()
+    if any(ch.isspace() or not ch.isprintable() for ch in text):
+        raise _url_error("contains a space or a control character (percent-encode those in "
+                         "the user name or password)")
+    try:
+        parts = urlsplit(text)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise _url_error("cannot be read as a URL (a bad port or bracket)") from None
+    if parts.scheme not in ("smtp", "smtps"):
+        raise _url_error("does not start with smtp:// or smtps://")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "?" in text \
+            or "#" in text:
+        raise _url_error("has something after the host and port (percent-encode '/', '?', "
+                         "'#' and '@' in the user name or password)")
+    if not host:
+        raise _url_error("has no host name")
+    if not _valid_host(host):
+        raise _url_error("has a host name with characters no host name can have")
+    if port == 0:
+        raise _url_error("has port 0")
+    implicit = parts.scheme == "smtps"
+    username = unquote(parts.username or "")
+    default_port = 465 if implicit else (587 if username else 25)
+    return SMTPEndpoint(
+        host=host,
+        port=port or default_port,
+        implicit_tls=implicit,
+        username=username,
+        password=unquote(parts.password or ""),
+    )
+
+
+def _valid_host(host: str) -> bool:
+    """Whether `host` is a host name (IDN allowed) or an IP address literal."""
+    if ":" in host:  # an IPv6 literal; urlsplit has checked the brackets
+        return bool(re.fullmatch(r"[0-9A-Fa-f:.]+", host))
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return bool(_HOST_NAME.fullmatch(ascii_host))

@@ -1,0 +1,64 @@
+"""`publish init`: a new working site made from the scaffold folder beside this module."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, datetime
+from email.headerregistry import Address
+from itertools import takewhile
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import tomli_w
+
+from publish.errors import PublishError
+from publish.mailing.setup import PLACEHOLDER_FROM_ADDRESS
+from publish.safetext import fold_controls
+from publish.settings import SETTINGS_FILE, load_settings
+
+SCAFFOLD = Path(__file__).parent / "scaffold"
+
+
+def create_site(directory: Path, title: str, author: str) -> None:
+    """Write the scaffold into `directory` with this title and author; PublishError if the
+    folder already holds anything (nothing is written then)."""
+    if directory.exists() and any(directory.iterdir()):
+        raise PublishError.single(str(directory), 1, 1, "is not empty; choose a new folder")
+    values = {"today": _scaffold_today().isoformat()}
+    for source in sorted(SCAFFOLD.rglob("*")):
+        if source.is_dir() or "__pycache__" in source.parts:
+            continue
+        relative = source.relative_to(SCAFFOLD).as_posix().replace("gitignore", ".gitignore")
+        target = directory / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = source.read_text(encoding="utf-8")
+        if relative == SETTINGS_FILE:
+            target.write_text(scaffold_settings(text, title, author), encoding="utf-8")
+        else:
+            target.write_text(_fill(text, values), encoding="utf-8")
+    (directory / "templates").mkdir(exist_ok=True)
+
+
+def _scaffold_today() -> date:
+    """Today in the scaffold's time zone: the date its first essay gets."""
+    return datetime.now(ZoneInfo(load_settings(SCAFFOLD).site.timezone)).date()
+
+
+def scaffold_settings(text: str, title: str, author: str) -> str:
+    """The scaffold's publish.toml with this title and author, written by a TOML writer
+    (any text, emoji included, stays a valid TOML string); its leading comments are kept."""
+    settings = tomllib.loads(text)
+    settings["site"]["title"] = title
+    settings["site"]["author"] = author
+    sender = Address(display_name=fold_controls(author), addr_spec=PLACEHOLDER_FROM_ADDRESS)
+    settings["email"]["from"] = str(sender)
+    comments = "".join(f"{line}\n" for line in takewhile(lambda x: x.startswith("#"),
+                                                          text.splitlines()))
+    return f"{comments}\n{tomli_w.dumps(settings)}"
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    """Replace `{name}` placeholders in a scaffold file."""
+    for name, value in values.items():
+        text = text.replace("{" + name + "}", value)
+    return text

@@ -1,0 +1,129 @@
+"""The send ledger: tables `sends` and `deliveries`, one row per recipient of each essay.
+
+The recipient list is fixed in one transaction when a send starts; each delivery is marked
+in its own committed transaction, so a rerun after a crash resumes exactly where it stopped.
+The outbox keeps its own ledger of the same shape, with the site's database attached for
+its subscribers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from publish.safetext import now_text
+from publish.state import db
+from publish.state.subscribers import ACTIVE
+
+UNKNOWN_RETRIES = 2  # an unknown outcome is tried again at most this often, over all runs
+
+# The outbox's own ledger: the same two tables, with the site's state database attached
+# for its subscribers (unqualified `subscribers` resolves there).
+OUTBOX_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS sends (slug TEXT PRIMARY KEY, started_at TEXT NOT NULL,"
+    " finished_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS deliveries (slug TEXT NOT NULL, subscriber_id INTEGER NOT NULL,"
+    " email TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " unknown_attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"
+    " updated_at TEXT, PRIMARY KEY (slug, subscriber_id))",
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One pending row of the ledger, with the subscriber's current name and status."""
+
+    subscriber_id: int
+    email: str
+    name: str
+    status: str
+    ledger_status: str = "pending"
+    unknown_attempts: int = 0
+
+
+def connect_outbox_ledger(ledger: Path, database: Path) -> sqlite3.Connection:
+    """The outbox's ledger at `ledger`, reading subscribers from `database` (untouched)."""
+    db.connect(database).close()  # create and migrate it, as a real send would
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(ledger.resolve().as_uri(), uri=True, timeout=30, isolation_level=None)
+    try:
+        for statement in OUTBOX_SCHEMA:
+            conn.execute(statement)
+        conn.execute("ATTACH DATABASE ? AS site", (database.resolve().as_uri(),))
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+    return conn
+
+
+def send_started(conn: sqlite3.Connection, slug: str) -> bool:
+    """Whether a send of `slug` was started (its recipient list is fixed)."""
+    return conn.execute("SELECT 1 FROM sends WHERE slug = ?", (slug,)).fetchone() is not None
+
+
+def start_send(conn: sqlite3.Connection, slug: str) -> bool:
+    """Fix the recipient list of a send, once; True if this call started it."""
+    with db.transaction(conn):
+        if send_started(conn, slug):
+            return False
+        stamp = now_text()
+        conn.execute("INSERT INTO sends (slug, started_at) VALUES (?, ?)", (slug, stamp))
+        conn.execute(
+            "INSERT INTO deliveries (slug, subscriber_id, email, status, updated_at)"
+            " SELECT ?, id, email, 'pending', ? FROM subscribers WHERE status = ? ORDER BY id",
+            (slug, stamp, ACTIVE),
+        )
+        return True
+
+
+def pending_deliveries(conn: sqlite3.Connection, slug: str) -> list[Delivery]:
+    """The rows of a send still to do: pending, or unknown with a retry left; in order."""
+    rows = conn.execute(
+        "SELECT d.subscriber_id, d.email, s.name, s.status, d.status, d.unknown_attempts"
+        " FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id"
+        " WHERE d.slug = ? AND (d.status = 'pending'"
+        " OR (d.status = 'unknown' AND d.unknown_attempts <= ?)) ORDER BY d.subscriber_id",
+        (slug, UNKNOWN_RETRIES),
+    )
+    return [Delivery(*row) for row in rows]
+
+
+def current_subscriber(conn: sqlite3.Connection, delivery: Delivery) -> Delivery:
+    """The row with the subscriber's name and status as they are now (they may have left)."""
+    row = conn.execute(
+        "SELECT name, status FROM subscribers WHERE id = ?", (delivery.subscriber_id,)
+    ).fetchone()
+    name, status = ("", "unsubscribed") if row is None else (row[0], row[1])
+    return Delivery(delivery.subscriber_id, delivery.email, name, status,
+                    delivery.ledger_status, delivery.unknown_attempts)
+
+
+def ledger_counts(conn: sqlite3.Connection, slug: str) -> dict[str, int]:
+    """How many rows of a send have each status."""
+    rows = conn.execute(
+        "SELECT status, COUNT(*) FROM deliveries WHERE slug = ? GROUP BY status", (slug,)
+    )
+    return {status: count for status, count in rows}
+
+
+def mark(
+    conn: sqlite3.Connection, slug: str, subscriber_id: int, status: str, error_text: str = "",
+    *, unknown: bool = False,
+) -> None:
+    """Record the outcome of one delivery in its own committed transaction."""
+    conn.execute(
+        "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_error = ?,"
+        " unknown_attempts = unknown_attempts + ?, updated_at = ?"
+        " WHERE slug = ? AND subscriber_id = ?",
+        (status, error_text, int(unknown), now_text(), slug, subscriber_id),
+    )
+
+
+def finish_send(conn: sqlite3.Connection, slug: str) -> None:
+    """Stamp the send finished once no row is left to do."""
+    if not pending_deliveries(conn, slug):
+        conn.execute(
+            "UPDATE sends SET finished_at = COALESCE(finished_at, ?) WHERE slug = ?",
+            (now_text(), slug),
+        )
