@@ -25,6 +25,9 @@ from publish.build import BuildOptions, build, render_outputs, with_release_date
 from publish.cache import read_only as read_only_cache
 from publish.cadence import describe_rule
 from publish.delivery import ProgressEvent, SendSummary, require_destination, send_essay
+from publish.deploy.config import NOT_DEPLOYED
+from publish.deploy.golive import deploy_and_ping
+from publish.deploy.golive import rollback as deploy_rollback
 from publish.environment import load_environment
 from publish.errors import Problem, PublishError
 from publish.essays import ESSAYS_DIR, cap_slug, slugify
@@ -217,6 +220,8 @@ def check(root: Path, today_text: str | None) -> None:
         raise PublishError(problems)
     show_problems(problems)
     click.echo(f"{len(site.essays)} essay(s), {len(site.glossary.entries)} glossary term(s): OK")
+    if site.settings.deploy is None:
+        click.echo(NOT_DEPLOYED)
 
 
 @cli.command("build")
@@ -523,6 +528,25 @@ def run_command(ctx: click.Context, today_text: str | None, dry_run: bool,
         click.echo(f"{now:%Y-%m-%d %H:%M%z} {line}")
     if not report.ok:
         ctx.exit(1)
+
+
+@cli.command("deploy")
+@TODAY_OPTION
+@click.option("--rollback", is_flag=True, help="Make the previous release live again.")
+@click.pass_obj
+def deploy_command(root: Path, today_text: str | None, rollback: bool) -> None:
+    """Build the site, then deploy it to the [deploy] target (no mail is sent)."""
+    settings = _load_environment(root)
+    if settings.deploy is None:
+        raise click.ClickException(NOT_DEPLOYED.removeprefix("note: "))
+    if rollback:
+        result = deploy_rollback(root, settings)
+    else:
+        report = build(root, BuildOptions(today=parse_today(today_text) or site_today(root)))
+        show_problems(report.warnings)
+        result = deploy_and_ping(root, settings, report.site_dir)
+    for line in result.log:
+        click.echo(line)
 
 
 @cli.command()
