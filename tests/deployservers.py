@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,14 +34,20 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def http_folder(folder: Path, stale: dict[str, bytes] | None = None) -> Iterator[str]:
+def http_folder(folder: Path, stale: dict[str, bytes] | None = None,
+                requests: list[tuple[float, str, int]] | None = None) -> Iterator[str]:
     """Serve `folder` (followed anew at every request, like nginx's root) on a free port;
-    yield the base URL. `stale` maps URL paths to bodies served instead (a caching CDN)."""
+    yield the base URL. `stale` maps URL paths to bodies served instead (a caching CDN);
+    `requests` gets (monotonic time, path, status) of every answer."""
     overrides = stale if stale is not None else {}
+    answered = requests if requests is not None else []
 
     class Handler(_QuietHandler):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, directory=str(folder), **kwargs)
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            answered.append((time.monotonic(), self.path, int(code)))
 
         def do_GET(self) -> None:  # noqa: N802
             if self.path in overrides:
@@ -58,6 +65,29 @@ def http_folder(folder: Path, stale: dict[str, bytes] | None = None) -> Iterator
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def websub_hub() -> Iterator[SimpleNamespace]:
+    """A WebSub hub stand-in on a free port that records the form of every POST."""
+    pings: list[dict[str, list[str]]] = []
+
+    class Hub(_QuietHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length", 0))
+            pings.append(urllib.parse.parse_qs(self.rfile.read(length).decode()))
+            self.send_response(204)
+            self.end_headers()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
+    try:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_address[1]}/hub",
+                              pings=pings)
     finally:
         server.shutdown()
         server.server_close()
