@@ -7,6 +7,7 @@ records its pings.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -123,6 +124,11 @@ def test_the_page_is_live_before_the_first_message_arrives(tmp_path: Path,
         hubs = feed.xpath("//atom:link[@rel='hub']/@href",
                           namespaces={"atom": "http://www.w3.org/2005/Atom"})
         assert hubs == [hub.url]
+        atom = etree.parse(str(live / "atom.xml"))
+        assert atom.xpath("//atom:link[@rel='hub']/@href",
+                          namespaces={"atom": "http://www.w3.org/2005/Atom"}) == [hub.url]
+        assert json.loads((live / "feed.json").read_text())["hubs"] == [
+            {"type": "WebSub", "url": hub.url}]
         again = run(root)
         assert again.exit_code == 0 and "nothing due" in again.output
         deployed = CliRunner().invoke(cli, ["--root", str(root), "deploy", "--today", SLOT[:10]])
@@ -179,4 +185,21 @@ def test_a_site_without_deploy_mails_at_once_as_before(tmp_path: Path,
     assert result.exit_code == 0, result.output
     assert "deployed" not in result.output and "verified" not in result.output
     assert not (root / "state" / "deploy.json").exists()
+    assert mailed(smtp) == EVERYONE_ONCE
+
+
+def test_a_moved_essay_gets_a_redirects_line_beside_its_redirect_page(
+        tmp_path: Path, smtp: TimedSMTPServer) -> None:
+    live = tmp_path / "www" / "letters"
+    with http_folder(live) as url:
+        root = make_deployed_site(tmp_path / "site", url,
+                                  f'target = "dir:{live}"\nverify_timeout = 20\n')
+        assert run(root).exit_code == 0
+        assert not (live / "_redirects").exists()
+        essay = root / "essays" / "00-alder.md"
+        essay.write_text(essay.read_text().replace("slug: alder", "slug: the-alder"))
+        result = CliRunner().invoke(cli, ["--root", str(root), "deploy", "--today", "2027-01-06"])
+        assert result.exit_code == 0, result.output
+    assert (live / "_redirects").read_text() == "/alder /the-alder/ 301\n/alder/* /the-alder/ 301\n"
+    assert (live / "alder" / "index.html").is_file()
     assert mailed(smtp) == EVERYONE_ONCE

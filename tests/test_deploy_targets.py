@@ -239,8 +239,8 @@ def test_s3_uploads_pages_after_the_assets_they_reference(tmp_path: Path) -> Non
 
 def test_command_target_runs_without_a_shell_and_shows_output(tmp_path: Path) -> None:
     dest = tmp_path / "copy"
-    root = deploy_site(tmp_path / "site",
-                       f'target = "command:rsync -a --delete --itemize-changes {{site}}/ {dest}/"\n')
+    command = f"rsync -a --delete --itemize-changes {{site}}/ {dest}/"
+    root = deploy_site(tmp_path / "site", f'target = "command:{command}"\n')
     out = deploy(root)
     assert tree(dest) == built(root) and "deploy command: " in out
     second_edition(root)
@@ -271,7 +271,7 @@ def test_bad_deploy_settings_are_located(tmp_path: Path) -> None:
     assert "publish.toml:9:1: error: 'deploy.target' must be one of" in result.output
     assert "(did you mean 'dir'?)" in result.output
     assert ("publish.toml:10:1: error: unknown key 'deploy.verify_timout' (did you mean "
-            "'deploy.verify_timeout'?)") in result.output or "verify_timeout'?)" in result.output
+            "'verify_timeout'?)") in result.output
     plain = make_site(tmp_path / "plain", ESSAYS)
     checked = invoke(plain, "check")
     assert checked.exit_code == 0 and "publish does not deploy this site" in checked.output
