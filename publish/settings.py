@@ -86,7 +86,7 @@ def load_settings(root: Path) -> Settings:
     for name in data:
         if name not in TABLES and name != "deploy":
             line = _line_of_table(text, name)
-            hint = did_you_mean(name, TABLES)
+            hint = did_you_mean(name, [*TABLES, "deploy"])
             problems.append(error(SETTINGS_FILE, line, 1, f"unknown table [{name}]{hint}"))
     problems += _check_values(tables["site"], tables["schedule"], text)
     problems += _check_email(tables["email"], text)

@@ -275,3 +275,12 @@ def test_bad_deploy_settings_are_located(tmp_path: Path) -> None:
     plain = make_site(tmp_path / "plain", ESSAYS)
     checked = invoke(plain, "check")
     assert checked.exit_code == 0 and "publish does not deploy this site" in checked.output
+
+
+def test_a_token_in_a_git_url_is_never_shown(tmp_path: Path) -> None:
+    root = deploy_site(tmp_path / "site",
+                       'target = "git:https://ada:s3cr3t-token@127.0.0.1:1/letters.git#pages"\n')
+    result = invoke(root, "deploy", "--today", TODAY)
+    assert result.exit_code == 1
+    assert "deploy to git:https://***@127.0.0.1:1/letters.git#pages failed" in result.output
+    assert "s3cr3t-token" not in result.output

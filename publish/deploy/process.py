@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from publish.deploy.config import DeploySettings
-from publish.deploy.target import failure
+from publish.deploy.target import failure, redact
 
 TIMEOUT = 600  # seconds for any one program; a stuck upload must not hold the run forever
 SHOWN_LINES = 20
@@ -40,6 +40,6 @@ def run(settings: DeploySettings, argv: Sequence[str], *, what: str,
         raise failure(settings, f"{what} did not finish in {TIMEOUT} seconds") from None
     if done.returncode != 0:
         output = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-        tail = " | ".join(output[-SHOWN_LINES:]) or "no output"
+        tail = redact(" | ".join(output[-SHOWN_LINES:])) or "no output"
         raise failure(settings, f"{what} exited with status {done.returncode}: {tail}")
     return Finished(done.stdout, done.stderr)

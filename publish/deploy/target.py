@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from publish.deploy.config import SETTINGS_FILE, DeploySettings
 from publish.errors import PublishError
 
 RECORD_FILE = "deploy.json"
+USERINFO = re.compile(r"(\w+://)[^/@\s]+@")
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,12 @@ def shown_target(settings: DeploySettings) -> str:
     if settings.scheme == "command":
         words = settings.location.split()
         return f"command:{words[0] if words else ''}"
-    return settings.target
+    return redact(settings.target)
+
+
+def redact(text: str) -> str:
+    """`text` with the user:password (or token) part of any `scheme://user@host` hidden."""
+    return USERINFO.sub(r"\1***@", text)
 
 
 @dataclass(frozen=True)
