@@ -23,7 +23,11 @@ from lxml import etree
 from publish.cli import cli
 from publish.state import connect
 from publish.subscribers import add_subscriber
-from tests.deployservers import http_folder, websub_hub
+from tests.deployservers import (
+    close_render_stores,  # noqa: F401 (autouse)
+    http_folder,
+    websub_hub,
+)
 from tests.sitebuilder import essay_text, make_site
 from tests.tools import RecordingSMTPServer
 

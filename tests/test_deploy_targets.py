@@ -19,7 +19,15 @@ import pytest
 from click.testing import CliRunner
 
 from publish.cli import cli
-from tests.deployservers import GIT_ENV, Reader, http_folder, s3_server, sshd_server, tree
+from tests.deployservers import (
+    GIT_ENV,
+    Reader,
+    close_render_stores,  # noqa: F401 (autouse)
+    http_folder,
+    s3_server,
+    sshd_server,
+    tree,
+)
 from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site
 
 TODAY = "2027-02-01"
