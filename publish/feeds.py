@@ -14,6 +14,7 @@ from functools import partial
 from html import escape
 
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from publish.markdown import resolve_url
 from publish.memo import Deferred, OutputKeys
@@ -23,6 +24,7 @@ from publish.writer import OutputFiles
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR = "publish"
+ATOM_NS = "http://www.w3.org/2005/Atom"
 
 
 def essay_url(site: Site, essay: Essay) -> str:
@@ -68,9 +70,9 @@ def render_feeds(site: Site, keys: OutputKeys | None = None) -> OutputFiles:
         return Deferred(key, make)
 
     site_feeds = {
-        "feed.xml": feed("feed.xml", newest, settings.title, lambda: _generator(
+        "feed.xml": feed("feed.xml", newest, settings.title, lambda: _rss(site, _generator(
             site, newest, contents.of(newest), "feed.xml", "", settings.title
-        ).rss_str(pretty=True)),
+        ))),
         "atom.xml": feed("atom.xml", newest, settings.title, lambda: _generator(
             site, newest, contents.of(newest), "atom.xml", "", settings.title
         ).atom_str(pretty=True)),
@@ -91,8 +93,8 @@ def render_feeds(site: Site, keys: OutputKeys | None = None) -> OutputFiles:
 def _tag_feed(site: Site, essays: list[Essay], contents: FeedContents, folder: str,
               title: str) -> bytes:
     """One tag's RSS feed."""
-    return _generator(site, essays, contents.of(essays), f"{folder}feed.xml", folder,
-                      title).rss_str(pretty=True)
+    return _rss(site, _generator(site, essays, contents.of(essays), f"{folder}feed.xml",
+                                 folder, title))
 
 
 class FeedContents:
@@ -130,6 +132,8 @@ def _generator(
     fg.author({"name": settings.author})
     fg.language(settings.language)
     fg.generator(GENERATOR)
+    if websub_hub(site):
+        fg.link(href=websub_hub(site), rel="hub")
     fg.link(href=settings.url + feed_path, rel="self")
     fg.link(href=settings.url + page_path, rel="alternate")
     fg.updated(updated)
@@ -137,6 +141,26 @@ def _generator(
     for essay in reversed(essays):
         _add_entry(fg, site, essay, contents[essay.slug])
     return fg
+
+
+def websub_hub(site: Site) -> str:
+    """The WebSub hub the feeds declare (`[deploy] websub_hub`), or ''."""
+    deploy = site.settings.deploy
+    return deploy.websub_hub if deploy is not None else ""
+
+
+def _rss(site: Site, fg: FeedGenerator) -> bytes:
+    """The RSS document, with `<atom:link rel="hub">` beside the self link when a hub is set
+    (feedgen writes only the self link into RSS)."""
+    document = fg.rss_str(pretty=True)
+    if not websub_hub(site):
+        return document
+    root = etree.fromstring(document)
+    channel = root.find("channel")
+    link = etree.Element(f"{{{ATOM_NS}}}link", href=websub_hub(site), rel="hub")
+    channel.insert(list(channel).index(channel.find(f"{{{ATOM_NS}}}link")) + 1, link)
+    etree.indent(root)
+    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
 
 
 def _add_entry(fg: FeedGenerator, site: Site, essay: Essay, content: str) -> None:
@@ -177,6 +201,8 @@ def json_feed(site: Site, essays: Sequence[Essay], contents: dict[str, str]) -> 
         "authors": [{"name": settings.author}],
         "items": [_json_item(site, essay, contents[essay.slug]) for essay in essays],
     }
+    if websub_hub(site):
+        feed["hubs"] = [{"type": "WebSub", "url": websub_hub(site)}]
     return json.dumps(feed, ensure_ascii=False, indent=2) + "\n"
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from publish.deploy.config import DeploySettings
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
     state: StateSettings = field(default_factory=StateSettings)
+    deploy: DeploySettings | None = None  # no [deploy] table: publish does not deploy
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ The order of a run, chosen so that a crash at any point is finished by the next 
    bring releases.toml up to date, and on a site's very first run note that run in it;
 3. decide: essays due (slot at or before now, not released) and releases whose send in the
    ledger has not finished;
-4. build web site, feeds and emails (atomic) with the due essays dated by their slots;
+4. build web site, feeds and emails (atomic) with the due essays dated by their slots, then
+   deploy the site and verify that it is live (publish.deploy; nothing without `[deploy]`):
+   if that fails the run stops here, nothing recorded and nobody mailed;
 5. record the releases, in one transaction, then in releases.toml: from here on their dates
    never move;
 6. send each recorded, unfinished release through the send ledger.
@@ -31,6 +33,7 @@ from datetime import datetime
 from pathlib import Path
 
 from publish.build import BUILD_DIR, BuildOptions, build
+from publish.deploy.golive import go_live
 from publish.errors import Problem, PublishError
 from publish.locks import exclusive_lock
 from publish.mailing.environment import environment_file
@@ -248,10 +251,14 @@ def _carry_out(root: Path, binding: Binding, decision: Decision,
         not _email_built(root, slug) for slug in decision.resume)
     if built:
         every_release = {**binding.releases, **{r.slug: r for r in decision.releases}}
-        report = build(root, BuildOptions(today=now),
-                       site=apply_release_dates(binding.site, every_release), warnings=warnings)
+        published = apply_release_dates(binding.site, every_release)
+        report = build(root, BuildOptions(today=now), site=published, warnings=warnings)
         log.append(f"built {len(report.published)} essay(s) into {report.site_dir.parent}")
         warnings = report.warnings
+        problem = _deploy_and_verify(root, published, report.site_dir, decision, log)
+        if problem is not None:
+            return RunReport(log=tuple(log), built=True, failures=1,
+                             warnings=(*warnings, problem))
     _crash_point("build")
     if decision.releases:
         record_releases(connection, decision.releases)
@@ -268,6 +275,20 @@ def _carry_out(root: Path, binding: Binding, decision: Decision,
         sent.append(slug)
     return RunReport(log=tuple(log), released=tuple(r.slug for r in decision.releases),
                      sent=tuple(sent), built=built, failures=failures, warnings=tuple(warnings))
+
+
+def _deploy_and_verify(root: Path, published: Site, site_dir: Path, decision: Decision,
+                       log: list[str]) -> Problem | None:
+    """Deploy the build and prove the new essays live (publish.deploy); the problem if not.
+
+    A failure stops the run before anything is recorded or mailed; the next run tries again.
+    """
+    live = go_live(root, published, site_dir, [r.slug for r in decision.releases])
+    log += live.log
+    if live.problem is not None:
+        log.append("the site is not live, so nothing was recorded and nobody was mailed; "
+                   "the next `publish run` tries again")
+    return live.problem
 
 
 def _email_built(root: Path, slug: str) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 from dateutil.rrule import rrulestr
 from email_validator import EmailNotValidError, validate_email
 
+from publish.deploy.config import read_deploy_table
 from publish.errors import Problem, PublishError, did_you_mean, error
 from publish.model import EmailSettings, ScheduleSettings, Settings, SiteSettings, StateSettings
 
@@ -83,12 +84,14 @@ def load_settings(root: Path) -> Settings:
     problems: list[Problem] = []
     tables = {name: _read_table(name, data, text, problems) for name in TABLES}
     for name in data:
-        if name not in TABLES:
+        if name not in TABLES and name != "deploy":
             line = _line_of_table(text, name)
-            hint = did_you_mean(name, TABLES)
+            hint = did_you_mean(name, [*TABLES, "deploy"])
             problems.append(error(SETTINGS_FILE, line, 1, f"unknown table [{name}]{hint}"))
     problems += _check_values(tables["site"], tables["schedule"], text)
     problems += _check_email(tables["email"], text)
+    deploy, deploy_problems = _read_deploy(data, text)
+    problems += deploy_problems
     if problems:
         raise PublishError(problems)
     site = SiteSettings(**tables["site"])
@@ -98,7 +101,15 @@ def load_settings(root: Path) -> Settings:
         schedule=schedule,
         email=EmailSettings(**tables["email"]),
         state=StateSettings(**tables["state"]),
+        deploy=deploy,
     )
+
+
+def _read_deploy(data: dict, text: str) -> tuple[Any, list[Problem]]:
+    """The `[deploy]` table, read by publish.deploy.config, with its problems."""
+    return read_deploy_table(data.get("deploy"),
+                             lambda key: _line_of_key(text, "deploy", key) if key
+                             else _line_of_table(text, "deploy"))
 
 
 def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from markupsafe import Markup, escape
 
 from publish.cache import entry_fingerprint
 from publish.cadence import describe_rule
+from publish.deploy.redirects import redirects_file
 from publish.errors import PublishError, error
 from publish.essays import slugify
 from publish.markdown import RenderContext, render_web, resolve_url
@@ -160,6 +161,7 @@ def render_site(site: Site, templates: Environment, keys: OutputKeys | None = No
     pages.add("robots.txt", robots_txt(site), "robots.txt")
     pages.add("sitemap.xml", sitemap(site, renderer.lastmods), "the sitemap")
     pages.add_all(redirect_pages(site, pages), "the redirect pages of moved essays")
+    pages.add_all(redirects_file(site, {e.slug for e in site.essays}), "the _redirects file")
     return pages
 
 

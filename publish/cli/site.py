@@ -20,6 +20,7 @@ from publish.cli.common import (
     site_moment,
     site_today,
 )
+from publish.deploy.config import NOT_DEPLOYED
 from publish.errors import PublishError
 from publish.essays import ESSAYS_DIR, cap_slug, slugify
 from publish.mail import oversize_problems
@@ -89,6 +90,8 @@ def check(root: Path, today_text: str | None) -> None:
         raise PublishError(problems)
     show_problems(problems)
     click.echo(f"{len(site.essays)} essay(s), {len(site.glossary.entries)} glossary term(s): OK")
+    if site.settings.deploy is None:
+        click.echo(NOT_DEPLOYED)
 
 
 @click.command("build")

@@ -1,0 +1,22 @@
+"""`_redirects` (Netlify, Cloudflare Pages): the old address of each moved essay, 301 to the new.
+
+Plain hosts get the HTML redirect pages publish.web writes; the README shows nginx rules.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from publish.model import Site
+
+REDIRECTS_FILE = "_redirects"
+
+
+def redirects_file(site: Site, published: set[str]) -> dict[str, str]:
+    """`{"_redirects": text}` when an essay in `published` moved, else nothing."""
+    base = urlsplit(site.settings.site.url).path or "/"
+    lines = []
+    for old, new in site.redirects:
+        if new in published and old not in published:
+            lines += [f"{base}{old} {base}{new}/ 301", f"{base}{old}/* {base}{new}/ 301"]
+    return {REDIRECTS_FILE: "\n".join(lines) + "\n"} if lines else {}
