@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from markdownify import ATX, MarkdownConverter
+from markdownify import ATX, BACKSLASH, MarkdownConverter
 
 from publish.importers.model import ImportedPost
 
@@ -21,6 +21,7 @@ class ArchiveConverter(MarkdownConverter):
         bullets = "-"
         escape_misc = False
         autolinks = True
+        newline_style = BACKSLASH  # a `<br>` survives the trailing-space clean-up
 
     def convert_sup(self, el, text, parent_tags):
         """A citation marker (set by the importer) becomes `[^label]`."""

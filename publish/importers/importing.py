@@ -51,6 +51,7 @@ class ImportReport:
     embeds: int = 0
     attachments: int = 0
     candidates: list[Candidate] = field(default_factory=list)
+    glossary: bool = False  # repeated notes cited by their glossary key
     glossary_written: list[str] = field(default_factory=list)
     released: int = 0
     subscribers: list[str] = field(default_factory=list)
@@ -71,11 +72,12 @@ class ImportReport:
             lines.append(f"attachments listed in the export: {self.attachments}")
         lines.append(f"glossary candidates: {len(self.candidates)}")
         for candidate in self.candidates:
-            done = "written" if f"{GLOSSARY_DIR}/{candidate.key}.md" in \
-                self.glossary_written else "proposed"
+            path = f"{GLOSSARY_DIR}/{candidate.key}.md"
+            done = ("written" if path in self.glossary_written else
+                    f"{would}cited by key" if self.glossary else "proposed")
             lines.append(f"  [^{candidate.key}] {candidate.term} ({done}; in "
                          f"{', '.join(candidate.slugs)})")
-        if self.candidates and not self.glossary_written and not self.dry_run:
+        if self.candidates and not self.glossary:
             lines.append("  run the import again with --glossary to write them and cite them "
                          "by key")
         lines += self.subscribers + self.notes
@@ -87,6 +89,7 @@ def run_import(root: Path, source: str, path: Path, options: ImportOptions) -> I
     settings = load_settings(root)
     archive = SOURCES[source](path, options)
     report = ImportReport(source=archive.source, dry_run=options.dry_run,
+                          glossary=options.glossary,
                           attachments=len(archive.attachments), notes=list(archive.notes))
     report.notes += settle_slugs(archive.posts)
     converted = [convert_post(post) for post in archive.posts]
@@ -144,12 +147,13 @@ def _write_essays(root: Path, files: list[EssayFile]) -> None:
 
 
 def _write_glossary(root: Path, candidates: list[Candidate], wanted: bool) -> list[str]:
-    """Write each candidate's `footnotes/<key>.md` (when asked); return the paths."""
+    """Write each candidate's `footnotes/<key>.md` (when asked, and not there yet); return
+    the paths written."""
     written = []
     for candidate in candidates if wanted else []:
         path = f"{GLOSSARY_DIR}/{candidate.key}.md"
-        write_new(root / path, candidate.file_text().encode("utf-8"))
-        written.append(path)
+        if write_new(root / path, candidate.file_text().encode("utf-8")):
+            written.append(path)
     return written
 
 
