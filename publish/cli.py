@@ -27,8 +27,8 @@ from publish.cadence import describe_rule
 from publish.delivery import ProgressEvent, SendSummary, require_destination, send_essay
 from publish.environment import load_environment
 from publish.errors import Problem, PublishError
-from publish.importers import SOURCES, ImportOptions, run_import
 from publish.essays import ESSAYS_DIR, cap_slug, slugify
+from publish.importers import SOURCES, ImportOptions, run_import
 from publish.mail import oversize_problems
 from publish.mailsetup import (
     NEW_ESSAY_PLACEHOLDER,
