@@ -129,9 +129,11 @@ def test_substack_readers_come_with_their_consent(tmp_path: Path) -> None:
                         "quiet@mailbox.ink": "unsubscribed"}
 
 
+@pytest.mark.parametrize("flags", [(), ("--mail-back-issues",)])
 def test_run_after_the_import_mails_only_the_next_new_essay(
         tmp_path: Path, smtp_server: RecordingSMTPServer,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, flags: tuple[str, ...]) -> None:
+    """Imported posts that went out are released: not mailed even as back issues."""
     root = imported(tmp_path, "substack")
     (root / "essays" / "next.md").write_text(
         essay_text("The Next Letter", "The first one written here.\n", slug="the-next-letter"),
@@ -139,7 +141,7 @@ def test_run_after_the_import_mails_only_the_next_new_essay(
     monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
     monkeypatch.setenv("PUBLISH_RETRY_BACKOFF", "0")
     monkeypatch.setenv("PUBLISH_SECRET", "test-secret")
-    result = invoke(root, "run", "--today", "2026-12-01 10:00")
+    result = invoke(root, "run", "--today", "2026-12-01 10:00", *flags)
     assert result.exit_code == 0, result.output + result.stderr
     mailed = sorted((recipients[0], str(message["Subject"]))
                     for _, recipients, message in smtp_server.messages)
