@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from lxml import html as lxml_html
 
 from publish.cli import cli
+from publish.importers.convert import to_markdown
 from publish.subscribers import list_subscribers
 from tests.exports import ghost_export, substack_zip, wordpress_wxr
 from tests.mailsite import SETTINGS
@@ -276,3 +277,29 @@ def test_a_bad_export_is_one_clear_error(tmp_path: Path, source: str, content: b
     assert result.exit_code == 1
     assert f"{export}:" in result.stderr and message in result.stderr
     assert "Traceback" not in result.stderr and not list((root / "essays").iterdir())
+
+
+def test_the_converter_writes_the_markdown_a_writer_would() -> None:
+    html = ("<h2>Kinds</h2><p>Some <strong>bold</strong>, <em>soft</em> and a "
+            '<a href="https://example.com/a">link</a>,<br>then a break.</p>'
+            "<ol><li>First</li><li>Second<ul><li>inner</li></ul></li></ol>"
+            "<blockquote><p>Read with a pencil.</p></blockquote>"
+            '<figure><img src="images/a.png" alt="A page"><figcaption>Seen <em>close</em>'
+            "</figcaption></figure>"
+            "<table><tr><th>Kind</th><th>Where</th></tr><tr><td>Note</td><td>Margin</td></tr>"
+            "</table>")
+    assert to_markdown(html) == (
+        "## Kinds\n\nSome **bold**, *soft* and a [link](https://example.com/a),\\\n"
+        "then a break.\n\n1. First\n2. Second\n   - inner\n\n> Read with a pencil.\n\n"
+        "![A page](images/a.png)\n\n_Seen *close*_\n\n"
+        "| Kind | Where |\n| --- | --- |\n| Note | Margin |")
+
+
+@pytest.mark.parametrize("aliases", ["[../up]", "[a/./b]", "[\"a b\"]", "{a: 1}"])
+def test_an_alias_that_is_not_an_address_under_the_site_is_an_error(
+        tmp_path: Path, aliases: str) -> None:
+    root = make_site(tmp_path / "site", {"x": essay_text("X", aliases=aliases)})
+    result = invoke(root, "check")
+    assert result.exit_code == 1
+    assert ("essays/x.md:3:1: error: 'aliases' must be a list of old addresses under the "
+            "site, such as p/on-margins") in result.stderr

@@ -7,13 +7,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import frontmatter
 import yaml
 
 from publish.essays import ESSAYS_DIR, MAX_SLUG_LENGTH, SLUG_PATTERN, cap_slug, slugify
 from publish.importers.convert import ConvertedPost, note_definition
 from publish.importers.model import ImportedPost
 
-DECLARED_SLUG = re.compile(r"^slug:\s*['\"]?([a-z0-9-]+)", re.MULTILINE)
 ALIAS_SEGMENT = re.compile(r"^[^/\\\s?#<>\"'`]+$")
 
 
@@ -68,13 +68,17 @@ def plan_essays(root: Path, posts: list[ConvertedPost]) -> list[EssayFile]:
 
 
 def _declared_slugs(root: Path) -> dict[str, str]:
-    """The explicit slug of each essay already in essays/, to its path."""
+    """The slug of each essay already in essays/ (explicit, or from its title), to its
+    path; a file whose front matter does not parse is left to `publish check`."""
     folder = root / ESSAYS_DIR
     slugs = {}
     for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
-        match = DECLARED_SLUG.search(path.read_text(encoding="utf-8", errors="replace")[:4000])
-        if match:
-            slugs[match[1]] = f"{ESSAYS_DIR}/{path.name}"
+        try:
+            meta = frontmatter.loads(path.read_text(encoding="utf-8")).metadata
+        except (UnicodeDecodeError, yaml.YAMLError, ValueError):
+            continue
+        slug = meta.get("slug") or cap_slug(slugify(str(meta.get("title") or "")))
+        slugs[str(slug)] = f"{ESSAYS_DIR}/{path.name}"
     return slugs
 
 

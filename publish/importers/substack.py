@@ -45,6 +45,9 @@ def read(path: Path, options: ImportOptions) -> Archive:
             post = _post(archive, row, names, images, path)
             if post is not None:
                 result.posts.append(post)
+                if row.get("audience", "everyone") not in ("everyone", "") and not post.draft:
+                    result.notes.append(f"'{post.slug}' was for {row['audience']} readers on "
+                                        "Substack; it is public here")
         for name in names:
             base = PurePosixPath(name).name
             if base.startswith("email_list") and base.endswith(".csv"):
