@@ -12,10 +12,14 @@ from urllib.parse import urljoin
 import frontmatter
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import html as lxml_html
 
 from publish.cli import cli
-from publish.importers.convert import to_markdown
+from publish.importers.convert import ConvertedPost, to_markdown
+from publish.importers.essayfiles import essay_text as essay_text_of
+from publish.importers.model import ImportedPost
 from publish.subscribers import list_subscribers
 from tests.exports import ghost_export, substack_zip, wordpress_wxr
 from tests.mailsite import SETTINGS
@@ -303,3 +307,16 @@ def test_an_alias_that_is_not_an_address_under_the_site_is_an_error(
     assert result.exit_code == 1
     assert ("essays/x.md:3:1: error: 'aliases' must be a list of old addresses under the "
             "site, such as p/on-margins") in result.stderr
+
+
+@given(title=st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1),
+       subtitle=st.text(st.characters(blacklist_categories=("Cs", "Cc"))),
+       tags=st.lists(st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1),
+                     max_size=3))
+def test_front_matter_of_any_title_reads_back_as_written(title: str, subtitle: str,
+                                                         tags: list[str]) -> None:
+    post = ImportedPost(title=title, slug="a-post", body_html="", subtitle=subtitle,
+                        tags=tuple(tags), old_paths=("p/a-post",))
+    meta = frontmatter.loads(essay_text_of(ConvertedPost(post, "Body.", []))).metadata
+    assert meta["title"] == title and meta.get("subtitle", "") == subtitle
+    assert meta.get("tags", []) == tags and meta["aliases"] == ["p/a-post"]

@@ -52,6 +52,7 @@ class ImportReport:
     attachments: int = 0
     candidates: list[Candidate] = field(default_factory=list)
     glossary: bool = False  # repeated notes cited by their glossary key
+    uploads: bool = False  # an uploads folder was given to copy images from
     glossary_written: list[str] = field(default_factory=list)
     released: int = 0
     subscribers: list[str] = field(default_factory=list)
@@ -69,7 +70,9 @@ class ImportReport:
                  f"embeds replaced by links: {self.embeds}",
                  f"releases {would}recorded (never mailed again): {self.released}"]
         if self.attachments:
-            lines.append(f"attachments listed in the export: {self.attachments}")
+            hint = "" if self.uploads else (" (give --uploads DIR, the old uploads folder, to "
+                                            "copy the images the posts show)")
+            lines.append(f"attachments listed in the export: {self.attachments}{hint}")
         lines.append(f"glossary candidates: {len(self.candidates)}")
         for candidate in self.candidates:
             path = f"{GLOSSARY_DIR}/{candidate.key}.md"
@@ -89,7 +92,7 @@ def run_import(root: Path, source: str, path: Path, options: ImportOptions) -> I
     settings = load_settings(root)
     archive = SOURCES[source](path, options)
     report = ImportReport(source=archive.source, dry_run=options.dry_run,
-                          glossary=options.glossary,
+                          glossary=options.glossary, uploads=options.uploads is not None,
                           attachments=len(archive.attachments), notes=list(archive.notes))
     report.notes += settle_slugs(archive.posts)
     converted = [convert_post(post) for post in archive.posts]
