@@ -190,6 +190,7 @@ def test_a_second_import_changes_nothing_and_keeps_edits(tmp_path: Path) -> None
     assert snapshot(root) == before
     assert "0 post(s) imported as essays (0 as drafts), 4 already there" in again.output
     assert "0 added, 0 updated, 2 unchanged, 1 kept unsubscribed" in again.output
+    assert "  [^transference] Transference (already in the glossary; " in again.output
 
 
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:
@@ -246,7 +247,7 @@ def test_ghost_export_and_members_become_essays_and_readers(tmp_path: Path) -> N
     result = invoke(root, "import", "ghost", str(export), "--subscribers", str(members),
                     "--uploads", str(images))
     assert result.exit_code == 0, result.stderr
-    assert "'the-second' was for paid only on Ghost; it is public here" in result.output
+    assert "'the-second' was for paying members only on Ghost; it is public here" in result.output
     assert "skipped 1: deleted member" in result.output
     assert invoke(root, "check").exit_code == 0
     frame = frontmatter.load(root / "essays" / "the-frame.md")
@@ -265,6 +266,16 @@ def test_ghost_export_and_members_become_essays_and_readers(tmp_path: Path) -> N
         connection.row_factory = sqlite3.Row
         statuses = {s.email: s.status for s in list_subscribers(connection)}
     assert statuses == {"ann@mailbox.ink": "active", "muted@mailbox.ink": "unsubscribed"}
+
+
+def test_ghost_images_without_the_uploads_folder_are_named_and_the_site_checks(
+        tmp_path: Path) -> None:
+    root = imported(tmp_path, "ghost")
+    frame = frontmatter.load(root / "essays" / "the-frame.md")
+    assert "image" not in frame and "(image: The room)" in frame.content
+    result = invoke(root, "import", "ghost", str(tmp_path / "ghost-export.json"), "--dry-run")
+    assert "0 post(s) would be imported as essays (0 as drafts), 4 already there" \
+        in result.output
 
 
 @pytest.mark.parametrize(("source", "content", "message"), [

@@ -115,11 +115,12 @@ def gather_images(soup: BeautifulSoup, post: ImportedPost, find: FindImage) -> N
     for image in soup.find_all("img"):
         src = str(image.get("src", "") or "")
         data = find(src) if src else None
+        if data is None and src.startswith(("http://", "https://", "//")):
+            post.missing_images.append(src)
+            continue
         if data is None:
-            if src:
-                post.missing_images.append(src)
-            if not src.startswith(("http://", "https://", "//")):
-                image.replace_with(f"(image: {image.get('alt') or src})")
+            post.dropped_images.append(src or "(an image without a source)")
+            image.replace_with(f"(image: {image.get('alt') or src})")
             continue
         name = _unique(file_name(src), taken)
         target = f"images/{post.slug}/{name}"

@@ -18,6 +18,7 @@ EMBEDS = ("figure.kg-embed-card", "figure.kg-bookmark-card", "div.kg-video-card"
           "div.kg-audio-card", "iframe")
 FIGURES = ("figure.kg-image-card", "figure")
 GHOST_URL = "__GHOST_URL__"
+VISIBILITY = {"members": "members", "paid": "paying members", "tiers": "some tiers' members"}
 IMAGES = "/content/images/"
 
 
@@ -37,9 +38,11 @@ def read(path: Path, options: ImportOptions) -> Archive:
         post = _post(record, meta.get(record.get("id"), {}), post_tags, post_authors, path)
         _images(post, find)
         result.posts.append(post)
-        if record.get("visibility", "public") != "public" and not post.draft:
-            result.notes.append(f"'{post.slug}' was for {record['visibility']} only on Ghost; "
-                                "it is public here")
+        visibility = record.get("visibility") or "public"
+        if visibility != "public" and not post.draft:
+            readers = VISIBILITY.get(visibility, f"'{visibility}' readers")
+            result.notes.append(f"'{post.slug}' was for {readers} only on Ghost; it is "
+                                "public here")
     return result
 
 
@@ -117,7 +120,7 @@ def _images(post: ImportedPost, find: cleanup.FindImage) -> None:
     elif post.image.startswith(("http://", "https://")):
         post.missing_images.append(post.image)
     else:
-        post.missing_images.append(post.image)
+        post.dropped_images.append(post.image)
         post.image = post.image_alt = ""
 
 

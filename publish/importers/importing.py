@@ -54,6 +54,7 @@ class ImportReport:
     glossary: bool = False  # repeated notes cited by their glossary key
     uploads: bool = False  # an uploads folder was given to copy images from
     glossary_written: list[str] = field(default_factory=list)
+    glossary_present: list[str] = field(default_factory=list)  # there before this import
     released: int = 0
     subscribers: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -65,8 +66,8 @@ class ImportReport:
         lines = [f"{self.source}: {len(self.written)} post(s) {would}imported as essays "
                  f"({self.drafts} as drafts), {len(self.existing)} already there",
                  f"footnotes converted: {self.footnotes}",
-                 f"images {would}copied: {self.images_copied}, missing (kept as addresses "
-                 f"or dropped): {self.images_missing}",
+                 f"images {would}copied: {self.images_copied}, not in the export: "
+                 f"{self.images_missing}",
                  f"embeds replaced by links: {self.embeds}",
                  f"releases {would}recorded (never mailed again): {self.released}"]
         if self.attachments:
@@ -77,12 +78,17 @@ class ImportReport:
         for candidate in self.candidates:
             path = f"{GLOSSARY_DIR}/{candidate.key}.md"
             done = ("written" if path in self.glossary_written else
-                    f"{would}cited by key" if self.glossary else "proposed")
+                    "already in the glossary" if path in self.glossary_present else
+                    f"{would}cited by key" if self.glossary and self.dry_run else
+                    "not written: its essays were already there" if self.glossary else
+                    "proposed")
             lines.append(f"  [^{candidate.key}] {candidate.term} ({done}; in "
                          f"{', '.join(candidate.slugs)})")
         if self.candidates and not self.glossary:
-            lines.append("  run the import again with --glossary to write them and cite them "
-                         "by key")
+            lines.append("  --glossary writes them and cites them by key in the essays it "
+                         "imports" + ("" if self.dry_run else
+                                      " (these essays are now in essays/, and an import never "
+                                      "rewrites an essay)"))
         lines += self.subscribers + self.notes
         return lines
 
@@ -97,6 +103,8 @@ def run_import(root: Path, source: str, path: Path, options: ImportOptions) -> I
     report.notes += settle_slugs(archive.posts)
     converted = [convert_post(post) for post in archive.posts]
     report.candidates = settle_keys(root, find_candidates(converted))
+    report.glossary_present = [p for c in report.candidates
+                               if (root / (p := f"{GLOSSARY_DIR}/{c.key}.md")).is_file()]
     if options.glossary:
         cite_glossary(converted, report.candidates)
     files = plan_essays(root, converted)
@@ -107,7 +115,9 @@ def run_import(root: Path, source: str, path: Path, options: ImportOptions) -> I
     _import_readers(root, settings, csv_files, dry_run=True)  # every row checked first
     if not options.dry_run:
         _write_essays(root, files)
-        report.glossary_written = _write_glossary(root, report.candidates, options.glossary)
+        new = {f.post.slug for f in files if not f.exists}
+        used = [c for c in report.candidates if new & set(c.slugs)]
+        report.glossary_written = _write_glossary(root, used, options.glossary)
         _record_releases(root, settings, files)
     report.released = sum(1 for f in files if not f.exists and _releasable(f))
     report.subscribers = _import_readers(root, settings, csv_files, options.dry_run)
@@ -128,13 +138,18 @@ def _count(report: ImportReport, files: list[EssayFile],
         report.drafts += post.draft
         report.footnotes += len(post.footnotes)
         report.images_copied += len(post.images)
-        report.images_missing += len(post.missing_images)
+        report.images_missing += len(post.missing_images) + len(post.dropped_images)
         report.embeds += len(post.embeds)
         where = paths[post.slug]
         if post.missing_images:
             listed = ", ".join(post.missing_images)
             report.warnings.append(warning(where, 1, 1, "images not in the export, kept at "
                                            f"their old addresses: {listed}"))
+        if post.dropped_images:
+            listed = ", ".join(post.dropped_images)
+            report.warnings.append(warning(where, 1, 1, "images not in the export and with no "
+                                           f"address readers can reach, shown as their alt "
+                                           f"text (give --uploads DIR to copy them): {listed}"))
         for url in post.embeds:
             report.warnings.append(warning(where, 1, 1, f"embed replaced by a link: {url}"))
 

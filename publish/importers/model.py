@@ -36,7 +36,8 @@ class ImportedPost:
     released: bool = False  # went out (published, or for Substack emailed): never mail it
     footnotes: list[tuple[str, str]] = field(default_factory=list)
     images: list[ImageFile] = field(default_factory=list)
-    missing_images: list[str] = field(default_factory=list)
+    missing_images: list[str] = field(default_factory=list)  # kept at their old address
+    dropped_images: list[str] = field(default_factory=list)  # no address: alt text shown
     embeds: list[str] = field(default_factory=list)
     image: str = ""
     image_alt: str = ""
