@@ -171,6 +171,7 @@ class EssayRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     notes: tuple[tuple[int, str, str | None, int], ...]
     word_count: int
     content_hash: str
+    aliases: tuple[str, ...] = ()
 
 
 class CacheRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):

@@ -28,7 +28,8 @@ from publish.model import Essay, Glossary, Note, Settings
 ESSAYS_DIR = "essays"
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 FRONT_MATTER_KEYS = ("title", "subtitle", "date", "slug", "author", "tags", "category",
-                     "summary", "image", "image_alt", "image_credit", "draft", "order")
+                     "summary", "image", "image_alt", "image_credit", "draft", "order",
+                     "aliases")
 SUMMARY_LENGTH = 160
 # A slug names a folder: keep it well inside the 255 bytes a file name may take.
 MAX_SLUG_LENGTH = 80
@@ -87,6 +88,7 @@ def read_essay(path: Path, root: Path, settings: Settings,
         "image_credit": _text(document, "image_credit", problems),
         "draft": _flag(document, "draft", problems),
         "order": _order(document.metadata.get("order"), document, problems),
+        "aliases": _aliases(document, problems),
     }
     summary = _text(document, "summary", problems)
     problems += _long_tags(document, fields["tags"])
@@ -445,6 +447,24 @@ def _flag(document: FrontMatterDocument, key: str, problems: list[Problem]) -> b
                               f"'{key}' must be true or false"))
         return False
     return value
+
+
+ALIAS_SEGMENT = re.compile(r"^[^/\\\s?#<>\"'`]+$")
+
+
+def _aliases(document: FrontMatterDocument, problems: list[Problem]) -> tuple[str, ...]:
+    """Old addresses of the essay (`aliases: [p/on-margins]`), each given a redirect page."""
+    value = document.metadata.get("aliases") or []
+    value = [value] if isinstance(value, str) else value
+    paths = [str(v).strip("/") for v in value] if isinstance(value, list) else None
+    if paths is None or not all(
+            p and all(ALIAS_SEGMENT.match(part) and part not in (".", "..")
+                      for part in p.split("/")) for p in paths):
+        problems.append(error(document.path, document.key_line("aliases"), 1,
+                              "'aliases' must be a list of old addresses under the site, "
+                              "such as p/on-margins"))
+        return ()
+    return tuple(dict.fromkeys(paths))
 
 
 def _order(value: Any, document: FrontMatterDocument, problems: list[Problem]) -> int | None:

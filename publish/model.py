@@ -131,6 +131,7 @@ class Essay:
     notes: tuple[Note, ...]
     word_count: int
     content_hash: str
+    aliases: tuple[str, ...] = ()  # old addresses (front matter `aliases`), redirected here
 
     @property
     def reading_minutes(self) -> int:

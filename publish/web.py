@@ -161,6 +161,7 @@ def render_site(site: Site, templates: Environment, keys: OutputKeys | None = No
     pages.add("robots.txt", robots_txt(site), "robots.txt")
     pages.add("sitemap.xml", sitemap(site, renderer.lastmods), "the sitemap")
     pages.add_all(redirect_pages(site, pages), "the redirect pages of moved essays")
+    pages.add_all(alias_pages(site, pages), "the redirect pages of essays' old addresses")
     pages.add_all(redirects_file(site, {e.slug for e in site.essays}), "the _redirects file")
     return pages
 
@@ -173,6 +174,18 @@ def redirect_pages(site: Site, pages: Files) -> dict[str, str]:
         path = f"{old}/index.html"
         if new in published and path not in pages:
             redirects[path] = redirect_html(site, published[new], f"../{new}/")
+    return redirects
+
+
+def alias_pages(site: Site, pages: Files) -> dict[str, str]:
+    """A redirect page at each old address an essay's front matter lists (`aliases`)."""
+    redirects = {}
+    for essay in site.essays:
+        for alias in essay.aliases:
+            path = f"{alias}/index.html"
+            if path not in pages and path not in redirects:
+                relative = "../" * (alias.count("/") + 1) + page_url(essay_page_path(essay))
+                redirects[path] = redirect_html(site, essay, relative)
     return redirects
 
 

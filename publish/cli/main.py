@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from publish import __version__
-from publish.cli import deploy, mail, site
+from publish.cli import deploy, imports, mail, site
 from publish.cli.common import (
     show_problems,
 )
@@ -58,7 +58,8 @@ def cli(ctx: click.Context, root: Path) -> None:
 
 COMMANDS = (site.init, site.new, site.check, site.build_command, site.serve, site.clean,
             site.schedule_command, mail.subscriptions, mail.subscribers_group, mail.send,
-            mail.run_command, mail.cron, deploy.deploy_command)
+            mail.run_command, mail.cron, deploy.deploy_command,
+            imports.import_command)
 for command in COMMANDS:
     cli.add_command(command)
 
