@@ -18,19 +18,14 @@ which die with the process that forked them.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import hashlib
-import multiprocessing
 import os
-import signal
 import sqlite3
 import struct
 import threading
-import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -42,13 +37,13 @@ from markdown_it.token import Token
 
 from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, GlossaryEntry, Note, Settings
+from publish.parallel import fork_workers, forked_pool
 
 CACHE_DIR = Path("build") / ".cache"
 FORMAT_VERSION = 2  # 2: MessagePack records (1 held a pickle)
 MAGIC = b"PUBCACHE"
 HEADER = struct.Struct("<8sHI32sIII")  # magic, format, reserved, key, meta len, tokens len, crc
 PARALLEL_THRESHOLD = 48
-MAX_WORKERS = 8  # forked workers at most, however many cores
 RENDERS_FILE = "renders.sqlite"
 NO_CACHE_ENV = "PUBLISH_NO_CACHE"  # set to 1 to parse every essay afresh and store nothing
 # The modules whose code decides what a parse produces; any change to them empties the cache.
@@ -680,59 +675,3 @@ def _parse_missing(paths: list[Path], keys: list[bytes], cache: EssayCache,
     with forked_pool(workers, _start_worker, (cache, root)) as pool:
         chunk = max(1, min(32, len(paths) // (workers * 8)))  # small results: flat memory
         return list(pool.map(_parse_in_worker, paths, keys, chunksize=chunk))
-
-
-def can_fork() -> bool:
-    """Whether worker processes can be forked safely: a POSIX system and no other threads
-    (a thread holding a lock at the fork would leave it held forever in the worker)."""
-    return ("fork" in multiprocessing.get_all_start_methods() and os.name == "posix"
-            and threading.active_count() == 1)
-
-
-def fork_workers(tasks: int, threshold: int) -> int:
-    """How many forked workers to share `tasks` among: 0 (work in this process) below
-    `threshold`, on a single core, or when forking is not safe."""
-    workers = min(os.cpu_count() or 1, MAX_WORKERS)
-    return workers if tasks >= threshold and workers >= 2 and can_fork() else 0
-
-
-def forked_pool(workers: int, initializer: Callable[..., None],
-                initargs: tuple[Any, ...]) -> ProcessPoolExecutor:
-    """A pool of `workers` forked processes (they inherit the loaded site, not a pickle);
-    each worker dies with the process that forked it, however that process ends."""
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_start_forked_worker,
-                               initargs=(os.getpid(), initializer, initargs))
-
-
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def _start_forked_worker(parent: int, initializer: Callable[..., None],
-                         initargs: tuple[Any, ...]) -> None:
-    """In a new worker: ask the kernel to kill it when its parent dies, leave at once if the
-    parent already died (before the request was made), then run the pool's initializer."""
-    die_with_parent()
-    if os.getppid() != parent:
-        os._exit(1)
-    hold_for_test("worker")
-    initializer(*initargs)
-
-
-def die_with_parent() -> None:
-    """Have the kernel send SIGKILL to this process when its parent ends (Linux only)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-HOLD_ENV = "PUBLISH_TEST_HOLD_AT"  # test hook: "step" or "step:seconds" (see `hold_for_test`)
-
-
-def hold_for_test(step: str) -> None:
-    """Test hook: with PUBLISH_TEST_HOLD_AT=`step` (or `step:seconds`), say so on stderr
-    and wait there 60 seconds (or as many as given), so a test can kill the build at
-    exactly that moment or see which processes reached it. Does nothing otherwise."""
-    name, _, seconds = os.environ.get(HOLD_ENV, "").partition(":")
-    if name == step:
-        os.write(2, f"holding at {step} in process {os.getpid()}\n".encode())
-        time.sleep(float(seconds or 60))

@@ -39,6 +39,7 @@ from publish.mailsetup import (
 from publish.model import Settings
 from publish.releases import site_with_releases
 from publish.runner import cron_instructions, run_publish
+from publish.safetext import fold_controls
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
 from publish.serve import BuildResult, Preview
 from publish.settings import SETTINGS_FILE, load_settings
@@ -47,7 +48,6 @@ from publish.state import connect, database_error, database_path
 from publish.subscribers import (
     add_subscriber,
     export_csv,
-    fold_controls,
     import_csv,
     list_subscribers,
     remove_subscriber,

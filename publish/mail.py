@@ -33,7 +33,8 @@ from publish.feeds import essay_url
 from publish.markdown import RenderContext, render_email, render_text, resolve_url
 from publish.memo import Deferred, OutputKeys, resolved
 from publish.model import Essay, Settings, Site
-from publish.subscribers import fold_controls, unsubscribe_url
+from publish.safetext import fold_controls
+from publish.subscribers import unsubscribe_url
 from publish.writer import OutputFiles
 
 Files = dict[str, str | bytes]

@@ -30,13 +30,12 @@ import msgspec
 from publish.cache import (
     RenderStore,
     StoredTokens,
-    fork_workers,
-    forked_pool,
     glossary_dependencies,
     write_cache_file,
 )
 from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, Settings
+from publish.parallel import fork_workers, forked_pool
 
 Content = str | bytes
 MEMO_VERSION = 2  # 2: a JSON manifest (1 was marshal)

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from publish.cache import hold_for_test
 from publish.errors import PublishError
 from publish.memo import Content, Deferred, OutputMemo, as_bytes, made_contents
+from publish.parallel import hold_for_test
 
 JOURNAL_NAME = ".commit.json"
 LOCK_NAME = ".lock"

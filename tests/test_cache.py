@@ -24,7 +24,7 @@ from lxml import html
 
 import publish.essays
 from bench.generate import generate
-from publish import cache, mail, memo, web
+from publish import cache, mail, memo, parallel, web
 from publish.build import BuildOptions, build
 from publish.cli import cli
 from publish.errors import PublishError
@@ -129,7 +129,7 @@ def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch
     assert process.returncode == 0, out + err
     pids = [int(line.split()[-1]) for line in err.splitlines()
             if line.startswith("holding at worker in process ")]
-    workers = min(os.cpu_count() or 1, cache.MAX_WORKERS)
+    workers = min(os.cpu_count() or 1, parallel.MAX_WORKERS)
     assert workers >= 2, "this test needs two cores to fork workers"
     assert len(set(pids)) == 3 * workers, "one pool parsed, one rendered each folder"
     assert process.pid not in pids

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate
-from publish import cache, writer
+from publish import cache, parallel, writer
 from publish.build import BuildOptions, build
 from publish.errors import PublishError
 from publish.memo import Deferred, OutputMemo
@@ -32,7 +32,7 @@ from tests.tools import free_port
 
 REPO = Path(__file__).parent.parent
 TODAY = date(2030, 1, 1)
-HOLD_ENV = "PUBLISH_TEST_HOLD_AT"  # publish.cache.HOLD_ENV: a build waits at the step named
+HOLD_ENV = "PUBLISH_TEST_HOLD_AT"  # publish.parallel.HOLD_ENV: a build waits at the step named
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -458,7 +458,7 @@ def test_a_build_killed_at_each_step_leaves_one_whole_build(builds, tmp_path, va
 def test_forked_workers_die_with_a_killed_build(builds, tmp_path):
     root, env = copy_for_test(builds, tmp_path, "cold")
     process = start_build(root, env, hold="worker")
-    workers = min(os.cpu_count() or 1, cache.MAX_WORKERS)
+    workers = min(os.cpu_count() or 1, parallel.MAX_WORKERS)
     assert workers >= 2, "this test needs two cores to fork workers"
     try:
         pids = wait_for_hold(process, "worker", count=workers)
