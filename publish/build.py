@@ -6,17 +6,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from publish import feeds, mail, web
-from publish.cache import cache_enabled
+from publish.cache.outputs import OutputKeys, OutputMemo
+from publish.cache.store import cache_enabled
+from publish.content.essays import ESSAYS_DIR
+from publish.content.site import essay_folder, load_site, select_published
 from publish.errors import Problem
-from publish.essays import ESSAYS_DIR
-from publish.memo import Deferred, OutputKeys, OutputMemo, resolve_all
 from publish.model import Site
+from publish.outputs import feeds, mail, web
+from publish.outputs.files import Deferred, OutputFiles, resolve_all
+from publish.outputs.templates import shared_template_environment
 from publish.releases import site_with_releases
-from publish.rendering import shared_template_environment
 from publish.schedule import apply_release_dates
-from publish.site import essay_folder, load_site, select_published
-from publish.writer import OutputFiles, OutputFolder, build_lock, write_trees
+from publish.writer import OutputFolder, build_lock, write_trees
 
 BUILD_DIR = "build"
 

@@ -22,13 +22,14 @@ import tomli_w
 
 from publish import __version__
 from publish.build import BuildOptions, build, render_outputs, with_release_dates
-from publish.cache import read_only as read_only_cache
+from publish.cache.store import read_only as read_only_cache
 from publish.cadence import describe_rule
+from publish.content.essays import ESSAYS_DIR, cap_slug, slugify
+from publish.content.settings import SETTINGS_FILE, load_settings
+from publish.content.site import load_site, select_published
 from publish.delivery import ProgressEvent, SendSummary, require_destination, send_essay
 from publish.environment import load_environment
 from publish.errors import Problem, PublishError
-from publish.essays import ESSAYS_DIR, cap_slug, slugify
-from publish.mail import oversize_problems
 from publish.mailsetup import (
     NEW_ESSAY_PLACEHOLDER,
     PLACEHOLDER_FROM_ADDRESS,
@@ -37,13 +38,12 @@ from publish.mailsetup import (
     refuse_unsafe_setup,
 )
 from publish.model import Settings
+from publish.outputs.mail import oversize_problems
 from publish.releases import site_with_releases
 from publish.runner import cron_instructions, run_publish
 from publish.safetext import fold_controls
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
 from publish.serve import BuildResult, Preview
-from publish.settings import SETTINGS_FILE, load_settings
-from publish.site import load_site, select_published
 from publish.state import connect, database_error, database_path
 from publish.subscribers import (
     add_subscriber,

@@ -44,10 +44,11 @@ from urllib.parse import unquote, urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
-from publish import mail, state
+from publish import state
 from publish.environment import environment_file, shown_path
 from publish.errors import PublishError, did_you_mean
 from publish.model import Settings
+from publish.outputs import mail
 from publish.subscribers import (
     ACTIVE,
     fold_controls,

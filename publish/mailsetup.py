@@ -16,9 +16,9 @@ from contextlib import closing
 from email.utils import parseaddr
 from pathlib import Path
 
+from publish.content.settings import SETTINGS_FILE
 from publish.errors import Problem, PublishError, error, warning
 from publish.model import Settings, Site
-from publish.settings import SETTINGS_FILE
 from publish.state import database_path
 
 # The scaffold's example values (publish/scaffold/publish.toml): never a real setup.

@@ -23,10 +23,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from publish import state
-from publish.documents import read_document
+from publish.content.releasefile import RELEASES_FILE, read_releases_file
+from publish.content.source import read_document
 from publish.errors import PublishError, error
 from publish.model import Essay, Settings, Site
-from publish.releasefile import RELEASES_FILE, read_releases_file
 from publish.schedule import Release
 from publish.state import database_error, database_path, transaction
 

@@ -33,17 +33,18 @@ from datetime import datetime
 from pathlib import Path
 
 from publish.build import BUILD_DIR, BuildOptions, build
-from publish.delivery import send_essay
-from publish.environment import environment_file
-from publish.errors import Problem, PublishError
-from publish.mailsetup import refuse_unsafe_setup
-from publish.model import Essay, Settings, Site
-from publish.releasefile import (
+from publish.content.releasefile import (
     RELEASES_FILE,
     ReleasesFile,
     read_releases_file,
     write_releases_file,
 )
+from publish.content.site import load_site
+from publish.delivery import send_essay
+from publish.environment import environment_file
+from publish.errors import Problem, PublishError
+from publish.mailsetup import refuse_unsafe_setup
+from publish.model import Essay, Settings, Site
 from publish.releases import (
     Binding,
     Known,
@@ -67,7 +68,6 @@ from publish.schedule import (
     plan_schedule,
     unmailed_back_issues,
 )
-from publish.site import load_site
 from publish.state import connect, database_path
 
 # Test hook: PUBLISH_TEST_CRASH_AFTER=build (or =record) kills the process right after that

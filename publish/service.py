@@ -39,13 +39,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from publish import delivery, state, subscribers
+from publish.content.settings import SETTINGS_FILE, load_settings
 from publish.errors import PublishError
-from publish.mail import addressed_message, header_text, site_domain
 from publish.mailsetup import locate_setting
 from publish.model import Glossary, Settings, Site
-from publish.rendering import template_environment
-from publish.settings import SETTINGS_FILE, load_settings
-from publish.web import Head, PageRenderer
+from publish.outputs.mail import addressed_message, header_text, site_domain
+from publish.outputs.templates import template_environment
+from publish.outputs.web import Head, PageRenderer
 
 CONFIRM_PURPOSE = "confirm"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

@@ -22,50 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from publish.cache.outputs import OutputMemo, made_contents
 from publish.errors import PublishError
-from publish.memo import Content, Deferred, OutputMemo, as_bytes, made_contents
+from publish.outputs.files import Content, Deferred, as_bytes
 from publish.parallel import hold_for_test
 
 JOURNAL_NAME = ".commit.json"
 LOCK_NAME = ".lock"
-
-
-class OutputFiles(dict[str, Content | Deferred]):
-    """One output's `{path: content}`, gathered so that no path is written twice.
-
-    Each path remembers what wrote it, so a clash names both writers instead of letting the
-    later one silently replace the earlier.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sources: dict[str, str] = {}
-
-    def add(self, path: str, content: Content | Deferred, source: str) -> None:
-        """Add one file written by `source`; a PublishError if another source wrote it."""
-        if path in self:
-            first = self.sources.get(path, "another output")
-            raise PublishError.single(path, 1, 1, f"written twice: by {first} and by {source} "
-                                                  "(a slug, tag or file name clash?)")
-        self[path] = content
-        self.sources[path] = source
-
-    def add_all(self, files: Mapping[str, Content | Deferred],
-                source: str | Mapping[str, str]) -> None:
-        """Add every file of `files`, written by `source` (one for all, or one per path)."""
-        known: Mapping[str, str] = getattr(files, "sources", {})
-        default = source if isinstance(source, str) else "another output"
-        for path, content in files.items():
-            named = None if isinstance(source, str) else source.get(path)
-            self.add(path, content, named or known.get(path) or default)
-
-
-def merge_outputs(*parts: Mapping[str, Content | Deferred]) -> OutputFiles:
-    """Join several `{path: content}` maps, refusing a path that two of them write."""
-    merged = OutputFiles()
-    for number, part in enumerate(parts, start=1):
-        merged.add_all(part, f"output {number}")
-    return merged
 
 
 def _checked(path: str) -> str:

@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import zlib
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -22,13 +21,17 @@ import pytest
 from click.testing import CliRunner
 from lxml import html
 
-import publish.essays
+import publish.content.essays
 from bench.generate import generate
-from publish import cache, mail, memo, parallel, web
+from publish import parallel
 from publish.build import BuildOptions, build
+from publish.cache import outputs as memo
+from publish.cache import parses as cache
+from publish.cache import store as cache_store
 from publish.cli import cli
+from publish.content.site import load_site
 from publish.errors import PublishError
-from publish.site import load_site
+from publish.outputs import mail, web
 
 REPO = Path(__file__).parent.parent
 TODAY = date(2030, 1, 1)
@@ -38,13 +41,13 @@ TODAY = date(2030, 1, 1)
 def parsed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The essay files actually parsed (not served from the cache), in order."""
     seen: list[str] = []
-    real = publish.essays.read_essay
+    real = publish.content.essays.read_essay
 
     def spy(path, root, settings, glossary):
         seen.append(path.name)
         return real(path, root, settings, glossary)
 
-    monkeypatch.setattr(publish.essays, "read_essay", spy)
+    monkeypatch.setattr(publish.content.essays, "read_essay", spy)
     yield seen
 
 
@@ -84,15 +87,15 @@ def forget_render_stores() -> None:
     """Close and forget every open render store, as the end of a process would (a sqlite3
     connection sits in a reference cycle: dropped unclosed, it closes at some later garbage
     collection, and its checkpoint then rewrites the store in the middle of another step)."""
-    for store in cache.RenderStore._open.values():
+    for store in cache_store.PROCESS.render_stores.values():
         if store.connection is not None:
             store.connection.close()
-    cache.RenderStore._open.clear()
+    cache_store.PROCESS.render_stores.clear()
 
 
 def records(root: Path) -> list[Path]:
     """The essay records in a site's cache."""
-    return sorted((root / cache.CACHE_DIR / "essays").glob("*.rec"))
+    return sorted((root / cache_store.CACHE_DIR / "essays").glob("*.rec"))
 
 
 def test_cached_build_is_byte_identical_to_an_uncached_one(tmp_path, monkeypatch, parsed):
@@ -102,9 +105,9 @@ def test_cached_build_is_byte_identical_to_an_uncached_one(tmp_path, monkeypatch
     build(cached, BuildOptions(today=TODAY))
     assert len(parsed) == first_parses, "the warm build parsed again"
     fresh = example_site(tmp_path / "fresh")
-    monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
+    monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
     build(fresh, BuildOptions(today=TODAY))
-    assert not (fresh / cache.CACHE_DIR).exists()
+    assert not (fresh / cache_store.CACHE_DIR).exists()
     for output in ("site", "email"):
         assert same_tree(cached / "build" / output, fresh / "build" / output), output
 
@@ -182,7 +185,7 @@ def test_template_change_rerenders_the_pages_that_use_it(corpus):
     build(corpus, BuildOptions(today=TODAY))
     override = corpus / "templates" / "essay.html"
     override.parent.mkdir(exist_ok=True)
-    packaged = Path(publish.essays.__file__).parent / "templates" / "essay.html"
+    packaged = Path(publish.content.essays.__file__).parent.parent / "templates" / "essay.html"
     marked = re.sub(r"(\{% block \w+ %\})", r'\1<p id="cache-marker">marked</p>',
                     packaged.read_text(encoding="utf-8"), count=1)
     assert "cache-marker" in marked, "essay.html has no block to mark"
@@ -220,7 +223,7 @@ def test_damaged_record_is_detected_and_rebuilt(corpus, parsed, damage):
     elif damage == "empty":
         data = bytearray()
     else:
-        data[8:10] = (cache.FORMAT_VERSION + 1).to_bytes(2, "little")
+        data[8:10] = (cache_store.FORMAT_VERSION + 1).to_bytes(2, "little")
     record.write_bytes(bytes(data))
     parsed.clear()
     build(corpus, BuildOptions(today=TODAY))
@@ -234,7 +237,7 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, damage):
     build(corpus, BuildOptions(today=TODAY))
     before = corpus / "before"
     shutil.copytree(corpus / "build", before)
-    store = corpus / cache.CACHE_DIR / cache.RENDERS_FILE
+    store = corpus / cache_store.CACHE_DIR / cache.RENDERS_FILE
     forget_render_stores()  # as a new process would
     if damage == "row":
         with sqlite3.connect(store) as connection:
@@ -254,7 +257,7 @@ def test_record_changed_during_a_build_fails_cleanly(corpus):
     site, _ = load_site(corpus)
     essay = site.essays[0]
     assert isinstance(essay.tokens, cache.StoredTokens)
-    cache._RECENT_DECODES.clear()
+    cache_store.PROCESS.recent_decodes.clear()
     record = essay.tokens.path
     data = bytearray(record.read_bytes())
     data[-1] ^= 0xFF
@@ -266,7 +269,7 @@ def test_record_changed_during_a_build_fails_cleanly(corpus):
 
 def test_stored_tokens_decode_to_the_parsed_tokens(corpus, monkeypatch):
     cached, _ = load_site(corpus)
-    monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
+    monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
     fresh, _ = load_site(corpus)
     for stored, parsed_essay in zip(cached.essays, fresh.essays, strict=True):
         assert list(stored.tokens) == list(parsed_essay.tokens)
@@ -276,14 +279,14 @@ def test_stored_tokens_decode_to_the_parsed_tokens(corpus, monkeypatch):
 
 def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path, monkeypatch):
     blocked = generate(12, tmp_path / "blocked")
-    (blocked / cache.CACHE_DIR).mkdir(parents=True)
+    (blocked / cache_store.CACHE_DIR).mkdir(parents=True)
     for name in ("essays", "outputs"):  # the parse records and the output manifests
-        (blocked / cache.CACHE_DIR / name).write_text("not a folder", encoding="utf-8")
+        (blocked / cache_store.CACHE_DIR / name).write_text("not a folder", encoding="utf-8")
     build(blocked, BuildOptions(today=TODAY))
     build(blocked, BuildOptions(today=TODAY))
     assert not records(blocked)
     fresh = generate(12, tmp_path / "fresh")
-    monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
+    monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
     build(fresh, BuildOptions(today=TODAY))
     for output in ("site", "email"):
         assert same_tree(blocked / "build" / output, fresh / "build" / output), output
@@ -405,7 +408,7 @@ def test_email_template_change_rerenders_every_email(corpus, made):
     made.clear()
     override = corpus / "templates" / "email.txt"
     override.parent.mkdir(exist_ok=True)
-    packaged = Path(publish.essays.__file__).parent / "templates" / "email.txt"
+    packaged = Path(publish.content.essays.__file__).parent.parent / "templates" / "email.txt"
     override.write_text(packaged.read_text(encoding="utf-8") + "Template marker.\n",
                         encoding="utf-8")
     build(corpus, BuildOptions(today=TODAY))
@@ -430,7 +433,7 @@ def test_damaged_output_memo_is_ignored(corpus, made, damage):
     elif damage == "truncate":
         data = data[: len(data) - 10]
     else:
-        data[8:10] = (memo.MEMO_VERSION + 1).to_bytes(2, "little")
+        data[8:10] = (cache_store.FORMAT_VERSION + 1).to_bytes(2, "little")
     manifest.write_bytes(bytes(data))
     made.clear()
     build(corpus, BuildOptions(today=TODAY))
@@ -457,7 +460,7 @@ def test_parallel_rendering_matches_a_sequential_one(tmp_path, monkeypatch):
     sequential = generate(12, tmp_path / "one")
     build(sequential, BuildOptions(today=TODAY))
     monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 2)
-    monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
+    monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
     parallel = generate(12, tmp_path / "two")
     build(parallel, BuildOptions(today=TODAY))
     for output in ("site", "email"):
@@ -516,14 +519,12 @@ def plant_pickles(root: Path, marker: Path) -> None:
     version, key, lengths and checksum) whose body is a pickle that would create `marker`."""
     payload = pickle.dumps(_CreatesFile(marker))
     for record in records(root):
-        key = cache.HEADER.unpack_from(record.read_bytes())[3]
-        record.write_bytes(cache.HEADER.pack(cache.MAGIC, cache.FORMAT_VERSION, 0, key,
-                                             len(payload), 0, zlib.crc32(payload)) + payload)
+        key = cache_store.HEADER.unpack_from(record.read_bytes())[2]
+        record.write_bytes(cache_store.pack_record(cache.MAGIC, key, [payload, b""]))
     manifests = sorted((root / memo.OUTPUTS_DIR).glob("*.manifest"))
     assert [m.name for m in manifests] == ["email.manifest", "site.manifest"]
     for manifest in manifests:
-        manifest.write_bytes(memo.HEADER.pack(memo.MAGIC, memo.MEMO_VERSION, len(payload),
-                                              zlib.crc32(payload)) + payload)
+        manifest.write_bytes(cache_store.pack_record(memo.MAGIC, cache_store.NO_KEY, [payload]))
 
 
 @pytest.mark.parametrize("command", ["check", "build"])
@@ -542,7 +543,7 @@ def test_a_crafted_pickle_in_the_cache_never_runs(corpus, tmp_path, command):
         for output in ("site", "email"):
             assert same_tree(expected / output, corpus / "build" / output), output
         assert len(records(corpus)) == 12
-        assert all(cache.HEADER.unpack_from(r.read_bytes())[1] == cache.FORMAT_VERSION
+        assert all(cache_store.HEADER.unpack_from(r.read_bytes())[1] == cache_store.FORMAT_VERSION
                    for r in records(corpus))
 
 
@@ -550,12 +551,15 @@ def test_records_are_plain_data(corpus):
     build(corpus, BuildOptions(today=TODAY))
     for record in records(corpus):
         data = record.read_bytes()
-        _, _, _, _, meta_length, tokens_length, _ = cache.HEADER.unpack_from(data)
-        body = data[cache.HEADER.size:]
-        meta = msgspec.msgpack.decode(body[:meta_length])  # no types given: plain data only
+        key = cache_store.HEADER.unpack_from(data)[2]
+        (meta_start, meta_length), (tokens_start, tokens_length) = cache_store.unpack_record(
+            data, cache.MAGIC, key)
+        meta = msgspec.msgpack.decode(data[meta_start:meta_start + meta_length])  # plain data
         assert isinstance(meta, list) and len(meta) == 4
-        assert isinstance(msgspec.msgpack.decode(body[meta_length:meta_length + tokens_length]),
-                          list)
+        tokens = data[tokens_start:tokens_start + tokens_length]
+        assert isinstance(msgspec.msgpack.decode(tokens), list)
     for manifest in (corpus / memo.OUTPUTS_DIR).glob("*.manifest"):
-        stamps = json.loads(manifest.read_bytes()[memo.HEADER.size:])
+        data = manifest.read_bytes()
+        ((start, length),) = cache_store.unpack_record(data, memo.MAGIC)
+        stamps = json.loads(data[start:start + length])
         assert stamps and all(isinstance(s, list) for s in stamps.values())

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from publish import __version__
 from publish.cli import cli
-from publish.site import load_site
+from publish.content.site import load_site
 from tests.sitebuilder import essay_text, make_site
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 
 from publish import state
 from publish.cli import cli
+from publish.content.settings import load_settings
 from publish.delivery import ProgressEvent, SMTPTransport, parse_smtp_url, send_essay
 from publish.errors import PublishError
-from publish.settings import load_settings
 from publish.subscribers import add_subscriber, import_csv, unsubscribe_token, unsubscribe_url
 from tests.mailsite import ESSAYS, SLUG, copy_site, make_mail_site
 from tests.sitebuilder import essay_text

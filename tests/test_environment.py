@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from publish import state
-from publish.settings import load_settings
+from publish.content.settings import load_settings
 from publish.subscribers import add_subscriber, find_subscriber, unsubscribe_token
 from publish.subscribers import unsubscribe_url as unsubscribe_link
 from tests.mailsite import SETTINGS, SLUG, copy_site, make_mail_site

@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 from lxml import html as lxml_html
 
-from publish import mail
 from publish.cadence import describe_rule
 from publish.cli import cli
-from publish.markdown import RenderContext, build_parser, render_email, render_text
-from publish.settings import load_settings
+from publish.content.markdown import RenderContext, build_parser, render_email, render_text
+from publish.content.settings import load_settings
+from publish.outputs import mail
 from tests.mailsite import ESSAYS, SLUG, make_mail_site
 from tests.sitebuilder import essay_text
 from tests.tools import validate_html

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from publish.cli import cli
+from publish.content.site import load_site
 from publish.errors import PublishError
 from publish.releases import recorded_releases
 from publish.schedule import (
@@ -29,7 +30,6 @@ from publish.schedule import (
     plan_schedule,
     schedule_view,
 )
-from publish.site import load_site
 from publish.state import database_path
 from tests.sitebuilder import essay_text, make_site
 

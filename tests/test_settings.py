@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from publish.content.settings import load_settings
 from publish.errors import PublishError
-from publish.settings import load_settings
 
 SITE = '[site]\ntitle = "T"\nurl = "https://example.org/x"\nauthor = "A"\n'
 

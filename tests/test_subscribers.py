@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from publish import state
 from publish.cli import cli
+from publish.content.settings import load_settings
 from publish.errors import PublishError
-from publish.settings import load_settings
 from publish.subscribers import (
     AddressError,
     active_subscribers,

@@ -27,13 +27,14 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from publish import mail, state
+from publish import state
 from publish.addresses import address_parts, ascii_domain
 from publish.cli import cli
-from publish.essays import SLUG_PATTERN, slugify
-from publish.settings import load_settings
+from publish.content.essays import SLUG_PATTERN, slugify
+from publish.content.settings import load_settings
+from publish.outputs import mail
+from publish.outputs.web import tag_slug
 from publish.subscribers import add_subscriber, find_subscriber, list_subscribers
-from publish.web import tag_slug
 from tests.sitebuilder import make_site
 from tests.tools import RecordingSMTPServer
 

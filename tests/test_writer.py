@@ -23,11 +23,13 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate
-from publish import cache, parallel, writer
+from publish import parallel, writer
 from publish.build import BuildOptions, build
+from publish.cache import store as cache_store
+from publish.cache.outputs import OutputMemo
 from publish.errors import PublishError
-from publish.memo import Deferred, OutputMemo
-from publish.writer import merge_outputs, write_tree
+from publish.outputs.files import Deferred, merge_outputs
+from publish.writer import write_tree
 from tests.tools import free_port
 
 REPO = Path(__file__).parent.parent
@@ -244,7 +246,7 @@ def test_output_modes_follow_the_umask_on_every_kind_of_write(tmp_path, monkeypa
         build(root, BuildOptions(today=TODAY))  # the memo allows an update in place
         for output in ("site", "email"):
             assert_modes(root / "build" / output, umask)
-        monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
+        monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
         edit_essay(root, 3, "A paragraph for the swap.")
         build(root, BuildOptions(today=TODAY))  # no memo: a whole new tree swapped in
         for output in ("site", "email"):
@@ -359,11 +361,11 @@ def copy_for_test(builds: Builds, target: Path, variant: str) -> tuple[Path, dic
         shutil.copytree(builds.base / "build" / name, root / "build" / name,  # the memo holds
                         copy_function=os.link, dirs_exist_ok=True)
     apply_edit(root)
-    env = {k: v for k, v in os.environ.items() if k not in (HOLD_ENV, cache.NO_CACHE_ENV)}
+    env = {k: v for k, v in os.environ.items() if k not in (HOLD_ENV, cache_store.NO_CACHE_ENV)}
     if variant == "cold":
-        shutil.rmtree(root / cache.CACHE_DIR)
+        shutil.rmtree(root / cache_store.CACHE_DIR)
     elif variant == "swap":
-        env[cache.NO_CACHE_ENV] = "1"
+        env[cache_store.NO_CACHE_ENV] = "1"
     return root, env
 
 

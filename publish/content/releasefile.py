@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 import tomli_w
 
+from publish.content.essays import SLUG_PATTERN
 from publish.errors import PublishError, error
-from publish.essays import SLUG_PATTERN
 from publish.schedule import Release
 
 RELEASES_FILE = "releases.toml"

@@ -15,11 +15,11 @@ from html import escape
 
 from feedgen.feed import FeedGenerator
 
-from publish.markdown import resolve_url
-from publish.memo import Deferred, OutputKeys
+from publish.cache.outputs import OutputKeys
+from publish.content.markdown import resolve_url
 from publish.model import Essay, Site
-from publish.web import page_url, render_essay_body, tag_groups
-from publish.writer import OutputFiles
+from publish.outputs.files import Deferred, OutputFiles
+from publish.outputs.web import page_url, render_essay_body, tag_groups
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR = "publish"
@@ -55,7 +55,7 @@ def _image_html(site: Site, essay: Essay) -> str:
 def render_feeds(site: Site, keys: OutputKeys | None = None) -> OutputFiles:
     """`feed.xml`, `atom.xml`, `feed.json` and `tags/<slug>/feed.xml` for the published site.
 
-    Each feed is made on demand, keyed by `keys` (see publish.memo) when given.
+    Each feed is made on demand, keyed by `keys` (see publish.cache.outputs) when given.
     """
     settings = site.settings.site
     newest = list(site.essays[: settings.feed_items])

@@ -22,12 +22,10 @@ import dataclasses
 import hashlib
 import os
 import sqlite3
-import struct
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,45 +33,25 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from markdown_it.token import Token
 
+from publish.cache.store import (
+    CACHE_DIR,
+    PROCESS,
+    cache_enabled,
+    code_fingerprint,
+    pack_record,
+    unpack_record,
+    write_cache_file,
+)
 from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, GlossaryEntry, Note, Settings
 from publish.parallel import fork_workers, forked_pool
 
-CACHE_DIR = Path("build") / ".cache"
-FORMAT_VERSION = 2  # 2: MessagePack records (1 held a pickle)
 MAGIC = b"PUBCACHE"
-HEADER = struct.Struct("<8sHI32sIII")  # magic, format, reserved, key, meta len, tokens len, crc
 PARALLEL_THRESHOLD = 48
 RENDERS_FILE = "renders.sqlite"
-NO_CACHE_ENV = "PUBLISH_NO_CACHE"  # set to 1 to parse every essay afresh and store nothing
-# The modules whose code decides what a parse produces; any change to them empties the cache.
-PARSING_MODULES = ("cache", "documents", "errors", "essays", "glossary", "markdown", "model",
-                   "settings")
-
-_READ_ONLY = False  # set by `read_only()`: use what the cache holds, write and delete nothing
-_LOADED_RECORDS: dict[Path, tuple[tuple[int, int, int], Any]] = {}  # see `_read_record`
 RECENT_DECODES = 16  # decoded essays kept, so indexing tokens one by one decodes once
-_RECENT_DECODES: dict[tuple[Path, int, int], list[Token]] = {}  # oldest first
 
 Dependency = tuple[str, str, str]  # label cited, glossary key it resolved to, entry fingerprint
-
-
-@lru_cache(maxsize=1)
-def code_fingerprint() -> bytes:
-    """A hash of publish's parsing code and the versions of the libraries it parses with."""
-    import markdown_it
-    import mdit_py_plugins
-    import yaml
-
-    from publish import __version__
-
-    digest = hashlib.sha256(f"{FORMAT_VERSION}|{__version__}|{markdown_it.__version__}|"
-                            f"{mdit_py_plugins.__version__}|{yaml.__version__}|"
-                            f"{msgspec.__version__}".encode())
-    package = Path(__file__).parent
-    for name in PARSING_MODULES:
-        digest.update((package / f"{name}.py").read_bytes())
-    return digest.digest()
 
 
 def essay_key(relative_path: str, raw: bytes, settings: Settings) -> bytes:
@@ -85,20 +63,17 @@ def essay_key(relative_path: str, raw: bytes, settings: Settings) -> bytes:
     return digest.digest()
 
 
-_ENTRY_FINGERPRINTS: dict[int, tuple[GlossaryEntry, str]] = {}  # by id, entry kept alive
-
-
 def entry_fingerprint(entry: GlossaryEntry) -> str:
     """A hash of everything a glossary entry puts into the essays that cite it (entries are
     immutable, so each one's is computed once)."""
-    found = _ENTRY_FINGERPRINTS.get(id(entry))
+    found = PROCESS.entry_fingerprints.get(id(entry))
     if found is not None and found[0] is entry:
         return found[1]
     text = repr((entry.key, entry.term, entry.source, entry.aliases, entry.definition))
     fingerprint = hashlib.sha256(text.encode()).hexdigest()
-    if len(_ENTRY_FINGERPRINTS) > 4096:
-        _ENTRY_FINGERPRINTS.clear()
-    _ENTRY_FINGERPRINTS[id(entry)] = (entry, fingerprint)
+    if len(PROCESS.entry_fingerprints) > 4096:
+        PROCESS.entry_fingerprints.clear()
+    PROCESS.entry_fingerprints[id(entry)] = (entry, fingerprint)
     return fingerprint
 
 
@@ -269,11 +244,11 @@ class StoredTokens(Sequence[Token]):
 
     def load(self) -> list[Token]:
         """The decoded tokens, from the small table of recent decodes or from the record."""
-        tokens = _RECENT_DECODES.get(self.ident)
+        tokens = PROCESS.recent_decodes.get(self.ident)
         if tokens is None:
-            tokens = _RECENT_DECODES[self.ident] = self._read()
-            while len(_RECENT_DECODES) > RECENT_DECODES:
-                del _RECENT_DECODES[next(iter(_RECENT_DECODES))]
+            tokens = PROCESS.recent_decodes[self.ident] = self._read()
+            while len(PROCESS.recent_decodes) > RECENT_DECODES:
+                del PROCESS.recent_decodes[next(iter(PROCESS.recent_decodes))]
         return tokens
 
     def _read(self) -> list[Token]:
@@ -289,7 +264,7 @@ class StoredTokens(Sequence[Token]):
             with contextlib.suppress(ValueError, TypeError, RecursionError, msgspec.DecodeError):
                 tokens = decode_tokens(unpack(data))
         if tokens is None:
-            if not _READ_ONLY:
+            if not PROCESS.read_only:
                 self.path.unlink(missing_ok=True)
             raise PublishError.single(str(self.path), 1, 1, "build cache record changed during "
                                       "the build; it was removed, run the build again")
@@ -352,7 +327,7 @@ class EssayCache:
         try:
             status = os.stat(path)
             stamp = (status.st_ino, status.st_size, status.st_mtime_ns)
-            known = _LOADED_RECORDS.get(path)
+            known = PROCESS.loaded_records.get(path)
             if known is not None and known[0] == stamp:
                 return known[1]
             data = path.read_bytes()
@@ -360,11 +335,11 @@ class EssayCache:
             return None
         record = self._decode(path, key, data)
         if record is None:
-            _LOADED_RECORDS.pop(path, None)
-            if not _READ_ONLY:
+            PROCESS.loaded_records.pop(path, None)
+            if not PROCESS.read_only:
                 path.unlink(missing_ok=True)
             return None
-        _LOADED_RECORDS[path] = (stamp, record)
+        PROCESS.loaded_records[path] = (stamp, record)
         return record
 
     def _decode(self, path: Path, key: bytes,
@@ -373,21 +348,17 @@ class EssayCache:
 
         A record is MessagePack checked field by field: nothing in the cache can run code.
         """
-        if len(data) < HEADER.size:
+        spans = unpack_record(data, MAGIC, key)
+        if spans is None or len(spans) != 2:
             return None
-        magic, version, _, stored_key, meta_length, tokens_length, checksum = (
-            HEADER.unpack_from(data))
-        body = data[HEADER.size:]
-        if (magic != MAGIC or version != FORMAT_VERSION or stored_key != key
-                or len(body) != meta_length + tokens_length or zlib.crc32(body) != checksum):
-            return None
+        (meta_start, meta_length), (tokens_start, tokens_length) = spans
         try:
-            essay, problems, dependencies, count = essay_from_record(body[:meta_length])
+            essay, problems, dependencies, count = essay_from_record(
+                data[meta_start:meta_start + meta_length])
         except (ValueError, TypeError, KeyError, RecursionError):  # a foreign or stale record
             return None
-        tokens_bytes = body[meta_length:]
-        tokens = StoredTokens(path, HEADER.size + meta_length, tokens_length,
-                              zlib.crc32(tokens_bytes), count)
+        tokens_bytes = data[tokens_start:tokens_start + tokens_length]
+        tokens = StoredTokens(path, tokens_start, tokens_length, zlib.crc32(tokens_bytes), count)
         return dataclasses.replace(essay, tokens=tokens), problems, dependencies
 
     def store(self, key: bytes, essay: Essay, problems: list[Problem]) -> Essay:
@@ -398,13 +369,11 @@ class EssayCache:
                                    len(essay.tokens))
         except ValueError:  # something MessagePack cannot store: keep the essay in memory
             return essay
-        body = meta + tokens_bytes
-        header = HEADER.pack(MAGIC, FORMAT_VERSION, 0, key, len(meta), len(tokens_bytes),
-                             zlib.crc32(body))
+        record = pack_record(MAGIC, key, [meta, tokens_bytes])
         path = self.record_path(key)
-        if not write_cache_file(path, header + body):
+        if not write_cache_file(path, record):
             return essay
-        tokens = StoredTokens(path, HEADER.size + len(meta), len(tokens_bytes),
+        tokens = StoredTokens(path, len(record) - len(tokens_bytes), len(tokens_bytes),
                               zlib.crc32(tokens_bytes), len(essay.tokens))
         return dataclasses.replace(essay, tokens=tokens)
 
@@ -414,7 +383,7 @@ class EssayCache:
 
     def parse(self, path: Path, root: Path, key: bytes) -> tuple[Essay | None, list[Problem]]:
         """Parse one essay the cache does not hold and store it under `key` (if it parsed)."""
-        from publish.essays import read_essay  # essays -> markdown -> cache: import at use
+        from publish.content.essays import read_essay  # essays -> markdown -> cache: import at use
 
         essay, problems = read_essay(path, root, self.settings, self.glossary)
         if essay is None or any(p.is_error for p in problems):
@@ -423,7 +392,7 @@ class EssayCache:
 
     def peek(self, path: Path, root: Path) -> tuple[Essay | None, list[Problem]]:
         """One essay from the cache if its record holds, else parsed; nothing is stored."""
-        from publish.essays import read_essay
+        from publish.content.essays import read_essay
 
         cached = self.load(self.key_of(path, root))
         return cached if cached is not None else read_essay(path, root, self.settings,
@@ -439,21 +408,6 @@ class EssayCache:
         RenderStore.at(self.folder.parent).prune({name.removesuffix(".rec") for name in keep})
 
 
-def write_cache_file(path: Path, data: bytes) -> bool:
-    """Write a file of the build cache atomically; False, leaving nothing half-written, when
-    the disk refuses (the cache is disposable: a full or read-only disk only costs time)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
-        return False
-    return True
-
-
 Renderer = Callable[[Sequence[Token], Any], str]
 
 
@@ -464,9 +418,7 @@ class RenderStore:
     is removed and started afresh, so nothing it holds is ever served unchecked.
     """
 
-    _open: dict[Path, RenderStore] = {}  # the stores this process uses, oldest first
     MAX_OPEN = 4  # stores kept open at once; the oldest is closed to make room
-    _inherited: list[sqlite3.Connection] = []
     SCHEMA = ("CREATE TABLE IF NOT EXISTS renders (key TEXT PRIMARY KEY, record TEXT NOT NULL, "
               "checksum INTEGER NOT NULL, text BLOB NOT NULL)")
     INDEX = "CREATE INDEX IF NOT EXISTS renders_by_record ON renders (record)"
@@ -480,11 +432,11 @@ class RenderStore:
     def at(cls, cache_dir: Path) -> RenderStore:
         """The store of the cache folder `cache_dir`, opened once per process."""
         path = cache_dir / RENDERS_FILE
-        if path not in cls._open:
-            while len(cls._open) >= cls.MAX_OPEN:  # a process that builds many sites (tests)
-                cls._open.pop(next(iter(cls._open))).close()
-            cls._open[path] = cls(path)
-        return cls._open[path]
+        if path not in PROCESS.render_stores:
+            while len(PROCESS.render_stores) >= cls.MAX_OPEN:  # one process, many sites (tests)
+                PROCESS.render_stores.pop(next(iter(PROCESS.render_stores))).close()
+            PROCESS.render_stores[path] = cls(path)
+        return PROCESS.render_stores[path]
 
     def close(self) -> None:
         """Close the connection, if open; a later use opens it again."""
@@ -498,9 +450,9 @@ class RenderStore:
     def forget_connections(cls) -> None:
         """In a forked worker: open new connections; the inherited ones stay the parent's
         (kept referenced, never closed or used here)."""
-        for store in cls._open.values():
+        for store in PROCESS.render_stores.values():
             if store.connection is not None:
-                cls._inherited.append(store.connection)
+                PROCESS.inherited_connections.append(store.connection)
                 store.connection = None
             store.lock = threading.RLock()
 
@@ -585,7 +537,7 @@ def memoized_render(render: Renderer) -> Renderer:
     the renderer and the context's repr, so a change to any of them misses.
     """
     def cached(tokens: Sequence[Token], context: Any) -> str:
-        if _READ_ONLY or not isinstance(tokens, StoredTokens):
+        if PROCESS.read_only or not isinstance(tokens, StoredTokens):
             return render(tokens, context)
         digest = hashlib.sha256(f"{render.__qualname__}|{tokens.checksum}|{context!r}".encode())
         record = tokens.path.stem
@@ -602,48 +554,15 @@ def memoized_render(render: Renderer) -> Renderer:
     return cached
 
 
-_WORKER_CACHE: EssayCache | None = None
-_WORKER_ROOT: Path | None = None
-
-
-def _start_worker(cache: EssayCache, root: Path) -> None:
-    """Give a forked worker the cache it parses into."""
-    global _WORKER_CACHE, _WORKER_ROOT
-    _WORKER_CACHE, _WORKER_ROOT = cache, root
-
-
-def _parse_in_worker(path: Path, key: bytes) -> tuple[Essay | None, list[Problem]]:
-    """Parse one essay in a worker process (its tokens go back stored, not pickled whole)."""
-    assert _WORKER_CACHE is not None and _WORKER_ROOT is not None
-    return _WORKER_CACHE.parse(path, _WORKER_ROOT, key)
-
-
-@contextlib.contextmanager
-def read_only() -> Iterator[None]:
-    """Within this block the cache is read but never written, pruned or repaired
-    (`publish check` must leave the site's folder as it found it)."""
-    global _READ_ONLY
-    previous, _READ_ONLY = _READ_ONLY, True
-    try:
-        yield
-    finally:
-        _READ_ONLY = previous
-
-
-def cache_enabled() -> bool:
-    """Whether the build cache is on (`PUBLISH_NO_CACHE=1` turns it off)."""
-    return not os.environ.get(NO_CACHE_ENV)
-
-
 def read_essays(paths: Sequence[Path], root: Path, settings: Settings,
                 glossary: Glossary) -> list[tuple[Essay | None, list[Problem]]]:
     """Every essay, in order: cached where the cache holds, the rest parsed across cores."""
-    from publish.essays import read_essay
+    from publish.content.essays import read_essay
 
     if not cache_enabled():
         return [read_essay(path, root, settings, glossary) for path in paths]
     cache = EssayCache(root, settings, glossary)
-    if _READ_ONLY:
+    if PROCESS.read_only:
         return [cache.peek(path, root) for path in paths]
     results: list[tuple[Essay | None, list[Problem]] | None] = []
     missing: list[tuple[int, bytes]] = []  # index and key of each essay the cache lacks
@@ -657,8 +576,9 @@ def read_essays(paths: Sequence[Path], root: Path, settings: Settings,
             missing.append((index, key))
     parsed = _parse_missing([paths[i] for i, _ in missing], [k for _, k in missing], cache,
                             root)
-    for stale in [p for p in _LOADED_RECORDS if p.parent == cache.folder and p.name not in keys]:
-        del _LOADED_RECORDS[stale]
+    loaded = PROCESS.loaded_records
+    for stale in [p for p in loaded if p.parent == cache.folder and p.name not in keys]:
+        del PROCESS.loaded_records[stale]
     for (index, _), result in zip(missing, parsed, strict=True):
         results[index] = result
     cache.prune(keys)
@@ -675,3 +595,14 @@ def _parse_missing(paths: list[Path], keys: list[bytes], cache: EssayCache,
     with forked_pool(workers, _start_worker, (cache, root)) as pool:
         chunk = max(1, min(32, len(paths) // (workers * 8)))  # small results: flat memory
         return list(pool.map(_parse_in_worker, paths, keys, chunksize=chunk))
+
+
+def _start_worker(cache: EssayCache, root: Path) -> None:
+    """Give a forked worker the cache it parses into."""
+    PROCESS.worker_state = (cache, root)
+
+
+def _parse_in_worker(path: Path, key: bytes) -> tuple[Essay | None, list[Problem]]:
+    """Parse one essay in a worker process (its tokens go back stored, not pickled whole)."""
+    cache, root = PROCESS.worker_state
+    return cache.parse(path, root, key)

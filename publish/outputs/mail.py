@@ -26,16 +26,16 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from publish.addresses import address_parts, ascii_domain
+from publish.cache.outputs import OutputKeys
 from publish.cadence import describe_rule
+from publish.content.essays import slugify
+from publish.content.markdown import RenderContext, render_email, render_text, resolve_url
 from publish.errors import Problem, warning
-from publish.essays import slugify
-from publish.feeds import essay_url
-from publish.markdown import RenderContext, render_email, render_text, resolve_url
-from publish.memo import Deferred, OutputKeys, resolved
 from publish.model import Essay, Settings, Site
+from publish.outputs.feeds import essay_url
+from publish.outputs.files import Deferred, OutputFiles, resolved
 from publish.safetext import fold_controls
 from publish.subscribers import unsubscribe_url
-from publish.writer import OutputFiles
 
 Files = dict[str, str | bytes]
 
@@ -75,7 +75,7 @@ def render_emails(site: Site, templates: Environment,
                   keys: OutputKeys | None = None) -> OutputFiles:
     """Every published essay's email as `{<slug>.html, <slug>.txt, <slug>.eml}`, made on demand.
 
-    The three files of an essay share one key (see publish.memo), from `keys` if given.
+    The three files of an essay share one key (see publish.cache.outputs), from `keys` if given.
     """
     files = OutputFiles()  # refuses a path twice, naming both of its writers
     for essay in site.essays:

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 from markdown_it.token import Token
 from slugify import slugify as make_slug
 
-from publish.documents import (
+from publish.content.markdown import SCHEME, build_parser, first_paragraph_text, word_count
+from publish.content.source import (
     FrontMatterDocument,
     deep_html,
     read_document,
@@ -22,7 +23,6 @@ from publish.documents import (
     shown,
 )
 from publish.errors import Problem, did_you_mean, error, warning
-from publish.markdown import SCHEME, build_parser, first_paragraph_text, word_count
 from publish.model import Essay, Glossary, Note, Settings
 
 ESSAYS_DIR = "essays"

@@ -21,8 +21,8 @@ from jinja2 import (
 
 from publish.errors import Problem, PublishError, error
 
-PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
-PACKAGE_STATIC = Path(__file__).parent / "static"
+PACKAGE_TEMPLATES = Path(__file__).parent.parent / "templates"
+PACKAGE_STATIC = Path(__file__).parent.parent / "static"
 
 
 class SiteTemplate(Template):

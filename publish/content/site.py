@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from publish.cache import read_essays
-from publish.documents import read_document
+from publish.cache.parses import read_essays
+from publish.content.essays import ESSAYS_DIR, glossary_image_problems, image_problems
+from publish.content.glossary import load_glossary
+from publish.content.markdown import build_parser
+from publish.content.settings import load_settings
+from publish.content.source import read_document
 from publish.errors import Problem, PublishError, error
-from publish.essays import ESSAYS_DIR, glossary_image_problems, image_problems
-from publish.glossary import load_glossary
-from publish.markdown import build_parser
 from publish.model import Essay, Site
-from publish.settings import load_settings
 
 # The first part of every path the build writes besides essay pages (see web.py, feeds.py):
 # an essay with one of these slugs would share its address with a built-in page.

@@ -20,15 +20,15 @@ from xml.sax.saxutils import escape as xml_escape
 from jinja2 import Environment, TemplateError
 from markupsafe import Markup, escape
 
-from publish.cache import entry_fingerprint
+from publish.cache.outputs import OutputKeys
+from publish.cache.parses import entry_fingerprint
 from publish.cadence import describe_rule
+from publish.content.essays import slugify
+from publish.content.markdown import RenderContext, render_web, resolve_url
 from publish.errors import PublishError, error
-from publish.essays import slugify
-from publish.markdown import RenderContext, render_web, resolve_url
-from publish.memo import Deferred, OutputKeys
 from publish.model import Essay, GlossaryEntry, Site
-from publish.rendering import PACKAGE_STATIC, joined, template_problem
-from publish.writer import OutputFiles
+from publish.outputs.files import Deferred, OutputFiles
+from publish.outputs.templates import PACKAGE_STATIC, joined, template_problem
 
 Files = dict[str, str | bytes | Deferred]
 
@@ -146,7 +146,7 @@ def _refuse_tag_clashes(site: Site, groups: list[TagGroup]) -> None:
 def render_site(site: Site, templates: Environment, keys: OutputKeys | None = None) -> Files:
     """Every file of the web site: pages, stylesheet, 404, robots.txt and sitemap.xml.
 
-    Essay pages and the glossary are deferred, keyed by `keys` (see publish.memo) if given.
+    Essay pages and the glossary are deferred, keyed by `keys` (see publish.cache.outputs) if given.
     """
     renderer = PageRenderer(site, templates, keys)
     pages = OutputFiles()  # refuses a path twice, naming both of its writers

@@ -20,8 +20,8 @@ from markdown_it.token import Token
 from mdit_py_plugins.anchors import anchors_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 
-from publish.cache import memoized_render
-from publish.glossary import glossary_plugin
+from publish.cache.parses import memoized_render
+from publish.content.glossary import glossary_plugin
 
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 
