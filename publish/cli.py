@@ -5,53 +5,26 @@ from __future__ import annotations
 import errno
 import shlex
 import shutil
-import sqlite3
 import sys
 import time
-import tomllib
 from contextlib import closing
 from datetime import date, datetime
-from email.headerregistry import Address
 from itertools import takewhile
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
 import click
-import tomli_w
 
 from publish import __version__
-from publish.build import BuildOptions, build, render_outputs, with_release_dates
-from publish.cache.store import read_only as read_only_cache
-from publish.cadence import describe_rule
-from publish.content.essays import ESSAYS_DIR, cap_slug, slugify
-from publish.content.settings import SETTINGS_FILE, load_settings
-from publish.content.site import load_site, select_published
-from publish.delivery import ProgressEvent, SendSummary, require_destination, send_essay
-from publish.environment import load_environment
 from publish.errors import Problem, PublishError
-from publish.mailsetup import (
-    NEW_ESSAY_PLACEHOLDER,
-    PLACEHOLDER_FROM_ADDRESS,
-    mailing_readiness,
-    placeholder_essays,
-    refuse_unsafe_setup,
-)
-from publish.model import Settings
-from publish.outputs.mail import oversize_problems
-from publish.releases import site_with_releases
-from publish.runner import cron_instructions, run_publish
-from publish.safetext import fold_controls
-from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
-from publish.serve import BuildResult, Preview
-from publish.state import connect, database_error, database_path
-from publish.subscribers import (
-    add_subscriber,
-    export_csv,
-    import_csv,
-    list_subscribers,
-    remove_subscriber,
-)
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from publish.delivery import ProgressEvent, SendSummary
+    from publish.model import Settings
+    from publish.schedule import Timetable
+    from publish.serve import BuildResult
 
 SCAFFOLD = Path(__file__).parent / "scaffold"
 
@@ -60,6 +33,9 @@ class PublishGroup(click.Group):
     """A click group that shows PublishError problems and exits 1, without a traceback."""
 
     def invoke(self, ctx: click.Context):
+        import sqlite3
+
+        from publish.state import database_error
         try:
             return super().invoke(ctx)
         except PublishError as exc:
@@ -75,6 +51,8 @@ class PublishGroup(click.Group):
 
 def _state_file(root: Path | None) -> str:
     """The state database's path, for messages, as far as the settings can tell."""
+    from publish.content.settings import load_settings
+    from publish.state import database_path
     try:
         return str(database_path(root, load_settings(root))) if root else "state"
     except PublishError:
@@ -93,6 +71,9 @@ def show_problems(problems: list[Problem]) -> None:
 
 def site_today(root: Path) -> date:
     """Today's date in the site's time zone (UTC if the settings cannot be read)."""
+    from zoneinfo import ZoneInfo
+
+    from publish.content.settings import load_settings
     try:
         zone = ZoneInfo(load_settings(root).site.timezone)
     except PublishError:
@@ -137,6 +118,7 @@ def cli(ctx: click.Context, root: Path) -> None:
 @click.option("--author", default="A. Writer", help="The author's name.")
 def init(directory: Path, title: str, author: str) -> None:
     """Create a new working site in DIRECTORY."""
+    from publish.content.settings import SETTINGS_FILE
     if directory.exists() and any(directory.iterdir()):
         raise click.ClickException(f"'{directory}' is not empty; choose a new folder")
     values = {"today": site_today(SCAFFOLD).isoformat()}
@@ -158,6 +140,13 @@ def init(directory: Path, title: str, author: str) -> None:
 def scaffold_settings(text: str, title: str, author: str) -> str:
     """The scaffold's publish.toml with this title and author, written by a TOML writer
     (any text, emoji included, stays a valid TOML string); its leading comments are kept."""
+    import tomllib
+    from email.headerregistry import Address
+
+    import tomli_w
+
+    from publish.mailsetup import PLACEHOLDER_FROM_ADDRESS
+    from publish.safetext import fold_controls
     settings = tomllib.loads(text)
     settings["site"]["title"] = title
     settings["site"]["author"] = author
@@ -180,6 +169,8 @@ def _fill(text: str, values: dict[str, str]) -> str:
 @click.pass_obj
 def new(root: Path, title: str) -> None:
     """Start a new essay called TITLE in essays/<slug>.md."""
+    from publish.content.essays import ESSAYS_DIR, cap_slug, slugify
+    from publish.mailsetup import NEW_ESSAY_PLACEHOLDER
     slug = cap_slug(slugify(title))
     path = root / ESSAYS_DIR / f"{slug}.md"
     if path.exists():
@@ -200,21 +191,29 @@ def new(root: Path, title: str) -> None:
     click.echo(f"Wrote {path.relative_to(root)} (a draft: set draft: false when it is ready)")
 
 
+STRICT_OPTION = click.option("--strict", is_flag=True,
+                             help="Treat every warning as an error (exit 1).")
+
+
 @cli.command()
 @TODAY_OPTION
+@STRICT_OPTION
 @click.pass_obj
-def check(root: Path, today_text: str | None) -> None:
-    """Report every problem in the site; exit 1 if there is any error."""
-    with read_only_cache():  # check reads the build cache but writes nothing
-        site, problems = load_site(root)
-        site = with_release_dates(site)  # released essays at their released addresses
-        today = parse_today(today_text) or site_today(root)
-        published = select_published(site, today, drafts=True, future=True)
-        outputs = render_outputs(published)
-        problems = [*problems, *oversize_problems(published, outputs.email_files),
-                    *mailing_readiness(root, site.settings), *placeholder_essays(site)]
+def check(root: Path, today_text: str | None, strict: bool) -> None:
+    """Report every problem in the site, queued essays included; exit 1 if there is any error."""
+    from publish.build import BuildOptions, refuse_warnings
+    from publish.build import check as check_site
+    from publish.mailsetup import mailing_readiness, placeholder_essays
+    today = parse_today(today_text) or site_today(root)
+    report = check_site(root, BuildOptions(today=today))  # writes nothing, not even the cache
+    site = report.site
+    assert site is not None
+    problems = [*report.warnings, *mailing_readiness(root, site.settings),
+                *placeholder_essays(site)]
     if any(problem.is_error for problem in problems):
         raise PublishError(problems)
+    if strict:
+        refuse_warnings(problems)
     show_problems(problems)
     click.echo(f"{len(site.essays)} essay(s), {len(site.glossary.entries)} glossary term(s): OK")
 
@@ -223,11 +222,14 @@ def check(root: Path, today_text: str | None) -> None:
 @TODAY_OPTION
 @click.option("--drafts", is_flag=True, help="Include drafts.")
 @click.option("--future", is_flag=True, help="Include essays dated after today.")
+@STRICT_OPTION
 @click.pass_obj
-def build_command(root: Path, today_text: str | None, drafts: bool, future: bool) -> None:
+def build_command(root: Path, today_text: str | None, drafts: bool, future: bool,
+                  strict: bool) -> None:
     """Build the web site, feeds and emails into build/."""
+    from publish.build import BuildOptions, build
     today = parse_today(today_text) or site_today(root)
-    report = build(root, BuildOptions(today=today, drafts=drafts, future=future))
+    report = build(root, BuildOptions(today=today, drafts=drafts, future=future, strict=strict))
     show_problems(report.warnings)
     click.echo(f"Built {len(report.published)} essay(s), {report.files} file(s) "
                f"into {report.site_dir}")
@@ -243,6 +245,8 @@ def build_command(root: Path, today_text: str | None, drafts: bool, future: bool
 @click.pass_obj
 def serve(root: Path, today_text: str | None, port: int, drafts: bool, future: bool) -> None:
     """Preview the site on 127.0.0.1, rebuilding and reloading on every change."""
+    from publish.build import BuildOptions
+    from publish.serve import Preview
     today = parse_today(today_text) or site_today(root)
     preview = Preview(root, BuildOptions(today=today, drafts=drafts, future=future), port,
                       report=_show_build_result)
@@ -305,6 +309,8 @@ def subscribers_group() -> None:
 
 def _state_connection(root: Path) -> closing[sqlite3.Connection]:
     """Open the site's state database (creating it on first use), closed after the block."""
+    from publish.content.settings import load_settings
+    from publish.state import connect, database_path
     return closing(connect(database_path(root, load_settings(root))))
 
 
@@ -314,6 +320,7 @@ def _state_connection(root: Path) -> closing[sqlite3.Connection]:
 @click.pass_obj
 def subscribers_add(root: Path, email: str, name: str) -> None:
     """Add EMAIL as an active subscriber (or update the existing one)."""
+    from publish.subscribers import add_subscriber
     with _state_connection(root) as conn:
         subscriber = add_subscriber(conn, email, name=name, source="cli")
     click.echo(f"{subscriber.email}: {subscriber.status}")
@@ -324,6 +331,7 @@ def subscribers_add(root: Path, email: str, name: str) -> None:
 @click.pass_obj
 def subscribers_remove(root: Path, email: str) -> None:
     """Unsubscribe EMAIL (kept on file so that imports never bring it back)."""
+    from publish.subscribers import remove_subscriber
     with _state_connection(root) as conn:
         subscriber = remove_subscriber(conn, email)
     if subscriber is None:
@@ -337,6 +345,7 @@ def subscribers_remove(root: Path, email: str) -> None:
               help="Only subscribers with this status.")
 def subscribers_list(root: Path, status: str | None) -> None:
     """List subscribers: address, status, name and the dates they joined, confirmed, left."""
+    from publish.subscribers import list_subscribers
     with _state_connection(root) as conn:
         everyone = [s for s in list_subscribers(conn) if status in (None, s.status)]
     click.echo("email\tstatus\tname\tsubscribed\tconfirmed\tunsubscribed")
@@ -362,6 +371,7 @@ def _day(moment: str | None) -> str:
 def subscribers_import(root: Path, csv_file: Path) -> None:
     """Import subscribers from a CSV file: `email,name`, publish's own export, or an export
     from Substack, Ghost, Buttondown or Mailchimp (recognised by its columns)."""
+    from publish.subscribers import import_csv
     with _state_connection(root) as conn:
         report = import_csv(conn, csv_file)
     click.echo(f"Imported {csv_file} ({report.format}): {report.message}")
@@ -373,6 +383,7 @@ def subscribers_import(root: Path, csv_file: Path) -> None:
 @click.pass_obj
 def subscribers_export(root: Path) -> None:
     """Print every subscriber as CSV."""
+    from publish.subscribers import export_csv
     with _state_connection(root) as conn:
         click.echo(export_csv(conn), nl=False)
 
@@ -386,6 +397,8 @@ def subscribers_export(root: Path) -> None:
 @click.pass_context
 def send(ctx: click.Context, slug: str, dry_run: bool, to: str | None, outbox: bool) -> None:
     """Send the built email of SLUG to every active subscriber, once each."""
+    from publish.delivery import send_essay
+    from publish.mailsetup import refuse_unsafe_setup
     root = ctx.obj
     settings = _load_environment(root)
     show_problems(refuse_unsafe_setup(root, settings, test_copy=to is not None))
@@ -399,6 +412,8 @@ def send(ctx: click.Context, slug: str, dry_run: bool, to: str | None, outbox: b
 
 def _load_environment(root: Path) -> Settings:
     """The site's settings, after loading its environment file (real variables win)."""
+    from publish.content.settings import load_settings
+    from publish.environment import load_environment
     settings = load_settings(root)
     show_problems(load_environment(root, settings))
     return settings
@@ -481,7 +496,11 @@ def site_moment(value: date | datetime | None, timetable: Timetable,
 @click.pass_obj
 def schedule_command(root: Path, months: int, today_text: str | None) -> None:
     """Show the coming slots and the essay in each; warn about gaps and clashes."""
-    site, problems = load_site(root)
+    from publish.build import read_site
+    from publish.cadence import describe_rule
+    from publish.releases import site_with_releases
+    from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
+    site, problems = read_site(root)
     timetable = Timetable.from_settings(site.settings)
     now = site_moment(parse_today(today_text), timetable, end_of_day=False)
     binding, known = site_with_releases(site)
@@ -510,6 +529,9 @@ def schedule_command(root: Path, months: int, today_text: str | None) -> None:
 def run_command(ctx: click.Context, today_text: str | None, dry_run: bool,
                 mail_back_issues: bool, outbox: bool) -> None:
     """Release and mail the essays that are due, if any: safe to run from cron every hour."""
+    from publish.delivery import require_destination
+    from publish.runner import run_publish
+    from publish.schedule import Timetable
     root = ctx.obj
     settings = _load_environment(root)
     if not dry_run:
@@ -529,6 +551,8 @@ def run_command(ctx: click.Context, today_text: str | None, dry_run: bool,
 @click.pass_obj
 def cron(root: Path) -> None:
     """Print a crontab line and a systemd timer that run `publish run` every hour."""
+    from publish.content.settings import load_settings
+    from publish.runner import cron_instructions
     click.echo(cron_instructions(root, load_settings(root), publish_command()), nl=False)
 
 

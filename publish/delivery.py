@@ -48,7 +48,7 @@ from publish import state
 from publish.environment import environment_file, shown_path
 from publish.errors import PublishError, did_you_mean
 from publish.model import Settings
-from publish.outputs import mail
+from publish.outputs import mail, mime, urls
 from publish.subscribers import (
     ACTIVE,
     fold_controls,
@@ -193,20 +193,20 @@ def personal_message(
     would gain a space in Python 3.11's address parser).
     """
     source = built.headers
-    headers = mail.MessageHeaders(
+    headers = mime.MessageHeaders(
         subject=source["Subject"],
         from_address=settings.email.from_address,
         reply_to=settings.email.reply_to,
         date=source["Date"],
         message_id=message_id,
-        list_id=mail.list_id(settings),
+        list_id=mime.list_id(settings),
         unsubscribe_url=unsubscribe,
-        unsubscribe_mailto=mail.unsubscribe_mailto(settings),
-        to=mail.recipient_address(to, name),
+        unsubscribe_mailto=mime.unsubscribe_mailto(settings),
+        to=mime.recipient_address(to, name),
     )
     html = mail.personalise_html(built.html, settings, name, unsubscribe)
     text = mail.personalise_text(built.text, settings, name, unsubscribe)
-    return mail.compose_message(headers, text, html)
+    return mime.compose_message(headers, text, html)
 
 
 def envelope_sender(settings: Settings) -> str:
@@ -859,8 +859,8 @@ def send_test_copy(settings: Settings, built: BuiltEmail, to: str,
                    destination: Destination) -> SendSummary:
     """Send one copy to `to`, leaving the ledger alone."""
     address = normalise_address(to, "--to")
-    unsubscribe = mail.preview_unsubscribe_url(settings)
-    message_id = make_msgid(domain=mail.site_domain(settings))
+    unsubscribe = urls.preview_unsubscribe_url(settings)
+    message_id = make_msgid(domain=mime.site_domain(settings))
     transport = destination.open(settings)
     try:
         transport.check(address)
@@ -985,7 +985,7 @@ class _SendRun:
         self.total = total
         self.secret = state.load_secret(state_dir(root, settings))
         self.sender = envelope_sender(settings)
-        self.domain = mail.site_domain(settings)
+        self.domain = mime.site_domain(settings)
         self.current = ""
         self.transport = destination.open(settings, self._transport_event)
         self.backoff = retry_backoff()

@@ -20,8 +20,11 @@ MAX_WORKERS = 8  # forked workers at most, however many cores
 def can_fork() -> bool:
     """Whether worker processes can be forked safely: a POSIX system and no other threads
     (a thread holding a lock at the fork would leave it held forever in the worker)."""
-    return ("fork" in multiprocessing.get_all_start_methods() and os.name == "posix"
-            and threading.active_count() == 1)
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and os.name == "posix"
+        and threading.active_count() == 1
+    )
 
 
 def fork_workers(tasks: int, threshold: int) -> int:
@@ -31,20 +34,25 @@ def fork_workers(tasks: int, threshold: int) -> int:
     return workers if tasks >= threshold and workers >= 2 and can_fork() else 0
 
 
-def forked_pool(workers: int, initializer: Callable[..., None],
-                initargs: tuple[Any, ...]) -> ProcessPoolExecutor:
+def forked_pool(
+    workers: int, initializer: Callable[..., None], initargs: tuple[Any, ...]
+) -> ProcessPoolExecutor:
     """A pool of `workers` forked processes (they inherit the loaded site, not a pickle);
     each worker dies with the process that forked it, however that process ends."""
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_start_forked_worker,
-                               initargs=(os.getpid(), initializer, initargs))
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start_forked_worker,
+        initargs=(os.getpid(), initializer, initargs),
+    )
 
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def _start_forked_worker(parent: int, initializer: Callable[..., None],
-                         initargs: tuple[Any, ...]) -> None:
+def _start_forked_worker(
+    parent: int, initializer: Callable[..., None], initargs: tuple[Any, ...]
+) -> None:
     """In a new worker: ask the kernel to kill it when its parent dies, leave at once if the
     parent already died (before the request was made), then run the pool's initializer."""
     die_with_parent()

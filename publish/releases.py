@@ -26,8 +26,7 @@ from publish import state
 from publish.content.releasefile import RELEASES_FILE, read_releases_file
 from publish.content.source import read_document
 from publish.errors import PublishError, error
-from publish.model import Essay, Settings, Site
-from publish.schedule import Release
+from publish.model import Essay, Release, Settings, Site
 from publish.state import database_error, database_path, transaction
 
 

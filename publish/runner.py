@@ -32,19 +32,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from publish.build import BUILD_DIR, BuildOptions, build
+from publish.build import BUILD_DIR, BuildOptions, build, read_site
 from publish.content.releasefile import (
     RELEASES_FILE,
     ReleasesFile,
     read_releases_file,
     write_releases_file,
 )
-from publish.content.site import load_site
 from publish.delivery import send_essay
 from publish.environment import environment_file
 from publish.errors import Problem, PublishError
 from publish.mailsetup import refuse_unsafe_setup
-from publish.model import Essay, Settings, Site
+from publish.model import Essay, Release, Settings, Site
 from publish.releases import (
     Binding,
     Known,
@@ -58,7 +57,6 @@ from publish.releases import (
 from publish.schedule import (
     Placement,
     Plan,
-    Release,
     Timetable,
     apply_release_dates,
     days_late,
@@ -115,7 +113,7 @@ def run_publish(root: Path, now: datetime, *, dry_run: bool = False,
     With `back_issues`, essays dated before the site's first run are released and mailed
     too; without it they stay on the web only.
     """
-    site, warnings = load_site(root)
+    site, warnings = read_site(root)
     warnings += refuse_unsafe_setup(root, site.settings)  # before anything is built or sent
     timetable = Timetable.from_settings(site.settings)
     now = timetable.local(now)

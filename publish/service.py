@@ -43,7 +43,7 @@ from publish.content.settings import SETTINGS_FILE, load_settings
 from publish.errors import PublishError
 from publish.mailsetup import locate_setting
 from publish.model import Glossary, Settings, Site
-from publish.outputs.mail import addressed_message, header_text, site_domain
+from publish.outputs.mime import addressed_message, header_text, site_domain
 from publish.outputs.templates import template_environment
 from publish.outputs.web import Head, PageRenderer
 

@@ -12,23 +12,28 @@ Folders are made `0o777` and files `0o666`, less the umask, so a web server can 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from publish.cache.outputs import OutputMemo, made_contents
+from publish.cache.outputs import Keyed, OutputMemo
 from publish.errors import PublishError
-from publish.outputs.files import Content, Deferred, as_bytes
+from publish.locks import exclusive_lock
+from publish.outputs.files import Content, as_bytes
 from publish.parallel import hold_for_test
 
 JOURNAL_NAME = ".commit.json"
 LOCK_NAME = ".lock"
+
+
+def _content(value: Content | Keyed) -> Content:
+    """A file's content: given, made by the build, or made now (a kept file not linked)."""
+    return value.content() if isinstance(value, Keyed) else value
 
 
 def _checked(path: str) -> str:
@@ -85,22 +90,10 @@ def _chmod(path: str, mode: int) -> None:
 # --- The build lock ------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def build_lock(build_dir: Path) -> Iterator[None]:
+def build_lock(build_dir: Path) -> contextlib.AbstractContextManager[None]:
     """Hold the site's build lock (`build/.lock`), or fail at once if a build holds it."""
-    build_dir.mkdir(parents=True, exist_ok=True)
-    path = build_dir / LOCK_NAME
-    with open(path, "a+b") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            message = ("another build is running in this site (it holds this lock file); "
-                       "wait for it to finish, then build again")
-            raise PublishError.single(f"{build_dir.name}/{LOCK_NAME}", 1, 1, message) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return exclusive_lock(build_dir / LOCK_NAME, "another build is running in this site (it "
+                          "holds this lock file); wait for it to finish, then build again")
 
 
 # --- Writing folders -----------------------------------------------------------------
@@ -110,7 +103,7 @@ def build_lock(build_dir: Path) -> Iterator[None]:
 class OutputFolder:
     """One folder a build replaces: its files, where it goes, and its output memo if any."""
 
-    files: Mapping[str, Content | Deferred]
+    files: Mapping[str, Content | Keyed]
     target: Path
     memo: OutputMemo | None = None
 
@@ -125,7 +118,7 @@ class Prepared:
     finish: Callable[[], None]
 
 
-def write_tree(files: Mapping[str, Content | Deferred], target: Path,
+def write_tree(files: Mapping[str, Content | Keyed], target: Path,
                memo: OutputMemo | None = None) -> None:
     """Replace the folder `target` with exactly `files`, atomically (see `write_trees`)."""
     write_trees([OutputFolder(files, target, memo)])
@@ -169,7 +162,7 @@ def _shared_parent(folders: Sequence[OutputFolder]) -> Path:
     return parent
 
 
-def _prepare(files: Mapping[str, Content | Deferred], target: Path,
+def _prepare(files: Mapping[str, Content | Keyed], target: Path,
              memo: OutputMemo | None) -> Prepared:
     """Stage one folder's change: in place when the memo and a previous tree allow it."""
     if memo is not None and target.is_dir():
@@ -184,7 +177,7 @@ def _new_staging(target: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
 
 
-def _stage_tree(files: Mapping[str, Content | Deferred], target: Path,
+def _stage_tree(files: Mapping[str, Content | Keyed], target: Path,
                 memo: OutputMemo | None) -> Prepared:
     """Write a whole new tree beside `target`, to be swapped in."""
     staging = _new_staging(target)
@@ -192,11 +185,11 @@ def _stage_tree(files: Mapping[str, Content | Deferred], target: Path,
         folders: set[Path] = set()
         todo = [(relative, content) for relative, content in files.items()
                 if not _kept(staging, relative, content, target, memo, folders)]
-        made = made_contents([content for _, content in todo])
+        made = map(_content, [content for _, content in todo])
         for (relative, content), data in zip(todo, made, strict=True):
             path = _folder_made(staging / relative, folders)
             _write_file(path, data, target / relative)
-            if memo is not None and isinstance(content, Deferred) and content.key is not None:
+            if memo is not None and isinstance(content, Keyed) and content.key is not None:
                 memo.record(relative, content.key, path)
         set_modes(staging)
     except BaseException:
@@ -206,10 +199,10 @@ def _stage_tree(files: Mapping[str, Content | Deferred], target: Path,
     return Prepared(entry, staging, lambda: None)
 
 
-def _kept(staging: Path, relative: str, content: Content | Deferred, target: Path,
+def _kept(staging: Path, relative: str, content: Content | Keyed, target: Path,
           memo: OutputMemo | None, folders: set[Path]) -> bool:
     """Link the previous build's file when the memo vouches for it; whether it was."""
-    key = content.key if isinstance(content, Deferred) else None
+    key = content.key if isinstance(content, Keyed) else None
     if memo is None or key is None or not memo.holds(relative, key, target / relative):
         return False
     path = _folder_made(staging / relative, folders)
@@ -302,12 +295,12 @@ def _finish_legacy_commit(parent: Path, name: str) -> None:
 class UpdatePlan:
     """What turns the previous tree into the new one: files to write, kept, and removed."""
 
-    writes: list[tuple[str, Content | Deferred]]
+    writes: list[tuple[str, Content | Keyed]]
     kept: list[str]  # each file the memo vouched for
     removes: list[str]
 
 
-def _update_plan(new_files: Mapping[str, Content | Deferred], target: Path,
+def _update_plan(new_files: Mapping[str, Content | Keyed], target: Path,
                  memo: OutputMemo) -> UpdatePlan | None:
     """The plan, or None when a path changes between file and folder (then swap a new tree)."""
     old_files, old_folders = _tree_listing(target)
@@ -318,10 +311,10 @@ def _update_plan(new_files: Mapping[str, Content | Deferred], target: Path,
     writes, kept = [], []
     base = str(target)
     for relative, content in new_files.items():
-        key = content.key if isinstance(content, Deferred) else None
+        key = content.key if isinstance(content, Keyed) else None
         if key is not None and memo.holds(relative, key, f"{base}/{relative}"):
             kept.append(relative)
-        elif isinstance(content, Deferred) or not _unchanged(target / relative,
+        elif isinstance(content, Keyed) or not _unchanged(target / relative,
                                                              as_bytes(content)):
             writes.append((relative, content))
     return UpdatePlan(writes, kept, sorted(old_files - new_files.keys()))
@@ -355,7 +348,7 @@ def _stage_update(plan: UpdatePlan, target: Path, memo: OutputMemo) -> Prepared:
     """Stage the changed files beside the tree, to be moved in when the journal commits."""
     staging = _new_staging(target)
     try:
-        made = made_contents([content for _, content in plan.writes])
+        made = map(_content, [content for _, content in plan.writes])
         for number, data in enumerate(made):
             (staging / str(number)).write_bytes(as_bytes(data))
     except BaseException:
@@ -367,7 +360,7 @@ def _stage_update(plan: UpdatePlan, target: Path, memo: OutputMemo) -> Prepared:
     def finish() -> None:
         memo.keep_vouched(plan.kept)
         for relative, content in plan.writes:
-            if isinstance(content, Deferred) and content.key is not None:
+            if isinstance(content, Keyed) and content.key is not None:
                 memo.record(relative, content.key, target / relative)
 
     return Prepared(entry, staging, finish)

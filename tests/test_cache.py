@@ -21,15 +21,16 @@ import pytest
 from click.testing import CliRunner
 from lxml import html
 
+import publish.build
 import publish.content.essays
 from bench.generate import generate
 from publish import parallel
-from publish.build import BuildOptions, build
+from publish.build import BuildOptions, build, read_site
 from publish.cache import outputs as memo
 from publish.cache import parses as cache
+from publish.cache import renders as cache_renders
 from publish.cache import store as cache_store
 from publish.cli import cli
-from publish.content.site import load_site
 from publish.errors import PublishError
 from publish.outputs import mail, web
 
@@ -78,7 +79,7 @@ def same_tree(left: Path, right: Path) -> bool:
 
 def citing(root: Path, key: str) -> set[str]:
     """The essay files whose notes cite a glossary key."""
-    site, _ = load_site(root)
+    site, _ = read_site(root)
     return {Path(e.path).name for e in site.essays if any(n.glossary_key == key
                                                           for n in e.notes)}
 
@@ -134,10 +135,10 @@ def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch
             if line.startswith("holding at worker in process ")]
     workers = min(os.cpu_count() or 1, parallel.MAX_WORKERS)
     assert workers >= 2, "this test needs two cores to fork workers"
-    assert len(set(pids)) == 3 * workers, "one pool parsed, one rendered each folder"
+    assert len(set(pids)) == 2 * workers, "one pool parsed, one rendered both folders"
     assert process.pid not in pids
     monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
-    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)
     sequential = generate(60, tmp_path / "sequential")
     build(sequential, BuildOptions(today=TODAY))
     for output in ("site", "email"):
@@ -145,19 +146,19 @@ def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch
 
 
 def test_unchanged_site_is_not_parsed_again(corpus, parsed):
-    load_site(corpus)
+    read_site(corpus)
     assert len(parsed) == 12
-    load_site(corpus)
+    read_site(corpus)
     assert len(parsed) == 12
 
 
 def test_editing_one_essay_parses_only_that_essay(corpus, parsed):
-    load_site(corpus)
+    read_site(corpus)
     parsed.clear()
     path = corpus / "essays" / "00005.md"
     path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n",
                     encoding="utf-8")
-    site, _ = load_site(corpus)
+    site, _ = read_site(corpus)
     assert parsed == ["00005.md"]
     assert any("A new closing line." in t.content for t in site.essay("essay-00005").tokens)
     assert len(records(corpus)) == 12, "the old record of the edited essay was not pruned"
@@ -174,7 +175,7 @@ def test_glossary_change_reparses_exactly_the_citing_essays(corpus, parsed):
                      encoding="utf-8")
     build(corpus, BuildOptions(today=TODAY))
     assert set(parsed) == readers and len(parsed) == len(readers)
-    site, _ = load_site(corpus)
+    site, _ = read_site(corpus)
     for essay in site.essays:
         page = html.parse(str(corpus / "build" / "site" / essay.slug / "index.html"))
         notes = " ".join(page.xpath("//section[contains(@class, 'footnotes')]//text()"))
@@ -199,12 +200,12 @@ def test_template_change_rerenders_the_pages_that_use_it(corpus):
 
 
 def test_settings_change_reparses_every_essay(corpus, parsed):
-    load_site(corpus)
+    read_site(corpus)
     parsed.clear()
     toml = corpus / "publish.toml"
     toml.write_text(toml.read_text(encoding="utf-8").replace('"UTC"', '"Europe/Paris"'),
                     encoding="utf-8")
-    site, _ = load_site(corpus)
+    site, _ = read_site(corpus)
     assert len(parsed) == 12
     assert all(str(e.date.tzinfo) == "Europe/Paris" for e in site.essays)
 
@@ -237,7 +238,7 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, damage):
     build(corpus, BuildOptions(today=TODAY))
     before = corpus / "before"
     shutil.copytree(corpus / "build", before)
-    store = corpus / cache_store.CACHE_DIR / cache.RENDERS_FILE
+    store = corpus / cache_store.CACHE_DIR / cache_renders.RENDERS_FILE
     forget_render_stores()  # as a new process would
     if damage == "row":
         with sqlite3.connect(store) as connection:
@@ -254,7 +255,7 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, damage):
 
 
 def test_record_changed_during_a_build_fails_cleanly(corpus):
-    site, _ = load_site(corpus)
+    site, _ = read_site(corpus)
     essay = site.essays[0]
     assert isinstance(essay.tokens, cache.StoredTokens)
     cache_store.PROCESS.recent_decodes.clear()
@@ -268,9 +269,9 @@ def test_record_changed_during_a_build_fails_cleanly(corpus):
 
 
 def test_stored_tokens_decode_to_the_parsed_tokens(corpus, monkeypatch):
-    cached, _ = load_site(corpus)
+    cached, _ = read_site(corpus)
     monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
-    fresh, _ = load_site(corpus)
+    fresh, _ = read_site(corpus)
     for stored, parsed_essay in zip(cached.essays, fresh.essays, strict=True):
         assert list(stored.tokens) == list(parsed_essay.tokens)
         assert len(stored.tokens) == len(parsed_essay.tokens)
@@ -346,7 +347,7 @@ def made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(web.PageRenderer, "essay_page", page_spy)
     monkeypatch.setattr(mail, "email_html", email_spy)
-    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 10**9)  # spies see only this process
+    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)  # spies see only this process
     yield seen
 
 
@@ -357,7 +358,7 @@ def slugs_made(made: list[str], kind: str) -> set[str]:
 
 def neighbours(root: Path, slug: str) -> set[str]:
     """The slugs of the essays published just before and after one."""
-    site, _ = load_site(root)
+    site, _ = read_site(root)
     order = [e.slug for e in sorted(site.essays, key=lambda e: (e.date, e.slug), reverse=True)]
     index = order.index(slug)
     return {order[i] for i in (index - 1, index + 1) if 0 <= i < len(order)}
@@ -456,10 +457,10 @@ def test_hand_edited_output_is_made_again(corpus, made):
 
 
 def test_parallel_rendering_matches_a_sequential_one(tmp_path, monkeypatch):
-    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)
     sequential = generate(12, tmp_path / "one")
     build(sequential, BuildOptions(today=TODAY))
-    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 2)
     monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
     parallel = generate(12, tmp_path / "two")
     build(parallel, BuildOptions(today=TODAY))
@@ -468,7 +469,7 @@ def test_parallel_rendering_matches_a_sequential_one(tmp_path, monkeypatch):
 
 
 def test_template_error_in_a_worker_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 2)
     corpus = generate(12, tmp_path / "site")
     (corpus / "templates").mkdir(exist_ok=True)
     (corpus / "templates" / "essay.html").write_text("{{ essay.no_such_field }}\n",

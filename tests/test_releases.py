@@ -30,9 +30,10 @@ from lxml import html as lxml_html
 from publish.content.essays import SLUG_PATTERN
 from publish.content.releasefile import ReleasesFile, read_releases_file, write_releases_file
 from publish.content.site import load_site
+from publish.model import Release
 from publish.releases import bind_releases
 from publish.runner import CRASH_AFTER_ENV, CRASH_EXIT_CODE
-from publish.schedule import Release, Timetable, due_placements, plan_schedule
+from publish.schedule import Timetable, due_placements, plan_schedule
 from publish.state import connect
 from publish.subscribers import add_subscriber
 from tests.sitebuilder import essay_text, make_site

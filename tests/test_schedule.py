@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from publish.cli import cli
 from publish.content.site import load_site
 from publish.errors import PublishError
+from publish.model import Release
 from publish.releases import recorded_releases
 from publish.schedule import (
     DATED,
@@ -22,7 +23,6 @@ from publish.schedule import (
     QUEUED,
     RELEASED,
     SCHEDULED,
-    Release,
     Timetable,
     apply_release_dates,
     days_late,

@@ -26,9 +26,9 @@ from bench.generate import generate
 from publish import parallel, writer
 from publish.build import BuildOptions, build
 from publish.cache import store as cache_store
-from publish.cache.outputs import OutputMemo
+from publish.cache.outputs import Keyed, OutputMemo
 from publish.errors import PublishError
-from publish.outputs.files import Deferred, merge_outputs
+from publish.outputs.files import merge_outputs
 from publish.writer import write_tree
 from tests.tools import free_port
 
@@ -108,9 +108,9 @@ def memo_for(tmp_path: Path) -> OutputMemo:
     return OutputMemo(tmp_path / "memo" / "site.manifest")
 
 
-def keyed(content: str, key: str = "k") -> Deferred:
+def keyed(content: str, key: str = "k") -> Keyed:
     """A deferred content with a fixed key."""
-    return Deferred(key, lambda: content)
+    return Keyed(key, lambda: content)
 
 
 def write_with_memo(files: dict, target: Path, tmp_path: Path) -> None:
@@ -142,7 +142,7 @@ def test_update_in_place_keeps_vouched_files_and_rewrites_edited_ones(tmp_path: 
     def refuse() -> str:
         raise AssertionError("a vouched-for file was made again")
 
-    write_with_memo({"kept.html": Deferred("k", refuse), "edited.html": keyed("two")},
+    write_with_memo({"kept.html": Keyed("k", refuse), "edited.html": keyed("two")},
                     target, tmp_path)
     assert tree(target) == {"kept.html": b"one", "edited.html": b"two"}
     assert (target / "kept.html").stat().st_ino == inode
@@ -156,7 +156,7 @@ def test_failure_while_making_leaves_the_tree_untouched(tmp_path: Path) -> None:
         raise PublishError.single("templates/essay.html", 1, 1, "template error: broken")
 
     with pytest.raises(PublishError):
-        write_tree({"index.html": Deferred("new", broken), "b/new.html": "new"}, target,
+        write_tree({"index.html": Keyed("new", broken), "b/new.html": "new"}, target,
                    memo_for(tmp_path))
     assert tree(target) == {"index.html": b"old", "a/page.html": b"old page"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["memo", "site"], "staging removed"

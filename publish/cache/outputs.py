@@ -1,11 +1,11 @@
-"""Outputs made only when what they read changed: deferred contents and the output memo.
+"""Outputs made only when what they read changed: output keys and the output memo.
 
-An output module may give a file as a `Deferred`: a key that hashes everything the file's
+The build keys each deferred output (`OutputKeys`): a key hashes everything the file's
 content reads (the essay, the glossary entries it cites, its neighbours' titles, the
-settings, the templates and publish's own code) and a function that makes the content. The
-writer asks the `OutputMemo` of its folder whether the previous build wrote that path from
-the same key into a file that is still exactly as it was written (same inode, size and
-modification time); if so it hard-links that file and the content is never made.
+settings, the templates and publish's own code). The build then asks the `OutputMemo` of the
+folder whether the previous build wrote that path from the same key into a file that is still
+exactly as it was written (same inode, size and modification time); if so the writer
+hard-links that file and the content is never made.
 
 The memo is a manifest under `build/.cache/outputs/`, one per output folder: plain JSON
 behind a magic number, a format version and a checksum; a damaged one is ignored (everything
@@ -17,79 +17,43 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import fields
-from itertools import repeat
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import msgspec
 
-from publish.cache.parses import RenderStore, StoredTokens, glossary_dependencies
+from publish.cache.parses import StoredTokens, glossary_dependencies
 from publish.cache.store import (
     CACHE_DIR,
     NO_KEY,
-    PROCESS,
     code_fingerprint,
     hash_folder,
     pack_record,
     unpack_record,
     write_cache_file,
 )
-from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, Settings
-from publish.outputs.files import Content, Deferred, as_bytes, resolved
-from publish.parallel import fork_workers, forked_pool
 
 MAGIC = b"PUBMEMO1"
 OUTPUTS_DIR = CACHE_DIR / "outputs"
-PARALLEL_THRESHOLD = 96  # deferred contents below which forking workers costs more than it saves
 ESSAY_FIELDS = tuple(f.name for f in fields(Essay) if f.name != "tokens")
-MAX_RUN = 48  # values a worker makes per task: small results keep the parent's memory flat
 Stamp = tuple[str, int, int, int, int]  # key, device, inode, size, mtime in ns
+Content = str | bytes
 
 
-def made_contents(values: Sequence[Content | Deferred]) -> Iterator[Content]:
-    """Each value's content, in order; many deferred ones are made across the cores.
+@dataclass(frozen=True)
+class Keyed:
+    """A file's content with the key of what it read: `made` already, or left to `make` when
+    the memo vouched for the previous build's file (made only if that cannot be linked)."""
 
-    Worker processes are forked (they share the loaded site) only when there are enough
-    deferred contents to pay for them; each makes a run of neighbouring values (an essay's
-    email files sit together) and sends back the contents, in order.
-    """
-    deferred = sum(isinstance(value, Deferred) for value in values)
-    workers = fork_workers(deferred, PARALLEL_THRESHOLD)
-    if not workers:
-        yield from map(resolved, values)
-        return
-    step = max(1, min(MAX_RUN, -(-len(values) // (workers * 8))))
-    with forked_pool(workers, _start_maker, (values,)) as pool:
-        for contents in pool.map(_make_run, range(0, len(values), step), repeat(step)):
-            if isinstance(contents, PublishError):
-                raise PublishError(contents.problems)
-            yield from contents
+    key: str | None
+    make: Callable[[], Content]
+    made: Content | None = None
 
-
-def _start_maker(values: Sequence[Content | Deferred]) -> None:
-    """Give a forked worker the values it makes (inherited, not pickled) and fresh
-    connections to the render store (a connection must not cross a fork)."""
-    PROCESS.worker_state = (values,)
-    RenderStore.forget_connections()
-
-
-def _make_run(start: int, length: int) -> list[Content] | PublishError:
-    """Make the values `start` to `start + length` in a worker; a PublishError comes back
-    as a value, since its problems would not survive pickling as an exception."""
-    try:  # sent back as bytes: a long page's text may take 2-4 bytes a character
-        values = PROCESS.worker_state[0][start:start + length]
-        return [as_bytes(resolved(value)) for value in values]
-    except PublishError as exc:
-        return _ProblemsCarrier(exc.problems)
-
-
-class _ProblemsCarrier(PublishError):
-    """A PublishError that pickles (it is rebuilt from its problems)."""
-
-    def __reduce__(self) -> tuple[type, tuple[list[Problem]]]:
-        return (_ProblemsCarrier, (self.problems,))
+    def content(self) -> Content:
+        """The content, made now if it was not made before."""
+        return self.made if self.made is not None else self.make()
 
 
 def render_fingerprint(settings: Settings, templates_dir: Path) -> bytes:

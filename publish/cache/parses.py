@@ -10,7 +10,7 @@ checked types), so nothing placed in the cache folder can run code when it is re
 
 Cached essays keep their tokens on disk (`StoredTokens`) and decode them when used, so the
 parsed tokens in memory do not grow with the number of essays; the Markdown renderings of
-cached tokens are kept too (`memoized_render`). Cache misses are parsed in parallel
+cached tokens are kept too (`StoredTokens.memoized`). Cache misses are parsed in parallel
 across the machine's cores when there are enough of them to pay for the worker processes,
 which die with the process that forked them.
 """
@@ -21,18 +21,24 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-import sqlite3
-import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Literal, overload
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, overload
 
 import msgspec
 from markdown_it.token import Token
 
+from publish.cache.records import (
+    Dependency,
+    decode_tokens,
+    encode_tokens,
+    essay_from_record,
+    essay_to_record,
+    pack,
+    unpack,
+)
+from publish.cache.renders import Renderer, RenderStore
 from publish.cache.store import (
     CACHE_DIR,
     PROCESS,
@@ -43,15 +49,14 @@ from publish.cache.store import (
     write_cache_file,
 )
 from publish.errors import Problem, PublishError
-from publish.model import Essay, Glossary, GlossaryEntry, Note, Settings
+from publish.model import Essay, Glossary, GlossaryEntry, Settings
 from publish.parallel import fork_workers, forked_pool
 
 MAGIC = b"PUBCACHE"
 PARALLEL_THRESHOLD = 48
-RENDERS_FILE = "renders.sqlite"
 RECENT_DECODES = 16  # decoded essays kept, so indexing tokens one by one decodes once
 
-Dependency = tuple[str, str, str]  # label cited, glossary key it resolved to, entry fingerprint
+EssayParser = Callable[[Path, Path, Settings, Glossary], tuple[Essay | None, list[Problem]]]
 
 
 def essay_key(relative_path: str, raw: bytes, settings: Settings) -> bytes:
@@ -96,138 +101,6 @@ def dependencies_hold(dependencies: Sequence[Dependency], glossary: Glossary) ->
     return True
 
 
-def encode_tokens(tokens: Sequence[Token]) -> tuple[Any, ...]:
-    """Tokens as plain rows of text, numbers, lists and tables, for MessagePack."""
-    return tuple((t.type, t.tag, t.nesting, t.attrs, t.map, t.level,
-                  encode_tokens(t.children) if t.children is not None else None,
-                  t.content, t.markup, t.info, t.meta, t.block, t.hidden) for t in tokens)
-
-
-def decode_tokens(rows: Sequence[Any]) -> list[Token]:
-    """Rebuild tokens from `encode_tokens` rows (a TypeError or ValueError if malformed)."""
-    tokens = []
-    for (kind, tag, nesting, attrs, line_map, level, children, content, markup, info, meta,
-         block, hidden) in rows:
-        tokens.append(Token(kind, tag, nesting, attrs, line_map, level,
-                            decode_tokens(children) if children is not None else None,
-                            content, markup, info, meta, block, hidden))
-    return tokens
-
-
-# --- The record of one essay: MessagePack, its shape and types checked when read --------
-# MessagePack holds only data (text, numbers, lists, tables): unlike pickle, reading it can
-# never run code, and msgspec checks every field's type as it decodes, in C.
-
-
-class EssayRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
-    """An essay without its tokens; its date as [wall-clock ISO text, fold, zone name or
-    UTC offset in seconds or None], so a zone read back is the zone stored."""
-
-    path: str
-    slug: str
-    title: str
-    subtitle: str
-    date: tuple[str, int, str | float | None] | None
-    author: str
-    tags: tuple[str, ...]
-    category: str
-    summary: str
-    image: str
-    image_alt: str
-    image_credit: str
-    draft: bool
-    order: int | None
-    body_line: int
-    notes: tuple[tuple[int, str, str | None, int], ...]
-    word_count: int
-    content_hash: str
-
-
-class CacheRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
-    """A record's metadata: the essay, its warnings, what it cited and its token count."""
-
-    essay: EssayRecord
-    problems: tuple[tuple[str, int, int, str, Literal["error", "warning"]], ...]
-    dependencies: tuple[tuple[str, str, str], ...]
-    count: int
-
-
-_RECORD_DECODER = msgspec.msgpack.Decoder(CacheRecord)
-_ENCODER = msgspec.msgpack.Encoder()
-_DECODER = msgspec.msgpack.Decoder()
-
-
-def pack(value: Any) -> bytes:
-    """MessagePack bytes; a ValueError for anything MessagePack cannot hold exactly."""
-    try:
-        return _ENCODER.encode(value)
-    except (TypeError, OverflowError) as exc:
-        raise ValueError(str(exc)) from None
-
-
-def unpack(data: bytes) -> Any:
-    """Plain data (text, numbers, lists, tables) from MessagePack bytes."""
-    return _DECODER.decode(data)
-
-
-def essay_to_record(essay: Essay, problems: Sequence[Problem],
-                    dependencies: Sequence[Dependency], count: int) -> bytes:
-    """The record's metadata: the essay without its tokens, its warnings and what it cited."""
-    fields = {name: getattr(essay, name) for name in EssayRecord.__struct_fields__}
-    fields["date"] = _date_to_record(essay.date)
-    fields["notes"] = tuple((n.number, n.label, n.glossary_key, n.references)
-                            for n in essay.notes)
-    return pack(CacheRecord(
-        essay=EssayRecord(**fields),
-        problems=tuple((p.path, p.line, p.col, p.message, p.severity) for p in problems),
-        dependencies=tuple(dependencies), count=count))
-
-
-def essay_from_record(data: bytes) -> tuple[Essay, list[Problem], tuple[Dependency, ...], int]:
-    """Read `essay_to_record`'s metadata back; a ValueError for anything else."""
-    try:
-        record = _RECORD_DECODER.decode(data)
-    except msgspec.DecodeError as exc:
-        raise ValueError(str(exc)) from None
-    fields = msgspec.structs.asdict(record.essay)
-    fields["date"] = _date_from_record(record.essay.date)
-    fields["notes"] = tuple(Note(*note) for note in record.essay.notes)
-    essay = Essay(**fields, tokens=())
-    return essay, [Problem(*p) for p in record.problems], record.dependencies, record.count
-
-
-def _date_to_record(moment: datetime | None) -> tuple[str, int, str | float | None] | None:
-    """A date as [wall-clock ISO text, fold, zone name or UTC offset in seconds or None]."""
-    if moment is None:
-        return None
-    zone = moment.tzinfo
-    if isinstance(zone, ZoneInfo):
-        where: str | float | None = zone.key
-    elif isinstance(zone, timezone):
-        where = zone.utcoffset(None).total_seconds()
-    elif zone is None:
-        where = None
-    else:
-        raise ValueError(f"a date in the time zone {zone!r} cannot be stored")
-    return (moment.replace(tzinfo=None).isoformat(), moment.fold, where)
-
-
-def _date_from_record(value: tuple[str, int, str | float | None] | None) -> datetime | None:
-    """Read `_date_to_record` back (a ValueError if it names no date or zone)."""
-    if value is None:
-        return None
-    text, fold, where = value
-    moment = datetime.fromisoformat(text).replace(fold=fold)
-    if isinstance(where, str):
-        try:
-            return moment.replace(tzinfo=ZoneInfo(where))
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(str(exc)) from None
-    if where is None:
-        return moment
-    return moment.replace(tzinfo=timezone(timedelta(seconds=where)))
-
-
 class StoredTokens(Sequence[Token]):
     """An essay's tokens, kept in its cache record and decoded when used.
 
@@ -270,6 +143,24 @@ class StoredTokens(Sequence[Token]):
                                       "the build; it was removed, run the build again")
         return tokens
 
+    def memoized(self, render: Renderer, context: Any) -> str:
+        """What `render(tokens, context)` returns, kept in the site's render store.
+
+        A rendering is filed under its essay's record, and its key hashes the tokens'
+        checksum, the renderer and the context's repr, so a change to any of them misses.
+        """
+        if PROCESS.read_only:
+            return render(self, context)
+        digest = hashlib.sha256(f"{render.__qualname__}|{self.checksum}|{context!r}".encode())
+        record = self.path.stem
+        key = f"{record}-{digest.hexdigest()}"
+        store = RenderStore.at(self.path.parent.parent)
+        text = store.get(key)
+        if text is None:
+            text = render(self.load(), context)  # decoded once, not token by token
+            store.put(key, record, text)
+        return text
+
     def __iter__(self) -> Iterator[Token]:
         return iter(self.load())
 
@@ -298,10 +189,12 @@ class StoredTokens(Sequence[Token]):
 class EssayCache:
     """The folder of cached essay parses of one site."""
 
-    def __init__(self, root: Path, settings: Settings, glossary: Glossary):
+    def __init__(self, root: Path, settings: Settings, glossary: Glossary,
+                 parse_file: EssayParser):
         self.folder = root / CACHE_DIR / "essays"
         self.settings = settings
         self.glossary = glossary
+        self.parse_file = parse_file
 
     def record_path(self, key: bytes) -> Path:
         """Where the record of a key lives."""
@@ -383,19 +276,15 @@ class EssayCache:
 
     def parse(self, path: Path, root: Path, key: bytes) -> tuple[Essay | None, list[Problem]]:
         """Parse one essay the cache does not hold and store it under `key` (if it parsed)."""
-        from publish.content.essays import read_essay  # essays -> markdown -> cache: import at use
-
-        essay, problems = read_essay(path, root, self.settings, self.glossary)
+        essay, problems = self.parse_file(path, root, self.settings, self.glossary)
         if essay is None or any(p.is_error for p in problems):
             return essay, problems
         return self.store(key, essay, problems), problems
 
     def peek(self, path: Path, root: Path) -> tuple[Essay | None, list[Problem]]:
         """One essay from the cache if its record holds, else parsed; nothing is stored."""
-        from publish.content.essays import read_essay
-
         cached = self.load(self.key_of(path, root))
-        return cached if cached is not None else read_essay(path, root, self.settings,
+        return cached if cached is not None else self.parse_file(path, root, self.settings,
                                                             self.glossary)
 
     def prune(self, keep: set[str]) -> None:
@@ -408,160 +297,13 @@ class EssayCache:
         RenderStore.at(self.folder.parent).prune({name.removesuffix(".rec") for name in keep})
 
 
-Renderer = Callable[[Sequence[Token], Any], str]
-
-
-class RenderStore:
-    """Renderings of cached essays, one SQLite file per site, each row with its checksum.
-
-    The store is disposable: a damaged row is deleted and rendered again, and a damaged file
-    is removed and started afresh, so nothing it holds is ever served unchecked.
-    """
-
-    MAX_OPEN = 4  # stores kept open at once; the oldest is closed to make room
-    SCHEMA = ("CREATE TABLE IF NOT EXISTS renders (key TEXT PRIMARY KEY, record TEXT NOT NULL, "
-              "checksum INTEGER NOT NULL, text BLOB NOT NULL)")
-    INDEX = "CREATE INDEX IF NOT EXISTS renders_by_record ON renders (record)"
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.connection: sqlite3.Connection | None = None
-        self.lock = threading.RLock()  # `publish serve` rebuilds from timer threads
-
-    @classmethod
-    def at(cls, cache_dir: Path) -> RenderStore:
-        """The store of the cache folder `cache_dir`, opened once per process."""
-        path = cache_dir / RENDERS_FILE
-        if path not in PROCESS.render_stores:
-            while len(PROCESS.render_stores) >= cls.MAX_OPEN:  # one process, many sites (tests)
-                PROCESS.render_stores.pop(next(iter(PROCESS.render_stores))).close()
-            PROCESS.render_stores[path] = cls(path)
-        return PROCESS.render_stores[path]
-
-    def close(self) -> None:
-        """Close the connection, if open; a later use opens it again."""
-        with self.lock:
-            if self.connection is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    self.connection.close()
-                self.connection = None
-
-    @classmethod
-    def forget_connections(cls) -> None:
-        """In a forked worker: open new connections; the inherited ones stay the parent's
-        (kept referenced, never closed or used here)."""
-        for store in PROCESS.render_stores.values():
-            if store.connection is not None:
-                PROCESS.inherited_connections.append(store.connection)
-                store.connection = None
-            store.lock = threading.RLock()
-
-    def _connect(self) -> sqlite3.Connection:
-        """The open connection, creating the file and table when needed."""
-        if self.connection is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, isolation_level=None, timeout=10,
-                                         check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=OFF")
-            connection.execute(self.SCHEMA)
-            connection.execute(self.INDEX)
-            self.connection = connection
-        return self.connection
-
-    def _reset(self) -> None:
-        """Drop a damaged store; the next use starts a new one."""
-        if self.connection is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self.connection.close()
-            self.connection = None
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-
-    def get(self, key: str) -> str | None:
-        """The rendering stored under `key` if its checksum holds, else None."""
-        with self.lock:
-            return self._get(key)
-
-    def _get(self, key: str) -> str | None:
-        """`get`, with the lock held."""
-        try:
-            row = self._connect().execute("SELECT checksum, text FROM renders WHERE key = ?",
-                                          (key,)).fetchone()
-            if row is None:
-                return None
-            if zlib.crc32(row[1]) != row[0]:
-                self._connect().execute("DELETE FROM renders WHERE key = ?", (key,))
-                return None
-            return bytes(row[1]).decode("utf-8")
-        except (sqlite3.Error, UnicodeDecodeError):
-            self._reset()
-            return None
-
-    def put(self, key: str, record: str, text: str) -> None:
-        """Store a rendering (a store that fails is dropped; the build goes on)."""
-        data = text.encode("utf-8")
-        with self.lock:
-            self._put(key, record, data)
-
-    def _put(self, key: str, record: str, data: bytes) -> None:
-        """`put`, with the lock held."""
-        try:
-            self._connect().execute("INSERT OR REPLACE INTO renders VALUES (?, ?, ?, ?)",
-                                    (key, record, zlib.crc32(data), data))
-        except sqlite3.Error:
-            self._reset()
-
-    def prune(self, records: set[str]) -> None:
-        """Delete the renderings of records no longer in use."""
-        if not self.path.exists():
-            return
-        with self.lock:
-            self._prune(records)
-
-    def _prune(self, records: set[str]) -> None:
-        """`prune`, with the lock held."""
-        try:
-            connection = self._connect()
-            stale = {r for (r,) in connection.execute("SELECT DISTINCT record FROM renders")}
-            connection.executemany("DELETE FROM renders WHERE record = ?",
-                                   [(r,) for r in stale - records])
-        except sqlite3.Error:
-            self._reset()
-
-
-def memoized_render(render: Renderer) -> Renderer:
-    """Keep what `render(tokens, context)` returns for stored tokens in the build cache.
-
-    A rendering is filed under its essay's record, and its key hashes the tokens' checksum,
-    the renderer and the context's repr, so a change to any of them misses.
-    """
-    def cached(tokens: Sequence[Token], context: Any) -> str:
-        if PROCESS.read_only or not isinstance(tokens, StoredTokens):
-            return render(tokens, context)
-        digest = hashlib.sha256(f"{render.__qualname__}|{tokens.checksum}|{context!r}".encode())
-        record = tokens.path.stem
-        key = f"{record}-{digest.hexdigest()}"
-        store = RenderStore.at(tokens.path.parent.parent)
-        text = store.get(key)
-        if text is None:
-            text = render(tokens.load(), context)  # decoded once, not token by token
-            store.put(key, record, text)
-        return text
-
-    cached.__doc__ = render.__doc__
-    cached.__wrapped__ = render  # type: ignore[attr-defined]
-    return cached
-
-
-def read_essays(paths: Sequence[Path], root: Path, settings: Settings,
-                glossary: Glossary) -> list[tuple[Essay | None, list[Problem]]]:
-    """Every essay, in order: cached where the cache holds, the rest parsed across cores."""
-    from publish.content.essays import read_essay
-
+def read_essays(paths: Sequence[Path], root: Path, settings: Settings, glossary: Glossary,
+                parse: EssayParser) -> list[tuple[Essay | None, list[Problem]]]:
+    """Every essay, in order: cached where the cache holds, the rest parsed (by `parse`, the
+    content's own reader of one file) across cores."""
     if not cache_enabled():
-        return [read_essay(path, root, settings, glossary) for path in paths]
-    cache = EssayCache(root, settings, glossary)
+        return [parse(path, root, settings, glossary) for path in paths]
+    cache = EssayCache(root, settings, glossary, parse)
     if PROCESS.read_only:
         return [cache.peek(path, root) for path in paths]
     results: list[tuple[Essay | None, list[Problem]] | None] = []

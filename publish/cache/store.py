@@ -80,15 +80,23 @@ def code_fingerprint() -> bytes:
 
     from publish import __version__
 
-    versions = (FORMAT_VERSION, __version__, markdown_it.__version__,
-                mdit_py_plugins.__version__, yaml.__version__, msgspec.__version__,
-                jinja2.__version__, getattr(css_inline, "__version__", ""),
-                getattr(feedgen, "__version__", ""))
+    versions = (
+        FORMAT_VERSION,
+        __version__,
+        markdown_it.__version__,
+        mdit_py_plugins.__version__,
+        yaml.__version__,
+        msgspec.__version__,
+        jinja2.__version__,
+        getattr(css_inline, "__version__", ""),
+        getattr(feedgen, "__version__", ""),
+    )
     digest = hashlib.sha256("|".join(map(str, versions)).encode())
     for path in sorted(PACKAGE.rglob("*")):
         relative = path.relative_to(PACKAGE).as_posix()
-        if path.is_file() and (path.suffix == ".py" or relative.split("/")[0] in
-                               ("templates", "static")):
+        if path.is_file() and (
+            path.suffix == ".py" or relative.split("/")[0] in ("templates", "static")
+        ):
             digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.digest()
 
@@ -113,8 +121,13 @@ def unpack_record(data: bytes, magic: bytes, key: bytes = NO_KEY) -> list[tuple[
         return None
     found_magic, version, found_key, checksum, count = HEADER.unpack_from(data)
     start = HEADER.size + count * PART.size
-    if (found_magic != magic or version != FORMAT_VERSION or found_key != key
-            or len(data) < start or zlib.crc32(memoryview(data)[HEADER.size:]) != checksum):
+    if (
+        found_magic != magic
+        or version != FORMAT_VERSION
+        or found_key != key
+        or len(data) < start
+        or zlib.crc32(memoryview(data)[HEADER.size :]) != checksum
+    ):
         return None
     spans, offset = [], start
     for number in range(count):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,16 @@ def read_essay(path: Path, root: Path, settings: Settings,
         problems.append(warning(document.path, document.key_line("image"), 1,
                                 "image has no 'image_alt' text for readers who cannot see it"))
     return essay, problems
+
+
+EssayReader = Callable[[Sequence[Path], Path, Settings, Glossary],
+                      list[tuple[Essay | None, list[Problem]]]]
+
+
+def read_essays(paths: Sequence[Path], root: Path, settings: Settings,
+                glossary: Glossary) -> list[tuple[Essay | None, list[Problem]]]:
+    """Every essay file parsed, in order (the uncached `EssayReader`)."""
+    return [read_essay(path, root, settings, glossary) for path in paths]
 
 
 def parse_body(document: FrontMatterDocument,

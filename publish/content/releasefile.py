@@ -25,7 +25,7 @@ import tomli_w
 
 from publish.content.essays import SLUG_PATTERN
 from publish.errors import PublishError, error
-from publish.schedule import Release
+from publish.model import Release
 
 RELEASES_FILE = "releases.toml"
 HEADER = """\

@@ -9,8 +9,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from publish.cache.parses import read_essays
-from publish.content.essays import ESSAYS_DIR, glossary_image_problems, image_problems
+from publish.content.essays import (
+    ESSAYS_DIR,
+    EssayReader,
+    glossary_image_problems,
+    image_problems,
+    read_essays,
+)
 from publish.content.glossary import load_glossary
 from publish.content.markdown import build_parser
 from publish.content.settings import load_settings
@@ -26,10 +31,11 @@ BUILT_IN_ROUTES = frozenset({"index", "page", "archive", "tags", "glossary", "40
 EDITOR_SUFFIXES = (".swp", ".swo", ".swx")
 
 
-def load_site(root: Path) -> tuple[Site, list[Problem]]:
+def load_site(root: Path, read: EssayReader = read_essays) -> tuple[Site, list[Problem]]:
     """Load settings, glossary and every essay; raise PublishError if any error was found.
 
-    Returns the site (drafts and undated essays included) and its warnings.
+    Returns the site (drafts and undated essays included) and its warnings. `read` parses the
+    essay files (the build passes one that keeps parses in the build cache).
     """
     settings = load_settings(root)
     glossary, problems = load_glossary(root, build_parser())
@@ -41,7 +47,7 @@ def load_site(root: Path) -> tuple[Site, list[Problem]]:
     if not paths:
         problems.append(error(f"{ESSAYS_DIR}/", 1, 1, "no essays found (add essays/*.md, "
                                                       "or run 'publish new \"Title\"')"))
-    for essay, found in read_essays(paths, root, settings, glossary):
+    for essay, found in read(paths, root, settings, glossary):
         problems += found
         if essay is not None:
             problems += image_problems(essay, root)

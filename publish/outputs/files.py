@@ -7,15 +7,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from publish.errors import PublishError
+from publish.model import Essay, GlossaryEntry
 
 Content = str | bytes
 
 
 @dataclass(frozen=True)
-class Deferred:
-    """A file's content, made only when needed; `key` is None when it cannot be keyed."""
+class Reads:
+    """What a deferred content reads besides the code, settings and templates: the build turns
+    this into the key that decides whether the previous build's file can stay."""
 
-    key: str | None
+    kind: str  # the output (a template name or a path): two kinds never share a key
+    essay: Essay | None = None  # the one essay the content is made from, if any
+    values: tuple[str, ...] = ()  # anything else it shows, as text
+    essays: tuple[Essay, ...] = ()  # essays it lists
+    entries: tuple[GlossaryEntry, ...] = ()  # glossary entries it shows
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A file's content, made only when needed, with what it reads."""
+
+    reads: Reads
     make: Callable[[], Content]
 
 
@@ -49,13 +62,18 @@ class OutputFiles(dict[str, Content | Deferred]):
         """Add one file written by `source`; a PublishError if another source wrote it."""
         if path in self:
             first = self.sources.get(path, "another output")
-            raise PublishError.single(path, 1, 1, f"written twice: by {first} and by {source} "
-                                                  "(a slug, tag or file name clash?)")
+            raise PublishError.single(
+                path,
+                1,
+                1,
+                f"written twice: by {first} and by {source} (a slug, tag or file name clash?)",
+            )
         self[path] = content
         self.sources[path] = source
 
-    def add_all(self, files: Mapping[str, Content | Deferred],
-                source: str | Mapping[str, str]) -> None:
+    def add_all(
+        self, files: Mapping[str, Content | Deferred], source: str | Mapping[str, str]
+    ) -> None:
         """Add every file of `files`, written by `source` (one for all, or one per path)."""
         known: Mapping[str, str] = getattr(files, "sources", {})
         default = source if isinstance(source, str) else "another output"

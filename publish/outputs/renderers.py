@@ -1,0 +1,432 @@
+"""The renderers of an essay's tokens: web HTML (pages and feeds), email HTML and plain text.
+
+Each output renders the tokens with its own `RenderContext` (where links point, how notes
+look). Renderers never change a token: where a token needs different attributes they render
+a copy. Tokens that offer `memoized(render, context)` (the build cache's stored tokens) keep
+their renderings; the renderers themselves know nothing of the cache.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from html import escape, unescape
+from typing import Any
+
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
+
+from publish.content.markdown import build_parser, inline_text
+from publish.model import Essay
+from publish.outputs.urls import resolve_url
+
+Render = Callable[[Sequence[Token], Any], str]
+
+
+def rendered(tokens: Sequence[Token], render: Render, context: Any) -> str:
+    """`render(tokens, context)`, or the tokens' own memoized rendering when they keep one."""
+    memoized = getattr(tokens, "memoized", None)
+    return memoized(render, context) if memoized is not None else render(tokens, context)
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """Where one rendering's links point.
+
+    `base` prefixes site-relative URLs: a relative prefix such as "../" on web pages,
+    the absolute site URL in feeds and email.
+    """
+
+    slug: str
+    base: str
+    glossary_url: str
+
+
+def note_ids(slug: str, token: Token) -> tuple[int, str, str]:
+    """Number, note id and reference id of a footnote token (ids carry the essay's slug)."""
+    number = token.meta["id"] + 1
+    sub = token.meta.get("subId", 0)
+    suffix = f"-{sub + 1}" if sub > 0 else ""
+    return number, f"fn-{slug}-{number}", f"fnref-{slug}-{number}{suffix}"
+
+
+class WebRenderer(RendererHTML):
+    """HTML for web pages and feeds: slug-prefixed note ids, back-links, glossary links."""
+
+    def _context(self, env: dict[str, Any]) -> RenderContext:
+        return env["render"]
+
+    def link_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """A link, with site-relative targets resolved against the context's base."""
+        token = tokens[idx].copy()
+        token.attrs = {**token.attrs, "href": resolve_url(str(token.attrs.get("href", "")),
+                                                          self._context(env).base)}
+        return self.renderToken([token], 0, options, env)
+
+    def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """An image, its source resolved, lazily loaded."""
+        token = tokens[idx].copy()
+        src = resolve_url(str(token.attrs.get("src", "")), self._context(env).base)
+        token.attrs = {**token.attrs, "src": src, "loading": "lazy"}
+        copied = [*tokens[:idx], token, *tokens[idx + 1:]]
+        return super().image(copied, idx, options, env)
+
+    def footnote_ref(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """A superscript number linking to its note."""
+        number, note_id, ref_id = note_ids(self._context(env).slug, tokens[idx])
+        return (f'<sup class="footnote-ref"><a href="#{note_id}" id="{ref_id}" '
+                f'role="doc-noteref">{number}</a></sup>')
+
+    def footnote_block_open(self, tokens: Sequence[Token], idx: int, options: Any,
+                            env: Any) -> str:
+        """The notes section and its heading."""
+        slug = self._context(env).slug
+        return (f'<section class="footnotes" role="doc-endnotes" aria-labelledby="notes-{slug}">\n'
+                f'<h2 id="notes-{slug}">Notes</h2>\n<ol class="footnotes-list">\n')
+
+    def footnote_block_close(self, tokens: Sequence[Token], idx: int, options: Any,
+                             env: Any) -> str:
+        """Close the notes section."""
+        return "</ol>\n</section>\n"
+
+    def footnote_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """One note, its id prefixed by the essay's slug."""
+        _, note_id, _ = note_ids(self._context(env).slug, tokens[idx])
+        return f'<li id="{note_id}" class="footnote-item">'
+
+    def footnote_close(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """Close one note."""
+        return "</li>\n"
+
+    def footnote_anchor(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """A back-link to one reference of the note; later references are lettered."""
+        token = tokens[idx]
+        number, _, ref_id = note_ids(self._context(env).slug, token)
+        sub = token.meta.get("subId", 0)
+        letter = f"<sup>{chr(ord('a') + sub)}</sup>" if _has_many_refs(tokens, idx) else ""
+        label = f"Back to reference {number}{chr(ord('a') + sub) if letter else ''}"
+        return (f' <a href="#{ref_id}" class="footnote-backref" '
+                f'aria-label="{label}">\u21a9\ufe0e{letter}</a>')
+
+    def glossary_term(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """The cited term in bold, linked to its glossary entry, then its source."""
+        meta = tokens[idx].meta
+        context = self._context(env)
+        term = escape(meta["term"])
+        href = f'{context.glossary_url}#{escape(meta["key"])}'
+        source = f' ({escape(meta["source"])})' if meta["source"] else ""
+        return f'<strong class="note-term"><a href="{href}">{term}</a></strong>{source}: '
+
+
+def _has_many_refs(tokens: Sequence[Token], idx: int) -> bool:
+    """True when the note at idx has more than one back-link."""
+    neighbours = [tokens[i] for i in (idx - 1, idx + 1) if 0 <= i < len(tokens)]
+    return tokens[idx].meta.get("subId", 0) > 0 or any(
+        t.type == "footnote_anchor" for t in neighbours)
+
+
+WEB_RENDERER = WebRenderer()
+
+
+def render_web(tokens: Sequence[Token], context: RenderContext) -> str:
+    """Render an essay's tokens as HTML for a web page or a feed."""
+    return rendered(tokens, _web_html, context)
+
+
+def _web_html(tokens: Sequence[Token], context: RenderContext) -> str:
+    """`render_web`, always rendering."""
+    return WEB_RENDERER.render(tokens, build_parser().options, {"render": context})
+
+
+class EmailRenderer(WebRenderer):
+    """HTML for email: absolute URLs and endnotes that read well where anchors do not jump.
+
+    Each note starts with its number in brackets (a glossary note then names its term and
+    source), so a reader can match it to the superscript by eye; there are no back-links.
+    """
+
+    def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """An image with an absolute source, no lazy loading (mail clients ignore it)."""
+        token = tokens[idx].copy()
+        src = resolve_url(str(token.attrs.get("src", "")), self._context(env).base)
+        token.attrs = {**token.attrs, "src": src}
+        copied = [*tokens[:idx], token, *tokens[idx + 1:]]
+        return RendererHTML.image(self, copied, idx, options, env)
+
+    def footnote_block_open(self, tokens: Sequence[Token], idx: int, options: Any,
+                            env: Any) -> str:
+        """The notes section: a heading, then one block per note."""
+        return '<div class="footnotes">\n<h2 class="notes-heading">Notes</h2>\n'
+
+    def footnote_block_close(self, tokens: Sequence[Token], idx: int, options: Any,
+                             env: Any) -> str:
+        """Close the notes section."""
+        return "</div>\n"
+
+    def footnote_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """One note; its number is written at the start of its first paragraph."""
+        number, note_id, _ = note_ids(self._context(env).slug, tokens[idx])
+        env["email_note_number"] = number
+        return f'<div id="{note_id}" class="footnote-item">\n'
+
+    def footnote_close(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """Close one note (writing its number if no paragraph did)."""
+        number = env.pop("email_note_number", None)
+        return f"{_note_number_html(number)}</div>\n" if number else "</div>\n"
+
+    def paragraph_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """A paragraph; the first one of a note begins with the note's number."""
+        number = env.pop("email_note_number", None)
+        opening = self.renderToken(tokens, idx, options, env)
+        return f"{opening}{_note_number_html(number)}" if number else opening
+
+    def footnote_anchor(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """No back-link: in many mail clients it could not jump anywhere."""
+        return ""
+
+
+def _note_number_html(number: int) -> str:
+    """The bracketed number that starts a note in an email."""
+    return f'<span class="note-number">[{number}]</span> '
+
+
+EMAIL_RENDERER = EmailRenderer()
+
+
+def render_email(tokens: Sequence[Token], context: RenderContext) -> str:
+    """Render an essay's tokens as HTML for an email (`context.base` is the absolute site URL)."""
+    return rendered(tokens, _email_html, context)
+
+
+def _email_html(tokens: Sequence[Token], context: RenderContext) -> str:
+    """`render_email`, always rendering."""
+    return EMAIL_RENDERER.render(tokens, build_parser().options, {"render": context})
+
+
+@dataclass
+class _Block:
+    """A block of the token tree the text renderer walks: an open/close pair or a leaf."""
+
+    token: Token
+    children: list[_Block]
+
+
+class TextRenderer:
+    """Plain text for people who read plain text: wrapped paragraphs, `-` and `1.` lists,
+    `> ` quotes, underlined headings, `text <url>` links and `[1]` notes listed at the end.
+    """
+
+    width = 72
+
+    def render(self, tokens: Sequence[Token], options: Any, env: dict[str, Any]) -> str:
+        """The plain text of an essay's tokens; `env["render"]` gives the URL base."""
+        context: RenderContext = env["render"]
+        lines = self._blocks(_block_tree(tokens), context, self.width)
+        return "\n".join(lines).strip("\n") + "\n"
+
+    def _blocks(self, blocks: list[_Block], context: RenderContext, width: int) -> list[str]:
+        """Render sibling blocks, separated by blank lines unless they sit in a tight list."""
+        lines: list[str] = []
+        previous_tight = False
+        for block in blocks:
+            rendered = self._block(block, context, width)
+            if not rendered:
+                continue
+            tight = block.token.hidden and block.token.type == "paragraph_open"
+            if lines and not (tight or previous_tight):
+                lines.append("")
+            lines += rendered
+            previous_tight = tight
+        return lines
+
+    def _block(self, block: _Block, context: RenderContext, width: int) -> list[str]:
+        """Render one block as lines."""
+        token = block.token
+        kind = token.type.removesuffix("_open")
+        if kind == "paragraph":
+            return _wrap(self._inline_of(block, context), width)
+        if kind == "heading":
+            return _heading(self._inline_of(block, context), int(token.tag[1:]))
+        if kind in ("bullet_list", "ordered_list"):
+            return self._list(block, context, width)
+        if kind == "blockquote":
+            inner = self._blocks(block.children, context, width - 2)
+            return [f"> {line}".rstrip() for line in inner]
+        if kind in ("fence", "code_block"):
+            return ["    " + line for line in token.content.rstrip("\n").split("\n")]
+        if kind == "hr":
+            return ["* * *"]
+        if kind == "html_block":
+            return _wrap(_strip_tags(token.content), width)
+        if kind == "table":
+            return self._table(block, context)
+        if kind == "footnote_block":
+            return ["Notes", "-----", "", *self._notes(block, context, width)]
+        return self._blocks(block.children, context, width)
+
+    def _inline_of(self, block: _Block, context: RenderContext) -> str:
+        """The text of the inline token inside a paragraph or heading."""
+        inline = next((b.token for b in block.children if b.token.type == "inline"), None)
+        return _inline(inline.children or [], context) if inline else ""
+
+    def _list(self, block: _Block, context: RenderContext, width: int) -> list[str]:
+        """A list: `-` bullets or numbers, continuation lines indented under the text."""
+        ordered = block.token.type == "ordered_list_open"
+        number = int(block.token.attrs.get("start", 1) or 1)
+        tight = any(b.token.hidden for item in block.children for b in item.children)
+        lines: list[str] = []
+        for item in block.children:
+            marker = f"{number}. " if ordered else "- "
+            number += 1
+            inner = self._blocks(item.children, context, width - len(marker)) or [""]
+            if lines and not tight:
+                lines.append("")
+            lines.append(marker + inner[0])
+            lines += [(" " * len(marker) + line) if line else "" for line in inner[1:]]
+        return lines
+
+    def _table(self, block: _Block, context: RenderContext) -> list[str]:
+        """A table as ` | `-separated rows, the header row underlined."""
+        rows: list[str] = []
+        for section in block.children:
+            for row in section.children:
+                cells = [self._inline_of(cell, context) for cell in row.children]
+                rows.append(" | ".join(cells))
+                if section.token.type == "thead_open":
+                    rows.append("-" * min(len(rows[-1]), self.width))
+        return rows
+
+    def _notes(self, block: _Block, context: RenderContext, width: int) -> list[str]:
+        """Each note as `[n] text`, later lines indented under the text."""
+        lines: list[str] = []
+        for note in block.children:
+            marker = f"[{note.token.meta['id'] + 1}] "
+            inner = self._blocks(note.children, context, width - len(marker)) or [""]
+            if lines:
+                lines.append("")
+            lines.append(marker + inner[0])
+            lines += [(" " * len(marker) + line) if line else "" for line in inner[1:]]
+        return lines
+
+
+def _block_tree(tokens: Sequence[Token]) -> list[_Block]:
+    """Nest the flat block tokens by their open/close pairs."""
+    root: list[_Block] = []
+    stack: list[list[_Block]] = [root]
+    for token in tokens:
+        if token.nesting == -1:
+            stack.pop()
+            continue
+        block = _Block(token, [])
+        stack[-1].append(block)
+        if token.nesting == 1:
+            stack.append(block.children)
+    return root
+
+
+def _inline(children: Sequence[Token], context: RenderContext) -> str:
+    """The plain text of inline tokens: links as `text <url>`, notes as `[n]`, no tags."""
+    parts: list[str] = []
+    links: list[str] = []
+    for token in children:
+        kind = token.type
+        if kind in ("text", "code_inline"):
+            parts.append(token.content)
+        elif kind == "softbreak":
+            parts.append(" ")
+        elif kind == "hardbreak":
+            parts.append("\n")
+        elif kind in ("em_open", "em_close", "strong_open", "strong_close"):
+            parts.append("*")
+        elif kind == "link_open":
+            links.append(resolve_url(str(token.attrs.get("href", "")), context.base))
+            parts.append("\x00")
+        elif kind == "link_close":
+            parts.append(_link_tail(parts, links.pop() if links else ""))
+        elif kind == "image":
+            src = resolve_url(str(token.attrs.get("src", "")), context.base)
+            parts.append(f"[Image: {inline_text(token.children or []) or token.content}] <{src}>")
+        elif kind == "footnote_ref":
+            parts.append(f"[{token.meta['id'] + 1}]")
+        elif kind == "glossary_term":
+            source = f" ({token.meta['source']})" if token.meta["source"] else ""
+            parts.append(f"{token.meta['term']}{source}: ")
+        elif kind == "html_inline":
+            parts.append(_strip_tags(token.content))
+    return "".join(parts).replace("\x00", "")
+
+
+def _link_tail(parts: list[str], url: str) -> str:
+    """What follows a link's text: ` <url>`, unless the text already is the URL or it is local."""
+    start = max(i for i, part in enumerate(parts) if part == "\x00")
+    text = "".join(parts[start + 1:])
+    parts[start] = ""
+    if not url or url.startswith("#") or text.strip() in (url, url.removeprefix("mailto:")):
+        return ""
+    return f" <{url}>"
+
+
+def _strip_tags(html_text: str) -> str:
+    """Raw HTML as text: tags dropped, their text kept, entities unescaped."""
+    return unescape(re.sub(r"<[^>]*>", "", html_text))
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Wrap a paragraph to `width` columns, keeping hard line breaks and whole URLs."""
+    lines: list[str] = []
+    for piece in text.split("\n"):
+        words = " ".join(piece.split())
+        lines += _fill(words, max(width, 30)) or ([""] if lines else [])
+    return lines
+
+
+def _fill(words: str, width: int) -> list[str]:
+    """Words joined by single spaces, broken into lines of at most `width` where possible.
+
+    What `textwrap.wrap(words, width, break_long_words=False, break_on_hyphens=False)`
+    returns for such text (a word longer than a line stands alone), without its regex
+    chunking, which was the slowest step of rendering an email.
+    """
+    if not words:
+        return []
+    lines: list[str] = []
+    start, length = 0, -1
+    parts = words.split(" ")
+    for index, word in enumerate(parts):
+        if length >= 0 and length + 1 + len(word) > width:
+            lines.append(" ".join(parts[start:index]))
+            start, length = index, len(word)
+        else:
+            length += 1 + len(word)
+    lines.append(" ".join(parts[start:]))
+    return lines
+
+
+def _heading(text: str, level: int) -> list[str]:
+    """A heading: underlined with `=` or `-` at levels 1 and 2, in capitals below."""
+    text = " ".join(text.split())
+    if level == 1:
+        return [text, "=" * len(text)]
+    if level == 2:
+        return [text, "-" * len(text)]
+    return [text.upper()]
+
+
+TEXT_RENDERER = TextRenderer()
+
+
+def render_text(tokens: Sequence[Token], context: RenderContext) -> str:
+    """Render an essay's tokens as plain text for the text part of an email."""
+    return rendered(tokens, _plain_text, context)
+
+
+def _plain_text(tokens: Sequence[Token], context: RenderContext) -> str:
+    """`render_text`, always rendering."""
+    return TEXT_RENDERER.render(tokens, build_parser().options, {"render": context})
+
+
+def render_essay_body(essay: Essay, base: str) -> str:
+    """An essay's body HTML with site-relative links resolved against `base`."""
+    context = RenderContext(slug=essay.slug, base=base, glossary_url=f"{base}glossary/")
+    return render_web(essay.tokens, context)
