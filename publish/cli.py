@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import errno
-import shlex
-import shutil
 import sys
 import time
 from contextlib import closing
@@ -474,6 +472,7 @@ class _SendProgress:
 @click.pass_obj
 def clean(root: Path) -> None:
     """Remove the build folder."""
+    import shutil
     shutil.rmtree(root / "build", ignore_errors=True)
     click.echo(f"Removed {root / 'build'}")
 
@@ -558,6 +557,7 @@ def cron(root: Path) -> None:
 
 def publish_command() -> str:
     """How cron should call this publish: the installed script, else `python -m publish`."""
+    import shlex
     script = Path(sys.executable).parent / "publish"
     if script.is_file():
         return shlex.quote(str(script))

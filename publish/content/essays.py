@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,8 @@ MAX_BLOCK_LEVEL = 16
 IMAGE_SCHEMES = ("http", "https")
 SAFE_DATA_IMAGE = re.compile(r"^data:image/(?:gif|png|jpeg|webp);", re.IGNORECASE)
 IMAGE_DESTINATION = re.compile(r"!\[[^\]]*\]\(\s*<?([^\s)>]*)")
-# The schemes markdown-it refuses to link (it keeps data: images of these types).
-UNSAFE_LINK = re.compile(r"\]\(\s*<?\s*((?:javascript|vbscript|file|"
-                         r"data(?!:image/(?:gif|png|jpeg|webp);)):)", re.IGNORECASE)
+# A link's destination as written (`](url` or `](<url`); markdown-it decides which it refuses.
+LINK_DESTINATION = re.compile(r"\]\(\s*<?\s*([A-Za-z][A-Za-z0-9+.-]*:[^\s)>]*)")
 
 
 def slugify(title: str, fallback: str = "essay") -> str:
@@ -190,14 +189,28 @@ def _unsafe_links(document: FrontMatterDocument) -> list[Problem]:
     are checked by `image_problems`."""
     problems = []
     for number, line in enumerate(document.body.split("\n")):
-        for match in UNSAFE_LINK.finditer(line):
+        for match in refused_links(line):
             if _is_image(line, match.start()):
                 continue
             problems.append(warning(document.path, document.body_line + number + 1,
                                     match.start(1) + 1,
-                                    f"unsafe link scheme '{match[1].lower()}' refused; "
+                                    f"unsafe link scheme '{_scheme(match[1])}' refused; "
                                     "the link is shown as text"))
     return problems
+
+
+def refused_links(line: str) -> Iterator[re.Match[str]]:
+    """Each link destination of a source line that markdown-it's `validateLink` refuses (it
+    renders those links as text); `match[1]` is the destination, from its scheme on."""
+    parser = build_parser()
+    for match in LINK_DESTINATION.finditer(line):
+        if not parser.validateLink(parser.normalizeLink(match[1])):
+            yield match
+
+
+def _scheme(destination: str) -> str:
+    """The scheme of a destination, with its colon, in lower case (`javascript:`)."""
+    return destination[:destination.index(":") + 1].lower()
 
 
 def _is_image(line: str, bracket: int) -> bool:
@@ -309,10 +322,10 @@ def _body_images(tokens: list[Token], lines: list[str],
         line = lines[number]
         if number - start in code:
             continue
-        for match in UNSAFE_LINK.finditer(line):
+        for match in refused_links(line):
             if _is_image(line, match.start()):
                 written = IMAGE_DESTINATION.match(line, line.rfind("![", 0, match.start()))
-                found.append((written[1] if written else match[1], number + 1,
+                found.append((written[1] if written else _scheme(match[1]), number + 1,
                               match.start(1) + 1))
     return found
 

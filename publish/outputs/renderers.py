@@ -8,14 +8,15 @@ their renderings; the renderers themselves know nothing of the cache.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from html import escape, unescape
+from html import escape
 from typing import Any
 
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
+from markdown_it.tree import SyntaxTreeNode
+from markupsafe import Markup
 
 from publish.content.markdown import build_parser, inline_text
 from publish.model import Essay
@@ -204,14 +205,6 @@ def _email_html(tokens: Sequence[Token], context: RenderContext) -> str:
     return EMAIL_RENDERER.render(tokens, build_parser().options, {"render": context})
 
 
-@dataclass
-class _Block:
-    """A block of the token tree the text renderer walks: an open/close pair or a leaf."""
-
-    token: Token
-    children: list[_Block]
-
-
 class TextRenderer:
     """Plain text for people who read plain text: wrapped paragraphs, `-` and `1.` lists,
     `> ` quotes, underlined headings, `text <url>` links and `[1]` notes listed at the end.
@@ -222,10 +215,11 @@ class TextRenderer:
     def render(self, tokens: Sequence[Token], options: Any, env: dict[str, Any]) -> str:
         """The plain text of an essay's tokens; `env["render"]` gives the URL base."""
         context: RenderContext = env["render"]
-        lines = self._blocks(_block_tree(tokens), context, self.width)
+        lines = self._blocks(SyntaxTreeNode(tokens).children, context, self.width)
         return "\n".join(lines).strip("\n") + "\n"
 
-    def _blocks(self, blocks: list[_Block], context: RenderContext, width: int) -> list[str]:
+    def _blocks(self, blocks: list[SyntaxTreeNode], context: RenderContext,
+                width: int) -> list[str]:
         """Render sibling blocks, separated by blank lines unless they sit in a tight list."""
         lines: list[str] = []
         previous_tight = False
@@ -233,16 +227,16 @@ class TextRenderer:
             rendered = self._block(block, context, width)
             if not rendered:
                 continue
-            tight = block.token.hidden and block.token.type == "paragraph_open"
+            tight = _opening(block).hidden and _opening(block).type == "paragraph_open"
             if lines and not (tight or previous_tight):
                 lines.append("")
             lines += rendered
             previous_tight = tight
         return lines
 
-    def _block(self, block: _Block, context: RenderContext, width: int) -> list[str]:
+    def _block(self, block: SyntaxTreeNode, context: RenderContext, width: int) -> list[str]:
         """Render one block as lines."""
-        token = block.token
+        token = _opening(block)
         kind = token.type.removesuffix("_open")
         if kind == "paragraph":
             return _wrap(self._inline_of(block, context), width)
@@ -265,16 +259,16 @@ class TextRenderer:
             return ["Notes", "-----", "", *self._notes(block, context, width)]
         return self._blocks(block.children, context, width)
 
-    def _inline_of(self, block: _Block, context: RenderContext) -> str:
+    def _inline_of(self, block: SyntaxTreeNode, context: RenderContext) -> str:
         """The text of the inline token inside a paragraph or heading."""
-        inline = next((b.token for b in block.children if b.token.type == "inline"), None)
+        inline = next((_opening(b) for b in block.children if _opening(b).type == "inline"), None)
         return _inline(inline.children or [], context) if inline else ""
 
-    def _list(self, block: _Block, context: RenderContext, width: int) -> list[str]:
+    def _list(self, block: SyntaxTreeNode, context: RenderContext, width: int) -> list[str]:
         """A list: `-` bullets or numbers, continuation lines indented under the text."""
-        ordered = block.token.type == "ordered_list_open"
-        number = int(block.token.attrs.get("start", 1) or 1)
-        tight = any(b.token.hidden for item in block.children for b in item.children)
+        ordered = _opening(block).type == "ordered_list_open"
+        number = int(_opening(block).attrs.get("start", 1) or 1)
+        tight = any(_opening(b).hidden for item in block.children for b in item.children)
         lines: list[str] = []
         for item in block.children:
             marker = f"{number}. " if ordered else "- "
@@ -286,22 +280,22 @@ class TextRenderer:
             lines += [(" " * len(marker) + line) if line else "" for line in inner[1:]]
         return lines
 
-    def _table(self, block: _Block, context: RenderContext) -> list[str]:
+    def _table(self, block: SyntaxTreeNode, context: RenderContext) -> list[str]:
         """A table as ` | `-separated rows, the header row underlined."""
         rows: list[str] = []
         for section in block.children:
             for row in section.children:
                 cells = [self._inline_of(cell, context) for cell in row.children]
                 rows.append(" | ".join(cells))
-                if section.token.type == "thead_open":
+                if _opening(section).type == "thead_open":
                     rows.append("-" * min(len(rows[-1]), self.width))
         return rows
 
-    def _notes(self, block: _Block, context: RenderContext, width: int) -> list[str]:
+    def _notes(self, block: SyntaxTreeNode, context: RenderContext, width: int) -> list[str]:
         """Each note as `[n] text`, later lines indented under the text."""
         lines: list[str] = []
         for note in block.children:
-            marker = f"[{note.token.meta['id'] + 1}] "
+            marker = f"[{_opening(note).meta['id'] + 1}] "
             inner = self._blocks(note.children, context, width - len(marker)) or [""]
             if lines:
                 lines.append("")
@@ -310,19 +304,9 @@ class TextRenderer:
         return lines
 
 
-def _block_tree(tokens: Sequence[Token]) -> list[_Block]:
-    """Nest the flat block tokens by their open/close pairs."""
-    root: list[_Block] = []
-    stack: list[list[_Block]] = [root]
-    for token in tokens:
-        if token.nesting == -1:
-            stack.pop()
-            continue
-        block = _Block(token, [])
-        stack[-1].append(block)
-        if token.nesting == 1:
-            stack.append(block.children)
-    return root
+def _opening(node: SyntaxTreeNode) -> Token:
+    """A node's own token: the opening one of a pair, else the token itself."""
+    return node.token if node.token is not None else node.nester_tokens.opening
 
 
 def _inline(children: Sequence[Token], context: RenderContext) -> str:
@@ -368,8 +352,9 @@ def _link_tail(parts: list[str], url: str) -> str:
 
 
 def _strip_tags(html_text: str) -> str:
-    """Raw HTML as text: tags dropped, their text kept, entities unescaped."""
-    return unescape(re.sub(r"<[^>]*>", "", html_text))
+    """Raw HTML as text, line by line (hard breaks kept for `_wrap`): tags and comments
+    dropped, their text kept, entities unescaped (markupsafe's `striptags`)."""
+    return "\n".join(Markup(line).striptags() for line in html_text.split("\n"))
 
 
 def _wrap(text: str, width: int) -> list[str]:
