@@ -33,7 +33,7 @@ from publish.errors import Problem, PublishError
 from publish.model import Site
 from publish.outputs import feeds, mail, web
 from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes
-from publish.outputs.templates import shared_template_environment
+from publish.outputs.templates import folder_stamp, template_environment
 from publish.parallel import fork_workers, forked_pool
 from publish.releases import site_with_releases
 from publish.schedule import QUEUED, Timetable, apply_release_dates, plan_schedule
@@ -191,11 +191,23 @@ def with_planned_slots(site: Site, today: date | datetime) -> Site:
 
 def gather(published: Site) -> dict[str, OutputFiles]:
     """Every row's files, by output folder; one collector per folder refuses a path twice."""
-    templates = shared_template_environment(published.templates_dir)
+    templates = shared_templates(published.templates_dir)
     gathered = {name: OutputFiles() for name in FOLDERS}
     for row in FORMATS:
         gathered[row.folder].add_all(row.render(published, templates), row.name)
     return gathered
+
+
+def shared_templates(folder: Path) -> Environment:
+    """The templates environment, kept in `PROCESS` between builds of one process (as
+    `publish serve` rebuilds), so templates compile once; made afresh whenever a file of the
+    site's template folder appears, disappears or changes (Jinja reloads an edited template
+    itself, but would not notice a new override of a packaged one)."""
+    stamp = folder_stamp(folder)
+    found = PROCESS.template_environments.get(folder)
+    if found is None or found[0] != stamp:
+        found = PROCESS.template_environments[folder] = (stamp, template_environment(folder))
+    return found[1]
 
 
 def decide(root: Path, published: Site, gathered: Mapping[str, OutputFiles],

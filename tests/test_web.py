@@ -509,14 +509,14 @@ def test_a_path_written_twice_inside_the_web_output_names_both_writers(tmp_path:
 
     from publish.content.site import load_site
     from publish.outputs import web
-    from publish.outputs.templates import shared_template_environment
+    from publish.outputs.templates import template_environment
 
     root = fixture_site(tmp_path / "site", essays=2)
     site, _ = load_site(root)
     clash = dataclasses.replace(site.essays[0], slug="archive")  # past the loader's check
     site = dataclasses.replace(site, essays=(clash, *site.essays[1:]))
     with pytest.raises(PublishError) as caught:
-        web.render_site(site, shared_template_environment(site.templates_dir))
+        web.render_site(site, template_environment(site.templates_dir))
     [problem] = caught.value.problems
     assert problem.path == "archive/index.html"
     assert clash.path in problem.message and "the archive page" in problem.message
@@ -537,14 +537,14 @@ def test_two_emails_at_one_path_name_both_essays(tmp_path: Path) -> None:
 
     from publish.content.site import load_site
     from publish.outputs import mail
-    from publish.outputs.templates import shared_template_environment
+    from publish.outputs.templates import template_environment
 
     root = fixture_site(tmp_path / "site", essays=2)
     site, _ = load_site(root)
     first, second = site.essays[:2]
     site = dataclasses.replace(site, essays=(first, dataclasses.replace(second, slug=first.slug)))
     with pytest.raises(PublishError) as caught:
-        mail.render_emails(site, shared_template_environment(site.templates_dir))
+        mail.render_emails(site, template_environment(site.templates_dir))
     [problem] = caught.value.problems
     assert problem.path == f"{first.slug}.html"
     assert first.path in problem.message and second.path in problem.message

@@ -34,7 +34,8 @@ class ProcessCache:
 
     One object, `PROCESS`, created at import: the records decoded so far (reused while their
     files stay the same), the last few token decodes, glossary-entry fingerprints, the open
-    render stores and the read-only switch of `publish check`. A forked worker inherits it and
+    render stores, the compiled templates of each site and the read-only switch of
+    `publish check`. A forked worker inherits it and
     drops only its database connections (`RenderStore.forget_connections`).
     """
 
@@ -45,6 +46,7 @@ class ProcessCache:
     render_stores: dict[Path, Any] = field(default_factory=dict)
     inherited_connections: list[Any] = field(default_factory=list)
     worker_state: tuple[Any, ...] = ()  # what a forked worker was given by its pool
+    template_environments: dict[Path, tuple[Any, Any]] = field(default_factory=dict)
 
 
 PROCESS = ProcessCache()
