@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from publish.atomic import write_atomically
 from publish.cache.outputs import Keyed, OutputMemo
 from publish.errors import PublishError
 from publish.locks import exclusive_lock
@@ -270,7 +271,8 @@ def remove_leftovers(parent: Path, names: Iterable[str]) -> None:
         shutil.rmtree(_old_path(parent / name), ignore_errors=True)
         for staging in parent.glob(f".{name}-new-*"):
             shutil.rmtree(staging, ignore_errors=True)
-    (parent / f"{JOURNAL_NAME}.tmp").unlink(missing_ok=True)
+    for half_written in parent.glob(f".{JOURNAL_NAME}.*.tmp"):
+        half_written.unlink(missing_ok=True)
 
 
 def _finish_legacy_commit(parent: Path, name: str) -> None:
@@ -376,13 +378,7 @@ def _journal_path(parent: Path) -> Path:
 
 def _write_journal(parent: Path, journal: dict[str, Any]) -> None:
     """Write the journal atomically and durably: it exists whole or not at all."""
-    path = _journal_path(parent)
-    temporary = path.with_name(f"{path.name}.tmp")
-    with open(temporary, "w", encoding="utf-8") as stream:
-        json.dump(journal, stream)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
+    write_atomically(_journal_path(parent), json.dumps(journal).encode("utf-8"))
 
 
 def _replay(parent: Path, journal: dict[str, Any]) -> None:

@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from publish.atomic import write_atomically
+
 CACHE_DIR = Path("build") / ".cache"
 FORMAT_VERSION = 3  # 3: one record format for essays and manifests (2: two formats)
 HEADER = struct.Struct("<8sH32sIH")  # magic, format version, key, crc of the body, part count
@@ -142,13 +144,9 @@ def unpack_record(data: bytes, magic: bytes, key: bytes = NO_KEY) -> list[tuple[
 def write_cache_file(path: Path, data: bytes) -> bool:
     """Write a file of the build cache atomically; False, leaving nothing half-written, when
     the disk refuses (the cache is disposable: a full or read-only disk only costs time)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
+        write_atomically(path, data, durable=False)
     except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
         return False
     return True
