@@ -9,6 +9,7 @@ cache used (the outputs are pure functions from a `Site` to `{path: content}`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,6 @@ from datetime import date, datetime
 from functools import partial
 from itertools import repeat
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment
 
@@ -114,22 +114,34 @@ def build(root: Path, options: BuildOptions, site: Site | None = None,
           warnings: list[Problem] | None = None, write: bool = True) -> BuildReport:
     """Build the web site and feeds into `build/site/` and the emails into `build/email/`,
     both folders replaced in one atomic commit under the site's build lock; with `write`
-    off, do everything but the write (and leave the build cache as it was)."""
+    off, do everything but the write (and leave the build cache as it was).
+
+    Contents are rendered as the writer stages them (so memory stays flat however large the
+    site); the pre-flight checks run on what was rendered, before the commit.
+    """
     guard = build_lock(root / BUILD_DIR) if write else read_only()
     with guard:
         if site is None:
             site, warnings = load_site(root)
         published = plan(site, options)
         folders = decide(root, published, gather(published), write and cache_enabled())
-        render(folders)
-        problems = [*(warnings or []), *preflight(published, folders)]
-        if options.strict:
-            refuse_warnings(problems)
+        rendering = Rendering(folders)
+        problems = list(warnings or [])
+
+        def preflight_checks() -> None:
+            problems.extend(preflight(published, rendering.email_sizes()))
+            if options.strict:
+                refuse_warnings(problems)
+
         if write:
-            write_trees(folders)
+            write_trees(folders, rendering.make, before_commit=preflight_checks)
             for folder in folders:
                 if folder.memo is not None:
                     folder.memo.save()
+        else:
+            for _ in rendering.make([v for f in folders for v in f.files.values()]):
+                pass  # made and measured, never kept: check's memory stays flat too
+            preflight_checks()
     site_dir, email_dir = (root / BUILD_DIR / name for name in FOLDERS)
     return BuildReport(site_dir=site_dir, email_dir=email_dir,
                        published=tuple(e.slug for e in published.essays),
@@ -237,29 +249,40 @@ def output_key(keys: OutputKeys, value: Deferred) -> str | None:
                     *[entry_fingerprint(entry) for entry in reads.entries])
 
 
-def render(folders: Sequence[OutputFolder]) -> None:
-    """Make every keyed content whose previous file the memo cannot vouch for, across the
-    cores when there are many."""
-    pending = [(folder, path) for folder in folders for path, value in folder.files.items()
-               if isinstance(value, Keyed) and not _vouched(folder, path, value)]
-    made = made_contents([folder.files[path] for folder, path in pending])
-    for (folder, path), content in zip(pending, made, strict=True):
-        value = folder.files[path]
-        folder.files[path] = Keyed(value.key, value.make, content)  # type: ignore[index,union-attr]
+class Rendering:
+    """The build's maker of contents, handed to the writer: it renders what the writer must
+    write (across the cores when there is much) and notes each email's HTML size."""
+
+    def __init__(self, folders: Sequence[OutputFolder]):
+        self.emails = next(f for f in folders if f.target.name == "email")
+        self.watched = {id(value): path for path, value in self.emails.files.items()
+                        if path.endswith(".html")}
+        self.sizes: dict[str, int] = {}
+
+    def make(self, values: Sequence[Content | Keyed]) -> Iterator[Content]:
+        """Each value's content, in order."""
+        for value, content in zip(values, made_contents(values), strict=True):
+            path = self.watched.get(id(value))
+            if path is not None:
+                self.sizes[path] = len(as_bytes(content))
+            yield content
+
+    def email_sizes(self) -> dict[str, int]:
+        """The size of every email's HTML: as rendered, or the previous build's kept file."""
+        sizes = dict(self.sizes)
+        for path in self.watched.values():
+            if path not in sizes:
+                with contextlib.suppress(OSError):
+                    sizes[path] = (self.emails.target / path).stat().st_size
+        return sizes
 
 
-def _vouched(folder: OutputFolder, path: str, value: Keyed) -> bool:
-    """Whether the previous build wrote `path` from the same key, its file untouched."""
-    return (folder.memo is not None and value.key is not None
-            and folder.memo.holds(path, value.key, folder.target / path))
-
-
-def made_contents(values: Sequence[Keyed]) -> Iterator[Content]:
+def made_contents(values: Sequence[Content | Keyed]) -> Iterator[Content]:
     """Each value made, in order; forked workers (sharing the loaded site) make them when
-    there are enough to pay for the workers, each a run of neighbouring values."""
-    workers = fork_workers(len(values), PARALLEL_THRESHOLD)
+    there are enough keyed ones to pay for the workers, each a run of neighbouring values."""
+    workers = fork_workers(sum(isinstance(v, Keyed) for v in values), PARALLEL_THRESHOLD)
     if not workers:
-        yield from (value.make() for value in values)
+        yield from map(_made, values)
         return
     step = max(1, min(MAX_RUN, -(-len(values) // (workers * 8))))
     with forked_pool(workers, _start_maker, (values,)) as pool:
@@ -269,7 +292,12 @@ def made_contents(values: Sequence[Keyed]) -> Iterator[Content]:
             yield from contents
 
 
-def _start_maker(values: Sequence[Keyed]) -> None:
+def _made(value: Content | Keyed) -> Content:
+    """One value's content, made now if it is keyed."""
+    return value.content() if isinstance(value, Keyed) else value
+
+
+def _start_maker(values: Sequence[Content | Keyed]) -> None:
     """Give a forked worker the values it makes (inherited, not pickled) and fresh
     connections to the render store (a connection must not cross a fork)."""
     PROCESS.worker_state = (values,)
@@ -281,7 +309,7 @@ def _make_run(start: int, length: int) -> list[Content] | PublishError:
     as a value, since its problems would not survive pickling as an exception."""
     try:  # sent back as bytes: a long page's text may take 2-4 bytes a character
         values = PROCESS.worker_state[0][start:start + length]
-        return [as_bytes(value.make()) for value in values]
+        return [as_bytes(_made(value)) for value in values]
     except PublishError as exc:
         return _ProblemsCarrier(exc.problems)
 
@@ -296,25 +324,10 @@ class _ProblemsCarrier(PublishError):
 # --- Pre-flight -------------------------------------------------------------------------
 
 
-def preflight(published: Site, folders: Sequence[OutputFolder]) -> list[Problem]:
-    """Problems the rendered files show before anything is written: an email past the size
-    at which Gmail clips it."""
-    emails = next(f for f in folders if f.target.name == "email")
-    html = {path: _rendered(emails, path) for path in emails.files if path.endswith(".html")}
-    return mail.oversize_problems(published, html)
-
-
-def _rendered(folder: OutputFolder, path: str) -> Content:
-    """A file's content as this build has it: made now, or the previous build's file."""
-    value: Any = folder.files[path]
-    if isinstance(value, Keyed):
-        if value.made is not None:
-            return value.made
-        try:
-            return (folder.target / path).read_bytes()
-        except OSError:
-            return value.make()
-    return value
+def preflight(published: Site, email_sizes: Mapping[str, int]) -> list[Problem]:
+    """Problems the rendered files show before anything is committed: an email past the
+    size at which Gmail clips it."""
+    return mail.oversize_problems(published, email_sizes)
 
 
 def refuse_warnings(problems: Sequence[Problem]) -> None:

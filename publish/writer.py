@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -32,9 +32,14 @@ JOURNAL_NAME = ".commit.json"
 LOCK_NAME = ".lock"
 
 
-def _content(value: Content | Keyed) -> Content:
-    """A file's content: given, made by the build, or made now (a kept file not linked)."""
-    return value.content() if isinstance(value, Keyed) else value
+Maker = Callable[[Sequence[Content | Keyed]], Iterable[Content]]
+
+
+def made_in_turn(values: Sequence[Content | Keyed]) -> Iterator[Content]:
+    """Each value's content, in order, made here one at a time (the build passes its own
+    maker, which shares the work among worker processes)."""
+    for value in values:
+        yield value.content() if isinstance(value, Keyed) else value
 
 
 def _checked(path: str) -> str:
@@ -125,7 +130,8 @@ def write_tree(files: Mapping[str, Content | Keyed], target: Path,
     write_trees([OutputFolder(files, target, memo)])
 
 
-def write_trees(folders: Sequence[OutputFolder]) -> None:
+def write_trees(folders: Sequence[OutputFolder], make: Maker = made_in_turn,
+                before_commit: Callable[[], None] | None = None) -> None:
     """Replace each folder with exactly its files, all of them in one atomic commit.
 
     The folders share one parent, which holds the journal. A deferred content is made only
@@ -138,7 +144,9 @@ def write_trees(folders: Sequence[OutputFolder]) -> None:
     try:
         for folder in folders:
             checked = {_checked(p): content for p, content in folder.files.items()}
-            prepared.append(_prepare(checked, folder.target, folder.memo))
+            prepared.append(_prepare(checked, folder.target, folder.memo, make))
+        if before_commit is not None:
+            before_commit()  # may refuse the build: the staging is removed, nothing changes
         hold_for_test("staged")
         journal = {"changes": [p.entry for p in prepared]}
         _write_journal(parent, journal)
@@ -163,14 +171,14 @@ def _shared_parent(folders: Sequence[OutputFolder]) -> Path:
     return parent
 
 
-def _prepare(files: Mapping[str, Content | Keyed], target: Path,
-             memo: OutputMemo | None) -> Prepared:
+def _prepare(files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo | None,
+             make: Maker) -> Prepared:
     """Stage one folder's change: in place when the memo and a previous tree allow it."""
     if memo is not None and target.is_dir():
         plan = _update_plan(files, target, memo)
         if plan is not None:
-            return _stage_update(plan, target, memo)
-    return _stage_tree(files, target, memo)
+            return _stage_update(plan, target, memo, make)
+    return _stage_tree(files, target, memo, make)
 
 
 def _new_staging(target: Path) -> Path:
@@ -178,15 +186,15 @@ def _new_staging(target: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
 
 
-def _stage_tree(files: Mapping[str, Content | Keyed], target: Path,
-                memo: OutputMemo | None) -> Prepared:
+def _stage_tree(files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo | None,
+                make: Maker) -> Prepared:
     """Write a whole new tree beside `target`, to be swapped in."""
     staging = _new_staging(target)
     try:
         folders: set[Path] = set()
         todo = [(relative, content) for relative, content in files.items()
                 if not _kept(staging, relative, content, target, memo, folders)]
-        made = map(_content, [content for _, content in todo])
+        made = make([content for _, content in todo])
         for (relative, content), data in zip(todo, made, strict=True):
             path = _folder_made(staging / relative, folders)
             _write_file(path, data, target / relative)
@@ -346,11 +354,11 @@ def _tree_listing(target: Path) -> tuple[set[str], set[str]]:
     return files, folders
 
 
-def _stage_update(plan: UpdatePlan, target: Path, memo: OutputMemo) -> Prepared:
+def _stage_update(plan: UpdatePlan, target: Path, memo: OutputMemo, make: Maker) -> Prepared:
     """Stage the changed files beside the tree, to be moved in when the journal commits."""
     staging = _new_staging(target)
     try:
-        made = map(_content, [content for _, content in plan.writes])
+        made = make([content for _, content in plan.writes])
         for number, data in enumerate(made):
             (staging / str(number)).write_bytes(as_bytes(data))
     except BaseException:

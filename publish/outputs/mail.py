@@ -159,15 +159,13 @@ def personalise_text(text: str, settings: Settings, name: str, unsubscribe: str)
 # --- Checks ---------------------------------------------------------------------
 
 
-def oversize_problems(site: Site, email_files: Mapping[str, str | bytes]) -> list[Problem]:
+def oversize_problems(site: Site, html_sizes: Mapping[str, int]) -> list[Problem]:
     """A warning for each essay whose email HTML passes 90 KB, saying by how much."""
     problems: list[Problem] = []
     for essay in site.essays:
-        found = email_files.get(f"{essay.slug}.html")
-        if found is None:
+        size = html_sizes.get(f"{essay.slug}.html")
+        if size is None:
             continue
-        html = found
-        size = len(html.encode("utf-8") if isinstance(html, str) else html)
         if size > SIZE_LIMIT:
             over = (size - SIZE_LIMIT) / 1024
             problems.append(
