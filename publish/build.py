@@ -26,9 +26,9 @@ from publish.cache.parses import entry_fingerprint
 from publish.cache.renders import RenderStore
 from publish.cache.store import PROCESS, cache_enabled, read_only
 from publish.content import essays
-from publish.content.essays import ESSAYS_DIR
 from publish.content.site import essay_folder, select_published
 from publish.content.site import load_site as load_site_files
+from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError
 from publish.model import Site
 from publish.outputs import feeds, mail, web

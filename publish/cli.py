@@ -167,7 +167,8 @@ def _fill(text: str, values: dict[str, str]) -> str:
 @click.pass_obj
 def new(root: Path, title: str) -> None:
     """Start a new essay called TITLE in essays/<slug>.md."""
-    from publish.content.essays import ESSAYS_DIR, cap_slug, slugify
+    from publish.content.essays import cap_slug, slugify
+    from publish.content.source import ESSAYS_DIR
     from publish.mailsetup import NEW_ESSAY_PLACEHOLDER
     slug = cap_slug(slugify(title))
     path = root / ESSAYS_DIR / f"{slug}.md"

@@ -24,9 +24,9 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from publish.build import BUILD_DIR, BuildOptions, build
-from publish.content.essays import ESSAYS_DIR
 from publish.content.glossary import GLOSSARY_DIR
 from publish.content.settings import SETTINGS_FILE, load_settings
+from publish.content.source import ESSAYS_DIR
 from publish.errors import PublishError
 
 VERSION_PATH = "/__publish__/version"

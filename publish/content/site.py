@@ -9,17 +9,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from publish.content.essays import (
-    ESSAYS_DIR,
-    EssayReader,
-    glossary_image_problems,
-    image_problems,
-    read_essays,
-)
+from publish.content.essays import EssayReader, read_essays
 from publish.content.glossary import load_glossary
+from publish.content.links import glossary_image_problems, image_problems
 from publish.content.markdown import build_parser
 from publish.content.settings import load_settings
-from publish.content.source import read_document
+from publish.content.source import ESSAYS_DIR, read_document
 from publish.errors import Problem, PublishError, error
 from publish.model import Essay, Site
 

@@ -16,6 +16,7 @@ from frontmatter.default_handlers import YAMLHandler
 from publish.errors import Problem, error
 
 YAML_HANDLER = YAMLHandler()
+ESSAYS_DIR = "essays"  # the folder of a site's essays
 MAX_DEPTH = 50  # front matter is a flat mapping; no real one nests lists this deep
 SHOWN_LIMIT = 60  # the most characters of a value a message repeats
 # C0 and C1 control characters (tab and newline excepted), surrogates and the two
