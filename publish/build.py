@@ -1,70 +1,173 @@
-"""The whole build, in order: load every file, select what is published, render, then write."""
+"""The whole build, in the order it runs: load, plan, decide what to render, render,
+pre-flight, write.
+
+`build()` writes `build/site/` and `build/email/` in one atomic commit; `check()` is the same
+function with writing turned off, and covers the queued essays at their planned slots. Every
+output is a row of `FORMATS`; every cache key is computed here, and only here is the build
+cache used (the outputs are pure functions from a `Site` to `{path: content}`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
+from itertools import repeat
 from pathlib import Path
 
-from publish import feeds, mail, web
-from publish.cache import cache_enabled
-from publish.errors import Problem
-from publish.essays import ESSAYS_DIR
-from publish.memo import Deferred, OutputKeys, OutputMemo, resolve_all
+from jinja2 import Environment
+
+from publish.cache import parses
+from publish.cache.outputs import Keyed, OutputKeys, OutputMemo
+from publish.cache.parses import entry_fingerprint
+from publish.cache.renders import RenderStore
+from publish.cache.store import PROCESS, cache_enabled, read_only
+from publish.content import essays
+from publish.content.site import essay_folder, select_published
+from publish.content.site import load_site as load_site_files
+from publish.content.source import ESSAYS_DIR
+from publish.errors import Problem, PublishError
 from publish.model import Site
-from publish.rendering import shared_template_environment
-from publish.schedule import apply_release_dates
-from publish.site import essay_folder, load_site, select_published
+from publish.outputs import feeds, mail, web
+from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes
+from publish.outputs.templates import folder_stamp, template_environment
+from publish.parallel import fork_workers, forked_pool
+from publish.schedule import QUEUED, Timetable, apply_release_dates, plan_schedule
 from publish.state.releases import site_with_releases
-from publish.writer import OutputFiles, OutputFolder, build_lock, write_trees
+from publish.writer import OutputFolder, build_lock, write_trees
 
 BUILD_DIR = "build"
+PARALLEL_THRESHOLD = 96  # contents below which forking workers costs more than it saves
+MAX_RUN = 48  # contents a worker makes per task: small results keep the parent's memory flat
 
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """What to build: `today` decides what is published; drafts and future essays on request."""
+    """What to build: `today` decides what is published; drafts, future and queued essays
+    (at their planned slots) on request; `strict` makes every warning an error."""
 
     today: date | datetime
     drafts: bool = False
     future: bool = False
+    queued: bool = False
+    strict: bool = False
 
 
 @dataclass(frozen=True)
 class BuildReport:
-    """What a build wrote and what it warned about."""
+    """What a build wrote (or, for `check`, would write) and what it warned about."""
 
     site_dir: Path
     email_dir: Path
     published: tuple[str, ...]
     warnings: list[Problem] = field(default_factory=list)
     files: int = 0
+    site: Site | None = None  # the site as loaded (every essay, drafts and queued included)
+
+
+Render = Callable[[Site, Environment], Mapping[str, Content | Deferred]]
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """One row of the output table: a format, where its files go and what makes them."""
+
+    name: str  # how a clash of two formats on one path names it
+    folder: str  # under build/
+    paths: str  # the path pattern of its files
+    render: Render
+    reads: str  # what its files depend on (each file's `Deferred` says exactly)
+
+
+def _feeds(site: Site, templates: Environment) -> OutputFiles:
+    """The feeds (they need no templates)."""
+    return feeds.render_feeds(site)
+
+
+def _assets(site: Site, templates: Environment) -> OutputFiles:
+    """Files beside the essays that are not Markdown (images and such), at the site's root;
+    hidden and editor files and links out of `essays/` are left out (see `essay_folder`)."""
+    assets = OutputFiles()
+    for relative, path in essay_folder(site.root).assets:
+        assets.add(relative, path.read_bytes(), f"{ESSAYS_DIR}/{relative}")
+    return assets
+
+
+FORMATS: tuple[OutputFormat, ...] = (
+    OutputFormat("the web pages", "site", "index.html, <slug>/index.html, page/<n>/, archive/, "
+                 "tags/<tag>/, glossary/, 404.html, sitemap.xml, robots.txt, style.css",
+                 web.render_site, "the published essays, the glossary, the templates"),
+    OutputFormat("the feeds", "site", "feed.xml, atom.xml, feed.json, tags/<tag>/feed.xml",
+                 _feeds, "the newest essays"),
+    OutputFormat("the files beside the essays", "site", "<path under essays/>", _assets,
+                 "the files in essays/ that are not Markdown"),
+    OutputFormat("the emails", "email", "<slug>.html, <slug>.txt, <slug>.eml",
+                 mail.render_emails, "each essay, the email templates"),
+)
+FOLDERS = tuple(dict.fromkeys(row.folder for row in FORMATS))
 
 
 def build(root: Path, options: BuildOptions, site: Site | None = None,
-          warnings: list[Problem] | None = None) -> BuildReport:
+          warnings: list[Problem] | None = None, write: bool = True) -> BuildReport:
     """Build the web site and feeds into `build/site/` and the emails into `build/email/`,
-    both folders replaced in one atomic commit, under the site's build lock."""
-    with build_lock(root / BUILD_DIR):
+    both folders replaced in one atomic commit under the site's build lock; with `write`
+    off, do everything but the write (and leave the build cache as it was).
+
+    Contents are rendered as the writer stages them (so memory stays flat however large the
+    site); the pre-flight checks run on what was rendered, before the commit.
+    """
+    guard = build_lock(root / BUILD_DIR) if write else read_only()
+    with guard:
         if site is None:
             site, warnings = load_site(root)
-            site = with_release_dates(site)
-        published = select_published(site, options.today, options.drafts, options.future)
-        caching = cache_enabled()
-        outputs = render_outputs(published, deferred=caching)
-        site_dir = root / BUILD_DIR / "site"
-        email_dir = root / BUILD_DIR / "email"
-        folders = [OutputFolder(files, folder, OutputMemo.for_folder(root, folder.name)
-                                if caching else None)
-                   for files, folder in ((outputs.site_files, site_dir),
-                                         (outputs.email_files, email_dir))]
-        write_trees(folders)
-        for folder in folders:
-            if folder.memo is not None:
-                folder.memo.save()
+        published = plan(site, options)
+        folders = decide(root, published, gather(published), write and cache_enabled())
+        rendering = Rendering(folders)
+        problems = list(warnings or [])
+
+        def preflight_checks() -> None:
+            problems.extend(preflight(published, rendering.email_sizes()))
+            if options.strict:
+                refuse_warnings(problems)
+
+        if write:
+            write_trees(folders, rendering.make, before_commit=preflight_checks)
+            for folder in folders:
+                if folder.memo is not None:
+                    folder.memo.save()
+        else:
+            for _ in rendering.make([v for f in folders for v in f.files.values()]):
+                pass  # made and measured, never kept: check's memory stays flat too
+            preflight_checks()
+    site_dir, email_dir = (root / BUILD_DIR / name for name in FOLDERS)
     return BuildReport(site_dir=site_dir, email_dir=email_dir,
                        published=tuple(e.slug for e in published.essays),
-                       warnings=list(warnings or []), files=len(outputs.site_files))
+                       warnings=problems, files=len(folders[0].files), site=site)
+
+
+def check(root: Path, options: BuildOptions) -> BuildReport:
+    """The build without the write, drafts, future and queued essays included: every problem
+    a build of any day would meet (a PublishError for errors)."""
+    return build(root, dataclasses.replace(options, drafts=True, future=True, queued=True),
+                 write=False)
+
+
+# --- Load and plan ----------------------------------------------------------------------
+
+
+def read_site(root: Path) -> tuple[Site, list[Problem]]:
+    """Every file of the site read, the essays' parses kept in the build cache; the site
+    (drafts and undated essays included) and its warnings."""
+    return load_site_files(root, partial(parses.read_essays, parse=essays.read_essay))
+
+
+def load_site(root: Path) -> tuple[Site, list[Problem]]:
+    """`read_site`, with the released essays at their released addresses and dates."""
+    site, warnings = read_site(root)
+    return with_release_dates(site), warnings
 
 
 def with_release_dates(site: Site) -> Site:
@@ -74,37 +177,160 @@ def with_release_dates(site: Site) -> Site:
     return apply_release_dates(binding.site, binding.releases)
 
 
-@dataclass(frozen=True)
-class Outputs:
-    """Every file of a build: the web site (with feeds) and the emails, some maybe deferred."""
+def plan(site: Site, options: BuildOptions) -> Site:
+    """The essays this build shows, newest first: published on `options.today`, and with
+    `options.queued` the queued essays too, dated at the slots they are planned for."""
+    if options.queued:
+        site = with_planned_slots(site, options.today)
+    return select_published(site, options.today, options.drafts, options.future)
 
-    site_files: dict[str, str | bytes | Deferred]
-    email_files: dict[str, str | bytes | Deferred]
+
+def with_planned_slots(site: Site, today: date | datetime) -> Site:
+    """The site with each queued (undated, unreleased) essay dated at its planned slot."""
+    timetable = Timetable.from_settings(site.settings)
+    moment = today if isinstance(today, datetime) else datetime.combine(today, datetime.min.time())
+    binding, known = site_with_releases(site)
+    schedule = plan_schedule(timetable, site.essays, binding.releases, timetable.local(moment),
+                             known.first_run)
+    slots = {p.slug: p.slot for p in schedule.placements if p.source == QUEUED}
+    essays = tuple(dataclasses.replace(e, date=slots[e.slug])
+                   if e.date is None and e.slug in slots else e for e in site.essays)
+    return dataclasses.replace(site, essays=essays)
 
 
-def render_outputs(published: Site, deferred: bool = False) -> Outputs:
-    """Render every output of the published site, writing nothing.
+# --- Decide what to render, render ------------------------------------------------------
 
-    With `deferred`, essay pages and emails stay `Deferred` (keyed for the output memo) for
-    the writer to make only when their previous file cannot be kept.
-    """
-    templates = shared_template_environment(published.templates_dir)
+
+def gather(published: Site) -> dict[str, OutputFiles]:
+    """Every row's files, by output folder; one collector per folder refuses a path twice."""
+    templates = shared_templates(published.templates_dir)
+    gathered = {name: OutputFiles() for name in FOLDERS}
+    for row in FORMATS:
+        gathered[row.folder].add_all(row.render(published, templates), row.name)
+    return gathered
+
+
+def shared_templates(folder: Path) -> Environment:
+    """The templates environment, kept in `PROCESS` between builds of one process (as
+    `publish serve` rebuilds), so templates compile once; made afresh whenever a file of the
+    site's template folder appears, disappears or changes (Jinja reloads an edited template
+    itself, but would not notice a new override of a packaged one)."""
+    stamp = folder_stamp(folder)
+    found = PROCESS.template_environments.get(folder)
+    if found is None or found[0] != stamp:
+        found = PROCESS.template_environments[folder] = (stamp, template_environment(folder))
+    return found[1]
+
+
+def decide(root: Path, published: Site, gathered: Mapping[str, OutputFiles],
+           caching: bool) -> list[OutputFolder]:
+    """Each folder's files, every deferred one keyed (when caching) from what it reads."""
     keys = (OutputKeys(published.settings, published.templates_dir, published.glossary)
-            if deferred else None)
-    site_files = OutputFiles()
-    site_files.add_all(web.render_site(published, templates, keys), "the web pages")
-    site_files.add_all(feeds.render_feeds(published, keys), "the feeds")
-    site_files.add_all(site_assets(published.root), "the files beside the essays")
-    email_files = mail.render_emails(published, templates, keys)
-    if not deferred:
-        site_files, email_files = resolve_all(site_files), resolve_all(email_files)
-    return Outputs(site_files=site_files, email_files=email_files)
+            if caching else None)
+    folders = []
+    for name, files in gathered.items():
+        memo = OutputMemo.for_folder(root, name) if caching else None
+        decided: dict[str, Content | Keyed] = {}
+        for path, value in files.items():
+            if isinstance(value, Deferred):
+                key = output_key(keys, value) if keys is not None else None
+                decided[path] = Keyed(key, value.make)
+            else:
+                decided[path] = value
+        folders.append(OutputFolder(decided, root / BUILD_DIR / name, memo))
+    return folders
 
 
-def site_assets(root: Path) -> OutputFiles:
-    """Files beside the essays that are not Markdown (images and such), at the site's root;
-    hidden and editor files and links out of `essays/` are left out (see `essay_folder`)."""
-    assets = OutputFiles()
-    for relative, path in essay_folder(root).assets:
-        assets.add(relative, path.read_bytes(), f"{ESSAYS_DIR}/{relative}")
-    return assets
+def output_key(keys: OutputKeys, value: Deferred) -> str | None:
+    """The key of a deferred content: its kind and everything it says it reads."""
+    reads = value.reads
+    return keys.key(reads.kind, reads.essay, *reads.values,
+                    *[keys.essay(essay) for essay in reads.essays],
+                    *[entry_fingerprint(entry) for entry in reads.entries])
+
+
+class Rendering:
+    """The build's maker of contents, handed to the writer: it renders what the writer must
+    write (across the cores when there is much) and notes each email's HTML size."""
+
+    def __init__(self, folders: Sequence[OutputFolder]):
+        self.emails = next(f for f in folders if f.target.name == "email")
+        self.watched = {id(value): path for path, value in self.emails.files.items()
+                        if path.endswith(".html")}
+        self.sizes: dict[str, int] = {}
+
+    def make(self, values: Sequence[Content | Keyed]) -> Iterator[Content]:
+        """Each value's content, in order."""
+        for value, content in zip(values, made_contents(values), strict=True):
+            path = self.watched.get(id(value))
+            if path is not None:
+                self.sizes[path] = len(as_bytes(content))
+            yield content
+
+    def email_sizes(self) -> dict[str, int]:
+        """The size of every email's HTML: as rendered, or the previous build's kept file."""
+        sizes = dict(self.sizes)
+        for path in self.watched.values():
+            if path not in sizes:
+                with contextlib.suppress(OSError):
+                    sizes[path] = (self.emails.target / path).stat().st_size
+        return sizes
+
+
+def made_contents(values: Sequence[Content | Keyed]) -> Iterator[Content]:
+    """Each value made, in order; forked workers (sharing the loaded site) make them when
+    there are enough keyed ones to pay for the workers, each a run of neighbouring values."""
+    workers = fork_workers(sum(isinstance(v, Keyed) for v in values), PARALLEL_THRESHOLD)
+    if not workers:
+        yield from map(_made, values)
+        return
+    step = max(1, min(MAX_RUN, -(-len(values) // (workers * 8))))
+    with forked_pool(workers, _start_maker, (values,)) as pool:
+        for contents in pool.map(_make_run, range(0, len(values), step), repeat(step)):
+            if isinstance(contents, PublishError):
+                raise PublishError(contents.problems)
+            yield from contents
+
+
+def _made(value: Content | Keyed) -> Content:
+    """One value's content, made now if it is keyed."""
+    return value.content() if isinstance(value, Keyed) else value
+
+
+def _start_maker(values: Sequence[Content | Keyed]) -> None:
+    """Give a forked worker the values it makes (inherited, not pickled) and fresh
+    connections to the render store (a connection must not cross a fork)."""
+    PROCESS.worker_state = (values,)
+    RenderStore.forget_connections()
+
+
+def _make_run(start: int, length: int) -> list[Content] | PublishError:
+    """Make the values `start` to `start + length` in a worker; a PublishError comes back
+    as a value, since its problems would not survive pickling as an exception."""
+    try:  # sent back as bytes: a long page's text may take 2-4 bytes a character
+        values = PROCESS.worker_state[0][start:start + length]
+        return [as_bytes(_made(value)) for value in values]
+    except PublishError as exc:
+        return _ProblemsCarrier(exc.problems)
+
+
+class _ProblemsCarrier(PublishError):
+    """A PublishError that pickles (it is rebuilt from its problems)."""
+
+    def __reduce__(self) -> tuple[type, tuple[list[Problem]]]:
+        return (_ProblemsCarrier, (self.problems,))
+
+
+# --- Pre-flight -------------------------------------------------------------------------
+
+
+def preflight(published: Site, email_sizes: Mapping[str, int]) -> list[Problem]:
+    """Problems the rendered files show before anything is committed: an email past the
+    size at which Gmail clips it."""
+    return mail.oversize_problems(published, email_sizes)
+
+
+def refuse_warnings(problems: Sequence[Problem]) -> None:
+    """Strict mode: every warning becomes an error, and the build stops before writing."""
+    if problems:
+        raise PublishError([dataclasses.replace(p, severity="error") for p in problems])

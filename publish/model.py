@@ -158,3 +158,14 @@ class Site:
     def essay(self, slug: str) -> Essay | None:
         """The essay with this slug, or None."""
         return next((e for e in self.essays if e.slug == slug), None)
+
+
+@dataclass(frozen=True)
+class Release:
+    """One recorded release: the slot an essay took, when it went out, and what was released."""
+
+    slug: str
+    slot: datetime
+    released_at: datetime
+    content_hash: str
+    source: str = ""  # the essay's file, relative to the site root ("" in old records)

@@ -32,24 +32,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from publish.build import BUILD_DIR, BuildOptions, build
+from publish.build import BUILD_DIR, BuildOptions, build, read_site
+from publish.content.releasefile import (
+    RELEASES_FILE,
+    ReleasesFile,
+    read_releases_file,
+    write_releases_file,
+)
 from publish.deploy.golive import go_live
 from publish.errors import Problem, PublishError
 from publish.locks import exclusive_lock
 from publish.mailing.environment import environment_file
 from publish.mailing.send import send_essay
 from publish.mailing.setup import refuse_unsafe_setup
-from publish.model import Essay, Settings, Site
-from publish.releasefile import (
-    RELEASES_FILE,
-    ReleasesFile,
-    read_releases_file,
-    write_releases_file,
-)
+from publish.model import Essay, Release, Settings, Site
 from publish.schedule import (
     Placement,
     Plan,
-    Release,
     Timetable,
     apply_release_dates,
     days_late,
@@ -59,7 +58,6 @@ from publish.schedule import (
     plan_schedule,
     unmailed_back_issues,
 )
-from publish.site import load_site
 from publish.state.db import connect, database_path
 from publish.state.releases import (
     Binding,
@@ -117,7 +115,7 @@ def run_publish(root: Path, now: datetime, *, dry_run: bool = False,
     With `back_issues`, essays dated before the site's first run are released and mailed
     too; without it they stay on the web only.
     """
-    site, warnings = load_site(root)
+    site, warnings = read_site(root)
     warnings += refuse_unsafe_setup(root, site.settings)  # before anything is built or sent
     timetable = Timetable.from_settings(site.settings)
     now = timetable.local(now)

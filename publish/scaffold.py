@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 import tomli_w
 
+from publish.content.settings import SETTINGS_FILE, load_settings
 from publish.errors import PublishError
 from publish.mailing.setup import PLACEHOLDER_FROM_ADDRESS
 from publish.safetext import fold_controls
-from publish.settings import SETTINGS_FILE, load_settings
 
 SCAFFOLD = Path(__file__).parent / "scaffold"
 

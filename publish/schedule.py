@@ -28,23 +28,12 @@ from zoneinfo import ZoneInfo
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrule, rruleset, rrulestr
 
-from publish.model import Essay, Settings, Site
+from publish.model import Essay, Release, Settings, Site
 
 ANCHOR_DAY = date(2000, 1, 3)  # a Monday: rules without DTSTART count from here
 DTSTART_LINE = re.compile(r"^DTSTART[^:\n]*:(\d{8})[^\n]*$", re.IGNORECASE | re.MULTILINE)
 
 DATED, RELEASED, QUEUED = "dated", "released", "queued"
-
-
-@dataclass(frozen=True)
-class Release:
-    """One recorded release: the slot an essay took, when it went out, and what was released."""
-
-    slug: str
-    slot: datetime
-    released_at: datetime
-    content_hash: str
-    source: str = ""  # the essay's file, relative to the site root ("" in old records)
 
 
 @dataclass(frozen=True)

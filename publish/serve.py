@@ -24,10 +24,10 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from publish.build import BUILD_DIR, BuildOptions, build
+from publish.content.glossary import GLOSSARY_DIR
+from publish.content.settings import SETTINGS_FILE, load_settings
+from publish.content.source import ESSAYS_DIR
 from publish.errors import PublishError
-from publish.essays import ESSAYS_DIR
-from publish.glossary import GLOSSARY_DIR
-from publish.settings import SETTINGS_FILE, load_settings
 
 VERSION_PATH = "/__publish__/version"
 WATCHED_DIRS = (ESSAYS_DIR, GLOSSARY_DIR, "templates")

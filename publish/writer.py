@@ -12,7 +12,6 @@ Folders are made `0o777` and files `0o666`, less the umask, so a web server can 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -22,50 +21,25 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from publish.cache import hold_for_test
+from publish.atomic import write_atomically
+from publish.cache.outputs import Keyed, OutputMemo
 from publish.errors import PublishError
-from publish.memo import Content, Deferred, OutputMemo, as_bytes, made_contents
+from publish.locks import exclusive_lock
+from publish.outputs.files import Content, as_bytes
+from publish.parallel import hold_for_test
 
 JOURNAL_NAME = ".commit.json"
 LOCK_NAME = ".lock"
 
 
-class OutputFiles(dict[str, Content | Deferred]):
-    """One output's `{path: content}`, gathered so that no path is written twice.
-
-    Each path remembers what wrote it, so a clash names both writers instead of letting the
-    later one silently replace the earlier.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sources: dict[str, str] = {}
-
-    def add(self, path: str, content: Content | Deferred, source: str) -> None:
-        """Add one file written by `source`; a PublishError if another source wrote it."""
-        if path in self:
-            first = self.sources.get(path, "another output")
-            raise PublishError.single(path, 1, 1, f"written twice: by {first} and by {source} "
-                                                  "(a slug, tag or file name clash?)")
-        self[path] = content
-        self.sources[path] = source
-
-    def add_all(self, files: Mapping[str, Content | Deferred],
-                source: str | Mapping[str, str]) -> None:
-        """Add every file of `files`, written by `source` (one for all, or one per path)."""
-        known: Mapping[str, str] = getattr(files, "sources", {})
-        default = source if isinstance(source, str) else "another output"
-        for path, content in files.items():
-            named = None if isinstance(source, str) else source.get(path)
-            self.add(path, content, named or known.get(path) or default)
+Maker = Callable[[Sequence[Content | Keyed]], Iterable[Content]]
 
 
-def merge_outputs(*parts: Mapping[str, Content | Deferred]) -> OutputFiles:
-    """Join several `{path: content}` maps, refusing a path that two of them write."""
-    merged = OutputFiles()
-    for number, part in enumerate(parts, start=1):
-        merged.add_all(part, f"output {number}")
-    return merged
+def made_in_turn(values: Sequence[Content | Keyed]) -> Iterator[Content]:
+    """Each value's content, in order, made here one at a time (the build passes its own
+    maker, which shares the work among worker processes)."""
+    for value in values:
+        yield value.content() if isinstance(value, Keyed) else value
 
 
 def _checked(path: str) -> str:
@@ -122,22 +96,10 @@ def _chmod(path: str, mode: int) -> None:
 # --- The build lock ------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def build_lock(build_dir: Path) -> Iterator[None]:
+def build_lock(build_dir: Path) -> contextlib.AbstractContextManager[None]:
     """Hold the site's build lock (`build/.lock`), or fail at once if a build holds it."""
-    build_dir.mkdir(parents=True, exist_ok=True)
-    path = build_dir / LOCK_NAME
-    with open(path, "a+b") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            message = ("another build is running in this site (it holds this lock file); "
-                       "wait for it to finish, then build again")
-            raise PublishError.single(f"{build_dir.name}/{LOCK_NAME}", 1, 1, message) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return exclusive_lock(build_dir / LOCK_NAME, "another build is running in this site (it "
+                          "holds this lock file); wait for it to finish, then build again")
 
 
 # --- Writing folders -----------------------------------------------------------------
@@ -147,7 +109,7 @@ def build_lock(build_dir: Path) -> Iterator[None]:
 class OutputFolder:
     """One folder a build replaces: its files, where it goes, and its output memo if any."""
 
-    files: Mapping[str, Content | Deferred]
+    files: Mapping[str, Content | Keyed]
     target: Path
     memo: OutputMemo | None = None
 
@@ -162,13 +124,14 @@ class Prepared:
     finish: Callable[[], None]
 
 
-def write_tree(files: Mapping[str, Content | Deferred], target: Path,
+def write_tree(files: Mapping[str, Content | Keyed], target: Path,
                memo: OutputMemo | None = None) -> None:
     """Replace the folder `target` with exactly `files`, atomically (see `write_trees`)."""
     write_trees([OutputFolder(files, target, memo)])
 
 
-def write_trees(folders: Sequence[OutputFolder]) -> None:
+def write_trees(folders: Sequence[OutputFolder], make: Maker = made_in_turn,
+                before_commit: Callable[[], None] | None = None) -> None:
     """Replace each folder with exactly its files, all of them in one atomic commit.
 
     The folders share one parent, which holds the journal. A deferred content is made only
@@ -181,7 +144,9 @@ def write_trees(folders: Sequence[OutputFolder]) -> None:
     try:
         for folder in folders:
             checked = {_checked(p): content for p, content in folder.files.items()}
-            prepared.append(_prepare(checked, folder.target, folder.memo))
+            prepared.append(_prepare(checked, folder.target, folder.memo, make))
+        if before_commit is not None:
+            before_commit()  # may refuse the build: the staging is removed, nothing changes
         hold_for_test("staged")
         journal = {"changes": [p.entry for p in prepared]}
         _write_journal(parent, journal)
@@ -206,14 +171,14 @@ def _shared_parent(folders: Sequence[OutputFolder]) -> Path:
     return parent
 
 
-def _prepare(files: Mapping[str, Content | Deferred], target: Path,
-             memo: OutputMemo | None) -> Prepared:
+def _prepare(files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo | None,
+             make: Maker) -> Prepared:
     """Stage one folder's change: in place when the memo and a previous tree allow it."""
     if memo is not None and target.is_dir():
         plan = _update_plan(files, target, memo)
         if plan is not None:
-            return _stage_update(plan, target, memo)
-    return _stage_tree(files, target, memo)
+            return _stage_update(plan, target, memo, make)
+    return _stage_tree(files, target, memo, make)
 
 
 def _new_staging(target: Path) -> Path:
@@ -221,19 +186,19 @@ def _new_staging(target: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
 
 
-def _stage_tree(files: Mapping[str, Content | Deferred], target: Path,
-                memo: OutputMemo | None) -> Prepared:
+def _stage_tree(files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo | None,
+                make: Maker) -> Prepared:
     """Write a whole new tree beside `target`, to be swapped in."""
     staging = _new_staging(target)
     try:
         folders: set[Path] = set()
         todo = [(relative, content) for relative, content in files.items()
                 if not _kept(staging, relative, content, target, memo, folders)]
-        made = made_contents([content for _, content in todo])
+        made = make([content for _, content in todo])
         for (relative, content), data in zip(todo, made, strict=True):
             path = _folder_made(staging / relative, folders)
             _write_file(path, data, target / relative)
-            if memo is not None and isinstance(content, Deferred) and content.key is not None:
+            if memo is not None and isinstance(content, Keyed) and content.key is not None:
                 memo.record(relative, content.key, path)
         set_modes(staging)
     except BaseException:
@@ -243,10 +208,10 @@ def _stage_tree(files: Mapping[str, Content | Deferred], target: Path,
     return Prepared(entry, staging, lambda: None)
 
 
-def _kept(staging: Path, relative: str, content: Content | Deferred, target: Path,
+def _kept(staging: Path, relative: str, content: Content | Keyed, target: Path,
           memo: OutputMemo | None, folders: set[Path]) -> bool:
     """Link the previous build's file when the memo vouches for it; whether it was."""
-    key = content.key if isinstance(content, Deferred) else None
+    key = content.key if isinstance(content, Keyed) else None
     if memo is None or key is None or not memo.holds(relative, key, target / relative):
         return False
     path = _folder_made(staging / relative, folders)
@@ -314,7 +279,8 @@ def remove_leftovers(parent: Path, names: Iterable[str]) -> None:
         shutil.rmtree(_old_path(parent / name), ignore_errors=True)
         for staging in parent.glob(f".{name}-new-*"):
             shutil.rmtree(staging, ignore_errors=True)
-    (parent / f"{JOURNAL_NAME}.tmp").unlink(missing_ok=True)
+    for half_written in parent.glob(f".{JOURNAL_NAME}.*.tmp"):
+        half_written.unlink(missing_ok=True)
 
 
 def _finish_legacy_commit(parent: Path, name: str) -> None:
@@ -339,12 +305,12 @@ def _finish_legacy_commit(parent: Path, name: str) -> None:
 class UpdatePlan:
     """What turns the previous tree into the new one: files to write, kept, and removed."""
 
-    writes: list[tuple[str, Content | Deferred]]
+    writes: list[tuple[str, Content | Keyed]]
     kept: list[str]  # each file the memo vouched for
     removes: list[str]
 
 
-def _update_plan(new_files: Mapping[str, Content | Deferred], target: Path,
+def _update_plan(new_files: Mapping[str, Content | Keyed], target: Path,
                  memo: OutputMemo) -> UpdatePlan | None:
     """The plan, or None when a path changes between file and folder (then swap a new tree)."""
     old_files, old_folders = _tree_listing(target)
@@ -355,10 +321,10 @@ def _update_plan(new_files: Mapping[str, Content | Deferred], target: Path,
     writes, kept = [], []
     base = str(target)
     for relative, content in new_files.items():
-        key = content.key if isinstance(content, Deferred) else None
+        key = content.key if isinstance(content, Keyed) else None
         if key is not None and memo.holds(relative, key, f"{base}/{relative}"):
             kept.append(relative)
-        elif isinstance(content, Deferred) or not _unchanged(target / relative,
+        elif isinstance(content, Keyed) or not _unchanged(target / relative,
                                                              as_bytes(content)):
             writes.append((relative, content))
     return UpdatePlan(writes, kept, sorted(old_files - new_files.keys()))
@@ -388,11 +354,11 @@ def _tree_listing(target: Path) -> tuple[set[str], set[str]]:
     return files, folders
 
 
-def _stage_update(plan: UpdatePlan, target: Path, memo: OutputMemo) -> Prepared:
+def _stage_update(plan: UpdatePlan, target: Path, memo: OutputMemo, make: Maker) -> Prepared:
     """Stage the changed files beside the tree, to be moved in when the journal commits."""
     staging = _new_staging(target)
     try:
-        made = made_contents([content for _, content in plan.writes])
+        made = make([content for _, content in plan.writes])
         for number, data in enumerate(made):
             (staging / str(number)).write_bytes(as_bytes(data))
     except BaseException:
@@ -404,7 +370,7 @@ def _stage_update(plan: UpdatePlan, target: Path, memo: OutputMemo) -> Prepared:
     def finish() -> None:
         memo.keep_vouched(plan.kept)
         for relative, content in plan.writes:
-            if isinstance(content, Deferred) and content.key is not None:
+            if isinstance(content, Keyed) and content.key is not None:
                 memo.record(relative, content.key, target / relative)
 
     return Prepared(entry, staging, finish)
@@ -420,13 +386,7 @@ def _journal_path(parent: Path) -> Path:
 
 def _write_journal(parent: Path, journal: dict[str, Any]) -> None:
     """Write the journal atomically and durably: it exists whole or not at all."""
-    path = _journal_path(parent)
-    temporary = path.with_name(f"{path.name}.tmp")
-    with open(temporary, "w", encoding="utf-8") as stream:
-        json.dump(journal, stream)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
+    write_atomically(_journal_path(parent), json.dumps(journal).encode("utf-8"))
 
 
 def _replay(parent: Path, journal: dict[str, Any]) -> None:

@@ -18,9 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-
-from publish.cache import RenderStore
 from tests.tools import free_port, need_tool
 
 SSHD = "/usr/sbin/sshd"
@@ -188,14 +185,3 @@ def s3_server() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture(autouse=True)
-def close_render_stores() -> Iterator[None]:
-    """Close the render-cache connections a test's sites opened (publish keeps one per site
-    open for the life of the process: three file descriptors per site). The suite runs in one
-    process, and select() in other tests fails once descriptors pass 1024."""
-    before = set(RenderStore._open)
-    yield
-    for path in set(RenderStore._open) - before:
-        store = RenderStore._open.pop(path)
-        if store.connection is not None:
-            store.connection.close()

@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import zlib
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -22,13 +21,18 @@ import pytest
 from click.testing import CliRunner
 from lxml import html
 
-import publish.essays
+import publish.build
+import publish.content.essays
 from bench.generate import generate
-from publish import cache, mail, memo, web
-from publish.build import BuildOptions, build
+from publish import parallel
+from publish.build import BuildOptions, build, read_site
+from publish.cache import outputs as memo
+from publish.cache import parses as cache
+from publish.cache import renders as cache_renders
+from publish.cache import store as cache_store
 from publish.cli.main import cli
 from publish.errors import PublishError
-from publish.site import load_site
+from publish.outputs import mail, web
 
 REPO = Path(__file__).parent.parent
 TODAY = date(2030, 1, 1)
@@ -38,13 +42,13 @@ TODAY = date(2030, 1, 1)
 def parsed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The essay files actually parsed (not served from the cache), in order."""
     seen: list[str] = []
-    real = publish.essays.read_essay
+    real = publish.content.essays.read_essay
 
     def spy(path, root, settings, glossary):
         seen.append(path.name)
         return real(path, root, settings, glossary)
 
-    monkeypatch.setattr(publish.essays, "read_essay", spy)
+    monkeypatch.setattr(publish.content.essays, "read_essay", spy)
     yield seen
 
 
@@ -75,7 +79,7 @@ def same_tree(left: Path, right: Path) -> bool:
 
 def citing(root: Path, key: str) -> set[str]:
     """The essay files whose notes cite a glossary key."""
-    site, _ = load_site(root)
+    site, _ = read_site(root)
     return {Path(e.path).name for e in site.essays if any(n.glossary_key == key
                                                           for n in e.notes)}
 
@@ -84,15 +88,15 @@ def forget_render_stores() -> None:
     """Close and forget every open render store, as the end of a process would (a sqlite3
     connection sits in a reference cycle: dropped unclosed, it closes at some later garbage
     collection, and its checkpoint then rewrites the store in the middle of another step)."""
-    for store in cache.RenderStore._open.values():
+    for store in cache_store.PROCESS.render_stores.values():
         if store.connection is not None:
             store.connection.close()
-    cache.RenderStore._open.clear()
+    cache_store.PROCESS.render_stores.clear()
 
 
 def records(root: Path) -> list[Path]:
     """The essay records in a site's cache."""
-    return sorted((root / cache.CACHE_DIR / "essays").glob("*.rec"))
+    return sorted((root / cache_store.CACHE_DIR / "essays").glob("*.rec"))
 
 
 def test_cached_build_is_byte_identical_to_an_uncached_one(tmp_path, monkeypatch, parsed):
@@ -102,9 +106,9 @@ def test_cached_build_is_byte_identical_to_an_uncached_one(tmp_path, monkeypatch
     build(cached, BuildOptions(today=TODAY))
     assert len(parsed) == first_parses, "the warm build parsed again"
     fresh = example_site(tmp_path / "fresh")
-    monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
+    monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
     build(fresh, BuildOptions(today=TODAY))
-    assert not (fresh / cache.CACHE_DIR).exists()
+    assert not (fresh / cache_store.CACHE_DIR).exists()
     for output in ("site", "email"):
         assert same_tree(cached / "build" / output, fresh / "build" / output), output
 
@@ -173,12 +177,12 @@ def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch
     assert process.returncode == 0, out + err
     pids = [int(line.split()[-1]) for line in err.splitlines()
             if line.startswith("holding at worker in process ")]
-    workers = min(os.cpu_count() or 1, cache.MAX_WORKERS)
+    workers = min(os.cpu_count() or 1, parallel.MAX_WORKERS)
     assert workers >= 2, "this test needs two cores to fork workers"
     assert len(set(pids)) == 3 * workers, "one pool parsed, one rendered each folder"
     assert process.pid not in pids
     monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
-    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)
     sequential = generate(60, tmp_path / "sequential")
     build(sequential, BuildOptions(today=TODAY))
     for output in ("site", "email"):
@@ -186,19 +190,19 @@ def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch
 
 
 def test_unchanged_site_is_not_parsed_again(corpus, parsed):
-    load_site(corpus)
+    read_site(corpus)
     assert len(parsed) == 12
-    load_site(corpus)
+    read_site(corpus)
     assert len(parsed) == 12
 
 
 def test_editing_one_essay_parses_only_that_essay(corpus, parsed):
-    load_site(corpus)
+    read_site(corpus)
     parsed.clear()
     path = corpus / "essays" / "00005.md"
     path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n",
                     encoding="utf-8")
-    site, _ = load_site(corpus)
+    site, _ = read_site(corpus)
     assert parsed == ["00005.md"]
     assert any("A new closing line." in t.content for t in site.essay("essay-00005").tokens)
     assert len(records(corpus)) == 12, "the old record of the edited essay was not pruned"
@@ -215,7 +219,7 @@ def test_glossary_change_reparses_exactly_the_citing_essays(corpus, parsed):
                      encoding="utf-8")
     build(corpus, BuildOptions(today=TODAY))
     assert set(parsed) == readers and len(parsed) == len(readers)
-    site, _ = load_site(corpus)
+    site, _ = read_site(corpus)
     for essay in site.essays:
         page = html.parse(str(corpus / "build" / "site" / essay.slug / "index.html"))
         notes = " ".join(page.xpath("//section[contains(@class, 'footnotes')]//text()"))
@@ -226,7 +230,7 @@ def test_template_change_rerenders_the_pages_that_use_it(corpus):
     build(corpus, BuildOptions(today=TODAY))
     override = corpus / "templates" / "essay.html"
     override.parent.mkdir(exist_ok=True)
-    packaged = Path(publish.essays.__file__).parent / "templates" / "essay.html"
+    packaged = Path(publish.content.essays.__file__).parent.parent / "templates" / "essay.html"
     marked = re.sub(r"(\{% block \w+ %\})", r'\1<p id="cache-marker">marked</p>',
                     packaged.read_text(encoding="utf-8"), count=1)
     assert "cache-marker" in marked, "essay.html has no block to mark"
@@ -240,12 +244,12 @@ def test_template_change_rerenders_the_pages_that_use_it(corpus):
 
 
 def test_settings_change_reparses_every_essay(corpus, parsed):
-    load_site(corpus)
+    read_site(corpus)
     parsed.clear()
     toml = corpus / "publish.toml"
     toml.write_text(toml.read_text(encoding="utf-8").replace('"UTC"', '"Europe/Paris"'),
                     encoding="utf-8")
-    site, _ = load_site(corpus)
+    site, _ = read_site(corpus)
     assert len(parsed) == 12
     assert all(str(e.date.tzinfo) == "Europe/Paris" for e in site.essays)
 
@@ -264,7 +268,7 @@ def test_damaged_record_is_detected_and_rebuilt(corpus, parsed, damage):
     elif damage == "empty":
         data = bytearray()
     else:
-        data[8:10] = (cache.FORMAT_VERSION + 1).to_bytes(2, "little")
+        data[8:10] = (cache_store.FORMAT_VERSION + 1).to_bytes(2, "little")
     record.write_bytes(bytes(data))
     parsed.clear()
     build(corpus, BuildOptions(today=TODAY))
@@ -278,7 +282,7 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, damage):
     build(corpus, BuildOptions(today=TODAY))
     before = corpus / "before"
     shutil.copytree(corpus / "build", before)
-    store = corpus / cache.CACHE_DIR / cache.RENDERS_FILE
+    store = corpus / cache_store.CACHE_DIR / cache_renders.RENDERS_FILE
     forget_render_stores()  # as a new process would
     if damage == "row":
         with sqlite3.connect(store) as connection:
@@ -295,10 +299,10 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, damage):
 
 
 def test_record_changed_during_a_build_fails_cleanly(corpus):
-    site, _ = load_site(corpus)
+    site, _ = read_site(corpus)
     essay = site.essays[0]
     assert isinstance(essay.tokens, cache.StoredTokens)
-    cache._RECENT_DECODES.clear()
+    cache_store.PROCESS.recent_decodes.clear()
     record = essay.tokens.path
     data = bytearray(record.read_bytes())
     data[-1] ^= 0xFF
@@ -309,9 +313,9 @@ def test_record_changed_during_a_build_fails_cleanly(corpus):
 
 
 def test_stored_tokens_decode_to_the_parsed_tokens(corpus, monkeypatch):
-    cached, _ = load_site(corpus)
-    monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
-    fresh, _ = load_site(corpus)
+    cached, _ = read_site(corpus)
+    monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
+    fresh, _ = read_site(corpus)
     for stored, parsed_essay in zip(cached.essays, fresh.essays, strict=True):
         assert list(stored.tokens) == list(parsed_essay.tokens)
         assert len(stored.tokens) == len(parsed_essay.tokens)
@@ -320,14 +324,14 @@ def test_stored_tokens_decode_to_the_parsed_tokens(corpus, monkeypatch):
 
 def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path, monkeypatch):
     blocked = generate(12, tmp_path / "blocked")
-    (blocked / cache.CACHE_DIR).mkdir(parents=True)
+    (blocked / cache_store.CACHE_DIR).mkdir(parents=True)
     for name in ("essays", "outputs"):  # the parse records and the output manifests
-        (blocked / cache.CACHE_DIR / name).write_text("not a folder", encoding="utf-8")
+        (blocked / cache_store.CACHE_DIR / name).write_text("not a folder", encoding="utf-8")
     build(blocked, BuildOptions(today=TODAY))
     build(blocked, BuildOptions(today=TODAY))
     assert not records(blocked)
     fresh = generate(12, tmp_path / "fresh")
-    monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
+    monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
     build(fresh, BuildOptions(today=TODAY))
     for output in ("site", "email"):
         assert same_tree(blocked / "build" / output, fresh / "build" / output), output
@@ -419,7 +423,7 @@ def made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(web.PageRenderer, "essay_page", page_spy)
     monkeypatch.setattr(mail, "email_html", email_spy)
-    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 10**9)  # spies see only this process
+    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)  # spies see only this process
     yield seen
 
 
@@ -430,7 +434,7 @@ def slugs_made(made: list[str], kind: str) -> set[str]:
 
 def neighbours(root: Path, slug: str) -> set[str]:
     """The slugs of the essays published just before and after one."""
-    site, _ = load_site(root)
+    site, _ = read_site(root)
     order = [e.slug for e in sorted(site.essays, key=lambda e: (e.date, e.slug), reverse=True)]
     index = order.index(slug)
     return {order[i] for i in (index - 1, index + 1) if 0 <= i < len(order)}
@@ -481,7 +485,7 @@ def test_email_template_change_rerenders_every_email(corpus, made):
     made.clear()
     override = corpus / "templates" / "email.txt"
     override.parent.mkdir(exist_ok=True)
-    packaged = Path(publish.essays.__file__).parent / "templates" / "email.txt"
+    packaged = Path(publish.content.essays.__file__).parent.parent / "templates" / "email.txt"
     override.write_text(packaged.read_text(encoding="utf-8") + "Template marker.\n",
                         encoding="utf-8")
     build(corpus, BuildOptions(today=TODAY))
@@ -506,7 +510,7 @@ def test_damaged_output_memo_is_ignored(corpus, made, damage):
     elif damage == "truncate":
         data = data[: len(data) - 10]
     else:
-        data[8:10] = (memo.MEMO_VERSION + 1).to_bytes(2, "little")
+        data[8:10] = (cache_store.FORMAT_VERSION + 1).to_bytes(2, "little")
     manifest.write_bytes(bytes(data))
     made.clear()
     build(corpus, BuildOptions(today=TODAY))
@@ -539,7 +543,7 @@ def test_parallel_rendering_matches_a_sequential_one(tmp_path, monkeypatch):
 
 
 def test_template_error_in_a_worker_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 2)
     corpus = generate(12, tmp_path / "site")
     (corpus / "templates").mkdir(exist_ok=True)
     (corpus / "templates" / "essay.html").write_text("{{ essay.no_such_field }}\n",
@@ -590,14 +594,12 @@ def plant_pickles(root: Path, marker: Path) -> None:
     version, key, lengths and checksum) whose body is a pickle that would create `marker`."""
     payload = pickle.dumps(_CreatesFile(marker))
     for record in records(root):
-        key = cache.HEADER.unpack_from(record.read_bytes())[3]
-        record.write_bytes(cache.HEADER.pack(cache.MAGIC, cache.FORMAT_VERSION, 0, key,
-                                             len(payload), 0, zlib.crc32(payload)) + payload)
+        key = cache_store.HEADER.unpack_from(record.read_bytes())[2]
+        record.write_bytes(cache_store.pack_record(cache.MAGIC, key, [payload, b""]))
     manifests = sorted((root / memo.OUTPUTS_DIR).glob("*.manifest"))
     assert [m.name for m in manifests] == ["email.manifest", "site.manifest"]
     for manifest in manifests:
-        manifest.write_bytes(memo.HEADER.pack(memo.MAGIC, memo.MEMO_VERSION, len(payload),
-                                              zlib.crc32(payload)) + payload)
+        manifest.write_bytes(cache_store.pack_record(memo.MAGIC, cache_store.NO_KEY, [payload]))
 
 
 @pytest.mark.parametrize("command", ["check", "build"])
@@ -616,7 +618,7 @@ def test_a_crafted_pickle_in_the_cache_never_runs(corpus, tmp_path, command):
         for output in ("site", "email"):
             assert same_tree(expected / output, corpus / "build" / output), output
         assert len(records(corpus)) == 12
-        assert all(cache.HEADER.unpack_from(r.read_bytes())[1] == cache.FORMAT_VERSION
+        assert all(cache_store.HEADER.unpack_from(r.read_bytes())[1] == cache_store.FORMAT_VERSION
                    for r in records(corpus))
 
 
@@ -624,12 +626,15 @@ def test_records_are_plain_data(corpus):
     build(corpus, BuildOptions(today=TODAY))
     for record in records(corpus):
         data = record.read_bytes()
-        _, _, _, _, meta_length, tokens_length, _ = cache.HEADER.unpack_from(data)
-        body = data[cache.HEADER.size:]
-        meta = msgspec.msgpack.decode(body[:meta_length])  # no types given: plain data only
+        key = cache_store.HEADER.unpack_from(data)[2]
+        (meta_start, meta_length), (tokens_start, tokens_length) = cache_store.unpack_record(
+            data, cache.MAGIC, key)
+        meta = msgspec.msgpack.decode(data[meta_start:meta_start + meta_length])  # plain data
         assert isinstance(meta, list) and len(meta) == 4
-        assert isinstance(msgspec.msgpack.decode(body[meta_length:meta_length + tokens_length]),
-                          list)
+        tokens = data[tokens_start:tokens_start + tokens_length]
+        assert isinstance(msgspec.msgpack.decode(tokens), list)
     for manifest in (corpus / memo.OUTPUTS_DIR).glob("*.manifest"):
-        stamps = json.loads(manifest.read_bytes()[memo.HEADER.size:])
+        data = manifest.read_bytes()
+        ((start, length),) = cache_store.unpack_record(data, memo.MAGIC)
+        stamps = json.loads(data[start:start + length])
         assert stamps and all(isinstance(s, list) for s in stamps.values())

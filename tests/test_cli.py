@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from publish import __version__
 from publish.cli.main import cli
-from publish.site import load_site
+from publish.content.site import load_site
 from tests.mailsite import SETTINGS as MAIL_SETTINGS
 from tests.sitebuilder import essay_text, make_site
 from tests.tools import free_port

@@ -26,12 +26,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publish.cli.main import cli
+from publish.content.settings import load_settings
 from publish.errors import PublishError
 from publish.mailing.destination import parse_smtp_url
 from publish.mailing.rounds import ProgressEvent
 from publish.mailing.send import send_essay
 from publish.mailing.transport import SMTPTransport
-from publish.settings import load_settings
 from publish.state import db
 from publish.state.imports import import_csv
 from publish.state.subscribers import add_subscriber, unsubscribe_token, unsubscribe_url

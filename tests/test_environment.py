@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from publish.settings import load_settings
+from publish.content.settings import load_settings
 from publish.state import db
 from publish.state.subscribers import add_subscriber, find_subscriber, unsubscribe_token
 from publish.state.subscribers import unsubscribe_url as unsubscribe_link

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from publish.content.site import load_site
 from publish.errors import PublishError
 from publish.model import Essay
-from publish.site import load_site
 from tests.sitebuilder import essay_text, make_site
 
 LONG_PARAGRAPH = ("The first paragraph opens the essay[^flow] and runs on for a while, "

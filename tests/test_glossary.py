@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from publish.content.glossary import load_glossary
+from publish.content.markdown import build_parser
+from publish.content.site import load_site
 from publish.errors import PublishError
-from publish.glossary import load_glossary
-from publish.markdown import build_parser
-from publish.site import load_site
 from tests.sitebuilder import essay_text, make_site
 
 

@@ -5,7 +5,6 @@ mails nothing twice (through the command line, with a real SMTP server for `run`
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import urljoin
@@ -17,7 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import html as lxml_html
 
-from publish.cache import RenderStore
 from publish.cli.main import cli
 from publish.importers.convert import ConvertedPost, to_markdown
 from publish.importers.essayfiles import essay_text as essay_text_of
@@ -31,19 +29,6 @@ from tests.tools import RecordingSMTPServer
 TRANSFERENCE = ("Transference: the redirection of feelings about one person onto another, "
                 "often the analyst.")
 FREUD = "Freud, The Interpretation of Dreams (1900)."
-
-
-@pytest.fixture(autouse=True)
-def close_render_stores(tmp_path: Path) -> Iterator[None]:
-    """Close the build's render-cache connections of this test's sites afterwards: the
-    store keeps one open per site for the life of the process, and a whole test run opening
-    hundreds would pass the 1024 descriptors `select()` can watch."""
-    yield
-    for path, store in list(RenderStore._open.items()):
-        if path.is_relative_to(tmp_path):
-            if store.connection is not None:
-                store.connection.close()
-            del RenderStore._open[path]
 
 
 def invoke(root: Path, *args: str) -> Result:

@@ -12,11 +12,12 @@ import pytest
 from click.testing import CliRunner
 from lxml import html as lxml_html
 
-from publish import mail
 from publish.cadence import describe_rule
 from publish.cli.main import cli
-from publish.markdown import RenderContext, build_parser, render_email, render_text
-from publish.settings import load_settings
+from publish.content.markdown import build_parser
+from publish.content.settings import load_settings
+from publish.outputs import mail, mime
+from publish.outputs.renderers import RenderContext, render_email, render_text
 from tests.mailsite import ESSAYS, SLUG, make_mail_site
 from tests.sitebuilder import essay_text
 from tests.tools import validate_html
@@ -252,8 +253,8 @@ def test_emails_are_byte_identical_between_builds(tmp_path: Path, email_dir: Pat
     ["x\r\nBcc: a@b", "=?UTF-8?Q?=0A?=Bcc:a@b", "a\u2028Bcc: c@d", "tab\there\x0bvt\x1bEsc"],
 )
 def test_header_text_never_carries_control_characters(title: str) -> None:
-    safe = mail.header_text(title)
-    headers = mail.MessageHeaders(
+    safe = mime.header_text(title)
+    headers = mime.MessageHeaders(
         subject=safe,
         from_address="A <a@example.org>",
         reply_to="",
@@ -262,9 +263,9 @@ def test_header_text_never_carries_control_characters(title: str) -> None:
         list_id="<l.example.org>",
         unsubscribe_url="https://example.org/u/1",
         unsubscribe_mailto="",
-        to=mail.recipient_address("r@example.org", title),
+        to=mime.recipient_address("r@example.org", title),
     )
-    data = mail.compose_message(headers, "text", "<p>html</p>")
+    data = mime.compose_message(headers, "text", "<p>html</p>")
     head = data.split(b"\r\n\r\n", 1)[0]
     names = [line.split(b":")[0] for line in head.split(b"\r\n") if not line.startswith(b" ")]
     assert b"Bcc" not in names

@@ -9,10 +9,11 @@ import lxml.html
 import pytest
 from markdown_it.utils import read_fixture_file
 
-from publish.glossary import load_glossary
-from publish.markdown import RenderContext, build_parser, render_web
+from publish.content.glossary import load_glossary
+from publish.content.markdown import build_parser
+from publish.content.site import load_site
 from publish.model import Glossary
-from publish.site import load_site
+from publish.outputs.renderers import RenderContext, render_web
 from tests.sitebuilder import DEFAULT_FOOTNOTES, essay_text, make_site
 
 FIXTURES = Path(__file__).parent / "fixtures"

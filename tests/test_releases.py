@@ -27,11 +27,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import html as lxml_html
 
-from publish.essays import SLUG_PATTERN
-from publish.releasefile import ReleasesFile, read_releases_file, write_releases_file
+from publish.content.essays import SLUG_PATTERN
+from publish.content.releasefile import ReleasesFile, read_releases_file, write_releases_file
+from publish.content.site import load_site
 from publish.run import CRASH_AFTER_ENV, CRASH_EXIT_CODE
 from publish.schedule import Release, Timetable, due_placements, plan_schedule
-from publish.site import load_site
 from publish.state.db import connect
 from publish.state.releases import bind_releases
 from publish.state.subscribers import add_subscriber

@@ -11,7 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from publish.cli.main import cli
+from publish.content.site import load_site
 from publish.errors import PublishError
+from publish.model import Release
 from publish.schedule import (
     DATED,
     DUE,
@@ -20,7 +22,6 @@ from publish.schedule import (
     QUEUED,
     RELEASED,
     SCHEDULED,
-    Release,
     Timetable,
     apply_release_dates,
     days_late,
@@ -28,7 +29,6 @@ from publish.schedule import (
     plan_schedule,
     schedule_view,
 )
-from publish.site import load_site
 from publish.state.db import database_path
 from publish.state.releases import recorded_releases
 from tests.sitebuilder import essay_text, make_site

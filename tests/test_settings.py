@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from publish.content.settings import load_settings
 from publish.errors import PublishError
-from publish.settings import load_settings
 
 SITE = (Path(__file__).parent / "sites" / "minimal" / "publish.toml").read_text(encoding="utf-8")
 

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from publish.cli.main import cli
+from publish.content.settings import load_settings
 from publish.errors import PublishError
-from publish.settings import load_settings
 from publish.state import db
 from publish.state.imports import export_csv, import_csv
 from publish.state.subscribers import (

@@ -27,14 +27,14 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from publish import mail
 from publish.addresses import address_parts, ascii_domain
 from publish.cli.main import cli
-from publish.essays import SLUG_PATTERN, slugify
-from publish.settings import load_settings
+from publish.content.essays import SLUG_PATTERN, slugify
+from publish.content.settings import load_settings
+from publish.outputs import mime
+from publish.outputs.urls import tag_slug
 from publish.state import db
 from publish.state.subscribers import add_subscriber, find_subscriber, list_subscribers
-from publish.web import tag_slug
 from tests.sitebuilder import make_site
 from tests.tools import RecordingSMTPServer
 
@@ -107,9 +107,9 @@ def unfolded(data: bytes, name: str) -> str:
 
 
 def headers_for(subject: str, sender: str, to: str, unsubscribe: str,
-                site_title: str = "Letters") -> mail.MessageHeaders:
+                site_title: str = "Letters") -> mime.MessageHeaders:
     """MessageHeaders as a send makes them."""
-    return mail.MessageHeaders(
+    return mime.MessageHeaders(
         subject=subject,
         from_address=sender,
         reply_to="editor@example.org",
@@ -128,10 +128,10 @@ def test_any_unicode_headers_parse_back_the_same(
     subject: str, site_name: str, reader: str, reader_address: str, sender_address: str,
     service: str,
 ) -> None:
-    sender = str(mail.Address(display_name=site_name, addr_spec=sender_address))
-    to = mail.recipient_address(reader_address, reader)
+    sender = str(mime.Address(display_name=site_name, addr_spec=sender_address))
+    to = mime.recipient_address(reader_address, reader)
     unsubscribe = f"{service.rstrip('/')}/unsubscribe/12-0123456789abcdef"
-    data = mail.compose_message(headers_for(subject, sender, to, unsubscribe),
+    data = mime.compose_message(headers_for(subject, sender, to, unsubscribe),
                                 "Hello,\ntext\n", "<p>html</p>")
     message = parse(data)
     assert squash(str(message["Subject"])) == squash(subject)
@@ -143,9 +143,9 @@ def test_any_unicode_headers_parse_back_the_same(
     assert recipient.domain.isascii() and from_.domain.isascii()  # IDN as punycode
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
     for line in header_lines(data):
-        assert len(line) <= mail.HARD_LINE_LIMIT
+        assert len(line) <= mime.HARD_LINE_LIMIT
         if data.split(b"\r\n\r\n")[0].isascii() and not re.search(rb"<\S{20,}>", line):
-            assert len(line) <= mail.LINE_LENGTH, line  # folded, but never inside a <…>
+            assert len(line) <= mime.LINE_LENGTH, line  # folded, but never inside a <…>
 
 
 @given(service=service_urls())
@@ -153,7 +153,7 @@ def test_list_unsubscribe_is_always_ascii_url_items(service: str) -> None:
     unsubscribe = f"{service.rstrip('/')}/unsubscribe/12-0123456789abcdef"
     headers = headers_for("A title", "Letters <letters@example.org>", "r@example.org",
                           unsubscribe)
-    data = mail.compose_message(headers, "text\n", "<p>html</p>")
+    data = mime.compose_message(headers, "text\n", "<p>html</p>")
     value = unfolded(data, "List-Unsubscribe")
     assert value.isascii() and "=?" not in value
     items = re.fullmatch(r"<([^<>]+)>, <([^<>]+)>", value)
@@ -161,8 +161,8 @@ def test_list_unsubscribe_is_always_ascii_url_items(service: str) -> None:
     web, mailto = ("".join(item.split()) for item in items.groups())
     assert web.startswith("https://") and web.endswith("/unsubscribe/12-0123456789abcdef")
     assert mailto == "mailto:editor@example.org?subject=unsubscribe"
-    assert all(len(line) <= mail.HARD_LINE_LIMIT for line in header_lines(data))
-    if len(web) + len("List-Unsubscribe: <>,") <= mail.HARD_LINE_LIMIT:
+    assert all(len(line) <= mime.HARD_LINE_LIMIT for line in header_lines(data))
+    if len(web) + len("List-Unsubscribe: <>,") <= mime.HARD_LINE_LIMIT:
         assert "".join(items.group(1).split()) == items.group(1)  # the URL is never broken
     message = parse(data)
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -185,7 +185,7 @@ def write_site(root: Path, *, site_title: str, sender_name: str, title: str,
                subtitle: str = "", author: str = "Anne Brontë", tags: Sequence[str] = (),
                service_url: str = "https://subs.bronte-letters.net/") -> Path:
     """A one-essay site with these texts (front matter written by a YAML writer)."""
-    sender = str(mail.Address(display_name=sender_name, addr_spec="letters@bronte-letters.net"))
+    sender = str(mime.Address(display_name=sender_name, addr_spec="letters@bronte-letters.net"))
     settings = tomli_w.dumps({
         "site": {"title": site_title, "url": "https://bronte-letters.net/", "author": author,
                  "language": "en", "timezone": "Europe/London"},
@@ -218,7 +218,7 @@ def build_and_send(root: Path, smtp: RecordingSMTPServer, reader: str, name: str
     built = run(root, "build", "--today", TODAY)
     assert built.exit_code == 0, built.output
     [eml] = (root / "build" / "email").glob("*.eml")
-    assert all(len(line) <= mail.HARD_LINE_LIMIT for line in header_lines(eml.read_bytes()))
+    assert all(len(line) <= mime.HARD_LINE_LIMIT for line in header_lines(eml.read_bytes()))
     with closing(db.connect(db.database_path(root, load_settings(root)))) as conn:
         add_subscriber(conn, reader, name)
     with pytest.MonkeyPatch.context() as patch:
@@ -287,33 +287,33 @@ def test_list_unsubscribe_is_never_an_encoded_word(length: int) -> None:
     unsubscribe = f"https://subs.example.org/{'p' * length}/unsubscribe/12-0123456789abcdef"
     headers = headers_for("A title", "Letters <letters@example.org>", "r@example.org",
                           unsubscribe)
-    data = mail.compose_message(headers, "text\n", "<p>html</p>")
+    data = mime.compose_message(headers, "text\n", "<p>html</p>")
     value = unfolded(data, "List-Unsubscribe")
     assert "=?" not in value and value.isascii()
     first, second = value.split(", ")
     assert "".join(first.split()) == f"<{unsubscribe}>"
     assert second == "<mailto:editor@example.org?subject=unsubscribe>"
-    lines = [line for line in header_lines(data) if len(line) > mail.LINE_LENGTH]
-    if length < mail.HARD_LINE_LIMIT - 60:  # only an item too long for any line is broken
+    lines = [line for line in header_lines(data) if len(line) > mime.LINE_LENGTH]
+    if length < mime.HARD_LINE_LIMIT - 60:  # only an item too long for any line is broken
         assert all(b"unsubscribe/12-" in line for line in lines)
         assert f"<{unsubscribe}>" in value
-    assert all(len(line) <= mail.HARD_LINE_LIMIT for line in header_lines(data))
+    assert all(len(line) <= mime.HARD_LINE_LIMIT for line in header_lines(data))
 
 
 def test_non_ascii_urls_in_list_unsubscribe_are_percent_encoded() -> None:
     headers = headers_for("A title", "Letters <letters@bücher.de>", "r@example.org",
                           "https://abo.bücher.de/ä b/unsubscribe/1-x")
     headers = dataclasses.replace(headers, unsubscribe_mailto="mailto:zoë@bücher.de")
-    value = unfolded(mail.compose_message(headers, "t\n", "<p>h</p>"), "List-Unsubscribe")
+    value = unfolded(mime.compose_message(headers, "t\n", "<p>h</p>"), "List-Unsubscribe")
     assert value == ("<https://abo.xn--bcher-kva.de/%C3%A4%20b/unsubscribe/1-x>, "
                      "<mailto:zo%C3%AB@xn--bcher-kva.de>")
 
 
 def test_idn_domains_are_punycode_and_a_unicode_local_part_makes_utf8_headers() -> None:
     headers = headers_for("Été", "Bücher <letters@bücher.de>",
-                          mail.recipient_address("zoë@bücher.de", "Zoë Brontë"),
+                          mime.recipient_address("zoë@bücher.de", "Zoë Brontë"),
                           "https://subs.example.org/unsubscribe/1-x")
-    data = mail.compose_message(headers, "Hello Zoë,\n", "<p>Hello Zoë</p>")
+    data = mime.compose_message(headers, "Hello Zoë,\n", "<p>Hello Zoë</p>")
     message = parse(data)
     assert message["From"].addresses[0].domain == "xn--bcher-kva.de"
     [recipient] = message["To"].addresses
@@ -321,7 +321,7 @@ def test_idn_domains_are_punycode_and_a_unicode_local_part_makes_utf8_headers() 
     assert recipient.display_name == "Zoë Brontë"
     assert str(message["Subject"]) == "Été"
     assert b"Subject: =?utf-8?" in data  # encoded words still, outside the address fields
-    ascii_only = mail.compose_message(dataclasses.replace(headers, to="zoe@bücher.de"),
+    ascii_only = mime.compose_message(dataclasses.replace(headers, to="zoe@bücher.de"),
                                       "t\n", "<p>h</p>")
     assert ascii_only.split(b"\r\n\r\n")[0].isascii()
     assert parse(ascii_only)["To"].addresses[0].domain == "xn--bcher-kva.de"
@@ -386,7 +386,7 @@ def test_init_with_an_emoji_title_writes_settings_that_parse(tmp_path: Path) -> 
 
 
 def test_the_services_confirmation_is_addressed_the_same_way() -> None:
-    message = mail.addressed_message("Éditions Zoë <letters@bücher.de>", "zoë@bücher.de")
+    message = mime.addressed_message("Éditions Zoë <letters@bücher.de>", "zoë@bücher.de")
     message["Subject"] = "Confirm your subscription to Lettres d’été"
     message.set_content("Confirm: https://subs.example.org/confirm/x\n")
     data = message.as_bytes()
@@ -395,7 +395,7 @@ def test_the_services_confirmation_is_addressed_the_same_way() -> None:
     assert parsed["From"].addresses[0].domain == "xn--bcher-kva.de"
     assert parsed["To"].addresses[0].addr_spec == "zoë@xn--bcher-kva.de"
     assert str(parsed["Subject"]) == "Confirm your subscription to Lettres d’été"
-    assert all(len(line) <= mail.LINE_LENGTH for line in header_lines(data))
+    assert all(len(line) <= mime.LINE_LENGTH for line in header_lines(data))
 
 
 @given(st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=40))
@@ -409,10 +409,10 @@ def test_ascii_titles_keep_the_slugs_they_had(title: str) -> None:
 def test_a_very_long_name_never_makes_a_line_over_998_bytes(local: str) -> None:
     name = "東" * 400
     headers = headers_for("x", "Letters <letters@example.org>",
-                          mail.recipient_address(f"{local}@example.org", name),
+                          mime.recipient_address(f"{local}@example.org", name),
                           "https://subs.example.org/unsubscribe/1-x")
-    data = mail.compose_message(headers, "t\n", "<p>h</p>")
-    assert all(len(line) <= mail.HARD_LINE_LIMIT for line in header_lines(data))
+    data = mime.compose_message(headers, "t\n", "<p>h</p>")
+    assert all(len(line) <= mime.HARD_LINE_LIMIT for line in header_lines(data))
     [recipient] = parse(data)["To"].addresses
     assert recipient.username == local
     if local.isascii():  # encoded words fold anywhere; UTF-8 headers cannot, so it goes
@@ -423,11 +423,11 @@ def test_a_very_long_name_never_makes_a_line_over_998_bytes(local: str) -> None:
 def test_header_classes_made_once_change_no_byte(subject: str, reader: str,
                                                  reader_address: str) -> None:
     headers = headers_for(subject, "Éditions <letters@bücher.de>",
-                          mail.recipient_address(reader_address, reader),
+                          mime.recipient_address(reader_address, reader),
                           "https://subs.example.org/unsubscribe/1-x")
-    made_once = mail.compose_message(headers, "Hello,\ntext é\n", "<p>html</p>")
+    made_once = mime.compose_message(headers, "Hello,\ntext é\n", "<p>html</p>")
     with pytest.MonkeyPatch.context() as patch:  # the email package's own registry
-        patch.setattr(mail, "HeaderClasses", HeaderRegistry)
-        patch.setattr(mail, "_POLICIES", {})
-        mail._POLICIES.update({utf8: mail._message_policy(utf8) for utf8 in (False, True)})
-        assert mail.compose_message(headers, "Hello,\ntext é\n", "<p>html</p>") == made_once
+        patch.setattr(mime, "HeaderClasses", HeaderRegistry)
+        patch.setattr(mime, "_POLICIES", {})
+        mime._POLICIES.update({utf8: mime._message_policy(utf8) for utf8 in (False, True)})
+        assert mime.compose_message(headers, "Hello,\ntext é\n", "<p>html</p>") == made_once

@@ -493,7 +493,7 @@ def test_an_essay_slug_naming_a_folder_of_files_is_refused(tmp_path: Path) -> No
 
 
 def test_the_built_in_routes_cover_every_address_the_build_writes(fixture_root: Path) -> None:
-    from publish.site import BUILT_IN_ROUTES
+    from publish.content.site import BUILT_IN_ROUTES
 
     essays = {path.parent.name for path in site_dir(fixture_root).glob("*/index.html")
               if (site_dir(fixture_root) / path.parent.name / "index.html").exists()}
@@ -507,16 +507,16 @@ def test_the_built_in_routes_cover_every_address_the_build_writes(fixture_root: 
 def test_a_path_written_twice_inside_the_web_output_names_both_writers(tmp_path: Path) -> None:
     import dataclasses
 
-    from publish import web
-    from publish.rendering import shared_template_environment
-    from publish.site import load_site
+    from publish.content.site import load_site
+    from publish.outputs import web
+    from publish.outputs.templates import template_environment
 
     root = fixture_site(tmp_path / "site", essays=2)
     site, _ = load_site(root)
     clash = dataclasses.replace(site.essays[0], slug="archive")  # past the loader's check
     site = dataclasses.replace(site, essays=(clash, *site.essays[1:]))
     with pytest.raises(PublishError) as caught:
-        web.render_site(site, shared_template_environment(site.templates_dir))
+        web.render_site(site, template_environment(site.templates_dir))
     [problem] = caught.value.problems
     assert problem.path == "archive/index.html"
     assert clash.path in problem.message and "the archive page" in problem.message
@@ -535,16 +535,16 @@ def test_a_file_beside_the_essays_clashing_with_a_page_names_both(tmp_path: Path
 def test_two_emails_at_one_path_name_both_essays(tmp_path: Path) -> None:
     import dataclasses
 
-    from publish import mail
-    from publish.rendering import shared_template_environment
-    from publish.site import load_site
+    from publish.content.site import load_site
+    from publish.outputs import mail
+    from publish.outputs.templates import template_environment
 
     root = fixture_site(tmp_path / "site", essays=2)
     site, _ = load_site(root)
     first, second = site.essays[:2]
     site = dataclasses.replace(site, essays=(first, dataclasses.replace(second, slug=first.slug)))
     with pytest.raises(PublishError) as caught:
-        mail.render_emails(site, shared_template_environment(site.templates_dir))
+        mail.render_emails(site, template_environment(site.templates_dir))
     [problem] = caught.value.problems
     assert problem.path == f"{first.slug}.html"
     assert first.path in problem.message and second.path in problem.message

@@ -23,16 +23,18 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate
-from publish import cache, writer
+from publish import parallel, writer
 from publish.build import BuildOptions, build
+from publish.cache import store as cache_store
+from publish.cache.outputs import Keyed, OutputMemo
 from publish.errors import PublishError
-from publish.memo import Deferred, OutputMemo
-from publish.writer import merge_outputs, write_tree
+from publish.outputs.files import merge_outputs
+from publish.writer import write_tree
 from tests.tools import free_port
 
 REPO = Path(__file__).parent.parent
 TODAY = date(2030, 1, 1)
-HOLD_ENV = "PUBLISH_TEST_HOLD_AT"  # publish.cache.HOLD_ENV: a build waits at the step named
+HOLD_ENV = "PUBLISH_TEST_HOLD_AT"  # publish.parallel.HOLD_ENV: a build waits at the step named
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -106,9 +108,9 @@ def memo_for(tmp_path: Path) -> OutputMemo:
     return OutputMemo(tmp_path / "memo" / "site.manifest")
 
 
-def keyed(content: str, key: str = "k") -> Deferred:
+def keyed(content: str, key: str = "k") -> Keyed:
     """A deferred content with a fixed key."""
-    return Deferred(key, lambda: content)
+    return Keyed(key, lambda: content)
 
 
 def write_with_memo(files: dict, target: Path, tmp_path: Path) -> None:
@@ -140,7 +142,7 @@ def test_update_in_place_keeps_vouched_files_and_rewrites_edited_ones(tmp_path: 
     def refuse() -> str:
         raise AssertionError("a vouched-for file was made again")
 
-    write_with_memo({"kept.html": Deferred("k", refuse), "edited.html": keyed("two")},
+    write_with_memo({"kept.html": Keyed("k", refuse), "edited.html": keyed("two")},
                     target, tmp_path)
     assert tree(target) == {"kept.html": b"one", "edited.html": b"two"}
     assert (target / "kept.html").stat().st_ino == inode
@@ -154,7 +156,7 @@ def test_failure_while_making_leaves_the_tree_untouched(tmp_path: Path) -> None:
         raise PublishError.single("templates/essay.html", 1, 1, "template error: broken")
 
     with pytest.raises(PublishError):
-        write_tree({"index.html": Deferred("new", broken), "b/new.html": "new"}, target,
+        write_tree({"index.html": Keyed("new", broken), "b/new.html": "new"}, target,
                    memo_for(tmp_path))
     assert tree(target) == {"index.html": b"old", "a/page.html": b"old page"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["memo", "site"], "staging removed"
@@ -244,7 +246,7 @@ def test_output_modes_follow_the_umask_on_every_kind_of_write(tmp_path, monkeypa
         build(root, BuildOptions(today=TODAY))  # the memo allows an update in place
         for output in ("site", "email"):
             assert_modes(root / "build" / output, umask)
-        monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
+        monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
         edit_essay(root, 3, "A paragraph for the swap.")
         build(root, BuildOptions(today=TODAY))  # no memo: a whole new tree swapped in
         for output in ("site", "email"):
@@ -359,11 +361,11 @@ def copy_for_test(builds: Builds, target: Path, variant: str) -> tuple[Path, dic
         shutil.copytree(builds.base / "build" / name, root / "build" / name,  # the memo holds
                         copy_function=os.link, dirs_exist_ok=True)
     apply_edit(root)
-    env = {k: v for k, v in os.environ.items() if k not in (HOLD_ENV, cache.NO_CACHE_ENV)}
+    env = {k: v for k, v in os.environ.items() if k not in (HOLD_ENV, cache_store.NO_CACHE_ENV)}
     if variant == "cold":
-        shutil.rmtree(root / cache.CACHE_DIR)
+        shutil.rmtree(root / cache_store.CACHE_DIR)
     elif variant == "swap":
-        env[cache.NO_CACHE_ENV] = "1"
+        env[cache_store.NO_CACHE_ENV] = "1"
     return root, env
 
 
@@ -458,7 +460,7 @@ def test_a_build_killed_at_each_step_leaves_one_whole_build(builds, tmp_path, va
 def test_forked_workers_die_with_a_killed_build(builds, tmp_path):
     root, env = copy_for_test(builds, tmp_path, "cold")
     process = start_build(root, env, hold="worker")
-    workers = min(os.cpu_count() or 1, cache.MAX_WORKERS)
+    workers = min(os.cpu_count() or 1, parallel.MAX_WORKERS)
     assert workers >= 2, "this test needs two cores to fork workers"
     try:
         pids = wait_for_hold(process, "worker", count=workers)

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from publish.content.settings import load_settings
 from publish.errors import Problem, PublishError
 from publish.mailing.environment import load_environment
 from publish.model import Settings
 from publish.schedule import Timetable
-from publish.settings import load_settings
 
 
 def show_problems(problems: list[Problem]) -> None:

@@ -14,11 +14,11 @@ from publish.cli.common import (
     show_problems,
     site_today,
 )
+from publish.content.settings import SETTINGS_FILE
 from publish.deploy.config import NOT_DEPLOYED
 from publish.deploy.golive import deploy_and_ping
 from publish.deploy.golive import rollback as deploy_rollback
 from publish.errors import PublishError
-from publish.settings import SETTINGS_FILE
 
 
 @click.command("deploy")

@@ -18,6 +18,7 @@ from publish.cli.common import (
     show_problems,
     site_moment,
 )
+from publish.content.settings import load_settings
 from publish.errors import PublishError
 from publish.mailing.rounds import ProgressEvent, SendSummary
 from publish.mailing.send import require_destination, send_essay
@@ -26,7 +27,6 @@ from publish.mailing.setup import (
 )
 from publish.run import cron_instructions, run_publish
 from publish.schedule import Timetable
-from publish.settings import load_settings
 from publish.state.db import connect, database_path
 from publish.state.imports import export_csv, import_csv
 from publish.state.subscribers import (

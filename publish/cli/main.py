@@ -16,8 +16,8 @@ from publish.cli import deploy, imports, mail, site
 from publish.cli.common import (
     show_problems,
 )
+from publish.content.settings import load_settings
 from publish.errors import PublishError
-from publish.settings import load_settings
 from publish.state.db import database_error, database_path
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from publish.build import BuildOptions, build, render_outputs, with_release_dates
-from publish.cache import read_only as read_only_cache
+from publish.build import BuildOptions, build, refuse_warnings
+from publish.build import check as check_site
 from publish.cadence import describe_rule
 from publish.cli.common import (
     TODAY_OPTION,
@@ -20,10 +20,11 @@ from publish.cli.common import (
     site_moment,
     site_today,
 )
+from publish.content.essays import cap_slug, slugify
+from publish.content.site import load_site
+from publish.content.source import ESSAYS_DIR
 from publish.deploy.config import NOT_DEPLOYED
 from publish.errors import PublishError
-from publish.essays import ESSAYS_DIR, cap_slug, slugify
-from publish.mail import oversize_problems
 from publish.mailing.setup import (
     NEW_ESSAY_PLACEHOLDER,
     mailing_readiness,
@@ -31,7 +32,6 @@ from publish.mailing.setup import (
 )
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
 from publish.serve import BuildResult, Preview
-from publish.site import load_site, select_published
 from publish.state.releases import site_with_releases
 
 
@@ -73,21 +73,26 @@ def new(root: Path, title: str) -> None:
     click.echo(f"Wrote {path.relative_to(root)} (a draft: set draft: false when it is ready)")
 
 
+STRICT_OPTION = click.option("--strict", is_flag=True,
+                             help="Treat every warning as an error (exit 1).")
+
+
 @click.command()
 @TODAY_OPTION
+@STRICT_OPTION
 @click.pass_obj
-def check(root: Path, today_text: str | None) -> None:
-    """Report every problem in the site; exit 1 if there is any error."""
-    with read_only_cache():  # check reads the build cache but writes nothing
-        site, problems = load_site(root)
-        site = with_release_dates(site)  # released essays at their released addresses
-        today = parse_today(today_text) or site_today(root)
-        published = select_published(site, today, drafts=True, future=True)
-        outputs = render_outputs(published)
-        problems = [*problems, *oversize_problems(published, outputs.email_files),
-                    *mailing_readiness(root, site.settings), *placeholder_essays(site)]
+def check(root: Path, today_text: str | None, strict: bool) -> None:
+    """Report every problem in the site, queued essays included; exit 1 if there is any error."""
+    today = parse_today(today_text) or site_today(root)
+    report = check_site(root, BuildOptions(today=today))  # writes nothing, not even the cache
+    site = report.site
+    assert site is not None
+    problems = [*report.warnings, *mailing_readiness(root, site.settings),
+                *placeholder_essays(site)]
     if any(problem.is_error for problem in problems):
         raise PublishError(problems)
+    if strict:
+        refuse_warnings(problems)
     show_problems(problems)
     click.echo(f"{len(site.essays)} essay(s), {len(site.glossary.entries)} glossary term(s): OK")
     if site.settings.deploy is None:
@@ -98,11 +103,13 @@ def check(root: Path, today_text: str | None) -> None:
 @TODAY_OPTION
 @click.option("--drafts", is_flag=True, help="Include drafts.")
 @click.option("--future", is_flag=True, help="Include essays dated after today.")
+@STRICT_OPTION
 @click.pass_obj
-def build_command(root: Path, today_text: str | None, drafts: bool, future: bool) -> None:
+def build_command(root: Path, today_text: str | None, drafts: bool, future: bool,
+                  strict: bool) -> None:
     """Build the web site, feeds and emails into build/."""
     today = parse_today(today_text) or site_today(root)
-    report = build(root, BuildOptions(today=today, drafts=drafts, future=future))
+    report = build(root, BuildOptions(today=today, drafts=drafts, future=future, strict=strict))
     show_problems(report.warnings)
     click.echo(f"Built {len(report.published)} essay(s), {report.files} file(s) "
                f"into {report.site_dir}")

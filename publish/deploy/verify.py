@@ -18,8 +18,8 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from publish.deploy.target import failure
-from publish.feeds import entry_id, essay_url
 from publish.model import Essay, Settings, Site
+from publish.outputs.feeds import entry_id, essay_url
 
 FETCH_TIMEOUT = 10.0
 FIRST_PAUSE, LONGEST_PAUSE = 0.25, 10.0

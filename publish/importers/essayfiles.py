@@ -10,7 +10,8 @@ from pathlib import Path
 import frontmatter
 import yaml
 
-from publish.essays import ESSAYS_DIR, MAX_SLUG_LENGTH, SLUG_PATTERN, cap_slug, slugify
+from publish.content.essays import MAX_SLUG_LENGTH, SLUG_PATTERN, cap_slug, slugify
+from publish.content.source import ESSAYS_DIR
 from publish.importers.convert import ConvertedPost, note_definition
 from publish.importers.model import ImportedPost
 

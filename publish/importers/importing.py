@@ -11,8 +11,10 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from publish.content.releasefile import read_releases_file, write_releases_file
+from publish.content.settings import load_settings
+from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError, warning
-from publish.essays import ESSAYS_DIR
 from publish.importers import ghost, substack, wordpress
 from publish.importers.convert import ConvertedPost, convert_post
 from publish.importers.essayfiles import EssayFile, plan_essays, settle_slugs, write_new
@@ -25,9 +27,7 @@ from publish.importers.repeats import (
     settle_keys,
 )
 from publish.model import Settings
-from publish.releasefile import read_releases_file, write_releases_file
 from publish.schedule import Release
-from publish.settings import load_settings
 from publish.state.db import connect, database_path
 from publish.state.imports import import_csv, read_import
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from publish.essays import cap_slug, slugify
+from publish.content.essays import cap_slug, slugify
 from publish.importers.convert import ConvertedPost
 
 GLOSSARY_DIR = "footnotes"

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 
-from publish import mail
 from publish.errors import PublishError, did_you_mean
 from publish.model import Settings
+from publish.outputs import mail, mime
 
 EMAIL_DIR = Path("build") / "email"
 BUILT_HEADERS = ("Subject", "From", "Reply-To", "Date", "List-Id")
@@ -57,20 +57,20 @@ def personal_message(
     would gain a space in Python 3.11's address parser).
     """
     source = built.headers
-    headers = mail.MessageHeaders(
+    headers = mime.MessageHeaders(
         subject=source["Subject"],
         from_address=settings.email.from_address,
         reply_to=settings.email.reply_to,
         date=source["Date"],
         message_id=message_id,
-        list_id=mail.list_id(settings),
+        list_id=mime.list_id(settings),
         unsubscribe_url=unsubscribe,
-        unsubscribe_mailto=mail.unsubscribe_mailto(settings),
-        to=mail.recipient_address(to, name),
+        unsubscribe_mailto=mime.unsubscribe_mailto(settings),
+        to=mime.recipient_address(to, name),
     )
     html = mail.personalise_html(built.html, settings, name, unsubscribe)
     text = mail.personalise_text(built.text, settings, name, unsubscribe)
-    return mail.compose_message(headers, text, html)
+    return mime.compose_message(headers, text, html)
 
 
 def envelope_sender(settings: Settings) -> str:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from publish import mail
 from publish.mailing.built import BuiltEmail, envelope_sender, personal_message
 from publish.mailing.destination import Destination, retry_backoff, state_dir
 from publish.mailing.transport import (
@@ -24,6 +23,7 @@ from publish.mailing.transport import (
     header_address,
 )
 from publish.model import Settings
+from publish.outputs import mime
 from publish.state import db, ledger
 from publish.state.ledger import Delivery
 from publish.state.subscribers import ACTIVE, unsubscribe_token, unsubscribe_url
@@ -99,7 +99,7 @@ class SendRun:
         self.total = total
         self.secret = db.load_secret(state_dir(root, settings))
         self.sender = envelope_sender(settings)
-        self.domain = mail.site_domain(settings)
+        self.domain = mime.site_domain(settings)
         self.current = ""
         self.transport = destination.open(settings, self._transport_event)
         self.backoff = retry_backoff()

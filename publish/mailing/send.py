@@ -16,7 +16,6 @@ from contextlib import AbstractContextManager, contextmanager
 from email.utils import make_msgid
 from pathlib import Path
 
-from publish import mail
 from publish.errors import PublishError
 from publish.locks import exclusive_lock
 from publish.mailing.built import BuiltEmail, envelope_sender, load_built_email
@@ -36,6 +35,7 @@ from publish.mailing.transport import (
     header_address,
 )
 from publish.model import Settings
+from publish.outputs import mime, urls
 from publish.state import db, ledger
 from publish.state.subscribers import (
     count_active,
@@ -107,8 +107,8 @@ def send_test_copy(settings: Settings, built: BuiltEmail, to: str,
                    destination: Destination) -> SendSummary:
     """Send one copy to `to`, leaving the ledger alone."""
     address = normalise_address(to, "--to")
-    unsubscribe = mail.preview_unsubscribe_url(settings)
-    message_id = make_msgid(domain=mail.site_domain(settings))
+    unsubscribe = urls.preview_unsubscribe_url(settings)
+    message_id = make_msgid(domain=mime.site_domain(settings))
     transport = destination.open(settings)
     try:
         transport.check(address)

@@ -34,17 +34,17 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from publish.content.settings import SETTINGS_FILE, load_settings
 from publish.errors import PublishError
-from publish.mail import addressed_message, header_text, site_domain
 from publish.mailing.built import envelope_sender
 from publish.mailing.mailer import Letter, Mailer
 from publish.mailing.setup import locate_setting
 from publish.model import Glossary, Settings, Site
-from publish.rendering import template_environment
+from publish.outputs.mime import addressed_message, header_text, site_domain
+from publish.outputs.templates import template_environment
+from publish.outputs.web import Head, PageRenderer
 from publish.safetext import has_controls
-from publish.settings import SETTINGS_FILE, load_settings
 from publish.state import confirmations, db, subscribers
-from publish.web import Head, PageRenderer
 
 CONFIRM_PURPOSE = "confirm"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

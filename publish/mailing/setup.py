@@ -14,9 +14,9 @@ import re
 from email.utils import parseaddr
 from pathlib import Path
 
+from publish.content.settings import SETTINGS_FILE
 from publish.errors import Problem, PublishError, error, warning
 from publish.model import Settings, Site
-from publish.settings import SETTINGS_FILE
 from publish.state import subscribers
 from publish.state.db import database_path
 

@@ -22,11 +22,10 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from publish.documents import read_document
+from publish.content.releasefile import RELEASES_FILE, read_releases_file
+from publish.content.source import read_document
 from publish.errors import PublishError, error
-from publish.model import Essay, Settings, Site
-from publish.releasefile import RELEASES_FILE, read_releases_file
-from publish.schedule import Release
+from publish.model import Essay, Release, Settings, Site
 from publish.state import db
 from publish.state.db import database_error, database_path, transaction
 

@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from publish.cache import read_essays
-from publish.documents import read_document
+from publish.content.essays import EssayReader, read_essays
+from publish.content.glossary import load_glossary
+from publish.content.links import glossary_image_problems, image_problems
+from publish.content.markdown import build_parser
+from publish.content.settings import load_settings
+from publish.content.source import ESSAYS_DIR, read_document
 from publish.errors import Problem, PublishError, error
-from publish.essays import ESSAYS_DIR, glossary_image_problems, image_problems
-from publish.glossary import load_glossary
-from publish.markdown import build_parser
 from publish.model import Essay, Site
-from publish.settings import load_settings
 
 # The first part of every path the build writes besides essay pages (see web.py, feeds.py):
 # an essay with one of these slugs would share its address with a built-in page.
@@ -26,10 +26,11 @@ BUILT_IN_ROUTES = frozenset({"index", "page", "archive", "tags", "glossary", "40
 EDITOR_SUFFIXES = (".swp", ".swo", ".swx")
 
 
-def load_site(root: Path) -> tuple[Site, list[Problem]]:
+def load_site(root: Path, read: EssayReader = read_essays) -> tuple[Site, list[Problem]]:
     """Load settings, glossary and every essay; raise PublishError if any error was found.
 
-    Returns the site (drafts and undated essays included) and its warnings.
+    Returns the site (drafts and undated essays included) and its warnings. `read` parses the
+    essay files (the build passes one that keeps parses in the build cache).
     """
     settings = load_settings(root)
     glossary, problems = load_glossary(root, build_parser())
@@ -41,7 +42,7 @@ def load_site(root: Path) -> tuple[Site, list[Problem]]:
     if not paths:
         problems.append(error(f"{ESSAYS_DIR}/", 1, 1, "no essays found (add essays/*.md, "
                                                       "or run 'publish new \"Title\"')"))
-    for essay, found in read_essays(paths, root, settings, glossary):
+    for essay, found in read(paths, root, settings, glossary):
         problems += found
         if essay is not None:
             problems += image_problems(essay, root)

@@ -12,7 +12,6 @@ release, essays dated before that day are back issues, and are mailed only when 
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -23,9 +22,10 @@ from zoneinfo import ZoneInfo
 
 import tomli_w
 
+from publish.atomic import write_atomically
+from publish.content.essays import SLUG_PATTERN
 from publish.errors import PublishError, error
-from publish.essays import SLUG_PATTERN
-from publish.schedule import Release
+from publish.model import Release
 
 RELEASES_FILE = "releases.toml"
 HEADER = """\
@@ -147,24 +147,4 @@ def write_releases_file(root: Path, record: ReleasesFile) -> None:
                         "released_at": r.released_at, "content_hash": r.content_hash}
                        for r in ordered]
     text = HEADER + "\n" + tomli_w.dumps(data)
-    _replace_atomically(releases_file_path(root), text.encode("utf-8"))
-
-
-def _replace_atomically(path: Path, content: bytes) -> None:
-    """Write a temporary file beside `path`, flush it to disk, then rename it over `path`."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_atomically(releases_file_path(root), text.encode("utf-8"))

@@ -20,16 +20,21 @@ from xml.sax.saxutils import escape as xml_escape
 from jinja2 import Environment, TemplateError
 from markupsafe import Markup, escape
 
-from publish.cache import entry_fingerprint
 from publish.cadence import describe_rule
-from publish.deploy.redirects import redirects_file
-from publish.errors import PublishError, error
-from publish.essays import slugify
-from publish.markdown import RenderContext, render_web, resolve_url
-from publish.memo import Deferred, OutputKeys
+from publish.errors import PublishError
 from publish.model import Essay, GlossaryEntry, Site
-from publish.rendering import PACKAGE_STATIC, joined, template_problem
-from publish.writer import OutputFiles
+from publish.outputs.files import Deferred, OutputFiles, Reads
+from publish.outputs.redirects import redirects_file
+from publish.outputs.renderers import RenderContext, render_essay_body, render_web
+from publish.outputs.templates import PACKAGE_STATIC, joined, template_problem
+from publish.outputs.urls import (
+    essay_page_path,
+    page_url,
+    resolve_url,
+    root_for,
+    tag_groups,
+    tag_slug,
+)
 
 Files = dict[str, str | bytes | Deferred]
 
@@ -45,15 +50,6 @@ class Head:
     image: str = ""
     image_alt: str = ""
     json_ld: str = ""
-
-
-@dataclass(frozen=True)
-class TagGroup:
-    """One tag, the slug of its page and its published essays, newest first."""
-
-    name: str
-    slug: str
-    essays: tuple[Essay, ...]
 
 
 @dataclass(frozen=True)
@@ -76,80 +72,18 @@ class Pagination:
     older_url: str
 
 
-def essay_page_path(essay: Essay) -> str:
-    """Where an essay's page goes in the site."""
-    return f"{essay.slug}/index.html"
-
-
-def page_url(path: str) -> str:
-    """The site-relative URL of an output path: 'a/index.html' -> 'a/', 'index.html' -> ''."""
-    return path.removesuffix("index.html")
-
-
-def root_for(path: str) -> str:
-    """The relative prefix from an output path back to the site's root ('./', '../', ...)."""
-    depth = path.count("/")
-    return "../" * depth if depth else "./"
-
-
-def render_essay_body(essay: Essay, base: str) -> str:
-    """An essay's body HTML with site-relative links resolved against `base`."""
-    context = RenderContext(slug=essay.slug, base=base, glossary_url=f"{base}glossary/")
-    return render_web(essay.tokens, context)
-
-
 def json_for_script(data: Any) -> str:
     """JSON safe inside a `<script>` element: `<`, `>` and `&` become \\u escapes."""
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def tag_slug(tag: str) -> str:
-    """The slug of a tag's page `tags/<slug>/`, transliterated from any script."""
-    return slugify(tag, fallback="tag")
-
-
-def tag_groups(site: Site) -> list[TagGroup]:
-    """Every tag of the published essays, by name; a PublishError when two tags share a slug."""
-    names: dict[str, list[Essay]] = {}
-    for essay in site.essays:
-        for tag in essay.tags:
-            names.setdefault(tag, []).append(essay)
-    groups = [
-        TagGroup(name, tag_slug(name), tuple(essays))
-        for name, essays in sorted(names.items(), key=lambda item: item[0].lower())
-    ]
-    _refuse_tag_clashes(site, groups)
-    return groups
-
-
-def _refuse_tag_clashes(site: Site, groups: list[TagGroup]) -> None:
-    """Raise when two different tags would write the same `tags/<slug>/` page."""
-    by_slug: dict[str, TagGroup] = {}
-    problems = []
-    for group in groups:
-        first = by_slug.setdefault(group.slug, group)
-        if first is not group:
-            essay = group.essays[0]
-            problems.append(
-                error(
-                    essay.path,
-                    1,
-                    1,
-                    f"tags '{first.name}' and '{group.name}' "
-                    f"both make the page tags/{group.slug}/; use one spelling",
-                )
-            )
-    if problems:
-        raise PublishError(problems)
-
-
-def render_site(site: Site, templates: Environment, keys: OutputKeys | None = None) -> Files:
+def render_site(site: Site, templates: Environment) -> Files:
     """Every file of the web site: pages, stylesheet, 404, robots.txt and sitemap.xml.
 
-    Essay pages and the glossary are deferred, keyed by `keys` (see publish.memo) if given.
+    Essay pages and the glossary are deferred, each saying what it reads.
     """
-    renderer = PageRenderer(site, templates, keys)
+    renderer = PageRenderer(site, templates)
     pages = OutputFiles()  # refuses a path twice, naming both of its writers
     pages.add_all(renderer.index_pages(), "the index pages")
     pages.add_all(renderer.essay_pages(), {essay_page_path(e): e.path for e in site.essays})
@@ -212,10 +146,8 @@ def redirect_html(site: Site, essay: Essay, relative: str) -> str:
 class PageRenderer:
     """Renders the site's pages with the values every template shares."""
 
-    def __init__(self, site: Site, templates: Environment,
-                 keys: OutputKeys | None = None) -> None:
+    def __init__(self, site: Site, templates: Environment) -> None:
         self.site = site
-        self.keys = keys
         self.settings = site.settings
         self.url = site.settings.site.url
         self.templates = templates
@@ -290,11 +222,8 @@ class PageRenderer:
         """A page made on demand, keyed by the essays it lists and the other values it shows
         (their repr); noted for the sitemap now."""
         self.lastmods[path] = lastmod or self.newest
-        key = None
-        if self.keys is not None:
-            fingerprints = [self.keys.essay(essay) for essay in essays]
-            key = self.keys.key(path, None, repr((values, lastmod)), *fingerprints)
-        return Deferred(key, make)
+        return Deferred(Reads(path, values=(repr((values, lastmod)),), essays=tuple(essays)),
+                        make)
 
     def essay_pages(self) -> dict[str, Deferred]:
         """One page per essay, with its neighbours for previous/next links, made on demand."""
@@ -309,13 +238,10 @@ class PageRenderer:
                                    partial(self.essay_page, essay, path, older, newer))
         return pages
 
-    def essay_page_key(self, essay: Essay, older: Essay | None,
-                       newer: Essay | None) -> str | None:
+    def essay_page_key(self, essay: Essay, older: Essay | None, newer: Essay | None) -> Reads:
         """What an essay page reads: the essay, its neighbours' slugs and titles, the rest."""
-        if self.keys is None:
-            return None
         neighbours = repr([(e.slug, e.title) if e else None for e in (older, newer)])
-        return self.keys.key("essay.html", essay, neighbours)
+        return Reads("essay.html", essay, (neighbours,))
 
     def essay_page(self, essay: Essay, path: str, older: Essay | None,
                    newer: Essay | None) -> str:
@@ -398,14 +324,12 @@ class PageRenderer:
         """`/glossary/`, made on demand: it reads the glossary and who cites what."""
         path = "glossary/index.html"
         self.lastmods[path] = self.newest
-        key = None
-        if self.keys is not None:
-            glossary = sorted(self.site.glossary.entries.items())
-            entries = [entry_fingerprint(entry) for _, entry in glossary]
-            citers = [(e.slug, e.title, e.date, [n.glossary_key for n in e.notes])
-                      for e in self.site.essays]
-            key = self.keys.key("glossary.html", None, repr((entries, citers, self.newest)))
-        return {path: Deferred(key, partial(self.glossary_html, path))}
+        glossary = sorted(self.site.glossary.entries.items())
+        citers = [(e.slug, e.title, e.date, [n.glossary_key for n in e.notes])
+                  for e in self.site.essays]
+        reads = Reads("glossary.html", values=(repr((citers, self.newest)),),
+                      entries=tuple(entry for _, entry in glossary))
+        return {path: Deferred(reads, partial(self.glossary_html, path))}
 
     def glossary_html(self, path: str) -> str:
         """`/glossary/`: every term, alphabetical, with where it is cited."""
@@ -428,11 +352,8 @@ class PageRenderer:
             canonical="",
         )
         recent = self.site.essays[:5]
-        key = None
-        if self.keys is not None:
-            key = self.keys.key("404.html", None, repr((head, base_path)),
-                                *[self.keys.essay(essay) for essay in recent])
-        return Deferred(key, partial(self.render, "404.html", "404.html", head, root=base_path,
+        reads = Reads("404.html", values=(repr((head, base_path)),), essays=tuple(recent))
+        return Deferred(reads, partial(self.render, "404.html", "404.html", head, root=base_path,
                                      recent=recent))
 
 

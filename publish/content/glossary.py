@@ -15,7 +15,7 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
-from publish.documents import (
+from publish.content.source import (
     FrontMatterDocument,
     deep_html,
     read_document,

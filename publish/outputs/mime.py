@@ -1,59 +1,33 @@
-"""The newsletter email: each published essay as `<slug>.html`, `<slug>.txt` and `<slug>.eml`.
-
-The built files are the preview copy. Two parts of them are personalised when sending:
-the greeting (`Hello,` becomes `Hello Ada,`; in the HTML it sits between
-`<!--greeting-->` markers) and the unsubscribe link, which in the preview points at
-`<service>/unsubscribe/preview` (a token the subscription service rejects harmlessly).
-Delivery swaps both per subscriber with `personalise_html` and `personalise_text`.
-"""
+"""The newsletter message itself: headers (From, List-Id, List-Unsubscribe, …) and the MIME
+message of a text and an HTML part, all by the email package with the SMTP policy."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage, MIMEPart
 from email.policy import SMTP, SMTPUTF8, EmailPolicy
 from email.utils import format_datetime, getaddresses, parseaddr
-from functools import cached_property, lru_cache
-from html import escape
+from functools import lru_cache
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import css_inline
-from jinja2 import Environment
-from markupsafe import Markup
-
 from publish.addresses import address_parts, ascii_domain
-from publish.cadence import describe_rule
-from publish.errors import Problem, warning
-from publish.essays import slugify
-from publish.feeds import essay_url
-from publish.markdown import RenderContext, render_email, render_text, resolve_url
-from publish.memo import Deferred, OutputKeys, resolved
-from publish.model import Essay, Settings, Site
+from publish.content.essays import slugify
+from publish.model import Essay, Settings
+from publish.outputs.urls import preview_unsubscribe_url
 from publish.safetext import fold_controls
-from publish.state.subscribers import unsubscribe_url
-from publish.writer import OutputFiles
 
-Files = dict[str, str | bytes]
-
-PREVIEW_TOKEN = "preview"
-GREETING_PREVIEW = "Hello,"
-GREETING_START, GREETING_END = "<!--greeting-->", "<!--/greeting-->"
 LINE_LENGTH = 78  # RFC 5322: lines should be no longer (the SMTP policy folds there)
 HARD_LINE_LIMIT = 998  # RFC 5322: no line of a message may be longer (in bytes, without CRLF)
 ADDRESS_FIELDS = frozenset({"from", "to", "cc", "reply-to", "sender"})
 UTF8_NAME_LIMIT = 600  # bytes of a display name an SMTPUTF8 message keeps
 LIST_ID_SLUG = 40  # at most this much of the site title's slug goes into the List-Id
-SIZE_LIMIT = 90 * 1024  # Gmail clips messages above about 102 KB; warn well before.
-_GREETING_HTML = re.compile(re.escape(GREETING_START) + ".*?" + re.escape(GREETING_END), re.S)
 _FIELD_START = re.compile(rb"[!-9;-~]+:")
 # What may stay as it is in a URL (RFC 3986 reserved and unreserved characters, and `%`).
 _URL_SAFE = ":/?#[]@!$&'()*+,;=-._~%"
 _URL_UNSAFE = re.compile(r"[^A-Za-z0-9" + re.escape(_URL_SAFE) + "]")
-_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
 @dataclass(frozen=True)
@@ -69,132 +43,6 @@ class MessageHeaders:
     unsubscribe_url: str
     unsubscribe_mailto: str
     to: str = ""
-
-
-def render_emails(site: Site, templates: Environment,
-                  keys: OutputKeys | None = None) -> OutputFiles:
-    """Every published essay's email as `{<slug>.html, <slug>.txt, <slug>.eml}`, made on demand.
-
-    The three files of an essay share one key (see publish.memo), from `keys` if given.
-    """
-    files = OutputFiles()  # refuses a path twice, naming both of its writers
-    for essay in site.essays:
-        key = keys.key("email", essay) if keys is not None else None
-        email = EssayEmail(site, essay, templates)
-        files.add(f"{essay.slug}.html", Deferred(key, lambda email=email: email.html), essay.path)
-        files.add(f"{essay.slug}.txt", Deferred(key, lambda email=email: email.text), essay.path)
-        files.add(f"{essay.slug}.eml", Deferred(key, lambda email=email: email.message),
-                  essay.path)
-    return files
-
-
-class EssayEmail:
-    """One essay's email, each file made when first asked for (the message, asked for last,
-    lets the other two go so that a build does not hold every email in memory)."""
-
-    def __init__(self, site: Site, essay: Essay, templates: Environment):
-        self.site, self.essay, self.templates = site, essay, templates
-
-    @cached_property
-    def html(self) -> str:
-        """The HTML file."""
-        return email_html(self.site, self.essay, self.templates)
-
-    @cached_property
-    def text(self) -> str:
-        """The plain-text file."""
-        return email_text(self.site, self.essay, self.templates)
-
-    @property
-    def message(self) -> bytes:
-        """The `.eml` preview message: text part, then HTML (made anew each time: not kept,
-        as a forked worker holds every email it makes for the rest of the build)."""
-        headers = preview_headers(self.site.settings, self.essay)
-        message = compose_message(headers, self.text, self.html)
-        for name in ("html", "text"):  # written before the message: let them go
-            self.__dict__.pop(name, None)
-        return message
-
-
-def email_html(site: Site, essay: Essay, templates: Environment) -> str:
-    """The email's HTML, every style inlined, only `@media` rules left in a `<style>`."""
-    context = _template_values(site, essay)
-    greeting = Markup(f"{GREETING_START}{GREETING_PREVIEW}{GREETING_END}")
-    page = templates.get_template("email.html").render(
-        **context,
-        body=Markup(render_email(essay.tokens, _render_context(site, essay))),
-        greeting=greeting,
-        preheader=essay.summary,
-    )
-    return _INLINER.inline(page)
-
-
-def email_text(site: Site, essay: Essay, templates: Environment) -> str:
-    """The plain-text part: title, greeting, the essay, notes and the footer."""
-    plain = plain_templates(templates)
-    body = render_text(essay.tokens, _render_context(site, essay))
-    text = plain.get_template("email.txt").render(
-        **_template_values(site, essay), body=body, greeting=GREETING_PREVIEW
-    )
-    return re.sub(r"\n{3,}", "\n\n", text)
-
-
-@lru_cache(maxsize=4)
-def plain_templates(templates: Environment) -> Environment:
-    """The templates without HTML escaping, made once: each overlay compiles templates anew."""
-    return templates.overlay(autoescape=False)
-
-
-def _render_context(site: Site, essay: Essay) -> RenderContext:
-    """Absolute URLs for everything the email links to."""
-    base = site.settings.site.url
-    return RenderContext(slug=essay.slug, base=base, glossary_url=f"{base}glossary/")
-
-
-def _template_values(site: Site, essay: Essay) -> dict[str, object]:
-    """What both email templates show besides the body."""
-    settings = site.settings
-    return {
-        "site": site,
-        "essay": essay,
-        "web_url": essay_url(site, essay),
-        "image_src": resolve_url(essay.image, settings.site.url),
-        "cadence": describe_rule(settings.schedule.rule),
-        "reason": subscription_reason(settings),
-        "unsubscribe_url": preview_unsubscribe_url(settings),
-        "postal_address": settings.email.postal_address,
-    }
-
-
-def subscription_reason(settings: Settings) -> str:
-    """Why the reader gets this email."""
-    where = settings.email.signup_url or settings.site.url
-    return f"You are receiving this because you subscribed to {settings.site.title} at {where}."
-
-
-def preview_unsubscribe_url(settings: Settings) -> str:
-    """The unsubscribe link of the built preview copy (replaced per subscriber when sending)."""
-    return unsubscribe_url(settings, PREVIEW_TOKEN)
-
-
-def greeting_for(name: str) -> str:
-    """The greeting line for a subscriber: `Hello Ada,` or `Hello,` without a name."""
-    name = fold_controls(name)
-    return f"Hello {name}," if name else GREETING_PREVIEW
-
-
-def personalise_html(html: str, settings: Settings, name: str, unsubscribe: str) -> str:
-    """The built HTML with one subscriber's greeting and unsubscribe link."""
-    greeting = f"{GREETING_START}{escape(greeting_for(name))}{GREETING_END}"
-    html = _GREETING_HTML.sub(lambda _: greeting, html, count=1)
-    return html.replace(escape(preview_unsubscribe_url(settings)), escape(unsubscribe))
-
-
-def personalise_text(text: str, settings: Settings, name: str, unsubscribe: str) -> str:
-    """The built text with one subscriber's greeting and unsubscribe link."""
-    preview_line = f"\n{GREETING_PREVIEW}\n"
-    text = text.replace(preview_line, f"\n{greeting_for(name)}\n", 1)
-    return text.replace(preview_unsubscribe_url(settings), unsubscribe)
 
 
 # --- The message ------------------------------------------------------------------
@@ -241,7 +89,7 @@ def _split_long(line: str) -> str:
     """A header line longer than RFC 5322's 998 bytes, folded every 900 characters."""
     if len(line) <= HARD_LINE_LIMIT:
         return line
-    return "\r\n ".join(line[i:i + 900] for i in range(0, len(line), 900))
+    return "\r\n ".join(line[i : i + 900] for i in range(0, len(line), 900))
 
 
 class UTF8AddressPolicy(EmailPolicy):
@@ -281,8 +129,9 @@ def _message_policy(utf8: bool) -> EmailPolicy:
     registry = HeaderClasses()
     registry.map_to_type("list-unsubscribe", ListUnsubscribeHeader)
     if utf8:
-        return UTF8AddressPolicy(**{**SMTPUTF8.__dict__, "header_factory": registry,
-                                    "cte_type": "7bit"})
+        return UTF8AddressPolicy(
+            **{**SMTPUTF8.__dict__, "header_factory": registry, "cte_type": "7bit"}
+        )
     return SMTP.clone(header_factory=registry)
 
 
@@ -319,8 +168,15 @@ def ascii_url(url: str) -> str:
     netloc, host = parts.netloc, parts.hostname or ""
     if host and not host.isascii() and host in netloc:
         netloc = netloc.replace(host, ascii_domain(host))
-    return urlunsplit((parts.scheme, quote(netloc, safe=_URL_SAFE), quote(path, safe=_URL_SAFE),
-                       quote(parts.query, safe=_URL_SAFE), quote(parts.fragment, safe=_URL_SAFE)))
+    return urlunsplit(
+        (
+            parts.scheme,
+            quote(netloc, safe=_URL_SAFE),
+            quote(path, safe=_URL_SAFE),
+            quote(parts.query, safe=_URL_SAFE),
+            quote(parts.fragment, safe=_URL_SAFE),
+        )
+    )
 
 
 def preview_headers(settings: Settings, essay: Essay) -> MessageHeaders:
@@ -341,7 +197,7 @@ def preview_headers(settings: Settings, essay: Essay) -> MessageHeaders:
 def list_id(settings: Settings) -> str:
     """The List-Id header: the site title and `<site-slug.domain>`."""
     title = header_text(settings.site.title).replace('"', "'").replace("\\", "/")
-    name = slugify(settings.site.title)[:LIST_ID_SLUG] .strip("-") or "list"
+    name = slugify(settings.site.title)[:LIST_ID_SLUG].strip("-") or "list"
     phrase = f'"{title}"' if title.isascii() else title
     return f"{phrase} <{name}.{site_domain(settings)}>"
 
@@ -363,9 +219,14 @@ def compose_message(headers: MessageHeaders, text: str, html: str, *, utf8: bool
     non-ASCII local part (or `utf8=True`) makes it an SMTPUTF8 message (RFC 6532), whose
     headers are UTF-8.
     """
-    addresses = {name: _addresses(value) for name, value in
-                 (("From", headers.from_address), ("To", headers.to),
-                  ("Reply-To", headers.reply_to))}
+    addresses = {
+        name: _addresses(value)
+        for name, value in (
+            ("From", headers.from_address),
+            ("To", headers.to),
+            ("Reply-To", headers.reply_to),
+        )
+    }
     utf8 = utf8 or any(not a.username.isascii() for group in addresses.values() for a in group)
     if utf8:
         addresses = {name: tuple(map(_utf8_safe, group)) for name, group in addresses.items()}
@@ -408,8 +269,12 @@ def _refuse_unsafe_head(data: bytes) -> None:
     in CRLF, and is at most 998 bytes (defence in depth against header injection)."""
     head = data.split(b"\r\n\r\n", 1)[0]
     for line in head.split(b"\r\n"):
-        if (b"\r" in line or b"\n" in line or len(line) > HARD_LINE_LIMIT
-                or not (line[:1] in (b" ", b"\t") or _FIELD_START.match(line))):
+        if (
+            b"\r" in line
+            or b"\n" in line
+            or len(line) > HARD_LINE_LIMIT
+            or not (line[:1] in (b" ", b"\t") or _FIELD_START.match(line))
+        ):
             raise ValueError("refusing to write an unsafe header line")
 
 
@@ -451,30 +316,3 @@ def recipient_address(email: str, name: str) -> str:
     """`Name <address>` (or just the address), for the To header."""
     address = _address(name, email)
     return str(address) if address.display_name else address.addr_spec
-
-
-# --- Checks ---------------------------------------------------------------------
-
-
-def oversize_problems(site: Site, email_files: Mapping[str, str | bytes | Deferred]
-                      ) -> list[Problem]:
-    """A warning for each essay whose email HTML passes 90 KB, saying by how much."""
-    problems: list[Problem] = []
-    for essay in site.essays:
-        found = email_files.get(f"{essay.slug}.html")
-        if found is None:
-            continue
-        html = resolved(found)
-        size = len(html.encode("utf-8") if isinstance(html, str) else html)
-        if size > SIZE_LIMIT:
-            over = (size - SIZE_LIMIT) / 1024
-            problems.append(
-                warning(
-                    essay.path,
-                    1,
-                    1,
-                    f"the email HTML is {size / 1024:.1f} KB, {over:.1f} KB over the 90 KB limit; "
-                    "Gmail clips long messages and hides the unsubscribe link with them",
-                )
-            )
-    return problems

@@ -16,20 +16,14 @@ from html import escape
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from publish.markdown import resolve_url
-from publish.memo import Deferred, OutputKeys
 from publish.model import Essay, Site
-from publish.web import page_url, render_essay_body, tag_groups
-from publish.writer import OutputFiles
+from publish.outputs.files import Deferred, OutputFiles, Reads
+from publish.outputs.renderers import render_essay_body
+from publish.outputs.urls import essay_url, page_url, resolve_url, tag_groups
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR = "publish"
 ATOM_NS = "http://www.w3.org/2005/Atom"
-
-
-def essay_url(site: Site, essay: Essay) -> str:
-    """An essay's canonical, absolute URL."""
-    return f"{site.settings.site.url}{essay.slug}/"
 
 
 def entry_id(site: Site, essay: Essay) -> str:
@@ -54,20 +48,17 @@ def _image_html(site: Site, essay: Essay) -> str:
     return f'<figure><img src="{src}" alt="{escape(essay.image_alt)}">{credit}</figure>\n'
 
 
-def render_feeds(site: Site, keys: OutputKeys | None = None) -> OutputFiles:
+def render_feeds(site: Site) -> OutputFiles:
     """`feed.xml`, `atom.xml`, `feed.json` and `tags/<slug>/feed.xml` for the published site.
 
-    Each feed is made on demand, keyed by `keys` (see publish.memo) when given.
+    Each feed is deferred: made only when what it reads changed.
     """
     settings = site.settings.site
     newest = list(site.essays[: settings.feed_items])
     contents = FeedContents(site)
 
     def feed(path: str, essays: list[Essay], title: str, make: Callable[[], str]) -> Deferred:
-        key = None
-        if keys is not None:
-            key = keys.key(path, None, title, *[keys.essay(essay) for essay in essays])
-        return Deferred(key, make)
+        return Deferred(Reads(path, values=(title,), essays=tuple(essays)), make)
 
     site_feeds = {
         "feed.xml": feed("feed.xml", newest, settings.title, lambda: _rss(site, _generator(

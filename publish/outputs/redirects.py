@@ -1,6 +1,6 @@
 """`_redirects` (Netlify, Cloudflare Pages): the old address of each moved essay, 301 to the new.
 
-Plain hosts get the HTML redirect pages publish.web writes; the README shows nginx rules.
+Plain hosts get the HTML redirect pages publish.outputs.web writes; the README shows nginx rules.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from frontmatter.default_handlers import YAMLHandler
 from publish.errors import Problem, error
 
 YAML_HANDLER = YAMLHandler()
+ESSAYS_DIR = "essays"  # the folder of a site's essays
 MAX_DEPTH = 50  # front matter is a flat mapping; no real one nests lists this deep
 SHOWN_LIMIT = 60  # the most characters of a value a message repeats
 # C0 and C1 control characters (tab and newline excepted), surrogates and the two
@@ -28,7 +29,33 @@ KIND_NAMES = {"bool": "a boolean", "int": "a number", "float": "a number", "null
               "timestamp": "a date", "merge": "a merge of another mapping"}
 
 
-class FrontMatterLoader(yaml.SafeLoader):
+class StrictConstruction:
+    """What both front matter loaders construct: keys that are text (others recorded for the
+    caller to report) and an impossible date kept as text."""
+
+    key_problems: list[tuple[yaml.Mark, str, str]]
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A mapping whose keys YAML would read as anything but text (`yes:`, `1:`, `null:`)
+        keep their written text as key, and are recorded for the caller to report."""
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != STR_TAG:
+                self.key_problems.append((key_node.start_mark, key_node.value,
+                                          key_node.tag.rsplit(":", 1)[-1]))
+                key_node.tag = STR_TAG
+        return super().construct_mapping(node, deep)  # type: ignore[misc]
+
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        """A date or datetime, or the raw text when it names no real day (2026-13-01)."""
+        try:
+            return super().construct_yaml_timestamp(node)  # type: ignore[misc]
+        except ValueError:
+            return self.construct_scalar(node)  # type: ignore[attr-defined]
+
+
+
+
+class FrontMatterLoader(StrictConstruction, yaml.SafeLoader):
     """YAML's safe loader, made strict for front matter: no aliases (so no alias bomb can
     expand), no nesting deeper than MAX_DEPTH (so no recursion error), keys that are text,
     and an impossible date kept as text for the caller to report."""
@@ -36,7 +63,7 @@ class FrontMatterLoader(yaml.SafeLoader):
     def __init__(self, stream: str):
         super().__init__(stream)
         self.depth = 0
-        self.key_problems: list[tuple[yaml.Mark, str, str]] = []
+        self.key_problems = []
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         """Compose one node, refusing aliases and deep nesting before they cost anything."""
@@ -55,26 +82,19 @@ class FrontMatterLoader(yaml.SafeLoader):
         finally:
             self.depth -= 1
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        """A mapping whose keys YAML would read as anything but text (`yes:`, `1:`, `null:`)
-        keep their written text as key, and are recorded for the caller to report."""
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != STR_TAG:
-                self.key_problems.append((key_node.start_mark, key_node.value,
-                                          key_node.tag.rsplit(":", 1)[-1]))
-                key_node.tag = STR_TAG
-        return super().construct_mapping(node, deep)
 
-    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
-        """A date or datetime, or the raw text when it names no real day (2026-13-01)."""
-        try:
-            return super().construct_yaml_timestamp(node)
-        except ValueError:
-            return self.construct_scalar(node)
+class FastFrontMatterLoader(StrictConstruction, yaml.CSafeLoader):
+    """The same, parsed by libyaml in C: used only for front matter that cannot hold an alias
+    or nest deeply (see `_plain_enough`), and never for the message of an error."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.key_problems = []
 
 
-FrontMatterLoader.add_constructor("tag:yaml.org,2002:timestamp",
-                                  FrontMatterLoader.construct_yaml_timestamp)
+for _loader in (FrontMatterLoader, FastFrontMatterLoader):
+    _loader.add_constructor("tag:yaml.org,2002:timestamp",
+                            StrictConstruction.construct_yaml_timestamp)
 
 
 @dataclass(frozen=True)
@@ -120,16 +140,34 @@ def read_document(path: Path, root: Path) -> tuple[FrontMatterDocument | None, l
     return FrontMatterDocument(shown, metadata, front_matter, body, body_line, raw), []
 
 
+def _plain_enough(front_matter: str) -> bool:
+    """Whether front matter can hold neither an alias nor nesting past MAX_DEPTH (then the C
+    parser, which checks neither, reads it exactly as the strict one would)."""
+    if "*" in front_matter or "&" in front_matter:
+        return False
+    return (front_matter.count("\n") + front_matter.count("[") + front_matter.count("{")
+            + front_matter.count("-") + front_matter.count("?")) < MAX_DEPTH - 2
+
+
 def _load_front_matter(shown_path: str, front_matter: str) -> tuple[dict[str, Any] | None,
                                                              list[Problem]]:
     """Parse the front matter strictly; the mapping, or None and the problems that stop it."""
-    loader = FrontMatterLoader(front_matter)
-    try:
-        metadata = loader.get_single_data() or {}
-    except yaml.YAMLError as exc:
-        return None, [_yaml_problem(shown_path, exc)]
-    finally:
-        loader.dispose()
+    loader: FrontMatterLoader | FastFrontMatterLoader | None = None
+    metadata: Any = None
+    if _plain_enough(front_matter) and hasattr(yaml, "CSafeLoader"):
+        loader = FastFrontMatterLoader(front_matter)
+        try:
+            metadata = loader.get_single_data() or {}
+        except yaml.YAMLError:
+            loader = None  # parsed again below, for the pure-Python loader's exact message
+    if loader is None:
+        loader = FrontMatterLoader(front_matter)
+        try:
+            metadata = loader.get_single_data() or {}
+        except yaml.YAMLError as exc:
+            return None, [_yaml_problem(shown_path, exc)]
+        finally:
+            loader.dispose()
     if not isinstance(metadata, dict):
         return None, [error(shown_path, 2, 1, "front matter must be a mapping of keys to values")]
     problems = [error(shown_path, mark.line + 1, mark.column + 1,

@@ -21,8 +21,8 @@ from jinja2 import (
 
 from publish.errors import Problem, PublishError, error
 
-PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
-PACKAGE_STATIC = Path(__file__).parent / "static"
+PACKAGE_TEMPLATES = Path(__file__).parent.parent / "templates"
+PACKAGE_STATIC = Path(__file__).parent.parent / "static"
 
 
 class SiteTemplate(Template):
@@ -88,22 +88,7 @@ def template_environment(site_templates: Path) -> Environment:
     return env
 
 
-_SHARED: dict[Path, tuple[tuple[tuple[str, int, int], ...], Environment]] = {}
-
-
-def shared_template_environment(site_templates: Path) -> Environment:
-    """The environment of `template_environment`, kept between builds in one process (as
-    `publish serve` rebuilds), so templates compile once; made afresh whenever a file in the
-    site's template folder appears, disappears or changes (Jinja itself reloads an edited
-    template, but would not notice a new override of a packaged one)."""
-    stamp = _folder_stamp(site_templates)
-    found = _SHARED.get(site_templates)
-    if found is None or found[0] != stamp:
-        found = _SHARED[site_templates] = (stamp, template_environment(site_templates))
-    return found[1]
-
-
-def _folder_stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
+def folder_stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
     """Each file under a folder with its size and modification time."""
     stamps = []
     for path in sorted(folder.rglob("*")) if folder.is_dir() else []:

@@ -1,11 +1,11 @@
-"""Outputs made only when what they read changed: deferred contents and the output memo.
+"""Outputs made only when what they read changed: output keys and the output memo.
 
-An output module may give a file as a `Deferred`: a key that hashes everything the file's
+The build keys each deferred output (`OutputKeys`): a key hashes everything the file's
 content reads (the essay, the glossary entries it cites, its neighbours' titles, the
-settings, the templates and publish's own code) and a function that makes the content. The
-writer asks the `OutputMemo` of its folder whether the previous build wrote that path from
-the same key into a file that is still exactly as it was written (same inode, size and
-modification time); if so it hard-links that file and the content is never made.
+settings, the templates and publish's own code). The build then asks the `OutputMemo` of the
+folder whether the previous build wrote that path from the same key into a file that is still
+exactly as it was written (same inode, size and modification time); if so the writer
+hard-links that file and the content is never made.
 
 The memo is a manifest under `build/.cache/outputs/`, one per output folder: plain JSON
 behind a magic number, a format version and a checksum; a damaged one is ignored (everything
@@ -17,140 +17,50 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import struct
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
-from functools import lru_cache
-from itertools import repeat
 from pathlib import Path
 
 import msgspec
 
-from publish.cache import (
-    RenderStore,
-    StoredTokens,
-    fork_workers,
-    forked_pool,
-    glossary_dependencies,
+from publish.cache.parses import StoredTokens, glossary_dependencies
+from publish.cache.store import (
+    CACHE_DIR,
+    NO_KEY,
+    code_fingerprint,
+    hash_folder,
+    pack_record,
+    unpack_record,
     write_cache_file,
 )
-from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, Settings
 
-Content = str | bytes
-MEMO_VERSION = 2  # 2: a JSON manifest (1 was marshal)
 MAGIC = b"PUBMEMO1"
-HEADER = struct.Struct("<8sHII")  # magic, version, body length, crc of the body
-OUTPUTS_DIR = Path("build") / ".cache" / "outputs"
-PARALLEL_THRESHOLD = 96  # deferred contents below which forking workers costs more than it saves
+OUTPUTS_DIR = CACHE_DIR / "outputs"
 ESSAY_FIELDS = tuple(f.name for f in fields(Essay) if f.name != "tokens")
-MAX_RUN = 48  # values a worker makes per task: small results keep the parent's memory flat
 Stamp = tuple[str, int, int, int, int]  # key, device, inode, size, mtime in ns
+Content = str | bytes
 
 
 @dataclass(frozen=True)
-class Deferred:
-    """A file's content, made only when needed; `key` is None when it cannot be keyed."""
+class Keyed:
+    """A file's content with the key of what it read: `made` already, or left to `make` when
+    the memo vouched for the previous build's file (made only if that cannot be linked)."""
 
     key: str | None
     make: Callable[[], Content]
+    made: Content | None = None
 
-
-def resolved(value: Content | Deferred) -> Content:
-    """The content itself, made now if it was deferred."""
-    return value.make() if isinstance(value, Deferred) else value
-
-
-def resolve_all(files: dict[str, Content | Deferred]) -> dict[str, Content]:
-    """Every deferred content of a `{path: content}` map, made."""
-    return {path: resolved(value) for path, value in files.items()}
-
-
-def made_contents(values: Sequence[Content | Deferred]) -> Iterator[Content]:
-    """Each value's content, in order; many deferred ones are made across the cores.
-
-    Worker processes are forked (they share the loaded site) only when there are enough
-    deferred contents to pay for them; each makes a run of neighbouring values (an essay's
-    email files sit together) and sends back the contents, in order.
-    """
-    deferred = sum(isinstance(value, Deferred) for value in values)
-    workers = fork_workers(deferred, PARALLEL_THRESHOLD)
-    if not workers:
-        yield from map(resolved, values)
-        return
-    step = max(1, min(MAX_RUN, -(-len(values) // (workers * 8))))
-    with forked_pool(workers, _start_maker, (values,)) as pool:
-        for contents in pool.map(_make_run, range(0, len(values), step), repeat(step)):
-            if isinstance(contents, PublishError):
-                raise PublishError(contents.problems)
-            yield from contents
-
-
-_MAKER_VALUES: Sequence[Content | Deferred] = ()
-
-
-def _start_maker(values: Sequence[Content | Deferred]) -> None:
-    """Give a forked worker the values it makes (inherited, not pickled) and fresh
-    connections to the render store (a connection must not cross a fork)."""
-    global _MAKER_VALUES
-    _MAKER_VALUES = values
-    RenderStore.forget_connections()
-
-
-def _make_run(start: int, length: int) -> list[Content] | PublishError:
-    """Make the values `start` to `start + length` in a worker; a PublishError comes back
-    as a value, since its problems would not survive pickling as an exception."""
-    try:  # sent back as bytes: a long page's text may take 2-4 bytes a character
-        return [as_bytes(resolved(value)) for value in _MAKER_VALUES[start:start + length]]
-    except PublishError as exc:
-        return _ProblemsCarrier(exc.problems)
-
-
-def as_bytes(content: Content) -> bytes:
-    """A content as the bytes of its file."""
-    return content.encode("utf-8") if isinstance(content, str) else content
-
-
-class _ProblemsCarrier(PublishError):
-    """A PublishError that pickles (it is rebuilt from its problems)."""
-
-    def __reduce__(self) -> tuple[type, tuple[list[Problem]]]:
-        return (_ProblemsCarrier, (self.problems,))
-
-
-@lru_cache(maxsize=1)
-def code_fingerprint() -> bytes:
-    """A hash of publish's code, packaged templates and stylesheet, and its libraries."""
-    import css_inline
-    import feedgen
-    import jinja2
-    import markdown_it
-
-    from publish import __version__
-    from publish.rendering import PACKAGE_STATIC, PACKAGE_TEMPLATES
-
-    digest = hashlib.sha256(f"{MEMO_VERSION}|{__version__}|{jinja2.__version__}|"
-                            f"{markdown_it.__version__}|{getattr(css_inline, '__version__', '')}|"
-                            f"{getattr(feedgen, '__version__', '')}".encode())
-    _hash_folder(digest, Path(__file__).parent, "*.py")
-    for folder in (PACKAGE_TEMPLATES, PACKAGE_STATIC):
-        _hash_folder(digest, folder, "*")
-    return digest.digest()
-
-
-def _hash_folder(digest: hashlib._Hash, folder: Path, pattern: str) -> None:
-    """Feed every file of a folder (names and bytes, in name order) into a digest."""
-    for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
-        if path.is_file():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    def content(self) -> Content:
+        """The content, made now if it was not made before."""
+        return self.made if self.made is not None else self.make()
 
 
 def render_fingerprint(settings: Settings, templates_dir: Path) -> bytes:
     """What every output reads besides its own data: code, settings and the site's templates."""
     digest = hashlib.sha256(code_fingerprint())
     digest.update(repr(settings).encode())
-    _hash_folder(digest, templates_dir, "*")
+    hash_folder(digest, templates_dir)
     return digest.digest()
 
 
@@ -225,13 +135,11 @@ class OutputMemo:
             data = self.path.read_bytes()
         except OSError:
             return {}
-        if len(data) < HEADER.size:
+        spans = unpack_record(data, MAGIC)
+        if spans is None or len(spans) != 1:
             return {}
-        magic, version, length, checksum = HEADER.unpack_from(data)
-        body = data[HEADER.size:]
-        if (magic != MAGIC or version != MEMO_VERSION or len(body) != length
-                or zlib.crc32(body) != checksum):
-            return {}
+        (start, length), = spans
+        body = data[start:start + length]
         try:  # plain JSON, each stamp's types checked as it is read: it can never run code
             return _MANIFEST_DECODER.decode(body)
         except msgspec.DecodeError:
@@ -262,8 +170,7 @@ class OutputMemo:
     def save(self) -> None:
         """Store this build's manifest atomically (a failure only costs the next build time)."""
         body = msgspec.json.encode(self.current)
-        header = HEADER.pack(MAGIC, MEMO_VERSION, len(body), zlib.crc32(body))
-        if not write_cache_file(self.path, header + body):  # never trust the previous one
+        if not write_cache_file(self.path, pack_record(MAGIC, NO_KEY, [body])):  # drop the old one
             with contextlib.suppress(OSError):
                 self.path.unlink(missing_ok=True)
         self.previous, self.current = self.current, {}

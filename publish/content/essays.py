@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from markdown_it.token import Token
 from slugify import slugify as make_slug
 
-from publish.documents import (
+from publish.content.links import own_tokens, unsafe_links
+from publish.content.markdown import build_parser, first_paragraph_text, word_count
+from publish.content.source import (
     FrontMatterDocument,
     deep_html,
     read_document,
@@ -22,10 +23,8 @@ from publish.documents import (
     shown,
 )
 from publish.errors import Problem, did_you_mean, error, warning
-from publish.markdown import SCHEME, build_parser, first_paragraph_text, word_count
 from publish.model import Essay, Glossary, Note, Settings
 
-ESSAYS_DIR = "essays"
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 FRONT_MATTER_KEYS = ("title", "subtitle", "date", "slug", "author", "tags", "category",
                      "summary", "image", "image_alt", "image_credit", "draft", "order",
@@ -37,14 +36,6 @@ MAX_SLUG_LENGTH = 80
 MIN_YEAR, MAX_YEAR = 1000, 9000
 # Markdown nested deeper than this (quotes, lists) is refused: the parser would drop it.
 MAX_BLOCK_LEVEL = 16
-IMAGE_SCHEMES = ("http", "https")
-SAFE_DATA_IMAGE = re.compile(r"^data:image/(?:gif|png|jpeg|webp);", re.IGNORECASE)
-IMAGE_DESTINATION = re.compile(r"!\[[^\]]*\]\(\s*<?([^\s)>]*)")
-# The schemes markdown-it refuses to link (it keeps data: images of these types).
-UNSAFE_LINK = re.compile(r"\]\(\s*<?\s*((?:javascript|vbscript|file|"
-                         r"data(?!:image/(?:gif|png|jpeg|webp);)):)", re.IGNORECASE)
-
-
 def slugify(title: str, fallback: str = "essay") -> str:
     """A URL slug from a title: ASCII lowercase words joined by single hyphens, any script
     transliterated (python-slugify with text-unidecode: `Поэзия` gives `poeziia`).
@@ -111,14 +102,24 @@ def read_essay(path: Path, root: Path, settings: Settings,
     return essay, problems
 
 
+EssayReader = Callable[[Sequence[Path], Path, Settings, Glossary],
+                      list[tuple[Essay | None, list[Problem]]]]
+
+
+def read_essays(paths: Sequence[Path], root: Path, settings: Settings,
+                glossary: Glossary) -> list[tuple[Essay | None, list[Problem]]]:
+    """Every essay file parsed, in order (the uncached `EssayReader`)."""
+    return [read_essay(path, root, settings, glossary) for path in paths]
+
+
 def parse_body(document: FrontMatterDocument,
                glossary: Glossary) -> tuple[list[Token], list[Note], list[Problem]]:
     """Parse the body once; check every footnote citation against the essay and the glossary."""
     env: dict[str, Any] = {"publish": {"glossary": glossary}}
     tokens = build_parser().parse(document.body, env)
     notes = _notes(env, glossary)
-    own = _own_tokens(tokens, notes)
-    problems = [*_unsafe_links(document), *_too_deep(document, own),
+    own = own_tokens(tokens, notes)
+    problems = [*unsafe_links(document), *_too_deep(document, own),
                 *referenced_controls(document.path, own, document.body, document.body_line),
                 *deep_html(document.path, own, document.body_line)]
     for label in env["publish"].get("unknown_labels", []):
@@ -175,148 +176,6 @@ def _too_deep(document: FrontMatterDocument, tokens: list[Token]) -> list[Proble
     return [error(document.path, document.body_line + deep.map[0] + 1, 1,
                   f"quotes or lists nest more than {MAX_BLOCK_LEVEL // 2} levels deep here; "
                   "flatten them")]
-
-
-def _unsafe_links(document: FrontMatterDocument) -> list[Problem]:
-    """Warn about links with a scheme the renderer refuses (they stay plain text); images
-    are checked by `image_problems`."""
-    problems = []
-    for number, line in enumerate(document.body.split("\n")):
-        for match in UNSAFE_LINK.finditer(line):
-            if _is_image(line, match.start()):
-                continue
-            problems.append(warning(document.path, document.body_line + number + 1,
-                                    match.start(1) + 1,
-                                    f"unsafe link scheme '{match[1].lower()}' refused; "
-                                    "the link is shown as text"))
-    return problems
-
-
-def _is_image(line: str, bracket: int) -> bool:
-    """Whether the `](` at `bracket` closes an image's alt text (`![alt](`)."""
-    return re.search(r"!\[[^\[\]]*\Z", line[:bracket]) is not None
-
-
-def image_problems(essay: Essay, root: Path) -> list[Problem]:
-    """An error for each image of an essay (front matter `image:` and every `![alt](src)`)
-    that is unsafe or missing: every output (web, feeds, email) shows the same images, so
-    this one check refuses them everywhere. Run at each load (files come and go)."""
-    lines = _file_lines(root / essay.path)
-    found = [*_front_matter_image(essay, lines),
-             *_body_images(_own_tokens(essay.tokens, essay.notes), lines, essay.body_line)]
-    return _image_faults(essay.path, found, root)
-
-
-def glossary_image_problems(glossary: Glossary, root: Path) -> list[Problem]:
-    """The same check for the images of each glossary definition, which essays show too."""
-    problems = []
-    for entry in glossary.entries.values():
-        lines = _file_lines(root / entry.path)
-        text = "\n".join(lines)
-        start = text[: max(text.find(entry.definition), 0)].count("\n")
-        problems += _image_faults(entry.path, _body_images(list(entry.tokens), lines, start),
-                                  root)
-    return problems
-
-
-def _file_lines(path: Path) -> list[str]:
-    """A Markdown file's lines, as documents.read_document numbers them."""
-    text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
-def _image_faults(shown_path: str, found: list[tuple[str, int, int]],
-                  root: Path) -> list[Problem]:
-    """An error for each located image source that `image_fault` finds wrong."""
-    problems = []
-    for src, line, col in found:
-        fault = image_fault(src, root / ESSAYS_DIR)
-        if fault:
-            problems.append(error(shown_path, line, col, f"image '{shown(src)}' {fault}"))
-    return problems
-
-
-def image_fault(src: str, folder: Path) -> str | None:
-    """What is wrong with an image source, or None: remote http(s) images and files under
-    `folder` (essays/, the site's root) are fine."""
-    scheme = SCHEME.match(src)
-    if scheme:
-        name = scheme[0][:-1].lower()
-        if name in IMAGE_SCHEMES or SAFE_DATA_IMAGE.match(src):
-            return None
-        return f"uses the scheme '{name}:'; use an http(s) URL or a file under essays/"
-    if src.startswith("//"):
-        return None
-    path = unquote(urlsplit(src).path)
-    parts = [part for part in path.split("/") if part]
-    if ".." in parts or "\\" in path:
-        return "must not climb out of essays/ ('..'); name a file under essays/"
-    if any(part.startswith(".") for part in parts):
-        return "is in a hidden file or folder, which is never published"
-    target = folder.joinpath(*parts) if parts else folder
-    inside = target.resolve().is_relative_to(folder.resolve())
-    if not parts or not inside or not target.is_file() or target.suffix == ".md":
-        where = ("essays/ (a path starting with '/' means essays/, not the disk)"
-                 if path.startswith("/") else "essays/")
-        return f"is not a file under {where}"
-    return None
-
-
-def _front_matter_image(essay: Essay, lines: list[str]) -> list[tuple[str, int, int]]:
-    """The `image:` of the front matter, at its value."""
-    if not essay.image:
-        return []
-    for number, text in enumerate(lines[: essay.body_line], start=1):
-        match = re.match(r"image\s*:\s*[\"']?", text)
-        if match:
-            return [(essay.image, number, match.end() + 1)]
-    return [(essay.image, 1, 1)]
-
-
-def _own_tokens(all_tokens: Sequence[Token], notes: Sequence[Note]) -> list[Token]:
-    """An essay's tokens without its glossary notes' (checked with their own files)."""
-    glossary_ids = {note.number - 1 for note in notes if note.glossary_key}
-    tokens, skipping = [], False
-    for token in all_tokens:
-        if token.type == "footnote_open":
-            skipping = token.meta.get("id") in glossary_ids
-        if not skipping:
-            tokens.append(token)
-        if token.type == "footnote_close":
-            skipping = False
-    return tokens
-
-
-def _body_images(tokens: list[Token], lines: list[str],
-                 start: int) -> list[tuple[str, int, int]]:
-    """Each image of a parsed body (whose first line is file line `start` + 1) with its
-    file line and column: those the parser made, and those it refused for their scheme."""
-    found = [(src, *_image_position(lines, start, token.map, src))
-             for token in tokens if token.type == "inline" and token.map
-             for child in token.children or [] if child.type == "image"
-             for src in [str(child.attrs.get("src", ""))]]
-    code = {n for t in tokens if t.type in ("fence", "code_block") and t.map
-            for n in range(*t.map)}
-    for number in range(start, len(lines)):
-        line = lines[number]
-        if number - start in code:
-            continue
-        for match in UNSAFE_LINK.finditer(line):
-            if _is_image(line, match.start()):
-                written = IMAGE_DESTINATION.match(line, line.rfind("![", 0, match.start()))
-                found.append((written[1] if written else match[1], number + 1,
-                              match.start(1) + 1))
-    return found
-
-
-def _image_position(lines: list[str], start: int, block: list[int],
-                    src: str) -> tuple[int, int]:
-    """File line and column of an inline image's source within its block."""
-    for number in range(start + block[0], min(start + block[1], len(lines))):
-        for match in IMAGE_DESTINATION.finditer(lines[number]):
-            if unquote(match[1]) == unquote(src):
-                return number + 1, match.start(1) + 1
-    return start + block[0] + 1, 1
 
 
 def _unknown_keys(document: FrontMatterDocument) -> list[Problem]:

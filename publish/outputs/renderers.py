@@ -1,46 +1,34 @@
-"""The one Markdown parser, and the HTML renderer every HTML output shares.
+"""The renderers of an essay's tokens: web HTML (pages and feeds), email HTML and plain text.
 
-Parsing and rendering are separate: an essay is parsed once into tokens, and each output
-renders those tokens with its own `RenderContext` (where links point, how notes look).
-Renderers never change a token: where a token needs different attributes they render a copy.
+Each output renders the tokens with its own `RenderContext` (where links point, how notes
+look). Renderers never change a token: where a token needs different attributes they render
+a copy. Tokens that offer `memoized(render, context)` (the build cache's stored tokens) keep
+their renderings; the renderers themselves know nothing of the cache.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from html import escape, unescape
+from html import escape
 from typing import Any
 
-from markdown_it import MarkdownIt
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
-from mdit_py_plugins.anchors import anchors_plugin
-from mdit_py_plugins.footnote import footnote_plugin
+from markdown_it.tree import SyntaxTreeNode
+from markupsafe import Markup
 
-from publish.cache import memoized_render
-from publish.glossary import glossary_plugin
+from publish.content.markdown import build_parser, inline_text
+from publish.model import Essay
+from publish.outputs.urls import resolve_url
 
-SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
-
-
-@lru_cache(maxsize=1)
-def build_parser() -> MarkdownIt:
-    """The parser: CommonMark, tables, strikethrough, heading ids, footnotes and the glossary."""
-    md = MarkdownIt("commonmark", {"html": True})
-    md.enable(["table", "strikethrough"])
-    md.use(footnote_plugin, inline=False, always_match_refs=True)
-    md.use(glossary_plugin)
-    md.use(anchors_plugin, min_level=2, max_level=4, slug_func=heading_slug)
-    return md
+Render = Callable[[Sequence[Token], Any], str]
 
 
-def heading_slug(text: str) -> str:
-    """An id for a heading: lowercase words joined by hyphens."""
-    words = re.findall(r"[\w]+", text.lower())
-    return "-".join(words) or "section"
+def rendered(tokens: Sequence[Token], render: Render, context: Any) -> str:
+    """`render(tokens, context)`, or the tokens' own memoized rendering when they keep one."""
+    memoized = getattr(tokens, "memoized", None)
+    return memoized(render, context) if memoized is not None else render(tokens, context)
 
 
 @dataclass(frozen=True)
@@ -54,13 +42,6 @@ class RenderContext:
     slug: str
     base: str
     glossary_url: str
-
-
-def resolve_url(url: str, base: str) -> str:
-    """Make a site-relative URL (`images/a.png`, `/about/`) relative to `base`; others unchanged."""
-    if not url or url.startswith(("#", "//", "?")) or SCHEME.match(url):
-        return url
-    return base + url.lstrip("/")
 
 
 def note_ids(slug: str, token: Token) -> tuple[int, str, str]:
@@ -149,41 +130,14 @@ def _has_many_refs(tokens: Sequence[Token], idx: int) -> bool:
 WEB_RENDERER = WebRenderer()
 
 
-@memoized_render
 def render_web(tokens: Sequence[Token], context: RenderContext) -> str:
     """Render an essay's tokens as HTML for a web page or a feed."""
+    return rendered(tokens, _web_html, context)
+
+
+def _web_html(tokens: Sequence[Token], context: RenderContext) -> str:
+    """`render_web`, always rendering."""
     return WEB_RENDERER.render(tokens, build_parser().options, {"render": context})
-
-
-def inline_text(tokens: Sequence[Token]) -> str:
-    """The plain text of inline tokens, footnote references left out."""
-    parts = []
-    for token in tokens:
-        if token.type in ("text", "code_inline"):
-            parts.append(token.content)
-        elif token.type in ("softbreak", "hardbreak"):
-            parts.append(" ")
-        elif token.children:
-            parts.append(inline_text(token.children))
-    return "".join(parts)
-
-
-def first_paragraph_text(tokens: Sequence[Token]) -> str:
-    """The plain text of the first top-level paragraph, or an empty string."""
-    for index, token in enumerate(tokens):
-        if token.type == "paragraph_open" and token.level == 0:
-            inline = tokens[index + 1]
-            return " ".join(inline_text(inline.children or []).split())
-    return ""
-
-
-def word_count(tokens: Sequence[Token]) -> int:
-    """Words in the body's text, for reading time."""
-    count = 0
-    for token in tokens:
-        if token.type == "inline":
-            count += len(inline_text(token.children or []).split())
-    return count
 
 
 class EmailRenderer(WebRenderer):
@@ -241,18 +195,14 @@ def _note_number_html(number: int) -> str:
 EMAIL_RENDERER = EmailRenderer()
 
 
-@memoized_render
 def render_email(tokens: Sequence[Token], context: RenderContext) -> str:
     """Render an essay's tokens as HTML for an email (`context.base` is the absolute site URL)."""
+    return rendered(tokens, _email_html, context)
+
+
+def _email_html(tokens: Sequence[Token], context: RenderContext) -> str:
+    """`render_email`, always rendering."""
     return EMAIL_RENDERER.render(tokens, build_parser().options, {"render": context})
-
-
-@dataclass
-class _Block:
-    """A block of the token tree the text renderer walks: an open/close pair or a leaf."""
-
-    token: Token
-    children: list[_Block]
 
 
 class TextRenderer:
@@ -265,10 +215,11 @@ class TextRenderer:
     def render(self, tokens: Sequence[Token], options: Any, env: dict[str, Any]) -> str:
         """The plain text of an essay's tokens; `env["render"]` gives the URL base."""
         context: RenderContext = env["render"]
-        lines = self._blocks(_block_tree(tokens), context, self.width)
+        lines = self._blocks(SyntaxTreeNode(tokens).children, context, self.width)
         return "\n".join(lines).strip("\n") + "\n"
 
-    def _blocks(self, blocks: list[_Block], context: RenderContext, width: int) -> list[str]:
+    def _blocks(self, blocks: list[SyntaxTreeNode], context: RenderContext,
+                width: int) -> list[str]:
         """Render sibling blocks, separated by blank lines unless they sit in a tight list."""
         lines: list[str] = []
         previous_tight = False
@@ -276,16 +227,16 @@ class TextRenderer:
             rendered = self._block(block, context, width)
             if not rendered:
                 continue
-            tight = block.token.hidden and block.token.type == "paragraph_open"
+            tight = _opening(block).hidden and _opening(block).type == "paragraph_open"
             if lines and not (tight or previous_tight):
                 lines.append("")
             lines += rendered
             previous_tight = tight
         return lines
 
-    def _block(self, block: _Block, context: RenderContext, width: int) -> list[str]:
+    def _block(self, block: SyntaxTreeNode, context: RenderContext, width: int) -> list[str]:
         """Render one block as lines."""
-        token = block.token
+        token = _opening(block)
         kind = token.type.removesuffix("_open")
         if kind == "paragraph":
             return _wrap(self._inline_of(block, context), width)
@@ -308,16 +259,16 @@ class TextRenderer:
             return ["Notes", "-----", "", *self._notes(block, context, width)]
         return self._blocks(block.children, context, width)
 
-    def _inline_of(self, block: _Block, context: RenderContext) -> str:
+    def _inline_of(self, block: SyntaxTreeNode, context: RenderContext) -> str:
         """The text of the inline token inside a paragraph or heading."""
-        inline = next((b.token for b in block.children if b.token.type == "inline"), None)
+        inline = next((_opening(b) for b in block.children if _opening(b).type == "inline"), None)
         return _inline(inline.children or [], context) if inline else ""
 
-    def _list(self, block: _Block, context: RenderContext, width: int) -> list[str]:
+    def _list(self, block: SyntaxTreeNode, context: RenderContext, width: int) -> list[str]:
         """A list: `-` bullets or numbers, continuation lines indented under the text."""
-        ordered = block.token.type == "ordered_list_open"
-        number = int(block.token.attrs.get("start", 1) or 1)
-        tight = any(b.token.hidden for item in block.children for b in item.children)
+        ordered = _opening(block).type == "ordered_list_open"
+        number = int(_opening(block).attrs.get("start", 1) or 1)
+        tight = any(_opening(b).hidden for item in block.children for b in item.children)
         lines: list[str] = []
         for item in block.children:
             marker = f"{number}. " if ordered else "- "
@@ -329,22 +280,22 @@ class TextRenderer:
             lines += [(" " * len(marker) + line) if line else "" for line in inner[1:]]
         return lines
 
-    def _table(self, block: _Block, context: RenderContext) -> list[str]:
+    def _table(self, block: SyntaxTreeNode, context: RenderContext) -> list[str]:
         """A table as ` | `-separated rows, the header row underlined."""
         rows: list[str] = []
         for section in block.children:
             for row in section.children:
                 cells = [self._inline_of(cell, context) for cell in row.children]
                 rows.append(" | ".join(cells))
-                if section.token.type == "thead_open":
+                if _opening(section).type == "thead_open":
                     rows.append("-" * min(len(rows[-1]), self.width))
         return rows
 
-    def _notes(self, block: _Block, context: RenderContext, width: int) -> list[str]:
+    def _notes(self, block: SyntaxTreeNode, context: RenderContext, width: int) -> list[str]:
         """Each note as `[n] text`, later lines indented under the text."""
         lines: list[str] = []
         for note in block.children:
-            marker = f"[{note.token.meta['id'] + 1}] "
+            marker = f"[{_opening(note).meta['id'] + 1}] "
             inner = self._blocks(note.children, context, width - len(marker)) or [""]
             if lines:
                 lines.append("")
@@ -353,19 +304,9 @@ class TextRenderer:
         return lines
 
 
-def _block_tree(tokens: Sequence[Token]) -> list[_Block]:
-    """Nest the flat block tokens by their open/close pairs."""
-    root: list[_Block] = []
-    stack: list[list[_Block]] = [root]
-    for token in tokens:
-        if token.nesting == -1:
-            stack.pop()
-            continue
-        block = _Block(token, [])
-        stack[-1].append(block)
-        if token.nesting == 1:
-            stack.append(block.children)
-    return root
+def _opening(node: SyntaxTreeNode) -> Token:
+    """A node's own token: the opening one of a pair, else the token itself."""
+    return node.token if node.token is not None else node.nester_tokens.opening
 
 
 def _inline(children: Sequence[Token], context: RenderContext) -> str:
@@ -411,8 +352,9 @@ def _link_tail(parts: list[str], url: str) -> str:
 
 
 def _strip_tags(html_text: str) -> str:
-    """Raw HTML as text: tags dropped, their text kept, entities unescaped."""
-    return unescape(re.sub(r"<[^>]*>", "", html_text))
+    """Raw HTML as text, line by line (hard breaks kept for `_wrap`): tags and comments
+    dropped, their text kept, entities unescaped (markupsafe's `striptags`)."""
+    return "\n".join(Markup(line).striptags() for line in html_text.split("\n"))
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -459,7 +401,17 @@ def _heading(text: str, level: int) -> list[str]:
 TEXT_RENDERER = TextRenderer()
 
 
-@memoized_render
 def render_text(tokens: Sequence[Token], context: RenderContext) -> str:
     """Render an essay's tokens as plain text for the text part of an email."""
+    return rendered(tokens, _plain_text, context)
+
+
+def _plain_text(tokens: Sequence[Token], context: RenderContext) -> str:
+    """`render_text`, always rendering."""
     return TEXT_RENDERER.render(tokens, build_parser().options, {"render": context})
+
+
+def render_essay_body(essay: Essay, base: str) -> str:
+    """An essay's body HTML with site-relative links resolved against `base`."""
+    context = RenderContext(slug=essay.slug, base=base, glossary_url=f"{base}glossary/")
+    return render_web(essay.tokens, context)

@@ -1,0 +1,152 @@
+"""The cache folder and what every file in it shares: one record format, one code fingerprint,
+one atomic write, and the one process-wide object that holds what a process keeps in memory.
+
+A record is a header (magic, format version, key, checksum of the body, number of parts),
+the length of each part, then the parts. A record whose magic, version, key, lengths or
+checksum do not hold is never served: the caller deletes it and makes its content again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import struct
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from publish.atomic import write_atomically
+
+CACHE_DIR = Path("build") / ".cache"
+FORMAT_VERSION = 3  # 3: one record format for essays and manifests (2: two formats)
+HEADER = struct.Struct("<8sH32sIH")  # magic, format version, key, crc of the body, part count
+PART = struct.Struct("<I")  # the length of one part
+NO_CACHE_ENV = "PUBLISH_NO_CACHE"  # set to 1 to parse every essay afresh and store nothing
+PACKAGE = Path(__file__).resolve().parent.parent
+NO_KEY = bytes(32)
+
+
+@dataclass
+class ProcessCache:
+    """Everything the cache keeps in memory, for the life of the process.
+
+    One object, `PROCESS`, created at import: the records decoded so far (reused while their
+    files stay the same), the last few token decodes, glossary-entry fingerprints, the open
+    render stores, the compiled templates of each site and the read-only switch of
+    `publish check`. A forked worker inherits it and
+    drops only its database connections (`RenderStore.forget_connections`).
+    """
+
+    read_only: bool = False
+    loaded_records: dict[Path, tuple[tuple[int, int, int], Any]] = field(default_factory=dict)
+    recent_decodes: dict[tuple[Path, int, int], Any] = field(default_factory=dict)
+    entry_fingerprints: dict[int, tuple[Any, str]] = field(default_factory=dict)
+    render_stores: dict[Path, Any] = field(default_factory=dict)
+    inherited_connections: list[Any] = field(default_factory=list)
+    worker_state: tuple[Any, ...] = ()  # what a forked worker was given by its pool
+    template_environments: dict[Path, tuple[Any, Any]] = field(default_factory=dict)
+
+
+PROCESS = ProcessCache()
+
+
+def cache_enabled() -> bool:
+    """Whether the build cache is on (`PUBLISH_NO_CACHE=1` turns it off)."""
+    return not os.environ.get(NO_CACHE_ENV)
+
+
+@contextlib.contextmanager
+def read_only() -> Iterator[None]:
+    """Within this block the cache is read but never written, pruned or repaired
+    (`publish check` must leave the site's folder as it found it)."""
+    previous, PROCESS.read_only = PROCESS.read_only, True
+    try:
+        yield
+    finally:
+        PROCESS.read_only = previous
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> bytes:
+    """A hash of publish's code, packaged templates and stylesheet, and the versions of the
+    libraries that parse and render: any change to them misses every record."""
+    import css_inline
+    import feedgen
+    import jinja2
+    import markdown_it
+    import mdit_py_plugins
+    import msgspec
+    import yaml
+
+    from publish import __version__
+
+    versions = (
+        FORMAT_VERSION,
+        __version__,
+        markdown_it.__version__,
+        mdit_py_plugins.__version__,
+        yaml.__version__,
+        msgspec.__version__,
+        jinja2.__version__,
+        getattr(css_inline, "__version__", ""),
+        getattr(feedgen, "__version__", ""),
+    )
+    digest = hashlib.sha256("|".join(map(str, versions)).encode())
+    for path in sorted(PACKAGE.rglob("*")):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if path.is_file() and (
+            path.suffix == ".py" or relative.split("/")[0] in ("templates", "static")
+        ):
+            digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.digest()
+
+
+def hash_folder(digest: Any, folder: Path) -> None:
+    """Feed every file of a folder (names and bytes, in name order) into a digest."""
+    for path in sorted(folder.glob("*")) if folder.is_dir() else []:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+
+
+def pack_record(magic: bytes, key: bytes, parts: Sequence[bytes]) -> bytes:
+    """A record's bytes: the header, each part's length, then the parts."""
+    lengths = b"".join(PART.pack(len(part)) for part in parts)
+    body = lengths + b"".join(parts)
+    return HEADER.pack(magic, FORMAT_VERSION, key, zlib.crc32(body), len(parts)) + body
+
+
+def unpack_record(data: bytes, magic: bytes, key: bytes = NO_KEY) -> list[tuple[int, int]] | None:
+    """The (offset, length) of each part of a record, or None when anything fails to hold."""
+    if len(data) < HEADER.size:
+        return None
+    found_magic, version, found_key, checksum, count = HEADER.unpack_from(data)
+    start = HEADER.size + count * PART.size
+    if (
+        found_magic != magic
+        or version != FORMAT_VERSION
+        or found_key != key
+        or len(data) < start
+        or zlib.crc32(memoryview(data)[HEADER.size :]) != checksum
+    ):
+        return None
+    spans, offset = [], start
+    for number in range(count):
+        (length,) = PART.unpack_from(data, HEADER.size + number * PART.size)
+        spans.append((offset, length))
+        offset += length
+    return spans if offset == len(data) else None
+
+
+def write_cache_file(path: Path, data: bytes) -> bool:
+    """Write a file of the build cache atomically; False, leaving nothing half-written, when
+    the disk refuses (the cache is disposable: a full or read-only disk only costs time)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, data, durable=False)
+    except OSError:
+        return False
+    return True

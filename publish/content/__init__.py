@@ -1,0 +1,1 @@
+"""Where Markdown, front matter and settings become a `Site`: every file read and checked."""

@@ -1,0 +1,178 @@
+"""Links and images in an essay's source: refused link schemes (as markdown-it refuses them)
+and images that are missing, outside the site or of an unsafe kind, each with its line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from markdown_it.token import Token
+
+from publish.content.markdown import SCHEME, build_parser
+from publish.content.source import ESSAYS_DIR, FrontMatterDocument, shown
+from publish.errors import Problem, error, warning
+from publish.model import Essay, Glossary, Note
+
+IMAGE_SCHEMES = ("http", "https")
+SAFE_DATA_IMAGE = re.compile(r"^data:image/(?:gif|png|jpeg|webp);", re.IGNORECASE)
+IMAGE_DESTINATION = re.compile(r"!\[[^\]]*\]\(\s*<?([^\s)>]*)")
+# A link's destination as written (`](url` or `](<url`); markdown-it decides which it refuses.
+LINK_DESTINATION = re.compile(r"\]\(\s*<?\s*([A-Za-z][A-Za-z0-9+.-]*:[^\s)>]*)")
+
+
+def unsafe_links(document: FrontMatterDocument) -> list[Problem]:
+    """Warn about links with a scheme the renderer refuses (they stay plain text); images
+    are checked by `image_problems`."""
+    problems = []
+    for number, line in enumerate(document.body.split("\n")):
+        for match in refused_links(line):
+            if _is_image(line, match.start()):
+                continue
+            problems.append(warning(document.path, document.body_line + number + 1,
+                                    match.start(1) + 1,
+                                    f"unsafe link scheme '{_scheme(match[1])}' refused; "
+                                    "the link is shown as text"))
+    return problems
+
+
+def refused_links(line: str) -> Iterator[re.Match[str]]:
+    """Each link destination of a source line that markdown-it's `validateLink` refuses (it
+    renders those links as text); `match[1]` is the destination, from its scheme on."""
+    parser = build_parser()
+    for match in LINK_DESTINATION.finditer(line):
+        if not parser.validateLink(parser.normalizeLink(match[1])):
+            yield match
+
+
+def _scheme(destination: str) -> str:
+    """The scheme of a destination, with its colon, in lower case (`javascript:`)."""
+    return destination[:destination.index(":") + 1].lower()
+
+
+def _is_image(line: str, bracket: int) -> bool:
+    """Whether the `](` at `bracket` closes an image's alt text (`![alt](`)."""
+    return re.search(r"!\[[^\[\]]*\Z", line[:bracket]) is not None
+
+
+def image_problems(essay: Essay, root: Path) -> list[Problem]:
+    """An error for each image of an essay (front matter `image:` and every `![alt](src)`)
+    that is unsafe or missing: every output (web, feeds, email) shows the same images, so
+    this one check refuses them everywhere. Run at each load (files come and go)."""
+    lines = _file_lines(root / essay.path)
+    found = [*_front_matter_image(essay, lines),
+             *_body_images(own_tokens(essay.tokens, essay.notes), lines, essay.body_line)]
+    return _image_faults(essay.path, found, root)
+
+
+def glossary_image_problems(glossary: Glossary, root: Path) -> list[Problem]:
+    """The same check for the images of each glossary definition, which essays show too."""
+    problems = []
+    for entry in glossary.entries.values():
+        lines = _file_lines(root / entry.path)
+        text = "\n".join(lines)
+        start = text[: max(text.find(entry.definition), 0)].count("\n")
+        problems += _image_faults(entry.path, _body_images(list(entry.tokens), lines, start),
+                                  root)
+    return problems
+
+
+def _file_lines(path: Path) -> list[str]:
+    """A Markdown file's lines, as documents.read_document numbers them."""
+    text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _image_faults(shown_path: str, found: list[tuple[str, int, int]],
+                  root: Path) -> list[Problem]:
+    """An error for each located image source that `image_fault` finds wrong."""
+    problems = []
+    for src, line, col in found:
+        fault = image_fault(src, root / ESSAYS_DIR)
+        if fault:
+            problems.append(error(shown_path, line, col, f"image '{shown(src)}' {fault}"))
+    return problems
+
+
+def image_fault(src: str, folder: Path) -> str | None:
+    """What is wrong with an image source, or None: remote http(s) images and files under
+    `folder` (essays/, the site's root) are fine."""
+    scheme = SCHEME.match(src)
+    if scheme:
+        name = scheme[0][:-1].lower()
+        if name in IMAGE_SCHEMES or SAFE_DATA_IMAGE.match(src):
+            return None
+        return f"uses the scheme '{name}:'; use an http(s) URL or a file under essays/"
+    if src.startswith("//"):
+        return None
+    path = unquote(urlsplit(src).path)
+    parts = [part for part in path.split("/") if part]
+    if ".." in parts or "\\" in path:
+        return "must not climb out of essays/ ('..'); name a file under essays/"
+    if any(part.startswith(".") for part in parts):
+        return "is in a hidden file or folder, which is never published"
+    target = folder.joinpath(*parts) if parts else folder
+    inside = target.resolve().is_relative_to(folder.resolve())
+    if not parts or not inside or not target.is_file() or target.suffix == ".md":
+        where = ("essays/ (a path starting with '/' means essays/, not the disk)"
+                 if path.startswith("/") else "essays/")
+        return f"is not a file under {where}"
+    return None
+
+
+def _front_matter_image(essay: Essay, lines: list[str]) -> list[tuple[str, int, int]]:
+    """The `image:` of the front matter, at its value."""
+    if not essay.image:
+        return []
+    for number, text in enumerate(lines[: essay.body_line], start=1):
+        match = re.match(r"image\s*:\s*[\"']?", text)
+        if match:
+            return [(essay.image, number, match.end() + 1)]
+    return [(essay.image, 1, 1)]
+
+
+def own_tokens(all_tokens: Sequence[Token], notes: Sequence[Note]) -> list[Token]:
+    """An essay's tokens without its glossary notes' (checked with their own files)."""
+    glossary_ids = {note.number - 1 for note in notes if note.glossary_key}
+    tokens, skipping = [], False
+    for token in all_tokens:
+        if token.type == "footnote_open":
+            skipping = token.meta.get("id") in glossary_ids
+        if not skipping:
+            tokens.append(token)
+        if token.type == "footnote_close":
+            skipping = False
+    return tokens
+
+
+def _body_images(tokens: list[Token], lines: list[str],
+                 start: int) -> list[tuple[str, int, int]]:
+    """Each image of a parsed body (whose first line is file line `start` + 1) with its
+    file line and column: those the parser made, and those it refused for their scheme."""
+    found = [(src, *_image_position(lines, start, token.map, src))
+             for token in tokens if token.type == "inline" and token.map
+             for child in token.children or [] if child.type == "image"
+             for src in [str(child.attrs.get("src", ""))]]
+    code = {n for t in tokens if t.type in ("fence", "code_block") and t.map
+            for n in range(*t.map)}
+    for number in range(start, len(lines)):
+        line = lines[number]
+        if number - start in code:
+            continue
+        for match in refused_links(line):
+            if _is_image(line, match.start()):
+                written = IMAGE_DESTINATION.match(line, line.rfind("![", 0, match.start()))
+                found.append((written[1] if written else _scheme(match[1]), number + 1,
+                              match.start(1) + 1))
+    return found
+
+
+def _image_position(lines: list[str], start: int, block: list[int],
+                    src: str) -> tuple[int, int]:
+    """File line and column of an inline image's source within its block."""
+    for number in range(start + block[0], min(start + block[1], len(lines))):
+        for match in IMAGE_DESTINATION.finditer(lines[number]):
+            if unquote(match[1]) == unquote(src):
+                return number + 1, match.start(1) + 1
+    return start + block[0] + 1, 1

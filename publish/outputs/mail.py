@@ -1,0 +1,180 @@
+"""The newsletter email: each published essay as `<slug>.html`, `<slug>.txt` and `<slug>.eml`.
+
+The built files are the preview copy. Two parts of them are personalised when sending:
+the greeting (`Hello,` becomes `Hello Ada,`; in the HTML it sits between
+`<!--greeting-->` markers) and the unsubscribe link, which in the preview points at
+`<service>/unsubscribe/preview` (a token the subscription service rejects harmlessly).
+Delivery swaps both per subscriber with `personalise_html` and `personalise_text`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cached_property, lru_cache
+from html import escape
+
+import css_inline
+from jinja2 import Environment
+from markupsafe import Markup
+
+from publish.cadence import describe_rule
+from publish.errors import Problem, warning
+from publish.model import Essay, Settings, Site
+from publish.outputs.files import Deferred, OutputFiles, Reads
+from publish.outputs.mime import compose_message, preview_headers
+from publish.outputs.renderers import RenderContext, render_email, render_text
+from publish.outputs.urls import essay_url, preview_unsubscribe_url, resolve_url
+from publish.safetext import fold_controls
+
+Files = dict[str, str | bytes]
+
+GREETING_PREVIEW = "Hello,"
+GREETING_START, GREETING_END = "<!--greeting-->", "<!--/greeting-->"
+SIZE_LIMIT = 90 * 1024  # Gmail clips messages above about 102 KB; warn well before.
+_GREETING_HTML = re.compile(re.escape(GREETING_START) + ".*?" + re.escape(GREETING_END), re.S)
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+def render_emails(site: Site, templates: Environment) -> OutputFiles:
+    """Every published essay's email as `{<slug>.html, <slug>.txt, <slug>.eml}`, made on demand.
+
+    The three files of an essay read the same: the essay, so they share one key.
+    """
+    files = OutputFiles()  # refuses a path twice, naming both of its writers
+    for essay in site.essays:
+        reads = Reads("email", essay)
+        email = EssayEmail(site, essay, templates)
+        files.add(f"{essay.slug}.html", Deferred(reads, lambda email=email: email.html), essay.path)
+        files.add(f"{essay.slug}.txt", Deferred(reads, lambda email=email: email.text), essay.path)
+        files.add(f"{essay.slug}.eml", Deferred(reads, lambda email=email: email.message),
+                  essay.path)
+    return files
+
+
+class EssayEmail:
+    """One essay's email, each file made when first asked for (the message, asked for last,
+    lets the other two go so that a build does not hold every email in memory)."""
+
+    def __init__(self, site: Site, essay: Essay, templates: Environment):
+        self.site, self.essay, self.templates = site, essay, templates
+
+    @cached_property
+    def html(self) -> str:
+        """The HTML file."""
+        return email_html(self.site, self.essay, self.templates)
+
+    @cached_property
+    def text(self) -> str:
+        """The plain-text file."""
+        return email_text(self.site, self.essay, self.templates)
+
+    @property
+    def message(self) -> bytes:
+        """The `.eml` preview message: text part, then HTML (made anew each time: not kept,
+        as a forked worker holds every email it makes for the rest of the build)."""
+        headers = preview_headers(self.site.settings, self.essay)
+        message = compose_message(headers, self.text, self.html)
+        for name in ("html", "text"):  # written before the message: let them go
+            self.__dict__.pop(name, None)
+        return message
+
+
+def email_html(site: Site, essay: Essay, templates: Environment) -> str:
+    """The email's HTML, every style inlined, only `@media` rules left in a `<style>`."""
+    context = _template_values(site, essay)
+    greeting = Markup(f"{GREETING_START}{GREETING_PREVIEW}{GREETING_END}")
+    page = templates.get_template("email.html").render(
+        **context,
+        body=Markup(render_email(essay.tokens, _render_context(site, essay))),
+        greeting=greeting,
+        preheader=essay.summary,
+    )
+    return _INLINER.inline(page)
+
+
+def email_text(site: Site, essay: Essay, templates: Environment) -> str:
+    """The plain-text part: title, greeting, the essay, notes and the footer."""
+    plain = plain_templates(templates)
+    body = render_text(essay.tokens, _render_context(site, essay))
+    text = plain.get_template("email.txt").render(
+        **_template_values(site, essay), body=body, greeting=GREETING_PREVIEW
+    )
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+@lru_cache(maxsize=4)
+def plain_templates(templates: Environment) -> Environment:
+    """The templates without HTML escaping, made once: each overlay compiles templates anew."""
+    return templates.overlay(autoescape=False)
+
+
+def _render_context(site: Site, essay: Essay) -> RenderContext:
+    """Absolute URLs for everything the email links to."""
+    base = site.settings.site.url
+    return RenderContext(slug=essay.slug, base=base, glossary_url=f"{base}glossary/")
+
+
+def _template_values(site: Site, essay: Essay) -> dict[str, object]:
+    """What both email templates show besides the body."""
+    settings = site.settings
+    return {
+        "site": site,
+        "essay": essay,
+        "web_url": essay_url(site, essay),
+        "image_src": resolve_url(essay.image, settings.site.url),
+        "cadence": describe_rule(settings.schedule.rule),
+        "reason": subscription_reason(settings),
+        "unsubscribe_url": preview_unsubscribe_url(settings),
+        "postal_address": settings.email.postal_address,
+    }
+
+
+def subscription_reason(settings: Settings) -> str:
+    """Why the reader gets this email."""
+    where = settings.email.signup_url or settings.site.url
+    return f"You are receiving this because you subscribed to {settings.site.title} at {where}."
+
+
+def greeting_for(name: str) -> str:
+    """The greeting line for a subscriber: `Hello Ada,` or `Hello,` without a name."""
+    name = fold_controls(name)
+    return f"Hello {name}," if name else GREETING_PREVIEW
+
+
+def personalise_html(html: str, settings: Settings, name: str, unsubscribe: str) -> str:
+    """The built HTML with one subscriber's greeting and unsubscribe link."""
+    greeting = f"{GREETING_START}{escape(greeting_for(name))}{GREETING_END}"
+    html = _GREETING_HTML.sub(lambda _: greeting, html, count=1)
+    return html.replace(escape(preview_unsubscribe_url(settings)), escape(unsubscribe))
+
+
+def personalise_text(text: str, settings: Settings, name: str, unsubscribe: str) -> str:
+    """The built text with one subscriber's greeting and unsubscribe link."""
+    preview_line = f"\n{GREETING_PREVIEW}\n"
+    text = text.replace(preview_line, f"\n{greeting_for(name)}\n", 1)
+    return text.replace(preview_unsubscribe_url(settings), unsubscribe)
+
+
+# --- Checks ---------------------------------------------------------------------
+
+
+def oversize_problems(site: Site, html_sizes: Mapping[str, int]) -> list[Problem]:
+    """A warning for each essay whose email HTML passes 90 KB, saying by how much."""
+    problems: list[Problem] = []
+    for essay in site.essays:
+        size = html_sizes.get(f"{essay.slug}.html")
+        if size is None:
+            continue
+        if size > SIZE_LIMIT:
+            over = (size - SIZE_LIMIT) / 1024
+            problems.append(
+                warning(
+                    essay.path,
+                    1,
+                    1,
+                    f"the email HTML is {size / 1024:.1f} KB, {over:.1f} KB over the 90 KB limit; "
+                    "Gmail clips long messages and hides the unsubscribe link with them",
+                )
+            )
+    return problems
