@@ -5,10 +5,38 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from publish.deploy.config import DeploySettings
+DEFAULT_VERIFY_TIMEOUT = 180.0  # seconds `publish run` waits for a deploy to be served
+DEFAULT_DEPLOY_KEEP = 5  # releases a dir or rsync target keeps
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """The validated `[deploy]` table; `line` is where its `target` is set (for messages)."""
+
+    target: str
+    verify_timeout: float = DEFAULT_VERIFY_TIMEOUT
+    websub_hub: str = ""
+    endpoint_url: str = ""
+    region: str = ""
+    keep: int = DEFAULT_DEPLOY_KEEP
+    ssh: str = ""
+    shell: bool = False
+    invalidate: str = ""
+    line: int = 1
+
+    @property
+    def scheme(self) -> str:
+        """The kind of target: dir, rsync, git, s3 or command."""
+        return "s3" if self.target.startswith("s3://") else self.target.partition(":")[0]
+
+    @property
+    def location(self) -> str:
+        """The target without its scheme: a folder, host:path, URL#branch, bucket/prefix..."""
+        if self.scheme == "s3":
+            return self.target.removeprefix("s3://")
+        return self.target.partition(":")[2]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from publish.build import FOLDERS, FORMATS
-from publish.cli import cli
+from publish.cli.main import cli
 from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site
 
 SCHEDULED = DEFAULT_SETTINGS + '\n[schedule]\nrule = "FREQ=MONTHLY;BYMONTHDAY=1"\ntime = "09:00"\n'

@@ -120,7 +120,7 @@ def build_with_thresholds(root: str, parse_threshold: str, render_threshold: str
     """Build a site with the given parallel thresholds (essays to parse, contents to make)
     below which this process works alone; run by `build_in_a_fresh_process`."""
     cache.PARALLEL_THRESHOLD = int(parse_threshold)
-    memo.PARALLEL_THRESHOLD = int(render_threshold)
+    publish.build.PARALLEL_THRESHOLD = int(render_threshold)
     build(Path(root), BuildOptions(today=TODAY))
 
 
@@ -132,7 +132,7 @@ def build_in_a_fresh_process(root: Path, parse_threshold: int, render_threshold:
               "build_with_thresholds(*sys.argv[1:])")
     process = subprocess.Popen([sys.executable, "-c", script, str(root), str(parse_threshold),
                                 str(render_threshold)], cwd=REPO, text=True,
-                               env={**os.environ, cache.HOLD_ENV: "worker:0"},
+                               env={**os.environ, parallel.HOLD_ENV: "worker:0"},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, out + err
@@ -144,7 +144,7 @@ def build_in_a_fresh_process(root: Path, parse_threshold: int, render_threshold:
 
 def fork_width() -> int:
     """How many workers a pool forks on this machine (at least two, or nothing forks)."""
-    workers = min(os.cpu_count() or 1, cache.MAX_WORKERS)
+    workers = min(os.cpu_count() or 1, parallel.MAX_WORKERS)
     assert workers >= 2, "this test needs two cores to fork workers"
     return workers
 
@@ -152,7 +152,7 @@ def fork_width() -> int:
 def build_alone(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Build `root` in this process, parsing and rendering without any worker."""
     monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
-    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)
     build(root, BuildOptions(today=TODAY))
 
 
@@ -363,7 +363,7 @@ def test_rebuilds_from_another_thread_share_the_cache(corpus, tmp_path, monkeypa
     assert {thread for _, thread in rendered} == set(builders), "rendered in the thread"
     fresh = tmp_path / "fresh"
     shutil.copytree(corpus, fresh, ignore=shutil.ignore_patterns("build"))
-    monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
+    monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
     build(fresh, BuildOptions(today=TODAY))
     for output in ("site", "email"):
         assert same_tree(fresh / "build" / output, corpus / "build" / output), output
@@ -403,7 +403,7 @@ def spy_renderers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 
     monkeypatch.setattr(web.PageRenderer, "essay_page", page_spy)
     monkeypatch.setattr(mail, "email_html", email_spy)
-    monkeypatch.setattr(memo, "PARALLEL_THRESHOLD", 10**9)  # spies see only this process
+    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)  # spies see only this process
     return seen
 
 

@@ -24,7 +24,6 @@ from publish.cli.main import cli
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber
 from tests.deployservers import (
-    close_render_stores,  # noqa: F401 (autouse)
     http_folder,
     websub_hub,
 )

@@ -22,7 +22,6 @@ from publish.cli.main import cli
 from tests.deployservers import (
     GIT_ENV,
     Reader,
-    close_render_stores,  # noqa: F401 (autouse)
     http_folder,
     s3_server,
     sshd_server,

@@ -23,7 +23,7 @@ HEAVY = (
 )
 PROBE = """
 import sys
-from publish.cli import cli
+from publish.cli.main import cli
 try:
     cli(["--version"])
 except SystemExit as exc:

@@ -14,8 +14,8 @@ from publish.cli.common import (
     show_problems,
     site_today,
 )
+from publish.content.deploy_settings import NOT_DEPLOYED
 from publish.content.settings import SETTINGS_FILE
-from publish.deploy.config import NOT_DEPLOYED
 from publish.deploy.golive import deploy_and_ping
 from publish.deploy.golive import rollback as deploy_rollback
 from publish.errors import PublishError

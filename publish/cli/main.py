@@ -6,25 +6,50 @@ Exit codes: 0 done; 1 the command could not do its job (every reason printed as
 
 from __future__ import annotations
 
-import sqlite3
+import importlib
 from pathlib import Path
 
 import click
 
 from publish import __version__
-from publish.cli import deploy, imports, mail, site
-from publish.cli.common import (
-    show_problems,
-)
-from publish.content.settings import load_settings
 from publish.errors import PublishError
-from publish.state.db import database_error, database_path
+
+# Each command by name: the module of publish.cli that holds it, and its function there.
+# A command's module (and what it imports) is loaded only when that command runs, so
+# `publish --version` starts at the speed of click alone.
+COMMANDS = {
+    "init": ("site", "init"), "new": ("site", "new"), "check": ("site", "check"),
+    "build": ("site", "build_command"), "serve": ("site", "serve"), "clean": ("site", "clean"),
+    "schedule": ("site", "schedule_command"), "subscriptions": ("mail", "subscriptions"),
+    "subscribers": ("mail", "subscribers_group"), "send": ("mail", "send"),
+    "run": ("mail", "run_command"), "cron": ("mail", "cron"),
+    "deploy": ("deploy", "deploy_command"), "import": ("imports", "import_command"),
+}
 
 
 class PublishGroup(click.Group):
-    """A click group that shows PublishError problems and exits 1, without a traceback."""
+    """A click group that loads each command when it is asked for, shows PublishError
+    problems and exits 1, without a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name, A to Z."""
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """The command called `name`, its module imported now; None for an unknown name."""
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name]
+        command = getattr(importlib.import_module(f"publish.cli.{module}"), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context):
+        import sqlite3
+
+        from publish.cli.common import show_problems
+        from publish.state.db import database_error
+
         try:
             return super().invoke(ctx)
         except PublishError as exc:
@@ -40,6 +65,9 @@ class PublishGroup(click.Group):
 
 def _state_file(root: Path | None) -> str:
     """The state database's path, for messages, as far as the settings can tell."""
+    from publish.content.settings import load_settings
+    from publish.state.db import database_path
+
     try:
         return str(database_path(root, load_settings(root))) if root else "state"
     except PublishError:
@@ -54,14 +82,6 @@ def _state_file(root: Path | None) -> str:
 def cli(ctx: click.Context, root: Path) -> None:
     """Publish a monthly essay to the web, to inboxes and to feeds."""
     ctx.obj = root.resolve()
-
-
-COMMANDS = (site.init, site.new, site.check, site.build_command, site.serve, site.clean,
-            site.schedule_command, mail.subscriptions, mail.subscribers_group, mail.send,
-            mail.run_command, mail.cron, deploy.deploy_command,
-            imports.import_command)
-for command in COMMANDS:
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -20,10 +20,10 @@ from publish.cli.common import (
     site_moment,
     site_today,
 )
+from publish.content.deploy_settings import NOT_DEPLOYED
 from publish.content.essays import cap_slug, slugify
 from publish.content.site import load_site
 from publish.content.source import ESSAYS_DIR
-from publish.deploy.config import NOT_DEPLOYED
 from publish.errors import PublishError
 from publish.mailing.setup import (
     NEW_ESSAY_PLACEHOLDER,

@@ -14,7 +14,7 @@ from typing import Any
 from dateutil.rrule import rrulestr
 from email_validator import EmailNotValidError, validate_email
 
-from publish.deploy.config import read_deploy_table
+from publish.content.deploy_settings import read_deploy_table
 from publish.errors import Problem, PublishError, did_you_mean, error
 from publish.model import EmailSettings, ScheduleSettings, Settings, SiteSettings, StateSettings
 
@@ -106,7 +106,7 @@ def load_settings(root: Path) -> Settings:
 
 
 def _read_deploy(data: dict, text: str) -> tuple[Any, list[Problem]]:
-    """The `[deploy]` table, read by publish.deploy.config, with its problems."""
+    """The `[deploy]` table, read by publish.content.deploy_settings, with its problems."""
     return read_deploy_table(data.get("deploy"),
                              lambda key: _line_of_key(text, "deploy", key) if key
                              else _line_of_table(text, "deploy"))

@@ -10,9 +10,9 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from publish.deploy.config import DeploySettings
 from publish.deploy.process import run
 from publish.deploy.target import DeployResult, failure, shown_target
+from publish.model import DeploySettings
 
 PLACEHOLDER = "{site}"
 

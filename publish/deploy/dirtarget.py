@@ -11,8 +11,8 @@ import os
 import shutil
 from pathlib import Path
 
-from publish.deploy.config import DeploySettings
 from publish.deploy.target import DeployResult, build_of, failure, release_name
+from publish.model import DeploySettings
 
 
 def releases_folder(link: Path) -> Path:

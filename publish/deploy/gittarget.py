@@ -13,9 +13,9 @@ import re
 import tempfile
 from pathlib import Path
 
-from publish.deploy.config import DeploySettings
 from publish.deploy.process import run
 from publish.deploy.target import DeployResult, failure
+from publish.model import DeploySettings
 
 DEFAULT_BRANCH = "gh-pages"
 IDENTITY = ["-c", "user.name=publish", "-c", "user.email=publish@localhost"]

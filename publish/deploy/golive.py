@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from publish.deploy.commandtarget import CommandTarget
-from publish.deploy.config import DeploySettings
 from publish.deploy.dirtarget import DirTarget
 from publish.deploy.gittarget import GitTarget
 from publish.deploy.rsynctarget import RsyncTarget
@@ -28,7 +27,7 @@ from publish.deploy.target import (
 )
 from publish.deploy.verify import ping_hub, verify_live
 from publish.errors import Problem, PublishError
-from publish.model import Settings, Site
+from publish.model import DeploySettings, Settings, Site
 from publish.state.db import database_path
 
 

@@ -6,8 +6,8 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from publish.deploy.config import DeploySettings
 from publish.deploy.target import failure, redact
+from publish.model import DeploySettings
 
 TIMEOUT = 600  # seconds for any one program; a stuck upload must not hold the run forever
 SHOWN_LINES = 20

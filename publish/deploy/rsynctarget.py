@@ -12,9 +12,9 @@ from __future__ import annotations
 import shlex
 from pathlib import PurePosixPath
 
-from publish.deploy.config import DeploySettings
 from publish.deploy.process import run
 from publish.deploy.target import DeployResult, build_of, failure, release_name
+from publish.model import DeploySettings
 
 
 class RsyncTarget:

@@ -17,9 +17,9 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from publish.deploy.config import DeploySettings
 from publish.deploy.process import run
 from publish.deploy.target import DeployResult, failure, site_files
+from publish.model import DeploySettings
 
 PAGE_SUFFIXES = (".html", ".xml", ".json", ".txt", "_redirects")
 PAGE_CACHE = "public, max-age=60, must-revalidate"

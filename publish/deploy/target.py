@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from publish.deploy.config import SETTINGS_FILE, DeploySettings
+from publish.content.deploy_settings import SETTINGS_FILE
 from publish.errors import PublishError
+from publish.model import DeploySettings
 
 RECORD_FILE = "deploy.json"
 USERINFO = re.compile(r"(\w+://)[^/@\s]+@")

@@ -7,15 +7,14 @@ environment or the operator's environment file (see publish.mailing.environment)
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from publish.errors import Problem, did_you_mean, error
+from publish.model import DEFAULT_DEPLOY_KEEP as DEFAULT_KEEP
+from publish.model import DEFAULT_VERIFY_TIMEOUT, DeploySettings
 
 SETTINGS_FILE = "publish.toml"
 SCHEMES = ("dir", "rsync", "git", "s3", "command")
-DEFAULT_VERIFY_TIMEOUT = 180.0
-DEFAULT_KEEP = 5
 # toml key -> (expected types, default)
 KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "target": ((str,), ""),
@@ -28,34 +27,6 @@ KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "shell": ((bool,), False),
     "invalidate": ((str,), ""),
 }
-
-
-@dataclass(frozen=True)
-class DeploySettings:
-    """The validated `[deploy]` table; `line` is where its `target` is set (for messages)."""
-
-    target: str
-    verify_timeout: float = DEFAULT_VERIFY_TIMEOUT
-    websub_hub: str = ""
-    endpoint_url: str = ""
-    region: str = ""
-    keep: int = DEFAULT_KEEP
-    ssh: str = ""
-    shell: bool = False
-    invalidate: str = ""
-    line: int = 1
-
-    @property
-    def scheme(self) -> str:
-        """The kind of target: dir, rsync, git, s3 or command."""
-        return "s3" if self.target.startswith("s3://") else self.target.partition(":")[0]
-
-    @property
-    def location(self) -> str:
-        """The target without its scheme: a folder, host:path, URL#branch, bucket/prefix..."""
-        if self.scheme == "s3":
-            return self.target.removeprefix("s3://")
-        return self.target.partition(":")[2]
 
 
 def read_deploy_table(raw: object, line_of: Callable[[str], int]
