@@ -29,9 +29,7 @@ build: $(VENV)/.installed
 ## test: lint, then run the whole test suite
 test: $(VENV)/.installed-test $(VNU_JAR)
 	$(VENV)/bin/ruff check publish tests bench
-# enabled after the restructure lands (issue 11): the lead runs `ruff format` once, then
-# uncomments the next line
-#	$(VENV)/bin/ruff format --check publish tests bench
+	$(VENV)/bin/ruff format --check publish tests bench
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed-test

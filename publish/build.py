@@ -97,21 +97,46 @@ def _assets(site: Site, templates: Environment) -> OutputFiles:
 
 
 FORMATS: tuple[OutputFormat, ...] = (
-    OutputFormat("the web pages", "site", "index.html, <slug>/index.html, page/<n>/, archive/, "
-                 "tags/<tag>/, glossary/, 404.html, sitemap.xml, robots.txt, style.css",
-                 web.render_site, "the published essays, the glossary, the templates"),
-    OutputFormat("the feeds", "site", "feed.xml, atom.xml, feed.json, tags/<tag>/feed.xml",
-                 _feeds, "the newest essays"),
-    OutputFormat("the files beside the essays", "site", "<path under essays/>", _assets,
-                 "the files in essays/ that are not Markdown"),
-    OutputFormat("the emails", "email", "<slug>.html, <slug>.txt, <slug>.eml",
-                 mail.render_emails, "each essay, the email templates"),
+    OutputFormat(
+        "the web pages",
+        "site",
+        "index.html, <slug>/index.html, page/<n>/, archive/, "
+        "tags/<tag>/, glossary/, 404.html, sitemap.xml, robots.txt, style.css",
+        web.render_site,
+        "the published essays, the glossary, the templates",
+    ),
+    OutputFormat(
+        "the feeds",
+        "site",
+        "feed.xml, atom.xml, feed.json, tags/<tag>/feed.xml",
+        _feeds,
+        "the newest essays",
+    ),
+    OutputFormat(
+        "the files beside the essays",
+        "site",
+        "<path under essays/>",
+        _assets,
+        "the files in essays/ that are not Markdown",
+    ),
+    OutputFormat(
+        "the emails",
+        "email",
+        "<slug>.html, <slug>.txt, <slug>.eml",
+        mail.render_emails,
+        "each essay, the email templates",
+    ),
 )
 FOLDERS = tuple(dict.fromkeys(row.folder for row in FORMATS))
 
 
-def build(root: Path, options: BuildOptions, site: Site | None = None,
-          warnings: list[Problem] | None = None, write: bool = True) -> BuildReport:
+def build(
+    root: Path,
+    options: BuildOptions,
+    site: Site | None = None,
+    warnings: list[Problem] | None = None,
+    write: bool = True,
+) -> BuildReport:
     """Build the web site and feeds into `build/site/` and the emails into `build/email/`,
     both folders replaced in one atomic commit under the site's build lock; with `write`
     off, do everything but the write (and leave the build cache as it was).
@@ -143,16 +168,22 @@ def build(root: Path, options: BuildOptions, site: Site | None = None,
                 pass  # made and measured, never kept: check's memory stays flat too
             preflight_checks()
     site_dir, email_dir = (root / BUILD_DIR / name for name in FOLDERS)
-    return BuildReport(site_dir=site_dir, email_dir=email_dir,
-                       published=tuple(e.slug for e in published.essays),
-                       warnings=problems, files=len(folders[0].files), site=site)
+    return BuildReport(
+        site_dir=site_dir,
+        email_dir=email_dir,
+        published=tuple(e.slug for e in published.essays),
+        warnings=problems,
+        files=len(folders[0].files),
+        site=site,
+    )
 
 
 def check(root: Path, options: BuildOptions) -> BuildReport:
     """The build without the write, drafts, future and queued essays included: every problem
     a build of any day would meet (a PublishError for errors)."""
-    return build(root, dataclasses.replace(options, drafts=True, future=True, queued=True),
-                 write=False)
+    return build(
+        root, dataclasses.replace(options, drafts=True, future=True, queued=True), write=False
+    )
 
 
 # --- Load and plan ----------------------------------------------------------------------
@@ -190,11 +221,14 @@ def with_planned_slots(site: Site, today: date | datetime) -> Site:
     timetable = Timetable.from_settings(site.settings)
     moment = today if isinstance(today, datetime) else datetime.combine(today, datetime.min.time())
     binding, known = site_with_releases(site)
-    schedule = plan_schedule(timetable, site.essays, binding.releases, timetable.local(moment),
-                             known.first_run)
+    schedule = plan_schedule(
+        timetable, site.essays, binding.releases, timetable.local(moment), known.first_run
+    )
     slots = {p.slug: p.slot for p in schedule.placements if p.source == QUEUED}
-    essays = tuple(dataclasses.replace(e, date=slots[e.slug])
-                   if e.date is None and e.slug in slots else e for e in site.essays)
+    essays = tuple(
+        dataclasses.replace(e, date=slots[e.slug]) if e.date is None and e.slug in slots else e
+        for e in site.essays
+    )
     return dataclasses.replace(site, essays=essays)
 
 
@@ -222,11 +256,15 @@ def shared_templates(folder: Path) -> Environment:
     return found[1]
 
 
-def decide(root: Path, published: Site, gathered: Mapping[str, OutputFiles],
-           caching: bool) -> list[OutputFolder]:
+def decide(
+    root: Path, published: Site, gathered: Mapping[str, OutputFiles], caching: bool
+) -> list[OutputFolder]:
     """Each folder's files, every deferred one keyed (when caching) from what it reads."""
-    keys = (OutputKeys(published.settings, published.templates_dir, published.glossary)
-            if caching else None)
+    keys = (
+        OutputKeys(published.settings, published.templates_dir, published.glossary)
+        if caching
+        else None
+    )
     folders = []
     for name, files in gathered.items():
         memo = OutputMemo.for_folder(root, name) if caching else None
@@ -244,9 +282,13 @@ def decide(root: Path, published: Site, gathered: Mapping[str, OutputFiles],
 def output_key(keys: OutputKeys, value: Deferred) -> str | None:
     """The key of a deferred content: its kind and everything it says it reads."""
     reads = value.reads
-    return keys.key(reads.kind, reads.essay, *reads.values,
-                    *[keys.essay(essay) for essay in reads.essays],
-                    *[entry_fingerprint(entry) for entry in reads.entries])
+    return keys.key(
+        reads.kind,
+        reads.essay,
+        *reads.values,
+        *[keys.essay(essay) for essay in reads.essays],
+        *[entry_fingerprint(entry) for entry in reads.entries],
+    )
 
 
 class Rendering:
@@ -255,8 +297,9 @@ class Rendering:
 
     def __init__(self, folders: Sequence[OutputFolder]):
         self.emails = next(f for f in folders if f.target.name == "email")
-        self.watched = {id(value): path for path, value in self.emails.files.items()
-                        if path.endswith(".html")}
+        self.watched = {
+            id(value): path for path, value in self.emails.files.items() if path.endswith(".html")
+        }
         self.sizes: dict[str, int] = {}
 
     def make(self, values: Sequence[Content | Keyed]) -> Iterator[Content]:
@@ -308,7 +351,7 @@ def _make_run(start: int, length: int) -> list[Content] | PublishError:
     """Make the values `start` to `start + length` in a worker; a PublishError comes back
     as a value, since its problems would not survive pickling as an exception."""
     try:  # sent back as bytes: a long page's text may take 2-4 bytes a character
-        values = PROCESS.worker_state[0][start:start + length]
+        values = PROCESS.worker_state[0][start : start + length]
         return [as_bytes(_made(value)) for value in values]
     except PublishError as exc:
         return _ProblemsCarrier(exc.problems)

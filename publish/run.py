@@ -108,8 +108,14 @@ class RunReport:
         return self.failures == 0
 
 
-def run_publish(root: Path, now: datetime, *, dry_run: bool = False,
-                back_issues: bool = False, outbox: bool = False) -> RunReport:
+def run_publish(
+    root: Path,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    back_issues: bool = False,
+    outbox: bool = False,
+) -> RunReport:
     """Do one run at `now`: build, record and send what is due; see the module's docstring.
 
     With `back_issues`, essays dated before the site's first run are released and mailed
@@ -121,8 +127,10 @@ def run_publish(root: Path, now: datetime, *, dry_run: bool = False,
     now = timetable.local(now)
     if dry_run:
         return _dry_run(site, timetable, now, warnings, back_issues)
-    with _run_lock(root, site.settings), \
-            closing(connect(database_path(root, site.settings))) as connection:
+    with (
+        _run_lock(root, site.settings),
+        closing(connect(database_path(root, site.settings))) as connection,
+    ):
         known = _known(root, site.settings, connection)
         binding = bind_releases(site, known.releases, known.unfinished)
         first_run, notes = _keep_records(root, connection, known, binding, now)
@@ -130,16 +138,19 @@ def run_publish(root: Path, now: datetime, *, dry_run: bool = False,
         decision = dataclasses.replace(decision, log=(*notes, *decision.log))
         if decision.idle:
             return RunReport(log=decision.log, warnings=tuple(warnings))
-        return _carry_out(root, binding, decision, connection, now, warnings, first_run,
-                          outbox)
+        return _carry_out(root, binding, decision, connection, now, warnings, first_run, outbox)
 
 
 def _known(root: Path, settings: Settings, connection: sqlite3.Connection) -> Known:
     """The releases the database and releases.toml know, and the database's unfinished sends."""
     on_file = read_releases_file(root, settings.site.timezone)
     database = read_releases(connection, settings.site.timezone)
-    return Known(database, on_file.releases, frozenset(unfinished_sends(connection, database)),
-                 on_file.first_run)
+    return Known(
+        database,
+        on_file.releases,
+        frozenset(unfinished_sends(connection, database)),
+        on_file.first_run,
+    )
 
 
 def _in_order(known: Known) -> list[str]:
@@ -147,8 +158,9 @@ def _in_order(known: Known) -> list[str]:
     return [slug for slug in known.database if slug in known.unfinished]
 
 
-def _keep_records(root: Path, connection: sqlite3.Connection, known: Known,
-                  binding: Binding, now: datetime) -> tuple[datetime | None, list[str]]:
+def _keep_records(
+    root: Path, connection: sqlite3.Connection, known: Known, binding: Binding, now: datetime
+) -> tuple[datetime | None, list[str]]:
     """Bring releases.toml and the database up to date; the site's first run, if known, and
     a log line for what was written.
 
@@ -159,22 +171,35 @@ def _keep_records(root: Path, connection: sqlite3.Connection, known: Known,
     first_run, notes = known.first_run, []
     if not binding.records and first_run is None:
         first_run = now
-        notes.append(f"first run of this site: noted in {RELEASES_FILE}; essays dated before "
-                     f"{now.date()} are back issues, on the web but not mailed")
+        notes.append(
+            f"first run of this site: noted in {RELEASES_FILE}; essays dated before "
+            f"{now.date()} are back issues, on the web but not mailed"
+        )
     if binding.records != known.file or first_run != known.first_run:
         write_releases_file(root, ReleasesFile(binding.records, first_run))
         if binding.records != known.file:
-            notes.append(f"updated {RELEASES_FILE}: it records every release on file, "
-                         "under each essay's current file name")
-    moved = [r for slug, r in binding.records.items()
-             if slug in known.database and known.database[slug].source != r.source]
+            notes.append(
+                f"updated {RELEASES_FILE}: it records every release on file, "
+                "under each essay's current file name"
+            )
+    moved = [
+        r
+        for slug, r in binding.records.items()
+        if slug in known.database and known.database[slug].source != r.source
+    ]
     if moved:
         update_sources(connection, moved)
     return first_run, notes
 
 
-def decide(binding: Binding, timetable: Timetable, unfinished: list[str], now: datetime,
-           first_run: datetime | None = None, back_issues: bool = False) -> Decision:
+def decide(
+    binding: Binding,
+    timetable: Timetable,
+    unfinished: list[str],
+    now: datetime,
+    first_run: datetime | None = None,
+    back_issues: bool = False,
+) -> Decision:
     """What to release and what to resume at `now`, with the reasons as log lines."""
     plan = plan_schedule(timetable, binding.site.essays, binding.releases, now, first_run)
     by_slug = {essay.slug: essay for essay in binding.site.essays}
@@ -184,10 +209,13 @@ def decide(binding: Binding, timetable: Timetable, unfinished: list[str], now: d
     new_releases = []
     for placement in due_placements(plan, back_issues):
         essay = by_slug[placement.slug]
-        new_releases.append(Release(placement.slug, placement.slot, now, essay.content_hash,
-                                    essay.path))
-        log.append(f"releasing {placement.slug} (slot {format_slot(placement.slot)}, "
-                   f"{_lateness(timetable, placement, now)})")
+        new_releases.append(
+            Release(placement.slug, placement.slot, now, essay.content_hash, essay.path)
+        )
+        log.append(
+            f"releasing {placement.slug} (slot {format_slot(placement.slot)}, "
+            f"{_lateness(timetable, placement, now)})"
+        )
     resume = []
     for slug in unfinished:
         essay = by_slug.get(slug)
@@ -195,8 +223,10 @@ def decide(binding: Binding, timetable: Timetable, unfinished: list[str], now: d
             log.append(f"not resuming the send of {slug}: the essay is gone or a draft again")
             continue
         resume.append(slug)
-        log.append(f"resuming {slug}: released {format_slot(binding.releases[slug].released_at)}"
-                   ", its send has not finished")
+        log.append(
+            f"resuming {slug}: released {format_slot(binding.releases[slug].released_at)}"
+            ", its send has not finished"
+        )
     if not new_releases and not resume:
         log.append(_nothing_due(timetable, plan.placements, now))
     return Decision(tuple(new_releases), tuple(resume), tuple(log))
@@ -208,10 +238,12 @@ def _back_issue_note(plan: Plan, timetable: Timetable) -> list[str]:
     if not skipped:
         return []
     first_day = timetable.local(plan.horizon).date()
-    return [f"not mailing {len(skipped)} back issue(s) dated before this site's first run "
-            f"({first_day}): {', '.join(skipped)}; they are on the web site only. "
-            "`publish run --mail-back-issues` releases them and mails each one to every "
-            "subscriber"]
+    return [
+        f"not mailing {len(skipped)} back issue(s) dated before this site's first run "
+        f"({first_day}): {', '.join(skipped)}; they are on the web site only. "
+        "`publish run --mail-back-issues` releases them and mails each one to every "
+        "subscriber"
+    ]
 
 
 def _lateness(timetable: Timetable, placement: Placement, now: datetime) -> str:
@@ -233,20 +265,27 @@ def _nothing_due(timetable: Timetable, placements: tuple[Placement, ...], now: d
 
 def _edited_notes(by_slug: dict[str, Essay], releases: dict[str, Release]) -> list[str]:
     """A note for each released essay edited since its release (web only, never re-sent)."""
-    return [f"{slug} was edited after its release: the web site and feeds show the new text "
-            "from the next build; it is not mailed again"
-            for slug, release in releases.items()
-            if (essay := by_slug.get(slug)) is not None
-            and essay.content_hash != release.content_hash]
+    return [
+        f"{slug} was edited after its release: the web site and feeds show the new text "
+        "from the next build; it is not mailed again"
+        for slug, release in releases.items()
+        if (essay := by_slug.get(slug)) is not None and essay.content_hash != release.content_hash
+    ]
 
 
-def _carry_out(root: Path, binding: Binding, decision: Decision,
-               connection: sqlite3.Connection, now: datetime, warnings: list[Problem],
-               first_run: datetime | None, outbox: bool = False) -> RunReport:
+def _carry_out(
+    root: Path,
+    binding: Binding,
+    decision: Decision,
+    connection: sqlite3.Connection,
+    now: datetime,
+    warnings: list[Problem],
+    first_run: datetime | None,
+    outbox: bool = False,
+) -> RunReport:
     """Build, record, then send, in the crash-safe order."""
     log = list(decision.log)
-    built = bool(decision.releases) or any(
-        not _email_built(root, slug) for slug in decision.resume)
+    built = bool(decision.releases) or any(not _email_built(root, slug) for slug in decision.resume)
     if built:
         every_release = {**binding.releases, **{r.slug: r for r in decision.releases}}
         published = apply_release_dates(binding.site, every_release)
@@ -255,15 +294,16 @@ def _carry_out(root: Path, binding: Binding, decision: Decision,
         warnings = report.warnings
         problem = _deploy_and_verify(root, published, report.site_dir, decision, log)
         if problem is not None:
-            return RunReport(log=tuple(log), built=True, failures=1,
-                             warnings=(*warnings, problem))
+            return RunReport(log=tuple(log), built=True, failures=1, warnings=(*warnings, problem))
     _crash_point("build")
     if decision.releases:
         record_releases(connection, decision.releases)
         records = {**binding.records, **{r.slug: r for r in decision.releases}}
         write_releases_file(root, ReleasesFile(records, first_run))
-        log += [f"recorded the release of {r.slug} (state database and {RELEASES_FILE})"
-                for r in decision.releases]
+        log += [
+            f"recorded the release of {r.slug} (state database and {RELEASES_FILE})"
+            for r in decision.releases
+        ]
     _crash_point("record")
     failures, sent = 0, []
     for slug in (*decision.resume, *(r.slug for r in decision.releases)):
@@ -271,12 +311,19 @@ def _carry_out(root: Path, binding: Binding, decision: Decision,
         log.append(line)
         failures += failed
         sent.append(slug)
-    return RunReport(log=tuple(log), released=tuple(r.slug for r in decision.releases),
-                     sent=tuple(sent), built=built, failures=failures, warnings=tuple(warnings))
+    return RunReport(
+        log=tuple(log),
+        released=tuple(r.slug for r in decision.releases),
+        sent=tuple(sent),
+        built=built,
+        failures=failures,
+        warnings=tuple(warnings),
+    )
 
 
-def _deploy_and_verify(root: Path, published: Site, site_dir: Path, decision: Decision,
-                       log: list[str]) -> Problem | None:
+def _deploy_and_verify(
+    root: Path, published: Site, site_dir: Path, decision: Decision, log: list[str]
+) -> Problem | None:
     """Deploy the build and prove the new essays live (publish.deploy); the problem if not.
 
     A failure stops the run before anything is recorded or mailed; the next run tries again.
@@ -284,8 +331,10 @@ def _deploy_and_verify(root: Path, published: Site, site_dir: Path, decision: De
     live = go_live(root, published, site_dir, [r.slug for r in decision.releases])
     log += live.log
     if live.problem is not None:
-        log.append("the site is not live, so nothing was recorded and nobody was mailed; "
-                   "the next `publish run` tries again")
+        log.append(
+            "the site is not live, so nothing was recorded and nobody was mailed; "
+            "the next `publish run` tries again"
+        )
     return live.problem
 
 
@@ -294,8 +343,7 @@ def _email_built(root: Path, slug: str) -> bool:
     return any((root / BUILD_DIR / "email").glob(f"{slug}.*"))
 
 
-def _send_one(root: Path, settings: Settings, slug: str, outbox: bool = False
-              ) -> tuple[str, int]:
+def _send_one(root: Path, settings: Settings, slug: str, outbox: bool = False) -> tuple[str, int]:
     """Send one essay through the ledger; a log line and 1 if some delivery failed or waits."""
     try:
         summary = send_essay(root, settings, slug, outbox=outbox)
@@ -309,8 +357,9 @@ def _send_one(root: Path, settings: Settings, slug: str, outbox: bool = False
     return f"mail: {summary.message}", 0 if summary.ok else 1
 
 
-def _dry_run(site: Site, timetable: Timetable, now: datetime, warnings: list[Problem],
-             back_issues: bool) -> RunReport:
+def _dry_run(
+    site: Site, timetable: Timetable, now: datetime, warnings: list[Problem], back_issues: bool
+) -> RunReport:
     """Decide as a run would, reading the state database only; build, record and send nothing."""
     binding, known = site_with_releases(site)
     decision = decide(binding, timetable, _in_order(known), now, known.first_run, back_issues)
@@ -328,8 +377,10 @@ def _crash_point(step: str) -> None:
 
 def _run_lock(root: Path, settings: Settings) -> AbstractContextManager[None]:
     """Hold the site's run lock, so two runs (cron and a hand-run) never overlap."""
-    return exclusive_lock(database_path(root, settings).parent / LOCK_FILE,
-                          "another `publish run` is in progress; try again when it has finished")
+    return exclusive_lock(
+        database_path(root, settings).parent / LOCK_FILE,
+        "another `publish run` is in progress; try again when it has finished",
+    )
 
 
 # --- `publish cron` --------------------------------------------------------------------

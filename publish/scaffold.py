@@ -52,8 +52,9 @@ def scaffold_settings(text: str, title: str, author: str) -> str:
     settings["site"]["author"] = author
     sender = Address(display_name=fold_controls(author), addr_spec=PLACEHOLDER_FROM_ADDRESS)
     settings["email"]["from"] = str(sender)
-    comments = "".join(f"{line}\n" for line in takewhile(lambda x: x.startswith("#"),
-                                                          text.splitlines()))
+    comments = "".join(
+        f"{line}\n" for line in takewhile(lambda x: x.startswith("#"), text.splitlines())
+    )
     return f"{comments}\n{tomli_w.dumps(settings)}"
 
 

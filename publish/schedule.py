@@ -56,8 +56,11 @@ class Timetable:
 
     def local(self, moment: datetime) -> datetime:
         """A moment in the site's time zone (naive moments are taken as local)."""
-        return moment.replace(tzinfo=self.zone) if moment.tzinfo is None \
+        return (
+            moment.replace(tzinfo=self.zone)
+            if moment.tzinfo is None
             else moment.astimezone(self.zone)
+        )
 
     def start_of_day(self, moment: datetime) -> datetime:
         """Midnight, local time, of the day `moment` falls on."""
@@ -136,8 +139,12 @@ def queue_order(essays: Iterable[Essay]) -> list[Essay]:
     return [essay for _, essay in indexed]
 
 
-def horizon_of(timetable: Timetable, releases: Mapping[str, Release], now: datetime,
-               first_run: datetime | None = None) -> datetime:
+def horizon_of(
+    timetable: Timetable,
+    releases: Mapping[str, Release],
+    now: datetime,
+    first_run: datetime | None = None,
+) -> datetime:
     """Where the queue starts: the last release's slot, or if none the start of the day of the
     site's first run (`first_run`, else today)."""
     if releases:
@@ -145,9 +152,13 @@ def horizon_of(timetable: Timetable, releases: Mapping[str, Release], now: datet
     return timetable.start_of_day(first_run or now)
 
 
-def plan_schedule(timetable: Timetable, essays: Iterable[Essay],
-                  releases: Mapping[str, Release], now: datetime,
-                  first_run: datetime | None = None) -> Plan:
+def plan_schedule(
+    timetable: Timetable,
+    essays: Iterable[Essay],
+    releases: Mapping[str, Release],
+    now: datetime,
+    first_run: datetime | None = None,
+) -> Plan:
     """Place every non-draft essay: dated ones on their date, the queue in free slots."""
     now = timetable.local(now)
     horizon = horizon_of(timetable, releases, now, first_run)
@@ -159,11 +170,22 @@ def plan_schedule(timetable: Timetable, essays: Iterable[Essay],
         release = releases.get(essay.slug)
         if essay.date is not None:
             slot = timetable.local(essay.date)
-            placed.append(Placement(essay.slug, essay.title, slot, DATED,
-                                    timetable.is_slot_day(slot), release))
+            placed.append(
+                Placement(
+                    essay.slug, essay.title, slot, DATED, timetable.is_slot_day(slot), release
+                )
+            )
         elif release is not None:
-            placed.append(Placement(essay.slug, essay.title, timetable.local(release.slot),
-                                    RELEASED, timetable.is_slot_day(release.slot), release))
+            placed.append(
+                Placement(
+                    essay.slug,
+                    essay.title,
+                    timetable.local(release.slot),
+                    RELEASED,
+                    timetable.is_slot_day(release.slot),
+                    release,
+                )
+            )
         else:
             queue.append(essay)
     placed += _gone_releases(timetable, releases, {p.slug for p in placed})
@@ -173,16 +195,22 @@ def plan_schedule(timetable: Timetable, essays: Iterable[Essay],
     return Plan(now=now, horizon=horizon, placements=tuple(placed))
 
 
-def _gone_releases(timetable: Timetable, releases: Mapping[str, Release],
-                   placed: set[str]) -> list[Placement]:
+def _gone_releases(
+    timetable: Timetable, releases: Mapping[str, Release], placed: set[str]
+) -> list[Placement]:
     """Releases whose essay is gone (deleted, or a draft again): they still hold their slot."""
-    return [Placement(r.slug, r.slug, timetable.local(r.slot), RELEASED,
-                      timetable.is_slot_day(r.slot), r)
-            for r in releases.values() if r.slug not in placed]
+    return [
+        Placement(
+            r.slug, r.slug, timetable.local(r.slot), RELEASED, timetable.is_slot_day(r.slot), r
+        )
+        for r in releases.values()
+        if r.slug not in placed
+    ]
 
 
-def _fill_slots(timetable: Timetable, queue: list[Essay], horizon: datetime,
-                taken: set[date]) -> list[Placement]:
+def _fill_slots(
+    timetable: Timetable, queue: list[Essay], horizon: datetime, taken: set[date]
+) -> list[Placement]:
     """Give each queued essay, in order, the next slot from the horizon on whose day is free."""
     slots = timetable.slots_from(horizon)
     filled = []
@@ -201,15 +229,18 @@ def due_placements(plan: Plan, back_issues: bool = False) -> list[Placement]:
     are back issues: they are on the web by their date but are mailed only with
     `back_issues` (`publish run --mail-back-issues`).
     """
-    return [p for p in plan.placements
-            if not p.released and p.slot <= plan.now
-            and (back_issues or plan.horizon <= p.slot)]
+    return [
+        p
+        for p in plan.placements
+        if not p.released and p.slot <= plan.now and (back_issues or plan.horizon <= p.slot)
+    ]
 
 
 def unmailed_back_issues(plan: Plan) -> list[Placement]:
     """Dated essays before the horizon that were never released (nor mailed)."""
-    return [p for p in plan.placements
-            if not p.released and p.source == DATED and p.slot < plan.horizon]
+    return [
+        p for p in plan.placements if not p.released and p.source == DATED and p.slot < plan.horizon
+    ]
 
 
 def days_late(timetable: Timetable, slot: datetime, moment: datetime) -> int:
@@ -227,7 +258,8 @@ def apply_release_dates(site: Site, releases: Mapping[str, Release]) -> Site:
     zone = ZoneInfo(site.settings.site.timezone)
     essays = tuple(
         dataclasses.replace(e, date=releases[e.slug].slot.astimezone(zone))
-        if e.date is None and e.slug in releases else e
+        if e.date is None and e.slug in releases
+        else e
         for e in site.essays
     )
     return dataclasses.replace(site, essays=essays)
@@ -270,8 +302,9 @@ def schedule_view(timetable: Timetable, plan: Plan, months: int) -> ScheduleView
     for day in sorted({*slot_days, *by_day}):
         here = by_day.get(day, [])
         slot = slot_days.get(day) or here[0].slot
-        rows.append(Row(slot, tuple(p.slug for p in here), _status(here, slot, plan.now),
-                        day in slot_days))
+        rows.append(
+            Row(slot, tuple(p.slug for p in here), _status(here, slot, plan.now), day in slot_days)
+        )
     return ScheduleView(tuple(rows), tuple(_warnings(timetable, plan, rows, by_day)))
 
 
@@ -284,26 +317,34 @@ def _status(here: list[Placement], slot: datetime, now: datetime) -> str:
     return DUE if slot <= now else SCHEDULED
 
 
-def _warnings(timetable: Timetable, plan: Plan, rows: list[Row],
-              by_day: dict[date, list[Placement]]) -> list[str]:
+def _warnings(
+    timetable: Timetable, plan: Plan, rows: list[Row], by_day: dict[date, list[Placement]]
+) -> list[str]:
     """Shared slots, off-cadence dates, an empty next slot and slots passed without a release."""
     warnings = []
     for day, here in sorted(by_day.items()):
         if len(here) > 1:
             names = ", ".join(p.slug for p in here)
             warnings.append(f"{day}: {len(here)} essays share this slot ({names})")
-        warnings += [f"{p.slug}: dated {format_slot(p.slot)}, off the schedule's rule "
-                     "(off-cadence)" for p in here if not p.on_cadence]
+        warnings += [
+            f"{p.slug}: dated {format_slot(p.slot)}, off the schedule's rule (off-cadence)"
+            for p in here
+            if not p.on_cadence
+        ]
     for row in rows:
         if row.slot <= plan.now and row.status in (DUE, MISSED):
-            waiting = f"{', '.join(row.slugs)} waits for `publish run`" if row.slugs \
-                else "it was empty"
+            waiting = (
+                f"{', '.join(row.slugs)} waits for `publish run`" if row.slugs else "it was empty"
+            )
             warnings.append(f"slot {format_slot(row.slot)} passed without a release ({waiting})")
     coming = next_slot(timetable, plan.now)
-    if coming is not None and not any(p.slot.date() == coming.date() and not p.released
-                                      for p in plan.placements):
-        warnings.append(f"the next slot, {format_slot(coming)}, is empty: nothing will be "
-                        "sent (queue an undated essay without draft: true)")
+    if coming is not None and not any(
+        p.slot.date() == coming.date() and not p.released for p in plan.placements
+    ):
+        warnings.append(
+            f"the next slot, {format_slot(coming)}, is empty: nothing will be "
+            "sent (queue an undated essay without draft: true)"
+        )
     return warnings
 
 

@@ -98,8 +98,11 @@ def _chmod(path: str, mode: int) -> None:
 
 def build_lock(build_dir: Path) -> contextlib.AbstractContextManager[None]:
     """Hold the site's build lock (`build/.lock`), or fail at once if a build holds it."""
-    return exclusive_lock(build_dir / LOCK_NAME, "another build is running in this site (it "
-                          "holds this lock file); wait for it to finish, then build again")
+    return exclusive_lock(
+        build_dir / LOCK_NAME,
+        "another build is running in this site (it "
+        "holds this lock file); wait for it to finish, then build again",
+    )
 
 
 # --- Writing folders -----------------------------------------------------------------
@@ -124,14 +127,18 @@ class Prepared:
     finish: Callable[[], None]
 
 
-def write_tree(files: Mapping[str, Content | Keyed], target: Path,
-               memo: OutputMemo | None = None) -> None:
+def write_tree(
+    files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo | None = None
+) -> None:
     """Replace the folder `target` with exactly `files`, atomically (see `write_trees`)."""
     write_trees([OutputFolder(files, target, memo)])
 
 
-def write_trees(folders: Sequence[OutputFolder], make: Maker = made_in_turn,
-                before_commit: Callable[[], None] | None = None) -> None:
+def write_trees(
+    folders: Sequence[OutputFolder],
+    make: Maker = made_in_turn,
+    before_commit: Callable[[], None] | None = None,
+) -> None:
     """Replace each folder with exactly its files, all of them in one atomic commit.
 
     The folders share one parent, which holds the journal. A deferred content is made only
@@ -171,8 +178,9 @@ def _shared_parent(folders: Sequence[OutputFolder]) -> Path:
     return parent
 
 
-def _prepare(files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo | None,
-             make: Maker) -> Prepared:
+def _prepare(
+    files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo | None, make: Maker
+) -> Prepared:
     """Stage one folder's change: in place when the memo and a previous tree allow it."""
     if memo is not None and target.is_dir():
         plan = _update_plan(files, target, memo)
@@ -186,14 +194,18 @@ def _new_staging(target: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
 
 
-def _stage_tree(files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo | None,
-                make: Maker) -> Prepared:
+def _stage_tree(
+    files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo | None, make: Maker
+) -> Prepared:
     """Write a whole new tree beside `target`, to be swapped in."""
     staging = _new_staging(target)
     try:
         folders: set[Path] = set()
-        todo = [(relative, content) for relative, content in files.items()
-                if not _kept(staging, relative, content, target, memo, folders)]
+        todo = [
+            (relative, content)
+            for relative, content in files.items()
+            if not _kept(staging, relative, content, target, memo, folders)
+        ]
         made = make([content for _, content in todo])
         for (relative, content), data in zip(todo, made, strict=True):
             path = _folder_made(staging / relative, folders)
@@ -208,8 +220,14 @@ def _stage_tree(files: Mapping[str, Content | Keyed], target: Path, memo: Output
     return Prepared(entry, staging, lambda: None)
 
 
-def _kept(staging: Path, relative: str, content: Content | Keyed, target: Path,
-          memo: OutputMemo | None, folders: set[Path]) -> bool:
+def _kept(
+    staging: Path,
+    relative: str,
+    content: Content | Keyed,
+    target: Path,
+    memo: OutputMemo | None,
+    folders: set[Path],
+) -> bool:
     """Link the previous build's file when the memo vouches for it; whether it was."""
     key = content.key if isinstance(content, Keyed) else None
     if memo is None or key is None or not memo.holds(relative, key, target / relative):
@@ -290,11 +308,11 @@ def _finish_legacy_commit(parent: Path, name: str) -> None:
     if not path.exists():
         return
     with contextlib.suppress(OSError, ValueError):
-        change = {"kind": "update", "folder": name,
-                  **json.loads(path.read_text(encoding="utf-8"))}
+        change = {"kind": "update", "folder": name, **json.loads(path.read_text(encoding="utf-8"))}
         if _change_holds(change):
-            _commit_update(parent / name, parent / change["staging"], change["moves"],
-                           change["removes"])
+            _commit_update(
+                parent / name, parent / change["staging"], change["moves"], change["removes"]
+            )
     path.unlink(missing_ok=True)
 
 
@@ -310,13 +328,15 @@ class UpdatePlan:
     removes: list[str]
 
 
-def _update_plan(new_files: Mapping[str, Content | Keyed], target: Path,
-                 memo: OutputMemo) -> UpdatePlan | None:
+def _update_plan(
+    new_files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo
+) -> UpdatePlan | None:
     """The plan, or None when a path changes between file and folder (then swap a new tree)."""
     old_files, old_folders = _tree_listing(target)
     new_folders = _folders_of(new_files)
-    if (not new_files.keys().isdisjoint(old_folders | new_folders)
-            or not new_folders.isdisjoint(old_files)):
+    if not new_files.keys().isdisjoint(old_folders | new_folders) or not new_folders.isdisjoint(
+        old_files
+    ):
         return None
     writes, kept = [], []
     base = str(target)
@@ -324,8 +344,7 @@ def _update_plan(new_files: Mapping[str, Content | Keyed], target: Path,
         key = content.key if isinstance(content, Keyed) else None
         if key is not None and memo.holds(relative, key, f"{base}/{relative}"):
             kept.append(relative)
-        elif isinstance(content, Keyed) or not _unchanged(target / relative,
-                                                             as_bytes(content)):
+        elif isinstance(content, Keyed) or not _unchanged(target / relative, as_bytes(content)):
             writes.append((relative, content))
     return UpdatePlan(writes, kept, sorted(old_files - new_files.keys()))
 
@@ -364,8 +383,13 @@ def _stage_update(plan: UpdatePlan, target: Path, memo: OutputMemo, make: Maker)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    entry = {"kind": "update", "folder": target.name, "staging": staging.name,
-             "moves": [relative for relative, _ in plan.writes], "removes": plan.removes}
+    entry = {
+        "kind": "update",
+        "folder": target.name,
+        "staging": staging.name,
+        "moves": [relative for relative, _ in plan.writes],
+        "removes": plan.removes,
+    }
 
     def finish() -> None:
         memo.keep_vouched(plan.kept)
@@ -398,8 +422,12 @@ def _replay(parent: Path, journal: dict[str, Any]) -> None:
         if change["kind"] == "swap":
             _commit_swap(parent / change["folder"], parent / change["staging"])
         else:
-            _commit_update(parent / change["folder"], parent / change["staging"],
-                           change["moves"], change["removes"])
+            _commit_update(
+                parent / change["folder"],
+                parent / change["staging"],
+                change["moves"],
+                change["removes"],
+            )
     hold_for_test("committed")
     _journal_path(parent).unlink(missing_ok=True)
 
@@ -462,8 +490,13 @@ def recover_interrupted_commit(parent: Path) -> None:
 
 def _plain_name(name: Any) -> bool:
     """Whether `name` is one file name (no separator, not "." or "..")."""
-    return (isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name
-            and name not in {".", ".."})
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and "/" not in name
+        and "\\" not in name
+        and name not in {".", ".."}
+    )
 
 
 def _journal_holds(journal: Any) -> bool:
@@ -478,11 +511,19 @@ def _change_holds(change: Any) -> bool:
     if not isinstance(change, dict):
         return False
     folder, staging, kind = (change.get(k) for k in ("folder", "staging", "kind"))
-    if not (_plain_name(folder) and not folder.startswith(".") and _plain_name(staging)
-            and staging.startswith(f".{folder}-new-")):
+    if not (
+        _plain_name(folder)
+        and not folder.startswith(".")
+        and _plain_name(staging)
+        and staging.startswith(f".{folder}-new-")
+    ):
         return False
     if kind == "swap":
         return True
     moves, removes = change.get("moves"), change.get("removes")
-    return (kind == "update" and isinstance(moves, list) and isinstance(removes, list)
-            and all(isinstance(p, str) for p in moves + removes))
+    return (
+        kind == "update"
+        and isinstance(moves, list)
+        and isinstance(removes, list)
+        and all(isinstance(p, str) for p in moves + removes)
+    )

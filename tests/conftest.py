@@ -62,8 +62,16 @@ def example_copy(tmp_path: Path) -> Path:
 
 
 CHECKOUT = Path(__file__).resolve().parent.parent
-UNWATCHED = {".venv", "node_modules", "test-results", ".hypothesis", "__pycache__", ".git",
-             ".pytest_cache", ".ruff_cache"}  # tools' own folders, and the screenshots
+UNWATCHED = {
+    ".venv",
+    "node_modules",
+    "test-results",
+    ".hypothesis",
+    "__pycache__",
+    ".git",
+    ".pytest_cache",
+    ".ruff_cache",
+}  # tools' own folders, and the screenshots
 _checkout_before: set[str] = set()
 
 

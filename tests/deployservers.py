@@ -21,9 +21,14 @@ from types import SimpleNamespace
 from tests.tools import free_port, need_tool
 
 SSHD = "/usr/sbin/sshd"
-GIT_ENV = {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.org",
-           "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.org"}
+GIT_ENV = {
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.org",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.org",
+}
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -34,8 +39,11 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def http_folder(folder: Path, stale: dict[str, bytes] | None = None,
-                requests: list[tuple[float, str, int]] | None = None) -> Iterator[str]:
+def http_folder(
+    folder: Path,
+    stale: dict[str, bytes] | None = None,
+    requests: list[tuple[float, str, int]] | None = None,
+) -> Iterator[str]:
     """Serve `folder` (followed anew at every request, like nginx's root) on a free port;
     yield the base URL. `stale` maps URL paths to bodies served instead (a caching CDN);
     `requests` gets (monotonic time, path, status) of every answer."""
@@ -60,8 +68,9 @@ def http_folder(folder: Path, stale: dict[str, bytes] | None = None,
             super().do_GET()
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
@@ -83,11 +92,11 @@ def websub_hub() -> Iterator[SimpleNamespace]:
             self.end_headers()
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                     daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     try:
-        yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_address[1]}/hub",
-                              pings=pings)
+        yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_address[1]}/hub", pings=pings)
     finally:
         server.shutdown()
         server.server_close()
@@ -124,23 +133,31 @@ class Reader:
 
 def tree(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` (links followed) by relative path, with its bytes."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @contextmanager
 def sshd_server(base: Path) -> Iterator[SimpleNamespace]:
     """A real sshd on a free loopback port with its own host key, one authorized client key,
     and a known_hosts file naming that host key; yields the ssh command to reach it."""
-    need_tool(os.path.exists(SSHD) and shutil.which("rsync") is not None,
-              "needs openssh-server and rsync (apt-get install openssh-server rsync)")
+    need_tool(
+        os.path.exists(SSHD) and shutil.which("rsync") is not None,
+        "needs openssh-server and rsync (apt-get install openssh-server rsync)",
+    )
     folder = base / "sshd"
     folder.mkdir()
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     for name in ("host_key", "client_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
-                        str(folder / name)], check=True, timeout=30)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)],
+            check=True,
+            timeout=30,
+        )
     shutil.copy(folder / "client_key.pub", folder / "authorized_keys")
     port = free_port()
     host_key = (folder / "host_key.pub").read_text().split()
@@ -149,22 +166,28 @@ def sshd_server(base: Path) -> Iterator[SimpleNamespace]:
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder}/host_key\n"
         f"AuthorizedKeysFile {folder}/authorized_keys\nPidFile {folder}/sshd.pid\n"
         "StrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\n"
-        "PasswordAuthentication no\nKbdInteractiveAuthentication no\n")
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+    )
     log = open(folder / "sshd.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(folder / "sshd_config")],
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(folder / "sshd_config")], stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 10
         while not (folder / "sshd.pid").exists():
             assert process.poll() is None, (folder / "sshd.log").read_text()
             assert time.monotonic() < deadline, "sshd did not start"
             time.sleep(0.05)
-        ssh = (f"ssh -F /dev/null -p {port} -i {folder}/client_key -o IdentitiesOnly=yes "
-               f"-o UserKnownHostsFile={folder}/known_hosts -o StrictHostKeyChecking=yes "
-               "-o LogLevel=ERROR")
+        ssh = (
+            f"ssh -F /dev/null -p {port} -i {folder}/client_key -o IdentitiesOnly=yes "
+            f"-o UserKnownHostsFile={folder}/known_hosts -o StrictHostKeyChecking=yes "
+            "-o LogLevel=ERROR"
+        )
         import pwd
-        yield SimpleNamespace(ssh=ssh, user=pwd.getpwuid(os.getuid()).pw_name,
-                              log=folder / "sshd.log")
+
+        yield SimpleNamespace(
+            ssh=ssh, user=pwd.getpwuid(os.getuid()).pw_name, log=folder / "sshd.log"
+        )
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -183,5 +206,3 @@ def s3_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
-
-

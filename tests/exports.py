@@ -10,8 +10,10 @@ import zipfile
 from pathlib import Path
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
-TRANSFERENCE = ("<strong>Transference</strong>: the redirection of feelings about one person "
-                "onto another, often the analyst.")
+TRANSFERENCE = (
+    "<strong>Transference</strong>: the redirection of feelings about one person "
+    "onto another, often the analyst."
+)
 FREUD = "Freud, <em>The Interpretation of Dreams</em> (1900)."
 
 SUBSTACK_MARGINS = f"""\
@@ -62,14 +64,50 @@ class="footnote-number">3</a><div class="footnote-content"><p>A note of its own.
 
 SUBSTACK_POSTS = [
     # post_id, post_date, is_published, email_sent_at, type, audience, title, subtitle, html
-    ("101.on-margins", "2026-10-06T08:00:00.000Z", "true", "2026-10-06T08:01:00.000Z",
-     "newsletter", "everyone", "On Margins", "Notes on notes", SUBSTACK_MARGINS),
-    ("102.second-letter", "2026-11-03T09:00:00.000Z", "true", "2026-11-03T09:02:00.000Z",
-     "newsletter", "only_paid", "A Second Letter", "", SUBSTACK_SECOND),
-    ("103.a-podcast", "2026-11-10T09:00:00.000Z", "true", "", "podcast", "everyone",
-     "A Podcast", "", "<p>Listen.</p>"),
-    ("104.unfinished", "", "false", "", "newsletter", "everyone", "Unfinished", "",
-     "<p>Half a thought.</p>"),
+    (
+        "101.on-margins",
+        "2026-10-06T08:00:00.000Z",
+        "true",
+        "2026-10-06T08:01:00.000Z",
+        "newsletter",
+        "everyone",
+        "On Margins",
+        "Notes on notes",
+        SUBSTACK_MARGINS,
+    ),
+    (
+        "102.second-letter",
+        "2026-11-03T09:00:00.000Z",
+        "true",
+        "2026-11-03T09:02:00.000Z",
+        "newsletter",
+        "only_paid",
+        "A Second Letter",
+        "",
+        SUBSTACK_SECOND,
+    ),
+    (
+        "103.a-podcast",
+        "2026-11-10T09:00:00.000Z",
+        "true",
+        "",
+        "podcast",
+        "everyone",
+        "A Podcast",
+        "",
+        "<p>Listen.</p>",
+    ),
+    (
+        "104.unfinished",
+        "",
+        "false",
+        "",
+        "newsletter",
+        "everyone",
+        "Unfinished",
+        "",
+        "<p>Half a thought.</p>",
+    ),
 ]
 
 SUBSTACK_EMAIL_LIST = """\
@@ -85,8 +123,19 @@ def substack_zip(path: Path) -> Path:
     """Write a Substack export zip: posts.csv, posts/*.html, one image and an email list."""
     rows = io.StringIO()
     writer = csv.writer(rows)
-    writer.writerow(["post_id", "post_date", "is_published", "email_sent_at", "type",
-                     "audience", "title", "subtitle", "podcast_url"])
+    writer.writerow(
+        [
+            "post_id",
+            "post_date",
+            "is_published",
+            "email_sent_at",
+            "type",
+            "audience",
+            "title",
+            "subtitle",
+            "podcast_url",
+        ]
+    )
     with zipfile.ZipFile(path, "w") as archive:
         for *row, html in SUBSTACK_POSTS:
             writer.writerow([*row, ""])
@@ -117,18 +166,29 @@ WP_CLASSIC = """A classic post, written before blocks.
 Its second paragraph has a line
 break and a note[efn_note]Freud, <em>The Interpretation of Dreams</em> (1900).[/efn_note]."""
 
-WP_META_FIRST = json.dumps([
-    {"content": TRANSFERENCE, "id": "3f2a-11"},
-    {"content": FREUD, "id": "9b7c-22"}])
+WP_META_FIRST = json.dumps(
+    [{"content": TRANSFERENCE, "id": "3f2a-11"}, {"content": FREUD, "id": "9b7c-22"}]
+)
 
 
-def _wp_item(title: str, slug: str, date: str, status: str, body: str, meta: str = "",
-             kind: str = "post", extra: str = "") -> str:
+def _wp_item(
+    title: str,
+    slug: str,
+    date: str,
+    status: str,
+    body: str,
+    meta: str = "",
+    kind: str = "post",
+    extra: str = "",
+) -> str:
     """One WXR <item>."""
     year, month, day = date[:10].split("-")
-    postmeta = (f"<wp:postmeta><wp:meta_key><![CDATA[footnotes]]></wp:meta_key>"
-                f"<wp:meta_value><![CDATA[{meta}]]></wp:meta_value></wp:postmeta>"
-                if meta else "")
+    postmeta = (
+        f"<wp:postmeta><wp:meta_key><![CDATA[footnotes]]></wp:meta_key>"
+        f"<wp:meta_value><![CDATA[{meta}]]></wp:meta_value></wp:postmeta>"
+        if meta
+        else ""
+    )
     return f"""
 <item>
   <title><![CDATA[{title}]]></title>
@@ -151,17 +211,37 @@ def wordpress_wxr(path: Path) -> Path:
     """Write a WXR 1.2 export: a block post with 6.3 footnote meta, a classic post with a
     plugin footnote, a draft and an attachment."""
     items = [
-        _wp_item("Clinical Words", "clinical-words", "2026-09-01 08:00:00", "publish",
-                 WP_FIRST, WP_META_FIRST),
-        _wp_item("A Classic Post", "a-classic-post", "2026-10-06 08:00:00", "publish",
-                 WP_CLASSIC + "\n\nAlso " + "<sup data-fn=\"x1\" class=\"fn\"><a href=\"#x1\">1"
-                 "</a></sup> transference.", json.dumps([{"id": "x1", "content": TRANSFERENCE}])),
+        _wp_item(
+            "Clinical Words",
+            "clinical-words",
+            "2026-09-01 08:00:00",
+            "publish",
+            WP_FIRST,
+            WP_META_FIRST,
+        ),
+        _wp_item(
+            "A Classic Post",
+            "a-classic-post",
+            "2026-10-06 08:00:00",
+            "publish",
+            WP_CLASSIC + "\n\nAlso " + '<sup data-fn="x1" class="fn"><a href="#x1">1'
+            "</a></sup> transference.",
+            json.dumps([{"id": "x1", "content": TRANSFERENCE}]),
+        ),
         _wp_item("Not Yet", "not-yet", "2026-11-01 08:00:00", "draft", "<p>Soon.</p>"),
-        _wp_item("couch", "couch", "2026-09-01 08:00:00", "inherit", "", kind="attachment",
-                 extra="<wp:attachment_url><![CDATA[https://old.example.com/wp-content/uploads/"
-                       "2026/09/couch.jpg]]></wp:attachment_url>"),
+        _wp_item(
+            "couch",
+            "couch",
+            "2026-09-01 08:00:00",
+            "inherit",
+            "",
+            kind="attachment",
+            extra="<wp:attachment_url><![CDATA[https://old.example.com/wp-content/uploads/"
+            "2026/09/couch.jpg]]></wp:attachment_url>",
+        ),
     ]
-    path.write_text(f"""<?xml version="1.0" encoding="UTF-8" ?>
+    path.write_text(
+        f"""<?xml version="1.0" encoding="UTF-8" ?>
 <rss version="2.0" xmlns:excerpt="http://wordpress.org/export/1.2/excerpt/"
  xmlns:content="http://purl.org/rss/1.0/modules/content/"
  xmlns:wfw="http://wellformedweb.org/CommentAPI/" xmlns:dc="http://purl.org/dc/elements/1.1/"
@@ -175,7 +255,9 @@ def wordpress_wxr(path: Path) -> Path:
   {"".join(items)}
 </channel>
 </rss>
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -211,30 +293,77 @@ id,email,name,note,subscribed_to_emails,complimentary_plan,stripe_customer_id,cr
 def ghost_export(folder: Path) -> tuple[Path, Path, Path]:
     """Write a Ghost JSON export, its members CSV and a content/images folder."""
     posts = [
-        {"id": "a1", "title": "The Frame", "slug": "the-frame", "html": GHOST_HTML,
-         "feature_image": "__GHOST_URL__/content/images/2026/09/room.png",
-         "type": "post", "status": "published", "visibility": "public",
-         "published_at": "2026-09-01T08:00:00.000Z", "custom_excerpt": "On the setting"},
-        {"id": "a2", "title": "The Second", "slug": "the-second", "html": GHOST_SECOND,
-         "feature_image": None, "type": "post", "status": "published",
-         "visibility": "paid", "published_at": "2026-10-06T08:00:00.000Z"},
-        {"id": "a3", "title": "About", "slug": "about", "html": "<p>Who we are.</p>",
-         "type": "page", "status": "published", "visibility": "public",
-         "published_at": "2026-01-01T08:00:00.000Z"},
-        {"id": "a4", "title": "Draft", "slug": "a-draft", "html": "<p>Later.</p>",
-         "type": "post", "status": "draft", "visibility": "public", "published_at": None},
+        {
+            "id": "a1",
+            "title": "The Frame",
+            "slug": "the-frame",
+            "html": GHOST_HTML,
+            "feature_image": "__GHOST_URL__/content/images/2026/09/room.png",
+            "type": "post",
+            "status": "published",
+            "visibility": "public",
+            "published_at": "2026-09-01T08:00:00.000Z",
+            "custom_excerpt": "On the setting",
+        },
+        {
+            "id": "a2",
+            "title": "The Second",
+            "slug": "the-second",
+            "html": GHOST_SECOND,
+            "feature_image": None,
+            "type": "post",
+            "status": "published",
+            "visibility": "paid",
+            "published_at": "2026-10-06T08:00:00.000Z",
+        },
+        {
+            "id": "a3",
+            "title": "About",
+            "slug": "about",
+            "html": "<p>Who we are.</p>",
+            "type": "page",
+            "status": "published",
+            "visibility": "public",
+            "published_at": "2026-01-01T08:00:00.000Z",
+        },
+        {
+            "id": "a4",
+            "title": "Draft",
+            "slug": "a-draft",
+            "html": "<p>Later.</p>",
+            "type": "post",
+            "status": "draft",
+            "visibility": "public",
+            "published_at": None,
+        },
     ]
-    data = {"db": [{"meta": {"exported_on": 1, "version": "5.80.0"}, "data": {
-        "posts": posts,
-        "posts_meta": [{"post_id": "a1", "feature_image_alt": "The room",
-                        "feature_image_caption": "<span>Photo: Ann</span>"}],
-        "tags": [{"id": "t1", "name": "Clinic", "slug": "clinic"},
-                 {"id": "t2", "name": "#internal", "slug": "hash-internal"}],
-        "posts_tags": [{"post_id": "a1", "tag_id": "t1", "sort_order": 0},
-                       {"post_id": "a1", "tag_id": "t2", "sort_order": 1}],
-        "users": [{"id": "u1", "name": "Ann Analyst", "slug": "ann"}],
-        "posts_authors": [{"post_id": "a1", "author_id": "u1", "sort_order": 0}],
-    }}]}
+    data = {
+        "db": [
+            {
+                "meta": {"exported_on": 1, "version": "5.80.0"},
+                "data": {
+                    "posts": posts,
+                    "posts_meta": [
+                        {
+                            "post_id": "a1",
+                            "feature_image_alt": "The room",
+                            "feature_image_caption": "<span>Photo: Ann</span>",
+                        }
+                    ],
+                    "tags": [
+                        {"id": "t1", "name": "Clinic", "slug": "clinic"},
+                        {"id": "t2", "name": "#internal", "slug": "hash-internal"},
+                    ],
+                    "posts_tags": [
+                        {"post_id": "a1", "tag_id": "t1", "sort_order": 0},
+                        {"post_id": "a1", "tag_id": "t2", "sort_order": 1},
+                    ],
+                    "users": [{"id": "u1", "name": "Ann Analyst", "slug": "ann"}],
+                    "posts_authors": [{"post_id": "a1", "author_id": "u1", "sort_order": 0}],
+                },
+            }
+        ]
+    }
     export = folder / "ghost-export.json"
     export.write_text(json.dumps(data), encoding="utf-8")
     members = folder / "members.csv"

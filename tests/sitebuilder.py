@@ -15,17 +15,23 @@ def site_settings(name: str = "default") -> str:
 def site_files(name: str, folder: str) -> dict[str, str]:
     """The Markdown files in a fixture site's `folder` ("essays" or "footnotes"), each by
     its name without ".md", in name order (none when the site has no such folder)."""
-    return {path.stem: path.read_text(encoding="utf-8")
-            for path in sorted((SITES / name / folder).glob("*.md"))}
+    return {
+        path.stem: path.read_text(encoding="utf-8")
+        for path in sorted((SITES / name / folder).glob("*.md"))
+    }
 
 
 DEFAULT_SETTINGS = site_settings("default")
 DEFAULT_FOOTNOTES = site_files("default", "footnotes")  # 'bad-object' and 'flow'
 
 
-def make_site(tmp_path: Path, essays: dict[str, str] | None = None,
-              footnotes: dict[str, str] | None = None,
-              settings: str | None = None, site: str = "default") -> Path:
+def make_site(
+    tmp_path: Path,
+    essays: dict[str, str] | None = None,
+    footnotes: dict[str, str] | None = None,
+    settings: str | None = None,
+    site: str = "default",
+) -> Path:
     """Write publish.toml, essays/<name> and footnotes/<key>.md under tmp_path; return it.
 
     `site` names the fixture site under tests/sites/ that gives what is not passed:
@@ -35,8 +41,9 @@ def make_site(tmp_path: Path, essays: dict[str, str] | None = None,
     """
     root = Path(tmp_path)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "publish.toml").write_text(site_settings(site) if settings is None else settings,
-                                       encoding="utf-8")
+    (root / "publish.toml").write_text(
+        site_settings(site) if settings is None else settings, encoding="utf-8"
+    )
     essays_dir = root / "essays"
     essays_dir.mkdir(exist_ok=True)
     for name, text in (site_files(site, "essays") if essays is None else essays).items():
@@ -49,8 +56,9 @@ def make_site(tmp_path: Path, essays: dict[str, str] | None = None,
     return root
 
 
-def essay_text(title: str = "An Essay", body: str = "A first paragraph.\n",
-               **front_matter: object) -> str:
+def essay_text(
+    title: str = "An Essay", body: str = "A first paragraph.\n", **front_matter: object
+) -> str:
     """An essay file's text: front matter (title first, then the given keys) and body."""
     lines = ["---", f'title: "{title}"']
     lines += [f"{key}: {value}" for key, value in front_matter.items()]

@@ -73,15 +73,17 @@ def same_tree(left: Path, right: Path) -> bool:
     if comparison.left_only or comparison.right_only or comparison.funny_files:
         return False
     _, mismatch, errors = filecmp.cmpfiles(left, right, comparison.common_files, shallow=False)
-    return not mismatch and not errors and all(
-        same_tree(left / sub, right / sub) for sub in comparison.common_dirs)
+    return (
+        not mismatch
+        and not errors
+        and all(same_tree(left / sub, right / sub) for sub in comparison.common_dirs)
+    )
 
 
 def citing(root: Path, key: str) -> set[str]:
     """The essay files whose notes cite a glossary key."""
     site, _ = read_site(root)
-    return {Path(e.path).name for e in site.essays if any(n.glossary_key == key
-                                                          for n in e.notes)}
+    return {Path(e.path).name for e in site.essays if any(n.glossary_key == key for n in e.notes)}
 
 
 def forget_render_stores() -> None:
@@ -128,16 +130,23 @@ def build_in_a_fresh_process(root: Path, parse_threshold: int, render_threshold:
     """Build `root` in a new Python process (it has no other thread, so it may fork, which
     this one cannot once a browser test has started a thread); return the process ids of
     the workers it forked, as each one says on stderr when it starts."""
-    script = ("import sys; from tests.test_cache import build_with_thresholds; "
-              "build_with_thresholds(*sys.argv[1:])")
-    process = subprocess.Popen([sys.executable, "-c", script, str(root), str(parse_threshold),
-                                str(render_threshold)], cwd=REPO, text=True,
-                               env={**os.environ, parallel.HOLD_ENV: "worker:0"},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    script = (
+        "import sys; from tests.test_cache import build_with_thresholds; "
+        "build_with_thresholds(*sys.argv[1:])"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(root), str(parse_threshold), str(render_threshold)],
+        cwd=REPO,
+        text=True,
+        env={**os.environ, parallel.HOLD_ENV: "worker:0"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, out + err
-    pids = {int(line.rsplit(" ", 1)[1]) for line in err.splitlines()
-            if line.startswith(WORKER_LINE)}
+    pids = {
+        int(line.rsplit(" ", 1)[1]) for line in err.splitlines() if line.startswith(WORKER_LINE)
+    }
     assert process.pid not in pids, "the build's own process is no worker"
     return pids
 
@@ -169,14 +178,30 @@ def test_parallel_parse_matches_a_sequential_one(tmp_path, monkeypatch):
 
 def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch):
     forked = generate(60, tmp_path / "forked")  # past both thresholds: 60 essays, 240 files
-    process = subprocess.Popen([sys.executable, "-m", "publish", "--root", str(forked), "build",
-                                "--today", TODAY.isoformat()], cwd=REPO, text=True,
-                               env={**os.environ, "PUBLISH_TEST_HOLD_AT": "worker:0"},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "publish",
+            "--root",
+            str(forked),
+            "build",
+            "--today",
+            TODAY.isoformat(),
+        ],
+        cwd=REPO,
+        text=True,
+        env={**os.environ, "PUBLISH_TEST_HOLD_AT": "worker:0"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, out + err
-    pids = [int(line.split()[-1]) for line in err.splitlines()
-            if line.startswith("holding at worker in process ")]
+    pids = [
+        int(line.split()[-1])
+        for line in err.splitlines()
+        if line.startswith("holding at worker in process ")
+    ]
     workers = min(os.cpu_count() or 1, parallel.MAX_WORKERS)
     assert workers >= 2, "this test needs two cores to fork workers"
     assert len(set(pids)) == 3 * workers, "one pool parsed, one rendered each folder"
@@ -200,8 +225,7 @@ def test_editing_one_essay_parses_only_that_essay(corpus, parsed):
     read_site(corpus)
     parsed.clear()
     path = corpus / "essays" / "00005.md"
-    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n",
-                    encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n", encoding="utf-8")
     site, _ = read_site(corpus)
     assert parsed == ["00005.md"]
     assert any("A new closing line." in t.content for t in site.essay("essay-00005").tokens)
@@ -215,8 +239,9 @@ def test_glossary_change_reparses_exactly_the_citing_essays(corpus, parsed):
     assert readers and len(readers) < 12
     parsed.clear()
     entry = corpus / "footnotes" / f"{key}.md"
-    entry.write_text(entry.read_text(encoding="utf-8").rstrip() + " Freshly revised.\n",
-                     encoding="utf-8")
+    entry.write_text(
+        entry.read_text(encoding="utf-8").rstrip() + " Freshly revised.\n", encoding="utf-8"
+    )
     build(corpus, BuildOptions(today=TODAY))
     assert set(parsed) == readers and len(parsed) == len(readers)
     site, _ = read_site(corpus)
@@ -231,8 +256,12 @@ def test_template_change_rerenders_the_pages_that_use_it(corpus):
     override = corpus / "templates" / "essay.html"
     override.parent.mkdir(exist_ok=True)
     packaged = Path(publish.content.essays.__file__).parent.parent / "templates" / "essay.html"
-    marked = re.sub(r"(\{% block \w+ %\})", r'\1<p id="cache-marker">marked</p>',
-                    packaged.read_text(encoding="utf-8"), count=1)
+    marked = re.sub(
+        r"(\{% block \w+ %\})",
+        r'\1<p id="cache-marker">marked</p>',
+        packaged.read_text(encoding="utf-8"),
+        count=1,
+    )
     assert "cache-marker" in marked, "essay.html has no block to mark"
     override.write_text(marked, encoding="utf-8")
     build(corpus, BuildOptions(today=TODAY))
@@ -247,8 +276,9 @@ def test_settings_change_reparses_every_essay(corpus, parsed):
     read_site(corpus)
     parsed.clear()
     toml = corpus / "publish.toml"
-    toml.write_text(toml.read_text(encoding="utf-8").replace('"UTC"', '"Europe/Paris"'),
-                    encoding="utf-8")
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace('"UTC"', '"Europe/Paris"'), encoding="utf-8"
+    )
     site, _ = read_site(corpus)
     assert len(parsed) == 12
     assert all(str(e.date.tzinfo) == "Europe/Paris" for e in site.essays)
@@ -340,8 +370,7 @@ def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path, monkeyp
 def test_rebuilds_from_another_thread_share_the_cache(corpus, tmp_path, monkeypatch):
     build(corpus, BuildOptions(today=TODAY))
     path = corpus / "essays" / "00005.md"
-    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n",
-                    encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n", encoding="utf-8")
     rendered = spy_renderers(monkeypatch)
     failures: list[BaseException] = []
     builders: list[int] = []
@@ -358,8 +387,9 @@ def test_rebuilds_from_another_thread_share_the_cache(corpus, tmp_path, monkeypa
     worker.join()
     assert not failures
     assert builders and builders[0] != threading.get_ident()
-    assert {made for made, _ in rendered} == {"page:essay-00005", "email:essay-00005"}, \
+    assert {made for made, _ in rendered} == {"page:essay-00005", "email:essay-00005"}, (
         "the thread made the edited essay again, and took the others from the cache"
+    )
     assert {thread for _, thread in rendered} == set(builders), "rendered in the thread"
     fresh = tmp_path / "fresh"
     shutil.copytree(corpus, fresh, ignore=shutil.ignore_patterns("build"))
@@ -376,8 +406,7 @@ def test_unchanged_output_files_are_not_rewritten(corpus):
     edited = site_dir / "essay-00006" / "index.html"
     inodes = {path: os.stat(path).st_ino for path in (untouched, edited)}
     path = corpus / "essays" / "00006.md"
-    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n",
-                    encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n", encoding="utf-8")
     build(corpus, BuildOptions(today=TODAY))
     assert os.stat(untouched).st_ino == inodes[untouched]
     assert os.stat(edited).st_ino != inodes[edited]
@@ -452,8 +481,7 @@ def test_body_edit_renders_only_that_essay(corpus, made):
     build(corpus, BuildOptions(today=TODAY))
     made.clear()
     path = corpus / "essays" / "00005.md"
-    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n",
-                    encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n", encoding="utf-8")
     build(corpus, BuildOptions(today=TODAY))
     assert slugs_made(made, "page") == {"essay-00005"}
     assert slugs_made(made, "email") == {"essay-00005"}
@@ -468,15 +496,17 @@ def test_title_change_rerenders_the_neighbours_pages(corpus, made):
     made.clear()
     path = corpus / "essays" / "00005.md"
     text = path.read_text(encoding="utf-8")
-    path.write_text(re.sub(r"(?m)^title: .*$", "title: A Renamed Essay", text, count=1),
-                    encoding="utf-8")
+    path.write_text(
+        re.sub(r"(?m)^title: .*$", "title: A Renamed Essay", text, count=1), encoding="utf-8"
+    )
     build(corpus, BuildOptions(today=TODAY))
     assert slugs_made(made, "page") == {"essay-00005", *around}
     assert slugs_made(made, "email") == {"essay-00005"}
     for slug in around:
         page = html.parse(str(corpus / "build" / "site" / slug / "index.html"))
-        links = page.xpath("//nav[contains(@class, 'essay-nav')]//a[contains(@href, "
-                           "'essay-00005')]")
+        links = page.xpath(
+            "//nav[contains(@class, 'essay-nav')]//a[contains(@href, 'essay-00005')]"
+        )
         assert links and "A Renamed Essay" in links[0].text_content(), slug
 
 
@@ -486,8 +516,9 @@ def test_email_template_change_rerenders_every_email(corpus, made):
     override = corpus / "templates" / "email.txt"
     override.parent.mkdir(exist_ok=True)
     packaged = Path(publish.content.essays.__file__).parent.parent / "templates" / "email.txt"
-    override.write_text(packaged.read_text(encoding="utf-8") + "Template marker.\n",
-                        encoding="utf-8")
+    override.write_text(
+        packaged.read_text(encoding="utf-8") + "Template marker.\n", encoding="utf-8"
+    )
     build(corpus, BuildOptions(today=TODAY))
     assert len(slugs_made(made, "email")) == 12
     for text in (corpus / "build" / "email").glob("*.txt"):
@@ -546,8 +577,9 @@ def test_template_error_in_a_worker_is_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 2)
     corpus = generate(12, tmp_path / "site")
     (corpus / "templates").mkdir(exist_ok=True)
-    (corpus / "templates" / "essay.html").write_text("{{ essay.no_such_field }}\n",
-                                                     encoding="utf-8")
+    (corpus / "templates" / "essay.html").write_text(
+        "{{ essay.no_such_field }}\n", encoding="utf-8"
+    )
     with pytest.raises(PublishError) as raised:
         build(corpus, BuildOptions(today=TODAY))
     assert any("template error" in p.message for p in raised.value.problems)
@@ -556,8 +588,11 @@ def test_template_error_in_a_worker_is_reported(tmp_path, monkeypatch):
 
 def folder_state(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file under a folder with its size and modification time."""
-    return {p.relative_to(folder).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in folder.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
 
 
 def test_check_writes_nothing(corpus):
@@ -566,8 +601,7 @@ def test_check_writes_nothing(corpus):
     assert not (corpus / "build").exists()
     build(corpus, BuildOptions(today=TODAY))
     path = corpus / "essays" / "00005.md"
-    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n",
-                    encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n", encoding="utf-8")
     forget_render_stores()  # as a new process would
     before = folder_state(corpus / "build")
     result = CliRunner().invoke(cli, ["--root", str(corpus), "check"])
@@ -609,17 +643,32 @@ def test_a_crafted_pickle_in_the_cache_never_runs(corpus, tmp_path, command):
     shutil.copytree(corpus / "build", expected, ignore=shutil.ignore_patterns(".*"))
     marker = tmp_path / "code-ran"
     plant_pickles(corpus, marker)
-    result = subprocess.run([sys.executable, "-m", "publish", "--root", str(corpus), command,
-                             "--today", TODAY.isoformat()], capture_output=True, text=True,
-                            timeout=120, cwd=REPO)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "publish",
+            "--root",
+            str(corpus),
+            command,
+            "--today",
+            TODAY.isoformat(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert not marker.exists(), "reading the cache ran code"
     if command == "build":
         for output in ("site", "email"):
             assert same_tree(expected / output, corpus / "build" / output), output
         assert len(records(corpus)) == 12
-        assert all(cache_store.HEADER.unpack_from(r.read_bytes())[1] == cache_store.FORMAT_VERSION
-                   for r in records(corpus))
+        assert all(
+            cache_store.HEADER.unpack_from(r.read_bytes())[1] == cache_store.FORMAT_VERSION
+            for r in records(corpus)
+        )
 
 
 def test_records_are_plain_data(corpus):
@@ -628,13 +677,14 @@ def test_records_are_plain_data(corpus):
         data = record.read_bytes()
         key = cache_store.HEADER.unpack_from(data)[2]
         (meta_start, meta_length), (tokens_start, tokens_length) = cache_store.unpack_record(
-            data, cache.MAGIC, key)
-        meta = msgspec.msgpack.decode(data[meta_start:meta_start + meta_length])  # plain data
+            data, cache.MAGIC, key
+        )
+        meta = msgspec.msgpack.decode(data[meta_start : meta_start + meta_length])  # plain data
         assert isinstance(meta, list) and len(meta) == 4
-        tokens = data[tokens_start:tokens_start + tokens_length]
+        tokens = data[tokens_start : tokens_start + tokens_length]
         assert isinstance(msgspec.msgpack.decode(tokens), list)
     for manifest in (corpus / memo.OUTPUTS_DIR).glob("*.manifest"):
         data = manifest.read_bytes()
         ((start, length),) = cache_store.unpack_record(data, memo.MAGIC)
-        stamps = json.loads(data[start:start + length])
+        stamps = json.loads(data[start : start + length])
         assert stamps and all(isinstance(s, list) for s in stamps.values())

@@ -36,8 +36,11 @@ def no_traceback(result: Result | subprocess.CompletedProcess) -> bool:
 def built_slugs(root: Path) -> set[str]:
     """The essay folders a build wrote (those holding an article)."""
     site = root / "build" / "site"
-    return {p.parent.name for p in site.glob("*/index.html")
-            if lxml.html.parse(str(p)).getroot().xpath("//article")}
+    return {
+        p.parent.name
+        for p in site.glob("*/index.html")
+        if lxml.html.parse(str(p)).getroot().xpath("//article")
+    }
 
 
 def test_version() -> None:
@@ -47,15 +50,20 @@ def test_version() -> None:
 
 
 def test_python_dash_m_for_real(tmp_path: Path) -> None:
-    version = subprocess.run([sys.executable, "-m", "publish", "--version"],
-                             capture_output=True, text=True, check=True)
+    version = subprocess.run(
+        [sys.executable, "-m", "publish", "--version"], capture_output=True, text=True, check=True
+    )
     assert __version__ in version.stdout
     root = make_site(tmp_path, essays={"x": essay_text(body="Intro.\n\nOops[^bad-objct].\n")})
-    result = subprocess.run([sys.executable, "-m", "publish", "--root", str(root), "check"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "publish", "--root", str(root), "check"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1
-    assert ("essays/x.md:6:5: error: unknown footnote 'bad-objct' "
-            "(did you mean 'bad-object'?)") in result.stderr.splitlines()
+    assert (
+        "essays/x.md:6:5: error: unknown footnote 'bad-objct' (did you mean 'bad-object'?)"
+    ) in result.stderr.splitlines()
     assert no_traceback(result)
 
 
@@ -109,11 +117,14 @@ def test_new_slugifies_and_quotes_the_title(tmp_path: Path) -> None:
 
 
 def test_check_reports_every_problem(tmp_path: Path) -> None:
-    root = make_site(tmp_path, essays={
-        "a": "---\ntitle: [unclosed\n---\nBody.\n",
-        "b": essay_text(date="2026-02-30"),
-        "c": essay_text("C", body="Cites[^flw].\n"),
-    })
+    root = make_site(
+        tmp_path,
+        essays={
+            "a": "---\ntitle: [unclosed\n---\nBody.\n",
+            "b": essay_text(date="2026-02-30"),
+            "c": essay_text("C", body="Cites[^flw].\n"),
+        },
+    )
     result = run("--root", root, "check")
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if ": error: " in line]
@@ -139,13 +150,16 @@ def test_bad_settings_exit_1_without_traceback(tmp_path: Path) -> None:
 
 
 def test_build_publishes_only_what_today_allows(tmp_path: Path) -> None:
-    root = make_site(tmp_path, essays={
-        "past": essay_text("Past", date="2026-01-06"),
-        "today": essay_text("Today", date="2026-02-03"),
-        "future": essay_text("Future", date="2026-03-03"),
-        "draft": essay_text("Draft", date="2026-01-06", draft="true"),
-        "undated": essay_text("Undated"),
-    })
+    root = make_site(
+        tmp_path,
+        essays={
+            "past": essay_text("Past", date="2026-01-06"),
+            "today": essay_text("Today", date="2026-02-03"),
+            "future": essay_text("Future", date="2026-03-03"),
+            "draft": essay_text("Draft", date="2026-01-06", draft="true"),
+            "undated": essay_text("Undated"),
+        },
+    )
     result = run("--root", root, "build", "--today", "2026-02-03")
     assert result.exit_code == 0, result.output
     assert built_slugs(root) == {"past", "today"}
@@ -165,8 +179,9 @@ def test_failed_build_leaves_the_previous_site(tmp_path: Path) -> None:
     assert run("--root", root, "build", "--today", "2026-02-01").exit_code == 0
     site_dir = root / "build" / "site"
     before = {p: p.read_bytes() for p in site_dir.rglob("*") if p.is_file()}
-    (root / "essays" / "b.md").write_text(essay_text("B", date="2026-01-20",
-                                                     body="Bad[^no-such-note].\n"))
+    (root / "essays" / "b.md").write_text(
+        essay_text("B", date="2026-01-20", body="Bad[^no-such-note].\n")
+    )
     result = run("--root", root, "build", "--today", "2026-02-01")
     assert result.exit_code == 1 and no_traceback(result)
     assert {p: p.read_bytes() for p in site_dir.rglob("*") if p.is_file()} == before
@@ -227,8 +242,9 @@ def test_a_busy_port_exits_1_in_every_server(tmp_path: Path, command: list[str])
     """A port another program holds is the same failure, with the same exit code, for the
     preview and for the subscription service: one `--port` error line, status 1."""
     port = free_port()
-    root = make_site(tmp_path, essays={"a": essay_text("A", date="2026-01-06")},
-                     settings=MAIL_SETTINGS)
+    root = make_site(
+        tmp_path, essays={"a": essay_text("A", date="2026-01-06")}, settings=MAIL_SETTINGS
+    )
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
@@ -241,13 +257,19 @@ def test_a_busy_port_exits_1_in_every_server(tmp_path: Path, command: list[str])
 def test_refusals_speak_the_one_error_dialect(tmp_path: Path) -> None:
     """`init` into a full folder, `new` over an existing essay and removing an address nobody
     has: each is one `path:line:col: error:` line naming the file, and status 1."""
-    root = make_site(tmp_path / "site", essays={"title": essay_text("Title")},
-                     settings=MAIL_SETTINGS)
+    root = make_site(
+        tmp_path / "site", essays={"title": essay_text("Title")}, settings=MAIL_SETTINGS
+    )
     refusals = {
         ("init", str(root)): f"{root}:1:1: error: is not empty",
         ("--root", str(root), "new", "Title"): "essays/title.md:1:1: error: already exists",
-        ("--root", str(root), "subscribers", "remove", "ghost@example.org"):
-            f"{root / 'state' / 'publish.db'}:1:1: error: no subscriber with the address",
+        (
+            "--root",
+            str(root),
+            "subscribers",
+            "remove",
+            "ghost@example.org",
+        ): f"{root / 'state' / 'publish.db'}:1:1: error: no subscriber with the address",
     }
     for command, start in refusals.items():
         result = run(*command)

@@ -489,15 +489,19 @@ def count_rows(root: Path, table: str) -> int:
 def queue_essay(root: Path) -> str:
     """Add an undated essay, due at the first slot of 2027 (5 January, 09:00 London)."""
     (root / "essays" / "03-queued.md").write_text(
-        essay_text("A Queued Letter", "Due in January.\n", slug="queued"), encoding="utf-8")
+        essay_text("A Queued Letter", "Due in January.\n", slug="queued"), encoding="utf-8"
+    )
     return "queued"
 
 
 def test_without_smtp_url_send_and_run_stop_naming_the_variable(site: Path) -> None:
     subscribe(site, 3)
     queue_essay(site)
-    for args in (("send", SLUG), ("send", SLUG, "--to", "editor@example.org"),
-                 ("run", "--today", "2027-01-05T10:00")):
+    for args in (
+        ("send", SLUG),
+        ("send", SLUG, "--to", "editor@example.org"),
+        ("run", "--today", "2027-01-05T10:00"),
+    ):
         result = run_cli(site, *args)
         assert_clean_exit(result, 1)
         assert result.stderr.startswith("PUBLISH_SMTP_URL:1:1: error: is not set")
@@ -572,8 +576,14 @@ class SenderRefusingServer(Server):
 
     refuse_sender = True
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, mail_options: list[str]) -> str:
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
         """Refuse MAIL FROM while `refuse_sender` is set."""
         if self.refuse_sender:
             return "553 5.7.1 Sender address rejected: not owned by user"
@@ -604,8 +614,9 @@ def test_a_server_that_wants_a_login_stops_the_send_with_its_words(
 ) -> None:
     subscribe(site, 10)
     server = Server()
-    server._controller = Controller(server, hostname=server.host, port=server.port,
-                                    auth_required=True, auth_require_tls=False)
+    server._controller = Controller(
+        server, hostname=server.host, port=server.port, auth_required=True, auth_require_tls=False
+    )
     with server:
         use_server(monkeypatch, server)  # no user name in the URL, so no login
         result = run_cli(site, "send", SLUG)
@@ -645,8 +656,12 @@ def test_a_few_policy_refusals_among_good_addresses_are_failures_of_those_addres
     result = run_cli(site, "send", SLUG)
     assert_clean_exit(result, 1)
     assert ledger(site) == Counter(sent=7, failed=3)
-    assert sorted(line.split(": ")[1] for line in result.stderr.splitlines()
-                  if line.startswith("failed:")) == blocked
+    assert (
+        sorted(
+            line.split(": ")[1] for line in result.stderr.splitlines() if line.startswith("failed:")
+        )
+        == blocked
+    )
 
 
 def test_an_unknown_outcome_is_retried_once_per_send_and_twice_in_all(
@@ -671,8 +686,9 @@ def test_an_unknown_outcome_is_retried_once_per_send_and_twice_in_all(
     assert third.stdout.startswith("Nothing to send")
     assert server.recipients()[silent] == 3 and server.count() == 7 + 3
     with closing(connect(site)) as conn:
-        row = conn.execute("SELECT status, unknown_attempts FROM deliveries WHERE email = ?",
-                           (silent,)).fetchone()
+        row = conn.execute(
+            "SELECT status, unknown_attempts FROM deliveries WHERE email = ?", (silent,)
+        ).fetchone()
         finished = conn.execute("SELECT finished_at FROM sends").fetchone()[0]
     assert tuple(row) == ("unknown", 3) and finished
 
@@ -683,11 +699,15 @@ def test_the_ledger_migration_keeps_old_deliveries(tmp_path: Path) -> None:
         for number, script in enumerate(db.MIGRATIONS[:2], start=1):
             old.executescript(script)
             old.execute(f"PRAGMA user_version = {number}")
-        old.execute("INSERT INTO subscribers (email, status, created_at) "
-                    "VALUES ('a@example.org', 'active', 'x')")
+        old.execute(
+            "INSERT INTO subscribers (email, status, created_at) "
+            "VALUES ('a@example.org', 'active', 'x')"
+        )
         old.execute("INSERT INTO sends (slug, started_at) VALUES ('s', 'x')")
-        old.execute("INSERT INTO deliveries (slug, subscriber_id, email, status, attempts) "
-                    "VALUES ('s', 1, 'a@example.org', 'sent', 2)")
+        old.execute(
+            "INSERT INTO deliveries (slug, subscriber_id, email, status, attempts) "
+            "VALUES ('s', 1, 'a@example.org', 'sent', 2)"
+        )
     with closing(db.connect(path)) as conn:
         rows = conn.execute("SELECT status, attempts, unknown_attempts FROM deliveries").fetchall()
         assert [tuple(r) for r in rows] == [("sent", 2, 0)]
@@ -696,8 +716,10 @@ def test_the_ledger_migration_keeps_old_deliveries(tmp_path: Path) -> None:
             conn.execute("UPDATE deliveries SET status = 'lost'")
 
 
-@pytest.mark.parametrize("limit_reply", ["452 4.5.3 too many messages in this connection",
-                                         "421 4.7.0 too many messages, closing"])
+@pytest.mark.parametrize(
+    "limit_reply",
+    ["452 4.5.3 too many messages in this connection", "421 4.7.0 too many messages, closing"],
+)
 def test_a_relay_that_limits_each_connection_gets_everyone_without_per_address_waits(
     site: Path, server: Server, monkeypatch: pytest.MonkeyPatch, limit_reply: str
 ) -> None:
@@ -769,9 +791,11 @@ def test_an_idn_domain_goes_as_punycode_without_smtputf8(
     assert_clean_exit(result, 0)
     test_copy = run_cli(site, "send", SLUG, "--to", IDN_READER)
     assert_clean_exit(test_copy, 0)
-    idn = [(rcpts, options) for (_, rcpts, _), options
-           in zip(server.messages, server.mail_options, strict=True)
-           if "xn--bcher-kva.example" in rcpts[0]]
+    idn = [
+        (rcpts, options)
+        for (_, rcpts, _), options in zip(server.messages, server.mail_options, strict=True)
+        if "xn--bcher-kva.example" in rcpts[0]
+    ]
     assert idn == [(["anna@xn--bcher-kva.example"], [])] * 2
     assert ledger(site) == Counter(sent=3)
 
@@ -799,8 +823,11 @@ def test_a_non_ascii_local_part_uses_smtputf8_where_offered(
     with RecordingSMTPServer(smtputf8=True) as server:
         use_server(monkeypatch, server)
         result = run_cli(site, "send", SLUG, "--to", UTF8_READER)
-        assert "Traceback" not in result.output and result.exception is None or isinstance(
-            result.exception, SystemExit)
+        assert (
+            "Traceback" not in result.output
+            and result.exception is None
+            or isinstance(result.exception, SystemExit)
+        )
         assert result.exit_code == 0, result.output
         assert server.rcpt_attempts == {UTF8_READER: 1}
         [(_, rcpts, message)] = server.messages
@@ -819,18 +846,21 @@ def test_a_non_ascii_local_part_uses_smtputf8_where_offered(
         assert server.mail_options[-1] == ["SMTPUTF8"]
 
 
-@pytest.mark.parametrize("url", [
-    f"smtq://editor:{PASSWORD}@mail.example.org:587",
-    f"smtp://editor:{PASSWORD}@:587",
-    f"smtp://editor:{PASSWORD}@mail.example.org:99999",
-    f"smtp://editor:{PASSWORD}@mail.example.org:5x7",
-    f"smtp://editor:{PASSWORD}@[::1:587",
-    f"smtp://editor:{PASSWORD}@mail.example.org:587/extra",
-    f"smtp://editor:{PASSWORD}@mail example.org:587",
-    f"smtp://editor:{PASSWORD}@mail.exam!ple.org:587",
-    f"smtp://editor:{PASSWORD}@mail.example.org:587?x=1",
-    f"smtp://editor:{PASSWORD}@mail.example.org:587\x07",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"smtq://editor:{PASSWORD}@mail.example.org:587",
+        f"smtp://editor:{PASSWORD}@:587",
+        f"smtp://editor:{PASSWORD}@mail.example.org:99999",
+        f"smtp://editor:{PASSWORD}@mail.example.org:5x7",
+        f"smtp://editor:{PASSWORD}@[::1:587",
+        f"smtp://editor:{PASSWORD}@mail.example.org:587/extra",
+        f"smtp://editor:{PASSWORD}@mail example.org:587",
+        f"smtp://editor:{PASSWORD}@mail.exam!ple.org:587",
+        f"smtp://editor:{PASSWORD}@mail.example.org:587?x=1",
+        f"smtp://editor:{PASSWORD}@mail.example.org:587\x07",
+    ],
+)
 def test_a_malformed_smtp_url_is_a_clear_error_without_the_password(
     site: Path, monkeypatch: pytest.MonkeyPatch, url: str
 ) -> None:

@@ -78,8 +78,10 @@ postal_address = "1 Test Street, Testville"
 
 def make_deployed_site(root: Path, url: str, deploy: str) -> Path:
     """Two queued essays (alder is due at the first slot) and three subscribers."""
-    essays = {f"0{n}-{name}": essay_text(f"On the {name.title()}", f"About the {name}.\n",
-                                         slug=name) for n, name in enumerate(["alder", "birch"])}
+    essays = {
+        f"0{n}-{name}": essay_text(f"On the {name.title()}", f"About the {name}.\n", slug=name)
+        for n, name in enumerate(["alder", "birch"])
+    }
     root = make_site(root, essays, settings=settings(url, deploy))
     with closing(connect(root / "state" / "publish.db")) as connection:
         for address in SUBSCRIBERS:
@@ -106,13 +108,17 @@ def recorded(root: Path) -> list[str]:
 EVERYONE_ONCE = sorted((address, "On the Alder") for address in SUBSCRIBERS)
 
 
-def test_the_page_is_live_before_the_first_message_arrives(tmp_path: Path,
-                                                          smtp: TimedSMTPServer) -> None:
+def test_the_page_is_live_before_the_first_message_arrives(
+    tmp_path: Path, smtp: TimedSMTPServer
+) -> None:
     live = tmp_path / "www" / "letters"
     requests: list[tuple[float, str, int]] = []
     with http_folder(live, requests=requests) as url, websub_hub() as hub:
-        root = make_deployed_site(tmp_path / "site", url, f'target = "dir:{live}"\n'
-                                  f'verify_timeout = 20\nwebsub_hub = "{hub.url}"\n')
+        root = make_deployed_site(
+            tmp_path / "site",
+            url,
+            f'target = "dir:{live}"\nverify_timeout = 20\nwebsub_hub = "{hub.url}"\n',
+        )
         result = run(root)
         assert result.exit_code == 0, result.output
         assert "deployed build" in result.output and "verified: " in result.output
@@ -120,18 +126,24 @@ def test_the_page_is_live_before_the_first_message_arrives(tmp_path: Path,
         page_live = min(t for t, path, status in requests if path == "/alder/" and status == 200)
         assert page_live < min(smtp.arrivals)
         assert {path for _, path, status in requests if status == 200} >= {
-            "/", "/alder/", "/feed.xml"}
+            "/",
+            "/alder/",
+            "/feed.xml",
+        }
         assert hub.pings and hub.pings[0]["hub.mode"] == ["publish"]
         assert f"{url}feed.xml" in hub.pings[0]["hub.url"]
         feed = etree.parse(str(live / "feed.xml"))
-        hubs = feed.xpath("//atom:link[@rel='hub']/@href",
-                          namespaces={"atom": "http://www.w3.org/2005/Atom"})
+        hubs = feed.xpath(
+            "//atom:link[@rel='hub']/@href", namespaces={"atom": "http://www.w3.org/2005/Atom"}
+        )
         assert hubs == [hub.url]
         atom = etree.parse(str(live / "atom.xml"))
-        assert atom.xpath("//atom:link[@rel='hub']/@href",
-                          namespaces={"atom": "http://www.w3.org/2005/Atom"}) == [hub.url]
+        assert atom.xpath(
+            "//atom:link[@rel='hub']/@href", namespaces={"atom": "http://www.w3.org/2005/Atom"}
+        ) == [hub.url]
         assert json.loads((live / "feed.json").read_text())["hubs"] == [
-            {"type": "WebSub", "url": hub.url}]
+            {"type": "WebSub", "url": hub.url}
+        ]
         again = run(root)
         assert again.exit_code == 0 and "nothing due" in again.output
         deployed = CliRunner().invoke(cli, ["--root", str(root), "deploy", "--today", SLOT[:10]])
@@ -139,13 +151,15 @@ def test_the_page_is_live_before_the_first_message_arrives(tmp_path: Path,
         assert mailed(smtp) == EVERYONE_ONCE
 
 
-def test_a_failing_deploy_mails_nobody_and_the_next_run_does(tmp_path: Path,
-                                                            smtp: TimedSMTPServer) -> None:
+def test_a_failing_deploy_mails_nobody_and_the_next_run_does(
+    tmp_path: Path, smtp: TimedSMTPServer
+) -> None:
     blocker = tmp_path / "www"
     blocker.write_text("a file where the web folder should be\n")
     with http_folder(blocker / "letters") as url:
-        root = make_deployed_site(tmp_path / "site", url,
-                                  f'target = "dir:{blocker}/letters"\nverify_timeout = 5\n')
+        root = make_deployed_site(
+            tmp_path / "site", url, f'target = "dir:{blocker}/letters"\nverify_timeout = 5\n'
+        )
         failed = run(root)
         assert failed.exit_code == 1
         assert "publish.toml:13:1: error: deploy to dir:" in failed.output
@@ -159,18 +173,22 @@ def test_a_failing_deploy_mails_nobody_and_the_next_run_does(tmp_path: Path,
 
 
 def test_a_server_serving_the_old_feed_mails_nobody_until_it_serves_the_new(
-        tmp_path: Path, smtp: TimedSMTPServer) -> None:
+    tmp_path: Path, smtp: TimedSMTPServer
+) -> None:
     live = tmp_path / "www" / "letters"
     stale = {"/feed.xml": b"<?xml version='1.0'?><rss><channel></channel></rss>"}
     with http_folder(live, stale=stale) as url:
-        root = make_deployed_site(tmp_path / "site", url,
-                                  f'target = "dir:{live}"\nverify_timeout = 1\n')
+        root = make_deployed_site(
+            tmp_path / "site", url, f'target = "dir:{live}"\nverify_timeout = 1\n'
+        )
         started = time.monotonic()
         failed = run(root)
         assert time.monotonic() - started < 10
         assert failed.exit_code == 1
-        assert f"the new build is not live after 1 s: {url}feed.xml does not list " \
-               f"{url}alder/ yet (an old feed)" in failed.output
+        assert (
+            f"the new build is not live after 1 s: {url}feed.xml does not list "
+            f"{url}alder/ yet (an old feed)" in failed.output
+        )
         assert smtp.messages == [] and recorded(root) == []
         stale.clear()  # the CDN's cached feed expires
         fixed = run(root)
@@ -179,8 +197,9 @@ def test_a_server_serving_the_old_feed_mails_nobody_until_it_serves_the_new(
         assert mailed(smtp) == EVERYONE_ONCE
 
 
-def test_a_site_without_deploy_mails_at_once_as_before(tmp_path: Path,
-                                                       smtp: TimedSMTPServer) -> None:
+def test_a_site_without_deploy_mails_at_once_as_before(
+    tmp_path: Path, smtp: TimedSMTPServer
+) -> None:
     root = make_deployed_site(tmp_path / "site", "https://example.org/letters/", "")
     text = (root / "publish.toml").read_text().replace("[deploy]\n", "")
     (root / "publish.toml").write_text(text)
@@ -192,11 +211,13 @@ def test_a_site_without_deploy_mails_at_once_as_before(tmp_path: Path,
 
 
 def test_a_moved_essay_gets_a_redirects_line_beside_its_redirect_page(
-        tmp_path: Path, smtp: TimedSMTPServer) -> None:
+    tmp_path: Path, smtp: TimedSMTPServer
+) -> None:
     live = tmp_path / "www" / "letters"
     with http_folder(live) as url:
-        root = make_deployed_site(tmp_path / "site", url,
-                                  f'target = "dir:{live}"\nverify_timeout = 20\n')
+        root = make_deployed_site(
+            tmp_path / "site", url, f'target = "dir:{live}"\nverify_timeout = 20\n'
+        )
         assert run(root).exit_code == 0
         assert not (live / "_redirects").exists()
         essay = root / "essays" / "00-alder.md"

@@ -32,8 +32,9 @@ from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site
 TODAY = "2027-02-01"
 ESSAYS = {
     "01-first": essay_text("The First Letter", "First words.\n", slug="first", date="2026-11-03"),
-    "02-second": essay_text("The Second Letter", "Second words.\n", slug="second",
-                            date="2026-12-01"),
+    "02-second": essay_text(
+        "The Second Letter", "Second words.\n", slug="second", date="2026-12-01"
+    ),
     "03-third": essay_text("The Third Letter", "Third words.\n", slug="third", date="2027-01-05"),
 }
 READ_PATHS = ["", "feed.xml", "third/", "second/", "style.css"]
@@ -68,8 +69,7 @@ def built(root: Path) -> dict[str, bytes]:
     return tree(root / "build" / "site")
 
 
-def answers_are_old_or_new(reader: Reader, old: dict[str, bytes], new: dict[str, bytes]
-                           ) -> None:
+def answers_are_old_or_new(reader: Reader, old: dict[str, bytes], new: dict[str, bytes]) -> None:
     """Every answer the reader got is exactly the old or the new file (or, for a page that
     the new build removed, the old page then a 404)."""
     assert reader.seen
@@ -116,8 +116,10 @@ def test_rsync_target_over_a_real_sshd(tmp_path: Path) -> None:
     remote = tmp_path / "server" / "letters"
     remote.parent.mkdir()
     with sshd_server(tmp_path) as sshd:
-        root = deploy_site(tmp_path / "site", f'target = "rsync:{sshd.user}@127.0.0.1:{remote}"'
-                                              f'\nssh = "{sshd.ssh}"\nkeep = 3\n')
+        root = deploy_site(
+            tmp_path / "site",
+            f'target = "rsync:{sshd.user}@127.0.0.1:{remote}"\nssh = "{sshd.ssh}"\nkeep = 3\n',
+        )
         deploy(root)
         first = built(root)
         assert remote.is_symlink() and tree(remote) == first
@@ -138,8 +140,10 @@ def test_rsync_target_over_a_real_sshd(tmp_path: Path) -> None:
 def test_rsync_target_without_the_key_is_a_clear_error(tmp_path: Path) -> None:
     with sshd_server(tmp_path) as sshd:
         ssh = sshd.ssh.replace("client_key", "host_key")  # a key the server does not accept
-        root = deploy_site(tmp_path / "site", f'target = "rsync:{sshd.user}@127.0.0.1:'
-                                              f'{tmp_path}/letters"\nssh = "{ssh}"\n')
+        root = deploy_site(
+            tmp_path / "site",
+            f'target = "rsync:{sshd.user}@127.0.0.1:{tmp_path}/letters"\nssh = "{ssh}"\n',
+        )
         result = invoke(root, "deploy", "--today", TODAY)
     assert result.exit_code == 1
     assert "publish.toml:9:1: error: deploy to rsync:" in result.output
@@ -148,20 +152,33 @@ def test_rsync_target_without_the_key_is_a_clear_error(tmp_path: Path) -> None:
 
 def git(*args: str) -> str:
     """A hermetic git command's stdout."""
-    return subprocess.run(["git", *args], env={**os.environ, **GIT_ENV}, check=True,
-                          capture_output=True, text=True, timeout=60).stdout
+    return subprocess.run(
+        ["git", *args],
+        env={**os.environ, **GIT_ENV},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
 
 
 def branch_tree(bare: Path, branch: str) -> dict[str, bytes]:
     """Every file of `branch` in the bare repository, with its bytes."""
     names = git(f"--git-dir={bare}", "ls-tree", "-r", "--name-only", branch).split("\n")
-    return {name: subprocess.run(["git", f"--git-dir={bare}", "show", f"{branch}:{name}"],
-                                 capture_output=True, check=True).stdout
-            for name in names if name}
+    return {
+        name: subprocess.run(
+            ["git", f"--git-dir={bare}", "show", f"{branch}:{name}"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        for name in names
+        if name
+    }
 
 
-def test_git_target_commits_and_pushes_a_branch(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_git_target_commits_and_pushes_a_branch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
     bare = tmp_path / "letters.git"
@@ -186,27 +203,34 @@ S3_KEYS = {"AWS_ACCESS_KEY_ID": "testing-key-id", "AWS_SECRET_ACCESS_KEY": "test
 def bucket_tree(client, bucket: str, prefix: str) -> dict[str, bytes]:
     """Every object under `prefix`, by key without the prefix."""
     listing = client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-    return {item["Key"][len(prefix):]: client.get_object(Bucket=bucket, Key=item["Key"])
-            ["Body"].read() for item in listing}
+    return {
+        item["Key"][len(prefix) :]: client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        for item in listing
+    }
 
 
 def test_s3_target_uploads_only_changes_with_types_and_deletes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     invalidations = tmp_path / "invalidated.txt"
     script = tmp_path / "purge.py"
-    script.write_text(f"import sys\nwith open({str(invalidations)!r}, 'a') as f:\n"
-                      "    f.write(' '.join(sys.argv[1:]) + '\\n')\n")
+    script.write_text(
+        f"import sys\nwith open({str(invalidations)!r}, 'a') as f:\n"
+        "    f.write(' '.join(sys.argv[1:]) + '\\n')\n"
+    )
     hook = f"{sys.executable} {script} {{paths}}"
     with s3_server() as endpoint:
-        env = {**S3_KEYS, "AWS_CONFIG_FILE": os.devnull,
-               "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+        env = {**S3_KEYS, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         client = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1")
-        client.create_bucket(Bucket="letters",
-                             CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        table = (f'target = "s3://letters/site"\nendpoint_url = "{endpoint}"\n'
-                 f'region = "eu-west-1"\ninvalidate = "{hook}"\n')
+        client.create_bucket(
+            Bucket="letters", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        table = (
+            f'target = "s3://letters/site"\nendpoint_url = "{endpoint}"\n'
+            f'region = "eu-west-1"\ninvalidate = "{hook}"\n'
+        )
         root = deploy_site(tmp_path / "site", table)
         out = deploy(root)
         first = built(root)
@@ -239,8 +263,10 @@ def test_s3_target_uploads_only_changes_with_types_and_deletes(
 def test_s3_uploads_pages_after_the_assets_they_reference(tmp_path: Path) -> None:
     from publish.deploy.s3target import is_page
 
-    order = sorted(["index.html", "style.css", "feed.xml", "images/a.png", "x/index.html"],
-                   key=lambda name: (is_page(name), name))
+    order = sorted(
+        ["index.html", "style.css", "feed.xml", "images/a.png", "x/index.html"],
+        key=lambda name: (is_page(name), name),
+    )
     assert order == ["images/a.png", "style.css", "feed.xml", "index.html", "x/index.html"]
 
 
@@ -260,8 +286,10 @@ def test_command_target_failure_is_a_clear_error(tmp_path: Path) -> None:
     root = deploy_site(tmp_path / "site", 'target = "command:false"\n')
     result = invoke(root, "deploy", "--today", TODAY)
     assert result.exit_code == 1
-    assert result.output.startswith("publish.toml:9:1: error: deploy to command:false failed: "
-                                    "the deploy command command:false exited with status 1")
+    assert result.output.startswith(
+        "publish.toml:9:1: error: deploy to command:false failed: "
+        "the deploy command command:false exited with status 1"
+    )
     missing = deploy_site(tmp_path / "other", 'target = "command:no-such-program {site}"\n')
     result = invoke(missing, "deploy", "--today", TODAY)
     assert "the program 'no-such-program' is not installed" in result.output
@@ -277,16 +305,19 @@ def test_bad_deploy_settings_are_located(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "publish.toml:9:1: error: 'deploy.target' must be one of" in result.output
     assert "(did you mean 'dir'?)" in result.output
-    assert ("publish.toml:10:1: error: unknown key 'deploy.verify_timout' (did you mean "
-            "'verify_timeout'?)") in result.output
+    assert (
+        "publish.toml:10:1: error: unknown key 'deploy.verify_timout' (did you mean "
+        "'verify_timeout'?)"
+    ) in result.output
     plain = make_site(tmp_path / "plain", ESSAYS)
     checked = invoke(plain, "check")
     assert checked.exit_code == 0 and "publish does not deploy this site" in checked.output
 
 
 def test_a_token_in_a_git_url_is_never_shown(tmp_path: Path) -> None:
-    root = deploy_site(tmp_path / "site",
-                       'target = "git:https://ada:s3cr3t-token@127.0.0.1:1/letters.git#pages"\n')
+    root = deploy_site(
+        tmp_path / "site", 'target = "git:https://ada:s3cr3t-token@127.0.0.1:1/letters.git#pages"\n'
+    )
     result = invoke(root, "deploy", "--today", TODAY)
     assert result.exit_code == 1
     assert "deploy to git:https://***@127.0.0.1:1/letters.git#pages failed" in result.output

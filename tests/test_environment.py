@@ -38,12 +38,18 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, "PUBLISH_RETRY_BACKOFF": "0.01", **extra}
 
 
-def publish(root: Path, *args: str, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
+def publish(
+    root: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m publish --root ROOT ARGS…` in a clean environment."""
-    return subprocess.run([sys.executable, "-m", "publish", "--root", str(root), *args],
-                          capture_output=True, text=True, timeout=120, check=False,
-                          env=env or clean_env())
+    return subprocess.run(
+        [sys.executable, "-m", "publish", "--root", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env or clean_env(),
+    )
 
 
 def write_env_file(path: Path, text: str, mode: int = 0o600) -> Path:
@@ -79,8 +85,10 @@ def server() -> Iterator[RecordingSMTPServer]:
 
 def env_text(server: RecordingSMTPServer, secret: str = FILE_SECRET) -> str:
     """An environment file pointing at `server`, with a comment, a blank line and quotes."""
-    return (f"# mail for the letters\n\nPUBLISH_SMTP_URL=smtp://127.0.0.1:{server.port}\n"
-            f"PUBLISH_SECRET='{secret}'\n")
+    return (
+        f"# mail for the letters\n\nPUBLISH_SMTP_URL=smtp://127.0.0.1:{server.port}\n"
+        f"PUBLISH_SECRET='{secret}'\n"
+    )
 
 
 def test_send_takes_smtp_settings_and_secret_from_the_environment_file(
@@ -90,7 +98,9 @@ def test_send_takes_smtp_settings_and_secret_from_the_environment_file(
     result = publish(site, "send", SLUG)
     assert result.returncode == 0, result.stderr
     assert sorted(r for _, rcpts, _ in server.messages for r in rcpts) == [
-        "ann@example.org", "bob@example.net"]
+        "ann@example.org",
+        "bob@example.net",
+    ]
     settings = load_settings(site)
     with closing(db.connect(site / "state" / "publish.db")) as conn:
         ann = find_subscriber(conn, "ann@example.org")
@@ -102,8 +112,7 @@ def test_send_takes_smtp_settings_and_secret_from_the_environment_file(
     assert FILE_SECRET not in result.stdout + result.stderr
 
 
-def test_the_real_environment_wins_over_the_file(site: Path, server: RecordingSMTPServer
-                                                 ) -> None:
+def test_the_real_environment_wins_over_the_file(site: Path, server: RecordingSMTPServer) -> None:
     with RecordingSMTPServer() as other:
         write_env_file(site / "state" / "publish.env", env_text(other))
         env = clean_env(PUBLISH_SMTP_URL=f"smtp://127.0.0.1:{server.port}")
@@ -116,9 +125,11 @@ def test_the_real_environment_wins_over_the_file(site: Path, server: RecordingSM
 def test_an_environment_file_others_can_read_is_refused(
     site: Path, server: RecordingSMTPServer, mode: int
 ) -> None:
-    path = write_env_file(site / "state" / "publish.env",
-                          env_text(server).replace("127.0.0.1", f"editor:{PASSWORD}@127.0.0.1"),
-                          mode)
+    path = write_env_file(
+        site / "state" / "publish.env",
+        env_text(server).replace("127.0.0.1", f"editor:{PASSWORD}@127.0.0.1"),
+        mode,
+    )
     for args in (("send", SLUG), ("run", "--today", "2027-01-05T10:00")):
         result = publish(site, *args)
         assert result.returncode == 1
@@ -136,8 +147,9 @@ def test_an_environment_file_others_can_read_is_refused(
 def test_a_line_that_is_not_key_value_is_an_error_that_does_not_show_it(
     site: Path, server: RecordingSMTPServer
 ) -> None:
-    write_env_file(site / "state" / "publish.env",
-                   env_text(server) + f"\nthis is {PASSWORD} not a line\n")
+    write_env_file(
+        site / "state" / "publish.env", env_text(server) + f"\nthis is {PASSWORD} not a line\n"
+    )
     result = publish(site, "send", SLUG)
     assert result.returncode == 1
     assert result.stderr.startswith("state/publish.env:6:1: error: not a KEY=VALUE line")
@@ -147,12 +159,13 @@ def test_a_line_that_is_not_key_value_is_an_error_that_does_not_show_it(
 def test_a_misspelt_variable_is_a_warning_with_a_suggestion(
     site: Path, server: RecordingSMTPServer
 ) -> None:
-    write_env_file(site / "state" / "publish.env",
-                   env_text(server) + "PUBLISH_SECRT=oops\n")
+    write_env_file(site / "state" / "publish.env", env_text(server) + "PUBLISH_SECRT=oops\n")
     result = publish(site, "send", SLUG)
     assert result.returncode == 0, result.stderr
-    assert ("state/publish.env:5:1: warning: unknown variable 'PUBLISH_SECRT' "
-            "(did you mean 'PUBLISH_SECRET'?)") in result.stderr
+    assert (
+        "state/publish.env:5:1: warning: unknown variable 'PUBLISH_SECRT' "
+        "(did you mean 'PUBLISH_SECRET'?)"
+    ) in result.stderr
 
 
 def test_the_settings_can_name_another_environment_file(
@@ -160,7 +173,8 @@ def test_the_settings_can_name_another_environment_file(
 ) -> None:
     root = copy_site(built_site, tmp_path / "elsewhere")
     (root / "publish.toml").write_text(
-        SETTINGS + '\n[state]\nenvironment_file = "private/mail.env"\n', encoding="utf-8")
+        SETTINGS + '\n[state]\nenvironment_file = "private/mail.env"\n', encoding="utf-8"
+    )
     with closing(db.connect(root / "state" / "publish.db")) as conn:
         add_subscriber(conn, "cy@example.com")
     write_env_file(root / "state" / "publish.env", "PUBLISH_SMTP_URL=smtp://127.0.0.1:1\n")
@@ -182,8 +196,14 @@ def test_the_crontab_line_loads_the_file_and_the_unit_names_it(
     [crontab] = [line for line in lines if re.match(r"^\d+ \* \* \* \* ", line)]
     command = crontab.split(" ", 5)[5]
     cron_env = {"PATH": "/usr/bin:/bin", "HOME": str(site), "SHELL": "/bin/sh"}
-    ran = subprocess.run(["/bin/sh", "-c", command], env=cron_env, capture_output=True,
-                         text=True, timeout=120, check=False)
+    ran = subprocess.run(
+        ["/bin/sh", "-c", command],
+        env=cron_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert ran.returncode == 0, (ran.stdout, ran.stderr)
     log = (site / "state" / "run.log").read_text(encoding="utf-8")
     # on the wall clock the run may find the fixture's essay of 2026-12-01 09:00 due: either
@@ -202,8 +222,21 @@ def test_the_subscription_service_mails_through_the_file_settings(
     root = service_site(tmp_path / "site", port)
     write_env_file(root / "state" / "publish.env", env_text(server))
     service = subprocess.Popen(
-        [sys.executable, "-m", "publish", "--root", str(root), "subscriptions", "serve",
-         "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
+        [
+            sys.executable,
+            "-m",
+            "publish",
+            "--root",
+            str(root),
+            "subscriptions",
+            "serve",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(),
+    )
     try:
         base = f"http://127.0.0.1:{port}/"
         deadline = time.monotonic() + 30

@@ -12,10 +12,12 @@ from publish.errors import PublishError
 from publish.model import Essay
 from tests.sitebuilder import essay_text, make_site
 
-LONG_PARAGRAPH = ("The first paragraph opens the essay[^flow] and runs on for a while, "
-                  "with *emphasis*, a [link](https://example.org/) and `code`, "
-                  "long enough that the summary has to be cut somewhere near the limit "
-                  "of one hundred and sixty characters, at a word.\n\nSecond paragraph.\n")
+LONG_PARAGRAPH = (
+    "The first paragraph opens the essay[^flow] and runs on for a while, "
+    "with *emphasis*, a [link](https://example.org/) and `code`, "
+    "long enough that the summary has to be cut somewhere near the limit "
+    "of one hundred and sixty characters, at a word.\n\nSecond paragraph.\n"
+)
 
 
 def load_one(tmp_path: Path, text: str) -> Essay:
@@ -48,9 +50,11 @@ def test_summary_is_the_first_paragraph_cut_at_a_word(tmp_path: Path) -> None:
     assert "[^" not in summary and "*" not in summary and "`" not in summary
     assert summary.endswith("…")
     assert len(summary) in range(120, 162)
-    plain = ("The first paragraph opens the essay and runs on for a while, with emphasis, "
-             "a link and code, long enough that the summary has to be cut somewhere near the "
-             "limit of one hundred")
+    plain = (
+        "The first paragraph opens the essay and runs on for a while, with emphasis, "
+        "a link and code, long enough that the summary has to be cut somewhere near the "
+        "limit of one hundred"
+    )
     assert plain.startswith(summary.removesuffix("…"))
     assert plain[len(summary) - 1] == " "  # cut between words
 
@@ -62,9 +66,19 @@ def test_short_first_paragraph_is_the_whole_summary(tmp_path: Path) -> None:
 
 def test_every_front_matter_key(tmp_path: Path) -> None:
     text = essay_text(
-        "Given", "Body.\n", subtitle="A subtitle", date="2026-07-07", slug="my-slug",
-        author="Someone Else", tags="[one, two]", category="Notes", summary="Said here.",
-        image="images/a.png", image_alt="An a", image_credit="Me", draft="true",
+        "Given",
+        "Body.\n",
+        subtitle="A subtitle",
+        date="2026-07-07",
+        slug="my-slug",
+        author="Someone Else",
+        tags="[one, two]",
+        category="Notes",
+        summary="Said here.",
+        image="images/a.png",
+        image_alt="An a",
+        image_credit="Me",
+        draft="true",
     )
     (tmp_path / "essays" / "images").mkdir(parents=True)
     (tmp_path / "essays" / "images" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")
@@ -96,30 +110,52 @@ def test_unknown_key_is_a_warning_with_a_suggestion(tmp_path: Path) -> None:
     site, warnings = load_site(make_site(tmp_path, essays={"x": essay_text(subtitel="Oops")}))
     assert len(site.essays) == 1
     assert [w.format() for w in warnings] == [
-        "essays/x.md:3:1: warning: unknown front matter key 'subtitel' (did you mean 'subtitle'?)"]
+        "essays/x.md:3:1: warning: unknown front matter key 'subtitel' (did you mean 'subtitle'?)"
+    ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("---\ntitle: A\ntags: [a, b\ndate: 2026-01-01\n---\nBody.\n",
-     "essays/x.md:4:5: error: invalid YAML front matter"),
-    ("---\ntitle: A\nsubtitle: x: y\n---\nBody.\n",
-     "essays/x.md:3:12: error: invalid YAML front matter"),
-    ("---\nsubtitle: No title\n---\nBody.\n",
-     "essays/x.md:1:1: error: missing required front matter 'title'"),
-    ("---\ntitle: A\ndate: 2026-13-01\n---\nBody.\n",
-     "essays/x.md:3:7: error: bad date '2026-13-01'"),
-    ("---\ntitle: A\ndate: next tuesday\n---\nBody.\n",
-     "essays/x.md:3:7: error: bad date 'next tuesday'"),
-    ("---\ntitle: A\nslug: Bad Slug\n---\nBody.\n",
-     "essays/x.md:3:7: error: bad slug 'Bad Slug': use lowercase letters, digits and single "
-     "hyphens, e.g. 'bad-slug'"),
-    ("---\ntitle: A\ndraft: maybe\n---\nBody.\n",
-     "essays/x.md:3:1: error: 'draft' must be true or false"),
-    ("---\ntitle: A\nsummary: x\n---\nBody.\n\nSee[^nothing-like-it].\n",
-     "essays/x.md:7:4: error: unknown footnote 'nothing-like-it'"),
-    ("---\ntitle: A\n\nBody without a closing line.\n",
-     "essays/x.md:1:1: error: front matter is not closed"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "---\ntitle: A\ntags: [a, b\ndate: 2026-01-01\n---\nBody.\n",
+            "essays/x.md:4:5: error: invalid YAML front matter",
+        ),
+        (
+            "---\ntitle: A\nsubtitle: x: y\n---\nBody.\n",
+            "essays/x.md:3:12: error: invalid YAML front matter",
+        ),
+        (
+            "---\nsubtitle: No title\n---\nBody.\n",
+            "essays/x.md:1:1: error: missing required front matter 'title'",
+        ),
+        (
+            "---\ntitle: A\ndate: 2026-13-01\n---\nBody.\n",
+            "essays/x.md:3:7: error: bad date '2026-13-01'",
+        ),
+        (
+            "---\ntitle: A\ndate: next tuesday\n---\nBody.\n",
+            "essays/x.md:3:7: error: bad date 'next tuesday'",
+        ),
+        (
+            "---\ntitle: A\nslug: Bad Slug\n---\nBody.\n",
+            "essays/x.md:3:7: error: bad slug 'Bad Slug': use lowercase letters, digits and single "
+            "hyphens, e.g. 'bad-slug'",
+        ),
+        (
+            "---\ntitle: A\ndraft: maybe\n---\nBody.\n",
+            "essays/x.md:3:1: error: 'draft' must be true or false",
+        ),
+        (
+            "---\ntitle: A\nsummary: x\n---\nBody.\n\nSee[^nothing-like-it].\n",
+            "essays/x.md:7:4: error: unknown footnote 'nothing-like-it'",
+        ),
+        (
+            "---\ntitle: A\n\nBody without a closing line.\n",
+            "essays/x.md:1:1: error: front matter is not closed",
+        ),
+    ],
+)
 def test_bad_essay(tmp_path: Path, text: str, expected: str) -> None:
     [problem] = problems_of(make_site(tmp_path, essays={"x": text}))
     assert problem.startswith(expected)
@@ -129,7 +165,8 @@ def test_not_utf8_gives_line_and_column(tmp_path: Path) -> None:
     root = make_site(tmp_path)
     (root / "essays" / "latin.md").write_bytes(b"---\ntitle: A\n---\nCaf\xe9 au lait.\n")
     assert problems_of(root) == [
-        "essays/latin.md:4:4: error: file is not UTF-8 (byte 0xe9); save it as UTF-8"]
+        "essays/latin.md:4:4: error: file is not UTF-8 (byte 0xe9); save it as UTF-8"
+    ]
 
 
 def test_duplicate_slug_names_both_files(tmp_path: Path) -> None:
@@ -145,9 +182,14 @@ def test_empty_essays_folder(tmp_path: Path) -> None:
 
 
 def test_every_bad_essay_is_reported(tmp_path: Path) -> None:
-    root = make_site(tmp_path, essays={
-        "a": "---\ntitle: [unclosed\n---\n", "b": "---\nsubtitle: x\n---\n",
-        "c": essay_text(body="Cites[^bad-objct].\n")})
+    root = make_site(
+        tmp_path,
+        essays={
+            "a": "---\ntitle: [unclosed\n---\n",
+            "b": "---\nsubtitle: x\n---\n",
+            "c": essay_text(body="Cites[^bad-objct].\n"),
+        },
+    )
     files = [p.split(":")[0] for p in problems_of(root)]
     assert files == ["essays/a.md", "essays/b.md", "essays/c.md"]
 
@@ -156,5 +198,10 @@ def test_every_bad_key_of_one_essay_is_reported(tmp_path: Path) -> None:
     text = "---\nsubtitle: [a, b]\ndraft: maybe\norder: first\n---\nBody cites [^nope].\n"
     problems = problems_of(make_site(tmp_path, essays={"one": text}))
     assert [p.split(": error: ")[1].split(" ")[0] for p in problems] == [
-        "missing", "'subtitle'", "'draft'", "'order'", "unknown"]
+        "missing",
+        "'subtitle'",
+        "'draft'",
+        "'order'",
+        "unknown",
+    ]
     assert problems[3].startswith("essays/one.md:4:1:")

@@ -46,20 +46,24 @@ def test_alias_resolves_to_its_entry(tmp_path: Path) -> None:
 
 
 def test_unknown_footnote_names_file_line_column_and_close_match(tmp_path: Path) -> None:
-    text = ("---\ntitle: \"X\"\ndate: 2026-01-06\ntags: [a]\n---\n"
-            "First paragraph.\n\n"
-            "A known note[^flow] on the same line as the misspelt one[^bad-objct] here.\n")
+    text = (
+        '---\ntitle: "X"\ndate: 2026-01-06\ntags: [a]\n---\n'
+        "First paragraph.\n\n"
+        "A known note[^flow] on the same line as the misspelt one[^bad-objct] here.\n"
+    )
     [problem] = problems_of(make_site(tmp_path, essays={"x": text}))
     lines = text.split("\n")
     assert lines[7].index("[^bad-objct]") == 56  # file line 8, column 57, front matter counted
-    assert problem == ("essays/x.md:8:57: error: unknown footnote 'bad-objct' "
-                       "(did you mean 'bad-object'?)")
+    assert problem == (
+        "essays/x.md:8:57: error: unknown footnote 'bad-objct' (did you mean 'bad-object'?)"
+    )
 
 
 def test_unknown_footnote_without_close_match_has_no_suggestion(tmp_path: Path) -> None:
     text = essay_text(body="Text[^zzzz-qqqq].\n")
     assert problems_of(make_site(tmp_path, essays={"x": text})) == [
-        "essays/x.md:4:5: error: unknown footnote 'zzzz-qqqq'"]
+        "essays/x.md:4:5: error: unknown footnote 'zzzz-qqqq'"
+    ]
 
 
 def test_a_local_definition_needs_no_glossary_entry(tmp_path: Path) -> None:
@@ -69,18 +73,36 @@ def test_a_local_definition_needs_no_glossary_entry(tmp_path: Path) -> None:
     assert site.essays[0].notes[0].glossary_key is None
 
 
-@pytest.mark.parametrize(("key", "text", "expected"), [
-    ("no-term", "---\nsource: Someone\n---\nA definition.\n",
-     "footnotes/no-term.md:1:1: error: glossary entry has no 'term'"),
-    ("Bad_Key", "---\nterm: Bad\n---\nA definition.\n",
-     "footnotes/Bad_Key.md:1:1: error: glossary key 'Bad_Key' must be lowercase letters"),
-    ("typo", "---\nterm: Typo\nsorce: Someone\n---\nA definition.\n",
-     "footnotes/typo.md:3:1: error: unknown glossary key 'sorce' (did you mean 'source'?)"),
-    ("empty", "---\nterm: Empty\n---\n",
-     "footnotes/empty.md:4:1: error: glossary entry has no definition"),
-    ("broken", "---\nterm: [open\n---\nA definition.\n",
-     "footnotes/broken.md:3:1: error: invalid YAML front matter"),
-])
+@pytest.mark.parametrize(
+    ("key", "text", "expected"),
+    [
+        (
+            "no-term",
+            "---\nsource: Someone\n---\nA definition.\n",
+            "footnotes/no-term.md:1:1: error: glossary entry has no 'term'",
+        ),
+        (
+            "Bad_Key",
+            "---\nterm: Bad\n---\nA definition.\n",
+            "footnotes/Bad_Key.md:1:1: error: glossary key 'Bad_Key' must be lowercase letters",
+        ),
+        (
+            "typo",
+            "---\nterm: Typo\nsorce: Someone\n---\nA definition.\n",
+            "footnotes/typo.md:3:1: error: unknown glossary key 'sorce' (did you mean 'source'?)",
+        ),
+        (
+            "empty",
+            "---\nterm: Empty\n---\n",
+            "footnotes/empty.md:4:1: error: glossary entry has no definition",
+        ),
+        (
+            "broken",
+            "---\nterm: [open\n---\nA definition.\n",
+            "footnotes/broken.md:3:1: error: invalid YAML front matter",
+        ),
+    ],
+)
 def test_bad_glossary_entry(tmp_path: Path, key: str, text: str, expected: str) -> None:
     root = make_site(tmp_path, essays={"x": essay_text()}, footnotes={key: text})
     [problem] = problems_of(root)
@@ -88,8 +110,10 @@ def test_bad_glossary_entry(tmp_path: Path, key: str, text: str, expected: str) 
 
 
 def test_unknown_footnote_position_skips_code_and_counts_nesting(tmp_path: Path) -> None:
-    body = ("Write `[^nope]` to cite.\n\n```\n[^nope]\n```\n\n"
-            "- a list item[^flw]\n\n> Quoted, then cited[^nope].\n")
+    body = (
+        "Write `[^nope]` to cite.\n\n```\n[^nope]\n```\n\n"
+        "- a list item[^flw]\n\n> Quoted, then cited[^nope].\n"
+    )
     problems = problems_of(make_site(tmp_path, essays={"x": essay_text(body=body)}))
     assert problems == [
         "essays/x.md:10:14: error: unknown footnote 'flw' (did you mean 'flow'?)",

@@ -50,16 +50,22 @@ def built_files(root: Path) -> dict[str, bytes]:
 
     build(root, BuildOptions(today=date.fromisoformat(TODAY)))
     out = root / "build"
-    return {p.relative_to(out).as_posix(): p.read_bytes()
-            for folder in ("site", "email") for p in sorted((out / folder).rglob("*"))
-            if p.is_file()}
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for folder in ("site", "email")
+        for p in sorted((out / folder).rglob("*"))
+        if p.is_file()
+    }
 
 
 def expected_files(name: str) -> dict[str, bytes]:
     """The committed golden tree of one corpus."""
     folder = GOLDEN / name
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("name", sorted(CORPORA))

@@ -26,8 +26,9 @@ from tests.mailsite import SETTINGS
 from tests.sitebuilder import essay_text, make_site
 from tests.tools import RecordingSMTPServer
 
-TRANSFERENCE = ("Transference: the redirection of feelings about one person onto another, "
-                "often the analyst.")
+TRANSFERENCE = (
+    "Transference: the redirection of feelings about one person onto another, often the analyst."
+)
 FREUD = "Freud, The Interpretation of Dreams (1900)."
 
 
@@ -80,8 +81,11 @@ def note_texts(document) -> list[str]:
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file under a site, by relative path (the state database's own journal files,
     which SQLite writes on any open, left out)."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.name.endswith(("-shm", "-wal"))}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.endswith(("-shm", "-wal"))
+    }
 
 
 def redirect_target(site: Path, old: str) -> str:
@@ -92,23 +96,25 @@ def redirect_target(site: Path, old: str) -> str:
     return urljoin(f"https://x/{old}/", target).removeprefix("https://x/")
 
 
-def test_substack_zip_becomes_a_site_with_notes_images_and_old_addresses(
-        tmp_path: Path) -> None:
+def test_substack_zip_becomes_a_site_with_notes_images_and_old_addresses(tmp_path: Path) -> None:
     root = new_site(tmp_path)
     export = substack_zip(tmp_path / "export.zip")
     result = invoke(root, "import", "substack", str(export))
     assert result.exit_code == 0, result.stderr
-    assert ("essays/on-margins.md:1:1: warning: images not in the export, kept at their old "
-            "addresses: https://substack-post-media.s3.amazonaws.com/public/images/lost.jpg"
-            ) in result.stderr
+    assert (
+        "essays/on-margins.md:1:1: warning: images not in the export, kept at their old "
+        "addresses: https://substack-post-media.s3.amazonaws.com/public/images/lost.jpg"
+    ) in result.stderr
     assert "embed replaced by a link: https://www.youtube.com/watch?v=abc123" in result.stderr
     assert "4 post(s) imported as essays (2 as drafts)" in result.output
     assert invoke(root, "check").exit_code == 0
     site = build(root)
     margins = page(site, "on-margins/index.html")
     assert note_texts(margins) == [TRANSFERENCE, FREUD]
-    assert [a.text_content() for a in margins.cssselect(".footnote-ref a")] == ["[1]", "[2]"] \
-        or len(margins.cssselect(".footnote-ref")) == 2
+    assert [a.text_content() for a in margins.cssselect(".footnote-ref a")] == [
+        "[1]",
+        "[2]",
+    ] or len(margins.cssselect(".footnote-ref")) == 2
     image = margins.cssselect('img[alt="A pencil on a page"]')[0]
     assert (site / "on-margins" / image.get("src")).read_bytes().startswith(b"\x89PNG")
     body = margins.cssselect(".essay-body")[0]
@@ -117,7 +123,10 @@ def test_substack_zip_becomes_a_site_with_notes_images_and_old_addresses(
     assert "Subscribe now" not in text and not body.cssselect("iframe, form, button")
     assert margins.cssselect('a[href="https://www.youtube.com/watch?v=abc123"]')
     assert note_texts(page(site, "second-letter/index.html")) == [
-        TRANSFERENCE, FREUD, "A note of its own."]
+        TRANSFERENCE,
+        FREUD,
+        "A note of its own.",
+    ]
     assert redirect_target(site, "p/on-margins") == "on-margins/"
     assert redirect_target(site, "p/second-letter") == "second-letter/"
     rebuilt = build(root)  # from the parse cache this time: the old addresses stay
@@ -132,28 +141,38 @@ def test_substack_readers_come_with_their_consent(tmp_path: Path) -> None:
     with closing(sqlite3.connect(root / "state" / "publish.db")) as connection:
         connection.row_factory = sqlite3.Row
         statuses = {s.email: s.status for s in list_subscribers(connection)}
-    assert statuses == {"ann@mailbox.ink": "active", "bob@mailbox.ink": "active",
-                        "quiet@mailbox.ink": "unsubscribed"}
+    assert statuses == {
+        "ann@mailbox.ink": "active",
+        "bob@mailbox.ink": "active",
+        "quiet@mailbox.ink": "unsubscribed",
+    }
 
 
 @pytest.mark.parametrize("flags", [(), ("--mail-back-issues",)])
 def test_run_after_the_import_mails_only_the_next_new_essay(
-        tmp_path: Path, smtp_server: RecordingSMTPServer,
-        monkeypatch: pytest.MonkeyPatch, flags: tuple[str, ...]) -> None:
+    tmp_path: Path,
+    smtp_server: RecordingSMTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+    flags: tuple[str, ...],
+) -> None:
     """Imported posts that went out are released: not mailed even as back issues."""
     root = imported(tmp_path, "substack")
     (root / "essays" / "next.md").write_text(
         essay_text("The Next Letter", "The first one written here.\n", slug="the-next-letter"),
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
     monkeypatch.setenv("PUBLISH_RETRY_BACKOFF", "0")
     monkeypatch.setenv("PUBLISH_SECRET", "test-secret")
     result = invoke(root, "run", "--today", "2026-12-01 10:00", *flags)
     assert result.exit_code == 0, result.output + result.stderr
-    mailed = sorted((recipients[0], str(message["Subject"]))
-                    for _, recipients, message in smtp_server.messages)
-    assert mailed == [("ann@mailbox.ink", "The Next Letter"),
-                      ("bob@mailbox.ink", "The Next Letter")]
+    mailed = sorted(
+        (recipients[0], str(message["Subject"])) for _, recipients, message in smtp_server.messages
+    )
+    assert mailed == [
+        ("ann@mailbox.ink", "The Next Letter"),
+        ("bob@mailbox.ink", "The Next Letter"),
+    ]
 
 
 def test_repeated_notes_are_proposed_and_with_glossary_cited_by_key(tmp_path: Path) -> None:
@@ -178,8 +197,10 @@ def test_glossary_candidates_are_listed_without_the_flag(tmp_path: Path) -> None
     result = invoke(root, "import", "substack", str(substack_zip(tmp_path / "e.zip")))
     lines = result.output.splitlines()
     assert "glossary candidates: 2" in lines
-    assert any(line.startswith("  [^transference] Transference (proposed; in on-margins, "
-                               "second-letter)") for line in lines)
+    assert any(
+        line.startswith("  [^transference] Transference (proposed; in on-margins, second-letter)")
+        for line in lines
+    )
 
 
 def test_a_second_import_changes_nothing_and_keeps_edits(tmp_path: Path) -> None:
@@ -198,8 +219,9 @@ def test_a_second_import_changes_nothing_and_keeps_edits(tmp_path: Path) -> None
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     root = new_site(tmp_path)
     before = snapshot(root)
-    result = invoke(root, "import", "substack", str(substack_zip(tmp_path / "e.zip")),
-                    "--dry-run", "--glossary")
+    result = invoke(
+        root, "import", "substack", str(substack_zip(tmp_path / "e.zip")), "--dry-run", "--glossary"
+    )
     assert result.exit_code == 0, result.stderr
     assert snapshot(root) == before
     assert "4 post(s) would be imported as essays" in result.output
@@ -207,7 +229,8 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_wordpress_export_keeps_block_and_plugin_footnotes_and_dated_addresses(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     uploads = tmp_path / "uploads" / "2026" / "09"
     uploads.mkdir(parents=True)
     (uploads / "couch.jpg").write_bytes(b"\xff\xd8\xff couch")
@@ -215,8 +238,11 @@ def test_wordpress_export_keeps_block_and_plugin_footnotes_and_dated_addresses(
     source = (root / "essays" / "clinical-words.md").read_text(encoding="utf-8")
     assert "wp:" not in source
     essay = frontmatter.load(root / "essays" / "clinical-words.md")
-    assert (essay["author"], essay["category"], essay["tags"]) == ("Ann Analyst", "Clinic",
-                                                                    ["words"])
+    assert (essay["author"], essay["category"], essay["tags"]) == (
+        "Ann Analyst",
+        "Clinic",
+        ["words"],
+    )
     assert frontmatter.load(root / "essays" / "not-yet.md")["draft"] is True
     site = build(root)
     words = page(site, "clinical-words/index.html")
@@ -234,9 +260,11 @@ def test_wordpress_export_keeps_block_and_plugin_footnotes_and_dated_addresses(
 def test_wordpress_export_with_an_entity_is_refused(tmp_path: Path) -> None:
     root = new_site(tmp_path)
     export = tmp_path / "evil.xml"
-    export.write_text('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM '
-                      '"file:///etc/passwd">]><rss><channel>&x;</channel></rss>',
-                      encoding="utf-8")
+    export.write_text(
+        '<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM '
+        '"file:///etc/passwd">]><rss><channel>&x;</channel></rss>',
+        encoding="utf-8",
+    )
     result = invoke(root, "import", "wordpress", str(export))
     assert result.exit_code == 1
     assert f"{export}:1:1: error: not a WordPress export (WXR) file" in result.stderr
@@ -246,15 +274,26 @@ def test_wordpress_export_with_an_entity_is_refused(tmp_path: Path) -> None:
 def test_ghost_export_and_members_become_essays_and_readers(tmp_path: Path) -> None:
     export, members, images = ghost_export(tmp_path)
     root = new_site(tmp_path)
-    result = invoke(root, "import", "ghost", str(export), "--subscribers", str(members),
-                    "--uploads", str(images))
+    result = invoke(
+        root,
+        "import",
+        "ghost",
+        str(export),
+        "--subscribers",
+        str(members),
+        "--uploads",
+        str(images),
+    )
     assert result.exit_code == 0, result.stderr
     assert "'the-second' was for paying members only on Ghost; it is public here" in result.output
     assert "skipped 1: deleted member" in result.output
     assert invoke(root, "check").exit_code == 0
     frame = frontmatter.load(root / "essays" / "the-frame.md")
     assert (frame["image_alt"], frame["image_credit"], frame["tags"]) == (
-        "The room", "Photo: Ann", ["Clinic"])
+        "The room",
+        "Photo: Ann",
+        ["Clinic"],
+    )
     assert (root / "essays" / frame["image"]).read_bytes().startswith(b"\x89PNG")
     for draft in ("about", "a-draft"):
         assert frontmatter.load(root / "essays" / f"{draft}.md")["draft"] is True
@@ -271,22 +310,26 @@ def test_ghost_export_and_members_become_essays_and_readers(tmp_path: Path) -> N
 
 
 def test_ghost_images_without_the_uploads_folder_are_named_and_the_site_checks(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     root = imported(tmp_path, "ghost")
     frame = frontmatter.load(root / "essays" / "the-frame.md")
     assert "image" not in frame and "(image: The room)" in frame.content
     result = invoke(root, "import", "ghost", str(tmp_path / "ghost-export.json"), "--dry-run")
-    assert "0 post(s) would be imported as essays (0 as drafts), 4 already there" \
-        in result.output
+    assert "0 post(s) would be imported as essays (0 as drafts), 4 already there" in result.output
 
 
-@pytest.mark.parametrize(("source", "content", "message"), [
-    ("substack", b"not a zip", "error: not a Substack export zip"),
-    ("ghost", b'{"db": [', "error: not valid JSON"),
-    ("ghost", b'{"db": []}', "error: not a Ghost export: no db[0].data.posts"),
-])
-def test_a_bad_export_is_one_clear_error(tmp_path: Path, source: str, content: bytes,
-                                         message: str) -> None:
+@pytest.mark.parametrize(
+    ("source", "content", "message"),
+    [
+        ("substack", b"not a zip", "error: not a Substack export zip"),
+        ("ghost", b'{"db": [', "error: not valid JSON"),
+        ("ghost", b'{"db": []}', "error: not a Ghost export: no db[0].data.posts"),
+    ],
+)
+def test_a_bad_export_is_one_clear_error(
+    tmp_path: Path, source: str, content: bytes, message: str
+) -> None:
     root = new_site(tmp_path)
     export = tmp_path / "export.bin"
     export.write_bytes(content)
@@ -297,39 +340,55 @@ def test_a_bad_export_is_one_clear_error(tmp_path: Path, source: str, content: b
 
 
 def test_the_converter_writes_the_markdown_a_writer_would() -> None:
-    html = ("<h2>Kinds</h2><p>Some <strong>bold</strong>, <em>soft</em> and a "
-            '<a href="https://example.com/a">link</a>,<br>then a break.</p>'
-            "<ol><li>First</li><li>Second<ul><li>inner</li></ul></li></ol>"
-            "<blockquote><p>Read with a pencil.</p></blockquote>"
-            '<figure><img src="images/a.png" alt="A page"><figcaption>Seen <em>close</em>'
-            "</figcaption></figure>"
-            "<table><tr><th>Kind</th><th>Where</th></tr><tr><td>Note</td><td>Margin</td></tr>"
-            "</table>")
+    html = (
+        "<h2>Kinds</h2><p>Some <strong>bold</strong>, <em>soft</em> and a "
+        '<a href="https://example.com/a">link</a>,<br>then a break.</p>'
+        "<ol><li>First</li><li>Second<ul><li>inner</li></ul></li></ol>"
+        "<blockquote><p>Read with a pencil.</p></blockquote>"
+        '<figure><img src="images/a.png" alt="A page"><figcaption>Seen <em>close</em>'
+        "</figcaption></figure>"
+        "<table><tr><th>Kind</th><th>Where</th></tr><tr><td>Note</td><td>Margin</td></tr>"
+        "</table>"
+    )
     assert to_markdown(html) == (
         "## Kinds\n\nSome **bold**, *soft* and a [link](https://example.com/a),\\\n"
         "then a break.\n\n1. First\n2. Second\n   - inner\n\n> Read with a pencil.\n\n"
         "![A page](images/a.png)\n\n_Seen *close*_\n\n"
-        "| Kind | Where |\n| --- | --- |\n| Note | Margin |")
+        "| Kind | Where |\n| --- | --- |\n| Note | Margin |"
+    )
 
 
-@pytest.mark.parametrize("aliases", ["[../up]", "[a/./b]", "[\"a b\"]", "{a: 1}"])
+@pytest.mark.parametrize("aliases", ["[../up]", "[a/./b]", '["a b"]', "{a: 1}"])
 def test_an_alias_that_is_not_an_address_under_the_site_is_an_error(
-        tmp_path: Path, aliases: str) -> None:
+    tmp_path: Path, aliases: str
+) -> None:
     root = make_site(tmp_path / "site", {"x": essay_text("X", aliases=aliases)})
     result = invoke(root, "check")
     assert result.exit_code == 1
-    assert ("essays/x.md:3:1: error: 'aliases' must be a list of old addresses under the "
-            "site, such as p/on-margins") in result.stderr
+    assert (
+        "essays/x.md:3:1: error: 'aliases' must be a list of old addresses under the "
+        "site, such as p/on-margins"
+    ) in result.stderr
 
 
-@given(title=st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1),
-       subtitle=st.text(st.characters(blacklist_categories=("Cs", "Cc"))),
-       tags=st.lists(st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1),
-                     max_size=3))
-def test_front_matter_of_any_title_reads_back_as_written(title: str, subtitle: str,
-                                                         tags: list[str]) -> None:
-    post = ImportedPost(title=title, slug="a-post", body_html="", subtitle=subtitle,
-                        tags=tuple(tags), old_paths=("p/a-post",))
+@given(
+    title=st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1),
+    subtitle=st.text(st.characters(blacklist_categories=("Cs", "Cc"))),
+    tags=st.lists(
+        st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1), max_size=3
+    ),
+)
+def test_front_matter_of_any_title_reads_back_as_written(
+    title: str, subtitle: str, tags: list[str]
+) -> None:
+    post = ImportedPost(
+        title=title,
+        slug="a-post",
+        body_html="",
+        subtitle=subtitle,
+        tags=tuple(tags),
+        old_paths=("p/a-post",),
+    )
     meta = frontmatter.loads(essay_text_of(ConvertedPost(post, "Body.", []))).metadata
     assert meta["title"] == title and meta.get("subtitle", "") == subtitle
     assert meta.get("tags", []) == tags and meta["aliases"] == ["p/a-post"]

@@ -9,10 +9,22 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "publish"
 # Bottom to top. A module may import any module of a lower rank.
 RANKS = {
-    "errors": 0, "model": 0, "safetext": 0, "parallel": 0, "addresses": 0, "locks": 0,
-    "atomic": 0, "cadence": 0,
-    "cache": 1, "content": 2, "schedule": 3, "releases": 4, "state": 4, "outputs": 5,
-    "writer": 6, "build": 7,
+    "errors": 0,
+    "model": 0,
+    "safetext": 0,
+    "parallel": 0,
+    "addresses": 0,
+    "locks": 0,
+    "atomic": 0,
+    "cadence": 0,
+    "cache": 1,
+    "content": 2,
+    "schedule": 3,
+    "releases": 4,
+    "state": 4,
+    "outputs": 5,
+    "writer": 6,
+    "build": 7,
 }
 FORMATS = {"publish.outputs.web", "publish.outputs.feeds", "publish.outputs.mail"}
 
@@ -34,9 +46,13 @@ def own_imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("publish"):
             found.add(node.module)
-            found.update(f"{node.module}.{a.name}" for a in node.names
-                         if (PACKAGE.parent / f"{node.module}.{a.name}".replace(".", "/")
-                             ).with_suffix(".py").exists())
+            found.update(
+                f"{node.module}.{a.name}"
+                for a in node.names
+                if (PACKAGE.parent / f"{node.module}.{a.name}".replace(".", "/"))
+                .with_suffix(".py")
+                .exists()
+            )
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("publish."))
     return {name for name in found if name != "publish"}
@@ -44,8 +60,11 @@ def own_imports(path: Path) -> set[str]:
 
 def ranked_modules() -> dict[str, set[str]]:
     """The ranked modules of the package and what each imports."""
-    return {module_name(path): own_imports(path) for path in sorted(PACKAGE.rglob("*.py"))
-            if room(module_name(path)) in RANKS}
+    return {
+        module_name(path): own_imports(path)
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if room(module_name(path)) in RANKS
+    }
 
 
 def test_no_import_runs_up_the_rooms() -> None:
@@ -60,14 +79,22 @@ def test_no_import_runs_up_the_rooms() -> None:
 
 
 def test_outputs_import_neither_the_cache_nor_another_format() -> None:
-    wrong = [f"{name} -> {target}" for name, imports in ranked_modules().items()
-             if room(name) == "outputs" for target in imports
-             if room(target) == "cache" or (target in FORMATS and name != target)]
+    wrong = [
+        f"{name} -> {target}"
+        for name, imports in ranked_modules().items()
+        if room(name) == "outputs"
+        for target in imports
+        if room(target) == "cache" or (target in FORMATS and name != target)
+    ]
     assert wrong == []
 
 
 def test_the_cache_imports_neither_content_nor_outputs() -> None:
-    wrong = [f"{name} -> {target}" for name, imports in ranked_modules().items()
-             if room(name) == "cache" for target in imports
-             if room(target) in ("content", "outputs")]
+    wrong = [
+        f"{name} -> {target}"
+        for name, imports in ranked_modules().items()
+        if room(name) == "cache"
+        for target in imports
+        if room(target) in ("content", "outputs")
+    ]
     assert wrong == []

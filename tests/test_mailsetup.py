@@ -31,14 +31,15 @@ def located(output: str) -> dict[str, tuple[int, int, str]]:
     for line in output.splitlines():
         match = LOCATED.match(line)
         if match and match["path"] == "publish.toml":
-            words = " ".join(line[match.end():].split()[:2])
+            words = " ".join(line[match.end() :].split()[:2])
             found[words] = (int(match["line"]), int(match["col"]), match["severity"])
     return found
 
 
 @pytest.fixture
-def fresh(tmp_path: Path, smtp_server: RecordingSMTPServer,
-          monkeypatch: pytest.MonkeyPatch) -> Path:
+def fresh(
+    tmp_path: Path, smtp_server: RecordingSMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """A site straight from `publish init`, its sample essay built, mail going to the server."""
     root = tmp_path / "letters"
     assert invoke(tmp_path, "init", str(root)).exit_code == 0
@@ -69,9 +70,12 @@ def fix_settings(root: Path) -> None:
 
 def built_files(root: Path) -> dict[Path, bytes]:
     """Every file of the built site and emails, with its bytes (the parse cache left out)."""
-    return {path.relative_to(root): path.read_bytes()
-            for folder in ("site", "email") for path in (root / "build" / folder).rglob("*")
-            if path.is_file()}
+    return {
+        path.relative_to(root): path.read_bytes()
+        for folder in ("site", "email")
+        for path in (root / "build" / folder).rglob("*")
+        if path.is_file()
+    }
 
 
 def sends_recorded(root: Path) -> int:
@@ -100,9 +104,7 @@ def test_send_refuses_a_fresh_site_with_subscribers(
     assert sends_recorded(fresh) == 0
 
 
-def test_send_works_once_the_setup_is_fixed(
-    fresh: Path, smtp_server: RecordingSMTPServer
-) -> None:
+def test_send_works_once_the_setup_is_fixed(fresh: Path, smtp_server: RecordingSMTPServer) -> None:
     subscribe(fresh)
     fix_settings(fresh)
     assert invoke(fresh, "build", "--drafts").exit_code == 0
@@ -113,9 +115,7 @@ def test_send_works_once_the_setup_is_fixed(
     assert message["List-Unsubscribe"].startswith("<https://subs.letters.example.net/unsubscribe/")
 
 
-def test_a_test_copy_goes_out_with_a_warning(
-    fresh: Path, smtp_server: RecordingSMTPServer
-) -> None:
+def test_a_test_copy_goes_out_with_a_warning(fresh: Path, smtp_server: RecordingSMTPServer) -> None:
     """`send --to` is for looking at the email before the service is up: it is sent, and
     the warning says its unsubscribe link will not work."""
     subscribe(fresh)
@@ -132,8 +132,9 @@ def test_run_refuses_before_building_or_recording(
 ) -> None:
     subscribe(fresh, status="pending")
     essay = fresh / "essays" / "welcome.md"
-    essay.write_text(essay.read_text(encoding="utf-8").replace("draft: true", "draft: false"),
-                     encoding="utf-8")
+    essay.write_text(
+        essay.read_text(encoding="utf-8").replace("draft: true", "draft: false"), encoding="utf-8"
+    )
     before = built_files(fresh)
     day = re.search(r"(?m)^date: (\S+)$", essay.read_text(encoding="utf-8"))[1]
     result = invoke(fresh, "run", "--today", f"{day}T23:00")
@@ -178,5 +179,6 @@ def test_check_warns_about_the_placeholder_paragraph(fresh: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = (fresh / "essays" / "second-letter.md").read_text(encoding="utf-8").splitlines()
     number = lines.index(NEW_ESSAY_PLACEHOLDER) + 1
-    assert (f"essays/second-letter.md:{number}:1: warning: this is still the placeholder "
-            "paragraph") in result.output
+    assert (
+        f"essays/second-letter.md:{number}:1: warning: this is still the placeholder paragraph"
+    ) in result.output

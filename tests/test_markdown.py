@@ -23,8 +23,9 @@ PLAIN_ENTRY = "---\nterm: Plain term\n---\nA term with *no* source.\n"
 @pytest.fixture(scope="module")
 def glossary(tmp_path_factory: pytest.TempPathFactory) -> Glossary:
     """The sitebuilder's default glossary plus an entry without a source."""
-    root = make_site(tmp_path_factory.mktemp("glossary"),
-                     footnotes={**DEFAULT_FOOTNOTES, "plain": PLAIN_ENTRY})
+    root = make_site(
+        tmp_path_factory.mktemp("glossary"), footnotes={**DEFAULT_FOOTNOTES, "plain": PLAIN_ENTRY}
+    )
     loaded, problems = load_glossary(root, build_parser())
     assert problems == []
     return loaded
@@ -36,18 +37,23 @@ def render(source: str, glossary: Glossary, slug: str = "s") -> str:
     return render_web(tokens, RenderContext(slug=slug, base="../", glossary_url="../glossary/"))
 
 
-@pytest.mark.parametrize(("line", "title", "source", "expected"),
-                         read_fixture_file(FIXTURES / "footnotes.md"),
-                         ids=[f"line {case[0]}" for case in read_fixture_file(
-                             FIXTURES / "footnotes.md")])
-def test_footnote_fixture(line: int, title: str, source: str, expected: str,
-                          glossary: Glossary) -> None:
+@pytest.mark.parametrize(
+    ("line", "title", "source", "expected"),
+    read_fixture_file(FIXTURES / "footnotes.md"),
+    ids=[f"line {case[0]}" for case in read_fixture_file(FIXTURES / "footnotes.md")],
+)
+def test_footnote_fixture(
+    line: int, title: str, source: str, expected: str, glossary: Glossary
+) -> None:
     assert render(source, glossary) == expected, f"{title} (footnotes.md:{line})"
 
 
 def test_commonmark_tables_and_strikethrough(glossary: Glossary) -> None:
-    html = render("*em* **strong** `code`\n\n> quoted\n\n- one\n- two\n\n"
-                  "| a | b |\n|---|---|\n| 1 | 2 |\n\n~~gone~~\n", glossary)
+    html = render(
+        "*em* **strong** `code`\n\n> quoted\n\n- one\n- two\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\n~~gone~~\n",
+        glossary,
+    )
     root = lxml.html.fragment_fromstring(html, create_parent="div")
     assert root.xpath("string(//em)") == "em" and root.xpath("string(//strong)") == "strong"
     assert root.xpath("string(//blockquote/p)") == "quoted"
@@ -58,8 +64,9 @@ def test_commonmark_tables_and_strikethrough(glossary: Glossary) -> None:
 
 
 def test_headings_get_ids(glossary: Glossary) -> None:
-    html = render("# Title\n\n## What it costs\n\n### A detail, briefly\n\n## What it costs\n",
-                  glossary)
+    html = render(
+        "# Title\n\n## What it costs\n\n### A detail, briefly\n\n## What it costs\n", glossary
+    )
     root = lxml.html.fragment_fromstring(html, create_parent="div")
     ids = [h.get("id") for h in root.xpath("//h2 | //h3")]
     assert ids[:2] == ["what-it-costs", "a-detail-briefly"]
@@ -67,16 +74,17 @@ def test_headings_get_ids(glossary: Glossary) -> None:
 
 
 def test_glossary_note_shape(glossary: Glossary) -> None:
-    root = lxml.html.fragment_fromstring(render("X[^bad-object].\n", glossary),
-                                         create_parent="div")
+    root = lxml.html.fragment_fromstring(render("X[^bad-object].\n", glossary), create_parent="div")
     [note] = root.xpath("//li[@id='fn-s-1']")
     assert note.xpath("string(.//strong)") == "Bad object"
     assert " (Melanie Klein): A figure the infant splits off and fears." in note.text_content()
 
 
 def test_notes_are_numbered_by_first_reference(glossary: Glossary) -> None:
-    source = ("Late[^mine] then[^flow] and[^bad-object] and again[^mine] and[^flow].\n\n"
-              "[^bad-object]: Defined first, cited third.\n\n[^mine]: Mine.\n")
+    source = (
+        "Late[^mine] then[^flow] and[^bad-object] and again[^mine] and[^flow].\n\n"
+        "[^bad-object]: Defined first, cited third.\n\n[^mine]: Mine.\n"
+    )
     root = lxml.html.fragment_fromstring(render(source, glossary), create_parent="div")
     assert root.xpath("//sup[@class='footnote-ref']/a/text()") == ["1", "2", "3", "1", "2"]
     notes = root.xpath("//li[@class='footnote-item']")
@@ -100,30 +108,41 @@ def test_two_essays_on_one_page_have_unique_ids(glossary: Glossary) -> None:
         assert href[1:] in ids, f"{href} points nowhere"
 
 
-@pytest.mark.parametrize("link", ["javascript:alert(1)", "JavaScript:alert(1)",
-                                  "vbscript:msgbox", "data:text/html;base64,PGI+"])
+@pytest.mark.parametrize(
+    "link",
+    ["javascript:alert(1)", "JavaScript:alert(1)", "vbscript:msgbox", "data:text/html;base64,PGI+"],
+)
 def test_unsafe_links_are_refused(glossary: Glossary, link: str) -> None:
-    root = lxml.html.fragment_fromstring(render(f"[click]({link})\n", glossary),
-                                         create_parent="div")
+    root = lxml.html.fragment_fromstring(
+        render(f"[click]({link})\n", glossary), create_parent="div"
+    )
     assert root.xpath("//a") == []
     assert "[click]" in root.text_content()
 
 
 def test_unsafe_link_is_a_warning_with_its_place(tmp_path: Path) -> None:
-    body = ("Fine, and a [pixel](data:image/png;base64,AAAA) is fine too.\n\n"
-            "See [this](javascript:alert(1)) now.\n")
+    body = (
+        "Fine, and a [pixel](data:image/png;base64,AAAA) is fine too.\n\n"
+        "See [this](javascript:alert(1)) now.\n"
+    )
     site, warnings = load_site(make_site(tmp_path, essays={"x": essay_text(body=body)}))
     assert len(site.essays) == 1
     assert [w.format() for w in warnings] == [
         "essays/x.md:6:12: warning: unsafe link scheme 'javascript:' refused; "
-        "the link is shown as text"]
+        "the link is shown as text"
+    ]
 
 
 def test_safe_links_and_raw_html_are_kept(glossary: Glossary) -> None:
-    html = render("[web](https://example.org/) [mail](mailto:a@example.org) "
-                  "[img](data:image/png;base64,AAAA)\n\n<figure><em>raw</em></figure>\n",
-                  glossary)
+    html = render(
+        "[web](https://example.org/) [mail](mailto:a@example.org) "
+        "[img](data:image/png;base64,AAAA)\n\n<figure><em>raw</em></figure>\n",
+        glossary,
+    )
     root = lxml.html.fragment_fromstring(html, create_parent="div")
-    assert root.xpath("//a/@href") == ["https://example.org/", "mailto:a@example.org",
-                                       "data:image/png;base64,AAAA"]
+    assert root.xpath("//a/@href") == [
+        "https://example.org/",
+        "mailto:a@example.org",
+        "data:image/png;base64,AAAA",
+    ]
     assert root.xpath("string(//figure/em)") == "raw"

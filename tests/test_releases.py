@@ -44,8 +44,9 @@ TREES = ["Alder", "Birch", "Cedar"]
 
 def tree_essay(name: str, title: str | None = None, **front_matter: object) -> str:
     """An undated essay about a tree; its slug comes from its title unless one is given."""
-    return essay_text(title or f"On the {name}", body=f"A paragraph about the {name.lower()}.\n",
-                      **front_matter)
+    return essay_text(
+        title or f"On the {name}", body=f"A paragraph about the {name.lower()}.\n", **front_matter
+    )
 
 
 def add_subscribers(root: Path) -> None:
@@ -56,8 +57,9 @@ def add_subscribers(root: Path) -> None:
 
 
 @pytest.fixture
-def new_site(tmp_path: Path, smtp_server: RecordingSMTPServer,
-             monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, str]], Path]:
+def new_site(
+    tmp_path: Path, smtp_server: RecordingSMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[dict[str, str]], Path]:
     """Make a site from essays, with three subscribers and mail going to the test server."""
     monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
     monkeypatch.setenv("PUBLISH_RETRY_BACKOFF", "0")
@@ -74,8 +76,7 @@ def new_site(tmp_path: Path, smtp_server: RecordingSMTPServer,
 @pytest.fixture
 def trees(new_site: Callable[[dict[str, str]], Path]) -> Path:
     """A queue of three undated essays whose slugs come from their titles."""
-    return new_site({f"{n:02d}-{name.lower()}": tree_essay(name)
-                     for n, name in enumerate(TREES)})
+    return new_site({f"{n:02d}-{name.lower()}": tree_essay(name) for n, name in enumerate(TREES)})
 
 
 def run(root: Path, moment: str, *more: str) -> str:
@@ -110,17 +111,20 @@ def schedule_rows(root: Path, today: str) -> dict[str, str]:
 
 
 def test_a_retitled_released_essay_keeps_its_address_and_is_never_mailed_again(
-        trees: Path, smtp_server: RecordingSMTPServer) -> None:
+    trees: Path, smtp_server: RecordingSMTPServer
+) -> None:
     run(trees, "2027-01-05T10:00")
     essay = trees / "essays" / "00-alder.md"
     essay.write_text(tree_essay("Alder", title="On the Old Alder"))
     note = run(trees, "2027-01-06T10:00")
-    assert "its title changed after its release; it keeps its released address " \
-           "on-the-alder/" in note
+    assert (
+        "its title changed after its release; it keeps its released address on-the-alder/" in note
+    )
     assert schedule_rows(trees, "2027-01-06")["on-the-alder"] == "released"
     run(trees, "2027-02-02T10:00")
     assert subjects_by_recipient(smtp_server) == {
-        address: ["On the Alder", "On the Birch"] for address in SUBSCRIBERS}
+        address: ["On the Alder", "On the Birch"] for address in SUBSCRIBERS
+    }
     assert page(trees, "on-the-alder").findtext(".//h1") == "On the Old Alder"
     assert not (trees / "build" / "site" / "on-the-old-alder").exists()
     assert invoke(trees, "build", "--today", "2027-02-03").exit_code == 0
@@ -128,38 +132,46 @@ def test_a_retitled_released_essay_keeps_its_address_and_is_never_mailed_again(
 
 
 def test_a_renamed_file_is_still_the_released_essay_even_when_retitled_later(
-        trees: Path, smtp_server: RecordingSMTPServer) -> None:
+    trees: Path, smtp_server: RecordingSMTPServer
+) -> None:
     run(trees, "2027-01-05T10:00")
     (trees / "essays" / "00-alder.md").rename(trees / "essays" / "20-alder-again.md")
-    assert "essays/00-alder.md was renamed to essays/20-alder-again.md" \
-        in run(trees, "2027-01-06T10:00")
+    assert "essays/00-alder.md was renamed to essays/20-alder-again.md" in run(
+        trees, "2027-01-06T10:00"
+    )
     assert [(r["slug"], r["source"]) for r in releases_file(trees)["release"]] == [
-        ("on-the-alder", "essays/20-alder-again.md")]
+        ("on-the-alder", "essays/20-alder-again.md")
+    ]
     (trees / "essays" / "20-alder-again.md").write_text(tree_essay("Alder", "Alder, Revisited"))
     run(trees, "2027-02-02T10:00")
     assert subjects_by_recipient(smtp_server) == {
-        address: ["On the Alder", "On the Birch"] for address in SUBSCRIBERS}
+        address: ["On the Alder", "On the Birch"] for address in SUBSCRIBERS
+    }
     assert page(trees, "on-the-alder").findtext(".//h1") == "Alder, Revisited"
 
 
 def test_an_explicit_slug_change_moves_the_page_and_the_old_address_redirects(
-        new_site: Callable[[dict[str, str]], Path], smtp_server: RecordingSMTPServer,
-        tmp_path: Path) -> None:
-    root = new_site({"00-alder": tree_essay("Alder", slug="alder"),
-                     "01-birch": tree_essay("Birch", slug="birch")})
+    new_site: Callable[[dict[str, str]], Path], smtp_server: RecordingSMTPServer, tmp_path: Path
+) -> None:
+    root = new_site(
+        {
+            "00-alder": tree_essay("Alder", slug="alder"),
+            "01-birch": tree_essay("Birch", slug="birch"),
+        }
+    )
     run(root, "2027-01-05T10:00")
     (root / "essays" / "00-alder.md").write_text(tree_essay("Alder", slug="the-alder"))
     assert schedule_rows(root, "2027-01-05T12:00")["the-alder"] == "released"
     log = run(root, "2027-02-02T10:00")
     assert "its page moved from alder/ to the-alder/" in log
     assert subjects_by_recipient(smtp_server) == {
-        address: ["On the Alder", "On the Birch"] for address in SUBSCRIBERS}
+        address: ["On the Alder", "On the Birch"] for address in SUBSCRIBERS
+    }
     assert page(root, "the-alder").findtext(".//h1") == "On the Alder"
     old = page(root, "alder")
     refresh = old.xpath("//meta[@http-equiv='refresh']/@content")
     assert refresh == ["0; url=../the-alder/"]
-    assert old.xpath("//link[@rel='canonical']/@href") == [
-        "https://example.org/letters/the-alder/"]
+    assert old.xpath("//link[@rel='canonical']/@href") == ["https://example.org/letters/the-alder/"]
     assert old.xpath("//body//a/@href") == ["../the-alder/"]
     checked = tmp_path / "redirect"
     checked.mkdir()
@@ -169,16 +181,23 @@ def test_an_explicit_slug_change_moves_the_page_and_the_old_address_redirects(
     assert "/letters/alder/" not in sitemap and "/letters/the-alder/" in sitemap
     feed = feedparser.parse((root / "build" / "site" / "feed.xml").read_bytes())
     assert {(e.id, e.link) for e in feed.entries if e.title == "On the Alder"} == {
-        ("https://example.org/letters/alder/", "https://example.org/letters/the-alder/")}
+        ("https://example.org/letters/alder/", "https://example.org/letters/the-alder/")
+    }
 
 
 def test_a_slug_change_waits_while_the_release_is_still_being_sent(
-        new_site: Callable[[dict[str, str]], Path], smtp_server: RecordingSMTPServer) -> None:
+    new_site: Callable[[dict[str, str]], Path], smtp_server: RecordingSMTPServer
+) -> None:
     root = new_site({"00-alder": tree_essay("Alder", slug="alder")})
     command = [sys.executable, "-m", "publish", "--root", str(root), "run", "--today"]
-    crashed = subprocess.run([*command, "2027-01-05T10:00"],
-                             env={**os.environ, CRASH_AFTER_ENV: "record"},
-                             capture_output=True, text=True, timeout=120, check=False)
+    crashed = subprocess.run(
+        [*command, "2027-01-05T10:00"],
+        env={**os.environ, CRASH_AFTER_ENV: "record"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
     (root / "essays" / "00-alder.md").write_text(tree_essay("Alder", slug="the-alder"))
     resumed = run(root, "2027-01-05T11:00")
@@ -189,20 +208,24 @@ def test_a_slug_change_waits_while_the_release_is_still_being_sent(
     assert invoke(root, "build", "--today", "2027-01-06").exit_code == 0
     assert page(root, "the-alder").findtext(".//h1") == "On the Alder"
     assert page(root, "alder").xpath("//meta[@http-equiv='refresh']/@content") == [
-        "0; url=../the-alder/"]
+        "0; url=../the-alder/"
+    ]
     assert len(smtp_server.messages) == len(SUBSCRIBERS)
 
 
-def test_a_new_essay_cannot_take_a_released_slug(new_site: Callable[[dict[str, str]], Path],
-                                                 smtp_server: RecordingSMTPServer) -> None:
+def test_a_new_essay_cannot_take_a_released_slug(
+    new_site: Callable[[dict[str, str]], Path], smtp_server: RecordingSMTPServer
+) -> None:
     root = new_site({"00-alder": tree_essay("Alder", slug="alder")})
     run(root, "2027-01-05T10:00")
     (root / "essays" / "00-alder.md").write_text(tree_essay("Alder", slug="the-alder"))
     (root / "essays" / "01-impostor.md").write_text(tree_essay("Impostor", slug="alder"))
     result = invoke(root, "run", "--today", "2027-02-02T10:00")
     assert result.exit_code == 1
-    assert "essays/01-impostor.md:1:1: error: slug 'alder' was released for " \
-           "essays/00-alder.md" in result.stderr
+    assert (
+        "essays/01-impostor.md:1:1: error: slug 'alder' was released for "
+        "essays/00-alder.md" in result.stderr
+    )
     checked = invoke(root, "check")
     assert checked.exit_code == 1 and checked.stderr == result.stderr
     assert len(smtp_server.messages) == len(SUBSCRIBERS)
@@ -212,24 +235,29 @@ def test_a_new_essay_cannot_take_a_released_slug(new_site: Callable[[dict[str, s
 
 
 def test_losing_the_state_folder_never_mails_a_released_essay_again(
-        trees: Path, smtp_server: RecordingSMTPServer) -> None:
+    trees: Path, smtp_server: RecordingSMTPServer
+) -> None:
     run(trees, "2027-01-05T10:00")
     shutil.rmtree(trees / "state")
     add_subscribers(trees)
-    assert "nothing due: next slot 2027-02-02 09:00 Europe/London (on-the-birch)" \
-        in run(trees, "2027-01-06T10:00")
+    assert "nothing due: next slot 2027-02-02 09:00 Europe/London (on-the-birch)" in run(
+        trees, "2027-01-06T10:00"
+    )
     assert schedule_rows(trees, "2027-01-06")["on-the-alder"] == "released"
     run(trees, "2027-02-02T10:00")
     assert subjects_by_recipient(smtp_server) == {
-        address: ["On the Alder", "On the Birch"] for address in SUBSCRIBERS}
+        address: ["On the Alder", "On the Birch"] for address in SUBSCRIBERS
+    }
     record = releases_file(trees)
     assert [(r["slug"], r["source"], r["slot"]) for r in record["release"]] == [
         ("on-the-alder", "essays/00-alder.md", datetime.fromisoformat("2027-01-05T09:00Z")),
-        ("on-the-birch", "essays/01-birch.md", datetime.fromisoformat("2027-02-02T09:00Z"))]
+        ("on-the-birch", "essays/01-birch.md", datetime.fromisoformat("2027-02-02T09:00Z")),
+    ]
 
 
 def test_a_site_released_before_releases_toml_gets_the_file_from_its_database(
-        trees: Path, smtp_server: RecordingSMTPServer) -> None:
+    trees: Path, smtp_server: RecordingSMTPServer
+) -> None:
     run(trees, "2027-01-05T10:00")
     (trees / "releases.toml").unlink()
     with closing(sqlite3.connect(trees / "state" / "publish.db")) as connection, connection:
@@ -237,40 +265,55 @@ def test_a_site_released_before_releases_toml_gets_the_file_from_its_database(
     assert "updated releases.toml" in run(trees, "2027-01-06T10:00")
     (trees / "essays" / "00-alder.md").write_text(tree_essay("Alder", title="Alder Again"))
     assert [(r["slug"], r["source"]) for r in releases_file(trees)["release"]] == [
-        ("on-the-alder", "essays/00-alder.md")]
+        ("on-the-alder", "essays/00-alder.md")
+    ]
     with closing(sqlite3.connect(trees / "state" / "publish.db")) as connection:
         assert connection.execute("SELECT source FROM releases").fetchall() == [
-            ("essays/00-alder.md",)]
+            ("essays/00-alder.md",)
+        ]
     run(trees, "2027-02-02T10:00")
     assert subjects_by_recipient(smtp_server) == {
-        address: ["On the Alder", "On the Birch"] for address in SUBSCRIBERS}
+        address: ["On the Alder", "On the Birch"] for address in SUBSCRIBERS
+    }
 
 
 def test_a_first_run_mails_no_back_issue_until_told_to(
-        new_site: Callable[[dict[str, str]], Path], smtp_server: RecordingSMTPServer) -> None:
-    root = new_site({"00-november": essay_text("November", date="2026-11-03"),
-                     "01-december": essay_text("December", date="2026-12-01"),
-                     "02-alder": tree_essay("Alder")})
+    new_site: Callable[[dict[str, str]], Path], smtp_server: RecordingSMTPServer
+) -> None:
+    root = new_site(
+        {
+            "00-november": essay_text("November", date="2026-11-03"),
+            "01-december": essay_text("December", date="2026-12-01"),
+            "02-alder": tree_essay("Alder"),
+        }
+    )
     log = run(root, "2027-01-05T10:00")
-    assert "not mailing 2 back issue(s) dated before this site's first run (2027-01-05): " \
-           "november, december; they are on the web site only. `publish run " \
-           "--mail-back-issues`" in log
+    assert (
+        "not mailing 2 back issue(s) dated before this site's first run (2027-01-05): "
+        "november, december; they are on the web site only. `publish run "
+        "--mail-back-issues`" in log
+    )
     assert subjects_by_recipient(smtp_server) == {a: ["On the Alder"] for a in SUBSCRIBERS}
     assert page(root, "november").findtext(".//h1") == "November"
     told = run(root, "2027-01-06T10:00", "--mail-back-issues")
     assert "releasing november (slot 2026-11-03 09:00 Europe/London, 64 days late)" in told
     assert subjects_by_recipient(smtp_server) == {
-        a: ["On the Alder", "November", "December"] for a in SUBSCRIBERS}
+        a: ["On the Alder", "November", "December"] for a in SUBSCRIBERS
+    }
     assert "nothing due" in run(root, "2027-01-07T10:00", "--mail-back-issues")
     assert len(smtp_server.messages) == 3 * len(SUBSCRIBERS)
 
 
-@pytest.mark.parametrize(("damage", "message"), [
-    ('slug = "On The Alder"', "releases.toml:8:1: error: release 1: 'slug' must be"),
-    ('slug = "on-the-alder', "releases.toml:8:21: error: not valid TOML: Illegal character"),
-])
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ('slug = "On The Alder"', "releases.toml:8:1: error: release 1: 'slug' must be"),
+        ('slug = "on-the-alder', "releases.toml:8:21: error: not valid TOML: Illegal character"),
+    ],
+)
 def test_a_damaged_releases_file_stops_the_run_with_its_position(
-        trees: Path, smtp_server: RecordingSMTPServer, damage: str, message: str) -> None:
+    trees: Path, smtp_server: RecordingSMTPServer, damage: str, message: str
+) -> None:
     run(trees, "2027-01-05T10:00")
     path = trees / "releases.toml"
     path.write_text(path.read_text().replace('slug = "on-the-alder"', damage))
@@ -286,25 +329,33 @@ def test_a_damaged_releases_file_stops_the_run_with_its_position(
 
 @pytest.mark.parametrize("dated", [False, True])
 def test_a_crash_after_the_first_build_is_mailed_by_the_next_run_on_a_later_day(
-        new_site: Callable[[dict[str, str]], Path], smtp_server: RecordingSMTPServer,
-        dated: bool) -> None:
+    new_site: Callable[[dict[str, str]], Path], smtp_server: RecordingSMTPServer, dated: bool
+) -> None:
     essays = {"00-alder": tree_essay("Alder"), "01-birch": tree_essay("Birch")}
     if dated:
         essays = {"00-alder": tree_essay("Alder", date="2027-01-05")}
     root = new_site(essays)
     command = [sys.executable, "-m", "publish", "--root", str(root), "run", "--today"]
-    crashed = subprocess.run([*command, "2027-01-05T23:30"],
-                             env={**os.environ, CRASH_AFTER_ENV: "build"},
-                             capture_output=True, text=True, timeout=120, check=False)
+    crashed = subprocess.run(
+        [*command, "2027-01-05T23:30"],
+        env={**os.environ, CRASH_AFTER_ENV: "build"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
     assert page(root, "on-the-alder").findtext(".//h1") == "On the Alder"
     assert smtp_server.messages == []
-    reruns = [subprocess.run([*command, moment], capture_output=True, text=True, timeout=120,
-                             check=False)
-              for moment in ("2027-01-06T00:30", "2027-01-06T01:30")]
+    reruns = [
+        subprocess.run([*command, moment], capture_output=True, text=True, timeout=120, check=False)
+        for moment in ("2027-01-06T00:30", "2027-01-06T01:30")
+    ]
     assert [r.returncode for r in reruns] == [0, 0], reruns[0].stderr
-    assert "releasing on-the-alder (slot 2027-01-05 09:00 Europe/London, 1 day late)" \
+    assert (
+        "releasing on-the-alder (slot 2027-01-05 09:00 Europe/London, 1 day late)"
         in reruns[0].stdout
+    )
     assert "nothing due" in reruns[1].stdout
     assert subjects_by_recipient(smtp_server) == {a: ["On the Alder"] for a in SUBSCRIBERS}
 
@@ -312,20 +363,28 @@ def test_a_crash_after_the_first_build_is_mailed_by_the_next_run_on_a_later_day(
 # --- releases.toml keeps whatever it is given -------------------------------------------------
 
 LONDON_ZONE = ZoneInfo("Europe/London")
-moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2999, 12, 31),
-                       timezones=st.just(UTC)).map(
-    lambda moment: moment.replace(microsecond=0).astimezone(LONDON_ZONE))
+moments = st.datetimes(
+    min_value=datetime(1971, 1, 1), max_value=datetime(2999, 12, 31), timezones=st.just(UTC)
+).map(lambda moment: moment.replace(microsecond=0).astimezone(LONDON_ZONE))
 releases_strategy = st.lists(
-    st.builds(Release, slug=st.from_regex(SLUG_PATTERN, fullmatch=True), slot=moments,
-              released_at=moments, content_hash=st.text(max_size=64),
-              source=st.text(max_size=80)),
-    max_size=6, unique_by=lambda r: r.slug)
+    st.builds(
+        Release,
+        slug=st.from_regex(SLUG_PATTERN, fullmatch=True),
+        slot=moments,
+        released_at=moments,
+        content_hash=st.text(max_size=64),
+        source=st.text(max_size=80),
+    ),
+    max_size=6,
+    unique_by=lambda r: r.slug,
+)
 
 
 @settings(max_examples=40, deadline=None)
 @given(releases=releases_strategy, first_run=st.none() | moments)
-def test_the_releases_file_reads_back_what_was_written(releases: list[Release],
-                                                       first_run: datetime | None) -> None:
+def test_the_releases_file_reads_back_what_was_written(
+    releases: list[Release], first_run: datetime | None
+) -> None:
     with tempfile.TemporaryDirectory() as folder:
         record = ReleasesFile({r.slug: r for r in releases}, first_run)
         write_releases_file(Path(folder), record)
@@ -333,27 +392,37 @@ def test_the_releases_file_reads_back_what_was_written(releases: list[Release],
         assert [p.name for p in Path(folder).iterdir()] == ["releases.toml"]
 
 
-titles = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")),
-                 min_size=1, max_size=60).filter(lambda title: title.strip())
+titles = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")),
+    min_size=1,
+    max_size=60,
+).filter(lambda title: title.strip())
 
 
 @settings(max_examples=25, deadline=None)
 @given(title=titles)
 def test_any_new_title_keeps_a_released_essay_at_its_released_slug(title: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        root = make_site(Path(folder), {"00-alder": tree_essay("Alder"),
-                                        "01-birch": tree_essay("Birch")}, settings=SETTINGS)
+        root = make_site(
+            Path(folder),
+            {"00-alder": tree_essay("Alder"), "01-birch": tree_essay("Birch")},
+            settings=SETTINGS,
+        )
         slot = datetime(2027, 1, 5, 9, tzinfo=LONDON_ZONE)
         released = Release("on-the-alder", slot, slot, "", "essays/00-alder.md")
         (root / "essays" / "00-alder.md").write_text(
-            tree_essay("Alder", title=json.dumps(title, ensure_ascii=False)[1:-1]),
-            encoding="utf-8")
+            tree_essay("Alder", title=json.dumps(title, ensure_ascii=False)[1:-1]), encoding="utf-8"
+        )
         site, _ = load_site(root)
         binding = bind_releases(site, {"on-the-alder": released})
         essay = binding.site.essay("on-the-alder")
         assert essay is not None and essay.path == "essays/00-alder.md"
         assert essay.title == title.strip()
         assert binding.site.redirects == ()
-        plan = plan_schedule(Timetable.from_settings(site.settings), binding.site.essays,
-                             binding.releases, datetime(2027, 2, 2, 10, tzinfo=LONDON_ZONE))
+        plan = plan_schedule(
+            Timetable.from_settings(site.settings),
+            binding.site.essays,
+            binding.releases,
+            datetime(2027, 2, 2, 10, tzinfo=LONDON_ZONE),
+        )
         assert [p.slug for p in due_placements(plan)] == ["on-the-birch"]

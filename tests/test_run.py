@@ -33,19 +33,32 @@ from tests.tools import RecordingSMTPServer
 LONDON = ZoneInfo("Europe/London")
 SETTINGS = (Path(__file__).parent / "sites" / "run" / "publish.toml").read_text(encoding="utf-8")
 SUBSCRIBERS = ["ann@example.org", "bob@example.net", "cy@example.com"]
-NAMES = ["Alder", "Birch", "Cedar", "Damson", "Elm", "Fir", "Gorse", "Hazel", "Ivy",
-         "Juniper", "Kauri", "Larch", "Maple"]
+NAMES = [
+    "Alder",
+    "Birch",
+    "Cedar",
+    "Damson",
+    "Elm",
+    "Fir",
+    "Gorse",
+    "Hazel",
+    "Ivy",
+    "Juniper",
+    "Kauri",
+    "Larch",
+    "Maple",
+]
 
 
 def queued_essay(name: str) -> str:
     """A small undated essay called after a tree."""
-    return essay_text(f"On the {name}", body=f"A short paragraph about the {name.lower()}.\n",
-                      slug=name.lower())
+    return essay_text(
+        f"On the {name}", body=f"A short paragraph about the {name.lower()}.\n", slug=name.lower()
+    )
 
 
 @pytest.fixture
-def site(tmp_path: Path, smtp_server: RecordingSMTPServer,
-         monkeypatch: pytest.MonkeyPatch) -> Path:
+def site(tmp_path: Path, smtp_server: RecordingSMTPServer, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A site with a queue of undated essays, three subscribers, and mail going to the server."""
     essays = {f"{n:02d}-{name.lower()}": queued_essay(name) for n, name in enumerate(NAMES)}
     root = make_site(tmp_path / "site", essays, settings=SETTINGS)
@@ -114,17 +127,34 @@ def test_a_simulated_year_of_daily_runs(site: Path, smtp_server: RecordingSMTPSe
 
 @pytest.mark.parametrize("step", ["build", "record"])
 def test_a_crash_after_a_step_is_finished_by_the_next_run_and_mails_once(
-        site: Path, smtp_server: RecordingSMTPServer, step: str) -> None:
-    command = [sys.executable, "-m", "publish", "--root", str(site), "run",
-               "--today", "2027-01-05T10:00"]
-    crashed = subprocess.run(command, env={**os.environ, CRASH_AFTER_ENV: step},
-                             capture_output=True, text=True, timeout=120, check=False)
+    site: Path, smtp_server: RecordingSMTPServer, step: str
+) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "publish",
+        "--root",
+        str(site),
+        "run",
+        "--today",
+        "2027-01-05T10:00",
+    ]
+    crashed = subprocess.run(
+        command,
+        env={**os.environ, CRASH_AFTER_ENV: step},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
     assert (site / "build" / "email" / "alder.eml").is_file()
     assert smtp_server.messages == []
     assert len(releases(site)) == (1 if step == "record" else 0)
-    reruns = [subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-              for _ in range(2)]
+    reruns = [
+        subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        for _ in range(2)
+    ]
     assert [r.returncode for r in reruns] == [0, 0], reruns[0].stderr
     assert ("resuming alder" if step == "record" else "releasing alder") in reruns[0].stdout
     assert "nothing due: next slot 2027-02-02 09:00 Europe/London (birch)" in reruns[1].stdout
@@ -132,31 +162,39 @@ def test_a_crash_after_a_step_is_finished_by_the_next_run_and_mails_once(
     assert [slug for slug, _ in releases(site)] == ["alder"]
 
 
-def test_missed_slot_is_released_late_on_the_next_run(site: Path,
-                                                      smtp_server: RecordingSMTPServer) -> None:
+def test_missed_slot_is_released_late_on_the_next_run(
+    site: Path, smtp_server: RecordingSMTPServer
+) -> None:
     assert invoke(site, "run", "--today", "2027-01-05T09:30").exit_code == 0
     result = invoke(site, "run", "--today", "2027-02-05T08:00")
     assert result.exit_code == 0, result.output
     assert "releasing birch (slot 2027-02-02 09:00 Europe/London, 3 days late)" in result.stdout
     assert releases(site)[-1] == ("birch", "2027-02-02T09:00:00+00:00")
-    assert Counter(s for subjects in subjects_by_recipient(smtp_server).values()
-                   for s in subjects) == {"On the Alder": 3, "On the Birch": 3}
+    assert Counter(
+        s for subjects in subjects_by_recipient(smtp_server).values() for s in subjects
+    ) == {"On the Alder": 3, "On the Birch": 3}
 
 
-def test_nothing_due_says_when_the_next_slot_is(site: Path,
-                                                smtp_server: RecordingSMTPServer) -> None:
+def test_nothing_due_says_when_the_next_slot_is(
+    site: Path, smtp_server: RecordingSMTPServer
+) -> None:
     result = invoke(site, "run", "--today", "2027-01-05T08:59")
     assert result.exit_code == 0, result.output
     assert "nothing due: next slot 2027-01-05 09:00 Europe/London (alder)" in result.stdout
     assert smtp_server.messages == [] and not built(site)
 
 
-def test_empty_queue_sends_nothing_and_schedule_warns(tmp_path: Path,
-                                                      smtp_server: RecordingSMTPServer,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    root = make_site(tmp_path, {"old": essay_text("Old", slug="old", date="2026-06-02"),
-                                "draft": essay_text("Draft", slug="draft", draft="true")},
-                     settings=SETTINGS)
+def test_empty_queue_sends_nothing_and_schedule_warns(
+    tmp_path: Path, smtp_server: RecordingSMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_site(
+        tmp_path,
+        {
+            "old": essay_text("Old", slug="old", date="2026-06-02"),
+            "draft": essay_text("Draft", slug="draft", draft="true"),
+        },
+        settings=SETTINGS,
+    )
     with closing(connect(root / "state" / "publish.db")) as connection:
         add_subscriber(connection, SUBSCRIBERS[0])
     monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
@@ -172,7 +210,8 @@ def test_empty_queue_sends_nothing_and_schedule_warns(tmp_path: Path,
 
 
 def test_editing_a_released_essay_updates_the_web_and_never_resends(
-        site: Path, smtp_server: RecordingSMTPServer) -> None:
+    site: Path, smtp_server: RecordingSMTPServer
+) -> None:
     assert invoke(site, "run", "--today", "2027-01-05T10:00").exit_code == 0
     essay = site / "essays" / "00-alder.md"
     essay.write_text(essay.read_text().replace("A short paragraph", "A corrected paragraph"))
@@ -183,40 +222,46 @@ def test_editing_a_released_essay_updates_the_web_and_never_resends(
     assert "A corrected paragraph" in page.getroot().text_content()
     assert invoke(site, "run", "--today", "2027-02-02T10:00").exit_code == 0
     assert subjects_by_recipient(smtp_server) == {
-        a: ["On the Alder", "On the Birch"] for a in SUBSCRIBERS}
+        a: ["On the Alder", "On the Birch"] for a in SUBSCRIBERS
+    }
 
 
 def test_a_released_undated_essay_keeps_its_date_when_the_queue_changes(
-        site: Path, smtp_server: RecordingSMTPServer) -> None:
+    site: Path, smtp_server: RecordingSMTPServer
+) -> None:
     assert invoke(site, "run", "--today", "2027-01-05T10:00").exit_code == 0
     (site / "essays" / "00-aaa-newcomer.md").write_text(queued_essay("Acacia"))
     assert invoke(site, "build", "--today", "2027-01-20").exit_code == 0
     feed = feedparser.parse((site / "build" / "site" / "feed.xml").read_bytes())
     assert [(e.title, e.published_parsed[:4]) for e in feed.entries] == [
-        ("On the Alder", (2027, 1, 5, 9))]
+        ("On the Alder", (2027, 1, 5, 9))
+    ]
     assert invoke(site, "run", "--today", "2027-02-02T10:00").exit_code == 0
-    assert releases(site) == [("alder", "2027-01-05T09:00:00+00:00"),
-                              ("acacia", "2027-02-02T09:00:00+00:00")]
+    assert releases(site) == [
+        ("alder", "2027-01-05T09:00:00+00:00"),
+        ("acacia", "2027-02-02T09:00:00+00:00"),
+    ]
 
 
 def test_dry_run_writes_and_sends_nothing(site: Path, smtp_server: RecordingSMTPServer) -> None:
     before = (site / "state" / "publish.db").stat().st_mtime_ns
     result = invoke(site, "run", "--dry-run", "--today", "2027-01-05T10:00")
     assert result.exit_code == 0, result.output
-    assert "dry run: releasing alder (slot 2027-01-05 09:00 Europe/London, on time)" \
-        in result.stdout
+    assert (
+        "dry run: releasing alder (slot 2027-01-05 09:00 Europe/London, on time)" in result.stdout
+    )
     assert not built(site) and smtp_server.messages == []
     assert (site / "state" / "publish.db").stat().st_mtime_ns == before
     assert not (site / "releases.toml").exists()
 
 
 def test_a_broken_site_aborts_before_anything_is_written_or_sent(
-        site: Path, smtp_server: RecordingSMTPServer) -> None:
+    site: Path, smtp_server: RecordingSMTPServer
+) -> None:
     (site / "essays" / "99-broken.md").write_text(essay_text("Broken", body="See [^nope].\n"))
     result = invoke(site, "run", "--today", "2027-01-05T10:00")
     assert result.exit_code == 1
-    assert re.search(r"essays/99-broken\.md:\d+:\d+: error: unknown footnote 'nope'",
-                     result.stderr)
+    assert re.search(r"essays/99-broken\.md:\d+:\d+: error: unknown footnote 'nope'", result.stderr)
     assert not built(site) and smtp_server.messages == []
     assert releases(site) == []
 

@@ -43,9 +43,11 @@ def settings_text(timezone: str = "Europe/London", rule: str = FIRST_TUESDAY) ->
     """publish.toml for a small site in `timezone` with `rule` at 09:00 (the fixture site
     tests/sites/schedule/ is in Europe/London on the first Tuesday)."""
     text = (Path(__file__).parent / "sites" / "schedule" / "publish.toml").read_text(
-        encoding="utf-8")
-    return (text.replace('timezone = "Europe/London"', f'timezone = "{timezone}"')
-            .replace(f'rule = "{FIRST_TUESDAY}"', f'rule = "{rule}"'))
+        encoding="utf-8"
+    )
+    return text.replace('timezone = "Europe/London"', f'timezone = "{timezone}"').replace(
+        f'rule = "{FIRST_TUESDAY}"', f'rule = "{rule}"'
+    )
 
 
 def load(tmp_path: Path, essays: dict[str, str], timezone: str = "Europe/London"):
@@ -63,8 +65,9 @@ def first_tuesday(year: int, month: int) -> date:
 
 def test_first_tuesdays_2024_to_2030_match_calendar_arithmetic() -> None:
     timetable = Timetable(FIRST_TUESDAY, "UTC", time(9, 0))
-    slots = timetable.slots_between(datetime(2024, 1, 1, tzinfo=UTC),
-                                    datetime(2030, 12, 31, 23, 59, tzinfo=UTC))
+    slots = timetable.slots_between(
+        datetime(2024, 1, 1, tzinfo=UTC), datetime(2030, 12, 31, 23, 59, tzinfo=UTC)
+    )
     expected = [first_tuesday(y, m) for y in range(2024, 2031) for m in range(1, 13)]
     assert [s.date() for s in slots] == expected
     assert len(slots) == 84
@@ -78,16 +81,23 @@ def test_leap_year_february() -> None:
     assert calendar.isleap(2024) and calendar.isleap(2028)
     assert date(2024, 2, 6) in days and date(2028, 2, 1) in days
     month_ends = Timetable("FREQ=MONTHLY;BYMONTHDAY=-1", "Europe/London", time(9, 0))
-    februaries = [s.date() for s in month_ends.slots_between(start, start.replace(year=2029))
-                  if s.month == 2]
-    assert februaries == [date(2024, 2, 29), date(2025, 2, 28), date(2026, 2, 28),
-                          date(2027, 2, 28), date(2028, 2, 29)]
+    februaries = [
+        s.date() for s in month_ends.slots_between(start, start.replace(year=2029)) if s.month == 2
+    ]
+    assert februaries == [
+        date(2024, 2, 29),
+        date(2025, 2, 28),
+        date(2026, 2, 28),
+        date(2027, 2, 28),
+        date(2028, 2, 29),
+    ]
 
 
 def test_slots_stay_at_nine_local_across_new_york_dst_changes() -> None:
     timetable = Timetable(FIRST_TUESDAY, "America/New_York", time(9, 0))
-    slots = timetable.slots_between(datetime(2026, 3, 1, tzinfo=NEW_YORK),
-                                    datetime(2026, 11, 30, tzinfo=NEW_YORK))
+    slots = timetable.slots_between(
+        datetime(2026, 3, 1, tzinfo=NEW_YORK), datetime(2026, 11, 30, tzinfo=NEW_YORK)
+    )
     by_month = {s.month: s for s in slots}
     # DST starts on 2026-03-08 and ends on 2026-11-01.
     assert by_month[3].utcoffset() == timedelta(hours=-5)
@@ -97,8 +107,9 @@ def test_slots_stay_at_nine_local_across_new_york_dst_changes() -> None:
     assert {s.time() for s in slots} == {time(9, 0)}
     assert by_month[3].astimezone(UTC).hour == 14 and by_month[4].astimezone(UTC).hour == 13
     weekly = Timetable("FREQ=WEEKLY;BYDAY=TU", "America/New_York", time(9, 0))
-    around_march = weekly.slots_between(datetime(2026, 3, 2, tzinfo=NEW_YORK),
-                                        datetime(2026, 3, 12, tzinfo=NEW_YORK))
+    around_march = weekly.slots_between(
+        datetime(2026, 3, 2, tzinfo=NEW_YORK), datetime(2026, 3, 12, tzinfo=NEW_YORK)
+    )
     assert [s.astimezone(UTC).hour for s in around_march] == [14, 13]
 
 
@@ -113,22 +124,27 @@ def test_slots_stay_at_nine_local_across_new_york_dst_changes() -> None:
         (datetime(2026, 4, 7, 13, 0, tzinfo=UTC), True),  # 09:00 EDT
     ],
 )
-def test_slot_is_due_only_from_nine_local(tmp_path: Path, utc_moment: datetime,
-                                          is_due: bool) -> None:
+def test_slot_is_due_only_from_nine_local(
+    tmp_path: Path, utc_moment: datetime, is_due: bool
+) -> None:
     site, timetable = load(tmp_path, {"a": essay_text("A")}, "America/New_York")
     plan = plan_schedule(timetable, site.essays, {}, utc_moment)
     assert plan.placements[0].slot.date() == utc_moment.date()
     assert bool(due_placements(plan)) is is_due
 
 
-@pytest.mark.parametrize(("moment", "status"),
-                         [("2026-11-03T08:59", SCHEDULED), ("2026-11-03T09:01", DUE)])
-def test_schedule_command_just_before_and_after_a_slot(tmp_path: Path, moment: str,
-                                                       status: str) -> None:
-    root = make_site(tmp_path, {"a": essay_text("A", slug="a")},
-                     settings=settings_text("America/New_York"))
-    result = CliRunner().invoke(cli, ["--root", str(root), "schedule", "--months", "2",
-                                      "--today", moment])
+@pytest.mark.parametrize(
+    ("moment", "status"), [("2026-11-03T08:59", SCHEDULED), ("2026-11-03T09:01", DUE)]
+)
+def test_schedule_command_just_before_and_after_a_slot(
+    tmp_path: Path, moment: str, status: str
+) -> None:
+    root = make_site(
+        tmp_path, {"a": essay_text("A", slug="a")}, settings=settings_text("America/New_York")
+    )
+    result = CliRunner().invoke(
+        cli, ["--root", str(root), "schedule", "--months", "2", "--today", moment]
+    )
     assert result.exit_code == 0, result.output
     first = result.stdout.splitlines()[1].split()
     assert first[:5] == ["2026-11-03", "09:00", "America/New_York", status, "a"]
@@ -150,32 +166,43 @@ def test_an_unreadable_state_database_is_named_in_the_error(tmp_path: Path) -> N
 
 
 def test_queue_fills_free_slots_in_file_order_around_dated_essays(tmp_path: Path) -> None:
-    site, timetable = load(tmp_path, {
-        "01-b": essay_text("B", slug="b"),
-        "02-a": essay_text("A", slug="a"),
-        "03-dated": essay_text("Dated", slug="dated", date="2027-02-02"),
-        "04-c": essay_text("C", slug="c"),
-        "05-draft": essay_text("Draft", slug="draft", draft="true"),
-    })
+    site, timetable = load(
+        tmp_path,
+        {
+            "01-b": essay_text("B", slug="b"),
+            "02-a": essay_text("A", slug="a"),
+            "03-dated": essay_text("Dated", slug="dated", date="2027-02-02"),
+            "04-c": essay_text("C", slug="c"),
+            "05-draft": essay_text("Draft", slug="draft", draft="true"),
+        },
+    )
     plan = plan_schedule(timetable, site.essays, {}, datetime(2027, 1, 1, 12, tzinfo=LONDON))
     slots = {p.slug: (p.slot.date(), p.source) for p in plan.placements}
-    assert slots == {"b": (date(2027, 1, 5), QUEUED), "dated": (date(2027, 2, 2), DATED),
-                     "a": (date(2027, 3, 2), QUEUED), "c": (date(2027, 4, 6), QUEUED)}
+    assert slots == {
+        "b": (date(2027, 1, 5), QUEUED),
+        "dated": (date(2027, 2, 2), DATED),
+        "a": (date(2027, 3, 2), QUEUED),
+        "c": (date(2027, 4, 6), QUEUED),
+    }
 
 
 def test_order_key_comes_before_file_order(tmp_path: Path) -> None:
-    site, timetable = load(tmp_path, {
-        "01-x": essay_text("X", slug="x"),
-        "02-y": essay_text("Y", slug="y", order=2),
-        "03-z": essay_text("Z", slug="z", order=1),
-    })
+    site, timetable = load(
+        tmp_path,
+        {
+            "01-x": essay_text("X", slug="x"),
+            "02-y": essay_text("Y", slug="y", order=2),
+            "03-z": essay_text("Z", slug="z", order=1),
+        },
+    )
     plan = plan_schedule(timetable, site.essays, {}, datetime(2027, 1, 1, tzinfo=LONDON))
     assert [p.slug for p in plan.placements] == ["z", "y", "x"]
 
 
 def test_released_essay_keeps_its_slot_when_the_queue_changes(tmp_path: Path) -> None:
-    site, timetable = load(tmp_path, {"02-a": essay_text("A", slug="a"),
-                                      "03-b": essay_text("B", slug="b")})
+    site, timetable = load(
+        tmp_path, {"02-a": essay_text("A", slug="a"), "03-b": essay_text("B", slug="b")}
+    )
     jan = datetime(2027, 1, 5, 9, tzinfo=LONDON)
     releases = {"a": Release("a", jan, jan, "hash")}
     # A new essay jumps the queue: "a" stays in January, the newcomer takes February.
@@ -189,8 +216,9 @@ def test_released_essay_keeps_its_slot_when_the_queue_changes(tmp_path: Path) ->
 
 
 def test_missed_slot_is_caught_up_late(tmp_path: Path) -> None:
-    site, timetable = load(tmp_path, {"a": essay_text("A", slug="a"),
-                                      "b": essay_text("B", slug="b")})
+    site, timetable = load(
+        tmp_path, {"a": essay_text("A", slug="a"), "b": essay_text("B", slug="b")}
+    )
     jan = datetime(2027, 1, 5, 9, tzinfo=LONDON)
     releases = {"a": Release("a", jan, jan, "hash")}
     now = datetime(2027, 2, 5, 10, tzinfo=LONDON)  # the machine was off on 2 February
@@ -206,11 +234,14 @@ def test_old_dated_essays_are_not_due_before_the_first_release(tmp_path: Path) -
 
 
 def test_view_warns_about_shared_slot_off_cadence_and_empty_next_slot(tmp_path: Path) -> None:
-    site, timetable = load(tmp_path, {
-        "a": essay_text("A", slug="a", date="2027-01-05"),
-        "b": essay_text("B", slug="b", date="2027-01-05"),
-        "c": essay_text("C", slug="c", date="2027-03-10"),
-    })
+    site, timetable = load(
+        tmp_path,
+        {
+            "a": essay_text("A", slug="a", date="2027-01-05"),
+            "b": essay_text("B", slug="b", date="2027-01-05"),
+            "c": essay_text("C", slug="c", date="2027-03-10"),
+        },
+    )
     plan = plan_schedule(timetable, site.essays, {}, datetime(2027, 1, 10, tzinfo=LONDON))
     view = schedule_view(timetable, plan, months=3)
     rows = {row.slot.date(): row for row in view.rows}
@@ -221,8 +252,10 @@ def test_view_warns_about_shared_slot_off_cadence_and_empty_next_slot(tmp_path: 
     assert "c: dated 2027-03-10 09:00 Europe/London" in text and "off-cadence" in text
     assert "the next slot, 2027-02-02 09:00 Europe/London, is empty" in text
     earlier = plan_schedule(timetable, site.essays, {}, datetime(2027, 1, 1, tzinfo=LONDON))
-    assert any("2 essays share this slot (a, b)" in w
-               for w in schedule_view(timetable, earlier, months=3).warnings)
+    assert any(
+        "2 essays share this slot (a, b)" in w
+        for w in schedule_view(timetable, earlier, months=3).warnings
+    )
 
 
 def test_view_warns_when_a_slot_passed_without_a_release(tmp_path: Path) -> None:
@@ -238,30 +271,40 @@ def test_view_warns_when_a_slot_passed_without_a_release(tmp_path: Path) -> None
 
 
 def test_rule_with_dtstart_counts_from_it_at_the_settings_time() -> None:
-    timetable = Timetable("DTSTART:20260105T000000\nRRULE:FREQ=WEEKLY;INTERVAL=2",
-                          "Europe/London", time(9, 30))
-    slots = timetable.slots_between(datetime(2026, 1, 1, tzinfo=LONDON),
-                                    datetime(2026, 2, 1, tzinfo=LONDON))
+    timetable = Timetable(
+        "DTSTART:20260105T000000\nRRULE:FREQ=WEEKLY;INTERVAL=2", "Europe/London", time(9, 30)
+    )
+    slots = timetable.slots_between(
+        datetime(2026, 1, 1, tzinfo=LONDON), datetime(2026, 2, 1, tzinfo=LONDON)
+    )
     assert [(s.day, s.hour, s.minute) for s in slots] == [(5, 9, 30), (19, 9, 30)]
 
 
 def test_example_site_schedule_lists_first_tuesdays_with_the_queued_essay(
-        example_copy: Path) -> None:
-    result = CliRunner().invoke(cli, ["--root", str(example_copy), "schedule", "--today",
-                                      "2026-11-23"])
+    example_copy: Path,
+) -> None:
+    result = CliRunner().invoke(
+        cli, ["--root", str(example_copy), "schedule", "--today", "2026-11-23"]
+    )
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
     assert len(rows) == 12
     assert [date.fromisoformat(r[0]) for r in rows] == [
-        first_tuesday(y, m) for y, m in [(2026, 12)] + [(2027, m) for m in range(1, 12)]]
+        first_tuesday(y, m) for y, m in [(2026, 12)] + [(2027, m) for m in range(1, 12)]
+    ]
     assert rows[0][3:5] == ["scheduled", "the-long-now-of-a-notebook"]
 
 
 def test_before_the_first_release_the_queue_starts_on_the_day_of_the_first_run(
-        tmp_path: Path) -> None:
-    site, timetable = load(tmp_path, {"01-a": essay_text("A", slug="a"),
-                                      "02-old": essay_text("Old", slug="old",
-                                                           date="2026-12-01")})
+    tmp_path: Path,
+) -> None:
+    site, timetable = load(
+        tmp_path,
+        {
+            "01-a": essay_text("A", slug="a"),
+            "02-old": essay_text("Old", slug="old", date="2026-12-01"),
+        },
+    )
     later = datetime(2027, 1, 6, 0, 30, tzinfo=LONDON)
     first_run = datetime(2027, 1, 5, 23, 30, tzinfo=LONDON)
     noted = plan_schedule(timetable, site.essays, {}, later, first_run)

@@ -41,17 +41,26 @@ def service_settings(port: int) -> str:
     """The publish.toml of a site whose subscription service listens on `port` (the fixture
     site tests/sites/service/ has it on port 8001)."""
     text = (Path(__file__).parent / "sites" / "service" / "publish.toml").read_text(
-        encoding="utf-8")
+        encoding="utf-8"
+    )
     return text.replace("http://127.0.0.1:8001/", f"http://127.0.0.1:{port}/")
 
 
 def service_site(folder: Path, port: int) -> Path:
     """A small site with two published essays, its service on 127.0.0.1:`port`."""
     essays = {
-        "01-first": essay_text("The First Letter", "A first paragraph about reading.\n",
-                               date="2026-01-06", slug="first-letter"),
-        "02-second": essay_text("The Second Letter", "A second paragraph about writing.\n",
-                                date="2026-02-03", slug="second-letter"),
+        "01-first": essay_text(
+            "The First Letter",
+            "A first paragraph about reading.\n",
+            date="2026-01-06",
+            slug="first-letter",
+        ),
+        "02-second": essay_text(
+            "The Second Letter",
+            "A second paragraph about writing.\n",
+            date="2026-02-03",
+            slug="second-letter",
+        ),
     }
     return make_site(folder, essays=essays, settings=service_settings(port))
 
@@ -80,9 +89,11 @@ class Harness:
 
     def signup(self, address: str, remote: str = "192.0.2.1", **fields: str):
         """POST the signup form as a browser would; wait until its mail has gone out."""
-        response = self.client.post("/subscribe",
-                                    data={"email": address, "website": "", **fields},
-                                    environ_base={"REMOTE_ADDR": remote})
+        response = self.client.post(
+            "/subscribe",
+            data={"email": address, "website": "", **fields},
+            environ_base={"REMOTE_ADDR": remote},
+        )
         assert mailer_of(self.app).drain(30)
         return response
 
@@ -101,8 +112,9 @@ class Harness:
 
 
 @pytest.fixture
-def harness(tmp_path: Path, smtp_server: RecordingSMTPServer,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+def harness(
+    tmp_path: Path, smtp_server: RecordingSMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Harness]:
     """The service of a fresh site, mailing through a real SMTP server."""
     monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://{smtp_server.host}:{smtp_server.port}")
     monkeypatch.delenv("PUBLISH_SECRET", raising=False)
@@ -191,8 +203,9 @@ def test_a_used_link_cannot_bring_back_someone_who_left(harness: Harness) -> Non
     harness.confirm(link)
     subscriber = harness.subscriber("leaver@example.com")
     assert subscriber is not None
-    one_click = harness.client.post(unsubscribe_path(harness.root, subscriber.id),
-                                    data={"List-Unsubscribe": "One-Click"})
+    one_click = harness.client.post(
+        unsubscribe_path(harness.root, subscriber.id), data={"List-Unsubscribe": "One-Click"}
+    )
     assert one_click.status_code == 200
     assert harness.confirm(link).status_code == 410
     assert people(harness.root) == {"leaver@example.com": "unsubscribed"}
@@ -208,9 +221,15 @@ def test_signup_answers_alike_whatever_the_address_was(harness: Harness) -> None
     harness.signup("pending@example.com")
     statuses = people(harness.root)
 
-    answers = {address: harness.signup(address.upper() if "pending" in address else address)
-               for address in ("new@example.com", "pending@example.com",
-                               "active@example.com", "gone@example.com")}
+    answers = {
+        address: harness.signup(address.upper() if "pending" in address else address)
+        for address in (
+            "new@example.com",
+            "pending@example.com",
+            "active@example.com",
+            "gone@example.com",
+        )
+    }
     bodies = {(r.status_code, r.get_data()) for r in answers.values()}
     assert len(bodies) == 1, "the answer differs with the address's prior state"
     for address in answers:
@@ -235,8 +254,9 @@ def test_the_honeypot_stores_and_sends_nothing(harness: Harness) -> None:
     """A filled hidden field gets the usual answer, but nothing is kept or mailed."""
     before = snapshot(harness.root)
     genuine = harness.signup("someone@example.com", remote="192.0.2.9")
-    bot = harness.client.post("/subscribe", data={"email": "bot@example.com",
-                                                  "website": "http://spam.example"})
+    bot = harness.client.post(
+        "/subscribe", data={"email": "bot@example.com", "website": "http://spam.example"}
+    )
     assert bot.status_code == 200 and bot.get_data() == genuine.get_data()
     assert "bot@example.com" not in people(harness.root)
     assert not harness.smtp.messages_to("bot@example.com")
@@ -252,8 +272,7 @@ BAD_SIGNUPS = {
     "CR LF in the address": ({"data": {"email": "a@example.com\r\nBcc: b@example.com"}}, 400),
     "LF in the address": ({"data": {"email": "a@example.com\nb@example.com"}}, 400),
     "U+2028 in the address": ({"data": {"email": "a@example.com\u2028"}}, 400),
-    "LF in the name": ({"data": {"email": "a@example.com", "name": "A\nBcc: b@example.com"}},
-                       400),
+    "LF in the name": ({"data": {"email": "a@example.com", "name": "A\nBcc: b@example.com"}}, 400),
     "2,000 characters": ({"data": {"email": "a" * 1988 + "@example.com"}}, 400),
     "not an address": ({"data": {"email": "not an address"}}, 400),
     "no address": ({"data": {"name": "Nobody"}}, 400),
@@ -291,8 +310,10 @@ def test_a_thousand_signups_from_one_client_hit_the_limit(harness: Harness) -> N
 def test_one_address_is_limited_whoever_asks(harness: Harness) -> None:
     """Signups of one address from many clients stop after the per-address limit."""
     limit = ServiceOptions().address_limit
-    statuses = [harness.signup("target@example.com", remote=f"198.51.100.{n}").status_code
-                for n in range(limit + 2)]
+    statuses = [
+        harness.signup("target@example.com", remote=f"198.51.100.{n}").status_code
+        for n in range(limit + 2)
+    ]
     assert statuses == [200] * limit + [429, 429]
     assert len(harness.smtp.messages_to("target@example.com")) == limit
 
@@ -303,9 +324,14 @@ def test_x_forwarded_for_counts_only_behind_a_trusted_proxy(harness: Harness) ->
     limit = ServiceOptions().client_limit
 
     def signups(client: FlaskClient) -> list[int]:
-        return [client.post("/subscribe", data={"email": f"fwd{n}@example.com"},
-                            headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
-                for n in range(limit + 1)]
+        return [
+            client.post(
+                "/subscribe",
+                data={"email": f"fwd{n}@example.com"},
+                headers={"X-Forwarded-For": f"203.0.113.{n}"},
+            ).status_code
+            for n in range(limit + 1)
+        ]
 
     assert signups(harness.client)[-1] == 429
     proxied = create_app(harness.root, ServiceOptions(clock=harness.clock, trusted_proxies=1))
@@ -362,8 +388,11 @@ def test_one_click_unsubscribe_answers_plainly_and_repeats_harmlessly(harness: H
     """RFC 8058: the one-click POST unsubscribes at once with a short plain answer."""
     path = unsubscribe_path(harness.root, add_active(harness.root, "reader@example.com"))
     for _ in range(2):
-        response = harness.client.post(path, data="List-Unsubscribe=One-Click",
-                                       content_type="application/x-www-form-urlencoded")
+        response = harness.client.post(
+            path,
+            data="List-Unsubscribe=One-Click",
+            content_type="application/x-www-form-urlencoded",
+        )
         assert response.status_code == 200
         assert response.mimetype == "text/plain"
         assert len(response.get_data()) < 100
@@ -386,10 +415,12 @@ def test_bad_unsubscribes_change_nothing(harness: Harness, case: str) -> None:
     good = unsubscribe_path(harness.root, add_active(harness.root, "stays@example.com"))
     path, body, status = BAD_UNSUBSCRIBES[case]
     path = {"GOOD": good, "CUT": good[:-4]}.get(path, path)
-    arguments = {"form": {"data": {"List-Unsubscribe": "One-Click"}},
-                 "json": {"json": {"List-Unsubscribe": "One-Click"}},
-                 "other": {"data": {"List-Unsubscribe": "Yes"}},
-                 "empty": {}}[body]
+    arguments = {
+        "form": {"data": {"List-Unsubscribe": "One-Click"}},
+        "json": {"json": {"List-Unsubscribe": "One-Click"}},
+        "other": {"data": {"List-Unsubscribe": "Yes"}},
+        "empty": {},
+    }[body]
     before = snapshot(harness.root)
     assert harness.client.post(path, **arguments).status_code == status
     if body == "form":
@@ -400,10 +431,15 @@ def test_bad_unsubscribes_change_nothing(harness: Harness, case: str) -> None:
 def test_pages_carry_security_headers_and_no_scripts(harness: Harness) -> None:
     """Every page forbids scripts and framing, and token pages send no referrer."""
     path = unsubscribe_path(harness.root, add_active(harness.root, "reader@example.com"))
-    for response in (harness.signup("new@example.com"), harness.client.get(path),
-                     harness.client.get("/confirm/nonsense")):
-        policy = dict(part.strip().split(" ", 1)
-                      for part in response.headers["Content-Security-Policy"].split(";"))
+    for response in (
+        harness.signup("new@example.com"),
+        harness.client.get(path),
+        harness.client.get("/confirm/nonsense"),
+    ):
+        policy = dict(
+            part.strip().split(" ", 1)
+            for part in response.headers["Content-Security-Policy"].split(";")
+        )
         assert policy["default-src"] == "'none'" and "script-src" not in policy
         assert policy["frame-ancestors"] == "'none'"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -453,9 +489,13 @@ def running_service(app: Flask, port: int) -> Iterator[str]:
         mailer_of(app).close()
 
 
-def http(url: str, body: bytes | None = None,
-         content_type: str = "application/x-www-form-urlencoded", method: str | None = None,
-         timeout: float = 30) -> tuple[int, str, bytes]:
+def http(
+    url: str,
+    body: bytes | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
+    method: str | None = None,
+    timeout: float = 30,
+) -> tuple[int, str, bytes]:
     """GET (or POST `body` to) a URL; return the status, the content type and the body."""
     headers = {"Content-Type": content_type} if body is not None else {}
     request = urllib.request.Request(url, data=body, headers=headers, method=method)
@@ -469,15 +509,15 @@ def http(url: str, body: bytes | None = None,
 
 def send(root: Path, slug: str) -> None:
     """Run `publish send SLUG` and check that it succeeded."""
-    result = CliRunner().invoke(cli, ["--root", str(root), "send", slug],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["--root", str(root), "send", slug], catch_exceptions=False)
     assert result.exit_code == 0, result.output
 
 
 def build(root: Path) -> None:
     """Run `publish build` and check that it succeeded."""
-    result = CliRunner().invoke(cli, ["--root", str(root), "build", "--today", "2026-03-01"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["--root", str(root), "build", "--today", "2026-03-01"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -489,8 +529,9 @@ def one_click_url(message: EmailMessage) -> str:
     return url
 
 
-def test_the_whole_loop_over_http_and_smtp(tmp_path: Path, smtp_server: RecordingSMTPServer,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_whole_loop_over_http_and_smtp(
+    tmp_path: Path, smtp_server: RecordingSMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Subscribe, confirm by the mailed link, receive a send, leave by the one-click header,
     and be left out of the next send: the real server, driven over HTTP."""
     monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://{smtp_server.host}:{smtp_server.port}")
@@ -501,8 +542,9 @@ def test_the_whole_loop_over_http_and_smtp(tmp_path: Path, smtp_server: Recordin
     build(root)
     app = create_app(root)
     with running_service(app, port) as base:
-        status, kind, page = http(base + "subscribe",
-                                  b"email=Reader%40Example.com&name=A+Reader&website=")
+        status, kind, page = http(
+            base + "subscribe", b"email=Reader%40Example.com&name=A+Reader&website="
+        )
         assert (status, kind) == (200, "text/html")
         assert b"Reader@" not in page
         assert mailer_of(app).drain(30)
@@ -512,8 +554,11 @@ def test_the_whole_loop_over_http_and_smtp(tmp_path: Path, smtp_server: Recordin
         assert people(root)["Reader@example.com"] == "active"
 
         send(root, "first-letter")
-        [(_, _, letter)] = [m for m in smtp_server.messages_to("reader@example.com")
-                            if m[2]["Subject"] == "The First Letter"]
+        [(_, _, letter)] = [
+            m
+            for m in smtp_server.messages_to("reader@example.com")
+            if m[2]["Subject"] == "The First Letter"
+        ]
         assert smtp_server.messages_to("regular@example.com")
 
         status, kind, body = http(one_click_url(letter), b"List-Unsubscribe=One-Click")
@@ -529,8 +574,17 @@ def test_subscriptions_serve_runs_the_service(tmp_path: Path) -> None:
     """`publish subscriptions serve` answers on the port it was given until stopped."""
     port = free_port()
     root = service_site(tmp_path / "site", port)
-    command = [sys.executable, "-m", "publish", "--root", str(root), "subscriptions", "serve",
-               "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "publish",
+        "--root",
+        str(root),
+        "subscriptions",
+        "serve",
+        "--port",
+        str(port),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         status = wait_for_answer(f"http://127.0.0.1:{port}/unsubscribe/forged", process)
@@ -548,7 +602,8 @@ def test_subscriptions_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", port))
         taken.listen()
         result = CliRunner().invoke(
-            cli, ["--root", str(root), "subscriptions", "serve", "--port", str(port)])
+            cli, ["--root", str(root), "subscriptions", "serve", "--port", str(port)]
+        )
     assert result.exit_code == 1
     assert f"--port:1:1: error: cannot listen on 127.0.0.1:{port}" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
@@ -581,8 +636,9 @@ class UnsubscribingSMTPServer(RecordingSMTPServer):
         return reply
 
 
-def test_a_reader_who_leaves_during_a_send_is_skipped(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_reader_who_leaves_during_a_send_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An unsubscribe that arrives while a send runs keeps the database consistent, and the
     send skips the address when its turn comes."""
     port = free_port()
@@ -600,16 +656,20 @@ def test_a_reader_who_leaves_during_a_send_is_skipped(tmp_path: Path,
     with closing(open_state(root)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         ledger = dict(conn.execute("SELECT email, status FROM deliveries"))
-    assert ledger == {"reader1@example.com": "sent", "reader2@example.com": "sent",
-                      "reader3@example.com": "skipped", "reader4@example.com": "sent"}
+    assert ledger == {
+        "reader1@example.com": "sent",
+        "reader2@example.com": "sent",
+        "reader3@example.com": "skipped",
+        "reader4@example.com": "sent",
+    }
 
 
 # --- Link scanners and a hung mail server ------------------------------------------------
 
 
 def test_opening_a_confirmation_link_never_confirms(
-        tmp_path: Path, smtp_server: RecordingSMTPServer,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, smtp_server: RecordingSMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A mail scanner's GET or HEAD of the link changes nothing; the page's button (a POST)
     confirms. Over real HTTP."""
     monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://{smtp_server.host}:{smtp_server.port}")
@@ -688,8 +748,9 @@ class HangingSMTPServer:
 
 
 @pytest.fixture
-def hung_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                 ) -> Iterator[tuple[Path, str, HangingSMTPServer, Flask]]:
+def hung_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, str, HangingSMTPServer, Flask]]:
     """A running service whose mail server hangs, with a one-letter queue."""
     with HangingSMTPServer() as smtp:
         monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{smtp.port}")
@@ -704,7 +765,8 @@ def hung_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_hung_mail_server_never_holds_up_an_unsubscribe(
-        hung_service: tuple[Path, str, HangingSMTPServer, Flask]) -> None:
+    hung_service: tuple[Path, str, HangingSMTPServer, Flask],
+) -> None:
     """Signups answer at once while the worker waits on a silent server; the queue full, a
     signup gets a clear 503; and a one-click unsubscribe answers while the server still
     hangs. (Bounds are generous: the mail server's timeout is a minute.)"""
@@ -715,8 +777,7 @@ def test_a_hung_mail_server_never_holds_up_an_unsubscribe(
     assert http(base + "subscribe", b"email=one%40example.com&website=", timeout=10)[0] == 200
     assert smtp.arrived.acquire(timeout=10), "the worker never reached the mail server"
     assert http(base + "subscribe", b"email=two%40example.com&website=", timeout=10)[0] == 200
-    status, _, page = http(base + "subscribe", b"email=three%40example.com&website=",
-                           timeout=10)
+    status, _, page = http(base + "subscribe", b"email=three%40example.com&website=", timeout=10)
     assert status == 503
     assert html.fromstring(page).findtext(".//h1") == "Please try again later"
 
@@ -747,7 +808,10 @@ def test_the_service_will_not_start_without_its_own_url(tmp_path: Path) -> None:
 
 def test_links_never_come_from_the_host_header(harness: Harness) -> None:
     """A forged Host (or X-Forwarded-Host) changes nothing in the mailed link."""
-    harness.client.post("/subscribe", data={"email": "host@example.com", "website": ""},
-                        headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"})
+    harness.client.post(
+        "/subscribe",
+        data={"email": "host@example.com", "website": ""},
+        headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"},
+    )
     assert mailer_of(harness.app).drain(30)
     assert harness.confirm_link("host@example.com").startswith(harness.base + "confirm/")

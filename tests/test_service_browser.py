@@ -40,8 +40,8 @@ def serve_site_from_build(page: Page, root: Path, site_url: str) -> None:
 
 
 def test_signup_form_on_the_essay_page_works_in_chromium(
-        page: Page, tmp_path: Path, smtp_server: RecordingSMTPServer,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    page: Page, tmp_path: Path, smtp_server: RecordingSMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Fill in and submit the essay page's form; the confirmation mail arrives, and its link,
     opened in the browser, makes the reader active."""
     monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://{smtp_server.host}:{smtp_server.port}")
@@ -51,8 +51,12 @@ def test_signup_form_on_the_essay_page_works_in_chromium(
     build(root)
     serve_site_from_build(page, root, "https://example.org/letters/")
     blocked: list[str] = []
-    page.on("console", lambda message: blocked.append(message.text)
-            if "Content Security Policy" in message.text else None)
+    page.on(
+        "console",
+        lambda message: (
+            blocked.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
 
     app = create_app(root)
     with running_service(app, port):

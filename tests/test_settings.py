@@ -58,22 +58,41 @@ def test_bad_toml_gives_line_and_column(tmp_path: Path) -> None:
     assert problem.startswith("publish.toml:2:11: error: invalid TOML")
 
 
-@pytest.mark.parametrize(("extra", "expected"), [
-    ('titel = "x"\n', "publish.toml:5:1: error: unknown key 'site.titel' (did you mean 'title'?)"),
-    ("language = 3\n", "publish.toml:5:1: error: 'site.language' must be a string"),
-    ('timezone = "Europe/Londn"\n',
-     "publish.toml:5:1: error: unknown time zone 'Europe/Londn' (did you mean 'Europe/London'?)"),
-    ('[schedule]\nrule = "FREQ=SOMETIMES"\n',
-     "publish.toml:6:1: error: invalid RRULE 'FREQ=SOMETIMES'"),
-    ('[schedule]\ntime = "25:00"\n',
-     "publish.toml:6:1: error: 'schedule.time' must be HH:MM, got '25:00'"),
-    ('[schedule]\ntime = "nine"\n',
-     "publish.toml:6:1: error: 'schedule.time' must be HH:MM, got 'nine'"),
-    ("[sched]\nrule = 1\n",
-     "publish.toml:5:1: error: unknown table [sched] (did you mean 'schedule'?)"),
-    ('[email]\nreplyto = "x"\n',
-     "publish.toml:6:1: error: unknown key 'email.replyto' (did you mean 'reply_to'?)"),
-])
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            'titel = "x"\n',
+            "publish.toml:5:1: error: unknown key 'site.titel' (did you mean 'title'?)",
+        ),
+        ("language = 3\n", "publish.toml:5:1: error: 'site.language' must be a string"),
+        (
+            'timezone = "Europe/Londn"\n',
+            "publish.toml:5:1: error: unknown time zone 'Europe/Londn' "
+            "(did you mean 'Europe/London'?)",
+        ),
+        (
+            '[schedule]\nrule = "FREQ=SOMETIMES"\n',
+            "publish.toml:6:1: error: invalid RRULE 'FREQ=SOMETIMES'",
+        ),
+        (
+            '[schedule]\ntime = "25:00"\n',
+            "publish.toml:6:1: error: 'schedule.time' must be HH:MM, got '25:00'",
+        ),
+        (
+            '[schedule]\ntime = "nine"\n',
+            "publish.toml:6:1: error: 'schedule.time' must be HH:MM, got 'nine'",
+        ),
+        (
+            "[sched]\nrule = 1\n",
+            "publish.toml:5:1: error: unknown table [sched] (did you mean 'schedule'?)",
+        ),
+        (
+            '[email]\nreplyto = "x"\n',
+            "publish.toml:6:1: error: unknown key 'email.replyto' (did you mean 'reply_to'?)",
+        ),
+    ],
+)
 def test_bad_setting_is_named_with_its_line(tmp_path: Path, extra: str, expected: str) -> None:
     [problem] = problems_of(tmp_path, SITE + extra)
     assert problem.startswith(expected)
@@ -87,7 +106,8 @@ def test_bad_toml_at_end_of_document_points_there(tmp_path: Path) -> None:
 def test_settings_not_utf8(tmp_path: Path) -> None:
     (tmp_path / "publish.toml").write_bytes(b'[site]\ntitle = "Caf\xe9"\n')
     assert problems_of(tmp_path, None) == [
-        "publish.toml:2:13: error: file is not UTF-8 (byte 0xe9); save it as UTF-8"]
+        "publish.toml:2:13: error: file is not UTF-8 (byte 0xe9); save it as UTF-8"
+    ]
 
 
 def test_missing_required_key(tmp_path: Path) -> None:
@@ -101,8 +121,10 @@ def test_bad_url(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    text = ('[site]\ntitle = 3\nurl = "ftp://x"\ntimezone = "Mars/Base"\n'
-            '[schedule]\nrule = "NOPE"\ntime = "7pm"\n')
+    text = (
+        '[site]\ntitle = 3\nurl = "ftp://x"\ntimezone = "Mars/Base"\n'
+        '[schedule]\nrule = "NOPE"\ntime = "7pm"\n'
+    )
     problems = problems_of(tmp_path, text)
     lines = sorted(int(p.split(":")[1]) for p in problems)
     assert lines == [1, 2, 3, 4, 6, 7]  # missing author (table line), then one per bad key

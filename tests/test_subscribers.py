@@ -225,8 +225,9 @@ def test_an_empty_secret_file_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
 NAMES = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
-MOMENTS = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1),
-                       timezones=st.just(UTC)).map(lambda m: m.replace(microsecond=0))
+MOMENTS = st.datetimes(
+    min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+).map(lambda m: m.replace(microsecond=0))
 MAYBE = st.one_of(st.none(), MOMENTS)
 # What the state can hold: an active reader has confirmed, an unsubscribed one has left.
 READER = st.one_of(
@@ -239,8 +240,10 @@ READERS = st.lists(READER, max_size=8)
 
 def everyone(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
     """Every subscriber without the row id, which a fresh state numbers anew."""
-    return [(s.email, s.name, s.status, s.created_at, s.confirmed_at, s.unsubscribed_at)
-            for s in list_subscribers(conn)]
+    return [
+        (s.email, s.name, s.status, s.created_at, s.confirmed_at, s.unsubscribed_at)
+        for s in list_subscribers(conn)
+    ]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -256,8 +259,13 @@ def test_export_then_import_keeps_every_status_date_and_name(readers: list[tuple
                 source.execute(
                     "UPDATE subscribers SET created_at = ?, confirmed_at = ?, unsubscribed_at = ?"
                     " WHERE id = ?",
-                    (created.isoformat(), confirmed and confirmed.isoformat(),
-                     left and left.isoformat(), subscriber.id))
+                    (
+                        created.isoformat(),
+                        confirmed and confirmed.isoformat(),
+                        left and left.isoformat(),
+                        subscriber.id,
+                    ),
+                )
             exported = Path(folder) / "export.csv"
             exported.write_text(export_csv(source), encoding="utf-8")
             report = import_csv(target, exported)
@@ -288,38 +296,64 @@ def test_cli_export_then_import_keeps_pending_and_unsubscribed(tmp_path: Path) -
 
 
 EXPECTED_IMPORTS = {
-    "substack_email_list.csv": ("Substack email list", [
-        ("zoë.brandt@mailbox.ink", "Zoë Brandt", "active", "2018-08-27T15:06:27+00:00"),
-        ("kirsty@mailbox.ink", "", "active", "2018-12-19T08:03:04+00:00"),
-        ("quiet@mailbox.ink", "Quiet Reader", "unsubscribed", "2019-02-01T10:00:00+00:00"),
-    ], {"deletion request": [5, 6], "deleted-user placeholder": [7],
-        "placeholder address (an example domain)": [8]}),
-    "ghost_members.csv": ("Ghost members export", [
-        ("dana@mailbox.ink", "Dana Ó Súilleabháin", "active", "2021-03-04T05:06:07+00:00"),
-        ("paying@mailbox.ink", "Paying Reader", "active", "2022-01-01T00:00:00+00:00"),
-        ("muted@mailbox.ink", "Muted Member", "unsubscribed", "2022-05-05T12:00:00+00:00"),
-    ], {"deleted member": [5],
-        "placeholder address (a domain that cannot receive mail)": [6]}),
-    "buttondown_subscribers.csv": ("Buttondown subscribers export", [
-        ("regular@mailbox.ink", "Wiremu Tāne", "active", "2020-04-05T06:07:08+00:00"),
-        ("premium@mailbox.ink", "", "active", "2021-04-05T06:07:08+00:00"),
-        ("unconfirmed@mailbox.ink", "", "pending", "2022-04-05T06:07:08+00:00"),
-        ("left@mailbox.ink", "", "unsubscribed", "2019-04-05T06:07:08+00:00"),
-        ("bounced@mailbox.ink", "", "unsubscribed", "2019-05-05T06:07:08+00:00"),
-        ("angry@mailbox.ink", "", "unsubscribed", "2019-06-05T06:07:08+00:00"),
-        ("removed@mailbox.ink", "", "unsubscribed", "2019-07-05T06:07:08+00:00"),
-    ], {}),
-    "mailchimp_subscribed.csv": ("Mailchimp audience export", [
-        ("s1@mailbox.ink", "Ana García López", "active", "2018-02-05T19:28:23+00:00"),
-        ("s2@mailbox.ink", "Björk", "active", "2019-03-05T10:00:00+00:00"),
-    ], {}),
-    "mailchimp_unsubscribed.csv": ("Mailchimp audience export", [
-        ("u1@mailbox.ink", "Dolor", "unsubscribed", "2018-02-12T10:54:27+00:00"),
-        ("u2@mailbox.ink", "Simet", "unsubscribed", "2018-02-12T10:54:26+00:00"),
-    ], {}),
-    "mailchimp_cleaned.csv": ("Mailchimp audience export", [
-        ("c1@mailbox.ink", "Lorem Ipsum", "unsubscribed", "2020-06-04T15:28:08+00:00"),
-    ], {}),
+    "substack_email_list.csv": (
+        "Substack email list",
+        [
+            ("zoë.brandt@mailbox.ink", "Zoë Brandt", "active", "2018-08-27T15:06:27+00:00"),
+            ("kirsty@mailbox.ink", "", "active", "2018-12-19T08:03:04+00:00"),
+            ("quiet@mailbox.ink", "Quiet Reader", "unsubscribed", "2019-02-01T10:00:00+00:00"),
+        ],
+        {
+            "deletion request": [5, 6],
+            "deleted-user placeholder": [7],
+            "placeholder address (an example domain)": [8],
+        },
+    ),
+    "ghost_members.csv": (
+        "Ghost members export",
+        [
+            ("dana@mailbox.ink", "Dana Ó Súilleabháin", "active", "2021-03-04T05:06:07+00:00"),
+            ("paying@mailbox.ink", "Paying Reader", "active", "2022-01-01T00:00:00+00:00"),
+            ("muted@mailbox.ink", "Muted Member", "unsubscribed", "2022-05-05T12:00:00+00:00"),
+        ],
+        {"deleted member": [5], "placeholder address (a domain that cannot receive mail)": [6]},
+    ),
+    "buttondown_subscribers.csv": (
+        "Buttondown subscribers export",
+        [
+            ("regular@mailbox.ink", "Wiremu Tāne", "active", "2020-04-05T06:07:08+00:00"),
+            ("premium@mailbox.ink", "", "active", "2021-04-05T06:07:08+00:00"),
+            ("unconfirmed@mailbox.ink", "", "pending", "2022-04-05T06:07:08+00:00"),
+            ("left@mailbox.ink", "", "unsubscribed", "2019-04-05T06:07:08+00:00"),
+            ("bounced@mailbox.ink", "", "unsubscribed", "2019-05-05T06:07:08+00:00"),
+            ("angry@mailbox.ink", "", "unsubscribed", "2019-06-05T06:07:08+00:00"),
+            ("removed@mailbox.ink", "", "unsubscribed", "2019-07-05T06:07:08+00:00"),
+        ],
+        {},
+    ),
+    "mailchimp_subscribed.csv": (
+        "Mailchimp audience export",
+        [
+            ("s1@mailbox.ink", "Ana García López", "active", "2018-02-05T19:28:23+00:00"),
+            ("s2@mailbox.ink", "Björk", "active", "2019-03-05T10:00:00+00:00"),
+        ],
+        {},
+    ),
+    "mailchimp_unsubscribed.csv": (
+        "Mailchimp audience export",
+        [
+            ("u1@mailbox.ink", "Dolor", "unsubscribed", "2018-02-12T10:54:27+00:00"),
+            ("u2@mailbox.ink", "Simet", "unsubscribed", "2018-02-12T10:54:26+00:00"),
+        ],
+        {},
+    ),
+    "mailchimp_cleaned.csv": (
+        "Mailchimp audience export",
+        [
+            ("c1@mailbox.ink", "Lorem Ipsum", "unsubscribed", "2020-06-04T15:28:08+00:00"),
+        ],
+        {},
+    ),
 }
 
 
@@ -362,12 +396,16 @@ def test_generic_csv_joins_first_and_last_names(conn: sqlite3.Connection, tmp_pa
 
 def test_generic_csv_honours_a_status_column(conn: sqlite3.Connection, tmp_path: Path) -> None:
     """A hand-made list that marks who left never brings them back active."""
-    path = write_csv(tmp_path / "l.csv", "email,status\na@example.net,Unsubscribed\n"
-                                         "b@example.net,pending\nc@example.net,\n")
+    path = write_csv(
+        tmp_path / "l.csv",
+        "email,status\na@example.net,Unsubscribed\nb@example.net,pending\nc@example.net,\n",
+    )
     import_csv(conn, path)
     assert [(s.email, s.status) for s in list_subscribers(conn)] == [
-        ("a@example.net", "unsubscribed"), ("b@example.net", "pending"),
-        ("c@example.net", "active")]
+        ("a@example.net", "unsubscribed"),
+        ("b@example.net", "pending"),
+        ("c@example.net", "active"),
+    ]
     bad = write_csv(tmp_path / "bad.csv", "email,status\nd@example.net,maybe\n")
     with pytest.raises(PublishError) as caught:
         import_csv(conn, bad)
@@ -380,17 +418,22 @@ def test_cli_import_says_what_it_skipped_and_why(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--root", str(root), "subscribers", "import", str(path)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == (f"Imported {path} (Substack email list): 3 added (2 active, "
-                        "1 unsubscribed), 0 updated, 0 unchanged, 0 kept unsubscribed, "
-                        "4 skipped")
+    assert lines[0] == (
+        f"Imported {path} (Substack email list): 3 added (2 active, "
+        "1 unsubscribed), 0 updated, 0 unchanged, 0 kept unsubscribed, "
+        "4 skipped"
+    )
     assert f"{path}: skipped 2: deletion request (lines 5, 6)" in lines
     assert f"{path}: skipped 1: deleted-user placeholder (line 7)" in lines
 
 
 def test_a_bad_date_or_status_names_its_cell(conn: sqlite3.Connection, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "x.csv", "email,name,status,created_at,confirmed_at\n"
-                                         "a@example.net,A,active,yesterday-ish,\n"
-                                         "b@example.net,B,gone,2020-01-01T00:00:00+00:00,\n")
+    path = write_csv(
+        tmp_path / "x.csv",
+        "email,name,status,created_at,confirmed_at\n"
+        "a@example.net,A,active,yesterday-ish,\n"
+        "b@example.net,B,gone,2020-01-01T00:00:00+00:00,\n",
+    )
     with pytest.raises(PublishError) as caught:
         import_csv(conn, path)
     assert [(p.line, p.col) for p in caught.value.problems] == [(2, 4), (3, 3)]
@@ -400,8 +443,10 @@ def test_a_bad_date_or_status_names_its_cell(conn: sqlite3.Connection, tmp_path:
 def test_a_field_over_the_csv_limit_is_a_clear_error(tmp_path: Path) -> None:
     """Python's csv refuses a field over 128 KB; the import says where, and imports nothing."""
     root = make_site(tmp_path / "site", settings=SETTINGS)
-    path = write_csv(tmp_path / "big.csv",
-                     "email,name\nok@example.net,Ok\nbig@example.net,\"" + "x" * 140_000 + "\"\n")
+    path = write_csv(
+        tmp_path / "big.csv",
+        'email,name\nok@example.net,Ok\nbig@example.net,"' + "x" * 140_000 + '"\n',
+    )
     result = CliRunner().invoke(cli, ["--root", str(root), "subscribers", "import", str(path)])
     assert result.exit_code == 1
     assert result.output.startswith(f"{path}:3:17: error: a field is longer than 128 KB")

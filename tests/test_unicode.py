@@ -44,8 +44,9 @@ TEXT = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"))
 LABELS = ("example", "bücher", "münchen", "пример", "例え", "ελληνικά", "xn--bcher-kva", "mail")
 TLDS = ("org", "de", "рф", "jp", "net")
 LOCAL_ASCII = st.text("abcdefghijklmnopqrstuvwxyzABCXYZ0123456789._+-", min_size=1, max_size=20)
-LOCAL_UNICODE = st.text(st.sampled_from("abcxyzéüøßÉÜЖжλΛ東京0123456789._-"),
-                        min_size=1, max_size=20)
+LOCAL_UNICODE = st.text(
+    st.sampled_from("abcxyzéüøßÉÜЖжλΛ東京0123456789._-"), min_size=1, max_size=20
+)
 
 
 def words(max_size: int = 60) -> st.SearchStrategy[str]:
@@ -70,8 +71,9 @@ def addresses(draw: st.DrawFn, unicode_local: bool = True) -> str:
 def service_urls() -> st.SearchStrategy[str]:
     """Subscription service URLs of any length, some with an IDN host or a non-ASCII path."""
     host = st.sampled_from(("subs.example.org", "abo.bücher.de", "例え.jp", "s.example.net:8443"))
-    path = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp")),
-                   max_size=1500)
+    path = st.text(
+        st.characters(blacklist_categories=("Cc", "Cs", "Zs", "Zl", "Zp")), max_size=1500
+    )
     return st.builds(lambda h, p: f"https://{h}/{p}", host, path)
 
 
@@ -106,8 +108,9 @@ def unfolded(data: bytes, name: str) -> str:
     return found[1].replace("\r\n", "")
 
 
-def headers_for(subject: str, sender: str, to: str, unsubscribe: str,
-                site_title: str = "Letters") -> mime.MessageHeaders:
+def headers_for(
+    subject: str, sender: str, to: str, unsubscribe: str, site_title: str = "Letters"
+) -> mime.MessageHeaders:
     """MessageHeaders as a send makes them."""
     return mime.MessageHeaders(
         subject=subject,
@@ -122,17 +125,28 @@ def headers_for(subject: str, sender: str, to: str, unsubscribe: str,
     )
 
 
-@given(subject=words(200), site_name=words(), reader=words(), reader_address=addresses(),
-       sender_address=addresses(unicode_local=False), service=service_urls())
+@given(
+    subject=words(200),
+    site_name=words(),
+    reader=words(),
+    reader_address=addresses(),
+    sender_address=addresses(unicode_local=False),
+    service=service_urls(),
+)
 def test_any_unicode_headers_parse_back_the_same(
-    subject: str, site_name: str, reader: str, reader_address: str, sender_address: str,
+    subject: str,
+    site_name: str,
+    reader: str,
+    reader_address: str,
+    sender_address: str,
     service: str,
 ) -> None:
     sender = str(mime.Address(display_name=site_name, addr_spec=sender_address))
     to = mime.recipient_address(reader_address, reader)
     unsubscribe = f"{service.rstrip('/')}/unsubscribe/12-0123456789abcdef"
-    data = mime.compose_message(headers_for(subject, sender, to, unsubscribe),
-                                "Hello,\ntext\n", "<p>html</p>")
+    data = mime.compose_message(
+        headers_for(subject, sender, to, unsubscribe), "Hello,\ntext\n", "<p>html</p>"
+    )
     message = parse(data)
     assert squash(str(message["Subject"])) == squash(subject)
     [from_] = message["From"].addresses
@@ -151,8 +165,7 @@ def test_any_unicode_headers_parse_back_the_same(
 @given(service=service_urls())
 def test_list_unsubscribe_is_always_ascii_url_items(service: str) -> None:
     unsubscribe = f"{service.rstrip('/')}/unsubscribe/12-0123456789abcdef"
-    headers = headers_for("A title", "Letters <letters@example.org>", "r@example.org",
-                          unsubscribe)
+    headers = headers_for("A title", "Letters <letters@example.org>", "r@example.org", unsubscribe)
     data = mime.compose_message(headers, "text\n", "<p>html</p>")
     value = unfolded(data, "List-Unsubscribe")
     assert value.isascii() and "=?" not in value
@@ -181,20 +194,38 @@ def smtp() -> Iterator[RecordingSMTPServer]:
         yield server
 
 
-def write_site(root: Path, *, site_title: str, sender_name: str, title: str,
-               subtitle: str = "", author: str = "Anne Brontë", tags: Sequence[str] = (),
-               service_url: str = "https://subs.bronte-letters.net/") -> Path:
+def write_site(
+    root: Path,
+    *,
+    site_title: str,
+    sender_name: str,
+    title: str,
+    subtitle: str = "",
+    author: str = "Anne Brontë",
+    tags: Sequence[str] = (),
+    service_url: str = "https://subs.bronte-letters.net/",
+) -> Path:
     """A one-essay site with these texts (front matter written by a YAML writer)."""
     sender = str(mime.Address(display_name=sender_name, addr_spec="letters@bronte-letters.net"))
-    settings = tomli_w.dumps({
-        "site": {"title": site_title, "url": "https://bronte-letters.net/", "author": author,
-                 "language": "en", "timezone": "Europe/London"},
-        "schedule": {"rule": "FREQ=MONTHLY;BYDAY=+1TU"},
-        "email": {"from": sender, "reply_to": "editor@bronte-letters.net",
-                  "signup_url": "https://bronte-letters.net/subscribe/",
-                  "service_url": service_url,
-                  "postal_address": "Haworth Parsonage, Church Street, Haworth"},
-    })
+    settings = tomli_w.dumps(
+        {
+            "site": {
+                "title": site_title,
+                "url": "https://bronte-letters.net/",
+                "author": author,
+                "language": "en",
+                "timezone": "Europe/London",
+            },
+            "schedule": {"rule": "FREQ=MONTHLY;BYDAY=+1TU"},
+            "email": {
+                "from": sender,
+                "reply_to": "editor@bronte-letters.net",
+                "signup_url": "https://bronte-letters.net/subscribe/",
+                "service_url": service_url,
+                "postal_address": "Haworth Parsonage, Church Street, Haworth",
+            },
+        }
+    )
     front = {"title": title, "date": "2026-12-01", "tags": list(tags), "author": author}
     if subtitle:
         front["subtitle"] = subtitle
@@ -205,14 +236,16 @@ def write_site(root: Path, *, site_title: str, sender_name: str, title: str,
 def run(root: Path, *args: str) -> Result:
     """`publish --root ROOT ARGS…` in-process; never a traceback, whatever the outcome."""
     result = CliRunner().invoke(cli, ["--root", str(root), *args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), (
-        "".join(traceback.format_exception(result.exception)))
+    assert result.exception is None or isinstance(result.exception, SystemExit), "".join(
+        traceback.format_exception(result.exception)
+    )
     assert "Traceback" not in result.output
     return result
 
 
-def build_and_send(root: Path, smtp: RecordingSMTPServer, reader: str, name: str
-                   ) -> tuple[Result, str]:
+def build_and_send(
+    root: Path, smtp: RecordingSMTPServer, reader: str, name: str
+) -> tuple[Result, str]:
     """Check and build the site, subscribe one reader and send; the send's result and slug."""
     run(root, "check", "--today", TODAY)
     built = run(root, "build", "--today", TODAY)
@@ -228,8 +261,9 @@ def build_and_send(root: Path, smtp: RecordingSMTPServer, reader: str, name: str
         return run(root, "send", eml.stem), eml.stem
 
 
-def assert_arrived_intact(message: EmailMessage, title: str, reader_name: str,
-                          sender_name: str) -> None:
+def assert_arrived_intact(
+    message: EmailMessage, title: str, reader_name: str, sender_name: str
+) -> None:
     """The received message reads back with the same subject and display names, and one
     ASCII line of `<…>` List-Unsubscribe items."""
     assert squash(str(message["Subject"])) == squash(title)
@@ -242,18 +276,37 @@ def assert_arrived_intact(message: EmailMessage, title: str, reader_name: str,
 
 
 @settings(max_examples=8)
-@given(title=words(), subtitle=words(), author=words(), site_title=words(),
-       sender_name=words(), reader_name=words(),
-       tags=st.lists(words(20), max_size=3, unique_by=tag_slug),
-       reader=addresses(unicode_local=False))
+@given(
+    title=words(),
+    subtitle=words(),
+    author=words(),
+    site_title=words(),
+    sender_name=words(),
+    reader_name=words(),
+    tags=st.lists(words(20), max_size=3, unique_by=tag_slug),
+    reader=addresses(unicode_local=False),
+)
 def test_check_build_and_send_any_unicode_site(
-    tmp_path_factory: pytest.TempPathFactory, smtp: RecordingSMTPServer, title: str,
-    subtitle: str, author: str, site_title: str, sender_name: str, reader_name: str,
-    tags: list[str], reader: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    smtp: RecordingSMTPServer,
+    title: str,
+    subtitle: str,
+    author: str,
+    site_title: str,
+    sender_name: str,
+    reader_name: str,
+    tags: list[str],
+    reader: str,
 ) -> None:
-    root = write_site(tmp_path_factory.mktemp("unicode"), site_title=site_title,
-                      sender_name=sender_name, title=title, subtitle=subtitle, author=author,
-                      tags=tags)
+    root = write_site(
+        tmp_path_factory.mktemp("unicode"),
+        site_title=site_title,
+        sender_name=sender_name,
+        title=title,
+        subtitle=subtitle,
+        author=author,
+        tags=tags,
+    )
     result, _ = build_and_send(root, smtp, reader, reader_name)
     assert result.exit_code == 0, result.output
     local, domain = address_parts(reader)
@@ -268,8 +321,9 @@ def test_check_build_and_send_any_unicode_site(
 def test_accented_title_site_title_sender_and_reader_name_build_and_send(
     tmp_path: Path, smtp: RecordingSMTPServer
 ) -> None:
-    root = write_site(tmp_path / "site", site_title="Lettres d’été", sender_name="Éditions Zoë",
-                      title="Café")
+    root = write_site(
+        tmp_path / "site", site_title="Lettres d’été", sender_name="Éditions Zoë", title="Café"
+    )
     result, _ = build_and_send(root, smtp, "zoe@example.org", "Zoë Brontë")
     assert result.exit_code == 0, result.output
     [(_, _, message)] = smtp.messages_to("zoe@example.org")
@@ -285,8 +339,7 @@ def test_accented_title_site_title_sender_and_reader_name_build_and_send(
 @pytest.mark.parametrize("length", [40, 120, 400, 2000])
 def test_list_unsubscribe_is_never_an_encoded_word(length: int) -> None:
     unsubscribe = f"https://subs.example.org/{'p' * length}/unsubscribe/12-0123456789abcdef"
-    headers = headers_for("A title", "Letters <letters@example.org>", "r@example.org",
-                          unsubscribe)
+    headers = headers_for("A title", "Letters <letters@example.org>", "r@example.org", unsubscribe)
     data = mime.compose_message(headers, "text\n", "<p>html</p>")
     value = unfolded(data, "List-Unsubscribe")
     assert "=?" not in value and value.isascii()
@@ -301,18 +354,27 @@ def test_list_unsubscribe_is_never_an_encoded_word(length: int) -> None:
 
 
 def test_non_ascii_urls_in_list_unsubscribe_are_percent_encoded() -> None:
-    headers = headers_for("A title", "Letters <letters@bücher.de>", "r@example.org",
-                          "https://abo.bücher.de/ä b/unsubscribe/1-x")
+    headers = headers_for(
+        "A title",
+        "Letters <letters@bücher.de>",
+        "r@example.org",
+        "https://abo.bücher.de/ä b/unsubscribe/1-x",
+    )
     headers = dataclasses.replace(headers, unsubscribe_mailto="mailto:zoë@bücher.de")
     value = unfolded(mime.compose_message(headers, "t\n", "<p>h</p>"), "List-Unsubscribe")
-    assert value == ("<https://abo.xn--bcher-kva.de/%C3%A4%20b/unsubscribe/1-x>, "
-                     "<mailto:zo%C3%AB@xn--bcher-kva.de>")
+    assert value == (
+        "<https://abo.xn--bcher-kva.de/%C3%A4%20b/unsubscribe/1-x>, "
+        "<mailto:zo%C3%AB@xn--bcher-kva.de>"
+    )
 
 
 def test_idn_domains_are_punycode_and_a_unicode_local_part_makes_utf8_headers() -> None:
-    headers = headers_for("Été", "Bücher <letters@bücher.de>",
-                          mime.recipient_address("zoë@bücher.de", "Zoë Brontë"),
-                          "https://subs.example.org/unsubscribe/1-x")
+    headers = headers_for(
+        "Été",
+        "Bücher <letters@bücher.de>",
+        mime.recipient_address("zoë@bücher.de", "Zoë Brontë"),
+        "https://subs.example.org/unsubscribe/1-x",
+    )
     data = mime.compose_message(headers, "Hello Zoë,\n", "<p>Hello Zoë</p>")
     message = parse(data)
     assert message["From"].addresses[0].domain == "xn--bcher-kva.de"
@@ -321,8 +383,9 @@ def test_idn_domains_are_punycode_and_a_unicode_local_part_makes_utf8_headers() 
     assert recipient.display_name == "Zoë Brontë"
     assert str(message["Subject"]) == "Été"
     assert b"Subject: =?utf-8?" in data  # encoded words still, outside the address fields
-    ascii_only = mime.compose_message(dataclasses.replace(headers, to="zoe@bücher.de"),
-                                      "t\n", "<p>h</p>")
+    ascii_only = mime.compose_message(
+        dataclasses.replace(headers, to="zoe@bücher.de"), "t\n", "<p>h</p>"
+    )
     assert ascii_only.split(b"\r\n\r\n")[0].isascii()
     assert parse(ascii_only)["To"].addresses[0].domain == "xn--bcher-kva.de"
 
@@ -331,11 +394,15 @@ def test_addresses_that_differ_only_by_case_merge_in_any_script(tmp_path: Path) 
     with closing(db.connect(tmp_path / "state.db")) as conn:
         first = add_subscriber(conn, "élodie@example.org", "Élodie")
         assert add_subscriber(conn, "ÉLODIE@Example.org").id == first.id
-        assert add_subscriber(conn, "Straße@bücher.de").id == add_subscriber(
-            conn, "STRASSE@xn--bcher-kva.de").id
+        assert (
+            add_subscriber(conn, "Straße@bücher.de").id
+            == add_subscriber(conn, "STRASSE@xn--bcher-kva.de").id
+        )
         assert find_subscriber(conn, "ÉLODIE@EXAMPLE.ORG") == first
         assert [s.email for s in list_subscribers(conn)] == [
-            "élodie@example.org", "Straße@bücher.de"]  # kept as first given
+            "élodie@example.org",
+            "Straße@bücher.de",
+        ]  # kept as first given
 
 
 def test_the_migration_backfills_keys_and_keeps_older_duplicates(tmp_path: Path) -> None:
@@ -346,8 +413,11 @@ def test_the_migration_backfills_keys_and_keeps_older_duplicates(tmp_path: Path)
                 old.execute(statement)
         old.execute("PRAGMA user_version = 2")
         for address in ("élodie@example.org", "ÉLODIE@example.org", "bob@example.org"):
-            old.execute("INSERT INTO subscribers (email, status, created_at)"
-                        " VALUES (?, 'active', '2026-01-01')", (address,))
+            old.execute(
+                "INSERT INTO subscribers (email, status, created_at)"
+                " VALUES (?, 'active', '2026-01-01')",
+                (address,),
+            )
         old.commit()
     with closing(db.connect(path)) as conn:
         assert find_subscriber(conn, "Élodie@example.org").id == 1  # the oldest row
@@ -365,8 +435,13 @@ def test_non_latin_titles_get_distinct_usable_slugs() -> None:
 
 
 def test_non_latin_tags_get_their_own_pages(tmp_path: Path) -> None:
-    root = write_site(tmp_path / "site", site_title="Letters", sender_name="Letters",
-                      title="Ночь", tags=["Поэзия", "東京", "Ελληνικά"])
+    root = write_site(
+        tmp_path / "site",
+        site_title="Letters",
+        sender_name="Letters",
+        title="Ночь",
+        tags=["Поэзия", "東京", "Ελληνικά"],
+    )
     result = run(root, "build", "--today", TODAY)
     assert result.exit_code == 0, result.output
     pages = sorted(p.parent.name for p in (root / "build" / "site" / "tags").glob("*/index.html"))
@@ -375,8 +450,9 @@ def test_non_latin_tags_get_their_own_pages(tmp_path: Path) -> None:
 
 def test_init_with_an_emoji_title_writes_settings_that_parse(tmp_path: Path) -> None:
     title, author = 'Letters from 🌍 "Zoë" \\ {today}', "Zoë Brontë, Jr."
-    result = CliRunner().invoke(cli, ["init", str(tmp_path / "site"), "--title", title,
-                                      "--author", author])
+    result = CliRunner().invoke(
+        cli, ["init", str(tmp_path / "site"), "--title", title, "--author", author]
+    )
     assert result.exit_code == 0, result.output
     settings = load_settings(tmp_path / "site")
     assert (settings.site.title, settings.site.author) == (title, author)
@@ -408,9 +484,12 @@ def test_ascii_titles_keep_the_slugs_they_had(title: str) -> None:
 @pytest.mark.parametrize("local", ["zoe", "zoë"])
 def test_a_very_long_name_never_makes_a_line_over_998_bytes(local: str) -> None:
     name = "東" * 400
-    headers = headers_for("x", "Letters <letters@example.org>",
-                          mime.recipient_address(f"{local}@example.org", name),
-                          "https://subs.example.org/unsubscribe/1-x")
+    headers = headers_for(
+        "x",
+        "Letters <letters@example.org>",
+        mime.recipient_address(f"{local}@example.org", name),
+        "https://subs.example.org/unsubscribe/1-x",
+    )
     data = mime.compose_message(headers, "t\n", "<p>h</p>")
     assert all(len(line) <= mime.HARD_LINE_LIMIT for line in header_lines(data))
     [recipient] = parse(data)["To"].addresses
@@ -420,11 +499,15 @@ def test_a_very_long_name_never_makes_a_line_over_998_bytes(local: str) -> None:
 
 
 @given(subject=words(), reader=words(), reader_address=addresses())
-def test_header_classes_made_once_change_no_byte(subject: str, reader: str,
-                                                 reader_address: str) -> None:
-    headers = headers_for(subject, "Éditions <letters@bücher.de>",
-                          mime.recipient_address(reader_address, reader),
-                          "https://subs.example.org/unsubscribe/1-x")
+def test_header_classes_made_once_change_no_byte(
+    subject: str, reader: str, reader_address: str
+) -> None:
+    headers = headers_for(
+        subject,
+        "Éditions <letters@bücher.de>",
+        mime.recipient_address(reader_address, reader),
+        "https://subs.example.org/unsubscribe/1-x",
+    )
     made_once = mime.compose_message(headers, "Hello,\ntext é\n", "<p>html</p>")
     with pytest.MonkeyPatch.context() as patch:  # the email package's own registry
         patch.setattr(mime, "HeaderClasses", HeaderRegistry)

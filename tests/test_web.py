@@ -407,8 +407,13 @@ def test_hidden_and_editor_files_are_never_published(tmp_path: Path) -> None:
     report = build_site(root)
     built = snapshot(site_dir(root))
     assert "images/square.svg" in built, "ordinary files beside the essays are published"
-    leaked = [path for path in built if any(part.startswith((".", "#")) or part.endswith(
-        ("~", ".swp")) for part in path.split("/"))]
+    leaked = [
+        path
+        for path in built
+        if any(
+            part.startswith((".", "#")) or part.endswith(("~", ".swp")) for part in path.split("/")
+        )
+    ]
     assert leaked == []
     assert sorted(report.published) == ["essay-1", "essay-2"], "no editor file read as an essay"
 
@@ -427,8 +432,12 @@ def test_links_out_of_essays_are_refused_naming_the_link(tmp_path: Path) -> None
     with pytest.raises(PublishError) as caught:
         build_site(root)
     named = {problem.path for problem in caught.value.problems}
-    assert named == {"essays/leak.txt", "essays/images/more", "essays/03-smuggled.md",
-                     "essays/config.toml"}
+    assert named == {
+        "essays/leak.txt",
+        "essays/images/more",
+        "essays/03-smuggled.md",
+        "essays/config.toml",
+    }
     assert all("outside essays/" in p.message for p in caught.value.problems)
     assert not (root / "build" / "site").exists()
 
@@ -458,13 +467,28 @@ def test_a_folder_named_like_an_essay_is_a_folder(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("slug", ["archive", "tags", "glossary", "page", "index", "404",
-                                  "feed", "atom", "sitemap", "robots", "style"])
+@pytest.mark.parametrize(
+    "slug",
+    [
+        "archive",
+        "tags",
+        "glossary",
+        "page",
+        "index",
+        "404",
+        "feed",
+        "atom",
+        "sitemap",
+        "robots",
+        "style",
+    ],
+)
 def test_an_essay_slug_taking_a_built_in_address_is_refused(tmp_path: Path, slug: str) -> None:
     root = fixture_site(tmp_path / "site", essays=2)
     (root / "essays" / "05-clash.md").write_text(
         essay_file("Clashing", "2025-06-06", subtitle='"x"', slug=json.dumps(slug)),
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     with pytest.raises(PublishError) as caught:
         build_site(root)
     [problem] = caught.value.problems
@@ -474,8 +498,9 @@ def test_an_essay_slug_taking_a_built_in_address_is_refused(tmp_path: Path, slug
 
 def test_a_title_making_a_built_in_slug_is_refused_at_its_title_line(tmp_path: Path) -> None:
     root = fixture_site(tmp_path / "site", essays=2)
-    (root / "essays" / "05-archive.md").write_text(essay_file("Archive", "2025-06-06"),
-                                                   encoding="utf-8")
+    (root / "essays" / "05-archive.md").write_text(
+        essay_file("Archive", "2025-06-06"), encoding="utf-8"
+    )
     with pytest.raises(PublishError) as caught:
         build_site(root)
     [problem] = caught.value.problems
@@ -485,7 +510,8 @@ def test_a_title_making_a_built_in_slug_is_refused_at_its_title_line(tmp_path: P
 def test_an_essay_slug_naming_a_folder_of_files_is_refused(tmp_path: Path) -> None:
     root = fixture_site(tmp_path / "site", essays=2)
     (root / "essays" / "05-images.md").write_text(
-        essay_file("Pictures", "2025-06-06", slug="images"), encoding="utf-8")
+        essay_file("Pictures", "2025-06-06", slug="images"), encoding="utf-8"
+    )
     with pytest.raises(PublishError) as caught:
         build_site(root)
     [problem] = caught.value.problems
@@ -495,12 +521,18 @@ def test_an_essay_slug_naming_a_folder_of_files_is_refused(tmp_path: Path) -> No
 def test_the_built_in_routes_cover_every_address_the_build_writes(fixture_root: Path) -> None:
     from publish.content.site import BUILT_IN_ROUTES
 
-    essays = {path.parent.name for path in site_dir(fixture_root).glob("*/index.html")
-              if (site_dir(fixture_root) / path.parent.name / "index.html").exists()}
+    essays = {
+        path.parent.name
+        for path in site_dir(fixture_root).glob("*/index.html")
+        if (site_dir(fixture_root) / path.parent.name / "index.html").exists()
+    }
     slugs = {f"essay-{n}" for n in range(1, 13)}
     assert slugs <= essays
-    built_in = {entry.name.split(".")[0] for entry in site_dir(fixture_root).iterdir()
-                if entry.name not in slugs and entry.name != "images"}
+    built_in = {
+        entry.name.split(".")[0]
+        for entry in site_dir(fixture_root).iterdir()
+        if entry.name not in slugs and entry.name != "images"
+    }
     assert built_in <= BUILT_IN_ROUTES
 
 

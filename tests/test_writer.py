@@ -39,8 +39,11 @@ HOLD_ENV = "PUBLISH_TEST_HOLD_AT"  # publish.parallel.HOLD_ENV: a build waits at
 
 def tree(folder: Path) -> dict[str, bytes]:
     """Every file under folder, by relative path."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_writes_exactly_the_files_given(tmp_path: Path) -> None:
@@ -122,11 +125,11 @@ def write_with_memo(files: dict, target: Path, tmp_path: Path) -> None:
 
 def test_update_in_place_writes_exactly_the_files_given(tmp_path: Path) -> None:
     target = tmp_path / "site"
-    write_with_memo({"a/index.html": keyed("a"), "b/index.html": "b", "c/d/e.html": "e"},
-                    target, tmp_path)
+    write_with_memo(
+        {"a/index.html": keyed("a"), "b/index.html": "b", "c/d/e.html": "e"}, target, tmp_path
+    )
     (target / "stray.html").write_text("left by hand")
-    write_with_memo({"a/index.html": keyed("a"), "f/index.html": keyed("f", "f")},
-                    target, tmp_path)
+    write_with_memo({"a/index.html": keyed("a"), "f/index.html": keyed("f", "f")}, target, tmp_path)
     assert tree(target) == {"a/index.html": b"a", "f/index.html": b"f"}
     assert sorted(p.name for p in target.iterdir()) == ["a", "f"], "emptied folders removed"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["memo", "site"], "nothing left over"
@@ -142,8 +145,9 @@ def test_update_in_place_keeps_vouched_files_and_rewrites_edited_ones(tmp_path: 
     def refuse() -> str:
         raise AssertionError("a vouched-for file was made again")
 
-    write_with_memo({"kept.html": Keyed("k", refuse), "edited.html": keyed("two")},
-                    target, tmp_path)
+    write_with_memo(
+        {"kept.html": Keyed("k", refuse), "edited.html": keyed("two")}, target, tmp_path
+    )
     assert tree(target) == {"kept.html": b"one", "edited.html": b"two"}
     assert (target / "kept.html").stat().st_ino == inode
 
@@ -156,8 +160,9 @@ def test_failure_while_making_leaves_the_tree_untouched(tmp_path: Path) -> None:
         raise PublishError.single("templates/essay.html", 1, 1, "template error: broken")
 
     with pytest.raises(PublishError):
-        write_tree({"index.html": Keyed("new", broken), "b/new.html": "new"}, target,
-                   memo_for(tmp_path))
+        write_tree(
+            {"index.html": Keyed("new", broken), "b/new.html": "new"}, target, memo_for(tmp_path)
+        )
     assert tree(target) == {"index.html": b"old", "a/page.html": b"old page"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["memo", "site"], "staging removed"
 
@@ -168,9 +173,20 @@ def test_interrupted_commit_is_finished(tmp_path: Path) -> None:
     staging = tmp_path / ".site-new-test"
     staging.mkdir()
     (staging / "0").write_text("new")
-    writer._write_journal(tmp_path, {"changes": [
-        {"kind": "update", "folder": "site", "staging": staging.name,
-         "moves": ["a/index.html"], "removes": ["gone.html"]}]})
+    writer._write_journal(
+        tmp_path,
+        {
+            "changes": [
+                {
+                    "kind": "update",
+                    "folder": "site",
+                    "staging": staging.name,
+                    "moves": ["a/index.html"],
+                    "removes": ["gone.html"],
+                }
+            ]
+        },
+    )
     writer.recover_interrupted_commit(tmp_path)  # as the next build does first
     assert tree(target) == {"index.html": b"old", "a/index.html": b"new"}
     assert not staging.exists() and not writer._journal_path(tmp_path).exists()
@@ -182,19 +198,23 @@ def test_a_per_folder_journal_left_by_an_older_version_is_finished(tmp_path: Pat
     staging = tmp_path / ".site-new-legacy"
     staging.mkdir()
     (staging / "0").write_text("new")
-    (tmp_path / ".site-commit.json").write_text(json.dumps(
-        {"staging": staging.name, "moves": ["index.html"], "removes": ["gone.html"]}))
+    (tmp_path / ".site-commit.json").write_text(
+        json.dumps({"staging": staging.name, "moves": ["index.html"], "removes": ["gone.html"]})
+    )
     write_with_memo({"index.html": "new", "more.html": "more"}, target, tmp_path)
     assert tree(target) == {"index.html": b"new", "more.html": b"more"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["memo", "site"]
 
 
-@pytest.mark.parametrize("change", [{"kind": "update", "folder": "site", "staging": "..",
-                                     "moves": [], "removes": []},
-                                    {"kind": "update", "folder": "site",
-                                     "staging": ".site-new-x", "removes": ["index.html"]},
-                                    {"kind": "swap", "folder": "..", "staging": ".site-new-x"},
-                                    ["not", "a", "change"]])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"kind": "update", "folder": "site", "staging": "..", "moves": [], "removes": []},
+        {"kind": "update", "folder": "site", "staging": ".site-new-x", "removes": ["index.html"]},
+        {"kind": "swap", "folder": "..", "staging": ".site-new-x"},
+        ["not", "a", "change"],
+    ],
+)
 def test_damaged_commit_journal_is_dropped_untouched(tmp_path: Path, change: object) -> None:
     target = tmp_path / "site"
     write_with_memo({"index.html": "old"}, target, tmp_path)
@@ -207,8 +227,7 @@ def test_damaged_commit_journal_is_dropped_untouched(tmp_path: Path, change: obj
 def test_file_becoming_a_folder_swaps_a_new_tree(tmp_path: Path) -> None:
     target = tmp_path / "site"
     write_with_memo({"tags": "a file", "index.html": "x"}, target, tmp_path)
-    write_with_memo({"tags/index.html": keyed("a folder now"), "index.html": "x"}, target,
-                    tmp_path)
+    write_with_memo({"tags/index.html": keyed("a folder now"), "index.html": "x"}, target, tmp_path)
     assert tree(target) == {"tags/index.html": b"a folder now", "index.html": b"x"}
 
 
@@ -273,10 +292,22 @@ def test_a_web_server_running_as_nobody_serves_the_built_site(public_folder):
         os.umask(previous)
     port = free_port()
     server = subprocess.Popen(
-        ["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory",
-         str(root / "build" / "site"), str(port)],
-        user="nobody", group="nogroup", cwd="/", stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        [
+            "/usr/bin/python3",
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(root / "build" / "site"),
+            str(port),
+        ],
+        user="nobody",
+        group="nogroup",
+        cwd="/",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port)
         for path in ("/", "/essay-00001/", "/style.css", "/feed.xml", "/archive/"):
@@ -322,13 +353,16 @@ def outputs(root: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
 def apply_edit(root: Path) -> None:
     """Change a title, add a paragraph, remove one essay and add another."""
     path = root / "essays" / "00010.md"
-    path.write_text(path.read_text(encoding="utf-8").replace('title: "', 'title: "Retitled ', 1),
-                    encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('title: "', 'title: "Retitled ', 1),
+        encoding="utf-8",
+    )
     edit_essay(root, 30, "A new closing paragraph.")
     (root / "essays" / "00020.md").unlink()
     (root / "essays" / "00099.md").write_text(
         '---\ntitle: "A late addition"\ndate: 2029-06-01\n---\nA short new essay.\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -355,11 +389,19 @@ def copy_for_test(builds: Builds, target: Path, variant: str) -> tuple[Path, dic
     """
     root = target / "site"
     outputs_of = {builds.base / "build" / name for name in ("site", "email")}
-    shutil.copytree(builds.base, root, symlinks=True,
-                    ignore=lambda folder, names: names if Path(folder) in outputs_of else [])
+    shutil.copytree(
+        builds.base,
+        root,
+        symlinks=True,
+        ignore=lambda folder, names: names if Path(folder) in outputs_of else [],
+    )
     for name in ("site", "email"):  # linked, as the writer never writes into a file in place:
-        shutil.copytree(builds.base / "build" / name, root / "build" / name,  # the memo holds
-                        copy_function=os.link, dirs_exist_ok=True)
+        shutil.copytree(
+            builds.base / "build" / name,
+            root / "build" / name,  # the memo holds
+            copy_function=os.link,
+            dirs_exist_ok=True,
+        )
     apply_edit(root)
     env = {k: v for k, v in os.environ.items() if k not in (HOLD_ENV, cache_store.NO_CACHE_ENV)}
     if variant == "cold":
@@ -373,10 +415,24 @@ def start_build(root: Path, env: dict[str, str], hold: str | None = None) -> sub
     """A real `publish build` in its own process group, optionally held at a step."""
     if hold is not None:
         env = {**env, HOLD_ENV: hold}
-    return subprocess.Popen([sys.executable, "-m", "publish", "--root", str(root), "build",
-                             "--today", TODAY.isoformat()], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True, bufsize=0)  # unbuffered: see wait_for_hold
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "publish",
+            "--root",
+            str(root),
+            "build",
+            "--today",
+            TODAY.isoformat(),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        bufsize=0,
+    )  # unbuffered: see wait_for_hold
 
 
 def wait_for_hold(process: subprocess.Popen, step: str, count: int = 1) -> list[int]:
@@ -441,13 +497,20 @@ def assert_recovers(root: Path, builds: Builds, expected: str | None) -> None:
     assert left == {".cache", "email", "site"}, "staging folders or a journal were left"
 
 
-@pytest.mark.parametrize(("variant", "step", "expected"), [
-    ("update", "staged", "old"), ("update", "journal", "new"),
-    ("update", "half-committed", "new"), ("update", "committed", "new"),
-    ("swap", "staged", "old"), ("swap", "half-committed", "new"),
-])
-def test_a_build_killed_at_each_step_leaves_one_whole_build(builds, tmp_path, variant, step,
-                                                            expected):
+@pytest.mark.parametrize(
+    ("variant", "step", "expected"),
+    [
+        ("update", "staged", "old"),
+        ("update", "journal", "new"),
+        ("update", "half-committed", "new"),
+        ("update", "committed", "new"),
+        ("swap", "staged", "old"),
+        ("swap", "half-committed", "new"),
+    ],
+)
+def test_a_build_killed_at_each_step_leaves_one_whole_build(
+    builds, tmp_path, variant, step, expected
+):
     root, env = copy_for_test(builds, tmp_path, variant)
     process = start_build(root, env, hold=step)
     try:
@@ -491,9 +554,23 @@ def test_a_second_build_while_one_runs_fails_clearly(builds, tmp_path):
     first = start_build(root, env, hold="staged")
     try:
         wait_for_hold(first, "staged")
-        second = subprocess.run([sys.executable, "-m", "publish", "--root", str(root), "build",
-                                 "--today", TODAY.isoformat()], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=120)
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "publish",
+                "--root",
+                str(root),
+                "build",
+                "--today",
+                TODAY.isoformat(),
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         kill_build(first)
     assert second.returncode == 1

@@ -134,9 +134,7 @@ class RecordingSMTPServer:
         self.limit_reply = "452 4.5.3 too many messages in this connection"
         self.rcpt_attempts: dict[str, int] = {}
         self.connections = 0
-        self._controller = Controller(
-            self, hostname=host, port=self.port, enable_SMTPUTF8=smtputf8
-        )
+        self._controller = Controller(self, hostname=host, port=self.port, enable_SMTPUTF8=smtputf8)
 
     def start(self) -> RecordingSMTPServer:
         """Start listening; return self."""

@@ -138,8 +138,8 @@ class OutputMemo:
         spans = unpack_record(data, MAGIC)
         if spans is None or len(spans) != 1:
             return {}
-        (start, length), = spans
-        body = data[start:start + length]
+        ((start, length),) = spans
+        body = data[start : start + length]
         try:  # plain JSON, each stamp's types checked as it is read: it can never run code
             return _MANIFEST_DECODER.decode(body)
         except msgspec.DecodeError:
@@ -164,8 +164,7 @@ class OutputMemo:
     def record(self, relative: str, key: str, written: Path | str) -> None:
         """Note the key and stamp of a file this build wrote or linked."""
         found = os.stat(written)
-        self.current[relative] = (key, found.st_dev, found.st_ino, found.st_size,
-                                  found.st_mtime_ns)
+        self.current[relative] = (key, found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
 
     def save(self) -> None:
         """Store this build's manifest atomically (a failure only costs the next build time)."""

@@ -139,8 +139,12 @@ class StoredTokens(Sequence[Token]):
         if tokens is None:
             if not PROCESS.read_only:
                 self.path.unlink(missing_ok=True)
-            raise PublishError.single(str(self.path), 1, 1, "build cache record changed during "
-                                      "the build; it was removed, run the build again")
+            raise PublishError.single(
+                str(self.path),
+                1,
+                1,
+                "build cache record changed during the build; it was removed, run the build again",
+            )
         return tokens
 
     def memoized(self, render: Renderer, context: Any) -> str:
@@ -189,8 +193,7 @@ class StoredTokens(Sequence[Token]):
 class EssayCache:
     """The folder of cached essay parses of one site."""
 
-    def __init__(self, root: Path, settings: Settings, glossary: Glossary,
-                 parse_file: EssayParser):
+    def __init__(self, root: Path, settings: Settings, glossary: Glossary, parse_file: EssayParser):
         self.folder = root / CACHE_DIR / "essays"
         self.settings = settings
         self.glossary = glossary
@@ -209,8 +212,9 @@ class EssayCache:
         essay, problems, dependencies = record
         return (essay, problems) if dependencies_hold(dependencies, self.glossary) else None
 
-    def _read_record(self, path: Path,
-                     key: bytes) -> tuple[Essay, list[Problem], tuple[Dependency, ...]] | None:
+    def _read_record(
+        self, path: Path, key: bytes
+    ) -> tuple[Essay, list[Problem], tuple[Dependency, ...]] | None:
         """A record decoded, or None (a damaged one is deleted).
 
         A record decoded earlier in this process is reused while its file keeps the same
@@ -235,8 +239,9 @@ class EssayCache:
         PROCESS.loaded_records[path] = (stamp, record)
         return record
 
-    def _decode(self, path: Path, key: bytes,
-                data: bytes) -> tuple[Essay, list[Problem], tuple[Dependency, ...]] | None:
+    def _decode(
+        self, path: Path, key: bytes, data: bytes
+    ) -> tuple[Essay, list[Problem], tuple[Dependency, ...]] | None:
         """Check a record's header and checksum, then read its essay (tokens stay stored).
 
         A record is MessagePack checked field by field: nothing in the cache can run code.
@@ -247,10 +252,11 @@ class EssayCache:
         (meta_start, meta_length), (tokens_start, tokens_length) = spans
         try:
             essay, problems, dependencies, count = essay_from_record(
-                data[meta_start:meta_start + meta_length])
+                data[meta_start : meta_start + meta_length]
+            )
         except (ValueError, TypeError, KeyError, RecursionError):  # a foreign or stale record
             return None
-        tokens_bytes = data[tokens_start:tokens_start + tokens_length]
+        tokens_bytes = data[tokens_start : tokens_start + tokens_length]
         tokens = StoredTokens(path, tokens_start, tokens_length, zlib.crc32(tokens_bytes), count)
         return dataclasses.replace(essay, tokens=tokens), problems, dependencies
 
@@ -258,16 +264,22 @@ class EssayCache:
         """Write an essay's record atomically; return the essay with its tokens stored."""
         try:
             tokens_bytes = pack(encode_tokens(essay.tokens))
-            meta = essay_to_record(essay, problems, glossary_dependencies(essay, self.glossary),
-                                   len(essay.tokens))
+            meta = essay_to_record(
+                essay, problems, glossary_dependencies(essay, self.glossary), len(essay.tokens)
+            )
         except ValueError:  # something MessagePack cannot store: keep the essay in memory
             return essay
         record = pack_record(MAGIC, key, [meta, tokens_bytes])
         path = self.record_path(key)
         if not write_cache_file(path, record):
             return essay
-        tokens = StoredTokens(path, len(record) - len(tokens_bytes), len(tokens_bytes),
-                              zlib.crc32(tokens_bytes), len(essay.tokens))
+        tokens = StoredTokens(
+            path,
+            len(record) - len(tokens_bytes),
+            len(tokens_bytes),
+            zlib.crc32(tokens_bytes),
+            len(essay.tokens),
+        )
         return dataclasses.replace(essay, tokens=tokens)
 
     def key_of(self, path: Path, root: Path) -> bytes:
@@ -284,8 +296,11 @@ class EssayCache:
     def peek(self, path: Path, root: Path) -> tuple[Essay | None, list[Problem]]:
         """One essay from the cache if its record holds, else parsed; nothing is stored."""
         cached = self.load(self.key_of(path, root))
-        return cached if cached is not None else self.parse_file(path, root, self.settings,
-                                                            self.glossary)
+        return (
+            cached
+            if cached is not None
+            else self.parse_file(path, root, self.settings, self.glossary)
+        )
 
     def prune(self, keep: set[str]) -> None:
         """Remove records and renderings no essay of this build uses (old versions, deleted)."""
@@ -297,8 +312,9 @@ class EssayCache:
         RenderStore.at(self.folder.parent).prune({name.removesuffix(".rec") for name in keep})
 
 
-def read_essays(paths: Sequence[Path], root: Path, settings: Settings, glossary: Glossary,
-                parse: EssayParser) -> list[tuple[Essay | None, list[Problem]]]:
+def read_essays(
+    paths: Sequence[Path], root: Path, settings: Settings, glossary: Glossary, parse: EssayParser
+) -> list[tuple[Essay | None, list[Problem]]]:
     """Every essay, in order: cached where the cache holds, the rest parsed (by `parse`, the
     content's own reader of one file) across cores."""
     if not cache_enabled():
@@ -316,8 +332,7 @@ def read_essays(paths: Sequence[Path], root: Path, settings: Settings, glossary:
         results.append(cached)
         if cached is None:
             missing.append((index, key))
-    parsed = _parse_missing([paths[i] for i, _ in missing], [k for _, k in missing], cache,
-                            root)
+    parsed = _parse_missing([paths[i] for i, _ in missing], [k for _, k in missing], cache, root)
     loaded = PROCESS.loaded_records
     for stale in [p for p in loaded if p.parent == cache.folder and p.name not in keys]:
         del PROCESS.loaded_records[stale]
@@ -327,8 +342,9 @@ def read_essays(paths: Sequence[Path], root: Path, settings: Settings, glossary:
     return [r for r in results if r is not None]
 
 
-def _parse_missing(paths: list[Path], keys: list[bytes], cache: EssayCache,
-                   root: Path) -> list[tuple[Essay | None, list[Problem]]]:
+def _parse_missing(
+    paths: list[Path], keys: list[bytes], cache: EssayCache, root: Path
+) -> list[tuple[Essay | None, list[Problem]]]:
     """Parse the essays the cache did not hold (under their keys), in worker processes when
     there are many."""
     workers = fork_workers(len(paths), PARALLEL_THRESHOLD)

@@ -44,12 +44,12 @@ def parse_today(value: str | None) -> date | datetime | None:
             return date.fromisoformat(value)
         return datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"'{value}' is not a date (YYYY-MM-DD) or "
-                                 "date and time (YYYY-MM-DDTHH:MM)") from None
+        raise click.BadParameter(
+            f"'{value}' is not a date (YYYY-MM-DD) or date and time (YYYY-MM-DDTHH:MM)"
+        ) from None
 
 
-def site_moment(value: date | datetime | None, timetable: Timetable,
-                end_of_day: bool) -> datetime:
+def site_moment(value: date | datetime | None, timetable: Timetable, end_of_day: bool) -> datetime:
     """A `--today` value as a moment in the site's zone; a bare date is its start or its end."""
     if value is None:
         return datetime.now(timetable.zone)
@@ -66,11 +66,14 @@ def load_environment_settings(root: Path) -> Settings:
     return settings
 
 
-TODAY_OPTION = click.option("--today", "today_text", metavar="DATE",
-                            help="Treat this date (or ISO date-time) as now.")
+TODAY_OPTION = click.option(
+    "--today", "today_text", metavar="DATE", help="Treat this date (or ISO date-time) as now."
+)
 
 
 OUTBOX_OPTION = click.option(
-    "--outbox", is_flag=True,
+    "--outbox",
+    is_flag=True,
     help="Write the messages to state/outbox/ instead of mailing them (no SMTP server "
-         "needed); the real send ledger is left alone.")
+    "needed); the real send ledger is left alone.",
+)

@@ -43,11 +43,22 @@ def subscriptions() -> None:
 
 @subscriptions.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True,
-              help="The port to listen on.")
-@click.option("--behind-proxy", "proxies", type=click.IntRange(0, 5), default=0,
-              show_default=True, metavar="N",
-              help="Trust X-Forwarded-For from N reverse proxies in front of the service.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8001,
+    show_default=True,
+    help="The port to listen on.",
+)
+@click.option(
+    "--behind-proxy",
+    "proxies",
+    type=click.IntRange(0, 5),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Trust X-Forwarded-For from N reverse proxies in front of the service.",
+)
 @click.pass_obj
 def subscriptions_serve(root: Path, host: str, port: int, proxies: int) -> None:
     """Run the subscription service with waitress until Ctrl-C."""
@@ -88,15 +99,22 @@ def subscribers_remove(root: Path, email: str) -> None:
     with _state_connection(root) as conn:
         subscriber = remove_subscriber(conn, email)
     if subscriber is None:
-        raise PublishError.single(str(database_path(root, load_settings(root))), 1, 1,
-                                  f"no subscriber with the address {email!r}")
+        raise PublishError.single(
+            str(database_path(root, load_settings(root))),
+            1,
+            1,
+            f"no subscriber with the address {email!r}",
+        )
     click.echo(f"{subscriber.email}: unsubscribed")
 
 
 @subscribers_group.command("list")
 @click.pass_obj
-@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed"]),
-              help="Only subscribers with this status.")
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "active", "unsubscribed"]),
+    help="Only subscribers with this status.",
+)
 def subscribers_list(root: Path, status: str | None) -> None:
     """List subscribers: address, status, name and the dates they joined, confirmed, left."""
     with _state_connection(root) as conn:
@@ -106,8 +124,10 @@ def subscribers_list(root: Path, status: str | None) -> None:
         dates = (subscriber.created_at, subscriber.confirmed_at, subscriber.unsubscribed_at)
         shown = "\t".join(_day(moment) for moment in dates)
         click.echo(f"{subscriber.email}\t{subscriber.status}\t{subscriber.name}\t{shown}")
-    counts = {kind: sum(s.status == kind for s in everyone)
-              for kind in ("pending", "active", "unsubscribed")}
+    counts = {
+        kind: sum(s.status == kind for s in everyone)
+        for kind in ("pending", "active", "unsubscribed")
+    }
     summary = ", ".join(f"{count} {kind}" for kind, count in counts.items())
     click.echo(f"{len(everyone)} subscriber(s): {summary}", err=True)
 
@@ -118,8 +138,9 @@ def _day(moment: str | None) -> str:
 
 
 @subscribers_group.command("import")
-@click.argument("csv_file", metavar="FILE.csv",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "csv_file", metavar="FILE.csv", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.pass_obj
 def subscribers_import(root: Path, csv_file: Path) -> None:
     """Import subscribers from a CSV file: `email,name`, publish's own export, or an export
@@ -142,8 +163,9 @@ def subscribers_export(root: Path) -> None:
 @click.command()
 @click.argument("slug")
 @click.option("--dry-run", is_flag=True, help="Say what would be sent; send nothing.")
-@click.option("--to", "to", metavar="ADDRESS",
-              help="Send one test copy to ADDRESS; the ledger is left alone.")
+@click.option(
+    "--to", "to", metavar="ADDRESS", help="Send one test copy to ADDRESS; the ledger is left alone."
+)
 @OUTBOX_OPTION
 @click.pass_context
 def send(ctx: click.Context, slug: str, dry_run: bool, to: str | None, outbox: bool) -> None:
@@ -152,8 +174,9 @@ def send(ctx: click.Context, slug: str, dry_run: bool, to: str | None, outbox: b
     settings = load_environment_settings(root)
     show_problems(refuse_unsafe_setup(root, settings, test_copy=to is not None))
     with _SendProgress() as progress:
-        summary = send_essay(root, settings, slug, dry_run=dry_run, to=to, outbox=outbox,
-                             on_progress=progress.update)
+        summary = send_essay(
+            root, settings, slug, dry_run=dry_run, to=to, outbox=outbox, on_progress=progress.update
+        )
     _show_summary(summary)
     if not summary.ok:
         ctx.exit(1)
@@ -162,8 +185,11 @@ def send(ctx: click.Context, slug: str, dry_run: bool, to: str | None, outbox: b
 def _show_summary(summary: SendSummary) -> None:
     """Every address that did not get its message, with the reason, then the summary."""
     where = f" (outbox {summary.outbox}/)" if summary.outbox else ""
-    for label, rows in (("failed", summary.failed), ("deferred", summary.deferred),
-                        ("unknown", summary.unknown)):
+    for label, rows in (
+        ("failed", summary.failed),
+        ("deferred", summary.deferred),
+        ("unknown", summary.unknown),
+    ):
         for address, reason in rows:
             click.echo(f"{label}: {address}: {reason}{where}", err=True)
     click.echo(summary.message)
@@ -211,16 +237,25 @@ class _SendProgress:
 
 
 @click.command("run")
-@click.option("--today", "today_text", metavar="DATETIME",
-              help="Run as if it were this moment (a date alone means the end of that day).")
-@click.option("--dry-run", is_flag=True,
-              help="Explain what is due; build, record and send nothing.")
-@click.option("--mail-back-issues", is_flag=True,
-              help="Also release and mail the essays dated before the site's first run.")
+@click.option(
+    "--today",
+    "today_text",
+    metavar="DATETIME",
+    help="Run as if it were this moment (a date alone means the end of that day).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Explain what is due; build, record and send nothing."
+)
+@click.option(
+    "--mail-back-issues",
+    is_flag=True,
+    help="Also release and mail the essays dated before the site's first run.",
+)
 @OUTBOX_OPTION
 @click.pass_context
-def run_command(ctx: click.Context, today_text: str | None, dry_run: bool,
-                mail_back_issues: bool, outbox: bool) -> None:
+def run_command(
+    ctx: click.Context, today_text: str | None, dry_run: bool, mail_back_issues: bool, outbox: bool
+) -> None:
     """Release and mail the essays that are due, if any: safe to run from cron every hour."""
     root = ctx.obj
     settings = load_environment_settings(root)
@@ -228,8 +263,7 @@ def run_command(ctx: click.Context, today_text: str | None, dry_run: bool,
         require_destination(root, settings, outbox=outbox)
     timetable = Timetable.from_settings(settings)
     now = site_moment(parse_today(today_text), timetable, end_of_day=True)
-    report = run_publish(root, now, dry_run=dry_run, back_issues=mail_back_issues,
-                         outbox=outbox)
+    report = run_publish(root, now, dry_run=dry_run, back_issues=mail_back_issues, outbox=outbox)
     show_problems(list(report.warnings))
     for line in report.log:
         click.echo(f"{now:%Y-%m-%d %H:%M%z} {line}")

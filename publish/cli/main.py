@@ -18,12 +18,20 @@ from publish.errors import PublishError
 # A command's module (and what it imports) is loaded only when that command runs, so
 # `publish --version` starts at the speed of click alone.
 COMMANDS = {
-    "init": ("site", "init"), "new": ("site", "new"), "check": ("site", "check"),
-    "build": ("site", "build_command"), "serve": ("site", "serve"), "clean": ("site", "clean"),
-    "schedule": ("site", "schedule_command"), "subscriptions": ("mail", "subscriptions"),
-    "subscribers": ("mail", "subscribers_group"), "send": ("mail", "send"),
-    "run": ("mail", "run_command"), "cron": ("mail", "cron"),
-    "deploy": ("deploy", "deploy_command"), "import": ("imports", "import_command"),
+    "init": ("site", "init"),
+    "new": ("site", "new"),
+    "check": ("site", "check"),
+    "build": ("site", "build_command"),
+    "serve": ("site", "serve"),
+    "clean": ("site", "clean"),
+    "schedule": ("site", "schedule_command"),
+    "subscriptions": ("mail", "subscriptions"),
+    "subscribers": ("mail", "subscribers_group"),
+    "send": ("mail", "send"),
+    "run": ("mail", "run_command"),
+    "cron": ("mail", "cron"),
+    "deploy": ("deploy", "deploy_command"),
+    "import": ("imports", "import_command"),
 }
 
 
@@ -76,8 +84,13 @@ def _state_file(root: Path | None) -> str:
 
 @click.group(cls=PublishGroup)
 @click.version_option(__version__, prog_name="publish")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=".",
-              show_default=True, help="The site folder.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="The site folder.",
+)
 @click.pass_context
 def cli(ctx: click.Context, root: Path) -> None:
     """Publish a monthly essay to the web, to inboxes and to feeds."""

@@ -55,8 +55,9 @@ def new(root: Path, title: str) -> None:
     slug = cap_slug(slugify(title))
     path = root / ESSAYS_DIR / f"{slug}.md"
     if path.exists():
-        raise PublishError.single(str(path.relative_to(root)), 1, 1,
-                                  "already exists; not overwriting it")
+        raise PublishError.single(
+            str(path.relative_to(root)), 1, 1, "already exists; not overwriting it"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     quoted = title.replace("\\", "\\\\").replace('"', '\\"')
     path.write_text(
@@ -73,8 +74,9 @@ def new(root: Path, title: str) -> None:
     click.echo(f"Wrote {path.relative_to(root)} (a draft: set draft: false when it is ready)")
 
 
-STRICT_OPTION = click.option("--strict", is_flag=True,
-                             help="Treat every warning as an error (exit 1).")
+STRICT_OPTION = click.option(
+    "--strict", is_flag=True, help="Treat every warning as an error (exit 1)."
+)
 
 
 @click.command()
@@ -87,8 +89,11 @@ def check(root: Path, today_text: str | None, strict: bool) -> None:
     report = check_site(root, BuildOptions(today=today))  # writes nothing, not even the cache
     site = report.site
     assert site is not None
-    problems = [*report.warnings, *mailing_readiness(root, site.settings),
-                *placeholder_essays(site)]
+    problems = [
+        *report.warnings,
+        *mailing_readiness(root, site.settings),
+        *placeholder_essays(site),
+    ]
     if any(problem.is_error for problem in problems):
         raise PublishError(problems)
     if strict:
@@ -105,37 +110,52 @@ def check(root: Path, today_text: str | None, strict: bool) -> None:
 @click.option("--future", is_flag=True, help="Include essays dated after today.")
 @STRICT_OPTION
 @click.pass_obj
-def build_command(root: Path, today_text: str | None, drafts: bool, future: bool,
-                  strict: bool) -> None:
+def build_command(
+    root: Path, today_text: str | None, drafts: bool, future: bool, strict: bool
+) -> None:
     """Build the web site, feeds and emails into build/."""
     today = parse_today(today_text) or site_today(root)
     report = build(root, BuildOptions(today=today, drafts=drafts, future=future, strict=strict))
     show_problems(report.warnings)
-    click.echo(f"Built {len(report.published)} essay(s), {report.files} file(s) "
-               f"into {report.site_dir}")
+    click.echo(
+        f"Built {len(report.published)} essay(s), {report.files} file(s) into {report.site_dir}"
+    )
     click.echo(f"Emails (HTML, text, .eml) are in {report.email_dir}")
 
 
 @click.command()
 @TODAY_OPTION
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
-              help="The port on 127.0.0.1.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="The port on 127.0.0.1.",
+)
 @click.option("--drafts", is_flag=True, help="Include drafts.")
 @click.option("--future", is_flag=True, help="Include essays dated after today.")
 @click.pass_obj
 def serve(root: Path, today_text: str | None, port: int, drafts: bool, future: bool) -> None:
     """Preview the site on 127.0.0.1, rebuilding and reloading on every change."""
     today = parse_today(today_text) or site_today(root)
-    preview = Preview(root, BuildOptions(today=today, drafts=drafts, future=future), port,
-                      report=_show_build_result)
+    preview = Preview(
+        root,
+        BuildOptions(today=today, drafts=drafts, future=future),
+        port,
+        report=_show_build_result,
+    )
     try:
         preview.start()
     except OSError as exc:
         if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
             raise
-        raise PublishError.single("--port", 1, 1,
-                                  f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); "
-                                  "choose another port, or 0 for any free one") from None
+        raise PublishError.single(
+            "--port",
+            1,
+            1,
+            f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); "
+            "choose another port, or 0 for any free one",
+        ) from None
     click.echo(f"Serving {preview.site_dir} at {preview.url} (Ctrl-C to stop)")
     try:
         while True:
@@ -166,8 +186,13 @@ def clean(root: Path) -> None:
 
 
 @click.command("schedule")
-@click.option("--months", type=click.IntRange(1, 240), default=12, show_default=True,
-              help="How many months ahead to show.")
+@click.option(
+    "--months",
+    type=click.IntRange(1, 240),
+    default=12,
+    show_default=True,
+    help="How many months ahead to show.",
+)
 @TODAY_OPTION
 @click.pass_obj
 def schedule_command(root: Path, months: int, today_text: str | None) -> None:
@@ -179,11 +204,14 @@ def schedule_command(root: Path, months: int, today_text: str | None) -> None:
     plan = plan_schedule(timetable, binding.site.essays, binding.releases, now, known.first_run)
     view = schedule_view(timetable, plan, months)
     show_problems(problems)
-    click.echo(f"{describe_rule(timetable.rule)} ({' '.join(timetable.rule.split())} at "
-               f"{timetable.at:%H:%M} {timetable.timezone})")
+    click.echo(
+        f"{describe_rule(timetable.rule)} ({' '.join(timetable.rule.split())} at "
+        f"{timetable.at:%H:%M} {timetable.timezone})"
+    )
     for row in view.rows:
         cadence = "" if row.on_cadence else "  (off-cadence)"
-        click.echo(f"{format_slot(row.slot)}  {row.status:<9}  "
-                   f"{', '.join(row.slugs) or 'empty'}{cadence}")
+        click.echo(
+            f"{format_slot(row.slot)}  {row.status:<9}  {', '.join(row.slugs) or 'empty'}{cadence}"
+        )
     for line in view.warnings:
         click.echo(f"warning: {line}", err=True)

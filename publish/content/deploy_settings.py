@@ -29,8 +29,9 @@ KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
 }
 
 
-def read_deploy_table(raw: object, line_of: Callable[[str], int]
-                      ) -> tuple[DeploySettings | None, list[Problem]]:
+def read_deploy_table(
+    raw: object, line_of: Callable[[str], int]
+) -> tuple[DeploySettings | None, list[Problem]]:
     """The `[deploy]` table (None when absent) and its problems; `line_of(key)` locates keys."""
     if raw is None:
         return None, []
@@ -39,13 +40,20 @@ def read_deploy_table(raw: object, line_of: Callable[[str], int]
     problems, values = [], {}
     for key, value in raw.items():
         if key not in KEYS:
-            problems.append(error(SETTINGS_FILE, line_of(key), 1, f"unknown key 'deploy.{key}'"
-                                  f"{did_you_mean(key, KEYS)}"))
+            problems.append(
+                error(
+                    SETTINGS_FILE,
+                    line_of(key),
+                    1,
+                    f"unknown key 'deploy.{key}'{did_you_mean(key, KEYS)}",
+                )
+            )
             continue
         kinds = KEYS[key][0]
         if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-            problems.append(error(SETTINGS_FILE, line_of(key), 1,
-                                  f"'deploy.{key}' must be {_kind_name(kinds)}"))
+            problems.append(
+                error(SETTINGS_FILE, line_of(key), 1, f"'deploy.{key}' must be {_kind_name(kinds)}")
+            )
             continue
         values[key] = value
     problems += _check_values(values, line_of)
@@ -61,28 +69,53 @@ def _check_values(values: dict[str, Any], line_of: Callable[[str], int]) -> list
     target = values.get("target", "")
     scheme = "s3" if target.startswith("s3://") else target.partition(":")[0]
     if not target:
-        problems.append(error(SETTINGS_FILE, line_of("target"), 1,
-                              "missing required key 'deploy.target' (for example "
-                              "\"dir:/var/www/letters\"; remove [deploy] if publish should "
-                              "not deploy this site)"))
+        problems.append(
+            error(
+                SETTINGS_FILE,
+                line_of("target"),
+                1,
+                "missing required key 'deploy.target' (for example "
+                '"dir:/var/www/letters"; remove [deploy] if publish should '
+                "not deploy this site)",
+            )
+        )
     elif scheme not in SCHEMES or not target.partition(":")[2].strip("/"):
         hint = did_you_mean(scheme, SCHEMES)
-        problems.append(error(SETTINGS_FILE, line_of("target"), 1,
-                              f"'deploy.target' must be one of dir:PATH, rsync:HOST:PATH, "
-                              f"git:URL#BRANCH, s3://BUCKET/PREFIX or command:COMMAND, got "
-                              f"'{target[:60]}'{hint}"))
+        problems.append(
+            error(
+                SETTINGS_FILE,
+                line_of("target"),
+                1,
+                f"'deploy.target' must be one of dir:PATH, rsync:HOST:PATH, "
+                f"git:URL#BRANCH, s3://BUCKET/PREFIX or command:COMMAND, got "
+                f"'{target[:60]}'{hint}",
+            )
+        )
     if values.get("verify_timeout", 1) < 0:
-        problems.append(error(SETTINGS_FILE, line_of("verify_timeout"), 1,
-                              "'deploy.verify_timeout' must not be negative"))
+        problems.append(
+            error(
+                SETTINGS_FILE,
+                line_of("verify_timeout"),
+                1,
+                "'deploy.verify_timeout' must not be negative",
+            )
+        )
     if values.get("keep", 2) < 2:
-        problems.append(error(SETTINGS_FILE, line_of("keep"), 1,
-                              "'deploy.keep' must be at least 2 (the live release and the "
-                              "one --rollback goes back to)"))
+        problems.append(
+            error(
+                SETTINGS_FILE,
+                line_of("keep"),
+                1,
+                "'deploy.keep' must be at least 2 (the live release and the "
+                "one --rollback goes back to)",
+            )
+        )
     for key in ("websub_hub", "endpoint_url"):
         url = values.get(key, "")
         if url and not url.startswith(("http://", "https://")):
-            problems.append(error(SETTINGS_FILE, line_of(key), 1,
-                                  f"'deploy.{key}' must be an http(s) URL"))
+            problems.append(
+                error(SETTINGS_FILE, line_of(key), 1, f"'deploy.{key}' must be an http(s) URL")
+            )
     return problems
 
 
@@ -92,6 +125,8 @@ def _kind_name(kinds: tuple[type, ...]) -> str:
     return " or ".join(dict.fromkeys(names[k] for k in kinds))
 
 
-NOT_DEPLOYED = ("note: publish.toml has no [deploy] table, so publish does not deploy this "
-                "site: `publish run` mails as soon as it has built, and the web server must "
-                "serve build/site/ itself (see \"Deploying\" in the README)")
+NOT_DEPLOYED = (
+    "note: publish.toml has no [deploy] table, so publish does not deploy this "
+    "site: `publish run` mails as soon as it has built, and the web server must "
+    'serve build/site/ itself (see "Deploying" in the README)'
+)

@@ -26,9 +26,22 @@ from publish.errors import Problem, did_you_mean, error, warning
 from publish.model import Essay, Glossary, Note, Settings
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-FRONT_MATTER_KEYS = ("title", "subtitle", "date", "slug", "author", "tags", "category",
-                     "summary", "image", "image_alt", "image_credit", "draft", "order",
-                     "aliases")
+FRONT_MATTER_KEYS = (
+    "title",
+    "subtitle",
+    "date",
+    "slug",
+    "author",
+    "tags",
+    "category",
+    "summary",
+    "image",
+    "image_alt",
+    "image_credit",
+    "draft",
+    "order",
+    "aliases",
+)
 SUMMARY_LENGTH = 160
 # A slug names a folder: keep it well inside the 255 bytes a file name may take.
 MAX_SLUG_LENGTH = 80
@@ -36,6 +49,8 @@ MAX_SLUG_LENGTH = 80
 MIN_YEAR, MAX_YEAR = 1000, 9000
 # Markdown nested deeper than this (quotes, lists) is refused: the parser would drop it.
 MAX_BLOCK_LEVEL = 16
+
+
 def slugify(title: str, fallback: str = "essay") -> str:
     """A URL slug from a title: ASCII lowercase words joined by single hyphens, any script
     transliterated (python-slugify with text-unidecode: `Поэзия` gives `poeziia`).
@@ -59,8 +74,9 @@ def cap_slug(slug: str, limit: int = MAX_SLUG_LENGTH) -> str:
     return head[:limit].strip("-") or slug[:limit]
 
 
-def read_essay(path: Path, root: Path, settings: Settings,
-               glossary: Glossary) -> tuple[Essay | None, list[Problem]]:
+def read_essay(
+    path: Path, root: Path, settings: Settings, glossary: Glossary
+) -> tuple[Essay | None, list[Problem]]:
     """Read, validate and parse one essay; return it (or None) and every problem found."""
     document, problems = read_document(path, root)
     if document is None:
@@ -88,40 +104,55 @@ def read_essay(path: Path, root: Path, settings: Settings,
     if any(p.is_error for p in problems):
         return None, problems
     essay = Essay(
-        path=document.path, slug=slug, title=title,
+        path=document.path,
+        slug=slug,
+        title=title,
         summary=summary or shorten(first_paragraph_text(tokens)),
         body_line=document.body_line,
-        tokens=tuple(tokens), notes=tuple(notes),
+        tokens=tuple(tokens),
+        notes=tuple(notes),
         word_count=word_count(tokens),
         content_hash=hashlib.sha256(document.raw).hexdigest(),
         **fields,
     )
     if essay.image and not essay.image_alt:
-        problems.append(warning(document.path, document.key_line("image"), 1,
-                                "image has no 'image_alt' text for readers who cannot see it"))
+        problems.append(
+            warning(
+                document.path,
+                document.key_line("image"),
+                1,
+                "image has no 'image_alt' text for readers who cannot see it",
+            )
+        )
     return essay, problems
 
 
-EssayReader = Callable[[Sequence[Path], Path, Settings, Glossary],
-                      list[tuple[Essay | None, list[Problem]]]]
+EssayReader = Callable[
+    [Sequence[Path], Path, Settings, Glossary], list[tuple[Essay | None, list[Problem]]]
+]
 
 
-def read_essays(paths: Sequence[Path], root: Path, settings: Settings,
-                glossary: Glossary) -> list[tuple[Essay | None, list[Problem]]]:
+def read_essays(
+    paths: Sequence[Path], root: Path, settings: Settings, glossary: Glossary
+) -> list[tuple[Essay | None, list[Problem]]]:
     """Every essay file parsed, in order (the uncached `EssayReader`)."""
     return [read_essay(path, root, settings, glossary) for path in paths]
 
 
-def parse_body(document: FrontMatterDocument,
-               glossary: Glossary) -> tuple[list[Token], list[Note], list[Problem]]:
+def parse_body(
+    document: FrontMatterDocument, glossary: Glossary
+) -> tuple[list[Token], list[Note], list[Problem]]:
     """Parse the body once; check every footnote citation against the essay and the glossary."""
     env: dict[str, Any] = {"publish": {"glossary": glossary}}
     tokens = build_parser().parse(document.body, env)
     notes = _notes(env, glossary)
     own = own_tokens(tokens, notes)
-    problems = [*unsafe_links(document), *_too_deep(document, own),
-                *referenced_controls(document.path, own, document.body, document.body_line),
-                *deep_html(document.path, own, document.body_line)]
+    problems = [
+        *unsafe_links(document),
+        *_too_deep(document, own),
+        *referenced_controls(document.path, own, document.body, document.body_line),
+        *deep_html(document.path, own, document.body_line),
+    ]
     for label in env["publish"].get("unknown_labels", []):
         line, col = _citation_position(document, tokens, label)
         hint = did_you_mean(label, glossary.keys())
@@ -136,14 +167,20 @@ def _notes(env: dict[str, Any], glossary: Glossary) -> list[Note]:
     for note_id, data in sorted(env.get("footnotes", {}).get("list", {}).items()):
         label = data.get("label", "")
         entry = None if label in local else glossary.lookup(label)
-        notes.append(Note(number=note_id + 1, label=label,
-                          glossary_key=entry.key if entry else None,
-                          references=data.get("count", 1)))
+        notes.append(
+            Note(
+                number=note_id + 1,
+                label=label,
+                glossary_key=entry.key if entry else None,
+                references=data.get("count", 1),
+            )
+        )
     return notes
 
 
-def _citation_position(document: FrontMatterDocument, tokens: list[Token],
-                       label: str) -> tuple[int, int]:
+def _citation_position(
+    document: FrontMatterDocument, tokens: list[Token], label: str
+) -> tuple[int, int]:
     """File line and column of the first `[^label]` citation in the body (not in code)."""
     needle = f"[^{label}]"
     lines = document.body.split("\n")
@@ -152,7 +189,7 @@ def _citation_position(document: FrontMatterDocument, tokens: list[Token],
         line = lines[number]
         for match in re.finditer(re.escape(needle), line):
             in_code_span = line[: match.start()].count("`") % 2 == 1
-            if not in_code_span and not line[match.end():].startswith(":"):
+            if not in_code_span and not line[match.end() :].startswith(":"):
                 return document.body_line + number + 1, match.start() + 1
     return document.body_line + 1, 1
 
@@ -160,9 +197,14 @@ def _citation_position(document: FrontMatterDocument, tokens: list[Token],
 def _citing_block(tokens: list[Token], label: str) -> tuple[int, int] | None:
     """The body line range of the first block that cites `label`, if the parser kept it."""
     for token in tokens:
-        if token.type == "inline" and token.map and any(
+        if (
+            token.type == "inline"
+            and token.map
+            and any(
                 child.type == "footnote_ref" and child.meta.get("label") == label
-                for child in token.children or []):
+                for child in token.children or []
+            )
+        ):
             return token.map[0], token.map[1]
     return None
 
@@ -173,21 +215,33 @@ def _too_deep(document: FrontMatterDocument, tokens: list[Token]) -> list[Proble
     deep = next((t for t in tokens if t.level >= MAX_BLOCK_LEVEL and t.map), None)
     if deep is None:
         return []
-    return [error(document.path, document.body_line + deep.map[0] + 1, 1,
-                  f"quotes or lists nest more than {MAX_BLOCK_LEVEL // 2} levels deep here; "
-                  "flatten them")]
+    return [
+        error(
+            document.path,
+            document.body_line + deep.map[0] + 1,
+            1,
+            f"quotes or lists nest more than {MAX_BLOCK_LEVEL // 2} levels deep here; flatten them",
+        )
+    ]
 
 
 def _unknown_keys(document: FrontMatterDocument) -> list[Problem]:
     """A warning for each front matter key publish does not know."""
-    return [warning(document.path, document.key_line(key), 1,
-                    f"unknown front matter key '{shown(key)}'"
-                    f"{did_you_mean(key, FRONT_MATTER_KEYS)}")
-            for key in document.metadata if key not in FRONT_MATTER_KEYS]
+    return [
+        warning(
+            document.path,
+            document.key_line(key),
+            1,
+            f"unknown front matter key '{shown(key)}'{did_you_mean(key, FRONT_MATTER_KEYS)}",
+        )
+        for key in document.metadata
+        if key not in FRONT_MATTER_KEYS
+    ]
 
 
-def _text(document: FrontMatterDocument, key: str, problems: list[Problem],
-          required: bool = False) -> str:
+def _text(
+    document: FrontMatterDocument, key: str, problems: list[Problem], required: bool = False
+) -> str:
     """A string front matter value ('' when absent)."""
     value = document.metadata.get(key)
     if value is None:
@@ -197,8 +251,9 @@ def _text(document: FrontMatterDocument, key: str, problems: list[Problem],
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or (required and not value.strip()):
-        problems.append(error(document.path, document.key_line(key), 1,
-                              f"'{key}' must be a non-empty string"))
+        problems.append(
+            error(document.path, document.key_line(key), 1, f"'{key}' must be a non-empty string")
+        )
         return ""
     return value.strip()
 
@@ -210,14 +265,26 @@ def _slug(document: FrontMatterDocument, title: str, problems: list[Problem]) ->
     slug = document.metadata["slug"]
     line = document.key_line("slug")
     if not isinstance(slug, str) or not SLUG_PATTERN.match(slug):
-        problems.append(error(document.path, line, _value_col(document, line),
-                              f"bad slug '{shown(slug)}': use lowercase letters, digits and "
-                              f"single hyphens, e.g. '{cap_slug(slugify(str(slug)))}'"))
+        problems.append(
+            error(
+                document.path,
+                line,
+                _value_col(document, line),
+                f"bad slug '{shown(slug)}': use lowercase letters, digits and "
+                f"single hyphens, e.g. '{cap_slug(slugify(str(slug)))}'",
+            )
+        )
         return ""
     if len(slug) > MAX_SLUG_LENGTH:
-        problems.append(error(document.path, line, _value_col(document, line),
-                              f"slug is {len(slug)} characters long; at most "
-                              f"{MAX_SLUG_LENGTH} fit in a file name, e.g. '{cap_slug(slug)}'"))
+        problems.append(
+            error(
+                document.path,
+                line,
+                _value_col(document, line),
+                f"slug is {len(slug)} characters long; at most "
+                f"{MAX_SLUG_LENGTH} fit in a file name, e.g. '{cap_slug(slug)}'",
+            )
+        )
         return ""
     return slug
 
@@ -230,7 +297,7 @@ def _value_col(document: FrontMatterDocument, line: int) -> int:
 
 def _value_text(document: FrontMatterDocument, line: int) -> str:
     """The value of the key on a front matter line, as written."""
-    return _line_text(document, line)[_value_col(document, line) - 1:].strip()
+    return _line_text(document, line)[_value_col(document, line) - 1 :].strip()
 
 
 def _line_text(document: FrontMatterDocument, line: int) -> str:
@@ -239,17 +306,22 @@ def _line_text(document: FrontMatterDocument, line: int) -> str:
     return lines[line - 1] if 0 < line <= len(lines) else ""
 
 
-def _date(document: FrontMatterDocument, settings: Settings,
-          problems: list[Problem]) -> datetime | None:
+def _date(
+    document: FrontMatterDocument, settings: Settings, problems: list[Problem]
+) -> datetime | None:
     """The essay's date as an aware datetime; a bare date takes the schedule's time of day."""
     value = document.metadata.get("date")
     if value is None:
         return None
     line = document.key_line("date")
     written = value if isinstance(value, str) else _value_text(document, line)
-    bad = error(document.path, line, _value_col(document, line),
-                f"bad date '{shown(written)}': use YYYY-MM-DD or YYYY-MM-DD HH:MM, "
-                f"a year from {MIN_YEAR} to {MAX_YEAR}")
+    bad = error(
+        document.path,
+        line,
+        _value_col(document, line),
+        f"bad date '{shown(written)}': use YYYY-MM-DD or YYYY-MM-DD HH:MM, "
+        f"a year from {MIN_YEAR} to {MAX_YEAR}",
+    )
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
@@ -282,8 +354,9 @@ def _tags(document: FrontMatterDocument, problems: list[Problem]) -> tuple[str, 
     if isinstance(value, str):
         value = value.split(",")
     if not isinstance(value, list) or not all(isinstance(t, (str, int)) for t in value):
-        problems.append(error(document.path, document.key_line("tags"), 1,
-                              "'tags' must be a list of words"))
+        problems.append(
+            error(document.path, document.key_line("tags"), 1, "'tags' must be a list of words")
+        )
         return ()
     return tuple(dict.fromkeys(str(t).strip() for t in value if str(t).strip()))
 
@@ -291,19 +364,27 @@ def _tags(document: FrontMatterDocument, problems: list[Problem]) -> tuple[str, 
 def _long_tags(document: FrontMatterDocument, tags: tuple[str, ...]) -> list[Problem]:
     """An error for each tag too long to name its page's folder (by its own length, or by
     its slug's, which transliteration can make longer)."""
-    return [error(document.path, document.key_line("tags"), 1,
-                  f"tag '{shown(tag)}' is {length} characters long; at most "
-                  f"{MAX_SLUG_LENGTH} fit in a file name")
-            for tag in tags for length in [max(len(tag), len(slugify(tag)))]
-            if length > MAX_SLUG_LENGTH]
+    return [
+        error(
+            document.path,
+            document.key_line("tags"),
+            1,
+            f"tag '{shown(tag)}' is {length} characters long; at most "
+            f"{MAX_SLUG_LENGTH} fit in a file name",
+        )
+        for tag in tags
+        for length in [max(len(tag), len(slugify(tag)))]
+        if length > MAX_SLUG_LENGTH
+    ]
 
 
 def _flag(document: FrontMatterDocument, key: str, problems: list[Problem]) -> bool:
     """A boolean front matter value (False when absent)."""
     value = document.metadata.get(key, False)
     if not isinstance(value, bool):
-        problems.append(error(document.path, document.key_line(key), 1,
-                              f"'{key}' must be true or false"))
+        problems.append(
+            error(document.path, document.key_line(key), 1, f"'{key}' must be true or false")
+        )
         return False
     return value
 
@@ -317,11 +398,17 @@ def _aliases(document: FrontMatterDocument, problems: list[Problem]) -> tuple[st
     value = [value] if isinstance(value, str) else value
     paths = [str(v).strip("/") for v in value] if isinstance(value, list) else None
     if paths is None or not all(
-            p and all(ALIAS_SEGMENT.match(part) and part not in (".", "..")
-                      for part in p.split("/")) for p in paths):
-        problems.append(error(document.path, document.key_line("aliases"), 1,
-                              "'aliases' must be a list of old addresses under the site, "
-                              "such as p/on-margins"))
+        p and all(ALIAS_SEGMENT.match(part) and part not in (".", "..") for part in p.split("/"))
+        for p in paths
+    ):
+        problems.append(
+            error(
+                document.path,
+                document.key_line("aliases"),
+                1,
+                "'aliases' must be a list of old addresses under the site, such as p/on-margins",
+            )
+        )
         return ()
     return tuple(dict.fromkeys(paths))
 
@@ -330,8 +417,9 @@ def _order(value: Any, document: FrontMatterDocument, problems: list[Problem]) -
     """The optional queue position."""
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         return value
-    problems.append(error(document.path, document.key_line("order"), 1,
-                          "'order' must be a whole number"))
+    problems.append(
+        error(document.path, document.key_line("order"), 1, "'order' must be a whole number")
+    )
     return None
 
 
@@ -341,4 +429,3 @@ def shorten(text: str, limit: int = SUMMARY_LENGTH) -> str:
         return text
     cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:.-–—")
     return cut + "…"
-

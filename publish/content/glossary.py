@@ -54,15 +54,28 @@ def _entry_from_document(
     """Validate one glossary file and build its entry, or None when it is unusable."""
     path = document.path
     if not KEY_PATTERN.match(key):
-        problems.append(error(path, 1, 1, f"glossary key '{key}' must be lowercase letters, "
-                                          "digits and single hyphens (rename the file)"))
+        problems.append(
+            error(
+                path,
+                1,
+                1,
+                f"glossary key '{key}' must be lowercase letters, "
+                "digits and single hyphens (rename the file)",
+            )
+        )
         return None
     meta = document.metadata
     for name in meta:
         if name not in ENTRY_KEYS:
             line = document.key_line(name)
-            problems.append(error(path, line, 1, f"unknown glossary key '{shown(name)}'"
-                                                 f"{did_you_mean(name, ENTRY_KEYS)}"))
+            problems.append(
+                error(
+                    path,
+                    line,
+                    1,
+                    f"unknown glossary key '{shown(name)}'{did_you_mean(name, ENTRY_KEYS)}",
+                )
+            )
     term = meta.get("term")
     if not isinstance(term, str) or not term.strip():
         problems.append(error(path, 1, 1, "glossary entry has no 'term'"))
@@ -72,8 +85,14 @@ def _entry_from_document(
     if isinstance(aliases, str):
         aliases = [aliases]
     if not isinstance(source, str) or not isinstance(aliases, list):
-        problems.append(error(path, document.key_line("source"), 1,
-                              "'source' must be a string and 'aliases' a list of keys"))
+        problems.append(
+            error(
+                path,
+                document.key_line("source"),
+                1,
+                "'source' must be a string and 'aliases' a list of keys",
+            )
+        )
         return None
     definition = document.body.strip()
     if not definition:
@@ -85,15 +104,28 @@ def _entry_from_document(
     problems += deep_html(path, tokens, first_line)
     deep = next((t for t in tokens if t.level >= MAX_BLOCK_LEVEL and t.map), None)
     if deep is not None:
-        problems.append(error(path, first_line + deep.map[0] + 1, 1,
-                              "quotes or lists nest too deep here; flatten them"))
-    return GlossaryEntry(key=key, term=term.strip(), source=source.strip(),
-                         aliases=tuple(str(a) for a in aliases), definition=definition,
-                         path=path, tokens=tokens)
+        problems.append(
+            error(
+                path,
+                first_line + deep.map[0] + 1,
+                1,
+                "quotes or lists nest too deep here; flatten them",
+            )
+        )
+    return GlossaryEntry(
+        key=key,
+        term=term.strip(),
+        source=source.strip(),
+        aliases=tuple(str(a) for a in aliases),
+        definition=definition,
+        path=path,
+        tokens=tokens,
+    )
 
 
-def _citations(path: str, tokens: tuple[Token, ...], definition: str,
-               first_line: int) -> list[Problem]:
+def _citations(
+    path: str, tokens: tuple[Token, ...], definition: str, first_line: int
+) -> list[Problem]:
     """An error for each note a definition cites: a glossary note cannot have notes itself."""
     lines = definition.split("\n")
     problems = []
@@ -103,9 +135,15 @@ def _citations(path: str, tokens: tuple[Token, ...], definition: str,
                 continue
             label = child.meta.get("label", "")
             line, col = _label_position(lines, token.map or [0, len(lines)], label)
-            problems.append(error(path, first_line + line + 1, col,
-                                  f"a glossary definition cannot cite a note ('[^{label}]'); "
-                                  "write the other term out, or link to it"))
+            problems.append(
+                error(
+                    path,
+                    first_line + line + 1,
+                    col,
+                    f"a glossary definition cannot cite a note ('[^{label}]'); "
+                    "write the other term out, or link to it",
+                )
+            )
     return problems
 
 
@@ -124,11 +162,13 @@ def _alias_map(entries: dict[str, GlossaryEntry], problems: list[Problem]) -> di
     for entry in entries.values():
         for alias in entry.aliases:
             if alias in entries or alias in aliases:
-                problems.append(error(entry.path, 1, 1,
-                                      f"alias '{shown(str(alias))}' is already used"))
+                problems.append(
+                    error(entry.path, 1, 1, f"alias '{shown(str(alias))}' is already used")
+                )
             elif not KEY_PATTERN.match(alias):
-                problems.append(error(entry.path, 1, 1,
-                                      f"alias '{shown(str(alias))}' is not a valid key"))
+                problems.append(
+                    error(entry.path, 1, 1, f"alias '{shown(str(alias))}' is not a valid key")
+                )
             else:
                 aliases[alias] = entry.key
     return aliases

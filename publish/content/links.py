@@ -30,10 +30,14 @@ def unsafe_links(document: FrontMatterDocument) -> list[Problem]:
         for match in refused_links(line):
             if _is_image(line, match.start()):
                 continue
-            problems.append(warning(document.path, document.body_line + number + 1,
-                                    match.start(1) + 1,
-                                    f"unsafe link scheme '{_scheme(match[1])}' refused; "
-                                    "the link is shown as text"))
+            problems.append(
+                warning(
+                    document.path,
+                    document.body_line + number + 1,
+                    match.start(1) + 1,
+                    f"unsafe link scheme '{_scheme(match[1])}' refused; the link is shown as text",
+                )
+            )
     return problems
 
 
@@ -48,7 +52,7 @@ def refused_links(line: str) -> Iterator[re.Match[str]]:
 
 def _scheme(destination: str) -> str:
     """The scheme of a destination, with its colon, in lower case (`javascript:`)."""
-    return destination[:destination.index(":") + 1].lower()
+    return destination[: destination.index(":") + 1].lower()
 
 
 def _is_image(line: str, bracket: int) -> bool:
@@ -61,8 +65,10 @@ def image_problems(essay: Essay, root: Path) -> list[Problem]:
     that is unsafe or missing: every output (web, feeds, email) shows the same images, so
     this one check refuses them everywhere. Run at each load (files come and go)."""
     lines = _file_lines(root / essay.path)
-    found = [*_front_matter_image(essay, lines),
-             *_body_images(own_tokens(essay.tokens, essay.notes), lines, essay.body_line)]
+    found = [
+        *_front_matter_image(essay, lines),
+        *_body_images(own_tokens(essay.tokens, essay.notes), lines, essay.body_line),
+    ]
     return _image_faults(essay.path, found, root)
 
 
@@ -73,8 +79,7 @@ def glossary_image_problems(glossary: Glossary, root: Path) -> list[Problem]:
         lines = _file_lines(root / entry.path)
         text = "\n".join(lines)
         start = text[: max(text.find(entry.definition), 0)].count("\n")
-        problems += _image_faults(entry.path, _body_images(list(entry.tokens), lines, start),
-                                  root)
+        problems += _image_faults(entry.path, _body_images(list(entry.tokens), lines, start), root)
     return problems
 
 
@@ -84,8 +89,7 @@ def _file_lines(path: Path) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
-def _image_faults(shown_path: str, found: list[tuple[str, int, int]],
-                  root: Path) -> list[Problem]:
+def _image_faults(shown_path: str, found: list[tuple[str, int, int]], root: Path) -> list[Problem]:
     """An error for each located image source that `image_fault` finds wrong."""
     problems = []
     for src, line, col in found:
@@ -115,8 +119,11 @@ def image_fault(src: str, folder: Path) -> str | None:
     target = folder.joinpath(*parts) if parts else folder
     inside = target.resolve().is_relative_to(folder.resolve())
     if not parts or not inside or not target.is_file() or target.suffix == ".md":
-        where = ("essays/ (a path starting with '/' means essays/, not the disk)"
-                 if path.startswith("/") else "essays/")
+        where = (
+            "essays/ (a path starting with '/' means essays/, not the disk)"
+            if path.startswith("/")
+            else "essays/"
+        )
         return f"is not a file under {where}"
     return None
 
@@ -146,16 +153,18 @@ def own_tokens(all_tokens: Sequence[Token], notes: Sequence[Note]) -> list[Token
     return tokens
 
 
-def _body_images(tokens: list[Token], lines: list[str],
-                 start: int) -> list[tuple[str, int, int]]:
+def _body_images(tokens: list[Token], lines: list[str], start: int) -> list[tuple[str, int, int]]:
     """Each image of a parsed body (whose first line is file line `start` + 1) with its
     file line and column: those the parser made, and those it refused for their scheme."""
-    found = [(src, *_image_position(lines, start, token.map, src))
-             for token in tokens if token.type == "inline" and token.map
-             for child in token.children or [] if child.type == "image"
-             for src in [str(child.attrs.get("src", ""))]]
-    code = {n for t in tokens if t.type in ("fence", "code_block") and t.map
-            for n in range(*t.map)}
+    found = [
+        (src, *_image_position(lines, start, token.map, src))
+        for token in tokens
+        if token.type == "inline" and token.map
+        for child in token.children or []
+        if child.type == "image"
+        for src in [str(child.attrs.get("src", ""))]
+    ]
+    code = {n for t in tokens if t.type in ("fence", "code_block") and t.map for n in range(*t.map)}
     for number in range(start, len(lines)):
         line = lines[number]
         if number - start in code:
@@ -163,13 +172,13 @@ def _body_images(tokens: list[Token], lines: list[str],
         for match in refused_links(line):
             if _is_image(line, match.start()):
                 written = IMAGE_DESTINATION.match(line, line.rfind("![", 0, match.start()))
-                found.append((written[1] if written else _scheme(match[1]), number + 1,
-                              match.start(1) + 1))
+                found.append(
+                    (written[1] if written else _scheme(match[1]), number + 1, match.start(1) + 1)
+                )
     return found
 
 
-def _image_position(lines: list[str], start: int, block: list[int],
-                    src: str) -> tuple[int, int]:
+def _image_position(lines: list[str], start: int, block: list[int], src: str) -> tuple[int, int]:
     """File line and column of an inline image's source within its block."""
     for number in range(start + block[0], min(start + block[1], len(lines))):
         for match in IMAGE_DESTINATION.finditer(lines[number]):

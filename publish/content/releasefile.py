@@ -72,13 +72,20 @@ def _parse(data: dict[str, Any], text: str, zone: ZoneInfo) -> ReleasesFile:
     tables = [match.start() for match in TABLE_HEADER.finditer(text)]
     first_run = data.get("first_run")
     if first_run is not None and not isinstance(first_run, datetime):
-        problems.append(error(RELEASES_FILE, _key_line(text, "first_run"), 1,
-                              "'first_run' must be a date and time"))
+        problems.append(
+            error(
+                RELEASES_FILE,
+                _key_line(text, "first_run"),
+                1,
+                "'first_run' must be a date and time",
+            )
+        )
         first_run = None
     entries = data.get("release", [])
     if not isinstance(entries, list):
-        problems.append(error(RELEASES_FILE, 1, 1, "'release' must be a list of [[release]] "
-                                                   "tables"))
+        problems.append(
+            error(RELEASES_FILE, 1, 1, "'release' must be a list of [[release]] tables")
+        )
         entries = []
     releases: dict[str, Release] = {}
     for index, entry in enumerate(entries):
@@ -121,9 +128,14 @@ def _entry_line(text: str, tables: list[int], index: int, key: str) -> int:
     if index >= len(tables):
         return 1
     end = tables[index + 1] if index + 1 < len(tables) else len(text)
-    match = re.compile(rf"^[ \t]*{re.escape(key)}[ \t]*=", re.MULTILINE).search(
-        text, tables[index], end) if key else None
-    return text[:match.start() if match else tables[index]].count("\n") + 1
+    match = (
+        re.compile(rf"^[ \t]*{re.escape(key)}[ \t]*=", re.MULTILINE).search(
+            text, tables[index], end
+        )
+        if key
+        else None
+    )
+    return text[: match.start() if match else tables[index]].count("\n") + 1
 
 
 def _aware(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -134,7 +146,7 @@ def _aware(moment: datetime, zone: ZoneInfo) -> datetime:
 def _key_line(text: str, key: str) -> int:
     """The line where a top-level key is set, or 1."""
     match = re.search(rf"^[ \t]*{re.escape(key)}[ \t]*=", text, re.MULTILINE)
-    return text[:match.start()].count("\n") + 1 if match else 1
+    return text[: match.start()].count("\n") + 1 if match else 1
 
 
 def write_releases_file(root: Path, record: ReleasesFile) -> None:
@@ -143,8 +155,15 @@ def write_releases_file(root: Path, record: ReleasesFile) -> None:
     if record.first_run is not None:
         data["first_run"] = record.first_run
     ordered = sorted(record.releases.values(), key=lambda r: (r.slot, r.slug))
-    data["release"] = [{"slug": r.slug, "source": r.source, "slot": r.slot,
-                        "released_at": r.released_at, "content_hash": r.content_hash}
-                       for r in ordered]
+    data["release"] = [
+        {
+            "slug": r.slug,
+            "source": r.source,
+            "slot": r.slot,
+            "released_at": r.released_at,
+            "content_hash": r.content_hash,
+        }
+        for r in ordered
+    ]
     text = HEADER + "\n" + tomli_w.dumps(data)
     write_atomically(releases_file_path(root), text.encode("utf-8"))

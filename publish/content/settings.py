@@ -65,17 +65,26 @@ def load_settings(root: Path) -> Settings:
     """Read `publish.toml` under root; raise PublishError listing every problem."""
     path = root / SETTINGS_FILE
     if not path.is_file():
-        raise PublishError.single(SETTINGS_FILE, 1, 1, f"settings file not found in {root} "
-                                                       "(is --root right? 'publish init DIR' "
-                                                       "creates a new site)")
+        raise PublishError.single(
+            SETTINGS_FILE,
+            1,
+            1,
+            f"settings file not found in {root} "
+            "(is --root right? 'publish init DIR' "
+            "creates a new site)",
+        )
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - raw.rfind(b"\n", 0, exc.start)
-        raise PublishError.single(SETTINGS_FILE, line, col, "file is not UTF-8 (byte "
-                                  f"0x{raw[exc.start]:02x}); save it as UTF-8") from None
+        raise PublishError.single(
+            SETTINGS_FILE,
+            line,
+            col,
+            f"file is not UTF-8 (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -107,9 +116,10 @@ def load_settings(root: Path) -> Settings:
 
 def _read_deploy(data: dict, text: str) -> tuple[Any, list[Problem]]:
     """The `[deploy]` table, read by publish.content.deploy_settings, with its problems."""
-    return read_deploy_table(data.get("deploy"),
-                             lambda key: _line_of_key(text, "deploy", key) if key
-                             else _line_of_table(text, "deploy"))
+    return read_deploy_table(
+        data.get("deploy"),
+        lambda key: _line_of_key(text, "deploy", key) if key else _line_of_table(text, "deploy"),
+    )
 
 
 def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> dict[str, Any]:
@@ -118,8 +128,9 @@ def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> di
     spec = TABLES[name]
     values: dict[str, Any] = {}
     if not isinstance(raw, dict):
-        problems.append(error(SETTINGS_FILE, _line_of_key(text, None, name), 1,
-                              f"'{name}' must be a table"))
+        problems.append(
+            error(SETTINGS_FILE, _line_of_key(text, None, name), 1, f"'{name}' must be a table")
+        )
         return values
     for key, value in raw.items():
         line = _line_of_key(text, name, key)
@@ -129,14 +140,21 @@ def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> di
             continue
         field_name, expected, _ = spec[key]
         if isinstance(value, bool) or not isinstance(value, expected):
-            problems.append(error(SETTINGS_FILE, line, 1,
-                                  f"'{name}.{key}' must be {_type_name(expected)}"))
+            problems.append(
+                error(SETTINGS_FILE, line, 1, f"'{name}.{key}' must be {_type_name(expected)}")
+            )
             continue
         if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
             character = CONTROL_CHARACTERS.search(value)[0]
-            problems.append(error(SETTINGS_FILE, line, _value_col(text, line),
-                                  f"'{name}.{key}' holds control character "
-                                  f"U+{ord(character):04X}, which is not allowed; delete it"))
+            problems.append(
+                error(
+                    SETTINGS_FILE,
+                    line,
+                    _value_col(text, line),
+                    f"'{name}.{key}' holds control character "
+                    f"U+{ord(character):04X}, which is not allowed; delete it",
+                )
+            )
             continue
         values[field_name] = _convert(name, key, value, line, problems)
     for key, (_, _, required) in spec.items():
@@ -153,8 +171,11 @@ def _convert(table: str, key: str, value: Any, line: int, problems: list[Problem
             return value
         match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
         if not match or int(match[1]) > 23 or int(match[2]) > 59:
-            problems.append(error(SETTINGS_FILE, line, 1,
-                                  f"'schedule.time' must be HH:MM, got '{_shown(value)}'"))
+            problems.append(
+                error(
+                    SETTINGS_FILE, line, 1, f"'schedule.time' must be HH:MM, got '{_shown(value)}'"
+                )
+            )
             return time(9, 0)
         return time(int(match[1]), int(match[2]))
     if (table, key) in (("site", "url"), ("email", "service_url")) and value:
@@ -170,16 +191,23 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
     url = site.get("url")
     if url is not None and not re.match(r"^https?://[^/\s]+", url):
         line = _line_of_key(text, "site", "url")
-        problems.append(error(SETTINGS_FILE, line, 1,
-                              f"'site.url' must be an absolute http(s) URL, got '{_shown(url)}'"))
+        problems.append(
+            error(
+                SETTINGS_FILE,
+                line,
+                1,
+                f"'site.url' must be an absolute http(s) URL, got '{_shown(url)}'",
+            )
+        )
     timezone = site.get("timezone", SiteSettings.timezone)
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         line = _line_of_key(text, "site", "timezone")
         hint = did_you_mean(timezone, zoneinfo.available_timezones())
-        problems.append(error(SETTINGS_FILE, line, 1,
-                              f"unknown time zone '{_shown(timezone)}'{hint}"))
+        problems.append(
+            error(SETTINGS_FILE, line, 1, f"unknown time zone '{_shown(timezone)}'{hint}")
+        )
     rule = schedule.get("rule", ScheduleSettings.rule)
     try:
         rrulestr(rule)
@@ -201,15 +229,27 @@ def _check_email(email: dict[str, Any], text: str) -> list[Problem]:
         fault = address_fault(value) if value else None
         if fault:
             line = _line_of_key(text, "email", key)
-            problems.append(error(SETTINGS_FILE, line, _value_col(text, line),
-                                  f"'email.{key}' is not an email address ({fault}): write "
-                                  "'Name <you@example.org>' or 'you@example.org', "
-                                  f"got '{_shown(value)}'"))
+            problems.append(
+                error(
+                    SETTINGS_FILE,
+                    line,
+                    _value_col(text, line),
+                    f"'email.{key}' is not an email address ({fault}): write "
+                    "'Name <you@example.org>' or 'you@example.org', "
+                    f"got '{_shown(value)}'",
+                )
+            )
     for key, field_name in (("max_retries", "max_retries"), ("rate", "rate")):
         if email.get(field_name, 0) < 0:
             line = _line_of_key(text, "email", key)
-            problems.append(error(SETTINGS_FILE, line, _value_col(text, line),
-                                  f"'email.{key}' must not be negative"))
+            problems.append(
+                error(
+                    SETTINGS_FILE,
+                    line,
+                    _value_col(text, line),
+                    f"'email.{key}' must not be negative",
+                )
+            )
     return problems
 
 
@@ -229,8 +269,7 @@ def address_fault(value: str) -> str | None:
     if broken:
         return str(broken[0]).rstrip(".")
     try:
-        validate_email(address.addr_spec, check_deliverability=False,
-                       globally_deliverable=False)
+        validate_email(address.addr_spec, check_deliverability=False, globally_deliverable=False)
     except EmailNotValidError as exc:
         return str(exc).rstrip(".")
     return None

@@ -20,8 +20,22 @@ from publish.model import Essay, Site
 
 # The first part of every path the build writes besides essay pages (see web.py, feeds.py):
 # an essay with one of these slugs would share its address with a built-in page.
-BUILT_IN_ROUTES = frozenset({"index", "page", "archive", "tags", "glossary", "404", "style",
-                             "robots", "sitemap", "feed", "atom", "static"})
+BUILT_IN_ROUTES = frozenset(
+    {
+        "index",
+        "page",
+        "archive",
+        "tags",
+        "glossary",
+        "404",
+        "style",
+        "robots",
+        "sitemap",
+        "feed",
+        "atom",
+        "static",
+    }
+)
 # Editors' swap files; names starting with "." or "#" or ending with "~" are skipped too.
 EDITOR_SUFFIXES = (".swp", ".swo", ".swx")
 
@@ -40,8 +54,14 @@ def load_site(root: Path, read: EssayReader = read_essays) -> tuple[Site, list[P
     problems += files.problems
     paths = files.essays
     if not paths:
-        problems.append(error(f"{ESSAYS_DIR}/", 1, 1, "no essays found (add essays/*.md, "
-                                                      "or run 'publish new \"Title\"')"))
+        problems.append(
+            error(
+                f"{ESSAYS_DIR}/",
+                1,
+                1,
+                "no essays found (add essays/*.md, or run 'publish new \"Title\"')",
+            )
+        )
     for essay, found in read(paths, root, settings, glossary):
         problems += found
         if essay is not None:
@@ -84,15 +104,15 @@ def essay_folder(root: Path) -> EssayFolder:
     return found
 
 
-def _walk(folder: Path, prefix: str, top: Path, found: EssayFolder,
-          above: frozenset[Path]) -> None:
+def _walk(folder: Path, prefix: str, top: Path, found: EssayFolder, above: frozenset[Path]) -> None:
     """Gather one folder of `essays/` into `found` (`prefix` is its relative path + "/";
     `above` the real paths of the folders holding it, so a link to one of them is no loop)."""
     above = above | {folder.resolve()}
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         relative, path = prefix + entry.name, Path(entry.path)
-        if is_private_name(entry.name) or (entry.is_symlink() and not _link_holds(
-                path, relative, top, found)):
+        if is_private_name(entry.name) or (
+            entry.is_symlink() and not _link_holds(path, relative, top, found)
+        ):
             continue
         if entry.is_dir():
             if path.resolve() not in above:
@@ -110,12 +130,19 @@ def _link_holds(path: Path, relative: str, top: Path, found: EssayFolder) -> boo
     an error naming the link is added to `found`."""
     target = path.resolve()
     inside = target.is_relative_to(top) and not any(
-        is_private_name(part) for part in target.relative_to(top).parts)
+        is_private_name(part) for part in target.relative_to(top).parts
+    )
     if not inside:
-        found.problems.append(error(f"{ESSAYS_DIR}/{relative}", 1, 1,
-                                    f"symbolic link to {target} points outside {ESSAYS_DIR}/; "
-                                    "links are not followed out of it (nothing outside may "
-                                    "be published): copy the file in instead"))
+        found.problems.append(
+            error(
+                f"{ESSAYS_DIR}/{relative}",
+                1,
+                1,
+                f"symbolic link to {target} points outside {ESSAYS_DIR}/; "
+                "links are not followed out of it (nothing outside may "
+                "be published): copy the file in instead",
+            )
+        )
     return inside
 
 
@@ -130,9 +157,15 @@ def _built_in_slugs(essays: Iterable[Essay], root: Path, folders: set[str]) -> l
             clash = f"the folder {ESSAYS_DIR}/{essay.slug}/ of files beside the essays"
         else:
             continue
-        problems.append(error(essay.path, _slug_line(root / essay.path, root), 1,
-                              f"slug '{essay.slug}' would take the address of {clash}; "
-                              "set another 'slug:' (or change the title)"))
+        problems.append(
+            error(
+                essay.path,
+                _slug_line(root / essay.path, root),
+                1,
+                f"slug '{essay.slug}' would take the address of {clash}; "
+                "set another 'slug:' (or change the title)",
+            )
+        )
     return problems
 
 
@@ -152,13 +185,15 @@ def _duplicate_slugs(essays: list[Essay]) -> list[Problem]:
     for essay in essays:
         first = seen.setdefault(essay.slug, essay)
         if first is not essay:
-            problems.append(error(essay.path, 1, 1, f"duplicate slug '{essay.slug}': "
-                                                    f"{first.path} has it too"))
+            problems.append(
+                error(essay.path, 1, 1, f"duplicate slug '{essay.slug}': {first.path} has it too")
+            )
     return problems
 
 
-def is_published(essay: Essay, today: date | datetime, drafts: bool = False,
-                 future: bool = False) -> bool:
+def is_published(
+    essay: Essay, today: date | datetime, drafts: bool = False, future: bool = False
+) -> bool:
     """Whether an essay belongs on the site on `today` (a day, or a moment for `run`)."""
     if essay.draft and not drafts:
         return False
@@ -171,8 +206,9 @@ def is_published(essay: Essay, today: date | datetime, drafts: bool = False,
     return essay.date.date() <= today
 
 
-def select_published(site: Site, today: date | datetime, drafts: bool = False,
-                     future: bool = False) -> Site:
+def select_published(
+    site: Site, today: date | datetime, drafts: bool = False, future: bool = False
+) -> Site:
     """The site holding only the essays published on `today`, newest first."""
     chosen = [e for e in site.essays if is_published(e, today, drafts, future) and e.date]
     chosen.sort(key=lambda e: (e.date, e.slug), reverse=True)

@@ -25,8 +25,14 @@ CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe
 MAX_CONTROL_PROBLEMS = 10
 MAX_HTML_DEPTH = 100  # raw HTML in an essay never nests this deep; browsers stop at 512
 STR_TAG = "tag:yaml.org,2002:str"
-KIND_NAMES = {"bool": "a boolean", "int": "a number", "float": "a number", "null": "null",
-              "timestamp": "a date", "merge": "a merge of another mapping"}
+KIND_NAMES = {
+    "bool": "a boolean",
+    "int": "a number",
+    "float": "a number",
+    "null": "null",
+    "timestamp": "a date",
+    "merge": "a merge of another mapping",
+}
 
 
 class StrictConstruction:
@@ -40,8 +46,9 @@ class StrictConstruction:
         keep their written text as key, and are recorded for the caller to report."""
         for key_node, _ in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag != STR_TAG:
-                self.key_problems.append((key_node.start_mark, key_node.value,
-                                          key_node.tag.rsplit(":", 1)[-1]))
+                self.key_problems.append(
+                    (key_node.start_mark, key_node.value, key_node.tag.rsplit(":", 1)[-1])
+                )
                 key_node.tag = STR_TAG
         return super().construct_mapping(node, deep)  # type: ignore[misc]
 
@@ -51,8 +58,6 @@ class StrictConstruction:
             return super().construct_yaml_timestamp(node)  # type: ignore[misc]
         except ValueError:
             return self.construct_scalar(node)  # type: ignore[attr-defined]
-
-
 
 
 class FrontMatterLoader(StrictConstruction, yaml.SafeLoader):
@@ -70,14 +75,21 @@ class FrontMatterLoader(StrictConstruction, yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
-                None, None, f"aliases such as '*{shown(event.anchor)}' are not allowed in "
-                "front matter; write the value out", event.start_mark)
+                None,
+                None,
+                f"aliases such as '*{shown(event.anchor)}' are not allowed in "
+                "front matter; write the value out",
+                event.start_mark,
+            )
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
                 raise yaml.composer.ComposerError(
-                    None, None, f"front matter nests more than {MAX_DEPTH} levels deep",
-                    self.peek_event().start_mark)
+                    None,
+                    None,
+                    f"front matter nests more than {MAX_DEPTH} levels deep",
+                    self.peek_event().start_mark,
+                )
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
@@ -93,8 +105,9 @@ class FastFrontMatterLoader(StrictConstruction, yaml.CSafeLoader):
 
 
 for _loader in (FrontMatterLoader, FastFrontMatterLoader):
-    _loader.add_constructor("tag:yaml.org,2002:timestamp",
-                            StrictConstruction.construct_yaml_timestamp)
+    _loader.add_constructor(
+        "tag:yaml.org,2002:timestamp", StrictConstruction.construct_yaml_timestamp
+    )
 
 
 @dataclass(frozen=True)
@@ -121,8 +134,14 @@ def read_document(path: Path, root: Path) -> tuple[FrontMatterDocument | None, l
         text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         line, col = _position_of_byte(raw, exc.start)
-        return None, [error(shown, line, col, "file is not UTF-8 "
-                                              f"(byte 0x{raw[exc.start]:02x}); save it as UTF-8")]
+        return None, [
+            error(
+                shown,
+                line,
+                col,
+                f"file is not UTF-8 (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
+            )
+        ]
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     controls = _control_problems(shown, text)
     if controls:
@@ -145,12 +164,18 @@ def _plain_enough(front_matter: str) -> bool:
     parser, which checks neither, reads it exactly as the strict one would)."""
     if "*" in front_matter or "&" in front_matter:
         return False
-    return (front_matter.count("\n") + front_matter.count("[") + front_matter.count("{")
-            + front_matter.count("-") + front_matter.count("?")) < MAX_DEPTH - 2
+    return (
+        front_matter.count("\n")
+        + front_matter.count("[")
+        + front_matter.count("{")
+        + front_matter.count("-")
+        + front_matter.count("?")
+    ) < MAX_DEPTH - 2
 
 
-def _load_front_matter(shown_path: str, front_matter: str) -> tuple[dict[str, Any] | None,
-                                                             list[Problem]]:
+def _load_front_matter(
+    shown_path: str, front_matter: str
+) -> tuple[dict[str, Any] | None, list[Problem]]:
     """Parse the front matter strictly; the mapping, or None and the problems that stop it."""
     loader: FrontMatterLoader | FastFrontMatterLoader | None = None
     metadata: Any = None
@@ -170,11 +195,17 @@ def _load_front_matter(shown_path: str, front_matter: str) -> tuple[dict[str, An
             loader.dispose()
     if not isinstance(metadata, dict):
         return None, [error(shown_path, 2, 1, "front matter must be a mapping of keys to values")]
-    problems = [error(shown_path, mark.line + 1, mark.column + 1,
-                      f"front matter key '{shown(written)}' is not text: YAML reads it as "
-                      f"{KIND_NAMES.get(kind, kind)}; quote it, as in '\"{shown(written)}\":', "
-                      "if you mean the word")
-                for mark, written, kind in loader.key_problems]
+    problems = [
+        error(
+            shown_path,
+            mark.line + 1,
+            mark.column + 1,
+            f"front matter key '{shown(written)}' is not text: YAML reads it as "
+            f"{KIND_NAMES.get(kind, kind)}; quote it, as in '\"{shown(written)}\":', "
+            "if you mean the word",
+        )
+        for mark, written, kind in loader.key_problems
+    ]
     problems += _control_value_problems(shown_path, front_matter, metadata)
     return (None if problems else metadata), problems
 
@@ -186,27 +217,40 @@ def _control_problems(shown_path: str, text: str) -> list[Problem]:
     for match in CONTROL_CHARACTERS.finditer(text):
         line = text.count("\n", 0, match.start()) + 1
         col = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
-        problems.append(error(shown_path, line, col,
-                              f"control character {_codepoint(match[0])} is not allowed; "
-                              "delete it"))
+        problems.append(
+            error(
+                shown_path,
+                line,
+                col,
+                f"control character {_codepoint(match[0])} is not allowed; delete it",
+            )
+        )
         if len(problems) == MAX_CONTROL_PROBLEMS:
             break
     return problems
 
 
-def _control_value_problems(shown_path: str, front_matter: str,
-                            metadata: dict[str, Any]) -> list[Problem]:
+def _control_value_problems(
+    shown_path: str, front_matter: str, metadata: dict[str, Any]
+) -> list[Problem]:
     """An error for each front matter key whose value holds a control character written as
     a YAML escape (`"\\a"`, `"\\x07"`, `"\\e"`)."""
     problems = []
     for key, value in metadata.items():
-        found = next((m for text in _strings(value) for m in [CONTROL_CHARACTERS.search(text)]
-                      if m), None) or CONTROL_CHARACTERS.search(key)
+        found = next(
+            (m for text in _strings(value) for m in [CONTROL_CHARACTERS.search(text)] if m), None
+        ) or CONTROL_CHARACTERS.search(key)
         if found:
             line = _line_of_key(front_matter, key)
-            problems.append(error(shown_path, line, 1,
-                                  f"'{shown(key)}' holds control character "
-                                  f"{_codepoint(found[0])}, which is not allowed; delete it"))
+            problems.append(
+                error(
+                    shown_path,
+                    line,
+                    1,
+                    f"'{shown(key)}' holds control character "
+                    f"{_codepoint(found[0])}, which is not allowed; delete it",
+                )
+            )
     return problems
 
 
@@ -221,8 +265,9 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def referenced_controls(shown_path: str, tokens: Sequence[Any], body: str,
-                        body_line: int) -> list[Problem]:
+def referenced_controls(
+    shown_path: str, tokens: Sequence[Any], body: str, body_line: int
+) -> list[Problem]:
     """An error at each parsed block whose text holds a control character written as a
     character reference (`&#12;`): the file itself has none (`read_document` sees to that),
     and no page, feed or email may either. `tokens` are markdown-it tokens of `body`,
@@ -231,16 +276,34 @@ def referenced_controls(shown_path: str, tokens: Sequence[Any], body: str,
     problems = []
     for token in tokens:
         children = token.children or []
-        texts = [token.content, *(child.content for child in children),
-                 *(str(value) for child in children for value in child.attrs.values())]
-        if not token.map or token.type in ("fence", "code_block") or not any(
-                CONTROL_CHARACTERS.search(text) for text in texts):
+        texts = [
+            token.content,
+            *(child.content for child in children),
+            *(str(value) for child in children for value in child.attrs.values()),
+        ]
+        if (
+            not token.map
+            or token.type in ("fence", "code_block")
+            or not any(CONTROL_CHARACTERS.search(text) for text in texts)
+        ):
             continue
-        line, col = next(((n, lines[n].find("&#") + 1) for n in range(*token.map)
-                          if n < len(lines) and "&#" in lines[n]), (token.map[0], 1))
-        problems.append(error(shown_path, body_line + line + 1, col,
-                              "a character reference here names a control character, "
-                              "which is not allowed; delete it"))
+        line, col = next(
+            (
+                (n, lines[n].find("&#") + 1)
+                for n in range(*token.map)
+                if n < len(lines) and "&#" in lines[n]
+            ),
+            (token.map[0], 1),
+        )
+        problems.append(
+            error(
+                shown_path,
+                body_line + line + 1,
+                col,
+                "a character reference here names a control character, "
+                "which is not allowed; delete it",
+            )
+        )
     return problems
 
 
@@ -248,11 +311,43 @@ class _DepthCounter(HTMLParser):
     """Follows how deep raw HTML nests its elements. Void elements do not nest, and neither
     do those whose end tag may be left out (a new `<p>` or `<li>` closes the last one)."""
 
-    UNNESTED = frozenset({
-        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-        "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot",
-        "option", "optgroup", "rb", "rt", "rp", "colgroup", "caption", "html", "head", "body",
-    })
+    UNNESTED = frozenset(
+        {
+            "area",
+            "base",
+            "br",
+            "col",
+            "embed",
+            "hr",
+            "img",
+            "input",
+            "link",
+            "meta",
+            "source",
+            "track",
+            "wbr",
+            "p",
+            "li",
+            "dt",
+            "dd",
+            "tr",
+            "td",
+            "th",
+            "thead",
+            "tbody",
+            "tfoot",
+            "option",
+            "optgroup",
+            "rb",
+            "rt",
+            "rp",
+            "colgroup",
+            "caption",
+            "html",
+            "head",
+            "body",
+        }
+    )
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=False)
@@ -276,14 +371,24 @@ def deep_html(shown_path: str, tokens: Sequence[Any], body_line: int) -> list[Pr
     deep: the email's CSS inliner (native code) would crash on thousands of levels."""
     counter = _DepthCounter()
     for token in tokens:
-        pieces = [token] if token.type == "html_block" else [
-            child for child in token.children or [] if child.type == "html_inline"]
+        pieces = (
+            [token]
+            if token.type == "html_block"
+            else [child for child in token.children or [] if child.type == "html_inline"]
+        )
         for piece in pieces:
             counter.feed(piece.content)
             if counter.deepest > MAX_HTML_DEPTH:
                 line = body_line + (token.map[0] if token.map else 0) + 1
-                return [error(shown_path, line, 1, f"raw HTML nests more than {MAX_HTML_DEPTH} "
-                                                   "elements deep here; close its tags")]
+                return [
+                    error(
+                        shown_path,
+                        line,
+                        1,
+                        f"raw HTML nests more than {MAX_HTML_DEPTH} "
+                        "elements deep here; close its tags",
+                    )
+                ]
     return []
 
 
@@ -297,8 +402,9 @@ def shown(value: Any, limit: int = SHOWN_LIMIT) -> str:
     text = value if isinstance(value, str) else repr(value)
     if len(text) > limit:
         text = text[:limit] + "…"
-    return text.encode("unicode_escape").decode("ascii") if CONTROL_CHARACTERS.search(text) \
-        else text
+    return (
+        text.encode("unicode_escape").decode("ascii") if CONTROL_CHARACTERS.search(text) else text
+    )
 
 
 def _line_of_key(front_matter: str, key: str) -> int:

@@ -34,13 +34,23 @@ class CommandTarget:
             except ValueError as exc:
                 raise failure(self.settings, f"the command cannot be split: {exc}") from None
             argv = [word.replace(PLACEHOLDER, str(site_dir)) for word in words]
-        done = run(self.settings, argv, what=f"the deploy command {shown_target(self.settings)}",
-                   shell=self.settings.shell)
+        done = run(
+            self.settings,
+            argv,
+            what=f"the deploy command {shown_target(self.settings)}",
+            shell=self.settings.shell,
+        )
         log = [f"deploy command: {line}" for line in done.lines()]
-        return DeployResult(build_id, build_id, (
-            *log, f"deployed build {build_id} with {shown_target(self.settings)}"))
+        return DeployResult(
+            build_id,
+            build_id,
+            (*log, f"deployed build {build_id} with {shown_target(self.settings)}"),
+        )
 
     def rollback(self) -> DeployResult:
         """A command target keeps no releases: there is nothing to go back to."""
-        raise failure(self.settings, "a command target keeps no releases to roll back to; "
-                                     "roll back with your host's own tools")
+        raise failure(
+            self.settings,
+            "a command target keeps no releases to roll back to; "
+            "roll back with your host's own tools",
+        )

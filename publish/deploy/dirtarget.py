@@ -32,8 +32,9 @@ class DirTarget:
         """Copy the build into a new release folder and swap the link to it."""
         current = self._current()
         if current is not None and build_of(current) == build_id:
-            return DeployResult(build_id, current, (f"{self.link} already serves build "
-                                                    f"{build_id}",), changed=False)
+            return DeployResult(
+                build_id, current, (f"{self.link} already serves build {build_id}",), changed=False
+            )
         release = release_name(build_id)
         try:
             self.releases.mkdir(parents=True, exist_ok=True)
@@ -43,8 +44,9 @@ class DirTarget:
             self._swap(release)
             removed = self._prune(release)
         except OSError as exc:
-            raise failure(self.settings, f"{exc.filename or self.link}: "
-                                         f"{exc.strerror or exc}") from None
+            raise failure(
+                self.settings, f"{exc.filename or self.link}: {exc.strerror or exc}"
+            ) from None
         log = [f"deployed build {build_id} to {self.link} -> {self.releases.name}/{release}"]
         if removed:
             log.append(f"removed {removed} old release(s), kept the last {self.settings.keep}")
@@ -61,25 +63,32 @@ class DirTarget:
             self._swap(previous)
         except OSError as exc:
             raise failure(self.settings, f"{exc.filename}: {exc.strerror or exc}") from None
-        return DeployResult(build_of(previous), previous,
-                            (f"rolled {self.link} back to {self.releases.name}/{previous}",))
+        return DeployResult(
+            build_of(previous),
+            previous,
+            (f"rolled {self.link} back to {self.releases.name}/{previous}",),
+        )
 
     def _current(self) -> str | None:
         """The live release's name, or None before the first deploy."""
         if self.link.is_symlink():
             return Path(os.readlink(self.link)).name
         if self.link.exists():
-            raise failure(self.settings, f"{self.link} is a real folder, not a link; move it "
-                                         "away once, and publish replaces it with a link to "
-                                         f"its releases in {self.releases}")
+            raise failure(
+                self.settings,
+                f"{self.link} is a real folder, not a link; move it "
+                "away once, and publish replaces it with a link to "
+                f"its releases in {self.releases}",
+            )
         return None
 
     def _names(self) -> list[str]:
         """Every finished release, oldest first."""
         if not self.releases.is_dir():
             return []
-        return sorted(p.name for p in self.releases.iterdir()
-                      if p.is_dir() and not p.name.startswith("."))
+        return sorted(
+            p.name for p in self.releases.iterdir() if p.is_dir() and not p.name.startswith(".")
+        )
 
     def _swap(self, release: str) -> None:
         """Replace the link by one to `release`, in one rename (atomic on POSIX)."""
@@ -91,7 +100,7 @@ class DirTarget:
     def _prune(self, live: str) -> int:
         """Remove all but the newest `keep` releases (never the live one); how many went."""
         names = self._names()
-        old = [n for n in names[:-self.settings.keep] if n != live]
+        old = [n for n in names[: -self.settings.keep] if n != live]
         for name in old:
             shutil.rmtree(self.releases / name, ignore_errors=True)
         for stale in self.releases.glob(".*.partial"):

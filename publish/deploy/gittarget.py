@@ -39,13 +39,22 @@ class GitTarget:
             parent = git.fetch(self.url, self.branch, depth=1)
             tree = git.tree_of(site_dir)
             if parent is not None and git.out("rev-parse", f"{parent}^{{tree}}") == tree:
-                return DeployResult(build_id, parent[:12], (
-                    f"{self.url} branch {self.branch} already holds build {build_id}",), False)
+                return DeployResult(
+                    build_id,
+                    parent[:12],
+                    (f"{self.url} branch {self.branch} already holds build {build_id}",),
+                    False,
+                )
             commit = git.commit(tree, parent, f"publish: deploy build {build_id}")
             git.out("push", "-q", self.url, f"{commit}:refs/heads/{self.branch}")
-        return DeployResult(build_id, commit[:12], (
-            f"deployed build {build_id} to {self.url} branch {self.branch} "
-            f"(commit {commit[:12]})",))
+        return DeployResult(
+            build_id,
+            commit[:12],
+            (
+                f"deployed build {build_id} to {self.url} branch {self.branch} "
+                f"(commit {commit[:12]})",
+            ),
+        )
 
     def rollback(self) -> DeployResult:
         """Push a new commit holding the tree of the commit before the branch's head."""
@@ -59,8 +68,11 @@ class GitTarget:
             commit = git.commit(tree, head, f"publish: roll back to ({message})")
             git.out("push", "-q", self.url, f"{commit}:refs/heads/{self.branch}")
         build = message.rpartition(" ")[2]
-        return DeployResult(build, commit[:12], (
-            f"rolled {self.url} branch {self.branch} back to the tree of {message!r}",))
+        return DeployResult(
+            build,
+            commit[:12],
+            (f"rolled {self.url} branch {self.branch} back to the tree of {message!r}",),
+        )
 
 
 class _Git:
@@ -69,8 +81,7 @@ class _Git:
     def __init__(self, settings: DeploySettings, work: Path) -> None:
         self.settings = settings
         self.git_dir = work / "repo.git"
-        self.env = {**os.environ, "GIT_TERMINAL_PROMPT": "0",
-                    "GIT_INDEX_FILE": str(work / "index")}
+        self.env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_INDEX_FILE": str(work / "index")}
         self.out("init", "-q", "--bare", str(self.git_dir))
 
     def out(self, *args: str, work_tree: Path | None = None, stdin: str | None = None) -> str:
@@ -78,8 +89,9 @@ class _Git:
         argv = ["git", *IDENTITY, f"--git-dir={self.git_dir}"]
         if work_tree is not None:
             argv += ["-C", str(work_tree), f"--work-tree={work_tree}"]
-        return run(self.settings, [*argv, *args], what=f"git {args[0]}", env=self.env,
-                   stdin=stdin).stdout.strip()
+        return run(
+            self.settings, [*argv, *args], what=f"git {args[0]}", env=self.env, stdin=stdin
+        ).stdout.strip()
 
     def fetch(self, url: str, branch: str, depth: int) -> str | None:
         """The branch's head commit after fetching it, or None if the branch does not exist."""

@@ -59,12 +59,22 @@ def deploy_build(root: Path, settings: Settings, site_dir: Path) -> DeployResult
     build = build_id(site_dir)
     record = read_record(state_dir)
     if record is not None and (record.target, record.build_id) == (deploy.target, build):
-        return DeployResult(build, record.release, (
-            f"build {build} is already live at {shown_target(deploy)}; not deploying it "
-            "again",), changed=False)
+        return DeployResult(
+            build,
+            record.release,
+            (f"build {build} is already live at {shown_target(deploy)}; not deploying it again",),
+            changed=False,
+        )
     result = make_target(deploy, root).deploy(site_dir, build)
-    write_record(state_dir, DeployRecord(deploy.target, result.build_id, result.release,
-                                         datetime.now(UTC).isoformat(timespec="seconds")))
+    write_record(
+        state_dir,
+        DeployRecord(
+            deploy.target,
+            result.build_id,
+            result.release,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+        ),
+    )
     return result
 
 
@@ -72,17 +82,24 @@ def deploy_and_ping(root: Path, settings: Settings, site_dir: Path) -> DeployRes
     """`publish deploy`: deploy the build, then ping the WebSub hub if it changed."""
     result = deploy_build(root, settings, site_dir)
     if result.changed and settings.deploy.websub_hub:
-        return DeployResult(result.build_id, result.release,
-                            (*result.log, ping_hub(settings)), result.changed)
+        return DeployResult(
+            result.build_id, result.release, (*result.log, ping_hub(settings)), result.changed
+        )
     return result
 
 
 def rollback(root: Path, settings: Settings) -> DeployResult:
     """Make the previous release live again, and record it as the live build."""
     result = make_target(settings.deploy, root).rollback()
-    write_record(database_path(root, settings).parent,
-                 DeployRecord(settings.deploy.target, result.build_id, result.release,
-                              datetime.now(UTC).isoformat(timespec="seconds")))
+    write_record(
+        database_path(root, settings).parent,
+        DeployRecord(
+            settings.deploy.target,
+            result.build_id,
+            result.release,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+        ),
+    )
     return result
 
 

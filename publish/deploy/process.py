@@ -25,17 +25,31 @@ class Finished:
         return [line for line in (self.stdout + self.stderr).splitlines() if line.strip()]
 
 
-def run(settings: DeploySettings, argv: Sequence[str], *, what: str,
-        env: Mapping[str, str] | None = None, shell: bool = False,
-        stdin: str | None = None) -> Finished:
+def run(
+    settings: DeploySettings,
+    argv: Sequence[str],
+    *,
+    what: str,
+    env: Mapping[str, str] | None = None,
+    shell: bool = False,
+    stdin: str | None = None,
+) -> Finished:
     """Run `argv` (no shell unless `shell`); raise the deploy failure if it cannot or fails."""
     try:
-        done = subprocess.run(argv if not shell else argv[0], shell=shell, input=stdin,
-                              capture_output=True, text=True, env=env, timeout=TIMEOUT,
-                              check=False)
+        done = subprocess.run(
+            argv if not shell else argv[0],
+            shell=shell,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=TIMEOUT,
+            check=False,
+        )
     except FileNotFoundError:
-        raise failure(settings, f"{what}: the program '{argv[0]}' is not installed "
-                                "(or not on PATH)") from None
+        raise failure(
+            settings, f"{what}: the program '{argv[0]}' is not installed (or not on PATH)"
+        ) from None
     except subprocess.TimeoutExpired:
         raise failure(settings, f"{what} did not finish in {TIMEOUT} seconds") from None
     if done.returncode != 0:

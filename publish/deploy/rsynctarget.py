@@ -34,21 +34,29 @@ class RsyncTarget:
         """Upload the build next to the live release, then swap the link to it."""
         current, names = self._state()
         if current is not None and build_of(current) == build_id:
-            return DeployResult(build_id, current, (f"{self.host}:{self.link} already serves "
-                                                    f"build {build_id}",), changed=False)
+            return DeployResult(
+                build_id,
+                current,
+                (f"{self.host}:{self.link} already serves build {build_id}",),
+                changed=False,
+            )
         release = release_name(build_id)
         staging = self.releases / f".{release}.partial"
         argv = ["rsync", "-a", "--delete", "-e", shlex.join(self.ssh)]
         if current is not None:
             argv.append(f"--link-dest={self.releases / current}")
-        run(self.settings, [*argv, f"{site_dir}/", f"{self.host}:{staging}/"],
-            what="rsync upload")
-        old = [n for n in [*names, release][:-self.settings.keep] if n not in (current, release)]
-        script = [f"mv {q(staging)} {q(self.releases / release)}", self._swap_script(release),
-                  *(f"rm -rf {q(self.releases / n)}" for n in old)]
+        run(self.settings, [*argv, f"{site_dir}/", f"{self.host}:{staging}/"], what="rsync upload")
+        old = [n for n in [*names, release][: -self.settings.keep] if n not in (current, release)]
+        script = [
+            f"mv {q(staging)} {q(self.releases / release)}",
+            self._swap_script(release),
+            *(f"rm -rf {q(self.releases / n)}" for n in old),
+        ]
         self._remote(" && ".join(script), "the link swap on the server")
-        log = [f"deployed build {build_id} to {self.host}:{self.link} -> "
-               f"{self.releases.name}/{release}"]
+        log = [
+            f"deployed build {build_id} to {self.host}:{self.link} -> "
+            f"{self.releases.name}/{release}"
+        ]
         if old:
             log.append(f"removed {len(old)} old release(s), kept the last {self.settings.keep}")
         return DeployResult(build_id, release, tuple(log))
@@ -57,24 +65,33 @@ class RsyncTarget:
         """Point the server's link at the release before the live one."""
         current, names = self._state()
         if current not in names or names.index(current) == 0:
-            raise failure(self.settings, f"no release before the live one in "
-                                         f"{self.host}:{self.releases}")
+            raise failure(
+                self.settings, f"no release before the live one in {self.host}:{self.releases}"
+            )
         previous = names[names.index(current) - 1]
         self._remote(self._swap_script(previous), "the link swap on the server")
-        return DeployResult(build_of(previous), previous, (
-            f"rolled {self.host}:{self.link} back to {self.releases.name}/{previous}",))
+        return DeployResult(
+            build_of(previous),
+            previous,
+            (f"rolled {self.host}:{self.link} back to {self.releases.name}/{previous}",),
+        )
 
     def _state(self) -> tuple[str | None, list[str]]:
         """The live release's name (None before the first deploy) and every release."""
-        script = (f"mkdir -p {q(self.releases)} && "
-                  f"if [ -L {q(self.link)} ]; then echo live=$(readlink {q(self.link)}); "
-                  f"elif [ -e {q(self.link)} ]; then echo notalink; fi; "
-                  f"ls -1A {q(self.releases)}")
+        script = (
+            f"mkdir -p {q(self.releases)} && "
+            f"if [ -L {q(self.link)} ]; then echo live=$(readlink {q(self.link)}); "
+            f"elif [ -e {q(self.link)} ]; then echo notalink; fi; "
+            f"ls -1A {q(self.releases)}"
+        )
         lines = self._remote(script, "reading the releases on the server").stdout.splitlines()
         if "notalink" in lines:
-            raise failure(self.settings, f"{self.host}:{self.link} is a real folder, not a "
-                                         "link; move it away once, and publish replaces it "
-                                         "with a link to its releases")
+            raise failure(
+                self.settings,
+                f"{self.host}:{self.link} is a real folder, not a "
+                "link; move it away once, and publish replaces it "
+                "with a link to its releases",
+            )
         live = next((PurePosixPath(x[5:]).name for x in lines if x.startswith("live=")), None)
         names = sorted(x for x in lines if x and not x.startswith((".", "live=")))
         return live, names
@@ -82,8 +99,10 @@ class RsyncTarget:
     def _swap_script(self, release: str) -> str:
         """Shell commands that replace the link by one to `release` in one rename."""
         temporary = self.link.parent / f".{self.link.name}.link"
-        return (f"ln -sfn {q(f'{self.releases.name}/{release}')} {q(temporary)} && "
-                f"mv -T {q(temporary)} {q(self.link)}")
+        return (
+            f"ln -sfn {q(f'{self.releases.name}/{release}')} {q(temporary)} && "
+            f"mv -T {q(temporary)} {q(self.link)}"
+        )
 
     def _remote(self, script: str, what: str):
         """Run a shell script on the server over ssh."""

@@ -24,11 +24,23 @@ from publish.model import DeploySettings
 PAGE_SUFFIXES = (".html", ".xml", ".json", ".txt", "_redirects")
 PAGE_CACHE = "public, max-age=60, must-revalidate"
 ASSET_CACHE = "public, max-age=3600"
-TYPES = {".xml": "application/xml", ".json": "application/json", ".css": "text/css",
-         ".html": "text/html", ".txt": "text/plain", ".js": "text/javascript",
-         ".svg": "image/svg+xml", ".webp": "image/webp", ".avif": "image/avif"}
-SPECIAL = {"feed.xml": "application/rss+xml", "atom.xml": "application/atom+xml",
-           "feed.json": "application/feed+json", "_redirects": "text/plain"}
+TYPES = {
+    ".xml": "application/xml",
+    ".json": "application/json",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".txt": "text/plain",
+    ".js": "text/javascript",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+}
+SPECIAL = {
+    "feed.xml": "application/rss+xml",
+    "atom.xml": "application/atom+xml",
+    "feed.json": "application/feed+json",
+    "_redirects": "text/plain",
+}
 
 
 @dataclass(frozen=True)
@@ -68,15 +80,25 @@ class S3Target:
         client = self._client()
         plan = self._plan(client, site_dir)
         for relative, path in plan.uploads:
-            self._call(client.put_object, Bucket=self.bucket, Key=self.prefix + relative,
-                       Body=path.read_bytes(), ContentType=content_type(relative),
-                       CacheControl=PAGE_CACHE if is_page(relative) else ASSET_CACHE)
+            self._call(
+                client.put_object,
+                Bucket=self.bucket,
+                Key=self.prefix + relative,
+                Body=path.read_bytes(),
+                ContentType=content_type(relative),
+                CacheControl=PAGE_CACHE if is_page(relative) else ASSET_CACHE,
+            )
         for start in range(0, len(plan.deletions), 1000):
-            chunk = plan.deletions[start:start + 1000]
-            self._call(client.delete_objects, Bucket=self.bucket, Delete={
-                "Objects": [{"Key": self.prefix + r} for r in chunk], "Quiet": True})
-        log = [f"deployed build {build_id} to s3://{self.bucket}/{self.prefix}: "
-               f"{len(plan.uploads)} file(s) uploaded, {len(plan.deletions)} deleted"]
+            chunk = plan.deletions[start : start + 1000]
+            self._call(
+                client.delete_objects,
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": self.prefix + r} for r in chunk], "Quiet": True},
+            )
+        log = [
+            f"deployed build {build_id} to s3://{self.bucket}/{self.prefix}: "
+            f"{len(plan.uploads)} file(s) uploaded, {len(plan.deletions)} deleted"
+        ]
         changed = [r for r, _ in plan.uploads] + list(plan.deletions)
         if self.settings.invalidate and changed:
             log += self._invalidate(changed)
@@ -84,20 +106,25 @@ class S3Target:
 
     def rollback(self) -> DeployResult:
         """A bucket keeps no releases: there is nothing to go back to."""
-        raise failure(self.settings, "an s3 target keeps no releases; to go back, check out "
-                                     "the previous essays and run `publish deploy` again")
+        raise failure(
+            self.settings,
+            "an s3 target keeps no releases; to go back, check out "
+            "the previous essays and run `publish deploy` again",
+        )
 
     def _plan(self, client, site_dir: Path) -> Plan:
         """Compare the build with the bucket's listing by MD5 (the ETag of a plain upload)."""
         remote: dict[str, str] = {}
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                 Prefix=self.prefix)
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        )
         for page in self._call(lambda: list(pages)):
             for item in page.get("Contents", []):
-                remote[item["Key"][len(self.prefix):]] = item["ETag"].strip('"')
+                remote[item["Key"][len(self.prefix) :]] = item["ETag"].strip('"')
         local = site_files(site_dir)
-        changed = [(r, p) for r, p in local
-                   if remote.get(r) != hashlib.md5(p.read_bytes()).hexdigest()]
+        changed = [
+            (r, p) for r, p in local if remote.get(r) != hashlib.md5(p.read_bytes()).hexdigest()
+        ]
         ordered = sorted(changed, key=lambda item: (is_page(item[0]), item[0]))
         built = {r for r, _ in local}
         return Plan(tuple(ordered), tuple(sorted(k for k in remote if k not in built)))
@@ -107,8 +134,10 @@ class S3Target:
         import boto3
         from botocore.config import Config
 
-        options = {"endpoint_url": self.settings.endpoint_url or None,
-                   "region_name": self.settings.region or None}
+        options = {
+            "endpoint_url": self.settings.endpoint_url or None,
+            "region_name": self.settings.region or None,
+        }
         return boto3.client("s3", config=Config(retries={"max_attempts": 3}), **options)
 
     def _call(self, function, *args, **kwargs):
@@ -119,8 +148,10 @@ class S3Target:
             return function(*args, **kwargs)
         except ClientError as exc:
             detail = exc.response.get("Error", {})
-            raise failure(self.settings, f"{detail.get('Code', 'error')}: "
-                                         f"{detail.get('Message', '')}".rstrip(": ")) from None
+            raise failure(
+                self.settings,
+                f"{detail.get('Code', 'error')}: {detail.get('Message', '')}".rstrip(": "),
+            ) from None
         except BotoCoreError as exc:
             raise failure(self.settings, str(exc)) from None
 
@@ -131,5 +162,7 @@ class S3Target:
         for word in shlex.split(self.settings.invalidate):
             argv += paths if word == "{paths}" else [word]
         done = run(self.settings, argv, what="the CDN invalidation command")
-        return [*(f"invalidate: {line}" for line in done.lines()),
-                f"asked the CDN to forget {len(paths)} changed path(s)"]
+        return [
+            *(f"invalidate: {line}" for line in done.lines()),
+            f"asked the CDN to forget {len(paths)} changed path(s)",
+        ]

@@ -76,8 +76,9 @@ def build_of(release: str) -> str:
 
 def failure(settings: DeploySettings, message: str) -> PublishError:
     """A deploy failure, located at the `target` line of publish.toml."""
-    return PublishError.single(SETTINGS_FILE, settings.line, 1,
-                               f"deploy to {shown_target(settings)} failed: {message}")
+    return PublishError.single(
+        SETTINGS_FILE, settings.line, 1, f"deploy to {shown_target(settings)} failed: {message}"
+    )
 
 
 def shown_target(settings: DeploySettings) -> str:

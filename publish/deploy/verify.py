@@ -84,10 +84,17 @@ def verify_live(site: Site, essays: list[Essay], timeout: float) -> list[str]:
         time.sleep(pause)
         pause = min(pause * 2, LONGEST_PAUSE)
     if pending:
-        raise failure(settings, f"the new build is not live after {timeout:g} s: "
-                                + "; ".join(verdicts))
-    return [f"verified: {len(checks_for(site, essays))} URL(s) at {site.settings.site.url} "
-            f"serve the new build ({rounds} round(s))"] if essays else []
+        raise failure(
+            settings, f"the new build is not live after {timeout:g} s: " + "; ".join(verdicts)
+        )
+    return (
+        [
+            f"verified: {len(checks_for(site, essays))} URL(s) at {site.settings.site.url} "
+            f"serve the new build ({rounds} round(s))"
+        ]
+        if essays
+        else []
+    )
 
 
 def fetch(url: str) -> bytes:
@@ -119,13 +126,18 @@ def ping_hub(settings: Settings) -> str:
     hub = settings.deploy.websub_hub
     feeds = [settings.site.url + name for name in ("feed.xml", "atom.xml", "feed.json")]
     data = urllib.parse.urlencode([("hub.mode", "publish"), *(("hub.url", f) for f in feeds)])
-    request = urllib.request.Request(hub, data=data.encode(), headers={
-        "Content-Type": "application/x-www-form-urlencoded", "User-Agent": USER_AGENT})
+    request = urllib.request.Request(
+        hub,
+        data=data.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": USER_AGENT},
+    )
     try:
         with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:  # noqa: S310
             status = response.status
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        return (f"warning: the WebSub ping to {hub} failed ({reason}); feed readers see the "
-                "new essay at their next poll")
+        return (
+            f"warning: the WebSub ping to {hub} failed ({reason}); feed readers see the "
+            "new essay at their next poll"
+        )
     return f"pinged the WebSub hub {hub} (HTTP {status})"

@@ -18,8 +18,14 @@ SIZE_SUFFIX = re.compile(r"-\d+x\d+(?=\.[A-Za-z]+$)")
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".avif")
 # Backlinks from a note to its citation, in the markups the importers meet.
-BACKLINKS = ("a.footnote-backref", "a.reversefootnote", "a.footnote-back",
-             'a[href^="#fnref"]', 'a[href^="#footnote-anchor"]', "a.footnote-number")
+BACKLINKS = (
+    "a.footnote-backref",
+    "a.reversefootnote",
+    "a.footnote-back",
+    'a[href^="#fnref"]',
+    'a[href^="#footnote-anchor"]',
+    "a.footnote-number",
+)
 
 
 def parse(html: str) -> BeautifulSoup:
@@ -90,8 +96,9 @@ def tidy_figures(soup: BeautifulSoup, selectors: Iterable[str]) -> None:
                 continue
             caption = container.find("figcaption")
             figure = soup.new_tag("figure")
-            figure.append(soup.new_tag("img", src=_best_src(image),
-                                       alt=str(image.get("alt", "") or "")))
+            figure.append(
+                soup.new_tag("img", src=_best_src(image), alt=str(image.get("alt", "") or ""))
+            )
             if isinstance(caption, Tag) and caption.get_text(strip=True):
                 new_caption = soup.new_tag("figcaption")
                 for child in list(caption.contents):
@@ -164,8 +171,9 @@ def list_footnotes(soup: BeautifulSoup, start: int = 0) -> list[tuple[str, str]]
     """Footnotes in the common list markup (markdown-it, Pandoc, kramdown, many WordPress
     plugins): `<sup><a href="#fn1">` citations and an `<li id="fn1">` list at the end."""
     notes: dict[str, str] = {}
-    holders = soup.select("section.footnotes, div.footnotes, ol.footnotes, "
-                          "div.footnotes-list, ol.footnotes-list")
+    holders = soup.select(
+        "section.footnotes, div.footnotes, ol.footnotes, div.footnotes-list, ol.footnotes-list"
+    )
     items = {str(li["id"]): li for holder in holders for li in holder.select("li[id]")}
     for link in soup.select('a[href^="#fn"], a[href^="#footnote-"]'):
         target = str(link["href"])[1:]
@@ -187,6 +195,7 @@ def list_footnotes(soup: BeautifulSoup, start: int = 0) -> list[tuple[str, str]]
 def folder_finder(folder: Path | None, marker: str) -> FindImage:
     """Finds an image in an uploads folder by its address: the part after `marker`
     (`/wp-content/uploads/`, say), or the full-size file when it names a resized copy."""
+
     def find(src: str) -> bytes | None:
         path = unquote(urlsplit(src).path)
         if folder is None or marker not in path:
@@ -197,4 +206,5 @@ def folder_finder(folder: Path | None, marker: str) -> FindImage:
             if target.is_relative_to(folder.resolve()) and target.is_file():
                 return target.read_bytes()
         return None
+
     return find

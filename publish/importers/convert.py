@@ -65,8 +65,11 @@ def to_markdown(html: str) -> str:
 def convert_post(post: ImportedPost) -> ConvertedPost:
     """The post's body and footnotes converted; notes nobody cites are kept at the end."""
     notes = [(label, to_markdown(html)) for label, html in post.footnotes]
-    return ConvertedPost(post=post, body=to_markdown(post.body_html),
-                         notes=[(label, text) for label, text in notes if text])
+    return ConvertedPost(
+        post=post,
+        body=to_markdown(post.body_html),
+        notes=[(label, text) for label, text in notes if text],
+    )
 
 
 def note_definition(label: str, text: str) -> str:

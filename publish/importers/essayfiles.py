@@ -52,8 +52,9 @@ def settle_slugs(posts: list[ImportedPost]) -> list[str]:
 def valid_alias(path: str) -> bool:
     """Whether an old address can carry a redirect page (plain path segments)."""
     parts = path.strip("/").split("/")
-    return bool(path.strip("/")) and all(ALIAS_SEGMENT.match(p) and p not in (".", "..")
-                                         for p in parts)
+    return bool(path.strip("/")) and all(
+        ALIAS_SEGMENT.match(p) and p not in (".", "..") for p in parts
+    )
 
 
 def plan_essays(root: Path, posts: list[ConvertedPost]) -> list[EssayFile]:

@@ -12,10 +12,23 @@ from publish.errors import PublishError
 from publish.importers import cleanup
 from publish.importers.model import Archive, ImageFile, ImportedPost, ImportOptions
 
-DROPPED = ("script", "style", "form", "div.kg-signup-card", "div.kg-button-card",
-           "div.kg-cta-card", "div.kg-header-card", "div.kg-product-card")
-EMBEDS = ("figure.kg-embed-card", "figure.kg-bookmark-card", "div.kg-video-card",
-          "div.kg-audio-card", "iframe")
+DROPPED = (
+    "script",
+    "style",
+    "form",
+    "div.kg-signup-card",
+    "div.kg-button-card",
+    "div.kg-cta-card",
+    "div.kg-header-card",
+    "div.kg-product-card",
+)
+EMBEDS = (
+    "figure.kg-embed-card",
+    "figure.kg-bookmark-card",
+    "div.kg-video-card",
+    "div.kg-audio-card",
+    "iframe",
+)
 FIGURES = ("figure.kg-image-card", "figure")
 GHOST_URL = "__GHOST_URL__"
 VISIBILITY = {"members": "members", "paid": "paying members", "tiers": "some tiers' members"}
@@ -41,8 +54,7 @@ def read(path: Path, options: ImportOptions) -> Archive:
         visibility = record.get("visibility") or "public"
         if visibility != "public" and not post.draft:
             readers = VISIBILITY.get(visibility, f"'{visibility}' readers")
-            result.notes.append(f"'{post.slug}' was for {readers} only on Ghost; it is "
-                                "public here")
+            result.notes.append(f"'{post.slug}' was for {readers} only on Ghost; it is public here")
     return result
 
 
@@ -51,11 +63,11 @@ def _data(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise PublishError.single(str(path), 1, 1, f"cannot read the Ghost export: {exc}") \
-            from None
+        raise PublishError.single(str(path), 1, 1, f"cannot read the Ghost export: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise PublishError.single(str(path), exc.lineno, exc.colno,
-                                  f"not valid JSON: {exc.msg}") from None
+        raise PublishError.single(
+            str(path), exc.lineno, exc.colno, f"not valid JSON: {exc.msg}"
+        ) from None
     try:
         data = document["db"][0]["data"] if "db" in document else document["data"]
     except (KeyError, IndexError, TypeError):
@@ -65,8 +77,7 @@ def _data(path: Path) -> dict[str, Any]:
     return data
 
 
-def _links(rows: list[dict[str, Any]], column: str,
-           names: dict[Any, str]) -> dict[Any, list[str]]:
+def _links(rows: list[dict[str, Any]], column: str, names: dict[Any, str]) -> dict[Any, list[str]]:
     """Names linked to each post id, in the export's sort order."""
     linked: dict[Any, list[tuple[int, str]]] = {}
     for row in rows:
@@ -76,23 +87,33 @@ def _links(rows: list[dict[str, Any]], column: str,
     return {post: [n for _, n in sorted(pairs)] for post, pairs in linked.items()}
 
 
-def _post(record: dict[str, Any], meta: dict[str, Any], tags: dict[Any, list[str]],
-          authors: dict[Any, list[str]], path: Path) -> ImportedPost:
+def _post(
+    record: dict[str, Any],
+    meta: dict[str, Any],
+    tags: dict[Any, list[str]],
+    authors: dict[Any, list[str]],
+    path: Path,
+) -> ImportedPost:
     """One Ghost post (or page) as a post; pages become drafts."""
     slug = str(record.get("slug") or record.get("id"))
     published = record.get("status") == "published"
     post_tags = [t for t in tags.get(record.get("id"), []) if not t.startswith("#")]
     post = ImportedPost(
-        title=str(record.get("title") or slug), slug=slug, body_html="",
+        title=str(record.get("title") or slug),
+        slug=slug,
+        body_html="",
         date=_moment(record.get("published_at") or record.get("created_at")),
         subtitle=str(record.get("custom_excerpt") or ""),
-        tags=tuple(post_tags), author=", ".join(authors.get(record.get("id"), [])),
+        tags=tuple(post_tags),
+        author=", ".join(authors.get(record.get("id"), [])),
         draft=not published or record.get("type") == "page",
         image=str(record.get("feature_image") or ""),
         image_alt=str(record.get("feature_image_alt") or meta.get("feature_image_alt") or ""),
-        image_credit=_plain(record.get("feature_image_caption")
-                            or meta.get("feature_image_caption") or ""),
-        origin=f"{path.name}: post {slug}")
+        image_credit=_plain(
+            record.get("feature_image_caption") or meta.get("feature_image_caption") or ""
+        ),
+        origin=f"{path.name}: post {slug}",
+    )
     post.released = not post.draft
     soup = cleanup.parse(str(record.get("html") or ""))
     post.footnotes = cleanup.list_footnotes(soup)
@@ -100,7 +121,7 @@ def _post(record: dict[str, Any], meta: dict[str, Any], tags: dict[Any, list[str
     cleanup.replace_embeds(soup, EMBEDS, post)
     cleanup.tidy_figures(soup, FIGURES)
     for link in soup.select(f'a[href^="{GHOST_URL}"]'):
-        link["href"] = ".." + str(link["href"])[len(GHOST_URL):]  # the old site's own pages
+        link["href"] = ".." + str(link["href"])[len(GHOST_URL) :]  # the old site's own pages
     post.body_html = str(soup)
     return post
 

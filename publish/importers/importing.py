@@ -32,8 +32,11 @@ from publish.state.db import connect, database_path
 from publish.state.imports import import_csv, read_import
 
 Reader = Callable[[Path, ImportOptions], Archive]
-SOURCES: dict[str, Reader] = {"substack": substack.read, "wordpress": wordpress.read,
-                              "ghost": ghost.read}
+SOURCES: dict[str, Reader] = {
+    "substack": substack.read,
+    "wordpress": wordpress.read,
+    "ghost": ghost.read,
+}
 
 
 @dataclass
@@ -63,32 +66,51 @@ class ImportReport:
     def lines(self) -> list[str]:
         """The report, one line per figure, for the command line."""
         would = "would be " if self.dry_run else ""
-        lines = [f"{self.source}: {len(self.written)} post(s) {would}imported as essays "
-                 f"({self.drafts} as drafts), {len(self.existing)} already there",
-                 f"footnotes converted: {self.footnotes}",
-                 f"images {would}copied: {self.images_copied}, not in the export: "
-                 f"{self.images_missing}",
-                 f"embeds replaced by links: {self.embeds}",
-                 f"releases {would}recorded (never mailed again): {self.released}"]
+        lines = [
+            f"{self.source}: {len(self.written)} post(s) {would}imported as essays "
+            f"({self.drafts} as drafts), {len(self.existing)} already there",
+            f"footnotes converted: {self.footnotes}",
+            f"images {would}copied: {self.images_copied}, not in the export: {self.images_missing}",
+            f"embeds replaced by links: {self.embeds}",
+            f"releases {would}recorded (never mailed again): {self.released}",
+        ]
         if self.attachments:
-            hint = "" if self.uploads else (" (give --uploads DIR, the old uploads folder, to "
-                                            "copy the images the posts show)")
+            hint = (
+                ""
+                if self.uploads
+                else (
+                    " (give --uploads DIR, the old uploads folder, to "
+                    "copy the images the posts show)"
+                )
+            )
             lines.append(f"attachments listed in the export: {self.attachments}{hint}")
         lines.append(f"glossary candidates: {len(self.candidates)}")
         for candidate in self.candidates:
             path = f"{GLOSSARY_DIR}/{candidate.key}.md"
-            done = ("written" if path in self.glossary_written else
-                    "already in the glossary" if path in self.glossary_present else
-                    f"{would}cited by key" if self.glossary and self.dry_run else
-                    "not written: its essays were already there" if self.glossary else
-                    "proposed")
-            lines.append(f"  [^{candidate.key}] {candidate.term} ({done}; in "
-                         f"{', '.join(candidate.slugs)})")
+            done = (
+                "written"
+                if path in self.glossary_written
+                else "already in the glossary"
+                if path in self.glossary_present
+                else f"{would}cited by key"
+                if self.glossary and self.dry_run
+                else "not written: its essays were already there"
+                if self.glossary
+                else "proposed"
+            )
+            lines.append(
+                f"  [^{candidate.key}] {candidate.term} ({done}; in {', '.join(candidate.slugs)})"
+            )
         if self.candidates and not self.glossary:
-            lines.append("  --glossary writes them and cites them by key in the essays it "
-                         "imports" + ("" if self.dry_run else
-                                      " (these essays are now in essays/, and an import never "
-                                      "rewrites an essay)"))
+            lines.append(
+                "  --glossary writes them and cites them by key in the essays it "
+                "imports"
+                + (
+                    ""
+                    if self.dry_run
+                    else " (these essays are now in essays/, and an import never rewrites an essay)"
+                )
+            )
         lines += self.subscribers + self.notes
         return lines
 
@@ -97,14 +119,20 @@ def run_import(root: Path, source: str, path: Path, options: ImportOptions) -> I
     """Import an export into the site at `root`; raises PublishError on a bad export."""
     settings = load_settings(root)
     archive = SOURCES[source](path, options)
-    report = ImportReport(source=archive.source, dry_run=options.dry_run,
-                          glossary=options.glossary, uploads=options.uploads is not None,
-                          attachments=len(archive.attachments), notes=list(archive.notes))
+    report = ImportReport(
+        source=archive.source,
+        dry_run=options.dry_run,
+        glossary=options.glossary,
+        uploads=options.uploads is not None,
+        attachments=len(archive.attachments),
+        notes=list(archive.notes),
+    )
     report.notes += settle_slugs(archive.posts)
     converted = [convert_post(post) for post in archive.posts]
     report.candidates = settle_keys(root, find_candidates(converted))
-    report.glossary_present = [p for c in report.candidates
-                               if (root / (p := f"{GLOSSARY_DIR}/{c.key}.md")).is_file()]
+    report.glossary_present = [
+        p for c in report.candidates if (root / (p := f"{GLOSSARY_DIR}/{c.key}.md")).is_file()
+    ]
     if options.glossary:
         cite_glossary(converted, report.candidates)
     files = plan_essays(root, converted)
@@ -124,8 +152,7 @@ def run_import(root: Path, source: str, path: Path, options: ImportOptions) -> I
     return report
 
 
-def _count(report: ImportReport, files: list[EssayFile],
-           converted: list[ConvertedPost]) -> None:
+def _count(report: ImportReport, files: list[EssayFile], converted: list[ConvertedPost]) -> None:
     """The figures of the report, and a warning per missing image and per embed."""
     new = {f.post.slug for f in files if not f.exists}
     paths = {f.post.slug: f.path for f in files}
@@ -143,13 +170,23 @@ def _count(report: ImportReport, files: list[EssayFile],
         where = paths[post.slug]
         if post.missing_images:
             listed = ", ".join(post.missing_images)
-            report.warnings.append(warning(where, 1, 1, "images not in the export, kept at "
-                                           f"their old addresses: {listed}"))
+            report.warnings.append(
+                warning(
+                    where, 1, 1, f"images not in the export, kept at their old addresses: {listed}"
+                )
+            )
         if post.dropped_images:
             listed = ", ".join(post.dropped_images)
-            report.warnings.append(warning(where, 1, 1, "images not in the export and with no "
-                                           f"address readers can reach, shown as their alt "
-                                           f"text (give --uploads DIR to copy them): {listed}"))
+            report.warnings.append(
+                warning(
+                    where,
+                    1,
+                    1,
+                    "images not in the export and with no "
+                    f"address readers can reach, shown as their alt "
+                    f"text (give --uploads DIR to copy them): {listed}",
+                )
+            )
         for url in post.embeds:
             report.warnings.append(warning(where, 1, 1, f"embed replaced by a link: {url}"))
 
@@ -189,10 +226,13 @@ def _record_releases(root: Path, settings: Settings, files: list[EssayFile]) -> 
         post = file.post
         if file.exists or not _releasable(file) or post.slug in releases:
             continue
-        releases[post.slug] = Release(slug=post.slug, slot=post.date, released_at=post.date,
-                                      content_hash=hashlib.sha256(
-                                          file.text.encode("utf-8")).hexdigest(),
-                                      source=file.path)
+        releases[post.slug] = Release(
+            slug=post.slug,
+            slot=post.date,
+            released_at=post.date,
+            content_hash=hashlib.sha256(file.text.encode("utf-8")).hexdigest(),
+            source=file.path,
+        )
     if releases != record.releases:
         write_releases_file(root, dataclasses.replace(record, releases=releases))
 
@@ -205,8 +245,9 @@ def _read_bytes(path: Path) -> bytes:
         raise PublishError.single(str(path), 1, 1, f"cannot read the CSV file: {exc}") from None
 
 
-def _import_readers(root: Path, settings: Settings, csv_files: list[tuple[str, bytes]],
-                    dry_run: bool) -> list[str]:
+def _import_readers(
+    root: Path, settings: Settings, csv_files: list[tuple[str, bytes]], dry_run: bool
+) -> list[str]:
     """Import each subscriber CSV through `subscribers import`; one line per file, and one
     per reason rows were skipped."""
     lines = []
@@ -217,22 +258,26 @@ def _import_readers(root: Path, settings: Settings, csv_files: list[tuple[str, b
             try:
                 lines += _import_one(root, settings, path, name, dry_run)
             except PublishError as exc:
-                raise PublishError([dataclasses.replace(p, path=name)
-                                    for p in exc.problems]) from None
+                raise PublishError(
+                    [dataclasses.replace(p, path=name) for p in exc.problems]
+                ) from None
     return lines
 
 
-def _import_one(root: Path, settings: Settings, path: Path, name: str,
-                dry_run: bool) -> list[str]:
+def _import_one(root: Path, settings: Settings, path: Path, name: str, dry_run: bool) -> list[str]:
     """One subscriber CSV: imported, or with --dry-run only read and checked."""
     if dry_run:
         plan = read_import(path)
         skipped = sum(len(lines) for lines in plan.skipped.values())
-        head = f"subscribers in {name} ({plan.format}): {len(plan.rows)} would be imported, " \
-               f"{skipped} skipped"
+        head = (
+            f"subscribers in {name} ({plan.format}): {len(plan.rows)} would be imported, "
+            f"{skipped} skipped"
+        )
         reasons = [f"  skipped, {reason}: {len(rows)}" for reason, rows in plan.skipped.items()]
         return [head, *reasons]
     with closing(connect(database_path(root, settings))) as connection:
         report = import_csv(connection, path)
-    return [f"subscribers in {name} ({report.format}): {report.message}",
-            *(f"  {line}" for line in report.skip_lines())]
+    return [
+        f"subscribers in {name} ({report.format}): {report.message}",
+        *(f"  {line}" for line in report.skip_lines()),
+    ]

@@ -12,9 +12,11 @@ from publish.importers.convert import ConvertedPost
 
 GLOSSARY_DIR = "footnotes"
 # A note that defines a term: "**Term**: text", "*Term* — text" or "Term: text".
-DEFINED_TERM = re.compile(r"^(?:\*\*(?P<bold>[^*]{1,60})\*\*|\*(?P<em>[^*]{1,60})\*|"
-                          r"(?P<plain>[A-Z][\w' -]{0,40}?))\s*(?:[:—–]|\s-)\s*(?P<rest>\S.*)$",
-                          re.DOTALL)
+DEFINED_TERM = re.compile(
+    r"^(?:\*\*(?P<bold>[^*]{1,60})\*\*|\*(?P<em>[^*]{1,60})\*|"
+    r"(?P<plain>[A-Z][\w' -]{0,40}?))\s*(?:[:—–]|\s-)\s*(?P<rest>\S.*)$",
+    re.DOTALL,
+)
 # Only a term set in bold or italics groups notes by term (a plain "Smith 2020: p. 4" is a
 # citation, not a definition); other notes group by their whole text.
 MARKED_TERM = re.compile(r"^\s*\*")
@@ -72,8 +74,9 @@ def find_candidates(posts: list[ConvertedPost]) -> list[Candidate]:
         term, definition = named if named else (_short_term(text), text)
         definition = definition[:1].upper() + definition[1:]
         key = _unique(cap_slug(slugify(term), 40), keys)
-        candidates.append(Candidate(key, term, definition,
-                                    [(slug, label) for slug, label, _ in members]))
+        candidates.append(
+            Candidate(key, term, definition, [(slug, label) for slug, label, _ in members])
+        )
     return candidates
 
 
@@ -100,9 +103,11 @@ def settle_keys(root: Path, candidates: list[Candidate]) -> list[Candidate]:
     taken = {path.stem for path in folder.glob("*.md")} if folder.is_dir() else set()
     for candidate in candidates:
         key, counter = candidate.key, 2
-        while key in taken and (folder / f"{key}.md").read_text(
-                encoding="utf-8") != Candidate(key, candidate.term,
-                                               candidate.definition).file_text():
+        while (
+            key in taken
+            and (folder / f"{key}.md").read_text(encoding="utf-8")
+            != Candidate(key, candidate.term, candidate.definition).file_text()
+        ):
             key = f"{candidate.key}-{counter}"
             counter += 1
         candidate.key = key

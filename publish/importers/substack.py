@@ -17,15 +17,39 @@ from publish.importers.model import Archive, ImportedPost, ImportOptions
 
 # Subscribe and share buttons, paywall markers and widgets: nothing a reader of the new
 # site can use.
-DROPPED = ("p.button-wrapper", "div.button-wrapper", "div.subscription-widget-wrap",
-           "div.subscription-widget-wrap-editor", "div.subscribe-widget", "div.paywall-jump",
-           "div.paywall", "div.install-substack-app-embed", "div.share-dialog",
-           "div.captioned-button-wrap", "div.community-chat", "div.poll-embed",
-           "div.image-link-expand", "form", "script", "style")
-EMBEDS = ("div.tweet", "div.twitter-embed", "div.youtube-wrap", "div.vimeo-wrap",
-          "div.spotify-wrap", "div.embedded-post-wrap", "div.embedded-publication-wrap",
-          "div.digest-post-embed", "div.instagram", "div.bluesky-wrap",
-          "div.apple-podcast-container", "div.soundcloud-wrap", "iframe")
+DROPPED = (
+    "p.button-wrapper",
+    "div.button-wrapper",
+    "div.subscription-widget-wrap",
+    "div.subscription-widget-wrap-editor",
+    "div.subscribe-widget",
+    "div.paywall-jump",
+    "div.paywall",
+    "div.install-substack-app-embed",
+    "div.share-dialog",
+    "div.captioned-button-wrap",
+    "div.community-chat",
+    "div.poll-embed",
+    "div.image-link-expand",
+    "form",
+    "script",
+    "style",
+)
+EMBEDS = (
+    "div.tweet",
+    "div.twitter-embed",
+    "div.youtube-wrap",
+    "div.vimeo-wrap",
+    "div.spotify-wrap",
+    "div.embedded-post-wrap",
+    "div.embedded-publication-wrap",
+    "div.digest-post-embed",
+    "div.instagram",
+    "div.bluesky-wrap",
+    "div.apple-podcast-container",
+    "div.soundcloud-wrap",
+    "iframe",
+)
 FIGURES = ("div.captioned-image-container", "figure")
 REQUIRED_COLUMNS = ("post_id", "title")
 
@@ -46,8 +70,10 @@ def read(path: Path, options: ImportOptions) -> Archive:
             if post is not None:
                 result.posts.append(post)
                 if row.get("audience", "everyone") not in ("everyone", "") and not post.draft:
-                    result.notes.append(f"'{post.slug}' was for {row['audience']} readers on "
-                                        "Substack; it is public here")
+                    result.notes.append(
+                        f"'{post.slug}' was for {row['audience']} readers on "
+                        "Substack; it is public here"
+                    )
         for name in names:
             base = PurePosixPath(name).name
             if base.startswith("email_list") and base.endswith(".csv"):
@@ -59,25 +85,34 @@ def _rows(archive: zipfile.ZipFile, path: Path, names: list[str]) -> list[dict[s
     """The rows of posts.csv (wherever the zip keeps it), checked for its columns."""
     csv_name = next((n for n in names if PurePosixPath(n).name == "posts.csv"), None)
     if csv_name is None:
-        raise PublishError.single(str(path), 1, 1, "no posts.csv in this zip; is it the "
-                                                   "export from Substack's Settings > Exports?")
+        raise PublishError.single(
+            str(path),
+            1,
+            1,
+            "no posts.csv in this zip; is it the export from Substack's Settings > Exports?",
+        )
     text = archive.read(csv_name).decode("utf-8-sig")
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise PublishError.single(f"{path}:{csv_name}", 1, 1,
-                                  f"posts.csv has no column {', '.join(missing)}")
+        raise PublishError.single(
+            f"{path}:{csv_name}", 1, 1, f"posts.csv has no column {', '.join(missing)}"
+        )
     return list(reader)
 
 
 def _image_index(names: list[str]) -> dict[str, str]:
     """Image files in the zip by their file name."""
-    return {PurePosixPath(n).name: n for n in names
-            if n.lower().endswith(cleanup.IMAGE_SUFFIXES)}
+    return {PurePosixPath(n).name: n for n in names if n.lower().endswith(cleanup.IMAGE_SUFFIXES)}
 
 
-def _post(archive: zipfile.ZipFile, row: dict[str, str], names: list[str],
-          images: dict[str, str], path: Path) -> ImportedPost | None:
+def _post(
+    archive: zipfile.ZipFile,
+    row: dict[str, str],
+    names: list[str],
+    images: dict[str, str],
+    path: Path,
+) -> ImportedPost | None:
     """One row of posts.csv with its HTML, or None when the export holds no body."""
     post_id = row.get("post_id", "").strip()
     html_name = next((n for n in names if n.endswith(f"posts/{post_id}.html")), None)
@@ -90,10 +125,15 @@ def _post(archive: zipfile.ZipFile, row: dict[str, str], names: list[str],
     draft = kind != "newsletter" or not published
     post = ImportedPost(
         title=(row.get("title") or "").strip() or slug.replace("-", " ").capitalize(),
-        subtitle=(row.get("subtitle") or "").strip(), slug=slug,
-        body_html="", date=_moment(row.get("post_date", "")),
-        old_paths=(f"p/{slug}",), draft=draft, released=not draft and (published or emailed),
-        origin=f"{path.name}:{html_name}")
+        subtitle=(row.get("subtitle") or "").strip(),
+        slug=slug,
+        body_html="",
+        date=_moment(row.get("post_date", "")),
+        old_paths=(f"p/{slug}",),
+        draft=draft,
+        released=not draft and (published or emailed),
+        origin=f"{path.name}:{html_name}",
+    )
     soup = cleanup.parse(archive.read(html_name).decode("utf-8", "replace"))
     post.footnotes = _footnotes(soup)
     cleanup.drop(soup, DROPPED)

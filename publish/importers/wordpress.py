@@ -19,17 +19,29 @@ from publish.errors import PublishError
 from publish.importers import cleanup
 from publish.importers.model import Archive, ImportedPost, ImportOptions
 
-NS = {"wp": "http://wordpress.org/export/1.2/",
-      "content": "http://purl.org/rss/1.0/modules/content/",
-      "dc": "http://purl.org/dc/elements/1.1/", "excerpt": "http://wordpress.org/export/1.2/excerpt/"}
+NS = {
+    "wp": "http://wordpress.org/export/1.2/",
+    "content": "http://purl.org/rss/1.0/modules/content/",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "excerpt": "http://wordpress.org/export/1.2/excerpt/",
+}
 BLOCK_COMMENT = re.compile(r"<!--\s*/?wp:.*?-->", re.DOTALL)
-BLOCK_TAG = re.compile(r"^\s*</?(p|h[1-6]|ul|ol|li|blockquote|figure|div|table|pre|hr|section|"
-                       r"dl|iframe|form|img|details|address)\b", re.IGNORECASE)
+BLOCK_TAG = re.compile(
+    r"^\s*</?(p|h[1-6]|ul|ol|li|blockquote|figure|div|table|pre|hr|section|"
+    r"dl|iframe|form|img|details|address)\b",
+    re.IGNORECASE,
+)
 # Shortcode footnotes of the common plugins: Easy Footnotes, Modern Footnotes and others.
 SHORTCODE_NOTE = re.compile(r"\[(efn_note|mfn|footnote|ref)\](.*?)\[/\1\]", re.DOTALL)
 SHORTCODE = re.compile(r"\[/?[a-z_]+(?:\s[^\]]*)?\]")
-DROPPED = ("script", "style", "form", "div.sharedaddy", "div.wp-block-buttons",
-           "div.jp-relatedposts")
+DROPPED = (
+    "script",
+    "style",
+    "form",
+    "div.sharedaddy",
+    "div.wp-block-buttons",
+    "div.jp-relatedposts",
+)
 EMBEDS = ("figure.wp-block-embed", "div.wp-block-embed", "iframe", "blockquote.twitter-tweet")
 FIGURES = ("figure.wp-block-image", "div.wp-caption", "figure")
 UPLOADS = "/wp-content/uploads/"
@@ -40,20 +52,27 @@ def read(path: Path, options: ImportOptions) -> Archive:
     try:
         channel = parse_xml(path).getroot().find("channel")
     except (OSError, ParseError, DefusedXmlException) as exc:
-        raise PublishError.single(str(path), *_position(exc), f"not a WordPress export "
-                                                              f"(WXR) file: {exc}") from None
+        raise PublishError.single(
+            str(path), *_position(exc), f"not a WordPress export (WXR) file: {exc}"
+        ) from None
     if channel is None:
         raise PublishError.single(str(path), 1, 1, "not a WordPress export: no <channel>")
-    authors = {_text(a, "wp:author_login"): _text(a, "wp:author_display_name")
-               for a in channel.findall("wp:author", NS)}
+    authors = {
+        _text(a, "wp:author_login"): _text(a, "wp:author_display_name")
+        for a in channel.findall("wp:author", NS)
+    }
     result = Archive(source="WordPress")
     items = channel.findall("item")
-    result.attachments = [_text(i, "wp:attachment_url") for i in items
-                          if _text(i, "wp:post_type") == "attachment"]
+    result.attachments = [
+        _text(i, "wp:attachment_url") for i in items if _text(i, "wp:post_type") == "attachment"
+    ]
     find = cleanup.folder_finder(options.uploads, UPLOADS)
     for item in items:
-        if _text(item, "wp:post_type") in ("post", "page") and \
-                _text(item, "wp:status") not in ("trash", "auto-draft", "inherit"):
+        if _text(item, "wp:post_type") in ("post", "page") and _text(item, "wp:status") not in (
+            "trash",
+            "auto-draft",
+            "inherit",
+        ):
             result.posts.append(_post(item, authors, find, path))
     return result
 
@@ -70,21 +89,26 @@ def _text(element: Element, name: str) -> str:
     return (child.text or "").strip() if child is not None else ""
 
 
-def _post(item: Element, authors: dict[str, str], find: cleanup.FindImage,
-          path: Path) -> ImportedPost:
+def _post(
+    item: Element, authors: dict[str, str], find: cleanup.FindImage, path: Path
+) -> ImportedPost:
     """One WXR item as a post."""
     slug = _text(item, "wp:post_name") or _text(item, "wp:post_id")
     status = _text(item, "wp:status")
     kind = _text(item, "wp:post_type")
     categories = [(c.get("domain"), (c.text or "").strip()) for c in item.findall("category")]
     post = ImportedPost(
-        title=_text(item, "title") or slug, slug=slug, body_html="",
-        date=_date(item), old_paths=_old_paths(_text(item, "link"), slug),
+        title=_text(item, "title") or slug,
+        slug=slug,
+        body_html="",
+        date=_date(item),
+        old_paths=_old_paths(_text(item, "link"), slug),
         tags=tuple(name for domain, name in categories if domain == "post_tag"),
-        category=next((n for d, n in categories if d == "category" and n != "Uncategorized"),
-                      ""),
+        category=next((n for d, n in categories if d == "category" and n != "Uncategorized"), ""),
         author=authors.get(_text(item, "dc:creator"), _text(item, "dc:creator")),
-        draft=status != "publish" or kind == "page", origin=f"{path.name}: post {slug}")
+        draft=status != "publish" or kind == "page",
+        origin=f"{path.name}: post {slug}",
+    )
     post.released = not post.draft
     html = autop(BLOCK_COMMENT.sub("", _text(item, "content:encoded")))
     html, shortcode_notes = _shortcode_notes(html)
@@ -143,8 +167,9 @@ def _meta_notes(soup: BeautifulSoup, item: Element, start: int) -> list[tuple[st
                 entries = json.loads(_text(meta, "wp:meta_value") or "[]")
             except ValueError:
                 entries = []
-            by_id = {str(e.get("id")): str(e.get("content", "")) for e in entries
-                     if isinstance(e, dict)}
+            by_id = {
+                str(e.get("id")): str(e.get("content", "")) for e in entries if isinstance(e, dict)
+            }
     notes: dict[str, str] = {}
     for sup in soup.select("sup[data-fn]"):
         note_id = str(sup["data-fn"])

@@ -32,8 +32,9 @@ class Destination:
     outbox: Path | None = None
     shown: str = ""  # the outbox folder as messages show it
 
-    def open(self, settings: Settings, on_event: Callable[[str, str], None] | None = None
-             ) -> SMTPTransport | OutboxTransport:
+    def open(
+        self, settings: Settings, on_event: Callable[[str, str], None] | None = None
+    ) -> SMTPTransport | OutboxTransport:
         """The transport for this destination."""
         if self.outbox is not None:
             return OutboxTransport(self.outbox)
@@ -49,8 +50,7 @@ class Destination:
         return self.endpoint.label
 
 
-def choose_destination(root: Path, settings: Settings, slug: str, *, outbox: bool
-                       ) -> Destination:
+def choose_destination(root: Path, settings: Settings, slug: str, *, outbox: bool) -> Destination:
     """The outbox when asked for, else the server of PUBLISH_SMTP_URL; PublishError if unset.
 
     Nothing is read from or written to the state before this is decided.
@@ -63,7 +63,9 @@ def choose_destination(root: Path, settings: Settings, slug: str, *, outbox: boo
         env_file = shown_path(root, environment_file(root, settings))
         folder = shown_path(root, outbox_folder(root, settings))
         raise PublishError.single(
-            SMTP_URL_ENV, 1, 1,
+            SMTP_URL_ENV,
+            1,
+            1,
             f"is not set, so there is no server to send through; nothing was sent or "
             f"recorded. Set it in the environment or in {env_file} (mode 600), or pass "
             f"--outbox to write the messages to {folder}/ instead",

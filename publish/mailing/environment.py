@@ -68,7 +68,9 @@ def _read(path: Path, name: str) -> tuple[dict[str, str], list[Problem]]:
     if info.st_mode & 0o077:
         mode = stat.S_IMODE(info.st_mode)
         raise PublishError.single(
-            name, 1, 1,
+            name,
+            1,
+            1,
             f"the environment file holds secrets but other users can read or change it "
             f"(mode {mode:04o}); run: chmod 600 {path.resolve()}",
         )
@@ -83,8 +85,14 @@ def _read(path: Path, name: str) -> tuple[dict[str, str], list[Problem]]:
         blank = len(source) - len(source.lstrip())
         line = binding.original.line + source[:blank].count("\n")
         if binding.error:
-            problems.append(error(name, line, 1, "not a KEY=VALUE line (the line is not shown: "
-                                                 "it may hold a secret)"))
+            problems.append(
+                error(
+                    name,
+                    line,
+                    1,
+                    "not a KEY=VALUE line (the line is not shown: it may hold a secret)",
+                )
+            )
             continue
         if binding.key is None:
             continue

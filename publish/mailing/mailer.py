@@ -41,7 +41,8 @@ class Mailer:
     def __init__(self, root: Path, settings: Settings, size: int):
         self.root = root
         self.settings = dataclasses.replace(
-            settings, email=dataclasses.replace(settings.email, max_retries=1))
+            settings, email=dataclasses.replace(settings.email, max_retries=1)
+        )
         self.letters: queue.Queue[Letter | None] = queue.Queue(maxsize=max(1, size))
         self.idle = threading.Condition()
         self.unfinished = 0
@@ -78,8 +79,9 @@ class Mailer:
         """Start the worker thread if it is not running."""
         with self.start_lock:
             if self.thread is None:
-                self.thread = threading.Thread(target=self._work, name="publish-mailer",
-                                               daemon=True)
+                self.thread = threading.Thread(
+                    target=self._work, name="publish-mailer", daemon=True
+                )
                 self.thread.start()
 
     def _work(self) -> None:

@@ -64,15 +64,18 @@ class SendSummary:
         return not (self.failed or self.deferred or self.unknown)
 
 
-def compose(built: BuiltEmail, settings: Settings, *, to: str, name: str, unsubscribe: str,
-             message_id: str) -> bytes:
+def compose(
+    built: BuiltEmail, settings: Settings, *, to: str, name: str, unsubscribe: str, message_id: str
+) -> bytes:
     """One reader's message; one that cannot be built fails for that reader alone."""
     try:
-        return personal_message(built, settings, to=to, name=name, unsubscribe=unsubscribe,
-                                message_id=message_id)
+        return personal_message(
+            built, settings, to=to, name=name, unsubscribe=unsubscribe, message_id=message_id
+        )
     except ValueError as exc:  # header defects and encoding errors are ValueErrors
-        raise DeliveryFailure(f"the message for this address could not be built ({exc})",
-                              permanent=True) from None
+        raise DeliveryFailure(
+            f"the message for this address could not be built ({exc})", permanent=True
+        ) from None
 
 
 class SendRun:
@@ -115,8 +118,11 @@ class SendRun:
 
     def deliver_all(self, pending: list[Delivery]) -> None:
         """Deliver the rows in rounds, recording each outcome as it happens."""
-        self.report(ProgressEvent("start", 0, self.total, detail=self.destination.label,
-                                  outbox=self.destination.shown))
+        self.report(
+            ProgressEvent(
+                "start", 0, self.total, detail=self.destination.label, outbox=self.destination.shown
+            )
+        )
         queue, round_number = pending, 0
         while queue:
             again = [d for d in queue if self._attempt(d, round_number)]
@@ -179,8 +185,10 @@ class SendRun:
         self.suspects.append((delivery, failure.reason))
         ledger.mark(self.conn, self.built.slug, delivery.subscriber_id, "pending", failure.reason)
         if len(self.suspects) >= SETUP_STREAK:
-            raise SetupFailure(f"the server refused {len(self.suspects)} recipients in a row "
-                               f"with the same reply: {failure.reason}")
+            raise SetupFailure(
+                f"the server refused {len(self.suspects)} recipients in a row "
+                f"with the same reply: {failure.reason}"
+            )
 
     def _settle_suspects(self, at_end: bool = False) -> None:
         """Someone else got an answer of their own: the held refusals were about addresses.
@@ -190,8 +198,9 @@ class SendRun:
         """
         held, self.suspects = self.suspects, []
         if at_end and len(held) >= 2 and self.judged == 0:
-            raise SetupFailure(f"the server refused all {len(held)} recipients with the same "
-                               f"reply: {held[-1][1]}")
+            raise SetupFailure(
+                f"the server refused all {len(held)} recipients with the same reply: {held[-1][1]}"
+            )
         for delivery, reason in held:
             self._fail(delivery, reason)
 
@@ -200,14 +209,21 @@ class SendRun:
         self.failed.append((delivery.email, reason))
         self._final(delivery, "failed", reason)
 
-    def _temporary(self, delivery: Delivery, failure: DeliveryFailure, round_number: int
-                   ) -> bool:
+    def _temporary(self, delivery: Delivery, failure: DeliveryFailure, round_number: int) -> bool:
         """A temporary refusal: into the next round, or left pending (deferred) after the last."""
         slug = self.built.slug
         if round_number < self.settings.email.max_retries:
             ledger.mark(self.conn, slug, delivery.subscriber_id, "pending", failure.reason)
-            self.report(ProgressEvent("retry", self.done, self.total, delivery.email,
-                                      failure.reason, self.destination.shown))
+            self.report(
+                ProgressEvent(
+                    "retry",
+                    self.done,
+                    self.total,
+                    delivery.email,
+                    failure.reason,
+                    self.destination.shown,
+                )
+            )
             return True
         self.deferred.append((delivery.email, failure.reason))
         self._final(delivery, "pending", failure.reason, kind="deferred")
@@ -222,13 +238,19 @@ class SendRun:
         first_in_run = delivery.ledger_status != "unknown" and sid not in self.retried_unknown
         if first_in_run and count <= ledger.UNKNOWN_RETRIES:
             self.retried_unknown.add(sid)
-            self.report(ProgressEvent("retry", self.done, self.total, delivery.email, reason,
-                                      self.destination.shown))
+            self.report(
+                ProgressEvent(
+                    "retry", self.done, self.total, delivery.email, reason, self.destination.shown
+                )
+            )
             return True
         self.unknown.append((delivery.email, reason))
         self.done += 1
-        self.report(ProgressEvent("unknown", self.done, self.total, delivery.email, reason,
-                                  self.destination.shown))
+        self.report(
+            ProgressEvent(
+                "unknown", self.done, self.total, delivery.email, reason, self.destination.shown
+            )
+        )
         return False
 
     def _final(self, delivery: Delivery, status: str, detail: str = "", kind: str = "") -> None:
@@ -237,8 +259,16 @@ class SendRun:
         if status in ("sent", "failed") and not kind:
             self.judged += 1
         self.done += 1
-        self.report(ProgressEvent(kind or status, self.done, self.total, delivery.email, detail,
-                                  self.destination.shown))
+        self.report(
+            ProgressEvent(
+                kind or status,
+                self.done,
+                self.total,
+                delivery.email,
+                detail,
+                self.destination.shown,
+            )
+        )
 
     def _message_id(self, subscriber_id: int) -> str:
         """A Message-ID unique to this essay and subscriber, the same on a resend."""
@@ -247,31 +277,42 @@ class SendRun:
 
     def _transport_event(self, kind: str, detail: str) -> None:
         """Pass a reconnect on to the progress callback."""
-        self.report(ProgressEvent(kind, self.done, self.total, self.current, detail,
-                                  self.destination.shown))
+        self.report(
+            ProgressEvent(kind, self.done, self.total, self.current, detail, self.destination.shown)
+        )
 
     def summary(self, already_sent: int, pending: int) -> SendSummary:
         """The summary of this run, saying where the messages went."""
         slug = self.built.slug
         if self.destination.outbox is not None:
-            counts = (f"{self.sent} written, {len(self.failed)} failed, {already_sent} already "
-                      f"written, {self.skipped} skipped")
-            message = (f"Wrote '{slug}' to {self.destination.label}: {counts}; nothing was "
-                       "mailed and the send ledger is unchanged.")
+            counts = (
+                f"{self.sent} written, {len(self.failed)} failed, {already_sent} already "
+                f"written, {self.skipped} skipped"
+            )
+            message = (
+                f"Wrote '{slug}' to {self.destination.label}: {counts}; nothing was "
+                "mailed and the send ledger is unchanged."
+            )
         else:
-            counts = (f"{self.sent} sent, {len(self.failed)} failed, {len(self.deferred)} "
-                      f"deferred, {len(self.unknown)} unknown, {already_sent} already sent, "
-                      f"{self.skipped} skipped")
+            counts = (
+                f"{self.sent} sent, {len(self.failed)} failed, {len(self.deferred)} "
+                f"deferred, {len(self.unknown)} unknown, {already_sent} already sent, "
+                f"{self.skipped} skipped"
+            )
             undone = self.failed or self.deferred or self.unknown
             opening = "Did not reach everyone with" if undone else "Sent"
             message = f"{opening} '{slug}' through {self.destination.label}: {counts}."
         if self.deferred:
-            message += (f" {len(self.deferred)} deferred after temporary errors: run "
-                        f"'publish send {slug}' again later.")
+            message += (
+                f" {len(self.deferred)} deferred after temporary errors: run "
+                f"'publish send {slug}' again later."
+            )
         if self.unknown:
-            message += (f" {len(self.unknown)} unknown: the server took the message but the "
-                        "connection ended before it confirmed, so it may have arrived; such a "
-                        f"message is tried again at most {ledger.UNKNOWN_RETRIES} times in all.")
+            message += (
+                f" {len(self.unknown)} unknown: the server took the message but the "
+                "connection ended before it confirmed, so it may have arrived; such a "
+                f"message is tried again at most {ledger.UNKNOWN_RETRIES} times in all."
+            )
         return SendSummary(
             slug=slug,
             sent=self.sent,

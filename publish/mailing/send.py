@@ -85,16 +85,19 @@ def send_essay(
 
 def _send_lock(root: Path, settings: Settings) -> AbstractContextManager[None]:
     """Hold the exclusive send lock, or PublishError if another send holds it."""
-    return exclusive_lock(state_dir(root, settings) / LOCK_FILE,
-                          "another send is running (it holds this lock); nothing was sent")
+    return exclusive_lock(
+        state_dir(root, settings) / LOCK_FILE,
+        "another send is running (it holds this lock); nothing was sent",
+    )
 
 
 @contextmanager
 def _ledger(root: Path, settings: Settings, outbox: bool) -> Iterator[sqlite3.Connection]:
     """The real ledger, or the outbox's own one; closed after the block."""
     if outbox:
-        conn = ledger.connect_outbox_ledger(outbox_folder(root, settings) / OUTBOX_LEDGER,
-                                            db.database_path(root, settings))
+        conn = ledger.connect_outbox_ledger(
+            outbox_folder(root, settings) / OUTBOX_LEDGER, db.database_path(root, settings)
+        )
     else:
         conn = db.connect(db.database_path(root, settings))
     try:
@@ -103,8 +106,9 @@ def _ledger(root: Path, settings: Settings, outbox: bool) -> Iterator[sqlite3.Co
         conn.close()
 
 
-def send_test_copy(settings: Settings, built: BuiltEmail, to: str,
-                   destination: Destination) -> SendSummary:
+def send_test_copy(
+    settings: Settings, built: BuiltEmail, to: str, destination: Destination
+) -> SendSummary:
     """Send one copy to `to`, leaving the ledger alone."""
     address = normalise_address(to, "--to")
     unsubscribe = urls.preview_unsubscribe_url(settings)
@@ -112,20 +116,31 @@ def send_test_copy(settings: Settings, built: BuiltEmail, to: str,
     transport = destination.open(settings)
     try:
         transport.check(address)
-        data = compose(built, settings, to=header_address(address), name="",
-                        unsubscribe=unsubscribe, message_id=message_id)
+        data = compose(
+            built,
+            settings,
+            to=header_address(address),
+            name="",
+            unsubscribe=unsubscribe,
+            message_id=message_id,
+        )
         transport.send(envelope_sender(settings), address, data, "test")
     except (DeliveryFailure, ServerUnavailable) as exc:
-        raise PublishError.single("--to", 1, 1, f"the test copy for {address} was not sent: "
-                                                f"{exc}") from None
+        raise PublishError.single(
+            "--to", 1, 1, f"the test copy for {address} was not sent: {exc}"
+        ) from None
     finally:
         transport.close()
     if destination.outbox is not None:
-        message = (f"Wrote a test copy of '{built.slug}' for {address} to {destination.label}; "
-                   "nothing was mailed and the ledger is unchanged.")
+        message = (
+            f"Wrote a test copy of '{built.slug}' for {address} to {destination.label}; "
+            "nothing was mailed and the ledger is unchanged."
+        )
     else:
-        message = (f"Sent a test copy of '{built.slug}' to {address} through "
-                   f"{destination.label}; the ledger is unchanged.")
+        message = (
+            f"Sent a test copy of '{built.slug}' to {address} through "
+            f"{destination.label}; the ledger is unchanged."
+        )
     return SendSummary(slug=built.slug, sent=1, message=message, outbox=destination.shown)
 
 
@@ -166,18 +181,23 @@ def _run_send(
     if not pending:
         ledger.finish_send(conn, slug)
         if destination.outbox is not None:
-            message = (f"Nothing to write: '{slug}' was already written to {destination.label} "
-                       f"for {already_sent} subscriber(s); nothing was mailed.")
+            message = (
+                f"Nothing to write: '{slug}' was already written to {destination.label} "
+                f"for {already_sent} subscriber(s); nothing was mailed."
+            )
         else:
             message = f"Nothing to send: '{slug}' was already sent to {already_sent} subscriber(s)."
-        return SendSummary(slug=slug, already_sent=already_sent, message=message,
-                           outbox=destination.shown)
+        return SendSummary(
+            slug=slug, already_sent=already_sent, message=message, outbox=destination.shown
+        )
     run = SendRun(root, settings, built, conn, destination, report, len(pending))
     try:
         run.deliver_all(pending)
     except SetupFailure as exc:
         raise PublishError.single(
-            SMTP_URL_ENV, 1, 1,
+            SMTP_URL_ENV,
+            1,
+            1,
             f"{exc}. That is the sending setup (relay permission, login or sender address), "
             f"not the addresses: the send stopped and nobody was marked failed; {run.sent} "
             f"sent in this run, {run.left()} still to send. Fix the setup, then run "
@@ -185,7 +205,9 @@ def _run_send(
         ) from None
     except ServerUnavailable as exc:
         raise PublishError.single(
-            SMTP_URL_ENV, 1, 1,
+            SMTP_URL_ENV,
+            1,
+            1,
             f"{exc}; {run.sent} sent in this run, {run.left()} still to send. "
             f"Run 'publish send {slug}' again to resume.",
         ) from None

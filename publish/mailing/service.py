@@ -83,22 +83,37 @@ def create_app(root: Path, options: ServiceOptions | None = None) -> Flask:
     """The subscription service of the site at `root`, as a WSGI application."""
     settings = load_settings(root)
     if not settings.email.from_address:
-        raise PublishError.single(SETTINGS_FILE, 1, 1, "[email] from is not set; the "
-                                  "subscription service sends confirmation emails from it")
+        raise PublishError.single(
+            SETTINGS_FILE,
+            1,
+            1,
+            "[email] from is not set; the subscription service sends confirmation emails from it",
+        )
     if not settings.email.service_url:
-        line, _ = locate_setting((root / SETTINGS_FILE).read_text(encoding="utf-8"), "email",
-                                 None)
-        raise PublishError.single(SETTINGS_FILE, line, 1, (
-            "[email] service_url is not set; set it to the public address this service "
-            "answers on: its links are built from it, never from a request's Host header"))
+        line, _ = locate_setting((root / SETTINGS_FILE).read_text(encoding="utf-8"), "email", None)
+        raise PublishError.single(
+            SETTINGS_FILE,
+            line,
+            1,
+            (
+                "[email] service_url is not set; set it to the public address this service "
+                "answers on: its links are built from it, never from a request's Host header"
+            ),
+        )
     database = db.database_path(root, settings)
     db.connect(database).close()  # create and migrate before the first request
     site = Site(root=root, settings=settings, glossary=Glossary({}), essays=())
     pages = PageRenderer(site, template_environment(site.templates_dir))
     options = options or ServiceOptions()
-    service = Service(root=root, settings=settings, secret=db.load_secret(database.parent),
-                      database=database, pages=pages, options=options,
-                      mailer=Mailer(root, settings, options.mail_queue))
+    service = Service(
+        root=root,
+        settings=settings,
+        secret=db.load_secret(database.parent),
+        database=database,
+        pages=pages,
+        options=options,
+        mailer=Mailer(root, settings, options.mail_queue),
+    )
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["publish"] = service
@@ -166,8 +181,7 @@ def confirm_page(token: str) -> Response:
     nonce = read_confirm_token(service, token)
     with database(service) as conn:
         open_confirmation(conn, nonce)
-    return page("service_confirm.html", "Confirm your subscription", token_page=True,
-                token=token)
+    return page("service_confirm.html", "Confirm your subscription", token_page=True, token=token)
 
 
 def confirm(token: str) -> Response:
@@ -263,8 +277,9 @@ def allow(conn: sqlite3.Connection, service: Service, kind: str, key: str, limit
     """
     now = service.options.clock()
     bucket = f"{kind}:{db.sign(service.secret, 'rate-' + kind, key)}"
-    return confirmations.count_attempt(conn, bucket, now, now - service.options.window_seconds,
-                                       limit)
+    return confirmations.count_attempt(
+        conn, bucket, now, now - service.options.window_seconds, limit
+    )
 
 
 def open_confirmation(conn: sqlite3.Connection, nonce: str) -> confirmations.Confirmation:
@@ -315,8 +330,12 @@ def send_confirmation(service: Service, subscriber: subscribers.Subscriber, toke
     """Queue the confirmation email for the mail worker; 503 when the queue is full (the
     mail server is slow or down), so the reader knows to try again later."""
     message = confirmation_message(service, subscriber.email, token)
-    letter = Letter(envelope_sender(service.settings), subscriber.email,
-                    message.as_bytes(), f"{subscriber.id:06d}-{secrets.token_hex(4)}")
+    letter = Letter(
+        envelope_sender(service.settings),
+        subscriber.email,
+        message.as_bytes(),
+        f"{subscriber.id:06d}-{secrets.token_hex(4)}",
+    )
     if not service.mailer.submit(letter):
         current_app.logger.warning("the confirmation queue is full; a signup was turned away")
         abort(503, "Too many confirmation emails are waiting to be sent just now.")
@@ -328,7 +347,8 @@ def confirmation_message(service: Service, address: str, token: str) -> EmailMes
     link = subscribers.service_link(settings, f"confirm/{token}")
     hours = max(1, service.options.confirm_seconds // 3600)
     text = service.pages.templates.get_template("service_confirm_email.txt").render(
-        site=settings.site, link=link, hours=hours)
+        site=settings.site, link=link, hours=hours
+    )
     message = addressed_message(settings.email.from_address, address)
     message["Subject"] = header_text(f"Confirm your subscription to {settings.site.title}")
     message["Date"] = formatdate(service.options.clock(), usegmt=True)
@@ -346,8 +366,9 @@ def current() -> Service:
     return current_app.extensions["publish"]
 
 
-def page(template: str, title: str, status: int = 200, token_page: bool = False,
-         **values: Any) -> Response:
+def page(
+    template: str, title: str, status: int = 200, token_page: bool = False, **values: Any
+) -> Response:
     """A page of the service in the site's look, linking back to the static site."""
     service = current()
     site = service.settings.site
@@ -365,9 +386,14 @@ def plain_response(text: str) -> Response:
 
 
 ERROR_TITLES = {
-    400: "That did not work", 404: "This link is not valid", 405: "Not here",
-    410: "This link has run out", 413: "Too much", 415: "Please use the form",
-    429: "Too many tries", 503: "Please try again later",
+    400: "That did not work",
+    404: "This link is not valid",
+    405: "Not here",
+    410: "This link has run out",
+    413: "Too much",
+    415: "Please use the form",
+    429: "Too many tries",
+    503: "Please try again later",
 }
 
 
@@ -376,8 +402,14 @@ def error_page(exc: HTTPException) -> Response:
     status = exc.code or 500
     detail = exc.description if isinstance(exc.description, str) else ""
     title = ERROR_TITLES.get(status, "Something went wrong")
-    return page("service_error.html", title, status=status, token_page=True,
-                status_code=status, detail=detail if status in (400, 410) else "")
+    return page(
+        "service_error.html",
+        title,
+        status=status,
+        token_page=True,
+        status_code=status,
+        detail=detail if status in (400, 410) else "",
+    )
 
 
 def security_headers(response: Response) -> Response:
@@ -386,7 +418,8 @@ def security_headers(response: Response) -> Response:
     site_origin = origin(current().settings.site.url)
     response.headers["Content-Security-Policy"] = (
         f"default-src 'none'; style-src 'self' {site_origin}; img-src 'self' {site_origin}; "
-        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Frame-Options"] = "DENY"

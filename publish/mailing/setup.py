@@ -25,10 +25,10 @@ PLACEHOLDER_URL = "https://example.org/"
 PLACEHOLDER_FROM_ADDRESS = "you@example.org"
 PLACEHOLDER_POSTAL_ADDRESS = "1 Example Street, Exampletown"
 # The first paragraph `publish new` writes into a new essay.
-NEW_ESSAY_PLACEHOLDER = ("Write the first paragraph here; it becomes the summary unless you "
-                         "set one.")
-TEST_COPY_NOTE = ("a test copy goes out anyway; its unsubscribe link will not work until "
-                  "this is fixed")
+NEW_ESSAY_PLACEHOLDER = "Write the first paragraph here; it becomes the summary unless you set one."
+TEST_COPY_NOTE = (
+    "a test copy goes out anyway; its unsubscribe link will not work until this is fixed"
+)
 
 
 def mailing_setup_problems(settings: Settings, root: Path | None = None) -> list[Problem]:
@@ -37,26 +37,62 @@ def mailing_setup_problems(settings: Settings, root: Path | None = None) -> list
     email = settings.email
     problems = []
     if not email.service_url:
-        problems.append(_problem(text, "email", None, (
-            "[email] service_url is not set, so every unsubscribe link and List-Unsubscribe "
-            "header would point at the static site, where nothing can unsubscribe anyone; run "
-            "`publish subscriptions serve` and set service_url to its public address")))
+        problems.append(
+            _problem(
+                text,
+                "email",
+                None,
+                (
+                    "[email] service_url is not set, so every unsubscribe link and "
+                    "List-Unsubscribe header would point at the static site, where nothing can "
+                    "unsubscribe anyone; run `publish subscriptions serve` and set service_url "
+                    "to its public address"
+                ),
+            )
+        )
     address = parseaddr(email.from_address)[1].lower()
     if not address:
-        problems.append(_problem(text, "email", "from",
-                                 "[email] from is not set; it is the sender of every email"))
+        problems.append(
+            _problem(
+                text, "email", "from", "[email] from is not set; it is the sender of every email"
+            )
+        )
     elif address == PLACEHOLDER_FROM_ADDRESS:
-        problems.append(_problem(text, "email", "from", (
-            f"[email] from still holds the example address {PLACEHOLDER_FROM_ADDRESS}; "
-            "set your own sender")))
+        problems.append(
+            _problem(
+                text,
+                "email",
+                "from",
+                (
+                    f"[email] from still holds the example address {PLACEHOLDER_FROM_ADDRESS}; "
+                    "set your own sender"
+                ),
+            )
+        )
     if email.postal_address.strip() == PLACEHOLDER_POSTAL_ADDRESS:
-        problems.append(_problem(text, "email", "postal_address", (
-            "[email] postal_address still holds the example address; every email must carry "
-            "your real postal address")))
+        problems.append(
+            _problem(
+                text,
+                "email",
+                "postal_address",
+                (
+                    "[email] postal_address still holds the example address; every email must "
+                    "carry your real postal address"
+                ),
+            )
+        )
     if settings.site.url.rstrip("/") == PLACEHOLDER_URL.rstrip("/"):
-        problems.append(_problem(text, "site", "url", (
-            f"[site] url is still the example {PLACEHOLDER_URL}; every link in the emails "
-            "would point there")))
+        problems.append(
+            _problem(
+                text,
+                "site",
+                "url",
+                (
+                    f"[site] url is still the example {PLACEHOLDER_URL}; every link in the emails "
+                    "would point there"
+                ),
+            )
+        )
     return problems
 
 
@@ -66,12 +102,15 @@ def mailing_readiness(root: Path, settings: Settings) -> list[Problem]:
     problems = mailing_setup_problems(settings, root)
     if not problems or has_subscribers(root, settings):
         return problems
-    return [warning(p.path, p.line, p.col, p.message + " (no subscribers yet, so nothing is "
-                    "mailed)") for p in problems]
+    return [
+        warning(p.path, p.line, p.col, p.message + " (no subscribers yet, so nothing is mailed)")
+        for p in problems
+    ]
 
 
-def refuse_unsafe_setup(root: Path, settings: Settings, *, test_copy: bool = False
-                        ) -> list[Problem]:
+def refuse_unsafe_setup(
+    root: Path, settings: Settings, *, test_copy: bool = False
+) -> list[Problem]:
     """Raise PublishError if this setup must not mail its list; otherwise return warnings.
 
     A test copy (`send --to`) is never refused: its problems come back as warnings.
@@ -80,8 +119,7 @@ def refuse_unsafe_setup(root: Path, settings: Settings, *, test_copy: bool = Fal
     if not test_copy and any(p.is_error for p in problems):
         raise PublishError(problems)
     if test_copy:
-        return [warning(p.path, p.line, p.col, f"{p.message}; {TEST_COPY_NOTE}")
-                for p in problems]
+        return [warning(p.path, p.line, p.col, f"{p.message}; {TEST_COPY_NOTE}") for p in problems]
     return problems
 
 
@@ -101,9 +139,17 @@ def placeholder_essays(site: Site) -> list[Problem]:
         for number, line in enumerate(lines, start=1):
             col = line.find(NEW_ESSAY_PLACEHOLDER)
             if col >= 0:
-                problems.append(warning(essay.path, number, col + 1, (
-                    "this is still the placeholder paragraph `publish new` wrote; replace it "
-                    "before the essay is released")))
+                problems.append(
+                    warning(
+                        essay.path,
+                        number,
+                        col + 1,
+                        (
+                            "this is still the placeholder paragraph `publish new` wrote; "
+                            "replace it before the essay is released"
+                        ),
+                    )
+                )
     return problems
 
 

@@ -42,8 +42,10 @@ def parse_smtp_url(url: str) -> SMTPEndpoint:
     """Parse `smtp://user:pass@host:port` or `smtps://…`; errors never repeat the URL."""
     text = url.strip()
     if any(ch.isspace() or not ch.isprintable() for ch in text):
-        raise _url_error("contains a space or a control character (percent-encode those in "
-                         "the user name or password)")
+        raise _url_error(
+            "contains a space or a control character (percent-encode those in "
+            "the user name or password)"
+        )
     try:
         parts = urlsplit(text)
         host, port = parts.hostname, parts.port
@@ -51,10 +53,11 @@ def parse_smtp_url(url: str) -> SMTPEndpoint:
         raise _url_error("cannot be read as a URL (a bad port or bracket)") from None
     if parts.scheme not in ("smtp", "smtps"):
         raise _url_error("does not start with smtp:// or smtps://")
-    if parts.path not in ("", "/") or parts.query or parts.fragment or "?" in text \
-            or "#" in text:
-        raise _url_error("has something after the host and port (percent-encode '/', '?', "
-                         "'#' and '@' in the user name or password)")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "?" in text or "#" in text:
+        raise _url_error(
+            "has something after the host and port (percent-encode '/', '?', "
+            "'#' and '@' in the user name or password)"
+        )
     if not host:
         raise _url_error("has no host name")
     if not _valid_host(host):

@@ -41,8 +41,9 @@ class DeliveryFailure(Exception):
     fault (see `_is_setup_reply`); `key` (code and enhanced status) tells two replies apart.
     """
 
-    def __init__(self, reason: str, permanent: bool, *, setup: bool = False,
-                 key: tuple[int, str] = (0, "")) -> None:
+    def __init__(
+        self, reason: str, permanent: bool, *, setup: bool = False, key: tuple[int, str] = (0, "")
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
@@ -87,8 +88,9 @@ def envelope_address(address: str) -> tuple[str, bool]:
     try:
         checked = validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise DeliveryFailure(f"not an address a server can deliver to: {exc}",
-                              permanent=True) from None
+        raise DeliveryFailure(
+            f"not an address a server can deliver to: {exc}", permanent=True
+        ) from None
     local = checked.local_part
     return f"{local}@{checked.ascii_domain}", not local.isascii()
 
@@ -145,7 +147,8 @@ class SMTPTransport:
     def send(self, sender: str, recipient: str, message: bytes, name: str) -> None:
         """Deliver one message; on 421, 452 or a lost connection reconnect and try again."""
         self._with_connection(
-            lambda connection: self._transaction(connection, sender, recipient, message))
+            lambda connection: self._transaction(connection, sender, recipient, message)
+        )
 
     def _with_connection(self, action: Callable[[smtplib.SMTP], object]) -> None:
         """Run `action` on an open connection, reconnecting with backoff on trouble."""
@@ -166,8 +169,9 @@ class SMTPTransport:
             self.troubles = 0
             return
 
-    def _transaction(self, connection: smtplib.SMTP, sender: str, recipient: str,
-                     message: bytes) -> None:
+    def _transaction(
+        self, connection: smtplib.SMTP, sender: str, recipient: str, message: bytes
+    ) -> None:
         """MAIL, RCPT, DATA for one message, each reply sorted by whom it concerns."""
         rcpt, needs_utf8 = envelope_address(recipient)
         options = self._utf8_options(connection, needs_utf8)
@@ -177,8 +181,9 @@ class SMTPTransport:
             self._reset(connection)
             if code < 500:
                 raise _ConnectionTrouble(_reply_reason(code, reply), replied=True)
-            raise SetupFailure(f"the server refused the sender address {sender}: "
-                               f"{_reply_reason(code, reply)}")
+            raise SetupFailure(
+                f"the server refused the sender address {sender}: {_reply_reason(code, reply)}"
+            )
         code, reply = _ask(lambda: connection.rcpt(rcpt), "RCPT")
         if code not in (250, 251):
             self._reset(connection)
@@ -213,7 +218,9 @@ class SMTPTransport:
             return ["SMTPUTF8"]
         raise DeliveryFailure(
             "the part before the @ has non-ASCII characters, which needs SMTPUTF8, and "
-            f"the server at {self.endpoint.label} does not offer it", permanent=True)
+            f"the server at {self.endpoint.label} does not offer it",
+            permanent=True,
+        )
 
     def _connection(self) -> smtplib.SMTP:
         """The open connection, opening (TLS and login as configured) if needed."""
@@ -273,10 +280,14 @@ class SMTPTransport:
         """Why the server counts as down, naming it without credentials."""
         attempts = self.max_retries + 1
         if trouble.replied:
-            return (f"the SMTP server at {self.endpoint.label} turned the connection away "
-                    f"{attempts} times in a row ({trouble.reason})")
-        return (f"cannot reach the SMTP server at {self.endpoint.label} after "
-                f"{attempts} attempts ({trouble.reason})")
+            return (
+                f"the SMTP server at {self.endpoint.label} turned the connection away "
+                f"{attempts} times in a row ({trouble.reason})"
+            )
+        return (
+            f"cannot reach the SMTP server at {self.endpoint.label} after "
+            f"{attempts} attempts ({trouble.reason})"
+        )
 
     def close(self) -> None:
         """Say QUIT if the connection still works; close it either way."""
@@ -309,9 +320,12 @@ def _refusal(code: int, reply: bytes | str, stage: str) -> DeliveryFailure:
     """A DeliveryFailure from an SMTP reply: 5xx is permanent, anything else temporary."""
     permanent = 500 <= code < 600
     status = _enhanced(reply)
-    return DeliveryFailure(_reply_reason(code, reply), permanent=permanent,
-                           setup=permanent and _is_setup_reply(code, status, stage),
-                           key=(code, status))
+    return DeliveryFailure(
+        _reply_reason(code, reply),
+        permanent=permanent,
+        setup=permanent and _is_setup_reply(code, status, stage),
+        key=(code, status),
+    )
 
 
 def _is_setup_reply(code: int, status: str, stage: str) -> bool:

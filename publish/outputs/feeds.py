@@ -61,14 +61,28 @@ def render_feeds(site: Site) -> OutputFiles:
         return Deferred(Reads(path, values=(title,), essays=tuple(essays)), make)
 
     site_feeds = {
-        "feed.xml": feed("feed.xml", newest, settings.title, lambda: _rss(site, _generator(
-            site, newest, contents.of(newest), "feed.xml", "", settings.title
-        ))),
-        "atom.xml": feed("atom.xml", newest, settings.title, lambda: _generator(
-            site, newest, contents.of(newest), "atom.xml", "", settings.title
-        ).atom_str(pretty=True)),
-        "feed.json": feed("feed.json", newest, settings.title,
-                          lambda: json_feed(site, newest, contents.of(newest))),
+        "feed.xml": feed(
+            "feed.xml",
+            newest,
+            settings.title,
+            lambda: _rss(
+                site, _generator(site, newest, contents.of(newest), "feed.xml", "", settings.title)
+            ),
+        ),
+        "atom.xml": feed(
+            "atom.xml",
+            newest,
+            settings.title,
+            lambda: _generator(
+                site, newest, contents.of(newest), "atom.xml", "", settings.title
+            ).atom_str(pretty=True),
+        ),
+        "feed.json": feed(
+            "feed.json",
+            newest,
+            settings.title,
+            lambda: json_feed(site, newest, contents.of(newest)),
+        ),
     }
     files = OutputFiles()  # refuses a path twice, naming both of its writers
     files.add_all(site_feeds, "the site's feeds")
@@ -76,16 +90,26 @@ def render_feeds(site: Site) -> OutputFiles:
         essays = list(group.essays[: settings.feed_items])
         folder = f"tags/{group.slug}/"
         title = f"{settings.title}: {group.name}"
-        files.add(f"{folder}feed.xml", feed(f"{folder}feed.xml", essays, title, partial(
-            _tag_feed, site, essays, contents, folder, title)), f"the feed of tag {group.name}")
+        files.add(
+            f"{folder}feed.xml",
+            feed(
+                f"{folder}feed.xml",
+                essays,
+                title,
+                partial(_tag_feed, site, essays, contents, folder, title),
+            ),
+            f"the feed of tag {group.name}",
+        )
     return files
 
 
-def _tag_feed(site: Site, essays: list[Essay], contents: FeedContents, folder: str,
-              title: str) -> bytes:
+def _tag_feed(
+    site: Site, essays: list[Essay], contents: FeedContents, folder: str, title: str
+) -> bytes:
     """One tag's RSS feed."""
-    return _rss(site, _generator(site, essays, contents.of(essays), f"{folder}feed.xml",
-                                 folder, title))
+    return _rss(
+        site, _generator(site, essays, contents.of(essays), f"{folder}feed.xml", folder, title)
+    )
 
 
 class FeedContents:

@@ -47,8 +47,9 @@ def render_emails(site: Site, templates: Environment) -> OutputFiles:
         email = EssayEmail(site, essay, templates)
         files.add(f"{essay.slug}.html", Deferred(reads, lambda email=email: email.html), essay.path)
         files.add(f"{essay.slug}.txt", Deferred(reads, lambda email=email: email.text), essay.path)
-        files.add(f"{essay.slug}.eml", Deferred(reads, lambda email=email: email.message),
-                  essay.path)
+        files.add(
+            f"{essay.slug}.eml", Deferred(reads, lambda email=email: email.message), essay.path
+        )
     return files
 
 

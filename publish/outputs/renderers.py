@@ -61,8 +61,10 @@ class WebRenderer(RendererHTML):
     def link_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """A link, with site-relative targets resolved against the context's base."""
         token = tokens[idx].copy()
-        token.attrs = {**token.attrs, "href": resolve_url(str(token.attrs.get("href", "")),
-                                                          self._context(env).base)}
+        token.attrs = {
+            **token.attrs,
+            "href": resolve_url(str(token.attrs.get("href", "")), self._context(env).base),
+        }
         return self.renderToken([token], 0, options, env)
 
     def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
@@ -70,24 +72,28 @@ class WebRenderer(RendererHTML):
         token = tokens[idx].copy()
         src = resolve_url(str(token.attrs.get("src", "")), self._context(env).base)
         token.attrs = {**token.attrs, "src": src, "loading": "lazy"}
-        copied = [*tokens[:idx], token, *tokens[idx + 1:]]
+        copied = [*tokens[:idx], token, *tokens[idx + 1 :]]
         return super().image(copied, idx, options, env)
 
     def footnote_ref(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """A superscript number linking to its note."""
         number, note_id, ref_id = note_ids(self._context(env).slug, tokens[idx])
-        return (f'<sup class="footnote-ref"><a href="#{note_id}" id="{ref_id}" '
-                f'role="doc-noteref">{number}</a></sup>')
+        return (
+            f'<sup class="footnote-ref"><a href="#{note_id}" id="{ref_id}" '
+            f'role="doc-noteref">{number}</a></sup>'
+        )
 
-    def footnote_block_open(self, tokens: Sequence[Token], idx: int, options: Any,
-                            env: Any) -> str:
+    def footnote_block_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """The notes section and its heading."""
         slug = self._context(env).slug
-        return (f'<section class="footnotes" role="doc-endnotes" aria-labelledby="notes-{slug}">\n'
-                f'<h2 id="notes-{slug}">Notes</h2>\n<ol class="footnotes-list">\n')
+        return (
+            f'<section class="footnotes" role="doc-endnotes" aria-labelledby="notes-{slug}">\n'
+            f'<h2 id="notes-{slug}">Notes</h2>\n<ol class="footnotes-list">\n'
+        )
 
-    def footnote_block_close(self, tokens: Sequence[Token], idx: int, options: Any,
-                             env: Any) -> str:
+    def footnote_block_close(
+        self, tokens: Sequence[Token], idx: int, options: Any, env: Any
+    ) -> str:
         """Close the notes section."""
         return "</ol>\n</section>\n"
 
@@ -107,16 +113,18 @@ class WebRenderer(RendererHTML):
         sub = token.meta.get("subId", 0)
         letter = f"<sup>{chr(ord('a') + sub)}</sup>" if _has_many_refs(tokens, idx) else ""
         label = f"Back to reference {number}{chr(ord('a') + sub) if letter else ''}"
-        return (f' <a href="#{ref_id}" class="footnote-backref" '
-                f'aria-label="{label}">\u21a9\ufe0e{letter}</a>')
+        return (
+            f' <a href="#{ref_id}" class="footnote-backref" '
+            f'aria-label="{label}">\u21a9\ufe0e{letter}</a>'
+        )
 
     def glossary_term(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """The cited term in bold, linked to its glossary entry, then its source."""
         meta = tokens[idx].meta
         context = self._context(env)
         term = escape(meta["term"])
-        href = f'{context.glossary_url}#{escape(meta["key"])}'
-        source = f' ({escape(meta["source"])})' if meta["source"] else ""
+        href = f"{context.glossary_url}#{escape(meta['key'])}"
+        source = f" ({escape(meta['source'])})" if meta["source"] else ""
         return f'<strong class="note-term"><a href="{href}">{term}</a></strong>{source}: '
 
 
@@ -124,7 +132,8 @@ def _has_many_refs(tokens: Sequence[Token], idx: int) -> bool:
     """True when the note at idx has more than one back-link."""
     neighbours = [tokens[i] for i in (idx - 1, idx + 1) if 0 <= i < len(tokens)]
     return tokens[idx].meta.get("subId", 0) > 0 or any(
-        t.type == "footnote_anchor" for t in neighbours)
+        t.type == "footnote_anchor" for t in neighbours
+    )
 
 
 WEB_RENDERER = WebRenderer()
@@ -152,16 +161,16 @@ class EmailRenderer(WebRenderer):
         token = tokens[idx].copy()
         src = resolve_url(str(token.attrs.get("src", "")), self._context(env).base)
         token.attrs = {**token.attrs, "src": src}
-        copied = [*tokens[:idx], token, *tokens[idx + 1:]]
+        copied = [*tokens[:idx], token, *tokens[idx + 1 :]]
         return RendererHTML.image(self, copied, idx, options, env)
 
-    def footnote_block_open(self, tokens: Sequence[Token], idx: int, options: Any,
-                            env: Any) -> str:
+    def footnote_block_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """The notes section: a heading, then one block per note."""
         return '<div class="footnotes">\n<h2 class="notes-heading">Notes</h2>\n'
 
-    def footnote_block_close(self, tokens: Sequence[Token], idx: int, options: Any,
-                             env: Any) -> str:
+    def footnote_block_close(
+        self, tokens: Sequence[Token], idx: int, options: Any, env: Any
+    ) -> str:
         """Close the notes section."""
         return "</div>\n"
 
@@ -218,8 +227,9 @@ class TextRenderer:
         lines = self._blocks(SyntaxTreeNode(tokens).children, context, self.width)
         return "\n".join(lines).strip("\n") + "\n"
 
-    def _blocks(self, blocks: list[SyntaxTreeNode], context: RenderContext,
-                width: int) -> list[str]:
+    def _blocks(
+        self, blocks: list[SyntaxTreeNode], context: RenderContext, width: int
+    ) -> list[str]:
         """Render sibling blocks, separated by blank lines unless they sit in a tight list."""
         lines: list[str] = []
         previous_tight = False
@@ -344,7 +354,7 @@ def _inline(children: Sequence[Token], context: RenderContext) -> str:
 def _link_tail(parts: list[str], url: str) -> str:
     """What follows a link's text: ` <url>`, unless the text already is the URL or it is local."""
     start = max(i for i, part in enumerate(parts) if part == "\x00")
-    text = "".join(parts[start + 1:])
+    text = "".join(parts[start + 1 :])
     parts[start] = ""
     if not url or url.startswith("#") or text.strip() in (url, url.removeprefix("mailto:")):
         return ""

@@ -55,14 +55,25 @@ class SiteEnvironment(Environment):
 def template_problem(exc: TemplateError, name: str, root: Path) -> Problem:
     """A template error located in its file: the syntax error's line, or the failing line."""
     if isinstance(exc, TemplateSyntaxError):
-        return error(_shown_path(exc.filename or name, root), exc.lineno or 1, 1,
-                     f"template error: {exc.message}")
+        return error(
+            _shown_path(exc.filename or name, root),
+            exc.lineno or 1,
+            1,
+            f"template error: {exc.message}",
+        )
     folders = {(root / "templates").resolve(), PACKAGE_TEMPLATES.resolve()}
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if any(Path(f.filename).resolve().is_relative_to(d) for d in folders)]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if any(Path(f.filename).resolve().is_relative_to(d) for d in folders)
+    ]
     where = frames[-1] if frames else None
-    return error(_shown_path(where.filename if where else name, root),
-                 (where.lineno or 1) if where else 1, 1, f"template error: {exc}")
+    return error(
+        _shown_path(where.filename if where else name, root),
+        (where.lineno or 1) if where else 1,
+        1,
+        f"template error: {exc}",
+    )
 
 
 def _shown_path(filename: str, root: Path) -> str:
@@ -74,8 +85,9 @@ def _shown_path(filename: str, root: Path) -> str:
 def template_environment(site_templates: Path) -> Environment:
     """A Jinja2 environment with autoescape on, looking in the site's folder first."""
     env = SiteEnvironment(
-        loader=ChoiceLoader([FileSystemLoader(str(site_templates)),
-                             PackageLoader("publish", "templates")]),
+        loader=ChoiceLoader(
+            [FileSystemLoader(str(site_templates)), PackageLoader("publish", "templates")]
+        ),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -169,16 +169,18 @@ class PageRenderer:
         """
         settings = self.settings
         try:
-            return joined(self.templates.get_template(name).generate(
-                site=settings.site,
-                settings=settings,
-                head=head,
-                root=root if root is not None else root_for(path),
-                feeds=self.feed_links(),
-                cadence=describe_rule(settings.schedule.rule),
-                signup_url=settings.email.signup_url,
-                **values,
-            ))
+            return joined(
+                self.templates.get_template(name).generate(
+                    site=settings.site,
+                    settings=settings,
+                    head=head,
+                    root=root if root is not None else root_for(path),
+                    feeds=self.feed_links(),
+                    cadence=describe_rule(settings.schedule.rule),
+                    signup_url=settings.email.signup_url,
+                    **values,
+                )
+            )
         except TemplateError as exc:
             raise PublishError([template_problem(exc, name, self.site.root)]) from None
 
@@ -212,18 +214,34 @@ class PageRenderer:
             older = root + page_url(paths[number]) if number < len(chunks) else ""
             title = self.settings.site.title + (f" · page {number}" if number > 1 else "")
             pagination = Pagination(number, len(chunks), newer, older)
-            pages[path] = self.deferred(path, None, chunk, (title, pagination), partial(
-                self.render, "index.html", path, self.head(path, title), essays=chunk,
-                pagination=pagination))
+            pages[path] = self.deferred(
+                path,
+                None,
+                chunk,
+                (title, pagination),
+                partial(
+                    self.render,
+                    "index.html",
+                    path,
+                    self.head(path, title),
+                    essays=chunk,
+                    pagination=pagination,
+                ),
+            )
         return pages
 
-    def deferred(self, path: str, lastmod: datetime | None, essays: Sequence[Essay],
-                 values: object, make: Callable[[], str]) -> Deferred:
+    def deferred(
+        self,
+        path: str,
+        lastmod: datetime | None,
+        essays: Sequence[Essay],
+        values: object,
+        make: Callable[[], str],
+    ) -> Deferred:
         """A page made on demand, keyed by the essays it lists and the other values it shows
         (their repr); noted for the sitemap now."""
         self.lastmods[path] = lastmod or self.newest
-        return Deferred(Reads(path, values=(repr((values, lastmod)),), essays=tuple(essays)),
-                        make)
+        return Deferred(Reads(path, values=(repr((values, lastmod)),), essays=tuple(essays)), make)
 
     def essay_pages(self) -> dict[str, Deferred]:
         """One page per essay, with its neighbours for previous/next links, made on demand."""
@@ -234,8 +252,10 @@ class PageRenderer:
             older = essays[index + 1] if index + 1 < len(essays) else None
             newer = essays[index - 1] if index > 0 else None
             self.lastmods[path] = essay.date or self.newest
-            pages[path] = Deferred(self.essay_page_key(essay, older, newer),
-                                   partial(self.essay_page, essay, path, older, newer))
+            pages[path] = Deferred(
+                self.essay_page_key(essay, older, newer),
+                partial(self.essay_page, essay, path, older, newer),
+            )
         return pages
 
     def essay_page_key(self, essay: Essay, older: Essay | None, newer: Essay | None) -> Reads:
@@ -243,8 +263,7 @@ class PageRenderer:
         neighbours = repr([(e.slug, e.title) if e else None for e in (older, newer)])
         return Reads("essay.html", essay, (neighbours,))
 
-    def essay_page(self, essay: Essay, path: str, older: Essay | None,
-                   newer: Essay | None) -> str:
+    def essay_page(self, essay: Essay, path: str, older: Essay | None, newer: Essay | None) -> str:
         """One essay's page."""
         root = root_for(path)
         return self.render(
@@ -283,9 +302,15 @@ class PageRenderer:
         }
         if image:
             data["image"] = image
-        return self.head(path, f"{essay.title} · {self.settings.site.title}", essay.summary,
-                         kind="article", image=image, image_alt=essay.image_alt,
-                         json_ld=json_for_script(data))
+        return self.head(
+            path,
+            f"{essay.title} · {self.settings.site.title}",
+            essay.summary,
+            kind="article",
+            image=image,
+            image_alt=essay.image_alt,
+            json_ld=json_for_script(data),
+        )
 
     def archive_page(self) -> Files:
         """Every essay, grouped by year, newest first."""
@@ -304,9 +329,19 @@ class PageRenderer:
         pages: Files = {}
         path = "tags/index.html"
         listing = [(group.name, group.slug, [e.slug for e in group.essays]) for group in groups]
-        pages[path] = self.deferred(path, None, self.site.essays, listing, partial(
-            self.render, "tags.html", path, self.head(path, f"Tags · {self.settings.site.title}"),
-            tags=groups))
+        pages[path] = self.deferred(
+            path,
+            None,
+            self.site.essays,
+            listing,
+            partial(
+                self.render,
+                "tags.html",
+                path,
+                self.head(path, f"Tags · {self.settings.site.title}"),
+                tags=groups,
+            ),
+        )
         for group in groups:
             path = f"tags/{group.slug}/index.html"
             head = self.head(
@@ -316,8 +351,12 @@ class PageRenderer:
             )
             tag_feed = f"{self.url}tags/{group.slug}/feed.xml"
             pages[path] = self.deferred(
-                path, group.essays[0].date, group.essays, (group.name, group.slug, head, tag_feed),
-                partial(self.render, "tag.html", path, head, tag=group, tag_feed=tag_feed))
+                path,
+                group.essays[0].date,
+                group.essays,
+                (group.name, group.slug, head, tag_feed),
+                partial(self.render, "tag.html", path, head, tag=group, tag_feed=tag_feed),
+            )
         return pages
 
     def glossary_page(self) -> dict[str, Deferred]:
@@ -325,10 +364,14 @@ class PageRenderer:
         path = "glossary/index.html"
         self.lastmods[path] = self.newest
         glossary = sorted(self.site.glossary.entries.items())
-        citers = [(e.slug, e.title, e.date, [n.glossary_key for n in e.notes])
-                  for e in self.site.essays]
-        reads = Reads("glossary.html", values=(repr((citers, self.newest)),),
-                      entries=tuple(entry for _, entry in glossary))
+        citers = [
+            (e.slug, e.title, e.date, [n.glossary_key for n in e.notes]) for e in self.site.essays
+        ]
+        reads = Reads(
+            "glossary.html",
+            values=(repr((citers, self.newest)),),
+            entries=tuple(entry for _, entry in glossary),
+        )
         return {path: Deferred(reads, partial(self.glossary_html, path))}
 
     def glossary_html(self, path: str) -> str:
@@ -353,8 +396,9 @@ class PageRenderer:
         )
         recent = self.site.essays[:5]
         reads = Reads("404.html", values=(repr((head, base_path)),), essays=tuple(recent))
-        return Deferred(reads, partial(self.render, "404.html", "404.html", head, root=base_path,
-                                     recent=recent))
+        return Deferred(
+            reads, partial(self.render, "404.html", "404.html", head, root=base_path, recent=recent)
+        )
 
 
 def glossary_items(site: Site, root: str) -> list[GlossaryItem]:

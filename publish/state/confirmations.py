@@ -23,36 +23,43 @@ class Confirmation:
     used: bool
 
 
-def count_attempt(conn: sqlite3.Connection, bucket: str, now: float, window_start: float,
-                  limit: int) -> bool:
+def count_attempt(
+    conn: sqlite3.Connection, bucket: str, now: float, window_start: float, limit: int
+) -> bool:
     """Count one attempt in `bucket`'s sliding window; False once `limit` were counted."""
     with db.transaction(conn):
         conn.execute("DELETE FROM rate_events WHERE at < ?", (window_start,))
-        count = conn.execute("SELECT COUNT(*) FROM rate_events WHERE bucket = ? AND at >= ?",
-                             (bucket, window_start)).fetchone()[0]
+        count = conn.execute(
+            "SELECT COUNT(*) FROM rate_events WHERE bucket = ? AND at >= ?", (bucket, window_start)
+        ).fetchone()[0]
         if count >= limit:
             return False
         conn.execute("INSERT INTO rate_events (bucket, at) VALUES (?, ?)", (bucket, now))
     return True
 
 
-def record_signup(conn: sqlite3.Connection, address: str,
-                  name: str) -> tuple[subscribers.Subscriber, str]:
+def record_signup(
+    conn: sqlite3.Connection, address: str, name: str
+) -> tuple[subscribers.Subscriber, str]:
     """The subscriber for a signup (a new one is pending; a known one keeps its status and
     name until confirmed) and the nonce of a fresh confirmation link."""
     nonce = secrets.token_urlsafe(16)
     with db.transaction(conn):
         subscriber = subscribers.find_subscriber(conn, address) or subscribers.add_subscriber(
-            conn, address, name, status=subscribers.PENDING, source="web")
-        conn.execute("INSERT INTO confirmations (nonce, subscriber_id, created_at) "
-                     "VALUES (?, ?, ?)", (nonce, subscriber.id, now_text()))
+            conn, address, name, status=subscribers.PENDING, source="web"
+        )
+        conn.execute(
+            "INSERT INTO confirmations (nonce, subscriber_id, created_at) VALUES (?, ?, ?)",
+            (nonce, subscriber.id, now_text()),
+        )
     return subscriber, nonce
 
 
 def find_confirmation(conn: sqlite3.Connection, nonce: str) -> Confirmation | None:
     """The confirmation link of a nonce, or None if there is none."""
-    row = conn.execute("SELECT subscriber_id, used_at FROM confirmations WHERE nonce = ?",
-                       (nonce,)).fetchone()
+    row = conn.execute(
+        "SELECT subscriber_id, used_at FROM confirmations WHERE nonce = ?", (nonce,)
+    ).fetchone()
     if row is None:
         return None
     return Confirmation(nonce=nonce, subscriber_id=row[0], used=row[1] is not None)
@@ -60,5 +67,7 @@ def find_confirmation(conn: sqlite3.Connection, nonce: str) -> Confirmation | No
 
 def close_confirmations(conn: sqlite3.Connection, subscriber_id: int) -> None:
     """Mark every open confirmation link of a subscriber used, so none can act again."""
-    conn.execute("UPDATE confirmations SET used_at = ? WHERE subscriber_id = ? "
-                 "AND used_at IS NULL", (now_text(), subscriber_id))
+    conn.execute(
+        "UPDATE confirmations SET used_at = ? WHERE subscriber_id = ? AND used_at IS NULL",
+        (now_text(), subscriber_id),
+    )

@@ -153,8 +153,10 @@ def database_error(path: Path | str, exc: sqlite3.Error, verb: str = "use") -> P
     code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
     text = str(exc)
     if code in _BUSY_CODES or "locked" in text or "busy" in text:
-        reason = ("it is busy: another publish command is using it; try again when that "
-                  f"has finished ({text})")
+        reason = (
+            "it is busy: another publish command is using it; try again when that "
+            f"has finished ({text})"
+        )
     elif code in _DAMAGED_CODES or "not a database" in text or "malformed" in text:
         reason = f"it is damaged ({text}); restore it from a backup"
     else:
@@ -211,8 +213,10 @@ def load_secret(state_dir: Path) -> bytes:
             handle.write(secrets.token_hex(32))
     secret = path.read_text(encoding="utf-8").strip()
     if not secret:
-        message = (f"the signing secret is empty; delete the file to make a new one (links "
-                   f"already mailed then stop working) or set {SECRET_ENV}")
+        message = (
+            f"the signing secret is empty; delete the file to make a new one (links "
+            f"already mailed then stop working) or set {SECRET_ENV}"
+        )
         raise PublishError.single(str(path), 1, 1, message)
     return secret.encode("utf-8")
 

@@ -31,11 +31,26 @@ DELETION_DOMAINS = ("deletion-request.substack.com",)
 DELETED_LOCAL_PART = re.compile(r"^deleted[-_.+]?(user|member|account)?[-_.+]?\d*$", re.I)
 
 # Buttondown's subscriber types: who may be mailed, who has not confirmed, who opted out.
-BUTTONDOWN_ACTIVE = ("regular", "premium", "trialed", "unpaid", "gifted", "churning",
-                     "paused", "past_due")
+BUTTONDOWN_ACTIVE = (
+    "regular",
+    "premium",
+    "trialed",
+    "unpaid",
+    "gifted",
+    "churning",
+    "paused",
+    "past_due",
+)
 BUTTONDOWN_PENDING = ("unactivated",)
-BUTTONDOWN_OPTED_OUT = ("unsubscribed", "undeliverable", "complained", "spammy", "removed",
-                        "banned", "bounced")
+BUTTONDOWN_OPTED_OUT = (
+    "unsubscribed",
+    "undeliverable",
+    "complained",
+    "spammy",
+    "removed",
+    "banned",
+    "bounced",
+)
 
 Row = Mapping[str, str]
 
@@ -163,21 +178,30 @@ def _read_publish(row: Row, columns: frozenset[str]) -> Record:
     """publish's own export: status and every date, as written."""
     status = _cell(row, "status").strip().lower()
     if status not in (PENDING, ACTIVE, UNSUBSCRIBED):
-        raise BadValue("status", f"unknown status '{status[:40]}' (expected pending, active "
-                                 "or unsubscribed)")
-    return Record(email=_cell(row, "email"), name=_cell(row, "name"), status=status,
-                  created_at=moment(row, "created_at"),
-                  confirmed_at=moment(row, "confirmed_at"),
-                  unsubscribed_at=moment(row, "unsubscribed_at"))
+        raise BadValue(
+            "status", f"unknown status '{status[:40]}' (expected pending, active or unsubscribed)"
+        )
+    return Record(
+        email=_cell(row, "email"),
+        name=_cell(row, "name"),
+        status=status,
+        created_at=moment(row, "created_at"),
+        confirmed_at=moment(row, "confirmed_at"),
+        unsubscribed_at=moment(row, "unsubscribed_at"),
+    )
 
 
 def _read_substack(row: Row, columns: frozenset[str]) -> Record:
     """Substack's email_list: `email_disabled` true means the reader opted out of email."""
     created = moment(row, "created_at")
     opted_out = truth(row, "email_disabled") is True
-    return Record(email=_cell(row, "email"), name=_cell(row, "name"),
-                  status=UNSUBSCRIBED if opted_out else ACTIVE, created_at=created,
-                  confirmed_at=None if opted_out else created)
+    return Record(
+        email=_cell(row, "email"),
+        name=_cell(row, "name"),
+        status=UNSUBSCRIBED if opted_out else ACTIVE,
+        created_at=created,
+        confirmed_at=None if opted_out else created,
+    )
 
 
 def _read_ghost(row: Row, columns: frozenset[str]) -> Record | Skip:
@@ -186,9 +210,13 @@ def _read_ghost(row: Row, columns: frozenset[str]) -> Record | Skip:
         return Skip("deleted member")
     created = moment(row, "created_at")
     opted_out = truth(row, "subscribed_to_emails") is False
-    return Record(email=_cell(row, "email"), name=_cell(row, "name"),
-                  status=UNSUBSCRIBED if opted_out else ACTIVE, created_at=created,
-                  confirmed_at=None if opted_out else created)
+    return Record(
+        email=_cell(row, "email"),
+        name=_cell(row, "name"),
+        status=UNSUBSCRIBED if opted_out else ACTIVE,
+        created_at=created,
+        confirmed_at=None if opted_out else created,
+    )
 
 
 def _read_buttondown(row: Row, columns: frozenset[str]) -> Record | Skip:
@@ -202,8 +230,9 @@ def _read_buttondown(row: Row, columns: frozenset[str]) -> Record | Skip:
     if kind in BUTTONDOWN_PENDING:
         return Record(email, name, PENDING, created)
     if kind in BUTTONDOWN_OPTED_OUT:
-        return Record(email, name, UNSUBSCRIBED, created,
-                      unsubscribed_at=moment(row, "unsubscription_date"))
+        return Record(
+            email, name, UNSUBSCRIBED, created, unsubscribed_at=moment(row, "unsubscription_date")
+        )
     raise BadValue("subscriber_type", f"unknown Buttondown subscriber type '{kind[:40]}'")
 
 
@@ -227,8 +256,14 @@ def _read_mailchimp(row: Row, columns: frozenset[str]) -> Record:
     confirmed = moment(row, "confirm_time")
     for column in ("unsub_time", "clean_time"):
         if column in columns:
-            return Record(_cell(row, "email_address"), name, UNSUBSCRIBED, created, confirmed,
-                          moment(row, column))
+            return Record(
+                _cell(row, "email_address"),
+                name,
+                UNSUBSCRIBED,
+                created,
+                confirmed,
+                moment(row, column),
+            )
     return Record(_cell(row, "email_address"), name, ACTIVE, created, confirmed or created)
 
 
@@ -242,10 +277,18 @@ def _read_generic(row: Row, columns: frozenset[str]) -> Record:
 
 
 GENERIC_STATUSES = {
-    "": ACTIVE, "active": ACTIVE, "subscribed": ACTIVE, "confirmed": ACTIVE,
-    "pending": PENDING, "unconfirmed": PENDING,
-    "unsubscribed": UNSUBSCRIBED, "inactive": UNSUBSCRIBED, "cleaned": UNSUBSCRIBED,
-    "bounced": UNSUBSCRIBED, "opted_out": UNSUBSCRIBED, "complained": UNSUBSCRIBED,
+    "": ACTIVE,
+    "active": ACTIVE,
+    "subscribed": ACTIVE,
+    "confirmed": ACTIVE,
+    "pending": PENDING,
+    "unconfirmed": PENDING,
+    "unsubscribed": UNSUBSCRIBED,
+    "inactive": UNSUBSCRIBED,
+    "cleaned": UNSUBSCRIBED,
+    "bounced": UNSUBSCRIBED,
+    "opted_out": UNSUBSCRIBED,
+    "complained": UNSUBSCRIBED,
 }
 
 
@@ -258,21 +301,32 @@ def _generic_status(row: Row) -> str:
     return GENERIC_STATUSES[text]
 
 
-MAILCHIMP_MARKS = frozenset({"optin_time", "confirm_time", "member_rating", "leid", "euid",
-                             "unsub_time", "clean_time"})
+MAILCHIMP_MARKS = frozenset(
+    {"optin_time", "confirm_time", "member_rating", "leid", "euid", "unsub_time", "clean_time"}
+)
 
 FORMATS: tuple[Format, ...] = (
-    Format("publish export",
-           lambda c: {"email", "status", "created_at", "confirmed_at"} <= c, _read_publish),
-    Format("Ghost members export",
-           lambda c: {"email", "subscribed_to_emails"} <= c, _read_ghost),
-    Format("Substack email list",
-           lambda c: "email" in c and bool({"email_disabled", "active_subscription"} & c),
-           _read_substack),
-    Format("Buttondown subscribers export",
-           lambda c: "subscriber_type" in c and email_column(c) is not None, _read_buttondown),
-    Format("Mailchimp audience export",
-           lambda c: "email_address" in c and bool(MAILCHIMP_MARKS & c), _read_mailchimp),
+    Format(
+        "publish export",
+        lambda c: {"email", "status", "created_at", "confirmed_at"} <= c,
+        _read_publish,
+    ),
+    Format("Ghost members export", lambda c: {"email", "subscribed_to_emails"} <= c, _read_ghost),
+    Format(
+        "Substack email list",
+        lambda c: "email" in c and bool({"email_disabled", "active_subscription"} & c),
+        _read_substack,
+    ),
+    Format(
+        "Buttondown subscribers export",
+        lambda c: "subscriber_type" in c and email_column(c) is not None,
+        _read_buttondown,
+    ),
+    Format(
+        "Mailchimp audience export",
+        lambda c: "email_address" in c and bool(MAILCHIMP_MARKS & c),
+        _read_mailchimp,
+    ),
     Format("CSV", lambda c: email_column(c) is not None, _read_generic),
 )
 

@@ -45,12 +45,15 @@ class ImportReport:
     @property
     def message(self) -> str:
         """A one-line summary for the command line."""
-        statuses = ", ".join(f"{count} {status}"
-                             for status, count in sorted(self.added_by_status.items()))
+        statuses = ", ".join(
+            f"{count} {status}" for status, count in sorted(self.added_by_status.items())
+        )
         added = f"{self.added} added" + (f" ({statuses})" if statuses else "")
         skipped = sum(len(lines) for lines in self.skipped.values())
-        return (f"{added}, {self.updated} updated, {self.unchanged} unchanged, "
-                f"{self.kept_unsubscribed} kept unsubscribed, {skipped} skipped")
+        return (
+            f"{added}, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.kept_unsubscribed} kept unsubscribed, {skipped} skipped"
+        )
 
     def skip_lines(self, shown: int = 5) -> list[str]:
         """One line per reason a row was skipped: the count and the first few line numbers."""
@@ -58,8 +61,10 @@ class ImportReport:
         for reason, numbers in sorted(self.skipped.items()):
             first = ", ".join(str(n) for n in numbers[:shown])
             more = ", ..." if len(numbers) > shown else ""
-            lines.append(f"skipped {len(numbers)}: {reason} (line{'s' if len(numbers) > 1 else ''}"
-                         f" {first}{more})")
+            lines.append(
+                f"skipped {len(numbers)}: {reason} (line{'s' if len(numbers) > 1 else ''}"
+                f" {first}{more})"
+            )
         return lines
 
 
@@ -86,8 +91,7 @@ def import_csv(conn: sqlite3.Connection, path: Path) -> ImportReport:
             counts[outcome] += 1
             if outcome == "added":
                 added[status] = added.get(status, 0) + 1
-    return ImportReport(**counts, format=plan.format, added_by_status=added,
-                        skipped=plan.skipped)
+    return ImportReport(**counts, format=plan.format, added_by_status=added, skipped=plan.skipped)
 
 
 @dataclass(frozen=True)
@@ -113,9 +117,11 @@ def read_import(path: Path) -> ImportPlan:
         line, col = _oversized_field(text)
         message = f"this CSV file cannot be read: {exc}"
         if "field larger than field limit" in str(exc):
-            message = (f"a field is longer than {csv.field_size_limit() // 1024} KB; is this "
-                       "a subscriber list? (a quote left open makes the rest of the file one "
-                       "field)")
+            message = (
+                f"a field is longer than {csv.field_size_limit() // 1024} KB; is this "
+                "a subscriber list? (a quote left open makes the rest of the file one "
+                "field)"
+            )
         raise PublishError.single(label, line, col, message) from None
 
 
@@ -161,8 +167,14 @@ def _plan_rows(label: str, text: str) -> ImportPlan:
     return ImportPlan(kind.name, rows, skipped)
 
 
-def _read_row(kind: formats.Format, values: dict[str, str], columns: frozenset[str],
-              strict: bool, label: str, line: int) -> Record | formats.Skip:
+def _read_row(
+    kind: formats.Format,
+    values: dict[str, str],
+    columns: frozenset[str],
+    strict: bool,
+    label: str,
+    line: int,
+) -> Record | formats.Skip:
     """One row as a normalised record, or the reason it is skipped."""
     found = kind.read(values, columns)
     if isinstance(found, formats.Skip):
@@ -192,15 +204,15 @@ def _merge_record(conn: sqlite3.Connection, record: Record) -> tuple[str, str]:
     created = min(existing.created_at, record.created_at or existing.created_at)
     if (status, name, created) == (existing.status, existing.name, existing.created_at):
         return "unchanged", status
-    conn.execute("UPDATE subscribers SET name = ?, created_at = ? WHERE id = ?",
-                 (name, created, existing.id))
+    conn.execute(
+        "UPDATE subscribers SET name = ?, created_at = ? WHERE id = ?", (name, created, existing.id)
+    )
     if status != existing.status:
         set_status(conn, existing.id, status)
         stamp = record.unsubscribed_at if status == UNSUBSCRIBED else record.confirmed_at
         column = "unsubscribed_at" if status == UNSUBSCRIBED else "confirmed_at"
         if stamp and status != PENDING:
-            conn.execute(f"UPDATE subscribers SET {column} = ? WHERE id = ?",
-                         (stamp, existing.id))
+            conn.execute(f"UPDATE subscribers SET {column} = ? WHERE id = ?", (stamp, existing.id))
     return "updated", status
 
 
@@ -227,7 +239,7 @@ def _oversized_field(text: str) -> tuple[int, int]:
     index = 0
     while index < len(text):
         char = text[index]
-        if char == '"' and quoted and text[index + 1:index + 2] == '"':
+        if char == '"' and quoted and text[index + 1 : index + 2] == '"':
             index += 1
             col += 1
             length += 1

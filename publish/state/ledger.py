@@ -95,8 +95,14 @@ def current_subscriber(conn: sqlite3.Connection, delivery: Delivery) -> Delivery
         "SELECT name, status FROM subscribers WHERE id = ?", (delivery.subscriber_id,)
     ).fetchone()
     name, status = ("", "unsubscribed") if row is None else (row[0], row[1])
-    return Delivery(delivery.subscriber_id, delivery.email, name, status,
-                    delivery.ledger_status, delivery.unknown_attempts)
+    return Delivery(
+        delivery.subscriber_id,
+        delivery.email,
+        name,
+        status,
+        delivery.ledger_status,
+        delivery.unknown_attempts,
+    )
 
 
 def ledger_counts(conn: sqlite3.Connection, slug: str) -> dict[str, int]:
@@ -108,8 +114,13 @@ def ledger_counts(conn: sqlite3.Connection, slug: str) -> dict[str, int]:
 
 
 def mark(
-    conn: sqlite3.Connection, slug: str, subscriber_id: int, status: str, error_text: str = "",
-    *, unknown: bool = False,
+    conn: sqlite3.Connection,
+    slug: str,
+    subscriber_id: int,
+    status: str,
+    error_text: str = "",
+    *,
+    unknown: bool = False,
 ) -> None:
     """Record the outcome of one delivery in its own committed transaction."""
     conn.execute(

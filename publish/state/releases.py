@@ -32,19 +32,25 @@ from publish.state.db import database_error, database_path, transaction
 
 def record_releases(connection: sqlite3.Connection, releases: Iterable[Release]) -> None:
     """Record releases in one transaction; a slug already recorded keeps its first record."""
-    rows = [(r.slug, r.slot.isoformat(), r.released_at.isoformat(), r.content_hash, r.source)
-            for r in releases]
+    rows = [
+        (r.slug, r.slot.isoformat(), r.released_at.isoformat(), r.content_hash, r.source)
+        for r in releases
+    ]
     with transaction(connection):
-        connection.executemany("INSERT OR IGNORE INTO releases (slug, slot, released_at, "
-                               "content_hash, source) VALUES (?, ?, ?, ?, ?)", rows)
+        connection.executemany(
+            "INSERT OR IGNORE INTO releases (slug, slot, released_at, "
+            "content_hash, source) VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
 
 
 def update_sources(connection: sqlite3.Connection, releases: Iterable[Release]) -> None:
     """Bring the recorded source file of each release up to date (a renamed essay file)."""
     rows = [(r.source, r.slug, r.source) for r in releases]
     with transaction(connection):
-        connection.executemany("UPDATE releases SET source = ? WHERE slug = ? AND source != ?",
-                               rows)
+        connection.executemany(
+            "UPDATE releases SET source = ? WHERE slug = ? AND source != ?", rows
+        )
 
 
 def read_releases(connection: sqlite3.Connection, timezone: str) -> dict[str, Release]:
@@ -52,25 +58,33 @@ def read_releases(connection: sqlite3.Connection, timezone: str) -> dict[str, Re
     zone = ZoneInfo(timezone)
     columns = {row[1] for row in connection.execute("PRAGMA table_info(releases)")}
     source = "source" if "source" in columns else "''"  # a database not yet migrated
-    rows = connection.execute(f"SELECT slug, slot, released_at, content_hash, {source} "
-                              "FROM releases ORDER BY slot, slug").fetchall()
-    return {row[0]: Release(slug=row[0],
-                            slot=datetime.fromisoformat(row[1]).astimezone(zone),
-                            released_at=datetime.fromisoformat(row[2]).astimezone(zone),
-                            content_hash=row[3], source=row[4])
-            for row in rows}
+    rows = connection.execute(
+        f"SELECT slug, slot, released_at, content_hash, {source} FROM releases ORDER BY slot, slug"
+    ).fetchall()
+    return {
+        row[0]: Release(
+            slug=row[0],
+            slot=datetime.fromisoformat(row[1]).astimezone(zone),
+            released_at=datetime.fromisoformat(row[2]).astimezone(zone),
+            content_hash=row[3],
+            source=row[4],
+        )
+        for row in rows
+    }
 
 
-def merge_releases(database: Mapping[str, Release],
-                   file: Mapping[str, Release]) -> dict[str, Release]:
+def merge_releases(
+    database: Mapping[str, Release], file: Mapping[str, Release]
+) -> dict[str, Release]:
     """Every release either source knows; for a release both know, the file's record wins."""
     return {**database, **file}
 
 
 def unfinished_sends(connection: sqlite3.Connection, slugs: Iterable[str]) -> list[str]:
     """The slugs among `slugs` whose send in the ledger has not finished (or not started)."""
-    finished = {row[0] for row in connection.execute(
-        "SELECT slug FROM sends WHERE finished_at IS NOT NULL")}
+    finished = {
+        row[0] for row in connection.execute("SELECT slug FROM sends WHERE finished_at IS NOT NULL")
+    }
     return [slug for slug in slugs if slug not in finished]
 
 
@@ -78,8 +92,9 @@ def open_read_only(path: Path) -> sqlite3.Connection | None:
     """A read-only connection to an existing state database, or None when there is none yet."""
     if not path.is_file():
         return None
-    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
-                                 timeout=db.BUSY_TIMEOUT)
+    connection = sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=db.BUSY_TIMEOUT
+    )
     try:
         connection.execute("SELECT 1 FROM releases LIMIT 1")
     except sqlite3.DatabaseError as exc:
@@ -135,8 +150,9 @@ class Binding:
     notes: tuple[str, ...]
 
 
-def bind_releases(site: Site, records: Mapping[str, Release],
-                  unfinished: frozenset[str] = frozenset()) -> Binding:
+def bind_releases(
+    site: Site, records: Mapping[str, Release], unfinished: frozenset[str] = frozenset()
+) -> Binding:
     """Match every release to its essay and give each released essay its address.
 
     A move to a new explicit slug waits while the release's send is `unfinished`, so the
@@ -154,8 +170,10 @@ def bind_releases(site: Site, records: Mapping[str, Release],
             releases[slug] = bound[slug] = record
             continue
         if record.source and record.source != essay.path:
-            notes.append(f"{record.source} was renamed to {essay.path}: it is still the "
-                         f"released essay '{slug}'")
+            notes.append(
+                f"{record.source} was renamed to {essay.path}: it is still the "
+                f"released essay '{slug}'"
+            )
         bound[slug] = dataclasses.replace(record, source=essay.path)
         current, note = _address(site.root, essay, slug, slug in unfinished)
         if note:
@@ -163,11 +181,11 @@ def bind_releases(site: Site, records: Mapping[str, Release],
         if current.slug != slug:
             redirects.append((slug, current.slug))
         essays[essay.path] = current
-        releases[current.slug] = dataclasses.replace(record, slug=current.slug,
-                                                     source=essay.path)
+        releases[current.slug] = dataclasses.replace(record, slug=current.slug, source=essay.path)
     _refuse_reused_slugs(essays.values(), matched, records)
-    site = dataclasses.replace(site, essays=tuple(essays[e.path] for e in site.essays),
-                               redirects=tuple(redirects))
+    site = dataclasses.replace(
+        site, essays=tuple(essays[e.path] for e in site.essays), redirects=tuple(redirects)
+    )
     return Binding(site, releases, bound, tuple(notes))
 
 
@@ -189,16 +207,22 @@ def _address(root: Path, essay: Essay, released: str, unfinished: bool) -> tuple
     if essay.slug == released:
         return essay, ""
     if not _has_explicit_slug(root, essay):
-        return (dataclasses.replace(essay, slug=released),
-                f"{essay.path}: its title changed after its release; it keeps its released "
-                f"address {released}/ (add `slug: {released}` to its front matter to say so)")
+        return (
+            dataclasses.replace(essay, slug=released),
+            f"{essay.path}: its title changed after its release; it keeps its released "
+            f"address {released}/ (add `slug: {released}` to its front matter to say so)",
+        )
     if unfinished:
-        return (dataclasses.replace(essay, slug=released),
-                f"{essay.path}: the new slug '{essay.slug}' waits until the send of "
-                f"'{released}' has finished; until then the page stays at {released}/")
-    return essay, (f"{essay.path}: its slug changed after its release, so its page moved "
-                   f"from {released}/ to {essay.slug}/; the old address redirects there and "
-                   "it is not mailed again")
+        return (
+            dataclasses.replace(essay, slug=released),
+            f"{essay.path}: the new slug '{essay.slug}' waits until the send of "
+            f"'{released}' has finished; until then the page stays at {released}/",
+        )
+    return essay, (
+        f"{essay.path}: its slug changed after its release, so its page moved "
+        f"from {released}/ to {essay.slug}/; the old address redirects there and "
+        "it is not mailed again"
+    )
 
 
 def _has_explicit_slug(root: Path, essay: Essay) -> bool:
@@ -207,17 +231,25 @@ def _has_explicit_slug(root: Path, essay: Essay) -> bool:
     return document is not None and "slug" in document.metadata
 
 
-def _refuse_reused_slugs(essays: Iterable[Essay], matched: Mapping[str, Essay],
-                         records: Mapping[str, Release]) -> None:
+def _refuse_reused_slugs(
+    essays: Iterable[Essay], matched: Mapping[str, Essay], records: Mapping[str, Release]
+) -> None:
     """An error for an essay whose address is a slug released for another essay."""
     problems = []
     for essay in essays:
         owner = matched.get(essay.slug)
         if essay.slug in records and (owner is None or owner.path != essay.path):
             released = owner.path if owner else records[essay.slug].source or "another essay"
-            problems.append(error(essay.path, 1, 1, f"slug '{essay.slug}' was released for "
-                                                    f"{released} ({RELEASES_FILE} records it); "
-                                                    "give this essay another slug"))
+            problems.append(
+                error(
+                    essay.path,
+                    1,
+                    1,
+                    f"slug '{essay.slug}' was released for "
+                    f"{released} ({RELEASES_FILE} records it); "
+                    "give this essay another slug",
+                )
+            )
     if problems:
         raise PublishError(problems)
 

@@ -109,7 +109,8 @@ def find_subscriber(conn: sqlite3.Connection, email: str) -> Subscriber | None:
     """The subscriber with this address (any case, any script), or None."""
     row = conn.execute(
         "SELECT * FROM subscribers WHERE email_key = ? OR email = ? COLLATE NOCASE"
-        " ORDER BY id LIMIT 1", (address_key(email), email.strip())
+        " ORDER BY id LIMIT 1",
+        (address_key(email), email.strip()),
     ).fetchone()
     return _subscriber(row) if row else None
 
@@ -167,8 +168,9 @@ def active_subscribers(conn: sqlite3.Connection) -> list[Subscriber]:
 
 def count_active(conn: sqlite3.Connection) -> int:
     """How many subscribers are active."""
-    return conn.execute("SELECT COUNT(*) FROM subscribers WHERE status = ?", (ACTIVE,)
-                        ).fetchone()[0]
+    return conn.execute("SELECT COUNT(*) FROM subscribers WHERE status = ?", (ACTIVE,)).fetchone()[
+        0
+    ]
 
 
 def has_subscribers(path: Path) -> bool:
@@ -177,8 +179,9 @@ def has_subscribers(path: Path) -> bool:
         return False
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as conn:
-            row = conn.execute("SELECT COUNT(*) FROM subscribers WHERE status IN "
-                               "('active', 'pending')").fetchone()
+            row = conn.execute(
+                "SELECT COUNT(*) FROM subscribers WHERE status IN ('active', 'pending')"
+            ).fetchone()
     except sqlite3.Error:
         return True  # cannot tell: assume a list, the careful answer
     return bool(row[0])
