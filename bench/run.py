@@ -51,16 +51,21 @@ class BuildRow:
     in_process: float
 
 
-def measure(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
-            stdin: int | None = None) -> Measure:
+def measure(
+    command: list[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: int | None = None,
+) -> Measure:
     """Run a command in its own process; wall time and that process's peak RSS.
 
     Dirty pages of earlier runs are flushed first, so their write-back is not charged here.
     """
     os.sync()
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdin=stdin,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     output = process.stdout.read().decode("utf-8", "replace") if process.stdout else ""
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
@@ -106,8 +111,9 @@ def bench_size(count: int) -> BuildRow:
 
 def in_process_rebuild(root: Path) -> float:
     """Seconds of a rebuild after one edit inside one process (`bench/warm.py`)."""
-    result = measure([sys.executable, "-m", "bench.warm", str(root)],
-                     cwd=Path(__file__).parent.parent)
+    result = measure(
+        [sys.executable, "-m", "bench.warm", str(root)], cwd=Path(__file__).parent.parent
+    )
     if result.status != 0:
         sys.exit(f"in-process rebuild of {root} failed:\n{result.output[-3000:]}")
     return float(result.output.split()[-1])
@@ -115,23 +121,27 @@ def in_process_rebuild(root: Path) -> float:
 
 def format_builds(rows: list[BuildRow]) -> str:
     """The build results as a Markdown table."""
-    lines = ["| essays | files | cold wall | cold ms/essay | cold peak RSS "
-             "| unchanged rebuild | rebuild after 1 edit | warm peak RSS "
-             "| in-process rebuild after 1 edit |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| essays | files | cold wall | cold ms/essay | cold peak RSS "
+        "| unchanged rebuild | rebuild after 1 edit | warm peak RSS "
+        "| in-process rebuild after 1 edit |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in rows:
         lines.append(
             f"| {row.essays:,} | {row.files:,} | {row.cold.seconds:.2f} s "
             f"| {1000 * row.cold.seconds / row.essays:.2f} | {row.cold.peak_mb:.0f} MB "
             f"| {row.unchanged.seconds:.2f} s | {row.warm.seconds:.2f} s "
-            f"| {row.warm.peak_mb:.0f} MB | {row.in_process:.2f} s |")
+            f"| {row.warm.peak_mb:.0f} MB | {row.in_process:.2f} s |"
+        )
     return "\n".join(lines)
 
 
 def has_send_command() -> bool:
     """Whether this publish has a `send` command yet."""
-    result = subprocess.run([sys.executable, "-m", "publish", "send", "--help"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "publish", "send", "--help"], capture_output=True, text=True
+    )
     return result.returncode == 0
 
 
@@ -148,13 +158,19 @@ def main(argv: list[str] | None = None) -> None:
     """Command line: run the benchmark and print its tables."""
     parser = argparse.ArgumentParser(description="Time publish builds of generated sites.")
     parser.add_argument("--sizes", help="comma-separated essay counts (default 100,1000,10000)")
-    parser.add_argument("--quick", action="store_true",
-                        help="100 and 1,000 essays and 1,000 subscribers")
+    parser.add_argument(
+        "--quick", action="store_true", help="100 and 1,000 essays and 1,000 subscribers"
+    )
     parser.add_argument("--subscribers", type=int, help="how many subscribers to send to")
     parser.add_argument("--no-send", action="store_true", help="skip the sending benchmark")
     args = parser.parse_args(argv)
-    sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes
-             else QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else QUICK_SIZES
+        if args.quick
+        else DEFAULT_SIZES
+    )
     subscribers = args.subscribers or (1000 if args.quick else 10000)
     WORK_DIR.mkdir(exist_ok=True)
     rows = []

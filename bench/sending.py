@@ -57,16 +57,22 @@ def ledger_counts(root: Path, slug: str) -> dict[str, int]:
         return ledger.ledger_counts(conn, slug)
 
 
-def run_send_benchmark(root: Path, subscribers: int, measure: Callable[..., Any],
-                       publish_command: Callable[..., list[str]]) -> str:
+def run_send_benchmark(
+    root: Path,
+    subscribers: int,
+    measure: Callable[..., Any],
+    publish_command: Callable[..., list[str]],
+) -> str:
     """Build a small site, import subscribers, then time one `publish send`."""
     try:
         from aiosmtpd.controller import Controller
     except ImportError:
         return "sending: skipped (aiosmtpd is not installed: pip install -e '.[test]')"
     generate(SEND_ESSAYS, root)
-    for args in (("build", "--today", "2030-01-01"),
-                 ("subscribers", "import", str(subscriber_csv(root / "readers.csv", subscribers)))):
+    for args in (
+        ("build", "--today", "2030-01-01"),
+        ("subscribers", "import", str(subscriber_csv(root / "readers.csv", subscribers))),
+    ):
         setup = measure(publish_command(root, *args))
         if setup.status != 0:
             return f"sending: skipped (`publish {args[0]}` failed: {setup.output[-500:]})"
@@ -83,8 +89,10 @@ def run_send_benchmark(root: Path, subscribers: int, measure: Callable[..., Any]
         print(result.output[-2000:], file=sys.stderr)
     ledger = ledger_counts(root, slug)
     rate = handler.messages / result.seconds if result.seconds else 0.0
-    return ("| subscribers | wall | peak RSS | messages received | per second | ledger |\n"
-            "|---:|---:|---:|---:|---:|---|\n"
-            f"| {subscribers:,} | {result.seconds:.1f} s | {result.peak_mb:.0f} MB "
-            f"| {handler.messages:,} | {rate:.0f} | "
-            f"{', '.join(f'{k} {v:,}' for k, v in sorted(ledger.items()))} |")
+    return (
+        "| subscribers | wall | peak RSS | messages received | per second | ledger |\n"
+        "|---:|---:|---:|---:|---:|---|\n"
+        f"| {subscribers:,} | {result.seconds:.1f} s | {result.peak_mb:.0f} MB "
+        f"| {handler.messages:,} | {rate:.0f} | "
+        f"{', '.join(f'{k} {v:,}' for k, v in sorted(ledger.items()))} |"
+    )

@@ -23,6 +23,7 @@ RANKS = {
     "releases": 4,
     "state": 4,
     "outputs": 5,
+    "journal": 6,
     "writer": 6,
     "build": 7,
 }

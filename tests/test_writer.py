@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate
-from publish import parallel, writer
+from publish import journal, parallel
 from publish.build import BuildOptions, build
 from publish.cache import store as cache_store
 from publish.cache.outputs import Keyed, OutputMemo
@@ -84,23 +84,23 @@ def test_failure_mid_write_leaves_the_old_tree(tmp_path: Path) -> None:
 def test_interrupted_swap_is_recovered(tmp_path: Path) -> None:
     target = tmp_path / "site"
     write_tree({"index.html": "old"}, target)
-    target.rename(writer._old_path(target))  # a crash after setting the old tree aside
-    writer.recover_interrupted_swap(target)
+    target.rename(journal.old_path(target))  # a crash after setting the old tree aside
+    journal.recover_interrupted_swap(target)
     assert tree(target) == {"index.html": b"old"}
-    target.rename(writer._old_path(target))
+    target.rename(journal.old_path(target))
     write_tree({"index.html": "new"}, target)  # the next build recovers, then swaps
     assert tree(target) == {"index.html": b"new"}
-    assert not writer._old_path(target).exists()
+    assert not journal.old_path(target).exists()
 
 
 def test_left_over_old_tree_beside_a_new_one_is_cleared(tmp_path: Path) -> None:
     target = tmp_path / "site"
     write_tree({"index.html": "current"}, target)
-    writer._old_path(target).mkdir()
-    (writer._old_path(target) / "stale.html").write_text("stale")
+    journal.old_path(target).mkdir()
+    (journal.old_path(target) / "stale.html").write_text("stale")
     write_tree({"index.html": "next"}, target)
     assert tree(target) == {"index.html": b"next"}
-    assert not writer._old_path(target).exists()
+    assert not journal.old_path(target).exists()
 
 
 # --- Updating in place, with the output memo -----------------------------------------
@@ -173,7 +173,7 @@ def test_interrupted_commit_is_finished(tmp_path: Path) -> None:
     staging = tmp_path / ".site-new-test"
     staging.mkdir()
     (staging / "0").write_text("new")
-    writer._write_journal(
+    journal.write_journal(
         tmp_path,
         {
             "changes": [
@@ -187,9 +187,9 @@ def test_interrupted_commit_is_finished(tmp_path: Path) -> None:
             ]
         },
     )
-    writer.recover_interrupted_commit(tmp_path)  # as the next build does first
+    journal.recover_interrupted_commit(tmp_path)  # as the next build does first
     assert tree(target) == {"index.html": b"old", "a/index.html": b"new"}
-    assert not staging.exists() and not writer._journal_path(tmp_path).exists()
+    assert not staging.exists() and not journal.journal_path(tmp_path).exists()
 
 
 def test_a_per_folder_journal_left_by_an_older_version_is_finished(tmp_path: Path) -> None:
@@ -218,10 +218,10 @@ def test_a_per_folder_journal_left_by_an_older_version_is_finished(tmp_path: Pat
 def test_damaged_commit_journal_is_dropped_untouched(tmp_path: Path, change: object) -> None:
     target = tmp_path / "site"
     write_with_memo({"index.html": "old"}, target, tmp_path)
-    writer._journal_path(tmp_path).write_text(json.dumps({"changes": [change]}))
-    writer.recover_interrupted_commit(tmp_path)
+    journal.journal_path(tmp_path).write_text(json.dumps({"changes": [change]}))
+    journal.recover_interrupted_commit(tmp_path)
     assert tree(target) == {"index.html": b"old"}
-    assert tmp_path.exists() and not writer._journal_path(tmp_path).exists()
+    assert tmp_path.exists() and not journal.journal_path(tmp_path).exists()
 
 
 def test_file_becoming_a_folder_swaps_a_new_tree(tmp_path: Path) -> None:
@@ -486,7 +486,7 @@ def kill_build(process: subprocess.Popen) -> None:
 def assert_recovers(root: Path, builds: Builds, expected: str | None) -> None:
     """After the kill, recovery shows all of the old build or all of the new one (the one
     `expected` names, if given); the next build then leaves nothing else in build/."""
-    writer.recover_interrupted_commit(root / "build")
+    journal.recover_interrupted_commit(root / "build")
     found = outputs(root)
     assert found in (builds.old, builds.new), "a mix of the old and the new build"
     if expected is not None:
