@@ -160,6 +160,9 @@ class Essay:
     word_count: int
     content_hash: str
     aliases: tuple[str, ...] = ()  # old addresses (front matter `aliases`), redirected here
+    # every image source (front matter `image:` and the body's) with its file line and column,
+    # found once at parse time so that a load checks the files without decoding any tokens
+    images: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def reading_minutes(self) -> int:

@@ -108,6 +108,7 @@ class EssayRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     word_count: int
     content_hash: str
     aliases: tuple[str, ...] = ()  # old addresses, redirected to the essay
+    images: tuple[tuple[str, int, int], ...] = ()  # located image sources
 
 
 class CacheRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):

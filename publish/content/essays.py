@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 from markdown_it.token import Token
 from slugify import slugify as make_slug
 
-from publish.content.links import own_tokens, unsafe_links
+from publish.content.links import locate_images, own_tokens, unsafe_links
 from publish.content.markdown import build_parser, first_paragraph_text, word_count
 from publish.content.source import (
     FrontMatterDocument,
@@ -115,6 +116,7 @@ def read_essay(
         content_hash=hashlib.sha256(document.raw).hexdigest(),
         **fields,
     )
+    essay = dataclasses.replace(essay, images=locate_images(essay, root))
     if essay.image and not essay.image_alt:
         problems.append(
             warning(

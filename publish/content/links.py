@@ -63,13 +63,19 @@ def _is_image(line: str, bracket: int) -> bool:
 def image_problems(essay: Essay, root: Path) -> list[Problem]:
     """An error for each image of an essay (front matter `image:` and every `![alt](src)`)
     that is unsafe or missing: every output (web, feeds, email) shows the same images, so
-    this one check refuses them everywhere. Run at each load (files come and go)."""
+    this one check refuses them everywhere. Run at each load (files come and go), on the
+    sources `locate_images` found when the essay was parsed."""
+    return _image_faults(essay.path, list(essay.images), root)
+
+
+def locate_images(essay: Essay, root: Path) -> tuple[tuple[str, int, int], ...]:
+    """Every image source of a parsed essay with its file line and column: the front
+    matter's `image:` and each image of the body (not those of its glossary notes)."""
     lines = _file_lines(root / essay.path)
-    found = [
+    return (
         *_front_matter_image(essay, lines),
         *_body_images(own_tokens(essay.tokens, essay.notes), lines, essay.body_line),
-    ]
-    return _image_faults(essay.path, found, root)
+    )
 
 
 def glossary_image_problems(glossary: Glossary, root: Path) -> list[Problem]:
