@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import email
 import email.policy
+import json
 import os
 import signal
 import sqlite3
@@ -405,6 +407,33 @@ def test_outbox_writes_files_and_leaves_the_real_ledger_alone(site: Path) -> Non
     files = sorted((site / "state" / "outbox" / SLUG).glob("*.eml"))
     assert [f.name.split("-", 1)[1] for f in files] == [f"{address(1)}.eml", f"{address(2)}.eml"]
     assert ledger(site) == Counter()
+
+
+def test_a_send_finishes_a_build_commit_a_crash_interrupted(site: Path) -> None:
+    subscribe(site, 1)
+    build = site / "build"
+    staging = build / ".email-new-crash"
+    staging.mkdir()
+    text = (build / "email" / f"{SLUG}.txt").read_text(encoding="utf-8")
+    (staging / "0").write_text(text.replace("Hello,", "Hello, from the newer build,"))
+    journal = {
+        "changes": [
+            {
+                "kind": "update",
+                "folder": "email",
+                "staging": staging.name,
+                "moves": [f"{SLUG}.txt"],
+                "removes": [],
+            }
+        ]
+    }
+    (build / ".commit.json").write_text(json.dumps(journal), encoding="utf-8")
+    result = run_cli(site, "send", SLUG, "--outbox")
+    assert result.exit_code == 0, result.output
+    [sent] = (site / "state" / "outbox" / SLUG).glob("*.eml")
+    message = email.message_from_bytes(sent.read_bytes(), policy=email.policy.default)
+    assert "from the newer build" in message.get_body(("plain",)).get_content()
+    assert not (build / ".commit.json").exists() and not staging.exists()
 
 
 def test_a_missing_build_is_a_clear_error(site: Path) -> None:

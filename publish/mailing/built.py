@@ -9,8 +9,10 @@ from email.utils import parseaddr
 from pathlib import Path
 
 from publish.errors import PublishError, did_you_mean
+from publish.journal import JOURNAL_NAME, recover_interrupted_commit
 from publish.model import Settings
 from publish.outputs import mail, mime
+from publish.writer import build_lock
 
 EMAIL_DIR = Path("build") / "email"
 BUILT_HEADERS = ("Subject", "From", "Reply-To", "Date", "List-Id")
@@ -27,7 +29,13 @@ class BuiltEmail:
 
 
 def load_built_email(root: Path, slug: str) -> BuiltEmail:
-    """The built `.html`, `.txt` and `.eml` of an essay, or PublishError naming what is missing."""
+    """The built `.html`, `.txt` and `.eml` of an essay, or PublishError naming what is missing.
+
+    A build killed in the middle of its commit is finished first (as the next build would),
+    so a send never reads an email folder that is half old and half new."""
+    if (root / EMAIL_DIR.parent / JOURNAL_NAME).exists():
+        with build_lock(root / EMAIL_DIR.parent):
+            recover_interrupted_commit(root / EMAIL_DIR.parent)
     folder = root / EMAIL_DIR
     paths = {suffix: folder / f"{slug}.{suffix}" for suffix in ("html", "txt", "eml")}
     for path in paths.values():
