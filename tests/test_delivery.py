@@ -34,9 +34,10 @@ from publish.mailing.destination import parse_smtp_url
 from publish.mailing.rounds import ProgressEvent
 from publish.mailing.send import send_essay
 from publish.mailing.transport import SMTPTransport
+from publish.outputs.urls import unsubscribe_url
 from publish.state import db
 from publish.state.imports import import_csv
-from publish.state.subscribers import add_subscriber, unsubscribe_token, unsubscribe_url
+from publish.state.subscribers import add_subscriber, unsubscribe_token
 from tests.mailsite import ESSAYS, SLUG, copy_site, make_mail_site
 from tests.sitebuilder import essay_text
 from tests.tools import RecordingSMTPServer

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from publish.content.settings import load_settings
+from publish.outputs.urls import unsubscribe_url as unsubscribe_link
 from publish.state import db
 from publish.state.subscribers import add_subscriber, find_subscriber, unsubscribe_token
-from publish.state.subscribers import unsubscribe_url as unsubscribe_link
 from tests.mailsite import SETTINGS, SLUG, copy_site, make_mail_site
 from tests.test_service import service_site
 from tests.tools import RecordingSMTPServer, free_port

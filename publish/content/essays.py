@@ -116,7 +116,7 @@ def read_essay(
         content_hash=hashlib.sha256(document.raw).hexdigest(),
         **fields,
     )
-    essay = dataclasses.replace(essay, images=locate_images(essay, root))
+    essay = dataclasses.replace(essay, images=locate_images(essay, document.raw))
     if essay.image and not essay.image_alt:
         problems.append(
             warning(

@@ -68,10 +68,11 @@ def image_problems(essay: Essay, root: Path) -> list[Problem]:
     return _image_faults(essay.path, list(essay.images), root)
 
 
-def locate_images(essay: Essay, root: Path) -> tuple[tuple[str, int, int], ...]:
+def locate_images(essay: Essay, raw: bytes) -> tuple[tuple[str, int, int], ...]:
     """Every image source of a parsed essay with its file line and column: the front
-    matter's `image:` and each image of the body (not those of its glossary notes)."""
-    lines = _file_lines(root / essay.path)
+    matter's `image:` and each image of the body (not those of its glossary notes).
+    `raw` is the essay file's bytes as already read (not read again)."""
+    lines = _lines(raw.decode("utf-8"))
     return (
         *_front_matter_image(essay, lines),
         *_body_images(own_tokens(essay.tokens, essay.notes), lines, essay.body_line),
@@ -91,7 +92,12 @@ def glossary_image_problems(glossary: Glossary, root: Path) -> list[Problem]:
 
 def _file_lines(path: Path) -> list[str]:
     """A Markdown file's lines, as documents.read_document numbers them."""
-    text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
+    return _lines(path.read_text(encoding="utf-8"))
+
+
+def _lines(text: str) -> list[str]:
+    """A Markdown text's lines, as documents.read_document numbers them."""
+    text = text.removeprefix("\ufeff")
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 

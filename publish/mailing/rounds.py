@@ -24,9 +24,10 @@ from publish.mailing.transport import (
 )
 from publish.model import Settings
 from publish.outputs import mime
+from publish.outputs.urls import unsubscribe_url
 from publish.state import db, ledger
 from publish.state.ledger import Delivery
-from publish.state.subscribers import ACTIVE, unsubscribe_token, unsubscribe_url
+from publish.state.subscribers import ACTIVE, unsubscribe_token
 
 SETUP_STREAK = 5  # this many recipients in a row refused alike means the setup is broken
 

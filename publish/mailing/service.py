@@ -42,6 +42,7 @@ from publish.mailing.setup import locate_setting
 from publish.model import Glossary, Settings, Site
 from publish.outputs.mime import addressed_message, header_text, site_domain
 from publish.outputs.templates import template_environment
+from publish.outputs.urls import service_link
 from publish.outputs.web import Head, PageRenderer
 from publish.safetext import has_controls
 from publish.state import confirmations, db, subscribers
@@ -344,7 +345,7 @@ def send_confirmation(service: Service, subscriber: subscribers.Subscriber, toke
 def confirmation_message(service: Service, address: str, token: str) -> EmailMessage:
     """The confirmation email: plain text with the signed link, from the site's sender."""
     settings = service.settings
-    link = subscribers.service_link(settings, f"confirm/{token}")
+    link = service_link(settings, f"confirm/{token}")
     hours = max(1, service.options.confirm_seconds // 3600)
     text = service.pages.templates.get_template("service_confirm_email.txt").render(
         site=settings.site, link=link, hours=hours

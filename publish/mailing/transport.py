@@ -16,7 +16,6 @@ What a server says is sorted by whom it concerns:
 
 from __future__ import annotations
 
-import os
 import re
 import smtplib
 import ssl
@@ -28,6 +27,7 @@ from typing import Protocol
 
 from email_validator import EmailNotValidError, validate_email
 
+from publish.atomic import write_atomically
 from publish.mailing.smtp_url import SMTP_URL_ENV, SMTPEndpoint
 from publish.safetext import fold_controls
 
@@ -389,12 +389,7 @@ class OutboxTransport:
         self.folder.mkdir(parents=True, exist_ok=True)
         safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient)
         target = self.folder / f"{name}-{safe}.eml"
-        partial = target.with_suffix(".eml.part")
-        with open(partial, "wb") as handle:
-            handle.write(message)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, target)
+        write_atomically(target, message)
 
     def close(self) -> None:
         """Nothing to release."""

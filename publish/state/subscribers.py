@@ -17,7 +17,6 @@ from email_validator import EmailNotValidError, validate_email
 
 from publish.addresses import address_key
 from publish.errors import Problem, PublishError, error
-from publish.model import Settings
 from publish.safetext import fold_controls, now_text
 from publish.state import db
 
@@ -218,15 +217,3 @@ def read_unsubscribe_token(secret: bytes, token: str) -> int | None:
     if not db.verify(secret, TOKEN_PURPOSE, number, signature):
         return None
     return int(number)
-
-
-def unsubscribe_url(settings: Settings, token: str) -> str:
-    """The link that unsubscribes the holder of `token`, on the subscription service."""
-    return service_link(settings, f"unsubscribe/{token}")
-
-
-def service_link(settings: Settings, path: str, fallback: str = "") -> str:
-    """`path` on the subscription service: `[email] service_url`, else `fallback`, else the
-    site's URL."""
-    base = settings.email.service_url or fallback or settings.site.url
-    return f"{base.rstrip('/')}/{path}"
