@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from publish.cli.main import cli
 from publish.content.settings import load_settings
 from publish.errors import PublishError
+from publish.outputs.urls import unsubscribe_url
 from publish.state import db
 from publish.state.imports import export_csv, import_csv
 from publish.state.subscribers import (
@@ -33,7 +34,6 @@ from publish.state.subscribers import (
     remove_subscriber,
     set_status,
     unsubscribe_token,
-    unsubscribe_url,
 )
 from tests.mailsite import SETTINGS
 from tests.sitebuilder import make_site
