@@ -30,11 +30,19 @@ from publish.content.site import essay_folder, select_published
 from publish.content.site import load_site as load_site_files
 from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError
-from publish.model import Site
+from publish.model import Essay, Site
 from publish.outputs import feeds, mail, web
 from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes
 from publish.outputs.templates import folder_stamp, template_environment
 from publish.parallel import fork_workers, forked_pool
+from publish.previewing import (
+    PREVIEW_FOLDER,
+    LeftOut,
+    banner_text,
+    date_drafts,
+    left_out,
+    with_banners,
+)
 from publish.schedule import QUEUED, Timetable, apply_release_dates, plan_schedule
 from publish.state.releases import site_with_releases
 from publish.writer import OutputFolder, build_lock, write_trees
@@ -55,6 +63,12 @@ class BuildOptions:
     queued: bool = False
     strict: bool = False
 
+    @property
+    def preview(self) -> bool:
+        """Whether this build shows essays before their time (queued or dated later): a
+        preview, written to `build/preview/` and never where deploy, send and run read."""
+        return self.future or self.queued
+
 
 @dataclass(frozen=True)
 class BuildReport:
@@ -66,6 +80,7 @@ class BuildReport:
     warnings: list[Problem] = field(default_factory=list)
     files: int = 0
     site: Site | None = None  # the site as loaded (every essay, drafts and queued included)
+    left_out: LeftOut = LeftOut()  # the essays of `site` this build did not show
 
 
 Render = Callable[[Site, Environment], Mapping[str, Content | Deferred]]
@@ -144,12 +159,17 @@ def build(
     Contents are rendered as the writer stages them (so memory stays flat however large the
     site); the pre-flight checks run on what was rendered, before the commit.
     """
-    guard = build_lock(root / BUILD_DIR) if write else read_only()
+    out = output_dir(root, options)
+    guard = build_lock(out) if write else read_only()
     with guard:
         if site is None:
             site, warnings = load_site(root)
         published = plan(site, options)
-        folders = decide(root, published, gather(published), write and cache_enabled())
+        gathered = gather(published)
+        if options.preview:
+            gathered["site"] = with_banners(gathered["site"], banners(site, published, options))
+        caching = write and cache_enabled()
+        folders = decide(root, published, gathered, caching, out, options.preview)
         rendering = Rendering(folders)
         problems = list(warnings or [])
 
@@ -167,7 +187,7 @@ def build(
             for _ in rendering.make([v for f in folders for v in f.files.values()]):
                 pass  # made and measured, never kept: check's memory stays flat too
             preflight_checks()
-    site_dir, email_dir = (root / BUILD_DIR / name for name in FOLDERS)
+    site_dir, email_dir = (out / name for name in FOLDERS)
     return BuildReport(
         site_dir=site_dir,
         email_dir=email_dir,
@@ -175,7 +195,13 @@ def build(
         warnings=problems,
         files=len(folders[0].files),
         site=site,
+        left_out=left_out(site, published, options.drafts),
     )
+
+
+def output_dir(root: Path, options: BuildOptions) -> Path:
+    """Where a build writes its folders: `build/`, or `build/preview/` for a preview."""
+    return root / BUILD_DIR / PREVIEW_FOLDER if options.preview else root / BUILD_DIR
 
 
 def check(root: Path, options: BuildOptions) -> BuildReport:
@@ -209,11 +235,24 @@ def with_release_dates(site: Site) -> Site:
 
 
 def plan(site: Site, options: BuildOptions) -> Site:
-    """The essays this build shows, newest first: published on `options.today`, and with
-    `options.queued` the queued essays too, dated at the slots they are planned for."""
-    if options.queued:
+    """The essays this build shows, newest first: published on `options.today`, and in a
+    preview the queued essays too, dated at the slots they are planned for (and undated
+    drafts, with `options.drafts`, dated today)."""
+    if options.preview:
         site = with_planned_slots(site, options.today)
-    return select_published(site, options.today, options.drafts, options.future)
+        if options.drafts:
+            site = date_drafts(site, options.today)
+    return select_published(site, options.today, options.drafts, options.future or options.queued)
+
+
+def banners(site: Site, published: Site, options: BuildOptions) -> list[tuple[Essay, str]]:
+    """The banner of each essay a preview shows before its time: the queued (undated in
+    `site`), the later-dated and the drafts."""
+    undated = {essay.slug for essay in site.essays if essay.date is None}
+    return [
+        (essay, banner_text(essay, essay.slug in undated, options.today))
+        for essay in published.essays
+    ]
 
 
 def with_planned_slots(site: Site, today: date | datetime) -> Site:
@@ -257,9 +296,15 @@ def shared_templates(folder: Path) -> Environment:
 
 
 def decide(
-    root: Path, published: Site, gathered: Mapping[str, OutputFiles], caching: bool
+    root: Path,
+    published: Site,
+    gathered: Mapping[str, OutputFiles],
+    caching: bool,
+    out: Path,
+    preview: bool = False,
 ) -> list[OutputFolder]:
-    """Each folder's files, every deferred one keyed (when caching) from what it reads."""
+    """Each folder's files (to go under `out`), every deferred one keyed (when caching) from
+    what it reads; a preview's folders keep memos of their own."""
     keys = (
         OutputKeys(published.settings, published.templates_dir, published.glossary)
         if caching
@@ -267,7 +312,8 @@ def decide(
     )
     folders = []
     for name, files in gathered.items():
-        memo = OutputMemo.for_folder(root, name) if caching else None
+        memo_name = f"{PREVIEW_FOLDER}-{name}" if preview else name
+        memo = OutputMemo.for_folder(root, memo_name) if caching else None
         decided: dict[str, Content | Keyed] = {}
         for path, value in files.items():
             if isinstance(value, Deferred):
@@ -275,7 +321,7 @@ def decide(
                 decided[path] = Keyed(key, value.make)
             else:
                 decided[path] = value
-        folders.append(OutputFolder(decided, root / BUILD_DIR / name, memo))
+        folders.append(OutputFolder(decided, out / name, memo))
     return folders
 
 

@@ -1,8 +1,12 @@
 """`publish serve`: a local preview that rebuilds on every change and reloads the open page.
 
-The server answers on 127.0.0.1 from `build/site/`. HTML responses (never the files on disk)
-get a small script that polls `/__publish__/version` and reloads when the build number moves.
-A failed build keeps the server running: pages then show the build's problems instead.
+The server answers on 127.0.0.1 from the preview build's `build/preview/site/` (queued essays
+included, with their banners), plus `/__publish__/`, the index of what goes out next, and
+each essay's email as a reader gets it (`/__publish__/email/<slug>/` and `<slug>.txt`).
+HTML responses (never the files on disk) get a small script that polls
+`/__publish__/version` and reloads when the build number moves. A failed build keeps the
+server running: pages then show the build's problems instead. HEAD is answered as GET is,
+without the body.
 """
 
 from __future__ import annotations
@@ -23,11 +27,19 @@ from urllib.parse import unquote, urlsplit
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from publish.build import BUILD_DIR, BuildOptions, build
+from publish.build import BuildOptions, BuildReport, build, output_dir
 from publish.content.glossary import GLOSSARY_DIR
 from publish.content.settings import SETTINGS_FILE, load_settings
 from publish.content.source import ESSAYS_DIR
 from publish.errors import PublishError
+from publish.preview_pages import (
+    EMAIL_PATH,
+    INDEX_PATH,
+    Shown,
+    email_parts,
+    preview_index,
+    render_index,
+)
 
 VERSION_PATH = "/__publish__/version"
 WATCHED_DIRS = (ESSAYS_DIR, GLOSSARY_DIR, "templates")
@@ -75,7 +87,9 @@ class Preview:
         self.port = port
         self.report = report or (lambda result: None)
         self.delay = delay
-        self.site_dir = root / BUILD_DIR / "site"
+        self.site_dir = output_dir(root, options) / "site"
+        self.email_dir = (output_dir(root, options) / "email").relative_to(root)
+        self.shown: Shown | None = None  # what the last good build made, for /__publish__/
         self.result = BuildResult(version=0, ok=False, problems=("not built yet",))
         self._build_lock = threading.Lock()
         self._timer: threading.Timer | None = None
@@ -95,7 +109,8 @@ class Preview:
     def start(self) -> BuildResult:
         """Take the port, build once, then serve and watch; return the first build's result.
 
-        The port is taken first, so a busy one fails (OSError) before any build.
+        The port is taken first, so a busy, privileged or impossible one fails (OSError)
+        before any build.
         """
         self._server = ThreadingHTTPServer((HOST, self.port), _handler_for(self))
         self._server.daemon_threads = True
@@ -131,6 +146,7 @@ class Preview:
                 result = BuildResult(
                     version, True, tuple(p.format() for p in report.warnings), len(report.published)
                 )
+                self.shown = self.shown_by(report)
             except PublishError as exc:
                 result = BuildResult(version, False, tuple(p.format() for p in exc.problems))
             except Exception as exc:  # noqa: BLE001 - a preview must survive any failed build
@@ -140,6 +156,26 @@ class Preview:
             self.result = result
         self.watch_new_folders()
         return result
+
+    def shown_by(self, report: BuildReport) -> Shown:
+        """What a build made, as the preview index links to it."""
+        assert report.site is not None
+        emails = frozenset(p.stem for p in (self.root / self.email_dir).glob("*.eml"))
+        return Shown(report.site, frozenset(report.published), emails, self.base_path())
+
+    def index_page(self) -> str:
+        """The `/__publish__/` page, for the last good build."""
+        assert self.shown is not None
+        return render_index(preview_index(self.shown, self.options.today))
+
+    def email_preview(self, slug: str, part: str) -> str | None:
+        """The sample reader's copy of an essay's email, its `html` or `text` part; None
+        when the preview has no email for `slug`."""
+        assert self.shown is not None
+        parts = email_parts(self.root, self.email_dir, self.shown.site, slug)
+        if parts is None:
+            return None
+        return parts[0] if part == "html" else parts[1]
 
     def schedule_rebuild(self) -> None:
         """Rebuild once changes have been quiet for `delay` seconds."""
@@ -244,6 +280,15 @@ class PreviewHandler(BaseHTTPRequestHandler):
 
     preview: Preview
     server_version = "publish-serve"
+    head_only = False
+
+    def do_HEAD(self) -> None:  # noqa: N802 - the name http.server calls
+        """Answer one HEAD request: GET's status and headers, no body."""
+        self.head_only = True
+        try:
+            self.do_GET()
+        finally:
+            self.head_only = False
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         """Answer one GET request."""
@@ -258,7 +303,39 @@ class PreviewHandler(BaseHTTPRequestHandler):
             page = inject_reload(error_page(result), result.version)
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR, "text/html; charset=utf-8", page.encode())
             return
-        self._serve_file(path, result.version)
+        if path == INDEX_PATH.rstrip("/"):
+            self._redirect(INDEX_PATH)
+        elif path == INDEX_PATH:
+            self._send_html(HTTPStatus.OK, self.preview.index_page(), result.version)
+        elif path.startswith(EMAIL_PATH):
+            self._serve_email(path.removeprefix(EMAIL_PATH), result.version)
+        else:
+            self._serve_file(path, result.version)
+
+    def _serve_email(self, name: str, version: int) -> None:
+        """`<slug>/`: the HTML part of the sample reader's copy; `<slug>.txt`: its text part."""
+        if name.endswith(".txt"):
+            slug, part = name.removesuffix(".txt"), "text"
+        elif name.endswith("/"):
+            slug, part = name.removesuffix("/"), "html"
+        else:
+            self._redirect(f"{EMAIL_PATH}{name}/")
+            return
+        body = self.preview.email_preview(slug, part) if "/" not in slug else None
+        if body is None:
+            message = f"No email for '{slug}' in this preview.\n"
+            self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", message.encode())
+        elif part == "text":
+            self._send(HTTPStatus.OK, "text/plain; charset=utf-8", body.encode("utf-8"))
+        else:
+            self._send_html(HTTPStatus.OK, body, version)
+
+    def _redirect(self, location: str) -> None:
+        """A permanent redirect to `location`."""
+        self.send_response(HTTPStatus.MOVED_PERMANENTLY)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _serve_file(self, path: str, version: int) -> None:
         """Send the file a URL path names, a redirect for a folder, or the site's 404 page."""
@@ -269,10 +346,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
             self._not_found(site_dir, version)
             return
         if target.is_dir() and not path.endswith("/"):
-            self.send_response(HTTPStatus.MOVED_PERMANENTLY)
-            self.send_header("Location", path + "/")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self._redirect(path + "/")
             return
         if target.is_dir():
             target = target / "index.html"
@@ -293,22 +367,27 @@ class PreviewHandler(BaseHTTPRequestHandler):
         """Send a file; HTML gets the reload script."""
         data = target.read_bytes()
         if target.suffix == ".html":
-            html = inject_reload(data.decode("utf-8"), version)
-            self._send(status, "text/html; charset=utf-8", html.encode("utf-8"))
+            self._send_html(status, data.decode("utf-8"), version)
             return
         kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         if kind.startswith("text/") or kind in ("application/json", "application/xml"):
             kind += "; charset=utf-8"
         self._send(status, kind, data)
 
+    def _send_html(self, status: HTTPStatus, html: str, version: int) -> None:
+        """Send a page with the reload script."""
+        page = inject_reload(html, version)
+        self._send(status, "text/html; charset=utf-8", page.encode("utf-8"))
+
     def _send(self, status: HTTPStatus, content_type: str, body: bytes) -> None:
-        """Send a whole response, never cached."""
+        """Send a whole response, never cached; a HEAD request gets the headers alone."""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        self.wfile.write(body)
+        if not self.head_only:
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
         """Keep the terminal for build results, not every request."""

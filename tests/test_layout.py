@@ -25,6 +25,7 @@ RANKS = {
     "outputs": 5,
     "journal": 6,
     "writer": 6,
+    "previewing": 6,
     "build": 7,
 }
 FORMATS = {"publish.outputs.web", "publish.outputs.feeds", "publish.outputs.mail"}

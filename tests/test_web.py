@@ -121,7 +121,8 @@ def test_drafts_and_future_essays_stay_out_unless_asked(tmp_path: Path) -> None:
     assert not (site_dir(root) / "future-essay").exists()
     assert "draft-essay" in build_site(root, drafts=True).published
     assert "future-essay" in build_site(root, future=True).published
-    assert (site_dir(root) / "future-essay" / "index.html").is_file()
+    assert (root / "build" / "preview" / "site" / "future-essay" / "index.html").is_file()
+    assert not (site_dir(root) / "future-essay").exists(), "a preview leaves build/site alone"
 
 
 def test_essay_page_shows_everything_about_the_essay(fixture_root: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import shutil
 import time
 from datetime import datetime
@@ -31,7 +30,7 @@ from publish.mailing.setup import (
     placeholder_essays,
 )
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
-from publish.serve import BuildResult, Preview
+from publish.serve import INDEX_PATH, BuildResult, Preview
 from publish.state.releases import site_with_releases
 
 
@@ -107,7 +106,12 @@ def check(root: Path, today_text: str | None, strict: bool) -> None:
 @click.command("build")
 @TODAY_OPTION
 @click.option("--drafts", is_flag=True, help="Include drafts.")
-@click.option("--future", is_flag=True, help="Include essays dated after today.")
+@click.option(
+    "--future",
+    is_flag=True,
+    help="A preview in build/preview/: queued essays at their planned slots and essays "
+    "dated after today, each with a banner.",
+)
 @STRICT_OPTION
 @click.pass_obj
 def build_command(
@@ -121,6 +125,16 @@ def build_command(
         f"Built {len(report.published)} essay(s), {report.files} file(s) into {report.site_dir}"
     )
     click.echo(f"Emails (HTML, text, .eml) are in {report.email_dir}")
+    if future:
+        click.echo(PREVIEW_NOTE)
+    if report.left_out.message:
+        click.echo(report.left_out.message)
+
+
+PREVIEW_NOTE = (
+    "This is a preview: deploy, send and run never read build/preview/ "
+    "(a build without --future makes what they use)"
+)
 
 
 @click.command()
@@ -133,30 +147,37 @@ def build_command(
     help="The port on 127.0.0.1.",
 )
 @click.option("--drafts", is_flag=True, help="Include drafts.")
-@click.option("--future", is_flag=True, help="Include essays dated after today.")
+@click.option(
+    "--future/--no-future",
+    default=True,
+    show_default=True,
+    help="Include queued essays (at their planned slots) and essays dated after today.",
+)
 @click.pass_obj
 def serve(root: Path, today_text: str | None, port: int, drafts: bool, future: bool) -> None:
-    """Preview the site on 127.0.0.1, rebuilding and reloading on every change."""
+    """Preview the site and its emails on 127.0.0.1, rebuilding and reloading on every change.
+
+    Queued essays are shown at their planned slots, with a banner; /__publish__/ lists the
+    queue, the drafts and the sent essays, with each one's email as a reader gets it."""
     today = parse_today(today_text) or site_today(root)
     preview = Preview(
         root,
-        BuildOptions(today=today, drafts=drafts, future=future),
+        BuildOptions(today=today, drafts=drafts, future=future, queued=future),
         port,
         report=_show_build_result,
     )
     try:
         preview.start()
     except OSError as exc:
-        if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
-            raise
         raise PublishError.single(
             "--port",
             1,
             1,
-            f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); "
+            f"cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); "
             "choose another port, or 0 for any free one",
         ) from None
     click.echo(f"Serving {preview.site_dir} at {preview.url} (Ctrl-C to stop)")
+    click.echo(f"The next essays and their emails: {preview.url}{INDEX_PATH.lstrip('/')}")
     try:
         while True:
             time.sleep(3600)

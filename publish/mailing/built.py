@@ -28,15 +28,16 @@ class BuiltEmail:
     headers: dict[str, str]
 
 
-def load_built_email(root: Path, slug: str) -> BuiltEmail:
+def load_built_email(root: Path, slug: str, email_dir: Path = EMAIL_DIR) -> BuiltEmail:
     """The built `.html`, `.txt` and `.eml` of an essay, or PublishError naming what is missing.
 
     A build killed in the middle of its commit is finished first (as the next build would),
-    so a send never reads an email folder that is half old and half new."""
-    if (root / EMAIL_DIR.parent / JOURNAL_NAME).exists():
-        with build_lock(root / EMAIL_DIR.parent):
-            recover_interrupted_commit(root / EMAIL_DIR.parent)
-    folder = root / EMAIL_DIR
+    so a send never reads an email folder that is half old and half new. `email_dir` (under
+    `root`) is `build/email/` but for `publish serve`'s preview."""
+    if (root / email_dir.parent / JOURNAL_NAME).exists():
+        with build_lock(root / email_dir.parent):
+            recover_interrupted_commit(root / email_dir.parent)
+    folder = root / email_dir
     paths = {suffix: folder / f"{slug}.{suffix}" for suffix in ("html", "txt", "eml")}
     for path in paths.values():
         if not path.is_file():
