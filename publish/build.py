@@ -62,12 +62,13 @@ class BuildOptions:
     future: bool = False
     queued: bool = False
     strict: bool = False
+    sandbox: bool = False  # written to build/preview/ even without `future` (publish serve)
 
     @property
     def preview(self) -> bool:
-        """Whether this build shows essays before their time (queued or dated later): a
-        preview, written to `build/preview/` and never where deploy, send and run read."""
-        return self.future or self.queued
+        """Whether this is a preview: it may show essays before their time (queued or dated
+        later), so it is written to `build/preview/`, never where deploy, send and run read."""
+        return self.future or self.queued or self.sandbox
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import email
 import email.policy
 import sqlite3
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import make_msgid
 from pathlib import Path
@@ -38,7 +38,7 @@ from publish.schedule import (
 )
 from publish.state.db import database_path
 from publish.state.ledger import ledger_counts
-from publish.state.releases import open_read_only, site_with_releases
+from publish.state.releases import open_read_only, site_with_releases, unfinished_sends
 from publish.state.subscribers import unsubscribe_token
 
 INDEX_PATH = "/__publish__/"
@@ -131,32 +131,43 @@ def _draft(shown: Shown, essay: Essay) -> Entry:
 
 
 def _sent(shown: Shown, plan: Plan, releases: dict[str, Release]) -> list[Entry]:
-    """The released essays, newest first, with the ledger's counts where it has them."""
-    counts = _ledger_counts(shown.site, list(releases))
+    """The released essays and those whose send finished, newest first, with the ledger's
+    counts where it has them."""
+    ledger = _ledger(shown.site, [e.slug for e in shown.site.essays])
+    slots = {slug: release.slot for slug, release in releases.items()}
+    for slug in ledger.finished:
+        essay = next(e for e in shown.site.essays if e.slug == slug)
+        slots.setdefault(slug, essay.date or plan.now)
     entries = []
-    for release in sorted(releases.values(), key=lambda r: r.slot, reverse=True):
-        placement = plan.placement(release.slug)
-        title = placement.title if placement is not None else release.slug
-        tally = counts.get(release.slug, {})
+    for slug, slot in sorted(slots.items(), key=lambda item: item[1], reverse=True):
+        placement = plan.placement(slug)
+        title = placement.title if placement is not None else slug
+        tally = ledger.counts.get(slug, {})
         note = ", ".join(f"{n} {status}" for status, n in sorted(tally.items())) or "released"
-        entries.append(
-            Entry(
-                release.slug, title, format_slot(release.slot), note, **_links(shown, release.slug)
-            )
-        )
+        entries.append(Entry(slug, title, format_slot(slot), note, **_links(shown, slug)))
     return entries
 
 
-def _ledger_counts(site: Site, slugs: list[str]) -> dict[str, dict[str, int]]:
-    """Each slug's deliveries by status, read-only; nothing when there is no ledger."""
+@dataclass(frozen=True)
+class LedgerView:
+    """What the send ledger says of a site's essays."""
+
+    finished: frozenset[str] = frozenset()  # essays whose send ran to its end
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # deliveries by status
+
+
+def _ledger(site: Site, slugs: list[str]) -> LedgerView:
+    """The ledger's view of `slugs`, read-only; an empty one when there is no ledger."""
     try:
         connection = open_read_only(database_path(site.root, site.settings))
         if connection is None:
-            return {}
+            return LedgerView()
         with closing(connection):
-            return {slug: ledger_counts(connection, slug) for slug in slugs}
+            finished = set(slugs) - set(unfinished_sends(connection, slugs))
+            counts = {slug: ledger_counts(connection, slug) for slug in slugs}
     except (sqlite3.Error, PublishError):
-        return {}
+        return LedgerView()
+    return LedgerView(frozenset(finished), {slug: n for slug, n in counts.items() if n})
 
 
 def render_index(index: PreviewIndex, stats_chart: str = "") -> str:
@@ -196,7 +207,13 @@ def email_parts(root: Path, email_dir: Path, site: Site, slug: str) -> tuple[str
     text_part = message.get_body(("plain",))
     html = html_part.get_content() if html_part is not None else ""
     text = text_part.get_content() if text_part is not None else ""
-    return html, text
+    return _lines(html), _lines(text)
+
+
+def _lines(part: str) -> str:
+    """A part's text with its lines ended as a mail program shows them (the message on the
+    wire ends each with CRLF)."""
+    return part.replace("\r\n", "\n")
 
 
 def sample_unsubscribe_url(site: Site) -> str:

@@ -11,6 +11,7 @@ without the body.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import mimetypes
 import posixpath
@@ -83,7 +84,7 @@ class Preview:
         delay: float = 0.25,
     ) -> None:
         self.root = root
-        self.options = options
+        self.options = dataclasses.replace(options, sandbox=True)  # never build/site/
         self.port = port
         self.report = report or (lambda result: None)
         self.delay = delay

@@ -162,7 +162,7 @@ def serve(root: Path, today_text: str | None, port: int, drafts: bool, future: b
     today = parse_today(today_text) or site_today(root)
     preview = Preview(
         root,
-        BuildOptions(today=today, drafts=drafts, future=future, queued=future),
+        BuildOptions(today=today, drafts=drafts, future=future, queued=future, sandbox=True),
         port,
         report=_show_build_result,
     )
