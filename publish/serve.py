@@ -172,7 +172,8 @@ class Preview:
     def email_preview(self, slug: str, part: str) -> str | None:
         """The sample reader's copy of an essay's email, its `html` or `text` part; None
         when the preview has no email for `slug`."""
-        assert self.shown is not None
+        if self.shown is None:
+            return None
         parts = email_parts(self.root, self.email_dir, self.shown.site, slug)
         if parts is None:
             return None
@@ -322,7 +323,14 @@ class PreviewHandler(BaseHTTPRequestHandler):
         else:
             self._redirect(f"{EMAIL_PATH}{name}/")
             return
-        body = self.preview.email_preview(slug, part) if "/" not in slug else None
+        try:
+            body = self.preview.email_preview(slug, part) if "/" not in slug else None
+        except (PublishError, ValueError) as exc:  # a message that cannot be made
+            message = f"The email of '{slug}' could not be made: {exc}\n"
+            self._send(
+                HTTPStatus.INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", message.encode()
+            )
+            return
         if body is None:
             message = f"No email for '{slug}' in this preview.\n"
             self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", message.encode())

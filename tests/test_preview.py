@@ -73,7 +73,9 @@ def test_build_future_shows_the_queue_at_its_slots_with_a_banner(tmp_path: Path)
     assert "1 draft not built; --drafts to include them" in result.output
     next_page = preview / "site" / NEXT / "index.html"
     assert banner(next_page).startswith(f"Scheduled for {NEXT_SLOT}")
-    assert page(next_page).cssselect("time.dt-published")[0].get("datetime").startswith("2026-12-01")
+    assert (
+        page(next_page).cssselect("time.dt-published")[0].get("datetime").startswith("2026-12-01")
+    )
     assert banner(preview / "site" / LATER / "index.html").startswith(f"Scheduled for {LATER_SLOT}")
     assert banner(preview / "site" / SENT / "index.html") == ""
     feed = feedparser.parse((preview / "site" / "feed.xml").read_bytes())
@@ -229,4 +231,3 @@ def test_port_errors_come_before_the_serving_banner(tmp_path: Path) -> None:
         assert words in result.stderr
     assert "--port:1:1: error: cannot listen on 127.0.0.1:1" in privileged.stderr
     assert not (root / "build").exists(), "nothing is built before the port is taken"
-
