@@ -88,8 +88,8 @@ class Preview:
         self.port = port
         self.report = report or (lambda result: None)
         self.delay = delay
-        self.site_dir = output_dir(root, options) / "site"
-        self.email_dir = (output_dir(root, options) / "email").relative_to(root)
+        self.site_dir = output_dir(root, self.options) / "site"
+        self.email_dir = (output_dir(root, self.options) / "email").relative_to(root)
         self.shown: Shown | None = None  # what the last good build made, for /__publish__/
         self.result = BuildResult(version=0, ok=False, problems=("not built yet",))
         self._build_lock = threading.Lock()

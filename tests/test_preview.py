@@ -231,3 +231,13 @@ def test_port_errors_come_before_the_serving_banner(tmp_path: Path) -> None:
         assert words in result.stderr
     assert "--port:1:1: error: cannot listen on 127.0.0.1:1" in privileged.stderr
     assert not (root / "build").exists(), "nothing is built before the port is taken"
+
+
+def test_serve_builds_only_into_the_preview_folder(tmp_path: Path) -> None:
+    root = preview_site(tmp_path / "site")
+    with serving(root, "--no-future", "--drafts") as served:
+        assert str(root / "build" / "preview" / "site") in served.banner
+        status, _, body = fetch(f"{served.url}{DRAFT}/")
+        assert status == 200 and b"preview-banner" in body
+        assert fetch(f"{served.url}{NEXT}/")[0] == 404, "--no-future leaves the queue out"
+    assert not (root / "build" / "site").exists() and not (root / "build" / "email").exists()
