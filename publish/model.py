@@ -72,6 +72,9 @@ class EmailSettings:
     postal_address: str = ""
     rate: float = 0.0
     max_retries: int = 5
+    dkim_selector: str = ""  # DKIM: the selector, the PEM key file (site-relative), the d= domain
+    dkim_key_file: str = ""
+    dkim_domain: str = ""
 
 
 @dataclass(frozen=True)

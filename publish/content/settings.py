@@ -47,6 +47,9 @@ TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
         "postal_address": ("postal_address", str, False),
         "rate": ("rate", (int, float), False),
         "max_retries": ("max_retries", int, False),
+        "dkim_selector": ("dkim_selector", str, False),
+        "dkim_key_file": ("dkim_key_file", str, False),
+        "dkim_domain": ("dkim_domain", str, False),
     },
     "state": {
         "database": ("database", str, False),
