@@ -19,7 +19,6 @@ from publish.content.settings import SETTINGS_FILE
 from publish.dnsrecords import DmarcRecord, SpfRecord, TxtLookup
 from publish.errors import PublishError
 from publish.mailing import dkim
-from publish.mailing.built import envelope_sender
 from publish.mailing.setup import locate_setting
 from publish.model import Settings
 
@@ -85,7 +84,7 @@ def diagnose(root: Path, settings: Settings, lookup: TxtLookup) -> Diagnosis:
 def site_domains(settings: Settings) -> Domains:
     """The From, envelope and signing domains of this site's mail, in lower case."""
     sender = _domain_of(settings.email.from_address)
-    envelope = _domain_of(envelope_sender(settings)) or sender
+    envelope = _domain_of(settings.email.bounce_address) or sender
     configured = settings.email.dkim_selector or settings.email.dkim_key_file
     signing = dkim.signing_domain(settings) if configured else ""
     return Domains(sender, envelope, signing)
