@@ -72,7 +72,7 @@ def diagnose(root: Path, settings: Settings, lookup: TxtLookup) -> Diagnosis:
     dmarc_domain, dmarc_texts = dnsrecords.find_dmarc(domains.sender, lookup)
     dmarc = DmarcRecord(dmarc_domain, dmarc_texts[0]) if len(dmarc_texts) == 1 else None
     findings = [
-        spf_finding(domains.envelope, lookup),
+        spf_finding(domains.envelope, lookup, domains.envelope != domains.sender),
         dkim_finding(root, settings, domains.signing, lookup),
         dmarc_finding(domains.sender, dmarc_domain, dmarc_texts),
         alignment_finding(domains, dmarc),
@@ -90,8 +90,11 @@ def site_domains(settings: Settings) -> Domains:
     return Domains(sender, envelope, signing)
 
 
-def spf_finding(domain: str, lookup: TxtLookup) -> Finding:
+def spf_finding(domain: str, lookup: TxtLookup, bounce_domain: bool = False) -> Finding:
     """Whether the envelope domain has exactly one SPF record that ends firmly."""
+    shown = domain
+    if bounce_domain:
+        shown = f"{domain} (the domain of [email] bounce_address, which SPF checks)"
     why = (
         "SPF tells receivers which servers may send mail for the domain; "
         f"{RULES} require it, and mail without it is often junked or refused."
@@ -101,7 +104,7 @@ def spf_finding(domain: str, lookup: TxtLookup) -> Finding:
         return Finding(
             "SPF",
             FIX,
-            f"{domain} has no SPF record.",
+            f"{shown} has no SPF record.",
             f"Add a TXT record at {domain} naming the servers that send for it, such as "
             f"'v=spf1 include:<your relay's SPF domain> -all' (your relay documents its "
             "include).",
@@ -111,16 +114,17 @@ def spf_finding(domain: str, lookup: TxtLookup) -> Finding:
         return Finding(
             "SPF",
             FIX,
-            f"{domain} has {len(records)} SPF records; receivers treat that as an error "
+            f"{shown} has {len(records)} SPF records; receivers treat that as an error "
             "(permerror) and SPF fails for every message.",
             "Merge them into one TXT record that starts with v=spf1 and lists every sender.",
             why,
         )
-    return _judge_spf(domain, SpfRecord(records[0]), lookup, why)
+    return _judge_spf(shown, SpfRecord(records[0]), lookup, why)
 
 
 def _judge_spf(domain: str, record: SpfRecord, lookup: TxtLookup, why: str) -> Finding:
-    """The verdict on a domain's one SPF record: its lookups, its includes, its ending."""
+    """The verdict on a domain's one SPF record (`domain` as shown): its lookups, its
+    includes, its ending."""
     count = dnsrecords.count_spf_lookups(record, lookup)
     limit = dnsrecords.SPF_LOOKUP_LIMIT
     shown = f"{domain} has one SPF record: {record.text}"

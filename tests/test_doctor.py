@@ -268,6 +268,27 @@ def test_a_signing_domain_that_strict_alignment_refuses(
     assert "DMARC passes on SPF alone, which a forwarded message loses" in result.words
 
 
+def test_misaligned_envelope_and_signing_domains_fail_dmarc(
+    site: Path, zones: Zones, monkeypatch: pytest.MonkeyPatch, key: rsa.RSAPrivateKey
+) -> None:
+    settings = site / "publish.toml"
+    extra = 'dkim_domain = "letters.example.net"\nbounce_address = "bounces@mail.example.net"\n'
+    settings.write_text(settings.read_text() + extra)
+    zone = txt("mail.example.net", "v=spf1 ip4:192.0.2.0/24 -all")
+    zone += txt(f"{SELECTOR}._domainkey.letters.example.net", public_record(key))
+    zone += txt("_dmarc.example.org", REJECT)
+    result = doctor(site, zones, monkeypatch, zone)
+    assert result.exit_code == 1
+    assert "SPF: ok. mail.example.net (the domain of [email] bounce_address" in result.words
+    assert (
+        "Alignment: must fix. SPF: the envelope sender (mail.example.net) does not align with "
+        "From (example.org) under relaxed alignment. DKIM: d=letters.example.net does not "
+        "align with From (example.org) under relaxed alignment. Neither aligns, so DMARC "
+        "fails for every message."
+    ) in result.words
+    assert "1 thing to fix (Alignment, marked 'must fix')" in result.words
+
+
 def test_a_service_without_https_fails_one_click_unsubscribe(
     site: Path, zones: Zones, monkeypatch: pytest.MonkeyPatch, key: rsa.RSAPrivateKey
 ) -> None:
