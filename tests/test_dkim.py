@@ -261,11 +261,11 @@ def test_a_key_every_user_can_read_is_refused(
         assert private_pem(key).decode().splitlines()[1] not in output
 
 
-def test_a_key_this_user_cannot_read_is_refused(
+def test_a_key_path_that_is_not_a_readable_file_is_refused(
     site: Path, server: RawServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (site / KEY_FILE).unlink()
-    (site / KEY_FILE).mkdir()  # reading a folder fails for root too, unlike a chmod 000 file
+    (site / KEY_FILE).mkdir()  # unreadable as a key even for root (who reads any chmod 000 file)
     for output in key_error(site, server, monkeypatch):
         assert f"error: [email] dkim_key_file '{KEY_FILE}' is a folder, not a key file" in output
 
@@ -296,3 +296,14 @@ def test_a_selector_without_a_key_file_is_an_error(
     checked, sent = key_error(root, server, monkeypatch)
     for output in (checked, sent):
         assert "error: [email] dkim_selector is set but dkim_key_file is not" in output
+
+
+def test_messages_written_to_the_outbox_are_signed_too(site: Path, key: rsa.RSAPrivateKey) -> None:
+    subscribe(site, 2)
+    result = run_cli(site, "send", SLUG, "--outbox")
+    assert result.exit_code == 0, result.output
+    written = sorted((site / "state" / "outbox" / SLUG).glob("*.eml"))
+    assert len(written) == 2
+    records = {f"{SELECTOR}._domainkey.example.org".encode(): dkim_record(key)}
+    for path in written:
+        assert dkim.verify(path.read_bytes(), dnsfunc=serving(records))
