@@ -307,3 +307,9 @@ def test_messages_written_to_the_outbox_are_signed_too(site: Path, key: rsa.RSAP
     records = {f"{SELECTOR}._domainkey.example.org".encode(): dkim_record(key)}
     for path in written:
         assert dkim.verify(path.read_bytes(), dnsfunc=serving(records))
+
+
+def test_a_new_site_keeps_its_keys_folder_out_of_git(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["init", str(tmp_path / "new")])
+    assert result.exit_code == 0, result.output
+    assert "keys/" in (tmp_path / "new" / ".gitignore").read_text().split()
