@@ -72,6 +72,11 @@ class EmailSettings:
     postal_address: str = ""
     rate: float = 0.0
     max_retries: int = 5
+    dkim_selector: str = ""  # DKIM: the selector, the PEM key file (site-relative), the d= domain
+    dkim_key_file: str = ""
+    dkim_domain: str = ""
+    bounce_address: str = ""  # VERP return path base: bounces+<token>@domain (publish.bounces)
+    soft_bounce_limit: int = 3  # soft bounces on sends in a row that make a reader bounced
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ COMMANDS = {
     "cron": ("mail", "cron"),
     "deploy": ("deploy", "deploy_command"),
     "import": ("imports", "import_command"),
+    "doctor": ("doctor", "doctor"),
 }
 
 

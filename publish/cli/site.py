@@ -24,6 +24,7 @@ from publish.content.essays import cap_slug, slugify
 from publish.content.site import load_site
 from publish.content.source import ESSAYS_DIR
 from publish.errors import PublishError
+from publish.mailing.dkim import key_problems as dkim_key_problems
 from publish.mailing.setup import (
     NEW_ESSAY_PLACEHOLDER,
     mailing_readiness,
@@ -91,6 +92,7 @@ def check(root: Path, today_text: str | None, strict: bool) -> None:
     problems = [
         *report.warnings,
         *mailing_readiness(root, site.settings),
+        *dkim_key_problems(root, site.settings),
         *placeholder_essays(site),
     ]
     if any(problem.is_error for problem in problems):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from publish.errors import PublishError
+from publish.mailing.dkim import DkimSigner, signer_for, signing
 from publish.mailing.environment import environment_file, shown_path
 from publish.mailing.smtp_url import SMTP_URL_ENV, SMTPEndpoint, parse_smtp_url
 from publish.mailing.transport import OutboxTransport, SMTPTransport, Transport
@@ -31,15 +32,17 @@ class Destination:
     endpoint: SMTPEndpoint | None = None
     outbox: Path | None = None
     shown: str = ""  # the outbox folder as messages show it
+    signer: DkimSigner | None = None  # signs each message when [email] sets up DKIM
 
     def open(
         self, settings: Settings, on_event: Callable[[str, str], None] | None = None
-    ) -> SMTPTransport | OutboxTransport:
-        """The transport for this destination."""
+    ) -> Transport:
+        """The transport for this destination (signing each message when DKIM is set up)."""
         if self.outbox is not None:
-            return OutboxTransport(self.outbox)
+            return signing(OutboxTransport(self.outbox), self.signer)
         assert self.endpoint is not None
-        return SMTPTransport(self.endpoint, settings.email.max_retries, retry_backoff(), on_event)
+        smtp = SMTPTransport(self.endpoint, settings.email.max_retries, retry_backoff(), on_event)
+        return signing(smtp, self.signer)
 
     @property
     def label(self) -> str:
@@ -57,7 +60,8 @@ def choose_destination(root: Path, settings: Settings, slug: str, *, outbox: boo
     """
     if outbox:
         folder = outbox_folder(root, settings) / slug if slug else outbox_folder(root, settings)
-        return Destination(outbox=folder, shown=shown_path(root, folder))
+        signer = signer_for(root, settings)
+        return Destination(outbox=folder, shown=shown_path(root, folder), signer=signer)
     url = os.environ.get(SMTP_URL_ENV, "").strip()
     if not url:
         env_file = shown_path(root, environment_file(root, settings))
@@ -70,7 +74,7 @@ def choose_destination(root: Path, settings: Settings, slug: str, *, outbox: boo
             f"recorded. Set it in the environment or in {env_file} (mode 600), or pass "
             f"--outbox to write the messages to {folder}/ instead",
         )
-    return Destination(endpoint=parse_smtp_url(url))
+    return Destination(endpoint=parse_smtp_url(url), signer=signer_for(root, settings))
 
 
 def open_transport(

@@ -36,6 +36,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from publish.content.settings import SETTINGS_FILE, load_settings
 from publish.errors import PublishError
+from publish.mailing import webhooks
 from publish.mailing.built import envelope_sender
 from publish.mailing.mailer import Letter, Mailer
 from publish.mailing.setup import locate_setting
@@ -127,6 +128,7 @@ def create_app(root: Path, options: ServiceOptions | None = None) -> Flask:
     app.add_url_rule("/confirm/<token>", view_func=confirm, methods=["POST"])
     app.add_url_rule("/unsubscribe/<token>", view_func=unsubscribe_page, methods=["GET"])
     app.add_url_rule("/unsubscribe/<token>", view_func=unsubscribe, methods=["POST"])
+    app.add_url_rule("/hooks/<provider>", view_func=webhooks.receive, methods=["POST"])
     app.register_error_handler(HTTPException, error_page)
     app.after_request(security_headers)
     return app

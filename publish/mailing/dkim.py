@@ -1,0 +1,218 @@
+"""DKIM signatures (RFC 6376) on every message that leaves, with the key of `[email]`.
+
+`dkim_selector` and `dkim_key_file` (a PEM RSA private key, relative to the site root) turn
+signing on; the signing domain is `dkim_domain`, else the domain of `[email] from`. The key
+is read from its file when a send or the service opens its transport; it is never copied,
+shown or written anywhere else. dkimpy does the signing.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import stat
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from pathlib import Path
+
+import dkim
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from publish.content.settings import SETTINGS_FILE
+from publish.errors import Problem, PublishError, error
+from publish.mailing.setup import locate_setting
+from publish.mailing.transport import Transport
+from publish.model import Settings
+
+# The headers a reader's mail provider judges the message by; each present one is signed.
+SIGNED_HEADERS = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+)
+# Signed once more than they occur, so nobody can add a second one without breaking it.
+OVERSIGNED = ("From", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post")
+MIN_KEY_BITS = 1024  # receivers ignore shorter keys (RFC 8301)
+DNS_NAME = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?:\.(?!-)[A-Za-z0-9_-]{1,63})*")
+
+
+@dataclass(frozen=True)
+class DkimSigner:
+    """A selector, a signing domain and the private key (kept out of repr)."""
+
+    selector: str
+    domain: str
+    key: bytes = field(repr=False)
+
+    def sign(self, message: bytes) -> bytes:
+        """The message with its DKIM-Signature header on top."""
+        present = _header_names(message)
+        names = [n for n in SIGNED_HEADERS if n.lower() in present]
+        names += [n for n in OVERSIGNED if n.lower() in present]
+        signature = dkim.sign(
+            message,
+            self.selector.encode("ascii"),
+            self.domain.encode("ascii"),
+            self.key,
+            canonicalize=(b"relaxed", b"relaxed"),
+            include_headers=[n.lower().encode("ascii") for n in names],
+        )
+        return signature + message
+
+
+class SigningTransport:
+    """A transport that signs each message before handing it to the one it wraps."""
+
+    def __init__(self, transport: Transport, signer: DkimSigner) -> None:
+        self.transport = transport
+        self.signer = signer
+
+    def check(self, recipient: str) -> None:
+        """As the wrapped transport."""
+        self.transport.check(recipient)
+
+    def send(self, sender: str, recipient: str, message: bytes, name: str) -> None:
+        """Sign, then deliver."""
+        self.transport.send(sender, recipient, self.signer.sign(message), name)
+
+    def close(self) -> None:
+        """As the wrapped transport."""
+        self.transport.close()
+
+
+def signing(transport: Transport, signer: DkimSigner | None) -> Transport:
+    """The transport itself without a signer, else one that signs what it sends."""
+    return transport if signer is None else SigningTransport(transport, signer)
+
+
+def signing_domain(settings: Settings) -> str:
+    """The d= domain: `[email] dkim_domain`, else the domain of `[email] from`."""
+    email = settings.email
+    if email.dkim_domain:
+        return email.dkim_domain.strip().rstrip(".").lower()
+    return parseaddr(email.from_address)[1].rpartition("@")[2].lower()
+
+
+def signer_for(root: Path, settings: Settings) -> DkimSigner | None:
+    """The signer of this site, None when DKIM is not set up; PublishError for a bad key."""
+    if not settings.email.dkim_selector and not settings.email.dkim_key_file:
+        return None
+    problems = key_problems(root, settings)
+    if problems:
+        raise PublishError(problems)
+    key = (root / settings.email.dkim_key_file).read_bytes()
+    return DkimSigner(settings.email.dkim_selector, signing_domain(settings), key)
+
+
+def key_problems(root: Path, settings: Settings) -> list[Problem]:
+    """What is wrong with the DKIM setup, as errors located in publish.toml ([] when fine)."""
+    email = settings.email
+    if not email.dkim_selector and not email.dkim_key_file:
+        return []
+    text = _settings_text(root)
+    if not email.dkim_selector:
+        return [
+            _problem(
+                text,
+                "dkim_key_file",
+                "[email] dkim_key_file is set but dkim_selector "
+                "is not; set the selector your DNS publishes the key under",
+            )
+        ]
+    if not email.dkim_key_file:
+        return [
+            _problem(
+                text,
+                "dkim_selector",
+                "[email] dkim_selector is set but dkim_key_file "
+                "is not; set the path of the PEM private key",
+            )
+        ]
+    for key, value in (("dkim_selector", email.dkim_selector), ("dkim_domain", email.dkim_domain)):
+        if value and not DNS_NAME.fullmatch(value.strip().rstrip(".")):
+            return [_problem(text, key, f"[email] {key} must be a DNS name such as 'mail2026'")]
+    fault = _key_file_fault(root, email.dkim_key_file)
+    if fault:
+        return [_problem(text, "dkim_key_file", f"[email] dkim_key_file {fault}")]
+    if not signing_domain(settings):
+        return [_problem(text, "dkim_domain", "there is no domain to sign for: set [email] from")]
+    return []
+
+
+def public_key_der(private_pem: bytes) -> bytes:
+    """The public half of a PEM private key, as the DER bytes DNS publishes in base64."""
+    key = serialization.load_pem_private_key(private_pem, password=None)
+    return key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def dns_record(private_pem: bytes) -> str:
+    """The TXT record value that publishes the public half of a private key."""
+    return "v=DKIM1; k=rsa; p=" + base64.b64encode(public_key_der(private_pem)).decode()
+
+
+def _key_file_fault(root: Path, relative: str) -> str:
+    """Why the key file cannot be used, or ''."""
+    path = root / relative
+    shown = f"'{relative}'"
+    try:
+        mode = path.stat().st_mode
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return f"{shown} does not exist (paths are relative to the site folder)"
+    except IsADirectoryError:
+        return f"{shown} is a folder, not a key file"
+    except PermissionError:
+        return f"{shown} cannot be read by this user; make it readable by the user who sends"
+    except OSError as exc:
+        return f"{shown} cannot be read: {exc.strerror or exc}"
+    if mode & stat.S_IROTH:
+        return (
+            f"{shown} can be read by every user of this machine (mode {stat.S_IMODE(mode):o}); "
+            f"a private key must not be: run 'chmod 600 {relative}'"
+        )
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return f"{shown} is not an unencrypted PEM private key"
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return f"{shown} is not an RSA key; DKIM here signs with RSA (rsa-sha256)"
+    if key.key_size < MIN_KEY_BITS:
+        return f"{shown} is a {key.key_size}-bit key; receivers ignore keys under 1024 bits"
+    return ""
+
+
+def _header_names(message: bytes) -> set[str]:
+    """The lower-case names of the message's header fields."""
+    head = message.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    names = set()
+    for line in head.splitlines():
+        if line and line[:1] not in (b" ", b"\t") and b":" in line:
+            names.add(line.split(b":", 1)[0].strip().decode("ascii", "replace").lower())
+    return names
+
+
+def _settings_text(root: Path) -> str:
+    """publish.toml's text, for locating keys ('' when unreadable)."""
+    try:
+        return (root / SETTINGS_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _problem(text: str, key: str, message: str) -> Problem:
+    """An error at `key` of `[email]` in publish.toml."""
+    line, col = locate_setting(text, "email", key)
+    return error(SETTINGS_FILE, line, col, message)

@@ -1,0 +1,315 @@
+"""DKIM: every message that leaves is signed with the configured key, and verifies (dkimpy)."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import dkim
+import dns.resolver
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from dnslib.server import DNSLogger, DNSServer
+from dnslib.zoneresolver import ZoneResolver
+
+from publish.cli.main import cli
+from publish.content.settings import load_settings
+from publish.state import db
+from publish.state.imports import import_csv
+from tests.mailsite import SLUG, copy_site, make_mail_site
+from tests.tools import RecordingSMTPServer
+
+SECRET = "test-secret-dkim-0123456789"
+SELECTOR = "mail2026"
+KEY_FILE = "keys/dkim.pem"
+SIGNED = [
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "mime-version",
+    "content-type",
+]
+
+
+class RawServer(RecordingSMTPServer):
+    """The recording server, keeping also the exact bytes of each message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw: list[bytes] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        with self.lock:
+            self.raw.append(bytes(content))
+        return await super().handle_DATA(server, session, envelope)
+
+
+def private_pem(key: Any) -> bytes:
+    """A key as unencrypted PKCS#8 PEM (what OpenSSL 3's genrsa writes)."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def dkim_record(key: rsa.RSAPrivateKey) -> bytes:
+    """The TXT value that publishes a key's public half."""
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+
+
+@pytest.fixture(scope="module")
+def key() -> rsa.RSAPrivateKey:
+    """The test's DKIM key."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The email fixture site, built once for the module."""
+    return make_mail_site(tmp_path_factory.mktemp("dkim") / "built")
+
+
+@pytest.fixture
+def site(
+    built_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: rsa.RSAPrivateKey
+) -> Path:
+    """A copy of the built site whose [email] signs with the test key (mode 600)."""
+    monkeypatch.setenv("PUBLISH_SECRET", SECRET)
+    monkeypatch.setenv("PUBLISH_RETRY_BACKOFF", "0.001")
+    monkeypatch.delenv("PUBLISH_SMTP_URL", raising=False)
+    root = copy_site(built_site, tmp_path / "site")
+    add_email_settings(root, f'dkim_selector = "{SELECTOR}"\ndkim_key_file = "{KEY_FILE}"\n')
+    path = root / KEY_FILE
+    path.parent.mkdir()
+    path.write_bytes(private_pem(key))
+    path.chmod(0o600)
+    return root
+
+
+@pytest.fixture
+def server() -> Iterator[RawServer]:
+    """A started RawServer."""
+    with RawServer() as running:
+        yield running
+
+
+def add_email_settings(root: Path, lines: str) -> None:
+    """Append keys to the [email] table (the last table of the fixture's publish.toml)."""
+    settings = root / "publish.toml"
+    settings.write_text(settings.read_text(encoding="utf-8") + lines, encoding="utf-8")
+
+
+def subscribe(root: Path, count: int) -> None:
+    """Import `count` active subscribers."""
+    path = root / "readers.csv"
+    rows = [f"reader{n}@example.net,Reader {n}" for n in range(1, count + 1)]
+    path.write_text("email,name\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with closing(db.connect(db.database_path(root, load_settings(root)))) as conn:
+        import_csv(conn, path)
+
+
+def run_cli(root: Path, *args: str) -> Any:
+    """Run `publish --root ROOT ARGS…` in-process."""
+    return CliRunner().invoke(cli, ["--root", str(root), *args])
+
+
+def serving(records: dict[bytes, bytes]) -> Any:
+    """A dkimpy dnsfunc answering from `records` (name without the final dot -> TXT)."""
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
+        return records.get(name.rstrip(b".").lower())
+
+    return dnsfunc
+
+
+def signature_tags(message: bytes) -> dict[str, str]:
+    """The tags of a message's DKIM-Signature header."""
+    head = message.split(b"\r\n\r\n", 1)[0].decode()
+    unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ")
+    line = next(h for h in unfolded.split("\r\n") if h.lower().startswith("dkim-signature:"))
+    value = line.split(":", 1)[1]
+    pairs = (part.split("=", 1) for part in value.split(";") if "=" in part)
+    return {name.strip(): "".join(tag.split()) for name, tag in pairs}
+
+
+def test_every_reader_gets_a_message_that_verifies(
+    site: Path, server: RawServer, monkeypatch: pytest.MonkeyPatch, key: rsa.RSAPrivateKey
+) -> None:
+    monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
+    subscribe(site, 3)
+    result = run_cli(site, "send", SLUG)
+    assert result.exit_code == 0, result.output
+    assert len(server.raw) == 3
+    records = {f"{SELECTOR}._domainkey.example.org".encode(): dkim_record(key)}
+    for raw in server.raw:
+        assert dkim.verify(raw, dnsfunc=serving(records))
+        tags = signature_tags(raw)
+        assert (tags["d"], tags["s"], tags["a"]) == ("example.org", SELECTOR, "rsa-sha256")
+        signed = tags["h"].lower().split(":")
+        assert set(SIGNED) <= set(signed)
+        assert signed.count("from") == 2  # over-signed: a second From breaks the signature
+    tampered = server.raw[0].replace(b"Subject: On Margins", b"Subject: On Margins!")
+    assert tampered != server.raw[0]
+    assert not dkim.verify(tampered, dnsfunc=serving(records))
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    wrong = {f"{SELECTOR}._domainkey.example.org".encode(): dkim_record(other)}
+    assert not dkim.verify(server.raw[0], dnsfunc=serving(wrong))
+    assert private_pem(key).decode() not in result.output
+
+
+def test_dkim_domain_sets_the_signing_domain_and_a_test_copy_is_signed_too(
+    site: Path, server: RawServer, monkeypatch: pytest.MonkeyPatch, key: rsa.RSAPrivateKey
+) -> None:
+    add_email_settings(site, 'dkim_domain = "mail.example.org"\n')
+    monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
+    result = run_cli(site, "send", SLUG, "--to", "editor@example.org")
+    assert result.exit_code == 0, result.output
+    (raw,) = server.raw
+    assert signature_tags(raw)["d"] == "mail.example.org"
+    records = {f"{SELECTOR}._domainkey.mail.example.org".encode(): dkim_record(key)}
+    assert dkim.verify(raw, dnsfunc=serving(records))
+
+
+def test_a_message_verifies_against_the_key_a_dns_server_publishes(
+    site: Path, server: RawServer, monkeypatch: pytest.MonkeyPatch, key: rsa.RSAPrivateKey
+) -> None:
+    value = dkim_record(key).decode()
+    strings = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
+    zone = ZoneResolver(f"{SELECTOR}._domainkey.example.org. 300 IN TXT {strings}\n")
+    quiet = DNSLogger(log="-request,-reply,-truncated", prefix=False)
+    dns_server = DNSServer(zone, address="127.0.0.1", port=0, logger=quiet)
+    thread = threading.Thread(
+        target=dns_server.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = ["127.0.0.1"]
+        resolver.port = dns_server.server.server_address[1]
+
+        def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
+            try:
+                answer = resolver.resolve(name.decode(), "TXT", lifetime=timeout)
+            except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+                return None
+            return b"".join(answer[0].strings)
+
+        monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
+        subscribe(site, 1)
+        assert run_cli(site, "send", SLUG).exit_code == 0
+        assert dkim.verify(server.raw[0], dnsfunc=dnsfunc)
+    finally:
+        dns_server.stop()
+        dns_server.server.server_close()
+        thread.join(5)
+
+
+def key_error(site: Path, server: RawServer, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """What `check` and `send` say about the key; asserts both fail and nothing is mailed."""
+    monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
+    subscribe(site, 2)
+    checked = run_cli(site, "check", "--today", "2027-01-01")
+    sent = run_cli(site, "send", SLUG)
+    assert (checked.exit_code, sent.exit_code) == (1, 1), checked.output + sent.output
+    assert server.raw == []
+    assert "Traceback" not in checked.output + sent.output
+    return checked.output, sent.output
+
+
+def key_line(site: Path) -> int:
+    """The line of `dkim_key_file` in publish.toml."""
+    lines = (site / "publish.toml").read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if line.startswith("dkim_key_file"))
+
+
+def test_a_missing_key_file_is_an_error_located_in_the_settings(
+    site: Path, server: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (site / KEY_FILE).unlink()
+    line = key_line(site)
+    for output in key_error(site, server, monkeypatch):
+        assert (
+            f"publish.toml:{line}:17: error: [email] dkim_key_file '{KEY_FILE}' does not exist"
+        ) in output
+
+
+def test_a_key_every_user_can_read_is_refused(
+    site: Path, server: RawServer, monkeypatch: pytest.MonkeyPatch, key: rsa.RSAPrivateKey
+) -> None:
+    (site / KEY_FILE).chmod(0o644)
+    line = key_line(site)
+    for output in key_error(site, server, monkeypatch):
+        assert f"publish.toml:{line}:17: error: [email] dkim_key_file '{KEY_FILE}'" in output
+        assert "can be read by every user of this machine (mode 644)" in output
+        assert f"chmod 600 {KEY_FILE}" in output
+        assert private_pem(key).decode().splitlines()[1] not in output
+
+
+def test_a_key_path_that_is_not_a_readable_file_is_refused(
+    site: Path, server: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (site / KEY_FILE).unlink()
+    (site / KEY_FILE).mkdir()  # unreadable as a key even for root (who reads any chmod 000 file)
+    for output in key_error(site, server, monkeypatch):
+        assert f"error: [email] dkim_key_file '{KEY_FILE}' is a folder, not a key file" in output
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"not a key\n", "is not an unencrypted PEM private key"),
+        ("ec", "is not an RSA key"),
+    ],
+)
+def test_a_file_that_is_not_an_rsa_key_is_refused(
+    site: Path, server: RawServer, monkeypatch: pytest.MonkeyPatch, content: Any, words: str
+) -> None:
+    if content == "ec":
+        content = private_pem(ec.generate_private_key(ec.SECP256R1()))
+    (site / KEY_FILE).write_bytes(content)
+    for output in key_error(site, server, monkeypatch):
+        assert f"error: [email] dkim_key_file '{KEY_FILE}' {words}" in output
+
+
+def test_a_selector_without_a_key_file_is_an_error(
+    built_site: Path, tmp_path: Path, server: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUBLISH_SECRET", SECRET)
+    root = copy_site(built_site, tmp_path / "site")
+    add_email_settings(root, f'dkim_selector = "{SELECTOR}"\n')
+    checked, sent = key_error(root, server, monkeypatch)
+    for output in (checked, sent):
+        assert "error: [email] dkim_selector is set but dkim_key_file is not" in output
+
+
+def test_messages_written_to_the_outbox_are_signed_too(site: Path, key: rsa.RSAPrivateKey) -> None:
+    subscribe(site, 2)
+    result = run_cli(site, "send", SLUG, "--outbox")
+    assert result.exit_code == 0, result.output
+    written = sorted((site / "state" / "outbox" / SLUG).glob("*.eml"))
+    assert len(written) == 2
+    records = {f"{SELECTOR}._domainkey.example.org".encode(): dkim_record(key)}
+    for path in written:
+        assert dkim.verify(path.read_bytes(), dnsfunc=serving(records))
+
+
+def test_a_new_site_keeps_its_keys_folder_out_of_git(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["init", str(tmp_path / "new")])
+    assert result.exit_code == 0, result.output
+    assert "keys/" in (tmp_path / "new" / ".gitignore").read_text().split()
