@@ -72,6 +72,7 @@ class EmailSettings:
     postal_address: str = ""
     rate: float = 0.0
     max_retries: int = 5
+    welcome: str = "latest"  # what a newly confirmed reader is sent: "latest" or "none"
 
 
 @dataclass(frozen=True)

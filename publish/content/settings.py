@@ -47,6 +47,7 @@ TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
         "postal_address": ("postal_address", str, False),
         "rate": ("rate", (int, float), False),
         "max_retries": ("max_retries", int, False),
+        "welcome": ("welcome", str, False),
     },
     "state": {
         "database": ("database", str, False),
@@ -99,6 +100,7 @@ def load_settings(root: Path) -> Settings:
             problems.append(error(SETTINGS_FILE, line, 1, f"unknown table [{name}]{hint}"))
     problems += _check_values(tables["site"], tables["schedule"], text)
     problems += _check_email(tables["email"], text)
+    problems += _check_welcome(tables["email"], text)
     deploy, deploy_problems = _read_deploy(data, text)
     problems += deploy_problems
     if problems:
@@ -251,6 +253,20 @@ def _check_email(email: dict[str, Any], text: str) -> list[Problem]:
                 )
             )
     return problems
+
+
+WELCOME_CHOICES = ("latest", "none")
+
+
+def _check_welcome(email: dict[str, Any], text: str) -> list[Problem]:
+    """Check `[email] welcome`: "latest" (the newest sent essay) or "none"."""
+    value = email.get("welcome", WELCOME_CHOICES[0])
+    if value in WELCOME_CHOICES:
+        return []
+    line = _line_of_key(text, "email", "welcome")
+    hint = did_you_mean(value, WELCOME_CHOICES) or " (use 'latest' or 'none')"
+    message = f"unknown value '{_shown(value)}' for 'email.welcome'{hint}"
+    return [error(SETTINGS_FILE, line, _value_col(text, line), message)]
 
 
 def address_fault(value: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import traceback
 from collections.abc import Iterable, MutableMapping
 from datetime import datetime
@@ -23,6 +24,11 @@ from publish.errors import Problem, PublishError, error
 
 PACKAGE_TEMPLATES = Path(__file__).parent.parent / "templates"
 PACKAGE_STATIC = Path(__file__).parent.parent / "static"
+_CREDIT_WORD = re.compile(
+    r"(image|photo|photograph|picture|illustration|drawing|painting|artwork|map|chart|credit)s?"
+    r"\b",
+    re.IGNORECASE,
+)
 
 
 class SiteTemplate(Template):
@@ -97,6 +103,7 @@ def template_environment(site_templates: Path) -> Environment:
     env.site_root = site_templates.parent
     env.filters["long_date"] = long_date
     env.filters["iso"] = lambda moment: moment.isoformat() if moment else ""
+    env.filters["credit"] = image_credit
     return env
 
 
@@ -112,6 +119,15 @@ def folder_stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
 def long_date(moment: datetime | None) -> str:
     """A date as readers write it: '3 November 2026'."""
     return f"{moment.day} {moment:%B %Y}" if moment else ""
+
+
+def image_credit(text: str) -> str:
+    """An image credit as a credit: 'Image: Jo Doe', unless it already says what it is
+    ('Photo by Jo Doe', 'Illustration: …')."""
+    text = text.strip()
+    if not text or _CREDIT_WORD.match(text):
+        return text
+    return f"Image: {text}"
 
 
 def joined(pieces: Iterable[str], batch: int = 8192) -> str:

@@ -21,6 +21,7 @@ from jinja2 import Environment, TemplateError
 from markupsafe import Markup, escape
 
 from publish.cadence import describe_rule
+from publish.content.source import ESSAYS_DIR
 from publish.errors import PublishError
 from publish.model import Essay, GlossaryEntry, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
@@ -92,12 +93,27 @@ def render_site(site: Site, templates: Environment) -> Files:
     pages.add_all(renderer.glossary_page(), "the glossary page")
     pages.add("404.html", renderer.not_found_page(), "the 404 page")
     pages.add("style.css", (PACKAGE_STATIC / "style.css").read_bytes(), "the stylesheet")
+    pages.add_all(own_or_packaged(site, PACKAGED_FILES), "the favicon and the feed stylesheet")
     pages.add("robots.txt", robots_txt(site), "robots.txt")
     pages.add("sitemap.xml", sitemap(site, renderer.lastmods), "the sitemap")
     pages.add_all(redirect_pages(site, pages), "the redirect pages of moved essays")
     pages.add_all(alias_pages(site, pages), "the redirect pages of essays' old addresses")
     pages.add_all(redirects_file(site, {e.slug for e in site.essays}), "the _redirects file")
     return pages
+
+
+# Packaged files a site may replace with its own file of the same name beside the essays.
+PACKAGED_FILES = ("favicon.svg", "feed.xsl")
+
+
+def own_or_packaged(site: Site, names: Sequence[str]) -> dict[str, bytes]:
+    """Each packaged file the site does not bring itself (`essays/<name>` is published in
+    its place, as every file beside the essays is)."""
+    return {
+        name: (PACKAGE_STATIC / name).read_bytes()
+        for name in names
+        if not (site.root / ESSAYS_DIR / name).is_file()
+    }
 
 
 def redirect_pages(site: Site, pages: Files) -> dict[str, str]:
@@ -178,6 +194,7 @@ class PageRenderer:
                     feeds=self.feed_links(),
                     cadence=describe_rule(settings.schedule.rule),
                     signup_url=settings.email.signup_url,
+                    subscribe_box=values.pop("subscribe_box", False),
                     **values,
                 )
             )
@@ -226,6 +243,7 @@ class PageRenderer:
                     self.head(path, title),
                     essays=chunk,
                     pagination=pagination,
+                    subscribe_box=number == 1,
                 ),
             )
         return pages
@@ -273,6 +291,7 @@ class PageRenderer:
             essay=essay,
             body=Markup(render_essay_body(essay, root)),
             image_src=resolve_url(essay.image, root),
+            subscribe_box=True,
             tags=[(tag, tag_slug(tag)) for tag in essay.tags],
             older=older,
             newer=newer,
