@@ -7,7 +7,6 @@
 <xsl:template match="/rss/channel">
 <html lang="{language}">
 <head>
-<meta charset="utf-8"/>
 <meta name="viewport" content="width=device-width, initial-scale=1"/>
 <title><xsl:value-of select="title"/> (feed)</title>
 <style>
