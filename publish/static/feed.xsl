@@ -25,7 +25,7 @@ li a { font-size: 1.2rem; color: #1d1a16; }
 <p class="about">This is a web feed. Copy its address into a feed reader to follow
 <xsl:value-of select="title"/>: <code><xsl:value-of select="atom:link[@rel='self']/@href"/></code></p>
 <h1><xsl:value-of select="title"/></h1>
-<p><xsl:value-of select="description"/> <a href="{link}">Visit the site</a>.</p>
+<p><xsl:value-of select="description"/><xsl:text> </xsl:text><a href="{link}">Visit the site</a>.</p>
 <ol>
 <xsl:for-each select="item">
 <li>
