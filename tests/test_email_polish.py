@@ -25,7 +25,9 @@ from tests.tools import RecordingSMTPServer
 SECRET = "test-secret-0123456789"
 ESSAY_DATE = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)  # the fixture essay's date
 MSO_OPEN = re.compile(r"<!--\[if mso\]>(.*?)<!\[endif\]-->", re.S)
-LAYOUT_RULES = re.compile(r"(?<![\w-])(display\s*:\s*(flex|grid|inline-flex)|position\s*:|float\s*:)")
+LAYOUT_RULES = re.compile(
+    r"(?<![\w-])(display\s*:\s*(flex|grid|inline-flex)|position\s*:|float\s*:)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +82,9 @@ def test_outbox_copies_are_dated_when_written(site: Path) -> None:
     before = datetime.now(UTC).replace(microsecond=0)
     run(site, "send", SLUG, "--outbox")
     [written] = (site / "state" / "outbox" / SLUG).glob("*.eml")
-    assert_dated_now(email.message_from_bytes(written.read_bytes(), policy=email.policy.default), before)
+    assert_dated_now(
+        email.message_from_bytes(written.read_bytes(), policy=email.policy.default), before
+    )
 
 
 def email_html(built_site: Path) -> str:

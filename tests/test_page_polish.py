@@ -17,7 +17,7 @@ from lxml import etree, html
 
 from publish.cadence import describe_rule
 from tests.tools import need_tool, validate_html
-from tests.websites import SVG, build_site, essay_file, example_site, fixture_site
+from tests.websites import SVG, build_site, example_site, fixture_site
 
 URL = "https://example.org/essays/"
 CADENCE = describe_rule("FREQ=MONTHLY;BYDAY=+1TU")
@@ -223,7 +223,7 @@ def newsboat_article(feed_url: str, workdir: Path) -> str:
     (folder / "config").write_text(f'pager "cp %f {shown}"\n', encoding="utf-8")
     command = f"newsboat -r -u {folder / 'urls'} -c {folder / 'cache.db'} -C {folder / 'config'}"
     tmux = ["tmux", "-L", f"publish-test-{uuid.uuid4().hex[:12]}"]
-    environment = {"HOME": str(folder), "PATH": "/usr/bin:/bin", "TERM": "xterm"}
+    environment = {"HOME": str(folder), "PATH": "/usr/bin:/bin", "TERM": "xterm", "LANG": "C.UTF-8"}
     subprocess.run(
         [*tmux, "new-session", "-d", "-x", "100", "-y", "40", command], env=environment, check=True
     )

@@ -7,7 +7,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page
 
-from tests.test_browser import RESULTS, site_url  # noqa: F401  (the served example site)
+from tests import test_browser
+
+RESULTS = test_browser.RESULTS
+site_url = test_browser.site_url  # the fixture serving the built example site
 
 NARROW, WIDE = 375, 1280
 ESSAY = "the-case-for-reading-slowly"
@@ -21,7 +24,7 @@ def shoot(page: Page, name: str) -> None:
 
 @pytest.mark.parametrize("width", [NARROW, WIDE])
 def test_the_subscribe_box_sits_under_the_home_page_title(
-    page: Page, site_url: str, width: int  # noqa: F811
+    page: Page, site_url: str, width: int
 ) -> None:
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(site_url)
@@ -34,7 +37,7 @@ def test_the_subscribe_box_sits_under_the_home_page_title(
     assert page.locator("text=first Tuesday").count() == 1
 
 
-def test_archive_rows_line_up(page: Page, site_url: str) -> None:  # noqa: F811
+def test_archive_rows_line_up(page: Page, site_url: str) -> None:
     page.set_viewport_size({"width": WIDE, "height": 900})
     page.goto(f"{site_url}archive/")
     shoot(page, "polish-archive-1280")
@@ -49,7 +52,7 @@ def test_archive_rows_line_up(page: Page, site_url: str) -> None:  # noqa: F811
     assert len(set(titles)) == 1 and titles[0] > dates[0][0]
 
 
-def test_glossary_dates_do_not_wrap(page: Page, site_url: str) -> None:  # noqa: F811
+def test_glossary_dates_do_not_wrap(page: Page, site_url: str) -> None:
     page.set_viewport_size({"width": NARROW, "height": 900})
     page.goto(f"{site_url}glossary/")
     shoot(page, "polish-glossary-375")
@@ -59,9 +62,7 @@ def test_glossary_dates_do_not_wrap(page: Page, site_url: str) -> None:  # noqa:
     assert lines and all(count == 1 for count in lines)
 
 
-def test_the_essay_shows_its_category_credit_and_favicon(
-    page: Page, site_url: str  # noqa: F811
-) -> None:
+def test_the_essay_shows_its_category_credit_and_favicon(page: Page, site_url: str) -> None:
     page.set_viewport_size({"width": WIDE, "height": 900})
     page.goto(f"{site_url}{ESSAY}/")
     shoot(page, "polish-essay-1280")
@@ -72,7 +73,7 @@ def test_the_essay_shows_its_category_credit_and_favicon(
     assert answer.status == 200 and b"<svg" in answer.body()
 
 
-def test_the_feed_link_opens_a_readable_page(page: Page, site_url: str) -> None:  # noqa: F811
+def test_the_feed_link_opens_a_readable_page(page: Page, site_url: str) -> None:
     page.set_viewport_size({"width": WIDE, "height": 900})
     page.goto(site_url)
     page.locator("nav.site-nav a", has_text="Feed").click()

@@ -147,3 +147,21 @@ def test_an_unknown_welcome_setting_is_refused_with_a_suggestion(tmp_path: Path)
     assert "publish.toml:8:" in result.output
     assert "'email.welcome'" in result.output and "did you mean 'latest'?" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_sites_own_template_writes_the_welcome_line(
+    sent_site: tuple[Path, int], smtp_server: RecordingSMTPServer
+) -> None:
+    root, port = sent_site
+    (root / "templates").mkdir(exist_ok=True)
+    (root / "templates" / "email_welcome.txt").write_text(
+        "Hello from {{ site.title }} & friends.\n", encoding="utf-8"
+    )
+    app = create_app(root)
+    with running_service(app, port) as base:
+        sign_up_and_confirm(base, app, smtp_server)
+    [welcome] = welcomes(smtp_server)
+    assert "Hello from Test Letters & friends." in welcome.get_body(("plain",)).get_content()
+    page = html.fromstring(welcome.get_body(("html",)).get_content())
+    words = " ".join(page.find_class("content")[0].text_content().split())
+    assert words.startswith("Hello from Test Letters & friends. Hello Ada,")

@@ -21,13 +21,18 @@ from jinja2 import Environment, TemplateError
 from markupsafe import Markup, escape
 
 from publish.cadence import describe_rule
-from publish.content.source import ESSAYS_DIR
 from publish.errors import PublishError
 from publish.model import Essay, GlossaryEntry, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.redirects import redirects_file
 from publish.outputs.renderers import RenderContext, render_essay_body, render_web
-from publish.outputs.templates import PACKAGE_STATIC, joined, template_problem
+from publish.outputs.templates import (
+    PACKAGE_STATIC,
+    PACKAGED_FILES,
+    joined,
+    own_or_packaged,
+    template_problem,
+)
 from publish.outputs.urls import (
     essay_page_path,
     page_url,
@@ -100,20 +105,6 @@ def render_site(site: Site, templates: Environment) -> Files:
     pages.add_all(alias_pages(site, pages), "the redirect pages of essays' old addresses")
     pages.add_all(redirects_file(site, {e.slug for e in site.essays}), "the _redirects file")
     return pages
-
-
-# Packaged files a site may replace with its own file of the same name beside the essays.
-PACKAGED_FILES = ("favicon.svg", "feed.xsl")
-
-
-def own_or_packaged(site: Site, names: Sequence[str]) -> dict[str, bytes]:
-    """Each packaged file the site does not bring itself (`essays/<name>` is published in
-    its place, as every file beside the essays is)."""
-    return {
-        name: (PACKAGE_STATIC / name).read_bytes()
-        for name in names
-        if not (site.root / ESSAYS_DIR / name).is_file()
-    }
 
 
 def redirect_pages(site: Site, pages: Files) -> dict[str, str]:
