@@ -130,9 +130,14 @@ def test_the_footer_says_why_in_words(built_site: Path) -> None:
     [footer] = document.find_class("footer")
     words = " ".join(footer.text_content().split())
     assert "because you subscribed to Test Letters." in words
-    assert "Unsubscribe with one click" in words
+    assert "To stop these emails, unsubscribe with one click" in words
+    [leave] = [a for a in footer.iter("a") if a.text == "unsubscribe"]
+    assert leave.get("href").startswith("https://subs.example.org/unsubscribe/")
     assert "example.org/letters/subscribe" not in words  # not the signup form's address
     text = (built_site / "build" / "email" / f"{SLUG}.txt").read_text(encoding="utf-8")
     footer_text = " ".join(text.split("\n-- \n", 1)[1].split())
     assert "because you subscribed to Test Letters." in footer_text
     assert "/subscribe" not in footer_text
+    assert "To stop these emails, unsubscribe with one click: https://subs.example.org/" in (
+        footer_text
+    )
