@@ -1,13 +1,20 @@
 """The page polish in headless Chromium: the subscribe box under the home page's title, archive
-rows that line up, glossary dates on one line, the favicon and the feed read as a page; each
-page's screenshot is written into test-results/ (issue 12)."""
+rows that line up, glossary dates on one line, the favicon, the feed read as a page and the
+welcome email's first line; each screenshot is written into test-results/ (issue 12)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page
 
+from publish.content.settings import load_settings
+from publish.mailing.built import load_built_email
+from publish.mailing.welcome import Mailing, with_welcome
+from publish.outputs.templates import template_environment
 from tests import test_browser
+from tests.websites import build_site, example_site
 
 RESULTS = test_browser.RESULTS
 site_url = test_browser.site_url  # the fixture serving the built example site
@@ -82,3 +89,19 @@ def test_the_feed_link_opens_a_readable_page(page: Page, site_url: str) -> None:
     assert page.locator("h1").inner_text() == "The Slow Margin"
     assert page.locator("li a").count() == 4
     assert page.locator(".about").is_visible()
+
+
+def test_the_welcome_line_sits_above_the_greeting(page: Page, tmp_path: Path) -> None:
+    root = example_site(tmp_path / "site")
+    build_site(root)
+    settings = load_settings(root)
+    templates = template_environment(root / "templates")
+    built = load_built_email(root, "writing-in-the-dark-months")
+    letter = with_welcome(built, Mailing(root, settings, b"unused", templates))
+    page.set_viewport_size({"width": 600, "height": 900})
+    page.set_content(letter.html)
+    shoot(page, "polish-welcome-email-600")
+    welcome = page.get_by_text("Welcome to The Slow Margin, and thank you for confirming.")
+    greeting = page.get_by_text("Hello,", exact=True)
+    assert welcome.is_visible() and greeting.is_visible()
+    assert welcome.bounding_box()["y"] < greeting.bounding_box()["y"]
