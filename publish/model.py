@@ -77,6 +77,7 @@ class EmailSettings:
     dkim_domain: str = ""
     bounce_address: str = ""  # VERP return path base: bounces+<token>@domain (publish.bounces)
     soft_bounce_limit: int = 3  # soft bounces on sends in a row that make a reader bounced
+    welcome: str = "latest"  # what a newly confirmed reader is sent: "latest" or "none"
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ def test_essay_page_shows_everything_about_the_essay(fixture_root: Path) -> None
     ]
     image = page.cssselect(".essay-image img")[0]
     assert (image.get("src"), image.get("alt")) == ("../images/square.svg", "A pale square")
-    assert page.cssselect(".essay-image figcaption")[0].text == "Drawn by the tests"
+    assert page.cssselect(".essay-image figcaption")[0].text == "Image: Drawn by the tests"
     notes = page.cssselect(".footnotes li.footnote-item")
     assert [n.get("id") for n in notes] == [f"fn-essay-1-{n}" for n in range(1, 5)]
     assert len(notes[0].cssselect("a.footnote-backref")) == 2

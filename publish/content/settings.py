@@ -52,6 +52,7 @@ TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
         "dkim_domain": ("dkim_domain", str, False),
         "bounce_address": ("bounce_address", str, False),
         "soft_bounce_limit": ("soft_bounce_limit", int, False),
+        "welcome": ("welcome", str, False),
     },
     "state": {
         "database": ("database", str, False),
@@ -105,6 +106,7 @@ def load_settings(root: Path) -> Settings:
     problems += _check_values(tables["site"], tables["schedule"], text)
     problems += _check_email(tables["email"], text)
     problems += _check_bounce_settings(tables["email"], text)
+    problems += _check_welcome(tables["email"], text)
     deploy, deploy_problems = _read_deploy(data, text)
     problems += deploy_problems
     if problems:
@@ -276,6 +278,20 @@ def _check_bounce_settings(email: dict[str, Any], text: str) -> list[Problem]:
         message = "'email.soft_bounce_limit' must be at least 1"
         problems.append(error(SETTINGS_FILE, line, _value_col(text, line), message))
     return problems
+
+
+WELCOME_CHOICES = ("latest", "none")
+
+
+def _check_welcome(email: dict[str, Any], text: str) -> list[Problem]:
+    """Check `[email] welcome`: "latest" (the newest sent essay) or "none"."""
+    value = email.get("welcome", WELCOME_CHOICES[0])
+    if value in WELCOME_CHOICES:
+        return []
+    line = _line_of_key(text, "email", "welcome")
+    hint = did_you_mean(value, WELCOME_CHOICES) or " (use 'latest' or 'none')"
+    message = f"unknown value '{_shown(value)}' for 'email.welcome'{hint}"
+    return [error(SETTINGS_FILE, line, _value_col(text, line), message)]
 
 
 def address_fault(value: str) -> str | None:

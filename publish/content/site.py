@@ -34,6 +34,7 @@ BUILT_IN_ROUTES = frozenset(
         "feed",
         "atom",
         "static",
+        "favicon",
     }
 )
 # Editors' swap files; names starting with "." or "#" or ending with "~" are skipped too.

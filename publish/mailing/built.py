@@ -5,7 +5,8 @@ from __future__ import annotations
 import email
 import email.policy
 from dataclasses import dataclass
-from email.utils import parseaddr
+from datetime import UTC, datetime
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
 from publish.errors import PublishError, did_you_mean
@@ -61,7 +62,8 @@ def personal_message(
 ) -> bytes:
     """One recipient's copy: their greeting, their unsubscribe link, their Message-ID.
 
-    Subject and Date come from the built `.eml`; the addresses and List-Id from the settings,
+    Subject comes from the built `.eml` and Date is the moment of sending (the built copy
+    carries the essay's date); the addresses and List-Id come from the settings,
     as in the build (read back from the `.eml`, a display name split over two encoded words
     would gain a space in Python 3.11's address parser).
     """
@@ -70,7 +72,7 @@ def personal_message(
         subject=source["Subject"],
         from_address=settings.email.from_address,
         reply_to=settings.email.reply_to,
-        date=source["Date"],
+        date=format_datetime(datetime.now(UTC)),
         message_id=message_id,
         list_id=mime.list_id(settings),
         unsubscribe_url=unsubscribe,

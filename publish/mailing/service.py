@@ -40,6 +40,7 @@ from publish.mailing import webhooks
 from publish.mailing.built import envelope_sender
 from publish.mailing.mailer import Letter, Mailer
 from publish.mailing.setup import locate_setting
+from publish.mailing.welcome import Mailing, welcome_letter
 from publish.model import Glossary, Settings, Site
 from publish.outputs.mime import addressed_message, header_text, site_domain
 from publish.outputs.templates import template_environment
@@ -201,7 +202,15 @@ def confirm(token: str) -> Response:
         if subscriber.status != subscribers.ACTIVE:
             subscribers.set_status(conn, subscriber.id, subscribers.ACTIVE)
         confirmations.close_confirmations(conn, subscriber.id)
+        welcome = welcome_letter(welcome_mailing(service), conn, subscriber)
+    if welcome is not None and not service.mailer.submit(welcome):
+        current_app.logger.warning("the mail queue is full; a welcome email was not sent")
     return page("service_confirmed.html", "You are subscribed", token_page=True)
+
+
+def welcome_mailing(service: Service) -> Mailing:
+    """What the welcome email of this service is made from."""
+    return Mailing(service.root, service.settings, service.secret, service.pages.templates)
 
 
 def unsubscribe_page(token: str) -> Response:

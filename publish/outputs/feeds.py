@@ -8,6 +8,8 @@ so two builds of the same input are byte-identical.
 from __future__ import annotations
 
 import json
+import mimetypes
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -16,14 +18,19 @@ from html import escape
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
+from publish.content.source import ESSAYS_DIR
 from publish.model import Essay, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
-from publish.outputs.renderers import render_essay_body
+from publish.outputs.renderers import RenderContext, render_feed
+from publish.outputs.templates import image_credit
 from publish.outputs.urls import essay_url, page_url, resolve_url, tag_groups
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR = "publish"
 ATOM_NS = "http://www.w3.org/2005/Atom"
+STYLESHEET = "feed.xsl"  # shows the RSS feeds as a page in a browser (see web.py)
+# A link to an essay's own notes stays a fragment, so that it jumps within the entry.
+_OTHER_FRAGMENT = re.compile(r'href="#(?!fn-|fnref-)')
 
 
 def entry_id(site: Site, essay: Essay) -> str:
@@ -33,9 +40,13 @@ def entry_id(site: Site, essay: Essay) -> str:
 
 
 def feed_content(site: Site, essay: Essay) -> str:
-    """An essay's full HTML for feeds: image, body and notes, every URL absolute."""
-    body = render_essay_body(essay, site.settings.site.url)
-    body = body.replace('href="#', f'href="{essay_url(site, essay)}#')
+    """An essay's full HTML for feeds: image, body and notes, every URL absolute except the
+    links between a note and its reference (the ids carry the slug: they stay unique when a
+    reader shows many entries on one page)."""
+    base = site.settings.site.url
+    context = RenderContext(slug=essay.slug, base=base, glossary_url=f"{base}glossary/")
+    body = render_feed(essay.tokens, context)
+    body = _OTHER_FRAGMENT.sub(f'href="{essay_url(site, essay)}#', body)
     return _image_html(site, essay) + body
 
 
@@ -44,7 +55,8 @@ def _image_html(site: Site, essay: Essay) -> str:
     if not essay.image:
         return ""
     src = escape(resolve_url(essay.image, site.settings.site.url))
-    credit = f"<figcaption>{escape(essay.image_credit)}</figcaption>" if essay.image_credit else ""
+    credit = image_credit(essay.image_credit)
+    credit = f"<figcaption>{escape(credit)}</figcaption>" if credit else ""
     return f'<figure><img src="{src}" alt="{escape(essay.image_alt)}">{credit}</figure>\n'
 
 
@@ -66,7 +78,9 @@ def render_feeds(site: Site) -> OutputFiles:
             newest,
             settings.title,
             lambda: _rss(
-                site, _generator(site, newest, contents.of(newest), "feed.xml", "", settings.title)
+                site,
+                _generator(site, newest, contents.of(newest), "feed.xml", "", settings.title),
+                STYLESHEET,
             ),
         ),
         "atom.xml": feed(
@@ -108,7 +122,9 @@ def _tag_feed(
 ) -> bytes:
     """One tag's RSS feed."""
     return _rss(
-        site, _generator(site, essays, contents.of(essays), f"{folder}feed.xml", folder, title)
+        site,
+        _generator(site, essays, contents.of(essays), f"{folder}feed.xml", folder, title),
+        "../" * folder.count("/") + STYLESHEET,
     )
 
 
@@ -140,6 +156,7 @@ def _generator(
     updated = _updated(essays)
     fg = FeedGenerator()
     fg.load_extension("dc")
+    fg.load_extension("media")
     fg.id(settings.url + page_url(page_path))
     fg.title(title)
     fg.subtitle(settings.description or title)
@@ -164,10 +181,22 @@ def websub_hub(site: Site) -> str:
     return deploy.websub_hub if deploy is not None else ""
 
 
-def _rss(site: Site, fg: FeedGenerator) -> bytes:
-    """The RSS document, with `<atom:link rel="hub">` beside the self link when a hub is set
-    (feedgen writes only the self link into RSS)."""
-    document = fg.rss_str(pretty=True)
+def _rss(site: Site, fg: FeedGenerator, stylesheet: str) -> bytes:
+    """The RSS document, pointing browsers at `stylesheet` (a relative URL: browsers apply
+    only a stylesheet of the feed's own origin), with `<atom:link rel="hub">` beside the self
+    link when a hub is set (feedgen writes only the self link into RSS)."""
+    return _with_stylesheet(_with_hub(site, fg.rss_str(pretty=True)), stylesheet)
+
+
+def _with_stylesheet(document: bytes, href: str) -> bytes:
+    """The document with an `xml-stylesheet` instruction after its XML declaration."""
+    declaration, _, rest = document.partition(b"?>\n")
+    instruction = f'<?xml-stylesheet type="text/xsl" href="{escape(href)}"?>\n'
+    return declaration + b"?>\n" + instruction.encode("utf-8") + rest
+
+
+def _with_hub(site: Site, document: bytes) -> bytes:
+    """The RSS document with the WebSub hub link, when a hub is set."""
     if not websub_hub(site):
         return document
     root = etree.fromstring(document)
@@ -193,8 +222,32 @@ def _add_entry(fg: FeedGenerator, site: Site, essay: Essay, content: str) -> Non
     entry.dc.dc_creator(essay.author)
     entry.summary(escape(essay.summary or essay.title), type="html")
     entry.content(content, type="html")
-    for tag in essay.tags:
-        entry.category(term=tag, label=tag)
+    for term in entry_categories(essay):
+        entry.category(term=term, label=term)
+    image = lead_image(site, essay)
+    if image:
+        entry.media.content(image, group=None)
+
+
+def entry_categories(essay: Essay) -> list[str]:
+    """An entry's categories: the essay's `category`, then its tags, each once."""
+    return list(dict.fromkeys(t for t in (essay.category, *essay.tags) if t))
+
+
+def lead_image(site: Site, essay: Essay) -> dict[str, str]:
+    """The Media RSS `media:content` of an essay's lead image (its size when the file is the
+    site's own), or an empty dict when it has none."""
+    if not essay.image:
+        return {}
+    url = resolve_url(essay.image, site.settings.site.url)
+    media = {"url": url, "medium": "image"}
+    kind = mimetypes.guess_type(essay.image.split("?")[0].split("#")[0])[0]
+    if kind:
+        media["type"] = kind
+    local = site.root / ESSAYS_DIR / essay.image
+    if "://" not in essay.image and local.is_file():
+        media["fileSize"] = str(local.stat().st_size)
+    return media
 
 
 def _updated(essays: Sequence[Essay]) -> datetime:
@@ -232,7 +285,7 @@ def _json_item(site: Site, essay: Essay, content: str) -> dict[str, object]:
         "content_html": content,
         "date_published": (essay.date or EPOCH).isoformat(),
         "authors": [{"name": essay.author}],
-        "tags": list(essay.tags),
+        "tags": entry_categories(essay),
     }
     if essay.image:
         item["image"] = resolve_url(essay.image, site.settings.site.url)

@@ -132,9 +132,8 @@ def _template_values(site: Site, essay: Essay) -> dict[str, object]:
 
 
 def subscription_reason(settings: Settings) -> str:
-    """Why the reader gets this email."""
-    where = settings.email.signup_url or settings.site.url
-    return f"You are receiving this because you subscribed to {settings.site.title} at {where}."
+    """Why the reader gets this email, in words (never the address of a signup form)."""
+    return f"You are getting this email because you subscribed to {settings.site.title}."
 
 
 def greeting_for(name: str) -> str:

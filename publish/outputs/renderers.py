@@ -149,6 +149,28 @@ def _web_html(tokens: Sequence[Token], context: RenderContext) -> str:
     return WEB_RENDERER.render(tokens, build_parser().options, {"render": context})
 
 
+class FeedRenderer(WebRenderer):
+    """HTML for feed entries: as on the web, but without the notes' back-links, which text-mode
+    readers (newsboat, say) show as a stray arrow and a link number after every note."""
+
+    def footnote_anchor(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """No back-link."""
+        return ""
+
+
+FEED_RENDERER = FeedRenderer()
+
+
+def render_feed(tokens: Sequence[Token], context: RenderContext) -> str:
+    """Render an essay's tokens as HTML for a feed entry (`context.base` the site's URL)."""
+    return rendered(tokens, _feed_html, context)
+
+
+def _feed_html(tokens: Sequence[Token], context: RenderContext) -> str:
+    """`render_feed`, always rendering."""
+    return FEED_RENDERER.render(tokens, build_parser().options, {"render": context})
+
+
 class EmailRenderer(WebRenderer):
     """HTML for email: absolute URLs and endnotes that read well where anchors do not jump.
 

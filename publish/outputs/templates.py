@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import traceback
 from collections.abc import Iterable, MutableMapping
 from datetime import datetime
@@ -19,10 +20,19 @@ from jinja2 import (
     TemplateSyntaxError,
 )
 
+from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError, error
+from publish.model import Site
 
 PACKAGE_TEMPLATES = Path(__file__).parent.parent / "templates"
 PACKAGE_STATIC = Path(__file__).parent.parent / "static"
+# Packaged files a site may replace with its own file of the same name beside the essays.
+PACKAGED_FILES = ("favicon.svg", "feed.xsl")
+_CREDIT_WORD = re.compile(
+    r"(image|photo|photograph|picture|illustration|drawing|painting|artwork|map|chart|credit)s?"
+    r"\b",
+    re.IGNORECASE,
+)
 
 
 class SiteTemplate(Template):
@@ -97,6 +107,7 @@ def template_environment(site_templates: Path) -> Environment:
     env.site_root = site_templates.parent
     env.filters["long_date"] = long_date
     env.filters["iso"] = lambda moment: moment.isoformat() if moment else ""
+    env.filters["credit"] = image_credit
     return env
 
 
@@ -112,6 +123,25 @@ def folder_stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
 def long_date(moment: datetime | None) -> str:
     """A date as readers write it: '3 November 2026'."""
     return f"{moment.day} {moment:%B %Y}" if moment else ""
+
+
+def own_or_packaged(site: Site, names: Iterable[str]) -> dict[str, bytes]:
+    """Each packaged static file the site does not bring itself (its own `essays/<name>` is
+    published in its place, as every file beside the essays is)."""
+    return {
+        name: (PACKAGE_STATIC / name).read_bytes()
+        for name in names
+        if not (site.root / ESSAYS_DIR / name).is_file()
+    }
+
+
+def image_credit(text: str) -> str:
+    """An image credit as a credit: 'Image: Jo Doe', unless it already says what it is
+    ('Photo by Jo Doe', 'Illustration: …')."""
+    text = text.strip()
+    if not text or _CREDIT_WORD.match(text):
+        return text
+    return f"Image: {text}"
 
 
 def joined(pieces: Iterable[str], batch: int = 8192) -> str:

@@ -26,7 +26,13 @@ from publish.model import Essay, GlossaryEntry, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.redirects import redirects_file
 from publish.outputs.renderers import RenderContext, render_essay_body, render_web
-from publish.outputs.templates import PACKAGE_STATIC, joined, template_problem
+from publish.outputs.templates import (
+    PACKAGE_STATIC,
+    PACKAGED_FILES,
+    joined,
+    own_or_packaged,
+    template_problem,
+)
 from publish.outputs.urls import (
     essay_page_path,
     page_url,
@@ -92,6 +98,7 @@ def render_site(site: Site, templates: Environment) -> Files:
     pages.add_all(renderer.glossary_page(), "the glossary page")
     pages.add("404.html", renderer.not_found_page(), "the 404 page")
     pages.add("style.css", (PACKAGE_STATIC / "style.css").read_bytes(), "the stylesheet")
+    pages.add_all(own_or_packaged(site, PACKAGED_FILES), "the favicon and the feed stylesheet")
     pages.add("robots.txt", robots_txt(site), "robots.txt")
     pages.add("sitemap.xml", sitemap(site, renderer.lastmods), "the sitemap")
     pages.add_all(redirect_pages(site, pages), "the redirect pages of moved essays")
@@ -178,6 +185,7 @@ class PageRenderer:
                     feeds=self.feed_links(),
                     cadence=describe_rule(settings.schedule.rule),
                     signup_url=settings.email.signup_url,
+                    subscribe_box=values.pop("subscribe_box", False),
                     **values,
                 )
             )
@@ -226,6 +234,7 @@ class PageRenderer:
                     self.head(path, title),
                     essays=chunk,
                     pagination=pagination,
+                    subscribe_box=number == 1,
                 ),
             )
         return pages
@@ -273,6 +282,7 @@ class PageRenderer:
             essay=essay,
             body=Markup(render_essay_body(essay, root)),
             image_src=resolve_url(essay.image, root),
+            subscribe_box=True,
             tags=[(tag, tag_slug(tag)) for tag in essay.tags],
             older=older,
             newer=newer,

@@ -1,0 +1,30 @@
+"""The welcome copy in the send ledger: which essay a newly confirmed reader is sent, and the
+delivery row that makes sure they get it once (a later send of that essay skips the row)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from publish.safetext import now_text
+
+
+def latest_sent_slug(conn: sqlite3.Connection) -> str | None:
+    """The essay whose send started last, or None when nothing was ever sent.
+
+    Only an essay whose send has started is offered: one not yet sent reaches a new reader
+    through its own send, and its recipient list is fixed only when that send starts."""
+    row = conn.execute(
+        "SELECT slug FROM sends ORDER BY started_at DESC, rowid DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def claim_welcome(conn: sqlite3.Connection, slug: str, subscriber_id: int, email: str) -> bool:
+    """Record the welcome copy of `slug` for a subscriber as sent; False (nothing changed) when
+    the ledger already has a row for the pair: they were mailed it, or are about to be."""
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO deliveries (slug, subscriber_id, email, status, attempts,"
+        " updated_at) VALUES (?, ?, ?, 'sent', 1, ?)",
+        (slug, subscriber_id, email, now_text()),
+    )
+    return cursor.rowcount == 1
