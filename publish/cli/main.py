@@ -32,6 +32,8 @@ COMMANDS = {
     "cron": ("mail", "cron"),
     "deploy": ("deploy", "deploy_command"),
     "import": ("imports", "import_command"),
+    "status": ("status", "status_command"),
+    "stats": ("status", "stats_command"),
 }
 
 
