@@ -49,16 +49,27 @@ def init(directory: Path, title: str, author: str) -> None:
 
 @click.command()
 @click.argument("title")
+@click.option(
+    "--number",
+    type=click.IntRange(0),
+    help="Number the file NUMBER-<slug>.md (default: one more than the highest numbered file).",
+)
+@click.option("--no-number", is_flag=True, help="Name the file <slug>.md, without a number.")
 @click.pass_obj
-def new(root: Path, title: str) -> None:
-    """Start a new essay called TITLE in essays/<slug>.md."""
+def new(root: Path, title: str, number: int | None, no_number: bool) -> None:
+    """Start a new essay called TITLE in essays/, numbered after the last one (06-<slug>.md)."""
+    from publish.scaffold import files_after, new_essay_name, same_slug_file
+
     slug = cap_slug(slugify(title))
-    path = root / ESSAYS_DIR / f"{slug}.md"
-    if path.exists():
-        raise PublishError.single(
-            str(path.relative_to(root)), 1, 1, "already exists; not overwriting it"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = root / ESSAYS_DIR
+    existing = sorted(p.name for p in folder.glob("*.md")) if folder.is_dir() else []
+    clash = same_slug_file(existing, slug)
+    name = f"{slug}.md" if no_number else new_essay_name(existing, slug, number)
+    path = folder / (clash or name)
+    if clash or path.exists():
+        why = "already exists" if path.name == name else f"already holds the essay '{slug}'"
+        raise PublishError.single(str(path.relative_to(root)), 1, 1, f"{why}; not overwriting it")
+    folder.mkdir(parents=True, exist_ok=True)
     quoted = title.replace("\\", "\\\\").replace('"', '\\"')
     path.write_text(
         "---\n"
@@ -72,6 +83,13 @@ def new(root: Path, title: str) -> None:
         encoding="utf-8",
     )
     click.echo(f"Wrote {path.relative_to(root)} (a draft: set draft: false when it is ready)")
+    later = files_after(existing, name)
+    if later:
+        click.echo(
+            f"note: {name} comes before {', '.join(later[:3])} in file-name order, which is "
+            "the order undated essays are queued in",
+            err=True,
+        )
 
 
 STRICT_OPTION = click.option(
