@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import errno
 import shutil
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
-from publish.build import BuildOptions, build, refuse_warnings
+from publish.build import BuildOptions, BuildProgress, build, refuse_warnings
 from publish.build import check as check_site
 from publish.cadence import describe_rule
 from publish.cli.common import (
@@ -133,12 +135,45 @@ def build_command(
 ) -> None:
     """Build the web site, feeds and emails into build/."""
     today = parse_today(today_text) or site_today(root)
-    report = build(root, BuildOptions(today=today, drafts=drafts, future=future, strict=strict))
+    options = BuildOptions(today=today, drafts=drafts, future=future, strict=strict)
+    with _BuildProgressBar() as bar:
+        report = build(root, options, progress=bar.update if bar.shown else None)
     show_problems(report.warnings)
     click.echo(
         f"Built {len(report.published)} essay(s), {report.files} file(s) into {report.site_dir}"
     )
     click.echo(f"Emails (HTML, text, .eml) are in {report.email_dir}")
+
+
+class _BuildProgressBar:
+    """A bar on stderr per output folder the build writes, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.shown = sys.stderr.isatty()
+        self.bar: Any = None
+        self.folder = ""
+
+    def __enter__(self) -> _BuildProgressBar:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._close()
+
+    def update(self, event: BuildProgress) -> None:
+        """Move the bar on by one file; a new folder starts a new bar."""
+        if self.bar is None or event.folder != self.folder:
+            self._close()
+            self.folder = event.folder
+            label = f"Writing {event.folder if event.folder != 'all' else 'files'}"
+            self.bar = click.progressbar(length=event.total, label=label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(1)
+
+    def _close(self) -> None:
+        """Finish the bar on screen, if one is showing."""
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
 
 
 @click.command()
