@@ -72,6 +72,8 @@ class EmailSettings:
     postal_address: str = ""
     rate: float = 0.0
     max_retries: int = 5
+    bounce_address: str = ""  # VERP return path base: bounces+<token>@domain (publish.bounces)
+    soft_bounce_limit: int = 3  # soft bounces on sends in a row that make a reader bounced
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,8 @@ TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
         "postal_address": ("postal_address", str, False),
         "rate": ("rate", (int, float), False),
         "max_retries": ("max_retries", int, False),
+        "bounce_address": ("bounce_address", str, False),
+        "soft_bounce_limit": ("soft_bounce_limit", int, False),
     },
     "state": {
         "database": ("database", str, False),
@@ -99,6 +101,7 @@ def load_settings(root: Path) -> Settings:
             problems.append(error(SETTINGS_FILE, line, 1, f"unknown table [{name}]{hint}"))
     problems += _check_values(tables["site"], tables["schedule"], text)
     problems += _check_email(tables["email"], text)
+    problems += _check_bounce_settings(tables["email"], text)
     deploy, deploy_problems = _read_deploy(data, text)
     problems += deploy_problems
     if problems:
@@ -250,6 +253,25 @@ def _check_email(email: dict[str, Any], text: str) -> list[Problem]:
                     f"'email.{key}' must not be negative",
                 )
             )
+    return problems
+
+
+def _check_bounce_settings(email: dict[str, Any], text: str) -> list[Problem]:
+    """Check `[email] bounce_address` (a bare address without '+', which VERP adds) and
+    `soft_bounce_limit` (at least 1)."""
+    problems = []
+    address = email.get("bounce_address", "")
+    fault = address_fault(address) if address else None
+    if address and not fault and ("<" in address or "+" in address.partition("@")[0]):
+        fault = "write a bare address whose local part has no '+'; publish adds '+<token>'"
+    if fault:
+        line = _line_of_key(text, "email", "bounce_address")
+        message = f"'email.bounce_address' is not usable ({fault}), got '{_shown(address)}'"
+        problems.append(error(SETTINGS_FILE, line, _value_col(text, line), message))
+    if email.get("soft_bounce_limit", 1) < 1:
+        line = _line_of_key(text, "email", "soft_bounce_limit")
+        message = "'email.soft_bounce_limit' must be at least 1"
+        problems.append(error(SETTINGS_FILE, line, _value_col(text, line), message))
     return problems
 
 

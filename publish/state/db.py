@@ -122,6 +122,55 @@ MIGRATIONS: list[str] = [
         UPDATE subscribers SET email_key = publish_address_key(NEW.email) WHERE id = NEW.id;
     END
     """,
+    # Bounces and complaints: two more statuses (SQLite cannot change a CHECK constraint, so
+    # the table is rebuilt under the same name, keeping every row, its id and email_key), the
+    # moments they happened, the current run of soft bounces, and every report applied
+    # (publish.state.standing). Foreign keys are checked at the end of the transaction, when
+    # the rebuilt table holds every id again.
+    """
+    PRAGMA defer_foreign_keys = ON;
+    CREATE TABLE subscribers_before_bounces AS SELECT * FROM subscribers;
+    DROP TABLE subscribers;
+    CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL CHECK (status IN
+            ('pending', 'active', 'unsubscribed', 'bounced', 'complained')),
+        created_at TEXT NOT NULL,
+        confirmed_at TEXT,
+        unsubscribed_at TEXT,
+        source TEXT NOT NULL DEFAULT 'cli',
+        email_key TEXT,
+        bounced_at TEXT,
+        complained_at TEXT,
+        soft_bounces INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO subscribers (id, email, name, status, created_at, confirmed_at,
+            unsubscribed_at, source, email_key)
+        SELECT id, email, name, status, created_at, confirmed_at, unsubscribed_at, source,
+            email_key
+        FROM subscribers_before_bounces;
+    DROP TABLE subscribers_before_bounces;
+    CREATE UNIQUE INDEX subscribers_email_key ON subscribers (email_key);
+    CREATE TRIGGER subscribers_key_on_insert AFTER INSERT ON subscribers BEGIN
+        UPDATE subscribers SET email_key = publish_address_key(NEW.email) WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER subscribers_key_on_update AFTER UPDATE OF email ON subscribers BEGIN
+        UPDATE subscribers SET email_key = publish_address_key(NEW.email) WHERE id = NEW.id;
+    END;
+    CREATE TABLE reports (
+        reference TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        address TEXT NOT NULL,
+        subscriber_id INTEGER,
+        slug TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        received_at TEXT NOT NULL
+    );
+    CREATE INDEX reports_subscriber ON reports (subscriber_id, kind)
+    """,
 ]
 
 

@@ -20,6 +20,7 @@ from publish.state.formats import Record
 from publish.state.subscribers import (
     ACTIVE,
     PENDING,
+    STAYS_GONE,
     UNSUBSCRIBED,
     AddressError,
     find_subscriber,
@@ -197,8 +198,8 @@ def _merge_record(conn: sqlite3.Connection, record: Record) -> tuple[str, str]:
     if existing is None:
         _insert_record(conn, record)
         return "added", record.status
-    if existing.status == UNSUBSCRIBED:
-        return "kept_unsubscribed", UNSUBSCRIBED
+    if existing.status in STAYS_GONE:
+        return "kept_unsubscribed", existing.status
     status = merged_status(existing.status, record.status)
     name = record.name or existing.name
     created = min(existing.created_at, record.created_at or existing.created_at)

@@ -21,7 +21,11 @@ from publish.safetext import fold_controls, now_text
 from publish.state import db
 
 PENDING, ACTIVE, UNSUBSCRIBED = "pending", "active", "unsubscribed"
-STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED)
+BOUNCED, COMPLAINED = "bounced", "complained"
+STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
+# Readers who must never be mailed or subscribed again by an import (publish.state.standing
+# sets the last two).
+STAYS_GONE = (UNSUBSCRIBED, BOUNCED, COMPLAINED)
 
 TOKEN_PURPOSE = "unsubscribe"
 
@@ -37,6 +41,8 @@ class Subscriber:
     created_at: str
     confirmed_at: str | None
     unsubscribed_at: str | None
+    bounced_at: str | None = None
+    complained_at: str | None = None
 
 
 class AddressError(PublishError, ValueError):
@@ -85,7 +91,7 @@ def _upsert(
             (email, name, status, stamp, stamp if status == ACTIVE else None, source),
         )
         return _require(conn, int(cursor.lastrowid or 0)), "added"
-    if existing.status == UNSUBSCRIBED and source == "import":
+    if existing.status in STAYS_GONE and source == "import":
         return existing, "kept_unsubscribed"
     new_status = merged_status(existing.status, status)
     new_name = name or existing.name
@@ -135,8 +141,8 @@ def set_status(conn: sqlite3.Connection, subscriber_id: int, status: str) -> Sub
     stamp = now_text()
     if status == ACTIVE:
         conn.execute(
-            "UPDATE subscribers SET status = ?, confirmed_at = ?, unsubscribed_at = NULL"
-            " WHERE id = ?",
+            "UPDATE subscribers SET status = ?, confirmed_at = ?, unsubscribed_at = NULL,"
+            " soft_bounces = 0 WHERE id = ?",
             (status, stamp, subscriber_id),
         )
     elif status == UNSUBSCRIBED:
@@ -201,6 +207,8 @@ def _subscriber(row: sqlite3.Row) -> Subscriber:
         created_at=row["created_at"],
         confirmed_at=row["confirmed_at"],
         unsubscribed_at=row["unsubscribed_at"],
+        bounced_at=row["bounced_at"],
+        complained_at=row["complained_at"],
     )
 
 

@@ -1,0 +1,260 @@
+"""Bounces, complaints and unsubscribe requests applied to the subscriber list
+(publish.state.standing), and the migration that gave the list those statuses."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from publish.content.settings import load_settings
+from publish.errors import PublishError
+from publish.state import db, ledger, standing
+from publish.state.imports import import_csv
+from publish.state.standing import Outcome, apply_outcomes
+from publish.state.subscribers import (
+    active_subscribers,
+    add_subscriber,
+    find_subscriber,
+    set_status,
+)
+from tests.mailsite import SETTINGS
+from tests.sitebuilder import make_site
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    """A fresh, migrated state database."""
+    with closing(db.connect(tmp_path / "state.db")) as connection:
+        yield connection
+
+
+def status_of(conn: sqlite3.Connection, address: str) -> str:
+    """The subscriber's status now."""
+    found = find_subscriber(conn, address)
+    assert found is not None
+    return found.status
+
+
+def apply(conn: sqlite3.Connection, *outcomes: Outcome, limit: int = 3) -> standing.AppliedSummary:
+    """Apply outcomes in one transaction, as the callers do."""
+    with db.transaction(conn):
+        return apply_outcomes(conn, outcomes, soft_limit=limit)
+
+
+def report(kind: str, address: str, reference: str, slug: str = "") -> Outcome:
+    """An outcome from the mailbox."""
+    return Outcome(kind, address, "maildir", reference, detail="5.1.1", slug=slug)
+
+
+def test_the_migration_keeps_every_reader_and_allows_the_new_statuses(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as old:
+        old.create_function("publish_address_key", 1, str.casefold)
+        ours = next(i for i, script in enumerate(db.MIGRATIONS) if "TABLE reports" in script)
+        before = db.MIGRATIONS[:ours]
+        for number, script in enumerate(before, start=1):
+            for statement in db._statements(script):
+                old.execute(statement)
+            old.execute(f"PRAGMA user_version = {number}")
+        old.execute(
+            "INSERT INTO subscribers (id, email, name, status, created_at, source)"
+            " VALUES (7, 'Ann@Example.org', 'Ann', 'active', '2026-01-01T00:00:00Z', 'import')"
+        )
+        old.execute("INSERT INTO sends (slug, started_at) VALUES ('s', 'x')")
+        old.execute(
+            "INSERT INTO deliveries (slug, subscriber_id, email, status)"
+            " VALUES ('s', 7, 'Ann@Example.org', 'sent')"
+        )
+        old.execute(
+            "INSERT INTO confirmations (nonce, subscriber_id, created_at) VALUES ('n', 7, 'x')"
+        )
+    with closing(db.connect(path)) as conn:
+        row = conn.execute("SELECT * FROM subscribers").fetchone()
+        assert (row["id"], row["email"], row["name"], row["source"]) == (
+            7,
+            "Ann@Example.org",
+            "Ann",
+            "import",
+        )
+        assert row["email_key"] and row["soft_bounces"] == 0 and row["bounced_at"] is None
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        conn.execute("UPDATE subscribers SET status = 'bounced'")
+        conn.execute("UPDATE subscribers SET status = 'complained'")
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE subscribers SET status = 'lost'")
+        with pytest.raises(sqlite3.IntegrityError):  # the foreign keys still hold
+            conn.execute("DELETE FROM subscribers")
+        with pytest.raises(sqlite3.IntegrityError):  # and so does the merge by email_key
+            conn.execute(
+                "INSERT INTO subscribers (email, status, created_at) "
+                "VALUES ('ann@example.ORG', 'active', 'x')"
+            )
+        add_subscriber(conn, "new@example.org")
+        assert find_subscriber(conn, "NEW@example.org") is not None
+
+
+def test_a_hard_bounce_takes_the_reader_off_the_list_once(conn: sqlite3.Connection) -> None:
+    add_subscriber(conn, "gone@example.org")
+    add_subscriber(conn, "here@example.org")
+    summary = apply(conn, report("hard_bounce", "Gone@Example.org", "<dsn-1@mx>", "essay"))
+    assert summary.applied["hard_bounce"] == 1 and summary.changed == {
+        "gone@example.org": "bounced"
+    }
+    gone = find_subscriber(conn, "gone@example.org")
+    assert gone is not None and gone.status == "bounced" and gone.bounced_at
+    assert [s.email for s in active_subscribers(conn)] == ["here@example.org"]
+    again = apply(conn, report("hard_bounce", "gone@example.org", "<dsn-1@mx>", "essay"))
+    assert again.total == 0 and again.repeated == 1 and again.changed == {}
+    rows = conn.execute("SELECT kind, address, subscriber_id, slug, source FROM reports")
+    assert [tuple(r) for r in rows] == [
+        ("hard_bounce", "Gone@Example.org", gone.id, "essay", "maildir")
+    ]
+
+
+def test_a_send_started_after_a_bounce_leaves_the_reader_out(conn: sqlite3.Connection) -> None:
+    add_subscriber(conn, "gone@example.org")
+    add_subscriber(conn, "here@example.org")
+    apply(conn, report("complaint", "gone@example.org", "arf-1"))
+    ledger.start_send(conn, "next")
+    rows = conn.execute("SELECT email FROM deliveries WHERE slug = 'next'").fetchall()
+    assert [r[0] for r in rows] == ["here@example.org"]
+
+
+def test_an_unknown_address_is_recorded_and_changes_nothing(conn: sqlite3.Connection) -> None:
+    add_subscriber(conn, "here@example.org")
+    summary = apply(conn, report("hard_bounce", "stranger@example.net", "x1"))
+    assert summary.unknown == 1 and summary.changed == {}
+    assert status_of(conn, "here@example.org") == "active"
+    row = conn.execute("SELECT address, subscriber_id FROM reports").fetchone()
+    assert tuple(row) == ("stranger@example.net", None)
+
+
+def test_the_proven_reader_wins_over_the_reported_address(conn: sqlite3.Connection) -> None:
+    reader = add_subscriber(conn, "old@example.org")
+    proven = Outcome(
+        "hard_bounce", "forwarded@elsewhere.net", "imap", "r1", subscriber_id=reader.id
+    )
+    assert apply(conn, proven).changed == {"old@example.org": "bounced"}
+
+
+def test_a_complaint_and_an_unsubscribe_request(conn: sqlite3.Connection) -> None:
+    for name in ("angry", "leaving", "left", "dead"):
+        add_subscriber(conn, f"{name}@example.org")
+    set_status(conn, find_subscriber(conn, "left@example.org").id, "unsubscribed")  # type: ignore[union-attr]
+    apply(conn, report("hard_bounce", "dead@example.org", "b"))
+    summary = apply(
+        conn,
+        report("complaint", "angry@example.org", "c1"),
+        report("unsubscribe", "leaving@example.org", "u1"),
+        report("complaint", "left@example.org", "c2"),
+        report("unsubscribe", "dead@example.org", "u2"),
+    )
+    assert summary.changed == {
+        "angry@example.org": "complained",
+        "leaving@example.org": "unsubscribed",
+        "left@example.org": "complained",
+    }
+    angry = find_subscriber(conn, "angry@example.org")
+    assert angry is not None and angry.complained_at
+    assert status_of(conn, "dead@example.org") == "bounced"  # never back towards mailing
+
+
+def sent(conn: sqlite3.Connection, slug: str, started: str, *addresses: str) -> None:
+    """A finished send of `slug` to these readers, started at `started`."""
+    conn.execute("INSERT INTO sends (slug, started_at) VALUES (?, ?)", (slug, started))
+    for address in addresses:
+        reader = find_subscriber(conn, address)
+        assert reader is not None
+        conn.execute(
+            "INSERT INTO deliveries (slug, subscriber_id, email, status) VALUES (?, ?, ?, 'sent')",
+            (slug, reader.id, address),
+        )
+
+
+def test_soft_bounces_on_three_sends_in_a_row_make_bounced(conn: sqlite3.Connection) -> None:
+    add_subscriber(conn, "full@example.org")
+    for number in range(1, 5):
+        sent(conn, f"e{number}", f"2026-0{number}-01T00:00:00Z", "full@example.org")
+    apply(conn, report("soft_bounce", "full@example.org", "a", "e1"))
+    apply(conn, report("soft_bounce", "full@example.org", "b", "e1"))  # the same send: once
+    apply(conn, report("soft_bounce", "full@example.org", "c", "e2"))
+    reader = find_subscriber(conn, "full@example.org")
+    assert reader is not None and reader.status == "active"
+    assert standing.soft_bounce_count(conn, reader.id) == 2
+    summary = apply(conn, report("soft_bounce", "full@example.org", "d", "e3"))
+    assert summary.changed == {"full@example.org": "bounced"}
+
+
+def test_a_send_that_went_through_breaks_the_run(conn: sqlite3.Connection) -> None:
+    add_subscriber(conn, "full@example.org")
+    for number in range(1, 5):
+        sent(conn, f"e{number}", f"2026-0{number}-01T00:00:00Z", "full@example.org")
+    apply(conn, report("soft_bounce", "full@example.org", "a", "e1"))
+    apply(conn, report("soft_bounce", "full@example.org", "b", "e2"))
+    # e3 drew no report: the mailbox had room again
+    apply(conn, report("soft_bounce", "full@example.org", "c", "e4"))
+    reader = find_subscriber(conn, "full@example.org")
+    assert reader is not None and reader.status == "active"
+    assert standing.soft_bounce_count(conn, reader.id) == 1
+
+
+def test_the_soft_limit_is_configurable_and_a_resubscribe_resets(
+    conn: sqlite3.Connection,
+) -> None:
+    reader = add_subscriber(conn, "full@example.org")
+    apply(conn, report("soft_bounce", "full@example.org", "a"), limit=2)
+    set_status(conn, reader.id, "active")
+    apply(conn, report("soft_bounce", "full@example.org", "b"), limit=2)
+    assert status_of(conn, "full@example.org") == "active"
+    summary = apply(conn, report("soft_bounce", "full@example.org", "c"), limit=2)
+    assert summary.changed == {"full@example.org": "bounced"}
+
+
+def test_an_import_never_revives_a_bounced_or_complained_reader(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    add_subscriber(conn, "dead@example.org")
+    add_subscriber(conn, "angry@example.org")
+    apply(
+        conn,
+        report("hard_bounce", "dead@example.org", "b"),
+        report("complaint", "angry@example.org", "c"),
+    )
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text("email,status\ndead@example.org,active\nangry@example.org,active\n")
+    import_csv(conn, csv_file)
+    add_subscriber(conn, "dead@example.org", source="import")
+    assert status_of(conn, "dead@example.org") == "bounced"
+    assert status_of(conn, "angry@example.org") == "complained"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('bounce_address = "bounces+x@example.org"', "has no '+'"),
+        ('bounce_address = "Bounces <b@example.org>"', "bare address"),
+        ('bounce_address = "nowhere"', "not usable"),
+        ("soft_bounce_limit = 0", "must be at least 1"),
+    ],
+)
+def test_bounce_settings_are_checked(tmp_path: Path, line: str, message: str) -> None:
+    make_site(tmp_path, settings=SETTINGS.replace("[email]\n", f"[email]\n{line}\n"))
+    with pytest.raises(PublishError) as caught:
+        load_settings(tmp_path)
+    (problem,) = caught.value.problems
+    assert problem.path == "publish.toml" and message in problem.message
+    assert (
+        problem.line
+        == SETTINGS.replace("[email]\n", f"[email]\n{line}\n").splitlines().index(line) + 1
+    )
+
+
+def test_bounce_settings_are_read(tmp_path: Path) -> None:
+    extra = 'bounce_address = "bounces@example.org"\nsoft_bounce_limit = 5\n'
+    make_site(tmp_path, settings=SETTINGS.replace("[email]\n", f"[email]\n{extra}"))
+    email = load_settings(tmp_path).email
+    assert (email.bounce_address, email.soft_bounce_limit) == ("bounces@example.org", 5)
