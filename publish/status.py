@@ -140,6 +140,8 @@ def mail_view(
 ) -> tuple[MailView | None, list[Problem]]:
     """The mail settings a send would use, and the problem when it has nowhere to mail."""
     email = settings.email
+    # `[email] connections` arrives with parallel sending (issue 14); until a site's settings
+    # carry it, a send uses one connection
     connections = getattr(email, "connections", DEFAULT_CONNECTIONS)
     view = dict(
         from_address=email.from_address,

@@ -157,3 +157,16 @@ def test_a_dir_deploy_target_is_shown(site: Path, tmp_path: Path) -> None:
     result = status(site, "--today", "2026-11-20")
     assert result.exit_code == 0, result.output + result.stderr
     assert fields(result.stdout)["Deploy"] == f"dir:{tmp_path}/www"
+
+
+def test_a_bad_deploy_table_fails_at_its_line(site: Path) -> None:
+    settings = site / "publish.toml"
+    settings.write_text(
+        settings.read_text(encoding="utf-8") + '\n[deploy]\ntarget = "ftp:example.org"\n',
+        encoding="utf-8",
+    )
+    lines = settings.read_text(encoding="utf-8").splitlines()
+    result = status(site, "--today", "2026-11-20")
+    assert result.exit_code == 1
+    assert f"publish.toml:{len(lines)}:1: error: 'deploy.target' must be one of" in result.stderr
+    assert "Traceback" not in result.output
