@@ -15,8 +15,7 @@ from pathlib import Path
 from lxml import etree
 
 from publish.model import Settings
-from publish.state.db import database_path
-from publish.state.releases import open_read_only
+from publish.state.db import connect, database_path
 from publish.state.stats import MonthCounts, SendCounts, monthly_counts, send_counts
 
 MONTH_FIELDS = ("new", "confirmed", "unsubscribed", "bounced", "complained")
@@ -47,11 +46,13 @@ class Stats:
 
 
 def read_stats(root: Path, settings: Settings) -> Stats:
-    """The site's numbers, read without creating or changing the state database."""
-    connection = open_read_only(database_path(root, settings))
-    if connection is None:
+    """The site's numbers; none when there is no state database yet (it is not created). An
+    existing one is brought up to the current schema first, as every command that opens it
+    does, so a database from an older publish has the columns counted here."""
+    path = database_path(root, settings)
+    if not path.is_file():
         return Stats()
-    with closing(connection):
+    with closing(connect(path)) as connection:
         return Stats(tuple(monthly_counts(connection)), tuple(send_counts(connection)))
 
 

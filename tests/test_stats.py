@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from lxml import etree
 
 from publish.content.settings import load_settings
-from publish.state.db import connect
+from publish.state.db import MIGRATIONS, connect
 from publish.state.standing import COMPLAINT, HARD_BOUNCE, Outcome, apply_outcomes
 from publish.stats import Stats, read_stats, stats_chart_svg
 from tests.mailsite import make_mail_site
@@ -129,6 +129,25 @@ def test_stats_on_a_site_without_state(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert result.output == "No subscribers and no sends yet.\n"
     assert not (root / "state" / "publish.db").exists()
+
+
+def test_stats_on_a_database_from_before_the_bounce_statuses(tmp_path: Path) -> None:
+    root = make_mail_site(tmp_path / "site")
+    database = root / "state" / "publish.db"
+    database.parent.mkdir()
+    with closing(sqlite3.connect(database)) as old:
+        old.executescript(MIGRATIONS[0])
+        old.execute(
+            "INSERT INTO subscribers (email, status, created_at) VALUES (?, 'active', ?)",
+            ("ann@example.org", "2026-09-01T08:00:00+00:00"),
+        )
+        old.execute("PRAGMA user_version = 1")
+        old.commit()
+    result = cli(root, "stats")
+    assert result.exit_code == 0, result.output
+    assert table_rows(result.output, "Subscribers per month") == [
+        ["2026-09", "1", "0", "0", "0", "0"]
+    ]
 
 
 def bars(svg: str) -> dict[tuple[str, str], etree._Element]:
