@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -30,10 +32,14 @@ def publish_process(root: Path, stderr: int) -> subprocess.Popen[bytes]:
     )
 
 
-def read_terminal(fd: int) -> str:
-    """Everything written to the pseudo-terminal until its last writer closed it."""
-    chunks = []
-    while True:
+def read_terminal(fd: int, limit: float = 60.0) -> str:
+    """Everything written to the pseudo-terminal until its last writer closed it (or
+    `limit` seconds passed, so that a hung build fails the test instead of blocking it)."""
+    chunks, deadline = [], time.monotonic() + limit
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], deadline - time.monotonic())
+        if not ready:
+            break
         try:
             chunk = os.read(fd, 4096)
         except OSError:  # EIO: the other end is closed
