@@ -34,7 +34,10 @@ SVG = "http://www.w3.org/2000/svg"
 WIDTH = 640
 PANEL_HEIGHT = 220
 CHART_STYLE = "text { font: 12px sans-serif; fill: #222; } .heading { font-weight: bold; }"
-PLOT_TOP, PLOT_BOTTOM, PLOT_LEFT, PLOT_RIGHT = 48, 40, 40, 12
+PLOT_TOP, PLOT_BOTTOM, PLOT_LEFT, PLOT_RIGHT = 48, 72, 40, 12
+CHART_GROUPS = 12  # the latest months and sends a chart shows
+CHAR_WIDTH = 7  # about how wide a character of the labels is, in pixels
+SLANTED_CHARS = 12  # a slanted label is cut to this many characters
 
 
 @dataclass(frozen=True)
@@ -106,9 +109,13 @@ class Panel:
     groups: tuple[tuple[str, tuple[int, ...]], ...]  # (label, one value per series)
 
 
-def stats_chart_svg(stats: Stats, title: str = "Subscribers and sends") -> str:
-    """An SVG of two bar charts (the list per month, each send), with a title and a text
-    description for screen readers and every bar labelled with its number."""
+def stats_chart_svg(
+    stats: Stats, title: str = "Subscribers and sends", recent: int = CHART_GROUPS
+) -> str:
+    """An SVG of two bar charts (the list per month, each send; the `recent` latest of each),
+    with a title and a text description for screen readers, every bar labelled with its
+    number."""
+    stats = Stats(stats.months[-recent:], stats.sends[-recent:])
     panels = (
         Panel(
             "Subscribers per month",
@@ -189,14 +196,18 @@ def _draw_panel(root: etree._Element, panel: Panel, top: int) -> None:
                 value / largest * plot_height,
                 baseline,
             )
-        _child(
-            group,
-            "text",
-            label[:18],
-            x=f"{PLOT_LEFT + (number + 0.5) * slot:.1f}",
-            y=str(baseline + 16),
-            **{"text-anchor": "middle"},
-        )
+        _group_label(group, label, PLOT_LEFT + (number + 0.5) * slot, baseline + 16, slot)
+
+
+def _group_label(group: etree._Element, label: str, x: float, y: float, room: float) -> None:
+    """A group's name under its bars: level when it fits, else slanted (and cut short)."""
+    if len(label) * CHAR_WIDTH <= room:
+        _child(group, "text", label, x=f"{x:.1f}", y=f"{y:.1f}", **{"text-anchor": "middle"})
+        return
+    shown = label if len(label) <= SLANTED_CHARS else label[: SLANTED_CHARS - 1] + "…"
+    y -= 4  # a slanted label hangs down from its end: start it a little higher
+    text = _child(group, "text", shown, x=f"{x:.1f}", y=f"{y:.1f}", **{"text-anchor": "end"})
+    text.set("transform", f"rotate(-45 {x:.1f} {y:.1f})")
 
 
 def _bar(

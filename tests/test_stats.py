@@ -15,6 +15,7 @@ from lxml import etree
 from publish.content.settings import load_settings
 from publish.state.db import MIGRATIONS, connect
 from publish.state.standing import COMPLAINT, HARD_BOUNCE, Outcome, apply_outcomes
+from publish.state.stats import SendCounts
 from publish.stats import Stats, read_stats, stats_chart_svg
 from tests.mailsite import make_mail_site
 from tests.tools import RecordingSMTPServer
@@ -204,3 +205,18 @@ def test_an_empty_chart_says_so() -> None:
     root = etree.fromstring(stats_chart_svg(Stats()).encode())
     assert [t.text for t in root.iter(f"{SVG}text")].count("Nothing yet") == 2
     assert "Subscribers per month: none" in root.find(f"{SVG}desc").text
+
+
+def test_a_long_history_shows_the_latest_twelve_with_slanted_labels() -> None:
+    sends = tuple(
+        SendCounts(
+            f"essay-with-a-long-name-{n:02d}", f"2026-{n % 12 + 1:02d}-01", None, delivered=n
+        )
+        for n in range(1, 15)
+    )
+    root = etree.fromstring(stats_chart_svg(Stats(sends=sends)).encode())
+    found = bars(etree.tostring(root, encoding="unicode"))
+    shown = sorted({label for label, series in found if series == "delivered"})
+    assert shown == [f"essay-with-a-long-name-{n:02d}" for n in range(3, 15)]
+    slanted = [t for t in root.iter(f"{SVG}text") if "rotate(-45" in (t.get("transform") or "")]
+    assert len(slanted) == 12 and all(t.text.endswith("…") for t in slanted)
