@@ -119,6 +119,7 @@ def test_an_empty_slot_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert result.exit_code == 1
     assert fields(result.stdout)["Essay"] == "empty"
     assert "no essay is queued for the next slot" in result.output
+    assert not (root / "build").exists() and not (root / "state").exists()  # wrote nothing
 
 
 def test_check_errors_are_listed_with_their_place_and_fail(
