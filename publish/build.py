@@ -88,6 +88,19 @@ Render = Callable[[Site, Environment], Mapping[str, Content | Deferred]]
 
 
 @dataclass(frozen=True)
+class BuildProgress:
+    """How far the build has got making one output folder's new files (for a progress bar:
+    the build itself never prints)."""
+
+    folder: str  # "site", "email", or "all" when `check` makes every folder's files at once
+    done: int
+    total: int
+
+
+Progress = Callable[[BuildProgress], None]
+
+
+@dataclass(frozen=True)
 class OutputFormat:
     """One row of the output table: a format, where its files go and what makes them."""
 
@@ -152,6 +165,7 @@ def build(
     site: Site | None = None,
     warnings: list[Problem] | None = None,
     write: bool = True,
+    progress: Progress | None = None,
 ) -> BuildReport:
     """Build the web site and feeds into `build/site/` and the emails into `build/email/`,
     both folders replaced in one atomic commit under the site's build lock; with `write`
@@ -171,7 +185,7 @@ def build(
             gathered["site"] = with_banners(gathered["site"], banners(site, published, options))
         caching = write and cache_enabled()
         folders = decide(root, published, gathered, caching, out, options.preview)
-        rendering = Rendering(folders)
+        rendering = Rendering(folders, progress)
         problems = list(warnings or [])
 
         def preflight_checks() -> None:
@@ -342,8 +356,12 @@ class Rendering:
     """The build's maker of contents, handed to the writer: it renders what the writer must
     write (across the cores when there is much) and notes each email's HTML size."""
 
-    def __init__(self, folders: Sequence[OutputFolder]):
+    def __init__(self, folders: Sequence[OutputFolder], progress: Progress | None = None):
         self.emails = next(f for f in folders if f.target.name == "email")
+        self.progress = progress
+        self.folder_of = (
+            {id(v): f.target.name for f in folders for v in f.files.values()} if progress else {}
+        )
         self.watched = {
             id(value): path for path, value in self.emails.files.items() if path.endswith(".html")
         }
@@ -351,11 +369,23 @@ class Rendering:
 
     def make(self, values: Sequence[Content | Keyed]) -> Iterator[Content]:
         """Each value's content, in order."""
-        for value, content in zip(values, made_contents(values), strict=True):
+        folder = self._folder(values)
+        for done, (value, content) in enumerate(
+            zip(values, made_contents(values), strict=True), start=1
+        ):
             path = self.watched.get(id(value))
             if path is not None:
                 self.sizes[path] = len(as_bytes(content))
+            if self.progress is not None:
+                self.progress(BuildProgress(folder, done, len(values)))
             yield content
+
+    def _folder(self, values: Sequence[Content | Keyed]) -> str:
+        """Which folder's files the writer asks for (every folder's, for `check`)."""
+        if not values:
+            return "all"
+        names = {self.folder_of.get(id(values[0])), self.folder_of.get(id(values[-1]))}
+        return (names.pop() or "all") if len(names) == 1 else "all"
 
     def email_sizes(self) -> dict[str, int]:
         """The size of every email's HTML: as rendered, or the previous build's kept file."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date, datetime
 from email.headerregistry import Address
@@ -63,3 +64,30 @@ def _fill(text: str, values: dict[str, str]) -> str:
     for name, value in values.items():
         text = text.replace("{" + name + "}", value)
     return text
+
+
+NUMBERED = re.compile(r"^(\d+)-")
+
+
+def new_essay_name(existing: list[str], slug: str, number: int | None = None) -> str:
+    """The file name `publish new` gives an essay: numbered after the highest numbered file
+    of `existing` (`06-slug.md` after `05-…`, zero-padded to at least two digits), or with
+    `number` when given; unnumbered (`slug.md`) when no file is numbered, since `01-` would
+    put it ahead of every unnumbered essay in the queue's file-name order."""
+    numbers = [(int(m[1]), len(m[1])) for name in existing if (m := NUMBERED.match(name))]
+    if number is None and not numbers:
+        return f"{slug}.md"
+    if number is None:
+        number = max(value for value, _ in numbers) + 1
+    width = max([2, *(digits for _, digits in numbers)])
+    return f"{number:0{width}d}-{slug}.md"
+
+
+def same_slug_file(existing: list[str], slug: str) -> str | None:
+    """An existing file named for this slug, numbered or not (`slug.md`, `04-slug.md`)."""
+    return next((name for name in existing if NUMBERED.sub("", name) == f"{slug}.md"), None)
+
+
+def files_after(existing: list[str], name: str) -> list[str]:
+    """The files that come after `name` in file-name order (the queue's order)."""
+    return sorted(other for other in existing if other > name)

@@ -33,6 +33,8 @@ COMMANDS = {
     "deploy": ("deploy", "deploy_command"),
     "import": ("imports", "import_command"),
     "doctor": ("doctor", "doctor"),
+    "status": ("status", "status_command"),
+    "stats": ("status", "stats_command"),
 }
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
-from publish.build import BuildOptions, build, refuse_warnings
+from publish.build import BuildOptions, BuildProgress, build, refuse_warnings
 from publish.build import check as check_site
 from publish.cadence import describe_rule
 from publish.cli.common import (
@@ -49,16 +51,27 @@ def init(directory: Path, title: str, author: str) -> None:
 
 @click.command()
 @click.argument("title")
+@click.option(
+    "--number",
+    type=click.IntRange(0),
+    help="Number the file NUMBER-<slug>.md (default: one more than the highest numbered file).",
+)
+@click.option("--no-number", is_flag=True, help="Name the file <slug>.md, without a number.")
 @click.pass_obj
-def new(root: Path, title: str) -> None:
-    """Start a new essay called TITLE in essays/<slug>.md."""
+def new(root: Path, title: str, number: int | None, no_number: bool) -> None:
+    """Start a new essay called TITLE in essays/, numbered after the last one (06-<slug>.md)."""
+    from publish.scaffold import files_after, new_essay_name, same_slug_file
+
     slug = cap_slug(slugify(title))
-    path = root / ESSAYS_DIR / f"{slug}.md"
-    if path.exists():
-        raise PublishError.single(
-            str(path.relative_to(root)), 1, 1, "already exists; not overwriting it"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = root / ESSAYS_DIR
+    existing = sorted(p.name for p in folder.glob("*.md")) if folder.is_dir() else []
+    clash = same_slug_file(existing, slug)
+    name = f"{slug}.md" if no_number else new_essay_name(existing, slug, number)
+    path = folder / (clash or name)
+    if clash or path.exists():
+        why = "already exists" if path.name == name else f"already holds the essay '{slug}'"
+        raise PublishError.single(str(path.relative_to(root)), 1, 1, f"{why}; not overwriting it")
+    folder.mkdir(parents=True, exist_ok=True)
     quoted = title.replace("\\", "\\\\").replace('"', '\\"')
     path.write_text(
         "---\n"
@@ -72,6 +85,13 @@ def new(root: Path, title: str) -> None:
         encoding="utf-8",
     )
     click.echo(f"Wrote {path.relative_to(root)} (a draft: set draft: false when it is ready)")
+    later = files_after(existing, name)
+    if later:
+        click.echo(
+            f"note: {name} comes before {', '.join(later[:3])} in file-name order, which is "
+            "the order undated essays are queued in",
+            err=True,
+        )
 
 
 STRICT_OPTION = click.option(
@@ -121,7 +141,9 @@ def build_command(
 ) -> None:
     """Build the web site, feeds and emails into build/."""
     today = parse_today(today_text) or site_today(root)
-    report = build(root, BuildOptions(today=today, drafts=drafts, future=future, strict=strict))
+    options = BuildOptions(today=today, drafts=drafts, future=future, strict=strict)
+    with _BuildProgressBar() as bar:
+        report = build(root, options, progress=bar.update if bar.shown else None)
     show_problems(report.warnings)
     click.echo(
         f"Built {len(report.published)} essay(s), {report.files} file(s) into {report.site_dir}"
@@ -137,6 +159,37 @@ PREVIEW_NOTE = (
     "This is a preview: deploy, send and run never read build/preview/ "
     "(a build without --future makes what they use)"
 )
+
+
+class _BuildProgressBar:
+    """A bar on stderr per output folder the build writes, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.shown = sys.stderr.isatty()
+        self.bar: Any = None
+        self.folder = ""
+
+    def __enter__(self) -> _BuildProgressBar:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._close()
+
+    def update(self, event: BuildProgress) -> None:
+        """Move the bar on by one file; a new folder starts a new bar."""
+        if self.bar is None or event.folder != self.folder:
+            self._close()
+            self.folder = event.folder
+            label = f"Writing {event.folder if event.folder != 'all' else 'files'}"
+            self.bar = click.progressbar(length=event.total, label=label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(1)
+
+    def _close(self) -> None:
+        """Finish the bar on screen, if one is showing."""
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
 
 
 @click.command()

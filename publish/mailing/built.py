@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
-from publish.errors import PublishError, did_you_mean
 from publish.journal import JOURNAL_NAME, recover_interrupted_commit
+from publish.mailing.missing import missing_email
 from publish.model import Settings
 from publish.outputs import mail, mime
 from publish.writer import build_lock
@@ -43,10 +43,7 @@ def load_built_email(root: Path, slug: str, email_dir: Path = EMAIL_DIR) -> Buil
     for path in paths.values():
         if not path.is_file():
             built = sorted({p.stem for p in folder.glob("*.eml")}) if folder.is_dir() else []
-            hint = did_you_mean(slug, built) or " (run 'publish build' first)"
-            raise PublishError.single(
-                str(path.relative_to(root)), 1, 1, f"no built email for '{slug}'{hint}"
-            )
+            raise missing_email(root, slug, str(path.relative_to(root)), built)
     message = email.message_from_bytes(paths["eml"].read_bytes(), policy=email.policy.SMTP)
     headers = {name: str(message.get(name, "")) for name in BUILT_HEADERS}
     return BuiltEmail(
