@@ -41,6 +41,7 @@ from publish.preview_pages import (
     preview_index,
     render_index,
 )
+from publish.stats import read_stats, stats_chart_svg
 
 VERSION_PATH = "/__publish__/version"
 WATCHED_DIRS = (ESSAYS_DIR, GLOSSARY_DIR, "templates")
@@ -167,7 +168,9 @@ class Preview:
     def index_page(self) -> str:
         """The `/__publish__/` page, for the last good build."""
         assert self.shown is not None
-        return render_index(preview_index(self.shown, self.options.today))
+        stats = read_stats(self.root, self.shown.site.settings)
+        chart = stats_chart_svg(stats) if stats.months or stats.sends else ""
+        return render_index(preview_index(self.shown, self.options.today), stats_chart=chart)
 
     def email_preview(self, slug: str, part: str) -> str | None:
         """The sample reader's copy of an essay's email, its `html` or `text` part; None

@@ -157,6 +157,8 @@ def test_the_preview_index_lists_the_next_slot_queue_drafts_and_sent(served: Ser
     for link in sorted(links | {a.get("href") for a in index.cssselect("table.sent a")}):
         assert fetch(served.url.rstrip("/") + link)[0] == 200, link
     assert not index.cssselect("table.drafts a"), "drafts are built only with --drafts"
+    [chart] = index.cssselect("figure.stats-chart svg")
+    assert chart.get("role") == "img" and "Each send" in chart.text_content()
 
 
 def test_the_email_preview_is_the_copy_a_subscriber_receives(

@@ -26,7 +26,6 @@ from publish.content.essays import cap_slug, slugify
 from publish.content.site import load_site
 from publish.content.source import ESSAYS_DIR
 from publish.errors import PublishError
-from publish.mailing.dkim import key_problems as dkim_key_problems
 from publish.mailing.setup import (
     NEW_ESSAY_PLACEHOLDER,
     mailing_readiness,
@@ -105,6 +104,8 @@ STRICT_OPTION = click.option(
 @click.pass_obj
 def check(root: Path, today_text: str | None, strict: bool) -> None:
     """Report every problem in the site, queued essays included; exit 1 if there is any error."""
+    from publish.mailing.dkim import key_problems as dkim_key_problems  # dkimpy: only for check
+
     today = parse_today(today_text) or site_today(root)
     report = check_site(root, BuildOptions(today=today))  # writes nothing, not even the cache
     site = report.site
