@@ -26,6 +26,7 @@ from publish.cache.parses import entry_fingerprint
 from publish.cache.renders import RenderStore
 from publish.cache.store import PROCESS, cache_enabled, read_only
 from publish.content import essays
+from publish.content.essaylinks import unpublished_link_problems, with_link_targets
 from publish.content.site import essay_folder, select_published
 from publish.content.site import load_site as load_site_files
 from publish.content.source import ESSAYS_DIR
@@ -149,6 +150,7 @@ def build(
         if site is None:
             site, warnings = load_site(root)
         published = plan(site, options)
+        refuse_unpublished_links(site, published, options, warnings)
         folders = decide(root, published, gather(published), write and cache_enabled())
         rendering = Rendering(folders)
         problems = list(warnings or [])
@@ -213,7 +215,16 @@ def plan(site: Site, options: BuildOptions) -> Site:
     `options.queued` the queued essays too, dated at the slots they are planned for."""
     if options.queued:
         site = with_planned_slots(site, options.today)
-    return select_published(site, options.today, options.drafts, options.future)
+    return with_link_targets(select_published(site, options.today, options.drafts, options.future))
+
+
+def refuse_unpublished_links(
+    site: Site, published: Site, options: BuildOptions, warnings: Sequence[Problem] | None
+) -> None:
+    """Stop before rendering when a shown essay links to one that would not be out yet."""
+    problems = unpublished_link_problems(site, published, options.today)
+    if problems:
+        raise PublishError([*(warnings or []), *problems])
 
 
 def with_planned_slots(site: Site, today: date | datetime) -> Site:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from publish.content.essaylinks import missing_link_problems
 from publish.content.essays import EssayReader, read_essays
 from publish.content.glossary import load_glossary
 from publish.content.links import glossary_image_problems, image_problems
@@ -68,6 +69,7 @@ def load_site(root: Path, read: EssayReader = read_essays) -> tuple[Site, list[P
             problems += image_problems(essay, root)
             essays.append(essay)
     problems += _duplicate_slugs(essays)
+    problems += missing_link_problems(essays)
     problems += _built_in_slugs(essays, root, files.folders)
     if any(p.is_error for p in problems):
         raise PublishError(problems)

@@ -14,6 +14,7 @@ import re
 from email.utils import parseaddr
 from pathlib import Path
 
+from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
 from publish.content.settings import SETTINGS_FILE
 from publish.errors import Problem, PublishError, error, warning
 from publish.model import Settings, Site
@@ -24,8 +25,6 @@ from publish.state.db import database_path
 PLACEHOLDER_URL = "https://example.org/"
 PLACEHOLDER_FROM_ADDRESS = "you@example.org"
 PLACEHOLDER_POSTAL_ADDRESS = "1 Example Street, Exampletown"
-# The first paragraph `publish new` writes into a new essay.
-NEW_ESSAY_PLACEHOLDER = "Write the first paragraph here; it becomes the summary unless you set one."
 TEST_COPY_NOTE = (
     "a test copy goes out anyway; its unsubscribe link will not work until this is fixed"
 )

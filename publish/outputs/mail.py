@@ -113,7 +113,14 @@ def plain_templates(templates: Environment) -> Environment:
 def _render_context(site: Site, essay: Essay) -> RenderContext:
     """Absolute URLs for everything the email links to."""
     base = site.settings.site.url
-    return RenderContext(slug=essay.slug, base=base, glossary_url=f"{base}glossary/")
+    return RenderContext(
+        slug=essay.slug,
+        base=base,
+        glossary_url=f"{base}glossary/",
+        links=essay.link_targets,
+        page_url=essay_url(site, essay),
+        images=essay.image_sizes,
+    )
 
 
 def _template_values(site: Site, essay: Essay) -> dict[str, object]:
