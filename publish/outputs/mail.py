@@ -23,7 +23,7 @@ from publish.errors import Problem, warning
 from publish.model import Essay, Settings, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.mime import compose_message, preview_headers
-from publish.outputs.renderers import RenderContext, render_email, render_text
+from publish.outputs.renderers import RenderContext, image_dimensions, render_email, render_text
 from publish.outputs.urls import essay_url, preview_unsubscribe_url, resolve_url
 from publish.safetext import fold_controls
 
@@ -131,11 +131,18 @@ def _template_values(site: Site, essay: Essay) -> dict[str, object]:
         "essay": essay,
         "web_url": essay_url(site, essay),
         "image_src": resolve_url(essay.image, settings.site.url),
+        **_lead_image_size(site, essay),
         "cadence": describe_rule(settings.schedule.rule),
         "reason": subscription_reason(settings),
         "unsubscribe_url": preview_unsubscribe_url(settings),
         "postal_address": settings.email.postal_address,
     }
+
+
+def _lead_image_size(site: Site, essay: Essay) -> dict[str, str]:
+    """The lead image's `image_width` and `image_height` in the email ("" when unknown)."""
+    size = image_dimensions(_render_context(site, essay), essay.image)
+    return {"image_width": size.get("width", ""), "image_height": size.get("height", "")}
 
 
 def subscription_reason(settings: Settings) -> str:

@@ -18,6 +18,7 @@ from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 from markupsafe import Markup
 
+from publish.content.images import email_size
 from publish.content.markdown import build_parser, inline_text
 from publish.model import Essay
 from publish.outputs.urls import resolve_url
@@ -166,10 +167,12 @@ class EmailRenderer(WebRenderer):
     """
 
     def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
-        """An image with an absolute source, no lazy loading (mail clients ignore it)."""
+        """An image with an absolute source and, when the file's size is known, `width` and
+        `height` at most the column's width; no lazy loading (mail clients ignore it)."""
         token = tokens[idx].copy()
-        src = resolve_url(str(token.attrs.get("src", "")), self._context(env).base)
-        token.attrs = {**token.attrs, "src": src}
+        written = str(token.attrs.get("src", ""))
+        src = resolve_url(written, self._context(env).base)
+        token.attrs = {**token.attrs, "src": src, **image_dimensions(self._context(env), written)}
         copied = [*tokens[:idx], token, *tokens[idx + 1 :]]
         return RendererHTML.image(self, copied, idx, options, env)
 
@@ -211,6 +214,15 @@ class EmailRenderer(WebRenderer):
     def footnote_anchor(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """No back-link: in many mail clients it could not jump anywhere."""
         return ""
+
+
+def image_dimensions(context: RenderContext, src: str) -> dict[str, str]:
+    """The `width` and `height` an email gives the image written as `src` (none if unknown)."""
+    for written, width, height in context.images:
+        if written == src:
+            shown_width, shown_height = email_size(width, height)
+            return {"width": str(shown_width), "height": str(shown_height)}
+    return {}
 
 
 def _note_number_html(number: int) -> str:
