@@ -8,7 +8,8 @@ written. Each request has a timeout and the whole check a deadline; a small thre
 bounds how many requests run at once.
 
 Results are kept in `build/.cache/links.json` with the time they were fetched, so a check run
-again soon after fetches nothing it already knows (answers younger than `max_age`).
+again soon after fetches nothing it already knows (good answers for a day, broken ones for
+an hour).
 
 The standard library's urllib does the fetching: it follows redirects (and lets us see each
 one), honours a timeout, and needs no new dependency for a handful of requests per essay.
@@ -35,8 +36,9 @@ from publish.model import Essay
 
 LINKS_FILE = CACHE_DIR / "links.json"
 MAGIC = b"PUBLINKS"
-USER_AGENT = "publish-link-check/1 (+https://github.com/)"
+USER_AGENT = "publish-link-check/1"  # some servers refuse requests without one
 PERMANENT = frozenset({301, 308})
+BROKEN_MAX_AGE = 3600.0  # seconds a broken link's answer is kept
 
 
 @dataclass(frozen=True)
@@ -92,13 +94,12 @@ def check_links(
     kept = read_results(root)
     started = now()
     fresh = {
-        url: kept[url]
-        for url in places
-        if url in kept and started - kept[url].fetched < options.max_age
+        url: kept[url] for url in places if url in kept and _young(kept[url], started, options)
     }
-    fetched, unanswered = fetch_all([u for u in places if u not in fresh], options, started)
+    fetched, unanswered = fetch_all([u for u in places if u not in fresh], options)
     results = {**fresh, **fetched}
-    save_results(root, {**_recent(kept, started, options.max_age), **fetched})
+    young = {url: result for url, result in kept.items() if _young(result, started, options)}
+    save_results(root, {**young, **fetched})
     problems = []
     for url, where in places.items():
         for path, line, col in where:
@@ -107,7 +108,7 @@ def check_links(
 
 
 def fetch_all(
-    urls: Sequence[str], options: LinkCheckOptions, started: float
+    urls: Sequence[str], options: LinkCheckOptions
 ) -> tuple[dict[str, LinkResult], set[str]]:
     """Fetch each address in a small pool; what answered, and what the deadline cut off."""
     results: dict[str, LinkResult] = {}
@@ -221,6 +222,8 @@ def save_results(root: Path, results: dict[str, LinkResult]) -> None:
     write_cache_file(root / LINKS_FILE, pack_record(MAGIC, NO_KEY, [msgspec.json.encode(results)]))
 
 
-def _recent(kept: dict[str, LinkResult], now: float, max_age: float) -> dict[str, LinkResult]:
-    """The kept answers still young enough to keep."""
-    return {url: result for url, result in kept.items() if now - result.fetched < max_age}
+def _young(result: LinkResult, now: float, options: LinkCheckOptions) -> bool:
+    """Whether a kept answer may stand for a fetch: a good one for `max_age`, a broken one
+    for at most an hour (a server that was down may be back)."""
+    age = now - result.fetched
+    return 0 <= age < (min(options.max_age, BROKEN_MAX_AGE) if result.broken else options.max_age)

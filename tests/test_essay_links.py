@@ -7,17 +7,23 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+from contextlib import closing
 from pathlib import Path
 
 import feedparser
+import pytest
 from click.testing import CliRunner
 from lxml import html
 
 from publish.cli.main import cli
-from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site
+from publish.state.db import connect
+from publish.state.subscribers import add_subscriber
+from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site, site_settings
+from tests.tools import RecordingSMTPServer
 
 URL = "https://example.org/letters/"
 TODAY = "2026-12-01"
+RUN_SETTINGS = site_settings("run")
 LINKING_BODY = (
     "A first paragraph.\n\n"
     "See [the older one](01-older.md), [its part](./older.md#a-part),\n"
@@ -130,3 +136,27 @@ def test_a_link_to_an_essay_that_goes_out_later_is_an_error(tmp_path: Path) -> N
     )
     # on the day the second is out, the first (already out) may link to it
     assert invoke(root, "check", "--today", "2027-02-02").exit_code == 0
+
+
+def test_run_refuses_to_mail_an_essay_linking_to_a_later_one(
+    tmp_path: Path, smtp_server: RecordingSMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    essays = {
+        "01-alder": essay_text("Alder", "See [the birch](02-birch.md) next month.\n"),
+        "02-birch": essay_text("Birch", "A paragraph about the birch.\n"),
+    }
+    root = make_site(tmp_path / "site", essays, settings=RUN_SETTINGS)
+    with closing(connect(root / "state" / "publish.db")) as connection:
+        add_subscriber(connection, "ann@example.org")
+    monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
+    monkeypatch.setenv("PUBLISH_SECRET", "test-secret")
+    result = invoke(root, "run", "--today", "2027-01-05T10:00")
+    assert result.exit_code == 1
+    assert (
+        "essays/01-alder.md:4:17: error: link to '02-birch.md': that essay is queued and has "
+        "no date yet" in result.output
+    )
+    assert smtp_server.messages == []
+    assert not (root / "build/email").exists()
+    with closing(connect(root / "state" / "publish.db")) as connection:
+        assert tuple(connection.execute("SELECT COUNT(*) FROM releases").fetchone()) == (0,)

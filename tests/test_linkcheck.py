@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from publish.cli.main import cli
 from tests.sitebuilder import essay_text, make_site
+from tests.tools import free_port
 
 SLOW_SECONDS = 3.0
 TIMEOUT = "0.5"
@@ -95,6 +96,7 @@ def links_site(tmp_path: Path, base: str) -> Path:
         f"Link [{name}]({base}/{name})." for name in ("ok", "missing", "moved", "found", "no-head")
     )
     body += f"\n\nAnd a slow one: <{base}/slow>.\n"
+    body += f"\nNobody listens at [this port](http://127.0.0.1:{free_port()}/).\n"
     return make_site(tmp_path / "site", essays={"01-links": essay_text("Links", body)})
 
 
@@ -125,6 +127,10 @@ def test_check_links_reports_each_kind_of_answer(tmp_path: Path, link_server: Li
         line.startswith("essays/01-links.md:14:18: warning: broken link to ")
         and f"{base}/slow" in line
         and "no answer" in line
+        for line in lines
+    ), lines
+    assert any(
+        line.startswith("essays/01-links.md:16:31: warning: broken link to http://127.0.0.1:")
         for line in lines
     ), lines
     for quiet in ("/ok", "/found", "/no-head"):
