@@ -14,6 +14,7 @@ from datetime import date, datetime
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
+from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from publish.content.markdown import SCHEME, build_parser
@@ -104,7 +105,7 @@ def locate_links(tokens: Sequence[Token], lines: list[str], start: int) -> tuple
 
 
 def _position(
-    lines: list[str], numbers: range, href: str, taken: set[tuple[int, int]], parser: object
+    lines: list[str], numbers: range, href: str, taken: set[tuple[int, int]], parser: MarkdownIt
 ) -> tuple[int, int] | None:
     """The first unclaimed place in `lines` where `href` is written, claimed."""
     for number in numbers:
@@ -113,7 +114,7 @@ def _position(
             place = (number + 1, match.start(1) + 1)
             if place in taken:
                 continue
-            if written == href or parser.normalizeLink(written) == href:  # type: ignore[attr-defined]
+            if written == href or parser.normalizeLink(written) == href:
                 taken.add(place)
                 return place
     return None

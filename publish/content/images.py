@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -167,3 +168,13 @@ def email_size(width: int, height: int, limit: int = EMAIL_WIDTH) -> tuple[int, 
     if width <= limit:
         return width, height
     return limit, max(1, round(height * limit / width))
+
+
+def email_dimensions(sizes: Sequence[tuple[str, int, int]], src: str) -> dict[str, str]:
+    """The `width` and `height` an email gives the image written as `src`, from an essay's
+    `image_sizes` (none when its size is not known)."""
+    for written, width, height in sizes:
+        if written == src:
+            shown_width, shown_height = email_size(width, height)
+            return {"width": str(shown_width), "height": str(shown_height)}
+    return {}

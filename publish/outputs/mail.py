@@ -19,11 +19,12 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from publish.cadence import describe_rule
+from publish.content.images import email_dimensions
 from publish.errors import Problem, warning
 from publish.model import Essay, Settings, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.mime import compose_message, preview_headers
-from publish.outputs.renderers import RenderContext, image_dimensions, render_email, render_text
+from publish.outputs.renderers import RenderContext, render_email, render_text
 from publish.outputs.urls import essay_url, preview_unsubscribe_url, resolve_url
 from publish.safetext import fold_controls
 
@@ -141,7 +142,7 @@ def _template_values(site: Site, essay: Essay) -> dict[str, object]:
 
 def _lead_image_size(site: Site, essay: Essay) -> dict[str, str]:
     """The lead image's `image_width` and `image_height` in the email ("" when unknown)."""
-    size = image_dimensions(_render_context(site, essay), essay.image)
+    size = email_dimensions(essay.image_sizes, essay.image)
     return {"image_width": size.get("width", ""), "image_height": size.get("height", "")}
 
 

@@ -18,11 +18,11 @@ from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 from markupsafe import Markup
 
-from publish.content.images import email_size
+from publish.content.images import email_dimensions
 from publish.content.markdown import build_parser, inline_text
 from publish.model import Essay
 from publish.outputs.urls import resolve_url
-from publish.outputs.webonly import notice_text, web_only_html, web_only_text
+from publish.outputs.webonly import web_only_html, web_only_text
 
 Render = Callable[[Sequence[Token], Any], str]
 
@@ -172,7 +172,11 @@ class EmailRenderer(WebRenderer):
         token = tokens[idx].copy()
         written = str(token.attrs.get("src", ""))
         src = resolve_url(written, self._context(env).base)
-        token.attrs = {**token.attrs, "src": src, **image_dimensions(self._context(env), written)}
+        token.attrs = {
+            **token.attrs,
+            "src": src,
+            **email_dimensions(self._context(env).images, written),
+        }
         copied = [*tokens[:idx], token, *tokens[idx + 1 :]]
         return RendererHTML.image(self, copied, idx, options, env)
 
@@ -214,15 +218,6 @@ class EmailRenderer(WebRenderer):
     def footnote_anchor(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """No back-link: in many mail clients it could not jump anywhere."""
         return ""
-
-
-def image_dimensions(context: RenderContext, src: str) -> dict[str, str]:
-    """The `width` and `height` an email gives the image written as `src` (none if unknown)."""
-    for written, width, height in context.images:
-        if written == src:
-            shown_width, shown_height = email_size(width, height)
-            return {"width": str(shown_width), "height": str(shown_height)}
-    return {}
 
 
 def _note_number_html(number: int) -> str:
@@ -291,7 +286,7 @@ class TextRenderer:
         if kind == "hr":
             return ["* * *"]
         if kind == "html_block":
-            return _wrap(_web_only_stripped(token.content, context), width)
+            return _wrap(web_only_text(token.content, context.page_url, _strip_tags), width)
         if kind == "table":
             return self._table(block, context)
         if kind == "footnote_block":
@@ -376,7 +371,7 @@ def _inline(children: Sequence[Token], context: RenderContext) -> str:
             source = f" ({token.meta['source']})" if token.meta["source"] else ""
             parts.append(f"{token.meta['term']}{source}: ")
         elif kind == "html_inline":
-            parts.append(_web_only_stripped(token.content, context))
+            parts.append(web_only_text(token.content, context.page_url, _strip_tags))
     return "".join(parts).replace("\x00", "")
 
 
@@ -388,13 +383,6 @@ def _link_tail(parts: list[str], url: str) -> str:
     if not url or url.startswith("#") or text.strip() in (url, url.removeprefix("mailto:")):
         return ""
     return f" <{url}>"
-
-
-def _web_only_stripped(html_text: str, context: RenderContext) -> str:
-    """Raw HTML as text, each part mail clients drop given as a link to the web page."""
-    marker = "\x01"
-    text = _strip_tags(web_only_text(html_text.replace(marker, ""), context.page_url, marker))
-    return text.replace(marker, notice_text(context.page_url))
 
 
 def _strip_tags(html_text: str) -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from html import escape
 
 from publish.content.preflight import DROPPED_BY_MAIL
@@ -26,17 +27,14 @@ def web_only_html(html: str, page_url: str, block: bool) -> str:
     return _replace(html, notice)
 
 
-def web_only_text(html: str, page_url: str, marker: str) -> str:
-    """The same for the plain-text part: each dropped element becomes `marker`, which the
-    caller turns into the notice after the rest of the HTML is stripped of its tags."""
+def web_only_text(html: str, page_url: str, strip: Callable[[str], str]) -> str:
+    """Raw HTML as plain text (`strip` takes the tags out), each dropped element given as
+    `This part of the essay is on the web: <url>`."""
     if not page_url or not _OPENING.search(html):
-        return html
-    return _replace(html, marker)
-
-
-def notice_text(page_url: str) -> str:
-    """The plain-text notice: `This part of the essay is on the web: <url>`."""
-    return f"{NOTICE} <{page_url}>"
+        return strip(html)
+    marker = "\x01"  # stands for the notice while the tags are stripped
+    text = strip(_replace(html.replace(marker, ""), marker))
+    return text.replace(marker, f"{NOTICE} <{page_url}>")
 
 
 def _replace(html: str, notice: str) -> str:
