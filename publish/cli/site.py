@@ -94,8 +94,9 @@ def check(
 ) -> None:
     """Report every problem in the site, queued essays included; exit 1 if there is any error.
 
-    With --links, every external link is fetched too (answers are kept for a day in
-    build/.cache/links.json); broken ones are warnings, moved ones hints."""
+    With --links, every external link is fetched too (answers are kept in
+    build/.cache/links.json, a day or, for broken ones, an hour); broken links are
+    warnings, permanently moved ones hints."""
     today = parse_today(today_text) or site_today(root)
     report = check_site(root, BuildOptions(today=today))  # writes nothing, not even the cache
     site = report.site

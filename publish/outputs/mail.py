@@ -132,7 +132,7 @@ def _template_values(site: Site, essay: Essay) -> dict[str, object]:
         "essay": essay,
         "web_url": essay_url(site, essay),
         "image_src": resolve_url(essay.image, settings.site.url),
-        **_lead_image_size(site, essay),
+        **_lead_image_size(essay),
         "cadence": describe_rule(settings.schedule.rule),
         "reason": subscription_reason(settings),
         "unsubscribe_url": preview_unsubscribe_url(settings),
@@ -140,7 +140,7 @@ def _template_values(site: Site, essay: Essay) -> dict[str, object]:
     }
 
 
-def _lead_image_size(site: Site, essay: Essay) -> dict[str, str]:
+def _lead_image_size(essay: Essay) -> dict[str, str]:
     """The lead image's `image_width` and `image_height` in the email ("" when unknown)."""
     size = email_dimensions(essay.image_sizes, essay.image)
     return {"image_width": size.get("width", ""), "image_height": size.get("height", "")}
