@@ -26,6 +26,7 @@ from publish.cache.parses import entry_fingerprint
 from publish.cache.renders import RenderStore
 from publish.cache.store import PROCESS, cache_enabled, read_only
 from publish.content import essays
+from publish.content.essaylinks import unpublished_link_problems, with_link_targets
 from publish.content.site import essay_folder, select_published
 from publish.content.site import load_site as load_site_files
 from publish.content.source import ESSAYS_DIR
@@ -180,6 +181,7 @@ def build(
         if site is None:
             site, warnings = load_site(root)
         published = plan(site, options)
+        refuse_unpublished_links(site, published, options, warnings)
         gathered = gather(published)
         if options.preview:
             gathered["site"] = with_banners(gathered["site"], banners(site, published, options))
@@ -257,7 +259,8 @@ def plan(site: Site, options: BuildOptions) -> Site:
         site = with_planned_slots(site, options.today)
         if options.drafts:
             site = date_drafts(site, options.today)
-    return select_published(site, options.today, options.drafts, options.future or options.queued)
+    shown = select_published(site, options.today, options.drafts, options.future or options.queued)
+    return with_link_targets(shown)
 
 
 def banners(site: Site, published: Site, options: BuildOptions) -> list[tuple[Essay, str]]:
@@ -268,6 +271,15 @@ def banners(site: Site, published: Site, options: BuildOptions) -> list[tuple[Es
         (essay, banner_text(essay, essay.slug in undated, options.today))
         for essay in published.essays
     ]
+
+
+def refuse_unpublished_links(
+    site: Site, published: Site, options: BuildOptions, warnings: Sequence[Problem] | None
+) -> None:
+    """Stop before rendering when a shown essay links to one that would not be out yet."""
+    problems = unpublished_link_problems(site, published, options.today)
+    if problems:
+        raise PublishError([*(warnings or []), *problems])
 
 
 def with_planned_slots(site: Site, today: date | datetime) -> Site:

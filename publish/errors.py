@@ -36,6 +36,11 @@ def warning(path: str, line: int, col: int, message: str) -> Problem:
     return Problem(path, line, col, message, "warning")
 
 
+def hint(path: str, line: int, col: int, message: str) -> Problem:
+    """Build a hint: worth fixing, never a failure (not even with --strict)."""
+    return Problem(path, line, col, message, "hint")
+
+
 class PublishError(Exception):
     """Raised with every problem found; the CLI shows them and exits non-zero."""
 

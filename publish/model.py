@@ -169,6 +169,13 @@ class Essay:
     # every image source (front matter `image:` and the body's) with its file line and column,
     # found once at parse time so that a load checks the files without decoding any tokens
     images: tuple[tuple[str, int, int], ...] = ()
+    # every link destination of the body with its file line and column (found at parse time)
+    links: tuple[tuple[str, int, int], ...] = ()
+    # set by the build's plan: each link to another essay as written, and that essay's
+    # site-relative address (`other-essay/#part`)
+    link_targets: tuple[tuple[str, str], ...] = ()
+    # set at each load: the pixel size of each local image file (source, width, height)
+    image_sizes: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def reading_minutes(self) -> int:

@@ -23,7 +23,7 @@ from publish.deploy.target import shown_target
 from publish.errors import Problem, PublishError, error
 from publish.mailing.destination import outbox_folder
 from publish.mailing.environment import shown_path
-from publish.mailing.setup import mailing_readiness, placeholder_essays
+from publish.mailing.setup import sending_problems
 from publish.mailing.smtp_url import SMTP_URL_ENV, parse_smtp_url
 from publish.model import DeploySettings, Settings, Site
 from publish.schedule import Timetable, due_placements, next_slot, plan_schedule
@@ -107,12 +107,7 @@ def check_problems(root: Path, today: datetime) -> tuple[Site | None, list[Probl
         return None, list(exc.problems)
     site = report.site
     assert site is not None
-    problems = [
-        *report.warnings,
-        *mailing_readiness(root, site.settings),
-        *placeholder_essays(site),
-    ]
-    return site, problems
+    return site, [*report.warnings, *sending_problems(root, site.settings)]
 
 
 def next_release(site: Site, now: datetime) -> NextRelease:

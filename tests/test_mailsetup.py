@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from publish.cli.main import cli
-from publish.mailing.setup import NEW_ESSAY_PLACEHOLDER
+from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber
 from tests.tools import RecordingSMTPServer

@@ -109,6 +109,7 @@ class EssayRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     content_hash: str
     aliases: tuple[str, ...] = ()  # old addresses, redirected to the essay
     images: tuple[tuple[str, int, int], ...] = ()  # located image sources
+    links: tuple[tuple[str, int, int], ...] = ()  # located link destinations
 
 
 class CacheRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):

@@ -21,9 +21,11 @@ def show_problems(problems: list[Problem]) -> None:
     for problem in problems:
         click.echo(problem.format(), err=True)
     errors = sum(p.is_error for p in problems)
-    warnings = len(problems) - errors
+    hints = sum(p.severity == "hint" for p in problems)
+    warnings = len(problems) - errors - hints
     if problems:
-        click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
+        more = f", {hints} hint(s)" if hints else ""
+        click.echo(f"{errors} error(s), {warnings} warning(s){more}", err=True)
 
 
 def site_today(root: Path) -> date:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,12 @@ from publish.cli.common import (
 )
 from publish.content.deploy_settings import NOT_DEPLOYED
 from publish.content.essays import cap_slug, slugify
+from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
 from publish.content.site import load_site
 from publish.content.source import ESSAYS_DIR
-from publish.errors import PublishError
-from publish.mailing.setup import (
-    NEW_ESSAY_PLACEHOLDER,
-    mailing_readiness,
-    placeholder_essays,
-)
+from publish.errors import Problem, PublishError
+from publish.mailing.setup import sending_problems
+from publish.model import Essay
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
 from publish.serve import INDEX_PATH, BuildResult, Preview
 from publish.state.releases import site_with_releases
@@ -101,29 +100,46 @@ STRICT_OPTION = click.option(
 @click.command()
 @TODAY_OPTION
 @STRICT_OPTION
+@click.option("--links", is_flag=True, help="Also fetch every external link (http, https).")
+@click.option(
+    "--link-timeout",
+    type=click.FloatRange(0.1, 120),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for each link with --links.",
+)
 @click.pass_obj
-def check(root: Path, today_text: str | None, strict: bool) -> None:
-    """Report every problem in the site, queued essays included; exit 1 if there is any error."""
-    from publish.mailing.dkim import key_problems as dkim_key_problems  # dkimpy: only for check
+def check(
+    root: Path, today_text: str | None, strict: bool, links: bool, link_timeout: float
+) -> None:
+    """Report every problem in the site, queued essays included; exit 1 if there is any error.
 
+    With --links, every external link is fetched too (answers are kept in
+    build/.cache/links.json, a day or, for broken ones, an hour); broken links are
+    warnings, permanently moved ones hints."""
     today = parse_today(today_text) or site_today(root)
     report = check_site(root, BuildOptions(today=today))  # writes nothing, not even the cache
     site = report.site
     assert site is not None
-    problems = [
-        *report.warnings,
-        *mailing_readiness(root, site.settings),
-        *dkim_key_problems(root, site.settings),
-        *placeholder_essays(site),
-    ]
+    problems = [*report.warnings, *sending_problems(root, site.settings)]
+    if links:
+        problems += _checked_links(root, site.essays, link_timeout)
     if any(problem.is_error for problem in problems):
         raise PublishError(problems)
     if strict:
-        refuse_warnings(problems)
+        refuse_warnings([p for p in problems if p.severity != "hint"])
     show_problems(problems)
     click.echo(f"{len(site.essays)} essay(s), {len(site.glossary.entries)} glossary term(s): OK")
     if site.settings.deploy is None:
         click.echo(NOT_DEPLOYED)
+
+
+def _checked_links(root: Path, essays: Sequence[Essay], timeout: float) -> list[Problem]:
+    """The problems of every external link (`check --links`)."""
+    from publish.linkcheck import LinkCheckOptions, check_links
+
+    options = LinkCheckOptions(timeout=timeout, deadline=max(LinkCheckOptions.deadline, timeout))
+    return check_links(root, essays, options)
 
 
 @click.command("build")

@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 from markdown_it.token import Token
 from slugify import slugify as make_slug
 
-from publish.content.links import locate_images, own_tokens, unsafe_links
+from publish.content.links import locate_essay_links, locate_images, own_tokens, unsafe_links
 from publish.content.markdown import build_parser, first_paragraph_text, word_count
+from publish.content.preflight import source_warnings
 from publish.content.source import (
     FrontMatterDocument,
     deep_html,
@@ -102,6 +103,7 @@ def read_essay(
     problems += _long_tags(document, fields["tags"])
     tokens, notes, parse_problems = parse_body(document, glossary)
     problems += parse_problems
+    problems += source_warnings(document, title, own_tokens(tokens, notes))
     if any(p.is_error for p in problems):
         return None, problems
     essay = Essay(
@@ -116,7 +118,11 @@ def read_essay(
         content_hash=hashlib.sha256(document.raw).hexdigest(),
         **fields,
     )
-    essay = dataclasses.replace(essay, images=locate_images(essay, document.raw))
+    essay = dataclasses.replace(
+        essay,
+        images=locate_images(essay, document.raw),
+        links=locate_essay_links(essay, document.raw),
+    )
     if essay.image and not essay.image_alt:
         problems.append(
             warning(

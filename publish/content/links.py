@@ -10,7 +10,9 @@ from urllib.parse import unquote, urlsplit
 
 from markdown_it.token import Token
 
+from publish.content.essaylinks import Located, locate_links
 from publish.content.markdown import SCHEME, build_parser
+from publish.content.preflight import html_image_sources
 from publish.content.source import ESSAYS_DIR, FrontMatterDocument, shown
 from publish.errors import Problem, error, warning
 from publish.model import Essay, Glossary, Note
@@ -73,10 +75,36 @@ def locate_images(essay: Essay, raw: bytes) -> tuple[tuple[str, int, int], ...]:
     matter's `image:` and each image of the body (not those of its glossary notes).
     `raw` is the essay file's bytes as already read (not read again)."""
     lines = _lines(raw.decode("utf-8"))
+    own = own_tokens(essay.tokens, essay.notes)
     return (
         *_front_matter_image(essay, lines),
-        *_body_images(own_tokens(essay.tokens, essay.notes), lines, essay.body_line),
+        *_body_images(own, lines, essay.body_line),
+        *_html_images(own, lines, essay.body_line),
     )
+
+
+def _html_images(tokens: list[Token], lines: list[str], start: int) -> list[tuple[str, int, int]]:
+    """The source of each raw `<img>` of the body with its file line and column."""
+    found = []
+    for block, src in html_image_sources(tokens):
+        first, last = block.map if block.map else (0, 0)
+        place = next(
+            (
+                (number + 1, lines[number].find(src) + 1)
+                for number in range(start + first, min(start + last, len(lines)))
+                if src in lines[number]
+            ),
+            (start + first + 1, 1),
+        )
+        found.append((src, *place))
+    return found
+
+
+def locate_essay_links(essay: Essay, raw: bytes) -> tuple[Located, ...]:
+    """Every link destination of a parsed essay's body (not its glossary notes') with its
+    file line and column; `raw` is the essay file's bytes as already read."""
+    lines = _lines(raw.decode("utf-8"))
+    return locate_links(own_tokens(essay.tokens, essay.notes), lines, essay.body_line)
 
 
 def glossary_image_problems(glossary: Glossary, root: Path) -> list[Problem]:

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from publish.content.essaylinks import missing_link_problems
 from publish.content.essays import EssayReader, read_essays
 from publish.content.glossary import load_glossary
+from publish.content.images import ImageSizes, measure_images
 from publish.content.links import glossary_image_problems, image_problems
 from publish.content.markdown import build_parser
 from publish.content.settings import load_settings
@@ -63,12 +65,17 @@ def load_site(root: Path, read: EssayReader = read_essays) -> tuple[Site, list[P
                 "no essays found (add essays/*.md, or run 'publish new \"Title\"')",
             )
         )
+    sizes = ImageSizes(root)
     for essay, found in read(paths, root, settings, glossary):
         problems += found
         if essay is not None:
             problems += image_problems(essay, root)
+            essay, large = measure_images(essay, sizes)
+            problems += large
             essays.append(essay)
+    sizes.save()
     problems += _duplicate_slugs(essays)
+    problems += missing_link_problems(essays)
     problems += _built_in_slugs(essays, root, files.folders)
     if any(p.is_error for p in problems):
         raise PublishError(problems)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from publish.content.settings import SETTINGS_FILE
 from publish.errors import Problem, PublishError, error, warning
-from publish.model import Settings, Site
+from publish.model import Settings
 from publish.state import subscribers
 from publish.state.db import database_path
 
@@ -24,8 +24,6 @@ from publish.state.db import database_path
 PLACEHOLDER_URL = "https://example.org/"
 PLACEHOLDER_FROM_ADDRESS = "you@example.org"
 PLACEHOLDER_POSTAL_ADDRESS = "1 Example Street, Exampletown"
-# The first paragraph `publish new` writes into a new essay.
-NEW_ESSAY_PLACEHOLDER = "Write the first paragraph here; it becomes the summary unless you set one."
 TEST_COPY_NOTE = (
     "a test copy goes out anyway; its unsubscribe link will not work until this is fixed"
 )
@@ -128,29 +126,11 @@ def has_subscribers(root: Path, settings: Settings) -> bool:
     return subscribers.has_subscribers(database_path(root, settings))
 
 
-def placeholder_essays(site: Site) -> list[Problem]:
-    """A warning at each essay line that still holds the paragraph `publish new` wrote."""
-    problems = []
-    for essay in site.essays:
-        try:
-            lines = (site.root / essay.path).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
-            continue
-        for number, line in enumerate(lines, start=1):
-            col = line.find(NEW_ESSAY_PLACEHOLDER)
-            if col >= 0:
-                problems.append(
-                    warning(
-                        essay.path,
-                        number,
-                        col + 1,
-                        (
-                            "this is still the placeholder paragraph `publish new` wrote; "
-                            "replace it before the essay is released"
-                        ),
-                    )
-                )
-    return problems
+def sending_problems(root: Path, settings: Settings) -> list[Problem]:
+    """What `check` and `status` report about sending: the mail setup and the DKIM key."""
+    from publish.mailing.dkim import key_problems  # dkimpy: loaded only when asked
+
+    return [*mailing_readiness(root, settings), *key_problems(root, settings)]
 
 
 def _settings_text(root: Path | None) -> str:

@@ -44,7 +44,9 @@ def feed_content(site: Site, essay: Essay) -> str:
     links between a note and its reference (the ids carry the slug: they stay unique when a
     reader shows many entries on one page)."""
     base = site.settings.site.url
-    context = RenderContext(slug=essay.slug, base=base, glossary_url=f"{base}glossary/")
+    context = RenderContext(
+        slug=essay.slug, base=base, glossary_url=f"{base}glossary/", links=essay.link_targets
+    )
     body = render_feed(essay.tokens, context)
     body = _OTHER_FRAGMENT.sub(f'href="{essay_url(site, essay)}#', body)
     return _image_html(site, essay) + body

@@ -19,6 +19,7 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from publish.cadence import describe_rule
+from publish.content.images import email_dimensions
 from publish.errors import Problem, warning
 from publish.model import Essay, Settings, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
@@ -113,7 +114,14 @@ def plain_templates(templates: Environment) -> Environment:
 def _render_context(site: Site, essay: Essay) -> RenderContext:
     """Absolute URLs for everything the email links to."""
     base = site.settings.site.url
-    return RenderContext(slug=essay.slug, base=base, glossary_url=f"{base}glossary/")
+    return RenderContext(
+        slug=essay.slug,
+        base=base,
+        glossary_url=f"{base}glossary/",
+        links=essay.link_targets,
+        page_url=essay_url(site, essay),
+        images=essay.image_sizes,
+    )
 
 
 def _template_values(site: Site, essay: Essay) -> dict[str, object]:
@@ -124,11 +132,18 @@ def _template_values(site: Site, essay: Essay) -> dict[str, object]:
         "essay": essay,
         "web_url": essay_url(site, essay),
         "image_src": resolve_url(essay.image, settings.site.url),
+        **_lead_image_size(essay),
         "cadence": describe_rule(settings.schedule.rule),
         "reason": subscription_reason(settings),
         "unsubscribe_url": preview_unsubscribe_url(settings),
         "postal_address": settings.email.postal_address,
     }
+
+
+def _lead_image_size(essay: Essay) -> dict[str, str]:
+    """The lead image's `image_width` and `image_height` in the email ("" when unknown)."""
+    size = email_dimensions(essay.image_sizes, essay.image)
+    return {"image_width": size.get("width", ""), "image_height": size.get("height", "")}
 
 
 def subscription_reason(settings: Settings) -> str:

@@ -18,9 +18,11 @@ from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 from markupsafe import Markup
 
+from publish.content.images import email_dimensions
 from publish.content.markdown import build_parser, inline_text
 from publish.model import Essay
 from publish.outputs.urls import resolve_url
+from publish.outputs.webonly import web_only_html, web_only_text
 
 Render = Callable[[Sequence[Token], Any], str]
 
@@ -42,6 +44,14 @@ class RenderContext:
     slug: str
     base: str
     glossary_url: str
+    links: tuple[tuple[str, str], ...] = ()  # links to other essays: as written, address
+    page_url: str = ""  # the essay's web page (what the email links to in a dropped embed)
+    images: tuple[tuple[str, int, int], ...] = ()  # local images' sizes (source, w, h)
+
+    def address(self, url: str) -> str:
+        """Where a link points: another essay's address if it names one, resolved."""
+        target = next((address for written, address in self.links if written == url), url)
+        return resolve_url(target, self.base)
 
 
 def note_ids(slug: str, token: Token) -> tuple[int, str, str]:
@@ -63,7 +73,7 @@ class WebRenderer(RendererHTML):
         token = tokens[idx].copy()
         token.attrs = {
             **token.attrs,
-            "href": resolve_url(str(token.attrs.get("href", "")), self._context(env).base),
+            "href": self._context(env).address(str(token.attrs.get("href", ""))),
         }
         return self.renderToken([token], 0, options, env)
 
@@ -179,12 +189,26 @@ class EmailRenderer(WebRenderer):
     """
 
     def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
-        """An image with an absolute source, no lazy loading (mail clients ignore it)."""
+        """An image with an absolute source and, when the file's size is known, `width` and
+        `height` at most the column's width; no lazy loading (mail clients ignore it)."""
         token = tokens[idx].copy()
-        src = resolve_url(str(token.attrs.get("src", "")), self._context(env).base)
-        token.attrs = {**token.attrs, "src": src}
+        written = str(token.attrs.get("src", ""))
+        src = resolve_url(written, self._context(env).base)
+        token.attrs = {
+            **token.attrs,
+            "src": src,
+            **email_dimensions(self._context(env).images, written),
+        }
         copied = [*tokens[:idx], token, *tokens[idx + 1 :]]
         return RendererHTML.image(self, copied, idx, options, env)
+
+    def html_block(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """Raw HTML, what mail clients drop replaced by a link to the web page."""
+        return web_only_html(tokens[idx].content, self._context(env).page_url, block=True)
+
+    def html_inline(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """Inline raw HTML, the same way."""
+        return web_only_html(tokens[idx].content, self._context(env).page_url, block=False)
 
     def footnote_block_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """The notes section: a heading, then one block per note."""
@@ -284,7 +308,7 @@ class TextRenderer:
         if kind == "hr":
             return ["* * *"]
         if kind == "html_block":
-            return _wrap(_strip_tags(token.content), width)
+            return _wrap(web_only_text(token.content, context.page_url, _strip_tags), width)
         if kind == "table":
             return self._table(block, context)
         if kind == "footnote_block":
@@ -356,7 +380,7 @@ def _inline(children: Sequence[Token], context: RenderContext) -> str:
         elif kind in ("em_open", "em_close", "strong_open", "strong_close"):
             parts.append("*")
         elif kind == "link_open":
-            links.append(resolve_url(str(token.attrs.get("href", "")), context.base))
+            links.append(context.address(str(token.attrs.get("href", ""))))
             parts.append("\x00")
         elif kind == "link_close":
             parts.append(_link_tail(parts, links.pop() if links else ""))
@@ -369,7 +393,7 @@ def _inline(children: Sequence[Token], context: RenderContext) -> str:
             source = f" ({token.meta['source']})" if token.meta["source"] else ""
             parts.append(f"{token.meta['term']}{source}: ")
         elif kind == "html_inline":
-            parts.append(_strip_tags(token.content))
+            parts.append(web_only_text(token.content, context.page_url, _strip_tags))
     return "".join(parts).replace("\x00", "")
 
 
@@ -445,5 +469,7 @@ def _plain_text(tokens: Sequence[Token], context: RenderContext) -> str:
 
 def render_essay_body(essay: Essay, base: str) -> str:
     """An essay's body HTML with site-relative links resolved against `base`."""
-    context = RenderContext(slug=essay.slug, base=base, glossary_url=f"{base}glossary/")
+    context = RenderContext(
+        slug=essay.slug, base=base, glossary_url=f"{base}glossary/", links=essay.link_targets
+    )
     return render_web(essay.tokens, context)

@@ -1,0 +1,180 @@
+"""The pixel size of each local image an essay shows, for the email's `width` and `height`,
+and a warning for an image too heavy for a reader's phone.
+
+Sizes come from the file's header only (Pillow opens lazily and decodes nothing; an SVG's
+size is read from its root element), and are kept in `build/.cache/images.json` by each
+file's size, modification time and inode, so a build reads the header of a new or changed
+image only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import msgspec
+
+from publish.cache.store import (
+    CACHE_DIR,
+    NO_KEY,
+    PROCESS,
+    cache_enabled,
+    pack_record,
+    unpack_record,
+    write_cache_file,
+)
+from publish.content.markdown import SCHEME
+from publish.content.source import ESSAYS_DIR, shown
+from publish.errors import Problem, warning
+from publish.model import Essay
+
+SIZES_FILE = CACHE_DIR / "images.json"
+MAGIC = b"PUBIMAGE"
+LARGE_BYTES = 1024 * 1024  # an image heavier than this is slow on a phone
+LARGE_PIXELS = 3000  # wider or taller than this is far more than any screen shows
+EMAIL_WIDTH = 560  # the content column of the 600 px email (20 px padding either side)
+ORIENTATION = 0x0112  # the EXIF tag that turns a photo; 5 to 8 swap width and height
+SVG_LENGTH = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(px)?\s*$")
+
+Stamp = tuple[int, int, int]  # size in bytes, modification time in ns, inode
+Entry = tuple[int, int, int, int, int]  # the stamp, then width and height (0 when unknown)
+_DECODER = msgspec.json.Decoder(dict[str, Entry])
+
+
+class ImageSizes:
+    """The sizes of a site's images, kept between builds in the cache folder."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.path = root / SIZES_FILE
+        self.known = self._load()
+        self.changed = False
+
+    def _load(self) -> dict[str, Entry]:
+        """The kept sizes (none when absent or damaged)."""
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            return {}
+        spans = unpack_record(data, MAGIC)
+        if spans is None or len(spans) != 1:
+            return {}
+        ((start, length),) = spans
+        try:
+            return _DECODER.decode(data[start : start + length])
+        except msgspec.DecodeError:
+            return {}
+
+    def size(self, relative: str) -> tuple[Stamp, int, int] | None:
+        """The stamp, width and height of `essays/<relative>` (0, 0 when unreadable), or
+        None when there is no such file."""
+        try:
+            status = os.stat(self.root / ESSAYS_DIR / relative)
+        except OSError:
+            return None
+        stamp = (status.st_size, status.st_mtime_ns, status.st_ino)
+        entry = self.known.get(relative)
+        if entry is None or tuple(entry[:3]) != stamp:
+            width, height = read_size(self.root / ESSAYS_DIR / relative)
+            entry = self.known[relative] = (*stamp, width, height)
+            self.changed = True
+        return stamp, entry[3], entry[4]
+
+    def save(self) -> None:
+        """Keep the sizes for the next build (never while `check` leaves the cache alone)."""
+        if self.changed and not PROCESS.read_only and cache_enabled():
+            body = msgspec.json.encode(self.known)
+            write_cache_file(self.path, pack_record(MAGIC, NO_KEY, [body]))
+            self.changed = False
+
+
+def read_size(path: Path) -> tuple[int, int]:
+    """An image file's width and height as shown, from its header; (0, 0) if unreadable."""
+    if path.suffix.lower() == ".svg":
+        return _svg_size(path)
+    from PIL import Image, UnidentifiedImageError  # only when an image is new or changed
+
+    try:
+        with Image.open(path) as image:  # lazy: reads the header, decodes no pixels
+            width, height = image.size
+            turned = image.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        return 0, 0
+    return (height, width) if turned else (width, height)
+
+
+def _svg_size(path: Path) -> tuple[int, int]:
+    """An SVG's size from its root's `width` and `height` in pixels, else its `viewBox`."""
+    from defusedxml import ElementTree
+
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (OSError, ElementTree.ParseError, ValueError):
+        return 0, 0
+    lengths = [SVG_LENGTH.match(root.get(name, "")) for name in ("width", "height")]
+    if all(lengths):
+        return round(float(lengths[0][1])), round(float(lengths[1][1]))  # type: ignore[index]
+    box = root.get("viewBox", "").replace(",", " ").split()
+    try:
+        return (round(float(box[2])), round(float(box[3]))) if len(box) == 4 else (0, 0)
+    except ValueError:
+        return 0, 0
+
+
+def local_image(src: str) -> str | None:
+    """The path under essays/ of a local image source, or None for a remote or data one."""
+    if not src or SCHEME.match(src) or src.startswith("//"):
+        return None
+    parts = [part for part in unquote(urlsplit(src).path).split("/") if part]
+    return "/".join(parts) or None
+
+
+def measure_images(essay: Essay, sizes: ImageSizes) -> tuple[Essay, list[Problem]]:
+    """The essay with the size of each local image it shows, and a warning for each image
+    that is very large (over 1 MB, or over 3000 px wide or tall)."""
+    found: dict[str, tuple[int, int]] = {}
+    problems = []
+    for src, line, col in essay.images:
+        relative = local_image(src)
+        measured = sizes.size(relative) if relative else None
+        if measured is None:
+            continue
+        (length, _, _), width, height = measured
+        if width and height:
+            found.setdefault(src, (width, height))
+        if length > LARGE_BYTES or max(width, height) > LARGE_PIXELS:
+            problems.append(warning(essay.path, line, col, _large(src, length, width, height)))
+    image_sizes = tuple((src, width, height) for src, (width, height) in found.items())
+    if image_sizes == essay.image_sizes:
+        return essay, problems
+    return dataclasses.replace(essay, image_sizes=image_sizes), problems
+
+
+def _large(src: str, length: int, width: int, height: int) -> str:
+    """The warning for a very large image."""
+    weight = f"{length / 1024:.0f} KB" if length < LARGE_BYTES else f"{length / 1024**2:.1f} MB"
+    return (
+        f"image '{shown(src)}' is {weight}, {width}×{height} px: "
+        f"readers wait for it on a phone; at most {LARGE_PIXELS} px and 1 MB is plenty"
+    )
+
+
+def email_size(width: int, height: int, limit: int = EMAIL_WIDTH) -> tuple[int, int]:
+    """An image's size in the email: its own, or scaled down to `limit` wide."""
+    if width <= limit:
+        return width, height
+    return limit, max(1, round(height * limit / width))
+
+
+def email_dimensions(sizes: Sequence[tuple[str, int, int]], src: str) -> dict[str, str]:
+    """The `width` and `height` an email gives the image written as `src`, from an essay's
+    `image_sizes` (none when its size is not known)."""
+    for written, width, height in sizes:
+        if written == src:
+            shown_width, shown_height = email_size(width, height)
+            return {"width": str(shown_width), "height": str(shown_height)}
+    return {}
