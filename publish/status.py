@@ -23,7 +23,7 @@ from publish.deploy.target import shown_target
 from publish.errors import Problem, PublishError, error
 from publish.mailing.destination import outbox_folder
 from publish.mailing.environment import shown_path
-from publish.mailing.setup import sending_problems
+from publish.mailing.readiness import sending_problems
 from publish.mailing.smtp_url import SMTP_URL_ENV, parse_smtp_url
 from publish.model import DeploySettings, Settings, Site
 from publish.schedule import Timetable, due_placements, next_slot, plan_schedule

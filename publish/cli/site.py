@@ -28,7 +28,7 @@ from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
 from publish.content.site import load_site
 from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError
-from publish.mailing.setup import sending_problems
+from publish.mailing.readiness import sending_problems
 from publish.model import Essay
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
 from publish.serve import INDEX_PATH, BuildResult, Preview

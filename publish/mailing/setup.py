@@ -126,13 +126,6 @@ def has_subscribers(root: Path, settings: Settings) -> bool:
     return subscribers.has_subscribers(database_path(root, settings))
 
 
-def sending_problems(root: Path, settings: Settings) -> list[Problem]:
-    """What `check` and `status` report about sending: the mail setup and the DKIM key."""
-    from publish.mailing.dkim import key_problems  # dkimpy: loaded only when asked
-
-    return [*mailing_readiness(root, settings), *key_problems(root, settings)]
-
-
 def _settings_text(root: Path | None) -> str:
     """publish.toml's text, for locating keys ('' when unknown or unreadable)."""
     if root is None:
