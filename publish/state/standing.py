@@ -115,7 +115,7 @@ def apply_outcome(
         return
     target = _target_status(connection, outcome, reader, soft_limit, repeat_send)
     if target and _RANK[target] > _RANK.get(reader.status, 0):
-        _set_standing(connection, reader.id, target)
+        subscribers.set_status(connection, reader.id, target)
         summary.changed[reader.email] = target
 
 
@@ -213,18 +213,6 @@ def _delivered_since_last_soft_bounce(
         {"reader": subscriber_id, "slug": slug, "kind": SOFT_BOUNCE},
     ).fetchone()
     return bool(row[0])
-
-
-def _set_standing(connection: sqlite3.Connection, subscriber_id: int, status: str) -> None:
-    """Move a reader to bounced, complained or unsubscribed, stamping the moment."""
-    if status == subscribers.UNSUBSCRIBED:
-        subscribers.set_status(connection, subscriber_id, status)
-        return
-    column = "bounced_at" if status == subscribers.BOUNCED else "complained_at"
-    connection.execute(
-        f"UPDATE subscribers SET status = ?, {column} = ? WHERE id = ?",
-        (status, now_text(), subscriber_id),
-    )
 
 
 def soft_bounce_count(connection: sqlite3.Connection, subscriber_id: int) -> int:
