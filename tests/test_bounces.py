@@ -20,9 +20,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from publish.addresses import tagged_address
 from publish.cli.main import cli
 from publish.content.settings import load_settings
-from publish.state import db
+from publish.mailing.built import envelope_sender
+from publish.state import db, standing
 from publish.state.subscribers import add_subscriber
 from tests.imapserver import ImapServer, dovecot
 from tests.mailsite import SETTINGS, SLUG, copy_site, make_mail_site
@@ -411,3 +413,59 @@ def test_publish_run_applies_the_bounces_before_it_sends(
     assert "bounces: 1 hard bounce(s)" in result.stdout
     assert [m[1][0] for m in smtp_server.messages] == ["ann@example.org"]
     assert parseaddr(str(smtp_server.messages[0][2]["From"]))[1] == "letters@example.org"
+
+
+# --- Return paths and mailto addresses ---------------------------------------------------
+
+
+def test_a_return_path_names_the_delivery_and_fits_a_local_part(tmp_path: Path) -> None:
+    root = make_site(tmp_path / "site", settings=BOUNCE_SETTINGS, site="mail")
+    settings = load_settings(root)
+    long_slug = "a-very-long-essay-title-" * 8
+    sender = envelope_sender(settings, secret=b"k1", subscriber_id=123456, slug=long_slug)
+    found = VERP.fullmatch(sender)
+    assert found and len(sender.partition("@")[0].encode()) <= 64
+    tag = standing.read_tag(b"k1", sender.partition("+")[2].partition("@")[0].upper())
+    assert tag == standing.Tag("return_path", 123456, standing.slug_digest(long_slug))
+    assert standing.read_tag(b"another-secret", sender.partition("+")[2].partition("@")[0]) is None
+    assert envelope_sender(settings) == "bounces@example.org"  # no delivery: the bare address
+    plain = load_settings(make_site(tmp_path / "plain", settings=SETTINGS, site="mail"))
+    assert envelope_sender(plain, secret=b"k1", subscriber_id=1, slug="s") == "letters@example.org"
+    assert tagged_address("a" * 40 + "@example.org", "b1-0-0" * 5) == "a" * 40 + "@example.org"
+
+
+def test_an_abuse_report_quoting_only_our_return_path_finds_the_reader(tmp_path: Path) -> None:
+    root = make_site(tmp_path / "site", settings=BOUNCE_SETTINGS, site="mail")
+    settings = load_settings(root)
+    subscribe(root, "redacted-reader@example.com")
+    with closing(connect(root)) as conn:
+        reader = conn.execute("SELECT id FROM subscribers").fetchone()[0]
+    sender = envelope_sender(settings, secret=SECRET.encode(), subscriber_id=reader, slug=SLUG)
+    text = fixture("arf-abuse.eml").replace(
+        b"Original-Mail-From: <bounces@example.org>", f"Original-Mail-From: <{sender}>".encode()
+    )
+    text = text.replace(b"angry@example.com", b"redacted@feedback.example.com")
+    box = maildir_with(tmp_path / "Maildir")
+    box.add(text)
+    result = run_cli(root, "bounces", "--maildir", str(tmp_path / "Maildir"))
+    assert "1 complaint(s)" in result.stdout, result.output
+    assert statuses(root) == {"redacted-reader@example.com": "complained"}
+
+
+def test_publish_run_stops_before_sending_when_the_mailbox_cannot_be_read(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mailbox_server: ImapServer,
+    smtp_server: RecordingSMTPServer,
+) -> None:
+    essays = {"01-alder": essay_text("On the Alder", slug="alder")}
+    root = make_site(tmp_path / "site", essays, settings=SETTINGS, site="mail")
+    subscribe(root, "ann@example.org")
+    monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
+    monkeypatch.setenv("PUBLISH_BOUNCE_URL", mailbox_server.url(password="not-it-4417"))
+    result = run_cli(root, "run", "--today", "2027-01-05T10:00")
+    assert result.exit_code == 1 and "refused the login" in result.stderr
+    assert "not-it-4417" not in result.output and smtp_server.messages == []
+    monkeypatch.setenv("PUBLISH_BOUNCE_URL", mailbox_server.url())
+    assert run_cli(root, "run", "--today", "2027-01-05T11:00").exit_code == 0
+    assert [m[1][0] for m in smtp_server.messages] == ["ann@example.org"]

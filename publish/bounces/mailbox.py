@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from publish.errors import PublishError
 
@@ -58,7 +58,7 @@ class ImapAddress:
     def shown(self) -> str:
         """The address without the password, for messages."""
         scheme = "imaps" if self.secure else "imap"
-        return f"{scheme}://{self.user}@{self.host}:{self.port}/{self.folder}"
+        return f"{scheme}://{quote(self.user, safe='')}@{self.host}:{self.port}/{self.folder}"
 
 
 def parse_imap_url(url: str) -> ImapAddress:
