@@ -378,7 +378,13 @@ def test_bounced_complained_and_unsubscribed_readers_are_never_mailed_again(
     }
     with closing(connect(root)) as conn:
         slugs = dict(conn.execute("SELECT kind, slug FROM reports").fetchall())
+        addresses = dict(conn.execute("SELECT kind, address FROM reports").fetchall())
     assert slugs == {"hard_bounce": SLUG, "complaint": SLUG, "unsubscribe": ""}
+    assert addresses == {
+        "hard_bounce": "old@forward.example",  # as the DSN names it
+        "complaint": "redacted@feedback.example.com",  # the provider hid the reader
+        "unsubscribe": "leaving@example.com",
+    }
     flags = imap_flags(mailbox_server)
     processed = [m for m, f in flags.items() if "$PublishProcessed" in f and "\\Seen" in f]
     assert len(processed) == 3

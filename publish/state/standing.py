@@ -144,7 +144,7 @@ def _record(connection: sqlite3.Connection, outcome: Outcome, reader: Subscriber
         (
             outcome.reference,
             outcome.kind,
-            fold_controls(outcome.address),
+            fold_controls(outcome.address or (reader.email if reader else "")),
             reader.id if reader else None,
             outcome.slug,
             outcome.source,
