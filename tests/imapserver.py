@@ -1,9 +1,11 @@
 """A real Dovecot IMAP server on a loopback port, with one user and a Maildir, for the
-bounce tests (the recipe of TESTING-SERVERS.md section 2: Dovecot 2.3, plain IMAP)."""
+bounce tests (the recipe of TESTING-SERVERS.md section 2: Dovecot 2.3), plain IMAP on one
+port and IMAP over TLS, with a self-signed certificate made here, on another."""
 
 from __future__ import annotations
 
 import grp
+import ipaddress
 import mailbox
 import os
 import pwd
@@ -15,7 +17,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.tools import free_port, need_tool
 
@@ -29,16 +37,19 @@ class ImapServer:
 
     host: str
     port: int
+    tls_port: int
+    certificate: Path  # the self-signed certificate of the imaps listener
     user: str
     password: str
     maildir: Path
     uid: int
     gid: int
 
-    def url(self, password: str | None = None, folder: str = "INBOX") -> str:
-        """The PUBLISH_BOUNCE_URL of the mailbox."""
+    def url(self, password: str | None = None, folder: str = "INBOX", tls: bool = False) -> str:
+        """The PUBLISH_BOUNCE_URL of the mailbox (plain IMAP, or IMAP over TLS)."""
         secret = self.password if password is None else password
-        return f"imap://{self.user}:{secret}@{self.host}:{self.port}/{folder}"
+        scheme, port = ("imaps", self.tls_port) if tls else ("imap", self.port)
+        return f"{scheme}://{self.user}:{secret}@{self.host}:{port}/{folder}"
 
     def deliver(self, raw: bytes) -> str:
         """Put a message into INBOX as an MTA would (tmp/, then new/)."""
@@ -70,12 +81,13 @@ def dovecot() -> Iterator[ImapServer]:
         (root / sub).mkdir()
     (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
     (root / "passwd").chmod(0o600)
-    port = free_port()
+    port, tls_port = free_port(), free_port()
+    certificate = _self_signed(root)
     uid, gid, users, userdb, no_chroot = _accounts(root)
     for path in [root / "mail", *(root / "mail").rglob("*")]:
         os.chown(path, uid, gid)
     conf = root / "dovecot.conf"
-    conf.write_text(_config(root, port, users, userdb, no_chroot))
+    conf.write_text(_config(root, (port, tls_port), users, userdb, no_chroot))
     log_path = root / "dovecot.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -83,7 +95,9 @@ def dovecot() -> Iterator[ImapServer]:
         )
         try:
             _wait_for(port, process, log_path)
-            yield ImapServer("127.0.0.1", port, USER, PASSWORD, maildir, uid, gid)
+            yield ImapServer(
+                "127.0.0.1", port, tls_port, certificate, USER, PASSWORD, maildir, uid, gid
+            )
         finally:
             process.terminate()
             try:
@@ -110,15 +124,51 @@ def _accounts(root: Path) -> tuple[int, int, str, str, str]:
     return os.getuid(), os.getgid(), users, f"home={root}/mail/%u", "  chroot =\n"
 
 
-def _config(root: Path, port: int, users: str, userdb: str, no_chroot: str) -> str:
-    """dovecot.conf for one passwd-file user with a Maildir, plain IMAP on `port`."""
+def _self_signed(root: Path) -> Path:
+    """A key and a self-signed certificate for 127.0.0.1 in `root`; the certificate's path."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (root / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (root / "key.pem").chmod(0o600)
+    (root / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return root / "cert.pem"
+
+
+def _config(root: Path, ports: tuple[int, int], users: str, userdb: str, no_chroot: str) -> str:
+    """dovecot.conf for one passwd-file user with a Maildir: plain IMAP on the first port,
+    IMAP over TLS on the second."""
+    port, tls_port = ports
     return f"""\
 protocols = imap
 listen = 127.0.0.1
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = /dev/stderr
-ssl = no
+ssl = yes
+ssl_cert = <{root}/cert.pem
+ssl_key = <{root}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -139,7 +189,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 """

@@ -475,3 +475,25 @@ def test_publish_run_stops_before_sending_when_the_mailbox_cannot_be_read(
     monkeypatch.setenv("PUBLISH_BOUNCE_URL", mailbox_server.url())
     assert run_cli(root, "run", "--today", "2027-01-05T11:00").exit_code == 0
     assert [m[1][0] for m in smtp_server.messages] == ["ann@example.org"]
+
+
+def test_imaps_verifies_the_server_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mailbox_server: ImapServer
+) -> None:
+    root = make_site(tmp_path / "site", settings=SETTINGS, site="mail")
+    subscribe(root, "gone@example.net")
+    mailbox_server.deliver(fixture("dsn-hard.eml"))
+    monkeypatch.setenv("PUBLISH_BOUNCE_URL", mailbox_server.url(tls=True))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))
+    untrusted = run_cli(root, "bounces")
+    assert untrusted.exit_code == 1
+    assert f"server 127.0.0.1:{mailbox_server.tls_port} failed the TLS check" in untrusted.stderr
+    assert "self-signed certificate" in untrusted.stderr
+    assert statuses(root) == {"gone@example.net": "active"}
+    monkeypatch.setenv("SSL_CERT_FILE", str(mailbox_server.certificate))
+    trusted = run_cli(root, "bounces")
+    assert trusted.exit_code == 0, trusted.output
+    assert f"Read imaps://bounces@127.0.0.1:{mailbox_server.tls_port}/INBOX: 1 hard" in (
+        trusted.stdout
+    )
+    assert statuses(root) == {"gone@example.net": "bounced"}

@@ -106,6 +106,12 @@ class ImapMailbox:
                 )
             else:
                 imap = imaplib.IMAP4(address.host, address.port, timeout=TIMEOUT)
+        except ssl.SSLError as exc:
+            message = (
+                f"the IMAP server {address.host}:{address.port} failed the TLS check "
+                f"({getattr(exc, 'verify_message', '') or exc.reason or exc})"
+            )
+            raise PublishError.single(where, 1, 1, message) from None
         except (OSError, imaplib.IMAP4.error) as exc:
             message = f"cannot reach the IMAP server {address.host}:{address.port} ({exc})"
             raise PublishError.single(where, 1, 1, message) from None
