@@ -41,3 +41,27 @@ def address_key(address: str) -> str:
     and the ASCII domain (`élodie@example.org` for `ÉLODIE@Example.org`)."""
     local, domain = address_parts(address)
     return f"{local.casefold()}@{domain}"
+
+
+LOCAL_PART_LIMIT = 64  # octets (RFC 5321 4.5.3.1.1)
+
+
+def tagged_address(base: str, tag: str) -> str:
+    """`local+tag@domain` for a base address `local@domain`; the base itself when the local
+    part would pass the 64 octets SMTP allows."""
+    local, _, domain = base.rpartition("@")
+    tagged = f"{local}+{tag}"
+    return base if len(tagged.encode("utf-8")) > LOCAL_PART_LIMIT else f"{tagged}@{domain}"
+
+
+def address_tag(address: str, base: str) -> str | None:
+    """The tag of `address` if it is `base` with a `+tag` (domain and local part in any
+    case), else None."""
+    local, _, domain = address.strip().strip("<>").rpartition("@")
+    base_local, _, base_domain = base.rpartition("@")
+    if ascii_domain(domain) != ascii_domain(base_domain):
+        return None
+    head, plus, tag = local.partition("+")
+    if not plus or head.casefold() != base_local.casefold():
+        return None
+    return tag

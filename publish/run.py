@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from publish.bounces.mailbox import URL_VARIABLE as BOUNCE_URL_VARIABLE
+from publish.bounces.process import open_mailbox, process_bounces
 from publish.build import BUILD_DIR, BuildOptions, build, read_site
 from publish.content.releasefile import (
     RELEASES_FILE,
@@ -138,7 +140,22 @@ def run_publish(
         decision = dataclasses.replace(decision, log=(*notes, *decision.log))
         if decision.idle:
             return RunReport(log=decision.log, warnings=tuple(warnings))
+        bounces = _apply_bounces(root, site.settings, connection)
+        decision = dataclasses.replace(decision, log=(*decision.log, *bounces))
         return _carry_out(root, binding, decision, connection, now, warnings, first_run, outbox)
+
+
+def _apply_bounces(root: Path, settings: Settings, connection: sqlite3.Connection) -> list[str]:
+    """With $PUBLISH_BOUNCE_URL set, apply the bounce mailbox's reports before anything is
+    sent, so a reader who bounced is not mailed again; the log line saying what it did."""
+    if not os.environ.get(BOUNCE_URL_VARIABLE):
+        return []
+    box = open_mailbox(None)
+    try:
+        summary = process_bounces(root, settings, connection, box)
+    finally:
+        box.close()
+    return [f"bounces: {summary.message}"]
 
 
 def _known(root: Path, settings: Settings, connection: sqlite3.Connection) -> Known:

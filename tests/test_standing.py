@@ -3,13 +3,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from publish.cli.main import cli
 from publish.content.settings import load_settings
 from publish.errors import PublishError
 from publish.state import db, ledger, standing
@@ -258,3 +264,43 @@ def test_bounce_settings_are_read(tmp_path: Path) -> None:
     make_site(tmp_path, settings=SETTINGS.replace("[email]\n", f"[email]\n{extra}"))
     email = load_settings(tmp_path).email
     assert (email.bounce_address, email.soft_bounce_limit) == ("bounces@example.org", 5)
+
+
+def test_list_export_and_import_keep_bounced_and_complained(tmp_path: Path) -> None:
+    def run(site: Path, *args: str) -> Any:
+        return CliRunner().invoke(cli, ["--root", str(site), "subscribers", *args])
+
+    first = make_site(tmp_path / "first", settings=SETTINGS)
+    with closing(db.connect(db.database_path(first, load_settings(first)))) as conn:
+        for address in ("dead@example.org", "angry@example.org", "here@example.org"):
+            add_subscriber(conn, address)
+        apply(
+            conn,
+            report("hard_bounce", "dead@example.org", "b"),
+            report("complaint", "angry@example.org", "c"),
+        )
+    listed = run(first, "list", "--status", "bounced")
+    assert listed.exit_code == 0, listed.output
+    rows = [line.split("\t") for line in listed.stdout.splitlines()[1:]]
+    assert [(r[0], r[1]) for r in rows] == [("dead@example.org", "bounced")]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", rows[0][6])
+    everyone = run(first, "list")
+    assert "1 active, 0 unsubscribed, 1 bounced, 1 complained" in everyone.stderr
+    exported = run(first, "export")
+    table = {r["email"]: r for r in csv.DictReader(io.StringIO(exported.stdout))}
+    assert (
+        table["dead@example.org"]["status"] == "bounced" and table["dead@example.org"]["bounced_at"]
+    )
+    assert table["angry@example.org"]["complained_at"]
+    (tmp_path / "export.csv").write_text(exported.stdout, encoding="utf-8")
+    second = make_site(tmp_path / "second", settings=SETTINGS)
+    imported = run(second, "import", str(tmp_path / "export.csv"))
+    assert "3 added (1 active, 1 bounced, 1 complained)" in imported.stdout
+    again = run(first, "import", str(tmp_path / "export.csv"))
+    assert "2 kept bounced or complained" in again.stdout
+    with closing(db.connect(db.database_path(second, load_settings(second)))) as conn:
+        dead = find_subscriber(conn, "dead@example.org")
+        angry = find_subscriber(conn, "angry@example.org")
+    assert dead is not None and dead.status == "bounced"
+    assert dead.bounced_at == table["dead@example.org"]["bounced_at"]
+    assert angry is not None and angry.status == "complained" and angry.complained_at

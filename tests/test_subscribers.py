@@ -176,7 +176,7 @@ def test_cli_subscriber_commands(tmp_path: Path) -> None:
     assert code == 0
     assert "Ann@example.org\tactive\tA" in output and "bo@example.org\tunsubscribed" in output
     rows = {line.split("\t")[0]: line.split("\t") for line in output.splitlines() if "\t" in line}
-    assert rows["email"][3:] == ["subscribed", "confirmed", "unsubscribed"]
+    assert rows["email"][3:] == ["subscribed", "confirmed", "unsubscribed", "bounced/complained"]
     assert rows["Ann@example.org"][5] == "-" and rows["Ann@example.org"][3] != "-"
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", rows["bo@example.org"][5])
     code, output = run("list", "--status", "unsubscribed")

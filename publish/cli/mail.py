@@ -30,6 +30,7 @@ from publish.schedule import Timetable
 from publish.state.db import connect, database_path
 from publish.state.imports import export_csv, import_csv
 from publish.state.subscribers import (
+    STATUSES,
     add_subscriber,
     list_subscribers,
     remove_subscriber,
@@ -112,22 +113,25 @@ def subscribers_remove(root: Path, email: str) -> None:
 @click.pass_obj
 @click.option(
     "--status",
-    type=click.Choice(["pending", "active", "unsubscribed"]),
+    type=click.Choice(list(STATUSES)),
     help="Only subscribers with this status.",
 )
 def subscribers_list(root: Path, status: str | None) -> None:
-    """List subscribers: address, status, name and the dates they joined, confirmed, left."""
+    """List subscribers: address, status, name and the dates they joined, confirmed, left,
+    and bounced or complained (such readers are never mailed again)."""
     with _state_connection(root) as conn:
         everyone = [s for s in list_subscribers(conn) if status in (None, s.status)]
-    click.echo("email\tstatus\tname\tsubscribed\tconfirmed\tunsubscribed")
+    click.echo("email\tstatus\tname\tsubscribed\tconfirmed\tunsubscribed\tbounced/complained")
     for subscriber in everyone:
-        dates = (subscriber.created_at, subscriber.confirmed_at, subscriber.unsubscribed_at)
+        dates = (
+            subscriber.created_at,
+            subscriber.confirmed_at,
+            subscriber.unsubscribed_at,
+            subscriber.bounced_at or subscriber.complained_at,
+        )
         shown = "\t".join(_day(moment) for moment in dates)
         click.echo(f"{subscriber.email}\t{subscriber.status}\t{subscriber.name}\t{shown}")
-    counts = {
-        kind: sum(s.status == kind for s in everyone)
-        for kind in ("pending", "active", "unsubscribed")
-    }
+    counts = {kind: sum(s.status == kind for s in everyone) for kind in STATUSES}
     summary = ", ".join(f"{count} {kind}" for kind, count in counts.items())
     click.echo(f"{len(everyone)} subscriber(s): {summary}", err=True)
 

@@ -30,6 +30,7 @@ COMMANDS = {
     "send": ("mail", "send"),
     "run": ("mail", "run_command"),
     "cron": ("mail", "cron"),
+    "bounces": ("bounces", "bounces_command"),
     "deploy": ("deploy", "deploy_command"),
     "import": ("imports", "import_command"),
     "doctor": ("doctor", "doctor"),

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
+from publish.addresses import tagged_address
 from publish.journal import JOURNAL_NAME, recover_interrupted_commit
 from publish.mailing.missing import missing_email
 from publish.model import Settings
 from publish.outputs import mail, mime
+from publish.state import standing
 from publish.writer import build_lock
 
 EMAIL_DIR = Path("build") / "email"
 BUILT_HEADERS = ("Subject", "From", "Reply-To", "Date", "List-Id")
+READER_TOKEN = re.compile(r"\d+-[0-9a-f]{32}")  # publish.state.subscribers.unsubscribe_token
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ def personal_message(
         message_id=message_id,
         list_id=mime.list_id(settings),
         unsubscribe_url=unsubscribe,
-        unsubscribe_mailto=mime.unsubscribe_mailto(settings),
+        unsubscribe_mailto=reader_unsubscribe_mailto(settings, unsubscribe),
         to=mime.recipient_address(to, name),
     )
     html = mail.personalise_html(built.html, settings, name, unsubscribe)
@@ -81,6 +85,30 @@ def personal_message(
     return mime.compose_message(headers, text, html)
 
 
-def envelope_sender(settings: Settings) -> str:
-    """The MAIL FROM address: the bare address of the From setting."""
-    return parseaddr(settings.email.from_address)[1]
+def envelope_sender(
+    settings: Settings,
+    *,
+    secret: bytes | None = None,
+    subscriber_id: int | None = None,
+    slug: str = "",
+) -> str:
+    """The MAIL FROM address: the bare address of the From setting; with `[email]
+    bounce_address`, that address, and for one reader's copy of an essay that address
+    tagged with a signed return path naming the delivery (VERP: bounces+<tag>@domain)."""
+    bounce = settings.email.bounce_address
+    if not bounce:
+        return parseaddr(settings.email.from_address)[1]
+    if secret is None or subscriber_id is None:
+        return bounce
+    return tagged_address(bounce, standing.return_path_tag(secret, subscriber_id, slug))
+
+
+def reader_unsubscribe_mailto(settings: Settings, unsubscribe: str) -> str:
+    """The List-Unsubscribe mailto: with a bounce address, the reader's own address on it,
+    tagged with the token of their unsubscribe link, so a request proves who sent it
+    (whatever its From says); else the shared address of publish.outputs.mime."""
+    token = unsubscribe.rstrip("/").rpartition("/")[2]
+    bounce = settings.email.bounce_address
+    if not bounce or not READER_TOKEN.fullmatch(token):
+        return mime.unsubscribe_mailto(settings)
+    return f"mailto:{tagged_address(bounce, standing.unsubscribe_tag(token))}?subject=unsubscribe"

@@ -148,7 +148,9 @@ class SendRun:
             self.transport.check(delivery.email)
             data = self._message(delivery)
             self.pace.wait()
-            self.transport.send(self.sender, delivery.email, data, f"{delivery.subscriber_id:06d}")
+            self.transport.send(
+                self._sender(delivery), delivery.email, data, f"{delivery.subscriber_id:06d}"
+            )
         except OutcomeUnknown as unknown:
             return self._unknown(delivery, unknown.reason)
         except DeliveryFailure as failure:
@@ -172,6 +174,15 @@ class SendRun:
                 self.settings, unsubscribe_token(self.secret, delivery.subscriber_id)
             ),
             message_id=self._message_id(delivery.subscriber_id),
+        )
+
+    def _sender(self, delivery: Delivery) -> str:
+        """This copy's return path (VERP when `[email] bounce_address` is set)."""
+        return envelope_sender(
+            self.settings,
+            secret=self.secret,
+            subscriber_id=delivery.subscriber_id,
+            slug=self.built.slug,
         )
 
     def _refused(self, delivery: Delivery, failure: DeliveryFailure) -> None:

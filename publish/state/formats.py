@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from dateutil import parser as date_parser
 
 PENDING, ACTIVE, UNSUBSCRIBED = "pending", "active", "unsubscribed"
+BOUNCED, COMPLAINED = "bounced", "complained"
+PUBLISH_STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
 
 EMAIL_COLUMNS = ("email", "e-mail", "email_address", "e-mail_address", "mail", "address")
 NAME_COLUMNS = ("name", "full_name", "fullname", "display_name")
@@ -65,6 +67,8 @@ class Record:
     created_at: str | None = None
     confirmed_at: str | None = None
     unsubscribed_at: str | None = None
+    bounced_at: str | None = None
+    complained_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,10 +181,9 @@ def _cell(row: Row, column: str) -> str:
 def _read_publish(row: Row, columns: frozenset[str]) -> Record:
     """publish's own export: status and every date, as written."""
     status = _cell(row, "status").strip().lower()
-    if status not in (PENDING, ACTIVE, UNSUBSCRIBED):
-        raise BadValue(
-            "status", f"unknown status '{status[:40]}' (expected pending, active or unsubscribed)"
-        )
+    if status not in PUBLISH_STATUSES:
+        expected = ", ".join(PUBLISH_STATUSES)
+        raise BadValue("status", f"unknown status '{status[:40]}' (expected one of {expected})")
     return Record(
         email=_cell(row, "email"),
         name=_cell(row, "name"),
@@ -188,6 +191,8 @@ def _read_publish(row: Row, columns: frozenset[str]) -> Record:
         created_at=moment(row, "created_at"),
         confirmed_at=moment(row, "confirmed_at"),
         unsubscribed_at=moment(row, "unsubscribed_at"),
+        bounced_at=moment(row, "bounced_at") if status == BOUNCED else None,
+        complained_at=moment(row, "complained_at") if status == COMPLAINED else None,
     )
 
 
@@ -286,9 +291,9 @@ GENERIC_STATUSES = {
     "unsubscribed": UNSUBSCRIBED,
     "inactive": UNSUBSCRIBED,
     "cleaned": UNSUBSCRIBED,
-    "bounced": UNSUBSCRIBED,
+    "bounced": BOUNCED,
     "opted_out": UNSUBSCRIBED,
-    "complained": UNSUBSCRIBED,
+    "complained": COMPLAINED,
 }
 
 

@@ -19,6 +19,8 @@ from publish.state import db, formats
 from publish.state.formats import Record
 from publish.state.subscribers import (
     ACTIVE,
+    BOUNCED,
+    COMPLAINED,
     PENDING,
     STAYS_GONE,
     UNSUBSCRIBED,
@@ -30,6 +32,24 @@ from publish.state.subscribers import (
     set_status,
 )
 
+EXPORT_COLUMNS = (
+    "email",
+    "name",
+    "status",
+    "created_at",
+    "confirmed_at",
+    "unsubscribed_at",
+    "bounced_at",
+    "complained_at",
+)
+# The column that dates each status an import sets on a known reader.
+STAMP_COLUMNS = {
+    UNSUBSCRIBED: "unsubscribed_at",
+    BOUNCED: "bounced_at",
+    COMPLAINED: "complained_at",
+    ACTIVE: "confirmed_at",
+}
+
 
 @dataclass(frozen=True)
 class ImportReport:
@@ -39,6 +59,7 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     kept_unsubscribed: int = 0
+    kept_bounced: int = 0  # bounced or complained readers an import never brings back
     format: str = "CSV"
     added_by_status: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, list[int]] = field(default_factory=dict)
@@ -51,9 +72,10 @@ class ImportReport:
         )
         added = f"{self.added} added" + (f" ({statuses})" if statuses else "")
         skipped = sum(len(lines) for lines in self.skipped.values())
+        bounced = f"{self.kept_bounced} kept bounced or complained, " if self.kept_bounced else ""
         return (
             f"{added}, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{self.kept_unsubscribed} kept unsubscribed, {skipped} skipped"
+            f"{self.kept_unsubscribed} kept unsubscribed, {bounced}{skipped} skipped"
         )
 
     def skip_lines(self, shown: int = 5) -> list[str]:
@@ -84,7 +106,7 @@ def import_csv(conn: sqlite3.Connection, path: Path) -> ImportReport:
     are kept; opted-out readers are kept as unsubscribed, placeholders are skipped.
     """
     plan = read_import(path)
-    counts = {"added": 0, "updated": 0, "unchanged": 0, "kept_unsubscribed": 0}
+    counts = {"added": 0, "updated": 0, "unchanged": 0, "kept_unsubscribed": 0, "kept_bounced": 0}
     added: dict[str, int] = {}
     with db.transaction(conn):
         for row in plan.rows:
@@ -199,7 +221,8 @@ def _merge_record(conn: sqlite3.Connection, record: Record) -> tuple[str, str]:
         _insert_record(conn, record)
         return "added", record.status
     if existing.status in STAYS_GONE:
-        return "kept_unsubscribed", existing.status
+        kept = "kept_unsubscribed" if existing.status == UNSUBSCRIBED else "kept_bounced"
+        return kept, existing.status
     status = merged_status(existing.status, record.status)
     name = record.name or existing.name
     created = min(existing.created_at, record.created_at or existing.created_at)
@@ -210,8 +233,8 @@ def _merge_record(conn: sqlite3.Connection, record: Record) -> tuple[str, str]:
     )
     if status != existing.status:
         set_status(conn, existing.id, status)
-        stamp = record.unsubscribed_at if status == UNSUBSCRIBED else record.confirmed_at
-        column = "unsubscribed_at" if status == UNSUBSCRIBED else "confirmed_at"
+        column = STAMP_COLUMNS.get(status, "confirmed_at")
+        stamp = getattr(record, column)
         if stamp and status != PENDING:
             conn.execute(f"UPDATE subscribers SET {column} = ? WHERE id = ?", (stamp, existing.id))
     return "updated", status
@@ -225,10 +248,22 @@ def _insert_record(conn: sqlite3.Connection, record: Record) -> None:
     unsubscribed = record.unsubscribed_at
     if record.status == UNSUBSCRIBED and unsubscribed is None:
         unsubscribed = now_text()
+    bounced = record.bounced_at or (now_text() if record.status == BOUNCED else None)
+    complained = record.complained_at or (now_text() if record.status == COMPLAINED else None)
     conn.execute(
         "INSERT INTO subscribers (email, name, status, created_at, confirmed_at,"
-        " unsubscribed_at, source) VALUES (?, ?, ?, ?, ?, ?, 'import')",
-        (record.email, record.name, record.status, created, confirmed, unsubscribed),
+        " unsubscribed_at, bounced_at, complained_at, source)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'import')",
+        (
+            record.email,
+            record.name,
+            record.status,
+            created,
+            confirmed,
+            unsubscribed,
+            bounced,
+            complained,
+        ),
     )
 
 
@@ -265,10 +300,19 @@ def export_csv(conn: sqlite3.Connection) -> str:
     """Every subscriber as CSV: email, name, status and the timestamps."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["email", "name", "status", "created_at", "confirmed_at", "unsubscribed_at"])
+    writer.writerow(EXPORT_COLUMNS)
     for s in list_subscribers(conn):
         writer.writerow(
-            [s.email, s.name, s.status, s.created_at, s.confirmed_at or "", s.unsubscribed_at or ""]
+            [
+                s.email,
+                s.name,
+                s.status,
+                s.created_at,
+                s.confirmed_at or "",
+                s.unsubscribed_at or "",
+                s.bounced_at or "",
+                s.complained_at or "",
+            ]
         )
     return buffer.getvalue()
 

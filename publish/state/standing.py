@@ -18,12 +18,15 @@ kept too and changes nothing else.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from publish.safetext import fold_controls, now_text
-from publish.state import subscribers
+from publish.state import db, subscribers
 from publish.state.subscribers import Subscriber
 
 HARD_BOUNCE, SOFT_BOUNCE, COMPLAINT, UNSUBSCRIBE = (
@@ -112,7 +115,7 @@ def apply_outcome(
         return
     target = _target_status(connection, outcome, reader, soft_limit, repeat_send)
     if target and _RANK[target] > _RANK.get(reader.status, 0):
-        _set_standing(connection, reader.id, target)
+        subscribers.set_status(connection, reader.id, target)
         summary.changed[reader.email] = target
 
 
@@ -141,7 +144,7 @@ def _record(connection: sqlite3.Connection, outcome: Outcome, reader: Subscriber
         (
             outcome.reference,
             outcome.kind,
-            fold_controls(outcome.address),
+            fold_controls(outcome.address or (reader.email if reader else "")),
             reader.id if reader else None,
             outcome.slug,
             outcome.source,
@@ -212,21 +215,67 @@ def _delivered_since_last_soft_bounce(
     return bool(row[0])
 
 
-def _set_standing(connection: sqlite3.Connection, subscriber_id: int, status: str) -> None:
-    """Move a reader to bounced, complained or unsubscribed, stamping the moment."""
-    if status == subscribers.UNSUBSCRIBED:
-        subscribers.set_status(connection, subscriber_id, status)
-        return
-    column = "bounced_at" if status == subscribers.BOUNCED else "complained_at"
-    connection.execute(
-        f"UPDATE subscribers SET status = ?, {column} = ? WHERE id = ?",
-        (status, now_text(), subscriber_id),
-    )
-
-
 def soft_bounce_count(connection: sqlite3.Connection, subscriber_id: int) -> int:
     """The reader's current run of soft bounces."""
     row = connection.execute(
         "SELECT soft_bounces FROM subscribers WHERE id = ?", (subscriber_id,)
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+# --- Signed return paths (VERP) and unsubscribe addresses ----------------------------------
+
+RETURN_PATH_PURPOSE = "return-path"
+_RETURN_PATH = re.compile(r"b(\d{1,12})-([0-9a-f]{8})-([0-9a-f]{20})")
+_UNSUBSCRIBE = re.compile(r"u(\d{1,12}-[0-9a-f]{32})")
+
+
+@dataclass(frozen=True)
+class Tag:
+    """What a signed `+tag` of the bounce address proves: the reader, and for a return path
+    the digest of the essay's slug (publish.state.standing.send_with_digest finds the slug)."""
+
+    kind: str  # "return_path" or "unsubscribe"
+    subscriber_id: int
+    digest: str = ""
+
+
+def slug_digest(slug: str) -> str:
+    """A short digest of an essay's slug, for return paths (slugs can be long)."""
+    return hashlib.sha256(slug.encode("utf-8")).hexdigest()[:8]
+
+
+def return_path_tag(secret: bytes, subscriber_id: int, slug: str) -> str:
+    """The `+tag` of one delivery's return path: `b<id>-<slug digest>-<signature>`, lowercase
+    hex so that a server folding the address's case keeps it readable."""
+    value = f"{subscriber_id}-{slug_digest(slug)}"
+    return f"b{value}-{db.sign(secret, RETURN_PATH_PURPOSE, value)[:20]}"
+
+
+def unsubscribe_tag(token: str) -> str:
+    """The `+tag` of a reader's mailto unsubscribe address: `u` and the unsubscribe token."""
+    return f"u{token}"
+
+
+def read_tag(secret: bytes, tag: str) -> Tag | None:
+    """What a `+tag` proves, or None when it is not one of ours or its signature is forged."""
+    tag = tag.strip().lower()
+    found = _RETURN_PATH.fullmatch(tag)
+    if found:
+        value = f"{found[1]}-{found[2]}"
+        if not hmac.compare_digest(db.sign(secret, RETURN_PATH_PURPOSE, value)[:20], found[3]):
+            return None
+        return Tag("return_path", int(found[1]), found[2])
+    found = _UNSUBSCRIBE.fullmatch(tag)
+    if found:
+        subscriber_id = subscribers.read_unsubscribe_token(secret, found[1])
+        return None if subscriber_id is None else Tag("unsubscribe", subscriber_id)
+    return None
+
+
+def send_with_digest(connection: sqlite3.Connection, digest: str) -> str:
+    """The slug of the send whose slug has this digest ('' when none has)."""
+    for (slug,) in connection.execute("SELECT slug FROM sends"):
+        if slug_digest(slug) == digest:
+            return str(slug)
+    return ""

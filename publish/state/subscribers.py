@@ -135,7 +135,8 @@ def _require(conn: sqlite3.Connection, subscriber_id: int) -> Subscriber:
 
 
 def set_status(conn: sqlite3.Connection, subscriber_id: int, status: str) -> Subscriber:
-    """Change a subscriber's status, stamping confirmed_at or unsubscribed_at."""
+    """Change a subscriber's status, stamping confirmed_at, unsubscribed_at, bounced_at or
+    complained_at (an active reader's run of soft bounces starts again)."""
     if status not in STATUSES:
         raise ValueError(f"unknown subscriber status {status!r}")
     stamp = now_text()
@@ -148,6 +149,12 @@ def set_status(conn: sqlite3.Connection, subscriber_id: int, status: str) -> Sub
     elif status == UNSUBSCRIBED:
         conn.execute(
             "UPDATE subscribers SET status = ?, unsubscribed_at = ? WHERE id = ?",
+            (status, stamp, subscriber_id),
+        )
+    elif status in (BOUNCED, COMPLAINED):
+        column = "bounced_at" if status == BOUNCED else "complained_at"
+        conn.execute(
+            f"UPDATE subscribers SET status = ?, {column} = ? WHERE id = ?",
             (status, stamp, subscriber_id),
         )
     else:

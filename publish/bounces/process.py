@@ -1,0 +1,119 @@
+"""`publish bounces`: read the bounce mailbox, apply what it reports, mark what was read.
+
+Every report is read first; the outcomes are applied in one transaction; only then is each
+report marked processed. A crash before the marks leaves the reports unmarked, and the next
+run reads them again and changes nothing (publish.state.standing keeps each reference
+once), then marks them.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from pathlib import Path
+
+from publish.bounces import reports
+from publish.bounces.mailbox import (
+    URL_VARIABLE,
+    ImapMailbox,
+    Mailbox,
+    MaildirMailbox,
+    parse_imap_url,
+)
+from publish.bounces.reports import Context, Reading
+from publish.errors import PublishError
+from publish.mailing.destination import state_dir
+from publish.model import Settings
+from publish.state import db, standing
+
+
+@dataclass(frozen=True)
+class BounceSummary:
+    """What one pass over the mailbox did."""
+
+    mailbox: str
+    applied: dict[str, int]
+    not_understood: int = 0
+    left_alone: int = 0
+    repeated: int = 0
+    unknown: int = 0
+    changed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        """The summary line for the command line."""
+        counts = self.applied
+        return (
+            f"{counts[standing.HARD_BOUNCE]} hard bounce(s), "
+            f"{counts[standing.SOFT_BOUNCE]} soft bounce(s), "
+            f"{counts[standing.COMPLAINT]} complaint(s), "
+            f"{counts[standing.UNSUBSCRIBE]} unsubscribe request(s), "
+            f"{self.not_understood} not understood; "
+            f"{len(self.changed)} reader(s) taken off the list"
+        )
+
+
+def open_mailbox(maildir: Path | None, environ: Mapping[str, str] | None = None) -> Mailbox:
+    """The Maildir at `maildir`, else the IMAP folder of $PUBLISH_BOUNCE_URL."""
+    if maildir is not None:
+        return MaildirMailbox(maildir)
+    url = (os.environ if environ is None else environ).get(URL_VARIABLE, "")
+    if not url:
+        message = (
+            f"no bounce mailbox: set {URL_VARIABLE}=imaps://user:password@host/INBOX "
+            "(in the environment or the environment file) or give --maildir PATH"
+        )
+        raise PublishError.single(f"${URL_VARIABLE}", 1, 1, message)
+    return ImapMailbox(parse_imap_url(url))
+
+
+def process_bounces(
+    root: Path, settings: Settings, connection: sqlite3.Connection, box: Mailbox
+) -> BounceSummary:
+    """Read every unprocessed message of `box` and apply its reports."""
+    context = reading_context(root, settings, connection, _source(box))
+    readings = [(key, reports.read_report(raw, context)) for key, raw in box.messages()]
+    outcomes = [outcome for _, reading in readings for outcome in reading.outcomes]
+    with db.transaction(connection):
+        applied = standing.apply_outcomes(
+            connection, outcomes, soft_limit=settings.email.soft_bounce_limit
+        )
+    for key, reading in readings:
+        if reading.verdict == reports.REPORT:
+            box.mark_processed(key)
+    return BounceSummary(
+        mailbox=box.label,
+        applied=applied.applied,
+        not_understood=_count(readings, reports.NOT_UNDERSTOOD),
+        left_alone=_count(readings, reports.NOT_A_REPORT),
+        repeated=applied.repeated,
+        unknown=applied.unknown,
+        changed=applied.changed,
+    )
+
+
+def reading_context(
+    root: Path, settings: Settings, connection: sqlite3.Connection, source: str
+) -> Context:
+    """What reading a report needs from the site."""
+    shared = parseaddr(settings.email.reply_to or settings.email.from_address)[1]
+    return Context(
+        secret=db.load_secret(state_dir(root, settings)),
+        bounce_address=settings.email.bounce_address,
+        mailto_address=shared,
+        source=source,
+        slug_for_digest=lambda digest: standing.send_with_digest(connection, digest),
+    )
+
+
+def _source(box: Mailbox) -> str:
+    """The `source` recorded with each report."""
+    return "maildir" if isinstance(box, MaildirMailbox) else "imap"
+
+
+def _count(readings: list[tuple[str, Reading]], verdict: str) -> int:
+    """How many messages got this verdict."""
+    return sum(reading.verdict == verdict for _, reading in readings)
