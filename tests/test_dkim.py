@@ -21,6 +21,8 @@ from dnslib.zoneresolver import ZoneResolver
 
 from publish.cli.main import cli
 from publish.content.settings import load_settings
+from publish.errors import PublishError
+from publish.mailing.service import create_app
 from publish.state import db
 from publish.state.imports import import_csv
 from tests.mailsite import SLUG, copy_site, make_mail_site
@@ -247,6 +249,15 @@ def test_a_missing_key_file_is_an_error_located_in_the_settings(
         assert (
             f"publish.toml:{line}:17: error: [email] dkim_key_file '{KEY_FILE}' does not exist"
         ) in output
+
+
+def test_the_subscription_service_does_not_start_with_a_missing_key(site: Path) -> None:
+    (site / KEY_FILE).unlink()
+    with pytest.raises(PublishError) as caught:
+        create_app(site)
+    [problem] = caught.value.problems
+    assert (problem.line, problem.is_error) == (key_line(site), True)
+    assert "dkim_key_file" in problem.message
 
 
 def test_a_key_every_user_can_read_is_refused(

@@ -38,6 +38,7 @@ from publish.content.settings import SETTINGS_FILE, load_settings
 from publish.errors import PublishError
 from publish.mailing import webhooks
 from publish.mailing.built import envelope_sender
+from publish.mailing.dkim import signer_for
 from publish.mailing.mailer import Letter, Mailer
 from publish.mailing.setup import locate_setting
 from publish.mailing.welcome import Mailing, welcome_letter
@@ -103,6 +104,7 @@ def create_app(root: Path, options: ServiceOptions | None = None) -> Flask:
                 "answers on: its links are built from it, never from a request's Host header"
             ),
         )
+    signer_for(root, settings)  # a broken DKIM key stops the start, not each confirmation
     database = db.database_path(root, settings)
     db.connect(database).close()  # create and migrate before the first request
     site = Site(root=root, settings=settings, glossary=Glossary({}), essays=())
