@@ -31,7 +31,7 @@ from publish.content.site import essay_folder, select_published
 from publish.content.site import load_site as load_site_files
 from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError
-from publish.model import Essay, Site
+from publish.model import Site
 from publish.outputs import feeds, mail, web
 from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes
 from publish.outputs.templates import folder_stamp, template_environment
@@ -39,12 +39,13 @@ from publish.parallel import fork_workers, forked_pool
 from publish.previewing import (
     PREVIEW_FOLDER,
     LeftOut,
-    banner_text,
+    banners,
     date_drafts,
     left_out,
     with_banners,
+    with_planned_slots,
 )
-from publish.schedule import QUEUED, Timetable, apply_release_dates, plan_schedule
+from publish.schedule import apply_release_dates
 from publish.state.releases import site_with_releases
 from publish.writer import OutputFolder, build_lock, write_trees
 
@@ -184,7 +185,9 @@ def build(
         refuse_unpublished_links(site, published, options, warnings)
         gathered = gather(published)
         if options.preview:
-            gathered["site"] = with_banners(gathered["site"], banners(site, published, options))
+            gathered["site"] = with_banners(
+                gathered["site"], banners(site, published, options.today)
+            )
         caching = write and cache_enabled()
         folders = decide(root, published, gathered, caching, out, options.preview)
         rendering = Rendering(folders, progress)
@@ -263,16 +266,6 @@ def plan(site: Site, options: BuildOptions) -> Site:
     return with_link_targets(shown)
 
 
-def banners(site: Site, published: Site, options: BuildOptions) -> list[tuple[Essay, str]]:
-    """The banner of each essay a preview shows before its time: the queued (undated in
-    `site`), the later-dated and the drafts."""
-    undated = {essay.slug for essay in site.essays if essay.date is None}
-    return [
-        (essay, banner_text(essay, essay.slug in undated, options.today))
-        for essay in published.essays
-    ]
-
-
 def refuse_unpublished_links(
     site: Site, published: Site, options: BuildOptions, warnings: Sequence[Problem] | None
 ) -> None:
@@ -280,22 +273,6 @@ def refuse_unpublished_links(
     problems = unpublished_link_problems(site, published, options.today)
     if problems:
         raise PublishError([*(warnings or []), *problems])
-
-
-def with_planned_slots(site: Site, today: date | datetime) -> Site:
-    """The site with each queued (undated, unreleased) essay dated at its planned slot."""
-    timetable = Timetable.from_settings(site.settings)
-    moment = today if isinstance(today, datetime) else datetime.combine(today, datetime.min.time())
-    binding, known = site_with_releases(site)
-    schedule = plan_schedule(
-        timetable, site.essays, binding.releases, timetable.local(moment), known.first_run
-    )
-    slots = {p.slug: p.slot for p in schedule.placements if p.source == QUEUED}
-    essays = tuple(
-        dataclasses.replace(e, date=slots[e.slug]) if e.date is None and e.slug in slots else e
-        for e in site.essays
-    )
-    return dataclasses.replace(site, essays=essays)
 
 
 # --- Decide what to render, render ------------------------------------------------------

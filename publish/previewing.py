@@ -18,7 +18,8 @@ from html import escape
 from publish.model import Essay, Site
 from publish.outputs.files import Content, Deferred, OutputFiles
 from publish.outputs.urls import essay_page_path
-from publish.schedule import Timetable, format_slot
+from publish.schedule import QUEUED, Timetable, format_slot, plan_schedule
+from publish.state.releases import site_with_releases
 
 PREVIEW_FOLDER = "preview"  # under build/: the preview's own site/ and email/
 BANNER_CLASS = "preview-banner"
@@ -125,3 +126,26 @@ def add_banner(page: Content, text: str) -> Content:
     at = match.end() if match else 0
     marked = f"{html[:at]}\n{banner}{html[at:]}"
     return marked.encode("utf-8") if isinstance(page, bytes) else marked
+
+
+def with_planned_slots(site: Site, today: date | datetime) -> Site:
+    """The site with each queued (undated, unreleased) essay dated at its planned slot."""
+    timetable = Timetable.from_settings(site.settings)
+    moment = today if isinstance(today, datetime) else datetime.combine(today, datetime.min.time())
+    binding, known = site_with_releases(site)
+    schedule = plan_schedule(
+        timetable, site.essays, binding.releases, timetable.local(moment), known.first_run
+    )
+    slots = {p.slug: p.slot for p in schedule.placements if p.source == QUEUED}
+    essays = tuple(
+        dataclasses.replace(e, date=slots[e.slug]) if e.date is None and e.slug in slots else e
+        for e in site.essays
+    )
+    return dataclasses.replace(site, essays=essays)
+
+
+def banners(site: Site, published: Site, today: date | datetime) -> list[tuple[Essay, str]]:
+    """The banner of each essay a preview shows before its time: the queued (undated in
+    `site`), the later-dated and the drafts."""
+    undated = {essay.slug for essay in site.essays if essay.date is None}
+    return [(essay, banner_text(essay, essay.slug in undated, today)) for essay in published.essays]

@@ -17,7 +17,8 @@ from publish.cli.main import cli
 from publish.content.markdown import build_parser
 from publish.content.settings import load_settings
 from publish.outputs import mail, mime
-from publish.outputs.renderers import RenderContext, render_email, render_text
+from publish.outputs.plaintext import render_text
+from publish.outputs.renderers import RenderContext, render_email
 from tests.mailsite import ESSAYS, SLUG, make_mail_site
 from tests.sitebuilder import essay_text
 from tests.tools import validate_html

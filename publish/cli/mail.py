@@ -19,13 +19,14 @@ from publish.cli.common import (
     site_moment,
 )
 from publish.content.settings import load_settings
+from publish.cron import cron_instructions
 from publish.errors import PublishError
 from publish.mailing.rounds import ProgressEvent, SendSummary
 from publish.mailing.send import require_destination, send_essay
 from publish.mailing.setup import (
     refuse_unsafe_setup,
 )
-from publish.run import cron_instructions, run_publish
+from publish.run import run_publish
 from publish.schedule import Timetable
 from publish.state.db import connect, database_path
 from publish.state.imports import export_csv, import_csv

@@ -24,7 +24,8 @@ from publish.errors import Problem, warning
 from publish.model import Essay, Settings, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.mime import compose_message, preview_headers
-from publish.outputs.renderers import RenderContext, render_email, render_text
+from publish.outputs.plaintext import render_text
+from publish.outputs.renderers import RenderContext, render_email
 from publish.outputs.urls import essay_url, preview_unsubscribe_url, resolve_url
 from publish.safetext import fold_controls
 

@@ -18,13 +18,13 @@ from urllib.parse import urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
 from jinja2 import Environment, TemplateError
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from publish.cadence import describe_rule
 from publish.errors import PublishError
 from publish.model import Essay, GlossaryEntry, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
-from publish.outputs.redirects import redirects_file
+from publish.outputs.redirects import alias_pages, redirect_pages, redirects_file
 from publish.outputs.renderers import RenderContext, render_essay_body, render_web
 from publish.outputs.templates import (
     PACKAGE_STATIC,
@@ -105,49 +105,6 @@ def render_site(site: Site, templates: Environment) -> Files:
     pages.add_all(alias_pages(site, pages), "the redirect pages of essays' old addresses")
     pages.add_all(redirects_file(site, {e.slug for e in site.essays}), "the _redirects file")
     return pages
-
-
-def redirect_pages(site: Site, pages: Files) -> dict[str, str]:
-    """A page at the old address of each released essay that moved, sending readers on."""
-    published = {essay.slug: essay for essay in site.essays}
-    redirects = {}
-    for old, new in site.redirects:
-        path = f"{old}/index.html"
-        if new in published and path not in pages:
-            redirects[path] = redirect_html(site, published[new], f"../{new}/")
-    return redirects
-
-
-def alias_pages(site: Site, pages: Files) -> dict[str, str]:
-    """A redirect page at each old address an essay's front matter lists (`aliases`)."""
-    redirects = {}
-    for essay in site.essays:
-        for alias in essay.aliases:
-            path = f"{alias}/index.html"
-            if path not in pages and path not in redirects:
-                relative = "../" * (alias.count("/") + 1) + page_url(essay_page_path(essay))
-                redirects[path] = redirect_html(site, essay, relative)
-    return redirects
-
-
-def redirect_html(site: Site, essay: Essay, relative: str) -> str:
-    """A small valid HTML page: a refresh, a canonical link and a plain link to `relative`."""
-    canonical = escape(site.settings.site.url + page_url(essay_page_path(essay)))
-    title, target = escape(essay.title), escape(relative)
-    return f"""<!DOCTYPE html>
-<html lang="{escape(site.settings.site.language)}">
-<head>
-<meta charset="utf-8">
-<title>{title} has moved</title>
-<link rel="canonical" href="{canonical}">
-<meta http-equiv="refresh" content="0; url={target}">
-<meta name="robots" content="noindex">
-</head>
-<body>
-<p>This essay has moved: <a href="{target}">{title}</a>.</p>
-</body>
-</html>
-"""
 
 
 class PageRenderer:
