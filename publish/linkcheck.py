@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from publish.cache.store import CACHE_DIR, NO_KEY, pack_record, unpack_record, write_cache_file
+from publish.cache.store import CACHE_DIR, read_json_file, write_json_file
 from publish.errors import Problem, hint, warning
 from publish.model import Essay
 
@@ -203,23 +203,12 @@ def _problems_of(
 
 def read_results(root: Path) -> dict[str, LinkResult]:
     """The answers kept by earlier checks (none when the file is absent or damaged)."""
-    try:
-        data = (root / LINKS_FILE).read_bytes()
-    except OSError:
-        return {}
-    spans = unpack_record(data, MAGIC)
-    if spans is None or len(spans) != 1:
-        return {}
-    ((start, length),) = spans
-    try:
-        return _DECODER.decode(data[start : start + length])
-    except msgspec.DecodeError:
-        return {}
+    return read_json_file(root / LINKS_FILE, MAGIC, _DECODER) or {}
 
 
 def save_results(root: Path, results: dict[str, LinkResult]) -> None:
     """Keep the answers for the next check (a disk that refuses only costs time)."""
-    write_cache_file(root / LINKS_FILE, pack_record(MAGIC, NO_KEY, [msgspec.json.encode(results)]))
+    write_json_file(root / LINKS_FILE, MAGIC, results)
 
 
 def _young(result: LinkResult, now: float, options: LinkCheckOptions) -> bool:

@@ -26,12 +26,10 @@ import msgspec
 from publish.cache.parses import StoredTokens, glossary_dependencies
 from publish.cache.store import (
     CACHE_DIR,
-    NO_KEY,
     code_fingerprint,
     hash_folder,
-    pack_record,
-    unpack_record,
-    write_cache_file,
+    read_json_file,
+    write_json_file,
 )
 from publish.model import Essay, Glossary, Settings
 
@@ -131,19 +129,7 @@ class OutputMemo:
 
     def _load(self) -> dict[str, Stamp]:
         """The previous build's manifest, or nothing when absent, damaged or of another version."""
-        try:
-            data = self.path.read_bytes()
-        except OSError:
-            return {}
-        spans = unpack_record(data, MAGIC)
-        if spans is None or len(spans) != 1:
-            return {}
-        ((start, length),) = spans
-        body = data[start : start + length]
-        try:  # plain JSON, each stamp's types checked as it is read: it can never run code
-            return _MANIFEST_DECODER.decode(body)
-        except msgspec.DecodeError:
-            return {}
+        return read_json_file(self.path, MAGIC, _MANIFEST_DECODER) or {}
 
     def holds(self, relative: str, key: str, previous: Path | str) -> bool:
         """Whether the previous build made `relative` from `key` and the file is untouched."""
@@ -168,8 +154,7 @@ class OutputMemo:
 
     def save(self) -> None:
         """Store this build's manifest atomically (a failure only costs the next build time)."""
-        body = msgspec.json.encode(self.current)
-        if not write_cache_file(self.path, pack_record(MAGIC, NO_KEY, [body])):  # drop the old one
+        if not write_json_file(self.path, MAGIC, self.current):  # drop the old one
             with contextlib.suppress(OSError):
                 self.path.unlink(missing_ok=True)
         self.previous, self.current = self.current, {}

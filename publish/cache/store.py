@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from publish.atomic import write_atomically
 
 CACHE_DIR = Path("build") / ".cache"
@@ -150,3 +152,25 @@ def write_cache_file(path: Path, data: bytes) -> bool:
     except OSError:
         return False
     return True
+
+
+def read_json_file(path: Path, magic: bytes, decoder: msgspec.json.Decoder[Any]) -> Any:
+    """The JSON kept in a one-part cache file, its types checked by `decoder` as it is read
+    (so it can never run code); None when the file is absent, damaged or of another version."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    spans = unpack_record(data, magic)
+    if spans is None or len(spans) != 1:
+        return None
+    ((start, length),) = spans
+    try:
+        return decoder.decode(data[start : start + length])
+    except msgspec.DecodeError:
+        return None
+
+
+def write_json_file(path: Path, magic: bytes, value: Any) -> bool:
+    """Keep `value` as JSON in a one-part cache file (atomically); False when the disk refused."""
+    return write_cache_file(path, pack_record(magic, NO_KEY, [msgspec.json.encode(value)]))

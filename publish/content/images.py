@@ -20,12 +20,10 @@ import msgspec
 
 from publish.cache.store import (
     CACHE_DIR,
-    NO_KEY,
     PROCESS,
     cache_enabled,
-    pack_record,
-    unpack_record,
-    write_cache_file,
+    read_json_file,
+    write_json_file,
 )
 from publish.content.markdown import SCHEME
 from publish.content.source import ESSAYS_DIR, shown
@@ -56,18 +54,7 @@ class ImageSizes:
 
     def _load(self) -> dict[str, Entry]:
         """The kept sizes (none when absent or damaged)."""
-        try:
-            data = self.path.read_bytes()
-        except OSError:
-            return {}
-        spans = unpack_record(data, MAGIC)
-        if spans is None or len(spans) != 1:
-            return {}
-        ((start, length),) = spans
-        try:
-            return _DECODER.decode(data[start : start + length])
-        except msgspec.DecodeError:
-            return {}
+        return read_json_file(self.path, MAGIC, _DECODER) or {}
 
     def size(self, relative: str) -> tuple[Stamp, int, int] | None:
         """The stamp, width and height of `essays/<relative>` (0, 0 when unreadable), or
@@ -87,8 +74,7 @@ class ImageSizes:
     def save(self) -> None:
         """Keep the sizes for the next build (never while `check` leaves the cache alone)."""
         if self.changed and not PROCESS.read_only and cache_enabled():
-            body = msgspec.json.encode(self.known)
-            write_cache_file(self.path, pack_record(MAGIC, NO_KEY, [body]))
+            write_json_file(self.path, MAGIC, self.known)
             self.changed = False
 
 
