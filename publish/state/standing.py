@@ -2,7 +2,8 @@
 bounces, complaints and unsubscribe requests, from the bounce mailbox or a provider's hook.
 
 Rules:
-- a hard bounce makes a pending or active reader `bounced`: never mailed again;
+- a hard bounce makes a pending, active or unsubscribed reader `bounced`: never mailed again
+  (an unsubscribed reader's address is marked dead too, so a later import cannot revive it);
 - soft bounces are counted, once per send (two reports about the same essay count once; a
   report that names no essay counts on its own); `soft_limit` of them in a row make the
   reader `bounced`. The run is broken, and the count starts again, when the reader was
