@@ -72,6 +72,8 @@ class EmailSettings:
     postal_address: str = ""
     rate: float = 0.0
     max_retries: int = 5
+    connections: int = 4  # SMTP connections a send delivers over at once
+    hourly_limit: int = 0  # messages per rolling hour over all sends (0: no limit)
 
 
 @dataclass(frozen=True)

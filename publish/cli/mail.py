@@ -227,8 +227,9 @@ class _SendProgress:
                 self.bar.update(1)
             return
         where = f" (outbox {event.outbox}/)" if event.outbox else ""
-        if event.kind in ("retry", "reconnect"):
-            click.echo(f"{event.kind}: {event.email}: {event.detail}{where}")
+        if event.kind in ("retry", "reconnect", "slower", "waiting"):
+            about = f"{event.email}: " if event.email else ""
+            click.echo(f"{event.kind}: {about}{event.detail}{where}")
         elif event.outbox and event.kind == "sent":
             click.echo(f"[{event.done}/{event.total}] wrote {event.email} to {event.outbox}/")
         else:

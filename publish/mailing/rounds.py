@@ -8,20 +8,26 @@ outcome is tried again at most once in that send, UNKNOWN_RETRIES in all.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from publish.mailing.built import BuiltEmail, envelope_sender, personal_message
 from publish.mailing.destination import Destination, retry_backoff, state_dir
+from publish.mailing.pace import HOUR, Pace
 from publish.mailing.transport import (
     DeliveryFailure,
     OutcomeUnknown,
+    ServerUnavailable,
     SetupFailure,
     header_address,
 )
+from publish.mailing.workers import Job, Notice, Outcome, Workers
 from publish.model import Settings
 from publish.outputs import mime
 from publish.outputs.urls import unsubscribe_url
@@ -80,12 +86,17 @@ def compose(
 
 
 class SendRun:
-    """One run through the rows of a send, in rounds.
+    """One run through the rows of a send, in rounds, over `[email] connections` workers.
 
     Round 0 tries every row once. A row deferred by a temporary refusal, and a row whose
     outcome became unknown in this run, go into the next round; before a round with deferred
     rows the whole list waits once (the backoff, doubling each round, up to max_retries
     rounds), so a slow or greylisting server costs one wait per round, not one per reader.
+
+    This thread alone reads and writes the ledger: it composes each reader's copy, claims
+    the row ('sending', committed) just before an idle worker gets it, and records the
+    outcome the worker reports. One connection opens first; the others join once a message
+    has got through, so a broken setup is found on one connection and stops the send there.
     """
 
     def __init__(
@@ -97,15 +108,15 @@ class SendRun:
         destination: Destination,
         report: Callable[[ProgressEvent], None],
         total: int,
+        recovered: int = 0,
     ) -> None:
         self.settings, self.built, self.conn, self.report = settings, built, conn, report
         self.destination = destination
-        self.total = total
+        self.total, self.recovered = total, recovered
         self.secret = db.load_secret(state_dir(root, settings))
         self.sender = envelope_sender(settings)
         self.domain = mime.site_domain(settings)
         self.current = ""
-        self.transport = destination.open(settings, self._transport_event)
         self.backoff = retry_backoff()
         self.sent, self.skipped, self.done, self.judged = 0, 0, 0, 0
         self.failed: list[tuple[str, str]] = []
@@ -115,51 +126,149 @@ class SendRun:
         self.retried_unknown: set[int] = set()
         self.suspects: list[tuple[Delivery, str]] = []  # setup-kind refusals, still pending
         self.streak_key: tuple[int, str] = (0, "")
-        self.pace = Pace(settings.email.rate)
+        self.stopping = False
+        self.pace = make_pace(conn, settings, destination, self._hold)
+        self.workers = Workers(
+            settings.email.connections if destination.outbox is None else 1,
+            lambda on_event: destination.open(settings, on_event),
+            self.sender,
+            self.pace,
+        )
+        self.ready: deque[Job] = deque()
 
-    def deliver_all(self, pending: list[Delivery]) -> None:
+    def deliver_all(self, pending: Iterable[Delivery]) -> None:
         """Deliver the rows in rounds, recording each outcome as it happens."""
         self.report(
             ProgressEvent(
                 "start", 0, self.total, detail=self.destination.label, outbox=self.destination.shown
             )
         )
-        queue, round_number = pending, 0
-        while queue:
-            again = [d for d in queue if self._attempt(d, round_number)]
+        rows: Iterator[Delivery] = iter(pending)
+        round_number = 0
+        while True:
+            again = self._round(rows, round_number)
+            if not again:
+                break
             if any(d.subscriber_id not in self.retried_unknown for d in again):
                 time.sleep(self.backoff * (2**round_number))
-            queue, round_number = again, round_number + 1
+            rows, round_number = iter(again), round_number + 1
         self._settle_suspects(at_end=True)
+
+    def close(self) -> None:
+        """Stop the workers; each closes its connection."""
+        self.workers.stop()
 
     def left(self) -> int:
         """Rows still to do in the ledger."""
-        return len(ledger.pending_deliveries(self.conn, self.built.slug))
+        return ledger.count_pending(self.conn, self.built.slug)
 
-    def _attempt(self, delivery: Delivery, round_number: int) -> bool:
-        """Try one row; True if it goes into the next round."""
+    def _round(self, rows: Iterator[Delivery], round_number: int) -> list[Delivery]:
+        """One round over `rows`; the rows that go into the next one."""
+        again: list[Delivery] = []
+        source = _Rows(rows)
+        self.workers.grow(1 if not self.sent else self.workers.size)
+        try:
+            while True:
+                self._dispatch(source)
+                if not self.workers.busy:
+                    return again
+                can_prepare = len(self.ready) < self.workers.size and not source.done
+                result = self.workers.next_result(block=not can_prepare)
+                if result is None:
+                    self._prepare_next(source)
+                elif isinstance(result, Notice):
+                    self._notice(result)
+                elif self._outcome(result, round_number):
+                    again.append(result.job.delivery)
+        except BaseException:
+            self._drain(round_number)
+            raise
+
+    def _dispatch(self, source: _Rows) -> None:
+        """Give every idle worker its next message, claimed in the ledger first."""
+        while self.workers.idle and not self.stopping:
+            if not self.ready and not self._prepare_next(source):
+                return
+            job = self.ready.popleft()
+            ledger.claim(self.conn, self.built.slug, job.delivery.subscriber_id)
+            self.workers.hand(job)
+
+    def _prepare_next(self, source: _Rows) -> bool:
+        """Compose the next row's message into `ready`; False when no row is left."""
+        while (delivery := source.next()) is not None:
+            job = self._prepare(delivery)
+            if job is not None:
+                self.ready.append(job)
+                return True
+        return False
+
+    def _prepare(self, delivery: Delivery) -> Job | None:
+        """The row's job, or None when it is settled here (left the list, unbuildable)."""
         self.current = delivery.email
         delivery = ledger.current_subscriber(self.conn, delivery)
         if delivery.status != ACTIVE:
             self._final(delivery, "skipped", "no longer subscribed")
             self.skipped += 1
-            return False
+            return None
         try:
-            self.transport.check(delivery.email)
             data = self._message(delivery)
-            self.pace.wait()
-            self.transport.send(self.sender, delivery.email, data, f"{delivery.subscriber_id:06d}")
-        except OutcomeUnknown as unknown:
-            return self._unknown(delivery, unknown.reason)
         except DeliveryFailure as failure:
-            if failure.permanent:
-                self._refused(delivery, failure)
+            self._refused(delivery, failure)
+            return None
+        return Job(delivery, data, f"{delivery.subscriber_id:06d}")
+
+    def _outcome(self, outcome: Outcome, round_number: int) -> bool:
+        """Record what a worker reports; True if the row goes into the next round."""
+        delivery, error = outcome.job.delivery, outcome.error
+        self.current = delivery.email
+        if error is None:
+            self._settle_suspects()
+            self._final(delivery, "sent")
+            self.sent += 1
+            if self.sent == 1:
+                self.workers.grow(self.workers.size)
+            return False
+        if isinstance(error, OutcomeUnknown):
+            return self._unknown(delivery, error.reason)
+        if isinstance(error, DeliveryFailure):
+            if error.permanent:
+                self._refused(delivery, error)
                 return False
-            return self._temporary(delivery, failure, round_number)
-        self._settle_suspects()
-        self._final(delivery, "sent")
-        self.sent += 1
-        return False
+            return self._temporary(delivery, error, round_number)
+        if isinstance(error, ServerUnavailable):  # the message never went: still pending
+            ledger.mark(self.conn, self.built.slug, delivery.subscriber_id, "pending", str(error))
+        raise error  # anything else leaves the row claimed: unknown to the next run
+
+    def _drain(self, round_number: int) -> None:
+        """The send is stopping: record the outcome of every message still in flight."""
+        self.stopping = True
+        while self.workers.busy:
+            result = self.workers.next_result()
+            if isinstance(result, Outcome):
+                with contextlib.suppress(Exception):  # the first reason to stop is the one told
+                    self._outcome(result, round_number)
+
+    def _notice(self, notice: Notice) -> None:
+        """Pass a connection's event on to the progress callback."""
+        self.report(
+            ProgressEvent(
+                notice.kind,
+                self.done,
+                self.total,
+                notice.email,
+                notice.detail,
+                self.destination.shown,
+            )
+        )
+
+    def _hold(self, until: float) -> None:
+        """The hourly limit holds the send (told from a worker's thread)."""
+        moment = datetime.fromtimestamp(until, UTC).strftime("%H:%M:%S UTC")
+        detail = (
+            f"the hourly limit of {self.settings.email.hourly_limit} messages is reached; "
+            f"waiting until {moment}"
+        )
+        self.workers.results.put(Notice(-1, "waiting", detail))
 
     def _message(self, delivery: Delivery) -> bytes:
         """This reader's copy."""
@@ -197,6 +306,8 @@ class SendRun:
         At the end of a run in which every row met the same setup-kind refusal (two or more),
         that refusal is taken for the setup's after all.
         """
+        if self.stopping:
+            return  # the send stopped: the held rows stay pending, nobody is failed
         held, self.suspects = self.suspects, []
         if at_end and len(held) >= 2 and self.judged == 0:
             raise SetupFailure(
@@ -276,12 +387,6 @@ class SendRun:
         tag = db.sign(self.secret, "message-id", f"{self.built.slug}:{subscriber_id}")[:16]
         return f"<{self.built.slug}.{tag}@{self.domain}>"
 
-    def _transport_event(self, kind: str, detail: str) -> None:
-        """Pass a reconnect on to the progress callback."""
-        self.report(
-            ProgressEvent(kind, self.done, self.total, self.current, detail, self.destination.shown)
-        )
-
     def summary(self, already_sent: int, pending: int) -> SendSummary:
         """The summary of this run, saying where the messages went."""
         slug = self.built.slug
@@ -303,17 +408,7 @@ class SendRun:
             undone = self.failed or self.deferred or self.unknown
             opening = "Did not reach everyone with" if undone else "Sent"
             message = f"{opening} '{slug}' through {self.destination.label}: {counts}."
-        if self.deferred:
-            message += (
-                f" {len(self.deferred)} deferred after temporary errors: run "
-                f"'publish send {slug}' again later."
-            )
-        if self.unknown:
-            message += (
-                f" {len(self.unknown)} unknown: the server took the message but the "
-                "connection ended before it confirmed, so it may have arrived; such a "
-                f"message is tried again at most {ledger.UNKNOWN_RETRIES} times in all."
-            )
+        message += "".join(self._notes())
         return SendSummary(
             slug=slug,
             sent=self.sent,
@@ -327,19 +422,59 @@ class SendRun:
             outbox=self.destination.shown,
         )
 
+    def _notes(self) -> Iterator[str]:
+        """The sentences after the counts: what is left, and what the send went through."""
+        slug = self.built.slug
+        if self.recovered:
+            yield (
+                f" {self.recovered} message(s) had been handed to the server by a send that "
+                "stopped before its answer was recorded; they counted as unknown and were "
+                "tried again, so those readers may have two copies."
+            )
+        if self.pace.holds:
+            yield (
+                f" The hourly limit of {self.settings.email.hourly_limit} messages paused the "
+                f"send {self.pace.holds} time(s)."
+            )
+        if self.deferred:
+            yield (
+                f" {len(self.deferred)} deferred after temporary errors: run "
+                f"'publish send {slug}' again later."
+            )
+        if self.unknown:
+            yield (
+                f" {len(self.unknown)} unknown: the server took the message but the "
+                "connection ended before it confirmed, so it may have arrived; such a "
+                f"message is tried again at most {ledger.UNKNOWN_RETRIES} times in all."
+            )
 
-class Pace:
-    """Keeps sends at most `rate` per second (0 means as fast as the server takes them)."""
 
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.next_at = 0.0
+class _Rows:
+    """The rows of one round, taken one at a time; `done` once none is left."""
 
-    def wait(self) -> None:
-        """Sleep until the next send is allowed."""
-        if not self.interval:
-            return
-        now = time.monotonic()
-        if now < self.next_at:
-            time.sleep(self.next_at - now)
-        self.next_at = max(now, self.next_at) + self.interval
+    def __init__(self, rows: Iterator[Delivery]) -> None:
+        self.rows = rows
+        self.done = False
+
+    def next(self) -> Delivery | None:
+        """The next row, or None (and `done`) at the end."""
+        row = next(self.rows, None)
+        self.done = row is None
+        return row
+
+
+def make_pace(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    destination: Destination,
+    on_hold: Callable[[float], None],
+) -> Pace:
+    """The send's shared pace; the hourly limit counts the messages of the past hour."""
+    if destination.outbox is not None:
+        return Pace(0.0)  # writing files: no relay to spare
+    limit = settings.email.hourly_limit
+    earlier: list[float] = []
+    if limit:
+        since = (datetime.now(UTC) - timedelta(seconds=HOUR)).isoformat(timespec="seconds")
+        earlier = [datetime.fromisoformat(t).timestamp() for t in ledger.sent_since(conn, since)]
+    return Pace(settings.email.rate, limit, earlier, on_hold)
