@@ -10,10 +10,15 @@ gets through.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+
+from publish.model import Settings
+from publish.state import ledger
 
 HOUR = 3600.0
 SLOWDOWN_GAP = 2.0  # seconds: pushback heard on several connections at once halves once
@@ -109,3 +114,20 @@ class Pace:
     def shown_rate(self) -> str:
         """The pace now, in words."""
         return f"{self.rate:.1f} messages a second" if self.rate else "as fast as the server takes"
+
+
+def make_pace(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    outbox: bool,
+    on_hold: Callable[[float], None],
+) -> Pace:
+    """The send's shared pace; the hourly limit counts the messages of the past hour."""
+    if outbox:
+        return Pace(0.0)  # writing files: no relay to spare
+    limit = settings.email.hourly_limit
+    earlier: list[float] = []
+    if limit:
+        since = (datetime.now(UTC) - timedelta(seconds=HOUR)).isoformat(timespec="seconds")
+        earlier = [datetime.fromisoformat(t).timestamp() for t in ledger.sent_since(conn, since)]
+    return Pace(settings.email.rate, limit, earlier, on_hold)

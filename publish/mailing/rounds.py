@@ -13,76 +13,29 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
-from publish.mailing.built import BuiltEmail, envelope_sender, personal_message
+from publish.mailing.built import BuiltEmail, envelope_sender
+from publish.mailing.composer import Composer, Context, Copy
 from publish.mailing.destination import Destination, retry_backoff, state_dir
-from publish.mailing.pace import HOUR, Pace
+from publish.mailing.pace import make_pace
+from publish.mailing.progress import ProgressEvent, SendSummary
 from publish.mailing.transport import (
     DeliveryFailure,
     OutcomeUnknown,
     ServerUnavailable,
     SetupFailure,
-    header_address,
 )
 from publish.mailing.workers import Job, Notice, Outcome, Workers
 from publish.model import Settings
 from publish.outputs import mime
-from publish.outputs.urls import unsubscribe_url
 from publish.state import db, ledger
 from publish.state.ledger import Delivery
-from publish.state.subscribers import ACTIVE, unsubscribe_token
+from publish.state.subscribers import ACTIVE
 
 SETUP_STREAK = 5  # this many recipients in a row refused alike means the setup is broken
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One step of a send, for a progress bar or a log line."""
-
-    kind: str  # "start", "sent", "failed", "deferred", "unknown", "skipped", "retry", "reconnect"
-    done: int
-    total: int
-    email: str = ""
-    detail: str = ""
-    outbox: str = ""  # the folder the messages are written to, when it is the outbox
-
-
-@dataclass(frozen=True)
-class SendSummary:
-    """How a send went: counts, failures with reasons, and a sentence saying so."""
-
-    slug: str
-    sent: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    already_sent: int = 0
-    skipped: int = 0
-    pending: int = 0
-    message: str = ""
-    deferred: list[tuple[str, str]] = field(default_factory=list)
-    unknown: list[tuple[str, str]] = field(default_factory=list)
-    outbox: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """False when this run left anything failed, still deferred, or of unknown outcome."""
-        return not (self.failed or self.deferred or self.unknown)
-
-
-def compose(
-    built: BuiltEmail, settings: Settings, *, to: str, name: str, unsubscribe: str, message_id: str
-) -> bytes:
-    """One reader's message; one that cannot be built fails for that reader alone."""
-    try:
-        return personal_message(
-            built, settings, to=to, name=name, unsubscribe=unsubscribe, message_id=message_id
-        )
-    except ValueError as exc:  # header defects and encoding errors are ValueErrors
-        raise DeliveryFailure(
-            f"the message for this address could not be built ({exc})", permanent=True
-        ) from None
 
 
 class SendRun:
@@ -113,9 +66,8 @@ class SendRun:
         self.settings, self.built, self.conn, self.report = settings, built, conn, report
         self.destination = destination
         self.total, self.recovered = total, recovered
-        self.secret = db.load_secret(state_dir(root, settings))
         self.sender = envelope_sender(settings)
-        self.domain = mime.site_domain(settings)
+        domain = mime.site_domain(settings)
         self.current = ""
         self.backoff = retry_backoff()
         self.sent, self.skipped, self.done, self.judged = 0, 0, 0, 0
@@ -127,14 +79,17 @@ class SendRun:
         self.suspects: list[tuple[Delivery, str]] = []  # setup-kind refusals, still pending
         self.streak_key: tuple[int, str] = (0, "")
         self.stopping = False
-        self.pace = make_pace(conn, settings, destination, self._hold)
+        self.pace = make_pace(conn, settings, destination.outbox is not None, self._hold)
         self.workers = Workers(
             settings.email.connections if destination.outbox is None else 1,
             lambda on_event: destination.open(settings, on_event),
             self.sender,
             self.pace,
         )
-        self.ready: deque[Job] = deque()
+        context = Context(built, settings, db.load_secret(state_dir(root, settings)), domain)
+        self.composer = Composer(context, total)  # forks, if it does, before any thread starts
+        self.ready: deque[tuple[Delivery, Copy]] = deque()
+        self.claimed: list[Job] = []  # claimed in the open transaction, handed at its commit
 
     def deliver_all(self, pending: Iterable[Delivery]) -> None:
         """Deliver the rows in rounds, recording each outcome as it happens."""
@@ -155,8 +110,9 @@ class SendRun:
         self._settle_suspects(at_end=True)
 
     def close(self) -> None:
-        """Stop the workers; each closes its connection."""
+        """Stop the workers (each closes its connection) and the composers."""
         self.workers.stop()
+        self.composer.close()
 
     def left(self) -> int:
         """Rows still to do in the ledger."""
@@ -167,55 +123,91 @@ class SendRun:
         again: list[Delivery] = []
         source = _Rows(rows)
         self.workers.grow(1 if not self.sent else self.workers.size)
+        results: list[Outcome | Notice] = []
         try:
             while True:
-                self._dispatch(source)
+                settle = partial(self._settle, results, round_number, again, source)
+                self._in_one_transaction(settle)
                 if not self.workers.busy:
                     return again
-                can_prepare = len(self.ready) < self.workers.size and not source.done
-                result = self.workers.next_result(block=not can_prepare)
-                if result is None:
-                    self._prepare_next(source)
-                elif isinstance(result, Notice):
-                    self._notice(result)
-                elif self._outcome(result, round_number):
-                    again.append(result.job.delivery)
+                results = self._collect(source)
         except BaseException:
             self._drain(round_number)
             raise
 
-    def _dispatch(self, source: _Rows) -> None:
-        """Give every idle worker its next message, claimed in the ledger first."""
-        while self.workers.idle and not self.stopping:
-            if not self.ready and not self._prepare_next(source):
-                return
-            job = self.ready.popleft()
-            ledger.claim(self.conn, self.built.slug, job.delivery.subscriber_id)
+    def _collect(self, source: _Rows) -> list[Outcome | Notice]:
+        """Wait for what the workers report (composing copies ahead meanwhile), then take
+        everything that has arrived, so that it is recorded in one transaction."""
+        while True:
+            ahead = self.workers.size + self.composer.ahead
+            can_prepare = len(self.ready) < ahead and not source.done
+            result = self.workers.next_result(block=not can_prepare)
+            if result is not None:
+                break
+            self._prepare_next(source)
+        results = [result]
+        while (more := self.workers.next_result(block=False)) is not None:
+            results.append(more)
+        return results
+
+    def _settle(
+        self,
+        results: list[Outcome | Notice],
+        round_number: int,
+        again: list[Delivery],
+        source: _Rows,
+    ) -> None:
+        """Record the reported outcomes, then claim the next message of each idle worker."""
+        for result in results:
+            if isinstance(result, Notice):
+                self._notice(result)
+            elif self._outcome(result, round_number):
+                again.append(result.job.delivery)
+        self._dispatch(source)
+
+    def _in_one_transaction(self, step: Callable[[], None]) -> None:
+        """Run `step` in one committed transaction (one write to disk for many rows), then
+        hand the jobs it claimed to their workers: never before their claims are committed.
+        What `step` raises is raised after the commit, its claims given back first."""
+        self.claimed: list[Job] = []
+        failure: Exception | None = None
+        with db.transaction(self.conn):
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - recorded first, raised below
+                failure = exc
+                for job in self.claimed:
+                    ledger.mark(self.conn, self.built.slug, job.delivery.subscriber_id, "pending")
+        if failure is not None:
+            raise failure
+        for job in self.claimed:
             self.workers.hand(job)
 
-    def _prepare_next(self, source: _Rows) -> bool:
-        """Compose the next row's message into `ready`; False when no row is left."""
-        while (delivery := source.next()) is not None:
-            job = self._prepare(delivery)
-            if job is not None:
-                self.ready.append(job)
-                return True
-        return False
+    def _dispatch(self, source: _Rows) -> None:
+        """Claim the next message of every idle worker (handed over once committed)."""
+        while len(self.claimed) < len(self.workers.idle) and not self.stopping:
+            if not self.ready and not self._prepare_next(source):
+                return
+            delivery, copy = self.ready.popleft()
+            try:
+                data = copy.result()
+            except DeliveryFailure as failure:
+                self._refused(delivery, failure)
+                continue
+            ledger.claim(self.conn, self.built.slug, delivery.subscriber_id)
+            self.claimed.append(Job(delivery, data, f"{delivery.subscriber_id:06d}"))
 
-    def _prepare(self, delivery: Delivery) -> Job | None:
-        """The row's job, or None when it is settled here (left the list, unbuildable)."""
-        self.current = delivery.email
-        delivery = ledger.current_subscriber(self.conn, delivery)
-        if delivery.status != ACTIVE:
+    def _prepare_next(self, source: _Rows) -> bool:
+        """Start the next row's copy into `ready`; False when no row is left."""
+        while (delivery := source.next()) is not None:
+            self.current = delivery.email
+            delivery = ledger.current_subscriber(self.conn, delivery)
+            if delivery.status == ACTIVE:
+                self.ready.append((delivery, self.composer.copy(delivery)))
+                return True
             self._final(delivery, "skipped", "no longer subscribed")
             self.skipped += 1
-            return None
-        try:
-            data = self._message(delivery)
-        except DeliveryFailure as failure:
-            self._refused(delivery, failure)
-            return None
-        return Job(delivery, data, f"{delivery.subscriber_id:06d}")
+        return False
 
     def _outcome(self, outcome: Outcome, round_number: int) -> bool:
         """Record what a worker reports; True if the row goes into the next round."""
@@ -269,19 +261,6 @@ class SendRun:
             f"waiting until {moment}"
         )
         self.workers.results.put(Notice(-1, "waiting", detail))
-
-    def _message(self, delivery: Delivery) -> bytes:
-        """This reader's copy."""
-        return compose(
-            self.built,
-            self.settings,
-            to=header_address(delivery.email),
-            name=delivery.name,
-            unsubscribe=unsubscribe_url(
-                self.settings, unsubscribe_token(self.secret, delivery.subscriber_id)
-            ),
-            message_id=self._message_id(delivery.subscriber_id),
-        )
 
     def _refused(self, delivery: Delivery, failure: DeliveryFailure) -> None:
         """A permanent refusal: failed at once, or held pending while it may be the setup."""
@@ -382,11 +361,6 @@ class SendRun:
             )
         )
 
-    def _message_id(self, subscriber_id: int) -> str:
-        """A Message-ID unique to this essay and subscriber, the same on a resend."""
-        tag = db.sign(self.secret, "message-id", f"{self.built.slug}:{subscriber_id}")[:16]
-        return f"<{self.built.slug}.{tag}@{self.domain}>"
-
     def summary(self, already_sent: int, pending: int) -> SendSummary:
         """The summary of this run, saying where the messages went."""
         slug = self.built.slug
@@ -461,20 +435,3 @@ class _Rows:
         row = next(self.rows, None)
         self.done = row is None
         return row
-
-
-def make_pace(
-    conn: sqlite3.Connection,
-    settings: Settings,
-    destination: Destination,
-    on_hold: Callable[[float], None],
-) -> Pace:
-    """The send's shared pace; the hourly limit counts the messages of the past hour."""
-    if destination.outbox is not None:
-        return Pace(0.0)  # writing files: no relay to spare
-    limit = settings.email.hourly_limit
-    earlier: list[float] = []
-    if limit:
-        since = (datetime.now(UTC) - timedelta(seconds=HOUR)).isoformat(timespec="seconds")
-        earlier = [datetime.fromisoformat(t).timestamp() for t in ledger.sent_since(conn, since)]
-    return Pace(settings.email.rate, limit, earlier, on_hold)

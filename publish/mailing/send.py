@@ -21,6 +21,7 @@ from pathlib import Path
 from publish.errors import PublishError
 from publish.locks import exclusive_lock
 from publish.mailing.built import BuiltEmail, envelope_sender, load_built_email
+from publish.mailing.composer import compose
 from publish.mailing.destination import (
     OUTBOX_LEDGER,
     SMTP_URL_ENV,
@@ -29,7 +30,7 @@ from publish.mailing.destination import (
     outbox_folder,
     state_dir,
 )
-from publish.mailing.rounds import ProgressEvent, SendRun, SendSummary, compose
+from publish.mailing.rounds import ProgressEvent, SendRun, SendSummary
 from publish.mailing.transport import (
     DeliveryFailure,
     ServerUnavailable,
