@@ -21,7 +21,12 @@ from publish.model import Settings
 from publish.state.db import database_path
 
 FILE_NAME = "publish.env"
-KNOWN_KEYS = ("PUBLISH_SMTP_URL", "PUBLISH_SECRET", "PUBLISH_RETRY_BACKOFF")
+KNOWN_KEYS = (
+    "PUBLISH_SMTP_URL",
+    "PUBLISH_SECRET",
+    "PUBLISH_RETRY_BACKOFF",
+    "PUBLISH_SERVICE_SMTP_URL",
+)
 
 
 def environment_file(root: Path, settings: Settings) -> Path:

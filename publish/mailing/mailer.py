@@ -1,23 +1,29 @@
 """The service's mail queue: one worker thread, fed by a bounded queue, sends every letter.
 
 No request ever waits for the mail server: a hung server cannot hold up an unsubscribe,
-and a full queue is told to the caller at once. Without PUBLISH_SMTP_URL the letters go
-to the outbox (`state/outbox/confirmations/`).
+and a full queue is told to the caller at once. The letters go through the relay of
+PUBLISH_SERVICE_SMTP_URL when it is set (so a long bulk send on the relay of
+PUBLISH_SMTP_URL never delays a confirmation), else through PUBLISH_SMTP_URL, else to the
+outbox (`state/outbox/confirmations/`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from publish.mailing.destination import open_transport
+from publish.mailing.destination import open_transport, retry_backoff
+from publish.mailing.smtp_url import SMTPEndpoint, parse_smtp_url
+from publish.mailing.transport import SMTPTransport, Transport
 from publish.model import Settings
 
 OUTBOX_FOLDER = "confirmations"  # state/outbox/confirmations/ when there is no SMTP URL
+SERVICE_SMTP_URL_ENV = "PUBLISH_SERVICE_SMTP_URL"  # the service's own relay, if it has one
 LOG = logging.getLogger("publish.mailing.mailer")
 
 
@@ -43,6 +49,7 @@ class Mailer:
         self.settings = dataclasses.replace(
             settings, email=dataclasses.replace(settings.email, max_retries=1)
         )
+        self.relay = service_relay()  # a bad URL stops the service before it starts
         self.letters: queue.Queue[Letter | None] = queue.Queue(maxsize=max(1, size))
         self.idle = threading.Condition()
         self.unfinished = 0
@@ -97,9 +104,21 @@ class Mailer:
                     self.idle.notify_all()
 
     def _deliver(self, letter: Letter) -> None:
-        """Send one letter by the site's transport (SMTP, or the outbox), one quick retry."""
-        transport = open_transport(self.root, self.settings, OUTBOX_FOLDER)
+        """Send one letter through the service's relay, or the site's transport (SMTP, or the
+        outbox); one quick retry."""
+        transport: Transport
+        if self.relay is not None:
+            transport = SMTPTransport(self.relay, self.settings.email.max_retries, retry_backoff())
+        else:
+            transport = open_transport(self.root, self.settings, OUTBOX_FOLDER)
         try:
             transport.send(letter.sender, letter.recipient, letter.message, letter.name)
         finally:
             transport.close()
+
+
+def service_relay() -> SMTPEndpoint | None:
+    """The relay of PUBLISH_SERVICE_SMTP_URL, or None when it is not set; a URL that cannot
+    be read is a PublishError naming the variable (never repeating the URL)."""
+    url = os.environ.get(SERVICE_SMTP_URL_ENV, "").strip()
+    return parse_smtp_url(url, SERVICE_SMTP_URL_ENV) if url else None

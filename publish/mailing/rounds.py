@@ -28,7 +28,7 @@ from publish.mailing.transport import (
     ServerUnavailable,
     SetupFailure,
 )
-from publish.mailing.workers import Job, Notice, Outcome, Workers
+from publish.mailing.workers import Job, Notice, Outcome, Workers, crash_for_test
 from publish.model import Settings
 from publish.outputs import mime
 from publish.state import db, ledger
@@ -180,6 +180,7 @@ class SendRun:
                     ledger.mark(self.conn, self.built.slug, job.delivery.subscriber_id, "pending")
         if failure is not None:
             raise failure
+        crash_for_test("claimed", len(self.claimed))
         for job in self.claimed:
             self.workers.hand(job)
 

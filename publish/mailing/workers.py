@@ -8,8 +8,10 @@ database, so at most one message per connection is ever between its claim and it
 
 from __future__ import annotations
 
+import os
 import queue
 import re
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from publish.mailing.transport import Transport
 from publish.state.ledger import Delivery
 
 PUSHBACK = re.compile(r"(421|451|452|454) (?!4\.5\.3)")  # 4.5.3: a per-connection message cap
+CRASH_ENV = "PUBLISH_TEST_CRASH_AT"  # test hook: "step:N" kills the send at the Nth step
 JOIN_TIMEOUT = 90.0  # seconds a stopping worker may take to finish its message (SMTP timeout+)
 
 
@@ -131,6 +134,7 @@ class Workers:
             transport.send(self.sender, email, job.data, job.name)
         except Exception as exc:  # noqa: BLE001 - every outcome goes to the coordinator
             return exc
+        crash_for_test("accepted")
         self.pace.got_through()
         return None
 
@@ -147,3 +151,21 @@ def is_pushback(reason: str) -> bool:
     """Whether the reply that closed a connection asks the sender to slow down (421, 451,
     452, 454), rather than to open a new connection for more messages (452 4.5.3)."""
     return PUSHBACK.match(reason) is not None
+
+
+_crash_counts: dict[str, int] = {}
+_crash_lock = threading.Lock()
+
+
+def crash_for_test(step: str, count: int = 1) -> None:
+    """Test hook: with PUBLISH_TEST_CRASH_AT=`step:N`, the send kills itself (SIGKILL, as
+    `kill -9` would) once `step` has been passed N times: "claimed" counts claims just
+    committed (before their messages go out), "accepted" messages the server just accepted
+    (before their outcome is recorded). Does nothing otherwise."""
+    name, _, times = os.environ.get(CRASH_ENV, "").partition(":")
+    if name != step:
+        return
+    with _crash_lock:
+        _crash_counts[step] = _crash_counts.get(step, 0) + count
+        if _crash_counts[step] >= int(times or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
