@@ -1,4 +1,6 @@
-"""`make bench`: time cold and warm builds of generated sites, and a send to many subscribers.
+"""`make bench`: time cold and warm builds of generated sites, and sends to many subscribers
+(10 connections, to a server that waits 50 ms per message and to one that does not; see
+bench/sending.py, which also runs alone: `python -m bench.sending --help`).
 
 Every measured build runs `python -m publish --root SITE build --today 2030-01-01` in its own
 process; wall time is taken around it and peak memory (max RSS) from that process's own
@@ -30,12 +32,14 @@ QUICK_SIZES = (100, 1000)
 
 @dataclass(frozen=True)
 class Measure:
-    """One measured process: wall seconds, peak resident memory in MB and its exit status."""
+    """One measured process: wall seconds, peak resident memory in MB, its exit status, and
+    the CPU seconds it and the processes it forked used."""
 
     seconds: float
     peak_mb: float
     status: int
     output: str
+    cpu: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ def measure(
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    return Measure(seconds, usage.ru_maxrss / 1024, process.returncode, output)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measure(seconds, usage.ru_maxrss / 1024, process.returncode, output, cpu)
 
 
 def publish_command(root: Path, *args: str) -> list[str]:

@@ -187,6 +187,7 @@ class SendRow:
     latency: float
     seconds: float
     peak_mb: float
+    cpu: float
     arrived: dict[str, Any]
     ledger: dict[str, int]
     ledger_ms: float
@@ -237,6 +238,7 @@ def send_once(
         latency,
         result.seconds,
         result.peak_mb,
+        result.cpu,
         arrived,
         counts,
         ledger_ms_per_message(root, SLUG),
@@ -247,17 +249,19 @@ def send_once(
 def format_sends(rows: list[SendRow]) -> str:
     """The sends as a Markdown table."""
     lines = [
-        "| subscribers | connections | server latency | wall | per second | peak RSS "
+        "| subscribers | connections | server latency | wall | per second | CPU ms/message "
+        "| peak RSS "
         "| messages received | readers reached | most copies of one | most sessions at once "
         "| ledger | ledger ms/message |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for row in rows:
         rate = row.arrived["messages"] / row.seconds if row.seconds else 0.0
         states = ", ".join(f"{k} {v:,}" for k, v in sorted(row.ledger.items()))
         lines.append(
             f"| {row.subscribers:,} | {row.connections} | {1000 * row.latency:.0f} ms "
-            f"| {row.seconds:.1f} s | {rate:.0f} | {row.peak_mb:.0f} MB "
+            f"| {row.seconds:.1f} s | {rate:.0f} | {1000 * row.cpu / row.subscribers:.2f} "
+            f"| {row.peak_mb:.0f} MB "
             f"| {row.arrived['messages']:,} | {row.arrived['recipients']:,} "
             f"| {row.arrived['most_copies']} | {row.arrived['most_sessions']} | {states} "
             f"| {row.ledger_ms:.3f} |"

@@ -241,6 +241,43 @@ def test_the_hourly_limit_waits_for_the_oldest_message_of_the_hour(
     assert 1 <= elapsed < 30
 
 
+class SoonDenyingServer(Server):
+    """Accepts `good` messages, then denies relaying to every recipient (a relay whose
+    permission was withdrawn in the middle of a send)."""
+
+    def __init__(self, good: int) -> None:
+        super().__init__()
+        self.good = good
+        self.refused_after: dict[str, int] = {}
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Accept, and start denying once `good` messages are in."""
+        reply = await super().handle_DATA(server, session, envelope)
+        with self.lock:
+            if len(self.messages) >= self.good:
+                self.refuse_every_rcpt = "550 5.7.1 Relaying denied"
+        return reply
+
+
+def test_a_setup_broken_in_the_middle_stops_every_connection_promptly(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(site, connections=4)
+    everyone = subscribe(site, 200)
+    with SoonDenyingServer(good=40) as server:
+        use_server(monkeypatch, server)
+        result = run_cli(site, "send", SLUG)
+        tried = sum(server.rcpt_attempts.values())
+        delivered = server.count()
+    assert_clean_exit(result, 1)
+    assert "refused 5 recipients in a row with the same reply: 550 5.7.1" in result.stderr
+    assert "nobody was marked failed" in result.stderr
+    assert tried - delivered <= 5 + 3  # the streak, and at most one more per other connection
+    counts = ledger(site)
+    assert counts["failed"] == 0 and counts["sent"] == delivered, counts
+    assert counts["pending"] == len(everyone) - delivered and counts["sending"] == 0, counts
+
+
 # --- The service's own relay -------------------------------------------------------------
 
 

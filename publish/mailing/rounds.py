@@ -157,12 +157,22 @@ class SendRun:
         again: list[Delivery],
         source: _Rows,
     ) -> None:
-        """Record the reported outcomes, then claim the next message of each idle worker."""
+        """Record the reported outcomes, then claim the next message of each idle worker.
+
+        Every outcome is recorded even when one of them stops the send; the first reason
+        to stop is raised after them."""
+        failure: Exception | None = None
         for result in results:
-            if isinstance(result, Notice):
-                self._notice(result)
-            elif self._outcome(result, round_number):
-                again.append(result.job.delivery)
+            try:
+                if isinstance(result, Notice):
+                    self._notice(result)
+                elif self._outcome(result, round_number):
+                    again.append(result.job.delivery)
+            except Exception as exc:  # noqa: BLE001 - raised once the rest are recorded
+                failure = failure or exc
+                self.stopping = True
+        if failure is not None:
+            raise failure
         self._dispatch(source)
 
     def _in_one_transaction(self, step: Callable[[], None]) -> None:
