@@ -200,6 +200,9 @@ class SendRun:
             if not self.ready and not self._prepare_next(source):
                 return
             delivery, copy = self.ready.popleft()
+            if ledger.current_subscriber(self.conn, delivery).status != ACTIVE:
+                self._skip(delivery)  # left while the copy was being made
+                continue
             try:
                 data = copy.result()
             except DeliveryFailure as failure:
@@ -211,14 +214,18 @@ class SendRun:
     def _prepare_next(self, source: _Rows) -> bool:
         """Start the next row's copy into `ready`; False when no row is left."""
         while (delivery := source.next()) is not None:
-            self.current = delivery.email
             delivery = ledger.current_subscriber(self.conn, delivery)
             if delivery.status == ACTIVE:
                 self.ready.append((delivery, self.composer.copy(delivery)))
                 return True
-            self._final(delivery, "skipped", "no longer subscribed")
-            self.skipped += 1
+            self._skip(delivery)
         return False
+
+    def _skip(self, delivery: Delivery) -> None:
+        """The reader left the list: the row is skipped."""
+        self.current = delivery.email
+        self._final(delivery, "skipped", "no longer subscribed")
+        self.skipped += 1
 
     def _outcome(self, outcome: Outcome, round_number: int) -> bool:
         """Record what a worker reports; True if the row goes into the next round."""
