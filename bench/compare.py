@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.generate import generate
-from bench.run import TODAY, WORK_DIR, Measure, measure, publish_command
+from bench.measure import TODAY, WORK_DIR, Measure, measure, publish_command
 
 ENV_DIR = Path(__file__).parent / "env"
 ENV_PACKAGES = ("pelican", "markdown", "hugo")

@@ -1,4 +1,6 @@
-"""`make bench`: time cold and warm builds of generated sites, and a send to many subscribers.
+"""`make bench`: time cold and warm builds of generated sites, and sends to many subscribers
+(10 connections, to a server that waits 50 ms per message and to one that does not; see
+bench/sending.py, which also runs alone: `python -m bench.sending --help`).
 
 Every measured build runs `python -m publish --root SITE build --today 2030-01-01` in its own
 process; wall time is taken around it and peak memory (max RSS) from that process's own
@@ -16,26 +18,14 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.generate import generate
+from bench.measure import TODAY, WORK_DIR, Measure, measure, publish_command
 
-WORK_DIR = Path(__file__).parent / "work"
-TODAY = "2030-01-01"
 DEFAULT_SIZES = (100, 1000, 10000)
 QUICK_SIZES = (100, 1000)
-
-
-@dataclass(frozen=True)
-class Measure:
-    """One measured process: wall seconds, peak resident memory in MB and its exit status."""
-
-    seconds: float
-    peak_mb: float
-    status: int
-    output: str
 
 
 @dataclass(frozen=True)
@@ -49,33 +39,6 @@ class BuildRow:
     unchanged: Measure
     warm: Measure
     in_process: float
-
-
-def measure(
-    command: list[str],
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-    stdin: int | None = None,
-) -> Measure:
-    """Run a command in its own process; wall time and that process's peak RSS.
-
-    Dirty pages of earlier runs are flushed first, so their write-back is not charged here.
-    """
-    os.sync()
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    output = process.stdout.read().decode("utf-8", "replace") if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return Measure(seconds, usage.ru_maxrss / 1024, process.returncode, output)
-
-
-def publish_command(root: Path, *args: str) -> list[str]:
-    """The `publish` command line for a site, run by this interpreter."""
-    return [sys.executable, "-m", "publish", "--root", str(root), *args]
 
 
 def build_once(root: Path) -> Measure:

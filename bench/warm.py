@@ -14,7 +14,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from bench.run import TODAY, edit_one_essay
+from bench.measure import TODAY
+from bench.run import edit_one_essay
 from publish.build import BuildOptions, build
 
 

@@ -78,6 +78,8 @@ class EmailSettings:
     bounce_address: str = ""  # VERP return path base: bounces+<token>@domain (publish.bounces)
     soft_bounce_limit: int = 3  # soft bounces on sends in a row that make a reader bounced
     welcome: str = "latest"  # what a newly confirmed reader is sent: "latest" or "none"
+    connections: int = 4  # SMTP connections a send delivers over at once
+    hourly_limit: int = 0  # messages per rolling hour over all sends (0: no limit)
 
 
 @dataclass(frozen=True)

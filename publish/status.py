@@ -32,8 +32,6 @@ from publish.state.releases import open_read_only, site_with_releases
 from publish.state.stats import SendCounts, last_send
 from publish.state.subscribers import count_active
 
-DEFAULT_CONNECTIONS = 1  # a send's SMTP connections where the settings do not say
-
 
 @dataclass(frozen=True)
 class NextRelease:
@@ -135,13 +133,10 @@ def mail_view(
 ) -> tuple[MailView | None, list[Problem]]:
     """The mail settings a send would use, and the problem when it has nowhere to mail."""
     email = settings.email
-    # `[email] connections` arrives with parallel sending (issue 14); until a site's settings
-    # carry it, a send uses one connection
-    connections = getattr(email, "connections", DEFAULT_CONNECTIONS)
     view = dict(
         from_address=email.from_address,
         reply_to=email.reply_to,
-        connections=connections,
+        connections=email.connections,
         rate=email.rate,
     )
     if outbox:

@@ -31,7 +31,7 @@ from publish.cli.main import cli
 from publish.content.settings import load_settings
 from publish.errors import PublishError
 from publish.mailing.destination import parse_smtp_url
-from publish.mailing.rounds import ProgressEvent
+from publish.mailing.progress import ProgressEvent
 from publish.mailing.send import send_essay
 from publish.mailing.transport import SMTPTransport
 from publish.outputs.urls import unsubscribe_url
@@ -180,7 +180,7 @@ def publish_process(root: Path, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
-def test_a_thousand_messages_arrive_personalised_over_one_connection(
+def test_a_thousand_messages_arrive_personalised_over_the_default_four_connections(
     site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_server(monkeypatch, server)
@@ -189,13 +189,12 @@ def test_a_thousand_messages_arrive_personalised_over_one_connection(
     events: list[ProgressEvent] = []
     summary = send_essay(site, settings, SLUG, on_progress=events.append)
     assert (summary.sent, summary.failed, summary.already_sent) == (1000, [], 0)
-    assert server.count() == 1000 and len(server.peers) == 1
+    assert server.count() == 1000 and len(server.peers) == 4
     assert events[0].kind == "start" and events[-1].done == 1000
     ids = [subscriber_ids(site)[address(n)] for n in range(1, 1001)]
     message_ids = set()
-    for (sender, rcpts, message), number, sid in zip(
-        server.messages, range(1, 1001), ids, strict=True
-    ):
+    arrived = sorted(server.messages, key=lambda recorded: recorded[1])
+    for (sender, rcpts, message), number, sid in zip(arrived, range(1, 1001), ids, strict=True):
         assert sender == "letters@example.org" and rcpts == [address(number)]
         assert message["To"].addresses[0].addr_spec == address(number)
         assert message["Subject"] == "On Margins"
@@ -246,7 +245,7 @@ def test_killed_send_resumes_without_skipping_or_repeating(
     received = server.recipients()
     assert sorted(received) == sorted(everyone)
     twice = [a for a, n in received.items() if n > 1]
-    assert len(twice) <= 1 and all(received[a] == 2 for a in twice)
+    assert len(twice) <= 4 and all(received[a] == 2 for a in twice)  # one per connection
     assert ledger(site) == Counter(sent=2000)
 
 
@@ -298,7 +297,7 @@ def test_a_dropped_connection_is_reopened(site: Path, monkeypatch: pytest.Monkey
         summary = send_essay(site, load_settings(site), SLUG, on_progress=events.append)
         assert summary.sent == 12
         assert server.recipients() == Counter({a: 1 for a in everyone})
-        assert len(server.peers) == 2
+        assert server.connections == 4 + 1  # the four connections, one of them reopened
         assert any(e.kind == "reconnect" for e in events)
 
 
@@ -763,7 +762,7 @@ def test_a_relay_that_limits_each_connection_gets_everyone_without_per_address_w
     elapsed = time.monotonic() - started
     assert_clean_exit(result, 0)
     assert server.recipients() == Counter({a: 1 for a in everyone})
-    assert server.connections == 8
+    assert 8 <= server.connections <= 8 + 4  # each of the 4 may end on a connection not full
     assert elapsed < 8  # seven reconnects of 0.2 s; a wait per address would take minutes
     assert "40 sent, 0 failed, 0 deferred" in result.stdout
 

@@ -22,6 +22,7 @@ from dnslib.zoneresolver import ZoneResolver
 from publish.cli.main import cli
 from publish.content.settings import load_settings
 from publish.errors import PublishError
+from publish.mailing.mailer import Letter, Mailer
 from publish.mailing.service import create_app
 from publish.state import db
 from publish.state.imports import import_csv
@@ -324,3 +325,22 @@ def test_a_new_site_keeps_its_keys_folder_out_of_git(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["init", str(tmp_path / "new")])
     assert result.exit_code == 0, result.output
     assert "keys/" in (tmp_path / "new" / ".gitignore").read_text().split()
+
+
+def test_mail_through_the_service_relay_is_signed_too(
+    site: Path, server: RawServer, monkeypatch: pytest.MonkeyPatch, key: rsa.RSAPrivateKey
+) -> None:
+    monkeypatch.setenv("PUBLISH_SERVICE_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
+    message = (
+        b"From: Letters <letters@example.org>\r\nTo: reader@example.net\r\n"
+        b"Subject: Confirm\r\nDate: Tue, 01 Dec 2026 09:00:00 +0000\r\n"
+        b"Message-ID: <confirm-1@example.org>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nPlease confirm.\r\n"
+    )
+    mailer = Mailer(site, load_settings(site), 4)
+    assert mailer.submit(Letter("letters@example.org", "reader@example.net", message, "c1"))
+    assert mailer.drain(30)
+    mailer.close()
+    [raw] = server.raw
+    records = {f"{SELECTOR}._domainkey.example.org".encode(): dkim_record(key)}
+    assert dkim.verify(raw, dnsfunc=serving(records))

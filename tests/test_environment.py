@@ -168,6 +168,27 @@ def test_a_misspelt_variable_is_a_warning_with_a_suggestion(
     ) in result.stderr
 
 
+def test_every_variable_publish_reads_is_known_to_the_environment_file(
+    site: Path, server: RecordingSMTPServer
+) -> None:
+    """Each PUBLISH_* variable the package reads can sit in the file without a warning."""
+    read = set()
+    for path in (Path(__file__).parent.parent / "publish").rglob("*.py"):
+        read |= set(re.findall(r"PUBLISH_[A-Z_]+[A-Z]", path.read_text(encoding="utf-8")))
+    meant_for_operators = {name for name in read if "_TEST_" not in name} - {
+        "PUBLISH_NO_CACHE",
+        "PUBLISH_STATUSES",
+    }
+    lines = "".join(f"{name}=x\n" for name in sorted(meant_for_operators - {"PUBLISH_SMTP_URL"}))
+    lines = lines.replace("PUBLISH_SECRET=x", f"PUBLISH_SECRET={FILE_SECRET}")
+    lines = lines.replace("PUBLISH_RETRY_BACKOFF=x", "PUBLISH_RETRY_BACKOFF=0")
+    write_env_file(
+        site / "state" / "publish.env", f"PUBLISH_SMTP_URL=smtp://127.0.0.1:{server.port}\n" + lines
+    )
+    result = publish(site, "status")
+    assert "unknown variable" not in result.stdout + result.stderr, result.stderr
+
+
 def test_the_settings_can_name_another_environment_file(
     built_site: Path, tmp_path: Path, server: RecordingSMTPServer
 ) -> None:

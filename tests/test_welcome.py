@@ -165,3 +165,27 @@ def test_a_sites_own_template_writes_the_welcome_line(
     page = html.fromstring(welcome.get_body(("html",)).get_content())
     words = " ".join(page.find_class("content")[0].text_content().split())
     assert words.startswith("Hello from Test Letters & friends. Hello Ada,")
+
+
+def test_a_welcome_the_relay_refuses_is_recorded_failed_never_sent(
+    sent_site: tuple[Path, int], smtp_server: RecordingSMTPServer
+) -> None:
+    root, port = sent_site
+    app = create_app(root)
+    with running_service(app, port) as base:
+        form = urllib.parse.urlencode({"email": READER, "name": "Ada", "website": ""}).encode()
+        assert http(base + "subscribe", form)[0] == 200
+        assert mailer_of(app).drain(30)
+        link = confirm_link(confirmations(smtp_server)[-1])
+        smtp_server.reject_rcpt = {READER}  # the relay turns the welcome copy away
+        assert http(link, b"confirm=yes")[0] == 200
+        assert mailer_of(app).drain(30)
+    assert welcomes(smtp_server) == []
+    with closing(open_state(root)) as conn:
+        [row] = conn.execute(
+            "SELECT d.status, d.last_error FROM deliveries d"
+            " JOIN subscribers s ON s.id = d.subscriber_id"
+            " WHERE s.email = ? AND d.slug = 'second-letter'",
+            (READER,),
+        ).fetchall()
+    assert row["status"] == "failed" and "550" in row["last_error"]

@@ -21,7 +21,7 @@ from publish.cli.common import (
 from publish.content.settings import load_settings
 from publish.cron import cron_instructions
 from publish.errors import PublishError
-from publish.mailing.rounds import ProgressEvent, SendSummary
+from publish.mailing.progress import ProgressEvent, SendSummary
 from publish.mailing.send import require_destination, send_essay
 from publish.mailing.setup import (
     refuse_unsafe_setup,
@@ -232,8 +232,9 @@ class _SendProgress:
                 self.bar.update(1)
             return
         where = f" (outbox {event.outbox}/)" if event.outbox else ""
-        if event.kind in ("retry", "reconnect"):
-            click.echo(f"{event.kind}: {event.email}: {event.detail}{where}")
+        if event.kind in ("retry", "reconnect", "slower", "waiting"):
+            about = f"{event.email}: " if event.email else ""
+            click.echo(f"{event.kind}: {about}{event.detail}{where}")
         elif event.outbox and event.kind == "sent":
             click.echo(f"[{event.done}/{event.total}] wrote {event.email} to {event.outbox}/")
         else:

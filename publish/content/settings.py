@@ -53,6 +53,8 @@ TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
         "bounce_address": ("bounce_address", str, False),
         "soft_bounce_limit": ("soft_bounce_limit", int, False),
         "welcome": ("welcome", str, False),
+        "connections": ("connections", int, False),
+        "hourly_limit": ("hourly_limit", int, False),
     },
     "state": {
         "database": ("database", str, False),
@@ -258,6 +260,33 @@ def _check_email(email: dict[str, Any], text: str) -> list[Problem]:
                     f"'email.{key}' must not be negative",
                 )
             )
+    problems += _check_sending_limits(email, text)
+    return problems
+
+
+MAX_CONNECTIONS = 64  # more SMTP connections than any relay allows one sender
+
+
+def _check_sending_limits(email: dict[str, Any], text: str) -> list[Problem]:
+    """Check `[email] connections` (1 to MAX_CONNECTIONS) and `hourly_limit` (0 or more)."""
+    checks = (
+        (
+            "connections",
+            1 <= email.get("connections", 1) <= MAX_CONNECTIONS,
+            f"must be a whole number from 1 to {MAX_CONNECTIONS}",
+        ),
+        (
+            "hourly_limit",
+            email.get("hourly_limit", 0) >= 0,
+            "must not be negative (0 means no hourly limit)",
+        ),
+    )
+    problems = []
+    for key, fine, rule in checks:
+        if not fine:
+            line = _line_of_key(text, "email", key)
+            col = _value_col(text, line)
+            problems.append(error(SETTINGS_FILE, line, col, f"'email.{key}' {rule}"))
     return problems
 
 

@@ -21,7 +21,19 @@ from publish.model import Settings
 from publish.state.db import database_path
 
 FILE_NAME = "publish.env"
-KNOWN_KEYS = ("PUBLISH_SMTP_URL", "PUBLISH_SECRET", "PUBLISH_RETRY_BACKOFF", "PUBLISH_BOUNCE_URL")
+KNOWN_KEYS = (
+    "PUBLISH_SMTP_URL",
+    "PUBLISH_SECRET",
+    "PUBLISH_RETRY_BACKOFF",
+    "PUBLISH_SERVICE_SMTP_URL",
+    "PUBLISH_BOUNCE_URL",
+    "PUBLISH_DNS_SERVER",
+    "PUBLISH_SES_CERTIFICATE",
+    "PUBLISH_SES_TOPIC_ARN",
+    "PUBLISH_POSTMARK_USER",
+    "PUBLISH_POSTMARK_PASSWORD",
+    "PUBLISH_MAILGUN_SIGNING_KEY",
+)
 
 
 def environment_file(root: Path, settings: Settings) -> Path:

@@ -1,23 +1,33 @@
 """The service's mail queue: one worker thread, fed by a bounded queue, sends every letter.
 
 No request ever waits for the mail server: a hung server cannot hold up an unsubscribe,
-and a full queue is told to the caller at once. Without PUBLISH_SMTP_URL the letters go
-to the outbox (`state/outbox/confirmations/`).
+and a full queue is told to the caller at once. The letters go through the relay of
+PUBLISH_SERVICE_SMTP_URL when it is set (so a long bulk send on the relay of
+PUBLISH_SMTP_URL never delays a confirmation), else through PUBLISH_SMTP_URL, else to the
+outbox (`state/outbox/confirmations/`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import queue
 import threading
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from publish.mailing.destination import open_transport
+from publish.mailing.destination import Destination, open_transport
+from publish.mailing.dkim import signer_for
+from publish.mailing.smtp_url import SMTPEndpoint, parse_smtp_url
+from publish.mailing.transport import DeliveryFailure, OutcomeUnknown, Transport
 from publish.model import Settings
+from publish.state import ledger
+from publish.state.db import connect, database_path
 
 OUTBOX_FOLDER = "confirmations"  # state/outbox/confirmations/ when there is no SMTP URL
+SERVICE_SMTP_URL_ENV = "PUBLISH_SERVICE_SMTP_URL"  # the service's own relay, if it has one
 LOG = logging.getLogger("publish.mailing.mailer")
 
 
@@ -29,6 +39,7 @@ class Letter:
     recipient: str
     message: bytes
     name: str
+    delivery: tuple[str, int] | None = None  # (slug, subscriber id) of a ledger row it settles
 
 
 class Mailer:
@@ -43,6 +54,8 @@ class Mailer:
         self.settings = dataclasses.replace(
             settings, email=dataclasses.replace(settings.email, max_retries=1)
         )
+        self.relay = service_relay()  # a bad URL stops the service before it starts
+        self.signer = signer_for(root, settings)  # so does a broken DKIM key
         self.letters: queue.Queue[Letter | None] = queue.Queue(maxsize=max(1, size))
         self.idle = threading.Condition()
         self.unfinished = 0
@@ -97,9 +110,42 @@ class Mailer:
                     self.idle.notify_all()
 
     def _deliver(self, letter: Letter) -> None:
-        """Send one letter by the site's transport (SMTP, or the outbox), one quick retry."""
-        transport = open_transport(self.root, self.settings, OUTBOX_FOLDER)
+        """Send one letter through the service's relay, or the site's transport (SMTP, or the
+        outbox), signed when DKIM is set up; one quick retry. A letter that is a ledger
+        delivery (the welcome copy) has its outcome recorded there: `sent` only once the
+        server accepted it."""
+        transport: Transport
+        if self.relay is not None:
+            transport = Destination(endpoint=self.relay, signer=self.signer).open(self.settings)
+        else:
+            transport = open_transport(self.root, self.settings, OUTBOX_FOLDER)
         try:
             transport.send(letter.sender, letter.recipient, letter.message, letter.name)
+        except OutcomeUnknown as exc:
+            self._record(letter, "unknown", str(exc))
+            raise
+        except DeliveryFailure as exc:
+            self._record(letter, "failed" if exc.permanent else "pending", str(exc))
+            raise
+        except Exception as exc:
+            self._record(letter, "pending", type(exc).__name__)
+            raise
+        else:
+            self._record(letter, "sent")
         finally:
             transport.close()
+
+    def _record(self, letter: Letter, status: str, detail: str = "") -> None:
+        """Record a ledger letter's outcome (a pending one is sent by the essay's next send)."""
+        if letter.delivery is None:
+            return
+        slug, subscriber_id = letter.delivery
+        with closing(connect(database_path(self.root, self.settings))) as conn:
+            ledger.mark(conn, slug, subscriber_id, status, detail, unknown=status == "unknown")
+
+
+def service_relay() -> SMTPEndpoint | None:
+    """The relay of PUBLISH_SERVICE_SMTP_URL, or None when it is not set; a URL that cannot
+    be read is a PublishError naming the variable (never repeating the URL)."""
+    url = os.environ.get(SERVICE_SMTP_URL_ENV, "").strip()
+    return parse_smtp_url(url, SERVICE_SMTP_URL_ENV) if url else None

@@ -8,84 +8,48 @@ outcome is tried again at most once in that send, UNKNOWN_RETRIES in all.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
-from publish.mailing.built import BuiltEmail, envelope_sender, personal_message
+from publish.mailing.built import BuiltEmail, envelope_sender
+from publish.mailing.composer import Composer, Context, Copy
 from publish.mailing.destination import Destination, retry_backoff, state_dir
+from publish.mailing.pace import make_pace
+from publish.mailing.progress import ProgressEvent
 from publish.mailing.transport import (
     DeliveryFailure,
     OutcomeUnknown,
+    ServerUnavailable,
     SetupFailure,
-    header_address,
 )
+from publish.mailing.workers import Job, Notice, Outcome, Workers, crash_for_test
 from publish.model import Settings
 from publish.outputs import mime
-from publish.outputs.urls import unsubscribe_url
 from publish.state import db, ledger
 from publish.state.ledger import Delivery
-from publish.state.subscribers import ACTIVE, unsubscribe_token
+from publish.state.subscribers import ACTIVE
 
 SETUP_STREAK = 5  # this many recipients in a row refused alike means the setup is broken
 
 
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One step of a send, for a progress bar or a log line."""
-
-    kind: str  # "start", "sent", "failed", "deferred", "unknown", "skipped", "retry", "reconnect"
-    done: int
-    total: int
-    email: str = ""
-    detail: str = ""
-    outbox: str = ""  # the folder the messages are written to, when it is the outbox
-
-
-@dataclass(frozen=True)
-class SendSummary:
-    """How a send went: counts, failures with reasons, and a sentence saying so."""
-
-    slug: str
-    sent: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    already_sent: int = 0
-    skipped: int = 0
-    pending: int = 0
-    message: str = ""
-    deferred: list[tuple[str, str]] = field(default_factory=list)
-    unknown: list[tuple[str, str]] = field(default_factory=list)
-    outbox: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """False when this run left anything failed, still deferred, or of unknown outcome."""
-        return not (self.failed or self.deferred or self.unknown)
-
-
-def compose(
-    built: BuiltEmail, settings: Settings, *, to: str, name: str, unsubscribe: str, message_id: str
-) -> bytes:
-    """One reader's message; one that cannot be built fails for that reader alone."""
-    try:
-        return personal_message(
-            built, settings, to=to, name=name, unsubscribe=unsubscribe, message_id=message_id
-        )
-    except ValueError as exc:  # header defects and encoding errors are ValueErrors
-        raise DeliveryFailure(
-            f"the message for this address could not be built ({exc})", permanent=True
-        ) from None
-
-
 class SendRun:
-    """One run through the rows of a send, in rounds.
+    """One run through the rows of a send, in rounds, over `[email] connections` workers.
 
     Round 0 tries every row once. A row deferred by a temporary refusal, and a row whose
     outcome became unknown in this run, go into the next round; before a round with deferred
     rows the whole list waits once (the backoff, doubling each round, up to max_retries
     rounds), so a slow or greylisting server costs one wait per round, not one per reader.
+
+    This thread alone reads and writes the ledger: it composes each reader's copy, claims
+    the row ('sending', committed) just before an idle worker gets it, and records the
+    outcome the worker reports. One connection opens first; the others join once a message
+    has got through, so a broken setup is found on one connection and stops the send there.
     """
 
     def __init__(
@@ -97,15 +61,13 @@ class SendRun:
         destination: Destination,
         report: Callable[[ProgressEvent], None],
         total: int,
+        recovered: int = 0,
     ) -> None:
         self.settings, self.built, self.conn, self.report = settings, built, conn, report
         self.destination = destination
-        self.total = total
-        self.secret = db.load_secret(state_dir(root, settings))
-        self.sender = envelope_sender(settings)
-        self.domain = mime.site_domain(settings)
+        self.total, self.recovered = total, recovered
+        domain = mime.site_domain(settings)
         self.current = ""
-        self.transport = destination.open(settings, self._transport_event)
         self.backoff = retry_backoff()
         self.sent, self.skipped, self.done, self.judged = 0, 0, 0, 0
         self.failed: list[tuple[str, str]] = []
@@ -115,65 +77,198 @@ class SendRun:
         self.retried_unknown: set[int] = set()
         self.suspects: list[tuple[Delivery, str]] = []  # setup-kind refusals, still pending
         self.streak_key: tuple[int, str] = (0, "")
-        self.pace = Pace(settings.email.rate)
+        self.stopping = False
+        self.pace = make_pace(conn, settings, destination.outbox is not None, self._hold)
+        self.workers = Workers(
+            settings.email.connections if destination.outbox is None else 1,
+            lambda on_event: destination.open(settings, on_event),
+            self.pace,
+        )
+        self.secret = db.load_secret(state_dir(root, settings))
+        context = Context(built, settings, self.secret, domain)
+        self.composer = Composer(context, total)  # forks, if it does, before any thread starts
+        self.ready: deque[tuple[Delivery, Copy]] = deque()
+        self.claimed: list[Job] = []  # claimed in the open transaction, handed at its commit
 
-    def deliver_all(self, pending: list[Delivery]) -> None:
+    def deliver_all(self, pending: Iterable[Delivery]) -> None:
         """Deliver the rows in rounds, recording each outcome as it happens."""
         self.report(
             ProgressEvent(
                 "start", 0, self.total, detail=self.destination.label, outbox=self.destination.shown
             )
         )
-        queue, round_number = pending, 0
-        while queue:
-            again = [d for d in queue if self._attempt(d, round_number)]
+        rows: Iterator[Delivery] = iter(pending)
+        round_number = 0
+        while True:
+            again = self._round(rows, round_number)
+            if not again:
+                break
             if any(d.subscriber_id not in self.retried_unknown for d in again):
                 time.sleep(self.backoff * (2**round_number))
-            queue, round_number = again, round_number + 1
+            rows, round_number = iter(again), round_number + 1
         self._settle_suspects(at_end=True)
+
+    def close(self) -> None:
+        """Stop the workers (each closes its connection) and the composers."""
+        self.workers.stop()
+        self.composer.close()
 
     def left(self) -> int:
         """Rows still to do in the ledger."""
-        return len(ledger.pending_deliveries(self.conn, self.built.slug))
+        return ledger.count_pending(self.conn, self.built.slug)
 
-    def _attempt(self, delivery: Delivery, round_number: int) -> bool:
-        """Try one row; True if it goes into the next round."""
-        self.current = delivery.email
-        delivery = ledger.current_subscriber(self.conn, delivery)
-        if delivery.status != ACTIVE:
-            self._final(delivery, "skipped", "no longer subscribed")
-            self.skipped += 1
-            return False
+    def _round(self, rows: Iterator[Delivery], round_number: int) -> list[Delivery]:
+        """One round over `rows`; the rows that go into the next one."""
+        again: list[Delivery] = []
+        source = _Rows(rows)
+        self.workers.grow(1 if not self.sent else self.workers.size)
+        results: list[Outcome | Notice] = []
         try:
-            self.transport.check(delivery.email)
-            data = self._message(delivery)
-            self.pace.wait()
-            self.transport.send(
-                self._sender(delivery), delivery.email, data, f"{delivery.subscriber_id:06d}"
-            )
-        except OutcomeUnknown as unknown:
-            return self._unknown(delivery, unknown.reason)
-        except DeliveryFailure as failure:
-            if failure.permanent:
+            while True:
+                settle = partial(self._settle, results, round_number, again, source)
+                self._in_one_transaction(settle)
+                if not self.workers.busy:
+                    return again
+                results = self._collect(source)
+        except BaseException:
+            self._drain(round_number)
+            raise
+
+    def _collect(self, source: _Rows) -> list[Outcome | Notice]:
+        """Wait for what the workers report (composing copies ahead meanwhile), then take
+        everything that has arrived, so that it is recorded in one transaction."""
+        while True:
+            ahead = self.workers.size + self.composer.ahead
+            can_prepare = len(self.ready) < ahead and not source.done
+            result = self.workers.next_result(block=not can_prepare)
+            if result is not None:
+                break
+            self._prepare_next(source)
+        results = [result]
+        while (more := self.workers.next_result(block=False)) is not None:
+            results.append(more)
+        return results
+
+    def _settle(
+        self,
+        results: list[Outcome | Notice],
+        round_number: int,
+        again: list[Delivery],
+        source: _Rows,
+    ) -> None:
+        """Record the reported outcomes, then claim the next message of each idle worker.
+
+        Every outcome is recorded even when one of them stops the send; the first reason
+        to stop is raised after them."""
+        failure: Exception | None = None
+        for result in results:
+            try:
+                if isinstance(result, Notice):
+                    self._notice(result)
+                elif self._outcome(result, round_number):
+                    again.append(result.job.delivery)
+            except Exception as exc:  # noqa: BLE001 - raised once the rest are recorded
+                failure = failure or exc
+                self.stopping = True
+        if failure is not None:
+            raise failure
+        self._dispatch(source)
+
+    def _in_one_transaction(self, step: Callable[[], None]) -> None:
+        """Run `step` in one committed transaction (one write to disk for many rows), then
+        hand the jobs it claimed to their workers: never before their claims are committed.
+        What `step` raises is raised after the commit, its claims given back first."""
+        self.claimed: list[Job] = []
+        failure: Exception | None = None
+        with db.transaction(self.conn):
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - recorded first, raised below
+                failure = exc
+                for job in self.claimed:
+                    ledger.mark(self.conn, self.built.slug, job.delivery.subscriber_id, "pending")
+        if failure is not None:
+            raise failure
+        crash_for_test("claimed", len(self.claimed))
+        for job in self.claimed:
+            self.workers.hand(job)
+
+    def _dispatch(self, source: _Rows) -> None:
+        """Claim the next message of every idle worker (handed over once committed)."""
+        while len(self.claimed) < len(self.workers.idle) and not self.stopping:
+            if not self.ready and not self._prepare_next(source):
+                return
+            delivery, copy = self.ready.popleft()
+            if ledger.current_subscriber(self.conn, delivery).status != ACTIVE:
+                self._skip(delivery)  # left while the copy was being made
+                continue
+            try:
+                data = copy.result()
+            except DeliveryFailure as failure:
                 self._refused(delivery, failure)
-                return False
-            return self._temporary(delivery, failure, round_number)
-        self._settle_suspects()
-        self._final(delivery, "sent")
-        self.sent += 1
+                continue
+            ledger.claim(self.conn, self.built.slug, delivery.subscriber_id)
+            name = f"{delivery.subscriber_id:06d}"
+            self.claimed.append(Job(delivery, data, name, self._sender(delivery)))
+
+    def _prepare_next(self, source: _Rows) -> bool:
+        """Start the next row's copy into `ready`; False when no row is left."""
+        while (delivery := source.next()) is not None:
+            delivery = ledger.current_subscriber(self.conn, delivery)
+            if delivery.status == ACTIVE:
+                self.ready.append((delivery, self.composer.copy(delivery)))
+                return True
+            self._skip(delivery)
         return False
 
-    def _message(self, delivery: Delivery) -> bytes:
-        """This reader's copy."""
-        return compose(
-            self.built,
-            self.settings,
-            to=header_address(delivery.email),
-            name=delivery.name,
-            unsubscribe=unsubscribe_url(
-                self.settings, unsubscribe_token(self.secret, delivery.subscriber_id)
-            ),
-            message_id=self._message_id(delivery.subscriber_id),
+    def _skip(self, delivery: Delivery) -> None:
+        """The reader left the list: the row is skipped."""
+        self.current = delivery.email
+        self._final(delivery, "skipped", "no longer subscribed")
+        self.skipped += 1
+
+    def _outcome(self, outcome: Outcome, round_number: int) -> bool:
+        """Record what a worker reports; True if the row goes into the next round."""
+        delivery, error = outcome.job.delivery, outcome.error
+        self.current = delivery.email
+        if error is None:
+            self._settle_suspects()
+            self._final(delivery, "sent")
+            self.sent += 1
+            if self.sent == 1:
+                self.workers.grow(self.workers.size)
+            return False
+        if isinstance(error, OutcomeUnknown):
+            return self._unknown(delivery, error.reason)
+        if isinstance(error, DeliveryFailure):
+            if error.permanent:
+                self._refused(delivery, error)
+                return False
+            return self._temporary(delivery, error, round_number)
+        if isinstance(error, ServerUnavailable):  # the message never went: still pending
+            ledger.mark(self.conn, self.built.slug, delivery.subscriber_id, "pending", str(error))
+        raise error  # anything else leaves the row claimed: unknown to the next run
+
+    def _drain(self, round_number: int) -> None:
+        """The send is stopping: record the outcome of every message still in flight."""
+        self.stopping = True
+        while self.workers.busy:
+            result = self.workers.next_result()
+            if isinstance(result, Outcome):
+                with contextlib.suppress(Exception):  # the first reason to stop is the one told
+                    self._outcome(result, round_number)
+
+    def _notice(self, notice: Notice) -> None:
+        """Pass a connection's event on to the progress callback."""
+        self.report(
+            ProgressEvent(
+                notice.kind,
+                self.done,
+                self.total,
+                notice.email,
+                notice.detail,
+                self.destination.shown,
+            )
         )
 
     def _sender(self, delivery: Delivery) -> str:
@@ -184,6 +279,15 @@ class SendRun:
             subscriber_id=delivery.subscriber_id,
             slug=self.built.slug,
         )
+
+    def _hold(self, until: float) -> None:
+        """The hourly limit holds the send (told from a worker's thread)."""
+        moment = datetime.fromtimestamp(until, UTC).strftime("%H:%M:%S UTC")
+        detail = (
+            f"the hourly limit of {self.settings.email.hourly_limit} messages is reached; "
+            f"waiting until {moment}"
+        )
+        self.workers.results.put(Notice(-1, "waiting", detail))
 
     def _refused(self, delivery: Delivery, failure: DeliveryFailure) -> None:
         """A permanent refusal: failed at once, or held pending while it may be the setup."""
@@ -208,6 +312,8 @@ class SendRun:
         At the end of a run in which every row met the same setup-kind refusal (two or more),
         that refusal is taken for the setup's after all.
         """
+        if self.stopping:
+            return  # the send stopped: the held rows stay pending, nobody is failed
         held, self.suspects = self.suspects, []
         if at_end and len(held) >= 2 and self.judged == 0:
             raise SetupFailure(
@@ -282,75 +388,16 @@ class SendRun:
             )
         )
 
-    def _message_id(self, subscriber_id: int) -> str:
-        """A Message-ID unique to this essay and subscriber, the same on a resend."""
-        tag = db.sign(self.secret, "message-id", f"{self.built.slug}:{subscriber_id}")[:16]
-        return f"<{self.built.slug}.{tag}@{self.domain}>"
 
-    def _transport_event(self, kind: str, detail: str) -> None:
-        """Pass a reconnect on to the progress callback."""
-        self.report(
-            ProgressEvent(kind, self.done, self.total, self.current, detail, self.destination.shown)
-        )
+class _Rows:
+    """The rows of one round, taken one at a time; `done` once none is left."""
 
-    def summary(self, already_sent: int, pending: int) -> SendSummary:
-        """The summary of this run, saying where the messages went."""
-        slug = self.built.slug
-        if self.destination.outbox is not None:
-            counts = (
-                f"{self.sent} written, {len(self.failed)} failed, {already_sent} already "
-                f"written, {self.skipped} skipped"
-            )
-            message = (
-                f"Wrote '{slug}' to {self.destination.label}: {counts}; nothing was "
-                "mailed and the send ledger is unchanged."
-            )
-        else:
-            counts = (
-                f"{self.sent} sent, {len(self.failed)} failed, {len(self.deferred)} "
-                f"deferred, {len(self.unknown)} unknown, {already_sent} already sent, "
-                f"{self.skipped} skipped"
-            )
-            undone = self.failed or self.deferred or self.unknown
-            opening = "Did not reach everyone with" if undone else "Sent"
-            message = f"{opening} '{slug}' through {self.destination.label}: {counts}."
-        if self.deferred:
-            message += (
-                f" {len(self.deferred)} deferred after temporary errors: run "
-                f"'publish send {slug}' again later."
-            )
-        if self.unknown:
-            message += (
-                f" {len(self.unknown)} unknown: the server took the message but the "
-                "connection ended before it confirmed, so it may have arrived; such a "
-                f"message is tried again at most {ledger.UNKNOWN_RETRIES} times in all."
-            )
-        return SendSummary(
-            slug=slug,
-            sent=self.sent,
-            failed=list(self.failed),
-            already_sent=already_sent,
-            skipped=self.skipped,
-            pending=pending,
-            message=message,
-            deferred=list(self.deferred),
-            unknown=list(self.unknown),
-            outbox=self.destination.shown,
-        )
+    def __init__(self, rows: Iterator[Delivery]) -> None:
+        self.rows = rows
+        self.done = False
 
-
-class Pace:
-    """Keeps sends at most `rate` per second (0 means as fast as the server takes them)."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.next_at = 0.0
-
-    def wait(self) -> None:
-        """Sleep until the next send is allowed."""
-        if not self.interval:
-            return
-        now = time.monotonic()
-        if now < self.next_at:
-            time.sleep(self.next_at - now)
-        self.next_at = max(now, self.next_at) + self.interval
+    def next(self) -> Delivery | None:
+        """The next row, or None (and `done`) at the end."""
+        row = next(self.rows, None)
+        self.done = row is None
+        return row

@@ -1,9 +1,11 @@
 """Sending a built email to the list, driven by the send ledger (`publish.state.ledger`).
 
-The recipient list is fixed in one transaction when a send starts, and each delivery is
-marked sent in its own committed transaction right after the server accepts the message.
-A rerun after a crash sends only to rows still pending, so at most the one message in
-flight at the moment of the crash can arrive twice, and nobody is skipped.
+The recipient list is fixed in one transaction when a send starts. `[email] connections`
+workers deliver in parallel; each delivery is claimed ('sending') in a committed row before
+its message goes out and marked sent in another right after the server accepts it. A rerun
+after a crash takes the claims left behind as outcomes unknown (tried again under the
+unknown rules) and sends every row still pending, so at most one message per connection
+can arrive twice, and nobody is skipped.
 
 The rounds of one run are `publish.mailing.rounds`.
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 from publish.errors import PublishError
 from publish.locks import exclusive_lock
 from publish.mailing.built import BuiltEmail, envelope_sender, load_built_email
+from publish.mailing.composer import compose
 from publish.mailing.destination import (
     OUTBOX_LEDGER,
     SMTP_URL_ENV,
@@ -27,7 +30,9 @@ from publish.mailing.destination import (
     outbox_folder,
     state_dir,
 )
-from publish.mailing.rounds import ProgressEvent, SendRun, SendSummary, compose
+from publish.mailing.progress import ProgressEvent, SendSummary
+from publish.mailing.rounds import SendRun
+from publish.mailing.summary import send_summary
 from publish.mailing.transport import (
     DeliveryFailure,
     ServerUnavailable,
@@ -37,6 +42,7 @@ from publish.mailing.transport import (
 from publish.model import Settings
 from publish.outputs import mime, urls
 from publish.state import db, ledger
+from publish.state.ledger import Delivery
 from publish.state.subscribers import (
     count_active,
     normalise_address,
@@ -148,7 +154,7 @@ def dry_run_summary(conn: sqlite3.Connection, slug: str) -> SendSummary:
     """Say what a send would do, changing nothing."""
     counts = ledger.ledger_counts(conn, slug)
     if ledger.send_started(conn, slug):
-        pending = len(ledger.pending_deliveries(conn, slug))
+        pending = ledger.count_pending(conn, slug)
         message = (
             f"Dry run: '{slug}' was started before; {counts.get('sent', 0)} already sent, "
             f"{pending} would be sent now, {counts.get('failed', 0)} failed earlier."
@@ -176,9 +182,10 @@ def _run_send(
     """Start (or resume) the ledger and deliver every pending row."""
     slug = built.slug
     ledger.start_send(conn, slug)
+    recovered = ledger.recover_claims(conn, slug)
     already_sent = ledger.ledger_counts(conn, slug).get("sent", 0)
-    pending = ledger.pending_deliveries(conn, slug)
-    if not pending:
+    total = ledger.count_pending(conn, slug)
+    if not total:
         ledger.finish_send(conn, slug)
         if destination.outbox is not None:
             message = (
@@ -190,9 +197,9 @@ def _run_send(
         return SendSummary(
             slug=slug, already_sent=already_sent, message=message, outbox=destination.shown
         )
-    run = SendRun(root, settings, built, conn, destination, report, len(pending))
+    run = SendRun(root, settings, built, conn, destination, report, total, recovered)
     try:
-        run.deliver_all(pending)
+        run.deliver_all(_pending_rows(conn, slug))
     except SetupFailure as exc:
         raise PublishError.single(
             SMTP_URL_ENV,
@@ -212,6 +219,14 @@ def _run_send(
             f"Run 'publish send {slug}' again to resume.",
         ) from None
     finally:
-        run.transport.close()
+        run.close()
     ledger.finish_send(conn, slug)
-    return run.summary(already_sent, ledger.ledger_counts(conn, slug).get("pending", 0))
+    return send_summary(run, already_sent, ledger.ledger_counts(conn, slug).get("pending", 0))
+
+
+def _pending_rows(conn: sqlite3.Connection, slug: str) -> Iterator[Delivery]:
+    """The rows still to do, read from the ledger a batch at a time."""
+    after = 0
+    while batch := ledger.pending_batch(conn, slug, after):
+        yield from batch
+        after = batch[-1].subscriber_id

@@ -33,13 +33,25 @@ _HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_NAME = re.compile(rf"{_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?")
 
 
-def _url_error(message: str) -> PublishError:
-    """A PUBLISH_SMTP_URL error; it never repeats any part of the URL (it may hold a password)."""
-    return PublishError.single(SMTP_URL_ENV, 1, 1, f"{message}; it must look like {URL_SHAPE}")
+def _url_error(message: str, variable: str = SMTP_URL_ENV) -> PublishError:
+    """An SMTP URL error; it never repeats any part of the URL (it may hold a password)."""
+    return PublishError.single(variable, 1, 1, f"{message}; it must look like {URL_SHAPE}")
 
 
-def parse_smtp_url(url: str) -> SMTPEndpoint:
-    """Parse `smtp://user:pass@host:port` or `smtps://…`; errors never repeat the URL."""
+def parse_smtp_url(url: str, variable: str = SMTP_URL_ENV) -> SMTPEndpoint:
+    """Parse `smtp://user:pass@host:port` or `smtps://…`; errors never repeat the URL and
+    name `variable`, the environment variable it came from."""
+    try:
+        return _parse(url)
+    except PublishError as exc:
+        if variable == SMTP_URL_ENV:
+            raise
+        problem = exc.problems[0]
+        raise PublishError.single(variable, 1, 1, problem.message) from None
+
+
+def _parse(url: str) -> SMTPEndpoint:
+    """Parse the URL (see parse_smtp_url)."""
     text = url.strip()
     if any(ch.isspace() or not ch.isprintable() for ch in text):
         raise _url_error(

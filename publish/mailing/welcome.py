@@ -1,10 +1,12 @@
 """The welcome email: a newly confirmed reader gets the essay most recently sent, once.
 
 The copy is the built email of that essay, personalised as a send would personalise it, with
-a short welcome line (the `email_welcome.txt` template) above the greeting. It is recorded in
-the send ledger as a delivery of that essay before it is queued, so a second confirmation or
-a later send of the essay never mails the reader twice (`[email] welcome = "none"` turns it
-off). It goes out through the service's mail queue, like the confirmation emails.
+a short welcome line (the `email_welcome.txt` template) above the greeting. It is claimed in
+the send ledger as a delivery of that essay before it is queued and marked sent only when
+the server accepts it (a copy that could not go stays pending for the essay's next send), so
+a second confirmation or a later send of the essay never mails the reader twice
+(`[email] welcome = "none"` turns it off). It goes out through the service's mail queue,
+like the confirmation emails.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def welcome_letter(
         message_id=message_id(mailing, slug, subscriber.id),
     )
     sender = envelope_sender(mailing.settings)
-    return Letter(sender, subscriber.email, message, f"welcome-{subscriber.id:06d}-{slug}")
+    name = f"welcome-{subscriber.id:06d}-{slug}"
+    return Letter(sender, subscriber.email, message, name, delivery=(slug, subscriber.id))
 
 
 def with_welcome(built: BuiltEmail, mailing: Mailing) -> BuiltEmail:

@@ -171,6 +171,31 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX reports_subscriber ON reports (subscriber_id, kind)
     """,
+    # The send ledger learns 'sending': a delivery claimed (and committed) before its
+    # message goes to the server, its updated_at the moment of the claim. A claim a crash
+    # left behind becomes 'unknown' on the next run. The CHECK changes, so a rebuild.
+    """
+    CREATE TABLE deliveries_claims (
+        slug TEXT NOT NULL REFERENCES sends(slug),
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers(id),
+        email TEXT NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('pending', 'sent', 'failed', 'skipped', 'unknown', 'sending')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        unknown_attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        updated_at TEXT,
+        PRIMARY KEY (slug, subscriber_id)
+    );
+    INSERT INTO deliveries_claims
+        (slug, subscriber_id, email, status, attempts, unknown_attempts, last_error, updated_at)
+        SELECT slug, subscriber_id, email, status, attempts, unknown_attempts, last_error,
+        updated_at FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_claims RENAME TO deliveries;
+    CREATE INDEX deliveries_pending ON deliveries (slug, status);
+    CREATE INDEX deliveries_recent ON deliveries (status, updated_at)
+    """,
 ]
 
 

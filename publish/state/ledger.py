@@ -1,7 +1,9 @@
 """The send ledger: tables `sends` and `deliveries`, one row per recipient of each essay.
 
-The recipient list is fixed in one transaction when a send starts; each delivery is marked
-in its own committed transaction, so a rerun after a crash resumes exactly where it stopped.
+The recipient list is fixed in one transaction when a send starts. Each delivery is claimed
+('sending') in a committed transaction before its message goes out, and its outcome marked
+in another after the server answers, so a rerun after a crash resumes where it stopped and
+knows which few messages were in flight (they count as outcomes unknown).
 The outbox keeps its own ledger of the same shape, with the site's database attached for
 its subscribers.
 """
@@ -17,6 +19,10 @@ from publish.state import db
 from publish.state.subscribers import ACTIVE
 
 UNKNOWN_RETRIES = 2  # an unknown outcome is tried again at most this often, over all runs
+CLAIM_LEFT = (
+    "a send stopped after claiming this delivery and before the server's answer was "
+    "recorded; the message may have arrived"
+)
 
 # The outbox's own ledger: the same two tables, with the site's state database attached
 # for its subscribers (unqualified `subscribers` resolves there).
@@ -89,6 +95,65 @@ def pending_deliveries(conn: sqlite3.Connection, slug: str) -> list[Delivery]:
     return [Delivery(*row) for row in rows]
 
 
+def pending_batch(
+    conn: sqlite3.Connection, slug: str, after: int, limit: int = 500
+) -> list[Delivery]:
+    """Up to `limit` rows still to do whose subscriber id is above `after`, in order: a large
+    list is read a batch at a time, so a send's memory does not grow with it."""
+    rows = conn.execute(
+        "SELECT d.subscriber_id, d.email, s.name, s.status, d.status, d.unknown_attempts"
+        " FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id"
+        " WHERE d.slug = ? AND d.subscriber_id > ? AND (d.status = 'pending'"
+        " OR (d.status = 'unknown' AND d.unknown_attempts <= ?))"
+        " ORDER BY d.subscriber_id LIMIT ?",
+        (slug, after, UNKNOWN_RETRIES, limit),
+    )
+    return [Delivery(*row) for row in rows]
+
+
+def count_pending(conn: sqlite3.Connection, slug: str) -> int:
+    """How many rows of a send are still to do: as `pending_deliveries` would list them, and
+    the claims a stopped send left that `recover_claims` would make such rows."""
+    return conn.execute(
+        "SELECT COUNT(*) FROM deliveries WHERE slug = ? AND (status = 'pending'"
+        " OR (status = 'unknown' AND unknown_attempts <= ?)"
+        " OR (status = 'sending' AND unknown_attempts < ?))",
+        (slug, UNKNOWN_RETRIES, UNKNOWN_RETRIES),
+    ).fetchone()[0]
+
+
+def claim(conn: sqlite3.Connection, slug: str, subscriber_id: int) -> None:
+    """Mark a delivery 'sending', committed before its message goes to the server: a crash
+    from here until its outcome is recorded leaves the row claimed."""
+    conn.execute(
+        "UPDATE deliveries SET status = 'sending', updated_at = ?"
+        " WHERE slug = ? AND subscriber_id = ?",
+        (now_text(), slug, subscriber_id),
+    )
+
+
+def recover_claims(conn: sqlite3.Connection, slug: str) -> int:
+    """Turn the claims a stopped send left into outcomes unknown (the message may have
+    arrived); how many there were. Call it holding the send lock."""
+    cursor = conn.execute(
+        "UPDATE deliveries SET status = 'unknown', unknown_attempts = unknown_attempts + 1,"
+        " last_error = ?, updated_at = ? WHERE slug = ? AND status = 'sending'",
+        (CLAIM_LEFT, now_text(), slug),
+    )
+    return cursor.rowcount
+
+
+def sent_since(conn: sqlite3.Connection, moment: str) -> list[str]:
+    """When each message of any send that may have reached a server since `moment` (ISO
+    text) was recorded, oldest first: for a limit on messages per hour."""
+    rows = conn.execute(
+        "SELECT updated_at FROM deliveries WHERE status IN ('sent', 'sending', 'unknown')"
+        " AND updated_at >= ? ORDER BY updated_at",
+        (moment,),
+    )
+    return [row[0] for row in rows]
+
+
 def current_subscriber(conn: sqlite3.Connection, delivery: Delivery) -> Delivery:
     """The row with the subscriber's name and status as they are now (they may have left)."""
     row = conn.execute(
@@ -133,7 +198,7 @@ def mark(
 
 def finish_send(conn: sqlite3.Connection, slug: str) -> None:
     """Stamp the send finished once no row is left to do."""
-    if not pending_deliveries(conn, slug):
+    if not count_pending(conn, slug):
         conn.execute(
             "UPDATE sends SET finished_at = COALESCE(finished_at, ?) WHERE slug = ?",
             (now_text(), slug),

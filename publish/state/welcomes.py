@@ -20,11 +20,13 @@ def latest_sent_slug(conn: sqlite3.Connection) -> str | None:
 
 
 def claim_welcome(conn: sqlite3.Connection, slug: str, subscriber_id: int, email: str) -> bool:
-    """Record the welcome copy of `slug` for a subscriber as sent; False (nothing changed) when
-    the ledger already has a row for the pair: they were mailed it, or are about to be."""
+    """Claim the welcome copy of `slug` for a subscriber (`sending`, like every claimed copy:
+    a crash before its outcome is recorded leaves an unknown the next send settles); False
+    (nothing changed) when the ledger already has a row for the pair: they were mailed it,
+    or are about to be."""
     cursor = conn.execute(
         "INSERT OR IGNORE INTO deliveries (slug, subscriber_id, email, status, attempts,"
-        " updated_at) VALUES (?, ?, ?, 'sent', 1, ?)",
+        " updated_at) VALUES (?, ?, ?, 'sending', 0, ?)",
         (slug, subscriber_id, email, now_text()),
     )
     return cursor.rowcount == 1

@@ -1,0 +1,38 @@
+"""What a send reports as it goes (ProgressEvent) and when it ends (SendSummary)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One step of a send, for a progress bar or a log line."""
+
+    kind: str  # "start", "sent", "failed", "deferred", "unknown", "skipped", "retry", "reconnect"
+    done: int
+    total: int
+    email: str = ""
+    detail: str = ""
+    outbox: str = ""  # the folder the messages are written to, when it is the outbox
+
+
+@dataclass(frozen=True)
+class SendSummary:
+    """How a send went: counts, failures with reasons, and a sentence saying so."""
+
+    slug: str
+    sent: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    already_sent: int = 0
+    skipped: int = 0
+    pending: int = 0
+    message: str = ""
+    deferred: list[tuple[str, str]] = field(default_factory=list)
+    unknown: list[tuple[str, str]] = field(default_factory=list)
+    outbox: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """False when this run left anything failed, still deferred, or of unknown outcome."""
+        return not (self.failed or self.deferred or self.unknown)

@@ -1,0 +1,372 @@
+"""Parallel sending (issue 14): `[email] connections`, the shared rate and hourly limit,
+pushback, the service's own relay, and kill -9 of a real `publish send` at three points."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from publish.errors import PublishError
+from publish.mailing.service import ServiceOptions, create_app, mailer_of
+from tests.mailsite import copy_site, make_mail_site
+from tests.test_delivery import (
+    SECRET,
+    SLUG,
+    Server,
+    assert_clean_exit,
+    connect,
+    ledger,
+    run_cli,
+    subscribe,
+    use_server,
+)
+from tests.test_service import service_site
+from tests.tools import RecordingSMTPServer, free_port
+
+CRASH_ENV = "PUBLISH_TEST_CRASH_AT"  # publish.mailing.workers.CRASH_ENV
+
+
+class CountingServer:
+    """A real aiosmtpd server on 127.0.0.1 that only counts: copies per recipient, when each
+    message was accepted, and the most DATA commands in progress at once. `delay` seconds
+    are waited in each DATA (a slow relay)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.copies: Counter[str] = Counter()
+        self.accepted_at: list[float] = []
+        self.in_data = 0
+        self.most_in_data = 0
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> CountingServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.controller.stop()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        """Count the message (after the delay), by recipient."""
+        with self.lock:
+            self.in_data += 1
+            self.most_in_data = max(self.most_in_data, self.in_data)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self.lock:
+            self.in_data -= 1
+            self.copies.update(r.lower() for r in envelope.rcpt_tos)
+            self.accepted_at.append(time.monotonic())
+        return "250 OK"
+
+    def count(self) -> int:
+        """How many messages were accepted so far."""
+        with self.lock:
+            return sum(self.copies.values())
+
+
+def configure(root: Path, **settings: object) -> None:
+    """Add keys to the site's [email] table (the last table of the fixture's publish.toml)."""
+    path = root / "publish.toml"
+    lines = "".join(f"{key} = {value!r}\n".replace("'", '"') for key, value in settings.items())
+    path.write_text(path.read_text(encoding="utf-8") + lines, encoding="utf-8")
+
+
+@pytest.fixture
+def site(built_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The delivery tests' site: a fresh copy with its own state, and fast retries."""
+    monkeypatch.setenv("PUBLISH_SECRET", SECRET)
+    monkeypatch.setenv("PUBLISH_RETRY_BACKOFF", "0.001")
+    monkeypatch.delenv("PUBLISH_SMTP_URL", raising=False)
+    monkeypatch.delenv("PUBLISH_SERVICE_SMTP_URL", raising=False)
+    return copy_site(built_site, tmp_path / "site")
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The email fixture site, built once for the module."""
+    return make_mail_site(tmp_path_factory.mktemp("parallel") / "built")
+
+
+# --- The settings -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("connections = 0", "'email.connections' must be a whole number from 1 to 64"),
+        ("connections = 65", "'email.connections' must be a whole number from 1 to 64"),
+        ("connections = 2.5", "'email.connections' must be an integer"),
+        ('connections = "4"', "'email.connections' must be an integer"),
+        ("hourly_limit = -1", "'email.hourly_limit' must not be negative"),
+    ],
+)
+def test_bad_connections_and_hourly_limit_are_errors_at_their_value(
+    site: Path, line: str, message: str
+) -> None:
+    path = site / "publish.toml"
+    text = path.read_text(encoding="utf-8") + line + "\n"
+    path.write_text(text, encoding="utf-8")
+    number = text.count("\n")
+    result = run_cli(site, "send", SLUG, "--dry-run")
+    assert_clean_exit(result, 1)
+    column = 1 if "integer" in message else line.index("=") + 3
+    assert result.stderr.startswith(f"publish.toml:{number}:{column}: error: {message}")
+
+
+# --- Parallel, paced, and slowed down ------------------------------------------------------
+
+
+def test_the_connections_deliver_at_the_same_time(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(site, connections=8)
+    everyone = subscribe(site, 48)
+    with CountingServer(delay=0.25) as server:
+        use_server(monkeypatch, server)
+        started = time.monotonic()
+        result = run_cli(site, "send", SLUG)
+        elapsed = time.monotonic() - started
+    assert_clean_exit(result, 0)
+    assert server.copies == Counter({a: 1 for a in everyone})
+    assert server.most_in_data == 8
+    assert elapsed < 48 * 0.25 / 2  # one connection would take 12 s
+
+
+def test_the_rate_holds_across_all_connections(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    configure(site, connections=4, rate=20)
+    everyone = subscribe(site, 41)
+    with CountingServer() as server:
+        use_server(monkeypatch, server)
+        result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 0)
+    assert server.copies == Counter({a: 1 for a in everyone})
+    times = sorted(server.accepted_at)
+    assert times[-1] - times[0] >= 40 / 20 * 0.8  # 41 messages at 20 a second: 2 s
+    busiest = max(sum(1 for t in times if start <= t < start + 1) for start in times)
+    assert busiest <= 30  # about 20 in any second; a rate per connection would allow 80
+
+
+class PushbackServer(Server):
+    """Answers the first MAIL FROM of every fourth connection with `reply`."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__()
+        self.reply = reply
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list
+    ) -> list[str]:
+        """Number the connection."""
+        responses = await super().handle_EHLO(server, session, envelope, hostname, responses)
+        with self.lock:
+            session.number = self.connections
+        return responses
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """Push back once on every fourth connection, at its first message."""
+        if session.number % 4 == 0 and not getattr(session, "pushed", False):
+            session.pushed = True
+            return self.reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+
+@pytest.mark.parametrize(
+    "reply, slower",
+    [
+        ("421 4.7.0 Try again later, closing connection", True),
+        ("452 4.5.3 too many messages in this connection", False),
+    ],
+)
+def test_pushback_slows_the_send_and_reconnects_without_costing_readers_a_retry(
+    site: Path, monkeypatch: pytest.MonkeyPatch, reply: str, slower: bool
+) -> None:
+    monkeypatch.setenv("PUBLISH_RETRY_BACKOFF", "0.05")
+    everyone = subscribe(site, 30)
+    with PushbackServer(reply) as server:
+        use_server(monkeypatch, server)
+        result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 0)
+    assert server.recipients() == Counter({a: 1 for a in everyone})
+    assert "30 sent, 0 failed, 0 deferred" in result.stdout
+    assert ("slower: " in result.stdout) is slower
+    assert "reconnect: reader" in result.stdout and reply in result.stdout
+    assert ledger(site) == Counter(sent=30)
+
+
+def test_the_hourly_limit_waits_for_the_oldest_message_of_the_hour(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(site, hourly_limit=5)
+    earlier = subscribe(site, 5, first=900)
+    everyone = subscribe(site, 3)
+    with closing(connect(site)) as conn:  # five messages of another send, 59 min 58 s ago
+        moment = (datetime.now(UTC) - timedelta(seconds=3598)).isoformat(timespec="seconds")
+        conn.execute("INSERT INTO sends (slug, started_at) VALUES ('older', ?)", (moment,))
+        conn.executemany(
+            "INSERT INTO deliveries (slug, subscriber_id, email, status, updated_at)"
+            " SELECT 'older', id, email, 'sent', ? FROM subscribers WHERE email = ?",
+            [(moment, address) for address in earlier],
+        )
+        conn.execute("UPDATE subscribers SET status = 'unsubscribed' WHERE id <= 5")
+    with CountingServer() as server:
+        use_server(monkeypatch, server)
+        started = time.monotonic()
+        result = run_cli(site, "send", SLUG)
+        elapsed = time.monotonic() - started
+    assert_clean_exit(result, 0)
+    assert server.copies == Counter({a: 1 for a in everyone})
+    assert "waiting: the hourly limit of 5 messages is reached; waiting until" in result.stdout
+    assert "The hourly limit of 5 messages paused the send 1 time(s)." in result.stdout
+    assert 1 <= elapsed < 30
+
+
+class SoonDenyingServer(Server):
+    """Accepts `good` messages, then denies relaying to every recipient (a relay whose
+    permission was withdrawn in the middle of a send)."""
+
+    def __init__(self, good: int) -> None:
+        super().__init__()
+        self.good = good
+        self.refused_after: dict[str, int] = {}
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Accept, and start denying once `good` messages are in."""
+        reply = await super().handle_DATA(server, session, envelope)
+        with self.lock:
+            if len(self.messages) >= self.good:
+                self.refuse_every_rcpt = "550 5.7.1 Relaying denied"
+        return reply
+
+
+def test_a_setup_broken_in_the_middle_stops_every_connection_promptly(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(site, connections=4)
+    everyone = subscribe(site, 200)
+    with SoonDenyingServer(good=40) as server:
+        use_server(monkeypatch, server)
+        result = run_cli(site, "send", SLUG)
+        tried = sum(server.rcpt_attempts.values())
+        delivered = server.count()
+    assert_clean_exit(result, 1)
+    assert "refused 5 recipients in a row with the same reply: 550 5.7.1" in result.stderr
+    assert "nobody was marked failed" in result.stderr
+    assert tried - delivered <= 5 + 3  # the streak, and at most one more per other connection
+    counts = ledger(site)
+    assert counts["failed"] == 0 and counts["sent"] == delivered, counts
+    assert counts["pending"] == len(everyone) - delivered and counts["sending"] == 0, counts
+
+
+# --- The service's own relay -------------------------------------------------------------
+
+
+def test_confirmations_go_through_the_service_relay_not_the_bulk_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PUBLISH_SECRET", raising=False)
+    with RecordingSMTPServer() as bulk, RecordingSMTPServer() as service:
+        monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{bulk.port}")
+        monkeypatch.setenv("PUBLISH_SERVICE_SMTP_URL", f"smtp://127.0.0.1:{service.port}")
+        root = service_site(tmp_path / "site", free_port())
+        app = create_app(root, ServiceOptions())
+        try:
+            response = app.test_client().post(
+                "/subscribe", data={"email": "new@example.com", "website": ""}
+            )
+            assert response.status_code in (200, 303)
+            assert mailer_of(app).drain(30)
+        finally:
+            mailer_of(app).close()
+        [(_, recipients, message)] = service.messages
+        assert recipients == ["new@example.com"] and "/confirm/" in str(message.get_body())
+        assert bulk.messages == [] and bulk.connections == 0
+
+
+def test_a_bad_service_relay_url_stops_the_service_naming_it_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUBLISH_SERVICE_SMTP_URL", "smtp://editor:Zq123456@mail example.org:587")
+    root = service_site(tmp_path / "site", free_port())
+    with pytest.raises(PublishError) as caught:
+        create_app(root, ServiceOptions())
+    message = str(caught.value)
+    assert message.startswith("PUBLISH_SERVICE_SMTP_URL:1:1: error: contains a space")
+    assert "Zq123456" not in message and "editor" not in message
+
+
+# --- kill -9 at three points ---------------------------------------------------------------
+
+READERS = 2000
+CONNECTIONS = 8
+
+
+def publish_send(root: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A real `publish send` in its own process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "publish", "--root", str(root), "send", SLUG],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("point", ["claimed", "accepted", "anywhere"])
+def test_a_send_killed_at_any_point_reaches_everyone_with_at_most_one_copy_too_many_per_connection(
+    site: Path, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    configure(site, connections=CONNECTIONS)
+    everyone = subscribe(site, READERS)
+    with CountingServer() as server:
+        use_server(monkeypatch, server)
+        env = dict(os.environ)
+        after = random.randint(200, READERS - 400)
+        if point != "anywhere":
+            env[CRASH_ENV] = f"{point}:{after}"
+        first = publish_send(site, env)
+        if point == "anywhere":
+            deadline = time.monotonic() + 120
+            while server.count() < after and time.monotonic() < deadline:
+                time.sleep(0.005)
+            first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=300)
+        assert first.returncode == -signal.SIGKILL
+        left = ledger(site)
+        assert left["pending"] > 0 and left["sending"] <= CONNECTIONS
+        if point == "claimed":
+            assert left["sending"] >= 1
+        env.pop(CRASH_ENV, None)
+        rerun = publish_send(site, env)
+        out, err = rerun.communicate(timeout=300)
+        assert rerun.returncode == 0, err.decode()
+        copies = Counter(server.copies)
+        third = publish_send(site, env)
+        third_out, _ = third.communicate(timeout=120)
+        assert third.returncode == 0 and third_out.decode().startswith("Nothing to send")
+        assert server.copies == copies
+    assert set(copies) == set(everyone)
+    twice = [a for a, n in copies.items() if n > 1]
+    assert len(twice) <= CONNECTIONS and all(copies[a] == 2 for a in twice)
+    assert ledger(site) == Counter(sent=READERS)
+    if left["sending"]:
+        assert "had been handed to the server by a send that stopped" in out.decode()
