@@ -60,7 +60,7 @@ def test_status_names_the_next_slot_its_essay_the_reach_and_the_settings(site: P
     assert shown["Reach"] == "2 active subscriber(s)"
     assert shown["Mail"] == "smtp://127.0.0.1:2525 as letters"
     assert shown["From"] == "Test Author <letters@example.org>"
-    assert shown["Pace"] == "1 connection(s), rate no limit"
+    assert shown["Pace"] == "4 connection(s), rate no limit"  # the default of [email] connections
     assert shown["Last send"] == "none yet"
     assert shown["Next release"] == "ready"
     assert PASSWORD not in result.output + result.stderr

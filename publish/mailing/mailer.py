@@ -69,6 +69,7 @@ class Mailer:
             try:
                 self.letters.put_nowait(letter)
             except queue.Full:
+                self._record(letter, "pending", "the service's mail queue was full")
                 return False
             self.unfinished += 1
         return True
