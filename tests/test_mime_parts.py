@@ -42,7 +42,7 @@ HEADERS = mime.MessageHeaders(
 
 def both_ways(text: str, html: str) -> tuple[bytes, bytes]:
     """The message as publish composes it, and as the email package alone composes it."""
-    fast = mime.compose_message(HEADERS, text, html)
+    fast = mime.compose_message(HEADERS, text, html, content_manager=mimebody.TEXT_PARTS)
     library = mime.compose_message(HEADERS, text, html, content_manager=raw_data_manager)
     return fast, library
 

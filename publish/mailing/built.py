@@ -15,6 +15,7 @@ from publish.journal import JOURNAL_NAME, recover_interrupted_commit
 from publish.mailing.missing import missing_email
 from publish.model import Settings
 from publish.outputs import mail, mime
+from publish.outputs.mimebody import TEXT_PARTS
 from publish.state import standing
 from publish.writer import build_lock
 
@@ -82,7 +83,7 @@ def personal_message(
     )
     html = mail.personalise_html(built.html, settings, name, unsubscribe)
     text = mail.personalise_text(built.text, settings, name, unsubscribe)
-    return mime.compose_message(headers, text, html)
+    return mime.compose_message(headers, text, html, content_manager=TEXT_PARTS)
 
 
 def envelope_sender(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from email.contentmanager import ContentManager
+from email.contentmanager import ContentManager, raw_data_manager
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage, MIMEPart
 from email.policy import SMTP, SMTPUTF8, EmailPolicy
@@ -17,7 +17,6 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from publish.addresses import address_parts, ascii_domain
 from publish.content.essays import slugify
 from publish.model import Essay, Settings
-from publish.outputs.mimebody import TEXT_PARTS
 from publish.outputs.urls import preview_unsubscribe_url
 from publish.safetext import fold_controls
 
@@ -219,15 +218,16 @@ def compose_message(
     html: str,
     *,
     utf8: bool = False,
-    content_manager: ContentManager = TEXT_PARTS,
+    content_manager: ContentManager = raw_data_manager,
 ) -> bytes:
     """A complete multipart/alternative message (text part, then HTML) as SMTP-ready bytes.
 
     Made by the email package (`EmailMessage`, SMTP policy): RFC 2047 encoded words only
     where needed, every header folded at 78 columns, domains in punycode. An address with a
     non-ASCII local part (or `utf8=True`) makes it an SMTPUTF8 message (RFC 6532), whose
-    headers are UTF-8. The text parts are set by `content_manager`: `TEXT_PARTS` gives the
-    bytes the email package's own `raw_data_manager` gives, faster for many copies.
+    headers are UTF-8. The text parts are set by `content_manager`, the email package's own
+    by default; a send passes `mimebody.TEXT_PARTS`, which gives the same bytes faster when
+    many copies of one essay differ in a few lines.
     """
     addresses = {
         name: _addresses(value)

@@ -5,8 +5,10 @@ heuristics and, for quoted-printable, encodes the whole body in one go. Quoted-p
 encodes every line on its own, and the readers' copies of one essay differ only in a few
 lines (the greeting, the unsubscribe link), so `TEXT_PARTS` encodes a quoted-printable body
 line by line and remembers the lines it has encoded. Every other case (7bit, 8bit, base64)
-goes through the email package's own `set_text_content`. `tests/test_mime.py` proves that
-whole messages come out byte for byte as the email package alone writes them.
+goes through the email package's own `set_text_content`. A send makes each reader's copy
+with it (the build writes its one copy of each email with the package alone);
+`tests/test_mime_parts.py` proves that whole messages come out byte for byte as the email
+package alone writes them.
 """
 
 from __future__ import annotations
