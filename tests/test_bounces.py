@@ -250,6 +250,42 @@ def test_a_bad_bounce_url_is_a_clear_error(
     assert result.exit_code == 1 and f"$PUBLISH_BOUNCE_URL:1:1: error: {message}" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("Se/cret-2207", "not a usable IMAP URL"),
+        ("Se#cret-2207", "not a usable IMAP URL"),
+        ("Se?cret-2207", "not a usable IMAP URL"),
+        ("Se cret-2207", "the URL contains a space or a control character"),
+    ],
+)
+def test_a_password_with_unencoded_characters_is_refused_without_showing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: str, message: str
+) -> None:
+    root = make_site(tmp_path / "site", settings=SETTINGS, site="mail")
+    monkeypatch.setenv("PUBLISH_BOUNCE_URL", f"imaps://bounces:{password}@mail.example.org/INBOX")
+    result = run_cli(root, "bounces")
+    assert result.exit_code == 1 and f"$PUBLISH_BOUNCE_URL:1:1: error: {message}" in result.stderr
+    for piece in ("Se", "cret-2207"):
+        assert piece not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_query_or_a_bad_host_in_the_bounce_url_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_site(tmp_path / "site", settings=SETTINGS, site="mail")
+    for url in (
+        "imaps://bounces:Secret-2207@mail.example.org/INBOX?x=1",
+        "imaps://bounces:Secret-2207@mail_example..org/INBOX",
+    ):
+        monkeypatch.setenv("PUBLISH_BOUNCE_URL", url)
+        result = run_cli(root, "bounces")
+        assert result.exit_code == 1
+        assert "the URL has a host name no host can have, or a '?' or '#'" in result.stderr
+        assert "Secret-2207" not in result.stderr
+
+
 def test_a_refused_login_and_a_closed_port_are_clear_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mailbox_server: ImapServer
 ) -> None:

@@ -18,6 +18,7 @@ RANKS = {
     "atomic": 0,
     "cadence": 0,
     "dnsrecords": 0,
+    "loginurl": 0,
     "cache": 1,
     "content": 2,
     "schedule": 3,

@@ -15,9 +15,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 from publish.errors import PublishError
+from publish.loginurl import (
+    UNPRINTABLE,
+    UnreadableURL,
+    has_unprintable,
+    is_host_name,
+    split_login_url,
+)
 
 URL_VARIABLE = "PUBLISH_BOUNCE_URL"
 PROCESSED_KEYWORD = "$PublishProcessed"
@@ -62,24 +69,36 @@ class ImapAddress:
 
 
 def parse_imap_url(url: str) -> ImapAddress:
-    """Read `imaps://user:pass@host[:port]/FOLDER` (or `imap://` without TLS)."""
-    where = f"${URL_VARIABLE}"
+    """Read `imaps://user:pass@host[:port]/FOLDER` (or `imap://` without TLS); errors never
+    repeat any part of the URL (it holds a password)."""
+    where, text = f"${URL_VARIABLE}", url.strip()
+    if has_unprintable(text):
+        raise PublishError.single(where, 1, 1, f"the URL {UNPRINTABLE}")
     try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise PublishError.single(where, 1, 1, f"not a usable IMAP URL ({exc})") from None
+        parts, host, port = split_login_url(text)
+    except UnreadableURL:
+        message = (
+            "not a usable IMAP URL (a bad port, or a '/', '?', '#' or '@' in the user name "
+            "or password that is not percent-encoded)"
+        )
+        raise PublishError.single(where, 1, 1, message) from None
     if parts.scheme not in ("imap", "imaps"):
-        shown = parts.scheme or "none"
+        shown = parts.scheme if parts.scheme.isalnum() else "something else"
         message = f"the URL must start imaps:// or imap://, not '{shown}'"
         raise PublishError.single(where, 1, 1, message)
-    if not parts.hostname or not parts.username or parts.password is None:
+    if not host or not parts.username or parts.password is None:
         message = "the URL needs a user, a password and a host: imaps://user:password@host/INBOX"
+        raise PublishError.single(where, 1, 1, message)
+    if parts.query or parts.fragment or "?" in text or "#" in text or not is_host_name(host):
+        message = (
+            "the URL has a host name no host can have, or a '?' or '#' (percent-encode '/', "
+            "'?', '#' and '@' in the user name or password)"
+        )
         raise PublishError.single(where, 1, 1, message)
     secure = parts.scheme == "imaps"
     return ImapAddress(
         secure=secure,
-        host=parts.hostname,
+        host=host,
         port=port or (993 if secure else 143),
         user=unquote(parts.username),
         password=unquote(parts.password),

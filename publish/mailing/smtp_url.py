@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from publish.errors import PublishError
+from publish.loginurl import (
+    UNPRINTABLE,
+    UnreadableURL,
+    has_unprintable,
+    is_host_name,
+    split_login_url,
+)
 
 SMTP_URL_ENV = "PUBLISH_SMTP_URL"
 URL_SHAPE = "smtp://user:password@host:587 or smtps://user:password@host:465"
@@ -29,10 +35,6 @@ class SMTPEndpoint:
         return f"{'smtps' if self.implicit_tls else 'smtp'}://{host}:{self.port}"
 
 
-_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOST_NAME = re.compile(rf"{_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?")
-
-
 def _url_error(message: str, variable: str = SMTP_URL_ENV) -> PublishError:
     """An SMTP URL error; it never repeats any part of the URL (it may hold a password)."""
     return PublishError.single(variable, 1, 1, f"{message}; it must look like {URL_SHAPE}")
@@ -53,15 +55,11 @@ def parse_smtp_url(url: str, variable: str = SMTP_URL_ENV) -> SMTPEndpoint:
 def _parse(url: str) -> SMTPEndpoint:
     """Parse the URL (see parse_smtp_url)."""
     text = url.strip()
-    if any(ch.isspace() or not ch.isprintable() for ch in text):
-        raise _url_error(
-            "contains a space or a control character (percent-encode those in "
-            "the user name or password)"
-        )
+    if has_unprintable(text):
+        raise _url_error(UNPRINTABLE)
     try:
-        parts = urlsplit(text)
-        host, port = parts.hostname, parts.port
-    except ValueError:
+        parts, host, port = split_login_url(text)
+    except UnreadableURL:
         raise _url_error("cannot be read as a URL (a bad port or bracket)") from None
     if parts.scheme not in ("smtp", "smtps"):
         raise _url_error("does not start with smtp:// or smtps://")
@@ -72,7 +70,7 @@ def _parse(url: str) -> SMTPEndpoint:
         )
     if not host:
         raise _url_error("has no host name")
-    if not _valid_host(host):
+    if not is_host_name(host):
         raise _url_error("has a host name with characters no host name can have")
     if port == 0:
         raise _url_error("has port 0")
@@ -86,14 +84,3 @@ def _parse(url: str) -> SMTPEndpoint:
         username=username,
         password=unquote(parts.password or ""),
     )
-
-
-def _valid_host(host: str) -> bool:
-    """Whether `host` is a host name (IDN allowed) or an IP address literal."""
-    if ":" in host:  # an IPv6 literal; urlsplit has checked the brackets
-        return bool(re.fullmatch(r"[0-9A-Fa-f:.]+", host))
-    try:
-        ascii_host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return False
-    return bool(_HOST_NAME.fullmatch(ascii_host))
