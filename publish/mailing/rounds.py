@@ -75,7 +75,8 @@ class SendRun:
         self.unknown: list[tuple[str, str]] = []
         self.unknown_counts: dict[int, int] = {}
         self.retried_unknown: set[int] = set()
-        self.suspects: list[tuple[Delivery, str]] = []  # setup-kind refusals, still pending
+        # setup-kind refusals, still pending: the reader, the reply, and when it came
+        self.suspects: list[tuple[Delivery, str, float]] = []
         self.streak_key: tuple[int, str] = (0, "")
         self.stopping = False
         self.pace = make_pace(conn, settings, destination.outbox is not None, self._hold)
@@ -232,7 +233,7 @@ class SendRun:
         delivery, error = outcome.job.delivery, outcome.error
         self.current = delivery.email
         if error is None:
-            self._settle_suspects()
+            self._settle_suspects(before=outcome.started)
             self._final(delivery, "sent")
             self.sent += 1
             if self.sent == 1:
@@ -242,7 +243,7 @@ class SendRun:
             return self._unknown(delivery, error.reason)
         if isinstance(error, DeliveryFailure):
             if error.permanent:
-                self._refused(delivery, error)
+                self._refused(delivery, error, outcome.started)
                 return False
             return self._temporary(delivery, error, round_number)
         if isinstance(error, ServerUnavailable):  # the message never went: still pending
@@ -289,16 +290,20 @@ class SendRun:
         )
         self.workers.results.put(Notice(-1, "waiting", detail))
 
-    def _refused(self, delivery: Delivery, failure: DeliveryFailure) -> None:
-        """A permanent refusal: failed at once, or held pending while it may be the setup."""
+    def _refused(
+        self, delivery: Delivery, failure: DeliveryFailure, started: float | None = None
+    ) -> None:
+        """A permanent refusal: failed at once, or held pending while it may be the setup.
+        `started` is when the refused transaction began (None: now)."""
+        started = time.monotonic() if started is None else started
         if not failure.setup:
-            self._settle_suspects()
+            self._settle_suspects(before=started)
             self._fail(delivery, failure.reason)
             return
         if self.suspects and failure.key != self.streak_key:
-            self._settle_suspects()
+            self._settle_suspects(before=started)
         self.streak_key = failure.key
-        self.suspects.append((delivery, failure.reason))
+        self.suspects.append((delivery, failure.reason, time.monotonic()))
         ledger.mark(self.conn, self.built.slug, delivery.subscriber_id, "pending", failure.reason)
         if len(self.suspects) >= SETUP_STREAK:
             raise SetupFailure(
@@ -306,20 +311,24 @@ class SendRun:
                 f"with the same reply: {failure.reason}"
             )
 
-    def _settle_suspects(self, at_end: bool = False) -> None:
+    def _settle_suspects(self, at_end: bool = False, before: float | None = None) -> None:
         """Someone else got an answer of their own: the held refusals were about addresses.
 
-        At the end of a run in which every row met the same setup-kind refusal (two or more),
-        that refusal is taken for the setup's after all.
+        Only the refusals that came before the transaction that got the answer began count
+        (`before`; None: all): with several connections, a message already under way when
+        the server turned against the setup may still go through, and proves nothing about
+        the refusals after it. At the end of a run in which every row met the same setup-kind
+        refusal (two or more), that refusal is taken for the setup's after all.
         """
         if self.stopping:
             return  # the send stopped: the held rows stay pending, nobody is failed
-        held, self.suspects = self.suspects, []
+        held = [s for s in self.suspects if before is None or s[2] < before]
+        self.suspects = [s for s in self.suspects if not (before is None or s[2] < before)]
         if at_end and len(held) >= 2 and self.judged == 0:
             raise SetupFailure(
                 f"the server refused all {len(held)} recipients with the same reply: {held[-1][1]}"
             )
-        for delivery, reason in held:
+        for delivery, reason, _ in held:
             self._fail(delivery, reason)
 
     def _fail(self, delivery: Delivery, reason: str) -> None:

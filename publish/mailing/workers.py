@@ -13,6 +13,7 @@ import queue
 import re
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,11 +38,14 @@ class Job:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of a job: `error` None when the server accepted it."""
+    """What became of a job: `error` None when the server accepted it; `started` the moment
+    (time.monotonic) its transaction began, so the server's later answers can be told from
+    the ones it gave before."""
 
     worker: int
     job: Job
     error: BaseException | None
+    started: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,9 @@ class Workers:
         try:
             while (job := inbox.get()) is not None:
                 self.sending[index] = job.delivery.email
-                self.results.put(Outcome(index, job, self._deliver(transport, job)))
+                started = time.monotonic()
+                error = self._deliver(transport, job)
+                self.results.put(Outcome(index, job, error, started))
         finally:
             transport.close()
 
