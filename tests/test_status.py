@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from publish.cli.main import cli
+from publish.state import db
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber, set_status
 from tests.sitebuilder import essay_text, make_site
@@ -86,6 +87,11 @@ def test_status_after_a_run_shows_the_last_send_and_the_following_slot(
     last = shown["Last send"]
     assert last.startswith("alder, started ") and "(finished)" in last
     assert last.endswith("2 delivered, 0 failed, 0 deferred, 0 unknown")
+    # A copy a killed send had claimed but not recorded may have gone: it counts as unknown.
+    with closing(db.connect(site / "state" / "publish.db")) as conn:
+        conn.execute("UPDATE deliveries SET status = 'sending' WHERE rowid = 1")
+    last = fields(status(site, "--today", "2026-12-02").stdout)["Last send"]
+    assert last.endswith("1 delivered, 0 failed, 0 deferred, 1 unknown")
 
 
 def test_status_fails_without_a_server_unless_the_outbox_is_asked_for(

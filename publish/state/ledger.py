@@ -83,18 +83,6 @@ def start_send(conn: sqlite3.Connection, slug: str) -> bool:
         return True
 
 
-def pending_deliveries(conn: sqlite3.Connection, slug: str) -> list[Delivery]:
-    """The rows of a send still to do: pending, or unknown with a retry left; in order."""
-    rows = conn.execute(
-        "SELECT d.subscriber_id, d.email, s.name, s.status, d.status, d.unknown_attempts"
-        " FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id"
-        " WHERE d.slug = ? AND (d.status = 'pending'"
-        " OR (d.status = 'unknown' AND d.unknown_attempts <= ?)) ORDER BY d.subscriber_id",
-        (slug, UNKNOWN_RETRIES),
-    )
-    return [Delivery(*row) for row in rows]
-
-
 def pending_batch(
     conn: sqlite3.Connection, slug: str, after: int, limit: int = 500
 ) -> list[Delivery]:
@@ -112,7 +100,7 @@ def pending_batch(
 
 
 def count_pending(conn: sqlite3.Connection, slug: str) -> int:
-    """How many rows of a send are still to do: as `pending_deliveries` would list them, and
+    """How many rows of a send are still to do: as `pending_batch` reads them, and
     the claims a stopped send left that `recover_claims` would make such rows."""
     return conn.execute(
         "SELECT COUNT(*) FROM deliveries WHERE slug = ? AND (status = 'pending'"

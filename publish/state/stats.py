@@ -95,13 +95,14 @@ def last_send(conn: sqlite3.Connection) -> SendCounts | None:
 
 
 def _outcomes(conn: sqlite3.Connection, slug: str) -> dict[str, int]:
-    """The ledger's rows of one send by outcome; a pending row already tried is deferred."""
+    """The ledger's rows of one send by outcome; a pending row already tried is deferred, and
+    a claimed row (`sending`: in flight, or left so by a stopped send) is unknown."""
     row = conn.execute(
         "SELECT"
         " COALESCE(SUM(status = 'sent'), 0),"
         " COALESCE(SUM(status = 'failed'), 0),"
         " COALESCE(SUM(status = 'pending' AND attempts > 0), 0),"
-        " COALESCE(SUM(status = 'unknown'), 0),"
+        " COALESCE(SUM(status IN ('unknown', 'sending')), 0),"
         " COALESCE(SUM(status = 'pending' AND attempts = 0), 0),"
         " COALESCE(SUM(status = 'skipped'), 0)"
         " FROM deliveries WHERE slug = ?",
