@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from markdown_it.token import Token
 from slugify import slugify as make_slug
 
-from publish.content.links import locate_essay_links, locate_images, own_tokens, unsafe_links
+from publish.content.links import locate_sources, own_tokens, unsafe_links
 from publish.content.markdown import build_parser, first_paragraph_text, word_count
 from publish.content.preflight import source_warnings
 from publish.content.source import (
@@ -118,11 +118,8 @@ def read_essay(
         content_hash=hashlib.sha256(document.raw).hexdigest(),
         **fields,
     )
-    essay = dataclasses.replace(
-        essay,
-        images=locate_images(essay, document.raw),
-        links=locate_essay_links(essay, document.raw),
-    )
+    images, links = locate_sources(essay, document.raw)
+    essay = dataclasses.replace(essay, images=images, links=links)
     if essay.image and not essay.image_alt:
         problems.append(
             warning(

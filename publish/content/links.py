@@ -66,21 +66,25 @@ def image_problems(essay: Essay, root: Path) -> list[Problem]:
     """An error for each image of an essay (front matter `image:` and every `![alt](src)`)
     that is unsafe or missing: every output (web, feeds, email) shows the same images, so
     this one check refuses them everywhere. Run at each load (files come and go), on the
-    sources `locate_images` found when the essay was parsed."""
+    sources `locate_sources` found when the essay was parsed."""
     return _image_faults(essay.path, list(essay.images), root)
 
 
-def locate_images(essay: Essay, raw: bytes) -> tuple[tuple[str, int, int], ...]:
-    """Every image source of a parsed essay with its file line and column: the front
-    matter's `image:` and each image of the body (not those of its glossary notes).
-    `raw` is the essay file's bytes as already read (not read again)."""
+def locate_sources(
+    essay: Essay, raw: bytes
+) -> tuple[tuple[tuple[str, int, int], ...], tuple[Located, ...]]:
+    """Every image source and every link destination of a parsed essay, each with its file
+    line and column: the images are the front matter's `image:` and those of the body, the
+    links those of the body (not its glossary notes'). `raw` is the essay file's bytes as
+    already read (not read again); its lines and the body's tokens are found once for both."""
     lines = _lines(raw.decode("utf-8"))
     own = own_tokens(essay.tokens, essay.notes)
-    return (
+    images = (
         *_front_matter_image(essay, lines),
         *_body_images(own, lines, essay.body_line),
         *_html_images(own, lines, essay.body_line),
     )
+    return images, locate_links(own, lines, essay.body_line)
 
 
 def _html_images(tokens: list[Token], lines: list[str], start: int) -> list[tuple[str, int, int]]:
@@ -98,13 +102,6 @@ def _html_images(tokens: list[Token], lines: list[str], start: int) -> list[tupl
         )
         found.append((src, *place))
     return found
-
-
-def locate_essay_links(essay: Essay, raw: bytes) -> tuple[Located, ...]:
-    """Every link destination of a parsed essay's body (not its glossary notes') with its
-    file line and column; `raw` is the essay file's bytes as already read."""
-    lines = _lines(raw.decode("utf-8"))
-    return locate_links(own_tokens(essay.tokens, essay.notes), lines, essay.body_line)
 
 
 def glossary_image_problems(glossary: Glossary, root: Path) -> list[Problem]:
