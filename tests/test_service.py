@@ -589,6 +589,22 @@ def test_subscriptions_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
+@contextmanager
+def serving(root: Path, port: int, log: Path, *options: str) -> Iterator[None]:
+    """Run `publish subscriptions serve` on `port` in its own process; stop it afterwards."""
+    command = [sys.executable, "-m", "publish", "--root", str(root), "subscriptions", "serve"]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*command, "--port", str(port), *options], stdout=output, stderr=output
+        )
+        try:
+            assert wait_for_answer(f"http://127.0.0.1:{port}/unsubscribe/forged", process) == 404
+            yield
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
 def wait_for_answer(url: str, process: subprocess.Popen) -> int:
     """The status of the first answer from a server that is starting up."""
     while process.poll() is None:
@@ -596,7 +612,8 @@ def wait_for_answer(url: str, process: subprocess.Popen) -> int:
             return http(url)[0]
         except urllib.error.URLError:
             threading.Event().wait(0.1)
-    raise AssertionError(f"the server exited: {process.stderr.read().decode()}")
+    said = process.stderr.read().decode() if process.stderr is not None else "(see its log)"
+    raise AssertionError(f"the server exited: {said}")
 
 
 class UnsubscribingSMTPServer(RecordingSMTPServer):

@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import http.client
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
 from publish.mailing.service import ServiceOptions, create_app
-from tests.test_service import Clock, running_service, service_site, wait_for_answer
+from tests.test_service import Clock, running_service, service_site, serving
 from tests.tools import REPO_ROOT, RecordingSMTPServer, free_port, running_nginx
 
 LIMIT = ServiceOptions().client_limit
@@ -51,22 +47,6 @@ def signup_from(source: str, port: int, address: str, forwarded: str | None = No
         return response.status
     finally:
         connection.close()
-
-
-@contextmanager
-def serving(root: Path, port: int, log: Path, *options: str) -> Iterator[None]:
-    """Run `publish subscriptions serve` on `port` in its own process; stop it afterwards."""
-    command = [sys.executable, "-m", "publish", "--root", str(root), "subscriptions", "serve"]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*command, "--port", str(port), *options], stdout=output, stderr=output
-        )
-        try:
-            assert wait_for_answer(f"http://127.0.0.1:{port}/unsubscribe/forged", process) == 404
-            yield
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 def test_behind_nginx_every_reader_has_their_own_limit(

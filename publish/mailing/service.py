@@ -158,7 +158,7 @@ def subscribe() -> Response:
         if not allow(conn, service, "address", address.lower(), service.options.address_limit):
             abort(429)
         subscriber, nonce = confirmations.record_signup(conn, address, name)
-    send_confirmation(service, subscriber, confirm_token(service, nonce))
+    send_confirmation(service, subscriber, nonce)
     return page("service_subscribed.html", "Check your inbox")
 
 
@@ -323,15 +323,16 @@ def read_unsubscribe(token: str) -> int:
 # --- The confirmation email ---------------------------------------------------------------
 
 
-def send_confirmation(service: Service, subscriber: subscribers.Subscriber, token: str) -> None:
-    """Queue the confirmation email for the mail worker; 503 when the queue is full (the
-    mail server is slow or down), so the reader knows to try again later."""
-    message = confirmation_message(service, subscriber.email, token)
+def send_confirmation(service: Service, subscriber: subscribers.Subscriber, nonce: str) -> None:
+    """Queue the confirmation email of link `nonce` for the mail worker; 503 when the queue
+    is full (the mail server is slow or down), so the reader knows to try again later."""
+    message = confirmation_message(service, subscriber.email, confirm_token(service, nonce))
     letter = Letter(
         envelope_sender(service.settings),
         subscriber.email,
         message.as_bytes(),
         f"{subscriber.id:06d}-{secrets.token_hex(4)}",
+        confirmation=(nonce, subscriber.id),
     )
     if not service.mailer.submit(letter):
         current_app.logger.warning("the confirmation queue is full; a signup was turned away")
