@@ -11,7 +11,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from click.testing import CliRunner
 
+from publish.cli.main import cli
 from publish.mailing.service import ServiceOptions, create_app
 from tests.test_service import Clock, running_service, service_site, serving
 from tests.tools import REPO_ROOT, RecordingSMTPServer, free_port, running_nginx
@@ -103,3 +105,35 @@ def test_only_the_proxy_may_name_the_client(
             for n in range(LIMIT + 1)
         ]
         assert not_the_proxy == [200] * LIMIT + [429]
+
+
+def test_the_proxy_can_connect_from_another_address(
+    tmp_path: Path, smtp_server: RecordingSMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `--proxy-address`, only that peer may name the client; 127.0.0.1 no longer can."""
+    monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://{smtp_server.host}:{smtp_server.port}")
+    port = free_port()
+    root = service_site(tmp_path / "site", port)
+    options = ServiceOptions(clock=Clock(), trusted_proxies=1, proxy_address="127.0.0.5")
+    with running_service(create_app(root, options), port):
+        proxied = [
+            signup_from("127.0.0.5", port, f"p{n}@example.com", f"192.0.2.{n}")
+            for n in range(LIMIT + 1)
+        ]
+        assert proxied == [200] * (LIMIT + 1)
+        local = [
+            signup_from("127.0.0.1", port, f"l{n}@example.com", f"192.0.2.{n + 100}")
+            for n in range(LIMIT + 1)
+        ]
+        assert local == [200] * LIMIT + [429]
+
+
+def test_a_proxy_address_must_be_an_ip_address(tmp_path: Path) -> None:
+    """A misspelt `--proxy-address` is refused before the service starts, without a
+    traceback (waitress would compare it with every peer and never match)."""
+    root = service_site(tmp_path / "site", free_port())
+    command = ["--root", str(root), "subscriptions", "serve", "--behind-proxy", "1"]
+    result = CliRunner().invoke(cli, [*command, "--proxy-address", "localhost"])
+    assert result.exit_code == 2
+    assert "'localhost' is not an IP address" in result.output
+    assert "Traceback" not in result.output
