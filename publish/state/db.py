@@ -196,6 +196,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX deliveries_pending ON deliveries (slug, status);
     CREATE INDEX deliveries_recent ON deliveries (status, updated_at)
     """,
+    # A confirmation email that did not go out keeps when and why (the relay's reply, the
+    # reader's address masked in it), for the service's log and `publish status`.
+    """
+    ALTER TABLE confirmations ADD COLUMN failed_at TEXT;
+    ALTER TABLE confirmations ADD COLUMN failure TEXT NOT NULL DEFAULT ''
+    """,
 ]
 
 
