@@ -28,7 +28,7 @@ from waitress import wasyncore
 
 from publish.cli.main import cli
 from publish.errors import PublishError
-from publish.mailing.service import ServiceOptions, create_app, mailer_of
+from publish.mailing.service import SERVER_LIMITS, ServiceOptions, create_app, mailer_of
 from publish.state import db, subscribers
 from tests.sitebuilder import essay_text, make_site
 from tests.tools import RecordingSMTPServer, free_port, validate_html
@@ -477,7 +477,7 @@ def test_service_pages_are_valid_html(harness: Harness, tmp_path: Path) -> None:
 @contextmanager
 def running_service(app: Flask, port: int) -> Iterator[str]:
     """Serve `app` with waitress on 127.0.0.1:`port` in a thread; stop it afterwards."""
-    server = waitress.create_server(app, host="127.0.0.1", port=port, threads=4)
+    server = waitress.create_server(app, host="127.0.0.1", port=port, threads=4, **SERVER_LIMITS)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

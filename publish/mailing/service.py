@@ -55,6 +55,9 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_ADDRESS = 320  # RFC 3696's longest address; email-validator is stricter still
 MAX_NAME = 200
 MAX_BODY = 16 * 1024
+# waitress buffers a body before the application sees it: a bound, above what the hooks
+# answer 413 for themselves (waitress just closes the connection)
+SERVER_LIMITS = {"max_request_body_size": 2 * webhooks.MAX_HOOK_BODY}
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ def create_app(root: Path, options: ServiceOptions | None = None) -> Flask:
 def serve(app: Flask, host: str, port: int) -> None:
     """Run the service with waitress until interrupted; PublishError if it cannot listen."""
     try:
-        waitress.serve(app, host=host, port=port, ident="publish")
+        waitress.serve(app, host=host, port=port, ident="publish", **SERVER_LIMITS)
     except OSError as exc:
         if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
             raise
