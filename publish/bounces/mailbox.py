@@ -21,7 +21,7 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
 from publish.errors import PublishError
@@ -179,7 +179,7 @@ class ImapMailbox:
     def messages(self) -> Iterator[Stored]:
         """Each message with neither keyword, oldest first; one larger than
         MAX_MESSAGE_BYTES is not fetched."""
-        status, data = self.imap.uid(
+        status, data = self._uid(
             "SEARCH", None, "UNKEYWORD", PROCESSED_KEYWORD, "UNKEYWORD", UNREADABLE_KEYWORD
         )
         uids = data[0].split() if status == "OK" and data and data[0] else []
@@ -190,7 +190,7 @@ class ImapMailbox:
             if size > MAX_MESSAGE_BYTES:
                 yield Stored(key, f"{self.label} UID {key}", size, b"")
                 continue
-            status, fetched = self.imap.uid("FETCH", uid, "(BODY.PEEK[])")
+            status, fetched = self._uid("FETCH", uid, "(BODY.PEEK[])")
             for item in fetched if status == "OK" else []:
                 if isinstance(item, tuple):
                     raw = bytes(item[1])
@@ -200,7 +200,7 @@ class ImapMailbox:
         """The size of each message, as the server counts it, before fetching any."""
         if not uids:
             return {}
-        status, fetched = self.imap.uid("FETCH", b",".join(uids), "(RFC822.SIZE)")
+        status, fetched = self._uid("FETCH", b",".join(uids), "(RFC822.SIZE)")
         sizes: dict[str, int] = {}
         for item in fetched if status == "OK" else []:
             line = item[0] if isinstance(item, tuple) else item
@@ -212,12 +212,20 @@ class ImapMailbox:
 
     def mark_processed(self, key: str) -> None:
         """Add the processed keyword and \\Seen."""
-        self.imap.uid("STORE", key, "+FLAGS", f"({PROCESSED_KEYWORD} \\Seen)")
+        self._uid("STORE", key, "+FLAGS", f"({PROCESSED_KEYWORD} \\Seen)")
 
     def set_aside(self, key: str) -> str:
         """Add the unreadable keyword (left unseen, for the operator to find)."""
-        self.imap.uid("STORE", key, "+FLAGS", f"({UNREADABLE_KEYWORD})")
+        self._uid("STORE", key, "+FLAGS", f"({UNREADABLE_KEYWORD})")
         return f"marked {UNREADABLE_KEYWORD}"
+
+    def _uid(self, command: str, *args: str | bytes | None) -> tuple[str, list[Any]]:
+        """One UID command; PublishError when the server fails or goes away meanwhile."""
+        try:
+            return self.imap.uid(command, *args)
+        except (OSError, imaplib.IMAP4.error) as exc:
+            message = f"the IMAP server failed while {self.label} was read ({exc})"
+            raise PublishError.single(f"${URL_VARIABLE}", 1, 1, message) from None
 
     def close(self) -> None:
         """Log out (the server may already have gone)."""
