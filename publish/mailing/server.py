@@ -15,7 +15,7 @@ import waitress
 from flask import Flask
 
 from publish.errors import PublishError
-from publish.mailing.service import mailer_of
+from publish.mailing.service import SERVER_LIMITS, mailer_of
 
 
 def serve(app: Flask, host: str, port: int) -> None:
@@ -52,5 +52,5 @@ def create_server(app: Flask, host: str, port: int, threads: int = 4) -> Any:
             "trusted_proxy_headers": {"x-forwarded-for"},
         }
     return waitress.create_server(
-        app, host=host, port=port, threads=threads, ident="publish", **proxy
+        app, host=host, port=port, threads=threads, ident="publish", **proxy, **SERVER_LIMITS
     )

@@ -52,6 +52,9 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_ADDRESS = 320  # RFC 3696's longest address; email-validator is stricter still
 MAX_NAME = 200
 MAX_BODY = 16 * 1024
+# waitress buffers a body before the application sees it: a bound, above what the hooks
+# answer 413 for themselves (waitress just closes the connection)
+SERVER_LIMITS = {"max_request_body_size": 2 * webhooks.MAX_HOOK_BODY}
 
 
 @dataclass(frozen=True)

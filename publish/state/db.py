@@ -202,6 +202,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE confirmations ADD COLUMN failed_at TEXT;
     ALTER TABLE confirmations ADD COLUMN failure TEXT NOT NULL DEFAULT ''
     """,
+    # Webhook proofs already used (a Mailgun signature's token, as a digest), kept until
+    # the proof would be stale anyway, so that a restart of the service cannot replay one.
+    """
+    CREATE TABLE used_proofs (
+        proof TEXT PRIMARY KEY,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX used_proofs_expiry ON used_proofs (expires_at)
+    """,
 ]
 
 
