@@ -107,4 +107,3 @@ def essay_text(converted: ConvertedPost) -> str:
     notes = "\n\n".join(note_definition(label, text) for label, text in converted.notes)
     body = converted.body + ("\n\n" + notes if notes else "")
     return f"---\n{front}---\n\n{body.strip()}\n"
-
