@@ -6,7 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import struct
 import zipfile
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -119,7 +122,7 @@ quiet@mailbox.ink,,,,true,2025-02-01T10:00:00.000Z,,Quiet Reader
 """
 
 
-def substack_zip(path: Path) -> Path:
+def substack_zip(path: Path, posts: list[tuple[str, ...]] = SUBSTACK_POSTS) -> Path:
     """Write a Substack export zip: posts.csv, posts/*.html, one image and an email list."""
     rows = io.StringIO()
     writer = csv.writer(rows)
@@ -137,7 +140,7 @@ def substack_zip(path: Path) -> Path:
         ]
     )
     with zipfile.ZipFile(path, "w") as archive:
-        for *row, html in SUBSTACK_POSTS:
+        for *row, html in posts:
             writer.writerow([*row, ""])
             archive.writestr(f"posts/{row[0]}.html", html)
         archive.writestr("posts.csv", rows.getvalue())
@@ -171,7 +174,7 @@ WP_META_FIRST = json.dumps(
 )
 
 
-def _wp_item(
+def wp_item(
     title: str,
     slug: str,
     date: str,
@@ -180,8 +183,10 @@ def _wp_item(
     meta: str = "",
     kind: str = "post",
     extra: str = "",
+    gmt: str | None = None,
 ) -> str:
-    """One WXR <item>."""
+    """One WXR <item> (`gmt`: its post_date_gmt when not the same as `date`; WordPress
+    writes 0000-00-00 00:00:00 for a post it never dated in UTC)."""
     year, month, day = date[:10].split("-")
     postmeta = (
         f"<wp:postmeta><wp:meta_key><![CDATA[footnotes]]></wp:meta_key>"
@@ -191,13 +196,13 @@ def _wp_item(
     )
     return f"""
 <item>
-  <title><![CDATA[{title}]]></title>
+  <title><![CDATA[{cdata(title)}]]></title>
   <link>https://old.example.com/{year}/{month}/{day}/{slug}/</link>
   <dc:creator><![CDATA[ann]]></dc:creator>
-  <content:encoded><![CDATA[{body}]]></content:encoded>
+  <content:encoded><![CDATA[{cdata(body)}]]></content:encoded>
   <wp:post_id>{len(slug)}</wp:post_id>
   <wp:post_date><![CDATA[{date}]]></wp:post_date>
-  <wp:post_date_gmt><![CDATA[{date}]]></wp:post_date_gmt>
+  <wp:post_date_gmt><![CDATA[{date if gmt is None else gmt}]]></wp:post_date_gmt>
   <wp:post_name><![CDATA[{slug}]]></wp:post_name>
   <wp:status><![CDATA[{status}]]></wp:status>
   <wp:post_type><![CDATA[{kind}]]></wp:post_type>
@@ -207,39 +212,50 @@ def _wp_item(
 </item>"""
 
 
-def wordpress_wxr(path: Path) -> Path:
-    """Write a WXR 1.2 export: a block post with 6.3 footnote meta, a classic post with a
-    plugin footnote, a draft and an attachment."""
-    items = [
-        _wp_item(
-            "Clinical Words",
-            "clinical-words",
-            "2026-09-01 08:00:00",
-            "publish",
-            WP_FIRST,
-            WP_META_FIRST,
-        ),
-        _wp_item(
-            "A Classic Post",
-            "a-classic-post",
-            "2026-10-06 08:00:00",
-            "publish",
-            WP_CLASSIC + "\n\nAlso " + '<sup data-fn="x1" class="fn"><a href="#x1">1'
-            "</a></sup> transference.",
-            json.dumps([{"id": "x1", "content": TRANSFERENCE}]),
-        ),
-        _wp_item("Not Yet", "not-yet", "2026-11-01 08:00:00", "draft", "<p>Soon.</p>"),
-        _wp_item(
-            "couch",
-            "couch",
-            "2026-09-01 08:00:00",
-            "inherit",
-            "",
-            kind="attachment",
-            extra="<wp:attachment_url><![CDATA[https://old.example.com/wp-content/uploads/"
-            "2026/09/couch.jpg]]></wp:attachment_url>",
-        ),
-    ]
+def cdata(text: str) -> str:
+    """Text for a CDATA section, split where it holds `]]>` as WordPress does."""
+    return text.replace("]]>", "]]]]><![CDATA[>")
+
+
+def wordpress_wxr(
+    path: Path, items: list[str] | None = None, title: str = "Old Clinic Notes"
+) -> Path:
+    """Write a WXR 1.2 export: by default a block post with 6.3 footnote meta, a classic
+    post with a plugin footnote, a draft and an attachment."""
+    items = (
+        items
+        if items is not None
+        else [
+            wp_item(
+                "Clinical Words",
+                "clinical-words",
+                "2026-09-01 08:00:00",
+                "publish",
+                WP_FIRST,
+                WP_META_FIRST,
+            ),
+            wp_item(
+                "A Classic Post",
+                "a-classic-post",
+                "2026-10-06 08:00:00",
+                "publish",
+                WP_CLASSIC + "\n\nAlso " + '<sup data-fn="x1" class="fn"><a href="#x1">1'
+                "</a></sup> transference.",
+                json.dumps([{"id": "x1", "content": TRANSFERENCE}]),
+            ),
+            wp_item("Not Yet", "not-yet", "2026-11-01 08:00:00", "draft", "<p>Soon.</p>"),
+            wp_item(
+                "couch",
+                "couch",
+                "2026-09-01 08:00:00",
+                "inherit",
+                "",
+                kind="attachment",
+                extra="<wp:attachment_url><![CDATA[https://old.example.com/wp-content/uploads/"
+                "2026/09/couch.jpg]]></wp:attachment_url>",
+            ),
+        ]
+    )
     path.write_text(
         f"""<?xml version="1.0" encoding="UTF-8" ?>
 <rss version="2.0" xmlns:excerpt="http://wordpress.org/export/1.2/excerpt/"
@@ -247,7 +263,7 @@ def wordpress_wxr(path: Path) -> Path:
  xmlns:wfw="http://wellformedweb.org/CommentAPI/" xmlns:dc="http://purl.org/dc/elements/1.1/"
  xmlns:wp="http://wordpress.org/export/1.2/">
 <channel>
-  <title>Old Clinic Notes</title>
+  <title>{title}</title>
   <link>https://old.example.com</link>
   <wp:wxr_version>1.2</wp:wxr_version>
   <wp:author><wp:author_id>1</wp:author_id><wp:author_login><![CDATA[ann]]></wp:author_login>
@@ -290,53 +306,59 @@ id,email,name,note,subscribed_to_emails,complimentary_plan,stripe_customer_id,cr
 """
 
 
-def ghost_export(folder: Path) -> tuple[Path, Path, Path]:
+def ghost_export(
+    folder: Path, posts: list[dict[str, object]] | None = None
+) -> tuple[Path, Path, Path]:
     """Write a Ghost JSON export, its members CSV and a content/images folder."""
-    posts = [
-        {
-            "id": "a1",
-            "title": "The Frame",
-            "slug": "the-frame",
-            "html": GHOST_HTML,
-            "feature_image": "__GHOST_URL__/content/images/2026/09/room.png",
-            "type": "post",
-            "status": "published",
-            "visibility": "public",
-            "published_at": "2026-09-01T08:00:00.000Z",
-            "custom_excerpt": "On the setting",
-        },
-        {
-            "id": "a2",
-            "title": "The Second",
-            "slug": "the-second",
-            "html": GHOST_SECOND,
-            "feature_image": None,
-            "type": "post",
-            "status": "published",
-            "visibility": "paid",
-            "published_at": "2026-10-06T08:00:00.000Z",
-        },
-        {
-            "id": "a3",
-            "title": "About",
-            "slug": "about",
-            "html": "<p>Who we are.</p>",
-            "type": "page",
-            "status": "published",
-            "visibility": "public",
-            "published_at": "2026-01-01T08:00:00.000Z",
-        },
-        {
-            "id": "a4",
-            "title": "Draft",
-            "slug": "a-draft",
-            "html": "<p>Later.</p>",
-            "type": "post",
-            "status": "draft",
-            "visibility": "public",
-            "published_at": None,
-        },
-    ]
+    posts = (
+        posts
+        if posts is not None
+        else [
+            {
+                "id": "a1",
+                "title": "The Frame",
+                "slug": "the-frame",
+                "html": GHOST_HTML,
+                "feature_image": "__GHOST_URL__/content/images/2026/09/room.png",
+                "type": "post",
+                "status": "published",
+                "visibility": "public",
+                "published_at": "2026-09-01T08:00:00.000Z",
+                "custom_excerpt": "On the setting",
+            },
+            {
+                "id": "a2",
+                "title": "The Second",
+                "slug": "the-second",
+                "html": GHOST_SECOND,
+                "feature_image": None,
+                "type": "post",
+                "status": "published",
+                "visibility": "paid",
+                "published_at": "2026-10-06T08:00:00.000Z",
+            },
+            {
+                "id": "a3",
+                "title": "About",
+                "slug": "about",
+                "html": "<p>Who we are.</p>",
+                "type": "page",
+                "status": "published",
+                "visibility": "public",
+                "published_at": "2026-01-01T08:00:00.000Z",
+            },
+            {
+                "id": "a4",
+                "title": "Draft",
+                "slug": "a-draft",
+                "html": "<p>Later.</p>",
+                "type": "post",
+                "status": "draft",
+                "visibility": "public",
+                "published_at": None,
+            },
+        ]
+    )
     data = {
         "db": [
             {
@@ -369,6 +391,48 @@ def ghost_export(folder: Path) -> tuple[Path, Path, Path]:
     members = folder / "members.csv"
     members.write_text(GHOST_MEMBERS, encoding="utf-8")
     images = folder / "content" / "images" / "2026" / "09"
-    images.mkdir(parents=True)
+    images.mkdir(parents=True, exist_ok=True)
     (images / "room.png").write_bytes(PNG)
     return export, members, folder / "content" / "images"
+
+
+MB = 1 << 20
+
+
+@dataclass(frozen=True)
+class CraftedMember:
+    """One member of a zip written by hand: what its headers declare, and its bytes."""
+
+    name: str
+    declared_size: int
+    deflated: bytes
+    crc: int = 0
+    mode: int = 0o100644  # the Unix mode kept in the high bits of external_attr
+
+
+def deflated_zeros(megabytes: int) -> bytes:
+    """A raw deflate stream of `megabytes` MiB of zero bytes, made without compressing
+    them all: one flushed block of a MiB, repeated (each block stands alone), then the end."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = compressor.compress(bytes(MB)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return block * megabytes + zlib.compressobj(9, zlib.DEFLATED, -15).flush()
+
+
+def crafted_zip(path: Path, members: list[CraftedMember]) -> Path:
+    """A zip written byte by byte, so that a test can give a member any size its headers
+    declare, any name and any mode (a symbolic link, say): what a hostile export does."""
+    body, directory = bytearray(), bytearray()
+    for member in members:
+        name = member.name.encode("utf-8")
+        sizes = (member.crc, len(member.deflated), member.declared_size, len(name), 0)
+        offset = len(body)
+        body += struct.pack("<IHHHHH", 0x04034B50, 20, 0, zipfile.ZIP_DEFLATED, 0, 0)
+        body += struct.pack("<IIIHH", *sizes) + name + member.deflated
+        directory += struct.pack("<IHHHHHH", 0x02014B50, 0x0314, 20, 0, zipfile.ZIP_DEFLATED, 0, 0)
+        directory += struct.pack("<IIIHHHHHII", *sizes, 0, 0, 0, member.mode << 16, offset)
+        directory += name
+    end = struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(directory), len(body), 0
+    )
+    path.write_bytes(bytes(body + directory + end))
+    return path

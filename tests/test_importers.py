@@ -4,10 +4,14 @@ mails nothing twice (through the command line, with a real SMTP server for `run`
 
 from __future__ import annotations
 
+import email
+import email.policy
 import sqlite3
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urljoin
+from zoneinfo import ZoneInfo
 
 import frontmatter
 import pytest
@@ -17,11 +21,12 @@ from hypothesis import strategies as st
 from lxml import html as lxml_html
 
 from publish.cli.main import cli
+from publish.content.releasefile import read_releases_file
 from publish.importers.convert import ConvertedPost, to_markdown
 from publish.importers.essayfiles import essay_text as essay_text_of
 from publish.importers.model import ImportedPost
 from publish.state.subscribers import list_subscribers
-from tests.exports import ghost_export, substack_zip, wordpress_wxr
+from tests.exports import SUBSTACK_POSTS, ghost_export, substack_zip, wordpress_wxr, wp_item
 from tests.mailsite import SETTINGS
 from tests.sitebuilder import essay_text, make_site
 from tests.tools import RecordingSMTPServer
@@ -392,3 +397,127 @@ def test_front_matter_of_any_title_reads_back_as_written(
     meta = frontmatter.loads(essay_text_of(ConvertedPost(post, "Body.", []))).metadata
     assert meta["title"] == title and meta.get("subtitle", "") == subtitle
     assert meta.get("tags", []) == tags and meta["aliases"] == ["p/a-post"]
+
+
+def released_slots(root: Path) -> dict[str, datetime]:
+    """The slot of every release recorded in releases.toml."""
+    record = read_releases_file(root, "Europe/London")
+    return {slug: release.slot for slug, release in record.releases.items()}
+
+
+def wordpress_local_times(path: Path) -> Path:
+    """A WXR export whose one published post has only a local time (post_date_gmt
+    0000-00-00, as WordPress writes for some posts)."""
+    item = wp_item(
+        "Local Time",
+        "local-time",
+        "2026-09-01 08:00:00",
+        "publish",
+        "<p>Hi.</p>",
+        gmt="0000-00-00 00:00:00",
+    )
+    return wordpress_wxr(path, [item])
+
+
+def test_a_wordpress_import_after_a_substack_import_records_every_release(
+    tmp_path: Path,
+) -> None:
+    root = imported(tmp_path, "substack")
+    export = wordpress_local_times(tmp_path / "local.xml")
+    result = invoke(root, "import", "wordpress", str(export))
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "Traceback" not in result.stderr
+    slots = released_slots(root)
+    assert set(slots) == {"on-margins", "second-letter", "local-time"}
+    london = ZoneInfo("Europe/London")  # the site's zone: the export gave no offset
+    assert slots["local-time"] == datetime(2026, 9, 1, 8, 0, tzinfo=london)
+    assert slots["on-margins"] == datetime(2026, 10, 6, 8, 0, tzinfo=ZoneInfo("UTC"))
+    assert frontmatter.load(root / "essays" / "local-time.md")["date"] == "2026-09-01T08:00+01:00"
+    assert invoke(root, "check").exit_code == 0
+
+
+def test_an_import_that_fails_on_the_way_writes_nothing(tmp_path: Path) -> None:
+    root = new_site(tmp_path)
+    database = root / "state" / "publish.db"
+    database.parent.mkdir(parents=True, exist_ok=True)
+    database.write_bytes(b"this is not a SQLite database, and the import must notice")
+    before = snapshot(root)
+    result = invoke(root, "import", "substack", str(substack_zip(tmp_path / "e.zip")))
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert snapshot(root) == before  # no essay, image or releases.toml
+    assert [p.name for p in root.iterdir() if p.name.startswith(".publish-import")] == []
+
+
+def test_a_rerun_records_the_releases_an_interrupted_import_left_out(tmp_path: Path) -> None:
+    root = imported(tmp_path, "substack")
+    export = wordpress_local_times(tmp_path / "local.xml")
+    assert invoke(root, "import", "wordpress", str(export)).exit_code == 0
+    # As an interrupted run of an earlier version left it: the essays written (one with a
+    # time without its zone), no release recorded; and an essay of the writer's own.
+    (root / "releases.toml").unlink()
+    local = root / "essays" / "local-time.md"
+    local.write_text(local.read_text().replace("08:00+01:00", "08:00"), encoding="utf-8")
+    second = root / "essays" / "second-letter.md"
+    second.write_text(
+        essay_text("A Second Letter", "Mine.\n", slug="second-letter"), encoding="utf-8"
+    )
+    again = invoke(root, "import", "substack", str(tmp_path / "export.zip"))
+    assert again.exit_code == 0, again.stderr
+    assert "releases recorded (never mailed again): 1" in again.output
+    again = invoke(root, "import", "wordpress", str(export))
+    assert again.exit_code == 0, again.stderr
+    assert set(released_slots(root)) == {"on-margins", "local-time"}  # not the writer's own
+
+
+def test_substack_titles_lose_their_entities_on_the_page_and_in_the_email(
+    tmp_path: Path,
+) -> None:
+    root = new_site(tmp_path)
+    post = SUBSTACK_POSTS[0]
+    title, subtitle = "&#x201C;Margins&#x201D; &amp; Notes", "It&#x2019;s &lt;short&gt;"
+    export = substack_zip(tmp_path / "e.zip", [(*post[:6], title, subtitle, post[8])])
+    assert invoke(root, "import", "substack", str(export)).exit_code == 0
+    site = build(root)
+    shown, shown_subtitle = "\u201cMargins\u201d & Notes", "It\u2019s <short>"
+    document = page(site, "on-margins/index.html")
+    assert document.cssselect("h1")[0].text_content().strip() == shown
+    assert shown_subtitle in document.text_content()
+    message = email.message_from_bytes(
+        (site.parent / "email" / "on-margins.eml").read_bytes(), policy=email.policy.default
+    )
+    assert message["Subject"] == shown
+    html_part = lxml_html.fromstring(message.get_body(("html",)).get_content())
+    text_part = message.get_body(("plain",)).get_content()
+    for text in (html_part.text_content(), text_part):
+        assert shown in text and shown_subtitle in text
+        assert "&#x" not in text and "&amp;" not in text
+
+
+def test_a_wxr_with_a_bare_ampersand_is_read_with_a_warning_at_the_line(tmp_path: Path) -> None:
+    root = new_site(tmp_path)
+    export = wordpress_wxr(tmp_path / "export.xml")
+    lines = export.read_text(encoding="utf-8").splitlines()
+    author = next(n for n, line in enumerate(lines, 1) if "Ann Analyst" in line)
+    text = export.read_text(encoding="utf-8")
+    export.write_text(text.replace("<![CDATA[Ann Analyst]]>", "Ann & Bob &amp; Co"), "utf-8")
+    column = lines[author - 1].index("<![CDATA[Ann") + len("Ann ") + 1
+    result = invoke(root, "import", "wordpress", str(export))
+    assert result.exit_code == 0, result.stderr
+    assert f"{export}:{author}:{column}: warning: a bare '&'" in result.stderr
+    essay = frontmatter.load(root / "essays" / "clinical-words.md")
+    assert essay["author"] == "Ann & Bob & Co"
+    assert invoke(root, "check").exit_code == 0
+
+
+def test_a_wxr_broken_elsewhere_is_read_past_with_a_warning(tmp_path: Path) -> None:
+    root = new_site(tmp_path)
+    export = wordpress_wxr(tmp_path / "export.xml")
+    broken = "<wp:post_name><![CDATA[not-yet]]></wp:post_nam>"
+    text = export.read_text(encoding="utf-8")
+    text = text.replace("<wp:post_name><![CDATA[not-yet]]></wp:post_name>", broken)
+    export.write_text(text, encoding="utf-8")
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if broken in row)
+    result = invoke(root, "import", "wordpress", str(export))
+    assert result.exit_code == 0, result.stderr
+    assert f"{export}:{line}:" in result.stderr and "warning: broken XML read past" in result.stderr
+    assert (root / "essays" / "clinical-words.md").is_file()

@@ -107,14 +107,3 @@ def essay_text(converted: ConvertedPost) -> str:
     notes = "\n\n".join(note_definition(label, text) for label, text in converted.notes)
     body = converted.body + ("\n\n" + notes if notes else "")
     return f"---\n{front}---\n\n{body.strip()}\n"
-
-
-def write_new(path: Path, content: bytes) -> bool:
-    """Write a file that must not exist yet (never overwriting); False when it does."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with path.open("xb") as handle:
-            handle.write(content)
-    except FileExistsError:
-        return False
-    return True

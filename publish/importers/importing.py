@@ -1,5 +1,6 @@
-"""`publish import`: read an export, convert it, propose the glossary, then write the
-essays, images, glossary entries, release records and readers (nothing with --dry-run)."""
+"""`publish import`: read an export, convert it, propose the glossary, plan the essays,
+images, glossary entries, release records and readers, then commit them whole (nothing with
+--dry-run)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,27 @@ import dataclasses
 import hashlib
 import tempfile
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePosixPath
+from zoneinfo import ZoneInfo
 
-from publish.content.releasefile import read_releases_file, write_releases_file
+import frontmatter
+import yaml
+
+from publish.content.releasefile import (
+    RELEASES_FILE,
+    ReleasesFile,
+    read_releases_file,
+    write_releases_file,
+)
 from publish.content.settings import load_settings
 from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError, warning
 from publish.importers import ghost, substack, wordpress
+from publish.importers.commit import Changes, commit
 from publish.importers.convert import ConvertedPost, convert_post
-from publish.importers.essayfiles import EssayFile, plan_essays, settle_slugs, write_new
+from publish.importers.essayfiles import EssayFile, plan_essays, settle_slugs
 from publish.importers.model import Archive, ImportOptions
 from publish.importers.repeats import (
     GLOSSARY_DIR,
@@ -28,8 +39,9 @@ from publish.importers.repeats import (
 )
 from publish.model import Settings
 from publish.schedule import Release
-from publish.state.db import connect, database_path
-from publish.state.imports import import_csv, read_import
+from publish.state.db import database_path
+from publish.state.imports import ImportPlan, read_import
+from publish.state.imports import ImportReport as SubscriberReport
 
 Reader = Callable[[Path, ImportOptions], Archive]
 SOURCES: dict[str, Reader] = {
@@ -116,9 +128,17 @@ class ImportReport:
 
 
 def run_import(root: Path, source: str, path: Path, options: ImportOptions) -> ImportReport:
-    """Import an export into the site at `root`; raises PublishError on a bad export."""
+    """Import an export into the site at `root`; raises PublishError on a bad export.
+
+    Everything is read, converted and checked first; then the import is written whole
+    (`commit`): a failure at any point leaves the site as it was.
+    """
     settings = load_settings(root)
     archive = SOURCES[source](path, options)
+    zone = ZoneInfo(settings.site.timezone)
+    for post in archive.posts:  # a time the export gives without a zone is the site's
+        if post.date is not None and post.date.tzinfo is None:
+            post.date = post.date.replace(tzinfo=zone)
     report = ImportReport(
         source=archive.source,
         dry_run=options.dry_run,
@@ -126,6 +146,7 @@ def run_import(root: Path, source: str, path: Path, options: ImportOptions) -> I
         uploads=options.uploads is not None,
         attachments=len(archive.attachments),
         notes=list(archive.notes),
+        warnings=list(archive.warnings),
     )
     report.notes += settle_slugs(archive.posts)
     converted = [convert_post(post) for post in archive.posts]
@@ -137,18 +158,18 @@ def run_import(root: Path, source: str, path: Path, options: ImportOptions) -> I
         cite_glossary(converted, report.candidates)
     files = plan_essays(root, converted)
     _count(report, files, converted)
-    csv_files = list(archive.subscriber_files)
-    if options.subscribers is not None:
-        csv_files.append((str(options.subscribers), _read_bytes(options.subscribers)))
-    _import_readers(root, settings, csv_files, dry_run=True)  # every row checked first
-    if not options.dry_run:
-        _write_essays(root, files)
-        new = {f.post.slug for f in files if not f.exists}
-        used = [c for c in report.candidates if new & set(c.slugs)]
-        report.glossary_written = _write_glossary(root, used, options.glossary)
-        _record_releases(root, settings, files)
-    report.released = sum(1 for f in files if not f.exists and _releasable(f))
-    report.subscribers = _import_readers(root, settings, csv_files, options.dry_run)
+    changes = Changes(readers=_read_readers(archive, options))  # every row checked first
+    _plan_essays(root, files, changes)
+    new = {f.post.slug for f in files if not f.exists}
+    used = [c for c in report.candidates if new & set(c.slugs)]
+    report.glossary_written = _plan_glossary(root, used, options.glossary, changes)
+    report.released = _plan_releases(root, settings, files, changes)
+    if options.dry_run:
+        report.glossary_written = []
+        report.subscribers = _dry_run_lines(changes.readers)
+        return report
+    merged = commit(root, changes, database_path(root, settings))
+    report.subscribers = _reader_lines(merged)
     return report
 
 
@@ -191,23 +212,27 @@ def _count(report: ImportReport, files: list[EssayFile], converted: list[Convert
             report.warnings.append(warning(where, 1, 1, f"embed replaced by a link: {url}"))
 
 
-def _write_essays(root: Path, files: list[EssayFile]) -> None:
-    """Write each new essay and its images; nothing that exists is touched."""
+def _plan_essays(root: Path, files: list[EssayFile], changes: Changes) -> None:
+    """Each new essay and its images; nothing that exists is touched."""
     for file in files:
         if file.exists:
             continue
         for image in file.post.images:
-            write_new(root / ESSAYS_DIR / PurePosixPath(image.target), image.data)
-        write_new(root / file.path, file.text.encode("utf-8"))
+            target = f"{ESSAYS_DIR}/{PurePosixPath(image.target)}"
+            if not (root / target).exists():
+                changes.add(target, image.data)
+        changes.add(file.path, file.text.encode("utf-8"))
 
 
-def _write_glossary(root: Path, candidates: list[Candidate], wanted: bool) -> list[str]:
-    """Write each candidate's `footnotes/<key>.md` (when asked, and not there yet); return
-    the paths written."""
+def _plan_glossary(
+    root: Path, candidates: list[Candidate], wanted: bool, changes: Changes
+) -> list[str]:
+    """Each candidate's `footnotes/<key>.md` (when asked, and not there yet); return the
+    paths planned."""
     written = []
     for candidate in candidates if wanted else []:
         path = f"{GLOSSARY_DIR}/{candidate.key}.md"
-        if write_new(root / path, candidate.file_text().encode("utf-8")):
+        if not (root / path).exists() and changes.add(path, candidate.file_text().encode()):
             written.append(path)
     return written
 
@@ -217,15 +242,20 @@ def _releasable(file: EssayFile) -> bool:
     return file.post.released and not file.post.draft and file.post.date is not None
 
 
-def _record_releases(root: Path, settings: Settings, files: list[EssayFile]) -> None:
-    """Record every new essay that went out as released in releases.toml, so `publish run`
-    never mails it; records already there stay as they are."""
+def _plan_releases(root: Path, settings: Settings, files: list[EssayFile], changes: Changes) -> int:
+    """Plan `releases.toml` with every post that went out recorded as released, so
+    `publish run` never mails it: the essays this import writes, and those an earlier,
+    interrupted import wrote without recording. Records already there stay as they are.
+    Returns how many are new."""
     record = read_releases_file(root, settings.site.timezone)
     releases = dict(record.releases)
     for file in files:
         post = file.post
-        if file.exists or not _releasable(file) or post.slug in releases:
+        if not _releasable(file) or post.slug in releases:
             continue
+        if file.exists and not _written_by_an_import(root, file):
+            continue
+        assert post.date is not None
         releases[post.slug] = Release(
             slug=post.slug,
             slot=post.date,
@@ -234,7 +264,32 @@ def _record_releases(root: Path, settings: Settings, files: list[EssayFile]) -> 
             source=file.path,
         )
     if releases != record.releases:
-        write_releases_file(root, dataclasses.replace(record, releases=releases))
+        changes.releases = releases_bytes(dataclasses.replace(record, releases=releases))
+    return len(releases) - len(record.releases)
+
+
+def releases_bytes(record: ReleasesFile) -> bytes:
+    """`releases.toml` as `write_releases_file` writes it (in a scratch folder: the
+    import puts it in place only when it commits)."""
+    with tempfile.TemporaryDirectory() as folder:
+        write_releases_file(Path(folder), record)
+        return (Path(folder) / RELEASES_FILE).read_bytes()
+
+
+def _written_by_an_import(root: Path, file: EssayFile) -> bool:
+    """Whether the essay already at the post's path is this post, as an import wrote it:
+    the same slug and the same moment in its front matter."""
+    try:
+        meta = frontmatter.loads((root / file.path).read_text(encoding="utf-8")).metadata
+        written = datetime.fromisoformat(str(meta.get("date", "")))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError):
+        return False
+    post = file.post
+    if post.date is None or meta.get("slug") != post.slug:
+        return False
+    if written.tzinfo is None:  # an earlier version wrote local times without their zone
+        written = written.replace(tzinfo=post.date.tzinfo)
+    return written == post.date
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -245,39 +300,42 @@ def _read_bytes(path: Path) -> bytes:
         raise PublishError.single(str(path), 1, 1, f"cannot read the CSV file: {exc}") from None
 
 
-def _import_readers(
-    root: Path, settings: Settings, csv_files: list[tuple[str, bytes]], dry_run: bool
-) -> list[str]:
-    """Import each subscriber CSV through `subscribers import`; one line per file, and one
-    per reason rows were skipped."""
-    lines = []
+def _read_readers(archive: Archive, options: ImportOptions) -> list[tuple[str, ImportPlan]]:
+    """Every subscriber file of the export (and --subscribers), read and checked."""
+    csv_files = list(archive.subscriber_files)
+    if options.subscribers is not None:
+        csv_files.append((str(options.subscribers), _read_bytes(options.subscribers)))
+    plans = []
     for name, data in csv_files:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / PurePosixPath(name).name
             path.write_bytes(data)
             try:
-                lines += _import_one(root, settings, path, name, dry_run)
+                plans.append((name, read_import(path)))
             except PublishError as exc:
                 raise PublishError(
                     [dataclasses.replace(p, path=name) for p in exc.problems]
                 ) from None
-    return lines
+    return plans
 
 
-def _import_one(root: Path, settings: Settings, path: Path, name: str, dry_run: bool) -> list[str]:
-    """One subscriber CSV: imported, or with --dry-run only read and checked."""
-    if dry_run:
-        plan = read_import(path)
+def _dry_run_lines(plans: list[tuple[str, ImportPlan]]) -> list[str]:
+    """What each subscriber file would do."""
+    lines = []
+    for name, plan in plans:
         skipped = sum(len(lines) for lines in plan.skipped.values())
-        head = (
+        lines.append(
             f"subscribers in {name} ({plan.format}): {len(plan.rows)} would be imported, "
             f"{skipped} skipped"
         )
-        reasons = [f"  skipped, {reason}: {len(rows)}" for reason, rows in plan.skipped.items()]
-        return [head, *reasons]
-    with closing(connect(database_path(root, settings))) as connection:
-        report = import_csv(connection, path)
-    return [
-        f"subscribers in {name} ({report.format}): {report.message}",
-        *(f"  {line}" for line in report.skip_lines()),
-    ]
+        lines += [f"  skipped, {reason}: {len(rows)}" for reason, rows in plan.skipped.items()]
+    return lines
+
+
+def _reader_lines(merged: list[tuple[str, SubscriberReport]]) -> list[str]:
+    """What each subscriber file did."""
+    lines = []
+    for name, report in merged:
+        lines.append(f"subscribers in {name} ({report.format}): {report.message}")
+        lines += [f"  {line}" for line in report.skip_lines()]
+    return lines

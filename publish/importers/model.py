@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from publish.errors import Problem
+from publish.importers.ziplimits import ZipLimits
+
 
 @dataclass
 class ImageFile:
@@ -54,6 +57,7 @@ class Archive:
     subscriber_files: list[tuple[str, bytes]] = field(default_factory=list)  # (name, CSV)
     attachments: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # what was read past, and where
 
 
 @dataclass(frozen=True)
@@ -64,3 +68,4 @@ class ImportOptions:
     dry_run: bool = False
     uploads: Path | None = None
     subscribers: Path | None = None
+    limits: ZipLimits = ZipLimits()

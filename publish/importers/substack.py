@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
-import zipfile
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
@@ -14,6 +14,7 @@ from bs4 import BeautifulSoup
 from publish.errors import PublishError
 from publish.importers import cleanup
 from publish.importers.model import Archive, ImportedPost, ImportOptions
+from publish.importers.ziplimits import BoundedZip
 
 # Subscribe and share buttons, paywall markers and widgets: nothing a reader of the new
 # site can use.
@@ -55,12 +56,9 @@ REQUIRED_COLUMNS = ("post_id", "title")
 
 
 def read(path: Path, options: ImportOptions) -> Archive:
-    """Every post, image and email list in a Substack export zip."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise PublishError.single(str(path), 1, 1, f"not a Substack export zip: {exc}") from None
-    with archive:
+    """Every post, image and email list in a Substack export zip (read within the limits:
+    a zip bomb or a hostile name is refused before anything is unpacked)."""
+    with BoundedZip(path, options.limits, "Substack export") as archive:
         names = archive.namelist()
         rows = _rows(archive, path, names)
         images = _image_index(names)
@@ -81,7 +79,7 @@ def read(path: Path, options: ImportOptions) -> Archive:
     return result
 
 
-def _rows(archive: zipfile.ZipFile, path: Path, names: list[str]) -> list[dict[str, str]]:
+def _rows(archive: BoundedZip, path: Path, names: list[str]) -> list[dict[str, str]]:
     """The rows of posts.csv (wherever the zip keeps it), checked for its columns."""
     csv_name = next((n for n in names if PurePosixPath(n).name == "posts.csv"), None)
     if csv_name is None:
@@ -107,7 +105,7 @@ def _image_index(names: list[str]) -> dict[str, str]:
 
 
 def _post(
-    archive: zipfile.ZipFile,
+    archive: BoundedZip,
     row: dict[str, str],
     names: list[str],
     images: dict[str, str],
@@ -124,8 +122,8 @@ def _post(
     kind = (row.get("type") or "newsletter").strip().lower()
     draft = kind != "newsletter" or not published
     post = ImportedPost(
-        title=(row.get("title") or "").strip() or slug.replace("-", " ").capitalize(),
-        subtitle=(row.get("subtitle") or "").strip(),
+        title=_plain(row.get("title")) or slug.replace("-", " ").capitalize(),
+        subtitle=_plain(row.get("subtitle")),
         slug=slug,
         body_html="",
         date=_moment(row.get("post_date", "")),
@@ -160,10 +158,15 @@ def _footnotes(soup: BeautifulSoup) -> list[tuple[str, str]]:
     return [(label, text) for label, text in notes.items() if text]
 
 
-def _find(archive: zipfile.ZipFile, images: dict[str, str], src: str) -> bytes | None:
+def _find(archive: BoundedZip, images: dict[str, str], src: str) -> bytes | None:
     """The bytes of an image the zip holds under the same file name, or None."""
     name = images.get(PurePosixPath(unquote(urlsplit(src).path)).name)
     return archive.read(name) if name else None
+
+
+def _plain(value: str | None) -> str:
+    """A title or subtitle as text: posts.csv keeps their HTML entities (`&#x201C;`)."""
+    return html.unescape((value or "").strip())
 
 
 def _truth(value: str) -> bool:

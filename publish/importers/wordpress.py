@@ -1,5 +1,7 @@
 """WordPress's WXR export: posts, their footnotes (6.3+ post meta and plugin markups),
-categories, tags, authors and attachments, read with an XXE-safe parser."""
+categories, tags, authors and attachments, read with lxml's recovering parser kept as safe
+as defusedxml (no entity expansion, no network, no huge nodes, no declared entities): a
+broken spot (a bare `&`, say) is a warning at its line, and the rest is imported."""
 
 from __future__ import annotations
 
@@ -8,14 +10,11 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
-from xml.etree.ElementTree import Element
 
 from bs4 import BeautifulSoup
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import ParseError
-from defusedxml.ElementTree import parse as parse_xml
+from lxml import etree
 
-from publish.errors import PublishError
+from publish.errors import Problem, PublishError, warning
 from publish.importers import cleanup
 from publish.importers.model import Archive, ImportedPost, ImportOptions
 
@@ -45,23 +44,36 @@ DROPPED = (
 EMBEDS = ("figure.wp-block-embed", "div.wp-block-embed", "iframe", "blockquote.twitter-tweet")
 FIGURES = ("figure.wp-block-image", "div.wp-caption", "figure")
 UPLOADS = "/wp-content/uploads/"
+# A `&` that starts no reference, outside the sections where a bare one is allowed.
+BARE_AMPERSAND = re.compile(rb"&(?!(?:[A-Za-z_][\w.-]*|#[0-9]+|#x[0-9A-Fa-f]+);)")
+VERBATIM = re.compile(rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>", re.DOTALL)
+SHOWN_WARNINGS = 20
+Element = etree._Element
+
+
+def safe_parser() -> etree.XMLParser:
+    """lxml's recovering parser with defusedxml's protections."""
+    return etree.XMLParser(
+        recover=True,
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=False,
+        load_dtd=False,
+        dtd_validation=False,
+    )
 
 
 def read(path: Path, options: ImportOptions) -> Archive:
     """Every post of a WXR file; images copied from `options.uploads` when given."""
-    try:
-        channel = parse_xml(path).getroot().find("channel")
-    except (OSError, ParseError, DefusedXmlException) as exc:
-        raise PublishError.single(
-            str(path), *_position(exc), f"not a WordPress export (WXR) file: {exc}"
-        ) from None
+    root, warnings = parse_wxr(path)
+    channel = root.find("channel")
     if channel is None:
         raise PublishError.single(str(path), 1, 1, "not a WordPress export: no <channel>")
     authors = {
         _text(a, "wp:author_login"): _text(a, "wp:author_display_name")
         for a in channel.findall("wp:author", NS)
     }
-    result = Archive(source="WordPress")
+    result = Archive(source="WordPress", warnings=warnings)
     items = channel.findall("item")
     result.attachments = [
         _text(i, "wp:attachment_url") for i in items if _text(i, "wp:post_type") == "attachment"
@@ -77,10 +89,64 @@ def read(path: Path, options: ImportOptions) -> Archive:
     return result
 
 
-def _position(exc: Exception) -> tuple[int, int]:
-    """Line and column of an XML parse error (1, 1 when it has none)."""
-    line, col = getattr(exc, "position", (1, 0))
-    return line, col + 1
+def parse_wxr(path: Path) -> tuple[Element, list[Problem]]:
+    """The WXR file's root element, and a warning at each spot the parser read past; a
+    file with nothing to read, or one that declares entities, is refused."""
+    label = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PublishError.single(label, 1, 1, f"cannot read the WXR file: {exc}") from None
+    data, warnings = _escape_bare_ampersands(data, label)
+    parser = safe_parser()
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        line, col = exc.position
+        message = f"not a WordPress export (WXR) file: {exc.msg}"
+        raise PublishError.single(label, line or 1, max(col, 1), message) from None
+    if root is None:
+        first = next(iter(parser.error_log), None)
+        line, col = (first.line, first.column) if first else (1, 1)
+        reason = first.message if first else "nothing to read"
+        message = f"not a WordPress export (WXR) file: {reason}"
+        raise PublishError.single(label, max(line, 1), max(col, 1), message)
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.iterentities()):
+        message = "not a WordPress export (WXR) file: it declares entities, which no export does"
+        raise PublishError.single(label, 1, 1, message)
+    warnings += [
+        warning(label, max(e.line, 1), max(e.column, 1), f"broken XML read past: {e.message}")
+        for e in parser.error_log
+    ]
+    return root, _capped(warnings, label)
+
+
+def _escape_bare_ampersands(data: bytes, label: str) -> tuple[bytes, list[Problem]]:
+    """Each `&` that starts no reference (outside CDATA, comments and processing
+    instructions) read as `&amp;`, with a warning at its line: the text keeps it."""
+    warnings, parts, start = [], [], 0
+    for verbatim in [*VERBATIM.finditer(data), None]:
+        end = verbatim.start() if verbatim else len(data)
+        for match in BARE_AMPERSAND.finditer(data, start, end):
+            line = data.count(b"\n", 0, match.start()) + 1
+            col = match.start() - data.rfind(b"\n", 0, match.start())
+            warnings.append(warning(label, line, col, "a bare '&' (not valid XML), read as '&'"))
+        parts.append(BARE_AMPERSAND.sub(b"&amp;", data[start:end]))
+        if verbatim:
+            parts.append(verbatim[0])
+            start = verbatim.end()
+    return b"".join(parts), warnings
+
+
+def _capped(warnings: list[Problem], label: str) -> list[Problem]:
+    """The first warnings, and a count of the rest."""
+    if len(warnings) <= SHOWN_WARNINGS:
+        return warnings
+    rest = len(warnings) - SHOWN_WARNINGS
+    last = warnings[SHOWN_WARNINGS - 1]
+    more = warning(label, last.line, last.col, f"and {rest} more spots of broken XML")
+    return [*warnings[:SHOWN_WARNINGS], more]
 
 
 def _text(element: Element, name: str) -> str:

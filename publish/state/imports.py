@@ -106,14 +106,20 @@ def import_csv(conn: sqlite3.Connection, path: Path) -> ImportReport:
     are kept; opted-out readers are kept as unsubscribed, placeholders are skipped.
     """
     plan = read_import(path)
+    with db.transaction(conn):
+        return merge_plan(conn, plan)
+
+
+def merge_plan(conn: sqlite3.Connection, plan: ImportPlan) -> ImportReport:
+    """Merge a checked file's rows into the list, inside the caller's transaction (an
+    archive import merges all its files in one)."""
     counts = {"added": 0, "updated": 0, "unchanged": 0, "kept_unsubscribed": 0, "kept_bounced": 0}
     added: dict[str, int] = {}
-    with db.transaction(conn):
-        for row in plan.rows:
-            outcome, status = _merge_record(conn, row.record)
-            counts[outcome] += 1
-            if outcome == "added":
-                added[status] = added.get(status, 0) + 1
+    for row in plan.rows:
+        outcome, status = _merge_record(conn, row.record)
+        counts[outcome] += 1
+        if outcome == "added":
+            added[status] = added.get(status, 0) + 1
     return ImportReport(**counts, format=plan.format, added_by_status=added, skipped=plan.skipped)
 
 

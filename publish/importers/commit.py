@@ -1,0 +1,134 @@
+"""An import written whole or not at all: every new file is staged in a hidden folder
+inside the site, the readers are merged in one database transaction, and only then are the
+files moved into place and `releases.toml` replaced; a failure on the way undoes what was
+done, so the site is left as it was."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import closing, contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from publish.atomic import write_atomically
+from publish.content.releasefile import releases_file_path
+from publish.state import db
+from publish.state.imports import ImportPlan, ImportReport, merge_plan
+
+STAGING_PREFIX = ".publish-import-"
+
+
+@dataclass
+class Changes:
+    """Everything one import writes: new files (relative path to bytes), the new
+    `releases.toml` (None: unchanged) and the subscriber files to merge, by name."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    releases: bytes | None = None
+    readers: list[tuple[str, ImportPlan]] = field(default_factory=list)
+
+    def add(self, path: str, content: bytes) -> bool:
+        """Plan a new file; False (and nothing planned) when it is planned already."""
+        if path in self.files:
+            return False
+        self.files[path] = content
+        return True
+
+
+def commit(root: Path, changes: Changes, database: Path) -> list[tuple[str, ImportReport]]:
+    """Write every change, or none: the site is left as it was when anything fails.
+    Returns what each subscriber file did."""
+    with _staged(root, changes.files) as staged, _connection(database, changes) as connection:
+        undo = _Undo(root, _old_text(releases_file_path(root)))
+        try:
+            if connection is not None:
+                connection.execute("BEGIN IMMEDIATE")
+            merged = [(name, merge_plan(connection, plan)) for name, plan in changes.readers]
+            for relative, source in staged.items():
+                undo.link(source, root / relative)
+            if changes.releases is not None:
+                undo.replaced_releases = True
+                write_atomically(releases_file_path(root), changes.releases)
+            if connection is not None:
+                connection.execute("COMMIT")
+        except BaseException:
+            if connection is not None and connection.in_transaction:
+                connection.execute("ROLLBACK")
+            undo.run()
+            raise
+        return merged
+
+
+@contextmanager
+def _staged(root: Path, files: dict[str, bytes]) -> Iterator[dict[str, Path]]:
+    """Each new file written under a hidden staging folder in the site; the folder goes
+    when the import is done, whatever happened."""
+    folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
+    try:
+        staged = {}
+        for relative, content in files.items():
+            path = folder / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+            staged[relative] = path
+        yield staged
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _connection(database: Path, changes: Changes) -> Iterator[sqlite3.Connection | None]:
+    """The state database when there are readers to merge, else None."""
+    if not changes.readers:
+        yield None
+        return
+    with closing(db.connect(database)) as connection:
+        yield connection
+
+
+class _Undo:
+    """What a commit did so far, to take back when a later step fails."""
+
+    def __init__(self, root: Path, old_releases: bytes | None):
+        self.root, self.old_releases = root, old_releases
+        self.linked: list[Path] = []
+        self.folders: list[Path] = []
+        self.replaced_releases = False
+
+    def link(self, source: Path, target: Path) -> None:
+        """Put a staged file in place: a hard link, which never replaces a file that
+        appeared since the import looked."""
+        missing = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.folders += missing
+        os.link(source, target)
+        self.linked.append(target)
+
+    def run(self) -> None:
+        """Remove the files put in place and the folders made for them; restore the
+        releases file. The first failure is the one reported, so these stay quiet."""
+        for path in self.linked:
+            path.unlink(missing_ok=True)
+        for folder in sorted(set(self.folders), key=lambda p: len(p.parts), reverse=True):
+            with suppress(OSError):
+                folder.rmdir()
+        if not self.replaced_releases:
+            return
+        path = releases_file_path(self.root)
+        with suppress(OSError):
+            if self.old_releases is None:
+                path.unlink(missing_ok=True)
+            else:
+                write_atomically(path, self.old_releases)
+
+
+def _old_text(path: Path) -> bytes | None:
+    """A file's bytes, or None when there is none."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
