@@ -300,6 +300,36 @@ def test_a_zip_bomb_is_refused_at_once_in_little_memory(
     assert peak_kb < 200 * 1024
 
 
+def test_a_member_that_packs_like_a_bomb_is_refused_within_every_size_limit(
+    tmp_path: Path,
+) -> None:
+    """120 MiB of zeros is under the limits a member and in all, but packs a thousand times
+    over: refused from the listing, and also while unpacking when the listing understates it."""
+    root = new_site(tmp_path)
+    before = snapshot(root)
+    honest = crafted_zip(
+        tmp_path / "honest.zip",
+        [plain_member("posts.csv", POSTS_CSV), bomb_member("posts/1.a.html", 120)],
+    )
+    lying = bomb_member("posts/1.a.html", 120)
+    lying = CraftedMember(lying.name, 20, lying.deflated, lying.crc)
+    understated = crafted_zip(
+        tmp_path / "understated.zip", [plain_member("posts.csv", POSTS_CSV), lying]
+    )
+    for export in (honest, understated):
+        code, stderr, peak_kb = import_measured(root, export)
+        assert code == 1 and "Traceback" not in stderr, stderr
+        assert "error:" in stderr and snapshot(root) == before
+        assert peak_kb < 200 * 1024
+    code, stderr, _ = import_measured(root, honest)
+    assert "posts/1.a.html:1:1: error: unpacks to more than 100 times its packed size" in stderr
+    raised = invoke(
+        root, "import", "substack", str(honest), "--max-ratio", "100000", "--max-member-size", "1MB"
+    )
+    assert "times its packed size" not in raised.stderr
+    assert "more than the limit of 1MB a member" in raised.stderr
+
+
 @pytest.mark.parametrize(
     ("name", "mode", "message"),
     [

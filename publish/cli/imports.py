@@ -72,6 +72,13 @@ class ByteSize(click.ParamType):
     show_default=True,
     help="A zip export may hold at most this many files.",
 )
+@click.option(
+    "--max-ratio",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.ratio,
+    show_default=True,
+    help="A file in a zip export over 1MB may unpack to at most this many times its packed size.",
+)
 @click.pass_obj
 def import_command(
     root: Path,
@@ -84,6 +91,7 @@ def import_command(
     max_unpacked_size: int,
     max_member_size: int,
     max_members: int,
+    max_ratio: int,
 ) -> None:
     """Import a Substack export zip, a WordPress WXR file or a Ghost JSON export."""
     options = ImportOptions(
@@ -91,7 +99,9 @@ def import_command(
         dry_run=dry_run,
         uploads=uploads,
         subscribers=subscribers,
-        limits=ZipLimits(total=max_unpacked_size, member=max_member_size, members=max_members),
+        limits=ZipLimits(
+            total=max_unpacked_size, member=max_member_size, members=max_members, ratio=max_ratio
+        ),
     )
     report = run_import(root, source, path, options)
     show_problems(report.warnings)

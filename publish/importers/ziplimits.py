@@ -18,6 +18,7 @@ from publish.errors import Problem, PublishError, error
 CHUNK = 1 << 20
 DRIVE = re.compile(r"^[A-Za-z]:")
 MB = 1 << 20
+RATIO_FLOOR = MB  # members that unpack to less are never refused for how well they pack
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class ZipLimits:
     total: int = 1024 * MB
     member: int = 128 * MB
     members: int = 50_000
+    ratio: int = 100  # unpacked to packed, for a member past RATIO_FLOOR (HTML packs 3-15x)
 
 
 def size_text(size: int) -> str:
@@ -80,6 +82,8 @@ class BoundedZip:
                     size += len(chunk)
                     if size > self.limits.member or self.unpacked + size > self.limits.total:
                         raise PublishError([self._too_large(name)])
+                    if packs_too_well(size, self._infos[name].compress_size, self.limits):
+                        raise PublishError([ratio_problem(f"{self.path}:{name}", self.limits)])
                     chunks.append(chunk)
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
             message = f"this member of the zip cannot be read: {exc}"
@@ -152,4 +156,23 @@ def _member_problem(label: str, info: zipfile.ZipInfo, limits: ZipLimits) -> Pro
             f"{size_text(limits.member)} a member (raise it with --max-member-size if this "
             "really is your export; nothing was written)",
         )
+    if packs_too_well(info.file_size, info.compress_size, limits):
+        return ratio_problem(where, limits)
     return None
+
+
+def packs_too_well(unpacked: int, packed: int, limits: ZipLimits) -> bool:
+    """Whether a member unpacks to far more than any real file packs from (a zip bomb's
+    member is mostly one byte repeated: a thousand times smaller packed, or more)."""
+    return unpacked > RATIO_FLOOR and unpacked > limits.ratio * max(packed, 1)
+
+
+def ratio_problem(where: str, limits: ZipLimits) -> Problem:
+    """The error for a member that unpacks to more than `limits.ratio` times its packed size."""
+    return error(
+        where,
+        1,
+        1,
+        f"unpacks to more than {limits.ratio} times its packed size, as a zip bomb does "
+        "(raise the limit with --max-ratio if this really is your export; nothing was written)",
+    )
