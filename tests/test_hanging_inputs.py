@@ -18,7 +18,7 @@ import pytest
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber
 from tests.sitebuilder import essay_text, make_site
-from tests.tools import REPO_ROOT, RecordingSMTPServer
+from tests.tools import REPO_ROOT, RecordingSMTPServer, requires
 
 LIMIT = 60  # seconds: far more than any of these runs needs, far less than forever
 SLOT = "2027-01-05T10:00"
@@ -125,6 +125,7 @@ def alive(pid: int) -> bool:
 def test_a_deploy_command_that_never_returns_is_stopped_before_mailing(
     tmp_path: Path, relay: RecordingSMTPServer
 ) -> None:
+    requires("sh", "sleep")
     pid_file = tmp_path / "sleeper.pid"
     # The shell starts a child that keeps the command's output open and never ends.
     command = f"sh -c 'sleep 100000 & echo $! > {pid_file}; wait'"
@@ -149,7 +150,8 @@ def test_a_deploy_command_that_never_returns_is_stopped_before_mailing(
 def test_a_deploy_timeout_that_cannot_be_is_an_error_at_its_line(
     tmp_path: Path, value: str
 ) -> None:
-    root = deployed_site(tmp_path / "site", f'target = "command:true"\ntimeout = {value}\n')
+    table = f'target = "dir:{tmp_path}/www"\ntimeout = {value}\n'
+    root = deployed_site(tmp_path / "site", table)
     done = publish(root, "check", "--today", "2026-06-01")
     assert done.returncode == 1
     assert "publish.toml:14:1: error: 'deploy.timeout' must be" in done.stderr
