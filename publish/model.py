@@ -9,6 +9,7 @@ from typing import Any
 
 DEFAULT_VERIFY_TIMEOUT = 180.0  # seconds `publish run` waits for a deploy to be served
 DEFAULT_DEPLOY_KEEP = 5  # releases a dir or rsync target keeps
+DEFAULT_DEPLOY_TIMEOUT = 600.0  # seconds any one deploy program (command, rsync, git) may run
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class DeploySettings:
 
     target: str
     verify_timeout: float = DEFAULT_VERIFY_TIMEOUT
+    timeout: float = DEFAULT_DEPLOY_TIMEOUT
     websub_hub: str = ""
     endpoint_url: str = ""
     region: str = ""

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.tools import CHROMIUM, CHROMIUM_ARGS, RecordingSMTPServer, need_tool
+from tests.tools import CHROMIUM_ARGS, RecordingSMTPServer, requires
 
 settings.register_profile(
     "ci",
@@ -32,17 +32,21 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", default_profile))
 
 
 @pytest.fixture(scope="session")
-def chromium_available() -> None:
-    """Skip (or, in CI, fail) when Debian's Chromium is not installed."""
-    need_tool(os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: apt-get install chromium")
+def chromium_available() -> str:
+    """Debian's Chromium; skip (or, in CI, fail) when it is not installed."""
+    return requires("chromium")["chromium"]
 
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(
-    browser_type_launch_args: dict[str, Any], chromium_available: None
+    browser_type_launch_args: dict[str, Any], chromium_available: str
 ) -> dict[str, Any]:
     """Launch the system Chromium headless; `playwright install` cannot work here."""
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+    return {
+        **browser_type_launch_args,
+        "executable_path": chromium_available,
+        "args": CHROMIUM_ARGS,
+    }
 
 
 @pytest.fixture

@@ -18,9 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
-from tests.tools import free_port, need_tool
+from tests.tools import free_port, requires
 
-SSHD = "/usr/sbin/sshd"
 GIT_ENV = {
     "GIT_CONFIG_GLOBAL": os.devnull,
     "GIT_CONFIG_NOSYSTEM": "1",
@@ -144,17 +143,14 @@ def tree(folder: Path) -> dict[str, bytes]:
 def sshd_server(base: Path) -> Iterator[SimpleNamespace]:
     """A real sshd on a free loopback port with its own host key, one authorized client key,
     and a known_hosts file naming that host key; yields the ssh command to reach it."""
-    need_tool(
-        os.path.exists(SSHD) and shutil.which("rsync") is not None,
-        "needs openssh-server and rsync (apt-get install openssh-server rsync)",
-    )
+    tools = requires("sshd", "ssh", "ssh-keygen", "rsync")
     folder = base / "sshd"
     folder.mkdir()
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     for name in ("host_key", "client_key"):
         subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)],
+            [tools["ssh-keygen"], "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)],
             check=True,
             timeout=30,
         )
@@ -170,7 +166,9 @@ def sshd_server(base: Path) -> Iterator[SimpleNamespace]:
     )
     log = open(folder / "sshd.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        [SSHD, "-D", "-e", "-f", str(folder / "sshd_config")], stdout=log, stderr=subprocess.STDOUT
+        [tools["sshd"], "-D", "-e", "-f", str(folder / "sshd_config")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 10

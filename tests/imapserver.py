@@ -25,9 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.tools import free_port, need_tool
+from tests.tools import free_port, requires
 
-DOVECOT = "/usr/sbin/dovecot"
 USER, PASSWORD = "bounces", "imap-Pa55word-q7"
 
 
@@ -71,7 +70,7 @@ class ImapServer:
 @contextmanager
 def dovecot() -> Iterator[ImapServer]:
     """Start Dovecot in a short temporary folder; stop it and remove the folder after."""
-    need_tool(os.path.exists(DOVECOT), "needs dovecot-imapd (apt-get install dovecot-imapd)")
+    dovecot_program = requires("dovecot")["dovecot"]
     root = Path(tempfile.mkdtemp(prefix="dovecot-"))
     root.chmod(0o755)  # the unprivileged mail process must reach the Maildir
     maildir = root / "mail" / USER / "Maildir"
@@ -91,7 +90,7 @@ def dovecot() -> Iterator[ImapServer]:
     log_path = root / "dovecot.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [DOVECOT, "-F", "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
+            [dovecot_program, "-F", "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
         )
         try:
             _wait_for(port, process, log_path)

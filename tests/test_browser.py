@@ -144,3 +144,26 @@ def test_pages_read_without_javascript(browser: Browser, site_url: str) -> None:
         assert "challenging but within reach" in page.locator("main").inner_text()
     finally:
         context.close()
+
+
+MARKER_GAPS = """() => [...document.querySelectorAll("sup.footnote-ref")].map((marker) => {
+  const before = marker.previousSibling;
+  if (!before || before.nodeType !== Node.TEXT_NODE || !/\\S$/.test(before.data)) return null;
+  const word = document.createRange();
+  word.setStart(before, before.data.length - 1);
+  word.setEnd(before, before.data.length);
+  const digits = document.createRange();
+  digits.selectNodeContents(marker.querySelector("a"));
+  return digits.getBoundingClientRect().left - word.getBoundingClientRect().right;
+}).filter((gap) => gap !== null)"""
+
+
+@pytest.mark.parametrize("width", [NARROW, WIDE])
+def test_a_footnote_marker_sits_tight_against_its_word(
+    page: Page, site_url: str, width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto(f"{site_url}{ESSAY}/")
+    gaps = page.evaluate(MARKER_GAPS)
+    assert len(gaps) >= 3
+    assert all(-1 <= gap <= 1 for gap in gaps), gaps

@@ -28,6 +28,7 @@ from tests.deployservers import (
     tree,
 )
 from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site
+from tests.tools import requires
 
 TODAY = "2027-02-01"
 ESSAYS = {
@@ -153,7 +154,7 @@ def test_rsync_target_without_the_key_is_a_clear_error(tmp_path: Path) -> None:
 def git(*args: str) -> str:
     """A hermetic git command's stdout."""
     return subprocess.run(
-        ["git", *args],
+        [requires("git")["git"], *args],
         env={**os.environ, **GIT_ENV},
         check=True,
         capture_output=True,
@@ -167,7 +168,7 @@ def branch_tree(bare: Path, branch: str) -> dict[str, bytes]:
     names = git(f"--git-dir={bare}", "ls-tree", "-r", "--name-only", branch).split("\n")
     return {
         name: subprocess.run(
-            ["git", f"--git-dir={bare}", "show", f"{branch}:{name}"],
+            [requires("git")["git"], f"--git-dir={bare}", "show", f"{branch}:{name}"],
             capture_output=True,
             check=True,
         ).stdout
@@ -271,6 +272,7 @@ def test_s3_uploads_pages_after_the_assets_they_reference(tmp_path: Path) -> Non
 
 
 def test_command_target_runs_without_a_shell_and_shows_output(tmp_path: Path) -> None:
+    requires("rsync")
     dest = tmp_path / "copy"
     command = f"rsync -a --delete --itemize-changes {{site}}/ {dest}/"
     root = deploy_site(tmp_path / "site", f'target = "command:{command}"\n')
@@ -283,6 +285,7 @@ def test_command_target_runs_without_a_shell_and_shows_output(tmp_path: Path) ->
 
 
 def test_command_target_failure_is_a_clear_error(tmp_path: Path) -> None:
+    requires("false", "echo", "sh")
     root = deploy_site(tmp_path / "site", 'target = "command:false"\n')
     result = invoke(root, "deploy", "--today", TODAY)
     assert result.exit_code == 1
@@ -315,6 +318,7 @@ def test_bad_deploy_settings_are_located(tmp_path: Path) -> None:
 
 
 def test_a_token_in_a_git_url_is_never_shown(tmp_path: Path) -> None:
+    requires("git")
     root = deploy_site(
         tmp_path / "site", 'target = "git:https://ada:s3cr3t-token@127.0.0.1:1/letters.git#pages"\n'
     )

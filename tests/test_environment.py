@@ -26,7 +26,7 @@ from publish.state import db
 from publish.state.subscribers import add_subscriber, find_subscriber, unsubscribe_token
 from tests.mailsite import SETTINGS, SLUG, copy_site, make_mail_site
 from tests.test_service import service_site
-from tests.tools import RecordingSMTPServer, free_port
+from tests.tools import RecordingSMTPServer, free_port, requires
 
 FILE_SECRET = "file-secret-4242-abcdef"
 PASSWORD = "env-file-Pa55word"
@@ -216,9 +216,10 @@ def test_the_crontab_line_loads_the_file_and_the_unit_names_it(
     assert f"EnvironmentFile=-{env_file}" in lines
     [crontab] = [line for line in lines if re.match(r"^\d+ \* \* \* \* ", line)]
     command = crontab.split(" ", 5)[5]
-    cron_env = {"PATH": "/usr/bin:/bin", "HOME": str(site), "SHELL": "/bin/sh"}
+    shell = requires("sh")["sh"]
+    cron_env = {"PATH": "/usr/bin:/bin", "HOME": str(site), "SHELL": shell}
     ran = subprocess.run(
-        ["/bin/sh", "-c", command],
+        [shell, "-c", command],
         env=cron_env,
         capture_output=True,
         text=True,
@@ -231,7 +232,7 @@ def test_the_crontab_line_loads_the_file_and_the_unit_names_it(
     # way it must have reached the mail server named in the file, or had nothing to send
     assert re.search(r"nothing due|: \d+ sent, 0 failed", log) and "PUBLISH_SMTP_URL" not in log
     env_file.unlink()  # without the file, the same line stops and says what is missing
-    subprocess.run(["/bin/sh", "-c", command], env=cron_env, timeout=120, check=False)
+    subprocess.run([shell, "-c", command], env=cron_env, timeout=120, check=False)
     log = (site / "state" / "run.log").read_text(encoding="utf-8")
     assert "PUBLISH_SMTP_URL:1:1: error: is not set" in log
 

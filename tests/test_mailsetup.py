@@ -160,7 +160,7 @@ def test_run_refuses_before_building_or_recording(
     fresh: Path, smtp_server: RecordingSMTPServer
 ) -> None:
     subscribe(fresh, status="pending")
-    essay = fresh / "essays" / "welcome.md"
+    essay = fresh / "essays" / "01-welcome.md"
     essay.write_text(
         essay.read_text(encoding="utf-8").replace("draft: true", "draft: false"), encoding="utf-8"
     )
@@ -193,7 +193,7 @@ def test_the_sample_essay_is_a_draft(fresh: Path) -> None:
     """The first cron run on a fresh site with an imported list mails nothing."""
     subscribe(fresh)
     fix_settings(fresh)
-    text = (fresh / "essays" / "welcome.md").read_text(encoding="utf-8")
+    text = (fresh / "essays" / "01-welcome.md").read_text(encoding="utf-8")
     day = re.search(r"(?m)^date: (\S+)$", text)[1]
     result = invoke(fresh, "run", "--today", f"{day}T23:00")
     assert result.exit_code == 0, result.output
@@ -206,8 +206,8 @@ def test_check_warns_about_the_placeholder_paragraph(fresh: Path) -> None:
     assert invoke(fresh, "new", "Second Letter").exit_code == 0
     result = invoke(fresh, "check")
     assert result.exit_code == 0, result.output
-    lines = (fresh / "essays" / "second-letter.md").read_text(encoding="utf-8").splitlines()
+    lines = (fresh / "essays" / "02-second-letter.md").read_text(encoding="utf-8").splitlines()
     number = lines.index(NEW_ESSAY_PLACEHOLDER) + 1
     assert (
-        f"essays/second-letter.md:{number}:1: warning: this is still the placeholder paragraph"
+        f"essays/02-second-letter.md:{number}:1: warning: this is still the placeholder paragraph"
     ) in result.output

@@ -103,3 +103,19 @@ def test_new_refuses_a_title_whose_essay_exists_under_a_number(tmp_path: Path) -
     )
     assert (root / "essays" / "04-title.md").read_text() == before
     assert not (root / "essays" / "05-title.md").exists()
+
+
+def test_on_a_fresh_site_new_essays_are_numbered_and_queued_in_the_order_written(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "letters"
+    created = CliRunner().invoke(cli, ["init", str(root)])
+    assert created.exit_code == 0, created.output
+    for title in ("Zebra Crossings", "A Summer of Fewer Tabs"):
+        result = new(root, title)
+        assert result.exit_code == 0 and "note:" not in result.output, result.output
+    names = sorted(p.name for p in (root / "essays").glob("*.md"))
+    assert names == ["01-welcome.md", "02-zebra-crossings.md", "03-a-summer-of-fewer-tabs.md"]
+    for name in names[1:]:
+        made_ready(root, root / "essays" / name)
+    assert queue(root) == ["zebra-crossings", "a-summer-of-fewer-tabs"]

@@ -5,7 +5,7 @@ every reader, newsboat included (issue 12)."""
 from __future__ import annotations
 
 import json
-import shutil
+import shlex
 import subprocess
 import time
 import uuid
@@ -16,7 +16,7 @@ import pytest
 from lxml import etree, html
 
 from publish.cadence import describe_rule
-from tests.tools import need_tool, validate_html
+from tests.tools import requires, validate_html
 from tests.websites import SVG, build_site, example_site, fixture_site
 
 URL = "https://example.org/essays/"
@@ -214,15 +214,17 @@ def test_rss_and_atom_carry_the_lead_image(root: Path) -> None:
 def newsboat_article(feed_url: str, workdir: Path) -> str:
     """The text newsboat shows for the first article of a feed: newsboat runs in its own tmux
     server and hands the rendered article to a "pager" that copies it to a file."""
-    need_tool(shutil.which("newsboat") is not None, "newsboat is not installed")
-    need_tool(shutil.which("tmux") is not None, "tmux is not installed")
+    tools = requires("newsboat", "tmux")
     folder = workdir / "newsboat"
     folder.mkdir()
     (folder / "urls").write_text(feed_url + "\n", encoding="utf-8")
     shown = folder / "article.txt"
     (folder / "config").write_text(f'pager "cp %f {shown}"\n', encoding="utf-8")
-    command = f"newsboat -r -u {folder / 'urls'} -c {folder / 'cache.db'} -C {folder / 'config'}"
-    tmux = ["tmux", "-L", f"publish-test-{uuid.uuid4().hex[:12]}"]
+    command = shlex.join(
+        [tools["newsboat"], "-r", "-u", str(folder / "urls"), "-c", str(folder / "cache.db")]
+        + ["-C", str(folder / "config")]
+    )
+    tmux = [tools["tmux"], "-L", f"publish-test-{uuid.uuid4().hex[:12]}"]
     environment = {"HOME": str(folder), "PATH": "/usr/bin:/bin", "TERM": "xterm", "LANG": "C.UTF-8"}
     subprocess.run(
         [*tmux, "new-session", "-d", "-x", "100", "-y", "40", command], env=environment, check=True

@@ -32,7 +32,7 @@ from tests.previewserver import (
     serving,
     subscribe,
 )
-from tests.tools import RecordingSMTPServer, free_port
+from tests.tools import RecordingSMTPServer, free_port, requires
 from tests.websites import snapshot
 
 SECRET = "preview-test-secret"
@@ -214,6 +214,7 @@ def serve_output(root: Path, port: str, *wrapper: str) -> subprocess.CompletedPr
 
 
 def test_port_errors_come_before_the_serving_banner(tmp_path: Path) -> None:
+    setpriv = requires("setpriv")["setpriv"]
     root = preview_site(tmp_path / "site")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", free_port()))
@@ -221,7 +222,7 @@ def test_port_errors_come_before_the_serving_banner(tmp_path: Path) -> None:
         busy = serve_output(root, str(taken.getsockname()[1]))
     outside = serve_output(root, "70000")
     # without the capability to bind low ports (as any user but root has it)
-    drop = ["setpriv", "--bounding-set=-net_bind_service", "--inh-caps=-net_bind_service"]
+    drop = [setpriv, "--bounding-set=-net_bind_service", "--inh-caps=-net_bind_service"]
     privileged = serve_output(root, "1", *drop)
     for result, words in [
         (busy, "Address already in use"),

@@ -106,7 +106,7 @@ def test_validate_html_clean_folder(tmp_path: Path) -> None:
     assert validate_html(tmp_path) == []
 
 
-def test_chromium_reads_title(chromium_available: None, page: Page, tmp_path: Path) -> None:
+def test_chromium_reads_title(chromium_available: str, page: Page, tmp_path: Path) -> None:
     """Headless Chromium opens a file:// page and reads its title."""
     html = tmp_path / "index.html"
     html.write_text(VALID_HTML, encoding="utf-8")

@@ -30,7 +30,7 @@ from publish.cache.outputs import Keyed, OutputMemo
 from publish.errors import PublishError
 from publish.outputs.files import merge_outputs
 from publish.writer import write_tree
-from tests.tools import free_port
+from tests.tools import free_port, requires
 
 REPO = Path(__file__).parent.parent
 TODAY = date(2030, 1, 1)
@@ -284,6 +284,7 @@ def public_folder() -> Iterator[Path]:
 
 
 def test_a_web_server_running_as_nobody_serves_the_built_site(public_folder):
+    python = requires("system-python3")["system-python3"]
     root = generate(3, public_folder / "site")
     previous = os.umask(0o022)
     try:
@@ -293,7 +294,7 @@ def test_a_web_server_running_as_nobody_serves_the_built_site(public_folder):
     port = free_port()
     server = subprocess.Popen(
         [
-            "/usr/bin/python3",
+            python,
             "-m",
             "http.server",
             "--bind",

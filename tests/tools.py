@@ -1,8 +1,12 @@
 """Helpers that let the tests drive real tools: vnu, Chromium, an SMTP server, newsboat,
 nginx.
 
-Every helper that needs an external program calls :func:`need_tool` first, so a
-missing tool skips the test locally and fails it in CI (``PUBLISH_REQUIRE_TOOLS=1``).
+Every outside program a test runs (itself, or through `publish`) is named in `TOOLS` and
+declared, before it is used, with :func:`requires` in the test, a helper it calls or a
+fixture it takes: a missing tool skips the test locally with the reason and fails it in CI
+(``PUBLISH_REQUIRE_TOOLS=1``). :func:`tool_path` is the one place a tool is looked for, so
+a machine without it (or a PATH cut down to a few programs) is honoured everywhere;
+tests/test_tool_declarations.py checks that no test runs a program it did not declare.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
@@ -34,7 +39,6 @@ REQUIRE_TOOLS = os.environ.get("PUBLISH_REQUIRE_TOOLS") == "1"
 
 VNU_JAR = REPO_ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -45,8 +49,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-NGINX = "/usr/sbin/nginx"
 
 TOOL_TIMEOUT = 120  # seconds; generous for a cold JVM or a slow CI machine
 
@@ -63,6 +65,71 @@ def need_tool(available: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@dataclass(frozen=True)
+class Tool:
+    """An outside program (or file) the tests use, and how to install it."""
+
+    program: str  # its name on PATH, or an absolute path when it is run from one
+    install: str  # what .ci/run does to get it (tests/test_tool_declarations.py checks)
+    system: str = ""  # where Debian puts one that is not on every user's PATH (/usr/sbin)
+    is_file: bool = False  # a file read, not run (vnu.jar)
+
+
+SYSTEM_BIN = "/usr/bin"  # on PATH on any ordinary machine; a PATH without it is cut down
+TOOLS: dict[str, Tool] = {
+    "chromium": Tool("chromium", "apt-get install chromium"),
+    "java": Tool("java", "apt-get install default-jre-headless"),
+    "vnu.jar": Tool(str(VNU_JAR), "npm install --no-save vnu-jar", is_file=True),
+    "newsboat": Tool("newsboat", "apt-get install newsboat"),
+    "tmux": Tool("tmux", "apt-get install tmux"),
+    "rsync": Tool("rsync", "apt-get install rsync"),
+    "ssh": Tool("ssh", "apt-get install openssh-server"),
+    "ssh-keygen": Tool("ssh-keygen", "apt-get install openssh-server"),
+    "sshd": Tool("sshd", "apt-get install openssh-server", system="/usr/sbin/sshd"),
+    "dovecot": Tool("dovecot", "apt-get install dovecot-imapd", system="/usr/sbin/dovecot"),
+    "nginx": Tool("nginx", "apt-get install nginx-light", system="/usr/sbin/nginx"),
+    "git": Tool("git", "apt-get install git"),
+    "setpriv": Tool("setpriv", "apt-get install util-linux"),
+    "sh": Tool("/bin/sh", "apt-get install dash"),
+    "sleep": Tool("sleep", "apt-get install coreutils"),
+    "false": Tool("false", "apt-get install coreutils"),
+    "echo": Tool("echo", "apt-get install coreutils"),
+    # run as another user, who may not read this interpreter: the system's own
+    "system-python3": Tool("/usr/bin/python3", "apt-get install python3"),
+}
+
+
+def tool_path(name: str) -> str | None:
+    """Where the declared tool `name` is, or None: the one place tests look for a program.
+
+    A program is looked for on PATH. One Debian keeps off ordinary users' PATH (sshd in
+    /usr/sbin) and one run from an absolute path count only while PATH holds /usr/bin: a
+    PATH cut down to a few programs stands for a machine that has nothing else.
+    """
+    tool = TOOLS[name]
+    if tool.is_file:
+        return tool.program if os.path.isfile(tool.program) else None
+    system_visible = SYSTEM_BIN in os.environ.get("PATH", "").split(os.pathsep)
+    if os.path.isabs(tool.program):
+        found = shutil.which(tool.program)
+        return found if found and system_visible else None
+    found = shutil.which(tool.program)
+    if found is None and tool.system and system_visible:
+        found = shutil.which(tool.system)
+    return found
+
+
+def requires(*names: str) -> dict[str, str]:
+    """Declare the tools a test uses: skip it (or, in CI, fail it) naming each one missing and
+    how to install it; return each tool's path by name."""
+    __tracebackhide__ = True
+    paths = {name: tool_path(name) for name in names}
+    missing = [name for name, path in paths.items() if path is None]
+    how = "; ".join(f"{name}: {TOOLS[name].install}" for name in missing)
+    need_tool(not missing, f"needs {', '.join(missing)} ({how})")
+    return {name: path for name, path in paths.items() if path is not None}
+
+
 # --- Nu Html Checker ------------------------------------------------------
 
 
@@ -72,10 +139,9 @@ def validate_html(folder: Path) -> list[dict[str, Any]]:
     Each message is vnu's JSON dict (``url``, ``lastLine``, ``message``, ...);
     an empty list means every page is valid.
     """
-    need_tool(shutil.which("java") is not None, "java is not installed")
-    need_tool(VNU_JAR.is_file(), f"vnu.jar missing: npm install --no-save vnu-jar ({VNU_JAR})")
+    java = requires("java", "vnu.jar")["java"]
     command = [
-        "java", "-jar", str(VNU_JAR),
+        java, "-jar", str(VNU_JAR),
         "--errors-only", "--format", "json", "--stdout", "--skip-non-html",
         str(folder),
     ]  # fmt: skip
@@ -257,12 +323,12 @@ def newsboat_items(feed_url: str, workdir: Path) -> list[tuple[str, str, int]]:
     own cache under ``workdir``; pubDate is newsboat's Unix timestamp. newsboat
     always exits 0 and parses leniently, so callers assert on these items.
     """
-    need_tool(shutil.which("newsboat") is not None, "newsboat is not installed")
+    newsboat = requires("newsboat")["newsboat"]
     run_dir = Path(tempfile.mkdtemp(prefix="newsboat-", dir=workdir))
     urls, cache = run_dir / "urls", run_dir / "cache.db"
     urls.write_text(feed_url + "\n", encoding="utf-8")
     command = [
-        "newsboat", "-u", str(urls), "-c", str(cache), "-C", "/dev/null",
+        newsboat, "-u", str(urls), "-c", str(cache), "-C", "/dev/null",
         "-x", "reload", "print-unread",
     ]  # fmt: skip
     subprocess.run(
@@ -293,7 +359,7 @@ def running_nginx(folder: Path, server_block: str) -> Iterator[None]:
     """Run Debian's nginx in the foreground with `server_block` as its only server, every
     file of its own (configuration, pid, logs, temporary files) under `folder`; stop it
     afterwards. The block's `listen` names the loopback port it answers on."""
-    need_tool(os.access(NGINX, os.X_OK), f"{NGINX} is missing: apt-get install nginx-light")
+    nginx = requires("nginx")["nginx"]
     folder.mkdir(parents=True, exist_ok=True)
     temporary = "\n".join(
         f"    {kind}_temp_path {folder / kind};"
@@ -315,7 +381,7 @@ http {{
 """,
         encoding="utf-8",
     )
-    command = [NGINX, "-p", str(folder), "-c", str(config), "-e", str(folder / "error.log")]
+    command = [nginx, "-p", str(folder), "-c", str(config), "-e", str(folder / "error.log")]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for_file(folder / "nginx.pid", process, folder / "error.log")

@@ -11,14 +11,16 @@ from typing import Any
 
 from publish.errors import Problem, did_you_mean, error
 from publish.model import DEFAULT_DEPLOY_KEEP as DEFAULT_KEEP
-from publish.model import DEFAULT_VERIFY_TIMEOUT, DeploySettings
+from publish.model import DEFAULT_DEPLOY_TIMEOUT, DEFAULT_VERIFY_TIMEOUT, DeploySettings
 
 SETTINGS_FILE = "publish.toml"
 SCHEMES = ("dir", "rsync", "git", "s3", "command")
+MAX_TIMEOUT = 86_400  # a day: past it a deploy program is stuck, whatever it says
 # toml key -> (expected types, default)
 KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "target": ((str,), ""),
     "verify_timeout": ((int, float), DEFAULT_VERIFY_TIMEOUT),
+    "timeout": ((int, float), DEFAULT_DEPLOY_TIMEOUT),
     "websub_hub": ((str,), ""),
     "endpoint_url": ((str,), ""),
     "region": ((str,), ""),
@@ -60,6 +62,7 @@ def read_deploy_table(
     if problems:
         return None, problems
     values["verify_timeout"] = float(values.get("verify_timeout", DEFAULT_VERIFY_TIMEOUT))
+    values["timeout"] = float(values.get("timeout", DEFAULT_DEPLOY_TIMEOUT))
     return DeploySettings(**values, line=line_of("target")), []
 
 
@@ -98,6 +101,16 @@ def _check_values(values: dict[str, Any], line_of: Callable[[str], int]) -> list
                 line_of("verify_timeout"),
                 1,
                 "'deploy.verify_timeout' must not be negative",
+            )
+        )
+    if not 0 < values.get("timeout", 1) <= MAX_TIMEOUT:
+        problems.append(
+            error(
+                SETTINGS_FILE,
+                line_of("timeout"),
+                1,
+                f"'deploy.timeout' must be more than 0 and at most {MAX_TIMEOUT} seconds "
+                "(how long one deploy program may run before it is stopped)",
             )
         )
     if values.get("keep", 2) < 2:

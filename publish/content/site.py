@@ -17,6 +17,7 @@ from publish.content.links import glossary_image_problems, image_problems
 from publish.content.markdown import build_parser
 from publish.content.settings import load_settings
 from publish.content.source import ESSAYS_DIR, read_document
+from publish.content.specialfiles import special_file_problems
 from publish.errors import Problem, PublishError, error
 from publish.model import Essay, Site
 
@@ -47,8 +48,12 @@ def load_site(root: Path, read: EssayReader = read_essays) -> tuple[Site, list[P
     """Load settings, glossary and every essay; raise PublishError if any error was found.
 
     Returns the site (drafts and undated essays included) and its warnings. `read` parses the
-    essay files (the build passes one that keeps parses in the build cache).
+    essay files (the build passes one that keeps parses in the build cache). A FIFO, socket
+    or device among the sources stops it before any file is opened.
     """
+    special = special_file_problems(root)
+    if special:
+        raise PublishError(special)
     settings = load_settings(root)
     glossary, problems = load_glossary(root, build_parser())
     problems += glossary_image_problems(glossary, root)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -9,7 +12,6 @@ from dataclasses import dataclass
 from publish.deploy.target import failure, redact
 from publish.model import DeploySettings
 
-TIMEOUT = 600  # seconds for any one program; a stuck upload must not hold the run forever
 SHOWN_LINES = 20
 
 
@@ -34,26 +36,47 @@ def run(
     shell: bool = False,
     stdin: str | None = None,
 ) -> Finished:
-    """Run `argv` (no shell unless `shell`); raise the deploy failure if it cannot or fails."""
+    """Run `argv` (no shell unless `shell`) in a process group of its own; raise the deploy
+    failure if it cannot start, fails, or outlasts `deploy.timeout` (then the whole group,
+    whatever the program started, is killed: a child left holding its output would
+    otherwise keep the run waiting forever)."""
     try:
-        done = subprocess.run(
+        process = subprocess.Popen(
             argv if not shell else argv[0],
             shell=shell,
-            input=stdin,
-            capture_output=True,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             env=env,
-            timeout=TIMEOUT,
-            check=False,
+            start_new_session=True,
         )
     except FileNotFoundError:
         raise failure(
             settings, f"{what}: the program '{argv[0]}' is not installed (or not on PATH)"
         ) from None
+    try:
+        stdout, stderr = process.communicate(stdin, timeout=settings.timeout)
     except subprocess.TimeoutExpired:
-        raise failure(settings, f"{what} did not finish in {TIMEOUT} seconds") from None
-    if done.returncode != 0:
-        output = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+        _kill_group(process)
+        raise failure(
+            settings,
+            f"{what} did not finish in {settings.timeout:g} seconds (deploy.timeout): "
+            "it was stopped with every program it started",
+        ) from None
+    if process.returncode != 0:
+        output = [line for line in (stdout + stderr).splitlines() if line.strip()]
         tail = redact(" | ".join(output[-SHOWN_LINES:])) or "no output"
-        raise failure(settings, f"{what} exited with status {done.returncode}: {tail}")
-    return Finished(done.stdout, done.stderr)
+        raise failure(settings, f"{what} exited with status {process.returncode}: {tail}")
+    return Finished(stdout, stderr)
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    """Kill a program's whole process group and reap it, without waiting on its pipes (a
+    program that left the group may still hold them)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    for pipe in (process.stdin, process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
+    process.wait()

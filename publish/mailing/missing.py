@@ -27,13 +27,14 @@ def missing_email(root: Path, slug: str, shown: str, built: list[str]) -> Publis
     elif essay.draft:
         reason = (
             f"{essay.path} is a draft, so no email is built for it; set draft: false and "
-            "run 'publish build', or send a test copy after 'publish build --drafts'"
+            "run 'publish build' (a test copy, 'publish send SLUG --to ADDRESS', needs neither)"
         )
     elif not is_published(essay, _now(essay)):
         reason = (
             f"{essay.path} is not released yet (queued, or dated after today), so "
             "'publish build' leaves it out; 'publish run' builds and mails it when its slot "
-            "comes, and 'publish status' says when that is"
+            "comes, and 'publish status' says when that is ('publish send SLUG --to ADDRESS' "
+            "mails you a test copy now)"
         )
     else:
         reason = f"{essay.path} is not built yet; run 'publish build' first"

@@ -15,13 +15,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from email.utils import make_msgid
 from pathlib import Path
 
 from publish.errors import PublishError
 from publish.locks import exclusive_lock
-from publish.mailing.built import BuiltEmail, envelope_sender, load_built_email
-from publish.mailing.composer import compose
+from publish.mailing.built import BuiltEmail, load_built_email
 from publish.mailing.destination import (
     OUTBOX_LEDGER,
     SMTP_URL_ENV,
@@ -33,19 +31,16 @@ from publish.mailing.destination import (
 from publish.mailing.progress import ProgressEvent, SendSummary
 from publish.mailing.rounds import SendRun
 from publish.mailing.summary import send_summary
+from publish.mailing.testcopy import send_test_copy
 from publish.mailing.transport import (
-    DeliveryFailure,
     ServerUnavailable,
     SetupFailure,
-    header_address,
 )
 from publish.model import Settings
-from publish.outputs import mime, urls
 from publish.state import db, ledger
 from publish.state.ledger import Delivery
 from publish.state.subscribers import (
     count_active,
-    normalise_address,
 )
 
 LOCK_FILE = "send.lock"
@@ -72,19 +67,16 @@ def send_essay(
     Without `outbox`, PUBLISH_SMTP_URL must be set; with it, the messages go to the outbox
     folder and its own ledger, and the real ledger is left alone.
     """
+    if to is not None:  # any essay, queued and drafts too, as the preview makes it
+        destination = None if dry_run else choose_destination(root, settings, slug, outbox=outbox)
+        return send_test_copy(root, settings, slug, to, destination)
     built = load_built_email(root, slug)
     report = on_progress or (lambda event: None)
-    if to is not None and dry_run:
-        address = normalise_address(to, "--to")
-        message = f"Dry run: a test copy of '{slug}' would go to {address}; nothing was sent."
-        return SendSummary(slug=slug, message=message)
     if dry_run:  # a fresh outbox ledger would say what the real one says: do not create it
         outbox = outbox and (outbox_folder(root, settings) / OUTBOX_LEDGER).exists()
         with _ledger(root, settings, outbox) as conn:
             return dry_run_summary(conn, slug)
     destination = choose_destination(root, settings, slug, outbox=outbox)
-    if to is not None:
-        return send_test_copy(settings, built, to, destination)
     with _ledger(root, settings, outbox) as conn, _send_lock(root, settings):
         return _run_send(root, settings, built, conn, destination, report)
 
@@ -110,44 +102,6 @@ def _ledger(root: Path, settings: Settings, outbox: bool) -> Iterator[sqlite3.Co
         yield conn
     finally:
         conn.close()
-
-
-def send_test_copy(
-    settings: Settings, built: BuiltEmail, to: str, destination: Destination
-) -> SendSummary:
-    """Send one copy to `to`, leaving the ledger alone."""
-    address = normalise_address(to, "--to")
-    unsubscribe = urls.preview_unsubscribe_url(settings)
-    message_id = make_msgid(domain=mime.site_domain(settings))
-    transport = destination.open(settings)
-    try:
-        transport.check(address)
-        data = compose(
-            built,
-            settings,
-            to=header_address(address),
-            name="",
-            unsubscribe=unsubscribe,
-            message_id=message_id,
-        )
-        transport.send(envelope_sender(settings), address, data, "test")
-    except (DeliveryFailure, ServerUnavailable) as exc:
-        raise PublishError.single(
-            "--to", 1, 1, f"the test copy for {address} was not sent: {exc}"
-        ) from None
-    finally:
-        transport.close()
-    if destination.outbox is not None:
-        message = (
-            f"Wrote a test copy of '{built.slug}' for {address} to {destination.label}; "
-            "nothing was mailed and the ledger is unchanged."
-        )
-    else:
-        message = (
-            f"Sent a test copy of '{built.slug}' to {address} through "
-            f"{destination.label}; the ledger is unchanged."
-        )
-    return SendSummary(slug=built.slug, sent=1, message=message, outbox=destination.shown)
 
 
 def dry_run_summary(conn: sqlite3.Connection, slug: str) -> SendSummary:

@@ -1,0 +1,97 @@
+"""A test copy of any essay's email (`publish send SLUG --to ADDRESS`): one released, queued,
+dated later or a draft. An essay that is out goes as built in `build/email/`; any other is
+made as the preview makes it (`publish build --future --drafts`, into `build/preview/`),
+whose emails read as the real ones will. The copy is marked as a test in a header only
+(`X-Publish-Test: 1`, which a reader never sees), and it is never written in the ledger nor
+counted as a release.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.utils import make_msgid
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from publish.errors import PublishError
+from publish.mailing.built import EMAIL_DIR, BuiltEmail, envelope_sender, load_built_email
+from publish.mailing.composer import compose
+from publish.mailing.destination import Destination
+from publish.mailing.progress import SendSummary
+from publish.mailing.transport import DeliveryFailure, ServerUnavailable, header_address
+from publish.model import Settings
+from publish.outputs import mime, urls
+from publish.previewing import PREVIEW_FOLDER
+from publish.state.subscribers import normalise_address
+
+TEST_HEADER = b"X-Publish-Test: 1"
+PREVIEW_EMAIL_DIR = EMAIL_DIR.parent / PREVIEW_FOLDER / EMAIL_DIR.name
+
+
+def test_copy_email(root: Path, settings: Settings, slug: str) -> BuiltEmail:
+    """The email a test copy of `slug` is made from: the built one when the essay is out,
+    else the preview's (built now, as `publish build --future --drafts` would)."""
+    try:
+        return load_built_email(root, slug)
+    except PublishError as exc:
+        not_built = exc
+    from publish.build import BuildOptions, build  # only for an essay not yet out
+
+    today = datetime.now(ZoneInfo(settings.site.timezone)).date()
+    build(root, BuildOptions(today=today, drafts=True, future=True, queued=True))
+    try:
+        return load_built_email(root, slug, PREVIEW_EMAIL_DIR)
+    except PublishError:
+        raise not_built from None
+
+
+def send_test_copy(
+    root: Path,
+    settings: Settings,
+    slug: str,
+    to: str,
+    destination: Destination | None,
+) -> SendSummary:
+    """Send one copy of `slug` to `to` (with no `destination`, only say it would), leaving
+    the ledger and the releases alone."""
+    address = normalise_address(to, "--to")
+    built = test_copy_email(root, settings, slug)
+    if destination is None:
+        message = f"Dry run: a test copy of '{slug}' would go to {address}; nothing was sent."
+        return SendSummary(slug=slug, message=message)
+    transport = destination.open(settings)
+    try:
+        transport.check(address)
+        data = compose(
+            built,
+            settings,
+            to=header_address(address),
+            name="",
+            unsubscribe=urls.preview_unsubscribe_url(settings),
+            message_id=make_msgid(domain=mime.site_domain(settings)),
+        )
+        transport.send(envelope_sender(settings), address, marked_as_test(data), "test")
+    except (DeliveryFailure, ServerUnavailable) as exc:
+        raise PublishError.single(
+            "--to", 1, 1, f"the test copy for {address} was not sent: {exc}"
+        ) from None
+    finally:
+        transport.close()
+    if destination.outbox is not None:
+        message = (
+            f"Wrote a test copy of '{slug}' for {address} to {destination.label}; "
+            "nothing was mailed and the ledger is unchanged."
+        )
+    else:
+        message = (
+            f"Sent a test copy of '{slug}' to {address} through "
+            f"{destination.label}; the ledger is unchanged."
+        )
+    return SendSummary(slug=slug, sent=1, message=message, outbox=destination.shown)
+
+
+def marked_as_test(data: bytes) -> bytes:
+    """A composed message with the test header first, in the message's own line ends."""
+    first_line = data.partition(b"\n")[0]
+    line_end = b"\r\n" if first_line.endswith(b"\r") else b"\n"
+    return TEST_HEADER + line_end + data
