@@ -1,5 +1,6 @@
 """Worker processes: whether forking is safe, how many workers, a forked pool whose workers
-die with their parent, and the test hook that holds a process at a named step."""
+die with their parent, values made in order by forked workers, and the test hook that holds
+a process at a named step."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
 from typing import Any
+
+from publish.errors import Problem, PublishError
 
 MAX_WORKERS = 8  # forked workers at most, however many cores
 
@@ -45,6 +49,46 @@ def forked_pool(
         initializer=_start_forked_worker,
         initargs=(os.getpid(), initializer, initargs),
     )
+
+
+def in_forked_runs(
+    values: Sequence[Any], make: Callable[[Any], Any], workers: int, run: int
+) -> Iterator[Any]:
+    """`make(value)` for each value, in order, made by `workers` forked processes (which
+    inherit `values` and `make`, never pickled), each task a run of `run` neighbouring values
+    (small results keep the parent's memory flat); a PublishError raised while making is
+    raised here, with its problems."""
+    with forked_pool(workers, _start_runs, (values, make)) as pool:
+        for made in pool.map(_make_run, range(0, len(values), run), repeat(run)):
+            if isinstance(made, PublishError):
+                raise PublishError(made.problems)
+            yield from made
+
+
+_runs: tuple[Sequence[Any], Callable[[Any], Any]] = ((), repr)  # a worker's values and maker
+
+
+def _start_runs(values: Sequence[Any], make: Callable[[Any], Any]) -> None:
+    """Give a forked worker the values it makes and how (inherited, not pickled)."""
+    global _runs
+    _runs = (values, make)
+
+
+def _make_run(start: int, length: int) -> list[Any] | PublishError:
+    """Make the values `start` to `start + length` in a worker; a PublishError comes back
+    as a value, since its problems would not survive pickling as an exception."""
+    values, make = _runs
+    try:
+        return [make(value) for value in values[start : start + length]]
+    except PublishError as exc:
+        return _ProblemsCarrier(exc.problems)
+
+
+class _ProblemsCarrier(PublishError):
+    """A PublishError that pickles (it is rebuilt from its problems)."""
+
+    def __reduce__(self) -> tuple[type, tuple[list[Problem]]]:
+        return (_ProblemsCarrier, (self.problems,))
 
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>

@@ -1,88 +1,26 @@
 """The record of one parsed essay: MessagePack, its shape and types checked when read.
 
-MessagePack holds only data (text, numbers, lists, tables): unlike pickle, reading it can
-never run code, and msgspec checks every field's type as it decodes, in C.
+A record holds what later builds reuse: the essay without its tokens (what the listing pages
+need), its warnings, the glossary entries it cited, and where each of its rendered bodies
+lies in the essay's bodies file. MessagePack holds only data (text, numbers, lists,
+tables): unlike pickle, reading it can never run code, and msgspec checks every field's
+type as it decodes, in C.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-from markdown_it.token import Token
 
 from publish.errors import Problem
 from publish.model import Essay, Note
 
 Dependency = tuple[str, str, str]  # label cited, glossary key it resolved to, entry fingerprint
-
-
-def encode_tokens(tokens: Sequence[Token]) -> tuple[Any, ...]:
-    """Tokens as plain rows of text, numbers, lists and tables, for MessagePack."""
-    return tuple(
-        (
-            t.type,
-            t.tag,
-            t.nesting,
-            t.attrs,
-            t.map,
-            t.level,
-            encode_tokens(t.children) if t.children is not None else None,
-            t.content,
-            t.markup,
-            t.info,
-            t.meta,
-            t.block,
-            t.hidden,
-        )
-        for t in tokens
-    )
-
-
-def decode_tokens(rows: Sequence[Any]) -> list[Token]:
-    """Rebuild tokens from `encode_tokens` rows (a TypeError or ValueError if malformed)."""
-    tokens = []
-    for (
-        kind,
-        tag,
-        nesting,
-        attrs,
-        line_map,
-        level,
-        children,
-        content,
-        markup,
-        info,
-        meta,
-        block,
-        hidden,
-    ) in rows:
-        tokens.append(
-            Token(
-                kind,
-                tag,
-                nesting,
-                attrs,
-                line_map,
-                level,
-                decode_tokens(children) if children is not None else None,
-                content,
-                markup,
-                info,
-                meta,
-                block,
-                hidden,
-            )
-        )
-    return tokens
-
-
-# --- The record of one essay: MessagePack, its shape and types checked when read --------
-# MessagePack holds only data (text, numbers, lists, tables): unlike pickle, reading it can
-# never run code, and msgspec checks every field's type as it decodes, in C.
+Span = tuple[int, int, int]  # where one rendered body lies: offset, length, crc32 of its bytes
 
 
 class EssayRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -122,6 +60,7 @@ class CacheRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
 
 
 _RECORD_DECODER = msgspec.msgpack.Decoder(CacheRecord)
+_INDEX_DECODER = msgspec.msgpack.Decoder(tuple[tuple[str, int, int, int], ...])
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder()
 
@@ -167,6 +106,20 @@ def essay_from_record(data: bytes) -> tuple[Essay, list[Problem], tuple[Dependen
     fields["notes"] = tuple(Note(*note) for note in record.essay.notes)
     essay = Essay(**fields, tokens=())
     return essay, [Problem(*p) for p in record.problems], record.dependencies, record.count
+
+
+def index_to_record(spans: Mapping[str, Span]) -> bytes:
+    """The record's index of rendered bodies: each body's key and span in the bodies file."""
+    return pack(tuple((key, *span) for key, span in spans.items()))
+
+
+def index_from_record(data: bytes) -> dict[str, Span]:
+    """Read `index_to_record`'s index back; a ValueError for anything else."""
+    try:
+        rows = _INDEX_DECODER.decode(data)
+    except msgspec.DecodeError as exc:
+        raise ValueError(str(exc)) from None
+    return {key: (offset, length, crc) for key, offset, length, crc in rows}
 
 
 def _date_to_record(moment: datetime | None) -> tuple[str, int, str | float | None] | None:

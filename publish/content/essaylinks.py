@@ -187,6 +187,17 @@ def _not_out(essay: Essay, shown: Essay | None, target: Essay, day: date) -> str
     return ""
 
 
+def page_link_targets(essay: Essay) -> tuple[tuple[str, str], ...]:
+    """The link targets `with_link_targets` gives an essay whose links to other essays all
+    name pages (`../other/`), known without the other essays (links to files are left out)."""
+    targets = []
+    for href, _, _ in essay.links:
+        reference = essay_reference(href)
+        if reference is not None and reference.kind == "page":
+            targets.append((href, f"{reference.name}/{reference.fragment}"))
+    return tuple(dict.fromkeys(targets))
+
+
 def with_link_targets(published: Site) -> Site:
     """The site with each essay's links to other essays resolved to their addresses."""
     index = EssayIndex(published.essays)

@@ -1,0 +1,46 @@
+"""The bodies of an essay the outputs show, one per channel: its web page, its feed entry, its
+email's HTML and its plain text, each a renderer and the context its output renders with.
+
+The build asks for them when it parses an essay, so that each body is rendered from the
+tokens just parsed, once; the outputs ask for the same renderer and context later and get
+that body back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from publish.model import Essay, Settings
+from publish.outputs.plaintext import text_body
+from publish.outputs.renderers import (
+    Render,
+    email_body,
+    email_context,
+    feed_body,
+    feed_context,
+    web_body,
+    web_context,
+)
+from publish.outputs.urls import essay_page_path, root_for
+
+Channel = Callable[[Essay, Settings], tuple[Render, Any]]
+
+CHANNELS: dict[str, Channel] = {
+    "web": lambda essay, settings: (web_body, web_context(essay, essay_root(essay))),
+    "feed": lambda essay, settings: (feed_body, feed_context(essay, settings.site.url)),
+    "email": lambda essay, settings: (email_body, email_context(essay, settings.site.url)),
+    "text": lambda essay, settings: (text_body, email_context(essay, settings.site.url)),
+}
+
+
+def essay_root(essay: Essay) -> str:
+    """The way back to the site's root from an essay's page."""
+    return root_for(essay_page_path(essay))
+
+
+def body_renderings(
+    essay: Essay, settings: Settings, channels: Sequence[str]
+) -> list[tuple[Render, Any]]:
+    """The renderer and context of each of an essay's bodies in `channels`."""
+    return [CHANNELS[name](essay, settings) for name in channels]
