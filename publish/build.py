@@ -22,24 +22,18 @@ from pathlib import Path
 from jinja2 import Environment
 
 from publish.cache import parses
-from publish.cache.bodies import Rendering as BodyRendering
 from publish.cache.outputs import Keyed, OutputKeys, OutputMemo
 from publish.cache.parses import entry_fingerprint
 from publish.cache.store import PROCESS, cache_enabled, read_only
 from publish.content import essays
-from publish.content.essaylinks import (
-    page_link_targets,
-    unpublished_link_problems,
-    with_link_targets,
-)
-from publish.content.images import ImageSizes, measure_images
+from publish.content.essaylinks import unpublished_link_problems, with_link_targets
 from publish.content.site import essay_folder, select_published
 from publish.content.site import load_site as load_site_files
 from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError
-from publish.model import Essay, Settings, Site
+from publish.model import Site
 from publish.outputs import feeds, mail, web
-from publish.outputs.bodies import body_renderings
+from publish.outputs.bodies import essay_bodies
 from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes
 from publish.outputs.templates import folder_stamp, template_environment
 from publish.parallel import fork_workers, in_forked_runs
@@ -250,22 +244,9 @@ def check(root: Path, options: BuildOptions) -> BuildReport:
 def read_site(root: Path) -> tuple[Site, list[Problem]]:
     """Every file of the site read, the essays' parses and bodies kept in the build cache;
     the site (drafts and undated essays included) and its warnings."""
-    reader = partial(parses.read_essays, parse=essays.read_essay, plan=body_plan)
+    plan = partial(essay_bodies, channels=BODIES)
+    reader = partial(parses.read_essays, parse=essays.read_essay, plan=plan)
     return load_site_files(root, reader)
-
-
-def body_plan(root: Path, settings: Settings) -> Callable[[Essay], list[BodyRendering]]:
-    """What the load renders of each essay it parses: the bodies `BODIES` names, each for the
-    context its output will ask for, as far as one essay shows it (its images measured, its
-    links to pages resolved). A body asked for in another context is rendered then."""
-    sizes = ImageSizes(root)
-
-    def renderings(essay: Essay) -> list[BodyRendering]:
-        measured, _ = measure_images(essay, sizes)
-        shown = dataclasses.replace(measured, link_targets=page_link_targets(essay))
-        return body_renderings(shown, settings, BODIES)
-
-    return renderings
 
 
 def load_site(root: Path) -> tuple[Site, list[Problem]]:

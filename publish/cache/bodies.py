@@ -1,12 +1,11 @@
-"""An essay's rendered bodies, kept beside its record: what later builds reuse of a parse.
+"""An essay's rendered bodies, kept in its record: what later builds reuse of a parse.
 
 The worker that parses an essay renders each body the outputs will ask for (web page, feed
-entry, email HTML, plain text) from the tokens it holds, and writes them, one after another,
-into the essay's bodies file (`<key>.bodies` beside `<key>.rec`); the record lists each
-body's key, offset, length and checksum. A body is read only when an output asks for it. A
-body that is missing, damaged or rendered for another context (a link whose target moved, a
-renamed release) is rendered again from the essay's tokens, parsed again from its source:
-nothing kept is served unchecked, and no token stream is ever stored.
+entry, email HTML, plain text) from the tokens it holds, and keeps them in the essay's
+record with each body's key, place and checksum. A body is read only when an output asks
+for it. A body rendered for another context (a link to a file whose essay the worker could
+not know, a renamed release) is rendered from the essay's tokens, parsed again from its
+source; one that fails its check is never served. No token stream is ever stored.
 """
 
 from __future__ import annotations
@@ -40,19 +39,8 @@ def render_bodies(tokens: Sequence[Token], renderings: Sequence[Rendering]) -> d
     return {body_key(render, context): render(tokens, context) for render, context in renderings}
 
 
-def pack_bodies(bodies: Mapping[str, str]) -> tuple[bytes, dict[str, Span]]:
-    """The bytes of a bodies file and each body's span in it."""
-    parts, spans, offset = [], {}, 0
-    for key, text in bodies.items():
-        data = text.encode("utf-8")
-        spans[key] = (offset, len(data), zlib.crc32(data))
-        parts.append(data)
-        offset += len(data)
-    return b"".join(parts), spans
-
-
 def read_body(path: Path, span: Span) -> str | None:
-    """The body at `span` of a bodies file, or None when it is absent or fails its checksum."""
+    """The body at `span` of a record, or None when it is absent or fails its checksum."""
     offset, length, checksum = span
     try:
         with open(path, "rb") as kept:

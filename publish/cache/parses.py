@@ -21,14 +21,13 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from publish.cache.bodies import KeptBody, Rendering, pack_bodies, render_bodies
+from publish.cache.bodies import KeptBody, Rendering, render_bodies
 from publish.cache.records import (
     Dependency,
     Span,
     essay_from_record,
     essay_to_record,
-    index_from_record,
-    index_to_record,
+    pack_bodies,
 )
 from publish.cache.store import (
     CACHE_DIR,
@@ -96,8 +95,8 @@ def dependencies_hold(dependencies: Sequence[Dependency], glossary: Glossary) ->
 
 
 class EssayCache:
-    """The folder of cached essay parses of one site: a record (`<key>.rec`) and the rendered
-    bodies (`<key>.bodies`) of each essay."""
+    """The folder of cached essay parses of one site: a record (`<key>.rec`) of each essay,
+    with its rendered bodies."""
 
     def __init__(
         self,
@@ -115,7 +114,7 @@ class EssayCache:
         self.renderings = plan(root, settings) if plan is not None else None
 
     def record_path(self, key: bytes) -> Path:
-        """Where the record of a key lives (its bodies beside it, as `.bodies`)."""
+        """Where the record of a key lives."""
         return self.folder / f"{key.hex()}.rec"
 
     def load(self, key: bytes, path: Path) -> Parsed | None:
@@ -161,51 +160,51 @@ class EssayCache:
     def _decode(
         key: bytes, data: bytes
     ) -> tuple[Essay, list[Problem], tuple[Dependency, ...], dict[str, Span], int] | None:
-        """Check a record's header and checksum, then read its essay and its bodies' index.
+        """Check a record's header and checksum (over its bodies too), then read its essay and
+        where its bodies lie (read later, each when asked for).
 
         A record is MessagePack checked field by field: nothing in the cache can run code.
         """
-        spans = unpack_record(data, MAGIC, key)
-        if spans is None or len(spans) != 2:
+        parts = unpack_record(data, MAGIC, key)
+        if parts is None or len(parts) != 2:
             return None
-        (meta_start, meta_length), (index_start, index_length) = spans
+        (meta_start, meta_length), (bodies_start, bodies_length) = parts
         try:
-            essay, problems, dependencies, count = essay_from_record(
+            essay, problems, dependencies, count, spans = essay_from_record(
                 data[meta_start : meta_start + meta_length]
             )
-            index = index_from_record(data[index_start : index_start + index_length])
         except (ValueError, TypeError, KeyError, RecursionError):  # a foreign or stale record
             return None
-        return essay, problems, dependencies, index, count
+        if any(offset + length > bodies_length for offset, length, _ in spans.values()):
+            return None
+        return essay, problems, dependencies, _placed(spans, bodies_start), count
 
     def with_body(
         self, essay: Essay, path: Path, record: Path, spans: dict[str, Span], count: int
     ) -> Essay:
         """The essay with its kept bodies in place of its tokens."""
         source = EssaySource(self, path, record, essay.content_hash)
-        return dataclasses.replace(
-            essay, tokens=KeptBody(record.with_suffix(".bodies"), spans, count, source)
-        )
+        return dataclasses.replace(essay, tokens=KeptBody(record, spans, count, source))
 
     def store(self, key: bytes, essay: Essay, problems: list[Problem]) -> tuple[Essay, Body]:
         """Render the essay's bodies from its tokens and write them and its record, each file
         atomically; return the essay without its tokens and where its bodies are kept (or,
         when nothing could be stored, the essay with its tokens and no bodies)."""
         bodies = render_bodies(essay.tokens, self.renderings(essay) if self.renderings else ())
-        data, spans = pack_bodies(bodies)
+        count = len(essay.tokens)
         try:
-            meta = essay_to_record(
-                essay, problems, glossary_dependencies(essay, self.glossary), len(essay.tokens)
-            )
+            data, spans = pack_bodies(bodies)
+            dependencies = glossary_dependencies(essay, self.glossary)
+            meta = essay_to_record(essay, problems, dependencies, count, spans)
         except ValueError:  # something MessagePack cannot store: keep the essay in memory
             return essay, None
-        path = self.record_path(key)
-        record = pack_record(MAGIC, key, [meta, index_to_record(spans)])
-        if not write_cache_file(path.with_suffix(".bodies"), data):
+        record = pack_record(MAGIC, key, [meta, data])
+        if not write_cache_file(self.record_path(key), record):
             return essay, None
-        if not write_cache_file(path, record):
-            return essay, None
-        return dataclasses.replace(essay, tokens=()), (spans, len(essay.tokens))
+        return dataclasses.replace(essay, tokens=()), (
+            _placed(spans, len(record) - len(data)),
+            count,
+        )
 
     def key_of(self, path: Path) -> bytes:
         """The cache key of the essay file at `path` as it is now (see `essay_key`)."""
@@ -239,10 +238,10 @@ class EssayCache:
         return self.parse_file(path, self.root, self.settings, self.glossary)
 
     def prune(self, keep: set[str]) -> None:
-        """Remove the records and bodies no essay of this build uses (old versions, deleted),
-        and files half-written by a killed build (one build runs at a time)."""
+        """Remove the records no essay of this build uses (old versions, deleted essays), and
+        files half-written by a killed build (one build runs at a time)."""
         for path in self.folder.iterdir() if self.folder.is_dir() else []:
-            if path.stem not in keep or path.suffix not in (".rec", ".bodies"):
+            if path.stem not in keep or path.suffix != ".rec":
                 path.unlink(missing_ok=True)
 
 
@@ -282,6 +281,11 @@ class EssaySource:
 
 
 Body = tuple[dict[str, Span], int] | None  # where a stored essay's bodies are, and its token count
+
+
+def _placed(spans: dict[str, Span], start: int) -> dict[str, Span]:
+    """Spans within a record's bodies part, placed in the record file (the part at `start`)."""
+    return {key: (start + offset, length, crc) for key, (offset, length, crc) in spans.items()}
 
 
 def read_essays(

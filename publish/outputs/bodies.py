@@ -8,9 +8,15 @@ that body back.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from publish.content.essaylinks import likely_link_targets
+from publish.content.essays import essay_slug
+from publish.content.images import ImageSizes, measure_images
+from publish.content.source import ESSAYS_DIR
 from publish.model import Essay, Settings
 from publish.outputs.plaintext import text_body
 from publish.outputs.renderers import (
@@ -44,3 +50,24 @@ def body_renderings(
 ) -> list[tuple[Render, Any]]:
     """The renderer and context of each of an essay's bodies in `channels`."""
     return [CHANNELS[name](essay, settings) for name in channels]
+
+
+def essay_bodies(
+    root: Path, settings: Settings, channels: Sequence[str]
+) -> Callable[[Essay], list[tuple[Render, Any]]]:
+    """What to render of each essay of a site as it is parsed: its bodies in `channels`, each
+    for the context its output will ask for, as far as the essay alone shows it (its images
+    measured, its links to other essays resolved by their pages or files). A body asked for
+    in another context is rendered when asked."""
+    sizes = ImageSizes(root)
+
+    def slug_of(name: str) -> str | None:
+        path = root / ESSAYS_DIR / name
+        return essay_slug(path, root) if "/" not in name and path.is_file() else None
+
+    def renderings(essay: Essay) -> list[tuple[Render, Any]]:
+        measured, _ = measure_images(essay, sizes)
+        shown = dataclasses.replace(measured, link_targets=likely_link_targets(essay, slug_of))
+        return body_renderings(shown, settings, channels)
+
+    return renderings
