@@ -187,9 +187,9 @@ class EssayCache:
         return dataclasses.replace(essay, tokens=KeptBody(record, spans, count, source))
 
     def store(self, key: bytes, essay: Essay, problems: list[Problem]) -> tuple[Essay, Body]:
-        """Render the essay's bodies from its tokens and write them and its record, each file
-        atomically; return the essay without its tokens and where its bodies are kept (or,
-        when nothing could be stored, the essay with its tokens and no bodies)."""
+        """Render the essay's bodies from its tokens and write its record (with them)
+        atomically; return the essay without its tokens and where its bodies lie in the
+        record (or, when nothing could be stored, the essay with its tokens and no bodies)."""
         bodies = render_bodies(essay.tokens, self.renderings(essay) if self.renderings else ())
         count = len(essay.tokens)
         try:
