@@ -11,14 +11,15 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from itertools import repeat
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from publish.errors import Problem, PublishError
 
 MAX_WORKERS = 8  # forked workers at most, however many cores
+RUNS_AHEAD = 4  # runs a worker makes ahead of what the caller has taken
 
 
 def can_fork() -> bool:
@@ -55,14 +56,26 @@ def in_forked_runs(
     values: Sequence[Any], make: Callable[[Any], Any], workers: int, run: int
 ) -> Iterator[Any]:
     """`make(value)` for each value, in order, made by `workers` forked processes (which
-    inherit `values` and `make`, never pickled), each task a run of `run` neighbouring values
-    (small results keep the parent's memory flat); a PublishError raised while making is
-    raised here, with its problems."""
+    inherit `values` and `make`, never pickled), each task a run of `run` neighbouring values.
+    At most `RUNS_AHEAD` runs a worker are made ahead of what the caller has taken, so the
+    parent's memory stays flat however fast the workers are; a PublishError raised while
+    making is raised here, with its problems."""
     with forked_pool(workers, _start_runs, (values, make)) as pool:
-        for made in pool.map(_make_run, range(0, len(values), run), repeat(run)):
-            if isinstance(made, PublishError):
-                raise PublishError(made.problems)
-            yield from made
+        ahead: deque[Future[list[Any] | PublishError]] = deque()
+        for start in range(0, len(values), run):
+            ahead.append(pool.submit(_make_run, start, run))
+            if len(ahead) >= workers * RUNS_AHEAD:
+                yield from _taken(ahead.popleft())
+        while ahead:
+            yield from _taken(ahead.popleft())
+
+
+def _taken(future: Future[list[Any] | PublishError]) -> list[Any]:
+    """What one run made, or its PublishError raised."""
+    made = future.result()
+    if isinstance(made, PublishError):
+        raise PublishError(made.problems)
+    return made
 
 
 _runs: tuple[Sequence[Any], Callable[[Any], Any]] = ((), repr)  # a worker's values and maker
