@@ -139,7 +139,7 @@ def test_a_warm_build_reuses_bodies_without_parsing(tmp_path, monkeypatch, token
     assert tokens_made[0] == glossary_only, "a body was rendered from tokens again"
 
 
-def test_each_body_is_rendered_once_per_channel(tmp_path, monkeypatch, parsed):
+def test_essays_with_links_and_images_are_parsed_once(tmp_path, monkeypatch, parsed):
     serial(monkeypatch)
     root = linked_site(tmp_path / "site")
     build(root, BuildOptions(today=TODAY))
