@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -31,8 +31,10 @@ from publish.errors import Problem, PublishError
 from publish.mailing.readiness import sending_problems
 from publish.model import Essay
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
-from publish.serve import INDEX_PATH, BuildResult, Preview
 from publish.state.releases import site_with_releases
+
+if TYPE_CHECKING:
+    from publish.serve import BuildResult
 
 
 @click.command()
@@ -231,6 +233,8 @@ def serve(root: Path, today_text: str | None, port: int, drafts: bool, future: b
 
     Queued essays are shown at their planned slots, with a banner; /__publish__/ lists the
     queue, the drafts and the sent essays, with each one's email as a reader gets it."""
+    from publish.serve import INDEX_PATH, Preview  # the server's modules: only for `serve`
+
     today = parse_today(today_text) or site_today(root)
     preview = Preview(
         root,

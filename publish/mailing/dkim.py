@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
 
-import dkim
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -60,6 +59,8 @@ class DkimSigner:
         present = _header_names(message)
         names = [n for n in SIGNED_HEADERS if n.lower() in present]
         names += [n for n in OVERSIGNED if n.lower() in present]
+        import dkim  # dkimpy and its DNS resolver: loaded when a message is signed, not on import
+
         signature = dkim.sign(
             message,
             self.selector.encode("ascii"),
