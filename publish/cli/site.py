@@ -120,7 +120,7 @@ def check(
     build/.cache/links.json, a day or, for broken ones, an hour); broken links are
     warnings, permanently moved ones hints."""
     today = parse_today(today_text) or site_today(root)
-    report = check_site(root, BuildOptions(today=today))  # writes nothing, not even the cache
+    report = check_site(root, BuildOptions(today=today))  # writes no output, only its memo
     site = report.site
     assert site is not None
     problems = [*report.warnings, *sending_problems(root, site.settings)]
