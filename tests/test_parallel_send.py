@@ -279,6 +279,76 @@ def test_a_setup_broken_in_the_middle_stops_every_connection_promptly(
     assert counts["pending"] == len(everyone) - delivered and counts["sending"] == 0, counts
 
 
+class HangingServer(Server):
+    """Accepts `good` messages, then hangs in every DATA (after the whole message came in)
+    until the test ends: a relay that stops answering. Notes whose message it held."""
+
+    def __init__(self, good: int) -> None:
+        super().__init__()
+        self.good = good
+        self.released = threading.Event()
+        self.held: Counter[str] = Counter()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Take the message; past the good ones, never answer (until released)."""
+        with self.lock:
+            hang = len(self.messages) >= self.good
+            if hang:
+                self.held.update(r.lower() for r in envelope.rcpt_tos)
+        while hang and not self.released.is_set():
+            await asyncio.sleep(0.02)
+        if hang:
+            return "451 4.3.0 too late"
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.parametrize("good", [0, 12])
+def test_a_relay_that_takes_messages_and_never_answers_stops_the_send_with_nobody_sent(
+    site: Path, monkeypatch: pytest.MonkeyPatch, good: int
+) -> None:
+    configure(site, connections=4)
+    monkeypatch.setenv("PUBLISH_SMTP_TIMEOUT", "2")
+    everyone = subscribe(site, 40)
+    server = HangingServer(good)
+    try:
+        with server:
+            use_server(monkeypatch, server)
+            result = run_cli(site, "send", SLUG)
+            server.released.set()
+    finally:
+        server.released.set()
+    assert_clean_exit(result, 1)
+    assert "took 3 messages in a row and answered none of them" in result.stderr
+    assert "said nothing for 2 seconds" in result.stderr
+    assert "the send stopped" in result.stderr and "never as sent" in result.stderr
+    held = set(server.held)
+    assert 3 <= len(held) <= 4 + 3, held  # the streak, and one more per other connection
+    assert all(server.held[a] == 1 for a in held), "no hung reader was tried again"
+    delivered = server.recipients()
+    assert len(delivered) == good and not held & set(delivered)
+    counts = ledger(site)
+    assert counts == Counter(sent=good, unknown=len(held), pending=40 - good - len(held)), counts
+    with closing(connect(site)) as conn:
+        unknown = {
+            row[0] for row in conn.execute("SELECT email FROM deliveries WHERE status = 'unknown'")
+        }
+    assert unknown == held and held <= set(everyone)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", "nan", "86400"])
+def test_a_bad_smtp_timeout_is_an_error_before_anything_is_sent(
+    site: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    subscribe(site, 2)
+    monkeypatch.setenv("PUBLISH_SMTP_TIMEOUT", value)
+    with Server() as server:
+        use_server(monkeypatch, server)
+        result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 1)
+    assert result.stderr.startswith("PUBLISH_SMTP_TIMEOUT:1:1: error: must be a number of seconds")
+    assert server.count() == 0 and ledger(site) == Counter()
+
+
 # --- The service's own relay -------------------------------------------------------------
 
 

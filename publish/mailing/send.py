@@ -35,6 +35,7 @@ from publish.mailing.rounds import SendRun
 from publish.mailing.summary import send_summary
 from publish.mailing.transport import (
     DeliveryFailure,
+    RelaySilent,
     ServerUnavailable,
     SetupFailure,
     header_address,
@@ -49,7 +50,6 @@ from publish.state.subscribers import (
 )
 
 LOCK_FILE = "send.lock"
-SETUP_STREAK = 5  # this many recipients in a row refused alike means the setup is broken
 
 
 def require_destination(root: Path, settings: Settings, *, outbox: bool) -> None:
@@ -78,6 +78,8 @@ def send_essay(
         address = normalise_address(to, "--to")
         message = f"Dry run: a test copy of '{slug}' would go to {address}; nothing was sent."
         return SendSummary(slug=slug, message=message)
+    if outbox:
+        ledger.require_database(db.database_path(root, settings))
     if dry_run:  # a fresh outbox ledger would say what the real one says: do not create it
         outbox = outbox and (outbox_folder(root, settings) / OUTBOX_LEDGER).exists()
         with _ledger(root, settings, outbox) as conn:
@@ -200,6 +202,17 @@ def _run_send(
     run = SendRun(root, settings, built, conn, destination, report, total, recovered)
     try:
         run.deliver_all(_pending_rows(conn, slug))
+    except RelaySilent as exc:
+        raise PublishError.single(
+            SMTP_URL_ENV,
+            1,
+            1,
+            f"{exc}. A relay that takes messages and then hangs is a broken setup, not bad "
+            f"addresses: the send stopped. Those messages may have arrived, so they count as "
+            f"unknown (tried again at most {ledger.UNKNOWN_RETRIES} times in all), never as "
+            f"sent; {run.sent} sent in this run, {run.left()} still to send. Fix the relay, "
+            f"then run 'publish send {slug}' again.",
+        ) from None
     except SetupFailure as exc:
         raise PublishError.single(
             SMTP_URL_ENV,
