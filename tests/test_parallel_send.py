@@ -4,6 +4,7 @@ pushback, the service's own relay, and kill -9 of a real `publish send` at three
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import random
 import signal
@@ -240,6 +241,71 @@ def test_the_hourly_limit_waits_for_the_oldest_message_of_the_hour(
     assert "The hourly limit of 5 messages paused the send 1 time(s)." in result.stdout
     assert elapsed >= 1, "the send waited for the oldest message of the hour to age out"
     assert elapsed < 30
+
+
+class SometimesLaterServer(CountingServer):
+    """Answers `451 4.7.1 try again later` to a fixed 15 % of commands: of MAIL FROM (by
+    the command's number: pushback), of RCPT and of the message's end (by a hash of the
+    address and its attempt: a refusal of that reader for now). Counts what it accepted."""
+
+    SHARE = 15  # per cent
+    LATER = "451 4.7.1 try again later"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts: Counter[str] = Counter()
+        self.refused = Counter[str]()
+
+    def later(self, key: str) -> bool:
+        """Whether this attempt at `key` gets 451 (the same answer in every test run)."""
+        with self.lock:
+            self.attempts[key] += 1
+            digest = hashlib.sha256(f"{key}#{self.attempts[key]}".encode()).digest()
+            refuse = digest[0] * 100 < self.SHARE * 256
+            if refuse:
+                self.refused[key.split(":", 1)[0]] += 1
+        return refuse
+
+    async def handle_MAIL(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
+    ) -> str:
+        if self.later("MAIL:"):
+            return self.LATER
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
+    ) -> str:
+        if self.later(f"RCPT:{address.lower()}"):
+            return self.LATER
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        if self.later(f"DATA:{envelope.rcpt_tos[0].lower()}"):
+            return self.LATER
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_relay_that_says_later_to_one_command_in_seven_gets_everyone_exactly_once(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = site / "publish.toml"
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(text.replace("max_retries = 3", "max_retries = 6"), encoding="utf-8")
+    configure(site, connections=4)
+    everyone = subscribe(site, 200)
+    with SometimesLaterServer() as server:
+        use_server(monkeypatch, server)
+        result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 0)
+    assert server.copies == Counter({a: 1 for a in everyone})
+    assert all(server.refused[stage] > 10 for stage in ("MAIL", "RCPT", "DATA")), server.refused
+    assert "slower: " in result.stdout  # the pushback slowed the send, and it still finished
+    assert "200 sent, 0 failed, 0 deferred, 0 unknown" in result.stdout
+    assert ledger(site) == Counter(sent=200)
 
 
 class SoonDenyingServer(Server):
