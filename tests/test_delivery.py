@@ -1028,3 +1028,20 @@ def test_the_outbox_without_a_database_or_with_a_damaged_one_names_the_file_and_
     assert not list(site.glob("state/outbox/*/*.eml"))
     if state == "no database":
         assert not (site / "state").exists(), "nothing is created"
+
+
+def test_a_few_readers_without_an_answer_among_others_do_not_stop_the_send(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three messages met no answer, but other readers got theirs in between: not a relay
+    that hangs (that takes three in a row), so the send goes on and tries them again."""
+    use_server(monkeypatch, server)
+    everyone = subscribe(site, 12)
+    silent = everyone[1::4]
+    server.hang_up_after_data.update(silent)
+    result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 1)
+    assert "answered none of them" not in result.stderr
+    assert all(f"unknown: {a}:" in result.stderr for a in silent)
+    assert ledger(site) == Counter(sent=9, unknown=3)
+    assert all(server.recipients()[a] == 2 for a in silent)  # tried again once, as before
