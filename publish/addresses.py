@@ -7,6 +7,7 @@ Two addresses are one subscriber when their local parts are equal after Unicode 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 
@@ -65,3 +66,17 @@ def address_tag(address: str, base: str) -> str | None:
     if not plus or head.casefold() != base_local.casefold():
         return None
     return tag
+
+
+def masked_address(address: str) -> str:
+    """An address with all but the first character of its local part hidden
+    (`r***@example.org`): enough to tell one signup from another in a log, not to name it."""
+    local, _, domain = address.strip().rpartition("@")
+    return f"{local[:1]}***@{domain}" if local else "***"
+
+
+def without_address(text: str, address: str) -> str:
+    """`text` (a relay's reply, say) with every copy of `address`, in any case, masked."""
+    if not address.strip():
+        return text
+    return re.sub(re.escape(address.strip()), masked_address(address), text, flags=re.IGNORECASE)

@@ -138,22 +138,26 @@ def run_publish(
         decision = dataclasses.replace(decision, log=(*notes, *decision.log))
         if decision.idle:
             return RunReport(log=decision.log, warnings=tuple(warnings))
-        bounces = _apply_bounces(root, site.settings, connection)
+        bounces, set_aside = _apply_bounces(root, site.settings, connection)
         decision = dataclasses.replace(decision, log=(*decision.log, *bounces))
+        warnings = [*warnings, *set_aside]
         return _carry_out(root, binding, decision, connection, now, warnings, first_run, outbox)
 
 
-def _apply_bounces(root: Path, settings: Settings, connection: sqlite3.Connection) -> list[str]:
+def _apply_bounces(
+    root: Path, settings: Settings, connection: sqlite3.Connection
+) -> tuple[list[str], tuple[Problem, ...]]:
     """With $PUBLISH_BOUNCE_URL set, apply the bounce mailbox's reports before anything is
-    sent, so a reader who bounced is not mailed again; the log line saying what it did."""
+    sent, so a reader who bounced is not mailed again; the log line saying what it did, and
+    a warning for each message set aside as unreadable."""
     if not os.environ.get(BOUNCE_URL_VARIABLE):
-        return []
+        return [], ()
     box = open_mailbox(None)
     try:
         summary = process_bounces(root, settings, connection, box)
     finally:
         box.close()
-    return [f"bounces: {summary.message}"]
+    return [f"bounces: {summary.message}"], summary.set_aside
 
 
 def _known(root: Path, settings: Settings, connection: sqlite3.Connection) -> Known:

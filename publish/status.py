@@ -2,8 +2,9 @@
 
 The report is a plain value gathered without writing anything: the next slot and its essay
 (decided as `publish run` decides), whom it will reach, the problems `publish check` finds,
-the deploy and mail settings the run will use (never a secret), and the last send as the
-ledger tells it. The command line prints it.
+the deploy and mail settings the run will use (never a secret), the last send as the
+ledger tells it, and the signups whose confirmation email did not go out. The command line
+prints it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from publish.mailing.readiness import sending_problems
 from publish.mailing.smtp_url import SMTP_URL_ENV, parse_smtp_url
 from publish.model import DeploySettings, Settings, Site
 from publish.schedule import Timetable, due_placements, next_slot, plan_schedule
+from publish.state.confirmations import FailedConfirmations, failed_confirmations
 from publish.state.db import database_path
 from publish.state.releases import open_read_only, site_with_releases
 from publish.state.stats import SendCounts, last_send
@@ -67,6 +69,7 @@ class StatusReport:
     mail: MailView | None
     last_send: SendCounts | None
     blockers: tuple[str, ...] = field(default=())
+    failed_confirmations: FailedConfirmations | None = None
 
     @property
     def ok(self) -> bool:
@@ -83,7 +86,7 @@ def gather_status(
     mail, mail_problems = mail_view(root, settings, outbox)
     problems += mail_problems
     upcoming = next_release(site, today) if site is not None else None
-    reach, sent = ledger_view(root, settings)
+    reach, sent, unconfirmed = ledger_view(root, settings)
     report = StatusReport(
         now=today,
         next_release=upcoming,
@@ -92,6 +95,7 @@ def gather_status(
         deploy=shown_target(settings.deploy) if settings.deploy is not None else "",
         mail=mail,
         last_send=sent,
+        failed_confirmations=unconfirmed,
     )
     return dataclasses.replace(report, blockers=tuple(blockers(report)))
 
@@ -180,13 +184,16 @@ def deploy_problems(deploy: DeploySettings | None) -> list[Problem]:
     ]
 
 
-def ledger_view(root: Path, settings: Settings) -> tuple[int, SendCounts | None]:
-    """The active subscribers and the last send, read without creating the database."""
+def ledger_view(
+    root: Path, settings: Settings
+) -> tuple[int, SendCounts | None, FailedConfirmations | None]:
+    """The active subscribers, the last send and the signups whose confirmation email failed,
+    read without creating the database."""
     connection = open_read_only(database_path(root, settings))
     if connection is None:
-        return 0, None
+        return 0, None, None
     with closing(connection):
-        return count_active(connection), last_send(connection)
+        return count_active(connection), last_send(connection), failed_confirmations(connection)
 
 
 def blockers(report: StatusReport) -> list[str]:

@@ -19,8 +19,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from publish.addresses import tagged_address
+from publish.bounces import reports
 from publish.cli.main import cli
 from publish.content.settings import load_settings
 from publish.mailing.built import envelope_sender
@@ -533,3 +536,209 @@ def test_imaps_verifies_the_server_certificate(
         trusted.stdout
     )
     assert statuses(root) == {"gone@example.net": "bounced"}
+
+
+# --- Messages that cannot be read ------------------------------------------------------------
+
+
+def nested_message(depth: int) -> bytes:
+    """A message of `depth` multipart parts each holding the next (the parser recurses)."""
+    head = b"From: x@example.net\r\nTo: bounces@example.org\r\nSubject: deep\r\n"
+    parts = [head + b"Message-ID: <deep@example.net>\r\nMIME-Version: 1.0\r\n"]
+    parts += [
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (n, n)
+        for n in range(depth)
+    ]
+    parts.append(b"Content-Type: text/plain\r\n\r\nhello\r\n")
+    parts += [b"--b%d--\r\n" % n for n in reversed(range(depth))]
+    return b"".join(parts)
+
+
+def oversized_bounce() -> bytes:
+    """A genuine-looking bounce for gone@example.net, padded past the size limit."""
+    padding = b"X-Padding: " + b"p" * 998 + b"\r\n"
+    return padding * (11 * 1024) + fixture("dsn-hard.eml").replace(b"gone@", b"big@")
+
+
+def hostile_warnings(stderr: str) -> list[str]:
+    """The warning lines naming a message set aside."""
+    return [line for line in stderr.splitlines() if "cannot be read was set aside" in line]
+
+
+def test_unreadable_messages_in_a_maildir_are_set_aside_and_the_rest_applied(
+    tmp_path: Path,
+) -> None:
+    root = make_site(tmp_path / "site", settings=SETTINGS, site="mail")
+    subscribe(root, "gone@example.net", "full@example.com", "big@example.net")
+    maildir = tmp_path / "Maildir"
+    box = maildir_with(maildir, "dsn-hard.eml", "dsn-delayed.eml", "reply.eml")
+    deep, big = box.add(nested_message(3000)), box.add(oversized_bounce())
+    files = {key: next(maildir.glob(f"new/{key}*")) for key in (deep, big)}
+    result = run_cli(root, "bounces", "--maildir", str(maildir))
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.stderr and result.exception is None
+    assert "1 hard bounce(s), 1 soft bounce(s)" in result.stdout
+    assert "2 unreadable message(s) set aside" in result.stdout
+    assert statuses(root) == {
+        "gone@example.net": "bounced",
+        "full@example.com": "active",
+        "big@example.net": "active",  # too large to read: not believed, not applied
+    }
+    warned = hostile_warnings(result.stderr)
+    assert len(warned) == 2
+    aside = maildir / ".Unreadable"
+    assert f"{files[deep]}:1:1: warning: a message that cannot be read was set aside" in warned[0]
+    assert f"(moved to {aside}): it has 3000 MIME parts holding others" in warned[0]
+    assert f"{files[big]}:1:1: warning:" in warned[1]
+    assert "it is 10.9 MB, more than the 10.0 MB a report may be" in warned[1]
+    unreadable = box.get_folder("Unreadable")
+    assert sorted(unreadable.keys()) == sorted([deep, big])
+    assert (aside / "cur" / f"{deep}:2,").read_bytes() == nested_message(3000)
+    assert len(box.get_folder("Processed")) == 2 and list(box.keys()) != []
+    again = run_cli(root, "bounces", "--maildir", str(maildir))
+    assert again.exit_code == 0 and hostile_warnings(again.stderr) == []
+    assert "set aside" not in again.stdout and len(unreadable) == 2
+
+
+def imap_message_flags(server: ImapServer) -> list[str]:
+    """Each INBOX message's flags, in order."""
+    with imaplib.IMAP4(server.host, server.port, timeout=10) as client:
+        client.login(server.user, server.password)
+        client.select("INBOX", readonly=True)
+        _, data = client.fetch("1:*", "(FLAGS)")
+        client.logout()
+    return [item.decode() for item in data if isinstance(item, bytes)]
+
+
+def test_unreadable_messages_over_imap_are_marked_and_the_rest_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mailbox_server: ImapServer
+) -> None:
+    root = make_site(tmp_path / "site", settings=SETTINGS, site="mail")
+    subscribe(root, "gone@example.net", "big@example.net")
+    mailbox_server.deliver(nested_message(3000))
+    mailbox_server.deliver(fixture("dsn-hard.eml"))
+    mailbox_server.deliver(oversized_bounce())
+    monkeypatch.setenv("PUBLISH_BOUNCE_URL", mailbox_server.url())
+    result = run_cli(root, "bounces")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.stderr and result.exception is None
+    assert statuses(root) == {"gone@example.net": "bounced", "big@example.net": "active"}
+    warned = hostile_warnings(result.stderr)
+    shown = f"imap://bounces@127.0.0.1:{mailbox_server.port}/INBOX"
+    assert len(warned) == 2 and all(line.startswith(f"{shown} UID ") for line in warned)
+    assert "(marked $PublishUnreadable): it has 3000 MIME parts" in warned[0]
+    assert "more than the 10.0 MB a report may be" in warned[1]
+    flags = imap_message_flags(mailbox_server)
+    assert "$PublishUnreadable" in flags[0] and "\\Seen" not in flags[0]
+    assert "$PublishProcessed" in flags[1] and "\\Seen" in flags[1]
+    assert "$PublishUnreadable" in flags[2] and "\\Seen" not in flags[2]
+    assert mailbox_server.password not in result.output
+    again = run_cli(root, "bounces")
+    assert again.exit_code == 0 and hostile_warnings(again.stderr) == []
+    assert imap_message_flags(mailbox_server) == flags
+
+
+def test_publish_run_mails_although_the_mailbox_holds_an_unreadable_message(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mailbox_server: ImapServer,
+    smtp_server: RecordingSMTPServer,
+) -> None:
+    essays = {"01-alder": essay_text("On the Alder", slug="alder")}
+    root = make_site(tmp_path / "site", essays, settings=SETTINGS, site="mail")
+    subscribe(root, "ann@example.org", "gone@example.net")
+    monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
+    mailbox_server.deliver(nested_message(3000))
+    mailbox_server.deliver(fixture("dsn-hard.eml"))
+    monkeypatch.setenv("PUBLISH_BOUNCE_URL", mailbox_server.url())
+    result = run_cli(root, "run", "--today", "2027-01-05T10:00")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.stderr and len(hostile_warnings(result.stderr)) == 1
+    assert "bounces: 1 hard bounce(s)" in result.stdout
+    assert [m[1][0] for m in smtp_server.messages] == ["ann@example.org"]
+
+
+def spliced(name: str, at: int, inserted: bytes) -> bytes:
+    """A fixture message with some bytes put in at one place."""
+    raw = fixture(name)
+    return raw[:at] + inserted + raw[at:]
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=2000),
+        st.integers(1, 3000).map(nested_message),
+        st.builds(
+            spliced,
+            st.sampled_from(sorted(p.name for p in FIXTURES.glob("*.eml"))),
+            st.integers(0, 3000),
+            st.binary(max_size=60),
+        ),
+    )
+)
+def test_reading_any_bytes_gives_a_verdict_and_never_raises(raw: bytes) -> None:
+    context = reports.Context(
+        secret=b"s",
+        bounce_address="bounces@example.org",
+        mailto_address="letters@example.org",
+        source="maildir",
+        slug_for_digest=lambda digest: "",
+        reader_for_address=lambda address: 1,
+    )
+    reading = reports.read_report(raw, context)
+    assert reading.verdict in (
+        reports.REPORT,
+        reports.NOT_A_REPORT,
+        reports.NOT_UNDERSTOOD,
+        reports.UNREADABLE,
+    )
+    assert all(outcome.subscriber_id is not None for outcome in reading.outcomes)
+
+
+# --- Reports that prove nothing ------------------------------------------------------------
+
+
+def dsn_naming(addresses: list[str], quoted_message_id: str) -> bytes:
+    """A DSN to the bare bounce address naming every address as failed, quoting headers
+    with this Message-ID."""
+    blocks = "".join(
+        f"\nFinal-Recipient: rfc822; {a}\nAction: failed\nStatus: 5.1.1\n" for a in addresses
+    )
+    return (
+        "From: MAILER-DAEMON@mx.example.net\nTo: bounces@example.org\n"
+        "Subject: Undelivered Mail Returned to Sender\nMessage-ID: <forged-1@mx.example.net>\n"
+        "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
+        'boundary="f1"\n\n--f1\nContent-Type: text/plain\n\nNot delivered.\n\n'
+        f"--f1\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n"
+        f"{blocks}\n--f1\nContent-Type: text/rfc822-headers\n\nFrom: letters@example.org\n"
+        f"Subject: On margins\nMessage-ID: {quoted_message_id}\n\n--f1--\n"
+    ).encode()
+
+
+def test_a_report_that_proves_nothing_changes_no_reader(
+    tmp_path: Path,
+    built_site: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    smtp_server: RecordingSMTPServer,
+) -> None:
+    root = copy_site(built_site, tmp_path / "site")
+    monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
+    readers = [f"reader{n:02d}@example.net" for n in range(20)]
+    subscribe(root, *readers)
+    assert run_cli(root, "send", SLUG).exit_code == 0
+    sent_ids = {m[1][0]: str(m[2]["Message-ID"]) for m in smtp_server.messages}
+    box = maildir_with(tmp_path / "Maildir")
+    box.add(dsn_naming(readers, f"<{SLUG}.0123456789abcdef@example.org>"))
+    result = run_cli(root, "bounces", "--maildir", str(tmp_path / "Maildir"))
+    assert result.exit_code == 0, result.output
+    assert "0 hard bounce(s)" in result.stdout and "0 reader(s) taken off" in result.stdout
+    assert "20 report(s) unverified" in result.stdout
+    assert set(statuses(root).values()) == {"active"}
+    with closing(connect(root)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM reports").fetchone()[0] == 0
+    # Our Message-ID for reader 3 proves the report about reader 3, and only about them.
+    box.add(dsn_naming([readers[3], readers[4]], sent_ids[readers[3]]))
+    proven = run_cli(root, "bounces", "--maildir", str(tmp_path / "Maildir"))
+    assert "1 hard bounce(s)" in proven.stdout and "1 report(s) unverified" in proven.stdout
+    changed = {a: s for a, s in statuses(root).items() if s != "active"}
+    assert changed == {readers[3]: "bounced"}

@@ -104,6 +104,35 @@ def test_send_refuses_a_fresh_site_with_subscribers(
     assert sends_recorded(fresh) == 0
 
 
+def test_the_example_reply_to_is_refused_like_the_example_sender(
+    fresh: Path, smtp_server: RecordingSMTPServer
+) -> None:
+    """A site whose owner set their own sender but kept the scaffold's `reply_to` would send
+    every reader's reply to you@example.org: an error at that line once there are readers."""
+    fix_settings(fresh)
+    path = fresh / "publish.toml"
+    text = path.read_text(encoding="utf-8")
+    kept = text.replace('reply_to = "ada@letters.example.net"', 'reply_to = "You@Example.org"')
+    assert kept != text
+    path.write_text(kept, encoding="utf-8")
+    line = kept.splitlines().index('reply_to = "You@Example.org"') + 1
+    where = (line, len("reply_to = ") + 1)
+
+    quiet = invoke(fresh, "check")
+    assert quiet.exit_code == 0, quiet.output
+    assert located(quiet.output) == {"[email] reply_to": (*where, "warning")}
+    subscribe(fresh)
+    loud = invoke(fresh, "check")
+    assert loud.exit_code == 1
+    assert located(loud.output) == {"[email] reply_to": (*where, "error")}
+    assert "Traceback" not in loud.output
+    refused = invoke(fresh, "send", SLUG)
+    assert refused.exit_code == 1
+    assert located(refused.output) == {"[email] reply_to": (*where, "error")}
+    assert smtp_server.messages == []
+    assert sends_recorded(fresh) == 0
+
+
 def test_send_works_once_the_setup_is_fixed(fresh: Path, smtp_server: RecordingSMTPServer) -> None:
     subscribe(fresh)
     fix_settings(fresh)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -26,10 +28,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from publish.mailing.service import create_app
 from publish.mailing.sns import Refused, refuse_certificate_url
-from publish.state import db, subscribers
+from publish.mailing.webhooks import MAX_HOOK_BODY
+from publish.state import db, replays, subscribers
 from publish.state.imports import import_csv
 from tests.test_service import build, running_service, send, service_site
 from tests.tools import RecordingSMTPServer, free_port
@@ -433,3 +438,122 @@ def test_a_hook_without_its_settings_is_not_there(
     assert hooks.post("postmark", {}, basic("postmark", "")) == 404
     assert hooks.post("mailgun", {}) == 404
     assert hooks.post("sendgrid", {}) == 404
+
+
+# --- Hostile bodies -------------------------------------------------------------------------
+
+
+def raw_post(
+    base: str, hook: str, body: bytes, headers: dict[str, str] | None = None, chunked: bool = False
+) -> int:
+    """POST `body` to /hooks/<hook> as it is (with a Content-Length, or chunked without one);
+    the status code."""
+    parts = urllib.parse.urlsplit(base)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    sent: Any = (body[i : i + 65536] for i in range(0, len(body), 65536)) if chunked else body
+    try:
+        connection.request(
+            "POST",
+            f"/hooks/{hook}",
+            body=sent,
+            headers={"Content-Type": "application/json", **(headers or {})},
+            encode_chunked=chunked,
+        )
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def nested(depth: int, opening: bytes = b"[") -> bytes:
+    """JSON arrays (or objects) nested `depth` deep."""
+    closing_bracket = b"]" if opening == b"[" else b"}"
+    inner = b'"k":' if opening == b"{" else b""
+    return (
+        (opening + inner) * depth
+        + b"1" * (opening == b"[")
+        + b"{}" * (opening == b"{")
+        + (closing_bracket * depth)
+    )
+
+
+HOSTILE_DEPTH = 100_000
+
+
+def test_deep_oversized_or_garbage_bodies_are_refused_as_400_or_413_never_500(
+    hooks: Hooks, caplog: pytest.LogCaptureFixture
+) -> None:
+    auth = basic("postmark", POSTMARK_PASSWORD)
+    deep = nested(HOSTILE_DEPTH)
+    for hook, headers in (("ses", None), ("mailgun", None), ("postmark", auth)):
+        assert raw_post(hooks.base, hook, deep, headers) == 400
+        assert raw_post(hooks.base, hook, nested(HOSTILE_DEPTH // 2, b"{"), headers) == 400
+        assert raw_post(hooks.base, hook, b"\xff\xfe\x00{[", headers) == 400
+    for hook, headers in (("ses", None), ("mailgun", None), ("postmark", auth), ("postmark", None)):
+        big = b" " * (600 * 1024) + b"{}"
+        assert raw_post(hooks.base, hook, big, headers) == 413
+        assert raw_post(hooks.base, hook, big, headers, chunked=True) == 413
+    mailgun_deep = b'{"signature": ' + nested(900) + b"}"
+    assert raw_post(hooks.base, "mailgun", mailgun_deep) == 400
+    ses_deep = json.dumps({"Type": "Notification", "TopicArn": TOPIC, "Message": "m"}).encode()
+    assert raw_post(hooks.base, "ses", ses_deep.replace(b'"m"', nested(900))) == 400
+    assert "RecursionError" not in caplog.text and "Traceback" not in caplog.text
+    assert [hooks.status(a) for a in READERS] == ["active"] * 4
+
+
+hostile_bodies = st.one_of(
+    st.binary(max_size=4096),
+    st.builds(nested, st.integers(1, 200_000), st.sampled_from([b"[", b"{"])),
+    st.builds(
+        lambda size, fill: fill * size,
+        st.integers(MAX_HOOK_BODY - 64, MAX_HOOK_BODY + 4096),
+        st.sampled_from([b" ", b"[", b"{", b"\x00", b'"']),
+    ),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+        max_leaves=40,
+    ).map(lambda value: json.dumps(value).encode()),
+)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=hostile_bodies,
+    target=st.sampled_from(["ses", "mailgun", "postmark", "postmark-with-password"]),
+    chunked=st.booleans(),
+)
+def test_no_body_makes_a_webhook_fail(
+    hooks: Hooks, body: bytes, target: str, chunked: bool
+) -> None:
+    hook, _, with_password = target.partition("-")
+    headers = basic("postmark", POSTMARK_PASSWORD) if with_password else None
+    assert raw_post(hooks.base, hook, body, headers, chunked) in {400, 403, 413}
+
+
+# --- Mailgun tokens across a restart ---------------------------------------------------------
+
+
+def test_a_mailgun_token_used_before_a_restart_is_refused_after_it(hooks: Hooks) -> None:
+    first = mailgun_event(READERS[1], "failed", "temporary")
+    assert hooks.post("mailgun", first) == 200
+    after_first = hooks.snapshot()
+    port = free_port()
+    with running_service(create_app(hooks.root), port) as restarted:
+        replay = json.loads(json.dumps(first))
+        replay["event-data"] = {"event": "complained", "id": "x2", "recipient": READERS[0]}
+        again = Hooks(hooks.root, restarted, hooks.smtp)
+        assert again.post("mailgun", replay) == 403
+        assert again.snapshot() == after_first
+        assert again.status(READERS[0]) == "active"
+        assert again.post("mailgun", mailgun_event(READERS[2], "complained")) == 200
+    with closing(db.connect(hooks.root / "state" / "publish.db")) as conn:
+        kept = [row[0] for row in conn.execute("SELECT proof FROM used_proofs")]
+    assert len(kept) == 2 and first["signature"]["token"] not in kept
+
+
+def test_used_mailgun_tokens_are_pruned_once_stale(hooks: Hooks) -> None:
+    with closing(db.connect(hooks.root / "state" / "publish.db")) as conn, db.transaction(conn):
+        assert replays.first_use(conn, "mailgun:old", now=1000.0, expires_at=1300.0)
+        assert not replays.first_use(conn, "mailgun:old", now=1200.0, expires_at=1300.0)
+        assert replays.first_use(conn, "mailgun:new", now=1301.0, expires_at=1601.0)
+        assert conn.execute("SELECT COUNT(*) FROM used_proofs").fetchone()[0] == 1

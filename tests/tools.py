@@ -1,4 +1,5 @@
-"""Helpers that let the tests drive real tools: vnu, Chromium, an SMTP server, newsboat.
+"""Helpers that let the tests drive real tools: vnu, Chromium, an SMTP server, newsboat,
+nginx.
 
 Every helper that needs an external program calls :func:`need_tool` first, so a
 missing tool skips the test locally and fails it in CI (``PUBLISH_REQUIRE_TOOLS=1``).
@@ -16,7 +17,9 @@ import sqlite3
 import subprocess
 import tempfile
 import threading
-from contextlib import closing
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +45,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+NGINX = "/usr/sbin/nginx"
 
 TOOL_TIMEOUT = 120  # seconds; generous for a cold JVM or a slow CI machine
 
@@ -164,6 +169,14 @@ class RecordingSMTPServer:
         with self.lock:
             return [m for m in self.messages if wanted in (r.lower() for r in m[1])]
 
+    def wait_for(self, address: str, timeout: float = 30) -> list[Recorded]:
+        """The messages to ``address`` once at least one arrived (another process sends
+        them); an empty list when none came within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not (found := self.messages_to(address)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return found
+
     def _rcpt_verdict(self, address: str, session: Session | None = None) -> str | None:
         """Count an RCPT attempt; return the fault to answer with, or None to accept."""
         key = address.lower()
@@ -270,3 +283,52 @@ def _read_cache(cache: Path) -> list[tuple[str, str, int]]:
     with closing(sqlite3.connect(cache)) as db:
         rows = db.execute("select title, url, pubDate from rss_item order by id").fetchall()
     return [(title, url, pub_date) for title, url, pub_date in rows]
+
+
+# --- nginx ----------------------------------------------------------------------
+
+
+@contextmanager
+def running_nginx(folder: Path, server_block: str) -> Iterator[None]:
+    """Run Debian's nginx in the foreground with `server_block` as its only server, every
+    file of its own (configuration, pid, logs, temporary files) under `folder`; stop it
+    afterwards. The block's `listen` names the loopback port it answers on."""
+    need_tool(os.access(NGINX, os.X_OK), f"{NGINX} is missing: apt-get install nginx-light")
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = "\n".join(
+        f"    {kind}_temp_path {folder / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    config = folder / "nginx.conf"
+    config.write_text(
+        f"""daemon off;
+{"user root;" if os.geteuid() == 0 else ""}
+worker_processes 1;
+pid {folder / "nginx.pid"};
+error_log {folder / "error.log"} info;
+events {{ worker_connections 64; }}
+http {{
+    access_log {folder / "access.log"};
+{temporary}
+{server_block}
+}}
+""",
+        encoding="utf-8",
+    )
+    command = [NGINX, "-p", str(folder), "-c", str(config), "-e", str(folder / "error.log")]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_file(folder / "nginx.pid", process, folder / "error.log")
+        yield
+    finally:
+        process.terminate()  # SIGTERM: nginx's fast shutdown of master and workers
+        process.wait(timeout=30)
+
+
+def _wait_for_file(path: Path, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until a starting server writes `path` (nginx: its pid, once it listens)."""
+    deadline = time.monotonic() + 30
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"nginx did not start: {log.read_text(errors='replace')}")
+        time.sleep(0.05)

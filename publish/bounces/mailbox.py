@@ -3,6 +3,11 @@
 A processed message is marked so a rerun skips it: over IMAP with the keyword
 `$PublishProcessed` and `\\Seen`; in a Maildir by moving it to the `.Processed` folder
 (Maildir++). Messages that are not reports are read without being marked or seen.
+
+A message that cannot be read (larger than MAX_MESSAGE_BYTES, nested too deep, or one the
+parser chokes on) is set aside so that no run reads it again: over IMAP with the keyword
+`$PublishUnreadable` (left unseen), in a Maildir by moving it to the `.Unreadable` folder.
+A message larger than MAX_MESSAGE_BYTES is never fetched.
 """
 
 from __future__ import annotations
@@ -10,11 +15,13 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import mailbox
+import os
+import re
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
 from publish.errors import PublishError
@@ -29,7 +36,24 @@ from publish.loginurl import (
 URL_VARIABLE = "PUBLISH_BOUNCE_URL"
 PROCESSED_KEYWORD = "$PublishProcessed"
 PROCESSED_FOLDER = "Processed"
+UNREADABLE_KEYWORD = "$PublishUnreadable"
+UNREADABLE_FOLDER = "Unreadable"
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # a report quoting a whole newsletter stays far below
 TIMEOUT = 30.0  # seconds for the IMAP server to answer
+_FETCHED_SIZE = re.compile(
+    rb"\bUID (\d+)\b.*?\bRFC822\.SIZE (\d+)|\bRFC822\.SIZE (\d+)\b.*?\bUID (\d+)"
+)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One message waiting in the mailbox: its key, where it is (for messages), its size,
+    and its bytes (empty when it is larger than MAX_MESSAGE_BYTES: never fetched)."""
+
+    key: str
+    where: str
+    size: int
+    raw: bytes
 
 
 class Mailbox(Protocol):
@@ -37,12 +61,17 @@ class Mailbox(Protocol):
 
     label: str
 
-    def messages(self) -> Iterator[tuple[str, bytes]]:
-        """Each message not yet processed: its key and its bytes."""
+    def messages(self) -> Iterator[Stored]:
+        """Each message neither processed nor set aside."""
         ...
 
     def mark_processed(self, key: str) -> None:
         """Mark one message processed, so no later run reads it again."""
+        ...
+
+    def set_aside(self, key: str) -> str:
+        """Put aside a message that cannot be read, so no later run reads it again; where
+        it went, in words."""
         ...
 
     def close(self) -> None:
@@ -147,19 +176,56 @@ class ImapMailbox:
             raise PublishError.single(where, 1, 1, message)
         return imap
 
-    def messages(self) -> Iterator[tuple[str, bytes]]:
-        """Each message without the processed keyword, oldest first."""
-        status, data = self.imap.uid("SEARCH", None, "UNKEYWORD", PROCESSED_KEYWORD)
+    def messages(self) -> Iterator[Stored]:
+        """Each message with neither keyword, oldest first; one larger than
+        MAX_MESSAGE_BYTES is not fetched."""
+        status, data = self._uid(
+            "SEARCH", None, "UNKEYWORD", PROCESSED_KEYWORD, "UNKEYWORD", UNREADABLE_KEYWORD
+        )
         uids = data[0].split() if status == "OK" and data and data[0] else []
+        sizes = self._sizes(uids)
         for uid in uids:
-            status, fetched = self.imap.uid("FETCH", uid, "(BODY.PEEK[])")
+            key = uid.decode("ascii")
+            size = sizes.get(key, 0)
+            if size > MAX_MESSAGE_BYTES:
+                yield Stored(key, f"{self.label} UID {key}", size, b"")
+                continue
+            status, fetched = self._uid("FETCH", uid, "(BODY.PEEK[])")
             for item in fetched if status == "OK" else []:
                 if isinstance(item, tuple):
-                    yield uid.decode("ascii"), bytes(item[1])
+                    raw = bytes(item[1])
+                    yield Stored(key, f"{self.label} UID {key}", len(raw), raw)
+
+    def _sizes(self, uids: list[bytes]) -> dict[str, int]:
+        """The size of each message, as the server counts it, before fetching any."""
+        if not uids:
+            return {}
+        status, fetched = self._uid("FETCH", b",".join(uids), "(RFC822.SIZE)")
+        sizes: dict[str, int] = {}
+        for item in fetched if status == "OK" else []:
+            line = item[0] if isinstance(item, tuple) else item
+            found = _FETCHED_SIZE.search(line) if isinstance(line, bytes) else None
+            if found:
+                uid, size = (found[1], found[2]) if found[1] else (found[4], found[3])
+                sizes[uid.decode("ascii")] = int(size)
+        return sizes
 
     def mark_processed(self, key: str) -> None:
         """Add the processed keyword and \\Seen."""
-        self.imap.uid("STORE", key, "+FLAGS", f"({PROCESSED_KEYWORD} \\Seen)")
+        self._uid("STORE", key, "+FLAGS", f"({PROCESSED_KEYWORD} \\Seen)")
+
+    def set_aside(self, key: str) -> str:
+        """Add the unreadable keyword (left unseen, for the operator to find)."""
+        self._uid("STORE", key, "+FLAGS", f"({UNREADABLE_KEYWORD})")
+        return f"marked {UNREADABLE_KEYWORD}"
+
+    def _uid(self, command: str, *args: str | bytes | None) -> tuple[str, list[Any]]:
+        """One UID command; PublishError when the server fails or goes away meanwhile."""
+        try:
+            return self.imap.uid(command, *args)
+        except (OSError, imaplib.IMAP4.error) as exc:
+            message = f"the IMAP server failed while {self.label} was read ({exc})"
+            raise PublishError.single(f"${URL_VARIABLE}", 1, 1, message) from None
 
     def close(self) -> None:
         """Log out (the server may already have gone)."""
@@ -173,7 +239,8 @@ def _quoted(folder: str) -> str:
 
 
 class MaildirMailbox:
-    """A local Maildir; a processed message moves to its `.Processed` folder."""
+    """A local Maildir; a processed message moves to its `.Processed` folder, one that
+    cannot be read to `.Unreadable`. Messages are moved as files, never parsed here."""
 
     def __init__(self, path: Path) -> None:
         if not all((path / sub).is_dir() for sub in ("cur", "new", "tmp")):
@@ -181,31 +248,50 @@ class MaildirMailbox:
             if not path.exists():
                 message = "no such Maildir"
             raise PublishError.single(str(path), 1, 1, message)
+        self.path = path
         self.label = str(path)
         self.box = mailbox.Maildir(path, factory=None, create=False)
+        self.files: dict[str, Path] = {}
 
-    def messages(self) -> Iterator[tuple[str, bytes]]:
-        """Each message of the Maildir itself (not of its folders)."""
-        for key in sorted(self.box.keys()):
+    def messages(self) -> Iterator[Stored]:
+        """Each message of the Maildir itself (not of its folders), by file name; one
+        larger than MAX_MESSAGE_BYTES is not read."""
+        self.files = {
+            file.name.split(":")[0]: file
+            for sub in ("new", "cur")
+            for file in (self.path / sub).iterdir()
+            if not file.name.startswith(".")
+        }
+        for key, file in sorted(self.files.items()):
             try:
-                yield key, self.box.get_bytes(key)
-            except KeyError:  # removed meanwhile by another reader
+                size = file.stat().st_size
+                raw = file.read_bytes() if size <= MAX_MESSAGE_BYTES else b""
+            except FileNotFoundError:  # taken meanwhile by another reader
                 continue
+            yield Stored(key, str(file), size, raw)
 
     def mark_processed(self, key: str) -> None:
         """Move the message to `.Processed`, marked seen."""
-        folder = self._processed()
-        message = self.box.get_message(key)
-        message.set_subdir("cur")
-        message.add_flag("S")
-        folder.add(message)
-        self.box.discard(key)
+        self._move(key, PROCESSED_FOLDER, seen=True)
 
-    def _processed(self) -> mailbox.Maildir:
-        """The `.Processed` folder, made on first use."""
-        if PROCESSED_FOLDER in self.box.list_folders():
-            return self.box.get_folder(PROCESSED_FOLDER)
-        return self.box.add_folder(PROCESSED_FOLDER)
+    def set_aside(self, key: str) -> str:
+        """Move the message to `.Unreadable`, left unseen."""
+        self._move(key, UNREADABLE_FOLDER, seen=False)
+        return f"moved to {self.path / ('.' + UNREADABLE_FOLDER)}"
+
+    def _move(self, key: str, folder: str, *, seen: bool) -> None:
+        """Move one message's file into a folder's cur/, keeping its flags."""
+        source = self.files[key]
+        flags = set(source.name.partition(":2,")[2]) | ({"S"} if seen else set())
+        target = self._folder(folder) / "cur" / f"{key}:2,{''.join(sorted(flags))}"
+        with contextlib.suppress(FileNotFoundError):  # taken meanwhile by another reader
+            os.rename(source, target)
+
+    def _folder(self, name: str) -> Path:
+        """A Maildir++ folder (`.Name`), made on first use."""
+        if name not in self.box.list_folders():
+            self.box.add_folder(name)
+        return self.path / f".{name}"
 
     def close(self) -> None:
         """Nothing to let go of."""

@@ -13,6 +13,18 @@ The reader is found, most trusted first: by the signed return path the report ca
 to (VERP), or that an abuse report quotes (Original-Mail-From); by the signed unsubscribe
 link in the headers of our message that the report quotes; by the addresses the report
 names. A message addressed to one of our tags whose signature is wrong is ignored.
+
+With VERP on (`[email] bounce_address`), a report changes a reader only with proof that it
+is about that reader: the reader's signed return path or unsubscribe address, the signed
+unsubscribe link of the message it quotes, or a Message-ID we sent to that reader (signed
+for the essay and the reader) in a Message-ID, In-Reply-To or References line of the
+report or of what it quotes. A report naming readers
+without such proof is counted as unverified and changes nobody: anyone can send a report
+to the bare bounce address. Without VERP, reports are believed by the addresses they name.
+
+A message is read only when it is safe to: one whose MIME parts hold more than
+MAX_CONTAINERS others (a cheap scan of its bytes, before parsing) or that the parser
+or a detector chokes on is UNREADABLE, with the reason, and the caller sets it aside.
 """
 
 from __future__ import annotations
@@ -21,9 +33,11 @@ import email
 import email.policy
 import hashlib
 import hmac
+import logging
 import re
+import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import EmailMessage, Message
 from email.parser import HeaderParser
 from email.utils import getaddresses, parseaddr
@@ -31,16 +45,29 @@ from email.utils import getaddresses, parseaddr
 from flufl.bounce import all_failures
 
 from publish.addresses import address_tag
+from publish.errors import PublishError
 from publish.state import db, standing
 from publish.state.standing import Outcome, Tag
 from publish.state.subscribers import read_unsubscribe_token
 
 MESSAGE_ID_PURPOSE = "message-id"  # as publish.mailing.rounds signs the Message-ID's tag
 REPORT, NOT_A_REPORT, NOT_UNDERSTOOD = "report", "not_a_report", "not_understood"
+UNREADABLE = "unreadable"
+MAX_CONTAINERS = 64  # multipart and message parts in one message; a real report has < 10
+_CONTAINER = re.compile(rb"(?im)^content-type:\s*(?:\([^)]*\)\s*)*[\"']?(?:multipart|message)/")
+_MESSAGE_ID = re.compile(
+    rb"(?im)^[> \t]*(?:message-id|in-reply-to|references):\s*<([^<>\s]{1,300})>"
+)
+MAX_MESSAGE_IDS = 20  # Message-IDs tried as proof, per report
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
 COMPLAINT_TYPES = {"abuse", "fraud", "virus", "other"}
 _UNSUBSCRIBE_LINK = re.compile(r"/unsubscribe/(\d+-[0-9a-f]{32})")
 _BOUNCE_SENDERS = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mdaemon)@", re.I)
+
+# flufl.bounce logs a detector's exception with its traceback before raising it; _failures
+# takes such a message as not understood, so its log would only put a traceback on stderr.
+logging.getLogger("flufl.bounce").addHandler(logging.NullHandler())
+logging.getLogger("flufl.bounce").propagate = False
 
 
 @dataclass(frozen=True)
@@ -53,19 +80,37 @@ class Context:
     mailto_address: str  # the shared List-Unsubscribe address
     source: str  # "imap" or "maildir"
     slug_for_digest: Callable[[str], str]
+    reader_for_address: Callable[[str], int | None] = lambda address: None
 
 
 @dataclass(frozen=True)
 class Reading:
     """What a message turned out to be, and the outcomes it reports."""
 
-    verdict: str  # REPORT, NOT_A_REPORT or NOT_UNDERSTOOD
+    verdict: str  # REPORT, NOT_A_REPORT, NOT_UNDERSTOOD or UNREADABLE
     outcomes: tuple[Outcome, ...] = ()
     reason: str = ""
+    unverified: int = 0  # readers it named without proof (VERP on): left alone
 
 
 def read_report(raw: bytes, context: Context) -> Reading:
-    """Read one message (its bytes as the mailbox holds them)."""
+    """Read one message (its bytes as the mailbox holds them); UNREADABLE, with the
+    reason, for a message nested too deep or one that cannot be parsed."""
+    containers = len(_CONTAINER.findall(raw))
+    if containers > MAX_CONTAINERS:
+        reason = f"it has {containers} MIME parts holding others, more than {MAX_CONTAINERS}"
+        return Reading(UNREADABLE, reason=reason)
+    try:
+        reading = _read(raw, context)
+    except (sqlite3.Error, PublishError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a hostile message makes the parser do
+        return Reading(UNREADABLE, reason=f"it cannot be parsed ({type(exc).__name__})")
+    return _require_proof(reading, raw, context)
+
+
+def _read(raw: bytes, context: Context) -> Reading:
+    """What one message reports, believed as it says."""
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
     reference = message_reference(message, raw)
@@ -86,6 +131,32 @@ def read_report(raw: bytes, context: Context) -> Reading:
     if tag is not None or _looks_like_a_bounce(message):
         return Reading(NOT_UNDERSTOOD, reason="it looks like a bounce but names no recipient")
     return Reading(NOT_A_REPORT)
+
+
+def _require_proof(reading: Reading, raw: bytes, context: Context) -> Reading:
+    """With VERP on, keep only the outcomes proven to be about their reader: by a signed
+    tag or link already, else by a Message-ID we sent to the reader the report names."""
+    if not context.bounce_address or reading.verdict != REPORT:
+        return reading
+    found = dict.fromkeys(m.decode("ascii", "replace") for m in _MESSAGE_ID.findall(raw))
+    message_ids = list(found)[:MAX_MESSAGE_IDS]
+    proven = [_proven(outcome, message_ids, context) for outcome in reading.outcomes]
+    kept = tuple(outcome for outcome in proven if outcome is not None)
+    return replace(reading, outcomes=kept, unverified=len(proven) - len(kept))
+
+
+def _proven(outcome: Outcome, message_ids: list[str], context: Context) -> Outcome | None:
+    """The outcome tied to its reader, or None when nothing proves it."""
+    if outcome.subscriber_id is not None:
+        return outcome
+    reader = context.reader_for_address(outcome.address) if outcome.address else None
+    if reader is None:
+        return None
+    for message_id in message_ids:
+        slug = _slug_of(message_id, reader, context)
+        if slug:
+            return replace(outcome, subscriber_id=reader, slug=outcome.slug or slug)
+    return None
 
 
 def message_reference(message: Message, raw: bytes) -> str:

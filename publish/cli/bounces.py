@@ -33,12 +33,21 @@ def bounces_command(root: Path, maildir: Path | None) -> None:
 
 
 def show_summary(summary: BounceSummary) -> None:
-    """Print what the pass did: the counts, each reader taken off the list, the rest."""
+    """Print what the pass did: the counts, each reader taken off the list, the rest, and
+    one warning (on stderr) per message set aside."""
+    for problem in summary.set_aside:
+        click.echo(problem.format(), err=True)
     click.echo(f"Read {summary.mailbox}: {summary.message}")
     for address, status in sorted(summary.changed.items()):
         click.echo(f"  {address}: {status}")
     if summary.unknown:
         click.echo(f"{summary.unknown} report(s) about addresses not on the list (recorded)")
+    if summary.unverified:
+        click.echo(
+            f"{summary.unverified} report(s) unverified: nothing in them proves they are about "
+            "the readers they name (no signed return path, unsubscribe link or Message-ID of "
+            "ours); no reader was changed"
+        )
     if summary.repeated:
         click.echo(f"{summary.repeated} report(s) already applied before (nothing changed)")
     if summary.not_understood:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 import sqlite3
 import sys
@@ -43,6 +44,14 @@ def subscriptions() -> None:
     """The subscription service: signup, confirmation and one-click unsubscribe."""
 
 
+def _ip_address(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """An IP address in the form waitress compares with a peer's (`::1`, `127.0.0.1`)."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an IP address") from None
+
+
 @subscriptions.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option(
@@ -61,13 +70,23 @@ def subscriptions() -> None:
     metavar="N",
     help="Trust X-Forwarded-For from N reverse proxies in front of the service.",
 )
+@click.option(
+    "--proxy-address",
+    default="127.0.0.1",
+    show_default=True,
+    callback=_ip_address,
+    metavar="ADDRESS",
+    help="The address the nearest proxy connects from (with --behind-proxy).",
+)
 @click.pass_obj
-def subscriptions_serve(root: Path, host: str, port: int, proxies: int) -> None:
+def subscriptions_serve(root: Path, host: str, port: int, proxies: int, proxy_address: str) -> None:
     """Run the subscription service with waitress until Ctrl-C."""
-    from publish.mailing.service import ServiceOptions, create_app, serve
+    from publish.mailing.server import serve
+    from publish.mailing.service import ServiceOptions, create_app
 
     load_environment_settings(root)
-    app = create_app(root, ServiceOptions(trusted_proxies=proxies))
+    options = ServiceOptions(trusted_proxies=proxies, proxy_address=proxy_address)
+    app = create_app(root, options)
     click.echo(f"Subscription service for {root} on http://{host}:{port}/ (Ctrl-C to stop)")
     serve(app, host, port)
 

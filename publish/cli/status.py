@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from publish.addresses import masked_address
 from publish.cli.common import (
     OUTBOX_OPTION,
     load_environment_settings,
@@ -14,6 +15,7 @@ from publish.cli.common import (
     site_moment,
 )
 from publish.schedule import Timetable, format_slot
+from publish.state.confirmations import FailedConfirmations
 from publish.state.stats import SendCounts
 from publish.status import MailView, NextRelease, StatusReport, gather_status
 
@@ -49,6 +51,7 @@ def status_lines(report: StatusReport) -> list[str]:
         f"Deploy:    {report.deploy or 'not deployed (no [deploy] table in publish.toml)'}",
         *_mail_lines(report.mail),
         f"Last send: {_last_send(report.last_send)}",
+        f"Confirmations: {_failed_confirmations(report.failed_confirmations)}",
         *(
             [f"Next release would FAIL: {reason}" for reason in report.blockers]
             or ["Next release: ready"]
@@ -92,6 +95,16 @@ def _last_send(sent: SendCounts | None) -> str:
         f"{sent.slug}, started {sent.started_at} ({state}): {sent.delivered} delivered, "
         f"{sent.failed} failed, {sent.deferred} deferred, {sent.unknown} unknown, "
         f"{sent.to_send} still to send"
+    )
+
+
+def _failed_confirmations(failed: FailedConfirmations | None) -> str:
+    """One line for the signups whose confirmation email did not go out."""
+    if failed is None:
+        return "none failed"
+    return (
+        f"{failed.count} unconfirmed signup(s) whose email failed; latest {failed.failed_at}, "
+        f"signup {failed.subscriber_id} ({masked_address(failed.email)}): {failed.reason}"
     )
 
 

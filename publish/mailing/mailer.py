@@ -18,12 +18,18 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from publish.addresses import masked_address, without_address
 from publish.mailing.destination import Destination, open_transport
 from publish.mailing.dkim import signer_for
 from publish.mailing.smtp_url import SMTPEndpoint, parse_smtp_url
-from publish.mailing.transport import DeliveryFailure, OutcomeUnknown, Transport
+from publish.mailing.transport import (
+    DeliveryFailure,
+    OutcomeUnknown,
+    ServerUnavailable,
+    Transport,
+)
 from publish.model import Settings
-from publish.state import ledger
+from publish.state import confirmations, ledger
 from publish.state.db import connect, database_path
 
 OUTBOX_FOLDER = "confirmations"  # state/outbox/confirmations/ when there is no SMTP URL
@@ -40,13 +46,25 @@ class Letter:
     message: bytes
     name: str
     delivery: tuple[str, int] | None = None  # (slug, subscriber id) of a ledger row it settles
+    confirmation: tuple[str, int] | None = None  # (link nonce, subscriber id) it confirms
+
+    def label(self) -> str:
+        """Which email this is, for a log line, without the reader's full address."""
+        whom = masked_address(self.recipient)
+        if self.confirmation is not None:
+            return f"the confirmation email of signup {self.confirmation[1]} ({whom})"
+        if self.delivery is not None:
+            return f"the welcome email of subscriber {self.delivery[1]} ({whom})"
+        return f"an email to {whom}"
 
 
 class Mailer:
     """Sends the service's mail from one worker thread, fed by a bounded queue.
 
     `submit` never blocks: it returns False when the queue is full. The worker starts with
-    the first letter and survives any failure of one letter (it is logged, by kind only).
+    the first letter and survives any failure of one letter: it is logged with the relay's
+    reply (the reader's address masked), and a confirmation's failure is kept for
+    `publish status`.
     """
 
     def __init__(self, root: Path, settings: Settings, size: int):
@@ -104,7 +122,7 @@ class Mailer:
             try:
                 self._deliver(letter)
             except Exception as exc:  # noqa: BLE001 - one bad letter must not stop the worker
-                LOG.warning("a confirmation email was not sent: %s", type(exc).__name__)
+                LOG.warning("%s was not sent: %s", letter.label(), failure_reason(exc, letter))
             finally:
                 with self.idle:
                     self.unfinished -= 1
@@ -122,19 +140,28 @@ class Mailer:
             transport = open_transport(self.root, self.settings, OUTBOX_FOLDER)
         try:
             transport.send(letter.sender, letter.recipient, letter.message, letter.name)
-        except OutcomeUnknown as exc:
-            self._record(letter, "unknown", str(exc))
-            raise
-        except DeliveryFailure as exc:
-            self._record(letter, "failed" if exc.permanent else "pending", str(exc))
-            raise
         except Exception as exc:
-            self._record(letter, "pending", type(exc).__name__)
+            self._settle_failure(letter, exc)
             raise
         else:
             self._record(letter, "sent")
         finally:
             transport.close()
+
+    def _settle_failure(self, letter: Letter, exc: Exception) -> None:
+        """Record why a letter did not go out: a ledger letter's outcome, a confirmation's
+        reason (for `publish status`)."""
+        if isinstance(exc, OutcomeUnknown):
+            self._record(letter, "unknown", str(exc))
+        elif isinstance(exc, DeliveryFailure):
+            self._record(letter, "failed" if exc.permanent else "pending", str(exc))
+        else:
+            self._record(letter, "pending", type(exc).__name__)
+        if letter.confirmation is not None:
+            with closing(connect(database_path(self.root, self.settings))) as conn:
+                confirmations.record_failure(
+                    conn, letter.confirmation[0], failure_reason(exc, letter)
+                )
 
     def _record(self, letter: Letter, status: str, detail: str = "") -> None:
         """Record a ledger letter's outcome (a pending one is sent by the essay's next send)."""
@@ -143,6 +170,19 @@ class Mailer:
         slug, subscriber_id = letter.delivery
         with closing(connect(database_path(self.root, self.settings))) as conn:
             ledger.mark(conn, slug, subscriber_id, status, detail, unknown=status == "unknown")
+
+
+def failure_reason(exc: Exception, letter: Letter) -> str:
+    """Why a letter did not go out, in words fit for a log: the relay's reply (code and
+    text) or the server trouble, with the reader's address masked; only the kind of any
+    other error, whose text could hold anything."""
+    if isinstance(exc, DeliveryFailure):
+        reason = exc.reason
+    elif isinstance(exc, ServerUnavailable):
+        reason = str(exc)
+    else:
+        reason = type(exc).__name__
+    return without_address(reason, letter.recipient)
 
 
 def service_relay() -> SMTPEndpoint | None:

@@ -14,7 +14,6 @@ the request's Host header.
 
 from __future__ import annotations
 
-import errno
 import secrets
 import sqlite3
 import time
@@ -27,11 +26,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import waitress
 from flask import Flask, Response, abort, current_app, redirect, request
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from publish.content.settings import SETTINGS_FILE, load_settings
@@ -55,6 +52,9 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_ADDRESS = 320  # RFC 3696's longest address; email-validator is stricter still
 MAX_NAME = 200
 MAX_BODY = 16 * 1024
+# waitress buffers a body before the application sees it: a bound, above what the hooks
+# answer 413 for themselves (waitress just closes the connection)
+SERVER_LIMITS = {"max_request_body_size": 2 * webhooks.MAX_HOOK_BODY}
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ class ServiceOptions:
     address_limit: int = 3  # signups per email address per window
     window_seconds: int = 3600
     trusted_proxies: int = 0  # proxies in front whose X-Forwarded-For is believed
+    proxy_address: str = "127.0.0.1"  # the peer address of the proxy nearest the service
     mail_queue: int = 100  # confirmation emails waiting for the mail server, at most
     clock: Callable[[], float] = time.time
 
@@ -122,9 +123,6 @@ def create_app(root: Path, options: ServiceOptions | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["publish"] = service
-    proxies = service.options.trusted_proxies
-    if proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
     app.add_url_rule("/", view_func=home, methods=["GET"])
     app.add_url_rule("/subscribe", view_func=subscribe, methods=["POST"])
     app.add_url_rule("/confirm/<token>", view_func=confirm_page, methods=["GET"])
@@ -135,19 +133,6 @@ def create_app(root: Path, options: ServiceOptions | None = None) -> Flask:
     app.register_error_handler(HTTPException, error_page)
     app.after_request(security_headers)
     return app
-
-
-def serve(app: Flask, host: str, port: int) -> None:
-    """Run the service with waitress until interrupted; PublishError if it cannot listen."""
-    try:
-        waitress.serve(app, host=host, port=port, ident="publish")
-    except OSError as exc:
-        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
-            raise
-        message = f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port"
-        raise PublishError.single("--port", 1, 1, message) from None
-    finally:
-        mailer_of(app).close()
 
 
 def mailer_of(app: Flask) -> Mailer:
@@ -176,7 +161,7 @@ def subscribe() -> Response:
         if not allow(conn, service, "address", address.lower(), service.options.address_limit):
             abort(429)
         subscriber, nonce = confirmations.record_signup(conn, address, name)
-    send_confirmation(service, subscriber, confirm_token(service, nonce))
+    send_confirmation(service, subscriber, nonce)
     return page("service_subscribed.html", "Check your inbox")
 
 
@@ -267,7 +252,8 @@ def checked_signup(form: ImmutableMultiDict[str, str]) -> tuple[str, str]:
 
 
 def client_address() -> str:
-    """Who is asking: the peer address, or X-Forwarded-For's when behind trusted proxies."""
+    """Who is asking: the peer address, which waitress takes from X-Forwarded-For when the
+    request came through a trusted proxy (see `create_server`)."""
     return request.remote_addr or "unknown"
 
 
@@ -340,15 +326,16 @@ def read_unsubscribe(token: str) -> int:
 # --- The confirmation email ---------------------------------------------------------------
 
 
-def send_confirmation(service: Service, subscriber: subscribers.Subscriber, token: str) -> None:
-    """Queue the confirmation email for the mail worker; 503 when the queue is full (the
-    mail server is slow or down), so the reader knows to try again later."""
-    message = confirmation_message(service, subscriber.email, token)
+def send_confirmation(service: Service, subscriber: subscribers.Subscriber, nonce: str) -> None:
+    """Queue the confirmation email of link `nonce` for the mail worker; 503 when the queue
+    is full (the mail server is slow or down), so the reader knows to try again later."""
+    message = confirmation_message(service, subscriber.email, confirm_token(service, nonce))
     letter = Letter(
         envelope_sender(service.settings),
         subscriber.email,
         message.as_bytes(),
         f"{subscriber.id:06d}-{secrets.token_hex(4)}",
+        confirmation=(nonce, subscriber.id),
     )
     if not service.mailer.submit(letter):
         current_app.logger.warning("the confirmation queue is full; a signup was turned away")

@@ -2,10 +2,10 @@
 
 A fresh site from `publish init` has no `[email] service_url`, so every unsubscribe link and
 `List-Unsubscribe` header would point at the static site, where nothing answers; and its
-sender, postal address and site URL are the scaffold's examples. `send` and `run` refuse to
-mail such a site while it has subscribers, and `check` says the same as an error; with
-nobody on the list they are warnings. An essay still holding the words `publish new` writes
-is a warning too.
+sender, reply address, postal address and site URL are the scaffold's examples. `send` and
+`run` refuse to mail such a site while it has subscribers, and `check` says the same as an
+error; with nobody on the list they are warnings. An essay still holding the words
+`publish new` writes is a warning too.
 """
 
 from __future__ import annotations
@@ -64,6 +64,18 @@ def mailing_setup_problems(settings: Settings, root: Path | None = None) -> list
                 (
                     f"[email] from still holds the example address {PLACEHOLDER_FROM_ADDRESS}; "
                     "set your own sender"
+                ),
+            )
+        )
+    if parseaddr(email.reply_to)[1].lower() == PLACEHOLDER_FROM_ADDRESS:
+        problems.append(
+            _problem(
+                text,
+                "email",
+                "reply_to",
+                (
+                    f"[email] reply_to still holds the example address {PLACEHOLDER_FROM_ADDRESS}; "
+                    "readers' replies would go there: set your own address, or remove the line"
                 ),
             )
         )

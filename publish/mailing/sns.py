@@ -49,6 +49,9 @@ HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": 
 SNS_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
 FETCH_TIMEOUT = 10
 MAX_CERTIFICATE = 64 * 1024
+MAX_JSON_DEPTH = 32  # the providers' posts nest 4 or 5 levels
+_BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"?')  # a string (or its unclosed start)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 CertificateSource = Callable[[str], x509.Certificate]
 
@@ -61,12 +64,30 @@ class Malformed(ValueError):
     """The post is not the shape its provider documents; the reason is safe to log."""
 
 
-def read_message(body: bytes) -> dict[str, Any]:
-    """The JSON object of an SNS post; Refused when it is not one."""
+def read_json(body: bytes) -> Any:
+    """A post's body as JSON; Malformed when it is not JSON or is nested deeper than
+    MAX_JSON_DEPTH (measured on the bytes before parsing, so nothing recurses deep)."""
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise Malformed(f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        message = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return json.loads(body)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
         raise Malformed("the body is not JSON") from None
+
+
+def json_depth(body: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (strings skipped); a cheap scan
+    that never parses."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.sub(b"", body).translate(None, _NOT_BRACKETS):
+        depth += 1 if bracket in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def read_message(body: bytes) -> dict[str, Any]:
+    """The JSON object of an SNS post; Malformed when it is not one."""
+    message = read_json(body)
     if not isinstance(message, dict) or message.get("Type") not in SIGNED_FIELDS:
         raise Malformed("the body is not an SNS message")
     return message

@@ -10,7 +10,11 @@ SES (through SNS), Postmark and Mailgun, each believed only with the provider's 
   a timestamp more than MAILGUN_MAX_AGE seconds off, or a token seen before, is refused.
 
 A hook whose variables are unset answers 404. A refused post answers 403 and changes
-nothing. What a hook reports becomes Outcome values applied by publish.state.standing,
+nothing. A body over MAX_HOOK_BODY answers 413 (its Content-Length is checked before
+anything is read), one that is not JSON or nests deeper than sns.MAX_JSON_DEPTH answers
+400; nothing a post holds makes the service fail. Mailgun tokens already used are kept
+in the state database (publish.state.replays) until they would be stale, so a restart
+does not forget them. What a hook reports becomes Outcome values applied by publish.state.standing,
 each once by the provider's event id. Neither secrets nor addresses are logged.
 """
 
@@ -18,10 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
-import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ from flask import Response, abort, current_app, request
 
 from publish.mailing import sns
 from publish.mailing.sns import Malformed, Refused
-from publish.state import db
+from publish.state import db, replays
 from publish.state.standing import (
     COMPLAINT,
     HARD_BOUNCE,
@@ -51,40 +54,41 @@ POSTMARK_HARD = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated"}
 POSTMARK_SOFT = {"SoftBounce", "Transient", "DnsError", "Blocked"}
 
 
+@dataclass(frozen=True)
+class Post:
+    """What a post proved: its reports, and the proof that must not have been used before
+    (with the moment after which it would be stale anyway)."""
+
+    outcomes: list[Outcome]
+    proof: str = ""
+    proof_expires: float = 0.0
+
+
+@dataclass
 class HookState:
-    """What the hooks remember between requests: Mailgun tokens already used (until they
-    would be stale anyway) and the SNS certificates fetched."""
+    """What the hooks keep in memory between requests: the SNS certificates fetched."""
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.tokens: dict[str, float] = {}
-        self.certificates: dict[str, Any] = {}
-
-    def first_use(self, token: str, now: float) -> bool:
-        """Remember a token; False when it was used before within the window."""
-        with self.lock:
-            self.tokens = {t: at for t, at in self.tokens.items() if now - at <= MAILGUN_MAX_AGE}
-            if token in self.tokens:
-                return False
-            self.tokens[token] = now
-            return True
+    certificates: dict[str, Any] = field(default_factory=dict)
 
 
 def receive(provider: str) -> Response:
-    """Take one post of a provider's webhook: check its proof, apply what it reports."""
+    """Take one post of a provider's webhook: check its size and proof, apply what it
+    reports."""
     hook = HOOKS.get(provider)
     if hook is None:
         abort(404)
-    request.max_content_length = MAX_HOOK_BODY
+    if (request.content_length or 0) > MAX_HOOK_BODY:
+        abort(413)
+    request.max_content_length = MAX_HOOK_BODY  # a body without Content-Length, too
     try:
-        outcomes = hook(os.environ)
+        post = hook(os.environ)
+        summary = _apply(post)
     except Refused as exc:
         current_app.logger.warning("the %s webhook refused a post: %s", provider, exc)
         abort(403)
     except Malformed as exc:
         current_app.logger.warning("the %s webhook could not read a post: %s", provider, exc)
         abort(400, "This is not a notification this hook understands.")
-    summary = _apply(outcomes)
     current_app.logger.info(
         "the %s webhook took %d new report(s), %d already known",
         provider,
@@ -94,14 +98,20 @@ def receive(provider: str) -> Response:
     return Response(f"ok: {summary.total} new, {summary.repeated} known\n", mimetype="text/plain")
 
 
-def _apply(outcomes: list[Outcome]) -> AppliedSummary:
-    """Apply the outcomes in one transaction of the site's state database."""
+def _apply(post: Post) -> AppliedSummary:
+    """Apply the outcomes in one transaction of the site's state database, with the
+    post's proof recorded as used (Refused, and nothing applied, if it was used before)."""
     service = current_app.extensions["publish"]
     connection = db.connect(service.database)
     try:
         with db.transaction(connection):
+            now = service.options.clock()
+            if post.proof and not replays.first_use(
+                connection, post.proof, now, post.proof_expires
+            ):
+                raise Refused("the token was used before")
             return apply_outcomes(
-                connection, outcomes, soft_limit=service.settings.email.soft_bounce_limit
+                connection, post.outcomes, soft_limit=service.settings.email.soft_bounce_limit
             )
     finally:
         connection.close()
@@ -113,17 +123,14 @@ def _state() -> HookState:
 
 
 def _json_body() -> Any:
-    """The request body as JSON; Malformed when it is not."""
-    try:
-        return json.loads(request.get_data())
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise Malformed("the body is not JSON") from None
+    """The request body as JSON; Malformed when it is not (or nests too deep)."""
+    return sns.read_json(request.get_data())
 
 
 # --- Amazon SES through SNS ---------------------------------------------------------------
 
 
-def ses_hook(environ: Mapping[str, str]) -> list[Outcome]:
+def ses_hook(environ: Mapping[str, str]) -> Post:
     """An SNS post from one of the operator's topics, its signature checked."""
     topics = {t.strip() for t in environ.get(SES_TOPIC_ENV, "").split(",") if t.strip()}
     if not topics:
@@ -139,8 +146,8 @@ def ses_hook(environ: Mapping[str, str]) -> list[Outcome]:
             message["TopicArn"],
             message.get("SubscribeURL", ""),
         )
-        return []
-    return sns.ses_outcomes(message)
+        return Post([])
+    return Post(sns.ses_outcomes(message))
 
 
 def _certificates(environ: Mapping[str, str]) -> sns.CertificateSource:
@@ -154,7 +161,7 @@ def _certificates(environ: Mapping[str, str]) -> sns.CertificateSource:
 # --- Postmark ---------------------------------------------------------------------------
 
 
-def postmark_hook(environ: Mapping[str, str]) -> list[Outcome]:
+def postmark_hook(environ: Mapping[str, str]) -> Post:
     """A Postmark post carrying the hook's basic-auth user and password."""
     password = environ.get(POSTMARK_PASSWORD_ENV, "")
     if not password:
@@ -167,7 +174,7 @@ def postmark_hook(environ: Mapping[str, str]) -> list[Outcome]:
     same_password = hmac.compare_digest(given_password.encode(), password.encode())
     if not (auth and same_user and same_password):
         raise Refused("wrong or missing credentials")
-    return postmark_outcomes(_json_body())
+    return Post(postmark_outcomes(_json_body()))
 
 
 def postmark_outcomes(record: Any) -> list[Outcome]:
@@ -197,8 +204,9 @@ def postmark_outcomes(record: Any) -> list[Outcome]:
 # --- Mailgun ----------------------------------------------------------------------------
 
 
-def mailgun_hook(environ: Mapping[str, str]) -> list[Outcome]:
-    """A Mailgun post whose signature is the HMAC of its timestamp and token."""
+def mailgun_hook(environ: Mapping[str, str]) -> Post:
+    """A Mailgun post whose signature is the HMAC of its timestamp and token; the token
+    is its proof, good once."""
     key = environ.get(MAILGUN_KEY_ENV, "")
     if not key:
         abort(404)
@@ -213,9 +221,8 @@ def mailgun_hook(environ: Mapping[str, str]) -> list[Outcome]:
     now = current_app.extensions["publish"].options.clock()
     if not timestamp.isdigit() or abs(now - int(timestamp)) > MAILGUN_MAX_AGE:
         raise Refused("the timestamp is stale")
-    if not _state().first_use(token, now):
-        raise Refused("the token was used before")
-    return mailgun_outcomes(body.get("event-data"))
+    outcomes = mailgun_outcomes(body.get("event-data"))
+    return Post(outcomes, proof=f"mailgun:{token}", proof_expires=int(timestamp) + MAILGUN_MAX_AGE)
 
 
 def mailgun_outcomes(event: Any) -> list[Outcome]:
@@ -239,7 +246,7 @@ def mailgun_outcomes(event: Any) -> list[Outcome]:
     return [Outcome(kind, event["recipient"], "mailgun", reference, " ".join(detail))]
 
 
-HOOKS: dict[str, Callable[[Mapping[str, str]], list[Outcome]]] = {
+HOOKS: dict[str, Callable[[Mapping[str, str]], Post]] = {
     "ses": ses_hook,
     "postmark": postmark_hook,
     "mailgun": mailgun_hook,

@@ -1,7 +1,7 @@
 """The subscription service's tables: confirmation links (`confirmations`) and rate events.
 
 A rate event stores only an HMAC of what it counts, so the table never holds client or
-email addresses.
+email addresses. A confirmation whose email did not go out keeps when and why.
 """
 
 from __future__ import annotations
@@ -21,6 +21,18 @@ class Confirmation:
     nonce: str
     subscriber_id: int
     used: bool
+
+
+@dataclass(frozen=True)
+class FailedConfirmations:
+    """The signups whose confirmation email did not go out and that are not confirmed since:
+    how many, and the latest one's subscriber, moment and reason."""
+
+    count: int
+    subscriber_id: int
+    email: str
+    failed_at: str
+    reason: str
 
 
 def count_attempt(
@@ -71,3 +83,32 @@ def close_confirmations(conn: sqlite3.Connection, subscriber_id: int) -> None:
         "UPDATE confirmations SET used_at = ? WHERE subscriber_id = ? AND used_at IS NULL",
         (now_text(), subscriber_id),
     )
+
+
+def record_failure(conn: sqlite3.Connection, nonce: str, reason: str) -> None:
+    """Note that the confirmation email of a link did not go out, and why."""
+    with db.transaction(conn):
+        conn.execute(
+            "UPDATE confirmations SET failed_at = ?, failure = ? WHERE nonce = ?",
+            (now_text(), reason, nonce),
+        )
+
+
+def failed_confirmations(conn: sqlite3.Connection) -> FailedConfirmations | None:
+    """The unconfirmed signups whose confirmation email failed, None when there are none (or
+    the database, opened read only, predates the record of failures)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(confirmations)")}
+    if "failed_at" not in columns:
+        return None
+    count = conn.execute(
+        "SELECT COUNT(*) FROM confirmations WHERE failed_at IS NOT NULL AND used_at IS NULL"
+    ).fetchone()[0]
+    if not count:
+        return None
+    row = conn.execute(
+        "SELECT c.subscriber_id, s.email, c.failed_at, c.failure FROM confirmations c "
+        "JOIN subscribers s ON s.id = c.subscriber_id "
+        "WHERE c.failed_at IS NOT NULL AND c.used_at IS NULL "
+        "ORDER BY c.failed_at DESC, c.rowid DESC LIMIT 1"
+    ).fetchone()
+    return FailedConfirmations(count, row[0], row[1], row[2], row[3])

@@ -196,6 +196,21 @@ MIGRATIONS: list[str] = [
     CREATE INDEX deliveries_pending ON deliveries (slug, status);
     CREATE INDEX deliveries_recent ON deliveries (status, updated_at)
     """,
+    # A confirmation email that did not go out keeps when and why (the relay's reply, the
+    # reader's address masked in it), for the service's log and `publish status`.
+    """
+    ALTER TABLE confirmations ADD COLUMN failed_at TEXT;
+    ALTER TABLE confirmations ADD COLUMN failure TEXT NOT NULL DEFAULT ''
+    """,
+    # Webhook proofs already used (a Mailgun signature's token, as a digest), kept until
+    # the proof would be stale anyway, so that a restart of the service cannot replay one.
+    """
+    CREATE TABLE used_proofs (
+        proof TEXT PRIMARY KEY,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX used_proofs_expiry ON used_proofs (expires_at)
+    """,
 ]
 
 
