@@ -963,6 +963,7 @@ def test_a_send_that_keeps_dying_at_one_reader_mails_them_at_most_three_times(
         rerun = run_cli(site, "send", SLUG)
         assert_clean_exit(rerun, 0)
         assert rerun.stdout.startswith("Nothing to send")
+        assert "1 of unknown outcome (they may have arrived) are not tried again" in rerun.stdout
     assert server.recipients()[reader] == 3
     with closing(connect(site)) as conn:
         row = conn.execute("SELECT status, unknown_attempts FROM deliveries").fetchone()

@@ -196,6 +196,12 @@ def _run_send(
             )
         else:
             message = f"Nothing to send: '{slug}' was already sent to {already_sent} subscriber(s)."
+        unknown = ledger.ledger_counts(conn, slug).get("unknown", 0)
+        if unknown:
+            message += (
+                f" {unknown} of unknown outcome (they may have arrived) are not tried again: "
+                f"each has had its {ledger.UNKNOWN_RETRIES} retries."
+            )
         return SendSummary(
             slug=slug, already_sent=already_sent, message=message, outbox=destination.shown
         )
