@@ -93,7 +93,8 @@ def _last_send(sent: SendCounts | None) -> str:
     state = "finished" if sent.finished_at else "not finished"
     return (
         f"{sent.slug}, started {sent.started_at} ({state}): {sent.delivered} delivered, "
-        f"{sent.failed} failed, {sent.deferred} deferred, {sent.unknown} unknown"
+        f"{sent.failed} failed, {sent.deferred} deferred, {sent.unknown} unknown, "
+        f"{sent.to_send} still to send"
     )
 
 

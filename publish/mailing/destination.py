@@ -15,12 +15,13 @@ from publish.errors import PublishError
 from publish.mailing.dkim import DkimSigner, signer_for, signing
 from publish.mailing.environment import environment_file, shown_path
 from publish.mailing.smtp_url import SMTP_URL_ENV, SMTPEndpoint, parse_smtp_url
-from publish.mailing.transport import OutboxTransport, SMTPTransport, Transport
+from publish.mailing.transport import SMTP_TIMEOUT, OutboxTransport, SMTPTransport, Transport
 from publish.model import Settings
 from publish.state import db
 
 BACKOFF_ENV = "PUBLISH_RETRY_BACKOFF"  # seconds before the first retry; doubles each time
 DEFAULT_BACKOFF = 2.0
+TIMEOUT_ENV = "PUBLISH_SMTP_TIMEOUT"  # seconds to wait for each reply of the relay
 OUTBOX_DIR = "outbox"
 OUTBOX_LEDGER = "ledger.db"
 
@@ -41,7 +42,9 @@ class Destination:
         if self.outbox is not None:
             return signing(OutboxTransport(self.outbox), self.signer)
         assert self.endpoint is not None
-        smtp = SMTPTransport(self.endpoint, settings.email.max_retries, retry_backoff(), on_event)
+        smtp = SMTPTransport(
+            self.endpoint, settings.email.max_retries, retry_backoff(), on_event, smtp_timeout()
+        )
         return signing(smtp, self.signer)
 
     @property
@@ -74,7 +77,9 @@ def choose_destination(root: Path, settings: Settings, slug: str, *, outbox: boo
             f"recorded. Set it in the environment or in {env_file} (mode 600), or pass "
             f"--outbox to write the messages to {folder}/ instead",
         )
-    return Destination(endpoint=parse_smtp_url(url), signer=signer_for(root, settings))
+    endpoint = parse_smtp_url(url)
+    smtp_timeout()  # a bad value stops the send here, before anything is recorded
+    return Destination(endpoint=endpoint, signer=signer_for(root, settings))
 
 
 def open_transport(
@@ -94,6 +99,20 @@ def retry_backoff() -> float:
         return max(0.0, float(os.environ.get(BACKOFF_ENV, DEFAULT_BACKOFF)))
     except ValueError:
         raise PublishError.single(BACKOFF_ENV, 1, 1, "must be a number of seconds") from None
+
+
+def smtp_timeout() -> float:
+    """Seconds to wait for each reply of the relay ($PUBLISH_SMTP_TIMEOUT, default 60)."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        seconds = float(text) if text else SMTP_TIMEOUT
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 3600:
+        raise PublishError.single(
+            TIMEOUT_ENV, 1, 1, "must be a number of seconds above 0, at most 3600"
+        )
+    return seconds
 
 
 def state_dir(root: Path, settings: Settings) -> Path:
