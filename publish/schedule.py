@@ -5,7 +5,8 @@ Nothing here reads the clock or the disk: `now` and the recorded releases are pa
 Slots come from an RFC 5545 RRULE expanded by python-dateutil over naive *local* datetimes
 at the schedule's time of day, and only then given the site's time zone, so a slot stays at
 09:00 on the wall clock across daylight-saving changes. Rules count from DTSTART when the rule
-carries one (only its date is used), else from ANCHOR_DAY.
+carries one (only its date is used), else from ANCHOR_DAY (publish.rules): never from the day
+a command runs on, so an INTERVAL rule keeps its days. No slot is sought past SLOTS_END.
 
 Who gets which slot:
 - an essay with a `date` keeps it (off-cadence when no slot falls on that day);
@@ -18,20 +19,15 @@ Who gets which slot:
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from dateutil.rrule import rrule, rruleset, rrulestr
 
 from publish.model import Essay, Release, Settings, Site
-
-ANCHOR_DAY = date(2000, 1, 3)  # a Monday: rules without DTSTART count from here
-DTSTART_LINE = re.compile(r"^DTSTART[^:\n]*:(\d{8})[^\n]*$", re.IGNORECASE | re.MULTILINE)
+from publish.rules import expand_rule
 
 DATED, RELEASED, QUEUED = "dated", "released", "queued"
 
@@ -67,15 +63,13 @@ class Timetable:
         return datetime.combine(self.local(moment).date(), time(0), tzinfo=self.zone)
 
     def slots_from(self, start: datetime) -> Iterator[datetime]:
-        """Every slot at or after `start`, in order (endless for an endless rule)."""
-        rule = _parse_rule(self.rule, self.at)
+        """Every slot at or after `start`, in order, up to the rule's end or SLOTS_END."""
+        rule = expand_rule(self.rule, self.at, self.timezone)
         cursor = self.local(start).replace(tzinfo=None) - timedelta(days=1)
-        inclusive = True
-        while (naive := rule.after(cursor, inc=inclusive)) is not None:
+        for naive in rule.xafter(cursor, inc=True):
             slot = naive.replace(tzinfo=self.zone)
             if slot >= start:
                 yield slot
-            cursor, inclusive = naive, False
 
     def slots_between(self, start: datetime, end: datetime) -> list[datetime]:
         """Every slot with start <= slot <= end."""
@@ -90,16 +84,6 @@ class Timetable:
         """Whether a slot falls on the local day of `moment` (else it is off-cadence)."""
         day = self.start_of_day(moment)
         return bool(self.slots_between(day, day + timedelta(days=1) - timedelta(microseconds=1)))
-
-
-@lru_cache(maxsize=32)
-def _parse_rule(rule: str, at: time) -> rrule | rruleset:
-    """The rule expanded over naive local datetimes at `at`, from its DTSTART day or ANCHOR_DAY."""
-    match = DTSTART_LINE.search(rule)
-    first_day = datetime.strptime(match[1], "%Y%m%d").date() if match else ANCHOR_DAY
-    text = DTSTART_LINE.sub("", rule).strip()
-    text = "\n".join(line for line in text.splitlines() if line.strip())
-    return rrulestr(text, dtstart=datetime.combine(first_day, at), cache=True)
 
 
 @dataclass(frozen=True)

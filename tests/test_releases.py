@@ -17,9 +17,9 @@ import tempfile
 import tomllib
 from collections.abc import Callable
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 import feedparser
 import pytest
@@ -27,9 +27,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import html as lxml_html
 
+from publish.cli.common import parse_today, site_moment
 from publish.content.essays import SLUG_PATTERN
 from publish.content.releasefile import ReleasesFile, read_releases_file, write_releases_file
 from publish.content.site import load_site
+from publish.errors import PublishError
 from publish.run import CRASH_AFTER_ENV, CRASH_EXIT_CODE
 from publish.schedule import Release, Timetable, due_placements, plan_schedule
 from publish.state.db import connect
@@ -364,17 +366,35 @@ def test_a_crash_after_the_first_build_is_mailed_by_the_next_run_on_a_later_day(
 
 LONDON_ZONE = ZoneInfo("Europe/London")
 moments = st.datetimes(
-    min_value=datetime(1971, 1, 1), max_value=datetime(2999, 12, 31), timezones=st.just(UTC)
+    min_value=datetime(1971, 1, 1), max_value=datetime(2200, 12, 30), timezones=st.just(UTC)
 ).map(lambda moment: moment.replace(microsecond=0).astimezone(LONDON_ZONE))
-releases_strategy = st.lists(
-    st.builds(
+any_moments = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+).map(lambda moment: moment.replace(microsecond=0))
+zones = st.sampled_from(sorted(available_timezones()))
+
+
+def release_strategy(times: st.SearchStrategy[datetime]) -> st.SearchStrategy[Release]:
+    """Releases whose slot and release time are drawn from `times`."""
+    return st.builds(
         Release,
         slug=st.from_regex(SLUG_PATTERN, fullmatch=True),
-        slot=moments,
-        released_at=moments,
+        slot=times,
+        released_at=times,
         content_hash=st.text(max_size=64),
         source=st.text(max_size=80),
-    ),
+    )
+
+
+def released_no_earlier_than_its_slot(release: Release) -> Release:
+    """The release as a run records it: it goes out at or after its slot."""
+    if release.released_at >= release.slot:
+        return release
+    return Release(release.slug, release.released_at, release.slot, "", release.source)
+
+
+releases_strategy = st.lists(
+    release_strategy(moments).map(released_no_earlier_than_its_slot),
     max_size=6,
     unique_by=lambda r: r.slug,
 )
@@ -390,6 +410,52 @@ def test_the_releases_file_reads_back_what_was_written(
         write_releases_file(Path(folder), record)
         assert read_releases_file(Path(folder), "Europe/London") == record
         assert [p.name for p in Path(folder).iterdir()] == ["releases.toml"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    releases=st.lists(release_strategy(any_moments), max_size=3, unique_by=lambda r: r.slug),
+    first_run=st.none() | any_moments,
+    zone=zones,
+)
+def test_whatever_is_written_to_the_releases_file_can_be_read_back(
+    releases: list[Release], first_run: datetime | None, zone: str
+) -> None:
+    """No command writes a file another cannot read: the writer refuses, and writes nothing."""
+    local = ZoneInfo(zone)
+    record = ReleasesFile(
+        {
+            r.slug: Release(
+                r.slug, r.slot.astimezone(local), r.released_at.astimezone(local), "", r.source
+            )
+            for r in releases
+        },
+        first_run.astimezone(local) if first_run else None,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            write_releases_file(Path(folder), record)
+        except PublishError:
+            assert list(Path(folder).iterdir()) == []
+        else:
+            assert read_releases_file(Path(folder), zone) == record
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    day=st.dates(min_value=date(1970, 1, 1), max_value=date(2200, 12, 31)),
+    zone=zones,
+    end_of_day=st.booleans(),
+)
+def test_any_accepted_today_in_any_zone_is_a_first_run_the_file_can_hold(
+    day: date, zone: str, end_of_day: bool
+) -> None:
+    moment = site_moment(
+        parse_today(day.isoformat()), Timetable("FREQ=DAILY", zone, time(9)), end_of_day
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        write_releases_file(Path(folder), ReleasesFile({}, moment))
+        assert read_releases_file(Path(folder), zone).first_run == moment
 
 
 titles = st.text(
