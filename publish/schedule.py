@@ -110,6 +110,7 @@ class Plan:
     now: datetime
     horizon: datetime
     placements: tuple[Placement, ...]
+    unplaced: tuple[Essay, ...] = ()  # queued essays a finite rule (COUNT, UNTIL) has no slot for
 
     def placement(self, slug: str) -> Placement | None:
         """The placement of one essay, or None (a draft)."""
@@ -174,9 +175,10 @@ def plan_schedule(
             queue.append(essay)
     placed += _gone_releases(timetable, releases, {p.slug for p in placed})
     taken = {p.slot.date() for p in placed}
-    placed += _fill_slots(timetable, queue_order(queue), horizon, taken)
+    filled, unplaced = _fill_slots(timetable, queue_order(queue), horizon, taken)
+    placed += filled
     placed.sort(key=lambda p: (p.slot, p.slug))
-    return Plan(now=now, horizon=horizon, placements=tuple(placed))
+    return Plan(now=now, horizon=horizon, placements=tuple(placed), unplaced=tuple(unplaced))
 
 
 def _gone_releases(
@@ -194,16 +196,29 @@ def _gone_releases(
 
 def _fill_slots(
     timetable: Timetable, queue: list[Essay], horizon: datetime, taken: set[date]
-) -> list[Placement]:
-    """Give each queued essay, in order, the next slot from the horizon on whose day is free."""
+) -> tuple[list[Placement], list[Essay]]:
+    """Give each queued essay, in order, the next slot from the horizon on whose day is free;
+    the placements, and the essays left without a slot when the rule ends (COUNT, UNTIL)."""
     slots = timetable.slots_from(horizon)
     filled = []
-    for essay in queue:
+    for index, essay in enumerate(queue):
         slot = next((s for s in slots if s.date() not in taken), None)
-        if slot is None:  # a finite rule (COUNT/UNTIL) ran out of slots
-            break
+        if slot is None:
+            return filled, queue[index:]
         filled.append(Placement(essay.slug, essay.title, slot, QUEUED, True, None))
-    return filled
+    return filled, []
+
+
+def unplaced_warning(plan: Plan) -> str | None:
+    """What to say about the queued essays the rule has no slot for (None: there are none)."""
+    if not plan.unplaced:
+        return None
+    names = ", ".join(f"{essay.path} ({essay.slug})" for essay in plan.unplaced)
+    return (
+        f"the schedule's rule has no slot left for {len(plan.unplaced)} queued essay(s), "
+        f"which will never be released: {names}; give the rule more slots (its COUNT or "
+        "UNTIL), date them, or make them drafts"
+    )
 
 
 def due_placements(plan: Plan, back_issues: bool = False) -> list[Placement]:
@@ -321,6 +336,9 @@ def _warnings(
                 f"{', '.join(row.slugs)} waits for `publish run`" if row.slugs else "it was empty"
             )
             warnings.append(f"slot {format_slot(row.slot)} passed without a release ({waiting})")
+    unplaced = unplaced_warning(plan)
+    if unplaced:
+        warnings.append(unplaced)
     coming = next_slot(timetable, plan.now)
     if coming is not None and not any(
         p.slot.date() == coming.date() and not p.released for p in plan.placements

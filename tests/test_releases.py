@@ -326,6 +326,208 @@ def test_a_damaged_releases_file_stops_the_run_with_its_position(
     assert len(smtp_server.messages) == len(SUBSCRIBERS)
 
 
+def released_entry(slug: str, source: str, slot: str = "2027-01-05T09:00:00Z") -> str:
+    """One [[release]] table as `publish run` writes it."""
+    return (
+        f'[[release]]\nslug = "{slug}"\nsource = "{source}"\nslot = {slot}\n'
+        f'released_at = 2027-01-05T10:00:00Z\ncontent_hash = ""\n'
+    )
+
+
+def test_two_queued_essays_in_one_slot_after_a_bad_merge_are_an_error_naming_both(
+    trees: Path, smtp_server: RecordingSMTPServer
+) -> None:
+    run(trees, "2027-01-05T10:00")
+    path = trees / "releases.toml"
+    merged = path.read_text() + "\n" + released_entry("on-the-birch", "essays/01-birch.md")
+    path.write_text(merged)  # the other branch released Birch in the same slot
+    line = merged.splitlines().index('slug = "on-the-birch"')  # its [[release]] line
+    for command in ("run", "schedule", "build", "check", "status"):
+        result = invoke(trees, command, "--today", "2027-02-02T10:00")
+        assert result.exit_code == 1, (command, result.output)
+        assert (
+            f"releases.toml:{line}:1: error: 'on-the-birch' (essays/01-birch.md) and "
+            "'on-the-alder' (essays/00-alder.md) are recorded as released in the same slot, "
+            "2027-01-05 09:00" in result.stderr
+        ), (command, result.stderr)
+    assert len(smtp_server.messages) == len(SUBSCRIBERS)
+
+
+def test_two_dated_essays_on_one_day_may_share_their_slot(
+    new_site: Callable[[dict[str, str]], Path], smtp_server: RecordingSMTPServer
+) -> None:
+    root = new_site(
+        {
+            "00-alder": tree_essay("Alder", date="2027-01-05"),
+            "01-birch": tree_essay("Birch", date="2027-01-05"),
+        }
+    )
+    run(root, "2027-01-04T10:00")
+    run(root, "2027-01-05T10:00")
+    assert [r["slot"] for r in releases_file(root)["release"]] == [
+        datetime(2027, 1, 5, 9, tzinfo=UTC)
+    ] * 2
+    assert "nothing due" in run(root, "2027-01-06T10:00")
+    assert len(smtp_server.messages) == 2 * len(SUBSCRIBERS)
+
+
+def test_a_merge_conflict_in_the_releases_file_is_an_error_naming_both_sides(
+    trees: Path, smtp_server: RecordingSMTPServer
+) -> None:
+    run(trees, "2027-01-05T10:00")
+    path = trees / "releases.toml"
+    text = path.read_text()
+    conflicted = (
+        text
+        + "<<<<<<< HEAD\n"
+        + released_entry("on-the-birch", "essays/01-birch.md", "2027-02-02T09:00:00Z")
+        + "=======\n"
+        + released_entry("on-the-cedar", "essays/02-cedar.md", "2027-02-02T09:00:00Z")
+        + ">>>>>>> laptop\n"
+    )
+    path.write_text(conflicted)
+    start = len(text.splitlines()) + 1
+    end = len(conflicted.splitlines())
+    for command in ("run", "schedule", "build"):
+        result = invoke(trees, command, "--today", "2027-03-02T10:00")
+        assert result.exit_code == 1, (command, result.output)
+        assert result.stderr.startswith(
+            f"releases.toml:{start}:1: error: an unresolved merge conflict (lines {start} to "
+            f"{end}) between 'on-the-birch' and 'on-the-cedar'"
+        ), (command, result.stderr)
+    assert len(smtp_server.messages) == len(SUBSCRIBERS)
+
+
+HEAD = "# written by publish run\nfirst_run = 2027-01-05T10:00:00Z\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (HEAD + 'release = "none"\n', "releases.toml:3:1: error: 'release' must be a list of"),
+        (HEAD + "release = []\n", None),
+        (
+            HEAD + '[release]\nslug = "on-the-alder"\n',
+            "releases.toml:3:1: error: 'release' must be a list of [[release]] tables",
+        ),
+        (HEAD + "release = [1, 2]\n", "releases.toml:3:1: error: release 1: must be a [[release]]"),
+        (
+            HEAD
+            + released_entry("on-the-alder", "essays/00-alder.md").replace(
+                "slot = 2027-01-05T09:00:00Z", 'slot = "the first Tuesday"'
+            ),
+            "releases.toml:6:1: error: release 1: 'slot' must be a date and time",
+        ),
+        (
+            HEAD
+            + released_entry("on-the-alder", "essays/00-alder.md").replace(
+                "slot = 2027-01-05T09:00:00Z", "slot = 2027-01-05"
+            ),
+            "releases.toml:6:1: error: release 1: 'slot' must be a date and time",
+        ),
+        (
+            HEAD + released_entry("on-the-alder", "essays/00-alder.md", "0001-01-01T00:00:00"),
+            "releases.toml:6:1: error: release 1: 'slot' must be a date and time from the year",
+        ),
+        (
+            HEAD + released_entry("on-the-alder", "essays/00-alder.md", "9999-12-31T09:00:00Z"),
+            "releases.toml:6:1: error: release 1: 'slot' must be a date and time from the year",
+        ),
+        (
+            HEAD + released_entry("on-the-alder", "essays/00-alder.md") + "[release.extra]\n",
+            "releases.toml:9:1: error: release 1: unknown key 'extra'",
+        ),
+        (
+            HEAD + released_entry("on-the-alder", "essays/00-alder.md").replace("slot", "slott"),
+            "releases.toml:6:1: error: release 1: unknown key 'slott' (did you mean 'slot'?)",
+        ),
+    ],
+)
+def test_a_releases_file_that_cannot_be_read_is_an_error_at_its_line_and_mails_nobody(
+    trees: Path, smtp_server: RecordingSMTPServer, text: str, expected: str | None
+) -> None:
+    (trees / "releases.toml").write_text(text)
+    result = invoke(trees, "run", "--today", "2027-01-05T10:00")
+    assert "Traceback" not in result.output
+    if expected is None:  # an empty list is no release yet
+        assert result.exit_code == 0, result.output
+        assert len(smtp_server.messages) == len(SUBSCRIBERS)
+        return
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(expected), result.stderr
+    assert smtp_server.messages == []
+    assert (trees / "releases.toml").read_text() == text
+
+
+# --- the release records in the state database on their own -----------------------------------
+
+
+@pytest.mark.parametrize("loss", ["deleted", "emptied", "first run only", "out of date"])
+def test_a_missing_or_stale_releases_file_never_mails_anyone_twice(
+    trees: Path, smtp_server: RecordingSMTPServer, loss: str
+) -> None:
+    run(trees, "2027-01-05T10:00")
+    run(trees, "2027-02-02T10:00")
+    path = trees / "releases.toml"
+    written = releases_file(trees)
+    if loss == "deleted":
+        path.unlink()
+    elif loss == "emptied":
+        path.write_text("")
+    elif loss == "first run only":
+        path.write_text(f"first_run = {written['first_run'].isoformat()}\n")
+    else:  # the file from before the second release
+        path.write_text(
+            f"first_run = {written['first_run'].isoformat()}\n"
+            + released_entry("on-the-alder", "essays/00-alder.md")
+        )
+    assert invoke(trees, "build", "--today", "2027-02-03").exit_code == 0
+    assert page(trees, "on-the-birch").findtext(".//h1") == "On the Birch"
+    rows = schedule_rows(trees, "2027-02-03")
+    assert rows["on-the-birch"] == "released" and rows["on-the-cedar"] == "scheduled"
+    assert "nothing due: next slot 2027-03-02 09:00 Europe/London (on-the-cedar)" in run(
+        trees, "2027-02-03T10:00"
+    )
+    run(trees, "2027-03-02T10:00")
+    assert subjects_by_recipient(smtp_server) == {
+        address: ["On the Alder", "On the Birch", "On the Cedar"] for address in SUBSCRIBERS
+    }
+    assert [r["slug"] for r in releases_file(trees)["release"]] == [
+        "on-the-alder",
+        "on-the-birch",
+        "on-the-cedar",
+    ]
+
+
+def test_recording_a_renamed_essay_changes_only_its_own_release(
+    trees: Path, smtp_server: RecordingSMTPServer
+) -> None:
+    run(trees, "2027-01-05T10:00")
+    run(trees, "2027-02-02T10:00")
+    database = trees / "state" / "publish.db"
+    with closing(sqlite3.connect(database)) as connection:
+        before = connection.execute("SELECT * FROM releases ORDER BY slug").fetchall()
+    (trees / "essays" / "01-birch.md").rename(trees / "essays" / "01-the-birch.md")
+    assert "essays/01-birch.md was renamed to essays/01-the-birch.md" in run(
+        trees, "2027-02-03T10:00"
+    )
+    with closing(sqlite3.connect(database)) as connection:
+        after = connection.execute("SELECT * FROM releases ORDER BY slug").fetchall()
+    assert after[0] == before[0]  # on-the-alder, untouched
+    columns = [row[1] for row in sqlite3.connect(database).execute("PRAGMA table_info(releases)")]
+    changed = {
+        columns[i]
+        for i, (old, new) in enumerate(zip(before[1], after[1], strict=True))
+        if old != new
+    }
+    assert after[1][0] == "on-the-birch" and changed == {"source"}
+    assert after[1][columns.index("source")] == "essays/01-the-birch.md"
+    assert [(r["slug"], r["source"]) for r in releases_file(trees)["release"]] == [
+        ("on-the-alder", "essays/00-alder.md"),
+        ("on-the-birch", "essays/01-the-birch.md"),
+    ]
+
+
 # --- 3. a crash right after the first-ever build --------------------------------------------
 
 

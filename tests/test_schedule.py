@@ -435,3 +435,35 @@ def test_a_quarterly_rule_without_dtstart_keeps_its_months_whatever_day_it_is(
         assert result.exit_code == 0, result.output
         seen |= {line.split()[0][5:] for line in result.stdout.splitlines()[1:]}
     assert seen == {"01-03", "04-03", "07-03", "10-03"}  # January 2000's 3rd, every 3 months
+
+
+# --- a rule that runs out of slots --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "DTSTART:20270101\\nRRULE:FREQ=MONTHLY;BYDAY=+1TU;COUNT=2",
+        "FREQ=MONTHLY;BYDAY=+1TU;UNTIL=20270301T000000Z",
+    ],
+)
+def test_check_schedule_and_status_name_the_queued_essays_a_finite_rule_never_reaches(
+    tmp_path: Path, rule: str
+) -> None:
+    essays = {f"0{n}-{name}": essay_text(name.title(), slug=name) for n, name in enumerate("abc")}
+    essays["03-dated"] = essay_text("Dated", slug="dated", date="2027-06-01")
+    root = make_site(tmp_path, essays, settings=settings_text(rule=rule))
+    never = (
+        "the schedule's rule has no slot left for 1 queued essay(s), which will never be "
+        "released: essays/02-c.md (c)"
+    )
+    schedule = CliRunner().invoke(cli, ["--root", str(root), "schedule", "--today", "2027-01-01"])
+    assert schedule.exit_code == 0, schedule.output
+    assert f"warning: {never}" in schedule.stderr
+    assert [line.split()[4] for line in schedule.stdout.splitlines()[1:]] == ["a", "b", "dated"]
+    for command in ("check", "status"):
+        result = CliRunner().invoke(cli, ["--root", str(root), command, "--today", "2027-01-01"])
+        assert f"publish.toml:8:1: warning: {never}" in result.stderr, (command, result.output)
+    (root / "essays" / "02-c.md").write_text(essay_text("C", slug="c", draft=True))
+    quiet = CliRunner().invoke(cli, ["--root", str(root), "check", "--today", "2027-01-01"])
+    assert quiet.exit_code == 0 and "no slot left" not in quiet.output

@@ -234,13 +234,11 @@ def _entry_line(text: str, tables: list[int], index: int, key: str) -> int:
     if index >= len(tables):
         return _line_of(text, RELEASE_KEY)
     end = tables[index + 1] if index + 1 < len(tables) else len(text)
-    match = (
-        re.compile(rf"^[ \t]*{re.escape(key)}[ \t]*=", re.MULTILINE).search(
-            text, tables[index], end
-        )
-        if key
-        else None
+    name = re.escape(key)
+    pattern = re.compile(
+        rf"^[ \t]*({name}[ \t]*=|\[[ \t]*release[ \t]*\.[ \t]*{name}[ \t]*\])", re.MULTILINE
     )
+    match = pattern.search(text, tables[index], end) if key else None
     return text[: match.start() if match else tables[index]].count("\n") + 1
 
 

@@ -383,6 +383,15 @@ def _line_of_table(text: str, table: str) -> int:
     return 1
 
 
+def setting_line(root: Path, table: str, key: str) -> int:
+    """The line of publish.toml where `[table] key` is set (else the table's line, or 1)."""
+    try:
+        text = (root / SETTINGS_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return 1
+    return _line_of_key(text, table, key)
+
+
 def _line_of_key(text: str, table: str | None, key: str) -> int:
     """The line where `key =` is set inside `[table]`, or the table's line."""
     current = None
