@@ -33,6 +33,7 @@ from publish.model import Essay
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
 from publish.serve import INDEX_PATH, BuildResult, Preview
 from publish.state.releases import site_with_releases
+from publish.status import queue_problems
 
 
 @click.command()
@@ -121,7 +122,9 @@ def check(
     report = check_site(root, BuildOptions(today=today))  # writes nothing, not even the cache
     site = report.site
     assert site is not None
+    now = site_moment(today, Timetable.from_settings(site.settings), end_of_day=True)
     problems = [*report.warnings, *sending_problems(root, site.settings)]
+    problems += queue_problems(site, now)
     if links:
         problems += _checked_links(root, site.essays, link_timeout)
     if any(problem.is_error for problem in problems):

@@ -9,6 +9,7 @@ import click
 from publish.addresses import masked_address
 from publish.cli.common import (
     OUTBOX_OPTION,
+    checked_today,
     load_environment_settings,
     parse_today,
     show_problems,
@@ -25,6 +26,7 @@ from publish.status import MailView, NextRelease, StatusReport, gather_status
     "--today",
     "today_text",
     metavar="DATETIME",
+    callback=checked_today,
     help="Report as if it were this moment (a date alone means the end of that day, as for run).",
 )
 @OUTBOX_OPTION
