@@ -23,9 +23,10 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from dkim.canonicalization import Relaxed
 from dnslib.server import DNSLogger, DNSServer
 from dnslib.zoneresolver import ZoneResolver
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from publish.cli.main import cli
@@ -33,7 +34,7 @@ from publish.content.settings import load_settings
 from publish.errors import PublishError
 from publish.mailing.built import load_built_email
 from publish.mailing.composer import FORK_THRESHOLD, Composer, Context, copy_for
-from publish.mailing.dkim import DkimSigner, signed_headers
+from publish.mailing.dkim import DkimSigner, head_and_body, relaxed_body, signed_headers
 from publish.mailing.mailer import Letter, Mailer
 from publish.mailing.service import create_app
 from publish.outputs import mime
@@ -463,7 +464,10 @@ def test_a_large_send_signs_in_its_forked_composers_and_every_copy_verifies(
         assert dkim.verify(path.read_bytes(), dnsfunc=serving(records))
 
 
-LINE = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=300)
+SPACES = st.sampled_from([" ", "\t", "  \t ", "\r", "\n", "\r\n", "\r\n\r\n"])
+LINE = st.lists(
+    st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=120) | SPACES, max_size=8
+).map("".join)
 WORDS = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=80)
 
 
@@ -490,3 +494,21 @@ def message_of(subject: str, name: str, lines: list[str], *, raw: bool) -> bytes
         return head + b"\r\n" + b"\r\n".join(line.encode("utf-8") for line in lines)
     message.set_content("\n".join(lines))
     return message.as_bytes()
+
+
+@given(st.lists(st.binary(max_size=40) | SPACES.map(str.encode), max_size=30))
+@example([b"\x00", b"\r\n\r\n"])  # after an empty first line, the body starts at once
+def test_the_relaxed_body_and_the_split_are_dkimpys(pieces: list[bytes]) -> None:
+    text = b"".join(pieces)
+    assert relaxed_body(text) == Relaxed.canonicalize_body(text)
+    for message in (text, b"From: a@example.org\r\n\r\n" + text, b"\r\n" + text):
+        assert parsed(head_and_body, message) == parsed(dkim.rfc822_parse, message)
+
+
+def parsed(split: Any, message: bytes) -> Any:
+    """What `split(message)` gives, or the kind of error it raises (dkimpy's own, or an
+    IndexError for a first line that continues nothing)."""
+    try:
+        return split(message)
+    except (dkim.DKIMException, IndexError) as exc:
+        return type(exc)

@@ -25,7 +25,11 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from dkim.canonicalization import CanonicalizationPolicy
+from dkim.canonicalization import (
+    CanonicalizationPolicy,
+    correct_empty_body,
+    strip_trailing_lines,
+)
 
 from publish.content.settings import SETTINGS_FILE
 from publish.errors import Problem, PublishError, error
@@ -88,9 +92,9 @@ class DkimSigner:
         `gen_header` with the RSA step done by OpenSSL."""
         if b"from" not in include:
             raise dkim.ParameterError("The From header field MUST be signed")
-        parsed = dkim.DKIM(message)
+        message_headers, body = head_and_body(message)
         domain = self.domain.encode("ascii")
-        body_hash = hashlib.sha256(RELAXED.canonicalize_body(parsed.body)).digest()
+        body_hash = hashlib.sha256(relaxed_body(body)).digest()
         fields = [
             (b"v", b"1"),
             (b"a", b"rsa-sha256"),
@@ -106,7 +110,7 @@ class DkimSigner:
         ]
         unsigned = dkim.RE_BTAG.sub(b"\\1", _folded(fields, b""))
         hashed = hashlib.sha256()
-        headers = RELAXED.canonicalize_headers(parsed.headers)
+        headers = RELAXED.canonicalize_headers(message_headers)
         dkim.hash_headers(hashed, RELAXED, headers, include, (HEADER_NAME, b" " + unsigned), None)
         value = self.private_key.sign(
             hashed.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256())
@@ -236,6 +240,28 @@ def _key_file_fault(root: Path, relative: str) -> str:
     if key.key_size < MIN_KEY_BITS:
         return f"{shown} is a {key.key_size}-bit key; receivers ignore keys under 1024 bits"
     return ""
+
+
+def head_and_body(message: bytes) -> tuple[list[list[bytes]], bytes]:
+    """The header fields and the body, as dkimpy's `rfc822_parse` gives them; for a message
+    whose every line ends in CRLF (as publish writes them) the body is cut off without
+    splitting it into lines and joining them again."""
+    head, blank, body = message.partition(b"\r\n\r\n")
+    if not blank or message.startswith(b"\r\n") or message.count(b"\n") != message.count(b"\r\n"):
+        return dkim.rfc822_parse(message)
+    headers, _ = dkim.rfc822_parse(head + b"\r\n\r\n")
+    return headers, body
+
+
+def relaxed_body(body: bytes) -> bytes:
+    """The body canonicalised "relaxed" (RFC 6376 3.4.4), byte for byte dkimpy's
+    `Relaxed.canonicalize_body`, with its two regular expressions (most of a signature's
+    CPU on a 38 KB body) done as replacements: every run of spaces and tabs becomes one
+    space, then a space at the end of a line goes."""
+    spaced = body.replace(b"\t", b" ")
+    while b"  " in spaced:
+        spaced = spaced.replace(b"  ", b" ")
+    return correct_empty_body(strip_trailing_lines(spaced.replace(b" \r\n", b"\r\n")))
 
 
 def signed_headers(message: bytes) -> tuple[bytes, ...]:
