@@ -3,10 +3,12 @@
 `dkim_selector` and `dkim_key_file` (a PEM RSA private key, relative to the site root) turn
 signing on; the signing domain is `dkim_domain`, else the domain of `[email] from`. The key
 is read from its file when a send or the service opens its transport and parsed once per
-process; it is never copied, shown or written anywhere else. dkimpy canonicalises the
-message and lays out the header; OpenSSL (through `cryptography`) does the RSA, which in
-dkimpy is a pure-Python `pow()` and cost 25 times more than the rest. RSASSA-PKCS1-v1_5 is
-deterministic, so the signature is byte for byte what `dkim.sign` makes (tests/test_dkim.py).
+process; it is never copied, shown or written anywhere else. The signature is dkimpy's:
+its parser, header canonicalisation, tag layout and folding, with the body's relaxed
+canonicalisation done as bytes replacements and the RSA by OpenSSL (through
+`cryptography`; in dkimpy it is a pure-Python `pow()`, most of a signature's CPU).
+RSASSA-PKCS1-v1_5 is deterministic, so the header is byte for byte what `dkim.sign` makes
+(tests/test_dkim.py compares them).
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class DkimSigner:
     def __post_init__(self) -> None:
         key = serialization.load_pem_private_key(self.key, password=None)
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise ValueError("a DKIM key here is an RSA key")
+            raise ValueError("DKIM here signs with an RSA key")
         object.__setattr__(self, "private_key", key)
 
     def sign(self, message: bytes, now: int | None = None) -> bytes:
