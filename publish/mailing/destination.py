@@ -36,16 +36,22 @@ class Destination:
     signer: DkimSigner | None = None  # signs each message when [email] sets up DKIM
 
     def open(
-        self, settings: Settings, on_event: Callable[[str, str], None] | None = None
+        self,
+        settings: Settings,
+        on_event: Callable[[str, str], None] | None = None,
+        *,
+        signs: bool = True,
     ) -> Transport:
-        """The transport for this destination (signing each message when DKIM is set up)."""
+        """The transport for this destination, signing each message when DKIM is set up
+        and `signs` (a send's composers sign its copies themselves: `signs=False`)."""
+        signer = self.signer if signs else None
         if self.outbox is not None:
-            return signing(OutboxTransport(self.outbox), self.signer)
+            return signing(OutboxTransport(self.outbox), signer)
         assert self.endpoint is not None
         smtp = SMTPTransport(
             self.endpoint, settings.email.max_retries, retry_backoff(), on_event, smtp_timeout()
         )
-        return signing(smtp, self.signer)
+        return signing(smtp, signer)
 
     @property
     def label(self) -> str:

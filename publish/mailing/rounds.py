@@ -89,11 +89,11 @@ class SendRun:
         self.pace = make_pace(conn, settings, destination.outbox is not None, self._hold)
         self.workers = Workers(
             settings.email.connections if destination.outbox is None else 1,
-            lambda on_event: destination.open(settings, on_event),
+            lambda on_event: destination.open(settings, on_event, signs=False),
             self.pace,
         )
         self.secret = db.load_secret(state_dir(root, settings))
-        context = Context(built, settings, self.secret, domain)
+        context = Context(built, settings, self.secret, domain, destination.signer)
         self.composer = Composer(context, total)  # forks, if it does, before any thread starts
         self.ready: deque[tuple[Delivery, Copy]] = deque()
         self.claimed: list[Job] = []  # claimed in the open transaction, handed at its commit
