@@ -132,7 +132,7 @@ def run_publish(
         closing(connect(database_path(root, site.settings))) as connection,
     ):
         known = _known(root, site.settings, connection)
-        binding = bind_releases(site, known.releases, known.unfinished)
+        binding = bind_releases(site, known.releases, known.unfinished, known.lines)
         first_run, notes = _keep_records(root, connection, known, binding, now)
         decision = decide(binding, timetable, _in_order(known), now, first_run, back_issues)
         decision = dataclasses.replace(decision, log=(*notes, *decision.log))
@@ -169,6 +169,7 @@ def _known(root: Path, settings: Settings, connection: sqlite3.Connection) -> Kn
         on_file.releases,
         frozenset(unfinished_sends(connection, database)),
         on_file.first_run,
+        on_file.lines,
     )
 
 

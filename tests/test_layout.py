@@ -17,6 +17,7 @@ RANKS = {
     "locks": 0,
     "atomic": 0,
     "cadence": 0,
+    "rules": 0,
     "dnsrecords": 0,
     "loginurl": 0,
     "cache": 1,

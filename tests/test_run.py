@@ -11,6 +11,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import tomllib
 from collections import Counter
 from contextlib import closing
 from datetime import date, datetime, timedelta
@@ -278,3 +279,65 @@ def test_cron_prints_an_hourly_crontab_line_and_a_systemd_timer(tmp_path: Path) 
     assert any(line.startswith("OnCalendar=") for line in lines)
     assert any(line.startswith("ExecStart=") and line.endswith(" run") for line in lines)
     assert "EITHER" in result.stdout
+
+
+# --- the days a command may run as ------------------------------------------------------------
+
+
+def site_files(root: Path) -> set[str]:
+    """Every file under the site folder, relative to it."""
+    return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize(
+    "today", ["0001-01-01", "1969-12-31", "2201-01-01", "9999-12-31", "9999-12-31T12:00+00:00"]
+)
+@pytest.mark.parametrize(
+    "command",
+    [["run"], ["run", "--dry-run"], ["schedule"], ["status"], ["check"], ["build"], ["serve"]]
+    + [["deploy"]],
+)
+def test_a_today_outside_1970_to_2200_is_refused_before_anything_is_written(
+    site: Path, smtp_server: RecordingSMTPServer, command: list[str], today: str
+) -> None:
+    before = site_files(site)
+    result = invoke(site, *command, "--today", today)
+    assert result.exit_code == 2, result.output
+    assert "is outside the days publish can run as, 1970-01-01 to 2200-12-31" in result.stderr
+    assert site_files(site) == before and smtp_server.messages == []
+
+
+@pytest.mark.parametrize(
+    ("first", "mailed"), [("1970-01-01", 0), (first_tuesday(2200, 12).isoformat(), 1)]
+)
+def test_a_run_on_the_first_or_last_days_writes_a_file_every_command_reads(
+    site: Path, smtp_server: RecordingSMTPServer, first: str, mailed: int
+) -> None:
+    result = invoke(site, "run", "--today", first)
+    assert result.exit_code == 0, result.output
+    first_run = tomllib.loads((site / "releases.toml").read_text())["first_run"]
+    assert first_run.date().isoformat() == first
+    for command in (["schedule"], ["status"], ["check"], ["build"], ["run"]):
+        again = invoke(site, *command, "--today", first)
+        assert "releases.toml" not in again.stderr, (command, again.output)
+        assert "Traceback" not in again.output
+    assert Counter(recipient for _, [recipient], _ in smtp_server.messages) == Counter(
+        {address: mailed for address in SUBSCRIBERS if mailed}
+    )
+    if not mailed:  # a rule without DTSTART counts from 3 January 2000: no slot before
+        assert "nothing due: next slot 2000-01-04 09:00 Europe/London (alder)" in result.stdout
+
+
+def test_a_first_run_in_the_year_9999_left_by_an_older_publish_is_an_error_at_its_line(
+    site: Path, smtp_server: RecordingSMTPServer
+) -> None:
+    (site / "releases.toml").write_text(
+        "# noted by an older publish\nfirst_run = 9999-12-31T23:59:59Z\n"
+    )
+    result = invoke(site, "run", "--today", "2027-01-05T10:00")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "releases.toml:2:1: error: 'first_run' must be a date and time from 1970-01-01 to "
+        "2200-12-31"
+    ), result.stderr
+    assert smtp_server.messages == []

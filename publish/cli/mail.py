@@ -14,6 +14,7 @@ import click
 
 from publish.cli.common import (
     OUTBOX_OPTION,
+    checked_today,
     load_environment_settings,
     parse_today,
     show_problems,
@@ -266,6 +267,7 @@ class _SendProgress:
     "--today",
     "today_text",
     metavar="DATETIME",
+    callback=checked_today,
     help="Run as if it were this moment (a date alone means the end of that day).",
 )
 @click.option(

@@ -32,6 +32,7 @@ from publish.mailing.readiness import sending_problems
 from publish.model import Essay
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
 from publish.state.releases import site_with_releases
+from publish.status import queue_problems
 
 if TYPE_CHECKING:
     from publish.serve import BuildResult
@@ -123,7 +124,9 @@ def check(
     report = check_site(root, BuildOptions(today=today))  # writes no output, only its memo
     site = report.site
     assert site is not None
+    now = site_moment(today, Timetable.from_settings(site.settings), end_of_day=True)
     problems = [*report.warnings, *sending_problems(root, site.settings)]
+    problems += queue_problems(site, now)
     if links:
         problems += _checked_links(root, site.essays, link_timeout)
     if any(problem.is_error for problem in problems):

@@ -3,7 +3,9 @@
 A refusal for one address fails that row, or defers it to a later round of the same send
 (the whole list waiting once per round); SETUP_STREAK recipients in a row refused alike
 with a setup-kind reply stop the send with those rows still pending; a row of unknown
-outcome is tried again at most once in that send, UNKNOWN_RETRIES in all.
+outcome is tried again at most once in that send, UNKNOWN_RETRIES in all; SILENT_STREAK
+messages in a row that the server took without ever answering (it hung after the message's
+end, or hung up) stop the send with those rows unknown, never sent.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from publish.mailing.progress import ProgressEvent
 from publish.mailing.transport import (
     DeliveryFailure,
     OutcomeUnknown,
+    RelaySilent,
     ServerUnavailable,
     SetupFailure,
 )
@@ -36,6 +39,9 @@ from publish.state.ledger import Delivery
 from publish.state.subscribers import ACTIVE
 
 SETUP_STREAK = 5  # this many recipients in a row refused alike means the setup is broken
+# This many messages in a row (over all connections) taken by the server without an answer
+# mean the relay hangs: each costs the SMTP timeout and may arrive twice if tried again.
+SILENT_STREAK = 3
 
 
 class SendRun:
@@ -75,6 +81,7 @@ class SendRun:
         self.unknown: list[tuple[str, str]] = []
         self.unknown_counts: dict[int, int] = {}
         self.retried_unknown: set[int] = set()
+        self.silent = 0  # messages in a row the server took without answering
         # setup-kind refusals, still pending: the reader, the reply, and when it came
         self.suspects: list[tuple[Delivery, str, float]] = []
         self.streak_key: tuple[int, str] = (0, "")
@@ -82,11 +89,11 @@ class SendRun:
         self.pace = make_pace(conn, settings, destination.outbox is not None, self._hold)
         self.workers = Workers(
             settings.email.connections if destination.outbox is None else 1,
-            lambda on_event: destination.open(settings, on_event),
+            lambda on_event: destination.open(settings, on_event, signs=False),
             self.pace,
         )
         self.secret = db.load_secret(state_dir(root, settings))
-        context = Context(built, settings, self.secret, domain)
+        context = Context(built, settings, self.secret, domain, destination.signer)
         self.composer = Composer(context, total)  # forks, if it does, before any thread starts
         self.ready: deque[tuple[Delivery, Copy]] = deque()
         self.claimed: list[Job] = []  # claimed in the open transaction, handed at its commit
@@ -232,6 +239,8 @@ class SendRun:
         """Record what a worker reports; True if the row goes into the next round."""
         delivery, error = outcome.job.delivery, outcome.error
         self.current = delivery.email
+        if not isinstance(error, OutcomeUnknown | ServerUnavailable):
+            self.silent = 0  # the server answered
         if error is None:
             self._settle_suspects(before=outcome.started)
             self._final(delivery, "sent")
@@ -357,13 +366,16 @@ class SendRun:
         return False
 
     def _unknown(self, delivery: Delivery, reason: str) -> bool:
-        """Mark the row unknown; True when it gets its one retry of this run."""
+        """Mark the row unknown; True when it gets its one retry of this run. RelaySilent
+        once SILENT_STREAK first tries in a row met no answer."""
         sid = delivery.subscriber_id
         count = self.unknown_counts.get(sid, delivery.unknown_attempts) + 1
         self.unknown_counts[sid] = count
         ledger.mark(self.conn, self.built.slug, sid, "unknown", reason, unknown=True)
         first_in_run = delivery.ledger_status != "unknown" and sid not in self.retried_unknown
-        if first_in_run and count <= ledger.UNKNOWN_RETRIES:
+        self.silent += first_in_run  # a retry may be that reader's own trouble: not counted
+        hanging = self.silent >= SILENT_STREAK
+        if first_in_run and count <= ledger.UNKNOWN_RETRIES and not hanging:
             self.retried_unknown.add(sid)
             self.report(
                 ProgressEvent(
@@ -378,6 +390,11 @@ class SendRun:
                 "unknown", self.done, self.total, delivery.email, reason, self.destination.shown
             )
         )
+        if hanging:
+            raise RelaySilent(
+                f"the SMTP server at {self.destination.label} took {self.silent} messages in "
+                f"a row and answered none of them ({reason})"
+            )
         return False
 
     def _final(self, delivery: Delivery, status: str, detail: str = "", kind: str = "") -> None:

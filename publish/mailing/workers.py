@@ -23,7 +23,7 @@ from publish.state.ledger import Delivery
 
 PUSHBACK = re.compile(r"(421|451|452|454) (?!4\.5\.3)")  # 4.5.3: a per-connection message cap
 CRASH_ENV = "PUBLISH_TEST_CRASH_AT"  # test hook: "step:N" kills the send at the Nth step
-JOIN_TIMEOUT = 90.0  # seconds a stopping worker may take to finish its message (SMTP timeout+)
+JOIN_TIMEOUT = 90.0  # seconds a stopping worker may take to close (the default SMTP timeout+)
 
 
 @dataclass(frozen=True)

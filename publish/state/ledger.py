@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from publish.errors import PublishError
 from publish.safetext import now_text
 from publish.state import db
 from publish.state.subscribers import ACTIVE
@@ -22,6 +23,11 @@ UNKNOWN_RETRIES = 2  # an unknown outcome is tried again at most this often, ove
 CLAIM_LEFT = (
     "a send stopped after claiming this delivery and before the server's answer was "
     "recorded; the message may have arrived"
+)
+
+OUTBOX_REMEDY = (
+    "it holds only what --outbox wrote, so delete it (with the folders beside it) to start "
+    "the outbox afresh; nothing was written"
 )
 
 # The outbox's own ledger: the same two tables, with the site's state database attached
@@ -49,18 +55,38 @@ class Delivery:
 
 
 def connect_outbox_ledger(ledger: Path, database: Path) -> sqlite3.Connection:
-    """The outbox's ledger at `ledger`, reading subscribers from `database` (untouched)."""
-    db.connect(database).close()  # create and migrate it, as a real send would
+    """The outbox's ledger at `ledger`, reading subscribers from `database` (untouched).
+
+    PublishError naming the file: without a state database (there is nobody to write for,
+    and nothing is created), or when either database cannot be used (busy or damaged)."""
+    require_database(database)
+    db.connect(database).close()  # migrate it, as a real send would
     ledger.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(ledger.resolve().as_uri(), uri=True, timeout=30, isolation_level=None)
     try:
         for statement in OUTBOX_SCHEMA:
             conn.execute(statement)
+        conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()
         conn.execute("ATTACH DATABASE ? AS site", (database.resolve().as_uri(),))
-    except sqlite3.DatabaseError:
+    except sqlite3.DatabaseError as exc:
         conn.close()
-        raise
+        raise db.database_error(
+            ledger, exc, what="the outbox ledger", remedy=OUTBOX_REMEDY
+        ) from None
     return conn
+
+
+def require_database(database: Path) -> None:
+    """PublishError unless the state database exists: the outbox's readers live there."""
+    if not database.is_file():
+        raise PublishError.single(
+            str(database),
+            1,
+            1,
+            "there is no state database here, so the outbox has nobody to write for; nothing "
+            "was written or created. Add subscribers first (`publish subscribers add` or "
+            "`publish subscribers import`), or correct [state] database in publish.toml",
+        )
 
 
 def send_started(conn: sqlite3.Connection, slug: str) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from publish.state import ledger
+
 # Each subscriber event counted per month: its name and the column that dates it.
 MONTHLY_EVENTS = (
     ("new", "created_at"),
@@ -47,6 +49,7 @@ class SendCounts:
     skipped: int = 0
     bounced: int = 0  # bounce reports about this send, from the bounce mailbox or a webhook
     unsubscribed: int = 0  # readers who left after it, before the next send
+    to_send: int = 0  # rows a rerun would still send: pending, and unknown within the limit
 
 
 def monthly_counts(conn: sqlite3.Connection) -> list[MonthCounts]:
@@ -91,7 +94,7 @@ def last_send(conn: sqlite3.Connection) -> SendCounts | None:
     ).fetchone()
     if row is None:
         return None
-    return SendCounts(*row, **_outcomes(conn, row[0]))
+    return SendCounts(*row, **_outcomes(conn, row[0]), to_send=ledger.count_pending(conn, row[0]))
 
 
 def _outcomes(conn: sqlite3.Connection, slug: str) -> dict[str, int]:
