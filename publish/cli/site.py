@@ -30,9 +30,9 @@ from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError
 from publish.mailing.readiness import sending_problems
 from publish.model import Essay
+from publish.previewing import queue_problems
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
 from publish.state.releases import site_with_releases
-from publish.status import queue_problems
 
 if TYPE_CHECKING:
     from publish.serve import BuildResult

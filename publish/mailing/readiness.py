@@ -14,6 +14,6 @@ def sending_problems(root: Path, settings: Settings) -> list[Problem]:
     problems = mailing_readiness(root, settings)
     if not (settings.email.dkim_selector or settings.email.dkim_key_file):
         return problems  # no DKIM set up: the key's module (and `cryptography`) stays unloaded
-    from publish.mailing.dkim import key_problems
+    from publish.mailing.dkimsetup import key_problems  # `cryptography`, to read the key
 
     return [*problems, *key_problems(root, settings)]
