@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import shutil
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from publish.build import BuildOptions, build
+from publish.content.releasefile import ReleasesFile, write_releases_file
 from tests.sitebuilder import make_site, site_files, site_settings
 
 SLUG = "on-margins"
 BUILD_DAY = date(2027, 1, 1)
+FIRST_RUN = datetime(2026, 1, 1, 9, tzinfo=UTC)
 
 SETTINGS = site_settings("mail")  # the default site's, with a [schedule] and an [email] table
 ESSAYS = site_files("mail", "essays")  # "01-on-margins" (every kind of block) and "02-second"
@@ -19,8 +21,13 @@ ESSAYS = site_files("mail", "essays")  # "01-on-margins" (every kind of block) a
 def make_mail_site(
     root: Path, essays: dict[str, str] | None = None, settings: str = SETTINGS
 ) -> Path:
-    """Write and build the email fixture site under `root`; return `root`."""
+    """Write and build the email fixture site under `root`; return `root`.
+
+    The site had its first run on FIRST_RUN, before its essays were dated, so they are not
+    back issues: on BUILD_DAY they are what the next run mails, and the build makes their
+    emails (a build makes an email only where a send could still need it)."""
     make_site(root, ESSAYS if essays is None else essays, settings=settings, site="mail")
+    write_releases_file(root, ReleasesFile({}, FIRST_RUN))
     images = root / "essays" / "images"
     images.mkdir(exist_ok=True)
     (images / "pencil.png").write_bytes(b"\x89PNG\r\n\x1a\n")
