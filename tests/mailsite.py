@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 from publish.build import BuildOptions, build
-from publish.content.releasefile import ReleasesFile, write_releases_file
-from tests.sitebuilder import make_site, site_files, site_settings
+from tests.sitebuilder import due_since_long_ago, make_site, site_files, site_settings
 
 SLUG = "on-margins"
 BUILD_DAY = date(2027, 1, 1)
-FIRST_RUN = datetime(2026, 1, 1, 9, tzinfo=UTC)
 
 SETTINGS = site_settings("mail")  # the default site's, with a [schedule] and an [email] table
 ESSAYS = site_files("mail", "essays")  # "01-on-margins" (every kind of block) and "02-second"
@@ -23,11 +21,10 @@ def make_mail_site(
 ) -> Path:
     """Write and build the email fixture site under `root`; return `root`.
 
-    The site had its first run on FIRST_RUN, before its essays were dated, so they are not
-    back issues: on BUILD_DAY they are what the next run mails, and the build makes their
-    emails (a build makes an email only where a send could still need it)."""
+    The site had its first run before its essays were dated, so they are not back issues:
+    on BUILD_DAY they are what the next run mails, and the build makes their emails."""
     make_site(root, ESSAYS if essays is None else essays, settings=settings, site="mail")
-    write_releases_file(root, ReleasesFile({}, FIRST_RUN))
+    due_since_long_ago(root)
     images = root / "essays" / "images"
     images.mkdir(exist_ok=True)
     (images / "pencil.png").write_bytes(b"\x89PNG\r\n\x1a\n")
