@@ -7,23 +7,30 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
 
-from publish.build import BuildOptions, build
+from publish.build import BuildOptions, build, load_site, plan, read_site
 from publish.cli.main import cli
+from publish.content.releasefile import ReleasesFile, write_releases_file
 from publish.model import Release
+from publish.run import decide
+from publish.schedule import Timetable
 from publish.serve import Preview
 from publish.state import ledger
 from publish.state.db import connect
-from publish.state.releases import record_releases
+from publish.state.releases import record_releases, site_with_releases
 from publish.state.subscribers import add_subscriber
+from publish.state.unsent import emails_wanted
 from tests.sitebuilder import essay_text, make_site
 from tests.tools import RecordingSMTPServer
 
@@ -68,16 +75,21 @@ def essays() -> dict[str, str]:
     return files
 
 
-def mailed_site(root: Path, welcome: str = "none", unfinished: tuple[str, ...] = ()) -> Path:
-    """The site with every MAILED issue released and its send finished (but `unfinished`),
-    recorded in the state database as `publish run` records them; one reader."""
+def mailed_site(
+    root: Path,
+    welcome: str = "none",
+    unfinished: tuple[str, ...] = (),
+    released: tuple[str, ...] = tuple(MAILED),
+) -> Path:
+    """The site with the `released` MAILED issues (all of them unless told) released and
+    their sends finished (but `unfinished`), recorded in the state database as `publish
+    run` records them; one reader."""
     make_site(root, essays(), settings=SETTINGS.format(welcome=welcome))
     paths = {slug: f"essays/{n:02d}-{slug}.md" for n, slug in enumerate(MAILED, start=2)}
     with closing(connect(root / "state" / "publish.db")) as connection:
-        record_releases(
-            connection, [Release(s, slot, slot, "", paths[s]) for s, slot in MAILED.items()]
-        )
-        for slug in MAILED:
+        records = [Release(s, MAILED[s], MAILED[s], "", paths[s]) for s in released]
+        record_releases(connection, records)
+        for slug in released:
             ledger.start_send(connection, slug)  # nobody subscribed yet: finished at once
             if slug not in unfinished:
                 ledger.finish_send(connection, slug)
@@ -179,3 +191,44 @@ def test_the_preview_makes_a_back_issues_email_when_asked(tmp_path: Path) -> Non
     assert html is not None and "Words of m4" in html and "Hello Sam Sample," in html
     assert email_files(folder) == three("m4", DUE)
     assert preview.email_preview("no-such-essay", "html") is None
+
+
+def test_check_checks_the_next_email_and_not_a_mailed_back_issues(tmp_path: Path) -> None:
+    root = mailed_site(tmp_path / "site")
+    long_body = "\n\n".join(["A sentence that repeats to make a long essay indeed. " * 20] * 90)
+    for name in ("05-m4", "10-due"):  # a mailed issue, and the next one
+        path = root / "essays" / f"{name}.md"
+        path.write_text(path.read_text(encoding="utf-8") + long_body + "\n", encoding="utf-8")
+    result = publish(root, "check")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if ": warning: " in line]
+    assert [line.split(":")[0] for line in warnings] == ["essays/10-due.md"]
+    assert "the email HTML is " in warnings[0]
+
+
+@given(
+    released=st.sets(st.sampled_from(sorted(MAILED))),
+    unfinished=st.sets(st.sampled_from(sorted(MAILED))),
+    first_run=st.sampled_from([None, "2024-06-01T09:00:00+00:00", "2025-03-01T09:00:00+00:00"]),
+    days=st.integers(min_value=0, max_value=400),
+)
+def test_a_build_makes_exactly_the_emails_a_run_at_that_moment_would_send(
+    released: set[str], unfinished: set[str], first_run: str | None, days: int
+) -> None:
+    now = datetime(2025, 9, 2, 12, tzinfo=UTC) + timedelta(days=days)
+    with tempfile.TemporaryDirectory() as folder:
+        root = mailed_site(
+            Path(folder) / "site",
+            unfinished=tuple(sorted(unfinished & released)),
+            released=tuple(sorted(released)),
+        )
+        if first_run is not None:
+            write_releases_file(root, ReleasesFile({}, datetime.fromisoformat(first_run)))
+        binding, known = site_with_releases(read_site(root)[0])
+        in_order = [slug for slug in known.database if slug in known.unfinished]
+        timetable = Timetable.from_settings(binding.site.settings)
+        decision = decide(binding, timetable, in_order, now, known.first_run)
+        would_send = {*decision.resume, *(r.slug for r in decision.releases)}
+        site, _ = load_site(root)
+        shown = {essay.slug for essay in plan(site, BuildOptions(today=now)).essays}
+        assert emails_wanted(site, now) & shown == would_send
