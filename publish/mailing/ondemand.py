@@ -24,6 +24,7 @@ from publish.build import (
     refuse_unpublished_links,
     shared_templates,
 )
+from publish.errors import PublishError
 from publish.model import Settings
 from publish.outputs.files import resolved
 from publish.writer import add_files, build_lock
@@ -44,7 +45,12 @@ def make_email(root: Path, slug: str, email_dir: Path, options: BuildOptions | N
         refuse_unpublished_links(site, published, options, None)
         row = next(row for row in FORMATS if row.chosen)
         files = row.render(published, shared_templates(published.templates_dir), {slug})
-        add_files({path: resolved(value) for path, value in files.items()}, root / email_dir)
+        made = {path: resolved(value) for path, value in files.items()}
+        try:
+            add_files(made, root / email_dir)
+        except OSError as exc:  # a folder this process may not write, say
+            reason = f"the email of '{slug}' could not be written: {exc.strerror or exc}"
+            raise PublishError.single(str(email_dir), 1, 1, reason) from None
     return True
 
 
