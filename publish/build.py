@@ -1,17 +1,17 @@
 """The whole build, in the order it runs: load, plan, decide what to render, render,
 pre-flight, write.
 
-`build()` writes `build/site/` and `build/email/` in one atomic commit; `check()` is the same
-function with writing turned off, and covers the queued essays at their planned slots. Every
-output is a row of `FORMATS`; every cache key is computed here, and only here is the build
-cache used (the outputs are pure functions from a `Site` to `{path: content}`).
+`build()` writes `build/site/` and `build/email/` (the emails a send could still need, see
+`publish.state.unsent`) in one atomic commit; `check()` is it without the write, covering the
+queued essays at their planned slots. Every output is a row of `FORMATS`; every cache key is
+computed here, and only here is the build cache used (outputs are pure: `Site` -> files).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
@@ -48,6 +48,7 @@ from publish.previewing import (
 )
 from publish.schedule import apply_release_dates
 from publish.state.releases import site_with_releases
+from publish.state.unsent import emails_wanted
 from publish.writer import OutputFolder, build_lock, write_trees
 
 BUILD_DIR = "build"
@@ -66,6 +67,7 @@ class BuildOptions:
     queued: bool = False
     strict: bool = False
     sandbox: bool = False  # written to build/preview/ even without `future` (publish serve)
+    emails: frozenset[str] = frozenset()  # emails to make besides those a send could need
 
     @property
     def preview(self) -> bool:
@@ -87,7 +89,7 @@ class BuildReport:
     left_out: LeftOut = LeftOut()  # the essays of `site` this build did not show
 
 
-Render = Callable[[Site, Environment], Mapping[str, Content | Deferred]]
+Render = Callable[..., Mapping[str, Content | Deferred]]  # (site, templates[, chosen slugs])
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class OutputFormat:
     paths: str  # the path pattern of its files
     render: Render
     reads: str  # what its files depend on (each file's `Deferred` says exactly)
+    chosen: bool = False  # made only for the essays the build names (see `gather`)
 
 
 def _feeds(site: Site, templates: Environment) -> OutputFiles:
@@ -157,6 +160,7 @@ FORMATS: tuple[OutputFormat, ...] = (
         "<slug>.html, <slug>.txt, <slug>.eml",
         mail.render_emails,
         "each essay, the email templates",
+        chosen=True,
     ),
 )
 FOLDERS = tuple(dict.fromkeys(row.folder for row in FORMATS))
@@ -184,7 +188,7 @@ def build(
             site, warnings = load_site(root)
         published = plan(site, options)
         refuse_unpublished_links(site, published, options, warnings)
-        gathered = gather(published)
+        gathered = gather(published, emails_wanted(site, options.today) | options.emails)
         if options.preview:
             gathered["site"] = with_banners(
                 gathered["site"], banners(site, published, options.today)
@@ -278,12 +282,13 @@ def refuse_unpublished_links(
 # --- Decide what to render, render ------------------------------------------------------
 
 
-def gather(published: Site) -> dict[str, OutputFiles]:
-    """Every row's files, by output folder; one collector per folder refuses a path twice."""
+def gather(published: Site, emails: Collection[str]) -> dict[str, OutputFiles]:
+    """Every row's files by folder (emails only for `emails`); a path twice is refused."""
     templates = shared_templates(published.templates_dir)
     gathered = {name: OutputFiles() for name in FOLDERS}
     for row in FORMATS:
-        gathered[row.folder].add_all(row.render(published, templates), row.name)
+        chosen = (emails,) if row.chosen else ()  # made only where a send could need them
+        gathered[row.folder].add_all(row.render(published, templates, *chosen), row.name)
     return gathered
 
 

@@ -309,7 +309,9 @@ def _carry_out(
     if built:
         every_release = {**binding.releases, **{r.slug: r for r in decision.releases}}
         published = apply_release_dates(binding.site, every_release)
-        report = build(root, BuildOptions(today=now), site=published, warnings=warnings)
+        sending = frozenset((*decision.resume, *(r.slug for r in decision.releases)))
+        options = BuildOptions(today=now, emails=sending)  # back issues too, with the flag
+        report = build(root, options, site=published, warnings=warnings)
         log.append(f"built {len(report.published)} essay(s) into {report.site_dir.parent}")
         warnings = report.warnings
         problem = _deploy_and_verify(root, published, report.site_dir, decision, log)

@@ -162,8 +162,9 @@ class Preview:
     def shown_by(self, report: BuildReport) -> Shown:
         """What a build made, as the preview index links to it."""
         assert report.site is not None
-        emails = frozenset(p.stem for p in (self.root / self.email_dir).glob("*.eml"))
-        return Shown(report.site, frozenset(report.published), emails, self.base_path())
+        pages = frozenset(report.published)
+        built = frozenset(p.stem for p in (self.root / self.email_dir).glob("*.eml"))
+        return Shown(report.site, pages, pages | built, self.base_path())
 
     def index_page(self) -> str:
         """The `/__publish__/` page, for the last good build."""
@@ -177,7 +178,8 @@ class Preview:
         when the preview has no email for `slug`."""
         if self.shown is None:
             return None
-        parts = email_parts(self.root, self.email_dir, self.shown.site, slug)
+        with self._build_lock:  # an email the build left out is made now, between builds
+            parts = email_parts(self.root, self.email_dir, self.shown.site, slug, self.options)
         if parts is None:
             return None
         return parts[0] if part == "html" else parts[1]

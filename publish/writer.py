@@ -226,6 +226,28 @@ def _unchanged(previous: Path, data: bytes) -> bool:
         return False
 
 
+def add_files(files: Mapping[str, Content], target: Path) -> None:
+    """Add `files` to the folder `target` (made if missing), its other files left alone, in
+    one commit through the journal, so a crash leaves all of them or none (the caller holds
+    the build lock). The next build's commit keeps them only if it makes them too."""
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    recover_interrupted_commit(parent)
+    remove_leftovers(parent, [target.name])
+    staging = _new_staging(target)
+    try:
+        moves = [checked_path(relative) for relative in files]
+        for number, content in enumerate(files.values()):
+            (staging / str(number)).write_bytes(as_bytes(content))
+        change = {"kind": "update", "folder": target.name, "staging": staging.name}
+        journal = {"changes": [{**change, "moves": moves, "removes": []}]}
+        write_journal(parent, journal)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    replay(parent, journal)
+
+
 # --- Updating a tree in place ----------------------------------------------------------
 
 

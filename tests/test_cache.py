@@ -33,6 +33,7 @@ from publish.cache import store as cache_store
 from publish.cli.main import cli
 from publish.errors import PublishError
 from publish.outputs import mail, web
+from tests.sitebuilder import due_since_long_ago
 
 REPO = Path(__file__).parent.parent
 TODAY = date(2030, 1, 1)
@@ -55,7 +56,13 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     """A generated site of 12 essays citing a shared glossary."""
-    return generate(12, tmp_path / "site")
+    return generated(12, tmp_path / "site")
+
+
+def generated(count: int, target: Path) -> Path:
+    """The benchmark's corpus of `count` essays, each one due rather than a back issue, so
+    the build makes its email too."""
+    return due_since_long_ago(generate(count, target))
 
 
 def example_site(target: Path) -> Path:
@@ -166,18 +173,18 @@ def build_alone(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_parallel_parse_matches_a_sequential_one(tmp_path, monkeypatch):
-    parallel = generate(12, tmp_path / "two")
+    parallel = generated(12, tmp_path / "two")
     workers = build_in_a_fresh_process(parallel, parse_threshold=2, render_threshold=10**9)
     assert len(workers) == fork_width(), "one pool of workers parsed the essays"
     assert len(records(parallel)) == 12, "the workers stored every parse"
-    sequential = generate(12, tmp_path / "one")
+    sequential = generated(12, tmp_path / "one")
     build_alone(sequential, monkeypatch)
     for output in ("site", "email"):
         assert same_tree(sequential / "build" / output, parallel / "build" / output), output
 
 
 def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch):
-    forked = generate(60, tmp_path / "forked")  # past both thresholds: 60 essays, 240 files
+    forked = generated(60, tmp_path / "forked")  # past both thresholds: 60 essays, 240 files
     process = subprocess.Popen(
         [
             sys.executable,
@@ -208,7 +215,7 @@ def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch
     assert process.pid not in pids
     monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
     monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)
-    sequential = generate(60, tmp_path / "sequential")
+    sequential = generated(60, tmp_path / "sequential")
     build(sequential, BuildOptions(today=TODAY))
     for output in ("site", "email"):
         assert same_tree(sequential / "build" / output, forked / "build" / output), output
@@ -353,14 +360,14 @@ def test_stored_tokens_decode_to_the_parsed_tokens(corpus, monkeypatch):
 
 
 def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path, monkeypatch):
-    blocked = generate(12, tmp_path / "blocked")
+    blocked = generated(12, tmp_path / "blocked")
     (blocked / cache_store.CACHE_DIR).mkdir(parents=True)
     for name in ("essays", "outputs"):  # the parse records and the output manifests
         (blocked / cache_store.CACHE_DIR / name).write_text("not a folder", encoding="utf-8")
     build(blocked, BuildOptions(today=TODAY))
     build(blocked, BuildOptions(today=TODAY))
     assert not records(blocked)
-    fresh = generate(12, tmp_path / "fresh")
+    fresh = generated(12, tmp_path / "fresh")
     monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
     build(fresh, BuildOptions(today=TODAY))
     for output in ("site", "email"):
@@ -564,10 +571,10 @@ def test_hand_edited_output_is_made_again(corpus, made):
 
 
 def test_parallel_rendering_matches_a_sequential_one(tmp_path, monkeypatch):
-    parallel = generate(12, tmp_path / "two")
+    parallel = generated(12, tmp_path / "two")
     workers = build_in_a_fresh_process(parallel, parse_threshold=10**9, render_threshold=2)
     assert len(workers) == 2 * fork_width(), "one pool of workers made each output folder"
-    sequential = generate(12, tmp_path / "one")
+    sequential = generated(12, tmp_path / "one")
     build_alone(sequential, monkeypatch)
     for output in ("site", "email"):
         assert same_tree(sequential / "build" / output, parallel / "build" / output), output
@@ -575,7 +582,7 @@ def test_parallel_rendering_matches_a_sequential_one(tmp_path, monkeypatch):
 
 def test_template_error_in_a_worker_is_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 2)
-    corpus = generate(12, tmp_path / "site")
+    corpus = generated(12, tmp_path / "site")
     (corpus / "templates").mkdir(exist_ok=True)
     (corpus / "templates" / "essay.html").write_text(
         "{{ essay.no_such_field }}\n", encoding="utf-8"

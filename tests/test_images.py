@@ -15,7 +15,7 @@ from lxml import html
 from PIL import Image
 
 from publish.cli.main import cli
-from tests.sitebuilder import essay_text, make_site
+from tests.sitebuilder import due_since_long_ago, essay_text, make_site
 
 TODAY = "2026-12-01"
 
@@ -33,7 +33,7 @@ def picture(path: Path, width: int, height: int, kind: str = "PNG") -> Path:
 
 
 def images_site(tmp_path: Path, body: str, **front: object) -> Path:
-    """One dated essay with `body`, and three images beside it."""
+    """One dated essay with `body`, due (so its email is built), and three images beside it."""
     root = make_site(
         tmp_path / "site",
         essays={"01-pictures": essay_text("Pictures", body, date="2026-11-03", **front)},
@@ -43,7 +43,7 @@ def images_site(tmp_path: Path, body: str, **front: object) -> Path:
     (root / "essays/images/shape.svg").write_text(
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 900 300"></svg>', encoding="utf-8"
     )
-    return root
+    return due_since_long_ago(root)
 
 
 def test_the_email_gives_each_image_its_width_and_height(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from publish.importers.model import ImportedPost
 from publish.state.subscribers import list_subscribers
 from tests.exports import SUBSTACK_POSTS, ghost_export, substack_zip, wordpress_wxr, wp_item
 from tests.mailsite import SETTINGS
-from tests.sitebuilder import essay_text, make_site
+from tests.sitebuilder import due_since_long_ago, essay_text, make_site
 from tests.tools import RecordingSMTPServer
 
 TRANSFERENCE = (
@@ -64,8 +64,9 @@ def imported(tmp_path: Path, source: str, *extra: str) -> Path:
 
 
 def build(root: Path) -> Path:
-    """Build the site as of 2027-01-01; return its web folder."""
-    result = invoke(root, "build", "--today", "2027-01-01")
+    """Build the site as of 2027-01-01, its imported essays due rather than back issues (so
+    their emails are built too); return its web folder."""
+    result = invoke(due_since_long_ago(root), "build", "--today", "2027-01-01")
     assert result.exit_code == 0, result.output + result.stderr
     return root / "build" / "site"
 

@@ -70,7 +70,7 @@ def test_the_email_links_to_the_web_page_in_place_of_an_embed(tmp_path: Path) ->
         tmp_path / "site",
         essays={"01-films": essay_text("Films", VIDEO_BODY, date="2026-11-03")},
     )
-    assert invoke(root, "build", "--today", TODAY).exit_code == 0
+    assert invoke(root, "build", "--today", "2026-11-03").exit_code == 0  # due: emailed
     mail = html.parse(str(root / "build/email/films.html")).getroot()
     assert not mail.xpath("//iframe | //video")
     links = [a for a in mail.iter("a") if a.get("href") == PAGE and a.text == PAGE]

@@ -170,7 +170,11 @@ def build_command(
     click.echo(
         f"Built {len(report.published)} essay(s), {report.files} file(s) into {report.site_dir}"
     )
-    click.echo(f"Emails (HTML, text, .eml) are in {report.email_dir}")
+    emails = len(list(report.email_dir.glob("*.eml")))
+    click.echo(
+        f"Emails (HTML, text, .eml) of the {emails} essay(s) a send could still need are in "
+        f"{report.email_dir}; 'publish send SLUG' makes any other when it is sent"
+    )
     if future:
         click.echo(PREVIEW_NOTE)
     if report.left_out.message:
