@@ -29,6 +29,7 @@ from publish.state.subscribers import (
 )
 from tests.mailsite import SETTINGS
 from tests.sitebuilder import make_site
+from tests.test_service import Harness, harness, open_state, people  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
@@ -304,3 +305,91 @@ def test_list_export_and_import_keep_bounced_and_complained(tmp_path: Path) -> N
     assert dead is not None and dead.status == "bounced"
     assert dead.bounced_at == table["dead@example.org"]["bounced_at"]
     assert angry is not None and angry.status == "complained" and angry.complained_at
+
+
+# --- Standing: the moves a report must make, and must not ----------------------------------
+
+
+def test_a_hard_bounce_from_an_unsubscribed_reader_marks_the_address_dead(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    reader = add_subscriber(conn, "left@example.org")
+    left = set_status(conn, reader.id, "unsubscribed")
+    summary = apply(conn, report("hard_bounce", "left@example.org", "dsn-1", "essay"))
+    assert summary.changed == {"left@example.org": "bounced"}
+    assert summary.applied["hard_bounce"] == 1 and summary.unknown == 0
+    dead = find_subscriber(conn, "left@example.org")
+    assert dead is not None and dead.status == "bounced" and dead.bounced_at
+    assert dead.unsubscribed_at == left.unsubscribed_at and dead.complained_at is None
+    # later reports and imports never move it back, nor sideways
+    later = apply(
+        conn,
+        report("unsubscribe", "left@example.org", "u-1"),
+        report("soft_bounce", "left@example.org", "s-1", "other"),
+    )
+    assert later.changed == {} and later.total == 2
+    (tmp_path / "list.csv").write_text("email,status\nleft@example.org,active\n")
+    import_csv(conn, tmp_path / "list.csv")
+    assert status_of(conn, "left@example.org") == "bounced"
+    assert active_subscribers(conn) == []
+
+
+def test_soft_bounces_below_the_limit_leave_an_unsubscribed_reader_unsubscribed(
+    conn: sqlite3.Connection,
+) -> None:
+    reader = add_subscriber(conn, "left@example.org")
+    set_status(conn, reader.id, "unsubscribed")
+    summary = apply(conn, report("soft_bounce", "left@example.org", "s-1"), limit=2)
+    assert summary.changed == {} and status_of(conn, "left@example.org") == "unsubscribed"
+    assert standing.soft_bounce_count(conn, reader.id) == 1
+    summary = apply(conn, report("soft_bounce", "left@example.org", "s-2"), limit=2)
+    assert summary.changed == {"left@example.org": "bounced"}
+
+
+def test_a_complaint_about_a_bounced_reader_makes_it_complained(
+    conn: sqlite3.Connection,
+) -> None:
+    add_subscriber(conn, "dead@example.org")
+    add_subscriber(conn, "here@example.org")
+    apply(conn, report("hard_bounce", "dead@example.org", "dsn-1", "first"))
+    bounced = find_subscriber(conn, "dead@example.org")
+    assert bounced is not None and bounced.bounced_at
+    summary = apply(conn, report("complaint", "dead@example.org", "arf-1", "first"))
+    assert summary.changed == {"dead@example.org": "complained"}
+    angry = find_subscriber(conn, "dead@example.org")
+    assert angry is not None and angry.status == "complained" and angry.complained_at
+    assert angry.bounced_at == bounced.bounced_at  # the record of the bounce stays
+    again = apply(
+        conn,
+        report("hard_bounce", "dead@example.org", "dsn-2"),
+        report("complaint", "dead@example.org", "arf-2"),
+    )
+    assert again.changed == {} and status_of(conn, "dead@example.org") == "complained"
+    assert status_of(conn, "here@example.org") == "active"
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [("unsubscribe", "unsubscribed"), ("hard_bounce", "bounced"), ("complaint", "complained")],
+)
+def test_a_pending_reader_taken_off_never_becomes_active_by_an_old_link(
+    harness: Harness,  # noqa: F811 (the service fixture of tests/test_service.py)
+    kind: str,
+    status: str,
+) -> None:
+    """A reader who signed up, then asked to leave (or whose confirmation bounced, or who
+    complained) before confirming stays off the list when the old link is pressed."""
+    harness.signup("pending@example.com")
+    link = harness.confirm_link("pending@example.com")
+    harness.signup("bystander@example.com")
+    with closing(open_state(harness.root)) as state:
+        summary = apply(state, report(kind, "pending@example.com", f"{kind}-1"))
+    assert summary.changed == {"pending@example.com": status}
+    assert harness.confirm(link).status_code == 410
+    assert people(harness.root) == {
+        "pending@example.com": status,
+        "bystander@example.com": "pending",
+    }
+    # the other reader's link still works: only the reader the report named was touched
+    assert harness.confirm(harness.confirm_link("bystander@example.com")).status_code == 200
+    assert people(harness.root)["bystander@example.com"] == "active"

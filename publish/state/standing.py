@@ -11,6 +11,9 @@ Rules:
   the reader becomes active again (re-subscribes, re-confirms);
 - a complaint makes the reader `complained` at once, whatever the status was;
 - an unsubscribe request makes a pending or active reader `unsubscribed`.
+A reader a report takes off the list loses every open confirmation link too: a pending reader
+who asked to leave, or whose confirmation email bounced, never becomes active by following a
+link mailed before (only a new signup, confirmed, brings a reader back).
 A status only ever moves towards "never mail": active/pending, then unsubscribed, bounced,
 complained. Every report is kept in the `reports` table by its reference, so applying the
 same report twice changes nothing; a report about an address that is not on the list is
@@ -27,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from publish.safetext import fold_controls, now_text
-from publish.state import db, subscribers
+from publish.state import confirmations, db, subscribers
 from publish.state.subscribers import Subscriber
 
 HARD_BOUNCE, SOFT_BOUNCE, COMPLAINT, UNSUBSCRIBE = (
@@ -117,6 +120,7 @@ def apply_outcome(
     target = _target_status(connection, outcome, reader, soft_limit, repeat_send)
     if target and _RANK[target] > _RANK.get(reader.status, 0):
         subscribers.set_status(connection, reader.id, target)
+        confirmations.close_confirmations(connection, reader.id)
         summary.changed[reader.email] = target
 
 
