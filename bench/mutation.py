@@ -14,6 +14,7 @@ starts and the rest are reported as not run.
     python -m bench.mutation                                  # every module, 20 minutes
     python -m bench.mutation --module standing --sample 40    # 40 mutants, spread evenly
     python -m bench.mutation --list                           # the mutants, without running
+    python -m bench.mutation --module standing --tests tests/test_standing.py  # quicker
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         copy = make_copy(options.repo.resolve(), Path(folder) / "repo")
         for name in chosen:
             path, tests = MODULES[name]
+            tests = tuple(options.tests or tests)
             found = sample(mutants((copy / path).read_text()), options.sample)
             print(f"{name}: {len(found)} mutants of {path}, tests {' '.join(tests)}", flush=True)
             scores[name] = (run_module(copy, path, tests, found, deadline, options), len(found))
@@ -114,6 +116,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=20.0, help="total time (default 20)")
     parser.add_argument("--sample", type=int, default=0, help="at most N mutants per module")
     parser.add_argument("--repo", type=Path, default=CHECKOUT, help="the checkout to copy")
+    parser.add_argument("--tests", nargs="+", help="run these test files instead of the map's")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--verbose", action="store_true", help="print each mutant's fate")
     return parser.parse_args(argv)

@@ -393,3 +393,160 @@ def test_a_pending_reader_taken_off_never_becomes_active_by_an_old_link(
     # the other reader's link still works: only the reader the report named was touched
     assert harness.confirm(harness.confirm_link("bystander@example.com")).status_code == 200
     assert people(harness.root)["bystander@example.com"] == "active"
+
+
+def test_the_default_soft_limit_is_three_in_a_row(conn: sqlite3.Connection) -> None:
+    add_subscriber(conn, "full@example.org")
+    for number in range(1, 3):
+        with db.transaction(conn):
+            apply_outcomes(conn, [report("soft_bounce", "full@example.org", f"s{number}")])
+    assert status_of(conn, "full@example.org") == "active"
+    with db.transaction(conn):
+        summary = apply_outcomes(conn, [report("soft_bounce", "full@example.org", "s3")])
+    assert summary.changed == {"full@example.org": "bounced"}
+
+
+def test_a_soft_limit_of_one_bounces_at_the_first(conn: sqlite3.Connection) -> None:
+    add_subscriber(conn, "full@example.org")
+    summary = apply(conn, report("soft_bounce", "full@example.org", "s1", "e1"), limit=1)
+    assert summary.changed == {"full@example.org": "bounced"}
+
+
+def test_a_second_report_of_the_same_standing_changes_nothing(conn: sqlite3.Connection) -> None:
+    for name in ("left", "dead", "angry"):
+        add_subscriber(conn, f"{name}@example.org")
+    first = apply(
+        conn,
+        report("unsubscribe", "left@example.org", "u1"),
+        report("hard_bounce", "dead@example.org", "b1"),
+        report("complaint", "angry@example.org", "c1"),
+    )
+    assert len(first.changed) == 3
+    before = {s: find_subscriber(conn, f"{s}@example.org") for s in ("left", "dead", "angry")}
+    second = apply(
+        conn,
+        report("unsubscribe", "left@example.org", "u2"),
+        report("hard_bounce", "dead@example.org", "b2"),
+        report("complaint", "angry@example.org", "c2"),
+    )
+    assert second.changed == {} and second.total == 3 and second.repeated == 0
+    after = {s: find_subscriber(conn, f"{s}@example.org") for s in ("left", "dead", "angry")}
+    assert after == before  # the first dates stay
+
+
+def test_each_reader_keeps_a_run_of_soft_bounces_of_its_own(conn: sqlite3.Connection) -> None:
+    for name in ("one", "two", "three"):
+        add_subscriber(conn, f"{name}@example.org")
+    for number in range(1, 4):
+        sent(conn, f"e{number}", f"2026-0{number}-01T00:00:00Z", "one@example.org")
+    apply(
+        conn,
+        report("soft_bounce", "one@example.org", "a", "e1"),
+        report("soft_bounce", "one@example.org", "b", "e2"),
+        report("soft_bounce", "two@example.org", "c", "e1"),  # the same send, another reader
+    )
+    counts = {s.email: standing.soft_bounce_count(conn, s.id) for s in active_subscribers(conn)}
+    assert counts == {"one@example.org": 2, "two@example.org": 1, "three@example.org": 0}
+    assert standing.soft_bounce_count(conn, 999) == 0  # no such reader
+    summary = apply(conn, report("soft_bounce", "two@example.org", "d", "e2"))
+    assert summary.changed == {} and status_of(conn, "two@example.org") == "active"
+
+
+def test_a_report_of_another_kind_about_a_send_leaves_its_soft_bounce_counted(
+    conn: sqlite3.Connection,
+) -> None:
+    reader = add_subscriber(conn, "full@example.org")
+    apply(conn, report("unsubscribe", "full@example.org", "u1", "e1"))
+    apply(conn, report("soft_bounce", "full@example.org", "s1", "e1"))
+    assert standing.soft_bounce_count(conn, reader.id) == 1
+
+
+def test_a_proven_report_with_no_address_is_kept_under_the_readers_address(
+    conn: sqlite3.Connection,
+) -> None:
+    reader = add_subscriber(conn, "reader@example.org")
+    proven = Outcome("unsubscribe", "", "imap", "r1", detail="x" * 800, subscriber_id=reader.id)
+    assert apply(conn, proven).changed == {"reader@example.org": "unsubscribed"}
+    row = conn.execute("SELECT address, subscriber_id, detail FROM reports").fetchone()
+    assert (row["address"], row["subscriber_id"]) == ("reader@example.org", reader.id)
+    assert row["detail"] == "x" * 500  # kept, cut short
+    stranger = Outcome("hard_bounce", "", "imap", "r2", subscriber_id=reader.id + 99)
+    assert apply(conn, stranger).unknown == 1
+
+
+# Each case: the sends in order (slug, {reader: delivery status}), the reports in the order
+# they arrive (kind, reader, slug, and "late" ones after every send), and reader a's run of
+# soft bounces at the end (the limit is never reached).
+A, B = "a@example.org", "b@example.org"
+RUN_CASES = {
+    "a failed delivery in between does not break the run": (
+        [("e1", {A: "sent"}), ("e2", {A: "failed"}), ("e3", {A: "sent"})],
+        [("soft_bounce", A, "e1"), ("soft_bounce", A, "e3")],
+        2,
+    ),
+    "another reader's clean delivery does not break it": (
+        [("e1", {A: "sent", B: "sent"}), ("e2", {B: "sent"}), ("e3", {A: "sent", B: "sent"})],
+        [("soft_bounce", A, "e1"), ("soft_bounce", A, "e3")],
+        2,
+    ),
+    "a send the reader was not mailed does not break it": (
+        [("e1", {A: "sent"}), ("e2", {A: "sent"}), ("e3", {B: "sent"}), ("e4", {A: "sent"})],
+        [("soft_bounce", A, "e2"), ("soft_bounce", A, "e4")],
+        2,
+    ),
+    "a later send does not break it for a late report": (
+        [("e1", {A: "sent"}), ("e2", {A: "sent"}), ("e3", {A: "sent"})],
+        [("soft_bounce", A, "e1"), ("soft_bounce", A, "e2")],
+        2,
+    ),
+    "a clean send before the run does not break it": (
+        [(f"e{n}", {A: "sent"}) for n in range(1, 5)],
+        [("soft_bounce", A, "e2"), ("soft_bounce", A, "e3"), ("soft_bounce", A, "e4")],
+        3,
+    ),
+    "the gap is counted from the latest soft bounce": (
+        [(f"e{n}", {A: "sent"}) for n in range(1, 5)],
+        [("soft_bounce", A, "e1"), ("soft_bounce", A, "e3"), ("soft_bounce", A, "e4")],
+        2,
+    ),
+    "a report of another kind is no soft bounce": (
+        [(f"e{n}", {A: "sent"}) for n in range(1, 5)],
+        [("soft_bounce", A, "e1"), ("unsubscribe", A, "e3"), ("soft_bounce", A, "e4")],
+        1,
+    ),
+    "another reader's soft bounce does not bound the gap": (
+        [("e1", {A: "sent"}), ("e2", {A: "sent"}), ("e3", {A: "sent", B: "sent"})]
+        + [("e4", {A: "sent"})],
+        [("soft_bounce", A, "e1"), ("soft_bounce", B, "e3"), ("soft_bounce", A, "e4")],
+        1,
+    ),
+    "a send that drew another report does not break it": (
+        [(f"e{n}", {A: "sent"}) for n in range(1, 4)],
+        [("soft_bounce", A, "e1"), ("unsubscribe", A, "e2"), ("soft_bounce", A, "e3")],
+        2,
+    ),
+    "another reader's report does not hide a clean send": (
+        [(f"e{n}", {A: "sent", B: "sent"}) for n in range(1, 4)],
+        [("soft_bounce", A, "e1"), ("soft_bounce", B, "e2"), ("soft_bounce", A, "e3")],
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(RUN_CASES))
+def test_which_sends_break_a_run_of_soft_bounces(conn: sqlite3.Connection, case: str) -> None:
+    sends, reports, expected = RUN_CASES[case]
+    readers = {address: add_subscriber(conn, address) for address in (A, B)}
+    for number, (slug, deliveries) in enumerate(sends, start=1):
+        conn.execute(
+            "INSERT INTO sends (slug, started_at) VALUES (?, ?)",
+            (slug, f"2026-0{number}-01T00:00:00Z"),
+        )
+        for address, status in deliveries.items():
+            conn.execute(
+                "INSERT INTO deliveries (slug, subscriber_id, email, status) VALUES (?, ?, ?, ?)",
+                (slug, readers[address].id, address, status),
+            )
+    for number, (kind, address, slug) in enumerate(reports):
+        apply(conn, report(kind, address, f"r{number}", slug), limit=9)
+    assert standing.soft_bounce_count(conn, readers[A].id) == expected
