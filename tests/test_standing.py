@@ -26,6 +26,7 @@ from publish.state.subscribers import (
     add_subscriber,
     find_subscriber,
     set_status,
+    unsubscribe_token,
 )
 from tests.mailsite import SETTINGS
 from tests.sitebuilder import make_site
@@ -550,3 +551,37 @@ def test_which_sends_break_a_run_of_soft_bounces(conn: sqlite3.Connection, case:
     for number, (kind, address, slug) in enumerate(reports):
         apply(conn, report(kind, address, f"r{number}", slug), limit=9)
     assert standing.soft_bounce_count(conn, readers[A].id) == expected
+
+
+@pytest.mark.parametrize("status", ["bounced", "complained"])
+def test_an_unsubscribe_link_leaves_a_bounced_or_complained_reader_so(
+    harness: Harness,  # noqa: F811 (the service fixture of tests/test_service.py)
+    status: str,
+) -> None:
+    """The service's unsubscribe is an unsubscribe request: it never moves a reader back
+    from `bounced` or `complained` to `unsubscribed`."""
+    kind = "hard_bounce" if status == "bounced" else "complaint"
+    with closing(open_state(harness.root)) as state:
+        reader = add_subscriber(state, "gone@example.com")
+        apply(state, report(kind, "gone@example.com", "r1"))
+        before = find_subscriber(state, "gone@example.com")
+    secret = db.load_secret(harness.root / "state")
+    path = f"/unsubscribe/{unsubscribe_token(secret, reader.id)}"
+    for form in ({"List-Unsubscribe": "One-Click"}, {"unsubscribe": "yes"}):
+        assert harness.client.post(path, data=form).status_code == 200
+    assert harness.subscriber("gone@example.com") == before
+
+
+def test_subscribers_remove_leaves_a_bounced_reader_bounced(tmp_path: Path) -> None:
+    site = make_site(tmp_path / "site", settings=SETTINGS)
+    with closing(db.connect(db.database_path(site, load_settings(site)))) as state:
+        add_subscriber(state, "dead@example.org")
+        add_subscriber(state, "here@example.org")
+        apply(state, report("hard_bounce", "dead@example.org", "b"))
+        before = find_subscriber(state, "dead@example.org")
+    for address, shown in (("dead@example.org", "bounced"), ("here@example.org", "unsubscribed")):
+        result = CliRunner().invoke(cli, ["--root", str(site), "subscribers", "remove", address])
+        assert result.exit_code == 0 and result.stdout == f"{address}: {shown}\n"
+    with closing(db.connect(db.database_path(site, load_settings(site)))) as state:
+        assert find_subscriber(state, "dead@example.org") == before
+        assert status_of(state, "here@example.org") == "unsubscribed"
