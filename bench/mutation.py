@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(mutant.describe(path))
         return 0
     deadline = time.monotonic() + options.minutes * 60
+    # a stop (kill, Ctrl-C) still removes the copy and the tests it started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     scores: dict[str, tuple[Score, int]] = {}
     with tempfile.TemporaryDirectory(prefix="publish-mutation-") as folder:
         copy = make_copy(options.repo.resolve(), Path(folder) / "repo")
@@ -214,8 +217,12 @@ def run_tests(copy: Path, tests: tuple[str, ...], timeout: float) -> str:
     try:
         code = process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        code = None
+    finally:  # past the time limit, or stopped: end the tests and what they started
+        if process.returncode is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    if code is None:
         return "timeout"
     return "passed" if code == 0 else "failed"
 

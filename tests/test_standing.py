@@ -475,9 +475,10 @@ def test_a_proven_report_with_no_address_is_kept_under_the_readers_address(
     assert apply(conn, stranger).unknown == 1
 
 
-# Each case: the sends in order (slug, {reader: delivery status}), the reports in the order
-# they arrive (kind, reader, slug, and "late" ones after every send), and reader a's run of
-# soft bounces at the end (the limit is never reached).
+# Each case: the sends in the order they started (slug, {reader: delivery status}, and the
+# month it started, when two start in the same second), the reports in the order they arrive
+# (kind, reader, slug, all after every send), and reader a's run of soft bounces at the end
+# (the limit is never reached).
 A, B = "a@example.org", "b@example.org"
 RUN_CASES = {
     "a failed delivery in between does not break the run": (
@@ -494,6 +495,21 @@ RUN_CASES = {
         [("e1", {A: "sent"}), ("e2", {A: "sent"}), ("e3", {B: "sent"}), ("e4", {A: "sent"})],
         [("soft_bounce", A, "e2"), ("soft_bounce", A, "e4")],
         2,
+    ),
+    "a send started in the same second after the soft-bounced one breaks it": (
+        [("e1", {A: "sent"}, 1), ("e2", {A: "sent"}, 1), ("e3", {A: "sent"}, 2)],
+        [("soft_bounce", A, "e1"), ("soft_bounce", A, "e3")],
+        1,
+    ),
+    "a send started in the same second before the soft-bounced one does not": (
+        [("e1", {A: "sent"}, 1), ("e2", {A: "sent"}, 1), ("e3", {A: "sent"}, 2)],
+        [("soft_bounce", A, "e2"), ("soft_bounce", A, "e3")],
+        2,
+    ),
+    "a send started in the same second before the bounced one breaks it": (
+        [("e1", {A: "sent"}, 1), ("e2", {A: "sent"}, 2), ("e3", {A: "sent"}, 2)],
+        [("soft_bounce", A, "e1"), ("soft_bounce", A, "e3")],
+        1,
     ),
     "a later send does not break it for a late report": (
         [("e1", {A: "sent"}), ("e2", {A: "sent"}), ("e3", {A: "sent"})],
@@ -538,10 +554,10 @@ RUN_CASES = {
 def test_which_sends_break_a_run_of_soft_bounces(conn: sqlite3.Connection, case: str) -> None:
     sends, reports, expected = RUN_CASES[case]
     readers = {address: add_subscriber(conn, address) for address in (A, B)}
-    for number, (slug, deliveries) in enumerate(sends, start=1):
+    for number, (slug, deliveries, *month) in enumerate(sends, start=1):
         conn.execute(
             "INSERT INTO sends (slug, started_at) VALUES (?, ?)",
-            (slug, f"2026-0{number}-01T00:00:00Z"),
+            (slug, f"2026-0{month[0] if month else number}-01T00:00:00Z"),
         )
         for address, status in deliveries.items():
             conn.execute(

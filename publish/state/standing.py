@@ -206,14 +206,16 @@ def _delivered_since_last_soft_bounce(
     connection: sqlite3.Connection, subscriber_id: int, slug: str
 ) -> bool:
     """Whether the reader was sent an essay, with no bounce back, between the last
-    soft-bounced send and the send `slug` (by the sends' start)."""
+    soft-bounced send and the send `slug` (in the order the sends started: by their start,
+    then, for two started in the same second, by which was recorded first)."""
     row = connection.execute(
         "SELECT COUNT(*) FROM deliveries d JOIN sends s ON s.slug = d.slug"
         " WHERE d.subscriber_id = :reader AND d.status = 'sent' AND d.slug != :slug"
-        " AND s.started_at < (SELECT started_at FROM sends WHERE slug = :slug)"
-        " AND s.started_at > (SELECT MAX(b.started_at) FROM reports r"
+        " AND (s.started_at, s.rowid) < (SELECT started_at, rowid FROM sends WHERE slug = :slug)"
+        " AND (s.started_at, s.rowid) > (SELECT b.started_at, b.rowid FROM reports r"
         "   JOIN sends b ON b.slug = r.slug"
-        "   WHERE r.subscriber_id = :reader AND r.kind = :kind AND r.slug != :slug)"
+        "   WHERE r.subscriber_id = :reader AND r.kind = :kind AND r.slug != :slug"
+        "   ORDER BY b.started_at DESC, b.rowid DESC LIMIT 1)"
         " AND d.slug NOT IN (SELECT slug FROM reports WHERE subscriber_id = :reader)",
         {"reader": subscriber_id, "slug": slug, "kind": SOFT_BOUNCE},
     ).fetchone()
