@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.list:
         for name in chosen:
             path = MODULES[name][0]
-            for mutant in sample(mutants((options.repo / path).read_text()), options.sample):
+            for mutant in sample(chosen_mutants(options.repo / path, options.line), options.sample):
                 print(mutant.describe(path))
         return 0
     deadline = time.monotonic() + options.minutes * 60
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in chosen:
             path, tests = MODULES[name]
             tests = tuple(options.tests or tests)
-            found = sample(mutants((copy / path).read_text()), options.sample)
+            found = sample(chosen_mutants(copy / path, options.line), options.sample)
             print(f"{name}: {len(found)} mutants of {path}, tests {' '.join(tests)}", flush=True)
             scores[name] = (run_module(copy, path, tests, found, deadline, options), len(found))
     report(scores)
@@ -120,9 +120,15 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sample", type=int, default=0, help="at most N mutants per module")
     parser.add_argument("--repo", type=Path, default=CHECKOUT, help="the checkout to copy")
     parser.add_argument("--tests", nargs="+", help="run these test files instead of the map's")
+    parser.add_argument("--line", type=int, action="append", help="only mutants on this line")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--verbose", action="store_true", help="print each mutant's fate")
     return parser.parse_args(argv)
+
+
+def chosen_mutants(path: Path, lines: list[int] | None) -> list[Mutant]:
+    """The mutants of one file, only those on `lines` when given."""
+    return [m for m in mutants(path.read_text()) if not lines or m.line in lines]
 
 
 def sample(found: list[Mutant], size: int) -> list[Mutant]:
