@@ -52,7 +52,12 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "schedule": (
         "publish/schedule.py",
-        ("tests/test_schedule.py", "tests/test_releases.py", "tests/test_cadence.py"),
+        (
+            "tests/test_promises.py",
+            "tests/test_schedule.py",
+            "tests/test_releases.py",
+            "tests/test_cadence.py",
+        ),
     ),
 }
 COPIED = ("publish", "tests", "bench", "docs", "essays", "footnotes", "templates")
