@@ -127,7 +127,7 @@ def subscribers_remove(root: Path, email: str) -> None:
             1,
             f"no subscriber with the address {email!r}",
         )
-    click.echo(f"{subscriber.email}: unsubscribed")
+    click.echo(f"{subscriber.email}: {subscriber.status}")
 
 
 @subscribers_group.command("list")

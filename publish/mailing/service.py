@@ -217,7 +217,8 @@ def unsubscribe(token: str) -> Response:
     with database(service) as conn, db.transaction(conn):
         subscriber = subscribers.get_subscriber(conn, subscriber_id)
         if subscriber is not None:  # a removed row: answer alike, reveal nothing
-            if subscriber.status != subscribers.UNSUBSCRIBED:
+            # an unsubscribe request, as a report's: never back from bounced or complained
+            if subscriber.status in (subscribers.PENDING, subscribers.ACTIVE):
                 subscribers.set_status(conn, subscriber.id, subscribers.UNSUBSCRIBED)
             confirmations.close_confirmations(conn, subscriber.id)
     if one_click:

@@ -163,11 +163,12 @@ def set_status(conn: sqlite3.Connection, subscriber_id: int, status: str) -> Sub
 
 
 def remove_subscriber(conn: sqlite3.Connection, email: str) -> Subscriber | None:
-    """Mark an address unsubscribed (the row stays, so imports never bring it back)."""
+    """Mark an address unsubscribed (the row stays, so imports never bring it back); one
+    already unsubscribed, bounced or complained keeps its status and dates."""
     subscriber = find_subscriber(conn, email)
     if subscriber is None:
         return None
-    if subscriber.status == UNSUBSCRIBED:
+    if subscriber.status in STAYS_GONE:
         return subscriber
     return set_status(conn, subscriber.id, UNSUBSCRIBED)
 
