@@ -7,6 +7,8 @@ from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
+from publish.layout import TEMPLATES_DIR
+
 DEFAULT_VERIFY_TIMEOUT = 180.0  # seconds `publish run` waits for a deploy to be served
 DEFAULT_DEPLOY_KEEP = 5  # releases a dir or rsync target keeps
 DEFAULT_DEPLOY_TIMEOUT = 600.0  # seconds any one deploy program (command, rsync, git) may run
@@ -201,7 +203,7 @@ class Site:
     @property
     def templates_dir(self) -> Path:
         """The site's own template overrides."""
-        return self.root / "templates"
+        return self.root / TEMPLATES_DIR
 
     def essay(self, slug: str) -> Essay | None:
         """The essay with this slug, or None."""

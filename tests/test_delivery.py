@@ -38,6 +38,7 @@ from publish.outputs.urls import unsubscribe_url
 from publish.state import db
 from publish.state.imports import import_csv
 from publish.state.subscribers import add_subscriber, unsubscribe_token
+from publish.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.mailsite import ESSAYS, SLUG, copy_site, make_mail_site
 from tests.sitebuilder import essay_text
 from tests.tools import RecordingSMTPServer
@@ -928,8 +929,6 @@ def test_any_smtp_url_either_parses_or_fails_clearly_without_its_password(
 
 # --- Issue 19 §8: the ledger's limits, pinned ---------------------------------------------
 
-CRASH_ENV = "PUBLISH_TEST_CRASH_AT"  # publish.mailing.workers.CRASH_ENV
-
 
 def last_send_line(root: Path) -> str:
     """The `Last send:` line of `publish status`."""
@@ -946,7 +945,7 @@ def test_a_send_that_keeps_dying_at_one_reader_mails_them_at_most_three_times(
     the reruns stop re-mailing them, and until then the claim is still to do."""
     use_server(monkeypatch, server)
     [reader] = subscribe(site, 1)
-    monkeypatch.setenv(CRASH_ENV, "accepted:1")
+    monkeypatch.setenv(HOOK_ENV, hook_value(CRASH, "accepted", 1))
     for run in range(1, 4):
         dying = publish_process(site, "send", SLUG)
         dying.communicate(timeout=120)
@@ -958,7 +957,7 @@ def test_a_send_that_keeps_dying_at_one_reader_mails_them_at_most_three_times(
         assert_clean_exit(dry, 0)
         assert f"0 already sent, {to_do} would be sent now" in dry.stdout
         assert last_send_line(site).endswith(f"1 unknown, {to_do} still to send")
-    monkeypatch.delenv(CRASH_ENV)
+    monkeypatch.delenv(HOOK_ENV)
     for _ in range(2):
         rerun = run_cli(site, "send", SLUG)
         assert_clean_exit(rerun, 0)

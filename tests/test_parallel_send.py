@@ -23,6 +23,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from publish.errors import PublishError
 from publish.mailing.service import ServiceOptions, create_app, mailer_of
+from publish.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.mailsite import copy_site, make_mail_site
 from tests.test_delivery import (
     SECRET,
@@ -37,8 +38,6 @@ from tests.test_delivery import (
 )
 from tests.test_service import service_site
 from tests.tools import RecordingSMTPServer, free_port
-
-CRASH_ENV = "PUBLISH_TEST_CRASH_AT"  # publish.mailing.workers.CRASH_ENV
 
 
 class CountingServer:
@@ -479,7 +478,7 @@ def test_a_send_killed_at_any_point_reaches_everyone_with_at_most_one_copy_too_m
         env = dict(os.environ)
         after = random.randint(200, READERS - 400)
         if point != "anywhere":
-            env[CRASH_ENV] = f"{point}:{after}"
+            env[HOOK_ENV] = hook_value(CRASH, point, after)
         first = publish_send(site, env)
         if point == "anywhere":
             deadline = time.monotonic() + 120
@@ -492,7 +491,7 @@ def test_a_send_killed_at_any_point_reaches_everyone_with_at_most_one_copy_too_m
         assert left["pending"] > 0 and left["sending"] <= CONNECTIONS
         if point == "claimed":
             assert left["sending"] >= 1
-        env.pop(CRASH_ENV, None)
+        env.pop(HOOK_ENV, None)
         rerun = publish_send(site, env)
         out, err = rerun.communicate(timeout=300)
         assert rerun.returncode == 0, err.decode()

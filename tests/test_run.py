@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -24,9 +25,10 @@ from click.testing import CliRunner
 from lxml import html as lxml_html
 
 from publish.cli.main import cli
-from publish.run import CRASH_AFTER_ENV, CRASH_EXIT_CODE, run_publish
+from publish.run import run_publish
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber
+from publish.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.sitebuilder import essay_text, make_site
 from tests.test_schedule import first_tuesday
 from tests.tools import RecordingSMTPServer
@@ -142,13 +144,13 @@ def test_a_crash_after_a_step_is_finished_by_the_next_run_and_mails_once(
     ]
     crashed = subprocess.run(
         command,
-        env={**os.environ, CRASH_AFTER_ENV: step},
+        env={**os.environ, HOOK_ENV: hook_value(CRASH, step)},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     assert (site / "build" / "email" / "alder.eml").is_file()
     assert smtp_server.messages == []
     assert len(releases(site)) == (1 if step == "record" else 0)

@@ -29,12 +29,12 @@ from publish.cache import store as cache_store
 from publish.cache.outputs import Keyed, OutputMemo
 from publish.errors import PublishError
 from publish.outputs.files import merge_outputs
+from publish.testhooks import HOLD, HOOK_ENV, hook_value
 from publish.writer import write_tree
 from tests.tools import free_port, requires
 
 REPO = Path(__file__).parent.parent
 TODAY = date(2030, 1, 1)
-HOLD_ENV = "PUBLISH_TEST_HOLD_AT"  # publish.parallel.HOLD_ENV: a build waits at the step named
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -404,7 +404,7 @@ def copy_for_test(builds: Builds, target: Path, variant: str) -> tuple[Path, dic
             dirs_exist_ok=True,
         )
     apply_edit(root)
-    env = {k: v for k, v in os.environ.items() if k not in (HOLD_ENV, cache_store.NO_CACHE_ENV)}
+    env = {k: v for k, v in os.environ.items() if k not in (HOOK_ENV, cache_store.NO_CACHE_ENV)}
     if variant == "cold":
         shutil.rmtree(root / cache_store.CACHE_DIR)
     elif variant == "swap":
@@ -415,7 +415,7 @@ def copy_for_test(builds: Builds, target: Path, variant: str) -> tuple[Path, dic
 def start_build(root: Path, env: dict[str, str], hold: str | None = None) -> subprocess.Popen:
     """A real `publish build` in its own process group, optionally held at a step."""
     if hold is not None:
-        env = {**env, HOLD_ENV: hold}
+        env = {**env, HOOK_ENV: hook_value(HOLD, hold)}
     return subprocess.Popen(
         [
             sys.executable,

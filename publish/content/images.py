@@ -26,8 +26,9 @@ from publish.cache.store import (
     write_json_file,
 )
 from publish.content.markdown import SCHEME
-from publish.content.source import ESSAYS_DIR, shown
+from publish.content.source import shown
 from publish.errors import Problem, warning
+from publish.layout import ESSAYS_DIR
 from publish.model import Essay
 
 SIZES_FILE = CACHE_DIR / "images.json"

@@ -13,8 +13,9 @@ from markdown_it.token import Token
 from publish.content.essaylinks import Located, locate_links
 from publish.content.markdown import SCHEME, build_parser
 from publish.content.preflight import html_image_sources
-from publish.content.source import ESSAYS_DIR, FrontMatterDocument, shown
+from publish.content.source import FrontMatterDocument, shown
 from publish.errors import Problem, error, warning
+from publish.layout import ESSAYS_DIR
 from publish.model import Essay, Glossary, Note
 
 IMAGE_SCHEMES = ("http", "https")

@@ -18,7 +18,7 @@ from html import escape
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from publish.content.source import ESSAYS_DIR
+from publish.layout import ESSAYS_DIR
 from publish.model import Essay, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.renderers import RenderContext, render_feed
