@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from click.testing import CliRunner, Result
+
+from publish.cli.main import cli
+
 SITES = Path(__file__).resolve().parent / "sites"  # the fixture sites, one folder each
 
 
@@ -64,3 +68,8 @@ def essay_text(
     lines += [f"{key}: {value}" for key, value in front_matter.items()]
     lines += ["---", body]
     return "\n".join(lines)
+
+
+def invoke(root: Path, *args: str) -> Result:
+    """Run `publish --root ROOT ARGS…` in-process, as the command line would."""
+    return CliRunner().invoke(cli, ["--root", str(root), *args])

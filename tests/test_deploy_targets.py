@@ -16,9 +16,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from click.testing import CliRunner
 
-from publish.cli.main import cli
 from tests.deployservers import (
     GIT_ENV,
     Reader,
@@ -27,7 +25,7 @@ from tests.deployservers import (
     sshd_server,
     tree,
 )
-from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site
+from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, invoke, make_site
 from tests.tools import requires
 
 TODAY = "2027-02-01"
@@ -44,11 +42,6 @@ READ_PATHS = ["", "feed.xml", "third/", "second/", "style.css"]
 def deploy_site(root: Path, deploy_table: str) -> Path:
     """The fixture site with this [deploy] table."""
     return make_site(root, ESSAYS, settings=DEFAULT_SETTINGS + "\n[deploy]\n" + deploy_table)
-
-
-def invoke(root: Path, *args: str):
-    """`publish --root ROOT ARGS...` in-process."""
-    return CliRunner().invoke(cli, ["--root", str(root), *args])
 
 
 def deploy(root: Path, *extra: str) -> str:

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import feedparser
 import pytest
-from click.testing import CliRunner
 from lxml import html
 
-from publish.cli.main import cli
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber
-from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site, site_settings
+from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, invoke, make_site, site_settings
 from tests.tools import RecordingSMTPServer
 
 URL = "https://example.org/letters/"
@@ -29,11 +27,6 @@ LINKING_BODY = (
     "See [the older one](01-older.md), [its part](./older.md#a-part),\n"
     "[by address](../older/) and [by slug file](older.md).\n"
 )
-
-
-def invoke(root: Path, *args: str):
-    """Run the command line on the site at `root`."""
-    return CliRunner().invoke(cli, ["--root", str(root), *args])
 
 
 def linked_site(tmp_path: Path, body: str = LINKING_BODY, **older: object) -> Path:

@@ -10,21 +10,14 @@ import email.policy
 import os
 from pathlib import Path
 
-from click.testing import CliRunner
 from lxml import html
 from PIL import Image
 
 from publish.build import load_site
-from publish.cli.main import cli
 from publish.content.images import email_size, read_size
-from tests.sitebuilder import essay_text, make_site
+from tests.sitebuilder import essay_text, invoke, make_site
 
 TODAY = "2026-12-01"
-
-
-def invoke(root: Path, *args: str):
-    """Run the command line on the site at `root`."""
-    return CliRunner().invoke(cli, ["--root", str(root), *args])
 
 
 def picture(path: Path, width: int, height: int, kind: str = "PNG") -> Path:

@@ -21,15 +21,13 @@ from zoneinfo import ZoneInfo
 
 import feedparser
 import pytest
-from click.testing import CliRunner
 from lxml import html as lxml_html
 
-from publish.cli.main import cli
 from publish.run import run_publish
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber
 from publish.testhooks import CRASH, HOOK_ENV, hook_value
-from tests.sitebuilder import essay_text, make_site
+from tests.sitebuilder import essay_text, invoke, make_site
 from tests.test_schedule import first_tuesday
 from tests.tools import RecordingSMTPServer
 
@@ -97,11 +95,6 @@ def releases(root: Path) -> list[tuple[str, str]]:
 def built(root: Path) -> bool:
     """Whether a build wrote the web site or the emails (a parse cache does not count)."""
     return (root / "build" / "site").exists() or (root / "build" / "email").exists()
-
-
-def invoke(root: Path, *args: str):
-    """Run the command line in-process."""
-    return CliRunner().invoke(cli, ["--root", str(root), *args])
 
 
 def test_a_simulated_year_of_daily_runs(site: Path, smtp_server: RecordingSMTPServer) -> None:
