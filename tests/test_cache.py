@@ -177,6 +177,7 @@ def test_parallel_parse_matches_a_sequential_one(tmp_path, monkeypatch):
         assert same_tree(sequential / "build" / output, parallel / "build" / output), output
 
 
+@pytest.mark.slow
 def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch):
     forked = generate(60, tmp_path / "forked")  # past both thresholds: 60 essays, 240 files
     process = subprocess.Popen(

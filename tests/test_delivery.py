@@ -181,6 +181,7 @@ def publish_process(root: Path, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.slow
 def test_a_thousand_messages_arrive_personalised_over_the_default_four_connections(
     site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -225,6 +226,7 @@ def subscriber_ids(root: Path) -> dict[str, int]:
         return {email: sid for sid, email in conn.execute("SELECT id, email FROM subscribers")}
 
 
+@pytest.mark.slow
 def test_killed_send_resumes_without_skipping_or_repeating(
     site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -937,6 +939,7 @@ def last_send_line(root: Path) -> str:
     return line
 
 
+@pytest.mark.slow
 def test_a_send_that_keeps_dying_at_one_reader_mails_them_at_most_three_times(
     site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:

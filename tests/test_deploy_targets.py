@@ -106,6 +106,7 @@ def test_dir_target_refuses_a_real_folder(tmp_path: Path) -> None:
     assert "is a real folder, not a link" in result.output
 
 
+@pytest.mark.slow
 def test_rsync_target_over_a_real_sshd(tmp_path: Path) -> None:
     remote = tmp_path / "server" / "letters"
     remote.parent.mkdir()

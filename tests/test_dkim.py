@@ -444,6 +444,7 @@ def test_each_copy_is_signed_where_it_is_composed(site: Path, key: rsa.RSAPrivat
         composer.close()
 
 
+@pytest.mark.slow
 def test_a_large_send_signs_in_its_forked_composers_and_every_copy_verifies(
     site: Path, key: rsa.RSAPrivateKey
 ) -> None:

@@ -288,6 +288,7 @@ class SometimesLaterServer(CountingServer):
         return await super().handle_DATA(server, session, envelope)
 
 
+@pytest.mark.slow
 def test_a_relay_that_says_later_to_one_command_in_seven_gets_everyone_exactly_once(
     site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -367,6 +368,7 @@ class HangingServer(Server):
         return await super().handle_DATA(server, session, envelope)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("good", [0, 12])
 def test_a_relay_that_takes_messages_and_never_answers_stops_the_send_with_nobody_sent(
     site: Path, monkeypatch: pytest.MonkeyPatch, good: int
@@ -467,6 +469,7 @@ def publish_send(root: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["claimed", "accepted", "anywhere"])
 def test_a_send_killed_at_any_point_reaches_everyone_with_at_most_one_copy_too_many_per_connection(
     site: Path, monkeypatch: pytest.MonkeyPatch, point: str

@@ -153,6 +153,7 @@ def test_a_renamed_file_is_still_the_released_essay_even_when_retitled_later(
     assert page(trees, "on-the-alder").findtext(".//h1") == "Alder, Revisited"
 
 
+@pytest.mark.slow
 def test_an_explicit_slug_change_moves_the_page_and_the_old_address_redirects(
     new_site: Callable[[dict[str, str]], Path], smtp_server: RecordingSMTPServer, tmp_path: Path
 ) -> None:

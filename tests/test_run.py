@@ -97,6 +97,7 @@ def built(root: Path) -> bool:
     return (root / "build" / "site").exists() or (root / "build" / "email").exists()
 
 
+@pytest.mark.slow
 def test_a_simulated_year_of_daily_runs(site: Path, smtp_server: RecordingSMTPServer) -> None:
     release_days = []
     for offset in range(365):
@@ -121,6 +122,7 @@ def test_a_simulated_year_of_daily_runs(site: Path, smtp_server: RecordingSMTPSe
     assert "maple" in schedule.stdout and "2028-01-04" in schedule.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", ["build", "record"])
 def test_a_crash_after_a_step_is_finished_by_the_next_run_and_mails_once(
     site: Path, smtp_server: RecordingSMTPServer, step: str

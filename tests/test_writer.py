@@ -498,6 +498,7 @@ def assert_recovers(root: Path, builds: Builds, expected: str | None) -> None:
     assert left == {".cache", "email", "site"}, "staging folders or a journal were left"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("variant", "step", "expected"),
     [
@@ -521,6 +522,7 @@ def test_a_build_killed_at_each_step_leaves_one_whole_build(
     assert_recovers(root, builds, expected)
 
 
+@pytest.mark.slow
 def test_forked_workers_die_with_a_killed_build(builds, tmp_path):
     root, env = copy_for_test(builds, tmp_path, "cold")
     process = start_build(root, env, hold="worker")
@@ -535,6 +537,7 @@ def test_forked_workers_die_with_a_killed_build(builds, tmp_path):
     assert_recovers(root, builds, "old")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["update", "cold", "swap"])
 def test_a_build_killed_at_a_random_moment_leaves_one_whole_build(builds, tmp_path, variant):
     chance = random.Random(f"{variant}-{os.getpid()}")
