@@ -176,3 +176,36 @@ def test_every_function_class_and_constant_of_the_package_is_used() -> None:
                 and name not in used
             ]
     assert unused == []
+
+
+# Modules other branches are rewriting, that still name a build folder themselves.
+FOLDERS_NAMED_ELSEWHERE = {"publish.mailing.built"}
+FOLDER_NAMES = {"build", "site", "email", "preview", ".cache"}  # the build's folders
+
+
+def folder_literals(path: Path) -> list[int]:
+    """The lines where a module joins the name of a build folder as a literal to a path
+    (`root / "build"`, `Path("build")`)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            parts = [node.left, node.right]
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Path":
+            parts = node.args
+        else:
+            continue
+        if any(isinstance(p, ast.Constant) and p.value in FOLDER_NAMES for p in parts):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_the_build_folders_are_named_only_in_the_layout() -> None:
+    found = {
+        module_name(path): lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if module_name(path) not in FOLDERS_NAMED_ELSEWHERE
+        and room(module_name(path)) != "cache"  # being rewritten in another branch
+        and path.name != "layout.py"
+        and (lines := folder_literals(path))
+    }
+    assert found == {}
