@@ -101,14 +101,9 @@ class SendRun:
 
     def deliver_all(self, pending: Iterable[Delivery]) -> None:
         """Deliver the rows in rounds, recording each outcome as it happens."""
+        where = self.destination
         self.report(
-            ProgressEvent(
-                Progress.START,
-                0,
-                self.total,
-                detail=self.destination.label,
-                outbox=self.destination.shown,
-            )
+            ProgressEvent(Progress.START, 0, self.total, detail=where.label, outbox=where.shown)
         )
         rows: Iterator[Delivery] = iter(pending)
         round_number = 0
@@ -199,12 +194,7 @@ class SendRun:
             except Exception as exc:  # noqa: BLE001 - recorded first, raised below
                 failure = exc
                 for job in self.claimed:
-                    ledger.mark(
-                        self.conn,
-                        self.built.slug,
-                        job.delivery.subscriber_id,
-                        DeliveryStatus.PENDING,
-                    )
+                    self._mark(job.delivery, DeliveryStatus.PENDING)
         if failure is not None:
             raise failure
         crash_at("claimed", len(self.claimed))
@@ -266,13 +256,7 @@ class SendRun:
                 return False
             return self._temporary(delivery, error, round_number)
         if isinstance(error, ServerUnavailable):  # the message never went: still pending
-            ledger.mark(
-                self.conn,
-                self.built.slug,
-                delivery.subscriber_id,
-                DeliveryStatus.PENDING,
-                str(error),
-            )
+            self._mark(delivery, DeliveryStatus.PENDING, str(error))
         raise error  # anything else leaves the row claimed: unknown to the next run
 
     def _drain(self, round_number: int) -> None:
@@ -329,13 +313,7 @@ class SendRun:
             self._settle_suspects(before=started)
         self.streak_key = failure.key
         self.suspects.append((delivery, failure.reason, time.monotonic()))
-        ledger.mark(
-            self.conn,
-            self.built.slug,
-            delivery.subscriber_id,
-            DeliveryStatus.PENDING,
-            failure.reason,
-        )
+        self._mark(delivery, DeliveryStatus.PENDING, failure.reason)
         if len(self.suspects) >= SETUP_STREAK:
             raise SetupFailure(
                 f"the server refused {len(self.suspects)} recipients in a row "
@@ -369,11 +347,8 @@ class SendRun:
 
     def _temporary(self, delivery: Delivery, failure: DeliveryFailure, round_number: int) -> bool:
         """A temporary refusal: into the next round, or left pending (deferred) after the last."""
-        slug = self.built.slug
         if round_number < self.settings.email.max_retries:
-            ledger.mark(
-                self.conn, slug, delivery.subscriber_id, DeliveryStatus.PENDING, failure.reason
-            )
+            self._mark(delivery, DeliveryStatus.PENDING, failure.reason)
             self.report(
                 ProgressEvent(
                     Progress.RETRY,
@@ -395,7 +370,7 @@ class SendRun:
         sid = delivery.subscriber_id
         count = self.unknown_counts.get(sid, delivery.unknown_attempts) + 1
         self.unknown_counts[sid] = count
-        ledger.mark(self.conn, self.built.slug, sid, DeliveryStatus.UNKNOWN, reason, unknown=True)
+        self._mark(delivery, DeliveryStatus.UNKNOWN, reason, unknown=True)
         first_in_run = (
             delivery.ledger_status != DeliveryStatus.UNKNOWN and sid not in self.retried_unknown
         )
@@ -433,9 +408,13 @@ class SendRun:
             )
         return False
 
+    def _mark(self, row: Delivery, status: str, detail: str = "", unknown: bool = False) -> None:
+        """Record a row's status in the ledger."""
+        ledger.mark(self.conn, self.built.slug, row.subscriber_id, status, detail, unknown=unknown)
+
     def _final(self, delivery: Delivery, status: str, detail: str = "", kind: str = "") -> None:
         """Record a row's outcome for this run and report it."""
-        ledger.mark(self.conn, self.built.slug, delivery.subscriber_id, status, detail)
+        self._mark(delivery, status, detail)
         if status in (DeliveryStatus.SENT, DeliveryStatus.FAILED) and not kind:
             self.judged += 1
         self.done += 1
