@@ -10,8 +10,10 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 from publish.testhooks import hold_at
 
@@ -40,6 +42,8 @@ def forked_pool(
 ) -> ProcessPoolExecutor:
     """A pool of `workers` forked processes (they inherit the loaded site, not a pickle);
     each worker dies with the process that forked it, however that process ends."""
+    from concurrent.futures import ProcessPoolExecutor  # loaded only when there is much to do
+
     return ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("fork"),
