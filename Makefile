@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PUBLISH := $(VENV)/bin/publish
 VNU_JAR := node_modules/vnu-jar/build/dist/vnu.jar
 
-.PHONY: build test check serve bench bench-compare mutation clean lint
+.PHONY: build test test-fast check serve bench bench-compare mutation clean lint
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ test: $(VENV)/.installed-test $(VNU_JAR)
 	$(VENV)/bin/ruff check publish tests bench
 	$(VENV)/bin/ruff format --check publish tests bench
 	$(PY) -m pytest -q
+
+## test-fast: lint, then every test but the slowest (those marked `slow`)
+test-fast: $(VENV)/.installed-test $(VNU_JAR)
+	$(VENV)/bin/ruff check publish tests bench
+	$(VENV)/bin/ruff format --check publish tests bench
+	$(PY) -m pytest -q -m "not slow"
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check publish tests bench

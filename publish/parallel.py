@@ -1,5 +1,5 @@
 """Worker processes: whether forking is safe, how many workers, a forked pool whose workers
-die with their parent, and the test hook that holds a process at a named step."""
+die with their parent (a test may hold each at the point `worker`, see publish.testhooks)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import multiprocessing
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
+
+from publish.testhooks import hold_at
 
 MAX_WORKERS = 8  # forked workers at most, however many cores
 
@@ -62,7 +63,7 @@ def _start_forked_worker(
     die_with_parent()
     if os.getppid() != parent:
         os._exit(1)
-    hold_for_test("worker")
+    hold_at("worker")
     initializer(*initargs)
 
 
@@ -70,16 +71,3 @@ def die_with_parent() -> None:
     """Have the kernel send SIGKILL to this process when its parent ends (Linux only)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-HOLD_ENV = "PUBLISH_TEST_HOLD_AT"  # test hook: "step" or "step:seconds" (see `hold_for_test`)
-
-
-def hold_for_test(step: str) -> None:
-    """Test hook: with PUBLISH_TEST_HOLD_AT=`step` (or `step:seconds`), say so on stderr
-    and wait there 60 seconds (or as many as given), so a test can kill the build at
-    exactly that moment or see which processes reached it. Does nothing otherwise."""
-    name, _, seconds = os.environ.get(HOLD_ENV, "").partition(":")
-    if name == step:
-        os.write(2, f"holding at {step} in process {os.getpid()}\n".encode())
-        time.sleep(float(seconds or 60))

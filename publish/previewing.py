@@ -20,13 +20,13 @@ from html import escape
 
 from publish.content.settings import SETTINGS_FILE, setting_line
 from publish.errors import Problem, warning
+from publish.layout import PREVIEW_FOLDER as PREVIEW_FOLDER  # build.py imports it from here
 from publish.model import Essay, Site
 from publish.outputs.files import Content, Deferred, OutputFiles
 from publish.outputs.urls import essay_page_path
 from publish.schedule import QUEUED, Timetable, format_slot, plan_schedule, unplaced_warning
 from publish.state.releases import site_with_releases
 
-PREVIEW_FOLDER = "preview"  # under build/: the preview's own site/ and email/
 BANNER_CLASS = "preview-banner"
 BANNER_STYLE = (
     "margin:0 0 1.5rem;padding:.6rem .9rem;border:2px dashed #b45309;border-radius:6px;"

@@ -31,7 +31,7 @@ from publish.journal import (
 )
 from publish.locks import exclusive_lock
 from publish.outputs.files import Content, as_bytes
-from publish.parallel import hold_for_test
+from publish.testhooks import hold_at
 
 LOCK_NAME = ".lock"
 
@@ -104,14 +104,14 @@ def write_trees(
             prepared.append(_prepare(checked, folder.target, folder.memo, make))
         if before_commit is not None:
             before_commit()  # may refuse the build: the staging is removed, nothing changes
-        hold_for_test("staged")
+        hold_at("staged")
         journal = {"changes": [p.entry for p in prepared]}
         write_journal(parent, journal)
     except BaseException:
         for done in prepared:
             shutil.rmtree(done.staging, ignore_errors=True)
         raise
-    hold_for_test("journal")
+    hold_at("journal")
     replay(parent, journal)
     for done in prepared:
         done.finish()

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from click.testing import CliRunner, Result
+
+from publish.cli.main import cli
+
 SITES = Path(__file__).resolve().parent / "sites"  # the fixture sites, one folder each
 
 
@@ -80,3 +84,8 @@ def due_since_long_ago(root: Path) -> Path:
 
     write_releases_file(root, ReleasesFile({}, datetime.fromisoformat(FIRST_RUN_OF_OLD)))
     return root
+
+
+def invoke(root: Path, *args: str) -> Result:
+    """Run `publish --root ROOT ARGS…` in-process, as the command line would."""
+    return CliRunner().invoke(cli, ["--root", str(root), *args])

@@ -33,6 +33,7 @@ from publish.cache import store as cache_store
 from publish.cli.main import cli
 from publish.errors import PublishError
 from publish.outputs import mail, web
+from publish.testhooks import HOLD, HOOK_ENV, hook_value
 from tests.sitebuilder import due_since_long_ago
 
 REPO = Path(__file__).parent.parent
@@ -122,7 +123,7 @@ def test_cached_build_is_byte_identical_to_an_uncached_one(tmp_path, monkeypatch
         assert same_tree(cached / "build" / output, fresh / "build" / output), output
 
 
-WORKER_LINE = "holding at worker in process "  # what `cache.hold_for_test("worker")` says
+WORKER_LINE = "holding at worker in process "  # what `testhooks.hold_at("worker")` says
 
 
 def build_with_thresholds(root: str, parse_threshold: str, render_threshold: str) -> None:
@@ -145,7 +146,7 @@ def build_in_a_fresh_process(root: Path, parse_threshold: int, render_threshold:
         [sys.executable, "-c", script, str(root), str(parse_threshold), str(render_threshold)],
         cwd=REPO,
         text=True,
-        env={**os.environ, parallel.HOLD_ENV: "worker:0"},
+        env={**os.environ, HOOK_ENV: hook_value(HOLD, "worker", 0)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -183,6 +184,7 @@ def test_parallel_parse_matches_a_sequential_one(tmp_path, monkeypatch):
         assert same_tree(sequential / "build" / output, parallel / "build" / output), output
 
 
+@pytest.mark.slow
 def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch):
     forked = generated(60, tmp_path / "forked")  # past both thresholds: 60 essays, 240 files
     process = subprocess.Popen(
@@ -198,7 +200,7 @@ def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch
         ],
         cwd=REPO,
         text=True,
-        env={**os.environ, "PUBLISH_TEST_HOLD_AT": "worker:0"},
+        env={**os.environ, HOOK_ENV: hook_value(HOLD, "worker", 0)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

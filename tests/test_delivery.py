@@ -38,6 +38,7 @@ from publish.outputs.urls import unsubscribe_url
 from publish.state import db
 from publish.state.imports import import_csv
 from publish.state.subscribers import add_subscriber, unsubscribe_token
+from publish.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.mailsite import ESSAYS, SLUG, copy_site, make_mail_site
 from tests.sitebuilder import essay_text
 from tests.tools import RecordingSMTPServer
@@ -180,6 +181,7 @@ def publish_process(root: Path, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.slow
 def test_a_thousand_messages_arrive_personalised_over_the_default_four_connections(
     site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -224,6 +226,7 @@ def subscriber_ids(root: Path) -> dict[str, int]:
         return {email: sid for sid, email in conn.execute("SELECT id, email FROM subscribers")}
 
 
+@pytest.mark.slow
 def test_killed_send_resumes_without_skipping_or_repeating(
     site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -928,8 +931,6 @@ def test_any_smtp_url_either_parses_or_fails_clearly_without_its_password(
 
 # --- Issue 19 §8: the ledger's limits, pinned ---------------------------------------------
 
-CRASH_ENV = "PUBLISH_TEST_CRASH_AT"  # publish.mailing.workers.CRASH_ENV
-
 
 def last_send_line(root: Path) -> str:
     """The `Last send:` line of `publish status`."""
@@ -938,6 +939,7 @@ def last_send_line(root: Path) -> str:
     return line
 
 
+@pytest.mark.slow
 def test_a_send_that_keeps_dying_at_one_reader_mails_them_at_most_three_times(
     site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -946,7 +948,7 @@ def test_a_send_that_keeps_dying_at_one_reader_mails_them_at_most_three_times(
     the reruns stop re-mailing them, and until then the claim is still to do."""
     use_server(monkeypatch, server)
     [reader] = subscribe(site, 1)
-    monkeypatch.setenv(CRASH_ENV, "accepted:1")
+    monkeypatch.setenv(HOOK_ENV, hook_value(CRASH, "accepted", 1))
     for run in range(1, 4):
         dying = publish_process(site, "send", SLUG)
         dying.communicate(timeout=120)
@@ -958,7 +960,7 @@ def test_a_send_that_keeps_dying_at_one_reader_mails_them_at_most_three_times(
         assert_clean_exit(dry, 0)
         assert f"0 already sent, {to_do} would be sent now" in dry.stdout
         assert last_send_line(site).endswith(f"1 unknown, {to_do} still to send")
-    monkeypatch.delenv(CRASH_ENV)
+    monkeypatch.delenv(HOOK_ENV)
     for _ in range(2):
         rerun = run_cli(site, "send", SLUG)
         assert_clean_exit(rerun, 0)

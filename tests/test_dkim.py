@@ -41,6 +41,7 @@ from publish.outputs import mime
 from publish.state import db
 from publish.state.imports import import_csv
 from publish.state.ledger import Delivery
+from publish.testhooks import HOLD, HOOK_ENV, hook_value
 from tests.mailsite import SLUG, copy_site, make_mail_site
 from tests.tools import RecordingSMTPServer
 
@@ -443,11 +444,12 @@ def test_each_copy_is_signed_where_it_is_composed(site: Path, key: rsa.RSAPrivat
         composer.close()
 
 
+@pytest.mark.slow
 def test_a_large_send_signs_in_its_forked_composers_and_every_copy_verifies(
     site: Path, key: rsa.RSAPrivateKey
 ) -> None:
     subscribe(site, FORK_THRESHOLD)
-    env = {**os.environ, "PUBLISH_SECRET": SECRET, "PUBLISH_TEST_HOLD_AT": "worker:0"}
+    env = {**os.environ, "PUBLISH_SECRET": SECRET, HOOK_ENV: hook_value(HOLD, "worker", 0)}
     result = subprocess.run(
         [sys.executable, "-m", "publish", "--root", str(site), "send", SLUG, "--outbox"],
         capture_output=True,

@@ -50,6 +50,7 @@ def offline(route: Route) -> None:
         route.abort()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", WIDTHS)
 def test_email_fits_the_viewport(page: Page, email_files: list[Path], width: int) -> None:
     RESULTS.mkdir(exist_ok=True)

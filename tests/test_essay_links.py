@@ -12,16 +12,15 @@ from pathlib import Path
 
 import feedparser
 import pytest
-from click.testing import CliRunner
 from lxml import html
 
-from publish.cli.main import cli
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber
 from tests.sitebuilder import (
     DEFAULT_SETTINGS,
     due_since_long_ago,
     essay_text,
+    invoke,
     make_site,
     site_settings,
 )
@@ -35,11 +34,6 @@ LINKING_BODY = (
     "See [the older one](01-older.md), [its part](./older.md#a-part),\n"
     "[by address](../older/) and [by slug file](older.md).\n"
 )
-
-
-def invoke(root: Path, *args: str):
-    """Run the command line on the site at `root`."""
-    return CliRunner().invoke(cli, ["--root", str(root), *args])
 
 
 def linked_site(tmp_path: Path, body: str = LINKING_BODY, **older: object) -> Path:

@@ -193,6 +193,7 @@ def live_markup(document: lxml_html.HtmlElement) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 @given(source=st.sampled_from(SOURCES), title=TITLES, body=FRAGMENTS)
 def test_hostile_html_never_runs_on_the_page_or_in_the_email(
     source: str, title: str, body: str

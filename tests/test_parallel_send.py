@@ -23,6 +23,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from publish.errors import PublishError
 from publish.mailing.service import ServiceOptions, create_app, mailer_of
+from publish.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.mailsite import copy_site, make_mail_site
 from tests.test_delivery import (
     SECRET,
@@ -37,8 +38,6 @@ from tests.test_delivery import (
 )
 from tests.test_service import service_site
 from tests.tools import RecordingSMTPServer, free_port
-
-CRASH_ENV = "PUBLISH_TEST_CRASH_AT"  # publish.mailing.workers.CRASH_ENV
 
 
 class CountingServer:
@@ -289,6 +288,7 @@ class SometimesLaterServer(CountingServer):
         return await super().handle_DATA(server, session, envelope)
 
 
+@pytest.mark.slow
 def test_a_relay_that_says_later_to_one_command_in_seven_gets_everyone_exactly_once(
     site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -368,6 +368,7 @@ class HangingServer(Server):
         return await super().handle_DATA(server, session, envelope)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("good", [0, 12])
 def test_a_relay_that_takes_messages_and_never_answers_stops_the_send_with_nobody_sent(
     site: Path, monkeypatch: pytest.MonkeyPatch, good: int
@@ -468,6 +469,7 @@ def publish_send(root: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["claimed", "accepted", "anywhere"])
 def test_a_send_killed_at_any_point_reaches_everyone_with_at_most_one_copy_too_many_per_connection(
     site: Path, monkeypatch: pytest.MonkeyPatch, point: str
@@ -479,7 +481,7 @@ def test_a_send_killed_at_any_point_reaches_everyone_with_at_most_one_copy_too_m
         env = dict(os.environ)
         after = random.randint(200, READERS - 400)
         if point != "anywhere":
-            env[CRASH_ENV] = f"{point}:{after}"
+            env[HOOK_ENV] = hook_value(CRASH, point, after)
         first = publish_send(site, env)
         if point == "anywhere":
             deadline = time.monotonic() + 120
@@ -492,7 +494,7 @@ def test_a_send_killed_at_any_point_reaches_everyone_with_at_most_one_copy_too_m
         assert left["pending"] > 0 and left["sending"] <= CONNECTIONS
         if point == "claimed":
             assert left["sending"] >= 1
-        env.pop(CRASH_ENV, None)
+        env.pop(HOOK_ENV, None)
         rerun = publish_send(site, env)
         out, err = rerun.communicate(timeout=300)
         assert rerun.returncode == 0, err.decode()

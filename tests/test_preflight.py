@@ -8,12 +8,10 @@ import email
 import email.policy
 from pathlib import Path
 
-from click.testing import CliRunner
 from lxml import html
 
-from publish.cli.main import cli
 from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
-from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site
+from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, invoke, make_site
 
 TODAY = "2026-12-01"
 PAGE = "https://example.org/letters/films/"
@@ -23,11 +21,6 @@ VIDEO_BODY = (
     'Inline <video src="https://media.example.com/a.mp4"></video> here.\n\n'
     "The end.\n"
 )
-
-
-def invoke(root: Path, *args: str):
-    """Run the command line on the site at `root`."""
-    return CliRunner().invoke(cli, ["--root", str(root), *args])
 
 
 def warnings_of(output: str) -> list[str]:

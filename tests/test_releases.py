@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -32,11 +33,11 @@ from publish.content.essays import SLUG_PATTERN
 from publish.content.releasefile import ReleasesFile, read_releases_file, write_releases_file
 from publish.content.site import load_site
 from publish.errors import PublishError
-from publish.run import CRASH_AFTER_ENV, CRASH_EXIT_CODE
 from publish.schedule import Release, Timetable, due_placements, plan_schedule
 from publish.state.db import connect
 from publish.state.releases import bind_releases
 from publish.state.subscribers import add_subscriber
+from publish.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.sitebuilder import essay_text, make_site
 from tests.test_run import SETTINGS, SUBSCRIBERS, invoke, subjects_by_recipient
 from tests.tools import RecordingSMTPServer, validate_html
@@ -152,6 +153,7 @@ def test_a_renamed_file_is_still_the_released_essay_even_when_retitled_later(
     assert page(trees, "on-the-alder").findtext(".//h1") == "Alder, Revisited"
 
 
+@pytest.mark.slow
 def test_an_explicit_slug_change_moves_the_page_and_the_old_address_redirects(
     new_site: Callable[[dict[str, str]], Path], smtp_server: RecordingSMTPServer, tmp_path: Path
 ) -> None:
@@ -194,13 +196,13 @@ def test_a_slug_change_waits_while_the_release_is_still_being_sent(
     command = [sys.executable, "-m", "publish", "--root", str(root), "run", "--today"]
     crashed = subprocess.run(
         [*command, "2027-01-05T10:00"],
-        env={**os.environ, CRASH_AFTER_ENV: "record"},
+        env={**os.environ, HOOK_ENV: hook_value(CRASH, "record")},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     (root / "essays" / "00-alder.md").write_text(tree_essay("Alder", slug="the-alder"))
     resumed = run(root, "2027-01-05T11:00")
     assert "the new slug 'the-alder' waits until the send of 'alder' has finished" in resumed
@@ -542,13 +544,13 @@ def test_a_crash_after_the_first_build_is_mailed_by_the_next_run_on_a_later_day(
     command = [sys.executable, "-m", "publish", "--root", str(root), "run", "--today"]
     crashed = subprocess.run(
         [*command, "2027-01-05T23:30"],
-        env={**os.environ, CRASH_AFTER_ENV: "build"},
+        env={**os.environ, HOOK_ENV: hook_value(CRASH, "build")},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     assert page(root, "on-the-alder").findtext(".//h1") == "On the Alder"
     assert smtp_server.messages == []
     reruns = [

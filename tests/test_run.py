@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -20,14 +21,13 @@ from zoneinfo import ZoneInfo
 
 import feedparser
 import pytest
-from click.testing import CliRunner
 from lxml import html as lxml_html
 
-from publish.cli.main import cli
-from publish.run import CRASH_AFTER_ENV, CRASH_EXIT_CODE, run_publish
+from publish.run import run_publish
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber
-from tests.sitebuilder import essay_text, make_site
+from publish.testhooks import CRASH, HOOK_ENV, hook_value
+from tests.sitebuilder import essay_text, invoke, make_site
 from tests.test_schedule import first_tuesday
 from tests.tools import RecordingSMTPServer
 
@@ -97,11 +97,7 @@ def built(root: Path) -> bool:
     return (root / "build" / "site").exists() or (root / "build" / "email").exists()
 
 
-def invoke(root: Path, *args: str):
-    """Run the command line in-process."""
-    return CliRunner().invoke(cli, ["--root", str(root), *args])
-
-
+@pytest.mark.slow
 def test_a_simulated_year_of_daily_runs(site: Path, smtp_server: RecordingSMTPServer) -> None:
     release_days = []
     for offset in range(365):
@@ -126,6 +122,7 @@ def test_a_simulated_year_of_daily_runs(site: Path, smtp_server: RecordingSMTPSe
     assert "maple" in schedule.stdout and "2028-01-04" in schedule.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", ["build", "record"])
 def test_a_crash_after_a_step_is_finished_by_the_next_run_and_mails_once(
     site: Path, smtp_server: RecordingSMTPServer, step: str
@@ -142,13 +139,13 @@ def test_a_crash_after_a_step_is_finished_by_the_next_run_and_mails_once(
     ]
     crashed = subprocess.run(
         command,
-        env={**os.environ, CRASH_AFTER_ENV: step},
+        env={**os.environ, HOOK_ENV: hook_value(CRASH, step)},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     assert (site / "build" / "email" / "alder.eml").is_file()
     assert smtp_server.messages == []
     assert len(releases(site)) == (1 if step == "record" else 0)

@@ -26,8 +26,8 @@ from publish.content.deploy_settings import NOT_DEPLOYED
 from publish.content.essays import cap_slug, slugify
 from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
 from publish.content.site import load_site
-from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError
+from publish.layout import BUILD_DIR, ESSAYS_DIR
 from publish.mailing.readiness import sending_problems
 from publish.model import Essay
 from publish.previewing import queue_problems
@@ -285,8 +285,8 @@ def _show_build_result(result: BuildResult) -> None:
 @click.pass_obj
 def clean(root: Path) -> None:
     """Remove the build folder."""
-    shutil.rmtree(root / "build", ignore_errors=True)
-    click.echo(f"Removed {root / 'build'}")
+    shutil.rmtree(root / BUILD_DIR, ignore_errors=True)
+    click.echo(f"Removed {root / BUILD_DIR}")
 
 
 @click.command("schedule")

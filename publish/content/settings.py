@@ -14,14 +14,14 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from publish.content.deploy_settings import read_deploy_table
+from publish.content.source import SHOWN_LIMIT
 from publish.errors import Problem, PublishError, did_you_mean, error
+from publish.layout import SETTINGS_FILE
 from publish.model import EmailSettings, ScheduleSettings, Settings, SiteSettings, StateSettings
 from publish.rules import check_rule
 
-SETTINGS_FILE = "publish.toml"
 # C0 and C1 control characters (tab and newline excepted): TOML escapes can write them.
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-SHOWN_LIMIT = 60
 
 # Each table: toml key -> (dataclass field, expected python type, required).
 TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
@@ -60,12 +60,6 @@ TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
         "database": ("database", str, False),
         "environment_file": ("environment_file", str, False),
     },
-}
-TABLE_CLASSES = {
-    "site": SiteSettings,
-    "schedule": ScheduleSettings,
-    "email": EmailSettings,
-    "state": StateSettings,
 }
 
 

@@ -12,18 +12,18 @@ from email.utils import make_msgid
 from pathlib import Path
 
 from publish.errors import PublishError
-from publish.mailing.built import EMAIL_DIR, BuiltEmail, envelope_sender, load_built_email
+from publish.layout import BUILD_DIR, EMAIL_FOLDER, PREVIEW_FOLDER
+from publish.mailing.built import BuiltEmail, envelope_sender, load_built_email
 from publish.mailing.composer import compose
 from publish.mailing.destination import Destination
 from publish.mailing.progress import SendSummary
 from publish.mailing.transport import DeliveryFailure, ServerUnavailable, header_address
 from publish.model import Settings
 from publish.outputs import mime, urls
-from publish.previewing import PREVIEW_FOLDER
 from publish.state.subscribers import normalise_address
 
 TEST_HEADER = b"X-Publish-Test: 1"
-PREVIEW_EMAIL_DIR = EMAIL_DIR.parent / PREVIEW_FOLDER / EMAIL_DIR.name
+PREVIEW_EMAIL_DIR = Path(BUILD_DIR) / PREVIEW_FOLDER / EMAIL_FOLDER
 
 
 def test_copy_email(root: Path, settings: Settings, slug: str) -> BuiltEmail:

@@ -30,6 +30,7 @@ from email_validator import EmailNotValidError, validate_email
 from publish.atomic import write_atomically
 from publish.mailing.smtp_url import SMTP_URL_ENV, SMTPEndpoint
 from publish.safetext import fold_controls
+from publish.state.statuses import Progress
 
 SMTP_TIMEOUT = 60.0  # seconds to wait for any reply (PUBLISH_SMTP_TIMEOUT changes it)
 
@@ -168,7 +169,7 @@ class SMTPTransport:
                 self.troubles += 1
                 if self.troubles > self.max_retries:
                     raise ServerUnavailable(self._down_reason(trouble)) from None
-                self.on_event("reconnect", trouble.reason)
+                self.on_event(Progress.RECONNECT, trouble.reason)
                 time.sleep(self.backoff * (2 ** (self.troubles - 1)))
                 continue
             except DeliveryFailure:

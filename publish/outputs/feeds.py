@@ -16,7 +16,7 @@ from functools import partial
 from html import escape
 from typing import TYPE_CHECKING
 
-from publish.content.source import ESSAYS_DIR
+from publish.layout import ESSAYS_DIR
 from publish.model import Essay, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.renderers import RenderContext, render_feed

@@ -17,7 +17,7 @@ from pathlib import Path
 from publish.errors import PublishError
 from publish.safetext import now_text
 from publish.state import db
-from publish.state.subscribers import ACTIVE
+from publish.state.statuses import DeliveryStatus, SubscriberStatus
 
 UNKNOWN_RETRIES = 2  # an unknown outcome is tried again at most this often, over all runs
 CLAIM_LEFT = (
@@ -50,7 +50,7 @@ class Delivery:
     email: str
     name: str
     status: str
-    ledger_status: str = "pending"
+    ledger_status: str = DeliveryStatus.PENDING
     unknown_attempts: int = 0
 
 
@@ -103,8 +103,9 @@ def start_send(conn: sqlite3.Connection, slug: str) -> bool:
         conn.execute("INSERT INTO sends (slug, started_at) VALUES (?, ?)", (slug, stamp))
         conn.execute(
             "INSERT INTO deliveries (slug, subscriber_id, email, status, updated_at)"
-            " SELECT ?, id, email, 'pending', ? FROM subscribers WHERE status = ? ORDER BY id",
-            (slug, stamp, ACTIVE),
+            f" SELECT ?, id, email, '{DeliveryStatus.PENDING}', ? FROM subscribers"
+            " WHERE status = ? ORDER BY id",
+            (slug, stamp, SubscriberStatus.ACTIVE),
         )
         return True
 
@@ -117,8 +118,8 @@ def pending_batch(
     rows = conn.execute(
         "SELECT d.subscriber_id, d.email, s.name, s.status, d.status, d.unknown_attempts"
         " FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id"
-        " WHERE d.slug = ? AND d.subscriber_id > ? AND (d.status = 'pending'"
-        " OR (d.status = 'unknown' AND d.unknown_attempts <= ?))"
+        f" WHERE d.slug = ? AND d.subscriber_id > ? AND (d.status = '{DeliveryStatus.PENDING}'"
+        f" OR (d.status = '{DeliveryStatus.UNKNOWN}' AND d.unknown_attempts <= ?))"
         " ORDER BY d.subscriber_id LIMIT ?",
         (slug, after, UNKNOWN_RETRIES, limit),
     )
@@ -129,9 +130,9 @@ def count_pending(conn: sqlite3.Connection, slug: str) -> int:
     """How many rows of a send are still to do: as `pending_batch` reads them, and
     the claims a stopped send left that `recover_claims` would make such rows."""
     return conn.execute(
-        "SELECT COUNT(*) FROM deliveries WHERE slug = ? AND (status = 'pending'"
-        " OR (status = 'unknown' AND unknown_attempts <= ?)"
-        " OR (status = 'sending' AND unknown_attempts < ?))",
+        f"SELECT COUNT(*) FROM deliveries WHERE slug = ? AND (status = '{DeliveryStatus.PENDING}'"
+        f" OR (status = '{DeliveryStatus.UNKNOWN}' AND unknown_attempts <= ?)"
+        f" OR (status = '{DeliveryStatus.SENDING}' AND unknown_attempts < ?))",
         (slug, UNKNOWN_RETRIES, UNKNOWN_RETRIES),
     ).fetchone()[0]
 
@@ -140,7 +141,7 @@ def claim(conn: sqlite3.Connection, slug: str, subscriber_id: int) -> None:
     """Mark a delivery 'sending', committed before its message goes to the server: a crash
     from here until its outcome is recorded leaves the row claimed."""
     conn.execute(
-        "UPDATE deliveries SET status = 'sending', updated_at = ?"
+        f"UPDATE deliveries SET status = '{DeliveryStatus.SENDING}', updated_at = ?"
         " WHERE slug = ? AND subscriber_id = ?",
         (now_text(), slug, subscriber_id),
     )
@@ -150,8 +151,9 @@ def recover_claims(conn: sqlite3.Connection, slug: str) -> int:
     """Turn the claims a stopped send left into outcomes unknown (the message may have
     arrived); how many there were. Call it holding the send lock."""
     cursor = conn.execute(
-        "UPDATE deliveries SET status = 'unknown', unknown_attempts = unknown_attempts + 1,"
-        " last_error = ?, updated_at = ? WHERE slug = ? AND status = 'sending'",
+        f"UPDATE deliveries SET status = '{DeliveryStatus.UNKNOWN}',"
+        " unknown_attempts = unknown_attempts + 1,"
+        f" last_error = ?, updated_at = ? WHERE slug = ? AND status = '{DeliveryStatus.SENDING}'",
         (CLAIM_LEFT, now_text(), slug),
     )
     return cursor.rowcount
@@ -161,7 +163,8 @@ def sent_since(conn: sqlite3.Connection, moment: str) -> list[str]:
     """When each message of any send that may have reached a server since `moment` (ISO
     text) was recorded, oldest first: for a limit on messages per hour."""
     rows = conn.execute(
-        "SELECT updated_at FROM deliveries WHERE status IN ('sent', 'sending', 'unknown')"
+        "SELECT updated_at FROM deliveries WHERE status IN"
+        f" ('{DeliveryStatus.SENT}', '{DeliveryStatus.SENDING}', '{DeliveryStatus.UNKNOWN}')"
         " AND updated_at >= ? ORDER BY updated_at",
         (moment,),
     )
@@ -173,7 +176,7 @@ def current_subscriber(conn: sqlite3.Connection, delivery: Delivery) -> Delivery
     row = conn.execute(
         "SELECT name, status FROM subscribers WHERE id = ?", (delivery.subscriber_id,)
     ).fetchone()
-    name, status = ("", "unsubscribed") if row is None else (row[0], row[1])
+    name, status = ("", SubscriberStatus.UNSUBSCRIBED) if row is None else (row[0], row[1])
     return Delivery(
         delivery.subscriber_id,
         delivery.email,

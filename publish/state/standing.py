@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from publish.safetext import fold_controls, now_text
 from publish.state import confirmations, db, subscribers
+from publish.state.statuses import DeliveryStatus, SubscriberStatus
 from publish.state.subscribers import Subscriber
 
 HARD_BOUNCE, SOFT_BOUNCE, COMPLAINT, UNSUBSCRIBE = (
@@ -44,11 +45,11 @@ DEFAULT_SOFT_LIMIT = 3
 
 # How far towards "never mail" each status is; a report never moves a reader back.
 _RANK = {
-    subscribers.PENDING: 0,
-    subscribers.ACTIVE: 0,
-    subscribers.UNSUBSCRIBED: 1,
-    subscribers.BOUNCED: 2,
-    subscribers.COMPLAINED: 3,
+    SubscriberStatus.PENDING: 0,
+    SubscriberStatus.ACTIVE: 0,
+    SubscriberStatus.UNSUBSCRIBED: 1,
+    SubscriberStatus.BOUNCED: 2,
+    SubscriberStatus.COMPLAINED: 3,
 }
 
 
@@ -168,16 +169,16 @@ def _target_status(
 ) -> str:
     """The status the outcome asks for ('' for none)."""
     if outcome.kind == HARD_BOUNCE:
-        return subscribers.BOUNCED
+        return SubscriberStatus.BOUNCED
     if outcome.kind == COMPLAINT:
-        return subscribers.COMPLAINED
+        return SubscriberStatus.COMPLAINED
     if outcome.kind == UNSUBSCRIBE:
-        return subscribers.UNSUBSCRIBED
+        return SubscriberStatus.UNSUBSCRIBED
     if repeat_send:
         return ""
     count = _soft_count(connection, reader, outcome.slug) + 1
     connection.execute("UPDATE subscribers SET soft_bounces = ? WHERE id = ?", (count, reader.id))
-    return subscribers.BOUNCED if count >= max(1, soft_limit) else ""
+    return SubscriberStatus.BOUNCED if count >= max(1, soft_limit) else ""
 
 
 def _soft_bounced_send(connection: sqlite3.Connection, subscriber_id: int, slug: str) -> bool:
@@ -210,7 +211,8 @@ def _delivered_since_last_soft_bounce(
     then, for two started in the same second, by which was recorded first)."""
     row = connection.execute(
         "SELECT COUNT(*) FROM deliveries d JOIN sends s ON s.slug = d.slug"
-        " WHERE d.subscriber_id = :reader AND d.status = 'sent' AND d.slug != :slug"
+        f" WHERE d.subscriber_id = :reader AND d.status = '{DeliveryStatus.SENT}'"
+        " AND d.slug != :slug"
         " AND (s.started_at, s.rowid) < (SELECT started_at, rowid FROM sends WHERE slug = :slug)"
         " AND (s.started_at, s.rowid) > (SELECT b.started_at, b.rowid FROM reports r"
         "   JOIN sends b ON b.slug = r.slug"

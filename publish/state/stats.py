@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from publish.state import ledger
+from publish.state.statuses import DeliveryStatus as Status
 
 # Each subscriber event counted per month: its name and the column that dates it.
 MONTHLY_EVENTS = (
@@ -102,12 +103,12 @@ def _outcomes(conn: sqlite3.Connection, slug: str) -> dict[str, int]:
     a claimed row (`sending`: in flight, or left so by a stopped send) is unknown."""
     row = conn.execute(
         "SELECT"
-        " COALESCE(SUM(status = 'sent'), 0),"
-        " COALESCE(SUM(status = 'failed'), 0),"
-        " COALESCE(SUM(status = 'pending' AND attempts > 0), 0),"
-        " COALESCE(SUM(status IN ('unknown', 'sending')), 0),"
-        " COALESCE(SUM(status = 'pending' AND attempts = 0), 0),"
-        " COALESCE(SUM(status = 'skipped'), 0)"
+        f" COALESCE(SUM(status = '{Status.SENT}'), 0),"
+        f" COALESCE(SUM(status = '{Status.FAILED}'), 0),"
+        f" COALESCE(SUM(status = '{Status.PENDING}' AND attempts > 0), 0),"
+        f" COALESCE(SUM(status IN ('{Status.UNKNOWN}', '{Status.SENDING}')), 0),"
+        f" COALESCE(SUM(status = '{Status.PENDING}' AND attempts = 0), 0),"
+        f" COALESCE(SUM(status = '{Status.SKIPPED}'), 0)"
         " FROM deliveries WHERE slug = ?",
         (slug,),
     ).fetchone()
