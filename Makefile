@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PUBLISH := $(VENV)/bin/publish
 VNU_JAR := node_modules/vnu-jar/build/dist/vnu.jar
 
-.PHONY: build test check serve bench bench-compare clean lint
+.PHONY: build test test-fast check serve bench bench-compare mutation clean lint
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test: $(VENV)/.installed-test $(VNU_JAR)
 	$(VENV)/bin/ruff format --check publish tests bench
 	$(PY) -m pytest -q
 
+## test-fast: lint, then every test but the slowest (those marked `slow`)
+test-fast: $(VENV)/.installed-test $(VNU_JAR)
+	$(VENV)/bin/ruff check publish tests bench
+	$(VENV)/bin/ruff format --check publish tests bench
+	$(PY) -m pytest -q -m "not slow"
+
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check publish tests bench
 
@@ -50,6 +56,11 @@ bench: $(VENV)/.installed-test
 ## bench-compare: the same corpus built by publish, Pelican and Hugo
 bench-compare: $(VENV)/.installed
 	$(PY) -m bench.compare
+
+## mutation: mutation testing of the ledger, releases, standing and schedule (not in `test`)
+## (MUTATION="--module standing --sample 40 --minutes 10" to narrow it)
+mutation: $(VENV)/.installed-test
+	$(PY) -m bench.mutation $(MUTATION)
 
 clean:
 	rm -rf build state/outbox bench/work .pytest_cache test-results

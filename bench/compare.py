@@ -5,10 +5,12 @@ into their own environment, `bench/env/`. The corpus is written once in publish'
 converted: each essay's cited glossary entries become ordinary footnote definitions at its
 end, so every tool renders the same text with the same notes. Pelican uses its default theme
 with its default feeds; Hugo has no default theme, so it gets the smallest layouts that
-render single pages, lists and its built-in RSS. Each tool builds cold, one after another.
+render single pages, lists and its built-in RSS. Each tool builds cold several times, the
+tools interleaved; then publish rebuilds in fresh processes, unchanged and after one edit.
+It prints medians with min–max and the goals' ratios (`bench/ratios.py`).
 
-    python -m bench.compare                 # 1,000 essays
-    python -m bench.compare --sizes 1000,10000
+    python -m bench.compare                      # 100 and 1,000 essays, 3 runs each
+    python -m bench.compare --sizes 1000,10000 --runs 5
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import shutil
 import subprocess
 import sys
 import venv
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.generate import generate
 from bench.measure import TODAY, WORK_DIR, Measure, measure, publish_command
+from bench.ratios import Runs, cold_table, goal_lines
+from bench.run import edit_one_essay
 
 ENV_DIR = Path(__file__).parent / "env"
 ENV_PACKAGES = ("pelican", "markdown", "hugo")
@@ -81,15 +85,6 @@ HUGO_LIST = """\
 {{ with $paginator.Next }}<a href="{{ .URL }}">Older</a>{{ end }}
 </main></body></html>
 """
-
-
-@dataclass(frozen=True)
-class ToolResult:
-    """One tool's cold build of one corpus."""
-
-    tool: str
-    essays: int
-    result: Measure
 
 
 def ensure_env() -> Path:
@@ -202,10 +197,13 @@ def to_hugo(root: Path, target: Path) -> Path:
     return target
 
 
+REBUILD = ("build", "--today", TODAY)
+
+
 def build_publish(root: Path) -> Measure:
     """A cold publish build: no previous output, no cache."""
     shutil.rmtree(root / "build", ignore_errors=True)
-    return measure(publish_command(root, "build", "--today", TODAY))
+    return measure(publish_command(root, *REBUILD))
 
 
 def build_pelican(python: Path, project: Path) -> Measure:
@@ -244,40 +242,44 @@ def build_hugo(project: Path) -> Measure:
     )
 
 
-def checked(tool: str, count: int, result: Measure) -> ToolResult:
+def checked(tool: str, count: int, result: Measure) -> Measure:
     """The result, or stop with the tool's output when it failed."""
     if result.status != 0:
         sys.exit(f"{tool} failed on {count} essays:\n{result.output[-3000:]}")
-    return ToolResult(tool, count, result)
+    return result
 
 
-def compare_size(python: Path, count: int) -> list[ToolResult]:
-    """Generate one corpus, convert it, and build it with each tool in turn."""
+def compare_size(python: Path, count: int, runs: int) -> list[Runs]:
+    """Generate one corpus, convert it, and build it cold with each tool, `runs` rounds,
+    the tools interleaved (each round starts with the next tool), so that a change in the
+    machine's load falls on every tool alike."""
     root = generate(count, WORK_DIR / f"compare-{count}")
     pelican = to_pelican(root, WORK_DIR / f"pelican-{count}")
     hugo = to_hugo(root, WORK_DIR / f"hugo-{count}")
-    return [
-        checked("publish", count, build_publish(root)),
-        checked("Pelican", count, build_pelican(python, pelican)),
-        checked("Hugo", count, build_hugo(hugo)),
+    builders: list[tuple[str, Callable[[], Measure]]] = [
+        ("publish", lambda: build_publish(root)),
+        ("Pelican", lambda: build_pelican(python, pelican)),
+        ("Hugo", lambda: build_hugo(hugo)),
     ]
+    measured: dict[str, list[Measure]] = {name: [] for name, _ in builders}
+    for round_ in range(runs):
+        turn = builders[round_ % len(builders) :] + builders[: round_ % len(builders)]
+        for name, build in turn:
+            measured[name].append(checked(name, count, build()))
+    return [Runs(name, count, tuple(found)) for name, found in measured.items()]
 
 
-def format_results(results: list[ToolResult]) -> str:
-    """A Markdown table: wall time, peak memory and how many times slower than publish."""
-    lines = [
-        "| essays | tool | cold wall | peak RSS | wall vs publish | memory vs publish |",
-        "|---:|---|---:|---:|---:|---:|",
-    ]
-    ours = {r.essays: r.result for r in results if r.tool == "publish"}
-    for r in results:
-        base = ours[r.essays]
-        lines.append(
-            f"| {r.essays:,} | {r.tool} | {r.result.seconds:.2f} s "
-            f"| {r.result.peak_mb:.0f} MB | {r.result.seconds / base.seconds:.2f}× "
-            f"| {r.result.peak_mb / base.peak_mb:.2f}× |"
-        )
-    return "\n".join(lines)
+def rebuilds(count: int, runs: int) -> tuple[Runs, Runs]:
+    """publish's fresh-process rebuilds of the corpus of `count` essays (built cold just
+    before): with nothing changed, and after one essay was edited, `runs` of each in turn."""
+    root = WORK_DIR / f"compare-{count}"
+    checked("publish", count, build_publish(root))
+    unchanged, edited = [], []
+    for n in range(runs):
+        unchanged.append(checked("publish", count, measure(publish_command(root, *REBUILD))))
+        edit_one_essay(root, f"One more sentence, the {n + 1}th revision.")
+        edited.append(checked("publish", count, measure(publish_command(root, *REBUILD))))
+    return Runs("publish", count, tuple(unchanged)), Runs("publish", count, tuple(edited))
 
 
 def tool_versions(python: Path) -> str:
@@ -292,22 +294,30 @@ def tool_versions(python: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: build the same corpus with every tool and print the comparison."""
+    """Command line: build the same corpus with every tool, several times interleaved, and
+    print the cold builds, publish's rebuilds and the goals' ratios."""
     parser = argparse.ArgumentParser(description="Compare publish with Pelican and Hugo.")
-    parser.add_argument("--sizes", default="1000", help="comma-separated essay counts")
+    parser.add_argument("--sizes", default="100,1000", help="comma-separated essay counts")
+    parser.add_argument("--runs", type=int, default=3, help="cold builds of each tool per size")
     args = parser.parse_args(argv)
     WORK_DIR.mkdir(exist_ok=True)
     print("preparing bench/env (Pelican, Markdown, Hugo)...", file=sys.stderr, flush=True)
     python = ensure_env()
-    results: list[ToolResult] = []
+    results: list[Runs] = []
+    again: dict[int, tuple[Runs, Runs]] = {}
     for count in (int(s) for s in args.sizes.split(",")):
         print(f"building {count:,} essays with each tool...", file=sys.stderr, flush=True)
-        results += compare_size(python, count)
+        results += compare_size(python, count, args.runs)
+        again[count] = rebuilds(count, args.runs)
     print(
-        f"\nCold builds, one after another in this run ({tool_versions(python)}); "
-        "ratios above 1 mean slower or bigger than publish.\n"
+        f"\nCold builds, {args.runs} of each tool interleaved in this run "
+        f"({tool_versions(python)}); medians (min–max), CPU of the process and its workers.\n"
     )
-    print(format_results(results))
+    print(cold_table(results))
+    print("\nFresh-process rebuilds of publish (medians, min–max):\n")
+    print(cold_table([r for pair in again.values() for r in pair]).replace("cold ", ""))
+    print("\nThe goals:\n")
+    print("\n".join(goal_lines(results, again)))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """`make bench`: time cold and warm builds of generated sites, and sends to many subscribers
-(10 connections, to a server that waits 50 ms per message and to one that does not; see
-bench/sending.py, which also runs alone: `python -m bench.sending --help`).
+(10 connections, to a server that waits 50 ms per message and to one that does not, each
+as the protocol floor, an unsigned send and a DKIM-signed one; see bench/sending.py, which
+also runs alone: `python -m bench.sending --help`).
 
 Every measured build runs `python -m publish --root SITE build --today 2030-01-01` in its own
 process; wall time is taken around it and peak memory (max RSS) from that process's own

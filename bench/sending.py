@@ -1,11 +1,18 @@
-"""The sending benchmark: `publish send` to many subscribers on a local aiosmtpd server.
+"""The sending benchmark: `publish send` to many subscribers on a local aiosmtpd server,
+unsigned and DKIM-signed, against the protocol floor measured in the same run.
 
 The server runs in a process of its own (`python -m bench.sending --serve`), so neither its
 CPU nor its memory is charged to `publish send`; its handler waits `latency` seconds before
 accepting each message, as a relay does, and counts the copies each recipient gets.
 
+The floor is what the protocol alone costs: as many plain `smtplib` connections as the send
+uses, in a process of their own (`python -m bench.sending --floor`), sending one fixed copy
+of the same message (a test copy `publish send --to` wrote) to the same kind of server, as
+many times as there are readers. Each send's wall time is printed over the floor's.
+
     python -m bench.sending                          # 10,000 readers, 10 connections, 50 ms
     python -m bench.sending --latency 0              # the same against an instant server
+    python -m bench.sending --subscribers 2000 --repeat 3    # interleaved, medians (min-max)
     python -m bench.sending --subscribers 100000 --latency 0   # ledger and memory at scale
 """
 
@@ -17,7 +24,9 @@ import json
 import os
 import shutil
 import signal
+import smtplib
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -25,16 +34,20 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import count
 from pathlib import Path
 from typing import Any
 
 from bench.generate import generate
+from bench.signing import KEY_FILE, SELECTOR, signing_cost, with_dkim
 from publish.state import db, ledger
 
 SEND_ESSAYS = 10
 SLUG = f"essay-{SEND_ESSAYS:05d}"
 LEDGER_SAMPLE = 2000  # rows whose ledger steps are timed after the send
+KINDS = ("floor", "unsigned", "signed")  # what each run measures, in this order
+FLOOR_COPY = "floor-copy.eml"  # the fixed copy the floor sends, in the benchmark site
 
 
 class CountingHandler:
@@ -129,9 +142,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def reader_address(n: int) -> str:
+    """The made-up address of the benchmark's reader `n`."""
+    return f"reader{n:06d}@bench.example.org"
+
+
 def subscriber_csv(path: Path, count: int) -> Path:
     """A CSV of `count` made-up subscribers."""
-    lines = ["email,name"] + [f"reader{n:06d}@bench.example.org,Reader {n}" for n in range(count)]
+    lines = ["email,name"] + [f"{reader_address(n)},Reader {n}" for n in range(count)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -168,20 +186,22 @@ def ledger_ms_per_message(root: Path, slug: str) -> float:
         return 1000 * (time.perf_counter() - started) / max(done, 1)
 
 
-def with_connections(root: Path, connections: int) -> None:
-    """Set `[email] connections` (and the service_url a send to a list needs)."""
+def configure(root: Path, connections: int, *, signed: bool) -> None:
+    """Set `[email] connections`, the service_url a send to a list needs and, when `signed`,
+    the DKIM selector and key (replacing what an earlier run set)."""
     path = root / "publish.toml"
-    text = path.read_text(encoding="utf-8")
-    path.write_text(
-        text + f'service_url = "https://subs.bench.example.org/"\nconnections = {connections}\n',
-        encoding="utf-8",
-    )
+    text = path.read_text(encoding="utf-8").split("service_url =")[0]
+    text += f'service_url = "https://subs.bench.example.org/"\nconnections = {connections}\n'
+    if signed:
+        text += f'dkim_selector = "{SELECTOR}"\ndkim_key_file = "{KEY_FILE}"\n'
+    path.write_text(text, encoding="utf-8")
 
 
 @dataclass(frozen=True)
 class SendRow:
-    """One measured send."""
+    """One measured send (`kind` "unsigned" or "signed"), or the floor's run ("floor")."""
 
+    kind: str
     subscribers: int
     connections: int
     latency: float
@@ -195,15 +215,21 @@ class SendRow:
 
 
 def prepare_site(root: Path, subscribers: int, measure: Callable[..., Any], command: Any) -> str:
-    """Build a small site and import the subscribers; '' or why it could not."""
+    """Build a small site, import the subscribers, write the DKIM key and the floor's copy
+    (a test copy in the outbox); '' or why it could not."""
     generate(SEND_ESSAYS, root)
+    with_dkim(root)
     for args in (
         ("build", "--today", "2030-01-01"),
         ("subscribers", "import", str(subscriber_csv(root / "readers.csv", subscribers))),
+        ("send", SLUG, "--to", reader_address(0), "--outbox"),
     ):
+        configure(root, 1, signed=False)
         setup = measure(command(root, *args))
         if setup.status != 0:
             return f"`publish {args[0]}` failed: {setup.output[-500:]}"
+    [copy] = (root / "state" / "outbox" / SLUG).glob("*.eml")
+    copy.rename(root / FLOOR_COPY)
     return ""
 
 
@@ -214,25 +240,29 @@ def send_once(
     latency: float,
     measure: Callable[..., Any],
     command: Any,
+    kind: str = "unsigned",
 ) -> SendRow:
-    """One measured `publish send` of a prepared site (its ledger reset first)."""
+    """One measured `publish send` of a prepared site (its ledger reset first), signed or
+    not; or (`kind` "floor") the floor's plain connections sending as many copies."""
     state = database(root)
     with closing(db.connect(state)) as conn:
         conn.execute("DELETE FROM deliveries")
         conn.execute("DELETE FROM sends")
-    text = (root / "publish.toml").read_text(encoding="utf-8").split("service_url =")[0]
-    (root / "publish.toml").write_text(text, encoding="utf-8")
-    with_connections(root, connections)
+    configure(root, connections, signed=kind == "signed")
     server, port = start_server(latency)
     try:
-        env = {**os.environ, "PUBLISH_SMTP_URL": f"smtp://127.0.0.1:{port}"}
-        result = measure(command(root, "send", SLUG), env=env)
+        if kind == "floor":
+            result = measure(floor_command(root, port, connections, subscribers))
+        else:
+            env = {**os.environ, "PUBLISH_SMTP_URL": f"smtp://127.0.0.1:{port}"}
+            result = measure(command(root, "send", SLUG), env=env)
     finally:
         arrived = stop_server(server)
     if result.status != 0:
         print(result.output[-2000:], file=sys.stderr)
-    counts = ledger_counts(root, SLUG)
+    floor = kind == "floor"
     return SendRow(
+        kind,
         subscribers,
         connections,
         latency,
@@ -240,33 +270,93 @@ def send_once(
         result.peak_mb,
         result.cpu,
         arrived,
-        counts,
-        ledger_ms_per_message(root, SLUG),
+        {} if floor else ledger_counts(root, SLUG),
+        0.0 if floor else ledger_ms_per_message(root, SLUG),
         result.status,
     )
 
 
+def floor_command(root: Path, port: int, connections: int, messages: int) -> list[str]:
+    """The floor's process: `connections` plain smtplib connections, `messages` copies."""
+    return [
+        sys.executable,
+        "-m",
+        "bench.sending",
+        "--floor",
+        str(port),
+        "--connections",
+        str(connections),
+        "--subscribers",
+        str(messages),
+        "--copy",
+        str(root / FLOOR_COPY),
+    ]
+
+
+def send_floor(port: int, connections: int, messages: int, copy: Path) -> None:
+    """Send `messages` times the same bytes over `connections` smtplib connections at once,
+    each to the next reader's address: the protocol's cost, nothing composed or recorded."""
+    data = copy.read_bytes()
+    numbers = count()  # shared by the threads; next() on it is atomic under the GIL
+
+    def connection() -> None:
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            while (n := next(numbers)) < messages:
+                smtp.sendmail("letters@bench.example.org", [reader_address(n)], data)
+
+    threads = [threading.Thread(target=connection) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def median_row(rows: list[SendRow]) -> tuple[SendRow, float, float]:
+    """The run of median wall time among repeats of one kind, and the fastest and slowest."""
+    ordered = sorted(rows, key=lambda row: row.seconds)
+    middle = ordered[(len(ordered) - 1) // 2]
+    return replace(middle, seconds=statistics.median(r.seconds for r in rows)), *(
+        ordered[0].seconds,
+        ordered[-1].seconds,
+    )
+
+
 def format_sends(rows: list[SendRow]) -> str:
-    """The sends as a Markdown table."""
+    """The runs as a Markdown table: medians of repeats, each send's wall over the floor's."""
     lines = [
-        "| subscribers | connections | server latency | wall | per second | CPU ms/message "
-        "| peak RSS "
+        "| run | subscribers | connections | server latency | wall (min–max) | × floor "
+        "| per second | CPU ms/message | peak RSS "
         "| messages received | readers reached | most copies of one | most sessions at once "
         "| ledger | ledger ms/message |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
+    groups: dict[tuple[int, float], dict[str, list[SendRow]]] = {}
     for row in rows:
-        rate = row.arrived["messages"] / row.seconds if row.seconds else 0.0
-        states = ", ".join(f"{k} {v:,}" for k, v in sorted(row.ledger.items()))
-        lines.append(
-            f"| {row.subscribers:,} | {row.connections} | {1000 * row.latency:.0f} ms "
-            f"| {row.seconds:.1f} s | {rate:.0f} | {1000 * row.cpu / row.subscribers:.2f} "
-            f"| {row.peak_mb:.0f} MB "
-            f"| {row.arrived['messages']:,} | {row.arrived['recipients']:,} "
-            f"| {row.arrived['most_copies']} | {row.arrived['most_sessions']} | {states} "
-            f"| {row.ledger_ms:.3f} |"
-        )
+        groups.setdefault((row.connections, row.latency), {}).setdefault(row.kind, []).append(row)
+    for kinds in groups.values():
+        floor = median_row(kinds["floor"])[0].seconds if "floor" in kinds else 0.0
+        for kind in KINDS:
+            if kind in kinds:
+                lines.append(format_row(*median_row(kinds[kind]), floor, len(kinds[kind])))
     return "\n".join(lines)
+
+
+def format_row(row: SendRow, fastest: float, slowest: float, floor: float, runs: int) -> str:
+    """One table row: a run's median (its spread when repeated) and its ratio to the floor."""
+    rate = row.arrived["messages"] / row.seconds if row.seconds else 0.0
+    states = ", ".join(f"{k} {v:,}" for k, v in sorted(row.ledger.items())) or "–"
+    spread = f" ({fastest:.1f}–{slowest:.1f})" if runs > 1 else ""
+    ratio = f"{row.seconds / floor:.2f}×" if floor else "–"
+    ledger_ms = f"{row.ledger_ms:.3f}" if row.ledger else "–"
+    failed = "" if row.status == 0 else f" (exit {row.status})"
+    return (
+        f"| {row.kind}{failed} | {row.subscribers:,} | {row.connections} "
+        f"| {1000 * row.latency:.0f} ms | {row.seconds:.1f} s{spread} | {ratio} | {rate:.0f} "
+        f"| {1000 * row.cpu / row.subscribers:.2f} | {row.peak_mb:.0f} MB "
+        f"| {row.arrived['messages']:,} | {row.arrived['recipients']:,} "
+        f"| {row.arrived['most_copies']} | {row.arrived['most_sessions']} | {states} "
+        f"| {ledger_ms} |"
+    )
 
 
 def run_send_benchmark(
@@ -275,9 +365,11 @@ def run_send_benchmark(
     measure: Callable[..., Any],
     publish_command: Callable[..., list[str]],
     runs: tuple[tuple[int, float], ...] = ((10, 0.05), (10, 0.0)),
+    repeat: int = 1,
 ) -> str:
-    """Build a small site, import subscribers, then time one `publish send` per
-    (connections, latency) of `runs`."""
+    """Build a small site, import subscribers, then for each (connections, latency) of
+    `runs` measure the floor, an unsigned and a signed `publish send`, `repeat` times
+    interleaved (floor, unsigned, signed, floor, …) so that load moves them all alike."""
     try:
         import aiosmtpd  # noqa: F401
     except ImportError:
@@ -286,22 +378,31 @@ def run_send_benchmark(
     if problem:
         return f"sending: skipped ({problem})"
     rows = [
-        send_once(root, subscribers, connections, latency, measure, publish_command)
+        send_once(root, subscribers, connections, latency, measure, publish_command, kind)
         for connections, latency in runs
+        for _ in range(repeat)
+        for kind in KINDS
     ]
-    return format_sends(rows)
+    cost = signing_cost(root / FLOOR_COPY, root / KEY_FILE)
+    return f"{format_sends(rows)}\n\n{cost}"
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: one sending benchmark, or (`--serve`) the benchmark's server."""
+    """Command line: one sending benchmark, or (`--serve`, `--floor`) its server or floor."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=10000)
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per message")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each kind, interleaved")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--copy", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve, args.latency)
+        return
+    if args.floor:
+        send_floor(args.floor, args.connections, args.subscribers, args.copy)
         return
     from bench.measure import WORK_DIR, measure, publish_command
 
@@ -309,7 +410,7 @@ def main(argv: list[str] | None = None) -> None:
     if root.exists():
         shutil.rmtree(root)
     runs = ((args.connections, args.latency),)
-    print(run_send_benchmark(root, args.subscribers, measure, publish_command, runs))
+    print(run_send_benchmark(root, args.subscribers, measure, publish_command, runs, args.repeat))
 
 
 if __name__ == "__main__":

@@ -1,19 +1,20 @@
 """The whole build, in the order it runs: load, plan, decide what to render, render,
 pre-flight, write.
 
-`build()` writes `build/site/` and `build/email/` in one atomic commit; `check()` is the same
-function with writing turned off, and covers the queued essays at their planned slots. Every
-output is a row of `FORMATS`, a pure function from a `Site` to `{path: content}` that knows
-nothing of the cache. Here the build cache is wired in: the load parses each essay once and
-renders, in the same worker, every body the rows declare (kept for later builds); every
-output key is computed here, and decides which files are made at all.
+`build()` writes `build/site/` and `build/email/` (the emails a send could still need, see
+`publish.state.unsent`) in one atomic commit; `check()` is it without the write, covering the
+queued essays at their planned slots. Every output is a row of `FORMATS`, a pure function
+from a `Site` to `{path: content}` that knows nothing of the cache. Here the build cache is
+wired in: the load parses each essay once and renders, in the same worker, every body the
+rows declare (kept for later builds); every output key is computed here, and decides which
+files are made at all.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
@@ -25,6 +26,7 @@ from publish.cache import parses
 from publish.cache.outputs import Keyed, OutputKeys, OutputMemo
 from publish.cache.parses import entry_fingerprint
 from publish.cache.store import PROCESS, cache_enabled, read_only
+from publish.checker import CheckMemo, check_trees
 from publish.content import essays
 from publish.content.essaylinks import unpublished_link_problems, with_link_targets
 from publish.content.site import essay_folder, select_published
@@ -48,6 +50,7 @@ from publish.previewing import (
 )
 from publish.schedule import apply_release_dates
 from publish.state.releases import site_with_releases
+from publish.state.unsent import emails_wanted
 from publish.writer import OutputFolder, build_lock, write_trees
 
 BUILD_DIR = "build"
@@ -66,6 +69,7 @@ class BuildOptions:
     queued: bool = False
     strict: bool = False
     sandbox: bool = False  # written to build/preview/ even without `future` (publish serve)
+    emails: frozenset[str] = frozenset()  # emails to make besides those a send could need
 
     @property
     def preview(self) -> bool:
@@ -87,7 +91,7 @@ class BuildReport:
     left_out: LeftOut = LeftOut()  # the essays of `site` this build did not show
 
 
-Render = Callable[[Site, Environment], Mapping[str, Content | Deferred]]
+Render = Callable[..., Mapping[str, Content | Deferred]]  # (site, templates[, chosen slugs])
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ class OutputFormat:
     render: Render
     reads: str  # what its files depend on (each file's `Deferred` says exactly)
     bodies: tuple[str, ...] = ()  # the essay bodies it shows of every essay (bodies.CHANNELS)
+    chosen: bool = False  # made only for the essays the build names (see `gather`)
 
 
 def _feeds(site: Site, templates: Environment) -> OutputFiles:
@@ -160,7 +165,7 @@ FORMATS: tuple[OutputFormat, ...] = (
         "<slug>.html, <slug>.txt, <slug>.eml",
         mail.render_emails,
         "each essay, the email templates",
-        ("email", "text"),
+        chosen=True,
     ),
 )
 FOLDERS = tuple(dict.fromkeys(row.folder for row in FORMATS))
@@ -177,7 +182,7 @@ def build(
 ) -> BuildReport:
     """Build the web site and feeds into `build/site/` and the emails into `build/email/`,
     both folders replaced in one atomic commit under the site's build lock; with `write`
-    off, do everything but the write (and leave the build cache as it was).
+    off, do everything but the write (the build cache left as it was, but for check's memo).
 
     Contents are rendered as the writer stages them (so memory stays flat however large the
     site); the pre-flight checks run on what was rendered, before the commit.
@@ -189,13 +194,12 @@ def build(
             site, warnings = load_site(root)
         published = plan(site, options)
         refuse_unpublished_links(site, published, options, warnings)
-        gathered = gather(published)
+        gathered = gather(published, emails_wanted(site, options.today) | options.emails)
         if options.preview:
             gathered["site"] = with_banners(
                 gathered["site"], banners(site, published, options.today)
             )
-        caching = write and cache_enabled()
-        folders = decide(root, published, gathered, caching, out, options.preview)
+        folders = decide(root, published, gathered, cache_enabled(), out, options.preview)
         rendering = Rendering(folders, progress)
         problems = list(warnings or [])
 
@@ -209,9 +213,9 @@ def build(
             for folder in folders:
                 if folder.memo is not None:
                     folder.memo.save()
-        else:
-            for _ in rendering.make([v for f in folders for v in f.files.values()]):
-                pass  # made and measured, never kept: check's memory stays flat too
+        else:  # made and measured, never kept; what a memo vouches for is not even made
+            memo = CheckMemo(root) if cache_enabled() else None
+            rendering.sizes.update(check_trees(folders, rendering.make, memo)["email"])
             preflight_checks()
     site_dir, email_dir = (out / name for name in FOLDERS)
     return BuildReport(
@@ -230,12 +234,12 @@ def output_dir(root: Path, options: BuildOptions) -> Path:
     return root / BUILD_DIR / PREVIEW_FOLDER if options.preview else root / BUILD_DIR
 
 
-def check(root: Path, options: BuildOptions) -> BuildReport:
+def check(root: Path, options: BuildOptions, progress: Progress | None = None) -> BuildReport:
     """The build without the write, drafts, future and queued essays included: every problem
-    a build of any day would meet (a PublishError for errors)."""
-    return build(
-        root, dataclasses.replace(options, drafts=True, future=True, queued=True), write=False
-    )
+    a build of any day would meet (a PublishError for errors); `progress` hears of each
+    content made (none a memo vouches for, see `publish.checker`)."""
+    every = dataclasses.replace(options, drafts=True, future=True, queued=True)
+    return build(root, every, write=False, progress=progress)
 
 
 # --- Load and plan ----------------------------------------------------------------------
@@ -286,12 +290,13 @@ def refuse_unpublished_links(
 # --- Decide what to render, render ------------------------------------------------------
 
 
-def gather(published: Site) -> dict[str, OutputFiles]:
-    """Every row's files, by output folder; one collector per folder refuses a path twice."""
+def gather(published: Site, emails: Collection[str]) -> dict[str, OutputFiles]:
+    """Every row's files by folder (emails only for `emails`); a path twice is refused."""
     templates = shared_templates(published.templates_dir)
     gathered = {name: OutputFiles() for name in FOLDERS}
     for row in FORMATS:
-        gathered[row.folder].add_all(row.render(published, templates), row.name)
+        chosen = (emails,) if row.chosen else ()  # made only where a send could need them
+        gathered[row.folder].add_all(row.render(published, templates, *chosen), row.name)
     return gathered
 
 

@@ -40,8 +40,10 @@ def describe_rule(rule: str) -> str:
 
 
 def _rule_parts(rule: str) -> dict[str, str]:
-    """Split 'FREQ=WEEKLY;BYDAY=MO' into upper-cased name/value pairs."""
-    text = rule.strip()
+    """Split 'FREQ=WEEKLY;BYDAY=MO' into upper-cased name/value pairs (a DTSTART line, which
+    only says where counting starts, is left out)."""
+    lines = [line.strip() for line in rule.splitlines() if line.strip()]
+    text = next((line for line in lines if not line.upper().startswith("DTSTART")), "")
     if text.upper().startswith("RRULE:"):
         text = text[len("RRULE:") :]
     parts: dict[str, str] = {}

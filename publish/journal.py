@@ -19,7 +19,7 @@ from typing import Any
 
 from publish.atomic import write_atomically
 from publish.errors import PublishError
-from publish.parallel import hold_for_test
+from publish.testhooks import hold_at
 
 JOURNAL_NAME = ".commit.json"
 
@@ -136,7 +136,7 @@ def replay(parent: Path, journal: dict[str, Any]) -> None:
     then remove the journal."""
     for number, change in enumerate(journal["changes"]):
         if number == 1:
-            hold_for_test("half-committed")
+            hold_at("half-committed")
         if change["kind"] == "swap":
             _commit_swap(parent / change["folder"], parent / change["staging"])
         else:
@@ -146,7 +146,7 @@ def replay(parent: Path, journal: dict[str, Any]) -> None:
                 change["moves"],
                 change["removes"],
             )
-    hold_for_test("committed")
+    hold_at("committed")
     journal_path(parent).unlink(missing_ok=True)
 
 

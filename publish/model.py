@@ -5,7 +5,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from publish.layout import TEMPLATES_DIR
+
+
+class Located(NamedTuple):
+    """Something a file writes (a link's destination, an image's source) and where: its
+    line and column. Shown and fingerprinted as the plain tuple it is (the build cache keys
+    outputs by the `repr` of an essay's fields, and reads these back as plain tuples)."""
+
+    text: str
+    line: int
+    col: int
+
+    __repr__ = tuple.__repr__
+
+
+class ImageSize(NamedTuple):
+    """The pixel size of an image an essay shows, by its source as the essay writes it."""
+
+    src: str
+    width: int
+    height: int
+
+    __repr__ = tuple.__repr__
+
 
 DEFAULT_VERIFY_TIMEOUT = 180.0  # seconds `publish run` waits for a deploy to be served
 DEFAULT_DEPLOY_KEEP = 5  # releases a dir or rsync target keeps
@@ -172,14 +197,22 @@ class Essay:
     aliases: tuple[str, ...] = ()  # old addresses (front matter `aliases`), redirected here
     # every image source (front matter `image:` and the body's) with its file line and column,
     # found once at parse time so that a load checks the files without decoding any tokens
-    images: tuple[tuple[str, int, int], ...] = ()
+    images: tuple[Located, ...] = ()
     # every link destination of the body with its file line and column (found at parse time)
-    links: tuple[tuple[str, int, int], ...] = ()
+    links: tuple[Located, ...] = ()
     # set by the build's plan: each link to another essay as written, and that essay's
     # site-relative address (`other-essay/#part`)
     link_targets: tuple[tuple[str, str], ...] = ()
     # set at each load: the pixel size of each local image file (source, width, height)
-    image_sizes: tuple[tuple[str, int, int], ...] = ()
+    image_sizes: tuple[ImageSize, ...] = ()
+
+    def __post_init__(self) -> None:
+        # The build cache reads an essay's located sources back as plain tuples: name their
+        # parts again (checked at the first item, so an essay already named costs nothing).
+        for name in ("images", "links"):
+            found = getattr(self, name)
+            if found and type(found[0]) is not Located:
+                object.__setattr__(self, name, tuple(Located(*item) for item in found))
 
     @property
     def reading_minutes(self) -> int:
@@ -201,7 +234,7 @@ class Site:
     @property
     def templates_dir(self) -> Path:
         """The site's own template overrides."""
-        return self.root / "templates"
+        return self.root / TEMPLATES_DIR
 
     def essay(self, slug: str) -> Essay | None:
         """The essay with this slug, or None."""

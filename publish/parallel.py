@@ -1,6 +1,6 @@
 """Worker processes: whether forking is safe, how many workers, a forked pool whose workers
-die with their parent, values made in order by forked workers, and the test hook that holds
-a process at a named step."""
+die with their parent (a test may hold each at the point `worker`, see publish.testhooks),
+and values made in order by forked workers."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ import multiprocessing
 import os
 import signal
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 from publish.errors import Problem, PublishError
+from publish.testhooks import hold_at
 
 MAX_WORKERS = 8  # forked workers at most, however many cores
 RUNS_AHEAD = 4  # runs a worker makes ahead of what the caller has taken
@@ -44,6 +46,8 @@ def forked_pool(
 ) -> ProcessPoolExecutor:
     """A pool of `workers` forked processes (they inherit the loaded site, not a pickle);
     each worker dies with the process that forked it, however that process ends."""
+    from concurrent.futures import ProcessPoolExecutor  # loaded only when there is much to do
+
     return ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("fork"),
@@ -115,7 +119,7 @@ def _start_forked_worker(
     die_with_parent()
     if os.getppid() != parent:
         os._exit(1)
-    hold_for_test("worker")
+    hold_at("worker")
     initializer(*initargs)
 
 
@@ -123,16 +127,3 @@ def die_with_parent() -> None:
     """Have the kernel send SIGKILL to this process when its parent ends (Linux only)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-HOLD_ENV = "PUBLISH_TEST_HOLD_AT"  # test hook: "step" or "step:seconds" (see `hold_for_test`)
-
-
-def hold_for_test(step: str) -> None:
-    """Test hook: with PUBLISH_TEST_HOLD_AT=`step` (or `step:seconds`), say so on stderr
-    and wait there 60 seconds (or as many as given), so a test can kill the build at
-    exactly that moment or see which processes reached it. Does nothing otherwise."""
-    name, _, seconds = os.environ.get(HOLD_ENV, "").partition(":")
-    if name == step:
-        os.write(2, f"holding at {step} in process {os.getpid()}\n".encode())
-        time.sleep(float(seconds or 60))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import make_msgid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
@@ -41,6 +42,9 @@ from publish.state.ledger import ledger_counts
 from publish.state.releases import open_read_only, site_with_releases, unfinished_sends
 from publish.state.subscribers import unsubscribe_token
 
+if TYPE_CHECKING:
+    from publish.build import BuildOptions
+
 INDEX_PATH = "/__publish__/"
 EMAIL_PATH = "/__publish__/email/"
 INDEX_TEMPLATE = "preview-index.html"
@@ -59,7 +63,7 @@ class Entry:
     when: str  # its planned slot, or when it went out
     note: str = ""  # queued or dated; how many were sent
     page: str = ""  # its page in the preview, or '' when the preview did not build it
-    email: bool = False  # whether the preview built its email
+    email: bool = False  # whether the preview shows its email (made when first asked for)
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,8 @@ class PreviewIndex:
 
 @dataclass(frozen=True)
 class Shown:
-    """What the preview build made, for linking: the essays with a page and an email."""
+    """What the preview build made, for linking: the essays with a page, and those with an
+    email (every essay with a page: an email the build left out is made when asked for)."""
 
     site: Site  # as loaded (every essay, releases bound)
     pages: frozenset[str]
@@ -187,12 +192,16 @@ def _templates() -> Environment:
     )
 
 
-def email_parts(root: Path, email_dir: Path, site: Site, slug: str) -> tuple[str, str] | None:
+def email_parts(
+    root: Path, email_dir: Path, site: Site, slug: str, options: BuildOptions | None = None
+) -> tuple[str, str] | None:
     """The HTML and text parts of the sample reader's copy of an essay's email, made as a
-    send makes one reader's copy; None when the preview built no email for `slug`."""
-    if not (root / email_dir / f"{slug}.eml").is_file():
+    send makes one reader's copy (the email itself made now, as the preview build with
+    `options` would, if that build left it out); None when the preview shows no `slug`."""
+    try:
+        built = load_built_email(root, slug, email_dir, options)
+    except PublishError:
         return None
-    built = load_built_email(root, slug, email_dir)
     settings = site.settings
     data = personal_message(
         built,

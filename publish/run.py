@@ -33,7 +33,7 @@ from pathlib import Path
 
 from publish.bounces.mailbox import URL_VARIABLE as BOUNCE_URL_VARIABLE
 from publish.bounces.process import open_mailbox, process_bounces
-from publish.build import BUILD_DIR, BuildOptions, build, read_site
+from publish.build import BuildOptions, build, read_site
 from publish.content.releasefile import (
     RELEASES_FILE,
     ReleasesFile,
@@ -42,6 +42,7 @@ from publish.content.releasefile import (
 )
 from publish.deploy.golive import go_live
 from publish.errors import Problem, PublishError
+from publish.layout import BUILD_DIR, EMAIL_FOLDER
 from publish.locks import exclusive_lock
 from publish.mailing.send import send_essay
 from publish.mailing.setup import refuse_unsafe_setup
@@ -69,11 +70,8 @@ from publish.state.releases import (
     unfinished_sends,
     update_sources,
 )
+from publish.testhooks import crash_at
 
-# Test hook: PUBLISH_TEST_CRASH_AFTER=build (or =record) kills the process right after that
-# step, as a power cut would, so the tests can check that the next run finishes the job.
-CRASH_AFTER_ENV = "PUBLISH_TEST_CRASH_AFTER"
-CRASH_EXIT_CODE = 75
 LOCK_FILE = "run.lock"
 
 
@@ -132,7 +130,7 @@ def run_publish(
         closing(connect(database_path(root, site.settings))) as connection,
     ):
         known = _known(root, site.settings, connection)
-        binding = bind_releases(site, known.releases, known.unfinished)
+        binding = bind_releases(site, known.releases, known.unfinished, known.lines)
         first_run, notes = _keep_records(root, connection, known, binding, now)
         decision = decide(binding, timetable, _in_order(known), now, first_run, back_issues)
         decision = dataclasses.replace(decision, log=(*notes, *decision.log))
@@ -169,6 +167,7 @@ def _known(root: Path, settings: Settings, connection: sqlite3.Connection) -> Kn
         on_file.releases,
         frozenset(unfinished_sends(connection, database)),
         on_file.first_run,
+        on_file.lines,
     )
 
 
@@ -308,13 +307,15 @@ def _carry_out(
     if built:
         every_release = {**binding.releases, **{r.slug: r for r in decision.releases}}
         published = apply_release_dates(binding.site, every_release)
-        report = build(root, BuildOptions(today=now), site=published, warnings=warnings)
+        sending = frozenset((*decision.resume, *(r.slug for r in decision.releases)))
+        options = BuildOptions(today=now, emails=sending)  # back issues too, with the flag
+        report = build(root, options, site=published, warnings=warnings)
         log.append(f"built {len(report.published)} essay(s) into {report.site_dir.parent}")
         warnings = report.warnings
         problem = _deploy_and_verify(root, published, report.site_dir, decision, log)
         if problem is not None:
             return RunReport(log=tuple(log), built=True, failures=1, warnings=(*warnings, problem))
-    _crash_point("build")
+    crash_at("build")
     if decision.releases:
         record_releases(connection, decision.releases)
         records = {**binding.records, **{r.slug: r for r in decision.releases}}
@@ -323,7 +324,7 @@ def _carry_out(
             f"recorded the release of {r.slug} (state database and {RELEASES_FILE})"
             for r in decision.releases
         ]
-    _crash_point("record")
+    crash_at("record")
     failures, sent = 0, []
     for slug in (*decision.resume, *(r.slug for r in decision.releases)):
         line, failed = _send_one(root, binding.site.settings, slug, outbox)
@@ -359,7 +360,7 @@ def _deploy_and_verify(
 
 def _email_built(root: Path, slug: str) -> bool:
     """Whether the build folder holds this essay's email (a resumed send needs no rebuild)."""
-    return any((root / BUILD_DIR / "email").glob(f"{slug}.*"))
+    return any((root / BUILD_DIR / EMAIL_FOLDER).glob(f"{slug}.*"))
 
 
 def _send_one(root: Path, settings: Settings, slug: str, outbox: bool = False) -> tuple[str, int]:
@@ -386,12 +387,6 @@ def _dry_run(
     if not decision.idle:
         lines.append("dry run: nothing was built, recorded or sent")
     return RunReport(log=tuple(lines), warnings=tuple(warnings))
-
-
-def _crash_point(step: str) -> None:
-    """The test hook: die at once, without cleanup, after `step` when asked to."""
-    if os.environ.get(CRASH_AFTER_ENV) == step:
-        os._exit(CRASH_EXIT_CODE)
 
 
 def _run_lock(root: Path, settings: Settings) -> AbstractContextManager[None]:

@@ -14,6 +14,7 @@ import tomli_w
 
 from publish.content.settings import SETTINGS_FILE, load_settings
 from publish.errors import PublishError
+from publish.layout import TEMPLATES_DIR
 from publish.mailing.setup import PLACEHOLDER_FROM_ADDRESS
 from publish.safetext import fold_controls
 
@@ -37,7 +38,7 @@ def create_site(directory: Path, title: str, author: str) -> None:
             target.write_text(scaffold_settings(text, title, author), encoding="utf-8")
         else:
             target.write_text(_fill(text, values), encoding="utf-8")
-    (directory / "templates").mkdir(exist_ok=True)
+    (directory / TEMPLATES_DIR).mkdir(exist_ok=True)
 
 
 def _scaffold_today() -> date:

@@ -5,7 +5,8 @@ Nothing here reads the clock or the disk: `now` and the recorded releases are pa
 Slots come from an RFC 5545 RRULE expanded by python-dateutil over naive *local* datetimes
 at the schedule's time of day, and only then given the site's time zone, so a slot stays at
 09:00 on the wall clock across daylight-saving changes. Rules count from DTSTART when the rule
-carries one (only its date is used), else from ANCHOR_DAY.
+carries one (only its date is used), else from ANCHOR_DAY (publish.rules): never from the day
+a command runs on, so an INTERVAL rule keeps its days. No slot is sought past SLOTS_END.
 
 Who gets which slot:
 - an essay with a `date` keeps it (off-cadence when no slot falls on that day);
@@ -18,20 +19,15 @@ Who gets which slot:
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from dateutil.rrule import rrule, rruleset, rrulestr
 
 from publish.model import Essay, Release, Settings, Site
-
-ANCHOR_DAY = date(2000, 1, 3)  # a Monday: rules without DTSTART count from here
-DTSTART_LINE = re.compile(r"^DTSTART[^:\n]*:(\d{8})[^\n]*$", re.IGNORECASE | re.MULTILINE)
+from publish.rules import expand_rule
 
 DATED, RELEASED, QUEUED = "dated", "released", "queued"
 
@@ -67,15 +63,13 @@ class Timetable:
         return datetime.combine(self.local(moment).date(), time(0), tzinfo=self.zone)
 
     def slots_from(self, start: datetime) -> Iterator[datetime]:
-        """Every slot at or after `start`, in order (endless for an endless rule)."""
-        rule = _parse_rule(self.rule, self.at)
+        """Every slot at or after `start`, in order, up to the rule's end or SLOTS_END."""
+        rule = expand_rule(self.rule, self.at, self.timezone)
         cursor = self.local(start).replace(tzinfo=None) - timedelta(days=1)
-        inclusive = True
-        while (naive := rule.after(cursor, inc=inclusive)) is not None:
+        for naive in rule.xafter(cursor, inc=True):
             slot = naive.replace(tzinfo=self.zone)
             if slot >= start:
                 yield slot
-            cursor, inclusive = naive, False
 
     def slots_between(self, start: datetime, end: datetime) -> list[datetime]:
         """Every slot with start <= slot <= end."""
@@ -90,16 +84,6 @@ class Timetable:
         """Whether a slot falls on the local day of `moment` (else it is off-cadence)."""
         day = self.start_of_day(moment)
         return bool(self.slots_between(day, day + timedelta(days=1) - timedelta(microseconds=1)))
-
-
-@lru_cache(maxsize=32)
-def _parse_rule(rule: str, at: time) -> rrule | rruleset:
-    """The rule expanded over naive local datetimes at `at`, from its DTSTART day or ANCHOR_DAY."""
-    match = DTSTART_LINE.search(rule)
-    first_day = datetime.strptime(match[1], "%Y%m%d").date() if match else ANCHOR_DAY
-    text = DTSTART_LINE.sub("", rule).strip()
-    text = "\n".join(line for line in text.splitlines() if line.strip())
-    return rrulestr(text, dtstart=datetime.combine(first_day, at), cache=True)
 
 
 @dataclass(frozen=True)
@@ -126,6 +110,7 @@ class Plan:
     now: datetime
     horizon: datetime
     placements: tuple[Placement, ...]
+    unplaced: tuple[Essay, ...] = ()  # queued essays a finite rule (COUNT, UNTIL) has no slot for
 
     def placement(self, slug: str) -> Placement | None:
         """The placement of one essay, or None (a draft)."""
@@ -190,9 +175,10 @@ def plan_schedule(
             queue.append(essay)
     placed += _gone_releases(timetable, releases, {p.slug for p in placed})
     taken = {p.slot.date() for p in placed}
-    placed += _fill_slots(timetable, queue_order(queue), horizon, taken)
+    filled, unplaced = _fill_slots(timetable, queue_order(queue), horizon, taken)
+    placed += filled
     placed.sort(key=lambda p: (p.slot, p.slug))
-    return Plan(now=now, horizon=horizon, placements=tuple(placed))
+    return Plan(now=now, horizon=horizon, placements=tuple(placed), unplaced=tuple(unplaced))
 
 
 def _gone_releases(
@@ -210,16 +196,29 @@ def _gone_releases(
 
 def _fill_slots(
     timetable: Timetable, queue: list[Essay], horizon: datetime, taken: set[date]
-) -> list[Placement]:
-    """Give each queued essay, in order, the next slot from the horizon on whose day is free."""
+) -> tuple[list[Placement], list[Essay]]:
+    """Give each queued essay, in order, the next slot from the horizon on whose day is free;
+    the placements, and the essays left without a slot when the rule ends (COUNT, UNTIL)."""
     slots = timetable.slots_from(horizon)
     filled = []
-    for essay in queue:
+    for index, essay in enumerate(queue):
         slot = next((s for s in slots if s.date() not in taken), None)
-        if slot is None:  # a finite rule (COUNT/UNTIL) ran out of slots
-            break
+        if slot is None:
+            return filled, queue[index:]
         filled.append(Placement(essay.slug, essay.title, slot, QUEUED, True, None))
-    return filled
+    return filled, []
+
+
+def unplaced_warning(plan: Plan) -> str | None:
+    """What to say about the queued essays the rule has no slot for (None: there are none)."""
+    if not plan.unplaced:
+        return None
+    names = ", ".join(f"{essay.path} ({essay.slug})" for essay in plan.unplaced)
+    return (
+        f"the schedule's rule has no slot left for {len(plan.unplaced)} queued essay(s), "
+        f"which will never be released: {names}; give the rule more slots (its COUNT or "
+        "UNTIL), date them, or make them drafts"
+    )
 
 
 def due_placements(plan: Plan, back_issues: bool = False) -> list[Placement]:
@@ -337,6 +336,9 @@ def _warnings(
                 f"{', '.join(row.slugs)} waits for `publish run`" if row.slugs else "it was empty"
             )
             warnings.append(f"slot {format_slot(row.slot)} passed without a release ({waiting})")
+    unplaced = unplaced_warning(plan)
+    if unplaced:
+        warnings.append(unplaced)
     coming = next_slot(timetable, plan.now)
     if coming is not None and not any(
         p.slot.date() == coming.date() and not p.released for p in plan.placements

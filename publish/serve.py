@@ -29,10 +29,9 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from publish.build import BuildOptions, BuildReport, build, output_dir
-from publish.content.glossary import GLOSSARY_DIR
 from publish.content.settings import SETTINGS_FILE, load_settings
-from publish.content.source import ESSAYS_DIR
 from publish.errors import PublishError
+from publish.layout import EMAIL_FOLDER, ESSAYS_DIR, GLOSSARY_DIR, SITE_FOLDER, TEMPLATES_DIR
 from publish.preview_pages import (
     EMAIL_PATH,
     INDEX_PATH,
@@ -44,7 +43,7 @@ from publish.preview_pages import (
 from publish.stats import read_stats, stats_chart_svg
 
 VERSION_PATH = "/__publish__/version"
-WATCHED_DIRS = (ESSAYS_DIR, GLOSSARY_DIR, "templates")
+WATCHED_DIRS = (ESSAYS_DIR, GLOSSARY_DIR, TEMPLATES_DIR)
 HOST = "127.0.0.1"
 
 RELOAD_SCRIPT = """<script>
@@ -89,8 +88,8 @@ class Preview:
         self.port = port
         self.report = report or (lambda result: None)
         self.delay = delay
-        self.site_dir = output_dir(root, self.options) / "site"
-        self.email_dir = (output_dir(root, self.options) / "email").relative_to(root)
+        self.site_dir = output_dir(root, self.options) / SITE_FOLDER
+        self.email_dir = (output_dir(root, self.options) / EMAIL_FOLDER).relative_to(root)
         self.shown: Shown | None = None  # what the last good build made, for /__publish__/
         self.result = BuildResult(version=0, ok=False, problems=("not built yet",))
         self._build_lock = threading.Lock()
@@ -162,8 +161,9 @@ class Preview:
     def shown_by(self, report: BuildReport) -> Shown:
         """What a build made, as the preview index links to it."""
         assert report.site is not None
-        emails = frozenset(p.stem for p in (self.root / self.email_dir).glob("*.eml"))
-        return Shown(report.site, frozenset(report.published), emails, self.base_path())
+        pages = frozenset(report.published)
+        built = frozenset(p.stem for p in (self.root / self.email_dir).glob("*.eml"))
+        return Shown(report.site, pages, pages | built, self.base_path())
 
     def index_page(self) -> str:
         """The `/__publish__/` page, for the last good build."""
@@ -177,7 +177,8 @@ class Preview:
         when the preview has no email for `slug`."""
         if self.shown is None:
             return None
-        parts = email_parts(self.root, self.email_dir, self.shown.site, slug)
+        with self._build_lock:  # an email the build left out is made now, between builds
+            parts = email_parts(self.root, self.email_dir, self.shown.site, slug, self.options)
         if parts is None:
             return None
         return parts[0] if part == "html" else parts[1]

@@ -19,7 +19,9 @@ from publish.state.db import connect, database_path
 from publish.state.stats import MonthCounts, SendCounts, monthly_counts, send_counts
 
 MONTH_FIELDS = ("new", "confirmed", "unsubscribed", "bounced", "complained")
-SEND_FIELDS = ("delivered", "failed", "bounced", "unsubscribed")
+SEND_FIELDS = ("delivered", "failed", "bounced", "unsubscribed")  # the chart's bars
+# The table's columns: the chart's, and the deliveries a rerun may still make.
+TABLE_SEND_FIELDS = ("delivered", "failed", "deferred", "unknown", "bounced", "unsubscribed")
 # One colour per series, told apart also by the legend's words (never by colour alone).
 COLOURS = {
     "new": "#3b6ea8",
@@ -71,9 +73,9 @@ def stats_table(stats: Stats) -> str:
         [(m.month, *(getattr(m, name) for name in MONTH_FIELDS)) for m in stats.months],
     )
     sends = _table(
-        ("essay", "started", *SEND_FIELDS),
+        ("essay", "started", *TABLE_SEND_FIELDS),
         [
-            (s.slug, s.started_at[:10], *(getattr(s, name) for name in SEND_FIELDS))
+            (s.slug, s.started_at[:10], *(getattr(s, name) for name in TABLE_SEND_FIELDS))
             for s in stats.sends
         ],
     )

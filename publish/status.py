@@ -27,7 +27,13 @@ from publish.mailing.environment import shown_path
 from publish.mailing.readiness import sending_problems
 from publish.mailing.smtp_url import SMTP_URL_ENV, parse_smtp_url
 from publish.model import DeploySettings, Settings, Site
-from publish.schedule import Timetable, due_placements, next_slot, plan_schedule
+from publish.previewing import queue_problems
+from publish.schedule import (
+    Timetable,
+    due_placements,
+    next_slot,
+    plan_schedule,
+)
 from publish.state.confirmations import FailedConfirmations, failed_confirmations
 from publish.state.db import database_path
 from publish.state.releases import open_read_only, site_with_releases
@@ -109,7 +115,8 @@ def check_problems(root: Path, today: datetime) -> tuple[Site | None, list[Probl
         return None, list(exc.problems)
     site = report.site
     assert site is not None
-    return site, [*report.warnings, *sending_problems(root, site.settings)]
+    problems = [*report.warnings, *sending_problems(root, site.settings)]
+    return site, [*problems, *queue_problems(site, today)]
 
 
 def next_release(site: Site, now: datetime) -> NextRelease:

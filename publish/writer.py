@@ -31,7 +31,7 @@ from publish.journal import (
 )
 from publish.locks import exclusive_lock
 from publish.outputs.files import Content, as_bytes
-from publish.parallel import hold_for_test
+from publish.testhooks import hold_at
 
 LOCK_NAME = ".lock"
 
@@ -104,14 +104,14 @@ def write_trees(
             prepared.append(_prepare(checked, folder.target, folder.memo, make))
         if before_commit is not None:
             before_commit()  # may refuse the build: the staging is removed, nothing changes
-        hold_for_test("staged")
+        hold_at("staged")
         journal = {"changes": [p.entry for p in prepared]}
         write_journal(parent, journal)
     except BaseException:
         for done in prepared:
             shutil.rmtree(done.staging, ignore_errors=True)
         raise
-    hold_for_test("journal")
+    hold_at("journal")
     replay(parent, journal)
     for done in prepared:
         done.finish()
@@ -224,6 +224,28 @@ def _unchanged(previous: Path, data: bytes) -> bool:
         return previous.stat().st_size == len(data) and previous.read_bytes() == data
     except OSError:
         return False
+
+
+def add_files(files: Mapping[str, Content], target: Path) -> None:
+    """Add `files` to the folder `target` (made if missing), its other files left alone, in
+    one commit through the journal, so a crash leaves all of them or none (the caller holds
+    the build lock). The next build's commit keeps them only if it makes them too."""
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    recover_interrupted_commit(parent)
+    remove_leftovers(parent, [target.name])
+    staging = _new_staging(target)
+    try:
+        moves = [checked_path(relative) for relative in files]
+        for number, content in enumerate(files.values()):
+            (staging / str(number)).write_bytes(as_bytes(content))
+        change = {"kind": "update", "folder": target.name, "staging": staging.name}
+        journal = {"changes": [{**change, "moves": moves, "removes": []}]}
+        write_journal(parent, journal)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    replay(parent, journal)
 
 
 # --- Updating a tree in place ----------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from publish.build import BuildOptions, build
-from tests.sitebuilder import make_site, site_files, site_settings
+from tests.sitebuilder import due_since_long_ago, make_site, site_files, site_settings
 
 SLUG = "on-margins"
 BUILD_DAY = date(2027, 1, 1)
@@ -19,8 +19,12 @@ ESSAYS = site_files("mail", "essays")  # "01-on-margins" (every kind of block) a
 def make_mail_site(
     root: Path, essays: dict[str, str] | None = None, settings: str = SETTINGS
 ) -> Path:
-    """Write and build the email fixture site under `root`; return `root`."""
+    """Write and build the email fixture site under `root`; return `root`.
+
+    The site had its first run before its essays were dated, so they are not back issues:
+    on BUILD_DAY they are what the next run mails, and the build makes their emails."""
     make_site(root, ESSAYS if essays is None else essays, settings=settings, site="mail")
+    due_since_long_ago(root)
     images = root / "essays" / "images"
     images.mkdir(exist_ok=True)
     (images / "pencil.png").write_bytes(b"\x89PNG\r\n\x1a\n")

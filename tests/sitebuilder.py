@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from click.testing import CliRunner, Result
+
+from publish.cli.main import cli
+
 SITES = Path(__file__).resolve().parent / "sites"  # the fixture sites, one folder each
 
 
@@ -64,3 +68,24 @@ def essay_text(
     lines += [f"{key}: {value}" for key, value in front_matter.items()]
     lines += ["---", body]
     return "\n".join(lines)
+
+
+FIRST_RUN_OF_OLD = "1999-01-01T00:00:00+00:00"  # before every fixture and generated essay
+
+
+def due_since_long_ago(root: Path) -> Path:
+    """Note in `root`'s releases.toml a first `publish run` before every essay's date, with
+    nothing released: each published essay is then due (what the next run mails), not a
+    back issue, so a build makes its email too (it makes an email only where a send could
+    still need one). Returns `root`."""
+    from datetime import datetime
+
+    from publish.content.releasefile import ReleasesFile, write_releases_file
+
+    write_releases_file(root, ReleasesFile({}, datetime.fromisoformat(FIRST_RUN_OF_OLD)))
+    return root
+
+
+def invoke(root: Path, *args: str) -> Result:
+    """Run `publish --root ROOT ARGS…` in-process, as the command line would."""
+    return CliRunner().invoke(cli, ["--root", str(root), *args])

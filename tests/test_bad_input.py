@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from publish.cli.main import cli
 from publish.state import db
-from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site
+from tests.sitebuilder import DEFAULT_SETTINGS, due_since_long_ago, essay_text, make_site
 
 TODAY = "2026-06-01"
 GOOD = essay_text("A Good Essay", "A first paragraph.\n", date="2026-01-06")
@@ -71,8 +71,9 @@ def build_tree(root: Path) -> dict[str, bytes]:
 
 
 def good_site(tmp_path: Path, **extra: object) -> tuple[Path, dict[str, bytes]]:
-    """A site that builds, built once; its root and the build it wrote."""
-    root = make_site(tmp_path, essays={"good": GOOD}, **extra)
+    """A site that builds, built once; its root and the build it wrote (its essay is due,
+    so its email is made too, through the email templates)."""
+    root = due_since_long_ago(make_site(tmp_path, essays={"good": GOOD}, **extra))
     result = run(root, "build", "--today", TODAY)
     assert result.exit_code == 0, result.output
     return root, build_tree(root)
@@ -285,7 +286,7 @@ def test_a_long_value_is_cut_short_in_its_message(tmp_path: Path) -> None:
 def test_a_long_title_gets_a_slug_that_fits_a_file_name(tmp_path: Path) -> None:
     title = "A very long title that goes on and on " * 12
     root = make_site(tmp_path, essays={"long": essay_text(title, date="2026-01-06")})
-    check, build = check_and_build(root)
+    check, build = check_and_build(due_since_long_ago(root))  # due: its email is built
     assert (check.exit_code, build.exit_code) == (0, 0), build.output
     [page] = [
         p

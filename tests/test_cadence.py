@@ -23,6 +23,10 @@ from publish.cadence import GENERIC_SENTENCE, describe_rule
         ("FREQ=MONTHLY;BYMONTHDAY=11", "New essays arrive on the 11th of each month."),
         ("RRULE:FREQ=WEEKLY;BYDAY=TH", "New essays arrive every Thursday."),
         ("freq=weekly;byday=th", "New essays arrive every Thursday."),
+        (
+            "DTSTART:20270107\nRRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=TH",
+            "New essays arrive every other Thursday.",
+        ),
     ],
 )
 def test_known_rules_read_as_sentences(rule: str, sentence: str) -> None:

@@ -190,7 +190,7 @@ def test_failed_build_leaves_the_previous_site(tmp_path: Path) -> None:
 
 def test_clean_removes_the_build(tmp_path: Path) -> None:
     root = make_site(tmp_path, essays={"a": essay_text("A", date="2026-01-06")})
-    built = run("--root", root, "build", "--today", "2026-02-01")
+    built = run("--root", root, "build", "--today", "2026-01-06")  # "a" is due: its email too
     assert built.exit_code == 0, built.output
     assert built_slugs(root) == {"a"}
     assert (root / "build" / "email" / "a.eml").is_file()

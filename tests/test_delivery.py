@@ -38,6 +38,7 @@ from publish.outputs.urls import unsubscribe_url
 from publish.state import db
 from publish.state.imports import import_csv
 from publish.state.subscribers import add_subscriber, unsubscribe_token
+from publish.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.mailsite import ESSAYS, SLUG, copy_site, make_mail_site
 from tests.sitebuilder import essay_text
 from tests.tools import RecordingSMTPServer
@@ -180,6 +181,7 @@ def publish_process(root: Path, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.slow
 def test_a_thousand_messages_arrive_personalised_over_the_default_four_connections(
     site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -224,6 +226,7 @@ def subscriber_ids(root: Path) -> dict[str, int]:
         return {email: sid for sid, email in conn.execute("SELECT id, email FROM subscribers")}
 
 
+@pytest.mark.slow
 def test_killed_send_resumes_without_skipping_or_repeating(
     site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -924,3 +927,124 @@ def test_any_smtp_url_either_parses_or_fails_clearly_without_its_password(
         return
     assert endpoint.host and 0 < endpoint.port < 65536
     assert password not in endpoint.label
+
+
+# --- Issue 19 §8: the ledger's limits, pinned ---------------------------------------------
+
+
+def last_send_line(root: Path) -> str:
+    """The `Last send:` line of `publish status`."""
+    result = run_cli(root, "status")
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("Last send:")]
+    return line
+
+
+@pytest.mark.slow
+def test_a_send_that_keeps_dying_at_one_reader_mails_them_at_most_three_times(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run hands the one reader's message to the relay and dies (kill -9) before the
+    answer is recorded: the claim left behind counts towards the reader's retry limit, so
+    the reruns stop re-mailing them, and until then the claim is still to do."""
+    use_server(monkeypatch, server)
+    [reader] = subscribe(site, 1)
+    monkeypatch.setenv(HOOK_ENV, hook_value(CRASH, "accepted", 1))
+    for run in range(1, 4):
+        dying = publish_process(site, "send", SLUG)
+        dying.communicate(timeout=120)
+        assert dying.returncode == -signal.SIGKILL
+        assert server.recipients()[reader] == run
+        assert ledger(site) == Counter(sending=1)
+        to_do = 1 if run < 3 else 0  # the third claim is the last copy the limit allows
+        dry = run_cli(site, "send", SLUG, "--dry-run")
+        assert_clean_exit(dry, 0)
+        assert f"0 already sent, {to_do} would be sent now" in dry.stdout
+        assert last_send_line(site).endswith(f"1 unknown, {to_do} still to send")
+    monkeypatch.delenv(HOOK_ENV)
+    for _ in range(2):
+        rerun = run_cli(site, "send", SLUG)
+        assert_clean_exit(rerun, 0)
+        assert rerun.stdout.startswith("Nothing to send")
+        assert "1 of unknown outcome (they may have arrived) are not tried again" in rerun.stdout
+    assert server.recipients()[reader] == 3
+    with closing(connect(site)) as conn:
+        row = conn.execute("SELECT status, unknown_attempts FROM deliveries").fetchone()
+    assert tuple(row) == ("unknown", 3)
+
+
+def test_the_retry_limit_allows_max_retries_more_tries_and_not_one_more(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_server(monkeypatch, server)
+    limit = load_settings(site).email.max_retries
+    last_chance, one_too_many = subscribe(site, 2)
+    server.fail_first_rcpt.update({last_chance: limit, one_too_many: limit + 1})
+    summary = send_essay(site, load_settings(site), SLUG)
+    assert server.rcpt_attempts == {last_chance: limit + 1, one_too_many: limit + 1}
+    assert server.recipients() == Counter({last_chance: 1})
+    assert [address for address, _ in summary.deferred] == [one_too_many]
+    assert ledger(site) == Counter(sent=1, pending=1)
+
+
+def test_a_rerun_of_a_finished_send_keeps_the_moment_it_finished(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_server(monkeypatch, server)
+    subscribe(site, 2)
+    assert_clean_exit(run_cli(site, "send", SLUG), 0)
+    finished = "2026-01-05T09:00:00+00:00"
+    with closing(connect(site)) as conn:
+        conn.execute("UPDATE sends SET finished_at = ?", (finished,))
+    rerun = run_cli(site, "send", SLUG)
+    assert_clean_exit(rerun, 0)
+    assert rerun.stdout.startswith("Nothing to send")
+    with closing(connect(site)) as conn:
+        assert conn.execute("SELECT finished_at FROM sends").fetchone()[0] == finished
+    assert server.count() == 2
+
+
+@pytest.mark.parametrize("state", ["no database", "damaged database", "damaged ledger"])
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_the_outbox_without_a_database_or_with_a_damaged_one_names_the_file_and_writes_nothing(
+    site: Path, state: str, dry_run: bool
+) -> None:
+    database = site / "state" / "publish.db"
+    outbox = site / "state" / "outbox"
+    if state != "no database":
+        subscribe(site, 2)
+    if state == "damaged database":
+        database.write_bytes(b"this is not an SQLite database\n" * 200)
+        for journal in database.parent.glob("publish.db-*"):
+            journal.unlink()
+    if state == "damaged ledger":
+        outbox.mkdir(parents=True)
+        (outbox / "ledger.db").write_bytes(b"nor is this\n" * 400)
+    result = run_cli(site, "send", SLUG, "--outbox", *(["--dry-run"] if dry_run else []))
+    assert_clean_exit(result, 1)
+    named = outbox / "ledger.db" if state == "damaged ledger" else database
+    assert result.stderr.startswith(f"{named}:1:1: error: ")
+    assert {
+        "no database": "there is no state database here, so the outbox has nobody to write for",
+        "damaged database": "cannot use the state database: it is damaged",
+        "damaged ledger": "cannot use the outbox ledger: it is damaged",
+    }[state] in result.stderr
+    assert not list(site.glob("state/outbox/*/*.eml"))
+    if state == "no database":
+        assert not (site / "state").exists(), "nothing is created"
+
+
+def test_a_few_readers_without_an_answer_among_others_do_not_stop_the_send(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three messages met no answer, but other readers got theirs in between: not a relay
+    that hangs (that takes three in a row), so the send goes on and tries them again."""
+    use_server(monkeypatch, server)
+    everyone = subscribe(site, 12)
+    silent = everyone[1::4]
+    server.hang_up_after_data.update(silent)
+    result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 1)
+    assert "answered none of them" not in result.stderr
+    assert all(f"unknown: {a}:" in result.stderr for a in silent)
+    assert ledger(site) == Counter(sent=9, unknown=3)
+    assert all(server.recipients()[a] == 2 for a in silent)  # tried again once, as before

@@ -16,9 +16,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from click.testing import CliRunner
 
-from publish.cli.main import cli
 from tests.deployservers import (
     GIT_ENV,
     Reader,
@@ -27,7 +25,7 @@ from tests.deployservers import (
     sshd_server,
     tree,
 )
-from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site
+from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, invoke, make_site
 from tests.tools import requires
 
 TODAY = "2027-02-01"
@@ -44,11 +42,6 @@ READ_PATHS = ["", "feed.xml", "third/", "second/", "style.css"]
 def deploy_site(root: Path, deploy_table: str) -> Path:
     """The fixture site with this [deploy] table."""
     return make_site(root, ESSAYS, settings=DEFAULT_SETTINGS + "\n[deploy]\n" + deploy_table)
-
-
-def invoke(root: Path, *args: str):
-    """`publish --root ROOT ARGS...` in-process."""
-    return CliRunner().invoke(cli, ["--root", str(root), *args])
 
 
 def deploy(root: Path, *extra: str) -> str:
@@ -113,6 +106,7 @@ def test_dir_target_refuses_a_real_folder(tmp_path: Path) -> None:
     assert "is a real folder, not a link" in result.output
 
 
+@pytest.mark.slow
 def test_rsync_target_over_a_real_sshd(tmp_path: Path) -> None:
     remote = tmp_path / "server" / "letters"
     remote.parent.mkdir()

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import base64
+import email.headerregistry
+import email.message
+import email.policy
+import os
+import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import closing
@@ -16,16 +23,25 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from dkim.canonicalization import Relaxed
 from dnslib.server import DNSLogger, DNSServer
 from dnslib.zoneresolver import ZoneResolver
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from publish.cli.main import cli
 from publish.content.settings import load_settings
 from publish.errors import PublishError
+from publish.mailing.built import load_built_email
+from publish.mailing.composer import FORK_THRESHOLD, Composer, Context, copy_for
+from publish.mailing.dkim import DkimSigner, head_and_body, relaxed_body, signed_headers
 from publish.mailing.mailer import Letter, Mailer
 from publish.mailing.service import create_app
+from publish.outputs import mime
 from publish.state import db
 from publish.state.imports import import_csv
+from publish.state.ledger import Delivery
+from publish.testhooks import HOLD, HOOK_ENV, hook_value
 from tests.mailsite import SLUG, copy_site, make_mail_site
 from tests.tools import RecordingSMTPServer
 
@@ -344,3 +360,157 @@ def test_mail_through_the_service_relay_is_signed_too(
     [raw] = server.raw
     records = {f"{SELECTOR}._domainkey.example.org".encode(): dkim_record(key)}
     assert dkim.verify(raw, dnsfunc=serving(records))
+
+
+def pkcs1_pem(key: rsa.RSAPrivateKey) -> bytes:
+    """A key as unencrypted PKCS#1 PEM (BEGIN RSA PRIVATE KEY)."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+
+
+def signed_by_dkimpy(message: bytes, pem: bytes, include: tuple[bytes, ...]) -> bytes:
+    """dkimpy's own DKIM-Signature header for the message, as publish asks for it."""
+    return dkim.sign(
+        message,
+        SELECTOR.encode(),
+        b"example.org",
+        pem,
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=list(include),
+    )
+
+
+def assert_as_dkimpy_signs(message: bytes, pem: bytes, records: dict[bytes, bytes]) -> None:
+    """publish's signature is byte for byte dkimpy's at the same moment, and verifies."""
+    include = signed_headers(message)
+    expected = signed_by_dkimpy(message, pem, include)
+    moment = int(re.search(rb"; t=(\d+);", expected).group(1))  # type: ignore[union-attr]
+    signer = DkimSigner(SELECTOR, "example.org", pem)
+    assert signer.signature(message, include, moment) == expected
+    assert signer.sign(message, moment) == expected + message
+    assert dkim.verify(expected + message, dnsfunc=serving(records))
+
+
+def reader_copies(root: Path, signer: DkimSigner | None = None) -> tuple[Context, list[bytes]]:
+    """The send's context and readers' copies of the fixture essay, names in many scripts."""
+    settings = load_settings(root)
+    context = Context(
+        load_built_email(root, SLUG), settings, SECRET.encode(), mime.site_domain(settings), signer
+    )
+    names = ["Ada", "Zoë Ångström", "Иван Петров", "李小龙", "عمر", 'O\'Brien, Jr. "Bob"']
+    copies = [copy_for(context, n, f"r{n}@example.net", name) for n, name in enumerate(names)]
+    return context, copies
+
+
+@pytest.mark.parametrize("form", ["pkcs1", "pkcs8"])
+def test_signatures_are_byte_for_byte_those_dkimpy_makes(
+    site: Path, key: rsa.RSAPrivateKey, form: str
+) -> None:
+    pem = pkcs1_pem(key) if form == "pkcs1" else private_pem(key)
+    records = {f"{SELECTOR}._domainkey.example.org".encode(): dkim_record(key)}
+    _, copies = reader_copies(site)
+    for copy in copies:
+        assert_as_dkimpy_signs(copy, pem, records)
+
+
+def test_the_rsa_step_is_openssls_not_dkimpys_pure_python(
+    site: Path, key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*_: object) -> bytes:
+        raise AssertionError("dkimpy's pure-Python RSA was used")
+
+    monkeypatch.setattr(dkim, "RSASSA_PKCS1_v1_5_sign", refused)
+    signer = DkimSigner(SELECTOR, "example.org", private_pem(key))
+    records = {f"{SELECTOR}._domainkey.example.org".encode(): dkim_record(key)}
+    _, copies = reader_copies(site)
+    for copy in copies:
+        assert dkim.verify(signer.sign(copy), dnsfunc=serving(records))
+
+
+def test_each_copy_is_signed_where_it_is_composed(site: Path, key: rsa.RSAPrivateKey) -> None:
+    signer = DkimSigner(SELECTOR, "example.org", private_pem(key))
+    context, _ = reader_copies(site, signer)
+    composer = Composer(context, 1)  # a small send: composed in this process
+    records = {f"{SELECTOR}._domainkey.example.org".encode(): dkim_record(key)}
+    try:
+        for n in range(3):
+            copy = composer.copy(Delivery(n, f"r{n}@example.net", "", "active")).result()
+            assert copy.startswith(b"DKIM-Signature: ")
+            assert dkim.verify(copy, dnsfunc=serving(records))
+    finally:
+        composer.close()
+
+
+@pytest.mark.slow
+def test_a_large_send_signs_in_its_forked_composers_and_every_copy_verifies(
+    site: Path, key: rsa.RSAPrivateKey
+) -> None:
+    subscribe(site, FORK_THRESHOLD)
+    env = {**os.environ, "PUBLISH_SECRET": SECRET, HOOK_ENV: hook_value(HOLD, "worker", 0)}
+    result = subprocess.run(
+        [sys.executable, "-m", "publish", "--root", str(site), "send", SLUG, "--outbox"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "holding at worker" in result.stderr  # the copies were made by forked composers
+    written = sorted((site / "state" / "outbox" / SLUG).glob("*.eml"))
+    assert len(written) == FORK_THRESHOLD
+    records = {f"{SELECTOR}._domainkey.example.org".encode(): dkim_record(key)}
+    for path in written:
+        assert dkim.verify(path.read_bytes(), dnsfunc=serving(records))
+
+
+SPACES = st.sampled_from([" ", "\t", "  \t ", "\r", "\n", "\r\n", "\r\n\r\n"])
+LINE = st.lists(
+    st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=120) | SPACES, max_size=8
+).map("".join)
+WORDS = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=80)
+
+
+@given(subject=WORDS, name=WORDS, lines=st.lists(LINE, max_size=6), raw=st.booleans())
+def test_any_message_is_signed_as_dkimpy_signs_it_and_verifies(
+    key: rsa.RSAPrivateKey, subject: str, name: str, lines: list[str], raw: bool
+) -> None:
+    records = {f"{SELECTOR}._domainkey.example.org".encode(): dkim_record(key)}
+    assert_as_dkimpy_signs(message_of(subject, name, lines, raw=raw), pkcs1_pem(key), records)
+
+
+def message_of(subject: str, name: str, lines: list[str], *, raw: bool) -> bytes:
+    """A message with this subject, reader's name and body: built by the email package, or
+    (`raw`) with the body's UTF-8 lines as they are, however long."""
+    message = email.message.EmailMessage(policy=email.policy.SMTP)
+    message["From"] = email.headerregistry.Address("Letters", "letters", "example.org")
+    message["To"] = email.headerregistry.Address(name, "reader", "example.net")
+    message["Subject"] = subject
+    message["Date"] = "Tue, 01 Dec 2026 09:00:00 +0000"
+    message["Message-ID"] = "<copy-1@example.org>"
+    message["List-Unsubscribe"] = "<https://subs.example.org/u/1-abc>"
+    if raw:
+        head = message.as_bytes().rstrip(b"\r\n") + b"\r\n"
+        return head + b"\r\n" + b"\r\n".join(line.encode("utf-8") for line in lines)
+    message.set_content("\n".join(lines))
+    return message.as_bytes()
+
+
+@given(st.lists(st.binary(max_size=40) | SPACES.map(str.encode), max_size=30))
+@example([b"\x00", b"\r\n\r\n"])  # after an empty first line, the body starts at once
+def test_the_relaxed_body_and_the_split_are_dkimpys(pieces: list[bytes]) -> None:
+    text = b"".join(pieces)
+    assert relaxed_body(text) == Relaxed.canonicalize_body(text)
+    for message in (text, b"From: a@example.org\r\n\r\n" + text, b"\r\n" + text):
+        assert parsed(head_and_body, message) == parsed(dkim.rfc822_parse, message)
+
+
+def parsed(split: Any, message: bytes) -> Any:
+    """What `split(message)` gives, or the kind of error it raises (dkimpy's own, or an
+    IndexError for a first line that continues nothing)."""
+    try:
+        return split(message)
+    except (dkim.DKIMException, IndexError) as exc:
+        return type(exc)

@@ -12,13 +12,18 @@ from pathlib import Path
 
 import feedparser
 import pytest
-from click.testing import CliRunner
 from lxml import html
 
-from publish.cli.main import cli
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber
-from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site, site_settings
+from tests.sitebuilder import (
+    DEFAULT_SETTINGS,
+    due_since_long_ago,
+    essay_text,
+    invoke,
+    make_site,
+    site_settings,
+)
 from tests.tools import RecordingSMTPServer
 
 URL = "https://example.org/letters/"
@@ -31,20 +36,20 @@ LINKING_BODY = (
 )
 
 
-def invoke(root: Path, *args: str):
-    """Run the command line on the site at `root`."""
-    return CliRunner().invoke(cli, ["--root", str(root), *args])
-
-
 def linked_site(tmp_path: Path, body: str = LINKING_BODY, **older: object) -> Path:
-    """Two dated essays, the newer linking to the older in every supported way."""
+    """Two dated essays, the newer linking to the older in every supported way; both are
+    due (not back issues), so their emails are built."""
     older_front = {"date": "2026-10-06", **older}
-    return make_site(
-        tmp_path / "site",
-        essays={
-            "01-older": essay_text("Older", "A paragraph.\n\n## A part\n\nMore.\n", **older_front),
-            "02-newer": essay_text("Newer", body, date="2026-11-03"),
-        },
+    return due_since_long_ago(
+        make_site(
+            tmp_path / "site",
+            essays={
+                "01-older": essay_text(
+                    "Older", "A paragraph.\n\n## A part\n\nMore.\n", **older_front
+                ),
+                "02-newer": essay_text("Newer", body, date="2026-11-03"),
+            },
+        )
     )
 
 

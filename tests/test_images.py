@@ -10,19 +10,14 @@ import email.policy
 import os
 from pathlib import Path
 
-from click.testing import CliRunner
 from lxml import html
 from PIL import Image
 
-from publish.cli.main import cli
-from tests.sitebuilder import essay_text, make_site
+from publish.build import load_site
+from publish.content.images import email_size, read_size
+from tests.sitebuilder import due_since_long_ago, essay_text, invoke, make_site
 
 TODAY = "2026-12-01"
-
-
-def invoke(root: Path, *args: str):
-    """Run the command line on the site at `root`."""
-    return CliRunner().invoke(cli, ["--root", str(root), *args])
 
 
 def picture(path: Path, width: int, height: int, kind: str = "PNG") -> Path:
@@ -33,7 +28,7 @@ def picture(path: Path, width: int, height: int, kind: str = "PNG") -> Path:
 
 
 def images_site(tmp_path: Path, body: str, **front: object) -> Path:
-    """One dated essay with `body`, and three images beside it."""
+    """One dated essay with `body`, due (so its email is built), and three images beside it."""
     root = make_site(
         tmp_path / "site",
         essays={"01-pictures": essay_text("Pictures", body, date="2026-11-03", **front)},
@@ -43,7 +38,7 @@ def images_site(tmp_path: Path, body: str, **front: object) -> Path:
     (root / "essays/images/shape.svg").write_text(
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 900 300"></svg>', encoding="utf-8"
     )
-    return root
+    return due_since_long_ago(root)
 
 
 def test_the_email_gives_each_image_its_width_and_height(tmp_path: Path) -> None:
@@ -142,3 +137,39 @@ def test_a_very_large_image_is_a_warning(tmp_path: Path) -> None:
         and "3200×100 px" in line
         for line in result.output.splitlines()
     ), result.output
+
+
+def test_an_essay_names_each_image_and_link_with_its_place_and_each_image_size(
+    tmp_path: Path,
+) -> None:
+    body = "A first paragraph with [a link](https://example.org/x).\n\n![Wide](images/wide.png)\n"
+    root = images_site(tmp_path, body, image="images/small.jpg", image_alt="Lead")
+    cold_site, _ = load_site(root)
+    assert invoke(root, "build", "--today", TODAY).exit_code == 0
+    warm_site, _ = load_site(root)  # the parse read back from the cache this time
+    lines = (root / "essays/01-pictures.md").read_text(encoding="utf-8").splitlines()
+    line_of = {text: number for number, line in enumerate(lines, 1) for text in [line]}
+    for site in (cold_site, warm_site):
+        [essay] = site.essays
+        lead, wide = essay.images
+        assert lead.text == "images/small.jpg" and "image:" in lines[lead.line - 1]
+        assert (wide.text, wide.line, wide.col) == (
+            "images/wide.png",
+            line_of["![Wide](images/wide.png)"],
+            len("![Wide](") + 1,
+        )
+        [link] = essay.links
+        assert (link.text, link.col) == (
+            "https://example.org/x",
+            len("A first paragraph with [a link](") + 1,
+        )
+        assert lines[link.line - 1].startswith("A first paragraph")
+        sizes = {size.src: (size.width, size.height) for size in essay.image_sizes}
+        assert sizes == {"images/small.jpg": (300, 200), "images/wide.png": (1200, 800)}
+
+
+def test_an_image_file_is_read_as_its_width_and_height(tmp_path: Path) -> None:
+    turned = picture(tmp_path / "wide.png", 1200, 800)
+    assert read_size(turned).width == 1200 and read_size(turned).height == 800
+    assert email_size(*read_size(turned)) == (560, 373)
+    assert read_size(tmp_path / "missing.png") == (0, 0)

@@ -15,12 +15,10 @@ from zoneinfo import ZoneInfo
 
 import frontmatter
 import pytest
-from click.testing import CliRunner, Result
 from hypothesis import given
 from hypothesis import strategies as st
 from lxml import html as lxml_html
 
-from publish.cli.main import cli
 from publish.content.releasefile import read_releases_file
 from publish.importers.convert import ConvertedPost, to_markdown
 from publish.importers.essayfiles import essay_text as essay_text_of
@@ -28,18 +26,13 @@ from publish.importers.model import ImportedPost
 from publish.state.subscribers import list_subscribers
 from tests.exports import SUBSTACK_POSTS, ghost_export, substack_zip, wordpress_wxr, wp_item
 from tests.mailsite import SETTINGS
-from tests.sitebuilder import essay_text, make_site
+from tests.sitebuilder import due_since_long_ago, essay_text, invoke, make_site
 from tests.tools import RecordingSMTPServer
 
 TRANSFERENCE = (
     "Transference: the redirection of feelings about one person onto another, often the analyst."
 )
 FREUD = "Freud, The Interpretation of Dreams (1900)."
-
-
-def invoke(root: Path, *args: str) -> Result:
-    """Run the command line in-process, stderr apart."""
-    return CliRunner().invoke(cli, ["--root", str(root), *args])
 
 
 def new_site(tmp_path: Path) -> Path:
@@ -64,8 +57,9 @@ def imported(tmp_path: Path, source: str, *extra: str) -> Path:
 
 
 def build(root: Path) -> Path:
-    """Build the site as of 2027-01-01; return its web folder."""
-    result = invoke(root, "build", "--today", "2027-01-01")
+    """Build the site as of 2027-01-01, its imported essays due rather than back issues (so
+    their emails are built too); return its web folder."""
+    result = invoke(due_since_long_ago(root), "build", "--today", "2027-01-01")
     assert result.exit_code == 0, result.output + result.stderr
     return root / "build" / "site"
 

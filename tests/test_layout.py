@@ -17,8 +17,11 @@ RANKS = {
     "locks": 0,
     "atomic": 0,
     "cadence": 0,
+    "rules": 0,
     "dnsrecords": 0,
     "loginurl": 0,
+    "layout": 0,
+    "testhooks": 0,
     "cache": 1,
     "content": 2,
     "schedule": 3,
@@ -27,6 +30,7 @@ RANKS = {
     "outputs": 5,
     "journal": 6,
     "writer": 6,
+    "checker": 6,
     "previewing": 6,
     "build": 7,
 }
@@ -102,3 +106,107 @@ def test_the_cache_imports_neither_content_nor_outputs() -> None:
         if room(target) in ("content", "outputs")
     ]
     assert wrong == []
+
+
+# Constants another branch still defines a second time (publish/build.py is being rewritten
+# there); each pair names the module that should import it from publish.layout instead.
+DEFINED_TWICE_ELSEWHERE = {("BUILD_DIR", "publish.build")}
+
+
+def module_constants(path: Path) -> dict[str, str]:
+    """The UPPER_CASE names a module sets at its top to a literal, with the literal."""
+    found = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+            pairs = (
+                zip(target.elts, value.elts, strict=False)
+                if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple)
+                else [(target, value)]
+            )
+            for name, literal in pairs:
+                if isinstance(name, ast.Name) and name.id.isupper():
+                    try:
+                        found[name.id] = repr(ast.literal_eval(literal))
+                    except ValueError:
+                        continue
+    return found
+
+
+def test_no_constant_is_defined_twice() -> None:
+    where: dict[tuple[str, str], list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for name, value in module_constants(path).items():
+            if (name, module_name(path)) not in DEFINED_TWICE_ELSEWHERE:
+                where.setdefault((name, value), []).append(module_name(path))
+    assert {key: names for key, names in where.items() if len(names) > 1} == {}
+
+
+def used_names(path: Path) -> set[str]:
+    """Every name a file uses: names, attributes, imports, and words of its strings (Click
+    names some commands' functions in strings)."""
+    used = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Name):
+            used.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            used.add(node.attr)
+        elif isinstance(node, ast.alias):
+            used.add(node.name)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            used.update(node.value.replace(".", " ").replace(":", " ").split())
+    return used
+
+
+def test_every_function_class_and_constant_of_the_package_is_used() -> None:
+    files = [*PACKAGE.rglob("*.py"), *(PACKAGE.parent / "tests").rglob("*.py")]
+    used = set().union(*(used_names(path) for path in files))
+    unused = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.decorator_list:
+                names = [node.name]
+            elif isinstance(node, ast.Assign):
+                names = [t.id for t in ast.walk(node.targets[0]) if isinstance(t, ast.Name)]
+            else:
+                continue
+            unused += [
+                f"{module_name(path)}.{name}"
+                for name in names
+                if (name.isupper() or isinstance(node, ast.FunctionDef | ast.ClassDef))
+                and name not in used
+            ]
+    assert unused == []
+
+
+# Modules other branches are rewriting, that still name a build folder themselves.
+FOLDERS_NAMED_ELSEWHERE = {"publish.mailing.built"}
+FOLDER_NAMES = {"build", "site", "email", "preview", ".cache"}  # the build's folders
+
+
+def folder_literals(path: Path) -> list[int]:
+    """The lines where a module joins the name of a build folder as a literal to a path
+    (`root / "build"`, `Path("build")`)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            parts = [node.left, node.right]
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Path":
+            parts = node.args
+        else:
+            continue
+        if any(isinstance(p, ast.Constant) and p.value in FOLDER_NAMES for p in parts):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_the_build_folders_are_named_only_in_the_layout() -> None:
+    found = {
+        module_name(path): lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if module_name(path) not in FOLDERS_NAMED_ELSEWHERE
+        and room(module_name(path)) != "cache"  # being rewritten in another branch
+        and path.name != "layout.py"
+        and (lines := folder_literals(path))
+    }
+    assert found == {}

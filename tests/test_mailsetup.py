@@ -8,21 +8,15 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from publish.cli.main import cli
 from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber
+from tests.sitebuilder import invoke
 from tests.tools import RecordingSMTPServer
 
 SLUG = "why-i-am-writing-this"
 LOCATED = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<severity>\w+): ")
-
-
-def invoke(root: Path, *args: str) -> Result:
-    """Run a publish command on the site."""
-    return CliRunner().invoke(cli, ["--root", str(root), *args])
 
 
 def located(output: str) -> dict[str, tuple[int, int, str]]:

@@ -4,6 +4,7 @@ pushback, the service's own relay, and kill -9 of a real `publish send` at three
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import random
 import signal
@@ -22,6 +23,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from publish.errors import PublishError
 from publish.mailing.service import ServiceOptions, create_app, mailer_of
+from publish.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.mailsite import copy_site, make_mail_site
 from tests.test_delivery import (
     SECRET,
@@ -36,8 +38,6 @@ from tests.test_delivery import (
 )
 from tests.test_service import service_site
 from tests.tools import RecordingSMTPServer, free_port
-
-CRASH_ENV = "PUBLISH_TEST_CRASH_AT"  # publish.mailing.workers.CRASH_ENV
 
 
 class CountingServer:
@@ -242,6 +242,72 @@ def test_the_hourly_limit_waits_for_the_oldest_message_of_the_hour(
     assert elapsed < 30
 
 
+class SometimesLaterServer(CountingServer):
+    """Answers `451 4.7.1 try again later` to a fixed 15 % of commands: of MAIL FROM (by
+    the command's number: pushback), of RCPT and of the message's end (by a hash of the
+    address and its attempt: a refusal of that reader for now). Counts what it accepted."""
+
+    SHARE = 15  # per cent
+    LATER = "451 4.7.1 try again later"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts: Counter[str] = Counter()
+        self.refused = Counter[str]()
+
+    def later(self, key: str) -> bool:
+        """Whether this attempt at `key` gets 451 (the same answer in every test run)."""
+        with self.lock:
+            self.attempts[key] += 1
+            digest = hashlib.sha256(f"{key}#{self.attempts[key]}".encode()).digest()
+            refuse = digest[0] * 100 < self.SHARE * 256
+            if refuse:
+                self.refused[key.split(":", 1)[0]] += 1
+        return refuse
+
+    async def handle_MAIL(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
+    ) -> str:
+        if self.later("MAIL:"):
+            return self.LATER
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
+    ) -> str:
+        if self.later(f"RCPT:{address.lower()}"):
+            return self.LATER
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        if self.later(f"DATA:{envelope.rcpt_tos[0].lower()}"):
+            return self.LATER
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.slow
+def test_a_relay_that_says_later_to_one_command_in_seven_gets_everyone_exactly_once(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = site / "publish.toml"
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(text.replace("max_retries = 3", "max_retries = 6"), encoding="utf-8")
+    configure(site, connections=4)
+    everyone = subscribe(site, 200)
+    with SometimesLaterServer() as server:
+        use_server(monkeypatch, server)
+        result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 0)
+    assert server.copies == Counter({a: 1 for a in everyone})
+    assert all(server.refused[stage] > 10 for stage in ("MAIL", "RCPT", "DATA")), server.refused
+    assert "slower: " in result.stdout  # the pushback slowed the send, and it still finished
+    assert "200 sent, 0 failed, 0 deferred, 0 unknown" in result.stdout
+    assert ledger(site) == Counter(sent=200)
+
+
 class SoonDenyingServer(Server):
     """Accepts `good` messages, then denies relaying to every recipient (a relay whose
     permission was withdrawn in the middle of a send)."""
@@ -277,6 +343,77 @@ def test_a_setup_broken_in_the_middle_stops_every_connection_promptly(
     counts = ledger(site)
     assert counts["failed"] == 0 and counts["sent"] == delivered, counts
     assert counts["pending"] == len(everyone) - delivered and counts["sending"] == 0, counts
+
+
+class HangingServer(Server):
+    """Accepts `good` messages, then hangs in every DATA (after the whole message came in)
+    until the test ends: a relay that stops answering. Notes whose message it held."""
+
+    def __init__(self, good: int) -> None:
+        super().__init__()
+        self.good = good
+        self.released = threading.Event()
+        self.held: Counter[str] = Counter()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Take the message; past the good ones, never answer (until released)."""
+        with self.lock:
+            hang = len(self.messages) >= self.good
+            if hang:
+                self.held.update(r.lower() for r in envelope.rcpt_tos)
+        while hang and not self.released.is_set():
+            await asyncio.sleep(0.02)
+        if hang:
+            return "451 4.3.0 too late"
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("good", [0, 12])
+def test_a_relay_that_takes_messages_and_never_answers_stops_the_send_with_nobody_sent(
+    site: Path, monkeypatch: pytest.MonkeyPatch, good: int
+) -> None:
+    configure(site, connections=4)
+    monkeypatch.setenv("PUBLISH_SMTP_TIMEOUT", "3")  # seconds: short, yet no normal reply takes it
+    everyone = subscribe(site, 40)
+    server = HangingServer(good)
+    try:
+        with server:
+            use_server(monkeypatch, server)
+            result = run_cli(site, "send", SLUG)
+            server.released.set()
+    finally:
+        server.released.set()
+    assert_clean_exit(result, 1)
+    assert "took 3 messages in a row and answered none of them" in result.stderr
+    assert "said nothing for 3 seconds" in result.stderr
+    assert "the send stopped" in result.stderr and "never as sent" in result.stderr
+    held = set(server.held)
+    assert 3 <= len(held) <= 4 + 3, held  # the streak, and one more per other connection
+    assert all(server.held[a] == 1 for a in held), "no hung reader was tried again"
+    delivered = server.recipients()
+    assert len(delivered) == good and not held & set(delivered)
+    counts = ledger(site)
+    assert counts == Counter(sent=good, unknown=len(held), pending=40 - good - len(held)), counts
+    with closing(connect(site)) as conn:
+        unknown = {
+            row[0] for row in conn.execute("SELECT email FROM deliveries WHERE status = 'unknown'")
+        }
+    assert unknown == held and held <= set(everyone)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", "nan", "86400"])
+def test_a_bad_smtp_timeout_is_an_error_before_anything_is_sent(
+    site: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    subscribe(site, 2)
+    monkeypatch.setenv("PUBLISH_SMTP_TIMEOUT", value)
+    with Server() as server:
+        use_server(monkeypatch, server)
+        result = run_cli(site, "send", SLUG)
+    assert_clean_exit(result, 1)
+    assert result.stderr.startswith("PUBLISH_SMTP_TIMEOUT:1:1: error: must be a number of seconds")
+    assert server.count() == 0 and ledger(site) == Counter()
 
 
 # --- The service's own relay -------------------------------------------------------------
@@ -332,6 +469,7 @@ def publish_send(root: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["claimed", "accepted", "anywhere"])
 def test_a_send_killed_at_any_point_reaches_everyone_with_at_most_one_copy_too_many_per_connection(
     site: Path, monkeypatch: pytest.MonkeyPatch, point: str
@@ -343,7 +481,7 @@ def test_a_send_killed_at_any_point_reaches_everyone_with_at_most_one_copy_too_m
         env = dict(os.environ)
         after = random.randint(200, READERS - 400)
         if point != "anywhere":
-            env[CRASH_ENV] = f"{point}:{after}"
+            env[HOOK_ENV] = hook_value(CRASH, point, after)
         first = publish_send(site, env)
         if point == "anywhere":
             deadline = time.monotonic() + 120
@@ -356,7 +494,7 @@ def test_a_send_killed_at_any_point_reaches_everyone_with_at_most_one_copy_too_m
         assert left["pending"] > 0 and left["sending"] <= CONNECTIONS
         if point == "claimed":
             assert left["sending"] >= 1
-        env.pop(CRASH_ENV, None)
+        env.pop(HOOK_ENV, None)
         rerun = publish_send(site, env)
         out, err = rerun.communicate(timeout=300)
         assert rerun.returncode == 0, err.decode()

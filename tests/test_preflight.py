@@ -8,12 +8,10 @@ import email
 import email.policy
 from pathlib import Path
 
-from click.testing import CliRunner
 from lxml import html
 
-from publish.cli.main import cli
 from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
-from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site
+from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, invoke, make_site
 
 TODAY = "2026-12-01"
 PAGE = "https://example.org/letters/films/"
@@ -23,11 +21,6 @@ VIDEO_BODY = (
     'Inline <video src="https://media.example.com/a.mp4"></video> here.\n\n'
     "The end.\n"
 )
-
-
-def invoke(root: Path, *args: str):
-    """Run the command line on the site at `root`."""
-    return CliRunner().invoke(cli, ["--root", str(root), *args])
 
 
 def warnings_of(output: str) -> list[str]:
@@ -70,7 +63,7 @@ def test_the_email_links_to_the_web_page_in_place_of_an_embed(tmp_path: Path) ->
         tmp_path / "site",
         essays={"01-films": essay_text("Films", VIDEO_BODY, date="2026-11-03")},
     )
-    assert invoke(root, "build", "--today", TODAY).exit_code == 0
+    assert invoke(root, "build", "--today", "2026-11-03").exit_code == 0  # due: emailed
     mail = html.parse(str(root / "build/email/films.html")).getroot()
     assert not mail.xpath("//iframe | //video")
     links = [a for a in mail.iter("a") if a.get("href") == PAGE and a.text == PAGE]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.previewserver import NEXT, NEXT_SLOT, SAMPLE_GREETING, SENT, preview_site, serving
@@ -28,6 +29,7 @@ def retitle(root: Path, old: str, new: str) -> None:
     essay.write_text(text, encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_the_queued_essay_and_its_email_open_from_the_index_and_reload(
     page: Page, tmp_path: Path
 ) -> None:

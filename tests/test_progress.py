@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from publish.build import BuildOptions, BuildProgress, build
-from tests.sitebuilder import essay_text, make_site
+from tests.sitebuilder import due_since_long_ago, essay_text, make_site
 
 ESSAYS = {
     f"{n:02d}-essay": essay_text(f"Essay {n}", date=f"2026-{n:02d}-01", slug=f"essay-{n}")
@@ -51,7 +51,7 @@ def read_terminal(fd: int, limit: float = 60.0) -> str:
 
 
 def test_a_terminal_sees_a_bar_for_each_folder(tmp_path: Path) -> None:
-    root = make_site(tmp_path / "site", ESSAYS)
+    root = due_since_long_ago(make_site(tmp_path / "site", ESSAYS))  # due: emails to write
     controller, terminal = pty.openpty()
     process = publish_process(root, terminal)
     os.close(terminal)
@@ -74,7 +74,7 @@ def test_no_terminal_no_progress(tmp_path: Path) -> None:
 
 
 def test_the_build_reports_each_file_it_makes(tmp_path: Path) -> None:
-    root = make_site(tmp_path / "site", ESSAYS)
+    root = due_since_long_ago(make_site(tmp_path / "site", ESSAYS))  # due: emails to make
     events: list[BuildProgress] = []
     build(root, BuildOptions(today=date(2026, 12, 1)), progress=events.append)
     by_folder: dict[str, list[BuildProgress]] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -17,9 +18,9 @@ import tempfile
 import tomllib
 from collections.abc import Callable
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 import feedparser
 import pytest
@@ -27,14 +28,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import html as lxml_html
 
+from publish.cli.common import parse_today, site_moment
 from publish.content.essays import SLUG_PATTERN
 from publish.content.releasefile import ReleasesFile, read_releases_file, write_releases_file
 from publish.content.site import load_site
-from publish.run import CRASH_AFTER_ENV, CRASH_EXIT_CODE
+from publish.errors import PublishError
 from publish.schedule import Release, Timetable, due_placements, plan_schedule
 from publish.state.db import connect
 from publish.state.releases import bind_releases
 from publish.state.subscribers import add_subscriber
+from publish.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.sitebuilder import essay_text, make_site
 from tests.test_run import SETTINGS, SUBSCRIBERS, invoke, subjects_by_recipient
 from tests.tools import RecordingSMTPServer, validate_html
@@ -150,6 +153,7 @@ def test_a_renamed_file_is_still_the_released_essay_even_when_retitled_later(
     assert page(trees, "on-the-alder").findtext(".//h1") == "Alder, Revisited"
 
 
+@pytest.mark.slow
 def test_an_explicit_slug_change_moves_the_page_and_the_old_address_redirects(
     new_site: Callable[[dict[str, str]], Path], smtp_server: RecordingSMTPServer, tmp_path: Path
 ) -> None:
@@ -192,13 +196,13 @@ def test_a_slug_change_waits_while_the_release_is_still_being_sent(
     command = [sys.executable, "-m", "publish", "--root", str(root), "run", "--today"]
     crashed = subprocess.run(
         [*command, "2027-01-05T10:00"],
-        env={**os.environ, CRASH_AFTER_ENV: "record"},
+        env={**os.environ, HOOK_ENV: hook_value(CRASH, "record")},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     (root / "essays" / "00-alder.md").write_text(tree_essay("Alder", slug="the-alder"))
     resumed = run(root, "2027-01-05T11:00")
     assert "the new slug 'the-alder' waits until the send of 'alder' has finished" in resumed
@@ -324,6 +328,208 @@ def test_a_damaged_releases_file_stops_the_run_with_its_position(
     assert len(smtp_server.messages) == len(SUBSCRIBERS)
 
 
+def released_entry(slug: str, source: str, slot: str = "2027-01-05T09:00:00Z") -> str:
+    """One [[release]] table as `publish run` writes it."""
+    return (
+        f'[[release]]\nslug = "{slug}"\nsource = "{source}"\nslot = {slot}\n'
+        f'released_at = 2027-01-05T10:00:00Z\ncontent_hash = ""\n'
+    )
+
+
+def test_two_queued_essays_in_one_slot_after_a_bad_merge_are_an_error_naming_both(
+    trees: Path, smtp_server: RecordingSMTPServer
+) -> None:
+    run(trees, "2027-01-05T10:00")
+    path = trees / "releases.toml"
+    merged = path.read_text() + "\n" + released_entry("on-the-birch", "essays/01-birch.md")
+    path.write_text(merged)  # the other branch released Birch in the same slot
+    line = merged.splitlines().index('slug = "on-the-birch"')  # its [[release]] line
+    for command in ("run", "schedule", "build", "check", "status"):
+        result = invoke(trees, command, "--today", "2027-02-02T10:00")
+        assert result.exit_code == 1, (command, result.output)
+        assert (
+            f"releases.toml:{line}:1: error: 'on-the-birch' (essays/01-birch.md) and "
+            "'on-the-alder' (essays/00-alder.md) are recorded as released in the same slot, "
+            "2027-01-05 09:00" in result.stderr
+        ), (command, result.stderr)
+    assert len(smtp_server.messages) == len(SUBSCRIBERS)
+
+
+def test_two_dated_essays_on_one_day_may_share_their_slot(
+    new_site: Callable[[dict[str, str]], Path], smtp_server: RecordingSMTPServer
+) -> None:
+    root = new_site(
+        {
+            "00-alder": tree_essay("Alder", date="2027-01-05"),
+            "01-birch": tree_essay("Birch", date="2027-01-05"),
+        }
+    )
+    run(root, "2027-01-04T10:00")
+    run(root, "2027-01-05T10:00")
+    assert [r["slot"] for r in releases_file(root)["release"]] == [
+        datetime(2027, 1, 5, 9, tzinfo=UTC)
+    ] * 2
+    assert "nothing due" in run(root, "2027-01-06T10:00")
+    assert len(smtp_server.messages) == 2 * len(SUBSCRIBERS)
+
+
+def test_a_merge_conflict_in_the_releases_file_is_an_error_naming_both_sides(
+    trees: Path, smtp_server: RecordingSMTPServer
+) -> None:
+    run(trees, "2027-01-05T10:00")
+    path = trees / "releases.toml"
+    text = path.read_text()
+    conflicted = (
+        text
+        + "<<<<<<< HEAD\n"
+        + released_entry("on-the-birch", "essays/01-birch.md", "2027-02-02T09:00:00Z")
+        + "=======\n"
+        + released_entry("on-the-cedar", "essays/02-cedar.md", "2027-02-02T09:00:00Z")
+        + ">>>>>>> laptop\n"
+    )
+    path.write_text(conflicted)
+    start = len(text.splitlines()) + 1
+    end = len(conflicted.splitlines())
+    for command in ("run", "schedule", "build"):
+        result = invoke(trees, command, "--today", "2027-03-02T10:00")
+        assert result.exit_code == 1, (command, result.output)
+        assert result.stderr.startswith(
+            f"releases.toml:{start}:1: error: an unresolved merge conflict (lines {start} to "
+            f"{end}) between 'on-the-birch' and 'on-the-cedar'"
+        ), (command, result.stderr)
+    assert len(smtp_server.messages) == len(SUBSCRIBERS)
+
+
+HEAD = "# written by publish run\nfirst_run = 2027-01-05T10:00:00Z\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (HEAD + 'release = "none"\n', "releases.toml:3:1: error: 'release' must be a list of"),
+        (HEAD + "release = []\n", None),
+        (
+            HEAD + '[release]\nslug = "on-the-alder"\n',
+            "releases.toml:3:1: error: 'release' must be a list of [[release]] tables",
+        ),
+        (HEAD + "release = [1, 2]\n", "releases.toml:3:1: error: release 1: must be a [[release]]"),
+        (
+            HEAD
+            + released_entry("on-the-alder", "essays/00-alder.md").replace(
+                "slot = 2027-01-05T09:00:00Z", 'slot = "the first Tuesday"'
+            ),
+            "releases.toml:6:1: error: release 1: 'slot' must be a date and time",
+        ),
+        (
+            HEAD
+            + released_entry("on-the-alder", "essays/00-alder.md").replace(
+                "slot = 2027-01-05T09:00:00Z", "slot = 2027-01-05"
+            ),
+            "releases.toml:6:1: error: release 1: 'slot' must be a date and time",
+        ),
+        (
+            HEAD + released_entry("on-the-alder", "essays/00-alder.md", "0001-01-01T00:00:00"),
+            "releases.toml:6:1: error: release 1: 'slot' must be a date and time from the year",
+        ),
+        (
+            HEAD + released_entry("on-the-alder", "essays/00-alder.md", "9999-12-31T09:00:00Z"),
+            "releases.toml:6:1: error: release 1: 'slot' must be a date and time from the year",
+        ),
+        (
+            HEAD + released_entry("on-the-alder", "essays/00-alder.md") + "[release.extra]\n",
+            "releases.toml:9:1: error: release 1: unknown key 'extra'",
+        ),
+        (
+            HEAD + released_entry("on-the-alder", "essays/00-alder.md").replace("slot", "slott"),
+            "releases.toml:6:1: error: release 1: unknown key 'slott' (did you mean 'slot'?)",
+        ),
+    ],
+)
+def test_a_releases_file_that_cannot_be_read_is_an_error_at_its_line_and_mails_nobody(
+    trees: Path, smtp_server: RecordingSMTPServer, text: str, expected: str | None
+) -> None:
+    (trees / "releases.toml").write_text(text)
+    result = invoke(trees, "run", "--today", "2027-01-05T10:00")
+    assert "Traceback" not in result.output
+    if expected is None:  # an empty list is no release yet
+        assert result.exit_code == 0, result.output
+        assert len(smtp_server.messages) == len(SUBSCRIBERS)
+        return
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(expected), result.stderr
+    assert smtp_server.messages == []
+    assert (trees / "releases.toml").read_text() == text
+
+
+# --- the release records in the state database on their own -----------------------------------
+
+
+@pytest.mark.parametrize("loss", ["deleted", "emptied", "first run only", "out of date"])
+def test_a_missing_or_stale_releases_file_never_mails_anyone_twice(
+    trees: Path, smtp_server: RecordingSMTPServer, loss: str
+) -> None:
+    run(trees, "2027-01-05T10:00")
+    run(trees, "2027-02-02T10:00")
+    path = trees / "releases.toml"
+    written = releases_file(trees)
+    if loss == "deleted":
+        path.unlink()
+    elif loss == "emptied":
+        path.write_text("")
+    elif loss == "first run only":
+        path.write_text(f"first_run = {written['first_run'].isoformat()}\n")
+    else:  # the file from before the second release
+        path.write_text(
+            f"first_run = {written['first_run'].isoformat()}\n"
+            + released_entry("on-the-alder", "essays/00-alder.md")
+        )
+    assert invoke(trees, "build", "--today", "2027-02-03").exit_code == 0
+    assert page(trees, "on-the-birch").findtext(".//h1") == "On the Birch"
+    rows = schedule_rows(trees, "2027-02-03")
+    assert rows["on-the-birch"] == "released" and rows["on-the-cedar"] == "scheduled"
+    assert "nothing due: next slot 2027-03-02 09:00 Europe/London (on-the-cedar)" in run(
+        trees, "2027-02-03T10:00"
+    )
+    run(trees, "2027-03-02T10:00")
+    assert subjects_by_recipient(smtp_server) == {
+        address: ["On the Alder", "On the Birch", "On the Cedar"] for address in SUBSCRIBERS
+    }
+    assert [r["slug"] for r in releases_file(trees)["release"]] == [
+        "on-the-alder",
+        "on-the-birch",
+        "on-the-cedar",
+    ]
+
+
+def test_recording_a_renamed_essay_changes_only_its_own_release(
+    trees: Path, smtp_server: RecordingSMTPServer
+) -> None:
+    run(trees, "2027-01-05T10:00")
+    run(trees, "2027-02-02T10:00")
+    database = trees / "state" / "publish.db"
+    with closing(sqlite3.connect(database)) as connection:
+        before = connection.execute("SELECT * FROM releases ORDER BY slug").fetchall()
+    (trees / "essays" / "01-birch.md").rename(trees / "essays" / "01-the-birch.md")
+    assert "essays/01-birch.md was renamed to essays/01-the-birch.md" in run(
+        trees, "2027-02-03T10:00"
+    )
+    with closing(sqlite3.connect(database)) as connection:
+        after = connection.execute("SELECT * FROM releases ORDER BY slug").fetchall()
+    assert after[0] == before[0]  # on-the-alder, untouched
+    columns = [row[1] for row in sqlite3.connect(database).execute("PRAGMA table_info(releases)")]
+    changed = {
+        columns[i]
+        for i, (old, new) in enumerate(zip(before[1], after[1], strict=True))
+        if old != new
+    }
+    assert after[1][0] == "on-the-birch" and changed == {"source"}
+    assert after[1][columns.index("source")] == "essays/01-the-birch.md"
+    assert [(r["slug"], r["source"]) for r in releases_file(trees)["release"]] == [
+        ("on-the-alder", "essays/00-alder.md"),
+        ("on-the-birch", "essays/01-the-birch.md"),
+    ]
+
+
 # --- 3. a crash right after the first-ever build --------------------------------------------
 
 
@@ -338,13 +544,13 @@ def test_a_crash_after_the_first_build_is_mailed_by_the_next_run_on_a_later_day(
     command = [sys.executable, "-m", "publish", "--root", str(root), "run", "--today"]
     crashed = subprocess.run(
         [*command, "2027-01-05T23:30"],
-        env={**os.environ, CRASH_AFTER_ENV: "build"},
+        env={**os.environ, HOOK_ENV: hook_value(CRASH, "build")},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     assert page(root, "on-the-alder").findtext(".//h1") == "On the Alder"
     assert smtp_server.messages == []
     reruns = [
@@ -364,17 +570,35 @@ def test_a_crash_after_the_first_build_is_mailed_by_the_next_run_on_a_later_day(
 
 LONDON_ZONE = ZoneInfo("Europe/London")
 moments = st.datetimes(
-    min_value=datetime(1971, 1, 1), max_value=datetime(2999, 12, 31), timezones=st.just(UTC)
+    min_value=datetime(1971, 1, 1), max_value=datetime(2200, 12, 30), timezones=st.just(UTC)
 ).map(lambda moment: moment.replace(microsecond=0).astimezone(LONDON_ZONE))
-releases_strategy = st.lists(
-    st.builds(
+any_moments = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+).map(lambda moment: moment.replace(microsecond=0))
+zones = st.sampled_from(sorted(available_timezones()))
+
+
+def release_strategy(times: st.SearchStrategy[datetime]) -> st.SearchStrategy[Release]:
+    """Releases whose slot and release time are drawn from `times`."""
+    return st.builds(
         Release,
         slug=st.from_regex(SLUG_PATTERN, fullmatch=True),
-        slot=moments,
-        released_at=moments,
+        slot=times,
+        released_at=times,
         content_hash=st.text(max_size=64),
         source=st.text(max_size=80),
-    ),
+    )
+
+
+def released_no_earlier_than_its_slot(release: Release) -> Release:
+    """The release as a run records it: it goes out at or after its slot."""
+    if release.released_at >= release.slot:
+        return release
+    return Release(release.slug, release.released_at, release.slot, "", release.source)
+
+
+releases_strategy = st.lists(
+    release_strategy(moments).map(released_no_earlier_than_its_slot),
     max_size=6,
     unique_by=lambda r: r.slug,
 )
@@ -390,6 +614,52 @@ def test_the_releases_file_reads_back_what_was_written(
         write_releases_file(Path(folder), record)
         assert read_releases_file(Path(folder), "Europe/London") == record
         assert [p.name for p in Path(folder).iterdir()] == ["releases.toml"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    releases=st.lists(release_strategy(any_moments), max_size=3, unique_by=lambda r: r.slug),
+    first_run=st.none() | any_moments,
+    zone=zones,
+)
+def test_whatever_is_written_to_the_releases_file_can_be_read_back(
+    releases: list[Release], first_run: datetime | None, zone: str
+) -> None:
+    """No command writes a file another cannot read: the writer refuses, and writes nothing."""
+    local = ZoneInfo(zone)
+    record = ReleasesFile(
+        {
+            r.slug: Release(
+                r.slug, r.slot.astimezone(local), r.released_at.astimezone(local), "", r.source
+            )
+            for r in releases
+        },
+        first_run.astimezone(local) if first_run else None,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            write_releases_file(Path(folder), record)
+        except PublishError:
+            assert list(Path(folder).iterdir()) == []
+        else:
+            assert read_releases_file(Path(folder), zone) == record
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    day=st.dates(min_value=date(1970, 1, 1), max_value=date(2200, 12, 31)),
+    zone=zones,
+    end_of_day=st.booleans(),
+)
+def test_any_accepted_today_in_any_zone_is_a_first_run_the_file_can_hold(
+    day: date, zone: str, end_of_day: bool
+) -> None:
+    moment = site_moment(
+        parse_today(day.isoformat()), Timetable("FREQ=DAILY", zone, time(9)), end_of_day
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        write_releases_file(Path(folder), ReleasesFile({}, moment))
+        assert read_releases_file(Path(folder), zone).first_run == moment
 
 
 titles = st.text(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
+import tomllib
 from collections import Counter
 from contextlib import closing
 from datetime import date, datetime, timedelta
@@ -19,14 +21,13 @@ from zoneinfo import ZoneInfo
 
 import feedparser
 import pytest
-from click.testing import CliRunner
 from lxml import html as lxml_html
 
-from publish.cli.main import cli
-from publish.run import CRASH_AFTER_ENV, CRASH_EXIT_CODE, run_publish
+from publish.run import run_publish
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber
-from tests.sitebuilder import essay_text, make_site
+from publish.testhooks import CRASH, HOOK_ENV, hook_value
+from tests.sitebuilder import essay_text, invoke, make_site
 from tests.test_schedule import first_tuesday
 from tests.tools import RecordingSMTPServer
 
@@ -96,11 +97,7 @@ def built(root: Path) -> bool:
     return (root / "build" / "site").exists() or (root / "build" / "email").exists()
 
 
-def invoke(root: Path, *args: str):
-    """Run the command line in-process."""
-    return CliRunner().invoke(cli, ["--root", str(root), *args])
-
-
+@pytest.mark.slow
 def test_a_simulated_year_of_daily_runs(site: Path, smtp_server: RecordingSMTPServer) -> None:
     release_days = []
     for offset in range(365):
@@ -125,6 +122,7 @@ def test_a_simulated_year_of_daily_runs(site: Path, smtp_server: RecordingSMTPSe
     assert "maple" in schedule.stdout and "2028-01-04" in schedule.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", ["build", "record"])
 def test_a_crash_after_a_step_is_finished_by_the_next_run_and_mails_once(
     site: Path, smtp_server: RecordingSMTPServer, step: str
@@ -141,13 +139,13 @@ def test_a_crash_after_a_step_is_finished_by_the_next_run_and_mails_once(
     ]
     crashed = subprocess.run(
         command,
-        env={**os.environ, CRASH_AFTER_ENV: step},
+        env={**os.environ, HOOK_ENV: hook_value(CRASH, step)},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     assert (site / "build" / "email" / "alder.eml").is_file()
     assert smtp_server.messages == []
     assert len(releases(site)) == (1 if step == "record" else 0)
@@ -278,3 +276,65 @@ def test_cron_prints_an_hourly_crontab_line_and_a_systemd_timer(tmp_path: Path) 
     assert any(line.startswith("OnCalendar=") for line in lines)
     assert any(line.startswith("ExecStart=") and line.endswith(" run") for line in lines)
     assert "EITHER" in result.stdout
+
+
+# --- the days a command may run as ------------------------------------------------------------
+
+
+def site_files(root: Path) -> set[str]:
+    """Every file under the site folder, relative to it."""
+    return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize(
+    "today", ["0001-01-01", "1969-12-31", "2201-01-01", "9999-12-31", "9999-12-31T12:00+00:00"]
+)
+@pytest.mark.parametrize(
+    "command",
+    [["run"], ["run", "--dry-run"], ["schedule"], ["status"], ["check"], ["build"], ["serve"]]
+    + [["deploy"]],
+)
+def test_a_today_outside_1970_to_2200_is_refused_before_anything_is_written(
+    site: Path, smtp_server: RecordingSMTPServer, command: list[str], today: str
+) -> None:
+    before = site_files(site)
+    result = invoke(site, *command, "--today", today)
+    assert result.exit_code == 2, result.output
+    assert "is outside the days publish can run as, 1970-01-01 to 2200-12-31" in result.stderr
+    assert site_files(site) == before and smtp_server.messages == []
+
+
+@pytest.mark.parametrize(
+    ("first", "mailed"), [("1970-01-01", 0), (first_tuesday(2200, 12).isoformat(), 1)]
+)
+def test_a_run_on_the_first_or_last_days_writes_a_file_every_command_reads(
+    site: Path, smtp_server: RecordingSMTPServer, first: str, mailed: int
+) -> None:
+    result = invoke(site, "run", "--today", first)
+    assert result.exit_code == 0, result.output
+    first_run = tomllib.loads((site / "releases.toml").read_text())["first_run"]
+    assert first_run.date().isoformat() == first
+    for command in (["schedule"], ["status"], ["check"], ["build"], ["run"]):
+        again = invoke(site, *command, "--today", first)
+        assert "releases.toml" not in again.stderr, (command, again.output)
+        assert "Traceback" not in again.output
+    assert Counter(recipient for _, [recipient], _ in smtp_server.messages) == Counter(
+        {address: mailed for address in SUBSCRIBERS if mailed}
+    )
+    if not mailed:  # a rule without DTSTART counts from 3 January 2000: no slot before
+        assert "nothing due: next slot 2000-01-04 09:00 Europe/London (alder)" in result.stdout
+
+
+def test_a_first_run_in_the_year_9999_left_by_an_older_publish_is_an_error_at_its_line(
+    site: Path, smtp_server: RecordingSMTPServer
+) -> None:
+    (site / "releases.toml").write_text(
+        "# noted by an older publish\nfirst_run = 9999-12-31T23:59:59Z\n"
+    )
+    result = invoke(site, "run", "--today", "2027-01-05T10:00")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "releases.toml:2:1: error: 'first_run' must be a date and time from 1970-01-01 to "
+        "2200-12-31"
+    ), result.stderr
+    assert smtp_server.messages == []

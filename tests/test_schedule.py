@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import calendar
+import os
+import subprocess
+import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
+from dateutil import rrule as dateutil_rrule
 
 from publish.cli.main import cli
 from publish.content.site import load_site
 from publish.errors import PublishError
 from publish.model import Release
+from publish.rules import LAST_SLOT_YEAR
 from publish.schedule import (
     DATED,
     DUE,
@@ -313,3 +318,152 @@ def test_before_the_first_release_the_queue_starts_on_the_day_of_the_first_run(
     forgotten = plan_schedule(timetable, site.essays, {}, later)
     assert due_placements(forgotten) == []
     assert [p.slug for p in due_placements(noted, back_issues=True)] == ["old", "a"]
+
+
+# --- no rule can make a command spin ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "fault"),
+    [
+        ("FREQ=SECONDLY", "FREQ=SECONDLY is not a schedule"),
+        ("FREQ=MINUTELY", "FREQ=MINUTELY is not a schedule"),
+        ("FREQ=HOURLY;BYDAY=TU", "FREQ=HOURLY is not a schedule"),
+        ("FREQ=DAILY;BYHOUR=9,17", "BYHOUR is not allowed"),
+        ("FREQ=WEEKLY;BYDAY=TU;BYMINUTE=0,30", "BYMINUTE is not allowed"),
+        ("DTSTART:00010101\nRRULE:FREQ=WEEKLY", "DTSTART 0001-01-01 must be between"),
+        ("FREQ=WEEKLY\nRDATE:20270105T100000", "'RDATE' is not allowed"),
+    ],
+)
+@pytest.mark.parametrize("command", ["check", "schedule", "run"])
+def test_a_rule_with_more_than_one_slot_a_day_is_an_error_at_its_line(
+    tmp_path: Path, rule: str, fault: str, command: str
+) -> None:
+    toml_rule = rule.replace("\n", "\\n")
+    root = make_site(tmp_path, {"a": essay_text("A")}, settings=settings_text(rule=toml_rule))
+    result = subprocess.run(
+        [sys.executable, "-m", "publish", "--root", str(root), command, "--today", "2027-01-05"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PUBLISH_SMTP_URL": "smtp://127.0.0.1:9"},
+    )
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.startswith("publish.toml:8:1: error: invalid RRULE "), result.stderr
+    assert fault in result.stderr.splitlines()[0]
+    assert "Traceback" not in result.stderr
+    assert not (root / "releases.toml").exists() and not (root / "state").exists()
+
+
+def test_a_rule_that_never_yields_stops_searching_at_the_last_slot_year(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rebuilt = []
+    rebuild = dateutil_rrule._iterinfo.rebuild
+
+    def counted(self, year: int, month: int) -> None:
+        rebuilt.append(year)
+        rebuild(self, year, month)
+
+    monkeypatch.setattr(dateutil_rrule._iterinfo, "rebuild", counted)
+    never = Timetable("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30;WKST=SU", "Europe/London", time(9))
+    assert list(never.slots_from(datetime(2027, 1, 1, tzinfo=LONDON))) == []
+    assert rebuilt and max(rebuilt) <= LAST_SLOT_YEAR + 1
+
+
+def test_every_rule_ends_by_the_last_slot_year() -> None:
+    daily = Timetable("FREQ=DAILY", "UTC", time(9))
+    slots = list(daily.slots_from(datetime(2200, 12, 31, tzinfo=UTC)))
+    assert slots[-1] == datetime(LAST_SLOT_YEAR, 12, 31, 9, tzinfo=UTC)
+    assert len(slots) == len({s.date() for s in slots}) <= 366 * (LAST_SLOT_YEAR - 2199)
+
+
+def test_a_utc_until_ends_the_rule_at_that_moment_on_the_site_clock(tmp_path: Path) -> None:
+    root = make_site(
+        tmp_path,
+        {"a": essay_text("A", slug="a")},
+        settings=settings_text("America/New_York", "FREQ=WEEKLY;BYDAY=TU;UNTIL=20270119T140000Z"),
+    )
+    result = CliRunner().invoke(
+        cli, ["--root", str(root), "schedule", "--months", "2", "--today", "2027-01-01"]
+    )
+    assert result.exit_code == 0, result.output
+    days = [line.split()[0] for line in result.stdout.splitlines()[1:]]
+    assert days == ["2027-01-05", "2027-01-12", "2027-01-19"]  # 09:00 New York is 14:00 UTC
+
+
+# --- which days a rule without DTSTART falls on -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "first", "step"),
+    [
+        # counted from Monday 3 January 2000: the first Tuesday is the 4th, then every 14 days
+        ("FREQ=WEEKLY;INTERVAL=2;BYDAY=TU", date(2000, 1, 4), timedelta(days=14)),
+        ("FREQ=WEEKLY;INTERVAL=2", date(2000, 1, 3), timedelta(days=14)),
+        ("FREQ=DAILY;INTERVAL=10", date(2000, 1, 3), timedelta(days=10)),
+    ],
+)
+def test_interval_rules_without_dtstart_keep_their_days_whatever_day_it_is(
+    tmp_path: Path, rule: str, first: date, step: timedelta
+) -> None:
+    root = make_site(tmp_path, {"a": essay_text("A", slug="a")}, settings=settings_text(rule=rule))
+    for today in ("2026-12-30", "2027-01-05", "2027-01-06", "2027-02-17", "2031-06-01"):
+        result = CliRunner().invoke(
+            cli, ["--root", str(root), "schedule", "--months", "3", "--today", today]
+        )
+        assert result.exit_code == 0, result.output
+        days = [date.fromisoformat(line.split()[0]) for line in result.stdout.splitlines()[1:]]
+        assert len(days) >= 6
+        assert all((day - first) % step == timedelta(0) for day in days), (today, days)
+
+
+def test_a_quarterly_rule_without_dtstart_keeps_its_months_whatever_day_it_is(
+    tmp_path: Path,
+) -> None:
+    root = make_site(
+        tmp_path,
+        {"a": essay_text("A", slug="a")},
+        settings=settings_text(rule="FREQ=MONTHLY;INTERVAL=3"),
+    )
+    seen = set()
+    for today in ("2027-01-01", "2027-02-17", "2027-05-30", "2028-11-11"):
+        result = CliRunner().invoke(
+            cli, ["--root", str(root), "schedule", "--months", "12", "--today", today]
+        )
+        assert result.exit_code == 0, result.output
+        seen |= {line.split()[0][5:] for line in result.stdout.splitlines()[1:]}
+    assert seen == {"01-03", "04-03", "07-03", "10-03"}  # January 2000's 3rd, every 3 months
+
+
+# --- a rule that runs out of slots --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "DTSTART:20270101\\nRRULE:FREQ=MONTHLY;BYDAY=+1TU;COUNT=2",
+        "FREQ=MONTHLY;BYDAY=+1TU;UNTIL=20270301T000000Z",
+    ],
+)
+def test_check_schedule_and_status_name_the_queued_essays_a_finite_rule_never_reaches(
+    tmp_path: Path, rule: str
+) -> None:
+    essays = {f"0{n}-{name}": essay_text(name.title(), slug=name) for n, name in enumerate("abc")}
+    essays["03-dated"] = essay_text("Dated", slug="dated", date="2027-06-01")
+    root = make_site(tmp_path, essays, settings=settings_text(rule=rule))
+    never = (
+        "the schedule's rule has no slot left for 1 queued essay(s), which will never be "
+        "released: essays/02-c.md (c)"
+    )
+    schedule = CliRunner().invoke(cli, ["--root", str(root), "schedule", "--today", "2027-01-01"])
+    assert schedule.exit_code == 0, schedule.output
+    assert f"warning: {never}" in schedule.stderr
+    assert [line.split()[4] for line in schedule.stdout.splitlines()[1:]] == ["a", "b", "dated"]
+    for command in ("check", "status"):
+        result = CliRunner().invoke(cli, ["--root", str(root), command, "--today", "2027-01-01"])
+        assert f"publish.toml:8:1: warning: {never}" in result.stderr, (command, result.output)
+    (root / "essays" / "02-c.md").write_text(essay_text("C", slug="c", draft=True))
+    quiet = CliRunner().invoke(cli, ["--root", str(root), "check", "--today", "2027-01-01"])
+    assert quiet.exit_code == 0 and "no slot left" not in quiet.output

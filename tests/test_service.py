@@ -295,6 +295,7 @@ def test_bad_signups_are_refused_and_change_nothing(harness: Harness, case: str)
     assert harness.smtp.messages == []
 
 
+@pytest.mark.slow
 def test_a_thousand_signups_from_one_client_hit_the_limit(harness: Harness) -> None:
     """One client's signups in one window: the first ones pass, the rest get 429."""
     limit = ServiceOptions().client_limit

@@ -119,9 +119,40 @@ def test_stats_table_counts_the_list_per_month_and_each_send(site: Path) -> None
         ["2026-11", "3", "3", "0", "1", "1"],
     ]
     assert table_rows(result.output, "Sends") == [
-        [FIRST, "2026-10-06", "2", "0", "0", "1"],
-        [SECOND, "2026-11-03", "3", "1", "1", "1"],
+        [FIRST, "2026-10-06", "2", "0", "0", "0", "0", "1"],
+        [SECOND, "2026-11-03", "3", "1", "0", "0", "1", "1"],
     ]
+
+
+def test_stats_counts_deferred_and_unknown_deliveries_apart(
+    tmp_path: Path, smtp_server: RecordingSMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUBLISH_SECRET", "test-secret")
+    monkeypatch.setenv("PUBLISH_RETRY_BACKOFF", "0")
+    monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
+    root = make_mail_site(tmp_path / "site")
+    readers = [*OCTOBER, *NOVEMBER]
+    for address in readers:
+        assert cli(root, "subscribers", "add", address).exit_code == 0
+    smtp_server.fail_first_rcpt[readers[0]] = 100  # deferred: refused for now in every round
+    smtp_server.hang_up_after_data.add(readers[1])  # unknown: taken, and no answer
+    smtp_server.reject_rcpt.add(readers[2])  # failed
+    assert cli(root, "send", FIRST).exit_code == 1
+    with closing(connect(root / "state" / "publish.db")) as connection:
+        stamp(connection, "UPDATE sends SET started_at = ?", "2026-10-06T09:00:00+00:00")
+        # as if the send had stopped before the last reader: not tried, so not deferred
+        stamp(
+            connection,
+            "UPDATE deliveries SET status = 'pending', attempts = 0 WHERE email = ?",
+            readers[4],
+        )
+    result = cli(root, "stats")
+    assert result.exit_code == 0, result.output
+    assert table_rows(result.output, "Sends") == [
+        [FIRST, "2026-10-06", "1", "1", "1", "1", "0", "0"]
+    ]
+    [counted] = read_stats(root, load_settings(root)).sends
+    assert (counted.pending, counted.skipped) == (1, 0)
 
 
 def test_stats_on_a_site_without_state(tmp_path: Path) -> None:

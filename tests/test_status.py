@@ -86,12 +86,32 @@ def test_status_after_a_run_shows_the_last_send_and_the_following_slot(
     assert shown["Essay"] == 'birch ("On the Birch")'
     last = shown["Last send"]
     assert last.startswith("alder, started ") and "(finished)" in last
-    assert last.endswith("2 delivered, 0 failed, 0 deferred, 0 unknown")
+    assert last.endswith("2 delivered, 0 failed, 0 deferred, 0 unknown, 0 still to send")
     # A copy a killed send had claimed but not recorded may have gone: it counts as unknown.
     with closing(db.connect(site / "state" / "publish.db")) as conn:
         conn.execute("UPDATE deliveries SET status = 'sending' WHERE rowid = 1")
     last = fields(status(site, "--today", "2026-12-02").stdout)["Last send"]
-    assert last.endswith("1 delivered, 0 failed, 0 deferred, 1 unknown")
+    assert last.endswith("1 delivered, 0 failed, 0 deferred, 1 unknown, 1 still to send")
+
+
+def test_status_counts_a_deferred_reader_apart_from_one_not_tried_yet(
+    site: Path, smtp_server: RecordingSMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
+    smtp_server.fail_first_rcpt[SUBSCRIBERS[0]] = 100  # refused for now, every round
+    ran = CliRunner().invoke(cli, ["--root", str(site), "run", "--today", "2026-12-01"])
+    assert ran.exit_code == 1, ran.output
+    last = fields(status(site, "--today", "2026-12-02").stdout)["Last send"]
+    assert "(not finished)" in last
+    assert last.endswith("1 delivered, 0 failed, 1 deferred, 0 unknown, 1 still to send")
+    # A send stopped before it reached the other reader: not tried, so not deferred.
+    with closing(db.connect(site / "state" / "publish.db")) as conn:
+        conn.execute(
+            "UPDATE deliveries SET status = 'pending', attempts = 0 WHERE email = ?",
+            (SUBSCRIBERS[1],),
+        )
+    last = fields(status(site, "--today", "2026-12-02").stdout)["Last send"]
+    assert last.endswith("0 delivered, 0 failed, 1 deferred, 0 unknown, 2 still to send")
 
 
 def test_status_fails_without_a_server_unless_the_outbox_is_asked_for(

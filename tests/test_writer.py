@@ -29,12 +29,13 @@ from publish.cache import store as cache_store
 from publish.cache.outputs import Keyed, OutputMemo
 from publish.errors import PublishError
 from publish.outputs.files import merge_outputs
+from publish.testhooks import HOLD, HOOK_ENV, hook_value
 from publish.writer import write_tree
+from tests.sitebuilder import due_since_long_ago
 from tests.tools import free_port, requires
 
 REPO = Path(__file__).parent.parent
 TODAY = date(2030, 1, 1)
-HOLD_ENV = "PUBLISH_TEST_HOLD_AT"  # publish.parallel.HOLD_ENV: a build waits at the step named
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -254,7 +255,7 @@ def edit_essay(root: Path, number: int, text: str) -> None:
 
 @pytest.mark.parametrize("umask", [0o022, 0o027])
 def test_output_modes_follow_the_umask_on_every_kind_of_write(tmp_path, monkeypatch, umask):
-    root = generate(4, tmp_path / "site")
+    root = due_since_long_ago(generate(4, tmp_path / "site"))  # due: the emails are built
     previous = os.umask(umask)
     try:
         build(root, BuildOptions(today=TODAY))  # a first build: a new tree swapped in
@@ -404,7 +405,7 @@ def copy_for_test(builds: Builds, target: Path, variant: str) -> tuple[Path, dic
             dirs_exist_ok=True,
         )
     apply_edit(root)
-    env = {k: v for k, v in os.environ.items() if k not in (HOLD_ENV, cache_store.NO_CACHE_ENV)}
+    env = {k: v for k, v in os.environ.items() if k not in (HOOK_ENV, cache_store.NO_CACHE_ENV)}
     if variant == "cold":
         shutil.rmtree(root / cache_store.CACHE_DIR)
     elif variant == "swap":
@@ -415,7 +416,7 @@ def copy_for_test(builds: Builds, target: Path, variant: str) -> tuple[Path, dic
 def start_build(root: Path, env: dict[str, str], hold: str | None = None) -> subprocess.Popen:
     """A real `publish build` in its own process group, optionally held at a step."""
     if hold is not None:
-        env = {**env, HOLD_ENV: hold}
+        env = {**env, HOOK_ENV: hook_value(HOLD, hold)}
     return subprocess.Popen(
         [
             sys.executable,
@@ -498,6 +499,7 @@ def assert_recovers(root: Path, builds: Builds, expected: str | None) -> None:
     assert left == {".cache", "email", "site"}, "staging folders or a journal were left"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("variant", "step", "expected"),
     [
@@ -521,6 +523,7 @@ def test_a_build_killed_at_each_step_leaves_one_whole_build(
     assert_recovers(root, builds, expected)
 
 
+@pytest.mark.slow
 def test_forked_workers_die_with_a_killed_build(builds, tmp_path):
     root, env = copy_for_test(builds, tmp_path, "cold")
     process = start_build(root, env, hold="worker")
@@ -535,6 +538,7 @@ def test_forked_workers_die_with_a_killed_build(builds, tmp_path):
     assert_recovers(root, builds, "old")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["update", "cold", "swap"])
 def test_a_build_killed_at_a_random_moment_leaves_one_whole_build(builds, tmp_path, variant):
     chance = random.Random(f"{variant}-{os.getpid()}")

@@ -13,6 +13,7 @@ from publish.content.settings import load_settings
 from publish.errors import Problem, PublishError
 from publish.mailing.environment import load_environment
 from publish.model import Settings
+from publish.rules import FIRST_DAY, LAST_DAY
 from publish.schedule import Timetable
 
 
@@ -38,17 +39,28 @@ def site_today(root: Path) -> date:
 
 
 def parse_today(value: str | None) -> date | datetime | None:
-    """A `--today` value: YYYY-MM-DD, or an ISO date and time."""
+    """A `--today` value: YYYY-MM-DD, or an ISO date and time, between FIRST_DAY and
+    LAST_DAY (a moment outside them would be written to releases.toml as the first run)."""
     if value is None:
         return None
     try:
-        if len(value) <= 10:
-            return date.fromisoformat(value)
-        return datetime.fromisoformat(value)
+        parsed = date.fromisoformat(value) if len(value) <= 10 else datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(
             f"'{value}' is not a date (YYYY-MM-DD) or date and time (YYYY-MM-DDTHH:MM)"
         ) from None
+    day = parsed.date() if isinstance(parsed, datetime) else parsed
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise click.BadParameter(
+            f"'{value}' is outside the days publish can run as, {FIRST_DAY} to {LAST_DAY}"
+        )
+    return parsed
+
+
+def checked_today(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """The `--today` option's check, made while the command line is read: before anything."""
+    parse_today(value)
+    return value
 
 
 def site_moment(value: date | datetime | None, timetable: Timetable, end_of_day: bool) -> datetime:
@@ -69,7 +81,11 @@ def load_environment_settings(root: Path) -> Settings:
 
 
 TODAY_OPTION = click.option(
-    "--today", "today_text", metavar="DATE", help="Treat this date (or ISO date-time) as now."
+    "--today",
+    "today_text",
+    metavar="DATE",
+    callback=checked_today,
+    help="Treat this date (or ISO date-time, 1970 to 2200) as now.",
 )
 
 

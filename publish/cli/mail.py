@@ -14,6 +14,7 @@ import click
 
 from publish.cli.common import (
     OUTBOX_OPTION,
+    checked_today,
     load_environment_settings,
     parse_today,
     show_problems,
@@ -31,8 +32,8 @@ from publish.run import run_publish
 from publish.schedule import Timetable
 from publish.state.db import connect, database_path
 from publish.state.imports import export_csv, import_csv
+from publish.state.statuses import CONNECTION_EVENTS, OUTCOMES, Progress, SubscriberStatus
 from publish.state.subscribers import (
-    STATUSES,
     add_subscriber,
     list_subscribers,
     remove_subscriber,
@@ -126,14 +127,14 @@ def subscribers_remove(root: Path, email: str) -> None:
             1,
             f"no subscriber with the address {email!r}",
         )
-    click.echo(f"{subscriber.email}: unsubscribed")
+    click.echo(f"{subscriber.email}: {subscriber.status}")
 
 
 @subscribers_group.command("list")
 @click.pass_obj
 @click.option(
     "--status",
-    type=click.Choice(list(STATUSES)),
+    type=click.Choice([status.value for status in SubscriberStatus]),
     help="Only subscribers with this status.",
 )
 def subscribers_list(root: Path, status: str | None) -> None:
@@ -151,7 +152,7 @@ def subscribers_list(root: Path, status: str | None) -> None:
         )
         shown = "\t".join(_day(moment) for moment in dates)
         click.echo(f"{subscriber.email}\t{subscriber.status}\t{subscriber.name}\t{shown}")
-    counts = {kind: sum(s.status == kind for s in everyone) for kind in STATUSES}
+    counts = {kind: sum(s.status == kind for s in everyone) for kind in SubscriberStatus}
     summary = ", ".join(f"{count} {kind}" for kind, count in counts.items())
     click.echo(f"{len(everyone)} subscriber(s): {summary}", err=True)
 
@@ -210,9 +211,9 @@ def _show_summary(summary: SendSummary) -> None:
     """Every address that did not get its message, with the reason, then the summary."""
     where = f" (outbox {summary.outbox}/)" if summary.outbox else ""
     for label, rows in (
-        ("failed", summary.failed),
-        ("deferred", summary.deferred),
-        ("unknown", summary.unknown),
+        (Progress.FAILED, summary.failed),
+        (Progress.DEFERRED, summary.deferred),
+        (Progress.UNKNOWN, summary.unknown),
     ):
         for address, reason in rows:
             click.echo(f"{label}: {address}: {reason}{where}", err=True)
@@ -235,7 +236,7 @@ class _SendProgress:
 
     def update(self, event: ProgressEvent) -> None:
         """Show one progress event; with the outbox, every line names its folder."""
-        if event.kind == "start":
+        if event.kind == Progress.START:
             if event.outbox:
                 start = f"Writing {event.total} message(s) to {event.detail}; nothing is mailed"
             else:
@@ -247,14 +248,14 @@ class _SendProgress:
                 click.echo(start)
             return
         if self.bar is not None:
-            if event.kind in ("sent", "failed", "deferred", "unknown", "skipped"):
+            if event.kind in OUTCOMES:
                 self.bar.update(1)
             return
         where = f" (outbox {event.outbox}/)" if event.outbox else ""
-        if event.kind in ("retry", "reconnect", "slower", "waiting"):
+        if event.kind in CONNECTION_EVENTS:
             about = f"{event.email}: " if event.email else ""
             click.echo(f"{event.kind}: {about}{event.detail}{where}")
-        elif event.outbox and event.kind == "sent":
+        elif event.outbox and event.kind == Progress.SENT:
             click.echo(f"[{event.done}/{event.total}] wrote {event.email} to {event.outbox}/")
         else:
             detail = f" ({event.detail})" if event.detail else ""
@@ -266,6 +267,7 @@ class _SendProgress:
     "--today",
     "today_text",
     metavar="DATETIME",
+    callback=checked_today,
     help="Run as if it were this moment (a date alone means the end of that day).",
 )
 @click.option(

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,13 +26,16 @@ from publish.content.deploy_settings import NOT_DEPLOYED
 from publish.content.essays import cap_slug, slugify
 from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
 from publish.content.site import load_site
-from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError
+from publish.layout import BUILD_DIR, ESSAYS_DIR
 from publish.mailing.readiness import sending_problems
 from publish.model import Essay
+from publish.previewing import queue_problems
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
-from publish.serve import INDEX_PATH, BuildResult, Preview
 from publish.state.releases import site_with_releases
+
+if TYPE_CHECKING:
+    from publish.serve import BuildResult
 
 
 @click.command()
@@ -118,10 +121,12 @@ def check(
     build/.cache/links.json, a day or, for broken ones, an hour); broken links are
     warnings, permanently moved ones hints."""
     today = parse_today(today_text) or site_today(root)
-    report = check_site(root, BuildOptions(today=today))  # writes nothing, not even the cache
+    report = check_site(root, BuildOptions(today=today))  # writes no output, only its memo
     site = report.site
     assert site is not None
+    now = site_moment(today, Timetable.from_settings(site.settings), end_of_day=True)
     problems = [*report.warnings, *sending_problems(root, site.settings)]
+    problems += queue_problems(site, now)
     if links:
         problems += _checked_links(root, site.essays, link_timeout)
     if any(problem.is_error for problem in problems):
@@ -165,7 +170,11 @@ def build_command(
     click.echo(
         f"Built {len(report.published)} essay(s), {report.files} file(s) into {report.site_dir}"
     )
-    click.echo(f"Emails (HTML, text, .eml) are in {report.email_dir}")
+    emails = len(list(report.email_dir.glob("*.eml")))
+    click.echo(
+        f"Emails (HTML, text, .eml) of the {emails} essay(s) a send could still need are in "
+        f"{report.email_dir}; 'publish send SLUG' makes any other when it is sent"
+    )
     if future:
         click.echo(PREVIEW_NOTE)
     if report.left_out.message:
@@ -231,6 +240,8 @@ def serve(root: Path, today_text: str | None, port: int, drafts: bool, future: b
 
     Queued essays are shown at their planned slots, with a banner; /__publish__/ lists the
     queue, the drafts and the sent essays, with each one's email as a reader gets it."""
+    from publish.serve import INDEX_PATH, Preview  # the server's modules: only for `serve`
+
     today = parse_today(today_text) or site_today(root)
     preview = Preview(
         root,
@@ -274,8 +285,8 @@ def _show_build_result(result: BuildResult) -> None:
 @click.pass_obj
 def clean(root: Path) -> None:
     """Remove the build folder."""
-    shutil.rmtree(root / "build", ignore_errors=True)
-    click.echo(f"Removed {root / 'build'}")
+    shutil.rmtree(root / BUILD_DIR, ignore_errors=True)
+    click.echo(f"Removed {root / BUILD_DIR}")
 
 
 @click.command("schedule")

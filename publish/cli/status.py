@@ -9,6 +9,7 @@ import click
 from publish.addresses import masked_address
 from publish.cli.common import (
     OUTBOX_OPTION,
+    checked_today,
     load_environment_settings,
     parse_today,
     show_problems,
@@ -25,6 +26,7 @@ from publish.status import MailView, NextRelease, StatusReport, gather_status
     "--today",
     "today_text",
     metavar="DATETIME",
+    callback=checked_today,
     help="Report as if it were this moment (a date alone means the end of that day, as for run).",
 )
 @OUTBOX_OPTION
@@ -93,7 +95,8 @@ def _last_send(sent: SendCounts | None) -> str:
     state = "finished" if sent.finished_at else "not finished"
     return (
         f"{sent.slug}, started {sent.started_at} ({state}): {sent.delivered} delivered, "
-        f"{sent.failed} failed, {sent.deferred} deferred, {sent.unknown} unknown"
+        f"{sent.failed} failed, {sent.deferred} deferred, {sent.unknown} unknown, "
+        f"{sent.to_send} still to send"
     )
 
 

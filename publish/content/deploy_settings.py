@@ -10,10 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from publish.errors import Problem, did_you_mean, error
+from publish.layout import SETTINGS_FILE
 from publish.model import DEFAULT_DEPLOY_KEEP as DEFAULT_KEEP
 from publish.model import DEFAULT_DEPLOY_TIMEOUT, DEFAULT_VERIFY_TIMEOUT, DeploySettings
 
-SETTINGS_FILE = "publish.toml"
 SCHEMES = ("dir", "rsync", "git", "s3", "command")
 MAX_TIMEOUT = 86_400  # a day: past it a deploy program is stuck, whatever it says
 # toml key -> (expected types, default)

@@ -19,13 +19,12 @@ from markdown_it.token import Token
 
 from publish.content.markdown import SCHEME, build_parser
 from publish.errors import Problem, did_you_mean, error
-from publish.model import Essay, Site
+from publish.model import Essay, Located, Site
 
 # Where a destination starts in the source: `](dest`, `<dest>` (an autolink), `]: dest`.
 DESTINATION = re.compile(r"(?:\]\(\s*<?|<|\]:[ \t]*<?)([^\s)>]+)")
 NUMBER_PREFIX = re.compile(r"^\d+[-_. ]+")
 PAGE_LINK = re.compile(r"\.\./([^/]+)/?(?:index\.html)?")
-Located = tuple[str, int, int]
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def locate_links(tokens: Sequence[Token], lines: list[str], start: int) -> tuple
                 first, last = start + token.map[0], min(start + token.map[1], len(lines))
                 where = _position(lines, range(first, last), href, taken, parser)
                 where = where or _position(lines, range(start, len(lines)), href, taken, parser)
-                found.append((href, *(where or (first + 1, 1))))
+                found.append(Located(href, *(where or (first + 1, 1))))
     return tuple(found)
 
 

@@ -18,6 +18,7 @@ from publish.content.links import locate_sources, own_tokens, unsafe_links
 from publish.content.markdown import build_parser, first_paragraph_text, word_count
 from publish.content.preflight import source_warnings
 from publish.content.source import (
+    MAX_BLOCK_LEVEL,
     FrontMatterDocument,
     deep_html,
     read_document,
@@ -49,8 +50,6 @@ SUMMARY_LENGTH = 160
 MAX_SLUG_LENGTH = 80
 # Years a date may name: the outputs do arithmetic on dates, which must not overflow.
 MIN_YEAR, MAX_YEAR = 1000, 9000
-# Markdown nested deeper than this (quotes, lists) is refused: the parser would drop it.
-MAX_BLOCK_LEVEL = 16
 
 
 def slugify(title: str, fallback: str = "essay") -> str:

@@ -16,6 +16,7 @@ from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
 from publish.content.source import (
+    MAX_BLOCK_LEVEL,
     FrontMatterDocument,
     deep_html,
     read_document,
@@ -23,12 +24,11 @@ from publish.content.source import (
     shown,
 )
 from publish.errors import Problem, did_you_mean, error
+from publish.layout import GLOSSARY_DIR
 from publish.model import Glossary, GlossaryEntry
 
-GLOSSARY_DIR = "footnotes"
 KEY_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ENTRY_KEYS = ("term", "source", "aliases")
-MAX_BLOCK_LEVEL = 16  # as for essays: deeper, the parser would drop what is inside
 
 
 def load_glossary(root: Path, md: MarkdownIt) -> tuple[Glossary, list[Problem]]:

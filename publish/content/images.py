@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import msgspec
@@ -26,9 +27,10 @@ from publish.cache.store import (
     write_json_file,
 )
 from publish.content.markdown import SCHEME
-from publish.content.source import ESSAYS_DIR, shown
+from publish.content.source import shown
 from publish.errors import Problem, warning
-from publish.model import Essay
+from publish.layout import ESSAYS_DIR
+from publish.model import Essay, ImageSize
 
 SIZES_FILE = CACHE_DIR / "images.json"
 MAGIC = b"PUBIMAGE"
@@ -38,9 +40,32 @@ EMAIL_WIDTH = 560  # the content column of the 600 px email (20 px padding eithe
 ORIENTATION = 0x0112  # the EXIF tag that turns a photo; 5 to 8 swap width and height
 SVG_LENGTH = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(px)?\s*$")
 
-Stamp = tuple[int, int, int]  # size in bytes, modification time in ns, inode
-Entry = tuple[int, int, int, int, int]  # the stamp, then width and height (0 when unknown)
-_DECODER = msgspec.json.Decoder(dict[str, Entry])
+
+class Size(NamedTuple):
+    """An image's width and height in pixels, as shown (0, 0 when unknown)."""
+
+    width: int
+    height: int
+
+
+class Measured(NamedTuple):
+    """An image file as last measured: its stamp (size in bytes, modification time in ns,
+    inode: a change in any means the file changed) and its pixel size. Kept in the cache
+    file as a plain array of the five numbers."""
+
+    length: int
+    mtime_ns: int
+    inode: int
+    width: int
+    height: int
+
+    @property
+    def stamp(self) -> tuple[int, int, int]:
+        """What tells whether the file changed since it was measured."""
+        return self.length, self.mtime_ns, self.inode
+
+
+_DECODER = msgspec.json.Decoder(dict[str, Measured])
 
 
 class ImageSizes:
@@ -52,24 +77,25 @@ class ImageSizes:
         self.known = self._load()
         self.changed = False
 
-    def _load(self) -> dict[str, Entry]:
+    def _load(self) -> dict[str, Measured]:
         """The kept sizes (none when absent or damaged)."""
         return read_json_file(self.path, MAGIC, _DECODER) or {}
 
-    def size(self, relative: str) -> tuple[Stamp, int, int] | None:
-        """The stamp, width and height of `essays/<relative>` (0, 0 when unreadable), or
+    def size(self, relative: str) -> Measured | None:
+        """The file `essays/<relative>` as measured now (its size 0, 0 when unreadable), or
         None when there is no such file."""
         try:
             status = os.stat(self.root / ESSAYS_DIR / relative)
         except OSError:
             return None
         stamp = (status.st_size, status.st_mtime_ns, status.st_ino)
-        entry = self.known.get(relative)
-        if entry is None or tuple(entry[:3]) != stamp:
-            width, height = read_size(self.root / ESSAYS_DIR / relative)
-            entry = self.known[relative] = (*stamp, width, height)
+        known = self.known.get(relative)
+        if known is None or known.stamp != stamp:
+            known = self.known[relative] = Measured(
+                *stamp, *read_size(self.root / ESSAYS_DIR / relative)
+            )
             self.changed = True
-        return stamp, entry[3], entry[4]
+        return known
 
     def save(self) -> None:
         """Keep the sizes for the next build (never while `check` leaves the cache alone)."""
@@ -78,7 +104,7 @@ class ImageSizes:
             self.changed = False
 
 
-def read_size(path: Path) -> tuple[int, int]:
+def read_size(path: Path) -> Size:
     """An image file's width and height as shown, from its header; (0, 0) if unreadable."""
     if path.suffix.lower() == ".svg":
         return _svg_size(path)
@@ -89,26 +115,27 @@ def read_size(path: Path) -> tuple[int, int]:
             width, height = image.size
             turned = image.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
-        return 0, 0
-    return (height, width) if turned else (width, height)
+        return Size(0, 0)
+    return Size(height, width) if turned else Size(width, height)
 
 
-def _svg_size(path: Path) -> tuple[int, int]:
+def _svg_size(path: Path) -> Size:
     """An SVG's size from its root's `width` and `height` in pixels, else its `viewBox`."""
     from defusedxml import ElementTree
 
     try:
         root = ElementTree.parse(path).getroot()
     except (OSError, ElementTree.ParseError, ValueError):
-        return 0, 0
+        return Size(0, 0)
     lengths = [SVG_LENGTH.match(root.get(name, "")) for name in ("width", "height")]
     if all(lengths):
-        return round(float(lengths[0][1])), round(float(lengths[1][1]))  # type: ignore[index]
+        width, height = (round(float(length[1])) for length in lengths)  # type: ignore[index]
+        return Size(width, height)
     box = root.get("viewBox", "").replace(",", " ").split()
     try:
-        return (round(float(box[2])), round(float(box[3]))) if len(box) == 4 else (0, 0)
+        return Size(round(float(box[2])), round(float(box[3]))) if len(box) == 4 else Size(0, 0)
     except ValueError:
-        return 0, 0
+        return Size(0, 0)
 
 
 def local_image(src: str) -> str | None:
@@ -122,26 +149,26 @@ def local_image(src: str) -> str | None:
 def measure_images(essay: Essay, sizes: ImageSizes) -> tuple[Essay, list[Problem]]:
     """The essay with the size of each local image it shows, and a warning for each image
     that is very large (over 1 MB, or over 3000 px wide or tall)."""
-    found: dict[str, tuple[int, int]] = {}
+    found: dict[str, ImageSize] = {}
     problems = []
     for src, line, col in essay.images:
         relative = local_image(src)
         measured = sizes.size(relative) if relative else None
         if measured is None:
             continue
-        (length, _, _), width, height = measured
-        if width and height:
-            found.setdefault(src, (width, height))
-        if length > LARGE_BYTES or max(width, height) > LARGE_PIXELS:
-            problems.append(warning(essay.path, line, col, _large(src, length, width, height)))
-    image_sizes = tuple((src, width, height) for src, (width, height) in found.items())
+        if measured.width and measured.height:
+            found.setdefault(src, ImageSize(src, measured.width, measured.height))
+        if measured.length > LARGE_BYTES or max(measured.width, measured.height) > LARGE_PIXELS:
+            problems.append(warning(essay.path, line, col, _large(src, measured)))
+    image_sizes = tuple(found.values())
     if image_sizes == essay.image_sizes:
         return essay, problems
     return dataclasses.replace(essay, image_sizes=image_sizes), problems
 
 
-def _large(src: str, length: int, width: int, height: int) -> str:
+def _large(src: str, measured: Measured) -> str:
     """The warning for a very large image."""
+    length, width, height = measured.length, measured.width, measured.height
     weight = f"{length / 1024:.0f} KB" if length < LARGE_BYTES else f"{length / 1024**2:.1f} MB"
     return (
         f"image '{shown(src)}' is {weight}, {width}×{height} px: "
@@ -149,18 +176,18 @@ def _large(src: str, length: int, width: int, height: int) -> str:
     )
 
 
-def email_size(width: int, height: int, limit: int = EMAIL_WIDTH) -> tuple[int, int]:
+def email_size(width: int, height: int, limit: int = EMAIL_WIDTH) -> Size:
     """An image's size in the email: its own, or scaled down to `limit` wide."""
     if width <= limit:
-        return width, height
-    return limit, max(1, round(height * limit / width))
+        return Size(width, height)
+    return Size(limit, max(1, round(height * limit / width)))
 
 
-def email_dimensions(sizes: Sequence[tuple[str, int, int]], src: str) -> dict[str, str]:
+def email_dimensions(sizes: Sequence[ImageSize], src: str) -> dict[str, str]:
     """The `width` and `height` an email gives the image written as `src`, from an essay's
     `image_sizes` (none when its size is not known)."""
-    for written, width, height in sizes:
-        if written == src:
-            shown_width, shown_height = email_size(width, height)
-            return {"width": str(shown_width), "height": str(shown_height)}
+    for size in sizes:
+        if size.src == src:
+            scaled = email_size(size.width, size.height)
+            return {"width": str(scaled.width), "height": str(scaled.height)}
     return {}

@@ -10,12 +10,13 @@ from urllib.parse import unquote, urlsplit
 
 from markdown_it.token import Token
 
-from publish.content.essaylinks import Located, locate_links
+from publish.content.essaylinks import locate_links
 from publish.content.markdown import SCHEME, build_parser
 from publish.content.preflight import html_image_sources
-from publish.content.source import ESSAYS_DIR, FrontMatterDocument, shown
+from publish.content.source import FrontMatterDocument, shown
 from publish.errors import Problem, error, warning
-from publish.model import Essay, Glossary, Note
+from publish.layout import ESSAYS_DIR
+from publish.model import Essay, Glossary, Located, Note
 
 IMAGE_SCHEMES = ("http", "https")
 SAFE_DATA_IMAGE = re.compile(r"^data:image/(?:gif|png|jpeg|webp);", re.IGNORECASE)
@@ -70,9 +71,7 @@ def image_problems(essay: Essay, root: Path) -> list[Problem]:
     return _image_faults(essay.path, list(essay.images), root)
 
 
-def locate_sources(
-    essay: Essay, raw: bytes
-) -> tuple[tuple[tuple[str, int, int], ...], tuple[Located, ...]]:
+def locate_sources(essay: Essay, raw: bytes) -> tuple[tuple[Located, ...], tuple[Located, ...]]:
     """Every image source and every link destination of a parsed essay, each with its file
     line and column: the images are the front matter's `image:` and those of the body, the
     links those of the body (not its glossary notes'). `raw` is the essay file's bytes as
@@ -87,7 +86,7 @@ def locate_sources(
     return images, locate_links(own, lines, essay.body_line)
 
 
-def _html_images(tokens: list[Token], lines: list[str], start: int) -> list[tuple[str, int, int]]:
+def _html_images(tokens: list[Token], lines: list[str], start: int) -> list[Located]:
     """The source of each raw `<img>` of the body with its file line and column."""
     found = []
     for block, src in html_image_sources(tokens):
@@ -100,7 +99,7 @@ def _html_images(tokens: list[Token], lines: list[str], start: int) -> list[tupl
             ),
             (start + first + 1, 1),
         )
-        found.append((src, *place))
+        found.append(Located(src, *place))
     return found
 
 
@@ -126,7 +125,7 @@ def _lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
-def _image_faults(shown_path: str, found: list[tuple[str, int, int]], root: Path) -> list[Problem]:
+def _image_faults(shown_path: str, found: list[Located], root: Path) -> list[Problem]:
     """An error for each located image source that `image_fault` finds wrong."""
     problems = []
     for src, line, col in found:
@@ -165,15 +164,15 @@ def image_fault(src: str, folder: Path) -> str | None:
     return None
 
 
-def _front_matter_image(essay: Essay, lines: list[str]) -> list[tuple[str, int, int]]:
+def _front_matter_image(essay: Essay, lines: list[str]) -> list[Located]:
     """The `image:` of the front matter, at its value."""
     if not essay.image:
         return []
     for number, text in enumerate(lines[: essay.body_line], start=1):
         match = re.match(r"image\s*:\s*[\"']?", text)
         if match:
-            return [(essay.image, number, match.end() + 1)]
-    return [(essay.image, 1, 1)]
+            return [Located(essay.image, number, match.end() + 1)]
+    return [Located(essay.image, 1, 1)]
 
 
 def own_tokens(all_tokens: Sequence[Token], notes: Sequence[Note]) -> list[Token]:
@@ -190,11 +189,11 @@ def own_tokens(all_tokens: Sequence[Token], notes: Sequence[Note]) -> list[Token
     return tokens
 
 
-def _body_images(tokens: list[Token], lines: list[str], start: int) -> list[tuple[str, int, int]]:
+def _body_images(tokens: list[Token], lines: list[str], start: int) -> list[Located]:
     """Each image of a parsed body (whose first line is file line `start` + 1) with its
     file line and column: those the parser made, and those it refused for their scheme."""
     found = [
-        (src, *_image_position(lines, start, token.map, src))
+        Located(src, *_image_position(lines, start, token.map, src))
         for token in tokens
         if token.type == "inline" and token.map
         for child in token.children or []
@@ -210,7 +209,9 @@ def _body_images(tokens: list[Token], lines: list[str], start: int) -> list[tupl
             if _is_image(line, match.start()):
                 written = IMAGE_DESTINATION.match(line, line.rfind("![", 0, match.start()))
                 found.append(
-                    (written[1] if written else _scheme(match[1]), number + 1, match.start(1) + 1)
+                    Located(
+                        written[1] if written else _scheme(match[1]), number + 1, match.start(1) + 1
+                    )
                 )
     return found
 

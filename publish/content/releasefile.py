@@ -8,6 +8,12 @@ disagree about a release, the file wins.
 
 It also keeps `first_run`, the moment of the site's first `publish run`: before the first
 release, essays dated before that day are back issues, and are mailed only when asked.
+
+Whatever is wrong in it is an error at its line, never read as "no releases" (that would
+mail everything again): an unresolved merge conflict, a `release` key that is not a list
+of tables, an entry of the wrong shape, a moment outside the days a release can have. The
+writer checks its own text with the same reader before it writes, so no command writes a
+file that another cannot read.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,18 +29,30 @@ from zoneinfo import ZoneInfo
 import tomli_w
 
 from publish.atomic import write_atomically
-from publish.content.essays import SLUG_PATTERN
-from publish.errors import PublishError, error
+from publish.content.essays import MIN_YEAR, SLUG_PATTERN
+from publish.errors import Problem, PublishError, did_you_mean, error
 from publish.model import Release
+from publish.rules import FIRST_DAY, LAST_DAY
 
 RELEASES_FILE = "releases.toml"
+UTC_ZONE = ZoneInfo("UTC")
 HEADER = """\
 # The essays this site has released, written by `publish run`. Commit this file with the
 # essays: on a new machine, or after state/ is lost, it is how `publish run` knows what was
 # already mailed, so nobody is mailed twice. Edit it only to correct a record.
 """
 TABLE_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*release[ \t]*\]\]", re.MULTILINE)
+RELEASE_KEY = re.compile(r"^[ \t]*(release[ \t]*=|\[[ \t]*release[ \t]*\])", re.MULTILINE)
 TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+CONFLICT_MARKER = re.compile(r"^(<{7}|\|{7}|={7}|>{7})(?:[ \t].*)?$")
+SLUG_LINE = re.compile(r"^[ \t]*slug[ \t]*=[ \t]*[\"']([^\"']*)[\"']")
+FILE_KEYS = ("first_run", "release")
+ENTRY_KEYS = ("slug", "source", "slot", "released_at", "content_hash")
+# A release went out on a day publish can run as; its slot (an essay's date, for a back issue
+# or an import) is no later than that, and no earlier than the first year an essay may name.
+EARLIEST_SLOT = datetime(MIN_YEAR, 1, 1, tzinfo=UTC) - timedelta(days=1)
+EARLIEST_RUN = datetime.combine(FIRST_DAY, datetime.min.time(), UTC) - timedelta(days=1)
+LATEST_RUN = datetime.combine(LAST_DAY, datetime.max.time(), UTC) + timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -43,6 +61,7 @@ class ReleasesFile:
 
     releases: dict[str, Release] = field(default_factory=dict)
     first_run: datetime | None = None
+    lines: dict[str, int] = field(default_factory=dict, compare=False)  # slug -> its line
 
 
 def releases_file_path(root: Path) -> Path:
@@ -55,7 +74,14 @@ def read_releases_file(root: Path, timezone: str) -> ReleasesFile:
     path = releases_file_path(root)
     if not path.is_file():
         return ReleasesFile()
-    text = path.read_text(encoding="utf-8")
+    return parse_releases(path.read_text(encoding="utf-8"), ZoneInfo(timezone))
+
+
+def parse_releases(text: str, zone: ZoneInfo) -> ReleasesFile:
+    """The text of a releases file, read and checked; a PublishError naming every problem."""
+    conflicts = _conflicts(text)
+    if conflicts:
+        raise PublishError(conflicts)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -63,78 +89,156 @@ def read_releases_file(root: Path, timezone: str) -> ReleasesFile:
         line, col = (int(position[1]), int(position[2])) if position else (1, 1)
         message = TOML_POSITION.sub("", str(exc)).strip()
         raise PublishError.single(RELEASES_FILE, line, col, f"not valid TOML: {message}") from None
-    return _parse(data, text, ZoneInfo(timezone))
+    return _parse(data, text, zone)
+
+
+def _conflicts(text: str) -> list[Problem]:
+    """An error for each unresolved merge conflict (`<<<<<<<` … `=======` … `>>>>>>>`), at its
+    first marker, naming the released essays on both sides (a stray marker is one too)."""
+    problems: list[Problem] = []
+    start, side, sides = 0, 0, ([], [], [])  # ours, theirs, and a diff3 common ancestor
+    for number, line in enumerate(text.splitlines(), start=1):
+        marker = CONFLICT_MARKER.match(line)
+        if marker is None:
+            slug = SLUG_LINE.match(line)
+            if start and slug:
+                sides[side].append(slug[1])
+            continue
+        if marker[1][0] == "<" and start:  # the previous conflict never ended
+            problems.append(_conflict_error(start, number - 1, *sides[:2]))
+        if marker[1][0] == "<" or not start:
+            start, side, sides = number, 0, ([], [], [])
+        side = {"<": 0, "|": 2, "=": 1}.get(marker[1][0], side)
+        if marker[1][0] == ">":
+            problems.append(_conflict_error(start, number, *sides[:2]))
+            start = 0
+    if start:
+        problems.append(_conflict_error(start, start, *sides[:2]))
+    return problems
+
+
+def _conflict_error(start: int, end: int, ours: list[str], theirs: list[str]) -> Problem:
+    """The error for one merge conflict in the releases file."""
+    named = [", ".join(f"'{slug}'" for slug in side) or "no release" for side in (ours, theirs)]
+    return error(
+        RELEASES_FILE,
+        start,
+        1,
+        f"an unresolved merge conflict (lines {start} to {end}) between {named[0]} and "
+        f"{named[1]}: keep the record of every essay that was mailed, one release a slot, "
+        "and delete the <<<<<<<, ======= and >>>>>>> lines",
+    )
 
 
 def _parse(data: dict[str, Any], text: str, zone: ZoneInfo) -> ReleasesFile:
     """Check and convert the parsed file; every problem is reported at once."""
-    problems = []
-    tables = [match.start() for match in TABLE_HEADER.finditer(text)]
+    problems = [
+        error(
+            RELEASES_FILE,
+            _key_line(text, key),
+            1,
+            f"unknown key '{key}'{did_you_mean(key, FILE_KEYS)}",
+        )
+        for key in data
+        if key not in FILE_KEYS
+    ]
     first_run = data.get("first_run")
-    if first_run is not None and not isinstance(first_run, datetime):
+    if first_run is not None and not _moment_in(first_run, zone, EARLIEST_RUN, LATEST_RUN):
         problems.append(
             error(
                 RELEASES_FILE,
                 _key_line(text, "first_run"),
                 1,
-                "'first_run' must be a date and time",
+                f"'first_run' must be a date and time from {FIRST_DAY} to {LAST_DAY}, "
+                "the moment of the site's first `publish run`",
             )
         )
         first_run = None
     entries = data.get("release", [])
     if not isinstance(entries, list):
         problems.append(
-            error(RELEASES_FILE, 1, 1, "'release' must be a list of [[release]] tables")
+            error(
+                RELEASES_FILE,
+                _line_of(text, RELEASE_KEY),
+                1,
+                "'release' must be a list of [[release]] tables",
+            )
         )
         entries = []
+    tables = [match.start() for match in TABLE_HEADER.finditer(text)]
     releases: dict[str, Release] = {}
+    lines: dict[str, int] = {}
     for index, entry in enumerate(entries):
         release, key, message = _release(entry, zone)
         if release is not None and release.slug in releases:
             key, message = "slug", f"'{release.slug}' is recorded twice"
+        line = _entry_line(text, tables, index, key)
         if message:
-            line = _entry_line(text, tables, index, key)
             problems.append(error(RELEASES_FILE, line, 1, f"release {index + 1}: {message}"))
         elif release is not None:
             releases[release.slug] = release
+            lines[release.slug] = line
     if problems:
         raise PublishError(problems)
-    return ReleasesFile(releases, _aware(first_run, zone) if first_run else None)
+    return ReleasesFile(releases, _aware(first_run, zone) if first_run else None, lines)
 
 
 def _release(entry: Any, zone: ZoneInfo) -> tuple[Release | None, str, str]:
     """One [[release]] table as a Release, or the key at fault and an error message."""
     if not isinstance(entry, dict):
-        return None, "", "must be a table"
+        return None, "", "must be a [[release]] table"
+    unknown = [key for key in entry if key not in ENTRY_KEYS]
+    if unknown:
+        hint = did_you_mean(unknown[0], ENTRY_KEYS)
+        return None, unknown[0], f"unknown key '{unknown[0]}'{hint}"
     slug, source = entry.get("slug"), entry.get("source", "")
     if not isinstance(slug, str) or not SLUG_PATTERN.match(slug):
         return None, "slug", "'slug' must be a slug such as \"on-margins\""
     if not isinstance(source, str):
         return None, "source", "'source' must be the essay's file, such as \"essays/a.md\""
-    times = {}
-    for key in ("slot", "released_at"):
-        value = entry.get(key)
-        if not isinstance(value, datetime):
-            return None, key, f"'{key}' must be a date and time, such as 2027-01-05T09:00:00Z"
-        times[key] = _aware(value, zone)
+    released_at, slot = entry.get("released_at"), entry.get("slot")
+    if not _moment_in(released_at, zone, EARLIEST_SLOT, LATEST_RUN):
+        example = "such as 2027-01-05T09:00:00Z"
+        return (
+            None,
+            "released_at",
+            f"'released_at' must be a date and time up to {LAST_DAY}, {example}",
+        )
+    if not _moment_in(slot, zone, EARLIEST_SLOT, _aware(released_at, zone)):
+        return (
+            None,
+            "slot",
+            (
+                f"'slot' must be a date and time from the year {MIN_YEAR} up to its "
+                "'released_at', such as 2027-01-05T09:00:00Z"
+            ),
+        )
     content_hash = entry.get("content_hash", "")
     if not isinstance(content_hash, str):
         return None, "content_hash", "'content_hash' must be text"
-    return Release(slug, times["slot"], times["released_at"], content_hash, source), "", ""
+    return (
+        Release(slug, _aware(slot, zone), _aware(released_at, zone), content_hash, source),
+        "",
+        "",
+    )
+
+
+def _moment_in(value: Any, zone: ZoneInfo, earliest: datetime, latest: datetime) -> bool:
+    """Whether a TOML value is a date and time from `earliest` to `latest`."""
+    return isinstance(value, datetime) and earliest <= _aware(value, zone) <= latest
 
 
 def _entry_line(text: str, tables: list[int], index: int, key: str) -> int:
-    """The line of `key` in the index-th [[release]] table, else of the table's header."""
+    """The line of `key` in the index-th [[release]] table, else of the table's header (the
+    `release` key's line for an inline list)."""
     if index >= len(tables):
-        return 1
+        return _line_of(text, RELEASE_KEY)
     end = tables[index + 1] if index + 1 < len(tables) else len(text)
-    match = (
-        re.compile(rf"^[ \t]*{re.escape(key)}[ \t]*=", re.MULTILINE).search(
-            text, tables[index], end
-        )
-        if key
-        else None
+    name = re.escape(key)
+    pattern = re.compile(
+        rf"^[ \t]*({name}[ \t]*=|\[[ \t]*release[ \t]*\.[ \t]*{name}[ \t]*\])", re.MULTILINE
     )
+    match = pattern.search(text, tables[index], end) if key else None
     return text[: match.start() if match else tables[index]].count("\n") + 1
 
 
@@ -145,25 +249,48 @@ def _aware(moment: datetime, zone: ZoneInfo) -> datetime:
 
 def _key_line(text: str, key: str) -> int:
     """The line where a top-level key is set, or 1."""
-    match = re.search(rf"^[ \t]*{re.escape(key)}[ \t]*=", text, re.MULTILINE)
+    return _line_of(text, re.compile(rf"^[ \t]*{re.escape(key)}[ \t]*[=.]", re.MULTILINE))
+
+
+def _line_of(text: str, pattern: re.Pattern[str]) -> int:
+    """The line of the first match of `pattern`, or 1."""
+    match = pattern.search(text)
     return text[: match.start()].count("\n") + 1 if match else 1
 
 
 def write_releases_file(root: Path, record: ReleasesFile) -> None:
-    """Write the releases file atomically: a reader sees the old file or the new, never half."""
+    """Write the releases file atomically: a reader sees the old file or the new, never half.
+
+    The text is read back first, as the next command will read it: a record it could not
+    read (a moment outside the days a release can have) is a PublishError, and nothing is
+    written.
+    """
+    text = releases_text(record)
+    parse_releases(text, UTC_ZONE)
+    write_atomically(releases_file_path(root), text.encode("utf-8"))
+
+
+def releases_text(record: ReleasesFile) -> str:
+    """The releases file's text for a record."""
     data: dict[str, Any] = {}
     if record.first_run is not None:
-        data["first_run"] = record.first_run
+        data["first_run"] = _writable(record.first_run)
     ordered = sorted(record.releases.values(), key=lambda r: (r.slot, r.slug))
     data["release"] = [
         {
             "slug": r.slug,
             "source": r.source,
-            "slot": r.slot,
-            "released_at": r.released_at,
+            "slot": _writable(r.slot),
+            "released_at": _writable(r.released_at),
             "content_hash": r.content_hash,
         }
         for r in ordered
     ]
-    text = HEADER + "\n" + tomli_w.dumps(data)
-    write_atomically(releases_file_path(root), text.encode("utf-8"))
+    return HEADER + "\n" + tomli_w.dumps(data)
+
+
+def _writable(moment: datetime) -> datetime:
+    """A moment TOML can hold: in its own offset when that is whole minutes (a local mean
+    time, before a zone's standard time, is not), else in UTC."""
+    offset = moment.utcoffset()
+    return moment.astimezone(UTC) if offset is None or offset.seconds % 60 else moment

@@ -11,17 +11,17 @@ from email.policy import SMTP
 from pathlib import Path
 from typing import Any
 
-from dateutil.rrule import rrulestr
 from email_validator import EmailNotValidError, validate_email
 
 from publish.content.deploy_settings import read_deploy_table
+from publish.content.source import SHOWN_LIMIT
 from publish.errors import Problem, PublishError, did_you_mean, error
+from publish.layout import SETTINGS_FILE
 from publish.model import EmailSettings, ScheduleSettings, Settings, SiteSettings, StateSettings
+from publish.rules import check_rule
 
-SETTINGS_FILE = "publish.toml"
 # C0 and C1 control characters (tab and newline excepted): TOML escapes can write them.
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-SHOWN_LIMIT = 60
 
 # Each table: toml key -> (dataclass field, expected python type, required).
 TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
@@ -60,12 +60,6 @@ TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
         "database": ("database", str, False),
         "environment_file": ("environment_file", str, False),
     },
-}
-TABLE_CLASSES = {
-    "site": SiteSettings,
-    "schedule": ScheduleSettings,
-    "email": EmailSettings,
-    "state": StateSettings,
 }
 
 
@@ -218,12 +212,13 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
         problems.append(
             error(SETTINGS_FILE, line, 1, f"unknown time zone '{_shown(timezone)}'{hint}")
         )
+        timezone = "UTC"
     rule = schedule.get("rule", ScheduleSettings.rule)
-    try:
-        rrulestr(rule)
-    except (ValueError, TypeError) as exc:
+    fault = check_rule(rule, timezone)
+    if fault:
         line = _line_of_key(text, "schedule", "rule")
-        problems.append(error(SETTINGS_FILE, line, 1, f"invalid RRULE '{_shown(rule)}': {exc}"))
+        shown_rule = _shown(rule.replace("\n", "\\n"))
+        problems.append(error(SETTINGS_FILE, line, 1, f"invalid RRULE '{shown_rule}': {fault}"))
     for key in ("per_page", "feed_items"):
         if site.get(key, 1) < 1:
             line = _line_of_key(text, "site", key)
@@ -380,6 +375,15 @@ def _line_of_table(text: str, table: str) -> int:
         if re.match(rf"^\s*\[\s*{re.escape(table)}\s*\]", line):
             return number
     return 1
+
+
+def setting_line(root: Path, table: str, key: str) -> int:
+    """The line of publish.toml where `[table] key` is set (else the table's line, or 1)."""
+    try:
+        text = (root / SETTINGS_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return 1
+    return _line_of_key(text, table, key)
 
 
 def _line_of_key(text: str, table: str | None, key: str) -> int:

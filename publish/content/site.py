@@ -16,9 +16,10 @@ from publish.content.images import ImageSizes, measure_images
 from publish.content.links import glossary_image_problems, image_problems
 from publish.content.markdown import build_parser
 from publish.content.settings import load_settings
-from publish.content.source import ESSAYS_DIR, read_document
+from publish.content.source import read_document
 from publish.content.specialfiles import special_file_problems
 from publish.errors import Problem, PublishError, error
+from publish.layout import ESSAYS_DIR
 from publish.model import Essay, Site
 
 # The first part of every path the build writes besides essay pages (see web.py, feeds.py):

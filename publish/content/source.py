@@ -14,9 +14,9 @@ import yaml.composer
 from frontmatter.default_handlers import YAMLHandler
 
 from publish.errors import Problem, error
+from publish.layout import ESSAYS_DIR as ESSAYS_DIR  # build.py still imports it from here
 
 YAML_HANDLER = YAMLHandler()
-ESSAYS_DIR = "essays"  # the folder of a site's essays
 MAX_DEPTH = 50  # front matter is a flat mapping; no real one nests lists this deep
 SHOWN_LIMIT = 60  # the most characters of a value a message repeats
 # C0 and C1 control characters (tab and newline excepted), surrogates and the two
@@ -108,6 +108,9 @@ for _loader in (FrontMatterLoader, FastFrontMatterLoader):
     _loader.add_constructor(
         "tag:yaml.org,2002:timestamp", StrictConstruction.construct_yaml_timestamp
     )
+
+# Markdown nested deeper than this (quotes, lists) is refused: the parser would drop it.
+MAX_BLOCK_LEVEL = 16
 
 
 @dataclass(frozen=True)

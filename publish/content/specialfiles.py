@@ -8,9 +8,9 @@ import stat
 from pathlib import Path
 
 from publish.errors import Problem, error
+from publish.layout import SOURCE_FOLDERS
 
 # Where the build reads files the author wrote; each is walked whole, hidden files too.
-SOURCE_FOLDERS = ("essays", "footnotes", "templates")
 SOURCE_FILES = ("publish.toml",)
 KINDS = (
     (stat.S_ISFIFO, "a FIFO (named pipe)"),

@@ -11,9 +11,9 @@ import frontmatter
 import yaml
 
 from publish.content.essays import MAX_SLUG_LENGTH, SLUG_PATTERN, cap_slug, slugify
-from publish.content.source import ESSAYS_DIR
 from publish.importers.convert import ConvertedPost, note_definition
 from publish.importers.model import ImportedPost
+from publish.layout import ESSAYS_DIR
 
 ALIAS_SEGMENT = re.compile(r"^[^/\\\s?#<>\"'`]+$")
 

@@ -23,7 +23,6 @@ from publish.content.releasefile import (
     write_releases_file,
 )
 from publish.content.settings import load_settings
-from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError, warning
 from publish.importers import ghost, substack, wordpress
 from publish.importers.commit import Changes, commit
@@ -31,12 +30,12 @@ from publish.importers.convert import ConvertedPost, convert_post
 from publish.importers.essayfiles import EssayFile, plan_essays, settle_slugs
 from publish.importers.model import Archive, ImportOptions
 from publish.importers.repeats import (
-    GLOSSARY_DIR,
     Candidate,
     cite_glossary,
     find_candidates,
     settle_keys,
 )
+from publish.layout import ESSAYS_DIR, GLOSSARY_DIR
 from publish.model import Settings
 from publish.schedule import Release
 from publish.state.db import database_path

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from publish.content.essays import cap_slug, slugify
 from publish.importers.convert import ConvertedPost
+from publish.layout import GLOSSARY_DIR
 
-GLOSSARY_DIR = "footnotes"
 # A note that defines a term: "**Term**: text", "*Term* — text" or "Term: text".
 DEFINED_TERM = re.compile(
     r"^(?:\*\*(?P<bold>[^*]{1,60})\*\*|\*(?P<em>[^*]{1,60})\*|"

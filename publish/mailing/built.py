@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from publish.addresses import tagged_address
 from publish.journal import JOURNAL_NAME, recover_interrupted_commit
@@ -18,6 +19,9 @@ from publish.outputs import mail, mime
 from publish.outputs.mimebody import TEXT_PARTS
 from publish.state import standing
 from publish.writer import build_lock
+
+if TYPE_CHECKING:
+    from publish.build import BuildOptions
 
 EMAIL_DIR = Path("build") / "email"
 BUILT_HEADERS = ("Subject", "From", "Reply-To", "Date", "List-Id")
@@ -34,17 +38,26 @@ class BuiltEmail:
     headers: dict[str, str]
 
 
-def load_built_email(root: Path, slug: str, email_dir: Path = EMAIL_DIR) -> BuiltEmail:
+def load_built_email(
+    root: Path, slug: str, email_dir: Path = EMAIL_DIR, options: BuildOptions | None = None
+) -> BuiltEmail:
     """The built `.html`, `.txt` and `.eml` of an essay, or PublishError naming what is missing.
 
-    A build killed in the middle of its commit is finished first (as the next build would),
-    so a send never reads an email folder that is half old and half new. `email_dir` (under
-    `root`) is `build/email/` but for `publish serve`'s preview."""
+    A build makes only the emails a send could still need: one it left out (a back issue,
+    say) is made now, as a build with `options` (by default today's) would make it
+    (`publish.mailing.ondemand`), if that build shows the essay. A build killed in the middle
+    of its commit is finished first (as the next build would), so a send never reads an
+    email folder that is half old and half new. `email_dir` (under `root`) is `build/email/`
+    but for `publish serve`'s preview."""
     if (root / email_dir.parent / JOURNAL_NAME).exists():
         with build_lock(root / email_dir.parent):
             recover_interrupted_commit(root / email_dir.parent)
     folder = root / email_dir
     paths = {suffix: folder / f"{slug}.{suffix}" for suffix in ("html", "txt", "eml")}
+    if not all(path.is_file() for path in paths.values()):
+        from publish.mailing.ondemand import make_email  # only when the build left it out
+
+        make_email(root, slug, email_dir, options)
     for path in paths.values():
         if not path.is_file():
             built = sorted({p.stem for p in folder.glob("*.eml")}) if folder.is_dir() else []

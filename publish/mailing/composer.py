@@ -1,5 +1,7 @@
 """Each reader's copy of a send's message, made in this process or, for a large send, ahead
 of time by forked processes (composing is most of a send's CPU; the SMTP connections wait).
+A copy is signed (DKIM) where it is made, so a large send's signatures are made in the
+forked composers too, not one after another in the sending process.
 
 Both ways call the same `copy_for` with the same inputs, so the bytes are the same.
 """
@@ -10,6 +12,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from publish.mailing.built import BuiltEmail, personal_message
+from publish.mailing.dkim import DkimSigner
 from publish.mailing.transport import DeliveryFailure, header_address
 from publish.model import Settings
 from publish.outputs.urls import unsubscribe_url
@@ -30,16 +33,26 @@ class Context:
     settings: Settings
     secret: bytes
     domain: str
+    signer: DkimSigner | None = None  # signs each copy when [email] sets up DKIM
 
 
 def compose(
-    built: BuiltEmail, settings: Settings, *, to: str, name: str, unsubscribe: str, message_id: str
+    built: BuiltEmail,
+    settings: Settings,
+    *,
+    to: str,
+    name: str,
+    unsubscribe: str,
+    message_id: str,
+    signer: DkimSigner | None = None,
 ) -> bytes:
-    """One reader's message; one that cannot be built fails for that reader alone."""
+    """One reader's message, signed by `signer` if given; one that cannot be built (or
+    signed) fails for that reader alone."""
     try:
-        return personal_message(
+        message = personal_message(
             built, settings, to=to, name=name, unsubscribe=unsubscribe, message_id=message_id
         )
+        return message if signer is None else signer.sign(message)
     except ValueError as exc:  # header defects and encoding errors are ValueErrors
         raise DeliveryFailure(
             f"the message for this address could not be built ({exc})", permanent=True
@@ -54,7 +67,8 @@ def message_id(context: Context, subscriber_id: int) -> str:
 
 
 def copy_for(context: Context, subscriber_id: int, email: str, name: str) -> bytes:
-    """This reader's copy: their address, greeting, unsubscribe link and Message-ID."""
+    """This reader's copy: their address, greeting, unsubscribe link and Message-ID; signed
+    when the send signs."""
     settings = context.settings
     return compose(
         context.built,
@@ -63,6 +77,7 @@ def copy_for(context: Context, subscriber_id: int, email: str, name: str) -> byt
         name=name,
         unsubscribe=unsubscribe_url(settings, unsubscribe_token(context.secret, subscriber_id)),
         message_id=message_id(context, subscriber_id),
+        signer=context.signer,
     )
 
 

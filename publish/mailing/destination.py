@@ -15,12 +15,13 @@ from publish.errors import PublishError
 from publish.mailing.dkim import DkimSigner, signer_for, signing
 from publish.mailing.environment import environment_file, shown_path
 from publish.mailing.smtp_url import SMTP_URL_ENV, SMTPEndpoint, parse_smtp_url
-from publish.mailing.transport import OutboxTransport, SMTPTransport, Transport
+from publish.mailing.transport import SMTP_TIMEOUT, OutboxTransport, SMTPTransport, Transport
 from publish.model import Settings
 from publish.state import db
 
 BACKOFF_ENV = "PUBLISH_RETRY_BACKOFF"  # seconds before the first retry; doubles each time
 DEFAULT_BACKOFF = 2.0
+TIMEOUT_ENV = "PUBLISH_SMTP_TIMEOUT"  # seconds to wait for each reply of the relay
 OUTBOX_DIR = "outbox"
 OUTBOX_LEDGER = "ledger.db"
 
@@ -35,14 +36,22 @@ class Destination:
     signer: DkimSigner | None = None  # signs each message when [email] sets up DKIM
 
     def open(
-        self, settings: Settings, on_event: Callable[[str, str], None] | None = None
+        self,
+        settings: Settings,
+        on_event: Callable[[str, str], None] | None = None,
+        *,
+        signs: bool = True,
     ) -> Transport:
-        """The transport for this destination (signing each message when DKIM is set up)."""
+        """The transport for this destination, signing each message when DKIM is set up
+        and `signs` (a send's composers sign its copies themselves: `signs=False`)."""
+        signer = self.signer if signs else None
         if self.outbox is not None:
-            return signing(OutboxTransport(self.outbox), self.signer)
+            return signing(OutboxTransport(self.outbox), signer)
         assert self.endpoint is not None
-        smtp = SMTPTransport(self.endpoint, settings.email.max_retries, retry_backoff(), on_event)
-        return signing(smtp, self.signer)
+        smtp = SMTPTransport(
+            self.endpoint, settings.email.max_retries, retry_backoff(), on_event, smtp_timeout()
+        )
+        return signing(smtp, signer)
 
     @property
     def label(self) -> str:
@@ -74,7 +83,9 @@ def choose_destination(root: Path, settings: Settings, slug: str, *, outbox: boo
             f"recorded. Set it in the environment or in {env_file} (mode 600), or pass "
             f"--outbox to write the messages to {folder}/ instead",
         )
-    return Destination(endpoint=parse_smtp_url(url), signer=signer_for(root, settings))
+    endpoint = parse_smtp_url(url)
+    smtp_timeout()  # a bad value stops the send here, before anything is recorded
+    return Destination(endpoint=endpoint, signer=signer_for(root, settings))
 
 
 def open_transport(
@@ -94,6 +105,20 @@ def retry_backoff() -> float:
         return max(0.0, float(os.environ.get(BACKOFF_ENV, DEFAULT_BACKOFF)))
     except ValueError:
         raise PublishError.single(BACKOFF_ENV, 1, 1, "must be a number of seconds") from None
+
+
+def smtp_timeout() -> float:
+    """Seconds to wait for each reply of the relay ($PUBLISH_SMTP_TIMEOUT, default 60)."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        seconds = float(text) if text else SMTP_TIMEOUT
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 3600:
+        raise PublishError.single(
+            TIMEOUT_ENV, 1, 1, "must be a number of seconds above 0, at most 3600"
+        )
+    return seconds
 
 
 def state_dir(root: Path, settings: Settings) -> Path:

@@ -31,6 +31,7 @@ from publish.mailing.transport import (
 from publish.model import Settings
 from publish.state import confirmations, ledger
 from publish.state.db import connect, database_path
+from publish.state.statuses import DeliveryStatus
 
 OUTBOX_FOLDER = "confirmations"  # state/outbox/confirmations/ when there is no SMTP URL
 SERVICE_SMTP_URL_ENV = "PUBLISH_SERVICE_SMTP_URL"  # the service's own relay, if it has one
@@ -87,7 +88,7 @@ class Mailer:
             try:
                 self.letters.put_nowait(letter)
             except queue.Full:
-                self._record(letter, "pending", "the service's mail queue was full")
+                self._record(letter, DeliveryStatus.PENDING, "the service's mail queue was full")
                 return False
             self.unfinished += 1
         return True
@@ -144,7 +145,7 @@ class Mailer:
             self._settle_failure(letter, exc)
             raise
         else:
-            self._record(letter, "sent")
+            self._record(letter, DeliveryStatus.SENT)
         finally:
             transport.close()
 
@@ -152,11 +153,13 @@ class Mailer:
         """Record why a letter did not go out: a ledger letter's outcome, a confirmation's
         reason (for `publish status`)."""
         if isinstance(exc, OutcomeUnknown):
-            self._record(letter, "unknown", str(exc))
+            self._record(letter, DeliveryStatus.UNKNOWN, str(exc))
         elif isinstance(exc, DeliveryFailure):
-            self._record(letter, "failed" if exc.permanent else "pending", str(exc))
+            self._record(
+                letter, DeliveryStatus.FAILED if exc.permanent else DeliveryStatus.PENDING, str(exc)
+            )
         else:
-            self._record(letter, "pending", type(exc).__name__)
+            self._record(letter, DeliveryStatus.PENDING, type(exc).__name__)
         if letter.confirmation is not None:
             with closing(connect(database_path(self.root, self.settings))) as conn:
                 confirmations.record_failure(
@@ -169,7 +172,9 @@ class Mailer:
             return
         slug, subscriber_id = letter.delivery
         with closing(connect(database_path(self.root, self.settings))) as conn:
-            ledger.mark(conn, slug, subscriber_id, status, detail, unknown=status == "unknown")
+            ledger.mark(
+                conn, slug, subscriber_id, status, detail, unknown=status == DeliveryStatus.UNKNOWN
+            )
 
 
 def failure_reason(exc: Exception, letter: Letter) -> str:

@@ -1,8 +1,8 @@
 """The error for a send whose email is not built: which essays exist, and what would help.
 
-`publish build` helps only when the essay exists and is published today; for a slug no
-essay has, a draft or an essay not yet released, the message says what the writer can do
-instead.
+An essay published today has its email made when a send asks (`publish.mailing.ondemand`),
+so this error is for a slug no essay has, a draft or an essay not yet released: the
+message says what the writer can do instead.
 """
 
 from __future__ import annotations

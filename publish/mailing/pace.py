@@ -2,10 +2,13 @@
 
 `[email] rate` is messages per second over every connection together; `[email] hourly_limit`
 counts messages in any rolling hour, those of earlier sends included (the caller passes
-their times). When a relay pushes back (421, 451, 452) the send halves its pace, at most
-once per SLOWDOWN_GAP seconds however many connections hear it and never below a quarter
-of the pace before, and climbs back by an eighth of the lost pace with each message that
-gets through.
+their times). When a relay pushes back (421, 451, 452) the send slows down and then speeds
+up again, as TCP does (additive increase, multiplicative decrease): the pace is halved, at
+most once per SLOWDOWN_GAP seconds however many connections hear it and never below
+SLOWEST, and each message that gets through adds a fixed step (the target pace over
+CLIMB_MESSAGES), until the pace is back at the target: the configured rate, or, with no
+rate set, the fastest pace the send was measured at before any pushback. The target never
+falls: a relay that pushes back often keeps the pace low only while it pushes back.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from publish.model import Settings
@@ -23,7 +27,18 @@ from publish.state import ledger
 HOUR = 3600.0
 SLOWDOWN_GAP = 2.0  # seconds: pushback heard on several connections at once halves once
 SLOWEST = 0.5  # messages per second: slowing down never goes below this
+DECREASE = 0.5  # pushback multiplies the pace by this
+CLIMB_MESSAGES = 16  # messages that get through: from no pace at all back to the target
 MEASURE_SPAN = 2.0  # seconds of recent sends that tell an unlimited send's actual pace
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The clocks a pace reads and sleeps by (a test passes its own)."""
+
+    monotonic: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
 
 
 class Pace:
@@ -40,8 +55,10 @@ class Pace:
         hourly_limit: int = 0,
         earlier: Iterable[float] = (),
         on_hold: Callable[[float], None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.lock = threading.Lock()
+        self.clock = clock or Clock()
         self.configured = rate
         self.rate = rate  # the pace now: lower than configured after pushback
         self.next_at = 0.0
@@ -49,21 +66,21 @@ class Pace:
         self.window: deque[float] = deque(sorted(earlier)[-hourly_limit:] if hourly_limit else ())
         self.on_hold = on_hold or (lambda until: None)
         self.recent: deque[float] = deque()
+        self.fastest = 0.0  # the fastest pace measured while no rate held the send back
         self.slowed_at = -SLOWDOWN_GAP
-        self.ceiling = 0.0  # the pace to climb back to after pushback
-        self.lost = 0.0  # how far below that ceiling the pace went
+        self.target = 0.0  # the pace to climb back to after pushback (0: not slowed)
         self.holds = 0
 
     def wait(self) -> None:
         """Sleep until the next message is allowed, and count it as sent from then on."""
         with self.lock:
             self._hold_for_hour()
-            now = time.monotonic()
+            now = self.clock.monotonic()
             slot = max(now, self.next_at) if self.rate else now
             self.next_at = slot + (1.0 / self.rate if self.rate else 0.0)
             self._remember(slot)
         if slot > now:
-            time.sleep(slot - now)
+            self.clock.sleep(slot - now)
 
     def _hold_for_hour(self) -> None:
         """With the hourly limit reached, sleep (holding the lock: every worker waits) until
@@ -71,7 +88,7 @@ class Pace:
         if not self.hourly_limit:
             return
         while True:
-            now = time.time()
+            now = self.clock.wall()
             while self.window and self.window[0] <= now - HOUR:
                 self.window.popleft()
             if len(self.window) < self.hourly_limit:
@@ -80,35 +97,36 @@ class Pace:
             until = self.window[0] + HOUR
             self.holds += 1
             self.on_hold(until)
-            time.sleep(max(0.0, until - now))
+            self.clock.sleep(max(0.0, until - now))
 
     def _remember(self, slot: float) -> None:
         """Keep the last MEASURE_SPAN seconds of sends, to know an unlimited send's pace."""
         self.recent.append(slot)
         while self.recent and self.recent[0] < slot - MEASURE_SPAN:
             self.recent.popleft()
+        if not self.rate:
+            self.fastest = max(self.fastest, len(self.recent) / MEASURE_SPAN)
 
     def slow_down(self) -> bool:
         """The relay pushed back: halve the pace (once per SLOWDOWN_GAP); True if it did."""
         with self.lock:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             if now - self.slowed_at < SLOWDOWN_GAP:
                 return False
             self.slowed_at = now
-            current = self.rate or max(SLOWEST, len(self.recent) / MEASURE_SPAN)
-            self.ceiling = max(self.ceiling, self.configured or current)
-            self.rate = max(SLOWEST, current / 2, self.ceiling / 4)
-            self.lost = self.ceiling - self.rate
+            self.target = self.configured or max(SLOWEST, self.fastest)
+            current = self.rate or self.target
+            self.rate = max(SLOWEST, current * DECREASE)
             return True
 
     def got_through(self) -> None:
-        """A message was accepted: win back an eighth of the pace lost to pushback."""
+        """A message was accepted: add one step towards the target pace (additive increase)."""
         with self.lock:
-            if not self.lost:
+            if not self.target:
                 return
-            self.rate += self.lost / 8
-            if self.rate >= self.ceiling:
-                self.rate, self.lost, self.ceiling = self.configured, 0.0, 0.0
+            self.rate += self.target / CLIMB_MESSAGES
+            if self.rate >= self.target:
+                self.rate, self.target = self.configured, 0.0
 
     @property
     def shown_rate(self) -> str:

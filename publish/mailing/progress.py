@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 class ProgressEvent:
     """One step of a send, for a progress bar or a log line."""
 
-    kind: str  # "start", "sent", "failed", "deferred", "unknown", "skipped", "retry", "reconnect"
+    kind: str  # a Progress (publish.state.statuses): start, sent, failed, retry, reconnect…
     done: int
     total: int
     email: str = ""

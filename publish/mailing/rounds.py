@@ -3,7 +3,9 @@
 A refusal for one address fails that row, or defers it to a later round of the same send
 (the whole list waiting once per round); SETUP_STREAK recipients in a row refused alike
 with a setup-kind reply stop the send with those rows still pending; a row of unknown
-outcome is tried again at most once in that send, UNKNOWN_RETRIES in all.
+outcome is tried again at most once in that send, UNKNOWN_RETRIES in all; SILENT_STREAK
+messages in a row that the server took without ever answering (it hung after the message's
+end, or hung up) stop the send with those rows unknown, never sent.
 """
 
 from __future__ import annotations
@@ -25,17 +27,22 @@ from publish.mailing.progress import ProgressEvent
 from publish.mailing.transport import (
     DeliveryFailure,
     OutcomeUnknown,
+    RelaySilent,
     ServerUnavailable,
     SetupFailure,
 )
-from publish.mailing.workers import Job, Notice, Outcome, Workers, crash_for_test
+from publish.mailing.workers import Job, Notice, Outcome, Workers
 from publish.model import Settings
 from publish.outputs import mime
 from publish.state import db, ledger
 from publish.state.ledger import Delivery
-from publish.state.subscribers import ACTIVE
+from publish.state.statuses import DeliveryStatus, Progress, SubscriberStatus
+from publish.testhooks import crash_at
 
 SETUP_STREAK = 5  # this many recipients in a row refused alike means the setup is broken
+# This many messages in a row (over all connections) taken by the server without an answer
+# mean the relay hangs: each costs the SMTP timeout and may arrive twice if tried again.
+SILENT_STREAK = 3
 
 
 class SendRun:
@@ -75,6 +82,7 @@ class SendRun:
         self.unknown: list[tuple[str, str]] = []
         self.unknown_counts: dict[int, int] = {}
         self.retried_unknown: set[int] = set()
+        self.silent = 0  # messages in a row the server took without answering
         # setup-kind refusals, still pending: the reader, the reply, and when it came
         self.suspects: list[tuple[Delivery, str, float]] = []
         self.streak_key: tuple[int, str] = (0, "")
@@ -82,21 +90,20 @@ class SendRun:
         self.pace = make_pace(conn, settings, destination.outbox is not None, self._hold)
         self.workers = Workers(
             settings.email.connections if destination.outbox is None else 1,
-            lambda on_event: destination.open(settings, on_event),
+            lambda on_event: destination.open(settings, on_event, signs=False),
             self.pace,
         )
         self.secret = db.load_secret(state_dir(root, settings))
-        context = Context(built, settings, self.secret, domain)
+        context = Context(built, settings, self.secret, domain, destination.signer)
         self.composer = Composer(context, total)  # forks, if it does, before any thread starts
         self.ready: deque[tuple[Delivery, Copy]] = deque()
         self.claimed: list[Job] = []  # claimed in the open transaction, handed at its commit
 
     def deliver_all(self, pending: Iterable[Delivery]) -> None:
         """Deliver the rows in rounds, recording each outcome as it happens."""
+        where = self.destination
         self.report(
-            ProgressEvent(
-                "start", 0, self.total, detail=self.destination.label, outbox=self.destination.shown
-            )
+            ProgressEvent(Progress.START, 0, self.total, detail=where.label, outbox=where.shown)
         )
         rows: Iterator[Delivery] = iter(pending)
         round_number = 0
@@ -187,10 +194,10 @@ class SendRun:
             except Exception as exc:  # noqa: BLE001 - recorded first, raised below
                 failure = exc
                 for job in self.claimed:
-                    ledger.mark(self.conn, self.built.slug, job.delivery.subscriber_id, "pending")
+                    self._mark(job.delivery, DeliveryStatus.PENDING)
         if failure is not None:
             raise failure
-        crash_for_test("claimed", len(self.claimed))
+        crash_at("claimed", len(self.claimed))
         for job in self.claimed:
             self.workers.hand(job)
 
@@ -200,7 +207,7 @@ class SendRun:
             if not self.ready and not self._prepare_next(source):
                 return
             delivery, copy = self.ready.popleft()
-            if ledger.current_subscriber(self.conn, delivery).status != ACTIVE:
+            if ledger.current_subscriber(self.conn, delivery).status != SubscriberStatus.ACTIVE:
                 self._skip(delivery)  # left while the copy was being made
                 continue
             try:
@@ -216,7 +223,7 @@ class SendRun:
         """Start the next row's copy into `ready`; False when no row is left."""
         while (delivery := source.next()) is not None:
             delivery = ledger.current_subscriber(self.conn, delivery)
-            if delivery.status == ACTIVE:
+            if delivery.status == SubscriberStatus.ACTIVE:
                 self.ready.append((delivery, self.composer.copy(delivery)))
                 return True
             self._skip(delivery)
@@ -225,16 +232,18 @@ class SendRun:
     def _skip(self, delivery: Delivery) -> None:
         """The reader left the list: the row is skipped."""
         self.current = delivery.email
-        self._final(delivery, "skipped", "no longer subscribed")
+        self._final(delivery, DeliveryStatus.SKIPPED, "no longer subscribed")
         self.skipped += 1
 
     def _outcome(self, outcome: Outcome, round_number: int) -> bool:
         """Record what a worker reports; True if the row goes into the next round."""
         delivery, error = outcome.job.delivery, outcome.error
         self.current = delivery.email
+        if not isinstance(error, OutcomeUnknown | ServerUnavailable):
+            self.silent = 0  # the server answered
         if error is None:
             self._settle_suspects(before=outcome.started)
-            self._final(delivery, "sent")
+            self._final(delivery, DeliveryStatus.SENT)
             self.sent += 1
             if self.sent == 1:
                 self.workers.grow(self.workers.size)
@@ -247,7 +256,7 @@ class SendRun:
                 return False
             return self._temporary(delivery, error, round_number)
         if isinstance(error, ServerUnavailable):  # the message never went: still pending
-            ledger.mark(self.conn, self.built.slug, delivery.subscriber_id, "pending", str(error))
+            self._mark(delivery, DeliveryStatus.PENDING, str(error))
         raise error  # anything else leaves the row claimed: unknown to the next run
 
     def _drain(self, round_number: int) -> None:
@@ -288,7 +297,7 @@ class SendRun:
             f"the hourly limit of {self.settings.email.hourly_limit} messages is reached; "
             f"waiting until {moment}"
         )
-        self.workers.results.put(Notice(-1, "waiting", detail))
+        self.workers.results.put(Notice(-1, Progress.WAITING, detail))
 
     def _refused(
         self, delivery: Delivery, failure: DeliveryFailure, started: float | None = None
@@ -304,7 +313,7 @@ class SendRun:
             self._settle_suspects(before=started)
         self.streak_key = failure.key
         self.suspects.append((delivery, failure.reason, time.monotonic()))
-        ledger.mark(self.conn, self.built.slug, delivery.subscriber_id, "pending", failure.reason)
+        self._mark(delivery, DeliveryStatus.PENDING, failure.reason)
         if len(self.suspects) >= SETUP_STREAK:
             raise SetupFailure(
                 f"the server refused {len(self.suspects)} recipients in a row "
@@ -334,16 +343,15 @@ class SendRun:
     def _fail(self, delivery: Delivery, reason: str) -> None:
         """Record a permanent failure for one reader."""
         self.failed.append((delivery.email, reason))
-        self._final(delivery, "failed", reason)
+        self._final(delivery, DeliveryStatus.FAILED, reason)
 
     def _temporary(self, delivery: Delivery, failure: DeliveryFailure, round_number: int) -> bool:
         """A temporary refusal: into the next round, or left pending (deferred) after the last."""
-        slug = self.built.slug
         if round_number < self.settings.email.max_retries:
-            ledger.mark(self.conn, slug, delivery.subscriber_id, "pending", failure.reason)
+            self._mark(delivery, DeliveryStatus.PENDING, failure.reason)
             self.report(
                 ProgressEvent(
-                    "retry",
+                    Progress.RETRY,
                     self.done,
                     self.total,
                     delivery.email,
@@ -353,21 +361,31 @@ class SendRun:
             )
             return True
         self.deferred.append((delivery.email, failure.reason))
-        self._final(delivery, "pending", failure.reason, kind="deferred")
+        self._final(delivery, DeliveryStatus.PENDING, failure.reason, kind=Progress.DEFERRED)
         return False
 
     def _unknown(self, delivery: Delivery, reason: str) -> bool:
-        """Mark the row unknown; True when it gets its one retry of this run."""
+        """Mark the row unknown; True when it gets its one retry of this run. RelaySilent
+        once SILENT_STREAK first tries in a row met no answer."""
         sid = delivery.subscriber_id
         count = self.unknown_counts.get(sid, delivery.unknown_attempts) + 1
         self.unknown_counts[sid] = count
-        ledger.mark(self.conn, self.built.slug, sid, "unknown", reason, unknown=True)
-        first_in_run = delivery.ledger_status != "unknown" and sid not in self.retried_unknown
-        if first_in_run and count <= ledger.UNKNOWN_RETRIES:
+        self._mark(delivery, DeliveryStatus.UNKNOWN, reason, unknown=True)
+        first_in_run = (
+            delivery.ledger_status != DeliveryStatus.UNKNOWN and sid not in self.retried_unknown
+        )
+        self.silent += first_in_run  # a retry may be that reader's own trouble: not counted
+        hanging = self.silent >= SILENT_STREAK
+        if first_in_run and count <= ledger.UNKNOWN_RETRIES and not hanging:
             self.retried_unknown.add(sid)
             self.report(
                 ProgressEvent(
-                    "retry", self.done, self.total, delivery.email, reason, self.destination.shown
+                    Progress.RETRY,
+                    self.done,
+                    self.total,
+                    delivery.email,
+                    reason,
+                    self.destination.shown,
                 )
             )
             return True
@@ -375,15 +393,29 @@ class SendRun:
         self.done += 1
         self.report(
             ProgressEvent(
-                "unknown", self.done, self.total, delivery.email, reason, self.destination.shown
+                Progress.UNKNOWN,
+                self.done,
+                self.total,
+                delivery.email,
+                reason,
+                self.destination.shown,
             )
         )
+        if hanging:
+            raise RelaySilent(
+                f"the SMTP server at {self.destination.label} took {self.silent} messages in "
+                f"a row and answered none of them ({reason})"
+            )
         return False
+
+    def _mark(self, row: Delivery, status: str, detail: str = "", unknown: bool = False) -> None:
+        """Record a row's status in the ledger."""
+        ledger.mark(self.conn, self.built.slug, row.subscriber_id, status, detail, unknown=unknown)
 
     def _final(self, delivery: Delivery, status: str, detail: str = "", kind: str = "") -> None:
         """Record a row's outcome for this run and report it."""
-        ledger.mark(self.conn, self.built.slug, delivery.subscriber_id, status, detail)
-        if status in ("sent", "failed") and not kind:
+        self._mark(delivery, status, detail)
+        if status in (DeliveryStatus.SENT, DeliveryStatus.FAILED) and not kind:
             self.judged += 1
         self.done += 1
         self.report(

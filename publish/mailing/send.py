@@ -33,6 +33,7 @@ from publish.mailing.rounds import SendRun
 from publish.mailing.summary import send_summary
 from publish.mailing.testcopy import send_test_copy
 from publish.mailing.transport import (
+    RelaySilent,
     ServerUnavailable,
     SetupFailure,
 )
@@ -44,7 +45,6 @@ from publish.state.subscribers import (
 )
 
 LOCK_FILE = "send.lock"
-SETUP_STREAK = 5  # this many recipients in a row refused alike means the setup is broken
 
 
 def require_destination(root: Path, settings: Settings, *, outbox: bool) -> None:
@@ -72,6 +72,8 @@ def send_essay(
         return send_test_copy(root, settings, slug, to, destination)
     built = load_built_email(root, slug)
     report = on_progress or (lambda event: None)
+    if outbox:
+        ledger.require_database(db.database_path(root, settings))
     if dry_run:  # a fresh outbox ledger would say what the real one says: do not create it
         outbox = outbox and (outbox_folder(root, settings) / OUTBOX_LEDGER).exists()
         with _ledger(root, settings, outbox) as conn:
@@ -148,12 +150,29 @@ def _run_send(
             )
         else:
             message = f"Nothing to send: '{slug}' was already sent to {already_sent} subscriber(s)."
+        unknown = ledger.ledger_counts(conn, slug).get("unknown", 0)
+        if unknown:
+            message += (
+                f" {unknown} of unknown outcome (they may have arrived) are not tried again: "
+                f"each has had its {ledger.UNKNOWN_RETRIES} retries."
+            )
         return SendSummary(
             slug=slug, already_sent=already_sent, message=message, outbox=destination.shown
         )
     run = SendRun(root, settings, built, conn, destination, report, total, recovered)
     try:
         run.deliver_all(_pending_rows(conn, slug))
+    except RelaySilent as exc:
+        raise PublishError.single(
+            SMTP_URL_ENV,
+            1,
+            1,
+            f"{exc}. A relay that takes messages and then hangs is a broken setup, not bad "
+            f"addresses: the send stopped. Those messages may have arrived, so they count as "
+            f"unknown (tried again at most {ledger.UNKNOWN_RETRIES} times in all), never as "
+            f"sent; {run.sent} sent in this run, {run.left()} still to send. Fix the relay, "
+            f"then run 'publish send {slug}' again.",
+        ) from None
     except SetupFailure as exc:
         raise PublishError.single(
             SMTP_URL_ENV,

@@ -46,6 +46,7 @@ from publish.outputs.urls import service_link
 from publish.outputs.web import Head, PageRenderer
 from publish.safetext import has_controls
 from publish.state import confirmations, db, subscribers
+from publish.state.statuses import SubscriberStatus
 
 CONFIRM_PURPOSE = "confirm"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -186,8 +187,8 @@ def confirm(token: str) -> Response:
         subscriber = subscribers.get_subscriber(conn, found.subscriber_id)
         if subscriber is None:
             abort(404)
-        if subscriber.status != subscribers.ACTIVE:
-            subscribers.set_status(conn, subscriber.id, subscribers.ACTIVE)
+        if subscriber.status != SubscriberStatus.ACTIVE:
+            subscribers.set_status(conn, subscriber.id, SubscriberStatus.ACTIVE)
         confirmations.close_confirmations(conn, subscriber.id)
         welcome = welcome_letter(welcome_mailing(service), conn, subscriber)
     if welcome is not None and not service.mailer.submit(welcome):
@@ -217,8 +218,9 @@ def unsubscribe(token: str) -> Response:
     with database(service) as conn, db.transaction(conn):
         subscriber = subscribers.get_subscriber(conn, subscriber_id)
         if subscriber is not None:  # a removed row: answer alike, reveal nothing
-            if subscriber.status != subscribers.UNSUBSCRIBED:
-                subscribers.set_status(conn, subscriber.id, subscribers.UNSUBSCRIBED)
+            # an unsubscribe request, as a report's: never back from bounced or complained
+            if subscriber.status in (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE):
+                subscribers.set_status(conn, subscriber.id, SubscriberStatus.UNSUBSCRIBED)
             confirmations.close_confirmations(conn, subscriber.id)
     if one_click:
         return plain_response("You are unsubscribed.\n")

@@ -1,48 +1,44 @@
 """A test copy of any essay's email (`publish send SLUG --to ADDRESS`): one released, queued,
-dated later or a draft. An essay that is out goes as built in `build/email/`; any other is
-made as the preview makes it (`publish build --future --drafts`, into `build/preview/`),
-whose emails read as the real ones will. The copy is marked as a test in a header only
-(`X-Publish-Test: 1`, which a reader never sees), and it is never written in the ledger nor
-counted as a release.
+dated later or a draft. An essay that is out goes as built in `build/email/` (made there now
+if the build left it out); any other is made as the preview makes it (`publish build
+--future --drafts`, into `build/preview/email/`), whose emails read as the real ones will.
+The copy is marked as a test in a header only (`X-Publish-Test: 1`, which a reader never
+sees), and it is never written in the ledger nor counted as a release.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from email.utils import make_msgid
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from publish.errors import PublishError
-from publish.mailing.built import EMAIL_DIR, BuiltEmail, envelope_sender, load_built_email
+from publish.layout import BUILD_DIR, EMAIL_FOLDER, PREVIEW_FOLDER
+from publish.mailing.built import BuiltEmail, envelope_sender, load_built_email
 from publish.mailing.composer import compose
 from publish.mailing.destination import Destination
 from publish.mailing.progress import SendSummary
 from publish.mailing.transport import DeliveryFailure, ServerUnavailable, header_address
 from publish.model import Settings
 from publish.outputs import mime, urls
-from publish.previewing import PREVIEW_FOLDER
 from publish.state.subscribers import normalise_address
 
 TEST_HEADER = b"X-Publish-Test: 1"
-PREVIEW_EMAIL_DIR = EMAIL_DIR.parent / PREVIEW_FOLDER / EMAIL_DIR.name
+PREVIEW_EMAIL_DIR = Path(BUILD_DIR) / PREVIEW_FOLDER / EMAIL_FOLDER
 
 
 def test_copy_email(root: Path, settings: Settings, slug: str) -> BuiltEmail:
-    """The email a test copy of `slug` is made from: the built one when the essay is out,
-    else the preview's (built now, as `publish build --future --drafts` would)."""
+    """The email a test copy of `slug` is made from: the built one when the essay is out
+    (made now if the build left it out, a back issue say), else the preview's, made now as
+    `publish build --future --drafts` would make it."""
     try:
         return load_built_email(root, slug)
     except PublishError as exc:
         not_built = exc
-    from publish.build import BuildOptions, build  # only for an essay not yet out
+    from publish.mailing.ondemand import make_email  # loads the build: only when needed
 
-    today = datetime.now(ZoneInfo(settings.site.timezone)).date()
-    build(root, BuildOptions(today=today, drafts=True, future=True, queued=True))
-    try:
-        return load_built_email(root, slug, PREVIEW_EMAIL_DIR)
-    except PublishError:
-        raise not_built from None
+    if not make_email(root, slug, PREVIEW_EMAIL_DIR):
+        raise not_built
+    return load_built_email(root, slug, PREVIEW_EMAIL_DIR)
 
 
 def send_test_copy(

@@ -10,8 +10,8 @@ What a server says is sorted by whom it concerns:
 * the setup (the sender refused, `530` authentication required, and the policy, protocol or
   system replies 5.7.x / 5.5.x / 5.3.x / 554): a DeliveryFailure marked `setup`, or
   SetupFailure;
-* nobody knows (the server took the whole message and hung up before answering):
-  OutcomeUnknown.
+* nobody knows (the server took the whole message and hung up, or said nothing for
+  `timeout` seconds, before answering): OutcomeUnknown, `silent` for the latter.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from email_validator import EmailNotValidError, validate_email
 from publish.atomic import write_atomically
 from publish.mailing.smtp_url import SMTP_URL_ENV, SMTPEndpoint
 from publish.safetext import fold_controls
+from publish.state.statuses import Progress
 
-SMTP_TIMEOUT = 60
+SMTP_TIMEOUT = 60.0  # seconds to wait for any reply (PUBLISH_SMTP_TIMEOUT changes it)
 
 
 class DeliveryFailure(Exception):
@@ -52,10 +53,12 @@ class DeliveryFailure(Exception):
 
 
 class OutcomeUnknown(DeliveryFailure):
-    """The server took the whole message and the connection died before its answer."""
+    """The server took the whole message and the connection died before its answer, or
+    (`silent`) the server said nothing at all for as long as the transport waits."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, silent: bool = False) -> None:
         super().__init__(reason, permanent=False)
+        self.silent = silent
 
 
 class ServerUnavailable(Exception):
@@ -64,6 +67,10 @@ class ServerUnavailable(Exception):
 
 class SetupFailure(ServerUnavailable):
     """A refusal no recipient gets past: the sender, the login or the relay is wrong."""
+
+
+class RelaySilent(ServerUnavailable):
+    """The server took several messages in a row and answered none of them."""
 
 
 class Transport(Protocol):
@@ -125,10 +132,12 @@ class SMTPTransport:
         max_retries: int,
         backoff: float,
         on_event: Callable[[str, str], None] | None = None,
+        timeout: float = SMTP_TIMEOUT,
     ) -> None:
         self.endpoint = endpoint
         self.max_retries = max_retries
         self.backoff = backoff
+        self.timeout = timeout
         self.on_event = on_event or (lambda kind, detail: None)
         self.connection: smtplib.SMTP | None = None
         self.troubles = 0  # connection failures since a message last got an answer
@@ -160,7 +169,7 @@ class SMTPTransport:
                 self.troubles += 1
                 if self.troubles > self.max_retries:
                     raise ServerUnavailable(self._down_reason(trouble)) from None
-                self.on_event("reconnect", trouble.reason)
+                self.on_event(Progress.RECONNECT, trouble.reason)
                 time.sleep(self.backoff * (2 ** (self.troubles - 1)))
                 continue
             except DeliveryFailure:
@@ -199,16 +208,26 @@ class SMTPTransport:
             raise _ConnectionTrouble(_error_detail(exc)) from None
         try:
             code, reply = connection.getreply()
-        except (smtplib.SMTPServerDisconnected, OSError):
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self.close()
-            raise OutcomeUnknown(
-                "the server took the whole message, then the connection ended before it "
-                "said whether it accepted it; it may have arrived"
-            ) from None
+            raise self._no_answer(exc) from None
         if code == 421:
             raise _ConnectionTrouble(_reply_reason(code, reply), replied=True)
         if code != 250:
             raise _refusal(code, reply, "END")
+
+    def _no_answer(self, exc: BaseException) -> OutcomeUnknown:
+        """The message's end met no answer: silence until the timeout, or a closed line."""
+        if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+            return OutcomeUnknown(
+                f"the server took the whole message and then said nothing for "
+                f"{self.timeout:g} seconds; it may have arrived",
+                silent=True,
+            )
+        return OutcomeUnknown(
+            "the server took the whole message, then the connection ended before it "
+            "said whether it accepted it; it may have arrived"
+        )
 
     def _utf8_options(self, connection: smtplib.SMTP, needs_utf8: bool) -> list[str]:
         """["SMTPUTF8"] when the address needs it and the server offers it; else refuse it."""
@@ -231,10 +250,10 @@ class SMTPTransport:
         try:
             if endpoint.implicit_tls:
                 connection: smtplib.SMTP = smtplib.SMTP_SSL(
-                    endpoint.host, endpoint.port, timeout=SMTP_TIMEOUT, context=context
+                    endpoint.host, endpoint.port, timeout=self.timeout, context=context
                 )
             else:
-                connection = smtplib.SMTP(endpoint.host, endpoint.port, timeout=SMTP_TIMEOUT)
+                connection = smtplib.SMTP(endpoint.host, endpoint.port, timeout=self.timeout)
         except smtplib.SMTPConnectError as exc:
             raise _ConnectionTrouble(_reply_reason(exc.smtp_code, exc.smtp_error), True) from None
         except (smtplib.SMTPException, OSError) as exc:

@@ -8,10 +8,8 @@ database, so at most one message per connection is ever between its claim and it
 
 from __future__ import annotations
 
-import os
 import queue
 import re
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -20,10 +18,11 @@ from dataclasses import dataclass
 from publish.mailing.pace import Pace
 from publish.mailing.transport import Transport
 from publish.state.ledger import Delivery
+from publish.state.statuses import Progress
+from publish.testhooks import crash_at
 
 PUSHBACK = re.compile(r"(421|451|452|454) (?!4\.5\.3)")  # 4.5.3: a per-connection message cap
-CRASH_ENV = "PUBLISH_TEST_CRASH_AT"  # test hook: "step:N" kills the send at the Nth step
-JOIN_TIMEOUT = 90.0  # seconds a stopping worker may take to finish its message (SMTP timeout+)
+JOIN_TIMEOUT = 90.0  # seconds a stopping worker may take to close (the default SMTP timeout+)
 
 
 @dataclass(frozen=True)
@@ -139,16 +138,16 @@ class Workers:
             transport.send(job.sender, email, job.data, job.name)
         except Exception as exc:  # noqa: BLE001 - every outcome goes to the coordinator
             return exc
-        crash_for_test("accepted")
+        crash_at("accepted")
         self.pace.got_through()
         return None
 
     def _notice(self, index: int, kind: str, detail: str) -> None:
         """A connection event: pushback slows the whole send down; all go to the report."""
         email = self.sending.get(index, "")
-        if kind == "reconnect" and is_pushback(detail) and self.pace.slow_down():
+        if kind == Progress.RECONNECT and is_pushback(detail) and self.pace.slow_down():
             slower = f"{detail}; now {self.pace.shown_rate}"
-            self.results.put(Notice(index, "slower", slower, email))
+            self.results.put(Notice(index, Progress.SLOWER, slower, email))
         self.results.put(Notice(index, kind, detail, email))
 
 
@@ -156,21 +155,3 @@ def is_pushback(reason: str) -> bool:
     """Whether the reply that closed a connection asks the sender to slow down (421, 451,
     452, 454), rather than to open a new connection for more messages (452 4.5.3)."""
     return PUSHBACK.match(reason) is not None
-
-
-_crash_counts: dict[str, int] = {}
-_crash_lock = threading.Lock()
-
-
-def crash_for_test(step: str, count: int = 1) -> None:
-    """Test hook: with PUBLISH_TEST_CRASH_AT=`step:N`, the send kills itself (SIGKILL, as
-    `kill -9` would) once `step` has been passed N times: "claimed" counts claims just
-    committed (before their messages go out), "accepted" messages the server just accepted
-    (before their outcome is recorded). Does nothing otherwise."""
-    name, _, times = os.environ.get(CRASH_ENV, "").partition(":")
-    if name != step:
-        return
-    with _crash_lock:
-        _crash_counts[step] = _crash_counts.get(step, 0) + count
-        if _crash_counts[step] >= int(times or 1):
-            os.kill(os.getpid(), signal.SIGKILL)

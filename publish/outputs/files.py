@@ -32,16 +32,6 @@ class Deferred:
     make: Callable[[], Content]
 
 
-def resolved(value: Content | Deferred) -> Content:
-    """The content itself, made now if it was deferred."""
-    return value.make() if isinstance(value, Deferred) else value
-
-
-def resolve_all(files: dict[str, Content | Deferred]) -> dict[str, Content]:
-    """Every deferred content of a `{path: content}` map, made."""
-    return {path: resolved(value) for path, value in files.items()}
-
-
 def as_bytes(content: Content) -> bytes:
     """A content as the bytes of its file."""
     return content.encode("utf-8") if isinstance(content, str) else content

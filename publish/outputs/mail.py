@@ -1,4 +1,7 @@
-"""The newsletter email: each published essay as `<slug>.html`, `<slug>.txt` and `<slug>.eml`.
+"""The newsletter email: a published essay as `<slug>.html`, `<slug>.txt` and `<slug>.eml`.
+
+The build makes it only for the essays a send could still need (`publish.state.unsent`);
+a send, a test copy or the preview asks for any other (`publish.mailing.ondemand`).
 
 The built files are the preview copy. Two parts of them are personalised when sending:
 the greeting (`Hello,` becomes `Hello Ada,`; in the HTML it sits between
@@ -10,11 +13,11 @@ Delivery swaps both per subscriber with `personalise_html` and `personalise_text
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import cached_property, lru_cache
 from html import escape
+from typing import TYPE_CHECKING
 
-import css_inline
 from jinja2 import Environment
 from markupsafe import Markup
 
@@ -29,22 +32,31 @@ from publish.outputs.renderers import RenderContext, render_email
 from publish.outputs.urls import essay_url, preview_unsubscribe_url, resolve_url
 from publish.safetext import fold_controls
 
+if TYPE_CHECKING:
+    from css_inline import CSSInliner
+
 Files = dict[str, str | bytes]
 
 GREETING_PREVIEW = "Hello,"
 GREETING_START, GREETING_END = "<!--greeting-->", "<!--/greeting-->"
 SIZE_LIMIT = 90 * 1024  # Gmail clips messages above about 102 KB; warn well before.
 _GREETING_HTML = re.compile(re.escape(GREETING_START) + ".*?" + re.escape(GREETING_END), re.S)
-_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
-def render_emails(site: Site, templates: Environment) -> OutputFiles:
-    """Every published essay's email as `{<slug>.html, <slug>.txt, <slug>.eml}`, made on demand.
+def render_emails(
+    site: Site, templates: Environment, slugs: Collection[str] | None = None
+) -> OutputFiles:
+    """The email of every published essay (or of those named in `slugs`) as
+    `{<slug>.html, <slug>.txt, <slug>.eml}`, each file made when the writer asks for it.
 
-    The three files of an essay read the same: the essay, so they share one key.
+    The three files of an essay read the same: the essay, so they share one key. An essay's
+    email reads the whole `site` whichever essays are chosen, so it is the same bytes
+    whether a build makes it with every other email or alone.
     """
     files = OutputFiles()  # refuses a path twice, naming both of its writers
     for essay in site.essays:
+        if slugs is not None and essay.slug not in slugs:
+            continue
         reads = Reads("email", essay)
         email = EssayEmail(site, essay, templates)
         files.add(f"{essay.slug}.html", Deferred(reads, lambda email=email: email.html), essay.path)
@@ -93,7 +105,16 @@ def email_html(site: Site, essay: Essay, templates: Environment) -> str:
         greeting=greeting,
         preheader=essay.summary,
     )
-    return _INLINER.inline(page)
+    return inliner().inline(page)
+
+
+@lru_cache(maxsize=1)
+def inliner() -> CSSInliner:
+    """The CSS inliner (made when the first email is, so a build that makes none never
+    loads it)."""
+    import css_inline
+
+    return css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
 def email_text(site: Site, essay: Essay, templates: Environment) -> str:

@@ -19,7 +19,7 @@ from markdown_it.token import Token
 
 from publish.content.images import email_dimensions
 from publish.content.markdown import build_parser
-from publish.model import Essay
+from publish.model import Essay, ImageSize
 from publish.outputs.urls import resolve_url
 from publish.outputs.webonly import web_only_html
 
@@ -45,7 +45,7 @@ class RenderContext:
     glossary_url: str
     links: tuple[tuple[str, str], ...] = ()  # links to other essays: as written, address
     page_url: str = ""  # the essay's web page (what the email links to in a dropped embed)
-    images: tuple[tuple[str, int, int], ...] = ()  # local images' sizes (source, w, h)
+    images: tuple[ImageSize, ...] = ()  # local images' sizes
 
     def address(self, url: str) -> str:
         """Where a link points: another essay's address if it names one, resolved."""

@@ -20,8 +20,8 @@ from jinja2 import (
     TemplateSyntaxError,
 )
 
-from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError, error
+from publish.layout import ESSAYS_DIR, TEMPLATES_DIR
 from publish.model import Site
 
 PACKAGE_TEMPLATES = Path(__file__).parent.parent / "templates"
@@ -71,7 +71,7 @@ def template_problem(exc: TemplateError, name: str, root: Path) -> Problem:
             1,
             f"template error: {exc.message}",
         )
-    folders = {(root / "templates").resolve(), PACKAGE_TEMPLATES.resolve()}
+    folders = {(root / TEMPLATES_DIR).resolve(), PACKAGE_TEMPLATES.resolve()}
     frames = [
         f
         for f in traceback.extract_tb(exc.__traceback__)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from publish.safetext import now_text
 from publish.state import db, subscribers
+from publish.state.statuses import SubscriberStatus
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def record_signup(
     nonce = secrets.token_urlsafe(16)
     with db.transaction(conn):
         subscriber = subscribers.find_subscriber(conn, address) or subscribers.add_subscriber(
-            conn, address, name, status=subscribers.PENDING, source="web"
+            conn, address, name, status=SubscriberStatus.PENDING, source="web"
         )
         conn.execute(
             "INSERT INTO confirmations (nonce, subscriber_id, created_at) VALUES (?, ?, ?)",

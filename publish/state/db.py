@@ -236,9 +236,15 @@ def connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def database_error(path: Path | str, exc: sqlite3.Error, verb: str = "use") -> PublishError:
-    """The error to show for a state database SQLite refused: busy (another command holds
-    it: try again), damaged (restore it), or another reason given in SQLite's words."""
+def database_error(
+    path: Path | str,
+    exc: sqlite3.Error,
+    verb: str = "use",
+    what: str = "the state database",
+    remedy: str = "restore it from a backup",
+) -> PublishError:
+    """The error to show for a database SQLite refused: busy (another command holds it: try
+    again), damaged (the `remedy`), or another reason given in SQLite's words."""
     code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
     text = str(exc)
     if code in _BUSY_CODES or "locked" in text or "busy" in text:
@@ -247,10 +253,10 @@ def database_error(path: Path | str, exc: sqlite3.Error, verb: str = "use") -> P
             f"has finished ({text})"
         )
     elif code in _DAMAGED_CODES or "not a database" in text or "malformed" in text:
-        reason = f"it is damaged ({text}); restore it from a backup"
+        reason = f"it is damaged ({text}); {remedy}"
     else:
         reason = text
-    return PublishError.single(str(path), 1, 1, f"cannot {verb} the state database: {reason}")
+    return PublishError.single(str(path), 1, 1, f"cannot {verb} {what}: {reason}")
 
 
 @contextmanager

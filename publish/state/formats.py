@@ -18,9 +18,7 @@ from datetime import UTC, datetime
 
 from dateutil import parser as date_parser
 
-PENDING, ACTIVE, UNSUBSCRIBED = "pending", "active", "unsubscribed"
-BOUNCED, COMPLAINED = "bounced", "complained"
-PUBLISH_STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
+from publish.state.statuses import SubscriberStatus
 
 EMAIL_COLUMNS = ("email", "e-mail", "email_address", "e-mail_address", "mail", "address")
 NAME_COLUMNS = ("name", "full_name", "fullname", "display_name")
@@ -63,7 +61,7 @@ class Record:
 
     email: str
     name: str = ""
-    status: str = ACTIVE
+    status: str = SubscriberStatus.ACTIVE
     created_at: str | None = None
     confirmed_at: str | None = None
     unsubscribed_at: str | None = None
@@ -181,8 +179,8 @@ def _cell(row: Row, column: str) -> str:
 def _read_publish(row: Row, columns: frozenset[str]) -> Record:
     """publish's own export: status and every date, as written."""
     status = _cell(row, "status").strip().lower()
-    if status not in PUBLISH_STATUSES:
-        expected = ", ".join(PUBLISH_STATUSES)
+    if status not in set(SubscriberStatus):
+        expected = ", ".join(SubscriberStatus)
         raise BadValue("status", f"unknown status '{status[:40]}' (expected one of {expected})")
     return Record(
         email=_cell(row, "email"),
@@ -191,8 +189,10 @@ def _read_publish(row: Row, columns: frozenset[str]) -> Record:
         created_at=moment(row, "created_at"),
         confirmed_at=moment(row, "confirmed_at"),
         unsubscribed_at=moment(row, "unsubscribed_at"),
-        bounced_at=moment(row, "bounced_at") if status == BOUNCED else None,
-        complained_at=moment(row, "complained_at") if status == COMPLAINED else None,
+        bounced_at=moment(row, "bounced_at") if status == SubscriberStatus.BOUNCED else None,
+        complained_at=moment(row, "complained_at")
+        if status == SubscriberStatus.COMPLAINED
+        else None,
     )
 
 
@@ -203,7 +203,7 @@ def _read_substack(row: Row, columns: frozenset[str]) -> Record:
     return Record(
         email=_cell(row, "email"),
         name=_cell(row, "name"),
-        status=UNSUBSCRIBED if opted_out else ACTIVE,
+        status=SubscriberStatus.UNSUBSCRIBED if opted_out else SubscriberStatus.ACTIVE,
         created_at=created,
         confirmed_at=None if opted_out else created,
     )
@@ -218,7 +218,7 @@ def _read_ghost(row: Row, columns: frozenset[str]) -> Record | Skip:
     return Record(
         email=_cell(row, "email"),
         name=_cell(row, "name"),
-        status=UNSUBSCRIBED if opted_out else ACTIVE,
+        status=SubscriberStatus.UNSUBSCRIBED if opted_out else SubscriberStatus.ACTIVE,
         created_at=created,
         confirmed_at=None if opted_out else created,
     )
@@ -231,12 +231,16 @@ def _read_buttondown(row: Row, columns: frozenset[str]) -> Record | Skip:
     email = _cell(row, email_column(columns) or "email")
     name = _buttondown_name(_cell(row, "metadata"))
     if kind in BUTTONDOWN_ACTIVE:
-        return Record(email, name, ACTIVE, created, created)
+        return Record(email, name, SubscriberStatus.ACTIVE, created, created)
     if kind in BUTTONDOWN_PENDING:
-        return Record(email, name, PENDING, created)
+        return Record(email, name, SubscriberStatus.PENDING, created)
     if kind in BUTTONDOWN_OPTED_OUT:
         return Record(
-            email, name, UNSUBSCRIBED, created, unsubscribed_at=moment(row, "unsubscription_date")
+            email,
+            name,
+            SubscriberStatus.UNSUBSCRIBED,
+            created,
+            unsubscribed_at=moment(row, "unsubscription_date"),
         )
     raise BadValue("subscriber_type", f"unknown Buttondown subscriber type '{kind[:40]}'")
 
@@ -264,12 +268,14 @@ def _read_mailchimp(row: Row, columns: frozenset[str]) -> Record:
             return Record(
                 _cell(row, "email_address"),
                 name,
-                UNSUBSCRIBED,
+                SubscriberStatus.UNSUBSCRIBED,
                 created,
                 confirmed,
                 moment(row, column),
             )
-    return Record(_cell(row, "email_address"), name, ACTIVE, created, confirmed or created)
+    return Record(
+        _cell(row, "email_address"), name, SubscriberStatus.ACTIVE, created, confirmed or created
+    )
 
 
 def _read_generic(row: Row, columns: frozenset[str]) -> Record:
@@ -282,18 +288,18 @@ def _read_generic(row: Row, columns: frozenset[str]) -> Record:
 
 
 GENERIC_STATUSES = {
-    "": ACTIVE,
-    "active": ACTIVE,
-    "subscribed": ACTIVE,
-    "confirmed": ACTIVE,
-    "pending": PENDING,
-    "unconfirmed": PENDING,
-    "unsubscribed": UNSUBSCRIBED,
-    "inactive": UNSUBSCRIBED,
-    "cleaned": UNSUBSCRIBED,
-    "bounced": BOUNCED,
-    "opted_out": UNSUBSCRIBED,
-    "complained": COMPLAINED,
+    "": SubscriberStatus.ACTIVE,
+    "active": SubscriberStatus.ACTIVE,
+    "subscribed": SubscriberStatus.ACTIVE,
+    "confirmed": SubscriberStatus.ACTIVE,
+    "pending": SubscriberStatus.PENDING,
+    "unconfirmed": SubscriberStatus.PENDING,
+    "unsubscribed": SubscriberStatus.UNSUBSCRIBED,
+    "inactive": SubscriberStatus.UNSUBSCRIBED,
+    "cleaned": SubscriberStatus.UNSUBSCRIBED,
+    "bounced": SubscriberStatus.BOUNCED,
+    "opted_out": SubscriberStatus.UNSUBSCRIBED,
+    "complained": SubscriberStatus.COMPLAINED,
 }
 
 

@@ -17,13 +17,8 @@ from publish.errors import Problem, PublishError, error
 from publish.safetext import fold_controls, now_text
 from publish.state import db, formats
 from publish.state.formats import Record
+from publish.state.statuses import STAYS_GONE, SubscriberStatus
 from publish.state.subscribers import (
-    ACTIVE,
-    BOUNCED,
-    COMPLAINED,
-    PENDING,
-    STAYS_GONE,
-    UNSUBSCRIBED,
     AddressError,
     find_subscriber,
     list_subscribers,
@@ -44,10 +39,10 @@ EXPORT_COLUMNS = (
 )
 # The column that dates each status an import sets on a known reader.
 STAMP_COLUMNS = {
-    UNSUBSCRIBED: "unsubscribed_at",
-    BOUNCED: "bounced_at",
-    COMPLAINED: "complained_at",
-    ACTIVE: "confirmed_at",
+    SubscriberStatus.UNSUBSCRIBED: "unsubscribed_at",
+    SubscriberStatus.BOUNCED: "bounced_at",
+    SubscriberStatus.COMPLAINED: "complained_at",
+    SubscriberStatus.ACTIVE: "confirmed_at",
 }
 
 
@@ -227,7 +222,11 @@ def _merge_record(conn: sqlite3.Connection, record: Record) -> tuple[str, str]:
         _insert_record(conn, record)
         return "added", record.status
     if existing.status in STAYS_GONE:
-        kept = "kept_unsubscribed" if existing.status == UNSUBSCRIBED else "kept_bounced"
+        kept = (
+            "kept_unsubscribed"
+            if existing.status == SubscriberStatus.UNSUBSCRIBED
+            else "kept_bounced"
+        )
         return kept, existing.status
     status = merged_status(existing.status, record.status)
     name = record.name or existing.name
@@ -241,7 +240,7 @@ def _merge_record(conn: sqlite3.Connection, record: Record) -> tuple[str, str]:
         set_status(conn, existing.id, status)
         column = STAMP_COLUMNS.get(status, "confirmed_at")
         stamp = getattr(record, column)
-        if stamp and status != PENDING:
+        if stamp and status != SubscriberStatus.PENDING:
             conn.execute(f"UPDATE subscribers SET {column} = ? WHERE id = ?", (stamp, existing.id))
     return "updated", status
 
@@ -250,12 +249,18 @@ def _insert_record(conn: sqlite3.Connection, record: Record) -> None:
     """A new row holding an imported record as it is; missing dates are filled sensibly
     (signup: now; confirmation of an active reader: the signup; an opt-out: now)."""
     created = record.created_at or now_text()
-    confirmed = record.confirmed_at or (created if record.status == ACTIVE else None)
+    confirmed = record.confirmed_at or (
+        created if record.status == SubscriberStatus.ACTIVE else None
+    )
     unsubscribed = record.unsubscribed_at
-    if record.status == UNSUBSCRIBED and unsubscribed is None:
+    if record.status == SubscriberStatus.UNSUBSCRIBED and unsubscribed is None:
         unsubscribed = now_text()
-    bounced = record.bounced_at or (now_text() if record.status == BOUNCED else None)
-    complained = record.complained_at or (now_text() if record.status == COMPLAINED else None)
+    bounced = record.bounced_at or (
+        now_text() if record.status == SubscriberStatus.BOUNCED else None
+    )
+    complained = record.complained_at or (
+        now_text() if record.status == SubscriberStatus.COMPLAINED else None
+    )
     conn.execute(
         "INSERT INTO subscribers (email, name, status, created_at, confirmed_at,"
         " unsubscribed_at, bounced_at, complained_at, source)"

@@ -14,14 +14,20 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from publish.errors import PublishError
 from publish.safetext import now_text
 from publish.state import db
-from publish.state.subscribers import ACTIVE
+from publish.state.statuses import DeliveryStatus, SubscriberStatus
 
 UNKNOWN_RETRIES = 2  # an unknown outcome is tried again at most this often, over all runs
 CLAIM_LEFT = (
     "a send stopped after claiming this delivery and before the server's answer was "
     "recorded; the message may have arrived"
+)
+
+OUTBOX_REMEDY = (
+    "it holds only what --outbox wrote, so delete it (with the folders beside it) to start "
+    "the outbox afresh; nothing was written"
 )
 
 # The outbox's own ledger: the same two tables, with the site's state database attached
@@ -44,23 +50,43 @@ class Delivery:
     email: str
     name: str
     status: str
-    ledger_status: str = "pending"
+    ledger_status: str = DeliveryStatus.PENDING
     unknown_attempts: int = 0
 
 
 def connect_outbox_ledger(ledger: Path, database: Path) -> sqlite3.Connection:
-    """The outbox's ledger at `ledger`, reading subscribers from `database` (untouched)."""
-    db.connect(database).close()  # create and migrate it, as a real send would
+    """The outbox's ledger at `ledger`, reading subscribers from `database` (untouched).
+
+    PublishError naming the file: without a state database (there is nobody to write for,
+    and nothing is created), or when either database cannot be used (busy or damaged)."""
+    require_database(database)
+    db.connect(database).close()  # migrate it, as a real send would
     ledger.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(ledger.resolve().as_uri(), uri=True, timeout=30, isolation_level=None)
     try:
         for statement in OUTBOX_SCHEMA:
             conn.execute(statement)
+        conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()
         conn.execute("ATTACH DATABASE ? AS site", (database.resolve().as_uri(),))
-    except sqlite3.DatabaseError:
+    except sqlite3.DatabaseError as exc:
         conn.close()
-        raise
+        raise db.database_error(
+            ledger, exc, what="the outbox ledger", remedy=OUTBOX_REMEDY
+        ) from None
     return conn
+
+
+def require_database(database: Path) -> None:
+    """PublishError unless the state database exists: the outbox's readers live there."""
+    if not database.is_file():
+        raise PublishError.single(
+            str(database),
+            1,
+            1,
+            "there is no state database here, so the outbox has nobody to write for; nothing "
+            "was written or created. Add subscribers first (`publish subscribers add` or "
+            "`publish subscribers import`), or correct [state] database in publish.toml",
+        )
 
 
 def send_started(conn: sqlite3.Connection, slug: str) -> bool:
@@ -77,8 +103,9 @@ def start_send(conn: sqlite3.Connection, slug: str) -> bool:
         conn.execute("INSERT INTO sends (slug, started_at) VALUES (?, ?)", (slug, stamp))
         conn.execute(
             "INSERT INTO deliveries (slug, subscriber_id, email, status, updated_at)"
-            " SELECT ?, id, email, 'pending', ? FROM subscribers WHERE status = ? ORDER BY id",
-            (slug, stamp, ACTIVE),
+            f" SELECT ?, id, email, '{DeliveryStatus.PENDING}', ? FROM subscribers"
+            " WHERE status = ? ORDER BY id",
+            (slug, stamp, SubscriberStatus.ACTIVE),
         )
         return True
 
@@ -91,8 +118,8 @@ def pending_batch(
     rows = conn.execute(
         "SELECT d.subscriber_id, d.email, s.name, s.status, d.status, d.unknown_attempts"
         " FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id"
-        " WHERE d.slug = ? AND d.subscriber_id > ? AND (d.status = 'pending'"
-        " OR (d.status = 'unknown' AND d.unknown_attempts <= ?))"
+        f" WHERE d.slug = ? AND d.subscriber_id > ? AND (d.status = '{DeliveryStatus.PENDING}'"
+        f" OR (d.status = '{DeliveryStatus.UNKNOWN}' AND d.unknown_attempts <= ?))"
         " ORDER BY d.subscriber_id LIMIT ?",
         (slug, after, UNKNOWN_RETRIES, limit),
     )
@@ -103,9 +130,9 @@ def count_pending(conn: sqlite3.Connection, slug: str) -> int:
     """How many rows of a send are still to do: as `pending_batch` reads them, and
     the claims a stopped send left that `recover_claims` would make such rows."""
     return conn.execute(
-        "SELECT COUNT(*) FROM deliveries WHERE slug = ? AND (status = 'pending'"
-        " OR (status = 'unknown' AND unknown_attempts <= ?)"
-        " OR (status = 'sending' AND unknown_attempts < ?))",
+        f"SELECT COUNT(*) FROM deliveries WHERE slug = ? AND (status = '{DeliveryStatus.PENDING}'"
+        f" OR (status = '{DeliveryStatus.UNKNOWN}' AND unknown_attempts <= ?)"
+        f" OR (status = '{DeliveryStatus.SENDING}' AND unknown_attempts < ?))",
         (slug, UNKNOWN_RETRIES, UNKNOWN_RETRIES),
     ).fetchone()[0]
 
@@ -114,7 +141,7 @@ def claim(conn: sqlite3.Connection, slug: str, subscriber_id: int) -> None:
     """Mark a delivery 'sending', committed before its message goes to the server: a crash
     from here until its outcome is recorded leaves the row claimed."""
     conn.execute(
-        "UPDATE deliveries SET status = 'sending', updated_at = ?"
+        f"UPDATE deliveries SET status = '{DeliveryStatus.SENDING}', updated_at = ?"
         " WHERE slug = ? AND subscriber_id = ?",
         (now_text(), slug, subscriber_id),
     )
@@ -124,8 +151,9 @@ def recover_claims(conn: sqlite3.Connection, slug: str) -> int:
     """Turn the claims a stopped send left into outcomes unknown (the message may have
     arrived); how many there were. Call it holding the send lock."""
     cursor = conn.execute(
-        "UPDATE deliveries SET status = 'unknown', unknown_attempts = unknown_attempts + 1,"
-        " last_error = ?, updated_at = ? WHERE slug = ? AND status = 'sending'",
+        f"UPDATE deliveries SET status = '{DeliveryStatus.UNKNOWN}',"
+        " unknown_attempts = unknown_attempts + 1,"
+        f" last_error = ?, updated_at = ? WHERE slug = ? AND status = '{DeliveryStatus.SENDING}'",
         (CLAIM_LEFT, now_text(), slug),
     )
     return cursor.rowcount
@@ -135,7 +163,8 @@ def sent_since(conn: sqlite3.Connection, moment: str) -> list[str]:
     """When each message of any send that may have reached a server since `moment` (ISO
     text) was recorded, oldest first: for a limit on messages per hour."""
     rows = conn.execute(
-        "SELECT updated_at FROM deliveries WHERE status IN ('sent', 'sending', 'unknown')"
+        "SELECT updated_at FROM deliveries WHERE status IN"
+        f" ('{DeliveryStatus.SENT}', '{DeliveryStatus.SENDING}', '{DeliveryStatus.UNKNOWN}')"
         " AND updated_at >= ? ORDER BY updated_at",
         (moment,),
     )
@@ -147,7 +176,7 @@ def current_subscriber(conn: sqlite3.Connection, delivery: Delivery) -> Delivery
     row = conn.execute(
         "SELECT name, status FROM subscribers WHERE id = ?", (delivery.subscriber_id,)
     ).fetchone()
-    name, status = ("", "unsubscribed") if row is None else (row[0], row[1])
+    name, status = ("", SubscriberStatus.UNSUBSCRIBED) if row is None else (row[0], row[1])
     return Delivery(
         delivery.subscriber_id,
         delivery.email,

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from contextlib import closing
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from publish.content.releasefile import RELEASES_FILE, read_releases_file
 from publish.content.source import read_document
-from publish.errors import PublishError, error
+from publish.errors import Problem, PublishError, error
 from publish.model import Essay, Release, Settings, Site
 from publish.state import db
 from publish.state.db import database_error, database_path, transaction
@@ -116,7 +117,9 @@ def recorded_releases(root: Path, settings: Settings) -> Known:
         with closing(connection):
             database = read_releases(connection, settings.site.timezone)
             unfinished = unfinished_sends(connection, database)
-    return Known(database, on_file.releases, frozenset(unfinished), on_file.first_run)
+    return Known(
+        database, on_file.releases, frozenset(unfinished), on_file.first_run, on_file.lines
+    )
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class Known:
     file: dict[str, Release]
     unfinished: frozenset[str]  # database releases whose ledger send has not finished
     first_run: datetime | None
+    lines: Mapping[str, int] = field(default_factory=dict)  # slug -> its line in the file
 
     @property
     def releases(self) -> dict[str, Release]:
@@ -151,14 +155,19 @@ class Binding:
 
 
 def bind_releases(
-    site: Site, records: Mapping[str, Release], unfinished: frozenset[str] = frozenset()
+    site: Site,
+    records: Mapping[str, Release],
+    unfinished: frozenset[str] = frozenset(),
+    lines: Mapping[str, int] | None = None,
 ) -> Binding:
     """Match every release to its essay and give each released essay its address.
 
     A move to a new explicit slug waits while the release's send is `unfinished`, so the
-    send resumes under the name its ledger knows.
+    send resumes under the name its ledger knows. Two undated essays released in one slot
+    are an error at the line of the releases file (`lines`) that records the later one.
     """
     matched = _match(site.essays, records)
+    _refuse_shared_slots(site, matched, records, lines or {})
     essays = {essay.path: essay for essay in site.essays}
     releases: dict[str, Release] = {}
     bound: dict[str, Release] = {}
@@ -225,6 +234,59 @@ def _address(root: Path, essay: Essay, released: str, unfinished: bool) -> tuple
     )
 
 
+def _refuse_shared_slots(
+    site: Site,
+    matched: Mapping[str, Essay],
+    records: Mapping[str, Release],
+    lines: Mapping[str, int],
+) -> None:
+    """An error for each slot (a day) recorded as releasing two undated essays.
+
+    The queue gives each slot one essay, so two undated releases in one slot mean a record
+    that is wrong, such as a bad merge of releases.toml: the one never mailed here would be
+    taken for mailed. Dated essays may share a day (their date is their slot).
+    """
+    zone = ZoneInfo(site.settings.site.timezone)
+    by_day: dict[date, list[Release]] = defaultdict(list)
+    for slug, record in records.items():
+        essay = matched.get(slug)
+        if essay is not None and essay.date is None:
+            by_day[record.slot.astimezone(zone).date()].append(record)
+    problems = [
+        _shared_slot_error(site, matched, sorted(shared, key=lambda r: lines.get(r.slug, 0)), lines)
+        for shared in by_day.values()
+        if len(shared) > 1
+    ]
+    if problems:
+        raise PublishError(problems)
+
+
+def _shared_slot_error(
+    site: Site, matched: Mapping[str, Essay], shared: list[Release], lines: Mapping[str, int]
+) -> Problem:
+    """The error for releases sharing one slot, at the releases file's line of the last."""
+    *others, last = shared
+    path, line = (
+        (RELEASES_FILE, lines[last.slug])
+        if last.slug in lines
+        else (
+            str(database_path(site.root, site.settings)),
+            1,
+        )
+    )
+    slot = last.slot.astimezone(ZoneInfo(site.settings.site.timezone))
+    names = " and ".join(f"'{r.slug}' ({matched[r.slug].path})" for r in others)
+    return error(
+        path,
+        line,
+        1,
+        f"'{last.slug}' ({matched[last.slug].path}) and {names} are recorded as released in "
+        f"the same slot, {slot:%Y-%m-%d %H:%M}: a slot releases one queued essay, so one "
+        f"record is wrong (a bad merge of {RELEASES_FILE}?); keep the release that was "
+        "mailed and delete the other",
+    )
+
+
 def _has_explicit_slug(root: Path, essay: Essay) -> bool:
     """Whether the essay's front matter sets `slug` (else it came from the title)."""
     document, _ = read_document(root / essay.path, root)
@@ -257,4 +319,4 @@ def _refuse_reused_slugs(
 def site_with_releases(site: Site) -> tuple[Binding, Known]:
     """A site's releases matched to its essays, read-only: for `build` and `schedule`."""
     known = recorded_releases(site.root, site.settings)
-    return bind_releases(site, known.releases, known.unfinished), known
+    return bind_releases(site, known.releases, known.unfinished, known.lines), known

@@ -11,6 +11,9 @@ Rules:
   the reader becomes active again (re-subscribes, re-confirms);
 - a complaint makes the reader `complained` at once, whatever the status was;
 - an unsubscribe request makes a pending or active reader `unsubscribed`.
+A reader a report takes off the list loses every open confirmation link too: a pending reader
+who asked to leave, or whose confirmation email bounced, never becomes active by following a
+link mailed before (only a new signup, confirmed, brings a reader back).
 A status only ever moves towards "never mail": active/pending, then unsubscribed, bounced,
 complained. Every report is kept in the `reports` table by its reference, so applying the
 same report twice changes nothing; a report about an address that is not on the list is
@@ -27,7 +30,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from publish.safetext import fold_controls, now_text
-from publish.state import db, subscribers
+from publish.state import confirmations, db, subscribers
+from publish.state.statuses import DeliveryStatus, SubscriberStatus
 from publish.state.subscribers import Subscriber
 
 HARD_BOUNCE, SOFT_BOUNCE, COMPLAINT, UNSUBSCRIBE = (
@@ -41,11 +45,11 @@ DEFAULT_SOFT_LIMIT = 3
 
 # How far towards "never mail" each status is; a report never moves a reader back.
 _RANK = {
-    subscribers.PENDING: 0,
-    subscribers.ACTIVE: 0,
-    subscribers.UNSUBSCRIBED: 1,
-    subscribers.BOUNCED: 2,
-    subscribers.COMPLAINED: 3,
+    SubscriberStatus.PENDING: 0,
+    SubscriberStatus.ACTIVE: 0,
+    SubscriberStatus.UNSUBSCRIBED: 1,
+    SubscriberStatus.BOUNCED: 2,
+    SubscriberStatus.COMPLAINED: 3,
 }
 
 
@@ -117,6 +121,7 @@ def apply_outcome(
     target = _target_status(connection, outcome, reader, soft_limit, repeat_send)
     if target and _RANK[target] > _RANK.get(reader.status, 0):
         subscribers.set_status(connection, reader.id, target)
+        confirmations.close_confirmations(connection, reader.id)
         summary.changed[reader.email] = target
 
 
@@ -164,16 +169,16 @@ def _target_status(
 ) -> str:
     """The status the outcome asks for ('' for none)."""
     if outcome.kind == HARD_BOUNCE:
-        return subscribers.BOUNCED
+        return SubscriberStatus.BOUNCED
     if outcome.kind == COMPLAINT:
-        return subscribers.COMPLAINED
+        return SubscriberStatus.COMPLAINED
     if outcome.kind == UNSUBSCRIBE:
-        return subscribers.UNSUBSCRIBED
+        return SubscriberStatus.UNSUBSCRIBED
     if repeat_send:
         return ""
     count = _soft_count(connection, reader, outcome.slug) + 1
     connection.execute("UPDATE subscribers SET soft_bounces = ? WHERE id = ?", (count, reader.id))
-    return subscribers.BOUNCED if count >= max(1, soft_limit) else ""
+    return SubscriberStatus.BOUNCED if count >= max(1, soft_limit) else ""
 
 
 def _soft_bounced_send(connection: sqlite3.Connection, subscriber_id: int, slug: str) -> bool:
@@ -202,14 +207,17 @@ def _delivered_since_last_soft_bounce(
     connection: sqlite3.Connection, subscriber_id: int, slug: str
 ) -> bool:
     """Whether the reader was sent an essay, with no bounce back, between the last
-    soft-bounced send and the send `slug` (by the sends' start)."""
+    soft-bounced send and the send `slug` (in the order the sends started: by their start,
+    then, for two started in the same second, by which was recorded first)."""
     row = connection.execute(
         "SELECT COUNT(*) FROM deliveries d JOIN sends s ON s.slug = d.slug"
-        " WHERE d.subscriber_id = :reader AND d.status = 'sent' AND d.slug != :slug"
-        " AND s.started_at < (SELECT started_at FROM sends WHERE slug = :slug)"
-        " AND s.started_at > (SELECT MAX(b.started_at) FROM reports r"
+        f" WHERE d.subscriber_id = :reader AND d.status = '{DeliveryStatus.SENT}'"
+        " AND d.slug != :slug"
+        " AND (s.started_at, s.rowid) < (SELECT started_at, rowid FROM sends WHERE slug = :slug)"
+        " AND (s.started_at, s.rowid) > (SELECT b.started_at, b.rowid FROM reports r"
         "   JOIN sends b ON b.slug = r.slug"
-        "   WHERE r.subscriber_id = :reader AND r.kind = :kind AND r.slug != :slug)"
+        "   WHERE r.subscriber_id = :reader AND r.kind = :kind AND r.slug != :slug"
+        "   ORDER BY b.started_at DESC, b.rowid DESC LIMIT 1)"
         " AND d.slug NOT IN (SELECT slug FROM reports WHERE subscriber_id = :reader)",
         {"reader": subscriber_id, "slug": slug, "kind": SOFT_BOUNCE},
     ).fetchone()

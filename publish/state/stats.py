@@ -10,6 +10,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from publish.state import ledger
+from publish.state.statuses import DeliveryStatus as Status
+
 # Each subscriber event counted per month: its name and the column that dates it.
 MONTHLY_EVENTS = (
     ("new", "created_at"),
@@ -47,6 +50,7 @@ class SendCounts:
     skipped: int = 0
     bounced: int = 0  # bounce reports about this send, from the bounce mailbox or a webhook
     unsubscribed: int = 0  # readers who left after it, before the next send
+    to_send: int = 0  # rows a rerun would still send: pending, and unknown within the limit
 
 
 def monthly_counts(conn: sqlite3.Connection) -> list[MonthCounts]:
@@ -91,7 +95,7 @@ def last_send(conn: sqlite3.Connection) -> SendCounts | None:
     ).fetchone()
     if row is None:
         return None
-    return SendCounts(*row, **_outcomes(conn, row[0]))
+    return SendCounts(*row, **_outcomes(conn, row[0]), to_send=ledger.count_pending(conn, row[0]))
 
 
 def _outcomes(conn: sqlite3.Connection, slug: str) -> dict[str, int]:
@@ -99,12 +103,12 @@ def _outcomes(conn: sqlite3.Connection, slug: str) -> dict[str, int]:
     a claimed row (`sending`: in flight, or left so by a stopped send) is unknown."""
     row = conn.execute(
         "SELECT"
-        " COALESCE(SUM(status = 'sent'), 0),"
-        " COALESCE(SUM(status = 'failed'), 0),"
-        " COALESCE(SUM(status = 'pending' AND attempts > 0), 0),"
-        " COALESCE(SUM(status IN ('unknown', 'sending')), 0),"
-        " COALESCE(SUM(status = 'pending' AND attempts = 0), 0),"
-        " COALESCE(SUM(status = 'skipped'), 0)"
+        f" COALESCE(SUM(status = '{Status.SENT}'), 0),"
+        f" COALESCE(SUM(status = '{Status.FAILED}'), 0),"
+        f" COALESCE(SUM(status = '{Status.PENDING}' AND attempts > 0), 0),"
+        f" COALESCE(SUM(status IN ('{Status.UNKNOWN}', '{Status.SENDING}')), 0),"
+        f" COALESCE(SUM(status = '{Status.PENDING}' AND attempts = 0), 0),"
+        f" COALESCE(SUM(status = '{Status.SKIPPED}'), 0)"
         " FROM deliveries WHERE slug = ?",
         (slug,),
     ).fetchone()

@@ -19,13 +19,7 @@ from publish.addresses import address_key
 from publish.errors import Problem, PublishError, error
 from publish.safetext import fold_controls, now_text
 from publish.state import db
-
-PENDING, ACTIVE, UNSUBSCRIBED = "pending", "active", "unsubscribed"
-BOUNCED, COMPLAINED = "bounced", "complained"
-STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
-# Readers who must never be mailed or subscribed again by an import (publish.state.standing
-# sets the last two).
-STAYS_GONE = (UNSUBSCRIBED, BOUNCED, COMPLAINED)
+from publish.state.statuses import STAYS_GONE, SubscriberStatus
 
 TOKEN_PURPOSE = "unsubscribe"
 
@@ -68,7 +62,7 @@ def add_subscriber(
     conn: sqlite3.Connection,
     email: str,
     name: str = "",
-    status: str = ACTIVE,
+    status: str = SubscriberStatus.ACTIVE,
     source: str = "cli",
 ) -> Subscriber:
     """Add an address, or merge it into the existing row with the same address (any case)."""
@@ -80,7 +74,7 @@ def _upsert(
     conn: sqlite3.Connection, email: str, name: str, status: str, source: str
 ) -> tuple[Subscriber, str]:
     """Insert or merge one normalised address; return it and what happened."""
-    if status not in STATUSES:
+    if status not in set(SubscriberStatus):
         raise ValueError(f"unknown subscriber status {status!r}")
     existing = find_subscriber(conn, email)
     if existing is None:
@@ -88,7 +82,14 @@ def _upsert(
         cursor = conn.execute(
             "INSERT INTO subscribers (email, name, status, created_at, confirmed_at, source)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (email, name, status, stamp, stamp if status == ACTIVE else None, source),
+            (
+                email,
+                name,
+                status,
+                stamp,
+                stamp if status == SubscriberStatus.ACTIVE else None,
+                source,
+            ),
         )
         return _require(conn, int(cursor.lastrowid or 0)), "added"
     if existing.status in STAYS_GONE and source == "import":
@@ -105,8 +106,8 @@ def _upsert(
 
 def merged_status(current: str, requested: str) -> str:
     """The status after asking for `requested`: an active subscriber never drops to pending."""
-    if current == ACTIVE and requested == PENDING:
-        return ACTIVE
+    if current == SubscriberStatus.ACTIVE and requested == SubscriberStatus.PENDING:
+        return SubscriberStatus.ACTIVE
     return requested
 
 
@@ -137,22 +138,22 @@ def _require(conn: sqlite3.Connection, subscriber_id: int) -> Subscriber:
 def set_status(conn: sqlite3.Connection, subscriber_id: int, status: str) -> Subscriber:
     """Change a subscriber's status, stamping confirmed_at, unsubscribed_at, bounced_at or
     complained_at (an active reader's run of soft bounces starts again)."""
-    if status not in STATUSES:
+    if status not in set(SubscriberStatus):
         raise ValueError(f"unknown subscriber status {status!r}")
     stamp = now_text()
-    if status == ACTIVE:
+    if status == SubscriberStatus.ACTIVE:
         conn.execute(
             "UPDATE subscribers SET status = ?, confirmed_at = ?, unsubscribed_at = NULL,"
             " soft_bounces = 0 WHERE id = ?",
             (status, stamp, subscriber_id),
         )
-    elif status == UNSUBSCRIBED:
+    elif status == SubscriberStatus.UNSUBSCRIBED:
         conn.execute(
             "UPDATE subscribers SET status = ?, unsubscribed_at = ? WHERE id = ?",
             (status, stamp, subscriber_id),
         )
-    elif status in (BOUNCED, COMPLAINED):
-        column = "bounced_at" if status == BOUNCED else "complained_at"
+    elif status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED):
+        column = "bounced_at" if status == SubscriberStatus.BOUNCED else "complained_at"
         conn.execute(
             f"UPDATE subscribers SET status = ?, {column} = ? WHERE id = ?",
             (status, stamp, subscriber_id),
@@ -163,26 +164,29 @@ def set_status(conn: sqlite3.Connection, subscriber_id: int, status: str) -> Sub
 
 
 def remove_subscriber(conn: sqlite3.Connection, email: str) -> Subscriber | None:
-    """Mark an address unsubscribed (the row stays, so imports never bring it back)."""
+    """Mark an address unsubscribed (the row stays, so imports never bring it back); one
+    already unsubscribed, bounced or complained keeps its status and dates."""
     subscriber = find_subscriber(conn, email)
     if subscriber is None:
         return None
-    if subscriber.status == UNSUBSCRIBED:
+    if subscriber.status in STAYS_GONE:
         return subscriber
-    return set_status(conn, subscriber.id, UNSUBSCRIBED)
+    return set_status(conn, subscriber.id, SubscriberStatus.UNSUBSCRIBED)
 
 
 def active_subscribers(conn: sqlite3.Connection) -> list[Subscriber]:
     """Every active subscriber, oldest first."""
-    rows = conn.execute("SELECT * FROM subscribers WHERE status = ? ORDER BY id", (ACTIVE,))
+    rows = conn.execute(
+        "SELECT * FROM subscribers WHERE status = ? ORDER BY id", (SubscriberStatus.ACTIVE,)
+    )
     return [_subscriber(row) for row in rows]
 
 
 def count_active(conn: sqlite3.Connection) -> int:
     """How many subscribers are active."""
-    return conn.execute("SELECT COUNT(*) FROM subscribers WHERE status = ?", (ACTIVE,)).fetchone()[
-        0
-    ]
+    return conn.execute(
+        "SELECT COUNT(*) FROM subscribers WHERE status = ?", (SubscriberStatus.ACTIVE,)
+    ).fetchone()[0]
 
 
 def has_subscribers(path: Path) -> bool:
@@ -192,7 +196,8 @@ def has_subscribers(path: Path) -> bool:
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as conn:
             row = conn.execute(
-                "SELECT COUNT(*) FROM subscribers WHERE status IN ('active', 'pending')"
+                "SELECT COUNT(*) FROM subscribers"
+                f" WHERE status IN ('{SubscriberStatus.ACTIVE}', '{SubscriberStatus.PENDING}')"
             ).fetchone()
     except sqlite3.Error:
         return True  # cannot tell: assume a list, the careful answer

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 from publish.safetext import now_text
+from publish.state.statuses import DeliveryStatus
 
 
 def latest_sent_slug(conn: sqlite3.Connection) -> str | None:
@@ -26,7 +27,7 @@ def claim_welcome(conn: sqlite3.Connection, slug: str, subscriber_id: int, email
     or are about to be."""
     cursor = conn.execute(
         "INSERT OR IGNORE INTO deliveries (slug, subscriber_id, email, status, attempts,"
-        " updated_at) VALUES (?, ?, ?, 'sending', 0, ?)",
+        f" updated_at) VALUES (?, ?, ?, '{DeliveryStatus.SENDING}', 0, ?)",
         (slug, subscriber_id, email, now_text()),
     )
     return cursor.rowcount == 1
