@@ -32,6 +32,11 @@ class Deferred:
     make: Callable[[], Content]
 
 
+def resolved(value: Content | Deferred) -> Content:
+    """The content itself, made now if it was deferred."""
+    return value.make() if isinstance(value, Deferred) else value
+
+
 def as_bytes(content: Content) -> bytes:
     """A content as the bytes of its file."""
     return content.encode("utf-8") if isinstance(content, str) else content
