@@ -316,6 +316,15 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, parsed, monkeypatch, da
     build(corpus, BuildOptions(today=TODAY))
     before = corpus / "before"
     shutil.copytree(corpus / "build", before)
+    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)
+    # the parses a rebuild of every file makes from sound records: the emails a send needs
+    # keep no bodies (they are few), so each is rendered from a parse of its own
+    for manifest in (corpus / memo.OUTPUTS_DIR).glob("*.manifest"):
+        manifest.unlink()
+    forget_process_cache()
+    parsed.clear()
+    build(corpus, BuildOptions(today=TODAY))
+    sound = len(parsed)
     for manifest in (corpus / memo.OUTPUTS_DIR).glob("*.manifest"):
         manifest.unlink()  # every page, feed and email is made again, from the kept bodies
     forget_process_cache()  # as a new process would
@@ -332,12 +341,11 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, parsed, monkeypatch, da
         return real_plan(site, options)
 
     monkeypatch.setattr(publish.build, "plan", damage_after_load)
-    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)
     parsed.clear()
     build(corpus, BuildOptions(today=TODAY))
     for output in ("site", "email"):
         assert same_tree(before / output, corpus / "build" / output), output
-    assert len(parsed) == 12, "each essay was parsed again once, its bodies rendered afresh"
+    assert len(parsed) == sound + 12, "each essay was parsed again once, its bodies afresh"
     assert not records(corpus), "the damaged records were dropped"
 
 
