@@ -3,8 +3,11 @@ pre-flight, write.
 
 `build()` writes `build/site/` and `build/email/` (the emails a send could still need, see
 `publish.state.unsent`) in one atomic commit; `check()` is it without the write, covering the
-queued essays at their planned slots. Every output is a row of `FORMATS`; every cache key is
-computed here, and only here is the build cache used (outputs are pure: `Site` -> files).
+queued essays at their planned slots. Every output is a row of `FORMATS`, a pure function
+from a `Site` to `{path: content}` that knows nothing of the cache. Here the build cache is
+wired in: the load parses each essay once and renders, in the same worker, every body the
+rows declare (kept for later builds); every output key is computed here, and decides which
+files are made at all.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
-from itertools import repeat
 from pathlib import Path
 
 from jinja2 import Environment
@@ -23,7 +25,6 @@ from jinja2 import Environment
 from publish.cache import parses
 from publish.cache.outputs import Keyed, OutputKeys, OutputMemo
 from publish.cache.parses import entry_fingerprint
-from publish.cache.renders import RenderStore
 from publish.cache.store import PROCESS, cache_enabled, read_only
 from publish.checker import CheckMemo, check_trees
 from publish.content import essays
@@ -34,9 +35,10 @@ from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError
 from publish.model import Site
 from publish.outputs import feeds, mail, web
+from publish.outputs.bodies import essay_bodies
 from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes
 from publish.outputs.templates import folder_stamp, template_environment
-from publish.parallel import fork_workers, forked_pool
+from publish.parallel import fork_workers, in_forked_runs
 from publish.previewing import (
     PREVIEW_FOLDER,
     LeftOut,
@@ -114,6 +116,7 @@ class OutputFormat:
     paths: str  # the path pattern of its files
     render: Render
     reads: str  # what its files depend on (each file's `Deferred` says exactly)
+    bodies: tuple[str, ...] = ()  # the essay bodies it shows of every essay (bodies.CHANNELS)
     chosen: bool = False  # made only for the essays the build names (see `gather`)
 
 
@@ -139,6 +142,7 @@ FORMATS: tuple[OutputFormat, ...] = (
         "tags/<tag>/, glossary/, 404.html, sitemap.xml, robots.txt, style.css",
         web.render_site,
         "the published essays, the glossary, the templates",
+        ("web",),
     ),
     OutputFormat(
         "the feeds",
@@ -146,6 +150,7 @@ FORMATS: tuple[OutputFormat, ...] = (
         "feed.xml, atom.xml, feed.json, tags/<tag>/feed.xml",
         _feeds,
         "the newest essays",
+        ("feed",),
     ),
     OutputFormat(
         "the files beside the essays",
@@ -164,6 +169,7 @@ FORMATS: tuple[OutputFormat, ...] = (
     ),
 )
 FOLDERS = tuple(dict.fromkeys(row.folder for row in FORMATS))
+BODIES = tuple(dict.fromkeys(name for row in FORMATS for name in row.bodies))
 
 
 def build(
@@ -240,9 +246,11 @@ def check(root: Path, options: BuildOptions, progress: Progress | None = None) -
 
 
 def read_site(root: Path) -> tuple[Site, list[Problem]]:
-    """Every file of the site read, the essays' parses kept in the build cache; the site
-    (drafts and undated essays included) and its warnings."""
-    return load_site_files(root, partial(parses.read_essays, parse=essays.read_essay))
+    """Every file of the site read, the essays' parses and bodies kept in the build cache;
+    the site (drafts and undated essays included) and its warnings."""
+    plan = partial(essay_bodies, channels=BODIES)
+    reader = partial(parses.read_essays, parse=essays.read_essay, plan=plan)
+    return load_site_files(root, reader)
 
 
 def load_site(root: Path) -> tuple[Site, list[Problem]]:
@@ -399,11 +407,7 @@ def made_contents(values: Sequence[Content | Keyed]) -> Iterator[Content]:
         yield from map(_made, values)
         return
     step = max(1, min(MAX_RUN, -(-len(values) // (workers * 8))))
-    with forked_pool(workers, _start_maker, (values,)) as pool:
-        for contents in pool.map(_make_run, range(0, len(values), step), repeat(step)):
-            if isinstance(contents, PublishError):
-                raise PublishError(contents.problems)
-            yield from contents
+    yield from in_forked_runs(values, _made_bytes, workers, step)
 
 
 def _made(value: Content | Keyed) -> Content:
@@ -411,28 +415,10 @@ def _made(value: Content | Keyed) -> Content:
     return value.content() if isinstance(value, Keyed) else value
 
 
-def _start_maker(values: Sequence[Content | Keyed]) -> None:
-    """Give a forked worker the values it makes (inherited, not pickled) and fresh
-    connections to the render store (a connection must not cross a fork)."""
-    PROCESS.worker_state = (values,)
-    RenderStore.forget_connections()
-
-
-def _make_run(start: int, length: int) -> list[Content] | PublishError:
-    """Make the values `start` to `start + length` in a worker; a PublishError comes back
-    as a value, since its problems would not survive pickling as an exception."""
-    try:  # sent back as bytes: a long page's text may take 2-4 bytes a character
-        values = PROCESS.worker_state[0][start : start + length]
-        return [as_bytes(_made(value)) for value in values]
-    except PublishError as exc:
-        return _ProblemsCarrier(exc.problems)
-
-
-class _ProblemsCarrier(PublishError):
-    """A PublishError that pickles (it is rebuilt from its problems)."""
-
-    def __reduce__(self) -> tuple[type, tuple[list[Problem]]]:
-        return (_ProblemsCarrier, (self.problems,))
+def _made_bytes(value: Content | Keyed) -> bytes:
+    """One value's content as bytes (what a worker sends back: a long page's text may take
+    2-4 bytes a character)."""
+    return as_bytes(_made(value))
 
 
 # --- Pre-flight -------------------------------------------------------------------------

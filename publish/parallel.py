@@ -1,5 +1,6 @@
 """Worker processes: whether forking is safe, how many workers, a forked pool whose workers
-die with their parent (a test may hold each at the point `worker`, see publish.testhooks)."""
+die with their parent (a test may hold each at the point `worker`, see publish.testhooks),
+and values made in order by forked workers."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor
 
+from publish.errors import Problem, PublishError
 from publish.testhooks import hold_at
 
 MAX_WORKERS = 8  # forked workers at most, however many cores
+RUNS_AHEAD = 4  # runs a worker makes ahead of what the caller has taken
 
 
 def can_fork() -> bool:
@@ -50,6 +54,58 @@ def forked_pool(
         initializer=_start_forked_worker,
         initargs=(os.getpid(), initializer, initargs),
     )
+
+
+def in_forked_runs(
+    values: Sequence[Any], make: Callable[[Any], Any], workers: int, run: int
+) -> Iterator[Any]:
+    """`make(value)` for each value, in order, made by `workers` forked processes (which
+    inherit `values` and `make`, never pickled), each task a run of `run` neighbouring values.
+    At most `RUNS_AHEAD` runs a worker are made ahead of what the caller has taken, so the
+    parent's memory stays flat however fast the workers are; a PublishError raised while
+    making is raised here, with its problems."""
+    with forked_pool(workers, _start_runs, (values, make)) as pool:
+        ahead: deque[Future[list[Any] | PublishError]] = deque()
+        for start in range(0, len(values), run):
+            ahead.append(pool.submit(_make_run, start, run))
+            if len(ahead) >= workers * RUNS_AHEAD:
+                yield from _taken(ahead.popleft())
+        while ahead:
+            yield from _taken(ahead.popleft())
+
+
+def _taken(future: Future[list[Any] | PublishError]) -> list[Any]:
+    """What one run made, or its PublishError raised."""
+    made = future.result()
+    if isinstance(made, PublishError):
+        raise PublishError(made.problems)
+    return made
+
+
+_runs: tuple[Sequence[Any], Callable[[Any], Any]] = ((), repr)  # a worker's values and maker
+
+
+def _start_runs(values: Sequence[Any], make: Callable[[Any], Any]) -> None:
+    """Give a forked worker the values it makes and how (inherited, not pickled)."""
+    global _runs
+    _runs = (values, make)
+
+
+def _make_run(start: int, length: int) -> list[Any] | PublishError:
+    """Make the values `start` to `start + length` in a worker; a PublishError comes back
+    as a value, since its problems would not survive pickling as an exception."""
+    values, make = _runs
+    try:
+        return [make(value) for value in values[start : start + length]]
+    except PublishError as exc:
+        return _ProblemsCarrier(exc.problems)
+
+
+class _ProblemsCarrier(PublishError):
+    """A PublishError that pickles (it is rebuilt from its problems)."""
+
+    def __reduce__(self) -> tuple[type, tuple[list[Problem]]]:
+        return (_ProblemsCarrier, (self.problems,))
 
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>

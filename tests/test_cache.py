@@ -8,7 +8,6 @@ import os
 import pickle
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -28,7 +27,6 @@ from publish import parallel
 from publish.build import BuildOptions, build, read_site
 from publish.cache import outputs as memo
 from publish.cache import parses as cache
-from publish.cache import renders as cache_renders
 from publish.cache import store as cache_store
 from publish.cli.main import cli
 from publish.errors import PublishError
@@ -94,14 +92,11 @@ def citing(root: Path, key: str) -> set[str]:
     return {Path(e.path).name for e in site.essays if any(n.glossary_key == key for n in e.notes)}
 
 
-def forget_render_stores() -> None:
-    """Close and forget every open render store, as the end of a process would (a sqlite3
-    connection sits in a reference cycle: dropped unclosed, it closes at some later garbage
-    collection, and its checkpoint then rewrites the store in the middle of another step)."""
-    for store in cache_store.PROCESS.render_stores.values():
-        if store.connection is not None:
-            store.connection.close()
-    cache_store.PROCESS.render_stores.clear()
+def forget_process_cache() -> None:
+    """Forget the records decoded and the essays parsed in this process, as a new process
+    would."""
+    cache_store.PROCESS.loaded_records.clear()
+    cache_store.PROCESS.recent_parses.clear()
 
 
 def records(root: Path) -> list[Path]:
@@ -316,39 +311,53 @@ def test_damaged_record_is_detected_and_rebuilt(corpus, parsed, damage):
     assert len(records(corpus)) == 12
 
 
-@pytest.mark.parametrize("damage", ["row", "file"])
-def test_damaged_rendering_is_rebuilt_not_served(corpus, damage):
+@pytest.mark.parametrize("damage", ["byte", "gone"])
+def test_damaged_rendering_is_rebuilt_not_served(corpus, parsed, monkeypatch, damage):
     build(corpus, BuildOptions(today=TODAY))
     before = corpus / "before"
     shutil.copytree(corpus / "build", before)
-    store = corpus / cache_store.CACHE_DIR / cache_renders.RENDERS_FILE
-    forget_render_stores()  # as a new process would
-    if damage == "row":
-        with sqlite3.connect(store) as connection:
-            changed = connection.execute("UPDATE renders SET text = CAST('<p>stale</p>' AS BLOB)")
-            assert changed.rowcount > 0
-    else:
-        for suffix in ("-wal", "-shm"):
-            Path(f"{store}{suffix}").unlink(missing_ok=True)
-        store.write_bytes(b"this is not a database" * 100)
+    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)
+    # the parses a rebuild of every file makes from sound records: the emails a send needs
+    # keep no bodies (they are few), so each is rendered from a parse of its own
+    for manifest in (corpus / memo.OUTPUTS_DIR).glob("*.manifest"):
+        manifest.unlink()
+    forget_process_cache()
+    parsed.clear()
+    build(corpus, BuildOptions(today=TODAY))
+    sound = len(parsed)
+    for manifest in (corpus / memo.OUTPUTS_DIR).glob("*.manifest"):
+        manifest.unlink()  # every page, feed and email is made again, from the kept bodies
+    forget_process_cache()  # as a new process would
+    real_plan = publish.build.plan
+
+    def damage_after_load(site, options):  # the records held when loaded, then changed
+        for record in records(corpus):
+            if damage == "byte":
+                data = bytearray(record.read_bytes())
+                data[-100] ^= 0x01  # inside the last body
+                record.write_bytes(bytes(data))
+            else:
+                record.unlink()
+        return real_plan(site, options)
+
+    monkeypatch.setattr(publish.build, "plan", damage_after_load)
+    parsed.clear()
     build(corpus, BuildOptions(today=TODAY))
     for output in ("site", "email"):
         assert same_tree(before / output, corpus / "build" / output), output
-    forget_render_stores()
+    assert len(parsed) == sound + 12, "each essay was parsed again once, its bodies afresh"
+    assert not records(corpus), "the damaged records were dropped"
 
 
-def test_record_changed_during_a_build_fails_cleanly(corpus):
+def test_source_changed_during_a_build_fails_cleanly(corpus):
     site, _ = read_site(corpus)
     essay = site.essays[0]
-    assert isinstance(essay.tokens, cache.StoredTokens)
-    cache_store.PROCESS.recent_decodes.clear()
-    record = essay.tokens.path
-    data = bytearray(record.read_bytes())
-    data[-1] ^= 0xFF
-    record.write_bytes(bytes(data))
+    assert isinstance(essay.tokens, cache.KeptBody)
+    forget_process_cache()
+    source = corpus / essay.path
+    source.write_text(source.read_text(encoding="utf-8") + "\nLate words.\n", encoding="utf-8")
     with pytest.raises(PublishError, match="run the build again"):
         list(essay.tokens)
-    assert not record.exists()
 
 
 def test_stored_tokens_decode_to_the_parsed_tokens(corpus, monkeypatch):
@@ -611,14 +620,13 @@ def test_check_writes_nothing_but_its_memo(corpus):
     build(corpus, BuildOptions(today=TODAY))
     path = corpus / "essays" / "00005.md"
     path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n", encoding="utf-8")
-    forget_render_stores()  # as a new process would
+    forget_process_cache()  # as a new process would
     before = folder_state(corpus / "build")
     result = CliRunner().invoke(cli, ["--root", str(corpus), "check"])
     assert result.exit_code == 0, result.output
     after = folder_state(corpus / "build")
     assert after.pop(".cache/outputs/check.manifest")
     assert after == before
-    forget_render_stores()
 
 
 # --- Nothing read from the cache folder can run code ----------------------------------

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import msgspec
 
-from publish.cache.parses import StoredTokens, glossary_dependencies
+from publish.cache.bodies import KeptBody
+from publish.cache.parses import glossary_dependencies
 from publish.cache.store import (
     CACHE_DIR,
     code_fingerprint,
@@ -63,18 +64,18 @@ def render_fingerprint(settings: Settings, templates_dir: Path) -> bytes:
 
 
 def essay_fingerprint(essay: Essay, glossary: Glossary) -> bytes | None:
-    """A hash of an essay as its outputs see it, or None when its tokens are not stored.
+    """A hash of an essay as its outputs see it, or None when its parse is not kept.
 
-    Covers every field (the date may come from the state database), the stored parse (whose
+    Covers every field (the date may come from the state database), the kept parse (whose
     record name hashes the essay's bytes, path, settings and parsing code) and each cited
     glossary entry.
     """
-    tokens = essay.tokens
-    if not isinstance(tokens, StoredTokens):
+    body = essay.tokens
+    if not isinstance(body, KeptBody):
         return None
     shown = [getattr(essay, name) for name in ESSAY_FIELDS]  # the body is in content_hash
     digest = hashlib.sha256(repr(shown).encode())
-    digest.update(f"|{tokens.path.name}|{tokens.checksum}|{tokens.count}".encode())
+    digest.update(f"|{body.path.name}|{body.count}".encode())
     digest.update(repr(glossary_dependencies(essay, glossary)).encode())
     return digest.digest()
 

@@ -1,44 +1,34 @@
-"""The build cache: each essay's one parse, kept under `build/.cache/` by content hash.
+"""The build cache: each essay's one parse, kept under `build/.cache/essays/` by content hash.
 
+A cold build parses each essay once, in a forked worker, which renders from the tokens it
+has just parsed every body the outputs will ask for (see `bodies.py`) and keeps them with
+the essay's metadata; the tokens themselves are never stored, and never cross a process.
 A record's key hashes everything its parse depends on except the glossary: the essay's
 bytes and path, the settings, publish's parsing code and the versions of the libraries it
 uses. The glossary entries an essay cites are checked on every load instead, so editing a
 term re-parses exactly the essays that cite it. Every record carries its format version, its
 key and a checksum of its bytes; a record that fails any check is deleted and the essay is
 parsed again, never served. A record is plain data (MessagePack, decoded by msgspec into
-checked types), so nothing placed in the cache folder can run code when it is read.
-
-Cached essays keep their tokens on disk (`StoredTokens`) and decode them when used, so the
-parsed tokens in memory do not grow with the number of essays; the Markdown renderings of
-cached tokens are kept too (`StoredTokens.memoized`). Cache misses are parsed in parallel
-across the machine's cores when there are enough of them to pay for the worker processes,
-which die with the process that forked them.
+checked types), so nothing placed in the cache folder can run code when it is read. The
+workers die with the process that forked them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
-import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, overload
 
-import msgspec
-from markdown_it.token import Token
-
+from publish.cache.bodies import KeptBody, Rendering, render_bodies
 from publish.cache.records import (
     Dependency,
-    decode_tokens,
-    encode_tokens,
+    Span,
     essay_from_record,
     essay_to_record,
-    pack,
-    unpack,
+    pack_bodies,
 )
-from publish.cache.renders import Renderer, RenderStore
 from publish.cache.store import (
     CACHE_DIR,
     PROCESS,
@@ -54,9 +44,12 @@ from publish.parallel import fork_workers, forked_pool
 
 MAGIC = b"PUBCACHE"
 PARALLEL_THRESHOLD = 48
-RECENT_DECODES = 16  # decoded essays kept, so indexing tokens one by one decodes once
 
 EssayParser = Callable[[Path, Path, Settings, Glossary], tuple[Essay | None, list[Problem]]]
+# What to render of each parsed essay: the bodies the outputs will ask for, each a renderer
+# and its context (made once per load from the site's root and settings).
+BodyPlan = Callable[[Path, Settings], Callable[[Essay], Sequence[Rendering]]]
+Parsed = tuple[Essay | None, list[Problem]]
 
 
 def essay_key(relative_path: str, raw: bytes, settings: Settings) -> bytes:
@@ -101,120 +94,44 @@ def dependencies_hold(dependencies: Sequence[Dependency], glossary: Glossary) ->
     return True
 
 
-class StoredTokens(Sequence[Token]):
-    """An essay's tokens, kept in its cache record and decoded when used.
-
-    The last few decodes are kept (renderers index tokens one at a time), so memory holds a
-    handful of essays' tokens, never the whole site's.
-    """
-
-    __slots__ = ("path", "offset", "length", "checksum", "count", "ident")
-
-    def __init__(self, path: Path, offset: int, length: int, checksum: int, count: int):
-        self.path, self.offset, self.length = path, offset, length
-        self.checksum, self.count = checksum, count
-        self.ident = (path, offset, checksum)
-
-    def load(self) -> list[Token]:
-        """The decoded tokens, from the small table of recent decodes or from the record."""
-        tokens = PROCESS.recent_decodes.get(self.ident)
-        if tokens is None:
-            tokens = PROCESS.recent_decodes[self.ident] = self._read()
-            while len(PROCESS.recent_decodes) > RECENT_DECODES:
-                del PROCESS.recent_decodes[next(iter(PROCESS.recent_decodes))]
-        return tokens
-
-    def _read(self) -> list[Token]:
-        """Read, check and decode the tokens; a PublishError if the record changed under us."""
-        try:
-            with open(self.path, "rb") as stored:
-                stored.seek(self.offset)
-                data = stored.read(self.length)
-        except OSError:
-            data = b""
-        tokens = None
-        if len(data) == self.length and zlib.crc32(data) == self.checksum:
-            with contextlib.suppress(ValueError, TypeError, RecursionError, msgspec.DecodeError):
-                tokens = decode_tokens(unpack(data))
-        if tokens is None:
-            if not PROCESS.read_only:
-                self.path.unlink(missing_ok=True)
-            raise PublishError.single(
-                str(self.path),
-                1,
-                1,
-                "build cache record changed during the build; it was removed, run the build again",
-            )
-        return tokens
-
-    def memoized(self, render: Renderer, context: Any) -> str:
-        """What `render(tokens, context)` returns, kept in the site's render store.
-
-        A rendering is filed under its essay's record, and its key hashes the tokens'
-        checksum, the renderer and the context's repr, so a change to any of them misses.
-        """
-        if PROCESS.read_only:
-            return render(self, context)
-        digest = hashlib.sha256(f"{render.__qualname__}|{self.checksum}|{context!r}".encode())
-        record = self.path.stem
-        key = f"{record}-{digest.hexdigest()}"
-        store = RenderStore.at(self.path.parent.parent)
-        text = store.get(key)
-        if text is None:
-            text = render(self.load(), context)  # decoded once, not token by token
-            store.put(key, record, text)
-        return text
-
-    def __iter__(self) -> Iterator[Token]:
-        return iter(self.load())
-
-    def __len__(self) -> int:
-        return self.count
-
-    @overload
-    def __getitem__(self, index: int) -> Token: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Token]: ...
-
-    def __getitem__(self, index: int | slice) -> Token | list[Token]:
-        return self.load()[index]
-
-    def __eq__(self, other: object) -> bool:
-        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self.ident)
-
-    def __repr__(self) -> str:
-        return f"StoredTokens({self.path.name}, {self.count} tokens)"
-
-
 class EssayCache:
-    """The folder of cached essay parses of one site."""
+    """The folder of cached essay parses of one site: a record (`<key>.rec`) of each essay,
+    with its rendered bodies."""
 
-    def __init__(self, root: Path, settings: Settings, glossary: Glossary, parse_file: EssayParser):
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings,
+        glossary: Glossary,
+        parse_file: EssayParser,
+        plan: BodyPlan | None = None,
+    ):
+        self.root = root
         self.folder = root / CACHE_DIR / "essays"
         self.settings = settings
         self.glossary = glossary
         self.parse_file = parse_file
+        self.renderings = plan(root, settings) if plan is not None else None
 
     def record_path(self, key: bytes) -> Path:
         """Where the record of a key lives."""
         return self.folder / f"{key.hex()}.rec"
 
-    def load(self, key: bytes) -> tuple[Essay, list[Problem]] | None:
-        """The cached essay and its warnings, or None when absent, damaged or out of date."""
-        path = self.record_path(key)
-        record = self._read_record(path, key)
+    def load(self, key: bytes, path: Path) -> Parsed | None:
+        """The cached essay at `path` and its warnings, or None when absent, damaged or out
+        of date."""
+        record_path = self.record_path(key)
+        record = self._read_record(record_path, key)
         if record is None:
             return None
-        essay, problems, dependencies = record
-        return (essay, problems) if dependencies_hold(dependencies, self.glossary) else None
+        essay, problems, dependencies, spans, count = record
+        if not dependencies_hold(dependencies, self.glossary):
+            return None
+        return self.with_body(essay, path, record_path, spans, count), problems
 
     def _read_record(
         self, path: Path, key: bytes
-    ) -> tuple[Essay, list[Problem], tuple[Dependency, ...]] | None:
+    ) -> tuple[Essay, list[Problem], tuple[Dependency, ...], dict[str, Span], int] | None:
         """A record decoded, or None (a damaged one is deleted).
 
         A record decoded earlier in this process is reused while its file keeps the same
@@ -230,7 +147,7 @@ class EssayCache:
             data = path.read_bytes()
         except OSError:
             return None
-        record = self._decode(path, key, data)
+        record = self._decode(key, data)
         if record is None:
             PROCESS.loaded_records.pop(path, None)
             if not PROCESS.read_only:
@@ -239,102 +156,166 @@ class EssayCache:
         PROCESS.loaded_records[path] = (stamp, record)
         return record
 
+    @staticmethod
     def _decode(
-        self, path: Path, key: bytes, data: bytes
-    ) -> tuple[Essay, list[Problem], tuple[Dependency, ...]] | None:
-        """Check a record's header and checksum, then read its essay (tokens stay stored).
+        key: bytes, data: bytes
+    ) -> tuple[Essay, list[Problem], tuple[Dependency, ...], dict[str, Span], int] | None:
+        """Check a record's header and checksum (over its bodies too), then read its essay and
+        where its bodies lie (read later, each when asked for).
 
         A record is MessagePack checked field by field: nothing in the cache can run code.
         """
-        spans = unpack_record(data, MAGIC, key)
-        if spans is None or len(spans) != 2:
+        parts = unpack_record(data, MAGIC, key)
+        if parts is None or len(parts) != 2:
             return None
-        (meta_start, meta_length), (tokens_start, tokens_length) = spans
+        (meta_start, meta_length), (bodies_start, bodies_length) = parts
         try:
-            essay, problems, dependencies, count = essay_from_record(
+            essay, problems, dependencies, count, spans = essay_from_record(
                 data[meta_start : meta_start + meta_length]
             )
         except (ValueError, TypeError, KeyError, RecursionError):  # a foreign or stale record
             return None
-        tokens_bytes = data[tokens_start : tokens_start + tokens_length]
-        tokens = StoredTokens(path, tokens_start, tokens_length, zlib.crc32(tokens_bytes), count)
-        return dataclasses.replace(essay, tokens=tokens), problems, dependencies
+        if any(offset + length > bodies_length for offset, length, _ in spans.values()):
+            return None
+        return essay, problems, dependencies, _placed(spans, bodies_start), count
 
-    def store(self, key: bytes, essay: Essay, problems: list[Problem]) -> Essay:
-        """Write an essay's record atomically; return the essay with its tokens stored."""
+    def with_body(
+        self, essay: Essay, path: Path, record: Path, spans: dict[str, Span], count: int
+    ) -> Essay:
+        """The essay with its kept bodies in place of its tokens."""
+        source = EssaySource(self, path, record, essay.content_hash)
+        return dataclasses.replace(essay, tokens=KeptBody(record, spans, count, source))
+
+    def store(self, key: bytes, essay: Essay, problems: list[Problem]) -> tuple[Essay, Body]:
+        """Render the essay's bodies from its tokens and write its record (with them)
+        atomically; return the essay without its tokens and where its bodies lie in the
+        record (or, when nothing could be stored, the essay with its tokens and no bodies)."""
+        bodies = render_bodies(essay.tokens, self.renderings(essay) if self.renderings else ())
+        count = len(essay.tokens)
         try:
-            tokens_bytes = pack(encode_tokens(essay.tokens))
-            meta = essay_to_record(
-                essay, problems, glossary_dependencies(essay, self.glossary), len(essay.tokens)
-            )
+            data, spans = pack_bodies(bodies)
+            dependencies = glossary_dependencies(essay, self.glossary)
+            meta = essay_to_record(essay, problems, dependencies, count, spans)
         except ValueError:  # something MessagePack cannot store: keep the essay in memory
-            return essay
-        record = pack_record(MAGIC, key, [meta, tokens_bytes])
-        path = self.record_path(key)
-        if not write_cache_file(path, record):
-            return essay
-        tokens = StoredTokens(
-            path,
-            len(record) - len(tokens_bytes),
-            len(tokens_bytes),
-            zlib.crc32(tokens_bytes),
-            len(essay.tokens),
+            return essay, None
+        record = pack_record(MAGIC, key, [meta, data])
+        if not write_cache_file(self.record_path(key), record):
+            return essay, None
+        return dataclasses.replace(essay, tokens=()), (
+            _placed(spans, len(record) - len(data)),
+            count,
         )
-        return dataclasses.replace(essay, tokens=tokens)
 
-    def key_of(self, path: Path, root: Path) -> bytes:
+    def key_of(self, path: Path) -> bytes:
         """The cache key of the essay file at `path` as it is now (see `essay_key`)."""
-        return essay_key(path.relative_to(root).as_posix(), path.read_bytes(), self.settings)
+        relative = path.relative_to(self.root).as_posix()
+        return essay_key(relative, path.read_bytes(), self.settings)
 
-    def parse(self, path: Path, root: Path, key: bytes) -> tuple[Essay | None, list[Problem]]:
+    def parse(self, path: Path, key: bytes) -> tuple[Essay | None, list[Problem], Body]:
         """Parse one essay the cache does not hold and store it under `key` (if it parsed)."""
-        essay, problems = self.parse_file(path, root, self.settings, self.glossary)
+        essay, problems = self.parse_file(path, self.root, self.settings, self.glossary)
         if essay is None or any(p.is_error for p in problems):
-            return essay, problems
-        return self.store(key, essay, problems), problems
+            return essay, problems, None
+        essay, body = self.store(key, essay, problems)
+        return essay, problems, body
 
-    def peek(self, path: Path, root: Path) -> tuple[Essay | None, list[Problem]]:
+    def attach(
+        self, parsed: tuple[Essay | None, list[Problem], Body], path: Path, key: bytes
+    ) -> Parsed:
+        """A parsed essay with its kept body attached (what `parse` returned, maybe from a
+        worker, where a body is sent back as its index, never as tokens)."""
+        essay, problems, body = parsed
+        if essay is None or body is None:
+            return essay, problems
+        spans, count = body
+        return self.with_body(essay, path, self.record_path(key), spans, count), problems
+
+    def peek(self, path: Path) -> Parsed:
         """One essay from the cache if its record holds, else parsed; nothing is stored."""
-        cached = self.load(self.key_of(path, root))
-        return (
-            cached
-            if cached is not None
-            else self.parse_file(path, root, self.settings, self.glossary)
-        )
+        cached = self.load(self.key_of(path), path)
+        if cached is not None:
+            return cached
+        return self.parse_file(path, self.root, self.settings, self.glossary)
 
     def prune(self, keep: set[str]) -> None:
-        """Remove records and renderings no essay of this build uses (old versions, deleted)."""
-        for path in self.folder.glob("*.rec") if self.folder.is_dir() else []:
-            if path.name not in keep:
+        """Remove the records no essay of this build uses (old versions, deleted essays), and
+        files half-written by a killed build (one build runs at a time)."""
+        for path in self.folder.iterdir() if self.folder.is_dir() else []:
+            if path.stem not in keep or path.suffix != ".rec":
                 path.unlink(missing_ok=True)
-        for path in self.folder.glob(".*.tmp") if self.folder.is_dir() else []:
-            path.unlink(missing_ok=True)  # half-written by a killed build (one runs at a time)
-        RenderStore.at(self.folder.parent).prune({name.removesuffix(".rec") for name in keep})
+
+
+@dataclasses.dataclass(frozen=True)
+class EssaySource:
+    """The source of a kept essay: parsed again when the cache lacks one of its bodies."""
+
+    cache: EssayCache
+    path: Path
+    record: Path
+    content_hash: str
+
+    def parse(self) -> Essay:
+        """The essay parsed again; a PublishError if its source changed since its record
+        was made (the build read one version of it, and must not mix in another)."""
+        cache = self.cache
+        essay, _ = cache.parse_file(self.path, cache.root, cache.settings, cache.glossary)
+        if essay is None or essay.content_hash != self.content_hash:
+            raise PublishError.single(
+                self.path.relative_to(cache.root).as_posix(),
+                1,
+                1,
+                "this essay changed during the build; run the build again",
+            )
+        return essay
+
+    def bodies(self, essay: Essay) -> dict[str, str]:
+        """Every body the cache keeps of the essay, rendered from its tokens."""
+        renderings = self.cache.renderings
+        return render_bodies(essay.tokens, renderings(essay) if renderings else ())
+
+    def discard(self) -> None:
+        """Remove the essay's record (its bodies failed a check): the next build parses it."""
+        PROCESS.loaded_records.pop(self.record, None)
+        if not PROCESS.read_only:
+            self.record.unlink(missing_ok=True)
+
+
+Body = tuple[dict[str, Span], int] | None  # where a stored essay's bodies are, and its token count
+
+
+def _placed(spans: dict[str, Span], start: int) -> dict[str, Span]:
+    """Spans within a record's bodies part, placed in the record file (the part at `start`)."""
+    return {key: (start + offset, length, crc) for key, (offset, length, crc) in spans.items()}
 
 
 def read_essays(
-    paths: Sequence[Path], root: Path, settings: Settings, glossary: Glossary, parse: EssayParser
-) -> list[tuple[Essay | None, list[Problem]]]:
+    paths: Sequence[Path],
+    root: Path,
+    settings: Settings,
+    glossary: Glossary,
+    parse: EssayParser,
+    plan: BodyPlan | None = None,
+) -> list[Parsed]:
     """Every essay, in order: cached where the cache holds, the rest parsed (by `parse`, the
-    content's own reader of one file) across cores."""
+    content's own reader of one file) across cores, each rendered as `plan` says."""
     if not cache_enabled():
         return [parse(path, root, settings, glossary) for path in paths]
-    cache = EssayCache(root, settings, glossary, parse)
+    cache = EssayCache(root, settings, glossary, parse, plan)
     if PROCESS.read_only:
-        return [cache.peek(path, root) for path in paths]
-    results: list[tuple[Essay | None, list[Problem]] | None] = []
+        return [cache.peek(path) for path in paths]
+    results: list[Parsed | None] = []
     missing: list[tuple[int, bytes]] = []  # index and key of each essay the cache lacks
     keys: set[str] = set()
     for index, path in enumerate(paths):
-        key = cache.key_of(path, root)
-        keys.add(cache.record_path(key).name)
-        cached = cache.load(key)
+        key = cache.key_of(path)
+        keys.add(key.hex())
+        cached = cache.load(key, path)
         results.append(cached)
         if cached is None:
             missing.append((index, key))
-    parsed = _parse_missing([paths[i] for i, _ in missing], [k for _, k in missing], cache, root)
+    parsed = _parse_missing([paths[i] for i, _ in missing], [k for _, k in missing], cache)
     loaded = PROCESS.loaded_records
-    for stale in [p for p in loaded if p.parent == cache.folder and p.name not in keys]:
+    for stale in [p for p in loaded if p.parent == cache.folder and p.stem not in keys]:
         del PROCESS.loaded_records[stale]
     for (index, _), result in zip(missing, parsed, strict=True):
         results[index] = result
@@ -342,25 +323,28 @@ def read_essays(
     return [r for r in results if r is not None]
 
 
-def _parse_missing(
-    paths: list[Path], keys: list[bytes], cache: EssayCache, root: Path
-) -> list[tuple[Essay | None, list[Problem]]]:
+def _parse_missing(paths: list[Path], keys: list[bytes], cache: EssayCache) -> list[Parsed]:
     """Parse the essays the cache did not hold (under their keys), in worker processes when
-    there are many."""
+    there are many; each comes back with its bodies rendered and kept, never its tokens."""
     workers = fork_workers(len(paths), PARALLEL_THRESHOLD)
     if not workers:
-        return [cache.parse(path, root, key) for path, key in zip(paths, keys, strict=True)]
-    with forked_pool(workers, _start_worker, (cache, root)) as pool:
-        chunk = max(1, min(32, len(paths) // (workers * 8)))  # small results: flat memory
-        return list(pool.map(_parse_in_worker, paths, keys, chunksize=chunk))
+        found = map(cache.parse, paths, keys)
+    else:
+        with forked_pool(workers, _start_worker, (cache,)) as pool:
+            chunk = max(1, min(32, len(paths) // (workers * 8)))  # small results: flat memory
+            found = list(pool.map(_parse_in_worker, paths, keys, chunksize=chunk))
+    return [
+        cache.attach(result, path, key)
+        for result, path, key in zip(found, paths, keys, strict=True)
+    ]
 
 
-def _start_worker(cache: EssayCache, root: Path) -> None:
+def _start_worker(cache: EssayCache) -> None:
     """Give a forked worker the cache it parses into."""
-    PROCESS.worker_state = (cache, root)
+    PROCESS.worker_state = (cache,)
 
 
-def _parse_in_worker(path: Path, key: bytes) -> tuple[Essay | None, list[Problem]]:
-    """Parse one essay in a worker process (its tokens go back stored, not pickled whole)."""
-    cache, root = PROCESS.worker_state
-    return cache.parse(path, root, key)
+def _parse_in_worker(path: Path, key: bytes) -> tuple[Essay | None, list[Problem], Body]:
+    """Parse and render one essay in a worker process (its bodies go back as their index)."""
+    (cache,) = PROCESS.worker_state
+    return cache.parse(path, key)

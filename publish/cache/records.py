@@ -1,88 +1,27 @@
 """The record of one parsed essay: MessagePack, its shape and types checked when read.
 
+A record holds what later builds reuse, in two parts: the essay without its tokens (what the
+listing pages need), its warnings, the glossary entries it cited and an index of its
+rendered bodies; then the bodies themselves, each read only when an output asks for it.
 MessagePack holds only data (text, numbers, lists, tables): unlike pickle, reading it can
 never run code, and msgspec checks every field's type as it decodes, in C.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import zlib
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-from markdown_it.token import Token
 
 from publish.errors import Problem
 from publish.model import Essay, Note
 
 Dependency = tuple[str, str, str]  # label cited, glossary key it resolved to, entry fingerprint
-
-
-def encode_tokens(tokens: Sequence[Token]) -> tuple[Any, ...]:
-    """Tokens as plain rows of text, numbers, lists and tables, for MessagePack."""
-    return tuple(
-        (
-            t.type,
-            t.tag,
-            t.nesting,
-            t.attrs,
-            t.map,
-            t.level,
-            encode_tokens(t.children) if t.children is not None else None,
-            t.content,
-            t.markup,
-            t.info,
-            t.meta,
-            t.block,
-            t.hidden,
-        )
-        for t in tokens
-    )
-
-
-def decode_tokens(rows: Sequence[Any]) -> list[Token]:
-    """Rebuild tokens from `encode_tokens` rows (a TypeError or ValueError if malformed)."""
-    tokens = []
-    for (
-        kind,
-        tag,
-        nesting,
-        attrs,
-        line_map,
-        level,
-        children,
-        content,
-        markup,
-        info,
-        meta,
-        block,
-        hidden,
-    ) in rows:
-        tokens.append(
-            Token(
-                kind,
-                tag,
-                nesting,
-                attrs,
-                line_map,
-                level,
-                decode_tokens(children) if children is not None else None,
-                content,
-                markup,
-                info,
-                meta,
-                block,
-                hidden,
-            )
-        )
-    return tokens
-
-
-# --- The record of one essay: MessagePack, its shape and types checked when read --------
-# MessagePack holds only data (text, numbers, lists, tables): unlike pickle, reading it can
-# never run code, and msgspec checks every field's type as it decodes, in C.
+Span = tuple[int, int, int]  # where one rendered body lies: offset, length, crc32 of its bytes
 
 
 class EssayRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -112,18 +51,25 @@ class EssayRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     links: tuple[tuple[str, int, int], ...] = ()  # located link destinations
 
 
+class BodyIndex(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """How many tokens the essay's parse made, and where each rendered body lies in the
+    record's second part: its key, offset, length and the crc32 of its UTF-8 bytes."""
+
+    count: int
+    spans: tuple[tuple[str, int, int, int], ...]
+
+
 class CacheRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
-    """A record's metadata: the essay, its warnings, what it cited and its token count."""
+    """A record's metadata: the essay, its warnings, what it cited and its bodies' index."""
 
     essay: EssayRecord
     problems: tuple[tuple[str, int, int, str, Literal["error", "warning"]], ...]
     dependencies: tuple[tuple[str, str, str], ...]
-    count: int
+    bodies: BodyIndex
 
 
 _RECORD_DECODER = msgspec.msgpack.Decoder(CacheRecord)
 _ENCODER = msgspec.msgpack.Encoder()
-_DECODER = msgspec.msgpack.Decoder()
 
 
 def pack(value: Any) -> bytes:
@@ -134,15 +80,33 @@ def pack(value: Any) -> bytes:
         raise ValueError(str(exc)) from None
 
 
-def unpack(data: bytes) -> Any:
-    """Plain data (text, numbers, lists, tables) from MessagePack bytes."""
-    return _DECODER.decode(data)
+def pack_bodies(bodies: Mapping[str, str]) -> tuple[bytes, dict[str, Span]]:
+    """The record's part of rendered bodies, a MessagePack array of their texts (so the whole
+    record is plain data), and the span of each text's UTF-8 bytes in it, by key (so that one
+    body is read without decoding the others); a ValueError for text UTF-8 cannot hold."""
+    items = [pack(text) for text in bodies.values()]
+    header = pack([None] * len(items))[: -len(items) or None]  # the array's own header
+    spans, offset = {}, len(header)
+    for (key, text), item in zip(bodies.items(), items, strict=True):
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(str(exc)) from None
+        start = offset + len(item) - len(data)  # after the string's own header
+        spans[key] = (start, len(data), zlib.crc32(data))
+        offset += len(item)
+    return header + b"".join(items), spans
 
 
 def essay_to_record(
-    essay: Essay, problems: Sequence[Problem], dependencies: Sequence[Dependency], count: int
+    essay: Essay,
+    problems: Sequence[Problem],
+    dependencies: Sequence[Dependency],
+    count: int,
+    spans: Mapping[str, Span],
 ) -> bytes:
-    """The record's metadata: the essay without its tokens, its warnings and what it cited."""
+    """The record's metadata: the essay without its tokens, its warnings, what it cited, its
+    token count and where its bodies lie."""
     fields = {name: getattr(essay, name) for name in EssayRecord.__struct_fields__}
     fields["date"] = _date_to_record(essay.date)
     fields["notes"] = tuple((n.number, n.label, n.glossary_key, n.references) for n in essay.notes)
@@ -151,12 +115,14 @@ def essay_to_record(
             essay=EssayRecord(**fields),
             problems=tuple((p.path, p.line, p.col, p.message, p.severity) for p in problems),
             dependencies=tuple(dependencies),
-            count=count,
+            bodies=BodyIndex(count, tuple((key, *span) for key, span in spans.items())),
         )
     )
 
 
-def essay_from_record(data: bytes) -> tuple[Essay, list[Problem], tuple[Dependency, ...], int]:
+def essay_from_record(
+    data: bytes,
+) -> tuple[Essay, list[Problem], tuple[Dependency, ...], int, dict[str, Span]]:
     """Read `essay_to_record`'s metadata back; a ValueError for anything else."""
     try:
         record = _RECORD_DECODER.decode(data)
@@ -166,7 +132,9 @@ def essay_from_record(data: bytes) -> tuple[Essay, list[Problem], tuple[Dependen
     fields["date"] = _date_from_record(record.essay.date)
     fields["notes"] = tuple(Note(*note) for note in record.essay.notes)
     essay = Essay(**fields, tokens=())
-    return essay, [Problem(*p) for p in record.problems], record.dependencies, record.count
+    spans = {key: (offset, length, crc) for key, offset, length, crc in record.bodies.spans}
+    problems = [Problem(*p) for p in record.problems]
+    return essay, problems, record.dependencies, record.bodies.count, spans
 
 
 def _date_to_record(moment: datetime | None) -> tuple[str, int, str | float | None] | None:

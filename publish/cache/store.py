@@ -24,7 +24,7 @@ import msgspec
 from publish.atomic import write_atomically
 
 CACHE_DIR = Path("build") / ".cache"
-FORMAT_VERSION = 3  # 3: one record format for essays and manifests (2: two formats)
+FORMAT_VERSION = 4  # 4: rendered bodies, not tokens (3: one record format for all files)
 HEADER = struct.Struct("<8sH32sIH")  # magic, format version, key, crc of the body, part count
 PART = struct.Struct("<I")  # the length of one part
 NO_CACHE_ENV = "PUBLISH_NO_CACHE"  # set to 1 to parse every essay afresh and store nothing
@@ -37,18 +37,15 @@ class ProcessCache:
     """Everything the cache keeps in memory, for the life of the process.
 
     One object, `PROCESS`, created at import: the records decoded so far (reused while their
-    files stay the same), the last few token decodes, glossary-entry fingerprints, the open
-    render stores, the compiled templates of each site and the read-only switch of
-    `publish check`. A forked worker inherits it and
-    drops only its database connections (`RenderStore.forget_connections`).
+    files stay the same), the last few essays parsed again for a body the cache lacked,
+    glossary-entry fingerprints, the compiled templates of each site and the read-only
+    switch of `publish check`. A forked worker inherits it.
     """
 
     read_only: bool = False
     loaded_records: dict[Path, tuple[tuple[int, int, int], Any]] = field(default_factory=dict)
-    recent_decodes: dict[tuple[Path, int, int], Any] = field(default_factory=dict)
+    recent_parses: dict[Path, Any] = field(default_factory=dict)
     entry_fingerprints: dict[int, tuple[Any, str]] = field(default_factory=dict)
-    render_stores: dict[Path, Any] = field(default_factory=dict)
-    inherited_connections: list[Any] = field(default_factory=list)
     worker_state: tuple[Any, ...] = ()  # what a forked worker was given by its pool
     template_environments: dict[Path, tuple[Any, Any]] = field(default_factory=dict)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import PurePosixPath
@@ -184,6 +184,23 @@ def _not_out(essay: Essay, shown: Essay | None, target: Essay, day: date) -> str
     if shown.date and essay.date and shown.date.date() > max(essay.date.date(), day):
         return f"goes out on {shown.date.date()}, after this essay ({essay.date.date()})"
     return ""
+
+
+def likely_link_targets(
+    essay: Essay, slug_of: Callable[[str], str | None]
+) -> tuple[tuple[str, str], ...]:
+    """The link targets `with_link_targets` will most likely give an essay, found without
+    loading the others: a page link names its slug, a file link the essay file of that name
+    (`slug_of` reads its slug); a file found under another name is left out."""
+    targets = []
+    for href, _, _ in essay.links:
+        reference = essay_reference(href)
+        if reference is None:
+            continue
+        slug = reference.name if reference.kind == "page" else slug_of(reference.name)
+        if slug is not None:
+            targets.append((href, f"{slug}/{reference.fragment}"))
+    return tuple(dict.fromkeys(targets))
 
 
 def with_link_targets(published: Site) -> Site:

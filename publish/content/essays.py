@@ -131,6 +131,20 @@ def read_essay(
     return essay, problems
 
 
+def essay_slug(path: Path, root: Path) -> str | None:
+    """The slug of the essay file at `path` as its front matter gives it (None when the file
+    is missing or has no valid slug), without parsing its body."""
+    try:
+        document, _ = read_document(path, root)
+    except (OSError, ValueError):
+        return None
+    if document is None:
+        return None
+    problems: list[Problem] = []
+    slug = _slug(document, _text(document, "title", problems, required=True), problems)
+    return slug or None
+
+
 EssayReader = Callable[
     [Sequence[Path], Path, Settings, Glossary], list[tuple[Essay | None, list[Problem]]]
 ]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from publish.layout import ESSAYS_DIR
 from publish.model import Essay, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
-from publish.outputs.renderers import RenderContext, render_feed
+from publish.outputs.renderers import feed_context, render_feed
 from publish.outputs.templates import image_credit
 from publish.outputs.urls import essay_url, page_url, resolve_url, tag_groups
 
@@ -44,11 +44,7 @@ def feed_content(site: Site, essay: Essay) -> str:
     """An essay's full HTML for feeds: image, body and notes, every URL absolute except the
     links between a note and its reference (the ids carry the slug: they stay unique when a
     reader shows many entries on one page)."""
-    base = site.settings.site.url
-    context = RenderContext(
-        slug=essay.slug, base=base, glossary_url=f"{base}glossary/", links=essay.link_targets
-    )
-    body = render_feed(essay.tokens, context)
+    body = render_feed(essay.tokens, feed_context(essay, site.settings.site.url))
     body = _OTHER_FRAGMENT.sub(f'href="{essay_url(site, essay)}#', body)
     return _image_html(site, essay) + body
 

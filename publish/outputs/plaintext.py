@@ -218,9 +218,9 @@ TEXT_RENDERER = TextRenderer()
 
 def render_text(tokens: Sequence[Token], context: RenderContext) -> str:
     """Render an essay's tokens as plain text for the text part of an email."""
-    return rendered(tokens, _plain_text, context)
+    return rendered(tokens, text_body, context)
 
 
-def _plain_text(tokens: Sequence[Token], context: RenderContext) -> str:
+def text_body(tokens: Sequence[Token], context: RenderContext) -> str:
     """`render_text`, always rendering."""
     return TEXT_RENDERER.render(tokens, build_parser().options, {"render": context})

@@ -1,9 +1,10 @@
 """The HTML renderers of an essay's tokens: web HTML (pages and feeds) and email HTML.
 
 Each output renders the tokens with its own `RenderContext` (where links point, how notes
-look). Renderers never change a token: where a token needs different attributes they render
-a copy. Tokens that offer `memoized(render, context)` (the build cache's stored tokens) keep
-their renderings; the renderers themselves know nothing of the cache.
+look), made by `web_context`, `feed_context` or `email_context`. Renderers never change a
+token: where a token needs different attributes they render a copy. Tokens that offer
+`memoized(render, context)` (the build cache's kept bodies) give back the body rendered when
+the essay was parsed; the renderers themselves know nothing of the cache.
 """
 
 from __future__ import annotations
@@ -149,10 +150,10 @@ WEB_RENDERER = WebRenderer()
 
 def render_web(tokens: Sequence[Token], context: RenderContext) -> str:
     """Render an essay's tokens as HTML for a web page or a feed."""
-    return rendered(tokens, _web_html, context)
+    return rendered(tokens, web_body, context)
 
 
-def _web_html(tokens: Sequence[Token], context: RenderContext) -> str:
+def web_body(tokens: Sequence[Token], context: RenderContext) -> str:
     """`render_web`, always rendering."""
     return WEB_RENDERER.render(tokens, build_parser().options, {"render": context})
 
@@ -171,10 +172,10 @@ FEED_RENDERER = FeedRenderer()
 
 def render_feed(tokens: Sequence[Token], context: RenderContext) -> str:
     """Render an essay's tokens as HTML for a feed entry (`context.base` the site's URL)."""
-    return rendered(tokens, _feed_html, context)
+    return rendered(tokens, feed_body, context)
 
 
-def _feed_html(tokens: Sequence[Token], context: RenderContext) -> str:
+def feed_body(tokens: Sequence[Token], context: RenderContext) -> str:
     """`render_feed`, always rendering."""
     return FEED_RENDERER.render(tokens, build_parser().options, {"render": context})
 
@@ -250,17 +251,39 @@ EMAIL_RENDERER = EmailRenderer()
 
 def render_email(tokens: Sequence[Token], context: RenderContext) -> str:
     """Render an essay's tokens as HTML for an email (`context.base` is the absolute site URL)."""
-    return rendered(tokens, _email_html, context)
+    return rendered(tokens, email_body, context)
 
 
-def _email_html(tokens: Sequence[Token], context: RenderContext) -> str:
+def email_body(tokens: Sequence[Token], context: RenderContext) -> str:
     """`render_email`, always rendering."""
     return EMAIL_RENDERER.render(tokens, build_parser().options, {"render": context})
 
 
 def render_essay_body(essay: Essay, base: str) -> str:
     """An essay's body HTML with site-relative links resolved against `base`."""
-    context = RenderContext(
+    return render_web(essay.tokens, web_context(essay, base))
+
+
+def web_context(essay: Essay, base: str) -> RenderContext:
+    """Where the links of an essay's web page point (`base` leads back to the site's root)."""
+    return RenderContext(
         slug=essay.slug, base=base, glossary_url=f"{base}glossary/", links=essay.link_targets
     )
-    return render_web(essay.tokens, context)
+
+
+def feed_context(essay: Essay, site_url: str) -> RenderContext:
+    """Where the links of an essay's feed entry point: absolute, under the site's URL."""
+    return web_context(essay, site_url)
+
+
+def email_context(essay: Essay, site_url: str) -> RenderContext:
+    """Where the links of an essay's email point: absolute, with its web page for what mail
+    clients drop, and its images' sizes (the HTML and the plain text share it)."""
+    return RenderContext(
+        slug=essay.slug,
+        base=site_url,
+        glossary_url=f"{site_url}glossary/",
+        links=essay.link_targets,
+        page_url=f"{site_url}{essay.slug}/",
+        images=essay.image_sizes,
+    )

@@ -1,0 +1,141 @@
+"""An essay's rendered bodies, kept in its record: what later builds reuse of a parse.
+
+The worker that parses an essay renders each body the outputs will ask for (web page, feed
+entry, email HTML, plain text) from the tokens it holds, and keeps them in the essay's
+record with each body's key, place and checksum. A body is read only when an output asks
+for it. A body rendered for another context (a link to a file whose essay the worker could
+not know, a renamed release) is rendered from the essay's tokens, parsed again from its
+source; one that fails its check is never served. No token stream is ever stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, overload
+
+from markdown_it.token import Token
+
+from publish.cache.records import Span
+from publish.cache.store import PROCESS
+from publish.model import Essay
+
+Renderer = Callable[[Sequence[Token], Any], str]
+Rendering = tuple[Renderer, Any]  # a renderer and the context it renders with
+RECENT_PARSES = 8  # essays parsed again for a rendering the cache lacked, kept for the next
+
+
+def body_key(render: Renderer, context: Any) -> str:
+    """The key of one rendered body: the renderer and the whole context it rendered with (the
+    essay's tokens are fixed by its record's key)."""
+    text = f"{render.__module__}.{render.__qualname__}|{context!r}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def render_bodies(tokens: Sequence[Token], renderings: Sequence[Rendering]) -> dict[str, str]:
+    """Each body of `renderings` rendered from `tokens`, by its key."""
+    return {body_key(render, context): render(tokens, context) for render, context in renderings}
+
+
+def read_body(path: Path, span: Span) -> str | None:
+    """The body at `span` of a record, or None when it is absent or fails its checksum."""
+    offset, length, checksum = span
+    try:
+        with open(path, "rb") as kept:
+            kept.seek(offset)
+            data = kept.read(length)
+    except OSError:
+        return None
+    if len(data) != length or zlib.crc32(data) != checksum:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+class Source(Protocol):
+    """Where a kept body comes from: its essay, parsed again when the cache lacks a body."""
+
+    def parse(self) -> Essay:
+        """The essay parsed again from its source (refusing a changed source)."""
+
+    def bodies(self, essay: Essay) -> dict[str, str]:
+        """Every body the build keeps of the essay, rendered from its tokens, by key."""
+
+    def discard(self) -> None:
+        """Drop the essay's record, so that the next build parses it again."""
+
+
+class KeptBody(Sequence[Token]):
+    """An essay's body as the build cache keeps it: its rendered bodies, read when asked for.
+
+    The renderers ask through `memoized(render, context)`. A body rendered for another
+    context is rendered from the tokens, parsed again from the essay's source; a kept body
+    that fails its check is never served: the essay is parsed again and every body it keeps
+    rendered afresh (held in memory for the rest of the build), and its record dropped.
+    Indexing or iterating gives the tokens too, so the body reads as the tokens it stands for.
+    """
+
+    __slots__ = ("path", "spans", "count", "source", "repaired")
+
+    def __init__(self, path: Path, spans: Mapping[str, Span], count: int, source: Source):
+        self.path, self.spans, self.count, self.source = path, spans, count, source
+        self.repaired: dict[str, str] = {}
+
+    def memoized(self, render: Renderer, context: Any) -> str:
+        """What `render(tokens, context)` returns: kept if the cache holds it, else rendered."""
+        key = body_key(render, context)
+        if key in self.repaired:
+            return self.repaired[key]
+        span = self.spans.get(key)
+        if span is not None:
+            text = read_body(self.path, span)
+            if text is not None:
+                return text
+            self.source.discard()
+            self.repaired = self.source.bodies(self.parsed())
+            if key in self.repaired:
+                return self.repaired[key]
+        return render(self.load(), context)
+
+    def load(self) -> Sequence[Token]:
+        """The essay's tokens, parsed again."""
+        return self.parsed().tokens
+
+    def parsed(self) -> Essay:
+        """The essay parsed again (the last few such parses are kept)."""
+        essay = PROCESS.recent_parses.get(self.path)
+        if essay is None:
+            essay = PROCESS.recent_parses[self.path] = self.source.parse()
+            while len(PROCESS.recent_parses) > RECENT_PARSES:
+                del PROCESS.recent_parses[next(iter(PROCESS.recent_parses))]
+        return essay
+
+    def __iter__(self) -> Iterator[Token]:
+        return iter(self.load())
+
+    def __len__(self) -> int:
+        return self.count
+
+    @overload
+    def __getitem__(self, index: int) -> Token: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Token]: ...
+
+    def __getitem__(self, index: int | slice) -> Token | Sequence[Token]:
+        return self.load()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, KeptBody):
+            return self.path == other.path and self.spans == other.spans
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    def __repr__(self) -> str:
+        return f"KeptBody({self.path.name}, {len(self.spans)} bodies, {self.count} tokens)"
