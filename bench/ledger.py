@@ -159,14 +159,13 @@ def reset_sample(conn: sqlite3.Connection, slug: str, middle: int) -> None:
 
 
 def claim_and_mark(conn: sqlite3.Connection, slug: str, after: int) -> tuple[float, float]:
-    """Claim and mark SAMPLE messages from reader id `after` on, as `SendRun` does: the
-    batch read, the reader looked up twice, and per message one committed transaction
+    """Claim and mark up to SAMPLE messages from reader id `after` on, as `SendRun` does:
+    the batch read, the reader looked up twice, and per message one committed transaction
     marking the previous one sent and claiming it. Milliseconds per message in the first
     half of the sample and in the second (flat if they match)."""
-    done, previous, times = 0, None, []
-    started = time.perf_counter()
-    while done < SAMPLE and (batch := ledger.pending_batch(conn, slug, after)):
-        for delivery in batch[: SAMPLE - done]:
+    previous, stamps = None, [time.perf_counter()]
+    while len(stamps) <= SAMPLE and (batch := ledger.pending_batch(conn, slug, after)):
+        for delivery in batch[: SAMPLE + 1 - len(stamps)]:
             ledger.current_subscriber(conn, delivery)
             ledger.current_subscriber(conn, delivery)
             with db.transaction(conn):
@@ -174,15 +173,14 @@ def claim_and_mark(conn: sqlite3.Connection, slug: str, after: int) -> tuple[flo
                     ledger.mark(conn, slug, previous, "sent")
                 ledger.claim(conn, slug, delivery.subscriber_id)
             previous = delivery.subscriber_id
-            done += 1
-            if done == SAMPLE // 2:
-                times.append(time.perf_counter() - started)
-                started = time.perf_counter()
+            stamps.append(time.perf_counter())
         after = batch[-1].subscriber_id
-    with db.transaction(conn):
-        ledger.mark(conn, slug, previous, "sent")
-    times.append(time.perf_counter() - started)
-    return 1000 * times[0] / (SAMPLE // 2), 1000 * times[1] / (SAMPLE - SAMPLE // 2)
+    if previous is not None:
+        with db.transaction(conn):
+            ledger.mark(conn, slug, previous, "sent")
+    middle = len(stamps) // 2
+    first, second = stamps[middle] - stamps[0], stamps[-1] - stamps[middle]
+    return 1000 * first / max(middle, 1), 1000 * second / max(len(stamps) - 1 - middle, 1)
 
 
 def peak_rss_mb() -> float:
