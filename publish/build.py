@@ -25,6 +25,7 @@ from publish.cache.outputs import Keyed, OutputKeys, OutputMemo
 from publish.cache.parses import entry_fingerprint
 from publish.cache.renders import RenderStore
 from publish.cache.store import PROCESS, cache_enabled, read_only
+from publish.checker import CheckMemo, check_trees
 from publish.content import essays
 from publish.content.essaylinks import unpublished_link_problems, with_link_targets
 from publish.content.site import essay_folder, select_published
@@ -171,7 +172,7 @@ def build(
 ) -> BuildReport:
     """Build the web site and feeds into `build/site/` and the emails into `build/email/`,
     both folders replaced in one atomic commit under the site's build lock; with `write`
-    off, do everything but the write (and leave the build cache as it was).
+    off, do everything but the write (the build cache left as it was, but for check's memo).
 
     Contents are rendered as the writer stages them (so memory stays flat however large the
     site); the pre-flight checks run on what was rendered, before the commit.
@@ -188,8 +189,7 @@ def build(
             gathered["site"] = with_banners(
                 gathered["site"], banners(site, published, options.today)
             )
-        caching = write and cache_enabled()
-        folders = decide(root, published, gathered, caching, out, options.preview)
+        folders = decide(root, published, gathered, cache_enabled(), out, options.preview)
         rendering = Rendering(folders, progress)
         problems = list(warnings or [])
 
@@ -203,9 +203,9 @@ def build(
             for folder in folders:
                 if folder.memo is not None:
                     folder.memo.save()
-        else:
-            for _ in rendering.make([v for f in folders for v in f.files.values()]):
-                pass  # made and measured, never kept: check's memory stays flat too
+        else:  # made and measured, never kept; what a memo vouches for is not even made
+            memo = CheckMemo(root) if cache_enabled() else None
+            rendering.sizes.update(check_trees(folders, rendering.make, memo)["email"])
             preflight_checks()
     site_dir, email_dir = (out / name for name in FOLDERS)
     return BuildReport(
@@ -224,12 +224,12 @@ def output_dir(root: Path, options: BuildOptions) -> Path:
     return root / BUILD_DIR / PREVIEW_FOLDER if options.preview else root / BUILD_DIR
 
 
-def check(root: Path, options: BuildOptions) -> BuildReport:
+def check(root: Path, options: BuildOptions, progress: Progress | None = None) -> BuildReport:
     """The build without the write, drafts, future and queued essays included: every problem
-    a build of any day would meet (a PublishError for errors)."""
-    return build(
-        root, dataclasses.replace(options, drafts=True, future=True, queued=True), write=False
-    )
+    a build of any day would meet (a PublishError for errors); `progress` hears of each
+    content made (none a memo vouches for, see `publish.checker`)."""
+    every = dataclasses.replace(options, drafts=True, future=True, queued=True)
+    return build(root, every, write=False, progress=progress)
 
 
 # --- Load and plan ----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from publish import dnsrecords
 from publish.content.settings import SETTINGS_FILE
 from publish.dnsrecords import DmarcRecord, SpfRecord, TxtLookup
 from publish.errors import PublishError
-from publish.mailing import dkim
+from publish.mailing import dkimsetup
 from publish.mailing.setup import locate_setting
 from publish.model import Settings
 
@@ -86,7 +86,7 @@ def site_domains(settings: Settings) -> Domains:
     sender = _domain_of(settings.email.from_address)
     envelope = _domain_of(settings.email.bounce_address) or sender
     configured = settings.email.dkim_selector or settings.email.dkim_key_file
-    signing = dkim.signing_domain(settings) if configured else ""
+    signing = dkimsetup.signing_domain(settings) if configured else ""
     return Domains(sender, envelope, signing)
 
 
@@ -179,13 +179,13 @@ def dkim_finding(root: Path, settings: Settings, signing: str, lookup: TxtLookup
             "set both settings so publish signs.",
             why,
         )
-    problems = dkim.key_problems(root, settings)
+    problems = dkimsetup.key_problems(root, settings)
     if problems:
         return Finding("DKIM", FIX, problems[0].message, "Fix the setting (see above).", why)
     selector = settings.email.dkim_selector
     name = dnsrecords.dkim_key_name(selector, signing)
     key = (root / settings.email.dkim_key_file).read_bytes()
-    wanted = dkim.dns_record(key)
+    wanted = dkimsetup.dns_record(key)
     published = [v for v in lookup(name) if "p=" in v]
     add = f"Add a TXT record at {name} with this value (the public half of your key):"
     if not published:
@@ -236,7 +236,7 @@ def _same_key(published: str, key: bytes) -> bool:
         der = base64.b64decode("".join(published.split()), validate=True)
     except (binascii.Error, ValueError):
         return False
-    return der == dkim.public_key_der(key)
+    return der == dkimsetup.public_key_der(key)
 
 
 def dmarc_finding(domain: str, found_at: str, texts: list[str]) -> Finding:

@@ -11,8 +11,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 MAX_WORKERS = 8  # forked workers at most, however many cores
 
@@ -39,6 +41,8 @@ def forked_pool(
 ) -> ProcessPoolExecutor:
     """A pool of `workers` forked processes (they inherit the loaded site, not a pickle);
     each worker dies with the process that forked it, however that process ends."""
+    from concurrent.futures import ProcessPoolExecutor  # loaded only when there is much to do
+
     return ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("fork"),

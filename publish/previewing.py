@@ -1,6 +1,9 @@
 """What sets a preview build apart from the real one: where it is written, which essays it
 shows that the real build leaves out, and the banner on their pages.
 
+`check` previews every queued essay at its slot, and warns of those the schedule's rule
+has no slot for (`queue_problems`).
+
 A preview build (`publish build --future`, `publish serve`) writes `build/preview/site/` and
 `build/preview/email/`, never `build/site/` or `build/email/`, which deploy, send and run read.
 Each essay page a preview shows before its time (queued, dated later, or a draft) carries a
@@ -15,10 +18,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from html import escape
 
+from publish.content.settings import SETTINGS_FILE, setting_line
+from publish.errors import Problem, warning
 from publish.model import Essay, Site
 from publish.outputs.files import Content, Deferred, OutputFiles
 from publish.outputs.urls import essay_page_path
-from publish.schedule import QUEUED, Timetable, format_slot, plan_schedule
+from publish.schedule import QUEUED, Timetable, format_slot, plan_schedule, unplaced_warning
 from publish.state.releases import site_with_releases
 
 PREVIEW_FOLDER = "preview"  # under build/: the preview's own site/ and email/
@@ -149,3 +154,15 @@ def banners(site: Site, published: Site, today: date | datetime) -> list[tuple[E
     `site`), the later-dated and the drafts."""
     undated = {essay.slug for essay in site.essays if essay.date is None}
     return [(essay, banner_text(essay, essay.slug in undated, today)) for essay in published.essays]
+
+
+def queue_problems(site: Site, now: datetime) -> list[Problem]:
+    """A warning, at the schedule's rule, naming the queued essays it has no slot for."""
+    binding, known = site_with_releases(site)
+    first_run = known.first_run or (None if binding.releases else now)  # as a first run notes
+    timetable = Timetable.from_settings(site.settings)
+    plan = plan_schedule(timetable, binding.site.essays, binding.releases, now, first_run)
+    message = unplaced_warning(plan)
+    if message is None:
+        return []
+    return [warning(SETTINGS_FILE, setting_line(site.root, "schedule", "rule"), 1, message)]

@@ -20,20 +20,19 @@ from pathlib import Path
 from publish.build import BuildOptions
 from publish.build import check as check_site
 from publish.content.deploy_settings import SETTINGS_FILE
-from publish.content.settings import setting_line
 from publish.deploy.target import shown_target
-from publish.errors import Problem, PublishError, error, warning
+from publish.errors import Problem, PublishError, error
 from publish.mailing.destination import outbox_folder
 from publish.mailing.environment import shown_path
 from publish.mailing.readiness import sending_problems
 from publish.mailing.smtp_url import SMTP_URL_ENV, parse_smtp_url
 from publish.model import DeploySettings, Settings, Site
+from publish.previewing import queue_problems
 from publish.schedule import (
     Timetable,
     due_placements,
     next_slot,
     plan_schedule,
-    unplaced_warning,
 )
 from publish.state.confirmations import FailedConfirmations, failed_confirmations
 from publish.state.db import database_path
@@ -118,18 +117,6 @@ def check_problems(root: Path, today: datetime) -> tuple[Site | None, list[Probl
     assert site is not None
     problems = [*report.warnings, *sending_problems(root, site.settings)]
     return site, [*problems, *queue_problems(site, today)]
-
-
-def queue_problems(site: Site, now: datetime) -> list[Problem]:
-    """A warning, at the schedule's rule, naming the queued essays it has no slot for."""
-    binding, known = site_with_releases(site)
-    first_run = known.first_run or (None if binding.releases else now)  # as a first run notes
-    timetable = Timetable.from_settings(site.settings)
-    plan = plan_schedule(timetable, binding.site.essays, binding.releases, now, first_run)
-    message = unplaced_warning(plan)
-    if message is None:
-        return []
-    return [warning(SETTINGS_FILE, setting_line(site.root, "schedule", "rule"), 1, message)]
 
 
 def next_release(site: Site, now: datetime) -> NextRelease:

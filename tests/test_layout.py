@@ -28,6 +28,7 @@ RANKS = {
     "outputs": 5,
     "journal": 6,
     "writer": 6,
+    "checker": 6,
     "previewing": 6,
     "build": 7,
 }

@@ -5,6 +5,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from publish.cli.main import cli
+from tests.sitebuilder import essay_text, make_site, site_settings
 
 HEAVY = (
     "feedgen",
@@ -43,3 +52,61 @@ def test_version_imports_nothing_heavy() -> None:
     lines = result.stdout.splitlines()
     assert lines[0].startswith("publish, version ")
     assert lines[-1] == "loaded:"
+
+
+# Loaded only to sign or serve: `check` and `build` have no use for them.
+SENDING_ONLY = ("dkim", "dns", "flask", "waitress", "watchdog", "http.server", "publish.serve")
+COMMAND_PROBE = """
+import sys
+from publish.cli.main import cli
+try:
+    cli(["--root", sys.argv[1], *sys.argv[2:]])
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+print("loaded:", *sorted(name for name in {names!r} if name in sys.modules))
+"""
+
+
+def loaded_by(root: Path, *command: str) -> list[str]:
+    """What a command run in a fresh process loaded of `SENDING_ONLY`."""
+    result = subprocess.run(
+        [sys.executable, "-c", COMMAND_PROBE.format(names=SENDING_ONLY), str(root), *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.splitlines()[-1].split()[1:]
+
+
+def dkim_key(path: Path) -> None:
+    """Write a fresh 2048-bit RSA key, readable by its owner only."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.write_bytes(pem)
+    path.chmod(0o600)
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "dkim"])
+def test_check_and_build_load_neither_dkim_nor_dns_nor_the_server(
+    tmp_path: Path, signed: bool
+) -> None:
+    settings = site_settings("run")
+    if signed:
+        settings += 'dkim_selector = "mail2026"\ndkim_key_file = "dkim.pem"\n'
+    root = make_site(
+        tmp_path / "site", {"one": essay_text("One", date="2026-01-01")}, None, settings
+    )
+    if signed:
+        dkim_key(root / "dkim.pem")
+    assert loaded_by(root, "build", "--today", "2026-12-01") == []
+    assert loaded_by(root, "check", "--today", "2026-12-01") == []
+    if signed:  # the key is still checked
+        (root / "dkim.pem").chmod(0o644)
+        result = CliRunner().invoke(cli, ["--root", str(root), "check", "--today", "2026-12-01"])
+        assert result.exit_code == 1
+        assert "dkim_key_file 'dkim.pem' can be read by every user" in result.output

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -30,10 +30,12 @@ from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError
 from publish.mailing.readiness import sending_problems
 from publish.model import Essay
+from publish.previewing import queue_problems
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
-from publish.serve import INDEX_PATH, BuildResult, Preview
 from publish.state.releases import site_with_releases
-from publish.status import queue_problems
+
+if TYPE_CHECKING:
+    from publish.serve import BuildResult
 
 
 @click.command()
@@ -119,7 +121,7 @@ def check(
     build/.cache/links.json, a day or, for broken ones, an hour); broken links are
     warnings, permanently moved ones hints."""
     today = parse_today(today_text) or site_today(root)
-    report = check_site(root, BuildOptions(today=today))  # writes nothing, not even the cache
+    report = check_site(root, BuildOptions(today=today))  # writes no output, only its memo
     site = report.site
     assert site is not None
     now = site_moment(today, Timetable.from_settings(site.settings), end_of_day=True)
@@ -234,6 +236,8 @@ def serve(root: Path, today_text: str | None, port: int, drafts: bool, future: b
 
     Queued essays are shown at their planned slots, with a banner; /__publish__/ lists the
     queue, the drafts and the sent essays, with each one's email as a reader gets it."""
+    from publish.serve import INDEX_PATH, Preview  # the server's modules: only for `serve`
+
     today = parse_today(today_text) or site_today(root)
     preview = Preview(
         root,

@@ -8,22 +8,19 @@ its parser, header canonicalisation, tag layout and folding, with the body's rel
 canonicalisation done as bytes replacements and the RSA by OpenSSL (through
 `cryptography`; in dkimpy it is a pure-Python `pow()`, most of a signature's CPU).
 RSASSA-PKCS1-v1_5 is deterministic, so the header is byte for byte what `dkim.sign` makes
-(tests/test_dkim.py compares them).
+(tests/test_dkim.py compares them). The setup is checked in `publish.mailing.dkimsetup`,
+which `check` reads without loading dkimpy and its DNS resolver.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import re
-import stat
 import time
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from pathlib import Path
 
 import dkim
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
@@ -33,9 +30,8 @@ from dkim.canonicalization import (
     strip_trailing_lines,
 )
 
-from publish.content.settings import SETTINGS_FILE
-from publish.errors import Problem, PublishError, error
-from publish.mailing.setup import locate_setting
+from publish.errors import PublishError
+from publish.mailing.dkimsetup import key_problems, signing_domain
 from publish.mailing.transport import Transport
 from publish.model import Settings
 
@@ -56,8 +52,6 @@ SIGNED_HEADERS = (
 )
 # Signed once more than they occur, so nobody can add a second one without breaking it.
 OVERSIGNED = ("From", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post")
-MIN_KEY_BITS = 1024  # receivers ignore shorter keys (RFC 8301)
-DNS_NAME = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?:\.(?!-)[A-Za-z0-9_-]{1,63})*")
 HEADER_NAME = b"DKIM-Signature"
 RELAXED = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
 
@@ -146,14 +140,6 @@ def signing(transport: Transport, signer: DkimSigner | None) -> Transport:
     return transport if signer is None else SigningTransport(transport, signer)
 
 
-def signing_domain(settings: Settings) -> str:
-    """The d= domain: `[email] dkim_domain`, else the domain of `[email] from`."""
-    email = settings.email
-    if email.dkim_domain:
-        return email.dkim_domain.strip().rstrip(".").lower()
-    return parseaddr(email.from_address)[1].rpartition("@")[2].lower()
-
-
 def signer_for(root: Path, settings: Settings) -> DkimSigner | None:
     """The signer of this site, None when DKIM is not set up; PublishError for a bad key."""
     if not settings.email.dkim_selector and not settings.email.dkim_key_file:
@@ -163,85 +149,6 @@ def signer_for(root: Path, settings: Settings) -> DkimSigner | None:
         raise PublishError(problems)
     key = (root / settings.email.dkim_key_file).read_bytes()
     return DkimSigner(settings.email.dkim_selector, signing_domain(settings), key)
-
-
-def key_problems(root: Path, settings: Settings) -> list[Problem]:
-    """What is wrong with the DKIM setup, as errors located in publish.toml ([] when fine)."""
-    email = settings.email
-    if not email.dkim_selector and not email.dkim_key_file:
-        return []
-    text = _settings_text(root)
-    if not email.dkim_selector:
-        return [
-            _problem(
-                text,
-                "dkim_key_file",
-                "[email] dkim_key_file is set but dkim_selector "
-                "is not; set the selector your DNS publishes the key under",
-            )
-        ]
-    if not email.dkim_key_file:
-        return [
-            _problem(
-                text,
-                "dkim_selector",
-                "[email] dkim_selector is set but dkim_key_file "
-                "is not; set the path of the PEM private key",
-            )
-        ]
-    for key, value in (("dkim_selector", email.dkim_selector), ("dkim_domain", email.dkim_domain)):
-        if value and not DNS_NAME.fullmatch(value.strip().rstrip(".")):
-            return [_problem(text, key, f"[email] {key} must be a DNS name such as 'mail2026'")]
-    fault = _key_file_fault(root, email.dkim_key_file)
-    if fault:
-        return [_problem(text, "dkim_key_file", f"[email] dkim_key_file {fault}")]
-    if not signing_domain(settings):
-        return [_problem(text, "dkim_domain", "there is no domain to sign for: set [email] from")]
-    return []
-
-
-def public_key_der(private_pem: bytes) -> bytes:
-    """The public half of a PEM private key, as the DER bytes DNS publishes in base64."""
-    key = serialization.load_pem_private_key(private_pem, password=None)
-    return key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-def dns_record(private_pem: bytes) -> str:
-    """The TXT record value that publishes the public half of a private key."""
-    return "v=DKIM1; k=rsa; p=" + base64.b64encode(public_key_der(private_pem)).decode()
-
-
-def _key_file_fault(root: Path, relative: str) -> str:
-    """Why the key file cannot be used, or ''."""
-    path = root / relative
-    shown = f"'{relative}'"
-    try:
-        mode = path.stat().st_mode
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return f"{shown} does not exist (paths are relative to the site folder)"
-    except IsADirectoryError:
-        return f"{shown} is a folder, not a key file"
-    except PermissionError:
-        return f"{shown} cannot be read by this user; make it readable by the user who sends"
-    except OSError as exc:
-        return f"{shown} cannot be read: {exc.strerror or exc}"
-    if mode & stat.S_IROTH:
-        return (
-            f"{shown} can be read by every user of this machine (mode {stat.S_IMODE(mode):o}); "
-            f"a private key must not be: run 'chmod 600 {relative}'"
-        )
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        return f"{shown} is not an unencrypted PEM private key"
-    if not isinstance(key, rsa.RSAPrivateKey):
-        return f"{shown} is not an RSA key; DKIM here signs with RSA (rsa-sha256)"
-    if key.key_size < MIN_KEY_BITS:
-        return f"{shown} is a {key.key_size}-bit key; receivers ignore keys under 1024 bits"
-    return ""
 
 
 def head_and_body(message: bytes) -> tuple[list[list[bytes]], bytes]:
@@ -288,17 +195,3 @@ def _header_names(message: bytes) -> set[str]:
         if line and line[:1] not in (b" ", b"\t") and b":" in line:
             names.add(line.split(b":", 1)[0].strip().decode("ascii", "replace").lower())
     return names
-
-
-def _settings_text(root: Path) -> str:
-    """publish.toml's text, for locating keys ('' when unreadable)."""
-    try:
-        return (root / SETTINGS_FILE).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return ""
-
-
-def _problem(text: str, key: str, message: str) -> Problem:
-    """An error at `key` of `[email]` in publish.toml."""
-    line, col = locate_setting(text, "email", key)
-    return error(SETTINGS_FILE, line, col, message)

@@ -14,8 +14,6 @@ import stat
 from collections.abc import MutableMapping
 from pathlib import Path
 
-from dotenv.parser import parse_stream
-
 from publish.errors import Problem, PublishError, did_you_mean, error, warning
 from publish.model import Settings
 from publish.state.db import database_path
@@ -91,6 +89,8 @@ def _read(path: Path, name: str) -> tuple[dict[str, str], list[Problem]]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise PublishError.single(name, 1, 1, "the environment file is not UTF-8") from None
+    from dotenv.parser import parse_stream  # loaded only where there is a file to read
+
     values: dict[str, str] = {}
     problems: list[Problem] = []
     for binding in parse_stream(io.StringIO(text)):

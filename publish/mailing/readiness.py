@@ -11,6 +11,9 @@ from publish.model import Settings
 
 def sending_problems(root: Path, settings: Settings) -> list[Problem]:
     """The mail setup's problems and the DKIM key's, as `check` and `status` report them."""
-    from publish.mailing.dkim import key_problems  # dkimpy: loaded only when asked
+    problems = mailing_readiness(root, settings)
+    if not (settings.email.dkim_selector or settings.email.dkim_key_file):
+        return problems  # no DKIM set up: the key's module (and `cryptography`) stays unloaded
+    from publish.mailing.dkimsetup import key_problems  # `cryptography`, to read the key
 
-    return [*mailing_readiness(root, settings), *key_problems(root, settings)]
+    return [*problems, *key_problems(root, settings)]

@@ -14,9 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from html import escape
-
-from feedgen.feed import FeedGenerator
-from lxml import etree
+from typing import TYPE_CHECKING
 
 from publish.content.source import ESSAYS_DIR
 from publish.model import Essay, Site
@@ -24,6 +22,9 @@ from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.renderers import RenderContext, render_feed
 from publish.outputs.templates import image_credit
 from publish.outputs.urls import essay_url, page_url, resolve_url, tag_groups
+
+if TYPE_CHECKING:
+    from feedgen.feed import FeedGenerator
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR = "publish"
@@ -154,6 +155,8 @@ def _generator(
     title: str,
 ) -> FeedGenerator:
     """A FeedGenerator for `essays`, its self link at `feed_path`, its page at `page_path`."""
+    from feedgen.feed import FeedGenerator  # lxml underneath: loaded when a feed is made
+
     settings = site.settings.site
     updated = _updated(essays)
     fg = FeedGenerator()
@@ -201,6 +204,8 @@ def _with_hub(site: Site, document: bytes) -> bytes:
     """The RSS document with the WebSub hub link, when a hub is set."""
     if not websub_hub(site):
         return document
+    from lxml import etree
+
     root = etree.fromstring(document)
     channel = root.find("channel")
     link = etree.Element(f"{{{ATOM_NS}}}link", href=websub_hub(site), rel="hub")

@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping
 from functools import cached_property, lru_cache
 from html import escape
+from typing import TYPE_CHECKING
 
-import css_inline
 from jinja2 import Environment
 from markupsafe import Markup
 
@@ -29,13 +29,15 @@ from publish.outputs.renderers import RenderContext, render_email
 from publish.outputs.urls import essay_url, preview_unsubscribe_url, resolve_url
 from publish.safetext import fold_controls
 
+if TYPE_CHECKING:
+    from css_inline import CSSInliner
+
 Files = dict[str, str | bytes]
 
 GREETING_PREVIEW = "Hello,"
 GREETING_START, GREETING_END = "<!--greeting-->", "<!--/greeting-->"
 SIZE_LIMIT = 90 * 1024  # Gmail clips messages above about 102 KB; warn well before.
 _GREETING_HTML = re.compile(re.escape(GREETING_START) + ".*?" + re.escape(GREETING_END), re.S)
-_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
 def render_emails(site: Site, templates: Environment) -> OutputFiles:
@@ -93,7 +95,16 @@ def email_html(site: Site, essay: Essay, templates: Environment) -> str:
         greeting=greeting,
         preheader=essay.summary,
     )
-    return _INLINER.inline(page)
+    return inliner().inline(page)
+
+
+@lru_cache(maxsize=1)
+def inliner() -> CSSInliner:
+    """The CSS inliner (made when the first email is, so a build that makes none never
+    loads it)."""
+    import css_inline
+
+    return css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
 def email_text(site: Site, essay: Essay, templates: Environment) -> str:

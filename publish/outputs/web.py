@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from html import escape
 from itertools import groupby
 from typing import Any
 from urllib.parse import urlsplit
-from xml.sax.saxutils import escape as xml_escape
 
 from jinja2 import Environment, TemplateError
 from markupsafe import Markup
@@ -400,7 +400,8 @@ def sitemap(site: Site, lastmods: dict[str, datetime | None]) -> str:
     for path in sorted(lastmods, key=_sitemap_order):
         moment = lastmods[path]
         lines.append("  <url>")
-        lines.append(f"    <loc>{xml_escape(site.settings.site.url + page_url(path))}</loc>")
+        address = escape(site.settings.site.url + page_url(path), quote=False)  # &, <, >
+        lines.append(f"    <loc>{address}</loc>")
         if moment is not None:
             lines.append(f"    <lastmod>{moment.date().isoformat()}</lastmod>")
         lines.append("  </url>")
