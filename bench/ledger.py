@@ -39,7 +39,7 @@ from publish.state import db, ledger, subscribers
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 SAMPLE = 2000  # messages whose ledger steps are timed at each size
 FILL_CHUNK = 10_000  # readers added per transaction
-HOUR_AGO = "0000"  # `sent_since` from the start of time: every recent row of every send
+SINCE_EVER = "0000-01-01"  # `sent_since` from the start of time: every row of every send
 
 
 def reader_address(n: int) -> str:
@@ -71,11 +71,12 @@ class LedgerRow:
 
     readers: int
     deliveries: int
-    start_ms: float
+    start_ms: float  # -1: the send was started by an earlier run
     count_ms: float
     ms_per_message: float
     first_half_ms: float
     second_half_ms: float
+    cpu_ms_per_message: float
     peak_mb: float
     rss_before_mb: float
     scans: list[str]
@@ -117,8 +118,8 @@ def measure_size(path: Path, size: int) -> LedgerRow:
     with closing(db.connect(path)) as conn:
         conn.set_trace_callback(statements)
         started = time.perf_counter()
-        ledger.start_send(conn, slug)
-        start_ms = 1000 * (time.perf_counter() - started)
+        started_now = ledger.start_send(conn, slug)
+        start_ms = 1000 * (time.perf_counter() - started) if started_now else -1.0
         middle = size // 2
         reset_sample(conn, slug, middle)
         rss_before = peak_rss_mb()
@@ -126,21 +127,21 @@ def measure_size(path: Path, size: int) -> LedgerRow:
         ledger.recover_claims(conn, slug)
         ledger.ledger_counts(conn, slug)
         ledger.count_pending(conn, slug)
-        ledger.sent_since(conn, HOUR_AGO + "-01-01")
+        ledger.sent_since(conn, SINCE_EVER)
         count_ms = 1000 * (time.perf_counter() - started)
-        halves = claim_and_mark(conn, slug, middle)
+        figures = claim_and_mark(conn, slug, middle)
         ledger.finish_send(conn, slug)
         conn.set_trace_callback(None)
         deliveries = conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0]
         scans = statements.scans(conn)
-    per_message = (halves[0] + halves[1]) / 2
+    per_message = (figures[0] + figures[1]) / 2
     return LedgerRow(
         size,
         deliveries,
         start_ms,
         count_ms,
         per_message,
-        *halves,
+        *figures,
         peak_rss_mb(),
         rss_before,
         scans,
@@ -158,12 +159,13 @@ def reset_sample(conn: sqlite3.Connection, slug: str, middle: int) -> None:
         )
 
 
-def claim_and_mark(conn: sqlite3.Connection, slug: str, after: int) -> tuple[float, float]:
+def claim_and_mark(conn: sqlite3.Connection, slug: str, after: int) -> tuple[float, float, float]:
     """Claim and mark up to SAMPLE messages from reader id `after` on, as `SendRun` does:
     the batch read, the reader looked up twice, and per message one committed transaction
     marking the previous one sent and claiming it. Milliseconds per message in the first
-    half of the sample and in the second (flat if they match)."""
-    previous, stamps = None, [time.perf_counter()]
+    half of the sample and in the second (flat if they match), and CPU milliseconds per
+    message (what the disk's fsync does not blur)."""
+    previous, stamps, cpu_started = None, [time.perf_counter()], time.process_time()
     while len(stamps) <= SAMPLE and (batch := ledger.pending_batch(conn, slug, after)):
         for delivery in batch[: SAMPLE + 1 - len(stamps)]:
             ledger.current_subscriber(conn, delivery)
@@ -178,9 +180,14 @@ def claim_and_mark(conn: sqlite3.Connection, slug: str, after: int) -> tuple[flo
     if previous is not None:
         with db.transaction(conn):
             ledger.mark(conn, slug, previous, "sent")
-    middle = len(stamps) // 2
+    cpu = time.process_time() - cpu_started
+    done, middle = len(stamps) - 1, len(stamps) // 2
     first, second = stamps[middle] - stamps[0], stamps[-1] - stamps[middle]
-    return 1000 * first / max(middle, 1), 1000 * second / max(len(stamps) - 1 - middle, 1)
+    return (
+        1000 * first / max(middle, 1),
+        1000 * second / max(done - middle, 1),
+        1000 * cpu / max(done, 1),
+    )
 
 
 def peak_rss_mb() -> float:
@@ -207,16 +214,18 @@ def format_ledger(rows: list[LedgerRow], fill_seconds: dict[int, float]) -> str:
     lines = [
         "| readers | ledger rows | fill (add_subscriber) | start send | per-run counts "
         f"| claim + mark ms/message ({SAMPLE:,}) | first half | second half "
-        "| peak RSS | RSS before the sample |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU ms/message | peak RSS | RSS before the sample |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         filled = fill_seconds.get(row.readers)
         shown = f"{filled:.0f} s" if filled else "kept"
+        start = f"{row.start_ms:,.0f} ms" if row.start_ms >= 0 else "earlier run"
         lines.append(
-            f"| {row.readers:,} | {row.deliveries:,} | {shown} | {row.start_ms:,.0f} ms "
+            f"| {row.readers:,} | {row.deliveries:,} | {shown} | {start} "
             f"| {row.count_ms:,.0f} ms | {row.ms_per_message:.3f} | {row.first_half_ms:.3f} "
-            f"| {row.second_half_ms:.3f} | {row.peak_mb:.0f} MB | {row.rss_before_mb:.0f} MB |"
+            f"| {row.second_half_ms:.3f} | {row.cpu_ms_per_message:.3f} "
+            f"| {row.peak_mb:.0f} MB | {row.rss_before_mb:.0f} MB |"
         )
     scans = sorted({scan for row in rows for scan in row.scans})
     lines.append("")
