@@ -16,6 +16,7 @@ a table scan is reported.
 
     python -m bench.ledger                       # 10,000, 100,000 and 1,000,000 readers
     python -m bench.ledger --sizes 10000,100000  # chosen sizes
+    python -m bench.ledger --import 1000000      # `publish subscribers import` of that many
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import json
 import re
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -254,16 +256,42 @@ def run_ledger_benchmark(
     return format_ledger(rows, fill_seconds)
 
 
+def measure_import(rows: int) -> str:
+    """`publish subscribers import` of a CSV of `rows` readers into a fresh state database,
+    in a measured process of its own; its wall, CPU and peak RSS in words."""
+    from bench.generate import generate
+    from bench.measure import WORK_DIR, measure, publish_command
+
+    root = generate(10, WORK_DIR / f"import-{rows}")
+    shutil.rmtree(root / "state", ignore_errors=True)
+    csv = root / "readers.csv"
+    lines = "".join(f"{reader_address(n)},Reader {n}\n" for n in range(rows))
+    csv.write_text("email,name\n" + lines, encoding="utf-8")
+    result = measure(publish_command(root, "subscribers", "import", str(csv)))
+    if result.status != 0:
+        sys.exit(f"the import failed:\n{result.output[-3000:]}")
+    return (
+        f"publish subscribers import, {rows:,} rows: {result.seconds:.1f} s of wall, "
+        f"{result.cpu:.1f} s of CPU, peak RSS {result.peak_mb:.0f} MB"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line: the ledger benchmark, or (`--measure N`) one size's measuring process."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", help="comma-separated reader counts (default 10k,100k,1M)")
+    parser.add_argument(
+        "--import", dest="import_rows", type=int, help="measure importing this many readers"
+    )
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--database", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
         row: Any = measure_size(args.database, args.measure)
         print(json.dumps(row.__dict__))
+        return
+    if args.import_rows:
+        print(measure_import(args.import_rows))
         return
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else DEFAULT_SIZES
     print(run_ledger_benchmark(sizes))
