@@ -4,9 +4,11 @@ as the protocol floor, an unsigned send and a DKIM-signed one; see bench/sending
 also runs alone: `python -m bench.sending --help`).
 
 Every measured build runs `python -m publish --root SITE build --today 2030-01-01` in its own
-process; wall time is taken around it and peak memory (max RSS) from that process's own
-resource usage, so the figures are those of the whole command a writer would run. The last
-column times a rebuild inside one long-lived process, as `publish serve` does (bench/warm.py).
+process; wall time is taken around it, CPU and peak memory (max RSS, the largest single
+process) from its resource usage, so the figures are those of the whole command a writer
+would run. A cold build's memory is also sampled over its whole process tree (the build and
+its forked workers together, by PSS: bench/measure.py). The last column times a rebuild
+inside one long-lived process, as `publish serve` does (bench/warm.py).
 
     python -m bench.run                    # 100, 1,000 and 10,000 essays, and sending
     python -m bench.run --sizes 100,1000   # chosen sizes
@@ -42,9 +44,10 @@ class BuildRow:
     in_process: float
 
 
-def build_once(root: Path) -> Measure:
-    """One measured `publish build`; stops the benchmark if the build fails."""
-    result = measure(publish_command(root, "build", "--today", TODAY))
+def build_once(root: Path, tree: bool = False) -> Measure:
+    """One measured `publish build` (with `tree`, its workers' memory sampled too); stops
+    the benchmark if the build fails."""
+    result = measure(publish_command(root, "build", "--today", TODAY), tree=tree)
     if result.status != 0:
         sys.exit(f"build of {root} failed:\n{result.output[-3000:]}")
     return result
@@ -65,7 +68,7 @@ def count_files(folder: Path) -> int:
 def bench_size(count: int) -> BuildRow:
     """Generate a site of `count` essays, then build it cold, unchanged and after one edit."""
     root = generate(count, WORK_DIR / f"site-{count}")
-    cold = build_once(root)
+    cold = build_once(root, tree=True)
     unchanged = build_once(root)
     edit_one_essay(root)
     warm = build_once(root)
@@ -86,15 +89,18 @@ def in_process_rebuild(root: Path) -> float:
 def format_builds(rows: list[BuildRow]) -> str:
     """The build results as a Markdown table."""
     lines = [
-        "| essays | files | cold wall | cold ms/essay | cold peak RSS "
+        "| essays | files | cold wall | cold CPU | cold ms/essay | cold peak RSS "
+        "| cold peak, all processes (PSS) "
         "| unchanged rebuild | rebuild after 1 edit | warm peak RSS "
         "| in-process rebuild after 1 edit |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row.essays:,} | {row.files:,} | {row.cold.seconds:.2f} s "
+            f"| {row.cold.cpu:.2f} s "
             f"| {1000 * row.cold.seconds / row.essays:.2f} | {row.cold.peak_mb:.0f} MB "
+            f"| {row.cold.tree_peak_mb:.0f} MB "
             f"| {row.unchanged.seconds:.2f} s | {row.warm.seconds:.2f} s "
             f"| {row.warm.peak_mb:.0f} MB | {row.in_process:.2f} s |"
         )

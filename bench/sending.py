@@ -14,6 +14,7 @@ many times as there are readers. Each send's wall time is printed over the floor
     python -m bench.sending --latency 0              # the same against an instant server
     python -m bench.sending --subscribers 2000 --repeat 3    # interleaved, medians (min-max)
     python -m bench.sending --subscribers 100000 --latency 0   # ledger and memory at scale
+    python -m bench.sending --ledger 10000,100000,1000000      # the ledger alone (bench/ledger.py)
 """
 
 from __future__ import annotations
@@ -397,7 +398,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--copy", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--ledger",
+        metavar="SIZES",
+        help="instead of sending: the ledger's claim and mark per message and its memory at "
+        "these reader counts (comma-separated; bench/ledger.py)",
+    )
     args = parser.parse_args(argv)
+    if args.ledger:
+        from bench.ledger import run_ledger_benchmark
+
+        print(run_ledger_benchmark(tuple(int(s) for s in args.ledger.split(","))))
+        return
     if args.serve:
         serve(args.serve, args.latency)
         return
