@@ -55,6 +55,10 @@ def test_a_mistyped_slug_lists_the_built_ones_and_the_closest(site: Path) -> Non
 def test_an_essay_published_but_not_built_has_its_email_made_and_sent(site: Path) -> None:
     add_essay(site, "03-late", date="2026-11-10")
     assert not (site / "build" / "email" / "late-addition.eml").exists()
+    added = CliRunner().invoke(
+        cli, ["--root", str(site), "subscribers", "add", "reader@example.org"]
+    )
+    assert added.exit_code == 0, added.output  # the outbox writes for a list that exists
     result = send(site, "late-addition")
     assert result.exit_code == 0, result.output
     assert BUILD_HINT not in result.output and "Traceback" not in result.output
