@@ -499,6 +499,25 @@ def test_a_missing_or_stale_releases_file_never_mails_anyone_twice(
     ]
 
 
+def test_without_releases_toml_the_database_alone_keeps_each_record_and_a_retitled_essay(
+    trees: Path, smtp_server: RecordingSMTPServer
+) -> None:
+    """The database holds each release's source file and content hash on its own: with
+    releases.toml lost, the file is written back as it was (an unedited essay is not taken
+    for edited), and a retitled released essay is found by its file, never mailed as new."""
+    run(trees, "2027-01-05T10:00")
+    written = releases_file(trees)["release"]
+    (trees / "releases.toml").unlink()
+    assert "edited after its release" not in run(trees, "2027-01-06T10:00")
+    assert releases_file(trees)["release"] == written
+    (trees / "releases.toml").unlink()
+    (trees / "essays" / "00-alder.md").write_text(tree_essay("Alder", title="On the Old Alder"))
+    run(trees, "2027-02-02T10:00")
+    assert subjects_by_recipient(smtp_server) == {
+        address: ["On the Alder", "On the Birch"] for address in SUBSCRIBERS
+    }
+
+
 def test_recording_a_renamed_essay_changes_only_its_own_release(
     trees: Path, smtp_server: RecordingSMTPServer
 ) -> None:
