@@ -29,7 +29,13 @@ from lxml import html as lxml_html
 
 from publish.cli.common import parse_today, site_moment
 from publish.content.essays import SLUG_PATTERN
-from publish.content.releasefile import ReleasesFile, read_releases_file, write_releases_file
+from publish.content.releasefile import (
+    UTC_ZONE,
+    ReleasesFile,
+    parse_releases,
+    read_releases_file,
+    write_releases_file,
+)
 from publish.content.site import load_site
 from publish.errors import PublishError
 from publish.run import CRASH_AFTER_ENV, CRASH_EXIT_CODE
@@ -401,6 +407,26 @@ def test_a_merge_conflict_in_the_releases_file_is_an_error_naming_both_sides(
 HEAD = "# written by publish run\nfirst_run = 2027-01-05T10:00:00Z\n"
 
 
+def conflict_messages(text: str) -> list[str]:
+    """The errors `releases.toml` with `text` is, as `path:line:col: error: message`."""
+    with pytest.raises(PublishError) as raised:
+        parse_releases(text, UTC_ZONE)
+    return [problem.format() for problem in raised.value.problems]
+
+
+def test_a_conflict_that_never_ends_and_a_side_without_releases_are_named_at_their_lines() -> None:
+    entry = released_entry("on-the-birch", "essays/01-birch.md")
+    text = f"<<<<<<< HEAD\n{entry}<<<<<<< HEAD\n{entry}=======\n>>>>>>> laptop\n"
+    assert conflict_messages(text) == [
+        "releases.toml:1:1: error: an unresolved merge conflict (lines 1 to 7) between "
+        "'on-the-birch' and no release: keep the record of every essay that was mailed, "
+        "one release a slot, and delete the <<<<<<<, ======= and >>>>>>> lines",
+        "releases.toml:8:1: error: an unresolved merge conflict (lines 8 to 16) between "
+        "'on-the-birch' and no release: keep the record of every essay that was mailed, "
+        "one release a slot, and delete the <<<<<<<, ======= and >>>>>>> lines",
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -440,6 +466,17 @@ HEAD = "# written by publish run\nfirst_run = 2027-01-05T10:00:00Z\n"
         (
             HEAD + released_entry("on-the-alder", "essays/00-alder.md").replace("slot", "slott"),
             "releases.toml:6:1: error: release 1: unknown key 'slott' (did you mean 'slot'?)",
+        ),
+        (
+            HEAD
+            + released_entry("on-the-alder", "essays/00-alder.md").replace(
+                'source = "essays/00-alder.md"', "source = 5"
+            ),
+            "releases.toml:5:1: error: release 1: 'source' must be the essay's file",
+        ),
+        (
+            HEAD + released_entry("on-the-alder", "essays/00-alder.md").replace('""', "5"),
+            "releases.toml:8:1: error: release 1: 'content_hash' must be text",
         ),
     ],
 )
