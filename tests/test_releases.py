@@ -239,6 +239,24 @@ def test_a_new_essay_cannot_take_a_released_slug(
     assert len(smtp_server.messages) == len(SUBSCRIBERS)
 
 
+def test_a_released_essay_cannot_move_to_the_slug_of_a_deleted_released_one(
+    trees: Path, smtp_server: RecordingSMTPServer
+) -> None:
+    """The slug of a deleted essay stays its release's: the error names the file its
+    release records, though that file is gone."""
+    run(trees, "2027-01-05T10:00")
+    run(trees, "2027-02-02T10:00")
+    (trees / "essays" / "00-alder.md").unlink()
+    (trees / "essays" / "01-birch.md").write_text(tree_essay("Birch", slug="on-the-alder"))
+    result = invoke(trees, "run", "--today", "2027-03-02T10:00")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "essays/01-birch.md:1:1: error: slug 'on-the-alder' was released for "
+        "essays/00-alder.md (releases.toml records it); give this essay another slug"
+    ), result.stderr
+    assert len(smtp_server.messages) == 2 * len(SUBSCRIBERS)
+
+
 # --- 2. the record of what was released survives the loss of state/ ----------------------
 
 
