@@ -425,17 +425,39 @@ def test_a_merge_conflict_in_the_releases_file_is_an_error_naming_both_sides(
 HEAD = "# written by publish run\nfirst_run = 2027-01-05T10:00:00Z\n"
 
 
-def conflict_messages(text: str) -> list[str]:
-    """The errors `releases.toml` with `text` is, as `path:line:col: error: message`."""
+def reading_errors(text: str) -> list[str]:
+    """The errors a `releases.toml` holding `text` is, as `path:line:col: error: message`."""
     with pytest.raises(PublishError) as raised:
         parse_releases(text, UTC_ZONE)
     return [problem.format() for problem in raised.value.problems]
 
 
+@pytest.mark.parametrize(
+    ("first_run", "readable"),
+    [
+        ("1969-12-31T00:00:00Z", True),  # 1970-01-01 somewhere east of UTC
+        ("1969-12-30T23:59:59Z", False),
+        ("2201-01-01T23:59:59Z", True),  # 2200-12-31 somewhere west of UTC
+        ("2201-01-02T00:00:00Z", False),
+    ],
+)
+def test_a_first_run_is_a_moment_within_a_day_of_the_days_a_command_may_run_as(
+    first_run: str, readable: bool
+) -> None:
+    text = f"first_run = {first_run}\n"
+    if readable:
+        assert parse_releases(text, UTC_ZONE).first_run == datetime.fromisoformat(first_run)
+    else:
+        assert reading_errors(text) == [
+            "releases.toml:1:1: error: 'first_run' must be a date and time from 1970-01-01 to "
+            "2200-12-31, the moment of the site's first `publish run`"
+        ]
+
+
 def test_a_conflict_that_never_ends_and_a_side_without_releases_are_named_at_their_lines() -> None:
     entry = released_entry("on-the-birch", "essays/01-birch.md")
     text = f"<<<<<<< HEAD\n{entry}<<<<<<< HEAD\n{entry}=======\n>>>>>>> laptop\n"
-    assert conflict_messages(text) == [
+    assert reading_errors(text) == [
         "releases.toml:1:1: error: an unresolved merge conflict (lines 1 to 7) between "
         "'on-the-birch' and no release: keep the record of every essay that was mailed, "
         "one release a slot, and delete the <<<<<<<, ======= and >>>>>>> lines",
