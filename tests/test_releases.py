@@ -432,6 +432,55 @@ def reading_errors(text: str) -> list[str]:
     return [problem.format() for problem in raised.value.problems]
 
 
+def test_a_diff3_conflict_names_both_sides_and_not_their_common_ancestor() -> None:
+    ours, base, theirs = (
+        released_entry(slug, f"essays/{slug}.md") for slug in ("birch", "alder", "cedar")
+    )
+    text = f"<<<<<<< HEAD\n{ours}||||||| base\n{base}=======\n{theirs}>>>>>>> laptop\n"
+    [message] = reading_errors(text)
+    assert message.startswith(
+        "releases.toml:1:1: error: an unresolved merge conflict (lines 1 to 22) between "
+        "'birch' and 'cedar': "
+    ), message
+
+
+def test_an_error_in_one_of_several_release_tables_is_at_its_own_line() -> None:
+    first = released_entry("alder", "essays/alder.md").replace(
+        "slot = 2027-01-05T09:00:00Z", 'slot = "the first Tuesday"'
+    )
+    text = HEAD + first + released_entry("birch", "essays/birch.md", "2027-01-05T08:00:00Z")
+    [message] = reading_errors(text)
+    assert message.startswith("releases.toml:6:1: error: release 1: 'slot' must be"), message
+
+
+def test_a_key_missing_from_a_release_table_is_at_that_table_not_at_a_later_one() -> None:
+    def entry(slug: str, slot: bool) -> str:
+        text = released_entry(slug, f"essays/{slug}.md")
+        return text if slot else text.replace("slot = 2027-01-05T09:00:00Z\n", "")
+
+    tables = [entry("alder", False), entry("birch", True), entry("cedar", False)]
+    assert reading_errors(HEAD + "".join(tables) + entry("elm", True)) == [
+        "releases.toml:3:1: error: release 1: 'slot' must be a date and time from the year "
+        "1000 up to its 'released_at', such as 2027-01-05T09:00:00Z",
+        "releases.toml:14:1: error: release 3: 'slot' must be a date and time from the year "
+        "1000 up to its 'released_at', such as 2027-01-05T09:00:00Z",
+    ]
+
+
+def test_the_releases_file_keeps_each_moments_offset_unless_it_is_not_whole_minutes() -> None:
+    """A release reads as the site's local time; a local mean time (London's was 1 minute 15
+    seconds behind UTC) has no TOML form, so it is written in UTC."""
+    local_mean = datetime(1800, 1, 7, 9, tzinfo=LONDON_ZONE)
+    summer = datetime(2027, 7, 6, 9, tzinfo=ZoneInfo("Europe/Paris"))
+    record = ReleasesFile({"a": Release("a", local_mean, summer, "", "essays/a.md")})
+    with tempfile.TemporaryDirectory() as folder:
+        write_releases_file(Path(folder), record)
+        text = (Path(folder) / "releases.toml").read_text()
+        assert "slot = 1800-01-07 09:01:15+00:00\n" in text
+        assert "released_at = 2027-07-06 09:00:00+02:00\n" in text
+        assert read_releases_file(Path(folder), "Europe/London") == record
+
+
 @pytest.mark.parametrize(
     ("first_run", "readable"),
     [
