@@ -39,13 +39,27 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "ledger": (
         "publish/state/ledger.py",
-        ("tests/test_delivery.py", "tests/test_status.py", "tests/test_stats.py"),
+        (
+            "tests/test_pace.py",
+            "tests/test_stats.py",
+            "tests/test_status.py",
+            "tests/test_delivery.py",
+            "tests/test_parallel_send.py",
+        ),
     ),
     "releases": (
         "publish/state/releases.py",
-        ("tests/test_releases.py", "tests/test_schedule.py", "tests/test_run.py"),
+        (
+            "tests/test_status.py",
+            "tests/test_schedule.py",
+            "tests/test_run.py",
+            "tests/test_releases.py",
+        ),
     ),
-    "releasefile": ("publish/content/releasefile.py", ("tests/test_releases.py",)),
+    "releasefile": (
+        "publish/content/releasefile.py",
+        ("tests/test_schedule.py", "tests/test_releases.py"),
+    ),
     "standing": (
         "publish/state/standing.py",
         ("tests/test_standing.py", "tests/test_bounces.py", "tests/test_webhooks.py"),

@@ -986,6 +986,31 @@ def test_the_retry_limit_allows_max_retries_more_tries_and_not_one_more(
     assert ledger(site) == Counter(sent=1, pending=1)
 
 
+def test_deferrals_do_not_use_up_the_retries_of_a_message_left_in_flight(
+    site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only outcomes unknown count towards their retry limit: a reader deferred (4xx) in
+    two runs, whose message is in flight when the third run dies, is still to do, and the
+    rerun mails them again and says why they may have two copies."""
+    use_server(monkeypatch, server)
+    [reader] = subscribe(site, 1)
+    server.fail_first_rcpt[reader] = 2 * (load_settings(site).email.max_retries + 1)
+    for _ in range(2):
+        assert send_essay(site, load_settings(site), SLUG).pending == 1
+    monkeypatch.setenv(CRASH_ENV, "accepted:1")
+    dying = publish_process(site, "send", SLUG)
+    dying.communicate(timeout=120)
+    assert dying.returncode == -signal.SIGKILL
+    assert ledger(site) == Counter(sending=1)
+    assert last_send_line(site).endswith("1 unknown, 1 still to send")
+    monkeypatch.delenv(CRASH_ENV)
+    rerun = run_cli(site, "send", SLUG)
+    assert_clean_exit(rerun, 0)
+    assert "1 message(s) had been handed to the server by a send that stopped" in rerun.stdout
+    assert server.recipients()[reader] == 2
+    assert ledger(site) == Counter(sent=1)
+
+
 def test_a_rerun_of_a_finished_send_keeps_the_moment_it_finished(
     site: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -30,7 +30,13 @@ from lxml import html as lxml_html
 
 from publish.cli.common import parse_today, site_moment
 from publish.content.essays import SLUG_PATTERN
-from publish.content.releasefile import ReleasesFile, read_releases_file, write_releases_file
+from publish.content.releasefile import (
+    UTC_ZONE,
+    ReleasesFile,
+    parse_releases,
+    read_releases_file,
+    write_releases_file,
+)
 from publish.content.site import load_site
 from publish.errors import PublishError
 from publish.schedule import Release, Timetable, due_placements, plan_schedule
@@ -235,6 +241,24 @@ def test_a_new_essay_cannot_take_a_released_slug(
     assert len(smtp_server.messages) == len(SUBSCRIBERS)
 
 
+def test_a_released_essay_cannot_move_to_the_slug_of_a_deleted_released_one(
+    trees: Path, smtp_server: RecordingSMTPServer
+) -> None:
+    """The slug of a deleted essay stays its release's: the error names the file its
+    release records, though that file is gone."""
+    run(trees, "2027-01-05T10:00")
+    run(trees, "2027-02-02T10:00")
+    (trees / "essays" / "00-alder.md").unlink()
+    (trees / "essays" / "01-birch.md").write_text(tree_essay("Birch", slug="on-the-alder"))
+    result = invoke(trees, "run", "--today", "2027-03-02T10:00")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "essays/01-birch.md:1:1: error: slug 'on-the-alder' was released for "
+        "essays/00-alder.md (releases.toml records it); give this essay another slug"
+    ), result.stderr
+    assert len(smtp_server.messages) == 2 * len(SUBSCRIBERS)
+
+
 # --- 2. the record of what was released survives the loss of state/ ----------------------
 
 
@@ -403,6 +427,97 @@ def test_a_merge_conflict_in_the_releases_file_is_an_error_naming_both_sides(
 HEAD = "# written by publish run\nfirst_run = 2027-01-05T10:00:00Z\n"
 
 
+def reading_errors(text: str) -> list[str]:
+    """The errors a `releases.toml` holding `text` is, as `path:line:col: error: message`."""
+    with pytest.raises(PublishError) as raised:
+        parse_releases(text, UTC_ZONE)
+    return [problem.format() for problem in raised.value.problems]
+
+
+def test_a_diff3_conflict_names_both_sides_and_not_their_common_ancestor() -> None:
+    ours, base, theirs = (
+        released_entry(slug, f"essays/{slug}.md") for slug in ("birch", "alder", "cedar")
+    )
+    text = f"<<<<<<< HEAD\n{ours}||||||| base\n{base}=======\n{theirs}>>>>>>> laptop\n"
+    [message] = reading_errors(text)
+    assert message.startswith(
+        "releases.toml:1:1: error: an unresolved merge conflict (lines 1 to 22) between "
+        "'birch' and 'cedar': "
+    ), message
+
+
+def test_an_error_in_one_of_several_release_tables_is_at_its_own_line() -> None:
+    first = released_entry("alder", "essays/alder.md").replace(
+        "slot = 2027-01-05T09:00:00Z", 'slot = "the first Tuesday"'
+    )
+    text = HEAD + first + released_entry("birch", "essays/birch.md", "2027-01-05T08:00:00Z")
+    [message] = reading_errors(text)
+    assert message.startswith("releases.toml:6:1: error: release 1: 'slot' must be"), message
+
+
+def test_a_key_missing_from_a_release_table_is_at_that_table_not_at_a_later_one() -> None:
+    def entry(slug: str, slot: bool) -> str:
+        text = released_entry(slug, f"essays/{slug}.md")
+        return text if slot else text.replace("slot = 2027-01-05T09:00:00Z\n", "")
+
+    tables = [entry("alder", False), entry("birch", True), entry("cedar", False)]
+    assert reading_errors(HEAD + "".join(tables) + entry("elm", True)) == [
+        "releases.toml:3:1: error: release 1: 'slot' must be a date and time from the year "
+        "1000 up to its 'released_at', such as 2027-01-05T09:00:00Z",
+        "releases.toml:14:1: error: release 3: 'slot' must be a date and time from the year "
+        "1000 up to its 'released_at', such as 2027-01-05T09:00:00Z",
+    ]
+
+
+def test_the_releases_file_keeps_each_moments_offset_unless_it_is_not_whole_minutes() -> None:
+    """A release reads as the site's local time; a local mean time (London's was 1 minute 15
+    seconds behind UTC) has no TOML form, so it is written in UTC."""
+    local_mean = datetime(1800, 1, 7, 9, tzinfo=LONDON_ZONE)
+    summer = datetime(2027, 7, 6, 9, tzinfo=ZoneInfo("Europe/Paris"))
+    record = ReleasesFile({"a": Release("a", local_mean, summer, "", "essays/a.md")})
+    with tempfile.TemporaryDirectory() as folder:
+        write_releases_file(Path(folder), record)
+        text = (Path(folder) / "releases.toml").read_text()
+        assert "slot = 1800-01-07 09:01:15+00:00\n" in text
+        assert "released_at = 2027-07-06 09:00:00+02:00\n" in text
+        assert read_releases_file(Path(folder), "Europe/London") == record
+
+
+@pytest.mark.parametrize(
+    ("first_run", "readable"),
+    [
+        ("1969-12-31T00:00:00Z", True),  # 1970-01-01 somewhere east of UTC
+        ("1969-12-30T23:59:59Z", False),
+        ("2201-01-01T23:59:59Z", True),  # 2200-12-31 somewhere west of UTC
+        ("2201-01-02T00:00:00Z", False),
+    ],
+)
+def test_a_first_run_is_a_moment_within_a_day_of_the_days_a_command_may_run_as(
+    first_run: str, readable: bool
+) -> None:
+    text = f"first_run = {first_run}\n"
+    if readable:
+        assert parse_releases(text, UTC_ZONE).first_run == datetime.fromisoformat(first_run)
+    else:
+        assert reading_errors(text) == [
+            "releases.toml:1:1: error: 'first_run' must be a date and time from 1970-01-01 to "
+            "2200-12-31, the moment of the site's first `publish run`"
+        ]
+
+
+def test_a_conflict_that_never_ends_and_a_side_without_releases_are_named_at_their_lines() -> None:
+    entry = released_entry("on-the-birch", "essays/01-birch.md")
+    text = f"<<<<<<< HEAD\n{entry}<<<<<<< HEAD\n{entry}=======\n>>>>>>> laptop\n"
+    assert reading_errors(text) == [
+        "releases.toml:1:1: error: an unresolved merge conflict (lines 1 to 7) between "
+        "'on-the-birch' and no release: keep the record of every essay that was mailed, "
+        "one release a slot, and delete the <<<<<<<, ======= and >>>>>>> lines",
+        "releases.toml:8:1: error: an unresolved merge conflict (lines 8 to 16) between "
+        "'on-the-birch' and no release: keep the record of every essay that was mailed, "
+        "one release a slot, and delete the <<<<<<<, ======= and >>>>>>> lines",
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -442,6 +557,17 @@ HEAD = "# written by publish run\nfirst_run = 2027-01-05T10:00:00Z\n"
         (
             HEAD + released_entry("on-the-alder", "essays/00-alder.md").replace("slot", "slott"),
             "releases.toml:6:1: error: release 1: unknown key 'slott' (did you mean 'slot'?)",
+        ),
+        (
+            HEAD
+            + released_entry("on-the-alder", "essays/00-alder.md").replace(
+                'source = "essays/00-alder.md"', "source = 5"
+            ),
+            "releases.toml:5:1: error: release 1: 'source' must be the essay's file",
+        ),
+        (
+            HEAD + released_entry("on-the-alder", "essays/00-alder.md").replace('""', "5"),
+            "releases.toml:8:1: error: release 1: 'content_hash' must be text",
         ),
     ],
 )
@@ -499,6 +625,25 @@ def test_a_missing_or_stale_releases_file_never_mails_anyone_twice(
         "on-the-birch",
         "on-the-cedar",
     ]
+
+
+def test_without_releases_toml_the_database_alone_keeps_each_record_and_a_retitled_essay(
+    trees: Path, smtp_server: RecordingSMTPServer
+) -> None:
+    """The database holds each release's source file and content hash on its own: with
+    releases.toml lost, the file is written back as it was (an unedited essay is not taken
+    for edited), and a retitled released essay is found by its file, never mailed as new."""
+    run(trees, "2027-01-05T10:00")
+    written = releases_file(trees)["release"]
+    (trees / "releases.toml").unlink()
+    assert "edited after its release" not in run(trees, "2027-01-06T10:00")
+    assert releases_file(trees)["release"] == written
+    (trees / "releases.toml").unlink()
+    (trees / "essays" / "00-alder.md").write_text(tree_essay("Alder", title="On the Old Alder"))
+    run(trees, "2027-02-02T10:00")
+    assert subjects_by_recipient(smtp_server) == {
+        address: ["On the Alder", "On the Birch"] for address in SUBSCRIBERS
+    }
 
 
 def test_recording_a_renamed_essay_changes_only_its_own_release(
