@@ -997,13 +997,13 @@ def test_deferrals_do_not_use_up_the_retries_of_a_message_left_in_flight(
     server.fail_first_rcpt[reader] = 2 * (load_settings(site).email.max_retries + 1)
     for _ in range(2):
         assert send_essay(site, load_settings(site), SLUG).pending == 1
-    monkeypatch.setenv(CRASH_ENV, "accepted:1")
+    monkeypatch.setenv(HOOK_ENV, hook_value(CRASH, "accepted", 1))
     dying = publish_process(site, "send", SLUG)
     dying.communicate(timeout=120)
     assert dying.returncode == -signal.SIGKILL
     assert ledger(site) == Counter(sending=1)
     assert last_send_line(site).endswith("1 unknown, 1 still to send")
-    monkeypatch.delenv(CRASH_ENV)
+    monkeypatch.delenv(HOOK_ENV)
     rerun = run_cli(site, "send", SLUG)
     assert_clean_exit(rerun, 0)
     assert "1 message(s) had been handed to the server by a send that stopped" in rerun.stdout
