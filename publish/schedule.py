@@ -294,9 +294,9 @@ def schedule_view(timetable: Timetable, plan: Plan, months: int) -> ScheduleView
     end = timetable.start_of_day(plan.now + relativedelta(months=months)) + timedelta(days=1)
     by_day: dict[date, list[Placement]] = {}
     for placement in plan.placements:
-        if start <= placement.slot <= end:
+        if start <= placement.slot < end:  # `end` is the midnight after the last day shown
             by_day.setdefault(placement.slot.date(), []).append(placement)
-    slot_days = {s.date(): s for s in timetable.slots_between(start, end)}
+    slot_days = {s.date(): s for s in timetable.slots_between(start, end) if s < end}
     rows = []
     for day in sorted({*slot_days, *by_day}):
         here = by_day.get(day, [])

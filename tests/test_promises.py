@@ -68,10 +68,13 @@ def test_an_essay_dated_on_the_last_releases_slot_is_mailed_not_a_back_issue(
     assert [p.slug for p in due_placements(plan)] == ["b"]
 
 
-def test_the_schedule_shows_the_months_asked_for_and_not_a_day_more(tmp_path: Path) -> None:
-    root = make_site(
-        tmp_path, {"a": essay_text("A", slug="a")}, settings=settings_text("UTC", "FREQ=DAILY")
-    )
+@pytest.mark.parametrize("at", ["09:00", "00:00"])
+def test_the_schedule_shows_the_months_asked_for_and_not_a_day_more(
+    tmp_path: Path, at: str
+) -> None:
+    settings = settings_text("UTC", "FREQ=DAILY").replace('time = "09:00"', f'time = "{at}"')
+    assert f'time = "{at}"' in settings
+    root = make_site(tmp_path, {"a": essay_text("A", slug="a")}, settings=settings)
     result = CliRunner().invoke(
         cli, ["--root", str(root), "schedule", "--months", "1", "--today", "2026-11-03T10:00"]
     )
@@ -93,3 +96,21 @@ def test_the_queue_goes_by_order_then_by_file_name(tmp_path: Path) -> None:
     )
     order = ["minus", "zero", "one", "none", "later"]
     assert [e.slug for e in queue_order(site.essays)] == order
+
+
+def test_a_slot_reached_at_this_very_instant_is_warned_of_as_passed(tmp_path: Path) -> None:
+    """The schedule's warning for a slot that passed without a release holds from the slot's
+    own instant on, as its status does (one second earlier it is still to come)."""
+    root = make_site(  # a draft only: every slot passes empty
+        tmp_path,
+        {"a": essay_text("A", slug="a", draft="true")},
+        settings=settings_text("UTC", "FREQ=DAILY"),
+    )
+
+    def warned(today: str) -> bool:
+        result = CliRunner().invoke(cli, ["--root", str(root), "schedule", "--today", today])
+        assert result.exit_code == 0, result.output
+        return "passed without a release (it was empty)" in result.output
+
+    assert warned("2026-11-03T09:00")
+    assert not warned("2026-11-03T08:59")
