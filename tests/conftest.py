@@ -1,4 +1,5 @@
-"""Shared fixtures: Debian's Chromium for pytest-playwright, a recording SMTP server, a copy
+"""Shared fixtures: Debian's Chromium for pytest-playwright, a recording SMTP server (and one
+the environment points publish at), a spy on essay parsing, a copy
 of the example site, the Hypothesis profiles (in CI, `CI=true`: a fixed seed; everywhere: few
 examples, no deadline), and a guard that fails the run if a test wrote into the checkout."""
 
@@ -54,6 +55,32 @@ def smtp_server() -> Iterator[RecordingSMTPServer]:
     """Yield a started RecordingSMTPServer on 127.0.0.1; stop it afterwards."""
     with RecordingSMTPServer() as server:
         yield server
+
+
+@pytest.fixture
+def relay(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingSMTPServer]:
+    """A real SMTP relay on 127.0.0.1, with the environment pointing publish at it."""
+    with RecordingSMTPServer() as server:
+        monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
+        monkeypatch.setenv("PUBLISH_SECRET", "test-secret")
+        monkeypatch.setenv("PUBLISH_RETRY_BACKOFF", "0")
+        yield server
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The essay files actually parsed (not served from the cache), in order."""
+    import publish.content.essays
+
+    seen: list[str] = []
+    real = publish.content.essays.read_essay
+
+    def spy(path, root, settings, glossary):
+        seen.append(path.name)
+        return real(path, root, settings, glossary)
+
+    monkeypatch.setattr(publish.content.essays, "read_essay", spy)
+    yield seen
 
 
 @pytest.fixture

@@ -41,20 +41,6 @@ As [the second essay](../essay-00002/#a-part) said, and [the third](00003.md) to
 
 
 @pytest.fixture
-def parsed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The essay files actually parsed (not served from the cache), in order."""
-    seen: list[str] = []
-    real = publish.content.essays.read_essay
-
-    def spy(path, root, settings, glossary):
-        seen.append(path.name)
-        return real(path, root, settings, glossary)
-
-    monkeypatch.setattr(publish.content.essays, "read_essay", spy)
-    yield seen
-
-
-@pytest.fixture
 def tokens_made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """How many markdown-it tokens this process has made so far (one counter)."""
     made = [0]

@@ -39,20 +39,6 @@ TODAY = date(2030, 1, 1)
 
 
 @pytest.fixture
-def parsed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The essay files actually parsed (not served from the cache), in order."""
-    seen: list[str] = []
-    real = publish.content.essays.read_essay
-
-    def spy(path, root, settings, glossary):
-        seen.append(path.name)
-        return real(path, root, settings, glossary)
-
-    monkeypatch.setattr(publish.content.essays, "read_essay", spy)
-    yield seen
-
-
-@pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     """A generated site of 12 essays citing a shared glossary."""
     return generated(12, tmp_path / "site")

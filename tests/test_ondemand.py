@@ -8,13 +8,11 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from click.testing import CliRunner, Result
 from hypothesis import given
 from hypothesis import strategies as st
@@ -110,16 +108,6 @@ def email_files(folder: Path) -> list[str]:
 def three(*slugs: str) -> list[str]:
     """The email files of `slugs`."""
     return sorted(f"{slug}.{suffix}" for slug in slugs for suffix in ("eml", "html", "txt"))
-
-
-@pytest.fixture
-def relay(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingSMTPServer]:
-    """A real SMTP relay on 127.0.0.1, with the environment pointing publish at it."""
-    with RecordingSMTPServer() as server:
-        monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
-        monkeypatch.setenv("PUBLISH_SECRET", "test-secret")
-        monkeypatch.setenv("PUBLISH_RETRY_BACKOFF", "0")
-        yield server
 
 
 def test_a_build_writes_only_the_email_of_the_essay_that_is_due(tmp_path: Path) -> None:

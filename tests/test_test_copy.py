@@ -5,7 +5,6 @@ ledger and the releases never hear of it, and the real send later still mails ev
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from email.message import EmailMessage
 from pathlib import Path
@@ -39,16 +38,6 @@ ESSAYS = {
     "02-birch": essay_text("On the Birch", "Birch bark peels.\n", slug="birch", draft="true"),
     "03-cedar": essay_text("On the Cedar", "Cedars are slow.\n", slug="cedar", date="2030-03-03"),
 }
-
-
-@pytest.fixture
-def relay(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingSMTPServer]:
-    """A real SMTP relay on 127.0.0.1, with the environment pointing publish at it."""
-    with RecordingSMTPServer() as server:
-        monkeypatch.setenv("PUBLISH_SMTP_URL", f"smtp://127.0.0.1:{server.port}")
-        monkeypatch.setenv("PUBLISH_SECRET", "test-secret")
-        monkeypatch.setenv("PUBLISH_RETRY_BACKOFF", "0")
-        yield server
 
 
 @pytest.fixture
