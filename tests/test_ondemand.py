@@ -153,6 +153,25 @@ def test_send_makes_an_email_the_build_left_out_as_the_build_would(
     assert email_files(root / "build" / "email") == three(DUE)
 
 
+def test_a_dry_run_send_of_a_back_issue_makes_and_writes_nothing(
+    tmp_path: Path, relay: RecordingSMTPServer
+) -> None:
+    root = mailed_site(tmp_path / "site")
+    assert publish(root, "build").exit_code == 0
+    before = email_files(root / "build" / "email")
+    for args in (("send", OLD, "--dry-run"), ("send", OLD, "--to", ME, "--dry-run")):
+        result = publish(root, *args)
+        assert result.exit_code == 0, result.output
+        assert email_files(root / "build" / "email") == before, args
+    assert not (root / "build" / "preview").exists()
+    assert relay.messages == []
+    draft = root / "essays" / "11-draft.md"
+    draft.write_text(essay_text("Draft", "Not yet.\n", slug="draft", draft="true"))
+    refused = publish(root, "send", "draft", "--dry-run")
+    assert refused.exit_code == 1 and "draft" in refused.output
+    assert email_files(root / "build" / "email") == before
+
+
 def test_a_test_copy_of_a_mailed_back_issue_is_made_and_sent(
     tmp_path: Path, relay: RecordingSMTPServer
 ) -> None:

@@ -39,8 +39,12 @@ class BuiltEmail:
 
 
 def load_built_email(
-    root: Path, slug: str, email_dir: Path = EMAIL_DIR, options: BuildOptions | None = None
-) -> BuiltEmail:
+    root: Path,
+    slug: str,
+    email_dir: Path = EMAIL_DIR,
+    options: BuildOptions | None = None,
+    make: bool = True,
+) -> BuiltEmail | None:
     """The built `.html`, `.txt` and `.eml` of an essay, or PublishError naming what is missing.
 
     A build makes only the emails a send could still need: one it left out (a back issue,
@@ -48,7 +52,8 @@ def load_built_email(
     (`publish.mailing.ondemand`), if that build shows the essay. A build killed in the middle
     of its commit is finished first (as the next build would), so a send never reads an
     email folder that is half old and half new. `email_dir` (under `root`) is `build/email/`
-    but for `publish serve`'s preview."""
+    but for `publish serve`'s preview. Without `make` (a dry run), nothing is made or read:
+    None when the email is there or would be made, else the same PublishError."""
     if (root / email_dir.parent / JOURNAL_NAME).exists():
         with build_lock(root / email_dir.parent):
             recover_interrupted_commit(root / email_dir.parent)
@@ -57,7 +62,12 @@ def load_built_email(
     if not all(path.is_file() for path in paths.values()):
         from publish.mailing.ondemand import make_email  # only when the build left it out
 
-        make_email(root, slug, email_dir, options)
+        if not make_email(root, slug, email_dir, options, write=make):
+            make = True  # not shown: say which file is missing, as below
+        if not make:
+            return None
+    elif not make:
+        return None
     for path in paths.values():
         if not path.is_file():
             built = sorted({p.stem for p in folder.glob("*.eml")}) if folder.is_dir() else []

@@ -30,11 +30,18 @@ from publish.outputs.files import resolved
 from publish.writer import add_files, build_lock
 
 
-def make_email(root: Path, slug: str, email_dir: Path, options: BuildOptions | None = None) -> bool:
+def make_email(
+    root: Path,
+    slug: str,
+    email_dir: Path,
+    options: BuildOptions | None = None,
+    write: bool = True,
+) -> bool:
     """Make `slug`'s email into `email_dir` (under `root`: `build/email/`, or the preview's
     `build/preview/email/`) as a build with `options` would; False, writing nothing, when
     that build does not show the essay. Without `options`, the build of today (for the
-    preview's folder, with drafts, queued and later essays)."""
+    preview's folder, with drafts, queued and later essays). Without `write`, only say
+    whether it would be made (a dry run changes nothing)."""
     out = (root / email_dir).parent
     with build_lock(out):
         site, _ = load_site(root)
@@ -43,6 +50,8 @@ def make_email(root: Path, slug: str, email_dir: Path, options: BuildOptions | N
         if all(essay.slug != slug for essay in published.essays):
             return False
         refuse_unpublished_links(site, published, options, None)
+        if not write:
+            return True
         row = next(row for row in FORMATS if row.chosen)
         files = row.render(published, shared_templates(published.templates_dir), {slug})
         made = {path: resolved(value) for path, value in files.items()}

@@ -70,7 +70,7 @@ def send_essay(
     if to is not None:  # any essay, queued and drafts too, as the preview makes it
         destination = None if dry_run else choose_destination(root, settings, slug, outbox=outbox)
         return send_test_copy(root, settings, slug, to, destination)
-    built = load_built_email(root, slug)
+    built = load_built_email(root, slug, make=not dry_run)  # a dry run makes nothing
     report = on_progress or (lambda event: None)
     if outbox:
         ledger.require_database(db.database_path(root, settings))
@@ -78,6 +78,7 @@ def send_essay(
         outbox = outbox and (outbox_folder(root, settings) / OUTBOX_LEDGER).exists()
         with _ledger(root, settings, outbox) as conn:
             return dry_run_summary(conn, slug)
+    assert built is not None  # made when the build left it out
     destination = choose_destination(root, settings, slug, outbox=outbox)
     with _ledger(root, settings, outbox) as conn, _send_lock(root, settings):
         return _run_send(root, settings, built, conn, destination, report)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from publish.errors import PublishError
 from publish.layout import BUILD_DIR, EMAIL_FOLDER, PREVIEW_FOLDER
-from publish.mailing.built import BuiltEmail, envelope_sender, load_built_email
+from publish.mailing.built import EMAIL_DIR, BuiltEmail, envelope_sender, load_built_email
 from publish.mailing.composer import compose
 from publish.mailing.destination import Destination
 from publish.mailing.progress import SendSummary
@@ -26,19 +26,17 @@ TEST_HEADER = b"X-Publish-Test: 1"
 PREVIEW_EMAIL_DIR = Path(BUILD_DIR) / PREVIEW_FOLDER / EMAIL_FOLDER
 
 
-def test_copy_email(root: Path, settings: Settings, slug: str) -> BuiltEmail:
-    """The email a test copy of `slug` is made from: the built one when the essay is out
-    (made now if the build left it out, a back issue say), else the preview's, made now as
-    `publish build --future --drafts` would make it."""
-    try:
-        return load_built_email(root, slug)
-    except PublishError as exc:
-        not_built = exc
+def test_copy_email(
+    root: Path, settings: Settings, slug: str, make: bool = True
+) -> BuiltEmail | None:
+    """The email a test copy of `slug` is made from: the built one when today's build shows
+    the essay (made now if the build left it out, a back issue say), else the preview's, made
+    now as `publish build --future --drafts` would make it. Without `make` (a dry run),
+    nothing is made: None, or the PublishError of an essay neither build shows."""
     from publish.mailing.ondemand import make_email  # loads the build: only when needed
 
-    if not make_email(root, slug, PREVIEW_EMAIL_DIR):
-        raise not_built
-    return load_built_email(root, slug, PREVIEW_EMAIL_DIR)
+    out_today = make_email(root, slug, EMAIL_DIR, write=False)
+    return load_built_email(root, slug, EMAIL_DIR if out_today else PREVIEW_EMAIL_DIR, make=make)
 
 
 def send_test_copy(
@@ -51,8 +49,8 @@ def send_test_copy(
     """Send one copy of `slug` to `to` (with no `destination`, only say it would), leaving
     the ledger and the releases alone."""
     address = normalise_address(to, "--to")
-    built = test_copy_email(root, settings, slug)
-    if destination is None:
+    built = test_copy_email(root, settings, slug, make=destination is not None)
+    if built is None:
         message = f"Dry run: a test copy of '{slug}' would go to {address}; nothing was sent."
         return SendSummary(slug=slug, message=message)
     transport = destination.open(settings)
