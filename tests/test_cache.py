@@ -239,6 +239,8 @@ def test_glossary_change_reparses_exactly_the_citing_essays(corpus, parsed):
         page = html.parse(str(corpus / "build" / "site" / essay.slug / "index.html"))
         notes = " ".join(page.xpath("//section[contains(@class, 'footnotes')]//text()"))
         assert ("Freshly revised." in notes) == (Path(essay.path).name in readers), essay.slug
+        email = (corpus / "build" / "email" / f"{essay.slug}.html").read_text(encoding="utf-8")
+        assert ("Freshly revised." in email) == (Path(essay.path).name in readers), essay.slug
 
 
 def test_template_change_rerenders_the_pages_that_use_it(corpus):

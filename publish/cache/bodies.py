@@ -109,9 +109,7 @@ class KeptBody(Sequence[Token]):
         """The essay parsed again (the last few such parses are kept)."""
         essay = PROCESS.recent_parses.get(self.path)
         if essay is None:
-            essay = PROCESS.recent_parses[self.path] = self.source.parse()
-            while len(PROCESS.recent_parses) > RECENT_PARSES:
-                del PROCESS.recent_parses[next(iter(PROCESS.recent_parses))]
+            essay = remember_parse(self.path, self.source.parse())
         return essay
 
     def __iter__(self) -> Iterator[Token]:
@@ -139,3 +137,12 @@ class KeptBody(Sequence[Token]):
 
     def __repr__(self) -> str:
         return f"KeptBody({self.path.name}, {len(self.spans)} bodies, {self.count} tokens)"
+
+
+def remember_parse(record: Path, essay: Essay) -> Essay:
+    """Keep an essay parsed in this build (under its record's path) for a body its record
+    lacks, the last RECENT_PARSES of them; `read_essays` forgets them at each build's start."""
+    PROCESS.recent_parses[record] = essay
+    while len(PROCESS.recent_parses) > RECENT_PARSES:
+        del PROCESS.recent_parses[next(iter(PROCESS.recent_parses))]
+    return essay

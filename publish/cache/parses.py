@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from publish.cache.bodies import KeptBody, Rendering, render_bodies
+from publish.cache.bodies import KeptBody, Rendering, remember_parse, render_bodies
 from publish.cache.records import (
     Dependency,
     Span,
@@ -216,6 +216,7 @@ class EssayCache:
         essay, problems = self.parse_file(path, self.root, self.settings, self.glossary)
         if essay is None or any(p.is_error for p in problems):
             return essay, problems, None
+        remember_parse(self.record_path(key), essay)  # a body it will not keep is made from it
         essay, body = self.store(key, essay, problems)
         return essay, problems, body
 
@@ -300,6 +301,9 @@ def read_essays(
     content's own reader of one file) across cores, each rendered as `plan` says."""
     if not cache_enabled():
         return [parse(path, root, settings, glossary) for path in paths]
+    # parses kept for bodies a record lacks hold only within one build: a record's name does
+    # not hash the glossary, so a later build of `publish serve` must not reuse them
+    PROCESS.recent_parses.clear()
     cache = EssayCache(root, settings, glossary, parse, plan)
     if PROCESS.read_only:
         return [cache.peek(path) for path in paths]
