@@ -126,10 +126,12 @@ def _escape_bare_ampersands(data: bytes, label: str) -> tuple[bytes, list[Proble
     """Each `&` that starts no reference (outside CDATA, comments and processing
     instructions) read as `&amp;`, with a warning at its line: the text keeps it."""
     warnings, parts, start = [], [], 0
+    line, counted = 1, 0  # lines counted up to `counted` (once over the file, not per '&')
     for verbatim in [*VERBATIM.finditer(data), None]:
         end = verbatim.start() if verbatim else len(data)
         for match in BARE_AMPERSAND.finditer(data, start, end):
-            line = data.count(b"\n", 0, match.start()) + 1
+            line += data.count(b"\n", counted, match.start())
+            counted = match.start()
             col = match.start() - data.rfind(b"\n", 0, match.start())
             warnings.append(warning(label, line, col, "a bare '&' (not valid XML), read as '&'"))
         parts.append(BARE_AMPERSAND.sub(b"&amp;", data[start:end]))
