@@ -64,6 +64,9 @@ def run(
             f"{what} did not finish in {settings.timeout:g} seconds (deploy.timeout): "
             "it was stopped with every program it started",
         ) from None
+    except BaseException:  # Ctrl-C or a kill of the run: its own session would outlive it
+        _kill_group(process)
+        raise
     if process.returncode != 0:
         output = [line for line in (stdout + stderr).splitlines() if line.strip()]
         tail = redact(" | ".join(output[-SHOWN_LINES:])) or "no output"
