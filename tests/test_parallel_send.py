@@ -453,6 +453,16 @@ def test_a_bad_service_relay_url_stops_the_service_naming_it_without_the_passwor
     assert "Zq123456" not in message and "editor" not in message
 
 
+def test_a_bad_smtp_timeout_stops_the_service_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUBLISH_SMTP_TIMEOUT", "soon")
+    root = service_site(tmp_path / "site", free_port())
+    with pytest.raises(PublishError) as caught:
+        create_app(root, ServiceOptions())
+    assert str(caught.value).startswith("PUBLISH_SMTP_TIMEOUT:1:1: error:")
+
+
 # --- kill -9 at three points ---------------------------------------------------------------
 
 READERS = 2000

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from publish.addresses import masked_address, without_address
-from publish.mailing.destination import Destination, open_transport
+from publish.mailing.destination import Destination, open_transport, smtp_timeout
 from publish.mailing.dkim import signer_for
 from publish.mailing.smtp_url import SMTPEndpoint, parse_smtp_url
 from publish.mailing.transport import (
@@ -75,6 +75,7 @@ class Mailer:
         )
         self.relay = service_relay()  # a bad URL stops the service before it starts
         self.signer = signer_for(root, settings)  # so does a broken DKIM key
+        smtp_timeout()  # and a bad PUBLISH_SMTP_TIMEOUT (else every letter fails unexplained)
         self.letters: queue.Queue[Letter | None] = queue.Queue(maxsize=max(1, size))
         self.idle = threading.Condition()
         self.unfinished = 0
