@@ -288,10 +288,12 @@ class MaildirMailbox:
             os.rename(source, target)
 
     def _folder(self, name: str) -> Path:
-        """A Maildir++ folder (`.Name`), made on first use."""
-        if name not in self.box.list_folders():
+        """A Maildir++ folder (`.Name`), made on first use (looked for on disk, not by listing
+        every folder for each message moved)."""
+        folder = self.path / f".{name}"
+        if not (folder / "cur").is_dir():
             self.box.add_folder(name)
-        return self.path / f".{name}"
+        return folder
 
     def close(self) -> None:
         """Nothing to let go of."""
