@@ -29,6 +29,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from publish.build import BuildOptions, BuildReport, build, output_dir
+from publish.cache.store import BuildCache
 from publish.content.settings import SETTINGS_FILE, load_settings
 from publish.errors import PublishError
 from publish.layout import EMAIL_FOLDER, ESSAYS_DIR, GLOSSARY_DIR, SITE_FOLDER, TEMPLATES_DIR
@@ -91,6 +92,7 @@ class Preview:
         self.site_dir = output_dir(root, self.options) / SITE_FOLDER
         self.email_dir = (output_dir(root, self.options) / EMAIL_FOLDER).relative_to(root)
         self.shown: Shown | None = None  # what the last good build made, for /__publish__/
+        self.cache = BuildCache.for_site(root)  # kept between rebuilds: decodes and templates
         self.result = BuildResult(version=0, ok=False, problems=("not built yet",))
         self._build_lock = threading.Lock()
         self._timer: threading.Timer | None = None
@@ -143,7 +145,7 @@ class Preview:
         with self._build_lock:
             version = self.result.version + 1
             try:
-                report = build(self.root, self.options)
+                report = build(self.root, self.options, cache=self.cache)
                 result = BuildResult(
                     version, True, tuple(p.format() for p in report.warnings), len(report.published)
                 )

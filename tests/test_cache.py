@@ -78,13 +78,6 @@ def citing(root: Path, key: str) -> set[str]:
     return {Path(e.path).name for e in site.essays if any(n.glossary_key == key for n in e.notes)}
 
 
-def forget_process_cache() -> None:
-    """Forget the records decoded and the essays parsed in this process, as a new process
-    would."""
-    cache_store.PROCESS.loaded_records.clear()
-    cache_store.PROCESS.recent_parses.clear()
-
-
 def records(root: Path) -> list[Path]:
     """The essay records in a site's cache."""
     return sorted((root / cache_store.CACHE_DIR / "essays").glob("*.rec"))
@@ -309,13 +302,11 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, parsed, monkeypatch, da
     # keep no bodies (they are few), so each is rendered from a parse of its own
     for manifest in (corpus / memo.OUTPUTS_DIR).glob("*.manifest"):
         manifest.unlink()
-    forget_process_cache()
     parsed.clear()
     build(corpus, BuildOptions(today=TODAY))
     sound = len(parsed)
     for manifest in (corpus / memo.OUTPUTS_DIR).glob("*.manifest"):
         manifest.unlink()  # every page, feed and email is made again, from the kept bodies
-    forget_process_cache()  # as a new process would
     real_plan = publish.build.plan
 
     def damage_after_load(site, options):  # the records held when loaded, then changed
@@ -341,7 +332,6 @@ def test_source_changed_during_a_build_fails_cleanly(corpus):
     site, _ = read_site(corpus)
     essay = site.essays[0]
     assert isinstance(essay.tokens, cache.KeptBody)
-    forget_process_cache()
     source = corpus / essay.path
     source.write_text(source.read_text(encoding="utf-8") + "\nLate words.\n", encoding="utf-8")
     with pytest.raises(PublishError, match="run the build again"):
@@ -608,7 +598,6 @@ def test_check_writes_nothing_but_its_memo(corpus):
     build(corpus, BuildOptions(today=TODAY))
     path = corpus / "essays" / "00005.md"
     path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n", encoding="utf-8")
-    forget_process_cache()  # as a new process would
     before = folder_state(corpus / "build")
     result = CliRunner().invoke(cli, ["--root", str(corpus), "check"])
     assert result.exit_code == 0, result.output

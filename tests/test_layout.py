@@ -32,6 +32,7 @@ RANKS = {
     "writer": 6,
     "checker": 6,
     "previewing": 6,
+    "pipeline": 6,
     "build": 7,
 }
 FORMATS = {"publish.outputs.web", "publish.outputs.feeds", "publish.outputs.mail"}

@@ -141,10 +141,11 @@ def check(
 
 def _checked_links(root: Path, essays: Sequence[Essay], timeout: float) -> list[Problem]:
     """The problems of every external link (`check --links`)."""
+    from publish.cache.store import BuildCache
     from publish.linkcheck import LinkCheckOptions, check_links
 
     options = LinkCheckOptions(timeout=timeout, deadline=max(LinkCheckOptions.deadline, timeout))
-    return check_links(root, essays, options)
+    return check_links(BuildCache.for_site(root), essays, options)
 
 
 @click.command("build")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from publish.cache.store import BuildCache
 from publish.content.essaylinks import missing_link_problems
 from publish.content.essays import EssayReader, read_essays
 from publish.content.glossary import load_glossary
@@ -45,12 +46,15 @@ BUILT_IN_ROUTES = frozenset(
 EDITOR_SUFFIXES = (".swp", ".swo", ".swx")
 
 
-def load_site(root: Path, read: EssayReader = read_essays) -> tuple[Site, list[Problem]]:
+def load_site(
+    root: Path, read: EssayReader = read_essays, cache: BuildCache | None = None
+) -> tuple[Site, list[Problem]]:
     """Load settings, glossary and every essay; raise PublishError if any error was found.
 
     Returns the site (drafts and undated essays included) and its warnings. `read` parses the
-    essay files (the build passes one that keeps parses in the build cache). A FIFO, socket
-    or device among the sources stops it before any file is opened.
+    essay files (the build passes one that keeps parses in `cache`, which keeps the image
+    sizes too). A FIFO, socket or device among the sources stops it before any file is
+    opened.
     """
     special = special_file_problems(root)
     if special:
@@ -71,7 +75,7 @@ def load_site(root: Path, read: EssayReader = read_essays) -> tuple[Site, list[P
                 "no essays found (add essays/*.md, or run 'publish new \"Title\"')",
             )
         )
-    sizes = ImageSizes(root)
+    sizes = ImageSizes(root, cache)
     for essay, found in read(paths, root, settings, glossary):
         problems += found
         if essay is not None:

@@ -53,13 +53,12 @@ def body_renderings(
 
 
 def essay_bodies(
-    root: Path, settings: Settings, channels: Sequence[str]
+    root: Path, settings: Settings, channels: Sequence[str], sizes: ImageSizes
 ) -> Callable[[Essay], list[tuple[Render, Any]]]:
     """What to render of each essay of a site as it is parsed: its bodies in `channels`, each
     for the context its output will ask for, as far as the essay alone shows it (its images
-    measured, its links to other essays resolved by their pages or files). A body asked for
-    in another context is rendered when asked."""
-    sizes = ImageSizes(root)
+    measured by `sizes`, its links to other essays resolved by their pages or files). A body
+    asked for in another context is rendered when asked."""
 
     def slug_of(name: str) -> str | None:
         path = root / ESSAYS_DIR / name
