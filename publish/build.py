@@ -18,29 +18,23 @@ import dataclasses
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import partial
 from pathlib import Path
 
 from jinja2 import Environment
 
-from publish.cache import parses
 from publish.cache.outputs import OutputKeys, OutputMemo
 from publish.cache.store import BuildCache
 from publish.checker import CheckMemo, check_trees
-from publish.content import essays
 from publish.content.essaylinks import unpublished_link_problems, with_link_targets
-from publish.content.images import ImageSizes
-from publish.content.site import essay_folder, select_published
-from publish.content.site import load_site as load_site_files
-from publish.content.source import ESSAYS_DIR
+from publish.content.site import select_published
 from publish.errors import Problem, PublishError
 from publish.model import Site
-from publish.outputs import feeds, mail, web
-from publish.outputs.bodies import essay_bodies
 from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes, made
 from publish.outputs.templates import folder_stamp, template_environment
 from publish.parallel import fork_workers, in_forked_runs
 from publish.pipeline.finishers import StagedView, run_finishers
+from publish.pipeline.formats import FOLDERS, FORMATS
+from publish.pipeline.load import Loaded, load
 from publish.previewing import (
     PREVIEW_FOLDER,
     LeftOut,
@@ -50,8 +44,7 @@ from publish.previewing import (
     with_banners,
     with_planned_slots,
 )
-from publish.schedule import apply_release_dates
-from publish.state.releases import site_with_releases
+from publish.state.releases import Known
 from publish.state.unsent import emails_wanted
 from publish.writer import OutputFolder, build_lock, write_trees
 
@@ -91,9 +84,7 @@ class BuildReport:
     files: int = 0
     site: Site | None = None  # the site as loaded (every essay, drafts and queued included)
     left_out: LeftOut = LeftOut()  # the essays of `site` this build did not show
-
-
-Render = Callable[..., Mapping[str, Content | Deferred]]  # (site, templates[, chosen slugs])
+    known: Known | None = None  # what the site released, as the load read it
 
 
 @dataclass(frozen=True)
@@ -109,76 +100,10 @@ class BuildProgress:
 Progress = Callable[[BuildProgress], None]
 
 
-@dataclass(frozen=True)
-class OutputFormat:
-    """One row of the output table: a format, where its files go and what makes them."""
-
-    name: str  # how a clash of two formats on one path names it
-    folder: str  # under build/
-    paths: str  # the path pattern of its files
-    render: Render
-    reads: str  # what its files depend on (each file's `Deferred` says exactly)
-    bodies: tuple[str, ...] = ()  # the essay bodies it shows of every essay (bodies.CHANNELS)
-    chosen: bool = False  # made only for the essays the build names (see `gather`)
-
-
-def _feeds(site: Site, templates: Environment) -> OutputFiles:
-    """The feeds (they need no templates)."""
-    return feeds.render_feeds(site)
-
-
-def _assets(site: Site, templates: Environment) -> OutputFiles:
-    """Files beside the essays that are not Markdown (images and such), at the site's root;
-    hidden and editor files and links out of `essays/` are left out (see `essay_folder`)."""
-    assets = OutputFiles()
-    for relative, path in essay_folder(site.root).assets:
-        assets.add(relative, path.read_bytes(), f"{ESSAYS_DIR}/{relative}")
-    return assets
-
-
-FORMATS: tuple[OutputFormat, ...] = (
-    OutputFormat(
-        "the web pages",
-        "site",
-        "index.html, <slug>/index.html, page/<n>/, archive/, "
-        "tags/<tag>/, glossary/, 404.html, sitemap.xml, robots.txt, style.css",
-        web.render_site,
-        "the published essays, the glossary, the templates",
-        ("web",),
-    ),
-    OutputFormat(
-        "the feeds",
-        "site",
-        "feed.xml, atom.xml, feed.json, tags/<tag>/feed.xml",
-        _feeds,
-        "the newest essays",
-        ("feed",),
-    ),
-    OutputFormat(
-        "the files beside the essays",
-        "site",
-        "<path under essays/>",
-        _assets,
-        "the files in essays/ that are not Markdown",
-    ),
-    OutputFormat(
-        "the emails",
-        "email",
-        "<slug>.html, <slug>.txt, <slug>.eml",
-        mail.render_emails,
-        "each essay, the email templates",
-        chosen=True,
-    ),
-)
-FOLDERS = tuple(dict.fromkeys(row.folder for row in FORMATS))
-BODIES = tuple(dict.fromkeys(name for row in FORMATS for name in row.bodies))
-
-
 def build(
     root: Path,
     options: BuildOptions,
-    site: Site | None = None,
-    warnings: list[Problem] | None = None,
+    loaded: Loaded | None = None,
     write: bool = True,
     progress: Progress | None = None,
     cache: BuildCache | None = None,
@@ -188,26 +113,29 @@ def build(
     off, do everything but the write (the build cache left as it was, but for check's memo).
 
     Contents are rendered as the writer stages them (so memory stays flat however large the
-    site); the finishers run on the staged folders, before the commit. `cache` is the build
-    cache to use (a long-lived process passes its own, kept between builds).
+    site); the finishers run on the staged folders, before the commit. `loaded` is the site
+    as loaded (`publish run` passes the one it has bound to this run's releases), else it is
+    loaded here; `cache` is the build cache to use (a long-lived process passes its own,
+    kept between builds).
     """
     cache = cache or BuildCache.for_site(root)
     if not write:
         cache = cache.reading()
     out = output_dir(root, options)
     with build_lock(out) if write else contextlib.nullcontext():
-        if site is None:
-            site, warnings = load_site(root, cache)
-        published = plan(site, options)
+        loaded = loaded or load(root, cache)
+        site, known, warnings = loaded.site, loaded.known, loaded.warnings
+        published = plan(site, known, options)
         refuse_unpublished_links(site, published, options, warnings)
-        gathered = gather(published, emails_wanted(site, options.today) | options.emails, cache)
+        emails = emails_wanted(site, known, options.today) | options.emails
+        gathered = gather(published, emails, cache)
         if options.preview:
             gathered["site"] = with_banners(
                 gathered["site"], banners(site, published, options.today)
             )
         folders = decide(published, gathered, cache, out, options.preview)
         rendering = Rendering(folders, progress)
-        problems = list(warnings or [])
+        problems = list(warnings)
 
         def finish(staged: Mapping[str, StagedView]) -> Mapping[str, Mapping[str, Content]]:
             finished = run_finishers(published, staged)
@@ -232,6 +160,7 @@ def build(
         files=len(folders[0].files),
         site=site,
         left_out=left_out(site, published, options.drafts),
+        known=known,
     )
 
 
@@ -240,47 +169,28 @@ def output_dir(root: Path, options: BuildOptions) -> Path:
     return root / BUILD_DIR / PREVIEW_FOLDER if options.preview else root / BUILD_DIR
 
 
-def check(root: Path, options: BuildOptions, progress: Progress | None = None) -> BuildReport:
+def check(
+    root: Path,
+    options: BuildOptions,
+    progress: Progress | None = None,
+    cache: BuildCache | None = None,
+) -> BuildReport:
     """The build without the write, drafts, future and queued essays included: every problem
     a build of any day would meet (a PublishError for errors); `progress` hears of each
     content made (none a memo vouches for, see `publish.checker`)."""
     every = dataclasses.replace(options, drafts=True, future=True, queued=True)
-    return build(root, every, write=False, progress=progress)
+    return build(root, every, write=False, progress=progress, cache=cache)
 
 
 # --- Load and plan ----------------------------------------------------------------------
 
 
-def read_site(root: Path, cache: BuildCache | None = None) -> tuple[Site, list[Problem]]:
-    """Every file of the site read, the essays' parses and bodies kept in the build cache
-    (`cache`, or the site's own); the site (drafts and undated essays included) and its
-    warnings."""
-    cache = cache or BuildCache.for_site(root)
-    sizes = ImageSizes(root, cache)
-    plan = partial(essay_bodies, channels=BODIES, sizes=sizes)
-    reader = partial(parses.read_essays, parse=essays.read_essay, plan=plan, build_cache=cache)
-    return load_site_files(root, reader, cache)
-
-
-def load_site(root: Path, cache: BuildCache | None = None) -> tuple[Site, list[Problem]]:
-    """`read_site`, with the released essays at their released addresses and dates."""
-    site, warnings = read_site(root, cache)
-    return with_release_dates(site), warnings
-
-
-def with_release_dates(site: Site) -> Site:
-    """The site with each released essay at its released address and, if undated, dated by
-    its release (the state DB merged with releases.toml)."""
-    binding, _ = site_with_releases(site)
-    return apply_release_dates(binding.site, binding.releases)
-
-
-def plan(site: Site, options: BuildOptions) -> Site:
+def plan(site: Site, known: Known, options: BuildOptions) -> Site:
     """The essays this build shows, newest first: published on `options.today`, and in a
     preview the queued essays too, dated at the slots they are planned for (and undated
     drafts, with `options.drafts`, dated today)."""
     if options.preview:
-        site = with_planned_slots(site, options.today)
+        site = with_planned_slots(site, known, options.today)
         if options.drafts:
             site = date_drafts(site, options.today)
     shown = select_published(site, options.today, options.drafts, options.future or options.queued)

@@ -162,10 +162,10 @@ class Preview:
 
     def shown_by(self, report: BuildReport) -> Shown:
         """What a build made, as the preview index links to it."""
-        assert report.site is not None
+        assert report.site is not None and report.known is not None
         pages = frozenset(report.published)
         built = frozenset(p.stem for p in (self.root / self.email_dir).glob("*.eml"))
-        return Shown(report.site, pages, pages | built, self.base_path())
+        return Shown(report.site, report.known, pages, pages | built, self.base_path())
 
     def index_page(self) -> str:
         """The `/__publish__/` page, for the last good build."""

@@ -24,13 +24,15 @@ import publish.build
 import publish.content.essays
 from bench.generate import generate
 from publish import parallel
-from publish.build import BuildOptions, build, read_site
+from publish.build import BuildOptions, build
 from publish.cache import outputs as memo
 from publish.cache import parses as cache
 from publish.cache import store as cache_store
 from publish.cli.main import cli
-from publish.errors import PublishError
+from publish.errors import Problem, PublishError
+from publish.model import Site
 from publish.outputs import mail, web
+from publish.pipeline.load import load
 from publish.testhooks import HOLD, HOOK_ENV, hook_value
 from tests.sitebuilder import due_since_long_ago
 
@@ -70,6 +72,12 @@ def same_tree(left: Path, right: Path) -> bool:
         and not errors
         and all(same_tree(left / sub, right / sub) for sub in comparison.common_dirs)
     )
+
+
+def read_site(root: Path) -> tuple[Site, list[Problem]]:
+    """The site as its files say, loaded as the build loads it, and its warnings."""
+    loaded = load(root)
+    return loaded.files, loaded.warnings
 
 
 def citing(root: Path, key: str) -> set[str]:
@@ -684,3 +692,33 @@ def test_records_are_plain_data(corpus):
         ((start, length),) = cache_store.unpack_record(data, memo.MAGIC)
         stamps = json.loads(data[start : start + length])
         assert stamps and all(isinstance(s, list) for s in stamps.values())
+
+
+# --- One cache object, made by the build and passed in ----------------------------------
+
+
+def test_a_build_uses_the_cache_it_is_given(tmp_path):
+    root = generated(4, tmp_path / "site")
+    build(root, BuildOptions(today=TODAY), cache=cache_store.BuildCache(root, enabled=False))
+    assert not (root / cache_store.CACHE_DIR).exists()
+    kept = cache_store.BuildCache.for_site(root)
+    build(root, BuildOptions(today=TODAY), cache=kept)
+    assert len(records(root)) == 4
+    assert {path.parent.name for path in kept.loaded_records} <= {"essays"}
+    assert len(kept.template_environments) == 1, "the templates kept for the next build"
+
+
+def test_a_check_leaves_a_build_running_meanwhile_free_to_keep_its_cache(tmp_path):
+    checked = generated(4, tmp_path / "checked")
+    built = generated(4, tmp_path / "built")
+    started = []
+
+    def build_meanwhile(progress) -> None:  # a build of another site while the check runs
+        if not started:
+            started.append(progress)
+            build(built, BuildOptions(today=TODAY))
+
+    publish.build.check(checked, BuildOptions(today=TODAY), progress=build_meanwhile)
+    assert started, "the check made no file"
+    assert len(records(built)) == 4, "the other build was left read-only by the check"
+    assert not (checked / cache_store.CACHE_DIR / "essays").exists()

@@ -17,9 +17,7 @@ from zoneinfo import ZoneInfo
 
 from publish.build import (
     BUILD_DIR,
-    FORMATS,
     BuildOptions,
-    load_site,
     plan,
     refuse_unpublished_links,
     shared_templates,
@@ -28,6 +26,8 @@ from publish.cache.store import BuildCache
 from publish.errors import PublishError
 from publish.model import Settings
 from publish.outputs.files import made
+from publish.pipeline.formats import FORMATS
+from publish.pipeline.load import load
 from publish.writer import add_files, build_lock
 
 
@@ -46,9 +46,10 @@ def make_email(
     out = (root / email_dir).parent
     with build_lock(out):
         cache = BuildCache.for_site(root)
-        site, _ = load_site(root, cache)
+        loaded = load(root, cache)
+        site = loaded.site
         options = options or default_options(site.settings, preview=out != root / BUILD_DIR)
-        published = plan(site, options)
+        published = plan(site, loaded.known, options)
         if all(essay.slug != slug for essay in published.essays):
             return False
         refuse_unpublished_links(site, published, options, None)
