@@ -4,17 +4,19 @@ applied. Build, check, run, status, send, serve and schedule all load a site her
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 from publish.cache import parses
+from publish.cache.bodies import Rendering
 from publish.cache.store import BuildCache
 from publish.content import essays
 from publish.content.images import ImageSizes
 from publish.content.site import load_site as read_files
 from publish.errors import Problem
-from publish.model import Site
+from publish.model import Essay, Settings, Site
 from publish.outputs.bodies import essay_bodies
 from publish.pipeline.formats import BODIES, ROUTES
 from publish.schedule import apply_release_dates
@@ -44,9 +46,16 @@ def load(root: Path, cache: BuildCache | None = None) -> Loaded:
     built-in address refused; then the releases, read once and applied. A PublishError
     for any error in the files or the releases."""
     cache = cache or BuildCache.for_site(root)
-    plan = partial(essay_bodies, channels=BODIES, sizes=ImageSizes(root, cache))
+    read_first: list[Known] = []  # read by the plan, once the settings are known
+
+    def plan(root: Path, settings: Settings) -> Callable[[Essay], Sequence[Rendering]]:
+        known = recorded_releases(root, settings)
+        read_first.append(known)
+        address = partial(known.address, root)
+        return essay_bodies(root, settings, BODIES, ImageSizes(root, cache), address)
+
     reader = partial(parses.read_essays, parse=essays.read_essay, plan=plan, build_cache=cache)
     files, warnings = read_files(root, reader, cache, ROUTES)
-    known = recorded_releases(root, files.settings)
+    known = read_first[0] if read_first else recorded_releases(root, files.settings)
     binding = known.bind(files)
     return Loaded(files, known, apply_release_dates(binding.site, binding.releases), warnings)

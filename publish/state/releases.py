@@ -163,6 +163,14 @@ class Known:
         """These releases matched to the essays of `site` (see `bind_releases`)."""
         return bind_releases(site, self.releases, self.unfinished, self.lines)
 
+    def address(self, root: Path, essay: Essay) -> str:
+        """The address the binding gives `essay` as far as the essay alone shows it (a
+        retitled released essay keeps its released slug): what its bodies are rendered
+        for as it is parsed."""
+        for released, found in _match([essay], self.releases).items():
+            return _address(root, found, released, released in self.unfinished)[0].slug
+        return essay.slug
+
 
 @dataclass(frozen=True)
 class Binding:
