@@ -31,9 +31,9 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publish.mailing.service import create_app
-from publish.mailing.sns import Refused, refuse_certificate_url
-from publish.mailing.webhooks import MAX_HOOK_BODY
+from publish.service.app import create_app
+from publish.service.sns import Refused, refuse_certificate_url
+from publish.service.webhooks import MAX_HOOK_BODY
 from publish.state import db, replays, subscribers
 from publish.state.imports import import_csv
 from tests.test_service import build, running_service, send, service_site

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from publish.atomic import write_atomically
+from publish.support.atomic import write_atomically
 
 CACHE_DIR = Path("build") / ".cache"
 FORMAT_VERSION = 4  # 4: rendered bodies, not tokens (3: one record format for all files)

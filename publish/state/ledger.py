@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from publish.errors import PublishError
-from publish.safetext import now_text
 from publish.state import db
 from publish.state.statuses import DeliveryStatus, SubscriberStatus
+from publish.support.safetext import now_text
 
 UNKNOWN_RETRIES = 2  # an unknown outcome is tried again at most this often, over all runs
 CLAIM_LEFT = (
