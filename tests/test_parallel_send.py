@@ -22,7 +22,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from publish.errors import PublishError
-from publish.service.app import ServiceOptions, create_app, mailer_of
+from publish.service.app import create_app, mailer_of
+from publish.service.context import ServiceOptions
 from publish.support.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.mailsite import copy_site, make_mail_site
 from tests.test_delivery import (

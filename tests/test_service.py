@@ -27,7 +27,8 @@ from waitress import wasyncore
 
 from publish.cli.main import cli
 from publish.errors import PublishError
-from publish.service.app import ServiceOptions, create_app, mailer_of
+from publish.service.app import create_app, mailer_of
+from publish.service.context import ServiceOptions
 from publish.service.server import create_server
 from publish.state import db, subscribers
 from tests.sitebuilder import essay_text, make_site

@@ -82,7 +82,8 @@ def _ip_address(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.pass_obj
 def subscriptions_serve(root: Path, host: str, port: int, proxies: int, proxy_address: str) -> None:
     """Run the subscription service with waitress until Ctrl-C."""
-    from publish.service.app import ServiceOptions, create_app
+    from publish.service.app import create_app
+    from publish.service.context import ServiceOptions
     from publish.service.server import serve
 
     load_environment_settings(root)

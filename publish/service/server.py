@@ -15,7 +15,13 @@ import waitress
 from flask import Flask
 
 from publish.errors import PublishError
-from publish.service.app import SERVER_LIMITS, mailer_of
+from publish.service.app import mailer_of
+from publish.service.context import EXTENSION
+from publish.service.hooks import MAX_HOOK_BODY
+
+# waitress buffers a body before the application sees it: a bound, above what the hooks
+# answer 413 for themselves (waitress just closes the connection)
+SERVER_LIMITS = {"max_request_body_size": 2 * MAX_HOOK_BODY}
 
 
 def serve(app: Flask, host: str, port: int) -> None:
@@ -43,7 +49,7 @@ def create_server(app: Flask, host: str, port: int, threads: int = 4) -> Any:
     `trusted_proxies` places from the right, the one the proxies wrote. From any other peer
     waitress drops the header, so a client cannot name its own address.
     """
-    options = app.extensions["publish"].options
+    options = app.extensions[EXTENSION].options
     proxy: dict[str, Any] = {}
     if options.trusted_proxies:
         proxy = {

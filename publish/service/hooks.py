@@ -1,5 +1,6 @@
-"""The providers' webhooks of the subscription service: `POST /hooks/<provider>` for Amazon
-SES (through SNS), Postmark and Mailgun, each believed only with the provider's proof.
+"""The providers' webhooks of the subscription service, a blueprint: `POST /hooks/<provider>`
+for Amazon SES (through SNS), Postmark and Mailgun, each believed only with the provider's
+proof.
 
 * `ses`: an SNS message whose signature verifies against the signing certificate (pinned
   by $PUBLISH_SES_CERTIFICATE, else fetched from SNS) and whose TopicArn is one of
@@ -12,7 +13,8 @@ SES (through SNS), Postmark and Mailgun, each believed only with the provider's 
 A hook whose variables are unset answers 404. A refused post answers 403 and changes
 nothing. A body over MAX_HOOK_BODY answers 413 (its Content-Length is checked before
 anything is read), one that is not JSON or nests deeper than sns.MAX_JSON_DEPTH answers
-400; nothing a post holds makes the service fail. Mailgun tokens already used are kept
+400; nothing a post holds makes the service fail. Errors are answered in plain text (a
+provider reads no page). Mailgun tokens already used are kept
 in the state database (publish.state.replays) until they would be stale, so a restart
 does not forget them. What a hook reports becomes Outcome values applied by publish.state.standing,
 each once by the provider's event id. Neither secrets nor addresses are logged.
@@ -28,9 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flask import Response, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, request
+from werkzeug.exceptions import HTTPException
 
 from publish.service import sns
+from publish.service.context import current
 from publish.service.sns import Malformed, Refused
 from publish.state import db, replays
 from publish.state.standing import (
@@ -53,6 +57,8 @@ MAX_HOOK_BODY = 512 * 1024  # an SES notification can carry the message's header
 POSTMARK_HARD = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated"}
 POSTMARK_SOFT = {"SoftBounce", "Transient", "DnsError", "Blocked"}
 
+blueprint = Blueprint("hooks", __name__)
+
 
 @dataclass(frozen=True)
 class Post:
@@ -71,6 +77,7 @@ class HookState:
     certificates: dict[str, Any] = field(default_factory=dict)
 
 
+@blueprint.post("/hooks/<provider>")
 def receive(provider: str) -> Response:
     """Take one post of a provider's webhook: check its size and proof, apply what it
     reports."""
@@ -101,7 +108,7 @@ def receive(provider: str) -> Response:
 def _apply(post: Post) -> AppliedSummary:
     """Apply the outcomes in one transaction of the site's state database, with the
     post's proof recorded as used (Refused, and nothing applied, if it was used before)."""
-    service = current_app.extensions["publish"]
+    service = current()
     connection = db.connect(service.database)
     try:
         with db.transaction(connection):
@@ -115,6 +122,14 @@ def _apply(post: Post) -> AppliedSummary:
             )
     finally:
         connection.close()
+
+
+@blueprint.errorhandler(HTTPException)
+def error_answer(exc: HTTPException) -> Response:
+    """A refused or unreadable post: its status and, for a 400, why, in plain text."""
+    status = exc.code or 500
+    detail = exc.description if status == 400 and isinstance(exc.description, str) else ""
+    return Response(f"{status} {exc.name}\n{detail}".rstrip() + "\n", status, mimetype="text/plain")
 
 
 def _state() -> HookState:
@@ -154,7 +169,7 @@ def _certificates(environ: Mapping[str, str]) -> sns.CertificateSource:
     """The pinned certificate when the operator set one, else SNS's own, fetched."""
     pinned = environ.get(SES_CERTIFICATE_ENV, "").strip()
     if pinned:
-        return sns.pinned_certificates(current_app.extensions["publish"].root / Path(pinned))
+        return sns.pinned_certificates(current().root / Path(pinned))
     return sns.fetched_certificates(_state().certificates)
 
 
@@ -218,7 +233,7 @@ def mailgun_hook(environ: Mapping[str, str]) -> Post:
     expected = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected.encode(), str(proof.get("signature", "")).encode()):
         raise Refused("the signature does not match")
-    now = current_app.extensions["publish"].options.clock()
+    now = current().options.clock()
     if not timestamp.isdigit() or abs(now - int(timestamp)) > MAILGUN_MAX_AGE:
         raise Refused("the timestamp is stale")
     outcomes = mailgun_outcomes(body.get("event-data"))
