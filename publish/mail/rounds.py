@@ -22,7 +22,7 @@ from pathlib import Path
 from publish.mail import mime
 from publish.mail.built import BuiltEmail, envelope_sender
 from publish.mail.composer import Composer, Context, Copy
-from publish.mail.destination import Destination, retry_backoff, state_dir
+from publish.mail.destination import Destination, retry_backoff, smtp_timeout, state_dir
 from publish.mail.pace import make_pace
 from publish.mail.progress import ProgressEvent
 from publish.mail.transport import (
@@ -92,6 +92,7 @@ class SendRun:
             settings.email.connections if destination.outbox is None else 1,
             lambda on_event: destination.open(settings, on_event, signs=False),
             self.pace,
+            smtp_timeout(),
         )
         self.secret = db.load_secret(state_dir(root, settings))
         context = Context(built, settings, self.secret, domain, destination.signer)

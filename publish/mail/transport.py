@@ -11,7 +11,7 @@ What a server says is sorted by whom it concerns:
   system replies 5.7.x / 5.5.x / 5.3.x / 554): a DeliveryFailure marked `setup`, or
   SetupFailure;
 * nobody knows (the server took the whole message and hung up, or said nothing for
-  `timeout` seconds, before answering): OutcomeUnknown, `silent` for the latter.
+  `timeout` seconds, before answering): OutcomeUnknown.
 """
 
 from __future__ import annotations
@@ -53,12 +53,12 @@ class DeliveryFailure(Exception):
 
 
 class OutcomeUnknown(DeliveryFailure):
-    """The server took the whole message and the connection died before its answer, or
-    (`silent`) the server said nothing at all for as long as the transport waits."""
+    """The server took the whole message and the connection died before its answer, or the
+    server said nothing at all for as long as the transport waits (the reason says which;
+    a send counts both alike towards a relay that never answers)."""
 
-    def __init__(self, reason: str, silent: bool = False) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason, permanent=False)
-        self.silent = silent
 
 
 class ServerUnavailable(Exception):
@@ -221,8 +221,7 @@ class SMTPTransport:
         if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
             return OutcomeUnknown(
                 f"the server took the whole message and then said nothing for "
-                f"{self.timeout:g} seconds; it may have arrived",
-                silent=True,
+                f"{self.timeout:g} seconds; it may have arrived"
             )
         return OutcomeUnknown(
             "the server took the whole message, then the connection ended before it "

@@ -22,7 +22,10 @@ from publish.state.statuses import Progress
 from publish.support.testhooks import crash_at
 
 PUSHBACK = re.compile(r"(421|451|452|454) (?!4\.5\.3)")  # 4.5.3: a per-connection message cap
-JOIN_TIMEOUT = 90.0  # seconds a stopping worker may take to close (the default SMTP timeout+)
+# A stopping worker finishes the message in hand and says QUIT: it may wait for every reply
+# of that exchange (MAIL, RCPT, DATA, the final dot, QUIT), each up to the relay timeout.
+REPLIES_TO_STOP = 5
+STOP_MARGIN = 30.0  # seconds beyond those replies: connecting, the pace, the thread
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,8 @@ class Workers:
     """Up to `size` delivery threads; each starts when `grow` asks for it.
 
     `open_transport(on_event)` makes one connection's transport. Outcomes and notices arrive
-    on `results`.
+    on `results`. `reply_timeout` is how long a transport waits for each reply of the relay
+    ($PUBLISH_SMTP_TIMEOUT): `stop` waits for as long as a worker may then take to end.
     """
 
     def __init__(
@@ -69,8 +73,10 @@ class Workers:
         size: int,
         open_transport: Callable[[Callable[[str, str], None]], Transport],
         pace: Pace,
+        reply_timeout: float,
     ) -> None:
         self.size = size
+        self.stop_wait = REPLIES_TO_STOP * reply_timeout + STOP_MARGIN
         self.open_transport = open_transport
         self.pace = pace
         self.results: queue.Queue[Outcome | Notice] = queue.Queue()
@@ -111,11 +117,14 @@ class Workers:
         return result
 
     def stop(self) -> None:
-        """Tell every worker to close its connection and end; wait for them."""
+        """Tell every worker to close its connection and end; wait for them, together at most
+        `stop_wait` seconds (a worker still waiting then is left: its row stays claimed, an
+        outcome unknown to the next run)."""
         for inbox in self.inboxes:
             inbox.put(None)
+        deadline = time.monotonic() + self.stop_wait
         for thread in self.threads:
-            thread.join(JOIN_TIMEOUT)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _work(self, index: int, inbox: queue.Queue[Job | None]) -> None:
         """Deliver each job handed over, until told to stop."""
