@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate
-from publish.mail.built import EMAIL_DIR
+from publish.layout import EMAIL_DIR
 from publish.mail.ondemand import make_email
 from publish.pipeline.build import BuildOptions, build, load_site
 

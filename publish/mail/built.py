@@ -11,6 +11,7 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from publish.layout import EMAIL_DIR
 from publish.mail import mime, personal
 from publish.mail.mimebody import TEXT_PARTS
 from publish.mail.missing import missing_email
@@ -23,7 +24,6 @@ from publish.support.addresses import tagged_address
 if TYPE_CHECKING:
     from publish.pipeline.build import BuildOptions
 
-EMAIL_DIR = Path("build") / "email"
 BUILT_HEADERS = ("Subject", "From", "Reply-To", "Date", "List-Id")
 READER_TOKEN = re.compile(r"\d+-[0-9a-f]{32}")  # publish.state.subscribers.unsubscribe_token
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from publish.errors import PublishError
+from publish.layout import BUILD_DIR
 from publish.model import Settings
 from publish.outputs.files import resolved
 from publish.pipeline.build import (
-    BUILD_DIR,
     FORMATS,
     BuildOptions,
     load_site,

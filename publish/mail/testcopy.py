@@ -12,9 +12,9 @@ from email.utils import make_msgid
 from pathlib import Path
 
 from publish.errors import PublishError
-from publish.layout import BUILD_DIR, EMAIL_FOLDER, PREVIEW_FOLDER
+from publish.layout import EMAIL_DIR, PREVIEW_EMAIL_DIR
 from publish.mail import mime
-from publish.mail.built import EMAIL_DIR, BuiltEmail, envelope_sender, load_built_email
+from publish.mail.built import BuiltEmail, envelope_sender, load_built_email
 from publish.mail.composer import compose
 from publish.mail.destination import Destination
 from publish.mail.progress import SendSummary
@@ -24,7 +24,6 @@ from publish.outputs import urls
 from publish.state.subscribers import normalise_address
 
 TEST_HEADER = b"X-Publish-Test: 1"
-PREVIEW_EMAIL_DIR = Path(BUILD_DIR) / PREVIEW_FOLDER / EMAIL_FOLDER
 
 
 def test_copy_email(

@@ -30,8 +30,9 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from publish.cache.store import CACHE_DIR, read_json_file, write_json_file
+from publish.cache.store import read_json_file, write_json_file
 from publish.errors import Problem, hint, warning
+from publish.layout import CACHE_DIR
 from publish.model import Essay
 
 LINKS_FILE = CACHE_DIR / "links.json"

@@ -32,6 +32,7 @@ from publish.content.site import essay_folder, select_published
 from publish.content.site import load_site as load_site_files
 from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError
+from publish.layout import BUILD_DIR
 from publish.mail.mime import preview_message
 from publish.model import Site
 from publish.outputs import feeds, mail, web
@@ -54,7 +55,6 @@ from publish.state.releases import site_with_releases
 from publish.state.unsent import emails_wanted
 from publish.support.parallel import fork_workers, in_forked_runs
 
-BUILD_DIR = "build"
 PARALLEL_THRESHOLD = 96  # contents below which forking workers costs more than it saves
 MAX_RUN = 48  # contents a worker makes per task: small results keep the parent's memory flat
 

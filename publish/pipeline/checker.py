@@ -20,7 +20,8 @@ import msgspec
 
 from publish.cache.outputs import MAGIC as MANIFEST_MAGIC
 from publish.cache.outputs import OUTPUTS_DIR, Keyed, Stamp
-from publish.cache.store import CACHE_DIR, read_json_file, write_json_file
+from publish.cache.store import read_json_file, write_json_file
+from publish.layout import CACHE_DIR
 from publish.outputs.files import as_bytes
 from publish.pipeline.writer import Maker, OutputFolder
 

@@ -204,7 +204,8 @@ def mark(
     *,
     unknown: bool = False,
 ) -> None:
-    """Record the outcome of one delivery in its own committed transaction."""
+    """Record the outcome of one delivery. It is committed with the caller's transaction
+    (a send records many outcomes in one), or at once on a connection outside any."""
     conn.execute(
         "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_error = ?,"
         " unknown_attempts = unknown_attempts + ?, updated_at = ?"
