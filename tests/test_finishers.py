@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from publish.build import BuildOptions, build, check
 from publish.cache.outputs import OutputMemo
 from publish.errors import PublishError, error
 from publish.outputs.files import Deferred, Reads
 from publish.pipeline import finishers
+from publish.pipeline.build import BuildOptions, build, check
 from publish.pipeline.finishers import Finished
-from publish.writer import OutputFolder, write_tree, write_trees
+from publish.pipeline.writer import OutputFolder, write_tree, write_trees
 from tests.sitebuilder import essay_text, make_site
 
 TODAY = date(2026, 12, 1)

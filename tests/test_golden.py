@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate
-from publish.build import BuildOptions, build
-from publish.mailing.built import EMAIL_DIR
-from publish.mailing.ondemand import make_email
+from publish.mail.built import EMAIL_DIR
+from publish.mail.ondemand import make_email
+from publish.pipeline.build import BuildOptions, build
 from publish.pipeline.load import load
 
 REPO = Path(__file__).resolve().parent.parent

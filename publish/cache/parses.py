@@ -38,7 +38,7 @@ from publish.cache.store import (
 )
 from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, Settings
-from publish.parallel import fork_workers, in_forked_runs
+from publish.support.parallel import fork_workers, in_forked_runs
 
 MAGIC = b"PUBCACHE"
 PARALLEL_THRESHOLD = 48

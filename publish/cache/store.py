@@ -21,9 +21,9 @@ from typing import Any
 
 import msgspec
 
-from publish.atomic import write_atomically
+from publish.layout import CACHE_DIR
+from publish.support.atomic import write_atomically
 
-CACHE_DIR = Path("build") / ".cache"
 FORMAT_VERSION = 4  # 4: rendered bodies, not tokens (3: one record format for all files)
 HEADER = struct.Struct("<8sH32sIH")  # magic, format version, key, crc of the body, part count
 PART = struct.Struct("<I")  # the length of one part
@@ -41,8 +41,7 @@ class BuildCache:
     `read_only` (`publish check`) reads but never writes, prunes or repairs. Besides the files
     under `build/.cache/` it holds what one process keeps in memory between builds: the records
     decoded so far (reused while their files stay the same), the last few essays parsed again
-    for a body their record lacked (within one build), glossary-entry fingerprints and the
-    compiled templates. A forked worker inherits it.
+    for a body their record lacked (within one build) and the compiled templates. A forked worker inherits it.
     """
 
     root: Path
@@ -50,7 +49,6 @@ class BuildCache:
     read_only: bool = False
     loaded_records: dict[Path, tuple[tuple[int, int, int], Any]] = field(default_factory=dict)
     recent_parses: dict[Path, Any] = field(default_factory=dict)
-    entry_fingerprints: dict[int, tuple[Any, str]] = field(default_factory=dict)
     template_environments: dict[Path, tuple[Any, Any]] = field(default_factory=dict)
 
     @classmethod

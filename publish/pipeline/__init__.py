@@ -1,1 +1,2 @@
-"""The build's pipeline: load, plan, render, finish (pre-flight, search index), write."""
+"""The build pipeline: the build and its format table, the writer, the commit journal, the
+checker, and the preview's planned files."""

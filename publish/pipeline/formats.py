@@ -7,13 +7,14 @@ to `site/` is refused by the loader (its page would share the address of a built
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from jinja2 import Environment
 
 from publish.content.site import essay_folder
 from publish.layout import ESSAYS_DIR
+from publish.mail.mime import preview_message
 from publish.model import Site
 from publish.outputs import feeds, mail, web
 from publish.outputs.files import Content, Deferred, OutputFiles
@@ -48,6 +49,13 @@ def _assets(site: Site, templates: Environment) -> OutputFiles:
     for relative, path in essay_folder(site.root).assets:
         assets.add(relative, path.read_bytes(), f"{ESSAYS_DIR}/{relative}")
     return assets
+
+
+def _emails(
+    site: Site, templates: Environment, slugs: Collection[str] | None = None
+) -> OutputFiles:
+    """The emails of `slugs` (every shown essay's when None), each with its `.eml`."""
+    return mail.render_emails(site, templates, preview_message, slugs)
 
 
 FORMATS: tuple[OutputFormat, ...] = (
@@ -94,7 +102,7 @@ FORMATS: tuple[OutputFormat, ...] = (
         "the emails",
         "email",
         "<slug>.html, <slug>.txt, <slug>.eml",
-        mail.render_emails,
+        _emails,
         "each essay, the email templates",
         chosen=True,
     ),

@@ -19,7 +19,7 @@ from publish.errors import Problem
 from publish.model import Essay, Settings, Site
 from publish.outputs.bodies import essay_bodies
 from publish.pipeline.formats import BODIES, ROUTES
-from publish.schedule import apply_release_dates
+from publish.schedule.slots import apply_release_dates
 from publish.state.releases import Binding, Known, recorded_releases
 
 

@@ -1,0 +1,336 @@
+"""The whole build, in the order it runs: load, plan, decide what to render, render,
+pre-flight, write.
+
+`build()` writes `build/site/` and `build/email/` (the emails a send could still need, see
+`publish.state.unsent`) in one atomic commit; `check()` is it without the write, covering the
+queued essays at their planned slots. Every output is a row of `FORMATS`, a pure function
+from a `Site` to `{path: content}` whose files are made later, if at all (`Deferred`). The
+build makes the one `BuildCache` and passes it in: the load parses each essay once and
+renders, in the same worker, every body the rows declare (kept for later builds); here each
+deferred file is keyed, and the key decides whether it is made at all. Between staged and
+committed the finishers (`publish.pipeline.finishers`) see each folder as it will be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from jinja2 import Environment
+
+from publish.cache.outputs import OutputKeys, OutputMemo
+from publish.cache.store import BuildCache
+from publish.content.essaylinks import unpublished_link_problems, with_link_targets
+from publish.content.site import select_published
+from publish.errors import Problem, PublishError
+from publish.layout import BUILD_DIR
+from publish.model import Site
+from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes, made
+from publish.outputs.templates import folder_stamp, template_environment
+from publish.pipeline.checker import CheckMemo, check_trees
+from publish.pipeline.finishers import StagedView, run_finishers
+from publish.pipeline.formats import FOLDERS, FORMATS
+from publish.pipeline.load import Loaded, load
+from publish.pipeline.previewing import (
+    PREVIEW_FOLDER,
+    LeftOut,
+    banners,
+    date_drafts,
+    left_out,
+    with_banners,
+    with_planned_slots,
+)
+from publish.pipeline.writer import OutputFolder, build_lock, write_trees
+from publish.state.releases import Known
+from publish.state.unsent import emails_wanted
+from publish.support.parallel import fork_workers, in_forked_runs
+
+PARALLEL_THRESHOLD = 96  # contents below which forking workers costs more than it saves
+MAX_RUN = 48  # contents a worker makes per task: small results keep the parent's memory flat
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What to build: `today` decides what is published; drafts, future and queued essays
+    (at their planned slots) on request; `strict` makes every warning an error."""
+
+    today: date | datetime
+    drafts: bool = False
+    future: bool = False
+    queued: bool = False
+    strict: bool = False
+    sandbox: bool = False  # written to build/preview/ even without `future` (publish serve)
+    emails: frozenset[str] = frozenset()  # emails to make besides those a send could need
+
+    @property
+    def preview(self) -> bool:
+        """Whether this is a preview: it may show essays before their time (queued or dated
+        later), so it is written to `build/preview/`, never where deploy, send and run read."""
+        return self.future or self.queued or self.sandbox
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build wrote (or, for `check`, would write) and what it warned about."""
+
+    site_dir: Path
+    email_dir: Path
+    published: tuple[str, ...]
+    warnings: list[Problem] = field(default_factory=list)
+    files: int = 0
+    site: Site | None = None  # the site as loaded (every essay, drafts and queued included)
+    left_out: LeftOut = LeftOut()  # the essays of `site` this build did not show
+    known: Known | None = None  # what the site released, as the load read it
+
+
+@dataclass(frozen=True)
+class BuildProgress:
+    """How far the build has got making one output folder's new files (for a progress bar:
+    the build itself never prints)."""
+
+    folder: str  # "site", "email", or "all" when `check` makes every folder's files at once
+    done: int
+    total: int
+
+
+Progress = Callable[[BuildProgress], None]
+
+
+def build(
+    root: Path,
+    options: BuildOptions,
+    loaded: Loaded | None = None,
+    write: bool = True,
+    progress: Progress | None = None,
+    cache: BuildCache | None = None,
+) -> BuildReport:
+    """Build the web site and feeds into `build/site/` and the emails into `build/email/`,
+    both folders replaced in one atomic commit under the site's build lock; with `write`
+    off, do everything but the write (the build cache left as it was, but for check's memo).
+
+    Contents are rendered as the writer stages them (so memory stays flat however large the
+    site); the finishers run on the staged folders, before the commit. `loaded` is the site
+    as loaded (`publish run` passes the one it has bound to this run's releases), else it is
+    loaded here; `cache` is the build cache to use (a long-lived process passes its own,
+    kept between builds).
+    """
+    cache = cache or BuildCache.for_site(root)
+    if not write:
+        cache = cache.reading()
+    out = output_dir(root, options)
+    with build_lock(out) if write else contextlib.nullcontext():
+        loaded = loaded or load(root, cache)
+        site, known, warnings = loaded.site, loaded.known, loaded.warnings
+        published = plan(site, known, options)
+        refuse_unpublished_links(site, published, options, warnings)
+        emails = emails_wanted(site, known, options.today) | options.emails
+        gathered = gather(published, emails, cache)
+        if options.preview:
+            gathered["site"] = with_banners(
+                gathered["site"], banners(site, published, options.today)
+            )
+        folders = decide(published, gathered, cache, out, options.preview)
+        rendering = Rendering(folders, progress)
+        problems = list(warnings)
+
+        def finish(staged: Mapping[str, StagedView]) -> Mapping[str, Mapping[str, Content]]:
+            finished = run_finishers(published, staged)
+            problems.extend(finished.problems)
+            refuse_problems(problems, options.strict)
+            return finished.files
+
+        if write:
+            write_trees(folders, rendering.make, finish)
+            for folder in folders:
+                if folder.memo is not None:
+                    folder.memo.save()
+        else:  # made and measured, never kept; what a memo vouches for is not even made
+            memo = CheckMemo(root) if cache.enabled else None
+            finish(check_trees(folders, rendering.make, memo))
+    site_dir, email_dir = (out / name for name in FOLDERS)
+    return BuildReport(
+        site_dir=site_dir,
+        email_dir=email_dir,
+        published=tuple(e.slug for e in published.essays),
+        warnings=problems,
+        files=len(folders[0].files),
+        site=site,
+        left_out=left_out(site, published, options.drafts),
+        known=known,
+    )
+
+
+def output_dir(root: Path, options: BuildOptions) -> Path:
+    """Where a build writes its folders: `build/`, or `build/preview/` for a preview."""
+    return root / BUILD_DIR / PREVIEW_FOLDER if options.preview else root / BUILD_DIR
+
+
+def check(
+    root: Path,
+    options: BuildOptions,
+    progress: Progress | None = None,
+    cache: BuildCache | None = None,
+) -> BuildReport:
+    """The build without the write, drafts, future and queued essays included: every problem
+    a build of any day would meet (a PublishError for errors); `progress` hears of each
+    content made (none a memo vouches for, see `publish.pipeline.checker`)."""
+    every = dataclasses.replace(options, drafts=True, future=True, queued=True)
+    return build(root, every, write=False, progress=progress, cache=cache)
+
+
+# --- Load and plan ----------------------------------------------------------------------
+
+
+def plan(site: Site, known: Known, options: BuildOptions) -> Site:
+    """The essays this build shows, newest first: published on `options.today`, and in a
+    preview the queued essays too, dated at the slots they are planned for (and undated
+    drafts, with `options.drafts`, dated today)."""
+    if options.preview:
+        site = with_planned_slots(site, known, options.today)
+        if options.drafts:
+            site = date_drafts(site, options.today)
+    shown = select_published(site, options.today, options.drafts, options.future or options.queued)
+    return with_link_targets(shown)
+
+
+def refuse_unpublished_links(
+    site: Site, published: Site, options: BuildOptions, warnings: Sequence[Problem] | None
+) -> None:
+    """Stop before rendering when a shown essay links to one that would not be out yet."""
+    problems = unpublished_link_problems(site, published, options.today)
+    if problems:
+        raise PublishError([*(warnings or []), *problems])
+
+
+# --- Decide what to render, render ------------------------------------------------------
+
+
+def gather(published: Site, emails: Collection[str], cache: BuildCache) -> dict[str, OutputFiles]:
+    """Every row's files by folder (emails only for `emails`); a path twice is refused."""
+    templates = shared_templates(published.templates_dir, cache)
+    gathered = {name: OutputFiles() for name in FOLDERS}
+    for row in FORMATS:
+        chosen = (emails,) if row.chosen else ()  # made only where a send could need them
+        gathered[row.folder].add_all(row.render(published, templates, *chosen), row.name)
+    return gathered
+
+
+def shared_templates(folder: Path, cache: BuildCache) -> Environment:
+    """The templates environment, kept in `cache` between builds of one process (as
+    `publish serve` rebuilds), so templates compile once; made afresh whenever a file of the
+    site's template folder appears, disappears or changes (Jinja reloads an edited template
+    itself, but would not notice a new override of a packaged one)."""
+    stamp = folder_stamp(folder)
+    kept = cache.template_environments
+    found = kept.get(folder)
+    if found is None or found[0] != stamp:
+        found = kept[folder] = (stamp, template_environment(folder))
+    return found[1]
+
+
+def decide(
+    published: Site,
+    gathered: Mapping[str, OutputFiles],
+    cache: BuildCache,
+    out: Path,
+    preview: bool = False,
+) -> list[OutputFolder]:
+    """Each folder's files (to go under `out`), every deferred one keyed (when the cache is
+    on) from what it reads; a preview's folders keep memos of their own."""
+    if not cache.enabled:
+        return [OutputFolder(files, out / name) for name, files in gathered.items()]
+    keys = OutputKeys(published.settings, published.templates_dir, published.glossary)
+    folders = []
+    for name, files in gathered.items():
+        memo_name = f"{PREVIEW_FOLDER}-{name}" if preview else name
+        memo = OutputMemo.for_folder(cache.root, memo_name)
+        decided = {
+            path: keyed(keys, value) if isinstance(value, Deferred) else value
+            for path, value in files.items()
+        }
+        folders.append(OutputFolder(decided, out / name, memo))
+    return folders
+
+
+def keyed(keys: OutputKeys, value: Deferred) -> Deferred:
+    """A deferred content with its key (see `output_key`)."""
+    return dataclasses.replace(value, key=output_key(keys, value))
+
+
+def output_key(keys: OutputKeys, value: Deferred) -> str | None:
+    """The key of a deferred content: its kind and everything it says it reads."""
+    reads = value.reads
+    return keys.key(
+        reads.kind,
+        reads.essay,
+        *reads.values,
+        *[keys.essay(essay) for essay in reads.essays],
+        *[entry.fingerprint for entry in reads.entries],
+    )
+
+
+class Rendering:
+    """The build's maker of contents, handed to the writer: it renders what the writer must
+    write (across the cores when there is much), telling `progress` how far it got."""
+
+    def __init__(self, folders: Sequence[OutputFolder], progress: Progress | None = None):
+        self.progress = progress
+        self.folder_of = (
+            {id(v): f.target.name for f in folders for v in f.files.values()} if progress else {}
+        )
+
+    def make(self, values: Sequence[Content | Deferred]) -> Iterator[Content]:
+        """Each value's content, in order."""
+        if self.progress is None:
+            yield from made_contents(values)
+            return
+        folder = self._folder(values)
+        for done, content in enumerate(made_contents(values), start=1):
+            self.progress(BuildProgress(folder, done, len(values)))
+            yield content
+
+    def _folder(self, values: Sequence[Content | Deferred]) -> str:
+        """Which folder's files the writer asks for (every folder's, for `check`)."""
+        if not values:
+            return "all"
+        names = {self.folder_of.get(id(values[0])), self.folder_of.get(id(values[-1]))}
+        return (names.pop() or "all") if len(names) == 1 else "all"
+
+
+def made_contents(values: Sequence[Content | Deferred]) -> Iterator[Content]:
+    """Each value made, in order; forked workers (sharing the loaded site) make them when
+    there are enough deferred ones to pay for the workers, each a run of neighbouring values."""
+    workers = fork_workers(sum(isinstance(v, Deferred) for v in values), PARALLEL_THRESHOLD)
+    if not workers:
+        yield from map(made, values)
+        return
+    step = max(1, min(MAX_RUN, -(-len(values) // (workers * 8))))
+    yield from in_forked_runs(values, _made_bytes, workers, step)
+
+
+def _made_bytes(value: Content | Deferred) -> bytes:
+    """One value's content as bytes (what a worker sends back: a long page's text may take
+    2-4 bytes a character)."""
+    return as_bytes(made(value))
+
+
+# --- Refusing ---------------------------------------------------------------------------
+
+
+def refuse_problems(problems: Sequence[Problem], strict: bool) -> None:
+    """Stop the build before anything is committed when a problem is an error, or (strict
+    mode) when there is any: every warning then becomes an error."""
+    if any(p.is_error for p in problems):
+        raise PublishError(list(problems))
+    if strict:
+        refuse_warnings(problems)
+
+
+def refuse_warnings(problems: Sequence[Problem]) -> None:
+    """Strict mode: every warning becomes an error, and the build stops before writing."""
+    if problems:
+        raise PublishError([dataclasses.replace(p, severity="error") for p in problems])
