@@ -317,7 +317,7 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, parsed, monkeypatch, da
         manifest.unlink()  # every page, feed and email is made again, from the kept bodies
     real_plan = publish.pipeline.build.plan
 
-    def damage_after_load(site, options):  # the records held when loaded, then changed
+    def damage_after_load(site, known, options):  # the records held when loaded, then changed
         for record in records(corpus):
             if damage == "byte":
                 data = bytearray(record.read_bytes())
@@ -325,7 +325,7 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, parsed, monkeypatch, da
                 record.write_bytes(bytes(data))
             else:
                 record.unlink()
-        return real_plan(site, options)
+        return real_plan(site, known, options)
 
     monkeypatch.setattr(publish.pipeline.build, "plan", damage_after_load)
     parsed.clear()

@@ -41,7 +41,8 @@ class BuildCache:
     `read_only` (`publish check`) reads but never writes, prunes or repairs. Besides the files
     under `build/.cache/` it holds what one process keeps in memory between builds: the records
     decoded so far (reused while their files stay the same), the last few essays parsed again
-    for a body their record lacked (within one build) and the compiled templates. A forked worker inherits it.
+    for a body their record lacked (within one build) and the compiled templates. A forked
+    worker inherits it.
     """
 
     root: Path
