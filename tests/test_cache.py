@@ -28,6 +28,7 @@ from publish.cache import parses as cache
 from publish.cache import store as cache_store
 from publish.cli.main import cli
 from publish.errors import Problem, PublishError
+from publish.layout import CACHE_DIR
 from publish.model import Site
 from publish.outputs import mail, web
 from publish.pipeline.build import BuildOptions, build
@@ -88,7 +89,7 @@ def citing(root: Path, key: str) -> set[str]:
 
 def records(root: Path) -> list[Path]:
     """The essay records in a site's cache."""
-    return sorted((root / cache_store.CACHE_DIR / "essays").glob("*.rec"))
+    return sorted((root / CACHE_DIR / "essays").glob("*.rec"))
 
 
 def test_cached_build_is_byte_identical_to_an_uncached_one(tmp_path, monkeypatch, parsed):
@@ -100,7 +101,7 @@ def test_cached_build_is_byte_identical_to_an_uncached_one(tmp_path, monkeypatch
     fresh = example_site(tmp_path / "fresh")
     monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
     build(fresh, BuildOptions(today=TODAY))
-    assert not (fresh / cache_store.CACHE_DIR).exists()
+    assert not (fresh / CACHE_DIR).exists()
     for output in ("site", "email"):
         assert same_tree(cached / "build" / output, fresh / "build" / output), output
 
@@ -358,9 +359,9 @@ def test_stored_tokens_decode_to_the_parsed_tokens(corpus, monkeypatch):
 
 def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path, monkeypatch):
     blocked = generated(12, tmp_path / "blocked")
-    (blocked / cache_store.CACHE_DIR).mkdir(parents=True)
+    (blocked / CACHE_DIR).mkdir(parents=True)
     for name in ("essays", "outputs"):  # the parse records and the output manifests
-        (blocked / cache_store.CACHE_DIR / name).write_text("not a folder", encoding="utf-8")
+        (blocked / CACHE_DIR / name).write_text("not a folder", encoding="utf-8")
     build(blocked, BuildOptions(today=TODAY))
     build(blocked, BuildOptions(today=TODAY))
     assert not records(blocked)
@@ -704,7 +705,7 @@ def test_records_are_plain_data(corpus):
 def test_a_build_uses_the_cache_it_is_given(tmp_path):
     root = generated(4, tmp_path / "site")
     build(root, BuildOptions(today=TODAY), cache=cache_store.BuildCache(root, enabled=False))
-    assert not (root / cache_store.CACHE_DIR).exists()
+    assert not (root / CACHE_DIR).exists()
     kept = cache_store.BuildCache.for_site(root)
     build(root, BuildOptions(today=TODAY), cache=kept)
     assert len(records(root)) == 4
@@ -725,4 +726,4 @@ def test_a_check_leaves_a_build_running_meanwhile_free_to_keep_its_cache(tmp_pat
     publish.pipeline.build.check(checked, BuildOptions(today=TODAY), progress=build_meanwhile)
     assert started, "the check made no file"
     assert len(records(built)) == 4, "the other build was left read-only by the check"
-    assert not (checked / cache_store.CACHE_DIR / "essays").exists()
+    assert not (checked / CACHE_DIR / "essays").exists()
