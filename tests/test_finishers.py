@@ -14,7 +14,7 @@ from publish.errors import PublishError, error
 from publish.outputs.files import Deferred, Reads
 from publish.pipeline import finishers
 from publish.pipeline.build import BuildOptions, build, check
-from publish.pipeline.finishers import Finished
+from publish.pipeline.finishers import Finished, as_folder
 from publish.pipeline.writer import OutputFolder, write_tree, write_trees
 from tests.sitebuilder import essay_text, make_site
 
@@ -33,9 +33,11 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 
 def page_count(site, staged) -> Finished:
-    """A finisher like a search index: one file listing the site's pages, read as staged."""
-    pages = sorted(path for path in staged["site"] if path.endswith(".html"))
-    listing = "\n".join(f"{path} {len(staged['site'][path])}" for path in pages)
+    """A finisher like a search index run by a tool over a folder: one file listing the
+    site's pages, read from the staged folder written out as a real one."""
+    with as_folder(staged["site"]) as folder:
+        pages = sorted(p for p in folder.rglob("*.html"))
+        listing = "\n".join(f"{p.relative_to(folder).as_posix()} {p.stat().st_size}" for p in pages)
     return Finished(files={"site": {"search/pages.txt": listing}})
 
 

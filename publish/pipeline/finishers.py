@@ -9,8 +9,11 @@ finishers on what it made, and writes nothing. Adding one is adding an entry to 
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from publish.errors import Problem
@@ -53,6 +56,18 @@ def email_sizes(site: Site, staged: Mapping[str, StagedView]) -> Finished:
 
 
 FINISHERS: tuple[Finisher, ...] = (email_sizes,)
+
+
+@contextlib.contextmanager
+def as_folder(view: StagedView) -> Iterator[Path]:
+    """The staged folder written out as a real one, for a tool that reads a folder (an
+    external indexer); removed when the block ends."""
+    with tempfile.TemporaryDirectory(prefix="publish-staged-") as folder:
+        for path in view:
+            target = Path(folder, path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(view[path])
+        yield Path(folder)
 
 
 def run_finishers(
