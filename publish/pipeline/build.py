@@ -258,7 +258,7 @@ def decide(
 
 def keyed(keys: OutputKeys, value: Deferred) -> Deferred:
     """A deferred content with its key (see `output_key`)."""
-    return dataclasses.replace(value, key=output_key(keys, value))
+    return Deferred(value.reads, value.make, output_key(keys, value))
 
 
 def output_key(keys: OutputKeys, value: Deferred) -> str | None:
