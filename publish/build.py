@@ -33,6 +33,7 @@ from publish.content.site import essay_folder, select_published
 from publish.content.site import load_site as load_site_files
 from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError
+from publish.i18n.check import language_problems
 from publish.model import Site
 from publish.outputs import feeds, mail, web
 from publish.outputs.bodies import essay_bodies
@@ -426,8 +427,8 @@ def _made_bytes(value: Content | Keyed) -> bytes:
 
 def preflight(published: Site, email_sizes: Mapping[str, int]) -> list[Problem]:
     """Problems the rendered files show before anything is committed: an email past the
-    size at which Gmail clips it."""
-    return mail.oversize_problems(published, email_sizes)
+    size at which Gmail clips it; a language that falls back to English."""
+    return [*mail.oversize_problems(published, email_sizes), *language_problems(published)]
 
 
 def refuse_warnings(problems: Sequence[Problem]) -> None:

@@ -26,6 +26,7 @@ RANKS = {
     "content": 2,
     "schedule": 3,
     "releases": 4,
+    "i18n": 4,
     "state": 4,
     "outputs": 5,
     "journal": 6,

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from markdown_it.token import Token
 from slugify import slugify as make_slug
 
+from publish.content.languagetag import essay_language
 from publish.content.links import locate_sources, own_tokens, unsafe_links
 from publish.content.markdown import build_parser, first_paragraph_text, word_count
 from publish.content.preflight import source_warnings
@@ -44,6 +45,7 @@ FRONT_MATTER_KEYS = (
     "draft",
     "order",
     "aliases",
+    "language",
 )
 SUMMARY_LENGTH = 160
 # A slug names a folder: keep it well inside the 255 bytes a file name may take.
@@ -97,6 +99,7 @@ def read_essay(
         "draft": _flag(document, "draft", problems),
         "order": _order(document.metadata.get("order"), document, problems),
         "aliases": _aliases(document, problems),
+        "language": essay_language(document, problems),
     }
     summary = _text(document, "summary", problems)
     problems += _long_tags(document, fields["tags"])

@@ -33,6 +33,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from publish.content.settings import SETTINGS_FILE, load_settings
 from publish.errors import PublishError
+from publish.i18n import N_
+from publish.i18n.templates import localized
 from publish.mailing import webhooks
 from publish.mailing.built import envelope_sender
 from publish.mailing.dkim import signer_for
@@ -223,7 +225,7 @@ def unsubscribe(token: str) -> Response:
                 subscribers.set_status(conn, subscriber.id, SubscriberStatus.UNSUBSCRIBED)
             confirmations.close_confirmations(conn, subscriber.id)
     if one_click:
-        return plain_response("You are unsubscribed.\n")
+        return plain_response(current().pages.words.gettext("You are unsubscribed.") + "\n")
     return page("service_unsubscribed.html", "You are unsubscribed", token_page=True)
 
 
@@ -349,11 +351,14 @@ def confirmation_message(service: Service, address: str, token: str) -> EmailMes
     settings = service.settings
     link = service_link(settings, f"confirm/{token}")
     hours = max(1, service.options.confirm_seconds // 3600)
-    text = service.pages.templates.get_template("service_confirm_email.txt").render(
+    words = service.pages.words
+    templates = localized(service.pages.templates, words)
+    text = templates.get_template("service_confirm_email.txt").render(
         site=settings.site, link=link, hours=hours
     )
     message = addressed_message(settings.email.from_address, address)
-    message["Subject"] = header_text(f"Confirm your subscription to {settings.site.title}")
+    subject = words.gettext("Confirm your subscription to %(site)s")
+    message["Subject"] = header_text(subject % {"site": settings.site.title})
     message["Date"] = formatdate(service.options.clock(), usegmt=True)
     message["Message-ID"] = make_msgid(domain=site_domain(settings))
     message["Auto-Submitted"] = "auto-generated"
@@ -375,7 +380,9 @@ def page(
     """A page of the service in the site's look, linking back to the static site."""
     service = current()
     site = service.settings.site
-    head = Head(title=f"{title} · {site.title}", description="", canonical="")
+    head = Head(
+        title=service.pages.titled(service.pages.words.gettext(title)), description="", canonical=""
+    )
     html = service.pages.render(template, template, head, root=site.url, **values)
     response = Response(html, status=status, mimetype="text/html")
     if token_page:
@@ -389,14 +396,14 @@ def plain_response(text: str) -> Response:
 
 
 ERROR_TITLES = {
-    400: "That did not work",
-    404: "This link is not valid",
-    405: "Not here",
-    410: "This link has run out",
-    413: "Too much",
-    415: "Please use the form",
-    429: "Too many tries",
-    503: "Please try again later",
+    400: N_("That did not work"),
+    404: N_("This link is not valid"),
+    405: N_("Not here"),
+    410: N_("This link has run out"),
+    413: N_("Too much"),
+    415: N_("Please use the form"),
+    429: N_("Too many tries"),
+    503: N_("Please try again later"),
 }
 
 
@@ -404,7 +411,7 @@ def error_page(exc: HTTPException) -> Response:
     """Every error as a short page of the service, with its status code."""
     status = exc.code or 500
     detail = exc.description if isinstance(exc.description, str) else ""
-    title = ERROR_TITLES.get(status, "Something went wrong")
+    title = ERROR_TITLES.get(status, N_("Something went wrong"))
     return page(
         "service_error.html",
         title,

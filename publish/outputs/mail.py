@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING
 from jinja2 import Environment
 from markupsafe import Markup
 
-from publish.cadence import describe_rule
 from publish.content.images import email_dimensions
 from publish.errors import Problem, warning
+from publish.i18n.cadence import cadence_sentence
+from publish.i18n.templates import localized
+from publish.i18n.words import ENGLISH, Words, essay_words
 from publish.model import Essay, Settings, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.mime import compose_message, preview_headers
@@ -97,13 +99,18 @@ class EssayEmail:
 
 def email_html(site: Site, essay: Essay, templates: Environment) -> str:
     """The email's HTML, every style inlined, only `@media` rules left in a `<style>`."""
-    context = _template_values(site, essay)
-    greeting = Markup(f"{GREETING_START}{GREETING_PREVIEW}{GREETING_END}")
-    page = templates.get_template("email.html").render(
-        **context,
-        body=Markup(render_email(essay.tokens, _render_context(site, essay))),
-        greeting=greeting,
-        preheader=essay.summary,
+    words = essay_words(essay, site.settings, site.root)
+    context = _template_values(site, essay, words)
+    greeting = Markup(f"{GREETING_START}{escape(greeting_for('', words))}{GREETING_END}")
+    page = (
+        localized(templates, words)
+        .get_template("email.html")
+        .render(
+            **context,
+            body=Markup(render_email(essay.tokens, _render_context(site, essay, words))),
+            greeting=greeting,
+            preheader=essay.summary,
+        )
     )
     return inliner().inline(page)
 
@@ -119,10 +126,11 @@ def inliner() -> CSSInliner:
 
 def email_text(site: Site, essay: Essay, templates: Environment) -> str:
     """The plain-text part: title, greeting, the essay, notes and the footer."""
-    plain = plain_templates(templates)
-    body = render_text(essay.tokens, _render_context(site, essay))
+    words = essay_words(essay, site.settings, site.root)
+    plain = plain_templates(localized(templates, words))
+    body = render_text(essay.tokens, _render_context(site, essay, words))
     text = plain.get_template("email.txt").render(
-        **_template_values(site, essay), body=body, greeting=GREETING_PREVIEW
+        **_template_values(site, essay, words), body=body, greeting=greeting_for("", words)
     )
     return re.sub(r"\n{3,}", "\n\n", text)
 
@@ -133,7 +141,7 @@ def plain_templates(templates: Environment) -> Environment:
     return templates.overlay(autoescape=False)
 
 
-def _render_context(site: Site, essay: Essay) -> RenderContext:
+def _render_context(site: Site, essay: Essay, words: Words) -> RenderContext:
     """Absolute URLs for everything the email links to."""
     base = site.settings.site.url
     return RenderContext(
@@ -143,10 +151,11 @@ def _render_context(site: Site, essay: Essay) -> RenderContext:
         links=essay.link_targets,
         page_url=essay_url(site, essay),
         images=essay.image_sizes,
+        words=words.body,
     )
 
 
-def _template_values(site: Site, essay: Essay) -> dict[str, object]:
+def _template_values(site: Site, essay: Essay, words: Words) -> dict[str, object]:
     """What both email templates show besides the body."""
     settings = site.settings
     return {
@@ -155,8 +164,8 @@ def _template_values(site: Site, essay: Essay) -> dict[str, object]:
         "web_url": essay_url(site, essay),
         "image_src": resolve_url(essay.image, settings.site.url),
         **_lead_image_size(essay),
-        "cadence": describe_rule(settings.schedule.rule),
-        "reason": subscription_reason(settings),
+        "cadence": cadence_sentence(settings.schedule.rule, words),
+        "reason": subscription_reason(settings, words),
         "unsubscribe_url": preview_unsubscribe_url(settings),
         "postal_address": settings.email.postal_address,
     }
@@ -168,28 +177,35 @@ def _lead_image_size(essay: Essay) -> dict[str, str]:
     return {"image_width": size.get("width", ""), "image_height": size.get("height", "")}
 
 
-def subscription_reason(settings: Settings) -> str:
+def subscription_reason(settings: Settings, words: Words = ENGLISH) -> str:
     """Why the reader gets this email, in words (never the address of a signup form)."""
-    return f"You are getting this email because you subscribed to {settings.site.title}."
+    reason = words.gettext("You are getting this email because you subscribed to %(site)s.")
+    return reason % {"site": settings.site.title}
 
 
-def greeting_for(name: str) -> str:
+def greeting_for(name: str, words: Words = ENGLISH) -> str:
     """The greeting line for a subscriber: `Hello Ada,` or `Hello,` without a name."""
     name = fold_controls(name)
-    return f"Hello {name}," if name else GREETING_PREVIEW
+    if not name:
+        return words.gettext(GREETING_PREVIEW)
+    return words.gettext("Hello %(name)s,") % {"name": name}
 
 
-def personalise_html(html: str, settings: Settings, name: str, unsubscribe: str) -> str:
+def personalise_html(
+    html: str, settings: Settings, name: str, unsubscribe: str, words: Words = ENGLISH
+) -> str:
     """The built HTML with one subscriber's greeting and unsubscribe link."""
-    greeting = f"{GREETING_START}{escape(greeting_for(name))}{GREETING_END}"
+    greeting = f"{GREETING_START}{escape(greeting_for(name, words))}{GREETING_END}"
     html = _GREETING_HTML.sub(lambda _: greeting, html, count=1)
     return html.replace(escape(preview_unsubscribe_url(settings)), escape(unsubscribe))
 
 
-def personalise_text(text: str, settings: Settings, name: str, unsubscribe: str) -> str:
+def personalise_text(
+    text: str, settings: Settings, name: str, unsubscribe: str, words: Words = ENGLISH
+) -> str:
     """The built text with one subscriber's greeting and unsubscribe link."""
-    preview_line = f"\n{GREETING_PREVIEW}\n"
-    text = text.replace(preview_line, f"\n{greeting_for(name)}\n", 1)
+    preview_line = f"\n{greeting_for('', words)}\n"
+    text = text.replace(preview_line, f"\n{greeting_for(name, words)}\n", 1)
     return text.replace(preview_unsubscribe_url(settings), unsubscribe)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import traceback
 from collections.abc import Iterable, MutableMapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,12 @@ from jinja2 import (
     Template,
     TemplateError,
     TemplateSyntaxError,
+    pass_environment,
 )
 
 from publish.errors import Problem, PublishError, error
+from publish.i18n.templates import I18N_EXTENSION, install_words
+from publish.i18n.words import ENGLISH, Words
 from publish.layout import ESSAYS_DIR, TEMPLATES_DIR
 from publish.model import Site
 
@@ -103,11 +105,12 @@ def template_environment(site_templates: Path) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=[I18N_EXTENSION],
     )
     env.site_root = site_templates.parent
-    env.filters["long_date"] = long_date
     env.filters["iso"] = lambda moment: moment.isoformat() if moment else ""
-    env.filters["credit"] = image_credit
+    env.filters["credit"] = _credit_filter
+    install_words(env, ENGLISH)
     return env
 
 
@@ -120,11 +123,6 @@ def folder_stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(stamps)
 
 
-def long_date(moment: datetime | None) -> str:
-    """A date as readers write it: '3 November 2026'."""
-    return f"{moment.day} {moment:%B %Y}" if moment else ""
-
-
 def own_or_packaged(site: Site, names: Iterable[str]) -> dict[str, bytes]:
     """Each packaged static file the site does not bring itself (its own `essays/<name>` is
     published in its place, as every file beside the essays is)."""
@@ -135,13 +133,19 @@ def own_or_packaged(site: Site, names: Iterable[str]) -> dict[str, bytes]:
     }
 
 
-def image_credit(text: str) -> str:
+@pass_environment
+def _credit_filter(env: Environment, text: str) -> str:
+    """`image_credit` in the language the environment speaks."""
+    return image_credit(text, env.globals["words"])
+
+
+def image_credit(text: str, words: Words = ENGLISH) -> str:
     """An image credit as a credit: 'Image: Jo Doe', unless it already says what it is
     ('Photo by Jo Doe', 'Illustration: …')."""
     text = text.strip()
     if not text or _CREDIT_WORD.match(text):
         return text
-    return f"Image: {text}"
+    return words.gettext("Image: %(credit)s") % {"credit": text}
 
 
 def joined(pieces: Iterable[str], batch: int = 8192) -> str:
