@@ -33,7 +33,7 @@ messages: $(VENV)/.installed
 		--omit-header --add-comments Translators: --keywords N_ --keywords page:2 \
 		--keywords abort:2 --output-file $(CATALOGS)/messages.pot publish
 	$(VENV)/bin/pybabel update --domain messages --input-file $(CATALOGS)/messages.pot \
-		--output-dir $(CATALOGS) --no-location --no-fuzzy-matching \
+		--output-dir $(CATALOGS) --no-fuzzy-matching \
 		--ignore-obsolete
 
 ## test: lint, then run the whole test suite

@@ -100,7 +100,10 @@ def render_site(site: Site, templates: Environment) -> Files:
     pages.add_all(renderer.glossary_page(), "the glossary page")
     pages.add("404.html", renderer.not_found_page(), "the 404 page")
     pages.add("style.css", (PACKAGE_STATIC / "style.css").read_bytes(), "the stylesheet")
-    pages.add_all(own_or_packaged(site, PACKAGED_FILES), "the favicon and the feed stylesheet")
+    pages.add_all(
+        own_or_packaged(site, PACKAGED_FILES, renderer.words),
+        "the favicon and the feed stylesheet",
+    )
     pages.add("robots.txt", robots_txt(site), "robots.txt")
     pages.add("sitemap.xml", sitemap(site, renderer.lastmods), "the sitemap")
     pages.add_all(redirect_pages(site, pages), "the redirect pages of moved essays")
