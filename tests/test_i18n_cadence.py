@@ -10,10 +10,10 @@ from babel.dates import format_date
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publish.cadence import describe_rule
 from publish.i18n.cadence import cadence_sentence
 from publish.i18n.catalogs import shipped_languages
 from publish.i18n.words import ENGLISH, words_for
+from publish.schedule.cadence import describe_rule
 
 LANGUAGES = shipped_languages()
 RULES = [

@@ -8,8 +8,8 @@ language needs; weekday names come from the catalog too, each in the context it 
 
 from __future__ import annotations
 
-from publish.cadence import BYDAY_PATTERN, _ordinal_number, _rule_parts
 from publish.i18n.words import Words
+from publish.schedule.cadence import BYDAY_PATTERN, _ordinal_number, _rule_parts
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
