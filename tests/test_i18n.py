@@ -188,6 +188,8 @@ def test_an_essay_in_its_own_language_on_an_english_site(tmp_path: Path) -> None
     assert "مرحبًا،" in (out / "email" / "essay-2.txt").read_text(encoding="utf-8")
     items = json.loads((out / "site" / "feed.json").read_text(encoding="utf-8"))["items"]
     assert [item.get("language") for item in items] == ["ar", None]
+    entry = lxml.html.fromstring(items[0]["content_html"])
+    assert (entry.get("lang"), entry.get("dir")) == ("ar", "rtl")
 
 
 def test_a_sites_own_catalog_overrides_a_string(tmp_path: Path) -> None:
@@ -265,3 +267,16 @@ def test_english_msgids_are_the_catalog_of_record() -> None:
         messages = [m for m in read_po(handle) if m.id]
     assert len(messages) > 100
     assert all(m.string == (m.id if isinstance(m.id, str) else tuple(m.id)) for m in messages)
+
+
+def test_a_changed_site_catalog_is_seen_by_the_next_build(tmp_path: Path) -> None:
+    root = fixture_site(tmp_path / "site", essays=2)
+    text = (root / "publish.toml").read_text(encoding="utf-8").replace('"en-GB"', '"de"')
+    (root / "publish.toml").write_text(text, encoding="utf-8")
+    write_catalog(root, "de", {"Every essay so far, newest first.": "Alle Essays."})
+    build_site(root)
+    catalog = root / "locale" / "de" / "LC_MESSAGES" / "messages.po"
+    catalog.write_text(catalog.read_text(encoding="utf-8").replace("Alle Essays.", "Jeder Essay."))
+    build_site(root)
+    archive = lxml.html.fromstring((root / "build/site/archive/index.html").read_bytes())
+    assert archive.xpath("//main/p")[0].text == "Jeder Essay."

@@ -14,8 +14,9 @@ from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 
+from publish.layout import LOCALE_DIR
+
 CATALOGS = Path(__file__).parent / "catalogs"
-SITE_CATALOGS = "locale"
 DOMAIN = "messages"
 
 
@@ -44,7 +45,7 @@ def shipped_languages() -> list[str]:
 
 def site_catalog(site_root: Path, language: str) -> Path | None:
     """The site's own catalog of `language`, if it has one."""
-    return catalog_path(site_root / SITE_CATALOGS, language)
+    return catalog_path(site_root / LOCALE_DIR, language)
 
 
 def translations(language: str, site_root: Path | None) -> gettext.NullTranslations:

@@ -48,7 +48,11 @@ def feed_content(site: Site, essay: Essay) -> str:
     words = essay_words(essay, site.settings, site.root)
     body = render_feed(essay.tokens, feed_context(essay, site.settings.site.url, words.body))
     body = _OTHER_FRAGMENT.sub(f'href="{essay_url(site, essay)}#', body)
-    return _image_html(site, essay, words) + body
+    content = _image_html(site, essay, words) + body
+    if essay.language and essay.language != site.settings.site.language:
+        shown = f'lang="{escape(words.language)}" dir="{words.direction}"'
+        return f"<div {shown}>\n{content}</div>\n"  # an entry in a language of its own
+    return content
 
 
 def _image_html(site: Site, essay: Essay, words: Words) -> str:
