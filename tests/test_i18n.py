@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -18,8 +20,9 @@ from babel.dates import format_date
 from babel.messages.pofile import read_po
 
 from publish.i18n.catalogs import CATALOGS, shipped_languages
+from publish.i18n.check import missing_strings
 from tests.sitebuilder import due_since_long_ago, invoke
-from tests.tools import validate_html
+from tests.tools import REPO_ROOT, validate_html
 from tests.websites import build_site, fixture_site
 
 LANGUAGES = [language for language in shipped_languages() if language != "en"]
@@ -280,3 +283,25 @@ def test_a_changed_site_catalog_is_seen_by_the_next_build(tmp_path: Path) -> Non
     build_site(root)
     archive = lxml.html.fromstring((root / "build/site/archive/index.html").read_bytes())
     assert archive.xpath("//main/p")[0].text == "Jeder Essay."
+
+
+def test_the_template_holds_every_string_the_code_and_templates_mark(tmp_path: Path) -> None:
+    """`make messages` was run: the committed .pot is what `pybabel extract` finds now."""
+    fresh = tmp_path / "messages.pot"
+    command = [
+        str(Path(sys.executable).with_name("pybabel")), "extract", "--mapping-file", "babel.cfg",
+        "--keywords", "N_", "--keywords", "page:2", "--keywords", "abort:2",
+        "--output-file", str(fresh), "publish",
+    ]  # fmt: skip
+    subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True)
+
+    def keys(path: Path) -> set[tuple[object, object]]:
+        with path.open("rb") as handle:
+            return {(str(m.id), m.context) for m in read_po(handle) if m.id}
+
+    assert keys(fresh) == keys(CATALOGS / "messages.pot")
+
+
+@pytest.mark.parametrize("language", shipped_languages())
+def test_every_shipped_catalog_translates_every_string(language: str) -> None:
+    assert missing_strings([CATALOGS / language / "LC_MESSAGES" / "messages.po"]) == []
