@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from publish.i18n.cadence import cadence_sentence
 from publish.i18n.catalogs import shipped_languages
 from publish.i18n.words import ENGLISH, words_for
+from publish.mail.personal import greeting_for
 from publish.schedule.cadence import describe_rule
+from publish.support.safetext import fold_controls
 
 LANGUAGES = shipped_languages()
 RULES = [
@@ -121,3 +123,16 @@ def test_plural_rules_follow_the_language() -> None:
     assert arabic.reading_time(11) == "قراءة في 11 دقيقة"
     assert ENGLISH.reading_time(1) == "1 min read"
     assert ENGLISH.long_date(datetime(2026, 11, 3)) == "3 November 2026"
+
+
+@given(
+    name=st.text(min_size=1, max_size=40).filter(lambda n: n.strip() and n.isprintable()),
+    language=st.sampled_from(LANGUAGES),
+)
+def test_a_readers_name_in_any_script_is_greeted_in_every_language(
+    name: str, language: str
+) -> None:
+    words = words_for(language)
+    greeting = greeting_for(name, words)
+    assert fold_controls(name) in greeting
+    assert greeting != greeting_for("", words) and "%(" not in greeting
