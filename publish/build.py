@@ -25,7 +25,7 @@ from jinja2 import Environment
 from publish.cache import parses
 from publish.cache.outputs import Keyed, OutputKeys, OutputMemo
 from publish.cache.parses import entry_fingerprint
-from publish.cache.store import PROCESS, cache_enabled, read_only
+from publish.cache.store import PROCESS, cache_enabled, compiled_templates_folder, read_only
 from publish.checker import CheckMemo, check_trees
 from publish.content import essays
 from publish.content.essaylinks import unpublished_link_problems, with_link_targets
@@ -308,7 +308,8 @@ def shared_templates(folder: Path) -> Environment:
     stamp = folder_stamp(folder)
     found = PROCESS.template_environments.get(folder)
     if found is None or found[0] != stamp:
-        found = PROCESS.template_environments[folder] = (stamp, template_environment(folder))
+        environment = template_environment(folder, compiled_templates_folder(folder.parent))
+        found = PROCESS.template_environments[folder] = (stamp, environment)
     return found[1]
 
 

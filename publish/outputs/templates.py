@@ -12,6 +12,7 @@ from typing import Any
 from jinja2 import (
     ChoiceLoader,
     Environment,
+    FileSystemBytecodeCache,
     FileSystemLoader,
     PackageLoader,
     StrictUndefined,
@@ -92,9 +93,12 @@ def _shown_path(filename: str, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else filename
 
 
-def template_environment(site_templates: Path) -> Environment:
-    """A Jinja2 environment with autoescape on, looking in the site's folder first."""
+def template_environment(site_templates: Path, compiled: Path | None = None) -> Environment:
+    """A Jinja2 environment with autoescape on, looking in the site's folder first; with
+    `compiled`, each template's compiled code is kept there (by its source's hash) for the
+    next process."""
     env = SiteEnvironment(
+        bytecode_cache=FileSystemBytecodeCache(str(compiled)) if compiled is not None else None,
         loader=ChoiceLoader(
             [FileSystemLoader(str(site_templates)), PackageLoader("publish", "templates")]
         ),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -104,22 +105,25 @@ def holds(root: Path, manifest: Manifest, key: str) -> bool:
 def stamp_of(path: str) -> Stamp | None:
     """A path's stamp, None when it does not exist."""
     try:
-        found = os.lstat(path)
+        found = os.stat(path)  # through a link: what the build reads
     except OSError:
         return None
-    kind = 2 if os.path.isdir(path) and not os.path.islink(path) else 1
-    if not (kind == 2 or os.path.isfile(path) or os.path.islink(path)):
-        kind = 3
+    mode = found.st_mode
+    kind = 2 if stat.S_ISDIR(mode) else 1 if stat.S_ISREG(mode) else 3
     return (kind, found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)
 
 
 def content_hash(path: str) -> str | None:
-    """A file's bytes, or a folder's sorted names, hashed; None when unreadable."""
+    """A regular file's bytes, or a folder's sorted names, hashed; None for anything else
+    (a FIFO is never opened) or when unreadable."""
+    kind = (stamp_of(path) or (0,))[0]
     try:
-        if os.path.isdir(path):
+        if kind == 2:
             data = "\0".join(sorted(os.listdir(path))).encode("utf-8", "surrogateescape")
-        else:
+        elif kind == 1:
             data = Path(path).read_bytes()
+        else:
+            return None
     except OSError:
         return None
     return hashlib.sha256(data).hexdigest()
