@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 
-from publish.parallel import forked_pool, in_forked_runs
+from publish.support.parallel import forked_pool, in_forked_runs
 
 
 def _frozen_in_worker(_: object) -> int:

@@ -180,7 +180,7 @@ try:
     cli(["--root", sys.argv[1], "build", "--today", sys.argv[2]])
 except SystemExit as exc:
     assert exc.code in (0, None), exc.code
-heavy = ("jinja2", "markdown_it", "feedgen", "yaml", "publish.build", "publish.content.settings")
+heavy = ("jinja2", "markdown_it", "feedgen", "yaml", "publish.pipeline.build")
 print("loaded:", *sorted(name for name in heavy if name in sys.modules))
 """
 

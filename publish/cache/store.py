@@ -25,9 +25,9 @@ from typing import Any
 
 import msgspec
 
-from publish.atomic import write_atomically
+from publish.layout import CACHE_DIR
+from publish.support.atomic import write_atomically
 
-CACHE_DIR = Path("build") / ".cache"
 FORMAT_VERSION = 5  # 5: the checksum covers the head (4: rendered bodies, not tokens)
 HEADER = struct.Struct("<8sH32sIH")  # magic, format version, key, crc of the body, part count
 PART = struct.Struct("<I")  # the length of one part

@@ -14,7 +14,7 @@ from publish.cli.common import STRICT_OPTION, TODAY_OPTION, parse_today, problem
 from publish.pipeline import unchanged
 
 if TYPE_CHECKING:
-    from publish.build import BuildProgress, BuildReport
+    from publish.pipeline.build import BuildProgress, BuildReport
 
 PREVIEW_NOTE = (
     "This is a preview: deploy, send and run never read build/preview/ "
@@ -70,7 +70,7 @@ def _full_build(
     root: Path, today: date | datetime, drafts: bool, future: bool, strict: bool
 ) -> BuildReport:
     """The whole build, with a progress bar on a terminal."""
-    from publish.build import BuildOptions, build
+    from publish.pipeline.build import BuildOptions, build
 
     options = BuildOptions(today=today, drafts=drafts, future=future, strict=strict)
     with _BuildProgressBar() as bar:

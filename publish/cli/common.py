@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 import click
 
 from publish.errors import Problem, PublishError
-from publish.rules import FIRST_DAY, LAST_DAY
+from publish.schedule.rules import FIRST_DAY, LAST_DAY
 
 if TYPE_CHECKING:  # the settings, environment and schedule load only where a command uses them
     from publish.model import Settings
-    from publish.schedule import Timetable
+    from publish.schedule.slots import Timetable
 
 
 def show_problems(problems: Sequence[Problem]) -> None:
@@ -90,7 +90,7 @@ def site_moment(value: date | datetime | None, timetable: Timetable, end_of_day:
 def load_environment_settings(root: Path) -> Settings:
     """The site's settings, after loading its environment file (real variables win)."""
     from publish.content.settings import load_settings
-    from publish.mailing.environment import load_environment
+    from publish.mail.environment import load_environment
 
     settings = load_settings(root)
     show_problems(load_environment(root, settings))

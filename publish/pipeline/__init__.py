@@ -1,2 +1,2 @@
-"""The build's pipeline: load, plan, decide, render, pre-flight, write (and the rebuild that
-finds nothing changed)."""
+"""The build pipeline: the build and its format table, the writer, the commit journal, the
+checker, the preview's planned files, and the rebuild that finds nothing changed."""

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import msgspec
 
-from publish.atomic import write_atomically
 from publish.layout import BUILD_DIR, CACHE_FOLDER, EMAIL_FOLDER, SITE_FOLDER, SOURCE_FOLDERS
+from publish.support.atomic import write_atomically
 
 VERSION = 1
 RACY_NS = 2_000_000_000  # a time this close to the snapshot may not move on the next change
