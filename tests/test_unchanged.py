@@ -202,3 +202,18 @@ def test_a_rebuild_with_nothing_changed_loads_neither_templates_nor_markdown(
     assert "jinja2" in runs[0].stdout.splitlines()[-1]
     assert runs[2].stdout.splitlines()[-1] == "loaded:"
     assert runs[2].stdout == runs[1].stdout.replace(runs[1].stdout.splitlines()[-1], "loaded:")
+
+
+def test_a_database_elsewhere_is_stamped_from_the_build_after_it_is_known(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = small_site(tmp_path / "site")
+    edit(root / "publish.toml", '\n[state]\ndatabase = "data/letters.db"\n')
+    counter = Counter(monkeypatch)
+    built(root)  # learns where the database is: keeps no report yet
+    built(root)  # stamps it before building
+    built(root)
+    assert counter.full == 2
+    (root / "data").mkdir()  # where the database will be: a build must look again
+    built(root)
+    assert counter.full == 3

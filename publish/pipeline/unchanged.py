@@ -218,8 +218,9 @@ def keep(
     path = manifest_path(root, preview)
     with contextlib.suppress(OSError):
         path.unlink(missing_ok=True)
-    after = {p: stamp_of(p) for p in input_paths(root, database)}
-    if after != before.stamps or root_listing(root) != before.listing:
+    stamped = str(root / database) in before.stamps
+    after = {p: stamp_of(p) for p in before.stamps}  # a file added shows in its folder's
+    if not stamped or after != before.stamps or root_listing(root) != before.listing:
         if database != DEFAULT_DATABASE:  # the next build stamps this one before it runs
             _write(path, Manifest(VERSION, "", {}, {}, "", [], timezone, database))
         return False
