@@ -4,6 +4,7 @@ build, which then writes exactly what a build without the fast path writes."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -217,3 +218,27 @@ def test_a_database_elsewhere_is_stamped_from_the_build_after_it_is_known(
     (root / "data").mkdir()  # where the database will be: a build must look again
     built(root)
     assert counter.full == 3
+
+
+def test_another_checkout_of_publish_builds_in_full(tmp_path: Path) -> None:
+    """The same site built by another copy of publish (another checkout, another version)
+    is built by that copy, never answered from the other's report."""
+    root = small_site(tmp_path / "site")
+    package = Path(build_cli.__file__).parent.parent
+    other = tmp_path / "other"
+    shutil.copytree(package, other / "publish", ignore=shutil.ignore_patterns("__pycache__"))
+    marker = other / "publish" / "pipeline" / "build.py"
+    marker.write_text(marker.read_text() + "\nprint('the other checkout built it')\n")
+
+    def run(path: Path) -> str:
+        env = {**os.environ, "PYTHONPATH": str(path)}
+        command = [sys.executable, "-m", "publish", "--root", str(root), "build", "--today", TODAY]
+        done = subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run(package.parent)
+    run(package.parent)
+    assert "the other checkout built it" in run(other)

@@ -72,11 +72,13 @@ def enabled() -> bool:
 
 
 def command_key(options: Sequence[object], today: object) -> str:
-    """The key of one build command: its options, its day, the `PUBLISH_` variables and the
-    Python that runs it."""
+    """The key of one build command: its options, its day, the `PUBLISH_` variables, the
+    Python that runs it and where it finds its modules (another checkout of publish, or
+    another copy of a library, builds in full)."""
     variables = sorted((k, v) for k, v in os.environ.items() if k.startswith("PUBLISH_"))
     parts = (VERSION, [repr(o) for o in options], repr(today), variables, sys.version)
-    return hashlib.sha256(repr((parts, sys.executable)).encode()).hexdigest()
+    where = (sys.executable, str(PACKAGE), sys.path)
+    return hashlib.sha256(repr((parts, where)).encode()).hexdigest()
 
 
 def load(root: Path, preview: bool) -> Manifest | None:
