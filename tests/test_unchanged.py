@@ -242,3 +242,26 @@ def test_another_checkout_of_publish_builds_in_full(tmp_path: Path) -> None:
     run(package.parent)
     run(package.parent)
     assert "the other checkout built it" in run(other)
+
+
+def test_a_module_folder_that_changes_builds_in_full(tmp_path: Path) -> None:
+    """A library installed, upgraded or removed where modules are found (here a folder on
+    PYTHONPATH) changes what a build may run: the next build runs in full."""
+    root = small_site(tmp_path / "site")
+    libraries = tmp_path / "libraries"
+    libraries.mkdir()
+    package = Path(build_cli.__file__).parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{package.parent}:{libraries}"}
+    command = [sys.executable, "-c", PROBE, str(root), TODAY]
+
+    def loaded() -> str:
+        done = subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()[-1]
+
+    loaded()
+    assert loaded() == "loaded:"
+    (libraries / "newly_installed.py").write_text("")
+    assert "jinja2" in loaded()

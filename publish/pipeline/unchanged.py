@@ -165,8 +165,11 @@ def input_paths(root: Path, database: str) -> list[str]:
 
 
 def module_paths() -> list[str]:
-    """The file of every module this process has loaded (a library upgraded misses)."""
+    """The file of every module this process has loaded, and every folder modules are
+    found in (a library installed, upgraded or removed there, even one only a forked worker
+    loads, changes its folder)."""
     found = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
+    found.update(path for path in sys.path if path and os.path.isdir(path))
     return sorted(str(path) for path in found if isinstance(path, str))
 
 
