@@ -265,3 +265,28 @@ def test_a_module_folder_that_changes_builds_in_full(tmp_path: Path) -> None:
     assert loaded() == "loaded:"
     (libraries / "newly_installed.py").write_text("")
     assert "jinja2" in loaded()
+
+
+def test_files_made_in_the_current_folder_keep_the_fast_path(tmp_path: Path) -> None:
+    """`python -m publish` looks for modules in the current folder first, but whatever
+    else is made there (a temporary folder's neighbours) is no input of the build."""
+    root = small_site(tmp_path / "site")
+    here = tmp_path / "here"
+    here.mkdir()
+    package = Path(build_cli.__file__).parent.parent
+    env = {**os.environ, "PYTHONPATH": str(package.parent)}
+    command = [sys.executable, "-m", "publish", "--root", str(root), "build", "--today", TODAY]
+    manifest = unchanged.manifest_path(root, preview=False)
+
+    def build_here() -> None:
+        done = subprocess.run(command, env=env, cwd=here, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+    build_here()
+    kept = manifest.stat()
+    (here / "unrelated.txt").write_text("made by something else")
+    build_here()
+    assert (manifest.stat().st_ino, manifest.stat().st_mtime_ns) == (
+        kept.st_ino,
+        kept.st_mtime_ns,
+    )  # answered from it, not written again by a full build

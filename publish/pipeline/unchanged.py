@@ -166,10 +166,11 @@ def input_paths(root: Path, database: str) -> list[str]:
 
 def module_paths() -> list[str]:
     """The file of every module this process has loaded, and every folder modules are
-    found in (a library installed, upgraded or removed there, even one only a forked worker
-    loads, changes its folder)."""
+    found in but the current one (a library installed, upgraded or removed there, even one
+    only a forked worker loads, changes its folder)."""
     found = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
-    found.update(path for path in sys.path if path and os.path.isdir(path))
+    here = os.getcwd()  # `python -m` looks here first, but it changes with whatever is made
+    found.update(p for p in sys.path if p and os.path.isdir(p) and os.path.abspath(p) != here)
     return sorted(str(path) for path in found if isinstance(path, str))
 
 
