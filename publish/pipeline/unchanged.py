@@ -174,9 +174,34 @@ def module_paths() -> list[str]:
     return sorted(str(path) for path in found if isinstance(path, str))
 
 
-def output_paths(out: Path) -> list[str]:
-    """Every file and folder a build left in its output folders under `out`."""
-    return [str(out), *_tree(out / SITE_FOLDER), *_tree(out / EMAIL_FOLDER)]
+def output_stamps(out: Path) -> dict[str, Stamp | None]:
+    """The stamp of every file and folder a build left in its output folders under `out`
+    (read as each folder is listed: the build leaves no links there)."""
+    stamps = {str(out): stamp_of(str(out))}
+    for name in (SITE_FOLDER, EMAIL_FOLDER):
+        folder = str(out / name)
+        stamps[folder] = stamp_of(folder)
+        if stamps[folder] is not None:
+            _stamp_listed(folder, stamps)
+    return stamps
+
+
+def _stamp_listed(folder: str, stamps: dict[str, Stamp | None]) -> None:
+    """Stamp everything under `folder`, from the listing of each folder."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            found = entry.stat(follow_symlinks=False)
+            mode = found.st_mode
+            kind = 2 if stat.S_ISDIR(mode) else 1 if stat.S_ISREG(mode) else 3
+            stamps[entry.path] = (
+                kind,
+                found.st_size,
+                found.st_mtime_ns,
+                found.st_ctime_ns,
+                found.st_ino,
+            )
+            if kind == 2:
+                _stamp_listed(entry.path, stamps)
 
 
 @dataclass
@@ -235,7 +260,7 @@ def keep(
         stamps.setdefault(module, stamp_of(module))
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)  # before the output folders are stamped
-    stamps.update((p, stamp_of(p)) for p in output_paths(out))
+    stamps.update(output_stamps(out))
     manifest = Manifest(
         VERSION, key, stamps, before.hashes, before.listing, list(lines), timezone, database
     )
