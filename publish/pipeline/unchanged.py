@@ -3,7 +3,7 @@
 After a successful `publish build` the command line keeps a manifest
 (`build/.cache/unchanged-<folder>.json`): the stamp (size, modification and change times,
 inode) of everything the build could have read — the site's own files at its root, every
-file and folder under `essays/`, `footnotes/` and `templates/`, the state database, publish's
+file and folder of its source folders (`layout.SOURCE_FOLDERS`), the state database, publish's
 code and data and every module the process loaded — and of every file and folder it left in
 its output folders; the key of the command (its options, the day it built for, the
 `PUBLISH_` variables, the Python); and the lines it printed. The next build with the same key
