@@ -29,6 +29,7 @@ from publish.cache.store import PROCESS, cache_enabled, read_only
 from publish.checker import CheckMemo, check_trees
 from publish.content import essays
 from publish.content.essaylinks import unpublished_link_problems, with_link_targets
+from publish.content.glossary import uncited_terms
 from publish.content.site import essay_folder, select_published
 from publish.content.site import load_site as load_site_files
 from publish.content.source import ESSAYS_DIR
@@ -239,7 +240,10 @@ def check(root: Path, options: BuildOptions, progress: Progress | None = None) -
     a build of any day would meet (a PublishError for errors); `progress` hears of each
     content made (none a memo vouches for, see `publish.checker`)."""
     every = dataclasses.replace(options, drafts=True, future=True, queued=True)
-    return build(root, every, write=False, progress=progress)
+    report = build(root, every, write=False, progress=progress)
+    site = report.site
+    hints = uncited_terms(site.glossary, site.essays) if site is not None else []
+    return dataclasses.replace(report, warnings=[*report.warnings, *hints])
 
 
 # --- Load and plan ----------------------------------------------------------------------

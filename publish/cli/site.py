@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ from publish.content.site import load_site
 from publish.errors import Problem, PublishError
 from publish.layout import BUILD_DIR, ESSAYS_DIR
 from publish.mailing.readiness import sending_problems
-from publish.model import Essay
+from publish.model import Site
 from publish.previewing import queue_problems
 from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
 from publish.state.releases import site_with_releases
@@ -128,7 +127,7 @@ def check(
     problems = [*report.warnings, *sending_problems(root, site.settings)]
     problems += queue_problems(site, now)
     if links:
-        problems += _checked_links(root, site.essays, link_timeout)
+        problems += _checked_links(root, site, link_timeout)
     if any(problem.is_error for problem in problems):
         raise PublishError(problems)
     if strict:
@@ -139,12 +138,13 @@ def check(
         click.echo(NOT_DEPLOYED)
 
 
-def _checked_links(root: Path, essays: Sequence[Essay], timeout: float) -> list[Problem]:
-    """The problems of every external link (`check --links`)."""
+def _checked_links(root: Path, site: Site, timeout: float) -> list[Problem]:
+    """The problems of every external link of the essays and the glossary (`check --links`)."""
+    from publish.content.links import glossary_links
     from publish.linkcheck import LinkCheckOptions, check_links
 
     options = LinkCheckOptions(timeout=timeout, deadline=max(LinkCheckOptions.deadline, timeout))
-    return check_links(root, essays, options)
+    return check_links(root, site.essays, options, more=glossary_links(site.glossary, root))
 
 
 @click.command("build")

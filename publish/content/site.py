@@ -11,7 +11,7 @@ from pathlib import Path
 
 from publish.content.essaylinks import missing_link_problems
 from publish.content.essays import EssayReader, read_essays
-from publish.content.glossary import load_glossary
+from publish.content.glossary import load_glossary, shadowed_terms
 from publish.content.images import ImageSizes, measure_images
 from publish.content.links import glossary_image_problems, image_problems
 from publish.content.markdown import build_parser
@@ -83,6 +83,7 @@ def load_site(root: Path, read: EssayReader = read_essays) -> tuple[Site, list[P
     problems += _duplicate_slugs(essays)
     problems += missing_link_problems(essays)
     problems += _built_in_slugs(essays, root, files.folders)
+    problems += shadowed_terms(glossary, essays, root)
     if any(p.is_error for p in problems):
         raise PublishError(problems)
     site = Site(root=root, settings=settings, glossary=glossary, essays=tuple(essays))

@@ -7,6 +7,7 @@ absolute, built from `site.url`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,10 +23,11 @@ from markupsafe import Markup
 
 from publish.cadence import describe_rule
 from publish.errors import PublishError
-from publish.model import Essay, GlossaryEntry, Site
+from publish.model import Essay, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
+from publish.outputs.glossarypage import defined_terms, glossary_items
 from publish.outputs.redirects import alias_pages, redirect_pages, redirects_file
-from publish.outputs.renderers import RenderContext, render_essay_body, render_web
+from publish.outputs.renderers import render_essay_body
 from publish.outputs.templates import (
     PACKAGE_STATIC,
     PACKAGED_FILES,
@@ -56,16 +58,6 @@ class Head:
     image: str = ""
     image_alt: str = ""
     json_ld: str = ""
-
-
-@dataclass(frozen=True)
-class GlossaryItem:
-    """One glossary entry as the glossary page shows it."""
-
-    entry: GlossaryEntry
-    definition: Markup
-    cited_in: tuple[Essay, ...]
-    letter: str
 
 
 @dataclass(frozen=True)
@@ -332,7 +324,8 @@ class PageRenderer:
         self.lastmods[path] = self.newest
         glossary = sorted(self.site.glossary.entries.items())
         citers = [
-            (e.slug, e.title, e.date, [n.glossary_key for n in e.notes]) for e in self.site.essays
+            (e.slug, e.title, e.date, [(n.glossary_key, n.number, n.references) for n in e.notes])
+            for e in self.site.essays
         ]
         reads = Reads(
             "glossary.html",
@@ -351,6 +344,8 @@ class PageRenderer:
             f"Every term cited in the notes of {self.settings.site.title}, "
             "with its source and the essays that cite it.",
         )
+        terms = defined_terms(items, self.settings.site, self.url)
+        head = dataclasses.replace(head, json_ld=json_for_script(terms))
         return self.render("glossary.html", path, head, items=items, letters=letters)
 
     def not_found_page(self) -> Deferred:
@@ -366,24 +361,6 @@ class PageRenderer:
         return Deferred(
             reads, partial(self.render, "404.html", "404.html", head, root=base_path, recent=recent)
         )
-
-
-def glossary_items(site: Site, root: str) -> list[GlossaryItem]:
-    """The glossary's entries sorted by term, each with its rendered definition and citers."""
-    items = []
-    citers: dict[str, list[Essay]] = {}
-    for essay in site.essays:
-        for key in dict.fromkeys(n.glossary_key for n in essay.notes if n.glossary_key):
-            citers.setdefault(key, []).append(essay)
-    for entry in sorted(site.glossary.entries.values(), key=lambda e: (e.term.lower(), e.key)):
-        context = RenderContext(slug=f"glossary-{entry.key}", base=root, glossary_url="")
-        cited_in = tuple(citers.get(entry.key, ()))
-        first = entry.term.strip()[:1].upper()
-        letter = first if first.isalpha() and first.isascii() else "#"
-        items.append(
-            GlossaryItem(entry, Markup(render_web(entry.tokens, context)), cited_in, letter)
-        )
-    return items
 
 
 def robots_txt(site: Site) -> str:
