@@ -180,7 +180,12 @@ class WebRenderer(RendererHTML):
         number, _, ref_id = note_ids(self._context(env).slug, token)
         sub = token.meta.get("subId", 0)
         letter = f"<sup>{chr(ord('a') + sub)}</sup>" if _has_many_refs(tokens, idx) else ""
-        label = f"Back to reference {number}{chr(ord('a') + sub) if letter else ''}"
+        # a lettered back-link's label holds its visible letter (WCAG 2.5.3, label in name)
+        label = (
+            f"Back to citation {chr(ord('a') + sub)} of note {number}"
+            if letter
+            else f"Back to reference {number}"
+        )
         return (
             f' <a href="#{ref_id}" class="footnote-backref" '
             f'aria-label="{label}">\u21a9\ufe0e{letter}</a>'

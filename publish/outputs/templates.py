@@ -110,6 +110,7 @@ def template_environment(site_templates: Path) -> Environment:
     env.filters["long_date"] = long_date
     env.filters["iso"] = lambda moment: moment.isoformat() if moment else ""
     env.filters["credit"] = image_credit
+    env.filters["profile_name"] = profile_name
     return env
 
 
@@ -135,6 +136,11 @@ def own_or_packaged(site: Site, names: Iterable[str]) -> dict[str, bytes]:
         for name in names
         if not (site.root / ESSAYS_DIR / name).is_file()
     }
+
+
+def profile_name(url: str) -> str:
+    """A profile link as a reader names it: its host and path, without the scheme."""
+    return url.split("://", 1)[-1].removeprefix("www.").rstrip("/")
 
 
 def image_credit(text: str) -> str:
