@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from publish.build import BuildOptions, build, load_site
-from publish.mailing.service import create_app
-from publish.mailing.service import page as service_page
+from publish.pipeline.build import BuildOptions, build, load_site
+from publish.service.app import create_app
+from publish.service.subscriptions import page as service_page
 from tests.test_browser import QuietHandler
 from tests.test_service_browser import serve_site_from_build
 from tests.tools import AXE_JS, free_port, requires

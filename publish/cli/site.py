@@ -11,9 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from publish.build import BuildOptions, BuildProgress, build, refuse_warnings
-from publish.build import check as check_site
-from publish.cadence import describe_rule
 from publish.cli.common import (
     TODAY_OPTION,
     parse_today,
@@ -27,14 +24,17 @@ from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
 from publish.content.site import load_site
 from publish.errors import Problem, PublishError
 from publish.layout import BUILD_DIR, ESSAYS_DIR
-from publish.mailing.readiness import sending_problems
+from publish.mail.readiness import sending_problems
 from publish.model import Site
-from publish.previewing import queue_problems
-from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
+from publish.pipeline.build import BuildOptions, BuildProgress, build, refuse_warnings
+from publish.pipeline.build import check as check_site
+from publish.pipeline.previewing import queue_problems
+from publish.schedule.cadence import describe_rule
+from publish.schedule.slots import Timetable, format_slot, plan_schedule, schedule_view
 from publish.state.releases import site_with_releases
 
 if TYPE_CHECKING:
-    from publish.serve import BuildResult
+    from publish.preview.serve import BuildResult
 
 
 @click.command()
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 @click.option("--author", default="A. Writer", help="The author's name.")
 def init(directory: Path, title: str, author: str) -> None:
     """Create a new working site in DIRECTORY."""
-    from publish.scaffold import create_site
+    from publish.ops.scaffold import create_site
 
     create_site(directory, title, author)
     click.echo(f"Created a new site in {directory}. Next: publish --root {directory} build")
@@ -60,7 +60,7 @@ def init(directory: Path, title: str, author: str) -> None:
 @click.pass_obj
 def new(root: Path, title: str, number: int | None, no_number: bool) -> None:
     """Start a new essay called TITLE in essays/, numbered after the last one (06-<slug>.md)."""
-    from publish.scaffold import files_after, new_essay_name, same_slug_file
+    from publish.ops.scaffold import files_after, new_essay_name, same_slug_file
 
     slug = cap_slug(slugify(title))
     folder = root / ESSAYS_DIR
@@ -141,7 +141,7 @@ def check(
 def _checked_links(root: Path, site: Site, timeout: float) -> list[Problem]:
     """The problems of every external link of the essays and the glossary (`check --links`)."""
     from publish.content.links import glossary_links
-    from publish.linkcheck import LinkCheckOptions, check_links
+    from publish.ops.linkcheck import LinkCheckOptions, check_links
 
     options = LinkCheckOptions(timeout=timeout, deadline=max(LinkCheckOptions.deadline, timeout))
     return check_links(root, site.essays, options, more=glossary_links(site.glossary, root))
@@ -240,7 +240,7 @@ def serve(root: Path, today_text: str | None, port: int, drafts: bool, future: b
 
     Queued essays are shown at their planned slots, with a banner; /__publish__/ lists the
     queue, the drafts and the sent essays, with each one's email as a reader gets it."""
-    from publish.serve import INDEX_PATH, Preview  # the server's modules: only for `serve`
+    from publish.preview.serve import INDEX_PATH, Preview  # the server's modules: only for `serve`
 
     today = parse_today(today_text) or site_today(root)
     preview = Preview(
