@@ -174,6 +174,25 @@ def test_print_keeps_endnotes_only(page: Page, notes_site: tuple[str, Path]) -> 
     assert page.locator(".note-link").first.is_visible()
 
 
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_popover_opens_on_screen_and_near_its_citation_where_there_is_room(
+    page: Page, notes_site: tuple[str, Path], width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto(f"{notes_site[0]}eight/")
+    for number in (1, 4):  # flow near the start of a line, marginalia near its end
+        button = page.locator(f"#fnref-eight-{number} button")
+        button.click()
+        box = page.locator(f"#pop-eight-{number}").bounding_box()
+        cited = button.bounding_box()
+        assert box is not None and cited is not None
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 800
+        if width > 700:  # just under (or over) the citation
+            assert box["y"] - (cited["y"] + cited["height"]) < 12 or box["y"] < cited["y"]
+        page.keyboard.press("Escape")
+
+
 def test_a_glossary_citation_opens_its_definition_as_a_popover(
     page: Page, notes_site: tuple[str, Path]
 ) -> None:
