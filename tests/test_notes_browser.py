@@ -241,7 +241,9 @@ def test_without_popovers_the_citation_links_to_its_note(notes_site: tuple[str, 
 
 def test_a_screen_reader_meets_each_note_once(notes_site: tuple[str, Path]) -> None:
     document = lxml.html.parse(str(notes_site[1] / "eight" / "index.html")).getroot()
-    for copy in document.cssselect(".margin-note"):
+    copies = document.cssselect(".margin-note")
+    assert len(copies) == 7
+    for copy in copies:
         assert copy.get("aria-hidden") == "true"
         assert all(a.get("tabindex") == "-1" for a in copy.cssselect("a"))
     assert not document.cssselect(".footnotes .margin-note, .footnotes [popover]")
