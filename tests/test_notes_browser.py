@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.test_browser import QuietHandler
-from tests.tools import free_port
+from tests.tools import free_port, validate_html
 from tests.websites import build_site, essay_file, write_settings
 
 GLOSSARY = {
@@ -253,3 +253,7 @@ def test_feeds_carry_endnotes_only(notes_site: tuple[str, Path]) -> None:
     feed = (notes_site[1] / "feed.xml").read_text(encoding="utf-8")
     assert "margin-note" not in feed and "popover" not in feed
     assert "fn-eight-1" in feed
+
+
+def test_pages_with_notes_in_place_are_valid_html(notes_site: tuple[str, Path]) -> None:
+    assert validate_html(notes_site[1]) == []
