@@ -75,3 +75,12 @@ def test_feeds_carry_no_note_in_place() -> None:
     tokens = build_parser().parse(essay([(3, False)], 1), {"publish": {"glossary": GLOSSARY}})
     html = render_feed(tokens, RenderContext(slug="s", base="https://e.org/", glossary_url=""))
     assert "margin-note" not in html and "popover" not in html and "<button" not in html
+
+
+def test_a_note_citing_another_keeps_each_id_once() -> None:
+    source = "Text[^a] and more[^b].\n\n[^a]: See also[^b].\n[^b]: The other.\n"
+    root = rendered(source)
+    ids = [element.get("id") for element in root.iter() if element.get("id")]
+    assert len(ids) == len(set(ids))
+    [copy] = [c for c in root.cssselect(".margin-note") if "See also" in c.text_content()]
+    assert not copy.cssselect("a[href^='#fn-']")

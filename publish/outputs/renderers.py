@@ -118,8 +118,10 @@ class WebRenderer(RendererHTML):
         """A superscript number linking to its note; on a web page the note in place too."""
         token = tokens[idx]
         number, note_id, ref_id = note_ids(self._context(env).slug, token)
+        if in_margin(env):  # a note citing another, copied into the margin: no second id
+            return f'<sup class="footnote-ref">{number}</sup>'
         note = env.get("notes", {}).get(token.meta["id"]) if self.notes_in_place else None
-        if note is None or in_margin(env):
+        if note is None:
             return (
                 f'<sup class="footnote-ref"><a href="#{note_id}" id="{ref_id}" '
                 f'role="doc-noteref">{number}</a></sup>'
