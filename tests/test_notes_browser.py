@@ -68,7 +68,8 @@ GEOMETRY = """() => {
     const ref = note.previousElementSibling;
     return {note: box(note), ref: box(ref), visible: getComputedStyle(note).display !== "none"};
   });
-  return {column, notes, viewport: document.documentElement.clientWidth};
+  const footer = document.querySelector(".site-footer").getBoundingClientRect().top;
+  return {column, notes, footer, viewport: document.documentElement.clientWidth};
 }"""
 
 
@@ -140,6 +141,7 @@ def test_margin_notes_never_overlap_each_other_the_text_or_the_viewport(
         assert note["left"] >= column["right"] + 8, "a margin note crosses the text column"
         assert note["right"] <= found["viewport"], "a margin note crosses the viewport"
         assert note["top"] >= item["ref"]["top"] - 12, "a margin note stands above its citation"
+        assert note["bottom"] <= found["footer"], "a margin note runs into the footer"
         for other in notes[index + 1 :]:
             assert not intersect(note, other["note"]), "two margin notes overlap"
             assert other["note"]["top"] >= note["bottom"], "margin notes out of citing order"
