@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from html import escape
 from typing import Any
 
@@ -30,7 +31,7 @@ class NoteBody:
 
     tokens: tuple[Token, ...]
 
-    @property
+    @cached_property
     def glossary_key(self) -> str:
         """The glossary key of a glossary note, or an empty string for the essay's own."""
         for token in self.tokens:
@@ -39,7 +40,7 @@ class NoteBody:
                     return str(child.meta["key"])
         return ""
 
-    @property
+    @cached_property
     def fits_margin(self) -> bool:
         """Whether the note may stand in the margin: paragraphs only, short enough."""
         if any(t.type not in INLINE_TYPES for t in self.tokens):
