@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from publish.pipeline.build import BuildOptions, build, load_site
+from publish.pipeline.build import BuildOptions, build
+from publish.pipeline.load import load
 from publish.service.app import create_app
 from publish.service.subscriptions import page as service_page
 from tests.test_browser import QuietHandler
@@ -88,8 +89,8 @@ def built(
     monkeypatch_module.setenv("PUBLISH_SMTP_URL", "smtp://127.0.0.1:9")
     monkeypatch_module.delenv("PUBLISH_SECRET", raising=False)
     root = example_site(tmp_path_factory.mktemp("a11y") / "site")
-    site, _ = load_site(root)
-    build(root, BuildOptions(today=TODAY, emails=frozenset(e.slug for e in site.essays)))
+    essays = load(root).files.essays
+    build(root, BuildOptions(today=TODAY, emails=frozenset(e.slug for e in essays)))
     # served under the site URL's own path, as deployed: 404.html links to /slow-margin/...
     top = root.parent / "served"
     top.mkdir()

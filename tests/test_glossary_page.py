@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import lxml.html
+import pytest
 from click.testing import CliRunner
 
 from publish.cli.main import cli
@@ -75,6 +76,55 @@ def test_each_citation_is_linked_where_it_stands_and_counted(tmp_path: Path) -> 
     assert " ".join(bad.cssselect(".cited-in")[0].text_content().split()) == (
         "Cited 1 time in 1 essay:"
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "four_in_two", "one_in_one", "each", "citation", "back_b"),
+    [
+        (
+            "de",
+            "4 Mal zitiert in 2 Essays:",
+            "1 Mal zitiert in 1 Essay:",
+            "jeder Verweis:",
+            "Verweis 2 in Essay A",
+            "Zurück zu Verweis b von Anmerkung 1",
+        ),
+        (
+            "pl",
+            "Cytowane 4 razy w 2 esejach:",
+            "Cytowane 1 raz w 1 eseju:",
+            "każde odwołanie:",
+            "odwołanie 2 w: Essay A",
+            "Wróć do odwołania b przypisu 1",
+        ),
+    ],
+)
+def test_the_counts_and_labels_of_citations_speak_the_site_language(
+    tmp_path: Path,
+    language: str,
+    four_in_two: str,
+    one_in_one: str,
+    each: str,
+    citation: str,
+    back_b: str,
+) -> None:
+    root = cite_site(tmp_path)
+    settings = root / "publish.toml"
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(text.replace('language = "en"', f'language = "{language}"'))
+    page = build(root)
+    [flow] = page.cssselect("#flow")
+    assert " ".join(flow.cssselect(".cited-in")[0].text_content().split()) == four_in_two
+    [bad] = page.cssselect("#bad-object")
+    assert " ".join(bad.cssselect(".cited-in")[0].text_content().split()) == one_in_one
+    [citations] = flow.cssselect(".citations")
+    assert citations.text.strip() == each
+    assert citations.cssselect("a.citation")[1].get("aria-label") == citation
+    [script] = page.cssselect('script[type="application/ld+json"]')
+    assert json.loads(script.text)["name"] == page.findtext(".//title")
+    essay = lxml.html.parse(str(root / "build/site/essay-a/index.html")).getroot()
+    labels = [a.get("aria-label") for a in essay.cssselect("#fn-essay-a-1 .footnote-backref")]
+    assert labels[1] == back_b
 
 
 def test_every_term_is_a_dfn_and_the_page_carries_defined_term_json_ld(tmp_path: Path) -> None:

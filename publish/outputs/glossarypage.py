@@ -77,15 +77,16 @@ def definition_text(entry: GlossaryEntry) -> str:
 
 
 def defined_terms(
-    items: Sequence[GlossaryItem], site: SiteSettings, site_url: str
+    items: Sequence[GlossaryItem], site: SiteSettings, site_url: str, name: str
 ) -> dict[str, Any]:
-    """The glossary as schema.org JSON-LD: a `DefinedTermSet` of `DefinedTerm`s."""
+    """The glossary as schema.org JSON-LD: a `DefinedTermSet` of `DefinedTerm`s, named
+    `name` (the page's title, in the site's language)."""
     url = f"{site_url}glossary/"
     return {
         "@context": "https://schema.org",
         "@type": "DefinedTermSet",
         "@id": url,
-        "name": f"Glossary · {site.title}",
+        "name": name,
         "url": url,
         "inLanguage": site.language,
         "hasDefinedTerm": [
