@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +24,7 @@ from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
 from publish.errors import Problem, PublishError
 from publish.layout import BUILD_DIR, ESSAYS_DIR
 from publish.mail.readiness import sending_problems
-from publish.model import Essay
+from publish.model import Site
 from publish.pipeline.build import BuildOptions, refuse_warnings
 from publish.pipeline.build import check as check_site
 from publish.pipeline.load import load
@@ -122,7 +121,7 @@ def check(
     problems = [*report.warnings, *sending_problems(root, site.settings)]
     problems += queue_problems(site, known, now)
     if links:
-        problems += _checked_links(root, site.essays, link_timeout)
+        problems += _checked_links(root, site, link_timeout)
     if any(problem.is_error for problem in problems):
         raise PublishError(problems)
     if strict:
@@ -133,13 +132,15 @@ def check(
         click.echo(NOT_DEPLOYED)
 
 
-def _checked_links(root: Path, essays: Sequence[Essay], timeout: float) -> list[Problem]:
-    """The problems of every external link (`check --links`)."""
+def _checked_links(root: Path, site: Site, timeout: float) -> list[Problem]:
+    """The problems of every external link of the essays and the glossary (`check --links`)."""
     from publish.cache.store import BuildCache
+    from publish.content.links import glossary_links
     from publish.ops.linkcheck import LinkCheckOptions, check_links
 
     options = LinkCheckOptions(timeout=timeout, deadline=max(LinkCheckOptions.deadline, timeout))
-    return check_links(BuildCache.for_site(root), essays, options)
+    more = glossary_links(site.glossary, root)
+    return check_links(BuildCache.for_site(root), site.essays, options, more=more)
 
 
 @click.command()

@@ -123,6 +123,7 @@ def template_environment(site_templates: Path, compiled: Path | None = None) -> 
     env.site_root = site_templates.parent
     env.filters["iso"] = lambda moment: moment.isoformat() if moment else ""
     env.filters["credit"] = _credit_filter
+    env.filters["profile_name"] = profile_name
     install_words(env, ENGLISH)
     return env
 
@@ -148,6 +149,11 @@ def own_or_packaged(site: Site, names: Iterable[str], words: Words = ENGLISH) ->
     if FEED_STYLESHEET in files and words is not ENGLISH:
         files[FEED_STYLESHEET] = _stylesheet_in(files[FEED_STYLESHEET], words)
     return files
+
+
+def profile_name(url: str) -> str:
+    """A profile link as a reader names it: its host and path, without the scheme."""
+    return url.split("://", 1)[-1].removeprefix("www.").rstrip("/")
 
 
 def _stylesheet_in(stylesheet: bytes, words: Words) -> bytes:
