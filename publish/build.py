@@ -34,7 +34,7 @@ from publish.content.site import load_site as load_site_files
 from publish.content.source import ESSAYS_DIR
 from publish.errors import Problem, PublishError
 from publish.model import Site
-from publish.outputs import feeds, mail, web
+from publish.outputs import activitypub, feeds, mail, web
 from publish.outputs.bodies import essay_bodies
 from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes
 from publish.outputs.templates import folder_stamp, template_environment
@@ -125,6 +125,11 @@ def _feeds(site: Site, templates: Environment) -> OutputFiles:
     return feeds.render_feeds(site)
 
 
+def _articles(site: Site, templates: Environment) -> OutputFiles:
+    """Each essay's ActivityPub Article (they need no templates)."""
+    return activitypub.render_articles(site)
+
+
 def _assets(site: Site, templates: Environment) -> OutputFiles:
     """Files beside the essays that are not Markdown (images and such), at the site's root;
     hidden and editor files and links out of `essays/` are left out (see `essay_folder`)."""
@@ -150,6 +155,14 @@ FORMATS: tuple[OutputFormat, ...] = (
         "feed.xml, atom.xml, feed.json, tags/<tag>/feed.xml",
         _feeds,
         "the newest essays",
+        ("feed",),
+    ),
+    OutputFormat(
+        "the fediverse Articles",
+        "site",
+        "activitypub/articles/<slug>.json (only with [fediverse] enabled)",
+        _articles,
+        "each essay",
         ("feed",),
     ),
     OutputFormat(

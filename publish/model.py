@@ -121,6 +121,20 @@ class StateSettings:
 
 
 @dataclass(frozen=True)
+class FediverseSettings:
+    """The `[fediverse]` table: the site's ActivityPub actor (publish.fediverse)."""
+
+    enabled: bool = False
+    handle: str = ""  # the actor's name: "letters", or "@letters@example.org"
+    name: str = ""  # shown as the actor's name; empty: the site's title
+    summary: str = ""  # the actor's profile text; empty: the site's description
+    icon: str = ""  # the avatar, site-relative or absolute
+    also_known_as: tuple[str, ...] = ()  # old accounts whose followers may move here
+    moved_to: str = ""  # the account this actor moved to (followers are told to follow it)
+    allow_private_addresses: bool = False  # fetch keys from loopback/LAN hosts: tests only
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of a site, validated."""
 
@@ -129,6 +143,7 @@ class Settings:
     email: EmailSettings = field(default_factory=EmailSettings)
     state: StateSettings = field(default_factory=StateSettings)
     deploy: DeploySettings | None = None  # no [deploy] table: publish does not deploy
+    fediverse: FediverseSettings = field(default_factory=FediverseSettings)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ RANKS = {
     "releases": 4,
     "state": 4,
     "outputs": 5,
+    "fediverse": 6,
     "journal": 6,
     "writer": 6,
     "checker": 6,

@@ -14,10 +14,18 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from publish.content.deploy_settings import read_deploy_table
+from publish.content.fediverse_settings import check_fediverse
 from publish.content.source import SHOWN_LIMIT
 from publish.errors import Problem, PublishError, did_you_mean, error
 from publish.layout import SETTINGS_FILE
-from publish.model import EmailSettings, ScheduleSettings, Settings, SiteSettings, StateSettings
+from publish.model import (
+    EmailSettings,
+    FediverseSettings,
+    ScheduleSettings,
+    Settings,
+    SiteSettings,
+    StateSettings,
+)
 from publish.rules import check_rule
 
 # C0 and C1 control characters (tab and newline excepted): TOML escapes can write them.
@@ -59,6 +67,16 @@ TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
     "state": {
         "database": ("database", str, False),
         "environment_file": ("environment_file", str, False),
+    },
+    "fediverse": {
+        "enabled": ("enabled", bool, False),
+        "handle": ("handle", str, False),
+        "name": ("name", str, False),
+        "summary": ("summary", str, False),
+        "icon": ("icon", str, False),
+        "also_known_as": ("also_known_as", list, False),
+        "moved_to": ("moved_to", str, False),
+        "allow_private_addresses": ("allow_private_addresses", bool, False),
     },
 }
 
@@ -103,6 +121,9 @@ def load_settings(root: Path) -> Settings:
     problems += _check_email(tables["email"], text)
     problems += _check_bounce_settings(tables["email"], text)
     problems += _check_welcome(tables["email"], text)
+    problems += check_fediverse(
+        tables["fediverse"], lambda key: _line_of_key(text, "fediverse", key)
+    )
     deploy, deploy_problems = _read_deploy(data, text)
     problems += deploy_problems
     if problems:
@@ -115,6 +136,7 @@ def load_settings(root: Path) -> Settings:
         email=EmailSettings(**tables["email"]),
         state=StateSettings(**tables["state"]),
         deploy=deploy,
+        fediverse=FediverseSettings(**tables["fediverse"]),
     )
 
 
@@ -143,7 +165,7 @@ def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> di
             problems.append(error(SETTINGS_FILE, line, 1, f"unknown key '{name}.{key}'{hint}"))
             continue
         field_name, expected, _ = spec[key]
-        if isinstance(value, bool) or not isinstance(value, expected):
+        if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
             problems.append(
                 error(SETTINGS_FILE, line, 1, f"'{name}.{key}' must be {_type_name(expected)}")
             )
@@ -186,6 +208,8 @@ def _convert(table: str, key: str, value: Any, line: int, problems: list[Problem
         return value if value.endswith("/") else value + "/"
     if table == "email" and key == "rate":
         return float(value)
+    if isinstance(value, list):
+        return tuple(value)
     return value
 
 
@@ -354,7 +378,14 @@ def _value_col(text: str, line: int) -> int:
 
 def _type_name(expected: type | tuple[type, ...]) -> str:
     """A readable name for the expected type of a setting."""
-    names = {str: "a string", int: "an integer", float: "a number", time: "a time (HH:MM)"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        time: "a time (HH:MM)",
+        bool: "true or false",
+        list: "a list of strings",
+    }
     kinds = expected if isinstance(expected, tuple) else (expected,)
     return " or ".join(dict.fromkeys(names[k] for k in kinds))
 

@@ -69,6 +69,7 @@ class ServiceOptions:
     trusted_proxies: int = 0  # proxies in front whose X-Forwarded-For is believed
     proxy_address: str = "127.0.0.1"  # the peer address of the proxy nearest the service
     mail_queue: int = 100  # confirmation emails waiting for the mail server, at most
+    inbox_limit: int = 600  # activities per client address per window (the fediverse inbox)
     clock: Callable[[], float] = time.time
 
 
@@ -131,6 +132,9 @@ def create_app(root: Path, options: ServiceOptions | None = None) -> Flask:
     app.add_url_rule("/unsubscribe/<token>", view_func=unsubscribe_page, methods=["GET"])
     app.add_url_rule("/unsubscribe/<token>", view_func=unsubscribe, methods=["POST"])
     app.add_url_rule("/hooks/<provider>", view_func=webhooks.receive, methods=["POST"])
+    from publish.service import activitypub  # it imports this module's request helpers
+
+    activitypub.register(app, service)  # the site's ActivityPub actor, when enabled
     app.register_error_handler(HTTPException, error_page)
     app.after_request(security_headers)
     return app
