@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -62,9 +62,11 @@ class KeyStore:
     conn: sqlite3.Connection
     fetcher: Fetcher
     clock: Callable[[], float]
+    fetched: dict[str, PublicKey] = field(default_factory=dict)
 
     def __call__(self, key_id: str, fresh: bool) -> PublicKey:
-        """The key `key_id`, fetched anew when `fresh`; SignatureError when it cannot be had."""
+        """The key `key_id`, fetched anew when `fresh`; SignatureError when it cannot be had.
+        A fetched key is cached only by `keep`, once a signature verified with it."""
         cached = None if fresh else followers.cached_key(self.conn, key_id)
         if cached is not None:
             return PublicKey(cached.key_id, cached.owner, cached.public_key)
@@ -72,9 +74,14 @@ class KeyStore:
             key = self.fetch(key_id)
         except RemoteError as exc:
             raise SignatureError(f"cannot fetch the signer's key: {exc}") from None
-        stored = followers.RemoteKey(key.key_id, key.owner, key.pem, self.clock())
-        followers.store_key(self.conn, stored)
+        self.fetched[key_id] = key
         return key
+
+    def keep(self, key: PublicKey) -> None:
+        """Cache a key a signature verified with, if it was fetched for it."""
+        if self.fetched.get(key.key_id) == key:
+            stored = followers.RemoteKey(key.key_id, key.owner, key.pem, self.clock())
+            followers.store_key(self.conn, stored)
 
     def fetch(self, key_id: str) -> PublicKey:
         """Fetch a key: from its actor's document (or the key's own, checked against its

@@ -24,7 +24,13 @@ from publish.fediverse.inbox import Refused, receive
 from publish.fediverse.keys import actor_key, public_pem
 from publish.fediverse.outgoing import Outbox
 from publish.fediverse.remote import Fetcher
-from publish.fediverse.signatures import Request, SignatureError, sign_request, verify_request
+from publish.fediverse.signatures import (
+    PublicKey,
+    Request,
+    SignatureError,
+    sign_request,
+    verify_request,
+)
 from publish.mailing.service import Service, allow, client_address, current, database
 from publish.outputs import activitypub as documents
 from publish.state import followers, releases
@@ -172,32 +178,31 @@ def inbox() -> Response:
         limit = service.options.inbox_limit
         if not allow(conn, service, "inbox", client_address(), limit):
             abort(429)
+        store = KeyStore(conn, fediverse().fetcher, service.options.clock)
+        key = verified_key(service, store, body)
         try:
             activity = json.loads(body)
         except (ValueError, RecursionError):
             abort(400, "The body is not JSON.")
-        signer = verified_signer(service, conn, body)
         try:
-            answer = receive(conn, service.settings, fediverse().fetcher, signer, activity)
+            answer = receive(conn, service.settings, fediverse().fetcher, key.owner, activity)
         except Refused as refused:
             abort(refused.status, str(refused))
+        store.keep(key)  # a key is cached only for an activity taken
     if answer is not None:
         fediverse().outbox.submit(answer)
     return Response(status=202)
 
 
-def verified_signer(service: Service, conn: Any, body: bytes) -> str:
-    """The actor who signed this request; 401 when the signature does not hold."""
-    settings = service.settings
+def verified_key(service: Service, store: KeyStore, body: bytes) -> PublicKey:
+    """The key that signed this request; 401 when the signature does not hold."""
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
         key = name.lower()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    url = documents.actor_url(settings, "inbox")
-    signed = Request(request.method, url, headers, body)
-    store = KeyStore(conn, fediverse().fetcher, service.options.clock)
+    url = documents.actor_url(service.settings, "inbox")
     try:
-        return verify_request(signed, store).owner
+        return verify_request(Request(request.method, url, headers, body), store)
     except SignatureError as exc:
         log.info("an inbox request was refused: %s", exc)
         abort(401, f"The HTTP Signature does not hold: {exc}")
