@@ -50,6 +50,7 @@ from publish.previewing import (
 )
 from publish.schedule import apply_release_dates
 from publish.state.releases import site_with_releases
+from publish.state.replies import shown_replies
 from publish.state.unsent import emails_wanted
 from publish.writer import OutputFolder, build_lock, write_trees
 
@@ -125,11 +126,6 @@ def _feeds(site: Site, templates: Environment) -> OutputFiles:
     return feeds.render_feeds(site)
 
 
-def _articles(site: Site, templates: Environment) -> OutputFiles:
-    """Each essay's ActivityPub Article (they need no templates)."""
-    return activitypub.render_articles(site)
-
-
 def _assets(site: Site, templates: Environment) -> OutputFiles:
     """Files beside the essays that are not Markdown (images and such), at the site's root;
     hidden and editor files and links out of `essays/` are left out (see `essay_folder`)."""
@@ -161,7 +157,7 @@ FORMATS: tuple[OutputFormat, ...] = (
         "the fediverse Articles",
         "site",
         "activitypub/articles/<slug>.json (only with [fediverse] enabled)",
-        _articles,
+        activitypub.render_articles,
         "each essay",
         ("feed",),
     ),
@@ -276,7 +272,9 @@ def with_release_dates(site: Site) -> Site:
     """The site with each released essay at its released address and, if undated, dated by
     its release (the state DB merged with releases.toml)."""
     binding, _ = site_with_releases(site)
-    return apply_release_dates(binding.site, binding.releases)
+    dated = apply_release_dates(binding.site, binding.releases)
+    shown = shown_replies(site.root, site.settings)  # none without [fediverse]: no query
+    return dataclasses.replace(dated, replies=shown) if shown else dated
 
 
 def plan(site: Site, options: BuildOptions) -> Site:

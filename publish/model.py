@@ -131,6 +131,7 @@ class FediverseSettings:
     icon: str = ""  # the avatar, site-relative or absolute
     also_known_as: tuple[str, ...] = ()  # old accounts whose followers may move here
     moved_to: str = ""  # the account this actor moved to (followers are told to follow it)
+    profiles: tuple[str, ...] = ()  # profile pages the site links with rel="me" (verification)
     allow_private_addresses: bool = False  # fetch keys from loopback/LAN hosts: tests only
 
 
@@ -236,6 +237,19 @@ class Essay:
 
 
 @dataclass(frozen=True)
+class ShownReply:
+    """A reply from the fediverse the author approved, shown under its essay: who wrote it,
+    where the original is, and its HTML (sanitised when it arrived, and again when shown)."""
+
+    slug: str
+    author_name: str
+    author_url: str
+    url: str
+    content: str
+    published: str
+
+
+@dataclass(frozen=True)
 class Site:
     """A whole site, loaded: root folder, settings, glossary and every essay (drafts too)."""
 
@@ -245,6 +259,7 @@ class Site:
     essays: tuple[Essay, ...]
     # (old slug, new slug) of each released essay whose page moved: old/ redirects to new/
     redirects: tuple[tuple[str, str], ...] = ()
+    replies: tuple[ShownReply, ...] = ()  # approved replies from the fediverse, oldest first
 
     @property
     def templates_dir(self) -> Path:

@@ -112,3 +112,28 @@ def test_the_create_activity_wraps_the_article_for_the_public_and_the_followers(
     assert activity["cc"] == [f"{URL}activitypub/followers"]
     update = create_activity(site, essay, "Update", f"{URL}activitypub/updates/1")
     assert (update["type"], update["id"]) == ("Update", f"{URL}activitypub/updates/1")
+
+
+def test_pages_link_the_actor_the_article_and_the_profiles(tmp_path: Path) -> None:
+    extra = FEDIVERSE + 'profiles = ["https://mastodon.example/@fay"]\n'
+    site = fixture_site(tmp_path / "site", url=URL, essays=1, extra=extra)
+    build_site(site)
+    page = html.parse(str(site / "build" / "site" / "essay-1" / "index.html")).getroot()
+    [alternate] = page.cssselect('link[type="application/activity+json"]')
+    assert alternate.get("href") == f"{URL}activitypub/articles/essay-1.json"
+    assert [link.get("href") for link in page.cssselect('link[rel="me"]')] == [
+        "https://mastodon.example/@fay"
+    ]
+    assert page.cssselect('meta[name="fediverse:creator"]')[0].get("content") == (
+        "@letters@example.org"
+    )
+    index = html.parse(str(site / "build" / "site" / "index.html")).getroot()
+    [actor] = index.cssselect('link[type="application/activity+json"]')
+    assert actor.get("href") == f"{URL}activitypub/actor"
+
+
+def test_pages_of_a_site_without_an_actor_say_nothing_of_one(tmp_path: Path) -> None:
+    site = fixture_site(tmp_path / "site", url=URL, essays=1)
+    build_site(site)
+    page = (site / "build" / "site" / "essay-1" / "index.html").read_text(encoding="utf-8")
+    assert "activity+json" not in page and "fediverse:creator" not in page

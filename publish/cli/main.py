@@ -36,6 +36,7 @@ COMMANDS = {
     "doctor": ("doctor", "doctor"),
     "status": ("status", "status_command"),
     "stats": ("status", "stats_command"),
+    "replies": ("fediverse", "replies_command"),
 }
 
 

@@ -39,6 +39,7 @@ def check_fediverse(values: dict[str, Any], line_of: Callable[[str], int]) -> li
     accounts = [("also_known_as", value) for value in values.get("also_known_as", ())]
     if values.get("moved_to"):
         accounts.append(("moved_to", values["moved_to"]))
+    accounts += [("profiles", value) for value in values.get("profiles", ())]
     for key, value in accounts:
         if not isinstance(value, str) or not re.match(r"^https?://[^/\s]+", value):
             message = f"'fediverse.{key}' must hold account URLs (https://host/users/name)"

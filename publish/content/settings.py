@@ -76,6 +76,7 @@ TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
         "icon": ("icon", str, False),
         "also_known_as": ("also_known_as", list, False),
         "moved_to": ("moved_to", str, False),
+        "profiles": ("profiles", list, False),
         "allow_private_addresses": ("allow_private_addresses", bool, False),
     },
 }

@@ -19,12 +19,10 @@ import nh3
 from publish.fediverse.actors import RemoteActor, fetch_actor, text_of
 from publish.fediverse.remote import Fetcher, RemoteError
 from publish.model import Settings
-from publish.outputs.activitypub import ARTICLES, CONTEXT, actor_id
+from publish.outputs.activitypub import ARTICLES, CONTEXT, REPLY_TAGS, actor_id
 from publish.state import db, followers, releases, replies
 
 MAX_REPLY = 20_000  # characters of a reply's HTML kept
-REPLY_TAGS = {"p", "br", "a", "span", "em", "strong", "i", "b", "blockquote", "code", "pre"}
-REPLY_TAGS |= {"ul", "ol", "li"}
 
 
 class Refused(Exception):

@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
+from dataclasses import dataclass
 from typing import Any
 
+import nh3
+
 from publish.content.fediverse_settings import handle_parts
-from publish.model import Essay, Settings, Site
+from publish.model import Essay, Settings, ShownReply, Site
 from publish.outputs.entries import entry_id, feed_content
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.urls import essay_url, resolve_url, tag_slug
@@ -36,6 +39,9 @@ EXTRA_TERMS = {
     "indexable": "toot:indexable",
 }
 CONTEXT = [AS_CONTEXT, SECURITY_CONTEXT, EXTRA_TERMS]
+# What a reply shown under an essay may keep of its HTML (nh3 drops the rest).
+REPLY_TAGS = {"p", "br", "a", "span", "em", "strong", "i", "b", "blockquote", "code", "pre"}
+REPLY_TAGS |= {"ul", "ol", "li"}
 # Where the actor's parts live under the site's URL (the nginx snippet routes them).
 PREFIX = "activitypub/"
 ARTICLES = f"{PREFIX}articles/"
@@ -123,9 +129,9 @@ def lead_image(site: Site, essay: Essay) -> list[dict[str, str]]:
     return [image]
 
 
-def render_articles(site: Site) -> OutputFiles:
+def render_articles(site: Site, templates: object = None) -> OutputFiles:
     """`activitypub/articles/<slug>.json` for each published essay, when the site has an
-    actor; nothing otherwise (and nothing is rendered)."""
+    actor; nothing otherwise (and nothing is rendered). They need no templates."""
     files = OutputFiles()
     if not site.settings.fediverse.enabled:
         return files
@@ -216,3 +222,48 @@ def create_activity(
         "object": {key: value for key, value in document.items() if key != "@context"},
     }
     return {key: value for key, value in activity.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class PageLinks:
+    """What every page of a site with an actor says of it: the actor's handle (Mastodon's
+    `fediverse:creator`), its id, and the profiles it links with rel="me"."""
+
+    creator: str
+    actor: str
+    me: tuple[str, ...]
+
+
+def page_links(settings: Settings) -> PageLinks | None:
+    """The fediverse links of every page, or None without an actor."""
+    fediverse = settings.fediverse
+    if not fediverse.enabled:
+        return None
+    return PageLinks(handle(settings), actor_id(settings), fediverse.profiles)
+
+
+def actor_link(settings: Settings, page_number: int) -> str:
+    """The actor, for the home page's `<link rel="alternate">` (not the later pages)."""
+    return actor_id(settings) if settings.fediverse.enabled and page_number == 1 else ""
+
+
+def replies_of(site: Site, essay: Essay) -> tuple[ShownReply, ...]:
+    """The approved replies to an essay, sanitised once more for the page."""
+    return tuple(
+        ShownReply(
+            reply.slug,
+            reply.author_name,
+            reply.author_url if reply.author_url.startswith(("https://", "http://")) else "",
+            reply.url if reply.url.startswith(("https://", "http://")) else "",
+            nh3.clean(
+                reply.content,
+                tags=REPLY_TAGS,
+                attributes={"a": {"href"}},
+                url_schemes={"http", "https"},
+                link_rel="nofollow ugc noopener",
+            ),
+            reply.published,
+        )
+        for reply in site.replies
+        if reply.slug == essay.slug
+    )

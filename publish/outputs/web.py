@@ -23,6 +23,7 @@ from markupsafe import Markup
 from publish.cadence import describe_rule
 from publish.errors import PublishError
 from publish.model import Essay, GlossaryEntry, Site
+from publish.outputs.activitypub import actor_link, article_id, page_links, replies_of
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.redirects import alias_pages, redirect_pages, redirects_file
 from publish.outputs.renderers import RenderContext, render_essay_body, render_web
@@ -56,6 +57,7 @@ class Head:
     image: str = ""
     image_alt: str = ""
     json_ld: str = ""
+    activity: str = ""  # the page as ActivityPub: the actor (home) or the essay's Article
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ class PageRenderer:
                     cadence=describe_rule(settings.schedule.rule),
                     signup_url=settings.email.signup_url,
                     subscribe_box=values.pop("subscribe_box", False),
+                    fediverse=page_links(settings),
                     **values,
                 )
             )
@@ -188,7 +191,7 @@ class PageRenderer:
                     self.render,
                     "index.html",
                     path,
-                    self.head(path, title),
+                    self.head(path, title, activity=actor_link(self.settings, number)),
                     essays=chunk,
                     pagination=pagination,
                     subscribe_box=number == 1,
@@ -225,9 +228,10 @@ class PageRenderer:
         return pages
 
     def essay_page_key(self, essay: Essay, older: Essay | None, newer: Essay | None) -> Reads:
-        """What an essay page reads: the essay, its neighbours' slugs and titles, the rest."""
+        """What an essay page reads: the essay, its neighbours' slugs and titles, its
+        approved replies, the rest."""
         neighbours = repr([(e.slug, e.title) if e else None for e in (older, newer)])
-        return Reads("essay.html", essay, (neighbours,))
+        return Reads("essay.html", essay, (neighbours, repr(replies_of(self.site, essay))))
 
     def essay_page(self, essay: Essay, path: str, older: Essay | None, newer: Essay | None) -> str:
         """One essay's page."""
@@ -243,6 +247,7 @@ class PageRenderer:
             tags=[(tag, tag_slug(tag)) for tag in essay.tags],
             older=older,
             newer=newer,
+            replies=replies_of(self.site, essay),
         )
 
     def essay_head(self, essay: Essay, path: str) -> Head:
@@ -277,6 +282,7 @@ class PageRenderer:
             image=image,
             image_alt=essay.image_alt,
             json_ld=json_for_script(data),
+            activity=article_id(self.site, essay) if self.settings.fediverse.enabled else "",
         )
 
     def archive_page(self) -> Files:

@@ -5,9 +5,14 @@ nothing here is published unasked. The figures are what the remote servers sent,
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 
+from publish.model import Settings, ShownReply
 from publish.safetext import now_text
+from publish.state.db import database_error, database_path
+from publish.state.releases import open_read_only
 
 
 @dataclass(frozen=True)
@@ -108,3 +113,25 @@ def reaction_counts(conn: sqlite3.Connection) -> dict[str, tuple[int, int]]:
         likes, boosts = counts.get(slug, (0, 0))
         counts[slug] = (count, boosts) if kind == "like" else (likes, count)
     return counts
+
+
+def shown_replies(root: Path, settings: Settings) -> tuple[ShownReply, ...]:
+    """The approved replies a build shows under their essays, read-only; none when the site
+    has no actor or no state yet."""
+    path = database_path(root, settings)
+    if not settings.fediverse.enabled:
+        return ()
+    connection = open_read_only(path)
+    if connection is None:
+        return ()
+    with closing(connection):
+        try:
+            found = list_replies(connection, approved_only=True)
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # a database from before the fediverse
+                return ()
+            raise database_error(path, exc, "read") from None
+    return tuple(
+        ShownReply(r.slug, r.author_name, r.author_url, r.url, r.content, r.published)
+        for r in found
+    )

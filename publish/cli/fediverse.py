@@ -1,0 +1,61 @@
+"""`publish replies`: the replies the site's essays got from the fediverse, and approving
+one to show it under its essay at the next build."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from pathlib import Path
+
+import click
+
+from publish.errors import PublishError
+
+
+@click.command("replies")
+@click.option(
+    "--approve",
+    "approve",
+    type=int,
+    multiple=True,
+    metavar="ID",
+    help="Show this reply under its essay from the next build on (repeatable).",
+)
+@click.pass_obj
+def replies_command(root: Path, approve: tuple[int, ...]) -> None:
+    """List the replies from the fediverse (none is shown on the site until approved)."""
+    from publish.content.settings import load_settings
+    from publish.state import db, replies
+
+    settings = load_settings(root)
+    with closing(db.connect(db.database_path(root, settings))) as conn:
+        with db.transaction(conn):
+            unknown = [number for number in approve if not replies.approve_reply(conn, number)]
+            if unknown:
+                message = f"no reply {unknown[0]}; `publish replies` lists each with its ID"
+                raise PublishError.single("--approve", 1, 1, message)
+        found = replies.list_replies(conn)
+    for number in approve:
+        click.echo(f"Reply {number} is approved: the next build shows it under its essay.")
+    if not approve:
+        click.echo(replies_table(found), nl=False)
+
+
+def replies_table(found: list) -> str:
+    """One line per reply: ID, whether shown, the essay, the author, the start of its text."""
+    from lxml import html
+
+    if not found:
+        return "No replies yet.\n"
+    lines = []
+    for reply in found:
+        text = (
+            html.fromstring(f"<div>{reply.content}</div>").text_content() if reply.content else ""
+        )
+        shown = "approved" if reply.approved else "waiting"
+        words = " ".join(text.split())
+        excerpt = words[:70] + ("…" if len(words) > 70 else "")
+        lines.append(
+            f"{reply.id:>4}  {shown:<8}  {reply.slug}  {reply.author_name} <{reply.url}>\n"
+            f"      {excerpt}"
+        )
+    return "\n".join(lines) + "\n"
