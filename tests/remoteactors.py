@@ -36,6 +36,7 @@ class RemoteActors:
     keys: dict[str, rsa.RSAPrivateKey] = field(default_factory=dict)
     shown_keys: dict[str, rsa.RSAPrivateKey] = field(default_factory=dict)  # what it serves
     requests: list[Received] = field(default_factory=list)
+    aliases: dict[str, list[str]] = field(default_factory=dict)  # alsoKnownAs by actor
 
     def add(self, name: str, served_key: rsa.RSAPrivateKey | None = None) -> str:
         """A new actor `name` with its own key (its document may show `served_key` instead);
@@ -64,6 +65,7 @@ class RemoteActors:
                 "owner": actor,
                 "publicKeyPem": public_pem(self.shown_keys[name]),
             },
+            "alsoKnownAs": self.aliases.get(name, []),
         }
 
     def posts(self) -> list[Received]:

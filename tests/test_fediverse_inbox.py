@@ -18,9 +18,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from publish.cli.main import cli
 from publish.fediverse.signatures import PublicKey, Request, verify_request
 from publish.mailing.service import ServiceOptions, create_app
 from publish.model import Release
@@ -286,3 +288,44 @@ def shared_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         SHARED["site"] = site
         yield
         SHARED.clear()
+
+
+def test_a_changed_key_is_fetched_again_and_cached(tmp_path: Path) -> None:
+    with actor_site(tmp_path / "site") as site:
+        assert send(site, follow(site.remote, site)) == 202
+        [(_, _, first_pem, _)] = rows(site.root)["remote_keys"]
+        site.remote.add("eve")  # a new key, served from now on
+        undo = {"id": "u1", "type": "Undo", "actor": site.remote.actor_id("eve"),
+                "object": follow(site.remote, site)}  # fmt: skip
+        assert send(site, undo) == 202
+        [(_, _, second_pem, _)] = rows(site.root)["remote_keys"]
+        assert second_pem != first_pem
+        assert rows(site.root)["followers"] == []
+
+
+def test_move_tells_each_followers_server_once_when_the_new_account_agrees(
+    tmp_path: Path,
+) -> None:
+    with remote_actors() as accounts:
+        new = accounts.add("newme")
+        extra = f'moved_to = "{new}"\n'
+        with actor_site(tmp_path / "site", extra=extra) as site:
+            assert send(site, follow(site.remote, site)) == 202
+            site.remote.add("bob")
+            assert send(site, follow(site.remote, site, "bob"), name="bob") == 202
+            wait_for_post(site.remote)
+            refused = CliRunner().invoke(cli, ["--root", str(site.root), "move"])
+            assert refused.exit_code == 1
+            assert "does not name this site's actor" in refused.output
+            accounts.aliases["newme"] = [f"{site.base}activitypub/actor"]
+            site.remote.requests.clear()
+            moved = CliRunner().invoke(cli, ["--root", str(site.root), "move"])
+            assert moved.exit_code == 0, moved.output
+            _, actor = get(f"{site.base}activitypub/actor")
+    [move] = site.remote.posts()  # eve and bob share one inbox
+    assert move.path == "/inbox"
+    activity = json.loads(move.body)
+    assert (activity["type"], activity["object"], activity["target"]) == (
+        "Move", actor["id"], new
+    )  # fmt: skip
+    assert actor["movedTo"] == new

@@ -59,3 +59,20 @@ def replies_table(found: list) -> str:
             f"      {excerpt}"
         )
     return "\n".join(lines) + "\n"
+
+
+@click.command("move")
+@click.pass_obj
+def move_command(root: Path) -> None:
+    """Tell every follower's server the site's actor moved to [fediverse] moved_to."""
+    from publish.content.settings import load_settings
+    from publish.fediverse.moving import move_followers
+    from publish.state import db
+
+    settings = load_settings(root)
+    path = db.database_path(root, settings)
+    with closing(db.connect(path)) as conn:
+        report = move_followers(conn, path.parent, settings)
+    click.echo(f"The Move went to {len(report.sent)} inbox(es).")
+    for inbox, reason in report.failed:
+        click.echo(f"{inbox}: warning: the Move was not delivered ({reason})", err=True)

@@ -37,6 +37,7 @@ COMMANDS = {
     "status": ("status", "status_command"),
     "stats": ("status", "stats_command"),
     "replies": ("fediverse", "replies_command"),
+    "move": ("fediverse", "move_command"),
 }
 
 

@@ -1,0 +1,85 @@
+"""Moving the site's followers to another account (`publish move`): the actor names the new
+account in `movedTo`, and every follower's server is sent a signed `Move`, which Mastodon
+and others follow only when the new account names this actor in its `alsoKnownAs`. Coming
+the other way (followers of an old account brought here) needs only `also_known_as`."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from publish.errors import PublishError
+from publish.fediverse.keys import actor_key
+from publish.fediverse.remote import Fetcher, RemoteError
+from publish.fediverse.signatures import sign_request
+from publish.layout import SETTINGS_FILE
+from publish.model import Settings
+from publish.outputs.activitypub import CONTEXT, actor_id, key_id
+from publish.state import followers
+
+
+@dataclass(frozen=True)
+class MoveReport:
+    """How the Move went: the inboxes that took it and those that did not, with why."""
+
+    sent: tuple[str, ...]
+    failed: tuple[tuple[str, str], ...]
+
+
+def move_activity(settings: Settings) -> dict[str, Any]:
+    """The Move of the site's actor to `[fediverse] moved_to`."""
+    actor = actor_id(settings)
+    return {
+        "@context": CONTEXT,
+        "id": f"{actor}#moves/{settings.fediverse.moved_to}",
+        "type": "Move",
+        "actor": actor,
+        "object": actor,
+        "target": settings.fediverse.moved_to,
+    }
+
+
+def signing_fetcher(state_dir: Path, settings: Settings) -> Fetcher:
+    """A Fetcher that signs every request with the actor's key."""
+    key = actor_key(state_dir)
+
+    def signer(method: str, url: str, body: bytes | None) -> dict[str, str]:
+        return sign_request(method, url, body, key, key_id(settings))
+
+    return Fetcher(allow_private=settings.fediverse.allow_private_addresses, signer=signer)
+
+
+def move_followers(conn: sqlite3.Connection, state_dir: Path, settings: Settings) -> MoveReport:
+    """Send the Move to every follower's inbox (once per shared inbox); PublishError when
+    no new account is set or it does not name this actor as an alias."""
+    target = settings.fediverse.moved_to
+    if not target:
+        raise PublishError.single(
+            SETTINGS_FILE, 1, 1, "set [fediverse] moved_to to the account to move to first"
+        )
+    fetcher = signing_fetcher(state_dir, settings)
+    try:
+        aliases = fetcher.get_json(target).get("alsoKnownAs") or []
+    except RemoteError as exc:
+        raise PublishError.single(SETTINGS_FILE, 1, 1, f"cannot fetch {target}: {exc}") from None
+    if actor_id(settings) not in (aliases if isinstance(aliases, list) else [aliases]):
+        message = (
+            f"the account {target} does not name this site's actor ({actor_id(settings)}) "
+            "among its aliases (alsoKnownAs); add it there first, or servers ignore the Move"
+        )
+        raise PublishError.single(SETTINGS_FILE, 1, 1, message)
+    activity = move_activity(settings)
+    sent, failed = [], []
+    for inbox in followers.delivery_inboxes(conn):
+        try:
+            status = fetcher.post_json(inbox, activity)
+        except RemoteError as exc:
+            failed.append((inbox, str(exc)))
+            continue
+        if status < 300:
+            sent.append(inbox)
+        else:
+            failed.append((inbox, f"answered {status}"))
+    return MoveReport(tuple(sent), tuple(failed))
