@@ -329,3 +329,19 @@ def test_move_tells_each_followers_server_once_when_the_new_account_agrees(
         "Move", actor["id"], new
     )  # fmt: skip
     assert actor["movedTo"] == new
+
+
+def test_follow_sends_a_signed_follow_to_the_accounts_inbox(tmp_path: Path) -> None:
+    with actor_site(tmp_path / "site") as site:
+        eve = site.remote.actor_id("eve")
+        result = CliRunner().invoke(cli, ["--root", str(site.root), "follow", eve])
+        assert result.exit_code == 0, result.output
+        [sent] = site.remote.posts()
+        _, actor = get(f"{site.base}activitypub/actor")
+        missing = CliRunner().invoke(cli, ["--root", str(site.root), "follow", f"{eve}-not"])
+    activity = json.loads(sent.body)
+    assert (sent.path, activity["type"], activity["object"]) == ("/users/eve/inbox", "Follow", eve)
+    pem = actor["publicKey"]["publicKeyPem"]
+    signed = Request("POST", f"{site.remote.origin}{sent.path}", sent.headers, sent.body)
+    verify_request(signed, lambda key_id, fresh: PublicKey(key_id, actor["id"], pem))
+    assert missing.exit_code == 1 and "cannot follow it" in missing.output

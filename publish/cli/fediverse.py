@@ -1,5 +1,5 @@
-"""`publish replies`: the replies the site's essays got from the fediverse, and approving
-one to show it under its essay at the next build."""
+"""The fediverse's commands: `publish replies` (the replies the essays got, and approving
+one to show it under its essay at the next build), `publish move` and `publish follow`."""
 
 from __future__ import annotations
 
@@ -76,3 +76,17 @@ def move_command(root: Path) -> None:
     click.echo(f"The Move went to {len(report.sent)} inbox(es).")
     for inbox, reason in report.failed:
         click.echo(f"{inbox}: warning: the Move was not delivered ({reason})", err=True)
+
+
+@click.command("follow")
+@click.argument("account")
+@click.pass_obj
+def follow_command(root: Path, account: str) -> None:
+    """Have the site's actor follow ACCOUNT (an actor URL), e.g. Bridgy Fed's Bluesky bot."""
+    from publish.content.settings import load_settings
+    from publish.fediverse.moving import follow_account
+    from publish.state import db
+
+    settings = load_settings(root)
+    follow_account(db.database_path(root, settings).parent, settings, account)
+    click.echo(f"The site's actor asked to follow {account}.")

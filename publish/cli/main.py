@@ -38,6 +38,7 @@ COMMANDS = {
     "stats": ("status", "stats_command"),
     "replies": ("fediverse", "replies_command"),
     "move": ("fediverse", "move_command"),
+    "follow": ("fediverse", "follow_command"),
 }
 
 

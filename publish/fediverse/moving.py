@@ -1,7 +1,9 @@
-"""Moving the site's followers to another account (`publish move`): the actor names the new
-account in `movedTo`, and every follower's server is sent a signed `Move`, which Mastodon
-and others follow only when the new account names this actor in its `alsoKnownAs`. Coming
-the other way (followers of an old account brought here) needs only `also_known_as`."""
+"""What the site's actor says to other accounts on the author's word: a `Move` of its
+followers to another account (`publish move`: the actor names the new account in
+`movedTo`, and every follower's server is sent a signed `Move`, which Mastodon and others
+follow only when the new account names this actor in its `alsoKnownAs`; coming the other
+way needs only `also_known_as`), and a `Follow` of one account (`publish follow`: Bridgy
+Fed's bot, to bridge the site to Bluesky)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from publish.errors import PublishError
+from publish.fediverse.actors import fetch_actor
 from publish.fediverse.keys import actor_key
 from publish.fediverse.remote import Fetcher, RemoteError
 from publish.fediverse.signatures import sign_request
@@ -83,3 +86,24 @@ def move_followers(conn: sqlite3.Connection, state_dir: Path, settings: Settings
         else:
             failed.append((inbox, f"answered {status}"))
     return MoveReport(tuple(sent), tuple(failed))
+
+
+def follow_account(state_dir: Path, settings: Settings, account: str) -> int:
+    """Send a signed Follow of `account` (an actor URL) to its inbox; the status it answered.
+    PublishError when the account cannot be fetched or refuses."""
+    fetcher = signing_fetcher(state_dir, settings)
+    try:
+        inbox = fetch_actor(fetcher, account).inbox
+        activity = {
+            "@context": CONTEXT,
+            "id": f"{actor_id(settings)}#follows/{account}",
+            "type": "Follow",
+            "actor": actor_id(settings),
+            "object": account,
+        }
+        status = fetcher.post_json(inbox, activity)
+    except RemoteError as exc:
+        raise PublishError.single(account, 1, 1, f"cannot follow it: {exc}") from None
+    if status >= 300:
+        raise PublishError.single(account, 1, 1, f"its server refused the Follow ({status})")
+    return status
