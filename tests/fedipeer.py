@@ -17,8 +17,8 @@ from typing import Any
 from flask import Flask
 from waitress import wasyncore
 
-from publish.mailing.server import create_server
-from publish.mailing.service import mailer_of
+from publish.service.app import mailer_of
+from publish.service.server import create_server
 from tests.tools import FEDIFY_DIR, requires
 
 FEDIVERSE_TABLE = (

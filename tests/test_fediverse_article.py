@@ -99,8 +99,8 @@ def test_a_wrong_fediverse_table_is_refused_with_its_line(
 def test_the_create_activity_wraps_the_article_for_the_public_and_the_followers(
     root: Path,
 ) -> None:
-    from publish.build import load_site
     from publish.outputs.activitypub import create_activity
+    from publish.pipeline.build import load_site
 
     site, _ = load_site(root)
     essay = site.essay("essay-1")

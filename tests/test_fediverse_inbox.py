@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 
 from publish.cli.main import cli
 from publish.fediverse.signatures import PublicKey, Request, verify_request
-from publish.mailing.service import ServiceOptions, create_app
 from publish.model import Release
+from publish.service.app import create_app
+from publish.service.context import ServiceOptions
 from publish.state import db, releases
 from tests.fedipeer import fediverse_settings, running_service
 from tests.remoteactors import Received, RemoteActors, remote_actors

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from lxml import html
 
 from publish.cli.main import cli
-from publish.mailing.service import create_app
 from publish.model import Release
+from publish.service.app import create_app
 from publish.state import db, followers, releases, replies
 from tests.fedipeer import fedify_peer, fediverse_settings, running_service
 from tests.sitebuilder import essay_text, make_site

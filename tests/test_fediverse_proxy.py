@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from publish.cli.main import cli
-from publish.mailing.service import create_app
+from publish.service.app import create_app
 from tests.fedipeer import fedify_peer, fediverse_settings, running_service
 from tests.sitebuilder import essay_text, make_site
 from tests.tools import REPO_ROOT, free_port, running_nginx

@@ -26,7 +26,7 @@ from publish.model import (
     SiteSettings,
     StateSettings,
 )
-from publish.rules import check_rule
+from publish.schedule.rules import check_rule
 
 # C0 and C1 control characters (tab and newline excepted): TOML escapes can write them.
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")

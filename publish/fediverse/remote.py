@@ -119,20 +119,19 @@ class Fetcher:
 def _connection(
     scheme: str, host: str, address: str, port: int, timeout: float
 ) -> http.client.HTTPConnection:
-    """A connection to `address` that speaks to `host` (TLS checked against its name)."""
+    """A connection to `address` that speaks to `host`; for https, its TLS is set up now,
+    to the address checked, with the certificate checked against the host's name (SNI)."""
     if scheme == "http":
         return http.client.HTTPConnection(address, port, timeout=timeout)
-    return _PinnedHTTPS(host, address, port, timeout)
-
-
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    """HTTPS to an address checked beforehand, verifying the certificate of the host name."""
-
-    def __init__(self, host: str, address: str, port: int, timeout: float):
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self.address = address
-
-    def connect(self) -> None:
-        """Connect to the checked address, then TLS with the host's name (SNI)."""
-        raw = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[attr-defined]
+    context = ssl.create_default_context()
+    connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    try:
+        raw = socket.create_connection((address, port), timeout)
+    except OSError as exc:
+        raise RemoteError(f"{host}: {exc}") from None
+    try:
+        connection.sock = context.wrap_socket(raw, server_hostname=host)
+    except (OSError, ssl.SSLError) as exc:
+        raw.close()
+        raise RemoteError(f"{host}: {exc}") from None
+    return connection

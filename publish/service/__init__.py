@@ -1,1 +1,1 @@
-"""The web service beside the static site, one Flask blueprint per concern."""
+"""The subscription web service: the Flask app, one blueprint per concern."""

@@ -31,8 +31,9 @@ from publish.fediverse.signatures import (
     sign_request,
     verify_request,
 )
-from publish.mailing.service import Service, allow, client_address, current, database
 from publish.outputs import activitypub as documents
+from publish.service.context import Service, current, database
+from publish.service.subscriptions import allow, client_address
 from publish.state import followers, releases
 
 MAX_INBOX_BODY = 256 * 1024  # bytes of one activity (Mastodon's replies are a few KB)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from publish.safetext import now_text
+from publish.support.safetext import now_text
 
 
 @dataclass(frozen=True)

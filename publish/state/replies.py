@@ -4,15 +4,15 @@ nothing here is published unasked. The figures are what the remote servers sent,
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
 
-from publish.model import Settings, ShownReply
-from publish.safetext import now_text
+from publish.model import ShownReply, Site
 from publish.state.db import database_error, database_path
 from publish.state.releases import open_read_only
+from publish.support.safetext import now_text
 
 
 @dataclass(frozen=True)
@@ -115,23 +115,25 @@ def reaction_counts(conn: sqlite3.Connection) -> dict[str, tuple[int, int]]:
     return counts
 
 
-def shown_replies(root: Path, settings: Settings) -> tuple[ShownReply, ...]:
-    """The approved replies a build shows under their essays, read-only; none when the site
-    has no actor or no state yet."""
-    path = database_path(root, settings)
+def with_replies(site: Site) -> Site:
+    """The site with the approved replies a build shows under their essays, read-only; the
+    site as it is when it has no actor (no query then) or no state yet."""
+    settings = site.settings
+    path = database_path(site.root, settings)
     if not settings.fediverse.enabled:
-        return ()
+        return site
     connection = open_read_only(path)
     if connection is None:
-        return ()
+        return site
     with closing(connection):
         try:
             found = list_replies(connection, approved_only=True)
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):  # a database from before the fediverse
-                return ()
+                return site
             raise database_error(path, exc, "read") from None
-    return tuple(
+    shown = tuple(
         ShownReply(r.slug, r.author_name, r.author_url, r.url, r.content, r.published)
         for r in found
     )
+    return dataclasses.replace(site, replies=shown)
