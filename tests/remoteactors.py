@@ -37,6 +37,7 @@ class RemoteActors:
     shown_keys: dict[str, rsa.RSAPrivateKey] = field(default_factory=dict)  # what it serves
     requests: list[Received] = field(default_factory=list)
     aliases: dict[str, list[str]] = field(default_factory=dict)  # alsoKnownAs by actor
+    held: threading.Event | None = None  # when set, a POST is answered only once it is set
 
     def add(self, name: str, served_key: rsa.RSAPrivateKey | None = None) -> str:
         """A new actor `name` with its own key (its document may show `served_key` instead);
@@ -102,6 +103,8 @@ def remote_actors() -> Iterator[RemoteActors]:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             actors.requests.append(Received("POST", self.path, self.lowered(), body))
+            if actors.held is not None:
+                actors.held.wait(timeout=60)  # a slow server: the answer waits for the test
             self.send_response(202)
             self.send_header("Content-Length", "0")
             self.end_headers()

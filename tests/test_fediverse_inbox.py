@@ -7,6 +7,7 @@ its followers."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -346,3 +347,16 @@ def test_follow_sends_a_signed_follow_to_the_accounts_inbox(tmp_path: Path) -> N
     signed = Request("POST", f"{site.remote.origin}{sent.path}", sent.headers, sent.body)
     verify_request(signed, lambda key_id, fresh: PublicKey(key_id, actor["id"], pem))
     assert missing.exit_code == 1 and "cannot follow it" in missing.output
+
+
+def test_a_follower_server_that_does_not_answer_holds_up_no_request(tmp_path: Path) -> None:
+    with actor_site(tmp_path / "site") as site:
+        site.remote.held = threading.Event()
+        try:
+            assert send(site, follow(site.remote, site)) == 202
+            wait_for_post(site.remote)  # the Accept is on its way, still unanswered...
+            site.remote.add("bob")  # ...and the inbox takes the next Follow meanwhile
+            assert send(site, follow(site.remote, site, "bob"), name="bob") == 202
+            assert len(rows(site.root)["followers"]) == 2
+        finally:
+            site.remote.held.set()

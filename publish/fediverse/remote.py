@@ -101,7 +101,8 @@ class Fetcher:
         return response.status, answer_headers, data
 
     def checked_address(self, host: str, port: int) -> str:
-        """The address to connect to for `host`; RemoteError when one it has is private."""
+        """The address to connect to for `host` (an IPv4 one where it has both); RemoteError
+        when any address it has is private."""
         try:
             found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:
@@ -113,7 +114,7 @@ class Fetcher:
                 f"{host} is at a private address ({private[0]}); refused "
                 "(only [fediverse] allow_private_addresses, for tests, allows it)"
             )
-        return str(addresses[0])
+        return str(next((a for a in addresses if a.version == 4), addresses[0]))
 
 
 def _connection(
