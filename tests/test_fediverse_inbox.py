@@ -360,3 +360,48 @@ def test_a_follower_server_that_does_not_answer_holds_up_no_request(tmp_path: Pa
             assert len(rows(site.root)["followers"]) == 2
         finally:
             site.remote.held.set()
+
+
+def test_a_follow_signed_with_rfc9421_is_taken(tmp_path: Path) -> None:
+    from http_message_signatures import HTTPMessageSigner, algorithms
+    from http_message_signatures.resolvers import MappingKeyResolver
+
+    with actor_site(tmp_path / "site") as site:
+        eve = site.remote.actor_id("eve")
+        body = json.dumps(follow(site.remote, site)).encode()
+        message = SimpleNamespace(
+            method="POST", url=site.inbox, headers={"Content-Type": "application/activity+json"}
+        )
+        signer = HTTPMessageSigner(
+            signature_algorithm=algorithms.RSA_V1_5_SHA256,
+            key_resolver=MappingKeyResolver(
+                public_keys={}, private_keys={f"{eve}#main-key": site.remote.keys["eve"]}
+            ),
+        )
+        covered = ("@method", "@target-uri", "content-digest")
+        signer.sign(message, key_id=f"{eve}#main-key", covered_component_ids=covered, body=body)
+        assert post(site.inbox, body, dict(message.headers)) == 202
+        assert [row[0] for row in rows(site.root)["followers"]] == [eve]
+        tampered = body.replace(b"follows/1", b"follows/2")
+        assert post(site.inbox, tampered, dict(message.headers)) == 401
+
+
+def test_the_outbox_pages_and_the_actor_shows_its_icon(tmp_path: Path) -> None:
+    extra = 'icon = "images/avatar.png"\n'
+    with actor_site(tmp_path / "site", extra=extra) as site:
+        with closing(db.connect(site.root / "state" / "publish.db")) as conn:
+            moments = [datetime(2026, 2, 1, tzinfo=UTC) + timedelta(days=n) for n in range(25)]
+            releases.record_releases(
+                conn, [Release(f"essay-{n}", at, at, "h") for n, at in enumerate(moments)]
+            )
+        _, actor = get(f"{site.base}activitypub/actor")
+        _, outbox = get(actor["outbox"])
+        _, first = get(outbox["first"])
+        _, second = get(first["next"])
+    assert actor["icon"] == {
+        "type": "Image", "mediaType": "image/png", "url": f"{site.base}images/avatar.png"
+    }  # fmt: skip
+    assert outbox["totalItems"] == 26
+    assert len(first["orderedItems"]) == 20 and len(second["orderedItems"]) == 6
+    assert first["orderedItems"][0]["object"].endswith("/essay-24.json")  # newest first
+    assert second["prev"] == outbox["first"] and "next" not in second

@@ -178,3 +178,12 @@ def test_the_actor_key_is_made_once_with_mode_0600(tmp_path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
     assert public_pem(actor_key(tmp_path / "state")) == public_pem(first)
     assert list((tmp_path / "state").iterdir()) == [path]
+
+
+def test_a_content_digest_beside_the_digest_must_match_too() -> None:
+    request = signed()
+    wrong = "sha-256=:" + base64.b64encode(hashlib.sha256(b"other").digest()).decode() + ":"
+    with pytest.raises(SignatureError, match="Content-Digest"):
+        verify_request(
+            replace(request, headers={**request.headers, "content-digest": wrong}), lookup_of(KEY)
+        )

@@ -10,6 +10,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from publish.errors import PublishError
+from publish.fediverse.remote import Fetcher
+from publish.fediverse.signatures import sign_request
+from publish.model import Settings
+from publish.outputs.activitypub import key_id
 
 KEY_FILE = "actor.pem"
 KEY_BITS = 2048  # what Mastodon makes and expects
@@ -33,6 +37,17 @@ def actor_key(state_dir: Path) -> rsa.RSAPrivateKey:
     if not isinstance(key, rsa.RSAPrivateKey):
         raise PublishError.single(str(path), 1, 1, "the fediverse actor's key is not RSA")
     return key
+
+
+def signing_fetcher(state_dir: Path, settings: Settings) -> Fetcher:
+    """A Fetcher that signs every request with the actor's key (made now if need be), for
+    the inbox's answers, deliveries, moves and follows."""
+    key = actor_key(state_dir)
+
+    def signer(method: str, url: str, body: bytes | None) -> dict[str, str]:
+        return sign_request(method, url, body, key, key_id(settings))
+
+    return Fetcher(allow_private=settings.fediverse.allow_private_addresses, signer=signer)
 
 
 def public_pem(key: rsa.RSAPrivateKey) -> str:

@@ -14,12 +14,11 @@ from typing import Any
 
 from publish.errors import PublishError
 from publish.fediverse.actors import fetch_actor
-from publish.fediverse.keys import actor_key
-from publish.fediverse.remote import Fetcher, RemoteError
-from publish.fediverse.signatures import sign_request
+from publish.fediverse.keys import signing_fetcher
+from publish.fediverse.remote import RemoteError
 from publish.layout import SETTINGS_FILE
 from publish.model import Settings
-from publish.outputs.activitypub import CONTEXT, actor_id, key_id
+from publish.outputs.activitypub import CONTEXT, actor_id
 from publish.state import followers
 
 
@@ -42,16 +41,6 @@ def move_activity(settings: Settings) -> dict[str, Any]:
         "object": actor,
         "target": settings.fediverse.moved_to,
     }
-
-
-def signing_fetcher(state_dir: Path, settings: Settings) -> Fetcher:
-    """A Fetcher that signs every request with the actor's key."""
-    key = actor_key(state_dir)
-
-    def signer(method: str, url: str, body: bytes | None) -> dict[str, str]:
-        return sign_request(method, url, body, key, key_id(settings))
-
-    return Fetcher(allow_private=settings.fediverse.allow_private_addresses, signer=signer)
 
 
 def move_followers(conn: sqlite3.Connection, state_dir: Path, settings: Settings) -> MoveReport:

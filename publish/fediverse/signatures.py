@@ -109,6 +109,17 @@ def body_digest_matches(headers: Mapping[str, str], body: bytes) -> bool:
     return False
 
 
+def _check_content_digest(value: str, body: bytes) -> None:
+    """SignatureError unless an RFC 9530 `Content-Digest` matches the body."""
+    from http_message_signatures.digests import ContentDigest
+    from http_message_signatures.exceptions import HTTPMessageSignaturesException
+
+    try:
+        ContentDigest.verify(value, body)
+    except HTTPMessageSignaturesException:
+        raise SignatureError("the Content-Digest does not match the body") from None
+
+
 # --- draft-cavage ---------------------------------------------------------------------
 
 
@@ -128,6 +139,8 @@ def _verify_cavage(request: Request, lookup: KeyLookup, now: datetime) -> Public
         raise SignatureError(f"the signature does not cover {', '.join(missing)}")
     if request.body and not body_digest_matches(request.headers, request.body):
         raise SignatureError("the Digest does not match the body")
+    if "content-digest" in request.headers:
+        _check_content_digest(request.headers["content-digest"], request.body)
     _check_time(_signed_time(request.headers, params), now)
     target = urlsplit(request.url)
     path = target.path + (f"?{target.query}" if target.query else "")

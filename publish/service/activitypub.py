@@ -21,14 +21,13 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from publish.fediverse.actors import KeyStore
 from publish.fediverse.inbox import Refused, receive
-from publish.fediverse.keys import actor_key, public_pem
+from publish.fediverse.keys import actor_key, public_pem, signing_fetcher
 from publish.fediverse.outgoing import Outbox
 from publish.fediverse.remote import Fetcher
 from publish.fediverse.signatures import (
     PublicKey,
     Request,
     SignatureError,
-    sign_request,
     verify_request,
 )
 from publish.outputs import activitypub as documents
@@ -49,13 +48,9 @@ def register(app: Flask, service: Service) -> None:
     settings = service.settings
     if not settings.fediverse.enabled:
         return
-    key = actor_key(service.database.parent)
-
-    def signer(method: str, url: str, body: bytes | None) -> dict[str, str]:
-        return sign_request(method, url, body, key, documents.key_id(settings))
-
-    fetcher = Fetcher(allow_private=settings.fediverse.allow_private_addresses, signer=signer)
-    app.extensions["fediverse"] = Fediverse(public_pem(key), fetcher, Outbox(fetcher))
+    fetcher = signing_fetcher(service.database.parent, settings)
+    public_key = public_pem(actor_key(service.database.parent))
+    app.extensions["fediverse"] = Fediverse(public_key, fetcher, Outbox(fetcher))
     app.register_blueprint(blueprint)
 
 
