@@ -105,9 +105,9 @@ def running_service(app: Flask, port: int) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
+        if "fediverse" in app.extensions:  # what it still sends goes out first
+            app.extensions["fediverse"].outbox.close()
         server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
         thread.join(timeout=30)
         server.task_dispatcher.shutdown()
         mailer_of(app).close()
-        if "fediverse" in app.extensions:
-            app.extensions["fediverse"].outbox.close()
