@@ -319,6 +319,8 @@ def test_move_tells_each_followers_server_once_when_the_new_account_agrees(
             refused = CliRunner().invoke(cli, ["--root", str(site.root), "move"])
             assert refused.exit_code == 1
             assert "does not name this site's actor" in refused.output
+            line = (site.root / "publish.toml").read_text().splitlines().index(extra.strip()) + 1
+            assert f"publish.toml:{line}:1: error:" in refused.output
             accounts.aliases["newme"] = [f"{site.base}activitypub/actor"]
             site.remote.requests.clear()
             moved = CliRunner().invoke(cli, ["--root", str(site.root), "move"])

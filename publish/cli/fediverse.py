@@ -70,9 +70,8 @@ def move_command(root: Path) -> None:
     from publish.state import db
 
     settings = load_settings(root)
-    path = db.database_path(root, settings)
-    with closing(db.connect(path)) as conn:
-        report = move_followers(conn, path.parent, settings)
+    with closing(db.connect(db.database_path(root, settings))) as conn:
+        report = move_followers(conn, root, settings)
     click.echo(f"The Move went to {len(report.sent)} inbox(es).")
     for inbox, reason in report.failed:
         click.echo(f"{inbox}: warning: the Move was not delivered ({reason})", err=True)

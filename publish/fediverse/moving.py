@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from publish.content.settings import setting_line
 from publish.errors import PublishError
 from publish.fediverse.actors import fetch_actor
 from publish.fediverse.keys import signing_fetcher
@@ -20,6 +21,7 @@ from publish.layout import SETTINGS_FILE
 from publish.model import Settings
 from publish.outputs.activitypub import CONTEXT, actor_id
 from publish.state import followers
+from publish.state.db import database_path
 
 
 @dataclass(frozen=True)
@@ -43,25 +45,27 @@ def move_activity(settings: Settings) -> dict[str, Any]:
     }
 
 
-def move_followers(conn: sqlite3.Connection, state_dir: Path, settings: Settings) -> MoveReport:
-    """Send the Move to every follower's inbox (once per shared inbox); PublishError when
-    no new account is set or it does not name this actor as an alias."""
+def move_followers(conn: sqlite3.Connection, root: Path, settings: Settings) -> MoveReport:
+    """Send the Move to every follower's inbox (once per shared inbox); PublishError (at
+    the `moved_to` setting) when no new account is set or it does not name this actor as
+    an alias."""
     target = settings.fediverse.moved_to
+    line = setting_line(root, "fediverse", "moved_to")
     if not target:
-        raise PublishError.single(
-            SETTINGS_FILE, 1, 1, "set [fediverse] moved_to to the account to move to first"
-        )
-    fetcher = signing_fetcher(state_dir, settings)
+        message = "set [fediverse] moved_to to the account to move to first"
+        raise PublishError.single(SETTINGS_FILE, line, 1, message)
+    fetcher = signing_fetcher(database_path(root, settings).parent, settings)
     try:
         aliases = fetcher.get_json(target).get("alsoKnownAs") or []
     except RemoteError as exc:
-        raise PublishError.single(SETTINGS_FILE, 1, 1, f"cannot fetch {target}: {exc}") from None
+        message = f"cannot fetch {target}: {exc}"
+        raise PublishError.single(SETTINGS_FILE, line, 1, message) from None
     if actor_id(settings) not in (aliases if isinstance(aliases, list) else [aliases]):
         message = (
             f"the account {target} does not name this site's actor ({actor_id(settings)}) "
             "among its aliases (alsoKnownAs); add it there first, or servers ignore the Move"
         )
-        raise PublishError.single(SETTINGS_FILE, 1, 1, message)
+        raise PublishError.single(SETTINGS_FILE, line, 1, message)
     activity = move_activity(settings)
     sent, failed = [], []
     for inbox in followers.delivery_inboxes(conn):
