@@ -228,6 +228,8 @@ def test_webfinger_actor_outbox_and_followers(tmp_path: Path) -> None:
         [self_link] = [link for link in jrd["links"] if link["rel"] == "self"]
         assert self_link["href"] == f"{site.base}activitypub/actor"
         assert get(f"{site.base}.well-known/webfinger?resource=acct:other@{host}")[0] == 404
+        assert get(f"{site.base}.well-known/webfinger?resource=acct:Letters@{host}")[0] == 200
+        assert get(f"{site.base}.well-known/webfinger")[0] == 400
         _, actor = get(self_link["href"])
         assert actor["inbox"] == site.inbox
         assert actor["preferredUsername"] == "letters"

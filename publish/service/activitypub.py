@@ -76,8 +76,8 @@ def webfinger() -> Response:
     if not resource:
         abort(400, "Ask for a resource (acct:user@host).")
     answer = documents.webfinger(settings)
-    if resource not in (answer["subject"], documents.actor_id(settings)):
-        abort(404)
+    if resource.lower() != answer["subject"].lower() and resource != documents.actor_id(settings):
+        abort(404)  # acct: names are matched without case, as Mastodon matches them
     return json_response(answer, JRD)
 
 
