@@ -101,9 +101,9 @@ def test_the_create_activity_wraps_the_article_for_the_public_and_the_followers(
     root: Path,
 ) -> None:
     from publish.outputs.activitypub import create_activity
-    from publish.pipeline.build import load_site
+    from publish.pipeline.load import load
 
-    site, _ = load_site(root)
+    site = load(root).site
     essay = site.essay("essay-1")
     activity = create_activity(site, essay)
     assert activity["type"] == "Create"

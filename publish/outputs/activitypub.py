@@ -263,18 +263,6 @@ def replies_of(site: Site, essay: Essay) -> tuple[ShownReply, ...]:
     )
 
 
-# The build's row for the Articles (publish.pipeline.build.FORMATS): they show the essays'
-# feed bodies, so they cost a site with an actor no rendering of their own.
-ARTICLES_FORMAT = {
-    "name": "the fediverse Articles",
-    "folder": "site",
-    "paths": "activitypub/articles/<slug>.json",
-    "render": render_articles,
-    "reads": "each essay",
-    "bodies": ("feed",),
-}
-
-
 _LINK_WITHOUT_TARGET = re.compile(r"<a(?![^>]*\shref=)[^>]*>(.*?)</a>", re.S)
 
 
