@@ -36,6 +36,9 @@ COMMANDS = {
     "doctor": ("doctor", "doctor"),
     "status": ("status", "status_command"),
     "stats": ("status", "stats_command"),
+    "replies": ("fediverse", "replies_command"),
+    "move": ("fediverse", "move_command"),
+    "follow": ("fediverse", "follow_command"),
 }
 
 

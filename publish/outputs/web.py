@@ -26,6 +26,7 @@ from publish.i18n.cadence import cadence_sentence
 from publish.i18n.templates import localized
 from publish.i18n.words import Words, words_for
 from publish.model import Essay, Site
+from publish.outputs.activitypub import actor_link, article_id, page_links, replies_of
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.glossarypage import defined_terms, glossary_items
 from publish.outputs.redirects import alias_pages, redirect_pages, redirects_file
@@ -60,6 +61,7 @@ class Head:
     image: str = ""
     image_alt: str = ""
     json_ld: str = ""
+    activity: str = ""  # the page as ActivityPub: the actor (home) or the essay's Article
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,7 @@ class PageRenderer:
                     cadence=cadence_sentence(settings.schedule.rule, words),
                     signup_url=settings.email.signup_url,
                     subscribe_box=values.pop("subscribe_box", False),
+                    fediverse=page_links(settings),
                     **values,
                 )
             )
@@ -206,7 +209,7 @@ class PageRenderer:
                     self.render,
                     "index.html",
                     path,
-                    self.head(path, title),
+                    self.head(path, title, activity=actor_link(self.settings, number)),
                     essays=chunk,
                     pagination=pagination,
                     subscribe_box=number == 1,
@@ -243,9 +246,10 @@ class PageRenderer:
         return pages
 
     def essay_page_key(self, essay: Essay, older: Essay | None, newer: Essay | None) -> Reads:
-        """What an essay page reads: the essay, its neighbours' slugs and titles, the rest."""
+        """What an essay page reads: the essay, its neighbours' slugs and titles, its
+        approved replies, the rest."""
         neighbours = repr([(e.slug, e.title) if e else None for e in (older, newer)])
-        return Reads("essay.html", essay, (neighbours,))
+        return Reads("essay.html", essay, (neighbours, repr(replies_of(self.site, essay))))
 
     def essay_page(self, essay: Essay, path: str, older: Essay | None, newer: Essay | None) -> str:
         """One essay's page."""
@@ -263,6 +267,7 @@ class PageRenderer:
             tags=[(tag, tag_slug(tag)) for tag in essay.tags],
             older=older,
             newer=newer,
+            replies=replies_of(self.site, essay),
         )
 
     def essay_head(self, essay: Essay, path: str, words: Words) -> Head:
@@ -297,6 +302,7 @@ class PageRenderer:
             image=image,
             image_alt=essay.image_alt,
             json_ld=json_for_script(data),
+            activity=article_id(self.site, essay) if self.settings.fediverse.enabled else "",
         )
 
     def archive_page(self) -> Files:
