@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sqlite3
-from contextlib import AbstractContextManager, closing
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +41,7 @@ from publish.content.releasefile import (
 )
 from publish.deploy.golive import go_live
 from publish.errors import Problem, PublishError
+from publish.fediverse.delivery import deliver_round, planned, start_release_sends
 from publish.layout import BUILD_DIR, EMAIL_FOLDER
 from publish.mail.send import send_essay
 from publish.mail.setup import refuse_unsafe_setup
@@ -63,6 +64,7 @@ from publish.state.releases import (
     Binding,
     Known,
     bind_releases,
+    open_read_only,
     read_releases,
     record_releases,
     site_with_releases,
@@ -135,7 +137,8 @@ def run_publish(
         decision = decide(binding, timetable, _in_order(known), now, first_run, back_issues)
         decision = dataclasses.replace(decision, log=(*notes, *decision.log))
         if decision.idle:
-            return RunReport(log=decision.log, warnings=tuple(warnings))
+            delivered = deliver_round(_state_dir(root, site.settings), site.settings, connection)
+            return RunReport(log=(*decision.log, *delivered), warnings=tuple(warnings))
         bounces, set_aside = _apply_bounces(root, site.settings, connection)
         decision = dataclasses.replace(decision, log=(*decision.log, *bounces))
         warnings = [*warnings, *set_aside]
@@ -317,6 +320,8 @@ def _carry_out(
             return RunReport(log=tuple(log), built=True, failures=1, warnings=(*warnings, problem))
     crash_at("build")
     if decision.releases:
+        # the Create is fixed first: a crash before the record repeats the release, not it
+        log += start_release_sends(connection, published, [r.slug for r in decision.releases])
         record_releases(connection, decision.releases)
         records = {**binding.records, **{r.slug: r for r in decision.releases}}
         write_releases_file(root, ReleasesFile(records, first_run))
@@ -331,6 +336,7 @@ def _carry_out(
         log.append(line)
         failures += failed
         sent.append(slug)
+    log += deliver_round(_state_dir(root, binding.site.settings), binding.site.settings, connection)
     return RunReport(
         log=tuple(log),
         released=tuple(r.slug for r in decision.releases),
@@ -383,10 +389,19 @@ def _dry_run(
     """Decide as a run would, reading the state database only; build, record and send nothing."""
     binding, known = site_with_releases(site)
     decision = decide(binding, timetable, _in_order(known), now, known.first_run, back_issues)
-    lines = [f"dry run: {line}" for line in decision.log]
-    if not decision.idle:
+    new = [r.slug for r in decision.releases]
+    reader = open_read_only(database_path(site.root, site.settings))
+    with closing(reader) if reader is not None else nullcontext() as conn:
+        delivering = planned(conn, site.settings, new)
+    lines = [f"dry run: {line}" for line in (*decision.log, *delivering)]
+    if not decision.idle or delivering:
         lines.append("dry run: nothing was built, recorded or sent")
     return RunReport(log=tuple(lines), warnings=tuple(warnings))
+
+
+def _state_dir(root: Path, settings: Settings) -> Path:
+    """The folder of the state database (the actor's key is kept there)."""
+    return database_path(root, settings).parent
 
 
 def _run_lock(root: Path, settings: Settings) -> AbstractContextManager[None]:
