@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,6 +24,15 @@ class Located(NamedTuple):
     col: int
 
     __repr__ = tuple.__repr__
+
+
+class KeptRenderings(ABC):
+    """An essay's body that keeps what was rendered from its tokens (the build cache's kept
+    bodies): a renderer asks it for `rendered(render, context)` instead of rendering."""
+
+    @abstractmethod
+    def rendered(self, render: Callable[[Any, Any], str], context: Any) -> str:
+        """What `render(tokens, context)` returns, kept or rendered now."""
 
 
 class ImageSize(NamedTuple):
@@ -158,6 +171,13 @@ class GlossaryEntry:
     definition: str
     path: str
     tokens: tuple[Any, ...] = ()
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A hash of everything the entry puts into the essays that cite it (computed once:
+        an entry is immutable)."""
+        text = repr((self.key, self.term, self.source, self.aliases, self.definition))
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

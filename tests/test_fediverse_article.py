@@ -4,6 +4,7 @@ included), its page, date, author, hashtags, lead image with alt text and langua
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -100,9 +101,9 @@ def test_the_create_activity_wraps_the_article_for_the_public_and_the_followers(
     root: Path,
 ) -> None:
     from publish.outputs.activitypub import create_activity
-    from publish.pipeline.build import load_site
+    from publish.pipeline.load import load
 
-    site, _ = load_site(root)
+    site = load(root).site
     essay = site.essay("essay-1")
     activity = create_activity(site, essay)
     assert activity["type"] == "Create"
@@ -137,3 +138,31 @@ def test_pages_of_a_site_without_an_actor_say_nothing_of_one(tmp_path: Path) -> 
     build_site(site)
     page = (site / "build" / "site" / "essay-1" / "index.html").read_text(encoding="utf-8")
     assert "activity+json" not in page and "fediverse:creator" not in page
+
+
+def test_an_approved_reply_is_shown_cleaned_in_valid_html(tmp_path: Path) -> None:
+    from contextlib import closing
+
+    from publish.model import Release
+    from publish.state import db, releases, replies
+    from tests.tools import validate_html
+
+    site = fixture_site(tmp_path / "site", url=URL, essays=1, extra=FEDIVERSE)
+    with closing(db.connect(site / "state" / "publish.db")) as conn:
+        moment = datetime(2025, 1, 2, 9, tzinfo=UTC)
+        releases.record_releases(conn, [Release("essay-1", moment, moment, "h")])
+        content = '<p>Kind <a href="javascript:alert(1)">words</a><img src=x onerror=alert(1)></p>'
+        author = ("Ann <b>", "javascript:alert(1)")
+        replies.add_reply(conn, "n1", "essay-1", "https://a.example/users/ann", author,
+                          "https://a.example/@ann/1", content, "2025-01-03T00:00:00Z")  # fmt: skip
+        replies.add_reply(conn, "n2", "essay-1", "https://a.example/users/ann", ("Ann", ""),
+                          "https://a.example/@ann/2", "<p>Not approved</p>", "")  # fmt: skip
+        replies.approve_reply(conn, replies.list_replies(conn)[-1].id)
+    build_site(site)
+    page = html.parse(str(site / "build" / "site" / "essay-1" / "index.html")).getroot()
+    [shown] = page.cssselect("section.replies article.reply")
+    assert shown.cssselect(".reply-content")[0].text_content() == "Kind words"
+    assert not shown.cssselect("img, script, a[href^='javascript']")
+    assert shown.cssselect(".p-author")[0].text_content() == "Ann <b>"
+    assert "Not approved" not in html.tostring(page, encoding="unicode")
+    assert validate_html(site / "build" / "site" / "essay-1") == []

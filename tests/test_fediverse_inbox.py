@@ -104,11 +104,12 @@ def send(site: SimpleNamespace, activity: dict[str, Any], name: str = "eve", **o
     return post(site.inbox, body, site.remote.signed_headers(name, site.inbox, body, **options))
 
 
-def wait_for_post(remote: RemoteActors) -> Received:
-    """The first POST the remote server receives (the service sends from a queue)."""
+def wait_for_post(remote: RemoteActors, count: int = 1) -> Received:
+    """The first POST the remote server receives, once it has `count` (the service sends
+    from a queue)."""
     deadline = time.monotonic() + 20
-    while not remote.posts():
-        assert time.monotonic() < deadline, "nothing was posted to the remote server"
+    while len(remote.posts()) < count:
+        assert time.monotonic() < deadline, "too little was posted to the remote server"
         time.sleep(0.05)
     return remote.posts()[0]
 
@@ -317,7 +318,7 @@ def test_move_tells_each_followers_server_once_when_the_new_account_agrees(
             assert send(site, follow(site.remote, site)) == 202
             site.remote.add("bob")
             assert send(site, follow(site.remote, site, "bob"), name="bob") == 202
-            wait_for_post(site.remote)
+            wait_for_post(site.remote, count=2)  # both Accepts
             refused = CliRunner().invoke(cli, ["--root", str(site.root), "move"])
             assert refused.exit_code == 1
             assert "does not name this site's actor" in refused.output

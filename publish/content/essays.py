@@ -16,6 +16,7 @@ from slugify import slugify as make_slug
 
 from publish.content.links import locate_sources, own_tokens, unsafe_links
 from publish.content.markdown import build_parser, first_paragraph_text, word_count
+from publish.content.positions import line_text, value_col
 from publish.content.preflight import source_warnings
 from publish.content.source import (
     MAX_BLOCK_LEVEL,
@@ -309,19 +310,12 @@ def _slug(document: FrontMatterDocument, title: str, problems: list[Problem]) ->
 
 def _value_col(document: FrontMatterDocument, line: int) -> int:
     """The 1-based column where the value of the key on a front matter line starts."""
-    match = re.match(r"[^:]*:\s*", _line_text(document, line))
-    return len(match.group(0)) + 1 if match else 1
+    return value_col(document.front_matter, line, ":")
 
 
 def _value_text(document: FrontMatterDocument, line: int) -> str:
     """The value of the key on a front matter line, as written."""
-    return _line_text(document, line)[_value_col(document, line) - 1 :].strip()
-
-
-def _line_text(document: FrontMatterDocument, line: int) -> str:
-    """One line of the front matter by its file line number ('' when out of range)."""
-    lines = document.front_matter.split("\n")
-    return lines[line - 1] if 0 < line <= len(lines) else ""
+    return line_text(document.front_matter, line)[_value_col(document, line) - 1 :].strip()
 
 
 def _date(

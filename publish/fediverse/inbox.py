@@ -14,12 +14,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import nh3
-
 from publish.fediverse.actors import RemoteActor, fetch_actor, text_of
 from publish.fediverse.remote import Fetcher, RemoteError
 from publish.model import Settings
-from publish.outputs.activitypub import ARTICLES, CONTEXT, REPLY_TAGS, actor_id
+from publish.outputs.activitypub import ARTICLES, CONTEXT, actor_id, clean_reply
 from publish.state import db, followers, releases, replies
 
 MAX_REPLY = 20_000  # characters of a reply's HTML kept
@@ -123,13 +121,7 @@ def _create(
     if slug is None or not note_id or author != actor:
         return
     content = note.get("content")
-    html = nh3.clean(
-        content[:MAX_REPLY] if isinstance(content, str) else "",
-        tags=REPLY_TAGS,
-        attributes={"a": {"href"}, "span": set()},
-        url_schemes={"http", "https"},
-        link_rel="nofollow ugc noopener",
-    )
+    html = clean_reply(content[:MAX_REPLY] if isinstance(content, str) else "")
     remote = _remote(fetcher, actor)
     with db.transaction(conn):
         replies.add_reply(

@@ -10,27 +10,25 @@ from publish.errors import PublishError, did_you_mean
 from publish.fediverse.delivery import deliver_round, start_essay_send
 from publish.layout import SETTINGS_FILE
 from publish.ops.run import LOCK_FILE
-from publish.pipeline.build import read_site
-from publish.schedule.slots import apply_release_dates
+from publish.pipeline.load import load
 from publish.state.db import connect, database_path
-from publish.state.releases import site_with_releases
 from publish.support.locks import exclusive_lock
 
 
 def send_update(root: Path, slug: str) -> list[str]:
     """Send the Update of a released essay to every follower's inbox; log lines.
     PublishError when the site has no actor or the essay was not released."""
-    site, _ = read_site(root)
-    settings = site.settings
+    loaded = load(root)
+    settings = loaded.files.settings
     if not settings.fediverse.enabled:
         message = "the site has no fediverse actor; set [fediverse] enabled = true first"
         raise PublishError.single(SETTINGS_FILE, 1, 1, message)
-    binding, _ = site_with_releases(site)
-    if slug not in binding.releases:
-        hint = did_you_mean(slug, binding.releases)
+    released = loaded.binding.releases
+    if slug not in released:
+        hint = did_you_mean(slug, released)
         message = f"'{slug}' has not been released, so it has no followers to update{hint}"
         raise PublishError.single(slug, 1, 1, message)
-    published = apply_release_dates(binding.site, binding.releases)
+    published = loaded.site
     found = [e for e in published.essays if e.slug == slug]
     if not found:
         message = f"'{slug}' is no longer published (a draft, or its file is gone)"

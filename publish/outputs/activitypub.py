@@ -255,13 +255,7 @@ def replies_of(site: Site, essay: Essay) -> tuple[ShownReply, ...]:
             reply.author_name,
             reply.author_url if reply.author_url.startswith(("https://", "http://")) else "",
             reply.url if reply.url.startswith(("https://", "http://")) else "",
-            nh3.clean(
-                reply.content,
-                tags=REPLY_TAGS,
-                attributes={"a": {"href"}},
-                url_schemes={"http", "https"},
-                link_rel="nofollow ugc noopener",
-            ),
+            clean_reply(reply.content),
             reply.published,
         )
         for reply in site.replies
@@ -269,13 +263,18 @@ def replies_of(site: Site, essay: Essay) -> tuple[ShownReply, ...]:
     )
 
 
-# The build's row for the Articles (publish.pipeline.build.FORMATS): they show the essays'
-# feed bodies, so they cost a site with an actor no rendering of their own.
-ARTICLES_FORMAT = {
-    "name": "the fediverse Articles",
-    "folder": "site",
-    "paths": "activitypub/articles/<slug>.json",
-    "render": render_articles,
-    "reads": "each essay",
-    "bodies": ("feed",),
-}
+_LINK_WITHOUT_TARGET = re.compile(r"<a(?![^>]*\shref=)[^>]*>(.*?)</a>", re.S)
+
+
+def clean_reply(html: str) -> str:
+    """A reply's HTML as the site keeps and shows it: paragraphs, emphasis, lists, quotes
+    and http(s) links (nofollow) only, by nh3; a link whose target was dropped (javascript:
+    and the like) keeps its words only."""
+    cleaned = nh3.clean(
+        html,
+        tags=REPLY_TAGS,
+        attributes={"a": {"href"}},
+        url_schemes={"http", "https"},
+        link_rel="nofollow ugc noopener",
+    )
+    return _LINK_WITHOUT_TARGET.sub(r"\1", cleaned)

@@ -53,13 +53,17 @@ def body_renderings(
 
 
 def essay_bodies(
-    root: Path, settings: Settings, channels: Sequence[str]
+    root: Path,
+    settings: Settings,
+    channels: Sequence[str],
+    sizes: ImageSizes,
+    address: Callable[[Essay], str] | None = None,
 ) -> Callable[[Essay], list[tuple[Render, Any]]]:
     """What to render of each essay of a site as it is parsed: its bodies in `channels`, each
     for the context its output will ask for, as far as the essay alone shows it (its images
-    measured, its links to other essays resolved by their pages or files). A body asked for
-    in another context is rendered when asked."""
-    sizes = ImageSizes(root)
+    measured by `sizes`, at the `address` its release gives it, its links to other essays
+    resolved by their pages or files). A body asked for in another context is rendered when
+    asked."""
 
     def slug_of(name: str) -> str | None:
         path = root / ESSAYS_DIR / name
@@ -67,7 +71,11 @@ def essay_bodies(
 
     def renderings(essay: Essay) -> list[tuple[Render, Any]]:
         measured, _ = measure_images(essay, sizes)
-        shown = dataclasses.replace(measured, link_targets=likely_link_targets(essay, slug_of))
+        shown = dataclasses.replace(
+            measured,
+            slug=address(essay) if address is not None else essay.slug,
+            link_targets=likely_link_targets(essay, slug_of),
+        )
         return body_renderings(shown, settings, channels)
 
     return renderings

@@ -2,9 +2,9 @@
 
 Each output renders the tokens with its own `RenderContext` (where links point, how notes
 look), made by `web_context`, `feed_context` or `email_context`. Renderers never change a
-token: where a token needs different attributes they render a copy. Tokens that offer
-`memoized(render, context)` (the build cache's kept bodies) give back the body rendered when
-the essay was parsed; the renderers themselves know nothing of the cache.
+token: where a token needs different attributes they render a copy. A body that keeps its
+renderings (`KeptRenderings`, the model's interface of the build cache's kept bodies) gives
+back the body rendered when the essay was parsed; the renderers know nothing of the cache.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from markdown_it.token import Token
 
 from publish.content.images import email_dimensions
 from publish.content.markdown import build_parser
-from publish.model import Essay, ImageSize
+from publish.model import Essay, ImageSize, KeptRenderings
 from publish.outputs.urls import resolve_url
 from publish.outputs.webonly import web_only_html
 
@@ -27,9 +27,10 @@ Render = Callable[[Sequence[Token], Any], str]
 
 
 def rendered(tokens: Sequence[Token], render: Render, context: Any) -> str:
-    """`render(tokens, context)`, or the tokens' own memoized rendering when they keep one."""
-    memoized = getattr(tokens, "memoized", None)
-    return memoized(render, context) if memoized is not None else render(tokens, context)
+    """`render(tokens, context)`, or the body's kept rendering when it keeps its renderings."""
+    if isinstance(tokens, KeptRenderings):
+        return tokens.rendered(render, context)
+    return render(tokens, context)
 
 
 @dataclass(frozen=True)
