@@ -230,3 +230,24 @@ def test_kill_9_in_a_delivery_round_then_a_rerun_repeats_at_most_what_was_in_fli
         if point == "fedi-claimed":  # claimed, not yet sent: nobody gets it twice
             assert repeated == set()
     assert [rcpt for _, rcpt, _ in smtp.messages] == [[READER]]
+
+
+def test_sending_an_update_of_an_essay_never_released_names_the_one_meant(
+    tmp_path: Path, smtp: RecordingSMTPServer
+) -> None:
+    root = make_letters(tmp_path / "site", "https://example.org/letters/")
+    assert run(root).exit_code == 0  # alder released, nobody follows
+    result = publish(root, "send", "--update", "aldr")
+    assert result.exit_code == 1
+    assert (
+        "aldr:1:1: error: 'aldr' has not been released, so it has no followers to update "
+        "(did you mean 'alder'?)" in result.output
+    )
+    assert "Traceback" not in result.output
+    (root / "publish.toml").write_text(
+        (root / "publish.toml").read_text().replace("enabled = true", "enabled = false")
+    )
+    off = publish(root, "send", "--update", "alder")
+    assert off.exit_code == 1 and "publish.toml:15:1: error: the site has no fediverse" in (
+        off.output
+    )

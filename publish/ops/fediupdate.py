@@ -6,6 +6,7 @@ from __future__ import annotations
 from contextlib import closing
 from pathlib import Path
 
+from publish.content.settings import setting_line
 from publish.errors import PublishError, did_you_mean
 from publish.fediverse.delivery import deliver_round, start_essay_send
 from publish.layout import SETTINGS_FILE
@@ -22,7 +23,8 @@ def send_update(root: Path, slug: str) -> list[str]:
     settings = loaded.files.settings
     if not settings.fediverse.enabled:
         message = "the site has no fediverse actor; set [fediverse] enabled = true first"
-        raise PublishError.single(SETTINGS_FILE, 1, 1, message)
+        line = setting_line(root, "fediverse", "enabled")
+        raise PublishError.single(SETTINGS_FILE, line, 1, message)
     released = loaded.binding.releases
     if slug not in released:
         hint = did_you_mean(slug, released)
