@@ -396,10 +396,11 @@ def _dry_run(
     binding, known = loaded.binding, loaded.known
     decision = decide(binding, timetable, _in_order(known), now, known.first_run, back_issues)
     new = [r.slug for r in decision.releases]
-    site = loaded.site
-    reader = open_read_only(database_path(site.root, site.settings))
-    with closing(reader) if reader is not None else nullcontext() as conn:
-        delivering = planned(conn, site.settings, new)
+    site, delivering = loaded.site, []
+    if site.settings.fediverse.enabled:
+        reader = open_read_only(database_path(site.root, site.settings))
+        with closing(reader) if reader is not None else nullcontext() as conn:
+            delivering = planned(conn, site.settings, new)
     lines = [f"dry run: {line}" for line in (*decision.log, *delivering)]
     if not decision.idle or delivering:
         lines.append("dry run: nothing was built, recorded or sent")
