@@ -241,6 +241,7 @@ class Essay:
     link_targets: tuple[tuple[str, str], ...] = ()
     # set at each load: the pixel size of each local image file (source, width, height)
     image_sizes: tuple[ImageSize, ...] = ()
+    language: str = ""  # front matter `language`: the essay's own language ("": the site's)
 
     def __post_init__(self) -> None:
         # The build cache reads an essay's located sources back as plain tuples: name their

@@ -31,7 +31,7 @@ from publish.cache.store import (
     read_json_file,
     write_json_file,
 )
-from publish.layout import CACHE_DIR
+from publish.layout import CACHE_DIR, LOCALE_DIR
 from publish.model import Essay, Glossary, Settings
 
 MAGIC = b"PUBMEMO1"
@@ -41,10 +41,14 @@ Stamp = tuple[str, int, int, int, int]  # key, device, inode, size, mtime in ns
 
 
 def render_fingerprint(settings: Settings, templates_dir: Path) -> bytes:
-    """What every output reads besides its own data: code, settings and the site's templates."""
+    """What every output reads besides its own data: code, settings, the site's templates
+    and its own message catalogs (`locale/<lang>/LC_MESSAGES/*.po`)."""
     digest = hashlib.sha256(code_fingerprint())
     digest.update(repr(settings).encode())
     hash_folder(digest, templates_dir)
+    for catalog in sorted((templates_dir.parent / LOCALE_DIR).glob("*/LC_MESSAGES")):
+        digest.update(catalog.parent.name.encode() + b"\0")
+        hash_folder(digest, catalog)
     return digest.digest()
 
 

@@ -110,7 +110,9 @@ def code_fingerprint() -> bytes:
     for path in sorted(PACKAGE.rglob("*")):
         relative = path.relative_to(PACKAGE).as_posix()
         if path.is_file() and (
-            path.suffix == ".py" or relative.split("/")[0] in ("templates", "static")
+            path.suffix == ".py"
+            or relative.split("/")[0] in ("templates", "static")
+            or relative.startswith("i18n/catalogs/")
         ):
             digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.digest()

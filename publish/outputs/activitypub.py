@@ -84,7 +84,7 @@ def article(site: Site, essay: Essay) -> dict[str, Any]:
     as the feeds carry them, its page, date, author, hashtags, lead image and language."""
     settings = site.settings
     content = feed_content(site, essay)
-    language = settings.site.language
+    language = essay.language or settings.site.language  # the essay's own, else the site's
     document: dict[str, Any] = {
         "@context": CONTEXT,
         "id": article_id(site, essay),

@@ -261,6 +261,8 @@ def _json_item(site: Site, essay: Essay, content: str) -> dict[str, object]:
         "authors": [{"name": essay.author}],
         "tags": entry_categories(essay),
     }
+    if essay.language and essay.language != site.settings.site.language:
+        item["language"] = essay.language
     if essay.image:
         item["image"] = resolve_url(essay.image, site.settings.site.url)
     return item

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from publish.errors import Problem
+from publish.i18n.check import language_problems
 from publish.model import Site
 from publish.outputs.files import Content, OutputFiles
 from publish.outputs.mail import oversize_problems
@@ -55,7 +56,13 @@ def email_sizes(site: Site, staged: Mapping[str, StagedView]) -> Finished:
     return Finished(problems=oversize_problems(site, sizes))
 
 
-FINISHERS: tuple[Finisher, ...] = (email_sizes,)
+def language_catalogs(site: Site, staged: Mapping[str, StagedView]) -> Finished:
+    """A warning for each language the pages are written in that has no catalog, or a
+    catalog lacking strings (they fall back to English)."""
+    return Finished(problems=language_problems(site))
+
+
+FINISHERS: tuple[Finisher, ...] = (email_sizes, language_catalogs)
 
 
 @contextlib.contextmanager
