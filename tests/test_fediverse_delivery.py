@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ from publish.service.app import create_app
 from publish.state import db, followers
 from publish.state.subscribers import add_subscriber
 from publish.support.testhooks import HOOK_ENV, hook_value
-from tests.fedipeer import fedify_peer, running_service
+from tests.fedipeer import Peer, fedify_peer, running_service
 from tests.sitebuilder import essay_text, make_site
 from tests.test_fediverse_proxy import guide_nginx_server
 from tests.testinbox import Inbox, scripted_inbox
@@ -92,9 +92,10 @@ def follower_actors(root: Path) -> list[str]:
         return sorted(f.actor.rsplit("/", 1)[1] for f in followers.all_followers(conn))
 
 
-def test_a_fedify_follower_receives_the_essay_once_signed_then_its_update(
-    tmp_path: Path, smtp: RecordingSMTPServer
-) -> None:
+@contextmanager
+def followed_site(tmp_path: Path) -> Iterator[tuple[Path, Peer, str]]:
+    """A site deployed to a folder behind the guide's nginx routes, its service running,
+    and a Fedify peer that followed it (found by WebFinger, its Follow accepted)."""
     service_port, nginx_port = free_port(), free_port()
     base = f"http://127.0.0.1:{nginx_port}/"
     live = tmp_path / "www"
@@ -108,6 +109,13 @@ def test_a_fedify_follower_receives_the_essay_once_signed_then_its_update(
         resource = f"acct:letters@127.0.0.1:{nginx_port}"
         peer.control("follow", webfinger=f"{base}.well-known/webfinger?resource={resource}")
         peer.wait_for(lambda state: state["accepted"])
+        yield root, peer, base
+
+
+def test_a_fedify_follower_receives_the_essay_once_signed_then_its_update(
+    tmp_path: Path, smtp: RecordingSMTPServer
+) -> None:
+    with followed_site(tmp_path) as (root, peer, base):
         dry = run(root, "--dry-run")
         assert "dry run: fediverse: would deliver alder to 1 inbox(es)" in dry.output, dry.output
         assert peer.state()["received"] == []
@@ -251,3 +259,31 @@ def test_sending_an_update_of_an_essay_never_released_names_the_one_meant(
     assert off.exit_code == 1 and "publish.toml:15:1: error: the site has no fediverse" in (
         off.output
     )
+
+
+@pytest.mark.parametrize(("point", "most"), [("fedi-claimed", 1), ("fedi-accepted", 2)])
+def test_kill_9_while_delivering_to_fedify_then_a_rerun_delivers_it_once(
+    tmp_path: Path, smtp: RecordingSMTPServer, point: str, most: int
+) -> None:
+    """Killed after the claim: the rerun sends it once. Killed after Fedify took it and
+    before the answer was recorded: the rerun sends it once more (the one in flight), and
+    never again after that."""
+    with followed_site(tmp_path) as (root, peer, _):
+        command = [sys.executable, "-m", "publish", "--root", str(root), "run", "--today", SLOT]
+        environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        crashed = subprocess.run(
+            command,
+            env={**environment, HOOK_ENV: hook_value("crash", point)},
+            capture_output=True,
+            timeout=120,
+        )
+        assert crashed.returncode == -9, crashed.stderr.decode()
+        rerun = subprocess.run(command, env=environment, capture_output=True, timeout=120)
+        assert rerun.returncode == 0, rerun.stderr.decode() + rerun.stdout.decode()
+        assert run(root).exit_code == 0
+        received = [r for r in peer.state()["received"] if r["type"] == "Create"]
+        assert 1 <= len(received) <= most, received
+        assert {r["objectId"] for r in received} == {received[0]["objectId"]}
+        status = publish(root, "status", "--today", SLOT)
+        assert "Delivery:  nothing pending" in status.output, status.output
+    assert [rcpt for _, rcpt, _ in smtp.messages] == [[READER]]
