@@ -12,7 +12,10 @@ The order of a run, chosen so that a crash at any point is finished by the next 
    if that fails the run stops here, nothing recorded and nobody mailed;
 5. record the releases, in one transaction, then in releases.toml: from here on their dates
    never move;
-6. send each recorded, unfinished release through the send ledger.
+6. send each recorded, unfinished release through the send ledger;
+7. on a site with a fediverse actor, deliver each new release (its Create, fixed in the
+   fediverse's ledger just before step 5) and whatever earlier deliveries are due to the
+   followers' inboxes (publish.fediverse.delivery); an idle run does this step alone.
 
 A crash before 5 leaves nothing recorded and nothing sent: the next run finds the same essays
 due (the plan depends only on files, recorded releases and the noted first run, never on the
