@@ -91,6 +91,8 @@ class SiteSettings:
     description: str = ""
     per_page: int = 10
     feed_items: int = 20
+    profiles: tuple[str, ...] = ()  # the author's profile pages elsewhere (rel="me")
+    fediverse_creator: str = ""  # the author's fediverse handle, "@name@server"
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
         "description": ("description", str, False),
         "per_page": ("per_page", int, False),
         "feed_items": ("feed_items", int, False),
+        "profiles": ("profiles", list, False),
+        "fediverse_creator": ("fediverse_creator", str, False),
     },
     "schedule": {
         "rule": ("rule", str, False),
@@ -210,6 +212,10 @@ def _convert(table: str, key: str, value: Any, line: int, problems: list[Problem
         return value if value.endswith("/") else value + "/"
     if table == "email" and key == "rate":
         return float(value)
+    if table == "site" and key == "profiles":
+        return tuple(value)
+    if table == "site" and key == "fediverse_creator" and value:
+        return "@" + value.strip().removeprefix("@")
     if isinstance(value, list):
         return tuple(value)
     return value
@@ -245,10 +251,44 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
         line = toml_key_line(text, "rule", "schedule")
         shown_rule = _shown(rule.replace("\n", "\\n"))
         problems.append(error(SETTINGS_FILE, line, 1, f"invalid RRULE '{shown_rule}': {fault}"))
+    problems += _check_profiles(site, text)
     for key in ("per_page", "feed_items"):
         if site.get(key, 1) < 1:
             line = toml_key_line(text, key, "site")
             problems.append(error(SETTINGS_FILE, line, 1, f"'site.{key}' must be at least 1"))
+    return problems
+
+
+FEDIVERSE_HANDLE = re.compile(r"@[^@\s/]+@[^@\s/]+\.[^@\s/]+")
+
+
+def _check_profiles(site: dict[str, Any], text: str) -> list[Problem]:
+    """Each profile link an absolute http(s) URL; the fediverse handle `@name@server`."""
+    problems = []
+    for profile in site.get("profiles", ()):
+        if not isinstance(profile, str) or not re.match(r"^https?://[^/\s]+", profile):
+            line = toml_key_line(text, "profiles", "site")
+            problems.append(
+                error(
+                    SETTINGS_FILE,
+                    line,
+                    1,
+                    "each of 'site.profiles' must be an absolute http(s) URL, "
+                    f"got '{_shown(str(profile))}'",
+                )
+            )
+    handle = site.get("fediverse_creator", "")
+    if handle and not FEDIVERSE_HANDLE.fullmatch(handle):
+        line = toml_key_line(text, "fediverse_creator", "site")
+        problems.append(
+            error(
+                SETTINGS_FILE,
+                line,
+                1,
+                f"'site.fediverse_creator' must be a handle such as '@ada@example.social', "
+                f"got '{_shown(handle)}'",
+            )
+        )
     return problems
 
 
