@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from publish.cache.bodies import KeptBody, Rendering, render_bodies
+from publish.cache.index import IndexEntry, file_stamp, indexed_head, read_index, write_index
 from publish.cache.records import (
     Dependency,
     Span,
@@ -107,6 +107,8 @@ class EssayCache:
         self.parse_file = parse_file
         self.renderings = plan(cache.root, settings) if plan is not None else None
         self.key_base = essay_key_base(settings)
+        self.index = read_index(cache.folder) if cache.enabled else {}
+        self.heads: dict[str, IndexEntry] = {}  # the heads of the records read in this build
 
     def record_path(self, key: bytes) -> Path:
         """Where the record of a key lives."""
@@ -134,12 +136,12 @@ class EssayCache:
         long-lived process (`publish serve`) does not decode every essay on every rebuild.
         """
         try:
-            status = os.stat(path)
-            stamp = (status.st_ino, status.st_size, status.st_mtime_ns)
+            stamp = file_stamp(path)
             known = self.cache.loaded_records.get(path)
             if known is not None and known[0] == stamp:
-                return known[1]
-            head = read_record_head(path, MAGIC, key)
+                record, self.heads[path.name] = known[1]
+                return record
+            head = indexed_head(self.index, path, stamp) or read_record_head(path, MAGIC, key)
         except OSError:
             return None
         except ValueError:
@@ -148,8 +150,33 @@ class EssayCache:
         if record is None:
             self.forget(path)
             return None
-        self.cache.loaded_records[path] = (stamp, record)
+        entry = IndexEntry(stamp, *head)
+        self.heads[path.name] = entry
+        self.cache.loaded_records[path] = (stamp, (record, entry))
         return record
+
+    def keep_index(self, keys: set[str]) -> None:
+        """Keep the index of the records this build uses (see `index.py`), when it changed:
+        the heads read in this build, and those of records made in it, read once now."""
+        if not self.cache.writable:
+            return
+        entries = {}
+        for name in sorted(keys):
+            file = f"{name}.rec"
+            entry = self.heads.get(file) or self._entry_of(self.folder / file, bytes.fromhex(name))
+            if entry is not None:
+                entries[file] = entry
+        if entries != self.index:
+            write_index(self.cache.folder, entries)
+
+    @staticmethod
+    def _entry_of(path: Path, key: bytes) -> IndexEntry | None:
+        """The index entry of a record file (None when it is absent or fails a check)."""
+        try:
+            stamp = file_stamp(path)
+            return IndexEntry(stamp, *read_record_head(path, MAGIC, key))
+        except (OSError, ValueError):
+            return None
 
     @staticmethod
     def _decode(
@@ -343,6 +370,7 @@ def read_essays(
     for (index, _), result in zip(missing, parsed, strict=True):
         results[index] = result
     cache.prune(keys)
+    cache.keep_index(keys)
     return [r for r in results if r is not None]
 
 
