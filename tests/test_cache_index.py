@@ -3,11 +3,17 @@ never served (the records are read instead)."""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.generate import generate
 from publish.cache import index as record_index
@@ -15,7 +21,7 @@ from publish.cache import parses
 from publish.layout import CACHE_DIR
 from publish.pipeline.build import BuildOptions, build
 from publish.pipeline.load import load
-from tests.sitebuilder import due_since_long_ago
+from tests.sitebuilder import due_since_long_ago, invoke
 
 TODAY = date(2030, 1, 1)
 
@@ -103,3 +109,105 @@ def test_a_stale_index_entry_is_not_served(corpus, heads_read, parsed):
     assert essays_of(corpus) == expected
     # read once as the index failed to vouch for it, once more as its new record is indexed
     assert set(heads_read) == {record.name} and len(parsed) == 1
+
+
+def _retitle(root: Path, number: int) -> None:
+    path = _essay(root, number)
+    path.write_text(path.read_text(encoding="utf-8").replace("title: ", "title: Retitled "))
+
+
+def _redate(root: Path, number: int) -> None:
+    path = _essay(root, number)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r"(?m)^date: .*$", "date: 2029-12-31", text, count=1))
+
+
+def _append(root: Path, number: int) -> None:
+    path = _essay(root, number)
+    path.write_text(path.read_text(encoding="utf-8") + "\nOne more closing sentence.\n")
+
+
+def _remove(root: Path, number: int) -> None:
+    _essay(root, number).unlink(missing_ok=True)
+
+
+def _add(root: Path, number: int) -> None:
+    text = '---\ntitle: "Added"\ndate: 2020-02-02\ntags: [added]\n---\nA new essay.\n'
+    (root / "essays" / f"added-{number}.md").write_text(text, encoding="utf-8")
+
+
+def _edit_glossary(root: Path, number: int) -> None:
+    entry = sorted((root / "footnotes").glob("*.md"))[number]
+    entry.write_text(entry.read_text(encoding="utf-8").rstrip() + " Revised.\n")
+
+
+def _damage_index(root: Path, number: int) -> None:
+    path = index_file(root)
+    if path.is_file():
+        data = bytearray(path.read_bytes())
+        data[len(data) * (number + 1) // 5] ^= 0xFF
+        path.write_bytes(bytes(data))
+
+
+def _drop_record(root: Path, number: int) -> None:
+    found = sorted((root / CACHE_DIR / "essays").glob("*.rec"))
+    if found:
+        found[number % len(found)].unlink()
+
+
+def _essay(root: Path, number: int) -> Path:
+    found = sorted((root / "essays").glob("*.md"))
+    return found[number % len(found)] if found else root / "essays" / "none.md"
+
+
+EDITS = {
+    "body": _append,
+    "title": _retitle,
+    "date": _redate,
+    "essay removed": _remove,
+    "essay added": _add,
+    "glossary term edited": _edit_glossary,
+    "index damaged": _damage_index,
+    "index removed": lambda root, _: index_file(root).unlink(missing_ok=True),
+    "record removed": _drop_record,
+}
+
+
+def outputs(root: Path) -> dict[str, dict[str, bytes]]:
+    """Every file a build left in the site and email folders, with its bytes."""
+    return {
+        name: {
+            p.relative_to(root / "build" / name).as_posix(): p.read_bytes()
+            for p in (root / "build" / name).rglob("*")
+            if p.is_file()
+        }
+        for name in ("site", "email")
+    }
+
+
+@settings(max_examples=12)
+@given(
+    edits=st.lists(
+        st.tuples(st.sampled_from(sorted(EDITS)), st.integers(0, 3)), min_size=1, max_size=3
+    )
+)
+def test_any_edit_builds_exactly_what_a_build_without_cache_builds(
+    tmp_path_factory: pytest.TempPathFactory, edits: list[tuple[str, int]]
+) -> None:
+    root = due_since_long_ago(generate(5, tmp_path_factory.mktemp("cached") / "site"))
+    built(root)
+    built(root)  # the fast path's manifest too
+    for kind, number in edits:
+        EDITS[kind](root, number)
+        built(root)
+    fresh = tmp_path_factory.mktemp("fresh") / "site"
+    shutil.copytree(root, fresh, ignore=shutil.ignore_patterns("build"))
+    with mock.patch.dict(os.environ, {"PUBLISH_NO_CACHE": "1"}):
+        built(fresh)
+    assert outputs(root) == outputs(fresh)
+
+
+def built(root: Path) -> None:
+    """`publish build` of the site, as the command line runs it; it must succeed."""
+    result = invoke(root, "build", "--today", TODAY.isoformat())
+    assert result.exit_code == 0, result.output
