@@ -29,16 +29,18 @@ from publish.cache.store import PROCESS, cache_enabled, read_only
 from publish.checker import CheckMemo, check_trees
 from publish.content import essays
 from publish.content.essaylinks import unpublished_link_problems, with_link_targets
-from publish.content.site import essay_folder, select_published
+from publish.content.images import avif_problems
 from publish.content.site import load_site as load_site_files
-from publish.content.source import ESSAYS_DIR
+from publish.content.site import select_published
 from publish.errors import Problem, PublishError
+from publish.layout import SITE_FOLDER
 from publish.model import Site
-from publish.outputs import feeds, mail, web
+from publish.outputs import feeds, images, mail, web
 from publish.outputs.bodies import essay_bodies
 from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes
 from publish.outputs.templates import folder_stamp, template_environment
 from publish.parallel import fork_workers, in_forked_runs
+from publish.pipeline.search import finish_search, search_problems
 from publish.previewing import (
     PREVIEW_FOLDER,
     LeftOut,
@@ -125,15 +127,6 @@ def _feeds(site: Site, templates: Environment) -> OutputFiles:
     return feeds.render_feeds(site)
 
 
-def _assets(site: Site, templates: Environment) -> OutputFiles:
-    """Files beside the essays that are not Markdown (images and such), at the site's root;
-    hidden and editor files and links out of `essays/` are left out (see `essay_folder`)."""
-    assets = OutputFiles()
-    for relative, path in essay_folder(site.root).assets:
-        assets.add(relative, path.read_bytes(), f"{ESSAYS_DIR}/{relative}")
-    return assets
-
-
 FORMATS: tuple[OutputFormat, ...] = (
     OutputFormat(
         "the web pages",
@@ -156,8 +149,15 @@ FORMATS: tuple[OutputFormat, ...] = (
         "the files beside the essays",
         "site",
         "<path under essays/>",
-        _assets,
+        images.render_assets,
         "the files in essays/ that are not Markdown",
+    ),
+    OutputFormat(
+        "the image variants",
+        "site",
+        "<image path>.<width>w.<avif|webp|jpg|png>",
+        images.render_variants,
+        "the content of each local raster image the essays show",
     ),
     OutputFormat(
         "the emails",
@@ -192,6 +192,8 @@ def build(
     with guard:
         if site is None:
             site, warnings = load_site(root)
+        if search_problems(root, site.settings):
+            raise PublishError(search_problems(root, site.settings))
         published = plan(site, options)
         refuse_unpublished_links(site, published, options, warnings)
         gathered = gather(published, emails_wanted(site, options.today) | options.emails)
@@ -210,6 +212,7 @@ def build(
 
         if write:
             write_trees(folders, rendering.make, before_commit=preflight_checks)
+            finish_search(root, out / SITE_FOLDER, published, options.preview)
             for folder in folders:
                 if folder.memo is not None:
                     folder.memo.save()
@@ -236,10 +239,12 @@ def output_dir(root: Path, options: BuildOptions) -> Path:
 
 def check(root: Path, options: BuildOptions, progress: Progress | None = None) -> BuildReport:
     """The build without the write, drafts, future and queued essays included: every problem
-    a build of any day would meet (a PublishError for errors); `progress` hears of each
-    content made (none a memo vouches for, see `publish.checker`)."""
+    a build of any day would meet (a PublishError for errors), and a hint when this Pillow
+    cannot write AVIF; `progress` hears of each content made (none a memo vouches for)."""
     every = dataclasses.replace(options, drafts=True, future=True, queued=True)
-    return build(root, every, write=False, progress=progress)
+    report = build(root, every, write=False, progress=progress)
+    report.warnings.extend(avif_problems(report.site.essays if report.site else ()))
+    return report
 
 
 # --- Load and plan ----------------------------------------------------------------------

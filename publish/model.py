@@ -78,6 +78,8 @@ class SiteSettings:
     description: str = ""
     per_page: int = 10
     feed_items: int = 20
+    search: bool = False  # a Pagefind index of the essays and a /search/ page
+    keep_image_metadata: bool = False  # publish images with their EXIF place and camera data
 
 
 @dataclass(frozen=True)

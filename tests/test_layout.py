@@ -33,6 +33,7 @@ RANKS = {
     "checker": 6,
     "previewing": 6,
     "build": 7,
+    "pipeline": 7,
 }
 FORMATS = {"publish.outputs.web", "publish.outputs.feeds", "publish.outputs.mail"}
 

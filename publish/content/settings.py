@@ -34,6 +34,8 @@ TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
         "description": ("description", str, False),
         "per_page": ("per_page", int, False),
         "feed_items": ("feed_items", int, False),
+        "search": ("search", bool, False),
+        "keep_image_metadata": ("keep_image_metadata", bool, False),
     },
     "schedule": {
         "rule": ("rule", str, False),
@@ -143,7 +145,7 @@ def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> di
             problems.append(error(SETTINGS_FILE, line, 1, f"unknown key '{name}.{key}'{hint}"))
             continue
         field_name, expected, _ = spec[key]
-        if isinstance(value, bool) or not isinstance(value, expected):
+        if isinstance(value, bool) is not (expected is bool) or not isinstance(value, expected):
             problems.append(
                 error(SETTINGS_FILE, line, 1, f"'{name}.{key}' must be {_type_name(expected)}")
             )
@@ -354,7 +356,13 @@ def _value_col(text: str, line: int) -> int:
 
 def _type_name(expected: type | tuple[type, ...]) -> str:
     """A readable name for the expected type of a setting."""
-    names = {str: "a string", int: "an integer", float: "a number", time: "a time (HH:MM)"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        time: "a time (HH:MM)",
+        bool: "true or false",
+    }
     kinds = expected if isinstance(expected, tuple) else (expected,)
     return " or ".join(dict.fromkeys(names[k] for k in kinds))
 

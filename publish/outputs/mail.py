@@ -26,6 +26,7 @@ from publish.content.images import email_dimensions
 from publish.errors import Problem, warning
 from publish.model import Essay, Settings, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
+from publish.outputs.images import email_image
 from publish.outputs.mime import compose_message, preview_headers
 from publish.outputs.plaintext import render_text
 from publish.outputs.renderers import RenderContext, render_email
@@ -153,7 +154,9 @@ def _template_values(site: Site, essay: Essay) -> dict[str, object]:
         "site": site,
         "essay": essay,
         "web_url": essay_url(site, essay),
-        "image_src": resolve_url(essay.image, settings.site.url),
+        "image_src": resolve_url(
+            email_image(essay.image_sizes, essay.image) or essay.image, settings.site.url
+        ),
         **_lead_image_size(essay),
         "cadence": describe_rule(settings.schedule.rule),
         "reason": subscription_reason(settings),

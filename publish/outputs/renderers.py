@@ -20,6 +20,7 @@ from markdown_it.token import Token
 from publish.content.images import email_dimensions
 from publish.content.markdown import build_parser
 from publish.model import Essay, ImageSize
+from publish.outputs.images import email_image, image_size, picture_html, screen_formats
 from publish.outputs.urls import resolve_url
 from publish.outputs.webonly import web_only_html
 
@@ -46,6 +47,7 @@ class RenderContext:
     links: tuple[tuple[str, str], ...] = ()  # links to other essays: as written, address
     page_url: str = ""  # the essay's web page (what the email links to in a dropped embed)
     images: tuple[ImageSize, ...] = ()  # local images' sizes
+    formats: tuple[str, ...] = ()  # the variant formats a web page offers (AVIF, WebP)
 
     def address(self, url: str) -> str:
         """Where a link points: another essay's address if it names one, resolved."""
@@ -77,12 +79,33 @@ class WebRenderer(RendererHTML):
         return self.renderToken([token], 0, options, env)
 
     def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """An image, its source resolved, lazily loaded; a local raster image of known size
+        gets its `width` and `height` and a `<picture>` of its smaller and newer variants."""
+        context = self._context(env)
+        written = str(tokens[idx].attrs.get("src", ""))
+        size = image_size(context.images, written) if context.formats else None
+        if size is None:
+            return self.plain_image(tokens, idx, options, env)
+        token = tokens[idx].copy()
+        token.attrs = {
+            **token.attrs,
+            "src": resolve_url(written, context.base),
+            "width": str(size.width),
+            "height": str(size.height),
+            "loading": "lazy",
+            "decoding": "async",
+        }
+        copied = [*tokens[:idx], token, *tokens[idx + 1 :]]
+        img = super().image(copied, idx, options, env)
+        return picture_html(img, size, context.base, context.formats)
+
+    def plain_image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """An image, its source resolved, lazily loaded."""
         token = tokens[idx].copy()
         src = resolve_url(str(token.attrs.get("src", "")), self._context(env).base)
         token.attrs = {**token.attrs, "src": src, "loading": "lazy"}
         copied = [*tokens[:idx], token, *tokens[idx + 1 :]]
-        return super().image(copied, idx, options, env)
+        return RendererHTML.image(self, copied, idx, options, env)
 
     def footnote_ref(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """A superscript number linking to its note."""
@@ -166,6 +189,10 @@ class FeedRenderer(WebRenderer):
         """No back-link."""
         return ""
 
+    def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """The image as written (feed readers fetch one source)."""
+        return self.plain_image(tokens, idx, options, env)
+
 
 FEED_RENDERER = FeedRenderer()
 
@@ -189,10 +216,13 @@ class EmailRenderer(WebRenderer):
 
     def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """An image with an absolute source and, when the file's size is known, `width` and
-        `height` at most the column's width; no lazy loading (mail clients ignore it)."""
+        `height` at most the column's width, its source the copy at twice that width when the
+        image is wider (or WebP); no lazy loading (mail clients ignore it)."""
         token = tokens[idx].copy()
         written = str(token.attrs.get("src", ""))
-        src = resolve_url(written, self._context(env).base)
+        src = resolve_url(
+            email_image(self._context(env).images, written) or written, self._context(env).base
+        )
         token.attrs = {
             **token.attrs,
             "src": src,
@@ -267,13 +297,23 @@ def render_essay_body(essay: Essay, base: str) -> str:
 def web_context(essay: Essay, base: str) -> RenderContext:
     """Where the links of an essay's web page point (`base` leads back to the site's root)."""
     return RenderContext(
-        slug=essay.slug, base=base, glossary_url=f"{base}glossary/", links=essay.link_targets
+        slug=essay.slug,
+        base=base,
+        glossary_url=f"{base}glossary/",
+        links=essay.link_targets,
+        images=essay.image_sizes,
+        formats=screen_formats(),
     )
 
 
 def feed_context(essay: Essay, site_url: str) -> RenderContext:
     """Where the links of an essay's feed entry point: absolute, under the site's URL."""
-    return web_context(essay, site_url)
+    return RenderContext(
+        slug=essay.slug,
+        base=site_url,
+        glossary_url=f"{site_url}glossary/",
+        links=essay.link_targets,
+    )
 
 
 def email_context(essay: Essay, site_url: str) -> RenderContext:

@@ -103,7 +103,9 @@ def template_environment(site_templates: Path) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     env.site_root = site_templates.parent
     env.filters["long_date"] = long_date
     env.filters["iso"] = lambda moment: moment.isoformat() if moment else ""

@@ -24,6 +24,7 @@ from publish.cadence import describe_rule
 from publish.errors import PublishError
 from publish.model import Essay, GlossaryEntry, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
+from publish.outputs.images import lead_picture, og_image
 from publish.outputs.redirects import alias_pages, redirect_pages, redirects_file
 from publish.outputs.renderers import RenderContext, render_essay_body, render_web
 from publish.outputs.templates import (
@@ -97,6 +98,7 @@ def render_site(site: Site, templates: Environment) -> Files:
     pages.add_all(renderer.tag_pages(), "the tag pages")
     pages.add_all(renderer.glossary_page(), "the glossary page")
     pages.add("404.html", renderer.not_found_page(), "the 404 page")
+    pages.add_all(renderer.search_page(), "the search page")
     pages.add("style.css", (PACKAGE_STATIC / "style.css").read_bytes(), "the stylesheet")
     pages.add_all(own_or_packaged(site, PACKAGED_FILES), "the favicon and the feed stylesheet")
     pages.add("robots.txt", robots_txt(site), "robots.txt")
@@ -239,6 +241,7 @@ class PageRenderer:
             essay=essay,
             body=Markup(render_essay_body(essay, root)),
             image_src=resolve_url(essay.image, root),
+            image_html=Markup(lead_picture(essay, root)),
             subscribe_box=True,
             tags=[(tag, tag_slug(tag)) for tag in essay.tags],
             older=older,
@@ -248,7 +251,7 @@ class PageRenderer:
     def essay_head(self, essay: Essay, path: str) -> Head:
         """An essay's head: article cards and a JSON-LD BlogPosting."""
         canonical = self.url + page_url(path)
-        image = resolve_url(essay.image, self.url)
+        image = resolve_url(og_image(essay.image_sizes, essay.image) or essay.image, self.url)
         data: dict[str, Any] = {
             "@context": "https://schema.org",
             "@type": "BlogPosting",
@@ -352,6 +355,17 @@ class PageRenderer:
             "with its source and the essays that cite it.",
         )
         return self.render("glossary.html", path, head, items=items, letters=letters)
+
+    def search_page(self) -> Files:
+        """`/search/` with Pagefind's search box, when `[site] search` is on (the only page
+        that loads a script; the index is written once the site is, see `publish.search`)."""
+        if not self.settings.site.search:
+            return {}
+        path = "search/index.html"
+        title = f"Search · {self.settings.site.title}"
+        head = self.head(path, title, f"Search the essays of {self.settings.site.title}.")
+        page = self.deferred(path, None, (), head, partial(self.render, "search.html", path, head))
+        return {path: page, "search.js": (PACKAGE_STATIC / "search.js").read_bytes()}
 
     def not_found_page(self) -> Deferred:
         """`404.html`, linking by absolute path so it works at any depth."""
