@@ -88,7 +88,9 @@ def scaled(source: str, size: ImageSize, width: int, kind: str) -> Variant:
 def screen_variants(source: str, size: ImageSize, formats: Sequence[str]) -> list[Variant]:
     """The variants a page's `<picture>` offers: each format at each screen width below the
     image's own, and at its own width (at most 1,440 px)."""
-    widths = [w for w in SCREEN_WIDTHS if w < size.width] + [min(size.width, SCREEN_WIDTHS[-1])]
+    widths = sorted(
+        {w for w in SCREEN_WIDTHS if w < size.width} | {min(size.width, SCREEN_WIDTHS[-1])}
+    )
     return [scaled(source, size, width, kind) for kind in formats for width in widths]
 
 
