@@ -85,6 +85,7 @@ def first_result(page: Page, address: str, word: str) -> str:
     """Type `word` into the search box at `address`; the first result's link."""
     page.goto(f"{address}search/")
     box = page.locator(".pagefind-ui__search-input")
+    expect(box).to_have_attribute("aria-label", "Search")  # labelled, not only titled
     box.fill(word)
     first = page.locator(".pagefind-ui__result-link").first
     expect(first).to_be_visible(timeout=15_000)

@@ -46,6 +46,7 @@ ENCODING = {
     "PNG": {"optimize": False},
 }
 KEPT_TAGS = (0x0112, 0x013B, 0x8298)  # orientation, artist, copyright: no place, no camera
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}  # by stamp; see `content_digest`
 METADATA_MARKS = (b"Exif\x00\x00", b"eXIf", b"EXIF", b"http://ns.adobe.com/xap/1.0/")
 
 
@@ -163,8 +164,10 @@ def render_assets(site: Site, templates: Environment) -> OutputFiles:
     for relative, path in essay_folder(site.root).assets:
         data = path.read_bytes()
         suffix = path.suffix.lower()
+        if suffix in FALLBACK:
+            _DIGESTS[_stamp(path)] = _digest(data)  # the variants' row reads it, not the file
         if not keep and suffix in FALLBACK and _carries_metadata(data):
-            reads = Reads("image without metadata", values=(_digest(data), suffix))
+            reads = Reads("image without metadata", values=(_DIGESTS[_stamp(path)], suffix))
             assets.add(relative, Deferred(reads, partial(without_metadata, path)), relative)
         else:
             assets.add(relative, data, f"{ESSAYS_DIR}/{relative}")
@@ -176,16 +179,13 @@ def render_variants(site: Site, templates: Environment) -> OutputFiles:
     by the source's content."""
     keep = site.settings.site.keep_image_metadata
     files = OutputFiles()
-    digests: dict[str, str] = {}
     for variant in _wanted(site):
         path = site.root / ESSAYS_DIR / variant.source
-        if variant.source not in digests:
-            try:
-                digests[variant.source] = _digest(path.read_bytes())
-            except OSError:
-                continue
-        values = (digests[variant.source], repr(variant), str(keep))
-        make = partial(encode, path, digests[variant.source], variant, keep)
+        digest = content_digest(path)
+        if digest is None:
+            continue
+        values = (digest, repr(variant), str(keep))
+        make = partial(encode, path, digest, variant, keep)
         files.add(
             variant.path, Deferred(Reads("image variant", values=values), make), variant.source
         )
@@ -208,6 +208,27 @@ def _wanted(site: Site) -> Iterator[Variant]:
                 if variant is not None and variant not in seen:
                     seen.add(variant)
                     yield variant
+
+
+def content_digest(path: Path) -> str | None:
+    """The digest of an image file's content (None when it cannot be read), read once per
+    version of the file in a process: the assets' row notes each one it copies."""
+    try:
+        stamp = _stamp(path)
+    except OSError:
+        return None
+    if stamp not in _DIGESTS:
+        try:
+            _DIGESTS[stamp] = _digest(path.read_bytes())
+        except OSError:
+            return None
+    return _DIGESTS[stamp]
+
+
+def _stamp(path: Path) -> tuple[str, int, int, int]:
+    """What tells whether a file changed: its path, size, modification time and inode."""
+    status = path.stat()
+    return str(path), status.st_size, status.st_mtime_ns, status.st_ino
 
 
 def _digest(data: bytes) -> str:

@@ -5,5 +5,8 @@ window.addEventListener("DOMContentLoaded", () => {
   const base = new URL(box.dataset.root, window.location.href).pathname;
   new PagefindUI({ element: "#search", baseUrl: base, showImages: false, resetStyles: false });
   const input = box.querySelector("input");
-  if (input) input.focus();
+  if (input) {
+    input.setAttribute("aria-label", input.title || document.title);  // a title is no label
+    input.focus();
+  }
 });
