@@ -120,6 +120,7 @@ class OutputFormat:
     reads: str  # what its files depend on (each file's `Deferred` says exactly)
     bodies: tuple[str, ...] = ()  # the essay bodies it shows of every essay (bodies.CHANNELS)
     chosen: bool = False  # made only for the essays the build names (see `gather`)
+    checked: bool = True  # made by `check` too (not files nothing in can fail: image copies)
 
 
 def _feeds(site: Site, templates: Environment) -> OutputFiles:
@@ -153,11 +154,12 @@ FORMATS: tuple[OutputFormat, ...] = (
         "the files in essays/ that are not Markdown",
     ),
     OutputFormat(
-        "the image variants",
+        "the published images",
         "site",
-        "<image path>.<width>w.<avif|webp|jpg|png>",
-        images.render_variants,
-        "the content of each local raster image the essays show",
+        "<image path>, <image path>.<width>w.<avif|webp|jpg|png>",
+        images.render_images,
+        "the content of each raster image in essays/",
+        checked=False,
     ),
     OutputFormat(
         "the emails",
@@ -296,10 +298,11 @@ def refuse_unpublished_links(
 
 
 def gather(published: Site, emails: Collection[str]) -> dict[str, OutputFiles]:
-    """Every row's files by folder (emails only for `emails`); a path twice is refused."""
+    """Every row's files by folder (emails only for `emails`; what check need not make left
+    out in a read-only build); a path twice is refused."""
     templates = shared_templates(published.templates_dir)
     gathered = {name: OutputFiles() for name in FOLDERS}
-    for row in FORMATS:
+    for row in (row for row in FORMATS if row.checked or not PROCESS.read_only):
         chosen = (emails,) if row.chosen else ()  # made only where a send could need them
         gathered[row.folder].add_all(row.render(published, templates, *chosen), row.name)
     return gathered

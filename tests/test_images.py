@@ -283,9 +283,11 @@ def test_the_email_shows_one_copy_per_place_at_twice_the_column(tmp_path: Path) 
 
 def test_published_images_lose_their_place_and_camera(tmp_path: Path) -> None:
     root = variants_site(tmp_path)
+    photo_with_gps(root / "essays/images/unshown.jpg", 400, 300)  # in no essay, still published
     assert invoke(root, "build", "--today", TODAY).exit_code == 0
     images = root / "build/site/images"
-    for name in ("photo.jpg", "photo.1120w.jpg", "photo.1200w.jpg", "photo.960w.webp"):
+    shown = ("photo.jpg", "photo.1120w.jpg", "photo.1200w.jpg", "photo.960w.webp")
+    for name in (*shown, "unshown.jpg"):
         with Image.open(images / name) as image:
             exif = image.getexif()
             assert not exif.get_ifd(GPS_IFD), name
@@ -362,3 +364,14 @@ def test_variants_grow_up_to_the_images_own_width(width: int, height: int) -> No
     assert all(w in (480, 960, 1440) for w in widths[:-1])
     assert all(v.height >= 1 for v in variants)
     assert len({v.path for v in variants}) == len(variants)
+
+
+def test_check_makes_no_image_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[str] = []
+    monkeypatch.setattr(output_images, "encode", lambda *args: made.append("variant"))
+    monkeypatch.setattr(output_images, "without_metadata", lambda *args: made.append("clean"))
+    root = variants_site(tmp_path)
+    result = invoke(root, "check", "--today", TODAY)
+    assert result.exit_code == 0, result.output
+    assert made == []  # nothing in them can fail a check: only a build makes them
+    assert not (root / "build/site").exists()

@@ -45,8 +45,8 @@ ENCODING = {
     "JPEG": {"quality": 85, "optimize": True, "progressive": True},
     "PNG": {"optimize": False},
 }
+_EXAMINED: dict[tuple[str, int, int, int], Examined] = {}  # by stamp; see `examined`
 KEPT_TAGS = (0x0112, 0x013B, 0x8298)  # orientation, artist, copyright: no place, no camera
-_DIGESTS: dict[tuple[str, int, int, int], str] = {}  # by stamp; see `content_digest`
 METADATA_MARKS = (b"Exif\x00\x00", b"eXIf", b"EXIF", b"http://ns.adobe.com/xap/1.0/")
 
 
@@ -156,39 +156,39 @@ def image_size(sizes: Sequence[ImageSize], src: str) -> ImageSize | None:
 
 
 def render_assets(site: Site, templates: Environment) -> OutputFiles:
-    """Files beside the essays that are not Markdown (images and such), at the site's root;
-    a raster image carrying EXIF or XMP data is published without its location and camera
-    data unless `[site] keep_image_metadata` is on."""
+    """Files beside the essays that are not Markdown (images and such), at the site's root,
+    as they are; but for a raster image carrying EXIF or XMP data, which `render_images`
+    publishes without it (unless `[site] keep_image_metadata` is on)."""
     keep = site.settings.site.keep_image_metadata
     assets = OutputFiles()
     for relative, path in essay_folder(site.root).assets:
         data = path.read_bytes()
-        suffix = path.suffix.lower()
-        if suffix in FALLBACK:
-            _DIGESTS[_stamp(path)] = _digest(data)  # the variants' row reads it, not the file
-        if not keep and suffix in FALLBACK and _carries_metadata(data):
-            reads = Reads("image without metadata", values=(_DIGESTS[_stamp(path)], suffix))
-            assets.add(relative, Deferred(reads, partial(without_metadata, path)), relative)
-        else:
+        found = examined(path, data) if not keep and path.suffix.lower() in FALLBACK else None
+        if found is None or not found.metadata:
             assets.add(relative, data, f"{ESSAYS_DIR}/{relative}")
     return assets
 
 
-def render_variants(site: Site, templates: Environment) -> OutputFiles:
-    """Every variant of every local raster image the essays show, made on demand and keyed
-    by the source's content."""
+def render_images(site: Site, templates: Environment) -> OutputFiles:
+    """The published images made from the essays' own: each raster image carrying EXIF or
+    XMP data saved again without its place and camera, and every variant of every local
+    raster image the essays show; all made on demand, keyed by the source's content."""
     keep = site.settings.site.keep_image_metadata
     files = OutputFiles()
+    for relative, path in [] if keep else essay_folder(site.root).assets:
+        found = examined(path) if path.suffix.lower() in FALLBACK else None
+        if found is not None and found.metadata:
+            reads = Reads("image without metadata", values=(found.digest,))
+            files.add(relative, Deferred(reads, partial(without_metadata, path)), relative)
     for variant in _wanted(site):
         path = site.root / ESSAYS_DIR / variant.source
-        digest = content_digest(path)
-        if digest is None:
+        found = examined(path)
+        if found is None:
             continue
-        values = (digest, repr(variant), str(keep))
-        make = partial(encode, path, digest, variant, keep)
-        files.add(
-            variant.path, Deferred(Reads("image variant", values=values), make), variant.source
-        )
+        values = (found.digest, repr(variant), str(keep))
+        make = partial(encode, path, found.digest, variant, keep)
+        reads = Reads("image variant", values=values)
+        files.add(variant.path, Deferred(reads, make), variant.source)
     return files
 
 
@@ -210,19 +210,25 @@ def _wanted(site: Site) -> Iterator[Variant]:
                     yield variant
 
 
-def content_digest(path: Path) -> str | None:
-    """The digest of an image file's content (None when it cannot be read), read once per
-    version of the file in a process: the assets' row notes each one it copies."""
+@dataclass(frozen=True)
+class Examined:
+    """What the rows need to know of an image file's content."""
+
+    digest: str  # names the content in its copies' keys
+    metadata: bool  # whether it may carry EXIF or XMP data
+
+
+def examined(path: Path, data: bytes | None = None) -> Examined | None:
+    """An image file's content examined (its bytes `data` if already read; None when it
+    cannot be read), once per version of the file in a process: both rows ask."""
     try:
         stamp = _stamp(path)
+        if stamp not in _EXAMINED:
+            data = path.read_bytes() if data is None else data
+            _EXAMINED[stamp] = Examined(_digest(data), _carries_metadata(data))
     except OSError:
         return None
-    if stamp not in _DIGESTS:
-        try:
-            _DIGESTS[stamp] = _digest(path.read_bytes())
-        except OSError:
-            return None
-    return _DIGESTS[stamp]
+    return _EXAMINED[stamp]
 
 
 def _stamp(path: Path) -> tuple[str, int, int, int]:
