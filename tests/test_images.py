@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from lxml import html
 from PIL import Image
 
-from publish.build import load_site
 from publish.content import images as content_images
 from publish.content.images import Size, email_size, read_size
 from publish.model import ImageSize
 from publish.outputs import images as output_images
+from publish.pipeline.build import load_site
 from tests.sitebuilder import due_since_long_ago, essay_text, invoke, make_site
 
 TODAY = "2026-12-01"

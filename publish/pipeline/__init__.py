@@ -1,2 +1,3 @@
-"""The build pipeline: the stages after loading, and the finishers run over the written site
-(the search index)."""
+"""The build pipeline: the build and its format table, the writer, the commit journal, the
+checker, the preview's planned files, and the finishers run over the written site (the search
+index)."""

@@ -19,13 +19,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from publish.cache.store import CACHE_DIR
 from publish.content.settings import setting_line
 from publish.errors import Problem, PublishError, error
-from publish.layout import PREVIEW_FOLDER, SETTINGS_FILE, SITE_FOLDER
+from publish.layout import CACHE_DIR, PREVIEW_FOLDER, SETTINGS_FILE, SITE_FOLDER
 from publish.model import Settings, Site
 from publish.outputs.urls import essay_page_path
-from publish.writer import add_files
+from publish.pipeline.writer import add_files
 
 INDEX_FOLDER = "pagefind"  # where the index goes in the site
 SEARCH_CACHE = CACHE_DIR / "search"
@@ -52,6 +51,13 @@ def search_problems(root: Path, settings: Settings) -> list[Problem]:
     line = setting_line(root, "site", "search")
     message = f"'site.search' is on, but Pagefind is not installed: {INSTALL}"
     return [error(SETTINGS_FILE, line, 1, message)]
+
+
+def require_pagefind(root: Path, settings: Settings) -> None:
+    """Stop a build or check of a site with `search = true` when Pagefind is missing."""
+    problems = search_problems(root, settings)
+    if problems:
+        raise PublishError(problems)
 
 
 def finish_search(root: Path, site_dir: Path, published: Site, preview: bool) -> None:
