@@ -22,6 +22,7 @@ from tests.tools import free_port, running_nginx
 
 TODAY = "2026-12-01"
 RARE = {"en": "quillwort", "fr": "renoncule"}
+LABEL = {"en": "Search", "fr": "Rechercher"}  # Pagefind's box speaks the page's language
 SETTINGS = """[site]
 title = "Search Letters"
 url = "https://example.org/letters/"
@@ -81,11 +82,11 @@ def behind_nginx(site: Path, folder: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/letters/"
 
 
-def first_result(page: Page, address: str, word: str) -> str:
+def first_result(page: Page, address: str, word: str, language: str = "en") -> str:
     """Type `word` into the search box at `address`; the first result's link."""
     page.goto(f"{address}search/")
     box = page.locator(".pagefind-ui__search-input")
-    expect(box).to_have_attribute("aria-label", "Search")  # labelled, not only titled
+    expect(box).to_have_attribute("aria-label", LABEL[language])  # labelled, not only titled
     box.fill(word)
     first = page.locator(".pagefind-ui__result-link").first
     expect(first).to_be_visible(timeout=15_000)
@@ -100,7 +101,7 @@ def test_a_word_of_one_essays_body_finds_that_essay_first_on_the_deployed_site(
     entry = (site / "pagefind/pagefind-entry.json").read_text(encoding="utf-8")
     assert f'"{language}"' in entry  # indexed in the site's language
     with behind_nginx(site, tmp_path / "nginx") as address:
-        assert first_result(page, address, RARE[language]) == "/letters/the-mill/"
+        assert first_result(page, address, RARE[language], language) == "/letters/the-mill/"
 
 
 def test_search_works_on_publish_serve(page: Page, tmp_path: Path) -> None:
