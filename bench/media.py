@@ -29,6 +29,7 @@ class SearchRow:
 
     essays: int
     plain: Measure  # a cold build without search
+    plain_unchanged: Measure  # a rebuild of it with nothing changed
     searched: Measure  # the same cold build with `search = true`
     unchanged: Measure  # a rebuild with nothing changed (the kept index, Pagefind not run)
     index: Measure  # Pagefind alone over the built site
@@ -73,6 +74,7 @@ def bench_search(count: int) -> SearchRow:
         sys.exit("search: Pagefind is not installed (pip install 'pagefind[bin]')")
     root = generate(count, WORK_DIR / f"search-{count}")
     plain = build(root)
+    plain_unchanged = build(root)
     shutil.rmtree(root / "build")
     searched = build(with_search(root))
     unchanged = build(root)
@@ -81,9 +83,8 @@ def bench_search(count: int) -> SearchRow:
     site = root / "build" / "site"
     index = measure([str(binary), "--site", str(site), "--output-path", str(out), "--silent"])
     files = [p for p in (site / "pagefind").rglob("*") if p.is_file()]
-    return SearchRow(
-        count, plain, searched, unchanged, index, len(files), sum(p.stat().st_size for p in files)
-    )
+    size = sum(p.stat().st_size for p in files)
+    return SearchRow(count, plain, plain_unchanged, searched, unchanged, index, len(files), size)
 
 
 def photo(path: Path, rng: random.Random) -> None:
@@ -145,11 +146,12 @@ def format_search(row: SearchRow) -> str:
     return "\n".join(
         [
             "| essays | Pagefind alone | index files | index size | cold build "
-            "| cold build with search | unchanged rebuild with search |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
+            "| cold build with search | unchanged rebuild | unchanged rebuild with search |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
             f"| {row.essays:,} | {timing(row.index)} | {row.index_files:,} "
             f"| {row.index_bytes / 1024**2:.1f} MB | {timing(row.plain)} "
-            f"| {timing(row.searched)} | {timing(row.unchanged)} |",
+            f"| {timing(row.searched)} | {timing(row.plain_unchanged)} "
+            f"| {timing(row.unchanged)} |",
         ]
     )
 
