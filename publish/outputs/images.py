@@ -194,13 +194,13 @@ def render_images(site: Site, templates: Environment) -> OutputFiles:
 
 def _wanted(site: Site) -> Iterator[Variant]:
     """Each variant the essays' pages, emails and cards show, once."""
-    formats = screen_formats()
     seen: set[Variant] = set()
     for essay in site.essays:
         for size in essay.image_sizes:
             source = raster_source(size.src)
             if source is None or not size.width or not size.height:
                 continue
+            formats = screen_formats()  # (Pillow is asked once, and only for a site with images)
             wanted = [*screen_variants(source, size, formats), fallback_variant(size, EMAIL_PIXELS)]
             if size.src == essay.image:
                 wanted.append(fallback_variant(size, OG_WIDTH))

@@ -302,7 +302,7 @@ def web_context(essay: Essay, base: str) -> RenderContext:
         glossary_url=f"{base}glossary/",
         links=essay.link_targets,
         images=essay.image_sizes,
-        formats=screen_formats(),
+        formats=screen_formats() if essay.image_sizes else (),  # Pillow asked only then
     )
 
 
