@@ -1,8 +1,9 @@
-"""Images for every screen: the files beside the essays (published images stripped of their
-EXIF location and camera data) and, for each local raster image an essay shows, its
-responsive variants: WebP and AVIF at 480, 960 and 1,440 px (never wider than the image
-itself) for `<picture>`, one JPEG or PNG at twice the email's 560 px column, and the Open
-Graph image at 1,200 px.
+"""Images for every screen, two rows of the build: the files beside the essays as they are
+(`render_assets`), and the published images made from them (`render_images`): each raster
+image carrying EXIF or XMP data saved again without its place and camera, and for each local
+raster image an essay shows its responsive variants: WebP and AVIF at 480, 960 and 1,440 px
+(never wider than the image itself) for `<picture>`, one JPEG or PNG at twice the email's
+560 px column, and the Open Graph image at 1,200 px.
 
 A variant's path is named from its source, width and format (`images/wide.png` gives
 `images/wide.960w.webp`), so the renderers know every address from the image's measured size

@@ -358,7 +358,7 @@ class PageRenderer:
 
     def search_page(self) -> Files:
         """`/search/` with Pagefind's search box, when `[site] search` is on (the only page
-        that loads a script; the index is written once the site is, see `publish.search`)."""
+        that loads a script; the index is written once the site is: `pipeline.search`)."""
         if not self.settings.site.search:
             return {}
         path = "search/index.html"
