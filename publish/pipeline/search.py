@@ -16,19 +16,20 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
+from publish.cache.store import BuildCache
 from publish.content.settings import setting_line
 from publish.errors import Problem, PublishError, error
-from publish.layout import CACHE_DIR, PREVIEW_FOLDER, SETTINGS_FILE, SITE_FOLDER
+from publish.layout import SETTINGS_FILE, SITE_FOLDER
 from publish.model import Settings, Site
 from publish.outputs.urls import essay_page_path
-from publish.pipeline.writer import add_files
+from publish.pipeline.finishers import Finished, Finisher, StagedView
 
 INDEX_FOLDER = "pagefind"  # where the index goes in the site
-SEARCH_CACHE = CACHE_DIR / "search"
-KEPT_INDEXES = 2  # a build's and a preview's
+SEARCH_FOLDER = "search"  # in the cache folder
+KEPT_INDEXES = 4  # a build's and a preview's, and the ones before
 COMPLETE = ".complete"  # written last into a kept index: one without it is unfinished
 INSTALL = "pip install 'pagefind[bin]' (the 'search' extra of publish)"
 TIMEOUT = 600  # seconds: Pagefind indexes thousands of pages in a few seconds
@@ -60,66 +61,92 @@ def require_pagefind(root: Path, settings: Settings) -> None:
         raise PublishError(problems)
 
 
-def finish_search(root: Path, site_dir: Path, published: Site, preview: bool) -> None:
-    """With `[site] search`, add the search index of the written essay pages to the site
-    folder `site_dir` (in one commit; the caller holds the build lock)."""
-    if published.settings.site.search:
-        cache = root / SEARCH_CACHE / (PREVIEW_FOLDER if preview else SITE_FOLDER)
-        pages = [essay_page_path(essay) for essay in published.essays]
-        add_files(search_index(site_dir, pages, cache), site_dir)
+def search_finisher(cache: BuildCache) -> Finisher:
+    """The finisher that adds the search index to the site folder, kept in `cache`."""
+
+    def search_index(site: Site, staged: Mapping[str, StagedView]) -> Finished:
+        """With `[site] search`, the index of the staged essay pages as files to add under
+        `pagefind/` (none at `check`, which only makes sure Pagefind is there)."""
+        if not site.settings.site.search:
+            return Finished()
+        folder = staged[SITE_FOLDER]
+        paths = [essay_page_path(essay) for essay in site.essays]
+        pages = {path: folder[path] for path in paths if path in folder}
+        return Finished(files={SITE_FOLDER: index_files(pages, cache)})
+
+    return search_index
 
 
-def search_index(site_dir: Path, pages: Sequence[str], cache: Path) -> dict[str, bytes]:
-    """The files of the search index of `pages` (paths in the site folder `site_dir`), as
-    `{path in the site: content}`: kept in `cache` from an earlier run over the same pages,
-    else made by Pagefind now."""
+def index_files(pages: Mapping[str, bytes], cache: BuildCache) -> dict[str, bytes]:
+    """The files of the search index of `pages` (path in the site: HTML), as `{path in the
+    site: content}`: kept in the cache from an earlier run over the same pages, else made by
+    Pagefind now (nothing when the cache is only read, as by `check`)."""
     binary = pagefind_binary()
     if binary is None:
         raise PublishError.single(SETTINGS_FILE, 1, 1, f"Pagefind is not installed: {INSTALL}")
-    kept = cache / _fingerprint(site_dir, pages, binary)
-    if not (kept / COMPLETE).is_file():
-        _run_pagefind(binary, site_dir, kept)
-    _prune(cache, kept)
+    folder = cache.folder / SEARCH_FOLDER
+    kept = folder / _fingerprint(pages, binary)
+    if cache.enabled and (kept / COMPLETE).is_file():
+        return _index_of(kept)
+    if cache.read_only:
+        return {}
+    with tempfile.TemporaryDirectory(prefix="publish-search-") as work:
+        made = _indexed(binary, pages, Path(work))
+        if not cache.writable:
+            return _index_of(made)
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.move(made, kept)
+    _prune(folder, kept)
+    return _index_of(kept)
+
+
+def _index_of(index: Path) -> dict[str, bytes]:
+    """The files of an index folder, by their path in the site."""
     return {
-        f"{INDEX_FOLDER}/{path.relative_to(kept).as_posix()}": path.read_bytes()
-        for path in sorted(kept.rglob("*"))
+        f"{INDEX_FOLDER}/{path.relative_to(index).as_posix()}": path.read_bytes()
+        for path in sorted(index.rglob("*"))
         if path.is_file() and path.name != COMPLETE
     }
 
 
-def _fingerprint(site_dir: Path, pages: Sequence[str], binary: Path) -> str:
+def _fingerprint(pages: Mapping[str, bytes], binary: Path) -> str:
     """What the index is made from: each essay page's path and bytes, and the program."""
     status = binary.stat()
     digest = hashlib.sha256(f"{binary}|{status.st_size}|{status.st_mtime_ns}".encode())
-    for page in sorted(pages):
-        digest.update(page.encode() + b"\0")
-        digest.update(hashlib.sha256((site_dir / page).read_bytes()).digest())
+    for path in sorted(pages):
+        digest.update(path.encode() + b"\0")
+        digest.update(hashlib.sha256(pages[path]).digest())
     return digest.hexdigest()[:32]
 
 
-def _run_pagefind(binary: Path, site_dir: Path, kept: Path) -> None:
-    """Index the site folder into `kept` (written beside it, then moved into place)."""
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".index-", dir=kept.parent))
-    command = [str(binary), "--site", str(site_dir), "--output-path", str(staging), "--silent"]
+def _indexed(binary: Path, pages: Mapping[str, bytes], work: Path) -> Path:
+    """The pages written into `work`/pages, indexed by Pagefind; its output folder."""
+    site = work / "pages"
+    for path, data in pages.items():
+        (site / path).parent.mkdir(parents=True, exist_ok=True)
+        (site / path).write_bytes(data)
+    output = work / "index"
+    _run_pagefind(binary, site, output)
+    return output
+
+
+def _run_pagefind(binary: Path, site: Path, output: Path) -> None:
+    """Index the folder `site` into `output` (marked complete once Pagefind succeeded)."""
+    command = [str(binary), "--site", str(site), "--output-path", str(output), "--silent"]
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL
         )
-        if done.returncode != 0:
-            said = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise PublishError.single(
-                str(site_dir), 1, 1, f"Pagefind could not index the site: {said[0]}"
-            )
-        (staging / COMPLETE).write_bytes(b"")
-        shutil.rmtree(kept, ignore_errors=True)
-        os.replace(staging, kept)
     except subprocess.TimeoutExpired:
         raise PublishError.single(
-            str(site_dir), 1, 1, f"Pagefind did not finish indexing in {TIMEOUT} s"
+            INDEX_FOLDER, 1, 1, f"Pagefind did not finish indexing in {TIMEOUT} s"
         ) from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        message = f"Pagefind could not index the site: {said[0]}"
+        raise PublishError.single(INDEX_FOLDER, 1, 1, message)
+    (output / COMPLETE).write_bytes(b"")
 
 
 def _prune(cache: Path, kept: Path) -> None:
