@@ -1,3 +1,3 @@
 """The build pipeline: the build and its format table, the writer, the commit journal, the
-checker, the preview's planned files, and the finishers run over the written site (the search
-index)."""
+checker, the preview's planned files, the rebuild that finds nothing changed, and the
+finishers run over the staged site (the search index)."""

@@ -25,6 +25,7 @@ from jinja2 import Environment
 from publish.cache.outputs import OutputKeys, OutputMemo
 from publish.cache.store import BuildCache
 from publish.content.essaylinks import unpublished_link_problems, with_link_targets
+from publish.content.glossary import uncited_terms
 from publish.content.images import avif_problems
 from publish.content.site import select_published
 from publish.errors import Problem, PublishError
@@ -184,8 +185,10 @@ def check(
     `publish.pipeline.checker`)."""
     every = dataclasses.replace(options, drafts=True, future=True, queued=True)
     report = build(root, every, write=False, progress=progress, cache=cache)
-    report.warnings.extend(avif_problems(report.site.essays if report.site else ()))
-    return report
+    site = report.site
+    hints = uncited_terms(site.glossary, site.essays) if site is not None else []
+    hints += avif_problems(site.essays) if site is not None else []
+    return dataclasses.replace(report, warnings=[*report.warnings, *hints])
 
 
 # --- Load and plan ----------------------------------------------------------------------
@@ -235,7 +238,7 @@ def shared_templates(folder: Path, cache: BuildCache) -> Environment:
     kept = cache.template_environments
     found = kept.get(folder)
     if found is None or found[0] != stamp:
-        found = kept[folder] = (stamp, template_environment(folder))
+        found = kept[folder] = (stamp, template_environment(folder, cache.compiled_templates()))
     return found[1]
 
 
@@ -265,7 +268,7 @@ def decide(
 
 def keyed(keys: OutputKeys, value: Deferred) -> Deferred:
     """A deferred content with its key (see `output_key`)."""
-    return dataclasses.replace(value, key=output_key(keys, value))
+    return Deferred(value.reads, value.make, output_key(keys, value))
 
 
 def output_key(keys: OutputKeys, value: Deferred) -> str | None:
