@@ -15,8 +15,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import nh3
-
 from publish.content.fediverse_settings import handle_parts
 from publish.model import Essay, Settings, ShownReply, Site
 from publish.outputs.entries import entry_id, feed_content
@@ -270,6 +268,8 @@ def clean_reply(html: str) -> str:
     """A reply's HTML as the site keeps and shows it: paragraphs, emphasis, lists, quotes
     and http(s) links (nofollow) only, by nh3; a link whose target was dropped (javascript:
     and the like) keeps its words only."""
+    import nh3  # loaded only when a reply is shown
+
     cleaned = nh3.clean(
         html,
         tags=REPLY_TAGS,

@@ -5,10 +5,8 @@ and values made in order by forked workers."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import gc
-import multiprocessing
 import os
 import signal
 import threading
@@ -29,6 +27,8 @@ RUNS_AHEAD = 4  # runs a worker makes ahead of what the caller has taken
 def can_fork() -> bool:
     """Whether worker processes can be forked safely: a POSIX system and no other threads
     (a thread holding a lock at the fork would leave it held forever in the worker)."""
+    import multiprocessing  # loaded only where work is shared: a small rebuild never forks
+
     return (
         "fork" in multiprocessing.get_all_start_methods()
         and os.name == "posix"
@@ -48,6 +48,8 @@ def forked_pool(
 ) -> ProcessPoolExecutor:
     """A pool of `workers` forked processes (they inherit the loaded site, not a pickle);
     each worker dies with the process that forked it, however that process ends."""
+    import multiprocessing
+
     gc.freeze()  # what the workers inherit stays shared: their collector never writes to it
     return _pool_class()(
         workers,
@@ -145,5 +147,7 @@ def _start_forked_worker(
 
 def die_with_parent() -> None:
     """Have the kernel send SIGKILL to this process when its parent ends (Linux only)."""
+    import ctypes
+
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
