@@ -285,6 +285,9 @@ class Site:
     # (old slug, new slug) of each released essay whose page moved: old/ redirects to new/
     redirects: tuple[tuple[str, str], ...] = ()
     replies: tuple[ShownReply, ...] = ()  # approved replies from the fediverse, oldest first
+    # the files beside the essays that are not Markdown (images and such), by path in
+    # `essays/`, as the load found them (the outputs publish them without walking again)
+    assets: tuple[tuple[str, Path], ...] = ()
 
     @property
     def templates_dir(self) -> Path:

@@ -75,7 +75,7 @@ def load_site(
     problems += shadowed_terms(glossary, essays, root)
     if any(p.is_error for p in problems):
         raise PublishError(problems)
-    site = Site(root=root, settings=settings, glossary=glossary, essays=tuple(essays))
+    site = Site(root, settings, glossary, tuple(essays), assets=tuple(files.assets))
     return site, problems
 
 

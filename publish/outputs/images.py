@@ -26,7 +26,6 @@ from pathlib import Path, PurePosixPath
 from jinja2 import Environment
 
 from publish.content.images import EMAIL_WIDTH, avif_supported, local_image
-from publish.content.site import essay_folder
 from publish.errors import PublishError
 from publish.layout import ESSAYS_DIR
 from publish.model import Essay, ImageSize, Site
@@ -162,7 +161,7 @@ def render_assets(site: Site, templates: Environment) -> OutputFiles:
     publishes without it (unless `[site] keep_image_metadata` is on)."""
     keep = site.settings.site.keep_image_metadata
     assets = OutputFiles()
-    for relative, path in essay_folder(site.root).assets:
+    for relative, path in site.assets:
         data = path.read_bytes()
         found = examined(path, data) if not keep and path.suffix.lower() in FALLBACK else None
         if found is None or not found.metadata:
@@ -176,7 +175,7 @@ def render_images(site: Site, templates: Environment) -> OutputFiles:
     raster image the essays show; all made on demand, keyed by the source's content."""
     keep = site.settings.site.keep_image_metadata
     files = OutputFiles()
-    for relative, path in [] if keep else essay_folder(site.root).assets:
+    for relative, path in () if keep else site.assets:
         found = examined(path) if path.suffix.lower() in FALLBACK else None
         if found is not None and found.metadata:
             reads = Reads("image without metadata", values=(found.digest,))
