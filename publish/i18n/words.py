@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gettext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
@@ -71,14 +71,28 @@ class Words:
         return self.catalog.npgettext(context, singular, plural, count)
 
     def long_date(self, moment: datetime | None) -> str:
-        """A date as the language writes it in full: '3 November 2026', '2. Dezember 2026'."""
+        """A date as the language writes it in full: '3 November 2026', '2. Dezember 2026'
+        (each day written once: a listing of every essay repeats each date many times)."""
         if moment is None:
             return ""
+        day = moment.date()
+        written = self._long_dates.get(day)
+        if written is None:
+            written = self._long_dates[day] = self._write_long_date(day)
+        return written
+
+    @cached_property
+    def _long_dates(self) -> dict[date, str]:
+        """The days written so far, by `long_date`."""
+        return {}
+
+    def _write_long_date(self, day: date) -> str:
+        """One day as the language writes it in full."""
         if self.locale is None:
-            return f"{moment.day} {moment:%B %Y}"
+            return f"{day.day} {day:%B %Y}"
         from babel.dates import format_date
 
-        return format_date(moment.date(), format="long", locale=self.locale)
+        return format_date(day, format="long", locale=self.locale)
 
     def number(self, value: int | float) -> str:
         """A number with the language's separators."""
