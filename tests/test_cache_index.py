@@ -211,3 +211,60 @@ def built(root: Path) -> None:
     """`publish build` of the site, as the command line runs it; it must succeed."""
     result = invoke(root, "build", "--today", TODAY.isoformat())
     assert result.exit_code == 0, result.output
+
+
+@pytest.fixture
+def keyed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The essay files read and hashed for their cache key (not known by their stamp)."""
+    seen: list[str] = []
+    real = parses.essay_key
+
+    def spy(relative, raw, settings, base=None):
+        seen.append(Path(relative).name)
+        return real(relative, raw, settings, base)
+
+    monkeypatch.setattr(parses, "essay_key", spy)
+    yield seen
+
+
+@pytest.fixture
+def settled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files count as settled as soon as they are written (no clock tick to wait out)."""
+    monkeypatch.setattr(record_index, "RACY_NS", 0, raising=False)
+
+
+def test_an_essay_file_that_keeps_its_stamp_is_not_read_again(
+    settled_at_once, tmp_path, keyed, parsed
+):
+    root = due_since_long_ago(generate(12, tmp_path / "site"))
+    build(root, BuildOptions(today=TODAY))
+    keyed.clear()
+    parsed.clear()
+    essays_of(root)
+    assert keyed == [] and parsed == []
+    path = root / "essays" / "00005.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\nOne more line.\n", encoding="utf-8")
+    essays_of(root)
+    assert keyed == ["00005.md"] and parsed == ["00005.md"]
+
+
+def test_keys_kept_under_other_settings_are_not_used(settled_at_once, tmp_path, keyed, parsed):
+    root = due_since_long_ago(generate(12, tmp_path / "site"))
+    build(root, BuildOptions(today=TODAY))
+    toml = root / "publish.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('"UTC"', '"Europe/Paris"'))
+    keyed.clear()
+    parsed.clear()
+    essays = load(root).files.essays
+    assert len(keyed) == 12 and len(parsed) == 12
+    assert all(str(e.date.tzinfo) == "Europe/Paris" for e in essays)
+
+
+def test_a_file_changed_within_a_clock_tick_of_its_reading_is_never_known_by_its_stamp(
+    corpus, keyed
+):
+    """The corpus was written just before its build: no key is kept by stamp, so a change
+    that a coarse clock would not show in the file's times is still read."""
+    keyed.clear()
+    essays_of(corpus)
+    assert len(keyed) == 12

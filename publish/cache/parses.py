@@ -17,12 +17,23 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from publish.cache.bodies import KeptBody, Rendering, render_bodies
-from publish.cache.index import IndexEntry, file_stamp, indexed_head, read_index, write_index
+from publish.cache.index import (
+    EssayIndex,
+    IndexEntry,
+    SourceEntry,
+    file_stamp,
+    indexed_head,
+    read_index,
+    settled,
+    source_stamp,
+    write_index,
+)
 from publish.cache.records import (
     Dependency,
     Span,
@@ -107,8 +118,12 @@ class EssayCache:
         self.parse_file = parse_file
         self.renderings = plan(cache.root, settings) if plan is not None else None
         self.key_base = essay_key_base(settings)
-        self.index = read_index(cache.folder) if cache.enabled else {}
+        index = read_index(cache.folder) if cache.enabled else EssayIndex()
+        self.index = index
+        self.base = self.key_base.digest()
+        self.known_keys = index.sources if index.base == self.base else {}
         self.heads: dict[str, IndexEntry] = {}  # the heads of the records read in this build
+        self.keys: dict[str, SourceEntry] = {}  # the essay files keyed in this build
 
     def record_path(self, key: bytes) -> Path:
         """Where the record of a key lives."""
@@ -141,7 +156,9 @@ class EssayCache:
             if known is not None and known[0] == stamp:
                 record, self.heads[path.name] = known[1]
                 return record
-            head = indexed_head(self.index, path, stamp) or read_record_head(path, MAGIC, key)
+            head = indexed_head(self.index.records, path, stamp) or read_record_head(
+                path, MAGIC, key
+            )
         except OSError:
             return None
         except ValueError:
@@ -166,8 +183,9 @@ class EssayCache:
             entry = self.heads.get(file) or self._entry_of(self.folder / file, bytes.fromhex(name))
             if entry is not None:
                 entries[file] = entry
-        if entries != self.index:
-            write_index(self.cache.folder, entries)
+        index = EssayIndex(entries, self.base, self.keys)
+        if index != self.index:
+            write_index(self.cache.folder, index)
 
     @staticmethod
     def _entry_of(path: Path, key: bytes) -> IndexEntry | None:
@@ -227,9 +245,21 @@ class EssayCache:
         )
 
     def key_of(self, path: Path) -> bytes:
-        """The cache key of the essay file at `path` as it is now (see `essay_key`)."""
+        """The cache key of the essay file at `path` as it is now (see `essay_key`): the
+        index's while the file keeps the stamp it had when it was keyed, else hashed."""
         relative = path.relative_to(self.root).as_posix()
-        return essay_key(relative, path.read_bytes(), self.settings, self.key_base)
+        try:
+            stamp = source_stamp(path)  # before reading: a change after it moves the stamp
+        except OSError:
+            stamp = None
+        known = self.known_keys.get(relative)
+        if known is not None and known.stamp == stamp:
+            self.keys[relative] = known
+            return known.key
+        key = essay_key(relative, path.read_bytes(), self.settings, self.key_base)
+        if stamp is not None and settled(stamp, time.time_ns()):
+            self.keys[relative] = SourceEntry(stamp, key)
+        return key
 
     def parse(self, path: Path, key: bytes) -> tuple[Essay | None, list[Problem], Body]:
         """Parse one essay the cache does not hold and store it under `key` (if it parsed)."""

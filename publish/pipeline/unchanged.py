@@ -31,11 +31,11 @@ from pathlib import Path
 
 import msgspec
 
+from publish.cache.index import RACY_NS  # a time this close may not move on a change
 from publish.layout import BUILD_DIR, CACHE_FOLDER, EMAIL_FOLDER, SITE_FOLDER, SOURCE_FOLDERS
 from publish.support.atomic import write_atomically
 
 VERSION = 1
-RACY_NS = 2_000_000_000  # a time this close to the snapshot may not move on the next change
 PACKAGE = Path(__file__).resolve().parent.parent
 OFF_VARIABLES = ("PUBLISH_NO_CACHE", "PUBLISH_TEST_HOOK")  # these always build in full
 DEFAULT_DATABASE = "state/publish.db"  # `[state] database`, when the manifest knows none
