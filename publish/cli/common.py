@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from publish.cli.docslinks import docs_url
 from publish.content.settings import load_settings
 from publish.errors import Problem, PublishError
 from publish.mailing.environment import load_environment
@@ -17,10 +18,19 @@ from publish.rules import FIRST_DAY, LAST_DAY
 from publish.schedule import Timetable
 
 
+def show_problem(problem: Problem) -> None:
+    """Print one problem to stderr, and under an error or a warning the docs page that
+    explains its kind, when there is one."""
+    click.echo(problem.format(), err=True)
+    url = docs_url(problem) if problem.severity != "hint" else None
+    if url:
+        click.echo(f"  see: {url}", err=True)
+
+
 def show_problems(problems: list[Problem]) -> None:
-    """Print each problem on its own line to stderr, then a count."""
+    """Print each problem (with its docs page) to stderr, then a count."""
     for problem in problems:
-        click.echo(problem.format(), err=True)
+        show_problem(problem)
     errors = sum(p.is_error for p in problems)
     hints = sum(p.severity == "hint" for p in problems)
     warnings = len(problems) - errors - hints
