@@ -37,7 +37,7 @@ WRITING = "guide/writing/"
 # First match wins: the narrower rules of a file come before its catch-all.
 RULES = (
     DocsRule(r"^PUBLISH_(SERVICE_)?SMTP_URL$|publish\.env$", "", f"{SENDING}#smtp-configuration"),
-    DocsRule(r"^PUBLISH_SMTP_TIMEOUT$|^PUBLISH_RETRY", "", "reference/environment/"),
+    DocsRule(r"^(PUBLISH_SMTP_TIMEOUT|PUBLISH_RETRY_BACKOFF)$", "", "reference/environment/"),
     DocsRule(r"^PUBLISH_BOUNCE_URL$|[Mm]aildir", "", "guide/bounces/"),
     DocsRule(r"^PUBLISH_DNS_SERVER$", "", "guide/deliverability/#checking-the-dns-publish-doctor"),
     DocsRule(r"publish\.toml$", r"dkim", "guide/deliverability/#signing-with-dkim"),
