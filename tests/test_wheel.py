@@ -5,7 +5,6 @@ are package data)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import site
 import subprocess
