@@ -1,7 +1,7 @@
 """The package installs like one: a wheel built from the checkout, installed into a fresh
 virtual environment outside it, runs `publish --version`, `init`, `build` and `check` from
 its own files alone (templates, static files, the scaffold and the translation catalogs
-are package data)."""
+are package data), and completes its commands in the shell."""
 
 from __future__ import annotations
 
@@ -87,3 +87,7 @@ def test_the_installed_wheel_inits_builds_and_checks_a_site(wheel: Path, tmp_pat
     built = tmp_path / "letters" / "build" / "site"
     assert "Field Notes" in (built / "index.html").read_text(encoding="utf-8")
     assert (built / "style.css").is_file() and (built / "feed.xml").is_file()
+    # Shell completion, as the install page documents it.
+    completion = {**env, "_PUBLISH_COMPLETE": "bash_complete", "COMP_WORDS": "publish subscri"}
+    words = run(publish, cwd=tmp_path, env={**completion, "COMP_CWORD": "1"})
+    assert words.split() == ["plain,subscribers", "plain,subscriptions"]
