@@ -9,7 +9,7 @@ list), so the deliveries table holds the earlier sizes' rows too (1,110,000 at 1
 Each size is then measured in a fresh process (`--measure`), so its peak RSS is that of the
 ledger work alone: the send's per-run steps (fixing the list, recovering claims, counting)
 and, on SAMPLE readers from the middle of the list, the per-message path a send takes
-(`publish/mailing/rounds.py`): read the batch, look the reader up (twice, as the composer
+(`publish/mail/rounds.py`): read the batch, look the reader up (twice, as the composer
 and the dispatcher do), and one committed transaction that marks the previous message sent
 and claims the next. Every statement those steps ran is explained (EXPLAIN QUERY PLAN);
 a table scan is reported.

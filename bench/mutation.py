@@ -65,7 +65,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("tests/test_standing.py", "tests/test_bounces.py", "tests/test_webhooks.py"),
     ),
     "schedule": (
-        "publish/schedule.py",
+        "publish/schedule/slots.py",
         (
             "tests/test_promises.py",
             "tests/test_schedule.py",

@@ -45,7 +45,7 @@ def signing_cost(copy: Path, key_file: Path) -> str:
     """One line: the CPU of a signature of `copy`, dkimpy's `dkim.sign` (what publish used
     before) against publish's signer, each with the key as a send holds it."""
     try:
-        from publish.mailing.dkim import DkimSigner, signed_headers
+        from publish.mail.dkim import DkimSigner, signed_headers
     except ImportError:  # a publish from before the signer (measuring an older checkout)
         return "DKIM signature CPU: skipped (this publish signs with dkimpy alone)"
     message, pem = copy.read_bytes(), key_file.read_bytes()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.measure import TODAY
 from bench.run import edit_one_essay
-from publish.build import BuildOptions, build
+from publish.pipeline.build import BuildOptions, build
 
 
 def warm_rebuild_seconds(root: Path) -> float:

@@ -3,6 +3,8 @@ writes (`build/site/`, `build/email/`, `build/preview/`, the cache in `build/.ca
 
 from __future__ import annotations
 
+from pathlib import Path
+
 SETTINGS_FILE = "publish.toml"
 ESSAYS_DIR = "essays"
 GLOSSARY_DIR = "footnotes"
@@ -14,3 +16,8 @@ SITE_FOLDER = "site"  # under build/: the web site
 EMAIL_FOLDER = "email"  # under build/: each essay's email
 PREVIEW_FOLDER = "preview"  # under build/: the preview's own site/ and email/
 CACHE_FOLDER = ".cache"  # under build/: what later builds reuse
+
+# The same, as paths under a site's root.
+CACHE_DIR = Path(BUILD_DIR, CACHE_FOLDER)
+EMAIL_DIR = Path(BUILD_DIR, EMAIL_FOLDER)
+PREVIEW_EMAIL_DIR = Path(BUILD_DIR, PREVIEW_FOLDER, EMAIL_FOLDER)

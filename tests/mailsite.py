@@ -6,7 +6,7 @@ import shutil
 from datetime import date
 from pathlib import Path
 
-from publish.build import BuildOptions, build
+from publish.pipeline.build import BuildOptions, build
 from tests.sitebuilder import due_since_long_ago, make_site, site_files, site_settings
 
 SLUG = "on-margins"

@@ -46,7 +46,7 @@ def problems(result: Result) -> list[str]:
 
 def shared_problems(result: Result) -> list[str]:
     """The problems both `check` and `build` report: all but the mailing set-up warnings,
-    which only `check` gives (see publish.mailing.setup)."""
+    which only `check` gives (see publish.mail.setup)."""
     return [
         line
         for line in problems(result)

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from markdown_it.token import Token
 
-import publish.build
 import publish.content.essays
+import publish.pipeline.build
 from bench.generate import generate
-from publish.build import BuildOptions, build
 from publish.cache import outputs as memo
 from publish.cache import parses as cache
 from publish.cache import store as cache_store
 from publish.content.glossary import load_glossary
 from publish.content.markdown import build_parser
+from publish.pipeline.build import BuildOptions, build
 from tests.test_cache import (
     REPO,
     TODAY,
@@ -67,7 +67,7 @@ def linked_site(root: Path) -> Path:
 def serial(monkeypatch: pytest.MonkeyPatch) -> None:
     """Parse and render in this process (so that its counters see everything)."""
     monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
-    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(publish.pipeline.build, "PARALLEL_THRESHOLD", 10**9)
 
 
 def remake_everything(root: Path) -> None:

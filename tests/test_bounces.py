@@ -22,13 +22,13 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publish.addresses import tagged_address
 from publish.bounces import reports
 from publish.cli.main import cli
 from publish.content.settings import load_settings
-from publish.mailing.built import envelope_sender
+from publish.mail.built import envelope_sender
 from publish.state import db, standing
 from publish.state.subscribers import add_subscriber
+from publish.support.addresses import tagged_address
 from tests.imapserver import ImapServer, dovecot
 from tests.mailsite import SETTINGS, SLUG, copy_site, make_mail_site
 from tests.sitebuilder import essay_text, make_site

@@ -20,18 +20,18 @@ import pytest
 from click.testing import CliRunner
 from lxml import html
 
-import publish.build
 import publish.content.essays
+import publish.pipeline.build
 from bench.generate import generate
-from publish import parallel
-from publish.build import BuildOptions, build, read_site
 from publish.cache import outputs as memo
 from publish.cache import parses as cache
 from publish.cache import store as cache_store
 from publish.cli.main import cli
 from publish.errors import PublishError
 from publish.outputs import mail, web
-from publish.testhooks import HOLD, HOOK_ENV, hook_value
+from publish.pipeline.build import BuildOptions, build, read_site
+from publish.support import parallel
+from publish.support.testhooks import HOLD, HOOK_ENV, hook_value
 from tests.sitebuilder import due_since_long_ago
 
 REPO = Path(__file__).parent.parent
@@ -111,7 +111,7 @@ def build_with_thresholds(root: str, parse_threshold: str, render_threshold: str
     """Build a site with the given parallel thresholds (essays to parse, contents to make)
     below which this process works alone; run by `build_in_a_fresh_process`."""
     cache.PARALLEL_THRESHOLD = int(parse_threshold)
-    publish.build.PARALLEL_THRESHOLD = int(render_threshold)
+    publish.pipeline.build.PARALLEL_THRESHOLD = int(render_threshold)
     build(Path(root), BuildOptions(today=TODAY))
 
 
@@ -150,7 +150,7 @@ def fork_width() -> int:
 def build_alone(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Build `root` in this process, parsing and rendering without any worker."""
     monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
-    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(publish.pipeline.build, "PARALLEL_THRESHOLD", 10**9)
     build(root, BuildOptions(today=TODAY))
 
 
@@ -197,7 +197,7 @@ def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch
     assert len(set(pids)) == 3 * workers, "one pool parsed, one rendered each folder"
     assert process.pid not in pids
     monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
-    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(publish.pipeline.build, "PARALLEL_THRESHOLD", 10**9)
     sequential = generated(60, tmp_path / "sequential")
     build(sequential, BuildOptions(today=TODAY))
     for output in ("site", "email"):
@@ -304,7 +304,7 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, parsed, monkeypatch, da
     build(corpus, BuildOptions(today=TODAY))
     before = corpus / "before"
     shutil.copytree(corpus / "build", before)
-    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(publish.pipeline.build, "PARALLEL_THRESHOLD", 10**9)
     # the parses a rebuild of every file makes from sound records: the emails a send needs
     # keep no bodies (they are few), so each is rendered from a parse of its own
     for manifest in (corpus / memo.OUTPUTS_DIR).glob("*.manifest"):
@@ -316,7 +316,7 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, parsed, monkeypatch, da
     for manifest in (corpus / memo.OUTPUTS_DIR).glob("*.manifest"):
         manifest.unlink()  # every page, feed and email is made again, from the kept bodies
     forget_process_cache()  # as a new process would
-    real_plan = publish.build.plan
+    real_plan = publish.pipeline.build.plan
 
     def damage_after_load(site, options):  # the records held when loaded, then changed
         for record in records(corpus):
@@ -328,7 +328,7 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, parsed, monkeypatch, da
                 record.unlink()
         return real_plan(site, options)
 
-    monkeypatch.setattr(publish.build, "plan", damage_after_load)
+    monkeypatch.setattr(publish.pipeline.build, "plan", damage_after_load)
     parsed.clear()
     build(corpus, BuildOptions(today=TODAY))
     for output in ("site", "email"):
@@ -438,7 +438,9 @@ def spy_renderers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 
     monkeypatch.setattr(web.PageRenderer, "essay_page", page_spy)
     monkeypatch.setattr(mail, "email_html", email_spy)
-    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)  # spies see only this process
+    monkeypatch.setattr(
+        publish.pipeline.build, "PARALLEL_THRESHOLD", 10**9
+    )  # spies see only this process
     return seen
 
 
@@ -458,7 +460,9 @@ def made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(web.PageRenderer, "essay_page", page_spy)
     monkeypatch.setattr(mail, "email_html", email_spy)
-    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 10**9)  # spies see only this process
+    monkeypatch.setattr(
+        publish.pipeline.build, "PARALLEL_THRESHOLD", 10**9
+    )  # spies see only this process
     yield seen
 
 
@@ -580,7 +584,7 @@ def test_parallel_rendering_matches_a_sequential_one(tmp_path, monkeypatch):
 
 
 def test_template_error_in_a_worker_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr(publish.build, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(publish.pipeline.build, "PARALLEL_THRESHOLD", 2)
     corpus = generated(12, tmp_path / "site")
     (corpus / "templates").mkdir(exist_ok=True)
     (corpus / "templates" / "essay.html").write_text(

@@ -1,10 +1,10 @@
-"""Tests for publish.cadence: RRULEs described in plain English."""
+"""Tests for publish.schedule.cadence: RRULEs described in plain English."""
 
 from __future__ import annotations
 
 import pytest
 
-from publish.cadence import GENERIC_SENTENCE, describe_rule
+from publish.schedule.cadence import GENERIC_SENTENCE, describe_rule
 
 
 @pytest.mark.parametrize(

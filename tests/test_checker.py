@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from publish.build import BuildOptions, BuildProgress, build, check
 from publish.cache.outputs import OUTPUTS_DIR
-from publish.checker import CHECK_MEMO
 from publish.cli.main import cli
 from publish.errors import PublishError
+from publish.pipeline.build import BuildOptions, BuildProgress, build, check
+from publish.pipeline.checker import CHECK_MEMO
 from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site
 
 TODAY = date(2026, 12, 1)

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from publish.addresses import masked_address, without_address
 from publish.cli.main import cli
 from publish.state import subscribers
+from publish.support.addresses import masked_address, without_address
 from tests.test_service import http, open_state, service_site, serving
 from tests.tools import RecordingSMTPServer, free_port
 

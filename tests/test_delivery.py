@@ -30,15 +30,15 @@ from hypothesis import strategies as st
 from publish.cli.main import cli
 from publish.content.settings import load_settings
 from publish.errors import PublishError
-from publish.mailing.destination import parse_smtp_url
-from publish.mailing.progress import ProgressEvent
-from publish.mailing.send import send_essay
-from publish.mailing.transport import SMTPTransport
+from publish.mail.destination import parse_smtp_url
+from publish.mail.progress import ProgressEvent
+from publish.mail.send import send_essay
+from publish.mail.transport import SMTPTransport
 from publish.outputs.urls import unsubscribe_url
 from publish.state import db
 from publish.state.imports import import_csv
 from publish.state.subscribers import add_subscriber, unsubscribe_token
-from publish.testhooks import CRASH, HOOK_ENV, hook_value
+from publish.support.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.mailsite import ESSAYS, SLUG, copy_site, make_mail_site
 from tests.sitebuilder import essay_text
 from tests.tools import RecordingSMTPServer

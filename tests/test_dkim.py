@@ -32,16 +32,16 @@ from hypothesis import strategies as st
 from publish.cli.main import cli
 from publish.content.settings import load_settings
 from publish.errors import PublishError
-from publish.mailing.built import load_built_email
-from publish.mailing.composer import FORK_THRESHOLD, Composer, Context, copy_for
-from publish.mailing.dkim import DkimSigner, head_and_body, relaxed_body, signed_headers
-from publish.mailing.mailer import Letter, Mailer
-from publish.mailing.service import create_app
-from publish.outputs import mime
+from publish.mail import mime
+from publish.mail.built import load_built_email
+from publish.mail.composer import FORK_THRESHOLD, Composer, Context, copy_for
+from publish.mail.dkim import DkimSigner, head_and_body, relaxed_body, signed_headers
+from publish.mail.mailer import Letter, Mailer
+from publish.service.app import create_app
 from publish.state import db
 from publish.state.imports import import_csv
 from publish.state.ledger import Delivery
-from publish.testhooks import HOLD, HOOK_ENV, hook_value
+from publish.support.testhooks import HOLD, HOOK_ENV, hook_value
 from tests.mailsite import SLUG, copy_site, make_mail_site
 from tests.tools import RecordingSMTPServer
 

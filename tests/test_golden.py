@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate
-from publish.build import BuildOptions, build, load_site
-from publish.mailing.built import EMAIL_DIR
-from publish.mailing.ondemand import make_email
+from publish.layout import EMAIL_DIR
+from publish.mail.ondemand import make_email
+from publish.pipeline.build import BuildOptions, build, load_site
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "tests" / "golden"

@@ -13,8 +13,8 @@ from pathlib import Path
 from lxml import html
 from PIL import Image
 
-from publish.build import load_site
 from publish.content.images import email_size, read_size
+from publish.pipeline.build import load_site
 from tests.sitebuilder import due_since_long_ago, essay_text, invoke, make_site
 
 TODAY = "2026-12-01"

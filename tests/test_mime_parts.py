@@ -1,4 +1,4 @@
-"""The remembered-line encoding of text parts (publish.outputs.mimebody) writes the same bytes
+"""The remembered-line encoding of text parts (publish.mail.mimebody) writes the same bytes
 as the email package alone, for any body, and is the path real essays take."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from bench.generate import generate
 from publish.content.settings import load_settings
-from publish.mailing.built import load_built_email
-from publish.outputs import mail, mime, mimebody
+from publish.mail import mime, mimebody, personal
+from publish.mail.built import load_built_email
 from tests.sitebuilder import due_since_long_ago
 from tests.test_build import invoke
 
@@ -82,7 +82,7 @@ def test_real_essays_take_the_remembered_path_and_give_the_same_bytes(tmp_path: 
             assert mimebody._chosen_encoding(lines, POLICY) == mimebody.QP
         for number, name in enumerate(("Ada", "Zoë Brontë", "東京 太郎")):
             link = f"https://example.org/unsubscribe/t{number}"
-            html = mail.personalise_html(built.html, settings, name, link)
-            text = mail.personalise_text(built.text, settings, name, link)
+            html = personal.personalise_html(built.html, settings, name, link)
+            text = personal.personalise_text(built.text, settings, name, link)
             fast, library = both_ways(text, html)
             assert fast == library

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from publish.cli.main import cli
 from publish.content.site import load_site
-from publish.schedule import queue_order
+from publish.schedule.slots import queue_order
 from tests.sitebuilder import essay_text, make_site
 from tests.test_run import SETTINGS
 

@@ -1,7 +1,7 @@
 """An email only where a send needs it (issue 20): the build makes the emails of the essays
 the schedule will mail next and of the sends not yet finished; `publish send SLUG`, `send
 --to` and the preview make any other when they ask, byte for byte what a build that
-included it writes (publish.state.unsent, publish.mailing.ondemand)."""
+included it writes (publish.state.unsent, publish.mail.ondemand)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from click.testing import CliRunner, Result
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publish.build import BuildOptions, build, load_site, plan, read_site
 from publish.cli.main import cli
 from publish.content.releasefile import ReleasesFile, write_releases_file
 from publish.model import Release
-from publish.run import decide
-from publish.schedule import Timetable
-from publish.serve import Preview
+from publish.ops.run import decide
+from publish.pipeline.build import BuildOptions, build, load_site, plan, read_site
+from publish.preview.serve import Preview
+from publish.schedule.slots import Timetable
 from publish.state import ledger
 from publish.state.db import connect
 from publish.state.releases import record_releases, site_with_releases

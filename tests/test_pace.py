@@ -1,4 +1,4 @@
-"""The shared pace of a send (`publish.mailing.pace`): slowing down on pushback and climbing
+"""The shared pace of a send (`publish.mail.pace`): slowing down on pushback and climbing
 back (additive increase, multiplicative decrease), and the hourly limit's count. Every test
 runs on a clock of its own, so nothing here depends on how fast the machine is."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from publish.mailing.pace import CLIMB_MESSAGES, SLOWDOWN_GAP, SLOWEST, Clock, Pace, make_pace
+from publish.mail.pace import CLIMB_MESSAGES, SLOWDOWN_GAP, SLOWEST, Clock, Pace, make_pace
 from publish.model import EmailSettings, Settings, SiteSettings
 from publish.state import db
 

@@ -20,10 +20,18 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from hypothesis import given
+from hypothesis import strategies as st
 
 from publish.errors import PublishError
-from publish.mailing.service import ServiceOptions, create_app, mailer_of
-from publish.testhooks import CRASH, HOOK_ENV, hook_value
+from publish.mail.pace import Pace
+from publish.mail.smtp_url import SMTPEndpoint
+from publish.mail.transport import OutboxTransport, SMTPTransport
+from publish.mail.workers import Job, Outcome, Workers
+from publish.service.app import create_app, mailer_of
+from publish.service.context import ServiceOptions
+from publish.state.ledger import Delivery
+from publish.support.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.mailsite import copy_site, make_mail_site
 from tests.test_delivery import (
     SECRET,
@@ -519,3 +527,33 @@ def test_a_send_killed_at_any_point_reaches_everyone_with_at_most_one_copy_too_m
     assert ledger(site) == Counter(sent=READERS)
     if left["sending"]:
         assert "had been handed to the server by a send that stopped" in out.decode()
+
+
+# --- Stopping the workers -------------------------------------------------------------------
+
+
+@given(st.floats(min_value=0.001, max_value=3600))
+def test_stopping_waits_longer_than_the_answer_in_hand_and_quit_may_take(timeout: float) -> None:
+    """Any $PUBLISH_SMTP_TIMEOUT the send allows (up to 3600 s): a stopping worker may wait
+    that long for the answer to the message in hand, then as long for QUIT's."""
+    workers = Workers(1, lambda on_event: OutboxTransport(Path("unused")), Pace(0.0), timeout)
+    assert workers.stop_wait > 2 * timeout
+
+
+def test_stopping_waits_for_the_answer_a_slow_relay_gives_and_records_it() -> None:
+    with CountingServer(delay=1.0) as server:
+        endpoint = SMTPEndpoint("127.0.0.1", server.port, False, "", "")
+        workers = Workers(
+            1, lambda on_event: SMTPTransport(endpoint, 0, 0.0, on_event, 3.0), Pace(0.0), 3.0
+        )
+        workers.grow(1)
+        reader = Delivery(1, "ada@example.org", "Ada", "active")
+        message = b"From: list@example.org\r\nTo: ada@example.org\r\nSubject: Hi\r\n\r\nHello\r\n"
+        workers.hand(Job(reader, message, "000001", "list@example.org"))
+        workers.stop()  # while the relay holds its answer to the message
+        assert not any(thread.is_alive() for thread in workers.threads)
+        outcomes = []
+        while (result := workers.next_result(block=False)) is not None:
+            outcomes += [result] if isinstance(result, Outcome) else []
+        assert [(o.job.delivery.email, o.error) for o in outcomes] == [("ada@example.org", None)]
+        assert server.copies == Counter({"ada@example.org": 1})

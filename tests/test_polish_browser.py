@@ -10,9 +10,9 @@ import pytest
 from playwright.sync_api import Page
 
 from publish.content.settings import load_settings
-from publish.mailing.built import load_built_email
-from publish.mailing.welcome import Mailing, with_welcome
+from publish.mail.built import load_built_email
 from publish.outputs.templates import template_environment
+from publish.service.welcome import Mailing, with_welcome
 from tests import test_browser
 from tests.websites import build_site, example_site
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from publish.cli.main import cli
 from publish.model import Release
-from publish.schedule import Timetable, due_placements, plan_schedule, queue_order
+from publish.schedule.slots import Timetable, due_placements, plan_schedule, queue_order
 from tests.sitebuilder import essay_text, make_site
 from tests.test_schedule import LONDON, UTC, load, settings_text
 

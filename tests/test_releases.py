@@ -39,11 +39,11 @@ from publish.content.releasefile import (
 )
 from publish.content.site import load_site
 from publish.errors import PublishError
-from publish.schedule import Release, Timetable, due_placements, plan_schedule
+from publish.schedule.slots import Release, Timetable, due_placements, plan_schedule
 from publish.state.db import connect
 from publish.state.releases import bind_releases
 from publish.state.subscribers import add_subscriber
-from publish.testhooks import CRASH, HOOK_ENV, hook_value
+from publish.support.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.sitebuilder import essay_text, make_site
 from tests.test_run import SETTINGS, SUBSCRIBERS, invoke, subjects_by_recipient
 from tests.tools import RecordingSMTPServer, validate_html

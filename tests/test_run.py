@@ -23,10 +23,10 @@ import feedparser
 import pytest
 from lxml import html as lxml_html
 
-from publish.run import run_publish
+from publish.ops.run import run_publish
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber
-from publish.testhooks import CRASH, HOOK_ENV, hook_value
+from publish.support.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.sitebuilder import essay_text, invoke, make_site
 from tests.test_schedule import first_tuesday
 from tests.tools import RecordingSMTPServer

@@ -1,4 +1,5 @@
-"""Tests for publish.schedule: slots from the RRULE, the queue, time zones and the schedule view."""
+"""Tests for publish.schedule.slots: slots from the RRULE, the queue, time zones and the
+schedule view."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from publish.cli.main import cli
 from publish.content.site import load_site
 from publish.errors import PublishError
 from publish.model import Release
-from publish.rules import LAST_SLOT_YEAR
-from publish.schedule import (
+from publish.schedule.rules import LAST_SLOT_YEAR
+from publish.schedule.slots import (
     DATED,
     DUE,
     MISSED,

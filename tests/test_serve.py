@@ -18,9 +18,9 @@ import pytest
 from click.testing import CliRunner
 from lxml import html
 
-from publish.build import BuildOptions
 from publish.cli.main import cli
-from publish.serve import VERSION_PATH, BuildResult, Preview
+from publish.pipeline.build import BuildOptions
+from publish.preview.serve import VERSION_PATH, BuildResult, Preview
 from tests.tools import free_port
 from tests.websites import TODAY, essay_file, fixture_site
 

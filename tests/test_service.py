@@ -27,8 +27,9 @@ from waitress import wasyncore
 
 from publish.cli.main import cli
 from publish.errors import PublishError
-from publish.mailing.server import create_server
-from publish.mailing.service import ServiceOptions, create_app, mailer_of
+from publish.service.app import create_app, mailer_of
+from publish.service.context import ServiceOptions
+from publish.service.server import create_server
 from publish.state import db, subscribers
 from tests.sitebuilder import essay_text, make_site
 from tests.tools import RecordingSMTPServer, free_port, validate_html

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, Route
 
-from publish.mailing.service import create_app, mailer_of
+from publish.service.app import create_app, mailer_of
 from tests.test_service import build, confirm_link, people, running_service, service_site
 from tests.tools import RecordingSMTPServer, free_port
 

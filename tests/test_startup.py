@@ -55,7 +55,15 @@ def test_version_imports_nothing_heavy() -> None:
 
 
 # Loaded only to sign or serve: `check` and `build` have no use for them.
-SENDING_ONLY = ("dkim", "dns", "flask", "waitress", "watchdog", "http.server", "publish.serve")
+SENDING_ONLY = (
+    "dkim",
+    "dns",
+    "flask",
+    "waitress",
+    "watchdog",
+    "http.server",
+    "publish.preview.serve",
+)
 COMMAND_PROBE = """
 import sys
 from publish.cli.main import cli

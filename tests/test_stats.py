@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from lxml import etree
 
 from publish.content.settings import load_settings
+from publish.ops.stats import Stats, read_stats, stats_chart_svg
 from publish.state.db import MIGRATIONS, connect
 from publish.state.standing import COMPLAINT, HARD_BOUNCE, Outcome, apply_outcomes
 from publish.state.stats import SendCounts
-from publish.stats import Stats, read_stats, stats_chart_svg
 from tests.mailsite import make_mail_site
 from tests.tools import RecordingSMTPServer
 

@@ -1,4 +1,4 @@
-"""The test hooks: one variable, PUBLISH_TEST_HOOK, with one syntax (publish.testhooks)."""
+"""The test hooks: one variable, PUBLISH_TEST_HOOK, with one syntax (publish.support.testhooks)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from publish.testhooks import CRASH, HOLD, HOOK_ENV, hook_value
+from publish.support.testhooks import CRASH, HOLD, HOOK_ENV, hook_value
 
 REPO = Path(__file__).resolve().parent.parent
 PASSES = (
-    "from publish.testhooks import crash_at, hold_at\n"
+    "from publish.support.testhooks import crash_at, hold_at\n"
     "for n in range(1, 5):\n    {call}\n    print(n, flush=True)\n"
 )
 

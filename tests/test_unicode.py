@@ -27,14 +27,14 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from publish.addresses import address_parts, ascii_domain
 from publish.cli.main import cli
 from publish.content.essays import SLUG_PATTERN, slugify
 from publish.content.settings import load_settings
-from publish.outputs import mime
+from publish.mail import mime
 from publish.outputs.urls import tag_slug
 from publish.state import db
 from publish.state.subscribers import add_subscriber, find_subscriber, list_subscribers
+from publish.support.addresses import address_parts, ascii_domain
 from tests.sitebuilder import make_site
 from tests.tools import RecordingSMTPServer
 

@@ -569,6 +569,7 @@ def test_two_emails_at_one_path_name_both_essays(tmp_path: Path) -> None:
     import dataclasses
 
     from publish.content.site import load_site
+    from publish.mail.mime import preview_message
     from publish.outputs import mail
     from publish.outputs.templates import template_environment
 
@@ -577,7 +578,7 @@ def test_two_emails_at_one_path_name_both_essays(tmp_path: Path) -> None:
     first, second = site.essays[:2]
     site = dataclasses.replace(site, essays=(first, dataclasses.replace(second, slug=first.slug)))
     with pytest.raises(PublishError) as caught:
-        mail.render_emails(site, template_environment(site.templates_dir))
+        mail.render_emails(site, template_environment(site.templates_dir), preview_message)
     [problem] = caught.value.problems
     assert problem.path == f"{first.slug}.html"
     assert first.path in problem.message and second.path in problem.message

@@ -31,9 +31,9 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publish.mailing.service import create_app
-from publish.mailing.sns import Refused, refuse_certificate_url
-from publish.mailing.webhooks import MAX_HOOK_BODY
+from publish.service.app import create_app
+from publish.service.hooks import MAX_HOOK_BODY
+from publish.service.sns import Refused, refuse_certificate_url
 from publish.state import db, replays, subscribers
 from publish.state.imports import import_csv
 from tests.test_service import build, running_service, send, service_site
@@ -149,6 +149,12 @@ class Hooks:
 
     def post(self, hook: str, body: Any, headers: dict[str, str] | None = None) -> int:
         """POST JSON to /hooks/<hook>; the status code."""
+        return self.answer(hook, body, headers)[0]
+
+    def answer(
+        self, hook: str, body: Any, headers: dict[str, str] | None = None
+    ) -> tuple[int, str, str]:
+        """POST JSON to /hooks/<hook>; the status code, content type and text of the answer."""
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         request = urllib.request.Request(
             f"{self.base}hooks/{hook}",
@@ -158,10 +164,14 @@ class Hooks:
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status
+                return (
+                    response.status,
+                    response.headers.get_content_type(),
+                    response.read().decode(),
+                )
         except urllib.error.HTTPError as error:
             with error:
-                return error.code
+                return error.code, error.headers.get_content_type(), error.read().decode()
 
     def status(self, address: str) -> str:
         """The reader's status now."""
@@ -394,6 +404,22 @@ def mailgun_event(
         "signature": {"timestamp": stamp, "token": token, "signature": signature.hexdigest()},
         "event-data": data,
     }
+
+
+def test_the_hooks_answer_a_provider_in_plain_text_a_reader_gets_the_page(
+    hooks: Hooks,
+) -> None:
+    record = postmark_bounce(READERS[0], "HardBounce")
+    assert hooks.answer("postmark", record) == (403, "text/plain", "403 Forbidden\n")
+    status, kind, text = hooks.answer("ses", b"{not json")
+    assert (status, kind) == (400, "text/plain")
+    assert text == "400 Bad Request\nThis is not a notification this hook understands.\n"
+    assert hooks.answer("sendgrid", {})[:2] == (404, "text/plain")
+    with pytest.raises(urllib.error.HTTPError) as wrong_link:
+        urllib.request.urlopen(f"{hooks.base}confirm/not-a-token", timeout=30)
+    with wrong_link.value as error:
+        assert (error.code, error.headers.get_content_type()) == (404, "text/html")
+        assert "This link is not valid" in error.read().decode()
 
 
 def test_mailgun_failures_and_complaints_with_a_valid_hmac(hooks: Hooks) -> None:

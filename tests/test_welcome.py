@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from lxml import html
 
 from publish.cli.main import cli
-from publish.mailing.service import create_app, mailer_of
+from publish.service.app import create_app, mailer_of
 from tests.test_service import (
     add_active,
     build,

@@ -23,14 +23,15 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate
-from publish import journal, parallel
-from publish.build import BuildOptions, build
 from publish.cache import store as cache_store
 from publish.cache.outputs import Keyed, OutputMemo
 from publish.errors import PublishError
 from publish.outputs.files import merge_outputs
-from publish.testhooks import HOLD, HOOK_ENV, hook_value
-from publish.writer import write_tree
+from publish.pipeline import journal
+from publish.pipeline.build import BuildOptions, build
+from publish.pipeline.writer import write_tree
+from publish.support import parallel
+from publish.support.testhooks import HOLD, HOOK_ENV, hook_value
 from tests.sitebuilder import due_since_long_ago
 from tests.tools import free_port, requires
 

@@ -7,7 +7,7 @@ import shutil
 from datetime import date
 from pathlib import Path
 
-from publish.build import BuildOptions, BuildReport, build
+from publish.pipeline.build import BuildOptions, BuildReport, build
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 23)

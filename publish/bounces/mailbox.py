@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
 from publish.errors import PublishError
-from publish.loginurl import (
+from publish.support.loginurl import (
     UNPRINTABLE,
     UnreadableURL,
     has_unprintable,

@@ -31,7 +31,7 @@ from publish.bounces.mailbox import (
 )
 from publish.bounces.reports import Context, Reading
 from publish.errors import Problem, PublishError, warning
-from publish.mailing.destination import state_dir
+from publish.mail.destination import state_dir
 from publish.model import Settings
 from publish.state import db, standing, subscribers
 

@@ -44,13 +44,13 @@ from email.utils import getaddresses, parseaddr
 
 from flufl.bounce import all_failures
 
-from publish.addresses import address_tag
 from publish.errors import PublishError
 from publish.state import db, standing
 from publish.state.standing import Outcome, Tag
 from publish.state.subscribers import read_unsubscribe_token
+from publish.support.addresses import address_tag
 
-MESSAGE_ID_PURPOSE = "message-id"  # as publish.mailing.rounds signs the Message-ID's tag
+MESSAGE_ID_PURPOSE = "message-id"  # as publish.mail.rounds signs the Message-ID's tag
 REPORT, NOT_A_REPORT, NOT_UNDERSTOOD = "report", "not_a_report", "not_understood"
 UNREADABLE = "unreadable"
 MAX_CONTAINERS = 64  # multipart and message parts in one message; a real report has < 10
@@ -288,7 +288,7 @@ def _reader_from(
 
 
 def _slug_of(message_id: str, reader: int, context: Context) -> str:
-    """The essay of one of our Message-IDs, `<slug.tag@domain>` (publish.mailing.rounds),
+    """The essay of one of our Message-IDs, `<slug.tag@domain>` (publish.mail.rounds),
     when its tag is genuine for this reader ('' otherwise)."""
     local = message_id.strip().strip("<>").partition("@")[0]
     slug, _, tag = local.rpartition(".")

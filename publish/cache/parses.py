@@ -40,7 +40,7 @@ from publish.cache.store import (
 )
 from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, GlossaryEntry, Settings
-from publish.parallel import fork_workers, forked_pool
+from publish.support.parallel import fork_workers, forked_pool
 
 MAGIC = b"PUBCACHE"
 PARALLEL_THRESHOLD = 48

@@ -21,9 +21,8 @@ from typing import Any
 
 import msgspec
 
-from publish.atomic import write_atomically
+from publish.support.atomic import write_atomically
 
-CACHE_DIR = Path("build") / ".cache"
 FORMAT_VERSION = 4  # 4: rendered bodies, not tokens (3: one record format for all files)
 HEADER = struct.Struct("<8sH32sIH")  # magic, format version, key, crc of the body, part count
 PART = struct.Struct("<I")  # the length of one part

@@ -12,10 +12,10 @@ import click
 from publish.cli.docslinks import docs_url
 from publish.content.settings import load_settings
 from publish.errors import Problem, PublishError
-from publish.mailing.environment import load_environment
+from publish.mail.environment import load_environment
 from publish.model import Settings
-from publish.rules import FIRST_DAY, LAST_DAY
-from publish.schedule import Timetable
+from publish.schedule.rules import FIRST_DAY, LAST_DAY
+from publish.schedule.slots import Timetable
 
 
 def show_problem(problem: Problem) -> None:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from publish.build import BuildOptions, build
 from publish.cli.common import (
     TODAY_OPTION,
     load_environment_settings,
@@ -19,6 +18,7 @@ from publish.content.settings import SETTINGS_FILE
 from publish.deploy.golive import deploy_and_ping
 from publish.deploy.golive import rollback as deploy_rollback
 from publish.errors import PublishError
+from publish.pipeline.build import BuildOptions, build
 
 
 @click.command("deploy")

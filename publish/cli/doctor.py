@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from publish.cli.common import load_environment_settings
-from publish.dnsrecords import DNS_SERVER_ENV, DnsTrouble, txt_lookup
-from publish.doctor import FIX, Diagnosis, Finding, diagnose
 from publish.errors import PublishError
+from publish.ops.dnsrecords import DNS_SERVER_ENV, DnsTrouble, txt_lookup
+from publish.ops.doctor import FIX, Diagnosis, Finding, diagnose
 
 WIDTH = 88
 

@@ -21,15 +21,15 @@ from publish.cli.common import (
     site_moment,
 )
 from publish.content.settings import load_settings
-from publish.cron import cron_instructions
 from publish.errors import PublishError
-from publish.mailing.progress import ProgressEvent, SendSummary
-from publish.mailing.send import require_destination, send_essay
-from publish.mailing.setup import (
+from publish.mail.progress import ProgressEvent, SendSummary
+from publish.mail.send import require_destination, send_essay
+from publish.mail.setup import (
     refuse_unsafe_setup,
 )
-from publish.run import run_publish
-from publish.schedule import Timetable
+from publish.ops.cron import cron_instructions
+from publish.ops.run import run_publish
+from publish.schedule.slots import Timetable
 from publish.state.db import connect, database_path
 from publish.state.imports import export_csv, import_csv
 from publish.state.statuses import CONNECTION_EVENTS, OUTCOMES, Progress, SubscriberStatus
@@ -82,8 +82,9 @@ def _ip_address(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.pass_obj
 def subscriptions_serve(root: Path, host: str, port: int, proxies: int, proxy_address: str) -> None:
     """Run the subscription service with waitress until Ctrl-C."""
-    from publish.mailing.server import serve
-    from publish.mailing.service import ServiceOptions, create_app
+    from publish.service.app import create_app
+    from publish.service.context import ServiceOptions
+    from publish.service.server import serve
 
     load_environment_settings(root)
     options = ServiceOptions(trusted_proxies=proxies, proxy_address=proxy_address)

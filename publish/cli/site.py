@@ -12,9 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from publish.build import BuildOptions, BuildProgress, build, refuse_warnings
-from publish.build import check as check_site
-from publish.cadence import describe_rule
 from publish.cli.common import (
     TODAY_OPTION,
     parse_today,
@@ -28,14 +25,17 @@ from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
 from publish.content.site import load_site
 from publish.errors import Problem, PublishError
 from publish.layout import BUILD_DIR, ESSAYS_DIR
-from publish.mailing.readiness import sending_problems
+from publish.mail.readiness import sending_problems
 from publish.model import Essay
-from publish.previewing import queue_problems
-from publish.schedule import Timetable, format_slot, plan_schedule, schedule_view
+from publish.pipeline.build import BuildOptions, BuildProgress, build, refuse_warnings
+from publish.pipeline.build import check as check_site
+from publish.pipeline.previewing import queue_problems
+from publish.schedule.cadence import describe_rule
+from publish.schedule.slots import Timetable, format_slot, plan_schedule, schedule_view
 from publish.state.releases import site_with_releases
 
 if TYPE_CHECKING:
-    from publish.serve import BuildResult
+    from publish.preview.serve import BuildResult
 
 
 @click.command()
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 @click.option("--author", default="A. Writer", help="The author's name.")
 def init(directory: Path, title: str, author: str) -> None:
     """Create a new working site in DIRECTORY."""
-    from publish.scaffold import create_site
+    from publish.ops.scaffold import create_site
 
     create_site(directory, title, author)
     click.echo(f"Created a new site in {directory}. Next: publish --root {directory} build")
@@ -61,7 +61,7 @@ def init(directory: Path, title: str, author: str) -> None:
 @click.pass_obj
 def new(root: Path, title: str, number: int | None, no_number: bool) -> None:
     """Start a new essay called TITLE in essays/, numbered after the last one (06-<slug>.md)."""
-    from publish.scaffold import files_after, new_essay_name, same_slug_file
+    from publish.ops.scaffold import files_after, new_essay_name, same_slug_file
 
     slug = cap_slug(slugify(title))
     folder = root / ESSAYS_DIR
@@ -141,7 +141,7 @@ def check(
 
 def _checked_links(root: Path, essays: Sequence[Essay], timeout: float) -> list[Problem]:
     """The problems of every external link (`check --links`)."""
-    from publish.linkcheck import LinkCheckOptions, check_links
+    from publish.ops.linkcheck import LinkCheckOptions, check_links
 
     options = LinkCheckOptions(timeout=timeout, deadline=max(LinkCheckOptions.deadline, timeout))
     return check_links(root, essays, options)
@@ -240,7 +240,7 @@ def serve(root: Path, today_text: str | None, port: int, drafts: bool, future: b
 
     Queued essays are shown at their planned slots, with a banner; `/__publish__/` lists the
     queue, the drafts and the sent essays, with each one's email as a reader gets it."""
-    from publish.serve import INDEX_PATH, Preview  # the server's modules: only for `serve`
+    from publish.preview.serve import INDEX_PATH, Preview  # the server's modules: only for `serve`
 
     today = parse_today(today_text) or site_today(root)
     preview = Preview(

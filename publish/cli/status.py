@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from publish.addresses import masked_address
 from publish.cli.common import (
     OUTBOX_OPTION,
     checked_today,
@@ -15,10 +14,11 @@ from publish.cli.common import (
     show_problems,
     site_moment,
 )
-from publish.schedule import Timetable, format_slot
+from publish.ops.status import MailView, NextRelease, StatusReport, gather_status
+from publish.schedule.slots import Timetable, format_slot
 from publish.state.confirmations import FailedConfirmations
 from publish.state.stats import SendCounts
-from publish.status import MailView, NextRelease, StatusReport, gather_status
+from publish.support.addresses import masked_address
 
 
 @click.command("status")
@@ -115,6 +115,6 @@ def _failed_confirmations(failed: FailedConfirmations | None) -> str:
 def stats_command(root: Path) -> None:
     """Show subscribers per month and every send's outcome (from the ledger; no tracking)."""
     from publish.content.settings import load_settings
-    from publish.stats import read_stats, stats_table
+    from publish.ops.stats import read_stats, stats_table
 
     click.echo(stats_table(read_stats(root, load_settings(root))), nl=False)

@@ -1,7 +1,7 @@
 """The `[deploy]` table of publish.toml: where the site goes and how long to wait for it.
 
 Credentials never live here: S3 keys, SSH keys' passphrases and git tokens come from the
-environment or the operator's environment file (see publish.mailing.environment).
+environment or the operator's environment file (see publish.mail.environment).
 """
 
 from __future__ import annotations

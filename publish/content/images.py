@@ -20,7 +20,6 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 
 from publish.cache.store import (
-    CACHE_DIR,
     PROCESS,
     cache_enabled,
     read_json_file,
@@ -29,7 +28,7 @@ from publish.cache.store import (
 from publish.content.markdown import SCHEME
 from publish.content.source import shown
 from publish.errors import Problem, warning
-from publish.layout import ESSAYS_DIR
+from publish.layout import CACHE_DIR, ESSAYS_DIR
 from publish.model import Essay, ImageSize
 
 SIZES_FILE = CACHE_DIR / "images.json"

@@ -28,11 +28,11 @@ from zoneinfo import ZoneInfo
 
 import tomli_w
 
-from publish.atomic import write_atomically
 from publish.content.essays import MIN_YEAR, SLUG_PATTERN
 from publish.errors import Problem, PublishError, did_you_mean, error
 from publish.model import Release
-from publish.rules import FIRST_DAY, LAST_DAY
+from publish.schedule.rules import FIRST_DAY, LAST_DAY
+from publish.support.atomic import write_atomically
 
 RELEASES_FILE = "releases.toml"
 UTC_ZONE = ZoneInfo("UTC")

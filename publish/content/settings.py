@@ -18,7 +18,7 @@ from publish.content.source import SHOWN_LIMIT
 from publish.errors import Problem, PublishError, did_you_mean, error
 from publish.layout import SETTINGS_FILE
 from publish.model import EmailSettings, ScheduleSettings, Settings, SiteSettings, StateSettings
-from publish.rules import check_rule
+from publish.schedule.rules import check_rule
 
 # C0 and C1 control characters (tab and newline excepted): TOML escapes can write them.
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")

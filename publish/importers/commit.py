@@ -14,10 +14,10 @@ from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from publish.atomic import write_atomically
 from publish.content.releasefile import releases_file_path
 from publish.state import db
 from publish.state.imports import ImportPlan, ImportReport, merge_plan
+from publish.support.atomic import write_atomically
 
 STAGING_PREFIX = ".publish-import-"
 

@@ -37,7 +37,7 @@ from publish.importers.repeats import (
 )
 from publish.layout import ESSAYS_DIR, GLOSSARY_DIR
 from publish.model import Settings
-from publish.schedule import Release
+from publish.schedule.slots import Release
 from publish.state.db import database_path
 from publish.state.imports import ImportPlan, read_import
 from publish.state.imports import ImportReport as SubscriberReport

@@ -1,55 +1,57 @@
 """The newsletter email: a published essay as `<slug>.html`, `<slug>.txt` and `<slug>.eml`.
 
 The build makes it only for the essays a send could still need (`publish.state.unsent`);
-a send, a test copy or the preview asks for any other (`publish.mailing.ondemand`).
+a send, a test copy or the preview asks for any other (`publish.mail.ondemand`).
 
 The built files are the preview copy. Two parts of them are personalised when sending:
 the greeting (`Hello,` becomes `Hello Ada,`; in the HTML it sits between
 `<!--greeting-->` markers) and the unsubscribe link, which in the preview points at
 `<service>/unsubscribe/preview` (a token the subscription service rejects harmlessly).
-Delivery swaps both per subscriber with `personalise_html` and `personalise_text`.
+Delivery swaps both per subscriber (`publish.mail.personal`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import cached_property, lru_cache
-from html import escape
 from typing import TYPE_CHECKING
 
 from jinja2 import Environment
 from markupsafe import Markup
 
-from publish.cadence import describe_rule
 from publish.content.images import email_dimensions
 from publish.errors import Problem, warning
 from publish.model import Essay, Settings, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
-from publish.outputs.mime import compose_message, preview_headers
 from publish.outputs.plaintext import render_text
 from publish.outputs.renderers import RenderContext, render_email
 from publish.outputs.urls import essay_url, preview_unsubscribe_url, resolve_url
-from publish.safetext import fold_controls
+from publish.schedule.cadence import describe_rule
 
 if TYPE_CHECKING:
     from css_inline import CSSInliner
 
 Files = dict[str, str | bytes]
+# The `.eml` preview message of an essay from its text and HTML (`publish.mail.mime`).
+MessageMaker = Callable[[Settings, Essay, str, str], bytes]
 
 GREETING_PREVIEW = "Hello,"
 GREETING_START, GREETING_END = "<!--greeting-->", "<!--/greeting-->"
 SIZE_LIMIT = 90 * 1024  # Gmail clips messages above about 102 KB; warn well before.
-_GREETING_HTML = re.compile(re.escape(GREETING_START) + ".*?" + re.escape(GREETING_END), re.S)
 
 
 def render_emails(
-    site: Site, templates: Environment, slugs: Collection[str] | None = None
+    site: Site,
+    templates: Environment,
+    make_message: MessageMaker,
+    slugs: Collection[str] | None = None,
 ) -> OutputFiles:
     """The email of every published essay (or of those named in `slugs`) as
     `{<slug>.html, <slug>.txt, <slug>.eml}`, each file made when the writer asks for it.
 
-    The three files of an essay read the same: the essay, so they share one key. An essay's
+    `make_message` composes the `.eml` from the text and HTML. The three files of an essay
+    read the same: the essay, so they share one key. An essay's
     email reads the whole `site` whichever essays are chosen, so it is the same bytes
     whether a build makes it with every other email or alone.
     """
@@ -58,7 +60,7 @@ def render_emails(
         if slugs is not None and essay.slug not in slugs:
             continue
         reads = Reads("email", essay)
-        email = EssayEmail(site, essay, templates)
+        email = EssayEmail(site, essay, templates, make_message)
         files.add(f"{essay.slug}.html", Deferred(reads, lambda email=email: email.html), essay.path)
         files.add(f"{essay.slug}.txt", Deferred(reads, lambda email=email: email.text), essay.path)
         files.add(
@@ -71,8 +73,11 @@ class EssayEmail:
     """One essay's email, each file made when first asked for (the message, asked for last,
     lets the other two go so that a build does not hold every email in memory)."""
 
-    def __init__(self, site: Site, essay: Essay, templates: Environment):
+    def __init__(
+        self, site: Site, essay: Essay, templates: Environment, make_message: MessageMaker
+    ):
         self.site, self.essay, self.templates = site, essay, templates
+        self.make_message = make_message
 
     @cached_property
     def html(self) -> str:
@@ -88,8 +93,7 @@ class EssayEmail:
     def message(self) -> bytes:
         """The `.eml` preview message: text part, then HTML (made anew each time: not kept,
         as a forked worker holds every email it makes for the rest of the build)."""
-        headers = preview_headers(self.site.settings, self.essay)
-        message = compose_message(headers, self.text, self.html)
+        message = self.make_message(self.site.settings, self.essay, self.text, self.html)
         for name in ("html", "text"):  # written before the message: let them go
             self.__dict__.pop(name, None)
         return message
@@ -171,26 +175,6 @@ def _lead_image_size(essay: Essay) -> dict[str, str]:
 def subscription_reason(settings: Settings) -> str:
     """Why the reader gets this email, in words (never the address of a signup form)."""
     return f"You are getting this email because you subscribed to {settings.site.title}."
-
-
-def greeting_for(name: str) -> str:
-    """The greeting line for a subscriber: `Hello Ada,` or `Hello,` without a name."""
-    name = fold_controls(name)
-    return f"Hello {name}," if name else GREETING_PREVIEW
-
-
-def personalise_html(html: str, settings: Settings, name: str, unsubscribe: str) -> str:
-    """The built HTML with one subscriber's greeting and unsubscribe link."""
-    greeting = f"{GREETING_START}{escape(greeting_for(name))}{GREETING_END}"
-    html = _GREETING_HTML.sub(lambda _: greeting, html, count=1)
-    return html.replace(escape(preview_unsubscribe_url(settings)), escape(unsubscribe))
-
-
-def personalise_text(text: str, settings: Settings, name: str, unsubscribe: str) -> str:
-    """The built text with one subscriber's greeting and unsubscribe link."""
-    preview_line = f"\n{GREETING_PREVIEW}\n"
-    text = text.replace(preview_line, f"\n{greeting_for(name)}\n", 1)
-    return text.replace(preview_unsubscribe_url(settings), unsubscribe)
 
 
 # --- Checks ---------------------------------------------------------------------

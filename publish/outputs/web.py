@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, TemplateError
 from markupsafe import Markup
 
-from publish.cadence import describe_rule
 from publish.errors import PublishError
 from publish.model import Essay, GlossaryEntry, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
@@ -41,6 +40,7 @@ from publish.outputs.urls import (
     tag_groups,
     tag_slug,
 )
+from publish.schedule.cadence import describe_rule
 
 Files = dict[str, str | bytes | Deferred]
 

@@ -10,9 +10,9 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 
-from publish.safetext import now_text
 from publish.state import db, subscribers
 from publish.state.statuses import SubscriberStatus
+from publish.support.safetext import now_text
 
 
 @dataclass(frozen=True)

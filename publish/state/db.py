@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from publish.addresses import address_key
 from publish.errors import PublishError
 from publish.model import Settings
+from publish.support.addresses import address_key
 
 SECRET_ENV = "PUBLISH_SECRET"
 SECRET_FILE = "secret.key"
@@ -107,7 +107,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX deliveries_pending ON deliveries (slug, status);
     """,
     # Addresses that differ only by case, in any script, are one subscriber: each row keeps
-    # the key it merges by (publish.addresses.address_key), set by triggers on every write.
+    # the key it merges by (publish.support.addresses.address_key), set by triggers on every write.
     # Rows that already share a key keep theirs only on the oldest one.
     """
     ALTER TABLE subscribers ADD COLUMN email_key TEXT;

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from publish.errors import Problem, PublishError, error
-from publish.safetext import fold_controls, now_text
 from publish.state import db, formats
 from publish.state.formats import Record
 from publish.state.statuses import STAYS_GONE, SubscriberStatus
@@ -26,6 +25,7 @@ from publish.state.subscribers import (
     normalise_address,
     set_status,
 )
+from publish.support.safetext import fold_controls, now_text
 
 EXPORT_COLUMNS = (
     "email",

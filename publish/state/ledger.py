@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from publish.errors import PublishError
-from publish.safetext import now_text
 from publish.state import db
 from publish.state.statuses import DeliveryStatus, SubscriberStatus
+from publish.support.safetext import now_text
 
 UNKNOWN_RETRIES = 2  # an unknown outcome is tried again at most this often, over all runs
 CLAIM_LEFT = (
@@ -204,7 +204,8 @@ def mark(
     *,
     unknown: bool = False,
 ) -> None:
-    """Record the outcome of one delivery in its own committed transaction."""
+    """Record the outcome of one delivery. It is committed with the caller's transaction
+    (a send records many outcomes in one), or at once on a connection outside any."""
     conn.execute(
         "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_error = ?,"
         " unknown_attempts = unknown_attempts + ?, updated_at = ?"

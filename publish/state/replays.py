@@ -1,4 +1,4 @@
-"""Webhook proofs already used (publish.mailing.webhooks): a signed token is good once.
+"""Webhook proofs already used (publish.service.hooks): a signed token is good once.
 
 Each proof is kept, as a SHA-256 digest, until the moment it would be refused as stale
 anyway; older ones are pruned whenever a new one is recorded. Kept in the state database,

@@ -29,10 +29,10 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from publish.safetext import fold_controls, now_text
 from publish.state import confirmations, db, subscribers
 from publish.state.statuses import DeliveryStatus, SubscriberStatus
 from publish.state.subscribers import Subscriber
+from publish.support.safetext import fold_controls, now_text
 
 HARD_BOUNCE, SOFT_BOUNCE, COMPLAINT, UNSUBSCRIBE = (
     "hard_bounce",

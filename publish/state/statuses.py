@@ -41,7 +41,7 @@ class DeliveryStatus(StrEnum):
 
 
 class Progress(StrEnum):
-    """What a send's progress event tells (publish.mailing.progress.ProgressEvent.kind)."""
+    """What a send's progress event tells (publish.mail.progress.ProgressEvent.kind)."""
 
     START = "start"
     SENT = "sent"

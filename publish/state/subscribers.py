@@ -1,7 +1,7 @@
 """Subscribers kept in the SQLite state: add, merge, unsubscribe, count, tokens.
 
 Addresses are checked with email-validator (no DNS) and merged when they differ only by
-case, in any script (the `email_key` column, see publish.addresses). An unsubscribed
+case, in any script (the `email_key` column, see publish.support.addresses). An unsubscribed
 address keeps its row, so a later import never subscribes it again. Every function takes an
 open connection from `publish.state.db.connect`.
 """
@@ -15,11 +15,11 @@ from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
 
-from publish.addresses import address_key
 from publish.errors import Problem, PublishError, error
-from publish.safetext import fold_controls, now_text
 from publish.state import db
 from publish.state.statuses import STAYS_GONE, SubscriberStatus
+from publish.support.addresses import address_key
+from publish.support.safetext import fold_controls, now_text
 
 TOKEN_PURPOSE = "unsubscribe"
 

@@ -1,12 +1,12 @@
 """Which essays' emails a build makes: those a send could still need.
 
 An essay needs its email while the schedule will still mail it (not released, and not a back
-issue the first-run rule keeps off the list: see `publish.schedule.unmailed_back_issues`),
+issue the first-run rule keeps off the list: see `publish.schedule.slots.unmailed_back_issues`),
 while a send of it in the ledger has not finished, and while new readers are welcomed with it
 (the last send started, with `[email] welcome = "latest"`). A draft a build shows keeps its
 email too (the author is writing it). Any other essay, such as a back issue already mailed,
 gets none: `publish send SLUG`, `send --to` and the preview make it when they ask
-(`publish.mailing.ondemand`), as the build would.
+(`publish.mail.ondemand`), as the build would.
 
 A site with no state database and no `releases.toml` has had no first run, so its horizon is
 the start of today: a plain `publish build` there makes the emails of what a first
@@ -22,7 +22,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 from publish.model import Settings, Site
-from publish.schedule import Timetable, plan_schedule, unmailed_back_issues
+from publish.schedule.slots import Timetable, plan_schedule, unmailed_back_issues
 from publish.state.db import database_path
 from publish.state.releases import open_read_only, site_with_releases
 from publish.state.welcomes import latest_sent_slug

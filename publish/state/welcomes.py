@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from publish.safetext import now_text
 from publish.state.statuses import DeliveryStatus
+from publish.support.safetext import now_text
 
 
 def latest_sent_slug(conn: sqlite3.Connection) -> str | None:

@@ -1,0 +1,1 @@
+"""Sending: message building, transport, DKIM, pace, workers, composers, rounds and the send."""

@@ -1,0 +1,158 @@
+"""Each reader's copy of a send's message, made in this process or, for a large send, ahead
+of time by forked processes (composing is most of a send's CPU; the SMTP connections wait).
+A copy is signed (DKIM) where it is made, so a large send's signatures are made in the
+forked composers too, not one after another in the sending process.
+
+Both ways call the same `copy_for` with the same inputs, so the bytes are the same.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from publish.mail.built import BuiltEmail, personal_message
+from publish.mail.dkim import DkimSigner
+from publish.mail.transport import DeliveryFailure, header_address
+from publish.model import Settings
+from publish.outputs.urls import unsubscribe_url
+from publish.state import db
+from publish.state.ledger import Delivery
+from publish.state.subscribers import unsubscribe_token
+from publish.support.parallel import fork_workers, forked_pool
+
+FORK_THRESHOLD = 500  # readers: below this, composing in this process is quicker
+AHEAD = 64  # copies a forked composer may be asked for before the first is taken
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every copy of one send is made from."""
+
+    built: BuiltEmail
+    settings: Settings
+    secret: bytes
+    domain: str
+    signer: DkimSigner | None = None  # signs each copy when [email] sets up DKIM
+
+
+def compose(
+    built: BuiltEmail,
+    settings: Settings,
+    *,
+    to: str,
+    name: str,
+    unsubscribe: str,
+    message_id: str,
+    signer: DkimSigner | None = None,
+) -> bytes:
+    """One reader's message, signed by `signer` if given; one that cannot be built (or
+    signed) fails for that reader alone."""
+    try:
+        message = personal_message(
+            built, settings, to=to, name=name, unsubscribe=unsubscribe, message_id=message_id
+        )
+        return message if signer is None else signer.sign(message)
+    except ValueError as exc:  # header defects and encoding errors are ValueErrors
+        raise DeliveryFailure(
+            f"the message for this address could not be built ({exc})", permanent=True
+        ) from None
+
+
+def message_id(context: Context, subscriber_id: int) -> str:
+    """A Message-ID unique to this essay and subscriber, the same on a resend."""
+    slug = context.built.slug
+    tag = db.sign(context.secret, "message-id", f"{slug}:{subscriber_id}")[:16]
+    return f"<{slug}.{tag}@{context.domain}>"
+
+
+def copy_for(context: Context, subscriber_id: int, email: str, name: str) -> bytes:
+    """This reader's copy: their address, greeting, unsubscribe link and Message-ID; signed
+    when the send signs."""
+    settings = context.settings
+    return compose(
+        context.built,
+        settings,
+        to=header_address(email),
+        name=name,
+        unsubscribe=unsubscribe_url(settings, unsubscribe_token(context.secret, subscriber_id)),
+        message_id=message_id(context, subscriber_id),
+        signer=context.signer,
+    )
+
+
+_FORKED: list[Context] = []  # the context, in a forked composer
+
+
+def _start(context: Context) -> None:
+    """In a forked composer: keep the send's context."""
+    _FORKED[:] = [context]
+
+
+def _copy_in_fork(subscriber_id: int, email: str, name: str) -> tuple[bytes, str]:
+    """A copy made in a forked composer: the bytes, or '' and why it could not be made
+    (DeliveryFailure itself does not survive the trip back)."""
+    try:
+        return copy_for(_FORKED[0], subscriber_id, email, name), ""
+    except DeliveryFailure as failure:
+        return b"", failure.reason
+
+
+class Copy:
+    """A reader's copy, made now or on its way from a forked composer."""
+
+    def __init__(self, data: bytes = b"", future: Future[tuple[bytes, str]] | None = None):
+        self.data = data
+        self.future = future
+
+    def result(self) -> bytes:
+        """The bytes, or DeliveryFailure (permanent) when the copy cannot be made."""
+        if self.future is None:
+            return self.data
+        data, problem = self.future.result()
+        if problem:
+            raise DeliveryFailure(problem, permanent=True)
+        return data
+
+
+class Composer:
+    """Makes the copies of one send; forks composers when the send is large and forking is
+    safe (before any thread starts). Close it when the send ends."""
+
+    def __init__(self, context: Context, readers: int) -> None:
+        self.context = context
+        workers = fork_workers(readers, FORK_THRESHOLD)
+        self.pool: ProcessPoolExecutor | None = (
+            forked_pool(workers, _start, (context,)) if workers else None
+        )
+
+    @property
+    def ahead(self) -> int:
+        """How many copies are worth asking for before they are needed."""
+        return AHEAD if self.pool is not None else 0
+
+    def copy(self, delivery: Delivery) -> Copy:
+        """Start (or make) this reader's copy."""
+        if self.pool is None:
+            try:
+                return Copy(copy_for(self.context, *_fields(delivery)))
+            except DeliveryFailure as failure:
+                return Copy(future=_failed(failure.reason))
+        return Copy(future=self.pool.submit(_copy_in_fork, *_fields(delivery)))
+
+    def close(self) -> None:
+        """Stop the forked composers, if any."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _fields(delivery: Delivery) -> tuple[int, str, str]:
+    """What a copy is made from, besides the send's context."""
+    return delivery.subscriber_id, delivery.email, delivery.name
+
+
+def _failed(reason: str) -> Future[tuple[bytes, str]]:
+    """A finished future saying the copy could not be made."""
+    future: Future[tuple[bytes, str]] = Future()
+    future.set_result((b"", reason))
+    return future

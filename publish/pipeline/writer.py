@@ -1,0 +1,332 @@
+"""The only place that touches an output folder: checked paths, then one atomic commit.
+
+Every folder of a build is first prepared beside its target, which stays untouched: a new
+tree is staged whole (to be swapped in) or, with the output memo and a previous tree, only
+the changed files are staged (to be moved into place). Then one commit journal is written
+that lists what every folder's change does, and it is replayed. A crash before the journal
+exists leaves every folder as it was (the next build removes the staging folders); a crash
+after it is finished by the next build; so the folders always hold all of one build.
+Folders are made `0o777` and files `0o666`, less the umask, so a web server can read them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from publish.cache.outputs import Keyed, OutputMemo
+from publish.outputs.files import Content, as_bytes
+from publish.pipeline.journal import (
+    checked_path,
+    recover_interrupted_commit,
+    remove_leftovers,
+    replay,
+    set_modes,
+    write_journal,
+)
+from publish.support.locks import exclusive_lock
+from publish.support.testhooks import hold_at
+
+LOCK_NAME = ".lock"
+
+
+Maker = Callable[[Sequence[Content | Keyed]], Iterable[Content]]
+
+
+def made_in_turn(values: Sequence[Content | Keyed]) -> Iterator[Content]:
+    """Each value's content, in order, made here one at a time (the build passes its own
+    maker, which shares the work among worker processes)."""
+    for value in values:
+        yield value.content() if isinstance(value, Keyed) else value
+
+
+def build_lock(build_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """Hold the site's build lock (`build/.lock`), or fail at once if a build holds it."""
+    return exclusive_lock(
+        build_dir / LOCK_NAME,
+        "another build is running in this site (it "
+        "holds this lock file); wait for it to finish, then build again",
+    )
+
+
+# --- Writing folders -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputFolder:
+    """One folder a build replaces: its files, where it goes, and its output memo if any."""
+
+    files: Mapping[str, Content | Keyed]
+    target: Path
+    memo: OutputMemo | None = None
+
+
+@dataclass
+class Prepared:
+    """A folder's change, staged and not yet visible: its journal entry, and what to note in
+    the memo once it is committed."""
+
+    entry: dict[str, Any]
+    staging: Path
+    finish: Callable[[], None]
+
+
+def write_tree(
+    files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo | None = None
+) -> None:
+    """Replace the folder `target` with exactly `files`, atomically (see `write_trees`)."""
+    write_trees([OutputFolder(files, target, memo)])
+
+
+def write_trees(
+    folders: Sequence[OutputFolder],
+    make: Maker = made_in_turn,
+    before_commit: Callable[[], None] | None = None,
+) -> None:
+    """Replace each folder with exactly its files, all of them in one atomic commit.
+
+    The folders share one parent, which holds the journal. A deferred content is made only
+    when its folder's memo cannot vouch for the previous build's file.
+    """
+    parent = _shared_parent(folders)
+    recover_interrupted_commit(parent)
+    remove_leftovers(parent, [folder.target.name for folder in folders])
+    prepared: list[Prepared] = []
+    try:
+        for folder in folders:
+            checked = {checked_path(p): content for p, content in folder.files.items()}
+            prepared.append(_prepare(checked, folder.target, folder.memo, make))
+        if before_commit is not None:
+            before_commit()  # may refuse the build: the staging is removed, nothing changes
+        hold_at("staged")
+        journal = {"changes": [p.entry for p in prepared]}
+        write_journal(parent, journal)
+    except BaseException:
+        for done in prepared:
+            shutil.rmtree(done.staging, ignore_errors=True)
+        raise
+    hold_at("journal")
+    replay(parent, journal)
+    for done in prepared:
+        done.finish()
+
+
+def _shared_parent(folders: Sequence[OutputFolder]) -> Path:
+    """The one folder holding every target (created if missing)."""
+    parents = {folder.target.parent for folder in folders}
+    names = [folder.target.name for folder in folders]
+    if len(parents) != 1 or len(set(names)) != len(names):
+        raise ValueError("the output folders of one commit must be distinct siblings")
+    parent = parents.pop()
+    parent.mkdir(parents=True, exist_ok=True)
+    return parent
+
+
+def _prepare(
+    files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo | None, make: Maker
+) -> Prepared:
+    """Stage one folder's change: in place when the memo and a previous tree allow it."""
+    if memo is not None and target.is_dir():
+        plan = _update_plan(files, target, memo)
+        if plan is not None:
+            return _stage_update(plan, target, memo, make)
+    return _stage_tree(files, target, memo, make)
+
+
+def _new_staging(target: Path) -> Path:
+    """A new, empty staging folder beside `target`."""
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
+
+
+def _stage_tree(
+    files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo | None, make: Maker
+) -> Prepared:
+    """Write a whole new tree beside `target`, to be swapped in."""
+    staging = _new_staging(target)
+    try:
+        folders: set[Path] = set()
+        todo = [
+            (relative, content)
+            for relative, content in files.items()
+            if not _kept(staging, relative, content, target, memo, folders)
+        ]
+        made = make([content for _, content in todo])
+        for (relative, content), data in zip(todo, made, strict=True):
+            path = _folder_made(staging / relative, folders)
+            _write_file(path, data, target / relative)
+            if memo is not None and isinstance(content, Keyed) and content.key is not None:
+                memo.record(relative, content.key, path)
+        set_modes(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    entry = {"kind": "swap", "folder": target.name, "staging": staging.name}
+    return Prepared(entry, staging, lambda: None)
+
+
+def _kept(
+    staging: Path,
+    relative: str,
+    content: Content | Keyed,
+    target: Path,
+    memo: OutputMemo | None,
+    folders: set[Path],
+) -> bool:
+    """Link the previous build's file when the memo vouches for it; whether it was."""
+    key = content.key if isinstance(content, Keyed) else None
+    if memo is None or key is None or not memo.holds(relative, key, target / relative):
+        return False
+    path = _folder_made(staging / relative, folders)
+    if not _linked(target / relative, path):
+        return False
+    memo.record(relative, key, path)
+    return True
+
+
+def _folder_made(path: Path, folders: set[Path]) -> Path:
+    """`path`, once its folder exists (each folder created once per tree)."""
+    if path.parent not in folders:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folders.add(path.parent)
+    return path
+
+
+def _linked(previous: Path, path: Path) -> bool:
+    """Hard-link the previous build's file into the new tree, if this file system can."""
+    try:
+        os.link(previous, path)
+    except OSError:
+        return False
+    return True
+
+
+def _write_file(path: Path, content: Content, previous: Path) -> None:
+    """Write one file (its folder exists); an unchanged file is hard-linked, not rewritten."""
+    data = as_bytes(content)
+    if _unchanged(previous, data):
+        try:
+            os.link(previous, path)
+            return
+        except OSError:  # no hard links here: write it
+            pass
+    path.write_bytes(data)
+
+
+def _unchanged(previous: Path, data: bytes) -> bool:
+    """Whether the previous build's file at this path holds exactly `data`."""
+    try:
+        return previous.stat().st_size == len(data) and previous.read_bytes() == data
+    except OSError:
+        return False
+
+
+def add_files(files: Mapping[str, Content], target: Path) -> None:
+    """Add `files` to the folder `target` (made if missing), its other files left alone, in
+    one commit through the journal, so a crash leaves all of them or none (the caller holds
+    the build lock). The next build's commit keeps them only if it makes them too."""
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    recover_interrupted_commit(parent)
+    remove_leftovers(parent, [target.name])
+    staging = _new_staging(target)
+    try:
+        moves = [checked_path(relative) for relative in files]
+        for number, content in enumerate(files.values()):
+            (staging / str(number)).write_bytes(as_bytes(content))
+        change = {"kind": "update", "folder": target.name, "staging": staging.name}
+        journal = {"changes": [{**change, "moves": moves, "removes": []}]}
+        write_journal(parent, journal)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    replay(parent, journal)
+
+
+# --- Updating a tree in place ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    """What turns the previous tree into the new one: files to write, kept, and removed."""
+
+    writes: list[tuple[str, Content | Keyed]]
+    kept: list[str]  # each file the memo vouched for
+    removes: list[str]
+
+
+def _update_plan(
+    new_files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo
+) -> UpdatePlan | None:
+    """The plan, or None when a path changes between file and folder (then swap a new tree)."""
+    old_files, old_folders = _tree_listing(target)
+    new_folders = _folders_of(new_files)
+    if not new_files.keys().isdisjoint(old_folders | new_folders) or not new_folders.isdisjoint(
+        old_files
+    ):
+        return None
+    writes, kept = [], []
+    base = str(target)
+    for relative, content in new_files.items():
+        key = content.key if isinstance(content, Keyed) else None
+        if key is not None and memo.holds(relative, key, f"{base}/{relative}"):
+            kept.append(relative)
+        elif isinstance(content, Keyed) or not _unchanged(target / relative, as_bytes(content)):
+            writes.append((relative, content))
+    return UpdatePlan(writes, kept, sorted(old_files - new_files.keys()))
+
+
+def _folders_of(paths: Iterable[str]) -> set[str]:
+    """Every folder that holds one of `paths` (relative POSIX paths), "." for the root."""
+    folders = {"."}
+    for path in paths:
+        while "/" in path:
+            path = path.rsplit("/", 1)[0]
+            if path in folders:
+                break
+            folders.add(path)
+    return folders
+
+
+def _tree_listing(target: Path) -> tuple[set[str], set[str]]:
+    """Every file and every folder under `target`, as relative POSIX paths."""
+    files: set[str] = set()
+    folders: set[str] = {"."}
+    for folder, subfolders, names in os.walk(target):
+        relative = os.path.relpath(folder, target).replace(os.sep, "/")
+        prefix = "" if relative == "." else f"{relative}/"
+        folders.update(prefix + name for name in subfolders)
+        files.update(prefix + name for name in names)
+    return files, folders
+
+
+def _stage_update(plan: UpdatePlan, target: Path, memo: OutputMemo, make: Maker) -> Prepared:
+    """Stage the changed files beside the tree, to be moved in when the journal commits."""
+    staging = _new_staging(target)
+    try:
+        made = make([content for _, content in plan.writes])
+        for number, data in enumerate(made):
+            (staging / str(number)).write_bytes(as_bytes(data))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    entry = {
+        "kind": "update",
+        "folder": target.name,
+        "staging": staging.name,
+        "moves": [relative for relative, _ in plan.writes],
+        "removes": plan.removes,
+    }
+
+    def finish() -> None:
+        memo.keep_vouched(plan.kept)
+        for relative, content in plan.writes:
+            if isinstance(content, Keyed) and content.key is not None:
+                memo.record(relative, content.key, target / relative)
+
+    return Prepared(entry, staging, finish)

@@ -1,0 +1,1 @@
+"""The local preview: the server and its pages."""

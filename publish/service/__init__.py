@@ -1,0 +1,1 @@
+"""The subscription web service: the Flask app, one blueprint per concern."""

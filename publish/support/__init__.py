@@ -1,0 +1,2 @@
+"""Ground helpers: atomic writes, locks, the fork pool, safe text, addresses, login URLs and
+test hooks."""
