@@ -17,8 +17,8 @@ from pathlib import Path
 from PIL import Image
 from playwright.sync_api import Page, Route, sync_playwright
 
-from publish.build import BuildOptions, build
 from publish.content.settings import load_settings
+from publish.pipeline.build import BuildOptions, build
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IMAGES = REPO_ROOT / "docs" / "images"
