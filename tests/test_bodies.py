@@ -19,6 +19,7 @@ from publish.cache import parses as cache
 from publish.cache import store as cache_store
 from publish.content.glossary import load_glossary
 from publish.content.markdown import build_parser
+from publish.layout import CACHE_DIR
 from publish.pipeline.build import BuildOptions, build
 from tests.test_cache import (
     REPO,
@@ -91,7 +92,7 @@ def test_cold_warm_and_uncached_builds_write_the_same_bytes(tmp_path, monkeypatc
     uncached = linked_site(tmp_path / "uncached")
     monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
     build(uncached, BuildOptions(today=TODAY))
-    assert not (uncached / cache_store.CACHE_DIR).exists()
+    assert not (uncached / CACHE_DIR).exists()
     for output in ("site", "email"):
         assert same_tree(kept / output, cold / "build" / output), f"warm {output}"
         assert same_tree(kept / output, uncached / "build" / output), f"uncached {output}"

@@ -28,6 +28,7 @@ from publish.cache import parses as cache
 from publish.cache import store as cache_store
 from publish.cli.main import cli
 from publish.errors import PublishError
+from publish.layout import CACHE_DIR
 from publish.outputs import mail, web
 from publish.pipeline.build import BuildOptions, build, read_site
 from publish.support import parallel
@@ -87,7 +88,7 @@ def forget_process_cache() -> None:
 
 def records(root: Path) -> list[Path]:
     """The essay records in a site's cache."""
-    return sorted((root / cache_store.CACHE_DIR / "essays").glob("*.rec"))
+    return sorted((root / CACHE_DIR / "essays").glob("*.rec"))
 
 
 def test_cached_build_is_byte_identical_to_an_uncached_one(tmp_path, monkeypatch, parsed):
@@ -99,7 +100,7 @@ def test_cached_build_is_byte_identical_to_an_uncached_one(tmp_path, monkeypatch
     fresh = example_site(tmp_path / "fresh")
     monkeypatch.setenv(cache_store.NO_CACHE_ENV, "1")
     build(fresh, BuildOptions(today=TODAY))
-    assert not (fresh / cache_store.CACHE_DIR).exists()
+    assert not (fresh / CACHE_DIR).exists()
     for output in ("site", "email"):
         assert same_tree(cached / "build" / output, fresh / "build" / output), output
 
@@ -360,9 +361,9 @@ def test_stored_tokens_decode_to_the_parsed_tokens(corpus, monkeypatch):
 
 def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path, monkeypatch):
     blocked = generated(12, tmp_path / "blocked")
-    (blocked / cache_store.CACHE_DIR).mkdir(parents=True)
+    (blocked / CACHE_DIR).mkdir(parents=True)
     for name in ("essays", "outputs"):  # the parse records and the output manifests
-        (blocked / cache_store.CACHE_DIR / name).write_text("not a folder", encoding="utf-8")
+        (blocked / CACHE_DIR / name).write_text("not a folder", encoding="utf-8")
     build(blocked, BuildOptions(today=TODAY))
     build(blocked, BuildOptions(today=TODAY))
     assert not records(blocked)

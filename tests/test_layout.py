@@ -4,6 +4,7 @@ a room that allows it), never up; the outputs never import the cache or another 
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -259,3 +260,11 @@ def test_every_attribute_an_object_sets_on_itself_is_read() -> None:
                 and node.attr not in read
             ]
     assert unread == []
+
+
+def test_every_module_of_the_package_imports() -> None:
+    """A move that left a name behind (imported from a module that no longer has it) fails
+    here, not in whichever test happens to reach that module."""
+    names = [module_name(path) for path in sorted(PACKAGE.rglob("*.py")) if path.stem != "__main__"]
+    for name in names:
+        importlib.import_module(name)

@@ -26,6 +26,7 @@ from bench.generate import generate
 from publish.cache import store as cache_store
 from publish.cache.outputs import Keyed, OutputMemo
 from publish.errors import PublishError
+from publish.layout import CACHE_DIR
 from publish.outputs.files import merge_outputs
 from publish.pipeline import journal
 from publish.pipeline.build import BuildOptions, build
@@ -408,7 +409,7 @@ def copy_for_test(builds: Builds, target: Path, variant: str) -> tuple[Path, dic
     apply_edit(root)
     env = {k: v for k, v in os.environ.items() if k not in (HOOK_ENV, cache_store.NO_CACHE_ENV)}
     if variant == "cold":
-        shutil.rmtree(root / cache_store.CACHE_DIR)
+        shutil.rmtree(root / CACHE_DIR)
     elif variant == "swap":
         env[cache_store.NO_CACHE_ENV] = "1"
     return root, env

@@ -26,12 +26,12 @@ import msgspec
 from publish.cache.bodies import KeptBody
 from publish.cache.parses import glossary_dependencies
 from publish.cache.store import (
-    CACHE_DIR,
     code_fingerprint,
     hash_folder,
     read_json_file,
     write_json_file,
 )
+from publish.layout import CACHE_DIR
 from publish.model import Essay, Glossary, Settings
 
 MAGIC = b"PUBMEMO1"

@@ -30,7 +30,6 @@ from publish.cache.records import (
     pack_bodies,
 )
 from publish.cache.store import (
-    CACHE_DIR,
     PROCESS,
     cache_enabled,
     code_fingerprint,
@@ -39,6 +38,7 @@ from publish.cache.store import (
     write_cache_file,
 )
 from publish.errors import Problem, PublishError
+from publish.layout import CACHE_DIR
 from publish.model import Essay, Glossary, GlossaryEntry, Settings
 from publish.support.parallel import fork_workers, forked_pool
 
