@@ -65,6 +65,24 @@ def test_a_missing_relay_points_to_the_smtp_configuration(
     assert pointer == f"{DOCS_URL}guide/sending/#smtp-configuration"
 
 
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [
+        (["send"], "publish-send"),
+        (["subscribers", "add", "--bogus", "a@example.org"], "publish-subscribers-add"),
+        (["build", "--today", "soon"], "publish-build"),
+    ],
+)
+def test_a_command_line_mistake_points_to_its_command(
+    tmp_path: Path, args: list[str], command: str
+) -> None:
+    result = invoke(make_site(tmp_path), *args)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    error = next(i for i, line in enumerate(lines) if line.startswith("Error: "))
+    assert lines[error + 1] == f"  see: {DOCS_URL}reference/commands/#{command}"
+
+
 def test_a_hint_carries_no_pointer() -> None:
     """Only what needs fixing sends the reader to the docs; a hint stays one line."""
     from click.testing import CliRunner

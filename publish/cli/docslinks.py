@@ -73,6 +73,11 @@ def docs_page(problem: Problem) -> str | None:
     return next((rule.page for rule in RULES if rule.matches(problem)), None)
 
 
+def command_docs_url(command_path: str) -> str:
+    """The reference of one command (`publish subscribers add`), as mkdocs-click names it."""
+    return f"{DOCS_URL}reference/commands/#{command_path.replace(' ', '-')}"
+
+
 def docs_url(problem: Problem) -> str | None:
     """The full address of the docs page that explains `problem`, if any."""
     page = docs_page(problem)
