@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PUBLISH := $(VENV)/bin/publish
 VNU_JAR := node_modules/vnu-jar/build/dist/vnu.jar
 
-.PHONY: build test test-fast check serve docs docs-serve screenshots bench bench-compare mutation clean lint
+.PHONY: build test test-fast check serve docs docs-serve screenshots bench bench-compare mutation clean lint messages
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,16 @@ $(VNU_JAR):
 ## build: build the example site into build/
 build: $(VENV)/.installed
 	$(PUBLISH) build
+
+## messages: extract the reader-facing strings into the .pot and update every catalog
+CATALOGS := publish/i18n/catalogs
+messages: $(VENV)/.installed
+	$(VENV)/bin/pybabel extract --mapping-file babel.cfg --no-location --sort-output \
+		--omit-header --add-comments Translators: --keywords N_ --keywords page:2 \
+		--keywords abort:2 --output-file $(CATALOGS)/messages.pot publish
+	$(VENV)/bin/pybabel update --domain messages --input-file $(CATALOGS)/messages.pot \
+		--output-dir $(CATALOGS) --no-fuzzy-matching \
+		--ignore-obsolete
 
 ## test: lint, then run the whole test suite (the strict docs build and the quick start included)
 test: $(VENV)/.installed-test $(VNU_JAR)

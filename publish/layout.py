@@ -9,7 +9,8 @@ SETTINGS_FILE = "publish.toml"
 ESSAYS_DIR = "essays"
 GLOSSARY_DIR = "footnotes"
 TEMPLATES_DIR = "templates"
-SOURCE_FOLDERS = (ESSAYS_DIR, GLOSSARY_DIR, TEMPLATES_DIR)
+LOCALE_DIR = "locale"  # the site's own message catalogs: locale/<lang>/LC_MESSAGES/*.po
+SOURCE_FOLDERS = (ESSAYS_DIR, GLOSSARY_DIR, TEMPLATES_DIR, LOCALE_DIR)
 
 BUILD_DIR = "build"
 SITE_FOLDER = "site"  # under build/: the web site

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,6 +24,15 @@ class Located(NamedTuple):
     col: int
 
     __repr__ = tuple.__repr__
+
+
+class KeptRenderings(ABC):
+    """An essay's body that keeps what was rendered from its tokens (the build cache's kept
+    bodies): a renderer asks it for `rendered(render, context)` instead of rendering."""
+
+    @abstractmethod
+    def rendered(self, render: Callable[[Any, Any], str], context: Any) -> str:
+        """What `render(tokens, context)` returns, kept or rendered now."""
 
 
 class ImageSize(NamedTuple):
@@ -143,6 +156,13 @@ class GlossaryEntry:
     path: str
     tokens: tuple[Any, ...] = ()
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """A hash of everything the entry puts into the essays that cite it (computed once:
+        an entry is immutable)."""
+        text = repr((self.key, self.term, self.source, self.aliases, self.definition))
+        return hashlib.sha256(text.encode()).hexdigest()
+
 
 @dataclass(frozen=True)
 class Glossary:
@@ -205,6 +225,7 @@ class Essay:
     link_targets: tuple[tuple[str, str], ...] = ()
     # set at each load: the pixel size of each local image file (source, width, height)
     image_sizes: tuple[ImageSize, ...] = ()
+    language: str = ""  # front matter `language`: the essay's own language ("": the site's)
 
     def __post_init__(self) -> None:
         # The build cache reads an essay's located sources back as plain tuples: name their

@@ -25,7 +25,6 @@ from tests.test_cache import (
     REPO,
     TODAY,
     build_in_a_fresh_process,
-    forget_process_cache,
     records,
     same_tree,
 )
@@ -78,7 +77,6 @@ def remake_everything(root: Path) -> None:
         shutil.rmtree(root / "build" / name)
     for manifest in (root / memo.OUTPUTS_DIR).glob("*.manifest"):
         manifest.unlink()
-    forget_process_cache()
 
 
 def test_cold_warm_and_uncached_builds_write_the_same_bytes(tmp_path, monkeypatch):

@@ -27,10 +27,12 @@ from publish.cache import outputs as memo
 from publish.cache import parses as cache
 from publish.cache import store as cache_store
 from publish.cli.main import cli
-from publish.errors import PublishError
+from publish.errors import Problem, PublishError
 from publish.layout import CACHE_DIR
+from publish.model import Site
 from publish.outputs import mail, web
-from publish.pipeline.build import BuildOptions, build, read_site
+from publish.pipeline.build import BuildOptions, build
+from publish.pipeline.load import load
 from publish.support import parallel
 from publish.support.testhooks import HOLD, HOOK_ENV, hook_value
 from tests.sitebuilder import due_since_long_ago
@@ -73,17 +75,16 @@ def same_tree(left: Path, right: Path) -> bool:
     )
 
 
+def read_site(root: Path) -> tuple[Site, list[Problem]]:
+    """The site as its files say, loaded as the build loads it, and its warnings."""
+    loaded = load(root)
+    return loaded.files, loaded.warnings
+
+
 def citing(root: Path, key: str) -> set[str]:
     """The essay files whose notes cite a glossary key."""
     site, _ = read_site(root)
     return {Path(e.path).name for e in site.essays if any(n.glossary_key == key for n in e.notes)}
-
-
-def forget_process_cache() -> None:
-    """Forget the records decoded and the essays parsed in this process, as a new process
-    would."""
-    cache_store.PROCESS.loaded_records.clear()
-    cache_store.PROCESS.recent_parses.clear()
 
 
 def records(root: Path) -> list[Path]:
@@ -310,16 +311,14 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, parsed, monkeypatch, da
     # keep no bodies (they are few), so each is rendered from a parse of its own
     for manifest in (corpus / memo.OUTPUTS_DIR).glob("*.manifest"):
         manifest.unlink()
-    forget_process_cache()
     parsed.clear()
     build(corpus, BuildOptions(today=TODAY))
     sound = len(parsed)
     for manifest in (corpus / memo.OUTPUTS_DIR).glob("*.manifest"):
         manifest.unlink()  # every page, feed and email is made again, from the kept bodies
-    forget_process_cache()  # as a new process would
     real_plan = publish.pipeline.build.plan
 
-    def damage_after_load(site, options):  # the records held when loaded, then changed
+    def damage_after_load(site, known, options):  # the records held when loaded, then changed
         for record in records(corpus):
             if damage == "byte":
                 data = bytearray(record.read_bytes())
@@ -327,7 +326,7 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, parsed, monkeypatch, da
                 record.write_bytes(bytes(data))
             else:
                 record.unlink()
-        return real_plan(site, options)
+        return real_plan(site, known, options)
 
     monkeypatch.setattr(publish.pipeline.build, "plan", damage_after_load)
     parsed.clear()
@@ -342,7 +341,6 @@ def test_source_changed_during_a_build_fails_cleanly(corpus):
     site, _ = read_site(corpus)
     essay = site.essays[0]
     assert isinstance(essay.tokens, cache.KeptBody)
-    forget_process_cache()
     source = corpus / essay.path
     source.write_text(source.read_text(encoding="utf-8") + "\nLate words.\n", encoding="utf-8")
     with pytest.raises(PublishError, match="run the build again"):
@@ -613,7 +611,6 @@ def test_check_writes_nothing_but_its_memo(corpus):
     build(corpus, BuildOptions(today=TODAY))
     path = corpus / "essays" / "00005.md"
     path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n", encoding="utf-8")
-    forget_process_cache()  # as a new process would
     before = folder_state(corpus / "build")
     result = CliRunner().invoke(cli, ["--root", str(corpus), "check"])
     assert result.exit_code == 0, result.output
@@ -700,3 +697,33 @@ def test_records_are_plain_data(corpus):
         ((start, length),) = cache_store.unpack_record(data, memo.MAGIC)
         stamps = json.loads(data[start : start + length])
         assert stamps and all(isinstance(s, list) for s in stamps.values())
+
+
+# --- One cache object, made by the build and passed in ----------------------------------
+
+
+def test_a_build_uses_the_cache_it_is_given(tmp_path):
+    root = generated(4, tmp_path / "site")
+    build(root, BuildOptions(today=TODAY), cache=cache_store.BuildCache(root, enabled=False))
+    assert not (root / CACHE_DIR).exists()
+    kept = cache_store.BuildCache.for_site(root)
+    build(root, BuildOptions(today=TODAY), cache=kept)
+    assert len(records(root)) == 4
+    assert {path.parent.name for path in kept.loaded_records} <= {"essays"}
+    assert len(kept.template_environments) == 1, "the templates kept for the next build"
+
+
+def test_a_check_leaves_a_build_running_meanwhile_free_to_keep_its_cache(tmp_path):
+    checked = generated(4, tmp_path / "checked")
+    built = generated(4, tmp_path / "built")
+    started = []
+
+    def build_meanwhile(progress) -> None:  # a build of another site while the check runs
+        if not started:
+            started.append(progress)
+            build(built, BuildOptions(today=TODAY))
+
+    publish.pipeline.build.check(checked, BuildOptions(today=TODAY), progress=build_meanwhile)
+    assert started, "the check made no file"
+    assert len(records(built)) == 4, "the other build was left read-only by the check"
+    assert not (checked / CACHE_DIR / "essays").exists()

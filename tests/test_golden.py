@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate
-from publish.layout import EMAIL_DIR
+from publish.mail.built import EMAIL_DIR
 from publish.mail.ondemand import make_email
-from publish.pipeline.build import BuildOptions, build, load_site
+from publish.pipeline.build import BuildOptions, build
+from publish.pipeline.load import load
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "tests" / "golden"
@@ -60,7 +61,7 @@ def built_files(root: Path, every_email: bool = False) -> dict[str, bytes]:
     the emails it is about to send)."""
     options = BuildOptions(today=date.fromisoformat(TODAY))
     if every_email:
-        site, _ = load_site(root)
+        site = load(root).site
         options = dataclasses.replace(options, emails=frozenset(e.slug for e in site.essays))
     build(root, options)
     out = root / "build"

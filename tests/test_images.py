@@ -14,7 +14,7 @@ from lxml import html
 from PIL import Image
 
 from publish.content.images import email_size, read_size
-from publish.pipeline.build import load_site
+from publish.pipeline.load import load
 from tests.sitebuilder import due_since_long_ago, essay_text, invoke, make_site
 
 TODAY = "2026-12-01"
@@ -144,9 +144,9 @@ def test_an_essay_names_each_image_and_link_with_its_place_and_each_image_size(
 ) -> None:
     body = "A first paragraph with [a link](https://example.org/x).\n\n![Wide](images/wide.png)\n"
     root = images_site(tmp_path, body, image="images/small.jpg", image_alt="Lead")
-    cold_site, _ = load_site(root)
+    cold_site = load(root).site
     assert invoke(root, "build", "--today", TODAY).exit_code == 0
-    warm_site, _ = load_site(root)  # the parse read back from the cache this time
+    warm_site = load(root).site  # the parse read back from the cache this time
     lines = (root / "essays/01-pictures.md").read_text(encoding="utf-8").splitlines()
     line_of = {text: number for number, line in enumerate(lines, 1) for text in [line]}
     for site in (cold_site, warm_site):

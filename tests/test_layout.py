@@ -19,6 +19,7 @@ RANKS = {
     "cache": 1,
     "schedule": 2,
     "content": 3,
+    "i18n": 4,
     "state": 4,
     "outputs": 5,
     "pipeline": 6,

@@ -21,12 +21,13 @@ from publish.cli.main import cli
 from publish.content.releasefile import ReleasesFile, write_releases_file
 from publish.model import Release
 from publish.ops.run import decide
-from publish.pipeline.build import BuildOptions, build, load_site, plan, read_site
+from publish.pipeline.build import BuildOptions, build, plan
+from publish.pipeline.load import load
 from publish.preview.serve import Preview
 from publish.schedule.slots import Timetable
 from publish.state import ledger
 from publish.state.db import connect
-from publish.state.releases import record_releases, site_with_releases
+from publish.state.releases import record_releases
 from publish.state.subscribers import add_subscriber
 from publish.state.unsent import emails_wanted
 from tests.sitebuilder import essay_text, make_site
@@ -231,11 +232,36 @@ def test_a_build_makes_exactly_the_emails_a_run_at_that_moment_would_send(
         )
         if first_run is not None:
             write_releases_file(root, ReleasesFile({}, datetime.fromisoformat(first_run)))
-        binding, known = site_with_releases(read_site(root)[0])
+        loaded = load(root)
+        binding, known = loaded.binding, loaded.known
         in_order = [slug for slug in known.database if slug in known.unfinished]
         timetable = Timetable.from_settings(binding.site.settings)
         decision = decide(binding, timetable, in_order, now, known.first_run)
         would_send = {*decision.resume, *(r.slug for r in decision.releases)}
-        site, _ = load_site(root)
-        shown = {essay.slug for essay in plan(site, BuildOptions(today=now)).essays}
-        assert emails_wanted(site, now) & shown == would_send
+        site = loaded.site
+        shown = {essay.slug for essay in plan(site, known, BuildOptions(today=now)).essays}
+        assert emails_wanted(site, known, now) & shown == would_send
+
+
+def test_a_build_reads_the_state_database_and_the_releases_file_once(
+    tmp_path: Path, monkeypatch
+) -> None:
+    root = mailed_site(tmp_path / "site", welcome="latest", unfinished=("m3",))
+    write_releases_file(root, ReleasesFile({}, datetime(2024, 6, 1, 9, tzinfo=UTC)))
+    opened: list[str] = []
+    connect_sqlite, read_text = sqlite3.connect, Path.read_text
+
+    def counted_connect(database, *args, **kwargs):
+        opened.append("state")
+        return connect_sqlite(database, *args, **kwargs)
+
+    def counted_read(path: Path, *args, **kwargs):
+        if path.name == "releases.toml":
+            opened.append("releases.toml")
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", counted_connect)
+    monkeypatch.setattr(Path, "read_text", counted_read)
+    report = build(root, BuildOptions(today=datetime(2025, 9, 2, 12, tzinfo=UTC)))
+    assert sorted(opened) == ["releases.toml", "state"]
+    assert email_files(report.email_dir) == three(DUE, "m3", "m8")  # due, unfinished, welcome

@@ -140,6 +140,23 @@ def test_a_retitled_released_essay_keeps_its_address_and_is_never_mailed_again(
     assert page(trees, "on-the-alder").findtext(".//h1") == "On the Old Alder"
 
 
+def test_a_retitled_released_essay_is_parsed_once_then_served_from_the_cache(
+    trees: Path, parsed: list[str]
+) -> None:
+    run(trees, "2027-01-05T10:00")
+    essay = trees / "essays" / "00-alder.md"
+    essay.write_text(tree_essay("Alder", title="On the Old Alder"))
+    parsed.clear()
+    assert invoke(trees, "build", "--today", "2027-01-06").exit_code == 0
+    assert parsed == ["00-alder.md"]
+    parsed.clear()
+    for day in ("2027-01-07", "2027-01-08"):  # every page and feed made again, from the cache
+        shutil.rmtree(trees / "build" / "site")
+        assert invoke(trees, "build", "--today", day).exit_code == 0
+    assert parsed == [], "the retitled essay was parsed again for its released address"
+    assert page(trees, "on-the-alder").findtext(".//h1") == "On the Old Alder"
+
+
 def test_a_renamed_file_is_still_the_released_essay_even_when_retitled_later(
     trees: Path, smtp_server: RecordingSMTPServer
 ) -> None:

@@ -519,22 +519,22 @@ def test_an_essay_slug_naming_a_folder_of_files_is_refused(tmp_path: Path) -> No
     assert problem.path == "essays/05-images.md" and "essays/images/" in problem.message
 
 
-def test_the_built_in_routes_cover_every_address_the_build_writes(fixture_root: Path) -> None:
-    from publish.content.site import BUILT_IN_ROUTES
+def test_each_output_row_declares_every_address_it_writes(fixture_root: Path) -> None:
+    from publish.outputs.templates import template_environment
+    from publish.pipeline.formats import FORMATS, ROUTES
+    from publish.pipeline.load import load
 
-    essays = {
-        path.parent.name
-        for path in site_dir(fixture_root).glob("*/index.html")
-        if (site_dir(fixture_root) / path.parent.name / "index.html").exists()
-    }
-    slugs = {f"essay-{n}" for n in range(1, 13)}
-    assert slugs <= essays
-    built_in = {
-        entry.name.split(".")[0]
-        for entry in site_dir(fixture_root).iterdir()
-        if entry.name not in slugs and entry.name != "images"
-    }
-    assert built_in <= BUILT_IN_ROUTES
+    site = load(fixture_root).site
+    templates = template_environment(site.templates_dir)
+    slugs = {essay.slug for essay in site.essays}
+    assets = {path.parent.name for path in (fixture_root / "essays").glob("*/*")}
+    for row in FORMATS:
+        if row.folder != "site":
+            continue
+        written = {path.split("/")[0].split(".")[0] for path in row.render(site, templates)}
+        undeclared = written - slugs - set(row.routes) - (assets if not row.routes else set())
+        assert undeclared == set(), row.name
+    assert {"index", "feed", "tags", "sitemap"} <= ROUTES
 
 
 def test_a_path_written_twice_inside_the_web_output_names_both_writers(tmp_path: Path) -> None:

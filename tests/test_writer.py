@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -24,10 +24,10 @@ import pytest
 
 from bench.generate import generate
 from publish.cache import store as cache_store
-from publish.cache.outputs import Keyed, OutputMemo
+from publish.cache.outputs import OutputMemo
 from publish.errors import PublishError
 from publish.layout import CACHE_DIR
-from publish.outputs.files import merge_outputs
+from publish.outputs.files import Deferred, Reads, merge_outputs
 from publish.pipeline import journal
 from publish.pipeline.build import BuildOptions, build
 from publish.pipeline.writer import write_tree
@@ -114,9 +114,10 @@ def memo_for(tmp_path: Path) -> OutputMemo:
     return OutputMemo(tmp_path / "memo" / "site.manifest")
 
 
-def keyed(content: str, key: str = "k") -> Keyed:
-    """A deferred content with a fixed key."""
-    return Keyed(key, lambda: content)
+def keyed(content: str | Callable[[], str], key: str = "k") -> Deferred:
+    """A deferred content with a fixed key (made by `content` when it is a function)."""
+    make = content if callable(content) else lambda: content
+    return Deferred(Reads("test"), make, key)
 
 
 def write_with_memo(files: dict, target: Path, tmp_path: Path) -> None:
@@ -148,9 +149,7 @@ def test_update_in_place_keeps_vouched_files_and_rewrites_edited_ones(tmp_path: 
     def refuse() -> str:
         raise AssertionError("a vouched-for file was made again")
 
-    write_with_memo(
-        {"kept.html": Keyed("k", refuse), "edited.html": keyed("two")}, target, tmp_path
-    )
+    write_with_memo({"kept.html": keyed(refuse), "edited.html": keyed("two")}, target, tmp_path)
     assert tree(target) == {"kept.html": b"one", "edited.html": b"two"}
     assert (target / "kept.html").stat().st_ino == inode
 
@@ -164,7 +163,7 @@ def test_failure_while_making_leaves_the_tree_untouched(tmp_path: Path) -> None:
 
     with pytest.raises(PublishError):
         write_tree(
-            {"index.html": Keyed("new", broken), "b/new.html": "new"}, target, memo_for(tmp_path)
+            {"index.html": keyed(broken, "new"), "b/new.html": "new"}, target, memo_for(tmp_path)
         )
     assert tree(target) == {"index.html": b"old", "a/page.html": b"old page"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["memo", "site"], "staging removed"

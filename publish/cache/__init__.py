@@ -1,3 +1,4 @@
-"""Disposable files under `build/.cache/`, each checked before it is trusted: the essays'
-records and rendered bodies and the output memos (the build's), image sizes (the load's)
-and link-check results (`publish links`)."""
+"""The build cache: one `BuildCache` a build makes (or a long-lived process keeps) and passes
+in, over disposable files under `build/.cache/`, each checked before it is trusted: the
+essays' records and rendered bodies (`parses`, `bodies`), the output memos (`outputs`), the
+image sizes of the load and the link-check results of `publish links`."""

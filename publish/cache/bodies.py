@@ -19,12 +19,10 @@ from typing import Any, Protocol, overload
 from markdown_it.token import Token
 
 from publish.cache.records import Span
-from publish.cache.store import PROCESS
-from publish.model import Essay
+from publish.model import Essay, KeptRenderings
 
 Renderer = Callable[[Sequence[Token], Any], str]
 Rendering = tuple[Renderer, Any]  # a renderer and the context it renders with
-RECENT_PARSES = 8  # essays parsed again for a rendering the cache lacked, kept for the next
 
 
 def body_key(render: Renderer, context: Any) -> str:
@@ -60,7 +58,8 @@ class Source(Protocol):
     """Where a kept body comes from: its essay, parsed again when the cache lacks a body."""
 
     def parse(self) -> Essay:
-        """The essay parsed again from its source (refusing a changed source)."""
+        """The essay parsed again from its source (refusing a changed source; the last few
+        such parses of a build are kept)."""
 
     def bodies(self, essay: Essay) -> dict[str, str]:
         """Every body the build keeps of the essay, rendered from its tokens, by key."""
@@ -69,10 +68,10 @@ class Source(Protocol):
         """Drop the essay's record, so that the next build parses it again."""
 
 
-class KeptBody(Sequence[Token]):
+class KeptBody(Sequence[Token], KeptRenderings):
     """An essay's body as the build cache keeps it: its rendered bodies, read when asked for.
 
-    The renderers ask through `memoized(render, context)`. A body rendered for another
+    The renderers ask through `rendered(render, context)`. A body rendered for another
     context is rendered from the tokens, parsed again from the essay's source; a kept body
     that fails its check is never served: the essay is parsed again and every body it keeps
     rendered afresh (held in memory for the rest of the build), and its record dropped.
@@ -85,7 +84,7 @@ class KeptBody(Sequence[Token]):
         self.path, self.spans, self.count, self.source = path, spans, count, source
         self.repaired: dict[str, str] = {}
 
-    def memoized(self, render: Renderer, context: Any) -> str:
+    def rendered(self, render: Renderer, context: Any) -> str:
         """What `render(tokens, context)` returns: kept if the cache holds it, else rendered."""
         key = body_key(render, context)
         if key in self.repaired:
@@ -107,10 +106,7 @@ class KeptBody(Sequence[Token]):
 
     def parsed(self) -> Essay:
         """The essay parsed again (the last few such parses are kept)."""
-        essay = PROCESS.recent_parses.get(self.path)
-        if essay is None:
-            essay = remember_parse(self.path, self.source.parse())
-        return essay
+        return self.source.parse()
 
     def __iter__(self) -> Iterator[Token]:
         return iter(self.load())
@@ -137,12 +133,3 @@ class KeptBody(Sequence[Token]):
 
     def __repr__(self) -> str:
         return f"KeptBody({self.path.name}, {len(self.spans)} bodies, {self.count} tokens)"
-
-
-def remember_parse(record: Path, essay: Essay) -> Essay:
-    """Keep an essay parsed in this build (under its record's path) for a body its record
-    lacks, the last RECENT_PARSES of them; `read_essays` forgets them at each build's start."""
-    PROCESS.recent_parses[record] = essay
-    while len(PROCESS.recent_parses) > RECENT_PARSES:
-        del PROCESS.recent_parses[next(iter(PROCESS.recent_parses))]
-    return essay

@@ -17,8 +17,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from pathlib import Path
 
 import msgspec
@@ -31,35 +31,24 @@ from publish.cache.store import (
     read_json_file,
     write_json_file,
 )
-from publish.layout import CACHE_DIR
+from publish.layout import CACHE_DIR, LOCALE_DIR
 from publish.model import Essay, Glossary, Settings
 
 MAGIC = b"PUBMEMO1"
 OUTPUTS_DIR = CACHE_DIR / "outputs"
 ESSAY_FIELDS = tuple(f.name for f in fields(Essay) if f.name != "tokens")
 Stamp = tuple[str, int, int, int, int]  # key, device, inode, size, mtime in ns
-Content = str | bytes
-
-
-@dataclass(frozen=True)
-class Keyed:
-    """A file's content with the key of what it read: `made` already, or left to `make` when
-    the memo vouched for the previous build's file (made only if that cannot be linked)."""
-
-    key: str | None
-    make: Callable[[], Content]
-    made: Content | None = None
-
-    def content(self) -> Content:
-        """The content, made now if it was not made before."""
-        return self.made if self.made is not None else self.make()
 
 
 def render_fingerprint(settings: Settings, templates_dir: Path) -> bytes:
-    """What every output reads besides its own data: code, settings and the site's templates."""
+    """What every output reads besides its own data: code, settings, the site's templates
+    and its own message catalogs (`locale/<lang>/LC_MESSAGES/*.po`)."""
     digest = hashlib.sha256(code_fingerprint())
     digest.update(repr(settings).encode())
     hash_folder(digest, templates_dir)
+    for catalog in sorted((templates_dir.parent / LOCALE_DIR).glob("*/LC_MESSAGES")):
+        digest.update(catalog.parent.name.encode() + b"\0")
+        hash_folder(digest, catalog)
     return digest.digest()
 
 
@@ -112,7 +101,13 @@ def output_key(base: bytes, kind: str, parts: Sequence[bytes | str | None]) -> s
     return digest.hexdigest()
 
 
-_MANIFEST_DECODER = msgspec.json.Decoder(dict[str, Stamp])
+MANIFEST_DECODER = msgspec.json.Decoder(dict[str, Stamp])
+
+
+def read_manifest(path: Path) -> dict[str, Stamp]:
+    """The stamps of an output folder's manifest, or nothing when absent, damaged or of
+    another version."""
+    return read_json_file(path, MAGIC, MANIFEST_DECODER) or {}
 
 
 class OutputMemo:
@@ -129,8 +124,8 @@ class OutputMemo:
         return cls(root / OUTPUTS_DIR / f"{name}.manifest")
 
     def _load(self) -> dict[str, Stamp]:
-        """The previous build's manifest, or nothing when absent, damaged or of another version."""
-        return read_json_file(self.path, MAGIC, _MANIFEST_DECODER) or {}
+        """The previous build's manifest (see `read_manifest`)."""
+        return read_manifest(self.path)
 
     def holds(self, relative: str, key: str, previous: Path | str) -> bool:
         """Whether the previous build made `relative` from `key` and the file is untouched."""

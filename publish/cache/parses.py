@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from publish.cache.bodies import KeptBody, Rendering, remember_parse, render_bodies
+from publish.cache.bodies import KeptBody, Rendering, render_bodies
 from publish.cache.records import (
     Dependency,
     Span,
@@ -30,20 +30,19 @@ from publish.cache.records import (
     pack_bodies,
 )
 from publish.cache.store import (
-    PROCESS,
-    cache_enabled,
+    BuildCache,
     code_fingerprint,
     pack_record,
     unpack_record,
     write_cache_file,
 )
 from publish.errors import Problem, PublishError
-from publish.layout import CACHE_DIR
-from publish.model import Essay, Glossary, GlossaryEntry, Settings
-from publish.support.parallel import fork_workers, forked_pool
+from publish.model import Essay, Glossary, Settings
+from publish.support.parallel import fork_workers, in_forked_runs
 
 MAGIC = b"PUBCACHE"
 PARALLEL_THRESHOLD = 48
+RECENT_PARSES = 8  # essays parsed again for a body the cache lacked, kept for the next
 
 EssayParser = Callable[[Path, Path, Settings, Glossary], tuple[Essay | None, list[Problem]]]
 # What to render of each parsed essay: the bodies the outputs will ask for, each a renderer
@@ -61,27 +60,13 @@ def essay_key(relative_path: str, raw: bytes, settings: Settings) -> bytes:
     return digest.digest()
 
 
-def entry_fingerprint(entry: GlossaryEntry) -> str:
-    """A hash of everything a glossary entry puts into the essays that cite it (entries are
-    immutable, so each one's is computed once)."""
-    found = PROCESS.entry_fingerprints.get(id(entry))
-    if found is not None and found[0] is entry:
-        return found[1]
-    text = repr((entry.key, entry.term, entry.source, entry.aliases, entry.definition))
-    fingerprint = hashlib.sha256(text.encode()).hexdigest()
-    if len(PROCESS.entry_fingerprints) > 4096:
-        PROCESS.entry_fingerprints.clear()
-    PROCESS.entry_fingerprints[id(entry)] = (entry, fingerprint)
-    return fingerprint
-
-
 def glossary_dependencies(essay: Essay, glossary: Glossary) -> tuple[Dependency, ...]:
     """The glossary entries an essay's parse took in, by the label that cited each."""
     dependencies = []
     for note in essay.notes:
         entry = glossary.entries.get(note.glossary_key) if note.glossary_key else None
         if entry is not None:
-            dependencies.append((note.label, entry.key, entry_fingerprint(entry)))
+            dependencies.append((note.label, entry.key, entry.fingerprint))
     return tuple(dependencies)
 
 
@@ -89,7 +74,7 @@ def dependencies_hold(dependencies: Sequence[Dependency], glossary: Glossary) ->
     """Whether every cited label still resolves to the same, unchanged glossary entry."""
     for label, key, fingerprint in dependencies:
         entry = glossary.lookup(label)
-        if entry is None or entry.key != key or entry_fingerprint(entry) != fingerprint:
+        if entry is None or entry.key != key or entry.fingerprint != fingerprint:
             return False
     return True
 
@@ -100,18 +85,19 @@ class EssayCache:
 
     def __init__(
         self,
-        root: Path,
+        cache: BuildCache,
         settings: Settings,
         glossary: Glossary,
         parse_file: EssayParser,
         plan: BodyPlan | None = None,
     ):
-        self.root = root
-        self.folder = root / CACHE_DIR / "essays"
+        self.cache = cache
+        self.root = cache.root
+        self.folder = cache.folder / "essays"
         self.settings = settings
         self.glossary = glossary
         self.parse_file = parse_file
-        self.renderings = plan(root, settings) if plan is not None else None
+        self.renderings = plan(cache.root, settings) if plan is not None else None
 
     def record_path(self, key: bytes) -> Path:
         """Where the record of a key lives."""
@@ -141,7 +127,7 @@ class EssayCache:
         try:
             status = os.stat(path)
             stamp = (status.st_ino, status.st_size, status.st_mtime_ns)
-            known = PROCESS.loaded_records.get(path)
+            known = self.cache.loaded_records.get(path)
             if known is not None and known[0] == stamp:
                 return known[1]
             data = path.read_bytes()
@@ -149,11 +135,9 @@ class EssayCache:
             return None
         record = self._decode(key, data)
         if record is None:
-            PROCESS.loaded_records.pop(path, None)
-            if not PROCESS.read_only:
-                path.unlink(missing_ok=True)
+            self.forget(path)
             return None
-        PROCESS.loaded_records[path] = (stamp, record)
+        self.cache.loaded_records[path] = (stamp, record)
         return record
 
     @staticmethod
@@ -216,7 +200,7 @@ class EssayCache:
         essay, problems = self.parse_file(path, self.root, self.settings, self.glossary)
         if essay is None or any(p.is_error for p in problems):
             return essay, problems, None
-        remember_parse(self.record_path(key), essay)  # a body it will not keep is made from it
+        self.remember(self.record_path(key), essay)  # a body it will not keep is made from it
         essay, body = self.store(key, essay, problems)
         return essay, problems, body
 
@@ -230,6 +214,29 @@ class EssayCache:
             return essay, problems
         spans, count = body
         return self.with_body(essay, path, self.record_path(key), spans, count), problems
+
+    def parse_pair(
+        self, path_and_key: tuple[Path, bytes]
+    ) -> tuple[Essay | None, list[Problem], Body]:
+        """`parse` of one (path, key) pair (what a forked worker is handed)."""
+        return self.parse(*path_and_key)
+
+    def remember(self, record: Path, essay: Essay) -> Essay:
+        """Keep an essay parsed in this build (under its record's path) for a body its record
+        lacks, the last RECENT_PARSES of them; `read_essays` forgets them at each build's
+        start (a record's name does not hash the glossary: a later build must not reuse them)."""
+        recent = self.cache.recent_parses
+        recent[record] = essay
+        while len(recent) > RECENT_PARSES:
+            del recent[next(iter(recent))]
+        return essay
+
+    def forget(self, record: Path) -> None:
+        """Drop a record that failed a check (from memory, and from disk unless read-only):
+        the next build parses its essay again."""
+        self.cache.loaded_records.pop(record, None)
+        if self.cache.writable:
+            record.unlink(missing_ok=True)
 
     def peek(self, path: Path) -> Parsed:
         """One essay from the cache if its record holds, else parsed; nothing is stored."""
@@ -256,9 +263,13 @@ class EssaySource:
     content_hash: str
 
     def parse(self) -> Essay:
-        """The essay parsed again; a PublishError if its source changed since its record
-        was made (the build read one version of it, and must not mix in another)."""
+        """The essay parsed again (kept for the build's next few asks); a PublishError if its
+        source changed since its record was made (the build read one version of it, and must
+        not mix in another)."""
         cache = self.cache
+        found = cache.cache.recent_parses.get(self.record)
+        if found is not None:
+            return found
         essay, _ = cache.parse_file(self.path, cache.root, cache.settings, cache.glossary)
         if essay is None or essay.content_hash != self.content_hash:
             raise PublishError.single(
@@ -267,7 +278,7 @@ class EssaySource:
                 1,
                 "this essay changed during the build; run the build again",
             )
-        return essay
+        return cache.remember(self.record, essay)
 
     def bodies(self, essay: Essay) -> dict[str, str]:
         """Every body the cache keeps of the essay, rendered from its tokens."""
@@ -276,9 +287,7 @@ class EssaySource:
 
     def discard(self) -> None:
         """Remove the essay's record (its bodies failed a check): the next build parses it."""
-        PROCESS.loaded_records.pop(self.record, None)
-        if not PROCESS.read_only:
-            self.record.unlink(missing_ok=True)
+        self.cache.forget(self.record)
 
 
 Body = tuple[dict[str, Span], int] | None  # where a stored essay's bodies are, and its token count
@@ -296,16 +305,17 @@ def read_essays(
     glossary: Glossary,
     parse: EssayParser,
     plan: BodyPlan | None = None,
+    build_cache: BuildCache | None = None,
 ) -> list[Parsed]:
-    """Every essay, in order: cached where the cache holds, the rest parsed (by `parse`, the
-    content's own reader of one file) across cores, each rendered as `plan` says."""
-    if not cache_enabled():
+    """Every essay, in order: cached where `build_cache` holds, the rest parsed (by `parse`,
+    the content's own reader of one file) across cores, each rendered as `plan` says."""
+    if build_cache is None or not build_cache.enabled:
         return [parse(path, root, settings, glossary) for path in paths]
     # parses kept for bodies a record lacks hold only within one build: a record's name does
     # not hash the glossary, so a later build of `publish serve` must not reuse them
-    PROCESS.recent_parses.clear()
-    cache = EssayCache(root, settings, glossary, parse, plan)
-    if PROCESS.read_only:
+    build_cache.recent_parses.clear()
+    cache = EssayCache(build_cache, settings, glossary, parse, plan)
+    if build_cache.read_only:
         return [cache.peek(path) for path in paths]
     results: list[Parsed | None] = []
     missing: list[tuple[int, bytes]] = []  # index and key of each essay the cache lacks
@@ -318,9 +328,9 @@ def read_essays(
         if cached is None:
             missing.append((index, key))
     parsed = _parse_missing([paths[i] for i, _ in missing], [k for _, k in missing], cache)
-    loaded = PROCESS.loaded_records
+    loaded = build_cache.loaded_records
     for stale in [p for p in loaded if p.parent == cache.folder and p.stem not in keys]:
-        del PROCESS.loaded_records[stale]
+        del loaded[stale]
     for (index, _), result in zip(missing, parsed, strict=True):
         results[index] = result
     cache.prune(keys)
@@ -328,27 +338,17 @@ def read_essays(
 
 
 def _parse_missing(paths: list[Path], keys: list[bytes], cache: EssayCache) -> list[Parsed]:
-    """Parse the essays the cache did not hold (under their keys), in worker processes when
-    there are many; each comes back with its bodies rendered and kept, never its tokens."""
-    workers = fork_workers(len(paths), PARALLEL_THRESHOLD)
+    """Parse the essays the cache did not hold (under their keys), in forked workers when
+    there are many (they inherit the cache); each comes back with its bodies rendered and
+    kept, never its tokens."""
+    pairs = list(zip(paths, keys, strict=True))
+    workers = fork_workers(len(pairs), PARALLEL_THRESHOLD)
     if not workers:
-        found = map(cache.parse, paths, keys)
+        found = list(map(cache.parse_pair, pairs))
     else:
-        with forked_pool(workers, _start_worker, (cache,)) as pool:
-            chunk = max(1, min(32, len(paths) // (workers * 8)))  # small results: flat memory
-            found = list(pool.map(_parse_in_worker, paths, keys, chunksize=chunk))
+        chunk = max(1, min(32, len(pairs) // (workers * 8)))  # small results: flat memory
+        found = list(in_forked_runs(pairs, cache.parse_pair, workers, chunk))
     return [
         cache.attach(result, path, key)
         for result, path, key in zip(found, paths, keys, strict=True)
     ]
-
-
-def _start_worker(cache: EssayCache) -> None:
-    """Give a forked worker the cache it parses into."""
-    PROCESS.worker_state = (cache,)
-
-
-def _parse_in_worker(path: Path, key: bytes) -> tuple[Essay | None, list[Problem], Body]:
-    """Parse and render one essay in a worker process (its bodies go back as their index)."""
-    (cache,) = PROCESS.worker_state
-    return cache.parse(path, key)

@@ -49,6 +49,7 @@ class EssayRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     aliases: tuple[str, ...] = ()  # old addresses, redirected to the essay
     images: tuple[tuple[str, int, int], ...] = ()  # located image sources
     links: tuple[tuple[str, int, int], ...] = ()  # located link destinations
+    language: str = ""  # the essay's own language, from its front matter
 
 
 class BodyIndex(msgspec.Struct, array_like=True, forbid_unknown_fields=True):

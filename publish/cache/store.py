@@ -1,5 +1,5 @@
 """The cache folder and what every file in it shares: one record format, one code fingerprint,
-one atomic write, and the one process-wide object that holds what a process keeps in memory.
+one atomic write, and the `BuildCache` object a build passes to everything that uses it.
 
 A record is a header (magic, format version, key, checksum of the body, number of parts),
 the length of each part, then the parts. A record whose magic, version, key, lengths or
@@ -8,12 +8,12 @@ checksum do not hold is never served: the caller deletes it and makes its conten
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import hashlib
 import os
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from publish.layout import CACHE_DIR
 from publish.support.atomic import write_atomically
 
 FORMAT_VERSION = 4  # 4: rendered bodies, not tokens (3: one record format for all files)
@@ -32,40 +33,52 @@ NO_KEY = bytes(32)
 
 
 @dataclass
-class ProcessCache:
-    """Everything the cache keeps in memory, for the life of the process.
+class BuildCache:
+    """The build cache of one site, made by `build()` (or kept by a long-lived process such
+    as `publish serve`, which passes it to each rebuild) and passed to what reads or writes it.
 
-    One object, `PROCESS`, created at import: the records decoded so far (reused while their
-    files stay the same), the last few essays parsed again for a body the cache lacked,
-    glossary-entry fingerprints, the compiled templates of each site and the read-only
-    switch of `publish check`. A forked worker inherits it.
+    `enabled` off (`PUBLISH_NO_CACHE=1`) parses every essay afresh and stores nothing;
+    `read_only` (`publish check`) reads but never writes, prunes or repairs. Besides the files
+    under `build/.cache/` it holds what one process keeps in memory between builds: the records
+    decoded so far (reused while their files stay the same), the last few essays parsed again
+    for a body their record lacked (within one build) and the compiled templates. A forked
+    worker inherits it.
     """
 
+    root: Path
+    enabled: bool = True
     read_only: bool = False
     loaded_records: dict[Path, tuple[tuple[int, int, int], Any]] = field(default_factory=dict)
     recent_parses: dict[Path, Any] = field(default_factory=dict)
-    entry_fingerprints: dict[int, tuple[Any, str]] = field(default_factory=dict)
-    worker_state: tuple[Any, ...] = ()  # what a forked worker was given by its pool
     template_environments: dict[Path, tuple[Any, Any]] = field(default_factory=dict)
 
+    @classmethod
+    def for_site(cls, root: Path, read_only: bool = False) -> BuildCache:
+        """The cache of the site at `root`, on unless `PUBLISH_NO_CACHE=1` turns it off."""
+        return cls(root, enabled=not os.environ.get(NO_CACHE_ENV), read_only=read_only)
 
-PROCESS = ProcessCache()
+    def reading(self) -> BuildCache:
+        """This cache (its memory shared) read but never written: for `publish check`."""
+        return dataclasses.replace(self, read_only=True)
 
+    @property
+    def folder(self) -> Path:
+        """The cache folder, `build/.cache/` of the site."""
+        return self.root / CACHE_DIR
 
-def cache_enabled() -> bool:
-    """Whether the build cache is on (`PUBLISH_NO_CACHE=1` turns it off)."""
-    return not os.environ.get(NO_CACHE_ENV)
+    @property
+    def writable(self) -> bool:
+        """Whether this build may write, prune or repair the cache's files."""
+        return self.enabled and not self.read_only
 
+    def read_json(self, name: str, magic: bytes, decoder: msgspec.json.Decoder[Any]) -> Any:
+        """The JSON kept in the cache file `name` (see `read_json_file`); None when off."""
+        return read_json_file(self.folder / name, magic, decoder) if self.enabled else None
 
-@contextlib.contextmanager
-def read_only() -> Iterator[None]:
-    """Within this block the cache is read but never written, pruned or repaired
-    (`publish check` must leave the site's folder as it found it)."""
-    previous, PROCESS.read_only = PROCESS.read_only, True
-    try:
-        yield
-    finally:
-        PROCESS.read_only = previous
+    def write_json(self, name: str, magic: bytes, value: Any) -> bool:
+        """Keep `value` in the cache file `name` (see `write_json_file`); nothing when the
+        cache is off or read-only. Whether it was kept."""
+        return self.writable and write_json_file(self.folder / name, magic, value)
 
 
 @lru_cache(maxsize=1)
@@ -97,7 +110,9 @@ def code_fingerprint() -> bytes:
     for path in sorted(PACKAGE.rglob("*")):
         relative = path.relative_to(PACKAGE).as_posix()
         if path.is_file() and (
-            path.suffix == ".py" or relative.split("/")[0] in ("templates", "static")
+            path.suffix == ".py"
+            or relative.split("/")[0] in ("templates", "static")
+            or relative.startswith("i18n/catalogs/")
         ):
             digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.digest()

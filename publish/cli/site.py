@@ -22,17 +22,16 @@ from publish.cli.common import (
 from publish.content.deploy_settings import NOT_DEPLOYED
 from publish.content.essays import cap_slug, slugify
 from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
-from publish.content.site import load_site
 from publish.errors import Problem, PublishError
 from publish.layout import BUILD_DIR, ESSAYS_DIR
 from publish.mail.readiness import sending_problems
 from publish.model import Essay
 from publish.pipeline.build import BuildOptions, BuildProgress, build, refuse_warnings
 from publish.pipeline.build import check as check_site
+from publish.pipeline.load import load
 from publish.pipeline.previewing import queue_problems
 from publish.schedule.cadence import describe_rule
 from publish.schedule.slots import Timetable, format_slot, plan_schedule, schedule_view
-from publish.state.releases import site_with_releases
 
 if TYPE_CHECKING:
     from publish.preview.serve import BuildResult
@@ -122,11 +121,11 @@ def check(
     warnings, permanently moved ones hints."""
     today = parse_today(today_text) or site_today(root)
     report = check_site(root, BuildOptions(today=today))  # writes no output, only its memo
-    site = report.site
-    assert site is not None
+    site, known = report.site, report.known
+    assert site is not None and known is not None
     now = site_moment(today, Timetable.from_settings(site.settings), end_of_day=True)
     problems = [*report.warnings, *sending_problems(root, site.settings)]
-    problems += queue_problems(site, now)
+    problems += queue_problems(site, known, now)
     if links:
         problems += _checked_links(root, site.essays, link_timeout)
     if any(problem.is_error for problem in problems):
@@ -141,10 +140,11 @@ def check(
 
 def _checked_links(root: Path, essays: Sequence[Essay], timeout: float) -> list[Problem]:
     """The problems of every external link (`check --links`)."""
+    from publish.cache.store import BuildCache
     from publish.ops.linkcheck import LinkCheckOptions, check_links
 
     options = LinkCheckOptions(timeout=timeout, deadline=max(LinkCheckOptions.deadline, timeout))
-    return check_links(root, essays, options)
+    return check_links(BuildCache.for_site(root), essays, options)
 
 
 @click.command("build")
@@ -301,10 +301,10 @@ def clean(root: Path) -> None:
 @click.pass_obj
 def schedule_command(root: Path, months: int, today_text: str | None) -> None:
     """Show the coming slots and the essay in each; warn about gaps and clashes."""
-    site, problems = load_site(root)
+    loaded = load(root)
+    site, problems, known, binding = loaded.files, loaded.warnings, loaded.known, loaded.binding
     timetable = Timetable.from_settings(site.settings)
     now = site_moment(parse_today(today_text), timetable, end_of_day=False)
-    binding, known = site_with_releases(site)
     plan = plan_schedule(timetable, binding.site.essays, binding.releases, now, known.first_run)
     view = schedule_view(timetable, plan, months)
     show_problems(problems)

@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 from markdown_it.token import Token
 from slugify import slugify as make_slug
 
+from publish.content.essayfields import essay_aliases, essay_language
 from publish.content.links import locate_sources, own_tokens, unsafe_links
 from publish.content.markdown import build_parser, first_paragraph_text, word_count
+from publish.content.positions import line_text, value_col
 from publish.content.preflight import source_warnings
 from publish.content.source import (
     MAX_BLOCK_LEVEL,
@@ -44,6 +46,7 @@ FRONT_MATTER_KEYS = (
     "draft",
     "order",
     "aliases",
+    "language",
 )
 SUMMARY_LENGTH = 160
 # A slug names a folder: keep it well inside the 255 bytes a file name may take.
@@ -96,7 +99,8 @@ def read_essay(
         "image_credit": _text(document, "image_credit", problems),
         "draft": _flag(document, "draft", problems),
         "order": _order(document.metadata.get("order"), document, problems),
-        "aliases": _aliases(document, problems),
+        "aliases": essay_aliases(document, problems),
+        "language": essay_language(document, problems),
     }
     summary = _text(document, "summary", problems)
     problems += _long_tags(document, fields["tags"])
@@ -309,19 +313,12 @@ def _slug(document: FrontMatterDocument, title: str, problems: list[Problem]) ->
 
 def _value_col(document: FrontMatterDocument, line: int) -> int:
     """The 1-based column where the value of the key on a front matter line starts."""
-    match = re.match(r"[^:]*:\s*", _line_text(document, line))
-    return len(match.group(0)) + 1 if match else 1
+    return value_col(document.front_matter, line, ":")
 
 
 def _value_text(document: FrontMatterDocument, line: int) -> str:
     """The value of the key on a front matter line, as written."""
-    return _line_text(document, line)[_value_col(document, line) - 1 :].strip()
-
-
-def _line_text(document: FrontMatterDocument, line: int) -> str:
-    """One line of the front matter by its file line number ('' when out of range)."""
-    lines = document.front_matter.split("\n")
-    return lines[line - 1] if 0 < line <= len(lines) else ""
+    return line_text(document.front_matter, line)[_value_col(document, line) - 1 :].strip()
 
 
 def _date(
@@ -405,30 +402,6 @@ def _flag(document: FrontMatterDocument, key: str, problems: list[Problem]) -> b
         )
         return False
     return value
-
-
-ALIAS_SEGMENT = re.compile(r"^[^/\\\s?#<>\"'`]+$")
-
-
-def _aliases(document: FrontMatterDocument, problems: list[Problem]) -> tuple[str, ...]:
-    """Old addresses of the essay (`aliases: [p/on-margins]`), each given a redirect page."""
-    value = document.metadata.get("aliases") or []
-    value = [value] if isinstance(value, str) else value
-    paths = [str(v).strip("/") for v in value] if isinstance(value, list) else None
-    if paths is None or not all(
-        p and all(ALIAS_SEGMENT.match(part) and part not in (".", "..") for part in p.split("/"))
-        for p in paths
-    ):
-        problems.append(
-            error(
-                document.path,
-                document.key_line("aliases"),
-                1,
-                "'aliases' must be a list of old addresses under the site, such as p/on-margins",
-            )
-        )
-        return ()
-    return tuple(dict.fromkeys(paths))
 
 
 def _order(value: Any, document: FrontMatterDocument, problems: list[Problem]) -> int | None:

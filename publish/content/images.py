@@ -19,19 +19,14 @@ from urllib.parse import unquote, urlsplit
 
 import msgspec
 
-from publish.cache.store import (
-    PROCESS,
-    cache_enabled,
-    read_json_file,
-    write_json_file,
-)
+from publish.cache.store import BuildCache
 from publish.content.markdown import SCHEME
 from publish.content.source import shown
 from publish.errors import Problem, warning
-from publish.layout import CACHE_DIR, ESSAYS_DIR
+from publish.layout import ESSAYS_DIR
 from publish.model import Essay, ImageSize
 
-SIZES_FILE = CACHE_DIR / "images.json"
+SIZES_FILE = "images.json"  # in the cache folder
 MAGIC = b"PUBIMAGE"
 LARGE_BYTES = 1024 * 1024  # an image heavier than this is slow on a phone
 LARGE_PIXELS = 3000  # wider or taller than this is far more than any screen shows
@@ -70,15 +65,16 @@ _DECODER = msgspec.json.Decoder(dict[str, Measured])
 class ImageSizes:
     """The sizes of a site's images, kept between builds in the cache folder."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, cache: BuildCache | None = None):
         self.root = root
-        self.path = root / SIZES_FILE
+        self.cache = cache
         self.known = self._load()
         self.changed = False
 
     def _load(self) -> dict[str, Measured]:
-        """The kept sizes (none when absent or damaged)."""
-        return read_json_file(self.path, MAGIC, _DECODER) or {}
+        """The kept sizes (none without a cache, or when absent or damaged)."""
+        found = self.cache.read_json(SIZES_FILE, MAGIC, _DECODER) if self.cache else None
+        return found or {}
 
     def size(self, relative: str) -> Measured | None:
         """The file `essays/<relative>` as measured now (its size 0, 0 when unreadable), or
@@ -98,8 +94,11 @@ class ImageSizes:
 
     def save(self) -> None:
         """Keep the sizes for the next build (never while `check` leaves the cache alone)."""
-        if self.changed and not PROCESS.read_only and cache_enabled():
-            write_json_file(self.path, MAGIC, self.known)
+        if (
+            self.changed
+            and self.cache is not None
+            and self.cache.write_json(SIZES_FILE, MAGIC, self.known)
+        ):
             self.changed = False
 
 

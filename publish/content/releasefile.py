@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import tomli_w
 
 from publish.content.essays import MIN_YEAR, SLUG_PATTERN
+from publish.content.positions import line_of, toml_key_line
 from publish.errors import Problem, PublishError, did_you_mean, error
 from publish.model import Release
 from publish.schedule.rules import FIRST_DAY, LAST_DAY
@@ -135,7 +136,7 @@ def _parse(data: dict[str, Any], text: str, zone: ZoneInfo) -> ReleasesFile:
     problems = [
         error(
             RELEASES_FILE,
-            _key_line(text, key),
+            toml_key_line(text, key),
             1,
             f"unknown key '{key}'{did_you_mean(key, FILE_KEYS)}",
         )
@@ -147,7 +148,7 @@ def _parse(data: dict[str, Any], text: str, zone: ZoneInfo) -> ReleasesFile:
         problems.append(
             error(
                 RELEASES_FILE,
-                _key_line(text, "first_run"),
+                toml_key_line(text, "first_run"),
                 1,
                 f"'first_run' must be a date and time from {FIRST_DAY} to {LAST_DAY}, "
                 "the moment of the site's first `publish run`",
@@ -159,7 +160,7 @@ def _parse(data: dict[str, Any], text: str, zone: ZoneInfo) -> ReleasesFile:
         problems.append(
             error(
                 RELEASES_FILE,
-                _line_of(text, RELEASE_KEY),
+                line_of(text, RELEASE_KEY),
                 1,
                 "'release' must be a list of [[release]] tables",
             )
@@ -232,30 +233,18 @@ def _entry_line(text: str, tables: list[int], index: int, key: str) -> int:
     """The line of `key` in the index-th [[release]] table, else of the table's header (the
     `release` key's line for an inline list)."""
     if index >= len(tables):
-        return _line_of(text, RELEASE_KEY)
+        return line_of(text, RELEASE_KEY)
     end = tables[index + 1] if index + 1 < len(tables) else len(text)
-    name = re.escape(key)
+    name = re.escape(key or "\0")  # no key: the table's own line
     pattern = re.compile(
         rf"^[ \t]*({name}[ \t]*=|\[[ \t]*release[ \t]*\.[ \t]*{name}[ \t]*\])", re.MULTILINE
     )
-    match = pattern.search(text, tables[index], end) if key else None
-    return text[: match.start() if match else tables[index]].count("\n") + 1
+    return line_of(text, pattern, tables[index], end)
 
 
 def _aware(moment: datetime, zone: ZoneInfo) -> datetime:
     """A moment in the site's zone; a time without an offset is the site's local time."""
     return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
-
-
-def _key_line(text: str, key: str) -> int:
-    """The line where a top-level key is set, or 1."""
-    return _line_of(text, re.compile(rf"^[ \t]*{re.escape(key)}[ \t]*[=.]", re.MULTILINE))
-
-
-def _line_of(text: str, pattern: re.Pattern[str]) -> int:
-    """The line of the first match of `pattern`, or 1."""
-    match = pattern.search(text)
-    return text[: match.start()].count("\n") + 1 if match else 1
 
 
 def write_releases_file(root: Path, record: ReleasesFile) -> None:

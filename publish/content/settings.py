@@ -14,6 +14,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from publish.content.deploy_settings import read_deploy_table
+from publish.content.positions import toml_key_line, toml_table_line, value_col
 from publish.content.source import SHOWN_LIMIT
 from publish.errors import Problem, PublishError, did_you_mean, error
 from publish.layout import SETTINGS_FILE
@@ -96,7 +97,7 @@ def load_settings(root: Path) -> Settings:
     tables = {name: _read_table(name, data, text, problems) for name in TABLES}
     for name in data:
         if name not in TABLES and name != "deploy":
-            line = _line_of_table(text, name)
+            line = toml_key_line(text, name)  # a table, or a key at the top level
             hint = did_you_mean(name, [*TABLES, "deploy"])
             problems.append(error(SETTINGS_FILE, line, 1, f"unknown table [{name}]{hint}"))
     problems += _check_values(tables["site"], tables["schedule"], text)
@@ -122,7 +123,7 @@ def _read_deploy(data: dict, text: str) -> tuple[Any, list[Problem]]:
     """The `[deploy]` table, read by publish.content.deploy_settings, with its problems."""
     return read_deploy_table(
         data.get("deploy"),
-        lambda key: _line_of_key(text, "deploy", key) if key else _line_of_table(text, "deploy"),
+        lambda key: toml_key_line(text, key, "deploy") if key else toml_table_line(text, "deploy"),
     )
 
 
@@ -133,11 +134,11 @@ def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> di
     values: dict[str, Any] = {}
     if not isinstance(raw, dict):
         problems.append(
-            error(SETTINGS_FILE, _line_of_key(text, None, name), 1, f"'{name}' must be a table")
+            error(SETTINGS_FILE, toml_key_line(text, name), 1, f"'{name}' must be a table")
         )
         return values
     for key, value in raw.items():
-        line = _line_of_key(text, name, key)
+        line = toml_key_line(text, key, name)
         if key not in spec:
             hint = did_you_mean(key, spec)
             problems.append(error(SETTINGS_FILE, line, 1, f"unknown key '{name}.{key}'{hint}"))
@@ -154,7 +155,7 @@ def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> di
                 error(
                     SETTINGS_FILE,
                     line,
-                    _value_col(text, line),
+                    value_col(text, line),
                     f"'{name}.{key}' holds control character "
                     f"U+{ord(character):04X}, which is not allowed; delete it",
                 )
@@ -163,7 +164,7 @@ def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> di
         values[field_name] = _convert(name, key, value, line, problems)
     for key, (_, _, required) in spec.items():
         if required and key not in raw:
-            line = _line_of_table(text, name)
+            line = toml_table_line(text, name)
             problems.append(error(SETTINGS_FILE, line, 1, f"missing required key '{name}.{key}'"))
     return values
 
@@ -194,7 +195,7 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
     problems = []
     url = site.get("url")
     if url is not None and not re.match(r"^https?://[^/\s]+", url):
-        line = _line_of_key(text, "site", "url")
+        line = toml_key_line(text, "url", "site")
         problems.append(
             error(
                 SETTINGS_FILE,
@@ -207,7 +208,7 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        line = _line_of_key(text, "site", "timezone")
+        line = toml_key_line(text, "timezone", "site")
         hint = did_you_mean(timezone, zoneinfo.available_timezones())
         problems.append(
             error(SETTINGS_FILE, line, 1, f"unknown time zone '{_shown(timezone)}'{hint}")
@@ -216,12 +217,12 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
     rule = schedule.get("rule", ScheduleSettings.rule)
     fault = check_rule(rule, timezone)
     if fault:
-        line = _line_of_key(text, "schedule", "rule")
+        line = toml_key_line(text, "rule", "schedule")
         shown_rule = _shown(rule.replace("\n", "\\n"))
         problems.append(error(SETTINGS_FILE, line, 1, f"invalid RRULE '{shown_rule}': {fault}"))
     for key in ("per_page", "feed_items"):
         if site.get(key, 1) < 1:
-            line = _line_of_key(text, "site", key)
+            line = toml_key_line(text, key, "site")
             problems.append(error(SETTINGS_FILE, line, 1, f"'site.{key}' must be at least 1"))
     return problems
 
@@ -233,12 +234,12 @@ def _check_email(email: dict[str, Any], text: str) -> list[Problem]:
         value = email.get(field_name)
         fault = address_fault(value) if value else None
         if fault:
-            line = _line_of_key(text, "email", key)
+            line = toml_key_line(text, key, "email")
             problems.append(
                 error(
                     SETTINGS_FILE,
                     line,
-                    _value_col(text, line),
+                    value_col(text, line),
                     f"'email.{key}' is not an email address ({fault}): write "
                     "'Name <you@example.org>' or 'you@example.org', "
                     f"got '{_shown(value)}'",
@@ -246,12 +247,12 @@ def _check_email(email: dict[str, Any], text: str) -> list[Problem]:
             )
     for key, field_name in (("max_retries", "max_retries"), ("rate", "rate")):
         if email.get(field_name, 0) < 0:
-            line = _line_of_key(text, "email", key)
+            line = toml_key_line(text, key, "email")
             problems.append(
                 error(
                     SETTINGS_FILE,
                     line,
-                    _value_col(text, line),
+                    value_col(text, line),
                     f"'email.{key}' must not be negative",
                 )
             )
@@ -279,8 +280,8 @@ def _check_sending_limits(email: dict[str, Any], text: str) -> list[Problem]:
     problems = []
     for key, fine, rule in checks:
         if not fine:
-            line = _line_of_key(text, "email", key)
-            col = _value_col(text, line)
+            line = toml_key_line(text, key, "email")
+            col = value_col(text, line)
             problems.append(error(SETTINGS_FILE, line, col, f"'email.{key}' {rule}"))
     return problems
 
@@ -294,13 +295,13 @@ def _check_bounce_settings(email: dict[str, Any], text: str) -> list[Problem]:
     if address and not fault and ("<" in address or "+" in address.partition("@")[0]):
         fault = "write a bare address whose local part has no '+'; publish adds '+<token>'"
     if fault:
-        line = _line_of_key(text, "email", "bounce_address")
+        line = toml_key_line(text, "bounce_address", "email")
         message = f"'email.bounce_address' is not usable ({fault}), got '{_shown(address)}'"
-        problems.append(error(SETTINGS_FILE, line, _value_col(text, line), message))
+        problems.append(error(SETTINGS_FILE, line, value_col(text, line), message))
     if email.get("soft_bounce_limit", 1) < 1:
-        line = _line_of_key(text, "email", "soft_bounce_limit")
+        line = toml_key_line(text, "soft_bounce_limit", "email")
         message = "'email.soft_bounce_limit' must be at least 1"
-        problems.append(error(SETTINGS_FILE, line, _value_col(text, line), message))
+        problems.append(error(SETTINGS_FILE, line, value_col(text, line), message))
     return problems
 
 
@@ -312,10 +313,10 @@ def _check_welcome(email: dict[str, Any], text: str) -> list[Problem]:
     value = email.get("welcome", WELCOME_CHOICES[0])
     if value in WELCOME_CHOICES:
         return []
-    line = _line_of_key(text, "email", "welcome")
+    line = toml_key_line(text, "welcome", "email")
     hint = did_you_mean(value, WELCOME_CHOICES) or " (use 'latest' or 'none')"
     message = f"unknown value '{_shown(value)}' for 'email.welcome'{hint}"
-    return [error(SETTINGS_FILE, line, _value_col(text, line), message)]
+    return [error(SETTINGS_FILE, line, value_col(text, line), message)]
 
 
 def address_fault(value: str) -> str | None:
@@ -345,13 +346,6 @@ def _shown(value: str) -> str:
     return value if len(value) <= SHOWN_LIMIT else value[:SHOWN_LIMIT] + "…"
 
 
-def _value_col(text: str, line: int) -> int:
-    """The 1-based column where the value of `key = value` on a line starts."""
-    lines = text.splitlines()
-    match = re.match(r"[^=]*=\s*", lines[line - 1]) if 0 < line <= len(lines) else None
-    return len(match.group(0)) + 1 if match else 1
-
-
 def _type_name(expected: type | tuple[type, ...]) -> str:
     """A readable name for the expected type of a setting."""
     names = {str: "a string", int: "an integer", float: "a number", time: "a time (HH:MM)"}
@@ -369,30 +363,10 @@ def _toml_error_position(message: str, text: str) -> tuple[int, int]:
     return 1, 1
 
 
-def _line_of_table(text: str, table: str) -> int:
-    """The line of a `[table]` header, or 1."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if re.match(rf"^\s*\[\s*{re.escape(table)}\s*\]", line):
-            return number
-    return 1
-
-
 def setting_line(root: Path, table: str, key: str) -> int:
     """The line of publish.toml where `[table] key` is set (else the table's line, or 1)."""
     try:
         text = (root / SETTINGS_FILE).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return 1
-    return _line_of_key(text, table, key)
-
-
-def _line_of_key(text: str, table: str | None, key: str) -> int:
-    """The line where `key =` is set inside `[table]`, or the table's line."""
-    current = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        header = re.match(r"^\s*\[\s*([^\]]+?)\s*\]", line)
-        if header:
-            current = header[1]
-        elif current == table and re.match(rf"^\s*\"?{re.escape(key)}\"?\s*=", line):
-            return number
-    return _line_of_table(text, table) if table else 1
+    return toml_key_line(text, key, table)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from publish.cache.store import BuildCache
 from publish.content.essaylinks import missing_link_problems
 from publish.content.essays import EssayReader, read_essays
 from publish.content.glossary import load_glossary
@@ -22,35 +23,23 @@ from publish.errors import Problem, PublishError, error
 from publish.layout import ESSAYS_DIR
 from publish.model import Essay, Site
 
-# The first part of every path the build writes besides essay pages (see web.py, feeds.py):
-# an essay with one of these slugs would share its address with a built-in page.
-BUILT_IN_ROUTES = frozenset(
-    {
-        "index",
-        "page",
-        "archive",
-        "tags",
-        "glossary",
-        "404",
-        "style",
-        "robots",
-        "sitemap",
-        "feed",
-        "atom",
-        "static",
-        "favicon",
-    }
-)
 # Editors' swap files; names starting with "." or "#" or ending with "~" are skipped too.
 EDITOR_SUFFIXES = (".swp", ".swo", ".swx")
 
 
-def load_site(root: Path, read: EssayReader = read_essays) -> tuple[Site, list[Problem]]:
+def load_site(
+    root: Path,
+    read: EssayReader = read_essays,
+    cache: BuildCache | None = None,
+    routes: Collection[str] = frozenset(),
+) -> tuple[Site, list[Problem]]:
     """Load settings, glossary and every essay; raise PublishError if any error was found.
 
     Returns the site (drafts and undated essays included) and its warnings. `read` parses the
-    essay files (the build passes one that keeps parses in the build cache). A FIFO, socket
-    or device among the sources stops it before any file is opened.
+    essay files (the build passes one that keeps parses in `cache`, which keeps the image
+    sizes too). An essay whose slug is one of the built-in `routes` (the output table's,
+    see `publish.pipeline.formats`) is an error. A FIFO, socket or device among the sources
+    stops it before any file is opened.
     """
     special = special_file_problems(root)
     if special:
@@ -71,7 +60,7 @@ def load_site(root: Path, read: EssayReader = read_essays) -> tuple[Site, list[P
                 "no essays found (add essays/*.md, or run 'publish new \"Title\"')",
             )
         )
-    sizes = ImageSizes(root)
+    sizes = ImageSizes(root, cache)
     for essay, found in read(paths, root, settings, glossary):
         problems += found
         if essay is not None:
@@ -82,7 +71,7 @@ def load_site(root: Path, read: EssayReader = read_essays) -> tuple[Site, list[P
     sizes.save()
     problems += _duplicate_slugs(essays)
     problems += missing_link_problems(essays)
-    problems += _built_in_slugs(essays, root, files.folders)
+    problems += _built_in_slugs(essays, root, files.folders, routes)
     if any(p.is_error for p in problems):
         raise PublishError(problems)
     site = Site(root=root, settings=settings, glossary=glossary, essays=tuple(essays))
@@ -160,12 +149,14 @@ def _link_holds(path: Path, relative: str, top: Path, found: EssayFolder) -> boo
     return inside
 
 
-def _built_in_slugs(essays: Iterable[Essay], root: Path, folders: set[str]) -> list[Problem]:
+def _built_in_slugs(
+    essays: Iterable[Essay], root: Path, folders: set[str], routes: Collection[str]
+) -> list[Problem]:
     """An error for each essay whose page would share its address with a built-in page or
     a folder of files beside the essays, at its slug line (or its title line)."""
     problems = []
     for essay in essays:
-        if essay.slug in BUILT_IN_ROUTES:
+        if essay.slug in routes:
             clash = f"the built-in page {essay.slug}"
         elif essay.slug in folders:
             clash = f"the folder {ESSAYS_DIR}/{essay.slug}/ of files beside the essays"

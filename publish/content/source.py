@@ -13,6 +13,7 @@ import yaml
 import yaml.composer
 from frontmatter.default_handlers import YAMLHandler
 
+from publish.content.positions import front_matter_key_line
 from publish.errors import Problem, error
 from publish.layout import ESSAYS_DIR as ESSAYS_DIR  # build.py still imports it from here
 
@@ -126,7 +127,7 @@ class FrontMatterDocument:
 
     def key_line(self, key: str) -> int:
         """The 1-based file line where front matter `key:` is set, or 1."""
-        return _line_of_key(self.front_matter, key)
+        return front_matter_key_line(self.front_matter, key)
 
 
 def read_document(path: Path, root: Path) -> tuple[FrontMatterDocument | None, list[Problem]]:
@@ -244,7 +245,7 @@ def _control_value_problems(
             (m for text in _strings(value) for m in [CONTROL_CHARACTERS.search(text)] if m), None
         ) or CONTROL_CHARACTERS.search(key)
         if found:
-            line = _line_of_key(front_matter, key)
+            line = front_matter_key_line(front_matter, key)
             problems.append(
                 error(
                     shown_path,
@@ -408,15 +409,6 @@ def shown(value: Any, limit: int = SHOWN_LIMIT) -> str:
     return (
         text.encode("unicode_escape").decode("ascii") if CONTROL_CHARACTERS.search(text) else text
     )
-
-
-def _line_of_key(front_matter: str, key: str) -> int:
-    """The 1-based file line of a top-level front matter key, or 1."""
-    pattern = re.compile(rf"^[\"']?{re.escape(key)}[\"']?\s*:")
-    for number, line in enumerate(front_matter.split("\n")):
-        if pattern.match(line):
-            return number + 1
-    return 1
 
 
 def _yaml_problem(shown: str, exc: yaml.YAMLError) -> Problem:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from publish.i18n.words import ENGLISH, Words, words_for
 from publish.layout import EMAIL_DIR
 from publish.mail import mime, personal
 from publish.mail.mimebody import TEXT_PARTS
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 BUILT_HEADERS = ("Subject", "From", "Reply-To", "Date", "List-Id")
 READER_TOKEN = re.compile(r"\d+-[0-9a-f]{32}")  # publish.state.subscribers.unsubscribe_token
+HTML_LANG = re.compile(r'<html[^>]*\slang="([^"]+)"', re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class BuiltEmail:
     html: str
     text: str
     headers: dict[str, str]
+    words: Words = field(default=ENGLISH, compare=False)  # the language the email is in
 
 
 def load_built_email(
@@ -74,11 +77,14 @@ def load_built_email(
             raise missing_email(root, slug, str(path.relative_to(root)), built)
     message = email.message_from_bytes(paths["eml"].read_bytes(), policy=email.policy.SMTP)
     headers = {name: str(message.get(name, "")) for name in BUILT_HEADERS}
+    html = paths["html"].read_text(encoding="utf-8")
+    language = HTML_LANG.search(html[:2000])
     return BuiltEmail(
         slug=slug,
-        html=paths["html"].read_text(encoding="utf-8"),
+        html=html,
         text=paths["txt"].read_text(encoding="utf-8"),
         headers=headers,
+        words=words_for(language.group(1), root) if language else ENGLISH,
     )
 
 
@@ -104,8 +110,8 @@ def personal_message(
         unsubscribe_mailto=reader_unsubscribe_mailto(settings, unsubscribe),
         to=mime.recipient_address(to, name),
     )
-    html = personal.personalise_html(built.html, settings, name, unsubscribe)
-    text = personal.personalise_text(built.text, settings, name, unsubscribe)
+    html = personal.personalise_html(built.html, settings, name, unsubscribe, built.words)
+    text = personal.personalise_text(built.text, settings, name, unsubscribe, built.words)
     return mime.compose_message(headers, text, html, content_manager=TEXT_PARTS)
 
 

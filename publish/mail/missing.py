@@ -54,10 +54,10 @@ def _unknown_slug(slug: str, built: list[str], essays: list[str]) -> str:
 
 def _essays(root: Path) -> dict[str, Essay]:
     """Every essay of the site by slug (at its released address); none if it cannot load."""
-    from publish.pipeline.build import load_site  # only on this error path: a send stays light
+    from publish.pipeline.load import load  # only on this error path: a send stays light
 
     try:
-        site, _ = load_site(root)
+        site = load(root).site
     except PublishError:
         return {}
     return {essay.slug: essay for essay in site.essays}

@@ -15,18 +15,19 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from publish.cache.store import BuildCache
 from publish.errors import PublishError
-from publish.layout import BUILD_DIR
 from publish.model import Settings
-from publish.outputs.files import resolved
+from publish.outputs.files import made
 from publish.pipeline.build import (
-    FORMATS,
+    BUILD_DIR,
     BuildOptions,
-    load_site,
     plan,
     refuse_unpublished_links,
     shared_templates,
 )
+from publish.pipeline.formats import FORMATS
+from publish.pipeline.load import load
 from publish.pipeline.writer import add_files, build_lock
 
 
@@ -44,19 +45,21 @@ def make_email(
     whether it would be made (a dry run changes nothing)."""
     out = (root / email_dir).parent
     with build_lock(out):
-        site, _ = load_site(root)
+        cache = BuildCache.for_site(root)
+        loaded = load(root, cache)
+        site = loaded.site
         options = options or default_options(site.settings, preview=out != root / BUILD_DIR)
-        published = plan(site, options)
+        published = plan(site, loaded.known, options)
         if all(essay.slug != slug for essay in published.essays):
             return False
         refuse_unpublished_links(site, published, options, None)
         if not write:
             return True
         row = next(row for row in FORMATS if row.chosen)
-        files = row.render(published, shared_templates(published.templates_dir), {slug})
-        made = {path: resolved(value) for path, value in files.items()}
+        files = row.render(published, shared_templates(published.templates_dir, cache), {slug})
+        made_files = {path: made(value) for path, value in files.items()}
         try:
-            add_files(made, root / email_dir)
+            add_files(made_files, root / email_dir)
         except OSError as exc:  # a folder this process may not write, say
             reason = f"the email of '{slug}' could not be written: {exc.strerror or exc}"
             raise PublishError.single(str(email_dir), 1, 1, reason) from None

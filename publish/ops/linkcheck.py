@@ -25,17 +25,15 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import msgspec
 
-from publish.cache.store import read_json_file, write_json_file
+from publish.cache.store import BuildCache
 from publish.errors import Problem, hint, warning
-from publish.layout import CACHE_DIR
 from publish.model import Essay
 
-LINKS_FILE = CACHE_DIR / "links.json"
+LINKS_FILE = "links.json"  # in the cache folder
 MAGIC = b"PUBLINKS"
 USER_AGENT = "publish-link-check/1"  # some servers refuse requests without one
 PERMANENT = frozenset({301, 308})
@@ -84,15 +82,16 @@ def external_links(essays: Sequence[Essay]) -> Places:
 
 
 def check_links(
-    root: Path,
+    cache: BuildCache,
     essays: Sequence[Essay],
     options: LinkCheckOptions,
     now: Callable[[], float] = time.time,
 ) -> list[Problem]:
     """Fetch every external link not answered recently; the broken ones as warnings and the
-    permanent redirects as hints, at each place they are written."""
+    permanent redirects as hints, at each place they are written; the answers are kept in
+    `cache` for the next check."""
     places = external_links(essays)
-    kept = read_results(root)
+    kept = read_results(cache)
     started = now()
     fresh = {
         url: kept[url] for url in places if url in kept and _young(kept[url], started, options)
@@ -100,7 +99,7 @@ def check_links(
     fetched, unanswered = fetch_all([u for u in places if u not in fresh], options)
     results = {**fresh, **fetched}
     young = {url: result for url, result in kept.items() if _young(result, started, options)}
-    save_results(root, {**young, **fetched})
+    save_results(cache, {**young, **fetched})
     problems = []
     for url, where in places.items():
         for path, line, col in where:
@@ -202,14 +201,14 @@ def _problems_of(
     return []
 
 
-def read_results(root: Path) -> dict[str, LinkResult]:
+def read_results(cache: BuildCache) -> dict[str, LinkResult]:
     """The answers kept by earlier checks (none when the file is absent or damaged)."""
-    return read_json_file(root / LINKS_FILE, MAGIC, _DECODER) or {}
+    return cache.read_json(LINKS_FILE, MAGIC, _DECODER) or {}
 
 
-def save_results(root: Path, results: dict[str, LinkResult]) -> None:
+def save_results(cache: BuildCache, results: dict[str, LinkResult]) -> None:
     """Keep the answers for the next check (a disk that refuses only costs time)."""
-    write_json_file(root / LINKS_FILE, MAGIC, results)
+    cache.write_json(LINKS_FILE, MAGIC, results)
 
 
 def _young(result: LinkResult, now: float, options: LinkCheckOptions) -> bool:

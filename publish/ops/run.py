@@ -45,7 +45,8 @@ from publish.layout import BUILD_DIR, EMAIL_FOLDER
 from publish.mail.send import send_essay
 from publish.mail.setup import refuse_unsafe_setup
 from publish.model import Essay, Release, Settings, Site
-from publish.pipeline.build import BuildOptions, build, read_site
+from publish.pipeline.build import BuildOptions, build
+from publish.pipeline.load import Loaded, load
 from publish.schedule.slots import (
     Placement,
     Plan,
@@ -63,9 +64,9 @@ from publish.state.releases import (
     Binding,
     Known,
     bind_releases,
+    ledger_needs,
     read_releases,
     record_releases,
-    site_with_releases,
     unfinished_sends,
     update_sources,
 )
@@ -119,12 +120,13 @@ def run_publish(
     With `back_issues`, essays dated before the site's first run are released and mailed
     too; without it they stay on the web only.
     """
-    site, warnings = read_site(root)
+    loaded = load(root)
+    site, warnings = loaded.files, loaded.warnings
     warnings += refuse_unsafe_setup(root, site.settings)  # before anything is built or sent
     timetable = Timetable.from_settings(site.settings)
     now = timetable.local(now)
     if dry_run:
-        return _dry_run(site, timetable, now, warnings, back_issues)
+        return _dry_run(loaded, timetable, now, warnings, back_issues)
     with (
         _run_lock(root, site.settings),
         closing(connect(database_path(root, site.settings))) as connection,
@@ -139,7 +141,8 @@ def run_publish(
         bounces, set_aside = _apply_bounces(root, site.settings, connection)
         decision = dataclasses.replace(decision, log=(*decision.log, *bounces))
         warnings = [*warnings, *set_aside]
-        return _carry_out(root, binding, decision, connection, now, warnings, first_run, outbox)
+        loaded = Loaded(site, known, apply_release_dates(binding.site, binding.releases), warnings)
+        return _carry_out(root, loaded, binding, decision, connection, now, first_run, outbox)
 
 
 def _apply_bounces(
@@ -168,6 +171,7 @@ def _known(root: Path, settings: Settings, connection: sqlite3.Connection) -> Kn
         frozenset(unfinished_sends(connection, database)),
         on_file.first_run,
         on_file.lines,
+        frozenset(ledger_needs(connection, settings)),
     )
 
 
@@ -293,23 +297,24 @@ def _edited_notes(by_slug: dict[str, Essay], releases: dict[str, Release]) -> li
 
 def _carry_out(
     root: Path,
+    loaded: Loaded,
     binding: Binding,
     decision: Decision,
     connection: sqlite3.Connection,
     now: datetime,
-    warnings: list[Problem],
     first_run: datetime | None,
     outbox: bool = False,
 ) -> RunReport:
-    """Build, record, then send, in the crash-safe order."""
+    """Build, record, then send, in the crash-safe order (`loaded` as this run bound it)."""
     log = list(decision.log)
+    warnings = loaded.warnings
     built = bool(decision.releases) or any(not _email_built(root, slug) for slug in decision.resume)
     if built:
         every_release = {**binding.releases, **{r.slug: r for r in decision.releases}}
         published = apply_release_dates(binding.site, every_release)
         sending = frozenset((*decision.resume, *(r.slug for r in decision.releases)))
         options = BuildOptions(today=now, emails=sending)  # back issues too, with the flag
-        report = build(root, options, site=published, warnings=warnings)
+        report = build(root, options, dataclasses.replace(loaded, site=published))
         log.append(f"built {len(report.published)} essay(s) into {report.site_dir.parent}")
         warnings = report.warnings
         problem = _deploy_and_verify(root, published, report.site_dir, decision, log)
@@ -378,10 +383,11 @@ def _send_one(root: Path, settings: Settings, slug: str, outbox: bool = False) -
 
 
 def _dry_run(
-    site: Site, timetable: Timetable, now: datetime, warnings: list[Problem], back_issues: bool
+    loaded: Loaded, timetable: Timetable, now: datetime, warnings: list[Problem], back_issues: bool
 ) -> RunReport:
-    """Decide as a run would, reading the state database only; build, record and send nothing."""
-    binding, known = site_with_releases(site)
+    """Decide as a run would, by what the load read of the state database; build, record and
+    send nothing."""
+    binding, known = loaded.binding, loaded.known
     decision = decide(binding, timetable, _in_order(known), now, known.first_run, back_issues)
     lines = [f"dry run: {line}" for line in decision.log]
     if not decision.idle:

@@ -36,7 +36,7 @@ from publish.schedule.slots import (
 )
 from publish.state.confirmations import FailedConfirmations, failed_confirmations
 from publish.state.db import database_path
-from publish.state.releases import open_read_only, site_with_releases
+from publish.state.releases import Known, open_read_only
 from publish.state.stats import SendCounts, last_send
 from publish.state.subscribers import count_active
 
@@ -87,11 +87,11 @@ def gather_status(
     root: Path, settings: Settings, today: datetime, *, outbox: bool = False
 ) -> StatusReport:
     """The status of the site at `root` as of `today` (a moment in the site's zone)."""
-    site, problems = check_problems(root, today)
+    checked, problems = check_problems(root, today)
     problems += deploy_problems(settings.deploy)
     mail, mail_problems = mail_view(root, settings, outbox)
     problems += mail_problems
-    upcoming = next_release(site, today) if site is not None else None
+    upcoming = next_release(*checked, today) if checked is not None else None
     reach, sent, unconfirmed = ledger_view(root, settings)
     report = StatusReport(
         now=today,
@@ -106,23 +106,23 @@ def gather_status(
     return dataclasses.replace(report, blockers=tuple(blockers(report)))
 
 
-def check_problems(root: Path, today: datetime) -> tuple[Site | None, list[Problem]]:
-    """The site and what `publish check` reports for it (errors and warnings); no site when
-    an error stops it from loading."""
+def check_problems(root: Path, today: datetime) -> tuple[tuple[Site, Known] | None, list[Problem]]:
+    """The site as loaded, what it released, and what `publish check` reports for it
+    (errors and warnings); no site when an error stops it from loading."""
     try:
         report = check_site(root, BuildOptions(today=today))
     except PublishError as exc:
         return None, list(exc.problems)
-    site = report.site
-    assert site is not None
+    site, known = report.site, report.known
+    assert site is not None and known is not None
     problems = [*report.warnings, *sending_problems(root, site.settings)]
-    return site, [*problems, *queue_problems(site, today)]
+    return (site, known), [*problems, *queue_problems(site, known, today)]
 
 
-def next_release(site: Site, now: datetime) -> NextRelease:
+def next_release(site: Site, known: Known, now: datetime) -> NextRelease:
     """What the next run releases: the essays due now, else those of the next slot."""
     timetable = Timetable.from_settings(site.settings)
-    binding, known = site_with_releases(site)
+    binding = known.bind(site)
     first_run = known.first_run or (None if binding.releases else now)  # as a first run notes
     plan = plan_schedule(timetable, binding.site.essays, binding.releases, now, first_run)
     resuming = tuple(slug for slug in known.database if slug in known.unfinished)

@@ -17,6 +17,7 @@ from publish.content.essaylinks import likely_link_targets
 from publish.content.essays import essay_slug
 from publish.content.images import ImageSizes, measure_images
 from publish.content.source import ESSAYS_DIR
+from publish.i18n.words import BodyWords, essay_words
 from publish.model import Essay, Settings
 from publish.outputs.plaintext import text_body
 from publish.outputs.renderers import (
@@ -30,13 +31,13 @@ from publish.outputs.renderers import (
 )
 from publish.outputs.urls import essay_page_path, root_for
 
-Channel = Callable[[Essay, Settings], tuple[Render, Any]]
+Channel = Callable[[Essay, str, BodyWords], tuple[Render, Any]]
 
 CHANNELS: dict[str, Channel] = {
-    "web": lambda essay, settings: (web_body, web_context(essay, essay_root(essay))),
-    "feed": lambda essay, settings: (feed_body, feed_context(essay, settings.site.url)),
-    "email": lambda essay, settings: (email_body, email_context(essay, settings.site.url)),
-    "text": lambda essay, settings: (text_body, email_context(essay, settings.site.url)),
+    "web": lambda essay, url, words: (web_body, web_context(essay, essay_root(essay), words)),
+    "feed": lambda essay, url, words: (feed_body, feed_context(essay, url, words)),
+    "email": lambda essay, url, words: (email_body, email_context(essay, url, words)),
+    "text": lambda essay, url, words: (text_body, email_context(essay, url, words)),
 }
 
 
@@ -46,20 +47,25 @@ def essay_root(essay: Essay) -> str:
 
 
 def body_renderings(
-    essay: Essay, settings: Settings, channels: Sequence[str]
+    essay: Essay, settings: Settings, channels: Sequence[str], root: Path
 ) -> list[tuple[Render, Any]]:
-    """The renderer and context of each of an essay's bodies in `channels`."""
-    return [CHANNELS[name](essay, settings) for name in channels]
+    """The renderer and context of each of an essay's bodies in `channels`, in its language."""
+    words = essay_words(essay, settings, root).body
+    return [CHANNELS[name](essay, settings.site.url, words) for name in channels]
 
 
 def essay_bodies(
-    root: Path, settings: Settings, channels: Sequence[str]
+    root: Path,
+    settings: Settings,
+    channels: Sequence[str],
+    sizes: ImageSizes,
+    address: Callable[[Essay], str] | None = None,
 ) -> Callable[[Essay], list[tuple[Render, Any]]]:
     """What to render of each essay of a site as it is parsed: its bodies in `channels`, each
     for the context its output will ask for, as far as the essay alone shows it (its images
-    measured, its links to other essays resolved by their pages or files). A body asked for
-    in another context is rendered when asked."""
-    sizes = ImageSizes(root)
+    measured by `sizes`, at the `address` its release gives it, its links to other essays
+    resolved by their pages or files). A body asked for in another context is rendered when
+    asked."""
 
     def slug_of(name: str) -> str | None:
         path = root / ESSAYS_DIR / name
@@ -67,7 +73,11 @@ def essay_bodies(
 
     def renderings(essay: Essay) -> list[tuple[Render, Any]]:
         measured, _ = measure_images(essay, sizes)
-        shown = dataclasses.replace(measured, link_targets=likely_link_targets(essay, slug_of))
-        return body_renderings(shown, settings, channels)
+        shown = dataclasses.replace(
+            measured,
+            slug=address(essay) if address is not None else essay.slug,
+            link_targets=likely_link_targets(essay, slug_of),
+        )
+        return body_renderings(shown, settings, channels, root)
 
     return renderings

@@ -16,6 +16,7 @@ from functools import partial
 from html import escape
 from typing import TYPE_CHECKING
 
+from publish.i18n.words import Words, essay_words
 from publish.layout import ESSAYS_DIR
 from publish.model import Essay, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
@@ -44,17 +45,22 @@ def feed_content(site: Site, essay: Essay) -> str:
     """An essay's full HTML for feeds: image, body and notes, every URL absolute except the
     links between a note and its reference (the ids carry the slug: they stay unique when a
     reader shows many entries on one page)."""
-    body = render_feed(essay.tokens, feed_context(essay, site.settings.site.url))
+    words = essay_words(essay, site.settings, site.root)
+    body = render_feed(essay.tokens, feed_context(essay, site.settings.site.url, words.body))
     body = _OTHER_FRAGMENT.sub(f'href="{essay_url(site, essay)}#', body)
-    return _image_html(site, essay) + body
+    content = _image_html(site, essay, words) + body
+    if essay.language and essay.language != site.settings.site.language:
+        shown = f'lang="{escape(words.language)}" dir="{words.direction}"'
+        return f"<div {shown}>\n{content}</div>\n"  # an entry in a language of its own
+    return content
 
 
-def _image_html(site: Site, essay: Essay) -> str:
+def _image_html(site: Site, essay: Essay, words: Words) -> str:
     """The essay's lead image as a figure, or nothing."""
     if not essay.image:
         return ""
     src = escape(resolve_url(essay.image, site.settings.site.url))
-    credit = image_credit(essay.image_credit)
+    credit = image_credit(essay.image_credit, words)
     credit = f"<figcaption>{escape(credit)}</figcaption>" if credit else ""
     return f'<figure><img src="{src}" alt="{escape(essay.image_alt)}">{credit}</figure>\n'
 
@@ -290,6 +296,8 @@ def _json_item(site: Site, essay: Essay, content: str) -> dict[str, object]:
         "authors": [{"name": essay.author}],
         "tags": entry_categories(essay),
     }
+    if essay.language and essay.language != site.settings.site.language:
+        item["language"] = essay.language
     if essay.image:
         item["image"] = resolve_url(essay.image, site.settings.site.url)
     return item

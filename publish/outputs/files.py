@@ -26,14 +26,17 @@ class Reads:
 
 @dataclass(frozen=True)
 class Deferred:
-    """A file's content, made only when needed, with what it reads."""
+    """A file's content, made only when needed, with what it reads; the build gives it the
+    `key` of what it reads (see `publish.cache.outputs`), by which the output memo can vouch
+    for the previous build's file so that it is never made."""
 
     reads: Reads
     make: Callable[[], Content]
+    key: str | None = None
 
 
-def resolved(value: Content | Deferred) -> Content:
-    """The content itself, made now if it was deferred."""
+def made(value: Content | Deferred) -> Content:
+    """The content itself, made now if it was deferred (the one place a content is made)."""
     return value.make() if isinstance(value, Deferred) else value
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping
 from functools import cached_property, lru_cache
+from html import escape
 from typing import TYPE_CHECKING
 
 from jinja2 import Environment
@@ -22,12 +23,14 @@ from markupsafe import Markup
 
 from publish.content.images import email_dimensions
 from publish.errors import Problem, warning
+from publish.i18n.cadence import cadence_sentence
+from publish.i18n.templates import localized
+from publish.i18n.words import ENGLISH, Words, essay_words
 from publish.model import Essay, Settings, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.plaintext import render_text
 from publish.outputs.renderers import RenderContext, render_email
 from publish.outputs.urls import essay_url, preview_unsubscribe_url, resolve_url
-from publish.schedule.cadence import describe_rule
 
 if TYPE_CHECKING:
     from css_inline import CSSInliner
@@ -101,13 +104,18 @@ class EssayEmail:
 
 def email_html(site: Site, essay: Essay, templates: Environment) -> str:
     """The email's HTML, every style inlined, only `@media` rules left in a `<style>`."""
-    context = _template_values(site, essay)
-    greeting = Markup(f"{GREETING_START}{GREETING_PREVIEW}{GREETING_END}")
-    page = templates.get_template("email.html").render(
-        **context,
-        body=Markup(render_email(essay.tokens, _render_context(site, essay))),
-        greeting=greeting,
-        preheader=essay.summary,
+    words = essay_words(essay, site.settings, site.root)
+    context = _template_values(site, essay, words)
+    greeting = Markup(f"{GREETING_START}{escape(preview_greeting(words))}{GREETING_END}")
+    page = (
+        localized(templates, words)
+        .get_template("email.html")
+        .render(
+            **context,
+            body=Markup(render_email(essay.tokens, _render_context(site, essay, words))),
+            greeting=greeting,
+            preheader=essay.summary,
+        )
     )
     return inliner().inline(page)
 
@@ -123,10 +131,11 @@ def inliner() -> CSSInliner:
 
 def email_text(site: Site, essay: Essay, templates: Environment) -> str:
     """The plain-text part: title, greeting, the essay, notes and the footer."""
-    plain = plain_templates(templates)
-    body = render_text(essay.tokens, _render_context(site, essay))
+    words = essay_words(essay, site.settings, site.root)
+    plain = plain_templates(localized(templates, words))
+    body = render_text(essay.tokens, _render_context(site, essay, words))
     text = plain.get_template("email.txt").render(
-        **_template_values(site, essay), body=body, greeting=GREETING_PREVIEW
+        **_template_values(site, essay, words), body=body, greeting=preview_greeting(words)
     )
     return re.sub(r"\n{3,}", "\n\n", text)
 
@@ -137,7 +146,7 @@ def plain_templates(templates: Environment) -> Environment:
     return templates.overlay(autoescape=False)
 
 
-def _render_context(site: Site, essay: Essay) -> RenderContext:
+def _render_context(site: Site, essay: Essay, words: Words) -> RenderContext:
     """Absolute URLs for everything the email links to."""
     base = site.settings.site.url
     return RenderContext(
@@ -147,10 +156,11 @@ def _render_context(site: Site, essay: Essay) -> RenderContext:
         links=essay.link_targets,
         page_url=essay_url(site, essay),
         images=essay.image_sizes,
+        words=words.body,
     )
 
 
-def _template_values(site: Site, essay: Essay) -> dict[str, object]:
+def _template_values(site: Site, essay: Essay, words: Words) -> dict[str, object]:
     """What both email templates show besides the body."""
     settings = site.settings
     return {
@@ -159,8 +169,8 @@ def _template_values(site: Site, essay: Essay) -> dict[str, object]:
         "web_url": essay_url(site, essay),
         "image_src": resolve_url(essay.image, settings.site.url),
         **_lead_image_size(essay),
-        "cadence": describe_rule(settings.schedule.rule),
-        "reason": subscription_reason(settings),
+        "cadence": cadence_sentence(settings.schedule.rule, words),
+        "reason": subscription_reason(settings, words),
         "unsubscribe_url": preview_unsubscribe_url(settings),
         "postal_address": settings.email.postal_address,
     }
@@ -172,9 +182,16 @@ def _lead_image_size(essay: Essay) -> dict[str, str]:
     return {"image_width": size.get("width", ""), "image_height": size.get("height", "")}
 
 
-def subscription_reason(settings: Settings) -> str:
+def subscription_reason(settings: Settings, words: Words = ENGLISH) -> str:
     """Why the reader gets this email, in words (never the address of a signup form)."""
-    return f"You are getting this email because you subscribed to {settings.site.title}."
+    reason = words.gettext("You are getting this email because you subscribed to %(site)s.")
+    return reason % {"site": settings.site.title}
+
+
+def preview_greeting(words: Words = ENGLISH) -> str:
+    """The greeting of the built copy, `Hello,` in the email's language (each reader's
+    copy greets them by name: `publish.mail.personal`)."""
+    return words.gettext(GREETING_PREVIEW)
 
 
 # --- Checks ---------------------------------------------------------------------

@@ -67,11 +67,15 @@ class TextRenderer:
         if kind == "hr":
             return ["* * *"]
         if kind == "html_block":
-            return _wrap(web_only_text(token.content, context.page_url, _strip_tags), width)
+            text = web_only_text(
+                token.content, context.page_url, _strip_tags, context.words.on_the_web
+            )
+            return _wrap(text, width)
         if kind == "table":
             return self._table(block, context)
         if kind == "footnote_block":
-            return ["Notes", "-----", "", *self._notes(block, context, width)]
+            heading = context.words.notes
+            return [heading, "-" * len(heading), "", *self._notes(block, context, width)]
         return self._blocks(block.children, context, width)
 
     def _inline_of(self, block: SyntaxTreeNode, context: RenderContext) -> str:
@@ -152,7 +156,11 @@ def _inline(children: Sequence[Token], context: RenderContext) -> str:
             source = f" ({token.meta['source']})" if token.meta["source"] else ""
             parts.append(f"{token.meta['term']}{source}: ")
         elif kind == "html_inline":
-            parts.append(web_only_text(token.content, context.page_url, _strip_tags))
+            parts.append(
+                web_only_text(
+                    token.content, context.page_url, _strip_tags, context.words.on_the_web
+                )
+            )
     return "".join(parts).replace("\x00", "")
 
 

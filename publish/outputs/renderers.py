@@ -2,9 +2,9 @@
 
 Each output renders the tokens with its own `RenderContext` (where links point, how notes
 look), made by `web_context`, `feed_context` or `email_context`. Renderers never change a
-token: where a token needs different attributes they render a copy. Tokens that offer
-`memoized(render, context)` (the build cache's kept bodies) give back the body rendered when
-the essay was parsed; the renderers themselves know nothing of the cache.
+token: where a token needs different attributes they render a copy. A body that keeps its
+renderings (`KeptRenderings`, the model's interface of the build cache's kept bodies) gives
+back the body rendered when the essay was parsed; the renderers know nothing of the cache.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from markdown_it.token import Token
 
 from publish.content.images import email_dimensions
 from publish.content.markdown import build_parser
-from publish.model import Essay, ImageSize
+from publish.i18n.words import ENGLISH_BODY, BodyWords
+from publish.model import Essay, ImageSize, KeptRenderings
 from publish.outputs.urls import resolve_url
 from publish.outputs.webonly import web_only_html
 
@@ -27,9 +28,10 @@ Render = Callable[[Sequence[Token], Any], str]
 
 
 def rendered(tokens: Sequence[Token], render: Render, context: Any) -> str:
-    """`render(tokens, context)`, or the tokens' own memoized rendering when they keep one."""
-    memoized = getattr(tokens, "memoized", None)
-    return memoized(render, context) if memoized is not None else render(tokens, context)
+    """`render(tokens, context)`, or the body's kept rendering when it keeps its renderings."""
+    if isinstance(tokens, KeptRenderings):
+        return tokens.rendered(render, context)
+    return render(tokens, context)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class RenderContext:
     links: tuple[tuple[str, str], ...] = ()  # links to other essays: as written, address
     page_url: str = ""  # the essay's web page (what the email links to in a dropped embed)
     images: tuple[ImageSize, ...] = ()  # local images' sizes
+    words: BodyWords = ENGLISH_BODY  # the notes heading and the like, in the essay's language
 
     def address(self, url: str) -> str:
         """Where a link points: another essay's address if it names one, resolved."""
@@ -97,7 +100,8 @@ class WebRenderer(RendererHTML):
         slug = self._context(env).slug
         return (
             f'<section class="footnotes" role="doc-endnotes" aria-labelledby="notes-{slug}">\n'
-            f'<h2 id="notes-{slug}">Notes</h2>\n<ol class="footnotes-list">\n'
+            f'<h2 id="notes-{slug}">{escape(self._context(env).words.notes)}</h2>\n'
+            '<ol class="footnotes-list">\n'
         )
 
     def footnote_block_close(
@@ -121,7 +125,8 @@ class WebRenderer(RendererHTML):
         number, _, ref_id = note_ids(self._context(env).slug, token)
         sub = token.meta.get("subId", 0)
         letter = f"<sup>{chr(ord('a') + sub)}</sup>" if _has_many_refs(tokens, idx) else ""
-        label = f"Back to reference {number}{chr(ord('a') + sub) if letter else ''}"
+        reference = f"{number}{chr(ord('a') + sub) if letter else ''}"
+        label = escape(self._context(env).words.back_to_reference % {"ref": reference})
         return (
             f' <a href="#{ref_id}" class="footnote-backref" '
             f'aria-label="{label}">\u21a9\ufe0e{letter}</a>'
@@ -203,15 +208,22 @@ class EmailRenderer(WebRenderer):
 
     def html_block(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """Raw HTML, what mail clients drop replaced by a link to the web page."""
-        return web_only_html(tokens[idx].content, self._context(env).page_url, block=True)
+        context = self._context(env)
+        return web_only_html(
+            tokens[idx].content, context.page_url, block=True, notice=context.words.on_the_web
+        )
 
     def html_inline(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """Inline raw HTML, the same way."""
-        return web_only_html(tokens[idx].content, self._context(env).page_url, block=False)
+        context = self._context(env)
+        return web_only_html(
+            tokens[idx].content, context.page_url, block=False, notice=context.words.on_the_web
+        )
 
     def footnote_block_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """The notes section: a heading, then one block per note."""
-        return '<div class="footnotes">\n<h2 class="notes-heading">Notes</h2>\n'
+        heading = escape(self._context(env).words.notes)
+        return f'<div class="footnotes">\n<h2 class="notes-heading">{heading}</h2>\n'
 
     def footnote_block_close(
         self, tokens: Sequence[Token], idx: int, options: Any, env: Any
@@ -259,24 +271,28 @@ def email_body(tokens: Sequence[Token], context: RenderContext) -> str:
     return EMAIL_RENDERER.render(tokens, build_parser().options, {"render": context})
 
 
-def render_essay_body(essay: Essay, base: str) -> str:
+def render_essay_body(essay: Essay, base: str, words: BodyWords = ENGLISH_BODY) -> str:
     """An essay's body HTML with site-relative links resolved against `base`."""
-    return render_web(essay.tokens, web_context(essay, base))
+    return render_web(essay.tokens, web_context(essay, base, words))
 
 
-def web_context(essay: Essay, base: str) -> RenderContext:
+def web_context(essay: Essay, base: str, words: BodyWords = ENGLISH_BODY) -> RenderContext:
     """Where the links of an essay's web page point (`base` leads back to the site's root)."""
     return RenderContext(
-        slug=essay.slug, base=base, glossary_url=f"{base}glossary/", links=essay.link_targets
+        slug=essay.slug,
+        base=base,
+        glossary_url=f"{base}glossary/",
+        links=essay.link_targets,
+        words=words,
     )
 
 
-def feed_context(essay: Essay, site_url: str) -> RenderContext:
+def feed_context(essay: Essay, site_url: str, words: BodyWords = ENGLISH_BODY) -> RenderContext:
     """Where the links of an essay's feed entry point: absolute, under the site's URL."""
-    return web_context(essay, site_url)
+    return web_context(essay, site_url, words)
 
 
-def email_context(essay: Essay, site_url: str) -> RenderContext:
+def email_context(essay: Essay, site_url: str, words: BodyWords = ENGLISH_BODY) -> RenderContext:
     """Where the links of an essay's email point: absolute, with its web page for what mail
     clients drop, and its images' sizes (the HTML and the plain text share it)."""
     return RenderContext(
@@ -286,4 +302,5 @@ def email_context(essay: Essay, site_url: str) -> RenderContext:
         links=essay.link_targets,
         page_url=f"{site_url}{essay.slug}/",
         images=essay.image_sizes,
+        words=words,
     )

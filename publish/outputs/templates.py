@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import traceback
 from collections.abc import Iterable, MutableMapping
-from datetime import datetime
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,13 @@ from jinja2 import (
     Template,
     TemplateError,
     TemplateSyntaxError,
+    pass_environment,
 )
 
 from publish.errors import Problem, PublishError, error
+from publish.i18n import N_
+from publish.i18n.templates import I18N_EXTENSION, install_words
+from publish.i18n.words import ENGLISH, Words
 from publish.layout import ESSAYS_DIR, TEMPLATES_DIR
 from publish.model import Site
 
@@ -28,6 +32,13 @@ PACKAGE_TEMPLATES = Path(__file__).parent.parent / "templates"
 PACKAGE_STATIC = Path(__file__).parent.parent / "static"
 # Packaged files a site may replace with its own file of the same name beside the essays.
 PACKAGED_FILES = ("favicon.svg", "feed.xsl")
+FEED_STYLESHEET = "feed.xsl"
+# The words of the page a browser shows for the RSS feed (feed.xsl), as they stand in it.
+FEED_PAGE_WORDS = (
+    N_("(feed)"),
+    N_("This is a web feed. Copy its address into a feed reader to follow"),
+    N_("Visit the site"),
+)
 _CREDIT_WORD = re.compile(
     r"(image|photo|photograph|picture|illustration|drawing|painting|artwork|map|chart|credit)s?"
     r"\b",
@@ -103,11 +114,12 @@ def template_environment(site_templates: Path) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=[I18N_EXTENSION],
     )
     env.site_root = site_templates.parent
-    env.filters["long_date"] = long_date
     env.filters["iso"] = lambda moment: moment.isoformat() if moment else ""
-    env.filters["credit"] = image_credit
+    env.filters["credit"] = _credit_filter
+    install_words(env, ENGLISH)
     return env
 
 
@@ -120,28 +132,43 @@ def folder_stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(stamps)
 
 
-def long_date(moment: datetime | None) -> str:
-    """A date as readers write it: '3 November 2026'."""
-    return f"{moment.day} {moment:%B %Y}" if moment else ""
-
-
-def own_or_packaged(site: Site, names: Iterable[str]) -> dict[str, bytes]:
+def own_or_packaged(site: Site, names: Iterable[str], words: Words = ENGLISH) -> dict[str, bytes]:
     """Each packaged static file the site does not bring itself (its own `essays/<name>` is
-    published in its place, as every file beside the essays is)."""
-    return {
+    published in its place, as every file beside the essays is), the feed's page in the
+    site's language."""
+    files = {
         name: (PACKAGE_STATIC / name).read_bytes()
         for name in names
         if not (site.root / ESSAYS_DIR / name).is_file()
     }
+    if FEED_STYLESHEET in files and words is not ENGLISH:
+        files[FEED_STYLESHEET] = _stylesheet_in(files[FEED_STYLESHEET], words)
+    return files
 
 
-def image_credit(text: str) -> str:
+def _stylesheet_in(stylesheet: bytes, words: Words) -> bytes:
+    """The feed's stylesheet with its few words in the language (and right to left)."""
+    text = stylesheet.decode("utf-8")
+    for message in FEED_PAGE_WORDS:
+        text = text.replace(message, escape(words.gettext(message), quote=False))
+    if words.direction == "rtl":
+        text = text.replace('<html lang="{language}">', '<html lang="{language}" dir="rtl">')
+    return text.encode("utf-8")
+
+
+@pass_environment
+def _credit_filter(env: Environment, text: str) -> str:
+    """`image_credit` in the language the environment speaks."""
+    return image_credit(text, env.globals["words"])
+
+
+def image_credit(text: str, words: Words = ENGLISH) -> str:
     """An image credit as a credit: 'Image: Jo Doe', unless it already says what it is
     ('Photo by Jo Doe', 'Illustration: …')."""
     text = text.strip()
     if not text or _CREDIT_WORD.match(text):
         return text
-    return f"Image: {text}"
+    return words.gettext("Image: %(credit)s") % {"credit": text}
 
 
 def joined(pieces: Iterable[str], batch: int = 8192) -> str:

@@ -21,6 +21,9 @@ from jinja2 import Environment, TemplateError
 from markupsafe import Markup
 
 from publish.errors import PublishError
+from publish.i18n.cadence import cadence_sentence
+from publish.i18n.templates import localized
+from publish.i18n.words import Words, words_for
 from publish.model import Essay, GlossaryEntry, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.redirects import alias_pages, redirect_pages, redirects_file
@@ -40,7 +43,6 @@ from publish.outputs.urls import (
     tag_groups,
     tag_slug,
 )
-from publish.schedule.cadence import describe_rule
 
 Files = dict[str, str | bytes | Deferred]
 
@@ -98,7 +100,10 @@ def render_site(site: Site, templates: Environment) -> Files:
     pages.add_all(renderer.glossary_page(), "the glossary page")
     pages.add("404.html", renderer.not_found_page(), "the 404 page")
     pages.add("style.css", (PACKAGE_STATIC / "style.css").read_bytes(), "the stylesheet")
-    pages.add_all(own_or_packaged(site, PACKAGED_FILES), "the favicon and the feed stylesheet")
+    pages.add_all(
+        own_or_packaged(site, PACKAGED_FILES, renderer.words),
+        "the favicon and the feed stylesheet",
+    )
     pages.add("robots.txt", robots_txt(site), "robots.txt")
     pages.add("sitemap.xml", sitemap(site, renderer.lastmods), "the sitemap")
     pages.add_all(redirect_pages(site, pages), "the redirect pages of moved essays")
@@ -117,6 +122,18 @@ class PageRenderer:
         self.templates = templates
         self.lastmods: dict[str, datetime | None] = {}
         self.newest = site.essays[0].date if site.essays else None
+        self.words = words_for(site.settings.site.language, site.root)
+
+    def words_of(self, essay: Essay) -> Words:
+        """The words of an essay's own language (`language:` in its front matter), else the
+        site's."""
+        if not essay.language or essay.language == self.settings.site.language:
+            return self.words
+        return words_for(essay.language, self.site.root)
+
+    def titled(self, page: str) -> str:
+        """A page's title followed by the site's: 'Archive · The Site'."""
+        return f"{page} · {self.settings.site.title}"
 
     def render(
         self,
@@ -124,6 +141,7 @@ class PageRenderer:
         path: str,
         head: Head,
         root: str | None = None,
+        words: Words | None = None,
         **values: Any,
     ) -> str:
         """Render one template for the page at `path` (its `root` found from it unless given).
@@ -132,15 +150,18 @@ class PageRenderer:
         cache already holds is never rendered.
         """
         settings = self.settings
+        words = words or self.words
         try:
             return joined(
-                self.templates.get_template(name).generate(
+                localized(self.templates, words)
+                .get_template(name)
+                .generate(
                     site=settings.site,
                     settings=settings,
                     head=head,
                     root=root if root is not None else root_for(path),
                     feeds=self.feed_links(),
-                    cadence=describe_rule(settings.schedule.rule),
+                    cadence=cadence_sentence(settings.schedule.rule, words),
                     signup_url=settings.email.signup_url,
                     subscribe_box=values.pop("subscribe_box", False),
                     **values,
@@ -177,7 +198,12 @@ class PageRenderer:
             root = root_for(path)
             newer = root + page_url(paths[number - 2]) if number > 1 else ""
             older = root + page_url(paths[number]) if number < len(chunks) else ""
-            title = self.settings.site.title + (f" · page {number}" if number > 1 else "")
+            title = self.settings.site.title
+            if number > 1:
+                title = self.words.gettext("%(site)s · page %(number)s") % {
+                    "site": title,
+                    "number": self.words.number(number),
+                }
             pagination = Pagination(number, len(chunks), newer, older)
             pages[path] = self.deferred(
                 path,
@@ -232,12 +258,14 @@ class PageRenderer:
     def essay_page(self, essay: Essay, path: str, older: Essay | None, newer: Essay | None) -> str:
         """One essay's page."""
         root = root_for(path)
+        words = self.words_of(essay)
         return self.render(
             "essay.html",
             path,
-            self.essay_head(essay, path),
+            self.essay_head(essay, path, words),
+            words=words,
             essay=essay,
-            body=Markup(render_essay_body(essay, root)),
+            body=Markup(render_essay_body(essay, root, words.body)),
             image_src=resolve_url(essay.image, root),
             subscribe_box=True,
             tags=[(tag, tag_slug(tag)) for tag in essay.tags],
@@ -245,7 +273,7 @@ class PageRenderer:
             newer=newer,
         )
 
-    def essay_head(self, essay: Essay, path: str) -> Head:
+    def essay_head(self, essay: Essay, path: str, words: Words) -> Head:
         """An essay's head: article cards and a JSON-LD BlogPosting."""
         canonical = self.url + page_url(path)
         image = resolve_url(essay.image, self.url)
@@ -256,7 +284,7 @@ class PageRenderer:
             "description": essay.summary,
             "url": canonical,
             "mainEntityOfPage": canonical,
-            "inLanguage": self.settings.site.language,
+            "inLanguage": words.language,
             "author": {"@type": "Person", "name": essay.author},
             "publisher": {
                 "@type": "Organization",
@@ -286,7 +314,7 @@ class PageRenderer:
             (year, tuple(group))
             for year, group in groupby(self.site.essays, key=lambda e: e.date.year if e.date else 0)
         ]
-        title = f"Archive · {self.settings.site.title}"
+        title = self.titled(self.words.gettext("Archive"))
         make = partial(self.render, "archive.html", path, self.head(path, title), years=years)
         return {path: self.deferred(path, None, self.site.essays, title, make)}
 
@@ -305,7 +333,7 @@ class PageRenderer:
                 self.render,
                 "tags.html",
                 path,
-                self.head(path, f"Tags · {self.settings.site.title}"),
+                self.head(path, self.titled(self.words.gettext("Tags"))),
                 tags=groups,
             ),
         )
@@ -314,7 +342,8 @@ class PageRenderer:
             head = self.head(
                 path,
                 f"{group.name} · {self.settings.site.title}",
-                f"Essays tagged {group.name} in {self.settings.site.title}.",
+                self.words.gettext("Essays tagged %(tag)s in %(site)s.")
+                % {"tag": group.name, "site": self.settings.site.title},
             )
             tag_feed = f"{self.url}tags/{group.slug}/feed.xml"
             pages[path] = self.deferred(
@@ -343,13 +372,16 @@ class PageRenderer:
 
     def glossary_html(self, path: str) -> str:
         """`/glossary/`: every term, alphabetical, with where it is cited."""
-        items = glossary_items(self.site, root_for(path))
+        items = glossary_items(self.site, root_for(path), self.words)
         letters = sorted({item.letter for item in items})
         head = self.head(
             path,
-            f"Glossary · {self.settings.site.title}",
-            f"Every term cited in the notes of {self.settings.site.title}, "
-            "with its source and the essays that cite it.",
+            self.titled(self.words.gettext("Glossary")),
+            self.words.gettext(
+                "Every term cited in the notes of %(site)s, "
+                "with its source and the essays that cite it."
+            )
+            % {"site": self.settings.site.title},
         )
         return self.render("glossary.html", path, head, items=items, letters=letters)
 
@@ -357,7 +389,7 @@ class PageRenderer:
         """`404.html`, linking by absolute path so it works at any depth."""
         base_path = urlsplit(self.url).path or "/"
         head = Head(
-            title=f"Page not found · {self.settings.site.title}",
+            title=self.titled(self.words.gettext("Page not found")),
             description=self.settings.site.description,
             canonical="",
         )
@@ -368,7 +400,7 @@ class PageRenderer:
         )
 
 
-def glossary_items(site: Site, root: str) -> list[GlossaryItem]:
+def glossary_items(site: Site, root: str, words: Words | None = None) -> list[GlossaryItem]:
     """The glossary's entries sorted by term, each with its rendered definition and citers."""
     items = []
     citers: dict[str, list[Essay]] = {}

@@ -17,24 +17,25 @@ _OPENING = re.compile(rf"<({_NAMES})\b[^>]*>", re.IGNORECASE)
 _CLOSING = re.compile(rf"</({_NAMES})\s*>", re.IGNORECASE)
 
 
-def web_only_html(html: str, page_url: str, block: bool) -> str:
+def web_only_html(html: str, page_url: str, block: bool, notice: str = NOTICE) -> str:
     """Raw HTML with each dropped element replaced by the notice and a link to `page_url`
     (a paragraph in a block, a bare link inside a paragraph); other HTML unchanged."""
     if not page_url or not _OPENING.search(html):
         return html
-    link = f'{NOTICE} <a href="{escape(page_url)}">{escape(page_url)}</a>'
-    notice = f'<p class="web-only">{link}</p>' if block else link
-    return _replace(html, notice)
+    link = f'{escape(notice)} <a href="{escape(page_url)}">{escape(page_url)}</a>'
+    return _replace(html, f'<p class="web-only">{link}</p>' if block else link)
 
 
-def web_only_text(html: str, page_url: str, strip: Callable[[str], str]) -> str:
+def web_only_text(
+    html: str, page_url: str, strip: Callable[[str], str], notice: str = NOTICE
+) -> str:
     """Raw HTML as plain text (`strip` takes the tags out), each dropped element given as
     `This part of the essay is on the web: <url>`."""
     if not page_url or not _OPENING.search(html):
         return strip(html)
     marker = "\x01"  # stands for the notice while the tags are stripped
     text = strip(_replace(html.replace(marker, ""), marker))
-    return text.replace(marker, f"{NOTICE} <{page_url}>")
+    return text.replace(marker, f"{notice} <{page_url}>")
 
 
 def _replace(html: str, notice: str) -> str:

@@ -4,10 +4,11 @@ pre-flight, write.
 `build()` writes `build/site/` and `build/email/` (the emails a send could still need, see
 `publish.state.unsent`) in one atomic commit; `check()` is it without the write, covering the
 queued essays at their planned slots. Every output is a row of `FORMATS`, a pure function
-from a `Site` to `{path: content}` that knows nothing of the cache. Here the build cache is
-wired in: the load parses each essay once and renders, in the same worker, every body the
-rows declare (kept for later builds); every output key is computed here, and decides which
-files are made at all.
+from a `Site` to `{path: content}` whose files are made later, if at all (`Deferred`). The
+build makes the one `BuildCache` and passes it in: the load parses each essay once and
+renders, in the same worker, every body the rows declare (kept for later builds); here each
+deferred file is keyed, and the key decides whether it is made at all. Between staged and
+committed the finishers (`publish.pipeline.finishers`) see each folder as it will be.
 """
 
 from __future__ import annotations
@@ -17,29 +18,23 @@ import dataclasses
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import partial
 from pathlib import Path
 
 from jinja2 import Environment
 
-from publish.cache import parses
-from publish.cache.outputs import Keyed, OutputKeys, OutputMemo
-from publish.cache.parses import entry_fingerprint
-from publish.cache.store import PROCESS, cache_enabled, read_only
-from publish.content import essays
+from publish.cache.outputs import OutputKeys, OutputMemo
+from publish.cache.store import BuildCache
 from publish.content.essaylinks import unpublished_link_problems, with_link_targets
-from publish.content.site import essay_folder, select_published
-from publish.content.site import load_site as load_site_files
-from publish.content.source import ESSAYS_DIR
+from publish.content.site import select_published
 from publish.errors import Problem, PublishError
 from publish.layout import BUILD_DIR
-from publish.mail.mime import preview_message
 from publish.model import Site
-from publish.outputs import feeds, mail, web
-from publish.outputs.bodies import essay_bodies
-from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes
+from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes, made
 from publish.outputs.templates import folder_stamp, template_environment
 from publish.pipeline.checker import CheckMemo, check_trees
+from publish.pipeline.finishers import StagedView, run_finishers
+from publish.pipeline.formats import FOLDERS, FORMATS
+from publish.pipeline.load import Loaded, load
 from publish.pipeline.previewing import (
     PREVIEW_FOLDER,
     LeftOut,
@@ -50,8 +45,7 @@ from publish.pipeline.previewing import (
     with_planned_slots,
 )
 from publish.pipeline.writer import OutputFolder, build_lock, write_trees
-from publish.schedule.slots import apply_release_dates
-from publish.state.releases import site_with_releases
+from publish.state.releases import Known
 from publish.state.unsent import emails_wanted
 from publish.support.parallel import fork_workers, in_forked_runs
 
@@ -90,9 +84,7 @@ class BuildReport:
     files: int = 0
     site: Site | None = None  # the site as loaded (every essay, drafts and queued included)
     left_out: LeftOut = LeftOut()  # the essays of `site` this build did not show
-
-
-Render = Callable[..., Mapping[str, Content | Deferred]]  # (site, templates[, chosen slugs])
+    known: Known | None = None  # what the site released, as the load read it
 
 
 @dataclass(frozen=True)
@@ -108,122 +100,57 @@ class BuildProgress:
 Progress = Callable[[BuildProgress], None]
 
 
-@dataclass(frozen=True)
-class OutputFormat:
-    """One row of the output table: a format, where its files go and what makes them."""
-
-    name: str  # how a clash of two formats on one path names it
-    folder: str  # under build/
-    paths: str  # the path pattern of its files
-    render: Render
-    reads: str  # what its files depend on (each file's `Deferred` says exactly)
-    bodies: tuple[str, ...] = ()  # the essay bodies it shows of every essay (bodies.CHANNELS)
-    chosen: bool = False  # made only for the essays the build names (see `gather`)
-
-
-def _feeds(site: Site, templates: Environment) -> OutputFiles:
-    """The feeds (they need no templates)."""
-    return feeds.render_feeds(site)
-
-
-def _assets(site: Site, templates: Environment) -> OutputFiles:
-    """Files beside the essays that are not Markdown (images and such), at the site's root;
-    hidden and editor files and links out of `essays/` are left out (see `essay_folder`)."""
-    assets = OutputFiles()
-    for relative, path in essay_folder(site.root).assets:
-        assets.add(relative, path.read_bytes(), f"{ESSAYS_DIR}/{relative}")
-    return assets
-
-
-def _emails(
-    site: Site, templates: Environment, slugs: Collection[str] | None = None
-) -> OutputFiles:
-    return mail.render_emails(site, templates, preview_message, slugs)
-
-
-FORMATS: tuple[OutputFormat, ...] = (
-    OutputFormat(
-        "the web pages",
-        "site",
-        "index.html, <slug>/index.html, page/<n>/, archive/, "
-        "tags/<tag>/, glossary/, 404.html, sitemap.xml, robots.txt, style.css",
-        web.render_site,
-        "the published essays, the glossary, the templates",
-        ("web",),
-    ),
-    OutputFormat(
-        "the feeds",
-        "site",
-        "feed.xml, atom.xml, feed.json, tags/<tag>/feed.xml",
-        _feeds,
-        "the newest essays",
-        ("feed",),
-    ),
-    OutputFormat(
-        "the files beside the essays",
-        "site",
-        "<path under essays/>",
-        _assets,
-        "the files in essays/ that are not Markdown",
-    ),
-    OutputFormat(
-        "the emails",
-        "email",
-        "<slug>.html, <slug>.txt, <slug>.eml",
-        _emails,
-        "each essay, the email templates",
-        chosen=True,
-    ),
-)
-FOLDERS = tuple(dict.fromkeys(row.folder for row in FORMATS))
-BODIES = tuple(dict.fromkeys(name for row in FORMATS for name in row.bodies))
-
-
 def build(
     root: Path,
     options: BuildOptions,
-    site: Site | None = None,
-    warnings: list[Problem] | None = None,
+    loaded: Loaded | None = None,
     write: bool = True,
     progress: Progress | None = None,
+    cache: BuildCache | None = None,
 ) -> BuildReport:
     """Build the web site and feeds into `build/site/` and the emails into `build/email/`,
     both folders replaced in one atomic commit under the site's build lock; with `write`
     off, do everything but the write (the build cache left as it was, but for check's memo).
 
     Contents are rendered as the writer stages them (so memory stays flat however large the
-    site); the pre-flight checks run on what was rendered, before the commit.
+    site); the finishers run on the staged folders, before the commit. `loaded` is the site
+    as loaded (`publish run` passes the one it has bound to this run's releases), else it is
+    loaded here; `cache` is the build cache to use (a long-lived process passes its own,
+    kept between builds).
     """
+    cache = cache or BuildCache.for_site(root)
+    if not write:
+        cache = cache.reading()
     out = output_dir(root, options)
-    guard = build_lock(out) if write else read_only()
-    with guard:
-        if site is None:
-            site, warnings = load_site(root)
-        published = plan(site, options)
+    with build_lock(out) if write else contextlib.nullcontext():
+        loaded = loaded or load(root, cache)
+        site, known, warnings = loaded.site, loaded.known, loaded.warnings
+        published = plan(site, known, options)
         refuse_unpublished_links(site, published, options, warnings)
-        gathered = gather(published, emails_wanted(site, options.today) | options.emails)
+        emails = emails_wanted(site, known, options.today) | options.emails
+        gathered = gather(published, emails, cache)
         if options.preview:
             gathered["site"] = with_banners(
                 gathered["site"], banners(site, published, options.today)
             )
-        folders = decide(root, published, gathered, cache_enabled(), out, options.preview)
+        folders = decide(published, gathered, cache, out, options.preview)
         rendering = Rendering(folders, progress)
-        problems = list(warnings or [])
+        problems = list(warnings)
 
-        def preflight_checks() -> None:
-            problems.extend(preflight(published, rendering.email_sizes()))
-            if options.strict:
-                refuse_warnings(problems)
+        def finish(staged: Mapping[str, StagedView]) -> Mapping[str, Mapping[str, Content]]:
+            finished = run_finishers(published, staged)
+            problems.extend(finished.problems)
+            refuse_problems(problems, options.strict)
+            return finished.files
 
         if write:
-            write_trees(folders, rendering.make, before_commit=preflight_checks)
+            write_trees(folders, rendering.make, finish)
             for folder in folders:
                 if folder.memo is not None:
                     folder.memo.save()
         else:  # made and measured, never kept; what a memo vouches for is not even made
-            memo = CheckMemo(root) if cache_enabled() else None
-            rendering.sizes.update(check_trees(folders, rendering.make, memo)["email"])
-            preflight_checks()
+            memo = CheckMemo(root) if cache.enabled else None
+            finish(check_trees(folders, rendering.make, memo))
     site_dir, email_dir = (out / name for name in FOLDERS)
     return BuildReport(
         site_dir=site_dir,
@@ -233,6 +160,7 @@ def build(
         files=len(folders[0].files),
         site=site,
         left_out=left_out(site, published, options.drafts),
+        known=known,
     )
 
 
@@ -241,44 +169,28 @@ def output_dir(root: Path, options: BuildOptions) -> Path:
     return root / BUILD_DIR / PREVIEW_FOLDER if options.preview else root / BUILD_DIR
 
 
-def check(root: Path, options: BuildOptions, progress: Progress | None = None) -> BuildReport:
+def check(
+    root: Path,
+    options: BuildOptions,
+    progress: Progress | None = None,
+    cache: BuildCache | None = None,
+) -> BuildReport:
     """The build without the write, drafts, future and queued essays included: every problem
     a build of any day would meet (a PublishError for errors); `progress` hears of each
     content made (none a memo vouches for, see `publish.pipeline.checker`)."""
     every = dataclasses.replace(options, drafts=True, future=True, queued=True)
-    return build(root, every, write=False, progress=progress)
+    return build(root, every, write=False, progress=progress, cache=cache)
 
 
 # --- Load and plan ----------------------------------------------------------------------
 
 
-def read_site(root: Path) -> tuple[Site, list[Problem]]:
-    """Every file of the site read, the essays' parses and bodies kept in the build cache;
-    the site (drafts and undated essays included) and its warnings."""
-    plan = partial(essay_bodies, channels=BODIES)
-    reader = partial(parses.read_essays, parse=essays.read_essay, plan=plan)
-    return load_site_files(root, reader)
-
-
-def load_site(root: Path) -> tuple[Site, list[Problem]]:
-    """`read_site`, with the released essays at their released addresses and dates."""
-    site, warnings = read_site(root)
-    return with_release_dates(site), warnings
-
-
-def with_release_dates(site: Site) -> Site:
-    """The site with each released essay at its released address and, if undated, dated by
-    its release (the state DB merged with releases.toml)."""
-    binding, _ = site_with_releases(site)
-    return apply_release_dates(binding.site, binding.releases)
-
-
-def plan(site: Site, options: BuildOptions) -> Site:
+def plan(site: Site, known: Known, options: BuildOptions) -> Site:
     """The essays this build shows, newest first: published on `options.today`, and in a
     preview the queued essays too, dated at the slots they are planned for (and undated
     drafts, with `options.drafts`, dated today)."""
     if options.preview:
-        site = with_planned_slots(site, options.today)
+        site = with_planned_slots(site, known, options.today)
         if options.drafts:
             site = date_drafts(site, options.today)
     shown = select_published(site, options.today, options.drafts, options.future or options.queued)
@@ -297,9 +209,9 @@ def refuse_unpublished_links(
 # --- Decide what to render, render ------------------------------------------------------
 
 
-def gather(published: Site, emails: Collection[str]) -> dict[str, OutputFiles]:
+def gather(published: Site, emails: Collection[str], cache: BuildCache) -> dict[str, OutputFiles]:
     """Every row's files by folder (emails only for `emails`); a path twice is refused."""
-    templates = shared_templates(published.templates_dir)
+    templates = shared_templates(published.templates_dir, cache)
     gathered = {name: OutputFiles() for name in FOLDERS}
     for row in FORMATS:
         chosen = (emails,) if row.chosen else ()  # made only where a send could need them
@@ -307,46 +219,46 @@ def gather(published: Site, emails: Collection[str]) -> dict[str, OutputFiles]:
     return gathered
 
 
-def shared_templates(folder: Path) -> Environment:
-    """The templates environment, kept in `PROCESS` between builds of one process (as
+def shared_templates(folder: Path, cache: BuildCache) -> Environment:
+    """The templates environment, kept in `cache` between builds of one process (as
     `publish serve` rebuilds), so templates compile once; made afresh whenever a file of the
     site's template folder appears, disappears or changes (Jinja reloads an edited template
     itself, but would not notice a new override of a packaged one)."""
     stamp = folder_stamp(folder)
-    found = PROCESS.template_environments.get(folder)
+    kept = cache.template_environments
+    found = kept.get(folder)
     if found is None or found[0] != stamp:
-        found = PROCESS.template_environments[folder] = (stamp, template_environment(folder))
+        found = kept[folder] = (stamp, template_environment(folder))
     return found[1]
 
 
 def decide(
-    root: Path,
     published: Site,
     gathered: Mapping[str, OutputFiles],
-    caching: bool,
+    cache: BuildCache,
     out: Path,
     preview: bool = False,
 ) -> list[OutputFolder]:
-    """Each folder's files (to go under `out`), every deferred one keyed (when caching) from
-    what it reads; a preview's folders keep memos of their own."""
-    keys = (
-        OutputKeys(published.settings, published.templates_dir, published.glossary)
-        if caching
-        else None
-    )
+    """Each folder's files (to go under `out`), every deferred one keyed (when the cache is
+    on) from what it reads; a preview's folders keep memos of their own."""
+    if not cache.enabled:
+        return [OutputFolder(files, out / name) for name, files in gathered.items()]
+    keys = OutputKeys(published.settings, published.templates_dir, published.glossary)
     folders = []
     for name, files in gathered.items():
         memo_name = f"{PREVIEW_FOLDER}-{name}" if preview else name
-        memo = OutputMemo.for_folder(root, memo_name) if caching else None
-        decided: dict[str, Content | Keyed] = {}
-        for path, value in files.items():
-            if isinstance(value, Deferred):
-                key = output_key(keys, value) if keys is not None else None
-                decided[path] = Keyed(key, value.make)
-            else:
-                decided[path] = value
+        memo = OutputMemo.for_folder(cache.root, memo_name)
+        decided = {
+            path: keyed(keys, value) if isinstance(value, Deferred) else value
+            for path, value in files.items()
+        }
         folders.append(OutputFolder(decided, out / name, memo))
     return folders
+
+
+def keyed(keys: OutputKeys, value: Deferred) -> Deferred:
+    """A deferred content with its key (see `output_key`)."""
+    return dataclasses.replace(value, key=output_key(keys, value))
 
 
 def output_key(keys: OutputKeys, value: Deferred) -> str | None:
@@ -357,84 +269,65 @@ def output_key(keys: OutputKeys, value: Deferred) -> str | None:
         reads.essay,
         *reads.values,
         *[keys.essay(essay) for essay in reads.essays],
-        *[entry_fingerprint(entry) for entry in reads.entries],
+        *[entry.fingerprint for entry in reads.entries],
     )
 
 
 class Rendering:
     """The build's maker of contents, handed to the writer: it renders what the writer must
-    write (across the cores when there is much) and notes each email's HTML size."""
+    write (across the cores when there is much), telling `progress` how far it got."""
 
     def __init__(self, folders: Sequence[OutputFolder], progress: Progress | None = None):
-        self.emails = next(f for f in folders if f.target.name == "email")
         self.progress = progress
         self.folder_of = (
             {id(v): f.target.name for f in folders for v in f.files.values()} if progress else {}
         )
-        self.watched = {
-            id(value): path for path, value in self.emails.files.items() if path.endswith(".html")
-        }
-        self.sizes: dict[str, int] = {}
 
-    def make(self, values: Sequence[Content | Keyed]) -> Iterator[Content]:
+    def make(self, values: Sequence[Content | Deferred]) -> Iterator[Content]:
         """Each value's content, in order."""
+        if self.progress is None:
+            yield from made_contents(values)
+            return
         folder = self._folder(values)
-        for done, (value, content) in enumerate(
-            zip(values, made_contents(values), strict=True), start=1
-        ):
-            path = self.watched.get(id(value))
-            if path is not None:
-                self.sizes[path] = len(as_bytes(content))
-            if self.progress is not None:
-                self.progress(BuildProgress(folder, done, len(values)))
+        for done, content in enumerate(made_contents(values), start=1):
+            self.progress(BuildProgress(folder, done, len(values)))
             yield content
 
-    def _folder(self, values: Sequence[Content | Keyed]) -> str:
+    def _folder(self, values: Sequence[Content | Deferred]) -> str:
         """Which folder's files the writer asks for (every folder's, for `check`)."""
         if not values:
             return "all"
         names = {self.folder_of.get(id(values[0])), self.folder_of.get(id(values[-1]))}
         return (names.pop() or "all") if len(names) == 1 else "all"
 
-    def email_sizes(self) -> dict[str, int]:
-        """The size of every email's HTML: as rendered, or the previous build's kept file."""
-        sizes = dict(self.sizes)
-        for path in self.watched.values():
-            if path not in sizes:
-                with contextlib.suppress(OSError):
-                    sizes[path] = (self.emails.target / path).stat().st_size
-        return sizes
 
-
-def made_contents(values: Sequence[Content | Keyed]) -> Iterator[Content]:
+def made_contents(values: Sequence[Content | Deferred]) -> Iterator[Content]:
     """Each value made, in order; forked workers (sharing the loaded site) make them when
-    there are enough keyed ones to pay for the workers, each a run of neighbouring values."""
-    workers = fork_workers(sum(isinstance(v, Keyed) for v in values), PARALLEL_THRESHOLD)
+    there are enough deferred ones to pay for the workers, each a run of neighbouring values."""
+    workers = fork_workers(sum(isinstance(v, Deferred) for v in values), PARALLEL_THRESHOLD)
     if not workers:
-        yield from map(_made, values)
+        yield from map(made, values)
         return
     step = max(1, min(MAX_RUN, -(-len(values) // (workers * 8))))
     yield from in_forked_runs(values, _made_bytes, workers, step)
 
 
-def _made(value: Content | Keyed) -> Content:
-    """One value's content, made now if it is keyed."""
-    return value.content() if isinstance(value, Keyed) else value
-
-
-def _made_bytes(value: Content | Keyed) -> bytes:
+def _made_bytes(value: Content | Deferred) -> bytes:
     """One value's content as bytes (what a worker sends back: a long page's text may take
     2-4 bytes a character)."""
-    return as_bytes(_made(value))
+    return as_bytes(made(value))
 
 
-# --- Pre-flight -------------------------------------------------------------------------
+# --- Refusing ---------------------------------------------------------------------------
 
 
-def preflight(published: Site, email_sizes: Mapping[str, int]) -> list[Problem]:
-    """Problems the rendered files show before anything is committed: an email past the
-    size at which Gmail clips it."""
-    return mail.oversize_problems(published, email_sizes)
+def refuse_problems(problems: Sequence[Problem], strict: bool) -> None:
+    """Stop the build before anything is committed when a problem is an error, or (strict
+    mode) when there is any: every warning then becomes an error."""
+    if any(p.is_error for p in problems):
+        raise PublishError(list(problems))
+    if strict:
+        refuse_warnings(problems)
 
 
 def refuse_warnings(problems: Sequence[Problem]) -> None:

@@ -13,25 +13,42 @@ the cache folder: check alone never creates `build/`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import msgspec
 
-from publish.cache.outputs import MAGIC as MANIFEST_MAGIC
-from publish.cache.outputs import OUTPUTS_DIR, Keyed, Stamp
+from publish.cache.outputs import OUTPUTS_DIR, read_manifest
 from publish.cache.store import read_json_file, write_json_file
 from publish.layout import CACHE_DIR
-from publish.outputs.files import as_bytes
+from publish.outputs.files import Content, Deferred, as_bytes, made
 from publish.pipeline.writer import Maker, OutputFolder
 
 MAGIC = b"PUBCHCK1"
 CHECK_MEMO = "check.manifest"
 Made = tuple[str, int]  # the key a file was made from, and its size in bytes
-_MANIFEST = msgspec.json.Decoder(dict[str, Stamp])
 _MEMO = msgspec.json.Decoder(dict[str, Made])
 
-Sizes = dict[str, dict[str, int]]  # each folder's {path: size} of the files not made
+
+class CheckedFolder(Mapping[str, bytes]):
+    """An output folder as a build would stage it, for the finishers of `check`: each file's
+    size as made (or vouched for), its bytes made again only when a finisher reads them."""
+
+    def __init__(self, files: Mapping[str, Content | Deferred], sizes: Mapping[str, int]):
+        self.files, self.sizes = files, sizes
+
+    def __getitem__(self, path: str) -> bytes:
+        return as_bytes(made(self.files[path]))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def size(self, path: str) -> int:
+        """The file's size in bytes."""
+        return self.sizes[path]
 
 
 class CheckMemo:
@@ -43,7 +60,7 @@ class CheckMemo:
         self.sizes = vouched_sizes(root / OUTPUTS_DIR, self.path)
         self.current: dict[str, Made] = {}
 
-    def size(self, folder: str, path: str, value: Keyed) -> int | None:
+    def size(self, folder: str, path: str, value: Deferred) -> int | None:
         """The size of `path` made before from the value's key (noted for the next check),
         or None when no memo holds it."""
         size = self.sizes.get((path, value.key)) if value.key is not None else None
@@ -51,7 +68,7 @@ class CheckMemo:
             self.current[f"{folder}/{path}"] = (value.key, size)
         return size
 
-    def record(self, folder: str, path: str, value: Keyed, data: bytes) -> None:
+    def record(self, folder: str, path: str, value: Deferred, data: bytes) -> None:
         """Note a file this check made without an error."""
         if value.key is not None:
             self.current[f"{folder}/{path}"] = (value.key, len(data))
@@ -70,7 +87,7 @@ def vouched_sizes(folder: Path, own: Path) -> dict[tuple[str, str | None], int]:
     sizes: dict[tuple[str, str | None], int] = {}
     for manifest in sorted(folder.glob("*.manifest")) if folder.is_dir() else []:
         if manifest != own:
-            stamps = read_json_file(manifest, MANIFEST_MAGIC, _MANIFEST) or {}
+            stamps = read_manifest(manifest)
             sizes.update({(path, stamp[0]): stamp[3] for path, stamp in stamps.items()})
     for name, (key, size) in (read_json_file(own, MAGIC, _MEMO) or {}).items():
         sizes[(name.partition("/")[2], key)] = size
@@ -79,28 +96,29 @@ def vouched_sizes(folder: Path, own: Path) -> dict[tuple[str, str | None], int]:
 
 def check_trees(
     folders: Sequence[OutputFolder], make: Maker, memo: CheckMemo | None = None
-) -> Sizes:
+) -> dict[str, CheckedFolder]:
     """Make every file of `folders` that `memo` does not vouch for, measure it and let it go
-    (check's memory stays flat); each folder's sizes of the files not made (vouched for, or
-    given as content). A made file's error is raised as the build would raise it, and the
-    memo is then left as it was."""
-    kept: Sizes = {folder.target.name: {} for folder in folders}
-    todo: list[tuple[str, str, Keyed]] = []
+    (check's memory stays flat); each folder as a build would stage it, by name. A made
+    file's error is raised as the build would raise it, and the memo is then left as it was."""
+    sizes: dict[str, dict[str, int]] = {folder.target.name: {} for folder in folders}
+    todo: list[tuple[str, str, Deferred]] = []
     for folder in folders:
         name = folder.target.name
         for path, value in folder.files.items():
-            if not isinstance(value, Keyed):
-                kept[name][path] = len(as_bytes(value))  # given as content: nothing to make
+            if not isinstance(value, Deferred):
+                sizes[name][path] = len(as_bytes(value))  # given as content: nothing to make
                 continue
             size = memo.size(name, path, value) if memo is not None else None
             if size is None:
                 todo.append((name, path, value))
             else:
-                kept[name][path] = size
-    made = make([value for _, _, value in todo])
-    for (name, path, value), content in zip(todo, made, strict=True):
+                sizes[name][path] = size
+    contents = make([value for _, _, value in todo])
+    for (name, path, value), content in zip(todo, contents, strict=True):
+        data = as_bytes(content)
+        sizes[name][path] = len(data)
         if memo is not None:
-            memo.record(name, path, value, as_bytes(content))
+            memo.record(name, path, value, data)
     if memo is not None:
         memo.save()
-    return kept
+    return {f.target.name: CheckedFolder(f.files, sizes[f.target.name]) for f in folders}

@@ -25,7 +25,7 @@ from publish.model import Essay, Site
 from publish.outputs.files import Content, Deferred, OutputFiles
 from publish.outputs.urls import essay_page_path
 from publish.schedule.slots import QUEUED, Timetable, format_slot, plan_schedule, unplaced_warning
-from publish.state.releases import site_with_releases
+from publish.state.releases import Known
 
 BANNER_CLASS = "preview-banner"
 BANNER_STYLE = (
@@ -133,11 +133,12 @@ def add_banner(page: Content, text: str) -> Content:
     return marked.encode("utf-8") if isinstance(page, bytes) else marked
 
 
-def with_planned_slots(site: Site, today: date | datetime) -> Site:
-    """The site with each queued (undated, unreleased) essay dated at its planned slot."""
+def with_planned_slots(site: Site, known: Known, today: date | datetime) -> Site:
+    """The site with each queued (undated, unreleased) essay dated at its planned slot, by
+    what the site `known` to be released."""
     timetable = Timetable.from_settings(site.settings)
     moment = today if isinstance(today, datetime) else datetime.combine(today, datetime.min.time())
-    binding, known = site_with_releases(site)
+    binding = known.bind(site)
     schedule = plan_schedule(
         timetable, site.essays, binding.releases, timetable.local(moment), known.first_run
     )
@@ -156,9 +157,9 @@ def banners(site: Site, published: Site, today: date | datetime) -> list[tuple[E
     return [(essay, banner_text(essay, essay.slug in undated, today)) for essay in published.essays]
 
 
-def queue_problems(site: Site, now: datetime) -> list[Problem]:
+def queue_problems(site: Site, known: Known, now: datetime) -> list[Problem]:
     """A warning, at the schedule's rule, naming the queued essays it has no slot for."""
-    binding, known = site_with_releases(site)
+    binding = known.bind(site)
     first_run = known.first_run or (None if binding.releases else now)  # as a first run notes
     timetable = Timetable.from_settings(site.settings)
     plan = plan_schedule(timetable, binding.site.essays, binding.releases, now, first_run)

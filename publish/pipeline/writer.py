@@ -6,6 +6,8 @@ the changed files are staged (to be moved into place). Then one commit journal i
 that lists what every folder's change does, and it is replayed. A crash before the journal
 exists leaves every folder as it was (the next build removes the staging folders); a crash
 after it is finished by the next build; so the folders always hold all of one build.
+Between staged and committed, the build's finish step sees each folder as it will be (a
+`StagedFolder`: path -> bytes, new and unchanged files alike) and may add files or refuse.
 Folders are made `0o777` and files `0o666`, less the umask, so a web server can read them.
 """
 
@@ -16,12 +18,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from publish.cache.outputs import Keyed, OutputMemo
-from publish.outputs.files import Content, as_bytes
+from publish.cache.outputs import OutputMemo
+from publish.errors import PublishError
+from publish.outputs.files import Content, Deferred, as_bytes, made
 from publish.pipeline.journal import (
     checked_path,
     recover_interrupted_commit,
@@ -36,14 +39,38 @@ from publish.support.testhooks import hold_at
 LOCK_NAME = ".lock"
 
 
-Maker = Callable[[Sequence[Content | Keyed]], Iterable[Content]]
+Maker = Callable[[Sequence[Content | Deferred]], Iterable[Content]]
 
 
-def made_in_turn(values: Sequence[Content | Keyed]) -> Iterator[Content]:
+def made_in_turn(values: Sequence[Content | Deferred]) -> Iterator[Content]:
     """Each value's content, in order, made here one at a time (the build passes its own
     maker, which shares the work among worker processes)."""
-    for value in values:
-        yield value.content() if isinstance(value, Keyed) else value
+    return map(made, values)
+
+
+class StagedFolder(Mapping[str, bytes]):
+    """An output folder as it will be once committed: each path's bytes, read from where the
+    file lies now (staged, or left in place because it does not change)."""
+
+    def __init__(self, places: Mapping[str, Path]):
+        self.places = places
+
+    def __getitem__(self, path: str) -> bytes:
+        return self.places[path].read_bytes()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.places)
+
+    def __len__(self) -> int:
+        return len(self.places)
+
+    def size(self, path: str) -> int:
+        """The size of one file in bytes, without reading it."""
+        return self.places[path].stat().st_size
+
+
+# What the build's finish step adds to the staged folders (folder name -> {path: content}).
+Finish = Callable[[Mapping[str, StagedFolder]], Mapping[str, Mapping[str, Content]]]
 
 
 def build_lock(build_dir: Path) -> contextlib.AbstractContextManager[None]:
@@ -62,23 +89,43 @@ def build_lock(build_dir: Path) -> contextlib.AbstractContextManager[None]:
 class OutputFolder:
     """One folder a build replaces: its files, where it goes, and its output memo if any."""
 
-    files: Mapping[str, Content | Keyed]
+    files: Mapping[str, Content | Deferred]
     target: Path
     memo: OutputMemo | None = None
 
 
 @dataclass
 class Prepared:
-    """A folder's change, staged and not yet visible: its journal entry, and what to note in
-    the memo once it is committed."""
+    """A folder's change, staged and not yet visible: its journal entry, where each of its
+    files lies until the commit, and what to note in the memo once it is committed."""
 
     entry: dict[str, Any]
     staging: Path
-    finish: Callable[[], None]
+    after_commit: Callable[[], None]
+    places: dict[str, Path] = field(default_factory=dict)
+
+    def add(self, files: Mapping[str, Content], source: str) -> None:
+        """Stage more files (a finisher's), refusing a path the folder already has."""
+        for relative, content in files.items():
+            relative = checked_path(relative)
+            if relative in self.places:
+                raise PublishError.single(
+                    relative, 1, 1, f"written twice: by the build and by {source}"
+                )
+            if self.entry["kind"] == "swap":
+                path = self.staging / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+            else:
+                path = self.staging / str(len(self.entry["moves"]))
+                self.entry["moves"].append(relative)
+                if relative in self.entry["removes"]:
+                    self.entry["removes"].remove(relative)
+            path.write_bytes(as_bytes(content))
+            self.places[relative] = path
 
 
 def write_tree(
-    files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo | None = None
+    files: Mapping[str, Content | Deferred], target: Path, memo: OutputMemo | None = None
 ) -> None:
     """Replace the folder `target` with exactly `files`, atomically (see `write_trees`)."""
     write_trees([OutputFolder(files, target, memo)])
@@ -87,12 +134,14 @@ def write_tree(
 def write_trees(
     folders: Sequence[OutputFolder],
     make: Maker = made_in_turn,
-    before_commit: Callable[[], None] | None = None,
+    finish: Finish | None = None,
 ) -> None:
     """Replace each folder with exactly its files, all of them in one atomic commit.
 
     The folders share one parent, which holds the journal. A deferred content is made only
-    when its folder's memo cannot vouch for the previous build's file.
+    when its folder's memo cannot vouch for the previous build's file. Once every folder is
+    staged, `finish` sees each as it will be (by folder name) and may add files, or raise to
+    refuse the build (the staging is then removed, and nothing changes).
     """
     parent = _shared_parent(folders)
     recover_interrupted_commit(parent)
@@ -102,8 +151,8 @@ def write_trees(
         for folder in folders:
             checked = {checked_path(p): content for p, content in folder.files.items()}
             prepared.append(_prepare(checked, folder.target, folder.memo, make))
-        if before_commit is not None:
-            before_commit()  # may refuse the build: the staging is removed, nothing changes
+        if finish is not None:
+            _finish(folders, prepared, finish)
         hold_at("staged")
         journal = {"changes": [p.entry for p in prepared]}
         write_journal(parent, journal)
@@ -114,7 +163,15 @@ def write_trees(
     hold_at("journal")
     replay(parent, journal)
     for done in prepared:
-        done.finish()
+        done.after_commit()
+
+
+def _finish(folders: Sequence[OutputFolder], prepared: Sequence[Prepared], finish: Finish) -> None:
+    """Show `finish` each staged folder as it will be, and stage the files it adds."""
+    by_name = {f.target.name: done for f, done in zip(folders, prepared, strict=True)}
+    added = finish({name: StagedFolder(done.places) for name, done in by_name.items()})
+    for name, files in added.items():
+        by_name[name].add(files, "a finisher")
 
 
 def _shared_parent(folders: Sequence[OutputFolder]) -> Path:
@@ -129,7 +186,7 @@ def _shared_parent(folders: Sequence[OutputFolder]) -> Path:
 
 
 def _prepare(
-    files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo | None, make: Maker
+    files: Mapping[str, Content | Deferred], target: Path, memo: OutputMemo | None, make: Maker
 ) -> Prepared:
     """Stage one folder's change: in place when the memo and a previous tree allow it."""
     if memo is not None and target.is_dir():
@@ -145,7 +202,7 @@ def _new_staging(target: Path) -> Path:
 
 
 def _stage_tree(
-    files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo | None, make: Maker
+    files: Mapping[str, Content | Deferred], target: Path, memo: OutputMemo | None, make: Maker
 ) -> Prepared:
     """Write a whole new tree beside `target`, to be swapped in."""
     staging = _new_staging(target)
@@ -156,30 +213,30 @@ def _stage_tree(
             for relative, content in files.items()
             if not _kept(staging, relative, content, target, memo, folders)
         ]
-        made = make([content for _, content in todo])
-        for (relative, content), data in zip(todo, made, strict=True):
+        contents = make([content for _, content in todo])
+        for (relative, content), data in zip(todo, contents, strict=True):
             path = _folder_made(staging / relative, folders)
             _write_file(path, data, target / relative)
-            if memo is not None and isinstance(content, Keyed) and content.key is not None:
+            if memo is not None and isinstance(content, Deferred) and content.key is not None:
                 memo.record(relative, content.key, path)
         set_modes(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     entry = {"kind": "swap", "folder": target.name, "staging": staging.name}
-    return Prepared(entry, staging, lambda: None)
+    return Prepared(entry, staging, lambda: None, {r: staging / r for r in files})
 
 
 def _kept(
     staging: Path,
     relative: str,
-    content: Content | Keyed,
+    content: Content | Deferred,
     target: Path,
     memo: OutputMemo | None,
     folders: set[Path],
 ) -> bool:
     """Link the previous build's file when the memo vouches for it; whether it was."""
-    key = content.key if isinstance(content, Keyed) else None
+    key = content.key if isinstance(content, Deferred) else None
     if memo is None or key is None or not memo.holds(relative, key, target / relative):
         return False
     path = _folder_made(staging / relative, folders)
@@ -234,16 +291,13 @@ def add_files(files: Mapping[str, Content], target: Path) -> None:
     parent.mkdir(parents=True, exist_ok=True)
     recover_interrupted_commit(parent)
     remove_leftovers(parent, [target.name])
-    staging = _new_staging(target)
+    writes = [(checked_path(relative), content) for relative, content in files.items()]
+    done = _stage_update(UpdatePlan(writes, [], []), target, None, made_in_turn)
+    journal = {"changes": [done.entry]}
     try:
-        moves = [checked_path(relative) for relative in files]
-        for number, content in enumerate(files.values()):
-            (staging / str(number)).write_bytes(as_bytes(content))
-        change = {"kind": "update", "folder": target.name, "staging": staging.name}
-        journal = {"changes": [{**change, "moves": moves, "removes": []}]}
         write_journal(parent, journal)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(done.staging, ignore_errors=True)
         raise
     replay(parent, journal)
 
@@ -255,13 +309,19 @@ def add_files(files: Mapping[str, Content], target: Path) -> None:
 class UpdatePlan:
     """What turns the previous tree into the new one: files to write, kept, and removed."""
 
-    writes: list[tuple[str, Content | Keyed]]
+    writes: list[tuple[str, Content | Deferred]]
     kept: list[str]  # each file the memo vouched for
     removes: list[str]
+    unchanged: list[str] = field(default_factory=list)  # given as content, the same as before
+
+    @property
+    def kept_in_place(self) -> list[str]:
+        """Every file the update leaves as it is."""
+        return self.kept + self.unchanged
 
 
 def _update_plan(
-    new_files: Mapping[str, Content | Keyed], target: Path, memo: OutputMemo
+    new_files: Mapping[str, Content | Deferred], target: Path, memo: OutputMemo
 ) -> UpdatePlan | None:
     """The plan, or None when a path changes between file and folder (then swap a new tree)."""
     old_files, old_folders = _tree_listing(target)
@@ -270,15 +330,17 @@ def _update_plan(
         old_files
     ):
         return None
-    writes, kept = [], []
+    writes, kept, unchanged = [], [], []
     base = str(target)
     for relative, content in new_files.items():
-        key = content.key if isinstance(content, Keyed) else None
+        key = content.key if isinstance(content, Deferred) else None
         if key is not None and memo.holds(relative, key, f"{base}/{relative}"):
             kept.append(relative)
-        elif isinstance(content, Keyed) or not _unchanged(target / relative, as_bytes(content)):
+        elif isinstance(content, Deferred) or not _unchanged(target / relative, as_bytes(content)):
             writes.append((relative, content))
-    return UpdatePlan(writes, kept, sorted(old_files - new_files.keys()))
+        else:
+            unchanged.append(relative)
+    return UpdatePlan(writes, kept, sorted(old_files - new_files.keys()), unchanged)
 
 
 def _folders_of(paths: Iterable[str]) -> set[str]:
@@ -305,13 +367,15 @@ def _tree_listing(target: Path) -> tuple[set[str], set[str]]:
     return files, folders
 
 
-def _stage_update(plan: UpdatePlan, target: Path, memo: OutputMemo, make: Maker) -> Prepared:
+def _stage_update(plan: UpdatePlan, target: Path, memo: OutputMemo | None, make: Maker) -> Prepared:
     """Stage the changed files beside the tree, to be moved in when the journal commits."""
     staging = _new_staging(target)
+    places = {relative: target / relative for relative in plan.kept_in_place}
     try:
-        made = make([content for _, content in plan.writes])
-        for number, data in enumerate(made):
-            (staging / str(number)).write_bytes(as_bytes(data))
+        contents = make([content for _, content in plan.writes])
+        for number, ((relative, _), data) in enumerate(zip(plan.writes, contents, strict=True)):
+            places[relative] = staging / str(number)
+            places[relative].write_bytes(as_bytes(data))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -323,10 +387,12 @@ def _stage_update(plan: UpdatePlan, target: Path, memo: OutputMemo, make: Maker)
         "removes": plan.removes,
     }
 
-    def finish() -> None:
+    def after_commit() -> None:
+        if memo is None:
+            return
         memo.keep_vouched(plan.kept)
         for relative, content in plan.writes:
-            if isinstance(content, Keyed) and content.key is not None:
+            if isinstance(content, Deferred) and content.key is not None:
                 memo.record(relative, content.key, target / relative)
 
-    return Prepared(entry, staging, finish)
+    return Prepared(entry, staging, after_commit, places)

@@ -39,7 +39,7 @@ from publish.schedule.slots import (
 )
 from publish.state.db import database_path
 from publish.state.ledger import ledger_counts
-from publish.state.releases import open_read_only, site_with_releases, unfinished_sends
+from publish.state.releases import Known, open_read_only, unfinished_sends
 from publish.state.subscribers import unsubscribe_token
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ class Shown:
     email (every essay with a page: an email the build left out is made when asked for)."""
 
     site: Site  # as loaded (every essay, releases bound)
+    known: Known  # what the site released, as the build's load read it
     pages: frozenset[str]
     emails: frozenset[str]
     base_path: str  # the site's URL path, as the preview serves it
@@ -94,7 +95,8 @@ def preview_index(shown: Shown, today: date | datetime) -> PreviewIndex:
     site = shown.site
     timetable = Timetable.from_settings(site.settings)
     moment = today if isinstance(today, datetime) else datetime.combine(today, datetime.min.time())
-    binding, known = site_with_releases(site)
+    known = shown.known
+    binding = known.bind(site)
     plan = plan_schedule(
         timetable, binding.site.essays, binding.releases, timetable.local(moment), known.first_run
     )

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from publish.cache.store import BuildCache
 from publish.content.settings import SETTINGS_FILE, load_settings
 from publish.errors import PublishError
 from publish.layout import EMAIL_FOLDER, ESSAYS_DIR, GLOSSARY_DIR, SITE_FOLDER, TEMPLATES_DIR
@@ -91,6 +92,7 @@ class Preview:
         self.site_dir = output_dir(root, self.options) / SITE_FOLDER
         self.email_dir = (output_dir(root, self.options) / EMAIL_FOLDER).relative_to(root)
         self.shown: Shown | None = None  # what the last good build made, for /__publish__/
+        self.cache = BuildCache.for_site(root)  # kept between rebuilds: decodes and templates
         self.result = BuildResult(version=0, ok=False, problems=("not built yet",))
         self._build_lock = threading.Lock()
         self._timer: threading.Timer | None = None
@@ -143,7 +145,7 @@ class Preview:
         with self._build_lock:
             version = self.result.version + 1
             try:
-                report = build(self.root, self.options)
+                report = build(self.root, self.options, cache=self.cache)
                 result = BuildResult(
                     version, True, tuple(p.format() for p in report.warnings), len(report.published)
                 )
@@ -160,10 +162,10 @@ class Preview:
 
     def shown_by(self, report: BuildReport) -> Shown:
         """What a build made, as the preview index links to it."""
-        assert report.site is not None
+        assert report.site is not None and report.known is not None
         pages = frozenset(report.published)
         built = frozenset(p.stem for p in (self.root / self.email_dir).glob("*.eml"))
-        return Shown(report.site, pages, pages | built, self.base_path())
+        return Shown(report.site, report.known, pages, pages | built, self.base_path())
 
     def index_page(self) -> str:
         """The `/__publish__/` page, for the last good build."""

@@ -12,6 +12,7 @@ from email.utils import formatdate, make_msgid
 
 from flask import abort, current_app
 
+from publish.i18n.templates import localized
 from publish.mail.built import envelope_sender
 from publish.mail.mailer import Letter
 from publish.mail.mime import addressed_message, header_text, site_domain
@@ -64,11 +65,15 @@ def confirmation_message(service: Service, address: str, token: str) -> EmailMes
     settings = service.settings
     link = service_link(settings, f"confirm/{token}")
     hours = max(1, service.options.confirm_seconds // 3600)
-    text = service.pages.templates.get_template(EMAIL_TEMPLATE).render(
-        site=settings.site, link=link, hours=hours
+    words = service.pages.words
+    text = (
+        localized(service.pages.templates, words)
+        .get_template(EMAIL_TEMPLATE)
+        .render(site=settings.site, link=link, hours=hours)
     )
     message = addressed_message(settings.email.from_address, address)
-    message["Subject"] = header_text(f"Confirm your subscription to {settings.site.title}")
+    subject = words.gettext("Confirm your subscription to %(site)s")
+    message["Subject"] = header_text(subject % {"site": settings.site.title})
     message["Date"] = formatdate(service.options.clock(), usegmt=True)
     message["Message-ID"] = make_msgid(domain=site_domain(settings))
     message["Auto-Submitted"] = "auto-generated"

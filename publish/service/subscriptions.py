@@ -18,6 +18,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from publish.i18n import N_
 from publish.outputs.web import Head
 from publish.service.confirmation import read_confirm_token, send_confirmation
 from publish.service.context import Service, current, database
@@ -37,14 +38,14 @@ UNSUBSCRIBE_PAGE = "service_unsubscribe.html"
 UNSUBSCRIBED_PAGE = "service_unsubscribed.html"
 ERROR_PAGE = "service_error.html"
 ERROR_TITLES = {
-    400: "That did not work",
-    404: "This link is not valid",
-    405: "Not here",
-    410: "This link has run out",
-    413: "Too much",
-    415: "Please use the form",
-    429: "Too many tries",
-    503: "Please try again later",
+    400: N_("That did not work"),
+    404: N_("This link is not valid"),
+    405: N_("Not here"),
+    410: N_("This link has run out"),
+    413: N_("Too much"),
+    415: N_("Please use the form"),
+    429: N_("Too many tries"),
+    503: N_("Please try again later"),
 }
 
 blueprint = Blueprint("subscriptions", __name__)
@@ -135,7 +136,7 @@ def unsubscribe(token: str) -> Response:
                 subscribers.set_status(conn, subscriber.id, SubscriberStatus.UNSUBSCRIBED)
             confirmations.close_confirmations(conn, subscriber.id)
     if one_click:
-        return plain_response("You are unsubscribed.\n")
+        return plain_response(current().pages.words.gettext("You are unsubscribed.") + "\n")
     return page(UNSUBSCRIBED_PAGE, "You are unsubscribed", token_page=True)
 
 
@@ -210,7 +211,8 @@ def page(
     """A page of the service in the site's look, linking back to the static site."""
     service = current()
     site = service.settings.site
-    head = Head(title=f"{title} · {site.title}", description="", canonical="")
+    shown = service.pages.titled(service.pages.words.gettext(title))
+    head = Head(title=shown, description="", canonical="")
     html = service.pages.render(template, template, head, root=site.url, **values)
     response = Response(html, status=status, mimetype="text/html")
     if token_page:
@@ -229,7 +231,7 @@ def error_page(exc: HTTPException) -> Response:
     service, with its status code."""
     status = exc.code or 500
     detail = exc.description if isinstance(exc.description, str) else ""
-    title = ERROR_TITLES.get(status, "Something went wrong")
+    title = ERROR_TITLES.get(status, N_("Something went wrong"))
     return page(
         ERROR_PAGE,
         title,

@@ -20,6 +20,7 @@ from pathlib import Path
 from jinja2 import Environment
 
 from publish.errors import PublishError
+from publish.i18n.templates import localized
 from publish.mail.built import BuiltEmail, envelope_sender, load_built_email, personal_message
 from publish.mail.mailer import Letter
 from publish.mail.mime import header_text, site_domain
@@ -80,20 +81,22 @@ def welcome_letter(
 
 def with_welcome(built: BuiltEmail, mailing: Mailing) -> BuiltEmail:
     """The built email with the welcome line above its greeting and a welcoming subject."""
-    settings = mailing.settings
+    settings, words = mailing.settings, built.words
     line = " ".join(
-        mail.plain_templates(mailing.templates)
+        mail.plain_templates(localized(mailing.templates, words))
         .get_template(WELCOME_TEMPLATE)
         .render(site=settings.site, subject=built.headers["Subject"])
         .split()
     )
-    subject = header_text(f"Welcome to {settings.site.title}: {built.headers['Subject']}")
+    welcome = words.gettext("Welcome to %(site)s: %(subject)s")
+    subject = header_text(
+        welcome % {"site": settings.site.title, "subject": built.headers["Subject"]}
+    )
+    greeting = mail.preview_greeting(words)
     return dataclasses.replace(
         built,
         html=welcome_html(built.html, line),
-        text=built.text.replace(
-            f"\n{mail.GREETING_PREVIEW}\n", f"\n{line}\n\n{mail.GREETING_PREVIEW}\n", 1
-        ),
+        text=built.text.replace(f"\n{greeting}\n", f"\n{line}\n\n{greeting}\n", 1),
         headers={**built.headers, "Subject": subject},
     )
 

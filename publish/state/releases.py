@@ -29,6 +29,7 @@ from publish.errors import Problem, PublishError, error
 from publish.model import Essay, Release, Settings, Site
 from publish.state import db
 from publish.state.db import database_error, database_path, transaction
+from publish.state.welcomes import latest_sent_slug
 
 
 def record_releases(connection: sqlite3.Connection, releases: Iterable[Release]) -> None:
@@ -107,19 +108,39 @@ def open_read_only(path: Path) -> sqlite3.Connection | None:
 
 
 def recorded_releases(root: Path, settings: Settings) -> Known:
-    """What a site released (the database merged with releases.toml), read without creating
-    or changing anything; the database's unfinished sends come with it."""
+    """What a site released (the database merged with releases.toml), read once, without
+    creating or changing anything; the database's unfinished sends come with it, and what
+    the send ledger still needs an email for."""
     on_file = read_releases_file(root, settings.site.timezone)
     connection = open_read_only(database_path(root, settings))
     database: dict[str, Release] = {}
     unfinished: list[str] = []
+    ledger: set[str] = set()
     if connection is not None:
         with closing(connection):
             database = read_releases(connection, settings.site.timezone)
             unfinished = unfinished_sends(connection, database)
+            ledger = ledger_needs(connection, settings)
     return Known(
-        database, on_file.releases, frozenset(unfinished), on_file.first_run, on_file.lines
+        database,
+        on_file.releases,
+        frozenset(unfinished),
+        on_file.first_run,
+        on_file.lines,
+        frozenset(ledger),
     )
+
+
+def ledger_needs(connection: sqlite3.Connection, settings: Settings) -> set[str]:
+    """What the send ledger still needs an email for: every send started and not finished
+    (a `publish send SLUG` of any essay, not only the releases), and the essay new readers
+    are welcomed with."""
+    rows = connection.execute("SELECT slug FROM sends WHERE finished_at IS NULL")
+    open_sends = {row[0] for row in rows}
+    if settings.email.welcome == "none":
+        return open_sends
+    slug = latest_sent_slug(connection)
+    return open_sends | ({slug} if slug is not None else set())
 
 
 @dataclass(frozen=True)
@@ -131,11 +152,24 @@ class Known:
     unfinished: frozenset[str]  # database releases whose ledger send has not finished
     first_run: datetime | None
     lines: Mapping[str, int] = field(default_factory=dict)  # slug -> its line in the file
+    ledger: frozenset[str] = frozenset()  # what the send ledger still needs an email for
 
     @property
     def releases(self) -> dict[str, Release]:
         """Every release, by released slug; the file wins where both hold one."""
         return merge_releases(self.database, self.file)
+
+    def bind(self, site: Site) -> Binding:
+        """These releases matched to the essays of `site` (see `bind_releases`)."""
+        return bind_releases(site, self.releases, self.unfinished, self.lines)
+
+    def address(self, root: Path, essay: Essay) -> str:
+        """The address the binding gives `essay` as far as the essay alone shows it (a
+        retitled released essay keeps its released slug): what its bodies are rendered
+        for as it is parsed."""
+        for released, found in _match([essay], self.releases).items():
+            return _address(root, found, released, released in self.unfinished)[0].slug
+        return essay.slug
 
 
 @dataclass(frozen=True)
@@ -314,9 +348,3 @@ def _refuse_reused_slugs(
             )
     if problems:
         raise PublishError(problems)
-
-
-def site_with_releases(site: Site) -> tuple[Binding, Known]:
-    """A site's releases matched to its essays, read-only: for `build` and `schedule`."""
-    known = recorded_releases(site.root, site.settings)
-    return bind_releases(site, known.releases, known.unfinished, known.lines), known

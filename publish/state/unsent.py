@@ -16,22 +16,19 @@ back issue.
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
 from datetime import date, datetime, time
-from pathlib import Path
 
-from publish.model import Settings, Site
+from publish.model import Site
 from publish.schedule.slots import Timetable, plan_schedule, unmailed_back_issues
-from publish.state.db import database_path
-from publish.state.releases import open_read_only, site_with_releases
-from publish.state.welcomes import latest_sent_slug
+from publish.state.releases import Known
 
 
-def emails_wanted(site: Site, today: date | datetime) -> frozenset[str]:
+def emails_wanted(site: Site, known: Known, today: date | datetime) -> frozenset[str]:
     """The slugs (at their addresses) of the essays of `site` whose email a send could still
-    need on `today` (a bare day counts to its end, as a build shows every essay dated on it)."""
-    binding, known = site_with_releases(site)
+    need on `today` (a bare day counts to its end, as a build shows every essay dated on it),
+    by what the site `known` to be released and what the send ledger needs (read by the
+    loader, once)."""
+    binding = known.bind(site)
     timetable = Timetable.from_settings(site.settings)
     now = today if isinstance(today, datetime) else datetime.combine(today, time.max)
     plan = plan_schedule(
@@ -40,29 +37,4 @@ def emails_wanted(site: Site, today: date | datetime) -> frozenset[str]:
     kept_off = {p.slug for p in unmailed_back_issues(plan)}
     to_mail = {p.slug for p in plan.placements if not p.released and p.slug not in kept_off}
     drafts = {essay.slug for essay in binding.site.essays if essay.draft}
-    return frozenset(to_mail | drafts | known.unfinished | ledger_needs(site.root, site.settings))
-
-
-def ledger_needs(root: Path, settings: Settings) -> set[str]:
-    """What the send ledger still needs an email for: every send started and not finished
-    (a `publish send SLUG` of any essay, not only the releases), and the essay new readers
-    are welcomed with. Read-only; nothing when there is no state database."""
-    connection = open_read_only(database_path(root, settings))
-    if connection is None:
-        return set()
-    with closing(connection):
-        return open_sends(connection) | _welcomed_with(connection, settings)
-
-
-def open_sends(connection: sqlite3.Connection) -> set[str]:
-    """The slugs whose send in the ledger started and has not finished."""
-    rows = connection.execute("SELECT slug FROM sends WHERE finished_at IS NULL")
-    return {row[0] for row in rows}
-
-
-def _welcomed_with(connection: sqlite3.Connection, settings: Settings) -> set[str]:
-    """The essay a newly confirmed reader is sent, when welcome copies are on."""
-    if settings.email.welcome == "none":
-        return set()
-    slug = latest_sent_slug(connection)
-    return {slug} if slug is not None else set()
+    return frozenset(to_mail | drafts | known.unfinished | known.ledger)

@@ -1,0 +1,112 @@
+"""The output table: one row per format, where its files go, what makes them, which essay
+bodies it shows and which addresses at the site's root it takes (its routes).
+
+Adding a format is adding a row. An essay whose slug is one of the routes of a row writing
+to `site/` is refused by the loader (its page would share the address of a built-in page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+
+from jinja2 import Environment
+
+from publish.content.site import essay_folder
+from publish.layout import ESSAYS_DIR
+from publish.mail.mime import preview_message
+from publish.model import Site
+from publish.outputs import feeds, mail, web
+from publish.outputs.files import Content, Deferred, OutputFiles
+
+Render = Callable[..., Mapping[str, Content | Deferred]]  # (site, templates[, chosen slugs])
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """One row of the output table: a format, where its files go and what makes them."""
+
+    name: str  # how a clash of two formats on one path names it
+    folder: str  # under build/
+    paths: str  # the path pattern of its files
+    render: Render
+    reads: str  # what its files depend on (each file's `Deferred` says exactly)
+    bodies: tuple[str, ...] = ()  # the essay bodies it shows of every essay (bodies.CHANNELS)
+    chosen: bool = False  # made only for the essays the build names (see `gather`)
+    routes: tuple[str, ...] = ()  # the first part of each path it writes besides essay pages
+
+
+def _feeds(site: Site, templates: Environment) -> OutputFiles:
+    """The feeds (they need no templates)."""
+    return feeds.render_feeds(site)
+
+
+def _assets(site: Site, templates: Environment) -> OutputFiles:
+    """Files beside the essays that are not Markdown (images and such), at the site's root;
+    hidden and editor files and links out of `essays/` are left out (see `essay_folder`).
+    Their folders are an essay's routes too: the loader refuses a slug naming one."""
+    assets = OutputFiles()
+    for relative, path in essay_folder(site.root).assets:
+        assets.add(relative, path.read_bytes(), f"{ESSAYS_DIR}/{relative}")
+    return assets
+
+
+def _emails(
+    site: Site, templates: Environment, slugs: Collection[str] | None = None
+) -> OutputFiles:
+    """The emails of `slugs` (every shown essay's when None), each with its `.eml`."""
+    return mail.render_emails(site, templates, preview_message, slugs)
+
+
+FORMATS: tuple[OutputFormat, ...] = (
+    OutputFormat(
+        "the web pages",
+        "site",
+        "index.html, <slug>/index.html, page/<n>/, archive/, "
+        "tags/<tag>/, glossary/, 404.html, sitemap.xml, robots.txt, style.css",
+        web.render_site,
+        "the published essays, the glossary, the templates",
+        ("web",),
+        routes=(
+            "index",
+            "page",
+            "archive",
+            "tags",
+            "glossary",
+            "404",
+            "style",
+            "robots",
+            "sitemap",
+            "favicon",
+            "feed",  # the feed stylesheet, feed.xsl
+            "static",  # kept for packaged static files
+        ),
+    ),
+    OutputFormat(
+        "the feeds",
+        "site",
+        "feed.xml, atom.xml, feed.json, tags/<tag>/feed.xml",
+        _feeds,
+        "the newest essays",
+        ("feed",),
+        routes=("feed", "atom", "tags"),
+    ),
+    OutputFormat(
+        "the files beside the essays",
+        "site",
+        "<path under essays/>",
+        _assets,
+        "the files in essays/ that are not Markdown",
+    ),
+    OutputFormat(
+        "the emails",
+        "email",
+        "<slug>.html, <slug>.txt, <slug>.eml",
+        _emails,
+        "each essay, the email templates",
+        chosen=True,
+    ),
+)
+FOLDERS = tuple(dict.fromkeys(row.folder for row in FORMATS))
+BODIES = tuple(dict.fromkeys(name for row in FORMATS for name in row.bodies))
+ROUTES = frozenset(route for row in FORMATS if row.folder == "site" for route in row.routes)
