@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.servicesite import harness  # noqa: F401 (the service tests' fixture)
 from tests.tools import CHROMIUM_ARGS, RecordingSMTPServer, requires
 
 settings.register_profile(

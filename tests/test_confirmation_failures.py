@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from publish.cli.main import cli
 from publish.state import subscribers
 from publish.support.addresses import masked_address, without_address
-from tests.test_service import http, open_state, service_site, serving
+from tests.servicesite import http, open_state, service_site, serving
 from tests.tools import RecordingSMTPServer, free_port
 
 READER = "Gone.Reader@example.com"

@@ -25,7 +25,7 @@ from publish.outputs.urls import unsubscribe_url as unsubscribe_link
 from publish.state import db
 from publish.state.subscribers import add_subscriber, find_subscriber, unsubscribe_token
 from tests.mailsite import SETTINGS, SLUG, copy_site, make_mail_site
-from tests.test_service import service_site
+from tests.servicesite import service_site
 from tests.tools import RecordingSMTPServer, free_port, requires
 
 FILE_SECRET = "file-secret-4242-abcdef"

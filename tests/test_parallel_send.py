@@ -32,19 +32,20 @@ from publish.service.app import create_app, mailer_of
 from publish.service.context import ServiceOptions
 from publish.state.ledger import Delivery
 from publish.support.testhooks import CRASH, HOOK_ENV, hook_value
-from tests.mailsite import copy_site, make_mail_site
-from tests.test_delivery import (
+from tests.mailsite import (
     SECRET,
     SLUG,
     Server,
     assert_clean_exit,
     connect,
+    copy_site,
     ledger,
+    make_mail_site,
     run_cli,
     subscribe,
     use_server,
 )
-from tests.test_service import service_site
+from tests.servicesite import service_site
 from tests.tools import RecordingSMTPServer, free_port
 
 

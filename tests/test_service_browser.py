@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, Route
 
 from publish.service.app import create_app, mailer_of
-from tests.test_service import build, confirm_link, people, running_service, service_site
+from tests.servicesite import build, confirm_link, people, running_service, service_site
 from tests.tools import RecordingSMTPServer, free_port
 
 # A few computed styles that differ between the site's stylesheet and none at all.

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from publish.cli.main import cli
 from publish.service.app import create_app
 from publish.service.context import ServiceOptions
-from tests.test_service import Clock, running_service, service_site, serving
+from tests.servicesite import Clock, running_service, service_site, serving
 from tests.tools import REPO_ROOT, RecordingSMTPServer, free_port, running_nginx
 
 LIMIT = ServiceOptions().client_limit

@@ -29,8 +29,8 @@ from publish.state.subscribers import (
     unsubscribe_token,
 )
 from tests.mailsite import SETTINGS
+from tests.servicesite import Harness, harness, open_state, people  # noqa: F401 (a fixture)
 from tests.sitebuilder import make_site
-from tests.test_service import Harness, harness, open_state, people  # noqa: F401 (a fixture)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from publish.service.hooks import MAX_HOOK_BODY
 from publish.service.sns import Refused, refuse_certificate_url
 from publish.state import db, replays, subscribers
 from publish.state.imports import import_csv
-from tests.test_service import build, running_service, send, service_site
+from tests.servicesite import build, running_service, send, service_site
 from tests.tools import RecordingSMTPServer, free_port
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:publish-bounces"

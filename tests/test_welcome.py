@@ -14,7 +14,7 @@ from lxml import html
 
 from publish.cli.main import cli
 from publish.service.app import create_app, mailer_of
-from tests.test_service import (
+from tests.servicesite import (
     add_active,
     build,
     confirm_link,
