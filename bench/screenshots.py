@@ -27,10 +27,11 @@ ESSAY = "the-case-for-reading-slowly"
 BUILD_DAY = date(2026, 8, 4)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-# (picture, page under build/, viewport width, height shown)
+# (picture, page under build/, viewport width, height shown, element brought into view):
+# the page wide enough for its notes to stand in the margin, scrolled to the first one.
 SHOTS = (
-    ("essay-page.png", f"site/{ESSAY}/index.html", 900, 1100),
-    ("essay-email.png", f"email/{ESSAY}.html", 620, 1100),
+    ("essay-page.png", f"site/{ESSAY}/index.html", 1240, 1000, ".margin-note"),
+    ("essay-email.png", f"email/{ESSAY}.html", 620, 1100, None),
 )
 
 
@@ -72,10 +73,15 @@ def main() -> None:
         built = built_example(Path(scratch))
         site_url = load_settings(Path(scratch)).site.url
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for name, page_path, width, height in SHOTS:
+        for name, page_path, width, height, into_view in SHOTS:
             page = browser.new_page(viewport={"width": width, "height": height})
             serve_site_url(page, site_url, built / "site")
             page.goto((built / page_path).as_uri())
+            if into_view:
+                top = page.locator(into_view).first.evaluate(
+                    "note => note.getBoundingClientRect().top + window.scrollY"
+                )
+                page.evaluate(f"window.scrollTo(0, {max(0, top - 300)})")
             target = IMAGES / name
             page.screenshot(path=str(target))
             small_png(target)
