@@ -91,6 +91,8 @@ class SiteSettings:
     description: str = ""
     per_page: int = 10
     feed_items: int = 20
+    profiles: tuple[str, ...] = ()  # the author's profile pages elsewhere (rel="me")
+    fediverse_creator: str = ""  # the author's fediverse handle, "@name@server"
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,21 @@ class StateSettings:
 
 
 @dataclass(frozen=True)
+class FediverseSettings:
+    """The `[fediverse]` table: the site's ActivityPub actor (publish.fediverse)."""
+
+    enabled: bool = False
+    handle: str = ""  # the actor's name: "letters", or "@letters@example.org"
+    name: str = ""  # shown as the actor's name; empty: the site's title
+    summary: str = ""  # the actor's profile text; empty: the site's description
+    icon: str = ""  # the avatar, site-relative or absolute
+    also_known_as: tuple[str, ...] = ()  # old accounts whose followers may move here
+    moved_to: str = ""  # the account this actor moved to (followers are told to follow it)
+    profiles: tuple[str, ...] = ()  # profile pages the site links with rel="me" (verification)
+    allow_private_addresses: bool = False  # fetch keys from loopback/LAN hosts: tests only
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of a site, validated."""
 
@@ -142,6 +159,7 @@ class Settings:
     email: EmailSettings = field(default_factory=EmailSettings)
     state: StateSettings = field(default_factory=StateSettings)
     deploy: DeploySettings | None = None  # no [deploy] table: publish does not deploy
+    fediverse: FediverseSettings = field(default_factory=FediverseSettings)
 
 
 @dataclass(frozen=True)
@@ -242,6 +260,19 @@ class Essay:
 
 
 @dataclass(frozen=True)
+class ShownReply:
+    """A reply from the fediverse the author approved, shown under its essay: who wrote it,
+    where the original is, and its HTML (sanitised when it arrived, and again when shown)."""
+
+    slug: str
+    author_name: str
+    author_url: str
+    url: str
+    content: str
+    published: str
+
+
+@dataclass(frozen=True)
 class Site:
     """A whole site, loaded: root folder, settings, glossary and every essay (drafts too)."""
 
@@ -251,6 +282,7 @@ class Site:
     essays: tuple[Essay, ...]
     # (old slug, new slug) of each released essay whose page moved: old/ redirects to new/
     redirects: tuple[tuple[str, str], ...] = ()
+    replies: tuple[ShownReply, ...] = ()  # approved replies from the fediverse, oldest first
 
     @property
     def templates_dir(self) -> Path:

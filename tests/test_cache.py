@@ -278,15 +278,21 @@ def test_settings_change_reparses_every_essay(corpus, parsed):
     assert all(str(e.date.tzinfo) == "Europe/Paris" for e in site.essays)
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "empty", "version"])
+@pytest.mark.parametrize("damage", ["flip", "flip a body", "truncate", "empty", "version"])
 def test_damaged_record_is_detected_and_rebuilt(corpus, parsed, damage):
     build(corpus, BuildOptions(today=TODAY))
     before = corpus / "before"
     shutil.copytree(corpus / "build" / "site", before)
     record = records(corpus)[3]
     data = bytearray(record.read_bytes())
-    if damage == "flip":
-        data[len(data) // 2] ^= 0xFF
+    (_, meta_length), (bodies_start, _) = cache_store.unpack_record(
+        bytes(data), cache.MAGIC, cache_store.HEADER.unpack_from(data)[2]
+    )
+    if damage == "flip":  # in the head: found as the record is read
+        data[bodies_start - meta_length // 2] ^= 0xFF
+    elif damage == "flip a body":  # found when the body is read: every page made again
+        data[len(data) - 20] ^= 0xFF
+        shutil.rmtree(corpus / "build" / "site")
     elif damage == "truncate":
         data = data[: len(data) - 40]
     elif damage == "empty":
@@ -298,6 +304,8 @@ def test_damaged_record_is_detected_and_rebuilt(corpus, parsed, damage):
     build(corpus, BuildOptions(today=TODAY))
     assert len(parsed) == 1
     assert same_tree(before, corpus / "build" / "site")
+    if damage == "flip a body":  # its record was dropped as it was found: the next keeps it
+        build(corpus, BuildOptions(today=TODAY))
     assert len(records(corpus)) == 12
 
 
@@ -727,3 +735,26 @@ def test_a_check_leaves_a_build_running_meanwhile_free_to_keep_its_cache(tmp_pat
     assert started, "the check made no file"
     assert len(records(built)) == 4, "the other build was left read-only by the check"
     assert not (checked / CACHE_DIR / "essays").exists()
+
+
+def test_compiled_templates_are_kept_and_an_edited_template_is_compiled_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh process loads the templates' compiled code from the cache instead of
+    compiling them again; a template edited in place is compiled from its new text."""
+    from tests.sitebuilder import essay_text, make_site
+
+    root = make_site(tmp_path / "site", {"01-one": essay_text("One", date="2026-01-05")})
+    footer = (Path(publish.__file__).parent / "templates" / "footer.html").read_text()
+    (root / "templates").mkdir()
+    (root / "templates" / "footer.html").write_text(footer + "<!-- first -->\n")
+    options = BuildOptions(today=date(2026, 2, 1))
+    build(root, options, cache=cache_store.BuildCache.for_site(root))
+    kept = list((root / "build" / ".cache" / "templates").rglob("*.cache"))
+    assert len(kept) >= 3  # the essay page, its base and the footer at least
+    (root / "templates" / "footer.html").write_text(footer + "<!-- second -->\n")
+    build(root, options, cache=cache_store.BuildCache.for_site(root))  # as a new process
+    page = (root / "build" / "site" / "one" / "index.html").read_text()
+    assert "<!-- second -->" in page and "<!-- first -->" not in page
+    reading = cache_store.BuildCache.for_site(root).reading()
+    assert reading.compiled_templates() is None  # `check` writes none

@@ -23,6 +23,7 @@ RANKS = {
     "state": 4,
     "outputs": 5,
     "pipeline": 6,
+    "fediverse": 6,
     "mail": 6,
     "deploy": 6,
     "bounces": 6,

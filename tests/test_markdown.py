@@ -87,12 +87,13 @@ def test_notes_are_numbered_by_first_reference(glossary: Glossary) -> None:
     )
     root = lxml.html.fragment_fromstring(render(source, glossary), create_parent="div")
     assert root.xpath("//sup[@class='footnote-ref']/a/text()") == ["1", "2", "3", "1", "2"]
+    assert [b.get("popovertarget") for b in root.xpath("//sup/button")] == ["pop-s-2"] * 2
     notes = root.xpath("//li[@class='footnote-item']")
     assert [n.get("id") for n in notes] == ["fn-s-1", "fn-s-2", "fn-s-3"]
     assert notes[0].text_content().startswith("Mine.")
     assert notes[2].text_content().startswith("Defined first")
     backrefs = [a.get("href") for a in notes[0].xpath(".//a[@class='footnote-backref']")]
-    ref_ids = [a.get("id") for a in root.xpath("//sup[@class='footnote-ref']/a")]
+    ref_ids = [sup.get("id") for sup in root.xpath("//sup[@class='footnote-ref']")]
     assert backrefs == ["#fnref-s-1", "#fnref-s-1-2"]
     assert set(b.lstrip("#") for b in backrefs) <= set(ref_ids)
 

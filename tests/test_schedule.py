@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 from dateutil import rrule as dateutil_rrule
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from publish.cli.main import cli
 from publish.content.site import load_site
@@ -468,3 +470,33 @@ def test_check_schedule_and_status_name_the_queued_essays_a_finite_rule_never_re
     (root / "essays" / "02-c.md").write_text(essay_text("C", slug="c", draft=True))
     quiet = CliRunner().invoke(cli, ["--root", str(root), "check", "--today", "2027-01-01"])
     assert quiet.exit_code == 0 and "no slot left" not in quiet.output
+
+
+@settings(max_examples=30)
+@given(
+    rule=st.sampled_from(
+        [
+            "FREQ=WEEKLY;BYDAY=TU",
+            "FREQ=MONTHLY;BYDAY=1MO",
+            "FREQ=DAILY",
+            "FREQ=MONTHLY;BYMONTHDAY=-1",
+            "DTSTART:20260301\nRRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=SU",
+        ]
+    ),
+    zone=st.sampled_from(["Europe/London", "America/New_York", "Pacific/Chatham", "UTC"]),
+    at=st.sampled_from([time(0, 0), time(1, 30), time(9, 0), time(23, 59)]),
+    moments=st.lists(
+        st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2031, 12, 31)),
+        min_size=1,
+        max_size=12,
+    ),
+)
+def test_slot_days_answer_as_is_slot_day_does(
+    rule: str, zone: str, at: time, moments: list[datetime]
+) -> None:
+    """The rule walked once for a whole plan says of each moment what asking about it alone
+    says (the schedule placed 1,000 dated essays by walking the rule 1,000 times)."""
+    timetable = Timetable(rule, zone, at)
+    aware = [moment.replace(tzinfo=ZoneInfo(zone)) for moment in moments]
+    days = timetable.slot_days(aware)
+    assert [days.holds(m) for m in aware] == [timetable.is_slot_day(m) for m in aware]

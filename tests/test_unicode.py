@@ -514,3 +514,24 @@ def test_header_classes_made_once_change_no_byte(
         patch.setattr(mime, "_POLICIES", {})
         mime._POLICIES.update({utf8: mime._message_policy(utf8) for utf8 in (False, True)})
         assert mime.compose_message(headers, "Hello,\ntext é\n", "<p>html</p>") == made_once
+
+
+@settings(max_examples=60)
+@given(
+    body=st.lists(
+        st.sampled_from([*"ab &#x;01fF9\n[]()<>`*-_~|\\!:", "&#1;", "&#x7f;", "[^n]"]),
+        max_size=40,
+    ).map("".join)
+)
+def test_control_references_found_the_same_without_scanning_a_body_with_no_reference(
+    body: str,
+) -> None:
+    """`referenced_controls` answers at once for a body with no `&` (so no character
+    reference): exactly what scanning every token gives."""
+    from publish.content.markdown import build_parser
+    from publish.content.source import referenced_controls
+    from publish.model import Glossary
+
+    tokens = build_parser().parse(body, {"publish": {"glossary": Glossary({})}})
+    scanned = referenced_controls("essays/x.md", tokens, body + "\n&", 3)  # never answered at once
+    assert referenced_controls("essays/x.md", tokens, body, 3) == scanned

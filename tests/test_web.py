@@ -277,7 +277,11 @@ def test_glossary_lists_terms_alphabetically_with_sources_and_citations(fixture_
     assert flow.cssselect(".term")[0].text == "Flow"
     assert "Mihaly Csikszentmihalyi" in flow.cssselect(".source")[0].text
     assert "flow-state" in flow.cssselect(".aliases")[0].text_content()
-    assert [a.get("href") for a in flow.cssselect(".cited-in-list a")] == ["../essay-1/"]
+    assert [a.get("href") for a in flow.cssselect(".cited-in-list a")] == [
+        "../essay-1/#fnref-essay-1-1",
+        "../essay-1/#fnref-essay-1-1",
+        "../essay-1/#fnref-essay-1-1-2",
+    ]
     assert flow.cssselect(".definition a")[0].get("href") == "../glossary/"
     assert [a.text for a in page.cssselect(".alphabet a")] == ["F", "M", "Z"]
 

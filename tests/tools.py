@@ -38,6 +38,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_TOOLS = os.environ.get("PUBLISH_REQUIRE_TOOLS") == "1"
 
 VNU_JAR = REPO_ROOT / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+AXE_JS = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+FEDIFY_DIR = REPO_ROOT / "tests" / "fedify"  # the Fedify peer: package.json, lock, peer.mjs
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -80,7 +82,14 @@ TOOLS: dict[str, Tool] = {
     "chromium": Tool("chromium", "apt-get install chromium"),
     "java": Tool("java", "apt-get install default-jre-headless"),
     "vnu.jar": Tool(str(VNU_JAR), "npm install --no-save vnu-jar", is_file=True),
+    "axe-core": Tool(str(AXE_JS), "npm install --no-save axe-core", is_file=True),
     "newsboat": Tool("newsboat", "apt-get install newsboat"),
+    "node": Tool("node", "apt-get install nodejs"),
+    "fedify": Tool(
+        str(FEDIFY_DIR / "node_modules" / "@fedify" / "fedify" / "package.json"),
+        "npm ci --prefix tests/fedify",
+        is_file=True,
+    ),
     "tmux": Tool("tmux", "apt-get install tmux"),
     "rsync": Tool("rsync", "apt-get install rsync"),
     "ssh": Tool("ssh", "apt-get install openssh-server"),

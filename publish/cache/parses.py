@@ -20,6 +20,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from publish.cache.bodies import KeptBody, Rendering, render_bodies
 from publish.cache.records import (
@@ -33,7 +34,7 @@ from publish.cache.store import (
     BuildCache,
     code_fingerprint,
     pack_record,
-    unpack_record,
+    read_record_head,
     write_cache_file,
 )
 from publish.errors import Problem, PublishError
@@ -51,13 +52,20 @@ BodyPlan = Callable[[Path, Settings], Callable[[Essay], Sequence[Rendering]]]
 Parsed = tuple[Essay | None, list[Problem]]
 
 
-def essay_key(relative_path: str, raw: bytes, settings: Settings) -> bytes:
-    """The cache key of one essay file: its bytes and path, the settings and the code."""
-    digest = hashlib.sha256(code_fingerprint())
-    digest.update(repr(settings).encode())
+def essay_key(relative_path: str, raw: bytes, settings: Settings, base: Any = None) -> bytes:
+    """The cache key of one essay file: its bytes and path, the settings and the code
+    (`base`, when given, is `essay_key_base(settings)`, hashed once for many essays)."""
+    digest = (base if base is not None else essay_key_base(settings)).copy()
     digest.update(relative_path.encode() + b"\0")
     digest.update(raw)
     return digest.digest()
+
+
+def essay_key_base(settings: Settings) -> Any:
+    """The part of every essay key that all essays share: the code and the settings."""
+    digest = hashlib.sha256(code_fingerprint())
+    digest.update(repr(settings).encode())
+    return digest
 
 
 def glossary_dependencies(essay: Essay, glossary: Glossary) -> tuple[Dependency, ...]:
@@ -98,6 +106,7 @@ class EssayCache:
         self.glossary = glossary
         self.parse_file = parse_file
         self.renderings = plan(cache.root, settings) if plan is not None else None
+        self.key_base = essay_key_base(settings)
 
     def record_path(self, key: bytes) -> Path:
         """Where the record of a key lives."""
@@ -130,10 +139,12 @@ class EssayCache:
             known = self.cache.loaded_records.get(path)
             if known is not None and known[0] == stamp:
                 return known[1]
-            data = path.read_bytes()
+            head = read_record_head(path, MAGIC, key)
         except OSError:
             return None
-        record = self._decode(key, data)
+        except ValueError:
+            head = None
+        record = self._decode(head) if head is not None else None
         if record is None:
             self.forget(path)
             return None
@@ -142,21 +153,19 @@ class EssayCache:
 
     @staticmethod
     def _decode(
-        key: bytes, data: bytes
+        head: tuple[bytes, list[tuple[int, int]]],
     ) -> tuple[Essay, list[Problem], tuple[Dependency, ...], dict[str, Span], int] | None:
-        """Check a record's header and checksum (over its bodies too), then read its essay and
-        where its bodies lie (read later, each when asked for).
+        """Read a record's essay (its head, checked) and where its bodies lie (read later,
+        each when asked for, and checked then).
 
         A record is MessagePack checked field by field: nothing in the cache can run code.
         """
-        parts = unpack_record(data, MAGIC, key)
-        if parts is None or len(parts) != 2:
+        meta, parts = head
+        if len(parts) != 2:
             return None
-        (meta_start, meta_length), (bodies_start, bodies_length) = parts
+        _, (bodies_start, bodies_length) = parts
         try:
-            essay, problems, dependencies, count, spans = essay_from_record(
-                data[meta_start : meta_start + meta_length]
-            )
+            essay, problems, dependencies, count, spans = essay_from_record(meta)
         except (ValueError, TypeError, KeyError, RecursionError):  # a foreign or stale record
             return None
         if any(offset + length > bodies_length for offset, length, _ in spans.values()):
@@ -193,7 +202,7 @@ class EssayCache:
     def key_of(self, path: Path) -> bytes:
         """The cache key of the essay file at `path` as it is now (see `essay_key`)."""
         relative = path.relative_to(self.root).as_posix()
-        return essay_key(relative, path.read_bytes(), self.settings)
+        return essay_key(relative, path.read_bytes(), self.settings, self.key_base)
 
     def parse(self, path: Path, key: bytes) -> tuple[Essay | None, list[Problem], Body]:
         """Parse one essay the cache does not hold and store it under `key` (if it parsed)."""

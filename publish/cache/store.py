@@ -1,16 +1,21 @@
 """The cache folder and what every file in it shares: one record format, one code fingerprint,
 one atomic write, and the `BuildCache` object a build passes to everything that uses it.
 
-A record is a header (magic, format version, key, checksum of the body, number of parts),
-the length of each part, then the parts. A record whose magic, version, key, lengths or
-checksum do not hold is never served: the caller deletes it and makes its content again.
+A record is a header (magic, format version, key, checksum, number of parts), the length of
+each part, then the parts. The checksum covers the lengths and the first part, so a reader
+reads only the head of a record (`read_record_head`): a later part carries checks of its own
+(an essay's bodies, each with its checksum, read when asked for). A record whose magic,
+version, key, lengths or checksum do not hold is never served: the caller deletes it and
+makes its content again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
+import shutil
 import struct
 import zlib
 from collections.abc import Sequence
@@ -24,7 +29,7 @@ import msgspec
 from publish.layout import CACHE_DIR
 from publish.support.atomic import write_atomically
 
-FORMAT_VERSION = 4  # 4: rendered bodies, not tokens (3: one record format for all files)
+FORMAT_VERSION = 5  # 5: the checksum covers the head (4: rendered bodies, not tokens)
 HEADER = struct.Struct("<8sH32sIH")  # magic, format version, key, crc of the body, part count
 PART = struct.Struct("<I")  # the length of one part
 NO_CACHE_ENV = "PUBLISH_NO_CACHE"  # set to 1 to parse every essay afresh and store nothing
@@ -70,6 +75,21 @@ class BuildCache:
     def writable(self) -> bool:
         """Whether this build may write, prune or repair the cache's files."""
         return self.enabled and not self.read_only
+
+    def compiled_templates(self) -> Path | None:
+        """Where the site's compiled templates are kept between processes (a folder per code
+        fingerprint, which covers Jinja's version and the environment's options; the others
+        are removed), or None when the cache is off or only read."""
+        if not self.writable:
+            return None
+        parent = self.folder / "templates"
+        folder = parent / code_fingerprint().hex()[:32]
+        if not folder.is_dir():
+            with contextlib.suppress(OSError):
+                for old in parent.iterdir() if parent.is_dir() else []:
+                    shutil.rmtree(old, ignore_errors=True)
+                folder.mkdir(parents=True, exist_ok=True)
+        return folder if folder.is_dir() else None
 
     def read_json(self, name: str, magic: bytes, decoder: msgspec.json.Decoder[Any]) -> Any:
         """The JSON kept in the cache file `name` (see `read_json_file`); None when off."""
@@ -126,32 +146,61 @@ def hash_folder(digest: Any, folder: Path) -> None:
 
 
 def pack_record(magic: bytes, key: bytes, parts: Sequence[bytes]) -> bytes:
-    """A record's bytes: the header, each part's length, then the parts."""
+    """A record's bytes: the header, each part's length, then the parts (at least one)."""
     lengths = b"".join(PART.pack(len(part)) for part in parts)
-    body = lengths + b"".join(parts)
-    return HEADER.pack(magic, FORMAT_VERSION, key, zlib.crc32(body), len(parts)) + body
+    checksum = zlib.crc32(parts[0], zlib.crc32(lengths))
+    header = HEADER.pack(magic, FORMAT_VERSION, key, checksum, len(parts))
+    return header + lengths + b"".join(parts)
 
 
 def unpack_record(data: bytes, magic: bytes, key: bytes = NO_KEY) -> list[tuple[int, int]] | None:
     """The (offset, length) of each part of a record, or None when anything fails to hold."""
-    if len(data) < HEADER.size:
+    spans = _record_spans(data, magic, key, len(data))
+    if spans is None:
         return None
-    found_magic, version, found_key, checksum, count = HEADER.unpack_from(data)
+    first_end = spans[0][0] + spans[0][1]
+    return spans if _checksum(data, first_end) == HEADER.unpack_from(data)[3] else None
+
+
+def read_record_head(path: Path, magic: bytes, key: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+    """A record file's first part and the (offset, length) of every part, reading only its
+    header, lengths and first part; OSError when absent, ValueError when anything fails to
+    hold (magic, version, key, lengths against the file's size, checksum)."""
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        head = file.read(HEADER.size + 64 * PART.size)
+        spans = _record_spans(head, magic, key, size)
+        if spans is None:
+            raise ValueError(f"{path} is not a record of this key")
+        first_end = spans[0][0] + spans[0][1]
+        head += file.read(max(0, first_end - len(head)))
+    if len(head) < first_end or _checksum(head, first_end) != HEADER.unpack_from(head)[3]:
+        raise ValueError(f"{path} fails its checksum")
+    return head[spans[0][0] : first_end], spans
+
+
+def _record_spans(head: bytes, magic: bytes, key: bytes, size: int) -> list[tuple[int, int]] | None:
+    """Where each part of a record lies, from its header and lengths (at the start of
+    `head`), if they hold for a record of `size` bytes; None otherwise."""
+    if len(head) < HEADER.size:
+        return None
+    found_magic, version, found_key, _, count = HEADER.unpack_from(head)
     start = HEADER.size + count * PART.size
-    if (
-        found_magic != magic
-        or version != FORMAT_VERSION
-        or found_key != key
-        or len(data) < start
-        or zlib.crc32(memoryview(data)[HEADER.size :]) != checksum
-    ):
+    if found_magic != magic or version != FORMAT_VERSION or found_key != key:
+        return None
+    if count < 1 or len(head) < start:
         return None
     spans, offset = [], start
     for number in range(count):
-        (length,) = PART.unpack_from(data, HEADER.size + number * PART.size)
+        (length,) = PART.unpack_from(head, HEADER.size + number * PART.size)
         spans.append((offset, length))
         offset += length
-    return spans if offset == len(data) else None
+    return spans if offset == size else None
+
+
+def _checksum(data: bytes, first_end: int) -> int:
+    """The checksum of a record's head: its lengths and its first part."""
+    return zlib.crc32(memoryview(data)[HEADER.size : first_end])
 
 
 def write_cache_file(path: Path, data: bytes) -> bool:

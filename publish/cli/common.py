@@ -3,39 +3,53 @@ site's today and its environment file."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
 
-from publish.content.settings import load_settings
 from publish.errors import Problem, PublishError
-from publish.mail.environment import load_environment
-from publish.model import Settings
 from publish.schedule.rules import FIRST_DAY, LAST_DAY
-from publish.schedule.slots import Timetable
+
+if TYPE_CHECKING:  # the settings, environment and schedule load only where a command uses them
+    from publish.model import Settings
+    from publish.schedule.slots import Timetable
 
 
-def show_problems(problems: list[Problem]) -> None:
+def show_problems(problems: Sequence[Problem]) -> None:
     """Print each problem on its own line to stderr, then a count."""
-    for problem in problems:
-        click.echo(problem.format(), err=True)
+    for line in problem_lines(problems):
+        click.echo(line, err=True)
+
+
+def problem_lines(problems: Sequence[Problem]) -> list[str]:
+    """Each problem as a line, then a count (nothing when there is no problem)."""
+    lines = [problem.format() for problem in problems]
     errors = sum(p.is_error for p in problems)
     hints = sum(p.severity == "hint" for p in problems)
     warnings = len(problems) - errors - hints
     if problems:
         more = f", {hints} hint(s)" if hints else ""
-        click.echo(f"{errors} error(s), {warnings} warning(s){more}", err=True)
+        lines.append(f"{errors} error(s), {warnings} warning(s){more}")
+    return lines
 
 
 def site_today(root: Path) -> date:
     """Today's date in the site's time zone (UTC if the settings cannot be read)."""
+    from publish.content.settings import load_settings
+
     try:
-        zone = ZoneInfo(load_settings(root).site.timezone)
+        return today_in(load_settings(root).site.timezone)
     except PublishError:
-        zone = ZoneInfo("UTC")
-    return datetime.now(zone).date()
+        return today_in("UTC")
+
+
+def today_in(timezone: str) -> date:
+    """Today's date in a time zone."""
+    return datetime.now(ZoneInfo(timezone)).date()
 
 
 def parse_today(value: str | None) -> date | datetime | None:
@@ -75,6 +89,9 @@ def site_moment(value: date | datetime | None, timetable: Timetable, end_of_day:
 
 def load_environment_settings(root: Path) -> Settings:
     """The site's settings, after loading its environment file (real variables win)."""
+    from publish.content.settings import load_settings
+    from publish.mail.environment import load_environment
+
     settings = load_settings(root)
     show_problems(load_environment(root, settings))
     return settings
@@ -86,6 +103,11 @@ TODAY_OPTION = click.option(
     metavar="DATE",
     callback=checked_today,
     help="Treat this date (or ISO date-time, 1970 to 2200) as now.",
+)
+
+
+STRICT_OPTION = click.option(
+    "--strict", is_flag=True, help="Treat every warning as an error (exit 1)."
 )
 
 

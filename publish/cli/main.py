@@ -21,7 +21,7 @@ COMMANDS = {
     "init": ("site", "init"),
     "new": ("site", "new"),
     "check": ("site", "check"),
-    "build": ("site", "build_command"),
+    "build": ("build", "build_command"),
     "serve": ("site", "serve"),
     "clean": ("site", "clean"),
     "schedule": ("site", "schedule_command"),
@@ -36,6 +36,9 @@ COMMANDS = {
     "doctor": ("doctor", "doctor"),
     "status": ("status", "status_command"),
     "stats": ("status", "stats_command"),
+    "replies": ("fediverse", "replies_command"),
+    "move": ("fediverse", "move_command"),
+    "follow": ("fediverse", "follow_command"),
 }
 
 
@@ -60,7 +63,6 @@ class PublishGroup(click.Group):
         import sqlite3
 
         from publish.cli.common import show_problems
-        from publish.state.db import database_error
 
         try:
             return super().invoke(ctx)
@@ -71,6 +73,8 @@ class PublishGroup(click.Group):
             click.echo(f"{exc.filename or 'publish'}: error: {exc.strerror or exc}", err=True)
             ctx.exit(1)
         except sqlite3.DatabaseError as exc:
+            from publish.state.db import database_error  # loaded only when needed
+
             show_problems(database_error(_state_file(ctx.obj), exc).problems)
             ctx.exit(1)
 

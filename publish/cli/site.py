@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import time
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from publish.cli.common import (
+    STRICT_OPTION,
     TODAY_OPTION,
     parse_today,
     show_problems,
@@ -25,8 +24,8 @@ from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
 from publish.errors import Problem, PublishError
 from publish.layout import BUILD_DIR, ESSAYS_DIR
 from publish.mail.readiness import sending_problems
-from publish.model import Essay
-from publish.pipeline.build import BuildOptions, BuildProgress, build, refuse_warnings
+from publish.model import Site
+from publish.pipeline.build import BuildOptions, refuse_warnings
 from publish.pipeline.build import check as check_site
 from publish.pipeline.load import load
 from publish.pipeline.previewing import queue_problems
@@ -94,11 +93,6 @@ def new(root: Path, title: str, number: int | None, no_number: bool) -> None:
         )
 
 
-STRICT_OPTION = click.option(
-    "--strict", is_flag=True, help="Treat every warning as an error (exit 1)."
-)
-
-
 @click.command()
 @TODAY_OPTION
 @STRICT_OPTION
@@ -127,7 +121,7 @@ def check(
     problems = [*report.warnings, *sending_problems(root, site.settings)]
     problems += queue_problems(site, known, now)
     if links:
-        problems += _checked_links(root, site.essays, link_timeout)
+        problems += _checked_links(root, site, link_timeout)
     if any(problem.is_error for problem in problems):
         raise PublishError(problems)
     if strict:
@@ -138,84 +132,15 @@ def check(
         click.echo(NOT_DEPLOYED)
 
 
-def _checked_links(root: Path, essays: Sequence[Essay], timeout: float) -> list[Problem]:
-    """The problems of every external link (`check --links`)."""
+def _checked_links(root: Path, site: Site, timeout: float) -> list[Problem]:
+    """The problems of every external link of the essays and the glossary (`check --links`)."""
     from publish.cache.store import BuildCache
+    from publish.content.links import glossary_links
     from publish.ops.linkcheck import LinkCheckOptions, check_links
 
     options = LinkCheckOptions(timeout=timeout, deadline=max(LinkCheckOptions.deadline, timeout))
-    return check_links(BuildCache.for_site(root), essays, options)
-
-
-@click.command("build")
-@TODAY_OPTION
-@click.option("--drafts", is_flag=True, help="Include drafts.")
-@click.option(
-    "--future",
-    is_flag=True,
-    help="A preview in build/preview/: queued essays at their planned slots and essays "
-    "dated after today, each with a banner.",
-)
-@STRICT_OPTION
-@click.pass_obj
-def build_command(
-    root: Path, today_text: str | None, drafts: bool, future: bool, strict: bool
-) -> None:
-    """Build the web site, feeds and emails into build/."""
-    today = parse_today(today_text) or site_today(root)
-    options = BuildOptions(today=today, drafts=drafts, future=future, strict=strict)
-    with _BuildProgressBar() as bar:
-        report = build(root, options, progress=bar.update if bar.shown else None)
-    show_problems(report.warnings)
-    click.echo(
-        f"Built {len(report.published)} essay(s), {report.files} file(s) into {report.site_dir}"
-    )
-    emails = len(list(report.email_dir.glob("*.eml")))
-    click.echo(
-        f"Emails (HTML, text, .eml) of the {emails} essay(s) a send could still need are in "
-        f"{report.email_dir}; 'publish send SLUG' makes any other when it is sent"
-    )
-    if future:
-        click.echo(PREVIEW_NOTE)
-    if report.left_out.message:
-        click.echo(report.left_out.message)
-
-
-PREVIEW_NOTE = (
-    "This is a preview: deploy, send and run never read build/preview/ "
-    "(a build without --future makes what they use)"
-)
-
-
-class _BuildProgressBar:
-    """A bar on stderr per output folder the build writes, only when stderr is a terminal."""
-
-    def __init__(self) -> None:
-        self.shown = sys.stderr.isatty()
-        self.bar: Any = None
-        self.folder = ""
-
-    def __enter__(self) -> _BuildProgressBar:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._close()
-
-    def update(self, event: BuildProgress) -> None:
-        """Move the bar on by one file; a new folder starts a new bar."""
-        if self.bar is None or event.folder != self.folder:
-            self._close()
-            self.folder = event.folder
-            label = f"Writing {event.folder if event.folder != 'all' else 'files'}"
-            self.bar = click.progressbar(length=event.total, label=label, file=sys.stderr)
-            self.bar.__enter__()
-        self.bar.update(1)
-
-    def _close(self) -> None:
-        """Finish the bar on screen, if one is showing."""
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
+    more = glossary_links(site.glossary, root)
+    return check_links(BuildCache.for_site(root), site.essays, options, more=more)
 
 
 @click.command()

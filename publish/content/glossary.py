@@ -8,6 +8,7 @@ The plugin keeps all its state under `env["publish"]`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,9 @@ from publish.content.source import (
     referenced_controls,
     shown,
 )
-from publish.errors import Problem, did_you_mean, error
+from publish.errors import Problem, did_you_mean, error, hint, warning
 from publish.layout import GLOSSARY_DIR
-from publish.model import Glossary, GlossaryEntry
+from publish.model import Essay, Glossary, GlossaryEntry
 
 KEY_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ENTRY_KEYS = ("term", "source", "aliases")
@@ -237,3 +238,55 @@ def _glossary_note_tokens(entry: GlossaryEntry, anchors: list[Token]) -> list[To
     if body[-1].type == "paragraph_close":
         return [*body[:-1], *anchors, body[-1]]
     return [*body, *anchors]
+
+
+def shadowed_terms(glossary: Glossary, essays: Sequence[Essay], root: Path) -> list[Problem]:
+    """A warning at each `[^key]:` an essay defines itself over a glossary term of that key
+    or alias (the essay's own note wins, which is easy to do unawares)."""
+    problems: list[Problem] = []
+    for essay in essays:
+        for note in essay.notes:
+            entry = None if note.glossary_key else glossary.lookup(note.label)
+            if entry is None:
+                continue
+            line, col = _definition_position(root / essay.path, note.label)
+            problems.append(
+                warning(
+                    essay.path,
+                    line,
+                    col,
+                    f"the essay's own note '[^{note.label}]:' hides the glossary term "
+                    f"'{entry.term}' ({entry.path}); rename one of them, or delete this "
+                    "definition to cite the glossary's",
+                )
+            )
+    return problems
+
+
+def uncited_terms(glossary: Glossary, essays: Sequence[Essay]) -> list[Problem]:
+    """A hint for each glossary term no essay (drafts and queued ones included) cites."""
+    cited = {note.glossary_key for essay in essays for note in essay.notes}
+    return [
+        hint(
+            entry.path,
+            1,
+            1,
+            f"glossary term '{entry.term}' is never cited; cite it as [^{key}] or remove the file",
+        )
+        for key, entry in sorted(glossary.entries.items())
+        if key not in cited
+    ]
+
+
+def _definition_position(path: Path, label: str) -> tuple[int, int]:
+    """The line and column of an essay's `[^label]:` definition (1, 1 when not found)."""
+    pattern = re.compile(rf"^( {{0,3}})\[\^{re.escape(label)}\]:")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 1, 1
+    for number, line in enumerate(lines, start=1):
+        found = pattern.match(line)
+        if found:
+            return number, len(found[1]) + 1
+    return 1, 1

@@ -114,6 +114,17 @@ def glossary_image_problems(glossary: Glossary, root: Path) -> list[Problem]:
     return problems
 
 
+def glossary_links(glossary: Glossary, root: Path) -> list[tuple[str, tuple[Located, ...]]]:
+    """Each glossary file's path with every link destination of its definition, located."""
+    found = []
+    for entry in sorted(glossary.entries.values(), key=lambda e: e.path):
+        lines = _file_lines(root / entry.path)
+        text = "\n".join(lines)
+        start = text[: max(text.find(entry.definition), 0)].count("\n")
+        found.append((entry.path, locate_links(list(entry.tokens), lines, start)))
+    return found
+
+
 def _file_lines(path: Path) -> list[str]:
     """A Markdown file's lines, as documents.read_document numbers them."""
     return _lines(path.read_text(encoding="utf-8"))

@@ -14,11 +14,19 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from publish.content.deploy_settings import read_deploy_table
+from publish.content.fediverse_settings import check_fediverse
 from publish.content.positions import toml_key_line, toml_table_line, value_col
 from publish.content.source import SHOWN_LIMIT
 from publish.errors import Problem, PublishError, did_you_mean, error
 from publish.layout import SETTINGS_FILE
-from publish.model import EmailSettings, ScheduleSettings, Settings, SiteSettings, StateSettings
+from publish.model import (
+    EmailSettings,
+    FediverseSettings,
+    ScheduleSettings,
+    Settings,
+    SiteSettings,
+    StateSettings,
+)
 from publish.schedule.rules import check_rule
 
 # C0 and C1 control characters (tab and newline excepted): TOML escapes can write them.
@@ -35,6 +43,8 @@ TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
         "description": ("description", str, False),
         "per_page": ("per_page", int, False),
         "feed_items": ("feed_items", int, False),
+        "profiles": ("profiles", list, False),
+        "fediverse_creator": ("fediverse_creator", str, False),
     },
     "schedule": {
         "rule": ("rule", str, False),
@@ -60,6 +70,17 @@ TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
     "state": {
         "database": ("database", str, False),
         "environment_file": ("environment_file", str, False),
+    },
+    "fediverse": {
+        "enabled": ("enabled", bool, False),
+        "handle": ("handle", str, False),
+        "name": ("name", str, False),
+        "summary": ("summary", str, False),
+        "icon": ("icon", str, False),
+        "also_known_as": ("also_known_as", list, False),
+        "moved_to": ("moved_to", str, False),
+        "profiles": ("profiles", list, False),
+        "allow_private_addresses": ("allow_private_addresses", bool, False),
     },
 }
 
@@ -104,6 +125,9 @@ def load_settings(root: Path) -> Settings:
     problems += _check_email(tables["email"], text)
     problems += _check_bounce_settings(tables["email"], text)
     problems += _check_welcome(tables["email"], text)
+    problems += check_fediverse(
+        tables["fediverse"], lambda key: toml_key_line(text, key, "fediverse")
+    )
     deploy, deploy_problems = _read_deploy(data, text)
     problems += deploy_problems
     if problems:
@@ -116,6 +140,7 @@ def load_settings(root: Path) -> Settings:
         email=EmailSettings(**tables["email"]),
         state=StateSettings(**tables["state"]),
         deploy=deploy,
+        fediverse=FediverseSettings(**tables["fediverse"]),
     )
 
 
@@ -144,7 +169,7 @@ def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> di
             problems.append(error(SETTINGS_FILE, line, 1, f"unknown key '{name}.{key}'{hint}"))
             continue
         field_name, expected, _ = spec[key]
-        if isinstance(value, bool) or not isinstance(value, expected):
+        if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
             problems.append(
                 error(SETTINGS_FILE, line, 1, f"'{name}.{key}' must be {_type_name(expected)}")
             )
@@ -187,6 +212,12 @@ def _convert(table: str, key: str, value: Any, line: int, problems: list[Problem
         return value if value.endswith("/") else value + "/"
     if table == "email" and key == "rate":
         return float(value)
+    if table == "site" and key == "profiles":
+        return tuple(value)
+    if table == "site" and key == "fediverse_creator" and value:
+        return "@" + value.strip().removeprefix("@")
+    if isinstance(value, list):
+        return tuple(value)
     return value
 
 
@@ -220,10 +251,44 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
         line = toml_key_line(text, "rule", "schedule")
         shown_rule = _shown(rule.replace("\n", "\\n"))
         problems.append(error(SETTINGS_FILE, line, 1, f"invalid RRULE '{shown_rule}': {fault}"))
+    problems += _check_profiles(site, text)
     for key in ("per_page", "feed_items"):
         if site.get(key, 1) < 1:
             line = toml_key_line(text, key, "site")
             problems.append(error(SETTINGS_FILE, line, 1, f"'site.{key}' must be at least 1"))
+    return problems
+
+
+FEDIVERSE_HANDLE = re.compile(r"@[^@\s/]+@[^@\s/]+\.[^@\s/]+")
+
+
+def _check_profiles(site: dict[str, Any], text: str) -> list[Problem]:
+    """Each profile link an absolute http(s) URL; the fediverse handle `@name@server`."""
+    problems = []
+    for profile in site.get("profiles", ()):
+        if not isinstance(profile, str) or not re.match(r"^https?://[^/\s]+", profile):
+            line = toml_key_line(text, "profiles", "site")
+            problems.append(
+                error(
+                    SETTINGS_FILE,
+                    line,
+                    1,
+                    "each of 'site.profiles' must be an absolute http(s) URL, "
+                    f"got '{_shown(str(profile))}'",
+                )
+            )
+    handle = site.get("fediverse_creator", "")
+    if handle and not FEDIVERSE_HANDLE.fullmatch(handle):
+        line = toml_key_line(text, "fediverse_creator", "site")
+        problems.append(
+            error(
+                SETTINGS_FILE,
+                line,
+                1,
+                f"'site.fediverse_creator' must be a handle such as '@ada@example.social', "
+                f"got '{_shown(handle)}'",
+            )
+        )
     return problems
 
 
@@ -348,7 +413,14 @@ def _shown(value: str) -> str:
 
 def _type_name(expected: type | tuple[type, ...]) -> str:
     """A readable name for the expected type of a setting."""
-    names = {str: "a string", int: "an integer", float: "a number", time: "a time (HH:MM)"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        time: "a time (HH:MM)",
+        bool: "true or false",
+        list: "a list of strings",
+    }
     kinds = expected if isinstance(expected, tuple) else (expected,)
     return " or ".join(dict.fromkeys(names[k] for k in kinds))
 

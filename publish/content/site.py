@@ -12,7 +12,7 @@ from pathlib import Path
 from publish.cache.store import BuildCache
 from publish.content.essaylinks import missing_link_problems
 from publish.content.essays import EssayReader, read_essays
-from publish.content.glossary import load_glossary
+from publish.content.glossary import load_glossary, shadowed_terms
 from publish.content.images import ImageSizes, measure_images
 from publish.content.links import glossary_image_problems, image_problems
 from publish.content.markdown import build_parser
@@ -72,6 +72,7 @@ def load_site(
     problems += _duplicate_slugs(essays)
     problems += missing_link_problems(essays)
     problems += _built_in_slugs(essays, root, files.folders, routes)
+    problems += shadowed_terms(glossary, essays, root)
     if any(p.is_error for p in problems):
         raise PublishError(problems)
     site = Site(root=root, settings=settings, glossary=glossary, essays=tuple(essays))

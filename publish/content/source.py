@@ -276,6 +276,8 @@ def referenced_controls(
     character reference (`&#12;`): the file itself has none (`read_document` sees to that),
     and no page, feed or email may either. `tokens` are markdown-it tokens of `body`,
     whose first line is file line `body_line` + 1."""
+    if "&" not in body:  # only a character reference puts a control character in a token
+        return []
     lines = body.split("\n")
     problems = []
     for token in tokens:

@@ -26,6 +26,7 @@ class BodyWords:
 
     notes: str = "Notes"
     back_to_reference: str = "Back to reference %(ref)s"
+    back_to_citation: str = "Back to citation %(letter)s of note %(note)s"
     on_the_web: str = "This part of the essay is on the web:"
 
 
@@ -49,6 +50,7 @@ class Words:
         return BodyWords(
             notes=self.gettext("Notes"),
             back_to_reference=self.gettext("Back to reference %(ref)s"),
+            back_to_citation=self.gettext("Back to citation %(letter)s of note %(note)s"),
             on_the_web=self.gettext("This part of the essay is on the web:"),
         )
 

@@ -31,7 +31,7 @@ import msgspec
 
 from publish.cache.store import BuildCache
 from publish.errors import Problem, hint, warning
-from publish.model import Essay
+from publish.model import Essay, Located
 
 LINKS_FILE = "links.json"  # in the cache folder
 MAGIC = b"PUBLINKS"
@@ -68,16 +68,19 @@ class LinkResult(msgspec.Struct, frozen=True):
 
 
 Places = dict[str, list[tuple[str, int, int]]]
+Sources = Sequence[tuple[str, Sequence[Located]]]  # a file's path and its located links
 _DECODER = msgspec.json.Decoder(dict[str, LinkResult])
 
 
-def external_links(essays: Sequence[Essay]) -> Places:
-    """Every http(s) link of the essays, with every place it is written, in order."""
+def external_links(essays: Sequence[Essay], more: Sources = ()) -> Places:
+    """Every http(s) link of the essays (and of `more` files: the glossary's definitions),
+    with every place it is written, in order."""
     places: Places = {}
-    for essay in essays:
-        for href, line, col in essay.links:
+    sources = [*((essay.path, essay.links) for essay in essays), *more]
+    for path, links in sources:
+        for href, line, col in links:
             if urlsplit(href).scheme.lower() in ("http", "https"):
-                places.setdefault(href, []).append((essay.path, line, col))
+                places.setdefault(href, []).append((path, line, col))
     return places
 
 
@@ -86,11 +89,12 @@ def check_links(
     essays: Sequence[Essay],
     options: LinkCheckOptions,
     now: Callable[[], float] = time.time,
+    more: Sources = (),
 ) -> list[Problem]:
-    """Fetch every external link not answered recently; the broken ones as warnings and the
-    permanent redirects as hints, at each place they are written; the answers are kept in
-    `cache` for the next check."""
-    places = external_links(essays)
+    """Fetch every external link not answered recently (of the essays, and of the `more`
+    files); the broken ones as warnings and the permanent redirects as hints, at each place
+    they are written; the answers are kept in `cache` for the next check."""
+    places = external_links(essays, more)
     kept = read_results(cache)
     started = now()
     fresh = {

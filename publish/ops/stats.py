@@ -7,6 +7,7 @@ rewritten link.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from lxml import etree
 
 from publish.model import Settings
 from publish.state.db import connect, database_path
+from publish.state.followers import follower_count
+from publish.state.replies import list_replies, reaction_counts
 from publish.state.stats import MonthCounts, SendCounts, monthly_counts, send_counts
 
 MONTH_FIELDS = ("new", "confirmed", "unsubscribed", "bounced", "complained")
@@ -48,6 +51,8 @@ class Stats:
 
     months: tuple[MonthCounts, ...] = ()
     sends: tuple[SendCounts, ...] = ()
+    followers: int = 0  # who follows the site's fediverse actor
+    reactions: tuple[tuple[str, int, int, int], ...] = ()  # essay, likes, boosts, replies
 
 
 def read_stats(root: Path, settings: Settings) -> Stats:
@@ -58,7 +63,27 @@ def read_stats(root: Path, settings: Settings) -> Stats:
     if not path.is_file():
         return Stats()
     with closing(connect(path)) as connection:
-        return Stats(tuple(monthly_counts(connection)), tuple(send_counts(connection)))
+        followers, reactions = (
+            fediverse_counts(connection) if settings.fediverse.enabled else (0, ())
+        )
+        return Stats(
+            tuple(monthly_counts(connection)), tuple(send_counts(connection)), followers, reactions
+        )
+
+
+def fediverse_counts(
+    connection: sqlite3.Connection,
+) -> tuple[int, tuple[tuple[str, int, int, int], ...]]:
+    """Followers, and each essay's likes, boosts and replies, as the servers sent them."""
+    counts = reaction_counts(connection)
+    replies: dict[str, int] = {}
+    for reply in list_replies(connection):
+        replies[reply.slug] = replies.get(reply.slug, 0) + 1
+    rows = tuple(
+        (slug, *counts.get(slug, (0, 0)), replies.get(slug, 0))
+        for slug in sorted(counts.keys() | replies.keys())
+    )
+    return follower_count(connection), rows
 
 
 # --- The terminal table -----------------------------------------------------------------
@@ -66,8 +91,9 @@ def read_stats(root: Path, settings: Settings) -> Stats:
 
 def stats_table(stats: Stats) -> str:
     """Two plain-text tables: subscribers per month, then each send."""
+    fediverse = _fediverse_table(stats)
     if not stats.months and not stats.sends:
-        return "No subscribers and no sends yet.\n"
+        return fediverse or "No subscribers and no sends yet.\n"
     months = _table(
         ("month", *MONTH_FIELDS),
         [(m.month, *(getattr(m, name) for name in MONTH_FIELDS)) for m in stats.months],
@@ -79,7 +105,17 @@ def stats_table(stats: Stats) -> str:
             for s in stats.sends
         ],
     )
-    return f"Subscribers per month\n{months}\nSends\n{sends}"
+    return f"Subscribers per month\n{months}\nSends\n{sends}" + (
+        f"\n{fediverse}" if fediverse else ""
+    )
+
+
+def _fediverse_table(stats: Stats) -> str:
+    """The fediverse's figures (followers; likes, boosts and replies per essay), or ''."""
+    if not stats.followers and not stats.reactions:
+        return ""
+    table = _table(("essay", "likes", "boosts", "replies"), stats.reactions)
+    return f"Fediverse: {stats.followers} follower(s)\n{table}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

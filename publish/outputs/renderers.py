@@ -21,6 +21,15 @@ from publish.content.images import email_dimensions
 from publish.content.markdown import build_parser
 from publish.i18n.words import ENGLISH_BODY, BodyWords
 from publish.model import Essay, ImageSize, KeptRenderings
+from publish.outputs.notes import (
+    in_margin,
+    in_place_ref,
+    margin_paragraphs,
+    note_bodies,
+    popover_html,
+    popover_id,
+    without_anchors,
+)
 from publish.outputs.urls import resolve_url
 from publish.outputs.webonly import web_only_html
 
@@ -65,19 +74,40 @@ def note_ids(slug: str, token: Token) -> tuple[int, str, str]:
 
 
 class WebRenderer(RendererHTML):
-    """HTML for web pages and feeds: slug-prefixed note ids, back-links, glossary links."""
+    """HTML for web pages: slug-prefixed note ids, back-links, glossary links, and each note
+    in place too (publish.outputs.notes): in the margin, and a glossary note as a popover."""
+
+    notes_in_place = True
 
     def _context(self, env: dict[str, Any]) -> RenderContext:
         return env["render"]
 
+    def render(self, tokens: Sequence[Token], options: Any, env: Any) -> str:
+        """Render the tokens, every note's content at hand for the citations in place."""
+        if self.notes_in_place:
+            env = {**env, "notes": note_bodies(tokens), "table_depth": 0}
+        return super().render(tokens, options, env)
+
     def link_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
-        """A link, with site-relative targets resolved against the context's base."""
+        """A link, with site-relative targets resolved against the context's base (out of
+        the tab order in a margin copy, whose endnote holds the same link)."""
         token = tokens[idx].copy()
         token.attrs = {
             **token.attrs,
             "href": self._context(env).address(str(token.attrs.get("href", ""))),
+            **({"tabindex": "-1"} if in_margin(env) else {}),
         }
         return self.renderToken([token], 0, options, env)
+
+    def table_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """A table (a note cited inside one stays an endnote only)."""
+        env["table_depth"] = env.get("table_depth", 0) + 1
+        return self.renderToken(tokens, idx, options, env)
+
+    def table_close(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """Close a table."""
+        env["table_depth"] = env.get("table_depth", 1) - 1
+        return self.renderToken(tokens, idx, options, env)
 
     def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """An image, its source resolved, lazily loaded."""
@@ -88,12 +118,32 @@ class WebRenderer(RendererHTML):
         return super().image(copied, idx, options, env)
 
     def footnote_ref(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
-        """A superscript number linking to its note."""
-        number, note_id, ref_id = note_ids(self._context(env).slug, tokens[idx])
-        return (
-            f'<sup class="footnote-ref"><a href="#{note_id}" id="{ref_id}" '
-            f'role="doc-noteref">{number}</a></sup>'
-        )
+        """A superscript number linking to its note; on a web page the note in place too."""
+        token = tokens[idx]
+        number, note_id, ref_id = note_ids(self._context(env).slug, token)
+        if in_margin(env):  # a note citing another, copied into the margin: no second id
+            return f'<sup class="footnote-ref">{number}</sup>'
+        note = env.get("notes", {}).get(token.meta["id"]) if self.notes_in_place else None
+        if note is None:
+            return (
+                f'<sup class="footnote-ref"><a href="#{note_id}" id="{ref_id}" '
+                f'role="doc-noteref">{number}</a></sup>'
+            )
+        first = token.meta.get("subId", 0) == 0
+        shown = first and note.fits_margin and not env.get("table_depth")
+        margin = self._margin_copy(margin_paragraphs(note), options, env) if shown else None
+        slug = self._context(env).slug
+        pop_id = popover_id(slug, number) if note.glossary_key else None
+        return in_place_ref(number, note_id, ref_id, pop_id, margin)
+
+    def _margin_copy(self, paragraphs: Sequence[Token], options: Any, env: Any) -> str:
+        """A note's paragraphs as phrasing content for its margin copy."""
+        env["margin_copy"] = True
+        try:
+            parts = [self.renderInline(p.children or [], options, env) for p in paragraphs]
+        finally:
+            env["margin_copy"] = False
+        return '<span class="margin-note-break"></span>'.join(parts)
 
     def footnote_block_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """The notes section and its heading."""
@@ -107,8 +157,19 @@ class WebRenderer(RendererHTML):
     def footnote_block_close(
         self, tokens: Sequence[Token], idx: int, options: Any, env: Any
     ) -> str:
-        """Close the notes section."""
-        return "</ol>\n</section>\n"
+        """Close the notes section; on a web page, each glossary note's popover follows."""
+        notes = env.get("notes", {}) if self.notes_in_place else {}
+        slug = self._context(env).slug
+        popovers = [
+            popover_html(
+                popover_id(slug, note_id + 1),
+                note_id + 1,
+                super(WebRenderer, self).render(without_anchors(note.tokens), options, env),
+            )
+            for note_id, note in sorted(notes.items())
+            if note.glossary_key
+        ]
+        return "</ol>\n</section>\n" + "".join(popovers)
 
     def footnote_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """One note, its id prefixed by the essay's slug."""
@@ -125,8 +186,13 @@ class WebRenderer(RendererHTML):
         number, _, ref_id = note_ids(self._context(env).slug, token)
         sub = token.meta.get("subId", 0)
         letter = f"<sup>{chr(ord('a') + sub)}</sup>" if _has_many_refs(tokens, idx) else ""
-        reference = f"{number}{chr(ord('a') + sub) if letter else ''}"
-        label = escape(self._context(env).words.back_to_reference % {"ref": reference})
+        # a lettered back-link's label holds its visible letter (WCAG 2.5.3, label in name)
+        words = self._context(env).words
+        label = escape(
+            words.back_to_citation % {"letter": chr(ord("a") + sub), "note": number}
+            if letter
+            else words.back_to_reference % {"ref": number}
+        )
         return (
             f' <a href="#{ref_id}" class="footnote-backref" '
             f'aria-label="{label}">\u21a9\ufe0e{letter}</a>'
@@ -139,7 +205,8 @@ class WebRenderer(RendererHTML):
         term = escape(meta["term"])
         href = f"{context.glossary_url}#{escape(meta['key'])}"
         source = f" ({escape(meta['source'])})" if meta["source"] else ""
-        return f'<strong class="note-term"><a href="{href}">{term}</a></strong>{source}: '
+        skip = ' tabindex="-1"' if in_margin(env) else ""
+        return f'<strong class="note-term"><a href="{href}"{skip}>{term}</a></strong>{source}: '
 
 
 def _has_many_refs(tokens: Sequence[Token], idx: int) -> bool:
@@ -164,8 +231,11 @@ def web_body(tokens: Sequence[Token], context: RenderContext) -> str:
 
 
 class FeedRenderer(WebRenderer):
-    """HTML for feed entries: as on the web, but without the notes' back-links, which text-mode
-    readers (newsboat, say) show as a stray arrow and a link number after every note."""
+    """HTML for feed entries: as on the web, but endnotes only, and without the notes'
+    back-links, which text-mode readers (newsboat, say) show as a stray arrow and a link
+    number after every note."""
+
+    notes_in_place = False
 
     def footnote_anchor(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """No back-link."""
@@ -191,6 +261,8 @@ class EmailRenderer(WebRenderer):
     Each note starts with its number in brackets (a glossary note then names its term and
     source), so a reader can match it to the superscript by eye; there are no back-links.
     """
+
+    notes_in_place = False
 
     def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """An image with an absolute source and, when the file's size is known, `width` and

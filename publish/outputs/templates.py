@@ -12,6 +12,7 @@ from typing import Any
 from jinja2 import (
     ChoiceLoader,
     Environment,
+    FileSystemBytecodeCache,
     FileSystemLoader,
     PackageLoader,
     StrictUndefined,
@@ -103,9 +104,12 @@ def _shown_path(filename: str, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else filename
 
 
-def template_environment(site_templates: Path) -> Environment:
-    """A Jinja2 environment with autoescape on, looking in the site's folder first."""
+def template_environment(site_templates: Path, compiled: Path | None = None) -> Environment:
+    """A Jinja2 environment with autoescape on, looking in the site's folder first; with
+    `compiled`, each template's compiled code is kept there (by its source's hash) for the
+    next process."""
     env = SiteEnvironment(
+        bytecode_cache=FileSystemBytecodeCache(str(compiled)) if compiled is not None else None,
         loader=ChoiceLoader(
             [FileSystemLoader(str(site_templates)), PackageLoader("publish", "templates")]
         ),
@@ -119,6 +123,7 @@ def template_environment(site_templates: Path) -> Environment:
     env.site_root = site_templates.parent
     env.filters["iso"] = lambda moment: moment.isoformat() if moment else ""
     env.filters["credit"] = _credit_filter
+    env.filters["profile_name"] = profile_name
     install_words(env, ENGLISH)
     return env
 
@@ -144,6 +149,11 @@ def own_or_packaged(site: Site, names: Iterable[str], words: Words = ENGLISH) ->
     if FEED_STYLESHEET in files and words is not ENGLISH:
         files[FEED_STYLESHEET] = _stylesheet_in(files[FEED_STYLESHEET], words)
     return files
+
+
+def profile_name(url: str) -> str:
+    """A profile link as a reader names it: its host and path, without the scheme."""
+    return url.split("://", 1)[-1].removeprefix("www.").rstrip("/")
 
 
 def _stylesheet_in(stylesheet: bytes, words: Words) -> bytes:

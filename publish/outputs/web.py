@@ -7,6 +7,7 @@ absolute, built from `site.url`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,10 +25,12 @@ from publish.errors import PublishError
 from publish.i18n.cadence import cadence_sentence
 from publish.i18n.templates import localized
 from publish.i18n.words import Words, words_for
-from publish.model import Essay, GlossaryEntry, Site
+from publish.model import Essay, Site
+from publish.outputs.activitypub import actor_link, article_id, page_links, replies_of
 from publish.outputs.files import Deferred, OutputFiles, Reads
+from publish.outputs.glossarypage import defined_terms, glossary_items
 from publish.outputs.redirects import alias_pages, redirect_pages, redirects_file
-from publish.outputs.renderers import RenderContext, render_essay_body, render_web
+from publish.outputs.renderers import render_essay_body
 from publish.outputs.templates import (
     PACKAGE_STATIC,
     PACKAGED_FILES,
@@ -58,16 +61,7 @@ class Head:
     image: str = ""
     image_alt: str = ""
     json_ld: str = ""
-
-
-@dataclass(frozen=True)
-class GlossaryItem:
-    """One glossary entry as the glossary page shows it."""
-
-    entry: GlossaryEntry
-    definition: Markup
-    cited_in: tuple[Essay, ...]
-    letter: str
+    activity: str = ""  # the page as ActivityPub: the actor (home) or the essay's Article
 
 
 @dataclass(frozen=True)
@@ -164,6 +158,7 @@ class PageRenderer:
                     cadence=cadence_sentence(settings.schedule.rule, words),
                     signup_url=settings.email.signup_url,
                     subscribe_box=values.pop("subscribe_box", False),
+                    fediverse=page_links(settings),
                     **values,
                 )
             )
@@ -214,7 +209,7 @@ class PageRenderer:
                     self.render,
                     "index.html",
                     path,
-                    self.head(path, title),
+                    self.head(path, title, activity=actor_link(self.settings, number)),
                     essays=chunk,
                     pagination=pagination,
                     subscribe_box=number == 1,
@@ -251,9 +246,10 @@ class PageRenderer:
         return pages
 
     def essay_page_key(self, essay: Essay, older: Essay | None, newer: Essay | None) -> Reads:
-        """What an essay page reads: the essay, its neighbours' slugs and titles, the rest."""
+        """What an essay page reads: the essay, its neighbours' slugs and titles, its
+        approved replies, the rest."""
         neighbours = repr([(e.slug, e.title) if e else None for e in (older, newer)])
-        return Reads("essay.html", essay, (neighbours,))
+        return Reads("essay.html", essay, (neighbours, repr(replies_of(self.site, essay))))
 
     def essay_page(self, essay: Essay, path: str, older: Essay | None, newer: Essay | None) -> str:
         """One essay's page."""
@@ -271,6 +267,7 @@ class PageRenderer:
             tags=[(tag, tag_slug(tag)) for tag in essay.tags],
             older=older,
             newer=newer,
+            replies=replies_of(self.site, essay),
         )
 
     def essay_head(self, essay: Essay, path: str, words: Words) -> Head:
@@ -305,6 +302,7 @@ class PageRenderer:
             image=image,
             image_alt=essay.image_alt,
             json_ld=json_for_script(data),
+            activity=article_id(self.site, essay) if self.settings.fediverse.enabled else "",
         )
 
     def archive_page(self) -> Files:
@@ -361,7 +359,8 @@ class PageRenderer:
         self.lastmods[path] = self.newest
         glossary = sorted(self.site.glossary.entries.items())
         citers = [
-            (e.slug, e.title, e.date, [n.glossary_key for n in e.notes]) for e in self.site.essays
+            (e.slug, e.title, e.date, [(n.glossary_key, n.number, n.references) for n in e.notes])
+            for e in self.site.essays
         ]
         reads = Reads(
             "glossary.html",
@@ -372,17 +371,20 @@ class PageRenderer:
 
     def glossary_html(self, path: str) -> str:
         """`/glossary/`: every term, alphabetical, with where it is cited."""
-        items = glossary_items(self.site, root_for(path), self.words)
+        items = glossary_items(self.site, root_for(path))
         letters = sorted({item.letter for item in items})
+        title = self.titled(self.words.gettext("Glossary"))
         head = self.head(
             path,
-            self.titled(self.words.gettext("Glossary")),
+            title,
             self.words.gettext(
                 "Every term cited in the notes of %(site)s, "
                 "with its source and the essays that cite it."
             )
             % {"site": self.settings.site.title},
         )
+        terms = defined_terms(items, self.settings.site, self.url, title)
+        head = dataclasses.replace(head, json_ld=json_for_script(terms))
         return self.render("glossary.html", path, head, items=items, letters=letters)
 
     def not_found_page(self) -> Deferred:
@@ -398,24 +400,6 @@ class PageRenderer:
         return Deferred(
             reads, partial(self.render, "404.html", "404.html", head, root=base_path, recent=recent)
         )
-
-
-def glossary_items(site: Site, root: str, words: Words | None = None) -> list[GlossaryItem]:
-    """The glossary's entries sorted by term, each with its rendered definition and citers."""
-    items = []
-    citers: dict[str, list[Essay]] = {}
-    for essay in site.essays:
-        for key in dict.fromkeys(n.glossary_key for n in essay.notes if n.glossary_key):
-            citers.setdefault(key, []).append(essay)
-    for entry in sorted(site.glossary.entries.values(), key=lambda e: (e.term.lower(), e.key)):
-        context = RenderContext(slug=f"glossary-{entry.key}", base=root, glossary_url="")
-        cited_in = tuple(citers.get(entry.key, ()))
-        first = entry.term.strip()[:1].upper()
-        letter = first if first.isalpha() and first.isascii() else "#"
-        items.append(
-            GlossaryItem(entry, Markup(render_web(entry.tokens, context)), cited_in, letter)
-        )
-    return items
 
 
 def robots_txt(site: Site) -> str:

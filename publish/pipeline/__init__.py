@@ -1,2 +1,2 @@
 """The build pipeline: the build and its format table, the writer, the commit journal, the
-checker, and the preview's planned files."""
+checker, the preview's planned files, and the rebuild that finds nothing changed."""

@@ -25,6 +25,7 @@ from jinja2 import Environment
 from publish.cache.outputs import OutputKeys, OutputMemo
 from publish.cache.store import BuildCache
 from publish.content.essaylinks import unpublished_link_problems, with_link_targets
+from publish.content.glossary import uncited_terms
 from publish.content.site import select_published
 from publish.errors import Problem, PublishError
 from publish.layout import BUILD_DIR
@@ -179,7 +180,10 @@ def check(
     a build of any day would meet (a PublishError for errors); `progress` hears of each
     content made (none a memo vouches for, see `publish.pipeline.checker`)."""
     every = dataclasses.replace(options, drafts=True, future=True, queued=True)
-    return build(root, every, write=False, progress=progress, cache=cache)
+    report = build(root, every, write=False, progress=progress, cache=cache)
+    site = report.site
+    hints = uncited_terms(site.glossary, site.essays) if site is not None else []
+    return dataclasses.replace(report, warnings=[*report.warnings, *hints])
 
 
 # --- Load and plan ----------------------------------------------------------------------
@@ -228,7 +232,7 @@ def shared_templates(folder: Path, cache: BuildCache) -> Environment:
     kept = cache.template_environments
     found = kept.get(folder)
     if found is None or found[0] != stamp:
-        found = kept[folder] = (stamp, template_environment(folder))
+        found = kept[folder] = (stamp, template_environment(folder, cache.compiled_templates()))
     return found[1]
 
 

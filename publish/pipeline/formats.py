@@ -16,7 +16,7 @@ from publish.content.site import essay_folder
 from publish.layout import ESSAYS_DIR
 from publish.mail.mime import preview_message
 from publish.model import Site
-from publish.outputs import feeds, mail, web
+from publish.outputs import activitypub, feeds, mail, web
 from publish.outputs.files import Content, Deferred, OutputFiles
 
 Render = Callable[..., Mapping[str, Content | Deferred]]  # (site, templates[, chosen slugs])
@@ -90,6 +90,15 @@ FORMATS: tuple[OutputFormat, ...] = (
         "the newest essays",
         ("feed",),
         routes=("feed", "atom", "tags"),
+    ),
+    OutputFormat(
+        "the fediverse Articles",
+        "site",
+        "activitypub/articles/<slug>.json (only with [fediverse] enabled)",
+        activitypub.render_articles,
+        "each essay",
+        ("feed",),  # the feeds' bodies: no rendering of their own
+        routes=("activitypub",),
     ),
     OutputFormat(
         "the files beside the essays",

@@ -21,13 +21,14 @@ from publish.outputs.bodies import essay_bodies
 from publish.pipeline.formats import BODIES, ROUTES
 from publish.schedule.slots import apply_release_dates
 from publish.state.releases import Binding, Known, recorded_releases
+from publish.state.replies import with_replies
 
 
 @dataclass(frozen=True)
 class Loaded:
     """A site as loaded: `files` as its files say (drafts and undated essays included),
     `known` what was released, and `site`: the released essays at their released addresses
-    and, if undated, dated by their release."""
+    and, if undated, dated by their release, with the fediverse replies approved for them."""
 
     files: Site
     known: Known
@@ -58,4 +59,5 @@ def load(root: Path, cache: BuildCache | None = None) -> Loaded:
     files, warnings = read_files(root, reader, cache, ROUTES)
     known = read_first[0] if read_first else recorded_releases(root, files.settings)
     binding = known.bind(files)
-    return Loaded(files, known, apply_release_dates(binding.site, binding.releases), warnings)
+    site = with_replies(apply_release_dates(binding.site, binding.releases))
+    return Loaded(files, known, site, warnings)

@@ -86,6 +86,29 @@ class Timetable:
         day = self.start_of_day(moment)
         return bool(self.slots_between(day, day + timedelta(days=1) - timedelta(microseconds=1)))
 
+    def slot_days(self, moments: Iterable[datetime]) -> SlotDays:
+        """`is_slot_day` for many moments, the rule walked once: the local days from the
+        first moment's to the last one's on which a slot falls."""
+        days = [self.local(moment).date() for moment in moments]
+        if not days:
+            return SlotDays(self, frozenset())
+        start = datetime.combine(min(days), time(0), tzinfo=self.zone)
+        end = datetime.combine(max(days) + timedelta(days=1), time(0), tzinfo=self.zone)
+        slots = self.slots_between(start, end - timedelta(microseconds=1))
+        return SlotDays(self, frozenset(slot.date() for slot in slots))
+
+
+@dataclass(frozen=True)
+class SlotDays:
+    """The days of a timetable on which a slot falls, within the moments it was made for."""
+
+    timetable: Timetable
+    days: frozenset[date]
+
+    def holds(self, moment: datetime) -> bool:
+        """Whether a slot falls on the local day of `moment` (one of those it was made for)."""
+        return self.timetable.local(moment).date() in self.days
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -150,6 +173,11 @@ def plan_schedule(
     horizon = horizon_of(timetable, releases, now, first_run)
     placed: list[Placement] = []
     queue: list[Essay] = []
+    essays = tuple(essays)
+    slot_days = timetable.slot_days(
+        [essay.date for essay in essays if essay.date is not None and not essay.draft]
+        + [release.slot for release in releases.values()]
+    )
     for essay in essays:
         if essay.draft:
             continue
@@ -157,9 +185,7 @@ def plan_schedule(
         if essay.date is not None:
             slot = timetable.local(essay.date)
             placed.append(
-                Placement(
-                    essay.slug, essay.title, slot, DATED, timetable.is_slot_day(slot), release
-                )
+                Placement(essay.slug, essay.title, slot, DATED, slot_days.holds(slot), release)
             )
         elif release is not None:
             placed.append(
@@ -168,13 +194,13 @@ def plan_schedule(
                     essay.title,
                     timetable.local(release.slot),
                     RELEASED,
-                    timetable.is_slot_day(release.slot),
+                    slot_days.holds(release.slot),
                     release,
                 )
             )
         else:
             queue.append(essay)
-    placed += _gone_releases(timetable, releases, {p.slug for p in placed})
+    placed += _gone_releases(timetable, releases, {p.slug for p in placed}, slot_days)
     taken = {p.slot.date() for p in placed}
     filled, unplaced = _fill_slots(timetable, queue_order(queue), horizon, taken)
     placed += filled
@@ -183,13 +209,11 @@ def plan_schedule(
 
 
 def _gone_releases(
-    timetable: Timetable, releases: Mapping[str, Release], placed: set[str]
+    timetable: Timetable, releases: Mapping[str, Release], placed: set[str], slot_days: SlotDays
 ) -> list[Placement]:
     """Releases whose essay is gone (deleted, or a draft again): they still hold their slot."""
     return [
-        Placement(
-            r.slug, r.slug, timetable.local(r.slot), RELEASED, timetable.is_slot_day(r.slot), r
-        )
+        Placement(r.slug, r.slug, timetable.local(r.slot), RELEASED, slot_days.holds(r.slot), r)
         for r in releases.values()
         if r.slug not in placed
     ]

@@ -21,7 +21,7 @@ from publish.mail.setup import locate_setting
 from publish.model import Glossary, Settings, Site
 from publish.outputs.templates import template_environment
 from publish.outputs.web import PageRenderer
-from publish.service import hooks, subscriptions
+from publish.service import activitypub, hooks, subscriptions
 from publish.service.context import EXTENSION, Service, ServiceOptions, current
 from publish.state import db
 
@@ -51,6 +51,7 @@ def create_app(root: Path, options: ServiceOptions | None = None) -> Flask:
     )
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    activitypub.register(app, app.extensions[EXTENSION])  # the site's actor, when enabled
     app.after_request(security_headers)
     return app
 

@@ -31,6 +31,7 @@ class ServiceOptions:
     trusted_proxies: int = 0  # proxies in front whose X-Forwarded-For is believed
     proxy_address: str = "127.0.0.1"  # the peer address of the proxy nearest the service
     mail_queue: int = 100  # confirmation emails waiting for the mail server, at most
+    inbox_limit: int = 600  # activities per client address per window (the fediverse inbox)
     clock: Callable[[], float] = time.time
 
 

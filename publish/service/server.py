@@ -39,6 +39,8 @@ def serve(app: Flask, host: str, port: int) -> None:
         server.run()
     finally:
         mailer_of(app).close()
+        if "fediverse" in app.extensions:  # Accepts still queued go out first
+            app.extensions["fediverse"].outbox.close()
 
 
 def create_server(app: Flask, host: str, port: int, threads: int = 4) -> Any:

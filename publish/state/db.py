@@ -211,6 +211,46 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX used_proofs_expiry ON used_proofs (expires_at)
     """,
+    # The fediverse (publish.state.followers): who follows the site's actor, the remote
+    # actors' public keys (refetched when they change), replies kept for the author, and
+    # likes and boosts counted.
+    """
+    CREATE TABLE followers (
+        actor TEXT PRIMARY KEY,
+        inbox TEXT NOT NULL,
+        shared_inbox TEXT NOT NULL DEFAULT '',
+        follow_id TEXT NOT NULL DEFAULT '',
+        followed_at TEXT NOT NULL
+    );
+    CREATE TABLE remote_keys (
+        key_id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        fetched_at REAL NOT NULL
+    );
+    CREATE TABLE replies (
+        id INTEGER PRIMARY KEY,
+        object_id TEXT NOT NULL UNIQUE,
+        slug TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        author_name TEXT NOT NULL DEFAULT '',
+        author_url TEXT NOT NULL DEFAULT '',
+        url TEXT NOT NULL DEFAULT '',
+        content TEXT NOT NULL DEFAULT '',
+        published TEXT NOT NULL DEFAULT '',
+        received_at TEXT NOT NULL,
+        approved_at TEXT
+    );
+    CREATE INDEX replies_slug ON replies (slug, approved_at);
+    CREATE TABLE reactions (
+        activity_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('like', 'boost')),
+        slug TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    );
+    CREATE INDEX reactions_slug ON reactions (slug, kind)
+    """,
 ]
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+import gc
 import multiprocessing
 import os
 import signal
@@ -46,14 +48,32 @@ def forked_pool(
 ) -> ProcessPoolExecutor:
     """A pool of `workers` forked processes (they inherit the loaded site, not a pickle);
     each worker dies with the process that forked it, however that process ends."""
-    from concurrent.futures import ProcessPoolExecutor  # loaded only when there is much to do
-
-    return ProcessPoolExecutor(
+    gc.freeze()  # what the workers inherit stays shared: their collector never writes to it
+    return _pool_class()(
         workers,
         mp_context=multiprocessing.get_context("fork"),
         initializer=_start_forked_worker,
         initargs=(os.getpid(), initializer, initargs),
     )
+
+
+@functools.cache
+def _pool_class() -> type[ProcessPoolExecutor]:
+    """The pool of `forked_pool` (its module loaded only when there is much to do)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    class FrozenParentPool(ProcessPoolExecutor):
+        """A pool forked with the parent's objects frozen (`gc.freeze`), so each worker's
+        garbage collector leaves their pages shared; shutting it down unfreezes them, so a
+        long-lived parent (`publish serve`) collects them again."""
+
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            try:
+                super().shutdown(wait, cancel_futures=cancel_futures)
+            finally:
+                gc.unfreeze()
+
+    return FrozenParentPool
 
 
 def in_forked_runs(

@@ -1,0 +1,104 @@
+"""The glossary page's data: each term with its rendered definition and every place the
+published essays cite it, and the glossary as schema.org `DefinedTermSet` JSON-LD."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+
+from publish.content.markdown import inline_text
+from publish.model import Essay, GlossaryEntry, Site, SiteSettings
+from publish.outputs.renderers import RenderContext, render_web
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One essay citing a glossary term: the essay and the anchor of each citation in it."""
+
+    essay: Essay
+    anchors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GlossaryItem:
+    """One glossary entry as the glossary page shows it."""
+
+    entry: GlossaryEntry
+    definition: Markup
+    citations: tuple[Citation, ...]
+    letter: str
+
+    @property
+    def cited_in(self) -> tuple[Essay, ...]:
+        """The essays citing the term, newest first."""
+        return tuple(citation.essay for citation in self.citations)
+
+    @property
+    def times(self) -> int:
+        """How many times the published essays cite the term."""
+        return sum(len(citation.anchors) for citation in self.citations)
+
+
+def glossary_items(site: Site, root: str) -> list[GlossaryItem]:
+    """The glossary's entries sorted by term, each with its rendered definition and citers."""
+    items = []
+    citers: dict[str, list[Citation]] = {}
+    for essay in site.essays:
+        for note in essay.notes:
+            if note.glossary_key:
+                anchors = citation_anchors(essay.slug, note.number, note.references)
+                citers.setdefault(note.glossary_key, []).append(Citation(essay, anchors))
+    for entry in sorted(site.glossary.entries.values(), key=lambda e: (e.term.lower(), e.key)):
+        context = RenderContext(slug=f"glossary-{entry.key}", base=root, glossary_url="")
+        citations = tuple(citers.get(entry.key, ()))
+        first = entry.term.strip()[:1].upper()
+        letter = first if first.isalpha() and first.isascii() else "#"
+        items.append(
+            GlossaryItem(entry, Markup(render_web(entry.tokens, context)), citations, letter)
+        )
+    return items
+
+
+def citation_anchors(slug: str, number: int, references: int) -> tuple[str, ...]:
+    """The anchor of each citation of note `number` in an essay (see `renderers.note_ids`)."""
+    return tuple(
+        f"fnref-{slug}-{number}" + (f"-{sub}" if sub > 1 else "")
+        for sub in range(1, references + 1)
+    )
+
+
+def definition_text(entry: GlossaryEntry) -> str:
+    """A glossary definition as plain text, for structured data."""
+    inlines = [t.children or [] for t in entry.tokens if t.type == "inline"]
+    return " ".join(" ".join(inline_text(children).split()) for children in inlines)
+
+
+def defined_terms(
+    items: Sequence[GlossaryItem], site: SiteSettings, site_url: str, name: str
+) -> dict[str, Any]:
+    """The glossary as schema.org JSON-LD: a `DefinedTermSet` of `DefinedTerm`s, named
+    `name` (the page's title, in the site's language)."""
+    url = f"{site_url}glossary/"
+    return {
+        "@context": "https://schema.org",
+        "@type": "DefinedTermSet",
+        "@id": url,
+        "name": name,
+        "url": url,
+        "inLanguage": site.language,
+        "hasDefinedTerm": [
+            {
+                "@type": "DefinedTerm",
+                "@id": f"{url}#{item.entry.key}",
+                "name": item.entry.term,
+                "termCode": item.entry.key,
+                "description": definition_text(item.entry),
+                "url": f"{url}#{item.entry.key}",
+                "inDefinedTermSet": url,
+            }
+            for item in items
+        ],
+    }

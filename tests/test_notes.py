@@ -1,0 +1,86 @@
+"""Notes in place, as markup: for any mix of notes, each note has one endnote that a screen
+reader meets, at most one margin copy hidden from it, and a popover only from the glossary."""
+
+from __future__ import annotations
+
+import lxml.html
+from hypothesis import given
+from hypothesis import strategies as st
+
+from publish.content.markdown import build_parser
+from publish.model import Glossary, GlossaryEntry
+from publish.outputs.notes import MARGIN_NOTE_LIMIT
+from publish.outputs.renderers import RenderContext, render_feed, render_web
+
+DEFINITION = "Complete absorption in a hard task."
+GLOSSARY = Glossary(
+    entries={
+        "flow": GlossaryEntry(
+            key="flow",
+            term="Flow",
+            source="",
+            aliases=(),
+            definition=DEFINITION,
+            path="footnotes/flow.md",
+            tokens=tuple(build_parser().parse(DEFINITION, {})),
+        )
+    }
+)
+# a note: its length in words, and whether it holds a list
+NOTES = st.lists(st.tuples(st.integers(1, 200), st.booleans()), min_size=1, max_size=8)
+
+
+def essay(notes: list[tuple[int, bool]], glossary_citations: int) -> str:
+    """An essay citing each note once or twice, and the glossary's flow some times."""
+    body = [f"Sentence {n}[^n{n}] and again[^n{n}]." for n in range(len(notes))]
+    body += ["Flow[^flow]."] * glossary_citations
+    definitions = [
+        f"[^n{n}]: " + "word " * words + ("\n\n    - a list item" if listed else "")
+        for n, (words, listed) in enumerate(notes)
+    ]
+    return " ".join(body) + "\n\n" + "\n".join(definitions) + "\n"
+
+
+def rendered(source: str) -> lxml.html.HtmlElement:
+    """The web body of an essay with slug 's', parsed."""
+    tokens = build_parser().parse(source, {"publish": {"glossary": GLOSSARY}})
+    html = render_web(tokens, RenderContext(slug="s", base="../", glossary_url="../glossary/"))
+    return lxml.html.fragment_fromstring(html, create_parent="div")
+
+
+@given(notes=NOTES, glossary_citations=st.integers(0, 3))
+def test_each_note_is_read_once_and_shown_in_the_margin_at_most_once(
+    notes: list[tuple[int, bool]], glossary_citations: int
+) -> None:
+    root = rendered(essay(notes, glossary_citations))
+    endnotes = root.cssselect(".footnotes li.footnote-item")
+    assert len(endnotes) == len(notes) + (1 if glossary_citations else 0)
+    copies = root.cssselect(".margin-note")
+    assert all(copy.get("aria-hidden") == "true" for copy in copies)
+    assert all(a.get("tabindex") == "-1" for copy in copies for a in copy.cssselect("a"))
+    numbers = [copy.cssselect(".margin-note-number")[0].text for copy in copies]
+    assert len(numbers) == len(set(numbers)), "a note stands in the margin twice"
+    for number, (words, listed) in enumerate(notes, start=1):
+        fits = not listed and len("word " * words) <= MARGIN_NOTE_LIMIT
+        assert (str(number) in numbers) == fits
+    popovers = root.cssselect("[popover]")
+    assert len(popovers) == (1 if glossary_citations else 0)
+    assert len(root.cssselect("button[popovertarget]")) == glossary_citations
+    for sup in root.cssselect("sup.footnote-ref"):
+        href = sup.cssselect("a.note-link")[0].get("href")
+        assert root.get_element_by_id(href[1:]) in endnotes
+
+
+def test_feeds_carry_no_note_in_place() -> None:
+    tokens = build_parser().parse(essay([(3, False)], 1), {"publish": {"glossary": GLOSSARY}})
+    html = render_feed(tokens, RenderContext(slug="s", base="https://e.org/", glossary_url=""))
+    assert "margin-note" not in html and "popover" not in html and "<button" not in html
+
+
+def test_a_note_citing_another_keeps_each_id_once() -> None:
+    source = "Text[^a] and more[^b].\n\n[^a]: See also[^b].\n[^b]: The other.\n"
+    root = rendered(source)
+    ids = [element.get("id") for element in root.iter() if element.get("id")]
+    assert len(ids) == len(set(ids))
+    [copy] = [c for c in root.cssselect(".margin-note") if "See also" in c.text_content()]
+    assert not copy.cssselect("a[href^='#fn-']")

@@ -1,0 +1,292 @@
+"""A rebuild with nothing changed prints the last build's report without building
+(`publish.pipeline.unchanged`); any change to anything a build reads or left runs the whole
+build, which then writes exactly what a build without the fast path writes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import publish.cli.build as build_cli
+from publish.pipeline import unchanged
+from tests.sitebuilder import due_since_long_ago, essay_text, invoke, make_site
+
+TODAY = "2026-03-01"
+LATER = "2026-03-20"  # the day the third essay comes out
+
+
+def small_site(root: Path) -> Path:
+    """Three essays (the third dated after TODAY), one citing the glossary, and an image."""
+    essays = {
+        "01-first": essay_text("First", "Hello [[flow]].\n", date="2026-01-05"),
+        "02-second": essay_text("Second", "Second body.\n", date="2026-02-02"),
+        "03-third": essay_text("Third", "Third body.\n", date=LATER),
+    }
+    make_site(root, essays=essays)
+    (root / "essays" / "picture.txt").write_text("a file beside the essays\n", encoding="utf-8")
+    return root
+
+
+def edit(path: Path, more: str) -> None:
+    """Append text to a file."""
+    path.write_text(path.read_text(encoding="utf-8") + more, encoding="utf-8")
+
+
+def retitle(settings: Path) -> None:
+    """Give the site another title."""
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(text.replace('title = "Test Letters"', 'title = "Other"'), "utf-8")
+
+
+def override_template(root: Path) -> None:
+    """A site template that overrides the packaged footer."""
+    packaged = Path(build_cli.__file__).parent.parent / "templates" / "footer.html"
+    (root / "templates").mkdir(exist_ok=True)
+    (root / "templates" / "footer.html").write_text(
+        packaged.read_text(encoding="utf-8") + "<!-- the site's own footer -->\n", encoding="utf-8"
+    )
+
+
+CHANGES: dict[str, Callable[[Path], None]] = {
+    "essay edited": lambda root: edit(root / "essays" / "02-second.md", "\nOne more line.\n"),
+    "essay added": lambda root: (root / "essays" / "04-fourth.md").write_text(
+        essay_text("Fourth", "New.\n", date="2026-02-20"), encoding="utf-8"
+    ),
+    "essay removed": lambda root: (root / "essays" / "02-second.md").unlink(),
+    "glossary term edited": lambda root: edit(root / "footnotes" / "flow.md", "\nMore flow.\n"),
+    "template added": override_template,
+    "settings edited": lambda root: retitle(root / "publish.toml"),
+    "static file edited": lambda root: edit(root / "essays" / "picture.txt", "changed\n"),
+    "static file added": lambda root: (root / "essays" / "new.txt").write_text("new\n"),
+    "releases written": due_since_long_ago,
+    "output removed": lambda root: (root / "build" / "site" / "index.html").unlink(),
+    "output edited": lambda root: edit(root / "build" / "site" / "index.html", "tampered"),
+    "output added": lambda root: (root / "build" / "site" / "stray.html").write_text("x"),
+    "output folder removed": lambda root: shutil.rmtree(root / "build" / "site"),
+}
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` and its bytes."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def outputs(root: Path) -> dict[str, dict[str, bytes]]:
+    """What the build folders hold (the cache aside)."""
+    return {name: tree(root / "build" / name) for name in ("site", "email")}
+
+
+class Counter:
+    """Counts the full builds the command runs."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.full = 0
+        original = build_cli._full_build
+
+        def counted(*args: object, **kwargs: object) -> object:
+            self.full += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(build_cli, "_full_build", counted)
+
+
+def built(root: Path, today: str = TODAY) -> str:
+    """`publish build --today DAY`'s output, which must succeed."""
+    result = invoke(root, "build", "--today", today)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_nothing_changed_prints_the_last_report_without_building(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = small_site(tmp_path / "site")
+    counter = Counter(monkeypatch)
+    first = built(root)
+    second = built(root)
+    before = outputs(root)
+    third = built(root)
+    assert counter.full == 1
+    assert first == second == third
+    assert outputs(root) == before
+
+
+@settings(max_examples=20)
+@given(
+    changes=st.lists(st.sampled_from(sorted(CHANGES)), min_size=1, max_size=2, unique=True),
+    today=st.sampled_from([TODAY, LATER]),
+)
+def test_any_change_builds_in_full_as_without_the_fast_path(
+    tmp_path_factory: pytest.TempPathFactory, changes: list[str], today: str
+) -> None:
+    root = small_site(tmp_path_factory.mktemp("site"))
+    built(root)
+    built(root)  # keeps the manifest
+    assert unchanged.load(root, preview=False) is not None
+    for change in changes:
+        CHANGES[change](root)
+    fast_output, fast_files = built(root, today), outputs(root)
+    unchanged.manifest_path(root, preview=False).unlink(missing_ok=True)
+    assert built(root, today) == fast_output
+    assert outputs(root) == fast_files
+
+
+def test_an_input_changed_while_building_keeps_no_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = small_site(tmp_path / "site")
+    built(root)
+    original = build_cli._full_build
+
+    def edited_meanwhile(*args: object, **kwargs: object) -> object:
+        report = original(*args, **kwargs)
+        edit(root / "essays" / "02-second.md", "\nWritten while the build ran.\n")
+        return report
+
+    monkeypatch.setattr(build_cli, "_full_build", edited_meanwhile)
+    edit(root / "essays" / "01-first.md", "\nAn edit: the next build runs in full.\n")
+    built(root)
+    monkeypatch.setattr(build_cli, "_full_build", original)
+    assert unchanged.load(root, preview=False) is None
+    built(root)
+    assert b"Written while the build ran." in (root / "build/site/second/index.html").read_bytes()
+
+
+def test_the_cache_switched_off_always_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = small_site(tmp_path / "site")
+    built(root)
+    built(root)
+    counter = Counter(monkeypatch)
+    monkeypatch.setenv("PUBLISH_NO_CACHE", "1")
+    built(root)
+    assert counter.full == 1
+
+
+PROBE = """
+import sys
+from publish.cli.main import cli
+try:
+    cli(["--root", sys.argv[1], "build", "--today", sys.argv[2]])
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+heavy = ("jinja2", "markdown_it", "feedgen", "yaml", "publish.pipeline.build")
+print("loaded:", *sorted(name for name in heavy if name in sys.modules))
+"""
+
+
+def test_a_rebuild_with_nothing_changed_loads_neither_templates_nor_markdown(
+    tmp_path: Path,
+) -> None:
+    root = small_site(tmp_path / "site")
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", PROBE, str(root), TODAY],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        for _ in range(3)
+    ]
+    assert "jinja2" in runs[0].stdout.splitlines()[-1]
+    assert runs[2].stdout.splitlines()[-1] == "loaded:"
+    assert runs[2].stdout == runs[1].stdout.replace(runs[1].stdout.splitlines()[-1], "loaded:")
+
+
+def test_a_database_elsewhere_is_stamped_from_the_build_after_it_is_known(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = small_site(tmp_path / "site")
+    edit(root / "publish.toml", '\n[state]\ndatabase = "data/letters.db"\n')
+    counter = Counter(monkeypatch)
+    built(root)  # learns where the database is: keeps no report yet
+    built(root)  # stamps it before building
+    built(root)
+    assert counter.full == 2
+    (root / "data").mkdir()  # where the database will be: a build must look again
+    built(root)
+    assert counter.full == 3
+
+
+def test_another_checkout_of_publish_builds_in_full(tmp_path: Path) -> None:
+    """The same site built by another copy of publish (another checkout, another version)
+    is built by that copy, never answered from the other's report."""
+    root = small_site(tmp_path / "site")
+    package = Path(build_cli.__file__).parent.parent
+    other = tmp_path / "other"
+    shutil.copytree(package, other / "publish", ignore=shutil.ignore_patterns("__pycache__"))
+    marker = other / "publish" / "pipeline" / "build.py"
+    marker.write_text(marker.read_text() + "\nprint('the other checkout built it')\n")
+
+    def run(path: Path) -> str:
+        env = {**os.environ, "PYTHONPATH": str(path)}
+        command = [sys.executable, "-m", "publish", "--root", str(root), "build", "--today", TODAY]
+        done = subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run(package.parent)
+    run(package.parent)
+    assert "the other checkout built it" in run(other)
+
+
+def test_a_module_folder_that_changes_builds_in_full(tmp_path: Path) -> None:
+    """A library installed, upgraded or removed where modules are found (here a folder on
+    PYTHONPATH) changes what a build may run: the next build runs in full."""
+    root = small_site(tmp_path / "site")
+    libraries = tmp_path / "libraries"
+    libraries.mkdir()
+    package = Path(build_cli.__file__).parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{package.parent}:{libraries}"}
+    command = [sys.executable, "-c", PROBE, str(root), TODAY]
+
+    def loaded() -> str:
+        done = subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()[-1]
+
+    loaded()
+    assert loaded() == "loaded:"
+    (libraries / "newly_installed.py").write_text("")
+    assert "jinja2" in loaded()
+
+
+def test_files_made_in_the_current_folder_keep_the_fast_path(tmp_path: Path) -> None:
+    """`python -m publish` looks for modules in the current folder first, but whatever
+    else is made there (a temporary folder's neighbours) is no input of the build."""
+    root = small_site(tmp_path / "site")
+    here = tmp_path / "here"
+    here.mkdir()
+    package = Path(build_cli.__file__).parent.parent
+    env = {**os.environ, "PYTHONPATH": str(package.parent)}
+    command = [sys.executable, "-m", "publish", "--root", str(root), "build", "--today", TODAY]
+    manifest = unchanged.manifest_path(root, preview=False)
+
+    def build_here() -> None:
+        done = subprocess.run(command, env=env, cwd=here, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+    build_here()
+    kept = manifest.stat()
+    (here / "unrelated.txt").write_text("made by something else")
+    build_here()
+    assert (manifest.stat().st_ino, manifest.stat().st_mtime_ns) == (
+        kept.st_ino,
+        kept.st_mtime_ns,
+    )  # answered from it, not written again by a full build
