@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from publish.pipeline.build import FOLDERS, FORMATS
+from publish.pipeline.formats import FOLDERS, FORMATS
 from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, invoke, make_site
 
 SCHEDULED = DEFAULT_SETTINGS + '\n[schedule]\nrule = "FREQ=MONTHLY;BYMONTHDAY=1"\ntime = "09:00"\n'

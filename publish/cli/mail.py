@@ -192,11 +192,25 @@ def subscribers_export(root: Path) -> None:
 @click.option(
     "--to", "to", metavar="ADDRESS", help="Send one test copy to ADDRESS; the ledger is left alone."
 )
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Send the edited essay to the fediverse followers as an Update; no mail.",
+)
 @OUTBOX_OPTION
 @click.pass_context
-def send(ctx: click.Context, slug: str, dry_run: bool, to: str | None, outbox: bool) -> None:
-    """Send the built email of SLUG to every active subscriber, once each."""
+def send(
+    ctx: click.Context, slug: str, dry_run: bool, to: str | None, outbox: bool, update: bool
+) -> None:
+    """Send the built email of SLUG to every active subscriber, once each (with --update:
+    the edited essay to every fediverse follower)."""
     root = ctx.obj
+    if update:
+        from publish.ops.fediupdate import send_update
+
+        for line in send_update(root, slug):
+            click.echo(line)
+        return
     settings = load_environment_settings(root)
     show_problems(refuse_unsafe_setup(root, settings, test_copy=to is not None))
     with _SendProgress() as progress:

@@ -14,7 +14,7 @@ from publish.cli.common import (
     show_problems,
     site_moment,
 )
-from publish.ops.status import MailView, NextRelease, StatusReport, gather_status
+from publish.ops.status import FediverseView, MailView, NextRelease, StatusReport, gather_status
 from publish.schedule.slots import Timetable, format_slot
 from publish.state.confirmations import FailedConfirmations
 from publish.state.stats import SendCounts
@@ -54,6 +54,7 @@ def status_lines(report: StatusReport) -> list[str]:
         *_mail_lines(report.mail),
         f"Last send: {_last_send(report.last_send)}",
         f"Confirmations: {_failed_confirmations(report.failed_confirmations)}",
+        *_fediverse_lines(report.fediverse),
         *(
             [f"Next release would FAIL: {reason}" for reason in report.blockers]
             or ["Next release: ready"]
@@ -98,6 +99,19 @@ def _last_send(sent: SendCounts | None) -> str:
         f"{sent.failed} failed, {sent.deferred} deferred, {sent.unknown} unknown, "
         f"{sent.to_send} still to send"
     )
+
+
+def _fediverse_lines(view: FediverseView | None) -> list[str]:
+    """The followers and the deliveries still pending (nothing for a site without actor)."""
+    if view is None:
+        return []
+    lines = [f"Followers: {view.followers} (through {view.inboxes} inbox(es))"]
+    lines += [
+        f"Delivery:  {send.kind} of {send.slug} pending to {send.waiting} inbox(es)"
+        + (f" (last: {send.last_error})" if send.last_error else "")
+        for send in view.pending
+    ]
+    return lines if view.pending else [*lines, "Delivery:  nothing pending"]
 
 
 def _failed_confirmations(failed: FailedConfirmations | None) -> str:

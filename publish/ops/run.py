@@ -12,7 +12,10 @@ The order of a run, chosen so that a crash at any point is finished by the next 
    if that fails the run stops here, nothing recorded and nobody mailed;
 5. record the releases, in one transaction, then in releases.toml: from here on their dates
    never move;
-6. send each recorded, unfinished release through the send ledger.
+6. send each recorded, unfinished release through the send ledger;
+7. on a site with a fediverse actor, deliver each new release (its Create, fixed in the
+   fediverse's ledger just before step 5) and whatever earlier deliveries are due to the
+   followers' inboxes (publish.fediverse.delivery); an idle run does this step alone.
 
 A crash before 5 leaves nothing recorded and nothing sent: the next run finds the same essays
 due (the plan depends only on files, recorded releases and the noted first run, never on the
@@ -26,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sqlite3
-from contextlib import AbstractContextManager, closing
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +44,7 @@ from publish.content.releasefile import (
 )
 from publish.deploy.golive import go_live
 from publish.errors import Problem, PublishError
+from publish.fediverse.delivery import deliver_round, planned, start_release_sends
 from publish.layout import BUILD_DIR, EMAIL_FOLDER
 from publish.mail.send import send_essay
 from publish.mail.setup import refuse_unsafe_setup
@@ -65,6 +69,7 @@ from publish.state.releases import (
     Known,
     bind_releases,
     ledger_needs,
+    open_read_only,
     read_releases,
     record_releases,
     unfinished_sends,
@@ -137,7 +142,8 @@ def run_publish(
         decision = decide(binding, timetable, _in_order(known), now, first_run, back_issues)
         decision = dataclasses.replace(decision, log=(*notes, *decision.log))
         if decision.idle:
-            return RunReport(log=decision.log, warnings=tuple(warnings))
+            delivered = deliver_round(_state_dir(root, site.settings), site.settings, connection)
+            return RunReport(log=(*decision.log, *delivered), warnings=tuple(warnings))
         bounces, set_aside = _apply_bounces(root, site.settings, connection)
         decision = dataclasses.replace(decision, log=(*decision.log, *bounces))
         warnings = [*warnings, *set_aside]
@@ -322,6 +328,8 @@ def _carry_out(
             return RunReport(log=tuple(log), built=True, failures=1, warnings=(*warnings, problem))
     crash_at("build")
     if decision.releases:
+        # the Create is fixed first: a crash before the record repeats the release, not it
+        log += start_release_sends(connection, published, [r.slug for r in decision.releases])
         record_releases(connection, decision.releases)
         records = {**binding.records, **{r.slug: r for r in decision.releases}}
         write_releases_file(root, ReleasesFile(records, first_run))
@@ -336,6 +344,7 @@ def _carry_out(
         log.append(line)
         failures += failed
         sent.append(slug)
+    log += deliver_round(_state_dir(root, binding.site.settings), binding.site.settings, connection)
     return RunReport(
         log=tuple(log),
         released=tuple(r.slug for r in decision.releases),
@@ -389,10 +398,21 @@ def _dry_run(
     send nothing."""
     binding, known = loaded.binding, loaded.known
     decision = decide(binding, timetable, _in_order(known), now, known.first_run, back_issues)
-    lines = [f"dry run: {line}" for line in decision.log]
-    if not decision.idle:
+    new = [r.slug for r in decision.releases]
+    site, delivering = loaded.site, []
+    if site.settings.fediverse.enabled:
+        reader = open_read_only(database_path(site.root, site.settings))
+        with closing(reader) if reader is not None else nullcontext() as conn:
+            delivering = planned(conn, site.settings, new)
+    lines = [f"dry run: {line}" for line in (*decision.log, *delivering)]
+    if not decision.idle or delivering:
         lines.append("dry run: nothing was built, recorded or sent")
     return RunReport(log=tuple(lines), warnings=tuple(warnings))
+
+
+def _state_dir(root: Path, settings: Settings) -> Path:
+    """The folder of the state database (the actor's key is kept there)."""
+    return database_path(root, settings).parent
 
 
 def _run_lock(root: Path, settings: Settings) -> AbstractContextManager[None]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import sqlite3
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +37,8 @@ from publish.schedule.slots import (
 )
 from publish.state.confirmations import FailedConfirmations, failed_confirmations
 from publish.state.db import database_path
+from publish.state.fedisends import PendingSend, pending_sends
+from publish.state.followers import delivery_inboxes, follower_count
 from publish.state.releases import Known, open_read_only
 from publish.state.stats import SendCounts, last_send
 from publish.state.subscribers import count_active
@@ -64,6 +67,15 @@ class MailView:
 
 
 @dataclass(frozen=True)
+class FediverseView:
+    """Who follows the site's actor, and the deliveries a later run still makes."""
+
+    followers: int
+    inboxes: int
+    pending: tuple[PendingSend, ...] = ()
+
+
+@dataclass(frozen=True)
 class StatusReport:
     """Everything `publish status` shows, and the reasons the next release would fail."""
 
@@ -76,6 +88,7 @@ class StatusReport:
     last_send: SendCounts | None
     blockers: tuple[str, ...] = field(default=())
     failed_confirmations: FailedConfirmations | None = None
+    fediverse: FediverseView | None = None  # None: the site has no actor
 
     @property
     def ok(self) -> bool:
@@ -102,6 +115,7 @@ def gather_status(
         mail=mail,
         last_send=sent,
         failed_confirmations=unconfirmed,
+        fediverse=fediverse_view(root, settings),
     )
     return dataclasses.replace(report, blockers=tuple(blockers(report)))
 
@@ -201,6 +215,24 @@ def ledger_view(
         return 0, None, None
     with closing(connection):
         return count_active(connection), last_send(connection), failed_confirmations(connection)
+
+
+def fediverse_view(root: Path, settings: Settings) -> FediverseView | None:
+    """The followers and pending deliveries of a site with an actor, read only."""
+    if not settings.fediverse.enabled:
+        return None
+    connection = open_read_only(database_path(root, settings))
+    if connection is None:
+        return FediverseView(0, 0)
+    with closing(connection):
+        try:
+            return FediverseView(
+                follower_count(connection),
+                len(delivery_inboxes(connection)),
+                tuple(pending_sends(connection)),
+            )
+        except sqlite3.OperationalError:  # a database from before the fediverse tables
+            return FediverseView(0, 0)
 
 
 def blockers(report: StatusReport) -> list[str]:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, redirect, request
+from flask import Blueprint, Flask, Response, current_app, redirect, request
+from flask import abort as refuse  # answers to servers, in English: not for the catalogs
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -74,10 +75,10 @@ def webfinger() -> Response:
     settings = current().settings
     resource = request.args.get("resource", "")
     if not resource:
-        abort(400, "Ask for a resource (acct:user@host).")
+        refuse(400, "Ask for a resource (acct:user@host).")
     answer = documents.webfinger(settings)
     if resource.lower() != answer["subject"].lower() and resource != documents.actor_id(settings):
-        abort(404)  # acct: names are matched without case, as Mastodon matches them
+        refuse(404)  # acct: names are matched without case, as Mastodon matches them
     return json_response(answer, JRD)
 
 
@@ -130,7 +131,7 @@ def outbox() -> Response:
             }
         )
     if not page.isdigit() or int(page) < 1 or len(page) > 6:
-        abort(404)
+        refuse(404)
     number = int(page)
     shown = released[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
     document: dict[str, Any] = {
@@ -167,23 +168,23 @@ def inbox() -> Response:
     """Take one signed activity: verify, rate-limit, act on it, and answer 202."""
     service = current()
     if (request.content_length or 0) > MAX_INBOX_BODY:
-        abort(413)
+        refuse(413)
     request.max_content_length = MAX_INBOX_BODY  # a body without Content-Length, too
     body = request.get_data()
     with database(service) as conn:
         limit = service.options.inbox_limit
         if not allow(conn, service, "inbox", client_address(), limit):
-            abort(429)
+            refuse(429)
         store = KeyStore(conn, fediverse().fetcher, service.options.clock)
         key = verified_key(service, store, body)
         try:
             activity = json.loads(body)
         except (ValueError, RecursionError):
-            abort(400, "The body is not JSON.")
+            refuse(400, "The body is not JSON.")
         try:
             answer = receive(conn, service.settings, fediverse().fetcher, key.owner, activity)
         except Refused as refused:
-            abort(refused.status, str(refused))
+            refuse(refused.status, str(refused))
         store.keep(key)  # a key is cached only for an activity taken
     if answer is not None:
         fediverse().outbox.submit(answer)
@@ -201,7 +202,7 @@ def verified_key(service: Service, store: KeyStore, body: bytes) -> PublicKey:
         return verify_request(Request(request.method, url, headers, body), store)
     except SignatureError as exc:
         log.info("an inbox request was refused: %s", exc)
-        abort(401, f"The HTTP Signature does not hold: {exc}")
+        refuse(401, f"The HTTP Signature does not hold: {exc}")
 
 
 def wants_html() -> bool:

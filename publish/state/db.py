@@ -251,6 +251,31 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX reactions_slug ON reactions (slug, kind)
     """,
+    # The fediverse's delivery ledger (publish.state.fedisends): each activity sent to the
+    # followers (its JSON fixed when the send starts) and one row per inbox it goes to.
+    """
+    CREATE TABLE fedi_sends (
+        activity_id TEXT PRIMARY KEY,
+        slug TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE TABLE fedi_deliveries (
+        activity_id TEXT NOT NULL REFERENCES fedi_sends(activity_id),
+        inbox TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        unknown_attempts INTEGER NOT NULL DEFAULT 0,
+        not_found INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        updated_at TEXT,
+        PRIMARY KEY (activity_id, inbox)
+    );
+    CREATE INDEX fedi_deliveries_status ON fedi_deliveries (status, next_at)
+    """,
 ]
 
 

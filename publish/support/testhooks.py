@@ -10,7 +10,8 @@ can kill it at exactly that moment or see which processes reached it.
 
 The points: `build` and `record` (`publish run`, right after that step), `claimed` (a
 send's claims just committed, before their messages go out) and `accepted` (a message the
-server just accepted, before its outcome is recorded), `worker` (a forked worker starting),
+server just accepted, before its outcome is recorded), `fedi-claimed` and `fedi-accepted`
+(the same two for a fediverse delivery), `worker` (a forked worker starting),
 `staged`, `journal`, `half-committed` and `committed` (the writer's commit). Unset, nothing
 happens. Never set it in production.
 """
