@@ -1,0 +1,88 @@
+"""A cold build's files are made and written by its worker processes: the parent neither
+receives their bytes nor writes them, and the tree is byte for byte what writing them one at a
+time in the parent gives (unchanged files hard-linked from the previous tree alike)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from publish.outputs.files import Content, Deferred, Reads
+from publish.pipeline.build import PARALLEL_THRESHOLD, Rendering
+from publish.pipeline.writer import OutputFolder, write_trees
+
+FILES = PARALLEL_THRESHOLD + 24  # enough deferred files for the build to fork its workers
+
+_watching: list[tuple[int, Path, list[str]]] = []  # the parent, the folder watched, its writes
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    """Note each file the watching process opens for writing under the watched folder."""
+    if event != "open" or not _watching:
+        return
+    parent, folder, writes = _watching[-1]
+    path, mode, flags = args
+    writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+        isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR)
+    )
+    if os.getpid() == parent and writing and str(path).startswith(str(folder)):
+        writes.append(str(path))
+
+
+sys.addaudithook(_audit)
+
+
+def _page(number: int) -> Deferred:
+    """A deferred page, made wherever it is asked for."""
+
+    def make() -> Content:
+        return f"<p>page {number} é</p>\n" * (number % 7 + 1)
+
+    return Deferred(Reads(f"page-{number}"), make)
+
+
+def _files() -> dict[str, Content | Deferred]:
+    """A site's worth of deferred pages in folders of their own, and two given contents."""
+    files: dict[str, Content | Deferred] = {f"essay-{n}/index.html": _page(n) for n in range(FILES)}
+    files["index.html"] = "<h1>home</h1>"
+    files["robots.txt"] = b"User-agent: *\n"
+    return files
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _write_in_workers(target: Path, writes: list[str]) -> None:
+    """Write `_files()` to `target` as the build does, noting the parent's writes there."""
+    folders = [OutputFolder(_files(), target)]
+    _watching.append((os.getpid(), target.parent, writes))
+    try:
+        write_trees(folders, Rendering(folders).place)
+    finally:
+        _watching.pop()
+
+
+def test_the_workers_write_a_cold_builds_files_the_parent_writes_none(tmp_path: Path) -> None:
+    writes: list[str] = []
+    _write_in_workers(tmp_path / "build" / "site", writes)
+    staged = [w for w in writes if "essay-" in w]
+    assert staged == [], f"the parent wrote {len(staged)} made files itself"
+    assert len(_tree(tmp_path / "build" / "site")) == FILES + 2
+
+
+def test_files_written_by_workers_are_those_written_one_at_a_time(tmp_path: Path) -> None:
+    alone, shared = tmp_path / "alone" / "site", tmp_path / "shared" / "site"
+    write_trees([OutputFolder(_files(), alone)])
+    _write_in_workers(shared, [])
+    assert _tree(shared) == _tree(alone)
+    before = (shared / "essay-5" / "index.html").stat().st_ino
+    _write_in_workers(shared, [])  # the same files again: each hard-linked, not rewritten
+    assert (shared / "essay-5" / "index.html").stat().st_ino == before
+    assert _tree(shared) == _tree(alone)
