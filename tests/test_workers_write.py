@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from publish.model import GlossaryEntry
 from publish.outputs.files import Content, Deferred, Reads
-from publish.pipeline.build import PARALLEL_THRESHOLD, Rendering
-from publish.pipeline.writer import OutputFolder, write_trees
+from publish.pipeline.build import PARALLEL_THRESHOLD, Rendering, heaviest_first
+from publish.pipeline.writer import OutputFolder, Placing, write_trees
 
 FILES = PARALLEL_THRESHOLD + 24  # enough deferred files for the build to fork its workers
 
@@ -34,20 +35,27 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 sys.addaudithook(_audit)
 
 
-def _page(number: int) -> Deferred:
-    """A deferred page, made wherever it is asked for."""
+def _entry(number: int) -> GlossaryEntry:
+    return GlossaryEntry(f"t{number}", f"Term {number}", "", (), "", f"footnotes/t{number}.md")
+
+
+def _page(number: int, listing: int = 0) -> Deferred:
+    """A deferred page (listing `listing` glossary entries), made wherever it is asked for."""
 
     def make() -> Content:
-        return f"<p>page {number} é</p>\n" * (number % 7 + 1)
+        return f"<p>page {number} é</p>\n" * (number % 7 + 1 + listing)
 
-    return Deferred(Reads(f"page-{number}"), make)
+    return Deferred(Reads(f"page-{number}", entries=tuple(map(_entry, range(listing)))), make)
 
 
 def _files() -> dict[str, Content | Deferred]:
-    """A site's worth of deferred pages in folders of their own, and two given contents."""
+    """A site's worth of deferred pages in folders of their own, two given contents, and
+    two listing pages last."""
     files: dict[str, Content | Deferred] = {f"essay-{n}/index.html": _page(n) for n in range(FILES)}
     files["index.html"] = "<h1>home</h1>"
     files["robots.txt"] = b"User-agent: *\n"
+    files["glossary/index.html"] = _page(FILES, listing=3)
+    files["archive/index.html"] = _page(FILES + 1, listing=9)
     return files
 
 
@@ -74,7 +82,7 @@ def test_the_workers_write_a_cold_builds_files_the_parent_writes_none(tmp_path: 
     _write_in_workers(tmp_path / "build" / "site", writes)
     staged = [w for w in writes if "essay-" in w]
     assert staged == [], f"the parent wrote {len(staged)} made files itself"
-    assert len(_tree(tmp_path / "build" / "site")) == FILES + 2
+    assert len(_tree(tmp_path / "build" / "site")) == FILES + 4
 
 
 def test_files_written_by_workers_are_those_written_one_at_a_time(tmp_path: Path) -> None:
@@ -86,3 +94,10 @@ def test_files_written_by_workers_are_those_written_one_at_a_time(tmp_path: Path
     _write_in_workers(shared, [])  # the same files again: each hard-linked, not rewritten
     assert (shared / "essay-5" / "index.html").stat().st_ino == before
     assert _tree(shared) == _tree(alone)
+
+
+def test_the_pages_listing_the_most_are_made_first_the_rest_in_their_order() -> None:
+    placings = [Placing(content, Path(path)) for path, content in _files().items()]
+    ordered = [placing.path.as_posix() for placing in heaviest_first(placings)]
+    assert ordered[:2] == ["archive/index.html", "glossary/index.html"]
+    assert ordered[2:] == [p.path.as_posix() for p in placings[:-2]]

@@ -293,8 +293,12 @@ class Rendering:
         return self._told(values, made_contents(values))
 
     def place(self, placings: Sequence[Placing]) -> Iterator[None]:
-        """Each file made and written where it is staged, in order."""
-        return self._told([p.content for p in placings], placed_files(placings))
+        """Each file made and written where it is staged, the heaviest first (see
+        `heaviest_first`); one None for each once all of them are written."""
+        ordered = heaviest_first(placings)
+        for _ in self._told([p.content for p in ordered], placed_files(ordered)):
+            pass
+        yield from (None for _ in placings)
 
     def _told(self, values: Sequence[Content | Deferred], made: Iterator[Any]) -> Iterator[Any]:
         """What `made` yields for `values`, `progress` told after each."""
@@ -317,6 +321,20 @@ class Rendering:
 def made_contents(values: Sequence[Content | Deferred]) -> Iterator[Content]:
     """Each value made, in order (see `shared_out`)."""
     return shared_out(values, values, made, _made_bytes)
+
+
+def heaviest_first(placings: Sequence[Placing]) -> list[Placing]:
+    """The placings with the pages that list the most essays or glossary entries first (the
+    archive, the glossary, the tags), the others in their order: made last, one such page
+    would leave a worker making it alone while the others wait."""
+    return sorted(placings, key=lambda placing: -_listed(placing.content))
+
+
+def _listed(content: Content | Deferred) -> int:
+    """How many essays and glossary entries a content lists (0 for one given as it is)."""
+    if not isinstance(content, Deferred):
+        return 0
+    return len(content.reads.essays) + len(content.reads.entries)
 
 
 def placed_files(placings: Sequence[Placing]) -> Iterator[None]:
