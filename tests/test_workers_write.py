@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from publish.errors import PublishError
 from publish.model import GlossaryEntry
 from publish.outputs.files import Content, Deferred, Reads
 from publish.pipeline.build import PARALLEL_THRESHOLD, Rendering, heaviest_first
@@ -101,3 +104,24 @@ def test_the_pages_listing_the_most_are_made_first_the_rest_in_their_order() -> 
     ordered = [placing.path.as_posix() for placing in heaviest_first(placings)]
     assert ordered[:2] == ["archive/index.html", "glossary/index.html"]
     assert ordered[2:] == [p.path.as_posix() for p in placings[:-2]]
+
+
+def _refused() -> Content:
+    raise PublishError.single("essays/bad.md", 3, 1, "this page cannot be made")
+
+
+def test_a_file_a_worker_cannot_make_stops_the_write_with_nothing_changed(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "build" / "site"
+    write_trees([OutputFolder({"index.html": "<h1>before</h1>"}, target)])
+    files = _files()
+    files[f"essay-{FILES // 2}/index.html"] = Deferred(Reads("bad"), _refused)
+    folders = [OutputFolder(files, target)]
+    with pytest.raises(PublishError) as caught:
+        write_trees(folders, Rendering(folders).place)
+    assert [(p.path, p.line, p.message) for p in caught.value.problems] == [
+        ("essays/bad.md", 3, "this page cannot be made")
+    ]
+    assert _tree(target) == {"index.html": b"<h1>before</h1>"}
+    assert sorted(p.name for p in target.parent.iterdir()) == ["site"], "no staging left"
