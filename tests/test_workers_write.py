@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from publish.cache.outputs import OutputMemo
 from publish.errors import PublishError
 from publish.model import GlossaryEntry
 from publish.outputs.files import Content, Deferred, Reads
@@ -125,3 +126,48 @@ def test_a_file_a_worker_cannot_make_stops_the_write_with_nothing_changed(
     ]
     assert _tree(target) == {"index.html": b"<h1>before</h1>"}
     assert sorted(p.name for p in target.parent.iterdir()) == ["site"], "no staging left"
+
+
+def _keyed(edition: int) -> dict[str, Content | Deferred]:
+    """`_files()` keyed for the output memo: in edition 2 nine pages in ten are new (enough for
+    the build to fork its workers), those numbered 1, 11, 21 … stay."""
+    files: dict[str, Content | Deferred] = {}
+    for path, content in _files().items():
+        if not isinstance(content, Deferred):
+            files[path] = content
+            continue
+        number = int(content.reads.kind.removeprefix("page-"))
+        new = edition == 2 and number % 10 != 1
+        text = f"<p>{path} edition {edition if new else 1}</p>\n"
+        files[path] = Deferred(content.reads, lambda text=text: text, f"{path}|{new}")
+    return files
+
+
+def _write_editions(target: Path, in_workers: bool) -> None:
+    """Write edition 1 then edition 2 of `_keyed` to `target`, each with the folder's memo."""
+    for edition in (1, 2):
+        memo = OutputMemo(target.parent / "memo" / "site.manifest")
+        folders = [OutputFolder(_keyed(edition), target, memo)]
+        if in_workers:
+            writes: list[str] = []
+            _watching.append((os.getpid(), target.parent, writes))
+            try:
+                write_trees(folders, Rendering(folders).place)
+            finally:
+                _watching.pop()
+            assert [w for w in writes if "-new-" in w] == [], "staged by the parent"
+        else:
+            write_trees(folders)
+        memo.save()
+        if edition == 1:
+            kept = (target / "essay-1" / "index.html").stat().st_ino
+    assert (target / "essay-1" / "index.html").stat().st_ino == kept, "vouched: left in place"
+
+
+def test_an_update_staged_by_workers_is_the_one_staged_in_turn(tmp_path: Path) -> None:
+    alone, shared = tmp_path / "alone" / "site", tmp_path / "shared" / "site"
+    _write_editions(alone, in_workers=False)
+    _write_editions(shared, in_workers=True)
+    assert _tree(shared) == _tree(alone)
+    assert _tree(shared)["essay-3/index.html"] == b"<p>essay-3/index.html edition 2</p>\n"
+    assert _tree(shared)["essay-11/index.html"] == b"<p>essay-11/index.html edition 1</p>\n"
