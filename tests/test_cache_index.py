@@ -21,6 +21,7 @@ from publish.cache import parses
 from publish.layout import CACHE_DIR
 from publish.pipeline.build import BuildOptions, build
 from publish.pipeline.load import load
+from publish.support import stamps
 from tests.sitebuilder import due_since_long_ago, invoke
 
 TODAY = date(2030, 1, 1)
@@ -230,7 +231,7 @@ def keyed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 @pytest.fixture
 def settled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files count as settled as soon as they are written (no clock tick to wait out)."""
-    monkeypatch.setattr(record_index, "RACY_NS", 0, raising=False)
+    monkeypatch.setattr(stamps, "RACY_NS", 0, raising=False)
 
 
 def test_an_essay_file_that_keeps_its_stamp_is_not_read_again(

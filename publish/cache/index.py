@@ -23,10 +23,10 @@ from pathlib import Path
 import msgspec
 
 from publish.cache.store import NO_KEY, pack_record, unpack_record, write_cache_file
+from publish.support import stamps
 
 MAGIC = b"PUBINDEX"
 INDEX_NAME = "essays.idx"
-RACY_NS = 2_000_000_000  # a file's time this close to its reading may not move on a change
 
 Stamp = tuple[int, int, int]  # inode, size, modification time in nanoseconds
 Head = tuple[bytes, list[tuple[int, int]]]  # a record's first part and where its parts lie
@@ -74,7 +74,7 @@ def source_stamp(path: Path) -> tuple[int, int, int, int]:
 
 def settled(stamp: tuple[int, int, int, int], now: int) -> bool:
     """Whether a file stamped at `now` (nanoseconds) is old enough to be known by its stamp."""
-    return max(stamp[1], stamp[2]) < now - RACY_NS
+    return max(stamp[1], stamp[2]) < now - stamps.RACY_NS
 
 
 def read_index(folder: Path) -> EssayIndex:

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import msgspec
 
-from publish.cache.index import RACY_NS  # a time this close may not move on a change
 from publish.layout import BUILD_DIR, CACHE_FOLDER, EMAIL_FOLDER, SITE_FOLDER, SOURCE_FOLDERS
 from publish.support.atomic import write_atomically
+from publish.support.stamps import RACY_NS
 
 VERSION = 1
 PACKAGE = Path(__file__).resolve().parent.parent
