@@ -18,6 +18,7 @@ from publish.content.releasefile import releases_file_path
 from publish.state import db
 from publish.state.imports import ImportPlan, ImportReport, merge_plan
 from publish.support.atomic import write_atomically
+from publish.support.testhooks import crash_at, hold_at
 
 STAGING_PREFIX = ".publish-import-"
 
@@ -43,6 +44,8 @@ def commit(root: Path, changes: Changes, database: Path) -> list[tuple[str, Impo
     """Write every change, or none: the site is left as it was when anything fails.
     Returns what each subscriber file did."""
     with _staged(root, changes.files) as staged, _connection(database, changes) as connection:
+        hold_at("import-staged")
+        crash_at("import-staged")
         undo = _Undo(root, _old_text(releases_file_path(root)))
         try:
             if connection is not None:

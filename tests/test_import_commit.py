@@ -1,0 +1,94 @@
+"""`publish import` against what else touches the site: the lock it shares with `publish
+run`, and the staging folders an import killed on the way leaves behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from publish.support.testhooks import HOLD, HOOK_ENV, hook_value
+from tests.exports import substack_zip
+from tests.mailsite import SETTINGS
+from tests.sitebuilder import essay_text, invoke, make_site
+from tests.test_importers import new_site, snapshot
+from tests.test_writer import wait_for_hold
+
+REPO = Path(__file__).parent.parent
+BUSY = "a `publish run` or a `publish import` is in progress; try again when it has finished"
+
+HOLD_THE_RUN_LOCK = """
+import sys
+from pathlib import Path
+from publish.content.settings import load_settings
+from publish.ops.run import _run_lock
+root = Path(sys.argv[1])
+with _run_lock(root, load_settings(root)):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def start_import(root: Path, export: Path, hook: str) -> subprocess.Popen:
+    """A real `publish import` in its own process, with the test hook `hook`."""
+    env = {**os.environ, HOOK_ENV: hook}
+    command = [sys.executable, "-m", "publish", "--root", str(root), "import", "substack"]
+    return subprocess.Popen(
+        [*command, str(export)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        bufsize=0,
+    )
+
+
+def not_cache(files: dict[str, bytes]) -> dict[str, bytes]:
+    """A site's files without the build cache."""
+    return {path: data for path, data in files.items() if not path.startswith("build/.cache/")}
+
+
+def test_an_import_refuses_while_a_run_holds_the_site(tmp_path: Path) -> None:
+    root, export = new_site(tmp_path), substack_zip(tmp_path / "export.zip")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_RUN_LOCK, str(root)],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        before = snapshot(root)
+        refused = invoke(root, "import", "substack", str(export))
+        assert refused.exit_code == 1
+        assert f"{root}:1:1: error: {BUSY}" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert snapshot(root) == before  # nothing written, releases.toml untouched
+    finally:
+        holder.communicate(timeout=30)  # closes its stdin: the run lets go
+    imported = invoke(root, "import", "substack", str(export))
+    assert imported.exit_code == 0, imported.output + imported.stderr
+    assert (root / "releases.toml").is_file()
+
+
+def test_a_run_and_another_import_refuse_while_an_import_holds_the_site(tmp_path: Path) -> None:
+    essays = {"first.md": essay_text("First")}
+    root = make_site(tmp_path / "site", essays, footnotes={}, settings=SETTINGS)
+    export = substack_zip(tmp_path / "export.zip")
+    first = start_import(root, export, hook_value(HOLD, "import-staged"))
+    try:
+        wait_for_hold(first, "import-staged")
+        before = snapshot(root)
+        second = invoke(root, "import", "substack", str(export))
+        assert second.exit_code != 0 and "Traceback" not in second.stderr
+        assert f"{root}:1:1: error: {BUSY}" in second.stderr
+        run = invoke(root, "run", "--outbox")
+        assert run.exit_code != 0 and "Traceback" not in run.stderr
+        assert f"{root}:1:1: error: {BUSY}" in run.stderr
+        assert not_cache(snapshot(root)) == not_cache(before)  # loading fills the cache
+    finally:
+        first.kill()
+        first.communicate(timeout=30)
