@@ -4,8 +4,10 @@ run`, and the staging folders an import killed on the way leaves behind."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from publish.support.testhooks import HOLD, HOOK_ENV, hook_value
@@ -16,6 +18,7 @@ from tests.test_importers import new_site, snapshot
 from tests.test_writer import wait_for_hold
 
 REPO = Path(__file__).parent.parent
+OTHER_FILESYSTEM = "/dev/shm"  # tmpfs on Linux, never the test's own temporary folder
 BUSY = "a `publish run` or a `publish import` is in progress; try again when it has finished"
 
 HOLD_THE_RUN_LOCK = """
@@ -92,3 +95,26 @@ def test_a_run_and_another_import_refuse_while_an_import_holds_the_site(tmp_path
     finally:
         first.kill()
         first.communicate(timeout=30)
+
+
+def test_an_import_into_essays_on_another_filesystem_copies_what_it_cannot_link(
+    tmp_path: Path,
+) -> None:
+    root, export = new_site(tmp_path), substack_zip(tmp_path / "export.zip")
+    elsewhere = Path(tempfile.mkdtemp(dir=OTHER_FILESYSTEM))  # a hard link cannot reach it
+    try:
+        assert os.stat(elsewhere).st_dev != os.stat(root).st_dev, "not another filesystem"
+        shutil.rmtree(root / "essays", ignore_errors=True)
+        (root / "essays").symlink_to(elsewhere, target_is_directory=True)
+        result = invoke(root, "import", "substack", str(export))
+        assert result.exit_code == 0, result.output + result.stderr
+        essay = elsewhere / "on-margins.md"
+        assert essay.is_file() and "Margins are where reading" in essay.read_text()
+        assert (
+            (elsewhere / "images" / "on-margins" / "pencil.png").read_bytes().startswith(b"\x89PNG")
+        )
+        assert list(root.glob(".publish-import-*")) == []
+        checked = invoke(root, "check")
+        assert checked.exit_code == 0, checked.output + checked.stderr
+    finally:
+        shutil.rmtree(elsewhere)

@@ -5,12 +5,13 @@ done, so the site is left as it was."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator
-from contextlib import closing, contextmanager, suppress
+from contextlib import closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from publish.support.atomic import write_atomically
 from publish.support.testhooks import crash_at, hold_at
 
 STAGING_PREFIX = ".publish-import-"
+# os.link's errors where the filesystem cannot link the staged file: another filesystem,
+# one without hard links (FAT, some network and FUSE ones), or too many links already
+NO_HARD_LINK = frozenset({errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
 
 
 @dataclass
@@ -48,19 +52,14 @@ def commit(root: Path, changes: Changes, database: Path) -> list[tuple[str, Impo
         crash_at("import-staged")
         undo = _Undo(root, _old_text(releases_file_path(root)))
         try:
-            if connection is not None:
-                connection.execute("BEGIN IMMEDIATE")
-            merged = [(name, merge_plan(connection, plan)) for name, plan in changes.readers]
-            for relative, source in staged.items():
-                undo.link(source, root / relative)
-            if changes.releases is not None:
-                undo.replaced_releases = True
-                write_atomically(releases_file_path(root), changes.releases)
-            if connection is not None:
-                connection.execute("COMMIT")
-        except BaseException:
-            if connection is not None and connection.in_transaction:
-                connection.execute("ROLLBACK")
+            with db.transaction(connection) if connection is not None else nullcontext():
+                merged = [(name, merge_plan(connection, plan)) for name, plan in changes.readers]
+                for relative, source in staged.items():
+                    undo.place(source, root / relative)
+                if changes.releases is not None:
+                    undo.replaced_releases = True
+                    write_atomically(releases_file_path(root), changes.releases)
+        except BaseException:  # the transaction is rolled back already
             undo.run()
             raise
         return merged
@@ -102,13 +101,22 @@ class _Undo:
         self.folders: list[Path] = []
         self.replaced_releases = False
 
-    def link(self, source: Path, target: Path) -> None:
-        """Put a staged file in place: a hard link, which never replaces a file that
-        appeared since the import looked."""
+    def place(self, source: Path, target: Path) -> None:
+        """Put a staged file in place, never replacing a file that appeared since the import
+        looked: a hard link, or a copy where the target's filesystem has none (or is
+        another one, through a symbolic link)."""
         missing = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
         target.parent.mkdir(parents=True, exist_ok=True)
         self.folders += missing
-        os.link(source, target)
+        try:
+            os.link(source, target)
+        except OSError as exc:
+            if exc.errno not in NO_HARD_LINK:
+                raise
+            with open(target, "xb") as copy, open(source, "rb") as staged:
+                self.linked.append(target)  # a copy cut short is taken back too
+                shutil.copyfileobj(staged, copy)
+            return
         self.linked.append(target)
 
     def run(self) -> None:
