@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from publish.support.testhooks import HOLD, HOOK_ENV, hook_value
+from publish.support.testhooks import CRASH, HOLD, HOOK_ENV, hook_value
 from tests.exports import substack_zip
 from tests.mailsite import SETTINGS
 from tests.sitebuilder import essay_text, invoke, make_site
@@ -118,3 +119,26 @@ def test_an_import_into_essays_on_another_filesystem_copies_what_it_cannot_link(
         assert checked.exit_code == 0, checked.output + checked.stderr
     finally:
         shutil.rmtree(elsewhere)
+
+
+def test_the_next_import_clears_what_a_killed_import_staged(tmp_path: Path) -> None:
+    root, export = new_site(tmp_path), substack_zip(tmp_path / "export.zip")
+    before = snapshot(root)
+    killed = start_import(root, export, hook_value(CRASH, "import-staged"))
+    _, stderr = killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL, stderr.decode()
+    (stale,) = root.glob(".publish-import-*")
+    assert stale.name.startswith(f".publish-import-{killed.pid}-")
+    written = {p for p in snapshot(root) if not p.startswith(stale.name)} - set(before)
+    assert written <= {"state/publish.db"}  # opened for the readers; nothing in place yet
+    with subprocess.Popen(["sleep", "600"]) as alive:  # an import's owner still running
+        try:
+            running = root / f".publish-import-{alive.pid}-x1y2z3"
+            (running / "essays").mkdir(parents=True)
+            result = invoke(root, "import", "substack", str(export))
+            assert result.exit_code == 0, result.output + result.stderr
+            assert not stale.exists() and (running / "essays").is_dir()
+            assert list(root.glob(".publish-import-*")) == [running]
+        finally:
+            alive.kill()
+    assert (root / "essays" / "on-margins.md").is_file()

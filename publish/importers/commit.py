@@ -1,7 +1,8 @@
 """An import written whole or not at all: every new file is staged in a hidden folder
 inside the site, the readers are merged in one database transaction, and only then are the
 files moved into place and `releases.toml` replaced; a failure on the way undoes what was
-done, so the site is left as it was."""
+done, so the site is left as it was. The staging folder is named with the import's process
+id, so the next import clears the folder of one that was killed."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class Changes:
 def commit(root: Path, changes: Changes, database: Path) -> list[tuple[str, ImportReport]]:
     """Write every change, or none: the site is left as it was when anything fails.
     Returns what each subscriber file did."""
+    clear_stale_staging(root)
     with _staged(root, changes.files) as staged, _connection(database, changes) as connection:
         hold_at("import-staged")
         crash_at("import-staged")
@@ -65,11 +67,31 @@ def commit(root: Path, changes: Changes, database: Path) -> list[tuple[str, Impo
         return merged
 
 
+def clear_stale_staging(root: Path) -> None:
+    """Remove the staging folders of imports that were killed on the way (their process is
+    gone); one whose process still runs, or that names none, is left alone."""
+    for folder in root.glob(f"{STAGING_PREFIX}*"):
+        owner = folder.name.removeprefix(STAGING_PREFIX).partition("-")[0]
+        if folder.is_dir() and owner.isdigit() and int(owner) > 0 and not _running(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this id exists (one of another user's too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextmanager
 def _staged(root: Path, files: dict[str, bytes]) -> Iterator[dict[str, Path]]:
     """Each new file written under a hidden staging folder in the site; the folder goes
     when the import is done, whatever happened."""
-    folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
+    folder = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=root))
     try:
         staged = {}
         for relative, content in files.items():
