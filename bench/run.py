@@ -8,7 +8,8 @@ process; wall time is taken around it, CPU and peak memory (max RSS, the largest
 process) from its resource usage, so the figures are those of the whole command a writer
 would run. A cold build's memory is also sampled over its whole process tree (the build and
 its forked workers together, by PSS: bench/measure.py). The last column times a rebuild
-inside one long-lived process, as `publish serve` does (bench/warm.py).
+inside one long-lived process, as `publish serve` does (bench/warm.py). Then the search index
+of 1,000 essays and a site of 200 photos (bench/media.py, which also runs alone).
 
     python -m bench.run                    # 100, 1,000 and 10,000 essays, and sending
     python -m bench.run --sizes 100,1000   # chosen sizes
@@ -133,6 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--subscribers", type=int, help="how many subscribers to send to")
     parser.add_argument("--no-send", action="store_true", help="skip the sending benchmark")
+    parser.add_argument(
+        "--no-media", action="store_true", help="skip the search index and images benchmark"
+    )
     args = parser.parse_args(argv)
     sizes = (
         [int(s) for s in args.sizes.split(",")]
@@ -152,6 +156,11 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_send:
         print()
         print(bench_send(subscribers))
+    if not args.no_media:
+        from bench.media import run_media_benchmark
+
+        print()
+        print(run_media_benchmark())
 
 
 if __name__ == "__main__":

@@ -91,6 +91,8 @@ class SiteSettings:
     description: str = ""
     per_page: int = 10
     feed_items: int = 20
+    search: bool = False  # a Pagefind index of the essays and a /search/ page
+    keep_image_metadata: bool = False  # publish images with their EXIF place and camera data
     profiles: tuple[str, ...] = ()  # the author's profile pages elsewhere (rel="me")
     fediverse_creator: str = ""  # the author's fediverse handle, "@name@server"
 

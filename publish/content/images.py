@@ -10,6 +10,7 @@ image only.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ import msgspec
 from publish.cache.store import BuildCache
 from publish.content.markdown import SCHEME
 from publish.content.source import shown
-from publish.errors import Problem, warning
+from publish.errors import Problem, hint, warning
 from publish.layout import ESSAYS_DIR
 from publish.model import Essay, ImageSize
 
@@ -32,6 +33,11 @@ LARGE_BYTES = 1024 * 1024  # an image heavier than this is slow on a phone
 LARGE_PIXELS = 3000  # wider or taller than this is far more than any screen shows
 EMAIL_WIDTH = 560  # the content column of the 600 px email (20 px padding either side)
 ORIENTATION = 0x0112  # the EXIF tag that turns a photo; 5 to 8 swap width and height
+RASTER = (".png", ".jpg", ".jpeg", ".webp")  # the images publish makes variants of
+AVIF_MISSING = (
+    "this Pillow cannot write AVIF, so pages offer each image in WebP only; "
+    "install a Pillow built with libavif (pip install -U 'pillow>=11.3') to add AVIF"
+)
 SVG_LENGTH = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(px)?\s*$")
 
 
@@ -134,6 +140,26 @@ def _svg_size(path: Path) -> Size:
         return Size(round(float(box[2])), round(float(box[3]))) if len(box) == 4 else Size(0, 0)
     except ValueError:
         return Size(0, 0)
+
+
+@functools.cache
+def avif_supported() -> bool:
+    """Whether this Pillow can write AVIF (built in since Pillow 11.2, when its build has
+    libavif); without it pages offer WebP only."""
+    from PIL import features
+
+    return bool(features.check("avif"))
+
+
+def avif_problems(essays: Sequence[Essay]) -> list[Problem]:
+    """A hint at the first raster image shown when this Pillow cannot write AVIF."""
+    if avif_supported():
+        return []
+    for essay in essays:
+        for src, line, col in essay.images:
+            if Path(local_image(src) or "").suffix.lower() in RASTER:
+                return [hint(essay.path, line, col, AVIF_MISSING)]
+    return []
 
 
 def local_image(src: str) -> str | None:

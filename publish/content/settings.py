@@ -43,6 +43,8 @@ TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
         "description": ("description", str, False),
         "per_page": ("per_page", int, False),
         "feed_items": ("feed_items", int, False),
+        "search": ("search", bool, False),
+        "keep_image_metadata": ("keep_image_metadata", bool, False),
         "profiles": ("profiles", list, False),
         "fediverse_creator": ("fediverse_creator", str, False),
     },

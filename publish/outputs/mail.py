@@ -28,6 +28,7 @@ from publish.i18n.templates import localized
 from publish.i18n.words import ENGLISH, Words, essay_words
 from publish.model import Essay, Settings, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
+from publish.outputs.images import email_image
 from publish.outputs.plaintext import render_text
 from publish.outputs.renderers import RenderContext, render_email
 from publish.outputs.urls import essay_url, preview_unsubscribe_url, resolve_url
@@ -167,7 +168,9 @@ def _template_values(site: Site, essay: Essay, words: Words) -> dict[str, object
         "site": site,
         "essay": essay,
         "web_url": essay_url(site, essay),
-        "image_src": resolve_url(essay.image, settings.site.url),
+        "image_src": resolve_url(
+            email_image(essay.image_sizes, essay.image) or essay.image, settings.site.url
+        ),
         **_lead_image_size(essay),
         "cadence": cadence_sentence(settings.schedule.rule, words),
         "reason": subscription_reason(settings, words),

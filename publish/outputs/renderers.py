@@ -21,6 +21,7 @@ from publish.content.images import email_dimensions
 from publish.content.markdown import build_parser
 from publish.i18n.words import ENGLISH_BODY, BodyWords
 from publish.model import Essay, ImageSize, KeptRenderings
+from publish.outputs.images import email_image, image_size, picture_html, screen_formats
 from publish.outputs.notes import (
     in_margin,
     in_place_ref,
@@ -57,6 +58,7 @@ class RenderContext:
     links: tuple[tuple[str, str], ...] = ()  # links to other essays: as written, address
     page_url: str = ""  # the essay's web page (what the email links to in a dropped embed)
     images: tuple[ImageSize, ...] = ()  # local images' sizes
+    formats: tuple[str, ...] = ()  # the variant formats a web page offers (AVIF, WebP)
     words: BodyWords = ENGLISH_BODY  # the notes heading and the like, in the essay's language
 
     def address(self, url: str) -> str:
@@ -110,12 +112,33 @@ class WebRenderer(RendererHTML):
         return self.renderToken(tokens, idx, options, env)
 
     def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """An image, its source resolved, lazily loaded; a local raster image of known size
+        gets its `width` and `height` and a `<picture>` of its smaller and newer variants."""
+        context = self._context(env)
+        written = str(tokens[idx].attrs.get("src", ""))
+        size = image_size(context.images, written) if context.formats else None
+        if size is None:
+            return self.plain_image(tokens, idx, options, env)
+        token = tokens[idx].copy()
+        token.attrs = {
+            **token.attrs,
+            "src": resolve_url(written, context.base),
+            "width": str(size.width),
+            "height": str(size.height),
+            "loading": "lazy",
+            "decoding": "async",
+        }
+        copied = [*tokens[:idx], token, *tokens[idx + 1 :]]
+        img = super().image(copied, idx, options, env)
+        return picture_html(img, size, context.base, context.formats)
+
+    def plain_image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """An image, its source resolved, lazily loaded."""
         token = tokens[idx].copy()
         src = resolve_url(str(token.attrs.get("src", "")), self._context(env).base)
         token.attrs = {**token.attrs, "src": src, "loading": "lazy"}
         copied = [*tokens[:idx], token, *tokens[idx + 1 :]]
-        return super().image(copied, idx, options, env)
+        return RendererHTML.image(self, copied, idx, options, env)
 
     def footnote_ref(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """A superscript number linking to its note; on a web page the note in place too."""
@@ -241,6 +264,10 @@ class FeedRenderer(WebRenderer):
         """No back-link."""
         return ""
 
+    def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """The image as written (feed readers fetch one source)."""
+        return self.plain_image(tokens, idx, options, env)
+
 
 FEED_RENDERER = FeedRenderer()
 
@@ -266,10 +293,13 @@ class EmailRenderer(WebRenderer):
 
     def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """An image with an absolute source and, when the file's size is known, `width` and
-        `height` at most the column's width; no lazy loading (mail clients ignore it)."""
+        `height` at most the column's width, its source the copy at twice that width when the
+        image is wider (or WebP); no lazy loading (mail clients ignore it)."""
         token = tokens[idx].copy()
         written = str(token.attrs.get("src", ""))
-        src = resolve_url(written, self._context(env).base)
+        src = resolve_url(
+            email_image(self._context(env).images, written) or written, self._context(env).base
+        )
         token.attrs = {
             **token.attrs,
             "src": src,
@@ -355,6 +385,8 @@ def web_context(essay: Essay, base: str, words: BodyWords = ENGLISH_BODY) -> Ren
         base=base,
         glossary_url=f"{base}glossary/",
         links=essay.link_targets,
+        images=essay.image_sizes,
+        formats=screen_formats() if essay.image_sizes else (),  # Pillow asked only then
         words=words,
     )
 

@@ -29,6 +29,7 @@ from publish.model import Essay, Site
 from publish.outputs.activitypub import actor_link, article_id, page_links, replies_of
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.glossarypage import defined_terms, glossary_items
+from publish.outputs.images import lead_picture, og_image
 from publish.outputs.redirects import alias_pages, redirect_pages, redirects_file
 from publish.outputs.renderers import render_essay_body
 from publish.outputs.templates import (
@@ -93,6 +94,7 @@ def render_site(site: Site, templates: Environment) -> Files:
     pages.add_all(renderer.tag_pages(), "the tag pages")
     pages.add_all(renderer.glossary_page(), "the glossary page")
     pages.add("404.html", renderer.not_found_page(), "the 404 page")
+    pages.add_all(renderer.search_page(), "the search page")
     pages.add("style.css", (PACKAGE_STATIC / "style.css").read_bytes(), "the stylesheet")
     pages.add_all(
         own_or_packaged(site, PACKAGED_FILES, renderer.words),
@@ -263,6 +265,7 @@ class PageRenderer:
             essay=essay,
             body=Markup(render_essay_body(essay, root, words.body)),
             image_src=resolve_url(essay.image, root),
+            image_html=Markup(lead_picture(essay, root)),
             subscribe_box=True,
             tags=[(tag, tag_slug(tag)) for tag in essay.tags],
             older=older,
@@ -273,7 +276,7 @@ class PageRenderer:
     def essay_head(self, essay: Essay, path: str, words: Words) -> Head:
         """An essay's head: article cards and a JSON-LD BlogPosting."""
         canonical = self.url + page_url(path)
-        image = resolve_url(essay.image, self.url)
+        image = resolve_url(og_image(essay.image_sizes, essay.image) or essay.image, self.url)
         data: dict[str, Any] = {
             "@context": "https://schema.org",
             "@type": "BlogPosting",
@@ -386,6 +389,17 @@ class PageRenderer:
         terms = defined_terms(items, self.settings.site, self.url, title)
         head = dataclasses.replace(head, json_ld=json_for_script(terms))
         return self.render("glossary.html", path, head, items=items, letters=letters)
+
+    def search_page(self) -> Files:
+        """`/search/` with Pagefind's search box, when `[site] search` is on (the only page
+        that loads a script; the index is written once the site is: `pipeline.search`)."""
+        if not self.settings.site.search:
+            return {}
+        path = "search/index.html"
+        title = f"Search · {self.settings.site.title}"
+        head = self.head(path, title, f"Search the essays of {self.settings.site.title}.")
+        page = self.deferred(path, None, (), head, partial(self.render, "search.html", path, head))
+        return {path: page, "search.js": (PACKAGE_STATIC / "search.js").read_bytes()}
 
     def not_found_page(self) -> Deferred:
         """`404.html`, linking by absolute path so it works at any depth."""

@@ -1,2 +1,3 @@
 """The build pipeline: the build and its format table, the writer, the commit journal, the
-checker, the preview's planned files, and the rebuild that finds nothing changed."""
+checker, the preview's planned files, the rebuild that finds nothing changed, and the
+finishers run over the staged site (the search index)."""

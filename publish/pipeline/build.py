@@ -26,6 +26,7 @@ from publish.cache.outputs import OutputKeys, OutputMemo
 from publish.cache.store import BuildCache
 from publish.content.essaylinks import unpublished_link_problems, with_link_targets
 from publish.content.glossary import uncited_terms
+from publish.content.images import avif_problems
 from publish.content.site import select_published
 from publish.errors import Problem, PublishError
 from publish.layout import BUILD_DIR
@@ -33,7 +34,7 @@ from publish.model import Site
 from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes, made
 from publish.outputs.templates import folder_stamp, template_environment
 from publish.pipeline.checker import CheckMemo, check_trees
-from publish.pipeline.finishers import StagedView, run_finishers
+from publish.pipeline.finishers import FINISHERS, StagedView, run_finishers
 from publish.pipeline.formats import FOLDERS, FORMATS
 from publish.pipeline.load import Loaded, load
 from publish.pipeline.previewing import (
@@ -45,6 +46,7 @@ from publish.pipeline.previewing import (
     with_banners,
     with_planned_slots,
 )
+from publish.pipeline.search import require_pagefind, search_finisher
 from publish.pipeline.writer import OutputFolder, build_lock, write_trees
 from publish.state.releases import Known
 from publish.state.unsent import emails_wanted
@@ -126,6 +128,7 @@ def build(
     with build_lock(out) if write else contextlib.nullcontext():
         loaded = loaded or load(root, cache)
         site, known, warnings = loaded.site, loaded.known, loaded.warnings
+        require_pagefind(root, site.settings)
         published = plan(site, known, options)
         refuse_unpublished_links(site, published, options, warnings)
         emails = emails_wanted(site, known, options.today) | options.emails
@@ -139,7 +142,7 @@ def build(
         problems = list(warnings)
 
         def finish(staged: Mapping[str, StagedView]) -> Mapping[str, Mapping[str, Content]]:
-            finished = run_finishers(published, staged)
+            finished = run_finishers(published, staged, (*FINISHERS, search_finisher(cache)))
             problems.extend(finished.problems)
             refuse_problems(problems, options.strict)
             return finished.files
@@ -177,12 +180,14 @@ def check(
     cache: BuildCache | None = None,
 ) -> BuildReport:
     """The build without the write, drafts, future and queued essays included: every problem
-    a build of any day would meet (a PublishError for errors); `progress` hears of each
-    content made (none a memo vouches for, see `publish.pipeline.checker`)."""
+    a build of any day would meet (a PublishError for errors), and a hint when this Pillow
+    cannot write AVIF; `progress` hears of each content made (none a memo vouches for, see
+    `publish.pipeline.checker`)."""
     every = dataclasses.replace(options, drafts=True, future=True, queued=True)
     report = build(root, every, write=False, progress=progress, cache=cache)
     site = report.site
     hints = uncited_terms(site.glossary, site.essays) if site is not None else []
+    hints += avif_problems(site.essays) if site is not None else []
     return dataclasses.replace(report, warnings=[*report.warnings, *hints])
 
 
@@ -214,10 +219,11 @@ def refuse_unpublished_links(
 
 
 def gather(published: Site, emails: Collection[str], cache: BuildCache) -> dict[str, OutputFiles]:
-    """Every row's files by folder (emails only for `emails`); a path twice is refused."""
+    """Every row's files by folder (emails only for `emails`; what check need not make left
+    out when the cache is only read); a path twice is refused."""
     templates = shared_templates(published.templates_dir, cache)
     gathered = {name: OutputFiles() for name in FOLDERS}
-    for row in FORMATS:
+    for row in (row for row in FORMATS if row.checked or not cache.read_only):
         chosen = (emails,) if row.chosen else ()  # made only where a send could need them
         gathered[row.folder].add_all(row.render(published, templates, *chosen), row.name)
     return gathered

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 
 from jinja2 import Environment
 
-from publish.content.site import essay_folder
-from publish.layout import ESSAYS_DIR
 from publish.mail.mime import preview_message
 from publish.model import Site
-from publish.outputs import activitypub, feeds, mail, web
+from publish.outputs import activitypub, feeds, images, mail, web
 from publish.outputs.files import Content, Deferred, OutputFiles
 
 Render = Callable[..., Mapping[str, Content | Deferred]]  # (site, templates[, chosen slugs])
@@ -34,21 +32,12 @@ class OutputFormat:
     bodies: tuple[str, ...] = ()  # the essay bodies it shows of every essay (bodies.CHANNELS)
     chosen: bool = False  # made only for the essays the build names (see `gather`)
     routes: tuple[str, ...] = ()  # the first part of each path it writes besides essay pages
+    checked: bool = True  # made by `check` too (not files nothing in can fail: image copies)
 
 
 def _feeds(site: Site, templates: Environment) -> OutputFiles:
     """The feeds (they need no templates)."""
     return feeds.render_feeds(site)
-
-
-def _assets(site: Site, templates: Environment) -> OutputFiles:
-    """Files beside the essays that are not Markdown (images and such), at the site's root;
-    hidden and editor files and links out of `essays/` are left out (see `essay_folder`).
-    Their folders are an essay's routes too: the loader refuses a slug naming one."""
-    assets = OutputFiles()
-    for relative, path in essay_folder(site.root).assets:
-        assets.add(relative, path.read_bytes(), f"{ESSAYS_DIR}/{relative}")
-    return assets
 
 
 def _emails(
@@ -63,7 +52,7 @@ FORMATS: tuple[OutputFormat, ...] = (
         "the web pages",
         "site",
         "index.html, <slug>/index.html, page/<n>/, archive/, "
-        "tags/<tag>/, glossary/, 404.html, sitemap.xml, robots.txt, style.css",
+        "tags/<tag>/, glossary/, search/, 404.html, sitemap.xml, robots.txt, style.css",
         web.render_site,
         "the published essays, the glossary, the templates",
         ("web",),
@@ -80,6 +69,8 @@ FORMATS: tuple[OutputFormat, ...] = (
             "favicon",
             "feed",  # the feed stylesheet, feed.xsl
             "static",  # kept for packaged static files
+            "search",  # the search page and its script, search.js
+            "pagefind",  # the search index (publish.pipeline.search)
         ),
     ),
     OutputFormat(
@@ -104,8 +95,16 @@ FORMATS: tuple[OutputFormat, ...] = (
         "the files beside the essays",
         "site",
         "<path under essays/>",
-        _assets,
+        images.render_assets,
         "the files in essays/ that are not Markdown",
+    ),
+    OutputFormat(
+        "the published images",
+        "site",
+        "<image path>, <image path>.<width>w.<avif|webp|jpg|png>",
+        images.render_images,
+        "the content of each raster image in essays/",
+        checked=False,
     ),
     OutputFormat(
         "the emails",

@@ -112,15 +112,21 @@ class Prepared:
                 raise PublishError.single(
                     relative, 1, 1, f"written twice: by the build and by {source}"
                 )
+            data = as_bytes(content)
+            previous = self.staging.parent / self.entry["folder"] / relative
             if self.entry["kind"] == "swap":
                 path = self.staging / relative
                 path.parent.mkdir(parents=True, exist_ok=True)
+            elif relative in self.entry["removes"] and _unchanged(previous, data):
+                self.entry["removes"].remove(relative)  # the file in place stays as it is
+                self.places[relative] = previous
+                continue
             else:
                 path = self.staging / str(len(self.entry["moves"]))
                 self.entry["moves"].append(relative)
                 if relative in self.entry["removes"]:
                     self.entry["removes"].remove(relative)
-            path.write_bytes(as_bytes(content))
+            path.write_bytes(data)
             self.places[relative] = path
 
 
