@@ -468,6 +468,8 @@ def test_check_schedule_and_status_name_the_queued_essays_a_finite_rule_never_re
     for command in ("check", "status"):
         result = CliRunner().invoke(cli, ["--root", str(root), command, "--today", "2027-01-01"])
         assert f"publish.toml:8:1: warning: {never}" in result.stderr, (command, result.output)
+        said = [line for line in result.stderr.splitlines() if ": warning: " in line]
+        assert len(said) == len(set(said)), (command, said)  # every warning said once
     (root / "essays" / "02-c.md").write_text(essay_text("C", slug="c", draft=True))
     quiet = CliRunner().invoke(cli, ["--root", str(root), "check", "--today", "2027-01-01"])
     assert quiet.exit_code == 0 and "no slot left" not in quiet.output
