@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PUBLISH := $(VENV)/bin/publish
 VNU_JAR := node_modules/vnu-jar/build/dist/vnu.jar
 
-.PHONY: build test test-fast check serve bench bench-compare mutation clean lint messages
+.PHONY: build test test-fast check serve docs docs-serve screenshots bench bench-compare mutation clean lint messages
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,docs]'
 	touch $@
 
 $(VNU_JAR):
@@ -36,7 +36,7 @@ messages: $(VENV)/.installed
 		--output-dir $(CATALOGS) --no-fuzzy-matching \
 		--ignore-obsolete
 
-## test: lint, then run the whole test suite
+## test: lint, then run the whole test suite (the strict docs build and the quick start included)
 test: $(VENV)/.installed-test $(VNU_JAR)
 	$(VENV)/bin/ruff check publish tests bench
 	$(VENV)/bin/ruff format --check publish tests bench
@@ -47,6 +47,18 @@ test-fast: $(VENV)/.installed-test $(VNU_JAR)
 	$(VENV)/bin/ruff check publish tests bench
 	$(VENV)/bin/ruff format --check publish tests bench
 	$(PY) -m pytest -q -m "not slow"
+
+## docs: build the documentation site strictly into build/docs/ (a broken link fails it)
+docs: $(VENV)/.installed-test
+	$(VENV)/bin/mkdocs build --strict
+
+## docs-serve: preview the documentation on http://127.0.0.1:8000, reloading on change
+docs-serve: $(VENV)/.installed-test
+	$(VENV)/bin/mkdocs serve
+
+## screenshots: remake docs/images/essay-page.png and essay-email.png from the example site
+screenshots: $(VENV)/.installed-test
+	$(PY) -m bench.screenshots
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check publish tests bench

@@ -19,8 +19,8 @@ from publish.pipeline.build import BuildOptions, build
 from publish.service.app import create_app, mailer_of
 from publish.service.context import ServiceOptions
 from publish.service.welcome import Mailing, with_welcome
-from tests.sitebuilder import due_since_long_ago
 from tests.servicesite import Clock, Harness, confirm_link, service_site
+from tests.sitebuilder import due_since_long_ago
 from tests.tools import RecordingSMTPServer, free_port
 
 

@@ -1,18 +1,27 @@
 """The remembered-line encoding of text parts (publish.mail.mimebody) writes the same bytes
-as the email package alone, for any body, and is the path real essays take."""
+as the email package alone, for any body, and is the path real essays take; so does a send's
+laid-out copy (`mime.compose_copy`), for any reader's name and address, and dkimpy verifies
+its signature."""
 
 from __future__ import annotations
 
+import base64
 from email.contentmanager import raw_data_manager
 from pathlib import Path
 
-from hypothesis import given
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bench.generate import generate
 from publish.content.settings import load_settings
 from publish.mail import mime, mimebody, personal
-from publish.mail.built import load_built_email
+from publish.mail.built import BuiltEmail, load_built_email
+from publish.mail.dkim import DkimSigner
+from publish.model import Settings
 from tests.sitebuilder import due_since_long_ago
 from tests.test_build import invoke
 
@@ -86,3 +95,112 @@ def test_real_essays_take_the_remembered_path_and_give_the_same_bytes(tmp_path: 
             text = personal.personalise_text(built.text, settings, name, link)
             fast, library = both_ways(text, html)
             assert fast == library
+            for body, subtype in ((text, "plain"), (html, "html")):  # laid out, not the fallback
+                assert mimebody.quoted_printable_part(body, subtype, POLICY) is not None
+            assert mime.compose_copy(HEADERS, text, html) == library
+
+
+# Readers' names in any script (control characters, quotes and encoded-word look-alikes too),
+# long enough to cross the 78-column fold; addresses with non-ASCII local parts (SMTPUTF8)
+# and IDN domains.
+NAMES = st.one_of(
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=120),
+    st.text(alphabet=TRICKY + '"\\<>,;:()@=?', max_size=120),
+)
+LOCAL_PARTS = st.text(alphabet="abcxyz019.+-_éß東", min_size=1, max_size=64).filter(
+    lambda local: not local.startswith(".") and not local.endswith(".") and ".." not in local
+)
+DOMAINS = st.sampled_from(["example.org", "例え.jp", "bücher.example", "b" * 60 + ".example.net"])
+
+
+def copy_both_ways(headers: mime.MessageHeaders, text: str, html: str) -> tuple[object, object]:
+    """The send's laid-out copy and the email package's own message (or the ValueError
+    each raises for a message that cannot be built)."""
+
+    def made(compose: object) -> object:
+        try:
+            return compose()  # type: ignore[operator]
+        except ValueError as exc:
+            return type(exc)
+
+    return (
+        made(lambda: mime.compose_copy(headers, text, html)),
+        made(lambda: mime.compose_message(headers, text, html, content_manager=raw_data_manager)),
+    )
+
+
+@given(name=NAMES, local=LOCAL_PARTS, domain=DOMAINS, sender=NAMES, text=PROSE, html=PROSE)
+@example(name="Zoë " * 30, local="zoe", domain="example.org", sender="É", text="a", html="b")
+def test_a_laid_out_copy_is_the_email_packages_message_for_any_reader(
+    name: str, local: str, domain: str, sender: str, text: str, html: str
+) -> None:
+    headers = mime.MessageHeaders(
+        subject=f"{sender} — lettres",
+        from_address=f'"{sender}" <letters@example.org>',
+        reply_to="",
+        date="Tue, 01 Dec 2026 09:00:00 +0000",
+        message_id=f"<{local}.tag@example.org>",
+        list_id=f"{sender} <letters.example.org>",
+        unsubscribe_url=f"https://example.org/unsubscribe/{local}",
+        unsubscribe_mailto="mailto:letters@example.org?subject=unsubscribe",
+        to=mime.recipient_address(f"{local}@{domain}", name),
+    )
+    fast, library = copy_both_ways(headers, text, html)
+    assert fast == library
+
+
+@given(text=LINES, html=LINES)
+def test_a_copy_in_any_encoding_is_the_email_packages_message(text: str, html: str) -> None:
+    fast, library = copy_both_ways(HEADERS, text, html)
+    assert fast == library
+
+
+@pytest.fixture(scope="module")
+def essay(tmp_path_factory: pytest.TempPathFactory) -> tuple[BuiltEmail, Settings]:
+    """A generated essay's built email and its site's settings."""
+    root = tmp_path_factory.mktemp("copies") / "site"
+    due_since_long_ago(generate(3, root))
+    assert invoke(root, "build", "--today", "2030-01-01").exit_code == 0
+    slug = sorted(p.stem for p in (root / "build" / "email").glob("*.eml"))[0]
+    return load_built_email(root, slug), load_settings(root)
+
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+SIGNER = DkimSigner(
+    "s1",
+    "example.org",
+    KEY.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ),
+)
+PUBLIC = KEY.public_key().public_bytes(
+    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+)
+RECORDS = {b"s1._domainkey.example.org": b"v=DKIM1; k=rsa; p=" + base64.b64encode(PUBLIC)}
+
+
+@given(name=NAMES, local=LOCAL_PARTS, domain=DOMAINS)
+@example(name="東京 太郎" * 12, local="東京", domain="例え.jp")
+def test_a_readers_signed_copy_of_a_real_essay_is_the_packages_and_verifies(
+    essay: tuple[BuiltEmail, Settings], name: str, local: str, domain: str
+) -> None:
+    built, settings = essay
+    link = f"https://example.org/unsubscribe/{local}"
+    html = personal.personalise_html(built.html, settings, name, link, built.words)
+    text = personal.personalise_text(built.text, settings, name, link, built.words)
+    headers = mime.MessageHeaders(
+        subject=built.headers["Subject"],
+        from_address=settings.email.from_address,
+        reply_to=settings.email.reply_to,
+        date="Tue, 01 Dec 2026 09:00:00 +0000",
+        message_id=f"<{built.slug}.tag@example.org>",
+        list_id=mime.list_id(settings),
+        unsubscribe_url=link,
+        unsubscribe_mailto=mime.unsubscribe_mailto(settings),
+        to=mime.recipient_address(f"{local}@{domain}", name),
+    )
+    fast, library = copy_both_ways(headers, text, html)
+    assert isinstance(fast, bytes) and fast == library
+    assert dkim.verify(SIGNER.sign(fast), dnsfunc=lambda name, timeout=5: RECORDS.get(name[:-1]))

@@ -1,5 +1,5 @@
 """The subscription service behind a reverse proxy: each reader has their own signup limit,
-and no client can choose the address it is counted under. A real nginx with the README's
+and no client can choose the address it is counted under. A real nginx with the docs'
 configuration, the real `publish subscriptions serve`, clients on several loopback
 addresses."""
 
@@ -23,11 +23,11 @@ LIMIT = ServiceOptions().client_limit
 
 
 def readme_nginx_server(service_port: int, nginx_port: int) -> str:
-    """The README's nginx `server` block for the service, listening on 127.0.0.1 without
+    """The docs' nginx `server` block for the service, listening on 127.0.0.1 without
     TLS and passing to the service's port: the one configuration readers are told to use."""
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Behind a reverse proxy", 1)[1]
-    [block] = re.findall(r"```nginx\n(.*?)```", section.split("\n### ", 1)[0], re.S)
+    guide = (REPO_ROOT / "docs" / "guide" / "subscriptions.md").read_text(encoding="utf-8")
+    section = guide.split("## Behind a reverse proxy", 1)[1]
+    [block] = re.findall(r"```nginx\n(.*?)```", section.split("\n## ", 1)[0], re.S)
     assert block.count("listen 443 ssl;") == 1 and "127.0.0.1:8001;" in block
     block = block.replace("listen 443 ssl;", f"listen 127.0.0.1:{nginx_port};")
     return block.replace("127.0.0.1:8001;", f"127.0.0.1:{service_port};")

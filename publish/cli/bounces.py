@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from publish.bounces.process import BounceSummary, open_mailbox, process_bounces
-from publish.cli.common import load_environment_settings
+from publish.cli.common import load_environment_settings, show_problem
 from publish.state.db import connect, database_path
 
 
@@ -36,7 +36,7 @@ def show_summary(summary: BounceSummary) -> None:
     """Print what the pass did: the counts, each reader taken off the list, the rest, and
     one warning (on stderr) per message set aside."""
     for problem in summary.set_aside:
-        click.echo(problem.format(), err=True)
+        show_problem(problem)
     click.echo(f"Read {summary.mailbox}: {summary.message}")
     for address, status in sorted(summary.changed.items()):
         click.echo(f"  {address}: {status}")

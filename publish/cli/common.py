@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from publish.cli.docslinks import docs_url
 from publish.errors import Problem, PublishError
 from publish.schedule.rules import FIRST_DAY, LAST_DAY
 
@@ -20,14 +21,28 @@ if TYPE_CHECKING:  # the settings, environment and schedule load only where a co
 
 
 def show_problems(problems: Sequence[Problem]) -> None:
-    """Print each problem on its own line to stderr, then a count."""
+    """Print each problem (with the docs page that explains it) to stderr, then a count."""
     for line in problem_lines(problems):
         click.echo(line, err=True)
 
 
+def show_problem(problem: Problem) -> None:
+    """Print one problem (with the docs page that explains it) to stderr."""
+    for line in pointed_problem(problem):
+        click.echo(line, err=True)
+
+
+def pointed_problem(problem: Problem) -> list[str]:
+    """A problem's line, and under an error or a warning the docs page that explains its
+    kind (`  see: URL`), when there is one."""
+    url = docs_url(problem) if problem.severity != "hint" else None
+    return [problem.format(), f"  see: {url}"] if url else [problem.format()]
+
+
 def problem_lines(problems: Sequence[Problem]) -> list[str]:
-    """Each problem as a line, then a count (nothing when there is no problem)."""
-    lines = [problem.format() for problem in problems]
+    """Each problem as a line (with its docs page), then a count (nothing when there is no
+    problem)."""
+    lines = [line for problem in problems for line in pointed_problem(problem)]
     errors = sum(p.is_error for p in problems)
     hints = sum(p.severity == "hint" for p in problems)
     warnings = len(problems) - errors - hints

@@ -66,6 +66,8 @@ class PublishGroup(click.Group):
 
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise with_docs_pointer(exc) from None
         except PublishError as exc:
             show_problems(exc.problems)
             ctx.exit(1)
@@ -77,6 +79,17 @@ class PublishGroup(click.Group):
 
             show_problems(database_error(_state_file(ctx.obj), exc).problems)
             ctx.exit(1)
+
+
+def with_docs_pointer(exc: click.UsageError) -> click.UsageError:
+    """A command-line mistake, its message followed by the docs of the command it was in."""
+    from publish.cli.docslinks import command_docs_url
+
+    if exc.ctx is not None:
+        # The command's words below the root, whatever the root was called (`python -m`).
+        words = exc.ctx.command_path.split()[1:]
+        exc.message = f"{exc.message}\n  see: {command_docs_url(' '.join(['publish', *words]))}"
+    return exc
 
 
 def _state_file(root: Path | None) -> str:

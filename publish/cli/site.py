@@ -161,7 +161,7 @@ def _checked_links(root: Path, site: Site, timeout: float) -> list[Problem]:
 def serve(root: Path, today_text: str | None, port: int, drafts: bool, future: bool) -> None:
     """Preview the site and its emails on 127.0.0.1, rebuilding and reloading on every change.
 
-    Queued essays are shown at their planned slots, with a banner; /__publish__/ lists the
+    Queued essays are shown at their planned slots, with a banner; `/__publish__/` lists the
     queue, the drafts and the sent essays, with each one's email as a reader gets it."""
     from publish.preview.serve import INDEX_PATH, Preview  # the server's modules: only for `serve`
 

@@ -141,5 +141,5 @@ def _kind_name(kinds: tuple[type, ...]) -> str:
 NOT_DEPLOYED = (
     "note: publish.toml has no [deploy] table, so publish does not deploy this "
     "site: `publish run` mails as soon as it has built, and the web server must "
-    'serve build/site/ itself (see "Deploying" in the README)'
+    "serve build/site/ itself (see: https://publish-essays.readthedocs.io/guide/deploying/)"
 )

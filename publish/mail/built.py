@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from publish.i18n.words import ENGLISH, Words, words_for
 from publish.layout import EMAIL_DIR
 from publish.mail import mime, personal
-from publish.mail.mimebody import TEXT_PARTS
 from publish.mail.missing import missing_email
 from publish.model import Settings
 from publish.pipeline.journal import JOURNAL_NAME, recover_interrupted_commit
@@ -112,7 +111,7 @@ def personal_message(
     )
     html = personal.personalise_html(built.html, settings, name, unsubscribe, built.words)
     text = personal.personalise_text(built.text, settings, name, unsubscribe, built.words)
-    return mime.compose_message(headers, text, html, content_manager=TEXT_PARTS)
+    return mime.compose_copy(headers, text, html)
 
 
 def envelope_sender(

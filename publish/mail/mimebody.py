@@ -19,6 +19,7 @@ from email import quoprimime
 from email.contentmanager import ContentManager, set_text_content
 from email.message import MIMEPart
 from functools import lru_cache
+from itertools import repeat
 from typing import Any
 
 QP = "quoted-printable"
@@ -38,11 +39,28 @@ def set_text_part(msg: MIMEPart, string: str, subtype: str = "plain") -> None:
     msg["Content-Transfer-Encoding"] = QP
 
 
+def quoted_printable_part(string: str, subtype: str, policy: Any) -> bytes | None:
+    """The bytes the email package's generator writes for a part that `set_text_part` makes
+    of `string` (its headers, a blank line, the encoded body), when that part is
+    quoted-printable; None for any other encoding."""
+    lines = string.encode("utf-8").splitlines()
+    if _chosen_encoding(lines, policy) != QP:
+        return None
+    body = (b"\n".join(lines) + b"\n").decode("latin-1")
+    newline = policy.linesep
+    head = (
+        f'Content-Type: text/{subtype}; charset="utf-8"{newline}'
+        f"Content-Transfer-Encoding: {QP}{newline}{newline}"
+    )
+    encoded = quoted_printable(body, policy.max_line_length)
+    return (head + encoded.replace("\n", newline)).encode("ascii")
+
+
 def quoted_printable(body: str, max_line_length: int) -> str:
     """`quoprimime.body_encode(body, max_line_length)` for a body of `\\n`-separated lines
     (no CR), one remembered line at a time: the encoding of a line depends on that line
     alone."""
-    return "\n".join(_encoded_line(line, max_line_length) for line in body.split("\n"))
+    return "\n".join(map(_encoded_line, body.split("\n"), repeat(max_line_length)))
 
 
 @lru_cache(maxsize=REMEMBERED_LINES)
@@ -55,8 +73,8 @@ def _chosen_encoding(lines: list[bytes], policy: Any) -> str:
     """The transfer encoding the email package's heuristics choose for these lines (a body
     of ten lines or fewer, which the package encodes from its sniff, counts as not QP)."""
     max_length = policy.max_line_length
-    short = max((len(line) for line in lines), default=0) <= max_length
-    if short and (all(line.isascii() for line in lines) or policy.cte_type == "8bit"):
+    short = max(map(len, lines), default=0) <= max_length
+    if short and (all(map(bytes.isascii, lines)) or policy.cte_type == "8bit"):
         return "7bit or 8bit"
     linesep = policy.linesep.encode("ascii")
     sniff = linesep.join(lines[:10]) + linesep

@@ -1,6 +1,6 @@
 """The old addresses of moved essays: a small HTML redirect page at each (for any host), and
 `_redirects` (Netlify, Cloudflare Pages) with a 301 from each old address to the new one.
-The README shows the matching nginx rules.
+The docs (guide/deploying.md, "Old addresses") show the matching nginx rules.
 """
 
 from __future__ import annotations

@@ -33,8 +33,9 @@ from publish.layout import BUILD_DIR
 from publish.model import Site
 from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes, made
 from publish.outputs.templates import folder_stamp, template_environment
+from publish.pipeline import finishers
 from publish.pipeline.checker import CheckMemo, check_trees
-from publish.pipeline.finishers import FINISHERS, StagedView, run_finishers
+from publish.pipeline.finishers import StagedView, run_finishers
 from publish.pipeline.formats import FOLDERS, FORMATS
 from publish.pipeline.load import Loaded, load
 from publish.pipeline.previewing import (
@@ -142,7 +143,9 @@ def build(
         problems = list(warnings)
 
         def finish(staged: Mapping[str, StagedView]) -> Mapping[str, Mapping[str, Content]]:
-            finished = run_finishers(published, staged, (*FINISHERS, search_finisher(cache)))
+            finished = run_finishers(
+                published, staged, (*finishers.FINISHERS, search_finisher(cache))
+            )
             problems.extend(finished.problems)
             refuse_problems(problems, options.strict)
             return finished.files
