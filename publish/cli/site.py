@@ -24,7 +24,7 @@ from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
 from publish.errors import Problem, PublishError
 from publish.layout import BUILD_DIR, ESSAYS_DIR
 from publish.model import Site
-from publish.ops.status import site_problems
+from publish.ops.checking import site_problems
 from publish.pipeline.build import BuildOptions, refuse_warnings
 from publish.pipeline.build import check as check_site
 from publish.pipeline.load import load
