@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment
 
@@ -48,7 +49,7 @@ from publish.pipeline.previewing import (
     with_planned_slots,
 )
 from publish.pipeline.search import require_pagefind, search_finisher
-from publish.pipeline.writer import OutputFolder, build_lock, write_trees
+from publish.pipeline.writer import OutputFolder, Placing, build_lock, place, write_trees
 from publish.state.releases import Known
 from publish.state.unsent import emails_wanted
 from publish.support.parallel import fork_workers, in_forked_runs
@@ -151,7 +152,7 @@ def build(
             return finished.files
 
         if write:
-            write_trees(folders, rendering.make, finish)
+            write_trees(folders, rendering.place, finish)
             for folder in folders:
                 if folder.memo is not None:
                     folder.memo.save()
@@ -298,13 +299,25 @@ class Rendering:
 
     def make(self, values: Sequence[Content | Deferred]) -> Iterator[Content]:
         """Each value's content, in order."""
+        return self._told(values, made_contents(values))
+
+    def place(self, placings: Sequence[Placing]) -> Iterator[None]:
+        """Each file made and written where it is staged, the heaviest first (see
+        `heaviest_first`); one None for each once all of them are written."""
+        ordered = heaviest_first(placings)
+        for _ in self._told([p.content for p in ordered], placed_files(ordered)):
+            pass
+        yield from (None for _ in placings)
+
+    def _told(self, values: Sequence[Content | Deferred], made: Iterator[Any]) -> Iterator[Any]:
+        """What `made` yields for `values`, `progress` told after each."""
         if self.progress is None:
-            yield from made_contents(values)
+            yield from made
             return
         folder = self._folder(values)
-        for done, content in enumerate(made_contents(values), start=1):
+        for done, result in enumerate(made, start=1):
             self.progress(BuildProgress(folder, done, len(values)))
-            yield content
+            yield result
 
     def _folder(self, values: Sequence[Content | Deferred]) -> str:
         """Which folder's files the writer asks for (every folder's, for `check`)."""
@@ -315,14 +328,45 @@ class Rendering:
 
 
 def made_contents(values: Sequence[Content | Deferred]) -> Iterator[Content]:
-    """Each value made, in order; forked workers (sharing the loaded site) make them when
-    there are enough deferred ones to pay for the workers, each a run of neighbouring values."""
+    """Each value made, in order (see `shared_out`)."""
+    return shared_out(values, values, made, _made_bytes)
+
+
+def heaviest_first(placings: Sequence[Placing]) -> list[Placing]:
+    """The placings with the pages that list the most essays or glossary entries first (the
+    archive, the glossary, the tags), the others in their order: made last, one such page
+    would leave a worker making it alone while the others wait."""
+    return sorted(placings, key=lambda placing: -_listed(placing.content))
+
+
+def _listed(content: Content | Deferred) -> int:
+    """How many essays and glossary entries a content lists (0 for one given as it is)."""
+    if not isinstance(content, Deferred):
+        return 0
+    return len(content.reads.essays) + len(content.reads.entries)
+
+
+def placed_files(placings: Sequence[Placing]) -> Iterator[None]:
+    """Each file made and written where it is staged, in order (see `shared_out`): the
+    workers write what they make, so neither the bytes nor the writing come back here."""
+    return shared_out(placings, [p.content for p in placings], place, place)
+
+
+def shared_out(
+    tasks: Sequence[Any],
+    values: Sequence[Content | Deferred],
+    here: Callable[[Any], Any],
+    forked: Callable[[Any], Any],
+) -> Iterator[Any]:
+    """`here(task)` for each task, in order; forked workers (sharing the loaded site) do
+    `forked(task)` instead when enough `values` are deferred to pay for the workers, each
+    worker a run of neighbouring tasks."""
     workers = fork_workers(sum(isinstance(v, Deferred) for v in values), PARALLEL_THRESHOLD)
     if not workers:
-        yield from map(made, values)
+        yield from map(here, tasks)
         return
-    step = max(1, min(MAX_RUN, -(-len(values) // (workers * 8))))
-    yield from in_forked_runs(values, _made_bytes, workers, step)
+    step = max(1, min(MAX_RUN, -(-len(tasks) // (workers * 8))))
+    yield from in_forked_runs(tasks, forked, workers, step)
 
 
 def _made_bytes(value: Content | Deferred) -> bytes:

@@ -42,10 +42,34 @@ LOCK_NAME = ".lock"
 Maker = Callable[[Sequence[Content | Deferred]], Iterable[Content]]
 
 
-def made_in_turn(values: Sequence[Content | Deferred]) -> Iterator[Content]:
-    """Each value's content, in order, made here one at a time (the build passes its own
-    maker, which shares the work among worker processes)."""
-    return map(made, values)
+@dataclass(frozen=True)
+class Placing:
+    """One file to stage: its content, where it is staged, and the previous build's file at
+    its path (hard-linked instead when it holds the same bytes), if any."""
+
+    content: Content | Deferred
+    path: Path
+    previous: Path | None = None
+
+
+# What stages files: each placing made and written, in order (one None yielded for each, once
+# its file is in place). The build passes its own, which makes and writes in worker processes.
+Placer = Callable[[Sequence[Placing]], Iterable[None]]
+
+
+def place(placing: Placing) -> None:
+    """Make one file's content and write it where it is staged (its folder made if missing)."""
+    data = as_bytes(made(placing.content))
+    placing.path.parent.mkdir(parents=True, exist_ok=True)
+    if placing.previous is None:
+        placing.path.write_bytes(data)
+    else:
+        _write_file(placing.path, data, placing.previous)
+
+
+def placed_in_turn(placings: Sequence[Placing]) -> Iterator[None]:
+    """Each file made and staged here, one at a time, in order."""
+    return map(place, placings)
 
 
 class StagedFolder(Mapping[str, bytes]):
@@ -139,13 +163,14 @@ def write_tree(
 
 def write_trees(
     folders: Sequence[OutputFolder],
-    make: Maker = made_in_turn,
+    stage: Placer = placed_in_turn,
     finish: Finish | None = None,
 ) -> None:
     """Replace each folder with exactly its files, all of them in one atomic commit.
 
     The folders share one parent, which holds the journal. A deferred content is made only
-    when its folder's memo cannot vouch for the previous build's file. Once every folder is
+    when its folder's memo cannot vouch for the previous build's file; `stage` makes and
+    writes the files to stage (the build's does both in worker processes). Once every folder is
     staged, `finish` sees each as it will be (by folder name) and may add files, or raise to
     refuse the build (the staging is then removed, and nothing changes).
     """
@@ -156,7 +181,7 @@ def write_trees(
     try:
         for folder in folders:
             checked = {checked_path(p): content for p, content in folder.files.items()}
-            prepared.append(_prepare(checked, folder.target, folder.memo, make))
+            prepared.append(_prepare(checked, folder.target, folder.memo, stage))
         if finish is not None:
             _finish(folders, prepared, finish)
         hold_at("staged")
@@ -192,14 +217,14 @@ def _shared_parent(folders: Sequence[OutputFolder]) -> Path:
 
 
 def _prepare(
-    files: Mapping[str, Content | Deferred], target: Path, memo: OutputMemo | None, make: Maker
+    files: Mapping[str, Content | Deferred], target: Path, memo: OutputMemo | None, stage: Placer
 ) -> Prepared:
     """Stage one folder's change: in place when the memo and a previous tree allow it."""
     if memo is not None and target.is_dir():
         plan = _update_plan(files, target, memo)
         if plan is not None:
-            return _stage_update(plan, target, memo, make)
-    return _stage_tree(files, target, memo, make)
+            return _stage_update(plan, target, memo, stage)
+    return _stage_tree(files, target, memo, stage)
 
 
 def _new_staging(target: Path) -> Path:
@@ -208,23 +233,22 @@ def _new_staging(target: Path) -> Path:
 
 
 def _stage_tree(
-    files: Mapping[str, Content | Deferred], target: Path, memo: OutputMemo | None, make: Maker
+    files: Mapping[str, Content | Deferred], target: Path, memo: OutputMemo | None, stage: Placer
 ) -> Prepared:
     """Write a whole new tree beside `target`, to be swapped in."""
     staging = _new_staging(target)
     try:
         folders: set[Path] = set()
         todo = [
-            (relative, content)
+            (relative, Placing(content, staging / relative, target / relative))
             for relative, content in files.items()
             if not _kept(staging, relative, content, target, memo, folders)
         ]
-        contents = make([content for _, content in todo])
-        for (relative, content), data in zip(todo, contents, strict=True):
-            path = _folder_made(staging / relative, folders)
-            _write_file(path, data, target / relative)
+        placings = [placing for _, placing in todo]
+        for (relative, placing), _ in zip(todo, stage(placings), strict=True):
+            content = placing.content
             if memo is not None and isinstance(content, Deferred) and content.key is not None:
-                memo.record(relative, content.key, path)
+                memo.record(relative, content.key, placing.path)
         set_modes(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -298,7 +322,7 @@ def add_files(files: Mapping[str, Content], target: Path) -> None:
     recover_interrupted_commit(parent)
     remove_leftovers(parent, [target.name])
     writes = [(checked_path(relative), content) for relative, content in files.items()]
-    done = _stage_update(UpdatePlan(writes, [], []), target, None, made_in_turn)
+    done = _stage_update(UpdatePlan(writes, [], []), target, None, placed_in_turn)
     journal = {"changes": [done.entry]}
     try:
         write_journal(parent, journal)
@@ -373,15 +397,19 @@ def _tree_listing(target: Path) -> tuple[set[str], set[str]]:
     return files, folders
 
 
-def _stage_update(plan: UpdatePlan, target: Path, memo: OutputMemo | None, make: Maker) -> Prepared:
+def _stage_update(
+    plan: UpdatePlan, target: Path, memo: OutputMemo | None, stage: Placer
+) -> Prepared:
     """Stage the changed files beside the tree, to be moved in when the journal commits."""
     staging = _new_staging(target)
     places = {relative: target / relative for relative in plan.kept_in_place}
     try:
-        contents = make([content for _, content in plan.writes])
-        for number, ((relative, _), data) in enumerate(zip(plan.writes, contents, strict=True)):
-            places[relative] = staging / str(number)
-            places[relative].write_bytes(as_bytes(data))
+        placings = [
+            Placing(content, staging / str(number))
+            for number, (_, content) in enumerate(plan.writes)
+        ]
+        for (relative, _), placing, _ in zip(plan.writes, placings, stage(placings), strict=True):
+            places[relative] = placing.path
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -1,0 +1,173 @@
+"""A cold build's files are made and written by its worker processes: the parent neither
+receives their bytes nor writes them, and the tree is byte for byte what writing them one at a
+time in the parent gives (unchanged files hard-linked from the previous tree alike)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from publish.cache.outputs import OutputMemo
+from publish.errors import PublishError
+from publish.model import GlossaryEntry
+from publish.outputs.files import Content, Deferred, Reads
+from publish.pipeline.build import PARALLEL_THRESHOLD, Rendering, heaviest_first
+from publish.pipeline.writer import OutputFolder, Placing, write_trees
+
+FILES = PARALLEL_THRESHOLD + 24  # enough deferred files for the build to fork its workers
+
+_watching: list[tuple[int, Path, list[str]]] = []  # the parent, the folder watched, its writes
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    """Note each file the watching process opens for writing under the watched folder."""
+    if event != "open" or not _watching:
+        return
+    parent, folder, writes = _watching[-1]
+    path, mode, flags = args
+    writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+        isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR)
+    )
+    if os.getpid() == parent and writing and str(path).startswith(str(folder)):
+        writes.append(str(path))
+
+
+sys.addaudithook(_audit)
+
+
+def _entry(number: int) -> GlossaryEntry:
+    return GlossaryEntry(f"t{number}", f"Term {number}", "", (), "", f"footnotes/t{number}.md")
+
+
+def _page(number: int, listing: int = 0) -> Deferred:
+    """A deferred page (listing `listing` glossary entries), made wherever it is asked for."""
+
+    def make() -> Content:
+        return f"<p>page {number} é</p>\n" * (number % 7 + 1 + listing)
+
+    return Deferred(Reads(f"page-{number}", entries=tuple(map(_entry, range(listing)))), make)
+
+
+def _files() -> dict[str, Content | Deferred]:
+    """A site's worth of deferred pages in folders of their own, two given contents, and
+    two listing pages last."""
+    files: dict[str, Content | Deferred] = {f"essay-{n}/index.html": _page(n) for n in range(FILES)}
+    files["index.html"] = "<h1>home</h1>"
+    files["robots.txt"] = b"User-agent: *\n"
+    files["glossary/index.html"] = _page(FILES, listing=3)
+    files["archive/index.html"] = _page(FILES + 1, listing=9)
+    return files
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _write_in_workers(target: Path, writes: list[str]) -> None:
+    """Write `_files()` to `target` as the build does, noting the parent's writes there."""
+    folders = [OutputFolder(_files(), target)]
+    _watching.append((os.getpid(), target.parent, writes))
+    try:
+        write_trees(folders, Rendering(folders).place)
+    finally:
+        _watching.pop()
+
+
+def test_the_workers_write_a_cold_builds_files_the_parent_writes_none(tmp_path: Path) -> None:
+    writes: list[str] = []
+    _write_in_workers(tmp_path / "build" / "site", writes)
+    staged = [w for w in writes if "essay-" in w]
+    assert staged == [], f"the parent wrote {len(staged)} made files itself"
+    assert len(_tree(tmp_path / "build" / "site")) == FILES + 4
+
+
+def test_files_written_by_workers_are_those_written_one_at_a_time(tmp_path: Path) -> None:
+    alone, shared = tmp_path / "alone" / "site", tmp_path / "shared" / "site"
+    write_trees([OutputFolder(_files(), alone)])
+    _write_in_workers(shared, [])
+    assert _tree(shared) == _tree(alone)
+    before = (shared / "essay-5" / "index.html").stat().st_ino
+    _write_in_workers(shared, [])  # the same files again: each hard-linked, not rewritten
+    assert (shared / "essay-5" / "index.html").stat().st_ino == before
+    assert _tree(shared) == _tree(alone)
+
+
+def test_the_pages_listing_the_most_are_made_first_the_rest_in_their_order() -> None:
+    placings = [Placing(content, Path(path)) for path, content in _files().items()]
+    ordered = [placing.path.as_posix() for placing in heaviest_first(placings)]
+    assert ordered[:2] == ["archive/index.html", "glossary/index.html"]
+    assert ordered[2:] == [p.path.as_posix() for p in placings[:-2]]
+
+
+def _refused() -> Content:
+    raise PublishError.single("essays/bad.md", 3, 1, "this page cannot be made")
+
+
+def test_a_file_a_worker_cannot_make_stops_the_write_with_nothing_changed(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "build" / "site"
+    write_trees([OutputFolder({"index.html": "<h1>before</h1>"}, target)])
+    files = _files()
+    files[f"essay-{FILES // 2}/index.html"] = Deferred(Reads("bad"), _refused)
+    folders = [OutputFolder(files, target)]
+    with pytest.raises(PublishError) as caught:
+        write_trees(folders, Rendering(folders).place)
+    assert [(p.path, p.line, p.message) for p in caught.value.problems] == [
+        ("essays/bad.md", 3, "this page cannot be made")
+    ]
+    assert _tree(target) == {"index.html": b"<h1>before</h1>"}
+    assert sorted(p.name for p in target.parent.iterdir()) == ["site"], "no staging left"
+
+
+def _keyed(edition: int) -> dict[str, Content | Deferred]:
+    """`_files()` keyed for the output memo: in edition 2 nine pages in ten are new (enough for
+    the build to fork its workers), those numbered 1, 11, 21 … stay."""
+    files: dict[str, Content | Deferred] = {}
+    for path, content in _files().items():
+        if not isinstance(content, Deferred):
+            files[path] = content
+            continue
+        number = int(content.reads.kind.removeprefix("page-"))
+        new = edition == 2 and number % 10 != 1
+        text = f"<p>{path} edition {edition if new else 1}</p>\n"
+        files[path] = Deferred(content.reads, lambda text=text: text, f"{path}|{new}")
+    return files
+
+
+def _write_editions(target: Path, in_workers: bool) -> None:
+    """Write edition 1 then edition 2 of `_keyed` to `target`, each with the folder's memo."""
+    for edition in (1, 2):
+        memo = OutputMemo(target.parent / "memo" / "site.manifest")
+        folders = [OutputFolder(_keyed(edition), target, memo)]
+        if in_workers:
+            writes: list[str] = []
+            _watching.append((os.getpid(), target.parent, writes))
+            try:
+                write_trees(folders, Rendering(folders).place)
+            finally:
+                _watching.pop()
+            assert [w for w in writes if "-new-" in w] == [], "staged by the parent"
+        else:
+            write_trees(folders)
+        memo.save()
+        if edition == 1:
+            kept = (target / "essay-1" / "index.html").stat().st_ino
+    assert (target / "essay-1" / "index.html").stat().st_ino == kept, "vouched: left in place"
+
+
+def test_an_update_staged_by_workers_is_the_one_staged_in_turn(tmp_path: Path) -> None:
+    alone, shared = tmp_path / "alone" / "site", tmp_path / "shared" / "site"
+    _write_editions(alone, in_workers=False)
+    _write_editions(shared, in_workers=True)
+    assert _tree(shared) == _tree(alone)
+    assert _tree(shared)["essay-3/index.html"] == b"<p>essay-3/index.html edition 2</p>\n"
+    assert _tree(shared)["essay-11/index.html"] == b"<p>essay-11/index.html edition 1</p>\n"
