@@ -572,8 +572,12 @@ def test_unreadable_messages_in_a_maildir_are_set_aside_and_the_rest_applied(
     subscribe(root, "gone@example.net", "full@example.com", "big@example.net")
     maildir = tmp_path / "Maildir"
     box = maildir_with(maildir, "dsn-hard.eml", "dsn-delayed.eml", "reply.eml")
-    deep, big = box.add(nested_message(3000)), box.add(oversized_bounce())
-    files = {key: next(maildir.glob(f"new/{key}*")) for key in (deep, big)}
+    # named so that the order they were added in is not their names' order: the warnings
+    # come in the order of the names (mailbox.Maildir's own keys do not sort by time)
+    deep, big = "1700000002.deep", "1700000001.big"
+    (maildir / "new" / deep).write_bytes(nested_message(3000))
+    (maildir / "new" / big).write_bytes(oversized_bounce())
+    files = {key: maildir / "new" / key for key in (deep, big)}
     result = run_cli(root, "bounces", "--maildir", str(maildir))
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.stderr and result.exception is None
@@ -587,10 +591,10 @@ def test_unreadable_messages_in_a_maildir_are_set_aside_and_the_rest_applied(
     warned = hostile_warnings(result.stderr)
     assert len(warned) == 2
     aside = maildir / ".Unreadable"
-    assert f"{files[deep]}:1:1: warning: a message that cannot be read was set aside" in warned[0]
-    assert f"(moved to {aside}): it has 3000 MIME parts holding others" in warned[0]
-    assert f"{files[big]}:1:1: warning:" in warned[1]
-    assert "it is 10.9 MB, more than the 10.0 MB a report may be" in warned[1]
+    assert f"{files[big]}:1:1: warning:" in warned[0]
+    assert "it is 10.9 MB, more than the 10.0 MB a report may be" in warned[0]
+    assert f"{files[deep]}:1:1: warning: a message that cannot be read was set aside" in warned[1]
+    assert f"(moved to {aside}): it has 3000 MIME parts holding others" in warned[1]
     unreadable = box.get_folder("Unreadable")
     assert sorted(unreadable.keys()) == sorted([deep, big])
     assert (aside / "cur" / f"{deep}:2,").read_bytes() == nested_message(3000)

@@ -254,8 +254,9 @@ class MaildirMailbox:
         self.files: dict[str, Path] = {}
 
     def messages(self) -> Iterator[Stored]:
-        """Each message of the Maildir itself (not of its folders), by file name; one
-        larger than MAX_MESSAGE_BYTES is not read."""
+        """Each message of the Maildir itself (not of its folders), in the order of their
+        names (not the folder's listing order, which varies), so warnings come in a fixed
+        order; one larger than MAX_MESSAGE_BYTES is not read."""
         self.files = {
             file.name.split(":")[0]: file
             for sub in ("new", "cur")

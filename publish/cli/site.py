@@ -23,12 +23,11 @@ from publish.content.essays import cap_slug, slugify
 from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
 from publish.errors import Problem, PublishError
 from publish.layout import BUILD_DIR, ESSAYS_DIR
-from publish.mail.readiness import sending_problems
 from publish.model import Site
+from publish.ops.checking import site_problems
 from publish.pipeline.build import BuildOptions, refuse_warnings
 from publish.pipeline.build import check as check_site
 from publish.pipeline.load import load
-from publish.pipeline.previewing import queue_problems
 from publish.schedule.cadence import describe_rule
 from publish.schedule.slots import Timetable, format_slot, plan_schedule, schedule_view
 
@@ -118,8 +117,7 @@ def check(
     site, known = report.site, report.known
     assert site is not None and known is not None
     now = site_moment(today, Timetable.from_settings(site.settings), end_of_day=True)
-    problems = [*report.warnings, *sending_problems(root, site.settings)]
-    problems += queue_problems(site, known, now)
+    problems = site_problems(root, report, now)
     if links:
         problems += _checked_links(root, site, link_timeout)
     if any(problem.is_error for problem in problems):

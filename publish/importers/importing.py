@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import tempfile
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -41,6 +42,7 @@ from publish.schedule.slots import Release
 from publish.state.db import database_path
 from publish.state.imports import ImportPlan, read_import
 from publish.state.imports import ImportReport as SubscriberReport
+from publish.support.locks import SITE_BUSY, folder_lock
 
 Reader = Callable[[Path, ImportOptions], Archive]
 SOURCES: dict[str, Reader] = {
@@ -130,8 +132,17 @@ def run_import(root: Path, source: str, path: Path, options: ImportOptions) -> I
     """Import an export into the site at `root`; raises PublishError on a bad export.
 
     Everything is read, converted and checked first; then the import is written whole
-    (`commit`): a failure at any point leaves the site as it was.
+    (`commit`): a failure at any point leaves the site as it was. A real import holds the
+    lock on the site's folder from before it reads `releases.toml` until it has written
+    it, so it never overlaps a `publish run` or another import (it refuses at once).
     """
+    lock = nullcontext() if options.dry_run else folder_lock(root, SITE_BUSY)
+    with lock:
+        return _import(root, source, path, options)
+
+
+def _import(root: Path, source: str, path: Path, options: ImportOptions) -> ImportReport:
+    """The import itself (see run_import)."""
     settings = load_settings(root)
     archive = SOURCES[source](path, options)
     zone = ZoneInfo(settings.site.timezone)

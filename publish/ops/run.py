@@ -29,7 +29,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import sqlite3
-from contextlib import AbstractContextManager, closing, nullcontext
+from collections.abc import Iterator
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -75,7 +76,7 @@ from publish.state.releases import (
     unfinished_sends,
     update_sources,
 )
-from publish.support.locks import exclusive_lock
+from publish.support.locks import SITE_BUSY, exclusive_lock, folder_lock
 from publish.support.testhooks import crash_at
 
 LOCK_FILE = "run.lock"
@@ -415,9 +416,13 @@ def _state_dir(root: Path, settings: Settings) -> Path:
     return database_path(root, settings).parent
 
 
-def _run_lock(root: Path, settings: Settings) -> AbstractContextManager[None]:
-    """Hold the site's run lock, so two runs (cron and a hand-run) never overlap."""
-    return exclusive_lock(
-        database_path(root, settings).parent / LOCK_FILE,
-        "another `publish run` is in progress; try again when it has finished",
-    )
+@contextmanager
+def _run_lock(root: Path, settings: Settings) -> Iterator[None]:
+    """Hold the lock on the site's folder, so no other run (cron and a hand-run) and no
+    `publish import` overlaps this one, then the run lock in the state folder (which
+    `publish fediverse update` takes too)."""
+    with (
+        folder_lock(root, SITE_BUSY),
+        exclusive_lock(database_path(root, settings).parent / LOCK_FILE, SITE_BUSY),
+    ):
+        yield

@@ -23,12 +23,11 @@ from publish.deploy.target import shown_target
 from publish.errors import Problem, PublishError, error
 from publish.mail.destination import outbox_folder
 from publish.mail.environment import shown_path
-from publish.mail.readiness import sending_problems
 from publish.mail.smtp_url import SMTP_URL_ENV, parse_smtp_url
 from publish.model import DeploySettings, Settings, Site
+from publish.ops.checking import site_problems
 from publish.pipeline.build import BuildOptions
 from publish.pipeline.build import check as check_site
-from publish.pipeline.previewing import queue_problems
 from publish.schedule.slots import (
     Timetable,
     due_placements,
@@ -127,10 +126,8 @@ def check_problems(root: Path, today: datetime) -> tuple[tuple[Site, Known] | No
         report = check_site(root, BuildOptions(today=today))
     except PublishError as exc:
         return None, list(exc.problems)
-    site, known = report.site, report.known
-    assert site is not None and known is not None
-    problems = [*report.warnings, *sending_problems(root, site.settings)]
-    return (site, known), [*problems, *queue_problems(site, known, today)]
+    assert report.site is not None and report.known is not None
+    return (report.site, report.known), site_problems(root, report, today)
 
 
 def next_release(site: Site, known: Known, now: datetime) -> NextRelease:

@@ -5,21 +5,22 @@ at `[schedule] time`). Whatever it says, its expansion stays bounded:
 
 - at most one slot a day: FREQ must be DAILY or slower, and BYHOUR, BYMINUTE and BYSECOND
   are refused (the time of day is `[schedule] time`);
-- no slot is sought after the year LAST_SLOT_YEAR: dateutil's own expansion runs on a
-  calendar that ends there instead of at the year 9999, so a rule that never yields
-  (`FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30`) gives up after about 110,000 days, not 2.9 million;
+- no slot after the year LAST_SLOT_YEAR (a weekly rule ends with the week holding its last
+  day); a rule that never yields (`FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30`) is found out by
+  looking at one repeat of its days (400 years, the Gregorian cycle), not the 2.9 million
+  days dateutil would search to the year 9999, and then nothing is searched at all;
 - counting starts on the DTSTART day, else on ANCHOR_DAY, never on the day a command runs,
   so an INTERVAL rule (every other week, every third month) keeps its days.
 """
 
 from __future__ import annotations
 
-import datetime as datetime_module
 import re
-import types
-from collections.abc import Callable
-from datetime import date, datetime, time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import MAXYEAR, date, datetime, time, timedelta
 from functools import lru_cache
+from math import gcd, lcm
 from zoneinfo import ZoneInfo
 
 from dateutil import rrule as dateutil_rrule
@@ -32,34 +33,31 @@ FREQUENCIES = ("YEARLY", "MONTHLY", "WEEKLY", "DAILY")
 TIME_PARTS = ("BYHOUR", "BYMINUTE", "BYSECOND")
 DTSTART_LINE = re.compile(r"^DTSTART(?:;[^:]*)?:(\d{8})(?:T\d{6}Z?)?$", re.IGNORECASE)
 UNTIL_UTC = re.compile(r"(UNTIL=)(\d{8}T\d{6})Z", re.IGNORECASE)
+GREGORIAN_CYCLE = 400  # years after which dates fall on the same weekdays again
+CYCLE_DAYS = 146097  # the days of one cycle: a whole number of weeks too
+LAST_CALENDAR_DAY = date(MAXYEAR, 12, 31)
 
 
 class RuleError(ValueError):
     """A rule that cannot be a schedule; its message says why."""
 
 
-def _bounded_expansion() -> Callable:
-    """dateutil's rrule expansion, run on a calendar whose last year is LAST_SLOT_YEAR.
+@dataclass(frozen=True)
+class Expansion:
+    """A rule's slots up to `last` (None: the rule never yields one, and nothing is
+    searched at all)."""
 
-    The expansion stops searching when the year passes `datetime.MAXYEAR`; this copy of it
-    reads that name from a module whose MAXYEAR is LAST_SLOT_YEAR, and nothing else changes.
-    """
-    calendar = types.SimpleNamespace(**vars(datetime_module))
-    calendar.MAXYEAR = LAST_SLOT_YEAR
-    expansion = rrule._iter
-    return types.FunctionType(
-        expansion.__code__,
-        {**vars(dateutil_rrule), "datetime": calendar},
-        expansion.__name__,
-        expansion.__defaults__,
-        expansion.__closure__,
-    )
+    rule: rrule | None
+    last: datetime
 
-
-class BoundedRule(rrule):
-    """An rrule that yields no slot after LAST_SLOT_YEAR and stops looking there."""
-
-    _iter = _bounded_expansion()
+    def xafter(self, moment: datetime, inc: bool = False) -> Iterator[datetime]:
+        """Each slot after `moment` (or at it, with `inc`), in order, up to `last`."""
+        if self.rule is None:
+            return
+        for slot in self.rule.xafter(moment, inc=inc):
+            if slot > self.last:
+                return
+            yield slot
 
 
 def check_rule(rule: str, timezone: str = "UTC") -> str | None:
@@ -72,10 +70,28 @@ def check_rule(rule: str, timezone: str = "UTC") -> str | None:
 
 
 @lru_cache(maxsize=32)
-def expand_rule(rule: str, at: time, timezone: str) -> rrule:
+def expand_rule(rule: str, at: time, timezone: str) -> Expansion:
     """The rule over naive local datetimes at `at`, from its DTSTART day or ANCHOR_DAY, ending
     with LAST_SLOT_YEAR at the latest; a RuleError when it is not a rule a schedule can use."""
     first_day, line = _split_lines(rule)
+    parts = _checked_parts(line)
+    line = UNTIL_UTC.sub(lambda m: m[1] + _local_until(m[2], timezone), line)
+    try:
+        parsed = rrulestr(line, dtstart=datetime.combine(first_day, at), cache=True)
+    except (ValueError, TypeError) as exc:
+        raise RuleError(str(exc)) from None
+    if not isinstance(parsed, rrule):
+        raise RuleError("give one RRULE")
+    frequency, interval = parts["FREQ"], int(parts.get("INTERVAL") or 1)
+    week_start = getattr(dateutil_rrule, parts.get("WKST", "MO")).weekday
+    last = _last_moment(frequency, week_start)
+    if not _ever_yields(parsed, first_day, frequency, interval):
+        return Expansion(None, last)
+    return Expansion(parsed, last)
+
+
+def _checked_parts(line: str) -> dict[str, str]:
+    """The parts of an RRULE line, or RuleError for one no schedule may use."""
     parts = _parts(line)
     frequency = parts.get("FREQ", "")
     if frequency not in FREQUENCIES:
@@ -88,26 +104,50 @@ def expand_rule(rule: str, at: time, timezone: str) -> rrule:
             raise RuleError(
                 f"{name} is not allowed: a schedule has at most one slot a day, at [schedule] time"
             )
-    line = UNTIL_UTC.sub(lambda m: m[1] + _local_until(m[2], timezone), line)
+    if "BYEASTER" in parts:  # dateutil's own: its days repeat only after 5.7 million years
+        raise RuleError("BYEASTER is not allowed: it is not part of RFC 5545")
+    return parts
+
+
+def _last_moment(frequency: str, week_start: int) -> datetime:
+    """The last moment a slot may fall on: the end of LAST_SLOT_YEAR, or for a weekly rule
+    the end of the week (from WKST) that holds that year's last day: a week is yielded
+    whole."""
+    last_day = date(LAST_SLOT_YEAR, 12, 31)
+    if frequency == "WEEKLY":
+        last_day += timedelta(days=6 - (last_day.weekday() - week_start) % 7)
+    return datetime.combine(last_day, time(23, 59, 59))
+
+
+def _ever_yields(parsed: rrule, first_day: date, frequency: str, interval: int) -> bool:
+    """Whether the rule yields any slot, however late.
+
+    dateutil searches a rule that never yields up to the year 9999. But a rule's slots
+    repeat (dates fall on the same weekdays every GREGORIAN_CYCLE years, and the rule's
+    periods line up again after INTERVAL of them), so one repeat of them is enough to look
+    at: the same rule started as late as leaves one repeat before the calendar's end.
+    """
+    start = datetime.combine(_probe_start(first_day, frequency, interval), time())
+    probe = parsed.replace(dtstart=start, count=None, until=None, cache=False)
     try:
-        parsed = rrulestr(line, dtstart=datetime.combine(first_day, at), cache=True)
-    except (ValueError, TypeError) as exc:
-        raise RuleError(str(exc)) from None
-    if not isinstance(parsed, rrule):
-        raise RuleError("give one RRULE")
-    original = parsed._original_rule
-    return BoundedRule(
-        **{
-            "freq": parsed._freq,
-            "dtstart": parsed._dtstart,
-            "interval": parsed._interval,
-            "wkst": parsed._wkst,
-            "count": parsed._count,
-            "until": parsed._until,
-            **original,
-            "cache": True,
-        }
-    )
+        return next(iter(probe), None) is not None
+    except (ValueError, OverflowError):  # a week running past the year 9999: it had a slot
+        return True
+
+
+def _probe_start(first_day: date, frequency: str, interval: int) -> date:
+    """The latest day to start the rule from and still see one whole repeat of its slots
+    before the calendar's end: the first day moved on by whole periods counted (a daily or
+    weekly rule) or whole Gregorian cycles (a monthly or yearly one, whose days hang on
+    the first day's month and day)."""
+    if frequency in ("DAILY", "WEEKLY"):
+        step = interval * (7 if frequency == "WEEKLY" else 1)  # days from period to period
+        room = (LAST_CALENDAR_DAY - first_day).days - lcm(CYCLE_DAYS, step)
+        return first_day + timedelta(days=max(0, room) // step * step)
+    periods = 4800 if frequency == "MONTHLY" else GREGORIAN_CYCLE  # in one cycle
+    repeat = GREGORIAN_CYCLE * interval // gcd(interval, periods)  # in years
+    cycles = max(0, (MAXYEAR - repeat - first_day.year) // GREGORIAN_CYCLE)
+    return first_day.replace(year=first_day.year + cycles * GREGORIAN_CYCLE)
 
 
 def _split_lines(rule: str) -> tuple[date, str]:

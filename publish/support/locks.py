@@ -1,13 +1,16 @@
-"""The one exclusive-lock helper: a `flock` on a lock file, refused at once when held."""
+"""The exclusive-lock helpers: a `flock` on a lock file or a folder, refused at once when held."""
 
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from publish.errors import PublishError
+
+SITE_BUSY = "a `publish run` or a `publish import` is in progress; try again when it has finished"
 
 
 @contextmanager
@@ -27,3 +30,21 @@ def exclusive_lock(path: Path, message: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def folder_lock(folder: Path, message: str) -> Iterator[None]:
+    """Hold an exclusive lock on a folder that exists, creating nothing in it (a site's root,
+    which `publish run` and `publish import` both lock before they read `releases.toml`).
+
+    Another process holding it gets PublishError at `folder` saying `message` at once.
+    """
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PublishError.single(str(folder), 1, 1, message) from None
+        yield
+    finally:
+        os.close(descriptor)  # closing the only descriptor lets go of the lock

@@ -12,7 +12,8 @@ The points: `build` and `record` (`publish run`, right after that step), `claime
 send's claims just committed, before their messages go out) and `accepted` (a message the
 server just accepted, before its outcome is recorded), `fedi-claimed` and `fedi-accepted`
 (the same two for a fediverse delivery), `worker` (a forked worker starting),
-`staged`, `journal`, `half-committed` and `committed` (the writer's commit). Unset, nothing
+`staged`, `journal`, `half-committed` and `committed` (the writer's commit),
+`import-staged` (`publish import`, its files staged, nothing yet in place). Unset, nothing
 happens. Never set it in production.
 """
 
