@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,20 @@ from publish.model import GlossaryEntry
 from publish.outputs.files import Content, Deferred, Reads
 from publish.pipeline.build import PARALLEL_THRESHOLD, Rendering, heaviest_first
 from publish.pipeline.writer import OutputFolder, Placing, write_trees
+from publish.support.parallel import can_fork
 
 FILES = PARALLEL_THRESHOLD + 24  # enough deferred files for the build to fork its workers
+
+
+@pytest.fixture(autouse=True)
+def forking_is_safe() -> None:
+    """Wait for threads earlier tests left winding down (a pool's manager thread, a server):
+    the build forks no workers while another thread runs, and these tests are about workers."""
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread():
+            thread.join(timeout=30)
+    assert can_fork(), f"threads still running: {threading.enumerate()}"
+
 
 _watching: list[tuple[int, Path, list[str]]] = []  # the parent, the folder watched, its writes
 
