@@ -17,6 +17,7 @@ from tests.mailsite import SETTINGS
 from tests.sitebuilder import essay_text, invoke, make_site
 from tests.test_importers import new_site, snapshot
 from tests.test_writer import wait_for_hold
+from tests.tools import requires
 
 REPO = Path(__file__).parent.parent
 OTHER_FILESYSTEM = "/dev/shm"  # tmpfs on Linux, never the test's own temporary folder
@@ -122,6 +123,7 @@ def test_an_import_into_essays_on_another_filesystem_copies_what_it_cannot_link(
 
 
 def test_the_next_import_clears_what_a_killed_import_staged(tmp_path: Path) -> None:
+    requires("sleep")
     root, export = new_site(tmp_path), substack_zip(tmp_path / "export.zip")
     before = snapshot(root)
     killed = start_import(root, export, hook_value(CRASH, "import-staged"))
