@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import threading
 from collections.abc import Callable, Iterator
 from datetime import date
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +20,9 @@ from publish.pipeline.build import BuildOptions, build
 from publish.pipeline.load import load
 from publish.service.app import create_app
 from publish.service.subscriptions import page as service_page
-from tests.test_browser import QuietHandler
+from tests.test_browser import served_folder
 from tests.test_service_browser import serve_site_from_build
-from tests.tools import AXE_JS, free_port, requires
+from tests.tools import AXE_JS, requires
 from tests.websites import example_site
 
 TODAY = date(2026, 11, 23)
@@ -97,17 +95,9 @@ def built(
     top = root.parent / "served"
     top.mkdir()
     (top / "slow-margin").symlink_to(root / "build" / "site")
-    handler = functools.partial(QuietHandler, directory=str(top))
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        served = f"http://127.0.0.1:{server.server_address[1]}/slow-margin/"
+    with served_folder(str(top)) as url:
+        served = f"{url}slow-margin/"
         yield Built(root, served, service_html(root))
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def with_search(root: Path) -> None:

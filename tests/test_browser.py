@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page
@@ -43,12 +45,10 @@ class QuietHandler(SimpleHTTPRequestHandler):
         """Say nothing."""
 
 
-@pytest.fixture(scope="module")
-def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The built example site, served on a free port of 127.0.0.1 for this module."""
-    root = example_site(tmp_path_factory.mktemp("browser") / "site")
-    build_site(root)
-    handler = functools.partial(QuietHandler, directory=str(root / "build" / "site"))
+@contextmanager
+def served_folder(folder: str | Path) -> Iterator[str]:
+    """Serve `folder` on a free port of 127.0.0.1 for the block; its URL, ending in "/"."""
+    handler = functools.partial(QuietHandler, directory=str(folder))
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -58,6 +58,15 @@ def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture(scope="module")
+def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The built example site, served on a free port of 127.0.0.1 for this module."""
+    root = example_site(tmp_path_factory.mktemp("browser") / "site")
+    build_site(root)
+    with served_folder(str(root / "build" / "site")) as url:
+        yield url
 
 
 def test_footnote_reference_three_and_its_back_link(page: Page, site_url: str) -> None:

@@ -4,17 +4,13 @@ screenshot is written into test-results/."""
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import Page
 
-from tests.test_browser import OVERFLOWING, RESULTS, QuietHandler
+from tests.test_browser import OVERFLOWING, RESULTS, served_folder
 from tests.test_i18n import site_in
-from tests.tools import free_port
 
 WIDTHS = (390, 1280)
 PAGES = ("essay-1/", "", "glossary/", "archive/", "lista/")
@@ -41,16 +37,8 @@ LIST_SIDES = """(list) => {
 def arabic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The fixture site built in Arabic, served on a free port of 127.0.0.1."""
     root = site_in(tmp_path_factory.mktemp("rtl") / "site", "ar")
-    handler = functools.partial(QuietHandler, directory=str(root / "build" / "site"))
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with served_folder(str(root / "build" / "site")) as url:
+        yield url
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -3,18 +3,15 @@ other, the text or the viewport; none on a phone) and glossary notes as native p
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import lxml.html
 import pytest
 from playwright.sync_api import Page
 
-from tests.test_browser import QuietHandler
-from tests.tools import free_port, validate_html
+from tests.test_browser import served_folder
+from tests.tools import validate_html
 from tests.websites import build_site, essay_file, write_settings
 
 GLOSSARY = {
@@ -102,16 +99,8 @@ def notes_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     )
     build_site(root)
     site = root / "build" / "site"
-    handler = functools.partial(QuietHandler, directory=str(site))
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/", site
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with served_folder(str(site)) as url:
+        yield f"{url}", site
 
 
 def intersect(a: dict[str, float], b: dict[str, float]) -> bool:
