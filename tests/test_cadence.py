@@ -1,10 +1,12 @@
-"""Tests for publish.schedule.cadence: RRULEs described in plain English."""
+"""RRULEs described in plain English, as `publish schedule` shows them."""
 
 from __future__ import annotations
 
 import pytest
 
-from publish.schedule.cadence import GENERIC_SENTENCE, describe_rule
+from publish.i18n.cadence import describe_rule
+
+GENERIC_SENTENCE = "New essays arrive on a regular schedule."
 
 
 @pytest.mark.parametrize(

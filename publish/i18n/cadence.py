@@ -8,15 +8,15 @@ language needs; weekday names come from the catalog too, each in the context it 
 
 from __future__ import annotations
 
-from publish.i18n.words import Words
-from publish.schedule.cadence import BYDAY_PATTERN, _ordinal_number, _rule_parts
+from publish.i18n.words import ENGLISH, Words
+from publish.schedule.cadence import BYDAY_PATTERN, ordinal_number, rule_parts
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
 def cadence_sentence(rule: str, words: Words) -> str:
     """The sentence readers see for `rule`, or the generic one for a rule it cannot word."""
-    parts = _rule_parts(rule)
+    parts = rule_parts(rule)
     frequency = parts.pop("FREQ", "")
     interval = parts.pop("INTERVAL", "1")
     parts.pop("WKST", None)
@@ -28,6 +28,11 @@ def cadence_sentence(rule: str, words: Words) -> str:
     elif frequency == "MONTHLY" and interval == "1" and set(parts) == {"BYMONTHDAY"}:
         sentence = _monthly_day(parts["BYMONTHDAY"], words)
     return sentence or words.gettext("New essays arrive on a regular schedule.")
+
+
+def describe_rule(rule: str) -> str:
+    """The sentence in English, as the command line shows it (`publish schedule`)."""
+    return cadence_sentence(rule, ENGLISH)
 
 
 def _every_day(code: str, words: Words) -> str:
@@ -110,4 +115,4 @@ def _monthly_day(bymonthday: str, words: Words) -> str | None:
     day = int(bymonthday)
     # Translators: %(ordinal)s is English's '15th'; write %(day)s, the plain day number.
     sentence = words.gettext("New essays arrive on the %(ordinal)s of each month.")
-    return sentence % {"ordinal": _ordinal_number(day), "day": words.number(day)}
+    return sentence % {"ordinal": ordinal_number(day), "day": words.number(day)}
