@@ -15,11 +15,11 @@ from lxml import html as lxml_html
 from publish.cli.main import cli
 from publish.content.markdown import build_parser
 from publish.content.settings import load_settings
+from publish.i18n.cadence import describe_rule
 from publish.mail import mime
 from publish.outputs import mail
 from publish.outputs.plaintext import render_text
 from publish.outputs.renderers import RenderContext, render_email
-from publish.schedule.cadence import describe_rule
 from tests.mailsite import ESSAYS, SLUG, make_mail_site
 from tests.sitebuilder import essay_text
 from tests.tools import validate_html

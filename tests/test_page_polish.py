@@ -15,7 +15,7 @@ import feedparser
 import pytest
 from lxml import etree, html
 
-from publish.schedule.cadence import describe_rule
+from publish.i18n.cadence import describe_rule
 from tests.sitebuilder import due_since_long_ago
 from tests.tools import requires, validate_html
 from tests.websites import SVG, build_site, example_site, fixture_site
