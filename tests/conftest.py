@@ -76,9 +76,9 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     seen: list[str] = []
     real = publish.content.essays.read_essay
 
-    def spy(path, root, settings, glossary):
+    def spy(path, root, settings, glossary, raw=None):
         seen.append(path.name)
-        return real(path, root, settings, glossary)
+        return real(path, root, settings, glossary, raw)
 
     monkeypatch.setattr(publish.content.essays, "read_essay", spy)
     yield seen

@@ -21,11 +21,11 @@ from publish.content.glossary import load_glossary
 from publish.content.markdown import build_parser
 from publish.layout import CACHE_DIR
 from publish.pipeline.build import BuildOptions, build
+from tests.cachepacks import records
 from tests.test_cache import (
     REPO,
     TODAY,
     build_in_a_fresh_process,
-    records,
     same_tree,
 )
 
@@ -138,10 +138,10 @@ def test_records_keep_rendered_bodies_not_tokens(tmp_path):
     build(root, BuildOptions(today=TODAY))
     page = (root / "build" / "site" / "essay-00003" / "index.html").read_text(encoding="utf-8")
     for record in records(root):
-        data = record.read_bytes()
+        data = record.read()
         key = cache_store.HEADER.unpack_from(data)[2]
         _, (start, length) = cache_store.unpack_record(data, cache.MAGIC, key)
         assert b"paragraph_open" not in data[start : start + length]
-    essay_record = next(r for r in records(root) if b"essay-00003" in r.read_bytes())
+    essay_record = next(r for r in records(root) if b"essay-00003" in r.read())
     first_note = page.split('<section class="footnotes"')[0].rsplit("</p>", 1)[0][-200:]
-    assert first_note.encode() in essay_record.read_bytes(), "the page's body is kept as is"
+    assert first_note.encode() in essay_record.read(), "the page's body is kept as is"

@@ -35,6 +35,7 @@ from publish.pipeline.build import BuildOptions, build
 from publish.pipeline.load import load
 from publish.support import parallel
 from publish.support.testhooks import HOLD, HOOK_ENV, hook_value
+from tests.cachepacks import last_of_a_pack, pack_files, records, scanned
 from tests.sitebuilder import due_since_long_ago
 
 REPO = Path(__file__).parent.parent
@@ -85,11 +86,6 @@ def citing(root: Path, key: str) -> set[str]:
     """The essay files whose notes cite a glossary key."""
     site, _ = read_site(root)
     return {Path(e.path).name for e in site.essays if any(n.glossary_key == key for n in e.notes)}
-
-
-def records(root: Path) -> list[Path]:
-    """The essay records in a site's cache."""
-    return sorted((root / CACHE_DIR / "essays").glob("*.rec"))
 
 
 def test_cached_build_is_byte_identical_to_an_uncached_one(tmp_path, monkeypatch, parsed):
@@ -283,8 +279,8 @@ def test_damaged_record_is_detected_and_rebuilt(corpus, parsed, damage):
     build(corpus, BuildOptions(today=TODAY))
     before = corpus / "before"
     shutil.copytree(corpus / "build" / "site", before)
-    record = records(corpus)[3]
-    data = bytearray(record.read_bytes())
+    record = last_of_a_pack(corpus)  # damage in a pack loses what follows it there
+    data = bytearray(record.read())
     (_, meta_length), (bodies_start, _) = cache_store.unpack_record(
         bytes(data), cache.MAGIC, cache_store.HEADER.unpack_from(data)[2]
     )
@@ -299,7 +295,7 @@ def test_damaged_record_is_detected_and_rebuilt(corpus, parsed, damage):
         data = bytearray()
     else:
         data[8:10] = (cache_store.FORMAT_VERSION + 1).to_bytes(2, "little")
-    record.write_bytes(bytes(data))
+    record.rewrite(bytes(data))
     parsed.clear()
     build(corpus, BuildOptions(today=TODAY))
     assert len(parsed) == 1
@@ -329,11 +325,11 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, parsed, monkeypatch, da
     def damage_after_load(site, known, options):  # the records held when loaded, then changed
         for record in records(corpus):
             if damage == "byte":
-                data = bytearray(record.read_bytes())
+                data = bytearray(record.read())
                 data[-100] ^= 0x01  # inside the last body
-                record.write_bytes(bytes(data))
+                record.rewrite(bytes(data))
             else:
-                record.unlink()
+                record.pack.unlink(missing_ok=True)
         return real_plan(site, known, options)
 
     monkeypatch.setattr(publish.pipeline.build, "plan", damage_after_load)
@@ -644,9 +640,10 @@ def plant_pickles(root: Path, marker: Path) -> None:
     """Replace every essay record and output manifest with a well-formed one (right magic,
     version, key, lengths and checksum) whose body is a pickle that would create `marker`."""
     payload = pickle.dumps(_CreatesFile(marker))
-    for record in records(root):
-        key = cache_store.HEADER.unpack_from(record.read_bytes())[2]
-        record.write_bytes(cache_store.pack_record(cache.MAGIC, key, [payload, b""]))
+    found = scanned(root)
+    for pack in pack_files(root):
+        crafted = [cache_store.pack_record(cache.MAGIC, r.key, [payload, b""]) for r in found]
+        pack.write_bytes(b"".join(crafted[n] for n, r in enumerate(found) if r.pack == pack))
     manifests = sorted((root / memo.OUTPUTS_DIR).glob("*.manifest"))
     assert [m.name for m in manifests] == ["email.manifest", "site.manifest"]
     for manifest in manifests:
@@ -683,7 +680,7 @@ def test_a_crafted_pickle_in_the_cache_never_runs(corpus, tmp_path, command):
             assert same_tree(expected / output, corpus / "build" / output), output
         assert len(records(corpus)) == 12
         assert all(
-            cache_store.HEADER.unpack_from(r.read_bytes())[1] == cache_store.FORMAT_VERSION
+            cache_store.HEADER.unpack_from(r.read())[1] == cache_store.FORMAT_VERSION
             for r in records(corpus)
         )
 
@@ -691,7 +688,7 @@ def test_a_crafted_pickle_in_the_cache_never_runs(corpus, tmp_path, command):
 def test_records_are_plain_data(corpus):
     build(corpus, BuildOptions(today=TODAY))
     for record in records(corpus):
-        data = record.read_bytes()
+        data = record.read()
         key = cache_store.HEADER.unpack_from(data)[2]
         (meta_start, meta_length), (tokens_start, tokens_length) = cache_store.unpack_record(
             data, cache.MAGIC, key
@@ -717,7 +714,7 @@ def test_a_build_uses_the_cache_it_is_given(tmp_path):
     kept = cache_store.BuildCache.for_site(root)
     build(root, BuildOptions(today=TODAY), cache=kept)
     assert len(records(root)) == 4
-    assert {path.parent.name for path in kept.loaded_records} <= {"essays"}
+    assert {bytes.fromhex(name) for name in kept.loaded_records} <= {r.key for r in records(root)}
     assert len(kept.template_environments) == 1, "the templates kept for the next build"
 
 

@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 
 from bench.generate import generate
 from publish.cache import index as record_index
-from publish.cache import parses
+from publish.cache import packs, parses
 from publish.layout import CACHE_DIR
 from publish.pipeline.build import BuildOptions, build
 from publish.pipeline.load import load
 from publish.support import stamps
+from tests.cachepacks import last_of_a_pack, pack_files, records
 from tests.sitebuilder import due_since_long_ago, invoke
 
 TODAY = date(2030, 1, 1)
@@ -37,15 +38,16 @@ def corpus(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def heads_read(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The record files whose head was read from the record itself (not from the index)."""
+    """The packs of each record whose head was read from its pack (not from the index)."""
     seen: list[str] = []
-    real = parses.read_record_head
+    real = packs.scan_pack
 
-    def spy(path, magic, key):
-        seen.append(path.name)
-        return real(path, magic, key)
+    def spy(path, magic):
+        for found in real(path, magic):
+            seen.append(path.name)
+            yield found
 
-    monkeypatch.setattr(parses, "read_record_head", spy)
+    monkeypatch.setattr(packs, "scan_pack", spy)
     yield seen
 
 
@@ -100,16 +102,18 @@ def test_a_damaged_index_falls_back_to_the_records(corpus, heads_read, parsed, d
 
 
 def test_a_stale_index_entry_is_not_served(corpus, heads_read, parsed):
-    """A record replaced under the same name (its stamp moved) is read from the record, and
-    a damaged one is parsed again, whatever the index says of it."""
+    """A pack changed since the index was kept (its stamp moved) is read record by record,
+    and a damaged record is parsed again, whatever the index says of it."""
     expected = essays_of(corpus)
-    record = sorted((corpus / CACHE_DIR / "essays").glob("*.rec"))[3]
-    data = bytearray(record.read_bytes())
+    record = last_of_a_pack(corpus)
+    before = [r for r in records(corpus) if r.pack == record.pack]
+    data = bytearray(record.read())
     data[60] ^= 0xFF  # in the header's checksum: the record no longer holds
-    record.write_bytes(bytes(data))
+    record.rewrite(bytes(data))
     assert essays_of(corpus) == expected
-    # read once as the index failed to vouch for it, once more as its new record is indexed
-    assert set(heads_read) == {record.name} and len(parsed) == 1
+    # the records before it in its pack read from the pack, then nothing more
+    assert set(heads_read) == {record.pack.name} and len(parsed) == 1
+    assert len(heads_read) == len(before) - 1
 
 
 def _retitle(root: Path, number: int) -> None:
@@ -151,7 +155,32 @@ def _damage_index(root: Path, number: int) -> None:
 
 
 def _drop_record(root: Path, number: int) -> None:
-    found = sorted((root / CACHE_DIR / "essays").glob("*.rec"))
+    found = records(root)
+    if found:
+        found[number % len(found)].rewrite(b"")  # the records after it move up
+
+
+def _truncate_pack(root: Path, number: int) -> None:
+    found = pack_files(root)
+    if found:
+        pack = found[number % len(found)]
+        data = pack.read_bytes()
+        pack.write_bytes(data[: len(data) * number // 4])  # torn, as a killed append leaves it
+
+
+def _flip_pack_byte(root: Path, number: int) -> None:
+    found = pack_files(root)
+    if found:
+        pack = found[number % len(found)]
+        data = bytearray(pack.read_bytes())
+        data[len(data) * (number + 1) // 5] ^= 0x40
+        stamp = pack.stat()
+        pack.write_bytes(bytes(data))
+        os.utime(pack, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # its stamp as it was
+
+
+def _remove_pack(root: Path, number: int) -> None:
+    found = pack_files(root)
     if found:
         found[number % len(found)].unlink()
 
@@ -171,6 +200,9 @@ EDITS = {
     "index damaged": _damage_index,
     "index removed": lambda root, _: index_file(root).unlink(missing_ok=True),
     "record removed": _drop_record,
+    "pack truncated": _truncate_pack,
+    "pack byte flipped, its stamp kept": _flip_pack_byte,
+    "pack removed": _remove_pack,
 }
 
 
@@ -186,7 +218,7 @@ def outputs(root: Path) -> dict[str, dict[str, bytes]]:
     }
 
 
-@settings(max_examples=12)
+@settings(max_examples=16)
 @given(
     edits=st.lists(
         st.tuples(st.sampled_from(sorted(EDITS)), st.integers(0, 3)), min_size=1, max_size=3

@@ -38,7 +38,7 @@ def render_bodies(tokens: Sequence[Token], renderings: Sequence[Rendering]) -> d
 
 
 def read_body(path: Path, span: Span) -> str | None:
-    """The body at `span` of a record, or None when it is absent or fails its checksum."""
+    """The body at `span` of a pack, or None when it is absent or fails its checksum."""
     offset, length, checksum = span
     try:
         with open(path, "rb") as kept:
@@ -78,10 +78,13 @@ class KeptBody(Sequence[Token], KeptRenderings):
     Indexing or iterating gives the tokens too, so the body reads as the tokens it stands for.
     """
 
-    __slots__ = ("path", "spans", "count", "source", "repaired")
+    __slots__ = ("path", "spans", "count", "source", "record", "repaired")
 
-    def __init__(self, path: Path, spans: Mapping[str, Span], count: int, source: Source):
+    def __init__(
+        self, path: Path, spans: Mapping[str, Span], count: int, source: Source, record: str
+    ):
         self.path, self.spans, self.count, self.source = path, spans, count, source
+        self.record = record  # the key of its record, which hashes everything it was made from
         self.repaired: dict[str, str] = {}
 
     def rendered(self, render: Renderer, context: Any) -> str:
@@ -125,11 +128,11 @@ class KeptBody(Sequence[Token], KeptRenderings):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, KeptBody):
-            return self.path == other.path and self.spans == other.spans
+            return self.record == other.record and self.spans == other.spans
         return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
 
     def __hash__(self) -> int:
-        return hash(self.path)
+        return hash(self.record)
 
     def __repr__(self) -> str:
-        return f"KeptBody({self.path.name}, {len(self.spans)} bodies, {self.count} tokens)"
+        return f"KeptBody({self.record[:12]}, {len(self.spans)} bodies, {self.count} tokens)"

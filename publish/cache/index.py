@@ -1,12 +1,14 @@
-"""One index of every essay record's head, so a rebuild reads one file instead of a thousand.
+"""One index of every essay record's place and head, so a rebuild reads one file, not a thousand.
 
-`build/.cache/essays.idx` holds, for each record under `build/.cache/essays/`, the stamp of
-its file (inode, size, modification time) and its head: the metadata part and where each of
-its parts lies, exactly as `read_record_head` would read them from the record. A record is
-only ever replaced whole (a new file, so a new inode), so while its file keeps the stamp the
-index names, the index's head is the record's. The index is one checksummed record of its
-own (`store.pack_record`): a damaged or foreign index is ignored as a whole, and an entry
-whose stamp no longer holds is ignored alone; either way the record itself is read.
+`build/.cache/essays.idx` holds, for each record the last build used, where it lies in the
+packs (`packs.py`: the pack, offset and length) and its head (the metadata part and where
+each of its parts lies, exactly as reading the record would find them), and the stamp
+(inode, size, modification time) of every pack. A pack is only ever appended to by the
+process that created it, and never once its build ended, so while a pack keeps the stamp
+the index names, the index's heads of its records are the records'. The index is one
+checksummed record of its own (`store.pack_record`): a damaged or foreign index is ignored
+as a whole, and the entries of a pack whose stamp no longer holds are ignored with it;
+either way the packs are scanned.
 
 It also keeps each essay file's key (`parses.essay_key`) by the stamp of the file (size,
 modification and change times, inode) and the hash of the code and settings the keys
@@ -22,22 +24,12 @@ from pathlib import Path
 
 import msgspec
 
+from publish.cache.packs import Located
 from publish.cache.store import NO_KEY, pack_record, unpack_record, write_cache_file
 from publish.support import stamps
 
 MAGIC = b"PUBINDEX"
 INDEX_NAME = "essays.idx"
-
-Stamp = tuple[int, int, int]  # inode, size, modification time in nanoseconds
-Head = tuple[bytes, list[tuple[int, int]]]  # a record's first part and where its parts lie
-
-
-class IndexEntry(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
-    """One record's stamp and head."""
-
-    stamp: tuple[int, int, int]
-    meta: bytes
-    parts: list[tuple[int, int]]
 
 
 class SourceEntry(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -48,22 +40,18 @@ class SourceEntry(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
 
 
 class EssayIndex(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
-    """The index: the records by file name, the essay files' keys by relative path, and
-    the hash of what every key shares (keys kept under another are ignored)."""
+    """The index: the records by key (hex), the packs' stamps by name, the essay files'
+    keys by relative path, and the hash of what every key shares (keys kept under another
+    are ignored)."""
 
-    records: dict[str, IndexEntry] = {}
+    records: dict[str, Located] = {}
+    packs: dict[str, tuple[int, int, int]] = {}
     base: bytes = b""
     sources: dict[str, SourceEntry] = {}
 
 
 _DECODER = msgspec.msgpack.Decoder(EssayIndex)
 _ENCODER = msgspec.msgpack.Encoder()
-
-
-def file_stamp(path: Path) -> Stamp:
-    """The stamp of a record file (OSError when it is absent)."""
-    status = os.stat(path)
-    return (status.st_ino, status.st_size, status.st_mtime_ns)
 
 
 def source_stamp(path: Path) -> tuple[int, int, int, int]:
@@ -92,14 +80,6 @@ def read_index(folder: Path) -> EssayIndex:
         return _DECODER.decode(memoryview(data)[start : start + length])
     except msgspec.DecodeError:
         return EssayIndex()
-
-
-def indexed_head(index: dict[str, IndexEntry], path: Path, stamp: Stamp) -> Head | None:
-    """The head the index keeps of the record at `path`, if its file still has that stamp."""
-    entry = index.get(path.name)
-    if entry is None or entry.stamp != stamp:
-        return None
-    return entry.meta, entry.parts
 
 
 def write_index(folder: Path, index: EssayIndex) -> bool:

@@ -56,7 +56,7 @@ def essay_fingerprint(essay: Essay, glossary: Glossary) -> bytes | None:
     """A hash of an essay as its outputs see it, or None when its parse is not kept.
 
     Covers every field (the date may come from the state database), the kept parse (whose
-    record name hashes the essay's bytes, path, settings and parsing code) and each cited
+    record key hashes the essay's bytes, path, settings and parsing code) and each cited
     glossary entry.
     """
     body = essay.tokens
@@ -64,7 +64,7 @@ def essay_fingerprint(essay: Essay, glossary: Glossary) -> bytes | None:
         return None
     shown = [getattr(essay, name) for name in ESSAY_FIELDS]  # the body is in content_hash
     digest = hashlib.sha256(repr(shown).encode())
-    digest.update(f"|{body.path.name}|{body.count}".encode())
+    digest.update(f"|{body.record}|{body.count}".encode())
     digest.update(repr(glossary_dependencies(essay, glossary)).encode())
     return digest.digest()
 

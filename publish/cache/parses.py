@@ -25,15 +25,13 @@ from typing import Any
 from publish.cache.bodies import KeptBody, Rendering, render_bodies
 from publish.cache.index import (
     EssayIndex,
-    IndexEntry,
     SourceEntry,
-    file_stamp,
-    indexed_head,
     read_index,
     settled,
     source_stamp,
     write_index,
 )
+from publish.cache.packs import Located, PackWriter, compact, find_records, pack_stamps
 from publish.cache.records import (
     Dependency,
     Span,
@@ -41,13 +39,7 @@ from publish.cache.records import (
     essay_to_record,
     pack_bodies,
 )
-from publish.cache.store import (
-    BuildCache,
-    code_fingerprint,
-    pack_record,
-    read_record_head,
-    write_cache_file,
-)
+from publish.cache.store import BuildCache, code_fingerprint, pack_record
 from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, Settings
 from publish.support.parallel import fork_workers, in_forked_runs
@@ -56,7 +48,7 @@ MAGIC = b"PUBCACHE"
 PARALLEL_THRESHOLD = 48
 RECENT_PARSES = 8  # essays parsed again for a body the cache lacked, kept for the next
 
-EssayParser = Callable[[Path, Path, Settings, Glossary], tuple[Essay | None, list[Problem]]]
+EssayParser = Callable[..., tuple[Essay | None, list[Problem]]]  # path, root, settings, glossary
 # What to render of each parsed essay: the bodies the outputs will ask for, each a renderer
 # and its context (made once per load from the site's root and settings).
 BodyPlan = Callable[[Path, Settings], Callable[[Essay], Sequence[Rendering]]]
@@ -99,8 +91,8 @@ def dependencies_hold(dependencies: Sequence[Dependency], glossary: Glossary) ->
 
 
 class EssayCache:
-    """The folder of cached essay parses of one site: a record (`<key>.rec`) of each essay,
-    with its rendered bodies."""
+    """The cached essay parses of one site: a record of each essay, with its rendered
+    bodies, in the packs under `build/.cache/` (see `packs.py`), found through the index."""
 
     def __init__(
         self,
@@ -122,112 +114,94 @@ class EssayCache:
         self.index = index
         self.base = self.key_base.digest()
         self.known_keys = index.sources if index.base == self.base else {}
-        self.heads: dict[str, IndexEntry] = {}  # the heads of the records read in this build
+        others: list[str] = []
+        self.records, self.packs = (
+            find_records(self.folder, MAGIC, index.records, index.packs, others)
+            if cache.enabled
+            else ({}, {})
+        )
+        if cache.writable:
+            compact(self.folder, self.records, self.packs, others)
+        self.writer = PackWriter(self.folder)
+        self.heads: dict[str, Located] = {}  # the records read or made in this build
         self.keys: dict[str, SourceEntry] = {}  # the essay files keyed in this build
-
-    def record_path(self, key: bytes) -> Path:
-        """Where the record of a key lives."""
-        return self.folder / f"{key.hex()}.rec"
+        self.sources: dict[str, bytes] = {}  # the bytes of essay files read to be keyed
 
     def load(self, key: bytes, path: Path) -> Parsed | None:
         """The cached essay at `path` and its warnings, or None when absent, damaged or out
         of date."""
-        record_path = self.record_path(key)
-        record = self._read_record(record_path, key)
+        record = self._read_record(key.hex())
         if record is None:
             return None
         essay, problems, dependencies, spans, count = record
         if not dependencies_hold(dependencies, self.glossary):
             return None
-        return self.with_body(essay, path, record_path, spans, count), problems
+        return self.with_body(essay, path, key.hex(), spans, count), problems
 
-    def _read_record(
-        self, path: Path, key: bytes
-    ) -> tuple[Essay, list[Problem], tuple[Dependency, ...], dict[str, Span], int] | None:
-        """A record decoded, or None (a damaged one is deleted).
+    def _read_record(self, name: str) -> Record | None:
+        """A record decoded from its head, or None (a damaged one is forgotten).
 
-        A record decoded earlier in this process is reused while its file keeps the same
-        inode, size and modification time (records are only ever replaced whole), so a
-        long-lived process (`publish serve`) does not decode every essay on every rebuild.
+        A record decoded earlier in this process is reused while it lies at the same place
+        (a pack is only ever appended to), so a long-lived process (`publish serve`) does not
+        decode every essay on every rebuild.
         """
-        try:
-            stamp = file_stamp(path)
-            known = self.cache.loaded_records.get(path)
-            if known is not None and known[0] == stamp:
-                record, self.heads[path.name] = known[1]
-                return record
-            head = indexed_head(self.index.records, path, stamp) or read_record_head(
-                path, MAGIC, key
-            )
-        except OSError:
+        found = self.records.get(name)
+        if found is None:
             return None
-        except ValueError:
-            head = None
-        record = self._decode(head) if head is not None else None
+        place = (found.pack, found.offset)
+        known = self.cache.loaded_records.get(name)
+        fresh = known is None or known[0] != place
+        record = self._decode(found) if fresh else known[1]
         if record is None:
-            self.forget(path)
+            self.forget(name)
             return None
-        entry = IndexEntry(stamp, *head)
-        self.heads[path.name] = entry
-        self.cache.loaded_records[path] = (stamp, (record, entry))
+        self.heads[name] = found
+        self.cache.loaded_records[name] = (place, record)
         return record
 
     def keep_index(self, keys: set[str]) -> None:
-        """Keep the index of the records this build uses (see `index.py`), when it changed:
-        the heads read in this build, and those of records made in it, read once now."""
+        """Keep the index of the records this build uses (see `index.py`), when it changed."""
         if not self.cache.writable:
             return
-        entries = {}
-        for name in sorted(keys):
-            file = f"{name}.rec"
-            entry = self.heads.get(file) or self._entry_of(self.folder / file, bytes.fromhex(name))
-            if entry is not None:
-                entries[file] = entry
-        index = EssayIndex(entries, self.base, self.keys)
+        entries = {name: self.heads[name] for name in sorted(keys) if name in self.heads}
+        self.writer.close()
+        used = {found.pack for found in entries.values()}
+        packs = {name: stamp for name, stamp in pack_stamps(self.folder).items() if name in used}
+        index = EssayIndex(entries, packs, self.base, self.keys)
         if index != self.index:
             write_index(self.cache.folder, index)
 
-    @staticmethod
-    def _entry_of(path: Path, key: bytes) -> IndexEntry | None:
-        """The index entry of a record file (None when it is absent or fails a check)."""
-        try:
-            stamp = file_stamp(path)
-            return IndexEntry(stamp, *read_record_head(path, MAGIC, key))
-        except (OSError, ValueError):
-            return None
-
-    @staticmethod
-    def _decode(
-        head: tuple[bytes, list[tuple[int, int]]],
-    ) -> tuple[Essay, list[Problem], tuple[Dependency, ...], dict[str, Span], int] | None:
-        """Read a record's essay (its head, checked) and where its bodies lie (read later,
-        each when asked for, and checked then).
+    def _decode(self, found: Located) -> Record | None:
+        """Read a record's essay (its head, checked) and where its bodies lie in its pack
+        (read later, each when asked for, and checked then).
 
         A record is MessagePack checked field by field: nothing in the cache can run code.
         """
-        meta, parts = head
-        if len(parts) != 2:
+        if len(found.parts) != 2:
             return None
-        _, (bodies_start, bodies_length) = parts
+        _, (bodies_start, bodies_length) = found.parts
         try:
-            essay, problems, dependencies, count, spans = essay_from_record(meta)
+            essay, problems, dependencies, count, spans = essay_from_record(found.meta)
         except (ValueError, TypeError, KeyError, RecursionError):  # a foreign or stale record
             return None
         if any(offset + length > bodies_length for offset, length, _ in spans.values()):
             return None
-        return essay, problems, dependencies, _placed(spans, bodies_start), count
+        placed = _placed(spans, found.offset + bodies_start)
+        return essay, problems, dependencies, placed, count
 
     def with_body(
-        self, essay: Essay, path: Path, record: Path, spans: dict[str, Span], count: int
+        self, essay: Essay, path: Path, name: str, spans: dict[str, Span], count: int
     ) -> Essay:
         """The essay with its kept bodies in place of its tokens."""
-        source = EssaySource(self, path, record, essay.content_hash)
-        return dataclasses.replace(essay, tokens=KeptBody(record, spans, count, source))
+        source = EssaySource(self, path, name, essay.content_hash)
+        pack = self.folder / self.records[name].pack
+        body = KeptBody(pack, spans, count, source, name)
+        return dataclasses.replace(essay, tokens=body)
 
     def store(self, key: bytes, essay: Essay, problems: list[Problem]) -> tuple[Essay, Body]:
-        """Render the essay's bodies from its tokens and write its record (with them)
-        atomically; return the essay without its tokens and where its bodies lie in the
-        record (or, when nothing could be stored, the essay with its tokens and no bodies)."""
+        """Render the essay's bodies from its tokens and append its record (with them) to
+        this process's pack; return the essay without its tokens and where its record lies
+        (or, when nothing could be stored, the essay with its tokens and no record)."""
         bodies = render_bodies(essay.tokens, self.renderings(essay) if self.renderings else ())
         count = len(essay.tokens)
         try:
@@ -237,16 +211,19 @@ class EssayCache:
         except ValueError:  # something MessagePack cannot store: keep the essay in memory
             return essay, None
         record = pack_record(MAGIC, key, [meta, data])
-        if not write_cache_file(self.record_path(key), record):
+        appended = self.writer.append(record)
+        if appended is None:
             return essay, None
-        return dataclasses.replace(essay, tokens=()), (
-            _placed(spans, len(record) - len(data)),
-            count,
-        )
+        pack, offset = appended
+        start = len(record) - len(data)  # where the bodies begin, after the metadata
+        parts = [(start - len(meta), len(meta)), (start, len(data))]
+        found = Located(pack, offset, len(record), meta, parts)
+        return dataclasses.replace(essay, tokens=()), (found, _placed(spans, start), count)
 
     def key_of(self, path: Path) -> bytes:
         """The cache key of the essay file at `path` as it is now (see `essay_key`): the
-        index's while the file keeps the stamp it had when it was keyed, else hashed."""
+        index's while the file keeps the stamp it had when it was keyed, else hashed (the
+        bytes read kept for its parse, so that the file is read once)."""
         relative = path.relative_to(self.root).as_posix()
         try:
             stamp = source_stamp(path)  # before reading: a change after it moves the stamp
@@ -256,17 +233,24 @@ class EssayCache:
         if known is not None and known.stamp == stamp:
             self.keys[relative] = known
             return known.key
-        key = essay_key(relative, path.read_bytes(), self.settings, self.key_base)
+        raw = path.read_bytes()
+        key = essay_key(relative, raw, self.settings, self.key_base)
+        self.sources[relative] = raw
         if stamp is not None and settled(stamp, time.time_ns()):
             self.keys[relative] = SourceEntry(stamp, key)
         return key
 
+    def parse_once(self, path: Path) -> Parsed:
+        """Parse one essay file, from the bytes keying it read if it was keyed."""
+        raw = self.sources.get(path.relative_to(self.root).as_posix())
+        return self.parse_file(path, self.root, self.settings, self.glossary, raw=raw)
+
     def parse(self, path: Path, key: bytes) -> tuple[Essay | None, list[Problem], Body]:
         """Parse one essay the cache does not hold and store it under `key` (if it parsed)."""
-        essay, problems = self.parse_file(path, self.root, self.settings, self.glossary)
+        essay, problems = self.parse_once(path)
         if essay is None or any(p.is_error for p in problems):
             return essay, problems, None
-        self.remember(self.record_path(key), essay)  # a body it will not keep is made from it
+        self.remember(key.hex(), essay)  # a body it will not keep is made from it
         essay, body = self.store(key, essay, problems)
         return essay, problems, body
 
@@ -274,12 +258,15 @@ class EssayCache:
         self, parsed: tuple[Essay | None, list[Problem], Body], path: Path, key: bytes
     ) -> Parsed:
         """A parsed essay with its kept body attached (what `parse` returned, maybe from a
-        worker, where a body is sent back as its index, never as tokens)."""
+        worker, where a body is sent back as where its record lies, never as tokens)."""
         essay, problems, body = parsed
         if essay is None or body is None:
             return essay, problems
-        spans, count = body
-        return self.with_body(essay, path, self.record_path(key), spans, count), problems
+        found, spans, count = body
+        name = key.hex()
+        self.records[name] = self.heads[name] = found
+        placed = _placed(spans, found.offset)
+        return self.with_body(essay, path, name, placed, count), problems
 
     def parse_pair(
         self, path_and_key: tuple[Path, bytes]
@@ -287,36 +274,37 @@ class EssayCache:
         """`parse` of one (path, key) pair (what a forked worker is handed)."""
         return self.parse(*path_and_key)
 
-    def remember(self, record: Path, essay: Essay) -> Essay:
-        """Keep an essay parsed in this build (under its record's path) for a body its record
+    def remember(self, name: str, essay: Essay) -> Essay:
+        """Keep an essay parsed in this build (under its record's key) for a body its record
         lacks, the last RECENT_PARSES of them; `read_essays` forgets them at each build's
         start (a record's name does not hash the glossary: a later build must not reuse them)."""
         recent = self.cache.recent_parses
-        recent[record] = essay
+        recent[name] = essay
         while len(recent) > RECENT_PARSES:
             del recent[next(iter(recent))]
         return essay
 
-    def forget(self, record: Path) -> None:
-        """Drop a record that failed a check (from memory, and from disk unless read-only):
-        the next build parses its essay again."""
-        self.cache.loaded_records.pop(record, None)
+    def forget(self, name: str) -> None:
+        """Drop a record that failed a check: this build neither serves nor indexes it."""
+        self.cache.loaded_records.pop(name, None)
+        self.records.pop(name, None)
+        self.heads.pop(name, None)
+
+    def discard(self, name: str) -> None:
+        """Drop a record whose body failed its check after the index was kept: from memory,
+        and from the index unless read-only, so the next build parses its essay again."""
+        self.forget(name)
         if self.cache.writable:
-            record.unlink(missing_ok=True)
+            index = read_index(self.cache.folder)
+            if index.records.pop(name, None) is not None:
+                write_index(self.cache.folder, index)
 
     def peek(self, path: Path) -> Parsed:
         """One essay from the cache if its record holds, else parsed; nothing is stored."""
         cached = self.load(self.key_of(path), path)
         if cached is not None:
             return cached
-        return self.parse_file(path, self.root, self.settings, self.glossary)
-
-    def prune(self, keep: set[str]) -> None:
-        """Remove the records no essay of this build uses (old versions, deleted essays), and
-        files half-written by a killed build (one build runs at a time)."""
-        for path in self.folder.iterdir() if self.folder.is_dir() else []:
-            if path.stem not in keep or path.suffix != ".rec":
-                path.unlink(missing_ok=True)
+        return self.parse_once(path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,7 +313,7 @@ class EssaySource:
 
     cache: EssayCache
     path: Path
-    record: Path
+    record: str  # the key (hex) of its record
     content_hash: str
 
     def parse(self) -> Essay:
@@ -352,15 +340,18 @@ class EssaySource:
         return render_bodies(essay.tokens, renderings(essay) if renderings else ())
 
     def discard(self) -> None:
-        """Remove the essay's record (its bodies failed a check): the next build parses it."""
-        self.cache.forget(self.record)
+        """Drop the essay's record (its bodies failed a check): the next build parses it."""
+        self.cache.discard(self.record)
 
 
-Body = tuple[dict[str, Span], int] | None  # where a stored essay's bodies are, and its token count
+# where a stored essay's record lies (and its head), and its bodies in the record; its tokens
+Body = tuple[Located, dict[str, Span], int] | None
+Record = tuple[Essay, list[Problem], tuple[Dependency, ...], dict[str, Span], int]
 
 
 def _placed(spans: dict[str, Span], start: int) -> dict[str, Span]:
-    """Spans within a record's bodies part, placed in the record file (the part at `start`)."""
+    """Spans within a record's bodies part, placed further on by `start` (where the part
+    begins in its record, or in its pack)."""
     return {key: (start + offset, length, crc) for key, (offset, length, crc) in spans.items()}
 
 
@@ -382,7 +373,9 @@ def read_essays(
     build_cache.recent_parses.clear()
     cache = EssayCache(build_cache, settings, glossary, parse, plan)
     if build_cache.read_only:
-        return [cache.peek(path) for path in paths]
+        peeked = [cache.peek(path) for path in paths]
+        cache.sources.clear()
+        return peeked
     results: list[Parsed | None] = []
     missing: list[tuple[int, bytes]] = []  # index and key of each essay the cache lacks
     keys: set[str] = set()
@@ -394,12 +387,12 @@ def read_essays(
         if cached is None:
             missing.append((index, key))
     parsed = _parse_missing([paths[i] for i, _ in missing], [k for _, k in missing], cache)
+    cache.sources.clear()
     loaded = build_cache.loaded_records
-    for stale in [p for p in loaded if p.parent == cache.folder and p.stem not in keys]:
+    for stale in [name for name in loaded if name not in keys]:
         del loaded[stale]
     for (index, _), result in zip(missing, parsed, strict=True):
         results[index] = result
-    cache.prune(keys)
     cache.keep_index(keys)
     return [r for r in results if r is not None]
 

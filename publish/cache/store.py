@@ -3,7 +3,7 @@ one atomic write, and the `BuildCache` object a build passes to everything that 
 
 A record is a header (magic, format version, key, checksum, number of parts), the length of
 each part, then the parts. The checksum covers the lengths and the first part, so a reader
-reads only the head of a record (`read_record_head`): a later part carries checks of its own
+reads only the head of a record (`read_head_at`): a later part carries checks of its own
 (an essay's bodies, each with its checksum, read when asked for). A record whose magic,
 version, key, lengths or checksum do not hold is never served: the caller deletes it and
 makes its content again.
@@ -22,14 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
 from publish.layout import CACHE_DIR
 from publish.support.atomic import write_atomically
 
-FORMAT_VERSION = 5  # 5: the checksum covers the head (4: rendered bodies, not tokens)
+FORMAT_VERSION = 6  # 6: essay records in packs (5: the checksum covers the head)
 HEADER = struct.Struct("<8sH32sIH")  # magic, format version, key, crc of the body, part count
 PART = struct.Struct("<I")  # the length of one part
 NO_CACHE_ENV = "PUBLISH_NO_CACHE"  # set to 1 to parse every essay afresh and store nothing
@@ -53,8 +53,8 @@ class BuildCache:
     root: Path
     enabled: bool = True
     read_only: bool = False
-    loaded_records: dict[Path, tuple[tuple[int, int, int], Any]] = field(default_factory=dict)
-    recent_parses: dict[Path, Any] = field(default_factory=dict)
+    loaded_records: dict[str, tuple[tuple[str, int], Any]] = field(default_factory=dict)
+    recent_parses: dict[str, Any] = field(default_factory=dict)
     template_environments: dict[Path, tuple[Any, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -155,38 +155,43 @@ def pack_record(magic: bytes, key: bytes, parts: Sequence[bytes]) -> bytes:
 
 def unpack_record(data: bytes, magic: bytes, key: bytes = NO_KEY) -> list[tuple[int, int]] | None:
     """The (offset, length) of each part of a record, or None when anything fails to hold."""
-    spans = _record_spans(data, magic, key, len(data))
+    spans = _record_spans(data, magic, key, len(data), exact=True)
     if spans is None:
         return None
     first_end = spans[0][0] + spans[0][1]
     return spans if _checksum(data, first_end) == HEADER.unpack_from(data)[3] else None
 
 
-def read_record_head(path: Path, magic: bytes, key: bytes) -> tuple[bytes, list[tuple[int, int]]]:
-    """A record file's first part and the (offset, length) of every part, reading only its
-    header, lengths and first part; OSError when absent, ValueError when anything fails to
-    hold (magic, version, key, lengths against the file's size, checksum)."""
-    with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        head = file.read(HEADER.size + 64 * PART.size)
-        spans = _record_spans(head, magic, key, size)
-        if spans is None:
-            raise ValueError(f"{path} is not a record of this key")
-        first_end = spans[0][0] + spans[0][1]
-        head += file.read(max(0, first_end - len(head)))
+def read_head_at(
+    file: BinaryIO, offset: int, limit: int, magic: bytes
+) -> tuple[bytes, bytes, list[tuple[int, int]]]:
+    """The key, first part and parts' (offset, length) of the record at `offset` of an open
+    file (offsets from the record's start), reading only its header, lengths and first part;
+    ValueError when anything fails to hold (magic, version, lengths reaching past `limit`,
+    checksum)."""
+    file.seek(offset)
+    head = file.read(HEADER.size + 64 * PART.size)
+    spans = _record_spans(head, magic, None, limit - offset)
+    if spans is None:
+        raise ValueError(f"no record of this version at {offset}")
+    first_end = spans[0][0] + spans[0][1]
+    head += file.read(max(0, first_end - len(head)))
     if len(head) < first_end or _checksum(head, first_end) != HEADER.unpack_from(head)[3]:
-        raise ValueError(f"{path} fails its checksum")
-    return head[spans[0][0] : first_end], spans
+        raise ValueError(f"the record at {offset} fails its checksum")
+    return HEADER.unpack_from(head)[2], head[spans[0][0] : first_end], spans
 
 
-def _record_spans(head: bytes, magic: bytes, key: bytes, size: int) -> list[tuple[int, int]] | None:
+def _record_spans(
+    head: bytes, magic: bytes, key: bytes | None, size: int, exact: bool = False
+) -> list[tuple[int, int]] | None:
     """Where each part of a record lies, from its header and lengths (at the start of
-    `head`), if they hold for a record of `size` bytes; None otherwise."""
+    `head`), if they hold for a record of `size` bytes (at most, unless `exact`) and of
+    `key` (any when None); None otherwise."""
     if len(head) < HEADER.size:
         return None
     found_magic, version, found_key, _, count = HEADER.unpack_from(head)
     start = HEADER.size + count * PART.size
-    if found_magic != magic or version != FORMAT_VERSION or found_key != key:
+    if found_magic != magic or version != FORMAT_VERSION or key not in (None, found_key):
         return None
     if count < 1 or len(head) < start:
         return None
@@ -195,7 +200,7 @@ def _record_spans(head: bytes, magic: bytes, key: bytes, size: int) -> list[tupl
         (length,) = PART.unpack_from(head, HEADER.size + number * PART.size)
         spans.append((offset, length))
         offset += length
-    return spans if offset == size else None
+    return spans if offset == size or (offset <= size and not exact) else None
 
 
 def _checksum(data: bytes, first_end: int) -> int:

@@ -79,10 +79,11 @@ def cap_slug(slug: str, limit: int = MAX_SLUG_LENGTH) -> str:
 
 
 def read_essay(
-    path: Path, root: Path, settings: Settings, glossary: Glossary
+    path: Path, root: Path, settings: Settings, glossary: Glossary, raw: bytes | None = None
 ) -> tuple[Essay | None, list[Problem]]:
-    """Read, validate and parse one essay; return it (or None) and every problem found."""
-    document, problems = read_document(path, root)
+    """Read (unless its bytes `raw` were), validate and parse one essay; return it (or None)
+    and every problem found."""
+    document, problems = read_document(path, root, raw)
     if document is None:
         return None, problems
     problems += _unknown_keys(document)

@@ -130,10 +130,13 @@ class FrontMatterDocument:
         return front_matter_key_line(self.front_matter, key)
 
 
-def read_document(path: Path, root: Path) -> tuple[FrontMatterDocument | None, list[Problem]]:
-    """Read and split one file; return the document, or None and the problems that stop it."""
+def read_document(
+    path: Path, root: Path, raw: bytes | None = None
+) -> tuple[FrontMatterDocument | None, list[Problem]]:
+    """Read and split one file (or its bytes `raw`, when already read); return the document,
+    or None and the problems that stop it."""
     shown = path.relative_to(root).as_posix()
-    raw = path.read_bytes()
+    raw = path.read_bytes() if raw is None else raw
     try:
         text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
