@@ -104,11 +104,15 @@ def _shown_path(filename: str, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else filename
 
 
-def template_environment(site_templates: Path, compiled: Path | None = None) -> Environment:
+def template_environment(
+    site_templates: Path, compiled: Path | None = None, auto_reload: bool = True
+) -> Environment:
     """A Jinja2 environment with autoescape on, looking in the site's folder first; with
     `compiled`, each template's compiled code is kept there (by its source's hash) for the
-    next process."""
+    next process. Without `auto_reload`, a template once loaded is never checked for changes
+    (for a build, whose caller makes a new environment when the site's templates change)."""
     env = SiteEnvironment(
+        auto_reload=auto_reload,
         bytecode_cache=FileSystemBytecodeCache(str(compiled)) if compiled is not None else None,
         loader=ChoiceLoader(
             [FileSystemLoader(str(site_templates)), PackageLoader("publish", "templates")]

@@ -1,0 +1,182 @@
+"""The essay records in packs (publish.cache.packs): a few files however many essays, each
+written by one process; a damaged, torn or removed pack never served; a killed build's pack
+used up to its torn record; garbage compacted with the outputs unchanged; the templates of a
+kept environment loaded once, an edited one still seen."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.generate import generate
+from publish.cache import packs
+from publish.cache import store as cache_store
+from publish.layout import CACHE_DIR
+from publish.outputs.templates import PACKAGE_TEMPLATES
+from publish.pipeline.build import BuildOptions, build
+from publish.support.testhooks import CRASH, HOOK_ENV, hook_value
+from tests.cachepacks import pack_files, records, scanned
+from tests.test_cache import (
+    REPO,
+    TODAY,
+    build_in_a_fresh_process,
+    fork_width,
+    generated,
+    same_tree,
+)
+
+
+def uncached_twin(root: Path, target: Path) -> Path:
+    """A copy of the site's files built without the cache: what every build must equal."""
+    shutil.copytree(root, target, ignore=shutil.ignore_patterns("build"))
+    with mock.patch.dict(os.environ, {cache_store.NO_CACHE_ENV: "1"}):
+        build(target, BuildOptions(today=TODAY))
+    return target
+
+
+def same_outputs(left: Path, right: Path) -> bool:
+    """Whether two sites' built folders hold the same bytes."""
+    return all(same_tree(left / "build" / n, right / "build" / n) for n in ("site", "email"))
+
+
+def append_line(root: Path, number: int, words: str) -> None:
+    """Append a line to the `number`th essay of the site (in name order)."""
+    found = sorted((root / "essays").glob("*.md"))
+    path = found[number % len(found)]
+    path.write_text(path.read_text(encoding="utf-8") + f"\n{words}\n", encoding="utf-8")
+
+
+def test_a_cold_build_keeps_its_records_in_one_pack_a_worker(tmp_path):
+    root = generated(12, tmp_path / "site")
+    workers = build_in_a_fresh_process(root, parse_threshold=2, render_threshold=10**9)
+    assert len(workers) == fork_width()
+    folder = root / CACHE_DIR / "essays"
+    assert len(list(folder.iterdir())) <= len(workers), "no file an essay"
+    assert len(records(root)) == 12
+    assert {r.pack for r in records(root)} == set(pack_files(root))
+    assert sorted(r.key for r in scanned(root)) == sorted(r.key for r in records(root))
+
+
+def test_a_build_killed_in_the_middle_of_an_append_leaves_a_cache_the_next_build_uses(
+    tmp_path, parsed
+):
+    root = generate(12, tmp_path / "site")  # fewer than the workers' threshold: one writer
+    killed = subprocess.run(
+        [sys.executable, "-m", "publish", "--root", str(root), "build", "--today", str(TODAY)],
+        cwd=REPO,
+        env={**os.environ, HOOK_ENV: hook_value(CRASH, "pack-append", 7)},
+        capture_output=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr
+    [pack] = pack_files(root)
+    assert len(scanned(root)) == 6, "six whole records, then a torn one"
+    build(root, BuildOptions(today=TODAY))
+    assert len(parsed) == 6, "the six whole records were used"
+    assert same_outputs(root, uncached_twin(root, tmp_path / "fresh"))
+    parsed.clear()
+    build(root, BuildOptions(today=TODAY))
+    assert parsed == [] and len(records(root)) == 12
+
+
+@pytest.mark.parametrize("damage", ["torn", "emptied", "removed", "flipped, stamp kept"])
+def test_a_damaged_pack_is_never_served(tmp_path, parsed, damage):
+    root = generate(12, tmp_path / "site")
+    build(root, BuildOptions(today=TODAY))
+    [pack] = pack_files(root)
+    data = bytearray(pack.read_bytes())
+    stamp = pack.stat()
+    if damage == "torn":
+        pack.write_bytes(data[: len(data) // 2])
+    elif damage == "emptied":
+        pack.write_bytes(b"")
+    elif damage == "removed":
+        pack.unlink()
+    else:  # in every body of every record: found as each is read, never served
+        for record in records(root):
+            start = record.offset + record.length - 200
+            data[start : start + 100] = bytes(b ^ 0x20 for b in data[start : start + 100])
+        pack.write_bytes(bytes(data))
+        os.utime(pack, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    shutil.rmtree(root / "build" / "site")  # every page made again, from what the cache holds
+    build(root, BuildOptions(today=TODAY))
+    assert same_outputs(root, uncached_twin(root, tmp_path / "fresh"))
+    build(root, BuildOptions(today=TODAY))  # keeps the records a damaged body's essay lacked
+    parsed.clear()
+    build(root, BuildOptions(today=TODAY))
+    assert parsed == [] and len(records(root)) == 12
+
+
+@settings(max_examples=8, deadline=None)
+@given(edits=st.lists(st.integers(0, 5), min_size=3, max_size=8))
+def test_compaction_keeps_the_cache_bounded_and_the_outputs_identical(tmp_path_factory, edits):
+    root = generated(6, tmp_path_factory.mktemp("cached") / "site")
+    with mock.patch.object(packs, "MAX_PACKS", 2), mock.patch.object(packs, "MIN_GARBAGE", 0):
+        build(root, BuildOptions(today=TODAY))
+        for round_, number in enumerate(edits):
+            append_line(root, number, f"Revised, round {round_}.")
+            build(root, BuildOptions(today=TODAY))
+            found = pack_files(root)
+            live = sum(r.length for r in records(root))
+            assert len(found) <= 2 + 1, "at most MAX_PACKS before a build, and its own"
+            assert sum(p.stat().st_size for p in found) <= 2 * live + max(
+                r.length for r in records(root)
+            ), "garbage is compacted"
+    fresh = uncached_twin(root, tmp_path_factory.mktemp("fresh") / "site")
+    assert same_outputs(root, fresh)
+
+
+def test_an_old_cache_is_ignored_and_removed(tmp_path, parsed):
+    root = generated(4, tmp_path / "site")
+    old = root / CACHE_DIR / "essays"
+    old.mkdir(parents=True)
+    for number in range(3):  # a record file an essay, as format 5 kept them
+        record = cache_store.pack_record(b"PUBCACHE", bytes(32), [b"\x90", b""])
+        (old / f"{number:064x}.rec").write_bytes(
+            record[:8] + (5).to_bytes(2, "little") + record[10:]
+        )
+    build(root, BuildOptions(today=TODAY))
+    assert len(parsed) == 4
+    assert not list(old.glob("*.rec"))
+    assert same_outputs(root, uncached_twin(root, tmp_path / "fresh"))
+
+
+# --- The templates of a build -----------------------------------------------------------
+
+
+def test_a_build_loads_each_template_once(tmp_path, monkeypatch):
+    root = generated(12, tmp_path / "site")
+    checked: list[str] = []
+    real = os.path.getmtime
+
+    def spy(path):
+        if Path(path).suffix == ".html" and Path(path).parent == PACKAGE_TEMPLATES:
+            checked.append(Path(path).name)
+        return real(path)
+
+    monkeypatch.setattr(os.path, "getmtime", spy)
+    monkeypatch.setattr("publish.pipeline.build.PARALLEL_THRESHOLD", 10**9)
+    build(root, BuildOptions(today=TODAY))
+    assert checked and len(checked) == len(set(checked)), "no template checked at each use"
+
+
+def test_a_kept_cache_sees_an_edited_template(tmp_path):
+    """As `publish serve` rebuilds: one cache kept between builds, a template edited."""
+    root = generated(4, tmp_path / "site")
+    (root / "templates").mkdir()
+    packaged = (PACKAGE_TEMPLATES / "essay.html").read_text(encoding="utf-8")
+    own = root / "templates" / "essay.html"
+    cache = cache_store.BuildCache.for_site(root)
+    page = root / "build" / "site" / "essay-00001" / "index.html"
+    for word in ("first-edition", "second-edition-edited"):
+        own.write_text(packaged.replace("<article", f'<article data-mark="{word}"', 1))
+        build(root, BuildOptions(today=TODAY), cache=cache)
+        assert f'data-mark="{word}"' in page.read_text(encoding="utf-8")
