@@ -11,6 +11,7 @@ source; one that fails its check is never served. No token stream is ever stored
 from __future__ import annotations
 
 import hashlib
+import os
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -41,9 +42,7 @@ def read_body(path: Path, span: Span) -> str | None:
     """The body at `span` of a pack, or None when it is absent or fails its checksum."""
     offset, length, checksum = span
     try:
-        with open(path, "rb") as kept:
-            kept.seek(offset)
-            data = kept.read(length)
+        data = os.pread(_opened(path), length, offset)
     except OSError:
         return None
     if len(data) != length or zlib.crc32(data) != checksum:
@@ -52,6 +51,28 @@ def read_body(path: Path, span: Span) -> str | None:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+OPEN_PACKS = 8  # packs kept open for their bodies
+_open_packs: dict[Path, int] = {}  # pack -> descriptor, in this process (or inherited)
+
+
+def _opened(path: Path) -> int:
+    """A descriptor of the pack at `path`, kept open for its next body (read with `pread`,
+    so a forked worker may share it): a pack's records never change once written."""
+    found = _open_packs.get(path)
+    if found is not None:
+        return found
+    descriptor = _open_packs[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    while len(_open_packs) > OPEN_PACKS:
+        os.close(_open_packs.pop(next(iter(_open_packs))))
+    return descriptor
+
+
+def close_packs() -> None:
+    """Close the packs kept open (at a build's start: what it reads is opened afresh)."""
+    while _open_packs:
+        os.close(_open_packs.popitem()[1])
 
 
 class Source(Protocol):

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from publish.cache.bodies import KeptBody, Rendering, render_bodies
+from publish.cache.bodies import KeptBody, Rendering, close_packs, render_bodies
 from publish.cache.index import (
     EssayIndex,
     SourceEntry,
@@ -371,6 +371,7 @@ def read_essays(
     # parses kept for bodies a record lacks hold only within one build: a record's name does
     # not hash the glossary, so a later build of `publish serve` must not reuse them
     build_cache.recent_parses.clear()
+    close_packs()
     cache = EssayCache(build_cache, settings, glossary, parse, plan)
     if build_cache.read_only:
         peeked = [cache.peek(path) for path in paths]

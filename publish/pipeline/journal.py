@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -60,19 +61,14 @@ def output_modes() -> tuple[int, int]:
     return 0o777 & ~mask, 0o666 & ~mask
 
 
-def set_modes(tree: Path) -> None:
-    """Give every folder and file under `tree` (itself included) the output modes."""
+def set_mode(path: Path) -> None:
+    """Give one folder or file the output mode (each made by a build is created with it: a
+    staging folder, a hard link to an earlier build's file, a file moved in, are not)."""
     folder_mode, file_mode = output_modes()
-    for folder, _, names in os.walk(tree):
-        _chmod(folder, folder_mode)
-        for name in names:
-            _chmod(os.path.join(folder, name), file_mode)
-
-
-def _chmod(path: str, mode: int) -> None:
-    """Set a mode when it differs (a stat costs less than a needless chmod)."""
-    if os.lstat(path).st_mode & 0o7777 != mode:
-        os.chmod(path, mode)
+    status = os.lstat(path)
+    wanted = folder_mode if stat.S_ISDIR(status.st_mode) else file_mode
+    if status.st_mode & 0o7777 != wanted:  # a stat costs less than a needless chmod
+        os.chmod(path, wanted)
 
 
 # --- The build lock ------------------------------------------------------------------
@@ -168,8 +164,9 @@ def _commit_update(target: Path, staging: Path, moves: list[str], removes: list[
         staged = staging / str(number)
         if staged.exists():
             destination = target / check_path(relative)
-            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.parent.mkdir(parents=True, exist_ok=True)  # with the output mode
             os.replace(staged, destination)
+            set_mode(destination)
     emptied: set[Path] = set()
     for relative in removes:
         path = target / check_path(relative)
@@ -177,7 +174,7 @@ def _commit_update(target: Path, staging: Path, moves: list[str], removes: list[
         emptied.add(path.parent)
     for folder in sorted(emptied, key=lambda p: len(p.parts), reverse=True):
         _remove_empty_folders(folder, target)
-    set_modes(target)
+    set_mode(target)  # a tree an older build left 0o700
     shutil.rmtree(staging, ignore_errors=True)
 
 

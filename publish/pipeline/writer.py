@@ -30,7 +30,7 @@ from publish.pipeline.journal import (
     recover_interrupted_commit,
     remove_leftovers,
     replay,
-    set_modes,
+    set_mode,
     write_journal,
 )
 from publish.support.locks import exclusive_lock
@@ -237,10 +237,14 @@ def _stage_tree(
 ) -> Prepared:
     """Write a whole new tree beside `target`, to be swapped in."""
     staging = _new_staging(target)
+    had_tree = target.is_dir()  # else no file of it to compare with, nor to stat
     try:
         folders: set[Path] = set()
         todo = [
-            (relative, Placing(content, staging / relative, target / relative))
+            (
+                relative,
+                Placing(content, staging / relative, target / relative if had_tree else None),
+            )
             for relative, content in files.items()
             if not _kept(staging, relative, content, target, memo, folders)
         ]
@@ -249,7 +253,7 @@ def _stage_tree(
             content = placing.content
             if memo is not None and isinstance(content, Deferred) and content.key is not None:
                 memo.record(relative, content.key, placing.path)
-        set_modes(staging)
+        set_mode(staging)  # what is made in it is created with its mode
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -285,9 +289,11 @@ def _folder_made(path: Path, folders: set[Path]) -> Path:
 
 
 def _linked(previous: Path, path: Path) -> bool:
-    """Hard-link the previous build's file into the new tree, if this file system can."""
+    """Hard-link the previous build's file into the new tree, if this file system can (with
+    the output mode, as every file the build makes is created with it)."""
     try:
         os.link(previous, path)
+        set_mode(path)
     except OSError:
         return False
     return True
@@ -296,12 +302,8 @@ def _linked(previous: Path, path: Path) -> bool:
 def _write_file(path: Path, content: Content, previous: Path) -> None:
     """Write one file (its folder exists); an unchanged file is hard-linked, not rewritten."""
     data = as_bytes(content)
-    if _unchanged(previous, data):
-        try:
-            os.link(previous, path)
-            return
-        except OSError:  # no hard links here: write it
-            pass
+    if _unchanged(previous, data) and _linked(previous, path):
+        return
     path.write_bytes(data)
 
 
