@@ -38,6 +38,12 @@ MAGIC = b"PUBMEMO1"
 OUTPUTS_DIR = CACHE_DIR / "outputs"
 ESSAY_FIELDS = tuple(f.name for f in fields(Essay) if f.name != "tokens")
 Stamp = tuple[str, int, int, int, int]  # key, device, inode, size, mtime in ns
+FileStamp = tuple[int, int, int, int]  # a file's device, inode, size, mtime in ns
+
+
+def file_stamp(status: os.stat_result) -> FileStamp:
+    """The stamp of a file, from its status."""
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
 
 
 def render_fingerprint(settings: Settings, templates_dir: Path) -> bytes:
@@ -143,10 +149,12 @@ class OutputMemo:
         for relative in paths:
             self.current[relative] = self.previous[relative]
 
-    def record(self, relative: str, key: str, written: Path | str) -> None:
-        """Note the key and stamp of a file this build wrote or linked."""
-        found = os.stat(written)
-        self.current[relative] = (key, found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
+    def record(
+        self, relative: str, key: str, written: Path | str, stamp: FileStamp | None = None
+    ) -> None:
+        """Note the key and stamp of a file this build wrote or linked (its `stamp` when the
+        writer took it, else read now)."""
+        self.current[relative] = (key, *(stamp or file_stamp(os.stat(written))))
 
     def save(self) -> None:
         """Store this build's manifest atomically (a failure only costs the next build time)."""

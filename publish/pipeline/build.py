@@ -23,7 +23,7 @@ from typing import Any
 
 from jinja2 import Environment
 
-from publish.cache.outputs import OutputKeys, OutputMemo
+from publish.cache.outputs import FileStamp, OutputKeys, OutputMemo
 from publish.cache.store import BuildCache
 from publish.content.essaylinks import unpublished_link_problems, with_link_targets
 from publish.content.glossary import uncited_terms
@@ -302,13 +302,13 @@ class Rendering:
         """Each value's content, in order."""
         return self._told(values, made_contents(values))
 
-    def place(self, placings: Sequence[Placing]) -> Iterator[None]:
+    def place(self, placings: Sequence[Placing]) -> Iterator[FileStamp]:
         """Each file made and written where it is staged, the heaviest first (see
-        `heaviest_first`); one None for each once all of them are written."""
+        `heaviest_first`); the stamp of each, in the order given, once all are written."""
         ordered = heaviest_first(placings)
-        for _ in self._told([p.content for p in ordered], placed_files(ordered)):
-            pass
-        yield from (None for _ in placings)
+        told = self._told([p.content for p in ordered], placed_files(ordered))
+        stamps = {id(placing): stamp for placing, stamp in zip(ordered, told, strict=True)}
+        yield from (stamps[id(placing)] for placing in placings)
 
     def _told(self, values: Sequence[Content | Deferred], made: Iterator[Any]) -> Iterator[Any]:
         """What `made` yields for `values`, `progress` told after each."""
@@ -347,9 +347,9 @@ def _listed(content: Content | Deferred) -> int:
     return len(content.reads.essays) + len(content.reads.entries)
 
 
-def placed_files(placings: Sequence[Placing]) -> Iterator[None]:
+def placed_files(placings: Sequence[Placing]) -> Iterator[FileStamp]:
     """Each file made and written where it is staged, in order (see `shared_out`): the
-    workers write what they make, so neither the bytes nor the writing come back here."""
+    workers write what they make, so only each file's stamp comes back here."""
     return shared_out(placings, [p.content for p in placings], place, place)
 
 

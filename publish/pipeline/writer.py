@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from publish.cache.outputs import OutputMemo
+from publish.cache.outputs import FileStamp, OutputMemo, file_stamp
 from publish.errors import PublishError
 from publish.outputs.files import Content, Deferred, as_bytes, made
 from publish.pipeline.journal import (
@@ -52,24 +52,38 @@ class Placing:
     previous: Path | None = None
 
 
-# What stages files: each placing made and written, in order (one None yielded for each, once
-# its file is in place). The build passes its own, which makes and writes in worker processes.
-Placer = Callable[[Sequence[Placing]], Iterable[None]]
+# What stages files: each placing made and written, in order (the stamp of each yielded once
+# its file is in place, see `place`). The build passes its own, which makes and writes in
+# worker processes.
+Placer = Callable[[Sequence[Placing]], Iterable[FileStamp]]
 
 
-def place(placing: Placing) -> None:
-    """Make one file's content and write it where it is staged (its folder made if missing)."""
+def place(placing: Placing) -> FileStamp:
+    """Make one file's content and write it where it is staged (its folder made if missing);
+    its stamp as written, for the output memo (taken where it is written, so the build need
+    not look at the file again)."""
     data = as_bytes(made(placing.content))
     placing.path.parent.mkdir(parents=True, exist_ok=True)
     if placing.previous is None:
-        placing.path.write_bytes(data)
-    else:
-        _write_file(placing.path, data, placing.previous)
+        return _written(placing.path, data)
+    return _write_file(placing.path, data, placing.previous)
 
 
-def placed_in_turn(placings: Sequence[Placing]) -> Iterator[None]:
+def placed_in_turn(placings: Sequence[Placing]) -> Iterator[FileStamp]:
     """Each file made and staged here, one at a time, in order."""
     return map(place, placings)
+
+
+def _written(path: Path, data: bytes) -> FileStamp:
+    """Write a new file (with the output mode: 0o666 less the umask) and give its stamp."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view) :]
+        return file_stamp(os.fstat(descriptor))
+    finally:
+        os.close(descriptor)
 
 
 class StagedFolder(Mapping[str, bytes]):
@@ -249,10 +263,10 @@ def _stage_tree(
             if not _kept(staging, relative, content, target, memo, folders)
         ]
         placings = [placing for _, placing in todo]
-        for (relative, placing), _ in zip(todo, stage(placings), strict=True):
+        for (relative, placing), stamp in zip(todo, stage(placings), strict=True):
             content = placing.content
             if memo is not None and isinstance(content, Deferred) and content.key is not None:
-                memo.record(relative, content.key, placing.path)
+                memo.record(relative, content.key, placing.path, stamp)
         set_mode(staging)  # what is made in it is created with its mode
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -299,12 +313,13 @@ def _linked(previous: Path, path: Path) -> bool:
     return True
 
 
-def _write_file(path: Path, content: Content, previous: Path) -> None:
-    """Write one file (its folder exists); an unchanged file is hard-linked, not rewritten."""
+def _write_file(path: Path, content: Content, previous: Path) -> FileStamp:
+    """Write one file (its folder exists); an unchanged file is hard-linked, not rewritten.
+    Its stamp."""
     data = as_bytes(content)
     if _unchanged(previous, data) and _linked(previous, path):
-        return
-    path.write_bytes(data)
+        return file_stamp(os.stat(path))
+    return _written(path, data)
 
 
 def _unchanged(previous: Path, data: bytes) -> bool:
