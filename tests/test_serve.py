@@ -183,3 +183,28 @@ def test_a_templates_folder_made_while_serving_is_watched(preview: Preview) -> N
     wait_for_version(preview, 3)
     footer = html.fromstring(fetch(preview.url)[1]).cssselect(".site-footer")[0]
     assert footer.text_content() == "Made here."
+
+
+def footer_text(preview: Preview, wanted: str) -> str:
+    """The served home page's footer, polled until it reads `wanted` (or WAIT_LIMIT)."""
+    deadline = time.monotonic() + WAIT_LIMIT
+    text = ""
+    while time.monotonic() < deadline:
+        status, body = fetch(preview.url)
+        if status == 200:
+            text = html.fromstring(body).cssselect(".site-footer")[0].text_content()
+            if text == wanted:
+                break
+        time.sleep(0.05)
+    return text
+
+
+def test_an_edited_template_is_shown_after_the_rebuild(preview: Preview) -> None:
+    """The builds load each template once (no check for changes at each use): the server's
+    kept templates are made again when one is edited."""
+    folder = preview.root / "templates"
+    folder.mkdir()
+    footer = folder / "footer.html"
+    for words in ("First words.", "Second, longer words."):
+        footer.write_text(f'<footer class="site-footer">{words}</footer>\n')
+        assert footer_text(preview, words) == words
