@@ -180,3 +180,27 @@ def test_a_kept_cache_sees_an_edited_template(tmp_path):
         own.write_text(packaged.replace("<article", f'<article data-mark="{word}"', 1))
         build(root, BuildOptions(today=TODAY), cache=cache)
         assert f'data-mark="{word}"' in page.read_text(encoding="utf-8")
+
+
+def test_a_build_killed_while_compacting_leaves_a_cache_the_next_build_uses(tmp_path, parsed):
+    root = generate(12, tmp_path / "site")
+    build(root, BuildOptions(today=TODAY))
+    for number in range(8):  # most of the first pack becomes garbage
+        append_line(root, number, "A revision that replaces the record.")
+    build(root, BuildOptions(today=TODAY))
+    assert len(pack_files(root)) == 2
+    append_line(root, 11, "One more revision.")
+    killed = subprocess.run(
+        [sys.executable, "-m", "publish", "--root", str(root), "build", "--today", str(TODAY)],
+        cwd=REPO,
+        env={**os.environ, HOOK_ENV: hook_value(CRASH, "pack-compacted")},
+        capture_output=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr
+    assert len(pack_files(root)) == 3, "the copy made, the packs it copied still there"
+    parsed.clear()
+    build(root, BuildOptions(today=TODAY))
+    assert parsed == ["00012.md"], "only the essay edited since was parsed"
+    assert len(pack_files(root)) <= 3 and len(records(root)) == 12
+    assert same_outputs(root, uncached_twin(root, tmp_path / "fresh"))

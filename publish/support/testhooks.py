@@ -13,7 +13,9 @@ send's claims just committed, before their messages go out) and `accepted` (a me
 server just accepted, before its outcome is recorded), `fedi-claimed` and `fedi-accepted`
 (the same two for a fediverse delivery), `worker` (a forked worker starting),
 `staged`, `journal`, `half-committed` and `committed` (the writer's commit),
-`import-staged` (`publish import`, its files staged, nothing yet in place). Unset, nothing
+`import-staged` (`publish import`, its files staged, nothing yet in place), `pack-append`
+(half of an essay record appended to its pack) and `pack-compacted` (the build cache's live
+records copied into a new pack, the old packs not yet removed). Unset, nothing
 happens. Never set it in production.
 """
 
