@@ -583,3 +583,44 @@ def test_a_second_build_while_one_runs_fails_clearly(builds, tmp_path):
     assert "another build is running" in second.stderr
     assert "Traceback" not in second.stderr + second.stdout
     assert_recovers(root, builds, "old")
+
+
+# --- File-system calls ------------------------------------------------------------------
+
+
+@pytest.fixture
+def stats_under(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], list[str]]:
+    """The paths under a folder that this process stat'ed or lstat'ed (by name) since."""
+    seen: list[str] = []
+    for name in ("stat", "lstat"):
+        real = getattr(os, name)
+
+        def spy(path, *args, real=real, **kwargs):
+            seen.append(os.fspath(path) if isinstance(path, (str, os.PathLike)) else "")
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, name, spy)
+
+    def under(folder: Path) -> list[str]:
+        found = [path for path in seen if path.startswith(f"{folder}/")]
+        seen.clear()
+        return found
+
+    return under
+
+
+def test_the_writer_stats_each_output_at_most_once(tmp_path, monkeypatch, stats_under):
+    root = generate(12, tmp_path / "site")
+    monkeypatch.setattr("publish.pipeline.build.PARALLEL_THRESHOLD", 10**9)  # all here
+    build_dir = root / "build"
+    build(root, BuildOptions(today=TODAY))
+    cold = stats_under(build_dir / "site") + [
+        p for p in stats_under(build_dir) if "/.site-new-" in p and not p.endswith("-new-")
+    ]
+    assert len(cold) <= 2, "no stat of a file of the new or the absent tree"
+    outputs = [p for p in (build_dir / "site").rglob("*") if p.is_file()]
+    edit_essay(root, 5, "A paragraph that changes one page.")
+    stats_under(build_dir)
+    build(root, BuildOptions(today=TODAY))
+    rebuilt = stats_under(build_dir / "site")
+    assert len(rebuilt) <= len(outputs) + 4, "one stat an output, none a folder"

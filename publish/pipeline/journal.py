@@ -71,6 +71,37 @@ def set_mode(path: Path) -> None:
         os.chmod(path, wanted)
 
 
+def tree_listing(target: Path) -> tuple[set[str], set[str]]:
+    """Every file and every folder under `target`, as relative POSIX paths, as `os.walk`
+    finds them (a link to a folder is a folder, not entered; a folder that cannot be read
+    is passed over), each folder listed once and no entry stat'ed but a link."""
+    files: set[str] = set()
+    folders: set[str] = {"."}
+    pending = [("", str(target))]
+    while pending:
+        prefix, folder = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if not _is_folder(entry):
+                        files.add(prefix + entry.name)
+                        continue
+                    folders.add(prefix + entry.name)
+                    if not entry.is_symlink():
+                        pending.append((f"{prefix}{entry.name}/", entry.path))
+        except OSError:
+            continue
+    return files, folders
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    """Whether a listed entry is a folder or a link to one (False when it cannot be told)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 # --- The build lock ------------------------------------------------------------------
 
 
@@ -164,9 +195,11 @@ def _commit_update(target: Path, staging: Path, moves: list[str], removes: list[
         staged = staging / str(number)
         if staged.exists():
             destination = target / check_path(relative)
-            destination.parent.mkdir(parents=True, exist_ok=True)  # with the output mode
-            os.replace(staged, destination)
-            set_mode(destination)
+            try:  # staged with the output mode, which the move keeps
+                os.replace(staged, destination)
+            except FileNotFoundError:  # a new folder (made with the output mode)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staged, destination)
     emptied: set[Path] = set()
     for relative in removes:
         path = target / check_path(relative)

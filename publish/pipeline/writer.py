@@ -31,6 +31,7 @@ from publish.pipeline.journal import (
     remove_leftovers,
     replay,
     set_mode,
+    tree_listing,
     write_journal,
 )
 from publish.support.locks import exclusive_lock
@@ -371,7 +372,7 @@ def _update_plan(
     new_files: Mapping[str, Content | Deferred], target: Path, memo: OutputMemo
 ) -> UpdatePlan | None:
     """The plan, or None when a path changes between file and folder (then swap a new tree)."""
-    old_files, old_folders = _tree_listing(target)
+    old_files, old_folders = tree_listing(target)
     new_folders = _folders_of(new_files)
     if not new_files.keys().isdisjoint(old_folders | new_folders) or not new_folders.isdisjoint(
         old_files
@@ -402,31 +403,22 @@ def _folders_of(paths: Iterable[str]) -> set[str]:
     return folders
 
 
-def _tree_listing(target: Path) -> tuple[set[str], set[str]]:
-    """Every file and every folder under `target`, as relative POSIX paths."""
-    files: set[str] = set()
-    folders: set[str] = {"."}
-    for folder, subfolders, names in os.walk(target):
-        relative = os.path.relpath(folder, target).replace(os.sep, "/")
-        prefix = "" if relative == "." else f"{relative}/"
-        folders.update(prefix + name for name in subfolders)
-        files.update(prefix + name for name in names)
-    return files, folders
-
-
 def _stage_update(
     plan: UpdatePlan, target: Path, memo: OutputMemo | None, stage: Placer
 ) -> Prepared:
     """Stage the changed files beside the tree, to be moved in when the journal commits."""
     staging = _new_staging(target)
     places = {relative: target / relative for relative in plan.kept_in_place}
+    stamps: dict[str, FileStamp] = {}  # a move keeps the inode, size and time
     try:
         placings = [
             Placing(content, staging / str(number))
             for number, (_, content) in enumerate(plan.writes)
         ]
-        for (relative, _), placing, _ in zip(plan.writes, placings, stage(placings), strict=True):
-            places[relative] = placing.path
+        for (relative, _), placing, stamp in zip(
+            plan.writes, placings, stage(placings), strict=True
+        ):
+            places[relative], stamps[relative] = placing.path, stamp
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -444,6 +436,6 @@ def _stage_update(
         memo.keep_vouched(plan.kept)
         for relative, content in plan.writes:
             if isinstance(content, Deferred) and content.key is not None:
-                memo.record(relative, content.key, target / relative)
+                memo.record(relative, content.key, target / relative, stamps[relative])
 
     return Prepared(entry, staging, after_commit, places)
