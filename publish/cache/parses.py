@@ -1,4 +1,5 @@
-"""The build cache: each essay's one parse, kept under `build/.cache/essays/` by content hash.
+"""The build cache: each essay's one parse, kept by content hash in the packs of
+`build/.cache/essays/` (see `packs.py`).
 
 A cold build parses each essay once, in a forked worker, which renders from the tokens it
 has just parsed every body the outputs will ask for (see `bodies.py`) and keeps them with
@@ -7,10 +8,11 @@ A record's key hashes everything its parse depends on except the glossary: the e
 bytes and path, the settings, publish's parsing code and the versions of the libraries it
 uses. The glossary entries an essay cites are checked on every load instead, so editing a
 term re-parses exactly the essays that cite it. Every record carries its format version, its
-key and a checksum of its bytes; a record that fails any check is deleted and the essay is
-parsed again, never served. A record is plain data (MessagePack, decoded by msgspec into
-checked types), so nothing placed in the cache folder can run code when it is read. The
-workers die with the process that forked them.
+key and a checksum of its head, and each body a checksum of its own; a record that fails any
+check is never served (and no longer indexed): the essay is parsed again. A record is
+plain data (MessagePack, decoded by msgspec into checked types), so nothing placed in the
+cache folder can run code when it is read. The workers die with the process that forked
+them.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ A record is a header (magic, format version, key, checksum, number of parts), th
 each part, then the parts. The checksum covers the lengths and the first part, so a reader
 reads only the head of a record (`read_head_at`): a later part carries checks of its own
 (an essay's bodies, each with its checksum, read when asked for). A record whose magic,
-version, key, lengths or checksum do not hold is never served: the caller deletes it and
+version, key, lengths or checksum do not hold is never served: the caller drops it and
 makes its content again.
 """
 
