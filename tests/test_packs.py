@@ -204,3 +204,36 @@ def test_a_build_killed_while_compacting_leaves_a_cache_the_next_build_uses(tmp_
     assert parsed == ["00012.md"], "only the essay edited since was parsed"
     assert len(pack_files(root)) <= 3 and len(records(root)) == 12
     assert same_outputs(root, uncached_twin(root, tmp_path / "fresh"))
+
+
+# --- Each essay file read once ----------------------------------------------------------
+
+
+@pytest.fixture
+def essay_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The essay files (`*.md` under `essays/`) this process opened, by name, in order."""
+    import io
+
+    seen: list[str] = []
+    real = io.open
+
+    def spy(file, *args, **kwargs):
+        path = Path(os.fsdecode(file)) if isinstance(file, (str, os.PathLike)) else None
+        if path is not None and path.suffix == ".md" and path.parent.name == "essays":
+            seen.append(path.name)
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", spy)
+    return seen
+
+
+def test_each_essay_file_is_read_once(tmp_path, monkeypatch, essay_reads):
+    root = generate(12, tmp_path / "site")
+    monkeypatch.setattr("publish.cache.parses.PARALLEL_THRESHOLD", 10**9)  # all here
+    essay_reads.clear()  # not the corpus's writing
+    build(root, BuildOptions(today=TODAY))
+    assert sorted(essay_reads) == sorted(p.name for p in (root / "essays").glob("*.md"))
+    append_line(root, 4, "A revision read once.")
+    essay_reads.clear()  # not the edit's writing
+    build(root, BuildOptions(today=TODAY))
+    assert essay_reads.count("00005.md") == 1

@@ -32,6 +32,9 @@ MAGIC = b"PUBINDEX"
 INDEX_NAME = "essays.idx"
 
 
+SourceStamp = tuple[int, int, int, int]  # size, modification and change times, inode
+
+
 class SourceEntry(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     """One essay file's stamp when it was read, and its key."""
 
@@ -54,13 +57,13 @@ _DECODER = msgspec.msgpack.Decoder(EssayIndex)
 _ENCODER = msgspec.msgpack.Encoder()
 
 
-def source_stamp(path: Path) -> tuple[int, int, int, int]:
+def source_stamp(path: Path) -> SourceStamp:
     """The stamp of an essay file (OSError when it is absent)."""
     status = os.stat(path)
     return (status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino)
 
 
-def settled(stamp: tuple[int, int, int, int], now: int) -> bool:
+def settled(stamp: SourceStamp, now: int) -> bool:
     """Whether a file stamped at `now` (nanoseconds) is old enough to be known by its stamp."""
     return max(stamp[1], stamp[2]) < now - stamps.RACY_NS
 

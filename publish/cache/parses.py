@@ -28,6 +28,7 @@ from publish.cache.bodies import KeptBody, Rendering, close_packs, render_bodies
 from publish.cache.index import (
     EssayIndex,
     SourceEntry,
+    SourceStamp,
     read_index,
     settled,
     source_stamp,
@@ -49,6 +50,7 @@ from publish.support.parallel import fork_workers, in_forked_runs
 MAGIC = b"PUBCACHE"
 PARALLEL_THRESHOLD = 48
 RECENT_PARSES = 8  # essays parsed again for a body the cache lacked, kept for the next
+SOURCES_KEPT = 16 * 1024 * 1024  # bytes of essay files read to be keyed, kept for the parse
 
 EssayParser = Callable[..., tuple[Essay | None, list[Problem]]]  # path, root, settings, glossary
 # What to render of each parsed essay: the bodies the outputs will ask for, each a renderer
@@ -128,6 +130,8 @@ class EssayCache:
         self.heads: dict[str, Located] = {}  # the records read or made in this build
         self.keys: dict[str, SourceEntry] = {}  # the essay files keyed in this build
         self.sources: dict[str, bytes] = {}  # the bytes of essay files read to be keyed
+        self.kept_bytes = 0  # their size
+        self.unkeyed: dict[str, tuple[SourceStamp | None, int]] = {}  # stamp, when taken
 
     def load(self, key: bytes, path: Path) -> Parsed | None:
         """The cached essay at `path` and its warnings, or None when absent, damaged or out
@@ -222,10 +226,12 @@ class EssayCache:
         found = Located(pack, offset, len(record), meta, parts)
         return dataclasses.replace(essay, tokens=()), (found, _placed(spans, start), count)
 
-    def key_of(self, path: Path) -> bytes:
+    def key_of(self, path: Path) -> bytes | None:
         """The cache key of the essay file at `path` as it is now (see `essay_key`): the
         index's while the file keeps the stamp it had when it was keyed, else hashed (the
-        bytes read kept for its parse, so that the file is read once)."""
+        bytes read kept for its parse, up to SOURCES_KEPT, so that the file is read once);
+        None when the cache holds no record at all, so that no key could be found: then
+        the file is read, keyed and parsed in one go (`parse`)."""
         relative = path.relative_to(self.root).as_posix()
         try:
             stamp = source_stamp(path)  # before reading: a change after it moves the stamp
@@ -235,44 +241,55 @@ class EssayCache:
         if known is not None and known.stamp == stamp:
             self.keys[relative] = known
             return known.key
+        now = time.time_ns()
+        if not self.records:
+            self.unkeyed[relative] = (stamp, now)
+            return None
         raw = path.read_bytes()
         key = essay_key(relative, raw, self.settings, self.key_base)
-        self.sources[relative] = raw
-        if stamp is not None and settled(stamp, time.time_ns()):
-            self.keys[relative] = SourceEntry(stamp, key)
+        if self.kept_bytes + len(raw) <= SOURCES_KEPT:
+            self.sources[relative] = raw
+            self.kept_bytes += len(raw)
+        self._keyed(relative, stamp, now, key)
         return key
 
-    def parse_once(self, path: Path) -> Parsed:
-        """Parse one essay file, from the bytes keying it read if it was keyed."""
-        raw = self.sources.get(path.relative_to(self.root).as_posix())
-        return self.parse_file(path, self.root, self.settings, self.glossary, raw=raw)
+    def _keyed(self, relative: str, stamp: SourceStamp | None, now: int, key: bytes) -> None:
+        """Keep the key of an essay file by the stamp it had before it was read at `now`."""
+        if stamp is not None and settled(stamp, now):
+            self.keys[relative] = SourceEntry(stamp, key)
 
-    def parse(self, path: Path, key: bytes) -> tuple[Essay | None, list[Problem], Body]:
-        """Parse one essay the cache does not hold and store it under `key` (if it parsed)."""
-        essay, problems = self.parse_once(path)
+    def parse(self, path: Path, key: bytes | None) -> Made:
+        """Parse one essay the cache does not hold and store it under `key` (if it parsed),
+        read and keyed first when its key is not known (None)."""
+        relative = path.relative_to(self.root).as_posix()
+        raw = self.sources.get(relative)
+        if key is None:
+            raw = path.read_bytes()
+            key = essay_key(relative, raw, self.settings, self.key_base)
+        essay, problems = self.parse_file(path, self.root, self.settings, self.glossary, raw=raw)
         if essay is None or any(p.is_error for p in problems):
-            return essay, problems, None
+            return essay, problems, None, key
         self.remember(key.hex(), essay)  # a body it will not keep is made from it
         essay, body = self.store(key, essay, problems)
-        return essay, problems, body
+        return essay, problems, body, key
 
-    def attach(
-        self, parsed: tuple[Essay | None, list[Problem], Body], path: Path, key: bytes
-    ) -> Parsed:
+    def attach(self, made: Made, path: Path) -> tuple[Parsed, bytes]:
         """A parsed essay with its kept body attached (what `parse` returned, maybe from a
-        worker, where a body is sent back as where its record lies, never as tokens)."""
-        essay, problems, body = parsed
+        worker, where a body is sent back as where its record lies, never as tokens), and
+        its key."""
+        essay, problems, body, key = made
+        relative = path.relative_to(self.root).as_posix()
+        if relative in self.unkeyed:
+            self._keyed(relative, *self.unkeyed.pop(relative), key)
         if essay is None or body is None:
-            return essay, problems
+            return (essay, problems), key
         found, spans, count = body
         name = key.hex()
         self.records[name] = self.heads[name] = found
         placed = _placed(spans, found.offset)
-        return self.with_body(essay, path, name, placed, count), problems
+        return (self.with_body(essay, path, name, placed, count), problems), key
 
-    def parse_pair(
-        self, path_and_key: tuple[Path, bytes]
-    ) -> tuple[Essay | None, list[Problem], Body]:
+    def parse_pair(self, path_and_key: tuple[Path, bytes | None]) -> Made:
         """`parse` of one (path, key) pair (what a forked worker is handed)."""
         return self.parse(*path_and_key)
 
@@ -303,10 +320,12 @@ class EssayCache:
 
     def peek(self, path: Path) -> Parsed:
         """One essay from the cache if its record holds, else parsed; nothing is stored."""
-        cached = self.load(self.key_of(path), path)
+        key = self.key_of(path)
+        cached = self.load(key, path) if key is not None else None
         if cached is not None:
             return cached
-        return self.parse_once(path)
+        raw = self.sources.get(path.relative_to(self.root).as_posix())
+        return self.parse_file(path, self.root, self.settings, self.glossary, raw=raw)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -348,6 +367,7 @@ class EssaySource:
 
 # where a stored essay's record lies (and its head), and its bodies in the record; its tokens
 Body = tuple[Located, dict[str, Span], int] | None
+Made = tuple[Essay | None, list[Problem], Body, bytes]  # a parse, its kept body, and its key
 Record = tuple[Essay, list[Problem], tuple[Dependency, ...], dict[str, Span], int]
 
 
@@ -380,38 +400,38 @@ def read_essays(
         cache.sources.clear()
         return peeked
     results: list[Parsed | None] = []
-    missing: list[tuple[int, bytes]] = []  # index and key of each essay the cache lacks
+    missing: list[tuple[int, bytes | None]] = []  # each essay the cache lacks, and its key
     keys: set[str] = set()
     for index, path in enumerate(paths):
         key = cache.key_of(path)
-        keys.add(key.hex())
-        cached = cache.load(key, path)
+        cached = cache.load(key, path) if key is not None else None
         results.append(cached)
         if cached is None:
             missing.append((index, key))
-    parsed = _parse_missing([paths[i] for i, _ in missing], [k for _, k in missing], cache)
+        else:
+            keys.add(key.hex())  # type: ignore[union-attr]
+    pairs = [(paths[index], key) for index, key in missing]
+    for (index, _), (result, key) in zip(missing, _parse_missing(pairs, cache), strict=True):
+        results[index] = result
+        keys.add(key.hex())
     cache.sources.clear()
     loaded = build_cache.loaded_records
     for stale in [name for name in loaded if name not in keys]:
         del loaded[stale]
-    for (index, _), result in zip(missing, parsed, strict=True):
-        results[index] = result
     cache.keep_index(keys)
     return [r for r in results if r is not None]
 
 
-def _parse_missing(paths: list[Path], keys: list[bytes], cache: EssayCache) -> list[Parsed]:
-    """Parse the essays the cache did not hold (under their keys), in forked workers when
-    there are many (they inherit the cache); each comes back with its bodies rendered and
-    kept, never its tokens."""
-    pairs = list(zip(paths, keys, strict=True))
+def _parse_missing(
+    pairs: list[tuple[Path, bytes | None]], cache: EssayCache
+) -> list[tuple[Parsed, bytes]]:
+    """Parse the essays the cache did not hold (under their keys, or keyed as they are
+    read), in forked workers when there are many (they inherit the cache); each comes back
+    with its bodies rendered and kept, never its tokens, and its key."""
     workers = fork_workers(len(pairs), PARALLEL_THRESHOLD)
     if not workers:
         found = list(map(cache.parse_pair, pairs))
     else:
         chunk = max(1, min(32, len(pairs) // (workers * 8)))  # small results: flat memory
         found = list(in_forked_runs(pairs, cache.parse_pair, workers, chunk))
-    return [
-        cache.attach(result, path, key)
-        for result, path, key in zip(found, paths, keys, strict=True)
-    ]
+    return [cache.attach(made, path) for made, (path, _) in zip(found, pairs, strict=True)]
