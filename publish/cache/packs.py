@@ -28,6 +28,7 @@ import secrets
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import msgspec
 
@@ -204,16 +205,24 @@ def _copy_live(
     name = new_pack_name()
     temporary = folder / f"{name}.tmp"
     moved: dict[str, Located] = {}
+    live = sorted(
+        ((key, found) for key, found in records.items() if found.pack in copied),
+        key=lambda item: (item[1].pack, item[1].offset),
+    )
     try:
-        with open(temporary, "xb") as out:
-            for key, found in sorted(records.items(), key=lambda item: item[1].pack):
-                if found.pack in copied:
-                    data = _read_record(folder / found.pack, found)
-                    moved[key] = Located(name, out.tell(), found.length, found.meta, found.parts)
-                    out.write(data)
+        with open(temporary, "xb") as out, contextlib.ExitStack() as opened:
+            sources: dict[str, BinaryIO] = {}
+            for key, found in live:
+                if found.pack not in sources:
+                    sources[found.pack] = opened.enter_context(open(folder / found.pack, "rb"))
+                data = os.pread(sources[found.pack].fileno(), found.length, found.offset)
+                if len(data) != found.length:
+                    raise OSError(f"{found.pack} is shorter than its index says")
+                moved[key] = Located(name, out.tell(), found.length, found.meta, found.parts)
+                out.write(data)
         os.replace(temporary, folder / name)
         crash_at("pack-compacted")  # a test kills the process with its records in two packs
-    except OSError:  # a full disk: the packs stay as they are
+    except OSError:  # a full disk, a pack gone: the packs stay as they are
         temporary.unlink(missing_ok=True)
         return
     records.update(moved)
@@ -221,13 +230,3 @@ def _copy_live(
     for old in copied:
         (folder / old).unlink(missing_ok=True)
         del packs[old]
-
-
-def _read_record(pack: Path, found: Located) -> bytes:
-    """The bytes of one record of a pack (OSError when the pack is shorter)."""
-    with open(pack, "rb") as file:
-        file.seek(found.offset)
-        data = file.read(found.length)
-    if len(data) != found.length:
-        raise OSError(f"{pack} is shorter than its index says")
-    return data
