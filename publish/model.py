@@ -16,8 +16,8 @@ from publish.layout import TEMPLATES_DIR
 
 class Located(NamedTuple):
     """Something a file writes (a link's destination, an image's source) and where: its
-    line and column. Shown and fingerprinted as the plain tuple it is (the build cache keys
-    outputs by the `repr` of an essay's fields, and reads these back as plain tuples)."""
+    line and column. Shown and fingerprinted as the plain tuple it is (the build cache reads
+    these back as plain tuples)."""
 
     text: str
     line: int
