@@ -154,37 +154,6 @@ def test_update_in_place_keeps_vouched_files_and_rewrites_edited_ones(tmp_path: 
     assert (target / "kept.html").stat().st_ino == inode
 
 
-def test_update_in_place_sets_the_modes_of_what_it_moves_only(tmp_path, monkeypatch) -> None:
-    """An update's commit gives the output modes to the target, the files it moves and the
-    folders holding them, and does not look at the files left in place (the cost of a
-    rebuild after one edit must not grow with the site)."""
-    target = tmp_path / "site"
-    many = {f"essay-{n}/index.html": keyed(f"page {n}", f"k{n}") for n in range(40)}
-    write_with_memo({**many, "deep/a/b.html": keyed("b", "kb")}, target, tmp_path)
-    (target / "deep" / "a").chmod(0o700)  # a mode the update must mend
-    (target / "deep" / "a" / "b.html").chmod(0o600)
-    looked: list[str] = []
-    real_chmod = journal._chmod
-
-    def counting_chmod(path: str, mode: int) -> None:
-        looked.append(str(path))
-        real_chmod(path, mode)
-
-    monkeypatch.setattr(journal, "_chmod", counting_chmod)
-    write_with_memo({**many, "deep/a/b.html": keyed("b, edited", "kb2")}, target, tmp_path)
-    monkeypatch.undo()
-    assert tree(target)["deep/a/b.html"] == b"b, edited"
-    assert sorted(Path(p).relative_to(tmp_path).as_posix() for p in looked) == [
-        "site",
-        "site/deep",
-        "site/deep/a",
-        "site/deep/a/b.html",
-    ]
-    umask = journal.current_umask()
-    assert stat.S_IMODE((target / "deep" / "a").stat().st_mode) == 0o777 & ~umask
-    assert stat.S_IMODE((target / "deep" / "a" / "b.html").stat().st_mode) == 0o666 & ~umask
-
-
 def test_failure_while_making_leaves_the_tree_untouched(tmp_path: Path) -> None:
     target = tmp_path / "site"
     write_with_memo({"index.html": keyed("old"), "a/page.html": "old page"}, target, tmp_path)

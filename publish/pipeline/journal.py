@@ -163,9 +163,7 @@ def _commit_swap(target: Path, staging: Path) -> None:
 
 
 def _commit_update(target: Path, staging: Path, moves: list[str], removes: list[str]) -> None:
-    """Move each staged file into place and remove the files no longer built; the files
-    moved, the folders holding them and the target get the output modes (the files left in
-    place have kept theirs since they were written)."""
+    """Move each staged file into place and remove the files no longer built."""
     for number, relative in enumerate(moves):
         staged = staging / str(number)
         if staged.exists():
@@ -179,25 +177,8 @@ def _commit_update(target: Path, staging: Path, moves: list[str], removes: list[
         emptied.add(path.parent)
     for folder in sorted(emptied, key=lambda p: len(p.parts), reverse=True):
         _remove_empty_folders(folder, target)
-    _set_moved_modes(target, moves)
+    set_modes(target)
     shutil.rmtree(staging, ignore_errors=True)
-
-
-def _set_moved_modes(target: Path, moves: Iterable[str]) -> None:
-    """Give the target, each moved file and every folder between them the output modes."""
-    folder_mode, file_mode = output_modes()
-    folders = {str(target)}
-    for relative in moves:
-        path = os.path.join(target, relative)
-        with contextlib.suppress(FileNotFoundError):  # moved by an earlier replay, then removed
-            _chmod(path, file_mode)
-        parent = os.path.dirname(relative)
-        while parent:
-            folders.add(os.path.join(target, parent))
-            parent = os.path.dirname(parent)
-    for folder in folders:
-        with contextlib.suppress(FileNotFoundError):
-            _chmod(folder, folder_mode)
 
 
 def _remove_empty_folders(folder: Path, target: Path) -> None:
