@@ -255,6 +255,15 @@ class Essay:
             if found and type(found[0]) is not Located:
                 object.__setattr__(self, name, tuple(Located(*item) for item in found))
 
+    def with_tokens(self, tokens: tuple[Any, ...]) -> Essay:
+        """This essay with other tokens (the build cache's kept body in place of its parse),
+        every other field as it is: its fields copied, which `dataclasses.replace` would
+        pass through the constructor again (a rebuild does it for every essay it loads)."""
+        copy = object.__new__(Essay)
+        copy.__dict__.update(self.__dict__)
+        object.__setattr__(copy, "tokens", tokens)
+        return copy
+
     @property
     def reading_minutes(self) -> int:
         """Minutes to read at about 230 words a minute, at least one."""
