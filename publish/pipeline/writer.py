@@ -395,9 +395,8 @@ def _tree_listing(target: Path) -> tuple[set[str], set[str]]:
 
 
 def _list_folder(folder: str, prefix: str, files: set[str], folders: set[str]) -> None:
-    """Add what `folder` holds (`prefix` its relative path + "/") to `files` and `folders`:
-    a link to a folder counts as a folder but is not walked into; an unreadable folder
-    adds nothing."""
+    """Add what `folder` holds (`prefix`: its relative path + "/"); a link to a folder is a
+    folder not walked into, and an unreadable folder adds nothing (as `os.walk` has it)."""
     try:
         with os.scandir(folder) as listing:
             entries = list(listing)
@@ -409,11 +408,8 @@ def _list_folder(folder: str, prefix: str, files: set[str], folders: set[str]) -
             is_folder = entry.is_dir()
         except OSError:
             is_folder = False
-        if not is_folder:
-            files.add(relative)
-            continue
-        folders.add(relative)
-        if not entry.is_symlink():
+        (folders if is_folder else files).add(relative)
+        if is_folder and not entry.is_symlink():
             _list_folder(entry.path, f"{relative}/", files, folders)
 
 
