@@ -20,7 +20,6 @@ from typing import Any
 import dkim
 import dns.resolver
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -46,7 +45,7 @@ from publish.state.imports import import_csv
 from publish.state.ledger import Delivery
 from publish.support.testhooks import HOLD, HOOK_ENV, hook_value
 from tests.mailsite import SLUG, copy_site, make_mail_site
-from tests.tools import RecordingSMTPServer
+from tests.tools import RawServer
 
 SECRET = "test-secret-dkim-0123456789"
 SELECTOR = "mail2026"
@@ -62,20 +61,6 @@ SIGNED = [
     "mime-version",
     "content-type",
 ]
-
-
-class RawServer(RecordingSMTPServer):
-    """The recording server, keeping also the exact bytes of each message."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.raw: list[bytes] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.original_content or b""
-        with self.lock:
-            self.raw.append(bytes(content))
-        return await super().handle_DATA(server, session, envelope)
 
 
 def private_pem(key: Any) -> bytes:
