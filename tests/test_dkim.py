@@ -496,6 +496,20 @@ def test_the_relaxed_body_and_the_split_are_dkimpys(pieces: list[bytes]) -> None
         assert parsed(canonical_parts, message) == parsed(as_dkimpy_parts, message)
 
 
+NAMES = st.sampled_from([b"From", b"from", b"To", b"Subject", b"X-Other", b"DATE"])
+
+
+@given(
+    st.lists(st.tuples(NAMES, st.binary(max_size=3)), max_size=12),
+    st.lists(NAMES.map(bytes.lower), max_size=12),
+)
+def test_the_signed_fields_are_those_dkimpy_selects(
+    headers: list[tuple[bytes, bytes]], include: list[bytes]
+) -> None:
+    fields = [list(field) for field in headers]
+    assert signing._selected(fields, tuple(include)) == dkim.select_headers(fields, include)
+
+
 def as_dkimpy_parts(message: bytes) -> tuple[list[list[bytes]], bytes]:
     """The header fields and the relaxed body of a message, as dkimpy's `sign` has them."""
     headers, body = dkim.rfc822_parse(message)

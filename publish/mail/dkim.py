@@ -107,11 +107,10 @@ class DkimSigner:
             (b"b", b"0" * 60),  # dkimpy's placeholder: b= folds onto a line of its own
         ]
         unsigned = dkim.RE_BTAG.sub(b"\\1", _folded(fields, b""))
-        hashed = hashlib.sha256()
-        headers = [_relaxed_field(name, value) for name, value in message_headers]
-        dkim.hash_headers(hashed, RELAXED, headers, include, (HEADER_NAME, b" " + unsigned), None)
         value = self.private_key.sign(
-            hashed.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256())
+            _headers_hash(message_headers, include, unsigned),
+            padding.PKCS1v15(),
+            Prehashed(hashes.SHA256()),
         )
         fields[-1] = (b"b", base64.b64encode(value))
         return HEADER_NAME + b": " + _folded(fields, b"\r\n")
@@ -151,6 +150,29 @@ def signer_for(root: Path, settings: Settings) -> DkimSigner | None:
         raise PublishError(problems)
     key = (root / settings.email.dkim_key_file).read_bytes()
     return DkimSigner(settings.email.dkim_selector, signing_domain(settings), key)
+
+
+def _headers_hash(headers: list[list[bytes]], include: tuple[bytes, ...], unsigned: bytes) -> bytes:
+    """The SHA-256 that dkimpy's `hash_headers` makes of the signed fields (each relaxed,
+    remembered) and of the DKIM-Signature field `unsigned` (its b= empty, no final CRLF)."""
+    hashed = hashlib.sha256()
+    for name, value in _selected(headers, include):
+        canonical_name, canonical_value = _relaxed_field(name, value)
+        hashed.update(canonical_name + b":" + canonical_value)
+    [(name, value)] = RELAXED.canonicalize_headers(
+        [(HEADER_NAME, dkim.RE_BTAG.sub(b"\\1", b" " + unsigned))]
+    )
+    hashed.update(name + b":" + value.rstrip())
+    return hashed.digest()
+
+
+def _selected(headers: list[list[bytes]], include: tuple[bytes, ...]) -> list[list[bytes]]:
+    """The fields dkimpy's `select_headers` signs: for each name of `include`, the field of
+    that name nearest the bottom not yet taken (none once all are taken)."""
+    where: dict[bytes, list[int]] = {}
+    for index, (name, _) in enumerate(headers):
+        where.setdefault(name.lower(), []).append(index)
+    return [headers[where[name].pop()] for name in include if where.get(name)]
 
 
 def canonical_parts(message: bytes) -> tuple[list[list[bytes]], bytes]:
