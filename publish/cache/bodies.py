@@ -102,10 +102,16 @@ class KeptBody(Sequence[Token], KeptRenderings):
     __slots__ = ("path", "spans", "count", "source", "record", "repaired")
 
     def __init__(
-        self, path: Path, spans: Mapping[str, Span], count: int, source: Source, record: str
+        self,
+        path: Path,
+        spans: Mapping[str, Span],
+        count: int,
+        source: Source,
+        record: str | None = None,
     ):
         self.path, self.spans, self.count, self.source = path, spans, count, source
-        self.record = record  # the key of its record, which hashes everything it was made from
+        # the key of its record, which hashes everything it was made from (its file's name)
+        self.record = record if record is not None else path.name
         self.repaired: dict[str, str] = {}
 
     def rendered(self, render: Renderer, context: Any) -> str:

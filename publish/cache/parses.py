@@ -201,8 +201,7 @@ class EssayCache:
         """The essay with its kept bodies in place of its tokens."""
         source = EssaySource(self, path, name, essay.content_hash)
         pack = self.folder / self.records[name].pack
-        body = KeptBody(pack, spans, count, source, name)
-        return dataclasses.replace(essay, tokens=body)
+        return essay.with_tokens(KeptBody(pack, spans, count, source, name))
 
     def store(self, key: bytes, essay: Essay, problems: list[Problem]) -> tuple[Essay, Body]:
         """Render the essay's bodies from its tokens and append its record (with them) to

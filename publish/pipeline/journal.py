@@ -72,34 +72,31 @@ def set_mode(path: Path) -> None:
 
 
 def tree_listing(target: Path) -> tuple[set[str], set[str]]:
-    """Every file and every folder under `target`, as relative POSIX paths, as `os.walk`
-    finds them (a link to a folder is a folder, not entered; a folder that cannot be read
-    is passed over), each folder listed once and no entry stat'ed but a link."""
+    """Every file and every folder under `target`, as relative POSIX paths (as `os.walk`
+    finds them, from the listings alone: no call per folder to ask if it is a link)."""
     files: set[str] = set()
     folders: set[str] = {"."}
-    pending = [("", str(target))]
-    while pending:
-        prefix, folder = pending.pop()
-        try:
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    if not _is_folder(entry):
-                        files.add(prefix + entry.name)
-                        continue
-                    folders.add(prefix + entry.name)
-                    if not entry.is_symlink():
-                        pending.append((f"{prefix}{entry.name}/", entry.path))
-        except OSError:
-            continue
+    _list_folder(str(target), "", files, folders)
     return files, folders
 
 
-def _is_folder(entry: os.DirEntry[str]) -> bool:
-    """Whether a listed entry is a folder or a link to one (False when it cannot be told)."""
+def _list_folder(folder: str, prefix: str, files: set[str], folders: set[str]) -> None:
+    """Add what `folder` holds (`prefix`: its relative path + "/"); a link to a folder is a
+    folder not walked into, and an unreadable folder adds nothing (as `os.walk` has it)."""
     try:
-        return entry.is_dir()
+        with os.scandir(folder) as listing:
+            entries = list(listing)
     except OSError:
-        return False
+        return
+    for entry in entries:
+        relative = prefix + entry.name
+        try:
+            is_folder = entry.is_dir()
+        except OSError:
+            is_folder = False
+        (folders if is_folder else files).add(relative)
+        if is_folder and not entry.is_symlink():
+            _list_folder(entry.path, f"{relative}/", files, folders)
 
 
 # --- The build lock ------------------------------------------------------------------
