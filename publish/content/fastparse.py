@@ -22,9 +22,11 @@ from markdown_it.token import Token
 from publish.content.fasttree import Decline, Lines, inline_children
 
 try:  # the compiled engine has wheels for the common platforms; elsewhere all is markdown-it-py
-    from markdown_it_pyrs import MarkdownIt as CompiledParser
+    import markdown_it_pyrs
 except ImportError:  # pragma: no cover (every platform CI runs has a wheel)
-    CompiledParser = None
+    markdown_it_pyrs = None
+# The conversion is proven against this version's trees; any other is not used.
+PROVEN_VERSION = "0.4.0"
 
 # Forms whose handling is not proven identical, so the essay is parsed by markdown-it-py:
 # escapes, entities, whitespace other than space and newline, HTML comments and processing
@@ -46,9 +48,11 @@ CORE_AFTER_INLINE = "inline"
 @lru_cache(maxsize=1)
 def compiled_parser() -> Any:
     """markdown-it-pyrs set up as our markdown-it-py parser is (None if not installed)."""
-    if CompiledParser is None:
+    if markdown_it_pyrs is None or markdown_it_pyrs.__version__ != PROVEN_VERSION:
         return None
-    return CompiledParser("commonmark").enable_many(["table", "strikethrough", "footnote"])
+    return markdown_it_pyrs.MarkdownIt("commonmark").enable_many(
+        ["table", "strikethrough", "footnote"]
+    )
 
 
 def fast_parse(md: MarkdownIt, src: str, env: dict[str, Any]) -> list[Token] | None:
@@ -175,9 +179,10 @@ class _Builder:
             method(node, level, strip, end)
 
     def _paragraph(self, node: Any, level: int, strip: list[Any], end: int) -> None:
+        srcmap = node.srcmap
         first, last = self.lines.span(node)
         self.push("paragraph_open", "p", 1, level, [first, last])
-        text = self.lines.block_text(node.srcmap[0], last, strip)
+        text = self.lines.block_text(srcmap[0], last, strip)
         in_note = bool(strip) and strip[0] == "note"
         self.inline(node.children, text.strip(), level + 1, [first, last], in_note)
         self.push("paragraph_close", "p", -1, level)

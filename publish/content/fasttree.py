@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from itertools import accumulate
 from typing import Any, Protocol
 
 from markdown_it import MarkdownIt
@@ -42,9 +43,10 @@ class Lines:
     def __init__(self, src: str) -> None:
         self.data = src.encode()
         self.text = src.split("\n")
-        self.starts = [0]
-        for line in self.text[:-1]:
-            self.starts.append(self.starts[-1] + len(line.encode()) + 1)
+        widths = (
+            map(len, self.text[:-1]) if src.isascii() else (len(t.encode()) for t in self.text[:-1])
+        )
+        self.starts = list(accumulate((width + 1 for width in widths), initial=0))
         self.count = src.count("\n") + (0 if src.endswith("\n") else 1)
 
     def line_of(self, offset: int) -> int:
@@ -53,10 +55,12 @@ class Lines:
 
     def span(self, node: Any) -> tuple[int, int]:
         """A node's first line and the line after its last (a token map)."""
-        if node.srcmap is None:
+        srcmap = node.srcmap
+        if srcmap is None:
             raise Decline
-        start, end = node.srcmap
-        return self.line_of(start), self.line_of(max(end - 1, start)) + 1
+        start, end = srcmap
+        starts = self.starts
+        return bisect_right(starts, start) - 1, bisect_right(starts, max(end - 1, start))
 
     def rest_of_line(self, offset: int) -> str:
         """The source from byte `offset` to the end of its line."""
@@ -133,7 +137,11 @@ def _convert(nodes: Any, level: int, out: list[Token], citer: Citer, inside: str
     for node in nodes:
         name = node.name
         if name == "text":
-            _text(node.meta["content"], level, out, citer, inside)
+            content = node.meta["content"]
+            if citer.touched and "[^" not in content:  # the common case, kept short
+                out.append(Token("text", "", 0, {}, None, level, None, content, "", "", {}))
+            else:
+                _text(content, level, out, citer, inside)
         elif name in ("softbreak", "hardbreak"):
             out.append(_leaf(name, "br", level))
         elif name in WRAPPERS:
