@@ -12,6 +12,7 @@ tail, glossary, heading anchors) then run on the result exactly as they do there
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from typing import Any
 
@@ -36,6 +37,10 @@ ASCII_ODD_SPACE = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
 ODD_SPACE = re.compile(
     r"[\t\r\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 )
+# A delimiter run next to a non-ASCII character: markdown-it-py counts Unicode symbols (S*)
+# as punctuation when it decides what may open or close emphasis, the compiled parser not.
+NON_ASCII_AFTER_DELIMITER = re.compile(r"[*_~]([^\x00-\x7f])")
+NON_ASCII_BEFORE_DELIMITER = re.compile(r"([^\x00-\x7f])[*_~]")
 FOOTNOTE_DEFINITION = re.compile(r"\[\^([^\]\s]*)\]:")
 DEFINITION_LINE = re.compile(r"\[\^([A-Za-z0-9-]+)\]: +\S")
 LIST_MARKER = re.compile(r" *(?:[*+-]|(\d{1,9})[.)])(?: +|$)")
@@ -84,7 +89,13 @@ def _declined(src: str) -> bool:
         return True
     if src.isascii():  # a few substring tests are far quicker than one regular expression
         return any(space in src for space in ASCII_ODD_SPACE)
-    return ODD_SPACE.search(src) is not None
+    if ODD_SPACE.search(src) is not None:
+        return True
+    return any(
+        unicodedata.category(found[1])[0] in "PS"
+        for pattern in (NON_ASCII_AFTER_DELIMITER, NON_ASCII_BEFORE_DELIMITER)
+        for found in pattern.finditer(src)
+    )
 
 
 def _definitions(src: str) -> list[str]:
@@ -237,8 +248,8 @@ class _Builder:
 
     def _blockquote(self, node: Any, level: int, strip: list[Any], end: int) -> None:
         first, last = self.lines.span(node)
-        if last < end and not self.lines.blank(last, strip):
-            raise Decline  # the quote goes on past what the tree says: not proven
+        if not node.children or last < end and not self.lines.blank(last, strip):
+            raise Decline  # an empty quote, or one going on past what the tree says
         self.push("blockquote_open", "blockquote", 1, level, [first, last]).markup = ">"
         self.blocks(node.children, level + 1, [*strip, ">"], last)
         self.push("blockquote_close", "blockquote", -1, level).markup = ">"
@@ -268,13 +279,14 @@ class _Builder:
         if item.name != "list_item" or not item.children:
             raise Decline
         first, last = self.lines.span(item)
-        line = self.lines.rest_of_line(item.srcmap[0])
+        offset = item.srcmap[0]
+        line = self.lines.rest_of_line(offset)
         found = LIST_MARKER.match(line)
-        if found is None or len(found[0]) - len(line[: len(found[0])].lstrip(" ")) > 3:
-            raise Decline
-        width = len(found[0]) if found.end() < len(line) else len(found[0]) + 1
-        if found[0].endswith("     "):
-            raise Decline  # content indented as code after the marker: not proven
+        if found is None or found.end() == len(line) or found[0].endswith("     "):
+            raise Decline  # an item opening with a blank line or with indented code
+        if not self.lines.at_content_start(offset, strip):
+            raise Decline  # a marker indented within its container: not proven
+        width = len(found[0])
         stop = self.lines.skip_blank(last, end, strip)
         opener = self.push("list_item_open", "li", 1, level, [first, stop])
         opener.markup = marker

@@ -94,6 +94,21 @@ class Lines:
                 text = text[min(width, len(text) - len(text.lstrip(" "))) :]
         return text
 
+    def at_content_start(self, offset: int, strip: list[Any]) -> bool:
+        """Whether byte `offset` is where its containers' content starts on its line: only
+        their quote markers and list markers or indents come before it."""
+        line = self.line_of(offset)
+        before = self.data[self.starts[line] : offset].decode()
+        for prefix in strip:
+            if prefix == ">":
+                found = QUOTE_PREFIX.match(before)
+                if found is None:
+                    return False
+                before = before[found.end() :]
+            else:
+                before = before[NOTE_INDENT if prefix == "note" else prefix :]
+        return not before
+
     def blank(self, line: int, strip: list[Any]) -> bool:
         """Whether a line is empty inside its containers (its quote markers removed)."""
         try:
@@ -251,5 +266,5 @@ def _image(node: Any, level: int, out: list[Token], citer: Citer) -> None:
     token.attrs = attrs
     token.children = []
     _convert(node.children, 0, token.children, citer, "image")
-    token.children = _joined(token.children)
+    token.children = _joined(token.children) or None  # markdown-it-py: None for an empty alt
     out.append(token)
