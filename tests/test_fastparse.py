@@ -255,3 +255,17 @@ def test_generated_markdown_is_declined_or_identical(source: str) -> None:
 
 
 _GLOSSARY: dict[str, Glossary] = {}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "> " * 40 + "deep[^flow]\n",
+        "- " * 40 + "deep[^flow]\n",
+        "*" * 30 + "deep[^flow]" + "*" * 30 + "\n",
+        "[" * 30 + "deep[^flow]" + "](http://example.org)" * 30 + "\n",
+    ],
+)
+def test_deep_nesting_is_declined_not_a_crash(source: str, glossary: Glossary) -> None:
+    compared(source, glossary)
+    assert parse_markdown(source, {"publish": {"glossary": glossary}})

@@ -48,6 +48,7 @@ LIST_MARKER = re.compile(r" *(?:[*+-]|(\d{1,9})[.)])(?: +|$)")
 MAYBE_TRIED = re.compile(r"[!#$%&:<=>@\[\]^{}+~-]")
 ATX = re.compile(r" {0,3}(#{1,6})(.*)$")
 CORE_AFTER_INLINE = "inline"
+NESTING_LIMIT = 10  # half markdown-it-py's maxNesting (20): deeper blocks or spans decline
 
 
 @lru_cache(maxsize=1)
@@ -183,6 +184,8 @@ class _Builder:
 
     def blocks(self, nodes: Any, level: int, strip: list[Any], end: int) -> None:
         """Append the tokens of a run of block nodes (in a container ending at line `end`)."""
+        if level >= NESTING_LIMIT:
+            raise Decline  # markdown-it-py stops nesting at its maxNesting; essays never near
         for node in nodes:
             method = getattr(self, f"_{node.name}", None)
             if method is None:

@@ -18,6 +18,7 @@ QUOTE_PREFIX = re.compile(r" {0,3}> ?")
 TRIED = re.compile(r"[!#$%:<=>@\[\]^{}+-]..", re.DOTALL)
 CITATION = re.compile(r"\[\^([A-Za-z0-9-]+)\]")
 NOTE_INDENT = 4
+NESTING_LIMIT = 10  # half markdown-it-py's maxNesting (20): deeper spans decline
 IMAGE_LABEL = re.compile(r"!\[([^\[\]`<]*)\]\(")
 
 
@@ -159,6 +160,8 @@ def _convert(nodes: Any, level: int, out: list[Token], citer: Citer, inside: str
                 _text(content, level, out, citer, inside)
         elif name in ("softbreak", "hardbreak"):
             out.append(_leaf(name, "br", level))
+        elif level >= NESTING_LIMIT:
+            raise Decline(name, level)  # markdown-it-py stops nesting spans at maxNesting
         elif name in WRAPPERS:
             tag, width = WRAPPERS[name]
             markup = node.meta.get("marker", "~") * width
