@@ -269,3 +269,23 @@ _GLOSSARY: dict[str, Glossary] = {}
 def test_deep_nesting_is_declined_not_a_crash(source: str, glossary: Glossary) -> None:
     compared(source, glossary)
     assert parse_markdown(source, {"publish": {"glossary": glossary}})
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["*£*bravo[^flow]\n", "a*🙂*b[^flow]\n", "a_€_b ~~x~~[^flow]\n"],
+)
+def test_emphasis_by_a_unicode_symbol_is_declined(source: str, glossary: Glossary) -> None:
+    """markdown-it-py counts symbols (£, €, emoji) as punctuation when it decides what may
+    open or close emphasis; the compiled parser does not."""
+    assert not compared(source, glossary)
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["a*“b*[^flow]\n", "x“*a*”y[^flow]\n", "a**«b»**c[^flow]\n", "__’a’__b[^flow]\n"],
+)
+def test_emphasis_by_unicode_punctuation_is_taken_and_identical(
+    source: str, glossary: Glossary
+) -> None:
+    assert compared(source, glossary)

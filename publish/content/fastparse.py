@@ -37,7 +37,7 @@ ASCII_ODD_SPACE = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
 ODD_SPACE = re.compile(
     r"[\t\r\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 )
-# A delimiter run next to a non-ASCII character: markdown-it-py counts Unicode symbols (S*)
+# A delimiter run next to a Unicode symbol (S*): markdown-it-py counts symbols
 # as punctuation when it decides what may open or close emphasis, the compiled parser not.
 NON_ASCII_AFTER_DELIMITER = re.compile(r"[*_~]([^\x00-\x7f])")
 NON_ASCII_BEFORE_DELIMITER = re.compile(r"([^\x00-\x7f])[*_~]")
@@ -93,7 +93,7 @@ def _declined(src: str) -> bool:
     if ODD_SPACE.search(src) is not None:
         return True
     return any(
-        unicodedata.category(found[1])[0] in "PS"
+        unicodedata.category(found[1])[0] == "S"
         for pattern in (NON_ASCII_AFTER_DELIMITER, NON_ASCII_BEFORE_DELIMITER)
         for found in pattern.finditer(src)
     )
