@@ -20,7 +20,7 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
-from publish.content.fasttree import Decline, Lines, inline_children
+from publish.content.fasttree import NESTING_LIMIT, Decline, Lines, inline_children
 
 try:  # the compiled engine has wheels for the common platforms; elsewhere all is markdown-it-py
     import markdown_it_pyrs
@@ -48,7 +48,6 @@ LIST_MARKER = re.compile(r" *(?:[*+-]|(\d{1,9})[.)])(?: +|$)")
 MAYBE_TRIED = re.compile(r"[!#$%&:<=>@\[\]^{}+~-]")
 ATX = re.compile(r" {0,3}(#{1,6})(.*)$")
 CORE_AFTER_INLINE = "inline"
-NESTING_LIMIT = 10  # half markdown-it-py's maxNesting (20): deeper blocks or spans decline
 
 
 @lru_cache(maxsize=1)

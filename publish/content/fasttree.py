@@ -18,7 +18,7 @@ QUOTE_PREFIX = re.compile(r" {0,3}> ?")
 TRIED = re.compile(r"[!#$%:<=>@\[\]^{}+-]..", re.DOTALL)
 CITATION = re.compile(r"\[\^([A-Za-z0-9-]+)\]")
 NOTE_INDENT = 4
-NESTING_LIMIT = 10  # half markdown-it-py's maxNesting (20): deeper spans decline
+NESTING_LIMIT = 10  # half markdown-it-py's maxNesting (20): deeper blocks or spans decline
 IMAGE_LABEL = re.compile(r"!\[([^\[\]`<]*)\]\(")
 
 
