@@ -11,8 +11,10 @@ VNU_JAR := node_modules/vnu-jar/build/dist/vnu.jar
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# the compiled parse (the `fast` extra) where a wheel exists; markdown-it-py alone elsewhere
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[fast]' \
+		|| $(PY) -m pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed

@@ -16,7 +16,7 @@ from slugify import slugify as make_slug
 
 from publish.content.essayfields import essay_aliases, essay_language
 from publish.content.links import locate_sources, own_tokens, unsafe_links
-from publish.content.markdown import build_parser, first_paragraph_text, word_count
+from publish.content.markdown import first_paragraph_text, parse_markdown, word_count
 from publish.content.positions import line_text, value_col
 from publish.content.preflight import source_warnings
 from publish.content.source import (
@@ -167,7 +167,7 @@ def parse_body(
 ) -> tuple[list[Token], list[Note], list[Problem]]:
     """Parse the body once; check every footnote citation against the essay and the glossary."""
     env: dict[str, Any] = {"publish": {"glossary": glossary}}
-    tokens = build_parser().parse(document.body, env)
+    tokens = parse_markdown(document.body, env)
     notes = _notes(env, glossary)
     own = own_tokens(tokens, notes)
     problems = [

@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.anchors import anchors_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 
+from publish.content.fastparse import fast_parse
 from publish.content.glossary import glossary_plugin
 
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
@@ -29,6 +31,14 @@ def build_parser() -> MarkdownIt:
     md.use(glossary_plugin)
     md.use(anchors_plugin, min_level=2, max_level=4, slug_func=heading_slug)
     return md
+
+
+def parse_markdown(src: str, env: dict[str, Any]) -> list[Token]:
+    """The one parse of a body: markdown-it-py's tokens (and `env`), made by the compiled
+    engine where `fastparse` proves them identical, else by markdown-it-py itself."""
+    parser = build_parser()
+    tokens = fast_parse(parser, src, env)
+    return parser.parse(src, env) if tokens is None else tokens
 
 
 def heading_slug(text: str) -> str:

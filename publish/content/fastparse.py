@@ -1,0 +1,399 @@
+"""The compiled parse: markdown-it-pyrs's syntax tree turned into markdown-it-py's tokens.
+
+`fast_parse` returns exactly the token list (and the same `env`) that markdown-it-py's
+`parse` would, or None where it cannot vouch for that: the input uses a form it does not
+handle (raw HTML blocks, entities, backslash escapes, tabs, reference definitions, lazy
+quote lines, unusual footnotes ...), and the caller parses it with markdown-it-py. The tree
+gives the block and inline structure; source line ranges, inline contents and the footnote
+numbering are worked out here as markdown-it-py does, and our own core rules (footnote
+tail, glossary, heading anchors) then run on the result exactly as they do there.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Any
+
+from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
+
+from publish.content.fasttree import NESTING_LIMIT, Decline, Lines, inline_children
+
+try:  # the compiled engine has wheels for the common platforms; elsewhere all is markdown-it-py
+    import markdown_it_pyrs
+except ImportError:  # pragma: no cover (every platform CI runs has a wheel)
+    markdown_it_pyrs = None
+# The conversion is proven against this version's trees; any other is not used.
+PROVEN_VERSION = "0.4.0"
+
+# Forms whose handling is not proven identical, so the essay is parsed by markdown-it-py:
+# escapes, entities, whitespace other than space and newline, HTML comments and processing
+# instructions (each tested on its own: one alternation is several times slower).
+DECLINED_CHARACTERS = ("\\", "&", "\x00", "<!", "<?", "\t", "\r")
+ASCII_ODD_SPACE = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
+ODD_SPACE = re.compile(
+    r"[\t\r\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
+# A delimiter run next to a Unicode symbol (S*): markdown-it-py counts symbols
+# as punctuation when it decides what may open or close emphasis, the compiled parser not.
+NON_ASCII_AFTER_DELIMITER = re.compile(r"[*_~]([^\x00-\x7f])")
+NON_ASCII_BEFORE_DELIMITER = re.compile(r"([^\x00-\x7f])[*_~]")
+FOOTNOTE_DEFINITION = re.compile(r"\[\^([^\]\s]*)\]:")
+DEFINITION_LINE = re.compile(r"\[\^([A-Za-z0-9-]+)\]: +\S")
+LIST_MARKER = re.compile(r" *(?:[*+-]|(\d{1,9})[.)])(?: +|$)")
+# Where markdown-it-py may or may not have tried its footnote_ref rule (see fasttree.TRIED).
+MAYBE_TRIED = re.compile(r"[!#$%&:<=>@\[\]^{}+~-]")
+ATX = re.compile(r" {0,3}(#{1,6})(.*)$")
+CORE_AFTER_INLINE = "inline"
+
+
+@lru_cache(maxsize=1)
+def compiled_parser() -> Any:
+    """markdown-it-pyrs set up as our markdown-it-py parser is (None if not installed)."""
+    if markdown_it_pyrs is None or markdown_it_pyrs.__version__ != PROVEN_VERSION:
+        return None
+    return markdown_it_pyrs.MarkdownIt("commonmark").enable_many(
+        ["table", "strikethrough", "footnote"]
+    )
+
+
+def fast_parse(md: MarkdownIt, src: str, env: dict[str, Any]) -> list[Token] | None:
+    """markdown-it-py's `md.parse(src, env)`, made from the compiled tree; None (and `env`
+    untouched) where the input is not one this conversion is proven to handle."""
+    engine = compiled_parser()
+    if engine is None or not src.strip() or _declined(src):
+        return None
+    try:
+        definitions = _definitions(src)
+        builder = _Builder(md, src, definitions)
+        tree = engine.tree(src)
+        builder.blocks(tree.children, 0, [], builder.lines.count)
+        builder.check_definitions()
+        if not builder.touched and any(
+            MAYBE_TRIED.search(c, 0, len(c) - 2) for c in builder.contents
+        ):
+            raise Decline("env")
+    except Decline:
+        return None
+    if builder.touched:
+        env["footnotes"] = builder.footnotes()
+    return _run_core_tail(md, src, env, builder.tokens)
+
+
+def _declined(src: str) -> bool:
+    """Whether the source holds a form the conversion does not handle."""
+    if any(form in src for form in DECLINED_CHARACTERS):
+        return True
+    if src.isascii():  # a few substring tests are far quicker than one regular expression
+        return any(space in src for space in ASCII_ODD_SPACE)
+    if ODD_SPACE.search(src) is not None:
+        return True
+    return any(
+        unicodedata.category(found[1])[0] == "S"
+        for pattern in (NON_ASCII_AFTER_DELIMITER, NON_ASCII_BEFORE_DELIMITER)
+        for found in pattern.finditer(src)
+    )
+
+
+def _definitions(src: str) -> list[str]:
+    """The labels of the essay's own footnote definitions, in order; Decline unless each
+    starts a line after a blank one (or the start), has a plain label and is defined once."""
+    labels = []
+    for match in FOOTNOTE_DEFINITION.finditer(src):
+        start = match.start()
+        if start and src[start - 1] != "\n" or not DEFINITION_LINE.match(src, start):
+            raise Decline
+        previous = src[src.rfind("\n", 0, max(start - 1, 0)) + 1 : max(start - 1, 0)]
+        if start and previous.strip(" "):
+            raise Decline
+        labels.append(match[1])
+    if len(set(labels)) != len(labels) or src.count("]:") != len(labels):
+        raise Decline  # a label twice, or a reference definition (or text like one)
+    return labels
+
+
+def _run_core_tail(
+    md: MarkdownIt, src: str, env: dict[str, Any], tokens: list[Token]
+) -> list[Token]:
+    """Run the parser's core rules that follow the inline parse (footnote tail, glossary,
+    text join, anchors) on the converted tokens, as `md.parse` would."""
+    state = StateCore(src, md, env, tokens)
+    names = [rule.name for rule in md.core.ruler.__rules__ if rule.enabled]
+    rules = md.core.ruler.getRules("")
+    for rule in rules[names.index(CORE_AFTER_INLINE) + 1 :]:
+        rule(state)
+    return state.tokens
+
+
+class _Builder:
+    """Walks the compiled tree's blocks, appending markdown-it-py's block tokens."""
+
+    def __init__(self, md: MarkdownIt, src: str, definitions: list[str]) -> None:
+        self.md = md
+        self.lines = Lines(src)
+        self.tokens: list[Token] = []
+        self.definitions = definitions
+        self.defined: list[str] = []
+        self.refs: dict[str, int] = {f":{label}": -1 for label in definitions}
+        self.notes: dict[int, dict[str, Any]] = {}
+        self.touched = bool(definitions)  # whether markdown-it-py made `env["footnotes"]`
+        self.contents: list[str] = []
+
+    def footnotes(self) -> dict[str, Any]:
+        """What markdown-it-py's footnote plugin leaves under `env["footnotes"]`."""
+        return {"refs": self.refs, "list": self.notes}
+
+    def check_definitions(self) -> None:
+        """Decline unless the tree found exactly the definitions the source has."""
+        if self.defined != self.definitions:
+            raise Decline
+
+    def cite(self, label: str) -> dict[str, Any]:
+        """Number one citation as markdown-it-py's footnote_ref rule does; its token meta."""
+        self.touched = True
+        key = f":{label}"
+        if self.refs.get(key, -1) < 0:
+            note_id = len(self.notes)
+            self.notes[note_id] = {"label": label, "count": 0}
+            self.refs[key] = note_id
+        note_id = self.refs[key]
+        sub_id = self.notes[note_id]["count"]
+        self.notes[note_id]["count"] += 1
+        return {"id": note_id, "subId": sub_id, "label": label}
+
+    def push(
+        self, kind: str, tag: str, nesting: int, level: int, span: list[int] | None = None
+    ) -> Token:
+        """Append one block token."""
+        token = Token(kind, tag, nesting, {}, span, level, None, "", "", "", {}, True, False)
+        self.tokens.append(token)
+        return token
+
+    def inline(
+        self, nodes: Any, content: str, level: int, span: list[int], in_note: bool = False
+    ) -> None:
+        """Append an inline token: `content` and the tree's inline nodes as children."""
+        token = self.push("inline", "", 0, level, span)
+        token.content = content
+        self.contents.append(content)
+        token.children = inline_children(nodes, self, in_note)
+
+    def blocks(self, nodes: Any, level: int, strip: list[Any], end: int) -> None:
+        """Append the tokens of a run of block nodes (in a container ending at line `end`)."""
+        if level >= NESTING_LIMIT:
+            raise Decline  # markdown-it-py stops nesting at its maxNesting; essays never near
+        for node in nodes:
+            method = getattr(self, f"_{node.name}", None)
+            if method is None:
+                raise Decline
+            method(node, level, strip, end)
+
+    def _paragraph(self, node: Any, level: int, strip: list[Any], end: int) -> None:
+        srcmap = node.srcmap
+        first, last = self.lines.span(node)
+        self.push("paragraph_open", "p", 1, level, [first, last])
+        text = self.lines.block_text(srcmap[0], last, strip)
+        in_note = bool(strip) and strip[0] == "note"
+        self.inline(node.children, text.strip(), level + 1, [first, last], in_note)
+        self.push("paragraph_close", "p", -1, level)
+
+    def _heading(self, node: Any, level: int, strip: list[Any], end: int) -> None:
+        first, last = self.lines.span(node)
+        if last != first + 1:
+            raise Decline
+        found = ATX.match(self.lines.rest_of_line(node.srcmap[0]))
+        if found is None:
+            raise Decline
+        rest = found[2].rstrip(" ")
+        trimmed = rest.rstrip("#")
+        if trimmed != rest and trimmed.endswith(" "):
+            rest = trimmed
+        self._heading_tokens(node, level, found[1], rest.strip(), [first, last])
+
+    def _lheading(self, node: Any, level: int, strip: list[Any], end: int) -> None:
+        first, last = self.lines.span(node)
+        text = self.lines.block_text(node.srcmap[0], last - 1, strip)
+        markup = node.meta["marker"]
+        self._heading_tokens(node, level, markup, text.strip(), [first, last], [first, last - 1])
+
+    def _heading_tokens(
+        self,
+        node: Any,
+        level: int,
+        markup: str,
+        content: str,
+        span: list[int],
+        text_span: list[int] | None = None,
+    ) -> None:
+        tag = f"h{node.meta['level']}"
+        self.push("heading_open", tag, 1, level, span).markup = markup
+        self.inline(node.children, content, level + 1, text_span or list(span))
+        self.push("heading_close", tag, -1, level).markup = markup
+
+    def _hr(self, node: Any, level: int, strip: list[Any], end: int) -> None:
+        token = self.push("hr", "hr", 0, level, list(self.lines.span(node)))
+        # markdown-it-py's hr rule counts one marker more than there are
+        token.markup = node.meta["marker"] * (node.meta["marker_len"] + 1)
+
+    def _code_block(self, node: Any, level: int, strip: list[Any], end: int) -> None:
+        token = self.push("code_block", "code", 0, level, list(self.lines.span(node)))
+        token.content = node.meta["content"]
+
+    def _fence(self, node: Any, level: int, strip: list[Any], end: int) -> None:
+        token = self.push("fence", "code", 0, level, list(self.lines.span(node)))
+        token.content = node.meta["content"]
+        token.info = node.meta.get("info", "")
+        token.markup = node.meta["marker"] * node.meta["marker_len"]
+
+    def _blockquote(self, node: Any, level: int, strip: list[Any], end: int) -> None:
+        first, last = self.lines.span(node)
+        if not node.children or last < end and not self.lines.blank(last, strip):
+            raise Decline  # an empty quote, or one going on past what the tree says
+        self.push("blockquote_open", "blockquote", 1, level, [first, last]).markup = ">"
+        self.blocks(node.children, level + 1, [*strip, ">"], last)
+        self.push("blockquote_close", "blockquote", -1, level).markup = ">"
+
+    def _bullet_list(self, node: Any, level: int, strip: list[Any], end: int) -> None:
+        self._list(node, level, strip, end, "bullet_list", "ul")
+
+    def _ordered_list(self, node: Any, level: int, strip: list[Any], end: int) -> None:
+        self._list(node, level, strip, end, "ordered_list", "ol")
+
+    def _list(self, node: Any, level: int, strip: list[Any], end: int, kind: str, tag: str) -> None:
+        marker = node.meta["marker"]
+        opener = self.push(f"{kind}_open", tag, 1, level, None)
+        opener.markup = marker
+        start = node.meta.get("start")
+        if start is not None and start != 1:
+            opener.attrs = {"start": start}
+        last = opener.map = [self.lines.span(node)[0], 0]
+        for item in node.children:
+            last[1] = self._item(item, level + 1, strip, end, marker, kind == "ordered_list")
+        self.push(f"{kind}_close", tag, -1, level).markup = marker
+
+    def _item(
+        self, item: Any, level: int, strip: list[Any], end: int, marker: str, ordered: bool
+    ) -> int:
+        """Append one list item's tokens; return the line its map ends at."""
+        if item.name != "list_item" or not item.children:
+            raise Decline
+        first, last = self.lines.span(item)
+        offset = item.srcmap[0]
+        line = self.lines.rest_of_line(offset)
+        found = LIST_MARKER.match(line)
+        if found is None or found.end() == len(line) or found[0].endswith("     "):
+            raise Decline  # an item opening with a blank line or with indented code
+        if not self.lines.at_content_start(offset, strip):
+            raise Decline  # a marker indented within its container: not proven
+        width = len(found[0])
+        stop = self.lines.skip_blank(last, end, strip)
+        opener = self.push("list_item_open", "li", 1, level, [first, stop])
+        opener.markup = marker
+        opener.info = (found[1] or "") if ordered else ""
+        inner = [*strip, width]
+        if item.children[0].name not in BLOCK_NAMES:  # a tight list's item: no paragraph node
+            self._tight(item, level + 1, inner, stop, first, last)
+        else:
+            self.blocks(item.children, level + 1, inner, stop)
+        self.push("list_item_close", "li", -1, level).markup = marker
+        return stop
+
+    def _tight(
+        self, item: Any, level: int, strip: list[Any], end: int, first: int, last: int
+    ) -> None:
+        """A tight item: its leading inline nodes are a hidden paragraph, then blocks."""
+        children = list(item.children)
+        split = next((i for i, c in enumerate(children) if c.name in BLOCK_NAMES), len(children))
+        inline_nodes, rest = children[:split], children[split:]
+        if any(child.name == "paragraph" for child in rest):
+            raise Decline
+        stop = self.lines.span(rest[0])[0] if rest else last
+        while stop > first + 1 and self.lines.blank(stop - 1, strip):
+            stop -= 1  # the tree's item may end with blank lines; the paragraph does not
+        start = item.srcmap[0] + len(LIST_MARKER.match(self.lines.rest_of_line(item.srcmap[0]))[0])
+        self.push("paragraph_open", "p", 1, level, [first, stop]).hidden = True
+        text = self.lines.block_text(start, stop, strip)
+        self.inline(inline_nodes, text.strip(), level + 1, [first, stop])
+        self.push("paragraph_close", "p", -1, level).hidden = True
+        self.blocks(rest, level, strip, end)
+
+    def _table(self, node: Any, level: int, strip: list[Any], end: int) -> None:
+        first, last = self.lines.span(node)
+        if last < end and not self.lines.blank(last, strip):
+            raise Decline  # the table goes on past what the tree says: not proven
+        aligns = node.meta["alignments"]
+        self.push("table_open", "table", 1, level, [first, last])
+        for part in node.children:
+            if part.name not in ("thead", "tbody"):
+                raise Decline
+            part_first = self.lines.span(part)[0]
+            self.push(f"{part.name}_open", part.name, 1, level + 1, [part_first, last])
+            if part.name == "thead":
+                self.tokens[-1].map = [part_first, part_first + 1]
+            for row in part.children:
+                self._row(row, level + 2, aligns, "th" if part.name == "thead" else "td")
+            self.push(f"{part.name}_close", part.name, -1, level + 1)
+        self.push("table_close", "table", -1, level)
+
+    def _row(self, row: Any, level: int, aligns: list[str], tag: str) -> None:
+        """One table row: a cell for each column (the tree's cells must all be there)."""
+        line = self.lines.span(row)[0]
+        if len(row.children) != len(aligns) or row.name != "trow":
+            raise Decline
+        self.push("tr_open", "tr", 1, level, [line, line + 1])
+        for cell, align in zip(row.children, aligns, strict=True):
+            opener = self.push(f"{tag}_open", tag, 1, level + 1)
+            if align != "none":
+                opener.attrs = {"style": f"text-align:{align}"}
+            if cell.srcmap is None:
+                raise Decline
+            content = self.lines.data[cell.srcmap[0] : cell.srcmap[1]].decode().strip()
+            self.inline(cell.children, content, level + 2, [line, line + 1])
+            self.push(f"{tag}_close", tag, -1, level + 1)
+        self.push("tr_close", "tr", -1, level)
+
+    def _footnote_container(self, node: Any, level: int, strip: list[Any], end: int) -> None:
+        if level or strip:
+            raise Decline
+        for child in node.children:
+            if child.name == "footnote_def":
+                self._footnote_def(child)
+            elif child.name != "footnote_ref_anchor":
+                raise Decline
+
+    def _footnote_def(self, node: Any) -> None:
+        label = node.meta["label"]
+        if len(node.children) != 1 or node.children[0].name != "paragraph":
+            raise Decline
+        first, last = self.lines.span(node)
+        self.defined.append(label)
+        opener = self.push("footnote_reference_open", "", 1, 0, None)
+        opener.block = False
+        opener.meta = {"label": label}
+        self._paragraph(node.children[0], 1, ["note"], self.lines.count)
+        opener.map = [first, self.lines.skip_blank(last, self.lines.count, [])]
+        self.push("footnote_reference_close", "", -1, 0).block = False
+
+
+# The tree's block nodes (each has a `_name` method above); any other node is inline.
+BLOCK_NAMES = frozenset(
+    (
+        "paragraph",
+        "heading",
+        "lheading",
+        "hr",
+        "code_block",
+        "fence",
+        "blockquote",
+        "bullet_list",
+        "ordered_list",
+        "table",
+        "footnote_container",
+        "html_block",
+        "footnote_def",
+        "list_item",
+    )
+)

@@ -1,0 +1,273 @@
+"""Pieces of the compiled parse (`fastparse`): source lines as markdown-it-py's block state
+sees them, and a tree's inline nodes turned into markdown-it-py's inline tokens."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from itertools import accumulate
+from typing import Any, Protocol
+
+from markdown_it import MarkdownIt
+from markdown_it.rules_inline.autolink import EMAIL_RE
+from markdown_it.token import Token
+
+QUOTE_PREFIX = re.compile(r" {0,3}> ?")
+# markdown-it-py's footnote_ref rule (which makes `env["footnotes"]`) is tried at these
+# characters, when two more follow: one in a text token with two after it proves it was.
+TRIED = re.compile(r"[!#$%:<=>@\[\]^{}+-]..", re.DOTALL)
+CITATION = re.compile(r"\[\^([A-Za-z0-9-]+)\]")
+NOTE_INDENT = 4
+NESTING_LIMIT = 10  # half markdown-it-py's maxNesting (20): deeper blocks or spans decline
+IMAGE_LABEL = re.compile(r"!\[([^\[\]`<]*)\]\(")
+
+
+class Decline(Exception):
+    """The input uses a form the conversion does not vouch for: parse it the slow way."""
+
+
+class Citer(Protocol):
+    """The converting builder: its parser (for links), its lines, and the footnote state."""
+
+    md: MarkdownIt
+    lines: Lines
+    touched: bool
+
+    def cite(self, label: str) -> dict[str, Any]:
+        """The meta of the next `footnote_ref` token for `label`."""
+        ...
+
+
+class Lines:
+    """The source by lines, with the compiled tree's byte offsets mapped to lines."""
+
+    def __init__(self, src: str) -> None:
+        self.data = src.encode()
+        self.text = src.split("\n")
+        widths = (
+            map(len, self.text[:-1]) if src.isascii() else (len(t.encode()) for t in self.text[:-1])
+        )
+        self.starts = list(accumulate((width + 1 for width in widths), initial=0))
+        self.count = src.count("\n") + (0 if src.endswith("\n") else 1)
+
+    def line_of(self, offset: int) -> int:
+        """The 0-based line holding byte `offset`."""
+        return bisect_right(self.starts, offset) - 1
+
+    def span(self, node: Any) -> tuple[int, int]:
+        """A node's first line and the line after its last (a token map)."""
+        srcmap = node.srcmap
+        if srcmap is None:
+            raise Decline
+        start, end = srcmap
+        starts = self.starts
+        return bisect_right(starts, start) - 1, bisect_right(starts, max(end - 1, start))
+
+    def rest_of_line(self, offset: int) -> str:
+        """The source from byte `offset` to the end of its line."""
+        line = self.line_of(offset)
+        end = self.starts[line + 1] - 1 if line + 1 < len(self.starts) else len(self.data)
+        return self.data[offset:end].decode()
+
+    def block_text(self, offset: int, stop: int, strip: list[Any]) -> str:
+        """A block's text as markdown-it-py's `getLines` gives it: from byte `offset` to the
+        end of line `stop - 1`, each further line stripped of its containers' prefixes."""
+        first = self.line_of(offset)
+        if not strip or stop == first + 1:  # no prefixes to take off: one slice of the source
+            end = self.starts[stop] - 1 if stop < len(self.starts) else len(self.data)
+            return self.data[offset:end].decode()
+        parts = [self.rest_of_line(offset)]
+        parts += [self.stripped(line, strip) for line in range(first + 1, stop)]
+        return "\n".join(parts)
+
+    def stripped(self, line: int, strip: list[Any]) -> str:
+        """A line without its containers' prefixes: quote markers (which must be there: a
+        lazy line is not proven) and list or note indents (up to their width)."""
+        text = self.text[line]
+        for prefix in strip:
+            if prefix == ">":
+                found = QUOTE_PREFIX.match(text)
+                if found is None:
+                    raise Decline
+                text = text[found.end() :]
+            else:
+                width = NOTE_INDENT if prefix == "note" else prefix
+                text = text[min(width, len(text) - len(text.lstrip(" "))) :]
+        return text
+
+    def at_content_start(self, offset: int, strip: list[Any]) -> bool:
+        """Whether byte `offset` is where its containers' content starts on its line: only
+        their quote markers and list markers or indents come before it."""
+        line = self.line_of(offset)
+        before = self.data[self.starts[line] : offset].decode()
+        for prefix in strip:
+            if prefix == ">":
+                found = QUOTE_PREFIX.match(before)
+                if found is None:
+                    return False
+                before = before[found.end() :]
+            else:
+                before = before[NOTE_INDENT if prefix == "note" else prefix :]
+        return not before
+
+    def blank(self, line: int, strip: list[Any]) -> bool:
+        """Whether a line is empty inside its containers (its quote markers removed)."""
+        try:
+            return not self.stripped(line, [p for p in strip if p == ">"]).strip(" ")
+        except Decline:
+            return False
+
+    def skip_blank(self, line: int, end: int, strip: list[Any]) -> int:
+        """The first line from `line` (before `end`) that is not blank in its containers."""
+        while line < end and self.blank(line, strip):
+            line += 1
+        return line
+
+
+def inline_children(nodes: Any, citer: Citer, in_note: bool = False) -> list[Token]:
+    """markdown-it-py's children of an inline token, from the tree's inline nodes."""
+    out: list[Token] = []
+    _convert(nodes, 0, out, citer, "note" if in_note else "")
+    return _joined(out)
+
+
+def _joined(tokens: list[Token]) -> list[Token]:
+    """Adjacent text tokens merged, as markdown-it-py's fragments join leaves them."""
+    out: list[Token] = []
+    for token in tokens:
+        if token.type == "text" and out and out[-1].type == "text":
+            out[-1].content += token.content
+        else:
+            out.append(token)
+    return out
+
+
+def _leaf(kind: str, tag: str, level: int, content: str = "", markup: str = "") -> Token:
+    """One inline token without children (positional: markedly faster than keywords)."""
+    return Token(kind, tag, 0, {}, None, level, None, content, markup, "", {}, False, False)
+
+
+def _convert(nodes: Any, level: int, out: list[Token], citer: Citer, inside: str) -> None:
+    """Append the tokens of inline nodes at `level`; `inside` names an enclosing link,
+    image or note, where citations are not proven and so declined."""
+    for node in nodes:
+        name = node.name
+        if name == "text":
+            content = node.meta["content"]
+            if citer.touched and "[^" not in content:  # the common case, kept short
+                out.append(Token("text", "", 0, {}, None, level, None, content, "", "", {}))
+            else:
+                _text(content, level, out, citer, inside)
+        elif name in ("softbreak", "hardbreak"):
+            out.append(_leaf(name, "br", level))
+        elif level >= NESTING_LIMIT:
+            raise Decline(name, level)  # markdown-it-py stops nesting spans at maxNesting
+        elif name in WRAPPERS:
+            tag, width = WRAPPERS[name]
+            markup = node.meta.get("marker", "~") * width
+            if tag == "strong":  # markdown-it-py leaves the delimiters' other halves, empty
+                out.append(_leaf("text", "", level))
+            out.append(Token(f"{tag}_open", tag, 1, level=level, markup=markup))
+            _convert(node.children, level + 1, out, citer, inside)
+            out.append(Token(f"{tag}_close", tag, -1, level=level, markup=markup))
+            if tag == "strong":
+                out.append(_leaf("text", "", level))
+        elif name == "code_inline":
+            content = "".join(child.meta["content"] for child in node.children)
+            markup = node.meta["marker"] * node.meta["marker_len"]
+            out.append(_leaf("code_inline", "code", level, content, markup))
+        elif name == "footnote_ref_anchor" and inside == "note":
+            continue  # the compiled parser's back-link; markdown-it-py's tail makes its own
+        elif name == "html_inline":
+            citer.touched = True
+            out.append(_leaf("html_inline", "", level, node.meta["content"]))
+        elif name == "footnote_ref" and not inside:
+            out.append(_leaf("footnote_ref", "", level))
+            out[-1].meta = citer.cite(node.meta["label"])
+        elif name == "link":
+            _link(node, level, out, citer)
+        elif name == "autolink":
+            _autolink(node, level, out, citer)
+        elif name == "image":
+            _image(node, level, out, citer)
+        else:
+            raise Decline(name, inside)
+
+
+WRAPPERS = {"em": ("em", 1), "strong": ("strong", 2), "strikethrough": ("s", 2)}
+
+
+def _text(content: str, level: int, out: list[Token], citer: Citer, inside: str) -> None:
+    """A text node; a `[^label]` the tree left as text (a glossary citation: the compiled
+    parser knows only the essay's own notes) becomes a footnote reference."""
+    if not citer.touched and TRIED.search(content):
+        citer.touched = True
+    if "[^" not in content:
+        out.append(_leaf("text", "", level, content))
+        return
+    if inside:
+        raise Decline
+    pieces = CITATION.split(content)
+    for index, piece in enumerate(pieces):
+        if index % 2:
+            out.append(_leaf("footnote_ref", "", level))
+            out[-1].meta = citer.cite(piece)
+        elif "[^" in piece:
+            raise Decline
+        elif piece:
+            out.append(_leaf("text", "", level, piece))
+
+
+def _href(url: str, parser: MarkdownIt) -> str:
+    """markdown-it-py's href for a destination the tree gives (declined where the tree's
+    own escaping could differ, or where markdown-it-py would refuse the link)."""
+    if "%" in url:
+        raise Decline
+    href = parser.normalizeLink(url)
+    if not parser.validateLink(href):
+        raise Decline
+    return href
+
+
+def _link(node: Any, level: int, out: list[Token], citer: Citer) -> None:
+    attrs = {"href": _href(node.meta["url"], citer.md)}
+    if node.meta.get("title"):
+        attrs["title"] = node.meta["title"]
+    out.append(Token("link_open", "a", 1, level=level, attrs=attrs))
+    _convert(node.children, level + 1, out, citer, "link")
+    out.append(Token("link_close", "a", -1, level=level))
+
+
+def _autolink(node: Any, level: int, out: list[Token], citer: Citer) -> None:
+    parser = citer.md
+    if len(node.children) != 1 or node.children[0].name != "text_special":
+        raise Decline
+    raw = node.children[0].meta["content"]
+    citer.touched = True
+    href = parser.normalizeLink(f"mailto:{raw}" if EMAIL_RE.match(raw) else raw)
+    if not parser.validateLink(href):
+        raise Decline
+    out.append(
+        Token(
+            "link_open", "a", 1, level=level, attrs={"href": href}, markup="autolink", info="auto"
+        )
+    )
+    out.append(_leaf("text", "", level + 1, parser.normalizeLinkText(raw)))
+    out.append(Token("link_close", "a", -1, level=level, markup="autolink", info="auto"))
+
+
+def _image(node: Any, level: int, out: list[Token], citer: Citer) -> None:
+    start, end = node.srcmap
+    raw = citer.lines.data[start:end].decode()
+    found = IMAGE_LABEL.match(raw)
+    if found is None:
+        raise Decline
+    attrs = {"src": _href(node.meta["url"], citer.md), "alt": ""}
+    if node.meta.get("title"):
+        attrs["title"] = node.meta["title"]
+    token = _leaf("image", "img", level, found[1])
+    token.attrs = attrs
+    token.children = []
+    _convert(node.children, 0, token.children, citer, "image")
+    token.children = _joined(token.children) or None  # markdown-it-py: None for an empty alt
+    out.append(token)
