@@ -6,6 +6,7 @@ import re
 import traceback
 from collections.abc import Iterable, MutableMapping
 from html import escape
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +105,15 @@ def _shown_path(filename: str, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else filename
 
 
-def template_environment(site_templates: Path, compiled: Path | None = None) -> Environment:
+def template_environment(
+    site_templates: Path, compiled: Path | None = None, auto_reload: bool = True
+) -> Environment:
     """A Jinja2 environment with autoescape on, looking in the site's folder first; with
     `compiled`, each template's compiled code is kept there (by its source's hash) for the
-    next process."""
+    next process. Without `auto_reload` a template, once loaded, is never checked for changes
+    again (for one who makes a new environment when the folder changes)."""
     env = SiteEnvironment(
+        auto_reload=auto_reload,
         bytecode_cache=FileSystemBytecodeCache(str(compiled)) if compiled is not None else None,
         loader=ChoiceLoader(
             [FileSystemLoader(str(site_templates)), PackageLoader("publish", "templates")]
@@ -184,12 +189,10 @@ def image_credit(text: str, words: Words = ENGLISH) -> str:
 def joined(pieces: Iterable[str], batch: int = 8192) -> str:
     """Rendered pieces as one string, joined a batch at a time (a page listing every essay
     is hundreds of thousands of pieces: never hold them all at once)."""
+    iterator = iter(pieces)
     chunks: list[str] = []
-    pending: list[str] = []
-    for piece in pieces:
-        pending.append(piece)
-        if len(pending) >= batch:
-            chunks.append("".join(pending))
-            pending.clear()
-    chunks.append("".join(pending))
-    return "".join(chunks)
+    while True:
+        pending = list(islice(iterator, batch))
+        chunks.append("".join(pending))
+        if len(pending) < batch:
+            return "".join(chunks)

@@ -236,13 +236,15 @@ def gather(published: Site, emails: Collection[str], cache: BuildCache) -> dict[
 def shared_templates(folder: Path, cache: BuildCache) -> Environment:
     """The templates environment, kept in `cache` between builds of one process (as
     `publish serve` rebuilds), so templates compile once; made afresh whenever a file of the
-    site's template folder appears, disappears or changes (Jinja reloads an edited template
-    itself, but would not notice a new override of a packaged one)."""
+    site's template folder appears, disappears or changes (Jinja would not notice a new
+    override of a packaged one), so that no page asks the disk again whether its templates
+    changed."""
     stamp = folder_stamp(folder)
     kept = cache.template_environments
     found = kept.get(folder)
     if found is None or found[0] != stamp:
-        found = kept[folder] = (stamp, template_environment(folder, cache.compiled_templates()))
+        environment = template_environment(folder, cache.compiled_templates(), auto_reload=False)
+        found = kept[folder] = (stamp, environment)
     return found[1]
 
 
