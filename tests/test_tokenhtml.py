@@ -271,3 +271,27 @@ def test_the_renderers_never_take_the_librarys_token_by_token_path(
         monkeypatch.setattr(RendererHTML, name, refused)
     for render, tokens, context in bodies:
         assert render(tokens, context)
+
+
+class Marked(RendererHTML):
+    """A renderer with its own text rule, `renderToken` and `renderInline`."""
+
+    def text(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        return f"[{tokens[idx].content}]"
+
+    def renderToken(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        return f"<{tokens[idx].type}>"
+
+    def renderInline(self, tokens: Sequence[Token], options: Any, env: Any) -> str:
+        return "{" + super().renderInline(tokens, options, env) + "}"
+
+
+class FastMarked(Marked, FastRendering):
+    """`Marked`, rendered the faster way."""
+
+
+@given(source=ESSAYS)
+def test_a_renderers_own_rules_and_methods_come_first(source: str) -> None:
+    tokens = build_parser().parse(source, {"publish": {"glossary": GLOSSARY}})
+    options = build_parser().options
+    assert FastMarked().render(tokens, options, {}) == Marked().render(tokens, options, {})

@@ -130,10 +130,13 @@ class FastRendering(RendererHTML):
     def render(self, tokens: Sequence[Token], options: Any, env: Any) -> str:
         """What `RendererHTML.render` returns."""
         rules, inline_rules, default = self._tables_for(options)
+        own_inline = type(self).renderInline is not FastRendering.renderInline
         out: list[str] = []
         for idx, token in enumerate(tokens):
             if token.type == "inline":
-                if token.children:
+                if own_inline and token.children:
+                    out.append(self.renderInline(token.children, options, env))
+                elif token.children:
                     out.append(_inline(token.children, inline_rules, default, options, env))
             else:
                 out.append(rules.get(token.type, default)(tokens, idx, options, env))
