@@ -16,8 +16,8 @@ from publish.layout import TEMPLATES_DIR
 
 class Located(NamedTuple):
     """Something a file writes (a link's destination, an image's source) and where: its
-    line and column. Shown and fingerprinted as the plain tuple it is (the build cache keys
-    outputs by the `repr` of an essay's fields, and reads these back as plain tuples)."""
+    line and column. Shown and fingerprinted as the plain tuple it is (the build cache reads
+    these back as plain tuples)."""
 
     text: str
     line: int
@@ -254,6 +254,15 @@ class Essay:
             found = getattr(self, name)
             if found and type(found[0]) is not Located:
                 object.__setattr__(self, name, tuple(Located(*item) for item in found))
+
+    def with_tokens(self, tokens: tuple[Any, ...]) -> Essay:
+        """This essay with other tokens (the build cache's kept body in place of its parse),
+        every other field as it is: its fields copied, which `dataclasses.replace` would
+        pass through the constructor again (a rebuild does it for every essay it loads)."""
+        copy = object.__new__(Essay)
+        copy.__dict__.update(self.__dict__)
+        object.__setattr__(copy, "tokens", tokens)
+        return copy
 
     @property
     def reading_minutes(self) -> int:

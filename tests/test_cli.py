@@ -276,3 +276,58 @@ def test_refusals_speak_the_one_error_dialect(tmp_path: Path) -> None:
         [line] = [x for x in result.stderr.splitlines() if ": error: " in x]
         assert line.startswith(start), (command, result.stderr)
         assert result.exit_code == 1 and no_traceback(result)
+
+
+# What `main()` is run with: a finalizer that says when the interpreter is torn down, an exit
+# handler, and (with "thread") another thread still alive when the command ends.
+ENDING = """
+import atexit, sys, threading
+from publish.cli.main import main
+
+class Teardown:
+    def __del__(self):
+        sys.stderr.write("torn down\\n")
+
+kept_until_teardown = Teardown()
+atexit.register(lambda: sys.stderr.write("exit handler ran\\n"))
+if sys.argv[1] == "thread":
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+sys.argv = ["publish", *sys.argv[2:]]
+main()
+"""
+
+
+def ended(*args: str) -> subprocess.CompletedProcess[str]:
+    """`main()` run in a new process by ENDING with these arguments."""
+    return subprocess.run(
+        [sys.executable, "-c", ENDING, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+
+
+def test_the_command_line_ends_without_tearing_the_interpreter_down(tmp_path: Path) -> None:
+    root = make_site(
+        tmp_path / "site", {"01-first": essay_text("First", "Hello.\n", date="2026-01-06")}
+    )
+    done = ended("alone", "--root", str(root), "build", "--today", "2030-01-01")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Built 1 essay(s)"), "the output is flushed"
+    assert "exit handler ran" in done.stderr
+    assert "torn down" not in done.stderr, "the objects are left to the end of the process"
+    failed = ended("alone", "--root", str(tmp_path / "nowhere"), "build")
+    assert failed.returncode == 1 and "error: settings file not found" in failed.stderr
+    assert "exit handler ran" in failed.stderr and "torn down" not in failed.stderr
+    assert ended("alone", "--version").stdout == f"publish, version {__version__}\n"
+
+
+def test_with_another_thread_alive_the_command_line_ends_as_python_does(tmp_path: Path) -> None:
+    root = make_site(
+        tmp_path / "site", {"01-first": essay_text("First", "Hello.\n", date="2026-01-06")}
+    )
+    done = ended("thread", "--root", str(root), "build", "--today", "2030-01-01")
+    assert done.returncode == 0, done.stderr
+    assert "exit handler ran" in done.stderr and "torn down" in done.stderr

@@ -13,37 +13,39 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import dkim
 import dns.resolver
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from dkim.canonicalization import Relaxed
 from dnslib.server import DNSLogger, DNSServer
 from dnslib.zoneresolver import ZoneResolver
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from publish.cli.main import cli
 from publish.content.settings import load_settings
 from publish.errors import PublishError
+from publish.mail import dkim as signing
 from publish.mail import mime
 from publish.mail.built import load_built_email
 from publish.mail.composer import FORK_THRESHOLD, Composer, Context, copy_for
-from publish.mail.dkim import DkimSigner, head_and_body, relaxed_body, signed_headers
+from publish.mail.dkim import DkimSigner, canonical_parts, relaxed_body, signed_headers
 from publish.mail.mailer import Letter, Mailer
+from publish.mail.transport import DeliveryFailure
 from publish.service.app import create_app
 from publish.state import db
 from publish.state.imports import import_csv
 from publish.state.ledger import Delivery
 from publish.support.testhooks import HOLD, HOOK_ENV, hook_value
 from tests.mailsite import SLUG, copy_site, make_mail_site
-from tests.tools import RecordingSMTPServer
+from tests.tools import RawServer
 
 SECRET = "test-secret-dkim-0123456789"
 SELECTOR = "mail2026"
@@ -59,20 +61,6 @@ SIGNED = [
     "mime-version",
     "content-type",
 ]
-
-
-class RawServer(RecordingSMTPServer):
-    """The recording server, keeping also the exact bytes of each message."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.raw: list[bytes] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.original_content or b""
-        with self.lock:
-            self.raw.append(bytes(content))
-        return await super().handle_DATA(server, session, envelope)
 
 
 def private_pem(key: Any) -> bytes:
@@ -500,11 +488,87 @@ def message_of(subject: str, name: str, lines: list[str], *, raw: bool) -> bytes
 
 @given(st.lists(st.binary(max_size=40) | SPACES.map(str.encode), max_size=30))
 @example([b"\x00", b"\r\n\r\n"])  # after an empty first line, the body starts at once
+@example([b"From: a@example.org\r\n", b"\r\n", b" \t", b"\r\n\r\n \r\n"])
 def test_the_relaxed_body_and_the_split_are_dkimpys(pieces: list[bytes]) -> None:
     text = b"".join(pieces)
     assert relaxed_body(text) == Relaxed.canonicalize_body(text)
     for message in (text, b"From: a@example.org\r\n\r\n" + text, b"\r\n" + text):
-        assert parsed(head_and_body, message) == parsed(dkim.rfc822_parse, message)
+        assert parsed(canonical_parts, message) == parsed(as_dkimpy_parts, message)
+
+
+NAMES = st.sampled_from([b"From", b"from", b"To", b"Subject", b"X-Other", b"DATE"])
+
+
+@given(
+    st.lists(st.tuples(NAMES, st.binary(max_size=3)), max_size=12),
+    st.lists(NAMES.map(bytes.lower), max_size=12),
+)
+def test_the_signed_fields_are_those_dkimpy_selects(
+    headers: list[tuple[bytes, bytes]], include: list[bytes]
+) -> None:
+    fields = [list(field) for field in headers]
+    assert signing._selected(fields, tuple(include)) == dkim.select_headers(fields, include)
+
+
+def as_dkimpy_parts(message: bytes) -> tuple[list[list[bytes]], bytes]:
+    """The header fields and the relaxed body of a message, as dkimpy's `sign` has them."""
+    headers, body = dkim.rfc822_parse(message)
+    return headers, Relaxed.canonicalize_body(body)
+
+
+def test_a_copy_canonicalises_only_the_lines_the_copies_before_it_did_not_share(
+    site: Path, key: rsa.RSAPrivateKey
+) -> None:
+    pem = private_pem(key)
+    records = {f"{SELECTOR}._domainkey.example.org".encode(): dkim_record(key)}
+    _, (first, second, *_) = reader_copies(site)
+    signing._relaxed_line.cache_clear()
+    assert_as_dkimpy_signs(first, pem, records)
+    seen = set(first.split(b"\r\n\r\n", 1)[1].split(b"\r\n"))
+    before = signing._relaxed_line.cache_info().misses
+    assert_as_dkimpy_signs(second, pem, records)
+    lines = second.split(b"\r\n\r\n", 1)[1].split(b"\r\n")[:-1]  # each ended by a CRLF
+    new = set(lines) - seen
+    assert 0 < len(new) < len(lines) / 10  # the greeting, the link, the boundary: a few
+    assert signing._relaxed_line.cache_info().misses - before == len(new)
+
+
+READER_NAMES = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=60)
+LOCAL_PARTS = st.sampled_from(["ada", "zoë", "иван.петров", "李小龙", "عمر", "o'brien", "δοκιμή"])
+DOMAINS = st.sampled_from(["example.net", "bücher.example", "例え.jp", "пример.рф"])
+SUBJECTS = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=200)
+PARAGRAPH = "Ein Absatz — с текстом, 漢字 and  two spaces,\tand a tab.\n\n"
+
+
+@given(
+    readers=st.lists(st.tuples(READER_NAMES, LOCAL_PARTS, DOMAINS), min_size=1, max_size=3),
+    subject=SUBJECTS,
+    paragraphs=st.integers(0, 60),
+)
+@example(readers=[("Ada", "ada", "example.net")], subject="Long " * 40, paragraphs=0)
+def test_readers_copies_are_signed_as_dkimpy_signs_them_and_verify(
+    built_site: Path,
+    key: rsa.RSAPrivateKey,
+    readers: list[tuple[str, str, str]],
+    subject: str,
+    paragraphs: int,
+) -> None:
+    built = load_built_email(built_site, SLUG)
+    built = replace(
+        built,
+        headers={**built.headers, "Subject": subject or "A letter"},
+        text=built.text + PARAGRAPH * paragraphs,
+        html=built.html.replace("</body>", f"<p>{PARAGRAPH * paragraphs}</p></body>", 1),
+    )
+    settings = load_settings(built_site)
+    context = Context(built, settings, SECRET.encode(), mime.site_domain(settings))
+    records = {f"{SELECTOR}._domainkey.example.org".encode(): dkim_record(key)}
+    for number, (name, local, domain) in enumerate(readers):
+        try:
+            copy = copy_for(context, number, f"{local}@{domain}", name)
+        except DeliveryFailure:  # a name no header can carry is that reader's failure
+            assume(False)
+        assert_as_dkimpy_signs(copy, private_pem(key), records)
 
 
 def parsed(split: Any, message: bytes) -> Any:

@@ -8,12 +8,15 @@ import email
 import email.policy
 import json
 from contextlib import closing
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import feedparser
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import html
 
+from publish.content.essaylinks import file_name
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber
 from tests.sitebuilder import (
@@ -165,3 +168,8 @@ def test_run_refuses_to_mail_an_essay_linking_to_a_later_one(
     assert not (root / "build/email").exists()
     with closing(connect(root / "state" / "publish.db")) as connection:
         assert tuple(connection.execute("SELECT COUNT(*) FROM releases").fetchone()) == (0,)
+
+
+@given(st.text(alphabet="ab/.-_", max_size=12))
+def test_an_essays_file_name_is_the_last_part_of_its_path(path: str) -> None:
+    assert file_name(path) == PurePosixPath(path).name

@@ -290,3 +290,23 @@ def test_files_made_in_the_current_folder_keep_the_fast_path(tmp_path: Path) -> 
         kept.st_ino,
         kept.st_mtime_ns,
     )  # answered from it, not written again by a full build
+
+
+def test_a_full_build_reads_the_last_manifest_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command reads the last build's manifest once, both to answer from it and to know
+    the database to stamp (it is as large as the site: a stamp of every file)."""
+    root = small_site(tmp_path / "site")
+    built(root)
+    edit(root / "essays" / "02-second.md", "\nOne more line.\n")
+    reads = []
+    real_load = unchanged.load
+
+    def counted_load(root: Path, preview: bool) -> unchanged.Manifest | None:
+        reads.append(preview)
+        return real_load(root, preview)
+
+    monkeypatch.setattr(unchanged, "load", counted_load)
+    built(root)
+    assert reads == [False]

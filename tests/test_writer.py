@@ -21,6 +21,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bench.generate import generate
 from publish.cache import store as cache_store
@@ -28,7 +30,7 @@ from publish.cache.outputs import OutputMemo
 from publish.errors import PublishError
 from publish.layout import CACHE_DIR
 from publish.outputs.files import Deferred, Reads, merge_outputs
-from publish.pipeline import journal
+from publish.pipeline import journal, writer
 from publish.pipeline.build import BuildOptions, build
 from publish.pipeline.writer import write_tree
 from publish.support import parallel
@@ -583,3 +585,63 @@ def test_a_second_build_while_one_runs_fails_clearly(builds, tmp_path):
     assert "another build is running" in second.stderr
     assert "Traceback" not in second.stderr + second.stdout
     assert_recovers(root, builds, "old")
+
+
+def walked_listing(target: Path) -> tuple[set[str], set[str]]:
+    """The full path: every file and folder under `target` as `os.walk` finds them."""
+    files, folders = set(), {"."}
+    for folder, subfolders, names in os.walk(target):
+        relative = os.path.relpath(folder, target).replace(os.sep, "/")
+        prefix = "" if relative == "." else f"{relative}/"
+        folders.update(prefix + name for name in subfolders)
+        files.update(prefix + name for name in names)
+    return files, folders
+
+
+LISTED = st.recursive(
+    st.dictionaries(st.sampled_from(["a", "b.html", "c", "link", "dangling"]), st.just("file")),
+    lambda children: st.dictionaries(st.sampled_from(["a", "d", "e.f"]), children, max_size=3),
+    max_leaves=12,
+)
+
+
+def make_listed(folder: Path, tree: dict, elsewhere: Path) -> None:
+    """Files, folders and links (to a folder elsewhere, or to nothing) as `tree` names them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, child in tree.items():
+        if isinstance(child, dict):
+            make_listed(folder / name, child, elsewhere)
+        elif name == "link":
+            (folder / name).symlink_to(elsewhere)
+        elif name == "dangling":
+            (folder / name).symlink_to(elsewhere / "missing")
+        else:
+            (folder / name).write_text(name)
+
+
+@given(LISTED)
+def test_a_trees_listing_is_the_one_os_walk_gives(tree: dict) -> None:
+    with tempfile.TemporaryDirectory() as temporary:
+        target, elsewhere = Path(temporary) / "site", Path(temporary) / "elsewhere"
+        (elsewhere / "inside").mkdir(parents=True)
+        make_listed(target, tree, elsewhere)
+        assert writer._tree_listing(target) == walked_listing(target)
+
+
+def test_listing_a_tree_asks_nothing_of_each_folder(tmp_path, monkeypatch) -> None:
+    target = tmp_path / "site"
+    for number in range(20):
+        (target / f"essay-{number}").mkdir(parents=True)
+        (target / f"essay-{number}" / "index.html").write_text("page")
+    asked: list[object] = []
+    real_lstat = os.lstat
+
+    def counting_lstat(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        asked.append(path)
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "lstat", counting_lstat)
+    files, folders = writer._tree_listing(target)
+    monkeypatch.undo()
+    assert len(files) == 20 and len(folders) == 21
+    assert asked == [], "the listings tell folders, files and links apart"

@@ -407,3 +407,18 @@ def _wait_for_file(path: Path, process: subprocess.Popen[bytes], log: Path) -> N
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"nginx did not start: {log.read_text(errors='replace')}")
         time.sleep(0.05)
+
+
+class RawServer(RecordingSMTPServer):
+    """The recording server, keeping also the exact bytes of each message as it arrived
+    (after the server undid the dot-stuffing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw: list[bytes] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        with self.lock:
+            self.raw.append(bytes(content))
+        return await super().handle_DATA(server, session, envelope)

@@ -222,7 +222,7 @@ class EssayCache:
     ) -> Essay:
         """The essay with its kept bodies in place of its tokens."""
         source = EssaySource(self, path, record, essay.content_hash)
-        return dataclasses.replace(essay, tokens=KeptBody(record, spans, count, source))
+        return essay.with_tokens(KeptBody(record, spans, count, source))
 
     def store(self, key: bytes, essay: Essay, problems: list[Problem]) -> tuple[Essay, Body]:
         """Render the essay's bodies from its tokens and write its record (with them)

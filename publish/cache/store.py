@@ -127,15 +127,44 @@ def code_fingerprint() -> bytes:
         getattr(feedgen, "__version__", ""),
     )
     digest = hashlib.sha256("|".join(map(str, versions)).encode())
-    for path in sorted(PACKAGE.rglob("*")):
-        relative = path.relative_to(PACKAGE).as_posix()
-        if path.is_file() and (
-            path.suffix == ".py"
-            or relative.split("/")[0] in ("templates", "static")
-            or relative.startswith("i18n/catalogs/")
-        ):
-            digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    for relative, path in fingerprinted_files(PACKAGE):
+        with open(path, "rb") as file:
+            digest.update(relative.encode() + b"\0" + file.read() + b"\0")
     return digest.digest()
+
+
+def fingerprinted_files(package: Path) -> list[tuple[str, str]]:
+    """The files of `package` its fingerprint reads (modules, packaged templates, styles and
+    catalogs), by relative POSIX path, in the order of `sorted(package.rglob("*"))`: from one
+    listing of each folder, not a path object and a stat per file."""
+    found: list[tuple[str, str]] = []
+    _gather_files(str(package), "", found)
+    found.sort(key=lambda item: item[0].split("/"))  # as paths sort: part by part
+    return found
+
+
+def _gather_files(folder: str, prefix: str, found: list[tuple[str, str]]) -> None:
+    """Add the fingerprinted files under `folder` (`prefix` its relative path + "/") to
+    `found`, walking into folders but not through links to them (as `rglob` walks)."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            relative = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                _gather_files(entry.path, f"{relative}/", found)
+            elif entry.is_file() and _fingerprinted(relative, entry.name):
+                found.append((relative, entry.path))
+
+
+def _fingerprinted(relative: str, name: str) -> bool:
+    """Whether a file is part of the code fingerprint: a module (its suffix `.py`, as
+    `PurePath.suffix` reads it), or a packaged template, style or catalog."""
+    dot = name.rfind(".")
+    suffix = name[dot:] if 0 < dot < len(name) - 1 else ""
+    return (
+        suffix == ".py"
+        or relative.split("/")[0] in ("templates", "static")
+        or relative.startswith("i18n/catalogs/")
+    )
 
 
 def hash_folder(digest: Any, folder: Path) -> None:

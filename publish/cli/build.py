@@ -44,14 +44,13 @@ def build_command(
     """Build the web site, feeds and emails into build/."""
     given = parse_today(today_text)
     options = (drafts, future, strict)
-    if unchanged.enabled():
-        manifest = unchanged.load(root, future)
-        if manifest is not None:
-            key = unchanged.command_key(options, given or today_in(manifest.timezone))
-            if unchanged.holds(root, manifest, key):
-                _echo(manifest.lines)
-                return
-    before = unchanged.Snapshot.take(root, unchanged.previous_database(root, future))
+    manifest = unchanged.load(root, future)  # read once: to answer, or to stamp the database
+    if unchanged.enabled() and manifest is not None:
+        key = unchanged.command_key(options, given or today_in(manifest.timezone))
+        if unchanged.holds(root, manifest, key):
+            _echo(manifest.lines)
+            return
+    before = unchanged.Snapshot.take(root, unchanged.previous_database(manifest))
     today = given or _site_today(root)
     with _fewer_collections():
         report = _full_build(root, today, drafts, future, strict)

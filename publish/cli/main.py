@@ -6,7 +6,12 @@ Exit codes: 0 done; 1 the command could not do its job (every reason printed as
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
+import os
+import sys
+import threading
 from pathlib import Path
 
 import click
@@ -119,5 +124,26 @@ def cli(ctx: click.Context, root: Path) -> None:
 
 
 def main() -> None:
-    """Run the command line."""
-    cli(prog_name="publish")
+    """Run the command line, then end the process at once (see `end_process`)."""
+    try:
+        cli(prog_name="publish")
+    except SystemExit as exc:  # how Click ends every command
+        end_process(exc.code)
+        raise
+
+
+def end_process(code: object) -> None:
+    """End the process with `code` without tearing the interpreter down: the exit handlers
+    run and the output is flushed, but the thousands of objects a build leaves are not freed
+    one by one (a tenth of a small rebuild's time). Returns, for the ordinary exit, while
+    another thread runs (it is waited for), a profiler or tracer listens (it writes its
+    report at the end) or the code is a message rather than a number."""
+    if code is not None and not isinstance(code, int):
+        return
+    if threading.active_count() > 1 or sys.getprofile() or sys.gettrace():
+        return
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
+    os._exit(code or 0)

@@ -57,6 +57,13 @@ def essay_reference(href: str) -> EssayReference | None:
     return None
 
 
+def file_name(path: str) -> str:
+    """The last part of a POSIX path, as `PurePosixPath(path).name` gives it, without
+    making a path object (three indexes of every essay are made on each build)."""
+    name = path.rpartition("/")[2]
+    return name if name not in ("", ".") else PurePosixPath(path).name
+
+
 class EssayIndex:
     """The essays of a site by every name a link may give them: file name, slug, and file
     name without its number prefix (`03-other.md` is also `other.md`)."""
@@ -65,7 +72,7 @@ class EssayIndex:
         self.files: dict[str, Essay] = {}
         self.slugs: dict[str, Essay] = {}
         for essay in essays:
-            name = PurePosixPath(essay.path).name
+            name = file_name(essay.path)
             self.files.setdefault(name, essay)
             self.files.setdefault(NUMBER_PREFIX.sub("", name), essay)
             self.files.setdefault(f"{essay.slug}.md", essay)

@@ -22,17 +22,35 @@ KINDS = (
 
 def special_file_problems(root: Path) -> list[Problem]:
     """An error for each FIFO, socket or device file (or link to one) under the site's
-    source folders, found with lstat/stat only: nothing is opened."""
+    source folders, found without opening anything: a folder's listing tells regular files
+    and folders apart, and only what it cannot place (a link, a special file) is stat'ed."""
     problems = []
     for name in SOURCE_FILES:
         problems += _check(root, root / name)
     for name in SOURCE_FOLDERS:
         problems += _check(root, root / name)
         if (root / name).is_dir():
-            for folder, subfolders, files in os.walk(root / name):
-                subfolders.sort()
-                for entry in sorted(subfolders + files):
-                    problems += _check(root, Path(folder) / entry)
+            problems += _walk(root, str(root / name))
+    return problems
+
+
+def _walk(root: Path, folder: str) -> list[Problem]:
+    """The errors of one folder's entries, in name order, then of each subfolder's (not
+    through a link to a folder); an unreadable folder is skipped, as `os.walk` skips it."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError:
+        return []
+    problems = []
+    subfolders = []
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            subfolders.append(entry.path)
+        elif not entry.is_file(follow_symlinks=False):  # a link, or special: look closer
+            problems += _check(root, Path(entry.path))
+    for subfolder in subfolders:
+        problems += _walk(root, subfolder)
     return problems
 
 

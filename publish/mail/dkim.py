@@ -4,9 +4,12 @@
 signing on; the signing domain is `dkim_domain`, else the domain of `[email] from`. The key
 is read from its file when a send or the service opens its transport and parsed once per
 process; it is never copied, shown or written anywhere else. The signature is dkimpy's:
-its parser, header canonicalisation, tag layout and folding, with the body's relaxed
-canonicalisation done as bytes replacements and the RSA by OpenSSL (through
-`cryptography`; in dkimpy it is a pure-Python `pow()`, most of a signature's CPU).
+its parser, header canonicalisation, tag layout and folding, with the RSA by OpenSSL
+(through `cryptography`; in dkimpy it is a pure-Python `pow()`, most of a signature's CPU).
+The readers' copies of one send differ in a few lines and header fields (address, greeting,
+unsubscribe link, Message-ID, boundary), so the relaxed canonicalisation is done a line and
+a field at a time and remembered: each copy canonicalises only what the last ones did not
+share (see `relaxed_lines`).
 RSASSA-PKCS1-v1_5 is deterministic, so the header is byte for byte what `dkim.sign` makes
 (tests/test_dkim.py compares them). The setup is checked in `publish.mail.dkimsetup`,
 which `check` reads without loading dkimpy and its DNS resolver.
@@ -18,17 +21,14 @@ import base64
 import hashlib
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import dkim
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from dkim.canonicalization import (
-    CanonicalizationPolicy,
-    correct_empty_body,
-    strip_trailing_lines,
-)
+from dkim.canonicalization import CanonicalizationPolicy
 
 from publish.errors import PublishError
 from publish.mail.dkimsetup import key_problems, signing_domain
@@ -54,6 +54,8 @@ SIGNED_HEADERS = (
 OVERSIGNED = ("From", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post")
 HEADER_NAME = b"DKIM-Signature"
 RELAXED = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+REMEMBERED_LINES = 8192  # canonical body lines kept: a long essay's, with room to spare
+REMEMBERED_FIELDS = 256  # canonical header fields kept: a send's constant ones stay
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,9 @@ class DkimSigner:
         `gen_header` with the RSA step done by OpenSSL."""
         if b"from" not in include:
             raise dkim.ParameterError("The From header field MUST be signed")
-        message_headers, body = head_and_body(message)
+        message_headers, body = canonical_parts(message)
         domain = self.domain.encode("ascii")
-        body_hash = hashlib.sha256(relaxed_body(body)).digest()
+        body_hash = hashlib.sha256(body).digest()
         fields = [
             (b"v", b"1"),
             (b"a", b"rsa-sha256"),
@@ -105,11 +107,10 @@ class DkimSigner:
             (b"b", b"0" * 60),  # dkimpy's placeholder: b= folds onto a line of its own
         ]
         unsigned = dkim.RE_BTAG.sub(b"\\1", _folded(fields, b""))
-        hashed = hashlib.sha256()
-        headers = RELAXED.canonicalize_headers(message_headers)
-        dkim.hash_headers(hashed, RELAXED, headers, include, (HEADER_NAME, b" " + unsigned), None)
         value = self.private_key.sign(
-            hashed.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256())
+            _headers_hash(message_headers, include, unsigned),
+            padding.PKCS1v15(),
+            Prehashed(hashes.SHA256()),
         )
         fields[-1] = (b"b", base64.b64encode(value))
         return HEADER_NAME + b": " + _folded(fields, b"\r\n")
@@ -151,26 +152,88 @@ def signer_for(root: Path, settings: Settings) -> DkimSigner | None:
     return DkimSigner(settings.email.dkim_selector, signing_domain(settings), key)
 
 
-def head_and_body(message: bytes) -> tuple[list[list[bytes]], bytes]:
-    """The header fields and the body, as dkimpy's `rfc822_parse` gives them; for a message
-    whose every line ends in CRLF (as publish writes them) the body is cut off without
-    splitting it into lines and joining them again."""
-    head, blank, body = message.partition(b"\r\n\r\n")
-    if not blank or message.startswith(b"\r\n") or message.count(b"\n") != message.count(b"\r\n"):
-        return dkim.rfc822_parse(message)
-    headers, _ = dkim.rfc822_parse(head + b"\r\n\r\n")
-    return headers, body
+def _headers_hash(headers: list[list[bytes]], include: tuple[bytes, ...], unsigned: bytes) -> bytes:
+    """The SHA-256 that dkimpy's `hash_headers` makes of the signed fields (each relaxed,
+    remembered) and of the DKIM-Signature field `unsigned` (its b= empty, no final CRLF)."""
+    hashed = hashlib.sha256()
+    for name, value in _selected(headers, include):
+        canonical_name, canonical_value = _relaxed_field(name, value)
+        hashed.update(canonical_name + b":" + canonical_value)
+    [(name, value)] = RELAXED.canonicalize_headers(
+        [(HEADER_NAME, dkim.RE_BTAG.sub(b"\\1", b" " + unsigned))]
+    )
+    hashed.update(name + b":" + value.rstrip())
+    return hashed.digest()
+
+
+def _selected(headers: list[list[bytes]], include: tuple[bytes, ...]) -> list[list[bytes]]:
+    """The fields dkimpy's `select_headers` signs: for each name of `include`, the field of
+    that name nearest the bottom not yet taken (none once all are taken)."""
+    where: dict[bytes, list[int]] = {}
+    for index, (name, _) in enumerate(headers):
+        where.setdefault(name.lower(), []).append(index)
+    return [headers[where[name].pop()] for name in include if where.get(name)]
+
+
+def canonical_parts(message: bytes) -> tuple[list[list[bytes]], bytes]:
+    """The header fields as dkimpy's `rfc822_parse` gives them, and the body canonicalised
+    "relaxed" as dkimpy's `Relaxed.canonicalize_body` does the body that parser gives. For a
+    message whose every line ends in CRLF (as publish writes them) the body is that of the
+    message as it is, canonicalised a line at a time (`relaxed_lines`); any other message
+    goes through dkimpy's parser."""
+    end = message.find(b"\r\n\r\n")
+    head = message[:end] if end > 0 else b"\r\n"  # no header field: dkimpy's parser decides
+    if not head.startswith(b"\r\n") and head.count(b"\n") == head.count(b"\r\n"):
+        body = message[end + 4 :]
+        lines = body.split(b"\r\n")
+        if body.count(b"\n") == len(lines) - 1:  # no bare LF, which the parser would change
+            return dkim.rfc822_parse(head + b"\r\n\r\n")[0], relaxed_lines(lines)
+    headers, body = dkim.rfc822_parse(message)
+    return headers, relaxed_lines(body.split(b"\r\n"))
 
 
 def relaxed_body(body: bytes) -> bytes:
     """The body canonicalised "relaxed" (RFC 6376 3.4.4), byte for byte dkimpy's
-    `Relaxed.canonicalize_body`, with its two regular expressions (most of a signature's
-    CPU on a 38 KB body) done as replacements: every run of spaces and tabs becomes one
-    space, then a space at the end of a line goes."""
-    spaced = body.replace(b"\t", b" ")
+    `Relaxed.canonicalize_body`."""
+    return relaxed_lines(body.split(b"\r\n"))
+
+
+def relaxed_lines(lines: list[bytes]) -> bytes:
+    """The relaxed canonicalisation of the body whose CRLF-separated `lines` these are: each
+    line's runs of spaces and tabs made one space and a space at its end dropped (a line at
+    a time, remembered: the line before a CRLF is all that decides its canonical form), the
+    empty lines at the end dropped. The last piece (after the last CRLF) keeps a space at
+    its end and gains a CRLF, as in dkimpy."""
+    *ended, tail = lines
+    canonical = list(map(_relaxed_line, ended))
+    if tail:
+        canonical.append(_compressed(tail))
+        return b"\r\n".join(canonical) + b"\r\n"
+    while canonical and not canonical[-1]:
+        canonical.pop()
+    return b"\r\n".join(canonical) + b"\r\n" if canonical else b""
+
+
+@lru_cache(maxsize=REMEMBERED_LINES)
+def _relaxed_line(line: bytes) -> bytes:
+    """One line (without its CRLF) canonicalised relaxed."""
+    return _compressed(line).rstrip(b" ")
+
+
+def _compressed(text: bytes) -> bytes:
+    """Every run of spaces and tabs made one space (dkimpy's `compress_whitespace`, as
+    replacements rather than its regular expression)."""
+    spaced = text.replace(b"\t", b" ")
     while b"  " in spaced:
         spaced = spaced.replace(b"  ", b" ")
-    return correct_empty_body(strip_trailing_lines(spaced.replace(b" \r\n", b"\r\n")))
+    return spaced
+
+
+@lru_cache(maxsize=REMEMBERED_FIELDS)
+def _relaxed_field(name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    """One header field canonicalised relaxed, as dkimpy's `Relaxed.canonicalize_headers`."""
+    [(canonical_name, canonical_value)] = RELAXED.canonicalize_headers([(name, value)])
+    return canonical_name, canonical_value
 
 
 def signed_headers(message: bytes) -> tuple[bytes, ...]:
@@ -189,7 +252,8 @@ def _folded(fields: list[tuple[bytes, bytes]], end: bytes) -> bytes:
 
 def _header_names(message: bytes) -> set[str]:
     """The lower-case names of the message's header fields."""
-    head = message.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    end = message.find(b"\r\n\r\n")
+    head = (message if end < 0 else message[:end]).split(b"\n\n", 1)[0]
     names = set()
     for line in head.splitlines():
         if line and line[:1] not in (b" ", b"\t") and b":" in line:

@@ -247,6 +247,8 @@ def actor_link(settings: Settings, page_number: int) -> str:
 
 def replies_of(site: Site, essay: Essay) -> tuple[ShownReply, ...]:
     """The approved replies to an essay, sanitised once more for the page."""
+    if not site.replies:  # the usual case: every essay page asks
+        return ()
     return tuple(
         ShownReply(
             reply.slug,

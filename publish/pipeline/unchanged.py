@@ -227,9 +227,9 @@ class Snapshot:
         return cls(stamps, root_listing(root), hashes)
 
 
-def previous_database(root: Path, preview: bool) -> str:
-    """The state database's path the last build found (the default when none is known)."""
-    manifest = load(root, preview)
+def previous_database(manifest: Manifest | None) -> str:
+    """The state database's path the last build found, as its `manifest` says (the default
+    when there is none)."""
     return manifest.database if manifest is not None else DEFAULT_DATABASE
 
 

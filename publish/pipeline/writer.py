@@ -386,15 +386,31 @@ def _folders_of(paths: Iterable[str]) -> set[str]:
 
 
 def _tree_listing(target: Path) -> tuple[set[str], set[str]]:
-    """Every file and every folder under `target`, as relative POSIX paths."""
+    """Every file and every folder under `target`, as relative POSIX paths (as `os.walk`
+    finds them, from the listings alone: no call per folder to ask if it is a link)."""
     files: set[str] = set()
     folders: set[str] = {"."}
-    for folder, subfolders, names in os.walk(target):
-        relative = os.path.relpath(folder, target).replace(os.sep, "/")
-        prefix = "" if relative == "." else f"{relative}/"
-        folders.update(prefix + name for name in subfolders)
-        files.update(prefix + name for name in names)
+    _list_folder(str(target), "", files, folders)
     return files, folders
+
+
+def _list_folder(folder: str, prefix: str, files: set[str], folders: set[str]) -> None:
+    """Add what `folder` holds (`prefix`: its relative path + "/"); a link to a folder is a
+    folder not walked into, and an unreadable folder adds nothing (as `os.walk` has it)."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+    except OSError:
+        return
+    for entry in entries:
+        relative = prefix + entry.name
+        try:
+            is_folder = entry.is_dir()
+        except OSError:
+            is_folder = False
+        (folders if is_folder else files).add(relative)
+        if is_folder and not entry.is_symlink():
+            _list_folder(entry.path, f"{relative}/", files, folders)
 
 
 def _stage_update(

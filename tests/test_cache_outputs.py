@@ -1,0 +1,130 @@
+"""Output keys (`publish.cache.outputs`): an essay's fingerprint tells apart exactly the
+essays whose fields differ, as the `repr` of its fields (the full comparison) would."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from publish.cache.bodies import KeptBody
+from publish.cache.outputs import ESSAY_FIELDS, essay_fingerprint
+from publish.model import Essay, Glossary, ImageSize, Located, Note
+
+NO_GLOSSARY = Glossary({})
+# zones that share an offset on the dates drawn: only their names tell them apart
+ZONES = (
+    None,
+    UTC,
+    ZoneInfo("UTC"),
+    ZoneInfo("Europe/London"),
+    ZoneInfo("Africa/Abidjan"),
+    timezone(timedelta(hours=1)),
+    ZoneInfo("Europe/Paris"),
+)
+
+texts = st.text(max_size=6)
+located = st.builds(Located, texts, st.integers(1, 9), st.integers(1, 9))
+dates = st.none() | st.builds(
+    lambda moment, zone, fold: moment.replace(tzinfo=zone, fold=fold),
+    st.datetimes(datetime(2000, 1, 1), datetime(2040, 1, 1)),
+    st.sampled_from(ZONES),
+    st.integers(0, 1),
+)
+FIELDS = {
+    "path": texts,
+    "slug": texts,
+    "title": texts,
+    "subtitle": texts,
+    "date": dates,
+    "author": texts,
+    "tags": st.tuples(texts) | st.just(()),
+    "category": texts,
+    "summary": texts,
+    "image": texts,
+    "image_alt": texts,
+    "image_credit": texts,
+    "draft": st.booleans(),
+    "order": st.none() | st.integers(-2, 2),
+    "body_line": st.integers(0, 3),
+    "notes": st.lists(
+        st.builds(Note, st.integers(1, 3), texts, st.none() | texts, st.integers(0, 2)),
+        max_size=2,
+    ).map(tuple),
+    "word_count": st.integers(0, 3),
+    "content_hash": texts,
+    "aliases": st.lists(texts, max_size=2).map(tuple),
+    "images": st.lists(located, max_size=2).map(tuple),
+    "links": st.lists(located, max_size=2).map(tuple),
+    "link_targets": st.lists(st.tuples(texts, texts), max_size=2).map(tuple),
+    "image_sizes": st.lists(
+        st.builds(ImageSize, texts, st.integers(0, 9), st.integers(0, 9)), max_size=2
+    ).map(tuple),
+    "language": texts,
+}
+essays = st.fixed_dictionaries(FIELDS).map(
+    lambda fields: Essay(**fields, tokens=KeptBody(Path("kept.rec"), {}, 3, None))
+)
+
+
+def shown(essay: Essay) -> str:
+    """The full comparison: every field an output sees, by its `repr` (the date's zone and
+    fold included)."""
+    moment = essay.date
+    date = None if moment is None else (moment.isoformat(), moment.fold, repr(moment.tzinfo))
+    return repr([date if name == "date" else getattr(essay, name) for name in ESSAY_FIELDS])
+
+
+def test_every_field_but_the_tokens_is_fingerprinted() -> None:
+    assert set(ESSAY_FIELDS) == set(FIELDS)
+
+
+@given(essays, essays)
+def test_fingerprints_differ_exactly_when_the_fields_do(first: Essay, second: Essay) -> None:
+    same = essay_fingerprint(first, NO_GLOSSARY) == essay_fingerprint(second, NO_GLOSSARY)
+    assert same == (shown(first) == shown(second))
+
+
+@given(essays, st.sampled_from(sorted(FIELDS)), st.data())
+def test_changing_any_one_field_changes_the_fingerprint(essay, name, data) -> None:
+    value = data.draw(FIELDS[name].filter(lambda v: repr(v) != repr(getattr(essay, name))))
+    changed = dataclasses.replace(essay, **{name: value})
+    if shown(changed) != shown(essay):  # 1 and True, say, print alike but are not alike
+        assert essay_fingerprint(changed, NO_GLOSSARY) != essay_fingerprint(essay, NO_GLOSSARY)
+
+
+def plain_essay(**fields: object) -> Essay:
+    """An essay with a kept parse, its fields empty but for `fields`."""
+    given = {
+        **dict.fromkeys(("path", "slug", "title", "subtitle", "author", "category"), ""),
+        **dict.fromkeys(("summary", "image", "image_alt", "image_credit", "content_hash"), ""),
+        **{"date": None, "tags": (), "draft": False, "order": None, "body_line": 1},
+        **{"notes": (), "word_count": 1},
+        **fields,
+    }
+    return Essay(**given, tokens=KeptBody(Path("kept.rec"), {}, 3, None))
+
+
+def test_a_zone_of_the_same_offset_changes_the_fingerprint() -> None:
+    moment = datetime(2030, 1, 1, 9, 0)
+    zones = (UTC, ZoneInfo("UTC"), ZoneInfo("Europe/London"))
+    fingerprints = {
+        essay_fingerprint(plain_essay(date=moment.replace(tzinfo=zone)), NO_GLOSSARY)
+        for zone in zones
+    }
+    assert len(fingerprints) == len(zones)
+
+
+def test_an_essay_without_a_kept_parse_has_no_fingerprint() -> None:
+    essay = dataclasses.replace(plain_essay(), tokens=())
+    assert essay_fingerprint(essay, NO_GLOSSARY) is None
+
+
+def test_text_utf8_cannot_hold_is_fingerprinted_too() -> None:
+    names = ("essays/caf\udce9.md", "essays/caf\udce8.md", "essays/café.md")
+    fingerprints = {essay_fingerprint(plain_essay(path=name), NO_GLOSSARY) for name in names}
+    assert None not in fingerprints and len(fingerprints) == len(names)
