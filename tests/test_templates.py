@@ -147,3 +147,25 @@ def test_each_message_and_the_cadence_are_worded_once_a_language(
     assert worded["Archive"] <= 3, worded.most_common(5)  # the template's, the page title's
     assert worded["Skip to the text"] == 1
     assert 1 <= len(rules_read) <= 2  # the pages' language and the emails'
+
+
+def test_a_template_edited_between_builds_of_one_process_shows(tmp_path: Path) -> None:
+    """As `publish serve` rebuilds: the kept environment, which never asks the disk again,
+    is made afresh when a file of the site's templates changes (here in place, same size)."""
+    from publish.cache.store import BuildCache
+    from tests.sitebuilder import essay_text, make_site
+
+    root = make_site(tmp_path / "site", {"01-one": essay_text("One", date="2026-01-05")})
+    footer = (PACKAGE_TEMPLATES / "footer.html").read_text()
+    override = root / TEMPLATES_DIR / "footer.html"
+    override.parent.mkdir()
+    override.write_text(footer + "<!-- first -->\n")
+    cache = BuildCache.for_site(root)
+    options = BuildOptions(today=date(2026, 2, 1))
+    build(root, options, cache=cache)
+    stamp = override.stat().st_mtime_ns
+    override.write_text(footer + "<!-- other -->\n")
+    os.utime(override, ns=(stamp + 10**9, stamp + 10**9))
+    build(root, options, cache=cache)
+    page = (root / "build" / "site" / "one" / "index.html").read_text()
+    assert "<!-- other -->" in page and "<!-- first -->" not in page
