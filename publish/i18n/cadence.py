@@ -8,12 +8,15 @@ language needs; weekday names come from the catalog too, each in the context it 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from publish.i18n.words import ENGLISH, Words
 from publish.schedule.cadence import BYDAY_PATTERN, ordinal_number, rule_parts
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
+@lru_cache(maxsize=64)  # every page shows it: worded once a rule and language
 def cadence_sentence(rule: str, words: Words) -> str:
     """The sentence readers see for `rule`, or the generic one for a rule it cannot word."""
     parts = rule_parts(rule)

@@ -39,9 +39,17 @@ def _callables(words: Words) -> dict[str, Any]:
             text = Markup(text)
         return text % variables
 
+    plain: dict[tuple[str, bool], str] = {}  # a message without variables, as shown
+
     @pass_context
     def gettext(context: Context, message: str, **variables: Any) -> str:
-        return shown(context, words.gettext(message), variables)
+        if variables:
+            return shown(context, words.gettext(message), variables)
+        key = (message, context.eval_ctx.autoescape)
+        found = plain.get(key)
+        if found is None:
+            found = plain[key] = shown(context, words.gettext(message), variables)
+        return found
 
     @pass_context
     def ngettext(context: Context, singular: str, plural: str, num: int, **variables: Any) -> str:

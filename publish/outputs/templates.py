@@ -6,6 +6,7 @@ import re
 import traceback
 from collections.abc import Iterable, MutableMapping
 from html import escape
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -188,12 +189,10 @@ def image_credit(text: str, words: Words = ENGLISH) -> str:
 def joined(pieces: Iterable[str], batch: int = 8192) -> str:
     """Rendered pieces as one string, joined a batch at a time (a page listing every essay
     is hundreds of thousands of pieces: never hold them all at once)."""
+    iterator = iter(pieces)
     chunks: list[str] = []
-    pending: list[str] = []
-    for piece in pieces:
-        pending.append(piece)
-        if len(pending) >= batch:
-            chunks.append("".join(pending))
-            pending.clear()
-    chunks.append("".join(pending))
-    return "".join(chunks)
+    while True:
+        pending = list(islice(iterator, batch))
+        chunks.append("".join(pending))
+        if len(pending) < batch:
+            return "".join(chunks)

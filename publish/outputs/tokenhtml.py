@@ -1,0 +1,164 @@
+"""markdown-it-py's HTML rendering, sooner: the same strings as its `RendererHTML`.
+
+`FastRendering` stands between a renderer of ours and `RendererHTML`. Its render loop looks
+each token's rule up once in a table made for the options' shape, and the rules it brings
+for what the library renders by default (a tag from its token, text, breaks, raw HTML) are
+plain functions that write the same string as the library's (`tag_html` is its
+`renderToken`, shape for shape: hidden tokens, attributes, block newlines, XHTML slashes).
+A rule a renderer of ours defines itself is kept and called as the library would call it;
+a token type without a rule is written by `tag_html`, as the library writes it by
+`renderToken`. tests/test_tokenhtml.py holds it to the library's output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from markdown_it.common.utils import escapeHtml
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
+
+Rule = Callable[[Sequence[Token], int, Any, Any], str]
+Tables = tuple[dict[str, Rule], dict[str, Rule], Rule]  # block rules, inline rules, default
+
+
+def attrs_html(attrs: Mapping[str, Any]) -> str:
+    """A token's attributes as `RendererHTML.renderAttrs` writes them."""
+    return "".join(f' {escapeHtml(key)}="{escapeHtml(str(value))}"' for key, value in attrs.items())
+
+
+def tag_html(
+    tokens: Sequence[Token], idx: int, xhtml: bool, attrs: Mapping[str, Any] | None = None
+) -> str:
+    """The tag of `tokens[idx]` as `RendererHTML.renderToken` writes it (with `attrs` in
+    place of the token's own when given)."""
+    return _tag(tokens, idx, None, None, xhtml, attrs)
+
+
+def _tag(
+    tokens: Sequence[Token],
+    idx: int,
+    options: Any,
+    env: Any,
+    xhtml: bool = True,
+    attrs: Mapping[str, Any] | None = None,
+) -> str:
+    """`tag_html` as a rule (XHTML unless told)."""
+    token = tokens[idx]
+    if token.hidden:
+        return ""
+    nesting = token.nesting
+    html = ("</" if nesting == -1 else "<") + token.tag
+    attrs = token.attrs if attrs is None else attrs
+    if attrs:
+        html += attrs_html(attrs)
+    if nesting == 0 and xhtml:
+        html += " /"
+    if not token.block:
+        return html + ">"
+    if nesting != -1 and idx and tokens[idx - 1].hidden:
+        html = "\n" + html
+    if nesting == 1 and idx + 1 < len(tokens):
+        following = tokens[idx + 1]
+        if following.type == "inline" or following.hidden:
+            return html + ">"
+        if following.nesting == -1 and following.tag == token.tag:
+            return html + ">"
+    return html + ">\n"
+
+
+def _text(tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    return escapeHtml(tokens[idx].content)
+
+
+def _raw(tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    return tokens[idx].content
+
+
+def _constant(text: str) -> Rule:
+    return lambda tokens, idx, options, env: text
+
+
+def _tag_rule(xhtml: bool) -> Rule:
+    return _tag if xhtml else partial(_tag, xhtml=False)
+
+
+def default_rules(xhtml: bool, breaks: bool) -> dict[str, Rule]:
+    """The library's own rules that depend on nothing but the token and these options, as
+    plain functions."""
+    line_break = "<br />\n" if xhtml else "<br>\n"
+    return {
+        "text": _text,
+        "html_block": _raw,
+        "html_inline": _raw,
+        "hardbreak": _constant(line_break),
+        "softbreak": _constant(line_break if breaks else "\n"),
+    }
+
+
+class FastRendering(RendererHTML):
+    """`RendererHTML`'s rendering with one table look-up a token and plain-function rules
+    for the library's defaults; put after a renderer of ours in its bases, so that its
+    rules and its `render` come first."""
+
+    def __init__(self, parser: Any = None) -> None:
+        super().__init__(parser)
+        self._tables: dict[tuple[bool, bool], Tables] = {}
+
+    def _tables_for(self, options: Any) -> Tables:
+        """The rule tables for the options' shape (made once a shape)."""
+        shape = (bool(options["xhtmlOut"]), bool(options["breaks"]))
+        tables = self._tables.get(shape)
+        if tables is None:
+            tables = self._tables[shape] = self._make_tables(*shape)
+        return tables
+
+    def _make_tables(self, xhtml: bool, breaks: bool) -> Tables:
+        """Each rule of this renderer, a library default replaced by its plain function."""
+        rules: dict[str, Rule] = dict(self.rules)
+        for name, rule in default_rules(xhtml, breaks).items():
+            if getattr(type(self), name, None) is getattr(RendererHTML, name, None):
+                rules[name] = rule
+        own_token = type(self).renderToken is not FastRendering.renderToken
+        default = self.renderToken if own_token else _tag_rule(xhtml)
+        inline_rules = dict(rules)
+        rules.pop("inline", None)  # at the block level an inline token renders its children
+        return rules, inline_rules, default
+
+    def render(self, tokens: Sequence[Token], options: Any, env: Any) -> str:
+        """What `RendererHTML.render` returns."""
+        rules, inline_rules, default = self._tables_for(options)
+        own_inline = type(self).renderInline is not FastRendering.renderInline
+        out: list[str] = []
+        for idx, token in enumerate(tokens):
+            if token.type == "inline":
+                if own_inline and token.children:
+                    out.append(self.renderInline(token.children, options, env))
+                elif token.children:
+                    out.append(_inline(token.children, inline_rules, default, options, env))
+            else:
+                out.append(rules.get(token.type, default)(tokens, idx, options, env))
+        return "".join(out)
+
+    def renderInline(self, tokens: Sequence[Token], options: Any, env: Any) -> str:
+        """What `RendererHTML.renderInline` returns."""
+        _, rules, default = self._tables_for(options)
+        return _inline(tokens, rules, default, options, env)
+
+    def renderToken(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        """What `RendererHTML.renderToken` returns."""
+        return _tag(tokens, idx, options, env, bool(options["xhtmlOut"]))
+
+
+def _inline(
+    tokens: Sequence[Token], rules: dict[str, Rule], default: Rule, options: Any, env: Any
+) -> str:
+    """Inline tokens rendered by their rules."""
+    return "".join(
+        [
+            rules.get(token.type, default)(tokens, idx, options, env)
+            for idx, token in enumerate(tokens)
+        ]
+    )
