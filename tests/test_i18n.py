@@ -6,10 +6,12 @@ to English (issue 22)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -19,11 +21,13 @@ import pytest
 from babel.dates import format_date
 from babel.messages.pofile import read_po
 
+from publish.cache.store import BuildCache
 from publish.i18n.catalogs import CATALOGS, shipped_languages
 from publish.i18n.check import missing_strings
+from publish.pipeline.build import BuildOptions, build
 from tests.sitebuilder import due_since_long_ago, invoke
 from tests.tools import REPO_ROOT, validate_html
-from tests.websites import build_site, fixture_site
+from tests.websites import TODAY, build_site, fixture_site
 
 LANGUAGES = [language for language in shipped_languages() if language != "en"]
 RIGHT_TO_LEFT = {"ar"}
@@ -305,3 +309,44 @@ def test_the_template_holds_every_string_the_code_and_templates_mark(tmp_path: P
 @pytest.mark.parametrize("language", shipped_languages())
 def test_every_shipped_catalog_translates_every_string(language: str) -> None:
     assert missing_strings([CATALOGS / language / "LC_MESSAGES" / "messages.po"]) == []
+
+
+def test_one_build_finds_and_stamps_the_sites_catalog_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not once per essay: the catalog's folder is asked about a handful of times however
+    many essays there are."""
+    root = fixture_site(tmp_path / "site", essays=12)
+    text = (root / "publish.toml").read_text(encoding="utf-8").replace('"en-GB"', '"de"')
+    (root / "publish.toml").write_text(text, encoding="utf-8")
+    write_catalog(root, "de", {"Archive": "Sammlung"})
+    locale = str(root / "locale")
+    asked: list[str] = []
+    real_stat = os.stat
+
+    def counted(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        if str(path).startswith(locale):
+            asked.append(str(path))
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "stat", counted)
+    build_site(root)
+    catalog = str(root / "locale" / "de" / "LC_MESSAGES" / "messages.po")
+    assert asked.count(catalog) <= 8, Counter(asked)  # 58 when stamped for each essay
+
+
+def test_a_long_lived_process_sees_an_edited_catalog(tmp_path: Path) -> None:
+    """As `publish serve` builds again and again with one build cache."""
+    root = fixture_site(tmp_path / "site", essays=2)
+    text = (root / "publish.toml").read_text(encoding="utf-8").replace('"en-GB"', '"de"')
+    (root / "publish.toml").write_text(text, encoding="utf-8")
+    write_catalog(root, "de", {"Archive": "Sammlung"})
+    cache = BuildCache.for_site(root)
+    options = BuildOptions(today=TODAY)
+    build(root, options, cache=cache)
+    catalog = root / "locale" / "de" / "LC_MESSAGES" / "messages.po"
+    catalog.write_text(catalog.read_text(encoding="utf-8").replace("Sammlung", "Archiv"))
+    build(root, options, cache=cache)
+    for page in ("archive/index.html", "essay-1/index.html"):
+        shown = lxml.html.fromstring((root / "build/site" / page).read_bytes())
+        assert "Archiv" in shown.text_content() and "Sammlung" not in shown.text_content()

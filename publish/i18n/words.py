@@ -3,12 +3,17 @@ from CLDR through Babel.
 
 `words_for(language, site_root)` is kept per process; English without a catalog of the
 site's own reads the msgids as they are and writes dates as before ('3 November 2026'),
-never loading Babel.
+never loading Babel. Within `one_build()` each language's words are looked up once: the
+site's catalog is found and stamped on first use, not once per essay (a long-lived process
+sees an edited catalog at its next build).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gettext
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property, lru_cache
@@ -135,8 +140,35 @@ def essay_words(essay: Essay, settings: Settings, site_root: Path | None) -> Wor
     return words_for(essay.language or settings.site.language, site_root)
 
 
+_THIS_BUILD: ContextVar[dict[tuple[str, Path | None], Words] | None] = ContextVar(
+    "words_this_build", default=None
+)
+
+
+@contextlib.contextmanager
+def one_build() -> Iterator[None]:
+    """Within: `words_for` finds (and stamps) each catalog once, for the whole build."""
+    token = _THIS_BUILD.set({})
+    try:
+        yield
+    finally:
+        _THIS_BUILD.reset(token)
+
+
 def words_for(language: str, site_root: Path | None = None) -> Words:
-    """The words of `language`, with the site's own catalog (if any) laid over the packaged."""
+    """The words of `language`, with the site's own catalog (if any) laid over the packaged
+    (within `one_build()`, as the build first found them)."""
+    found = _THIS_BUILD.get()
+    if found is None:
+        return _words_now(language, site_root)
+    key = (language, site_root)
+    if key not in found:
+        found[key] = _words_now(language, site_root)
+    return found[key]
+
+
+def _words_now(language: str, site_root: Path | None) -> Words:
+    """The words of `language` as its catalogs are now."""
     own = site_catalog(site_root, language) if site_root is not None else None
     if is_english(language) and own is None:
         return ENGLISH if language == "en" else _english(language)

@@ -30,6 +30,7 @@ from publish.content.glossary import uncited_terms
 from publish.content.images import avif_problems
 from publish.content.site import select_published
 from publish.errors import Problem, PublishError
+from publish.i18n.words import one_build
 from publish.layout import BUILD_DIR
 from publish.model import Site
 from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes, made
@@ -127,7 +128,7 @@ def build(
     if not write:
         cache = cache.reading()
     out = output_dir(root, options)
-    with build_lock(out) if write else contextlib.nullcontext():
+    with build_lock(out) if write else contextlib.nullcontext(), one_build():
         loaded = loaded or load(root, cache)
         site, known, warnings = loaded.site, loaded.known, loaded.warnings
         require_pagefind(root, site.settings)
