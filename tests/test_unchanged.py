@@ -310,3 +310,53 @@ def test_a_full_build_reads_the_last_manifest_once(
     monkeypatch.setattr(unchanged, "load", counted_load)
     built(root)
     assert reads == [False]
+
+
+def output_part(stamps: dict[str, unchanged.Stamp | None], root: Path) -> dict[str, object]:
+    """The stamps of what lies in the build's output folders (its cache aside)."""
+    out = str(root / "build")
+    return {
+        path: tuple(stamp) if stamp is not None else None
+        for path, stamp in stamps.items()
+        if path == out or path.startswith((f"{out}/site", f"{out}/email"))
+    }
+
+
+@settings(max_examples=15)
+@given(changes=st.lists(st.sampled_from(sorted(CHANGES)), min_size=1, max_size=2, unique=True))
+def test_the_output_stamps_the_writer_knows_are_the_tree_as_listed_again(
+    tmp_path_factory: pytest.TempPathFactory, changes: list[str]
+) -> None:
+    """The manifest stamps the output folders from the writer's listing before its commit
+    and what the commit changed; that is every file and folder as a listing after it finds."""
+    root = small_site(tmp_path_factory.mktemp("site"))
+    built(root)
+    for change in sorted(changes):  # an essay edited before it is removed
+        CHANGES[change](root)
+    built(root)
+    manifest = unchanged.load(root, preview=False)
+    assert manifest is not None and manifest.key
+    listed = unchanged.output_stamps(unchanged.Outputs(root / "build"))
+    assert output_part(manifest.stamps, root) == output_part(listed, root)
+
+
+def test_a_rebuild_lists_each_folder_of_the_old_site_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's plan and the manifest's output stamps share one listing."""
+    root = small_site(tmp_path / "site")
+    built(root)
+    edit(root / "essays" / "02-second.md", "\nOne more line.\n")
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def counted(path: str) -> object:
+        listed.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counted)
+    built(root)
+    site = str(root / "build" / "site")
+    folders = [path for path in listed if path == site or path.startswith(f"{site}/")]
+    assert len(folders) > 3
+    assert len(folders) == len(set(folders)), sorted(folders)

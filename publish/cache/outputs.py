@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -146,13 +147,16 @@ class OutputMemo:
         """The previous build's manifest (see `read_manifest`)."""
         return read_manifest(self.path)
 
-    def holds(self, relative: str, key: str, previous: Path | str) -> bool:
-        """Whether the previous build made `relative` from `key` and the file is untouched."""
+    def holds(
+        self, relative: str, key: str, previous: Path | str, listed: os.stat_result | None = None
+    ) -> bool:
+        """Whether the previous build made `relative` from `key` and the file is untouched
+        (`listed`: its status as the writer listed it, if it is a plain file)."""
         stamp = self.previous.get(relative)
         if stamp is None or stamp[0] != key:
             return False
         try:
-            found = os.stat(previous)
+            found = listed if listed and stat.S_ISREG(listed.st_mode) else os.stat(previous)
         except OSError:
             return False
         return stamp[1:] == (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)

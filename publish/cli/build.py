@@ -60,7 +60,8 @@ def build_command(
         settings = report.site.settings
         found = (settings.site.timezone, settings.state.database)
         key = unchanged.command_key(options, given or today)
-        unchanged.keep(root, future, key, before, found, report.site_dir.parent, lines)
+        out = unchanged.Outputs(report.site_dir.parent, report.left)
+        unchanged.keep(root, future, key, before, found, out, lines)
 
 
 def _site_today(root: Path) -> date:

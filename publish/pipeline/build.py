@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -91,6 +92,8 @@ class BuildReport:
     site: Site | None = None  # the site as loaded (every essay, drafts and queued included)
     left_out: LeftOut = LeftOut()  # the essays of `site` this build did not show
     known: Known | None = None  # what the site released, as the load read it
+    # the status of everything in each output folder the commit updated in place, by path
+    left: Mapping[str, Mapping[str, os.stat_result]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,8 +155,9 @@ def build(
             refuse_problems(problems, options.strict)
             return finished.files
 
+        left: Mapping[str, Mapping[str, os.stat_result]] = {}
         if write:
-            write_trees(folders, rendering.place, finish)
+            left = write_trees(folders, rendering.place, finish)
             for folder in folders:
                 if folder.memo is not None:
                     folder.memo.save()
@@ -170,6 +174,7 @@ def build(
         site=site,
         left_out=left_out(site, published, options.drafts),
         known=known,
+        left=left,
     )
 
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import stat
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -74,13 +75,29 @@ def set_mode(path: Path) -> None:
 def tree_listing(target: Path) -> tuple[set[str], set[str]]:
     """Every file and every folder under `target`, as relative POSIX paths (as `os.walk`
     finds them, from the listings alone: no call per folder to ask if it is a link)."""
-    files: set[str] = set()
-    folders: set[str] = {"."}
-    _list_folder(str(target), "", files, folders)
-    return files, folders
+    listed = Listing()
+    _list_folder(str(target), "", listed, with_status=False)
+    return listed.files, listed.folders
 
 
-def _list_folder(folder: str, prefix: str, files: set[str], folders: set[str]) -> None:
+@dataclass
+class Listing:
+    """A tree's files and folders (relative POSIX paths, "." the tree itself) and, by full
+    path, the status of each as it was listed (links not followed)."""
+
+    files: set[str] = field(default_factory=set)
+    folders: set[str] = field(default_factory=lambda: {"."})
+    status: dict[str, os.stat_result] = field(default_factory=dict)
+
+
+def listed_tree(target: Path) -> Listing:
+    """`tree_listing` with each file's and folder's status, read from the one listing."""
+    listed = Listing()
+    _list_folder(str(target), "", listed, with_status=True)
+    return listed
+
+
+def _list_folder(folder: str, prefix: str, listed: Listing, with_status: bool) -> None:
     """Add what `folder` holds (`prefix`: its relative path + "/"); a link to a folder is a
     folder not walked into, and an unreadable folder adds nothing (as `os.walk` has it)."""
     try:
@@ -92,11 +109,52 @@ def _list_folder(folder: str, prefix: str, files: set[str], folders: set[str]) -
         relative = prefix + entry.name
         try:
             is_folder = entry.is_dir()
+            if with_status:
+                listed.status[entry.path] = entry.stat(follow_symlinks=False)
         except OSError:
             is_folder = False
-        (folders if is_folder else files).add(relative)
+        (listed.folders if is_folder else listed.files).add(relative)
         if is_folder and not entry.is_symlink():
-            _list_folder(entry.path, f"{relative}/", files, folders)
+            _list_folder(entry.path, f"{relative}/", listed, with_status)
+
+
+def status_after(listed: Listing, target: Path, entry: dict[str, Any]) -> dict[str, os.stat_result]:
+    """The status of everything under `target` once its update (journal `entry`) moved files
+    in and took others out, from its listing before: only those and their folders read again."""
+    status = dict(listed.status)
+    base = str(target)
+    folders: set[str] = set()
+    for relative in (*entry["moves"], *entry["removes"]):
+        path = f"{base}/{relative}"
+        _read_again(status, path)
+        while "/" in relative:
+            relative = relative.rsplit("/", 1)[0]
+            if relative in folders:
+                break
+            folders.add(relative)
+    for relative in folders:
+        _read_again(status, f"{base}/{relative}")
+    return status
+
+
+def _read_again(status: dict[str, os.stat_result], path: str) -> None:
+    """Read `path`'s status again into `status`, or drop it when it is gone."""
+    try:
+        status[path] = os.lstat(path)
+    except OSError:
+        status.pop(path, None)
+
+
+def folders_of(paths: Iterable[str]) -> set[str]:
+    """Every folder that holds one of `paths` (relative POSIX paths), "." for the root."""
+    folders = {"."}
+    for path in paths:
+        while "/" in path:
+            path = path.rsplit("/", 1)[0]
+            if path in folders:
+                break
+            folders.add(path)
+    return folders
 
 
 # --- The build lock ------------------------------------------------------------------

@@ -5,8 +5,9 @@ After a successful `publish build` the command line keeps a manifest
 inode) of everything the build could have read — the site's own files at its root, every
 file and folder of its source folders (`layout.SOURCE_FOLDERS`), the state database, publish's
 code and data and every module the process loaded — and of every file and folder it left in
-its output folders; the key of the command (its options, the day it built for, the
-`PUBLISH_` variables, the Python); and the lines it printed. The next build with the same key
+its output folders (from the writer's own listing where it updated a folder in place); the
+key of the command (its options, the day it built for, the `PUBLISH_` variables, the
+Python); and the lines it printed. The next build with the same key
 whose every stamp still holds prints those lines again and stops: it reads no essay and
 imports neither Jinja2 nor markdown-it. Anything else, a missing or damaged manifest
 included, runs the whole build.
@@ -25,9 +26,10 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 
@@ -110,9 +112,7 @@ def stamp_of(path: str) -> Stamp | None:
         found = os.stat(path)  # through a link: what the build reads
     except OSError:
         return None
-    mode = found.st_mode
-    kind = 2 if stat.S_ISDIR(mode) else 1 if stat.S_ISREG(mode) else 3
-    return (kind, found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)
+    return _stamp(found)
 
 
 def content_hash(path: str) -> str | None:
@@ -174,33 +174,45 @@ def module_paths() -> list[str]:
     return sorted(str(path) for path in found if isinstance(path, str))
 
 
-def output_stamps(out: Path) -> dict[str, Stamp | None]:
-    """The stamp of every file and folder a build left in its output folders under `out`
-    (read as each folder is listed: the build leaves no links there)."""
+class Outputs(NamedTuple):
+    """A build's output folder, and the status of everything in each of its folders the
+    writer updated in place (by the folder's path: it knows them without listing again)."""
+
+    out: Path
+    left: Mapping[str, Mapping[str, os.stat_result]] = {}
+
+
+def output_stamps(outputs: Outputs) -> dict[str, Stamp | None]:
+    """The stamp of every file and folder a build left in its output folders (read as each
+    folder is listed, unless the writer knows them: the build leaves no links there)."""
+    out = outputs.out
     stamps = {str(out): stamp_of(str(out))}
     for name in (SITE_FOLDER, EMAIL_FOLDER):
         folder = str(out / name)
         stamps[folder] = stamp_of(folder)
-        if stamps[folder] is not None:
+        known = outputs.left.get(folder)
+        if stamps[folder] is None:
+            continue
+        if known is None:
             _stamp_listed(folder, stamps)
+        else:
+            stamps.update((path, _stamp(status)) for path, status in known.items())
     return stamps
+
+
+def _stamp(found: os.stat_result) -> Stamp:
+    """The stamp of a path, from its status."""
+    mode = found.st_mode
+    kind = 2 if stat.S_ISDIR(mode) else 1 if stat.S_ISREG(mode) else 3
+    return (kind, found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)
 
 
 def _stamp_listed(folder: str, stamps: dict[str, Stamp | None]) -> None:
     """Stamp everything under `folder`, from the listing of each folder."""
     with os.scandir(folder) as entries:
         for entry in entries:
-            found = entry.stat(follow_symlinks=False)
-            mode = found.st_mode
-            kind = 2 if stat.S_ISDIR(mode) else 1 if stat.S_ISREG(mode) else 3
-            stamps[entry.path] = (
-                kind,
-                found.st_size,
-                found.st_mtime_ns,
-                found.st_ctime_ns,
-                found.st_ino,
-            )
-            if kind == 2:
+            stamps[entry.path] = _stamp(entry.stat(follow_symlinks=False))
+            if stamps[entry.path][0] == 2:
                 _stamp_listed(entry.path, stamps)
 
 
@@ -239,7 +251,7 @@ def keep(
     key: str,
     before: Snapshot,
     found: tuple[str, str],
-    out: Path,
+    outputs: Outputs,
     lines: Sequence[tuple[str, bool]],
 ) -> bool:
     """After a full build: keep its manifest, if no input changed while it ran and the
@@ -260,7 +272,7 @@ def keep(
         stamps.setdefault(module, stamp_of(module))
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)  # before the output folders are stamped
-    stamps.update(output_stamps(out))
+    stamps.update(output_stamps(outputs))
     manifest = Manifest(
         VERSION, key, stamps, before.hashes, before.listing, list(lines), timezone, database
     )

@@ -26,12 +26,15 @@ from publish.cache.outputs import FileStamp, OutputMemo, file_stamp
 from publish.errors import PublishError
 from publish.outputs.files import Content, Deferred, as_bytes, made
 from publish.pipeline.journal import (
+    Listing,
     checked_path,
+    folders_of,
+    listed_tree,
     recover_interrupted_commit,
     remove_leftovers,
     replay,
     set_mode,
-    tree_listing,
+    status_after,
     write_journal,
 )
 from publish.support.locks import exclusive_lock
@@ -142,6 +145,7 @@ class Prepared:
     staging: Path
     after_commit: Callable[[], None]
     places: dict[str, Path] = field(default_factory=dict)
+    listed: Listing | None = None  # the tree before an update in place
 
     def add(self, files: Mapping[str, Content], source: str) -> None:
         """Stage more files (a finisher's), refusing a path the folder already has."""
@@ -180,8 +184,9 @@ def write_trees(
     folders: Sequence[OutputFolder],
     stage: Placer = placed_in_turn,
     finish: Finish | None = None,
-) -> None:
-    """Replace each folder with exactly its files, all of them in one atomic commit.
+) -> dict[str, dict[str, os.stat_result]]:
+    """Replace each folder with exactly its files, all of them in one atomic commit; the
+    status of everything under each folder updated in place, by the folder's path.
 
     The folders share one parent, which holds the journal. A deferred content is made only
     when its folder's memo cannot vouch for the previous build's file; `stage` makes and
@@ -210,6 +215,11 @@ def write_trees(
     replay(parent, journal)
     for done in prepared:
         done.after_commit()
+    return {
+        str(folder.target): status_after(done.listed, folder.target, done.entry)
+        for folder, done in zip(folders, prepared, strict=True)
+        if done.listed is not None
+    }
 
 
 def _finish(folders: Sequence[OutputFolder], prepared: Sequence[Prepared], finish: Finish) -> None:
@@ -361,6 +371,7 @@ class UpdatePlan:
     kept: list[str]  # each file the memo vouched for
     removes: list[str]
     unchanged: list[str] = field(default_factory=list)  # given as content, the same as before
+    listed: Listing | None = None  # the previous tree
 
     @property
     def kept_in_place(self) -> list[str]:
@@ -372,8 +383,9 @@ def _update_plan(
     new_files: Mapping[str, Content | Deferred], target: Path, memo: OutputMemo
 ) -> UpdatePlan | None:
     """The plan, or None when a path changes between file and folder (then swap a new tree)."""
-    old_files, old_folders = tree_listing(target)
-    new_folders = _folders_of(new_files)
+    listed = listed_tree(target)
+    old_files, old_folders = listed.files, listed.folders
+    new_folders = folders_of(new_files)
     if not new_files.keys().isdisjoint(old_folders | new_folders) or not new_folders.isdisjoint(
         old_files
     ):
@@ -382,25 +394,14 @@ def _update_plan(
     base = str(target)
     for relative, content in new_files.items():
         key = content.key if isinstance(content, Deferred) else None
-        if key is not None and memo.holds(relative, key, f"{base}/{relative}"):
+        path = f"{base}/{relative}"
+        if key is not None and memo.holds(relative, key, path, listed.status.get(path)):
             kept.append(relative)
         elif isinstance(content, Deferred) or not _unchanged(target / relative, as_bytes(content)):
             writes.append((relative, content))
         else:
             unchanged.append(relative)
-    return UpdatePlan(writes, kept, sorted(old_files - new_files.keys()), unchanged)
-
-
-def _folders_of(paths: Iterable[str]) -> set[str]:
-    """Every folder that holds one of `paths` (relative POSIX paths), "." for the root."""
-    folders = {"."}
-    for path in paths:
-        while "/" in path:
-            path = path.rsplit("/", 1)[0]
-            if path in folders:
-                break
-            folders.add(path)
-    return folders
+    return UpdatePlan(writes, kept, sorted(old_files - new_files.keys()), unchanged, listed)
 
 
 def _stage_update(
@@ -438,4 +439,4 @@ def _stage_update(
             if isinstance(content, Deferred) and content.key is not None:
                 memo.record(relative, content.key, target / relative, stamps[relative])
 
-    return Prepared(entry, staging, after_commit, places)
+    return Prepared(entry, staging, after_commit, places, plan.listed)
