@@ -360,3 +360,28 @@ def test_a_rebuild_lists_each_folder_of_the_old_site_once(
     folders = [path for path in listed if path == site or path.startswith(f"{site}/")]
     assert len(folders) > 3
     assert len(folders) == len(set(folders)), sorted(folders)
+
+
+@pytest.mark.parametrize("cold", [True, False])
+def test_a_build_stats_each_essay_file_before_and_after_it_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cold: bool
+) -> None:
+    """The stamp the command takes before the build keys the essay in the cache too; the one
+    after it tells that nothing changed while it ran."""
+    root = small_site(tmp_path / "site")
+    if not cold:
+        built(root)
+        edit(root / "essays" / "02-second.md", "\nOne more line.\n")
+    essays = str(root / "essays")
+    asked: list[str] = []
+    real_stat = os.stat
+
+    def counted(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        if str(path).startswith(essays) and str(path).endswith(".md"):
+            asked.append(str(path))
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "stat", counted)
+    built(root)
+    assert len(set(asked)) == 3
+    assert len(asked) == 2 * 3, sorted(asked)

@@ -233,7 +233,8 @@ class EssayCache:
         the file is read, keyed and parsed in one go (`parse`)."""
         relative = path.relative_to(self.root).as_posix()
         try:
-            stamp = source_stamp(path)  # before reading: a change after it moves the stamp
+            # before reading: a change after it moves the stamp
+            stamp = self.cache.stamped.pop(str(path), None) or source_stamp(path)
         except OSError:
             stamp = None
         known = self.known_keys.get(relative)

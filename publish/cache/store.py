@@ -56,6 +56,9 @@ class BuildCache:
     loaded_records: dict[str, tuple[tuple[str, int], Any]] = field(default_factory=dict)
     recent_parses: dict[str, Any] = field(default_factory=dict)
     template_environments: dict[Path, tuple[Any, Any]] = field(default_factory=dict)
+    # essay files stamped just before this build (by the command, which stamps its inputs):
+    # each taken, not stat'ed again, when it is keyed (see `cache.index.source_stamp`)
+    stamped: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
 
     @classmethod
     def for_site(cls, root: Path, read_only: bool = False) -> BuildCache:

@@ -45,15 +45,16 @@ def build_command(
     given = parse_today(today_text)
     options = (drafts, future, strict)
     manifest = unchanged.load(root, future)  # read once: to answer, or to stamp the database
+    seen: dict[str, unchanged.Stamp | None] = {}  # each stamp read to answer, read once
     if unchanged.enabled() and manifest is not None:
         key = unchanged.command_key(options, given or today_in(manifest.timezone))
-        if unchanged.holds(root, manifest, key):
+        if unchanged.holds(root, manifest, key, seen):
             _echo(manifest.lines)
             return
-    before = unchanged.Snapshot.take(root, unchanged.previous_database(manifest))
+    before = unchanged.Snapshot.take(root, unchanged.previous_database(manifest), seen)
     today = given or _site_today(root)
     with _fewer_collections():
-        report = _full_build(root, today, drafts, future, strict)
+        report = _full_build(root, today, (drafts, future, strict), before.stamps)
     lines = _report_lines(report, future)
     _echo(lines)
     if unchanged.enabled() and report.site is not None:
@@ -85,15 +86,23 @@ def _fewer_collections() -> Iterator[None]:
 
 
 def _full_build(
-    root: Path, today: date | datetime, drafts: bool, future: bool, strict: bool
+    root: Path,
+    today: date | datetime,
+    flags: tuple[bool, bool, bool],
+    stamped: dict[str, unchanged.Stamp | None],
 ) -> BuildReport:
-    """The whole build, with a progress bar on a terminal."""
+    """The whole build (`flags`: drafts, future, strict), with a progress bar on a terminal;
+    the files `stamped` just before it are not stat'ed again to key the essays."""
+    from publish.cache.store import BuildCache
     from publish.pipeline.build import BuildOptions, build
 
     gc.freeze()  # the modules just loaded live as long as the process: never scan them
+    drafts, future, strict = flags
     options = BuildOptions(today=today, drafts=drafts, future=future, strict=strict)
+    cache = BuildCache.for_site(root)
+    cache.stamped = {p: s[1:] for p, s in stamped.items() if s is not None and s[0] == 1}
     with _BuildProgressBar() as bar:
-        return build(root, options, progress=bar.update if bar.shown else None)
+        return build(root, options, progress=bar.update if bar.shown else None, cache=cache)
 
 
 def _report_lines(report: BuildReport, future: bool) -> Lines:

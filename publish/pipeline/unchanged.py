@@ -92,15 +92,20 @@ def load(root: Path, preview: bool) -> Manifest | None:
     return manifest if manifest.version == VERSION else None
 
 
-def holds(root: Path, manifest: Manifest, key: str) -> bool:
+def holds(
+    root: Path, manifest: Manifest, key: str, seen: dict[str, Stamp | None] | None = None
+) -> bool:
     """Whether `manifest` answers a build of `key`: the same key, and every stamp and
-    hash still as it was."""
+    hash still as it was (each stamp read noted in `seen`, for the snapshot of a build)."""
     if manifest.key != key or root_listing(root) != manifest.listing:
         return False
+    seen = {} if seen is None else seen
     for path, stamp in manifest.stamps.items():
-        if stamp_of(path) != (tuple(stamp) if stamp is not None else None):
+        seen[path] = stamp_of(path)
+        if seen[path] != (tuple(stamp) if stamp is not None else None):
             return False
-    return all(content_hash(path) == digest for path, digest in manifest.hashes.items())
+    hashed = manifest.hashes.items()
+    return all(content_hash(path, seen.get(path)) == digest for path, digest in hashed)
 
 
 # --- Stamps -------------------------------------------------------------------------------
@@ -115,10 +120,10 @@ def stamp_of(path: str) -> Stamp | None:
     return _stamp(found)
 
 
-def content_hash(path: str) -> str | None:
+def content_hash(path: str, stamp: Stamp | None = None) -> str | None:
     """A regular file's bytes, or a folder's sorted names, hashed; None for anything else
-    (a FIFO is never opened) or when unreadable."""
-    kind = (stamp_of(path) or (0,))[0]
+    (a FIFO is never opened) or when unreadable (`stamp`: the path's, if just read)."""
+    kind = (stamp or stamp_of(path) or (0,))[0]
     try:
         if kind == 2:
             data = "\0".join(sorted(os.listdir(path))).encode("utf-8", "surrogateescape")
@@ -225,15 +230,19 @@ class Snapshot:
     hashes: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def take(cls, root: Path, database: str) -> Snapshot:
-        """Stamp the inputs now, hashing any whose time is too close to now to trust."""
+    def take(
+        cls, root: Path, database: str, seen: dict[str, Stamp | None] | None = None
+    ) -> Snapshot:
+        """Stamp the inputs now (those `holds` has just stamped, as it found them), hashing
+        any whose time is too close to now to trust."""
         now = time.time_ns()
         paths = input_paths(root, database)
-        stamps = {path: stamp_of(path) for path in paths}
+        seen = seen or {}
+        stamps = {path: seen[path] if path in seen else stamp_of(path) for path in paths}
         hashes = {}
         for path, stamp in stamps.items():
             if stamp is not None and max(stamp[2], stamp[3]) >= now - RACY_NS:
-                digest = content_hash(path)
+                digest = content_hash(path, stamp)
                 if digest is not None:
                     hashes[path] = digest
         return cls(stamps, root_listing(root), hashes)
