@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import stat
 import sys
@@ -99,13 +100,21 @@ def holds(
     hash still as it was (each stamp read noted in `seen`, for the snapshot of a build)."""
     if manifest.key != key or root_listing(root) != manifest.listing:
         return False
-    seen = {} if seen is None else seen
-    for path, stamp in manifest.stamps.items():
-        seen[path] = stamp_of(path)
-        if seen[path] != (tuple(stamp) if stamp is not None else None):
+    for number, (path, stamp) in enumerate(manifest.stamps.items()):
+        found = stamp_of(path)
+        if found != _kept(stamp):
+            if seen is not None:  # those before it were found as the manifest has them
+                before = itertools.islice(manifest.stamps.items(), number)
+                seen.update((p, _kept(s)) for p, s in before)
+                seen[path] = found
             return False
-    hashed = manifest.hashes.items()
-    return all(content_hash(path, seen.get(path)) == digest for path, digest in hashed)
+    stamps, hashed = manifest.stamps, manifest.hashes.items()
+    return all(content_hash(path, _kept(stamps.get(path))) == digest for path, digest in hashed)
+
+
+def _kept(stamp: Stamp | None) -> Stamp | None:
+    """A stamp as the manifest kept it (a list), as a tuple."""
+    return tuple(stamp) if stamp is not None else None  # type: ignore[return-value]
 
 
 # --- Stamps -------------------------------------------------------------------------------
