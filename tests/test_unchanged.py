@@ -385,3 +385,25 @@ def test_a_build_stats_each_essay_file_before_and_after_it_only(
     built(root)
     assert len(set(asked)) == 3
     assert len(asked) == 2 * 3, sorted(asked)
+
+
+def test_a_rebuild_stamps_each_path_before_and_after_it_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever answers or keeps the manifest: a stamp read to answer is the snapshot's, and
+    a module of publish stamped with its package is not stamped again as a module."""
+    root = small_site(tmp_path / "site")
+    built(root)
+    edit(root / "essays" / "02-second.md", "\nOne more line.\n")
+    stamped: list[str] = []
+    real_stamp_of = unchanged.stamp_of
+
+    def counted(path: str) -> unchanged.Stamp | None:
+        stamped.append(path)
+        return real_stamp_of(path)
+
+    monkeypatch.setattr(unchanged, "stamp_of", counted)
+    built(root)
+    module = str(Path(unchanged.__file__))
+    assert stamped.count(module) == 2
+    assert max(stamped.count(path) for path in set(stamped)) == 2

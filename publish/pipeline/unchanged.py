@@ -287,7 +287,8 @@ def keep(
         return False
     stamps = dict(before.stamps)
     for module in module_paths():
-        stamps.setdefault(module, stamp_of(module))
+        if module not in stamps:  # publish's own modules are stamped with its package
+            stamps[module] = stamp_of(module)
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)  # before the output folders are stamped
     stamps.update(output_stamps(outputs))
