@@ -118,3 +118,38 @@ def test_check_and_build_load_neither_dkim_nor_dns_nor_the_server(
         result = CliRunner().invoke(cli, ["--root", str(root), "check", "--today", "2026-12-01"])
         assert result.exit_code == 1
         assert "dkim_key_file 'dkim.pem' can be read by every user" in result.output
+
+
+# Loaded only by the sites and essays that need them (each import costs a cold build
+# milliseconds of CPU before its first essay).
+ON_DEMAND = ("email_validator", "html.parser", "publish.content.htmldepth")
+
+
+def on_demand_loaded(root: Path, *command: str) -> list[str]:
+    """What a command run in a fresh process loaded of `ON_DEMAND`."""
+    result = subprocess.run(
+        [sys.executable, "-c", COMMAND_PROBE.format(names=ON_DEMAND), str(root), *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.splitlines()[-1].split()[1:]
+
+
+def test_a_build_without_addresses_or_raw_html_loads_neither_checker(tmp_path: Path) -> None:
+    root = make_site(
+        tmp_path / "site",
+        {"one": essay_text("One", date="2026-01-01", body="Plain *prose*, no markup.")},
+        None,
+        site_settings("minimal"),
+    )
+    assert on_demand_loaded(root, "build", "--today", "2026-12-01") == []
+    assert (root / "build" / "site" / "one" / "index.html").is_file()
+
+
+def test_the_checkers_still_load_for_a_site_that_needs_them(tmp_path: Path) -> None:
+    body = "<div><span>raw</span></div>\n\nText with <em>inline</em> markup."
+    essays = {"one": essay_text("One", date="2026-01-01", body=body)}
+    root = make_site(tmp_path / "site", essays, None, site_settings("run"))
+    assert on_demand_loaded(root, "build", "--today", "2026-12-01") == list(ON_DEMAND)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from jinja2 import Environment
 
-from publish.mail.mime import preview_message
 from publish.model import Site
 from publish.outputs import activitypub, feeds, images, mail, web
 from publish.outputs.files import Content, Deferred, OutputFiles
@@ -44,6 +43,8 @@ def _emails(
     site: Site, templates: Environment, slugs: Collection[str] | None = None
 ) -> OutputFiles:
     """The emails of `slugs` (every shown essay's when None), each with its `.eml`."""
+    from publish.mail.mime import preview_message  # only a build that makes an email
+
     return mail.render_emails(site, templates, preview_message, slugs)
 
 

@@ -12,7 +12,6 @@ import unicodedata
 from functools import lru_cache
 
 import idna
-from email_validator import EmailNotValidError, validate_email
 
 
 @lru_cache(maxsize=1024)
@@ -29,6 +28,10 @@ def ascii_domain(domain: str) -> str:
 @lru_cache(maxsize=4096)
 def address_parts(address: str) -> tuple[str, str]:
     """The local part (as written, NFC) and the ASCII domain of an address."""
+    # Loaded on first use: its import compiles many regexes (about 13 ms), which a build
+    # that opens the state database but merges no address should not pay.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         checked = validate_email(address.strip(), check_deliverability=False)
     except EmailNotValidError:  # settings and subscribers are checked before they get here
