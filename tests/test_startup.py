@@ -137,12 +137,15 @@ def on_demand_loaded(root: Path, *command: str) -> list[str]:
     return result.stdout.splitlines()[-1].split()[1:]
 
 
-def test_a_build_without_addresses_or_raw_html_loads_neither_checker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("settings", ["minimal", "run"], ids=["no-email", "plain-addresses"])
+def test_a_build_with_plain_addresses_and_no_raw_html_loads_neither_checker(
+    tmp_path: Path, settings: str
+) -> None:
     root = make_site(
         tmp_path / "site",
         {"one": essay_text("One", date="2026-01-01", body="Plain *prose*, no markup.")},
         None,
-        site_settings("minimal"),
+        site_settings(settings),
     )
     assert on_demand_loaded(root, "build", "--today", "2026-12-01") == []
     assert (root / "build" / "site" / "one" / "index.html").is_file()
@@ -151,5 +154,6 @@ def test_a_build_without_addresses_or_raw_html_loads_neither_checker(tmp_path: P
 def test_the_checkers_still_load_for_a_site_that_needs_them(tmp_path: Path) -> None:
     body = "<div><span>raw</span></div>\n\nText with <em>inline</em> markup."
     essays = {"one": essay_text("One", date="2026-01-01", body=body)}
-    root = make_site(tmp_path / "site", essays, None, site_settings("run"))
+    settings = site_settings("run").replace("letters@example.org", "lettres@\u00e9ditions.example")
+    root = make_site(tmp_path / "site", essays, None, settings)
     assert on_demand_loaded(root, "build", "--today", "2026-12-01") == list(ON_DEMAND)
