@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from publish.cli.main import cli
-from tests.sitebuilder import essay_text, make_site, site_settings
+from tests.sitebuilder import due_since_long_ago, essay_text, make_site, site_settings
 
 HEAVY = (
     "feedgen",
@@ -120,9 +120,14 @@ def test_check_and_build_load_neither_dkim_nor_dns_nor_the_server(
         assert "dkim_key_file 'dkim.pem' can be read by every user" in result.output
 
 
-# Loaded only by the sites and essays that need them (each import costs a cold build
+# Loaded only by the sites, essays and emails that need them (each import costs a cold build
 # milliseconds of CPU before its first essay).
-ON_DEMAND = ("email_validator", "html.parser", "publish.content.htmldepth")
+ON_DEMAND = (
+    "email_validator",
+    "html.parser",
+    "publish.content.htmldepth",
+    "publish.mail.mime",
+)
 
 
 def on_demand_loaded(root: Path, *command: str) -> list[str]:
@@ -138,9 +143,7 @@ def on_demand_loaded(root: Path, *command: str) -> list[str]:
 
 
 @pytest.mark.parametrize("settings", ["minimal", "run"], ids=["no-email", "plain-addresses"])
-def test_a_build_with_plain_addresses_and_no_raw_html_loads_neither_checker(
-    tmp_path: Path, settings: str
-) -> None:
+def test_a_plain_build_loads_nothing_it_does_not_use(tmp_path: Path, settings: str) -> None:
     root = make_site(
         tmp_path / "site",
         {"one": essay_text("One", date="2026-01-01", body="Plain *prose*, no markup.")},
@@ -151,9 +154,10 @@ def test_a_build_with_plain_addresses_and_no_raw_html_loads_neither_checker(
     assert (root / "build" / "site" / "one" / "index.html").is_file()
 
 
-def test_the_checkers_still_load_for_a_site_that_needs_them(tmp_path: Path) -> None:
+def test_what_loads_on_demand_still_loads_where_it_is_used(tmp_path: Path) -> None:
     body = "<div><span>raw</span></div>\n\nText with <em>inline</em> markup."
     essays = {"one": essay_text("One", date="2026-01-01", body=body)}
     settings = site_settings("run").replace("letters@example.org", "lettres@\u00e9ditions.example")
-    root = make_site(tmp_path / "site", essays, None, settings)
+    root = due_since_long_ago(make_site(tmp_path / "site", essays, None, settings))
     assert on_demand_loaded(root, "build", "--today", "2026-12-01") == list(ON_DEMAND)
+    assert (root / "build" / "email" / "one.eml").is_file()
