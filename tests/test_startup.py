@@ -127,6 +127,7 @@ ON_DEMAND = (
     "html.parser",
     "publish.content.htmldepth",
     "publish.mail.mime",
+    "slugify",
 )
 
 
@@ -146,7 +147,7 @@ def on_demand_loaded(root: Path, *command: str) -> list[str]:
 def test_a_plain_build_loads_nothing_it_does_not_use(tmp_path: Path, settings: str) -> None:
     root = make_site(
         tmp_path / "site",
-        {"one": essay_text("One", date="2026-01-01", body="Plain *prose*, no markup.")},
+        {"one": essay_text("One", "Plain.", date="2026-01-01", slug="one", tags="[notes, day-1]")},
         None,
         site_settings(settings),
     )
@@ -156,7 +157,7 @@ def test_a_plain_build_loads_nothing_it_does_not_use(tmp_path: Path, settings: s
 
 def test_what_loads_on_demand_still_loads_where_it_is_used(tmp_path: Path) -> None:
     body = "<div><span>raw</span></div>\n\nText with <em>inline</em> markup."
-    essays = {"one": essay_text("One", date="2026-01-01", body=body)}
+    essays = {"one": essay_text("One", body, date="2026-01-01", tags="[Field Notes]")}
     settings = site_settings("run").replace("letters@example.org", "lettres@\u00e9ditions.example")
     root = due_since_long_ago(make_site(tmp_path / "site", essays, None, settings))
     assert on_demand_loaded(root, "build", "--today", "2026-12-01") == list(ON_DEMAND)
