@@ -6,7 +6,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
+from publish.content.essays import slugify
 from publish.content.site import load_site
 from publish.errors import PublishError
 from publish.model import Essay
@@ -205,3 +208,24 @@ def test_every_bad_key_of_one_essay_is_reported(tmp_path: Path) -> None:
         "unknown",
     ]
     assert problems[3].startswith("essays/one.md:4:1:")
+
+
+def library_slug(text: str) -> str:
+    """python-slugify's slug of `text`, as `slugify` asks for it."""
+    from slugify import slugify as make_slug
+
+    return make_slug(text.replace(",", " "))
+
+
+@given(
+    st.from_regex(r"[a-z0-9]{1,8}(-[a-z0-9]{1,8}){0,4}", fullmatch=True)
+    | st.text(alphabet="abZ09-,\n &;#x\u017f", max_size=12)
+)
+def test_a_slug_is_python_slugifys_whether_or_not_it_is_loaded(text: str) -> None:
+    assume(library_slug(text))
+    assert slugify(text) == library_slug(text)
+
+
+@pytest.mark.parametrize("text", ["abc\n", "a--b", "-a", "ab-", "Abc", "a,b", "1,000", "\u017f"])
+def test_a_text_near_slug_shape_gets_python_slugifys_slug(text: str) -> None:
+    assert slugify(text) == library_slug(text)

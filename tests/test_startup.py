@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from publish.cli.main import cli
-from tests.sitebuilder import essay_text, make_site, site_settings
+from tests.sitebuilder import due_since_long_ago, essay_text, make_site, site_settings
 
 HEAVY = (
     "feedgen",
@@ -118,3 +118,47 @@ def test_check_and_build_load_neither_dkim_nor_dns_nor_the_server(
         result = CliRunner().invoke(cli, ["--root", str(root), "check", "--today", "2026-12-01"])
         assert result.exit_code == 1
         assert "dkim_key_file 'dkim.pem' can be read by every user" in result.output
+
+
+# Loaded only by the sites, essays and emails that need them (each import costs a cold build
+# milliseconds of CPU before its first essay).
+ON_DEMAND = (
+    "email_validator",
+    "html.parser",
+    "publish.content.htmldepth",
+    "publish.mail.mime",
+    "slugify",
+)
+
+
+def on_demand_loaded(root: Path, *command: str) -> list[str]:
+    """What a command run in a fresh process loaded of `ON_DEMAND`."""
+    result = subprocess.run(
+        [sys.executable, "-c", COMMAND_PROBE.format(names=ON_DEMAND), str(root), *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.splitlines()[-1].split()[1:]
+
+
+@pytest.mark.parametrize("settings", ["minimal", "run"], ids=["no-email", "plain-addresses"])
+def test_a_plain_build_loads_nothing_it_does_not_use(tmp_path: Path, settings: str) -> None:
+    root = make_site(
+        tmp_path / "site",
+        {"one": essay_text("One", "Plain.", date="2026-01-01", slug="one", tags="[notes, day-1]")},
+        None,
+        site_settings(settings),
+    )
+    assert on_demand_loaded(root, "build", "--today", "2026-12-01") == []
+    assert (root / "build" / "site" / "one" / "index.html").is_file()
+
+
+def test_what_loads_on_demand_still_loads_where_it_is_used(tmp_path: Path) -> None:
+    body = "<div><span>raw</span></div>\n\nText with <em>inline</em> markup."
+    essays = {"one": essay_text("One", body, date="2026-01-01", tags="[Field Notes]")}
+    settings = site_settings("run").replace("letters@example.org", "lettres@\u00e9ditions.example")
+    root = due_since_long_ago(make_site(tmp_path / "site", essays, None, settings))
+    assert on_demand_loaded(root, "build", "--today", "2026-12-01") == list(ON_DEMAND)
+    assert (root / "build" / "email" / "one.eml").is_file()

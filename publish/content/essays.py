@@ -12,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from markdown_it.token import Token
-from slugify import slugify as make_slug
 
 from publish.content.essayfields import essay_aliases, essay_language
 from publish.content.links import locate_sources, own_tokens, unsafe_links
@@ -62,6 +61,11 @@ def slugify(title: str, fallback: str = "essay") -> str:
     Text with nothing to transliterate (emoji only, say) gives `fallback` and a short hash
     of the text, so that two such titles still get two slugs.
     """
+    if SLUG_PATTERN.fullmatch(title):  # already a slug (most tags): python-slugify keeps it
+        return title
+    # Loaded here: its import compiles a pattern of every HTML entity name (about 2 ms).
+    from slugify import slugify as make_slug
+
     slug = make_slug(title.replace(",", " "))  # as before: `1,000` gives `1-000`, not `1000`
     if slug or not title.strip():
         return slug or fallback

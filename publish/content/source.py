@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -316,69 +315,10 @@ def referenced_controls(
     return problems
 
 
-class _DepthCounter(HTMLParser):
-    """Follows how deep raw HTML nests its elements. Void elements do not nest, and neither
-    do those whose end tag may be left out (a new `<p>` or `<li>` closes the last one)."""
-
-    UNNESTED = frozenset(
-        {
-            "area",
-            "base",
-            "br",
-            "col",
-            "embed",
-            "hr",
-            "img",
-            "input",
-            "link",
-            "meta",
-            "source",
-            "track",
-            "wbr",
-            "p",
-            "li",
-            "dt",
-            "dd",
-            "tr",
-            "td",
-            "th",
-            "thead",
-            "tbody",
-            "tfoot",
-            "option",
-            "optgroup",
-            "rb",
-            "rt",
-            "rp",
-            "colgroup",
-            "caption",
-            "html",
-            "head",
-            "body",
-        }
-    )
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=False)
-        self.depth = 0
-        self.deepest = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        """An element opens."""
-        if tag not in self.UNNESTED:
-            self.depth += 1
-            self.deepest = max(self.deepest, self.depth)
-
-    def handle_endtag(self, tag: str) -> None:
-        """An element closes."""
-        if tag not in self.UNNESTED:
-            self.depth = max(self.depth - 1, 0)
-
-
 def deep_html(shown_path: str, tokens: Sequence[Any], body_line: int) -> list[Problem]:
     """An error where the raw HTML of a parsed body nests more than MAX_HTML_DEPTH elements
     deep: the email's CSS inliner (native code) would crash on thousands of levels."""
-    counter = _DepthCounter()
+    counter = None
     for token in tokens:
         pieces = (
             [token]
@@ -386,6 +326,11 @@ def deep_html(shown_path: str, tokens: Sequence[Any], body_line: int) -> list[Pr
             else [child for child in token.children or [] if child.type == "html_inline"]
         )
         for piece in pieces:
+            if counter is None:
+                # An essay without raw HTML (most) never loads html.parser.
+                from publish.content.htmldepth import DepthCounter
+
+                counter = DepthCounter()
             counter.feed(piece.content)
             if counter.deepest > MAX_HTML_DEPTH:
                 line = body_line + (token.map[0] if token.map else 0) + 1

@@ -29,7 +29,6 @@ from publish.i18n.words import ENGLISH, Words, essay_words
 from publish.model import Essay, Settings, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.images import email_image
-from publish.outputs.plaintext import render_text
 from publish.outputs.renderers import RenderContext, render_email
 from publish.outputs.urls import essay_url, preview_unsubscribe_url, resolve_url
 
@@ -134,6 +133,8 @@ def email_text(site: Site, essay: Essay, templates: Environment) -> str:
     """The plain-text part: title, greeting, the essay, notes and the footer."""
     words = essay_words(essay, site.settings, site.root)
     plain = plain_templates(localized(templates, words))
+    from publish.outputs.plaintext import render_text  # only a build that makes an email
+
     body = render_text(essay.tokens, _render_context(site, essay, words))
     text = plain.get_template("email.txt").render(
         **_template_values(site, essay, words), body=body, greeting=preview_greeting(words)

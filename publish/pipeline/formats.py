@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 from jinja2 import Environment
 
-from publish.mail.mime import preview_message
-from publish.model import Site
+from publish.model import Essay, Settings, Site
 from publish.outputs import activitypub, feeds, images, mail, web
 from publish.outputs.files import Content, Deferred, OutputFiles
 
@@ -44,7 +43,15 @@ def _emails(
     site: Site, templates: Environment, slugs: Collection[str] | None = None
 ) -> OutputFiles:
     """The emails of `slugs` (every shown essay's when None), each with its `.eml`."""
-    return mail.render_emails(site, templates, preview_message, slugs)
+    return mail.render_emails(site, templates, _preview_message, slugs)
+
+
+def _preview_message(settings: Settings, essay: Essay, text: str, html: str) -> bytes:
+    """`publish.mail.mime.preview_message`, loaded when the first `.eml` is made (a build
+    that makes no email never loads the MIME builder)."""
+    from publish.mail.mime import preview_message
+
+    return preview_message(settings, essay, text, html)
 
 
 FORMATS: tuple[OutputFormat, ...] = (
