@@ -137,7 +137,8 @@ def _remove(root: Path, number: int) -> None:
 
 
 def _add(root: Path, number: int) -> None:
-    text = '---\ntitle: "Added"\ndate: 2020-02-02\ntags: [added]\n---\nA new essay.\n'
+    title = f"Added {number}"  # two added essays never share a slug
+    text = f'---\ntitle: "{title}"\ndate: 2020-02-02\ntags: [added]\n---\nA new essay.\n'
     (root / "essays" / f"added-{number}.md").write_text(text, encoding="utf-8")
 
 
