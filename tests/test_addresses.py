@@ -8,8 +8,12 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publish.content.settings import address_fault
-from publish.support.addresses import SPECIAL_USE_DOMAINS, address_parts, plainly_valid
+from publish.support.addresses import (
+    SPECIAL_USE_DOMAINS,
+    address_fault,
+    address_parts,
+    plainly_valid,
+)
 
 # Plain-looking addresses, near every limit the shortcut keeps (lengths, special names).
 LABEL = st.from_regex(r"[A-Za-z0-9]{1,3}(-[A-Za-z0-9]{1,3}){0,2}", fullmatch=True)

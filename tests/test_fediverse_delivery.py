@@ -227,7 +227,8 @@ def test_kill_9_in_a_delivery_round_then_a_rerun_repeats_at_most_what_was_in_fli
                     "SELECT inbox FROM fedi_deliveries WHERE status = 'sending'"
                 )
             }
-        assert 1 <= len(in_flight) <= CONNECTIONS
+        assert in_flight and in_flight <= set(names), in_flight  # some followers' inboxes
+        assert len(in_flight) <= CONNECTIONS, in_flight  # never more at once than a round allows
         if point == "fedi-claimed":  # killed at the first claim: nothing else was claimed yet
             assert len(in_flight) == number, in_flight
         del environment[HOOK_ENV]
@@ -263,9 +264,9 @@ def test_sending_an_update_of_an_essay_never_released_names_the_one_meant(
     )
 
 
-@pytest.mark.parametrize(("point", "most"), [("fedi-claimed", 1), ("fedi-accepted", 2)])
+@pytest.mark.parametrize("point", ["fedi-claimed", "fedi-accepted"])
 def test_kill_9_while_delivering_to_fedify_then_a_rerun_delivers_it_once(
-    tmp_path: Path, smtp: RecordingSMTPServer, point: str, most: int
+    tmp_path: Path, smtp: RecordingSMTPServer, point: str
 ) -> None:
     """Killed after the claim: the rerun sends it once. Killed after Fedify took it and
     before the answer was recorded: the rerun sends it once more (the one in flight), and
@@ -284,9 +285,9 @@ def test_kill_9_while_delivering_to_fedify_then_a_rerun_delivers_it_once(
         assert rerun.returncode == 0, rerun.stderr.decode() + rerun.stdout.decode()
         assert run(root).exit_code == 0
         received = [r for r in peer.state()["received"] if r["type"] == "Create"]
-        assert 1 <= len(received) <= most, received
-        if point == "fedi-claimed":  # killed before the request went out: it went once
-            assert len(received) == 1, received
+        # killed before the request went out, it went once; killed after Fedify took it, it
+        # went once more, and Fedify hands an activity id it has seen to no listener again
+        assert len(received) == 1, received
         assert {r["objectId"] for r in received} == {received[0]["objectId"]}
         status = publish(root, "status", "--today", SLOT)
         assert "Delivery:  nothing pending" in status.output, status.output

@@ -6,8 +6,6 @@ import re
 import tomllib
 import zoneinfo
 from datetime import time
-from email.errors import HeaderParseError, ObsoleteHeaderDefect
-from email.policy import SMTP
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ from publish.model import (
     StateSettings,
 )
 from publish.schedule.rules import check_rule
-from publish.support.addresses import plainly_valid
+from publish.support.addresses import address_fault
 
 # C0 and C1 control characters (tab and newline excepted): TOML escapes can write them.
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -383,34 +381,6 @@ def _check_welcome(email: dict[str, Any], text: str) -> list[Problem]:
     hint = did_you_mean(value, WELCOME_CHOICES) or " (use 'latest' or 'none')"
     message = f"unknown value '{_shown(value)}' for 'email.welcome'{hint}"
     return [error(SETTINGS_FILE, line, value_col(text, line), message)]
-
-
-def address_fault(value: str) -> str | None:
-    """What is wrong with a `Name <address>` or bare address setting, or None."""
-    try:
-        header = SMTP.header_factory("from", value)
-    except (HeaderParseError, IndexError, ValueError) as exc:
-        return str(exc) or "it cannot be read"
-    addresses = header.addresses
-    broken = [d for d in header.defects if not isinstance(d, ObsoleteHeaderDefect)]
-    if len(addresses) != 1:
-        return "it must hold exactly one address"
-    address = addresses[0]
-    if not address.username or not address.domain:
-        return "there is no address in it, only a name"
-    if broken:
-        return str(broken[0]).rstrip(".")
-    if plainly_valid(address.addr_spec):
-        return None
-    # Loaded here, not at the top: its import compiles many regexes (about 13 ms), which a
-    # site whose addresses are plain, and `publish --version`, should not pay.
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        validate_email(address.addr_spec, check_deliverability=False, globally_deliverable=False)
-    except EmailNotValidError as exc:
-        return str(exc).rstrip(".")
-    return None
 
 
 def _shown(value: str) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from email.errors import HeaderParseError, ObsoleteHeaderDefect
+from email.policy import SMTP
 from functools import lru_cache
 
 import idna
@@ -113,3 +115,31 @@ def without_address(text: str, address: str) -> str:
     if not address.strip():
         return text
     return re.sub(re.escape(address.strip()), masked_address(address), text, flags=re.IGNORECASE)
+
+
+def address_fault(value: str) -> str | None:
+    """What is wrong with a `Name <address>` or bare address setting, or None."""
+    try:
+        header = SMTP.header_factory("from", value)
+    except (HeaderParseError, IndexError, ValueError) as exc:
+        return str(exc) or "it cannot be read"
+    addresses = header.addresses
+    broken = [d for d in header.defects if not isinstance(d, ObsoleteHeaderDefect)]
+    if len(addresses) != 1:
+        return "it must hold exactly one address"
+    address = addresses[0]
+    if not address.username or not address.domain:
+        return "there is no address in it, only a name"
+    if broken:
+        return str(broken[0]).rstrip(".")
+    if plainly_valid(address.addr_spec):
+        return None
+    # Loaded here, not at the top: its import compiles many regexes (about 13 ms), which a
+    # site whose addresses are plain, and `publish --version`, should not pay.
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(address.addr_spec, check_deliverability=False, globally_deliverable=False)
+    except EmailNotValidError as exc:
+        return str(exc).rstrip(".")
+    return None
