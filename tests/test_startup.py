@@ -168,8 +168,9 @@ def test_what_loads_on_demand_still_loads_where_it_is_used(tmp_path: Path) -> No
 # the email package by a setting of another form than the plainest (`Name <address>`) or by
 # an email made, css_inline by an email made, idna by an internationalised domain,
 # email_validator and the subscribers' module by a state database whose subscribers `check`
-# counts (tests/test_mailsetup.py). A site without state, with plain settings and no email
-# due, loads none of them.
+# counts (tests/test_mailsetup.py), subprocess by a site with search (Pagefind), tomli_w by
+# the commands that write releases.toml. A site without state, with plain settings, no email
+# due and no search loads none of them.
 UNUSED_BY_A_PLAIN_SITE = (
     "sqlite3",
     "email",
@@ -178,6 +179,8 @@ UNUSED_BY_A_PLAIN_SITE = (
     "idna",
     "email_validator",
     "publish.state.subscribers",
+    "subprocess",
+    "tomli_w",
 )
 
 
