@@ -169,8 +169,9 @@ def test_what_loads_on_demand_still_loads_where_it_is_used(tmp_path: Path) -> No
 # an email made, css_inline by an email made, idna by an internationalised domain,
 # email_validator and the subscribers' module by a state database whose subscribers `check`
 # counts (tests/test_mailsetup.py), subprocess by a site with search (Pagefind), tomli_w by
-# the commands that write releases.toml. A site without state, with plain settings, no email
-# due and no search loads none of them.
+# the commands that write releases.toml, Pillow by an image to measure or (`check`) a raster
+# image to offer in AVIF. A site without state, with plain settings, no email due, no search
+# and no image loads none of them.
 UNUSED_BY_A_PLAIN_SITE = (
     "sqlite3",
     "email",
@@ -181,6 +182,7 @@ UNUSED_BY_A_PLAIN_SITE = (
     "publish.state.subscribers",
     "subprocess",
     "tomli_w",
+    "PIL",
 )
 
 
@@ -225,3 +227,14 @@ def test_sqlite_and_the_email_package_still_load_where_they_are_used(tmp_path: P
     ]
     assert (root / "build" / "email" / "one.eml").is_file()
     assert "sqlite3" in loaded_of(UNUSED_BY_A_PLAIN_SITE, root, "check", "--today", "2026-12-01")
+
+
+def test_pillow_still_loads_for_a_site_that_shows_an_image(tmp_path: Path) -> None:
+    from PIL import Image
+
+    body = "![A square](images/square.png)\n"
+    essays = {"one": essay_text("One", body, date="2026-01-01")}
+    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
+    (root / "essays" / "images").mkdir()
+    Image.new("RGB", (8, 8), "teal").save(root / "essays" / "images" / "square.png")
+    assert loaded_of(("PIL",), root, "check", "--today", "2026-12-01") == ["PIL"]
