@@ -362,6 +362,18 @@ def test_a_stale_or_damaged_kept_file_is_compiled_again_and_rewritten(
     assert compiles() == []
 
 
+def test_code_kept_under_another_jinja_is_not_read(
+    package_code: Path, compiles: Compiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as other:
+        other.setattr(jinja2, "__version__", "2.11.3")
+        _environment().get_template("footer.html")
+    assert [name for _, name in compiles()] == ["footer.html"]
+    _environment().get_template("footer.html")
+    assert [name for _, name in compiles()] == ["footer.html"]
+    assert len(list(package_code.glob("*.cache"))) == 2
+
+
 def test_a_damaged_kept_file_of_the_sites_own_template_is_compiled_again(
     tmp_path: Path, package_code: Path
 ) -> None:
