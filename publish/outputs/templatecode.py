@@ -18,7 +18,7 @@ from collections.abc import Callable
 from hashlib import sha1
 from pathlib import Path
 from types import CodeType
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 import jinja2
 from jinja2 import Environment
@@ -53,8 +53,9 @@ COMPILE_OPTIONS = (
 
 
 class KeptBucket(Bucket):
-    """One template's compiled code, with the folders it is read from (in order) and the
-    one it is written to; a kept file that is damaged (cut short, not code) is refused."""
+    """One template's compiled code, with the folders it is read from and those it may be
+    written to (each in order); a kept file that is damaged (cut short, not code) is
+    refused."""
 
     def __init__(
         self,
@@ -68,11 +69,11 @@ class KeptBucket(Bucket):
         self.reads = reads
         self.writes = writes
 
-    def load_bytecode(self, f: IO[bytes]) -> None:  # type: ignore[override]
+    def load_bytecode(self, f: BinaryIO) -> None:
         """Jinja's checks (magic, source checksum), and none of a damaged file's code."""
         try:
             super().load_bytecode(f)
-        except Exception:  # noqa: BLE001 - any fault of a damaged file: compile again
+        except Exception:  # whatever a damaged file raises (pickle can raise many): compile again
             self.reset()
         if not isinstance(self.code, CodeType):
             self.reset()
