@@ -89,9 +89,15 @@ def test_a_refused_address_still_gets_email_validators_words() -> None:
 # Display names of the plain form (PLAIN_NAME), and some that only look plain.
 PLAIN_NAMES = st.from_regex(r"[A-Za-z0-9]{1,8}( [A-Za-z0-9]{1,8}){0,3}", fullmatch=True)
 SETTING_NAMES = PLAIN_NAMES | st.sampled_from(["", " ", "A  B", "A. B", "O'Brien", "\u00c9lodie"])
+# Addresses of the plain form, nearly all of them within its limits.
+PLAIN_ADDRESSES = st.from_regex(
+    r"[A-Za-z0-9]{1,12}([._+-][A-Za-z0-9]{1,6}){0,2}@([A-Za-z0-9]{1,10}(-[A-Za-z0-9]{1,6})?\.)"
+    r"{1,3}[A-Za-z]{2,10}",
+    fullmatch=True,
+)
 
 
-@given(SETTING_NAMES, plain_looking())
+@given(SETTING_NAMES, PLAIN_ADDRESSES | plain_looking())
 def test_a_plain_setting_is_one_the_email_package_reads_as_it_is(name: str, address: str) -> None:
     value = f"{name} <{address}>" if name else address
     if plain_address_setting(value):
@@ -101,7 +107,7 @@ def test_a_plain_setting_is_one_the_email_package_reads_as_it_is(name: str, addr
         assert address_fault(value) is None
 
 
-@given(SETTING_NAMES, plain_looking() | st.text(max_size=30))
+@given(SETTING_NAMES, PLAIN_ADDRESSES | plain_looking() | st.text(max_size=30))
 def test_a_settings_address_is_the_one_parseaddr_reads(name: str, address: str) -> None:
     for value in (address, f"{name} <{address}>", f"{name} {address}"):
         assert setting_address(value) == parseaddr(value)[1]
