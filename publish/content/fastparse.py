@@ -17,9 +17,9 @@ from functools import lru_cache
 from typing import Any
 
 from markdown_it import MarkdownIt
-from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
+from publish.content.fasttail import known_tail, tail
 from publish.content.fasttree import NESTING_LIMIT, Decline, Lines, inline_children
 
 try:  # the compiled engine has wheels for the common platforms; elsewhere all is markdown-it-py
@@ -47,7 +47,6 @@ LIST_MARKER = re.compile(r" *(?:[*+-]|(\d{1,9})[.)])(?: +|$)")
 # Where markdown-it-py may or may not have tried its footnote_ref rule (see fasttree.TRIED).
 MAYBE_TRIED = re.compile(r"[!#$%&:<=>@\[\]^{}+~-]")
 ATX = re.compile(r" {0,3}(#{1,6})(.*)$")
-CORE_AFTER_INLINE = "inline"
 
 
 @lru_cache(maxsize=1)
@@ -64,7 +63,7 @@ def fast_parse(md: MarkdownIt, src: str, env: dict[str, Any]) -> list[Token] | N
     """markdown-it-py's `md.parse(src, env)`, made from the compiled tree; None (and `env`
     untouched) where the input is not one this conversion is proven to handle."""
     engine = compiled_parser()
-    if engine is None or not src.strip() or _declined(src):
+    if engine is None or not src.strip() or not known_tail(md) or _declined(src):
         return None
     try:
         definitions = _definitions(src)
@@ -80,7 +79,7 @@ def fast_parse(md: MarkdownIt, src: str, env: dict[str, Any]) -> list[Token] | N
         return None
     if builder.touched:
         env["footnotes"] = builder.footnotes()
-    return _run_core_tail(md, src, env, builder.tokens)
+    return tail(md, src, env, builder.tokens, builder.notes_defined)
 
 
 def _declined(src: str) -> bool:
@@ -115,19 +114,6 @@ def _definitions(src: str) -> list[str]:
     return labels
 
 
-def _run_core_tail(
-    md: MarkdownIt, src: str, env: dict[str, Any], tokens: list[Token]
-) -> list[Token]:
-    """Run the parser's core rules that follow the inline parse (footnote tail, glossary,
-    text join, anchors) on the converted tokens, as `md.parse` would."""
-    state = StateCore(src, md, env, tokens)
-    names = [rule.name for rule in md.core.ruler.__rules__ if rule.enabled]
-    rules = md.core.ruler.getRules("")
-    for rule in rules[names.index(CORE_AFTER_INLINE) + 1 :]:
-        rule(state)
-    return state.tokens
-
-
 class _Builder:
     """Walks the compiled tree's blocks, appending markdown-it-py's block tokens."""
 
@@ -137,6 +123,8 @@ class _Builder:
         self.tokens: list[Token] = []
         self.definitions = definitions
         self.defined: list[str] = []
+        # the essay's own definitions, each label's paragraph tokens, kept out of `tokens`
+        self.notes_defined: dict[str, list[Token]] = {}
         self.refs: dict[str, int] = {f":{label}": -1 for label in definitions}
         self.notes: dict[int, dict[str, Any]] = {}
         self.touched = bool(definitions)  # whether markdown-it-py made `env["footnotes"]`
@@ -368,14 +356,12 @@ class _Builder:
         label = node.meta["label"]
         if len(node.children) != 1 or node.children[0].name != "paragraph":
             raise Decline
-        first, last = self.lines.span(node)
+        self.lines.span(node)  # declines a definition without a place in the source
         self.defined.append(label)
-        opener = self.push("footnote_reference_open", "", 1, 0, None)
-        opener.block = False
-        opener.meta = {"label": label}
+        # its paragraph, kept aside: the notes section (`fasttail`) takes it in
+        body, self.tokens = self.tokens, []
         self._paragraph(node.children[0], 1, ["note"], self.lines.count)
-        opener.map = [first, self.lines.skip_blank(last, self.lines.count, [])]
-        self.push("footnote_reference_close", "", -1, 0).block = False
+        self.notes_defined[label], self.tokens = self.tokens, body
 
 
 # The tree's block nodes (each has a `_name` method above); any other node is inline.

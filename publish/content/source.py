@@ -22,6 +22,8 @@ SHOWN_LIMIT = 60  # the most characters of a value a message repeats
 # C0 and C1 control characters (tab and newline excepted), surrogates and the two
 # noncharacters XML refuses: none of them may reach a page, a feed or a header.
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# The ASCII characters CONTROL_CHARACTERS does not match (tab, newline and the printable).
+PLAIN_ASCII = b"\t\n" + bytes(range(0x20, 0x7F))
 MAX_CONTROL_PROBLEMS = 10
 MAX_HTML_DEPTH = 100  # raw HTML in an essay never nests this deep; browsers stop at 512
 STR_TAG = "tag:yaml.org,2002:str"
@@ -219,6 +221,8 @@ def _load_front_matter(
 def _control_problems(shown_path: str, text: str) -> list[Problem]:
     """An error at each control character in the file (the first few): they are refused
     wherever they stand, since none may reach a page, a feed or an email."""
+    if text.isascii() and not text.encode("ascii").translate(None, PLAIN_ASCII):
+        return []  # the common case, told far sooner than by the regular expression
     problems = []
     for match in CONTROL_CHARACTERS.finditer(text):
         line = text.count("\n", 0, match.start()) + 1

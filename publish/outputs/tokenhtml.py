@@ -24,9 +24,18 @@ Rule = Callable[[Sequence[Token], int, Any, Any], str]
 Tables = tuple[dict[str, Rule], dict[str, Rule], Rule]  # block rules, inline rules, default
 
 
+def escape_html(text: str) -> str:
+    """markdown-it's `escapeHtml`, sooner for text with nothing to escape (most of it)."""
+    if "&" in text or "<" in text or ">" in text or '"' in text:
+        return escapeHtml(text)
+    return text
+
+
 def attrs_html(attrs: Mapping[str, Any]) -> str:
     """A token's attributes as `RendererHTML.renderAttrs` writes them."""
-    return "".join(f' {escapeHtml(key)}="{escapeHtml(str(value))}"' for key, value in attrs.items())
+    return "".join(
+        f' {escape_html(key)}="{escape_html(str(value))}"' for key, value in attrs.items()
+    )
 
 
 def tag_html(
@@ -70,7 +79,7 @@ def _tag(
 
 
 def _text(tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
-    return escapeHtml(tokens[idx].content)
+    return escape_html(tokens[idx].content)
 
 
 def _raw(tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
@@ -155,10 +164,13 @@ class FastRendering(RendererHTML):
 def _inline(
     tokens: Sequence[Token], rules: dict[str, Rule], default: Rule, options: Any, env: Any
 ) -> str:
-    """Inline tokens rendered by their rules."""
-    return "".join(
-        [
-            rules.get(token.type, default)(tokens, idx, options, env)
-            for idx, token in enumerate(tokens)
-        ]
-    )
+    """Inline tokens rendered by their rules (text by the library's, written out here)."""
+    plain_text = rules.get("text") is _text
+    out = []
+    for idx, token in enumerate(tokens):
+        kind = token.type
+        if kind == "text" and plain_text:
+            out.append(escape_html(token.content))
+        else:
+            out.append(rules.get(kind, default)(tokens, idx, options, env))
+    return "".join(out)
