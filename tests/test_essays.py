@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from publish.content import links, source
 from publish.content.essays import slugify
 from publish.content.site import load_site
 from publish.errors import PublishError
@@ -229,3 +232,40 @@ def test_a_slug_is_python_slugifys_whether_or_not_it_is_loaded(text: str) -> Non
 @pytest.mark.parametrize("text", ["abc\n", "a--b", "-a", "ab-", "Abc", "a,b", "1,000", "\u017f"])
 def test_a_text_near_slug_shape_gets_python_slugifys_slug(text: str) -> None:
     assert slugify(text) == library_slug(text)
+
+
+# --- work done once per essay ----------------------------------------------------------------
+
+PLAIN_ESSAY = "---\ntitle: Plain\ndate: 2024-01-01\n---\n" + "A line of *plain* words.\n\n" * 40
+
+
+class Recorded:
+    """A stand-in for a compiled pattern that records each `finditer` scan it makes."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern, self.scans = pattern, 0
+
+    def __getattr__(self, name: str) -> Any:
+        self.scans += name == "finditer"
+        return getattr(self.pattern, name)
+
+
+def test_a_plain_essay_is_read_without_a_scan_for_links_or_controls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ASCII essay without a link destination is cleared of control characters and of
+    refused links without their patterns' scans (the file's, and one a line)."""
+    links_scans = Recorded(links.LINK_DESTINATION)
+    control_scans = Recorded(source.CONTROL_CHARACTERS)
+    monkeypatch.setattr(links, "LINK_DESTINATION", links_scans)
+    monkeypatch.setattr(source, "CONTROL_CHARACTERS", control_scans)
+    essay = load_one(tmp_path, PLAIN_ESSAY)
+    assert essay.word_count == 200
+    assert (links_scans.scans, control_scans.scans) == (0, 0)
+
+
+@given(text=st.text(alphabet=st.sampled_from([*"ab \n\t", *map(chr, range(0x20))]), max_size=40))
+def test_control_characters_are_found_as_the_pattern_finds_them(text: str) -> None:
+    """The ASCII shortcut clears exactly the files the pattern finds nothing in."""
+    found = source._control_problems("e.md", text)
+    assert bool(found) == bool(source.CONTROL_CHARACTERS.search(text))

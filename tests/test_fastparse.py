@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from markdown_it.token import Token
 from markdown_it.utils import read_fixture_file
 
 from bench.generate import generate
@@ -20,7 +22,7 @@ from publish.content.fastparse import fast_parse
 from publish.content.glossary import load_glossary
 from publish.content.markdown import build_parser, parse_markdown
 from publish.content.source import read_document
-from publish.model import Glossary
+from publish.model import Glossary, GlossaryEntry
 from tests.sitebuilder import DEFAULT_FOOTNOTES, make_site
 from tests.tokencompare import env_difference, token_difference
 
@@ -289,3 +291,52 @@ def test_emphasis_by_unicode_punctuation_is_taken_and_identical(
     source: str, glossary: Glossary
 ) -> None:
     assert compared(source, glossary)
+
+
+# --- work done once (publish.content.fasttail) ----------------------------------------------
+
+NOTED = (
+    "## Notes\n\nOne[^flow], its own[^own] and again[^flow].\n\n"
+    "- a list[^deep-work]\n- of two\n\n[^own]: A note of the essay's own, *in full*.\n"
+)
+
+
+def test_a_fast_parse_leaves_the_glossarys_tokens_as_they_were() -> None:
+    """The glossary's parsed definitions are shared by every essay that cites them: a parse
+    must not replace their children (markdown-it-py's `text_join`, run on the converted
+    tokens, did, for every essay)."""
+    definition = "Cards, *kept*:\n\n- one\n- two\n\nA second paragraph."
+    tokens = tuple(build_parser().parse(definition, {}))
+    entry = GlossaryEntry("cards", "Cards", "", (), definition, "footnotes/cards.md", tokens)
+    glossary = Glossary(entries={"cards": entry})
+    before = [id(token.children) for token in entry.tokens]
+    env: dict[str, Any] = {"publish": {"glossary": glossary}}
+    assert fast_parse(build_parser(), "Cited[^cards] twice[^cards].\n", env) is not None
+    assert [id(token.children) for token in entry.tokens] == before
+
+
+def test_a_fast_parse_makes_no_token_it_throws_away(
+    glossary: Glossary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every token the compiled parse makes is in its result (the footnote plugin's tail
+    made the essay's own definitions' reference tokens, then dropped them)."""
+    made: list[Token] = []
+    construct = Token.__init__
+
+    def counted(self: Token, *args: Any, **kwargs: Any) -> None:
+        construct(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(Token, "__init__", counted)
+    tokens = fast_parse(build_parser(), NOTED, {"publish": {"glossary": glossary}})
+    monkeypatch.undo()
+    assert tokens is not None and made
+    kept = {id(token) for token in _every_token(tokens)}
+    assert [token.type for token in made if id(token) not in kept] == []
+
+
+def _every_token(tokens: Sequence[Token]) -> Iterator[Token]:
+    """Each token of a list and of its tokens' children."""
+    for token in tokens:
+        yield token
+        yield from _every_token(token.children or [])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -109,11 +108,12 @@ def read_essay(
     }
     summary = _text(document, "summary", problems)
     problems += _long_tags(document, fields["tags"])
-    tokens, notes, parse_problems = parse_body(document, glossary)
+    tokens, notes, own, parse_problems = parse_body(document, glossary)
     problems += parse_problems
-    problems += source_warnings(document, title, own_tokens(tokens, notes))
+    problems += source_warnings(document, title, own)
     if any(p.is_error for p in problems):
         return None, problems
+    images, links = locate_sources(own, document.raw, fields["image"], document.body_line)
     essay = Essay(
         path=document.path,
         slug=slug,
@@ -124,10 +124,10 @@ def read_essay(
         notes=tuple(notes),
         word_count=word_count(tokens),
         content_hash=hashlib.sha256(document.raw).hexdigest(),
+        images=images,
+        links=links,
         **fields,
     )
-    images, links = locate_sources(essay, document.raw)
-    essay = dataclasses.replace(essay, images=images, links=links)
     if essay.image and not essay.image_alt:
         problems.append(
             warning(
@@ -168,8 +168,9 @@ def read_essays(
 
 def parse_body(
     document: FrontMatterDocument, glossary: Glossary
-) -> tuple[list[Token], list[Note], list[Problem]]:
-    """Parse the body once; check every footnote citation against the essay and the glossary."""
+) -> tuple[list[Token], list[Note], list[Token], list[Problem]]:
+    """Parse the body once; check every footnote citation against the essay and the glossary.
+    Returns the tokens, the notes, the essay's own tokens (`own_tokens`) and the problems."""
     env: dict[str, Any] = {"publish": {"glossary": glossary}}
     tokens = parse_markdown(document.body, env)
     notes = _notes(env, glossary)
@@ -184,7 +185,7 @@ def parse_body(
         line, col = _citation_position(document, tokens, label)
         hint = did_you_mean(label, glossary.keys())
         problems.append(error(document.path, line, col, f"unknown footnote '{label}'{hint}"))
-    return tokens, notes, problems
+    return tokens, notes, own, problems
 
 
 def _notes(env: dict[str, Any], glossary: Glossary) -> list[Note]:
