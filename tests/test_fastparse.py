@@ -5,6 +5,7 @@ markdown-it-py."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -340,3 +341,14 @@ def _every_token(tokens: Sequence[Token]) -> Iterator[Token]:
     for token in tokens:
         yield token
         yield from _every_token(token.children or [])
+
+
+def test_headings_of_the_essay_and_its_glossary_notes_get_the_same_ids() -> None:
+    """Heading ids are made unique across the essay and the glossary notes it cites, in
+    reading order, as markdown-it-py's anchors rule makes them."""
+    definition = "A term.\n\n## Usage\n\nSaid *so*.\n\n### Usage\n"
+    tokens = tuple(build_parser().parse(definition, {}))
+    entry = GlossaryEntry("term", "Term", "", (), definition, "footnotes/term.md", tokens)
+    glossary = Glossary(entries={"term": entry, "other": dataclasses.replace(entry, key="other")})
+    source = "## Usage\n\nCited[^term] and[^other].\n\n## Usage\n\n#### Usage *too*\n"
+    assert compared(source, glossary)

@@ -79,7 +79,7 @@ def fast_parse(md: MarkdownIt, src: str, env: dict[str, Any]) -> list[Token] | N
         return None
     if builder.touched:
         env["footnotes"] = builder.footnotes()
-    return tail(md, src, env, builder.tokens, builder.notes_defined)
+    return tail(md, src, env, builder.tokens, builder.notes_defined, builder.headings)
 
 
 def _declined(src: str) -> bool:
@@ -100,7 +100,9 @@ def _declined(src: str) -> bool:
 def _definitions(src: str) -> list[str]:
     """The labels of the essay's own footnote definitions, in order; Decline unless each
     starts a line after a blank one (or the start), has a plain label and is defined once."""
-    labels = []
+    labels: list[str] = []
+    if "]:" not in src:  # no definition of any kind (FOOTNOTE_DEFINITION needs one)
+        return labels
     for match in FOOTNOTE_DEFINITION.finditer(src):
         start = match.start()
         if start and src[start - 1] != "\n" or not DEFINITION_LINE.match(src, start):
@@ -129,6 +131,7 @@ class _Builder:
         self.notes: dict[int, dict[str, Any]] = {}
         self.touched = bool(definitions)  # whether markdown-it-py made `env["footnotes"]`
         self.contents: list[str] = []
+        self.headings: list[Token] = []  # each heading's opening token and its inline token
 
     def footnotes(self) -> dict[str, Any]:
         """What markdown-it-py's footnote plugin leaves under `env["footnotes"]`."""
@@ -219,6 +222,7 @@ class _Builder:
         tag = f"h{node.meta['level']}"
         self.push("heading_open", tag, 1, level, span).markup = markup
         self.inline(node.children, content, level + 1, text_span or list(span))
+        self.headings += self.tokens[-2:]
         self.push("heading_close", tag, -1, level).markup = markup
 
     def _hr(self, node: Any, level: int, strip: list[Any], end: int) -> None:

@@ -8,7 +8,8 @@ filled with its glossary entry), `text_join` and the heading `anchor`s. On conve
 `text_join` changes nothing (they hold no `text_special`, and adjacent texts are joined as
 they are made), and the builder keeps the essay's own definitions aside instead of among the
 tokens, so here the notes section is written once, in its final form; only the anchors are
-left to their rule. `tail` returns the same tokens and leaves the same `env` as the rules.
+left to their rule, shown only the headings. `tail` returns the same tokens and leaves the
+same `env` as the rules.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ def tail(
     env: dict[str, Any],
     tokens: list[Token],
     definitions: dict[str, list[Token]],
+    headings: list[Token],
 ) -> list[Token]:
     """The tokens and `env` the core rules after the inline parse leave, from the converted
-    `tokens` and the essay's own footnote `definitions` (each label's paragraph tokens, kept
-    out of `tokens`, in source order)."""
+    `tokens`, the essay's own footnote `definitions` (each label's paragraph tokens, kept
+    out of `tokens`, in source order) and its `headings` (each opening token and its inline
+    token, in order)."""
     publish = env.setdefault("publish", {})
     local = set(definitions)
     publish["local_labels"] = local
@@ -68,13 +71,26 @@ def tail(
                 unknown.append(label)
                 tokens += anchors
             else:
-                tokens += glossary_note_tokens(entry, anchors)
+                added = glossary_note_tokens(entry, anchors)
+                headings += _headings(added)
+                tokens += added
             tokens.append(_bare("footnote_close", -1, None))
         tokens.append(_bare("footnote_block_close", -1, None))
     publish["unknown_labels"] = unknown
-    state = StateCore(src, md, env, tokens)
-    md.core.ruler.getRules("")[-1](state)  # the heading anchors (`known_tail` checked it is last)
-    return state.tokens
+    # The heading anchors (`known_tail` checked they come last). Their rule reads only the
+    # headings' opening tokens, each with the token after it: it is given just those.
+    md.core.ruler.getRules("")[-1](StateCore(src, md, env, headings))
+    return tokens
+
+
+def _headings(tokens: list[Token]) -> list[Token]:
+    """Each heading's opening token among `tokens`, with the inline token after it."""
+    return [
+        token
+        for index, opener in enumerate(tokens)
+        if opener.type == "heading_open"
+        for token in (opener, tokens[index + 1])
+    ]
 
 
 def _own_note(body: list[Token], anchors: list[Token]) -> list[Token]:
