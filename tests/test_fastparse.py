@@ -19,7 +19,7 @@ from markdown_it.token import Token
 from markdown_it.utils import read_fixture_file
 
 from bench.generate import generate
-from publish.content.fastparse import fast_parse
+from publish.content.fastparse import ASCII_ODD_SPACE, DECLINED_CHARACTERS, _declined, fast_parse
 from publish.content.glossary import load_glossary
 from publish.content.markdown import build_parser, parse_markdown
 from publish.content.source import read_document
@@ -352,3 +352,13 @@ def test_headings_of_the_essay_and_its_glossary_notes_get_the_same_ids() -> None
     glossary = Glossary(entries={"term": entry, "other": dataclasses.replace(entry, key="other")})
     source = "## Usage\n\nCited[^term] and[^other].\n\n## Usage\n\n#### Usage *too*\n"
     assert compared(source, glossary)
+
+
+@given(
+    source=st.text(alphabet=st.sampled_from([*"ab <!?&\\\n", *ASCII_ODD_SPACE, "\x00", "\t", "\r"]))
+)
+def test_an_ascii_source_is_declined_for_exactly_the_forms_listed(source: str) -> None:
+    """The one pass over an ASCII source's bytes declines it exactly when one of the listed
+    forms is in it."""
+    listed = any(form in source for form in DECLINED_CHARACTERS + ASCII_ODD_SPACE)
+    assert _declined(source) == listed

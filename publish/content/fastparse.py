@@ -34,6 +34,10 @@ PROVEN_VERSION = "0.4.0"
 # instructions (each tested on its own: one alternation is several times slower).
 DECLINED_CHARACTERS = ("\\", "&", "\x00", "<!", "<?", "\t", "\r")
 ASCII_ODD_SPACE = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
+# The first character of each form of both lists (`<` stands for `<!` and `<?`, told apart
+# after); `_declined` deletes every other ASCII byte (ASCII_PLAIN) and looks at what is left.
+ASCII_DECLINED = "".join(form[0] for form in DECLINED_CHARACTERS + ASCII_ODD_SPACE)
+ASCII_PLAIN = bytes(c for c in range(128) if chr(c) not in ASCII_DECLINED)
 ODD_SPACE = re.compile(
     r"[\t\r\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 )
@@ -84,10 +88,13 @@ def fast_parse(md: MarkdownIt, src: str, env: dict[str, Any]) -> list[Token] | N
 
 def _declined(src: str) -> bool:
     """Whether the source holds a form the conversion does not handle."""
+    if src.isascii():  # one pass over the bytes, far quicker than a regular expression
+        found = src.encode("ascii").translate(None, ASCII_PLAIN)
+        if found.strip(b"<"):
+            return True  # a declined character other than `<`
+        return bool(found) and _html_forms(src)
     if any(form in src for form in DECLINED_CHARACTERS):
         return True
-    if src.isascii():  # a few substring tests are far quicker than one regular expression
-        return any(space in src for space in ASCII_ODD_SPACE)
     if ODD_SPACE.search(src) is not None:
         return True
     return any(
@@ -95,6 +102,11 @@ def _declined(src: str) -> bool:
         for pattern in (NON_ASCII_AFTER_DELIMITER, NON_ASCII_BEFORE_DELIMITER)
         for found in pattern.finditer(src)
     )
+
+
+def _html_forms(src: str) -> bool:
+    """Whether the source holds an HTML comment or processing instruction (`<!`, `<?`)."""
+    return "<!" in src or "<?" in src
 
 
 def _definitions(src: str) -> list[str]:
@@ -177,10 +189,10 @@ class _Builder:
         if level >= NESTING_LIMIT:
             raise Decline  # markdown-it-py stops nesting at its maxNesting; essays never near
         for node in nodes:
-            method = getattr(self, f"_{node.name}", None)
+            method = BLOCK_METHODS.get(node.name)
             if method is None:
                 raise Decline
-            method(node, level, strip, end)
+            method(self, node, level, strip, end)
 
     def _paragraph(self, node: Any, level: int, strip: list[Any], end: int) -> None:
         srcmap = node.srcmap
@@ -387,3 +399,10 @@ BLOCK_NAMES = frozenset(
         "list_item",
     )
 )
+
+# The method that converts each block node the conversion handles, by the node's name.
+BLOCK_METHODS = {
+    name: method
+    for name in BLOCK_NAMES
+    if (method := getattr(_Builder, f"_{name}", None)) is not None
+}

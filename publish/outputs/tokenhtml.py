@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from html import escape
 from typing import Any
 
 from markdown_it.common.utils import escapeHtml
@@ -28,6 +29,13 @@ def escape_html(text: str) -> str:
     """markdown-it's `escapeHtml`, sooner for text with nothing to escape (most of it)."""
     if "&" in text or "<" in text or ">" in text or '"' in text:
         return escapeHtml(text)
+    return text
+
+
+def html_escape(text: str) -> str:
+    """`html.escape(text)` (quotes too), sooner for text with nothing to escape."""
+    if "&" in text or "<" in text or ">" in text or '"' in text or "'" in text:
+        return escape(text)
     return text
 
 
@@ -141,14 +149,17 @@ class FastRendering(RendererHTML):
         rules, inline_rules, default = self._tables_for(options)
         own_inline = type(self).renderInline is not FastRendering.renderInline
         out: list[str] = []
+        append, rule = out.append, rules.get
         for idx, token in enumerate(tokens):
-            if token.type == "inline":
-                if own_inline and token.children:
-                    out.append(self.renderInline(token.children, options, env))
-                elif token.children:
-                    out.append(_inline(token.children, inline_rules, default, options, env))
-            else:
-                out.append(rules.get(token.type, default)(tokens, idx, options, env))
+            kind = token.type
+            if kind != "inline":
+                append(rule(kind, default)(tokens, idx, options, env))
+            elif token.children:
+                children = token.children
+                if own_inline:
+                    append(self.renderInline(children, options, env))
+                else:
+                    append(_inline(children, inline_rules, default, options, env))
         return "".join(out)
 
     def renderInline(self, tokens: Sequence[Token], options: Any, env: Any) -> str:
@@ -166,11 +177,15 @@ def _inline(
 ) -> str:
     """Inline tokens rendered by their rules (text by the library's, written out here)."""
     plain_text = rules.get("text") is _text
-    out = []
+    out: list[str] = []
+    append, rule = out.append, rules.get
     for idx, token in enumerate(tokens):
         kind = token.type
         if kind == "text" and plain_text:
-            out.append(escape_html(token.content))
+            text = token.content  # `escape_html`, written out: most tokens are text
+            if "&" in text or "<" in text or ">" in text or '"' in text:
+                text = escapeHtml(text)
+            append(text)
         else:
-            out.append(rules.get(kind, default)(tokens, idx, options, env))
+            append(rule(kind, default)(tokens, idx, options, env))
     return "".join(out)
