@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from bench.generate import generate
 from publish.cache import packs
 from publish.cache import store as cache_store
+from publish.cache.parses import PARALLEL_THRESHOLD as PARSE_THRESHOLD
 from publish.layout import CACHE_DIR
 from publish.outputs.templates import PACKAGE_TEMPLATES
 from publish.pipeline.build import BuildOptions, build
@@ -85,6 +86,26 @@ def test_a_build_killed_in_the_middle_of_an_append_leaves_a_cache_the_next_build
     parsed.clear()
     build(root, BuildOptions(today=TODAY))
     assert parsed == [] and len(records(root)) == 12
+
+
+def test_a_worker_killed_in_the_middle_of_an_append_fails_the_build_cleanly(tmp_path):
+    root = generate(PARSE_THRESHOLD + 12, tmp_path / "site")  # parsed in forked workers
+    killed = subprocess.run(
+        [sys.executable, "-m", "publish", "--root", str(root), "build", "--today", str(TODAY)],
+        cwd=REPO,
+        env={**os.environ, HOOK_ENV: hook_value(CRASH, "pack-append", 3)},  # in each worker
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == 1, killed.stderr
+    assert "error: a worker process ended before its work was done (killed by signal 9)" in (
+        killed.stderr
+    )
+    assert "Traceback" not in killed.stderr
+    assert sorted(p.name for p in (root / "build").iterdir()) == [".cache", ".lock"]
+    build(root, BuildOptions(today=TODAY))  # the next build uses what the workers kept
+    assert same_outputs(root, uncached_twin(root, tmp_path / "fresh"))
 
 
 @pytest.mark.parametrize("damage", ["torn", "emptied", "removed", "flipped, stamp kept"])

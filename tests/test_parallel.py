@@ -1,11 +1,22 @@
 """Forked workers: the parent's objects are frozen for them (`gc.freeze`), so a worker's
 garbage collector never writes to the pages it shares with its parent, and thawed again in
-the parent once the pool is shut down."""
+the parent once the pool is shut down; a worker killed is an error, never a wait; a long run
+in one worker holds up no other."""
 
 from __future__ import annotations
 
 import gc
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from publish.errors import PublishError
 from publish.support.parallel import forked_pool, in_forked_runs
 
 
@@ -29,3 +40,113 @@ def test_a_pool_shut_down_without_waiting_thaws_the_parent_too() -> None:
     assert pool.submit(_frozen_in_worker, None).result() > 1000
     pool.shutdown(wait=False, cancel_futures=True)
     assert gc.get_freeze_count() == 0
+
+
+# --- Workers that die, fail or wait ---------------------------------------------------------
+
+
+def _pid_or_killed(value: int) -> int:
+    """The worker's process id; value 5 kills the worker making it, as `kill -9` would."""
+    if value == 5:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return os.getpid()
+
+
+def test_a_worker_killed_mid_run_is_an_error_and_every_worker_is_reaped() -> None:
+    seen: list[int] = []
+    with pytest.raises(ChildProcessError, match="killed by signal 9"):
+        seen.extend(in_forked_runs(list(range(40)), _pid_or_killed, workers=2, run=1))
+    assert seen and os.getpid() not in seen, "made by workers until one was killed"
+    for worker in set(seen):
+        with pytest.raises(ChildProcessError):  # no such child: reaped, nothing left behind
+            os.waitpid(worker, os.WNOHANG)
+    assert gc.get_freeze_count() == 0
+
+
+def _refused(value: int) -> int:
+    if value == 3:
+        raise PublishError.single("essays/three.md", 2, 5, "not this one")
+    if value == 4:
+        raise ValueError("a bug in a worker")
+    return value
+
+
+def test_what_a_worker_raises_comes_back_with_its_problems() -> None:
+    with pytest.raises(PublishError) as raised:
+        list(in_forked_runs(list(range(4)), _refused, workers=2, run=1))
+    assert [p.format() for p in raised.value.problems] == [
+        "essays/three.md:2:5: error: not this one"
+    ]
+    with pytest.raises(ValueError, match="a bug in a worker") as bug:
+        list(in_forked_runs([0, 4], _refused, workers=2, run=1))
+    assert "_refused" in str(bug.value.__cause__), "the worker's traceback"
+
+
+def _waits_for_the_rest(folder: Path) -> Callable[[int], int]:
+    """Value 0 is made only once every other value has been (each leaves a file in `folder`):
+    a worker holding it waits while the others make the rest, however many runs they are."""
+
+    def make(value: int) -> int:
+        if value:
+            (folder / str(value)).touch()
+            return value
+        deadline = time.monotonic() + 60
+        while len(list(folder.iterdir())) < COUNT - 1:
+            assert time.monotonic() < deadline, "the other workers were never handed the rest"
+            time.sleep(0.01)
+        return value
+
+    return make
+
+
+COUNT = 64
+
+
+def test_a_long_run_holds_up_no_other_worker_when_results_are_small(tmp_path: Path) -> None:
+    runs = [1, *[3] * ((COUNT - 1) // 3)]  # the waiting value alone, then 21 runs of three
+    made = list(in_forked_runs(list(range(COUNT)), _waits_for_the_rest(tmp_path), 2, runs, None))
+    assert made == list(range(COUNT)), "in order, although made out of it"
+
+
+def test_runs_of_given_lengths_are_made_in_order() -> None:
+    made = list(in_forked_runs(list(range(10)), _doubled, 2, [1, 1, 5, 3]))
+    assert made == [v * 2 for v in range(10)]
+    with pytest.raises(ValueError):
+        list(in_forked_runs(list(range(10)), _doubled, 2, [4, 4]))
+
+
+def _doubled(value: int) -> int:
+    return value * 2
+
+
+def _now_and_then_slow(value: int) -> tuple[int, int]:
+    """Three times the value, and the worker that made it; every seventh a little slower, so
+    the workers finish out of order."""
+    if value % 7 == 0:
+        time.sleep(0.001)
+    return value * 3, os.getpid()
+
+
+@st.composite
+def _runs(draw: st.DrawFn) -> list[int]:
+    """Run lengths of up to 80 values, each 1 to 12."""
+    return draw(st.lists(st.integers(1, 12), min_size=1, max_size=12))
+
+
+@given(runs=_runs(), ahead=st.sampled_from([None, 1, 2, 4]), workers=st.sampled_from([2, 3]))
+@settings(max_examples=25)
+def test_whatever_the_runs_and_the_bound_every_value_comes_back_in_order(
+    runs: list[int], ahead: int | None, workers: int
+) -> None:
+    values = list(range(sum(runs)))
+    descriptors = len(os.listdir("/proc/self/fd"))
+    made = list(in_forked_runs(values, _now_and_then_slow, workers, runs, ahead))
+    assert [value for value, _ in made] == [value * 3 for value in values]
+    stopped = in_forked_runs(values, _now_and_then_slow, workers, runs, ahead)
+    first = next(stopped)
+    stopped.close()  # the caller stops early: the workers are killed and reaped
+    assert first[0] == 0
+    assert len(os.listdir("/proc/self/fd")) == descriptors, "every pipe closed"
+    for worker in {pid for _, pid in made} | {first[1]}:
+        with pytest.raises(ChildProcessError):  # no such child: reaped, nothing left behind
+            os.waitpid(worker, os.WNOHANG)

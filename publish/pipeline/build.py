@@ -54,7 +54,7 @@ from publish.pipeline.search import require_pagefind, search_finisher
 from publish.pipeline.writer import OutputFolder, Placing, build_lock, place, write_trees
 from publish.state.releases import Known
 from publish.state.unsent import emails_wanted
-from publish.support.parallel import fork_workers, in_forked_runs
+from publish.support.parallel import RUNS_AHEAD, fork_workers, in_forked_runs
 
 PARALLEL_THRESHOLD = 96  # contents below which forking workers costs more than it saves
 MAX_RUN = 48  # contents a worker makes per task: small results keep the parent's memory flat
@@ -336,7 +336,7 @@ class Rendering:
 
 def made_contents(values: Sequence[Content | Deferred]) -> Iterator[Content]:
     """Each value made, in order (see `shared_out`)."""
-    return shared_out(values, values, made, _made_bytes)
+    return shared_out(values, values, made, _made_bytes, bounded=True)
 
 
 def heaviest_first(placings: Sequence[Placing]) -> list[Placing]:
@@ -356,7 +356,7 @@ def _listed(content: Content | Deferred) -> int:
 def placed_files(placings: Sequence[Placing]) -> Iterator[FileStamp]:
     """Each file made and written where it is staged, in order (see `shared_out`): the
     workers write what they make, so only each file's stamp comes back here."""
-    return shared_out(placings, [p.content for p in placings], place, place)
+    return shared_out(placings, [p.content for p in placings], place, place, bounded=False)
 
 
 def shared_out(
@@ -364,16 +364,33 @@ def shared_out(
     values: Sequence[Content | Deferred],
     here: Callable[[Any], Any],
     forked: Callable[[Any], Any],
+    bounded: bool,
 ) -> Iterator[Any]:
     """`here(task)` for each task, in order; forked workers (sharing the loaded site) do
     `forked(task)` instead when enough `values` are deferred to pay for the workers, each
-    worker a run of neighbouring tasks."""
+    worker a run of neighbouring tasks (see `weighed_runs`), and with `bounded` only a few
+    runs ahead of what the caller has taken (what comes back is large: contents, not
+    stamps)."""
     workers = fork_workers(sum(isinstance(v, Deferred) for v in values), PARALLEL_THRESHOLD)
     if not workers:
         yield from map(here, tasks)
         return
     step = max(1, min(MAX_RUN, -(-len(tasks) // (workers * 8))))
-    yield from in_forked_runs(tasks, forked, workers, step)
+    runs = weighed_runs([1 + _listed(value) for value in values], step)
+    yield from in_forked_runs(tasks, forked, workers, runs, RUNS_AHEAD if bounded else None)
+
+
+def weighed_runs(weights: Sequence[int], budget: int) -> list[int]:
+    """The lengths of runs of neighbouring tasks, each run ended once its tasks weigh
+    `budget` together: a page that lists many essays is a run of its own, so that no worker
+    is left making several while the others wait, and plain pages go `budget` to a run."""
+    runs, length, weight = [], 0, 0
+    for task_weight in weights:
+        length, weight = length + 1, weight + task_weight
+        if weight >= budget:
+            runs.append(length)
+            length = weight = 0
+    return [*runs, length] if length else runs
 
 
 def _made_bytes(value: Content | Deferred) -> bytes:
