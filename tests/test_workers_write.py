@@ -1,7 +1,8 @@
 """A cold build's files are made and written by its worker processes: the parent neither
 receives their bytes nor writes them, and the tree is byte for byte what writing them one at a
 time in the parent gives (unchanged files hard-linked from the previous tree alike); a heavy
-page made in one worker holds up none of the others."""
+page made in one worker holds up none of the others, and what the pages load is loaded once,
+before the workers fork."""
 
 from __future__ import annotations
 
@@ -209,3 +210,24 @@ def test_the_heaviest_page_holds_up_no_other_worker(tmp_path: Path) -> None:
     write_trees(folders, Rendering(folders).place)
     assert (target / "archive" / "index.html").read_text() == "<h1>archive</h1>"
     assert len(_tree(target)) == FILES + 4
+
+
+_loaded_by: list[int] = []  # the processes that loaded what the pages need, in order
+
+
+def _load_once() -> None:
+    _loaded_by.append(os.getpid())
+
+
+def test_what_the_pages_load_is_loaded_once_before_the_workers_fork(tmp_path: Path) -> None:
+    files: dict[str, Content | Deferred] = {
+        f"essay-{n}/index.html": Deferred(
+            Reads(f"page-{n}"), lambda: repr(_loaded_by), loads=_load_once
+        )
+        for n in range(FILES)
+    }
+    folders = [OutputFolder(files, tmp_path / "site")]
+    _loaded_by.clear()
+    write_trees(folders, Rendering(folders).place)
+    pages = {page.read_text() for page in (tmp_path / "site").glob("*/index.html")}
+    assert pages == {repr([os.getpid()])}, "each worker found it loaded, by the parent alone"

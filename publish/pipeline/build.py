@@ -279,7 +279,7 @@ def decide(
 
 def keyed(keys: OutputKeys, value: Deferred) -> Deferred:
     """A deferred content with its key (see `output_key`)."""
-    return Deferred(value.reads, value.make, output_key(keys, value))
+    return Deferred(value.reads, value.make, output_key(keys, value), value.loads)
 
 
 def output_key(keys: OutputKeys, value: Deferred) -> str | None:
@@ -367,14 +367,17 @@ def shared_out(
     bounded: bool,
 ) -> Iterator[Any]:
     """`here(task)` for each task, in order; forked workers (sharing the loaded site) do
-    `forked(task)` instead when enough `values` are deferred to pay for the workers, each
-    worker a run of neighbouring tasks (see `weighed_runs`), and with `bounded` only a few
+    `forked(task)` instead when enough `values` are deferred to pay for the workers (what
+    making them loads loaded first, see `Deferred.loads`), each worker a run of neighbouring
+    tasks (see `weighed_runs`), and with `bounded` only a few
     runs ahead of what the caller has taken (what comes back is large: contents, not
     stamps)."""
     workers = fork_workers(sum(isinstance(v, Deferred) for v in values), PARALLEL_THRESHOLD)
     if not workers:
         yield from map(here, tasks)
         return
+    for loads in {v.loads for v in values if isinstance(v, Deferred) and v.loads is not None}:
+        loads()  # once here rather than once in each worker
     step = max(1, min(MAX_RUN, -(-len(tasks) // (workers * 8))))
     runs = weighed_runs([1 + _listed(value) for value in values], step)
     yield from in_forked_runs(tasks, forked, workers, runs, RUNS_AHEAD if bounded else None)
