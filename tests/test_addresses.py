@@ -1,6 +1,10 @@
-"""publish.support.addresses: the plain-address shortcut agrees with email_validator."""
+"""publish.support.addresses: the plain-address shortcuts agree with email_validator and with
+the email package."""
 
 from __future__ import annotations
+
+from email.policy import SMTP
+from email.utils import parseaddr
 
 import email_validator
 import pytest
@@ -12,7 +16,9 @@ from publish.support.addresses import (
     SPECIAL_USE_DOMAINS,
     address_fault,
     address_parts,
+    plain_address_setting,
     plainly_valid,
+    setting_address,
 )
 
 # Plain-looking addresses, near every limit the shortcut keeps (lengths, special names).
@@ -78,3 +84,46 @@ def test_a_refused_address_still_gets_email_validators_words() -> None:
     assert address_fault("Test <letters@example.test>") == (
         "The part after the @-sign is a special-use or reserved name that cannot be used with email"
     )
+
+
+# Display names of the plain form (PLAIN_NAME), and some that only look plain.
+PLAIN_NAMES = st.from_regex(r"[A-Za-z0-9]{1,8}( [A-Za-z0-9]{1,8}){0,3}", fullmatch=True)
+SETTING_NAMES = PLAIN_NAMES | st.sampled_from(["", " ", "A  B", "A. B", "O'Brien", "\u00c9lodie"])
+# Addresses of the plain form, nearly all of them within its limits.
+PLAIN_ADDRESSES = st.from_regex(
+    r"[A-Za-z0-9]{1,12}([._+-][A-Za-z0-9]{1,6}){0,2}@([A-Za-z0-9]{1,10}(-[A-Za-z0-9]{1,6})?\.)"
+    r"{1,3}[A-Za-z]{2,10}",
+    fullmatch=True,
+)
+
+
+@given(SETTING_NAMES, PLAIN_ADDRESSES | plain_looking())
+def test_a_plain_setting_is_one_the_email_package_reads_as_it_is(name: str, address: str) -> None:
+    value = f"{name} <{address}>" if name else address
+    if plain_address_setting(value):
+        header = SMTP.header_factory("from", value)
+        assert [(a.display_name, a.addr_spec) for a in header.addresses] == [(name, address)]
+        assert header.defects == ()
+        assert address_fault(value) is None
+
+
+@given(SETTING_NAMES, PLAIN_ADDRESSES | plain_looking() | st.text(max_size=30))
+def test_a_settings_address_is_the_one_parseaddr_reads(name: str, address: str) -> None:
+    for value in (address, f"{name} <{address}>", f"{name} {address}"):
+        assert setting_address(value) == parseaddr(value)[1]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Test Author <letters@example.org>", "letters@example.org", "Bench 2 <a.b+c@x-y.example.io>"],
+)
+def test_the_usual_settings_are_plain(value: str) -> None:
+    assert plain_address_setting(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Jean-Luc <a@example.org>", '"A B" <a@example.org>', "A <a@example.test>", "A<a@b.org>"],
+)
+def test_a_setting_of_any_other_form_goes_to_the_email_package(value: str) -> None:
+    assert not plain_address_setting(value)

@@ -748,7 +748,7 @@ def test_compiled_templates_are_kept_and_an_edited_template_is_compiled_again(
     options = BuildOptions(today=date(2026, 2, 1))
     build(root, options, cache=cache_store.BuildCache.for_site(root))
     kept = list((root / "build" / ".cache" / "templates").rglob("*.cache"))
-    assert len(kept) >= 3  # the essay page, its base and the footer at least
+    assert kept  # the footer's, at least (the packaged ones are kept with the package)
     (root / "templates" / "footer.html").write_text(footer + "<!-- second -->\n")
     build(root, options, cache=cache_store.BuildCache.for_site(root))  # as a new process
     page = (root / "build" / "site" / "one" / "index.html").read_text()

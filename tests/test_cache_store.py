@@ -4,14 +4,16 @@ key stays as it was), from one listing of each folder."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publish.cache.store import PACKAGE, code_fingerprint, fingerprinted_files
+from publish.cache.store import PACKAGE, code_fingerprint, fingerprinted_files, installed_version
 
 
 def rglob_files(package: Path) -> list[tuple[str, str]]:
@@ -78,3 +80,9 @@ def test_the_fingerprint_stats_no_file_of_its_own(monkeypatch) -> None:
     monkeypatch.undo()
     assert fingerprint == code_fingerprint()
     assert stats == [], "each folder's listing tells the files apart"
+
+
+@pytest.mark.parametrize("library", ["css_inline", "feedgen", "jinja2"])
+def test_a_librarys_version_is_read_without_importing_it(library: str) -> None:
+    assert installed_version(library) == importlib.metadata.version(library)
+    assert installed_version("no_such_library") == ""

@@ -162,3 +162,79 @@ def test_what_loads_on_demand_still_loads_where_it_is_used(tmp_path: Path) -> No
     root = due_since_long_ago(make_site(tmp_path / "site", essays, None, settings))
     assert on_demand_loaded(root, "build", "--today", "2026-12-01") == list(ON_DEMAND)
     assert (root / "build" / "email" / "one.eml").is_file()
+
+
+# Loaded only where a build or a check uses them: SQLite by a site that has a state database,
+# the email package by a setting of another form than the plainest (`Name <address>`) or by
+# an email made, css_inline by an email made, idna by an internationalised domain,
+# email_validator and the subscribers' module by a state database whose subscribers `check`
+# counts (tests/test_mailsetup.py), subprocess by a site with search (Pagefind), tomli_w by
+# the commands that write releases.toml, Pillow by an image to measure or (`check`) a raster
+# image to offer in AVIF. A site without state, with plain settings, no email due, no search
+# and no image loads none of them.
+UNUSED_BY_A_PLAIN_SITE = (
+    "sqlite3",
+    "email",
+    "email.utils",
+    "css_inline",
+    "idna",
+    "email_validator",
+    "publish.state.subscribers",
+    "subprocess",
+    "tomli_w",
+    "PIL",
+)
+
+
+def loaded_of(names: tuple[str, ...], root: Path, *command: str) -> list[str]:
+    """Which of `names` a command run in a fresh process loaded."""
+    result = subprocess.run(
+        [sys.executable, "-c", COMMAND_PROBE.format(names=names), str(root), *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.splitlines()[-1].split()[1:]
+
+
+@pytest.mark.parametrize("settings", ["minimal", "run"], ids=["no-email", "plain-addresses"])
+@pytest.mark.parametrize("command", ["build", "check"])
+def test_a_site_without_state_loads_neither_sqlite_nor_the_email_package(
+    tmp_path: Path, settings: str, command: str
+) -> None:
+    essays = {name: essay_text(name.title(), date="2026-01-01") for name in ("one", "two")}
+    root = make_site(tmp_path / "site", essays, None, site_settings(settings))
+    # A build with no problem to show points at no docs page (`check` warns of these sites).
+    unused = (*UNUSED_BY_A_PLAIN_SITE, *(["publish.cli.docslinks"] if command == "build" else []))
+    assert loaded_of(unused, root, command, "--today", "2026-12-01") == []
+    assert not (root / "state").exists()
+
+
+def test_sqlite_and_the_email_package_still_load_where_they_are_used(tmp_path: Path) -> None:
+    from publish.state.db import connect
+
+    settings = site_settings("run").replace("Test Author <", "\u00c9ditions Test <")
+    root = due_since_long_ago(
+        make_site(tmp_path / "site", {"one": essay_text("One", date="2026-01-01")}, None, settings)
+    )
+    connect(root / "state" / "publish.db").close()  # a state database, no subscriber yet
+    assert loaded_of(UNUSED_BY_A_PLAIN_SITE, root, "build", "--today", "2026-12-01") == [
+        "css_inline",  # the due essay's email
+        "email",  # the sender's name is not plain ASCII
+        "email.utils",
+        "sqlite3",  # the releases are read from the database
+    ]
+    assert (root / "build" / "email" / "one.eml").is_file()
+    assert "sqlite3" in loaded_of(UNUSED_BY_A_PLAIN_SITE, root, "check", "--today", "2026-12-01")
+
+
+def test_pillow_still_loads_for_a_site_that_shows_an_image(tmp_path: Path) -> None:
+    from PIL import Image
+
+    body = "![A square](images/square.png)\n"
+    essays = {"one": essay_text("One", body, date="2026-01-01")}
+    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
+    (root / "essays" / "images").mkdir()
+    Image.new("RGB", (8, 8), "teal").save(root / "essays" / "images" / "square.png")
+    assert loaded_of(("PIL",), root, "check", "--today", "2026-12-01") == ["PIL"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import importlib.util
 import os
 import shutil
 import struct
@@ -108,8 +109,6 @@ class BuildCache:
 def code_fingerprint() -> bytes:
     """A hash of publish's code, packaged templates and stylesheet, and the versions of the
     libraries that parse and render: any change to them misses every record."""
-    import css_inline
-    import feedgen
     import jinja2
     import markdown_it
     import mdit_py_plugins
@@ -126,14 +125,27 @@ def code_fingerprint() -> bytes:
         yaml.__version__,
         msgspec.__version__,
         jinja2.__version__,
-        getattr(css_inline, "__version__", ""),
-        getattr(feedgen, "__version__", ""),
+        installed_version("css_inline"),  # neither has a __version__, and css_inline's
+        installed_version("feedgen"),  # import loads the email package: read, not imported
     )
     digest = hashlib.sha256("|".join(map(str, versions)).encode())
     for relative, path in fingerprinted_files(PACKAGE):
         with open(path, "rb") as file:
             digest.update(relative.encode() + b"\0" + file.read() + b"\0")
     return digest.digest()
+
+
+def installed_version(name: str) -> str:
+    """The version of the installed library `name`, from the `<name>-<version>.dist-info`
+    folder its installer put beside it, without importing it (importlib.metadata would load
+    the email package too); "" when it is not installed so."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        return ""
+    prefix, suffix = f"{name}-", ".dist-info"
+    beside = os.listdir(os.path.dirname(os.path.dirname(spec.origin)))
+    found = [entry for entry in beside if entry.startswith(prefix) and entry.endswith(suffix)]
+    return found[0][len(prefix) : -len(suffix)] if len(found) == 1 else ""
 
 
 def fingerprinted_files(package: Path) -> list[tuple[str, str]]:

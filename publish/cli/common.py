@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from publish.cli.docslinks import docs_url
 from publish.errors import Problem, PublishError
 from publish.schedule.rules import FIRST_DAY, LAST_DAY
 
@@ -35,6 +34,8 @@ def show_problem(problem: Problem) -> None:
 def pointed_problem(problem: Problem) -> list[str]:
     """A problem's line, and under an error or a warning the docs page that explains its
     kind (`  see: URL`), when there is one."""
+    from publish.cli.docslinks import docs_url  # its table is loaded by the first problem shown
+
     url = docs_url(problem) if problem.severity != "hint" else None
     return [problem.format(), f"  see: {url}"] if url else [problem.format()]
 

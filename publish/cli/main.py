@@ -65,8 +65,6 @@ class PublishGroup(click.Group):
         return command
 
     def invoke(self, ctx: click.Context):
-        import sqlite3
-
         from publish.cli.common import show_problems
 
         try:
@@ -79,11 +77,19 @@ class PublishGroup(click.Group):
         except OSError as exc:
             click.echo(f"{exc.filename or 'publish'}: error: {exc.strerror or exc}", err=True)
             ctx.exit(1)
-        except sqlite3.DatabaseError as exc:
+        except loaded_database_errors() as exc:
             from publish.state.db import database_error  # loaded only when needed
 
             show_problems(database_error(_state_file(ctx.obj), exc).problems)
             ctx.exit(1)
+
+
+def loaded_database_errors() -> tuple[type[Exception], ...]:
+    """SQLite's DatabaseError once a command has loaded sqlite3, else nothing: an error of
+    the state database can come only from a loaded sqlite3, and a command that never opens
+    the database (a build of a site without state) should not load it to catch one."""
+    sqlite3 = sys.modules.get("sqlite3")
+    return (sqlite3.DatabaseError,) if sqlite3 is not None else ()
 
 
 def with_docs_pointer(exc: click.UsageError) -> click.UsageError:

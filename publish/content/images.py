@@ -152,14 +152,18 @@ def avif_supported() -> bool:
 
 
 def avif_problems(essays: Sequence[Essay]) -> list[Problem]:
-    """A hint at the first raster image shown when this Pillow cannot write AVIF."""
-    if avif_supported():
+    """A hint at the first raster image shown when this Pillow cannot write AVIF (Pillow is
+    asked only when there is such an image: a site without one never loads it)."""
+    shown = (
+        (essay.path, line, col)
+        for essay in essays
+        for src, line, col in essay.images
+        if Path(local_image(src) or "").suffix.lower() in RASTER
+    )
+    first = next(shown, None)
+    if first is None or avif_supported():
         return []
-    for essay in essays:
-        for src, line, col in essay.images:
-            if Path(local_image(src) or "").suffix.lower() in RASTER:
-                return [hint(essay.path, line, col, AVIF_MISSING)]
-    return []
+    return [hint(*first, AVIF_MISSING)]
 
 
 def local_image(src: str) -> str | None:

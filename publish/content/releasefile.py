@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import tomli_w
-
 from publish.content.essays import MIN_YEAR, SLUG_PATTERN
 from publish.content.positions import line_of, toml_key_line
 from publish.errors import Problem, PublishError, did_you_mean, error
@@ -275,6 +273,8 @@ def releases_text(record: ReleasesFile) -> str:
         }
         for r in ordered
     ]
+    import tomli_w  # loaded by `run` and `import`, which write the file; a build only reads it
+
     return HEADER + "\n" + tomli_w.dumps(data)
 
 

@@ -11,14 +11,13 @@ error; with nobody on the list they are warnings. An essay still holding the wor
 from __future__ import annotations
 
 import re
-from email.utils import parseaddr
 from pathlib import Path
 
 from publish.content.settings import SETTINGS_FILE
 from publish.errors import Problem, PublishError, error, warning
 from publish.model import Settings
-from publish.state import subscribers
 from publish.state.db import database_path
+from publish.support.addresses import setting_address
 
 # The scaffold's example values (publish/scaffold/publish.toml): never a real setup.
 PLACEHOLDER_URL = "https://example.org/"
@@ -48,7 +47,7 @@ def mailing_setup_problems(settings: Settings, root: Path | None = None) -> list
                 ),
             )
         )
-    address = parseaddr(email.from_address)[1].lower()
+    address = setting_address(email.from_address).lower()
     if not address:
         problems.append(
             _problem(
@@ -67,7 +66,7 @@ def mailing_setup_problems(settings: Settings, root: Path | None = None) -> list
                 ),
             )
         )
-    if parseaddr(email.reply_to)[1].lower() == PLACEHOLDER_FROM_ADDRESS:
+    if setting_address(email.reply_to).lower() == PLACEHOLDER_FROM_ADDRESS:
         problems.append(
             _problem(
                 text,
@@ -135,7 +134,12 @@ def refuse_unsafe_setup(
 
 def has_subscribers(root: Path, settings: Settings) -> bool:
     """Whether the state database holds any active or pending subscriber (read only)."""
-    return subscribers.has_subscribers(database_path(root, settings))
+    path = database_path(root, settings)
+    if not path.is_file():
+        return False  # no state yet (and the subscribers' module, email_validator, unloaded)
+    from publish.state import subscribers
+
+    return subscribers.has_subscribers(path)
 
 
 def _settings_text(root: Path | None) -> str:

@@ -30,6 +30,7 @@ from publish.model import Essay, Settings, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.images import email_image
 from publish.outputs.renderers import RenderContext, render_email
+from publish.outputs.templates import plain_templates
 from publish.outputs.urls import essay_url, preview_unsubscribe_url, resolve_url
 
 if TYPE_CHECKING:
@@ -140,12 +141,6 @@ def email_text(site: Site, essay: Essay, templates: Environment) -> str:
         **_template_values(site, essay, words), body=body, greeting=preview_greeting(words)
     )
     return re.sub(r"\n{3,}", "\n\n", text)
-
-
-@lru_cache(maxsize=4)
-def plain_templates(templates: Environment) -> Environment:
-    """The templates without HTML escaping, made once: each overlay compiles templates anew."""
-    return templates.overlay(autoescape=False)
 
 
 def _render_context(site: Site, essay: Essay, words: Words) -> RenderContext:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import traceback
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Collection, Iterable, MutableMapping
+from functools import lru_cache
 from html import escape
 from itertools import islice
 from pathlib import Path
@@ -13,7 +15,6 @@ from typing import Any
 from jinja2 import (
     ChoiceLoader,
     Environment,
-    FileSystemBytecodeCache,
     FileSystemLoader,
     PackageLoader,
     StrictUndefined,
@@ -25,12 +26,12 @@ from jinja2 import (
 
 from publish.errors import Problem, PublishError, error
 from publish.i18n import N_
-from publish.i18n.templates import I18N_EXTENSION, install_words
-from publish.i18n.words import ENGLISH, Words
+from publish.i18n.templates import I18N_EXTENSION, install_words, localized
+from publish.i18n.words import ENGLISH, Words, essay_words, words_for
 from publish.layout import ESSAYS_DIR, TEMPLATES_DIR
 from publish.model import Site
+from publish.outputs.templatecode import PACKAGE_TEMPLATES, TemplateCode
 
-PACKAGE_TEMPLATES = Path(__file__).parent.parent / "templates"
 PACKAGE_STATIC = Path(__file__).parent.parent / "static"
 # Packaged files a site may replace with its own file of the same name beside the essays.
 PACKAGED_FILES = ("favicon.svg", "feed.xsl")
@@ -108,13 +109,15 @@ def _shown_path(filename: str, root: Path) -> str:
 def template_environment(
     site_templates: Path, compiled: Path | None = None, auto_reload: bool = True
 ) -> Environment:
-    """A Jinja2 environment with autoescape on, looking in the site's folder first; with
-    `compiled`, each template's compiled code is kept there (by its source's hash) for the
-    next process. Without `auto_reload`, a template once loaded is never checked for changes
-    (for a build, whose caller makes a new environment when the site's templates change)."""
+    """A Jinja2 environment with autoescape on, looking in the site's folder first. The
+    packaged templates' compiled code is kept with the package (`publish.outputs.templatecode`);
+    with `compiled`, the site's own templates' code is kept there (by its source's hash) for
+    the next process, and the packaged ones' too where the package cannot be written. Without
+    `auto_reload`, a template once loaded is never checked for changes (for a build, whose
+    caller makes a new environment when the site's templates change)."""
     env = SiteEnvironment(
         auto_reload=auto_reload,
-        bytecode_cache=FileSystemBytecodeCache(str(compiled)) if compiled is not None else None,
+        bytecode_cache=TemplateCode.for_site(compiled),
         loader=ChoiceLoader(
             [FileSystemLoader(str(site_templates)), PackageLoader("publish", "templates")]
         ),
@@ -131,6 +134,53 @@ def template_environment(
     env.filters["profile_name"] = profile_name
     install_words(env, ENGLISH)
     return env
+
+
+@lru_cache(maxsize=4)
+def plain_templates(templates: Environment) -> Environment:
+    """The templates without HTML escaping, made once: each overlay compiles templates anew."""
+    return templates.overlay(autoescape=False)
+
+
+def load_rendered(site: Site, templates: Environment, emails: Collection[str]) -> None:
+    """Load every template the outputs may render for `site` (the site's own and the packaged
+    ones), in each language it is rendered in: the web pages' and the emails' `.html`, the
+    emails' `.txt` without escaping. Done before the build forks its workers, which then
+    inherit them loaded instead of each compiling (or reading) its own."""
+    settings = site.settings
+    languages = {words_for(settings.site.language, site.root)}
+    mailed = set()
+    for essay in site.essays:
+        words = essay_words(essay, settings, site.root)
+        languages.add(words)
+        if essay.slug in emails:
+            mailed.add(words)
+    for words in languages:
+        load_templates(localized(templates, words), ".html")
+    for words in mailed:
+        load_templates(plain_templates(localized(templates, words)), ".txt")
+
+
+def load_templates(templates: Environment, suffix: str) -> None:
+    """Load each template whose name ends in `suffix` into `templates`' cache. One that does
+    not load (a file of the site's that no page renders may not even be a template) is left
+    to the render, which reports it where it is used, if it is."""
+    for name in templates.list_templates(filter_func=lambda name: name.endswith(suffix)):
+        with contextlib.suppress(PublishError, TemplateError, UnicodeError):
+            templates.get_template(name)
+
+
+def compile_packaged_templates() -> None:
+    """Compile every packaged template, escaped and plain, and keep its code with the package
+    (as installing a package compiles its modules), wherever Python would write bytecode or
+    not: no later process compiles them."""
+    templates = template_environment(PACKAGE_TEMPLATES / "no site", auto_reload=False)
+    code = templates.bytecode_cache
+    if isinstance(code, TemplateCode):
+        code.write_packaged = True
+    for environment in (templates, plain_templates(templates)):
+        for name in environment.list_templates():
+            environment.get_template(name)
 
 
 def folder_stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:

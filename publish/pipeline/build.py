@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from publish.i18n.words import one_build
 from publish.layout import BUILD_DIR
 from publish.model import Site
 from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes, made
-from publish.outputs.templates import folder_stamp, template_environment
+from publish.outputs.templates import folder_stamp, load_rendered, template_environment
 from publish.pipeline import finishers
 from publish.pipeline.checker import CheckMemo, check_trees
 from publish.pipeline.finishers import StagedView, run_finishers
@@ -138,13 +139,16 @@ def build(
         published = plan(site, known, options)
         refuse_unpublished_links(site, published, options, warnings)
         emails = emails_wanted(site, known, options.today) | options.emails
-        gathered = gather(published, emails, cache)
+        templates = shared_templates(published.templates_dir, cache)
+        gathered = gather(published, emails, cache, templates)
         if options.preview:
             gathered["site"] = with_banners(
                 gathered["site"], banners(site, published, options.today)
             )
         folders = decide(published, gathered, cache, out, options.preview)
-        rendering = Rendering(folders, progress)
+        rendering = Rendering(
+            folders, progress, partial(load_rendered, published, templates, emails)
+        )
         problems = list(warnings)
 
         def finish(staged: Mapping[str, StagedView]) -> Mapping[str, Mapping[str, Content]]:
@@ -228,10 +232,11 @@ def refuse_unpublished_links(
 # --- Decide what to render, render ------------------------------------------------------
 
 
-def gather(published: Site, emails: Collection[str], cache: BuildCache) -> dict[str, OutputFiles]:
+def gather(
+    published: Site, emails: Collection[str], cache: BuildCache, templates: Environment
+) -> dict[str, OutputFiles]:
     """Every row's files by folder (emails only for `emails`; what check need not make left
     out when the cache is only read); a path twice is refused."""
-    templates = shared_templates(published.templates_dir, cache)
     gathered = {name: OutputFiles() for name in FOLDERS}
     for row in (row for row in FORMATS if row.checked or not cache.read_only):
         chosen = (emails,) if row.chosen else ()  # made only where a send could need them
@@ -296,23 +301,31 @@ def output_key(keys: OutputKeys, value: Deferred) -> str | None:
 
 class Rendering:
     """The build's maker of contents, handed to the writer: it renders what the writer must
-    write (across the cores when there is much), telling `progress` how far it got."""
+    write (across the cores when there is much), telling `progress` how far it got; before
+    it forks workers it calls `before_fork` (which loads every template they may render, so
+    that none of them compiles one)."""
 
-    def __init__(self, folders: Sequence[OutputFolder], progress: Progress | None = None):
+    def __init__(
+        self,
+        folders: Sequence[OutputFolder],
+        progress: Progress | None = None,
+        before_fork: Callable[[], None] | None = None,
+    ):
         self.progress = progress
+        self.before_fork = before_fork
         self.folder_of = (
             {id(v): f.target.name for f in folders for v in f.files.values()} if progress else {}
         )
 
     def make(self, values: Sequence[Content | Deferred]) -> Iterator[Content]:
         """Each value's content, in order."""
-        return self._told(values, made_contents(values))
+        return self._told(values, made_contents(values, self.before_fork))
 
     def place(self, placings: Sequence[Placing]) -> Iterator[FileStamp]:
         """Each file made and written where it is staged, the heaviest first (see
         `heaviest_first`); the stamp of each, in the order given, once all are written."""
         ordered = heaviest_first(placings)
-        told = self._told([p.content for p in ordered], placed_files(ordered))
+        told = self._told([p.content for p in ordered], placed_files(ordered, self.before_fork))
         stamps = {id(placing): stamp for placing, stamp in zip(ordered, told, strict=True)}
         yield from (stamps[id(placing)] for placing in placings)
 
@@ -334,9 +347,11 @@ class Rendering:
         return (names.pop() or "all") if len(names) == 1 else "all"
 
 
-def made_contents(values: Sequence[Content | Deferred]) -> Iterator[Content]:
+def made_contents(
+    values: Sequence[Content | Deferred], before_fork: Callable[[], None] | None = None
+) -> Iterator[Content]:
     """Each value made, in order (see `shared_out`)."""
-    return shared_out(values, values, made, _made_bytes, bounded=True)
+    return shared_out(values, values, made, _made_bytes, True, before_fork)
 
 
 def heaviest_first(placings: Sequence[Placing]) -> list[Placing]:
@@ -353,10 +368,13 @@ def _listed(content: Content | Deferred) -> int:
     return len(content.reads.essays) + len(content.reads.entries)
 
 
-def placed_files(placings: Sequence[Placing]) -> Iterator[FileStamp]:
+def placed_files(
+    placings: Sequence[Placing], before_fork: Callable[[], None] | None = None
+) -> Iterator[FileStamp]:
     """Each file made and written where it is staged, in order (see `shared_out`): the
     workers write what they make, so only each file's stamp comes back here."""
-    return shared_out(placings, [p.content for p in placings], place, place, bounded=False)
+    contents = [p.content for p in placings]
+    return shared_out(placings, contents, place, place, False, before_fork)
 
 
 def shared_out(
@@ -365,17 +383,20 @@ def shared_out(
     here: Callable[[Any], Any],
     forked: Callable[[Any], Any],
     bounded: bool,
+    before_fork: Callable[[], None] | None = None,
 ) -> Iterator[Any]:
-    """`here(task)` for each task, in order; forked workers (sharing the loaded site) do
-    `forked(task)` instead when enough `values` are deferred to pay for the workers (what
-    making them loads loaded first, see `Deferred.loads`), each worker a run of neighbouring
-    tasks (see `weighed_runs`), and with `bounded` only a few
+    """`here(task)` for each task, in order; forked workers (sharing the loaded site, what
+    `before_fork` loads and what making the values loads, see `Deferred.loads`) do
+    `forked(task)` instead when enough `values` are deferred to pay for the workers, each
+    worker a run of neighbouring tasks (see `weighed_runs`), and with `bounded` only a few
     runs ahead of what the caller has taken (what comes back is large: contents, not
     stamps)."""
     workers = fork_workers(sum(isinstance(v, Deferred) for v in values), PARALLEL_THRESHOLD)
     if not workers:
         yield from map(here, tasks)
         return
+    if before_fork is not None:
+        before_fork()
     for loads in {v.loads for v in values if isinstance(v, Deferred) and v.loads is not None}:
         loads()  # once here rather than once in each worker
     step = max(1, min(MAX_RUN, -(-len(tasks) // (workers * 8))))

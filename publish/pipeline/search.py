@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -133,6 +132,8 @@ def _indexed(binary: Path, pages: Mapping[str, bytes], work: Path) -> Path:
 
 def _run_pagefind(binary: Path, site: Path, output: Path) -> None:
     """Index the folder `site` into `output` (marked complete once Pagefind succeeded)."""
+    import subprocess  # loaded only by a site with search
+
     command = [str(binary), "--site", str(site), "--output-path", str(output), "--silent"]
     try:
         done = subprocess.run(

@@ -27,6 +27,7 @@ from publish.mail.mime import header_text, site_domain
 from publish.mail.transport import header_address
 from publish.model import Settings
 from publish.outputs import mail
+from publish.outputs.templates import plain_templates
 from publish.outputs.urls import unsubscribe_url
 from publish.state import db, welcomes
 from publish.state.subscribers import Subscriber, unsubscribe_token
@@ -83,7 +84,7 @@ def with_welcome(built: BuiltEmail, mailing: Mailing) -> BuiltEmail:
     """The built email with the welcome line above its greeting and a welcoming subject."""
     settings, words = mailing.settings, built.words
     line = " ".join(
-        mail.plain_templates(localized(mailing.templates, words))
+        plain_templates(localized(mailing.templates, words))
         .get_template(WELCOME_TEMPLATE)
         .render(site=settings.site, subject=built.headers["Subject"])
         .split()

@@ -11,20 +11,21 @@ import hashlib
 import hmac
 import os
 import secrets
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from publish.errors import PublishError
 from publish.model import Settings
 from publish.support.addresses import address_key
 
+if TYPE_CHECKING:  # sqlite3 is loaded by the first connection: a build without state has none
+    import sqlite3
+
 SECRET_ENV = "PUBLISH_SECRET"
 SECRET_FILE = "secret.key"
 BUSY_TIMEOUT = 30.0  # seconds a command waits for another one holding the database
-_BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
-_DAMAGED_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 # Each migration runs once, in order; PRAGMA user_version counts how many have run.
 MIGRATIONS: list[str] = [
@@ -286,6 +287,8 @@ def database_path(root: Path, settings: Settings) -> Path:
 
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating and migrating if needed) the state database at `path`."""
+    import sqlite3
+
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
     try:
@@ -310,14 +313,20 @@ def database_error(
 ) -> PublishError:
     """The error to show for a database SQLite refused: busy (another command holds it: try
     again), damaged (the `remedy`), or another reason given in SQLite's words."""
+    import sqlite3  # loaded already: `exc` is its error
+
     code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
     text = str(exc)
-    if code in _BUSY_CODES or "locked" in text or "busy" in text:
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text or "busy" in text:
         reason = (
             "it is busy: another publish command is using it; try again when that "
             f"has finished ({text})"
         )
-    elif code in _DAMAGED_CODES or "not a database" in text or "malformed" in text:
+    elif (
+        code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+        or "not a database" in text
+        or "malformed" in text
+    ):
         reason = f"it is damaged ({text}); {remedy}"
     else:
         reason = text
@@ -350,6 +359,8 @@ def migrate(connection: sqlite3.Connection) -> None:
 
 def _statements(script: str) -> list[str]:
     """Split a migration script into statements (a trigger's body keeps its semicolons)."""
+    import sqlite3
+
     statements, current = [], ""
     for piece in script.split(";"):
         current += piece + ";"

@@ -14,13 +14,13 @@ released slug stays the release's name in the send ledger, so nobody is mailed a
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from publish.content.releasefile import RELEASES_FILE, read_releases_file
@@ -30,6 +30,9 @@ from publish.model import Essay, Release, Settings, Site
 from publish.state import db
 from publish.state.db import database_error, database_path, transaction
 from publish.state.welcomes import latest_sent_slug
+
+if TYPE_CHECKING:  # loaded when a database is opened: a site without state never loads it
+    import sqlite3
 
 
 def record_releases(connection: sqlite3.Connection, releases: Iterable[Release]) -> None:
@@ -94,6 +97,8 @@ def open_read_only(path: Path) -> sqlite3.Connection | None:
     """A read-only connection to an existing state database, or None when there is none yet."""
     if not path.is_file():
         return None
+    import sqlite3
+
     connection = sqlite3.connect(
         f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=db.BUSY_TIMEOUT
     )

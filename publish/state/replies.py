@@ -5,14 +5,17 @@ nothing here is published unasked. The figures are what the remote servers sent,
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from publish.model import ShownReply, Site
 from publish.state.db import database_error, database_path
 from publish.state.releases import open_read_only
 from publish.support.safetext import now_text
+
+if TYPE_CHECKING:
+    import sqlite3
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,8 @@ def with_replies(site: Site) -> Site:
     connection = open_read_only(path)
     if connection is None:
         return site
+    import sqlite3  # loaded already: the connection is open
+
     with closing(connection):
         try:
             found = list_replies(connection, approved_only=True)

@@ -3,10 +3,13 @@ delivery row that makes sure they get it once (a later send of that essay skips 
 
 from __future__ import annotations
 
-import sqlite3
+from typing import TYPE_CHECKING
 
 from publish.state.statuses import DeliveryStatus
 from publish.support.safetext import now_text
+
+if TYPE_CHECKING:
+    import sqlite3
 
 
 def latest_sent_slug(conn: sqlite3.Connection) -> str | None:

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from email.errors import HeaderParseError, ObsoleteHeaderDefect
-from email.policy import SMTP
 from functools import lru_cache
-
-import idna
 
 
 @lru_cache(maxsize=1024)
@@ -21,6 +17,8 @@ def ascii_domain(domain: str) -> str:
     """A domain name in ASCII, lowercase: an internationalised one in punycode (UTS 46)."""
     if domain.isascii():
         return domain.lower()
+    import idna  # loaded by the first internationalised domain
+
     try:
         return idna.encode(domain, uts46=True).decode("ascii")
     except idna.IDNAError:
@@ -117,8 +115,43 @@ def without_address(text: str, address: str) -> str:
     return re.sub(re.escape(address.strip()), masked_address(address), text, flags=re.IGNORECASE)
 
 
+# A display name the email package reads as it is: words of ASCII letters and digits.
+PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*")
+
+
+def plain_address_setting(value: str) -> bool:
+    """True for a bare address or `Name <address>` of the plainest forms (see `plainly_valid`
+    and PLAIN_NAME), which the email package reads as that one address, without a defect.
+    False says nothing: ask it. Most sites' settings are plain, and the email package's
+    header parser (socket, quopri and a dozen email modules) costs a build milliseconds to
+    load. Tests hold this to the email package over generated names and addresses."""
+    name, bracket, rest = value.partition(" <")
+    if not bracket:
+        return plainly_valid(value)
+    return (
+        rest.endswith(">")
+        and PLAIN_NAME.fullmatch(name) is not None
+        and plainly_valid(rest.removesuffix(">"))
+    )
+
+
+def setting_address(value: str) -> str:
+    """The address of a `Name <address>` or bare address setting as `email.utils.parseaddr`
+    reads it ("" when there is none): a plain one read without loading the email package."""
+    if not value or plain_address_setting(value):  # unset, or plain
+        return value.partition(" <")[2].removesuffix(">") or value
+    from email.utils import parseaddr
+
+    return parseaddr(value)[1]
+
+
 def address_fault(value: str) -> str | None:
     """What is wrong with a `Name <address>` or bare address setting, or None."""
+    if plain_address_setting(value):
+        return None
+    from email.errors import HeaderParseError, ObsoleteHeaderDefect
+    from email.policy import SMTP
+
     try:
         header = SMTP.header_factory("from", value)
     except (HeaderParseError, IndexError, ValueError) as exc:

@@ -1,0 +1,173 @@
+"""The compiled code of templates, kept between processes in Jinja's own bytecode format: a
+packaged template's with the package (as Python keeps a module's `.pyc` in `__pycache__`), so
+that a cold build of any site compiles none of them; a site's own in its build cache.
+
+Jinja's `Bucket` refuses a kept file whose magic (Jinja's bytecode version and Python's) or
+source checksum does not match, and a damaged one is refused here: the template is then
+compiled again and the file rewritten (atomically: another process may be writing it too).
+A file's name hashes the template's name and path (its compiled code names that path, which
+tracebacks and `template_problem` use to locate an error) and everything else the code depends
+on: Jinja's version, the Python that compiled it and the environment's compile options.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable
+from hashlib import sha1
+from pathlib import Path
+from types import CodeType
+from typing import Any, BinaryIO
+
+import jinja2
+from jinja2 import Environment
+from jinja2.bccache import Bucket, BytecodeCache, FileSystemBytecodeCache
+
+PACKAGE_TEMPLATES = Path(__file__).parent.parent / "templates"
+# Where the packaged templates' compiled code is kept: beside them, in the package's own
+# `__pycache__` (never under templates/, which the code fingerprint reads).
+PACKAGED_CODE = PACKAGE_TEMPLATES.parent / "__pycache__" / "templates"
+# The environment's settings the lexer and the code generator read.
+COMPILE_OPTIONS = (
+    "block_start_string",
+    "block_end_string",
+    "variable_start_string",
+    "variable_end_string",
+    "comment_start_string",
+    "comment_end_string",
+    "line_statement_prefix",
+    "line_comment_prefix",
+    "trim_blocks",
+    "lstrip_blocks",
+    "newline_sequence",
+    "keep_trailing_newline",
+    "optimized",
+    "is_async",
+    "autoescape",
+    "finalize",
+    "undefined",
+    "code_generator_class",
+    "newstyle_gettext",  # set by the i18n extension's install: its calls compile differently
+)
+
+
+class KeptBucket(Bucket):
+    """One template's compiled code, with the folders it is read from and those it may be
+    written to (each in order); a kept file that is damaged (cut short, not code) is
+    refused."""
+
+    def __init__(
+        self,
+        environment: Environment,
+        key: str,
+        checksum: str,
+        reads: tuple[Path, ...],
+        writes: tuple[Path, ...],
+    ) -> None:
+        super().__init__(environment, key, checksum)
+        self.reads = reads
+        self.writes = writes
+
+    def load_bytecode(self, f: BinaryIO) -> None:
+        """Jinja's checks (magic, source checksum), and none of a damaged file's code."""
+        try:
+            super().load_bytecode(f)
+        except Exception:  # whatever a damaged file raises (pickle can raise many): compile again
+            self.reset()
+        if not isinstance(self.code, CodeType):
+            self.reset()
+
+
+class TemplateCode(BytecodeCache):
+    """The kept code of an environment's templates: a packaged template's in `packaged`
+    (written there where Python would write a `.pyc`, else with the site's), a site's own in
+    `site` (None: compiled in memory, as with the cache off or only read)."""
+
+    def __init__(self, packaged: Path | None, site: Path | None, write_packaged: bool) -> None:
+        self.packaged = packaged
+        self.site = site
+        self.write_packaged = write_packaged
+
+    @classmethod
+    def for_site(cls, site: Path | None) -> TemplateCode:
+        """The packaged templates' code with the package, written unless Python writes no
+        bytecode (`PYTHONDONTWRITEBYTECODE`); the site's own in `site`."""
+        return cls(PACKAGED_CODE, site, not sys.dont_write_bytecode)
+
+    def get_bucket(
+        self, environment: Environment, name: str, filename: str | None, source: str
+    ) -> Bucket:
+        """The bucket of one template, its kept code loaded when it is sound and current."""
+        key = template_key(environment, name, filename)
+        checksum = self.get_source_checksum(source)
+        reads, writes = self._folders(filename)
+        bucket = KeptBucket(environment, key, checksum, reads, writes)
+        self.load_bytecode(bucket)
+        return bucket
+
+    def _folders(self, filename: str | None) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+        """Where a template's code is read from, and the folders to try writing it to."""
+        site = (self.site,) if self.site is not None else ()
+        if not is_packaged(filename) or self.packaged is None:
+            return site, site
+        packaged = (self.packaged,)
+        return packaged + site, (packaged if self.write_packaged else ()) + site
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        """The first sound, current code kept in the bucket's folders."""
+        for folder in bucket.reads if isinstance(bucket, KeptBucket) else ():
+            with contextlib.suppress(OSError):  # no such folder, or no such file in it
+                FileSystemBytecodeCache(str(folder)).load_bytecode(bucket)
+            if bucket.code is not None:
+                return
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        """Keep the bucket's code in the first of its folders that can be written (a file
+        written whole, then renamed into place); nowhere when none can."""
+        for folder in bucket.writes if isinstance(bucket, KeptBucket) else ():
+            with contextlib.suppress(OSError):
+                folder.mkdir(parents=True, exist_ok=True)
+                FileSystemBytecodeCache(str(folder)).dump_bytecode(bucket)
+                return
+
+
+def is_packaged(filename: str | None) -> bool:
+    """Whether a template's file is one of the packaged templates."""
+    if filename is None:
+        return False
+    return Path(filename).resolve().is_relative_to(PACKAGE_TEMPLATES.resolve())
+
+
+def template_key(environment: Environment, name: str, filename: str | None) -> str:
+    """The name of a template's kept code: Jinja's key (its name and path) with everything
+    else the compiled code depends on (see `compile_options`)."""
+    jinja_key = BytecodeCache().get_cache_key(name, filename)
+    return sha1(f"{jinja_key}|{compile_options(environment)}".encode()).hexdigest()
+
+
+def compile_options(environment: Environment) -> str:
+    """What a template's compiled code depends on besides its source and path: Jinja's and
+    Python's versions, the environment's lexer and code generator settings, its extensions
+    and how each of its filters and tests is called (the code passes a context or the
+    environment to those that ask for one)."""
+    settings = [jinja2.__version__, sys.implementation.cache_tag or sys.version]
+    settings += [f"{name}={_named(getattr(environment, name, None))}" for name in COMPILE_OPTIONS]
+    settings += sorted(environment.extensions)
+    for kind, callables in (("filter", environment.filters), ("test", environment.tests)):
+        settings += sorted(f"{kind}:{name}:{_passed(f)}" for name, f in callables.items())
+    return "\n".join(settings)
+
+
+def _named(value: Any) -> str:
+    """A setting as text: a function or class by its qualified name (and what it is passed)."""
+    if isinstance(value, type) or callable(value):
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}" + (
+            f"/{_passed(value)}"
+        )
+    return repr(value)
+
+
+def _passed(function: Callable[..., Any]) -> str:
+    """What Jinja passes a filter, test or finalizer first (`pass_context` and its kin)."""
+    return str(getattr(function, "jinja_pass_arg", ""))
