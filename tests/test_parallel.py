@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publish.errors import PublishError
-from publish.support.parallel import forked_pool, in_forked_runs
+from publish.support.parallel import forked_pool, in_forked_runs, weighed_runs
 
 
 def _frozen_in_worker(_: object) -> int:
@@ -150,3 +150,29 @@ def test_whatever_the_runs_and_the_bound_every_value_comes_back_in_order(
     for worker in {pid for _, pid in made} | {first[1]}:
         with pytest.raises(ChildProcessError):  # no such child: reaped, nothing left behind
             os.waitpid(worker, os.WNOHANG)
+
+
+@given(
+    weights=st.lists(st.integers(1, 60), max_size=300),
+    workers=st.integers(2, 8),
+    longest=st.integers(1, 48),
+)
+def test_runs_cover_every_task_and_taper_toward_the_end(
+    weights: list[int], workers: int, longest: int
+) -> None:
+    runs = weighed_runs(weights, workers, longest)
+    assert sum(runs) == len(weights) and all(length >= 1 for length in runs)
+    starts = [sum(runs[:n]) for n in range(len(runs))]
+    for start, length in zip(starts, runs, strict=True):
+        before_last = sum(weights[start : start + length - 1])
+        assert before_last < longest, "a run ends once it weighs `longest`"
+    if len(runs) > 1:
+        last = weights[starts[-1] :]
+        assert sum(last[:-1]) < max(1, sum(last) // (workers * 4)) or len(last) == 1
+
+
+def test_plain_tasks_go_in_long_runs_then_shorter_ones() -> None:
+    runs = weighed_runs([1] * 1000, 2, 32)
+    assert runs[:3] == [32, 32, 32] and runs[-1] == 1
+    assert runs == sorted(runs, reverse=True)
+    assert weighed_runs([1000, 1, 1, 50, *[1] * 60], 2, 48)[:3] == [1, 3, 7]  # alone, then tapering

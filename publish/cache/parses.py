@@ -45,7 +45,7 @@ from publish.cache.records import (
 from publish.cache.store import BuildCache, code_fingerprint, pack_record
 from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, Settings
-from publish.support.parallel import fork_workers, in_forked_runs
+from publish.support.parallel import fork_workers, in_forked_runs, weighed_runs
 
 MAGIC = b"PUBCACHE"
 PARALLEL_THRESHOLD = 48
@@ -432,6 +432,6 @@ def _parse_missing(
     if not workers:
         found = list(map(cache.parse_pair, pairs))
     else:
-        chunk = max(1, min(32, len(pairs) // (workers * 8)))  # small results: flat memory
-        found = list(in_forked_runs(pairs, cache.parse_pair, workers, chunk))
+        runs = weighed_runs([1] * len(pairs), workers, 32)  # small results: flat memory
+        found = list(in_forked_runs(pairs, cache.parse_pair, workers, runs))
     return [cache.attach(made, path) for made, (path, _) in zip(found, pairs, strict=True)]

@@ -55,10 +55,10 @@ from publish.pipeline.search import require_pagefind, search_finisher
 from publish.pipeline.writer import OutputFolder, Placing, build_lock, place, write_trees
 from publish.state.releases import Known
 from publish.state.unsent import emails_wanted
-from publish.support.parallel import RUNS_AHEAD, fork_workers, in_forked_runs
+from publish.support.parallel import RUNS_AHEAD, fork_workers, in_forked_runs, weighed_runs
 
 PARALLEL_THRESHOLD = 96  # contents below which forking workers costs more than it saves
-MAX_RUN = 48  # contents a worker makes per task: small results keep the parent's memory flat
+MAX_RUN = 48  # contents a worker makes per task (at most): small results, flat memory
 
 
 @dataclass(frozen=True)
@@ -399,22 +399,9 @@ def shared_out(
         before_fork()
     for loads in {v.loads for v in values if isinstance(v, Deferred) and v.loads is not None}:
         loads()  # once here rather than once in each worker
-    step = max(1, min(MAX_RUN, -(-len(tasks) // (workers * 8))))
-    runs = weighed_runs([1 + _listed(value) for value in values], step)
+    longest = max(1, min(MAX_RUN, -(-len(tasks) // (workers * 8))))
+    runs = weighed_runs([1 + _listed(value) for value in values], workers, longest)
     yield from in_forked_runs(tasks, forked, workers, runs, RUNS_AHEAD if bounded else None)
-
-
-def weighed_runs(weights: Sequence[int], budget: int) -> list[int]:
-    """The lengths of runs of neighbouring tasks, each run ended once its tasks weigh
-    `budget` together: a page that lists many essays is a run of its own, so that no worker
-    is left making several while the others wait, and plain pages go `budget` to a run."""
-    runs, length, weight = [], 0, 0
-    for task_weight in weights:
-        length, weight = length + 1, weight + task_weight
-        if weight >= budget:
-            runs.append(length)
-            length = weight = 0
-    return [*runs, length] if length else runs
 
 
 def _made_bytes(value: Content | Deferred) -> bytes:

@@ -124,6 +124,21 @@ def _run_lengths(count: int, run: int | Sequence[int]) -> list[int]:
     return list(run)
 
 
+def weighed_runs(weights: Sequence[int], workers: int, longest: int) -> list[int]:
+    """The lengths of runs of neighbouring tasks of these weights for `workers`: a run ends
+    once its tasks weigh `longest` together (a task that weighs as much is a run of its own)
+    and, toward the end, once they weigh a quarter of what is left a worker, so that the
+    workers end together, none left making a long last run while the others wait."""
+    runs, length, weight, left = [], 0, 0, sum(weights)
+    for task_weight in weights:
+        length, weight = length + 1, weight + task_weight
+        if weight >= max(1, min(longest, left // (workers * 4))):
+            runs.append(length)
+            left -= weight
+            length = weight = 0
+    return [*runs, length] if length else runs
+
+
 HEADER = struct.Struct("<QQ")  # a task (start, length), or a reply's length (and 0)
 
 
