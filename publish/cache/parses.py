@@ -433,5 +433,5 @@ def _parse_missing(
         found = list(map(cache.parse_pair, pairs))
     else:
         runs = weighed_runs([1] * len(pairs), workers, 32)  # small results: flat memory
-        found = list(in_forked_runs(pairs, cache.parse_pair, workers, runs))
+        found = in_forked_runs(pairs, cache.parse_pair, workers, runs)  # attached as they come
     return [cache.attach(made, path) for made, (path, _) in zip(found, pairs, strict=True)]
