@@ -23,6 +23,8 @@ from publish.cache.parses import PARALLEL_THRESHOLD as PARSE_THRESHOLD
 from publish.layout import CACHE_DIR
 from publish.outputs.templates import PACKAGE_TEMPLATES
 from publish.pipeline.build import BuildOptions, build
+from publish.pipeline.load import load
+from publish.support import parallel
 from publish.support.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.cachepacks import pack_files, records, scanned
 from tests.test_cache import (
@@ -258,3 +260,14 @@ def test_each_essay_file_is_read_once(tmp_path, monkeypatch, essay_reads):
     essay_reads.clear()  # not the edit's writing
     build(root, BuildOptions(today=TODAY))
     assert essay_reads.count("00005.md") == 1
+
+
+def test_the_build_loads_its_libraries_while_workers_parse_and_only_then(tmp_path, monkeypatch):
+    monkeypatch.setattr(parallel, "can_fork", lambda: True)  # the suite may run threads
+    calls: list[int] = []
+    many = generate(PARSE_THRESHOLD + 12, tmp_path / "many")
+    load(many, meanwhile=lambda: calls.append(os.getpid()))
+    assert calls == [os.getpid()], "once, by the parent, while its workers parsed"
+    few = generate(12, tmp_path / "few")
+    load(few, meanwhile=lambda: calls.append(os.getpid()))
+    assert calls == [os.getpid()], "not at all without workers (nothing may need it)"

@@ -176,3 +176,24 @@ def test_plain_tasks_go_in_long_runs_then_shorter_ones() -> None:
     assert runs[:3] == [32, 32, 32] and runs[-1] == 1
     assert runs == sorted(runs, reverse=True)
     assert weighed_runs([1000, 1, 1, 50, *[1] * 60], 2, 48)[:3] == [1, 3, 7]  # alone, then tapering
+
+
+def _waits_for_the_parent(marker: Path) -> Callable[[int], int]:
+    """Value 0 is made only once the parent has left `marker` (or a failure after a minute)."""
+
+    def make(value: int) -> int:
+        deadline = time.monotonic() + 60
+        while value == 0 and not marker.exists():
+            assert time.monotonic() < deadline, "the parent did nothing while the workers worked"
+            time.sleep(0.01)
+        return value
+
+    return make
+
+
+def test_the_parent_does_its_own_work_while_the_workers_make_theirs(tmp_path: Path) -> None:
+    marker = tmp_path / "done by the parent"
+    made = in_forked_runs(
+        list(range(6)), _waits_for_the_parent(marker), 2, 1, meanwhile=marker.touch
+    )
+    assert list(made) == list(range(6))

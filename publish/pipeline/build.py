@@ -40,7 +40,7 @@ from publish.outputs.templates import folder_stamp, load_rendered, template_envi
 from publish.pipeline import finishers
 from publish.pipeline.checker import CheckMemo, check_trees
 from publish.pipeline.finishers import StagedView, run_finishers
-from publish.pipeline.formats import FOLDERS, FORMATS
+from publish.pipeline.formats import FOLDERS, FORMATS, load_libraries
 from publish.pipeline.load import Loaded, load
 from publish.pipeline.previewing import (
     PREVIEW_FOLDER,
@@ -133,7 +133,7 @@ def build(
         cache = cache.reading()
     out = output_dir(root, options)
     with build_lock(out) if write else contextlib.nullcontext(), one_build():
-        loaded = loaded or load(root, cache)
+        loaded = loaded or load(root, cache, load_libraries)
         site, known, warnings = loaded.site, loaded.known, loaded.warnings
         require_pagefind(root, site.settings)
         published = plan(site, known, options)

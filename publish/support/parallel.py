@@ -94,6 +94,7 @@ def in_forked_runs(
     workers: int,
     run: int | Sequence[int],
     ahead: int | None = RUNS_AHEAD,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Iterator[Any]:
     """`make(value)` for each value, in order, made by `workers` forked processes (which
     inherit `values` and `make`, never pickled), each task a run of `run` neighbouring values
@@ -101,15 +102,17 @@ def in_forked_runs(
     finishes one, so a long run holds up no other worker; at most `ahead` of the longest
     runs a worker are made beyond what the caller has taken (None: no bound, for results as
     small as a file's stamp), so the parent's memory stays flat however fast the workers
-    are. A PublishError raised while making is raised here, with its problems; a worker that
-    dies (killed -9) is a ChildProcessError, never a wait without end."""
+    are. `meanwhile`, if given, is done here while the workers make their first runs (what the
+    parent would otherwise do after them, alone). A PublishError raised while making is raised
+    here, with its problems; a worker that dies (killed -9) is a ChildProcessError, never a
+    wait without end."""
     lengths = _run_lengths(len(values), run)
     if not lengths:
         return
     window = None if ahead is None else workers * ahead * max(lengths)
     team = _Team(workers, values, make)
     try:
-        yield from team.runs(lengths, window)
+        yield from team.runs(lengths, window, meanwhile)
     finally:
         team.end()
 
@@ -196,9 +199,15 @@ class _Team:
         os.close(results_write)
         return _Worker(pid, tasks_write, results_read)
 
-    def runs(self, lengths: Sequence[int], window: int | None) -> Iterator[Any]:
+    def runs(
+        self,
+        lengths: Sequence[int],
+        window: int | None,
+        meanwhile: Callable[[], object] | None = None,
+    ) -> Iterator[Any]:
         """What each run made, in order, the runs handed out as workers become free (no
-        more than `window` values made or in hand beyond what the caller has taken)."""
+        more than `window` values made or in hand beyond what the caller has taken), and
+        `meanwhile` done once the first are handed out."""
         starts = [0, *itertools.accumulate(lengths[:-1])]
         made: dict[int, list[Any]] = {}
         handed = taken = held = 0  # runs handed out and taken; values made or in hand
@@ -222,6 +231,9 @@ class _Team:
                     self._hand(member, handed, starts[handed], lengths[handed])
                     held += lengths[handed]
                     handed += 1
+            if meanwhile is not None:
+                meanwhile()
+                meanwhile = None
             for descriptor, _ in poller.poll():
                 member = by_pipe[descriptor]
                 made[member.run] = self._reply(member)
