@@ -8,6 +8,8 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +18,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.generate import generate
+from publish.cache.parses import PARALLEL_THRESHOLD as PARSE_THRESHOLD
 from publish.errors import PublishError
 from publish.support.parallel import forked_pool, in_forked_runs, weighed_runs
+from publish.support.testhooks import HOLD, HOOK_ENV, hook_value
 
 
 def _frozen_in_worker(_: object) -> int:
@@ -197,3 +202,29 @@ def test_the_parent_does_its_own_work_while_the_workers_make_theirs(tmp_path: Pa
         list(range(6)), _waits_for_the_parent(marker), 2, 1, meanwhile=marker.touch
     )
     assert list(made) == list(range(6))
+
+
+FORKED_BUILD = """
+import sys
+from datetime import date
+from pathlib import Path
+from publish.pipeline.build import BuildOptions, build
+build(Path(sys.argv[1]), BuildOptions(today=date(2030, 1, 1)))
+print(sorted(m for m in ("multiprocessing", "concurrent.futures") if m in sys.modules))
+"""
+
+
+def test_a_build_forks_its_workers_without_a_process_pool(tmp_path: Path) -> None:
+    """Neither `multiprocessing` nor `concurrent.futures` is loaded (nor their threads and
+    queues started) by a cold build, although it parses and renders in forked workers."""
+    root = generate(PARSE_THRESHOLD + 12, tmp_path / "site")
+    built = subprocess.run(
+        [sys.executable, "-c", FORKED_BUILD, str(root)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, HOOK_ENV: hook_value(HOLD, "worker", 0)},
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    assert built.stderr.count("holding at worker in process ") >= 4, "both phases forked"
+    assert built.stdout.strip() == "[]"

@@ -37,13 +37,7 @@ RUNS_AHEAD = 4  # runs a worker makes ahead of what the caller has taken
 def can_fork() -> bool:
     """Whether worker processes can be forked safely: a POSIX system and no other threads
     (a thread holding a lock at the fork would leave it held forever in the worker)."""
-    import multiprocessing  # loaded only where work is shared: a small rebuild never forks
-
-    return (
-        "fork" in multiprocessing.get_all_start_methods()
-        and os.name == "posix"
-        and threading.active_count() == 1
-    )
+    return hasattr(os, "fork") and os.name == "posix" and threading.active_count() == 1
 
 
 def fork_workers(tasks: int, threshold: int) -> int:
