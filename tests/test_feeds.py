@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -134,3 +136,29 @@ def test_newsboat_reads_the_feed(root: Path, tmp_path: Path, name: str) -> None:
         (f"Essay {n}", f"{URL}essay-{n}/") for n in range(12, 7, -1)
     )
     assert all(pub_date > 0 for _, _, pub_date in items)
+
+
+def test_every_feed_says_what_making_it_loads(tmp_path: Path) -> None:
+    """So that a build loads feedgen once, before its workers fork (see `Deferred.loads`)."""
+    from publish.outputs.feeds import load_feed_libraries, render_feeds
+    from publish.outputs.files import Deferred
+    from publish.pipeline.load import load
+
+    site = load(fixture_site(tmp_path)).site
+    feeds = render_feeds(site)
+    assert feeds and all(
+        isinstance(feed, Deferred) and feed.loads is load_feed_libraries for feed in feeds.values()
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOADED_BY_FEED_LIBRARIES], capture_output=True, text=True
+    )
+    assert loaded.returncode == 0, loaded.stderr
+
+
+LOADED_BY_FEED_LIBRARIES = """
+import sys
+from publish.outputs.feeds import load_feed_libraries
+assert "feedgen.feed" not in sys.modules
+load_feed_libraries()
+assert "feedgen.feed" in sys.modules and "lxml.etree" in sys.modules
+"""

@@ -19,9 +19,12 @@ from hypothesis import strategies as st
 from bench.generate import generate
 from publish.cache import packs
 from publish.cache import store as cache_store
+from publish.cache.parses import PARALLEL_THRESHOLD as PARSE_THRESHOLD
 from publish.layout import CACHE_DIR
 from publish.outputs.templates import PACKAGE_TEMPLATES
 from publish.pipeline.build import BuildOptions, build
+from publish.pipeline.load import load
+from publish.support import parallel
 from publish.support.testhooks import CRASH, HOOK_ENV, hook_value
 from tests.cachepacks import pack_files, records, scanned
 from tests.test_cache import (
@@ -85,6 +88,26 @@ def test_a_build_killed_in_the_middle_of_an_append_leaves_a_cache_the_next_build
     parsed.clear()
     build(root, BuildOptions(today=TODAY))
     assert parsed == [] and len(records(root)) == 12
+
+
+def test_a_worker_killed_in_the_middle_of_an_append_fails_the_build_cleanly(tmp_path):
+    root = generate(PARSE_THRESHOLD + 12, tmp_path / "site")  # parsed in forked workers
+    killed = subprocess.run(
+        [sys.executable, "-m", "publish", "--root", str(root), "build", "--today", str(TODAY)],
+        cwd=REPO,
+        env={**os.environ, HOOK_ENV: hook_value(CRASH, "pack-append", 3)},  # in each worker
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == 1, killed.stderr
+    assert "error: a worker process ended before its work was done (killed by signal 9)" in (
+        killed.stderr
+    )
+    assert "Traceback" not in killed.stderr
+    assert sorted(p.name for p in (root / "build").iterdir()) == [".cache", ".lock"]
+    build(root, BuildOptions(today=TODAY))  # the next build uses what the workers kept
+    assert same_outputs(root, uncached_twin(root, tmp_path / "fresh"))
 
 
 @pytest.mark.parametrize("damage", ["torn", "emptied", "removed", "flipped, stamp kept"])
@@ -237,3 +260,14 @@ def test_each_essay_file_is_read_once(tmp_path, monkeypatch, essay_reads):
     essay_reads.clear()  # not the edit's writing
     build(root, BuildOptions(today=TODAY))
     assert essay_reads.count("00005.md") == 1
+
+
+def test_the_build_loads_its_libraries_while_workers_parse_and_only_then(tmp_path, monkeypatch):
+    monkeypatch.setattr(parallel, "can_fork", lambda: True)  # the suite may run threads
+    calls: list[int] = []
+    many = generate(PARSE_THRESHOLD + 12, tmp_path / "many")
+    load(many, meanwhile=lambda: calls.append(os.getpid()))
+    assert calls == [os.getpid()], "once, by the parent, while its workers parsed"
+    few = generate(12, tmp_path / "few")
+    load(few, meanwhile=lambda: calls.append(os.getpid()))
+    assert calls == [os.getpid()], "not at all without workers (nothing may need it)"

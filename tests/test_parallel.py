@@ -1,12 +1,28 @@
 """Forked workers: the parent's objects are frozen for them (`gc.freeze`), so a worker's
 garbage collector never writes to the pages it shares with its parent, and thawed again in
-the parent once the pool is shut down."""
+the parent once the pool is shut down; a worker killed is an error, never a wait; a long run
+in one worker holds up no other."""
 
 from __future__ import annotations
 
 import gc
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 
-from publish.support.parallel import forked_pool, in_forked_runs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.generate import generate
+from publish.cache.parses import PARALLEL_THRESHOLD as PARSE_THRESHOLD
+from publish.errors import PublishError
+from publish.support.parallel import forked_pool, in_forked_runs, weighed_runs
+from publish.support.testhooks import HOLD, HOOK_ENV, hook_value
 
 
 def _frozen_in_worker(_: object) -> int:
@@ -29,3 +45,186 @@ def test_a_pool_shut_down_without_waiting_thaws_the_parent_too() -> None:
     assert pool.submit(_frozen_in_worker, None).result() > 1000
     pool.shutdown(wait=False, cancel_futures=True)
     assert gc.get_freeze_count() == 0
+
+
+# --- Workers that die, fail or wait ---------------------------------------------------------
+
+
+def _pid_or_killed(value: int) -> int:
+    """The worker's process id; value 5 kills the worker making it, as `kill -9` would."""
+    if value == 5:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return os.getpid()
+
+
+def test_a_worker_killed_mid_run_is_an_error_and_every_worker_is_reaped() -> None:
+    seen: list[int] = []
+    with pytest.raises(ChildProcessError, match="killed by signal 9"):
+        seen.extend(in_forked_runs(list(range(40)), _pid_or_killed, workers=2, run=1))
+    assert seen and os.getpid() not in seen, "made by workers until one was killed"
+    for worker in set(seen):
+        with pytest.raises(ChildProcessError):  # no such child: reaped, nothing left behind
+            os.waitpid(worker, os.WNOHANG)
+    assert gc.get_freeze_count() == 0
+
+
+def _refused(value: int) -> int:
+    if value == 3:
+        raise PublishError.single("essays/three.md", 2, 5, "not this one")
+    if value == 4:
+        raise ValueError("a bug in a worker")
+    return value
+
+
+def test_what_a_worker_raises_comes_back_with_its_problems() -> None:
+    with pytest.raises(PublishError) as raised:
+        list(in_forked_runs(list(range(4)), _refused, workers=2, run=1))
+    assert [p.format() for p in raised.value.problems] == [
+        "essays/three.md:2:5: error: not this one"
+    ]
+    with pytest.raises(ValueError, match="a bug in a worker") as bug:
+        list(in_forked_runs([0, 4], _refused, workers=2, run=1))
+    assert "_refused" in str(bug.value.__cause__), "the worker's traceback"
+
+
+def _waits_for_the_rest(folder: Path) -> Callable[[int], int]:
+    """Value 0 is made only once every other value has been (each leaves a file in `folder`):
+    a worker holding it waits while the others make the rest, however many runs they are."""
+
+    def make(value: int) -> int:
+        if value:
+            (folder / str(value)).touch()
+            return value
+        deadline = time.monotonic() + 60
+        while len(list(folder.iterdir())) < COUNT - 1:
+            assert time.monotonic() < deadline, "the other workers were never handed the rest"
+            time.sleep(0.01)
+        return value
+
+    return make
+
+
+COUNT = 64
+
+
+def test_a_long_run_holds_up_no_other_worker_when_results_are_small(tmp_path: Path) -> None:
+    runs = [1, *[3] * ((COUNT - 1) // 3)]  # the waiting value alone, then 21 runs of three
+    made = list(in_forked_runs(list(range(COUNT)), _waits_for_the_rest(tmp_path), 2, runs, None))
+    assert made == list(range(COUNT)), "in order, although made out of it"
+
+
+def test_runs_of_given_lengths_are_made_in_order() -> None:
+    made = list(in_forked_runs(list(range(10)), _doubled, 2, [1, 1, 5, 3]))
+    assert made == [v * 2 for v in range(10)]
+    with pytest.raises(ValueError):
+        list(in_forked_runs(list(range(10)), _doubled, 2, [4, 4]))
+
+
+def _doubled(value: int) -> int:
+    return value * 2
+
+
+def _now_and_then_slow(value: int) -> tuple[int, int]:
+    """Three times the value, and the worker that made it; every seventh a little slower, so
+    the workers finish out of order."""
+    if value % 7 == 0:
+        time.sleep(0.001)
+    return value * 3, os.getpid()
+
+
+@st.composite
+def _runs(draw: st.DrawFn) -> list[int]:
+    """Run lengths of up to 80 values, each 1 to 12."""
+    return draw(st.lists(st.integers(1, 12), min_size=1, max_size=12))
+
+
+@given(runs=_runs(), ahead=st.sampled_from([None, 1, 2, 4]), workers=st.sampled_from([2, 3]))
+@settings(max_examples=25)
+def test_whatever_the_runs_and_the_bound_every_value_comes_back_in_order(
+    runs: list[int], ahead: int | None, workers: int
+) -> None:
+    values = list(range(sum(runs)))
+    descriptors = len(os.listdir("/proc/self/fd"))
+    made = list(in_forked_runs(values, _now_and_then_slow, workers, runs, ahead))
+    assert [value for value, _ in made] == [value * 3 for value in values]
+    stopped = in_forked_runs(values, _now_and_then_slow, workers, runs, ahead)
+    first = next(stopped)
+    stopped.close()  # the caller stops early: the workers are killed and reaped
+    assert first[0] == 0
+    assert len(os.listdir("/proc/self/fd")) == descriptors, "every pipe closed"
+    for worker in {pid for _, pid in made} | {first[1]}:
+        with pytest.raises(ChildProcessError):  # no such child: reaped, nothing left behind
+            os.waitpid(worker, os.WNOHANG)
+
+
+@given(
+    weights=st.lists(st.integers(1, 60), max_size=300),
+    workers=st.integers(2, 8),
+    longest=st.integers(1, 48),
+)
+def test_runs_cover_every_task_and_taper_toward_the_end(
+    weights: list[int], workers: int, longest: int
+) -> None:
+    runs = weighed_runs(weights, workers, longest)
+    assert sum(runs) == len(weights) and all(length >= 1 for length in runs)
+    starts = [sum(runs[:n]) for n in range(len(runs))]
+    for start, length in zip(starts, runs, strict=True):
+        before_last = sum(weights[start : start + length - 1])
+        assert before_last < longest, "a run ends once it weighs `longest`"
+    if len(runs) > 1:
+        last = weights[starts[-1] :]
+        assert sum(last[:-1]) < max(1, sum(last) // (workers * 4)) or len(last) == 1
+
+
+def test_plain_tasks_go_in_long_runs_then_shorter_ones() -> None:
+    runs = weighed_runs([1] * 1000, 2, 32)
+    assert runs[:3] == [32, 32, 32] and runs[-1] == 1
+    assert runs == sorted(runs, reverse=True)
+    assert weighed_runs([1000, 1, 1, 50, *[1] * 60], 2, 48)[:3] == [1, 3, 7]  # alone, then tapering
+
+
+def _waits_for_the_parent(marker: Path) -> Callable[[int], int]:
+    """Value 0 is made only once the parent has left `marker` (or a failure after a minute)."""
+
+    def make(value: int) -> int:
+        deadline = time.monotonic() + 60
+        while value == 0 and not marker.exists():
+            assert time.monotonic() < deadline, "the parent did nothing while the workers worked"
+            time.sleep(0.01)
+        return value
+
+    return make
+
+
+def test_the_parent_does_its_own_work_while_the_workers_make_theirs(tmp_path: Path) -> None:
+    marker = tmp_path / "done by the parent"
+    made = in_forked_runs(
+        list(range(6)), _waits_for_the_parent(marker), 2, 1, meanwhile=marker.touch
+    )
+    assert list(made) == list(range(6))
+
+
+FORKED_BUILD = """
+import sys
+from datetime import date
+from pathlib import Path
+from publish.pipeline.build import BuildOptions, build
+build(Path(sys.argv[1]), BuildOptions(today=date(2030, 1, 1)))
+print(sorted(m for m in ("multiprocessing", "concurrent.futures") if m in sys.modules))
+"""
+
+
+def test_a_build_forks_its_workers_without_a_process_pool(tmp_path: Path) -> None:
+    """Neither `multiprocessing` nor `concurrent.futures` is loaded (nor their threads and
+    queues started) by a cold build, although it parses and renders in forked workers."""
+    root = generate(PARSE_THRESHOLD + 12, tmp_path / "site")
+    built = subprocess.run(
+        [sys.executable, "-c", FORKED_BUILD, str(root)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, HOOK_ENV: hook_value(HOLD, "worker", 0)},
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    assert built.stderr.count("holding at worker in process ") >= 4, "both phases forked"
+    assert built.stdout.strip() == "[]"

@@ -1,11 +1,15 @@
 """A cold build's files are made and written by its worker processes: the parent neither
 receives their bytes nor writes them, and the tree is byte for byte what writing them one at a
-time in the parent gives (unchanged files hard-linked from the previous tree alike)."""
+time in the parent gives (unchanged files hard-linked from the previous tree alike); a heavy
+page made in one worker holds up none of the others, and what the pages load is loaded once,
+before the workers fork."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +185,49 @@ def test_an_update_staged_by_workers_is_the_one_staged_in_turn(tmp_path: Path) -
     assert _tree(shared) == _tree(alone)
     assert _tree(shared)["essay-3/index.html"] == b"<p>essay-3/index.html edition 2</p>\n"
     assert _tree(shared)["essay-11/index.html"] == b"<p>essay-11/index.html edition 1</p>\n"
+
+
+def _made_once_the_rest_are(target: Path) -> Content:
+    """The archive page, made only once every other deferred page is staged (or a failure
+    after a minute): it stands for a page so heavy the other workers make everything else
+    while one makes it."""
+    deadline = time.monotonic() + 60
+    while len(list(target.parent.glob(f".{target.name}-new-*/essay-*/index.html"))) < FILES:
+        assert time.monotonic() < deadline, "the other pages waited for the heaviest one"
+        time.sleep(0.01)
+    return "<h1>archive</h1>"
+
+
+def test_the_heaviest_page_holds_up_no_other_worker(tmp_path: Path) -> None:
+    target = tmp_path / "build" / "site"
+    files = _files()
+    archive = files["archive/index.html"]
+    assert isinstance(archive, Deferred)
+    files["archive/index.html"] = Deferred(
+        archive.reads, functools.partial(_made_once_the_rest_are, target)
+    )
+    folders = [OutputFolder(files, target)]
+    write_trees(folders, Rendering(folders).place)
+    assert (target / "archive" / "index.html").read_text() == "<h1>archive</h1>"
+    assert len(_tree(target)) == FILES + 4
+
+
+_loaded_by: list[int] = []  # the processes that loaded what the pages need, in order
+
+
+def _load_once() -> None:
+    _loaded_by.append(os.getpid())
+
+
+def test_what_the_pages_load_is_loaded_once_before_the_workers_fork(tmp_path: Path) -> None:
+    files: dict[str, Content | Deferred] = {
+        f"essay-{n}/index.html": Deferred(
+            Reads(f"page-{n}"), lambda: repr(_loaded_by), loads=_load_once
+        )
+        for n in range(FILES)
+    }
+    folders = [OutputFolder(files, tmp_path / "site")]
+    _loaded_by.clear()
+    write_trees(folders, Rendering(folders).place)
+    pages = {page.read_text() for page in (tmp_path / "site").glob("*/index.html")}
+    assert pages == {repr([os.getpid()])}, "each worker found it loaded, by the parent alone"

@@ -45,7 +45,7 @@ from publish.cache.records import (
 from publish.cache.store import BuildCache, code_fingerprint, pack_record
 from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, Settings
-from publish.support.parallel import fork_workers, in_forked_runs
+from publish.support.parallel import fork_workers, in_forked_runs, weighed_runs
 
 MAGIC = b"PUBCACHE"
 PARALLEL_THRESHOLD = 48
@@ -385,9 +385,11 @@ def read_essays(
     parse: EssayParser,
     plan: BodyPlan | None = None,
     build_cache: BuildCache | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[Parsed]:
     """Every essay, in order: cached where `build_cache` holds, the rest parsed (by `parse`,
-    the content's own reader of one file) across cores, each rendered as `plan` says."""
+    the content's own reader of one file) across cores, each rendered as `plan` says; when
+    worker processes parse them, this process does `meanwhile` as they do."""
     if build_cache is None or not build_cache.enabled:
         return [parse(path, root, settings, glossary) for path in paths]
     # parses kept for bodies a record lacks hold only within one build: a record's name does
@@ -411,7 +413,8 @@ def read_essays(
         else:
             keys.add(key.hex())  # type: ignore[union-attr]
     pairs = [(paths[index], key) for index, key in missing]
-    for (index, _), (result, key) in zip(missing, _parse_missing(pairs, cache), strict=True):
+    parsed = _parse_missing(pairs, cache, meanwhile)
+    for (index, _), (result, key) in zip(missing, parsed, strict=True):
         results[index] = result
         keys.add(key.hex())
     cache.sources.clear()
@@ -423,15 +426,20 @@ def read_essays(
 
 
 def _parse_missing(
-    pairs: list[tuple[Path, bytes | None]], cache: EssayCache
+    pairs: list[tuple[Path, bytes | None]],
+    cache: EssayCache,
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[tuple[Parsed, bytes]]:
     """Parse the essays the cache did not hold (under their keys, or keyed as they are
-    read), in forked workers when there are many (they inherit the cache); each comes back
-    with its bodies rendered and kept, never its tokens, and its key."""
+    read), in forked workers when there are many (they inherit the cache; this process does
+    `meanwhile` as they work); each comes back with its bodies rendered and kept, never its
+    tokens, and its key."""
     workers = fork_workers(len(pairs), PARALLEL_THRESHOLD)
     if not workers:
         found = list(map(cache.parse_pair, pairs))
     else:
-        chunk = max(1, min(32, len(pairs) // (workers * 8)))  # small results: flat memory
-        found = list(in_forked_runs(pairs, cache.parse_pair, workers, chunk))
+        runs = weighed_runs([1] * len(pairs), workers, 32)  # small results: flat memory
+        found = in_forked_runs(  # each attached as it comes
+            pairs, cache.parse_pair, workers, runs, meanwhile=meanwhile
+        )
     return [cache.attach(made, path) for made, (path, _) in zip(found, pairs, strict=True)]

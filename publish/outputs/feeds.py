@@ -40,7 +40,8 @@ def render_feeds(site: Site) -> OutputFiles:
     contents = FeedContents(site)
 
     def feed(path: str, essays: list[Essay], title: str, make: Callable[[], str]) -> Deferred:
-        return Deferred(Reads(path, values=(title,), essays=tuple(essays)), make)
+        reads = Reads(path, values=(title,), essays=tuple(essays))
+        return Deferred(reads, make, loads=load_feed_libraries)
 
     site_feeds = {
         "feed.xml": feed(
@@ -111,6 +112,11 @@ class FeedContents:
             if essay.slug not in self.contents:
                 self.contents[essay.slug] = feed_content(self.site, essay)
         return self.contents
+
+
+def load_feed_libraries() -> None:
+    """Load feedgen (and lxml beneath it), as making a feed would."""
+    import feedgen.feed  # noqa: F401
 
 
 def _generator(

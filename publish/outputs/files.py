@@ -33,6 +33,9 @@ class Deferred:
     reads: Reads
     make: Callable[[], Content]
     key: str | None = None
+    # what making it loads first (a library's modules): loaded once by the build before its
+    # workers are forked, so that each worker finds it loaded rather than loading it again
+    loads: Callable[[], object] | None = None
 
 
 def made(value: Content | Deferred) -> Content:

@@ -40,7 +40,7 @@ from publish.outputs.templates import folder_stamp, load_rendered, template_envi
 from publish.pipeline import finishers
 from publish.pipeline.checker import CheckMemo, check_trees
 from publish.pipeline.finishers import StagedView, run_finishers
-from publish.pipeline.formats import FOLDERS, FORMATS
+from publish.pipeline.formats import FOLDERS, FORMATS, load_libraries
 from publish.pipeline.load import Loaded, load
 from publish.pipeline.previewing import (
     PREVIEW_FOLDER,
@@ -55,10 +55,10 @@ from publish.pipeline.search import require_pagefind, search_finisher
 from publish.pipeline.writer import OutputFolder, Placing, build_lock, place, write_trees
 from publish.state.releases import Known
 from publish.state.unsent import emails_wanted
-from publish.support.parallel import fork_workers, in_forked_runs
+from publish.support.parallel import RUNS_AHEAD, fork_workers, in_forked_runs, weighed_runs
 
 PARALLEL_THRESHOLD = 96  # contents below which forking workers costs more than it saves
-MAX_RUN = 48  # contents a worker makes per task: small results keep the parent's memory flat
+MAX_RUN = 48  # contents a worker makes per task (at most): small results, flat memory
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def build(
         cache = cache.reading()
     out = output_dir(root, options)
     with build_lock(out) if write else contextlib.nullcontext(), one_build():
-        loaded = loaded or load(root, cache)
+        loaded = loaded or load(root, cache, load_libraries)
         site, known, warnings = loaded.site, loaded.known, loaded.warnings
         require_pagefind(root, site.settings)
         published = plan(site, known, options)
@@ -284,7 +284,7 @@ def decide(
 
 def keyed(keys: OutputKeys, value: Deferred) -> Deferred:
     """A deferred content with its key (see `output_key`)."""
-    return Deferred(value.reads, value.make, output_key(keys, value))
+    return Deferred(value.reads, value.make, output_key(keys, value), value.loads)
 
 
 def output_key(keys: OutputKeys, value: Deferred) -> str | None:
@@ -351,7 +351,7 @@ def made_contents(
     values: Sequence[Content | Deferred], before_fork: Callable[[], None] | None = None
 ) -> Iterator[Content]:
     """Each value made, in order (see `shared_out`)."""
-    return shared_out(values, values, made, _made_bytes, before_fork)
+    return shared_out(values, values, made, _made_bytes, True, before_fork)
 
 
 def heaviest_first(placings: Sequence[Placing]) -> list[Placing]:
@@ -373,7 +373,8 @@ def placed_files(
 ) -> Iterator[FileStamp]:
     """Each file made and written where it is staged, in order (see `shared_out`): the
     workers write what they make, so only each file's stamp comes back here."""
-    return shared_out(placings, [p.content for p in placings], place, place, before_fork)
+    contents = [p.content for p in placings]
+    return shared_out(placings, contents, place, place, False, before_fork)
 
 
 def shared_out(
@@ -381,19 +382,26 @@ def shared_out(
     values: Sequence[Content | Deferred],
     here: Callable[[Any], Any],
     forked: Callable[[Any], Any],
+    bounded: bool,
     before_fork: Callable[[], None] | None = None,
 ) -> Iterator[Any]:
-    """`here(task)` for each task, in order; forked workers (sharing the loaded site, and
-    what `before_fork` loads) do `forked(task)` instead when enough `values` are deferred to
-    pay for the workers, each worker a run of neighbouring tasks."""
+    """`here(task)` for each task, in order; forked workers (sharing the loaded site, what
+    `before_fork` loads and what making the values loads, see `Deferred.loads`) do
+    `forked(task)` instead when enough `values` are deferred to pay for the workers, each
+    worker a run of neighbouring tasks (see `weighed_runs`), and with `bounded` only a few
+    runs ahead of what the caller has taken (what comes back is large: contents, not
+    stamps)."""
     workers = fork_workers(sum(isinstance(v, Deferred) for v in values), PARALLEL_THRESHOLD)
     if not workers:
         yield from map(here, tasks)
         return
     if before_fork is not None:
         before_fork()
-    step = max(1, min(MAX_RUN, -(-len(tasks) // (workers * 8))))
-    yield from in_forked_runs(tasks, forked, workers, step)
+    for loads in {v.loads for v in values if isinstance(v, Deferred) and v.loads is not None}:
+        loads()  # once here rather than once in each worker
+    longest = max(1, min(MAX_RUN, -(-len(tasks) // (workers * 8))))
+    runs = weighed_runs([1 + _listed(value) for value in values], workers, longest)
+    yield from in_forked_runs(tasks, forked, workers, runs, RUNS_AHEAD if bounded else None)
 
 
 def _made_bytes(value: Content | Deferred) -> bytes:

@@ -32,6 +32,7 @@ class OutputFormat:
     chosen: bool = False  # made only for the essays the build names (see `gather`)
     routes: tuple[str, ...] = ()  # the first part of each path it writes besides essay pages
     checked: bool = True  # made by `check` too (not files nothing in can fail: image copies)
+    loads: Callable[[], object] | None = None  # what making its files loads (a library)
 
 
 def _feeds(site: Site, templates: Environment) -> OutputFiles:
@@ -88,6 +89,7 @@ FORMATS: tuple[OutputFormat, ...] = (
         "the newest essays",
         ("feed",),
         routes=("feed", "atom", "tags"),
+        loads=feeds.load_feed_libraries,
     ),
     OutputFormat(
         "the fediverse Articles",
@@ -123,5 +125,15 @@ FORMATS: tuple[OutputFormat, ...] = (
     ),
 )
 FOLDERS = tuple(dict.fromkeys(row.folder for row in FORMATS))
+
+
+def load_libraries() -> None:
+    """Load what making the rows' files loads (done while the essays are parsed, so that
+    neither the build's later steps nor each of its workers load it)."""
+    for row in FORMATS:
+        if row.loads is not None:
+            row.loads()
+
+
 BODIES = tuple(dict.fromkeys(name for row in FORMATS for name in row.bodies))
 ROUTES = frozenset(route for row in FORMATS if row.folder == "site" for route in row.routes)

@@ -41,11 +41,14 @@ class Loaded:
         return self.known.bind(self.files)
 
 
-def load(root: Path, cache: BuildCache | None = None) -> Loaded:
+def load(
+    root: Path, cache: BuildCache | None = None, meanwhile: Callable[[], object] | None = None
+) -> Loaded:
     """Read every file of the site at `root`, each essay's parse and the bodies the output
     table shows kept in `cache` (the site's own when none is given), an essay taking a
-    built-in address refused; then the releases, read once and applied. A PublishError
-    for any error in the files or the releases."""
+    built-in address refused; then the releases, read once and applied. While worker
+    processes parse the essays (when there are many), this one does `meanwhile`. A
+    PublishError for any error in the files or the releases."""
     cache = cache or BuildCache.for_site(root)
     read_first: list[Known] = []  # read by the plan, once the settings are known
 
@@ -55,7 +58,13 @@ def load(root: Path, cache: BuildCache | None = None) -> Loaded:
         address = partial(known.address, root)
         return essay_bodies(root, settings, BODIES, ImageSizes(root, cache), address)
 
-    reader = partial(parses.read_essays, parse=essays.read_essay, plan=plan, build_cache=cache)
+    reader = partial(
+        parses.read_essays,
+        parse=essays.read_essay,
+        plan=plan,
+        build_cache=cache,
+        meanwhile=meanwhile,
+    )
     files, warnings = read_files(root, reader, cache, ROUTES)
     known = read_first[0] if read_first else recorded_releases(root, files.settings)
     binding = known.bind(files)
