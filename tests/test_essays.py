@@ -11,8 +11,11 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from publish.content import links, source
+from publish.content import essays, links, preflight, source
 from publish.content.essays import slugify
+from publish.content.glossary import load_glossary
+from publish.content.markdown import build_parser
+from publish.content.settings import load_settings
 from publish.content.site import load_site
 from publish.errors import PublishError
 from publish.model import Essay
@@ -269,3 +272,31 @@ def test_control_characters_are_found_as_the_pattern_finds_them(text: str) -> No
     """The ASCII shortcut clears exactly the files the pattern finds nothing in."""
     found = source._control_problems("e.md", text)
     assert bool(found) == bool(source.CONTROL_CHARACTERS.search(text))
+
+
+def test_a_plain_essay_is_not_searched_for_raw_html_or_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body without a `<` holds no raw HTML and one without `![` no image: their checks
+    (nesting, dropped embeds, `<img>` and Markdown images, alt text) do not walk its tokens."""
+    walked: list[str] = []
+
+    def recorded(module: Any, name: str) -> None:
+        original = getattr(module, name)
+
+        def walk(*args: Any, **kwargs: Any) -> Any:
+            walked.append(name)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, walk)
+
+    root = make_site(tmp_path, essays={"one": PLAIN_ESSAY})
+    glossary = load_glossary(root, build_parser())[0]
+    settings = load_settings(root)
+    for module, name in [(preflight, "_html_tokens"), (links, "_body_images")]:
+        recorded(module, name)
+    recorded(links, "_html_images")
+    recorded(essays, "deep_html")
+    essay, problems = essays.read_essay(root / "essays" / "one.md", root, settings, glossary)
+    assert essay is not None and essay.word_count == 200 and problems == []
+    assert walked == []

@@ -179,7 +179,7 @@ def parse_body(
         *unsafe_links(document),
         *_too_deep(document, own),
         *referenced_controls(document.path, own, document.body, document.body_line),
-        *deep_html(document.path, own, document.body_line),
+        *(deep_html(document.path, own, document.body_line) if "<" in document.body else []),
     ]
     for label in env["publish"].get("unknown_labels", []):
         line, col = _citation_position(document, tokens, label)

@@ -83,11 +83,13 @@ def locate_sources(
     links those of the body (`own`: its tokens without its glossary notes', see `own_tokens`),
     whose first line is file line `body_line` + 1. `raw` is the essay file's bytes as
     already read (not read again); its lines are found once for both."""
-    lines = _lines(raw.decode("utf-8"))
+    text = raw.decode("utf-8")
+    lines = _lines(text)
     images = (
         *_front_matter_image(image, lines, body_line),
-        *_body_images(own, lines, body_line),
-        *_html_images(own, lines, body_line),
+        # only a body with an image's `![` or raw HTML's `<` has any to look for
+        *(_body_images(own, lines, body_line) if "![" in text else ()),
+        *(_html_images(own, lines, body_line) if "<" in text else ()),
     )
     return images, locate_links(own, lines, body_line)
 
