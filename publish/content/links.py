@@ -141,7 +141,9 @@ def _file_lines(path: Path) -> list[str]:
 def _lines(text: str) -> list[str]:
     """A Markdown text's lines, as documents.read_document numbers them."""
     text = text.removeprefix("\ufeff")
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.split("\n")
 
 
 def _image_faults(shown_path: str, found: list[Located], root: Path) -> list[Problem]:
