@@ -300,3 +300,18 @@ def test_a_plain_essay_is_not_searched_for_raw_html_or_images(
     essay, problems = essays.read_essay(root / "essays" / "one.md", root, settings, glossary)
     assert essay is not None and essay.word_count == 200 and problems == []
     assert walked == []
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\r"])
+def test_an_essay_with_carriage_returns_reads_as_with_newlines(tmp_path: Path, ending: str) -> None:
+    """Line ends of any kind give the same essay, its sources at the same lines."""
+    body = "A [link](https://example.org/) here.\n\n![](https://example.org/pic.png)\n"
+    text = essay_text(title="Ends", body=body)
+    plain = load_one(tmp_path / "lf", text)
+    ended = load_one(tmp_path / "cr", text.replace("\n", ending))
+    assert (ended.summary, ended.word_count, ended.body_line) == (
+        plain.summary,
+        plain.word_count,
+        plain.body_line,
+    )
+    assert (ended.images, ended.links) == (plain.images, plain.links)
