@@ -21,6 +21,7 @@ from markdown_it.token import Token
 
 from publish.content.fasttail import known_tail, tail
 from publish.content.fasttree import NESTING_LIMIT, Decline, Lines, inline_children
+from publish.support.textscan import holds_pair, pair_count
 
 try:  # the compiled engine has wheels for the common platforms; elsewhere all is markdown-it-py
     import markdown_it_pyrs
@@ -113,7 +114,7 @@ def _definitions(src: str) -> list[str]:
     """The labels of the essay's own footnote definitions, in order; Decline unless each
     starts a line after a blank one (or the start), has a plain label and is defined once."""
     labels: list[str] = []
-    if "]:" not in src:  # no definition of any kind (FOOTNOTE_DEFINITION needs one)
+    if not holds_pair(src, "]:"):  # no definition of any kind (FOOTNOTE_DEFINITION needs one)
         return labels
     for match in FOOTNOTE_DEFINITION.finditer(src):
         start = match.start()
@@ -123,7 +124,7 @@ def _definitions(src: str) -> list[str]:
         if start and previous.strip(" "):
             raise Decline
         labels.append(match[1])
-    if len(set(labels)) != len(labels) or src.count("]:") != len(labels):
+    if len(set(labels)) != len(labels) or pair_count(src, "]:") != len(labels):
         raise Decline  # a label twice, or a reference definition (or text like one)
     return labels
 

@@ -17,6 +17,7 @@ from publish.content.source import FrontMatterDocument, shown
 from publish.errors import Problem, error, warning
 from publish.layout import ESSAYS_DIR
 from publish.model import Essay, Glossary, Located, Note
+from publish.support.textscan import holds_pair
 
 IMAGE_SCHEMES = ("http", "https")
 SAFE_DATA_IMAGE = re.compile(r"^data:image/(?:gif|png|jpeg|webp);", re.IGNORECASE)
@@ -29,7 +30,7 @@ def unsafe_links(document: FrontMatterDocument) -> list[Problem]:
     """Warn about links with a scheme the renderer refuses (they stay plain text); images
     are checked by `image_problems`."""
     problems: list[Problem] = []
-    if "](" not in document.body:  # no link destination at all (LINK_DESTINATION needs one)
+    if not holds_pair(document.body, "]("):  # no destination (LINK_DESTINATION needs one)
         return problems
     for number, line in enumerate(document.body.split("\n")):
         for match in refused_links(line):
@@ -88,7 +89,7 @@ def locate_sources(
     images = (
         *_front_matter_image(image, lines, body_line),
         # only a body with an image's `![` or raw HTML's `<` has any to look for
-        *(_body_images(own, lines, body_line) if "![" in text else ()),
+        *(_body_images(own, lines, body_line) if holds_pair(text, "![") else ()),
         *(_html_images(own, lines, body_line) if "<" in text else ()),
     )
     return images, locate_links(own, lines, body_line)

@@ -20,8 +20,8 @@ from publish.content.fastparse import fast_parse
 from publish.content.glossary import glossary_plugin
 
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
-# Each ASCII byte as `count_words` sees it: b" " for what `str.split` takes for a space.
-WORD_MARKS = bytes(b" "[0] if chr(c).isspace() else b"x"[0] for c in range(256))
+# Each ASCII byte as `count_words` sees it: 0 for what `str.split` takes for a space, else 1.
+WORD_MARKS = bytes(0 if chr(c).isspace() else 1 for c in range(256))
 
 
 @lru_cache(maxsize=1)
@@ -88,9 +88,10 @@ def word_count(tokens: Sequence[Token]) -> int:
 
 
 def count_words(text: str) -> int:
-    """`len(text.split())`, without making the words: for ASCII text, each space (as `split`
-    knows spaces) marked one way and all else another, then the starts of words counted."""
+    """`len(text.split())`, without making the words: for ASCII text, each byte marked 0 for a
+    space (as `split` knows spaces) or 1, the marks read as one integer, and the words counted
+    by their first bytes: a 1 whose byte before (the next higher one) is 0."""
     if not text.isascii():
         return len(text.split())
-    marks = text.encode("ascii").translate(WORD_MARKS)
-    return marks.count(b" x") + marks.startswith(b"x")
+    marks = int.from_bytes(text.encode("ascii").translate(WORD_MARKS), "big")
+    return (marks & ~(marks << 8)).bit_count()

@@ -15,6 +15,7 @@ from markdown_it.token import Token
 
 from publish.content.source import FrontMatterDocument
 from publish.errors import Problem, warning
+from publish.support.textscan import holds_pair
 
 # The first paragraph `publish new` writes into a new essay.
 NEW_ESSAY_PLACEHOLDER = "Write the first paragraph here; it becomes the summary unless you set one."
@@ -40,7 +41,7 @@ def source_warnings(
         *(_placeholder(document, lines) if NEW_ESSAY_PLACEHOLDER in body else []),
         *_long_subject(document, title),
         *(_dropped_embeds(document, own, lines) if raw_html else []),
-        *_images_without_alt(document, own, lines, "![" in body, raw_html),
+        *_images_without_alt(document, own, lines, holds_pair(body, "!["), raw_html),
     ]
 
 
