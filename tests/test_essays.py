@@ -315,3 +315,23 @@ def test_an_essay_with_carriage_returns_reads_as_with_newlines(tmp_path: Path, e
         plain.body_line,
     )
     assert (ended.images, ended.links) == (plain.images, plain.links)
+
+
+def test_a_good_date_and_slug_are_read_without_finding_their_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key's line is looked for only for a message about it (the date's error was once
+    written out, line and all, for every essay, and dropped when the date was good)."""
+    root = make_site(tmp_path, essays={"one": PLAIN_ESSAY.replace("date:", "slug: one\ndate:")})
+    glossary, settings = load_glossary(root, build_parser())[0], load_settings(root)
+    asked: list[str] = []
+    key_line = source.FrontMatterDocument.key_line
+
+    def recorded(document: source.FrontMatterDocument, key: str) -> int:
+        asked.append(key)
+        return key_line(document, key)
+
+    monkeypatch.setattr(source.FrontMatterDocument, "key_line", recorded)
+    essay, problems = essays.read_essay(root / "essays" / "one.md", root, settings, glossary)
+    assert essay is not None and essay.slug == "one" and problems == []
+    assert asked == []

@@ -291,6 +291,8 @@ def _slug(document: FrontMatterDocument, title: str, problems: list[Problem]) ->
     if "slug" not in document.metadata:
         return cap_slug(slugify(title)) if title else ""
     slug = document.metadata["slug"]
+    if isinstance(slug, str) and SLUG_PATTERN.match(slug) and len(slug) <= MAX_SLUG_LENGTH:
+        return slug  # the common case, without looking for its line
     line = document.key_line("slug")
     if not isinstance(slug, str) or not SLUG_PATTERN.match(slug):
         problems.append(
@@ -334,29 +336,34 @@ def _date(
     value = document.metadata.get("date")
     if value is None:
         return None
-    line = document.key_line("date")
-    written = value if isinstance(value, str) else _value_text(document, line)
-    bad = error(
-        document.path,
-        line,
-        _value_col(document, line),
-        f"bad date '{shown(written)}': use YYYY-MM-DD or YYYY-MM-DD HH:MM, "
-        f"a year from {MIN_YEAR} to {MAX_YEAR}",
-    )
+    written = value
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
         except ValueError:
-            problems.append(bad)
+            problems.append(_bad_date(document, written))
             return None
     try:
         moment = _in_zone(value, settings)
     except (OverflowError, ValueError):
         moment = None
     if moment is None or not MIN_YEAR <= moment.year <= MAX_YEAR:
-        problems.append(bad)
+        problems.append(_bad_date(document, written))
         return None
     return moment
+
+
+def _bad_date(document: FrontMatterDocument, value: Any) -> Problem:
+    """The error for a date that is not one (found only once it is wrong: most are right)."""
+    line = document.key_line("date")
+    written = value if isinstance(value, str) else _value_text(document, line)
+    return error(
+        document.path,
+        line,
+        _value_col(document, line),
+        f"bad date '{shown(written)}': use YYYY-MM-DD or YYYY-MM-DD HH:MM, "
+        f"a year from {MIN_YEAR} to {MAX_YEAR}",
+    )
 
 
 def _in_zone(value: Any, settings: Settings) -> datetime | None:
