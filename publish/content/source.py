@@ -12,6 +12,7 @@ import yaml
 import yaml.composer
 from frontmatter.default_handlers import YAMLHandler
 
+from publish.content.flatyaml import STR_TAG, flat_front_matter
 from publish.content.positions import front_matter_key_line
 from publish.errors import Problem, error
 from publish.layout import ESSAYS_DIR as ESSAYS_DIR  # build.py still imports it from here
@@ -26,7 +27,6 @@ CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe
 PLAIN_ASCII = b"\t\n" + bytes(range(0x20, 0x7F))
 MAX_CONTROL_PROBLEMS = 10
 MAX_HTML_DEPTH = 100  # raw HTML in an essay never nests this deep; browsers stop at 512
-STR_TAG = "tag:yaml.org,2002:str"
 KIND_NAMES = {
     "bool": "a boolean",
     "int": "a number",
@@ -185,7 +185,19 @@ def _plain_enough(front_matter: str) -> bool:
 def _load_front_matter(
     shown_path: str, front_matter: str
 ) -> tuple[dict[str, Any] | None, list[Problem]]:
-    """Parse the front matter strictly; the mapping, or None and the problems that stop it."""
+    """Parse the front matter strictly; the mapping, or None and the problems that stop it
+    (the plainest kind read without a YAML loader, as the loader would read it)."""
+    metadata = flat_front_matter(front_matter)
+    if metadata is None:
+        return _yaml_front_matter(shown_path, front_matter)
+    problems = _control_value_problems(shown_path, front_matter, metadata)
+    return (None if problems else metadata), problems
+
+
+def _yaml_front_matter(
+    shown_path: str, front_matter: str
+) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """`_load_front_matter` by a YAML loader (libyaml's where the text allows it)."""
     loader: FrontMatterLoader | FastFrontMatterLoader | None = None
     metadata: Any = None
     if _plain_enough(front_matter) and hasattr(yaml, "CSafeLoader"):
