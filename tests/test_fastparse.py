@@ -20,6 +20,7 @@ from markdown_it.utils import read_fixture_file
 
 from bench.generate import generate
 from publish.content.fastparse import ASCII_ODD_SPACE, DECLINED_CHARACTERS, _declined, fast_parse
+from publish.content.fasttree import TOKEN_FIELDS, made_token
 from publish.content.glossary import load_glossary
 from publish.content.markdown import build_parser, parse_markdown
 from publish.content.source import read_document
@@ -362,3 +363,21 @@ def test_an_ascii_source_is_declined_for_exactly_the_forms_listed(source: str) -
     forms is in it."""
     listed = any(form in source for form in DECLINED_CHARACTERS + ASCII_ODD_SPACE)
     assert _declined(source) == listed
+
+
+@given(
+    kind=st.sampled_from(["text", "em_open", "paragraph_close"]),
+    nesting=st.sampled_from([-1, 0, 1]),
+    level=st.integers(0, 9),
+    content=st.text(max_size=5),
+    block=st.booleans(),
+    hidden=st.booleans(),
+)
+def test_a_token_made_directly_is_the_token_its_constructor_makes(
+    kind: str, nesting: int, level: int, content: str, block: bool, hidden: bool
+) -> None:
+    """`made_token` skips only `Token.__post_init__`, which a dict of attributes never needs."""
+    fields = (kind, "p", nesting, {}, [0, 1], level, None, content, "*", "", {}, block, hidden)
+    made, constructed = made_token(*fields), Token(*fields)
+    assert type(made) is Token and made == constructed
+    assert tuple(field.name for field in dataclasses.fields(Token)) == TOKEN_FIELDS

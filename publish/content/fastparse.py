@@ -20,7 +20,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from publish.content.fasttail import known_tail, tail
-from publish.content.fasttree import NESTING_LIMIT, Decline, Lines, inline_children
+from publish.content.fasttree import NESTING_LIMIT, Decline, Lines, inline_children, made_token
 from publish.support.textscan import holds_pair, pair_count
 
 try:  # the compiled engine has wheels for the common platforms; elsewhere all is markdown-it-py
@@ -172,7 +172,7 @@ class _Builder:
         self, kind: str, tag: str, nesting: int, level: int, span: list[int] | None = None
     ) -> Token:
         """Append one block token."""
-        token = Token(kind, tag, nesting, {}, span, level, None, "", "", "", {}, True, False)
+        token = made_token(kind, tag, nesting, {}, span, level, None, "", "", "", {}, True, False)
         self.tokens.append(token)
         return token
 

@@ -20,6 +20,7 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
+from publish.content.fasttree import made_token
 from publish.content.glossary import glossary_note_tokens
 
 # The core rules after the inline parse that `tail` stands for, then the one it runs.
@@ -102,4 +103,4 @@ def _own_note(body: list[Token], anchors: list[Token]) -> list[Token]:
 
 def _bare(kind: str, nesting: int, meta: dict[str, Any] | None) -> Token:
     """A token of the notes section as the footnote plugin makes it (no tag, not a block)."""
-    return Token(kind, "", nesting, {}, None, 0, None, "", "", "", meta or {}, False, False)
+    return made_token(kind, "", nesting, {}, None, 0, None, "", "", "", meta or {}, False, False)
