@@ -168,18 +168,16 @@ def inline_children(nodes: Any, citer: Citer, in_note: bool = False) -> list[Tok
     """markdown-it-py's children of an inline token, from the tree's inline nodes."""
     out: list[Token] = []
     _convert(nodes, 0, out, citer, "note" if in_note else "")
-    return _joined(out)
-
-
-def _joined(tokens: list[Token]) -> list[Token]:
-    """Adjacent text tokens merged, as markdown-it-py's fragments join leaves them."""
-    out: list[Token] = []
-    for token in tokens:
-        if token.type == "text" and out and out[-1].type == "text":
-            out[-1].content += token.content
-        else:
-            out.append(token)
     return out
+
+
+def _add_text(out: list[Token], level: int, content: str) -> None:
+    """Append a text token, or join it to the text token before it: adjacent text tokens
+    are merged, as markdown-it-py's fragments join leaves them."""
+    if out and out[-1].type == "text":
+        out[-1].content += content
+    else:
+        out.append(_leaf("text", "", level, content))
 
 
 def _leaf(kind: str, tag: str, level: int, content: str = "", markup: str = "") -> Token:
@@ -195,7 +193,7 @@ def _convert(nodes: Any, level: int, out: list[Token], citer: Citer, inside: str
         if name == "text":
             content = node.meta["content"]
             if citer.touched and "[^" not in content:  # the common case, kept short
-                out.append(_leaf("text", "", level, content))
+                _add_text(out, level, content)
             else:
                 _text(content, level, out, citer, inside)
         elif name in ("softbreak", "hardbreak"):
@@ -206,7 +204,7 @@ def _convert(nodes: Any, level: int, out: list[Token], citer: Citer, inside: str
             tag, width = WRAPPERS[name]
             markup = node.meta.get("marker", "~") * width
             if tag == "strong":  # markdown-it-py leaves the delimiters' other halves, empty
-                out.append(_leaf("text", "", level))
+                _add_text(out, level, "")
             out.append(
                 made_token(
                     f"{tag}_open", tag, 1, {}, None, level, None, "", markup, "", {}, False, False
@@ -219,7 +217,7 @@ def _convert(nodes: Any, level: int, out: list[Token], citer: Citer, inside: str
                 )
             )
             if tag == "strong":
-                out.append(_leaf("text", "", level))
+                _add_text(out, level, "")
         elif name == "code_inline":
             content = "".join(child.meta["content"] for child in node.children)
             markup = node.meta["marker"] * node.meta["marker_len"]
@@ -251,7 +249,7 @@ def _text(content: str, level: int, out: list[Token], citer: Citer, inside: str)
     if not citer.touched and TRIED.search(content):
         citer.touched = True
     if "[^" not in content:
-        out.append(_leaf("text", "", level, content))
+        _add_text(out, level, content)
         return
     if inside:
         raise Decline
@@ -263,7 +261,7 @@ def _text(content: str, level: int, out: list[Token], citer: Citer, inside: str)
         elif "[^" in piece:
             raise Decline
         elif piece:
-            out.append(_leaf("text", "", level, piece))
+            _add_text(out, level, piece)
 
 
 def _href(url: str, parser: MarkdownIt) -> str:
@@ -300,7 +298,7 @@ def _autolink(node: Any, level: int, out: list[Token], citer: Citer) -> None:
             "link_open", "a", 1, level=level, attrs={"href": href}, markup="autolink", info="auto"
         )
     )
-    out.append(_leaf("text", "", level + 1, parser.normalizeLinkText(raw)))
+    _add_text(out, level + 1, parser.normalizeLinkText(raw))
     out.append(Token("link_close", "a", -1, level=level, markup="autolink", info="auto"))
 
 
@@ -317,5 +315,5 @@ def _image(node: Any, level: int, out: list[Token], citer: Citer) -> None:
     token.attrs = attrs
     token.children = []
     _convert(node.children, 0, token.children, citer, "image")
-    token.children = _joined(token.children) or None  # markdown-it-py: None for an empty alt
+    token.children = token.children or None  # markdown-it-py: None for an empty alt
     out.append(token)
