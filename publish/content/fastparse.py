@@ -5,8 +5,9 @@
 handle (raw HTML blocks, entities, backslash escapes, tabs, reference definitions, lazy
 quote lines, unusual footnotes ...), and the caller parses it with markdown-it-py. The tree
 gives the block and inline structure; source line ranges, inline contents and the footnote
-numbering are worked out here as markdown-it-py does, and our own core rules (footnote
-tail, glossary, heading anchors) then run on the result exactly as they do there.
+numbering are worked out here as markdown-it-py does; what the core rules after the inline
+parse (footnote tail, glossary, heading anchors) make of the result is then made in one
+pass by `fasttail`, as they make it.
 """
 
 from __future__ import annotations
