@@ -87,7 +87,7 @@ class Lines:
         widths = (
             map(len, self.text[:-1]) if src.isascii() else (len(t.encode()) for t in self.text[:-1])
         )
-        self.starts = list(accumulate((width + 1 for width in widths), initial=0))
+        self.starts = list(accumulate(map((1).__add__, widths), initial=0))  # each + its "\n"
         self.count = src.count("\n") + (0 if src.endswith("\n") else 1)
 
     def line_of(self, offset: int) -> int:

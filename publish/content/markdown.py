@@ -90,8 +90,9 @@ def word_count(tokens: Sequence[Token]) -> int:
 def count_words(text: str) -> int:
     """`len(text.split())`, without making the words: for ASCII text, each byte marked 0 for a
     space (as `split` knows spaces) or 1, the marks read as one integer, and the words counted
-    by their first bytes: a 1 whose byte before (the next higher one) is 0."""
+    by their edges: each word starts and ends where a mark differs from the one before it
+    (the integer shifted by a byte, zeros beyond both ends), so two edges a word."""
     if not text.isascii():
         return len(text.split())
     marks = int.from_bytes(text.encode("ascii").translate(WORD_MARKS), "big")
-    return (marks & ~(marks << 8)).bit_count()
+    return (marks ^ (marks << 8)).bit_count() // 2
