@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from publish.content import essays, links, preflight, source
 from publish.content.essays import slugify
+from publish.content.glossary import load_glossary
+from publish.content.markdown import build_parser
+from publish.content.settings import load_settings
 from publish.content.site import load_site
 from publish.errors import PublishError
 from publish.model import Essay
@@ -229,3 +235,103 @@ def test_a_slug_is_python_slugifys_whether_or_not_it_is_loaded(text: str) -> Non
 @pytest.mark.parametrize("text", ["abc\n", "a--b", "-a", "ab-", "Abc", "a,b", "1,000", "\u017f"])
 def test_a_text_near_slug_shape_gets_python_slugifys_slug(text: str) -> None:
     assert slugify(text) == library_slug(text)
+
+
+# --- work done once per essay ----------------------------------------------------------------
+
+PLAIN_ESSAY = "---\ntitle: Plain\ndate: 2024-01-01\n---\n" + "A line of *plain* words.\n\n" * 40
+
+
+class Recorded:
+    """A stand-in for a compiled pattern that records each `finditer` scan it makes."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern, self.scans = pattern, 0
+
+    def __getattr__(self, name: str) -> Any:
+        self.scans += name == "finditer"
+        return getattr(self.pattern, name)
+
+
+def test_a_plain_essay_is_read_without_a_scan_for_links_or_controls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ASCII essay without a link destination is cleared of control characters and of
+    refused links without their patterns' scans (the file's, and one a line)."""
+    links_scans = Recorded(links.LINK_DESTINATION)
+    control_scans = Recorded(source.CONTROL_CHARACTERS)
+    monkeypatch.setattr(links, "LINK_DESTINATION", links_scans)
+    monkeypatch.setattr(source, "CONTROL_CHARACTERS", control_scans)
+    essay = load_one(tmp_path, PLAIN_ESSAY)
+    assert essay.word_count == 200
+    assert (links_scans.scans, control_scans.scans) == (0, 0)
+
+
+@given(text=st.text(alphabet=st.sampled_from([*"ab \n\t", *map(chr, range(0x20))]), max_size=40))
+def test_control_characters_are_found_as_the_pattern_finds_them(text: str) -> None:
+    """The ASCII shortcut clears exactly the files the pattern finds nothing in."""
+    found = source._control_problems("e.md", text)
+    assert bool(found) == bool(source.CONTROL_CHARACTERS.search(text))
+
+
+def test_a_plain_essay_is_not_searched_for_raw_html_or_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body without a `<` holds no raw HTML and one without `![` no image: their checks
+    (nesting, dropped embeds, `<img>` and Markdown images, alt text) do not walk its tokens."""
+    walked: list[str] = []
+
+    def recorded(module: Any, name: str) -> None:
+        original = getattr(module, name)
+
+        def walk(*args: Any, **kwargs: Any) -> Any:
+            walked.append(name)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, walk)
+
+    root = make_site(tmp_path, essays={"one": PLAIN_ESSAY})
+    glossary = load_glossary(root, build_parser())[0]
+    settings = load_settings(root)
+    for module, name in [(preflight, "_html_tokens"), (links, "_body_images")]:
+        recorded(module, name)
+    recorded(links, "_html_images")
+    recorded(essays, "deep_html")
+    essay, problems = essays.read_essay(root / "essays" / "one.md", root, settings, glossary)
+    assert essay is not None and essay.word_count == 200 and problems == []
+    assert walked == []
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\r"])
+def test_an_essay_with_carriage_returns_reads_as_with_newlines(tmp_path: Path, ending: str) -> None:
+    """Line ends of any kind give the same essay, its sources at the same lines."""
+    body = "A [link](https://example.org/) here.\n\n![](https://example.org/pic.png)\n"
+    text = essay_text(title="Ends", body=body)
+    plain = load_one(tmp_path / "lf", text)
+    ended = load_one(tmp_path / "cr", text.replace("\n", ending))
+    assert (ended.summary, ended.word_count, ended.body_line) == (
+        plain.summary,
+        plain.word_count,
+        plain.body_line,
+    )
+    assert (ended.images, ended.links) == (plain.images, plain.links)
+
+
+def test_a_good_date_and_slug_are_read_without_finding_their_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key's line is looked for only for a message about it (the date's error was once
+    written out, line and all, for every essay, and dropped when the date was good)."""
+    root = make_site(tmp_path, essays={"one": PLAIN_ESSAY.replace("date:", "slug: one\ndate:")})
+    glossary, settings = load_glossary(root, build_parser())[0], load_settings(root)
+    asked: list[str] = []
+    key_line = source.FrontMatterDocument.key_line
+
+    def recorded(document: source.FrontMatterDocument, key: str) -> int:
+        asked.append(key)
+        return key_line(document, key)
+
+    monkeypatch.setattr(source.FrontMatterDocument, "key_line", recorded)
+    essay, problems = essays.read_essay(root / "essays" / "one.md", root, settings, glossary)
+    assert essay is not None and essay.slug == "one" and problems == []
+    assert asked == []

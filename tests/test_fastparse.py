@@ -5,22 +5,26 @@ markdown-it-py."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from markdown_it.token import Token
 from markdown_it.utils import read_fixture_file
 
 from bench.generate import generate
-from publish.content.fastparse import fast_parse
+from publish.content.fastparse import ASCII_ODD_SPACE, DECLINED_CHARACTERS, _declined, fast_parse
+from publish.content.fasttree import TOKEN_FIELDS, made_token
 from publish.content.glossary import load_glossary
 from publish.content.markdown import build_parser, parse_markdown
 from publish.content.source import read_document
-from publish.model import Glossary
+from publish.model import Glossary, GlossaryEntry
 from tests.sitebuilder import DEFAULT_FOOTNOTES, make_site
 from tests.tokencompare import env_difference, token_difference
 
@@ -289,3 +293,91 @@ def test_emphasis_by_unicode_punctuation_is_taken_and_identical(
     source: str, glossary: Glossary
 ) -> None:
     assert compared(source, glossary)
+
+
+# --- work done once (publish.content.fasttail) ----------------------------------------------
+
+NOTED = (
+    "## Notes\n\nOne[^flow], its own[^own] and again[^flow].\n\n"
+    "- a list[^deep-work]\n- of two\n\n[^own]: A note of the essay's own, *in full*.\n"
+)
+
+
+def test_a_fast_parse_leaves_the_glossarys_tokens_as_they_were() -> None:
+    """The glossary's parsed definitions are shared by every essay that cites them: a parse
+    must not replace their children (markdown-it-py's `text_join`, run on the converted
+    tokens, did, for every essay)."""
+    definition = "Cards, *kept*:\n\n- one\n- two\n\nA second paragraph."
+    tokens = tuple(build_parser().parse(definition, {}))
+    entry = GlossaryEntry("cards", "Cards", "", (), definition, "footnotes/cards.md", tokens)
+    glossary = Glossary(entries={"cards": entry})
+    before = [id(token.children) for token in entry.tokens]
+    env: dict[str, Any] = {"publish": {"glossary": glossary}}
+    assert fast_parse(build_parser(), "Cited[^cards] twice[^cards].\n", env) is not None
+    assert [id(token.children) for token in entry.tokens] == before
+
+
+def test_a_fast_parse_makes_no_token_it_throws_away(
+    glossary: Glossary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every token the compiled parse makes is in its result (the footnote plugin's tail
+    made the essay's own definitions' reference tokens, then dropped them)."""
+    made: list[Token] = []
+    construct = Token.__init__
+
+    def counted(self: Token, *args: Any, **kwargs: Any) -> None:
+        construct(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(Token, "__init__", counted)
+    tokens = fast_parse(build_parser(), NOTED, {"publish": {"glossary": glossary}})
+    monkeypatch.undo()
+    assert tokens is not None and made
+    kept = {id(token) for token in _every_token(tokens)}
+    assert [token.type for token in made if id(token) not in kept] == []
+
+
+def _every_token(tokens: Sequence[Token]) -> Iterator[Token]:
+    """Each token of a list and of its tokens' children."""
+    for token in tokens:
+        yield token
+        yield from _every_token(token.children or [])
+
+
+def test_headings_of_the_essay_and_its_glossary_notes_get_the_same_ids() -> None:
+    """Heading ids are made unique across the essay and the glossary notes it cites, in
+    reading order, as markdown-it-py's anchors rule makes them."""
+    definition = "A term.\n\n## Usage\n\nSaid *so*.\n\n### Usage\n"
+    tokens = tuple(build_parser().parse(definition, {}))
+    entry = GlossaryEntry("term", "Term", "", (), definition, "footnotes/term.md", tokens)
+    glossary = Glossary(entries={"term": entry, "other": dataclasses.replace(entry, key="other")})
+    source = "## Usage\n\nCited[^term] and[^other].\n\n## Usage\n\n#### Usage *too*\n"
+    assert compared(source, glossary)
+
+
+@given(
+    source=st.text(alphabet=st.sampled_from([*"ab <!?&\\\n", *ASCII_ODD_SPACE, "\x00", "\t", "\r"]))
+)
+def test_an_ascii_source_is_declined_for_exactly_the_forms_listed(source: str) -> None:
+    """The one pass over an ASCII source's bytes declines it exactly when one of the listed
+    forms is in it."""
+    listed = any(form in source for form in DECLINED_CHARACTERS + ASCII_ODD_SPACE)
+    assert _declined(source) == listed
+
+
+@given(
+    kind=st.sampled_from(["text", "em_open", "paragraph_close"]),
+    nesting=st.sampled_from([-1, 0, 1]),
+    level=st.integers(0, 9),
+    content=st.text(max_size=5),
+    block=st.booleans(),
+    hidden=st.booleans(),
+)
+def test_a_token_made_directly_is_the_token_its_constructor_makes(
+    kind: str, nesting: int, level: int, content: str, block: bool, hidden: bool
+) -> None:
+    """`made_token` skips only `Token.__post_init__`, which a dict of attributes never needs."""
+    fields = (kind, "p", nesting, {}, [0, 1], level, None, content, "*", "", {}, block, hidden)
+    made, constructed = made_token(*fields), Token(*fields)
+    assert type(made) is Token and made == constructed
+    assert tuple(field.name for field in dataclasses.fields(Token)) == TOKEN_FIELDS

@@ -137,6 +137,16 @@ def test_images_without_alt_text_are_warnings(tmp_path: Path) -> None:
     assert essay_warnings == ["essays/01-pictures.md:7:1", "essays/01-pictures.md:9:1"]
 
 
+def test_an_img_without_alt_is_a_warning_where_the_body_has_no_markdown_image(
+    tmp_path: Path,
+) -> None:
+    """The alt check looks for raw `<img>` by the body's `<`, not behind its `![`."""
+    root = images_site(tmp_path, 'A first paragraph.\n\n<img src="images/wide.png">\n')
+    result = invoke(root, "check", "--today", TODAY)
+    assert result.exit_code == 0, result.output
+    assert "essays/01-pictures.md:7:1: warning: <img> has no alt text" in result.output
+
+
 def test_a_very_large_image_is_a_warning(tmp_path: Path) -> None:
     root = images_site(tmp_path, "A first paragraph.\n\n![Huge](images/huge.png)\n")
     picture(root / "essays/images/huge.png", 3200, 100)

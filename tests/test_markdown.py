@@ -7,10 +7,12 @@ from pathlib import Path
 
 import lxml.html
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from markdown_it.utils import read_fixture_file
 
 from publish.content.glossary import load_glossary
-from publish.content.markdown import build_parser
+from publish.content.markdown import build_parser, count_words, inline_text, word_count
 from publish.content.site import load_site
 from publish.model import Glossary
 from publish.outputs.renderers import RenderContext, render_web
@@ -147,3 +149,41 @@ def test_safe_links_and_raw_html_are_kept(glossary: Glossary) -> None:
         "data:image/png;base64,AAAA",
     ]
     assert root.xpath("string(//figure/em)") == "raw"
+
+
+WORDY = st.text(
+    alphabet=st.sampled_from(list("ab \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2003é字*")),
+    max_size=60,
+)
+
+
+@given(text=WORDY)
+def test_words_are_counted_as_split_finds_them(text: str) -> None:
+    """`count_words` gives `len(text.split())` (the ASCII path by byte marks), every space
+    Python's `split` knows counted as one."""
+    assert count_words(text) == len(text.split())
+    assert count_words(text.encode("ascii", "ignore").decode()) == len(
+        text.encode("ascii", "ignore").decode().split()
+    )
+
+
+@given(
+    source=st.lists(
+        st.sampled_from(
+            [
+                "word *em* `co de`",
+                "a  \nb",
+                "![alt text](x.png)",
+                "- one\n- two",
+                "> quote[^flow]",
+                "## Head",
+            ]
+        ),
+        max_size=6,
+    )
+)
+def test_the_word_count_is_the_words_of_each_blocks_text(source: list[str]) -> None:
+    """A body's word count is the sum of its blocks' words, each block's text split."""
+    tokens = build_parser().parse("\n\n".join(source), {})
+    blocks = [inline_text(t.children or []) for t in tokens if t.type == "inline"]
+    assert word_count(tokens) == sum(len(text.split()) for text in blocks)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from publish.content.markdown import build_parser
 from publish.model import Glossary, GlossaryEntry
-from publish.outputs.notes import MARGIN_NOTE_LIMIT
+from publish.outputs.notes import MARGIN_NOTE_LIMIT, NoteBody, note_bodies
 from publish.outputs.renderers import RenderContext, render_feed, render_web
 
 DEFINITION = "Complete absorption in a hard task."
@@ -84,3 +84,16 @@ def test_a_note_citing_another_keeps_each_id_once() -> None:
     assert len(ids) == len(set(ids))
     [copy] = [c for c in root.cssselect(".margin-note") if "See also" in c.text_content()]
     assert not copy.cssselect("a[href^='#fn-']")
+
+
+def test_each_note_is_gathered_with_its_glossary_key_and_margin_fit() -> None:
+    """What a citation in place asks of its note is found once, as the note is gathered."""
+    source = (
+        "A[^flow] b[^own] c[^long] d[^list].\n\n[^own]: Short.\n\n"
+        f"[^long]: {'word ' * MARGIN_NOTE_LIMIT}\n\n[^list]:\n    - one\n    - two\n"
+    )
+    tokens = build_parser().parse(source, {"publish": {"glossary": GLOSSARY}})
+    notes = note_bodies(tokens)
+    shown = [(note.glossary_key, note.fits_margin) for _, note in sorted(notes.items())]
+    assert shown == [("flow", True), ("", True), ("", False), ("", False)]
+    assert all(isinstance(note, NoteBody) for note in notes.values())

@@ -223,7 +223,7 @@ class EssayCache:
         start = len(record) - len(data)  # where the bodies begin, after the metadata
         parts = [(start - len(meta), len(meta)), (start, len(data))]
         found = Located(pack, offset, len(record), meta, parts)
-        return dataclasses.replace(essay, tokens=()), (found, _placed(spans, start), count)
+        return essay.with_tokens(()), (found, _placed(spans, start), count)
 
     def key_of(self, path: Path) -> bytes | None:
         """The cache key of the essay file at `path` as it is now (see `essay_key`): the

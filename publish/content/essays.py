@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -109,11 +108,12 @@ def read_essay(
     }
     summary = _text(document, "summary", problems)
     problems += _long_tags(document, fields["tags"])
-    tokens, notes, parse_problems = parse_body(document, glossary)
+    tokens, notes, own, parse_problems = parse_body(document, glossary)
     problems += parse_problems
-    problems += source_warnings(document, title, own_tokens(tokens, notes))
+    problems += source_warnings(document, title, own)
     if any(p.is_error for p in problems):
         return None, problems
+    images, links = locate_sources(own, document.raw, fields["image"], document.body_line)
     essay = Essay(
         path=document.path,
         slug=slug,
@@ -124,10 +124,10 @@ def read_essay(
         notes=tuple(notes),
         word_count=word_count(tokens),
         content_hash=hashlib.sha256(document.raw).hexdigest(),
+        images=images,
+        links=links,
         **fields,
     )
-    images, links = locate_sources(essay, document.raw)
-    essay = dataclasses.replace(essay, images=images, links=links)
     if essay.image and not essay.image_alt:
         problems.append(
             warning(
@@ -168,8 +168,9 @@ def read_essays(
 
 def parse_body(
     document: FrontMatterDocument, glossary: Glossary
-) -> tuple[list[Token], list[Note], list[Problem]]:
-    """Parse the body once; check every footnote citation against the essay and the glossary."""
+) -> tuple[list[Token], list[Note], list[Token], list[Problem]]:
+    """Parse the body once; check every footnote citation against the essay and the glossary.
+    Returns the tokens, the notes, the essay's own tokens (`own_tokens`) and the problems."""
     env: dict[str, Any] = {"publish": {"glossary": glossary}}
     tokens = parse_markdown(document.body, env)
     notes = _notes(env, glossary)
@@ -178,13 +179,13 @@ def parse_body(
         *unsafe_links(document),
         *_too_deep(document, own),
         *referenced_controls(document.path, own, document.body, document.body_line),
-        *deep_html(document.path, own, document.body_line),
+        *(deep_html(document.path, own, document.body_line) if "<" in document.body else []),
     ]
     for label in env["publish"].get("unknown_labels", []):
         line, col = _citation_position(document, tokens, label)
         hint = did_you_mean(label, glossary.keys())
         problems.append(error(document.path, line, col, f"unknown footnote '{label}'{hint}"))
-    return tokens, notes, problems
+    return tokens, notes, own, problems
 
 
 def _notes(env: dict[str, Any], glossary: Glossary) -> list[Note]:
@@ -290,6 +291,8 @@ def _slug(document: FrontMatterDocument, title: str, problems: list[Problem]) ->
     if "slug" not in document.metadata:
         return cap_slug(slugify(title)) if title else ""
     slug = document.metadata["slug"]
+    if isinstance(slug, str) and SLUG_PATTERN.match(slug) and len(slug) <= MAX_SLUG_LENGTH:
+        return slug  # the common case, without looking for its line
     line = document.key_line("slug")
     if not isinstance(slug, str) or not SLUG_PATTERN.match(slug):
         problems.append(
@@ -333,29 +336,34 @@ def _date(
     value = document.metadata.get("date")
     if value is None:
         return None
-    line = document.key_line("date")
-    written = value if isinstance(value, str) else _value_text(document, line)
-    bad = error(
-        document.path,
-        line,
-        _value_col(document, line),
-        f"bad date '{shown(written)}': use YYYY-MM-DD or YYYY-MM-DD HH:MM, "
-        f"a year from {MIN_YEAR} to {MAX_YEAR}",
-    )
+    written = value
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
         except ValueError:
-            problems.append(bad)
+            problems.append(_bad_date(document, written))
             return None
     try:
         moment = _in_zone(value, settings)
     except (OverflowError, ValueError):
         moment = None
     if moment is None or not MIN_YEAR <= moment.year <= MAX_YEAR:
-        problems.append(bad)
+        problems.append(_bad_date(document, written))
         return None
     return moment
+
+
+def _bad_date(document: FrontMatterDocument, value: Any) -> Problem:
+    """The error for a date that is not one (found only once it is wrong: most are right)."""
+    line = document.key_line("date")
+    written = value if isinstance(value, str) else _value_text(document, line)
+    return error(
+        document.path,
+        line,
+        _value_col(document, line),
+        f"bad date '{shown(written)}': use YYYY-MM-DD or YYYY-MM-DD HH:MM, "
+        f"a year from {MIN_YEAR} to {MAX_YEAR}",
+    )
 
 
 def _in_zone(value: Any, settings: Settings) -> datetime | None:

@@ -5,8 +5,9 @@
 handle (raw HTML blocks, entities, backslash escapes, tabs, reference definitions, lazy
 quote lines, unusual footnotes ...), and the caller parses it with markdown-it-py. The tree
 gives the block and inline structure; source line ranges, inline contents and the footnote
-numbering are worked out here as markdown-it-py does, and our own core rules (footnote
-tail, glossary, heading anchors) then run on the result exactly as they do there.
+numbering are worked out here as markdown-it-py does; what the core rules after the inline
+parse (footnote tail, glossary, heading anchors) make of the result is then made in one
+pass by `fasttail`, as they make it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from functools import lru_cache
 from typing import Any
 
 from markdown_it import MarkdownIt
-from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
-from publish.content.fasttree import NESTING_LIMIT, Decline, Lines, inline_children
+from publish.content.fasttail import known_tail, tail
+from publish.content.fasttree import NESTING_LIMIT, Decline, Lines, inline_children, made_token
+from publish.support.textscan import holds_pair, pair_count
 
 try:  # the compiled engine has wheels for the common platforms; elsewhere all is markdown-it-py
     import markdown_it_pyrs
@@ -34,6 +36,10 @@ PROVEN_VERSION = "0.4.0"
 # instructions (each tested on its own: one alternation is several times slower).
 DECLINED_CHARACTERS = ("\\", "&", "\x00", "<!", "<?", "\t", "\r")
 ASCII_ODD_SPACE = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
+# The first character of each form of both lists (`<` stands for `<!` and `<?`, told apart
+# after); `_declined` deletes every other ASCII byte (ASCII_PLAIN) and looks at what is left.
+ASCII_DECLINED = "".join(form[0] for form in DECLINED_CHARACTERS + ASCII_ODD_SPACE)
+ASCII_PLAIN = bytes(c for c in range(128) if chr(c) not in ASCII_DECLINED)
 ODD_SPACE = re.compile(
     r"[\t\r\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 )
@@ -47,7 +53,6 @@ LIST_MARKER = re.compile(r" *(?:[*+-]|(\d{1,9})[.)])(?: +|$)")
 # Where markdown-it-py may or may not have tried its footnote_ref rule (see fasttree.TRIED).
 MAYBE_TRIED = re.compile(r"[!#$%&:<=>@\[\]^{}+~-]")
 ATX = re.compile(r" {0,3}(#{1,6})(.*)$")
-CORE_AFTER_INLINE = "inline"
 
 
 @lru_cache(maxsize=1)
@@ -64,7 +69,7 @@ def fast_parse(md: MarkdownIt, src: str, env: dict[str, Any]) -> list[Token] | N
     """markdown-it-py's `md.parse(src, env)`, made from the compiled tree; None (and `env`
     untouched) where the input is not one this conversion is proven to handle."""
     engine = compiled_parser()
-    if engine is None or not src.strip() or _declined(src):
+    if engine is None or not src.strip() or not known_tail(md) or _declined(src):
         return None
     try:
         definitions = _definitions(src)
@@ -80,15 +85,18 @@ def fast_parse(md: MarkdownIt, src: str, env: dict[str, Any]) -> list[Token] | N
         return None
     if builder.touched:
         env["footnotes"] = builder.footnotes()
-    return _run_core_tail(md, src, env, builder.tokens)
+    return tail(md, src, env, builder.tokens, builder.notes_defined, builder.headings)
 
 
 def _declined(src: str) -> bool:
     """Whether the source holds a form the conversion does not handle."""
+    if src.isascii():  # one pass over the bytes, far quicker than a regular expression
+        found = src.encode("ascii").translate(None, ASCII_PLAIN)
+        if found.strip(b"<"):
+            return True  # a declined character other than `<`
+        return bool(found) and _html_forms(src)
     if any(form in src for form in DECLINED_CHARACTERS):
         return True
-    if src.isascii():  # a few substring tests are far quicker than one regular expression
-        return any(space in src for space in ASCII_ODD_SPACE)
     if ODD_SPACE.search(src) is not None:
         return True
     return any(
@@ -98,10 +106,17 @@ def _declined(src: str) -> bool:
     )
 
 
+def _html_forms(src: str) -> bool:
+    """Whether the source holds an HTML comment or processing instruction (`<!`, `<?`)."""
+    return "<!" in src or "<?" in src
+
+
 def _definitions(src: str) -> list[str]:
     """The labels of the essay's own footnote definitions, in order; Decline unless each
     starts a line after a blank one (or the start), has a plain label and is defined once."""
-    labels = []
+    labels: list[str] = []
+    if not holds_pair(src, "]:"):  # no definition of any kind (FOOTNOTE_DEFINITION needs one)
+        return labels
     for match in FOOTNOTE_DEFINITION.finditer(src):
         start = match.start()
         if start and src[start - 1] != "\n" or not DEFINITION_LINE.match(src, start):
@@ -110,22 +125,9 @@ def _definitions(src: str) -> list[str]:
         if start and previous.strip(" "):
             raise Decline
         labels.append(match[1])
-    if len(set(labels)) != len(labels) or src.count("]:") != len(labels):
+    if len(set(labels)) != len(labels) or pair_count(src, "]:") != len(labels):
         raise Decline  # a label twice, or a reference definition (or text like one)
     return labels
-
-
-def _run_core_tail(
-    md: MarkdownIt, src: str, env: dict[str, Any], tokens: list[Token]
-) -> list[Token]:
-    """Run the parser's core rules that follow the inline parse (footnote tail, glossary,
-    text join, anchors) on the converted tokens, as `md.parse` would."""
-    state = StateCore(src, md, env, tokens)
-    names = [rule.name for rule in md.core.ruler.__rules__ if rule.enabled]
-    rules = md.core.ruler.getRules("")
-    for rule in rules[names.index(CORE_AFTER_INLINE) + 1 :]:
-        rule(state)
-    return state.tokens
 
 
 class _Builder:
@@ -137,10 +139,13 @@ class _Builder:
         self.tokens: list[Token] = []
         self.definitions = definitions
         self.defined: list[str] = []
+        # the essay's own definitions, each label's paragraph tokens, kept out of `tokens`
+        self.notes_defined: dict[str, list[Token]] = {}
         self.refs: dict[str, int] = {f":{label}": -1 for label in definitions}
         self.notes: dict[int, dict[str, Any]] = {}
         self.touched = bool(definitions)  # whether markdown-it-py made `env["footnotes"]`
         self.contents: list[str] = []
+        self.headings: list[Token] = []  # each heading's opening token and its inline token
 
     def footnotes(self) -> dict[str, Any]:
         """What markdown-it-py's footnote plugin leaves under `env["footnotes"]`."""
@@ -168,7 +173,7 @@ class _Builder:
         self, kind: str, tag: str, nesting: int, level: int, span: list[int] | None = None
     ) -> Token:
         """Append one block token."""
-        token = Token(kind, tag, nesting, {}, span, level, None, "", "", "", {}, True, False)
+        token = made_token(kind, tag, nesting, {}, span, level, None, "", "", "", {}, True, False)
         self.tokens.append(token)
         return token
 
@@ -186,10 +191,10 @@ class _Builder:
         if level >= NESTING_LIMIT:
             raise Decline  # markdown-it-py stops nesting at its maxNesting; essays never near
         for node in nodes:
-            method = getattr(self, f"_{node.name}", None)
+            method = BLOCK_METHODS.get(node.name)
             if method is None:
                 raise Decline
-            method(node, level, strip, end)
+            method(self, node, level, strip, end)
 
     def _paragraph(self, node: Any, level: int, strip: list[Any], end: int) -> None:
         srcmap = node.srcmap
@@ -231,6 +236,7 @@ class _Builder:
         tag = f"h{node.meta['level']}"
         self.push("heading_open", tag, 1, level, span).markup = markup
         self.inline(node.children, content, level + 1, text_span or list(span))
+        self.headings += self.tokens[-2:]
         self.push("heading_close", tag, -1, level).markup = markup
 
     def _hr(self, node: Any, level: int, strip: list[Any], end: int) -> None:
@@ -368,14 +374,12 @@ class _Builder:
         label = node.meta["label"]
         if len(node.children) != 1 or node.children[0].name != "paragraph":
             raise Decline
-        first, last = self.lines.span(node)
+        self.lines.span(node)  # declines a definition without a place in the source
         self.defined.append(label)
-        opener = self.push("footnote_reference_open", "", 1, 0, None)
-        opener.block = False
-        opener.meta = {"label": label}
+        # its paragraph, kept aside: the notes section (`fasttail`) takes it in
+        body, self.tokens = self.tokens, []
         self._paragraph(node.children[0], 1, ["note"], self.lines.count)
-        opener.map = [first, self.lines.skip_blank(last, self.lines.count, [])]
-        self.push("footnote_reference_close", "", -1, 0).block = False
+        self.notes_defined[label], self.tokens = self.tokens, body
 
 
 # The tree's block nodes (each has a `_name` method above); any other node is inline.
@@ -397,3 +401,10 @@ BLOCK_NAMES = frozenset(
         "list_item",
     )
 )
+
+# The method that converts each block node the conversion handles, by the node's name.
+BLOCK_METHODS = {
+    name: method
+    for name in BLOCK_NAMES
+    if (method := getattr(_Builder, f"_{name}", None)) is not None
+}

@@ -3,6 +3,7 @@ sees them, and a tree's inline nodes turned into markdown-it-py's inline tokens.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from bisect import bisect_right
 from itertools import accumulate
@@ -20,6 +21,45 @@ CITATION = re.compile(r"\[\^([A-Za-z0-9-]+)\]")
 NOTE_INDENT = 4
 NESTING_LIMIT = 10  # half markdown-it-py's maxNesting (20): deeper blocks or spans decline
 IMAGE_LABEL = re.compile(r"!\[([^\[\]`<]*)\]\(")
+
+
+# Token's fields, in order, as `made_token` sets them.
+TOKEN_FIELDS = ("type", "tag", "nesting", "attrs", "map", "level", "children", "content")
+TOKEN_FIELDS += ("markup", "info", "meta", "block", "hidden")
+
+
+def _made(
+    kind: str,
+    tag: str,
+    nesting: int,
+    attrs: dict[str, Any],
+    span: list[int] | None,
+    level: int,
+    children: list[Token] | None,
+    content: str,
+    markup: str,
+    info: str,
+    meta: dict[str, Any],
+    block: bool,
+    hidden: bool,
+) -> Token:
+    """`Token(...)` of these fields, without `Token.__post_init__`, whose one job (turning a
+    list of attribute pairs into a dict) these tokens never need: `attrs` is a dict of the
+    token's own. About twice as quick, and the conversion makes every token of an essay."""
+    token = _new_token(Token)
+    token.type, token.tag, token.nesting, token.attrs, token.map = kind, tag, nesting, attrs, span
+    token.level, token.children, token.content, token.markup = level, children, content, markup
+    token.info, token.meta, token.block, token.hidden = info, meta, block, hidden
+    return token
+
+
+_new_token = object.__new__
+# Made directly only while Token has exactly these fields (else through its constructor).
+made_token = (
+    _made
+    if tuple(f.name for f in dataclasses.fields(Token)) == TOKEN_FIELDS
+    else Token  # pragma: no cover (a markdown-it-py whose tokens changed shape)
+)
 
 
 class Decline(Exception):
@@ -47,7 +87,7 @@ class Lines:
         widths = (
             map(len, self.text[:-1]) if src.isascii() else (len(t.encode()) for t in self.text[:-1])
         )
-        self.starts = list(accumulate((width + 1 for width in widths), initial=0))
+        self.starts = list(accumulate(map((1).__add__, widths), initial=0))  # each + its "\n"
         self.count = src.count("\n") + (0 if src.endswith("\n") else 1)
 
     def line_of(self, offset: int) -> int:
@@ -128,23 +168,21 @@ def inline_children(nodes: Any, citer: Citer, in_note: bool = False) -> list[Tok
     """markdown-it-py's children of an inline token, from the tree's inline nodes."""
     out: list[Token] = []
     _convert(nodes, 0, out, citer, "note" if in_note else "")
-    return _joined(out)
-
-
-def _joined(tokens: list[Token]) -> list[Token]:
-    """Adjacent text tokens merged, as markdown-it-py's fragments join leaves them."""
-    out: list[Token] = []
-    for token in tokens:
-        if token.type == "text" and out and out[-1].type == "text":
-            out[-1].content += token.content
-        else:
-            out.append(token)
     return out
+
+
+def _add_text(out: list[Token], level: int, content: str) -> None:
+    """Append a text token, or join it to the text token before it: adjacent text tokens
+    are merged, as markdown-it-py's fragments join leaves them."""
+    if out and out[-1].type == "text":
+        out[-1].content += content
+    else:
+        out.append(_leaf("text", "", level, content))
 
 
 def _leaf(kind: str, tag: str, level: int, content: str = "", markup: str = "") -> Token:
     """One inline token without children (positional: markedly faster than keywords)."""
-    return Token(kind, tag, 0, {}, None, level, None, content, markup, "", {}, False, False)
+    return made_token(kind, tag, 0, {}, None, level, None, content, markup, "", {}, False, False)
 
 
 def _convert(nodes: Any, level: int, out: list[Token], citer: Citer, inside: str) -> None:
@@ -155,7 +193,7 @@ def _convert(nodes: Any, level: int, out: list[Token], citer: Citer, inside: str
         if name == "text":
             content = node.meta["content"]
             if citer.touched and "[^" not in content:  # the common case, kept short
-                out.append(Token("text", "", 0, {}, None, level, None, content, "", "", {}))
+                _add_text(out, level, content)
             else:
                 _text(content, level, out, citer, inside)
         elif name in ("softbreak", "hardbreak"):
@@ -166,12 +204,20 @@ def _convert(nodes: Any, level: int, out: list[Token], citer: Citer, inside: str
             tag, width = WRAPPERS[name]
             markup = node.meta.get("marker", "~") * width
             if tag == "strong":  # markdown-it-py leaves the delimiters' other halves, empty
-                out.append(_leaf("text", "", level))
-            out.append(Token(f"{tag}_open", tag, 1, level=level, markup=markup))
+                _add_text(out, level, "")
+            out.append(
+                made_token(
+                    f"{tag}_open", tag, 1, {}, None, level, None, "", markup, "", {}, False, False
+                )
+            )
             _convert(node.children, level + 1, out, citer, inside)
-            out.append(Token(f"{tag}_close", tag, -1, level=level, markup=markup))
+            out.append(
+                made_token(
+                    f"{tag}_close", tag, -1, {}, None, level, None, "", markup, "", {}, False, False
+                )
+            )
             if tag == "strong":
-                out.append(_leaf("text", "", level))
+                _add_text(out, level, "")
         elif name == "code_inline":
             content = "".join(child.meta["content"] for child in node.children)
             markup = node.meta["marker"] * node.meta["marker_len"]
@@ -203,7 +249,7 @@ def _text(content: str, level: int, out: list[Token], citer: Citer, inside: str)
     if not citer.touched and TRIED.search(content):
         citer.touched = True
     if "[^" not in content:
-        out.append(_leaf("text", "", level, content))
+        _add_text(out, level, content)
         return
     if inside:
         raise Decline
@@ -215,7 +261,7 @@ def _text(content: str, level: int, out: list[Token], citer: Citer, inside: str)
         elif "[^" in piece:
             raise Decline
         elif piece:
-            out.append(_leaf("text", "", level, piece))
+            _add_text(out, level, piece)
 
 
 def _href(url: str, parser: MarkdownIt) -> str:
@@ -252,7 +298,7 @@ def _autolink(node: Any, level: int, out: list[Token], citer: Citer) -> None:
             "link_open", "a", 1, level=level, attrs={"href": href}, markup="autolink", info="auto"
         )
     )
-    out.append(_leaf("text", "", level + 1, parser.normalizeLinkText(raw)))
+    _add_text(out, level + 1, parser.normalizeLinkText(raw))
     out.append(Token("link_close", "a", -1, level=level, markup="autolink", info="auto"))
 
 
@@ -269,5 +315,5 @@ def _image(node: Any, level: int, out: list[Token], citer: Citer) -> None:
     token.attrs = attrs
     token.children = []
     _convert(node.children, 0, token.children, citer, "image")
-    token.children = _joined(token.children) or None  # markdown-it-py: None for an empty alt
+    token.children = token.children or None  # markdown-it-py: None for an empty alt
     out.append(token)

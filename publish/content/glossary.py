@@ -220,24 +220,32 @@ def _attach_glossary_notes(state: StateCore) -> None:
         while tokens[index].type == "footnote_anchor":
             anchors.append(tokens[index])
             index += 1
-        out += _glossary_note_tokens(entry, anchors)
+        out += glossary_note_tokens(entry, anchors)
     state.tokens = out
     env["unknown_labels"] = unknown
 
 
-def _glossary_note_tokens(entry: GlossaryEntry, anchors: list[Token]) -> list[Token]:
+def glossary_note_tokens(entry: GlossaryEntry, anchors: list[Token]) -> list[Token]:
     """The term marker, the definition's blocks and the back-links, in reading order."""
-    term = Token("glossary_term", "", 0)
-    term.meta = {"key": entry.key, "term": entry.term, "source": entry.source}
+    meta = {"key": entry.key, "term": entry.term, "source": entry.source}
+    term = Token("glossary_term", "", 0, {}, None, 0, None, "", "", "", meta, False, False)
     body = list(entry.tokens)
     if len(body) > 1 and body[0].type == "paragraph_open" and body[1].type == "inline":
-        inline = body[1].copy(children=[term, *(body[1].children or [])])
-        body = [body[0], inline, *body[2:]]
+        body[1] = _with_children(body[1], [term, *(body[1].children or [])])
     else:
         body = [term, *body]
     if body[-1].type == "paragraph_close":
         return [*body[:-1], *anchors, body[-1]]
     return [*body, *anchors]
+
+
+def _with_children(token: Token, children: list[Token]) -> Token:
+    """`token.copy(children=children)`, made directly (`copy` goes through `dataclasses`)."""
+    t = token
+    return Token(
+        t.type, t.tag, t.nesting, t.attrs, t.map, t.level, children, t.content,
+        t.markup, t.info, t.meta, t.block, t.hidden,
+    )  # fmt: skip
 
 
 def shadowed_terms(glossary: Glossary, essays: Sequence[Essay], root: Path) -> list[Problem]:

@@ -17,6 +17,7 @@ from publish.content.source import FrontMatterDocument, shown
 from publish.errors import Problem, error, warning
 from publish.layout import ESSAYS_DIR
 from publish.model import Essay, Glossary, Located, Note
+from publish.support.textscan import holds_pair
 
 IMAGE_SCHEMES = ("http", "https")
 SAFE_DATA_IMAGE = re.compile(r"^data:image/(?:gif|png|jpeg|webp);", re.IGNORECASE)
@@ -28,7 +29,9 @@ LINK_DESTINATION = re.compile(r"\]\(\s*<?\s*([A-Za-z][A-Za-z0-9+.-]*:[^\s)>]*)")
 def unsafe_links(document: FrontMatterDocument) -> list[Problem]:
     """Warn about links with a scheme the renderer refuses (they stay plain text); images
     are checked by `image_problems`."""
-    problems = []
+    problems: list[Problem] = []
+    if not holds_pair(document.body, "]("):  # no destination (LINK_DESTINATION needs one)
+        return problems
     for number, line in enumerate(document.body.split("\n")):
         for match in refused_links(line):
             if _is_image(line, match.start()):
@@ -47,6 +50,8 @@ def unsafe_links(document: FrontMatterDocument) -> list[Problem]:
 def refused_links(line: str) -> Iterator[re.Match[str]]:
     """Each link destination of a source line that markdown-it's `validateLink` refuses (it
     renders those links as text); `match[1]` is the destination, from its scheme on."""
+    if "](" not in line:  # the start of every destination LINK_DESTINATION finds
+        return
     parser = build_parser()
     for match in LINK_DESTINATION.finditer(line):
         if not parser.validateLink(parser.normalizeLink(match[1])):
@@ -71,19 +76,23 @@ def image_problems(essay: Essay, root: Path) -> list[Problem]:
     return _image_faults(essay.path, list(essay.images), root)
 
 
-def locate_sources(essay: Essay, raw: bytes) -> tuple[tuple[Located, ...], tuple[Located, ...]]:
+def locate_sources(
+    own: list[Token], raw: bytes, image: str, body_line: int
+) -> tuple[tuple[Located, ...], tuple[Located, ...]]:
     """Every image source and every link destination of a parsed essay, each with its file
-    line and column: the images are the front matter's `image:` and those of the body, the
-    links those of the body (not its glossary notes'). `raw` is the essay file's bytes as
-    already read (not read again); its lines and the body's tokens are found once for both."""
-    lines = _lines(raw.decode("utf-8"))
-    own = own_tokens(essay.tokens, essay.notes)
+    line and column: the images are the front matter's `image` and those of the body, the
+    links those of the body (`own`: its tokens without its glossary notes', see `own_tokens`),
+    whose first line is file line `body_line` + 1. `raw` is the essay file's bytes as
+    already read (not read again); its lines are found once for both."""
+    text = raw.decode("utf-8")
+    lines = _lines(text)
     images = (
-        *_front_matter_image(essay, lines),
-        *_body_images(own, lines, essay.body_line),
-        *_html_images(own, lines, essay.body_line),
+        *_front_matter_image(image, lines, body_line),
+        # only a body with an image's `![` or raw HTML's `<` has any to look for
+        *(_body_images(own, lines, body_line) if holds_pair(text, "![") else ()),
+        *(_html_images(own, lines, body_line) if "<" in text else ()),
     )
-    return images, locate_links(own, lines, essay.body_line)
+    return images, locate_links(own, lines, body_line)
 
 
 def _html_images(tokens: list[Token], lines: list[str], start: int) -> list[Located]:
@@ -133,7 +142,9 @@ def _file_lines(path: Path) -> list[str]:
 def _lines(text: str) -> list[str]:
     """A Markdown text's lines, as documents.read_document numbers them."""
     text = text.removeprefix("\ufeff")
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.split("\n")
 
 
 def _image_faults(shown_path: str, found: list[Located], root: Path) -> list[Problem]:
@@ -175,15 +186,16 @@ def image_fault(src: str, folder: Path) -> str | None:
     return None
 
 
-def _front_matter_image(essay: Essay, lines: list[str]) -> list[Located]:
-    """The `image:` of the front matter, at its value."""
-    if not essay.image:
+def _front_matter_image(image: str, lines: list[str], body_line: int) -> list[Located]:
+    """The front matter's `image:` (on one of the file's first `body_line` lines), at its
+    value."""
+    if not image:
         return []
-    for number, text in enumerate(lines[: essay.body_line], start=1):
+    for number, text in enumerate(lines[:body_line], start=1):
         match = re.match(r"image\s*:\s*[\"']?", text)
         if match:
-            return [Located(essay.image, number, match.end() + 1)]
-    return [Located(essay.image, 1, 1)]
+            return [Located(image, number, match.end() + 1)]
+    return [Located(image, 1, 1)]
 
 
 def own_tokens(all_tokens: Sequence[Token], notes: Sequence[Note]) -> list[Token]:
@@ -214,7 +226,7 @@ def _body_images(tokens: list[Token], lines: list[str], start: int) -> list[Loca
     code = {n for t in tokens if t.type in ("fence", "code_block") and t.map for n in range(*t.map)}
     for number in range(start, len(lines)):
         line = lines[number]
-        if number - start in code:
+        if "](" not in line or number - start in code:
             continue
         for match in refused_links(line):
             if _is_image(line, match.start()):

@@ -15,6 +15,7 @@ from markdown_it.token import Token
 
 from publish.content.source import FrontMatterDocument
 from publish.errors import Problem, warning
+from publish.support.textscan import holds_pair
 
 # The first paragraph `publish new` writes into a new essay.
 NEW_ESSAY_PLACEHOLDER = "Write the first paragraph here; it becomes the summary unless you set one."
@@ -30,13 +31,17 @@ EMPTY_ALT = re.compile(r"!\[\s*\]\(")
 def source_warnings(
     document: FrontMatterDocument, title: str, own: Sequence[Token]
 ) -> list[Problem]:
-    """Every parse-time warning of an essay (`own` are its tokens without glossary notes)."""
-    lines = document.body.split("\n")
+    """Every parse-time warning of an essay (`own` are its tokens without glossary notes).
+    A check whose subject the body cannot hold (raw HTML has a `<`, an image its `![`, the
+    placeholder its text) does not look through the tokens for it."""
+    body = document.body
+    lines = body.split("\n")
+    raw_html = "<" in body
     return [
-        *_placeholder(document, lines),
+        *(_placeholder(document, lines) if NEW_ESSAY_PLACEHOLDER in body else []),
         *_long_subject(document, title),
-        *_dropped_embeds(document, own, lines),
-        *_images_without_alt(document, own, lines),
+        *(_dropped_embeds(document, own, lines) if raw_html else []),
+        *_images_without_alt(document, own, lines, holds_pair(body, "!["), raw_html),
     ]
 
 
@@ -132,20 +137,25 @@ def html_attributes(tag: str) -> dict[str, str]:
 
 
 def _images_without_alt(
-    document: FrontMatterDocument, tokens: Sequence[Token], lines: list[str]
+    document: FrontMatterDocument,
+    tokens: Sequence[Token],
+    lines: list[str],
+    images: bool,
+    raw_html: bool,
 ) -> list[Problem]:
     """A warning at each image with no alt text: `![](src)`, and `<img>` without `alt` (an
-    empty `alt=""` is how HTML marks an image as decoration, so it is left alone)."""
+    empty `alt=""` is how HTML marks an image as decoration, so it is left alone); each
+    kind looked for only where the body can hold one (`images`, `raw_html`)."""
     message = "image has no alt text for readers who cannot see it; describe it in ![...]"
     problems, seen = [], set()
-    for token in tokens:
+    for token in tokens if images else ():
         inline_empty = token.type == "inline" and any(
             child.type == "image" and not child.content.strip() for child in token.children or []
         )
         if inline_empty:
             for _, line, col in _places(document, token, lines, EMPTY_ALT):
                 problems.append(warning(document.path, line, col, message))
-    for html, block in _html_tokens(tokens):
+    for html, block in _html_tokens(tokens) if raw_html else ():
         if not HTML_IMAGE.search(html.content):
             continue
         for match, line, col in _places(document, block, lines, HTML_IMAGE):

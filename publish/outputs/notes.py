@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from html import escape
 from typing import Any
 
@@ -27,26 +26,35 @@ INLINE_TYPES = frozenset({"paragraph_open", "inline", "paragraph_close", "footno
 
 @dataclass(frozen=True)
 class NoteBody:
-    """One note's content tokens (between `footnote_open` and `footnote_close`)."""
+    """One note's content tokens (between `footnote_open` and `footnote_close`), with what a
+    citation in place asks of them, found once as the note is gathered (`note_bodies`)."""
 
     tokens: tuple[Token, ...]
+    glossary_key: str  # of a glossary note; an empty string for the essay's own
+    fits_margin: bool  # whether it may stand in the margin: paragraphs only, short enough
 
-    @cached_property
-    def glossary_key(self) -> str:
-        """The glossary key of a glossary note, or an empty string for the essay's own."""
-        for token in self.tokens:
-            for child in [token, *(token.children or [])]:
-                if child.type == "glossary_term":
-                    return str(child.meta["key"])
-        return ""
 
-    @cached_property
-    def fits_margin(self) -> bool:
-        """Whether the note may stand in the margin: paragraphs only, short enough."""
-        if any(t.type not in INLINE_TYPES for t in self.tokens):
-            return False
-        length = sum(len(t.content) for t in self.tokens if t.type == "inline")
-        return length <= MARGIN_NOTE_LIMIT
+def note_body(tokens: tuple[Token, ...]) -> NoteBody:
+    """A note's body from its content tokens."""
+    return NoteBody(tokens, _glossary_key(tokens), _fits_margin(tokens))
+
+
+def _glossary_key(tokens: tuple[Token, ...]) -> str:
+    """The glossary key of a glossary note, or an empty string for the essay's own."""
+    for token in tokens:
+        if token.type == "glossary_term":
+            return str(token.meta["key"])
+        for child in token.children or ():
+            if child.type == "glossary_term":
+                return str(child.meta["key"])
+    return ""
+
+
+def _fits_margin(tokens: tuple[Token, ...]) -> bool:
+    """Whether a note may stand in the margin: paragraphs only, short enough."""
+    if any(t.type not in INLINE_TYPES for t in tokens):
+        return False
+    return sum(len(t.content) for t in tokens if t.type == "inline") <= MARGIN_NOTE_LIMIT
 
 
 def note_bodies(tokens: Sequence[Token]) -> dict[int, NoteBody]:
@@ -55,10 +63,11 @@ def note_bodies(tokens: Sequence[Token]) -> dict[int, NoteBody]:
     current: int | None = None
     start = 0
     for index, token in enumerate(tokens):
-        if token.type == "footnote_open":
+        kind = token.type
+        if kind == "footnote_open":
             current, start = token.meta["id"], index + 1
-        elif token.type == "footnote_close" and current is not None:
-            notes[current] = NoteBody(tuple(tokens[start:index]))
+        elif kind == "footnote_close" and current is not None:
+            notes[current] = note_body(tuple(tokens[start:index]))
             current = None
     return notes
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
 from markdown_it.renderer import RendererHTML
@@ -31,7 +30,7 @@ from publish.outputs.notes import (
     popover_id,
     without_anchors,
 )
-from publish.outputs.tokenhtml import FastRendering, tag_html
+from publish.outputs.tokenhtml import FastRendering, html_escape, tag_html
 from publish.outputs.urls import resolve_url
 from publish.outputs.webonly import web_only_html
 
@@ -178,7 +177,7 @@ class WebRenderer(RendererHTML):
         slug = self._context(env).slug
         return (
             f'<section class="footnotes" role="doc-endnotes" aria-labelledby="notes-{slug}">\n'
-            f'<h2 id="notes-{slug}">{escape(self._context(env).words.notes)}</h2>\n'
+            f'<h2 id="notes-{slug}">{html_escape(self._context(env).words.notes)}</h2>\n'
             '<ol class="footnotes-list">\n'
         )
 
@@ -216,7 +215,7 @@ class WebRenderer(RendererHTML):
         letter = f"<sup>{chr(ord('a') + sub)}</sup>" if _has_many_refs(tokens, idx) else ""
         # a lettered back-link's label holds its visible letter (WCAG 2.5.3, label in name)
         words = self._context(env).words
-        label = escape(
+        label = html_escape(
             words.back_to_citation % {"letter": chr(ord("a") + sub), "note": number}
             if letter
             else words.back_to_reference % {"ref": number}
@@ -230,9 +229,9 @@ class WebRenderer(RendererHTML):
         """The cited term in bold, linked to its glossary entry, then its source."""
         meta = tokens[idx].meta
         context = self._context(env)
-        term = escape(meta["term"])
-        href = f"{context.glossary_url}#{escape(meta['key'])}"
-        source = f" ({escape(meta['source'])})" if meta["source"] else ""
+        term = html_escape(meta["term"])
+        href = f"{context.glossary_url}#{html_escape(meta['key'])}"
+        source = f" ({html_escape(meta['source'])})" if meta["source"] else ""
         skip = ' tabindex="-1"' if in_margin(env) else ""
         return f'<strong class="note-term"><a href="{href}"{skip}>{term}</a></strong>{source}: '
 
@@ -342,7 +341,7 @@ class EmailRenderer(WebRenderer):
 
     def footnote_block_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """The notes section: a heading, then one block per note."""
-        heading = escape(self._context(env).words.notes)
+        heading = html_escape(self._context(env).words.notes)
         return f'<div class="footnotes">\n<h2 class="notes-heading">{heading}</h2>\n'
 
     def footnote_block_close(

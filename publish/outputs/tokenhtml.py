@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from html import escape
 from typing import Any
 
 from markdown_it.common.utils import escapeHtml
@@ -24,9 +25,25 @@ Rule = Callable[[Sequence[Token], int, Any, Any], str]
 Tables = tuple[dict[str, Rule], dict[str, Rule], Rule]  # block rules, inline rules, default
 
 
+def escape_html(text: str) -> str:
+    """markdown-it's `escapeHtml`, sooner for text with nothing to escape (most of it)."""
+    if "&" in text or "<" in text or ">" in text or '"' in text:
+        return escapeHtml(text)
+    return text
+
+
+def html_escape(text: str) -> str:
+    """`html.escape(text)` (quotes too), sooner for text with nothing to escape."""
+    if "&" in text or "<" in text or ">" in text or '"' in text or "'" in text:
+        return escape(text)
+    return text
+
+
 def attrs_html(attrs: Mapping[str, Any]) -> str:
     """A token's attributes as `RendererHTML.renderAttrs` writes them."""
-    return "".join(f' {escapeHtml(key)}="{escapeHtml(str(value))}"' for key, value in attrs.items())
+    return "".join(
+        f' {escape_html(key)}="{escape_html(str(value))}"' for key, value in attrs.items()
+    )
 
 
 def tag_html(
@@ -70,7 +87,7 @@ def _tag(
 
 
 def _text(tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
-    return escapeHtml(tokens[idx].content)
+    return escape_html(tokens[idx].content)
 
 
 def _raw(tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
@@ -132,14 +149,17 @@ class FastRendering(RendererHTML):
         rules, inline_rules, default = self._tables_for(options)
         own_inline = type(self).renderInline is not FastRendering.renderInline
         out: list[str] = []
+        append, rule = out.append, rules.get
         for idx, token in enumerate(tokens):
-            if token.type == "inline":
-                if own_inline and token.children:
-                    out.append(self.renderInline(token.children, options, env))
-                elif token.children:
-                    out.append(_inline(token.children, inline_rules, default, options, env))
-            else:
-                out.append(rules.get(token.type, default)(tokens, idx, options, env))
+            kind = token.type
+            if kind != "inline":
+                append(rule(kind, default)(tokens, idx, options, env))
+            elif token.children:
+                children = token.children
+                if own_inline:
+                    append(self.renderInline(children, options, env))
+                else:
+                    append(_inline(children, inline_rules, default, options, env))
         return "".join(out)
 
     def renderInline(self, tokens: Sequence[Token], options: Any, env: Any) -> str:
@@ -155,10 +175,17 @@ class FastRendering(RendererHTML):
 def _inline(
     tokens: Sequence[Token], rules: dict[str, Rule], default: Rule, options: Any, env: Any
 ) -> str:
-    """Inline tokens rendered by their rules."""
-    return "".join(
-        [
-            rules.get(token.type, default)(tokens, idx, options, env)
-            for idx, token in enumerate(tokens)
-        ]
-    )
+    """Inline tokens rendered by their rules (text by the library's, written out here)."""
+    plain_text = rules.get("text") is _text
+    out: list[str] = []
+    append, rule = out.append, rules.get
+    for idx, token in enumerate(tokens):
+        kind = token.type
+        if kind == "text" and plain_text:
+            text = token.content  # `escape_html`, written out: most tokens are text
+            if "&" in text or "<" in text or ">" in text or '"' in text:
+                text = escapeHtml(text)
+            append(text)
+        else:
+            append(rule(kind, default)(tokens, idx, options, env))
+    return "".join(out)
