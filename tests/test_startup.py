@@ -75,16 +75,21 @@ print("loaded:", *sorted(name for name in {names!r} if name in sys.modules))
 """
 
 
-def loaded_by(root: Path, *command: str) -> list[str]:
-    """What a command run in a fresh process loaded of `SENDING_ONLY`."""
+def loaded_of(names: tuple[str, ...], root: Path, *command: str) -> list[str]:
+    """Which of `names` a command run in a fresh process loaded."""
     result = subprocess.run(
-        [sys.executable, "-c", COMMAND_PROBE.format(names=SENDING_ONLY), str(root), *command],
+        [sys.executable, "-c", COMMAND_PROBE.format(names=names), str(root), *command],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout.splitlines()[-1].split()[1:]
+
+
+def loaded_by(root: Path, *command: str) -> list[str]:
+    """What a command run in a fresh process loaded of `SENDING_ONLY`."""
+    return loaded_of(SENDING_ONLY, root, *command)
 
 
 def dkim_key(path: Path) -> None:
@@ -133,14 +138,7 @@ ON_DEMAND = (
 
 def on_demand_loaded(root: Path, *command: str) -> list[str]:
     """What a command run in a fresh process loaded of `ON_DEMAND`."""
-    result = subprocess.run(
-        [sys.executable, "-c", COMMAND_PROBE.format(names=ON_DEMAND), str(root), *command],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout.splitlines()[-1].split()[1:]
+    return loaded_of(ON_DEMAND, root, *command)
 
 
 @pytest.mark.parametrize("settings", ["minimal", "run"], ids=["no-email", "plain-addresses"])
@@ -184,18 +182,6 @@ UNUSED_BY_A_PLAIN_SITE = (
     "tomli_w",
     "PIL",
 )
-
-
-def loaded_of(names: tuple[str, ...], root: Path, *command: str) -> list[str]:
-    """Which of `names` a command run in a fresh process loaded."""
-    result = subprocess.run(
-        [sys.executable, "-c", COMMAND_PROBE.format(names=names), str(root), *command],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout.splitlines()[-1].split()[1:]
 
 
 @pytest.mark.parametrize("settings", ["minimal", "run"], ids=["no-email", "plain-addresses"])

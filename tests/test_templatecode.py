@@ -232,32 +232,24 @@ def _environment(**options: object) -> jinja2.Environment:
     return environment
 
 
+# Environments' compile options, drawn at random (two of them are compared).
+COMPILE_SETTINGS = st.fixed_dictionaries(
+    {
+        "trim_blocks": st.booleans(),
+        "lstrip_blocks": st.booleans(),
+        "keep_trailing_newline": st.booleans(),
+        "autoescape": st.booleans(),
+        "optimized": st.booleans(),
+        "newline_sequence": st.sampled_from(["\n", "\r\n"]),
+    }
+)
+
+
 def _key(environment: jinja2.Environment, name: str = "essay.html") -> str:
     return template_key(environment, name, str(PACKAGE_TEMPLATES / name))
 
 
-@given(
-    st.fixed_dictionaries(
-        {
-            "trim_blocks": st.booleans(),
-            "lstrip_blocks": st.booleans(),
-            "keep_trailing_newline": st.booleans(),
-            "autoescape": st.booleans(),
-            "optimized": st.booleans(),
-            "newline_sequence": st.sampled_from(["\n", "\r\n"]),
-        }
-    ),
-    st.fixed_dictionaries(
-        {
-            "trim_blocks": st.booleans(),
-            "lstrip_blocks": st.booleans(),
-            "keep_trailing_newline": st.booleans(),
-            "autoescape": st.booleans(),
-            "optimized": st.booleans(),
-            "newline_sequence": st.sampled_from(["\n", "\r\n"]),
-        }
-    ),
-)
+@given(COMPILE_SETTINGS, COMPILE_SETTINGS)
 def test_two_environments_share_a_key_exactly_when_their_compile_options_agree(
     first: dict[str, object], second: dict[str, object]
 ) -> None:
