@@ -62,6 +62,18 @@ made_token = (
 )
 
 
+def after_quote(text: str) -> str | None:
+    """A line's text after its quote marker (up to three spaces, `>` and one space), or None
+    when it has none."""
+    found = QUOTE_PREFIX.match(text)
+    return None if found is None else text[found.end() :]
+
+
+def indent_width(prefix: int | str) -> int:
+    """How far a list item's (its width) or a note's (`"note"`) content is indented."""
+    return NOTE_INDENT if prefix == "note" else int(prefix)
+
+
 class Decline(Exception):
     """The input uses a form the conversion does not vouch for: parse it the slow way."""
 
@@ -126,13 +138,12 @@ class Lines:
         text = self.text[line]
         for prefix in strip:
             if prefix == ">":
-                found = QUOTE_PREFIX.match(text)
-                if found is None:
+                quoted = after_quote(text)
+                if quoted is None:
                     raise Decline
-                text = text[found.end() :]
+                text = quoted
             else:
-                width = NOTE_INDENT if prefix == "note" else prefix
-                text = text[min(width, len(text) - len(text.lstrip(" "))) :]
+                text = text[min(indent_width(prefix), len(text) - len(text.lstrip(" "))) :]
         return text
 
     def at_content_start(self, offset: int, strip: list[Any]) -> bool:
@@ -142,12 +153,12 @@ class Lines:
         before = self.data[self.starts[line] : offset].decode()
         for prefix in strip:
             if prefix == ">":
-                found = QUOTE_PREFIX.match(before)
-                if found is None:
+                quoted = after_quote(before)
+                if quoted is None:
                     return False
-                before = before[found.end() :]
+                before = quoted
             else:
-                before = before[NOTE_INDENT if prefix == "note" else prefix :]
+                before = before[indent_width(prefix) :]
         return not before
 
     def blank(self, line: int, strip: list[Any]) -> bool:

@@ -247,6 +247,9 @@ class _Team:
         data = _read_exactly(member.results, HEADER.unpack(header)[0]) if header else b""
         if not data:
             raise self._died(member)
+        # Pickle, safely: these bytes come only from the pipe this process made for the
+        # worker it forked (os.pipe, never a file, a socket or a path another process could
+        # open), written by publish's own code in that worker; nothing outside can reach it.
         kind, found, *told = pickle.loads(data)
         if kind == "problems":
             raise PublishError(found)
@@ -262,7 +265,10 @@ class _Team:
             how = f"killed by signal {os.WTERMSIG(status)}"
         else:
             how = f"exit status {os.waitstatus_to_exitcode(status)}"
-        return ChildProcessError(f"a worker process ended before its work was done ({how})")
+        return ChildProcessError(
+            f"a worker process ended before its work was done ({how}); nothing was written: "
+            "run the command again (a worker the system killed may mean memory ran short)"
+        )
 
     def end(self, kill: bool = False) -> None:
         """Close the workers' pipes (each then leaves) and reap them, killed first if they
