@@ -162,3 +162,87 @@ assert "feedgen.feed" not in sys.modules
 load_feed_libraries()
 assert "feedgen.feed" in sys.modules and "lxml.etree" in sys.modules
 """
+
+
+# --- What making the feeds costs -------------------------------------------------------------
+
+_imports: list[list[str]] = []  # while a list is here, each module looked for is added to it
+
+
+def _note_imports(event: str, args: tuple[Any, ...]) -> None:
+    if event == "import" and _imports:
+        _imports[-1].append(str(args[0]))
+
+
+sys.addaudithook(_note_imports)
+
+
+def _feed_site(tmp_path: Path) -> Any:
+    """The fixture site (feeds of five, its tags' feeds sharing essays with them), loaded."""
+    from publish.pipeline.load import load
+
+    return load(fixture_site(tmp_path / "site", url=URL, extra="feed_items = 5")).site
+
+
+def _made_feeds(site: Any) -> dict[str, bytes]:
+    """Every feed file of the site, made in this process in turn, as bytes."""
+    from publish.outputs.feeds import render_feeds
+    from publish.outputs.files import as_bytes, made
+
+    return {path: as_bytes(made(content)) for path, content in render_feeds(site).items()}
+
+
+def test_each_essays_entry_is_made_once_however_many_feeds_carry_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from feedgen.entry import FeedEntry
+
+    made_entries: list[FeedEntry] = []
+    original = FeedEntry.__init__
+
+    def counted(entry: FeedEntry) -> None:
+        made_entries.append(entry)
+        original(entry)
+
+    monkeypatch.setattr(FeedEntry, "__init__", counted)
+    files = _made_feeds(_feed_site(tmp_path))
+    carried = [
+        link
+        for path, data in files.items()
+        if path.endswith(".xml")
+        for link in etree.fromstring(data).xpath(
+            "//item/link/text() | //*[local-name()='entry']/*[local-name()='id']/text()"
+        )
+    ]
+    assert len(carried) > len(set(carried)), "essays carried by several feeds"
+    assert len(made_entries) == len(set(carried)), "one entry for each essay carried"
+
+
+def test_feeds_sharing_entries_are_the_feeds_each_made_alone(tmp_path: Path) -> None:
+    """Each feed made first, with no entry made before it (a fresh set of feeds each time),
+    is byte for byte the feed made after the others, with the entries they made."""
+    site = _feed_site(tmp_path)
+    together = _made_feeds(site)
+    from publish.outputs.feeds import render_feeds
+    from publish.outputs.files import as_bytes, made
+
+    alone = {path: as_bytes(made(render_feeds(site)[path])) for path in together}
+    assert alone == together
+    assert len(together) > 4, "the main feeds and the tags' feeds"
+
+
+def test_making_a_feed_looks_for_no_module(tmp_path: Path) -> None:
+    """Once `load_feed_libraries` has run (the build runs it before forking its workers),
+    making every feed loads nothing and looks for nothing (feedgen's `load_extension` would
+    look for an entry module of each extension, through the whole path, for every feed)."""
+    from publish.outputs.feeds import load_feed_libraries
+
+    site = _feed_site(tmp_path)
+    load_feed_libraries()
+    _imports.append([])
+    try:
+        _made_feeds(site)
+        looked_for = _imports[-1]
+    finally:
+        _imports.pop()
+    assert [name for name in looked_for if name.startswith("feedgen")] == []

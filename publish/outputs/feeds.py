@@ -22,6 +22,7 @@ from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.urls import essay_url, page_url, resolve_url, tag_groups
 
 if TYPE_CHECKING:
+    from feedgen.entry import FeedEntry
     from feedgen.feed import FeedGenerator
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -50,7 +51,7 @@ def render_feeds(site: Site) -> OutputFiles:
             settings.title,
             lambda: _rss(
                 site,
-                _generator(site, newest, contents.of(newest), "feed.xml", "", settings.title),
+                _generator(site, newest, contents, "feed.xml", "", settings.title),
                 STYLESHEET,
             ),
         ),
@@ -58,9 +59,9 @@ def render_feeds(site: Site) -> OutputFiles:
             "atom.xml",
             newest,
             settings.title,
-            lambda: _generator(
-                site, newest, contents.of(newest), "atom.xml", "", settings.title
-            ).atom_str(pretty=True),
+            lambda: _generator(site, newest, contents, "atom.xml", "", settings.title).atom_str(
+                pretty=True
+            ),
         ),
         "feed.json": feed(
             "feed.json",
@@ -94,17 +95,20 @@ def _tag_feed(
     """One tag's RSS feed."""
     return _rss(
         site,
-        _generator(site, essays, contents.of(essays), f"{folder}feed.xml", folder, title),
+        _generator(site, essays, contents, f"{folder}feed.xml", folder, title),
         "../" * folder.count("/") + STYLESHEET,
     )
 
 
 class FeedContents:
-    """Each essay's feed content, rendered once when a feed first needs it."""
+    """Each essay's feed content, rendered once when a feed first needs it, and its feed
+    entry, made once in a process and added to every feed that carries the essay (the main
+    feeds and its tags' feeds: an entry holds nothing of the feed it is in)."""
 
     def __init__(self, site: Site):
         self.site = site
         self.contents: dict[str, str] = {}
+        self.entries: dict[str, FeedEntry] = {}
 
     def of(self, essays: Sequence[Essay]) -> dict[str, str]:
         """The contents of `essays` (and of any rendered before), by slug."""
@@ -113,28 +117,44 @@ class FeedContents:
                 self.contents[essay.slug] = feed_content(self.site, essay)
         return self.contents
 
+    def add_entry(self, fg: FeedGenerator, essay: Essay) -> None:
+        """Add the essay's entry to a feed, first in it (made when first added, see
+        `_add_entry`)."""
+        kept = self.entries.get(essay.slug)
+        if kept is not None:
+            fg.add_entry(kept)
+        else:
+            content = self.of([essay])[essay.slug]
+            self.entries[essay.slug] = _add_entry(fg, self.site, essay, content)
+
 
 def load_feed_libraries() -> None:
-    """Load feedgen (and lxml beneath it), as making a feed would."""
-    import feedgen.feed  # noqa: F401
+    """Load feedgen (and lxml beneath it) and the two extensions the feeds use, as making a
+    feed would."""
+    import feedgen.feed  # noqa: F401  (first: it loads lxml.etree, which the extensions use)
+    from feedgen.ext import dc, media  # noqa: F401
 
 
 def _generator(
     site: Site,
     essays: Sequence[Essay],
-    contents: dict[str, str],
+    contents: FeedContents,
     feed_path: str,
     page_path: str,
     title: str,
 ) -> FeedGenerator:
     """A FeedGenerator for `essays`, its self link at `feed_path`, its page at `page_path`."""
+    from feedgen.ext.dc import DcEntryExtension, DcExtension
+    from feedgen.ext.media import MediaEntryExtension, MediaExtension
     from feedgen.feed import FeedGenerator  # lxml underneath: loaded when a feed is made
 
     settings = site.settings.site
     updated = _updated(essays)
     fg = FeedGenerator()
-    fg.load_extension("dc")
-    fg.load_extension("media")
+    # the extensions `load_extension` would load, by their classes: it would first look for
+    # an entry module of each that feedgen lacks, a failed search of the whole path each time
+    fg.register_extension("dc", DcExtension, DcEntryExtension)
+    fg.register_extension("media", MediaExtension, MediaEntryExtension)
     fg.id(settings.url + page_url(page_path))
     fg.title(title)
     fg.subtitle(settings.description or title)
@@ -149,7 +169,7 @@ def _generator(
     fg.updated(updated)
     fg.lastBuildDate(updated)
     for essay in reversed(essays):
-        _add_entry(fg, site, essay, contents[essay.slug])
+        contents.add_entry(fg, essay)
     return fg
 
 
@@ -187,8 +207,9 @@ def _with_hub(site: Site, document: bytes) -> bytes:
     return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
 
 
-def _add_entry(fg: FeedGenerator, site: Site, essay: Essay, content: str) -> None:
-    """One essay as a feed entry: canonical id, summary, full content, author and tags."""
+def _add_entry(fg: FeedGenerator, site: Site, essay: Essay, content: str) -> FeedEntry:
+    """One essay as a feed entry, added first: canonical id, summary, full content, author
+    and tags."""
     url = essay_url(site, essay)
     published = essay.date or EPOCH
     entry = fg.add_entry()
@@ -207,6 +228,7 @@ def _add_entry(fg: FeedGenerator, site: Site, essay: Essay, content: str) -> Non
     image = lead_image(site, essay)
     if image:
         entry.media.content(image, group=None)
+    return entry
 
 
 def entry_categories(essay: Essay) -> list[str]:
