@@ -144,9 +144,10 @@ def _generator(
     title: str,
 ) -> FeedGenerator:
     """A FeedGenerator for `essays`, its self link at `feed_path`, its page at `page_path`."""
+    load_feed_libraries()  # feedgen.feed before its extensions, which need what it loads
     from feedgen.ext.dc import DcEntryExtension, DcExtension
     from feedgen.ext.media import MediaEntryExtension, MediaExtension
-    from feedgen.feed import FeedGenerator  # lxml underneath: loaded when a feed is made
+    from feedgen.feed import FeedGenerator
 
     settings = site.settings.site
     updated = _updated(essays)
