@@ -21,8 +21,9 @@ from types import CodeType
 from typing import Any, BinaryIO
 
 import jinja2
-from jinja2 import Environment
+from jinja2 import Environment, nodes
 from jinja2.bccache import Bucket, BytecodeCache, FileSystemBytecodeCache
+from jinja2.compiler import CodeGenerator, Frame
 
 PACKAGE_TEMPLATES = Path(__file__).parent.parent / "templates"
 # Where the packaged templates' compiled code is kept: beside them, in the package's own
@@ -171,3 +172,49 @@ def _named(value: Any) -> str:
 def _passed(function: Callable[..., Any]) -> str:
     """What Jinja passes a filter, test or finalizer first (`pass_context` and its kin)."""
     return str(getattr(function, "jinja_pass_arg", ""))
+
+
+class JoinedOutputCode(CodeGenerator):
+    """Jinja's code generator, but each output tag's pieces (text, expressions) joined into
+    one string and yielded once: Jinja yields each piece on its own, so a page is many
+    thousands of pieces (the glossary's more than ten thousand), each passed up through every
+    template it extends and its blocks' generators. The same text, in the same order, each
+    piece made as Jinja makes it (escaped, finalized); only where the pieces are buffered
+    (a macro, a `set` block, a call) does Jinja's own code stand, as it joins them there."""
+
+    def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
+        """One `yield "".join((...))` of the output's pieces (Jinja's code for a single
+        piece, where it buffers, or where a template that extends another may not output)."""
+        if frame.buffer is not None or frame.require_output_check:
+            super().visit_Output(node, frame)
+            return
+        finalize = self._make_finalize()
+        body: list[list[Any] | nodes.Expr] = []
+        for child in node.nodes:  # constant pieces evaluated now, as Jinja does
+            try:
+                if not (finalize.const or isinstance(child, nodes.TemplateData)):
+                    raise nodes.Impossible()
+                const = self._output_child_to_const(child, frame, finalize)
+            except (nodes.Impossible, Exception):
+                body.append(child)
+                continue
+            if body and isinstance(body[-1], list):
+                body[-1].append(const)
+            else:
+                body.append([const])
+        if len(body) == 1:  # one piece: yielded as it is
+            super().visit_Output(node, frame)
+            return
+        self.writeline('yield "".join((')
+        self.indent()
+        for item in body:
+            if isinstance(item, list):
+                self.writeline(self._output_const_repr(item) + ",")
+                continue
+            self.newline(item)
+            self._output_child_pre(item, frame, finalize)
+            self.visit(item, frame)
+            self._output_child_post(item, frame, finalize)
+            self.write(",")
+        self.outdent()
+        self.writeline("))")

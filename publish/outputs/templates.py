@@ -30,7 +30,7 @@ from publish.i18n.templates import I18N_EXTENSION, install_words, localized
 from publish.i18n.words import ENGLISH, Words, essay_words, words_for
 from publish.layout import ESSAYS_DIR, TEMPLATES_DIR
 from publish.model import Site
-from publish.outputs.templatecode import PACKAGE_TEMPLATES, TemplateCode
+from publish.outputs.templatecode import PACKAGE_TEMPLATES, JoinedOutputCode, TemplateCode
 
 PACKAGE_STATIC = Path(__file__).parent.parent / "static"
 # Packaged files a site may replace with its own file of the same name beside the essays.
@@ -67,6 +67,7 @@ class SiteEnvironment(Environment):
     an unknown filter) is a PublishError at its file and line."""
 
     template_class = SiteTemplate
+    code_generator_class = JoinedOutputCode  # an output tag's pieces yielded as one
     site_root = Path(".")
 
     def _load_template(self, name: str, globals: MutableMapping[str, Any] | None) -> Template:
