@@ -218,6 +218,30 @@ def test_each_essays_entry_is_made_once_however_many_feeds_carry_it(
     assert len(made_entries) == len(set(carried)), "one entry for each essay carried"
 
 
+def test_each_essays_rss_item_is_made_once_however_many_feeds_carry_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from feedgen.entry import FeedEntry
+
+    made_items: list[object] = []
+    original = FeedEntry.rss_entry
+
+    def counted(entry: FeedEntry, extensions: bool = True) -> Any:
+        made_items.append(entry)
+        return original(entry, extensions)
+
+    monkeypatch.setattr(FeedEntry, "rss_entry", counted)
+    files = _made_feeds(_feed_site(tmp_path))
+    carried = [
+        link
+        for path, data in files.items()
+        if path.endswith("feed.xml")
+        for link in etree.fromstring(data).xpath("//item/link/text()")
+    ]
+    assert len(carried) > len(set(carried)), "essays carried by several RSS feeds"
+    assert len(made_items) == len(set(carried)), "one RSS item made for each essay carried"
+
+
 def test_feeds_sharing_entries_are_the_feeds_each_made_alone(tmp_path: Path) -> None:
     """Each feed made first, with no entry made before it (a fresh set of feeds each time),
     is byte for byte the feed made after the others, with the entries they made."""

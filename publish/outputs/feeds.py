@@ -7,13 +7,14 @@ so two builds of the same input are byte-identical.
 
 from __future__ import annotations
 
+import functools
 import json
 import mimetypes
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from publish.layout import ESSAYS_DIR
 from publish.model import Essay, Site
@@ -213,7 +214,7 @@ def _add_entry(fg: FeedGenerator, site: Site, essay: Essay, content: str) -> Fee
     and tags."""
     url = essay_url(site, essay)
     published = essay.date or EPOCH
-    entry = fg.add_entry()
+    entry = fg.add_entry(_kept_item_entry()())
     entry.id(entry_id(site, essay))
     entry.guid(entry_id(site, essay), permalink=entry_id(site, essay) == url)
     entry.title(essay.title)
@@ -230,6 +231,28 @@ def _add_entry(fg: FeedGenerator, site: Site, essay: Essay, content: str) -> Fee
     if image:
         entry.media.content(image, group=None)
     return entry
+
+
+@functools.cache
+def _kept_item_entry() -> type[FeedEntry]:
+    """feedgen's feed entry, its RSS item made once (the class made when a feed is first
+    made: feedgen loads lxml)."""
+    from feedgen.entry import FeedEntry
+
+    class KeptItemEntry(FeedEntry):
+        """A feed entry whose RSS item is made once and then moved into each feed that
+        carries it (one feed is made at a time, and a feed's tree is done with once its
+        text is: lxml moves an element from one tree into another)."""
+
+        item: Any = None
+
+        def rss_entry(self, extensions: bool = True) -> Any:
+            """The entry's RSS item, made when first asked for."""
+            if self.item is None:
+                self.item = super().rss_entry(extensions)
+            return self.item
+
+    return KeptItemEntry
 
 
 def entry_categories(essay: Essay) -> list[str]:
