@@ -9,7 +9,6 @@ another context to read them.
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import re
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from publish.model import Essay, Settings, ShownReply, Site
 from publish.outputs.entries import entry_id, feed_content
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.urls import essay_url, resolve_url, tag_slug
+from publish.support.jsontext import indented_json
 
 ACTIVITY_JSON = "application/activity+json"
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
@@ -145,7 +145,7 @@ def render_articles(site: Site, templates: object = None) -> OutputFiles:
 
 def dumps(document: dict[str, Any]) -> str:
     """A document as the JSON the site serves."""
-    return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+    return indented_json(document, 1) + "\n"
 
 
 def actor_document(settings: Settings, public_pem: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ so two builds of the same input are byte-identical.
 from __future__ import annotations
 
 import functools
-import json
 import mimetypes
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from publish.model import Essay, Site
 from publish.outputs.entries import entry_id, feed_content
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.urls import essay_url, page_url, resolve_url, tag_groups
+from publish.support.jsontext import indented_json
 
 if TYPE_CHECKING:
     from feedgen.entry import FeedEntry
@@ -297,7 +297,7 @@ def json_feed(site: Site, essays: Sequence[Essay], contents: dict[str, str]) -> 
     }
     if websub_hub(site):
         feed["hubs"] = [{"type": "WebSub", "url": websub_hub(site)}]
-    return json.dumps(feed, ensure_ascii=False, indent=2) + "\n"
+    return indented_json(feed, 2) + "\n"
 
 
 def _json_item(site: Site, essay: Essay, content: str) -> dict[str, object]:

@@ -8,7 +8,6 @@ absolute, built from `site.url`.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +46,7 @@ from publish.outputs.urls import (
     tag_groups,
     tag_slug,
 )
+from publish.support.jsontext import indented_json
 
 Files = dict[str, str | bytes | Deferred]
 
@@ -77,7 +77,7 @@ class Pagination:
 
 def json_for_script(data: Any) -> str:
     """JSON safe inside a `<script>` element: `<`, `>` and `&` become \\u escapes."""
-    text = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=1)
+    text = indented_json(data, 1, sort_keys=True)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
