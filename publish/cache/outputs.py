@@ -19,10 +19,10 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
 from pathlib import Path
 
 import msgspec
+from msgspec.structs import fields
 
 from publish.cache.bodies import KeptBody
 from publish.cache.parses import glossary_dependencies

@@ -16,6 +16,8 @@ from publish.content.source import SHOWN_LIMIT
 from publish.errors import Problem, PublishError, did_you_mean, error
 from publish.layout import SETTINGS_FILE
 from publish.model import (
+    DEFAULT_RULE,
+    DEFAULT_TIMEZONE,
     EmailSettings,
     FediverseSettings,
     ScheduleSettings,
@@ -234,7 +236,7 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
                 f"'site.url' must be an absolute http(s) URL, got '{_shown(url)}'",
             )
         )
-    timezone = site.get("timezone", SiteSettings.timezone)
+    timezone = site.get("timezone", DEFAULT_TIMEZONE)
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -244,7 +246,7 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
             error(SETTINGS_FILE, line, 1, f"unknown time zone '{_shown(timezone)}'{hint}")
         )
         timezone = "UTC"
-    rule = schedule.get("rule", ScheduleSettings.rule)
+    rule = schedule.get("rule", DEFAULT_RULE)
     fault = check_rule(rule, timezone)
     if fault:
         line = toml_key_line(text, "rule", "schedule")

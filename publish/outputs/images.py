@@ -18,11 +18,11 @@ import functools
 import hashlib
 import io
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from functools import partial
 from html import escape
 from pathlib import Path, PurePosixPath
 
+import msgspec
 from jinja2 import Environment
 
 from publish.content.images import EMAIL_WIDTH, avif_supported, local_image
@@ -50,8 +50,7 @@ KEPT_TAGS = (0x0112, 0x013B, 0x8298)  # orientation, artist, copyright: no place
 METADATA_MARKS = (b"Exif\x00\x00", b"eXIf", b"EXIF", b"http://ns.adobe.com/xap/1.0/")
 
 
-@dataclass(frozen=True)
-class Variant:
+class Variant(msgspec.Struct, frozen=True):
     """One encoded copy of an image: where it goes on the site, its size and format."""
 
     source: str  # the image's path under essays/ (and on the site)
@@ -210,8 +209,7 @@ def _wanted(site: Site) -> Iterator[Variant]:
                     yield variant
 
 
-@dataclass(frozen=True)
-class Examined:
+class Examined(msgspec.Struct, frozen=True):
     """What the rows need to know of an image file's content."""
 
     digest: str  # names the content in its copies' keys

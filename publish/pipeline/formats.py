@@ -8,8 +8,8 @@ to `site/` is refused by the loader (its page would share the address of a built
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 
+import msgspec
 from jinja2 import Environment
 
 from publish.model import Essay, Settings, Site
@@ -19,8 +19,7 @@ from publish.outputs.files import Content, Deferred, OutputFiles
 Render = Callable[..., Mapping[str, Content | Deferred]]  # (site, templates[, chosen slugs])
 
 
-@dataclass(frozen=True)
-class OutputFormat:
+class OutputFormat(msgspec.Struct, frozen=True):
     """One row of the output table: a format, where its files go and what makes them."""
 
     name: str  # how a clash of two formats on one path names it
