@@ -31,7 +31,7 @@ from publish.support.addresses import address_fault
 # C0 and C1 control characters (tab and newline excepted): TOML escapes can write them.
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
-# Each table: toml key -> (dataclass field, expected python type, required).
+# Each table: toml key -> (Struct field, expected python type, required).
 TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
     "site": {
         "title": ("title", str, True),
@@ -154,7 +154,7 @@ def _read_deploy(data: dict, text: str) -> tuple[Any, list[Problem]]:
 
 
 def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> dict[str, Any]:
-    """Check one table's keys and types; return its dataclass keyword arguments."""
+    """Check one table's keys and types; return its Struct's keyword arguments."""
     raw = data.get(name, {})
     spec = TABLES[name]
     values: dict[str, Any] = {}
