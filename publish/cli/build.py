@@ -17,7 +17,8 @@ from publish.cli.common import STRICT_OPTION, TODAY_OPTION, parse_today, problem
 from publish.pipeline import unchanged
 
 if TYPE_CHECKING:
-    from publish.pipeline.build import BuildProgress, BuildReport
+    from publish.pipeline.build import BuildReport
+    from publish.pipeline.place import BuildProgress
 
 PREVIEW_NOTE = (
     "This is a preview: deploy, send and run never read build/preview/ "
