@@ -126,11 +126,9 @@ class FrontMatterDocument(msgspec.Struct, frozen=True):
     raw: bytes = b""  # the file's bytes (left out of repr)
 
     def __repr__(self) -> str:
-        return (
-            f"FrontMatterDocument(path={self.path!r}, metadata={self.metadata!r}, "
-            f"front_matter={self.front_matter!r}, body={self.body!r}, "
-            f"body_line={self.body_line!r})"
-        )
+        fields = (name for name in self.__struct_fields__ if name != "raw")
+        shown = (f"{name}={getattr(self, name)!r}" for name in fields)
+        return f"FrontMatterDocument({', '.join(shown)})"
 
     def key_line(self, key: str) -> int:
         """The 1-based file line where front matter `key:` is set, or 1."""

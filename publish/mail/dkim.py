@@ -69,7 +69,7 @@ class DkimSigner(msgspec.Struct, frozen=True, dict=True):
         self.private_key  # noqa: B018  parsed now, so that a key that is not RSA is refused
 
     def __repr__(self) -> str:
-        return f"DkimSigner(selector={self.selector!r}, domain={self.domain!r})"
+        return f"DkimSigner(selector={self.selector!r}, domain={self.domain!r})"  # no key
 
     @cached_property
     def private_key(self) -> rsa.RSAPrivateKey:
