@@ -249,8 +249,8 @@ class Essay(msgspec.Struct, frozen=True):
 
     def with_tokens(self, tokens: tuple[Any, ...]) -> Essay:
         """This essay with other tokens (the build cache's kept body in place of its parse),
-        every other field as it is: `msgspec.structs.replace` copies the fields without
-        running `__post_init__` again (a rebuild does it for every essay it loads)."""
+        every other field as it is (copied in C by `msgspec.structs.replace`, which runs
+        `__post_init__` as the constructor does; a rebuild does it for every essay it loads)."""
         return msgspec.structs.replace(self, tokens=tokens)
 
     @property

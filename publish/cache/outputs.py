@@ -22,7 +22,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import msgspec
-from msgspec.structs import fields
 
 from publish.cache.bodies import KeptBody
 from publish.cache.parses import glossary_dependencies
@@ -37,7 +36,7 @@ from publish.model import Essay, Glossary, Settings
 
 MAGIC = b"PUBMEMO1"
 OUTPUTS_DIR = CACHE_DIR / "outputs"
-ESSAY_FIELDS = tuple(f.name for f in fields(Essay) if f.name != "tokens")
+ESSAY_FIELDS = tuple(name for name in Essay.__struct_fields__ if name != "tokens")
 DATE_FIELD = ESSAY_FIELDS.index("date")
 _FINGERPRINT_ENCODER = msgspec.msgpack.Encoder()
 Stamp = tuple[str, int, int, int, int]  # key, device, inode, size, mtime in ns

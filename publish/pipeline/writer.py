@@ -367,9 +367,8 @@ class UpdatePlan(msgspec.Struct, frozen=True):
     writes: list[tuple[str, Content | Deferred]]
     kept: list[str]  # each file the memo vouched for
     removes: list[str]
-    unchanged: list[str] = msgspec.field(
-        default_factory=list
-    )  # given as content, the same as before
+    # given as content, the same as before
+    unchanged: list[str] = msgspec.field(default_factory=list)
     listed: Listing | None = None  # the previous tree
 
     @property
