@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(msgspec.Struct, frozen=True):
     """One error or warning, located in a file by line and column (both 1-based)."""
 
     path: str
@@ -75,4 +74,4 @@ def refuse_problems(problems: Sequence[Problem], strict: bool) -> None:
 def refuse_warnings(problems: Sequence[Problem]) -> None:
     """Strict mode: every warning becomes an error, and the build stops before writing."""
     if problems:
-        raise PublishError([dataclasses.replace(p, severity="error") for p in problems])
+        raise PublishError([msgspec.structs.replace(p, severity="error") for p in problems])

@@ -17,7 +17,6 @@ from pathlib import Path
 import click
 
 from publish import __version__
-from publish.errors import PublishError
 
 # Each command by name: the module of publish.cli that holds it, and its function there.
 # A command's module (and what it imports) is loaded only when that command runs, so
@@ -66,6 +65,7 @@ class PublishGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         from publish.cli.common import show_problems
+        from publish.errors import PublishError  # here: `--version` loads no msgspec
 
         try:
             return super().invoke(ctx)
@@ -106,6 +106,7 @@ def with_docs_pointer(exc: click.UsageError) -> click.UsageError:
 def _state_file(root: Path | None) -> str:
     """The state database's path, for messages, as far as the settings can tell."""
     from publish.content.settings import load_settings
+    from publish.errors import PublishError
     from publish.state.db import database_path
 
     try:
