@@ -170,6 +170,7 @@ def _generator(
     fg.link(href=settings.url + page_path, rel="alternate")
     fg.updated(updated)
     fg.lastBuildDate(updated)
+    contents.of(essays)  # every content first, newest first (the order kept bodies are read in)
     for essay in reversed(essays):
         contents.add_entry(fg, essay)
     return fg
