@@ -289,3 +289,16 @@ def test_a_command_leaves_the_collector_as_it_found_it(tmp_path: Path, enabled: 
     finally:
         gc.enable()
     assert result.exit_code == 0, result.output
+
+
+def test_a_build_of_dated_essays_expands_no_schedule_rule(tmp_path: Path) -> None:
+    """What a first run would mail is known from the essays' dates alone: the build neither
+    walks the default rule's slots since the first essay nor loads dateutil's rrule."""
+    essays = {f"e{year}": essay_text(f"E{year}", date=f"{year}-01-01") for year in (2001, 2026)}
+    settings = site_settings("run").replace('rule = "FREQ=MONTHLY;BYDAY=+1TU"\n', "")
+    root = make_site(tmp_path / "site", essays, None, settings)
+    assert loaded_of(("dateutil.rrule",), root, "build", "--today", "2026-12-01") == []
+    (root / "essays" / "queued.md").write_text(essay_text("Queued", slug="queued"))
+    assert loaded_of(("dateutil.rrule",), root, "build", "--today", "2026-12-01") == [
+        "dateutil.rrule"  # the queued essay's slot is sought
+    ]

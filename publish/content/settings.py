@@ -245,7 +245,8 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
         )
         timezone = "UTC"
     rule = schedule.get("rule", ScheduleSettings.rule)
-    fault = check_rule(rule, timezone)
+    # only a rule the site gives is checked: the default is a fine one (tests/test_schedule.py)
+    fault = check_rule(rule, timezone) if "rule" in schedule else None
     if fault:
         line = toml_key_line(text, "rule", "schedule")
         shown_rule = _shown(rule.replace("\n", "\\n"))
