@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -60,3 +61,18 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def refuse_problems(problems: Sequence[Problem], strict: bool) -> None:
+    """Stop the build before anything is committed when a problem is an error, or (strict
+    mode) when there is any: every warning then becomes an error."""
+    if any(p.is_error for p in problems):
+        raise PublishError(list(problems))
+    if strict:
+        refuse_warnings(problems)
+
+
+def refuse_warnings(problems: Sequence[Problem]) -> None:
+    """Strict mode: every warning becomes an error, and the build stops before writing."""
+    if problems:
+        raise PublishError([dataclasses.replace(p, severity="error") for p in problems])

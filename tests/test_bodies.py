@@ -13,6 +13,7 @@ from markdown_it.token import Token
 
 import publish.content.essays
 import publish.pipeline.build
+import publish.pipeline.place
 from bench.generate import generate
 from publish.cache import outputs as memo
 from publish.cache import parses as cache
@@ -67,7 +68,7 @@ def linked_site(root: Path) -> Path:
 def serial(monkeypatch: pytest.MonkeyPatch) -> None:
     """Parse and render in this process (so that its counters see everything)."""
     monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
-    monkeypatch.setattr(publish.pipeline.build, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(publish.pipeline.place, "PARALLEL_THRESHOLD", 10**9)
 
 
 def remake_everything(root: Path) -> None:

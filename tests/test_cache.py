@@ -22,6 +22,7 @@ from lxml import html
 
 import publish.content.essays
 import publish.pipeline.build
+import publish.pipeline.place
 from bench.generate import generate
 from publish.cache import outputs as memo
 from publish.cache import parses as cache
@@ -109,7 +110,7 @@ def build_with_thresholds(root: str, parse_threshold: str, render_threshold: str
     """Build a site with the given parallel thresholds (essays to parse, contents to make)
     below which this process works alone; run by `build_in_a_fresh_process`."""
     cache.PARALLEL_THRESHOLD = int(parse_threshold)
-    publish.pipeline.build.PARALLEL_THRESHOLD = int(render_threshold)
+    publish.pipeline.place.PARALLEL_THRESHOLD = int(render_threshold)
     build(Path(root), BuildOptions(today=TODAY))
 
 
@@ -148,7 +149,7 @@ def fork_width() -> int:
 def build_alone(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Build `root` in this process, parsing and rendering without any worker."""
     monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
-    monkeypatch.setattr(publish.pipeline.build, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(publish.pipeline.place, "PARALLEL_THRESHOLD", 10**9)
     build(root, BuildOptions(today=TODAY))
 
 
@@ -195,7 +196,7 @@ def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch
     assert len(set(pids)) == 3 * workers, "one pool parsed, one rendered each folder"
     assert process.pid not in pids
     monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
-    monkeypatch.setattr(publish.pipeline.build, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(publish.pipeline.place, "PARALLEL_THRESHOLD", 10**9)
     sequential = generated(60, tmp_path / "sequential")
     build(sequential, BuildOptions(today=TODAY))
     for output in ("site", "email"):
@@ -310,7 +311,7 @@ def test_damaged_rendering_is_rebuilt_not_served(corpus, parsed, monkeypatch, da
     build(corpus, BuildOptions(today=TODAY))
     before = corpus / "before"
     shutil.copytree(corpus / "build", before)
-    monkeypatch.setattr(publish.pipeline.build, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(publish.pipeline.place, "PARALLEL_THRESHOLD", 10**9)
     # the parses a rebuild of every file makes from sound records: the emails a send needs
     # keep no bodies (they are few), so each is rendered from a parse of its own
     for manifest in (corpus / memo.OUTPUTS_DIR).glob("*.manifest"):
@@ -442,7 +443,7 @@ def spy_renderers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     monkeypatch.setattr(web.PageRenderer, "essay_page", page_spy)
     monkeypatch.setattr(mail, "email_html", email_spy)
     monkeypatch.setattr(
-        publish.pipeline.build, "PARALLEL_THRESHOLD", 10**9
+        publish.pipeline.place, "PARALLEL_THRESHOLD", 10**9
     )  # spies see only this process
     return seen
 
@@ -464,7 +465,7 @@ def made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(web.PageRenderer, "essay_page", page_spy)
     monkeypatch.setattr(mail, "email_html", email_spy)
     monkeypatch.setattr(
-        publish.pipeline.build, "PARALLEL_THRESHOLD", 10**9
+        publish.pipeline.place, "PARALLEL_THRESHOLD", 10**9
     )  # spies see only this process
     yield seen
 
@@ -587,7 +588,7 @@ def test_parallel_rendering_matches_a_sequential_one(tmp_path, monkeypatch):
 
 
 def test_template_error_in_a_worker_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr(publish.pipeline.build, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(publish.pipeline.place, "PARALLEL_THRESHOLD", 2)
     corpus = generated(12, tmp_path / "site")
     (corpus / "templates").mkdir(exist_ok=True)
     (corpus / "templates" / "essay.html").write_text(

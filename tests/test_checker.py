@@ -13,8 +13,9 @@ from click.testing import CliRunner
 from publish.cache.outputs import OUTPUTS_DIR
 from publish.cli.main import cli
 from publish.errors import PublishError
-from publish.pipeline.build import BuildOptions, BuildProgress, build, check
+from publish.pipeline.build import BuildOptions, build, check
 from publish.pipeline.checker import CHECK_MEMO
+from publish.pipeline.place import BuildProgress
 from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, make_site
 
 TODAY = date(2026, 12, 1)

@@ -85,6 +85,23 @@ def test_no_import_runs_up_the_rooms() -> None:
     assert upward == []
 
 
+def test_every_output_row_names_a_function_of_a_room_below_its_own() -> None:
+    """The output table names its makers as `module:function` (imported while the workers
+    parse): each names a function, in a module the pipeline may import."""
+    from publish.pipeline.formats import FORMATS as ROWS
+    from publish.pipeline.formats import named_function
+
+    named = [ref for row in ROWS for ref in (row.maker, row.loads) if ref is not None]
+    wrong = [
+        ref
+        for ref in named
+        if RANKS[room(ref.partition(":")[0])] > RANKS["pipeline"]
+        or not callable(named_function(ref))
+    ]
+    assert len(named) == len(ROWS) + 1  # every row's maker, and the feeds' libraries
+    assert wrong == []
+
+
 def test_outputs_import_neither_the_cache_nor_another_format() -> None:
     wrong = [
         f"{name} -> {target}"

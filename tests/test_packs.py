@@ -186,7 +186,7 @@ def test_a_build_loads_each_template_once(tmp_path, monkeypatch):
         return real(path)
 
     monkeypatch.setattr(os.path, "getmtime", spy)
-    monkeypatch.setattr("publish.pipeline.build.PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr("publish.pipeline.place.PARALLEL_THRESHOLD", 10**9)
     build(root, BuildOptions(today=TODAY))
     assert checked and len(checked) == len(set(checked)), "no template checked at each use"
 
@@ -266,8 +266,8 @@ def test_the_build_loads_its_libraries_while_workers_parse_and_only_then(tmp_pat
     monkeypatch.setattr(parallel, "can_fork", lambda: True)  # the suite may run threads
     calls: list[int] = []
     many = generate(PARSE_THRESHOLD + 12, tmp_path / "many")
-    load(many, meanwhile=lambda: calls.append(os.getpid()))
+    load(many, meanwhile=[lambda: calls.append(os.getpid())])
     assert calls == [os.getpid()], "once, by the parent, while its workers parsed"
     few = generate(12, tmp_path / "few")
-    load(few, meanwhile=lambda: calls.append(os.getpid()))
+    load(few, meanwhile=[lambda: calls.append(os.getpid())])
     assert calls == [os.getpid()], "not at all without workers (nothing may need it)"

@@ -5,6 +5,7 @@ in one worker holds up no other."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import signal
@@ -199,9 +200,35 @@ def _waits_for_the_parent(marker: Path) -> Callable[[int], int]:
 def test_the_parent_does_its_own_work_while_the_workers_make_theirs(tmp_path: Path) -> None:
     marker = tmp_path / "done by the parent"
     made = in_forked_runs(
-        list(range(6)), _waits_for_the_parent(marker), 2, 1, meanwhile=marker.touch
+        list(range(6)), _waits_for_the_parent(marker), 2, 1, meanwhile=[marker.touch]
     )
     assert list(made) == list(range(6))
+
+
+def test_the_parent_takes_in_what_its_workers_made_between_the_steps_of_its_own_work() -> None:
+    """A worker done with a run is answered between two steps of the parent's own work, not
+    after all of them: the first values come back while the parent still has steps to take
+    (each step takes a tenth of a second here, the workers a moment)."""
+    log: list[tuple[str, int]] = []
+    steps = [functools.partial(_step, log, number) for number in range(10)]
+    for value in in_forked_runs(list(range(8)), abs, 2, 1, meanwhile=steps):
+        log.append(("value", value))
+    assert [entry for entry in log if entry[0] == "step"] == [("step", n) for n in range(10)]
+    assert [entry for entry in log if entry[0] == "value"] == [("value", n) for n in range(8)]
+    assert log.index(("value", 0)) < log.index(("step", 9))
+
+
+def _step(log: list[tuple[str, int]], number: int) -> None:
+    """One step of the parent's own work: noted, then a tenth of a second of it."""
+    log.append(("step", number))
+    time.sleep(0.1)
+
+
+def test_the_parent_takes_every_step_even_when_the_workers_finish_first() -> None:
+    steps_taken: list[int] = []
+    steps = [functools.partial(steps_taken.append, number) for number in range(50)]
+    assert list(in_forked_runs([1, 2], abs, 2, 1, meanwhile=steps)) == [1, 2]
+    assert steps_taken == list(range(50))
 
 
 FORKED_BUILD = """

@@ -12,7 +12,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from publish.pipeline.build import BuildOptions, BuildProgress, build
+from publish.pipeline.build import BuildOptions, build
+from publish.pipeline.place import BuildProgress
 from tests.sitebuilder import due_since_long_ago, essay_text, make_site
 
 ESSAYS = {

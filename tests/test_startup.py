@@ -226,6 +226,48 @@ def test_pillow_still_loads_for_a_site_that_shows_an_image(tmp_path: Path) -> No
     assert loaded_of(("PIL",), root, "check", "--today", "2026-12-01") == ["PIL"]
 
 
+# What only the place phase uses: a cold build imports it while its parse workers work.
+PLACE_ONLY = ("jinja2", "publish.pipeline.place", "publish.outputs.web", "feedgen")
+TEAM_PROBE = """
+import sys
+from publish.cli.main import cli
+from publish.support import parallel
+
+made = parallel._Team.__init__
+
+def noting(team, *args, **kwargs):
+    print("team:", *sorted(name for name in {names!r} if name in sys.modules), flush=True)
+    made(team, *args, **kwargs)
+
+parallel._Team.__init__ = noting
+try:
+    cli(["--root", sys.argv[1], "build", "--today", "2026-12-01"])
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+"""
+
+
+def test_a_cold_build_forks_its_parse_workers_before_it_loads_the_place_phase(
+    tmp_path: Path,
+) -> None:
+    essays = {
+        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}") for n in range(120)
+    }
+    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
+    result = subprocess.run(
+        [sys.executable, "-c", TEAM_PROBE.format(names=PLACE_ONLY), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    teams = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith("team:")]
+    assert len(teams) == 2, result.stdout  # the parse workers, then the place workers
+    assert teams[0] == []  # none loaded before the parse workers were forked
+    assert teams[1] == sorted(PLACE_ONLY)  # all loaded, by this process, before the place
+    assert (root / "build" / "site" / "e000" / "index.html").is_file()
+
+
 # Counts the collector's runs while the command line and the command's modules load: the
 # outermost import under way is one of publish's command line or of the build it runs.
 COLLECTOR_PROBE = """

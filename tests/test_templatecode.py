@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from jinja2.bccache import Bucket, bc_magic
 
 import publish.pipeline.build
+import publish.pipeline.place
 from publish.cache.store import NO_CACHE_ENV, BuildCache
 from publish.errors import PublishError
 from publish.layout import CACHE_DIR
@@ -182,16 +183,16 @@ def test_no_worker_compiles_a_template(
     """The build forks its workers after loading every template they render (in each
     language, escaped and plain): they inherit them, and compile none, cold or not."""
     monkeypatch.setattr(parallel, "can_fork", lambda: True)
-    monkeypatch.setattr(publish.pipeline.build, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(publish.pipeline.place, "PARALLEL_THRESHOLD", 2)
     workers = tmp_path / "workers.log"
-    place = publish.pipeline.build.place
+    place = publish.pipeline.place.place
 
     def noting_place(placing):  # type: ignore[no-untyped-def]
         with open(workers, "a", encoding="utf-8") as noted:
             noted.write(f"{os.getpid()}\n")
         return place(placing)
 
-    monkeypatch.setattr(publish.pipeline.build, "place", noting_place)
+    monkeypatch.setattr(publish.pipeline.place, "place", noting_place)
     root = _site(tmp_path / "site")
     for _ in range(2):  # with no code kept anywhere, then with the packaged code kept
         _build(root)

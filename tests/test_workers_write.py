@@ -19,7 +19,7 @@ from publish.cache.outputs import OutputMemo
 from publish.errors import PublishError
 from publish.model import GlossaryEntry
 from publish.outputs.files import Content, Deferred, Reads
-from publish.pipeline.build import PARALLEL_THRESHOLD, Rendering, heaviest_first
+from publish.pipeline.place import PARALLEL_THRESHOLD, Rendering, heaviest_first
 from publish.pipeline.writer import OutputFolder, Placing, write_trees
 from publish.support import parallel
 

@@ -613,7 +613,7 @@ def stats_under(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], list[str]]:
 
 def test_the_writer_stats_each_output_at_most_once(tmp_path, monkeypatch, stats_under):
     root = generate(12, tmp_path / "site")
-    monkeypatch.setattr("publish.pipeline.build.PARALLEL_THRESHOLD", 10**9)  # all here
+    monkeypatch.setattr("publish.pipeline.place.PARALLEL_THRESHOLD", 10**9)  # all here
     build_dir = root / "build"
     build(root, BuildOptions(today=TODAY))
     cold = stats_under(build_dir / "site") + [

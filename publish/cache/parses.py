@@ -385,11 +385,11 @@ def read_essays(
     parse: EssayParser,
     plan: BodyPlan | None = None,
     build_cache: BuildCache | None = None,
-    meanwhile: Callable[[], object] | None = None,
+    meanwhile: Sequence[Callable[[], object]] = (),
 ) -> list[Parsed]:
     """Every essay, in order: cached where `build_cache` holds, the rest parsed (by `parse`,
     the content's own reader of one file) across cores, each rendered as `plan` says; when
-    worker processes parse them, this process does `meanwhile` as they do."""
+    worker processes parse them, this process takes the steps of `meanwhile` as they do."""
     if build_cache is None or not build_cache.enabled:
         return [parse(path, root, settings, glossary) for path in paths]
     # parses kept for bodies a record lacks hold only within one build: a record's name does
@@ -428,12 +428,12 @@ def read_essays(
 def _parse_missing(
     pairs: list[tuple[Path, bytes | None]],
     cache: EssayCache,
-    meanwhile: Callable[[], object] | None = None,
+    meanwhile: Sequence[Callable[[], object]] = (),
 ) -> list[tuple[Parsed, bytes]]:
     """Parse the essays the cache did not hold (under their keys, or keyed as they are
-    read), in forked workers when there are many (they inherit the cache; this process does
-    `meanwhile` as they work); each comes back with its bodies rendered and kept, never its
-    tokens, and its key."""
+    read), in forked workers when there are many (they inherit the cache; this process takes
+    the steps of `meanwhile` as they work); each comes back with its bodies rendered and
+    kept, never its tokens, and its key."""
     workers = fork_workers(len(pairs), PARALLEL_THRESHOLD)
     if not workers:
         found = list(map(cache.parse_pair, pairs))

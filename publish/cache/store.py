@@ -109,7 +109,6 @@ class BuildCache:
 def code_fingerprint() -> bytes:
     """A hash of publish's code, packaged templates and stylesheet, and the versions of the
     libraries that parse and render: any change to them misses every record."""
-    import jinja2
     import markdown_it
     import mdit_py_plugins
     import msgspec
@@ -124,7 +123,7 @@ def code_fingerprint() -> bytes:
         mdit_py_plugins.__version__,
         yaml.__version__,
         msgspec.__version__,
-        jinja2.__version__,
+        jinja_version(),
         installed_version("css_inline"),  # neither has a __version__, and css_inline's
         installed_version("feedgen"),  # import loads the email package: read, not imported
     )
@@ -133,6 +132,17 @@ def code_fingerprint() -> bytes:
         with open(path, "rb") as file:
             digest.update(relative.encode() + b"\0" + file.read() + b"\0")
     return digest.digest()
+
+
+def jinja_version() -> str:
+    """Jinja's version, read beside it rather than imported (a cold build imports Jinja only
+    while its workers parse), or from the module where no `jinja2-<version>.dist-info` is."""
+    found = installed_version("jinja2")
+    if found:
+        return found
+    import jinja2
+
+    return jinja2.__version__
 
 
 def installed_version(name: str) -> str:

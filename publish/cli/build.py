@@ -18,7 +18,8 @@ from publish.pipeline import unchanged
 from publish.support.collector import loading
 
 if TYPE_CHECKING:
-    from publish.pipeline.build import BuildProgress, BuildReport
+    from publish.pipeline.build import BuildReport
+    from publish.pipeline.place import BuildProgress
 
 PREVIEW_NOTE = (
     "This is a preview: deploy, send and run never read build/preview/ "

@@ -21,12 +21,12 @@ from publish.cli.common import (
 from publish.content.deploy_settings import NOT_DEPLOYED
 from publish.content.essays import cap_slug, slugify
 from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
-from publish.errors import Problem, PublishError
+from publish.errors import Problem, PublishError, refuse_warnings
 from publish.i18n.cadence import describe_rule
 from publish.layout import BUILD_DIR, ESSAYS_DIR
 from publish.model import Site
 from publish.ops.checking import site_problems
-from publish.pipeline.build import BuildOptions, refuse_warnings
+from publish.pipeline.build import BuildOptions
 from publish.pipeline.build import check as check_site
 from publish.pipeline.load import load
 from publish.schedule.slots import Timetable, format_slot, plan_schedule, schedule_view

@@ -24,10 +24,10 @@ from publish.pipeline.build import (
     BuildOptions,
     plan,
     refuse_unpublished_links,
-    shared_templates,
 )
 from publish.pipeline.formats import FORMATS
 from publish.pipeline.load import load
+from publish.pipeline.place import shared_templates
 from publish.pipeline.writer import add_files, build_lock
 
 

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 from html import escape
 from pathlib import Path, PurePosixPath
-
-from jinja2 import Environment
+from typing import TYPE_CHECKING
 
 from publish.content.images import EMAIL_WIDTH, avif_supported, local_image
 from publish.errors import PublishError
@@ -31,6 +30,9 @@ from publish.layout import ESSAYS_DIR
 from publish.model import Essay, ImageSize, Site
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.urls import resolve_url
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 SCREEN_WIDTHS = (480, 960, 1440)  # the widths a page offers a browser to choose from
 EMAIL_PIXELS = 2 * EMAIL_WIDTH  # sharp on a high-density screen, shown at the column's width

@@ -6,26 +6,25 @@ pre-flight, write.
 queued essays at their planned slots. Every output is a row of `FORMATS`, a pure function
 from a `Site` to `{path: content}` whose files are made later, if at all (`Deferred`). The
 build makes the one `BuildCache` and passes it in: the load parses each essay once and
-renders, in the same worker, every body the rows declare (kept for later builds); here each
-deferred file is keyed, and the key decides whether it is made at all. Between staged and
-committed the finishers (`publish.pipeline.finishers`) see each folder as it will be.
+renders, in the same worker, every body the rows declare (kept for later builds); the place
+phase (`publish.pipeline.place`, imported while the workers parse) keys each deferred file,
+makes what the keys do not vouch for and commits; between staged and committed the
+finishers (`publish.pipeline.finishers`) see each folder as it will be.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import os
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from jinja2 import Environment
-
-from publish.cache.outputs import FileStamp, OutputKeys, OutputMemo
 from publish.cache.store import BuildCache
 from publish.content.essaylinks import unpublished_link_problems, with_link_targets
 from publish.content.glossary import uncited_terms
@@ -35,30 +34,30 @@ from publish.errors import Problem, PublishError
 from publish.i18n.words import one_build
 from publish.layout import BUILD_DIR
 from publish.model import Site
-from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes, made
-from publish.outputs.templates import folder_stamp, load_rendered, template_environment
-from publish.pipeline import finishers
-from publish.pipeline.checker import CheckMemo, check_trees
-from publish.pipeline.finishers import StagedView, run_finishers
-from publish.pipeline.formats import FOLDERS, FORMATS, load_libraries
+from publish.pipeline.formats import FOLDERS, loading_makers
 from publish.pipeline.load import Loaded, load
 from publish.pipeline.previewing import (
     PREVIEW_FOLDER,
     LeftOut,
-    banners,
     date_drafts,
     left_out,
-    with_banners,
     with_planned_slots,
 )
-from publish.pipeline.search import require_pagefind, search_finisher
-from publish.pipeline.writer import OutputFolder, Placing, build_lock, place, write_trees
+from publish.pipeline.writer import build_lock
 from publish.state.releases import Known
 from publish.state.unsent import emails_wanted
-from publish.support.parallel import RUNS_AHEAD, fork_workers, in_forked_runs, weighed_runs
 
-PARALLEL_THRESHOLD = 96  # contents below which forking workers costs more than it saves
-MAX_RUN = 48  # contents a worker makes per task (at most): small results, flat memory
+if TYPE_CHECKING:
+    from publish.pipeline.place import Progress
+
+# The place phase's modules, imported while the workers parse (`loading_place_phase`), each a
+# step of its own: Jinja first (the largest), then what the place phase and its finishers add.
+PLACE_PHASE = (
+    "jinja2",
+    "publish.outputs.templates",
+    "publish.outputs.mail",
+    "publish.pipeline.place",
+)
 
 
 @dataclass(frozen=True)
@@ -97,19 +96,6 @@ class BuildReport:
     left: Mapping[str, Mapping[str, os.stat_result]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class BuildProgress:
-    """How far the build has got making one output folder's new files (for a progress bar:
-    the build itself never prints)."""
-
-    folder: str  # "site", "email", or "all" when `check` makes every folder's files at once
-    done: int
-    total: int
-
-
-Progress = Callable[[BuildProgress], None]
-
-
 def build(
     root: Path,
     options: BuildOptions,
@@ -133,53 +119,47 @@ def build(
         cache = cache.reading()
     out = output_dir(root, options)
     with build_lock(out) if write else contextlib.nullcontext(), one_build():
-        loaded = loaded or load(root, cache, load_libraries)
+        loaded = loaded or load(root, cache, loading_place_phase())
+        from publish.pipeline.place import place_site  # see loading_place_phase
+
         site, known, warnings = loaded.site, loaded.known, loaded.warnings
-        require_pagefind(root, site.settings)
         published = plan(site, known, options)
         refuse_unpublished_links(site, published, options, warnings)
         emails = emails_wanted(site, known, options.today) | options.emails
-        templates = shared_templates(published.templates_dir, cache)
-        gathered = gather(published, emails, cache, templates)
-        if options.preview:
-            gathered["site"] = with_banners(
-                gathered["site"], banners(site, published, options.today)
-            )
-        folders = decide(published, gathered, cache, out, options.preview)
-        rendering = Rendering(
-            folders, progress, partial(load_rendered, published, templates, emails)
+        placed = place_site(
+            site,
+            published,
+            emails,
+            cache,
+            out,
+            today=options.today,
+            preview=options.preview,
+            strict=options.strict,
+            write=write,
+            progress=progress,
+            warnings=warnings,
         )
-        problems = list(warnings)
-
-        def finish(staged: Mapping[str, StagedView]) -> Mapping[str, Mapping[str, Content]]:
-            finished = run_finishers(
-                published, staged, (*finishers.FINISHERS, search_finisher(cache))
-            )
-            problems.extend(finished.problems)
-            refuse_problems(problems, options.strict)
-            return finished.files
-
-        left: Mapping[str, Mapping[str, os.stat_result]] = {}
-        if write:
-            left = write_trees(folders, rendering.place, finish)
-            for folder in folders:
-                if folder.memo is not None:
-                    folder.memo.save()
-        else:  # made and measured, never kept; what a memo vouches for is not even made
-            memo = CheckMemo(root) if cache.enabled else None
-            finish(check_trees(folders, rendering.make, memo))
     site_dir, email_dir = (out / name for name in FOLDERS)
     return BuildReport(
         site_dir=site_dir,
         email_dir=email_dir,
         published=tuple(e.slug for e in published.essays),
-        warnings=problems,
-        files=len(folders[0].files),
+        warnings=placed.problems,
+        files=placed.files,
         site=site,
         left_out=left_out(site, published, options.drafts),
         known=known,
-        left=left,
+        left=placed.left,
     )
+
+
+def loading_place_phase() -> list[Callable[[], object]]:
+    """Importing the place phase and the rows' makers and loading what making their files
+    loads, step by step: taken while the workers parse, between their replies, so that this
+    process, alone, does not do it after them, nor before it forks them (a build that forks
+    no worker imports them when it places)."""
+    modules = [partial(importlib.import_module, name) for name in PLACE_PHASE]
+    return modules + loading_makers()
 
 
 def output_dir(root: Path, options: BuildOptions) -> Path:
@@ -227,202 +207,3 @@ def refuse_unpublished_links(
     problems = unpublished_link_problems(site, published, options.today)
     if problems:
         raise PublishError([*(warnings or []), *problems])
-
-
-# --- Decide what to render, render ------------------------------------------------------
-
-
-def gather(
-    published: Site, emails: Collection[str], cache: BuildCache, templates: Environment
-) -> dict[str, OutputFiles]:
-    """Every row's files by folder (emails only for `emails`; what check need not make left
-    out when the cache is only read); a path twice is refused."""
-    gathered = {name: OutputFiles() for name in FOLDERS}
-    for row in (row for row in FORMATS if row.checked or not cache.read_only):
-        chosen = (emails,) if row.chosen else ()  # made only where a send could need them
-        gathered[row.folder].add_all(row.render(published, templates, *chosen), row.name)
-    return gathered
-
-
-def shared_templates(folder: Path, cache: BuildCache) -> Environment:
-    """The templates environment, kept in `cache` between builds of one process (as
-    `publish serve` rebuilds), so templates compile once; made afresh whenever a file of the
-    site's template folder appears, disappears or changes (Jinja would check an edited template
-    itself on every use, at a stat of the template file each time; it is told not to)."""
-    stamp = folder_stamp(folder)
-    kept = cache.template_environments
-    found = kept.get(folder)
-    if found is None or found[0] != stamp:
-        environment = template_environment(folder, cache.compiled_templates(), auto_reload=False)
-        found = kept[folder] = (stamp, environment)
-    return found[1]
-
-
-def decide(
-    published: Site,
-    gathered: Mapping[str, OutputFiles],
-    cache: BuildCache,
-    out: Path,
-    preview: bool = False,
-) -> list[OutputFolder]:
-    """Each folder's files (to go under `out`), every deferred one keyed (when the cache is
-    on) from what it reads; a preview's folders keep memos of their own."""
-    if not cache.enabled:
-        return [OutputFolder(files, out / name) for name, files in gathered.items()]
-    keys = OutputKeys(published.settings, published.templates_dir, published.glossary)
-    folders = []
-    for name, files in gathered.items():
-        memo_name = f"{PREVIEW_FOLDER}-{name}" if preview else name
-        memo = OutputMemo.for_folder(cache.root, memo_name)
-        decided = {
-            path: keyed(keys, value) if isinstance(value, Deferred) else value
-            for path, value in files.items()
-        }
-        folders.append(OutputFolder(decided, out / name, memo))
-    return folders
-
-
-def keyed(keys: OutputKeys, value: Deferred) -> Deferred:
-    """A deferred content with its key (see `output_key`)."""
-    return Deferred(value.reads, value.make, output_key(keys, value), value.loads)
-
-
-def output_key(keys: OutputKeys, value: Deferred) -> str | None:
-    """The key of a deferred content: its kind and everything it says it reads."""
-    reads = value.reads
-    return keys.key(
-        reads.kind,
-        reads.essay,
-        *reads.values,
-        *[keys.essay(essay) for essay in reads.essays],
-        *[entry.fingerprint for entry in reads.entries],
-    )
-
-
-class Rendering:
-    """The build's maker of contents, handed to the writer: it renders what the writer must
-    write (across the cores when there is much), telling `progress` how far it got; before
-    it forks workers it calls `before_fork` (which loads every template they may render, so
-    that none of them compiles one)."""
-
-    def __init__(
-        self,
-        folders: Sequence[OutputFolder],
-        progress: Progress | None = None,
-        before_fork: Callable[[], None] | None = None,
-    ):
-        self.progress = progress
-        self.before_fork = before_fork
-        self.folder_of = (
-            {id(v): f.target.name for f in folders for v in f.files.values()} if progress else {}
-        )
-
-    def make(self, values: Sequence[Content | Deferred]) -> Iterator[Content]:
-        """Each value's content, in order."""
-        return self._told(values, made_contents(values, self.before_fork))
-
-    def place(self, placings: Sequence[Placing]) -> Iterator[FileStamp]:
-        """Each file made and written where it is staged, the heaviest first (see
-        `heaviest_first`); the stamp of each, in the order given, once all are written."""
-        ordered = heaviest_first(placings)
-        told = self._told([p.content for p in ordered], placed_files(ordered, self.before_fork))
-        stamps = {id(placing): stamp for placing, stamp in zip(ordered, told, strict=True)}
-        yield from (stamps[id(placing)] for placing in placings)
-
-    def _told(self, values: Sequence[Content | Deferred], made: Iterator[Any]) -> Iterator[Any]:
-        """What `made` yields for `values`, `progress` told after each."""
-        if self.progress is None:
-            yield from made
-            return
-        folder = self._folder(values)
-        for done, result in enumerate(made, start=1):
-            self.progress(BuildProgress(folder, done, len(values)))
-            yield result
-
-    def _folder(self, values: Sequence[Content | Deferred]) -> str:
-        """Which folder's files the writer asks for (every folder's, for `check`)."""
-        if not values:
-            return "all"
-        names = {self.folder_of.get(id(values[0])), self.folder_of.get(id(values[-1]))}
-        return (names.pop() or "all") if len(names) == 1 else "all"
-
-
-def made_contents(
-    values: Sequence[Content | Deferred], before_fork: Callable[[], None] | None = None
-) -> Iterator[Content]:
-    """Each value made, in order (see `shared_out`)."""
-    return shared_out(values, values, made, _made_bytes, True, before_fork)
-
-
-def heaviest_first(placings: Sequence[Placing]) -> list[Placing]:
-    """The placings with the pages that list the most essays or glossary entries first (the
-    archive, the glossary, the tags), the others in their order: made last, one such page
-    would leave a worker making it alone while the others wait."""
-    return sorted(placings, key=lambda placing: -_listed(placing.content))
-
-
-def _listed(content: Content | Deferred) -> int:
-    """How many essays and glossary entries a content lists (0 for one given as it is)."""
-    if not isinstance(content, Deferred):
-        return 0
-    return len(content.reads.essays) + len(content.reads.entries)
-
-
-def placed_files(
-    placings: Sequence[Placing], before_fork: Callable[[], None] | None = None
-) -> Iterator[FileStamp]:
-    """Each file made and written where it is staged, in order (see `shared_out`): the
-    workers write what they make, so only each file's stamp comes back here."""
-    contents = [p.content for p in placings]
-    return shared_out(placings, contents, place, place, False, before_fork)
-
-
-def shared_out(
-    tasks: Sequence[Any],
-    values: Sequence[Content | Deferred],
-    here: Callable[[Any], Any],
-    forked: Callable[[Any], Any],
-    bounded: bool,
-    before_fork: Callable[[], None] | None = None,
-) -> Iterator[Any]:
-    """`here(task)` for each task, in order; forked workers (sharing the loaded site, what
-    `before_fork` loads and what making the values loads, see `Deferred.loads`) do
-    `forked(task)` instead when enough `values` are deferred to pay for the workers, each
-    worker a run of neighbouring tasks (see `weighed_runs`), and with `bounded` only a few
-    runs ahead of what the caller has taken (what comes back is large: contents, not
-    stamps)."""
-    workers = fork_workers(sum(isinstance(v, Deferred) for v in values), PARALLEL_THRESHOLD)
-    if not workers:
-        yield from map(here, tasks)
-        return
-    if before_fork is not None:
-        before_fork()
-    for loads in {v.loads for v in values if isinstance(v, Deferred) and v.loads is not None}:
-        loads()  # once here rather than once in each worker
-    longest = max(1, min(MAX_RUN, -(-len(tasks) // (workers * 8))))
-    runs = weighed_runs([1 + _listed(value) for value in values], workers, longest)
-    yield from in_forked_runs(tasks, forked, workers, runs, RUNS_AHEAD if bounded else None)
-
-
-def _made_bytes(value: Content | Deferred) -> bytes:
-    """One value's content as bytes (what a worker sends back: a long page's text may take
-    2-4 bytes a character)."""
-    return as_bytes(made(value))
-
-
-# --- Refusing ---------------------------------------------------------------------------
-
-
-def refuse_problems(problems: Sequence[Problem], strict: bool) -> None:
-    """Stop the build before anything is committed when a problem is an error, or (strict
-    mode) when there is any: every warning then becomes an error."""
-    if any(p.is_error for p in problems):
-        raise PublishError(list(problems))
-    if strict:
-        refuse_warnings(problems)
-
-
-def refuse_warnings(problems: Sequence[Problem]) -> None:
-    """Strict mode: every warning becomes an error, and the build stops before writing."""
-    if problems:
-        raise PublishError([dataclasses.replace(p, severity="error") for p in problems])

@@ -42,12 +42,13 @@ class Loaded:
 
 
 def load(
-    root: Path, cache: BuildCache | None = None, meanwhile: Callable[[], object] | None = None
+    root: Path, cache: BuildCache | None = None, meanwhile: Sequence[Callable[[], object]] = ()
 ) -> Loaded:
     """Read every file of the site at `root`, each essay's parse and the bodies the output
     table shows kept in `cache` (the site's own when none is given), an essay taking a
     built-in address refused; then the releases, read once and applied. While worker
-    processes parse the essays (when there are many), this one does `meanwhile`. A
+    processes parse the essays (when there are many), this one takes the steps of
+    `meanwhile`, one at a time between the workers' replies. A
     PublishError for any error in the files or the releases."""
     cache = cache or BuildCache.for_site(root)
     read_first: list[Known] = []  # read by the plan, once the settings are known

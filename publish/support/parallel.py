@@ -88,7 +88,7 @@ def in_forked_runs(
     workers: int,
     run: int | Sequence[int],
     ahead: int | None = RUNS_AHEAD,
-    meanwhile: Callable[[], object] | None = None,
+    meanwhile: Sequence[Callable[[], object]] = (),
 ) -> Iterator[Any]:
     """`make(value)` for each value, in order, made by `workers` forked processes (which
     inherit `values` and `make`, never pickled), each task a run of `run` neighbouring values
@@ -96,8 +96,9 @@ def in_forked_runs(
     finishes one, so a long run holds up no other worker; at most `ahead` of the longest
     runs a worker are made beyond what the caller has taken (None: no bound, for results as
     small as a file's stamp), so the parent's memory stays flat however fast the workers
-    are. `meanwhile`, if given, is done here while the workers make their first runs (what the
-    parent would otherwise do after them, alone). A PublishError raised while making is raised
+    are. The steps of `meanwhile` are taken here, one at a time whenever no worker waits for
+    its next run, while the workers make theirs (what the parent would otherwise do after
+    them, alone). A PublishError raised while making is raised
     here, with its problems; a worker that dies (killed -9) is a ChildProcessError, never a
     wait without end."""
     lengths = _run_lengths(len(values), run)
@@ -197,11 +198,13 @@ class _Team:
         self,
         lengths: Sequence[int],
         window: int | None,
-        meanwhile: Callable[[], object] | None = None,
+        meanwhile: Sequence[Callable[[], object]] = (),
     ) -> Iterator[Any]:
         """What each run made, in order, the runs handed out as workers become free (no
         more than `window` values made or in hand beyond what the caller has taken), and
-        `meanwhile` done once the first are handed out."""
+        each step of `meanwhile` taken when no reply is waiting (so a worker done with a run
+        waits at most one step for its next)."""
+        steps = list(reversed(meanwhile))  # taken from the end: the first step first
         starts = [0, *itertools.accumulate(lengths[:-1])]
         made: dict[int, list[Any]] = {}
         handed = taken = held = 0  # runs handed out and taken; values made or in hand
@@ -215,6 +218,8 @@ class _Team:
                 held -= lengths[taken]
                 taken += 1
             if taken == len(lengths):
+                while steps:  # what the workers left no time for
+                    steps.pop()()
                 return
             for member in self.members:  # then the run to take next is in some worker's hands
                 if (
@@ -225,10 +230,11 @@ class _Team:
                     self._hand(member, handed, starts[handed], lengths[handed])
                     held += lengths[handed]
                     handed += 1
-            if meanwhile is not None:
-                meanwhile()
-                meanwhile = None
-            for descriptor, _ in poller.poll():
+            ready = poller.poll(0 if steps else None)
+            if not ready:
+                steps.pop()()
+                continue
+            for descriptor, _ in ready:
                 member = by_pipe[descriptor]
                 made[member.run] = self._reply(member)
                 member.run = None
