@@ -344,3 +344,19 @@ def test_a_build_of_dated_essays_expands_no_schedule_rule(tmp_path: Path) -> Non
     assert loaded_of(("dateutil.rrule",), root, "build", "--today", "2026-12-01") == [
         "dateutil.rrule"  # the queued essay's slot is sought
     ]
+
+
+def test_plain_front_matter_loads_no_yaml(tmp_path: Path) -> None:
+    """Front matter of the plainest kind (essays' and the glossary's) is read without YAML:
+    a build loads neither PyYAML nor python-frontmatter; other front matter still loads
+    YAML, which reads it."""
+    essays = {"one": essay_text("One", date="2026-01-01", slug="one", tags="[notes, day-1]")}
+    footnotes = {"flow": '---\nterm: "Flow"\nsource: "A book"\n---\nA state of work.\n'}
+    root = make_site(tmp_path / "site", essays, footnotes, site_settings("minimal"))
+    yaml_modules = ("yaml", "frontmatter")
+    assert loaded_of(yaml_modules, root, "build", "--today", "2026-12-01") == []
+    (root / "essays" / "two.md").write_text(
+        "---\ntitle: Two  # a comment\ndate: 2026-01-02\n---\nText.\n"
+    )
+    assert loaded_of(yaml_modules, root, "build", "--today", "2026-12-01") == ["yaml"]
+    assert (root / "build" / "site" / "two" / "index.html").is_file()

@@ -12,8 +12,7 @@ from typing import Any
 from publish.content.deploy_settings import read_deploy_table
 from publish.content.fediverse_settings import check_fediverse
 from publish.content.positions import toml_key_line, toml_table_line, value_col
-from publish.content.source import SHOWN_LIMIT
-from publish.errors import Problem, PublishError, did_you_mean, error
+from publish.errors import SHOWN_LIMIT, Problem, PublishError, did_you_mean, error
 from publish.layout import SETTINGS_FILE
 from publish.model import (
     EmailSettings,
