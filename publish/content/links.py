@@ -13,8 +13,8 @@ from markdown_it.token import Token
 from publish.content.essaylinks import locate_links
 from publish.content.markdown import SCHEME, build_parser
 from publish.content.preflight import html_image_sources
-from publish.content.source import FrontMatterDocument, shown
-from publish.errors import Problem, error, warning
+from publish.content.source import FrontMatterDocument
+from publish.errors import Problem, error, shown, warning
 from publish.layout import ESSAYS_DIR
 from publish.model import Essay, Glossary, Located, Note
 from publish.support.textscan import holds_pair
