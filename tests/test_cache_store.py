@@ -92,3 +92,23 @@ def test_a_librarys_version_is_read_without_importing_it(
     expected = importlib.metadata.version(distribution or library)
     assert installed_version(library, distribution) == expected
     assert installed_version("no_such_library") == ""
+
+
+def test_the_fingerprint_lists_the_libraries_folder_once(monkeypatch) -> None:
+    """The versions it hashes are read from one listing of the folder the libraries are
+    installed in, not one listing for each."""
+    from publish.cache import store
+
+    listed = []
+    real_listdir = os.listdir
+
+    def counting_listdir(path: object) -> list[str]:
+        listed.append(path)
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", counting_listdir)
+    store._installed.cache_clear()
+    fingerprint = code_fingerprint.__wrapped__()
+    monkeypatch.undo()
+    assert fingerprint == code_fingerprint()
+    assert len(listed) == len(set(listed)) == 1

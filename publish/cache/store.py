@@ -165,9 +165,16 @@ def installed_version(name: str, distribution: str | None = None) -> str:
     if spec is None or spec.origin is None:
         return ""
     prefix, suffix = f"{distribution or name}-".lower(), ".dist-info"
-    beside = os.listdir(os.path.dirname(os.path.dirname(spec.origin)))
+    beside = _installed(os.path.dirname(os.path.dirname(spec.origin)))
     found = [e for e in beside if e.lower().startswith(prefix) and e.endswith(suffix)]
     return found[0][len(prefix) : -len(suffix)] if len(found) == 1 else ""
+
+
+@lru_cache(maxsize=8)
+def _installed(folder: str) -> tuple[str, ...]:
+    """The names in a folder libraries are installed in, listed once for all of them (the
+    code fingerprint is made once a process too)."""
+    return tuple(os.listdir(folder))
 
 
 def fingerprinted_files(package: Path) -> list[tuple[str, str]]:
