@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 SHOWN_LIMIT = 60  # the most characters of a value a message repeats
 # C0 and C1 control characters (tab and newline excepted), surrogates and the two
@@ -14,8 +14,7 @@ SHOWN_LIMIT = 60  # the most characters of a value a message repeats
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(msgspec.Struct, frozen=True):
     """One error or warning, located in a file by line and column (both 1-based)."""
 
     path: str
@@ -82,7 +81,7 @@ def refuse_problems(problems: Sequence[Problem], strict: bool) -> None:
 def refuse_warnings(problems: Sequence[Problem]) -> None:
     """Strict mode: every warning becomes an error, and the build stops before writing."""
     if problems:
-        raise PublishError([dataclasses.replace(p, severity="error") for p in problems])
+        raise PublishError([msgspec.structs.replace(p, severity="error") for p in problems])
 
 
 def shown(value: Any, limit: int = SHOWN_LIMIT) -> str:

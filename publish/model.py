@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, time
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
+
+import msgspec
 
 from publish.layout import TEMPLATES_DIR
 
@@ -48,10 +49,11 @@ class ImageSize(NamedTuple):
 DEFAULT_VERIFY_TIMEOUT = 180.0  # seconds `publish run` waits for a deploy to be served
 DEFAULT_DEPLOY_KEEP = 5  # releases a dir or rsync target keeps
 DEFAULT_DEPLOY_TIMEOUT = 600.0  # seconds any one deploy program (command, rsync, git) may run
+DEFAULT_TIMEZONE = "UTC"  # a site's time zone when publish.toml names none
+DEFAULT_RULE = "FREQ=MONTHLY;BYDAY=+1TU"  # its schedule: the first Tuesday of each month
 
 
-@dataclass(frozen=True)
-class DeploySettings:
+class DeploySettings(msgspec.Struct, frozen=True):
     """The validated `[deploy]` table; `line` is where its `target` is set (for messages)."""
 
     target: str
@@ -79,15 +81,14 @@ class DeploySettings:
         return self.target.partition(":")[2]
 
 
-@dataclass(frozen=True)
-class SiteSettings:
+class SiteSettings(msgspec.Struct, frozen=True):
     """The `[site]` table of publish.toml."""
 
     title: str
     url: str
     author: str
     language: str = "en"
-    timezone: str = "UTC"
+    timezone: str = DEFAULT_TIMEZONE
     description: str = ""
     per_page: int = 10
     feed_items: int = 20
@@ -97,16 +98,14 @@ class SiteSettings:
     fediverse_creator: str = ""  # the author's fediverse handle, "@name@server"
 
 
-@dataclass(frozen=True)
-class ScheduleSettings:
+class ScheduleSettings(msgspec.Struct, frozen=True):
     """The `[schedule]` table: an RFC 5545 rule and the time of day of each slot."""
 
-    rule: str = "FREQ=MONTHLY;BYDAY=+1TU"
+    rule: str = DEFAULT_RULE
     time: time = time(9, 0)
 
 
-@dataclass(frozen=True)
-class EmailSettings:
+class EmailSettings(msgspec.Struct, frozen=True):
     """The `[email]` table: sender, reply address, subscription service and sending pace."""
 
     from_address: str = ""
@@ -126,8 +125,7 @@ class EmailSettings:
     hourly_limit: int = 0  # messages per rolling hour over all sends (0: no limit)
 
 
-@dataclass(frozen=True)
-class StateSettings:
+class StateSettings(msgspec.Struct, frozen=True):
     """The `[state]` table: where the SQLite state and the environment file live (site-relative).
 
     An empty `environment_file` means `publish.env` beside the database.
@@ -137,8 +135,7 @@ class StateSettings:
     environment_file: str = ""
 
 
-@dataclass(frozen=True)
-class FediverseSettings:
+class FediverseSettings(msgspec.Struct, frozen=True):
     """The `[fediverse]` table: the site's ActivityPub actor (publish.fediverse)."""
 
     enabled: bool = False
@@ -152,20 +149,18 @@ class FediverseSettings:
     allow_private_addresses: bool = False  # fetch keys from loopback/LAN hosts: tests only
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(msgspec.Struct, frozen=True):
     """Every setting of a site, validated."""
 
     site: SiteSettings
-    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
-    email: EmailSettings = field(default_factory=EmailSettings)
-    state: StateSettings = field(default_factory=StateSettings)
+    schedule: ScheduleSettings = msgspec.field(default_factory=ScheduleSettings)
+    email: EmailSettings = msgspec.field(default_factory=EmailSettings)
+    state: StateSettings = msgspec.field(default_factory=StateSettings)
     deploy: DeploySettings | None = None  # no [deploy] table: publish does not deploy
-    fediverse: FediverseSettings = field(default_factory=FediverseSettings)
+    fediverse: FediverseSettings = msgspec.field(default_factory=FediverseSettings)
 
 
-@dataclass(frozen=True)
-class GlossaryEntry:
+class GlossaryEntry(msgspec.Struct, frozen=True, dict=True):
     """One shared footnote: `footnotes/<key>.md`."""
 
     key: str
@@ -184,12 +179,11 @@ class GlossaryEntry:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class Glossary:
+class Glossary(msgspec.Struct, frozen=True):
     """Every glossary entry by key, with aliases resolving to their entry."""
 
     entries: dict[str, GlossaryEntry]
-    aliases: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = msgspec.field(default_factory=dict)
 
     def lookup(self, label: str) -> GlossaryEntry | None:
         """The entry a footnote label names, by key or alias, or None."""
@@ -201,8 +195,7 @@ class Glossary:
         return [*self.entries, *self.aliases]
 
 
-@dataclass(frozen=True)
-class Note:
+class Note(msgspec.Struct, frozen=True):
     """One numbered footnote of an essay: from the glossary (key set) or the essay itself."""
 
     number: int
@@ -211,8 +204,7 @@ class Note:
     references: int
 
 
-@dataclass(frozen=True)
-class Essay:
+class Essay(msgspec.Struct, frozen=True):
     """One essay, parsed once; every output renders from `tokens`."""
 
     path: str
@@ -253,16 +245,13 @@ class Essay:
         for name in ("images", "links"):
             found = getattr(self, name)
             if found and type(found[0]) is not Located:
-                object.__setattr__(self, name, tuple(Located(*item) for item in found))
+                msgspec.structs.force_setattr(self, name, tuple(Located(*item) for item in found))
 
     def with_tokens(self, tokens: tuple[Any, ...]) -> Essay:
         """This essay with other tokens (the build cache's kept body in place of its parse),
-        every other field as it is: its fields copied, which `dataclasses.replace` would
-        pass through the constructor again (a rebuild does it for every essay it loads)."""
-        copy = object.__new__(Essay)
-        copy.__dict__.update(self.__dict__)
-        object.__setattr__(copy, "tokens", tokens)
-        return copy
+        every other field as it is (copied in C by `msgspec.structs.replace`, which runs
+        `__post_init__` as the constructor does; a rebuild does it for every essay it loads)."""
+        return msgspec.structs.replace(self, tokens=tokens)
 
     @property
     def reading_minutes(self) -> int:
@@ -270,8 +259,7 @@ class Essay:
         return max(1, round(self.word_count / 230))
 
 
-@dataclass(frozen=True)
-class ShownReply:
+class ShownReply(msgspec.Struct, frozen=True):
     """A reply from the fediverse the author approved, shown under its essay: who wrote it,
     where the original is, and its HTML (sanitised when it arrived, and again when shown)."""
 
@@ -283,8 +271,7 @@ class ShownReply:
     published: str
 
 
-@dataclass(frozen=True)
-class Site:
+class Site(msgspec.Struct, frozen=True):
     """A whole site, loaded: root folder, settings, glossary and every essay (drafts too)."""
 
     root: Path
@@ -308,8 +295,7 @@ class Site:
         return next((e for e in self.essays if e.slug == slug), None)
 
 
-@dataclass(frozen=True)
-class Release:
+class Release(msgspec.Struct, frozen=True):
     """One recorded release: the slot an essay took, when it went out, and what was released."""
 
     slug: str

@@ -3,11 +3,11 @@ essays whose fields differ, as the `repr` of its fields (the full comparison) wo
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -92,7 +92,7 @@ def test_fingerprints_differ_exactly_when_the_fields_do(first: Essay, second: Es
 @given(essays, st.sampled_from(sorted(FIELDS)), st.data())
 def test_changing_any_one_field_changes_the_fingerprint(essay, name, data) -> None:
     value = data.draw(FIELDS[name].filter(lambda v: repr(v) != repr(getattr(essay, name))))
-    changed = dataclasses.replace(essay, **{name: value})
+    changed = msgspec.structs.replace(essay, **{name: value})
     if shown(changed) != shown(essay):  # 1 and True, say, print alike but are not alike
         assert essay_fingerprint(changed, NO_GLOSSARY) != essay_fingerprint(essay, NO_GLOSSARY)
 
@@ -120,7 +120,7 @@ def test_a_zone_of_the_same_offset_changes_the_fingerprint() -> None:
 
 
 def test_an_essay_without_a_kept_parse_has_no_fingerprint() -> None:
-    essay = dataclasses.replace(plain_essay(), tokens=())
+    essay = msgspec.structs.replace(plain_essay(), tokens=())
     assert essay_fingerprint(essay, NO_GLOSSARY) is None
 
 

@@ -7,13 +7,13 @@ import email.headerregistry
 import email.message
 import email.policy
 import os
+import pickle
 import re
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from dnslib.server import DNSLogger, DNSServer
 from dnslib.zoneresolver import ZoneResolver
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from publish.cli.main import cli
 from publish.content.settings import load_settings
@@ -578,3 +579,23 @@ def parsed(split: Any, message: bytes) -> Any:
         return split(message)
     except (dkim.DKIMException, IndexError) as exc:
         return type(exc)
+
+
+def test_a_signer_shows_no_key_and_is_its_fields(key: rsa.RSAPrivateKey) -> None:
+    pem = private_pem(key)
+    signer = DkimSigner(SELECTOR, "example.org", pem)
+    shown = repr(signer)
+    secret = b"".join(pem.splitlines()[1:-1]).decode("ascii")
+    assert SELECTOR in shown and "example.org" in shown
+    assert not any(secret[n : n + 16] in shown for n in range(0, len(secret) - 16, 16))
+    assert "PRIVATE" not in shown and "RSAPrivateKey" not in shown
+    twin = DkimSigner(SELECTOR, "example.org", pem)
+    assert signer == twin and hash(signer) == hash(twin) and signer.private_key is not None
+    message = b"From: a@example.org\r\nSubject: Hi\r\n\r\nBody.\r\n"
+    carried = pickle.loads(pickle.dumps(signer))  # as a worker would receive it
+    assert carried == signer and carried.sign(message, 1) == signer.sign(message, 1)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    moved = replace(signer, key=private_pem(other))  # its parsed key is the new one
+    assert moved.private_key.private_numbers() == other.private_numbers()
+    with pytest.raises(ValueError, match="RSA"):
+        DkimSigner(SELECTOR, "example.org", private_pem(ec.generate_private_key(ec.SECP256R1())))

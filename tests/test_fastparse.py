@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -397,7 +398,9 @@ def test_headings_of_the_essay_and_its_glossary_notes_get_the_same_ids() -> None
     definition = "A term.\n\n## Usage\n\nSaid *so*.\n\n### Usage\n"
     tokens = tuple(build_parser().parse(definition, {}))
     entry = GlossaryEntry("term", "Term", "", (), definition, "footnotes/term.md", tokens)
-    glossary = Glossary(entries={"term": entry, "other": dataclasses.replace(entry, key="other")})
+    glossary = Glossary(
+        entries={"term": entry, "other": msgspec.structs.replace(entry, key="other")}
+    )
     source = "## Usage\n\nCited[^term] and[^other].\n\n## Usage\n\n#### Usage *too*\n"
     assert compared(source, glossary)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -13,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from publish.fediverse.keys import actor_key, public_pem
 from publish.fediverse.signatures import (

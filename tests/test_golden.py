@@ -14,12 +14,12 @@ those made on demand (`publish send SLUG`): both must be these bytes.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import sys
 from datetime import date
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from bench.generate import generate
@@ -62,7 +62,7 @@ def built_files(root: Path, every_email: bool = False) -> dict[str, bytes]:
     options = BuildOptions(today=date.fromisoformat(TODAY))
     if every_email:
         site = load(root).site
-        options = dataclasses.replace(options, emails=frozenset(e.slug for e in site.essays))
+        options = msgspec.structs.replace(options, emails=frozenset(e.slug for e in site.essays))
     build(root, options)
     out = root / "build"
     return {

@@ -16,9 +16,12 @@ from zoneinfo import ZoneInfo
 from click.testing import CliRunner, Result
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from publish.cli.main import cli
 from publish.content.releasefile import ReleasesFile, write_releases_file
+from publish.i18n.words import words_for
+from publish.mail.built import load_built_email
 from publish.model import Release
 from publish.ops.run import decide
 from publish.pipeline.build import BuildOptions, build, plan
@@ -265,3 +268,14 @@ def test_a_build_reads_the_state_database_and_the_releases_file_once(
     report = build(root, BuildOptions(today=datetime(2025, 9, 2, 12, tzinfo=UTC)))
     assert sorted(opened) == ["releases.toml", "state"]
     assert email_files(report.email_dir) == three(DUE, "m3", "m8")  # due, unfinished, welcome
+
+
+def test_an_email_made_on_demand_is_the_same_files_whatever_words_it_carries(
+    tmp_path: Path,
+) -> None:
+    root = mailed_site(tmp_path / "site")
+    made = load_built_email(root, OLD)  # a back issue: made now, as a build would
+    assert made is not None and made.words.language == "en"
+    assert made == replace(made, words=words_for("de"))  # the files, not how they were worded
+    assert made != replace(made, html=made.html + "\n")
+    assert made != replace(made, headers={**made.headers, "Subject": "Other"})

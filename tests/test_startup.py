@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from publish.cli.main import cli
+from publish.pipeline.build import BuildOptions, build
+from publish.pipeline.load import load
 from tests.sitebuilder import due_since_long_ago, essay_text, make_site, site_settings
 
 HEAVY = (
@@ -266,6 +270,77 @@ def test_a_cold_build_forks_its_parse_workers_before_it_loads_the_place_phase(
     assert teams[0] == []  # none loaded before the parse workers were forked
     assert teams[1] == sorted(PLACE_ONLY)  # all loaded, by this process, before the place
     assert (root / "build" / "site" / "e000" / "index.html").is_file()
+
+
+# A dataclass costs its module's import five or six `exec`-compiled functions; a Struct's
+# class is made in C. Printed: publish's own dataclasses among the loaded modules.
+DATACLASS_PROBE = """
+import inspect, sys
+from publish.cli.main import cli
+try:
+    cli(["--root", sys.argv[1], "build", "--today", "2026-12-01"])
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+dataclasses = sys.modules.get("dataclasses")
+loaded = [(n, m) for n, m in list(sys.modules.items()) if n.startswith("publish.")]
+found = [
+    f"{name}.{value.__qualname__}"
+    for name, module in loaded
+    for value in vars(module).values()
+    if inspect.isclass(value) and value.__module__ == name
+    and dataclasses is not None and dataclasses.is_dataclass(value)
+]
+print("dataclasses:", len(found), *sorted(found))
+"""
+
+
+@pytest.mark.parametrize("settings", ["minimal", "run"], ids=["no-email", "plain-addresses"])
+def test_a_fresh_build_creates_no_dataclass(tmp_path: Path, settings: str) -> None:
+    essays = {"one": essay_text("One", "Plain.[^n]\n\n[^n]: A note.\n", date="2026-01-01")}
+    root = make_site(tmp_path / "site", essays, None, site_settings(settings))
+    result = subprocess.run(
+        [sys.executable, "-c", DATACLASS_PROBE, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "dataclasses: 0"
+    assert (root / "build" / "site" / "one" / "index.html").is_file()
+
+
+def structs_in(value: object, seen: dict[int, msgspec.Struct]) -> dict[int, msgspec.Struct]:
+    """Every Struct reachable from `value` through Struct fields, tuples, lists and dicts."""
+    if isinstance(value, msgspec.Struct) and id(value) not in seen:
+        seen[id(value)] = value
+        for name in value.__struct_fields__:
+            structs_in(getattr(value, name), seen)
+    elif isinstance(value, tuple | list):
+        for item in value:
+            structs_in(item, seen)
+    elif isinstance(value, dict):
+        for item in value.values():
+            structs_in(item, seen)
+    return seen
+
+
+def test_every_struct_of_a_loaded_site_and_its_build_is_frozen(tmp_path: Path) -> None:
+    essays = {
+        "one": essay_text("One", "See [a link](https://example.org/).[^flow]", date="2026-01-01"),
+        "two": essay_text("Two", "![A picture](https://example.org/a.png)", date="2026-02-01"),
+    }
+    root = make_site(tmp_path / "site", essays, None, site_settings("run"))
+    loaded = load(root)
+    report = build(root, BuildOptions(today=date(2026, 12, 1)))
+    found = structs_in([loaded, report], {})
+    kinds = {type(value).__name__ for value in found.values()}
+    assert {"Site", "Settings", "SiteSettings", "Essay", "Note", "Glossary"} <= kinds
+    assert {"GlossaryEntry", "BuildReport"} <= kinds
+    for value in found.values():
+        assert type(value).__struct_config__.frozen, type(value).__name__
+        name = value.__struct_fields__[0]
+        with pytest.raises(AttributeError):
+            setattr(value, name, getattr(value, name))
 
 
 # Counts the collector's runs while the command line and the command's modules load: the

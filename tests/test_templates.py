@@ -6,13 +6,13 @@ and words each message and the cadence sentence once a language, not once a page
 from __future__ import annotations
 
 import collections
-import dataclasses
 import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,7 +34,7 @@ Render = tuple[Environment, str, dict[str, Any], str]  # environment, template, 
 def build_every_page_and_email(root: Path) -> None:
     """Build the site at `root` with every essay's email."""
     slugs = frozenset(essay.slug for essay in load(root).site.essays)
-    build(root, dataclasses.replace(BuildOptions(today=TODAY), emails=slugs))
+    build(root, msgspec.structs.replace(BuildOptions(today=TODAY), emails=slugs))
 
 
 @pytest.fixture

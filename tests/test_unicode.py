@@ -6,7 +6,6 @@ with the email package; a few end-to-end examples build a site and send it to ai
 
 from __future__ import annotations
 
-import dataclasses
 import email
 import email.policy
 import re
@@ -19,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
 
+import msgspec
 import pytest
 import tomli_w
 import yaml
@@ -360,7 +360,7 @@ def test_non_ascii_urls_in_list_unsubscribe_are_percent_encoded() -> None:
         "r@example.org",
         "https://abo.bücher.de/ä b/unsubscribe/1-x",
     )
-    headers = dataclasses.replace(headers, unsubscribe_mailto="mailto:zoë@bücher.de")
+    headers = msgspec.structs.replace(headers, unsubscribe_mailto="mailto:zoë@bücher.de")
     value = unfolded(mime.compose_message(headers, "t\n", "<p>h</p>"), "List-Unsubscribe")
     assert value == (
         "<https://abo.xn--bcher-kva.de/%C3%A4%20b/unsubscribe/1-x>, "
@@ -384,7 +384,7 @@ def test_idn_domains_are_punycode_and_a_unicode_local_part_makes_utf8_headers() 
     assert str(message["Subject"]) == "Été"
     assert b"Subject: =?utf-8?" in data  # encoded words still, outside the address fields
     ascii_only = mime.compose_message(
-        dataclasses.replace(headers, to="zoe@bücher.de"), "t\n", "<p>h</p>"
+        msgspec.structs.replace(headers, to="zoe@bücher.de"), "t\n", "<p>h</p>"
     )
     assert ascii_only.split(b"\r\n\r\n")[0].isascii()
     assert parse(ascii_only)["To"].addresses[0].domain == "xn--bcher-kva.de"

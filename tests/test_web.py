@@ -542,7 +542,7 @@ def test_each_output_row_declares_every_address_it_writes(fixture_root: Path) ->
 
 
 def test_a_path_written_twice_inside_the_web_output_names_both_writers(tmp_path: Path) -> None:
-    import dataclasses
+    import msgspec
 
     from publish.content.site import load_site
     from publish.outputs import web
@@ -550,8 +550,8 @@ def test_a_path_written_twice_inside_the_web_output_names_both_writers(tmp_path:
 
     root = fixture_site(tmp_path / "site", essays=2)
     site, _ = load_site(root)
-    clash = dataclasses.replace(site.essays[0], slug="archive")  # past the loader's check
-    site = dataclasses.replace(site, essays=(clash, *site.essays[1:]))
+    clash = msgspec.structs.replace(site.essays[0], slug="archive")  # past the loader's check
+    site = msgspec.structs.replace(site, essays=(clash, *site.essays[1:]))
     with pytest.raises(PublishError) as caught:
         web.render_site(site, template_environment(site.templates_dir))
     [problem] = caught.value.problems
@@ -570,7 +570,7 @@ def test_a_file_beside_the_essays_clashing_with_a_page_names_both(tmp_path: Path
 
 
 def test_two_emails_at_one_path_name_both_essays(tmp_path: Path) -> None:
-    import dataclasses
+    import msgspec
 
     from publish.content.site import load_site
     from publish.mail.mime import preview_message
@@ -580,7 +580,9 @@ def test_two_emails_at_one_path_name_both_essays(tmp_path: Path) -> None:
     root = fixture_site(tmp_path / "site", essays=2)
     site, _ = load_site(root)
     first, second = site.essays[:2]
-    site = dataclasses.replace(site, essays=(first, dataclasses.replace(second, slug=first.slug)))
+    site = msgspec.structs.replace(
+        site, essays=(first, msgspec.structs.replace(second, slug=first.slug))
+    )
     with pytest.raises(PublishError) as caught:
         mail.render_emails(site, template_environment(site.templates_dir), preview_message)
     [problem] = caught.value.problems

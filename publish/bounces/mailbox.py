@@ -19,10 +19,11 @@ import os
 import re
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote
+
+import msgspec
 
 from publish.errors import PublishError
 from publish.support.loginurl import (
@@ -45,8 +46,7 @@ _FETCHED_SIZE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Stored:
+class Stored(msgspec.Struct, frozen=True):
     """One message waiting in the mailbox: its key, where it is (for messages), its size,
     and its bytes (empty when it is larger than MAX_MESSAGE_BYTES: never fetched)."""
 
@@ -79,8 +79,7 @@ class Mailbox(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class ImapAddress:
+class ImapAddress(msgspec.Struct, frozen=True):
     """A parsed PUBLISH_BOUNCE_URL (the password is never shown)."""
 
     secure: bool

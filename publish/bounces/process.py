@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
+
+import msgspec
 
 from publish.bounces import reports
 from publish.bounces.mailbox import (
@@ -36,8 +37,7 @@ from publish.model import Settings
 from publish.state import db, standing, subscribers
 
 
-@dataclass(frozen=True)
-class BounceSummary:
+class BounceSummary(msgspec.Struct, frozen=True):
     """What one pass over the mailbox did."""
 
     mailbox: str
@@ -46,7 +46,7 @@ class BounceSummary:
     left_alone: int = 0
     repeated: int = 0
     unknown: int = 0
-    changed: dict[str, str] = field(default_factory=dict)
+    changed: dict[str, str] = msgspec.field(default_factory=dict)
     unverified: int = 0  # readers named by reports that prove nothing (VERP on)
     set_aside: tuple[Problem, ...] = ()  # one warning per message that could not be read
 

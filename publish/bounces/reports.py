@@ -37,12 +37,13 @@ import logging
 import re
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from email.message import EmailMessage, Message
 from email.parser import HeaderParser
 from email.utils import getaddresses, parseaddr
 
+import msgspec
 from flufl.bounce import all_failures
+from msgspec.structs import replace
 
 from publish.errors import PublishError
 from publish.state import db, standing
@@ -70,8 +71,7 @@ logging.getLogger("flufl.bounce").addHandler(logging.NullHandler())
 logging.getLogger("flufl.bounce").propagate = False
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(msgspec.Struct, frozen=True):
     """What reading needs to know: the secret, the bounce and unsubscribe addresses, where
     the messages come from, and how to find a send's slug from its digest."""
 
@@ -83,8 +83,7 @@ class Context:
     reader_for_address: Callable[[str], int | None] = lambda address: None
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(msgspec.Struct, frozen=True):
     """What a message turned out to be, and the outcomes it reports."""
 
     verdict: str  # REPORT, NOT_A_REPORT, NOT_UNDERSTOOD or UNREADABLE

@@ -19,7 +19,6 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
 from pathlib import Path
 
 import msgspec
@@ -37,7 +36,7 @@ from publish.model import Essay, Glossary, Settings
 
 MAGIC = b"PUBMEMO1"
 OUTPUTS_DIR = CACHE_DIR / "outputs"
-ESSAY_FIELDS = tuple(f.name for f in fields(Essay) if f.name != "tokens")
+ESSAY_FIELDS = tuple(name for name in Essay.__struct_fields__ if name != "tokens")
 DATE_FIELD = ESSAY_FIELDS.index("date")
 _FINGERPRINT_ENCODER = msgspec.msgpack.Encoder()
 Stamp = tuple[str, int, int, int, int]  # key, device, inode, size, mtime in ns

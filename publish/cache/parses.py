@@ -17,12 +17,13 @@ them.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from publish.cache.bodies import KeptBody, Rendering, close_packs, render_bodies
 from publish.cache.index import (
@@ -328,8 +329,7 @@ class EssayCache:
         return self.parse_file(path, self.root, self.settings, self.glossary, raw=raw)
 
 
-@dataclasses.dataclass(frozen=True)
-class EssaySource:
+class EssaySource(msgspec.Struct, frozen=True):
     """The source of a kept essay: parsed again when the cache lacks one of its bodies."""
 
     cache: EssayCache

@@ -12,7 +12,6 @@ makes its content again.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import importlib.util
 import os
@@ -20,7 +19,6 @@ import shutil
 import struct
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -38,8 +36,7 @@ PACKAGE = Path(__file__).resolve().parent.parent
 NO_KEY = bytes(32)
 
 
-@dataclass
-class BuildCache:
+class BuildCache(msgspec.Struct):
     """The build cache of one site, made by `build()` (or kept by a long-lived process such
     as `publish serve`, which passes it to each rebuild) and passed to what reads or writes it.
 
@@ -54,12 +51,12 @@ class BuildCache:
     root: Path
     enabled: bool = True
     read_only: bool = False
-    loaded_records: dict[str, tuple[tuple[str, int], Any]] = field(default_factory=dict)
-    recent_parses: dict[str, Any] = field(default_factory=dict)
-    template_environments: dict[Path, tuple[Any, Any]] = field(default_factory=dict)
+    loaded_records: dict[str, tuple[tuple[str, int], Any]] = msgspec.field(default_factory=dict)
+    recent_parses: dict[str, Any] = msgspec.field(default_factory=dict)
+    template_environments: dict[Path, tuple[Any, Any]] = msgspec.field(default_factory=dict)
     # essay files stamped just before this build (by the command, which stamps its inputs):
     # each taken, not stat'ed again, when it is keyed (see `cache.index.source_stamp`)
-    stamped: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    stamped: dict[str, tuple[int, int, int, int]] = msgspec.field(default_factory=dict)
 
     @classmethod
     def for_site(cls, root: Path, read_only: bool = False) -> BuildCache:
@@ -68,7 +65,7 @@ class BuildCache:
 
     def reading(self) -> BuildCache:
         """This cache (its memory shared) read but never written: for `publish check`."""
-        return dataclasses.replace(self, read_only=True)
+        return msgspec.structs.replace(self, read_only=True)
 
     @property
     def folder(self) -> Path:

@@ -8,15 +8,15 @@ anchors named here are checked against the built docs by tests/test_docs.py.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 from publish.errors import Problem
 
 DOCS_URL = "https://publish-essays.readthedocs.io/"
 
 
-@dataclass(frozen=True)
-class DocsRule:
+class DocsRule(msgspec.Struct, frozen=True):
     """Problems at a path matching `path`, whose message matches `words`, are explained at
     `page` (a docs address relative to the site, with its #anchor)."""
 

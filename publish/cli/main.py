@@ -18,7 +18,6 @@ from pathlib import Path
 import click
 
 from publish import __version__
-from publish.errors import PublishError
 from publish.support.collector import loading
 
 # Each command by name: the module of publish.cli that holds it, and its function there.
@@ -73,6 +72,7 @@ class PublishGroup(click.Group):
         it ends, for a process that runs commands in turn (as the tests do)."""
         with loading():
             from publish.cli.common import show_problems
+            from publish.errors import PublishError  # here: `--version` loads no msgspec
 
         try:
             return super().invoke(ctx)
@@ -115,6 +115,7 @@ def with_docs_pointer(exc: click.UsageError) -> click.UsageError:
 def _state_file(root: Path | None) -> str:
     """The state database's path, for messages, as far as the settings can tell."""
     from publish.content.settings import load_settings
+    from publish.errors import PublishError
     from publish.state.db import database_path
 
     try:

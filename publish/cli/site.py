@@ -136,7 +136,7 @@ def _checked_links(root: Path, site: Site, timeout: float) -> list[Problem]:
     from publish.content.links import glossary_links
     from publish.ops.linkcheck import LinkCheckOptions, check_links
 
-    options = LinkCheckOptions(timeout=timeout, deadline=max(LinkCheckOptions.deadline, timeout))
+    options = LinkCheckOptions(timeout=timeout, deadline=max(LinkCheckOptions().deadline, timeout))
     more = glossary_links(site.glossary, root)
     return check_links(BuildCache.for_site(root), site.essays, options, more=more)
 

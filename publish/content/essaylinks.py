@@ -6,14 +6,13 @@ a link to an essay that would not yet be out when the linking essay is."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
+import msgspec
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -27,8 +26,7 @@ NUMBER_PREFIX = re.compile(r"^\d+[-_. ]+")
 PAGE_LINK = re.compile(r"\.\./([^/]+)/?(?:index\.html)?")
 
 
-@dataclass(frozen=True)
-class EssayReference:
+class EssayReference(msgspec.Struct, frozen=True):
     """What a link names: an essay file (`other.md`) or an essay's page (`../other/`)."""
 
     name: str  # the file name as written, or the slug
@@ -223,5 +221,7 @@ def with_link_targets(published: Site) -> Site:
                 targets.append((href, f"{target.slug}/{reference.fragment}"))
         targets_tuple = tuple(dict.fromkeys(targets))
         changed = targets_tuple != essay.link_targets
-        essays.append(dataclasses.replace(essay, link_targets=targets_tuple) if changed else essay)
-    return dataclasses.replace(published, essays=tuple(essays))
+        essays.append(
+            msgspec.structs.replace(essay, link_targets=targets_tuple) if changed else essay
+        )
+    return msgspec.structs.replace(published, essays=tuple(essays))

@@ -9,7 +9,6 @@ image only.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import re
@@ -190,7 +189,7 @@ def measure_images(essay: Essay, sizes: ImageSizes) -> tuple[Essay, list[Problem
     image_sizes = tuple(found.values())
     if image_sizes == essay.image_sizes:
         return essay, problems
-    return dataclasses.replace(essay, image_sizes=image_sizes), problems
+    return msgspec.structs.replace(essay, image_sizes=image_sizes), problems
 
 
 def _large(src: str, measured: Measured) -> str:

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 from publish.content.essays import MIN_YEAR, SLUG_PATTERN
 from publish.content.positions import line_of, toml_key_line
@@ -54,13 +55,20 @@ EARLIEST_RUN = datetime.combine(FIRST_DAY, datetime.min.time(), UTC) - timedelta
 LATEST_RUN = datetime.combine(LAST_DAY, datetime.max.time(), UTC) + timedelta(days=1)
 
 
-@dataclass(frozen=True)
-class ReleasesFile:
+class ReleasesFile(msgspec.Struct, frozen=True):
     """What `releases.toml` holds: releases by their released slug, and the first run."""
 
-    releases: dict[str, Release] = field(default_factory=dict)
+    releases: dict[str, Release] = msgspec.field(default_factory=dict)
     first_run: datetime | None = None
-    lines: dict[str, int] = field(default_factory=dict, compare=False)  # slug -> its line
+    lines: dict[str, int] = msgspec.field(default_factory=dict)  # slug -> its line (not compared)
+
+    def __eq__(self, other: object) -> bool:
+        """The same releases and first run, wherever their lines stand in the file."""
+        if type(other) is not ReleasesFile:
+            return NotImplemented
+        return (self.releases, self.first_run) == (other.releases, other.first_run)
+
+    __hash__ = None  # type: ignore[assignment]  # its releases are a dict
 
 
 def releases_file_path(root: Path) -> Path:

@@ -15,6 +15,8 @@ from publish.content.positions import toml_key_line, toml_table_line, value_col
 from publish.errors import SHOWN_LIMIT, Problem, PublishError, did_you_mean, error
 from publish.layout import SETTINGS_FILE
 from publish.model import (
+    DEFAULT_RULE,
+    DEFAULT_TIMEZONE,
     EmailSettings,
     FediverseSettings,
     ScheduleSettings,
@@ -28,7 +30,7 @@ from publish.support.addresses import address_fault
 # C0 and C1 control characters (tab and newline excepted): TOML escapes can write them.
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
-# Each table: toml key -> (dataclass field, expected python type, required).
+# Each table: toml key -> (Struct field, expected python type, required).
 TABLES: dict[str, dict[str, tuple[str, type | tuple[type, ...], bool]]] = {
     "site": {
         "title": ("title", str, True),
@@ -151,7 +153,7 @@ def _read_deploy(data: dict, text: str) -> tuple[Any, list[Problem]]:
 
 
 def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> dict[str, Any]:
-    """Check one table's keys and types; return its dataclass keyword arguments."""
+    """Check one table's keys and types; return its Struct's keyword arguments."""
     raw = data.get(name, {})
     spec = TABLES[name]
     values: dict[str, Any] = {}
@@ -237,7 +239,7 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
                 f"'site.url' must be an absolute http(s) URL, got '{_shown(url)}'",
             )
         )
-    timezone = site.get("timezone", SiteSettings.timezone)
+    timezone = site.get("timezone", DEFAULT_TIMEZONE)
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -247,7 +249,7 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
             error(SETTINGS_FILE, line, 1, f"unknown time zone '{_shown(timezone)}'{hint}")
         )
         timezone = "UTC"
-    rule = schedule.get("rule", ScheduleSettings.rule)
+    rule = schedule.get("rule", DEFAULT_RULE)
     # only a rule the site gives is checked: the default is a fine one (tests/test_schedule.py)
     fault = check_rule(rule, timezone) if "rule" in schedule else None
     if fault:

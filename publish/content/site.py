@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+
+import msgspec
 
 from publish.cache.store import BuildCache
 from publish.content.essaylinks import missing_link_problems
@@ -85,14 +85,13 @@ def is_private_name(name: str) -> bool:
     return name.startswith((".", "#")) or name.endswith("~") or name.endswith(EDITOR_SUFFIXES)
 
 
-@dataclass
-class EssayFolder:
+class EssayFolder(msgspec.Struct):
     """What `essays/` holds that may be read or published, and the links refused in it."""
 
-    essays: list[Path] = field(default_factory=list)  # top-level *.md files, by name
-    assets: list[tuple[str, Path]] = field(default_factory=list)  # other files, by path
-    folders: set[str] = field(default_factory=set)  # top-level folders holding assets
-    problems: list[Problem] = field(default_factory=list)
+    essays: list[Path] = msgspec.field(default_factory=list)  # top-level *.md files, by name
+    assets: list[tuple[str, Path]] = msgspec.field(default_factory=list)  # other files, by path
+    folders: set[str] = msgspec.field(default_factory=set)  # top-level folders holding assets
+    problems: list[Problem] = msgspec.field(default_factory=list)
 
 
 def essay_folder(root: Path) -> EssayFolder:
@@ -218,4 +217,4 @@ def select_published(
     """The site holding only the essays published on `today`, newest first."""
     chosen = [e for e in site.essays if is_published(e, today, drafts, future) and e.date]
     chosen.sort(key=lambda e: (e.date, e.slug), reverse=True)
-    return dataclasses.replace(site, essays=tuple(chosen))
+    return msgspec.structs.replace(site, essays=tuple(chosen))

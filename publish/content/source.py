@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from publish.content.flatyaml import flat_front_matter
 from publish.content.positions import front_matter_key_line
@@ -37,8 +38,7 @@ KIND_NAMES = {
 MAX_BLOCK_LEVEL = 16
 
 
-@dataclass(frozen=True)
-class FrontMatterDocument:
+class FrontMatterDocument(msgspec.Struct, frozen=True):
     """A file split into its front matter (parsed) and its Markdown body."""
 
     path: str
@@ -46,7 +46,12 @@ class FrontMatterDocument:
     front_matter: str
     body: str
     body_line: int
-    raw: bytes = field(repr=False, default=b"")
+    raw: bytes = b""  # the file's bytes (left out of repr)
+
+    def __repr__(self) -> str:
+        fields = (name for name in self.__struct_fields__ if name != "raw")
+        shown = (f"{name}={getattr(self, name)!r}" for name in fields)
+        return f"FrontMatterDocument({', '.join(shown)})"
 
     def key_line(self, key: str) -> int:
         """The 1-based file line where front matter `key:` is set, or 1."""

@@ -7,9 +7,10 @@ could not see the new build try again next hour without uploading it again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import msgspec
 
 from publish.deploy.commandtarget import CommandTarget
 from publish.deploy.dirtarget import DirTarget
@@ -31,8 +32,7 @@ from publish.model import DeploySettings, Settings, Site
 from publish.state.db import database_path
 
 
-@dataclass(frozen=True)
-class GoLive:
+class GoLive(msgspec.Struct, frozen=True):
     """What the deploy and verify step did: log lines, and the problem if it failed."""
 
     log: tuple[str, ...]

@@ -7,7 +7,8 @@ import os
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from publish.deploy.target import failure, redact
 from publish.model import DeploySettings
@@ -15,8 +16,7 @@ from publish.model import DeploySettings
 SHOWN_LINES = 20
 
 
-@dataclass(frozen=True)
-class Finished:
+class Finished(msgspec.Struct, frozen=True):
     """A program that exited 0: its output (stdout and stderr) as text."""
 
     stdout: str

@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from publish.deploy.process import run
 from publish.deploy.target import DeployResult, failure, site_files
@@ -43,8 +44,7 @@ SPECIAL = {
 }
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(msgspec.Struct, frozen=True):
     """What a deploy changes: uploads in order (assets first) and deletions."""
 
     uploads: tuple[tuple[str, Path], ...]

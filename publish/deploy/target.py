@@ -10,10 +10,12 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
+
+import msgspec
+from msgspec.structs import asdict
 
 from publish.content.deploy_settings import SETTINGS_FILE
 from publish.errors import PublishError
@@ -23,8 +25,7 @@ RECORD_FILE = "deploy.json"
 USERINFO = re.compile(r"(\w+://)[^/@\s]+@")
 
 
-@dataclass(frozen=True)
-class DeployResult:
+class DeployResult(msgspec.Struct, frozen=True):
     """What a deploy did: the build id now live, its release name and lines for the log."""
 
     build_id: str
@@ -94,8 +95,7 @@ def redact(text: str) -> str:
     return USERINFO.sub(r"\1***@", text)
 
 
-@dataclass(frozen=True)
-class DeployRecord:
+class DeployRecord(msgspec.Struct, frozen=True):
     """The last build put live, in the state folder: what a rerun compares with."""
 
     target: str

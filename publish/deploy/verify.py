@@ -12,8 +12,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 
+import msgspec
 from lxml import etree
 from lxml import html as lxml_html
 
@@ -27,8 +27,7 @@ USER_AGENT = "publish-verify (checks that the new build is live)"
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(msgspec.Struct, frozen=True):
     """One URL and what the new build's response to it must contain."""
 
     url: str

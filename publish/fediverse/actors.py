@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+import msgspec
 
 from publish.fediverse.remote import Fetcher, RemoteError
 from publish.fediverse.signatures import PublicKey, SignatureError
 from publish.state import followers
 
 
-@dataclass(frozen=True)
-class RemoteActor:
+class RemoteActor(msgspec.Struct, frozen=True):
     """What the site keeps of a remote actor: its id, inboxes, name and profile page."""
 
     id: str
@@ -54,15 +54,14 @@ def fetch_actor(fetcher: Fetcher, actor_id: str) -> RemoteActor:
     return read_actor(fetcher.get_json(actor_id), actor_id)
 
 
-@dataclass
-class KeyStore:
+class KeyStore(msgspec.Struct):
     """The public keys of remote actors: from the state's cache, else fetched (signed
     requests are then verified with them; see publish.fediverse.signatures)."""
 
     conn: sqlite3.Connection
     fetcher: Fetcher
     clock: Callable[[], float]
-    fetched: dict[str, PublicKey] = field(default_factory=dict)
+    fetched: dict[str, PublicKey] = msgspec.field(default_factory=dict)
 
     def __call__(self, key_id: str, fresh: bool) -> PublicKey:
         """The key `key_id`, fetched anew when `fresh`; SignatureError when it cannot be had.

@@ -22,8 +22,9 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
+
+import msgspec
 
 from publish.errors import PublishError
 from publish.fediverse.keys import signing_fetcher
@@ -43,15 +44,14 @@ MAX_BACKOFF = 86_400.0
 RETRY_STATUSES = frozenset({408, 425, 429})
 
 
-@dataclass
-class DeliveryReport:
+class DeliveryReport(msgspec.Struct):
     """What one round of deliveries did: inboxes reached, to be retried, failed, removed."""
 
     recovered: int = 0
-    sent: list[str] = field(default_factory=list)
-    retrying: list[tuple[str, str]] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    removed: list[tuple[str, str]] = field(default_factory=list)
+    sent: list[str] = msgspec.field(default_factory=list)
+    retrying: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    failed: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    removed: list[tuple[str, str]] = msgspec.field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The round as log lines (nothing when there was nothing to deliver)."""

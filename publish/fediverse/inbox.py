@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from publish.fediverse.actors import RemoteActor, fetch_actor, text_of
 from publish.fediverse.remote import Fetcher, RemoteError
@@ -31,8 +32,7 @@ class Refused(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(msgspec.Struct, frozen=True):
     """An activity the site must POST to a remote inbox (the Accept of a Follow)."""
 
     inbox: str

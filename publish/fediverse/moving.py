@@ -8,9 +8,10 @@ Fed's bot, to bridge the site to Bluesky)."""
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from publish.content.settings import setting_line
 from publish.errors import PublishError
@@ -24,8 +25,7 @@ from publish.state import followers
 from publish.state.db import database_path
 
 
-@dataclass(frozen=True)
-class MoveReport:
+class MoveReport(msgspec.Struct, frozen=True):
     """How the Move went: the inboxes that took it and those that did not, with why."""
 
     sent: tuple[str, ...]

@@ -14,9 +14,10 @@ import json
 import socket
 import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+
+import msgspec
 
 MAX_DOCUMENT = 1024 * 1024  # bytes of an actor or key document read at most
 TIMEOUT = 5.0  # seconds to connect and for each read
@@ -32,8 +33,7 @@ class RemoteError(Exception):
     """A remote document that could not be had, or an address refused; says why."""
 
 
-@dataclass(frozen=True)
-class Fetcher:
+class Fetcher(msgspec.Struct, frozen=True):
     """How this site talks to other servers: whether private addresses are allowed, how
     long to wait, and how to sign what it asks (remote servers may demand signed fetches)."""
 

@@ -15,12 +15,12 @@ import base64
 import hashlib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
+import msgspec
 from cryptography.exceptions import InvalidSignature as BadSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
@@ -36,8 +36,7 @@ class SignatureError(Exception):
     """A request whose signature, digest or date does not hold; the message says why."""
 
 
-@dataclass(frozen=True)
-class PublicKey:
+class PublicKey(msgspec.Struct, frozen=True):
     """A remote actor's public key: its id, the actor that owns it, and the key (PEM)."""
 
     key_id: str
@@ -49,8 +48,7 @@ class PublicKey:
 KeyLookup = Callable[[str, bool], PublicKey]
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(msgspec.Struct, frozen=True):
     """What of an HTTP request a signature covers: method, the absolute URL it was sent to,
     its header fields (names lower case) and its body."""
 

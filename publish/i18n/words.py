@@ -14,18 +14,18 @@ import contextlib
 import gettext
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from publish.i18n.catalogs import site_catalog, translations
 from publish.model import Essay, Settings
 
 
-@dataclass(frozen=True)
-class BodyWords:
+class BodyWords(msgspec.Struct, frozen=True):
     """The words an essay's rendered body holds (kept with the body by the build cache, so
     they are plain values that tell two languages apart)."""
 
@@ -38,13 +38,12 @@ class BodyWords:
 ENGLISH_BODY = BodyWords()
 
 
-@dataclass(frozen=True, eq=False)
-class Words:
+class Words(msgspec.Struct, frozen=True, eq=False, dict=True):
     """The fixed words of one language, and how it writes dates and numbers."""
 
     language: str
     direction: str = "ltr"
-    catalog: gettext.NullTranslations = field(default_factory=gettext.NullTranslations)
+    catalog: gettext.NullTranslations = msgspec.field(default_factory=gettext.NullTranslations)
     locale: Any = None  # babel.Locale, or None on the English fast path
 
     @cached_property

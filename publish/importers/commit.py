@@ -13,8 +13,9 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, nullcontext, suppress
-from dataclasses import dataclass, field
 from pathlib import Path
+
+import msgspec
 
 from publish.content.releasefile import releases_file_path
 from publish.state import db
@@ -28,14 +29,13 @@ STAGING_PREFIX = ".publish-import-"
 NO_HARD_LINK = frozenset({errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
 
 
-@dataclass
-class Changes:
+class Changes(msgspec.Struct):
     """Everything one import writes: new files (relative path to bytes), the new
     `releases.toml` (None: unchanged) and the subscriber files to merge, by name."""
 
-    files: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, bytes] = msgspec.field(default_factory=dict)
     releases: bytes | None = None
-    readers: list[tuple[str, ImportPlan]] = field(default_factory=list)
+    readers: list[tuple[str, ImportPlan]] = msgspec.field(default_factory=list)
 
     def add(self, path: str, content: bytes) -> bool:
         """Plan a new file; False (and nothing planned) when it is planned already."""

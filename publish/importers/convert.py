@@ -5,9 +5,9 @@ Markdown (which renders raw HTML) would otherwise read as markup."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from urllib.parse import quote
 
+import msgspec
 import nh3
 from markdownify import ATX, BACKSLASH, MarkdownConverter
 
@@ -122,8 +122,7 @@ class ArchiveConverter(MarkdownConverter):
         return f"\n\n{mark}{caption}{mark}\n\n" if caption else ""
 
 
-@dataclass
-class ConvertedPost:
+class ConvertedPost(msgspec.Struct):
     """A post as Markdown: its body and its notes, each by label, in order."""
 
     post: ImportedPost

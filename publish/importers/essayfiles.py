@@ -4,10 +4,10 @@ no existing file holds (an import never overwrites an essay)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import frontmatter
+import msgspec
 import yaml
 
 from publish.content.essays import MAX_SLUG_LENGTH, SLUG_PATTERN, cap_slug, slugify
@@ -18,8 +18,7 @@ from publish.layout import ESSAYS_DIR
 ALIAS_SEGMENT = re.compile(r"^[^/\\\s?#<>\"'`]+$")
 
 
-@dataclass(frozen=True)
-class EssayFile:
+class EssayFile(msgspec.Struct, frozen=True):
     """One essay the import would write, or found already there."""
 
     post: ImportedPost

@@ -4,17 +4,16 @@ images, glossary entries, release records and readers, then commit them whole (n
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import tempfile
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo
 
 import frontmatter
+import msgspec
 import yaml
 
 from publish.content.releasefile import (
@@ -52,29 +51,28 @@ SOURCES: dict[str, Reader] = {
 }
 
 
-@dataclass
-class ImportReport:
+class ImportReport(msgspec.Struct):
     """What an import did (or, with --dry-run, would do)."""
 
     source: str
     dry_run: bool
-    written: list[str] = field(default_factory=list)
-    existing: list[str] = field(default_factory=list)
+    written: list[str] = msgspec.field(default_factory=list)
+    existing: list[str] = msgspec.field(default_factory=list)
     drafts: int = 0
     footnotes: int = 0
     images_copied: int = 0
     images_missing: int = 0
     embeds: int = 0
     attachments: int = 0
-    candidates: list[Candidate] = field(default_factory=list)
+    candidates: list[Candidate] = msgspec.field(default_factory=list)
     glossary: bool = False  # repeated notes cited by their glossary key
     uploads: bool = False  # an uploads folder was given to copy images from
-    glossary_written: list[str] = field(default_factory=list)
-    glossary_present: list[str] = field(default_factory=list)  # there before this import
+    glossary_written: list[str] = msgspec.field(default_factory=list)
+    glossary_present: list[str] = msgspec.field(default_factory=list)  # there before this import
     released: int = 0
-    subscribers: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
+    subscribers: list[str] = msgspec.field(default_factory=list)
+    notes: list[str] = msgspec.field(default_factory=list)
+    warnings: list[Problem] = msgspec.field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The report, one line per figure, for the command line."""
@@ -274,7 +272,7 @@ def _plan_releases(root: Path, settings: Settings, files: list[EssayFile], chang
             source=file.path,
         )
     if releases != record.releases:
-        changes.releases = releases_bytes(dataclasses.replace(record, releases=releases))
+        changes.releases = releases_bytes(msgspec.structs.replace(record, releases=releases))
     return len(releases) - len(record.releases)
 
 
@@ -324,7 +322,7 @@ def _read_readers(archive: Archive, options: ImportOptions) -> list[tuple[str, I
                 plans.append((name, read_import(path)))
             except PublishError as exc:
                 raise PublishError(
-                    [dataclasses.replace(p, path=name) for p in exc.problems]
+                    [msgspec.structs.replace(p, path=name) for p in exc.problems]
                 ) from None
     return plans
 

@@ -4,8 +4,9 @@ definition, or the same defined term) become shared entries in `footnotes/<key>.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
+
+import msgspec
 
 from publish.content.essays import cap_slug, slugify
 from publish.importers.convert import ConvertedPost
@@ -23,14 +24,13 @@ MARKED_TERM = re.compile(r"^\s*\*")
 TERM_WORDS = 4
 
 
-@dataclass
-class Candidate:
+class Candidate(msgspec.Struct):
     """A proposed glossary entry and every (post slug, note label) it would replace."""
 
     key: str
     term: str
     definition: str
-    uses: list[tuple[str, str]] = field(default_factory=list)
+    uses: list[tuple[str, str]] = msgspec.field(default_factory=list)
 
     @property
     def slugs(self) -> list[str]:

@@ -9,9 +9,10 @@ import re
 import stat
 import zipfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import TracebackType
+
+import msgspec
 
 from publish.errors import Problem, PublishError, error
 
@@ -21,8 +22,7 @@ MB = 1 << 20
 RATIO_FLOOR = MB  # members that unpack to less are never refused for how well they pack
 
 
-@dataclass(frozen=True)
-class ZipLimits:
+class ZipLimits(msgspec.Struct, frozen=True):
     """How much a zip export may unpack to: in all, per member, and how many members.
     The defaults are far above any real export; `publish import` has flags to raise them."""
 

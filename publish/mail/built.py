@@ -5,11 +5,12 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from publish.i18n.words import ENGLISH, Words, words_for
 from publish.layout import EMAIL_DIR
@@ -29,15 +30,27 @@ READER_TOKEN = re.compile(r"\d+-[0-9a-f]{32}")  # publish.state.subscribers.unsu
 HTML_LANG = re.compile(r'<html[^>]*\slang="([^"]+)"', re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class BuiltEmail:
+class BuiltEmail(msgspec.Struct, frozen=True):
     """The three built files of one essay's email: HTML, text, and the headers of the `.eml`."""
 
     slug: str
     html: str
     text: str
     headers: dict[str, str]
-    words: Words = field(default=ENGLISH, compare=False)  # the language the email is in
+    words: Words = ENGLISH  # the language the email is in (not compared: see __eq__)
+
+    def __eq__(self, other: object) -> bool:
+        """The same files: slug, HTML, text and headers (the words they were made in aside)."""
+        if type(other) is not BuiltEmail:
+            return NotImplemented
+        return (self.slug, self.html, self.text, self.headers) == (
+            other.slug,
+            other.html,
+            other.text,
+            other.headers,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # its headers are a dict
 
 
 def load_built_email(

@@ -12,7 +12,8 @@ Both ways call the same `copy_for` with the same inputs, so the bytes are the sa
 from __future__ import annotations
 
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+
+import msgspec
 
 from publish.mail.built import BuiltEmail, personal_message
 from publish.mail.dkim import DkimSigner
@@ -29,8 +30,7 @@ AHEAD = 64  # copies a forked composer may be asked for before the first is take
 BATCH = 8  # copies asked of a forked composer in one task (a fraction of AHEAD)
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(msgspec.Struct, frozen=True):
     """What every copy of one send is made from."""
 
     built: BuiltEmail

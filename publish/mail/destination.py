@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from publish.errors import PublishError
 from publish.mail.dkim import DkimSigner, signer_for, signing
@@ -26,8 +27,7 @@ OUTBOX_DIR = "outbox"
 OUTBOX_LEDGER = "ledger.db"
 
 
-@dataclass(frozen=True)
-class Destination:
+class Destination(msgspec.Struct, frozen=True):
     """Where a send's messages go: an SMTP server, or a folder of the outbox (never both)."""
 
     endpoint: SMTPEndpoint | None = None

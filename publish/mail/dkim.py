@@ -20,11 +20,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import dkim
+import msgspec
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
@@ -58,20 +58,26 @@ REMEMBERED_LINES = 8192  # canonical body lines kept: a long essay's, with room 
 REMEMBERED_FIELDS = 256  # canonical header fields kept: a send's constant ones stay
 
 
-@dataclass(frozen=True)
-class DkimSigner:
+class DkimSigner(msgspec.Struct, frozen=True, dict=True):
     """A selector, a signing domain and the private key (kept out of repr), parsed once."""
 
     selector: str
     domain: str
-    key: bytes = field(repr=False)
-    private_key: rsa.RSAPrivateKey = field(init=False, repr=False, compare=False)
+    key: bytes
 
     def __post_init__(self) -> None:
+        self.private_key  # noqa: B018  parsed now, so that a key that is not RSA is refused
+
+    def __repr__(self) -> str:
+        return f"DkimSigner(selector={self.selector!r}, domain={self.domain!r})"  # no key
+
+    @cached_property
+    def private_key(self) -> rsa.RSAPrivateKey:
+        """The parsed key (kept beside the fields: not compared, shown or pickled)."""
         key = serialization.load_pem_private_key(self.key, password=None)
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ValueError("DKIM here signs with an RSA key")
-        object.__setattr__(self, "private_key", key)
+        return key
 
     def sign(self, message: bytes, now: int | None = None) -> bytes:
         """The message with its DKIM-Signature header on top, made at `now` (the t= tag,

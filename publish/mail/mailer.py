@@ -9,14 +9,14 @@ outbox (`state/outbox/confirmations/`).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import queue
 import threading
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from publish.mail.destination import Destination, open_transport, smtp_timeout
 from publish.mail.dkim import signer_for
@@ -38,8 +38,7 @@ SERVICE_SMTP_URL_ENV = "PUBLISH_SERVICE_SMTP_URL"  # the service's own relay, if
 LOG = logging.getLogger("publish.mail.mailer")
 
 
-@dataclass(frozen=True)
-class Letter:
+class Letter(msgspec.Struct, frozen=True):
     """One email for the worker to hand to the mail server."""
 
     sender: str
@@ -70,8 +69,8 @@ class Mailer:
 
     def __init__(self, root: Path, settings: Settings, size: int):
         self.root = root
-        self.settings = dataclasses.replace(
-            settings, email=dataclasses.replace(settings.email, max_retries=1)
+        self.settings = msgspec.structs.replace(
+            settings, email=msgspec.structs.replace(settings.email, max_retries=1)
         )
         self.relay = service_relay()  # a bad URL stops the service before it starts
         self.signer = signer_for(root, settings)  # so does a broken DKIM key

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from email.contentmanager import ContentManager, raw_data_manager
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage, MIMEPart
@@ -13,6 +12,8 @@ from email.policy import SMTP, SMTPUTF8, EmailPolicy
 from email.utils import format_datetime, getaddresses, parseaddr
 from functools import lru_cache
 from urllib.parse import quote, urlsplit, urlunsplit
+
+import msgspec
 
 from publish.content.essays import slugify
 from publish.mail import mimebody
@@ -36,8 +37,7 @@ _URL_UNSAFE = re.compile(r"[^A-Za-z0-9" + re.escape(_URL_SAFE) + "]")
 Field = tuple[str, str]  # a header field's name and text
 
 
-@dataclass(frozen=True)
-class MessageHeaders:
+class MessageHeaders(msgspec.Struct, frozen=True):
     """Everything a newsletter message says in its headers."""
 
     subject: str

@@ -18,8 +18,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+import msgspec
 
 from publish.model import Settings
 from publish.state import ledger
@@ -32,8 +33,7 @@ CLIMB_MESSAGES = 16  # messages that get through: from no pace at all back to th
 MEASURE_SPAN = 2.0  # seconds of recent sends that tell an unlimited send's actual pace
 
 
-@dataclass(frozen=True)
-class Clock:
+class Clock(msgspec.Struct, frozen=True):
     """The clocks a pace reads and sleeps by (a test passes its own)."""
 
     monotonic: Callable[[], float] = time.monotonic

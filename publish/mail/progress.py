@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 
-@dataclass(frozen=True)
-class ProgressEvent:
+class ProgressEvent(msgspec.Struct, frozen=True):
     """One step of a send, for a progress bar or a log line."""
 
     kind: str  # a Progress (publish.state.statuses): start, sent, failed, retry, reconnect…
@@ -17,19 +16,18 @@ class ProgressEvent:
     outbox: str = ""  # the folder the messages are written to, when it is the outbox
 
 
-@dataclass(frozen=True)
-class SendSummary:
+class SendSummary(msgspec.Struct, frozen=True):
     """How a send went: counts, failures with reasons, and a sentence saying so."""
 
     slug: str
     sent: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = msgspec.field(default_factory=list)
     already_sent: int = 0
     skipped: int = 0
     pending: int = 0
     message: str = ""
-    deferred: list[tuple[str, str]] = field(default_factory=list)
-    unknown: list[tuple[str, str]] = field(default_factory=list)
+    deferred: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    unknown: list[tuple[str, str]] = msgspec.field(default_factory=list)
     outbox: str = ""
 
     @property

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import unquote
+
+import msgspec
 
 from publish.errors import PublishError
 from publish.support.loginurl import (
@@ -18,8 +19,7 @@ SMTP_URL_ENV = "PUBLISH_SMTP_URL"
 URL_SHAPE = "smtp://user:password@host:587 or smtps://user:password@host:465"
 
 
-@dataclass(frozen=True)
-class SMTPEndpoint:
+class SMTPEndpoint(msgspec.Struct, frozen=True):
     """Where and how to connect, parsed from PUBLISH_SMTP_URL (never printed whole)."""
 
     host: str

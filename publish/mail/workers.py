@@ -13,7 +13,8 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+import msgspec
 
 from publish.mail.pace import Pace
 from publish.mail.transport import Transport
@@ -28,8 +29,7 @@ REPLIES_TO_STOP = 5
 STOP_MARGIN = 30.0  # seconds beyond those replies: connecting, the pace, the thread
 
 
-@dataclass(frozen=True)
-class Job:
+class Job(msgspec.Struct, frozen=True):
     """One reader's message, claimed in the ledger, for a worker to deliver."""
 
     delivery: Delivery
@@ -38,8 +38,7 @@ class Job:
     sender: str  # the envelope sender: this copy's return path (VERP) or the From address
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(msgspec.Struct, frozen=True):
     """What became of a job: `error` None when the server accepted it; `started` the moment
     (time.monotonic) its transaction began, so the server's later answers can be told from
     the ones it gave before."""
@@ -50,8 +49,7 @@ class Outcome:
     started: float = 0.0
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(msgspec.Struct, frozen=True):
     """Something a worker's connection went through (a reconnect, a pause), for the report."""
 
     worker: int

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import dns.exception
 import dns.resolver
+import msgspec
 
 DNS_SERVER_ENV = "PUBLISH_DNS_SERVER"  # host or host:port of the server to ask; else the system's
 SPF_LOOKUP_LIMIT = 10  # RFC 7208 section 4.6.4: more, and receivers fail SPF (permerror)
@@ -92,8 +92,7 @@ def spf_records(values: list[str]) -> list[str]:
     return [v.strip() for v in values if re.match(r"(?i)v=spf1(\s|$)", v.strip())]
 
 
-@dataclass(frozen=True)
-class SpfRecord:
+class SpfRecord(msgspec.Struct, frozen=True):
     """One SPF record, split into its terms."""
 
     text: str
@@ -133,8 +132,7 @@ class SpfRecord:
         return found
 
 
-@dataclass(frozen=True)
-class SpfCount:
+class SpfCount(msgspec.Struct, frozen=True):
     """How many DNS lookups evaluating a record takes, and what went wrong on the way."""
 
     lookups: int
@@ -170,8 +168,7 @@ def dkim_key_name(selector: str, domain: str) -> str:
     return f"{selector}._domainkey.{domain}"
 
 
-@dataclass(frozen=True)
-class DmarcRecord:
+class DmarcRecord(msgspec.Struct, frozen=True):
     """The DMARC record that governs a domain, and the domain it was found at."""
 
     domain: str

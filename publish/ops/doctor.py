@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
+
+import msgspec
 
 from publish.content.settings import SETTINGS_FILE
 from publish.errors import PublishError
@@ -26,8 +27,7 @@ OK, ADVICE, FIX = "ok", "advice", "must fix"
 RULES = "Gmail and Yahoo's rules for bulk senders (since February 2024)"
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
     """One verdict of the check: what was found, and when it is not right, what to do."""
 
     topic: str  # "SPF", "DKIM", "DMARC", "Alignment", "Unsubscribe"
@@ -38,8 +38,7 @@ class Finding:
     record: str = ""  # a DNS record value to paste, shown whole on its own line
 
 
-@dataclass(frozen=True)
-class Diagnosis:
+class Diagnosis(msgspec.Struct, frozen=True):
     """Every finding about one From domain."""
 
     domain: str
@@ -51,8 +50,7 @@ class Diagnosis:
         return [f for f in self.findings if f.verdict == FIX]
 
 
-@dataclass(frozen=True)
-class Domains:
+class Domains(msgspec.Struct, frozen=True):
     """The three domains DMARC compares: From, the envelope sender's (SPF), DKIM's d=."""
 
     sender: str

@@ -24,7 +24,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import msgspec
@@ -40,8 +39,7 @@ PERMANENT = frozenset({301, 308})
 BROKEN_MAX_AGE = 3600.0  # seconds a broken link's answer is kept
 
 
-@dataclass(frozen=True)
-class LinkCheckOptions:
+class LinkCheckOptions(msgspec.Struct, frozen=True):
     """How hard to try: seconds per request, seconds for the whole check, requests at once,
     and how old (seconds) a kept answer may be to be used instead of fetching again."""
 

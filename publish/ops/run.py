@@ -26,14 +26,14 @@ subscriber already mailed. Nothing is mailed twice.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, nullcontext
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+import msgspec
 
 from publish.bounces.mailbox import URL_VARIABLE as BOUNCE_URL_VARIABLE
 from publish.bounces.process import open_mailbox, process_bounces
@@ -82,8 +82,7 @@ from publish.support.testhooks import crash_at
 LOCK_FILE = "run.lock"
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     """What a run will do, and why, as lines of a log."""
 
     releases: tuple[Release, ...]
@@ -96,8 +95,7 @@ class Decision:
         return not self.releases and not self.resume
 
 
-@dataclass(frozen=True)
-class RunReport:
+class RunReport(msgspec.Struct, frozen=True):
     """What a run decided and did: the log lines, releases, sends and failures."""
 
     log: tuple[str, ...]
@@ -141,12 +139,12 @@ def run_publish(
         binding = bind_releases(site, known.releases, known.unfinished, known.lines)
         first_run, notes = _keep_records(root, connection, known, binding, now)
         decision = decide(binding, timetable, _in_order(known), now, first_run, back_issues)
-        decision = dataclasses.replace(decision, log=(*notes, *decision.log))
+        decision = msgspec.structs.replace(decision, log=(*notes, *decision.log))
         if decision.idle:
             delivered = deliver_round(_state_dir(root, site.settings), site.settings, connection)
             return RunReport(log=(*decision.log, *delivered), warnings=tuple(warnings))
         bounces, set_aside = _apply_bounces(root, site.settings, connection)
-        decision = dataclasses.replace(decision, log=(*decision.log, *bounces))
+        decision = msgspec.structs.replace(decision, log=(*decision.log, *bounces))
         warnings = [*warnings, *set_aside]
         loaded = Loaded(site, known, apply_release_dates(binding.site, binding.releases), warnings)
         return _carry_out(root, loaded, binding, decision, connection, now, first_run, outbox)
@@ -321,7 +319,7 @@ def _carry_out(
         published = apply_release_dates(binding.site, every_release)
         sending = frozenset((*decision.resume, *(r.slug for r in decision.releases)))
         options = BuildOptions(today=now, emails=sending)  # back issues too, with the flag
-        report = build(root, options, dataclasses.replace(loaded, site=published))
+        report = build(root, options, msgspec.structs.replace(loaded, site=published))
         log.append(f"built {len(report.published)} essay(s) into {report.site_dir.parent}")
         warnings = report.warnings
         problem = _deploy_and_verify(root, published, report.site_dir, decision, log)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 from lxml import etree
 
 from publish.model import Settings
@@ -45,8 +45,7 @@ CHAR_WIDTH = 7  # about how wide a character of the labels is, in pixels
 SLANTED_CHARS = 12  # a slanted label is cut to this many characters
 
 
-@dataclass(frozen=True)
-class Stats:
+class Stats(msgspec.Struct, frozen=True):
     """The numbers: subscriber events per month and each send, oldest first."""
 
     months: tuple[MonthCounts, ...] = ()
@@ -138,8 +137,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 # --- The SVG chart ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Panel:
+class Panel(msgspec.Struct, frozen=True):
     """One chart: a title, the series shown, and one group of bars per label."""
 
     title: str

@@ -9,14 +9,14 @@ prints it.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import sqlite3
 from contextlib import closing
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+
+import msgspec
 
 from publish.content.deploy_settings import SETTINGS_FILE
 from publish.deploy.target import shown_target
@@ -43,8 +43,7 @@ from publish.state.stats import SendCounts, last_send
 from publish.state.subscribers import count_active
 
 
-@dataclass(frozen=True)
-class NextRelease:
+class NextRelease(msgspec.Struct, frozen=True):
     """The slot the next run fills and the essays in it (none: an empty slot)."""
 
     slot: datetime | None  # None when the schedule's rule has no more slots
@@ -53,8 +52,7 @@ class NextRelease:
     resuming: tuple[str, ...] = ()  # released essays whose send has not finished
 
 
-@dataclass(frozen=True)
-class MailView:
+class MailView(msgspec.Struct, frozen=True):
     """Where and how the next send mails, every secret left out."""
 
     destination: str  # the relay as smtp(s)://host:port, or the outbox folder
@@ -65,8 +63,7 @@ class MailView:
     rate: float  # messages a second, 0 for no limit
 
 
-@dataclass(frozen=True)
-class FediverseView:
+class FediverseView(msgspec.Struct, frozen=True):
     """Who follows the site's actor, and the deliveries a later run still makes."""
 
     followers: int
@@ -74,8 +71,7 @@ class FediverseView:
     pending: tuple[PendingSend, ...] = ()
 
 
-@dataclass(frozen=True)
-class StatusReport:
+class StatusReport(msgspec.Struct, frozen=True):
     """Everything `publish status` shows, and the reasons the next release would fail."""
 
     now: datetime
@@ -85,7 +81,7 @@ class StatusReport:
     deploy: str  # the target as messages show it ('' when publish does not deploy)
     mail: MailView | None
     last_send: SendCounts | None
-    blockers: tuple[str, ...] = field(default=())
+    blockers: tuple[str, ...] = ()
     failed_confirmations: FailedConfirmations | None = None
     fediverse: FediverseView | None = None  # None: the site has no actor
 
@@ -116,7 +112,7 @@ def gather_status(
         failed_confirmations=unconfirmed,
         fediverse=fediverse_view(root, settings),
     )
-    return dataclasses.replace(report, blockers=tuple(blockers(report)))
+    return msgspec.structs.replace(report, blockers=tuple(blockers(report)))
 
 
 def check_problems(root: Path, today: datetime) -> tuple[tuple[Site, Known] | None, list[Problem]]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from publish.content.fediverse_settings import handle_parts
 from publish.model import Essay, Settings, ShownReply, Site
@@ -222,8 +223,7 @@ def create_activity(
     return {key: value for key, value in activity.items() if value is not None}
 
 
-@dataclass(frozen=True)
-class PageLinks:
+class PageLinks(msgspec.Struct, frozen=True):
     """What every page of a site with an actor says of it: the actor's handle (Mastodon's
     `fediverse:creator`), its id, and the profiles it links with rel="me"."""
 

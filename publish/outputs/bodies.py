@@ -8,10 +8,11 @@ that body back.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from publish.content.essaylinks import likely_link_targets
 from publish.content.essays import essay_slug
@@ -73,7 +74,7 @@ def essay_bodies(
 
     def renderings(essay: Essay) -> list[tuple[Render, Any]]:
         measured, _ = measure_images(essay, sizes)
-        shown = dataclasses.replace(
+        shown = msgspec.structs.replace(
             measured,
             slug=address(essay) if address is not None else essay.slug,
             link_targets=likely_link_targets(essay, slug_of),

@@ -4,7 +4,8 @@ each content text, bytes, or `Deferred` (made later, only if its file must chang
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from publish.errors import PublishError
 from publish.model import Essay, GlossaryEntry
@@ -12,8 +13,7 @@ from publish.model import Essay, GlossaryEntry
 Content = str | bytes
 
 
-@dataclass(frozen=True)
-class Reads:
+class Reads(msgspec.Struct, frozen=True):
     """What a deferred content reads besides the code, settings and templates: the build turns
     this into the key that decides whether the previous build's file can stay."""
 
@@ -24,8 +24,7 @@ class Reads:
     entries: tuple[GlossaryEntry, ...] = ()  # glossary entries it shows
 
 
-@dataclass(frozen=True)
-class Deferred:
+class Deferred(msgspec.Struct, frozen=True):
     """A file's content, made only when needed, with what it reads; the build gives it the
     `key` of what it reads (see `publish.cache.outputs`), by which the output memo can vouch
     for the previous build's file so that it is never made."""

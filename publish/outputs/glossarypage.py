@@ -4,9 +4,9 @@ published essays cite it, and the glossary as schema.org `DefinedTermSet` JSON-L
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from markupsafe import Markup
 
 from publish.content.markdown import inline_text
@@ -14,16 +14,14 @@ from publish.model import Essay, GlossaryEntry, Site, SiteSettings
 from publish.outputs.renderers import RenderContext, render_web
 
 
-@dataclass(frozen=True)
-class Citation:
+class Citation(msgspec.Struct, frozen=True):
     """One essay citing a glossary term: the essay and the anchor of each citation in it."""
 
     essay: Essay
     anchors: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class GlossaryItem:
+class GlossaryItem(msgspec.Struct, frozen=True):
     """One glossary entry as the glossary page shows it."""
 
     entry: GlossaryEntry

@@ -18,11 +18,12 @@ import functools
 import hashlib
 import io
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from functools import partial
 from html import escape
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from publish.content.images import EMAIL_WIDTH, avif_supported, local_image
 from publish.errors import PublishError
@@ -52,8 +53,7 @@ KEPT_TAGS = (0x0112, 0x013B, 0x8298)  # orientation, artist, copyright: no place
 METADATA_MARKS = (b"Exif\x00\x00", b"eXIf", b"EXIF", b"http://ns.adobe.com/xap/1.0/")
 
 
-@dataclass(frozen=True)
-class Variant:
+class Variant(msgspec.Struct, frozen=True):
     """One encoded copy of an image: where it goes on the site, its size and format."""
 
     source: str  # the image's path under essays/ (and on the site)
@@ -212,8 +212,7 @@ def _wanted(site: Site) -> Iterator[Variant]:
                     yield variant
 
 
-@dataclass(frozen=True)
-class Examined:
+class Examined(msgspec.Struct, frozen=True):
     """What the rows need to know of an image file's content."""
 
     digest: str  # names the content in its copies' keys

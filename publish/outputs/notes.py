@@ -14,18 +14,17 @@ stays an endnote only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+import msgspec
 from markdown_it.token import Token
 
 MARGIN_NOTE_LIMIT = 600  # characters of text a margin note may hold
 INLINE_TYPES = frozenset({"paragraph_open", "inline", "paragraph_close", "footnote_anchor"})
 
 
-@dataclass(frozen=True)
-class NoteBody:
+class NoteBody(msgspec.Struct, frozen=True):
     """One note's content tokens (between `footnote_open` and `footnote_close`), with what a
     citation in place asks of them, found once as the note is gathered (`note_bodies`)."""
 

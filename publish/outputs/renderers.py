@@ -10,9 +10,9 @@ back the body rendered when the essay was parsed; the renderers know nothing of 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 
@@ -44,8 +44,7 @@ def rendered(tokens: Sequence[Token], render: Render, context: Any) -> str:
     return render(tokens, context)
 
 
-@dataclass(frozen=True)
-class RenderContext:
+class RenderContext(msgspec.Struct, frozen=True):
     """Where one rendering's links point.
 
     `base` prefixes site-relative URLs: a relative prefix such as "../" on web pages,

@@ -4,7 +4,8 @@ the subscription service's links (unsubscribe, confirm) and the preview's unsubs
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 from publish.content.essays import slugify
 from publish.errors import PublishError, error
@@ -14,8 +15,7 @@ SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 PREVIEW_TOKEN = "preview"
 
 
-@dataclass(frozen=True)
-class TagGroup:
+class TagGroup(msgspec.Struct, frozen=True):
     """One tag, the slug of its page and its published essays, newest first."""
 
     name: str

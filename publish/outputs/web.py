@@ -7,10 +7,8 @@ absolute, built from `site.url`.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from html import escape
@@ -18,6 +16,7 @@ from itertools import groupby
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from jinja2 import Environment, TemplateError
 from markupsafe import Markup
 
@@ -51,8 +50,7 @@ from publish.outputs.urls import (
 Files = dict[str, str | bytes | Deferred]
 
 
-@dataclass(frozen=True)
-class Head:
+class Head(msgspec.Struct, frozen=True):
     """What a page's `<head>` says about it: title, description, canonical URL, social cards."""
 
     title: str
@@ -65,8 +63,7 @@ class Head:
     activity: str = ""  # the page as ActivityPub: the actor (home) or the essay's Article
 
 
-@dataclass(frozen=True)
-class Pagination:
+class Pagination(msgspec.Struct, frozen=True):
     """Where one page of the essay index sits among the others."""
 
     number: int
@@ -387,7 +384,7 @@ class PageRenderer:
             % {"site": self.settings.site.title},
         )
         terms = defined_terms(items, self.settings.site, self.url, title)
-        head = dataclasses.replace(head, json_ld=json_for_script(terms))
+        head = msgspec.structs.replace(head, json_ld=json_for_script(terms))
         return self.render("glossary.html", path, head, items=items, letters=letters)
 
     def search_page(self) -> Files:

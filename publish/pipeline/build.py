@@ -15,15 +15,15 @@ finishers (`publish.pipeline.finishers`) see each folder as it will be.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from publish.cache.store import BuildCache
 from publish.content.essaylinks import unpublished_link_problems, with_link_targets
@@ -60,8 +60,7 @@ PLACE_PHASE = (
 )
 
 
-@dataclass(frozen=True)
-class BuildOptions:
+class BuildOptions(msgspec.Struct, frozen=True):
     """What to build: `today` decides what is published; drafts, future and queued essays
     (at their planned slots) on request; `strict` makes every warning an error."""
 
@@ -80,20 +79,19 @@ class BuildOptions:
         return self.future or self.queued or self.sandbox
 
 
-@dataclass(frozen=True)
-class BuildReport:
+class BuildReport(msgspec.Struct, frozen=True):
     """What a build wrote (or, for `check`, would write) and what it warned about."""
 
     site_dir: Path
     email_dir: Path
     published: tuple[str, ...]
-    warnings: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = msgspec.field(default_factory=list)
     files: int = 0
     site: Site | None = None  # the site as loaded (every essay, drafts and queued included)
     left_out: LeftOut = LeftOut()  # the essays of `site` this build did not show
     known: Known | None = None  # what the site released, as the load read it
     # the status of everything in each output folder the commit updated in place, by path
-    left: Mapping[str, Mapping[str, os.stat_result]] = field(default_factory=dict)
+    left: Mapping[str, Mapping[str, os.stat_result]] = msgspec.field(default_factory=dict)
 
 
 def build(
@@ -177,12 +175,12 @@ def check(
     a build of any day would meet (a PublishError for errors), and a hint when this Pillow
     cannot write AVIF; `progress` hears of each content made (none a memo vouches for, see
     `publish.pipeline.checker`)."""
-    every = dataclasses.replace(options, drafts=True, future=True, queued=True)
+    every = msgspec.structs.replace(options, drafts=True, future=True, queued=True)
     report = build(root, every, write=False, progress=progress, cache=cache)
     site = report.site
     hints = uncited_terms(site.glossary, site.essays) if site is not None else []
     hints += avif_problems(site.essays) if site is not None else []
-    return dataclasses.replace(report, warnings=[*report.warnings, *hints])
+    return msgspec.structs.replace(report, warnings=[*report.warnings, *hints])
 
 
 # --- Load and plan ----------------------------------------------------------------------

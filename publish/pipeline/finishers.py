@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+import msgspec
 
 from publish.errors import Problem
 from publish.i18n.check import language_problems
@@ -37,12 +38,11 @@ class StagedView(Protocol):
     def size(self, path: str) -> int: ...
 
 
-@dataclass(frozen=True)
-class Finished:
+class Finished(msgspec.Struct, frozen=True):
     """What a finisher found: problems, and files to add by folder ({"site": {path: bytes}})."""
 
-    problems: list[Problem] = field(default_factory=list)
-    files: Mapping[str, Mapping[str, Content]] = field(default_factory=dict)
+    problems: list[Problem] = msgspec.field(default_factory=list)
+    files: Mapping[str, Mapping[str, Content]] = msgspec.field(default_factory=dict)
 
 
 Finisher = Callable[[Site, Mapping[str, StagedView]], Finished]

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from publish.model import Essay, Settings, Site
 from publish.outputs.files import Content, Deferred, OutputFiles
@@ -23,8 +24,7 @@ if TYPE_CHECKING:
     from jinja2 import Environment
 
 
-@dataclass(frozen=True)
-class OutputFormat:
+class OutputFormat(msgspec.Struct, frozen=True):
     """One row of the output table: a format, where its files go and what makes them."""
 
     name: str  # how a clash of two formats on one path names it

@@ -15,9 +15,10 @@ import os
 import shutil
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+import msgspec
 
 from publish.errors import PublishError
 from publish.support.atomic import write_atomically
@@ -80,14 +81,13 @@ def tree_listing(target: Path) -> tuple[set[str], set[str]]:
     return listed.files, listed.folders
 
 
-@dataclass
-class Listing:
+class Listing(msgspec.Struct):
     """A tree's files and folders (relative POSIX paths, "." the tree itself) and, by full
     path, the status of each as it was listed (links not followed)."""
 
-    files: set[str] = field(default_factory=set)
-    folders: set[str] = field(default_factory=lambda: {"."})
-    status: dict[str, os.stat_result] = field(default_factory=dict)
+    files: set[str] = msgspec.field(default_factory=set)
+    folders: set[str] = msgspec.field(default_factory=lambda: {"."})
+    status: dict[str, os.stat_result] = msgspec.field(default_factory=dict)
 
 
 def listed_tree(target: Path) -> Listing:

@@ -5,9 +5,10 @@ applied. Build, check, run, status, send, serve and schedule all load a site her
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+
+import msgspec
 
 from publish.cache import parses
 from publish.cache.bodies import Rendering
@@ -24,8 +25,7 @@ from publish.state.releases import Binding, Known, recorded_releases
 from publish.state.replies import with_replies
 
 
-@dataclass(frozen=True)
-class Loaded:
+class Loaded(msgspec.Struct, frozen=True):
     """A site as loaded: `files` as its files say (drafts and undated essays included),
     `known` what was released, and `site`: the released essays at their released addresses
     and, if undated, dated by their release, with the fediverse replies approved for them."""
@@ -33,7 +33,7 @@ class Loaded:
     files: Site
     known: Known
     site: Site
-    warnings: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = msgspec.field(default_factory=list)
 
     @property
     def binding(self) -> Binding:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from jinja2 import Environment
 
 from publish.cache.outputs import FileStamp, OutputKeys, OutputMemo
@@ -40,8 +40,7 @@ PARALLEL_THRESHOLD = 96  # contents below which forking workers costs more than 
 MAX_RUN = 48  # contents a worker makes per task (at most): small results, flat memory
 
 
-@dataclass(frozen=True)
-class BuildProgress:
+class BuildProgress(msgspec.Struct, frozen=True):
     """How far the build has got making one output folder's new files (for a progress bar:
     the build itself never prints)."""
 
@@ -53,15 +52,14 @@ class BuildProgress:
 Progress = Callable[[BuildProgress], None]
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(msgspec.Struct, frozen=True):
     """What the place phase made: how many files the web folder holds, every problem met
     (the load's warnings first), and the status of everything in each output folder the
     commit updated in place, by path (empty for `check`)."""
 
     files: int
     problems: list[Problem]
-    left: Mapping[str, Mapping[str, os.stat_result]] = field(default_factory=dict)
+    left: Mapping[str, Mapping[str, os.stat_result]] = msgspec.field(default_factory=dict)
 
 
 def place_site(

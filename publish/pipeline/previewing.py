@@ -12,11 +12,11 @@ banner saying so; the feeds and the emails never do, so they read as the real on
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass
 from datetime import date, datetime
 from html import escape
+
+import msgspec
 
 from publish.content.settings import SETTINGS_FILE, setting_line
 from publish.errors import Problem, warning
@@ -36,8 +36,7 @@ _MAIN_OPEN = re.compile(r"<main\b[^>]*>", re.IGNORECASE)
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class LeftOut:
+class LeftOut(msgspec.Struct, frozen=True):
     """What a build did not build: queued (or later-dated) essays and drafts, and the
     options that would include them."""
 
@@ -80,10 +79,10 @@ def date_drafts(site: Site, today: date | datetime) -> Site:
     moment = today if isinstance(today, datetime) else datetime.combine(today, timetable.at)
     moment = timetable.local(moment)
     essays = tuple(
-        dataclasses.replace(e, date=moment) if e.draft and e.date is None else e
+        msgspec.structs.replace(e, date=moment) if e.draft and e.date is None else e
         for e in site.essays
     )
-    return dataclasses.replace(site, essays=essays)
+    return msgspec.structs.replace(site, essays=essays)
 
 
 def banner_text(essay: Essay, queued: bool, today: date | datetime) -> str:
@@ -118,7 +117,7 @@ def _bannered(value: Content | Deferred, text: str) -> Content | Deferred:
     now also reading the banner's text."""
     if not isinstance(value, Deferred):
         return add_banner(value, text)
-    reads = dataclasses.replace(value.reads, values=(*value.reads.values, f"banner:{text}"))
+    reads = msgspec.structs.replace(value.reads, values=(*value.reads.values, f"banner:{text}"))
     make = value.make
     return Deferred(reads, lambda: add_banner(make(), text))
 
@@ -144,10 +143,10 @@ def with_planned_slots(site: Site, known: Known, today: date | datetime) -> Site
     )
     slots = {p.slug: p.slot for p in schedule.placements if p.source == QUEUED}
     essays = tuple(
-        dataclasses.replace(e, date=slots[e.slug]) if e.date is None and e.slug in slots else e
+        msgspec.structs.replace(e, date=slots[e.slug]) if e.date is None and e.slug in slots else e
         for e in site.essays
     )
-    return dataclasses.replace(site, essays=essays)
+    return msgspec.structs.replace(site, essays=essays)
 
 
 def banners(site: Site, published: Site, today: date | datetime) -> list[tuple[Essay, str]]:

@@ -28,7 +28,6 @@ import stat
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -230,13 +229,12 @@ def _stamp_listed(folder: str, stamps: dict[str, Stamp | None]) -> None:
                 _stamp_listed(entry.path, stamps)
 
 
-@dataclass
-class Snapshot:
+class Snapshot(msgspec.Struct):
     """The inputs' stamps taken before a full build, and the content hash of racy ones."""
 
     stamps: dict[str, Stamp | None]
     listing: str
-    hashes: dict[str, str] = field(default_factory=dict)
+    hashes: dict[str, str] = msgspec.field(default_factory=dict)
 
     @classmethod
     def take(

@@ -18,9 +18,10 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from publish.cache.outputs import FileStamp, OutputMemo, file_stamp
 from publish.errors import PublishError
@@ -46,8 +47,7 @@ LOCK_NAME = ".lock"
 Maker = Callable[[Sequence[Content | Deferred]], Iterable[Content]]
 
 
-@dataclass(frozen=True)
-class Placing:
+class Placing(msgspec.Struct, frozen=True):
     """One file to stage: its content, where it is staged, and the previous build's file at
     its path (hard-linked instead when it holds the same bytes), if any."""
 
@@ -127,8 +127,7 @@ def build_lock(build_dir: Path) -> contextlib.AbstractContextManager[None]:
 # --- Writing folders -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OutputFolder:
+class OutputFolder(msgspec.Struct, frozen=True):
     """One folder a build replaces: its files, where it goes, and its output memo if any."""
 
     files: Mapping[str, Content | Deferred]
@@ -136,15 +135,14 @@ class OutputFolder:
     memo: OutputMemo | None = None
 
 
-@dataclass
-class Prepared:
+class Prepared(msgspec.Struct):
     """A folder's change, staged and not yet visible: its journal entry, where each of its
     files lies until the commit, and what to note in the memo once it is committed."""
 
     entry: dict[str, Any]
     staging: Path
     after_commit: Callable[[], None]
-    places: dict[str, Path] = field(default_factory=dict)
+    places: dict[str, Path] = msgspec.field(default_factory=dict)
     listed: Listing | None = None  # the tree before an update in place
 
     def add(self, files: Mapping[str, Content], source: str) -> None:
@@ -363,14 +361,14 @@ def add_files(files: Mapping[str, Content], target: Path) -> None:
 # --- Updating a tree in place ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class UpdatePlan:
+class UpdatePlan(msgspec.Struct, frozen=True):
     """What turns the previous tree into the new one: files to write, kept, and removed."""
 
     writes: list[tuple[str, Content | Deferred]]
     kept: list[str]  # each file the memo vouched for
     removes: list[str]
-    unchanged: list[str] = field(default_factory=list)  # given as content, the same as before
+    # given as content, the same as before
+    unchanged: list[str] = msgspec.field(default_factory=list)
     listed: Listing | None = None  # the previous tree
 
     @property

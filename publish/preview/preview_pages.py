@@ -13,12 +13,12 @@ import email
 import email.policy
 import sqlite3
 from contextlib import closing
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import msgspec
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
@@ -54,8 +54,7 @@ SAMPLE_SECRET = b"publish serve: the sample reader's link"  # no reader has id 0
 SAMPLE_ID = 0
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(msgspec.Struct, frozen=True):
     """One essay in the preview index, with where its preview page and email are."""
 
     slug: str
@@ -66,8 +65,7 @@ class Entry:
     email: bool = False  # whether the preview shows its email (made when first asked for)
 
 
-@dataclass(frozen=True)
-class PreviewIndex:
+class PreviewIndex(msgspec.Struct, frozen=True):
     """What `/__publish__/` lists."""
 
     title: str
@@ -78,8 +76,7 @@ class PreviewIndex:
     sent: tuple[Entry, ...]
 
 
-@dataclass(frozen=True)
-class Shown:
+class Shown(msgspec.Struct, frozen=True):
     """What the preview build made, for linking: the essays with a page, and those with an
     email (every essay with a page: an email the build left out is made when asked for)."""
 
@@ -155,12 +152,11 @@ def _sent(shown: Shown, plan: Plan, releases: dict[str, Release]) -> list[Entry]
     return entries
 
 
-@dataclass(frozen=True)
-class LedgerView:
+class LedgerView(msgspec.Struct, frozen=True):
     """What the send ledger says of a site's essays."""
 
     finished: frozenset[str] = frozenset()  # essays whose send ran to its end
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # deliveries by status
+    counts: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)  # deliveries by status
 
 
 def _ledger(site: Site, slugs: list[str]) -> LedgerView:

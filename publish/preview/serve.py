@@ -11,13 +11,11 @@ without the body.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import mimetypes
 import posixpath
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from html import escape
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import msgspec
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
@@ -63,8 +62,7 @@ RELOAD_SCRIPT = """<script>
 """
 
 
-@dataclass(frozen=True)
-class BuildResult:
+class BuildResult(msgspec.Struct, frozen=True):
     """The outcome of one preview build: its number, and the problems if it failed."""
 
     version: int
@@ -85,7 +83,7 @@ class Preview:
         delay: float = 0.25,
     ) -> None:
         self.root = root
-        self.options = dataclasses.replace(options, sandbox=True)  # never build/site/
+        self.options = msgspec.structs.replace(options, sandbox=True)  # never build/site/
         self.port = port
         self.report = report or (lambda result: None)
         self.delay = delay

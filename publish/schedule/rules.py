@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import MAXYEAR, date, datetime, time, timedelta
 from functools import lru_cache
 from math import gcd, lcm
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 if TYPE_CHECKING:
     from dateutil.rrule import rrule
@@ -46,8 +47,7 @@ class RuleError(ValueError):
     """A rule that cannot be a schedule; its message says why."""
 
 
-@dataclass(frozen=True)
-class Expansion:
+class Expansion(msgspec.Struct, frozen=True):
     """A rule's slots up to `last` (None: the rule never yields one, and nothing is
     searched at all)."""
 

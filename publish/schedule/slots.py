@@ -19,11 +19,11 @@ Who gets which slot:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 from publish.model import Essay, Release, Settings, Site
 from publish.schedule.rules import expand_rule
@@ -31,8 +31,7 @@ from publish.schedule.rules import expand_rule
 DATED, RELEASED, QUEUED = "dated", "released", "queued"
 
 
-@dataclass(frozen=True)
-class Timetable:
+class Timetable(msgspec.Struct, frozen=True):
     """A schedule rule, read in a time zone at a time of day."""
 
     rule: str
@@ -96,8 +95,7 @@ class Timetable:
         return SlotDays(self, frozenset(slot.date() for slot in slots))
 
 
-@dataclass(frozen=True)
-class SlotDays:
+class SlotDays(msgspec.Struct, frozen=True):
     """The days of a timetable on which a slot falls, within the moments it was made for."""
 
     timetable: Timetable
@@ -108,8 +106,7 @@ class SlotDays:
         return self.timetable.local(moment).date() in self.days
 
 
-@dataclass(frozen=True)
-class Placement:
+class Placement(msgspec.Struct, frozen=True):
     """An essay in its slot: how it got there, and whether it has been released."""
 
     slug: str
@@ -125,8 +122,7 @@ class Placement:
         return self.release is not None
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(msgspec.Struct, frozen=True):
     """Every non-draft essay placed in time, as things stand at `now`."""
 
     now: datetime
@@ -307,12 +303,12 @@ def apply_release_dates(site: Site, releases: Mapping[str, Release]) -> Site:
     """The site with each released (or releasing) undated essay dated by its recorded slot."""
     zone = ZoneInfo(site.settings.site.timezone)
     essays = tuple(
-        dataclasses.replace(e, date=releases[e.slug].slot.astimezone(zone))
+        msgspec.structs.replace(e, date=releases[e.slug].slot.astimezone(zone))
         if e.date is None and e.slug in releases
         else e
         for e in site.essays
     )
-    return dataclasses.replace(site, essays=essays)
+    return msgspec.structs.replace(site, essays=essays)
 
 
 # --- the `publish schedule` view --------------------------------------------------------
@@ -321,8 +317,7 @@ def apply_release_dates(site: Site, releases: Mapping[str, Release]) -> Site:
 OPEN, SCHEDULED, DUE, MISSED = "open", "scheduled", "due", "missed"
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(msgspec.Struct, frozen=True):
     """One line of the schedule table: a slot (or an off-cadence date) and what is in it."""
 
     slot: datetime
@@ -331,8 +326,7 @@ class Row:
     on_cadence: bool
 
 
-@dataclass(frozen=True)
-class ScheduleView:
+class ScheduleView(msgspec.Struct, frozen=True):
     """The coming slots with their essays, and what the author should know about them."""
 
     rows: tuple[Row, ...]

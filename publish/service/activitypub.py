@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from flask import Blueprint, Flask, Response, current_app, redirect, request
 from flask import abort as refuse  # answers to servers, in English: not for the catalogs
 from werkzeug.exceptions import HTTPException
@@ -55,8 +55,7 @@ def register(app: Flask, service: Service) -> None:
     app.register_blueprint(blueprint)
 
 
-@dataclass(frozen=True)
-class Fediverse:
+class Fediverse(msgspec.Struct, frozen=True):
     """What the actor's routes share: its public key, how it fetches, what it sends."""
 
     public_key: str

@@ -7,9 +7,9 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 from flask import current_app
 
 from publish.mail.mailer import Mailer
@@ -20,8 +20,7 @@ from publish.state import db
 EXTENSION = "publish"  # the key of the Service in the application's extensions
 
 
-@dataclass(frozen=True)
-class ServiceOptions:
+class ServiceOptions(msgspec.Struct, frozen=True):
     """How the service behaves: link lifetime, rate limits, proxies and the clock."""
 
     confirm_seconds: int = 48 * 3600
@@ -35,8 +34,7 @@ class ServiceOptions:
     clock: Callable[[], float] = time.time
 
 
-@dataclass(frozen=True)
-class Service:
+class Service(msgspec.Struct, frozen=True):
     """What every request needs: the site root, its settings, secret, database and pages."""
 
     root: Path

@@ -26,10 +26,10 @@ import hashlib
 import hmac
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.exceptions import HTTPException
 
@@ -60,8 +60,7 @@ POSTMARK_SOFT = {"SoftBounce", "Transient", "DnsError", "Blocked"}
 blueprint = Blueprint("hooks", __name__)
 
 
-@dataclass(frozen=True)
-class Post:
+class Post(msgspec.Struct, frozen=True):
     """What a post proved: its reports, and the proof that must not have been used before
     (with the moment after which it would be stale anyway)."""
 
@@ -70,11 +69,10 @@ class Post:
     proof_expires: float = 0.0
 
 
-@dataclass
-class HookState:
+class HookState(msgspec.Struct):
     """What the hooks keep in memory between requests: the SNS certificates fetched."""
 
-    certificates: dict[str, Any] = field(default_factory=dict)
+    certificates: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 @blueprint.post("/hooks/<provider>")

@@ -11,12 +11,12 @@ like the confirmation emails.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sqlite3
 from html import escape
 from pathlib import Path
 
+import msgspec
 from jinja2 import Environment
 
 from publish.errors import PublishError
@@ -37,8 +37,7 @@ WELCOME_START, WELCOME_END = "<!--welcome-->", "<!--/welcome-->"
 LOG = logging.getLogger("publish.service.welcome")
 
 
-@dataclasses.dataclass(frozen=True)
-class Mailing:
+class Mailing(msgspec.Struct, frozen=True):
     """Where a welcome copy comes from: the site, its settings, secret and templates."""
 
     root: Path
@@ -94,7 +93,7 @@ def with_welcome(built: BuiltEmail, mailing: Mailing) -> BuiltEmail:
         welcome % {"site": settings.site.title, "subject": built.headers["Subject"]}
     )
     greeting = mail.preview_greeting(words)
-    return dataclasses.replace(
+    return msgspec.structs.replace(
         built,
         html=welcome_html(built.html, line),
         text=built.text.replace(f"\n{greeting}\n", f"\n{line}\n\n{greeting}\n", 1),

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from dataclasses import dataclass
+
+import msgspec
 
 from publish.state import db, subscribers
 from publish.state.statuses import SubscriberStatus
 from publish.support.safetext import now_text
 
 
-@dataclass(frozen=True)
-class Confirmation:
+class Confirmation(msgspec.Struct, frozen=True):
     """One confirmation link: its nonce, whose it is, and whether it was used."""
 
     nonce: str
@@ -24,8 +24,7 @@ class Confirmation:
     used: bool
 
 
-@dataclass(frozen=True)
-class FailedConfirmations:
+class FailedConfirmations(msgspec.Struct, frozen=True):
     """The signups whose confirmation email did not go out and that are not confirmed since:
     how many, and the latest one's subscriber, moment and reason."""
 

@@ -11,7 +11,8 @@ now is tried again by a later run, after a backoff that doubles with each attemp
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+
+import msgspec
 
 from publish.state import db, followers
 from publish.support.safetext import now_text
@@ -23,8 +24,7 @@ CLAIM_LEFT = "a run stopped after claiming this delivery and before the answer w
 _DUE = f"(d.status = '{PENDING}' OR (d.status = '{UNKNOWN}' AND d.unknown_attempts <= ?))"
 
 
-@dataclass(frozen=True)
-class FediDelivery:
+class FediDelivery(msgspec.Struct, frozen=True):
     """One inbox still to get an activity: the activity's id and JSON, and how it went."""
 
     activity_id: str
@@ -34,8 +34,7 @@ class FediDelivery:
     not_found: int
 
 
-@dataclass(frozen=True)
-class PendingSend:
+class PendingSend(msgspec.Struct, frozen=True):
     """An activity some inbox is still to get, for `publish status`."""
 
     slug: str

@@ -8,13 +8,13 @@ from remote actors are cached here so that every signed request does not fetch o
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+
+import msgspec
 
 from publish.support.safetext import now_text
 
 
-@dataclass(frozen=True)
-class Follower:
+class Follower(msgspec.Struct, frozen=True):
     """One remote actor following the site, and where to deliver to it."""
 
     actor: str
@@ -29,8 +29,7 @@ class Follower:
         return self.shared_inbox or self.inbox
 
 
-@dataclass(frozen=True)
-class RemoteKey:
+class RemoteKey(msgspec.Struct, frozen=True):
     """A remote actor's public key as last fetched."""
 
     key_id: str

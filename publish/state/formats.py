@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import msgspec
 from dateutil import parser as date_parser
 
 from publish.state.statuses import SubscriberStatus
@@ -55,8 +55,7 @@ BUTTONDOWN_OPTED_OUT = (
 Row = Mapping[str, str]
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(msgspec.Struct, frozen=True):
     """One reader read from a row: normalised later; dates are ISO 8601 UTC text or None."""
 
     email: str
@@ -69,8 +68,7 @@ class Record:
     complained_at: str | None = None
 
 
-@dataclass(frozen=True)
-class Skip:
+class Skip(msgspec.Struct, frozen=True):
     """A row that is not a reader to import, and why."""
 
     reason: str
@@ -84,8 +82,7 @@ class BadValue(ValueError):
         self.column = column
 
 
-@dataclass(frozen=True)
-class Format:
+class Format(msgspec.Struct, frozen=True):
     """One kind of subscriber CSV: how to recognise it and how to read a row."""
 
     name: str

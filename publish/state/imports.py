@@ -7,11 +7,11 @@ and an unsubscribed address stays unsubscribed.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import sqlite3
-from dataclasses import dataclass, field
 from pathlib import Path
+
+import msgspec
 
 from publish.errors import Problem, PublishError, error
 from publish.state import db, formats
@@ -46,8 +46,7 @@ STAMP_COLUMNS = {
 }
 
 
-@dataclass(frozen=True)
-class ImportReport:
+class ImportReport(msgspec.Struct, frozen=True):
     """What an import did: rows added (by status), merged, kept unsubscribed and skipped."""
 
     added: int = 0
@@ -56,8 +55,8 @@ class ImportReport:
     kept_unsubscribed: int = 0
     kept_bounced: int = 0  # bounced or complained readers an import never brings back
     format: str = "CSV"
-    added_by_status: dict[str, int] = field(default_factory=dict)
-    skipped: dict[str, list[int]] = field(default_factory=dict)
+    added_by_status: dict[str, int] = msgspec.field(default_factory=dict)
+    skipped: dict[str, list[int]] = msgspec.field(default_factory=dict)
 
     @property
     def message(self) -> str:
@@ -86,8 +85,7 @@ class ImportReport:
         return lines
 
 
-@dataclass(frozen=True)
-class ImportRow:
+class ImportRow(msgspec.Struct, frozen=True):
     """A checked record to import, with the line its row starts on."""
 
     line: int
@@ -118,8 +116,7 @@ def merge_plan(conn: sqlite3.Connection, plan: ImportPlan) -> ImportReport:
     return ImportReport(**counts, format=plan.format, added_by_status=added, skipped=plan.skipped)
 
 
-@dataclass(frozen=True)
-class ImportPlan:
+class ImportPlan(msgspec.Struct, frozen=True):
     """What a CSV file holds: its format, the rows to import and the lines skipped, by
     reason."""
 
@@ -207,7 +204,7 @@ def _read_row(
     if reason:
         return formats.Skip(reason)
     email = normalise_address(found.email, label, line)
-    return dataclasses.replace(found, email=email, name=fold_controls(found.name))
+    return msgspec.structs.replace(found, email=email, name=fold_controls(found.name))
 
 
 def _merge_record(conn: sqlite3.Connection, record: Record) -> tuple[str, str]:

@@ -11,8 +11,9 @@ its subscribers.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from publish.errors import PublishError
 from publish.state import db
@@ -42,8 +43,7 @@ OUTBOX_SCHEMA = (
 )
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(msgspec.Struct, frozen=True):
     """One pending row of the ledger, with the subscriber's current name and status."""
 
     subscriber_id: int

@@ -13,15 +13,15 @@ released slug stays the release's name in the send ledger, so nobody is mailed a
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from contextlib import closing
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 from publish.content.releasefile import RELEASES_FILE, read_releases_file
 from publish.content.source import read_document
@@ -148,15 +148,14 @@ def ledger_needs(connection: sqlite3.Connection, settings: Settings) -> set[str]
     return open_sends | ({slug} if slug is not None else set())
 
 
-@dataclass(frozen=True)
-class Known:
+class Known(msgspec.Struct, frozen=True):
     """What the state database and the releases file say was released."""
 
     database: dict[str, Release]
     file: dict[str, Release]
     unfinished: frozenset[str]  # database releases whose ledger send has not finished
     first_run: datetime | None
-    lines: Mapping[str, int] = field(default_factory=dict)  # slug -> its line in the file
+    lines: Mapping[str, int] = msgspec.field(default_factory=dict)  # slug -> its line in the file
     ledger: frozenset[str] = frozenset()  # what the send ledger still needs an email for
 
     @property
@@ -177,8 +176,7 @@ class Known:
         return essay.slug
 
 
-@dataclass(frozen=True)
-class Binding:
+class Binding(msgspec.Struct, frozen=True):
     """Releases matched to the essays they released.
 
     `site` has each released essay at its address (its frozen slug, or its new explicit
@@ -222,16 +220,18 @@ def bind_releases(
                 f"{record.source} was renamed to {essay.path}: it is still the "
                 f"released essay '{slug}'"
             )
-        bound[slug] = dataclasses.replace(record, source=essay.path)
+        bound[slug] = msgspec.structs.replace(record, source=essay.path)
         current, note = _address(site.root, essay, slug, slug in unfinished)
         if note:
             notes.append(note)
         if current.slug != slug:
             redirects.append((slug, current.slug))
         essays[essay.path] = current
-        releases[current.slug] = dataclasses.replace(record, slug=current.slug, source=essay.path)
+        releases[current.slug] = msgspec.structs.replace(
+            record, slug=current.slug, source=essay.path
+        )
     _refuse_reused_slugs(essays.values(), matched, records)
-    site = dataclasses.replace(
+    site = msgspec.structs.replace(
         site, essays=tuple(essays[e.path] for e in site.essays), redirects=tuple(redirects)
     )
     return Binding(site, releases, bound, tuple(notes))
@@ -256,13 +256,13 @@ def _address(root: Path, essay: Essay, released: str, unfinished: bool) -> tuple
         return essay, ""
     if not _has_explicit_slug(root, essay):
         return (
-            dataclasses.replace(essay, slug=released),
+            msgspec.structs.replace(essay, slug=released),
             f"{essay.path}: its title changed after its release; it keeps its released "
             f"address {released}/ (add `slug: {released}` to its front matter to say so)",
         )
     if unfinished:
         return (
-            dataclasses.replace(essay, slug=released),
+            msgspec.structs.replace(essay, slug=released),
             f"{essay.path}: the new slug '{essay.slug}' waits until the send of "
             f"'{released}' has finished; until then the page stays at {released}/",
         )

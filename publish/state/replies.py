@@ -4,10 +4,10 @@ nothing here is published unasked. The figures are what the remote servers sent,
 
 from __future__ import annotations
 
-import dataclasses
 from contextlib import closing
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from publish.model import ShownReply, Site
 from publish.state.db import database_error, database_path
@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     import sqlite3
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(msgspec.Struct, frozen=True):
     """One reply to an essay: who wrote it, where the original is, and its (sanitised) HTML."""
 
     id: int
@@ -141,4 +140,4 @@ def with_replies(site: Site) -> Site:
         ShownReply(r.slug, r.author_name, r.author_url, r.url, r.content, r.published)
         for r in found
     )
-    return dataclasses.replace(site, replies=shown)
+    return msgspec.structs.replace(site, replies=shown)

@@ -27,7 +27,8 @@ import hmac
 import re
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+
+import msgspec
 
 from publish.state import confirmations, db, subscribers
 from publish.state.statuses import DeliveryStatus, SubscriberStatus
@@ -53,8 +54,7 @@ _RANK = {
 }
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(msgspec.Struct, frozen=True):
     """One report about mail sent to a reader."""
 
     kind: str  # one of KINDS
@@ -66,15 +66,14 @@ class Outcome:
     subscriber_id: int | None = None  # the reader, when the report proves it (a signed token)
 
 
-@dataclass
-class AppliedSummary:
+class AppliedSummary(msgspec.Struct):
     """What a batch of outcomes did: new reports by kind, repeats, unknown addresses, and
     the readers whose status changed (address -> new status)."""
 
-    applied: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    applied: dict[str, int] = msgspec.field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     repeated: int = 0
     unknown: int = 0
-    changed: dict[str, str] = field(default_factory=dict)
+    changed: dict[str, str] = msgspec.field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -239,8 +238,7 @@ _RETURN_PATH = re.compile(r"b(\d{1,12})-([0-9a-f]{8})-([0-9a-f]{20})")
 _UNSUBSCRIBE = re.compile(r"u(\d{1,12}-[0-9a-f]{32})")
 
 
-@dataclass(frozen=True)
-class Tag:
+class Tag(msgspec.Struct, frozen=True):
     """What a signed `+tag` of the bounce address proves: the reader, and for a return path
     the digest of the essay's slug (publish.state.standing.send_with_digest finds the slug)."""
 

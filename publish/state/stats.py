@@ -8,7 +8,8 @@ Timestamps in the state are ISO 8601 UTC text, so a month is the first seven cha
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+
+import msgspec
 
 from publish.state import ledger
 from publish.state.statuses import DeliveryStatus as Status
@@ -23,8 +24,7 @@ MONTHLY_EVENTS = (
 )
 
 
-@dataclass(frozen=True)
-class MonthCounts:
+class MonthCounts(msgspec.Struct, frozen=True):
     """What happened to the list in one month (YYYY-MM)."""
 
     month: str
@@ -35,8 +35,7 @@ class MonthCounts:
     complained: int = 0
 
 
-@dataclass(frozen=True)
-class SendCounts:
+class SendCounts(msgspec.Struct, frozen=True):
     """One send of the ledger: when it ran and how each delivery ended."""
 
     slug: str

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 from email_validator import EmailNotValidError, validate_email
 
 from publish.errors import Problem, PublishError, error
@@ -24,8 +24,7 @@ from publish.support.safetext import fold_controls, now_text
 TOKEN_PURPOSE = "unsubscribe"
 
 
-@dataclass(frozen=True)
-class Subscriber:
+class Subscriber(msgspec.Struct, frozen=True):
     """One row of the subscribers table."""
 
     id: int
