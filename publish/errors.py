@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import msgspec
+
+SHOWN_LIMIT = 60  # the most characters of a value a message repeats
+# C0 and C1 control characters (tab and newline excepted), surrogates and the two
+# noncharacters XML refuses: none of them may reach a page, a feed or a header.
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 class Problem(msgspec.Struct, frozen=True):
@@ -75,3 +82,13 @@ def refuse_warnings(problems: Sequence[Problem]) -> None:
     """Strict mode: every warning becomes an error, and the build stops before writing."""
     if problems:
         raise PublishError([msgspec.structs.replace(p, severity="error") for p in problems])
+
+
+def shown(value: Any, limit: int = SHOWN_LIMIT) -> str:
+    """A value as a message may repeat it: its text cut to `limit` characters with '…'."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return (
+        text.encode("unicode_escape").decode("ascii") if CONTROL_CHARACTERS.search(text) else text
+    )

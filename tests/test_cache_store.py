@@ -82,7 +82,33 @@ def test_the_fingerprint_stats_no_file_of_its_own(monkeypatch) -> None:
     assert stats == [], "each folder's listing tells the files apart"
 
 
-@pytest.mark.parametrize("library", ["css_inline", "feedgen", "jinja2"])
-def test_a_librarys_version_is_read_without_importing_it(library: str) -> None:
-    assert installed_version(library) == importlib.metadata.version(library)
+@pytest.mark.parametrize(
+    ("library", "distribution"),
+    [("css_inline", None), ("feedgen", None), ("jinja2", None), ("yaml", "PyYAML")],
+)
+def test_a_librarys_version_is_read_without_importing_it(
+    library: str, distribution: str | None
+) -> None:
+    expected = importlib.metadata.version(distribution or library)
+    assert installed_version(library, distribution) == expected
     assert installed_version("no_such_library") == ""
+
+
+def test_the_fingerprint_lists_the_libraries_folder_once(monkeypatch) -> None:
+    """The versions it hashes are read from one listing of the folder the libraries are
+    installed in, not one listing for each."""
+    from publish.cache import store
+
+    listed = []
+    real_listdir = os.listdir
+
+    def counting_listdir(path: object) -> list[str]:
+        listed.append(path)
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", counting_listdir)
+    store._installed.cache_clear()
+    fingerprint = code_fingerprint.__wrapped__()
+    monkeypatch.undo()
+    assert fingerprint == code_fingerprint()
+    assert len(listed) == len(set(listed)) == 1

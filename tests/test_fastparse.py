@@ -89,6 +89,52 @@ def fixture_sources() -> list[str]:
     return sources
 
 
+def bare_compared(source: str) -> bool:
+    """`compared` for a glossary definition, parsed with an empty environment."""
+    slow_env: dict[str, Any] = {}
+    fast_env: dict[str, Any] = {}
+    slow = build_parser().parse(source, slow_env)
+    fast = fast_parse(build_parser(), source, fast_env)
+    if fast is None:
+        assert fast_env == {}, "a decline left env changed"
+        return False
+    difference = token_difference(fast, slow) or env_difference(fast_env, slow_env)
+    assert difference is None, f"{difference}\nsource: {source!r}"
+    return True
+
+
+def definitions(root: Path) -> list[str]:
+    """The definition of each glossary entry of a site, as the glossary parses it."""
+    paths = sorted((root / "footnotes").glob("*.md"))
+    return [read_document(path, root)[0].body.strip() for path in paths]
+
+
+def test_glossary_definitions_are_parsed_fast_and_identically(tmp_path: Path) -> None:
+    site = make_site(tmp_path / "site", footnotes=DEFAULT_FOOTNOTES)
+    for root in (REPO, generate(100, tmp_path / "bench"), site):
+        taken = [bare_compared(definition) for definition in definitions(root)]
+        assert taken and taken.count(False) <= MAX_DECLINED * len(taken), root
+
+
+def test_the_glossary_is_loaded_by_the_compiled_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each definition is parsed as an essay's body is: by the compiled engine where it is
+    proven identical, not by markdown-it-py (50 definitions took a cold build 3-4 ms)."""
+    root = generate(100, tmp_path / "bench")
+    parser = build_parser()
+    parses = []
+    real_parse = type(parser).parse
+    monkeypatch.setattr(
+        type(parser), "parse", lambda md, *args: parses.append(1) or real_parse(md, *args)
+    )
+    entries = load_glossary(root, parser)[0].entries
+    assert len(entries) >= 20 and len(parses) <= MAX_DECLINED * len(entries)
+    for key, entry in entries.items():
+        slow = real_parse(parser, entry.definition, {})
+        assert token_difference(list(entry.tokens), slow) is None, key
+
+
 def test_every_markdown_fixture_under_tests_is_identical_where_taken(glossary: Glossary) -> None:
     sources = fixture_sources()
     assert len(sources) > 800
@@ -257,6 +303,7 @@ def test_generated_markdown_is_declined_or_identical(source: str) -> None:
     if root_glossary is None:
         root_glossary = _GLOSSARY["glossary"] = load_glossary(REPO, build_parser())[0]
     compared(source, root_glossary)
+    bare_compared(source)  # as a glossary definition
 
 
 _GLOSSARY: dict[str, Glossary] = {}

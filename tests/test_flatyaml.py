@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publish.content import source
+from publish.content import source, yamlfront
 from publish.content.essays import read_essay
-from publish.content.flatyaml import flat_front_matter
+from publish.content.flatyaml import _tag, flat_front_matter
 from publish.content.glossary import load_glossary
 from publish.content.markdown import build_parser
 from publish.content.settings import load_settings
@@ -101,8 +101,24 @@ def test_an_essay_of_plain_front_matter_is_read_without_a_yaml_loader(
     def barred(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a YAML loader was made")
 
-    monkeypatch.setattr(source, "FastFrontMatterLoader", barred)
-    monkeypatch.setattr(source, "FrontMatterLoader", barred)
+    monkeypatch.setattr(yamlfront, "FastFrontMatterLoader", barred)
+    monkeypatch.setattr(yamlfront, "FrontMatterLoader", barred)
     essay, problems = read_essay(root / "essays" / "one.md", root, settings, glossary)
     assert essay is not None and problems == []
     assert (essay.title, essay.tags) == ("A title: here", ("a", "b"))
+
+
+@given(
+    word=st.one_of(
+        WORDS,
+        KEYS,
+        st.text(alphabet=st.sampled_from([*"aeflnorstuxyAEFLNORSTUXYbB019_.- ~"]), max_size=8),
+    )
+)
+def test_a_word_is_told_as_yamls_resolver_tells_it(word: str) -> None:
+    """The tag of a plain word, told without YAML where it is one of the commonest, is the
+    tag YAML's resolver gives it."""
+    import yaml.resolver
+
+    resolved = yaml.resolver.Resolver().resolve(yaml.ScalarNode, word, (True, False))
+    assert _tag(word) == resolved

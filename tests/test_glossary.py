@@ -119,3 +119,30 @@ def test_unknown_footnote_position_skips_code_and_counts_nesting(tmp_path: Path)
         "essays/x.md:10:14: error: unknown footnote 'flw' (did you mean 'flow'?)",
         "essays/x.md:12:21: error: unknown footnote 'nope'",
     ]
+
+
+def test_a_site_load_reads_a_definition_without_images_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a definition that can hold an image is read again, to locate its images: the
+    others are read once (a build read every glossary file twice)."""
+    footnotes = {
+        "plain": "---\nterm: Plain\n---\nPlain words, *emphasised*.\n",
+        "linked": "---\nterm: Linked\n---\nSee [the source](https://example.org/).\n",
+        "pictured": "---\nterm: Pictured\n---\nSee ![a dot](dot.png).\n",
+    }
+    root = make_site(tmp_path, essays={"x": essay_text(date="2026-01-01")}, footnotes=footnotes)
+    (root / "essays" / "dot.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    reads: list[str] = []
+    for method in ("read_bytes", "read_text"):
+        real = getattr(Path, method)
+
+        def reading(path: Path, *args: object, _real=real, **kwargs: object) -> object:
+            if path.parent.name == "footnotes":
+                reads.append(path.stem)
+            return _real(path, *args, **kwargs)
+
+        monkeypatch.setattr(Path, method, reading)
+    site, _ = load_site(root)
+    assert sorted(reads) == ["linked", "linked", "pictured", "pictured", "plain"]
+    assert set(site.glossary.entries) == set(footnotes)

@@ -14,14 +14,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 from dateutil import rrule as dateutil_rrule
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from publish.cli.main import cli
 from publish.content.site import load_site
 from publish.errors import PublishError
-from publish.model import Release
-from publish.schedule.rules import GREGORIAN_CYCLE, LAST_SLOT_YEAR
+from publish.model import Essay, Release, ScheduleSettings
+from publish.schedule.rules import GREGORIAN_CYCLE, LAST_SLOT_YEAR, check_rule
 from publish.schedule.slots import (
     DATED,
     DUE,
@@ -36,6 +36,8 @@ from publish.schedule.slots import (
     due_placements,
     plan_schedule,
     schedule_view,
+    still_to_mail,
+    unmailed_back_issues,
 )
 from publish.state.db import database_path
 from publish.state.releases import recorded_releases
@@ -503,3 +505,118 @@ def test_slot_days_answer_as_is_slot_day_does(
     aware = [moment.replace(tzinfo=ZoneInfo(zone)) for moment in moments]
     days = timetable.slot_days(aware)
     assert [days.holds(m) for m in aware] == [timetable.is_slot_day(m) for m in aware]
+
+
+def plain_essay(slug: str, when: datetime | None, draft: bool, order: int | None) -> Essay:
+    """An essay with nothing but what the schedule reads."""
+    return Essay(
+        path=f"essays/{slug}.md",
+        slug=slug,
+        title=slug,
+        subtitle="",
+        date=when,
+        author="",
+        tags=(),
+        category="",
+        summary="",
+        image="",
+        image_alt="",
+        image_credit="",
+        draft=draft,
+        order=order,
+        body_line=3,
+        tokens=(),
+        notes=(),
+        word_count=1,
+        content_hash="hash",
+    )
+
+
+# Moments around the slots of the finite rules below, at, before and after their time of day:
+# a queued essay can find the last slots taken (by a dated essay, a release, a release whose
+# essay is gone) and go unplaced.
+MOMENTS = st.builds(
+    datetime.combine,
+    st.dates(min_value=date(2026, 1, 1), max_value=date(2026, 1, 16)),
+    st.sampled_from([time(0), time(9), time(12)]),
+)
+
+
+@st.composite
+def schedules(draw: st.DrawFn) -> tuple[list[Essay], dict[str, Release]]:
+    """Essays dated, queued (some with an `order`) and drafts, and releases of some of them
+    and of essays now gone."""
+    essays = []
+    for index in range(draw(st.integers(0, 8))):
+        when = draw(st.none() | MOMENTS.map(lambda m: m.replace(tzinfo=UTC)))
+        order = draw(st.none() | st.integers(0, 3))
+        essays.append(plain_essay(f"e{index}", when, draw(st.booleans()), order))
+    released = draw(st.sets(st.sampled_from([e.slug for e in essays] + ["gone1", "gone2"])))
+    releases = {}
+    for slug in sorted(released):
+        slot = draw(MOMENTS).replace(tzinfo=UTC)
+        releases[slug] = Release(slug, slot, slot, "hash")
+    return essays, releases
+
+
+SIX_DAYS = "DTSTART:20260105\nRRULE:FREQ=DAILY;COUNT=6"  # 5 to 10 January 2026, at 09:00
+NINTH = datetime(2026, 1, 9, 8, tzinfo=UTC)  # the day of the last slot but one, before it
+QUEUE = [plain_essay("q1", None, False, None), plain_essay("q2", None, False, None)]
+
+
+def last_slots_taken_by(essays: list[Essay], releases: dict[str, Release]) -> dict[str, object]:
+    """An example of a queue of two that may find one of the last two slots taken (then one
+    of them never goes out)."""
+    schedule = ([*essays, *QUEUE], releases)
+    return {"rule": SIX_DAYS, "zone": "UTC", "schedule": schedule, "now": NINTH, "first_run": None}
+
+
+@settings(max_examples=60)
+@example(**last_slots_taken_by([plain_essay("d", NINTH + timedelta(days=1), False, None)], {}))
+@example(
+    **last_slots_taken_by(
+        [plain_essay("kept", None, False, None)], {"kept": Release("kept", NINTH, NINTH, "h")}
+    )
+)
+@example(**last_slots_taken_by([], {"gone": Release("gone", NINTH, NINTH, "h")}))
+@example(  # a dated essay's release takes no slot (its date does): both of the queue go out
+    **last_slots_taken_by(
+        [plain_essay("d", NINTH - timedelta(days=8), False, None)],
+        {"d": Release("d", NINTH, NINTH, "h")},
+    )
+)
+@given(
+    rule=st.sampled_from(
+        [
+            FIRST_TUESDAY,
+            SIX_DAYS,
+            "FREQ=WEEKLY;BYDAY=TU,FR;UNTIL=20260114T000000Z",
+        ]
+    ),
+    zone=st.sampled_from(["Europe/London", "Pacific/Chatham", "UTC"]),
+    schedule=schedules(),
+    now=MOMENTS,
+    first_run=st.none() | MOMENTS.map(lambda m: m.replace(tzinfo=UTC)),
+)
+def test_what_is_still_to_mail_is_what_the_whole_plan_says(
+    rule: str,
+    zone: str,
+    schedule: tuple[list[Essay], dict[str, Release]],
+    now: datetime,
+    first_run: datetime | None,
+) -> None:
+    """The essays the schedule will still mail, found without planning every slot since the
+    first dated essay (a build of a site without state walked 353 monthly slots for them),
+    are those the full plan places unreleased and not as unmailed back issues."""
+    essays, releases = schedule
+    timetable = Timetable(rule, zone, time(9))
+    moment = timetable.local(now)
+    plan = plan_schedule(timetable, essays, releases, moment, first_run)
+    kept_off = {p.slug for p in unmailed_back_issues(plan)}
+    expected = {p.slug for p in plan.placements if not p.released and p.slug not in kept_off}
+    assert still_to_mail(timetable, essays, releases, moment, first_run) == expected
+
+
+def test_the_default_rule_is_a_schedule() -> None:
+    """A site without a rule of its own is not checked for one: the default must be fine."""
+    assert check_rule(ScheduleSettings().rule) is None

@@ -136,3 +136,30 @@ def test_service_url_gets_a_trailing_slash_like_the_site_url(tmp_path: Path) -> 
     assert load_settings(tmp_path).email.service_url == "https://subs.example.org/letters/"
     (tmp_path / "publish.toml").write_text(SITE, encoding="utf-8")
     assert load_settings(tmp_path).email.service_url == ""
+
+
+def test_a_good_file_is_read_without_seeking_any_keys_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key's line is sought (a scan of the file by a pattern made for it) only to place a
+    problem with it: a build of a site with good settings sought one for every key."""
+    from publish.content import positions, settings
+
+    sought: list[str] = []
+    real = positions.toml_key_line
+
+    def seeking(text: str, key: str, table: str | None = None) -> int:
+        sought.append(key)
+        return real(text, key, table)
+
+    monkeypatch.setattr(settings, "toml_key_line", seeking)
+    text = SITE + '[schedule]\nrule = "FREQ=WEEKLY;BYDAY=MO"\ntime = "18:45"\n'
+    (tmp_path / "publish.toml").write_text(text, encoding="utf-8")
+    load_settings(tmp_path)
+    assert sought == []
+    bad = text.replace('"18:45"', '"25:00"').replace("[schedule]", 'titel = "x"\n[schedule]')
+    assert problems_of(tmp_path, bad) == [
+        "publish.toml:5:1: error: unknown key 'site.titel' (did you mean 'title'?)",
+        "publish.toml:8:1: error: 'schedule.time' must be HH:MM, got '25:00'",
+    ]
+    assert sought == ["titel", "time"]

@@ -341,3 +341,97 @@ def test_every_struct_of_a_loaded_site_and_its_build_is_frozen(tmp_path: Path) -
         name = value.__struct_fields__[0]
         with pytest.raises(AttributeError):
             setattr(value, name, getattr(value, name))
+
+
+# Counts the collector's runs while the command line and the command's modules load: the
+# outermost import under way is one of publish's command line or of the build it runs.
+COLLECTOR_PROBE = """
+import atexit, gc, runpy, sys
+
+loading = []
+
+
+def heard(phase, info):
+    frame, outermost = sys._getframe(), None
+    while frame is not None:
+        if frame.f_code.co_name == "_find_and_load":
+            outermost = frame.f_locals.get("name")
+        frame = frame.f_back
+    if phase == "start" and outermost and outermost.startswith({loaded!r}):
+        loading.append(outermost)
+
+
+gc.callbacks.append(heard)
+atexit.register(lambda: print("collector:", gc.isenabled(), *sorted(set(loading))))
+sys.argv = ["publish", "--root", *sys.argv[1:]]
+runpy.run_module("publish", run_name="__main__")
+"""
+LOADED_BY_A_BUILD = ("publish.cli", "publish.pipeline.build", "publish.cache.store")
+
+
+def test_the_collector_never_runs_while_a_build_loads_its_modules(tmp_path: Path) -> None:
+    essays = {f"e{n}": essay_text(f"E{n}", date="2026-01-01", slug=f"e{n}") for n in range(3)}
+    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            COLLECTOR_PROBE.format(loaded=LOADED_BY_A_BUILD),
+            str(root),
+            "build",
+            "--today",
+            "2026-12-01",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # on, once loaded; and no module of the list above was loading when it ran
+    assert result.stdout.splitlines()[-1] == "collector: True"
+    assert (root / "build" / "site" / "e0" / "index.html").is_file()
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["on", "off"])
+def test_a_command_leaves_the_collector_as_it_found_it(tmp_path: Path, enabled: bool) -> None:
+    import gc
+
+    essays = {"one": essay_text("One", date="2026-01-01")}
+    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
+    if not enabled:
+        gc.disable()
+    try:
+        result = CliRunner().invoke(cli, ["--root", str(root), "check", "--today", "2026-12-01"])
+        assert (gc.isenabled(), gc.get_freeze_count()) == (enabled, 0)
+    finally:
+        gc.enable()
+    assert result.exit_code == 0, result.output
+
+
+def test_a_build_of_dated_essays_expands_no_schedule_rule(tmp_path: Path) -> None:
+    """What a first run would mail is known from the essays' dates alone: the build neither
+    walks the default rule's slots since the first essay nor loads dateutil's rrule."""
+    essays = {f"e{year}": essay_text(f"E{year}", date=f"{year}-01-01") for year in (2001, 2026)}
+    settings = site_settings("run").replace('rule = "FREQ=MONTHLY;BYDAY=+1TU"\n', "")
+    root = make_site(tmp_path / "site", essays, None, settings)
+    assert loaded_of(("dateutil.rrule",), root, "build", "--today", "2026-12-01") == []
+    (root / "essays" / "queued.md").write_text(essay_text("Queued", slug="queued"))
+    assert loaded_of(("dateutil.rrule",), root, "build", "--today", "2026-12-01") == [
+        "dateutil.rrule"  # the queued essay's slot is sought
+    ]
+
+
+def test_plain_front_matter_loads_no_yaml(tmp_path: Path) -> None:
+    """Front matter of the plainest kind (essays' and the glossary's) is read without YAML:
+    a build loads neither PyYAML nor python-frontmatter; other front matter still loads
+    YAML, which reads it."""
+    essays = {"one": essay_text("One", date="2026-01-01", slug="one", tags="[notes, day-1]")}
+    footnotes = {"flow": '---\nterm: "Flow"\nsource: "A book"\n---\nA state of work.\n'}
+    root = make_site(tmp_path / "site", essays, footnotes, site_settings("minimal"))
+    yaml_modules = ("yaml", "frontmatter")
+    assert loaded_of(yaml_modules, root, "build", "--today", "2026-12-01") == []
+    (root / "essays" / "two.md").write_text(
+        "---\ntitle: Two  # a comment\ndate: 2026-01-02\n---\nText.\n"
+    )
+    assert loaded_of(yaml_modules, root, "build", "--today", "2026-12-01") == ["yaml"]
+    assert (root / "build" / "site" / "two" / "index.html").is_file()

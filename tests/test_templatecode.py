@@ -435,3 +435,17 @@ def test_the_kept_code_class_keeps_a_packaged_template_beside_the_package_by_def
     assert templatecode.PACKAGED_CODE.parent.name == "__pycache__"
     assert templatecode.PACKAGED_CODE.parent.parent == PACKAGE_TEMPLATES.parent
     assert "trim_blocks=True" in compile_options(_environment())
+
+
+def test_an_environment_is_read_once_for_the_keys_of_its_templates() -> None:
+    """Its settings, filters and tests are read when it keys its first template, not again
+    for each (Jinja holds an environment unchanged once it has loaded one): a filter added
+    later changes the key of a new environment only."""
+    environment = _environment()
+    key = _key(environment)
+    late = jinja2.pass_context(lambda context, value: value)
+    environment.filters["late"] = late
+    assert _key(environment) == key
+    another = _environment()
+    another.filters["late"] = late
+    assert _key(another) != key

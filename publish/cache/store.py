@@ -109,7 +109,6 @@ def code_fingerprint() -> bytes:
     import markdown_it
     import mdit_py_plugins
     import msgspec
-    import yaml
 
     from publish import __version__
 
@@ -118,7 +117,7 @@ def code_fingerprint() -> bytes:
         __version__,
         markdown_it.__version__,
         mdit_py_plugins.__version__,
-        yaml.__version__,
+        yaml_version(),
         msgspec.__version__,
         jinja_version(),
         installed_version("css_inline"),  # neither has a __version__, and css_inline's
@@ -142,17 +141,37 @@ def jinja_version() -> str:
     return jinja2.__version__
 
 
-def installed_version(name: str) -> str:
-    """The version of the installed library `name`, from the `<name>-<version>.dist-info`
-    folder its installer put beside it, without importing it (importlib.metadata would load
+def yaml_version() -> str:
+    """PyYAML's version, read beside it rather than imported (a build whose front matter is
+    all of the plainest kind never loads YAML, see `publish.content.flatyaml`), or from the
+    module where no `pyyaml-<version>.dist-info` is."""
+    found = installed_version("yaml", "pyyaml")
+    if found:
+        return found
+    import yaml
+
+    return yaml.__version__
+
+
+def installed_version(name: str, distribution: str | None = None) -> str:
+    """The version of the installed library `name` (of the `distribution` of that name when
+    it is another), from the `<distribution>-<version>.dist-info` folder its installer put
+    beside it (the name in any case), without importing it (importlib.metadata would load
     the email package too); "" when it is not installed so."""
     spec = importlib.util.find_spec(name)
     if spec is None or spec.origin is None:
         return ""
-    prefix, suffix = f"{name}-", ".dist-info"
-    beside = os.listdir(os.path.dirname(os.path.dirname(spec.origin)))
-    found = [entry for entry in beside if entry.startswith(prefix) and entry.endswith(suffix)]
+    prefix, suffix = f"{distribution or name}-".lower(), ".dist-info"
+    beside = _installed(os.path.dirname(os.path.dirname(spec.origin)))
+    found = [e for e in beside if e.lower().startswith(prefix) and e.endswith(suffix)]
     return found[0][len(prefix) : -len(suffix)] if len(found) == 1 else ""
+
+
+@lru_cache(maxsize=8)
+def _installed(folder: str) -> tuple[str, ...]:
+    """The names in a folder libraries are installed in, listed once for all of them (the
+    code fingerprint is made once a process too)."""
+    return tuple(os.listdir(folder))
 
 
 def fingerprinted_files(package: Path) -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ import click
 
 from publish.cli.common import STRICT_OPTION, TODAY_OPTION, parse_today, problem_lines, today_in
 from publish.pipeline import unchanged
+from publish.support.collector import loading
 
 if TYPE_CHECKING:
     from publish.pipeline.build import BuildReport
@@ -94,10 +95,10 @@ def _full_build(
 ) -> BuildReport:
     """The whole build (`flags`: drafts, future, strict), with a progress bar on a terminal;
     the files `stamped` just before it are not stat'ed again to key the essays."""
-    from publish.cache.store import BuildCache
-    from publish.pipeline.build import BuildOptions, build
+    with loading():  # the modules just loaded live as long as the process: never scan them
+        from publish.cache.store import BuildCache
+        from publish.pipeline.build import BuildOptions, build
 
-    gc.freeze()  # the modules just loaded live as long as the process: never scan them
     drafts, future, strict = flags
     options = BuildOptions(today=today, drafts=drafts, future=future, strict=strict)
     cache = BuildCache.for_site(root)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import importlib
 import os
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 import click
 
 from publish import __version__
+from publish.support.collector import loading
 
 # Each command by name: the module of publish.cli that holds it, and its function there.
 # A command's module (and what it imports) is loaded only when that command runs, so
@@ -55,17 +57,22 @@ class PublishGroup(click.Group):
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        """The command called `name`, its module imported now; None for an unknown name."""
+        """The command called `name`, its module imported now (see `loading`); None for an
+        unknown name."""
         if name not in COMMANDS:
             return None
         module, attribute = COMMANDS[name]
-        command = getattr(importlib.import_module(f"publish.cli.{module}"), attribute)
+        with loading():
+            command = getattr(importlib.import_module(f"publish.cli.{module}"), attribute)
         assert isinstance(command, click.Command)
         return command
 
     def invoke(self, ctx: click.Context):
-        from publish.cli.common import show_problems
-        from publish.errors import PublishError  # here: `--version` loads no msgspec
+        """Run the command; what it froze as it loaded (see `loading`) is scanned again once
+        it ends, for a process that runs commands in turn (as the tests do)."""
+        with loading():
+            from publish.cli.common import show_problems
+            from publish.errors import PublishError  # here: `--version` loads no msgspec
 
         try:
             return super().invoke(ctx)
@@ -82,6 +89,8 @@ class PublishGroup(click.Group):
 
             show_problems(database_error(_state_file(ctx.obj), exc).problems)
             ctx.exit(1)
+        finally:
+            gc.unfreeze()
 
 
 def loaded_database_errors() -> tuple[type[Exception], ...]:

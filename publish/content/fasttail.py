@@ -21,7 +21,7 @@ from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
 from publish.content.fasttree import made_token
-from publish.content.glossary import glossary_note_tokens
+from publish.content.glossarynotes import glossary_note_tokens
 
 # The core rules after the inline parse that `tail` stands for, then the one it runs.
 TAIL_RULES = ("glossary_local_labels", "footnote_tail", "glossary_notes", "text_join")

@@ -21,8 +21,7 @@ import msgspec
 
 from publish.cache.store import BuildCache
 from publish.content.markdown import SCHEME
-from publish.content.source import shown
-from publish.errors import Problem, hint, warning
+from publish.errors import Problem, hint, shown, warning
 from publish.layout import ESSAYS_DIR
 from publish.model import Essay, ImageSize
 

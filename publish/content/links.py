@@ -13,10 +13,10 @@ from markdown_it.token import Token
 from publish.content.essaylinks import locate_links
 from publish.content.markdown import SCHEME, build_parser
 from publish.content.preflight import html_image_sources
-from publish.content.source import FrontMatterDocument, shown
-from publish.errors import Problem, error, warning
+from publish.content.source import FrontMatterDocument
+from publish.errors import Problem, error, shown, warning
 from publish.layout import ESSAYS_DIR
-from publish.model import Essay, Glossary, Located, Note
+from publish.model import Essay, Glossary, GlossaryEntry, Located, Note
 from publish.support.textscan import holds_pair
 
 IMAGE_SCHEMES = ("http", "https")
@@ -113,14 +113,28 @@ def _html_images(tokens: list[Token], lines: list[str], start: int) -> list[Loca
 
 
 def glossary_image_problems(glossary: Glossary, root: Path) -> list[Problem]:
-    """The same check for the images of each glossary definition, which essays show too."""
+    """The same check for the images of each glossary definition, which essays show too (a
+    definition that can hold none is not read again to locate them)."""
     problems = []
     for entry in glossary.entries.values():
+        if not _may_hold_images(entry):
+            continue
         lines = _file_lines(root / entry.path)
         text = "\n".join(lines)
         start = text[: max(text.find(entry.definition), 0)].count("\n")
         problems += _image_faults(entry.path, _body_images(list(entry.tokens), lines, start), root)
     return problems
+
+
+def _may_hold_images(entry: GlossaryEntry) -> bool:
+    """Whether `_body_images` can find an image in a glossary definition: one the parser
+    made, or a destination it refused (which always follows a `](`)."""
+    return "](" in entry.definition or any(
+        child.type == "image"
+        for token in entry.tokens
+        if token.type == "inline"
+        for child in token.children or []
+    )
 
 
 def glossary_links(glossary: Glossary, root: Path) -> list[tuple[str, tuple[Located, ...]]]:

@@ -17,7 +17,7 @@ from mdit_py_plugins.anchors import anchors_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 
 from publish.content.fastparse import fast_parse
-from publish.content.glossary import glossary_plugin
+from publish.content.glossarynotes import glossary_plugin
 
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 # Each ASCII byte as `count_words` sees it: 0 for what `str.split` takes for a space, else 1.

@@ -12,8 +12,7 @@ from typing import Any
 from publish.content.deploy_settings import read_deploy_table
 from publish.content.fediverse_settings import check_fediverse
 from publish.content.positions import toml_key_line, toml_table_line, value_col
-from publish.content.source import SHOWN_LIMIT
-from publish.errors import Problem, PublishError, did_you_mean, error
+from publish.errors import SHOWN_LIMIT, Problem, PublishError, did_you_mean, error
 from publish.layout import SETTINGS_FILE
 from publish.model import (
     DEFAULT_RULE,
@@ -163,20 +162,22 @@ def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> di
             error(SETTINGS_FILE, toml_key_line(text, name), 1, f"'{name}' must be a table")
         )
         return values
-    for key, value in raw.items():
-        line = toml_key_line(text, key, name)
+    for key, value in raw.items():  # a key's line is sought only for a problem with it
         if key not in spec:
             hint = did_you_mean(key, spec)
+            line = toml_key_line(text, key, name)
             problems.append(error(SETTINGS_FILE, line, 1, f"unknown key '{name}.{key}'{hint}"))
             continue
         field_name, expected, _ = spec[key]
         if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
+            line = toml_key_line(text, key, name)
             problems.append(
                 error(SETTINGS_FILE, line, 1, f"'{name}.{key}' must be {_type_name(expected)}")
             )
             continue
         if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
             character = CONTROL_CHARACTERS.search(value)[0]
+            line = toml_key_line(text, key, name)
             problems.append(
                 error(
                     SETTINGS_FILE,
@@ -187,7 +188,7 @@ def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> di
                 )
             )
             continue
-        values[field_name] = _convert(name, key, value, line, problems)
+        values[field_name] = _convert(name, key, value, text, problems)
     for key, (_, _, required) in spec.items():
         if required and key not in raw:
             line = toml_table_line(text, name)
@@ -195,13 +196,15 @@ def _read_table(name: str, data: dict, text: str, problems: list[Problem]) -> di
     return values
 
 
-def _convert(table: str, key: str, value: Any, line: int, problems: list[Problem]) -> Any:
-    """Turn a raw TOML value into the setting's type (times, URLs)."""
+def _convert(table: str, key: str, value: Any, text: str, problems: list[Problem]) -> Any:
+    """Turn a raw TOML value into the setting's type (times, URLs); `text` is the file's, to
+    locate a problem."""
     if table == "schedule" and key == "time":
         if isinstance(value, time):
             return value
         match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
         if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            line = toml_key_line(text, key, table)
             problems.append(
                 error(
                     SETTINGS_FILE, line, 1, f"'schedule.time' must be HH:MM, got '{_shown(value)}'"
@@ -247,7 +250,8 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
         )
         timezone = "UTC"
     rule = schedule.get("rule", DEFAULT_RULE)
-    fault = check_rule(rule, timezone)
+    # only a rule the site gives is checked: the default is a fine one (tests/test_schedule.py)
+    fault = check_rule(rule, timezone) if "rule" in schedule else None
     if fault:
         line = toml_key_line(text, "rule", "schedule")
         shown_rule = _shown(rule.replace("\n", "\\n"))

@@ -5,24 +5,21 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-import yaml
-import yaml.composer
-from frontmatter.default_handlers import YAMLHandler
 
-from publish.content.flatyaml import STR_TAG, flat_front_matter
+from publish.content.flatyaml import flat_front_matter
 from publish.content.positions import front_matter_key_line
-from publish.errors import Problem, error
+from publish.errors import CONTROL_CHARACTERS, Problem, error, shown
 from publish.layout import ESSAYS_DIR as ESSAYS_DIR  # build.py still imports it from here
 
-YAML_HANDLER = YAMLHandler()
-MAX_DEPTH = 50  # front matter is a flat mapping; no real one nests lists this deep
-SHOWN_LIMIT = 60  # the most characters of a value a message repeats
-# C0 and C1 control characters (tab and newline excepted), surrogates and the two
-# noncharacters XML refuses: none of them may reach a page, a feed or a header.
-CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+if TYPE_CHECKING:
+    import yaml
+
+# The line that opens and the one that closes the front matter (python-frontmatter's, whose
+# YAML handler, which loads YAML, is not needed to find them).
+FRONT_MATTER_BOUNDARY = re.compile(r"^-{3,}\s*$", re.MULTILINE)
 # The ASCII characters CONTROL_CHARACTERS does not match (tab, newline and the printable).
 PLAIN_ASCII = b"\t\n" + bytes(range(0x20, 0x7F))
 MAX_CONTROL_PROBLEMS = 10
@@ -36,80 +33,6 @@ KIND_NAMES = {
     "merge": "a merge of another mapping",
 }
 
-
-class StrictConstruction:
-    """What both front matter loaders construct: keys that are text (others recorded for the
-    caller to report) and an impossible date kept as text."""
-
-    key_problems: list[tuple[yaml.Mark, str, str]]
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        """A mapping whose keys YAML would read as anything but text (`yes:`, `1:`, `null:`)
-        keep their written text as key, and are recorded for the caller to report."""
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != STR_TAG:
-                self.key_problems.append(
-                    (key_node.start_mark, key_node.value, key_node.tag.rsplit(":", 1)[-1])
-                )
-                key_node.tag = STR_TAG
-        return super().construct_mapping(node, deep)  # type: ignore[misc]
-
-    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
-        """A date or datetime, or the raw text when it names no real day (2026-13-01)."""
-        try:
-            return super().construct_yaml_timestamp(node)  # type: ignore[misc]
-        except ValueError:
-            return self.construct_scalar(node)  # type: ignore[attr-defined]
-
-
-class FrontMatterLoader(StrictConstruction, yaml.SafeLoader):
-    """YAML's safe loader, made strict for front matter: no aliases (so no alias bomb can
-    expand), no nesting deeper than MAX_DEPTH (so no recursion error), keys that are text,
-    and an impossible date kept as text for the caller to report."""
-
-    def __init__(self, stream: str):
-        super().__init__(stream)
-        self.depth = 0
-        self.key_problems = []
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        """Compose one node, refusing aliases and deep nesting before they cost anything."""
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None,
-                None,
-                f"aliases such as '*{shown(event.anchor)}' are not allowed in "
-                "front matter; write the value out",
-                event.start_mark,
-            )
-        self.depth += 1
-        try:
-            if self.depth > MAX_DEPTH:
-                raise yaml.composer.ComposerError(
-                    None,
-                    None,
-                    f"front matter nests more than {MAX_DEPTH} levels deep",
-                    self.peek_event().start_mark,
-                )
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-
-
-class FastFrontMatterLoader(StrictConstruction, yaml.CSafeLoader):
-    """The same, parsed by libyaml in C: used only for front matter that cannot hold an alias
-    or nest deeply (see `_plain_enough`), and never for the message of an error."""
-
-    def __init__(self, stream: str):
-        super().__init__(stream)
-        self.key_problems = []
-
-
-for _loader in (FrontMatterLoader, FastFrontMatterLoader):
-    _loader.add_constructor(
-        "tag:yaml.org,2002:timestamp", StrictConstruction.construct_yaml_timestamp
-    )
 
 # Markdown nested deeper than this (quotes, lists) is refused: the parser would drop it.
 MAX_BLOCK_LEVEL = 16
@@ -159,10 +82,10 @@ def read_document(
     controls = _control_problems(shown, text)
     if controls:
         return None, controls
-    if not YAML_HANDLER.detect(text):
+    if not FRONT_MATTER_BOUNDARY.match(text):
         return FrontMatterDocument(shown, {}, "", text, 0, raw), []
     try:
-        front_matter, body = YAML_HANDLER.split(text)
+        _, front_matter, body = FRONT_MATTER_BOUNDARY.split(text, 2)
     except ValueError:
         return None, [error(shown, 1, 1, "front matter is not closed with a '---' line")]
     metadata, problems = _load_front_matter(shown, front_matter)
@@ -170,20 +93,6 @@ def read_document(
         return None, problems
     body_line = text[: len(text) - len(body)].count("\n")
     return FrontMatterDocument(shown, metadata, front_matter, body, body_line, raw), []
-
-
-def _plain_enough(front_matter: str) -> bool:
-    """Whether front matter can hold neither an alias nor nesting past MAX_DEPTH (then the C
-    parser, which checks neither, reads it exactly as the strict one would)."""
-    if "*" in front_matter or "&" in front_matter:
-        return False
-    return (
-        front_matter.count("\n")
-        + front_matter.count("[")
-        + front_matter.count("{")
-        + front_matter.count("-")
-        + front_matter.count("?")
-    ) < MAX_DEPTH - 2
 
 
 def _load_front_matter(
@@ -202,19 +111,21 @@ def _yaml_front_matter(
     shown_path: str, front_matter: str
 ) -> tuple[dict[str, Any] | None, list[Problem]]:
     """`_load_front_matter` by a YAML loader (libyaml's where the text allows it)."""
-    loader: FrontMatterLoader | FastFrontMatterLoader | None = None
+    from publish.content import yamlfront  # YAML, loaded only for front matter flatyaml leaves
+
+    loader: yamlfront.FrontMatterLoader | yamlfront.FastFrontMatterLoader | None = None
     metadata: Any = None
-    if _plain_enough(front_matter) and hasattr(yaml, "CSafeLoader"):
-        loader = FastFrontMatterLoader(front_matter)
+    if yamlfront.plain_enough(front_matter) and yamlfront.HAS_LIBYAML:
+        loader = yamlfront.FastFrontMatterLoader(front_matter)
         try:
             metadata = loader.get_single_data() or {}
-        except yaml.YAMLError:
+        except yamlfront.YAMLError:
             loader = None  # parsed again below, for the pure-Python loader's exact message
     if loader is None:
-        loader = FrontMatterLoader(front_matter)
+        loader = yamlfront.FrontMatterLoader(front_matter)
         try:
             metadata = loader.get_single_data() or {}
-        except yaml.YAMLError as exc:
+        except yamlfront.YAMLError as exc:
             return None, [_yaml_problem(shown_path, exc)]
         finally:
             loader.dispose()
@@ -370,16 +281,6 @@ def deep_html(shown_path: str, tokens: Sequence[Any], body_line: int) -> list[Pr
 def _codepoint(character: str) -> str:
     """A character as U+XXXX."""
     return f"U+{ord(character):04X}"
-
-
-def shown(value: Any, limit: int = SHOWN_LIMIT) -> str:
-    """A value as a message may repeat it: its text cut to `limit` characters with '…'."""
-    text = value if isinstance(value, str) else repr(value)
-    if len(text) > limit:
-        text = text[:limit] + "…"
-    return (
-        text.encode("unicode_escape").decode("ascii") if CONTROL_CHARACTERS.search(text) else text
-    )
 
 
 def _yaml_problem(shown: str, exc: yaml.YAMLError) -> Problem:

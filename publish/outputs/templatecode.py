@@ -13,7 +13,9 @@ on: Jinja's version, the Python that compiled it and the environment's compile o
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
+import weakref
 from collections.abc import Callable
 from hashlib import sha1
 from pathlib import Path
@@ -137,7 +139,13 @@ def is_packaged(filename: str | None) -> bool:
     """Whether a template's file is one of the packaged templates."""
     if filename is None:
         return False
-    return Path(filename).resolve().is_relative_to(PACKAGE_TEMPLATES.resolve())
+    return Path(filename).resolve().is_relative_to(_packaged_folder())
+
+
+@functools.cache
+def _packaged_folder() -> Path:
+    """The packaged templates' folder, resolved once."""
+    return PACKAGE_TEMPLATES.resolve()
 
 
 def template_key(environment: Environment, name: str, filename: str | None) -> str:
@@ -151,9 +159,23 @@ def compile_options(environment: Environment) -> str:
     """What a template's compiled code depends on besides its source and path: Jinja's and
     Python's versions, the environment's lexer and code generator settings, its extensions
     and how each of its filters and tests is called (the code passes a context or the
-    environment to those that ask for one)."""
-    settings = [jinja2.__version__, sys.implementation.cache_tag or sys.version]
-    settings += [f"{name}={_named(getattr(environment, name, None))}" for name in COMPILE_OPTIONS]
+    environment to those that ask for one); the environment's part read once, at its first
+    template (see `_ENVIRONMENT_OPTIONS`)."""
+    versions = [jinja2.__version__, sys.implementation.cache_tag or sys.version]
+    found = _ENVIRONMENT_OPTIONS.get(environment)
+    if found is None:
+        found = _ENVIRONMENT_OPTIONS[environment] = _environment_options(environment)
+    return "\n".join([*versions, found])
+
+
+# Each environment's own part of `compile_options`, read when it keys its first template:
+# Jinja holds that an environment is not changed once it has loaded one.
+_ENVIRONMENT_OPTIONS: weakref.WeakKeyDictionary[Environment, str] = weakref.WeakKeyDictionary()
+
+
+def _environment_options(environment: Environment) -> str:
+    """An environment's lexer and code generator settings, extensions, filters and tests."""
+    settings = [f"{name}={_named(getattr(environment, name, None))}" for name in COMPILE_OPTIONS]
     settings += sorted(environment.extensions)
     for kind, callables in (("filter", environment.filters), ("test", environment.tests)):
         settings += sorted(f"{kind}:{name}:{_passed(f)}" for name, f in callables.items())

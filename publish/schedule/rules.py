@@ -11,6 +11,9 @@ at `[schedule] time`). Whatever it says, its expansion stays bounded:
   days dateutil would search to the year 9999, and then nothing is searched at all;
 - counting starts on the DTSTART day, else on ANCHOR_DAY, never on the day a command runs,
   so an INTERVAL rule (every other week, every third month) keeps its days.
+
+python-dateutil is loaded by the first rule expanded: a build whose essays are all dated
+expands none (see `publish.schedule.slots.still_to_mail`).
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from collections.abc import Iterator
 from datetime import MAXYEAR, date, datetime, time, timedelta
 from functools import lru_cache
 from math import gcd, lcm
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import msgspec
-from dateutil import rrule as dateutil_rrule
-from dateutil.rrule import rrule, rrulestr
+
+if TYPE_CHECKING:
+    from dateutil.rrule import rrule
 
 ANCHOR_DAY = date(2000, 1, 3)  # a Monday: rules without DTSTART count from here
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2200, 12, 31)  # the days a command may run as
@@ -72,14 +77,16 @@ def check_rule(rule: str, timezone: str = "UTC") -> str | None:
 def expand_rule(rule: str, at: time, timezone: str) -> Expansion:
     """The rule over naive local datetimes at `at`, from its DTSTART day or ANCHOR_DAY, ending
     with LAST_SLOT_YEAR at the latest; a RuleError when it is not a rule a schedule can use."""
+    from dateutil import rrule as dateutil_rrule  # loaded by the first rule expanded
+
     first_day, line = _split_lines(rule)
     parts = _checked_parts(line)
     line = UNTIL_UTC.sub(lambda m: m[1] + _local_until(m[2], timezone), line)
     try:
-        parsed = rrulestr(line, dtstart=datetime.combine(first_day, at), cache=True)
+        parsed = dateutil_rrule.rrulestr(line, dtstart=datetime.combine(first_day, at), cache=True)
     except (ValueError, TypeError) as exc:
         raise RuleError(str(exc)) from None
-    if not isinstance(parsed, rrule):
+    if not isinstance(parsed, dateutil_rrule.rrule):
         raise RuleError("give one RRULE")
     frequency, interval = parts["FREQ"], int(parts.get("INTERVAL") or 1)
     week_start = getattr(dateutil_rrule, parts.get("WKST", "MO")).weekday

@@ -24,7 +24,6 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import msgspec
-from dateutil.relativedelta import relativedelta
 
 from publish.model import Essay, Release, Settings, Site
 from publish.schedule.rules import expand_rule
@@ -203,6 +202,34 @@ def plan_schedule(
     return Plan(now=now, horizon=horizon, placements=tuple(placed), unplaced=tuple(unplaced))
 
 
+def still_to_mail(
+    timetable: Timetable,
+    essays: Iterable[Essay],
+    releases: Mapping[str, Release],
+    now: datetime,
+    first_run: datetime | None = None,
+) -> frozenset[str]:
+    """The slugs `plan_schedule` would place without a release and not as an unmailed back
+    issue (what the schedule will still mail), found without the plan's walk of the rule
+    from the first dated essay on (to tell which are on cadence): only the queue, if there
+    is one, looks for slots, from the horizon on."""
+    horizon = horizon_of(timetable, releases, timetable.local(now), first_run)
+    shown = [essay for essay in essays if not essay.draft]
+    dated = [(e.slug, timetable.local(e.date)) for e in shown if e.date is not None]
+    waiting = {slug for slug, slot in dated if slug not in releases and slot >= horizon}
+    queue = [essay for essay in shown if essay.date is None and essay.slug not in releases]
+    if queue:
+        kept_slugs = [e.slug for e in shown if e.date is None and e.slug in releases]
+        kept = [releases[slug] for slug in kept_slugs]
+        placed = {slug for slug, _ in dated} | set(kept_slugs)
+        gone = [release for release in releases.values() if release.slug not in placed]
+        taken = {slot.date() for _, slot in dated}
+        taken |= {timetable.local(release.slot).date() for release in (*kept, *gone)}
+        filled, _ = _fill_slots(timetable, queue_order(queue), horizon, taken)
+        waiting |= {placement.slug for placement in filled}
+    return frozenset(waiting)
+
+
 def _gone_releases(
     timetable: Timetable, releases: Mapping[str, Release], placed: set[str], slot_days: SlotDays
 ) -> list[Placement]:
@@ -308,6 +335,8 @@ class ScheduleView(msgspec.Struct, frozen=True):
 
 def schedule_view(timetable: Timetable, plan: Plan, months: int) -> ScheduleView:
     """The table shown by `publish schedule`: from the horizon or today to `months` ahead."""
+    from dateutil.relativedelta import relativedelta  # loaded only for the view
+
     start = min(plan.horizon, timetable.start_of_day(plan.now))
     end = timetable.start_of_day(plan.now + relativedelta(months=months)) + timedelta(days=1)
     by_day: dict[date, list[Placement]] = {}

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from publish.model import Site
-from publish.schedule.slots import Timetable, plan_schedule, unmailed_back_issues
+from publish.schedule.slots import Timetable, still_to_mail
 from publish.state.releases import Known
 
 
@@ -31,10 +31,8 @@ def emails_wanted(site: Site, known: Known, today: date | datetime) -> frozenset
     binding = known.bind(site)
     timetable = Timetable.from_settings(site.settings)
     now = today if isinstance(today, datetime) else datetime.combine(today, time.max)
-    plan = plan_schedule(
+    to_mail = still_to_mail(
         timetable, binding.site.essays, binding.releases, timetable.local(now), known.first_run
     )
-    kept_off = {p.slug for p in unmailed_back_issues(plan)}
-    to_mail = {p.slug for p in plan.placements if not p.released and p.slug not in kept_off}
     drafts = {essay.slug for essay in binding.site.essays if essay.draft}
     return frozenset(to_mail | drafts | known.unfinished | known.ledger)
