@@ -1,5 +1,6 @@
-"""JSON text with an indent, made in one pass (`support.jsontext`), is byte for byte what
-`json.dumps` writes, whatever the value; the pages and feeds use it."""
+"""JSON text with an indent, made by msgspec where the value is plain JSON without a float
+(`support.jsontext`), is byte for byte what `json.dumps` writes, whatever the value; the
+pages and feeds use it."""
 
 from __future__ import annotations
 
