@@ -503,6 +503,22 @@ def test_body_edit_renders_only_that_essay(corpus, made):
     assert "A new closing line." in email
 
 
+def test_a_rebuild_fingerprints_each_essay_read_from_its_record_by_the_record(corpus, monkeypatch):
+    build(corpus, BuildOptions(today=TODAY))
+    by_fields: list[str] = []
+    real = memo.shown_fields
+
+    def spy(essay, cited):
+        by_fields.append(essay.slug)
+        return real(essay, cited)
+
+    monkeypatch.setattr(memo, "shown_fields", spy)
+    path = corpus / "essays" / "00005.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\nA new closing line.\n", encoding="utf-8")
+    build(corpus, BuildOptions(today=TODAY))
+    assert by_fields == []  # each as its record has it, the one parsed afresh too
+
+
 def test_title_change_rerenders_the_neighbours_pages(corpus, made):
     build(corpus, BuildOptions(today=TODAY))
     around = neighbours(corpus, "essay-00005")

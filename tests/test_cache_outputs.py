@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from publish.cache.bodies import KeptBody
 from publish.cache.outputs import ESSAY_FIELDS, essay_fingerprint
+from publish.cache.records import essay_from_record, essay_to_record
 from publish.model import Essay, Glossary, ImageSize, Located, Note
 
 NO_GLOSSARY = Glossary({})
@@ -128,3 +129,46 @@ def test_text_utf8_cannot_hold_is_fingerprinted_too() -> None:
     names = ("essays/caf\udce9.md", "essays/caf\udce8.md", "essays/café.md")
     fingerprints = {essay_fingerprint(plain_essay(path=name), NO_GLOSSARY) for name in names}
     assert None not in fingerprints and len(fingerprints) == len(names)
+
+
+def test_an_essay_as_read_from_its_record_is_fingerprinted_by_the_record() -> None:
+    essay = plain_essay(title="One")
+    read = essay.tokens.read_as(essay, b"the record's metadata")
+    assert read is essay
+    by_fields = essay_fingerprint(plain_essay(title="One"), NO_GLOSSARY)
+    assert essay_fingerprint(essay, NO_GLOSSARY) not in (None, by_fields)
+    other = plain_essay(title="One")
+    other.tokens.read_as(other, b"another record's metadata")
+    assert essay_fingerprint(other, NO_GLOSSARY) != essay_fingerprint(essay, NO_GLOSSARY)
+
+
+@given(essays, st.sampled_from(sorted(FIELDS)), st.data())
+def test_an_essay_changed_after_it_was_read_is_fingerprinted_by_its_fields(
+    essay, name, data
+) -> None:
+    essay.tokens.read_as(essay, b"the record's metadata")
+    value = data.draw(FIELDS[name])
+    changed = msgspec.structs.replace(essay, **{name: value})  # a release's date, say
+    unread = msgspec.structs.replace(
+        changed, tokens=KeptBody(Path("kept.rec"), {}, 3, None)
+    )  # the same fields, never read from a record
+    assert essay_fingerprint(changed, NO_GLOSSARY) == essay_fingerprint(unread, NO_GLOSSARY)
+    assert essay_fingerprint(changed, NO_GLOSSARY) != essay_fingerprint(essay, NO_GLOSSARY)
+
+
+def test_an_essay_just_stored_is_fingerprinted_by_its_record_only_if_it_reads_back_the_same():
+    essay = plain_essay(title="One", date=datetime(2030, 1, 1, 9, 0, tzinfo=ZoneInfo("UTC")))
+    meta = essay_to_record(essay, [], (), 3, {})
+    read_back = essay_from_record(meta)[0]
+    read = msgspec.structs.replace(read_back, tokens=KeptBody(Path("kept.rec"), {}, 3, None))
+    read.tokens.read_as(read, meta)
+    stored = plain_essay(title="One", date=essay.date)
+    stored.tokens.read_as(stored, meta, read=False)
+    assert essay_fingerprint(stored, NO_GLOSSARY) == essay_fingerprint(read, NO_GLOSSARY)
+    for other in (UTC, timezone(timedelta(0))):  # the same instant, another zone
+        moved = plain_essay(title="One", date=essay.date.replace(tzinfo=other))
+        moved.tokens.read_as(moved, meta, read=False)
+        assert essay_fingerprint(moved, NO_GLOSSARY) != essay_fingerprint(read, NO_GLOSSARY)
+    sized = plain_essay(title="One", date=essay.date, image_sizes=(ImageSize("a.png", 1, 1),))
+    sized.tokens.read_as(sized, meta, read=False)  # a field the record does not keep
+    assert essay_fingerprint(sized, NO_GLOSSARY) != essay_fingerprint(read, NO_GLOSSARY)

@@ -99,7 +99,7 @@ class KeptBody(Sequence[Token], KeptRenderings):
     Indexing or iterating gives the tokens too, so the body reads as the tokens it stands for.
     """
 
-    __slots__ = ("path", "spans", "count", "source", "record", "repaired")
+    __slots__ = ("path", "spans", "count", "source", "record", "repaired", "as_read")
 
     def __init__(
         self,
@@ -113,6 +113,18 @@ class KeptBody(Sequence[Token], KeptRenderings):
         # the key of its record, which hashes everything it was made from (its file's name)
         self.record = record if record is not None else path.name
         self.repaired: dict[str, str] = {}
+        # the essay as its record holds it, the record's metadata, and whether the essay was
+        # read from it (see `read_as`)
+        self.as_read: tuple[Essay, bytes, bool] | None = None
+
+    def read_as(self, essay: Essay, meta: bytes, read: bool = True) -> Essay:
+        """Note that `essay` (holding this body) is its record's metadata `meta`: read from
+        it, or (`read` false) stored as it, to be checked against it when asked; `essay`.
+        An essay that is still that very object (frozen: any change makes another) is
+        fingerprinted by the metadata, not its fields, alike in the build that parsed it and
+        in those that read it (see `publish.cache.outputs.essay_fingerprint`)."""
+        self.as_read = (essay, meta, read)
+        return essay
 
     def rendered(self, render: Renderer, context: Any) -> str:
         """What `render(tokens, context)` returns: kept if the cache holds it, else rendered."""

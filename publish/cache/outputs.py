@@ -25,6 +25,7 @@ import msgspec
 
 from publish.cache.bodies import KeptBody
 from publish.cache.parses import glossary_dependencies
+from publish.cache.records import Dependency, holds_as_is
 from publish.cache.store import (
     code_fingerprint,
     hash_folder,
@@ -63,7 +64,9 @@ def render_fingerprint(settings: Settings, templates_dir: Path) -> bytes:
 def essay_fingerprint(essay: Essay, glossary: Glossary) -> bytes | None:
     """A hash of an essay as its outputs see it, or None when its parse is not kept.
 
-    Covers every field (the date may come from the state database), the kept parse (whose
+    An essay that is the very object read from its record (see `KeptBody.read_as`) is hashed
+    by the record's metadata, which holds every field as read. Otherwise the hash covers
+    every field (the date may come from the state database), the kept parse (whose
     record key hashes the essay's bytes, path, settings and parsing code) and each cited
     glossary entry. The fields are hashed as MessagePack (which keeps every type apart, as
     their `repr` would, at a fraction of its cost), the date as its wall-clock text, fold
@@ -73,19 +76,41 @@ def essay_fingerprint(essay: Essay, glossary: Glossary) -> bytes | None:
     body = essay.tokens
     if not isinstance(body, KeptBody):
         return None
+    cited = glossary_dependencies(essay, glossary)
+    digest = hashlib.sha256(_as_read(essay, body, cited) or shown_fields(essay, cited))
+    digest.update(f"|{body.record}|{body.count}".encode())
+    return digest.digest()
+
+
+def _as_read(essay: Essay, body: KeptBody, cited: tuple[Dependency, ...]) -> bytes | None:
+    """The bytes to hash of an essay that is the very object read from its record (or just
+    stored as it, and read back the same): the record's metadata (every field as read) and
+    the entries it cites; else None."""
+    as_read = body.as_read
+    if as_read is None or as_read[0] is not essay:
+        return None
+    _, meta, read = as_read
+    if not read and not holds_as_is(meta, essay):  # just parsed: as its record will read?
+        return None
+    try:
+        return b"k" + meta + _FINGERPRINT_ENCODER.encode(cited)
+    except (TypeError, ValueError):  # a label UTF-8 cannot hold
+        return None
+
+
+def shown_fields(essay: Essay, cited: tuple[Dependency, ...]) -> bytes:
+    """An essay's fields (but its body) and the glossary entries it cites, as bytes to hash:
+    MessagePack, the date as its wall-clock text, fold and zone (by their `repr` when a
+    text holds what UTF-8 cannot)."""
     shown = [getattr(essay, name) for name in ESSAY_FIELDS]  # the body is in content_hash
     moment = essay.date
     if moment is not None:
         wall_clock = moment.replace(tzinfo=None).isoformat()
         shown[DATE_FIELD] = (wall_clock, moment.fold, repr(moment.tzinfo))
-    cited = glossary_dependencies(essay, glossary)
     try:
-        fields = b"m" + _FINGERPRINT_ENCODER.encode([shown, cited])
+        return b"m" + _FINGERPRINT_ENCODER.encode([shown, cited])
     except (TypeError, ValueError):  # text UTF-8 cannot hold (a file name's stray bytes)
-        fields = b"r" + repr([shown, cited]).encode("utf-8", "backslashreplace")
-    digest = hashlib.sha256(fields)
-    digest.update(f"|{body.record}|{body.count}".encode())
-    return digest.digest()
+        return b"r" + repr([shown, cited]).encode("utf-8", "backslashreplace")
 
 
 class OutputKeys:

@@ -133,6 +133,7 @@ class EssayCache:
         self.sources: dict[str, bytes] = {}  # the bytes of essay files read to be keyed
         self.kept_bytes = 0  # their size
         self.unkeyed: dict[str, tuple[SourceStamp | None, int]] = {}  # stamp, when taken
+        self.pack_paths: dict[str, Path] = {}  # each pack's path, by its name
 
     def load(self, key: bytes, path: Path) -> Parsed | None:
         """The cached essay at `path` and its warnings, or None when absent, damaged or out
@@ -143,7 +144,8 @@ class EssayCache:
         essay, problems, dependencies, spans, count = record
         if not dependencies_hold(dependencies, self.glossary):
             return None
-        return self.with_body(essay, path, key.hex(), spans, count), problems
+        name = key.hex()
+        return self.with_body(essay, path, name, spans, count, self.records[name].meta), problems
 
     def _read_record(self, name: str) -> Record | None:
         """A record decoded from its head, or None (a damaged one is forgotten).
@@ -197,12 +199,29 @@ class EssayCache:
         return essay, problems, dependencies, placed, count
 
     def with_body(
-        self, essay: Essay, path: Path, name: str, spans: dict[str, Span], count: int
+        self,
+        essay: Essay,
+        path: Path,
+        name: str,
+        spans: dict[str, Span],
+        count: int,
+        meta: bytes | None = None,
+        read: bool = True,
     ) -> Essay:
-        """The essay with its kept bodies in place of its tokens."""
+        """The essay with its kept bodies in place of its tokens; `meta` is its record's
+        metadata, the essay read from it or (`read` false) just stored as it (what
+        fingerprints it, see `KeptBody.read_as`)."""
         source = EssaySource(self, path, name, essay.content_hash)
-        pack = self.folder / self.records[name].pack
-        return essay.with_tokens(KeptBody(pack, spans, count, source, name))
+        body = KeptBody(self._pack_path(self.records[name].pack), spans, count, source, name)
+        kept = essay.with_tokens(body)
+        return body.read_as(kept, meta, read) if meta is not None else kept
+
+    def _pack_path(self, pack: str) -> Path:
+        """The path of a pack of this cache's folder (one object for all its records)."""
+        found = self.pack_paths.get(pack)
+        if found is None:
+            found = self.pack_paths[pack] = self.folder / pack
+        return found
 
     def store(self, key: bytes, essay: Essay, problems: list[Problem]) -> tuple[Essay, Body]:
         """Render the essay's bodies from its tokens and append its record (with them) to
@@ -288,7 +307,8 @@ class EssayCache:
         name = key.hex()
         self.records[name] = self.heads[name] = found
         placed = _placed(spans, found.offset)
-        return (self.with_body(essay, path, name, placed, count), problems), key
+        kept = self.with_body(essay, path, name, placed, count, found.meta, read=False)
+        return (kept, problems), key
 
     def parse_pair(self, path_and_key: tuple[Path, bytes | None]) -> Made:
         """`parse` of one (path, key) pair (what a forked worker is handed)."""

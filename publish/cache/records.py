@@ -138,6 +138,17 @@ def essay_from_record(
     return essay, problems, record.dependencies, record.bodies.count, spans
 
 
+def holds_as_is(meta: bytes, essay: Essay) -> bool:
+    """Whether the record metadata `meta` reads back as exactly `essay` (but its tokens):
+    every field equal, the date's zone and fold too."""
+    try:
+        read = essay_from_record(meta)[0]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return False
+    same = msgspec.structs.replace(read, tokens=essay.tokens) == essay
+    return same and repr(read.date) == repr(essay.date)  # == alone sees instants only
+
+
 def _date_to_record(moment: datetime | None) -> tuple[str, int, str | float | None] | None:
     """A date as [wall-clock ISO text, fold, zone name or UTC offset in seconds or None]."""
     if moment is None:
