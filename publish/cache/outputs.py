@@ -24,8 +24,7 @@ from pathlib import Path
 import msgspec
 
 from publish.cache.bodies import KeptBody
-from publish.cache.parses import glossary_dependencies
-from publish.cache.records import Dependency, holds_as_is
+from publish.cache.records import Dependency, glossary_dependencies, holds_as_is
 from publish.cache.store import (
     code_fingerprint,
     hash_folder,

@@ -39,8 +39,10 @@ from publish.cache.packs import Located, PackWriter, compact, find_records, pack
 from publish.cache.records import (
     Dependency,
     Span,
+    dependencies_hold,
     essay_from_record,
     essay_to_record,
+    glossary_dependencies,
     pack_bodies,
 )
 from publish.cache.store import BuildCache, code_fingerprint, pack_record
@@ -74,25 +76,6 @@ def essay_key_base(settings: Settings) -> Any:
     digest = hashlib.sha256(code_fingerprint())
     digest.update(repr(settings).encode())
     return digest
-
-
-def glossary_dependencies(essay: Essay, glossary: Glossary) -> tuple[Dependency, ...]:
-    """The glossary entries an essay's parse took in, by the label that cited each."""
-    dependencies = []
-    for note in essay.notes:
-        entry = glossary.entries.get(note.glossary_key) if note.glossary_key else None
-        if entry is not None:
-            dependencies.append((note.label, entry.key, entry.fingerprint))
-    return tuple(dependencies)
-
-
-def dependencies_hold(dependencies: Sequence[Dependency], glossary: Glossary) -> bool:
-    """Whether every cited label still resolves to the same, unchanged glossary entry."""
-    for label, key, fingerprint in dependencies:
-        entry = glossary.lookup(label)
-        if entry is None or entry.key != key or entry.fingerprint != fingerprint:
-            return False
-    return True
 
 
 class EssayCache:

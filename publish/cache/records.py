@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from publish.errors import Problem
-from publish.model import Essay, Note
+from publish.model import Essay, Glossary, Note
 
 Dependency = tuple[str, str, str]  # label cited, glossary key it resolved to, entry fingerprint
 Span = tuple[int, int, int]  # where one rendered body lies: offset, length, crc32 of its bytes
@@ -67,6 +67,25 @@ class CacheRecord(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     problems: tuple[tuple[str, int, int, str, Literal["error", "warning"]], ...]
     dependencies: tuple[tuple[str, str, str], ...]
     bodies: BodyIndex
+
+
+def glossary_dependencies(essay: Essay, glossary: Glossary) -> tuple[Dependency, ...]:
+    """The glossary entries an essay's parse took in, by the label that cited each."""
+    dependencies = []
+    for note in essay.notes:
+        entry = glossary.entries.get(note.glossary_key) if note.glossary_key else None
+        if entry is not None:
+            dependencies.append((note.label, entry.key, entry.fingerprint))
+    return tuple(dependencies)
+
+
+def dependencies_hold(dependencies: Sequence[Dependency], glossary: Glossary) -> bool:
+    """Whether every cited label still resolves to the same, unchanged glossary entry."""
+    for label, key, fingerprint in dependencies:
+        entry = glossary.lookup(label)
+        if entry is None or entry.key != key or entry.fingerprint != fingerprint:
+            return False
+    return True
 
 
 _RECORD_DECODER = msgspec.msgpack.Decoder(CacheRecord)
