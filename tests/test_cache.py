@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import msgspec
 import pytest
@@ -219,6 +219,22 @@ def test_editing_one_essay_parses_only_that_essay(corpus, parsed):
     assert parsed == ["00005.md"]
     assert any("A new closing line." in t.content for t in site.essay("essay-00005").tokens)
     assert len(records(corpus)) == 12, "the old record of the edited essay was not pruned"
+
+
+def test_a_warm_load_keys_each_essay_without_a_path_object(corpus, monkeypatch):
+    read_site(corpus)
+    made: list[PurePath] = []
+    real = PurePath.relative_to
+
+    def counted(self, *others, **options):
+        made.append(self)
+        return real(self, *others, **options)
+
+    monkeypatch.setattr(PurePath, "relative_to", counted)
+    site, _ = read_site(corpus)
+    monkeypatch.undo()
+    assert len(site.essays) == 12
+    assert [path for path in made if path.parent.name == "essays"] == []
 
 
 def test_glossary_change_reparses_exactly_the_citing_essays(corpus, parsed):

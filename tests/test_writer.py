@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pytest
 from hypothesis import given
@@ -32,7 +32,7 @@ from publish.layout import CACHE_DIR
 from publish.outputs.files import Deferred, Reads, merge_outputs
 from publish.pipeline import journal
 from publish.pipeline.build import BuildOptions, build
-from publish.pipeline.writer import write_tree
+from publish.pipeline.writer import OutputFolder, write_tree, write_trees
 from publish.support import parallel
 from publish.support.testhooks import HOLD, HOOK_ENV, hook_value
 from tests.sitebuilder import due_since_long_ago
@@ -154,6 +154,34 @@ def test_update_in_place_keeps_vouched_files_and_rewrites_edited_ones(tmp_path: 
     write_with_memo({"kept.html": keyed(refuse), "edited.html": keyed("two")}, target, tmp_path)
     assert tree(target) == {"kept.html": b"one", "edited.html": b"two"}
     assert (target / "kept.html").stat().st_ino == inode
+
+
+def test_an_update_in_place_shows_its_finishers_the_kept_files_without_a_path_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "site"
+    files = {f"{n}/index.html": keyed(f"page {n}", str(n)) for n in range(40)}
+    write_with_memo(files, target, tmp_path)
+    joined: list[str] = []
+    real = PurePath.__truediv__
+
+    def counted(self: PurePath, other: str) -> PurePath:
+        joined.append(str(other))
+        return real(self, other)
+
+    seen: dict[str, tuple[bytes, int]] = {}
+
+    def finish(staged):
+        view = staged["site"]
+        seen.update({path: (view[path], view.size(path)) for path in view})
+        return {}
+
+    memo = memo_for(tmp_path)
+    monkeypatch.setattr(PurePath, "__truediv__", counted)
+    write_trees([OutputFolder(files, target, memo)], finish=finish)
+    monkeypatch.undo()
+    assert seen == {f"{n}/index.html": (b"page %d" % n, len(b"page %d" % n)) for n in range(40)}
+    assert [path for path in joined if path.endswith("index.html")] == []
 
 
 def test_failure_while_making_leaves_the_tree_untouched(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ checksummed record of its own (`store.pack_record`): a damaged or foreign index 
 as a whole, and the entries of a pack whose stamp no longer holds are ignored with it;
 either way the packs are scanned.
 
-It also keeps each essay file's key (`parses.essay_key`) by the stamp of the file (size,
+It also keeps each essay file's key (`essay_key`) by the stamp of the file (size,
 modification and change times, inode) and the hash of the code and settings the keys
 share, so an essay whose file keeps its stamp is not read and hashed again. A key is kept
 only for a file whose times were already `RACY_NS` old when it was read: a file changed
@@ -19,13 +19,22 @@ again within a coarse file-system clock's tick could keep its times, never one t
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from publish.cache.packs import Located
-from publish.cache.store import NO_KEY, pack_record, unpack_record, write_cache_file
+from publish.cache.store import (
+    NO_KEY,
+    code_fingerprint,
+    pack_record,
+    unpack_record,
+    write_cache_file,
+)
+from publish.model import Settings
 from publish.support import stamps
 
 MAGIC = b"PUBINDEX"
@@ -55,6 +64,22 @@ class EssayIndex(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
 
 _DECODER = msgspec.msgpack.Decoder(EssayIndex)
 _ENCODER = msgspec.msgpack.Encoder()
+
+
+def essay_key(relative_path: str, raw: bytes, settings: Settings, base: Any = None) -> bytes:
+    """The cache key of one essay file: its bytes and path, the settings and the code
+    (`base`, when given, is `essay_key_base(settings)`, hashed once for many essays)."""
+    digest = (base if base is not None else essay_key_base(settings)).copy()
+    digest.update(relative_path.encode() + b"\0")
+    digest.update(raw)
+    return digest.digest()
+
+
+def essay_key_base(settings: Settings) -> Any:
+    """The part of every essay key that all essays share: the code and the settings."""
+    digest = hashlib.sha256(code_fingerprint())
+    digest.update(repr(settings).encode())
+    return digest
 
 
 def source_stamp(path: Path) -> SourceStamp:

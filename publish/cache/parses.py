@@ -17,11 +17,9 @@ them.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
@@ -30,6 +28,8 @@ from publish.cache.index import (
     EssayIndex,
     SourceEntry,
     SourceStamp,
+    essay_key,
+    essay_key_base,
     read_index,
     settled,
     source_stamp,
@@ -45,7 +45,7 @@ from publish.cache.records import (
     glossary_dependencies,
     pack_bodies,
 )
-from publish.cache.store import BuildCache, code_fingerprint, pack_record
+from publish.cache.store import BuildCache, pack_record
 from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, Settings
 from publish.support.parallel import fork_workers, in_forked_runs, weighed_runs
@@ -62,22 +62,6 @@ BodyPlan = Callable[[Path, Settings], Callable[[Essay], Sequence[Rendering]]]
 Parsed = tuple[Essay | None, list[Problem]]
 
 
-def essay_key(relative_path: str, raw: bytes, settings: Settings, base: Any = None) -> bytes:
-    """The cache key of one essay file: its bytes and path, the settings and the code
-    (`base`, when given, is `essay_key_base(settings)`, hashed once for many essays)."""
-    digest = (base if base is not None else essay_key_base(settings)).copy()
-    digest.update(relative_path.encode() + b"\0")
-    digest.update(raw)
-    return digest.digest()
-
-
-def essay_key_base(settings: Settings) -> Any:
-    """The part of every essay key that all essays share: the code and the settings."""
-    digest = hashlib.sha256(code_fingerprint())
-    digest.update(repr(settings).encode())
-    return digest
-
-
 class EssayCache:
     """The cached essay parses of one site: a record of each essay, with its rendered
     bodies, in the packs under `build/.cache/` (see `packs.py`), found through the index."""
@@ -92,6 +76,7 @@ class EssayCache:
     ):
         self.cache = cache
         self.root = cache.root
+        self.root_prefix = f"{cache.root}/"
         self.folder = cache.folder / "essays"
         self.settings = settings
         self.glossary = glossary
@@ -117,6 +102,14 @@ class EssayCache:
         self.kept_bytes = 0  # their size
         self.unkeyed: dict[str, tuple[SourceStamp | None, int]] = {}  # stamp, when taken
         self.pack_paths: dict[str, Path] = {}  # each pack's path, by its name
+
+    def relative(self, path: Path) -> str:
+        """An essay file's path relative to the site's root, as POSIX text (from the text of
+        the path, which lies under the root, without making a path object)."""
+        text = str(path)
+        if text.startswith(self.root_prefix):
+            return text[len(self.root_prefix) :]
+        return path.relative_to(self.root).as_posix()
 
     def load(self, key: bytes, path: Path) -> Parsed | None:
         """The cached essay at `path` and its warnings, or None when absent, damaged or out
@@ -234,7 +227,7 @@ class EssayCache:
         bytes read kept for its parse, up to SOURCES_KEPT, so that the file is read once);
         None when the cache holds no record at all, so that no key could be found: then
         the file is read, keyed and parsed in one go (`parse`)."""
-        relative = path.relative_to(self.root).as_posix()
+        relative = self.relative(path)
         try:
             # before reading: a change after it moves the stamp
             stamp = self.cache.stamped.pop(str(path), None) or source_stamp(path)
@@ -264,7 +257,7 @@ class EssayCache:
     def parse(self, path: Path, key: bytes | None) -> Made:
         """Parse one essay the cache does not hold and store it under `key` (if it parsed),
         read and keyed first when its key is not known (None)."""
-        relative = path.relative_to(self.root).as_posix()
+        relative = self.relative(path)
         raw = self.sources.get(relative)
         if key is None:
             raw = path.read_bytes()
@@ -281,7 +274,7 @@ class EssayCache:
         worker, where a body is sent back as where its record lies, never as tokens), and
         its key."""
         essay, problems, body, key = made
-        relative = path.relative_to(self.root).as_posix()
+        relative = self.relative(path)
         if relative in self.unkeyed:
             self._keyed(relative, *self.unkeyed.pop(relative), key)
         if essay is None or body is None:
@@ -328,7 +321,7 @@ class EssayCache:
         cached = self.load(key, path) if key is not None else None
         if cached is not None:
             return cached
-        raw = self.sources.get(path.relative_to(self.root).as_posix())
+        raw = self.sources.get(self.relative(path))
         return self.parse_file(path, self.root, self.settings, self.glossary, raw=raw)
 
 

@@ -94,11 +94,11 @@ class StagedFolder(Mapping[str, bytes]):
     """An output folder as it will be once committed: each path's bytes, read from where the
     file lies now (staged, or left in place because it does not change)."""
 
-    def __init__(self, places: Mapping[str, Path]):
+    def __init__(self, places: Mapping[str, Path | str]):
         self.places = places
 
     def __getitem__(self, path: str) -> bytes:
-        return self.places[path].read_bytes()
+        return Path(self.places[path]).read_bytes()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.places)
@@ -108,7 +108,7 @@ class StagedFolder(Mapping[str, bytes]):
 
     def size(self, path: str) -> int:
         """The size of one file in bytes, without reading it."""
-        return self.places[path].stat().st_size
+        return os.stat(self.places[path]).st_size
 
 
 # What the build's finish step adds to the staged folders (folder name -> {path: content}).
@@ -142,7 +142,8 @@ class Prepared(msgspec.Struct):
     entry: dict[str, Any]
     staging: Path
     after_commit: Callable[[], None]
-    places: dict[str, Path] = msgspec.field(default_factory=dict)
+    # where each file lies until the commit (a file left in place: its path as text)
+    places: dict[str, Path | str] = msgspec.field(default_factory=dict)
     listed: Listing | None = None  # the tree before an update in place
 
     def add(self, files: Mapping[str, Content], source: str) -> None:
@@ -407,7 +408,8 @@ def _stage_update(
 ) -> Prepared:
     """Stage the changed files beside the tree, to be moved in when the journal commits."""
     staging = _new_staging(target)
-    places = {relative: target / relative for relative in plan.kept_in_place}
+    base = f"{target}/"  # no path object per file left in place
+    places: dict[str, Path | str] = {relative: base + relative for relative in plan.kept_in_place}
     stamps: dict[str, FileStamp] = {}  # a move keeps the inode, size and time
     try:
         placings = [
