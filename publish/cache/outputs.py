@@ -158,6 +158,7 @@ class OutputMemo:
 
     def __init__(self, path: Path):
         self.path = path
+        self.listing = path.with_suffix(".listing")  # the folder's, kept by the writer
         self.previous = self._load()
         self.current: dict[str, Stamp] = {}
 

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import stat
+import time
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -88,11 +89,12 @@ class Listing(msgspec.Struct):
     files: set[str] = msgspec.field(default_factory=set)
     folders: set[str] = msgspec.field(default_factory=lambda: {"."})
     status: dict[str, os.stat_result] = msgspec.field(default_factory=dict)
+    taken: int = 0  # when the statuses began to be read (nanoseconds)
 
 
 def listed_tree(target: Path) -> Listing:
     """`tree_listing` with each file's and folder's status, read from the one listing."""
-    listed = Listing()
+    listed = Listing(taken=time.time_ns())
     _list_folder(str(target), "", listed, with_status=True)
     return listed
 

@@ -26,11 +26,11 @@ import msgspec
 from publish.cache.outputs import FileStamp, OutputMemo, file_stamp
 from publish.errors import PublishError
 from publish.outputs.files import Content, Deferred, as_bytes, made
+from publish.pipeline import listings
 from publish.pipeline.journal import (
     Listing,
     checked_path,
     folders_of,
-    listed_tree,
     recover_interrupted_commit,
     remove_leftovers,
     replay,
@@ -214,11 +214,12 @@ def write_trees(
     replay(parent, journal)
     for done in prepared:
         done.after_commit()
-    return {
-        str(folder.target): status_after(done.listed, folder.target, done.entry)
-        for folder, done in zip(folders, prepared, strict=True)
-        if done.listed is not None
-    }
+    left: dict[str, dict[str, os.stat_result]] = {}
+    for folder, done in zip(folders, prepared, strict=True):
+        if done.listed is not None and folder.memo is not None:
+            left[str(folder.target)] = status = status_after(done.listed, folder.target, done.entry)
+            listings.keep(folder.target, status, done.listed.taken, folder.memo.listing)
+    return left
 
 
 def _finish(folders: Sequence[OutputFolder], prepared: Sequence[Prepared], finish: Finish) -> None:
@@ -382,7 +383,7 @@ def _update_plan(
     new_files: Mapping[str, Content | Deferred], target: Path, memo: OutputMemo
 ) -> UpdatePlan | None:
     """The plan, or None when a path changes between file and folder (then swap a new tree)."""
-    listed = listed_tree(target)
+    listed = listings.listed(target, memo.listing)
     old_files, old_folders = listed.files, listed.folders
     new_folders = folders_of(new_files)
     if not new_files.keys().isdisjoint(old_folders | new_folders) or not new_folders.isdisjoint(
