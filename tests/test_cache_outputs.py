@@ -3,6 +3,7 @@ essays whose fields differ, as the `repr` of its fields (the full comparison) wo
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from publish.cache.bodies import KeptBody
-from publish.cache.outputs import ESSAY_FIELDS, essay_fingerprint
+from publish.cache.outputs import ESSAY_FIELDS, essay_fingerprint, output_key
 from publish.cache.records import essay_from_record, essay_to_record
 from publish.model import Essay, Glossary, ImageSize, Located, Note
 
@@ -172,3 +173,18 @@ def test_an_essay_just_stored_is_fingerprinted_by_its_record_only_if_it_reads_ba
     sized = plain_essay(title="One", date=essay.date, image_sizes=(ImageSize("a.png", 1, 1),))
     sized.tokens.read_as(sized, meta, read=False)  # a field the record does not keep
     assert essay_fingerprint(sized, NO_GLOSSARY) != essay_fingerprint(read, NO_GLOSSARY)
+
+
+def streamed_key(base: bytes, kind: str, parts: list[bytes | str]) -> str:
+    """An output's key as a stream of its parts, each hashed with a NUL after it."""
+    digest = hashlib.sha256(base + kind.encode() + b"\0")
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+@given(st.binary(max_size=8), texts, st.lists(st.binary(max_size=6) | texts, max_size=5))
+def test_an_output_key_hashes_each_part_and_a_nul_after_it(base, kind, parts) -> None:
+    assert output_key(base, kind, parts) == streamed_key(base, kind, parts)
+    assert output_key(base, kind, [*parts, None]) is None

@@ -135,12 +135,12 @@ class OutputKeys:
 
 def output_key(base: bytes, kind: str, parts: Sequence[bytes | str | None]) -> str | None:
     """The key of one output: its kind, the render fingerprint and its own inputs."""
-    if any(part is None for part in parts):
+    if None in parts:
         return None
     digest = hashlib.sha256(base + kind.encode() + b"\0")
-    for part in parts:
-        digest.update(part.encode() if isinstance(part, str) else part)  # type: ignore[union-attr]
-        digest.update(b"\0")
+    if parts:  # each part and a NUL after it, hashed in one call
+        data = [part.encode() if isinstance(part, str) else part for part in parts]
+        digest.update(b"\0".join(data) + b"\0")  # type: ignore[arg-type]
     return digest.hexdigest()
 
 
