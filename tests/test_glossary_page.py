@@ -3,14 +3,21 @@ every term a `<dfn>` with DefinedTermSet JSON-LD; and `check` keeping the glossa
 
 from __future__ import annotations
 
+import builtins
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import lxml.html
+import msgspec
 import pytest
 from click.testing import CliRunner
 
 from publish.cli.main import cli
+from publish.model import Essay, Note
+from publish.outputs import glossarypage
+from publish.outputs.glossarypage import citers_key
 from tests.sitebuilder import DEFAULT_FOOTNOTES, essay_text, make_site
 from tests.test_linkcheck import LinkServer, link_server  # noqa: F401 (a fixture)
 
@@ -174,3 +181,60 @@ def test_check_links_reaches_into_glossary_definitions(
     root = cite_site(tmp_path, {"broken": broken})
     output = check(root, "--links", "--link-timeout", "2")
     assert f"footnotes/broken.md:5:14: warning: broken link to {link_server.base}/missing" in output
+
+
+def citer(**fields: object) -> Essay:
+    """An essay as the glossary page's key sees it, its other fields empty."""
+    given = {
+        **dict.fromkeys(("path", "slug", "title", "subtitle", "author", "category"), ""),
+        **dict.fromkeys(("summary", "image", "image_alt", "image_credit", "content_hash"), ""),
+        **{"date": None, "tags": (), "draft": False, "order": None, "body_line": 1},
+        **{"notes": (), "word_count": 1, "tokens": ()},
+        **fields,
+    }
+    return Essay(**given)
+
+
+MOMENT = datetime(2030, 1, 1, 9, 0)
+CITERS = {
+    "plain": citer(slug="a", title="A"),
+    "another slug": citer(slug="b", title="A"),
+    "another title": citer(slug="a", title="B"),
+    "dated": citer(slug="a", title="A", date=MOMENT.replace(tzinfo=UTC)),
+    "a zone of the same offset": citer(
+        slug="a", title="A", date=MOMENT.replace(tzinfo=ZoneInfo("UTC"))
+    ),
+    "the other fold": citer(slug="a", title="A", date=MOMENT.replace(fold=1)),
+    "unfolded": citer(slug="a", title="A", date=MOMENT),
+    "a note": citer(slug="a", title="A", notes=(Note(1, "x", "zettel-1", 1),)),
+    "another reference count": citer(slug="a", title="A", notes=(Note(1, "x", "zettel-1", 2),)),
+    "a stray byte": citer(slug="caf\udce9", title="A"),
+}
+
+
+def test_the_glossary_page_key_tells_apart_exactly_what_the_page_shows() -> None:
+    keys = {name: citers_key([essay]) for name, essay in CITERS.items()}
+    assert len(set(keys.values())) == len(keys)
+    plain = CITERS["plain"]
+    unseen = msgspec.structs.replace(plain, summary="not on the glossary page", word_count=9)
+    assert citers_key([unseen]) == keys["plain"] == citers_key([citer(slug="a", title="A")])
+    assert citers_key([plain, plain]) != keys["plain"]
+
+
+def test_the_glossary_page_key_is_made_without_the_repr_of_every_citing_essay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    essays = [
+        citer(slug=f"e{n}", title=f"E {n}", date=MOMENT.replace(tzinfo=UTC)) for n in range(50)
+    ]
+    shown: list[object] = []
+    real = builtins.repr
+
+    def counted(value: object) -> str:
+        shown.append(value)
+        return real(value)
+
+    monkeypatch.setattr(glossarypage, "repr", counted, raising=False)
+    citers_key(essays)
+    monkeypatch.undo()
+    assert not [value for value in shown if isinstance(value, list)]

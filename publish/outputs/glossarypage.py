@@ -3,6 +3,7 @@ published essays cite it, and the glossary as schema.org `DefinedTermSet` JSON-L
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,25 @@ from markupsafe import Markup
 from publish.content.markdown import inline_text
 from publish.model import Essay, GlossaryEntry, Site, SiteSettings
 from publish.outputs.renderers import RenderContext, render_web
+
+_ENCODER = msgspec.msgpack.Encoder()
+
+
+def citers_key(essays: Sequence[Essay]) -> str:
+    """A hash of what the glossary page shows of the essays: each one's slug, title, date
+    (its zone's name and fold too) and notes. MessagePack, which keeps every type apart, in
+    C (by their `repr` when a text holds what UTF-8 cannot)."""
+    rows = [
+        (e.slug, e.title, e.date, repr(e.date.tzinfo), e.date.fold, e.notes)
+        if e.date is not None
+        else (e.slug, e.title, None, None, 0, e.notes)
+        for e in essays
+    ]
+    try:
+        data = b"m" + _ENCODER.encode(rows)
+    except (TypeError, ValueError):  # text UTF-8 cannot hold (a file name's stray bytes)
+        data = b"r" + repr(rows).encode("utf-8", "backslashreplace")
+    return hashlib.sha256(data).hexdigest()
 
 
 class Citation(msgspec.Struct, frozen=True):

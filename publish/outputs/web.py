@@ -26,7 +26,7 @@ from publish.i18n.words import Words, words_for
 from publish.model import Essay, Site
 from publish.outputs.activitypub import actor_link, article_id, page_links, replies_of
 from publish.outputs.files import Deferred, OutputFiles, Reads
-from publish.outputs.glossarypage import defined_terms, glossary_items
+from publish.outputs.glossarypage import citers_key, defined_terms, glossary_items
 from publish.outputs.images import lead_picture, og_image
 from publish.outputs.redirects import alias_pages, redirect_pages, redirects_file
 from publish.outputs.renderers import render_essay_body
@@ -358,13 +358,9 @@ class PageRenderer:
         path = "glossary/index.html"
         self.lastmods[path] = self.newest
         glossary = sorted(self.site.glossary.entries.items())
-        citers = [
-            (e.slug, e.title, e.date, [(n.glossary_key, n.number, n.references) for n in e.notes])
-            for e in self.site.essays
-        ]
         reads = Reads(
             "glossary.html",
-            values=(repr((citers, self.newest)),),
+            values=(citers_key(self.site.essays), repr(self.newest)),
             entries=tuple(entry for _, entry in glossary),
         )
         return {path: Deferred(reads, partial(self.glossary_html, path))}
