@@ -150,7 +150,7 @@ def essay_from_record(
         raise ValueError(str(exc)) from None
     fields = msgspec.structs.asdict(record.essay)
     fields["date"] = _date_from_record(record.essay.date)
-    fields["notes"] = tuple(Note(*note) for note in record.essay.notes)
+    fields["notes"] = tuple([Note(a, b, c, d) for a, b, c, d in record.essay.notes])
     essay = Essay(**fields, tokens=())
     spans = {key: (offset, length, crc) for key, offset, length, crc in record.bodies.spans}
     problems = [Problem(*p) for p in record.problems]
@@ -189,12 +189,12 @@ def _date_from_record(value: tuple[str, int, str | float | None] | None) -> date
     if value is None:
         return None
     text, fold, where = value
-    moment = datetime.fromisoformat(text).replace(fold=fold)
+    moment = datetime.fromisoformat(text)
     if isinstance(where, str):
         try:
-            return moment.replace(tzinfo=ZoneInfo(where))
+            zone: ZoneInfo | timezone | None = ZoneInfo(where)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(str(exc)) from None
-    if where is None:
-        return moment
-    return moment.replace(tzinfo=timezone(timedelta(seconds=where)))
+    else:
+        zone = moment.tzinfo if where is None else timezone(timedelta(seconds=where))
+    return moment.replace(fold=fold, tzinfo=zone)  # one copy, not one per part
