@@ -127,3 +127,24 @@ def test_each_output_tag_is_yielded_once(tmp_path: Path) -> None:
     )
     pieces = list(template.generate(a="<1>", b=2, xs=["x", "y"]))
     assert pieces == ["<p>&lt;1&gt; and 2</p>\n", "<i>x</i>, ", "<i>y</i>, "]
+
+
+def test_this_jinja_has_every_part_the_joined_output_is_written_with() -> None:
+    """The installed Jinja has each part of its code generator `JoinedOutputCode` uses, so
+    pages are joined (a Jinja without one would get its own, unjoined code: this says so)."""
+    from publish.outputs import templatecode
+
+    missing = [p for p in templatecode.JINJA_OUTPUT_PARTS if not hasattr(CodeGenerator, p)]
+    assert missing == []
+    assert templatecode.JOINS_OUTPUT
+
+
+def test_a_jinja_without_those_parts_gets_its_own_code(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Where Jinja lacks a part (`JOINS_OUTPUT` off), each piece is yielded as Jinja's own
+    code yields it, and the text is the same."""
+    from publish.outputs import templatecode
+
+    monkeypatch.setattr(templatecode, "JOINS_OUTPUT", False)
+    templates = template_environment(tmp_path / "templates")
+    template = templates.from_string("<p>{{ a }} and {{ b }}</p>")
+    assert list(template.generate(a="<1>", b=2)) == ["<p>", "&lt;1&gt;", " and ", "2", "</p>"]

@@ -196,6 +196,18 @@ def _passed(function: Callable[..., Any]) -> str:
     return str(getattr(function, "jinja_pass_arg", ""))
 
 
+# The parts of Jinja's code generator (3.1) that `JoinedOutputCode` writes its pieces with;
+# a Jinja without any of them gets its own code for every output tag, unjoined.
+JINJA_OUTPUT_PARTS = (
+    "_make_finalize",
+    "_output_child_to_const",
+    "_output_const_repr",
+    "_output_child_pre",
+    "_output_child_post",
+)
+JOINS_OUTPUT = all(hasattr(CodeGenerator, part) for part in JINJA_OUTPUT_PARTS)
+
+
 class JoinedOutputCode(CodeGenerator):
     """Jinja's code generator, but each output tag's pieces (text, expressions) joined into
     one string and yielded once: Jinja yields each piece on its own, so a page is many
@@ -207,7 +219,7 @@ class JoinedOutputCode(CodeGenerator):
     def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
         """One `yield "".join((...))` of the output's pieces (Jinja's code for a single
         piece, where it buffers, or where a template that extends another may not output)."""
-        if frame.buffer is not None or frame.require_output_check:
+        if not JOINS_OUTPUT or frame.buffer is not None or frame.require_output_check:
             super().visit_Output(node, frame)
             return
         finalize = self._make_finalize()
