@@ -34,8 +34,27 @@ def body_key(render: Renderer, context: Any) -> str:
 
 
 def render_bodies(tokens: Sequence[Token], renderings: Sequence[Rendering]) -> dict[str, str]:
-    """Each body of `renderings` rendered from `tokens`, by its key."""
-    return {body_key(render, context): render(tokens, context) for render, context in renderings}
+    """Each body of `renderings` rendered from `tokens`, by its key. A renderer that names a
+    partner (`render.together`: the partner, and a function of the tokens and both contexts
+    that writes both bodies in one pass) writes its partner's body with its own when both
+    are asked for."""
+    bodies: list[str | None] = [None] * len(renderings)
+    for index, (render, context) in enumerate(renderings):
+        if bodies[index] is not None:
+            continue
+        partner, both = getattr(render, "together", (None, None))
+        other = next(
+            (i for i, (r, _) in enumerate(renderings) if r is partner and bodies[i] is None),
+            None,
+        )
+        if other is None or both is None:
+            bodies[index] = render(tokens, context)
+        else:
+            bodies[index], bodies[other] = both(tokens, context, renderings[other][1])
+    return {
+        body_key(render, context): body
+        for (render, context), body in zip(renderings, bodies, strict=True)
+    }
 
 
 def read_body(path: Path, span: Span) -> str | None:
