@@ -328,14 +328,21 @@ class FastMarkedText(MarkedText, FastRendering):
 
 
 @settings(max_examples=200)
-@given(tokens=token_lists(), xhtml=st.booleans(), breaks=st.booleans(), marked=st.booleans())
+@given(
+    tokens=token_lists(),
+    xhtml=st.booleans(),
+    breaks=st.booleans(),
+    marked=st.sampled_from([False, True, "own inline"]),
+)
 def test_two_renderers_write_in_one_pass_what_each_writes_alone(
-    tokens: list[Token], xhtml: bool, breaks: bool, marked: bool
+    tokens: list[Token], xhtml: bool, breaks: bool, marked: bool | str
 ) -> None:
     """Whatever the tokens and options, and whether the two renderers' rules differ (text,
-    emphasis) or not: each gets what it writes alone."""
+    emphasis, a `renderInline` and `renderToken` of its own) or not: each gets what it
+    writes alone."""
     options = MarkdownIt("commonmark", {"xhtmlOut": xhtml, "breaks": breaks}).options
-    first, second = FastRendering(), FastMarkedText() if marked else FastRendering()
+    first = FastRendering()
+    second = {False: FastRendering, True: FastMarkedText, "own inline": FastMarked}[marked]()
     together = render_pair(first, second, copy.deepcopy(tokens), options, ({}, {}))
     alone = (
         first.render(copy.deepcopy(tokens), options, {}),

@@ -256,9 +256,11 @@ def render_pair(
     envs: tuple[Any, Any],
 ) -> tuple[str, str]:
     """What `first.render(tokens, options, envs[0])` and `second.render(tokens, options,
-    envs[1])` return, for renderers whose `render` is `prepared_env` then `FastRendering`'s
-    and whose `renderInline` is `FastRendering`'s: written in one pass, each token both
-    write by the same plain rule written once."""
+    envs[1])` return, for renderers whose `render` is `prepared_env` then `FastRendering`'s:
+    written in one pass, each token both write by the same plain rule written once (apart,
+    when either renderer writes inline tokens its own way)."""
+    if any(type(r).renderInline is not FastRendering.renderInline for r in (first, second)):
+        return first.render(tokens, options, envs[0]), second.render(tokens, options, envs[1])
     tables_a, tables_b = first._tables_for(options), second._tables_for(options)
     env_a, env_b = first.prepared_env(tokens, envs[0]), second.prepared_env(tokens, envs[1])
     pair, inline_pair = _pairs(tables_a, tables_b)
