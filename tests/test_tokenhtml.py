@@ -23,7 +23,7 @@ from publish.cache.store import BuildCache
 from publish.content.images import ImageSizes
 from publish.content.markdown import build_parser
 from publish.model import Glossary, GlossaryEntry, ImageSize
-from publish.outputs.bodies import essay_bodies
+from publish.outputs.bodies import BODY_PAIRS, essay_bodies
 from publish.outputs.renderers import (
     FEED_RENDERER,
     EmailRenderer,
@@ -369,7 +369,9 @@ def test_the_build_writes_an_essays_web_page_and_feed_entry_in_one_pass(
 
     monkeypatch.setattr(FEED_RENDERER, "render", refused)
     together = [
-        render_bodies(tokens, [(web_body, web), (feed_body, feed)])
+        render_bodies(tokens, [(web_body, web), (feed_body, feed)], BODY_PAIRS)
         for (tokens, web), feed in zip(essays, feeds, strict=True)
     ]
     assert together == apart and len(together) >= 5
+    cold = BuildCache(tmp_path / "example", enabled=True)
+    assert load(tmp_path / "example", cold).site.essays  # the load keeps both, in one pass

@@ -311,9 +311,6 @@ def web_and_feed_bodies(
     return render_pair(WEB_RENDERER, FEED_RENDERER, tokens, options, envs)
 
 
-web_body.together = (feed_body, web_and_feed_bodies)  # type: ignore[attr-defined]
-
-
 class EmailRenderer(WebRenderer):
     """HTML for email: absolute URLs and endnotes that read well where anchors do not jump.
 
