@@ -360,10 +360,8 @@ class EssaySource(msgspec.Struct, frozen=True):
 
     def bodies(self, essay: Essay) -> dict[str, str]:
         """Every body the cache keeps of the essay, rendered from its tokens."""
-        renderings = self.cache.renderings
-        return render_bodies(
-            essay.tokens, renderings(essay) if renderings else (), self.cache.pairs
-        )
+        plan = self.cache.renderings
+        return render_bodies(essay.tokens, plan(essay) if plan else (), self.cache.pairs)
 
     def discard(self) -> None:
         """Drop the essay's record (its bodies failed a check): the next build parses it."""
