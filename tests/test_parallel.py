@@ -224,6 +224,47 @@ def _step(log: list[tuple[str, int]], number: int) -> None:
     time.sleep(0.1)
 
 
+def _noted(folder: Path, started: Path) -> Callable[[int], int]:
+    """Each value made once the parent's step has `started`, noted by a file of its name in
+    `folder`."""
+
+    def make(value: int) -> int:
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert time.monotonic() < deadline, "the parent never took its step"
+            time.sleep(0.01)
+        (folder / str(value)).touch()
+        return value
+
+    return make
+
+
+def _waits_for_values(folder: Path, started: Path, count: int) -> Callable[[], None]:
+    """A step of the parent's own work, marked `started`, that lasts until `count` values are
+    made (a failure after ten seconds)."""
+
+    def step() -> None:
+        started.touch()
+        deadline = time.monotonic() + 10
+        while len(list(folder.iterdir())) < count:
+            assert time.monotonic() < deadline, "the workers waited for the parent's step"
+            time.sleep(0.01)
+
+    return step
+
+
+def test_a_worker_done_with_a_run_starts_its_next_while_the_parent_takes_a_step(
+    tmp_path: Path,
+) -> None:
+    """Each worker holds a run beyond the one it makes while the parent has steps to take:
+    the second runs are made during the parent's one long step, not after it."""
+    made_folder, started = tmp_path / "made", tmp_path / "step started"
+    made_folder.mkdir()
+    step = _waits_for_values(made_folder, started, 4)
+    made = in_forked_runs(list(range(6)), _noted(made_folder, started), 2, 1, meanwhile=[step])
+    assert list(made) == list(range(6))
+
+
 def test_the_parent_takes_every_step_even_when_the_workers_finish_first() -> None:
     steps_taken: list[int] = []
     steps = [functools.partial(steps_taken.append, number) for number in range(50)]

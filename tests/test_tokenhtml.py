@@ -18,21 +18,24 @@ from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 
 from bench.generate import generate
+from publish.cache.bodies import render_bodies
 from publish.cache.store import BuildCache
 from publish.content.images import ImageSizes
 from publish.content.markdown import build_parser
 from publish.model import Glossary, GlossaryEntry, ImageSize
-from publish.outputs.bodies import essay_bodies
+from publish.outputs.bodies import BODY_PAIRS, essay_bodies
 from publish.outputs.renderers import (
+    FEED_RENDERER,
     EmailRenderer,
     FeedRenderer,
     RenderContext,
     WebRenderer,
     email_body,
     feed_body,
+    web_and_feed_bodies,
     web_body,
 )
-from publish.outputs.tokenhtml import FastRendering
+from publish.outputs.tokenhtml import FastRendering, render_pair
 from publish.pipeline.load import load
 from tests.websites import example_site
 
@@ -295,3 +298,80 @@ def test_a_renderers_own_rules_and_methods_come_first(source: str) -> None:
     tokens = build_parser().parse(source, {"publish": {"glossary": GLOSSARY}})
     options = build_parser().options
     assert FastMarked().render(tokens, options, {}) == Marked().render(tokens, options, {})
+
+
+@settings(max_examples=100)
+@given(source=ESSAYS, notes=st.booleans())
+def test_the_web_page_and_feed_entry_written_in_one_pass_are_those_written_apart(
+    source: str, notes: bool
+) -> None:
+    env = {"publish": {"glossary": GLOSSARY}}
+    tokens = build_parser().parse(source + (NOTES if notes else ""), env)
+    web, feed = CONTEXTS[web_body], CONTEXTS[feed_body]
+    together = web_and_feed_bodies(tokens, web, feed)
+    assert together == (web_body(tokens, web), feed_body(tokens, feed))
+    assert together[1] == library_render(feed_body, tokens, feed)
+
+
+class MarkedText(RendererHTML):
+    """A renderer with its own text and emphasis rules (all else the library's)."""
+
+    def text(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        return f"[{tokens[idx].content}]"
+
+    def em_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        return "<i>"
+
+
+class FastMarkedText(MarkedText, FastRendering):
+    """`MarkedText`, rendered the faster way."""
+
+
+@settings(max_examples=200)
+@given(
+    tokens=token_lists(),
+    xhtml=st.booleans(),
+    breaks=st.booleans(),
+    marked=st.sampled_from([False, True, "own inline"]),
+)
+def test_two_renderers_write_in_one_pass_what_each_writes_alone(
+    tokens: list[Token], xhtml: bool, breaks: bool, marked: bool | str
+) -> None:
+    """Whatever the tokens and options, and whether the two renderers' rules differ (text,
+    emphasis, a `renderInline` and `renderToken` of its own) or not: each gets what it
+    writes alone."""
+    options = MarkdownIt("commonmark", {"xhtmlOut": xhtml, "breaks": breaks}).options
+    first = FastRendering()
+    second = {False: FastRendering, True: FastMarkedText, "own inline": FastMarked}[marked]()
+    together = render_pair(first, second, copy.deepcopy(tokens), options, ({}, {}))
+    alone = (
+        first.render(copy.deepcopy(tokens), options, {}),
+        second.render(copy.deepcopy(tokens), options, {}),
+    )
+    assert together == alone
+
+
+def test_the_build_writes_an_essays_web_page_and_feed_entry_in_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bodies a parse keeps: its feed entry is written with its web page, in one pass
+    over the tokens (what both write alike written once), never by a pass of its own."""
+    bodies = every_body(example_site(tmp_path / "example"))
+    essays = [(tokens, context) for render, tokens, context in bodies if render is web_body]
+    feeds = [context for render, _, context in bodies if render is feed_body]
+    apart = [
+        render_bodies(tokens, [(web_body, web), (feed_body, feed)])
+        for (tokens, web), feed in zip(essays, feeds, strict=True)
+    ]
+
+    def refused(*args: Any, **kwargs: Any) -> str:
+        raise AssertionError("a pass over the tokens for the feed entry alone")
+
+    monkeypatch.setattr(FEED_RENDERER, "render", refused)
+    together = [
+        render_bodies(tokens, [(web_body, web), (feed_body, feed)], BODY_PAIRS)
+        for (tokens, web), feed in zip(essays, feeds, strict=True)
+    ]
+    assert together == apart and len(together) >= 5
+    cold = BuildCache(tmp_path / "example", enabled=True)
+    assert load(tmp_path / "example", cold).site.essays  # the load keeps both, in one pass

@@ -24,6 +24,10 @@ from publish.model import Essay, KeptRenderings
 
 Renderer = Callable[[Sequence[Token], Any], str]
 Rendering = tuple[Renderer, Any]  # a renderer and the context it renders with
+# two renderers whose bodies one function writes in one pass, from the tokens and both
+# contexts (see `render_bodies`)
+Pairs = Mapping[tuple[Renderer, Renderer], Callable[[Sequence[Token], Any, Any], tuple[str, str]]]
+NO_PAIRS: Pairs = {}
 
 
 def body_key(render: Renderer, context: Any) -> str:
@@ -33,9 +37,32 @@ def body_key(render: Renderer, context: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def render_bodies(tokens: Sequence[Token], renderings: Sequence[Rendering]) -> dict[str, str]:
-    """Each body of `renderings` rendered from `tokens`, by its key."""
-    return {body_key(render, context): render(tokens, context) for render, context in renderings}
+def render_bodies(
+    tokens: Sequence[Token], renderings: Sequence[Rendering], pairs: Pairs = NO_PAIRS
+) -> dict[str, str]:
+    """Each body of `renderings` rendered from `tokens`, by its key; two renderers `pairs`
+    names together (the first's body and the second's, asked for both) written in one pass
+    by the function it gives them."""
+    bodies: list[str | None] = [None] * len(renderings)
+    for index, (render, context) in enumerate(renderings):
+        if bodies[index] is not None:
+            continue
+        other, both = next(
+            (
+                (i, pairs[render, partner])
+                for i, (partner, _) in enumerate(renderings)
+                if (render, partner) in pairs and bodies[i] is None and i != index
+            ),
+            (None, None),
+        )
+        if other is None or both is None:
+            bodies[index] = render(tokens, context)
+        else:
+            bodies[index], bodies[other] = both(tokens, context, renderings[other][1])
+    return {
+        body_key(render, context): body
+        for (render, context), body in zip(renderings, bodies, strict=True)
+    }
 
 
 def read_body(path: Path, span: Span) -> str | None:

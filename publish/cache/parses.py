@@ -23,7 +23,7 @@ from pathlib import Path
 
 import msgspec
 
-from publish.cache.bodies import KeptBody, Rendering, close_packs, render_bodies
+from publish.cache.bodies import NO_PAIRS, KeptBody, Pairs, Rendering, close_packs, render_bodies
 from publish.cache.index import (
     EssayIndex,
     SourceEntry,
@@ -73,6 +73,7 @@ class EssayCache:
         glossary: Glossary,
         parse_file: EssayParser,
         plan: BodyPlan | None = None,
+        pairs: Pairs = NO_PAIRS,
     ):
         self.cache = cache
         self.root = cache.root
@@ -82,6 +83,7 @@ class EssayCache:
         self.glossary = glossary
         self.parse_file = parse_file
         self.renderings = plan(cache.root, settings) if plan is not None else None
+        self.pairs = pairs  # the bodies written together (see `render_bodies`)
         self.key_base = essay_key_base(settings)
         index = read_index(cache.folder) if cache.enabled else EssayIndex()
         self.index = index
@@ -203,7 +205,8 @@ class EssayCache:
         """Render the essay's bodies from its tokens and append its record (with them) to
         this process's pack; return the essay without its tokens and where its record lies
         (or, when nothing could be stored, the essay with its tokens and no record)."""
-        bodies = render_bodies(essay.tokens, self.renderings(essay) if self.renderings else ())
+        renderings = self.renderings(essay) if self.renderings else ()
+        bodies = render_bodies(essay.tokens, renderings, self.pairs)
         count = len(essay.tokens)
         try:
             data, spans = pack_bodies(bodies)
@@ -353,8 +356,8 @@ class EssaySource(msgspec.Struct, frozen=True):
 
     def bodies(self, essay: Essay) -> dict[str, str]:
         """Every body the cache keeps of the essay, rendered from its tokens."""
-        renderings = self.cache.renderings
-        return render_bodies(essay.tokens, renderings(essay) if renderings else ())
+        plan = self.cache.renderings
+        return render_bodies(essay.tokens, plan(essay) if plan else (), self.cache.pairs)
 
     def discard(self) -> None:
         """Drop the essay's record (its bodies failed a check): the next build parses it."""
@@ -382,9 +385,11 @@ def read_essays(
     plan: BodyPlan | None = None,
     build_cache: BuildCache | None = None,
     meanwhile: Sequence[Callable[[], object]] = (),
+    pairs: Pairs = NO_PAIRS,
 ) -> list[Parsed]:
     """Every essay, in order: cached where `build_cache` holds, the rest parsed (by `parse`,
-    the content's own reader of one file) across cores, each rendered as `plan` says; when
+    the content's own reader of one file) across cores, each rendered as `plan` says (the
+    bodies `pairs` names written together); when
     worker processes parse them, this process takes the steps of `meanwhile` as they do."""
     if build_cache is None or not build_cache.enabled:
         return [parse(path, root, settings, glossary) for path in paths]
@@ -392,7 +397,7 @@ def read_essays(
     # not hash the glossary, so a later build of `publish serve` must not reuse them
     build_cache.recent_parses.clear()
     close_packs()
-    cache = EssayCache(build_cache, settings, glossary, parse, plan)
+    cache = EssayCache(build_cache, settings, glossary, parse, plan, pairs)
     if build_cache.read_only:
         peeked = [cache.peek(path) for path in paths]
         cache.sources.clear()

@@ -45,11 +45,22 @@ def _made(
 ) -> Token:
     """`Token(...)` of these fields, without `Token.__post_init__`, whose one job (turning a
     list of attribute pairs into a dict) these tokens never need: `attrs` is a dict of the
-    token's own. About twice as quick, and the conversion makes every token of an essay."""
+    token's own. About twice as quick, and the conversion makes every token of an essay (one
+    statement a field: a quarter quicker again than assigning them in tuples)."""
     token = _new_token(Token)
-    token.type, token.tag, token.nesting, token.attrs, token.map = kind, tag, nesting, attrs, span
-    token.level, token.children, token.content, token.markup = level, children, content, markup
-    token.info, token.meta, token.block, token.hidden = info, meta, block, hidden
+    token.type = kind
+    token.tag = tag
+    token.nesting = nesting
+    token.attrs = attrs
+    token.map = span
+    token.level = level
+    token.children = children
+    token.content = content
+    token.markup = markup
+    token.info = info
+    token.meta = meta
+    token.block = block
+    token.hidden = hidden
     return token
 
 
@@ -290,9 +301,13 @@ def _link(node: Any, level: int, out: list[Token], citer: Citer) -> None:
     attrs = {"href": _href(node.meta["url"], citer.md)}
     if node.meta.get("title"):
         attrs["title"] = node.meta["title"]
-    out.append(Token("link_open", "a", 1, level=level, attrs=attrs))
+    out.append(
+        made_token("link_open", "a", 1, attrs, None, level, None, "", "", "", {}, False, False)
+    )
     _convert(node.children, level + 1, out, citer, "link")
-    out.append(Token("link_close", "a", -1, level=level))
+    out.append(
+        made_token("link_close", "a", -1, {}, None, level, None, "", "", "", {}, False, False)
+    )
 
 
 def _autolink(node: Any, level: int, out: list[Token], citer: Citer) -> None:

@@ -10,6 +10,7 @@ from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
+from publish.content.fasttree import made_token
 from publish.model import Glossary, GlossaryEntry
 
 
@@ -66,7 +67,7 @@ def _attach_glossary_notes(state: StateCore) -> None:
 def glossary_note_tokens(entry: GlossaryEntry, anchors: list[Token]) -> list[Token]:
     """The term marker, the definition's blocks and the back-links, in reading order."""
     meta = {"key": entry.key, "term": entry.term, "source": entry.source}
-    term = Token("glossary_term", "", 0, {}, None, 0, None, "", "", "", meta, False, False)
+    term = made_token("glossary_term", "", 0, {}, None, 0, None, "", "", "", meta, False, False)
     body = list(entry.tokens)
     if len(body) > 1 and body[0].type == "paragraph_open" and body[1].type == "inline":
         body[1] = _with_children(body[1], [term, *(body[1].children or [])])
@@ -78,9 +79,10 @@ def glossary_note_tokens(entry: GlossaryEntry, anchors: list[Token]) -> list[Tok
 
 
 def _with_children(token: Token, children: list[Token]) -> Token:
-    """`token.copy(children=children)`, made directly (`copy` goes through `dataclasses`)."""
+    """`token.copy(children=children)`, made directly (`copy` goes through `dataclasses`, and
+    `made_token` skips `Token.__post_init__`: the attributes are a dict already)."""
     t = token
-    return Token(
+    return made_token(
         t.type, t.tag, t.nesting, t.attrs, t.map, t.level, children, t.content,
         t.markup, t.info, t.meta, t.block, t.hidden,
     )  # fmt: skip

@@ -27,6 +27,7 @@ from publish.outputs.renderers import (
     email_context,
     feed_body,
     feed_context,
+    web_and_feed_bodies,
     web_body,
     web_context,
 )
@@ -40,6 +41,9 @@ CHANNELS: dict[str, Channel] = {
     "email": lambda essay, url, words: (email_body, email_context(essay, url, words)),
     "text": lambda essay, url, words: (text_body, email_context(essay, url, words)),
 }
+# The bodies written together in one pass over an essay's tokens, when both are asked for
+# (what both write alike is written once; see `cache.bodies.render_bodies`).
+BODY_PAIRS = {(web_body, feed_body): web_and_feed_bodies}
 
 
 def essay_root(essay: Essay) -> str:

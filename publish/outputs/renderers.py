@@ -30,7 +30,7 @@ from publish.outputs.notes import (
     popover_id,
     without_anchors,
 )
-from publish.outputs.tokenhtml import FastRendering, html_escape, tag_html
+from publish.outputs.tokenhtml import FastRendering, html_escape, render_pair, tag_html
 from publish.outputs.urls import resolve_url
 from publish.outputs.webonly import web_only_html
 
@@ -83,11 +83,15 @@ class WebRenderer(RendererHTML):
     def _context(self, env: dict[str, Any]) -> RenderContext:
         return env["render"]
 
+    def prepared_env(self, tokens: Sequence[Token], env: Any) -> Any:
+        """`env` with, on a web page, every note's content at hand for its citations."""
+        if self.notes_in_place:
+            return {**env, "notes": note_bodies(tokens), "table_depth": 0}
+        return env
+
     def render(self, tokens: Sequence[Token], options: Any, env: Any) -> str:
         """Render the tokens, every note's content at hand for the citations in place."""
-        if self.notes_in_place:
-            env = {**env, "notes": note_bodies(tokens), "table_depth": 0}
-        return super().render(tokens, options, env)
+        return super().render(tokens, options, self.prepared_env(tokens, env))
 
     def link_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """A link, with site-relative targets resolved against the context's base (out of
@@ -296,6 +300,15 @@ def render_feed(tokens: Sequence[Token], context: RenderContext) -> str:
 def feed_body(tokens: Sequence[Token], context: RenderContext) -> str:
     """`render_feed`, always rendering."""
     return FEED_RENDERER.render(tokens, build_parser().options, {"render": context})
+
+
+def web_and_feed_bodies(
+    tokens: Sequence[Token], web: RenderContext, feed: RenderContext
+) -> tuple[str, str]:
+    """`web_body(tokens, web)` and `feed_body(tokens, feed)`, written in one pass."""
+    envs = ({"render": web}, {"render": feed})
+    options = build_parser().options
+    return render_pair(WEB_RENDERER, FEED_RENDERER, tokens, options, envs)
 
 
 class EmailRenderer(WebRenderer):

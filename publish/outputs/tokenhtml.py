@@ -8,14 +8,18 @@ plain functions that write the same string as the library's (`tag_html` is its
 A rule a renderer of ours defines itself is kept and called as the library would call it;
 a token type without a rule is written by `tag_html`, as the library writes it by
 `renderToken`. tests/test_tokenhtml.py holds it to the library's output.
+
+`render_pair` writes what two such renderers write of the same tokens (an essay's web page
+and its feed entry) in one pass: a token both write by the same plain rule (text, a tag, a
+break: most of an essay) is written once, for both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
+from functools import cache, partial
 from html import escape
-from typing import Any
+from typing import Any, NamedTuple
 
 from markdown_it.common.utils import escapeHtml
 from markdown_it.renderer import RendererHTML
@@ -94,12 +98,25 @@ def _raw(tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
     return tokens[idx].content
 
 
+# The rules that write a token from the token list and the options alone (never the
+# renderer or `env`): what two renderers write by the same one of them is the same.
+_PLAIN_RULES: set[Rule] = {_tag, _text, _raw}
+
+
+@cache  # one rule a text, so that renderers of the same options share it
 def _constant(text: str) -> Rule:
-    return lambda tokens, idx, options, env: text
+    def rule(tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+        return text
+
+    _PLAIN_RULES.add(rule)
+    return rule
 
 
+@cache  # one rule a shape, so that renderers of the same options share it
 def _tag_rule(xhtml: bool) -> Rule:
-    return _tag if xhtml else partial(_tag, xhtml=False)
+    rule = _tag if xhtml else partial(_tag, xhtml=False)
+    _PLAIN_RULES.add(rule)
+    return rule
 
 
 def default_rules(xhtml: bool, breaks: bool) -> dict[str, Rule]:
@@ -143,6 +160,10 @@ class FastRendering(RendererHTML):
         inline_rules = dict(rules)
         rules.pop("inline", None)  # at the block level an inline token renders its children
         return rules, inline_rules, default
+
+    def prepared_env(self, tokens: Sequence[Token], env: Any) -> Any:
+        """The `env` a rendering of `tokens` starts with (a renderer of ours may add to it)."""
+        return env
 
     def render(self, tokens: Sequence[Token], options: Any, env: Any) -> str:
         """What `RendererHTML.render` returns."""
@@ -189,3 +210,119 @@ def _inline(
         else:
             append(rule(kind, default)(tokens, idx, options, env))
     return "".join(out)
+
+
+class _Pair(NamedTuple):
+    """Which token types two renderers' tables write by the same plain rule."""
+
+    shared: frozenset[str]  # types with a rule in either table, the same plain one in both
+    known: frozenset[str]  # types with a rule in either table
+    by_default: bool  # whether a type with no rule in either is written the same by both
+    text: bool  # whether both write text by the library's rule
+
+
+def _pair(first: Tables, second: Tables, inline: bool) -> _Pair:
+    """What two renderers' block (or inline) rules share."""
+    rules_a, rules_b = (first[1], second[1]) if inline else (first[0], second[0])
+    known = frozenset(rules_a.keys() | rules_b.keys())
+    shared = frozenset(
+        kind
+        for kind in known
+        if rules_a.get(kind, first[2]) is rules_b.get(kind, second[2])
+        and rules_a.get(kind, first[2]) in _PLAIN_RULES
+    )
+    by_default = first[2] is second[2] and first[2] in _PLAIN_RULES
+    return _Pair(shared, known, by_default, rules_a.get("text") is _text is rules_b.get("text"))
+
+
+# what two renderers' tables share, by the tables' identities (the tables kept with it)
+_shared_rules: dict[tuple[int, int], tuple[Tables, Tables, _Pair, _Pair]] = {}
+
+
+def _pairs(first: Tables, second: Tables) -> tuple[_Pair, _Pair]:
+    """What two renderers' block rules and inline rules share (found once a pair)."""
+    found = _shared_rules.get((id(first), id(second)))
+    if found is None or found[0] is not first or found[1] is not second:
+        pairs = _pair(first, second, inline=False), _pair(first, second, inline=True)
+        found = _shared_rules[id(first), id(second)] = (first, second, *pairs)
+    return found[2], found[3]
+
+
+def render_pair(
+    first: FastRendering,
+    second: FastRendering,
+    tokens: Sequence[Token],
+    options: Any,
+    envs: tuple[Any, Any],
+) -> tuple[str, str]:
+    """What `first.render(tokens, options, envs[0])` and `second.render(tokens, options,
+    envs[1])` return, for renderers whose `render` is `prepared_env` then `FastRendering`'s:
+    written in one pass, each token both write by the same plain rule written once (apart,
+    when either renderer writes inline tokens its own way)."""
+    if any(type(r).renderInline is not FastRendering.renderInline for r in (first, second)):
+        return first.render(tokens, options, envs[0]), second.render(tokens, options, envs[1])
+    tables_a, tables_b = first._tables_for(options), second._tables_for(options)
+    env_a, env_b = first.prepared_env(tokens, envs[0]), second.prepared_env(tokens, envs[1])
+    pair, inline_pair = _pairs(tables_a, tables_b)
+    out_a: list[str] = []
+    out_b: list[str] = []
+    rule_a, rule_b, default_a, default_b = (
+        tables_a[0].get,
+        tables_b[0].get,
+        tables_a[2],
+        tables_b[2],
+    )
+    for idx, token in enumerate(tokens):
+        kind = token.type
+        if kind == "inline":
+            if token.children:
+                a, b = _inline_pair(
+                    token.children, tables_a, tables_b, inline_pair, options, env_a, env_b
+                )
+                out_a.append(a)
+                out_b.append(b)
+        elif kind in pair.shared or (pair.by_default and kind not in pair.known):
+            piece = rule_a(kind, default_a)(tokens, idx, options, env_a)
+            out_a.append(piece)
+            out_b.append(piece)
+        else:
+            out_a.append(rule_a(kind, default_a)(tokens, idx, options, env_a))
+            out_b.append(rule_b(kind, default_b)(tokens, idx, options, env_b))
+    return "".join(out_a), "".join(out_b)
+
+
+def _inline_pair(
+    tokens: Sequence[Token],
+    tables_a: Tables,
+    tables_b: Tables,
+    pair: _Pair,
+    options: Any,
+    env_a: Any,
+    env_b: Any,
+) -> tuple[str, str]:
+    """`_inline` of two renderers' tables, in one pass (see `render_pair`)."""
+    out_a: list[str] = []
+    out_b: list[str] = []
+    rule_a, rule_b, default_a, default_b = (
+        tables_a[1].get,
+        tables_b[1].get,
+        tables_a[2],
+        tables_b[2],
+    )
+    shared, known, by_default, plain_text = pair
+    for idx, token in enumerate(tokens):
+        kind = token.type
+        if kind == "text" and plain_text:
+            text = token.content  # `escape_html`, written out: most tokens are text
+            if "&" in text or "<" in text or ">" in text or '"' in text:
+                text = escapeHtml(text)
+            out_a.append(text)
+            out_b.append(text)
+        elif kind in shared or (by_default and kind not in known):
+            piece = rule_a(kind, default_a)(tokens, idx, options, env_a)
+            out_a.append(piece)
+            out_b.append(piece)
+        else:
+            out_a.append(rule_a(kind, default_a)(tokens, idx, options, env_a))
+            out_b.append(rule_b(kind, default_b)(tokens, idx, options, env_b))
+    return "".join(out_a), "".join(out_b)

@@ -18,7 +18,7 @@ from publish.content.images import ImageSizes
 from publish.content.site import load_site as read_files
 from publish.errors import Problem
 from publish.model import Essay, Settings, Site
-from publish.outputs.bodies import essay_bodies
+from publish.outputs.bodies import BODY_PAIRS, essay_bodies
 from publish.pipeline.formats import BODIES, ROUTES
 from publish.schedule.slots import apply_release_dates
 from publish.state.releases import Binding, Known, recorded_releases
@@ -65,6 +65,7 @@ def load(
         plan=plan,
         build_cache=cache,
         meanwhile=meanwhile,
+        pairs=BODY_PAIRS,
     )
     files, warnings = read_files(root, reader, cache, ROUTES)
     known = read_first[0] if read_first else recorded_releases(root, files.settings)

@@ -9,6 +9,7 @@ of wall and 5 ms of CPU against 12 and 20), twice in every cold build."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import gc
@@ -142,12 +143,14 @@ HEADER = struct.Struct("<QQ")  # a task (start, length), or a reply's length (an
 
 class _Worker:
     """One forked worker as the parent sees it: its process, the pipe it is handed runs on,
-    the pipe its results come back on, and the number of the run it holds, if any (one at a
-    time: a run handed ahead to a busy worker could wait behind a long one)."""
+    the pipe its results come back on, and the numbers of the runs it holds, oldest first
+    (one at a time once the parent is free to answer: a run handed ahead to a busy worker
+    could wait behind a long one; two while the parent takes its own steps, so that a worker
+    done with a run starts its next at once rather than waiting for the step to end)."""
 
     def __init__(self, pid: int, tasks: int, results: int):
         self.pid, self.tasks, self.results = pid, tasks, results
-        self.run: int | None = None
+        self.runs: collections.deque[int] = collections.deque()
 
 
 class _Team:
@@ -202,8 +205,8 @@ class _Team:
     ) -> Iterator[Any]:
         """What each run made, in order, the runs handed out as workers become free (no
         more than `window` values made or in hand beyond what the caller has taken), and
-        each step of `meanwhile` taken when no reply is waiting (so a worker done with a run
-        waits at most one step for its next)."""
+        each step of `meanwhile` taken when no reply is waiting (while steps are left, each
+        worker holds a run beyond the one it makes, so that it never waits for a step to end)."""
         steps = list(reversed(meanwhile))  # taken from the end: the first step first
         starts = [0, *itertools.accumulate(lengths[:-1])]
         made: dict[int, list[Any]] = {}
@@ -221,23 +224,26 @@ class _Team:
                 while steps:  # what the workers left no time for
                     steps.pop()()
                 return
-            for member in self.members:  # then the run to take next is in some worker's hands
-                if (
-                    member.run is None
-                    and handed < len(lengths)
-                    and (window is None or held == 0 or held + lengths[handed] <= window)
-                ):
-                    self._hand(member, handed, starts[handed], lengths[handed])
-                    held += lengths[handed]
-                    handed += 1
+            # then the run to take next is in some worker's hands (and, while this process
+            # has steps to take, the one after it in line behind the worker's run)
+            for depth in range(1, 3 if steps else 2):
+                for member in self.members:
+                    if (
+                        len(member.runs) < depth
+                        and handed < len(lengths)
+                        and (window is None or held == 0 or held + lengths[handed] <= window)
+                    ):
+                        self._hand(member, handed, starts[handed], lengths[handed])
+                        held += lengths[handed]
+                        handed += 1
             ready = poller.poll(0 if steps else None)
             if not ready:
                 steps.pop()()
                 continue
             for descriptor, _ in ready:
                 member = by_pipe[descriptor]
-                made[member.run] = self._reply(member)
-                member.run = None
+                made[member.runs[0]] = self._reply(member)
+                member.runs.popleft()
 
     def _hand(self, member: _Worker, number: int, start: int, length: int) -> None:
         """Hand a worker a run (a ChildProcessError if it has died)."""
@@ -245,7 +251,7 @@ class _Team:
             os.write(member.tasks, HEADER.pack(start, length))
         except BrokenPipeError:
             raise self._died(member) from None
-        member.run = number
+        member.runs.append(number)
 
     def _reply(self, member: _Worker) -> list[Any]:
         """What a worker made of its oldest run; what it raised, raised here."""
@@ -281,7 +287,7 @@ class _Team:
         may still be working (the caller stopped early or a run failed)."""
         try:
             for member in self.members:
-                if kill or member.run is not None:
+                if kill or member.runs:
                     with contextlib.suppress(ProcessLookupError):
                         if member.pid:
                             os.kill(member.pid, signal.SIGKILL)
