@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 # step of its own: Jinja first (the largest), then what the place phase and its finishers add.
 PLACE_PHASE = (
     "jinja2",
+    "jinja2.ext",  # the templates' i18n extension, loaded by name when they are set up
     "publish.outputs.templates",
     "publish.outputs.mail",
     "publish.pipeline.place",
