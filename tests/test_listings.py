@@ -140,3 +140,24 @@ def test_a_link_in_the_tree_lists_the_whole_tree(tmp_path) -> None:
     kept(site, at)
     assert not at.exists()
     assert same(listings.listed(site, at, racy=0), listed_tree(site))
+
+
+# Slugs and files in any script, a long name, and a name whose bytes are not UTF-8 (kept by
+# the file system as it is: a listing that cannot hold it is not kept, and the tree is listed)
+NAMES = ["очерк", "随筆", "مقالة", "ένα-δοκίμιο", "café", "e\u0301t\u00e9", "🦉-notes", "x" * 200]
+
+
+@pytest.mark.parametrize("odd_bytes", [False, True], ids=["scripts", "not-utf-8"])
+def test_names_in_any_script_are_found_as_a_full_listing_finds_them(tmp_path, odd_bytes) -> None:
+    site = tree_of(tmp_path / "site")
+    for name in NAMES:
+        (site / name).mkdir()
+        (site / name / "index.html").write_text(name)
+    if odd_bytes:
+        (site / os.fsdecode(b"caf\xe9.html")).write_text("latin-1 name")
+    aged(site)
+    at = tmp_path / "site.listing"
+    kept(site, at)
+    assert at.exists() != odd_bytes  # a name JSON cannot hold: no listing kept
+    (site / NAMES[1] / "new.html").write_text("new")
+    assert same(listings.listed(site, at, racy=0), listed_tree(site))

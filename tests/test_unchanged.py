@@ -127,6 +127,21 @@ def test_nothing_changed_prints_the_last_report_without_building(
     assert outputs(root) == before
 
 
+def test_a_file_whose_name_is_not_utf_8_is_published_and_rebuilt_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """A file beside the essays whose name's bytes are not UTF-8 (as a Latin-1 archive
+    leaves them) is published; the manifest of an unchanged rebuild cannot hold its name in
+    JSON, so none is kept and each rebuild is a whole one, which is only slower."""
+    root = small_site(tmp_path / "site")
+    odd = os.fsdecode(b"caf\xe9-menu.txt")
+    (root / "essays" / odd).write_text("soup", encoding="utf-8")
+    first = built(root)
+    assert built(root) == first
+    assert (root / "build" / "site" / odd).read_text(encoding="utf-8") == "soup"
+    assert not unchanged.manifest_path(root, False).exists()
+
+
 @settings(max_examples=20)
 @given(
     changes=st.lists(st.sampled_from(sorted(CHANGES)), min_size=1, max_size=2, unique=True),

@@ -307,5 +307,11 @@ def read_json_file(path: Path, magic: bytes, decoder: msgspec.json.Decoder[Any])
 
 
 def write_json_file(path: Path, magic: bytes, value: Any) -> bool:
-    """Keep `value` as JSON in a one-part cache file (atomically); False when the disk refused."""
-    return write_cache_file(path, pack_record(magic, NO_KEY, [msgspec.json.encode(value)]))
+    """Keep `value` as JSON in a one-part cache file (atomically); False when the disk
+    refused, or when JSON cannot hold the value (a file name whose bytes are not UTF-8):
+    nothing is kept then, and what reads the file finds none."""
+    try:
+        encoded = msgspec.json.encode(value)
+    except (UnicodeEncodeError, msgspec.EncodeError):
+        return False
+    return write_cache_file(path, pack_record(magic, NO_KEY, [encoded]))

@@ -297,9 +297,11 @@ def keep(
 
 
 def _write(path: Path, manifest: Manifest) -> bool:
-    """Write a manifest atomically; False when the disk refused (it only costs time)."""
+    """Write a manifest atomically; False when the disk refused, or when JSON cannot hold a
+    path it stamps (a file name whose bytes are not UTF-8): either only costs time, the
+    next build being a whole one."""
     try:
         write_atomically(path, msgspec.json.encode(manifest), durable=False)
-    except OSError:
+    except (OSError, UnicodeEncodeError, msgspec.EncodeError):
         return False
     return True
