@@ -113,6 +113,8 @@ def test_an_essay_of_plain_front_matter_is_read_without_a_yaml_loader(
         WORDS,
         KEYS,
         st.text(alphabet=st.sampled_from([*"aeflnorstuxyAEFLNORSTUXYbB019_.- ~"]), max_size=8),
+        # words in other scripts: letters YAML 1.1's booleans and nulls never start with
+        st.text(alphabet=st.sampled_from([*"éжΩ漢عनğ١٢ⅷ0-:. "]), min_size=1, max_size=8),
     )
 )
 def test_a_word_is_told_as_yamls_resolver_tells_it(word: str) -> None:
