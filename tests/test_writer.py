@@ -59,6 +59,39 @@ def test_writes_exactly_the_files_given(tmp_path: Path) -> None:
     assert sorted(p.name for p in target.parent.iterdir()) == ["site"], "no staging left"
 
 
+def test_a_staged_tree_asks_for_each_new_folder_once_and_none_that_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each folder of a new tree is made once, by the first file that needs it; a file whose
+    folder exists (the tree's top, a folder made for an earlier file) asks for no `mkdir`."""
+    asked: list[str] = []
+    real_mkdir = os.mkdir
+
+    def mkdir(path: str | os.PathLike[str], *args: object, **kwargs: object) -> None:
+        asked.append(os.fspath(path))
+        real_mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    files = {
+        "index.html": "top",
+        "feed.xml": "top too",
+        "essay/index.html": "one",
+        "tags/a/index.html": "a",
+        "tags/a/feed.xml": "a's feed",
+        "tags/b/index.html": "b",
+        "tags/index.html": "tags",
+    }
+    target = tmp_path / "build" / "site"
+    target.parent.mkdir()
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    write_tree(files, target)
+    monkeypatch.undo()
+    assert tree(target) == {path: text.encode() for path, text in files.items()}
+    staged = [Path(path) for path in asked if ".site-new-" in path]
+    staging = next(path for path in staged if path.name.startswith(".site-new-"))
+    inside = sorted(path.relative_to(staging).as_posix() for path in staged if path != staging)
+    assert inside == ["essay", "tags", "tags/a", "tags/b"]
+
+
 def test_duplicate_paths_are_refused() -> None:
     with pytest.raises(PublishError) as caught:
         merge_outputs({"a/index.html": "1", "b.html": "2"}, {"a/index.html": "3"})

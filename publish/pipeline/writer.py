@@ -42,6 +42,7 @@ from publish.support.locks import exclusive_lock
 from publish.support.testhooks import hold_at
 
 LOCK_NAME = ".lock"
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
 Maker = Callable[[Sequence[Content | Deferred]], Iterable[Content]]
@@ -67,9 +68,9 @@ def place(placing: Placing) -> FileStamp:
     its stamp as written, for the output memo (taken where it is written, so the build need
     not look at the file again)."""
     data = as_bytes(made(placing.content))
-    placing.path.parent.mkdir(parents=True, exist_ok=True)
     if placing.previous is None:
         return _written(placing.path, data)
+    placing.path.parent.mkdir(parents=True, exist_ok=True)
     return _write_file(placing.path, data, placing.previous)
 
 
@@ -79,8 +80,14 @@ def placed_in_turn(placings: Sequence[Placing]) -> Iterator[FileStamp]:
 
 
 def _written(path: Path, data: bytes) -> FileStamp:
-    """Write a new file (with the output mode: 0o666 less the umask) and give its stamp."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    """Write a new file (with the output mode: 0o666 less the umask) and give its stamp; its
+    folder is made only when the file cannot be opened for want of it (most files of a staged
+    tree share a folder made already: no `mkdir` is asked of the system for those)."""
+    try:
+        descriptor = os.open(path, _WRITE_FLAGS, 0o666)
+    except FileNotFoundError:
+        os.makedirs(path.parent, exist_ok=True)  # each folder with the output mode (0o777)
+        descriptor = os.open(path, _WRITE_FLAGS, 0o666)
     try:
         view = memoryview(data)
         while view:
