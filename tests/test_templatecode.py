@@ -27,6 +27,7 @@ from publish.layout import CACHE_DIR
 from publish.outputs import templatecode
 from publish.outputs.templatecode import (
     PACKAGE_TEMPLATES,
+    JoinedOutputCode,
     TemplateCode,
     compile_options,
     template_key,
@@ -278,6 +279,10 @@ def test_every_other_thing_the_code_depends_on_changes_the_key(
         _environment(line_statement_prefix="#"),
         _environment(newstyle_gettext=False),
     ]
+    newer_code = type("NewerCode", (JoinedOutputCode,), {"code_version": 99})
+    newer_code.__module__ = JoinedOutputCode.__module__  # the same class, a new version
+    newer_code.__qualname__ = JoinedOutputCode.__qualname__
+    changed.append(_environment(code_generator_class=newer_code))
     with_extension = _environment()
     with_extension.add_extension("jinja2.ext.loopcontrols")
     changed.append(with_extension)

@@ -23,9 +23,11 @@ from types import CodeType
 from typing import Any, BinaryIO
 
 import jinja2
+import markupsafe
 from jinja2 import Environment, nodes
 from jinja2.bccache import Bucket, BytecodeCache, FileSystemBytecodeCache
 from jinja2.compiler import CodeGenerator, Frame
+from markupsafe import Markup, escape
 
 PACKAGE_TEMPLATES = Path(__file__).parent.parent / "templates"
 # Where the packaged templates' compiled code is kept: beside them, in the package's own
@@ -183,10 +185,11 @@ def _environment_options(environment: Environment) -> str:
 
 
 def _named(value: Any) -> str:
-    """A setting as text: a function or class by its qualified name (and what it is passed)."""
+    """A setting as text: a function or class by its qualified name (and what it is passed),
+    with the version of the code it writes where it says one (`JoinedOutputCode`)."""
     if isinstance(value, type) or callable(value):
         return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}" + (
-            f"/{_passed(value)}"
+            f"/{_passed(value)}@{getattr(value, 'code_version', '')}"
         )
     return repr(value)
 
@@ -206,6 +209,24 @@ JINJA_OUTPUT_PARTS = (
     "_output_child_post",
 )
 JOINS_OUTPUT = all(hasattr(CodeGenerator, part) for part in JINJA_OUTPUT_PARTS)
+# markupsafe's escaping of text to text (in C where its speedups are built), which its public
+# `escape` calls and wraps in a new Markup object; without it, `escape` itself is taken.
+ESCAPE_INNER: Callable[[str], str] | None = getattr(markupsafe, "_escape_inner", None)
+# How the joined code names `escaped_text` (no template name or Jinja's own starts with "_p").
+ESCAPED_TEXT = "_publish_escaped_text"
+
+
+def escaped_text(value: Any) -> str:
+    """The text of `escape(value)`, without its Markup object: what an output tag's pieces
+    are, as they are joined into one plain string at once (a page's hundred escaped values
+    each made a Markup object, only to be joined; a rendered body was copied into a new one)."""
+    if type(value) is str and ESCAPE_INNER is not None:
+        return ESCAPE_INNER(value)
+    if type(value) is Markup:
+        return value  # `escape` would copy it into a new Markup of the same text
+    if ESCAPE_INNER is None or hasattr(value, "__html__"):
+        return escape(value)
+    return ESCAPE_INNER(str(value))  # as `escape` does
 
 
 class JoinedOutputCode(CodeGenerator):
@@ -216,9 +237,17 @@ class JoinedOutputCode(CodeGenerator):
     piece made as Jinja makes it (escaped, finalized); only where the pieces are buffered
     (a macro, a `set` block, a call) does Jinja's own code stand, as it joins them there."""
 
+    code_version = 2  # changes the key of kept code (see `compile_options`) when this does
+
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
+        """Jinja's module, with `escaped_text` imported for the joined pieces."""
+        self.writeline(f"from {__name__} import escaped_text as {ESCAPED_TEXT}")
+        super().visit_Template(node, frame)
+
     def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
         """One `yield "".join((...))` of the output's pieces (Jinja's code for a single
-        piece, where it buffers, or where a template that extends another may not output)."""
+        constant piece, where it buffers, or where a template that extends another may not
+        output); each escaped piece as text (`escaped_text`), not a Markup object."""
         if not JOINS_OUTPUT or frame.buffer is not None or frame.require_output_check:
             super().visit_Output(node, frame)
             return
@@ -236,8 +265,12 @@ class JoinedOutputCode(CodeGenerator):
                 body[-1].append(const)
             else:
                 body.append([const])
-        if len(body) == 1:  # one piece: yielded as it is
+        if len(body) == 1 and isinstance(body[0], list):  # one text: yielded as it is
             super().visit_Output(node, frame)
+            return
+        if len(body) == 1:  # one expression: yielded as its text
+            self.writeline("yield ", body[0])
+            self._output_piece(body[0], frame, finalize)
             return
         self.writeline('yield "".join((')
         self.indent()
@@ -246,9 +279,19 @@ class JoinedOutputCode(CodeGenerator):
                 self.writeline(self._output_const_repr(item) + ",")
                 continue
             self.newline(item)
-            self._output_child_pre(item, frame, finalize)
-            self.visit(item, frame)
-            self._output_child_post(item, frame, finalize)
+            self._output_piece(item, frame, finalize)
             self.write(",")
         self.outdent()
         self.writeline("))")
+
+    def _output_piece(self, item: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        """One expression of an output, made as Jinja makes it (finalized, escaped where
+        autoescape is on), escaped to text rather than to a Markup object."""
+        if frame.eval_ctx.volatile or not frame.eval_ctx.autoescape:
+            self._output_child_pre(item, frame, finalize)
+        else:
+            self.write(f"{ESCAPED_TEXT}(")
+            if finalize.src is not None:
+                self.write(finalize.src)
+        self.visit(item, frame)
+        self._output_child_post(item, frame, finalize)
