@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from jinja2.runtime import Macro
 from lxml import etree, html
 
 from publish.errors import PublishError
+from publish.outputs.templates import joined, template_environment
+from publish.outputs.web import Head
 from tests.tools import validate_html
 from tests.websites import SVG, build_site, essay_file, example_site, fixture_site, snapshot
 
@@ -588,3 +594,78 @@ def test_two_emails_at_one_path_name_both_essays(tmp_path: Path) -> None:
     [problem] = caught.value.problems
     assert problem.path == f"{first.slug}.html"
     assert first.path in problem.message and second.path in problem.message
+
+
+# --- The head's optional elements ------------------------------------------------------
+
+HEAD_VALUE = st.text(alphabet="ab \"'<&é", max_size=5)
+
+
+def render_base(head: Head, creator: str = "", handle: str = "") -> str:
+    """`base.html` alone (no block filled), for a page with `head`, the site's creator
+    `creator` and the fediverse account's `handle`."""
+    templates = template_environment(Path("/nonexistent/templates"), auto_reload=False)
+    site = SimpleNamespace(
+        title="The Site",
+        profiles=[],
+        fediverse_creator=creator,
+        search=False,
+        url="https://example.org/",
+        author="A. Writer",
+        description="",
+    )
+    fediverse = SimpleNamespace(me=[], creator=handle) if handle else None
+    return joined(
+        templates.get_template("base.html").generate(
+            site=site,
+            head=head,
+            root="../",
+            feeds={"rss": "r", "atom": "a", "json": "j"},
+            cadence="",
+            subscribe_box=False,
+            fediverse=fediverse,
+        )
+    )
+
+
+@given(
+    description=HEAD_VALUE,
+    canonical=HEAD_VALUE,
+    image=HEAD_VALUE,
+    image_alt=HEAD_VALUE,
+    creator=HEAD_VALUE,
+    handle=HEAD_VALUE,
+)
+def test_the_head_has_each_optional_element_exactly_when_its_value_is_not_empty(
+    description: str, canonical: str, image: str, image_alt: str, creator: str, handle: str
+) -> None:
+    head = Head("Title", description, canonical, image=image, image_alt=image_alt)
+    page = html.fromstring(render_base(head, creator, handle).encode())
+    expected = {
+        ("name", "description"): description,
+        ("property", "og:url"): canonical,
+        ("property", "og:description"): description,
+        ("property", "og:image:alt"): image_alt if image else "",
+        ("name", "twitter:description"): description,
+        ("name", "fediverse:creator"): creator or handle,
+    }
+    for (attribute, name), value in expected.items():
+        found = [m.get("content") for m in page.head.findall("meta") if m.get(attribute) == name]
+        assert found == ([value] if value else []), name
+
+
+def test_the_head_of_a_page_calls_no_macro(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each optional element of the head is written out in `base.html`: no macro call each
+    (a call, its context and its buffer cost more than the element, on every page)."""
+    calls: list[str] = []
+    real_invoke = Macro._invoke
+
+    def invoke(self: Macro, arguments: list[object], autoescape: bool) -> str:
+        calls.append(self.name)
+        return real_invoke(self, arguments, autoescape)
+
+    monkeypatch.setattr(Macro, "_invoke", invoke)
+    head = Head("Title", "About it", "https://example.org/x/", image="i.png", image_alt="An i")
+    text = render_base(head, "@writer@example.org")
+    assert '<meta property="og:image:alt" content="An i">' in text
+    assert calls == []
