@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import feedparser
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree, html
 
 from tests.tools import newsboat_items
@@ -270,3 +273,75 @@ def test_making_a_feed_looks_for_no_module(tmp_path: Path) -> None:
     finally:
         _imports.pop()
     assert [name for name in looked_for if name.startswith("feedgen")] == []
+
+
+def test_each_essays_rss_item_is_written_once_however_many_feeds_carry_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lxml writes each essay's RSS item once in a process: a feed carrying items written
+    before (the main feed's essays in their tags' feeds) takes their text as it was written."""
+    from feedgen import feed as feedgen_feed
+
+    written: list[str] = []
+    real_tostring = feedgen_feed.etree.tostring
+
+    def tostring(document: Any, *args: Any, **kwargs: Any) -> Any:
+        written.extend(document.getroot().xpath("channel/item/link/text()"))
+        return real_tostring(document, *args, **kwargs)
+
+    monkeypatch.setattr(feedgen_feed.etree, "tostring", tostring)
+    files = _made_feeds(_feed_site(tmp_path))
+    monkeypatch.undo()
+    carried = [
+        link
+        for path, data in files.items()
+        if path.endswith("feed.xml")
+        for link in etree.fromstring(data).xpath("//item/link/text()")
+    ]
+    assert len(carried) > len(set(carried)), "essays carried by several RSS feeds"
+    assert sorted(written) == sorted(set(carried)), "each item written once"
+
+
+FEED_TEXT = st.text(alphabet="ab <>&\"'é\n", min_size=1, max_size=12).filter(str.strip)
+
+
+@given(
+    titles=st.lists(FEED_TEXT, min_size=1, max_size=4),
+    summary=FEED_TEXT,
+    tag_sets=st.lists(st.sets(st.sampled_from(["alpha", "beta", "gamma"])), min_size=4),
+    items=st.integers(1, 4),
+    hub=st.booleans(),
+)
+def test_feeds_taking_items_written_before_are_feedgens_documents(
+    titles: list[str], summary: str, tag_sets: list[set[str]], items: int, hub: bool
+) -> None:
+    """Every feed made after others, with items of theirs, is byte for byte feedgen's own
+    document of it made alone, whatever the essays' titles, summaries (text that XML escapes,
+    an `<item>` line) and tags, the feeds' length and a WebSub hub."""
+    from publish.outputs.feeds import render_feeds
+    from publish.outputs.files import as_bytes, made
+    from publish.pipeline.load import load
+
+    with tempfile.TemporaryDirectory() as folder:
+        extra = f"feed_items = {items}"
+        if hub:
+            extra += '\n[deploy]\ntarget = "dir:/nowhere"\nwebsub_hub = "https://hub.example.org/"'
+        root = fixture_site(Path(folder) / "site", url=URL, essays=0, extra=extra)
+        for number, title in enumerate(titles, start=1):
+            tags = ", ".join(json.dumps(tag) for tag in sorted(tag_sets[number - 1]))
+            text = essay_file(
+                title,
+                f"2025-0{number}-01",
+                "A paragraph.\n\n    <item>\n\nAnother.\n",
+                slug=f"essay-{number}",
+                summary=json.dumps(summary),
+                tags=f"[{tags}]",
+            )
+            (root / "essays" / f"{number:02d}.md").write_text(text, encoding="utf-8")
+        site = load(root).site
+        together = {p: as_bytes(made(c)) for p, c in render_feeds(site).items()}
+        alone = {p: as_bytes(made(render_feeds(site)[p])) for p in together}
+    assert alone == together
+    assert (b'rel="hub"' in together["feed.xml"]) == hub
+    feed_items = etree.fromstring(together["feed.xml"]).xpath("//item")
+    assert len(feed_items) == min(items, len(site.essays))

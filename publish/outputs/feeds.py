@@ -30,6 +30,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR = "publish"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 STYLESHEET = "feed.xsl"  # shows the RSS feeds as a page in a browser (see web.py)
+# How feedgen's pretty-printed RSS document begins each item and ends (items come last).
+ITEM_START = b"    <item>\n"
+CHANNEL_END = b"  </channel>\n</rss>\n"
 
 
 def render_feeds(site: Site) -> OutputFiles:
@@ -51,9 +54,7 @@ def render_feeds(site: Site) -> OutputFiles:
             newest,
             settings.title,
             lambda: _rss(
-                site,
-                _generator(site, newest, contents, "feed.xml", "", settings.title),
-                STYLESHEET,
+                site, _rss_document(site, newest, contents, "feed.xml", "", settings.title)
             ),
         ),
         "atom.xml": feed(
@@ -94,11 +95,30 @@ def _tag_feed(
     site: Site, essays: list[Essay], contents: FeedContents, folder: str, title: str
 ) -> bytes:
     """One tag's RSS feed."""
-    return _rss(
-        site,
-        _generator(site, essays, contents, f"{folder}feed.xml", folder, title),
-        "../" * folder.count("/") + STYLESHEET,
-    )
+    document = _rss_document(site, essays, contents, f"{folder}feed.xml", folder, title)
+    return _rss(site, document, "../" * folder.count("/") + STYLESHEET)
+
+
+def _rss_document(
+    site: Site,
+    essays: Sequence[Essay],
+    contents: FeedContents,
+    feed_path: str,
+    page_path: str,
+    title: str,
+) -> bytes:
+    """feedgen's RSS document of `essays` (pretty-printed), each essay's item written by lxml
+    once in a process: feedgen's document with entries only for the essays no feed carried
+    before, then every item's text put in the feed's order (lxml writes each item of a feed
+    on lines of its own, at one depth, the same in any feed)."""
+    new = [essay for essay in essays if essay.slug not in contents.items]
+    fg = _generator(site, essays, contents, feed_path, page_path, title, new)
+    document = fg.rss_str(pretty=True)
+    channel = contents.keep_items(new, document)
+    if channel is None:  # not the shape lxml writes: feedgen's own document, whole
+        fg = _generator(site, essays, contents, feed_path, page_path, title)
+        return fg.rss_str(pretty=True)
+    return b"".join([channel, *(contents.items[essay.slug] for essay in essays), CHANNEL_END])
 
 
 class FeedContents:
@@ -110,6 +130,7 @@ class FeedContents:
         self.site = site
         self.contents: dict[str, str] = {}
         self.entries: dict[str, FeedEntry] = {}
+        self.items: dict[str, bytes] = {}  # each essay's RSS item as lxml wrote it in a feed
 
     def of(self, essays: Sequence[Essay]) -> dict[str, str]:
         """The contents of `essays` (and of any rendered before), by slug."""
@@ -117,6 +138,26 @@ class FeedContents:
             if essay.slug not in self.contents:
                 self.contents[essay.slug] = feed_content(self.site, essay)
         return self.contents
+
+    def keep_items(self, essays: Sequence[Essay], document: bytes) -> bytes | None:
+        """Keep the text of each item of an RSS document of `essays` (in their order), each
+        from its first line to the next item's (an item holds no `<item>` line of its own:
+        lxml escapes every `<` of a text or an attribute); the document before its items
+        (None, and nothing kept, if it holds other than exactly those items, last)."""
+        if not document.endswith(CHANNEL_END):
+            return None
+        starts: list[int] = []
+        start = document.find(ITEM_START)
+        while start >= 0:
+            starts.append(start)
+            start = document.find(ITEM_START, start + len(ITEM_START))
+        if len(starts) != len(essays):
+            return None
+        channel_end = len(document) - len(CHANNEL_END)
+        bounds = [*starts, channel_end]
+        for number, essay in enumerate(essays):
+            self.items[essay.slug] = document[bounds[number] : bounds[number + 1]]
+        return document[: bounds[0]]
 
     def add_entry(self, fg: FeedGenerator, essay: Essay) -> None:
         """Add the essay's entry to a feed, first in it (made when first added, see
@@ -143,8 +184,10 @@ def _generator(
     feed_path: str,
     page_path: str,
     title: str,
+    entries: Sequence[Essay] | None = None,
 ) -> FeedGenerator:
-    """A FeedGenerator for `essays`, its self link at `feed_path`, its page at `page_path`."""
+    """A FeedGenerator for `essays`, its self link at `feed_path`, its page at `page_path`,
+    with the entries of `entries` (a part of `essays`, in their order; all of them if None)."""
     load_feed_libraries()  # feedgen.feed before its extensions, which need what it loads
     from feedgen.ext.dc import DcEntryExtension, DcExtension
     from feedgen.ext.media import MediaEntryExtension, MediaExtension
@@ -171,7 +214,7 @@ def _generator(
     fg.updated(updated)
     fg.lastBuildDate(updated)
     contents.of(essays)  # every content first, newest first (the order kept bodies are read in)
-    for essay in reversed(essays):
+    for essay in reversed(essays if entries is None else entries):
         contents.add_entry(fg, essay)
     return fg
 
@@ -182,11 +225,11 @@ def websub_hub(site: Site) -> str:
     return deploy.websub_hub if deploy is not None else ""
 
 
-def _rss(site: Site, fg: FeedGenerator, stylesheet: str) -> bytes:
+def _rss(site: Site, document: bytes, stylesheet: str = STYLESHEET) -> bytes:
     """The RSS document, pointing browsers at `stylesheet` (a relative URL: browsers apply
     only a stylesheet of the feed's own origin), with `<atom:link rel="hub">` beside the self
     link when a hub is set (feedgen writes only the self link into RSS)."""
-    return _with_stylesheet(_with_hub(site, fg.rss_str(pretty=True)), stylesheet)
+    return _with_stylesheet(_with_hub(site, document), stylesheet)
 
 
 def _with_stylesheet(document: bytes, href: str) -> bytes:
