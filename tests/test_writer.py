@@ -92,6 +92,39 @@ def test_a_staged_tree_asks_for_each_new_folder_once_and_none_that_exists(
     assert inside == ["essay", "tags", "tags/a", "tags/b"]
 
 
+def test_files_staged_before_the_file_that_makes_their_folder_are_written(
+    tmp_path: Path,
+) -> None:
+    """Staged in any order (as workers stage a tree's files), every file is written: one
+    whose folder's maker comes later makes the folder itself, and the maker finds it made."""
+    from publish.pipeline.placing import place
+
+    def backwards(placings):  # type: ignore[no-untyped-def]
+        stamps = {id(placing): place(placing) for placing in reversed(placings)}
+        return [stamps[id(placing)] for placing in placings]
+
+    files = {
+        "tags/a/index.html": "a",
+        "tags/a/feed.xml": "a's feed",
+        "tags/b/deep/index.html": "deep",
+        "tags/index.html": "tags",
+        "essay/index.html": "essay",
+        "essay/images/a.svg": "<svg/>",  # its folder's parent is the page's to make
+        "feed.xml": "feed",
+    }
+    target = tmp_path / "build" / "site"
+    write_trees([OutputFolder(files, target)], stage=backwards)
+    assert tree(target) == {path: text.encode() for path, text in files.items()}
+    assert_modes(target, _current_umask())
+
+
+def _current_umask() -> int:
+    """This process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def test_duplicate_paths_are_refused() -> None:
     with pytest.raises(PublishError) as caught:
         merge_outputs({"a/index.html": "1", "b.html": "2"}, {"a/index.html": "3"})

@@ -23,9 +23,9 @@ from typing import Any
 
 import msgspec
 
-from publish.cache.outputs import FileStamp, OutputMemo, file_stamp
+from publish.cache.outputs import FileStamp, OutputMemo
 from publish.errors import PublishError
-from publish.outputs.files import Content, Deferred, as_bytes, made
+from publish.outputs.files import Content, Deferred, as_bytes
 from publish.pipeline import listings
 from publish.pipeline.journal import (
     Listing,
@@ -38,63 +38,22 @@ from publish.pipeline.journal import (
     status_after,
     write_journal,
 )
+from publish.pipeline.placing import (
+    Placer,
+    Placing,
+    folders_to_make,
+    holds_bytes,
+    linked,
+    placed_in_turn,
+)
+from publish.pipeline.placing import place as place  # what the build's workers run
 from publish.support.locks import exclusive_lock
 from publish.support.testhooks import hold_at
 
 LOCK_NAME = ".lock"
-_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
 Maker = Callable[[Sequence[Content | Deferred]], Iterable[Content]]
-
-
-class Placing(msgspec.Struct, frozen=True):
-    """One file to stage: its content, where it is staged, and the previous build's file at
-    its path (hard-linked instead when it holds the same bytes), if any."""
-
-    content: Content | Deferred
-    path: Path
-    previous: Path | None = None
-
-
-# What stages files: each placing made and written, in order (the stamp of each yielded once
-# its file is in place, see `place`). The build passes its own, which makes and writes in
-# worker processes.
-Placer = Callable[[Sequence[Placing]], Iterable[FileStamp]]
-
-
-def place(placing: Placing) -> FileStamp:
-    """Make one file's content and write it where it is staged (its folder made if missing);
-    its stamp as written, for the output memo (taken where it is written, so the build need
-    not look at the file again)."""
-    data = as_bytes(made(placing.content))
-    if placing.previous is None:
-        return _written(placing.path, data)
-    placing.path.parent.mkdir(parents=True, exist_ok=True)
-    return _write_file(placing.path, data, placing.previous)
-
-
-def placed_in_turn(placings: Sequence[Placing]) -> Iterator[FileStamp]:
-    """Each file made and staged here, one at a time, in order."""
-    return map(place, placings)
-
-
-def _written(path: Path, data: bytes) -> FileStamp:
-    """Write a new file (with the output mode: 0o666 less the umask) and give its stamp; its
-    folder is made only when the file cannot be opened for want of it (most files of a staged
-    tree share a folder made already: no `mkdir` is asked of the system for those)."""
-    try:
-        descriptor = os.open(path, _WRITE_FLAGS, 0o666)
-    except FileNotFoundError:
-        os.makedirs(path.parent, exist_ok=True)  # each folder with the output mode (0o777)
-        descriptor = os.open(path, _WRITE_FLAGS, 0o666)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(descriptor, view) :]
-        return file_stamp(os.fstat(descriptor))
-    finally:
-        os.close(descriptor)
 
 
 class StagedFolder(Mapping[str, bytes]):
@@ -166,7 +125,7 @@ class Prepared(msgspec.Struct):
             if self.entry["kind"] == "swap":
                 path = self.staging / relative
                 path.parent.mkdir(parents=True, exist_ok=True)
-            elif relative in self.entry["removes"] and _unchanged(previous, data):
+            elif relative in self.entry["removes"] and holds_bytes(previous, data):
                 self.entry["removes"].remove(relative)  # the file in place stays as it is
                 self.places[relative] = previous
                 continue
@@ -271,11 +230,17 @@ def _stage_tree(
     staging = _new_staging(target)
     had_tree = target.is_dir()  # else no file of it to compare with, nor to stat
     try:
-        folders: set[Path] = set()
+        folders: set[Path] = set()  # made here, for the files linked
+        placed: set[Path] = {staging}  # made, or to be made by a file staged before
         todo = [
             (
                 relative,
-                Placing(content, staging / relative, target / relative if had_tree else None),
+                Placing(
+                    content,
+                    staging / relative,
+                    target / relative if had_tree else None,
+                    folders_to_make(staging / relative, placed),
+                ),
             )
             for relative, content in files.items()
             if not _kept(staging, relative, content, target, memo, folders)
@@ -306,7 +271,7 @@ def _kept(
     if memo is None or key is None or not memo.holds(relative, key, target / relative):
         return False
     path = _folder_made(staging / relative, folders)
-    if not _linked(target / relative, path):
+    if not linked(target / relative, path):
         return False
     memo.record(relative, key, path)
     return True
@@ -318,34 +283,6 @@ def _folder_made(path: Path, folders: set[Path]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         folders.add(path.parent)
     return path
-
-
-def _linked(previous: Path, path: Path) -> bool:
-    """Hard-link the previous build's file into the new tree, if this file system can (with
-    the output mode, as every file the build makes is created with it)."""
-    try:
-        os.link(previous, path)
-        set_mode(path)
-    except OSError:
-        return False
-    return True
-
-
-def _write_file(path: Path, content: Content, previous: Path) -> FileStamp:
-    """Write one file (its folder exists); an unchanged file is hard-linked, not rewritten.
-    Its stamp."""
-    data = as_bytes(content)
-    if _unchanged(previous, data) and _linked(previous, path):
-        return file_stamp(os.stat(path))
-    return _written(path, data)
-
-
-def _unchanged(previous: Path, data: bytes) -> bool:
-    """Whether the previous build's file at this path holds exactly `data`."""
-    try:
-        return previous.stat().st_size == len(data) and previous.read_bytes() == data
-    except OSError:
-        return False
 
 
 def add_files(files: Mapping[str, Content], target: Path) -> None:
@@ -404,7 +341,7 @@ def _update_plan(
         path = f"{base}/{relative}"
         if key is not None and memo.holds(relative, key, path, listed.status.get(path)):
             kept.append(relative)
-        elif isinstance(content, Deferred) or not _unchanged(target / relative, as_bytes(content)):
+        elif isinstance(content, Deferred) or not holds_bytes(target / relative, as_bytes(content)):
             writes.append((relative, content))
         else:
             unchanged.append(relative)
