@@ -31,7 +31,7 @@ class Placing(msgspec.Struct, frozen=True):
     content: Content | Deferred
     path: Path
     previous: Path | None = None
-    new_folders: tuple[Path, ...] = ()
+    new_folders: tuple[str, ...] = ()
 
 
 # What stages files: each placing made and written, in order (the stamp of each yielded once
@@ -53,7 +53,7 @@ def place(placing: Placing) -> FileStamp:
     return _write_file(placing.path, data, placing.previous)
 
 
-def _folder_made_here(folder: Path) -> None:
+def _folder_made_here(folder: str) -> None:
     """Make one folder of a new tree (with the output mode, 0o777 less the umask); one that
     exists already is left, one whose parent is not yet made is made with it."""
     try:
@@ -86,15 +86,17 @@ def _written(path: Path, data: bytes) -> FileStamp:
         os.close(descriptor)
 
 
-def folders_to_make(path: Path, folders: set[Path]) -> tuple[Path, ...]:
-    """The folders above `path` not yet in `folders`, outermost first (now noted in it)."""
-    missing: list[Path] = []
-    folder = path.parent
-    while folder not in folders:
+def folders_to_make(tree: Path, relative: str, folders: set[str]) -> tuple[str, ...]:
+    """The folders above the file `relative` (a checked path under `tree`) not yet in
+    `folders` (relative paths, now noted in it), outermost first, as paths under `tree` (text:
+    no path object made for a file whose folder is made already)."""
+    missing: list[str] = []
+    folder = relative.rpartition("/")[0]
+    while folder and folder not in folders:
         missing.append(folder)
         folders.add(folder)
-        folder = folder.parent
-    return tuple(reversed(missing))
+        folder = folder.rpartition("/")[0]
+    return tuple(f"{tree}/{folder}" for folder in reversed(missing))
 
 
 def linked(previous: Path, path: Path) -> bool:

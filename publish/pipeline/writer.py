@@ -231,7 +231,7 @@ def _stage_tree(
     had_tree = target.is_dir()  # else no file of it to compare with, nor to stat
     try:
         folders: set[Path] = set()  # made here, for the files linked
-        placed: set[Path] = {staging}  # made, or to be made by a file staged before
+        placed: set[str] = set()  # made, or to be made by a file staged before
         todo = [
             (
                 relative,
@@ -239,7 +239,7 @@ def _stage_tree(
                     content,
                     staging / relative,
                     target / relative if had_tree else None,
-                    folders_to_make(staging / relative, placed),
+                    folders_to_make(staging, relative, placed),
                 ),
             )
             for relative, content in files.items()
