@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import msgspec
 import pytest
 from babel.dates import format_date
 from hypothesis import given
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from publish.i18n.cadence import cadence_sentence, describe_rule
 from publish.i18n.catalogs import shipped_languages
-from publish.i18n.words import ENGLISH, words_for
+from publish.i18n.words import ENGLISH, Words, words_for
 from publish.mail.personal import greeting_for
 from publish.support.safetext import fold_controls
 
@@ -136,3 +137,39 @@ def test_a_readers_name_in_any_script_is_greeted_in_every_language(
     greeting = greeting_for(name, words)
     assert fold_controls(name) in greeting
     assert greeting != greeting_for("", words) and "%(" not in greeting
+
+
+@given(
+    language=st.sampled_from(LANGUAGES),
+    minutes=st.lists(st.integers(0, 10_000), min_size=1, max_size=6),
+)
+def test_a_reading_time_is_the_languages_plural_and_number_written_once(
+    language: str, minutes: list[int]
+) -> None:
+    """Each whole number of minutes is written by the language's plural rule and Babel's
+    number once in a process (every page and listing item shows one), and reads the same
+    each time it is shown."""
+    words = words_for(language)
+    for number in minutes * 2:
+        expected = words.ngettext("%(num)s min read", "%(num)s min read", number) % {
+            "num": words.number(number)
+        }
+        assert words.reading_time(number) == expected
+
+
+def test_each_reading_time_is_written_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Babel writes each number of minutes once for a language's words, however many pages
+    and listing items show it."""
+    words = msgspec.structs.replace(words_for("de"))  # a fresh copy: nothing written yet
+    written: list[object] = []
+    real_number = Words.number
+
+    def number(self: Words, value: int | float) -> str:
+        written.append(value)
+        return real_number(self, value)
+
+    monkeypatch.setattr(Words, "number", number)
+    minutes = (7, 12, 7, 7, 12, 7)
+    texts = {7: "7 Min. Lesezeit", 12: "12 Min. Lesezeit"}
+    assert [words.reading_time(number) for number in minutes] == [texts[n] for n in minutes]
+    assert written == [7, 12]

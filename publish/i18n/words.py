@@ -119,7 +119,22 @@ class Words(msgspec.Struct, frozen=True, eq=False, dict=True):
         return format_list(items, locale=self.locale)
 
     def reading_time(self, minutes: int) -> str:
-        """'5 min read', with the language's plural rules."""
+        """'5 min read', with the language's plural rules (each whole number of minutes
+        written once: every page and listing item shows one, and Babel writes the number)."""
+        if type(minutes) is not int:
+            return self._write_reading_time(minutes)
+        written = self._reading_times.get(minutes)
+        if written is None:
+            written = self._reading_times[minutes] = self._write_reading_time(minutes)
+        return written
+
+    @cached_property
+    def _reading_times(self) -> dict[int, str]:
+        """The reading times written so far, by `reading_time`."""
+        return {}
+
+    def _write_reading_time(self, minutes: int) -> str:
+        """One reading time in this language's words."""
         return self.ngettext("%(num)s min read", "%(num)s min read", minutes) % {
             "num": self.number(minutes)
         }
