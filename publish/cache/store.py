@@ -220,7 +220,7 @@ def pack_record(magic: bytes, key: bytes, parts: Sequence[bytes]) -> bytes:
     lengths = b"".join(PART.pack(len(part)) for part in parts)
     checksum = zlib.crc32(parts[0], zlib.crc32(lengths))
     header = HEADER.pack(magic, FORMAT_VERSION, key, checksum, len(parts))
-    return header + lengths + b"".join(parts)
+    return b"".join([header, lengths, *parts])  # one copy of the parts, not two
 
 
 def unpack_record(data: bytes, magic: bytes, key: bytes = NO_KEY) -> list[tuple[int, int]] | None:
