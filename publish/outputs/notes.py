@@ -13,7 +13,7 @@ stays an endnote only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from html import escape
 from typing import Any
 
@@ -31,22 +31,70 @@ class NoteBody(msgspec.Struct, frozen=True):
     tokens: tuple[Token, ...]
     glossary_key: str  # of a glossary note; an empty string for the essay's own
     fits_margin: bool  # whether it may stand in the margin: paragraphs only, short enough
+    term: Token | None = None  # a glossary note's term marker
 
 
 def note_body(tokens: tuple[Token, ...]) -> NoteBody:
     """A note's body from its content tokens."""
-    return NoteBody(tokens, _glossary_key(tokens), _fits_margin(tokens))
+    term = _term(tokens)
+    key = str(term.meta["key"]) if term is not None else ""
+    return NoteBody(tokens, key, _fits_margin(tokens), term)
 
 
-def _glossary_key(tokens: tuple[Token, ...]) -> str:
-    """The glossary key of a glossary note, or an empty string for the essay's own."""
+def _term(tokens: tuple[Token, ...]) -> Token | None:
+    """The term marker of a glossary note, or None for the essay's own."""
     for token in tokens:
         if token.type == "glossary_term":
-            return str(token.meta["key"])
+            return token
         for child in token.children or ():
             if child.type == "glossary_term":
-                return str(child.meta["key"])
-    return ""
+                return child
+    return None
+
+
+# The tokens whose HTML depends on nothing but the renderer, its options and (a glossary
+# note's term) the glossary's address and whether it is a margin copy: never on the essay.
+ESSAY_FREE = frozenset(
+    ("paragraph_open", "paragraph_close", "inline", "text", "softbreak", "hardbreak")
+    + ("em_open", "em_close", "strong_open", "strong_close", "s_open", "s_close")
+    + ("code_inline", "glossary_term", "footnote_anchor")
+)
+# What renderers wrote of glossary notes, by the term marker's identity (kept with it, so
+# that its id is not reused): the marker, whether its note holds only ESSAY_FREE tokens, and
+# each writing by what it depends on.
+_KEPT_HTML: dict[int, tuple[Token, bool, dict[Hashable, str]]] = {}
+KEPT_NOTES = 4096
+
+
+def kept_note_html(note: NoteBody, key: Hashable, render: Callable[..., str], *args: Any) -> str:
+    """`render(*args)`, kept for the next essay citing the same glossary entry when the note's
+    HTML cannot depend on the essay (every token ESSAY_FREE) and `key` names all it does
+    depend on (the renderer, the options, the glossary's address, the margin).
+
+    The glossary's notes hold the same term marker in every essay that cites an entry
+    (`publish.content.glossarynotes.entry_note`), the same tokens after it."""
+    term = note.term
+    if term is None:
+        return render(*args)
+    found = _KEPT_HTML.get(id(term))
+    if found is None or found[0] is not term:
+        if len(_KEPT_HTML) >= KEPT_NOTES:
+            _KEPT_HTML.clear()
+        free = all(_essay_free(token) for token in note.tokens)
+        found = _KEPT_HTML[id(term)] = (term, free, {})
+    if not found[1]:
+        return render(*args)
+    html = found[2].get(key)
+    if html is None:
+        html = found[2][key] = render(*args)
+    return html
+
+
+def _essay_free(token: Token) -> bool:
+    """Whether a token and its children are all ESSAY_FREE."""
+    if token.type not in ESSAY_FREE:
+        return False
+    return all(_essay_free(child) for child in token.children or ())
 
 
 def _fits_margin(tokens: tuple[Token, ...]) -> bool:
@@ -120,3 +168,19 @@ def in_margin(env: dict[str, Any]) -> bool:
     """Whether the renderer is writing a margin copy (its links leave the tab order, a
     citation inside it stays a plain number)."""
     return bool(env.get("margin_copy"))
+
+
+def note_ids(slug: str, token: Token) -> tuple[int, str, str]:
+    """Number, note id and reference id of a footnote token (ids carry the essay's slug)."""
+    number = token.meta["id"] + 1
+    sub = token.meta.get("subId", 0)
+    suffix = f"-{sub + 1}" if sub > 0 else ""
+    return number, f"fn-{slug}-{number}", f"fnref-{slug}-{number}{suffix}"
+
+
+def has_many_refs(tokens: Sequence[Token], idx: int) -> bool:
+    """True when the note at idx has more than one back-link."""
+    neighbours = [tokens[i] for i in (idx - 1, idx + 1) if 0 <= i < len(tokens)]
+    return tokens[idx].meta.get("subId", 0) > 0 or any(
+        t.type == "footnote_anchor" for t in neighbours
+    )
