@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import lxml.html
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from publish.content.markdown import build_parser
 from publish.model import Glossary, GlossaryEntry
+from publish.outputs import notes as notes_module
 from publish.outputs import renderers
 from publish.outputs.notes import MARGIN_NOTE_LIMIT, NoteBody, note_bodies
 from publish.outputs.renderers import (
@@ -180,3 +182,29 @@ def test_a_glossary_note_that_depends_on_the_essay_is_written_for_each(
     context = RenderContext(slug, base, f"{base}glossary/")
     assert web_html(source, context) == web_html(source, context, fast=False)
     assert f'href="{base}index/"' in web_html(source, context)
+
+
+def test_what_a_glossary_note_asks_of_its_tokens_is_found_once_for_all_essays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whether a glossary note fits the margin is found for the first essay citing its
+    entry and kept for the others (their notes are the same tokens but the back-links),
+    as it would be found for each."""
+    looked: list[object] = []
+    real = notes_module._fits_margin
+
+    def spy(tokens: Any) -> bool:
+        looked.append(tokens)
+        return real(tokens)
+
+    monkeypatch.setattr(notes_module, "_fits_margin", spy)
+    entry = msgspec.structs.replace(GLOSSARY.entries["flow"])  # one no essay has cited yet
+    glossary = Glossary(entries={"flow": entry})
+    sources = [f"Essay {n}: flow[^flow], twice[^flow].\n" for n in range(3)]
+    gathered = [
+        note_bodies(build_parser().parse(s, {"publish": {"glossary": glossary}})) for s in sources
+    ]
+    assert len(looked) == 1
+    assert [notes[0].fits_margin for notes in gathered] == [
+        real(notes[0].tokens) for notes in gathered
+    ]

@@ -35,10 +35,12 @@ class NoteBody(msgspec.Struct, frozen=True):
 
 
 def note_body(tokens: tuple[Token, ...]) -> NoteBody:
-    """A note's body from its content tokens."""
+    """A note's body from its content tokens (what a glossary note's are found once for
+    every essay citing its entry, see `_glossary_note`)."""
     term = _term(tokens)
-    key = str(term.meta["key"]) if term is not None else ""
-    return NoteBody(tokens, key, _fits_margin(tokens), term)
+    if term is None:
+        return NoteBody(tokens, "", _fits_margin(tokens))
+    return NoteBody(tokens, str(term.meta["key"]), _glossary_note(term, tokens).fits_margin, term)
 
 
 def _term(tokens: tuple[Token, ...]) -> Token | None:
@@ -59,34 +61,50 @@ ESSAY_FREE = frozenset(
     + ("em_open", "em_close", "strong_open", "strong_close", "s_open", "s_close")
     + ("code_inline", "glossary_term", "footnote_anchor")
 )
-# What renderers wrote of glossary notes, by the term marker's identity (kept with it, so
-# that its id is not reused): the marker, whether its note holds only ESSAY_FREE tokens, and
-# each writing by what it depends on.
-_KEPT_HTML: dict[int, tuple[Token, bool, dict[Hashable, str]]] = {}
 KEPT_NOTES = 4096
+
+
+class _KeptNote:
+    """What is found once of a glossary note for every essay citing its entry (whose notes
+    hold the same term marker, then the same tokens but the back-links: see
+    `publish.content.glossarynotes.entry_note`)."""
+
+    __slots__ = ("term", "fits_margin", "essay_free", "html")
+
+    def __init__(self, term: Token, tokens: tuple[Token, ...]):
+        self.term = term  # kept, so that its id is not reused while this is kept
+        self.fits_margin = _fits_margin(tokens)
+        # whether its HTML cannot depend on the essay: every token ESSAY_FREE
+        self.essay_free = all(_essay_free(token) for token in tokens)
+        self.html: dict[Hashable, str] = {}  # what renderers wrote of it, by all it depends on
+
+
+# Each glossary note's `_KeptNote`, by its term marker's identity.
+_KEPT: dict[int, _KeptNote] = {}
+
+
+def _glossary_note(term: Token, tokens: tuple[Token, ...]) -> _KeptNote:
+    """The `_KeptNote` of the glossary note of these tokens, whose term marker is `term`."""
+    found = _KEPT.get(id(term))
+    if found is None or found.term is not term:
+        if len(_KEPT) >= KEPT_NOTES:
+            _KEPT.clear()
+        found = _KEPT[id(term)] = _KeptNote(term, tokens)
+    return found
 
 
 def kept_note_html(note: NoteBody, key: Hashable, render: Callable[..., str], *args: Any) -> str:
     """`render(*args)`, kept for the next essay citing the same glossary entry when the note's
     HTML cannot depend on the essay (every token ESSAY_FREE) and `key` names all it does
-    depend on (the renderer, the options, the glossary's address, the margin).
-
-    The glossary's notes hold the same term marker in every essay that cites an entry
-    (`publish.content.glossarynotes.entry_note`), the same tokens after it."""
-    term = note.term
-    if term is None:
+    depend on (the renderer, the options, the glossary's address, the margin)."""
+    if note.term is None:
         return render(*args)
-    found = _KEPT_HTML.get(id(term))
-    if found is None or found[0] is not term:
-        if len(_KEPT_HTML) >= KEPT_NOTES:
-            _KEPT_HTML.clear()
-        free = all(_essay_free(token) for token in note.tokens)
-        found = _KEPT_HTML[id(term)] = (term, free, {})
-    if not found[1]:
+    kept = _glossary_note(note.term, note.tokens)
+    if not kept.essay_free:
         return render(*args)
-    html = found[2].get(key)
+    html = kept.html.get(key)
     if html is None:
-        html = found[2][key] = render(*args)
+        html = kept.html[key] = render(*args)
     return html
 
 
