@@ -17,8 +17,10 @@ from publish.outputs import notes as notes_module
 from publish.outputs import renderers
 from publish.outputs.notes import MARGIN_NOTE_LIMIT, NoteBody, note_bodies
 from publish.outputs.renderers import (
+    FeedRenderer,
     RenderContext,
     WebRenderer,
+    feed_body,
     render_feed,
     render_web,
     web_body,
@@ -208,3 +210,36 @@ def test_what_a_glossary_note_asks_of_its_tokens_is_found_once_for_all_essays(
     assert [notes[0].fits_margin for notes in gathered] == [
         real(notes[0].tokens) for notes in gathered
     ]
+
+
+def test_a_glossary_notes_term_is_written_once_for_each_glossary_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A glossary note opens with its term, linked to the glossary page, alike in every
+    essay citing it: written once for each glossary address (and once for the margin), the
+    same in every page as the library's rendering writes it."""
+    term = "Quire of Terms"
+    entry = msgspec.structs.replace(GLOSSARY.entries["flow"], key="quire", term=term)
+    glossary = Glossary(entries={"quire": entry})
+    escaped: list[str] = []
+    for module, name in ((renderers, "html_escape"), (notes_module, "escape")):
+        real = getattr(module, name)
+        spy = lambda text, *rest, real=real: escaped.append(text) or real(text, *rest)  # noqa: E731
+        monkeypatch.setattr(module, name, spy)
+    pages = []
+    for n in range(3):
+        tokens = build_parser().parse(
+            f"Essay {n}: quire[^quire].\n", {"publish": {"glossary": glossary}}
+        )
+        web = RenderContext(f"s{n}", "../", "../quire-glossary/")
+        feed = RenderContext(f"s{n}", "https://q.example/", "https://q.example/quire-glossary/")
+        pages.append((tokens, web, web_body(tokens, web), feed, feed_body(tokens, feed)))
+    assert escaped.count(term) == 3, "written again for an essay"
+    monkeypatch.undo()
+    for tokens, web, web_html_written, feed, feed_html_written in pages:
+        assert web_html_written == WebRenderer().render(
+            tokens, build_parser().options, {"render": web}
+        )
+        assert feed_html_written == FeedRenderer().render(
+            tokens, build_parser().options, {"render": feed}
+        )

@@ -14,6 +14,7 @@ stays an endnote only.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
+from functools import lru_cache
 from html import escape
 from typing import Any
 
@@ -202,3 +203,12 @@ def has_many_refs(tokens: Sequence[Token], idx: int) -> bool:
     return tokens[idx].meta.get("subId", 0) > 0 or any(
         t.type == "footnote_anchor" for t in neighbours
     )
+
+
+@lru_cache(maxsize=4096)  # a glossary note's term is written alike in every essay citing it
+def term_html(term: str, key: str, source: str, glossary_url: str, margin: bool) -> str:
+    """A glossary note's opening: its term in bold, linked to its entry on the glossary page
+    at `glossary_url` (out of the tab order in a margin copy), then its source."""
+    skip = ' tabindex="-1"' if margin else ""
+    link = f'<a href="{glossary_url}#{escape(key)}"{skip}>{escape(term)}</a>'
+    return f'<strong class="note-term">{link}</strong>{f" ({escape(source)})" if source else ""}: '

@@ -32,6 +32,7 @@ from publish.outputs.notes import (
     note_ids,
     popover_html,
     popover_id,
+    term_html,
     without_anchors,
 )
 from publish.outputs.tokenhtml import FastRendering, html_escape, render_pair, tag_html
@@ -240,12 +241,8 @@ class WebRenderer(RendererHTML):
     def glossary_term(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """The cited term in bold, linked to its glossary entry, then its source."""
         meta = tokens[idx].meta
-        context = self._context(env)
-        term = html_escape(meta["term"])
-        href = f"{context.glossary_url}#{html_escape(meta['key'])}"
-        source = f" ({html_escape(meta['source'])})" if meta["source"] else ""
-        skip = ' tabindex="-1"' if in_margin(env) else ""
-        return f'<strong class="note-term"><a href="{href}"{skip}>{term}</a></strong>{source}: '
+        glossary_url = self._context(env).glossary_url
+        return term_html(meta["term"], meta["key"], meta["source"], glossary_url, in_margin(env))
 
 
 class FastWebRenderer(WebRenderer, FastRendering):
