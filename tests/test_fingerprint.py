@@ -237,12 +237,17 @@ def test_a_damaged_kept_fingerprint_is_never_served(tmp_path: Path, damage) -> N
     assert kept.read_bytes() == data, "kept again, whole"
 
 
-def test_nothing_is_kept_where_python_writes_no_bytecode(tmp_path: Path) -> None:
+def test_nothing_is_kept_where_python_writes_no_bytecode(tmp_path: Path, monkeypatch) -> None:
+    """Nothing is written, but what installing kept (`keep_code_fingerprint`) is read."""
     package = small_package(tmp_path)
     kept = package / "__pycache__" / KEPT_NAME
     made = fingerprint_of(package, VERSIONS, kept, keep=False, now=settled_now())
     assert made == content_fingerprint(fingerprinted_files(package), VERSIONS)
     assert not kept.exists()
+    fingerprint_of(package, VERSIONS, kept, now=settled_now())
+    opened = opened_under(package, monkeypatch)
+    assert fingerprint_of(package, VERSIONS, kept, keep=False, now=settled_now()) == made
+    assert opened == [str(kept)]
 
 
 def test_a_folder_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None:

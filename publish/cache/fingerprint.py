@@ -37,11 +37,19 @@ KEPT_MAGIC = b"publish code fingerprint 1\n"
 DIGEST_SIZE = 32  # bytes of a SHA-256 digest: the key, then the fingerprint
 
 
+KEPT = PACKAGE / "__pycache__" / KEPT_NAME
+
+
 @lru_cache(maxsize=1)
 def code_fingerprint() -> bytes:
     """The fingerprint of the installed publish and its libraries (made once a process)."""
-    kept = PACKAGE / "__pycache__" / KEPT_NAME
-    return fingerprint_of(PACKAGE, library_versions(), kept, keep=not sys.dont_write_bytecode)
+    return fingerprint_of(PACKAGE, library_versions(), KEPT, keep=not sys.dont_write_bytecode)
+
+
+def keep_code_fingerprint() -> None:
+    """Make the fingerprint and keep it with the package wherever Python would write bytecode
+    or not, as compiling the modules at installation does (see `compile_packaged_templates`)."""
+    fingerprint_of(PACKAGE, library_versions(), KEPT, keep=True)
 
 
 def library_versions() -> tuple[object, ...]:
