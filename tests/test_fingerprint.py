@@ -25,7 +25,10 @@ from publish.cache.fingerprint import (
     fingerprint_of,
     fingerprinted_files,
     installed_version,
+    keep_code_fingerprint,
     library_versions,
+    read_kept,
+    stamps_key,
 )
 from publish.support.stamps import RACY_NS
 
@@ -261,3 +264,10 @@ def test_a_folder_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None
 def test_the_installed_fingerprint_is_that_of_the_files_bytes() -> None:
     files = fingerprinted_files(PACKAGE)
     assert code_fingerprint() == content_fingerprint(files, library_versions())
+
+
+def test_installing_keeps_the_fingerprint_that_later_processes_read(tmp_path: Path) -> None:
+    kept = tmp_path / KEPT_NAME  # not the package's own __pycache__
+    keep_code_fingerprint(kept, now=settled_now())
+    key, _ = stamps_key(fingerprinted_files(PACKAGE), library_versions())
+    assert read_kept(kept, key) == code_fingerprint()

@@ -46,10 +46,11 @@ def code_fingerprint() -> bytes:
     return fingerprint_of(PACKAGE, library_versions(), KEPT, keep=not sys.dont_write_bytecode)
 
 
-def keep_code_fingerprint() -> None:
+def keep_code_fingerprint(kept: Path = KEPT, now: int | None = None) -> None:
     """Make the fingerprint and keep it with the package wherever Python would write bytecode
-    or not, as compiling the modules at installation does (see `compile_packaged_templates`)."""
-    fingerprint_of(PACKAGE, library_versions(), KEPT, keep=True)
+    or not, as compiling the modules at installation does (see `compile_packaged_templates`);
+    kept only once the files are settled at `now` (see `fingerprint_of`)."""
+    fingerprint_of(PACKAGE, library_versions(), kept, keep=True, now=now)
 
 
 def library_versions() -> tuple[object, ...]:
