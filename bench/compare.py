@@ -9,8 +9,8 @@ render single pages, lists and its built-in RSS. Each tool builds cold several t
 tools interleaved; then publish rebuilds in fresh processes, unchanged and after one edit.
 It prints medians with min–max and the goals' ratios (`bench/ratios.py`).
 
-    python -m bench.compare                      # 100 and 1,000 essays, 3 runs each
-    python -m bench.compare --sizes 1000,10000 --runs 5
+    python -m bench.compare                      # 100 and 1,000 essays, 5 runs each
+    python -m bench.compare --sizes 1000,10000 --runs 3
 """
 
 from __future__ import annotations
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     print the cold builds, publish's rebuilds and the goals' ratios."""
     parser = argparse.ArgumentParser(description="Compare publish with Pelican and Hugo.")
     parser.add_argument("--sizes", default="100,1000", help="comma-separated essay counts")
-    parser.add_argument("--runs", type=int, default=3, help="cold builds of each tool per size")
+    parser.add_argument("--runs", type=int, default=5, help="cold builds of each tool per size")
     args = parser.parse_args(argv)
     WORK_DIR.mkdir(exist_ok=True)
     print("preparing bench/env (Pelican, Markdown, Hugo)...", file=sys.stderr, flush=True)

@@ -119,14 +119,17 @@ def publish_command(root: Path, *args: str) -> list[str]:
 
 @functools.cache
 def compile_publish() -> None:
-    """Compile publish's modules and its packaged templates once, as installing a package
-    does: with PYTHONDONTWRITEBYTECODE set (as in some shells and CI), a checkout's modules
-    would otherwise be compiled again in every measured process (about 0.1 s each), and its
-    templates in every cold build (see `publish.outputs.templatecode`)."""
+    """Compile publish's modules and its packaged templates once, and keep its code
+    fingerprint, as installing a package does: with PYTHONDONTWRITEBYTECODE set (as in some
+    shells and CI), a checkout's modules would otherwise be compiled again in every measured
+    process (about 0.1 s each), its templates in every cold build (see
+    `publish.outputs.templatecode`) and its fingerprint made from every module's bytes."""
     import compileall
 
     import publish
+    from publish.cache.fingerprint import keep_code_fingerprint
     from publish.outputs.templates import compile_packaged_templates
 
     compileall.compile_dir(Path(publish.__file__).parent, quiet=1)
     compile_packaged_templates()
+    keep_code_fingerprint()

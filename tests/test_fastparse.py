@@ -461,3 +461,20 @@ def test_a_token_made_directly_is_the_token_its_constructor_makes(
     made, constructed = made_token(*fields), Token(*fields)
     assert type(made) is Token and made == constructed
     assert tuple(field.name for field in dataclasses.fields(Token)) == TOKEN_FIELDS
+
+
+def test_the_anchors_rule_runs_only_for_a_body_with_headings(glossary: Glossary) -> None:
+    """The compiled parse shows the heading anchors rule the headings alone, and a body
+    without any (most glossary definitions) not at all; the ids are those of the library."""
+    md = build_parser.__wrapped__()  # a parser of our own, its anchors rule watched
+    rule = next(rule for rule in md.core.ruler.__rules__ if rule.name == "anchor")
+    runs: list[int] = []
+    real = rule.fn
+    rule.fn = lambda state: runs.append(len(state.tokens)) or real(state)
+    md.core.ruler.__compile__()
+    for source in ("A paragraph, no heading.\n\nAnother[^flow].\n", "## A head\n\nText.\n"):
+        env: dict[str, Any] = {"publish": {"glossary": glossary}}
+        tokens = fast_parse(md, source, env)
+        assert tokens is not None
+        assert compared(source, glossary)
+    assert runs == [2], "the rule ran for the body without headings"

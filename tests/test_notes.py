@@ -3,14 +3,28 @@ reader meets, at most one margin copy hidden from it, and a popover only from th
 
 from __future__ import annotations
 
+from typing import Any
+
 import lxml.html
+import msgspec
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from publish.content.markdown import build_parser
 from publish.model import Glossary, GlossaryEntry
+from publish.outputs import notes as notes_module
+from publish.outputs import renderers
 from publish.outputs.notes import MARGIN_NOTE_LIMIT, NoteBody, note_bodies
-from publish.outputs.renderers import RenderContext, render_feed, render_web
+from publish.outputs.renderers import (
+    FeedRenderer,
+    RenderContext,
+    WebRenderer,
+    feed_body,
+    render_feed,
+    render_web,
+    web_body,
+)
 
 DEFINITION = "Complete absorption in a hard task."
 GLOSSARY = Glossary(
@@ -97,3 +111,135 @@ def test_each_note_is_gathered_with_its_glossary_key_and_margin_fit() -> None:
     shown = [(note.glossary_key, note.fits_margin) for _, note in sorted(notes.items())]
     assert shown == [("flow", True), ("", True), ("", False), ("", False)]
     assert all(isinstance(note, NoteBody) for note in notes.values())
+
+
+LINKED = "See [the index](index/) and *more*."
+LINKED_GLOSSARY = Glossary(
+    entries={
+        **GLOSSARY.entries,
+        "linked": GlossaryEntry(
+            key="linked",
+            term="Linked",
+            source="A book",
+            aliases=(),
+            definition=LINKED,
+            path="footnotes/linked.md",
+            tokens=tuple(build_parser().parse(LINKED, {})),
+        ),
+    }
+)
+
+
+def web_html(source: str, context: RenderContext, fast: bool = True) -> str:
+    """An essay's web body, rendered the build's way (or the library's)."""
+    tokens = build_parser().parse(source, {"publish": {"glossary": LINKED_GLOSSARY}})
+    if fast:
+        return web_body(tokens, context)
+    return WebRenderer().render(tokens, build_parser().options, {"render": context})
+
+
+def test_a_glossary_notes_margin_copy_and_popover_are_written_once_for_all_essays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Essays citing the same glossary entry hold the same note: its margin copy and its
+    popover, which cannot differ from one essay to the next, are written for the first and
+    kept for the others (per glossary address), each the same as written afresh."""
+    margins: list[object] = []
+    popovers: list[object] = []
+    real_margin, real_without = WebRenderer._margin_copy, renderers.without_anchors
+
+    def margin_spy(self: WebRenderer, *args: Any) -> str:
+        margins.append(args)
+        return real_margin(self, *args)
+
+    def popover_spy(tokens: Any) -> list[Any]:  # what a popover is written from
+        popovers.append(tokens)
+        return real_without(tokens)
+
+    monkeypatch.setattr(WebRenderer, "_margin_copy", margin_spy)
+    monkeypatch.setattr(renderers, "without_anchors", popover_spy)
+    pages = [
+        web_html(f"Essay {n} cites flow[^flow].\n", RenderContext(f"s{n}", "../", "../g/"))
+        for n in range(4)
+    ]
+    assert (len(margins), len(popovers)) == (1, 1)
+    web_html("Flow again[^flow].\n", RenderContext("t", "/", "/elsewhere/"))
+    assert (len(margins), len(popovers)) == (2, 2), "another glossary address, written anew"
+    monkeypatch.undo()
+    for n, page in enumerate(pages):
+        context = RenderContext(f"s{n}", "../", "../g/")
+        assert page == web_html(f"Essay {n} cites flow[^flow].\n", context, fast=False)
+
+
+@given(
+    base=st.sampled_from(["../", "../../", "https://example.org/"]),
+    slug=st.text("ab", min_size=1, max_size=3),
+)
+def test_a_glossary_note_that_depends_on_the_essay_is_written_for_each(
+    base: str, slug: str
+) -> None:
+    """A glossary note holding a link (resolved against each essay's base) is written for
+    each essay, as the library writes it: never one essay's copy in another's page."""
+    source = "Linked[^linked] and flow[^flow].\n"
+    context = RenderContext(slug, base, f"{base}glossary/")
+    assert web_html(source, context) == web_html(source, context, fast=False)
+    assert f'href="{base}index/"' in web_html(source, context)
+
+
+def test_what_a_glossary_note_asks_of_its_tokens_is_found_once_for_all_essays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whether a glossary note fits the margin is found for the first essay citing its
+    entry and kept for the others (their notes are the same tokens but the back-links),
+    as it would be found for each."""
+    looked: list[object] = []
+    real = notes_module._fits_margin
+
+    def spy(tokens: Any) -> bool:
+        looked.append(tokens)
+        return real(tokens)
+
+    monkeypatch.setattr(notes_module, "_fits_margin", spy)
+    entry = msgspec.structs.replace(GLOSSARY.entries["flow"])  # one no essay has cited yet
+    glossary = Glossary(entries={"flow": entry})
+    sources = [f"Essay {n}: flow[^flow], twice[^flow].\n" for n in range(3)]
+    gathered = [
+        note_bodies(build_parser().parse(s, {"publish": {"glossary": glossary}})) for s in sources
+    ]
+    assert len(looked) == 1
+    assert [notes[0].fits_margin for notes in gathered] == [
+        real(notes[0].tokens) for notes in gathered
+    ]
+
+
+def test_a_glossary_notes_term_is_written_once_for_each_glossary_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A glossary note opens with its term, linked to the glossary page, alike in every
+    essay citing it: written once for each glossary address (and once for the margin), the
+    same in every page as the library's rendering writes it."""
+    term = "Quire of Terms"
+    entry = msgspec.structs.replace(GLOSSARY.entries["flow"], key="quire", term=term)
+    glossary = Glossary(entries={"quire": entry})
+    escaped: list[str] = []
+    for module, name in ((renderers, "html_escape"), (notes_module, "escape")):
+        real = getattr(module, name)
+        spy = lambda text, *rest, real=real: escaped.append(text) or real(text, *rest)  # noqa: E731
+        monkeypatch.setattr(module, name, spy)
+    pages = []
+    for n in range(3):
+        tokens = build_parser().parse(
+            f"Essay {n}: quire[^quire].\n", {"publish": {"glossary": glossary}}
+        )
+        web = RenderContext(f"s{n}", "../", "../quire-glossary/")
+        feed = RenderContext(f"s{n}", "https://q.example/", "https://q.example/quire-glossary/")
+        pages.append((tokens, web, web_body(tokens, web), feed, feed_body(tokens, feed)))
+    assert escaped.count(term) == 3, "written again for an essay"
+    monkeypatch.undo()
+    for tokens, web, web_html_written, feed, feed_html_written in pages:
+        assert web_html_written == WebRenderer().render(
+            tokens, build_parser().options, {"render": web}
+        )
+        assert feed_html_written == FeedRenderer().render(
+            tokens, build_parser().options, {"render": feed}
+        )

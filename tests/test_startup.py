@@ -435,3 +435,29 @@ def test_plain_front_matter_loads_no_yaml(tmp_path: Path) -> None:
     )
     assert loaded_of(yaml_modules, root, "build", "--today", "2026-12-01") == ["yaml"]
     assert (root / "build" / "site" / "two" / "index.html").is_file()
+
+
+# Printed: what each step the parent takes while its workers parse loads, in order.
+STEPS_PROBE = """
+import sys
+from publish.pipeline.build import loading_place_phase
+for step in loading_place_phase():
+    before = set(sys.modules)
+    step()
+    print("step:", *sorted(set(sys.modules) - before))
+"""
+
+
+def test_the_parent_takes_its_longest_steps_first_while_the_workers_runs_are_long() -> None:
+    """A worker whose runs in hand end before the parent's step does waits for it: Jinja and
+    the feeds' libraries (feedgen, lxml), the longest steps by far, come first, while each
+    worker's runs are long (they shorten toward the end, see `weighed_runs`)."""
+    result = subprocess.run(
+        [sys.executable, "-c", STEPS_PROBE], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    steps = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith("step:")]
+    assert {"jinja2", "jinja2.environment", "jinja2.compiler"} <= set(steps[0]), steps
+    assert {"feedgen.feed", "lxml.etree", "dateutil.parser"} <= set(steps[1]), steps
+    later = {name.split(".")[0] for step in steps[2:] for name in step}
+    assert not later & {"feedgen", "lxml", "dateutil"}, steps

@@ -26,10 +26,10 @@ from typing import Any
 
 import msgspec
 
+from publish.cache.fingerprint import code_fingerprint
 from publish.cache.packs import Located
 from publish.cache.store import (
     NO_KEY,
-    code_fingerprint,
     pack_record,
     unpack_record,
     write_cache_file,

@@ -24,9 +24,9 @@ from pathlib import Path
 import msgspec
 
 from publish.cache.bodies import KeptBody
+from publish.cache.fingerprint import code_fingerprint
 from publish.cache.records import Dependency, glossary_dependencies, holds_as_is
 from publish.cache.store import (
-    code_fingerprint,
     hash_folder,
     read_json_file,
     write_json_file,

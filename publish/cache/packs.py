@@ -128,9 +128,10 @@ class PackWriter:
                 self._open()
             offset = self.size
             half = len(record) // 2
-            _write_all(self.descriptor, record[:half])
+            view = memoryview(record)  # its halves written as they lie, not copied
+            _write_all(self.descriptor, view[:half])
             crash_at("pack-append")  # a test kills the process with a record half-written
-            _write_all(self.descriptor, record[half:])
+            _write_all(self.descriptor, view[half:])
         except OSError:
             with contextlib.suppress(OSError):
                 os.ftruncate(self.descriptor, self.size)
@@ -158,7 +159,7 @@ def new_pack_name() -> str:
     return f"{os.getpid()}-{secrets.token_hex(6)}{SUFFIX}"
 
 
-def _write_all(descriptor: int, data: bytes) -> None:
+def _write_all(descriptor: int, data: bytes | memoryview) -> None:
     """Write all of `data` (OSError when the disk refuses)."""
     view = memoryview(data)
     while view:

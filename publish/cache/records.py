@@ -103,19 +103,23 @@ def pack(value: Any) -> bytes:
 def pack_bodies(bodies: Mapping[str, str]) -> tuple[bytes, dict[str, Span]]:
     """The record's part of rendered bodies, a MessagePack array of their texts (so the whole
     record is plain data), and the span of each text's UTF-8 bytes in it, by key (so that one
-    body is read without decoding the others); a ValueError for text UTF-8 cannot hold."""
+    body is read without decoding the others); a ValueError for text UTF-8 cannot hold.
+    Each text is encoded once, by MessagePack: its span and checksum are taken from the
+    packed string, after the string's own header."""
     items = [pack(text) for text in bodies.values()]
     header = pack([None] * len(items))[: -len(items) or None]  # the array's own header
     spans, offset = {}, len(header)
-    for (key, text), item in zip(bodies.items(), items, strict=True):
-        try:
-            data = text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValueError(str(exc)) from None
-        start = offset + len(item) - len(data)  # after the string's own header
-        spans[key] = (start, len(data), zlib.crc32(data))
+    for key, item in zip(bodies, items, strict=True):
+        start = STRING_HEADERS[item[0]]
+        data = memoryview(item)[start:]
+        spans[key] = (offset + start, len(data), zlib.crc32(data))
         offset += len(item)
-    return header + b"".join(items), spans
+    return b"".join([header, *items]), spans
+
+
+# The size of a MessagePack string's header by its first byte: fixstr (the length in the
+# byte itself), str 8, str 16 and str 32 (the length in the 1, 2 or 4 bytes after it).
+STRING_HEADERS = {**dict.fromkeys(range(0xA0, 0xC0), 1), 0xD9: 2, 0xDA: 3, 0xDB: 5}
 
 
 def essay_to_record(

@@ -1,5 +1,6 @@
-"""The cache folder and what every file in it shares: one record format, one code fingerprint,
-one atomic write, and the `BuildCache` object a build passes to everything that uses it.
+"""The cache folder and what every file in it shares: one record format (keyed by hashes of
+the code fingerprint, `publish.cache.fingerprint`), one atomic write, and the `BuildCache`
+object a build passes to everything that uses it.
 
 A record is a header (magic, format version, key, checksum, number of parts), the length of
 each part, then the parts. The checksum covers the lengths and the first part, so a reader
@@ -12,27 +13,23 @@ makes its content again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.util
 import os
 import shutil
 import struct
 import zlib
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import msgspec
 
+from publish.cache.fingerprint import FORMAT_VERSION, code_fingerprint
 from publish.layout import CACHE_DIR
 from publish.support.atomic import write_atomically
 
-FORMAT_VERSION = 6  # 6: essay records in packs (5: the checksum covers the head)
 HEADER = struct.Struct("<8sH32sIH")  # magic, format version, key, crc of the body, part count
 PART = struct.Struct("<I")  # the length of one part
 NO_CACHE_ENV = "PUBLISH_NO_CACHE"  # set to 1 to parse every essay afresh and store nothing
-PACKAGE = Path(__file__).resolve().parent.parent
 NO_KEY = bytes(32)
 
 
@@ -102,112 +99,6 @@ class BuildCache(msgspec.Struct):
         return self.writable and write_json_file(self.folder / name, magic, value)
 
 
-@lru_cache(maxsize=1)
-def code_fingerprint() -> bytes:
-    """A hash of publish's code, packaged templates and stylesheet, and the versions of the
-    libraries that parse and render: any change to them misses every record."""
-    import markdown_it
-    import mdit_py_plugins
-    import msgspec
-
-    from publish import __version__
-
-    versions = (
-        FORMAT_VERSION,
-        __version__,
-        markdown_it.__version__,
-        mdit_py_plugins.__version__,
-        yaml_version(),
-        msgspec.__version__,
-        jinja_version(),
-        installed_version("css_inline"),  # neither has a __version__, and css_inline's
-        installed_version("feedgen"),  # import loads the email package: read, not imported
-    )
-    digest = hashlib.sha256("|".join(map(str, versions)).encode())
-    for relative, path in fingerprinted_files(PACKAGE):
-        with open(path, "rb") as file:
-            digest.update(relative.encode() + b"\0" + file.read() + b"\0")
-    return digest.digest()
-
-
-def jinja_version() -> str:
-    """Jinja's version, read beside it rather than imported (a cold build imports Jinja only
-    while its workers parse), or from the module where no `jinja2-<version>.dist-info` is."""
-    found = installed_version("jinja2")
-    if found:
-        return found
-    import jinja2
-
-    return jinja2.__version__
-
-
-def yaml_version() -> str:
-    """PyYAML's version, read beside it rather than imported (a build whose front matter is
-    all of the plainest kind never loads YAML, see `publish.content.flatyaml`), or from the
-    module where no `pyyaml-<version>.dist-info` is."""
-    found = installed_version("yaml", "pyyaml")
-    if found:
-        return found
-    import yaml
-
-    return yaml.__version__
-
-
-def installed_version(name: str, distribution: str | None = None) -> str:
-    """The version of the installed library `name` (of the `distribution` of that name when
-    it is another), from the `<distribution>-<version>.dist-info` folder its installer put
-    beside it (the name in any case), without importing it (importlib.metadata would load
-    the email package too); "" when it is not installed so."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.origin is None:
-        return ""
-    prefix, suffix = f"{distribution or name}-".lower(), ".dist-info"
-    beside = _installed(os.path.dirname(os.path.dirname(spec.origin)))
-    found = [e for e in beside if e.lower().startswith(prefix) and e.endswith(suffix)]
-    return found[0][len(prefix) : -len(suffix)] if len(found) == 1 else ""
-
-
-@lru_cache(maxsize=8)
-def _installed(folder: str) -> tuple[str, ...]:
-    """The names in a folder libraries are installed in, listed once for all of them (the
-    code fingerprint is made once a process too)."""
-    return tuple(os.listdir(folder))
-
-
-def fingerprinted_files(package: Path) -> list[tuple[str, str]]:
-    """The files of `package` its fingerprint reads (modules, packaged templates, styles and
-    catalogs), by relative POSIX path, in the order of `sorted(package.rglob("*"))`: from one
-    listing of each folder, not a path object and a stat per file."""
-    found: list[tuple[str, str]] = []
-    _gather_files(str(package), "", found)
-    found.sort(key=lambda item: item[0].split("/"))  # as paths sort: part by part
-    return found
-
-
-def _gather_files(folder: str, prefix: str, found: list[tuple[str, str]]) -> None:
-    """Add the fingerprinted files under `folder` (`prefix` its relative path + "/") to
-    `found`, walking into folders but not through links to them (as `rglob` walks)."""
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            relative = prefix + entry.name
-            if entry.is_dir(follow_symlinks=False):
-                _gather_files(entry.path, f"{relative}/", found)
-            elif entry.is_file() and _fingerprinted(relative, entry.name):
-                found.append((relative, entry.path))
-
-
-def _fingerprinted(relative: str, name: str) -> bool:
-    """Whether a file is part of the code fingerprint: a module (its suffix `.py`, as
-    `PurePath.suffix` reads it), or a packaged template, style or catalog."""
-    dot = name.rfind(".")
-    suffix = name[dot:] if 0 < dot < len(name) - 1 else ""
-    return (
-        suffix == ".py"
-        or relative.split("/")[0] in ("templates", "static")
-        or relative.startswith("i18n/catalogs/")
-    )
-
-
 def hash_folder(digest: Any, folder: Path) -> None:
     """Feed every file of a folder (names and bytes, in name order) into a digest."""
     for path in sorted(folder.glob("*")) if folder.is_dir() else []:
@@ -220,7 +111,7 @@ def pack_record(magic: bytes, key: bytes, parts: Sequence[bytes]) -> bytes:
     lengths = b"".join(PART.pack(len(part)) for part in parts)
     checksum = zlib.crc32(parts[0], zlib.crc32(lengths))
     header = HEADER.pack(magic, FORMAT_VERSION, key, checksum, len(parts))
-    return header + lengths + b"".join(parts)
+    return b"".join([header, lengths, *parts])  # one copy of the parts, not two
 
 
 def unpack_record(data: bytes, magic: bytes, key: bytes = NO_KEY) -> list[tuple[int, int]] | None:

@@ -79,8 +79,10 @@ def tail(
         tokens.append(_bare("footnote_block_close", -1, None))
     publish["unknown_labels"] = unknown
     # The heading anchors (`known_tail` checked they come last). Their rule reads only the
-    # headings' opening tokens, each with the token after it: it is given just those.
-    md.core.ruler.getRules("")[-1](StateCore(src, md, env, headings))
+    # headings' opening tokens, each with the token after it: it is given just those (and
+    # not run at all where there are none, such as most glossary definitions).
+    if headings:
+        md.core.ruler.getRules("")[-1](StateCore(src, md, env, headings))
     return tokens
 
 

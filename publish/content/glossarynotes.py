@@ -65,7 +65,28 @@ def _attach_glossary_notes(state: StateCore) -> None:
 
 
 def glossary_note_tokens(entry: GlossaryEntry, anchors: list[Token]) -> list[Token]:
-    """The term marker, the definition's blocks and the back-links, in reading order."""
+    """The term marker, the definition's blocks and the back-links, in reading order (all
+    but the back-links the same objects in every note of `entry`: see `entry_note`)."""
+    body = entry_note(entry)
+    if body[-1].type == "paragraph_close":
+        return [*body[:-1], *anchors, body[-1]]
+    return [*body, *anchors]
+
+
+# Each entry's note without its back-links, made once a process, by the entry's identity
+# (the entry kept with it, so that its id is not reused while the note is kept).
+_ENTRY_NOTES: dict[int, tuple[GlossaryEntry, tuple[Token, ...]]] = {}
+ENTRY_NOTES_KEPT = 4096
+
+
+def entry_note(entry: GlossaryEntry) -> tuple[Token, ...]:
+    """An entry's note without its back-links: the term marker (in its first paragraph, when
+    it opens with one), then the definition's blocks; the same tokens every time it is asked
+    for, so that every essay citing the entry holds the same term marker (a renderer may
+    keep what it wrote of the note by it, see `publish.outputs.notes.kept_note_html`)."""
+    found = _ENTRY_NOTES.get(id(entry))
+    if found is not None and found[0] is entry:
+        return found[1]
     meta = {"key": entry.key, "term": entry.term, "source": entry.source}
     term = made_token("glossary_term", "", 0, {}, None, 0, None, "", "", "", meta, False, False)
     body = list(entry.tokens)
@@ -73,9 +94,10 @@ def glossary_note_tokens(entry: GlossaryEntry, anchors: list[Token]) -> list[Tok
         body[1] = _with_children(body[1], [term, *(body[1].children or [])])
     else:
         body = [term, *body]
-    if body[-1].type == "paragraph_close":
-        return [*body[:-1], *anchors, body[-1]]
-    return [*body, *anchors]
+    if len(_ENTRY_NOTES) >= ENTRY_NOTES_KEPT:
+        _ENTRY_NOTES.clear()
+    note = _ENTRY_NOTES[id(entry)] = (entry, tuple(body))
+    return note[1]
 
 
 def _with_children(token: Token, children: list[Token]) -> Token:

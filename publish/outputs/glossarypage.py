@@ -81,7 +81,7 @@ def glossary_items(site: Site, root: str) -> list[GlossaryItem]:
 
 
 def citation_anchors(slug: str, number: int, references: int) -> tuple[str, ...]:
-    """The anchor of each citation of note `number` in an essay (see `renderers.note_ids`)."""
+    """The anchor of each citation of note `number` in an essay (see `notes.note_ids`)."""
     return tuple(
         f"fnref-{slug}-{number}" + (f"-{sub}" if sub > 1 else "")
         for sub in range(1, references + 1)

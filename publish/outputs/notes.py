@@ -13,7 +13,8 @@ stays an endnote only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
+from functools import lru_cache
 from html import escape
 from typing import Any
 
@@ -31,22 +32,88 @@ class NoteBody(msgspec.Struct, frozen=True):
     tokens: tuple[Token, ...]
     glossary_key: str  # of a glossary note; an empty string for the essay's own
     fits_margin: bool  # whether it may stand in the margin: paragraphs only, short enough
+    term: Token | None = None  # a glossary note's term marker
 
 
 def note_body(tokens: tuple[Token, ...]) -> NoteBody:
-    """A note's body from its content tokens."""
-    return NoteBody(tokens, _glossary_key(tokens), _fits_margin(tokens))
+    """A note's body from its content tokens (what a glossary note's are found once for
+    every essay citing its entry, see `_glossary_note`)."""
+    term = _term(tokens)
+    if term is None:
+        return NoteBody(tokens, "", _fits_margin(tokens))
+    return NoteBody(tokens, str(term.meta["key"]), _glossary_note(term, tokens).fits_margin, term)
 
 
-def _glossary_key(tokens: tuple[Token, ...]) -> str:
-    """The glossary key of a glossary note, or an empty string for the essay's own."""
+def _term(tokens: tuple[Token, ...]) -> Token | None:
+    """The term marker of a glossary note, or None for the essay's own."""
     for token in tokens:
         if token.type == "glossary_term":
-            return str(token.meta["key"])
+            return token
         for child in token.children or ():
             if child.type == "glossary_term":
-                return str(child.meta["key"])
-    return ""
+                return child
+    return None
+
+
+# The tokens whose HTML depends on nothing but the renderer, its options and (a glossary
+# note's term) the glossary's address and whether it is a margin copy: never on the essay.
+ESSAY_FREE = frozenset(
+    ("paragraph_open", "paragraph_close", "inline", "text", "softbreak", "hardbreak")
+    + ("em_open", "em_close", "strong_open", "strong_close", "s_open", "s_close")
+    + ("code_inline", "glossary_term", "footnote_anchor")
+)
+KEPT_NOTES = 4096
+
+
+class _KeptNote:
+    """What is found once of a glossary note for every essay citing its entry (whose notes
+    hold the same term marker, then the same tokens but the back-links: see
+    `publish.content.glossarynotes.entry_note`)."""
+
+    __slots__ = ("term", "fits_margin", "essay_free", "html")
+
+    def __init__(self, term: Token, tokens: tuple[Token, ...]):
+        self.term = term  # kept, so that its id is not reused while this is kept
+        self.fits_margin = _fits_margin(tokens)
+        # whether its HTML cannot depend on the essay: every token ESSAY_FREE
+        self.essay_free = all(_essay_free(token) for token in tokens)
+        self.html: dict[Hashable, str] = {}  # what renderers wrote of it, by all it depends on
+
+
+# Each glossary note's `_KeptNote`, by its term marker's identity.
+_KEPT: dict[int, _KeptNote] = {}
+
+
+def _glossary_note(term: Token, tokens: tuple[Token, ...]) -> _KeptNote:
+    """The `_KeptNote` of the glossary note of these tokens, whose term marker is `term`."""
+    found = _KEPT.get(id(term))
+    if found is None or found.term is not term:
+        if len(_KEPT) >= KEPT_NOTES:
+            _KEPT.clear()
+        found = _KEPT[id(term)] = _KeptNote(term, tokens)
+    return found
+
+
+def kept_note_html(note: NoteBody, key: Hashable, render: Callable[..., str], *args: Any) -> str:
+    """`render(*args)`, kept for the next essay citing the same glossary entry when the note's
+    HTML cannot depend on the essay (every token ESSAY_FREE) and `key` names all it does
+    depend on (the renderer, the options, the glossary's address, the margin)."""
+    if note.term is None:
+        return render(*args)
+    kept = _glossary_note(note.term, note.tokens)
+    if not kept.essay_free:
+        return render(*args)
+    html = kept.html.get(key)
+    if html is None:
+        html = kept.html[key] = render(*args)
+    return html
+
+
+def _essay_free(token: Token) -> bool:
+    """Whether a token and its children are all ESSAY_FREE."""
+    if token.type not in ESSAY_FREE:
+        return False
+    return all(_essay_free(child) for child in token.children or ())
 
 
 def _fits_margin(tokens: tuple[Token, ...]) -> bool:
@@ -120,3 +187,28 @@ def in_margin(env: dict[str, Any]) -> bool:
     """Whether the renderer is writing a margin copy (its links leave the tab order, a
     citation inside it stays a plain number)."""
     return bool(env.get("margin_copy"))
+
+
+def note_ids(slug: str, token: Token) -> tuple[int, str, str]:
+    """Number, note id and reference id of a footnote token (ids carry the essay's slug)."""
+    number = token.meta["id"] + 1
+    sub = token.meta.get("subId", 0)
+    suffix = f"-{sub + 1}" if sub > 0 else ""
+    return number, f"fn-{slug}-{number}", f"fnref-{slug}-{number}{suffix}"
+
+
+def has_many_refs(tokens: Sequence[Token], idx: int) -> bool:
+    """True when the note at idx has more than one back-link."""
+    neighbours = [tokens[i] for i in (idx - 1, idx + 1) if 0 <= i < len(tokens)]
+    return tokens[idx].meta.get("subId", 0) > 0 or any(
+        t.type == "footnote_anchor" for t in neighbours
+    )
+
+
+@lru_cache(maxsize=4096)  # a glossary note's term is written alike in every essay citing it
+def term_html(term: str, key: str, source: str, glossary_url: str, margin: bool) -> str:
+    """A glossary note's opening: its term in bold, linked to its entry on the glossary page
+    at `glossary_url` (out of the tab order in a margin copy), then its source."""
+    skip = ' tabindex="-1"' if margin else ""
+    link = f'<a href="{glossary_url}#{escape(key)}"{skip}>{escape(term)}</a>'
+    return f'<strong class="note-term">{link}</strong>{f" ({escape(source)})" if source else ""}: '

@@ -22,12 +22,17 @@ from publish.i18n.words import ENGLISH_BODY, BodyWords
 from publish.model import Essay, ImageSize, KeptRenderings
 from publish.outputs.images import email_image, image_size, picture_html, screen_formats
 from publish.outputs.notes import (
+    NoteBody,
+    has_many_refs,
     in_margin,
     in_place_ref,
+    kept_note_html,
     margin_paragraphs,
     note_bodies,
+    note_ids,
     popover_html,
     popover_id,
+    term_html,
     without_anchors,
 )
 from publish.outputs.tokenhtml import FastRendering, html_escape, render_pair, tag_html
@@ -64,14 +69,6 @@ class RenderContext(msgspec.Struct, frozen=True):
         """Where a link points: another essay's address if it names one, resolved."""
         target = next((address for written, address in self.links if written == url), url)
         return resolve_url(target, self.base)
-
-
-def note_ids(slug: str, token: Token) -> tuple[int, str, str]:
-    """Number, note id and reference id of a footnote token (ids carry the essay's slug)."""
-    number = token.meta["id"] + 1
-    sub = token.meta.get("subId", 0)
-    suffix = f"-{sub + 1}" if sub > 0 else ""
-    return number, f"fn-{slug}-{number}", f"fnref-{slug}-{number}{suffix}"
 
 
 class WebRenderer(RendererHTML):
@@ -161,10 +158,23 @@ class WebRenderer(RendererHTML):
             )
         first = token.meta.get("subId", 0) == 0
         shown = first and note.fits_margin and not env.get("table_depth")
-        margin = self._margin_copy(margin_paragraphs(note), options, env) if shown else None
+        margin = self._kept_note("margin", note, options, env) if shown else None
         slug = self._context(env).slug
         pop_id = popover_id(slug, number) if note.glossary_key else None
         return in_place_ref(number, note_id, ref_id, pop_id, margin)
+
+    def _kept_note(self, kind: str, note: NoteBody, options: Any, env: Any) -> str:
+        """A note's margin copy or (`kind` "popover") popover body, a glossary note's kept
+        for the next essay citing it where it can be (`kept_note_html`)."""
+        glossary_url, margin = self._context(env).glossary_url, in_margin(env)
+        key = type(self), kind, glossary_url, options["xhtmlOut"], options["breaks"], margin
+        return kept_note_html(note, key, self._note_html, kind, note, options, env)
+
+    def _note_html(self, kind: str, note: NoteBody, options: Any, env: Any) -> str:
+        """A note's margin copy or popover body, written."""
+        if kind == "margin":
+            return self._margin_copy(margin_paragraphs(note), options, env)
+        return super().render(without_anchors(note.tokens), options, env)
 
     def _margin_copy(self, paragraphs: Sequence[Token], options: Any, env: Any) -> str:
         """A note's paragraphs as phrasing content for its margin copy."""
@@ -194,7 +204,7 @@ class WebRenderer(RendererHTML):
             popover_html(
                 popover_id(slug, note_id + 1),
                 note_id + 1,
-                super(WebRenderer, self).render(without_anchors(note.tokens), options, env),
+                self._kept_note("popover", note, options, env),
             )
             for note_id, note in sorted(notes.items())
             if note.glossary_key
@@ -215,7 +225,7 @@ class WebRenderer(RendererHTML):
         token = tokens[idx]
         number, _, ref_id = note_ids(self._context(env).slug, token)
         sub = token.meta.get("subId", 0)
-        letter = f"<sup>{chr(ord('a') + sub)}</sup>" if _has_many_refs(tokens, idx) else ""
+        letter = f"<sup>{chr(ord('a') + sub)}</sup>" if has_many_refs(tokens, idx) else ""
         # a lettered back-link's label holds its visible letter (WCAG 2.5.3, label in name)
         words = self._context(env).words
         label = html_escape(
@@ -231,20 +241,8 @@ class WebRenderer(RendererHTML):
     def glossary_term(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """The cited term in bold, linked to its glossary entry, then its source."""
         meta = tokens[idx].meta
-        context = self._context(env)
-        term = html_escape(meta["term"])
-        href = f"{context.glossary_url}#{html_escape(meta['key'])}"
-        source = f" ({html_escape(meta['source'])})" if meta["source"] else ""
-        skip = ' tabindex="-1"' if in_margin(env) else ""
-        return f'<strong class="note-term"><a href="{href}"{skip}>{term}</a></strong>{source}: '
-
-
-def _has_many_refs(tokens: Sequence[Token], idx: int) -> bool:
-    """True when the note at idx has more than one back-link."""
-    neighbours = [tokens[i] for i in (idx - 1, idx + 1) if 0 <= i < len(tokens)]
-    return tokens[idx].meta.get("subId", 0) > 0 or any(
-        t.type == "footnote_anchor" for t in neighbours
-    )
+        glossary_url = self._context(env).glossary_url
+        return term_html(meta["term"], meta["key"], meta["source"], glossary_url, in_margin(env))
 
 
 class FastWebRenderer(WebRenderer, FastRendering):

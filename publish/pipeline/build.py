@@ -34,7 +34,7 @@ from publish.errors import Problem, PublishError
 from publish.i18n.words import one_build
 from publish.layout import BUILD_DIR
 from publish.model import Site
-from publish.pipeline.formats import FOLDERS, loading_makers
+from publish.pipeline.formats import FOLDERS, loading_libraries, loading_makers
 from publish.pipeline.load import Loaded, load
 from publish.pipeline.previewing import (
     PREVIEW_FOLDER,
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from publish.pipeline.place import Progress
 
 # The place phase's modules, imported while the workers parse (`loading_place_phase`), each a
-# step of its own: Jinja first (the largest), then what the place phase and its finishers add.
+# step of its own: Jinja first, then what the place phase and its finishers add.
 PLACE_PHASE = (
     "jinja2",
     "jinja2.ext",  # the templates' i18n extension, loaded by name when they are set up
@@ -156,9 +156,11 @@ def loading_place_phase() -> list[Callable[[], object]]:
     """Importing the place phase and the rows' makers and loading what making their files
     loads, step by step: taken while the workers parse, between their replies, so that this
     process, alone, does not do it after them, nor before it forks them (a build that forks
-    no worker imports them when it places)."""
-    modules = [partial(importlib.import_module, name) for name in PLACE_PHASE]
-    return modules + loading_makers()
+    no worker imports them when it places). The two largest steps come first, Jinja and the
+    rows' libraries (feedgen and lxml), while the workers' first runs are long: a worker
+    whose runs in hand end before a step does waits for it."""
+    jinja, *modules = [partial(importlib.import_module, name) for name in PLACE_PHASE]
+    return [jinja, *loading_libraries(), *modules, *loading_makers()]
 
 
 def output_dir(root: Path, options: BuildOptions) -> Path:

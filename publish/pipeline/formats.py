@@ -150,11 +150,15 @@ FOLDERS = tuple(dict.fromkeys(row.folder for row in FORMATS))
 
 
 def loading_makers() -> list[Callable[[], object]]:
-    """Importing every row's maker and loading what making its files loads, step by step
-    (a build takes them while the essays are parsed, so that neither its later steps nor
-    each of its workers load them)."""
-    makers = [partial(named_function, row.maker) for row in FORMATS]
-    return makers + [partial(_load, row.loads) for row in FORMATS if row.loads is not None]
+    """Importing every row's maker, step by step (a build takes them while the essays are
+    parsed, so that neither its later steps nor each of its workers load them)."""
+    return [partial(named_function, row.maker) for row in FORMATS]
+
+
+def loading_libraries() -> list[Callable[[], object]]:
+    """Loading what making each row's files loads (a library), step by step, as
+    `loading_makers`."""
+    return [partial(_load, row.loads) for row in FORMATS if row.loads is not None]
 
 
 def _load(reference: str) -> None:
