@@ -22,7 +22,13 @@ from hypothesis import strategies as st
 from bench.generate import generate
 from publish.cache.parses import PARALLEL_THRESHOLD as PARSE_THRESHOLD
 from publish.errors import PublishError
-from publish.support.parallel import forked_pool, in_forked_runs, weighed_runs
+from publish.support.parallel import (
+    MAX_WORKERS,
+    forked_pool,
+    in_forked_runs,
+    weighed_runs,
+    workers_beside,
+)
 from publish.support.testhooks import HOLD, HOOK_ENV, hook_value
 
 
@@ -139,23 +145,56 @@ def _runs(draw: st.DrawFn) -> list[int]:
     return draw(st.lists(st.integers(1, 12), min_size=1, max_size=12))
 
 
-@given(runs=_runs(), ahead=st.sampled_from([None, 1, 2, 4]), workers=st.sampled_from([2, 3]))
+@given(
+    runs=_runs(),
+    ahead=st.sampled_from([None, 1, 2, 4]),
+    workers=st.sampled_from([1, 2, 3]),
+    parent_too=st.booleans(),
+)
 @settings(max_examples=25)
 def test_whatever_the_runs_and_the_bound_every_value_comes_back_in_order(
-    runs: list[int], ahead: int | None, workers: int
+    runs: list[int], ahead: int | None, workers: int, parent_too: bool
 ) -> None:
+    """Made by the workers alone or with the calling process (`here`), in any runs."""
     values = list(range(sum(runs)))
     descriptors = len(os.listdir("/proc/self/fd"))
-    made = list(in_forked_runs(values, _now_and_then_slow, workers, runs, ahead))
+    here = _now_and_then_slow if parent_too else None
+    made = list(in_forked_runs(values, _now_and_then_slow, workers, runs, ahead, here=here))
     assert [value for value, _ in made] == [value * 3 for value in values]
     stopped = in_forked_runs(values, _now_and_then_slow, workers, runs, ahead)
     first = next(stopped)
     stopped.close()  # the caller stops early: the workers are killed and reaped
     assert first[0] == 0
     assert len(os.listdir("/proc/self/fd")) == descriptors, "every pipe closed"
-    for worker in {pid for _, pid in made} | {first[1]}:
+    for worker in ({pid for _, pid in made} | {first[1]}) - {os.getpid()}:
         with pytest.raises(ChildProcessError):  # no such child: reaped, nothing left behind
             os.waitpid(worker, os.WNOHANG)
+
+
+def test_the_calling_process_makes_runs_too_once_its_steps_are_taken() -> None:
+    """With `here`, the process that forked the worker makes runs of its own (so that a
+    machine of two cores forks one worker, and neither core waits), but only once every
+    step of `meanwhile` is taken; what each made comes back in order all the same."""
+    stepped: list[int] = []
+
+    def step() -> None:
+        stepped.append(os.getpid())
+
+    values = list(range(60))
+    made = list(
+        in_forked_runs(values, _now_and_then_slow, 1, 3, None, [step, step], _now_and_then_slow)
+    )
+    assert [value for value, _ in made] == [value * 3 for value in values]
+    makers = [pid for _, pid in made]
+    assert os.getpid() in makers, "the calling process made runs"
+    assert len(set(makers)) == 2, "and the worker made the others"
+    assert stepped == [os.getpid(), os.getpid()]
+
+
+def test_a_build_forks_one_worker_fewer_than_the_cores() -> None:
+    cores = min(os.cpu_count() or 1, MAX_WORKERS)
+    assert workers_beside(10**6, 1) == (cores - 1 if cores >= 2 else 0)
+    assert workers_beside(1, 2) == 0, "below the threshold nothing forks"
 
 
 @given(
@@ -294,5 +333,6 @@ def test_a_build_forks_its_workers_without_a_process_pool(tmp_path: Path) -> Non
         timeout=300,
     )
     assert built.returncode == 0, built.stderr
-    assert built.stderr.count("holding at worker in process ") >= 4, "both phases forked"
+    forked = built.stderr.count("holding at worker in process ")
+    assert forked == 2 * workers_beside(10**6, 1), "both phases forked"
     assert built.stdout.strip() == "[]"

@@ -48,7 +48,7 @@ from publish.cache.records import (
 from publish.cache.store import BuildCache, pack_record
 from publish.errors import Problem, PublishError
 from publish.model import Essay, Glossary, Settings
-from publish.support.parallel import fork_workers, in_forked_runs, weighed_runs
+from publish.support.parallel import in_forked_runs, weighed_runs, workers_beside
 
 MAGIC = b"PUBCACHE"
 PARALLEL_THRESHOLD = 48
@@ -432,15 +432,15 @@ def _parse_missing(
     meanwhile: Sequence[Callable[[], object]] = (),
 ) -> list[tuple[Parsed, bytes]]:
     """Parse the essays the cache did not hold (under their keys, or keyed as they are
-    read), in forked workers when there are many (they inherit the cache; this process takes
-    the steps of `meanwhile` as they work); each comes back with its bodies rendered and
-    kept, never its tokens, and its key."""
-    workers = fork_workers(len(pairs), PARALLEL_THRESHOLD)
+    read), across the cores when there are many (forked workers inherit the cache; this
+    process takes the steps of `meanwhile` as they work, then parses runs too); each comes
+    back with its bodies rendered and kept, never its tokens, and its key."""
+    workers = workers_beside(len(pairs), PARALLEL_THRESHOLD)
     if not workers:
         found = list(map(cache.parse_pair, pairs))
     else:
-        runs = weighed_runs([1] * len(pairs), workers, 32)  # small results: flat memory
+        runs = weighed_runs([1] * len(pairs), workers + 1, 32)  # small results: flat memory
         found = in_forked_runs(  # each attached as it comes
-            pairs, cache.parse_pair, workers, runs, meanwhile=meanwhile
+            pairs, cache.parse_pair, workers, runs, meanwhile=meanwhile, here=cache.parse_pair
         )
     return [cache.attach(made, path) for made, (path, _) in zip(found, pairs, strict=True)]

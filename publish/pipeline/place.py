@@ -34,7 +34,7 @@ from publish.pipeline.formats import FOLDERS, FORMATS
 from publish.pipeline.previewing import PREVIEW_FOLDER, banners, with_banners
 from publish.pipeline.search import require_pagefind, search_finisher
 from publish.pipeline.writer import OutputFolder, Placing, place, write_trees
-from publish.support.parallel import RUNS_AHEAD, fork_workers, in_forked_runs, weighed_runs
+from publish.support.parallel import RUNS_AHEAD, in_forked_runs, weighed_runs, workers_beside
 
 PARALLEL_THRESHOLD = 96  # contents below which forking workers costs more than it saves
 MAX_RUN = 48  # contents a worker makes per task (at most): small results, flat memory
@@ -264,11 +264,11 @@ def shared_out(
 ) -> Iterator[Any]:
     """`here(task)` for each task, in order; forked workers (sharing the loaded site, what
     `before_fork` loads and what making the values loads, see `Deferred.loads`) do
-    `forked(task)` instead when enough `values` are deferred to pay for the workers, each
-    worker a run of neighbouring tasks (see `weighed_runs`), and with `bounded` only a few
-    runs ahead of what the caller has taken (what comes back is large: contents, not
-    stamps)."""
-    workers = fork_workers(sum(isinstance(v, Deferred) for v in values), PARALLEL_THRESHOLD)
+    `forked(task)` instead for some runs when enough `values` are deferred to pay for the
+    workers (this process making the other runs), each a run of neighbouring tasks (see
+    `weighed_runs`), and with `bounded` only a few runs ahead of what the caller has taken
+    (what comes back is large: contents, not stamps)."""
+    workers = workers_beside(sum(isinstance(v, Deferred) for v in values), PARALLEL_THRESHOLD)
     if not workers:
         yield from map(here, tasks)
         return
@@ -276,9 +276,11 @@ def shared_out(
         before_fork()
     for loads in {v.loads for v in values if isinstance(v, Deferred) and v.loads is not None}:
         loads()  # once here rather than once in each worker
-    longest = max(1, min(MAX_RUN, -(-len(tasks) // (workers * 8))))
-    runs = weighed_runs([1 + _listed(value) for value in values], workers, longest)
-    yield from in_forked_runs(tasks, forked, workers, runs, RUNS_AHEAD if bounded else None)
+    participants = workers + 1  # this process makes runs too
+    longest = max(1, min(MAX_RUN, -(-len(tasks) // (participants * 8))))
+    runs = weighed_runs([1 + _listed(value) for value in values], participants, longest)
+    ahead = RUNS_AHEAD if bounded else None
+    yield from in_forked_runs(tasks, forked, workers, runs, ahead, here=here)
 
 
 def _made_bytes(value: Content | Deferred) -> bytes:

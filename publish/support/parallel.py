@@ -5,7 +5,11 @@ and values made in order by forked workers.
 `in_forked_runs` (the build's parse and render) forks its workers itself, each with two pipes,
 rather than starting a `ProcessPoolExecutor`: it needs no thread, queue or pickled call, so it
 starts and ends in a fraction of the pool's time (measured on a 1,000-essay build's heap: 3 ms
-of wall and 5 ms of CPU against 12 and 20), twice in every cold build."""
+of wall and 5 ms of CPU against 12 and 20), twice in every cold build. The process that forks
+them makes runs too (`workers_beside`: one worker fewer than the cores), so that no core is
+left to a process that only waits, and one worker fewer is forked: each costs CPU of its own
+(the pages it writes are copied, its caches start cold) that making the same values in the
+process that already holds them does not."""
 
 from __future__ import annotations
 
@@ -46,6 +50,13 @@ def fork_workers(tasks: int, threshold: int) -> int:
     `threshold`, on a single core, or when forking is not safe."""
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
     return workers if tasks >= threshold and workers >= 2 and can_fork() else 0
+
+
+def workers_beside(tasks: int, threshold: int) -> int:
+    """How many workers to fork beside this process, which makes runs too (see
+    `in_forked_runs`): one fewer than `fork_workers` would fork (none where it forks none)."""
+    workers = fork_workers(tasks, threshold)
+    return workers - 1 if workers else 0
 
 
 def forked_pool(
@@ -90,25 +101,28 @@ def in_forked_runs(
     run: int | Sequence[int],
     ahead: int | None = RUNS_AHEAD,
     meanwhile: Sequence[Callable[[], object]] = (),
+    here: Callable[[Any], Any] | None = None,
 ) -> Iterator[Any]:
     """`make(value)` for each value, in order, made by `workers` forked processes (which
     inherit `values` and `make`, never pickled), each task a run of `run` neighbouring values
     (or runs of the lengths `run` gives, in order). Each worker is handed its next run as it
     finishes one, so a long run holds up no other worker; at most `ahead` of the longest
-    runs a worker are made beyond what the caller has taken (None: no bound, for results as
-    small as a file's stamp), so the parent's memory stays flat however fast the workers
+    runs a participant are made beyond what the caller has taken (None: no bound, for results
+    as small as a file's stamp), so the parent's memory stays flat however fast the workers
     are. The steps of `meanwhile` are taken here, one at a time whenever no worker waits for
     its next run, while the workers make theirs (what the parent would otherwise do after
-    them, alone). A PublishError raised while making is raised
-    here, with its problems; a worker that dies (killed -9) is a ChildProcessError, never a
-    wait without end."""
+    them, alone); then, with `here` (this process's own maker of one value, giving what
+    `make` gives or its equal), this process makes the next run itself whenever no reply
+    waits. A PublishError raised while making is raised here, with its problems; a worker
+    that dies (killed -9) is a ChildProcessError, never a wait without end."""
     lengths = _run_lengths(len(values), run)
     if not lengths:
         return
-    window = None if ahead is None else workers * ahead * max(lengths)
+    participants = workers + (here is not None)
+    window = None if ahead is None else participants * ahead * max(lengths)
     team = _Team(workers, values, make)
     try:
-        yield from team.runs(lengths, window, meanwhile)
+        yield from team.runs(lengths, window, meanwhile, here)
     finally:
         team.end()
 
@@ -164,6 +178,7 @@ class _Team:
             with contextlib.suppress(Exception):
                 stream.flush()  # what is buffered is written once, not once more by a worker
         gc.freeze()  # what the workers inherit stays shared: their collector never writes to it
+        self.values = values
         self.members: list[_Worker] = []
         try:
             for _ in range(workers):
@@ -202,11 +217,13 @@ class _Team:
         lengths: Sequence[int],
         window: int | None,
         meanwhile: Sequence[Callable[[], object]] = (),
+        here: Callable[[Any], Any] | None = None,
     ) -> Iterator[Any]:
         """What each run made, in order, the runs handed out as workers become free (no
         more than `window` values made or in hand beyond what the caller has taken), and
-        each step of `meanwhile` taken when no reply is waiting (while steps are left, each
-        worker holds a run beyond the one it makes, so that it never waits for a step to end)."""
+        each step of `meanwhile` taken when no reply is waiting, then (with `here`) the next
+        run made here (while this process works, each worker holds a run beyond the one it
+        makes, so that it never waits for this process to be free)."""
         steps = list(reversed(meanwhile))  # taken from the end: the first step first
         starts = [0, *itertools.accumulate(lengths[:-1])]
         made: dict[int, list[Any]] = {}
@@ -215,6 +232,12 @@ class _Team:
         poller = select.poll()
         for member in self.members:
             poller.register(member.results, select.POLLIN)
+
+        def room() -> bool:  # whether the next run may be handed out (or made here)
+            return handed < len(lengths) and (
+                window is None or held == 0 or held + lengths[handed] <= window
+            )
+
         while True:
             while taken in made:
                 yield from made.pop(taken)
@@ -225,20 +248,24 @@ class _Team:
                     steps.pop()()
                 return
             # then the run to take next is in some worker's hands (and, while this process
-            # has steps to take, the one after it in line behind the worker's run)
-            for depth in range(1, 3 if steps else 2):
+            # has its own work, the one after it in line behind the worker's run)
+            busy = bool(steps) or here is not None
+            for depth in range(1, 3 if busy else 2):
                 for member in self.members:
-                    if (
-                        len(member.runs) < depth
-                        and handed < len(lengths)
-                        and (window is None or held == 0 or held + lengths[handed] <= window)
-                    ):
+                    if len(member.runs) < depth and room():
                         self._hand(member, handed, starts[handed], lengths[handed])
                         held += lengths[handed]
                         handed += 1
-            ready = poller.poll(0 if steps else None)
-            if not ready:
+            mine = here is not None and room()
+            ready = poller.poll(0 if steps or mine else None)
+            if not ready and steps:
                 steps.pop()()
+                continue
+            if not ready and mine:
+                start, length = starts[handed], lengths[handed]
+                made[handed] = [here(value) for value in self.values[start : start + length]]
+                held += length
+                handed += 1
                 continue
             for descriptor, _ in ready:
                 member = by_pipe[descriptor]
