@@ -167,6 +167,15 @@ class _Worker:
         self.runs: collections.deque[int] = collections.deque()
 
 
+class _OwnRun:
+    """A run the process that forked the workers makes itself, one value at a time: its
+    number, the index of its next value and of the value after its last, and what it made."""
+
+    def __init__(self, number: int, start: int, length: int):
+        self.number, self.next, self.end = number, start, start + length
+        self.made: list[Any] = []
+
+
 class _Team:
     """The forked workers of one `in_forked_runs`: forked at once, each handed runs through
     a pipe of its own and answering through another (a pickled list of what it made, or the
@@ -220,24 +229,21 @@ class _Team:
         here: Callable[[Any], Any] | None = None,
     ) -> Iterator[Any]:
         """What each run made, in order, the runs handed out as workers become free (no
-        more than `window` values made or in hand beyond what the caller has taken), and
-        each step of `meanwhile` taken when no reply is waiting, then (with `here`) the next
-        run made here (while this process works, each worker holds a run beyond the one it
-        makes, so that it never waits for this process to be free)."""
+        more than `window` values made or in hand beyond what the caller has taken); each
+        step of `meanwhile` taken when no reply is waiting (while steps are left, each worker
+        holds a run beyond the one it makes, so that it never waits for a step to end); then,
+        with `here`, the next run made here one value at a time, the workers' replies
+        answered between two values (so a worker holds one run: none waits behind a long
+        one)."""
         steps = list(reversed(meanwhile))  # taken from the end: the first step first
         starts = [0, *itertools.accumulate(lengths[:-1])]
         made: dict[int, list[Any]] = {}
         handed = taken = held = 0  # runs handed out and taken; values made or in hand
+        own: _OwnRun | None = None  # the run this process is making, if any
         by_pipe = {member.results: member for member in self.members}
         poller = select.poll()
         for member in self.members:
             poller.register(member.results, select.POLLIN)
-
-        def room() -> bool:  # whether the next run may be handed out (or made here)
-            return handed < len(lengths) and (
-                window is None or held == 0 or held + lengths[handed] <= window
-            )
-
         while True:
             while taken in made:
                 yield from made.pop(taken)
@@ -247,30 +253,36 @@ class _Team:
                 while steps:  # what the workers left no time for
                     steps.pop()()
                 return
-            # then the run to take next is in some worker's hands (and, while this process
-            # has its own work, the one after it in line behind the worker's run)
-            busy = bool(steps) or here is not None
-            for depth in range(1, 3 if busy else 2):
+            room = handed < len(lengths) and (
+                window is None or held == 0 or held + lengths[handed] <= window
+            )
+            for depth in range(1, 3 if steps else 2):
                 for member in self.members:
-                    if len(member.runs) < depth and room():
+                    if len(member.runs) < depth and room:
                         self._hand(member, handed, starts[handed], lengths[handed])
                         held += lengths[handed]
                         handed += 1
-            mine = here is not None and room()
-            ready = poller.poll(0 if steps or mine else None)
-            if not ready and steps:
-                steps.pop()()
-                continue
-            if not ready and mine:
-                start, length = starts[handed], lengths[handed]
-                made[handed] = [here(value) for value in self.values[start : start + length]]
-                held += length
+                        room = handed < len(lengths) and (
+                            window is None or held + lengths[handed] <= window
+                        )
+            if here is not None and not steps and own is None and room:
+                own = _OwnRun(handed, starts[handed], lengths[handed])
+                held += lengths[handed]
                 handed += 1
-                continue
-            for descriptor, _ in ready:
-                member = by_pipe[descriptor]
-                made[member.runs[0]] = self._reply(member)
-                member.runs.popleft()
+            ready = poller.poll(0 if steps or own else None)
+            if ready:
+                for descriptor, _ in ready:
+                    member = by_pipe[descriptor]
+                    made[member.runs[0]] = self._reply(member)
+                    member.runs.popleft()
+            elif steps:
+                steps.pop()()
+            elif own is not None and here is not None:  # one value of the run made here
+                own.made.append(here(self.values[own.next]))
+                own.next += 1
+                if own.next == own.end:
+                    made[own.number] = own.made
+                    own = None
 
     def _hand(self, member: _Worker, number: int, start: int, length: int) -> None:
         """Hand a worker a run (a ChildProcessError if it has died)."""
