@@ -9,8 +9,17 @@ render single pages, lists and its built-in RSS. Each tool builds cold several t
 tools interleaved; then publish rebuilds in fresh processes, unchanged and after one edit.
 It prints medians with min–max and the goals' ratios (`bench/ratios.py`).
 
+The corpora and every tool's output are in memory (a tmpfs, `/dev/shm`) where there is one,
+else in `bench/work/` (`--work-dir` chooses). Each cold build deletes the last one's output
+first, and on a file system that skips recently deleted inodes when it makes new ones (ext4
+without a journal, as on the machine the goals were measured on, skips every inode deleted
+in the last 1-300 seconds, one lookup each), making a file would then cost more the more
+builds ran in the last minutes: up to a millisecond a file, for every tool, drifting through
+a run. In memory, each tool's build costs what the tool does.
+
     python -m bench.compare                      # 100 and 1,000 essays, 5 runs each
     python -m bench.compare --sizes 1000,10000 --runs 3
+    python -m bench.compare --work-dir bench/work  # on the disk instead
 """
 
 from __future__ import annotations
@@ -249,13 +258,36 @@ def checked(tool: str, count: int, result: Measure) -> Measure:
     return result
 
 
-def compare_size(python: Path, count: int, runs: int) -> list[Runs]:
-    """Generate one corpus, convert it, and build it cold with each tool, `runs` rounds,
-    the tools interleaved (each round starts with the next tool), so that a change in the
-    machine's load falls on every tool alike."""
-    root = generate(count, WORK_DIR / f"compare-{count}")
-    pelican = to_pelican(root, WORK_DIR / f"pelican-{count}")
-    hugo = to_hugo(root, WORK_DIR / f"hugo-{count}")
+IN_MEMORY = Path("/dev/shm")  # a tmpfs on Linux
+IN_MEMORY_SPACE = 2 << 30  # bytes free it must have for the corpora and the outputs
+
+
+def work_folder(requested: Path | None = None) -> Path:
+    """Where the comparison writes its corpora and the tools their output: `requested`, else
+    a folder in memory where the system has a tmpfs with room, else `bench/work/`."""
+    if requested is not None:
+        return requested
+    if _is_tmpfs(IN_MEMORY) and shutil.disk_usage(IN_MEMORY).free >= IN_MEMORY_SPACE:
+        return IN_MEMORY / "publish-bench-compare"
+    return WORK_DIR
+
+
+def _is_tmpfs(folder: Path) -> bool:
+    """Whether `folder` is the mount point of a tmpfs (as /proc/mounts lists it)."""
+    try:
+        mounts = Path("/proc/mounts").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return False
+    return any(line.split()[1:3] == [str(folder), "tmpfs"] for line in mounts if line.strip())
+
+
+def compare_size(python: Path, count: int, runs: int, work: Path) -> list[Runs]:
+    """Generate one corpus in `work`, convert it, and build it cold with each tool, `runs`
+    rounds, the tools interleaved (each round starts with the next tool), so that a change in
+    the machine's load falls on every tool alike."""
+    root = generate(count, work / f"compare-{count}")
+    pelican = to_pelican(root, work / f"pelican-{count}")
+    hugo = to_hugo(root, work / f"hugo-{count}")
     builders: list[tuple[str, Callable[[], Measure]]] = [
         ("publish", lambda: build_publish(root)),
         ("Pelican", lambda: build_pelican(python, pelican)),
@@ -269,10 +301,11 @@ def compare_size(python: Path, count: int, runs: int) -> list[Runs]:
     return [Runs(name, count, tuple(found)) for name, found in measured.items()]
 
 
-def rebuilds(count: int, runs: int) -> tuple[Runs, Runs]:
-    """publish's fresh-process rebuilds of the corpus of `count` essays (built cold just
-    before): with nothing changed, and after one essay was edited, `runs` of each in turn."""
-    root = WORK_DIR / f"compare-{count}"
+def rebuilds(count: int, runs: int, work: Path) -> tuple[Runs, Runs]:
+    """publish's fresh-process rebuilds of the corpus of `count` essays in `work` (built cold
+    just before): with nothing changed, and after one essay was edited, `runs` of each in
+    turn."""
+    root = work / f"compare-{count}"
     checked("publish", count, build_publish(root))
     unchanged, edited = [], []
     for n in range(runs):
@@ -299,19 +332,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Compare publish with Pelican and Hugo.")
     parser.add_argument("--sizes", default="100,1000", help="comma-separated essay counts")
     parser.add_argument("--runs", type=int, default=5, help="cold builds of each tool per size")
+    parser.add_argument(
+        "--work-dir", type=Path, help="where to build (default: in memory, else bench/work)"
+    )
     args = parser.parse_args(argv)
-    WORK_DIR.mkdir(exist_ok=True)
+    work = work_folder(args.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
     print("preparing bench/env (Pelican, Markdown, Hugo)...", file=sys.stderr, flush=True)
     python = ensure_env()
     results: list[Runs] = []
     again: dict[int, tuple[Runs, Runs]] = {}
     for count in (int(s) for s in args.sizes.split(",")):
         print(f"building {count:,} essays with each tool...", file=sys.stderr, flush=True)
-        results += compare_size(python, count, args.runs)
-        again[count] = rebuilds(count, args.runs)
+        results += compare_size(python, count, args.runs, work)
+        again[count] = rebuilds(count, args.runs, work)
     print(
         f"\nCold builds, {args.runs} of each tool interleaved in this run "
-        f"({tool_versions(python)}); medians (min–max), CPU of the process and its workers.\n"
+        f"({tool_versions(python)}), in {work}; medians (min–max), CPU of the process and "
+        "its workers.\n"
     )
     print(cold_table(results))
     print("\nFresh-process rebuilds of publish (medians, min–max):\n")
