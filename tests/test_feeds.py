@@ -187,6 +187,16 @@ def _feed_site(tmp_path: Path) -> Any:
     return load(fixture_site(tmp_path / "site", url=URL, extra="feed_items = 5")).site
 
 
+def _carried_links(files: dict[str, bytes]) -> list[str]:
+    """The link of every item of every RSS feed among `files`, one for each feed carrying it."""
+    return [
+        link
+        for path, data in files.items()
+        if path.endswith("feed.xml")
+        for link in etree.fromstring(data).xpath("//item/link/text()")
+    ]
+
+
 def _made_feeds(site: Any) -> dict[str, bytes]:
     """Every feed file of the site, made in this process in turn, as bytes."""
     from publish.outputs.feeds import render_feeds
@@ -235,12 +245,7 @@ def test_each_essays_rss_item_is_made_once_however_many_feeds_carry_it(
 
     monkeypatch.setattr(FeedEntry, "rss_entry", counted)
     files = _made_feeds(_feed_site(tmp_path))
-    carried = [
-        link
-        for path, data in files.items()
-        if path.endswith("feed.xml")
-        for link in etree.fromstring(data).xpath("//item/link/text()")
-    ]
+    carried = _carried_links(files)
     assert len(carried) > len(set(carried)), "essays carried by several RSS feeds"
     assert len(made_items) == len(set(carried)), "one RSS item made for each essay carried"
 
@@ -292,12 +297,7 @@ def test_each_essays_rss_item_is_written_once_however_many_feeds_carry_it(
     monkeypatch.setattr(feedgen_feed.etree, "tostring", tostring)
     files = _made_feeds(_feed_site(tmp_path))
     monkeypatch.undo()
-    carried = [
-        link
-        for path, data in files.items()
-        if path.endswith("feed.xml")
-        for link in etree.fromstring(data).xpath("//item/link/text()")
-    ]
+    carried = _carried_links(files)
     assert len(carried) > len(set(carried)), "essays carried by several RSS feeds"
     assert sorted(written) == sorted(set(carried)), "each item written once"
 
