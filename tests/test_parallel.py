@@ -338,3 +338,35 @@ def test_a_build_forks_its_workers_without_a_process_pool(tmp_path: Path) -> Non
     forked = built.stderr.count("holding at worker in process ")
     assert forked == 2 * (min(os.cpu_count() or 1, MAX_WORKERS) - 1), "both phases forked"
     assert built.stdout.strip() == "[]"
+
+
+def test_a_reply_without_its_teams_signature_is_refused_unread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What comes back over a worker's pipe is unpickled only when it carries the HMAC of the
+    key its team drew before forking: bytes signed otherwise (as a forger would, not knowing
+    the key) are refused with a clear error, and pickle never sees them."""
+    parent = os.getpid()
+    real_signature = parallel._signature
+
+    def forged(key: bytes, data: bytes) -> bytes:
+        if os.getpid() != parent:  # the worker signs with a key of its own
+            return real_signature(bytes(32), data)
+        return real_signature(key, data)
+
+    unpickled: list[bytes] = []
+    real_loads = parallel.pickle.loads
+
+    def loads(data: bytes) -> object:
+        unpickled.append(data)
+        return real_loads(data)
+
+    monkeypatch.setattr(parallel, "_signature", forged)
+    monkeypatch.setattr(parallel.pickle, "loads", loads)
+    with pytest.raises(ChildProcessError, match="did not carry its team's signature"):
+        list(in_forked_runs(list(range(8)), _now_and_then_slow, 1, 4))
+    assert unpickled == []
+    monkeypatch.undo()
+    assert [v for v, _ in in_forked_runs(list(range(8)), _now_and_then_slow, 1, 4)] == [
+        v * 3 for v in range(8)
+    ]

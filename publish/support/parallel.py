@@ -17,6 +17,7 @@ import collections
 import contextlib
 import functools
 import gc
+import hmac
 import itertools
 import os
 import pickle
@@ -153,6 +154,8 @@ def weighed_runs(weights: Sequence[int], workers: int, longest: int) -> list[int
 
 
 HEADER = struct.Struct("<QQ")  # a task (start, length), or a reply's length (and 0)
+SIGNATURE = "sha256"  # a reply's HMAC, under its team's key, before the reply's bytes
+SIGNATURE_SIZE = 32
 
 
 class _Worker:
@@ -188,6 +191,7 @@ class _Team:
                 stream.flush()  # what is buffered is written once, not once more by a worker
         gc.freeze()  # what the workers inherit stays shared: their collector never writes to it
         self.values = values
+        self.key = os.urandom(32)  # signs every reply: known only to this team's processes
         self.members: list[_Worker] = []
         try:
             for _ in range(workers):
@@ -213,7 +217,7 @@ class _Team:
                 die_with_parent()
                 if os.getppid() == parent:
                     hold_at("worker")
-                    _serve(tasks_read, results_write, values, make)
+                    _serve(tasks_read, results_write, values, make, self.key)
                     code = 0
             finally:
                 os._exit(code)
@@ -295,12 +299,19 @@ class _Team:
     def _reply(self, member: _Worker) -> list[Any]:
         """What a worker made of its oldest run; what it raised, raised here."""
         header = _read_exactly(member.results, HEADER.size)
-        data = _read_exactly(member.results, HEADER.unpack(header)[0]) if header else b""
+        signature = _read_exactly(member.results, SIGNATURE_SIZE) if header else b""
+        data = _read_exactly(member.results, HEADER.unpack(header)[0]) if signature else b""
         if not data:
             raise self._died(member)
-        # Pickle, safely: these bytes come only from the pipe this process made for the
-        # worker it forked (os.pipe, never a file, a socket or a path another process could
-        # open), written by publish's own code in that worker; nothing outside can reach it.
+        # Unpickled only once proven the worker's: these bytes come from the pipe this process
+        # made for the worker it forked (os.pipe, never a file, a socket or a path another
+        # process could open, and not inherited by a program a worker starts), and they are
+        # signed with the key this team drew before forking, which never leaves its processes.
+        if not hmac.compare_digest(signature, _signature(self.key, data)):
+            raise ChildProcessError(
+                "a worker's reply did not carry its team's signature and was not read; "
+                "nothing was written: run the command again"
+            )
         kind, found, *told = pickle.loads(data)
         if kind == "problems":
             raise PublishError(found)
@@ -344,10 +355,13 @@ class WorkerTraceback(Exception):
     """Where an exception raised in a worker was raised (the worker's traceback, as text)."""
 
 
-def _serve(tasks: int, results: int, values: Sequence[Any], make: Callable[[Any], Any]) -> None:
-    """In a worker: make each run handed over `tasks` and answer over `results`, until the
-    parent closes the pipe. A PublishError goes back as its problems; any other exception
-    as itself (or, when it does not pickle, its text) with the worker's traceback."""
+def _serve(
+    tasks: int, results: int, values: Sequence[Any], make: Callable[[Any], Any], key: bytes
+) -> None:
+    """In a worker: make each run handed over `tasks` and answer over `results` (signed with
+    `key`), until the parent closes the pipe. A PublishError goes back as its problems; any
+    other exception as itself (or, when it does not pickle, its text) with the worker's
+    traceback."""
     while header := _read_exactly(tasks, HEADER.size):
         start, length = HEADER.unpack(header)
         try:
@@ -361,7 +375,12 @@ def _serve(tasks: int, results: int, values: Sequence[Any], make: Callable[[Any]
         except Exception as exc:  # what does not pickle: its words do
             failure = RuntimeError(f"a worker's answer does not pickle: {exc!r}")
             data = pickle.dumps(("raised", failure, traceback.format_exc()))
-        _write_all(results, HEADER.pack(len(data), 0) + data)
+        _write_all(results, HEADER.pack(len(data), 0) + _signature(key, data) + data)
+
+
+def _signature(key: bytes, data: bytes) -> bytes:
+    """The HMAC of a reply under its team's key."""
+    return hmac.digest(key, data, SIGNATURE)
 
 
 def _read_exactly(descriptor: int, size: int) -> bytes:
