@@ -4,6 +4,7 @@ define itself becomes the glossary entry's note. It keeps all its state under
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -12,6 +13,7 @@ from markdown_it.token import Token
 
 from publish.content.fasttree import made_token
 from publish.model import Glossary, GlossaryEntry
+from publish.support.identity import MadeOnce
 
 
 def glossary_plugin(md: MarkdownIt) -> None:
@@ -73,10 +75,8 @@ def glossary_note_tokens(entry: GlossaryEntry, anchors: list[Token]) -> list[Tok
     return [*body, *anchors]
 
 
-# Each entry's note without its back-links, made once a process, by the entry's identity
-# (the entry kept with it, so that its id is not reused while the note is kept).
-_ENTRY_NOTES: dict[int, tuple[GlossaryEntry, tuple[Token, ...]]] = {}
-ENTRY_NOTES_KEPT = 4096
+# Each entry's note without its back-links, made once a process, by the entry's identity.
+_ENTRY_NOTES: MadeOnce[tuple[Token, ...]] = MadeOnce()
 
 
 def entry_note(entry: GlossaryEntry) -> tuple[Token, ...]:
@@ -84,9 +84,11 @@ def entry_note(entry: GlossaryEntry) -> tuple[Token, ...]:
     it opens with one), then the definition's blocks; the same tokens every time it is asked
     for, so that every essay citing the entry holds the same term marker (a renderer may
     keep what it wrote of the note by it, see `publish.outputs.notes.kept_note_html`)."""
-    found = _ENTRY_NOTES.get(id(entry))
-    if found is not None and found[0] is entry:
-        return found[1]
+    return _ENTRY_NOTES.get(entry, partial(_entry_note, entry))
+
+
+def _entry_note(entry: GlossaryEntry) -> tuple[Token, ...]:
+    """An entry's note without its back-links, made (see `entry_note`)."""
     meta = {"key": entry.key, "term": entry.term, "source": entry.source}
     term = made_token("glossary_term", "", 0, {}, None, 0, None, "", "", "", meta, False, False)
     body = list(entry.tokens)
@@ -94,10 +96,7 @@ def entry_note(entry: GlossaryEntry) -> tuple[Token, ...]:
         body[1] = _with_children(body[1], [term, *(body[1].children or [])])
     else:
         body = [term, *body]
-    if len(_ENTRY_NOTES) >= ENTRY_NOTES_KEPT:
-        _ENTRY_NOTES.clear()
-    note = _ENTRY_NOTES[id(entry)] = (entry, tuple(body))
-    return note[1]
+    return tuple(body)
 
 
 def _with_children(token: Token, children: list[Token]) -> Token:

@@ -14,12 +14,14 @@ stays an endnote only.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from html import escape
 from typing import Any
 
 import msgspec
 from markdown_it.token import Token
+
+from publish.support.identity import MadeOnce
 
 MARGIN_NOTE_LIMIT = 600  # characters of text a margin note may hold
 INLINE_TYPES = frozenset({"paragraph_open", "inline", "paragraph_close", "footnote_anchor"})
@@ -62,7 +64,6 @@ ESSAY_FREE = frozenset(
     + ("em_open", "em_close", "strong_open", "strong_close", "s_open", "s_close")
     + ("code_inline", "glossary_term", "footnote_anchor")
 )
-KEPT_NOTES = 4096
 
 
 class _KeptNote:
@@ -70,10 +71,9 @@ class _KeptNote:
     hold the same term marker, then the same tokens but the back-links: see
     `publish.content.glossarynotes.entry_note`)."""
 
-    __slots__ = ("term", "fits_margin", "essay_free", "html")
+    __slots__ = ("fits_margin", "essay_free", "html")
 
-    def __init__(self, term: Token, tokens: tuple[Token, ...]):
-        self.term = term  # kept, so that its id is not reused while this is kept
+    def __init__(self, tokens: tuple[Token, ...]):
         self.fits_margin = _fits_margin(tokens)
         # whether its HTML cannot depend on the essay: every token ESSAY_FREE
         self.essay_free = all(_essay_free(token) for token in tokens)
@@ -81,17 +81,12 @@ class _KeptNote:
 
 
 # Each glossary note's `_KeptNote`, by its term marker's identity.
-_KEPT: dict[int, _KeptNote] = {}
+_KEPT: MadeOnce[_KeptNote] = MadeOnce()
 
 
 def _glossary_note(term: Token, tokens: tuple[Token, ...]) -> _KeptNote:
     """The `_KeptNote` of the glossary note of these tokens, whose term marker is `term`."""
-    found = _KEPT.get(id(term))
-    if found is None or found.term is not term:
-        if len(_KEPT) >= KEPT_NOTES:
-            _KEPT.clear()
-        found = _KEPT[id(term)] = _KeptNote(term, tokens)
-    return found
+    return _KEPT.get(term, partial(_KeptNote, tokens))
 
 
 def kept_note_html(note: NoteBody, key: Hashable, render: Callable[..., str], *args: Any) -> str:
