@@ -137,6 +137,10 @@ BAD_ESSAYS = {
         '---\ntitle: T\nauthor: "\\a"\n---\nBody.\n',
         "essays/bad.md:3:1: error: 'author' holds control character U+0007",
     ),
+    "half of a character escaped in the title": (
+        '---\ntitle: "Smile \\ud83d"\n---\nBody.\n',
+        "essays/bad.md:2:1: error: 'title' holds half of a character (U+D83D, a lone surrogate",
+    ),
     "entity in the body": (
         "---\ntitle: T\n---\nOne\n\nA &#12; B.\n",
         "essays/bad.md:6:3: error: a character reference here names a control character",

@@ -302,7 +302,11 @@ def test_each_essays_rss_item_is_written_once_however_many_feeds_carry_it(
     assert sorted(written) == sorted(set(carried)), "each item written once"
 
 
-FEED_TEXT = st.text(alphabet="ab <>&\"'é\n", min_size=1, max_size=12).filter(str.strip)
+# Text that XML escapes, a line break, and letters of other scripts (Cyrillic, Han, Arabic
+# with a right-to-left mark, an emoji beyond the BMP): each item is spliced as lxml wrote it.
+FEED_TEXT = st.text(alphabet="ab <>&\"'é\nЖж中文عربي\u200f😀", min_size=1, max_size=12).filter(
+    str.strip
+)
 
 
 @given(

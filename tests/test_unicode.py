@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import re
 import sqlite3
 import traceback
@@ -535,3 +536,19 @@ def test_control_references_found_the_same_without_scanning_a_body_with_no_refer
     tokens = build_parser().parse(body, {"publish": {"glossary": Glossary({})}})
     scanned = referenced_controls("essays/x.md", tokens, body + "\n&", 3)  # never answered at once
     assert referenced_controls("essays/x.md", tokens, body, 3) == scanned
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x10000, max_codepoint=0x1FAFF), min_size=1))
+@settings(max_examples=25)
+def test_a_character_beyond_the_bmp_written_as_json_writes_it_is_read_as_itself(
+    text: str,
+) -> None:
+    """`json.dumps` writes 😀 as two `\\u` escapes (a UTF-16 surrogate pair), as an export
+    or a script writing front matter may: YAML 1.2 reads them as the one character, and so
+    does the front matter (not as two halves refused as control characters)."""
+    from publish.content.source import _load_front_matter
+
+    front = f"---\ntitle: {json.dumps('Title ' + text)}\ntags: [{json.dumps(text)}]\n"
+    metadata, problems = _load_front_matter("essays/a.md", front)
+    assert problems == []
+    assert metadata == {"title": "Title " + text, "tags": [text]}

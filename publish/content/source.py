@@ -185,11 +185,24 @@ def _control_value_problems(
                     shown_path,
                     line,
                     1,
-                    f"'{shown(key)}' holds control character "
-                    f"{_codepoint(found[0])}, which is not allowed; delete it",
+                    _control_value_message(key, found[0]),
                 )
             )
     return problems
+
+
+def _control_value_message(key: str, character: str) -> str:
+    """What to say of a front matter value holding a character it may not hold."""
+    if "\ud800" <= character <= "\udfff":
+        return (
+            f"'{shown(key)}' holds half of a character ({_codepoint(character)}, a lone "
+            "surrogate, as a '\\u' escape with no partner writes it); write the character "
+            'itself, or both of its escapes ("\\ud83d\\ude00")'
+        )
+    return (
+        f"'{shown(key)}' holds control character {_codepoint(character)}, which is not "
+        "allowed; delete it"
+    )
 
 
 def _strings(value: Any) -> list[str]:

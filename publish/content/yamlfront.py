@@ -3,6 +3,7 @@ the plainest kind (`publish.content.flatyaml` reads that without YAML)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -14,13 +15,22 @@ from publish.errors import shown
 MAX_DEPTH = 50  # front matter is a flat mapping; no real one nests lists this deep
 HAS_LIBYAML = hasattr(yaml, "CSafeLoader")
 YAMLError = yaml.YAMLError
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class StrictConstruction:
     """What both front matter loaders construct: keys that are text (others recorded for the
-    caller to report) and an impossible date kept as text."""
+    caller to report), an impossible date kept as text, and a character beyond the Basic
+    Multilingual Plane written as JSON writes it, two `\\u` escapes (`"\\ud83d\\ude00"`),
+    read as that one character (as YAML 1.2, a superset of JSON, reads it)."""
 
     key_problems: list[tuple[yaml.Mark, str, str]]
+
+    def construct_scalar(self, node: yaml.ScalarNode) -> Any:
+        """The node's text, each escaped surrogate pair joined into its character (a lone
+        surrogate left for the caller to refuse)."""
+        value = super().construct_scalar(node)  # type: ignore[misc]
+        return joined_surrogates(value) if isinstance(value, str) else value
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         """A mapping whose keys YAML would read as anything but text (`yes:`, `1:`, `null:`)
@@ -103,3 +113,10 @@ def plain_enough(front_matter: str) -> bool:
         + front_matter.count("-")
         + front_matter.count("?")
     ) < MAX_DEPTH - 2
+
+
+def joined_surrogates(text: str) -> str:
+    """`text` with each UTF-16 surrogate pair in it made the one character it encodes."""
+    if not SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
