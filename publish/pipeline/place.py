@@ -24,9 +24,17 @@ from jinja2 import Environment
 from publish.cache.outputs import FileStamp, OutputKeys, OutputMemo
 from publish.cache.store import BuildCache
 from publish.errors import Problem, refuse_problems
-from publish.model import Site
+from publish.i18n.templates import localized
+from publish.i18n.words import words_for
+from publish.layout import TEMPLATES_DIR
+from publish.model import Settings, Site
 from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes, made
-from publish.outputs.templates import folder_stamp, load_rendered, template_environment
+from publish.outputs.templates import (
+    folder_stamp,
+    load_rendered,
+    load_templates,
+    template_environment,
+)
 from publish.pipeline import finishers
 from publish.pipeline.checker import CheckMemo, check_trees
 from publish.pipeline.finishers import StagedView, run_finishers
@@ -133,6 +141,16 @@ def shared_templates(folder: Path, cache: BuildCache) -> Environment:
         environment = template_environment(folder, cache.compiled_templates(), auto_reload=False)
         found = kept[folder] = (stamp, environment)
     return found[1]
+
+
+def preload_templates(root: Path, cache: BuildCache, settings: Settings) -> None:
+    """Make the site's templates environment (kept in `cache`, see `shared_templates`) and
+    load every page template in the site's language: what the place phase renders most,
+    loaded while the essays are parsed (a build takes it as a step then) rather than after
+    them, alone. The templates of essays in other languages, and the emails', are loaded
+    before the place phase forks its workers (`load_rendered`)."""
+    templates = shared_templates(root / TEMPLATES_DIR, cache)
+    load_templates(localized(templates, words_for(settings.site.language, root)), ".html")
 
 
 def decide(
