@@ -11,6 +11,7 @@ modules before it forks them).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import date, datetime
@@ -179,7 +180,7 @@ def decide(
 
 def keyed(keys: OutputKeys, value: Deferred) -> Deferred:
     """A deferred content with its key (see `output_key`)."""
-    return Deferred(value.reads, value.make, output_key(keys, value), value.loads)
+    return msgspec.structs.replace(value, key=output_key(keys, value))
 
 
 def output_key(keys: OutputKeys, value: Deferred) -> str | None:
@@ -252,8 +253,45 @@ def made_contents(
 def heaviest_first(placings: Sequence[Placing]) -> list[Placing]:
     """The placings with the pages that list the most essays or glossary entries first (the
     archive, the glossary, the tags), the others in their order: made last, one such page
-    would leave a worker making it alone while the others wait."""
-    return sorted(placings, key=lambda placing: -_listed(placing.content))
+    would leave a worker making it alone while the others wait. Contents that share what
+    they make (`Deferred.shares`: the feeds) come first of all, together, in their order
+    (one run, see `shared_runs`)."""
+    sharing = {id(shares): number for number, shares in enumerate(_shares_of(placings))}
+
+    def weight(placing: Placing) -> tuple[int, int]:
+        content = placing.content
+        shares = content.shares if isinstance(content, Deferred) else None
+        if shares is not None:
+            return (0, sharing[id(shares)])
+        return (1, -_listed(content))
+
+    return sorted(placings, key=weight)
+
+
+def _shares_of(placings: Sequence[Placing]) -> list[object]:
+    """What the placings' contents share (`Deferred.shares`), each once, in order."""
+    found = (p.content.shares for p in placings if isinstance(p.content, Deferred))
+    return list({id(shares): shares for shares in found if shares is not None}.values())
+
+
+def shared_runs(values: Sequence[Content | Deferred], participants: int, longest: int) -> list[int]:
+    """The lengths of the runs `values` are made in (see `weighed_runs`), each stretch of
+    neighbouring contents that share what they make (`Deferred.shares`) one run, so that one
+    process makes them all (making what they share once, not once in each process)."""
+    runs: list[int] = []
+    for shares, stretch in itertools.groupby(values, key=_shares):
+        values_in = list(stretch)
+        if shares is not None:
+            runs.append(len(values_in))
+            continue
+        weights = [1 + _listed(value) for value in values_in]
+        runs += weighed_runs(weights, participants, longest)
+    return runs
+
+
+def _shares(value: Content | Deferred) -> object:
+    """What a content shares with others (`Deferred.shares`), if anything."""
+    return value.shares if isinstance(value, Deferred) else None
 
 
 def _listed(content: Content | Deferred) -> int:
@@ -296,7 +334,7 @@ def shared_out(
         loads()  # once here rather than once in each worker
     participants = workers + 1  # this process makes runs too
     longest = max(1, min(MAX_RUN, -(-len(tasks) // (participants * 8))))
-    runs = weighed_runs([1 + _listed(value) for value in values], participants, longest)
+    runs = shared_runs(values, participants, longest)
     ahead = RUNS_AHEAD if bounded else None
     yield from in_forked_runs(tasks, forked, workers, runs, ahead, here=here)
 
