@@ -411,8 +411,9 @@ def test_a_build_stats_each_essay_file_before_and_after_it_only(
 def test_a_rebuild_stamps_each_path_before_and_after_it_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Whatever answers or keeps the manifest: a stamp read to answer is the snapshot's, and
-    a module of publish stamped with its package is not stamped again as a module."""
+    """Whatever answers or keeps the manifest: a stamp read to answer is the snapshot's, a
+    module of publish stamped with its package is not stamped again as a module, nor after
+    the build (see `test_publishs_own_files_are_stamped_before_the_build_only`)."""
     root = small_site(tmp_path / "site")
     built(root)
     edit(root / "essays" / "02-second.md", "\nOne more line.\n")
@@ -426,5 +427,30 @@ def test_a_rebuild_stamps_each_path_before_and_after_it_only(
     monkeypatch.setattr(unchanged, "stamp_of", counted)
     built(root)
     module = str(Path(unchanged.__file__))
-    assert stamped.count(module) == 2
+    assert stamped.count(module) == 1
     assert max(stamped.count(path) for path in set(stamped)) == 2
+
+
+def test_publishs_own_files_are_stamped_before_the_build_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The site's files are stamped before a full build and after it (nothing changed under
+    it); publish's own, stamped before it (its code ran as it was loaded), are not stamped
+    again: a change to one shows against that stamp all the same."""
+    root = small_site(tmp_path / "site")
+    stamped: list[str] = []
+    real_stamp_of = unchanged.stamp_of
+
+    def counted(path: str) -> unchanged.Stamp | None:
+        stamped.append(path)
+        return real_stamp_of(path)
+
+    monkeypatch.setattr(unchanged, "stamp_of", counted)
+    built(root)
+    package = Path(unchanged.__file__).parent.parent
+    own = [path for path in stamped if Path(path).is_relative_to(package)]
+    assert str(package / "templates" / "essay.html") in own
+    assert len(own) == len(set(own)), "each once"
+    essay = str(root / "essays" / "02-second.md")
+    assert stamped.count(essay) == 2
+    assert unchanged.load(root, preview=False) is not None
