@@ -383,6 +383,32 @@ def test_a_rebuild_lists_each_folder_of_the_old_site_once(
     assert len(folders) == len(set(folders)), sorted(folders)
 
 
+def test_a_cold_build_stamps_its_new_tree_from_what_it_wrote_without_listing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new tree's files are stamped as the processes that wrote them found them (their
+    status taken where they were written): the manifest's output stamps are the tree as a
+    listing finds it, and no folder of it is listed to take them."""
+    root = small_site(tmp_path / "site")
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def counted(path: str) -> object:
+        listed.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counted)
+    built(root)
+    monkeypatch.undo()
+    site = str(root / "build" / "site")
+    assert [path for path in listed if path == site or path.startswith(f"{site}/")] == []
+    manifest = unchanged.load(root, preview=False)
+    assert manifest is not None and manifest.key
+    again = unchanged.output_stamps(unchanged.Outputs(root / "build"))
+    assert len(again) > 10
+    assert output_part(manifest.stamps, root) == output_part(again, root)
+
+
 @pytest.mark.parametrize("cold", [True, False])
 def test_a_build_stats_each_essay_file_before_and_after_it_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cold: bool

@@ -23,6 +23,7 @@ from publish.model import GlossaryEntry
 from publish.outputs import feeds
 from publish.outputs.files import Content, Deferred, Reads
 from publish.pipeline.build import BuildOptions, build
+from publish.pipeline.journal import listed_tree
 from publish.pipeline.place import PARALLEL_THRESHOLD, Rendering, heaviest_first, shared_runs
 from publish.pipeline.writer import OutputFolder, Placing, write_trees
 from publish.support import parallel
@@ -304,3 +305,22 @@ def test_the_feeds_of_a_cold_build_are_made_by_one_process(tmp_path: Path) -> No
     pids = made_by.read_text().split()
     assert len(pids) > 5 and len(set(pids)) == 1, pids
     assert (root / "build" / "site" / "feed.xml").is_file()
+
+
+def test_a_new_tree_is_left_with_the_status_its_writers_found(tmp_path: Path) -> None:
+    """A tree staged where there was none is known, file by file, from the status each
+    process took where it wrote the file (and each folder read once it is in place): the
+    status a listing of the tree finds, without listing it."""
+    target = tmp_path / "build" / "site"
+    folders = [OutputFolder(_files(), target)]
+    left = write_trees(folders, Rendering(folders).place)
+    listed = listed_tree(target).status
+    assert len(listed) > FILES
+    assert {path: _stamp(status) for path, status in left[str(target)].items()} == {
+        path: _stamp(status) for path, status in listed.items()
+    }
+
+
+def _stamp(status: os.stat_result) -> tuple[int, ...]:
+    """What the manifest of an unchanged rebuild keeps of a status."""
+    return (status.st_mode, status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino)

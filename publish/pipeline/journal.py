@@ -64,7 +64,7 @@ def output_modes() -> tuple[int, int]:
     return 0o777 & ~mask, 0o666 & ~mask
 
 
-def set_mode(path: Path) -> None:
+def set_mode(path: Path | str) -> None:
     """Give one folder or file the output mode (each made by a build is created with it: a
     staging folder, a hard link to an earlier build's file, a file moved in, are not)."""
     folder_mode, file_mode = output_modes()

@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 from jinja2 import Environment
 
-from publish.cache.outputs import FileStamp, OutputKeys, OutputMemo
+from publish.cache.outputs import OutputKeys, OutputMemo
 from publish.cache.store import BuildCache
 from publish.errors import Problem, refuse_problems
 from publish.i18n.templates import localized
@@ -217,9 +217,9 @@ class Rendering:
         """Each value's content, in order."""
         return self._told(values, made_contents(values, self.before_fork))
 
-    def place(self, placings: Sequence[Placing]) -> Iterator[FileStamp]:
+    def place(self, placings: Sequence[Placing]) -> Iterator[os.stat_result]:
         """Each file made and written where it is staged, the heaviest first (see
-        `heaviest_first`); the stamp of each, in the order given, once all are written."""
+        `heaviest_first`); the status of each, in the order given, once all are written."""
         ordered = heaviest_first(placings)
         told = self._told([p.content for p in ordered], placed_files(ordered, self.before_fork))
         stamps = {id(placing): stamp for placing, stamp in zip(ordered, told, strict=True)}
@@ -303,9 +303,9 @@ def _listed(content: Content | Deferred) -> int:
 
 def placed_files(
     placings: Sequence[Placing], before_fork: Callable[[], None] | None = None
-) -> Iterator[FileStamp]:
+) -> Iterator[os.stat_result]:
     """Each file made and written where it is staged, in order (see `shared_out`): the
-    workers write what they make, so only each file's stamp comes back here."""
+    workers write what they make, so only each file's status comes back here."""
     contents = [p.content for p in placings]
     return shared_out(placings, contents, place, place, False, before_fork)
 
