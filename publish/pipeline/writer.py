@@ -278,7 +278,7 @@ def _kept(
 ) -> bool:
     """Link the previous build's file when the memo vouches for it; whether it was."""
     key = content.key if isinstance(content, Deferred) else None
-    if memo is None or key is None or not memo.holds(relative, key, target / relative):
+    if memo is None or key is None or not memo.holds(relative, key, f"{target}/{relative}"):
         return False
     path = _folder_made(staging / relative, folders)
     if not linked(target / relative, path):
