@@ -17,7 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.generate import generate
-from publish.cache import packs
+from publish.cache import bodies, packs
+from publish.cache import outputs as cache_outputs
+from publish.cache import records as cache_records
 from publish.cache import store as cache_store
 from publish.cache.parses import PARALLEL_THRESHOLD as PARSE_THRESHOLD
 from publish.layout import CACHE_DIR
@@ -305,3 +307,33 @@ def test_the_build_loads_the_page_templates_while_workers_parse_not_after(tmp_pa
     few = generate(12, tmp_path / "few")
     build(few, BuildOptions(today=TODAY))
     assert found[1:] == [set()], "nothing loaded ahead without workers"
+
+
+def test_a_just_parsed_essay_is_checked_against_its_record_while_workers_parse(
+    tmp_path, monkeypatch
+):
+    """Whether an essay just parsed reads back from its record exactly (then its outputs'
+    keys hash the record, as a later build's do) is asked as each reply comes in, while the
+    workers parse: keying the outputs between the phases asks it of no essay."""
+    monkeypatch.setattr(parallel, "can_fork", lambda: True)  # the suite may run threads
+    asked: list[str] = []
+    phase = ["load"]
+    real_check = cache_records.holds_as_is
+
+    def counted(meta: bytes, essay: object) -> bool:
+        asked.append(phase[0])
+        return real_check(meta, essay)  # type: ignore[arg-type]
+
+    for module in (bodies, cache_outputs):  # wherever the check is made
+        monkeypatch.setattr(module, "holds_as_is", counted, raising=False)
+    real_place = place.place_site
+
+    def placing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        phase[0] = "place"
+        return real_place(*args, **kwargs)
+
+    monkeypatch.setattr(place, "place_site", placing)
+    root = generate(PARSE_THRESHOLD + 12, tmp_path / "site")
+    build(root, BuildOptions(today=TODAY))
+    assert asked.count("load") == PARSE_THRESHOLD + 12
+    assert "place" not in asked
