@@ -112,11 +112,11 @@ def _report_lines(report: BuildReport, future: bool) -> Lines:
     lines: Lines = [(line, True) for line in problem_lines(report.warnings)]
     built = f"Built {len(report.published)} essay(s), {report.files} file(s) into"
     lines.append((f"{built} {report.site_dir}", False))
-    emails = len(list(report.email_dir.glob("*.eml")))
     lines.append(
         (
-            f"Emails (HTML, text, .eml) of the {emails} essay(s) a send could still need are "
-            f"in {report.email_dir}; 'publish send SLUG' makes any other when it is sent",
+            f"Emails (HTML, text, .eml) of the {report.emails} essay(s) a send could still "
+            f"need are in {report.email_dir}; 'publish send SLUG' makes any other when it "
+            "is sent",
             False,
         )
     )

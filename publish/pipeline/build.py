@@ -93,6 +93,7 @@ class BuildReport(msgspec.Struct, frozen=True):
     known: Known | None = None  # what the site released, as the load read it
     # the status of everything in each output folder the commit updated in place, by path
     left: Mapping[str, Mapping[str, os.stat_result]] = msgspec.field(default_factory=dict)
+    emails: int = 0  # the emails (`.eml`) it wrote into `email_dir`
 
 
 def build(
@@ -151,6 +152,7 @@ def build(
         left_out=left_out(site, published, options.drafts),
         known=known,
         left=placed.left,
+        emails=placed.emails,
     )
 
 

@@ -27,7 +27,7 @@ from publish.cache.store import BuildCache
 from publish.errors import Problem, refuse_problems
 from publish.i18n.templates import localized
 from publish.i18n.words import words_for
-from publish.layout import TEMPLATES_DIR
+from publish.layout import EMAIL_FOLDER, TEMPLATES_DIR
 from publish.model import Settings, Site
 from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes, made
 from publish.outputs.templates import (
@@ -63,12 +63,13 @@ Progress = Callable[[BuildProgress], None]
 
 class Placed(msgspec.Struct, frozen=True):
     """What the place phase made: how many files the web folder holds, every problem met
-    (the load's warnings first), and the status of everything in each output folder the
-    commit updated in place, by path (empty for `check`)."""
+    (the load's warnings first), the status of everything in each output folder the commit
+    updated in place, by path (empty for `check`), and how many emails it made."""
 
     files: int
     problems: list[Problem]
     left: Mapping[str, Mapping[str, os.stat_result]] = msgspec.field(default_factory=dict)
+    emails: int = 0  # the `.eml` files of the email folder
 
 
 def place_site(
@@ -115,7 +116,9 @@ def place_site(
     else:
         memo = CheckMemo(cache.root) if cache.enabled else None
         finish(check_trees(folders, rendering.make, memo))
-    return Placed(len(folders[0].files), problems, left)
+    mailed = [folder.files for folder in folders if folder.target.name == EMAIL_FOLDER]
+    emails = sum(path.endswith(".eml") for files in mailed for path in files)
+    return Placed(len(folders[0].files), problems, left, emails)
 
 
 def gather(
