@@ -11,12 +11,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import jinja2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import publish.cli.build as build_cli
+from bench.generate import generate
+from publish.cache.parses import PARALLEL_THRESHOLD as PARSE_THRESHOLD
 from publish.pipeline import unchanged
+from publish.support import parallel
 from tests.sitebuilder import due_since_long_ago, essay_text, invoke, make_site
 
 TODAY = "2026-03-01"
@@ -480,3 +484,38 @@ def test_publishs_own_files_are_stamped_before_the_build_only(
     essay = str(root / "essays" / "02-second.md")
     assert stamped.count(essay) == 2
     assert unchanged.load(root, preview=False) is not None
+
+
+def test_the_modules_are_stamped_while_the_workers_parse_not_after_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build whose workers parse stamps the modules loaded by then (the libraries: Jinja,
+    feedgen, lxml ...) as the parent's last step, for the manifest: keeping it after the
+    build stamps only those loaded since. The manifest holds each one's stamp."""
+    monkeypatch.setattr(parallel, "can_fork", lambda: True)  # the suite may run threads
+    root = generate(PARSE_THRESHOLD + 12, tmp_path / "site")
+    in_keep: list[str] = []
+    real_stamp_of, real_keep = unchanged.stamp_of, unchanged.keep
+    keeping = [False]
+
+    def noted(path: str) -> unchanged.Stamp | None:
+        if keeping[0]:
+            in_keep.append(path)
+        return real_stamp_of(path)
+
+    def keep(*args: object, **kwargs: object) -> bool:
+        keeping[0] = True
+        try:
+            return real_keep(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            keeping[0] = False
+
+    monkeypatch.setattr(unchanged, "stamp_of", noted)
+    monkeypatch.setattr(unchanged, "keep", keep)
+    built(root, "2030-01-01")
+    manifest = unchanged.load(root, preview=False)
+    assert manifest is not None and manifest.key
+    library = str(Path(jinja2.__file__))
+    assert tuple(manifest.stamps[library]) == real_stamp_of(library)
+    assert library not in in_keep
+    assert not [path for path in in_keep if "site-packages" in path]

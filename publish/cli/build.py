@@ -55,8 +55,9 @@ def build_command(
             return
     before = unchanged.Snapshot.take(root, unchanged.previous_database(manifest), seen)
     today = given or _site_today(root)
+    modules: dict[str, unchanged.Stamp | None] = {}  # stamped as the build runs
     with _fewer_collections():
-        report = _full_build(root, today, (drafts, future, strict), before.stamps)
+        report = _full_build(root, today, (drafts, future, strict), before.stamps, modules)
     lines = _report_lines(report, future)
     _echo(lines)
     if unchanged.enabled() and report.site is not None:
@@ -64,7 +65,7 @@ def build_command(
         found = (settings.site.timezone, settings.state.database)
         key = unchanged.command_key(options, given or today)
         out = unchanged.Outputs(report.site_dir.parent, report.left)
-        unchanged.keep(root, future, key, before, found, out, lines)
+        unchanged.keep(root, future, key, before, found, out, lines, modules)
 
 
 def _site_today(root: Path) -> date:
@@ -92,9 +93,11 @@ def _full_build(
     today: date | datetime,
     flags: tuple[bool, bool, bool],
     stamped: dict[str, unchanged.Stamp | None],
+    modules: dict[str, unchanged.Stamp | None] | None = None,
 ) -> BuildReport:
     """The whole build (`flags`: drafts, future, strict), with a progress bar on a terminal;
-    the files `stamped` just before it are not stat'ed again to key the essays."""
+    the files `stamped` just before it are not stat'ed again to key the essays, and the
+    modules loaded are stamped into `modules` as it runs (for the manifest)."""
     with loading():  # the modules just loaded live as long as the process: never scan them
         from publish.cache.store import BuildCache
         from publish.pipeline.build import BuildOptions, build
@@ -103,6 +106,7 @@ def _full_build(
     options = BuildOptions(today=today, drafts=drafts, future=future, strict=strict)
     cache = BuildCache.for_site(root)
     cache.stamped = {p: s[1:] for p, s in stamped.items() if s is not None and s[0] == 1}
+    cache.module_stamps = modules
     with _BuildProgressBar() as bar:
         return build(root, options, progress=bar.update if bar.shown else None, cache=cache)
 

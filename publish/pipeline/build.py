@@ -43,6 +43,7 @@ from publish.pipeline.previewing import (
     left_out,
     with_planned_slots,
 )
+from publish.pipeline.unchanged import stamp_modules
 from publish.pipeline.writer import build_lock
 from publish.state.releases import Known
 from publish.state.unsent import emails_wanted
@@ -120,7 +121,7 @@ def build(
     out = output_dir(root, options)
     with build_lock(out) if write else contextlib.nullcontext(), one_build():
         loaded = loaded or load(
-            root, cache, loading_place_phase(), partial(loading_templates, root, cache)
+            root, cache, loading_place_phase(), partial(settled_steps, root, cache)
         )
         from publish.pipeline.place import place_site  # see loading_place_phase
 
@@ -167,11 +168,16 @@ def loading_place_phase() -> list[Step]:
     return [jinja, *loading_libraries(), *modules, *loading_makers()]
 
 
-def loading_templates(root: Path, cache: BuildCache, settings: Settings) -> list[Step]:
-    """Loading the templates the place phase renders most, in the site's language (see
-    `publish.pipeline.place.preload_templates`), as the last step taken while the workers
-    parse (it needs Jinja and the place phase's module, the earlier steps' to import)."""
-    return [partial(_preloaded_templates, root, cache, settings)]
+def settled_steps(root: Path, cache: BuildCache, settings: Settings) -> list[Step]:
+    """The last steps taken while the workers parse, once the settings are read: loading
+    the templates the place phase renders most, in the site's language (see
+    `publish.pipeline.place.preload_templates`: it needs Jinja and the place phase's module,
+    the earlier steps' to import), then, where the command keeps a manifest of the build,
+    stamping the modules loaded so far (`publish.pipeline.unchanged.stamp_modules`)."""
+    steps: list[Step] = [partial(_preloaded_templates, root, cache, settings)]
+    if cache.module_stamps is not None:
+        steps.append(partial(stamp_modules, cache.module_stamps))
+    return steps
 
 
 def _preloaded_templates(root: Path, cache: BuildCache, settings: Settings) -> None:

@@ -187,6 +187,16 @@ def module_paths() -> list[str]:
     return sorted(str(path) for path in found if isinstance(path, str))
 
 
+def stamp_modules(into: dict[str, Stamp | None]) -> None:
+    """Stamp each module loaded so far (see `module_paths`) into `into`, but publish's own
+    (stamped with its package): a build takes this step while its workers parse, and `keep`
+    stamps only the modules loaded after it."""
+    package = f"{PACKAGE}{os.sep}"
+    for path in module_paths():
+        if path not in into and not path.startswith(package):
+            into[path] = stamp_of(path)
+
+
 class Outputs(NamedTuple):
     """A build's output folder, and the status of everything in each of its folders the
     writer updated in place (by the folder's path: it knows them without listing again)."""
@@ -269,10 +279,12 @@ def keep(
     found: tuple[str, str],
     outputs: Outputs,
     lines: Sequence[tuple[str, bool]],
+    modules: Mapping[str, Stamp | None] | None = None,
 ) -> bool:
     """After a full build: keep its manifest, if no input changed while it ran and the
     state database is the one stamped before it (`found` is the site's time zone and
-    database setting); otherwise remove any old one. Whether it was kept."""
+    database setting); otherwise remove any old one. Whether it was kept. `modules` are the
+    stamps of modules the build took as it ran (`stamp_modules`), not taken again."""
     timezone, database = found
     path = manifest_path(root, preview)
     with contextlib.suppress(OSError):
@@ -283,9 +295,10 @@ def keep(
             _write(path, Manifest(VERSION, "", {}, {}, "", [], timezone, database))
         return False
     stamps = dict(before.stamps)
+    taken = modules or {}
     for module in module_paths():
         if module not in stamps:  # publish's own modules are stamped with its package
-            stamps[module] = stamp_of(module)
+            stamps[module] = taken[module] if module in taken else stamp_of(module)
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)  # before the output folders are stamped
     stamps.update(output_stamps(outputs))
