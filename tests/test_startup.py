@@ -272,6 +272,71 @@ def test_a_cold_build_forks_its_parse_workers_before_it_loads_the_place_phase(
     assert (root / "build" / "site" / "e000" / "index.html").is_file()
 
 
+# Modules whose patterns only rare paths use (a releases file, a problem to place, raw HTML,
+# an image, a language or an alias, a fediverse handle, a schedule rule, a preview's banner,
+# text to fold): each compiles them on first use, so none before a cold build forks its parse
+# workers. Printed at the first team: publish's modules that called `re.compile` so far.
+PATTERN_PROBE = """
+import re, sys
+from publish.support import parallel
+
+compiling, modules = re.compile, set()
+
+def noted(*args, **kwargs):
+    modules.add(sys._getframe(1).f_globals.get("__name__", ""))
+    return compiling(*args, **kwargs)
+
+re.compile = noted
+from publish.cli.main import cli
+
+made = parallel._Team.__init__
+
+def noting(team, *args, **kwargs):
+    if not hasattr(noting, "done"):
+        noting.done = True
+        print("compiled:", *sorted(m for m in modules if m.startswith("publish.")), flush=True)
+    made(team, *args, **kwargs)
+
+parallel._Team.__init__ = noting
+try:
+    cli(["--root", sys.argv[1], "build", "--today", "2026-12-01"])
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+"""
+RARE_PATTERNS = (
+    "publish.content.essayfields",
+    "publish.content.fediverse_settings",
+    "publish.content.images",
+    "publish.content.positions",
+    "publish.content.preflight",
+    "publish.content.releasefile",
+    "publish.pipeline.previewing",
+    "publish.schedule.rules",
+    "publish.support.safetext",
+)
+
+
+def test_a_cold_build_compiles_no_rare_pattern_before_it_forks(tmp_path: Path) -> None:
+    essays = {
+        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}") for n in range(60)
+    }
+    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
+    result = subprocess.run(
+        [sys.executable, "-c", PATTERN_PROBE, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [
+        line.split()[1:] for line in result.stdout.splitlines() if line.startswith("compiled:")
+    ]
+    assert len(lines) == 1, result.stdout  # the parse workers were forked
+    assert "publish.content.settings" in lines[0]  # the probe hears publish's own patterns
+    assert sorted(set(lines[0]) & set(RARE_PATTERNS)) == []
+    assert (root / "build" / "site" / "e000" / "index.html").is_file()
+
+
 # A dataclass costs its module's import five or six `exec`-compiled functions; a Struct's
 # class is made in C. Printed: publish's own dataclasses among the loaded modules.
 DATACLASS_PROBE = """
