@@ -272,6 +272,29 @@ def test_a_cold_build_forks_its_parse_workers_before_it_loads_the_place_phase(
     assert (root / "build" / "site" / "e000" / "index.html").is_file()
 
 
+# Only a site with a state database asks the send ledger which essay welcomes new readers.
+LEDGER_ONLY = ("publish.state.statuses", "publish.state.welcomes")
+
+
+def test_a_cold_build_without_state_loads_neither_the_welcomes_nor_the_statuses(
+    tmp_path: Path,
+) -> None:
+    essays = {
+        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}") for n in range(60)
+    }
+    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
+    result = subprocess.run(
+        [sys.executable, "-c", TEAM_PROBE.format(names=LEDGER_ONLY), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    teams = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith("team:")]
+    assert teams[0] == [], result.stdout  # none before the parse workers were forked
+    assert loaded_of(LEDGER_ONLY, root, "build", "--today", "2026-12-01") == []
+
+
 # Modules whose patterns only rare paths use (a releases file, a problem to place, raw HTML,
 # an image, a language or an alias, a fediverse handle, a schedule rule, a preview's banner,
 # text to fold): each compiles them on first use, so none before a cold build forks its parse
