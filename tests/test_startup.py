@@ -272,6 +272,62 @@ def test_a_cold_build_forks_its_parse_workers_before_it_loads_the_place_phase(
     assert (root / "build" / "site" / "e000" / "index.html").is_file()
 
 
+# A decoder resolves the types of every field it may meet when it is made: a cold build,
+# which finds no manifest, no index and no record to read, makes none of theirs before it
+# forks its parse workers. Printed at the first team: the types decoders were made for.
+DECODER_PROBE = """
+import sys
+import msgspec
+from publish.support import parallel
+
+made = []
+
+def noting(decoder):
+    def make(kind=None, *args, **kwargs):
+        made.append(getattr(kind, "__name__", repr(kind)))
+        return decoder(kind, *args, **kwargs)
+    return make
+
+msgspec.json.Decoder = noting(msgspec.json.Decoder)
+msgspec.msgpack.Decoder = noting(msgspec.msgpack.Decoder)
+from publish.cli.main import cli
+
+forking = parallel._Team.__init__
+
+def first(team, *args, **kwargs):
+    if not hasattr(first, "done"):
+        first.done = True
+        print("decoders:", *sorted(made), flush=True)
+    forking(team, *args, **kwargs)
+
+parallel._Team.__init__ = first
+try:
+    cli(["--root", sys.argv[1], "build", "--today", "2026-12-01"])
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+"""
+
+
+def test_a_cold_build_makes_no_decoder_for_what_it_finds_nothing_of(tmp_path: Path) -> None:
+    essays = {
+        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}") for n in range(60)
+    }
+    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
+    result = subprocess.run(
+        [sys.executable, "-c", DECODER_PROBE, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [
+        line.split()[1:] for line in result.stdout.splitlines() if line.startswith("decoders:")
+    ]
+    assert len(lines) == 1, result.stdout  # the parse workers were forked
+    assert not {"CacheRecord", "EssayIndex", "Manifest"} & set(lines[0]), lines[0]
+    assert (root / "build" / "site" / "e000" / "index.html").is_file()
+
+
 # Only a site with a state database asks the send ledger which essay welcomes new readers.
 LEDGER_ONLY = ("publish.state.statuses", "publish.state.welcomes")
 
