@@ -118,6 +118,8 @@ def test_the_installed_package_as_a_snapshot_stamped_it(tmp_path: Path) -> None:
     made = fingerprint_of(PACKAGE, versions, PACKAGE / "no-such-kept", keep=False)
     assert made == code_fingerprint() == content_fingerprint(files, versions)
     assert fingerprint_of(PACKAGE, versions, PACKAGE / "none", keep=False, stamped=stamped) == made
+    # a snapshot that holds none of the package's files (it could not list it): walked here
+    assert fingerprint_of(PACKAGE, versions, PACKAGE / "none", keep=False, stamped={}) == made
 
 
 # Counted in a build run by a fresh process: each os.stat of one module of publish, and each

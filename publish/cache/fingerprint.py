@@ -96,8 +96,9 @@ def fingerprint_of(
     files' stamps, else made from their bytes and, with `keep`, kept there when every stamp
     is settled (its times `RACY_NS` older than `now`, the present time when None). The
     files and their stamps are those of `stamped` under `package` (see `stamped_files`)
-    when it is given, else listed and stamped now."""
-    files = fingerprinted_files(package) if stamped is None else stamped_files(package, stamped)
+    when it holds any, else listed and stamped now."""
+    files = stamped_files(package, stamped) if stamped else []
+    files = files or fingerprinted_files(package)  # a snapshot that could not list it
     key, newest = stamps_key(files, versions, stamped or {})
     found = read_kept(kept, key)
     if found is not None:
