@@ -328,21 +328,35 @@ def test_a_cold_build_makes_no_decoder_for_what_it_finds_nothing_of(tmp_path: Pa
     assert (root / "build" / "site" / "e000" / "index.html").is_file()
 
 
-def test_a_cold_build_forks_its_parse_workers_before_it_loads_json(tmp_path: Path) -> None:
-    """Only a commit writes its journal in JSON, and Jinja loads json as the workers parse."""
+# What only the place phase's writer uses (the build's lock is the locks' own): a cold build
+# imports it while its parse workers work, with the place phase (json with Jinja).
+WRITER_SIDE = (
+    "json",
+    "publish.pipeline.journal",
+    "publish.pipeline.listings",
+    "publish.pipeline.writer",
+    "tempfile",
+)
+
+
+def test_a_cold_build_forks_its_parse_workers_before_it_loads_the_writer(
+    tmp_path: Path,
+) -> None:
     essays = {
-        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}") for n in range(60)
+        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}") for n in range(120)
     }
     root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
     result = subprocess.run(
-        [sys.executable, "-c", TEAM_PROBE.format(names=("json",)), str(root)],
+        [sys.executable, "-c", TEAM_PROBE.format(names=WRITER_SIDE), str(root)],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     teams = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith("team:")]
-    assert teams[0] == [], result.stdout  # not before the parse workers were forked
+    assert len(teams) == 2, result.stdout  # the parse workers, then the place workers
+    assert teams[0] == []  # none loaded before the parse workers were forked
+    assert teams[1] == sorted(WRITER_SIDE)  # all loaded, by this process, before the place
     assert (root / "build" / "site" / "e000" / "index.html").is_file()
 
 
