@@ -105,7 +105,8 @@ def _full_build(
     options = BuildOptions(today=today, drafts=drafts, future=future, strict=strict)
     cache = BuildCache.for_site(root)
     cache.stamped = {p: s[1:] for p, s in stamped.items() if s is not None and s[0] == 1}
-    code_fingerprint(cache.stamped)  # from the snapshot's listing and stamps of the package
+    if cache.enabled:  # made now from the snapshot's listing and stamps of the package
+        code_fingerprint(cache.stamped)
     with _BuildProgressBar() as bar:
         return build(root, options, progress=bar.update if bar.shown else None, cache=cache)
 
