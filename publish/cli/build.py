@@ -96,9 +96,11 @@ def _full_build(
     modules: dict[str, unchanged.Stamp | None] | None = None,
 ) -> BuildReport:
     """The whole build (`flags`: drafts, future, strict), with a progress bar on a terminal;
-    the files `stamped` just before it are not stat'ed again to key the essays, and the
-    modules loaded are stamped into `modules` as it runs (for the manifest)."""
+    the files `stamped` just before it (the package's among them) are not listed or stat'ed
+    again to key the essays, and the modules loaded are stamped into `modules` as it runs
+    (for the manifest)."""
     with loading():  # the modules just loaded live as long as the process: never scan them
+        from publish.cache.fingerprint import code_fingerprint
         from publish.cache.store import BuildCache
         from publish.pipeline.build import BuildOptions, build
 
@@ -107,6 +109,8 @@ def _full_build(
     cache = BuildCache.for_site(root)
     cache.stamped = {p: s[1:] for p, s in stamped.items() if s is not None and s[0] == 1}
     cache.module_stamps = modules
+    if cache.enabled:  # made now from the snapshot's listing and stamps of the package
+        code_fingerprint(cache.stamped)
     with _BuildProgressBar() as bar:
         return build(root, options, progress=bar.update if bar.shown else None, cache=cache)
 

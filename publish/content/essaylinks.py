@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
+from functools import cache
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -23,7 +24,12 @@ from publish.model import Essay, Located, Site
 # Where a destination starts in the source: `](dest`, `<dest>` (an autolink), `]: dest`.
 DESTINATION = re.compile(r"(?:\]\(\s*<?|<|\]:[ \t]*<?)([^\s)>]+)")
 NUMBER_PREFIX = re.compile(r"^\d+[-_. ]+")
-PAGE_LINK = re.compile(r"\.\./([^/]+)/?(?:index\.html)?")
+
+
+@cache
+def page_link() -> re.Pattern[str]:
+    """A link to an essay's page, `../slug/` (compiled on first use, as a link needs it)."""
+    return re.compile(r"\.\./([^/]+)/?(?:index\.html)?")
 
 
 class EssayReference(msgspec.Struct, frozen=True):
@@ -49,7 +55,7 @@ def essay_reference(href: str) -> EssayReference | None:
         path = path[2:]
     if path.endswith(".md") and not parts.query:
         return EssayReference(path, fragment, "file")
-    page = PAGE_LINK.fullmatch(path)
+    page = page_link().fullmatch(path)
     if page and not parts.query:
         return EssayReference(page[1], fragment, "page")
     return None
