@@ -215,7 +215,14 @@ def _convert(nodes: Any, level: int, out: list[Token], citer: Citer, inside: str
         if name == "text":
             content = node.meta["content"]
             if citer.touched and "[^" not in content:  # the common case, kept short
-                _add_text(out, level, content)
+                if out and out[-1].type == "text":  # `_add_text`, written out
+                    out[-1].content += content
+                else:
+                    out.append(
+                        made_token(
+                            "text", "", 0, {}, None, level, None, content, "", "", {}, False, False
+                        )
+                    )
             else:
                 _text(content, level, out, citer, inside)
         elif name in ("softbreak", "hardbreak"):

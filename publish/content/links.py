@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 from markdown_it.token import Token
 
 from publish.content.essaylinks import locate_links
-from publish.content.markdown import SCHEME, build_parser
+from publish.content.markdown import SCHEME, build_parser, notes_start
 from publish.content.preflight import html_image_sources
 from publish.content.source import FrontMatterDocument
 from publish.errors import Problem, error, shown, warning
@@ -215,8 +215,11 @@ def _front_matter_image(image: str, lines: list[str], body_line: int) -> list[Lo
 def own_tokens(all_tokens: Sequence[Token], notes: Sequence[Note]) -> list[Token]:
     """An essay's tokens without its glossary notes' (checked with their own files)."""
     glossary_ids = {note.number - 1 for note in notes if note.glossary_key}
-    tokens, skipping = [], False
-    for token in all_tokens:
+    if not glossary_ids:
+        return list(all_tokens)
+    start = notes_start(all_tokens)  # the body before the notes is all the essay's own
+    tokens, skipping = list(all_tokens[:start]), False
+    for token in all_tokens[start:]:
         if token.type == "footnote_open":
             skipping = token.meta.get("id") in glossary_ids
         if not skipping:

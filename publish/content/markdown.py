@@ -68,6 +68,18 @@ def _text_parts(tokens: Sequence[Token], parts: list[str]) -> None:
             _text_parts(token.children, parts)
 
 
+def notes_start(tokens: Sequence[Token]) -> int:
+    """Where a parse's notes section begins (its `footnote_block_open`), or its end when it has
+    none. The footnote plugin appends the section last, so no note's token stands before it:
+    a reader of the notes alone starts here, without walking the body."""
+    if not tokens or tokens[-1].type != "footnote_block_close":
+        return len(tokens)
+    for index in range(len(tokens) - 1, -1, -1):
+        if tokens[index].type == "footnote_block_open":
+            return index
+    return 0  # a closing without its opening: not the plugin's, so walk it all
+
+
 def first_paragraph_text(tokens: Sequence[Token]) -> str:
     """The plain text of the first top-level paragraph, or an empty string."""
     for index, token in enumerate(tokens):
