@@ -20,6 +20,7 @@ from publish.content.fastparse import fast_parse
 from publish.content.glossarynotes import glossary_plugin
 
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+HEADING_WORD = re.compile(r"[\w]+")
 # Each ASCII byte as `count_words` sees it: 0 for what `str.split` takes for a space, else 1.
 WORD_MARKS = bytes(0 if chr(c).isspace() else 1 for c in range(256))
 
@@ -45,7 +46,7 @@ def parse_markdown(src: str, env: dict[str, Any]) -> list[Token]:
 
 def heading_slug(text: str) -> str:
     """An id for a heading: lowercase words joined by hyphens."""
-    words = re.findall(r"[\w]+", text.lower())
+    words = HEADING_WORD.findall(text.lower())
     return "-".join(words) or "section"
 
 
@@ -92,10 +93,18 @@ def first_paragraph_text(tokens: Sequence[Token]) -> str:
 def word_count(tokens: Sequence[Token]) -> int:
     """Words in the body's text, for reading time."""
     parts: list[str] = []
+    append = parts.append
     for token in tokens:
         if token.type == "inline" and token.children:
-            _text_parts(token.children, parts)
-            parts.append(" ")  # a block's words never run on into the next block's
+            for child in token.children:  # `_text_parts`, its first level written out
+                kind = child.type
+                if kind == "text" or kind == "code_inline":
+                    append(child.content)
+                elif kind == "softbreak" or kind == "hardbreak":
+                    append(" ")
+                elif child.children:
+                    _text_parts(child.children, parts)
+            append(" ")  # a block's words never run on into the next block's
     return count_words("".join(parts))
 
 
