@@ -23,6 +23,9 @@ from publish.model import Essay, Located, Site
 # Where a destination starts in the source: `](dest`, `<dest>` (an autolink), `]: dest`.
 DESTINATION = re.compile(r"(?:\]\(\s*<?|<|\]:[ \t]*<?)([^\s)>]+)")
 NUMBER_PREFIX = re.compile(r"^\d+[-_. ]+")
+# A footnote definition's plain label (`[^label]:`): the footnote rule takes such a line
+# before the reference rule may, so it never defines a link.
+NOTE_LABEL = re.compile(r"[^\]\s]+")
 PAGE_LINK = re.compile(r"\.\./([^/]+)/?(?:index\.html)?")
 
 
@@ -87,6 +90,25 @@ class EssayIndex:
         if reference.kind == "page":
             return [f"../{slug}/" for slug in self.slugs]
         return list(self.files)
+
+
+def may_hold_links(text: str) -> bool:
+    """Whether parsed Markdown `text` can hold a link at all: only an inline link's `](`, an
+    autolink's `<` and a reference definition's `]:` (other than a footnote definition's
+    opening) make one."""
+    if "<" in text:
+        return True
+    end = text.find("]")  # each `]` looked at (a `memchr`: rare in prose) for what follows
+    while end >= 0:
+        after = text[end + 1 : end + 2]
+        if after == "(":
+            return True
+        if after == ":":
+            start = text.rfind("[^", 0, end)
+            if start < 0 or not NOTE_LABEL.fullmatch(text, start + 2, end):
+                return True  # a `]:` not closing a footnote definition's plain label
+        end = text.find("]", end + 1)
+    return False
 
 
 def locate_links(tokens: Sequence[Token], lines: list[str], start: int) -> tuple[Located, ...]:
