@@ -22,7 +22,6 @@ from markdown_it.token import Token
 
 from publish.content.fasttail import known_tail, tail
 from publish.content.fasttree import NESTING_LIMIT, Decline, Lines, convert_inline, pushed
-from publish.support.textscan import holds_pair, pair_count
 
 try:  # the compiled engine has wheels for the common platforms; elsewhere all is markdown-it-py
     import markdown_it_pyrs
@@ -47,7 +46,6 @@ ODD_SPACE = re.compile(
 # as punctuation when it decides what may open or close emphasis, the compiled parser not.
 NON_ASCII_AFTER_DELIMITER = re.compile(r"[*_~]([^\x00-\x7f])")
 NON_ASCII_BEFORE_DELIMITER = re.compile(r"([^\x00-\x7f])[*_~]")
-FOOTNOTE_DEFINITION = re.compile(r"\[\^([^\]\s]*)\]:")
 DEFINITION_LINE = re.compile(r"\[\^([A-Za-z0-9-]+)\]: +\S")
 LIST_MARKER = re.compile(r" *(?:[*+-]|(\d{1,9})[.)])(?: +|$)")
 # Where markdown-it-py may or may not have tried its footnote_ref rule (see fasttree.TRIED).
@@ -113,20 +111,25 @@ def _html_forms(src: str) -> bool:
 
 def _definitions(src: str) -> list[str]:
     """The labels of the essay's own footnote definitions, in order; Decline unless each
-    starts a line after a blank one (or the start), has a plain label and is defined once."""
+    starts a line after a blank one (or the start), has a plain label and is defined once,
+    and every `]:` of the source closes one (else it is a reference definition, or text
+    like one). Each `]` is looked at (found by `memchr`: rare in prose), not the whole
+    source matched against a pattern."""
     labels: list[str] = []
-    if not holds_pair(src, "]:"):  # no definition of any kind (FOOTNOTE_DEFINITION needs one)
-        return labels
-    for match in FOOTNOTE_DEFINITION.finditer(src):
-        start = match.start()
-        if start and src[start - 1] != "\n" or not DEFINITION_LINE.match(src, start):
-            raise Decline
-        previous = src[src.rfind("\n", 0, max(start - 1, 0)) + 1 : max(start - 1, 0)]
-        if start and previous.strip(" "):
-            raise Decline
-        labels.append(match[1])
-    if len(set(labels)) != len(labels) or pair_count(src, "]:") != len(labels):
-        raise Decline  # a label twice, or a reference definition (or text like one)
+    end = src.find("]")
+    while end >= 0:
+        if src.startswith(":", end + 1):
+            start = src.rfind("\n", 0, end) + 1
+            found = DEFINITION_LINE.match(src, start)
+            if found is None or found.end(1) != end:
+                raise Decline  # not a footnote definition opening its line
+            previous = src[src.rfind("\n", 0, max(start - 1, 0)) + 1 : max(start - 1, 0)]
+            if start and previous.strip(" "):
+                raise Decline
+            labels.append(found[1])
+        end = src.find("]", end + 1)
+    if len(set(labels)) != len(labels):
+        raise Decline  # a label twice
     return labels
 
 
