@@ -279,7 +279,8 @@ class _Builder:
         self, item: Any, level: int, strip: list[Any], end: int, marker: str, ordered: bool
     ) -> int:
         """Append one list item's tokens; return the line its map ends at."""
-        if item.name != "list_item" or not item.children:
+        children = item.children
+        if item.name != "list_item" or not children:
             raise Decline
         first, last = self.lines.span(item)
         offset = item.srcmap[0]
@@ -295,18 +296,25 @@ class _Builder:
         opener.markup = marker
         opener.info = (found[1] or "") if ordered else ""
         inner = [*strip, width]
-        if item.children[0].name not in BLOCK_NAMES:  # a tight list's item: no paragraph node
-            self._tight(item, level + 1, inner, stop, first, last)
+        if children[0].name not in BLOCK_NAMES:  # a tight list's item: no paragraph node
+            self._tight(children, offset + width, level + 1, inner, stop, first, last)
         else:
-            self.blocks(item.children, level + 1, inner, stop)
+            self.blocks(children, level + 1, inner, stop)
         pushed(self.tokens, "list_item_close", "li", -1, level, None).markup = marker
         return stop
 
     def _tight(
-        self, item: Any, level: int, strip: list[Any], end: int, first: int, last: int
+        self,
+        children: list[Any],
+        start: int,
+        level: int,
+        strip: list[Any],
+        end: int,
+        first: int,
+        last: int,
     ) -> None:
-        """A tight item: its leading inline nodes are a hidden paragraph, then blocks."""
-        children = list(item.children)
+        """A tight item (its `children`, its text from byte `start`, after its marker): its
+        leading inline nodes are a hidden paragraph, then blocks."""
         split = next((i for i, c in enumerate(children) if c.name in BLOCK_NAMES), len(children))
         inline_nodes, rest = children[:split], children[split:]
         if any(child.name == "paragraph" for child in rest):
@@ -314,9 +322,8 @@ class _Builder:
         stop = self.lines.span(rest[0])[0] if rest else last
         while stop > first + 1 and self.lines.blank(stop - 1, strip):
             stop -= 1  # the tree's item may end with blank lines; the paragraph does not
-        start = item.srcmap[0] + len(LIST_MARKER.match(self.lines.rest_of_line(item.srcmap[0]))[0])
         pushed(self.tokens, "paragraph_open", "p", 1, level, [first, stop]).hidden = True
-        text = self.lines.block_text(start, stop, strip)
+        text = self.lines.block_text(start, stop, strip, first)
         self.inline(inline_nodes, text.strip(), level + 1, [first, stop])
         pushed(self.tokens, "paragraph_close", "p", -1, level, None).hidden = True
         self.blocks(rest, level, strip, end)

@@ -141,7 +141,8 @@ class Lines:
             map(len, self.text[:-1]) if src.isascii() else (len(t.encode()) for t in self.text[:-1])
         )
         self.starts = list(accumulate(map((1).__add__, widths), initial=0))  # each + its "\n"
-        self.count = src.count("\n") + (0 if src.endswith("\n") else 1)
+        # the lines markdown-it-py counts: a last line only if something follows the last "\n"
+        self.count = len(self.text) - (1 if src.endswith("\n") else 0)
 
     def line_of(self, offset: int) -> int:
         """The 0-based line holding byte `offset`."""
