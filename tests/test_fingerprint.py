@@ -8,6 +8,8 @@ from __future__ import annotations
 import builtins
 import importlib.metadata
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,9 +30,12 @@ from publish.cache.fingerprint import (
     keep_code_fingerprint,
     library_versions,
     read_kept,
+    stamped_files,
     stamps_key,
 )
+from publish.pipeline import unchanged
 from publish.support.stamps import RACY_NS
+from tests.sitebuilder import essay_text, make_site, site_settings
 
 
 def rglob_files(package: Path) -> list[tuple[str, str]]:
@@ -84,6 +89,86 @@ def test_any_tree_is_read_as_rglob_reads_it(tree: dict) -> None:
         assert fingerprinted_files(package) == rglob_files(package)
 
 
+def snapshot_files(package: Path) -> dict[str, tuple[int, int, int, int]]:
+    """The stamps of `package`'s files as a build's snapshot takes them (its walk, its
+    stamps) and hands them to the build: every regular file, by path."""
+    found = {path: unchanged.stamp_of(path) for path in unchanged._tree(package, ("__pycache__",))}
+    return {path: stamp[1:] for path, stamp in found.items() if stamp and stamp[0] == 1}
+
+
+@given(TREES)
+def test_the_files_a_snapshot_stamped_are_those_the_walk_lists(tree: dict) -> None:
+    with tempfile.TemporaryDirectory() as temporary:
+        package = Path(temporary) / "package"
+        make_tree(package, {**tree, "__pycache__": {"a.py": "file", "b.pyc": "file"}})
+        (package / "link.py").symlink_to(package / "missing.py")  # dangling: not a file
+        (package / "linked").symlink_to(package, target_is_directory=True)  # not walked
+        stamped = snapshot_files(package)
+        files = fingerprinted_files(package)
+        assert stamped_files(package, stamped) == files
+        assert stamps_key(files, VERSIONS, stamped) == stamps_key(files, VERSIONS)
+
+
+def test_the_installed_package_as_a_snapshot_stamped_it(tmp_path: Path) -> None:
+    before = unchanged.Snapshot.take(tmp_path, "state/publish.db")  # as `publish build` does
+    stamped = {p: s[1:] for p, s in before.stamps.items() if s is not None and s[0] == 1}
+    files = fingerprinted_files(PACKAGE)
+    assert stamped_files(PACKAGE, stamped) == files
+    versions = library_versions()
+    made = fingerprint_of(PACKAGE, versions, PACKAGE / "no-such-kept", keep=False)
+    assert made == code_fingerprint() == content_fingerprint(files, versions)
+    assert fingerprint_of(PACKAGE, versions, PACKAGE / "none", keep=False, stamped=stamped) == made
+    # a snapshot that holds none of the package's files (it could not list it): walked here
+    assert fingerprint_of(PACKAGE, versions, PACKAGE / "none", keep=False, stamped={}) == made
+
+
+# Counted in a build run by a fresh process: each os.stat of one module of publish, and each
+# listing of the package's own folder (os.scandir, which os.walk uses too).
+STAMP_PROBE = """
+import atexit, os, sys
+from pathlib import Path
+import publish
+
+package = str(Path(publish.__file__).resolve().parent)
+module, counts = os.path.join(package, "layout.py"), {"stat": 0, "scandir": 0}
+real_stat, real_scandir = os.stat, os.scandir
+
+def stat(path, *args, **kwargs):
+    counts["stat"] += str(path) == module
+    return real_stat(path, *args, **kwargs)
+
+def scandir(path=".", *args, **kwargs):
+    counts["scandir"] += str(path) == package
+    return real_scandir(path, *args, **kwargs)
+
+os.stat, os.scandir = stat, scandir
+atexit.register(lambda: print("counted:", counts["stat"], counts["scandir"]))
+from publish.cli.main import cli
+try:
+    cli(["--root", sys.argv[1], "build", "--today", "2026-12-01"])
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+"""
+
+
+def test_a_build_lists_and_stamps_the_package_once_before_it(tmp_path: Path) -> None:
+    """The snapshot of what a build reads stamps publish's files; the code fingerprint is
+    made from that listing and those stamps, not from a second walk of the package."""
+    essays = {"one": essay_text("One", date="2026-01-01")}
+    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
+    result = subprocess.run(
+        [sys.executable, "-c", STAMP_PROBE, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},  # no fingerprint kept
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # stamped before the build and after it (to keep the rebuild's manifest); listed once
+    assert result.stdout.splitlines()[-1] == "counted: 2 1"
+    assert (root / "build" / "site" / "one" / "index.html").is_file()
+
+
 def test_the_listing_stats_no_file_of_its_own(monkeypatch) -> None:
     stats = []
     real_stat = os.stat
@@ -125,7 +210,7 @@ def test_the_fingerprint_lists_the_libraries_folder_once(monkeypatch) -> None:
 
     monkeypatch.setattr(os, "listdir", counting_listdir)
     fingerprints._installed.cache_clear()
-    fingerprint = code_fingerprint.__wrapped__()
+    fingerprint = fingerprint_of(PACKAGE, library_versions(), fingerprints.KEPT, keep=False)
     monkeypatch.undo()
     assert fingerprint == code_fingerprint()
     assert len(listed) == len(set(listed)) == 1

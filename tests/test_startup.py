@@ -272,6 +272,182 @@ def test_a_cold_build_forks_its_parse_workers_before_it_loads_the_place_phase(
     assert (root / "build" / "site" / "e000" / "index.html").is_file()
 
 
+# A decoder resolves the types of every field it may meet when it is made: a cold build,
+# which finds no manifest, no index and no record to read, makes none of theirs before it
+# forks its parse workers. Printed at the first team: the types decoders were made for.
+DECODER_PROBE = """
+import sys
+import msgspec
+from publish.support import parallel
+
+made = []
+
+def noting(decoder):
+    def make(kind=None, *args, **kwargs):
+        made.append(getattr(kind, "__name__", repr(kind)))
+        return decoder(kind, *args, **kwargs)
+    return make
+
+msgspec.json.Decoder = noting(msgspec.json.Decoder)
+msgspec.msgpack.Decoder = noting(msgspec.msgpack.Decoder)
+from publish.cli.main import cli
+
+forking = parallel._Team.__init__
+
+def first(team, *args, **kwargs):
+    if not hasattr(first, "done"):
+        first.done = True
+        print("decoders:", *sorted(made), flush=True)
+    forking(team, *args, **kwargs)
+
+parallel._Team.__init__ = first
+try:
+    cli(["--root", sys.argv[1], "build", "--today", "2026-12-01"])
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+"""
+
+
+def test_a_cold_build_makes_no_decoder_for_what_it_finds_nothing_of(tmp_path: Path) -> None:
+    essays = {
+        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}") for n in range(60)
+    }
+    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
+    result = subprocess.run(
+        [sys.executable, "-c", DECODER_PROBE, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [
+        line.split()[1:] for line in result.stdout.splitlines() if line.startswith("decoders:")
+    ]
+    assert len(lines) == 1, result.stdout  # the parse workers were forked
+    assert not {"CacheRecord", "EssayIndex", "Manifest"} & set(lines[0]), lines[0]
+    assert (root / "build" / "site" / "e000" / "index.html").is_file()
+
+
+# What only the place phase's writer uses (the build's lock is the locks' own): a cold build
+# imports it while its parse workers work, with the place phase (json with Jinja).
+WRITER_SIDE = (
+    "json",
+    "publish.pipeline.journal",
+    "publish.pipeline.listings",
+    "publish.pipeline.writer",
+    "tempfile",
+)
+
+
+def test_a_cold_build_forks_its_parse_workers_before_it_loads_the_writer(
+    tmp_path: Path,
+) -> None:
+    essays = {
+        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}") for n in range(120)
+    }
+    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
+    result = subprocess.run(
+        [sys.executable, "-c", TEAM_PROBE.format(names=WRITER_SIDE), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    teams = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith("team:")]
+    assert len(teams) == 2, result.stdout  # the parse workers, then the place workers
+    assert teams[0] == []  # none loaded before the parse workers were forked
+    assert teams[1] == sorted(WRITER_SIDE)  # all loaded, by this process, before the place
+    assert (root / "build" / "site" / "e000" / "index.html").is_file()
+
+
+# Only a site with a state database asks the send ledger which essay welcomes new readers.
+LEDGER_ONLY = ("publish.state.statuses", "publish.state.welcomes")
+
+
+def test_a_cold_build_without_state_loads_neither_the_welcomes_nor_the_statuses(
+    tmp_path: Path,
+) -> None:
+    essays = {
+        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}") for n in range(60)
+    }
+    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
+    result = subprocess.run(
+        [sys.executable, "-c", TEAM_PROBE.format(names=LEDGER_ONLY), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    teams = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith("team:")]
+    assert teams[0] == [], result.stdout  # none before the parse workers were forked
+    assert loaded_of(LEDGER_ONLY, root, "build", "--today", "2026-12-01") == []
+
+
+# Modules whose patterns only rare paths use (a releases file, a problem to place, raw HTML,
+# an image, a language or an alias, a fediverse handle, a schedule rule, a preview's banner,
+# text to fold): each compiles them on first use, so none before a cold build forks its parse
+# workers. Printed at the first team: publish's modules that called `re.compile` so far.
+PATTERN_PROBE = """
+import re, sys
+from publish.support import parallel
+
+compiling, modules = re.compile, set()
+
+def noted(*args, **kwargs):
+    modules.add(sys._getframe(1).f_globals.get("__name__", ""))
+    return compiling(*args, **kwargs)
+
+re.compile = noted
+from publish.cli.main import cli
+
+made = parallel._Team.__init__
+
+def noting(team, *args, **kwargs):
+    if not hasattr(noting, "done"):
+        noting.done = True
+        print("compiled:", *sorted(m for m in modules if m.startswith("publish.")), flush=True)
+    made(team, *args, **kwargs)
+
+parallel._Team.__init__ = noting
+try:
+    cli(["--root", sys.argv[1], "build", "--today", "2026-12-01"])
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+"""
+RARE_PATTERNS = (
+    "publish.content.essayfields",
+    "publish.content.fediverse_settings",
+    "publish.content.images",
+    "publish.content.positions",
+    "publish.content.preflight",
+    "publish.content.releasefile",
+    "publish.pipeline.previewing",
+    "publish.schedule.rules",
+    "publish.support.safetext",
+)
+
+
+def test_a_cold_build_compiles_no_rare_pattern_before_it_forks(tmp_path: Path) -> None:
+    essays = {
+        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}") for n in range(60)
+    }
+    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
+    result = subprocess.run(
+        [sys.executable, "-c", PATTERN_PROBE, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [
+        line.split()[1:] for line in result.stdout.splitlines() if line.startswith("compiled:")
+    ]
+    assert len(lines) == 1, result.stdout  # the parse workers were forked
+    assert "publish.content.settings" in lines[0]  # the probe hears publish's own patterns
+    assert sorted(set(lines[0]) & set(RARE_PATTERNS)) == []
+    assert (root / "build" / "site" / "e000" / "index.html").is_file()
+
+
 # A dataclass costs its module's import five or six `exec`-compiled functions; a Struct's
 # class is made in C. Printed: publish's own dataclasses among the loaded modules.
 DATACLASS_PROBE = """

@@ -22,7 +22,7 @@ import importlib.util
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,12 +38,20 @@ DIGEST_SIZE = 32  # bytes of a SHA-256 digest: the key, then the fingerprint
 
 
 KEPT = PACKAGE / "__pycache__" / KEPT_NAME
+FileStamp = tuple[int, int, int, int]  # size, modification and change times, inode
+_MADE: dict[Path, bytes] = {}  # the installed package's fingerprint, once made
 
 
-@lru_cache(maxsize=1)
-def code_fingerprint() -> bytes:
-    """The fingerprint of the installed publish and its libraries (made once a process)."""
-    return fingerprint_of(PACKAGE, library_versions(), KEPT, keep=not sys.dont_write_bytecode)
+def code_fingerprint(stamped: Mapping[str, FileStamp] | None = None) -> bytes:
+    """The fingerprint of the installed publish and its libraries, made once a process:
+    from `stamped` when given, the stamp of every file of the package by path as a build's
+    snapshot has just taken them (`publish.pipeline.unchanged`), else listed and stamped
+    here."""
+    if PACKAGE not in _MADE:
+        keep = not sys.dont_write_bytecode
+        made = fingerprint_of(PACKAGE, library_versions(), KEPT, keep=keep, stamped=stamped)
+        _MADE[PACKAGE] = made
+    return _MADE[PACKAGE]
 
 
 def keep_code_fingerprint(kept: Path = KEPT, now: int | None = None) -> None:
@@ -82,12 +90,16 @@ def fingerprint_of(
     *,
     keep: bool = True,
     now: int | None = None,
+    stamped: Mapping[str, FileStamp] | None = None,
 ) -> bytes:
     """The fingerprint of `package`'s files and `versions`: the one kept at `kept` for the
     files' stamps, else made from their bytes and, with `keep`, kept there when every stamp
-    is settled (its times `RACY_NS` older than `now`, the present time when None)."""
-    files = fingerprinted_files(package)
-    key, newest = stamps_key(files, versions)
+    is settled (its times `RACY_NS` older than `now`, the present time when None). The
+    files and their stamps are those of `stamped` under `package` (see `stamped_files`)
+    when it holds any, else listed and stamped now."""
+    files = stamped_files(package, stamped) if stamped else []
+    files = files or fingerprinted_files(package)  # a snapshot that could not list it
+    key, newest = stamps_key(files, versions, stamped or {})
     found = read_kept(kept, key)
     if found is not None:
         return found
@@ -109,17 +121,28 @@ def content_fingerprint(files: Sequence[tuple[str, str]], versions: Sequence[obj
     return digest.digest()
 
 
-def stamps_key(files: Sequence[tuple[str, str]], versions: Sequence[object]) -> tuple[bytes, int]:
+def stamps_key(
+    files: Sequence[tuple[str, str]],
+    versions: Sequence[object],
+    stamped: Mapping[str, FileStamp] | None = None,
+) -> tuple[bytes, int]:
     """The hash of `versions` and each file's relative path and stamp as it is now (size,
-    modification and change times, inode), and the newest of those times."""
+    modification and change times, inode; as `stamped` has it, when it has the file), and
+    the newest of those times."""
     digest = hashlib.sha256("|".join(map(str, versions)).encode())
     newest = 0
+    known = stamped or {}
     for relative, path in files:
-        status = os.stat(path)
-        stamp = (status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino)
-        newest = max(newest, status.st_mtime_ns, status.st_ctime_ns)
+        stamp = known.get(path) or _file_stamp(path)
+        newest = max(newest, stamp[1], stamp[2])
         digest.update(f"{relative}\0{stamp}\0".encode("utf-8", "surrogateescape"))
     return digest.digest(), newest
+
+
+def _file_stamp(path: str) -> FileStamp:
+    """A file's stamp as it is now."""
+    status = os.stat(path)
+    return (status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino)
 
 
 def read_kept(kept: Path, key: bytes) -> bytes | None:
@@ -142,6 +165,21 @@ def fingerprinted_files(package: Path) -> list[tuple[str, str]]:
     listing of each folder, not a path object and a stat per file."""
     found: list[tuple[str, str]] = []
     _gather_files(str(package), "", found)
+    found.sort(key=lambda item: item[0].split("/"))  # as paths sort: part by part
+    return found
+
+
+def stamped_files(package: Path, stamped: Mapping[str, FileStamp]) -> list[tuple[str, str]]:
+    """The files of `package` its fingerprint reads, as `fingerprinted_files` lists them,
+    taken from `stamped`: the regular files of a listing of the whole package (`__pycache__`
+    folders left out, links to folders not followed), each by its path."""
+    prefix = f"{package}{os.sep}"
+    found = []
+    for path in stamped:
+        if path.startswith(prefix):
+            relative = path[len(prefix) :].replace(os.sep, "/")
+            if _fingerprinted(relative, relative.rpartition("/")[2]):
+                found.append((relative, path))
     found.sort(key=lambda item: item[0].split("/"))  # as paths sort: part by part
     return found
 
@@ -197,7 +235,8 @@ def _gather_files(folder: str, prefix: str, found: list[tuple[str, str]]) -> Non
         for entry in entries:
             relative = prefix + entry.name
             if entry.is_dir(follow_symlinks=False):
-                _gather_files(entry.path, f"{relative}/", found)
+                if entry.name != "__pycache__":  # bytecode, and the kept fingerprint
+                    _gather_files(entry.path, f"{relative}/", found)
             elif entry.is_file() and _fingerprinted(relative, entry.name):
                 found.append((relative, entry.path))
 

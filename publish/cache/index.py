@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,12 @@ class EssayIndex(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     sources: dict[str, SourceEntry] = {}
 
 
-_DECODER = msgspec.msgpack.Decoder(EssayIndex)
+@cache
+def _decoder() -> msgspec.msgpack.Decoder[EssayIndex]:
+    """The decoder of the index (made on first use: a cold build finds no index to read)."""
+    return msgspec.msgpack.Decoder(EssayIndex)
+
+
 _ENCODER = msgspec.msgpack.Encoder()
 
 
@@ -105,7 +111,7 @@ def read_index(folder: Path) -> EssayIndex:
         return EssayIndex()
     ((start, length),) = spans
     try:
-        return _DECODER.decode(memoryview(data)[start : start + length])
+        return _decoder().decode(memoryview(data)[start : start + length])
     except msgspec.DecodeError:
         return EssayIndex()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from functools import cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -88,7 +89,13 @@ def dependencies_hold(dependencies: Sequence[Dependency], glossary: Glossary) ->
     return True
 
 
-_RECORD_DECODER = msgspec.msgpack.Decoder(CacheRecord)
+@cache
+def _record_decoder() -> msgspec.msgpack.Decoder[CacheRecord]:
+    """The decoder of records (made on first use: a cold build reads no record, and making
+    it resolves the types of every field of an essay)."""
+    return msgspec.msgpack.Decoder(CacheRecord)
+
+
 _ENCODER = msgspec.msgpack.Encoder()
 
 
@@ -149,7 +156,7 @@ def essay_from_record(
 ) -> tuple[Essay, list[Problem], tuple[Dependency, ...], int, dict[str, Span]]:
     """Read `essay_to_record`'s metadata back; a ValueError for anything else."""
     try:
-        record = _RECORD_DECODER.decode(data)
+        record = _record_decoder().decode(data)
     except msgspec.DecodeError as exc:
         raise ValueError(str(exc)) from None
     fields = msgspec.structs.asdict(record.essay)

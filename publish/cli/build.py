@@ -94,8 +94,10 @@ def _full_build(
     stamped: dict[str, unchanged.Stamp | None],
 ) -> BuildReport:
     """The whole build (`flags`: drafts, future, strict), with a progress bar on a terminal;
-    the files `stamped` just before it are not stat'ed again to key the essays."""
+    the files `stamped` just before it (the package's among them) are not listed or stat'ed
+    again to key the essays."""
     with loading():  # the modules just loaded live as long as the process: never scan them
+        from publish.cache.fingerprint import code_fingerprint
         from publish.cache.store import BuildCache
         from publish.pipeline.build import BuildOptions, build
 
@@ -103,6 +105,8 @@ def _full_build(
     options = BuildOptions(today=today, drafts=drafts, future=future, strict=strict)
     cache = BuildCache.for_site(root)
     cache.stamped = {p: s[1:] for p, s in stamped.items() if s is not None and s[0] == 1}
+    if cache.enabled:  # made now from the snapshot's listing and stamps of the package
+        code_fingerprint(cache.stamped)
     with _BuildProgressBar() as bar:
         return build(root, options, progress=bar.update if bar.shown else None, cache=cache)
 

@@ -4,11 +4,16 @@ language (`language:`, a BCP 47 tag such as 'pt-BR')."""
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from publish.content.source import FrontMatterDocument
 from publish.errors import Problem, error
 
-LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
+
+@cache
+def language_tag() -> re.Pattern[str]:
+    """A BCP 47 language tag, loosely (compiled on first use: few essays name a language)."""
+    return re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 
 
 def essay_language(document: FrontMatterDocument, problems: list[Problem]) -> str:
@@ -16,7 +21,7 @@ def essay_language(document: FrontMatterDocument, problems: list[Problem]) -> st
     value = document.metadata.get("language")
     if value is None:
         return ""
-    if not isinstance(value, str) or not LANGUAGE_TAG.match(value.strip()):
+    if not isinstance(value, str) or not language_tag().match(value.strip()):
         problems.append(
             error(
                 document.path,
@@ -29,7 +34,10 @@ def essay_language(document: FrontMatterDocument, problems: list[Problem]) -> st
     return value.strip()
 
 
-ALIAS_SEGMENT = re.compile(r"^[^/\\\s?#<>\"'`]+$")
+@cache
+def alias_segment() -> re.Pattern[str]:
+    """One segment of an old address (compiled on first use: few essays have aliases)."""
+    return re.compile(r"^[^/\\\s?#<>\"'`]+$")
 
 
 def essay_aliases(document: FrontMatterDocument, problems: list[Problem]) -> tuple[str, ...]:
@@ -38,7 +46,7 @@ def essay_aliases(document: FrontMatterDocument, problems: list[Problem]) -> tup
     value = [value] if isinstance(value, str) else value
     paths = [str(v).strip("/") for v in value] if isinstance(value, list) else None
     if paths is None or not all(
-        p and all(ALIAS_SEGMENT.match(part) and part not in (".", "..") for part in p.split("/"))
+        p and all(alias_segment().match(part) and part not in (".", "..") for part in p.split("/"))
         for p in paths
     ):
         problems.append(

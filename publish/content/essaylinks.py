@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
+from functools import cache
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -23,10 +24,12 @@ from publish.model import Essay, Located, Site
 # Where a destination starts in the source: `](dest`, `<dest>` (an autolink), `]: dest`.
 DESTINATION = re.compile(r"(?:\]\(\s*<?|<|\]:[ \t]*<?)([^\s)>]+)")
 NUMBER_PREFIX = re.compile(r"^\d+[-_. ]+")
-# A footnote definition's plain label (`[^label]:`): the footnote rule takes such a line
-# before the reference rule may, so it never defines a link.
-NOTE_LABEL = re.compile(r"[^\]\s]+")
-PAGE_LINK = re.compile(r"\.\./([^/]+)/?(?:index\.html)?")
+
+
+@cache
+def page_link() -> re.Pattern[str]:
+    """A link to an essay's page, `../slug/` (compiled on first use, as a link needs it)."""
+    return re.compile(r"\.\./([^/]+)/?(?:index\.html)?")
 
 
 class EssayReference(msgspec.Struct, frozen=True):
@@ -52,7 +55,7 @@ def essay_reference(href: str) -> EssayReference | None:
         path = path[2:]
     if path.endswith(".md") and not parts.query:
         return EssayReference(path, fragment, "file")
-    page = PAGE_LINK.fullmatch(path)
+    page = page_link().fullmatch(path)
     if page and not parts.query:
         return EssayReference(page[1], fragment, "page")
     return None
@@ -95,7 +98,8 @@ class EssayIndex:
 def may_hold_links(text: str) -> bool:
     """Whether parsed Markdown `text` can hold a link at all: only an inline link's `](`, an
     autolink's `<` and a reference definition's `]:` (other than a footnote definition's
-    opening) make one."""
+    opening, `[^label]:` with a plain label, which the footnote rule takes before the
+    reference rule may) make one."""
     if "<" in text:
         return True
     end = text.find("]")  # each `]` looked at (a `memchr`: rare in prose) for what follows
@@ -105,7 +109,8 @@ def may_hold_links(text: str) -> bool:
             return True
         if after == ":":
             start = text.rfind("[^", 0, end)
-            if start < 0 or not NOTE_LABEL.fullmatch(text, start + 2, end):
+            label = text[start + 2 : end]
+            if start < 0 or "]" in label or label.split() != [label]:
                 return True  # a `]:` not closing a footnote definition's plain label
         end = text.find("]", end + 1)
     return False

@@ -13,6 +13,7 @@ import functools
 import os
 import re
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
@@ -36,7 +37,13 @@ AVIF_MISSING = (
     "this Pillow cannot write AVIF, so pages offer each image in WebP only; "
     "install a Pillow built with libavif (pip install -U 'pillow>=11.3') to add AVIF"
 )
-SVG_LENGTH = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(px)?\s*$")
+
+
+@cache
+def svg_length() -> re.Pattern[str]:
+    """A length an SVG's width or height gives, in pixels (compiled on first use: few
+    essays show an SVG)."""
+    return re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(px)?\s*$")
 
 
 class Size(NamedTuple):
@@ -129,7 +136,7 @@ def _svg_size(path: Path) -> Size:
         root = ElementTree.parse(path).getroot()
     except (OSError, ElementTree.ParseError, ValueError):
         return Size(0, 0)
-    lengths = [SVG_LENGTH.match(root.get(name, "")) for name in ("width", "height")]
+    lengths = [svg_length().match(root.get(name, "")) for name in ("width", "height")]
     if all(lengths):
         width, height = (round(float(length[1])) for length in lengths)  # type: ignore[index]
         return Size(width, height)

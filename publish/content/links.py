@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -20,8 +21,22 @@ from publish.model import Essay, Glossary, GlossaryEntry, Located, Note
 from publish.support.textscan import holds_pair
 
 IMAGE_SCHEMES = ("http", "https")
-SAFE_DATA_IMAGE = re.compile(r"^data:image/(?:gif|png|jpeg|webp);", re.IGNORECASE)
-IMAGE_DESTINATION = re.compile(r"!\[[^\]]*\]\(\s*<?([^\s)>]*)")
+
+
+@cache
+def safe_data_image() -> re.Pattern[str]:
+    """A `data:` image of a raster type browsers show safely (compiled on first use: few
+    essays show one)."""
+    return re.compile(r"^data:image/(?:gif|png|jpeg|webp);", re.IGNORECASE)
+
+
+@cache
+def image_destination() -> re.Pattern[str]:
+    """Where a Markdown image's destination starts (compiled on first use: only an image
+    that is refused is placed)."""
+    return re.compile(r"!\[[^\]]*\]\(\s*<?([^\s)>]*)")
+
+
 # A link's destination as written (`](url` or `](<url`); markdown-it decides which it refuses.
 LINK_DESTINATION = re.compile(r"\]\(\s*<?\s*([A-Za-z][A-Za-z0-9+.-]*:[^\s)>]*)")
 
@@ -181,7 +196,7 @@ def image_fault(src: str, folder: Path) -> str | None:
     scheme = SCHEME.match(src)
     if scheme:
         name = scheme[0][:-1].lower()
-        if name in IMAGE_SCHEMES or SAFE_DATA_IMAGE.match(src):
+        if name in IMAGE_SCHEMES or safe_data_image().match(src):
             return None
         return f"uses the scheme '{name}:'; use an http(s) URL or a file under essays/"
     if src.startswith("//"):
@@ -251,7 +266,7 @@ def _body_images(tokens: list[Token], lines: list[str], start: int) -> list[Loca
             continue
         for match in refused_links(line):
             if _is_image(line, match.start()):
-                written = IMAGE_DESTINATION.match(line, line.rfind("![", 0, match.start()))
+                written = image_destination().match(line, line.rfind("![", 0, match.start()))
                 found.append(
                     Located(
                         written[1] if written else _scheme(match[1]), number + 1, match.start(1) + 1
@@ -263,7 +278,7 @@ def _body_images(tokens: list[Token], lines: list[str], start: int) -> list[Loca
 def _image_position(lines: list[str], start: int, block: list[int], src: str) -> tuple[int, int]:
     """File line and column of an inline image's source within its block."""
     for number in range(start + block[0], min(start + block[1], len(lines))):
-        for match in IMAGE_DESTINATION.finditer(lines[number]):
+        for match in image_destination().finditer(lines[number]):
             if unquote(match[1]) == unquote(src):
                 return number + 1, match.start(1) + 1
     return start + block[0] + 1, 1

@@ -20,7 +20,6 @@ from publish.content.fastparse import fast_parse
 from publish.content.glossarynotes import glossary_plugin
 
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
-HEADING_WORD = re.compile(r"[\w]+")
 # Each ASCII byte as `count_words` sees it: 0 for what `str.split` takes for a space, else 1.
 WORD_MARKS = bytes(0 if chr(c).isspace() else 1 for c in range(256))
 
@@ -46,7 +45,7 @@ def parse_markdown(src: str, env: dict[str, Any]) -> list[Token]:
 
 def heading_slug(text: str) -> str:
     """An id for a heading: lowercase words joined by hyphens."""
-    words = HEADING_WORD.findall(text.lower())
+    words = re.findall(r"[\w]+", text.lower())
     return "-".join(words) or "section"
 
 

@@ -10,8 +10,13 @@ found is placed on its table's line, else on line 1.
 from __future__ import annotations
 
 import re
+from functools import cache
 
-TOML_HEADER = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
+
+@cache
+def toml_header() -> re.Pattern[str]:
+    """A `[table]` header line of a TOML file (compiled on first use: only a problem is placed)."""
+    return re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
 
 
 def toml_key_line(text: str, key: str, table: str | None = None) -> int:
@@ -21,7 +26,7 @@ def toml_key_line(text: str, key: str, table: str | None = None) -> int:
     current = None
     pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*[=.]")
     for number, line in enumerate(text.splitlines(), start=1):
-        header = TOML_HEADER.match(line)
+        header = toml_header().match(line)
         if header:
             current = header[1]
         elif current == table and pattern.match(line):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from functools import cache
 
 from markdown_it.token import Token
 
@@ -22,10 +23,33 @@ NEW_ESSAY_PLACEHOLDER = "Write the first paragraph here; it becomes the summary 
 SUBJECT_LIMIT = 80  # characters of a subject line most inboxes show before cutting it
 # Elements mail clients drop (or refuse to run): the email links to the web page instead.
 DROPPED_BY_MAIL = ("iframe", "video", "embed", "object", "script")
-DROPPED_TAG = re.compile(r"<(" + "|".join(DROPPED_BY_MAIL) + r")\b", re.IGNORECASE)
-HTML_IMAGE = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
-HTML_ATTRIBUTE = re.compile(r"""\b([a-z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
-EMPTY_ALT = re.compile(r"!\[\s*\]\(")
+
+
+# The patterns below are compiled on first use: most essays hold no raw HTML and no image.
+
+
+@cache
+def dropped_tag() -> re.Pattern[str]:
+    """The start of an element mail clients drop (`DROPPED_BY_MAIL`)."""
+    return re.compile(r"<(" + "|".join(DROPPED_BY_MAIL) + r")\b", re.IGNORECASE)
+
+
+@cache
+def html_image() -> re.Pattern[str]:
+    """A raw `<img>` tag."""
+    return re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+
+
+@cache
+def html_attribute() -> re.Pattern[str]:
+    """One attribute of an HTML start tag, its value quoted either way or bare."""
+    return re.compile(r"""\b([a-z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
+
+
+@cache
+def empty_alt() -> re.Pattern[str]:
+    """A Markdown image with no alt text: `![](`."""
+    return re.compile(r"!\[\s*\]\(")
 
 
 def source_warnings(
@@ -102,9 +126,9 @@ def _dropped_embeds(
     """A warning at each `<iframe>`, `<video>`, `<embed>`, `<object>` or `<script>`."""
     problems, seen = [], set()
     for html, block in _html_tokens(tokens):
-        if not DROPPED_TAG.search(html.content):
+        if not dropped_tag().search(html.content):
             continue
-        for match, line, col in _places(document, block, lines, DROPPED_TAG):
+        for match, line, col in _places(document, block, lines, dropped_tag()):
             if (line, col) not in seen:
                 seen.add((line, col))
                 problems.append(
@@ -122,7 +146,7 @@ def _dropped_embeds(
 def html_image_sources(tokens: Sequence[Token]) -> Iterator[tuple[Token, str]]:
     """The `src` of each raw `<img>` of the body, with the block token that holds it."""
     for html, block in _html_tokens(tokens):
-        for tag in HTML_IMAGE.finditer(html.content):
+        for tag in html_image().finditer(html.content):
             attributes = html_attributes(tag[0])
             if attributes.get("src"):
                 yield block, attributes["src"]
@@ -132,7 +156,7 @@ def html_attributes(tag: str) -> dict[str, str]:
     """The attributes of one HTML start tag, by lower-case name."""
     return {
         m[1].lower(): next(v for v in m.groups()[1:] if v is not None)
-        for m in HTML_ATTRIBUTE.finditer(tag)
+        for m in html_attribute().finditer(tag)
     }
 
 
@@ -153,12 +177,12 @@ def _images_without_alt(
             child.type == "image" and not child.content.strip() for child in token.children or []
         )
         if inline_empty:
-            for _, line, col in _places(document, token, lines, EMPTY_ALT):
+            for _, line, col in _places(document, token, lines, empty_alt()):
                 problems.append(warning(document.path, line, col, message))
     for html, block in _html_tokens(tokens) if raw_html else ():
-        if not HTML_IMAGE.search(html.content):
+        if not html_image().search(html.content):
             continue
-        for match, line, col in _places(document, block, lines, HTML_IMAGE):
+        for match, line, col in _places(document, block, lines, html_image()):
             if (line, col) not in seen and "alt" not in html_attributes(match[0]):
                 seen.add((line, col))
                 problems.append(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import tomllib
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,11 +42,6 @@ HEADER = """\
 # essays: on a new machine, or after state/ is lost, it is how `publish run` knows what was
 # already mailed, so nobody is mailed twice. Edit it only to correct a record.
 """
-TABLE_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*release[ \t]*\]\]", re.MULTILINE)
-RELEASE_KEY = re.compile(r"^[ \t]*(release[ \t]*=|\[[ \t]*release[ \t]*\])", re.MULTILINE)
-TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
-CONFLICT_MARKER = re.compile(r"^(<{7}|\|{7}|={7}|>{7})(?:[ \t].*)?$")
-SLUG_LINE = re.compile(r"^[ \t]*slug[ \t]*=[ \t]*[\"']([^\"']*)[\"']")
 FILE_KEYS = ("first_run", "release")
 ENTRY_KEYS = ("slug", "source", "slot", "released_at", "content_hash")
 # A release went out on a day publish can run as; its slot (an essay's date, for a back issue
@@ -53,6 +49,39 @@ ENTRY_KEYS = ("slug", "source", "slot", "released_at", "content_hash")
 EARLIEST_SLOT = datetime(MIN_YEAR, 1, 1, tzinfo=UTC) - timedelta(days=1)
 EARLIEST_RUN = datetime.combine(FIRST_DAY, datetime.min.time(), UTC) - timedelta(days=1)
 LATEST_RUN = datetime.combine(LAST_DAY, datetime.max.time(), UTC) + timedelta(days=1)
+
+
+# The patterns below are compiled on first use: only a site with a releases file reads one.
+
+
+@cache
+def table_header() -> re.Pattern[str]:
+    """A `[[release]]` table's header line."""
+    return re.compile(r"^[ \t]*\[\[[ \t]*release[ \t]*\]\]", re.MULTILINE)
+
+
+@cache
+def release_key() -> re.Pattern[str]:
+    """The line that starts the `release` key: a `release =` or a `[release]` table."""
+    return re.compile(r"^[ \t]*(release[ \t]*=|\[[ \t]*release[ \t]*\])", re.MULTILINE)
+
+
+@cache
+def toml_position() -> re.Pattern[str]:
+    """Where tomllib's message says the text went wrong."""
+    return re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+@cache
+def conflict_marker() -> re.Pattern[str]:
+    """A line that marks a merge conflict: `<<<<<<<`, `|||||||`, `=======` or `>>>>>>>`."""
+    return re.compile(r"^(<{7}|\|{7}|={7}|>{7})(?:[ \t].*)?$")
+
+
+@cache
+def slug_line() -> re.Pattern[str]:
+    """A `slug = "..."` line (the essay a side of a merge conflict released)."""
+    return re.compile(r"^[ \t]*slug[ \t]*=[ \t]*[\"']([^\"']*)[\"']")
 
 
 class ReleasesFile(msgspec.Struct, frozen=True):
@@ -92,9 +121,9 @@ def parse_releases(text: str, zone: ZoneInfo) -> ReleasesFile:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        position = TOML_POSITION.search(str(exc))
+        position = toml_position().search(str(exc))
         line, col = (int(position[1]), int(position[2])) if position else (1, 1)
-        message = TOML_POSITION.sub("", str(exc)).strip()
+        message = toml_position().sub("", str(exc)).strip()
         raise PublishError.single(RELEASES_FILE, line, col, f"not valid TOML: {message}") from None
     return _parse(data, text, zone)
 
@@ -104,10 +133,11 @@ def _conflicts(text: str) -> list[Problem]:
     first marker, naming the released essays on both sides (a stray marker is one too)."""
     problems: list[Problem] = []
     start, side, sides = 0, 0, ([], [], [])  # ours, theirs, and a diff3 common ancestor
+    marker_of, slug_of = conflict_marker().match, slug_line().match
     for number, line in enumerate(text.splitlines(), start=1):
-        marker = CONFLICT_MARKER.match(line)
+        marker = marker_of(line)
         if marker is None:
-            slug = SLUG_LINE.match(line)
+            slug = slug_of(line)
             if start and slug:
                 sides[side].append(slug[1])
             continue
@@ -166,13 +196,13 @@ def _parse(data: dict[str, Any], text: str, zone: ZoneInfo) -> ReleasesFile:
         problems.append(
             error(
                 RELEASES_FILE,
-                line_of(text, RELEASE_KEY),
+                line_of(text, release_key()),
                 1,
                 "'release' must be a list of [[release]] tables",
             )
         )
         entries = []
-    tables = [match.start() for match in TABLE_HEADER.finditer(text)]
+    tables = [match.start() for match in table_header().finditer(text)]
     releases: dict[str, Release] = {}
     lines: dict[str, int] = {}
     for index, entry in enumerate(entries):
@@ -239,7 +269,7 @@ def _entry_line(text: str, tables: list[int], index: int, key: str) -> int:
     """The line of `key` in the index-th [[release]] table, else of the table's header (the
     `release` key's line for an inline list)."""
     if index >= len(tables):
-        return line_of(text, RELEASE_KEY)
+        return line_of(text, release_key())
     end = tables[index + 1] if index + 1 < len(tables) else len(text)
     name = re.escape(key or "\0")  # no key: the table's own line
     pattern = re.compile(

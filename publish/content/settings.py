@@ -6,6 +6,7 @@ import re
 import tomllib
 import zoneinfo
 from datetime import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -264,7 +265,10 @@ def _check_values(site: dict[str, Any], schedule: dict[str, Any], text: str) -> 
     return problems
 
 
-FEDIVERSE_HANDLE = re.compile(r"@[^@\s/]+@[^@\s/]+\.[^@\s/]+")
+@cache
+def fediverse_handle() -> re.Pattern[str]:
+    """A fediverse handle `@name@server` (compiled on first use: few sites name one)."""
+    return re.compile(r"@[^@\s/]+@[^@\s/]+\.[^@\s/]+")
 
 
 def _check_profiles(site: dict[str, Any], text: str) -> list[Problem]:
@@ -283,7 +287,7 @@ def _check_profiles(site: dict[str, Any], text: str) -> list[Problem]:
                 )
             )
     handle = site.get("fediverse_creator", "")
-    if handle and not FEDIVERSE_HANDLE.fullmatch(handle):
+    if handle and not fediverse_handle().fullmatch(handle):
         line = toml_key_line(text, "fediverse_creator", "site")
         problems.append(
             error(

@@ -18,9 +18,9 @@ from publish.mail import mime, personal
 from publish.mail.missing import missing_email
 from publish.model import Settings
 from publish.pipeline.journal import JOURNAL_NAME, recover_interrupted_commit
-from publish.pipeline.writer import build_lock
 from publish.state import standing
 from publish.support.addresses import tagged_address
+from publish.support.locks import build_lock
 
 if TYPE_CHECKING:
     from publish.pipeline.build import BuildOptions

@@ -28,7 +28,8 @@ from publish.pipeline.build import (
 from publish.pipeline.formats import FORMATS
 from publish.pipeline.load import load
 from publish.pipeline.place import shared_templates
-from publish.pipeline.writer import add_files, build_lock
+from publish.pipeline.writer import add_files
+from publish.support.locks import build_lock
 
 
 def make_email(

@@ -43,9 +43,9 @@ from publish.pipeline.previewing import (
     left_out,
     with_planned_slots,
 )
-from publish.pipeline.writer import build_lock
 from publish.state.releases import Known
 from publish.state.unsent import emails_wanted
+from publish.support.locks import build_lock
 
 if TYPE_CHECKING:
     from publish.pipeline.place import Progress

@@ -10,7 +10,6 @@ file and folder ends with the modes a web server can read (`0o666`/`0o777`, less
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import stat
@@ -193,6 +192,8 @@ def _finish_legacy_commit(parent: Path, name: str) -> None:
     path = parent / f".{name}-commit.json"
     if not path.exists():
         return
+    import json  # see `write_journal`
+
     with contextlib.suppress(OSError, ValueError):
         change = {"kind": "update", "folder": name, **json.loads(path.read_text(encoding="utf-8"))}
         if _change_holds(change):
@@ -212,6 +213,10 @@ def journal_path(parent: Path) -> Path:
 
 def write_journal(parent: Path, journal: dict[str, Any]) -> None:
     """Write the journal atomically and durably: it exists whole or not at all."""
+    # Loaded here: only a commit writes or reads a journal, and Jinja has loaded json by
+    # then (a build forks its parse workers sooner without it).
+    import json
+
     write_atomically(journal_path(parent), json.dumps(journal).encode("utf-8"))
 
 
@@ -283,6 +288,8 @@ def recover_interrupted_commit(parent: Path) -> None:
     path = journal_path(parent)
     if not path.exists():
         return
+    import json  # see `write_journal`
+
     try:
         journal = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

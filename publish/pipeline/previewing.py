@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import cache
 from html import escape
 
 import msgspec
@@ -32,8 +33,18 @@ BANNER_STYLE = (
     "margin:0 0 1.5rem;padding:.6rem .9rem;border:2px dashed #b45309;border-radius:6px;"
     "background:#fef3c7;color:#78350f;font:600 1rem/1.4 system-ui,sans-serif"
 )
-_MAIN_OPEN = re.compile(r"<main\b[^>]*>", re.IGNORECASE)
-_BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+
+
+@cache
+def _main_open() -> re.Pattern[str]:
+    """A page's `<main>` tag (compiled on first use: only a preview's banner needs it)."""
+    return re.compile(r"<main\b[^>]*>", re.IGNORECASE)
+
+
+@cache
+def _body_open() -> re.Pattern[str]:
+    """A page's `<body>` tag (compiled on first use, as `_main_open`)."""
+    return re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 
 
 class LeftOut(msgspec.Struct, frozen=True):
@@ -126,7 +137,7 @@ def add_banner(page: Content, text: str) -> Content:
     """A page with the banner just inside its `<main>` (or its `<body>`)."""
     html = page.decode("utf-8") if isinstance(page, bytes) else page
     banner = f'<p class="{BANNER_CLASS}" role="note" style="{BANNER_STYLE}">{escape(text)}</p>\n'
-    match = _MAIN_OPEN.search(html) or _BODY_OPEN.search(html)
+    match = _main_open().search(html) or _body_open().search(html)
     at = match.end() if match else 0
     marked = f"{html[:at]}\n{banner}{html[at:]}"
     return marked.encode("utf-8") if isinstance(page, bytes) else marked

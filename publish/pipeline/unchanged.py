@@ -28,6 +28,7 @@ import stat
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -59,7 +60,10 @@ class Manifest(msgspec.Struct, frozen=True):
     database: str  # the state database's path, stamped before the next build too
 
 
-_DECODER = msgspec.json.Decoder(Manifest)
+@cache
+def _decoder() -> msgspec.json.Decoder[Manifest]:
+    """The decoder of manifests (made on first use: a cold build finds none to read)."""
+    return msgspec.json.Decoder(Manifest)
 
 
 def manifest_path(root: Path, preview: bool) -> Path:
@@ -86,7 +90,8 @@ def command_key(options: Sequence[object], today: object) -> str:
 def load(root: Path, preview: bool) -> Manifest | None:
     """The manifest kept by the last full build, or None when there is none usable."""
     try:
-        manifest = _DECODER.decode(manifest_path(root, preview).read_bytes())
+        data = manifest_path(root, preview).read_bytes()
+        manifest = _decoder().decode(data)
     except (OSError, msgspec.DecodeError):
         return None
     return manifest if manifest.version == VERSION else None

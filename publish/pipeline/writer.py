@@ -13,7 +13,6 @@ Folders are made `0o777` and files `0o666`, less the umask, so a web server can 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -47,11 +46,7 @@ from publish.pipeline.placing import (
     placed_in_turn,
 )
 from publish.pipeline.placing import place as place  # what the build's workers run
-from publish.support.locks import exclusive_lock
 from publish.support.testhooks import hold_at
-
-LOCK_NAME = ".lock"
-
 
 Maker = Callable[[Sequence[Content | Deferred]], Iterable[Content]]
 
@@ -79,15 +74,6 @@ class StagedFolder(Mapping[str, bytes]):
 
 # What the build's finish step adds to the staged folders (folder name -> {path: content}).
 Finish = Callable[[Mapping[str, StagedFolder]], Mapping[str, Mapping[str, Content]]]
-
-
-def build_lock(build_dir: Path) -> contextlib.AbstractContextManager[None]:
-    """Hold the site's build lock (`build/.lock`), or fail at once if a build holds it."""
-    return exclusive_lock(
-        build_dir / LOCK_NAME,
-        "another build is running in this site (it "
-        "holds this lock file); wait for it to finish, then build again",
-    )
 
 
 # --- Writing folders -----------------------------------------------------------------

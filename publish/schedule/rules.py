@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import MAXYEAR, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from math import gcd, lcm
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -36,11 +36,21 @@ FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2200, 12, 31)  # the days a command
 LAST_SLOT_YEAR = 2300  # no slot is sought past this year
 FREQUENCIES = ("YEARLY", "MONTHLY", "WEEKLY", "DAILY")
 TIME_PARTS = ("BYHOUR", "BYMINUTE", "BYSECOND")
-DTSTART_LINE = re.compile(r"^DTSTART(?:;[^:]*)?:(\d{8})(?:T\d{6}Z?)?$", re.IGNORECASE)
-UNTIL_UTC = re.compile(r"(UNTIL=)(\d{8}T\d{6})Z", re.IGNORECASE)
 GREGORIAN_CYCLE = 400  # years after which dates fall on the same weekdays again
 CYCLE_DAYS = 146097  # the days of one cycle: a whole number of weeks too
 LAST_CALENDAR_DAY = date(MAXYEAR, 12, 31)
+
+
+@cache
+def dtstart_line() -> re.Pattern[str]:
+    """A rule's `DTSTART` line (compiled on first use: only a rule the site gives is read)."""
+    return re.compile(r"^DTSTART(?:;[^:]*)?:(\d{8})(?:T\d{6}Z?)?$", re.IGNORECASE)
+
+
+@cache
+def until_utc() -> re.Pattern[str]:
+    """A rule's `UNTIL` in UTC (compiled on first use, as `dtstart_line`)."""
+    return re.compile(r"(UNTIL=)(\d{8}T\d{6})Z", re.IGNORECASE)
 
 
 class RuleError(ValueError):
@@ -81,7 +91,7 @@ def expand_rule(rule: str, at: time, timezone: str) -> Expansion:
 
     first_day, line = _split_lines(rule)
     parts = _checked_parts(line)
-    line = UNTIL_UTC.sub(lambda m: m[1] + _local_until(m[2], timezone), line)
+    line = until_utc().sub(lambda m: m[1] + _local_until(m[2], timezone), line)
     try:
         parsed = dateutil_rrule.rrulestr(line, dtstart=datetime.combine(first_day, at), cache=True)
     except (ValueError, TypeError) as exc:
@@ -160,7 +170,7 @@ def _split_lines(rule: str) -> tuple[date, str]:
     """The DTSTART day (ANCHOR_DAY without one) and the one RRULE line of a rule."""
     first_day, rules = ANCHOR_DAY, []
     for line in (line.strip() for line in rule.strip().splitlines()):
-        start = DTSTART_LINE.match(line)
+        start = dtstart_line().match(line)
         if start:
             first_day = _dtstart_day(start[1])
         elif line.upper().startswith("RRULE:"):

@@ -29,7 +29,6 @@ from publish.errors import Problem, PublishError, error
 from publish.model import Essay, Release, Settings, Site
 from publish.state import db
 from publish.state.db import database_error, database_path, transaction
-from publish.state.welcomes import latest_sent_slug
 
 if TYPE_CHECKING:  # loaded when a database is opened: a site without state never loads it
     import sqlite3
@@ -144,6 +143,10 @@ def ledger_needs(connection: sqlite3.Connection, settings: Settings) -> set[str]
     open_sends = {row[0] for row in rows}
     if settings.email.welcome == "none":
         return open_sends
+    # Loaded here: only a site with a state database asks it, and a build forks its parse
+    # workers sooner without the welcomes' module and the statuses' enums.
+    from publish.state.welcomes import latest_sent_slug
+
     slug = latest_sent_slug(connection)
     return open_sends | ({slug} if slug is not None else set())
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from publish.errors import PublishError
 
 SITE_BUSY = "a `publish run` or a `publish import` is in progress; try again when it has finished"
+LOCK_NAME = ".lock"  # the build lock's file, in the build folder (or the preview's)
 
 
 @contextmanager
@@ -48,3 +49,12 @@ def folder_lock(folder: Path, message: str) -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)  # closing the only descriptor lets go of the lock
+
+
+def build_lock(build_dir: Path) -> AbstractContextManager[None]:
+    """Hold the site's build lock (`build/.lock`), or fail at once if a build holds it."""
+    return exclusive_lock(
+        build_dir / LOCK_NAME,
+        "another build is running in this site (it "
+        "holds this lock file); wait for it to finish, then build again",
+    )
