@@ -275,7 +275,10 @@ def render_pair(
         kind = token.type
         if kind != "inline":
             rule_a, rule_b = writers(kind, fallback)
-            piece = rule_a(tokens, idx, options, env_a)
+            if rule_a is _tag and token.nesting == -1 and not token.hidden and not token.attrs:
+                piece = f"</{token.tag}>\n" if token.block else f"</{token.tag}>"  # `_tag`'s
+            else:
+                piece = rule_a(tokens, idx, options, env_a)
             append_a(piece)
             append_b(piece if rule_b is None else rule_b(tokens, idx, options, env_b))
             continue
@@ -291,7 +294,10 @@ def render_pair(
                 append_b(text)
                 continue
             rule_a, rule_b = inline_get(kind, inline_fallback)
-            piece = rule_a(children, index, options, env_a)
+            if rule_a is _tag and child.nesting == -1 and not child.hidden and not child.attrs:
+                piece = f"</{child.tag}>\n" if child.block else f"</{child.tag}>"  # `_tag`'s
+            else:
+                piece = rule_a(children, index, options, env_a)
             append_a(piece)
             append_b(piece if rule_b is None else rule_b(children, index, options, env_b))
     return "".join(out_a), "".join(out_b)
