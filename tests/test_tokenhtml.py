@@ -388,3 +388,17 @@ def test_the_pair_writes_an_inline_tokens_children_without_a_call_of_their_own()
     tokens = {n: build_parser().parse(PLAIN_PARAGRAPH * n, {}) for n in (20, 40)}
     context = RenderContext(slug="s", base="../", glossary_url="../glossary/")
     assert calls_per(lambda n: web_and_feed_bodies(tokens[n], context, context)) == 2
+
+
+def test_a_citation_and_its_note_cost_the_pair_a_bounded_number_of_calls() -> None:
+    """What a cited note of the essay's own costs the pair's one pass, in calls (its
+    citation, margin copy, endnote and back-link in both bodies): at most 48 (56 while each
+    rule fetched the rendering's context through a method of its own)."""
+
+    def source(notes: int) -> str:
+        body = " ".join(f"Sentence {n}[^n{n}]." for n in range(notes))
+        return body + "\n\n" + "\n\n".join(f"[^n{n}]: Note {n}." for n in range(notes)) + "\n"
+
+    tokens = {n: build_parser().parse(source(n), {}) for n in (20, 40)}
+    context = RenderContext(slug="s", base="../", glossary_url="../glossary/")
+    assert calls_per(lambda n: web_and_feed_bodies(tokens[n], context, context)) <= 48
