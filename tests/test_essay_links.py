@@ -9,6 +9,7 @@ import email.policy
 import json
 from contextlib import closing
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import feedparser
 import pytest
@@ -16,7 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import html
 
-from publish.content.essaylinks import file_name
+from publish.content.essaylinks import file_name, may_hold_links
+from publish.content.links import locate_sources
+from publish.content.markdown import build_parser
 from publish.state.db import connect
 from publish.state.subscribers import add_subscriber
 from tests.sitebuilder import (
@@ -173,3 +176,51 @@ def test_run_refuses_to_mail_an_essay_linking_to_a_later_one(
 @given(st.text(alphabet="ab/.-_", max_size=12))
 def test_an_essays_file_name_is_the_last_part_of_its_path(path: str) -> None:
     assert file_name(path) == PurePosixPath(path).name
+
+
+# Pieces of Markdown near a link without being one: footnote definitions and citations,
+# reference definitions and uses, brackets, colons and parentheses in any order.
+NEAR_LINKS = st.sampled_from(
+    ["word", " ", "\n", "\n\n", "[", "]", ":", "^", "(", ")", "x", "`", "> ", "- ", "    "]
+    + ["[^a]: ", "[^b]:", "[^ a]: ", "[^]: ", "[r]: /u ", "[^a]", "[r]", "[r][]", "\t", "!"]
+)
+
+
+@given(source=st.lists(NEAR_LINKS, max_size=30).map("".join))
+def test_a_text_may_hold_links_wherever_markdown_it_makes_one(source: str) -> None:
+    """Where `may_hold_links` says a text can hold no link, markdown-it-py's parse of it
+    (the slow path, reference definitions and all) holds none, in the body or its notes."""
+    if may_hold_links(source):
+        return
+    tokens = build_parser().parse(source, {})
+    every = [*tokens, *(child for token in tokens for child in token.children or [])]
+    assert "link_open" not in {token.type for token in every}
+
+
+@pytest.mark.parametrize(
+    ("source", "may"),
+    [
+        ("Words[^a] and more.\n\n[^a]: A note.\n", False),
+        ("No brackets at all.\n", False),
+        ("A [link](https://e.org/).\n", True),
+        ("An <https://e.org/> autolink.\n", True),
+        ("A [reference].\n\n[reference]: https://e.org/\n", True),
+        ("A label with a space is a reference.\n\n[^a b]: https://e.org/\n", True),
+    ],
+)
+def test_a_text_may_hold_links_only_by_their_marks(source: str, may: bool) -> None:
+    assert may_hold_links(source) is may
+
+
+class Unwalked(list[Any]):
+    """Tokens that fail the test if they are walked."""
+
+    def __iter__(self) -> Any:
+        raise AssertionError("the tokens were walked")
+
+
+def test_an_essay_that_can_hold_no_link_or_image_is_not_walked_for_them() -> None:
+    """Locating an essay's images and links walks its tokens (and splits its file into
+    lines) only when its source has the marks of one."""
+    raw = b"---\ntitle: T\n---\nWords[^a] and *more*.\n\n[^a]: A note.\n"
+    assert locate_sources(Unwalked(), raw, "", 3) == ((), ())

@@ -6,9 +6,10 @@ markdown-it-py."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,20 @@ from markdown_it.utils import read_fixture_file
 
 from bench.generate import generate
 from publish.content import fasttree
-from publish.content.fastparse import ASCII_ODD_SPACE, DECLINED_CHARACTERS, _declined, fast_parse
-from publish.content.fasttree import TOKEN_FIELDS, made_token
+from publish.content.fastparse import (
+    ASCII_ODD_SPACE,
+    DECLINED_CHARACTERS,
+    DEFINITION_LINE,
+    _declined,
+    _definitions,
+    fast_parse,
+)
+from publish.content.fasttree import TOKEN_FIELDS, Decline, made_token
 from publish.content.glossary import load_glossary
 from publish.content.markdown import build_parser, parse_markdown
 from publish.content.source import read_document
 from publish.model import Glossary, GlossaryEntry
+from tests.callcount import calls_per
 from tests.sitebuilder import DEFAULT_FOOTNOTES, make_site
 from tests.tokencompare import env_difference, token_difference
 
@@ -478,3 +487,77 @@ def test_the_anchors_rule_runs_only_for_a_body_with_headings(glossary: Glossary)
         assert tokens is not None
         assert compared(source, glossary)
     assert runs == [2], "the rule ran for the body without headings"
+
+
+def test_a_paragraph_is_converted_in_a_call_a_token_and_a_few_more() -> None:
+    """The conversion's cost a paragraph of text and emphasis: a call for each of its five
+    inline tokens and each of its three block tokens (made and appended in one), and six
+    more (the paragraph, its lines, its text, its inline token, two runs of inline nodes)."""
+    noted = "Cited[^a].\n\n[^a]: The note.\n"
+
+    def parse(paragraphs: int) -> None:
+        source = "Plain words of a paragraph, *some stressed*, and more.\n\n" * paragraphs
+        assert fast_parse(build_parser(), source + noted, {}) is not None
+
+    assert calls_per(parse) <= 14
+
+
+FOOTNOTE_DEFINITION = re.compile(r"\[\^([^\]\s]*)\]:")
+
+
+def _definitions_by_pattern(src: str) -> list[str]:
+    """`_definitions` as it was: a pattern matched over the whole source."""
+    labels: list[str] = []
+    for match in FOOTNOTE_DEFINITION.finditer(src):
+        start = match.start()
+        if start and src[start - 1] != "\n" or not DEFINITION_LINE.match(src, start):
+            raise Decline
+        previous = src[src.rfind("\n", 0, max(start - 1, 0)) + 1 : max(start - 1, 0)]
+        if start and previous.strip(" "):
+            raise Decline
+        labels.append(match[1])
+    if len(set(labels)) != len(labels) or src.count("]:") != len(labels):
+        raise Decline
+    return labels
+
+
+def _outcome(find: Callable[[str], list[str]], src: str) -> list[str] | None:
+    """What `find` gives, or None where it declines."""
+    try:
+        return find(src)
+    except Decline:
+        return None
+
+
+DEFINITION_PIECES = st.sampled_from(
+    ["[^a]: note", "[^b]: x", "[^a]:", "[^ a]: y", "[^]: z", "[^a[^b]: w", "[r]: /u", "]:"]
+    + ["word", " ", "\n", "\n\n", "[", "]", ":", "^", "[^a]", "  ", "> ", "- ", "\t", "é"]
+)
+
+
+@given(source=st.lists(DEFINITION_PIECES, max_size=20).map("".join))
+def test_footnote_definitions_found_at_each_close_are_those_the_pattern_found(
+    source: str,
+) -> None:
+    """The essay's own definitions, found from each `]:`, are the ones the pattern over the
+    whole source found, and the one declines where the other did."""
+    assert _outcome(_definitions, source) == _outcome(_definitions_by_pattern, source)
+
+
+def test_footnote_definitions_are_found_without_a_pattern_over_the_whole_source() -> None:
+    """Only each definition's own line is matched (a regular expression run over a whole
+    essay's source is a pass over every character)."""
+    source = "Cited[^a] and[^b], again[^a].\n\n" * 50 + "[^a]: One.\n\n[^b]: Two.\n"
+    patterns: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "c_call" and isinstance(getattr(arg, "__self__", None), re.Pattern):
+            patterns.append(f"{arg.__self__.pattern} {arg.__name__}")
+
+    sys.setprofile(profile)
+    try:
+        found = _definitions(source)
+    finally:
+        sys.setprofile(None)
+    assert found == ["a", "b"]
+    assert patterns == [f"{DEFINITION_LINE.pattern} match"] * 2

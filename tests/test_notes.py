@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publish.content.markdown import build_parser
-from publish.model import Glossary, GlossaryEntry
+from publish.content.links import own_tokens
+from publish.content.markdown import build_parser, notes_start
+from publish.model import Glossary, GlossaryEntry, Note
 from publish.outputs import notes as notes_module
 from publish.outputs import renderers
 from publish.outputs.notes import MARGIN_NOTE_LIMIT, NoteBody, note_bodies
@@ -243,3 +244,54 @@ def test_a_glossary_notes_term_is_written_once_for_each_glossary_address(
         assert feed_html_written == FeedRenderer().render(
             tokens, build_parser().options, {"render": feed}
         )
+
+
+class Untouchable:
+    """A body token that fails the test if anything looks at it."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"a body token was looked at ({name})")
+
+
+@given(notes=NOTES, glossary_citations=st.integers(0, 3))
+def test_the_notes_are_gathered_without_walking_the_body(
+    notes: list[tuple[int, bool]], glossary_citations: int
+) -> None:
+    """`note_bodies` and `own_tokens` read the notes section alone (the footnote plugin
+    appends it last, `notes_start` finds where it begins): the body's tokens before it are
+    never looked at, and what they give is what a walk of every token gives."""
+    env: dict[str, Any] = {"publish": {"glossary": GLOSSARY}}
+    tokens = build_parser().parse(essay(notes, glossary_citations), env)
+    start = notes_start(tokens)
+    assert tokens[start].type == "footnote_block_open"
+    assert all(token.type != "footnote_open" for token in tokens[:start])
+    noted = [
+        Note(number + 1, note["label"], "flow" if note["label"] == "flow" else None, 1)
+        for number, note in env["footnotes"]["list"].items()
+    ]
+    walked = _own_tokens_walked(tokens, noted)
+    shielded = [Untouchable() for _ in tokens[:start]] + tokens[start:]
+    assert note_bodies(shielded) == note_bodies(tokens)
+    own = own_tokens(shielded, noted)
+    assert own[:start] == shielded[:start] and own[start:] == walked[start:]
+
+
+def _own_tokens_walked(tokens: list[Any], notes: list[Note]) -> list[Any]:
+    """`own_tokens` as a walk of every token (what it gave before it knew `notes_start`)."""
+    glossary_ids = {note.number - 1 for note in notes if note.glossary_key}
+    kept, skipping = [], False
+    for token in tokens:
+        if token.type == "footnote_open":
+            skipping = token.meta.get("id") in glossary_ids
+        if not skipping:
+            kept.append(token)
+        if token.type == "footnote_close":
+            skipping = False
+    return kept
+
+
+def test_a_parse_without_notes_has_its_notes_start_at_its_end() -> None:
+    tokens = build_parser().parse("Just a paragraph.\n\n> and a quote\n", {})
+    assert notes_start(tokens) == len(tokens)
+    assert notes_start([]) == 0
+    assert note_bodies(tokens) == {}

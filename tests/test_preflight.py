@@ -7,10 +7,13 @@ from __future__ import annotations
 import email
 import email.policy
 from pathlib import Path
+from typing import Any
 
 from lxml import html
 
-from publish.content.preflight import NEW_ESSAY_PLACEHOLDER
+from publish.content.markdown import build_parser
+from publish.content.preflight import NEW_ESSAY_PLACEHOLDER, source_warnings
+from publish.content.source import FrontMatterDocument
 from tests.sitebuilder import DEFAULT_SETTINGS, essay_text, invoke, make_site
 
 TODAY = "2026-12-01"
@@ -93,3 +96,20 @@ def test_check_and_run_warn_about_the_placeholder_paragraph(tmp_path: Path) -> N
     ran = invoke(root, "run", "--today", "2026-12-01T10:00", "--outbox")
     assert ran.exit_code == 0, ran.output
     assert expected in ran.output
+
+
+class Unsplit(str):
+    """A body that fails the test if it is split into lines."""
+
+    def split(self, *args: Any, **kwargs: Any) -> list[str]:
+        raise AssertionError("the body was split into lines")
+
+
+def test_a_body_with_nothing_to_warn_of_is_not_split_into_lines() -> None:
+    """A body without raw HTML, an image or the placeholder gets no line-by-line look (only
+    the title is checked): splitting a whole essay into lines is a pass of its own."""
+    body = Unsplit("Words[^a] and *more*.\n\n[^a]: A note.\n")
+    document = FrontMatterDocument("essays/a.md", {"title": "T"}, "title: T\n", body, 3)
+    tokens = build_parser().parse(str(body), {})
+    assert source_warnings(document, "T", tokens) == []
+    assert source_warnings(document, "T" * 200, tokens)[0].message.startswith("the title")

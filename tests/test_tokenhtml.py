@@ -37,6 +37,7 @@ from publish.outputs.renderers import (
 )
 from publish.outputs.tokenhtml import FastRendering, render_pair
 from publish.pipeline.load import load
+from tests.callcount import calls_per
 from tests.websites import example_site
 
 # Each channel's renderer in use, and the same renderer on the library's RendererHTML alone.
@@ -375,3 +376,29 @@ def test_the_build_writes_an_essays_web_page_and_feed_entry_in_one_pass(
     assert together == apart and len(together) >= 5
     cold = BuildCache(tmp_path / "example", enabled=True)
     assert load(tmp_path / "example", cold).site.essays  # the load keeps both, in one pass
+
+
+PLAIN_PARAGRAPH = "Plain words of a paragraph, *some stressed*, and more.\n\n"
+
+
+def test_the_pair_writes_an_inline_tokens_children_without_a_call_of_their_own() -> None:
+    """In the pair's one pass a paragraph costs one call a tag it opens (`<p>`, its
+    emphasis), each written once for both bodies; its inline token, its text and its
+    closing tags cost none (they are written in the pass itself, into both bodies)."""
+    tokens = {n: build_parser().parse(PLAIN_PARAGRAPH * n, {}) for n in (20, 40)}
+    context = RenderContext(slug="s", base="../", glossary_url="../glossary/")
+    assert calls_per(lambda n: web_and_feed_bodies(tokens[n], context, context)) == 2
+
+
+def test_a_citation_and_its_note_cost_the_pair_a_bounded_number_of_calls() -> None:
+    """What a cited note of the essay's own costs the pair's one pass, in calls (its
+    citation, margin copy, endnote and back-link in both bodies): at most 48 (56 while each
+    rule fetched the rendering's context through a method of its own)."""
+
+    def source(notes: int) -> str:
+        body = " ".join(f"Sentence {n}[^n{n}]." for n in range(notes))
+        return body + "\n\n" + "\n\n".join(f"[^n{n}]: Note {n}." for n in range(notes)) + "\n"
+
+    tokens = {n: build_parser().parse(source(n), {}) for n in (20, 40)}
+    context = RenderContext(slug="s", base="../", glossary_url="../glossary/")
+    assert calls_per(lambda n: web_and_feed_bodies(tokens[n], context, context)) <= 48

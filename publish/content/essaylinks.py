@@ -95,6 +95,27 @@ class EssayIndex:
         return list(self.files)
 
 
+def may_hold_links(text: str) -> bool:
+    """Whether parsed Markdown `text` can hold a link at all: only an inline link's `](`, an
+    autolink's `<` and a reference definition's `]:` (other than a footnote definition's
+    opening, `[^label]:` with a plain label, which the footnote rule takes before the
+    reference rule may) make one."""
+    if "<" in text:
+        return True
+    end = text.find("]")  # each `]` looked at (a `memchr`: rare in prose) for what follows
+    while end >= 0:
+        after = text[end + 1 : end + 2]
+        if after == "(":
+            return True
+        if after == ":":
+            start = text.rfind("[^", 0, end)
+            label = text[start + 2 : end]
+            if start < 0 or "]" in label or label.split() != [label]:
+                return True  # a `]:` not closing a footnote definition's plain label
+        end = text.find("]", end + 1)
+    return False
+
+
 def locate_links(tokens: Sequence[Token], lines: list[str], start: int) -> tuple[Located, ...]:
     """Every link destination of parsed body tokens (whose first line is file line
     `start` + 1), with its file line and column."""

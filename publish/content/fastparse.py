@@ -21,8 +21,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from publish.content.fasttail import known_tail, tail
-from publish.content.fasttree import NESTING_LIMIT, Decline, Lines, inline_children, made_token
-from publish.support.textscan import holds_pair, pair_count
+from publish.content.fasttree import NESTING_LIMIT, Decline, Lines, convert_inline, pushed
 
 try:  # the compiled engine has wheels for the common platforms; elsewhere all is markdown-it-py
     import markdown_it_pyrs
@@ -47,7 +46,6 @@ ODD_SPACE = re.compile(
 # as punctuation when it decides what may open or close emphasis, the compiled parser not.
 NON_ASCII_AFTER_DELIMITER = re.compile(r"[*_~]([^\x00-\x7f])")
 NON_ASCII_BEFORE_DELIMITER = re.compile(r"([^\x00-\x7f])[*_~]")
-FOOTNOTE_DEFINITION = re.compile(r"\[\^([^\]\s]*)\]:")
 DEFINITION_LINE = re.compile(r"\[\^([A-Za-z0-9-]+)\]: +\S")
 LIST_MARKER = re.compile(r" *(?:[*+-]|(\d{1,9})[.)])(?: +|$)")
 # Where markdown-it-py may or may not have tried its footnote_ref rule (see fasttree.TRIED).
@@ -113,20 +111,25 @@ def _html_forms(src: str) -> bool:
 
 def _definitions(src: str) -> list[str]:
     """The labels of the essay's own footnote definitions, in order; Decline unless each
-    starts a line after a blank one (or the start), has a plain label and is defined once."""
+    starts a line after a blank one (or the start), has a plain label and is defined once,
+    and every `]:` of the source closes one (else it is a reference definition, or text
+    like one). Each `]` is looked at (found by `memchr`: rare in prose), not the whole
+    source matched against a pattern."""
     labels: list[str] = []
-    if not holds_pair(src, "]:"):  # no definition of any kind (FOOTNOTE_DEFINITION needs one)
-        return labels
-    for match in FOOTNOTE_DEFINITION.finditer(src):
-        start = match.start()
-        if start and src[start - 1] != "\n" or not DEFINITION_LINE.match(src, start):
-            raise Decline
-        previous = src[src.rfind("\n", 0, max(start - 1, 0)) + 1 : max(start - 1, 0)]
-        if start and previous.strip(" "):
-            raise Decline
-        labels.append(match[1])
-    if len(set(labels)) != len(labels) or pair_count(src, "]:") != len(labels):
-        raise Decline  # a label twice, or a reference definition (or text like one)
+    end = src.find("]")
+    while end >= 0:
+        if src.startswith(":", end + 1):
+            start = src.rfind("\n", 0, end) + 1
+            found = DEFINITION_LINE.match(src, start)
+            if found is None or found.end(1) != end:
+                raise Decline  # not a footnote definition opening its line
+            previous = src[src.rfind("\n", 0, max(start - 1, 0)) + 1 : max(start - 1, 0)]
+            if start and previous.strip(" "):
+                raise Decline
+            labels.append(found[1])
+        end = src.find("]", end + 1)
+    if len(set(labels)) != len(labels):
+        raise Decline  # a label twice
     return labels
 
 
@@ -169,22 +172,15 @@ class _Builder:
         self.notes[note_id]["count"] += 1
         return {"id": note_id, "subId": sub_id, "label": label}
 
-    def push(
-        self, kind: str, tag: str, nesting: int, level: int, span: list[int] | None = None
-    ) -> Token:
-        """Append one block token."""
-        token = made_token(kind, tag, nesting, {}, span, level, None, "", "", "", {}, True, False)
-        self.tokens.append(token)
-        return token
-
     def inline(
         self, nodes: Any, content: str, level: int, span: list[int], in_note: bool = False
     ) -> None:
         """Append an inline token: `content` and the tree's inline nodes as children."""
-        token = self.push("inline", "", 0, level, span)
+        token = pushed(self.tokens, "inline", "", 0, level, span)
         token.content = content
         self.contents.append(content)
-        token.children = inline_children(nodes, self, in_note)
+        token.children = []
+        convert_inline(nodes, 0, token.children, self, "note" if in_note else "")
 
     def blocks(self, nodes: Any, level: int, strip: list[Any], end: int) -> None:
         """Append the tokens of a run of block nodes (in a container ending at line `end`)."""
@@ -197,13 +193,12 @@ class _Builder:
             method(self, node, level, strip, end)
 
     def _paragraph(self, node: Any, level: int, strip: list[Any], end: int) -> None:
-        srcmap = node.srcmap
         first, last = self.lines.span(node)
-        self.push("paragraph_open", "p", 1, level, [first, last])
-        text = self.lines.block_text(srcmap[0], last, strip)
+        pushed(self.tokens, "paragraph_open", "p", 1, level, [first, last])
+        text = self.lines.block_text(node.srcmap[0], last, strip, first)
         in_note = bool(strip) and strip[0] == "note"
         self.inline(node.children, text.strip(), level + 1, [first, last], in_note)
-        self.push("paragraph_close", "p", -1, level)
+        pushed(self.tokens, "paragraph_close", "p", -1, level, None)
 
     def _heading(self, node: Any, level: int, strip: list[Any], end: int) -> None:
         first, last = self.lines.span(node)
@@ -234,22 +229,22 @@ class _Builder:
         text_span: list[int] | None = None,
     ) -> None:
         tag = f"h{node.meta['level']}"
-        self.push("heading_open", tag, 1, level, span).markup = markup
+        pushed(self.tokens, "heading_open", tag, 1, level, span).markup = markup
         self.inline(node.children, content, level + 1, text_span or list(span))
         self.headings += self.tokens[-2:]
-        self.push("heading_close", tag, -1, level).markup = markup
+        pushed(self.tokens, "heading_close", tag, -1, level, None).markup = markup
 
     def _hr(self, node: Any, level: int, strip: list[Any], end: int) -> None:
-        token = self.push("hr", "hr", 0, level, list(self.lines.span(node)))
+        token = pushed(self.tokens, "hr", "hr", 0, level, list(self.lines.span(node)))
         # markdown-it-py's hr rule counts one marker more than there are
         token.markup = node.meta["marker"] * (node.meta["marker_len"] + 1)
 
     def _code_block(self, node: Any, level: int, strip: list[Any], end: int) -> None:
-        token = self.push("code_block", "code", 0, level, list(self.lines.span(node)))
+        token = pushed(self.tokens, "code_block", "code", 0, level, list(self.lines.span(node)))
         token.content = node.meta["content"]
 
     def _fence(self, node: Any, level: int, strip: list[Any], end: int) -> None:
-        token = self.push("fence", "code", 0, level, list(self.lines.span(node)))
+        token = pushed(self.tokens, "fence", "code", 0, level, list(self.lines.span(node)))
         token.content = node.meta["content"]
         token.info = node.meta.get("info", "")
         token.markup = node.meta["marker"] * node.meta["marker_len"]
@@ -258,9 +253,9 @@ class _Builder:
         first, last = self.lines.span(node)
         if not node.children or last < end and not self.lines.blank(last, strip):
             raise Decline  # an empty quote, or one going on past what the tree says
-        self.push("blockquote_open", "blockquote", 1, level, [first, last]).markup = ">"
+        pushed(self.tokens, "blockquote_open", "blockquote", 1, level, [first, last]).markup = ">"
         self.blocks(node.children, level + 1, [*strip, ">"], last)
-        self.push("blockquote_close", "blockquote", -1, level).markup = ">"
+        pushed(self.tokens, "blockquote_close", "blockquote", -1, level, None).markup = ">"
 
     def _bullet_list(self, node: Any, level: int, strip: list[Any], end: int) -> None:
         self._list(node, level, strip, end, "bullet_list", "ul")
@@ -270,7 +265,7 @@ class _Builder:
 
     def _list(self, node: Any, level: int, strip: list[Any], end: int, kind: str, tag: str) -> None:
         marker = node.meta["marker"]
-        opener = self.push(f"{kind}_open", tag, 1, level, None)
+        opener = pushed(self.tokens, f"{kind}_open", tag, 1, level, None)
         opener.markup = marker
         start = node.meta.get("start")
         if start is not None and start != 1:
@@ -278,13 +273,14 @@ class _Builder:
         last = opener.map = [self.lines.span(node)[0], 0]
         for item in node.children:
             last[1] = self._item(item, level + 1, strip, end, marker, kind == "ordered_list")
-        self.push(f"{kind}_close", tag, -1, level).markup = marker
+        pushed(self.tokens, f"{kind}_close", tag, -1, level, None).markup = marker
 
     def _item(
         self, item: Any, level: int, strip: list[Any], end: int, marker: str, ordered: bool
     ) -> int:
         """Append one list item's tokens; return the line its map ends at."""
-        if item.name != "list_item" or not item.children:
+        children = item.children
+        if item.name != "list_item" or not children:
             raise Decline
         first, last = self.lines.span(item)
         offset = item.srcmap[0]
@@ -296,22 +292,29 @@ class _Builder:
             raise Decline  # a marker indented within its container: not proven
         width = len(found[0])
         stop = self.lines.skip_blank(last, end, strip)
-        opener = self.push("list_item_open", "li", 1, level, [first, stop])
+        opener = pushed(self.tokens, "list_item_open", "li", 1, level, [first, stop])
         opener.markup = marker
         opener.info = (found[1] or "") if ordered else ""
         inner = [*strip, width]
-        if item.children[0].name not in BLOCK_NAMES:  # a tight list's item: no paragraph node
-            self._tight(item, level + 1, inner, stop, first, last)
+        if children[0].name not in BLOCK_NAMES:  # a tight list's item: no paragraph node
+            self._tight(children, offset + width, level + 1, inner, stop, first, last)
         else:
-            self.blocks(item.children, level + 1, inner, stop)
-        self.push("list_item_close", "li", -1, level).markup = marker
+            self.blocks(children, level + 1, inner, stop)
+        pushed(self.tokens, "list_item_close", "li", -1, level, None).markup = marker
         return stop
 
     def _tight(
-        self, item: Any, level: int, strip: list[Any], end: int, first: int, last: int
+        self,
+        children: list[Any],
+        start: int,
+        level: int,
+        strip: list[Any],
+        end: int,
+        first: int,
+        last: int,
     ) -> None:
-        """A tight item: its leading inline nodes are a hidden paragraph, then blocks."""
-        children = list(item.children)
+        """A tight item (its `children`, its text from byte `start`, after its marker): its
+        leading inline nodes are a hidden paragraph, then blocks."""
         split = next((i for i, c in enumerate(children) if c.name in BLOCK_NAMES), len(children))
         inline_nodes, rest = children[:split], children[split:]
         if any(child.name == "paragraph" for child in rest):
@@ -319,11 +322,10 @@ class _Builder:
         stop = self.lines.span(rest[0])[0] if rest else last
         while stop > first + 1 and self.lines.blank(stop - 1, strip):
             stop -= 1  # the tree's item may end with blank lines; the paragraph does not
-        start = item.srcmap[0] + len(LIST_MARKER.match(self.lines.rest_of_line(item.srcmap[0]))[0])
-        self.push("paragraph_open", "p", 1, level, [first, stop]).hidden = True
-        text = self.lines.block_text(start, stop, strip)
+        pushed(self.tokens, "paragraph_open", "p", 1, level, [first, stop]).hidden = True
+        text = self.lines.block_text(start, stop, strip, first)
         self.inline(inline_nodes, text.strip(), level + 1, [first, stop])
-        self.push("paragraph_close", "p", -1, level).hidden = True
+        pushed(self.tokens, "paragraph_close", "p", -1, level, None).hidden = True
         self.blocks(rest, level, strip, end)
 
     def _table(self, node: Any, level: int, strip: list[Any], end: int) -> None:
@@ -331,35 +333,35 @@ class _Builder:
         if last < end and not self.lines.blank(last, strip):
             raise Decline  # the table goes on past what the tree says: not proven
         aligns = node.meta["alignments"]
-        self.push("table_open", "table", 1, level, [first, last])
+        pushed(self.tokens, "table_open", "table", 1, level, [first, last])
         for part in node.children:
             if part.name not in ("thead", "tbody"):
                 raise Decline
             part_first = self.lines.span(part)[0]
-            self.push(f"{part.name}_open", part.name, 1, level + 1, [part_first, last])
+            pushed(self.tokens, f"{part.name}_open", part.name, 1, level + 1, [part_first, last])
             if part.name == "thead":
                 self.tokens[-1].map = [part_first, part_first + 1]
             for row in part.children:
                 self._row(row, level + 2, aligns, "th" if part.name == "thead" else "td")
-            self.push(f"{part.name}_close", part.name, -1, level + 1)
-        self.push("table_close", "table", -1, level)
+            pushed(self.tokens, f"{part.name}_close", part.name, -1, level + 1, None)
+        pushed(self.tokens, "table_close", "table", -1, level, None)
 
     def _row(self, row: Any, level: int, aligns: list[str], tag: str) -> None:
         """One table row: a cell for each column (the tree's cells must all be there)."""
         line = self.lines.span(row)[0]
         if len(row.children) != len(aligns) or row.name != "trow":
             raise Decline
-        self.push("tr_open", "tr", 1, level, [line, line + 1])
+        pushed(self.tokens, "tr_open", "tr", 1, level, [line, line + 1])
         for cell, align in zip(row.children, aligns, strict=True):
-            opener = self.push(f"{tag}_open", tag, 1, level + 1)
+            opener = pushed(self.tokens, f"{tag}_open", tag, 1, level + 1, None)
             if align != "none":
                 opener.attrs = {"style": f"text-align:{align}"}
             if cell.srcmap is None:
                 raise Decline
             content = self.lines.data[cell.srcmap[0] : cell.srcmap[1]].decode().strip()
             self.inline(cell.children, content, level + 2, [line, line + 1])
-            self.push(f"{tag}_close", tag, -1, level + 1)
-        self.push("tr_close", "tr", -1, level)
+            pushed(self.tokens, f"{tag}_close", tag, -1, level + 1, None)
+        pushed(self.tokens, "tr_close", "tr", -1, level, None)
 
     def _footnote_container(self, node: Any, level: int, strip: list[Any], end: int) -> None:
         if level or strip:

@@ -64,13 +64,43 @@ def _made(
     return token
 
 
+def _pushed(
+    tokens: list[Token], kind: str, tag: str, nesting: int, level: int, span: list[int] | None
+) -> Token:
+    """A block token as markdown-it-py's block rules make it, appended to `tokens`: `_made`
+    of a block's fields, written out (the conversion makes about a hundred an essay)."""
+    token = _new_token(Token)
+    token.type = kind
+    token.tag = tag
+    token.nesting = nesting
+    token.attrs = {}
+    token.map = span
+    token.level = level
+    token.children = None
+    token.content = ""
+    token.markup = ""
+    token.info = ""
+    token.meta = {}
+    token.block = True
+    token.hidden = False
+    tokens.append(token)
+    return token
+
+
+def _pushed_by_constructor(
+    tokens: list[Token], kind: str, tag: str, nesting: int, level: int, span: list[int] | None
+) -> Token:  # pragma: no cover (a markdown-it-py whose tokens changed shape)
+    """`_pushed` through Token's constructor."""
+    token = Token(kind, tag, nesting, map=span, level=level, block=True)
+    tokens.append(token)
+    return token
+
+
 _new_token = object.__new__
 # Made directly only while Token has exactly these fields (else through its constructor).
-made_token = (
-    _made
-    if tuple(f.name for f in dataclasses.fields(Token)) == TOKEN_FIELDS
-    else Token  # pragma: no cover (a markdown-it-py whose tokens changed shape)
-)
+DIRECT = tuple(f.name for f in dataclasses.fields(Token)) == TOKEN_FIELDS
+made_token = _made if DIRECT else Token
+pushed = _pushed if DIRECT else _pushed_by_constructor
 
 
 def after_quote(text: str) -> str | None:
@@ -111,7 +141,8 @@ class Lines:
             map(len, self.text[:-1]) if src.isascii() else (len(t.encode()) for t in self.text[:-1])
         )
         self.starts = list(accumulate(map((1).__add__, widths), initial=0))  # each + its "\n"
-        self.count = src.count("\n") + (0 if src.endswith("\n") else 1)
+        # the lines markdown-it-py counts: a last line only if something follows the last "\n"
+        self.count = len(self.text) - (1 if src.endswith("\n") else 0)
 
     def line_of(self, offset: int) -> int:
         """The 0-based line holding byte `offset`."""
@@ -132,10 +163,12 @@ class Lines:
         end = self.starts[line + 1] - 1 if line + 1 < len(self.starts) else len(self.data)
         return self.data[offset:end].decode()
 
-    def block_text(self, offset: int, stop: int, strip: list[Any]) -> str:
-        """A block's text as markdown-it-py's `getLines` gives it: from byte `offset` to the
-        end of line `stop - 1`, each further line stripped of its containers' prefixes."""
-        first = self.line_of(offset)
+    def block_text(self, offset: int, stop: int, strip: list[Any], first: int = -1) -> str:
+        """A block's text as markdown-it-py's `getLines` gives it: from byte `offset` (on
+        line `first`, when known) to the end of line `stop - 1`, each further line stripped
+        of its containers' prefixes."""
+        if first < 0:
+            first = self.line_of(offset)
         if not strip or stop == first + 1:  # no prefixes to take off: one slice of the source
             end = self.starts[stop] - 1 if stop < len(self.starts) else len(self.data)
             return self.data[offset:end].decode()
@@ -186,13 +219,6 @@ class Lines:
         return line
 
 
-def inline_children(nodes: Any, citer: Citer, in_note: bool = False) -> list[Token]:
-    """markdown-it-py's children of an inline token, from the tree's inline nodes."""
-    out: list[Token] = []
-    _convert(nodes, 0, out, citer, "note" if in_note else "")
-    return out
-
-
 def _add_text(out: list[Token], level: int, content: str) -> None:
     """Append a text token, or join it to the text token before it: adjacent text tokens
     are merged, as markdown-it-py's fragments join leaves them."""
@@ -207,7 +233,7 @@ def _leaf(kind: str, tag: str, level: int, content: str = "", markup: str = "") 
     return made_token(kind, tag, 0, {}, None, level, None, content, markup, "", {}, False, False)
 
 
-def _convert(nodes: Any, level: int, out: list[Token], citer: Citer, inside: str) -> None:
+def convert_inline(nodes: Any, level: int, out: list[Token], citer: Citer, inside: str) -> None:
     """Append the tokens of inline nodes at `level`; `inside` names an enclosing link,
     image or note, where citations are not proven and so declined."""
     for node in nodes:
@@ -215,7 +241,14 @@ def _convert(nodes: Any, level: int, out: list[Token], citer: Citer, inside: str
         if name == "text":
             content = node.meta["content"]
             if citer.touched and "[^" not in content:  # the common case, kept short
-                _add_text(out, level, content)
+                if out and out[-1].type == "text":  # `_add_text`, written out
+                    out[-1].content += content
+                else:
+                    out.append(
+                        made_token(
+                            "text", "", 0, {}, None, level, None, content, "", "", {}, False, False
+                        )
+                    )
             else:
                 _text(content, level, out, citer, inside)
         elif name in ("softbreak", "hardbreak"):
@@ -232,7 +265,7 @@ def _convert(nodes: Any, level: int, out: list[Token], citer: Citer, inside: str
                     f"{tag}_open", tag, 1, {}, None, level, None, "", markup, "", {}, False, False
                 )
             )
-            _convert(node.children, level + 1, out, citer, inside)
+            convert_inline(node.children, level + 1, out, citer, inside)
             out.append(
                 made_token(
                     f"{tag}_close", tag, -1, {}, None, level, None, "", markup, "", {}, False, False
@@ -304,7 +337,7 @@ def _link(node: Any, level: int, out: list[Token], citer: Citer) -> None:
     out.append(
         made_token("link_open", "a", 1, attrs, None, level, None, "", "", "", {}, False, False)
     )
-    _convert(node.children, level + 1, out, citer, "link")
+    convert_inline(node.children, level + 1, out, citer, "link")
     out.append(
         made_token("link_close", "a", -1, {}, None, level, None, "", "", "", {}, False, False)
     )
@@ -340,6 +373,6 @@ def _image(node: Any, level: int, out: list[Token], citer: Citer) -> None:
     token = _leaf("image", "img", level, found[1])
     token.attrs = attrs
     token.children = []
-    _convert(node.children, 0, token.children, citer, "image")
+    convert_inline(node.children, 0, token.children, citer, "image")
     token.children = token.children or None  # markdown-it-py: None for an empty alt
     out.append(token)

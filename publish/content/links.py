@@ -11,8 +11,8 @@ from urllib.parse import unquote, urlsplit
 
 from markdown_it.token import Token
 
-from publish.content.essaylinks import locate_links
-from publish.content.markdown import SCHEME, build_parser
+from publish.content.essaylinks import locate_links, may_hold_links
+from publish.content.markdown import SCHEME, build_parser, notes_start
 from publish.content.preflight import html_image_sources
 from publish.content.source import FrontMatterDocument
 from publish.errors import Problem, error, shown, warning
@@ -100,14 +100,18 @@ def locate_sources(
     whose first line is file line `body_line` + 1. `raw` is the essay file's bytes as
     already read (not read again); its lines are found once for both."""
     text = raw.decode("utf-8")
+    # only a body with an image's `![` or raw HTML's `<` has images to look for, only one
+    # that `may_hold_links` has links: a file with neither is not split into lines
+    body_images, html, links = holds_pair(text, "!["), "<" in text, may_hold_links(text)
+    if not (image or body_images or html or links):
+        return (), ()
     lines = _lines(text)
     images = (
         *_front_matter_image(image, lines, body_line),
-        # only a body with an image's `![` or raw HTML's `<` has any to look for
-        *(_body_images(own, lines, body_line) if holds_pair(text, "![") else ()),
-        *(_html_images(own, lines, body_line) if "<" in text else ()),
+        *(_body_images(own, lines, body_line) if body_images else ()),
+        *(_html_images(own, lines, body_line) if html else ()),
     )
-    return images, locate_links(own, lines, body_line)
+    return images, locate_links(own, lines, body_line) if links else ()
 
 
 def _html_images(tokens: list[Token], lines: list[str], start: int) -> list[Located]:
@@ -230,8 +234,11 @@ def _front_matter_image(image: str, lines: list[str], body_line: int) -> list[Lo
 def own_tokens(all_tokens: Sequence[Token], notes: Sequence[Note]) -> list[Token]:
     """An essay's tokens without its glossary notes' (checked with their own files)."""
     glossary_ids = {note.number - 1 for note in notes if note.glossary_key}
-    tokens, skipping = [], False
-    for token in all_tokens:
+    if not glossary_ids:
+        return list(all_tokens)
+    start = notes_start(all_tokens)  # the body before the notes is all the essay's own
+    tokens, skipping = list(all_tokens[:start]), False
+    for token in all_tokens[start:]:
         if token.type == "footnote_open":
             skipping = token.meta.get("id") in glossary_ids
         if not skipping:

@@ -68,6 +68,18 @@ def _text_parts(tokens: Sequence[Token], parts: list[str]) -> None:
             _text_parts(token.children, parts)
 
 
+def notes_start(tokens: Sequence[Token]) -> int:
+    """Where a parse's notes section begins (its `footnote_block_open`), or its end when it has
+    none. The footnote plugin appends the section last, so no note's token stands before it:
+    a reader of the notes alone starts here, without walking the body."""
+    if not tokens or tokens[-1].type != "footnote_block_close":
+        return len(tokens)
+    for index in range(len(tokens) - 1, -1, -1):
+        if tokens[index].type == "footnote_block_open":
+            return index
+    return 0  # a closing without its opening: not the plugin's, so walk it all
+
+
 def first_paragraph_text(tokens: Sequence[Token]) -> str:
     """The plain text of the first top-level paragraph, or an empty string."""
     for index, token in enumerate(tokens):
@@ -80,10 +92,18 @@ def first_paragraph_text(tokens: Sequence[Token]) -> str:
 def word_count(tokens: Sequence[Token]) -> int:
     """Words in the body's text, for reading time."""
     parts: list[str] = []
+    append = parts.append
     for token in tokens:
         if token.type == "inline" and token.children:
-            _text_parts(token.children, parts)
-            parts.append(" ")  # a block's words never run on into the next block's
+            for child in token.children:  # `_text_parts`, its first level written out
+                kind = child.type
+                if kind == "text" or kind == "code_inline":
+                    append(child.content)
+                elif kind == "softbreak" or kind == "hardbreak":
+                    append(" ")
+                elif child.children:
+                    _text_parts(child.children, parts)
+            append(" ")  # a block's words never run on into the next block's
     return count_words("".join(parts))
 
 

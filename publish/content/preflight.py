@@ -59,13 +59,19 @@ def source_warnings(
     A check whose subject the body cannot hold (raw HTML has a `<`, an image its `![`, the
     placeholder its text) does not look through the tokens for it."""
     body = document.body
+    placeholder, raw_html, images = (
+        NEW_ESSAY_PLACEHOLDER in body,
+        "<" in body,
+        holds_pair(body, "!["),
+    )
+    if not (placeholder or raw_html or images):
+        return _long_subject(document, title)  # the body is not split into lines for nothing
     lines = body.split("\n")
-    raw_html = "<" in body
     return [
-        *(_placeholder(document, lines) if NEW_ESSAY_PLACEHOLDER in body else []),
+        *(_placeholder(document, lines) if placeholder else []),
         *_long_subject(document, title),
         *(_dropped_embeds(document, own, lines) if raw_html else []),
-        *_images_without_alt(document, own, lines, holds_pair(body, "!["), raw_html),
+        *_images_without_alt(document, own, lines, images, raw_html),
     ]
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 from markdown_it.token import Token
 
+from publish.content.markdown import notes_start
 from publish.support.identity import MadeOnce
 
 MARGIN_NOTE_LIMIT = 600  # characters of text a margin note may hold
@@ -123,7 +124,8 @@ def note_bodies(tokens: Sequence[Token]) -> dict[int, NoteBody]:
     notes: dict[int, NoteBody] = {}
     current: int | None = None
     start = 0
-    for index, token in enumerate(tokens):
+    for index in range(notes_start(tokens), len(tokens)):
+        token = tokens[index]
         kind = token.type
         if kind == "footnote_open":
             current, start = token.meta["id"], index + 1

@@ -73,12 +73,10 @@ class RenderContext(msgspec.Struct, frozen=True):
 
 class WebRenderer(RendererHTML):
     """HTML for web pages: slug-prefixed note ids, back-links, glossary links, and each note
-    in place too (publish.outputs.notes): in the margin, and a glossary note as a popover."""
+    in place too (publish.outputs.notes): in the margin, and a glossary note as a popover.
+    A rendering's `RenderContext` is its `env["render"]`."""
 
     notes_in_place = True
-
-    def _context(self, env: dict[str, Any]) -> RenderContext:
-        return env["render"]
 
     def prepared_env(self, tokens: Sequence[Token], env: Any) -> Any:
         """`env` with, on a web page, every note's content at hand for its citations."""
@@ -101,7 +99,7 @@ class WebRenderer(RendererHTML):
         """A link's attributes, its target resolved (and out of the tab order in the margin)."""
         return {
             **token.attrs,
-            "href": self._context(env).address(str(token.attrs.get("href", ""))),
+            "href": env["render"].address(str(token.attrs.get("href", ""))),
             **({"tabindex": "-1"} if in_margin(env) else {}),
         }
 
@@ -118,7 +116,7 @@ class WebRenderer(RendererHTML):
     def image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """An image, its source resolved, lazily loaded; a local raster image of known size
         gets its `width` and `height` and a `<picture>` of its smaller and newer variants."""
-        context = self._context(env)
+        context = env["render"]
         written = str(tokens[idx].attrs.get("src", ""))
         size = image_size(context.images, written) if context.formats else None
         if size is None:
@@ -139,7 +137,7 @@ class WebRenderer(RendererHTML):
     def plain_image(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """An image, its source resolved, lazily loaded."""
         token = tokens[idx].copy()
-        src = resolve_url(str(token.attrs.get("src", "")), self._context(env).base)
+        src = resolve_url(str(token.attrs.get("src", "")), env["render"].base)
         token.attrs = {**token.attrs, "src": src, "loading": "lazy"}
         copied = [*tokens[:idx], token, *tokens[idx + 1 :]]
         return RendererHTML.image(self, copied, idx, options, env)
@@ -147,7 +145,7 @@ class WebRenderer(RendererHTML):
     def footnote_ref(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """A superscript number linking to its note; on a web page the note in place too."""
         token = tokens[idx]
-        number, note_id, ref_id = note_ids(self._context(env).slug, token)
+        number, note_id, ref_id = note_ids(env["render"].slug, token)
         if in_margin(env):  # a note citing another, copied into the margin: no second id
             return f'<sup class="footnote-ref">{number}</sup>'
         note = env.get("notes", {}).get(token.meta["id"]) if self.notes_in_place else None
@@ -159,14 +157,14 @@ class WebRenderer(RendererHTML):
         first = token.meta.get("subId", 0) == 0
         shown = first and note.fits_margin and not env.get("table_depth")
         margin = self._kept_note("margin", note, options, env) if shown else None
-        slug = self._context(env).slug
+        slug = env["render"].slug
         pop_id = popover_id(slug, number) if note.glossary_key else None
         return in_place_ref(number, note_id, ref_id, pop_id, margin)
 
     def _kept_note(self, kind: str, note: NoteBody, options: Any, env: Any) -> str:
         """A note's margin copy or (`kind` "popover") popover body, a glossary note's kept
         for the next essay citing it where it can be (`kept_note_html`)."""
-        glossary_url, margin = self._context(env).glossary_url, in_margin(env)
+        glossary_url, margin = env["render"].glossary_url, in_margin(env)
         key = type(self), kind, glossary_url, options["xhtmlOut"], options["breaks"], margin
         return kept_note_html(note, key, self._note_html, kind, note, options, env)
 
@@ -187,10 +185,10 @@ class WebRenderer(RendererHTML):
 
     def footnote_block_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """The notes section and its heading."""
-        slug = self._context(env).slug
+        slug = env["render"].slug
         return (
             f'<section class="footnotes" role="doc-endnotes" aria-labelledby="notes-{slug}">\n'
-            f'<h2 id="notes-{slug}">{html_escape(self._context(env).words.notes)}</h2>\n'
+            f'<h2 id="notes-{slug}">{html_escape(env["render"].words.notes)}</h2>\n'
             '<ol class="footnotes-list">\n'
         )
 
@@ -199,7 +197,7 @@ class WebRenderer(RendererHTML):
     ) -> str:
         """Close the notes section; on a web page, each glossary note's popover follows."""
         notes = env.get("notes", {}) if self.notes_in_place else {}
-        slug = self._context(env).slug
+        slug = env["render"].slug
         popovers = [
             popover_html(
                 popover_id(slug, note_id + 1),
@@ -213,7 +211,7 @@ class WebRenderer(RendererHTML):
 
     def footnote_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """One note, its id prefixed by the essay's slug."""
-        _, note_id, _ = note_ids(self._context(env).slug, tokens[idx])
+        _, note_id, _ = note_ids(env["render"].slug, tokens[idx])
         return f'<li id="{note_id}" class="footnote-item">'
 
     def footnote_close(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
@@ -223,11 +221,11 @@ class WebRenderer(RendererHTML):
     def footnote_anchor(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """A back-link to one reference of the note; later references are lettered."""
         token = tokens[idx]
-        number, _, ref_id = note_ids(self._context(env).slug, token)
+        number, _, ref_id = note_ids(env["render"].slug, token)
         sub = token.meta.get("subId", 0)
         letter = f"<sup>{chr(ord('a') + sub)}</sup>" if has_many_refs(tokens, idx) else ""
         # a lettered back-link's label holds its visible letter (WCAG 2.5.3, label in name)
-        words = self._context(env).words
+        words = env["render"].words
         label = html_escape(
             words.back_to_citation % {"letter": chr(ord("a") + sub), "note": number}
             if letter
@@ -241,7 +239,7 @@ class WebRenderer(RendererHTML):
     def glossary_term(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """The cited term in bold, linked to its glossary entry, then its source."""
         meta = tokens[idx].meta
-        glossary_url = self._context(env).glossary_url
+        glossary_url = env["render"].glossary_url
         return term_html(meta["term"], meta["key"], meta["source"], glossary_url, in_margin(env))
 
 
@@ -324,34 +322,32 @@ class EmailRenderer(WebRenderer):
         image is wider (or WebP); no lazy loading (mail clients ignore it)."""
         token = tokens[idx].copy()
         written = str(token.attrs.get("src", ""))
-        src = resolve_url(
-            email_image(self._context(env).images, written) or written, self._context(env).base
-        )
+        src = resolve_url(email_image(env["render"].images, written) or written, env["render"].base)
         token.attrs = {
             **token.attrs,
             "src": src,
-            **email_dimensions(self._context(env).images, written),
+            **email_dimensions(env["render"].images, written),
         }
         copied = [*tokens[:idx], token, *tokens[idx + 1 :]]
         return RendererHTML.image(self, copied, idx, options, env)
 
     def html_block(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """Raw HTML, what mail clients drop replaced by a link to the web page."""
-        context = self._context(env)
+        context = env["render"]
         return web_only_html(
             tokens[idx].content, context.page_url, block=True, notice=context.words.on_the_web
         )
 
     def html_inline(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """Inline raw HTML, the same way."""
-        context = self._context(env)
+        context = env["render"]
         return web_only_html(
             tokens[idx].content, context.page_url, block=False, notice=context.words.on_the_web
         )
 
     def footnote_block_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """The notes section: a heading, then one block per note."""
-        heading = html_escape(self._context(env).words.notes)
+        heading = html_escape(env["render"].words.notes)
         return f'<div class="footnotes">\n<h2 class="notes-heading">{heading}</h2>\n'
 
     def footnote_block_close(
@@ -362,7 +358,7 @@ class EmailRenderer(WebRenderer):
 
     def footnote_open(self, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
         """One note; its number is written at the start of its first paragraph."""
-        number, note_id, _ = note_ids(self._context(env).slug, tokens[idx])
+        number, note_id, _ = note_ids(env["render"].slug, tokens[idx])
         env["email_note_number"] = number
         return f'<div id="{note_id}" class="footnote-item">\n'
 

@@ -212,39 +212,41 @@ def _inline(
     return "".join(out)
 
 
-class _Pair(NamedTuple):
-    """Which token types two renderers' tables write by the same plain rule."""
+# How two renderers write one token type: the first's rule, and the second's, or None when
+# both write it by the same plain rule (so it is written once, for both).
+Writers = tuple[Rule, Rule | None]
 
-    shared: frozenset[str]  # types with a rule in either table, the same plain one in both
-    known: frozenset[str]  # types with a rule in either table
-    by_default: bool  # whether a type with no rule in either is written the same by both
+
+class _Plan(NamedTuple):
+    """How two renderers' block (or inline) tables write each token type."""
+
+    writers: dict[str, Writers]  # each type with a rule in either table
+    fallback: Writers  # a type with a rule in neither
     text: bool  # whether both write text by the library's rule
 
 
-def _pair(first: Tables, second: Tables, inline: bool) -> _Pair:
-    """What two renderers' block (or inline) rules share."""
+def _plan(first: Tables, second: Tables, inline: bool) -> _Plan:
+    """How two renderers write each token type, found once from their tables."""
     rules_a, rules_b = (first[1], second[1]) if inline else (first[0], second[0])
-    known = frozenset(rules_a.keys() | rules_b.keys())
-    shared = frozenset(
-        kind
-        for kind in known
-        if rules_a.get(kind, first[2]) is rules_b.get(kind, second[2])
-        and rules_a.get(kind, first[2]) in _PLAIN_RULES
-    )
+    writers: dict[str, Writers] = {}
+    for kind in rules_a.keys() | rules_b.keys():
+        rule_a, rule_b = rules_a.get(kind, first[2]), rules_b.get(kind, second[2])
+        writers[kind] = (rule_a, None if rule_a is rule_b and rule_a in _PLAIN_RULES else rule_b)
     by_default = first[2] is second[2] and first[2] in _PLAIN_RULES
-    return _Pair(shared, known, by_default, rules_a.get("text") is _text is rules_b.get("text"))
+    fallback = (first[2], None if by_default else second[2])
+    return _Plan(writers, fallback, rules_a.get("text") is _text is rules_b.get("text"))
 
 
-# what two renderers' tables share, by the tables' identities (the tables kept with it)
-_shared_rules: dict[tuple[int, int], tuple[Tables, Tables, _Pair, _Pair]] = {}
+# how two renderers' tables write each type, by the tables' identities (kept with them)
+_shared_rules: dict[tuple[int, int], tuple[Tables, Tables, _Plan, _Plan]] = {}
 
 
-def _pairs(first: Tables, second: Tables) -> tuple[_Pair, _Pair]:
-    """What two renderers' block rules and inline rules share (found once a pair)."""
+def _plans(first: Tables, second: Tables) -> tuple[_Plan, _Plan]:
+    """How two renderers write each block type and each inline type (found once a pair)."""
     found = _shared_rules.get((id(first), id(second)))
     if found is None or found[0] is not first or found[1] is not second:
-        pairs = _pair(first, second, inline=False), _pair(first, second, inline=True)
-        found = _shared_rules[id(first), id(second)] = (first, second, *pairs)
+        plans = _plan(first, second, inline=False), _plan(first, second, inline=True)
+        found = _shared_rules[id(first), id(second)] = (first, second, *plans)
     return found[2], found[3]
 
 
@@ -261,68 +263,41 @@ def render_pair(
     when either renderer writes inline tokens its own way)."""
     if any(type(r).renderInline is not FastRendering.renderInline for r in (first, second)):
         return first.render(tokens, options, envs[0]), second.render(tokens, options, envs[1])
-    tables_a, tables_b = first._tables_for(options), second._tables_for(options)
+    plan, inline_plan = _plans(first._tables_for(options), second._tables_for(options))
     env_a, env_b = first.prepared_env(tokens, envs[0]), second.prepared_env(tokens, envs[1])
-    pair, inline_pair = _pairs(tables_a, tables_b)
     out_a: list[str] = []
     out_b: list[str] = []
-    rule_a, rule_b, default_a, default_b = (
-        tables_a[0].get,
-        tables_b[0].get,
-        tables_a[2],
-        tables_b[2],
-    )
+    append_a, append_b = out_a.append, out_b.append
+    writers, fallback = plan.writers.get, plan.fallback
+    inline_writers, inline_fallback, plain_text = inline_plan
+    inline_get = inline_writers.get
     for idx, token in enumerate(tokens):
         kind = token.type
-        if kind == "inline":
-            if token.children:
-                a, b = _inline_pair(
-                    token.children, tables_a, tables_b, inline_pair, options, env_a, env_b
-                )
-                out_a.append(a)
-                out_b.append(b)
-        elif kind in pair.shared or (pair.by_default and kind not in pair.known):
-            piece = rule_a(kind, default_a)(tokens, idx, options, env_a)
-            out_a.append(piece)
-            out_b.append(piece)
-        else:
-            out_a.append(rule_a(kind, default_a)(tokens, idx, options, env_a))
-            out_b.append(rule_b(kind, default_b)(tokens, idx, options, env_b))
-    return "".join(out_a), "".join(out_b)
-
-
-def _inline_pair(
-    tokens: Sequence[Token],
-    tables_a: Tables,
-    tables_b: Tables,
-    pair: _Pair,
-    options: Any,
-    env_a: Any,
-    env_b: Any,
-) -> tuple[str, str]:
-    """`_inline` of two renderers' tables, in one pass (see `render_pair`)."""
-    out_a: list[str] = []
-    out_b: list[str] = []
-    rule_a, rule_b, default_a, default_b = (
-        tables_a[1].get,
-        tables_b[1].get,
-        tables_a[2],
-        tables_b[2],
-    )
-    shared, known, by_default, plain_text = pair
-    for idx, token in enumerate(tokens):
-        kind = token.type
-        if kind == "text" and plain_text:
-            text = token.content  # `escape_html`, written out: most tokens are text
-            if "&" in text or "<" in text or ">" in text or '"' in text:
-                text = escapeHtml(text)
-            out_a.append(text)
-            out_b.append(text)
-        elif kind in shared or (by_default and kind not in known):
-            piece = rule_a(kind, default_a)(tokens, idx, options, env_a)
-            out_a.append(piece)
-            out_b.append(piece)
-        else:
-            out_a.append(rule_a(kind, default_a)(tokens, idx, options, env_a))
-            out_b.append(rule_b(kind, default_b)(tokens, idx, options, env_b))
+        if kind != "inline":
+            rule_a, rule_b = writers(kind, fallback)
+            if rule_a is _tag and token.nesting == -1 and not token.hidden and not token.attrs:
+                piece = f"</{token.tag}>\n" if token.block else f"</{token.tag}>"  # `_tag`'s
+            else:
+                piece = rule_a(tokens, idx, options, env_a)
+            append_a(piece)
+            append_b(piece if rule_b is None else rule_b(tokens, idx, options, env_b))
+            continue
+        # an inline token's children, written by the inline rules straight into both bodies
+        children = token.children or ()
+        for index, child in enumerate(children):
+            kind = child.type
+            if kind == "text" and plain_text:
+                text = child.content  # `escape_html`, written out: most tokens are text
+                if "&" in text or "<" in text or ">" in text or '"' in text:
+                    text = escapeHtml(text)
+                append_a(text)
+                append_b(text)
+                continue
+            rule_a, rule_b = inline_get(kind, inline_fallback)
+            if rule_a is _tag and child.nesting == -1 and not child.hidden and not child.attrs:
+                piece = f"</{child.tag}>\n" if child.block else f"</{child.tag}>"  # `_tag`'s
+            else:
+                piece = rule_a(children, index, options, env_a)
+            append_a(piece)
+            append_b(piece if rule_b is None else rule_b(children, index, options, env_b))
     return "".join(out_a), "".join(out_b)
