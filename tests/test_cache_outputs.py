@@ -164,14 +164,14 @@ def test_an_essay_just_stored_is_fingerprinted_by_its_record_only_if_it_reads_ba
     read = msgspec.structs.replace(read_back, tokens=KeptBody(Path("kept.rec"), {}, 3, None))
     read.tokens.read_as(read, meta)
     stored = plain_essay(title="One", date=essay.date)
-    stored.tokens.read_as(stored, meta, read=False)
+    stored.tokens.stored_as(stored, meta)
     assert essay_fingerprint(stored, NO_GLOSSARY) == essay_fingerprint(read, NO_GLOSSARY)
     for other in (UTC, timezone(timedelta(0))):  # the same instant, another zone
         moved = plain_essay(title="One", date=essay.date.replace(tzinfo=other))
-        moved.tokens.read_as(moved, meta, read=False)
+        moved.tokens.stored_as(moved, meta)
         assert essay_fingerprint(moved, NO_GLOSSARY) != essay_fingerprint(read, NO_GLOSSARY)
     sized = plain_essay(title="One", date=essay.date, image_sizes=(ImageSize("a.png", 1, 1),))
-    sized.tokens.read_as(sized, meta, read=False)  # a field the record does not keep
+    sized.tokens.stored_as(sized, meta)  # a field the record does not keep
     assert essay_fingerprint(sized, NO_GLOSSARY) != essay_fingerprint(read, NO_GLOSSARY)
 
 

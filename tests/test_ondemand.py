@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from click.testing import CliRunner, Result
 from hypothesis import given
 from hypothesis import strategies as st
@@ -125,6 +126,28 @@ def test_a_build_writes_only_the_email_of_the_essay_that_is_due(tmp_path: Path) 
             for p in (root / "build" / "site").rglob("index.html")
         }
     assert "Emails (HTML, text, .eml) of the 1 essay(s) a send could still need" in result.output
+
+
+def test_the_build_counts_the_emails_it_wrote_without_listing_their_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build says how many emails it wrote (the command's line tells them): the command
+    does not list the email folder again to count them."""
+    root = mailed_site(tmp_path / "site")
+    listed: list[Path] = []
+    real_glob = Path.glob
+
+    def noted(self: Path, pattern: str) -> object:
+        listed.append(self)
+        return real_glob(self, pattern)
+
+    monkeypatch.setattr(Path, "glob", noted)
+    result = publish(root, "build")
+    assert result.exit_code == 0, result.output
+    assert "Emails (HTML, text, .eml) of the 1 essay(s) a send could still need" in result.output
+    assert root / "build" / "email" not in listed
+    report = build(root, BuildOptions(today=datetime.now(UTC)))
+    assert report.emails == len(list(real_glob(report.email_dir, "*.eml"))) == 1
 
 
 def test_an_unfinished_send_and_the_welcome_essay_keep_their_emails(tmp_path: Path) -> None:

@@ -17,11 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.generate import generate
-from publish.cache import packs
+from publish.cache import bodies, packs
+from publish.cache import outputs as cache_outputs
+from publish.cache import records as cache_records
 from publish.cache import store as cache_store
 from publish.cache.parses import PARALLEL_THRESHOLD as PARSE_THRESHOLD
 from publish.layout import CACHE_DIR
 from publish.outputs.templates import PACKAGE_TEMPLATES
+from publish.pipeline import place
 from publish.pipeline.build import BuildOptions, build
 from publish.pipeline.load import load
 from publish.support import parallel
@@ -271,3 +274,66 @@ def test_the_build_loads_its_libraries_while_workers_parse_and_only_then(tmp_pat
     few = generate(12, tmp_path / "few")
     load(few, meanwhile=[lambda: calls.append(os.getpid())])
     assert calls == [os.getpid()], "not at all without workers (nothing may need it)"
+
+
+def _templates_found_by_the_place_phase(monkeypatch) -> list[set[str]]:
+    """The names of the templates the kept environment holds loaded as each build's place
+    phase begins (an empty set when it has none yet)."""
+    found: list[set[str]] = []
+    real = place.place_site
+
+    def place_site(site, published, emails, cache, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kept = cache.template_environments.get(published.templates_dir)
+        found.append({name for _, name in kept[1].cache} if kept else set())
+        return real(site, published, emails, cache, *args, **kwargs)
+
+    monkeypatch.setattr(place, "place_site", place_site)
+    return found
+
+
+def test_the_build_loads_the_page_templates_while_workers_parse_not_after(tmp_path, monkeypatch):
+    """The templates environment is made, and every page template loaded in the site's
+    language, while the workers parse (the parent's last step): the place phase begins with
+    them loaded instead of loading them alone between the phases. Without workers (a
+    rebuild parsing a few essays) nothing is loaded ahead: the pages made load what they
+    use."""
+    monkeypatch.setattr(parallel, "can_fork", lambda: True)  # the suite may run threads
+    found = _templates_found_by_the_place_phase(monkeypatch)
+    many = generate(PARSE_THRESHOLD + 12, tmp_path / "many")
+    build(many, BuildOptions(today=TODAY))
+    pages = {path.name for path in PACKAGE_TEMPLATES.glob("*.html")}
+    assert {"essay.html", "base.html", "index.html"} <= pages
+    assert found == [pages]
+    few = generate(12, tmp_path / "few")
+    build(few, BuildOptions(today=TODAY))
+    assert found[1:] == [set()], "nothing loaded ahead without workers"
+
+
+def test_a_just_parsed_essay_is_checked_against_its_record_while_workers_parse(
+    tmp_path, monkeypatch
+):
+    """Whether an essay just parsed reads back from its record exactly (then its outputs'
+    keys hash the record, as a later build's do) is asked as each reply comes in, while the
+    workers parse: keying the outputs between the phases asks it of no essay."""
+    monkeypatch.setattr(parallel, "can_fork", lambda: True)  # the suite may run threads
+    asked: list[str] = []
+    phase = ["load"]
+    real_check = cache_records.holds_as_is
+
+    def counted(meta: bytes, essay: object) -> bool:
+        asked.append(phase[0])
+        return real_check(meta, essay)  # type: ignore[arg-type]
+
+    for module in (bodies, cache_outputs):  # wherever the check is made
+        monkeypatch.setattr(module, "holds_as_is", counted, raising=False)
+    real_place = place.place_site
+
+    def placing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        phase[0] = "place"
+        return real_place(*args, **kwargs)
+
+    monkeypatch.setattr(place, "place_site", placing)
+    root = generate(PARSE_THRESHOLD + 12, tmp_path / "site")
+    build(root, BuildOptions(today=TODAY))
+    assert asked.count("load") == PARSE_THRESHOLD + 12
+    assert "place" not in asked

@@ -30,6 +30,7 @@ from publish.outputs.templatecode import (
     JoinedOutputCode,
     TemplateCode,
     compile_options,
+    is_packaged,
     template_key,
 )
 from publish.outputs.templates import (
@@ -454,3 +455,29 @@ def test_an_environment_is_read_once_for_the_keys_of_its_templates() -> None:
     another = _environment()
     another.filters["late"] = late
     assert _key(another) != key
+
+
+def test_a_packaged_template_is_known_without_resolving_its_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the package loader finds a template, it is packaged: no link of its path is
+    resolved (a dozen system calls a template, each time one is loaded); a site's own
+    template is still resolved, and one linked into the packaged folder is packaged."""
+    own = tmp_path / "templates" / "essay.html"
+    own.parent.mkdir()
+    own.write_text("x")
+    linked = tmp_path / "templates" / "base.html"
+    linked.symlink_to(PACKAGE_TEMPLATES / "base.html")
+    resolved: list[Path] = []
+    real_resolve = Path.resolve
+
+    def noted(self: Path, strict: bool = False) -> Path:
+        resolved.append(self)
+        return real_resolve(self, strict)
+
+    monkeypatch.setattr(Path, "resolve", noted)
+    assert is_packaged(str(PACKAGE_TEMPLATES / "essay.html"))
+    assert resolved == []
+    assert not is_packaged(str(own))
+    assert is_packaged(str(linked))
+    assert resolved == [own, linked]

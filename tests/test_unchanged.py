@@ -11,12 +11,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import jinja2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import publish.cli.build as build_cli
+from bench.generate import generate
+from publish.cache.parses import PARALLEL_THRESHOLD as PARSE_THRESHOLD
 from publish.pipeline import unchanged
+from publish.support import parallel
 from tests.sitebuilder import due_since_long_ago, essay_text, invoke, make_site
 
 TODAY = "2026-03-01"
@@ -383,6 +387,32 @@ def test_a_rebuild_lists_each_folder_of_the_old_site_once(
     assert len(folders) == len(set(folders)), sorted(folders)
 
 
+def test_a_cold_build_stamps_its_new_tree_from_what_it_wrote_without_listing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new tree's files are stamped as the processes that wrote them found them (their
+    status taken where they were written): the manifest's output stamps are the tree as a
+    listing finds it, and no folder of it is listed to take them."""
+    root = small_site(tmp_path / "site")
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def counted(path: str) -> object:
+        listed.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counted)
+    built(root)
+    monkeypatch.undo()
+    site = str(root / "build" / "site")
+    assert [path for path in listed if path == site or path.startswith(f"{site}/")] == []
+    manifest = unchanged.load(root, preview=False)
+    assert manifest is not None and manifest.key
+    again = unchanged.output_stamps(unchanged.Outputs(root / "build"))
+    assert len(again) > 10
+    assert output_part(manifest.stamps, root) == output_part(again, root)
+
+
 @pytest.mark.parametrize("cold", [True, False])
 def test_a_build_stats_each_essay_file_before_and_after_it_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cold: bool
@@ -411,8 +441,9 @@ def test_a_build_stats_each_essay_file_before_and_after_it_only(
 def test_a_rebuild_stamps_each_path_before_and_after_it_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Whatever answers or keeps the manifest: a stamp read to answer is the snapshot's, and
-    a module of publish stamped with its package is not stamped again as a module."""
+    """Whatever answers or keeps the manifest: a stamp read to answer is the snapshot's, a
+    module of publish stamped with its package is not stamped again as a module, nor after
+    the build (see `test_publishs_own_files_are_stamped_before_the_build_only`)."""
     root = small_site(tmp_path / "site")
     built(root)
     edit(root / "essays" / "02-second.md", "\nOne more line.\n")
@@ -426,5 +457,65 @@ def test_a_rebuild_stamps_each_path_before_and_after_it_only(
     monkeypatch.setattr(unchanged, "stamp_of", counted)
     built(root)
     module = str(Path(unchanged.__file__))
-    assert stamped.count(module) == 2
+    assert stamped.count(module) == 1
     assert max(stamped.count(path) for path in set(stamped)) == 2
+
+
+def test_publishs_own_files_are_stamped_before_the_build_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The site's files are stamped before a full build and after it (nothing changed under
+    it); publish's own, stamped before it (its code ran as it was loaded), are not stamped
+    again: a change to one shows against that stamp all the same."""
+    root = small_site(tmp_path / "site")
+    stamped: list[str] = []
+    real_stamp_of = unchanged.stamp_of
+
+    def counted(path: str) -> unchanged.Stamp | None:
+        stamped.append(path)
+        return real_stamp_of(path)
+
+    monkeypatch.setattr(unchanged, "stamp_of", counted)
+    built(root)
+    package = Path(unchanged.__file__).parent.parent
+    own = [path for path in stamped if Path(path).is_relative_to(package)]
+    assert str(package / "templates" / "essay.html") in own
+    assert len(own) == len(set(own)), "each once"
+    essay = str(root / "essays" / "02-second.md")
+    assert stamped.count(essay) == 2
+    assert unchanged.load(root, preview=False) is not None
+
+
+def test_the_modules_are_stamped_while_the_workers_parse_not_after_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build whose workers parse stamps the modules loaded by then (the libraries: Jinja,
+    feedgen, lxml ...) as the parent's last step, for the manifest: keeping it after the
+    build stamps only those loaded since. The manifest holds each one's stamp."""
+    monkeypatch.setattr(parallel, "can_fork", lambda: True)  # the suite may run threads
+    root = generate(PARSE_THRESHOLD + 12, tmp_path / "site")
+    in_keep: list[str] = []
+    real_stamp_of, real_keep = unchanged.stamp_of, unchanged.keep
+    keeping = [False]
+
+    def noted(path: str) -> unchanged.Stamp | None:
+        if keeping[0]:
+            in_keep.append(path)
+        return real_stamp_of(path)
+
+    def keep(*args: object, **kwargs: object) -> bool:
+        keeping[0] = True
+        try:
+            return real_keep(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            keeping[0] = False
+
+    monkeypatch.setattr(unchanged, "stamp_of", noted)
+    monkeypatch.setattr(unchanged, "keep", keep)
+    built(root, "2030-01-01")
+    manifest = unchanged.load(root, preview=False)
+    assert manifest is not None and manifest.key
+    library = str(Path(jinja2.__file__))
+    assert tuple(manifest.stamps[library]) == real_stamp_of(library)
+    assert library not in in_keep
+    assert not [path for path in in_keep if "site-packages" in path]

@@ -10,18 +10,24 @@ import functools
 import os
 import sys
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.generate import generate
 from publish.cache.outputs import OutputMemo
 from publish.errors import PublishError
 from publish.model import GlossaryEntry
+from publish.outputs import feeds
 from publish.outputs.files import Content, Deferred, Reads
-from publish.pipeline.place import PARALLEL_THRESHOLD, Rendering, heaviest_first
+from publish.pipeline.build import BuildOptions, build
+from publish.pipeline.journal import listed_tree
+from publish.pipeline.place import PARALLEL_THRESHOLD, Rendering, heaviest_first, shared_runs
 from publish.pipeline.writer import OutputFolder, Placing, write_trees
 from publish.support import parallel
+from publish.support.parallel import weighed_runs
 
 FILES = PARALLEL_THRESHOLD + 24  # enough deferred files for the build to fork its workers
 
@@ -253,3 +259,68 @@ def test_what_the_pages_load_is_loaded_once_before_the_workers_fork(tmp_path: Pa
     write_trees(folders, Rendering(folders).place)
     pages = {page.read_text() for page in (tmp_path / "site").glob("*/index.html")}
     assert pages == {repr([os.getpid()])}, "each worker found it loaded, by the parent alone"
+
+
+def test_contents_that_share_what_they_make_come_first_together_in_one_run() -> None:
+    """The feeds share the items they make (`Deferred.shares`): they come first, together,
+    in their order, and are one run, so that one process makes them all; the rest are ordered
+    and cut into runs as before."""
+    shared = object()
+    files = _files()
+    sharing = {f"feed-{n}.xml": _sharing_page(n, shared) for n in range(5)}
+    files = {**dict(list(files.items())[:7]), **sharing, **dict(list(files.items())[7:])}
+    placings = [Placing(content, Path(path)) for path, content in files.items()]
+    ordered = [placing.path.as_posix() for placing in heaviest_first(placings)]
+    assert ordered[:7] == [*sharing, "archive/index.html", "glossary/index.html"]
+    values = [files[path] for path in ordered]
+    runs = shared_runs(values, 2, 4)
+    assert runs[0] == len(sharing)
+    alone = [1 + len(v.reads.entries) if isinstance(v, Deferred) else 1 for v in values[5:]]
+    assert runs[1:] == weighed_runs(alone, 2, 4)
+
+
+def _sharing_page(number: int, shared: object) -> Deferred:
+    """A deferred page sharing what it makes with the others sharing `shared`, naming the
+    process that made it."""
+    return Deferred(
+        Reads(f"feed-{number}"), lambda: f"<p>feed {number} by {os.getpid()}</p>", shares=shared
+    )
+
+
+def test_the_feeds_of_a_cold_build_are_made_by_one_process(tmp_path: Path) -> None:
+    """Every feed is made in one process, which makes each essay's item once: made in two,
+    most items would be made in both."""
+    root = generate(PARALLEL_THRESHOLD + 12, tmp_path / "site")
+    made_by = tmp_path / "feeds-made-by"
+    real = feeds._generator
+
+    def noted(*args: Any, **kwargs: Any) -> Any:
+        with made_by.open("a") as note:
+            note.write(f"{os.getpid()}\n")
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(feeds, "_generator", noted)
+        build(root, BuildOptions(today=date(2030, 1, 1)))
+    pids = made_by.read_text().split()
+    assert len(pids) > 5 and len(set(pids)) == 1, pids
+    assert (root / "build" / "site" / "feed.xml").is_file()
+
+
+def test_a_new_tree_is_left_with_the_status_its_writers_found(tmp_path: Path) -> None:
+    """A tree staged where there was none is known, file by file, from the status each
+    process took where it wrote the file (and each folder read once it is in place): the
+    status a listing of the tree finds, without listing it."""
+    target = tmp_path / "build" / "site"
+    folders = [OutputFolder(_files(), target)]
+    left = write_trees(folders, Rendering(folders).place)
+    listed = listed_tree(target).status
+    assert len(listed) > FILES
+    assert {path: _stamp(status) for path, status in left[str(target)].items()} == {
+        path: _stamp(status) for path, status in listed.items()
+    }
+
+
+def _stamp(status: os.stat_result) -> tuple[int, ...]:
+    """What the manifest of an unchanged rebuild keeps of a status."""
+    return (status.st_mode, status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino)

@@ -780,3 +780,33 @@ def test_listing_a_tree_asks_nothing_of_each_folder(tmp_path, monkeypatch) -> No
     monkeypatch.undo()
     assert len(files) == 20 and len(folders) == 21
     assert asked == [], "the listings tell folders, files and links apart"
+
+
+LEFT_NAMES = st.tuples(
+    st.sampled_from(
+        ["", "site", ".site-new", ".site-new-", ".email-new-", f".{journal.JOURNAL_NAME}"]
+    ),
+    st.text(alphabet=".-abmnptw", max_size=6),
+    st.sampled_from(["", ".tmp", "tmp"]),
+).map("".join)
+
+
+@given(names=st.lists(LEFT_NAMES, max_size=8, unique=True))
+def test_what_killed_builds_left_is_removed_and_nothing_else(names: list[str]) -> None:
+    """Beside the output folders, each staging folder (`.<folder>-new-*`) and half-written
+    journal (`.<journal>.*.tmp`) is removed, whatever else lies there is kept: as the patterns
+    `pathlib.Path.glob` matches, from one listing of the folder."""
+    leftovers = [".site-new-abc", ".email-new-", f".{journal.JOURNAL_NAME}.123.tmp"]
+    with tempfile.TemporaryDirectory() as folder:
+        parent = Path(folder)
+        for name in {*names, *leftovers} - {"", ".", ".."}:
+            (parent / name).mkdir() if "new" in name else (parent / name).write_text("x")
+        matched = {
+            p.name
+            for pattern in (".site-new-*", ".email-new-*", f".{journal.JOURNAL_NAME}.*.tmp")
+            for p in parent.glob(pattern)
+        }
+        before = set(os.listdir(parent))
+        journal.remove_leftovers(parent, ["site", "email"])
+        assert set(os.listdir(parent)) == before - matched
+        assert not set(os.listdir(parent)) & set(leftovers)

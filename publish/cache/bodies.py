@@ -19,7 +19,7 @@ from typing import Any, Protocol, overload
 
 from markdown_it.token import Token
 
-from publish.cache.records import Span
+from publish.cache.records import Span, holds_as_is
 from publish.model import Essay, KeptRenderings
 
 Renderer = Callable[[Sequence[Token], Any], str]
@@ -140,18 +140,23 @@ class KeptBody(Sequence[Token], KeptRenderings):
         # the key of its record, which hashes everything it was made from (its file's name)
         self.record = record if record is not None else path.name
         self.repaired: dict[str, str] = {}
-        # the essay as its record holds it, the record's metadata, and whether the essay was
-        # read from it (see `read_as`)
-        self.as_read: tuple[Essay, bytes, bool] | None = None
+        # the essay as its record holds it and the record's metadata (see `read_as`)
+        self.as_read: tuple[Essay, bytes] | None = None
 
-    def read_as(self, essay: Essay, meta: bytes, read: bool = True) -> Essay:
+    def read_as(self, essay: Essay, meta: bytes) -> Essay:
         """Note that `essay` (holding this body) is its record's metadata `meta`: read from
-        it, or (`read` false) stored as it, to be checked against it when asked; `essay`.
-        An essay that is still that very object (frozen: any change makes another) is
-        fingerprinted by the metadata, not its fields, alike in the build that parsed it and
-        in those that read it (see `publish.cache.outputs.essay_fingerprint`)."""
-        self.as_read = (essay, meta, read)
+        it, or stored as it and found to read back as it; `essay`. An essay that is still
+        that very object (frozen: any change makes another) is fingerprinted by the metadata,
+        not its fields, alike in the build that parsed it and in those that read it (see
+        `publish.cache.outputs.essay_fingerprint`)."""
+        self.as_read = (essay, meta)
         return essay
+
+    def stored_as(self, essay: Essay, meta: bytes) -> Essay:
+        """`read_as` for an essay just stored as the record metadata `meta`, when it reads
+        back from it exactly as it is (every field, the date's zone and fold too; else it is
+        fingerprinted by its fields); `essay`."""
+        return self.read_as(essay, meta) if holds_as_is(meta, essay) else essay
 
     def rendered(self, render: Renderer, context: Any) -> str:
         """What `render(tokens, context)` returns: kept if the cache holds it, else rendered."""

@@ -25,7 +25,7 @@ import msgspec
 
 from publish.cache.bodies import KeptBody
 from publish.cache.fingerprint import code_fingerprint
-from publish.cache.records import Dependency, glossary_dependencies, holds_as_is
+from publish.cache.records import Dependency, glossary_dependencies
 from publish.cache.store import (
     hash_folder,
     read_json_file,
@@ -83,14 +83,12 @@ def essay_fingerprint(essay: Essay, glossary: Glossary) -> bytes | None:
 
 def _as_read(essay: Essay, body: KeptBody, cited: tuple[Dependency, ...]) -> bytes | None:
     """The bytes to hash of an essay that is the very object read from its record (or just
-    stored as it, and read back the same): the record's metadata (every field as read) and
-    the entries it cites; else None."""
+    stored as it, and found to read back the same as it was attached): the record's metadata
+    (every field as read) and the entries it cites; else None."""
     as_read = body.as_read
     if as_read is None or as_read[0] is not essay:
         return None
-    _, meta, read = as_read
-    if not read and not holds_as_is(meta, essay):  # just parsed: as its record will read?
-        return None
+    _, meta = as_read
     try:
         return b"k" + meta + _FINGERPRINT_ENCODER.encode(cited)
     except (TypeError, ValueError):  # a label UTF-8 cannot hold

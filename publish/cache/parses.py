@@ -188,11 +188,13 @@ class EssayCache:
     ) -> Essay:
         """The essay with its kept bodies in place of its tokens; `meta` is its record's
         metadata, the essay read from it or (`read` false) just stored as it (what
-        fingerprints it, see `KeptBody.read_as`)."""
+        fingerprints it, see `KeptBody.read_as` and `KeptBody.stored_as`)."""
         source = EssaySource(self, path, name, essay.content_hash)
         body = KeptBody(self._pack_path(self.records[name].pack), spans, count, source, name)
         kept = essay.with_tokens(body)
-        return body.read_as(kept, meta, read) if meta is not None else kept
+        if meta is None:
+            return kept
+        return body.read_as(kept, meta) if read else body.stored_as(kept, meta)
 
     def _pack_path(self, pack: str) -> Path:
         """The path of a pack of this cache's folder (one object for all its records)."""
@@ -286,6 +288,8 @@ class EssayCache:
         name = key.hex()
         self.records[name] = self.heads[name] = found
         placed = _placed(spans, found.offset)
+        # whether it reads back from its record as it is: asked as each reply comes in while
+        # the workers parse, not when the build keys its outputs after them
         kept = self.with_body(essay, path, name, placed, count, found.meta, read=False)
         return (kept, problems), key
 

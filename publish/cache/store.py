@@ -54,6 +54,9 @@ class BuildCache(msgspec.Struct):
     # essay files stamped just before this build (by the command, which stamps its inputs):
     # each taken, not stat'ed again, when it is keyed (see `cache.index.source_stamp`)
     stamped: dict[str, tuple[int, int, int, int]] = msgspec.field(default_factory=dict)
+    # where the command keeps a manifest of the build, the stamps of the modules loaded, taken
+    # while the essays are parsed (see `publish.pipeline.unchanged.stamp_modules`); else None
+    module_stamps: dict[str, Any] | None = None
 
     @classmethod
     def for_site(cls, root: Path, read_only: bool = False) -> BuildCache:

@@ -55,8 +55,9 @@ def build_command(
             return
     before = unchanged.Snapshot.take(root, unchanged.previous_database(manifest), seen)
     today = given or _site_today(root)
+    modules: dict[str, unchanged.Stamp | None] = {}  # stamped as the build runs
     with _fewer_collections():
-        report = _full_build(root, today, (drafts, future, strict), before.stamps)
+        report = _full_build(root, today, (drafts, future, strict), before.stamps, modules)
     lines = _report_lines(report, future)
     _echo(lines)
     if unchanged.enabled() and report.site is not None:
@@ -64,7 +65,7 @@ def build_command(
         found = (settings.site.timezone, settings.state.database)
         key = unchanged.command_key(options, given or today)
         out = unchanged.Outputs(report.site_dir.parent, report.left)
-        unchanged.keep(root, future, key, before, found, out, lines)
+        unchanged.keep(root, future, key, before, found, out, lines, modules)
 
 
 def _site_today(root: Path) -> date:
@@ -92,10 +93,12 @@ def _full_build(
     today: date | datetime,
     flags: tuple[bool, bool, bool],
     stamped: dict[str, unchanged.Stamp | None],
+    modules: dict[str, unchanged.Stamp | None] | None = None,
 ) -> BuildReport:
     """The whole build (`flags`: drafts, future, strict), with a progress bar on a terminal;
     the files `stamped` just before it (the package's among them) are not listed or stat'ed
-    again to key the essays."""
+    again to key the essays, and the modules loaded are stamped into `modules` as it runs
+    (for the manifest)."""
     with loading():  # the modules just loaded live as long as the process: never scan them
         from publish.cache.fingerprint import code_fingerprint
         from publish.cache.store import BuildCache
@@ -105,6 +108,7 @@ def _full_build(
     options = BuildOptions(today=today, drafts=drafts, future=future, strict=strict)
     cache = BuildCache.for_site(root)
     cache.stamped = {p: s[1:] for p, s in stamped.items() if s is not None and s[0] == 1}
+    cache.module_stamps = modules
     if cache.enabled:  # made now from the snapshot's listing and stamps of the package
         code_fingerprint(cache.stamped)
     with _BuildProgressBar() as bar:
@@ -116,11 +120,11 @@ def _report_lines(report: BuildReport, future: bool) -> Lines:
     lines: Lines = [(line, True) for line in problem_lines(report.warnings)]
     built = f"Built {len(report.published)} essay(s), {report.files} file(s) into"
     lines.append((f"{built} {report.site_dir}", False))
-    emails = len(list(report.email_dir.glob("*.eml")))
     lines.append(
         (
-            f"Emails (HTML, text, .eml) of the {emails} essay(s) a send could still need are "
-            f"in {report.email_dir}; 'publish send SLUG' makes any other when it is sent",
+            f"Emails (HTML, text, .eml) of the {report.emails} essay(s) a send could still "
+            f"need are in {report.email_dir}; 'publish send SLUG' makes any other when it "
+            "is sent",
             False,
         )
     )

@@ -46,7 +46,7 @@ def render_feeds(site: Site) -> OutputFiles:
 
     def feed(path: str, essays: list[Essay], title: str, make: Callable[[], str]) -> Deferred:
         reads = Reads(path, values=(title,), essays=tuple(essays))
-        return Deferred(reads, make, loads=load_feed_libraries)
+        return Deferred(reads, make, loads=load_feed_libraries, shares=contents)
 
     site_feeds = {
         "feed.xml": feed(

@@ -35,6 +35,9 @@ class Deferred(msgspec.Struct, frozen=True):
     # what making it loads first (a library's modules): loaded once by the build before its
     # workers are forked, so that each worker finds it loaded rather than loading it again
     loads: Callable[[], object] | None = None
+    # what making it makes along the way and shares with the contents of the same `shares`
+    # (the feeds' items, each made once in a process): the build makes those in one process
+    shares: object = None
 
 
 def made(value: Content | Deferred) -> Content:

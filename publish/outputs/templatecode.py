@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sys
 import weakref
 from collections.abc import Callable
@@ -138,10 +139,17 @@ class TemplateCode(BytecodeCache):
 
 
 def is_packaged(filename: str | None) -> bool:
-    """Whether a template's file is one of the packaged templates."""
+    """Whether a template's file is one of the packaged templates: one where the package
+    loader finds them (no link resolved: a template name holds no `..`), else one whose
+    resolved path lies in their folder."""
     if filename is None:
         return False
+    if filename.startswith(_PACKAGED_PREFIX):
+        return True
     return Path(filename).resolve().is_relative_to(_packaged_folder())
+
+
+_PACKAGED_PREFIX = os.path.join(PACKAGE_TEMPLATES, "")
 
 
 @functools.cache

@@ -3,6 +3,7 @@ the subscription service's links (unsubscribe, confirm) and the preview's unsubs
 
 from __future__ import annotations
 
+import functools
 import re
 
 import msgspec
@@ -68,8 +69,10 @@ def preview_unsubscribe_url(settings: Settings) -> str:
     return unsubscribe_url(settings, PREVIEW_TOKEN)
 
 
+@functools.lru_cache(maxsize=4096)
 def tag_slug(tag: str) -> str:
-    """The slug of a tag's page `tags/<slug>/`, transliterated from any script."""
+    """The slug of a tag's page `tags/<slug>/`, transliterated from any script (each tag's
+    once in a process: the pages and the feeds both ask for every tag's)."""
     return slugify(tag, fallback="tag")
 
 

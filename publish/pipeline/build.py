@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
@@ -33,9 +33,9 @@ from publish.content.site import select_published
 from publish.errors import Problem, PublishError
 from publish.i18n.words import one_build
 from publish.layout import BUILD_DIR
-from publish.model import Site
+from publish.model import Settings, Site
 from publish.pipeline.formats import FOLDERS, loading_libraries, loading_makers
-from publish.pipeline.load import Loaded, load
+from publish.pipeline.load import Loaded, Step, load
 from publish.pipeline.previewing import (
     PREVIEW_FOLDER,
     LeftOut,
@@ -43,6 +43,7 @@ from publish.pipeline.previewing import (
     left_out,
     with_planned_slots,
 )
+from publish.pipeline.unchanged import stamp_modules
 from publish.state.releases import Known
 from publish.state.unsent import emails_wanted
 from publish.support.locks import build_lock
@@ -93,6 +94,7 @@ class BuildReport(msgspec.Struct, frozen=True):
     known: Known | None = None  # what the site released, as the load read it
     # the status of everything in each output folder the commit updated in place, by path
     left: Mapping[str, Mapping[str, os.stat_result]] = msgspec.field(default_factory=dict)
+    emails: int = 0  # the emails (`.eml`) it wrote into `email_dir`
 
 
 def build(
@@ -118,7 +120,9 @@ def build(
         cache = cache.reading()
     out = output_dir(root, options)
     with build_lock(out) if write else contextlib.nullcontext(), one_build():
-        loaded = loaded or load(root, cache, loading_place_phase())
+        loaded = loaded or load(
+            root, cache, loading_place_phase(), partial(settled_steps, root, cache)
+        )
         from publish.pipeline.place import place_site  # see loading_place_phase
 
         site, known, warnings = loaded.site, loaded.known, loaded.warnings
@@ -149,10 +153,11 @@ def build(
         left_out=left_out(site, published, options.drafts),
         known=known,
         left=placed.left,
+        emails=placed.emails,
     )
 
 
-def loading_place_phase() -> list[Callable[[], object]]:
+def loading_place_phase() -> list[Step]:
     """Importing the place phase and the rows' makers and loading what making their files
     loads, step by step: taken while the workers parse, between their replies, so that this
     process, alone, does not do it after them, nor before it forks them (a build that forks
@@ -161,6 +166,25 @@ def loading_place_phase() -> list[Callable[[], object]]:
     whose runs in hand end before a step does waits for it."""
     jinja, *modules = [partial(importlib.import_module, name) for name in PLACE_PHASE]
     return [jinja, *loading_libraries(), *modules, *loading_makers()]
+
+
+def settled_steps(root: Path, cache: BuildCache, settings: Settings) -> list[Step]:
+    """The last steps taken while the workers parse, once the settings are read: loading
+    the templates the place phase renders most, in the site's language (see
+    `publish.pipeline.place.preload_templates`: it needs Jinja and the place phase's module,
+    the earlier steps' to import), then, where the command keeps a manifest of the build,
+    stamping the modules loaded so far (`publish.pipeline.unchanged.stamp_modules`)."""
+    steps: list[Step] = [partial(_preloaded_templates, root, cache, settings)]
+    if cache.module_stamps is not None:
+        steps.append(partial(stamp_modules, cache.module_stamps))
+    return steps
+
+
+def _preloaded_templates(root: Path, cache: BuildCache, settings: Settings) -> None:
+    """`preload_templates`, from the place phase's module (imported by an earlier step)."""
+    from publish.pipeline.place import preload_templates
+
+    preload_templates(root, cache, settings)
 
 
 def output_dir(root: Path, options: BuildOptions) -> Path:

@@ -63,7 +63,7 @@ def output_modes() -> tuple[int, int]:
     return 0o777 & ~mask, 0o666 & ~mask
 
 
-def set_mode(path: Path) -> None:
+def set_mode(path: Path | str) -> None:
     """Give one folder or file the output mode (each made by a build is created with it: a
     staging folder, a hard link to an earlier build's file, a file moved in, are not)."""
     folder_mode, file_mode = output_modes()
@@ -176,14 +176,30 @@ def recover_interrupted_swap(target: Path) -> None:
 def remove_leftovers(parent: Path, names: Iterable[str]) -> None:
     """Remove what killed builds left beside the folders `names`: staging folders, set-aside
     old trees (put back if their folder is missing) and a half-written journal."""
+    stagings = tuple(f".{name}-new-" for name in names)
     for name in names:
         _finish_legacy_commit(parent, name)
         recover_interrupted_swap(parent / name)
         shutil.rmtree(old_path(parent / name), ignore_errors=True)
-        for staging in parent.glob(f".{name}-new-*"):
-            shutil.rmtree(staging, ignore_errors=True)
-    for half_written in parent.glob(f".{JOURNAL_NAME}.*.tmp"):
-        half_written.unlink(missing_ok=True)
+    for entry in _names_in(parent):  # one listing for all (no pattern to compile)
+        if entry.startswith(stagings):
+            shutil.rmtree(parent / entry, ignore_errors=True)
+        elif _half_written_journal(entry):
+            (parent / entry).unlink(missing_ok=True)
+
+
+def _names_in(folder: Path) -> list[str]:
+    """The names in a folder (none when it cannot be listed)."""
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def _half_written_journal(name: str) -> bool:
+    """Whether a name is a journal's file being written (`.<journal>.*.tmp`)."""
+    start, end = f".{JOURNAL_NAME}.", ".tmp"
+    return name.startswith(start) and name.endswith(end) and len(name) >= len(start + end)
 
 
 def _finish_legacy_commit(parent: Path, name: str) -> None:

@@ -18,13 +18,13 @@ import contextlib
 import os
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import msgspec
 
 from publish.cache.store import read_json_file, write_json_file
-from publish.pipeline.journal import Listing, listed_tree
+from publish.pipeline.journal import Listing, folders_of, listed_tree
 from publish.support.stamps import RACY_NS
 
 MAGIC = b"PUBLIST1"
@@ -145,3 +145,36 @@ def keep(target: Path, status: Mapping[str, os.stat_result], taken: int, kept_at
     if not write_json_file(kept_at, MAGIC, listing):
         with contextlib.suppress(OSError):
             kept_at.unlink(missing_ok=True)
+
+
+class NewTree(Mapping[str, os.stat_result]):
+    """The status of everything under `target`, a tree swapped in where there was none, by
+    path, without listing it: each file the build staged as the process that wrote it found
+    it (`written`: nothing touches it after, a swap renames its folder only), each folder and
+    any other file of `places` (a finisher's) read when first asked for."""
+
+    def __init__(
+        self, target: Path, places: Mapping[str, object], written: Mapping[str, os.stat_result]
+    ):
+        self.target, self.places, self.written = target, places, written
+        self._status: dict[str, os.stat_result] | None = None
+
+    def _read(self) -> dict[str, os.stat_result]:
+        """Every status, the files' as written and the rest read now (once)."""
+        if self._status is None:
+            base = str(self.target)
+            status = {f"{base}/{relative}": found for relative, found in self.written.items()}
+            others = self.places.keys() - self.written.keys()
+            for relative in [*others, *(folders_of(self.places) - {"."})]:
+                status[f"{base}/{relative}"] = os.lstat(f"{base}/{relative}")
+            self._status = status
+        return self._status
+
+    def __getitem__(self, path: str) -> os.stat_result:
+        return self._read()[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())

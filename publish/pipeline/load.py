@@ -41,21 +41,31 @@ class Loaded(msgspec.Struct, frozen=True):
         return self.known.bind(self.files)
 
 
+Step = Callable[[], object]
+# The steps a site's settings call for (`load`'s `settled`), made once they are read.
+SettledSteps = Callable[[Settings], Sequence[Step]]
+
+
 def load(
-    root: Path, cache: BuildCache | None = None, meanwhile: Sequence[Callable[[], object]] = ()
+    root: Path,
+    cache: BuildCache | None = None,
+    meanwhile: Sequence[Step] = (),
+    settled: SettledSteps | None = None,
 ) -> Loaded:
     """Read every file of the site at `root`, each essay's parse and the bodies the output
     table shows kept in `cache` (the site's own when none is given), an essay taking a
     built-in address refused; then the releases, read once and applied. While worker
     processes parse the essays (when there are many), this one takes the steps of
-    `meanwhile`, one at a time between the workers' replies. A
-    PublishError for any error in the files or the releases."""
+    `meanwhile`, then those `settled` gives for the site's settings, one at a time between
+    the workers' replies. A PublishError for any error in the files or the releases."""
     cache = cache or BuildCache.for_site(root)
     read_first: list[Known] = []  # read by the plan, once the settings are known
+    steps = list(meanwhile)  # the settled steps added by the plan, before any is taken
 
     def plan(root: Path, settings: Settings) -> Callable[[Essay], Sequence[Rendering]]:
         known = recorded_releases(root, settings)
         read_first.append(known)
+        steps.extend(settled(settings) if settled is not None else ())
         address = partial(known.address, root)
         return essay_bodies(root, settings, BODIES, ImageSizes(root, cache), address)
 
@@ -64,7 +74,7 @@ def load(
         parse=essays.read_essay,
         plan=plan,
         build_cache=cache,
-        meanwhile=meanwhile,
+        meanwhile=steps,
         pairs=BODY_PAIRS,
     )
     files, warnings = read_files(root, reader, cache, ROUTES)

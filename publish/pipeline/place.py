@@ -11,6 +11,7 @@ modules before it forks them).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import date, datetime
@@ -21,12 +22,20 @@ from typing import Any
 import msgspec
 from jinja2 import Environment
 
-from publish.cache.outputs import FileStamp, OutputKeys, OutputMemo
+from publish.cache.outputs import OutputKeys, OutputMemo
 from publish.cache.store import BuildCache
 from publish.errors import Problem, refuse_problems
-from publish.model import Site
+from publish.i18n.templates import localized
+from publish.i18n.words import words_for
+from publish.layout import EMAIL_FOLDER, TEMPLATES_DIR
+from publish.model import Settings, Site
 from publish.outputs.files import Content, Deferred, OutputFiles, as_bytes, made
-from publish.outputs.templates import folder_stamp, load_rendered, template_environment
+from publish.outputs.templates import (
+    folder_stamp,
+    load_rendered,
+    load_templates,
+    template_environment,
+)
 from publish.pipeline import finishers
 from publish.pipeline.checker import CheckMemo, check_trees
 from publish.pipeline.finishers import StagedView, run_finishers
@@ -54,12 +63,13 @@ Progress = Callable[[BuildProgress], None]
 
 class Placed(msgspec.Struct, frozen=True):
     """What the place phase made: how many files the web folder holds, every problem met
-    (the load's warnings first), and the status of everything in each output folder the
-    commit updated in place, by path (empty for `check`)."""
+    (the load's warnings first), the status of everything in each output folder the commit
+    updated in place, by path (empty for `check`), and how many emails it made."""
 
     files: int
     problems: list[Problem]
     left: Mapping[str, Mapping[str, os.stat_result]] = msgspec.field(default_factory=dict)
+    emails: int = 0  # the `.eml` files of the email folder
 
 
 def place_site(
@@ -106,7 +116,9 @@ def place_site(
     else:
         memo = CheckMemo(cache.root) if cache.enabled else None
         finish(check_trees(folders, rendering.make, memo))
-    return Placed(len(folders[0].files), problems, left)
+    mailed = [folder.files for folder in folders if folder.target.name == EMAIL_FOLDER]
+    emails = sum(path.endswith(".eml") for files in mailed for path in files)
+    return Placed(len(folders[0].files), problems, left, emails)
 
 
 def gather(
@@ -135,6 +147,16 @@ def shared_templates(folder: Path, cache: BuildCache) -> Environment:
     return found[1]
 
 
+def preload_templates(root: Path, cache: BuildCache, settings: Settings) -> None:
+    """Make the site's templates environment (kept in `cache`, see `shared_templates`) and
+    load every page template in the site's language: what the place phase renders most,
+    loaded while the essays are parsed (a build takes it as a step then) rather than after
+    them, alone. The templates of essays in other languages, and the emails', are loaded
+    before the place phase forks its workers (`load_rendered`)."""
+    templates = shared_templates(root / TEMPLATES_DIR, cache)
+    load_templates(localized(templates, words_for(settings.site.language, root)), ".html")
+
+
 def decide(
     published: Site,
     gathered: Mapping[str, OutputFiles],
@@ -161,7 +183,7 @@ def decide(
 
 def keyed(keys: OutputKeys, value: Deferred) -> Deferred:
     """A deferred content with its key (see `output_key`)."""
-    return Deferred(value.reads, value.make, output_key(keys, value), value.loads)
+    return msgspec.structs.replace(value, key=output_key(keys, value))
 
 
 def output_key(keys: OutputKeys, value: Deferred) -> str | None:
@@ -198,9 +220,9 @@ class Rendering:
         """Each value's content, in order."""
         return self._told(values, made_contents(values, self.before_fork))
 
-    def place(self, placings: Sequence[Placing]) -> Iterator[FileStamp]:
+    def place(self, placings: Sequence[Placing]) -> Iterator[os.stat_result]:
         """Each file made and written where it is staged, the heaviest first (see
-        `heaviest_first`); the stamp of each, in the order given, once all are written."""
+        `heaviest_first`); the status of each, in the order given, once all are written."""
         ordered = heaviest_first(placings)
         told = self._told([p.content for p in ordered], placed_files(ordered, self.before_fork))
         stamps = {id(placing): stamp for placing, stamp in zip(ordered, told, strict=True)}
@@ -234,8 +256,45 @@ def made_contents(
 def heaviest_first(placings: Sequence[Placing]) -> list[Placing]:
     """The placings with the pages that list the most essays or glossary entries first (the
     archive, the glossary, the tags), the others in their order: made last, one such page
-    would leave a worker making it alone while the others wait."""
-    return sorted(placings, key=lambda placing: -_listed(placing.content))
+    would leave a worker making it alone while the others wait. Contents that share what
+    they make (`Deferred.shares`: the feeds) come first of all, together, in their order
+    (one run, see `shared_runs`)."""
+    sharing = {id(shares): number for number, shares in enumerate(_shares_of(placings))}
+
+    def weight(placing: Placing) -> tuple[int, int]:
+        content = placing.content
+        shares = content.shares if isinstance(content, Deferred) else None
+        if shares is not None:
+            return (0, sharing[id(shares)])
+        return (1, -_listed(content))
+
+    return sorted(placings, key=weight)
+
+
+def _shares_of(placings: Sequence[Placing]) -> list[object]:
+    """What the placings' contents share (`Deferred.shares`), each once, in order."""
+    found = (p.content.shares for p in placings if isinstance(p.content, Deferred))
+    return list({id(shares): shares for shares in found if shares is not None}.values())
+
+
+def shared_runs(values: Sequence[Content | Deferred], participants: int, longest: int) -> list[int]:
+    """The lengths of the runs `values` are made in (see `weighed_runs`), each stretch of
+    neighbouring contents that share what they make (`Deferred.shares`) one run, so that one
+    process makes them all (making what they share once, not once in each process)."""
+    runs: list[int] = []
+    for shares, stretch in itertools.groupby(values, key=_shares):
+        values_in = list(stretch)
+        if shares is not None:
+            runs.append(len(values_in))
+            continue
+        weights = [1 + _listed(value) for value in values_in]
+        runs += weighed_runs(weights, participants, longest)
+    return runs
+
+
+def _shares(value: Content | Deferred) -> object:
+    """What a content shares with others (`Deferred.shares`), if anything."""
+    return value.shares if isinstance(value, Deferred) else None
 
 
 def _listed(content: Content | Deferred) -> int:
@@ -247,9 +306,9 @@ def _listed(content: Content | Deferred) -> int:
 
 def placed_files(
     placings: Sequence[Placing], before_fork: Callable[[], None] | None = None
-) -> Iterator[FileStamp]:
+) -> Iterator[os.stat_result]:
     """Each file made and written where it is staged, in order (see `shared_out`): the
-    workers write what they make, so only each file's stamp comes back here."""
+    workers write what they make, so only each file's status comes back here."""
     contents = [p.content for p in placings]
     return shared_out(placings, contents, place, place, False, before_fork)
 
@@ -278,7 +337,7 @@ def shared_out(
         loads()  # once here rather than once in each worker
     participants = workers + 1  # this process makes runs too
     longest = max(1, min(MAX_RUN, -(-len(tasks) // (participants * 8))))
-    runs = weighed_runs([1 + _listed(value) for value in values], participants, longest)
+    runs = shared_runs(values, participants, longest)
     ahead = RUNS_AHEAD if bounded else None
     yield from in_forked_runs(tasks, forked, workers, runs, ahead, here=here)
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import msgspec
 
-from publish.cache.outputs import FileStamp, file_stamp
 from publish.outputs.files import Content, Deferred, as_bytes, made
 from publish.pipeline.journal import set_mode
 
@@ -29,22 +28,22 @@ class Placing(msgspec.Struct, frozen=True):
     first (those of a new tree it is the first file of, outermost first)."""
 
     content: Content | Deferred
-    path: Path
+    path: Path | str  # as text where the writer makes many (no path object for each)
     previous: Path | None = None
     new_folders: tuple[str, ...] = ()
 
 
-# What stages files: each placing made and written, in order (the stamp of each yielded once
-# its file is in place, see `place`). The build passes its own, which makes and writes in
-# worker processes.
-Placer = Callable[[Sequence[Placing]], Iterable[FileStamp]]
+# What stages files: each placing made and written, in order (the status of each yielded
+# once its file is in place, see `place`). The build passes its own, which makes and writes
+# in worker processes.
+Placer = Callable[[Sequence[Placing]], Iterable[os.stat_result]]
 
 
-def place(placing: Placing) -> FileStamp:
+def place(placing: Placing) -> os.stat_result:
     """Make one file's content and write it where it is staged, after the folders it makes
-    (its folder made too if another worker's file has yet to make it); its stamp as written,
-    for the output memo (taken where it is written, so the build need not look at the file
-    again)."""
+    (its folder made too if another worker's file has yet to make it); its status as
+    written, for the output memo and the stamps of the tree (taken where it is written, so
+    the build need not look at the file again)."""
     data = as_bytes(made(placing.content))
     for folder in placing.new_folders:
         _folder_made_here(folder)
@@ -64,24 +63,24 @@ def _folder_made_here(folder: str) -> None:
         os.makedirs(folder, exist_ok=True)
 
 
-def placed_in_turn(placings: Sequence[Placing]) -> Iterator[FileStamp]:
+def placed_in_turn(placings: Sequence[Placing]) -> Iterator[os.stat_result]:
     """Each file made and staged here, one at a time, in order."""
     return map(place, placings)
 
 
-def _written(path: Path, data: bytes) -> FileStamp:
-    """Write a new file (with the output mode: 0o666 less the umask) and give its stamp; its
+def _written(path: Path | str, data: bytes) -> os.stat_result:
+    """Write a new file (with the output mode: 0o666 less the umask) and give its status; its
     folder is made here only if the file that makes it, in another worker, has yet to."""
     try:
         descriptor = os.open(path, _WRITE_FLAGS, 0o666)
     except FileNotFoundError:
-        os.makedirs(path.parent, exist_ok=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         descriptor = os.open(path, _WRITE_FLAGS, 0o666)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(descriptor, view) :]
-        return file_stamp(os.fstat(descriptor))
+        return os.fstat(descriptor)
     finally:
         os.close(descriptor)
 
@@ -99,7 +98,7 @@ def folders_to_make(tree: Path, relative: str, folders: set[str]) -> tuple[str, 
     return tuple(f"{tree}/{folder}" for folder in reversed(missing))
 
 
-def linked(previous: Path, path: Path) -> bool:
+def linked(previous: Path, path: Path | str) -> bool:
     """Hard-link the previous build's file into the new tree, if this file system can (with
     the output mode, as every file the build makes is created with it)."""
     try:
@@ -110,12 +109,12 @@ def linked(previous: Path, path: Path) -> bool:
     return True
 
 
-def _write_file(path: Path, content: Content, previous: Path) -> FileStamp:
+def _write_file(path: Path | str, content: Content, previous: Path) -> os.stat_result:
     """Write one file; an unchanged file is hard-linked, not rewritten (written, if its
-    folder is another worker's file's to make and not made yet). Its stamp."""
+    folder is another worker's file's to make and not made yet). Its status."""
     data = as_bytes(content)
     if holds_bytes(previous, data) and linked(previous, path):
-        return file_stamp(os.stat(path))
+        return os.stat(path)
     return _written(path, data)
 
 

@@ -192,6 +192,16 @@ def module_paths() -> list[str]:
     return sorted(str(path) for path in found if isinstance(path, str))
 
 
+def stamp_modules(into: dict[str, Stamp | None]) -> None:
+    """Stamp each module loaded so far (see `module_paths`) into `into`, but publish's own
+    (stamped with its package): a build takes this step while its workers parse, and `keep`
+    stamps only the modules loaded after it."""
+    package = f"{PACKAGE}{os.sep}"
+    for path in module_paths():
+        if path not in into and not path.startswith(package):
+            into[path] = stamp_of(path)
+
+
 class Outputs(NamedTuple):
     """A build's output folder, and the status of everything in each of its folders the
     writer updated in place (by the folder's path: it knows them without listing again)."""
@@ -274,24 +284,26 @@ def keep(
     found: tuple[str, str],
     outputs: Outputs,
     lines: Sequence[tuple[str, bool]],
+    modules: Mapping[str, Stamp | None] | None = None,
 ) -> bool:
     """After a full build: keep its manifest, if no input changed while it ran and the
     state database is the one stamped before it (`found` is the site's time zone and
-    database setting); otherwise remove any old one. Whether it was kept."""
+    database setting); otherwise remove any old one. Whether it was kept. `modules` are the
+    stamps of modules the build took as it ran (`stamp_modules`), not taken again."""
     timezone, database = found
     path = manifest_path(root, preview)
     with contextlib.suppress(OSError):
         path.unlink(missing_ok=True)
     stamped = str(root / database) in before.stamps
-    after = {p: stamp_of(p) for p in before.stamps}  # a file added shows in its folder's
-    if not stamped or after != before.stamps or root_listing(root) != before.listing:
+    if not stamped or not _still(before.stamps) or root_listing(root) != before.listing:
         if database != DEFAULT_DATABASE:  # the next build stamps this one before it runs
             _write(path, Manifest(VERSION, "", {}, {}, "", [], timezone, database))
         return False
     stamps = dict(before.stamps)
+    taken = modules or {}
     for module in module_paths():
         if module not in stamps:  # publish's own modules are stamped with its package
-            stamps[module] = stamp_of(module)
+            stamps[module] = taken[module] if module in taken else stamp_of(module)
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)  # before the output folders are stamped
     stamps.update(output_stamps(outputs))
@@ -299,6 +311,20 @@ def keep(
         VERSION, key, stamps, before.hashes, before.listing, list(lines), timezone, database
     )
     return _write(path, manifest)
+
+
+def _still(stamps: Mapping[str, Stamp | None]) -> bool:
+    """Whether the site's inputs among `stamps` stamp now as they did before the build (a
+    file added shows in its folder's stamp). Publish's own files are not stamped again (the
+    code fingerprint and the snapshot stamp them already): a change to one while the build
+    ran shows against its stamp taken before, which the manifest keeps, so the next build
+    runs in full all the same."""
+    package = f"{PACKAGE}{os.sep}"
+    return all(
+        stamp_of(path) == stamp
+        for path, stamp in stamps.items()
+        if not path.startswith(package) and path != str(PACKAGE)
+    )
 
 
 def _write(path: Path, manifest: Manifest) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from publish.cache.outputs import FileStamp, OutputMemo
+from publish.cache.outputs import FileStamp, OutputMemo, file_stamp
 from publish.errors import PublishError
 from publish.outputs.files import Content, Deferred, as_bytes
 from publish.pipeline import listings
@@ -97,6 +97,8 @@ class Prepared(msgspec.Struct):
     # where each file lies until the commit (a file left in place: its path as text)
     places: dict[str, Path | str] = msgspec.field(default_factory=dict)
     listed: Listing | None = None  # the tree before an update in place
+    # a new tree where there was none: the status of each file the stage wrote, as written
+    written: dict[str, os.stat_result] | None = None
 
     def add(self, files: Mapping[str, Content], source: str) -> None:
         """Stage more files (a finisher's), refusing a path the folder already has."""
@@ -135,9 +137,10 @@ def write_trees(
     folders: Sequence[OutputFolder],
     stage: Placer = placed_in_turn,
     finish: Finish | None = None,
-) -> dict[str, dict[str, os.stat_result]]:
+) -> dict[str, Mapping[str, os.stat_result]]:
     """Replace each folder with exactly its files, all of them in one atomic commit; the
-    status of everything under each folder updated in place, by the folder's path.
+    status of everything under each folder updated in place, or swapped in where there was
+    none (`listings.NewTree`), by the folder's path.
 
     The folders share one parent, which holds the journal. A deferred content is made only
     when its folder's memo cannot vouch for the previous build's file; `stage` makes and
@@ -166,11 +169,13 @@ def write_trees(
     replay(parent, journal)
     for done in prepared:
         done.after_commit()
-    left: dict[str, dict[str, os.stat_result]] = {}
+    left: dict[str, Mapping[str, os.stat_result]] = {}
     for folder, done in zip(folders, prepared, strict=True):
         if done.listed is not None and folder.memo is not None:
             left[str(folder.target)] = status = status_after(done.listed, folder.target, done.entry)
             listings.keep(folder.target, status, done.listed.taken, folder.memo.listing)
+        elif done.written is not None:
+            left[str(folder.target)] = listings.NewTree(folder.target, done.places, done.written)
     return left
 
 
@@ -212,9 +217,12 @@ def _new_staging(target: Path) -> Path:
 def _stage_tree(
     files: Mapping[str, Content | Deferred], target: Path, memo: OutputMemo | None, stage: Placer
 ) -> Prepared:
-    """Write a whole new tree beside `target`, to be swapped in."""
+    """Write a whole new tree beside `target`, to be swapped in (each path as text: no path
+    object made for each file)."""
     staging = _new_staging(target)
     had_tree = target.is_dir()  # else no file of it to compare with, nor to stat
+    base, old = f"{staging}/", f"{target}/"
+    written: dict[str, os.stat_result] = {}
     try:
         folders: set[Path] = set()  # made here, for the files linked
         placed: set[str] = set()  # made, or to be made by a file staged before
@@ -223,8 +231,8 @@ def _stage_tree(
                 relative,
                 Placing(
                     content,
-                    staging / relative,
-                    target / relative if had_tree else None,
+                    base + relative,
+                    Path(old + relative) if had_tree else None,
                     folders_to_make(staging, relative, placed),
                 ),
             )
@@ -232,16 +240,18 @@ def _stage_tree(
             if not _kept(staging, relative, content, target, memo, folders)
         ]
         placings = [placing for _, placing in todo]
-        for (relative, placing), stamp in zip(todo, stage(placings), strict=True):
+        for (relative, placing), status in zip(todo, stage(placings), strict=True):
             content = placing.content
+            written[relative] = status
             if memo is not None and isinstance(content, Deferred) and content.key is not None:
-                memo.record(relative, content.key, placing.path, stamp)
+                memo.record(relative, content.key, placing.path, file_stamp(status))
         set_mode(staging)  # what is made in it is created with its mode
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     entry = {"kind": "swap", "folder": target.name, "staging": staging.name}
-    return Prepared(entry, staging, lambda: None, {r: staging / r for r in files})
+    places: dict[str, Path | str] = {relative: base + relative for relative in files}
+    return Prepared(entry, staging, lambda: None, places, written=None if had_tree else written)
 
 
 def _kept(
@@ -254,7 +264,7 @@ def _kept(
 ) -> bool:
     """Link the previous build's file when the memo vouches for it; whether it was."""
     key = content.key if isinstance(content, Deferred) else None
-    if memo is None or key is None or not memo.holds(relative, key, target / relative):
+    if memo is None or key is None or not memo.holds(relative, key, f"{target}/{relative}"):
         return False
     path = _folder_made(staging / relative, folders)
     if not linked(target / relative, path):
@@ -347,10 +357,10 @@ def _stage_update(
             Placing(content, staging / str(number))
             for number, (_, content) in enumerate(plan.writes)
         ]
-        for (relative, _), placing, stamp in zip(
+        for (relative, _), placing, status in zip(
             plan.writes, placings, stage(placings), strict=True
         ):
-            places[relative], stamps[relative] = placing.path, stamp
+            places[relative], stamps[relative] = placing.path, file_stamp(status)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
