@@ -151,16 +151,20 @@ def _runs(draw: st.DrawFn) -> list[int]:
     ahead=st.sampled_from([None, 1, 2, 4]),
     workers=st.sampled_from([1, 2, 3]),
     parent_too=st.booleans(),
+    hold=st.sampled_from([1, 2, 3]),
 )
 @settings(max_examples=25)
 def test_whatever_the_runs_and_the_bound_every_value_comes_back_in_order(
-    runs: list[int], ahead: int | None, workers: int, parent_too: bool
+    runs: list[int], ahead: int | None, workers: int, parent_too: bool, hold: int
 ) -> None:
-    """Made by the workers alone or with the calling process (`here`), in any runs."""
+    """Made by the workers alone or with the calling process (`here`), in any runs, each
+    worker holding up to `hold` of them."""
     values = list(range(sum(runs)))
     descriptors = len(os.listdir("/proc/self/fd"))
     here = _now_and_then_slow if parent_too else None
-    made = list(in_forked_runs(values, _now_and_then_slow, workers, runs, ahead, here=here))
+    made = list(
+        in_forked_runs(values, _now_and_then_slow, workers, runs, ahead, here=here, hold=hold)
+    )
     assert [value for value, _ in made] == [value * 3 for value in values]
     stopped = in_forked_runs(values, _now_and_then_slow, workers, runs, ahead)
     first = next(stopped)
@@ -190,6 +194,47 @@ def test_the_calling_process_makes_runs_too_once_its_steps_are_taken() -> None:
     assert os.getpid() in makers, "the calling process made runs"
     assert len(set(makers)) == 2, "and the worker made the others"
     assert stepped == [os.getpid(), os.getpid()]
+
+
+def _made_then_told(told: Path, value: int) -> tuple[int, int]:
+    """In the worker: the value made, and a line added to `told` for it."""
+    with told.open("a") as lines:
+        lines.write(f"{value}\n")
+    return value, os.getpid()
+
+
+def _made_once_the_worker_made_two(told: Path, value: int) -> tuple[int, int]:
+    """In the calling process: its first value made only once the worker has made two
+    (a ChildProcessError-free failure, not a wait without end, if it never does)."""
+    deadline = time.monotonic() + 20
+    while len(told.read_text().split()) < 2:
+        if time.monotonic() > deadline:
+            raise AssertionError("the worker made fewer than two values: it held one run")
+        time.sleep(0.005)
+    return value, os.getpid()
+
+
+def test_a_worker_holding_two_runs_never_waits_for_the_caller_to_hand_it_the_next(
+    tmp_path: Path,
+) -> None:
+    """With `hold=2` a worker is handed its next run before it ends the one it makes, so it
+    never waits while the calling process makes a value of its own (what the parse does:
+    its essays weigh alike, and no value waits for another); with one run held it would."""
+    told = tmp_path / "told"
+    told.write_text("")
+    made = list(
+        in_forked_runs(
+            list(range(6)),
+            functools.partial(_made_then_told, told),
+            1,
+            1,
+            None,
+            here=functools.partial(_made_once_the_worker_made_two, told),
+            hold=2,
+        )
+    )
+    assert [value for value, _ in made] == list(range(6))
+    assert len({pid for _, pid in made}) == 2, "both processes made values"
 
 
 def test_a_build_forks_one_worker_fewer_than_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -444,7 +444,16 @@ def _parse_missing(
         found = list(map(cache.parse_pair, pairs))
     else:
         runs = weighed_runs([1] * len(pairs), workers + 1, 32)  # small results: flat memory
-        found = in_forked_runs(  # each attached as it comes
-            pairs, cache.parse_pair, workers, runs, meanwhile=meanwhile, here=cache.parse_pair
+        # each attached as it comes; essays weigh alike and none waits for another, so a
+        # worker holds its next run as it parses one (never waiting for this process to end
+        # an essay of its own before it is handed more)
+        found = in_forked_runs(
+            pairs,
+            cache.parse_pair,
+            workers,
+            runs,
+            meanwhile=meanwhile,
+            here=cache.parse_pair,
+            hold=2,
         )
     return [cache.attach(made, path) for made, (path, _) in zip(found, pairs, strict=True)]

@@ -103,6 +103,7 @@ def in_forked_runs(
     ahead: int | None = RUNS_AHEAD,
     meanwhile: Sequence[Callable[[], object]] = (),
     here: Callable[[Any], Any] | None = None,
+    hold: int = 1,
 ) -> Iterator[Any]:
     """`make(value)` for each value, in order, made by `workers` forked processes (which
     inherit `values` and `make`, never pickled), each task a run of `run` neighbouring values
@@ -114,8 +115,13 @@ def in_forked_runs(
     its next run, while the workers make theirs (what the parent would otherwise do after
     them, alone); then, with `here` (this process's own maker of one value, giving what
     `make` gives or its equal), this process makes the next run itself whenever no reply
-    waits. A PublishError raised while making is raised here, with its problems; a worker
-    that dies (killed -9) is a ChildProcessError, never a wait without end."""
+    waits. Each worker holds up to `hold` runs (the one it makes and those handed to it
+    ahead), one more while steps are left: one, where a run may wait for others (a page
+    made once the rest are), so that none waits behind a long one; two, where values weigh
+    alike and none waits for another (the parse), so that a worker never waits for this
+    process to end a value of its own before it is handed its next run. A PublishError
+    raised while making is raised here, with its problems; a worker that dies (killed -9)
+    is a ChildProcessError, never a wait without end."""
     lengths = _run_lengths(len(values), run)
     if not lengths:
         return
@@ -123,7 +129,7 @@ def in_forked_runs(
     window = None if ahead is None else participants * ahead * max(lengths)
     team = _Team(workers, values, make)
     try:
-        yield from team.runs(lengths, window, meanwhile, here)
+        yield from team.runs(lengths, window, meanwhile, here, hold)
     finally:
         team.end()
 
@@ -231,14 +237,14 @@ class _Team:
         window: int | None,
         meanwhile: Sequence[Callable[[], object]] = (),
         here: Callable[[Any], Any] | None = None,
+        hold: int = 1,
     ) -> Iterator[Any]:
         """What each run made, in order, the runs handed out as workers become free (no
-        more than `window` values made or in hand beyond what the caller has taken); each
-        step of `meanwhile` taken when no reply is waiting (while steps are left, each worker
-        holds a run beyond the one it makes, so that it never waits for a step to end); then,
-        with `here`, the next run made here one value at a time, the workers' replies
-        answered between two values (so a worker holds one run: none waits behind a long
-        one)."""
+        more than `window` values made or in hand beyond what the caller has taken), each
+        worker holding up to `hold` runs; each step of `meanwhile` taken when no reply is
+        waiting (while steps are left, each worker holds a run more, so that it never waits
+        for a step to end); then, with `here`, the next run made here one value at a time,
+        the workers' replies answered between two values."""
         steps = list(reversed(meanwhile))  # taken from the end: the first step first
         starts = [0, *itertools.accumulate(lengths[:-1])]
         made: dict[int, list[Any]] = {}
@@ -260,7 +266,7 @@ class _Team:
             room = handed < len(lengths) and (
                 window is None or held == 0 or held + lengths[handed] <= window
             )
-            for depth in range(1, 3 if steps else 2):
+            for depth in range(1, hold + (2 if steps else 1)):
                 for member in self.members:
                     if len(member.runs) < depth and room:
                         self._hand(member, handed, starts[handed], lengths[handed])
