@@ -35,6 +35,10 @@ class KeptRenderings(ABC):
     def rendered(self, render: Callable[[Any, Any], str], context: Any) -> str:
         """What `render(tokens, context)` returns, kept or rendered now."""
 
+    def rendered_utf8(self, render: Callable[[Any, Any], str], context: Any) -> bytes:
+        """`rendered(render, context)` in UTF-8 (a kept body's bytes as they are kept)."""
+        return self.rendered(render, context).encode("utf-8")
+
 
 class ImageSize(NamedTuple):
     """The pixel size of an image an essay shows, by its source as the essay writes it."""

@@ -67,6 +67,26 @@ def render_bodies(
 
 def read_body(path: Path, span: Span) -> str | None:
     """The body at `span` of a pack, or None when it is absent or fails its checksum."""
+    data = _checked(path, span)
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def read_body_utf8(path: Path, span: Span) -> bytes | None:
+    """The body at `span` of a pack in UTF-8, as it is kept (what `read_body` decodes), or
+    None where `read_body` gives None."""
+    data = _checked(path, span)
+    if data is None or not (data.isascii() or _is_utf8(data)):
+        return None
+    return data
+
+
+def _checked(path: Path, span: Span) -> bytes | None:
+    """The bytes at `span` of a pack, or None when they are absent or fail their checksum."""
     offset, length, checksum = span
     try:
         data = os.pread(_opened(path), length, offset)
@@ -74,10 +94,16 @@ def read_body(path: Path, span: Span) -> str | None:
         return None
     if len(data) != length or zlib.crc32(data) != checksum:
         return None
+    return data
+
+
+def _is_utf8(data: bytes) -> bool:
+    """Whether `data` is UTF-8 (Python's own decoder asked)."""
     try:
-        return data.decode("utf-8")
+        data.decode("utf-8")
     except UnicodeDecodeError:
-        return None
+        return False
+    return True
 
 
 OPEN_PACKS = 8  # packs kept open for their bodies
@@ -173,6 +199,17 @@ class KeptBody(Sequence[Token], KeptRenderings):
             if key in self.repaired:
                 return self.repaired[key]
         return render(self.load(), context)
+
+    def rendered_utf8(self, render: Renderer, context: Any) -> bytes:
+        """`rendered(render, context)` in UTF-8: a kept body's bytes as the pack holds them
+        (never decoded to text only to be encoded again)."""
+        key = body_key(render, context)
+        span = self.spans.get(key)
+        if key not in self.repaired and span is not None:
+            data = read_body_utf8(self.path, span)
+            if data is not None:
+                return data
+        return self.rendered(render, context).encode("utf-8")
 
     def load(self) -> Sequence[Token]:
         """The essay's tokens, parsed again."""

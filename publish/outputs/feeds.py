@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from publish.layout import ESSAYS_DIR
 from publish.model import Essay, Site
 from publish.outputs.entries import entry_id, feed_content
+from publish.outputs.feedtext import FeedTexts
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.urls import essay_url, page_url, resolve_url, tag_groups
 from publish.support.jsontext import indented_json
@@ -61,8 +62,10 @@ def render_feeds(site: Site) -> OutputFiles:
             "atom.xml",
             newest,
             settings.title,
-            lambda: _generator(site, newest, contents, "atom.xml", "", settings.title).atom_str(
-                pretty=True
+            lambda: contents.texts.put_back(
+                _generator(site, newest, contents, "atom.xml", "", settings.title).atom_str(
+                    pretty=True
+                )
             ),
         ),
         "feed.json": feed(
@@ -117,20 +120,22 @@ def _rss_document(
     channel = contents.keep_items(new, document)
     if channel is None:  # not the shape lxml writes: feedgen's own document, whole
         fg = _generator(site, essays, contents, feed_path, page_path, title)
-        return fg.rss_str(pretty=True)
+        return contents.texts.put_back(fg.rss_str(pretty=True))
     return b"".join([channel, *(contents.items[essay.slug] for essay in essays), CHANNEL_END])
 
 
 class FeedContents:
     """Each essay's feed content, rendered once when a feed first needs it, and its feed
     entry, made once in a process and added to every feed that carries the essay (the main
-    feeds and its tags' feeds: an entry holds nothing of the feed it is in)."""
+    feeds and its tags' feeds: an entry holds nothing of the feed it is in), holding a
+    placeholder for its content, escaped once (see `publish.outputs.feedtext`)."""
 
     def __init__(self, site: Site):
         self.site = site
         self.contents: dict[str, str] = {}
         self.entries: dict[str, FeedEntry] = {}
         self.items: dict[str, bytes] = {}  # each essay's RSS item as lxml wrote it in a feed
+        self.texts = FeedTexts()  # the contents the entries hold placeholders for
 
     def of(self, essays: Sequence[Essay]) -> dict[str, str]:
         """The contents of `essays` (and of any rendered before), by slug."""
@@ -156,7 +161,8 @@ class FeedContents:
         channel_end = len(document) - len(CHANNEL_END)
         bounds = [*starts, channel_end]
         for number, essay in enumerate(essays):
-            self.items[essay.slug] = document[bounds[number] : bounds[number + 1]]
+            item = document[bounds[number] : bounds[number + 1]]
+            self.items[essay.slug] = self.texts.put_back(item)
         return document[: bounds[0]]
 
     def add_entry(self, fg: FeedGenerator, essay: Essay) -> None:
@@ -167,7 +173,8 @@ class FeedContents:
             fg.add_entry(kept)
         else:
             content = self.of([essay])[essay.slug]
-            self.entries[essay.slug] = _add_entry(fg, self.site, essay, content)
+            placed = self.texts.placeholder(content)
+            self.entries[essay.slug] = _add_entry(fg, self.site, essay, placed)
 
 
 def load_feed_libraries() -> None:
@@ -236,7 +243,7 @@ def _with_stylesheet(document: bytes, href: str) -> bytes:
     """The document with an `xml-stylesheet` instruction after its XML declaration."""
     declaration, _, rest = document.partition(b"?>\n")
     instruction = f'<?xml-stylesheet type="text/xsl" href="{escape(href)}"?>\n'
-    return declaration + b"?>\n" + instruction.encode("utf-8") + rest
+    return b"".join([declaration, b"?>\n", instruction.encode("utf-8"), rest])  # one copy
 
 
 def _with_hub(site: Site, document: bytes) -> bytes:

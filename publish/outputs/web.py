@@ -28,8 +28,8 @@ from publish.outputs.activitypub import actor_link, article_id, page_links, repl
 from publish.outputs.files import Deferred, OutputFiles, Reads
 from publish.outputs.glossarypage import citers_key, defined_terms, glossary_items
 from publish.outputs.images import lead_picture, og_image
+from publish.outputs.pagebody import essay_page_bytes, templates_packaged
 from publish.outputs.redirects import alias_pages, redirect_pages, redirects_file
-from publish.outputs.renderers import render_essay_body
 from publish.outputs.templates import (
     PACKAGE_STATIC,
     PACKAGED_FILES,
@@ -116,6 +116,7 @@ class PageRenderer:
         self.lastmods: dict[str, datetime | None] = {}
         self.newest = site.essays[0].date if site.essays else None
         self.words = words_for(site.settings.site.language, site.root)
+        self.packaged = templates_packaged(site.templates_dir)
 
     def words_of(self, essay: Essay) -> Words:
         """The words of an essay's own language (`language:` in its front matter), else the
@@ -250,17 +251,19 @@ class PageRenderer:
         neighbours = repr([(e.slug, e.title) if e else None for e in (older, newer)])
         return Reads("essay.html", essay, (neighbours, repr(replies_of(self.site, essay))))
 
-    def essay_page(self, essay: Essay, path: str, older: Essay | None, newer: Essay | None) -> str:
-        """One essay's page."""
+    def essay_page(
+        self, essay: Essay, path: str, older: Essay | None, newer: Essay | None
+    ) -> str | bytes:
+        """One essay's page (written around its body's kept bytes, see `essay_page_bytes`)."""
         root = root_for(path)
         words = self.words_of(essay)
-        return self.render(
+        page = partial(
+            self.render,
             "essay.html",
             path,
             self.essay_head(essay, path, words),
             words=words,
             essay=essay,
-            body=Markup(render_essay_body(essay, root, words.body)),
             image_src=resolve_url(essay.image, root),
             image_html=Markup(lead_picture(essay, root)),
             subscribe_box=True,
@@ -269,6 +272,7 @@ class PageRenderer:
             newer=newer,
             replies=replies_of(self.site, essay),
         )
+        return essay_page_bytes(essay, root, words.body, page, self.packaged)
 
     def essay_head(self, essay: Essay, path: str, words: Words) -> Head:
         """An essay's head: article cards and a JSON-LD BlogPosting."""
