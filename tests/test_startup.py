@@ -251,22 +251,32 @@ except SystemExit as exc:
 """
 
 
-def test_a_cold_build_forks_its_parse_workers_before_it_loads_the_place_phase(
-    tmp_path: Path,
-) -> None:
+def _loaded_at_each_fork(
+    tmp_path: Path, names: tuple[str, ...], count: int
+) -> tuple[list[list[str]], Path]:
+    """A cold build of `count` essays in a new process (`TEAM_PROBE`): which of `names` were
+    loaded as each team of workers was forked, and the site."""
     essays = {
-        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}") for n in range(120)
+        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}")
+        for n in range(count)
     }
     root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
     result = subprocess.run(
-        [sys.executable, "-c", TEAM_PROBE.format(names=PLACE_ONLY), str(root)],
+        [sys.executable, "-c", TEAM_PROBE.format(names=names), str(root)],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     teams = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith("team:")]
-    assert len(teams) == 2, result.stdout  # the parse workers, then the place workers
+    return teams, root
+
+
+def test_a_cold_build_forks_its_parse_workers_before_it_loads_the_place_phase(
+    tmp_path: Path,
+) -> None:
+    teams, root = _loaded_at_each_fork(tmp_path, PLACE_ONLY, 120)
+    assert len(teams) == 2, teams  # the parse workers, then the place workers
     assert teams[0] == []  # none loaded before the parse workers were forked
     assert teams[1] == sorted(PLACE_ONLY)  # all loaded, by this process, before the place
     assert (root / "build" / "site" / "e000" / "index.html").is_file()
@@ -342,19 +352,8 @@ WRITER_SIDE = (
 def test_a_cold_build_forks_its_parse_workers_before_it_loads_the_writer(
     tmp_path: Path,
 ) -> None:
-    essays = {
-        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}") for n in range(120)
-    }
-    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
-    result = subprocess.run(
-        [sys.executable, "-c", TEAM_PROBE.format(names=WRITER_SIDE), str(root)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    teams = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith("team:")]
-    assert len(teams) == 2, result.stdout  # the parse workers, then the place workers
+    teams, root = _loaded_at_each_fork(tmp_path, WRITER_SIDE, 120)
+    assert len(teams) == 2, teams  # the parse workers, then the place workers
     assert teams[0] == []  # none loaded before the parse workers were forked
     assert teams[1] == sorted(WRITER_SIDE)  # all loaded, by this process, before the place
     assert (root / "build" / "site" / "e000" / "index.html").is_file()
@@ -367,19 +366,8 @@ LEDGER_ONLY = ("publish.state.statuses", "publish.state.welcomes")
 def test_a_cold_build_without_state_loads_neither_the_welcomes_nor_the_statuses(
     tmp_path: Path,
 ) -> None:
-    essays = {
-        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}") for n in range(60)
-    }
-    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
-    result = subprocess.run(
-        [sys.executable, "-c", TEAM_PROBE.format(names=LEDGER_ONLY), str(root)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    teams = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith("team:")]
-    assert teams[0] == [], result.stdout  # none before the parse workers were forked
+    teams, root = _loaded_at_each_fork(tmp_path, LEDGER_ONLY, 60)
+    assert teams[0] == [], teams  # none before the parse workers were forked
     assert loaded_of(LEDGER_ONLY, root, "build", "--today", "2026-12-01") == []
 
 
