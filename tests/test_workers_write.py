@@ -197,7 +197,10 @@ def _write_editions(target: Path, in_workers: bool) -> None:
             finally:
                 _watching.pop()
             staged_here = [w for w in writes if "-new-" in w and "essay-" in w]
-            assert len(staged_here) < FILES * 9 // 10, "the workers staged the others"
+            # the worker's first run is handed to it before this process takes one of its own,
+            # so some pages are staged by it however the two are scheduled (a share would not
+            # be: on a busy machine this process may stage nearly all the others)
+            assert len(staged_here) < FILES, "the workers staged the others"
         else:
             write_trees(folders)
         memo.save()
