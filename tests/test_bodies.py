@@ -17,6 +17,7 @@ import publish.pipeline.place
 from bench.generate import generate
 from publish.cache import outputs as memo
 from publish.cache import parses as cache
+from publish.cache import reading
 from publish.cache import store as cache_store
 from publish.content.glossary import load_glossary
 from publish.content.markdown import build_parser
@@ -67,7 +68,7 @@ def linked_site(root: Path) -> Path:
 
 def serial(monkeypatch: pytest.MonkeyPatch) -> None:
     """Parse and render in this process (so that its counters see everything)."""
-    monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(reading, "PARALLEL_THRESHOLD", 10**9)
     monkeypatch.setattr(publish.pipeline.place, "PARALLEL_THRESHOLD", 10**9)
 
 

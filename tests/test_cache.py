@@ -26,6 +26,7 @@ import publish.pipeline.place
 from bench.generate import generate
 from publish.cache import outputs as memo
 from publish.cache import parses as cache
+from publish.cache import reading
 from publish.cache import store as cache_store
 from publish.cli.main import cli
 from publish.errors import Problem, PublishError
@@ -109,7 +110,7 @@ WORKER_LINE = "holding at worker in process "  # what `testhooks.hold_at("worker
 def build_with_thresholds(root: str, parse_threshold: str, render_threshold: str) -> None:
     """Build a site with the given parallel thresholds (essays to parse, contents to make)
     below which this process works alone; run by `build_in_a_fresh_process`."""
-    cache.PARALLEL_THRESHOLD = int(parse_threshold)
+    reading.PARALLEL_THRESHOLD = int(parse_threshold)
     publish.pipeline.place.PARALLEL_THRESHOLD = int(render_threshold)
     build(Path(root), BuildOptions(today=TODAY))
 
@@ -149,7 +150,7 @@ def fork_width() -> int:
 
 def build_alone(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Build `root` in this process, parsing and rendering without any worker."""
-    monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(reading, "PARALLEL_THRESHOLD", 10**9)
     monkeypatch.setattr(publish.pipeline.place, "PARALLEL_THRESHOLD", 10**9)
     build(root, BuildOptions(today=TODAY))
 
@@ -194,7 +195,7 @@ def test_a_cold_build_parses_and_renders_in_forked_workers(tmp_path, monkeypatch
     ]
     assert len(set(pids)) == 3 * fork_width(), "one pool parsed, one rendered each folder"
     assert process.pid not in pids
-    monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 10**9)
+    monkeypatch.setattr(reading, "PARALLEL_THRESHOLD", 10**9)
     monkeypatch.setattr(publish.pipeline.place, "PARALLEL_THRESHOLD", 10**9)
     sequential = generated(60, tmp_path / "sequential")
     build(sequential, BuildOptions(today=TODAY))
@@ -785,5 +786,5 @@ def test_compiled_templates_are_kept_and_an_edited_template_is_compiled_again(
     build(root, options, cache=cache_store.BuildCache.for_site(root))  # as a new process
     page = (root / "build" / "site" / "one" / "index.html").read_text()
     assert "<!-- second -->" in page and "<!-- first -->" not in page
-    reading = cache_store.BuildCache.for_site(root).reading()
-    assert reading.compiled_templates() is None  # `check` writes none
+    read_only = cache_store.BuildCache.for_site(root).reading()
+    assert read_only.compiled_templates() is None  # `check` writes none

@@ -21,7 +21,7 @@ from publish.cache import bodies, packs
 from publish.cache import outputs as cache_outputs
 from publish.cache import records as cache_records
 from publish.cache import store as cache_store
-from publish.cache.parses import PARALLEL_THRESHOLD as PARSE_THRESHOLD
+from publish.cache.reading import PARALLEL_THRESHOLD as PARSE_THRESHOLD
 from publish.layout import CACHE_DIR
 from publish.outputs.templates import PACKAGE_TEMPLATES
 from publish.pipeline import place
@@ -255,7 +255,7 @@ def essay_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_each_essay_file_is_read_once(tmp_path, monkeypatch, essay_reads):
     root = generate(12, tmp_path / "site")
-    monkeypatch.setattr("publish.cache.parses.PARALLEL_THRESHOLD", 10**9)  # all here
+    monkeypatch.setattr("publish.cache.reading.PARALLEL_THRESHOLD", 10**9)  # all here
     essay_reads.clear()  # not the corpus's writing
     build(root, BuildOptions(today=TODAY))
     assert sorted(essay_reads) == sorted(p.name for p in (root / "essays").glob("*.md"))

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.generate import generate
-from publish.cache.parses import PARALLEL_THRESHOLD as PARSE_THRESHOLD
+from publish.cache.reading import PARALLEL_THRESHOLD as PARSE_THRESHOLD
 from publish.errors import PublishError
 from publish.support import parallel
 from publish.support.parallel import (

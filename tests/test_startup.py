@@ -251,25 +251,33 @@ except SystemExit as exc:
 """
 
 
-def _loaded_at_each_fork(
-    tmp_path: Path, names: tuple[str, ...], count: int
+def _probed_cold_build(
+    tmp_path: Path, probe: str, count: int, mark: str
 ) -> tuple[list[list[str]], Path]:
-    """A cold build of `count` essays in a new process (`TEAM_PROBE`): which of `names` were
-    loaded as each team of workers was forked, and the site."""
+    """A cold build of `count` essays run by `probe` in a new process: the words of each
+    line it printed after `mark` (one line a forked team, as the probes print), and the site."""
     essays = {
         f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}")
         for n in range(count)
     }
     root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
     result = subprocess.run(
-        [sys.executable, "-c", TEAM_PROBE.format(names=names), str(root)],
+        [sys.executable, "-c", probe, str(root)],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    teams = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith("team:")]
-    return teams, root
+    lines = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith(mark)]
+    return lines, root
+
+
+def _loaded_at_each_fork(
+    tmp_path: Path, names: tuple[str, ...], count: int
+) -> tuple[list[list[str]], Path]:
+    """Which of `names` a cold build of `count` essays had loaded as each team of workers
+    was forked (`TEAM_PROBE`), and the site."""
+    return _probed_cold_build(tmp_path, TEAM_PROBE.format(names=names), count, "team:")
 
 
 def test_a_cold_build_forks_its_parse_workers_before_it_loads_the_place_phase(
@@ -319,21 +327,8 @@ except SystemExit as exc:
 
 
 def test_a_cold_build_makes_no_decoder_for_what_it_finds_nothing_of(tmp_path: Path) -> None:
-    essays = {
-        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}") for n in range(60)
-    }
-    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
-    result = subprocess.run(
-        [sys.executable, "-c", DECODER_PROBE, str(root)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    lines = [
-        line.split()[1:] for line in result.stdout.splitlines() if line.startswith("decoders:")
-    ]
-    assert len(lines) == 1, result.stdout  # the parse workers were forked
+    lines, root = _probed_cold_build(tmp_path, DECODER_PROBE, 60, "decoders:")
+    assert len(lines) == 1, lines  # the parse workers were forked
     assert not {"CacheRecord", "EssayIndex", "Manifest"} & set(lines[0]), lines[0]
     assert (root / "build" / "site" / "e000" / "index.html").is_file()
 
@@ -416,21 +411,8 @@ RARE_PATTERNS = (
 
 
 def test_a_cold_build_compiles_no_rare_pattern_before_it_forks(tmp_path: Path) -> None:
-    essays = {
-        f"e{n:03}": essay_text(f"Essay {n}", date="2026-01-01", slug=f"e{n:03}") for n in range(60)
-    }
-    root = make_site(tmp_path / "site", essays, None, site_settings("minimal"))
-    result = subprocess.run(
-        [sys.executable, "-c", PATTERN_PROBE, str(root)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    lines = [
-        line.split()[1:] for line in result.stdout.splitlines() if line.startswith("compiled:")
-    ]
-    assert len(lines) == 1, result.stdout  # the parse workers were forked
+    lines, root = _probed_cold_build(tmp_path, PATTERN_PROBE, 60, "compiled:")
+    assert len(lines) == 1, lines  # the parse workers were forked
     assert "publish.content.settings" in lines[0]  # the probe hears publish's own patterns
     assert sorted(set(lines[0]) & set(RARE_PATTERNS)) == []
     assert (root / "build" / "site" / "e000" / "index.html").is_file()

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import publish.cli.build as build_cli
 from bench.generate import generate
-from publish.cache.parses import PARALLEL_THRESHOLD as PARSE_THRESHOLD
+from publish.cache.reading import PARALLEL_THRESHOLD as PARSE_THRESHOLD
 from publish.pipeline import unchanged
 from publish.support import parallel
 from tests.sitebuilder import due_since_long_ago, essay_text, invoke, make_site

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 
-from publish.cache import parses
+from publish.cache import reading
 from publish.cache.bodies import Rendering
 from publish.cache.store import BuildCache
 from publish.content import essays
@@ -70,7 +70,7 @@ def load(
         return essay_bodies(root, settings, BODIES, ImageSizes(root, cache), address)
 
     reader = partial(
-        parses.read_essays,
+        reading.read_essays,
         parse=essays.read_essay,
         plan=plan,
         build_cache=cache,
