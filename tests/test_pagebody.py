@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from publish.model import KeptRenderings, Site
 from publish.outputs.files import made
-from publish.outputs.pagebody import BODY_MARK
+from publish.outputs.pagebody import BODY_MARK, templates_packaged
 from publish.outputs.templates import template_environment
 from publish.outputs.urls import essay_page_path
 from publish.outputs.web import PageRenderer
@@ -78,3 +78,15 @@ def test_a_sites_own_essay_template_gets_its_body_as_text(tmp_path: Path) -> Non
     assert written == as_text
     length, _, shown = str(written).split("|", 2)
     assert int(length) == len(shown) and "A note." in shown
+
+
+def test_a_template_of_its_own_in_any_folder_of_the_site_keeps_the_text_path(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "templates"
+    assert templates_packaged(folder), "no folder: the packaged templates"
+    (folder / "partials").mkdir(parents=True)
+    (folder / "partials" / "notes.txt").write_text("not a template of a page")
+    assert templates_packaged(folder)
+    (folder / "partials" / "body.html").write_text("{{ body | replace('a', 'b') }}")
+    assert not templates_packaged(folder), "a partial the site's templates may include"

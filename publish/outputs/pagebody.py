@@ -41,9 +41,10 @@ def essay_page_bytes(
 
 
 def templates_packaged(templates_dir: Path) -> bool:
-    """Whether a site renders its pages with the packaged templates only (its templates
-    folder holds none of its own)."""
-    try:
-        return not any(name.endswith(".html") for name in os.listdir(templates_dir))
-    except OSError:  # no folder: the packaged templates
-        return True
+    """Whether a site renders its pages with the packaged templates only: its templates
+    folder (none at all, or unreadable: the packaged templates) holds no `.html` of its own,
+    in any of its folders (a partial there is one its own template may show the body in)."""
+    for _, _, names in os.walk(templates_dir):
+        if any(name.endswith(".html") for name in names):
+            return False
+    return True
